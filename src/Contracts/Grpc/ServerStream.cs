@@ -1,0 +1,59 @@
+using System.Buffers;
+using Google.Protobuf;
+using Microsoft.AspNetCore.Http;
+
+namespace ControlPlane.Contracts.Grpc;
+
+/// <summary>
+/// The response side of a server-streaming call. Messages are framed straight into Kestrel's
+/// pipe; <see cref="WriteRawAsync"/> lets a fan-out serialise a shared part once and append a
+/// per-subscriber tail (protobuf fields may be concatenated).
+/// </summary>
+public sealed class ServerStream
+{
+    private readonly HttpResponse _response;
+    private readonly CancellationToken _cancellationToken;
+
+    internal ServerStream(HttpResponse response, CancellationToken cancellationToken)
+    {
+        _response = response;
+        _cancellationToken = cancellationToken;
+    }
+
+    /// <summary>Number of messages written so far.</summary>
+    public long MessagesWritten { get; private set; }
+
+    public ValueTask WriteAsync(IMessage message)
+    {
+        GrpcServer.EnsureResponseStarted(_response);
+        var size = message.CalculateSize();
+        var writer = _response.BodyWriter;
+        GrpcProtocol.WritePrefix(writer.GetSpan(GrpcProtocol.PrefixLength), size);
+        writer.Advance(GrpcProtocol.PrefixLength);
+        message.WriteTo(writer);
+        return FlushAsync();
+    }
+
+    /// <summary>Writes one message made of two already-serialised parts.</summary>
+    public ValueTask WriteRawAsync(ReadOnlySpan<byte> head, ReadOnlySpan<byte> tail)
+    {
+        GrpcServer.EnsureResponseStarted(_response);
+        var writer = _response.BodyWriter;
+        var total = head.Length + tail.Length;
+        var span = writer.GetSpan(GrpcProtocol.PrefixLength + total);
+        GrpcProtocol.WritePrefix(span, total);
+        head.CopyTo(span[GrpcProtocol.PrefixLength..]);
+        tail.CopyTo(span[(GrpcProtocol.PrefixLength + head.Length)..]);
+        writer.Advance(GrpcProtocol.PrefixLength + total);
+        return FlushAsync();
+    }
+
+    private ValueTask FlushAsync()
+    {
+        MessagesWritten++;
+        var flush = _response.BodyWriter.FlushAsync(_cancellationToken);
+        return flush.IsCompletedSuccessfully ? ValueTask.CompletedTask : AwaitFlush(flush);
+
+        static async ValueTask AwaitFlush(ValueTask<System.IO.Pipelines.FlushResult> pending) => await pending.ConfigureAwait(false);
+    }
+}

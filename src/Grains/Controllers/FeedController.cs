@@ -1,0 +1,86 @@
+using ControlPlane.Runtime.Changes;
+using ControlPlane.Runtime.Errors;
+using ControlPlane.Runtime.Grains;
+using ControlPlane.Runtime.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace ControlPlane.Grains.Controllers;
+
+/// <summary>
+/// Base of the controllers that derive state from the change stream (as Kubernetes controllers
+/// do): list + watch the kinds they need, keep a cache, and reconcile in coalesced passes after
+/// each burst of changes. Derived state is rebuilt from a fresh snapshot after every restart and
+/// whenever the feed is lost; nothing is trusted from an earlier run.
+/// </summary>
+public abstract class FeedController(GrainRuntime runtime, ILogger logger)
+{
+    private const int MaxBurst = 1024;
+
+    protected GrainRuntime Runtime { get; } = runtime;
+
+    protected IGrainFactory Grains => Runtime;
+
+    protected abstract IReadOnlyList<string> Kinds { get; }
+
+    /// <summary>Time between reconcile passes when nothing changes; <see cref="Timeout.InfiniteTimeSpan"/> for none.</summary>
+    protected virtual TimeSpan Resync => TimeSpan.FromSeconds(30);
+
+    /// <summary>True once the first snapshot has been applied.</summary>
+    public bool Synced { get; private set; }
+
+    /// <summary>Forget the cache: a new snapshot follows.</summary>
+    protected abstract void Reset();
+
+    /// <summary>Apply one change (snapshot objects arrive as additions). No I/O here.</summary>
+    protected abstract void Apply(Change change);
+
+    /// <summary>Bring derived state in line with the cache.</summary>
+    protected abstract Task ReconcileAsync(CancellationToken cancellationToken);
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                using var feed = ChangeFeed.FromSnapshot(Runtime.Store, Runtime.Hub, new FeedFilter(Kinds));
+                Reset();
+                var synced = false;
+                while (true)
+                {
+                    var item = await feed.NextAsync(synced ? Resync : Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
+                    var pending = 0;
+                    while (item.Type == FeedItemType.Change)
+                    {
+                        Apply(item.Change!);
+                        item = ++pending < MaxBurst
+                            ? await feed.NextAsync(TimeSpan.Zero, cancellationToken).ConfigureAwait(false)
+                            : new FeedItem(FeedItemType.Idle);
+                    }
+                    if (item.Type == FeedItemType.InitialEventsEnd)
+                    {
+                        synced = true;
+                    }
+                    if (synced)
+                    {
+                        await ReconcileAsync(cancellationToken).ConfigureAwait(false);
+                        Synced = true;
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (OperationCanceledException)
+            {
+                return; // the change stream closed: the silo is stopping
+            }
+            catch (Exception e) when (e is ControlPlaneException or InvalidOperationException)
+            {
+                logger.LogWarning(e, "{Controller} lost its feed; starting over from a snapshot", GetType().Name);
+                await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+using ControlPlane.Contracts.V1;
+using ControlPlane.Grains.Ipam;
+using ControlPlane.Runtime.Errors;
+
+namespace ControlPlane.Grains.Resources;
+
+/// <summary>
+/// An endpoint: one workload interface on a network and a node. Creation takes its addresses
+/// from the network (released again if the commit fails) and they are part of its stored state;
+/// deletion gives them back once the delete is durable.
+/// </summary>
+internal sealed class EndpointGrain(TimeProvider time) : ResourceGrain<Endpoint>(time), IEndpointGrain
+{
+    protected override bool Namespaced => true;
+
+    protected override ObjectMeta MetaOf(Endpoint resource) => resource.Metadata ??= new ObjectMeta();
+
+    protected override void ValidateName(string name) => Validation.Names.RequireSubdomain("metadata.name", name);
+
+    protected override (string Namespace, string Index) Describe(Endpoint state) => (state.Metadata.Namespace, state.Spec.Network);
+
+    protected override void Validate(Endpoint resource)
+    {
+        var spec = resource.Spec ?? throw ControlPlaneException.Invalid("spec", "is required");
+        Validation.Names.RequireLabel("spec.network", spec.Network);
+        Validation.Names.RequireSubdomain("spec.node", spec.Node);
+        if (spec.Hostname.Length > 0) Validation.Names.RequireLabel("spec.hostname", spec.Hostname);
+        if (spec.Subdomain.Length > 0) Validation.Names.RequireLabel("spec.subdomain", spec.Subdomain);
+        var names = new HashSet<string>();
+        for (var i = 0; i < spec.Ports.Count; i++)
+        {
+            var port = spec.Ports[i];
+            Ports.RequireName($"spec.ports[{i}].name", port.Name);
+            Ports.RequireNumber($"spec.ports[{i}].port", port.Port);
+            Ports.RequireProtocol($"spec.ports[{i}].protocol", port.Protocol);
+            if (!names.Add(port.Name)) throw ControlPlaneException.Invalid($"spec.ports[{i}].name", $"'{port.Name}' is used twice");
+        }
+    }
+
+    protected override async Task<Func<Task>?> PrepareCreateAsync(Endpoint resource)
+    {
+        var spec = resource.Spec;
+        bool nodeReady;
+        try
+        {
+            nodeReady = (await GrainFactory.GetGrain<INodeGrain>(spec.Node).GetAsync().ConfigureAwait(false)).Status.Ready;
+        }
+        catch (ControlPlaneException e) when (e.Code == ErrorCode.NotFound)
+        {
+            throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"node '{spec.Node}' is not registered", "spec.node");
+        }
+        var network = GrainFactory.GetGrain<INetworkGrain>(spec.Network);
+        var assignment = await network.AllocateAsync(spec.Node).ConfigureAwait(false);
+        resource.Status = new EndpointStatus
+        {
+            Mac = MacAddresses.Derive("endpoint/" + Key),
+            Ipv4Gateway = assignment.Ipv4Gateway,
+            Ipv6Gateway = assignment.Ipv6Gateway,
+            Mtu = assignment.Mtu,
+            NodeReady = nodeReady,
+            EffectiveReady = spec.Ready && nodeReady,
+        };
+        resource.Status.Ips.Add(assignment.Ips);
+        return () => network.ReleaseAsync(assignment.Ips);
+    }
+
+    protected override Endpoint Merge(Endpoint current, Endpoint requested)
+    {
+        var (was, now) = (current.Spec, requested.Spec);
+        if (now.Network != was.Network) throw ControlPlaneException.Invalid("spec.network", "is immutable");
+        if (now.Node != was.Node) throw ControlPlaneException.Invalid("spec.node", "is immutable");
+        current.Metadata.Labels.Clear();
+        current.Metadata.Labels.Add(requested.Metadata.Labels);
+        current.Spec = now;
+        current.Status.EffectiveReady = now.Ready && current.Status.NodeReady;
+        return current;
+    }
+
+    protected override Task AfterDeleteAsync(Endpoint deleted) =>
+        GrainFactory.GetGrain<INetworkGrain>(deleted.Spec.Network).ReleaseAsync([.. deleted.Status.Ips]);
+
+    public async Task SetNodeReadyAsync(bool ready)
+    {
+        if (State is null || State.Status.NodeReady == ready)
+        {
+            return;
+        }
+        var updated = State.Clone();
+        updated.Status.NodeReady = ready;
+        updated.Status.EffectiveReady = updated.Spec.Ready && ready;
+        await CommitAsync(updated).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,12 @@
+using ControlPlane.Contracts.V1;
+
+namespace ControlPlane.Grains.Resources;
+
+public interface INodeGrain : IResourceGrain<Node>
+{
+    /// <summary>Renews the node's lease (in memory); a not-ready node becomes ready again.</summary>
+    Task<bool> HeartbeatAsync();
+
+    /// <summary>Marks the node not ready if its lease has expired. Returns its readiness.</summary>
+    Task<bool> CheckLeaseAsync();
+}

@@ -1,0 +1,204 @@
+using System.Net;
+using ControlPlane.Contracts.V1;
+using ControlPlane.Grains.Ipam;
+using ControlPlane.Runtime.Errors;
+
+namespace ControlPlane.Grains.Resources;
+
+/// <summary>
+/// A network: its immutable VNI and address ranges, its MTU, and its IPAM. Block assignments are
+/// part of the network's state; which addresses are held is derived from the stored endpoints
+/// of the network when the grain activates, so an address is durable exactly when the endpoint
+/// holding it is, and an address whose endpoint never committed is simply free after a crash.
+/// </summary>
+internal sealed class NetworkGrain(TimeProvider time, ControlPlaneOptions options) : ResourceGrain<Network>(time), INetworkGrain
+{
+    private const uint MaxVni = (1 << 24) - 1;
+    private List<BlockPool>? _pools;
+
+    protected override bool Namespaced => false;
+
+    protected override ObjectMeta MetaOf(Network resource) => resource.Metadata ??= new ObjectMeta();
+
+    protected override (string Namespace, string Index) Describe(Network state) => (string.Empty, Key);
+
+    protected override void Validate(Network resource)
+    {
+        var spec = resource.Spec ?? throw ControlPlaneException.Invalid("spec", "is required");
+        if (spec.Vni is 0 or > MaxVni)
+        {
+            throw ControlPlaneException.Invalid("spec.vni", $"{spec.Vni} is outside 1..{MaxVni}");
+        }
+        if (spec.Ipv4Cidr.Length == 0)
+        {
+            throw ControlPlaneException.Invalid("spec.ipv4_cidr", "is required");
+        }
+        CheckRange("spec.ipv4_cidr", spec.Ipv4Cidr, System.Net.Sockets.AddressFamily.InterNetwork, spec.Ipv4BlockPrefixLength, 26, 30, "spec.ipv4_block_prefix_length");
+        if (spec.Ipv6Cidr.Length > 0)
+        {
+            CheckRange("spec.ipv6_cidr", spec.Ipv6Cidr, System.Net.Sockets.AddressFamily.InterNetworkV6, spec.Ipv6BlockPrefixLength, 122, 126, "spec.ipv6_block_prefix_length");
+        }
+        else if (spec.Ipv6BlockPrefixLength != 0)
+        {
+            throw ControlPlaneException.Invalid("spec.ipv6_block_prefix_length", "is set but the network has no spec.ipv6_cidr");
+        }
+        var minimum = spec.Ipv6Cidr.Length > 0 ? 1280u : 576u;
+        if (spec.Mtu != 0 && (spec.Mtu < minimum || spec.Mtu > 9000))
+        {
+            throw ControlPlaneException.Invalid("spec.mtu", $"{spec.Mtu} is outside {minimum}..9000");
+        }
+    }
+
+    private static void CheckRange(string field, string cidr, System.Net.Sockets.AddressFamily family, uint blockLength, int defaultBlock, int longestBlock, string blockField)
+    {
+        var prefix = IpPrefix.Parse(field, cidr);
+        if (prefix.Family != family)
+        {
+            throw ControlPlaneException.Invalid(field, $"'{cidr}' is not an {(family == System.Net.Sockets.AddressFamily.InterNetwork ? "IPv4" : "IPv6")} prefix");
+        }
+        var block = blockLength == 0 ? Math.Max(defaultBlock, prefix.Length) : (int)blockLength;
+        if (prefix.Length > longestBlock)
+        {
+            throw ControlPlaneException.Invalid(field, $"/{prefix.Length} is too small for a network (at most /{longestBlock})");
+        }
+        if (block < prefix.Length || block > longestBlock)
+        {
+            throw ControlPlaneException.Invalid(blockField, $"/{block} must lie between the network's /{prefix.Length} and /{longestBlock}");
+        }
+    }
+
+    protected override async Task<Func<Task>?> PrepareCreateAsync(Network resource)
+    {
+        var spec = resource.Spec;
+        var v4 = IpPrefix.Parse("spec.ipv4_cidr", spec.Ipv4Cidr);
+        spec.Ipv4BlockPrefixLength = spec.Ipv4BlockPrefixLength == 0 ? (uint)Math.Max(26, v4.Length) : spec.Ipv4BlockPrefixLength;
+        // The anycast gateway is the first host address of each range, the same on every node.
+        resource.Status = new NetworkStatus { Mtu = EffectiveMtu(spec), Ipv4Gateway = v4.AddressAt(1).ToString() };
+        if (spec.Ipv6Cidr.Length > 0)
+        {
+            var v6 = IpPrefix.Parse("spec.ipv6_cidr", spec.Ipv6Cidr);
+            spec.Ipv6BlockPrefixLength = spec.Ipv6BlockPrefixLength == 0 ? (uint)Math.Max(122, v6.Length) : spec.Ipv6BlockPrefixLength;
+            resource.Status.Ipv6Gateway = v6.AddressAt(1).ToString();
+        }
+        var registry = GrainFactory.GetGrain<INetworkRegistryGrain>("cluster");
+        await registry.ClaimAsync(Key, spec.Vni, spec.Ipv4Cidr, spec.Ipv6Cidr).ConfigureAwait(false);
+        _pools = null;
+        return () => registry.ReleaseAsync(Key);
+    }
+
+    protected override Network Merge(Network current, Network requested)
+    {
+        var (was, now) = (current.Spec, requested.Spec);
+        if (now.Vni != was.Vni) throw ControlPlaneException.Invalid("spec.vni", "is immutable");
+        if (now.Ipv4Cidr != was.Ipv4Cidr) throw ControlPlaneException.Invalid("spec.ipv4_cidr", "is immutable");
+        if (now.Ipv6Cidr != was.Ipv6Cidr) throw ControlPlaneException.Invalid("spec.ipv6_cidr", "is immutable");
+        if (now.Ipv4BlockPrefixLength != 0 && now.Ipv4BlockPrefixLength != was.Ipv4BlockPrefixLength) throw ControlPlaneException.Invalid("spec.ipv4_block_prefix_length", "is immutable");
+        if (now.Ipv6BlockPrefixLength != 0 && now.Ipv6BlockPrefixLength != was.Ipv6BlockPrefixLength) throw ControlPlaneException.Invalid("spec.ipv6_block_prefix_length", "is immutable");
+        current.Metadata.Labels.Clear();
+        current.Metadata.Labels.Add(requested.Metadata.Labels);
+        current.Spec.Mtu = now.Mtu;
+        current.Status.Mtu = EffectiveMtu(current.Spec);
+        return current;
+    }
+
+    protected override Task CheckDeleteAsync(Network current)
+    {
+        var held = Pools().Sum(p => p.Allocated);
+        if (held > 0)
+        {
+            throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"network '{Key}' still has {held} endpoint address(es) in use; delete its endpoints first");
+        }
+        return Task.CompletedTask;
+    }
+
+    protected override Task AfterDeleteAsync(Network deleted)
+    {
+        _pools = null;
+        return GrainFactory.GetGrain<INetworkRegistryGrain>("cluster").ReleaseAsync(Key);
+    }
+
+    public async Task<AddressAssignment> AllocateAsync(string node)
+    {
+        if (State is null)
+        {
+            throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"network '{Key}' does not exist", "spec.network");
+        }
+        var ips = new List<IPAddress>(2);
+        try
+        {
+            foreach (var pool in Pools())
+            {
+                ips.Add(pool.TryAllocate(node) ?? await AllocateFromNewBlockAsync(pool, node).ConfigureAwait(false));
+            }
+        }
+        catch
+        {
+            ips.ForEach(ip => Pools().ForEach(p => p.Release(ip)));
+            throw;
+        }
+        var status = State.Status;
+        return new AddressAssignment([.. ips.Select(ip => ip.ToString())], status.Ipv4Gateway, status.Ipv6Gateway, status.Mtu);
+    }
+
+    private async Task<IPAddress> AllocateFromNewBlockAsync(BlockPool pool, string node)
+    {
+        var block = pool.TryAssignFreeBlock(node) ?? throw new ControlPlaneException(ErrorCode.ResourceExhausted,
+            $"network '{Key}' has no free address for node '{node}' and no free block left", "spec.network");
+        var updated = State!.Clone();
+        updated.Status.Blocks.Add(new AddressBlock { Cidr = block.ToString(), Node = node });
+        try
+        {
+            await CommitAsync(updated).ConfigureAwait(false);
+        }
+        catch
+        {
+            // The assignment did not become durable: rebuild from the store on the next call.
+            _pools = null;
+            throw;
+        }
+        return pool.TryAllocate(node)!;
+    }
+
+    public Task ReleaseAsync(IReadOnlyList<string> ips)
+    {
+        if (State is not null)
+        {
+            foreach (var ip in ips)
+            {
+                var address = IPAddress.Parse(ip);
+                Pools().ForEach(p => p.Release(address));
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    private List<BlockPool> Pools()
+    {
+        if (_pools is not null)
+        {
+            return _pools;
+        }
+        var state = RequireState();
+        var pools = new List<BlockPool> { new(IpPrefix.Parse("spec.ipv4_cidr", state.Spec.Ipv4Cidr), (int)state.Spec.Ipv4BlockPrefixLength) };
+        if (state.Spec.Ipv6Cidr.Length > 0)
+        {
+            pools.Add(new BlockPool(IpPrefix.Parse("spec.ipv6_cidr", state.Spec.Ipv6Cidr), (int)state.Spec.Ipv6BlockPrefixLength));
+        }
+        foreach (var block in state.Status.Blocks)
+        {
+            var prefix = IpPrefix.Parse("status.blocks", block.Cidr);
+            pools.First(p => p.GatewayAddress.AddressFamily == prefix.Family).AssignBlock(prefix, block.Node);
+        }
+        foreach (var stored in Store.ListByIndex(Kinds.Endpoint, Key))
+        {
+            foreach (var ip in Endpoint.Parser.ParseFrom(stored.Data).Status?.Ips ?? [])
+            {
+                var address = IPAddress.Parse(ip);
+                pools.ForEach(p => p.MarkHeld(address));
+            }
+        }
+        return _pools = pools;
+    }
+
+    private uint EffectiveMtu(NetworkSpec spec) => spec.Mtu != 0 ? spec.Mtu : (uint)(options.UnderlayMtu - ControlPlaneOptions.VxlanOverhead);
+}

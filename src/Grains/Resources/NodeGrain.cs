@@ -1,0 +1,90 @@
+using System.Net;
+using ControlPlane.Contracts.V1;
+using ControlPlane.Grains.Ipam;
+using ControlPlane.Runtime.Errors;
+using Google.Protobuf.WellKnownTypes;
+
+namespace ControlPlane.Grains.Resources;
+
+/// <summary>
+/// A node: its underlay address, its VTEP MAC (derived from the name, so every restart
+/// reproduces it) and its liveness lease. Renewals stay in memory, since a lease is about this
+/// moment; only readiness changes are written. After a silo restart every node gets one full
+/// lease period of grace.
+/// </summary>
+internal sealed class NodeGrain(TimeProvider time, ControlPlaneOptions options) : ResourceGrain<Node>(time), INodeGrain
+{
+    private DateTimeOffset _leaseExpires;
+
+    protected override bool Namespaced => false;
+
+    protected override ObjectMeta MetaOf(Node resource) => resource.Metadata ??= new ObjectMeta();
+
+    protected override void ValidateName(string name) => Validation.Names.RequireSubdomain("metadata.name", name);
+
+    protected override Task OnActivateAsync()
+    {
+        Renew();
+        return Task.CompletedTask;
+    }
+
+    protected override void Validate(Node resource)
+    {
+        var ip = resource.Spec?.UnderlayIp ?? string.Empty;
+        if (!IPAddress.TryParse(ip, out var address) || address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any))
+        {
+            throw ControlPlaneException.Invalid("spec.underlay_ip", $"'{ip}' is not a usable IP address");
+        }
+    }
+
+    protected override Task<Func<Task>?> PrepareCreateAsync(Node resource)
+    {
+        Renew();
+        resource.Status = new NodeStatus
+        {
+            VtepMac = MacAddresses.Derive("vtep/" + resource.Metadata.Name),
+            Ready = true,
+            ReadyChangeTime = Timestamp.FromDateTimeOffset(Time.GetUtcNow()),
+        };
+        return Task.FromResult<Func<Task>?>(null);
+    }
+
+    protected override Node Merge(Node current, Node requested)
+    {
+        current.Metadata.Labels.Clear();
+        current.Metadata.Labels.Add(requested.Metadata.Labels);
+        current.Spec = requested.Spec;
+        return current;
+    }
+
+    public async Task<bool> HeartbeatAsync()
+    {
+        var node = RequireState();
+        Renew();
+        if (!node.Status.Ready)
+        {
+            await SetReadyAsync(true).ConfigureAwait(false);
+        }
+        return true;
+    }
+
+    public async Task<bool> CheckLeaseAsync()
+    {
+        var node = RequireState();
+        if (node.Status.Ready && Time.GetUtcNow() > _leaseExpires)
+        {
+            await SetReadyAsync(false).ConfigureAwait(false);
+        }
+        return State!.Status.Ready;
+    }
+
+    private Task SetReadyAsync(bool ready)
+    {
+        var updated = State!.Clone();
+        updated.Status.Ready = ready;
+        updated.Status.ReadyChangeTime = Timestamp.FromDateTimeOffset(Time.GetUtcNow());
+        return CommitAsync(updated);
+    }
+
+    private void Renew() => _leaseExpires = Time.GetUtcNow() + options.NodeLeaseDuration;
+}

@@ -1,0 +1,118 @@
+using ControlPlane.Contracts.V1;
+using ControlPlane.Runtime.Errors;
+
+namespace ControlPlane.Grains.Resources;
+
+/// <summary>
+/// A service: ClusterIP (a virtual IP from the service range), headless (DNS only) or
+/// ExternalName (a DNS alias). Its endpoint set is derived from the selector by the
+/// service-endpoints controller.
+/// </summary>
+internal sealed class ServiceGrain(TimeProvider time) : ResourceGrain<Service>(time), IServiceGrain
+{
+    private const uint MaxAffinityTimeout = 86_400;
+
+    protected override bool Namespaced => true;
+
+    protected override ObjectMeta MetaOf(Service resource) => resource.Metadata ??= new ObjectMeta();
+
+    protected override void ValidateName(string name)
+    {
+        // Service names become DNS labels and must start with a letter (DNS-1035).
+        Validation.Names.RequireLabel("metadata.name", name);
+        if (!char.IsAsciiLetter(name[0])) throw ControlPlaneException.Invalid("metadata.name", $"'{name}' must start with a letter");
+    }
+
+    protected override (string Namespace, string Index) Describe(Service state) => (state.Metadata.Namespace, state.Spec.Network);
+
+    protected override void Validate(Service resource)
+    {
+        var spec = resource.Spec ?? throw ControlPlaneException.Invalid("spec", "is required");
+        if (!Enum.IsDefined(spec.Type)) throw ControlPlaneException.Invalid("spec.type", $"{(int)spec.Type} is not a service type");
+        if (spec.Type == ServiceType.Unspecified) spec.Type = ServiceType.ClusterIp;
+        if (spec.Type == ServiceType.ExternalName)
+        {
+            var name = spec.ExternalName.TrimEnd('.');
+            if (name.Length == 0) throw ControlPlaneException.Invalid("spec.external_name", "is required for EXTERNAL_NAME services");
+            Validation.Names.RequireSubdomain("spec.external_name", name.ToLowerInvariant());
+            if (spec.Network.Length > 0) Validation.Names.RequireLabel("spec.network", spec.Network);
+        }
+        else
+        {
+            if (spec.ExternalName.Length > 0) throw ControlPlaneException.Invalid("spec.external_name", "is only allowed for EXTERNAL_NAME services");
+            Validation.Names.RequireLabel("spec.network", spec.Network);
+        }
+        Validation.Names.RequireLabels("spec.selector", spec.Selector);
+        var names = new HashSet<string>();
+        var endpoints = new HashSet<(Protocol, uint)>();
+        for (var i = 0; i < spec.Ports.Count; i++)
+        {
+            var port = spec.Ports[i];
+            var at = $"spec.ports[{i}]";
+            if (port.Name.Length > 0 || spec.Ports.Count > 1) Ports.RequireName(at + ".name", port.Name);
+            if (!names.Add(port.Name)) throw ControlPlaneException.Invalid(at + ".name", $"'{port.Name}' is used twice");
+            Ports.RequireNumber(at + ".port", port.Port);
+            Ports.RequireProtocol(at + ".protocol", port.Protocol);
+            if (!endpoints.Add((Ports.Normalize(port.Protocol), port.Port))) throw ControlPlaneException.Invalid(at + ".port", $"{port.Protocol}/{port.Port} is listed twice");
+            switch (port.TargetCase)
+            {
+                case ServicePort.TargetOneofCase.TargetPortNumber: Ports.RequireNumber(at + ".target_port_number", port.TargetPortNumber); break;
+                case ServicePort.TargetOneofCase.TargetPortName: Ports.RequireName(at + ".target_port_name", port.TargetPortName); break;
+                default: port.TargetPortNumber = port.Port; break;
+            }
+        }
+        if (spec.SessionAffinity == SessionAffinity.ClientIp)
+        {
+            if (spec.SessionAffinityTimeoutSeconds == 0) spec.SessionAffinityTimeoutSeconds = 10_800;
+            if (spec.SessionAffinityTimeoutSeconds > MaxAffinityTimeout)
+                throw ControlPlaneException.Invalid("spec.session_affinity_timeout_seconds", $"{spec.SessionAffinityTimeoutSeconds} is more than {MaxAffinityTimeout}");
+        }
+        else if (spec.SessionAffinity != SessionAffinity.None)
+        {
+            throw ControlPlaneException.Invalid("spec.session_affinity", $"{(int)spec.SessionAffinity} is not a session affinity");
+        }
+        else if (spec.SessionAffinityTimeoutSeconds != 0)
+        {
+            throw ControlPlaneException.Invalid("spec.session_affinity_timeout_seconds", "is only allowed with CLIENT_IP affinity");
+        }
+    }
+
+    protected override async Task<Func<Task>?> PrepareCreateAsync(Service resource)
+    {
+        var spec = resource.Spec;
+        resource.Status = new ServiceStatus();
+        if (spec.Network.Length > 0)
+        {
+            try
+            {
+                await GrainFactory.GetGrain<INetworkGrain>(spec.Network).GetAsync().ConfigureAwait(false);
+            }
+            catch (ControlPlaneException e) when (e.Code == ErrorCode.NotFound)
+            {
+                throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"network '{spec.Network}' does not exist", "spec.network");
+            }
+        }
+        if (spec.Type != ServiceType.ClusterIp)
+        {
+            return null;
+        }
+        var allocator = GrainFactory.GetGrain<IServiceIpAllocatorGrain>("cluster");
+        var ips = await allocator.AllocateAsync().ConfigureAwait(false);
+        resource.Status.ClusterIps.Add(ips);
+        return () => allocator.ReleaseAsync(ips);
+    }
+
+    protected override Service Merge(Service current, Service requested)
+    {
+        if (requested.Spec.Type != current.Spec.Type) throw ControlPlaneException.Invalid("spec.type", "is immutable");
+        if (requested.Spec.Network != current.Spec.Network) throw ControlPlaneException.Invalid("spec.network", "is immutable");
+        current.Metadata.Labels.Clear();
+        current.Metadata.Labels.Add(requested.Metadata.Labels);
+        current.Spec = requested.Spec;
+        return current;
+    }
+
+    protected override Task AfterDeleteAsync(Service deleted) => deleted.Status.ClusterIps.Count == 0
+        ? Task.CompletedTask
+        : GrainFactory.GetGrain<IServiceIpAllocatorGrain>("cluster").ReleaseAsync([.. deleted.Status.ClusterIps]);
+}

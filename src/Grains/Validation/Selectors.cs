@@ -1,0 +1,69 @@
+using ControlPlane.Contracts.V1;
+using ControlPlane.Runtime.Errors;
+using Google.Protobuf.Collections;
+
+namespace ControlPlane.Grains.Validation;
+
+/// <summary>Label selectors: validation and matching, with Kubernetes' semantics.</summary>
+public static class Selectors
+{
+    public static void Validate(string field, LabelSelector selector)
+    {
+        Names.RequireLabels(field + ".match_labels", selector.MatchLabels);
+        for (var i = 0; i < selector.MatchExpressions.Count; i++)
+        {
+            var expression = selector.MatchExpressions[i];
+            var at = $"{field}.match_expressions[{i}]";
+            if (Names.LabelKeyError(expression.Key) is { } keyError) throw ControlPlaneException.Invalid(at + ".key", keyError);
+            switch (expression.Operator)
+            {
+                case "In" or "NotIn":
+                    if (expression.Values.Count == 0) throw ControlPlaneException.Invalid(at + ".values", $"must not be empty for operator {expression.Operator}");
+                    foreach (var value in expression.Values)
+                    {
+                        if (Names.LabelValueError(value) is { } valueError) throw ControlPlaneException.Invalid(at + ".values", valueError);
+                    }
+                    break;
+                case "Exists" or "DoesNotExist":
+                    if (expression.Values.Count != 0) throw ControlPlaneException.Invalid(at + ".values", $"must be empty for operator {expression.Operator}");
+                    break;
+                default:
+                    throw ControlPlaneException.Invalid(at + ".operator", $"'{expression.Operator}' is not one of In, NotIn, Exists, DoesNotExist");
+            }
+        }
+    }
+
+    /// <summary>True when the labels satisfy every term. An empty selector matches everything.</summary>
+    public static bool Matches(LabelSelector selector, MapField<string, string> labels)
+    {
+        foreach (var (key, value) in selector.MatchLabels)
+        {
+            if (!labels.TryGetValue(key, out var actual) || actual != value) return false;
+        }
+        foreach (var expression in selector.MatchExpressions)
+        {
+            var present = labels.TryGetValue(expression.Key, out var actual);
+            var ok = expression.Operator switch
+            {
+                "In" => present && expression.Values.Contains(actual!),
+                "NotIn" => !present || !expression.Values.Contains(actual!),
+                "Exists" => present,
+                "DoesNotExist" => !present,
+                _ => false,
+            };
+            if (!ok) return false;
+        }
+        return true;
+    }
+
+    /// <summary>Equality-based selector of a service: an empty one selects nothing.</summary>
+    public static bool MatchesServiceSelector(MapField<string, string> selector, MapField<string, string> labels)
+    {
+        if (selector.Count == 0) return false;
+        foreach (var (key, value) in selector)
+        {
+            if (!labels.TryGetValue(key, out var actual) || actual != value) return false;
+        }
+        return true;
+    }
+}

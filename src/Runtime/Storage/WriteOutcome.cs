@@ -1,0 +1,10 @@
+namespace ControlPlane.Runtime.Storage;
+
+public enum WriteOutcome : byte
+{
+    Committed,
+    /// <summary>The object's revision was not the expected one.</summary>
+    Conflict,
+    /// <summary>The writer's epoch no longer owns the partition.</summary>
+    Fenced,
+}

@@ -1,0 +1,59 @@
+using System.Globalization;
+using ControlPlane.Contracts.V1;
+using ControlPlane.Runtime.Storage;
+using Google.Protobuf;
+
+namespace ControlPlane.Silo.Api;
+
+/// <summary>How the API presents one stored kind: its wire enum, message type and place in a WatchEvent.</summary>
+public interface IResourceKind
+{
+    Kind Kind { get; }
+
+    string Name { get; }
+
+    bool Namespaced { get; }
+
+    /// <summary>
+    /// The WatchEvent of a change without its resume token, serialised. Cached on the change, so
+    /// a change fanned out to many watchers is encoded once.
+    /// </summary>
+    byte[] EncodeEventHead(Change change, EventType type);
+}
+
+public sealed class ResourceKind<T>(Kind kind, string name, bool namespaced, Func<T, ObjectMeta> meta, Action<WatchEvent, T> place)
+    : IResourceKind where T : class, IMessage<T>, new()
+{
+    private static readonly MessageParser<T> Parser = new(() => new T());
+
+    public Kind Kind { get; } = kind;
+
+    public string Name { get; } = name;
+
+    public bool Namespaced { get; } = namespaced;
+
+    public MessageParser<T> MessageParser => Parser;
+
+    public ObjectMeta MetaOf(T resource) => meta(resource);
+
+    /// <summary>The stored object as the API shows it: with its etag.</summary>
+    public T Decode(byte[] data, long revision)
+    {
+        var resource = Parser.ParseFrom(data);
+        meta(resource).Etag = revision.ToString(CultureInfo.InvariantCulture);
+        return resource;
+    }
+
+    public byte[] EncodeEventHead(Change change, EventType type)
+    {
+        if (change.EncodingCache is byte[] cached)
+        {
+            return cached;
+        }
+        var watchEvent = new WatchEvent { Type = type, Kind = Kind };
+        place(watchEvent, Decode(change.Data, change.Revision));
+        var encoded = watchEvent.ToByteArray();
+        change.EncodingCache = encoded;
+        return encoded;
+    }
+}

@@ -1,0 +1,25 @@
+using ControlPlane.Contracts.V1;
+using ControlPlane.Grains.Resources;
+
+namespace ControlPlane.Silo.Api;
+
+/// <summary>Every kind the API serves, by wire enum and by stored name.</summary>
+public static class ResourceKinds
+{
+    public static readonly ResourceKind<Namespace> Namespace = new(Kind.Namespace, Kinds.Namespace, false, r => r.Metadata ??= new(), (e, r) => e.Namespace = r);
+    public static readonly ResourceKind<Network> Network = new(Kind.Network, Kinds.Network, false, r => r.Metadata ??= new(), (e, r) => e.Network = r);
+    public static readonly ResourceKind<Node> Node = new(Kind.Node, Kinds.Node, false, r => r.Metadata ??= new(), (e, r) => e.Node = r);
+    public static readonly ResourceKind<Endpoint> Endpoint = new(Kind.Endpoint, Kinds.Endpoint, true, r => r.Metadata ??= new(), (e, r) => e.Endpoint = r);
+    public static readonly ResourceKind<Service> Service = new(Kind.Service, Kinds.Service, true, r => r.Metadata ??= new(), (e, r) => e.Service = r);
+    public static readonly ResourceKind<NetworkPolicy> NetworkPolicy = new(Kind.NetworkPolicy, Kinds.NetworkPolicy, true, r => r.Metadata ??= new(), (e, r) => e.NetworkPolicy = r);
+    public static readonly ResourceKind<ServiceEndpoints> ServiceEndpoints = new(Kind.ServiceEndpoints, Kinds.ServiceEndpoints, true, r => r.Metadata ??= new(), (e, r) => e.ServiceEndpoints = r);
+
+    public static readonly IReadOnlyList<IResourceKind> All = [Namespace, Network, Node, Endpoint, Service, NetworkPolicy, ServiceEndpoints];
+
+    private static readonly Dictionary<string, IResourceKind> ByName = All.ToDictionary(k => k.Name, StringComparer.Ordinal);
+    private static readonly Dictionary<Kind, IResourceKind> ByKind = All.ToDictionary(k => k.Kind);
+
+    public static IResourceKind Of(string name) => ByName[name];
+
+    public static IResourceKind? Of(Kind kind) => ByKind.GetValueOrDefault(kind);
+}

@@ -1,0 +1,4 @@
+using ControlPlane.Silo.Hosting;
+
+var app = SiloApp.Build(args);
+await app.RunAsync();

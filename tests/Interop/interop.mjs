@@ -1,0 +1,109 @@
+// Interop scenarios run by the C# test suite: @grpc/grpc-js calling a running silo.
+// Usage: node interop.mjs <host:port> <scenario>. Exit code 0 means the scenario held;
+// otherwise the reason is printed on stderr.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import grpc from '@grpc/grpc-js';
+import protoLoader from '@grpc/proto-loader';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const protoRoot = path.resolve(here, '../../proto');
+const definition = protoLoader.loadSync(
+  ['controlplane/v1/api.proto', 'grpc/health/v1/health.proto'],
+  { includeDirs: [protoRoot], keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+const loaded = grpc.loadPackageDefinition(definition);
+const v1 = loaded.controlplane.v1;
+
+const [address, scenario] = process.argv.slice(2);
+const credentials = grpc.credentials.createInsecure();
+const client = (Service) => new Service(address, credentials);
+const call = (stub, method, request, options = {}) => new Promise((resolve, reject) =>
+  stub[method](request, new grpc.Metadata(), options, (error, response) => error ? reject(error) : resolve(response)));
+const deadline = (ms) => ({ deadline: new Date(Date.now() + ms) });
+const unique = `js${process.pid}`;
+
+async function expectStatus(promise, code, fieldFragment) {
+  try {
+    await promise;
+  } catch (error) {
+    assert.equal(error.code, code, `expected status ${code}, got ${error.code}: ${error.details}`);
+    if (fieldFragment) assert.ok(error.details.includes(fieldFragment), `message '${error.details}' does not name '${fieldFragment}'`);
+    return error;
+  }
+  assert.fail(`expected status ${code}, but the call succeeded`);
+}
+
+const scenarios = {
+  async unary() {
+    const namespaces = client(v1.Namespaces);
+    const created = await call(namespaces, 'Create', { metadata: { name: unique, labels: { team: 'interop' } } }, deadline(5000));
+    assert.equal(created.metadata.name, unique);
+    assert.ok(created.metadata.etag.length > 0, 'etag is set');
+    const read = await call(namespaces, 'Get', { name: unique }, deadline(5000));
+    assert.equal(read.metadata.uid, created.metadata.uid);
+    assert.equal(read.metadata.labels.team, 'interop');
+    const health = await call(client(loaded.grpc.health.v1.Health), 'Check', { service: '' }, deadline(5000));
+    assert.equal(health.status, 'SERVING');
+  },
+
+  async errors() {
+    const namespaces = client(v1.Namespaces);
+    await expectStatus(call(namespaces, 'Get', { name: `missing-${unique}` }), grpc.status.NOT_FOUND, 'not found');
+    await expectStatus(call(namespaces, 'Create', { metadata: { name: 'Not_A_Label' } }), grpc.status.INVALID_ARGUMENT, 'metadata.name');
+    await call(namespaces, 'Create', { metadata: { name: `dup-${unique}` } });
+    await expectStatus(call(namespaces, 'Create', { metadata: { name: `dup-${unique}` } }), grpc.status.ALREADY_EXISTS);
+    await expectStatus(call(namespaces, 'Delete', { name: `dup-${unique}`, etag: '999999' }), grpc.status.ABORTED, 'etag');
+    // A method the server does not have: a trailers-only UNIMPLEMENTED.
+    const raw = new grpc.Client(address, credentials);
+    await expectStatus(new Promise((resolve, reject) => raw.makeUnaryRequest('/controlplane.v1.Namespaces/Explode',
+      (x) => x, (x) => x, Buffer.alloc(0), (error, value) => error ? reject(error) : resolve(value))), grpc.status.UNIMPLEMENTED);
+  },
+
+  async streaming() {
+    const namespaces = client(v1.Namespaces);
+    const stream = client(v1.Watch).Watch({ kinds: ['NAMESPACE'] });
+    const events = [];
+    const done = new Promise((resolve, reject) => {
+      stream.on('data', async (event) => {
+        events.push(event);
+        if (event.type === 'BOOKMARK' && event.initial_events_end) {
+          await call(namespaces, 'Create', { metadata: { name: `watched-${unique}` } });
+        }
+        if (event.type === 'ADDED' && event.namespace?.metadata.name === `watched-${unique}` && event.resume_token) {
+          stream.cancel();
+          resolve();
+        }
+      });
+      stream.on('error', (error) => error.code === grpc.status.CANCELLED ? resolve() : reject(error));
+    });
+    await done;
+    const end = events.findIndex((e) => e.type === 'BOOKMARK' && e.initial_events_end);
+    assert.ok(end >= 0, 'the snapshot ends with an initial-events-end bookmark');
+    assert.ok(events.slice(0, end).every((e) => e.type === 'ADDED'), 'the snapshot is ADDED events');
+  },
+
+  async deadline() {
+    // A watch never ends by itself: the server must end it with DEADLINE_EXCEEDED.
+    const stream = client(v1.Watch).Watch({ kinds: ['NODE'] }, deadline(300));
+    const started = Date.now();
+    const error = await new Promise((resolve) => {
+      stream.on('data', () => {});
+      stream.on('error', resolve);
+      stream.on('end', () => resolve(null));
+    });
+    assert.ok(error, 'the stream ended with an error');
+    assert.equal(error.code, grpc.status.DEADLINE_EXCEEDED, error.details);
+    assert.ok(Date.now() - started < 5000, 'the deadline was enforced promptly');
+  },
+};
+
+try {
+  if (!scenarios[scenario]) throw new Error(`unknown scenario ${scenario}`);
+  await scenarios[scenario]();
+  console.log(`${scenario}: ok`);
+  process.exit(0);
+} catch (error) {
+  console.error(`${scenario}: ${error.stack ?? error}`);
+  process.exit(1);
+}
