@@ -131,7 +131,12 @@ public sealed class GrpcClient : IDisposable
         var payload = new byte[GrpcProtocol.PrefixLength + size];
         GrpcProtocol.WritePrefix(payload, size);
         request.WriteTo(payload.AsSpan(GrpcProtocol.PrefixLength));
-        var message = new HttpRequestMessage(HttpMethod.Post, method) { Content = new ByteArrayContent(payload) };
+        var message = new HttpRequestMessage(HttpMethod.Post, method)
+        {
+            Content = new ByteArrayContent(payload),
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
         message.Content.Headers.ContentType = GrpcMediaType;
         message.Headers.TryAddWithoutValidation("te", "trailers");
         if (options.Timeout is { } timeout)

@@ -23,9 +23,10 @@ public sealed class SqliteGrainStore : IGrainStore
             PRIMARY KEY (kind, key)) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS objects_by_index ON objects (kind, idx) WHERE idx <> '';
         CREATE TABLE IF NOT EXISTS changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
             partition INTEGER NOT NULL, revision INTEGER NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
             ns TEXT NOT NULL, idx TEXT NOT NULL, type INTEGER NOT NULL, data BLOB NOT NULL,
-            PRIMARY KEY (partition, revision)) WITHOUT ROWID;
+            UNIQUE (partition, revision));
         """;
 
     private readonly string _readConnectionString;
@@ -108,7 +109,7 @@ public sealed class SqliteGrainStore : IGrainStore
             "$kind", "$key", "$ns", "$idx", "$rev", "$data", "$expected");
         _delete = Prepare("DELETE FROM objects WHERE kind = $kind AND key = $key AND revision = $expected",
             "$kind", "$key", "$expected");
-        _appendChange = Prepare("INSERT INTO changes VALUES ($p, $rev, $kind, $key, $ns, $idx, $type, $data)",
+        _appendChange = Prepare("INSERT INTO changes (partition, revision, kind, key, ns, idx, type, data) VALUES ($p, $rev, $kind, $key, $ns, $idx, $type, $data)",
             "$p", "$rev", "$kind", "$key", "$ns", "$idx", "$type", "$data");
         _advance = Prepare("UPDATE partitions SET revision = $rev WHERE id = $p AND epoch = $epoch",
             "$rev", "$p", "$epoch");
@@ -302,9 +303,10 @@ public sealed class SqliteGrainStore : IGrainStore
                 throw ControlPlaneException.Invalid("resume_token", $"revision {after[p]} of partition {p} is ahead of the store ({heads[p]})");
             }
         }
-        var changes = new List<Change>();
+        // seq is the commit order across partitions: a resumed watch sees changes in the order live watchers did.
+        var changes = new List<(long Seq, Change Change)>();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT revision, kind, key, ns, idx, type, data FROM changes WHERE partition = $p AND revision > $after ORDER BY revision";
+        command.CommandText = "SELECT seq, revision, kind, key, ns, idx, type, data FROM changes WHERE partition = $p AND revision > $after ORDER BY revision";
         var partition = command.Parameters.Add(new SqliteParameter { ParameterName = "$p" });
         var from = command.Parameters.Add(new SqliteParameter { ParameterName = "$after" });
         for (var p = 0; p < heads.Length; p++)
@@ -318,15 +320,16 @@ public sealed class SqliteGrainStore : IGrainStore
             using var reader = command.ExecuteReader();
             while (reader.Read())
             {
-                changes.Add(new Change
+                changes.Add((reader.GetInt64(0), new Change
                 {
-                    Partition = p, Revision = reader.GetInt64(0), Kind = reader.GetString(1), Key = reader.GetString(2),
-                    Namespace = reader.GetString(3), Index = reader.GetString(4), Type = (ChangeType)reader.GetInt32(5),
-                    Data = (byte[])reader[6],
-                });
+                    Partition = p, Revision = reader.GetInt64(1), Kind = reader.GetString(2), Key = reader.GetString(3),
+                    Namespace = reader.GetString(4), Index = reader.GetString(5), Type = (ChangeType)reader.GetInt32(6),
+                    Data = (byte[])reader[7],
+                }));
             }
         }
-        return new ChangeRange(changes, heads);
+        changes.Sort(static (a, b) => a.Seq.CompareTo(b.Seq));
+        return new ChangeRange([.. changes.Select(c => c.Change)], heads);
     }
 
     public long[] Compact(long retain)

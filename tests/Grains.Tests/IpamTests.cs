@@ -1,0 +1,115 @@
+using System.Net;
+using ControlPlane.Grains.Ipam;
+using ControlPlane.Runtime.Errors;
+
+namespace ControlPlane.Grains.Tests;
+
+public sealed class IpamTests
+{
+    [Theory]
+    [InlineData("10.0.0.0/8")]
+    [InlineData("fd00:10::/64")]
+    [InlineData("0.0.0.0/0")]
+    public void Parse_ValidPrefix_RoundTrips(string text) =>
+        Assert.Equal(text, IpPrefix.Parse("f", text).ToString());
+
+    [Theory]
+    [InlineData("10.0.0.1/8", "host bits")]
+    [InlineData("10.0.0.0/33", "longer")]
+    [InlineData("10.0.0.0", "not a CIDR")]
+    [InlineData("banana/8", "not a CIDR")]
+    public void Parse_Invalid_NamesTheFieldAndReason(string text, string reason)
+    {
+        var error = Assert.Throws<ControlPlaneException>(() => IpPrefix.Parse("spec.ipv4_cidr", text));
+        Assert.Equal("spec.ipv4_cidr", error.Field);
+        Assert.Contains(reason, error.Message);
+    }
+
+    [Theory]
+    [InlineData("10.0.0.0/16", "10.0.255.0/24", true)]
+    [InlineData("10.0.0.0/16", "10.1.0.0/16", false)]
+    [InlineData("10.0.0.0/8", "10.200.0.0/16", true)]
+    [InlineData("fd00::/64", "10.0.0.0/8", false)]
+    public void Overlaps_IsSymmetric(string a, string b, bool expected)
+    {
+        var (x, y) = (IpPrefix.Parse("a", a), IpPrefix.Parse("b", b));
+        Assert.Equal(expected, x.Overlaps(y));
+        Assert.Equal(expected, y.Overlaps(x));
+    }
+
+    [Theory]
+    [InlineData("10.1.0.0/24", 26, 253)]
+    [InlineData("fd00:1::/120", 122, 254)]
+    public void BlockPool_HandsOutEveryUsableAddressOnce_ThenReportsExhaustion(string cidr, int block, int usable)
+    {
+        var network = IpPrefix.Parse("n", cidr);
+        var pool = new BlockPool(network, block);
+        var seen = new HashSet<IPAddress>();
+        while (true)
+        {
+            var address = pool.TryAllocate("node-a");
+            if (address is null)
+            {
+                if (pool.TryAssignFreeBlock("node-a") is null) break;
+                continue;
+            }
+            Assert.True(seen.Add(address), $"{address} handed out twice");
+        }
+        Assert.Equal(usable, seen.Count);
+        Assert.DoesNotContain(network.AddressAt(0), seen);
+        Assert.DoesNotContain(network.AddressAt(1), seen);
+        Assert.Equal(usable, pool.Allocated);
+    }
+
+    [Fact]
+    public void BlockPool_StrictAffinity_NodesNeverShareABlock()
+    {
+        var pool = new BlockPool(IpPrefix.Parse("n", "10.2.0.0/24"), 26);
+        var a = pool.TryAssignFreeBlock("a")!.Value;
+        var b = pool.TryAssignFreeBlock("b")!.Value;
+        var fromA = pool.TryAllocate("a")!;
+        var fromB = pool.TryAllocate("b")!;
+
+        Assert.False(a.Overlaps(b));
+        Assert.True(a.Contains(IpPrefix.ToNumber(fromA)));
+        Assert.True(b.Contains(IpPrefix.ToNumber(fromB)));
+        Assert.Null(pool.TryAllocate("c"));
+    }
+
+    [Fact]
+    public void BlockPool_ReleasedAddress_CanBeHandedOutAgain()
+    {
+        var network = IpPrefix.Parse("n", "10.3.0.0/30");
+        var pool = new BlockPool(network, 30);
+        pool.TryAssignFreeBlock("a");
+        var only = pool.TryAllocate("a")!;
+        Assert.Null(pool.TryAllocate("a"));
+
+        pool.Release(only);
+
+        Assert.Equal(only, pool.TryAllocate("a"));
+    }
+
+    [Fact]
+    public void BlockPool_MarkHeld_RebuildsWhatEndpointsHold()
+    {
+        var network = IpPrefix.Parse("n", "10.4.0.0/30");
+        var pool = new BlockPool(network, 30);
+        pool.AssignBlock(network, "a");
+
+        Assert.True(pool.MarkHeld(IPAddress.Parse("10.4.0.2")));
+        Assert.Null(pool.TryAllocate("a"));
+        Assert.False(pool.MarkHeld(IPAddress.Parse("10.9.0.2")));
+    }
+
+    [Fact]
+    public void MacAddresses_AreDeterministicLocallyAdministeredUnicast()
+    {
+        var mac = MacAddresses.Derive("vtep/node-1");
+        Assert.Equal(mac, MacAddresses.Derive("vtep/node-1"));
+        Assert.NotEqual(mac, MacAddresses.Derive("vtep/node-2"));
+        var first = Convert.ToByte(mac[..2], 16);
+        Assert.Equal(0x02, first & 0x03);
+        Assert.Matches("^([0-9a-f]{2}:){5}[0-9a-f]{2}$", mac);
+    }
+}

@@ -1,0 +1,16 @@
+namespace ControlPlane.Silo.Tests;
+
+internal static class RepositoryPaths
+{
+    /// <summary>The repository root: the nearest directory above the test binaries holding ControlPlane.sln.</summary>
+    public static string Root { get; } = FindRoot();
+
+    private static string FindRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "ControlPlane.sln"))) return directory.FullName;
+        }
+        throw new InvalidOperationException("ControlPlane.sln not found above " + AppContext.BaseDirectory);
+    }
+}

@@ -1,0 +1,51 @@
+using ControlPlane.Contracts.Client;
+using ControlPlane.Runtime.Grains;
+using ControlPlane.Silo.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ControlPlane.Silo.Tests;
+
+/// <summary>A silo hosted in the test process: real Kestrel on a free loopback port, real SQLite file.</summary>
+internal sealed class SiloInstance : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private SiloInstance(WebApplication app, string dataDirectory, Uri address)
+    {
+        _app = app;
+        DataDirectory = dataDirectory;
+        Address = address;
+        Client = new ControlPlaneClient(address);
+    }
+
+    public string DataDirectory { get; }
+
+    public Uri Address { get; }
+
+    public ControlPlaneClient Client { get; }
+
+    public GrainRuntime Runtime => _app.Services.GetRequiredService<GrainRuntime>();
+
+    public static async Task<SiloInstance> StartAsync(params string[] settings)
+    {
+        var dataDirectory = Path.Combine(Path.GetTempPath(), "cp-silo-" + Guid.NewGuid().ToString("N"));
+        string[] args = ["--Silo:Port=0", $"--Silo:DataDirectory={dataDirectory}", "--Logging:LogLevel:Default=Warning", .. settings];
+        var app = SiloApp.Build(args);
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new SiloInstance(app, dataDirectory, new Uri(address));
+    }
+
+    public Task StopAsync() => _app.StopAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        Directory.Delete(DataDirectory, recursive: true);
+    }
+}

@@ -1,0 +1,69 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using ControlPlane.Contracts.Client;
+
+namespace ControlPlane.Silo.Tests;
+
+/// <summary>A silo as a separate OS process, so a test can kill it with SIGKILL and start it again.</summary>
+internal sealed partial class SiloProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly List<string> _output = [];
+
+    private SiloProcess(Process process, Uri address)
+    {
+        _process = process;
+        Address = address;
+        Client = new ControlPlaneClient(address);
+    }
+
+    public Uri Address { get; }
+
+    public ControlPlaneClient Client { get; }
+
+    public static async Task<SiloProcess> StartAsync(string dataDirectory, params string[] settings)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "ControlPlane.Silo.dll");
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in (string[])[dll, "--Silo:Port=0", $"--Silo:DataDirectory={dataDirectory}", .. settings]) info.ArgumentList.Add(arg);
+        var process = Process.Start(info)!;
+        var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var lines = new List<string>();
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (lines) lines.Add(e.Data);
+            if (ListeningLine().Match(e.Data) is { Success: true } match) listening.TrySetResult(new Uri(match.Groups[1].Value));
+        };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (lines) lines.Add(e.Data); };
+        process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException("the silo exited:\n" + string.Join("\n", lines)));
+        process.EnableRaisingEvents = true;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var address = await listening.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var silo = new SiloProcess(process, address);
+        silo._output.AddRange(lines);
+        return silo;
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs.</summary>
+    public void Kill()
+    {
+        _process.Kill();
+        _process.WaitForExit();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+    }
+
+    [GeneratedRegex(@"Now listening on: (http://127\.0\.0\.1:\d+)")]
+    private static partial Regex ListeningLine();
+}

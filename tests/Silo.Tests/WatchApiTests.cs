@@ -1,0 +1,137 @@
+using ControlPlane.Contracts.Grpc;
+using ControlPlane.Contracts.V1;
+using static ControlPlane.Silo.Tests.Fixtures;
+
+namespace ControlPlane.Silo.Tests;
+
+public sealed class WatchApiTests
+{
+    private static string NameOf(WatchEvent e) => e.ObjectCase switch
+    {
+        WatchEvent.ObjectOneofCase.Namespace => e.Namespace.Metadata.Name,
+        WatchEvent.ObjectOneofCase.Network => e.Network.Metadata.Name,
+        WatchEvent.ObjectOneofCase.Endpoint => e.Endpoint.Metadata.Name,
+        WatchEvent.ObjectOneofCase.Service => e.Service.Metadata.Name,
+        WatchEvent.ObjectOneofCase.Node => e.Node.Metadata.Name,
+        _ => "",
+    };
+
+    [Fact]
+    public async Task Watch_SnapshotThenChanges_AndResumeDeliversExactlyTheRest()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        for (var i = 0; i < 5; i++) await silo.Client.Namespaces.CreateAsync(Namespace($"before-{i}"));
+
+        await using var watch = new WatchCollector(silo.Client, new WatchRequest { Kinds = { Kind.Namespace } });
+        await watch.WaitForAsync(e => e.InitialEventsEnd, "the end of the snapshot");
+        var snapshot = watch.Seen.Where(e => e.Type == EventType.Added).Select(NameOf).ToList();
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => $"before-{i}"), snapshot.Order());
+        Assert.All(watch.Seen.Where(e => e.Type == EventType.Added), e => Assert.Empty(e.ResumeToken));
+
+        var live = new List<string>();
+        for (var i = 0; i < 30; i++)
+        {
+            var name = $"after-{i:00}";
+            live.Add(name);
+            await silo.Client.Namespaces.CreateAsync(Namespace(name));
+        }
+        var updated = await silo.Client.Namespaces.GetAsync("", "after-05");
+        updated.Metadata.Labels["x"] = "y";
+        await silo.Client.Namespaces.UpdateAsync(updated);
+        await silo.Client.Namespaces.DeleteAsync("", "after-07");
+        await watch.WaitForAsync(e => e.Type == EventType.Deleted && NameOf(e) == "after-07", "the deletion");
+
+        var changes = watch.Seen.SkipWhile(e => !e.InitialEventsEnd).Skip(1).Where(e => e.Type != EventType.Bookmark).ToList();
+        Assert.Equal(32, changes.Count);
+        Assert.All(changes, e => Assert.NotEmpty(e.ResumeToken));
+
+        // Resume from the token of the tenth change: exactly the 22 after it, in the same order.
+        await using var resumed = new WatchCollector(silo.Client, new WatchRequest { Kinds = { Kind.Namespace }, ResumeToken = changes[9].ResumeToken });
+        var rest = new List<WatchEvent>();
+        while (rest.Count < 22)
+        {
+            var e = await resumed.WaitForAsync(e => e.Type != EventType.Bookmark, $"change {rest.Count + 1} of 22 after resuming");
+            rest.Add(e);
+        }
+        Assert.Equal(changes.Skip(10).Select(e => (e.Type, NameOf(e))), rest.Select(e => (e.Type, NameOf(e))));
+        await silo.Client.Namespaces.CreateAsync(Namespace("last"));
+        Assert.Equal("last", NameOf(await resumed.WaitForAsync(e => e.Type != EventType.Bookmark, "the next live change")));
+    }
+
+    [Fact]
+    public async Task Watch_FromACompactedRevision_FailsOutOfRange()
+    {
+        await using var silo = await SiloInstance.StartAsync("--Runtime:Partitions=1");
+        await silo.Client.Namespaces.CreateAsync(Namespace("first"));
+        var old = await PositionAsync(silo.Client);
+        for (var i = 0; i < 10; i++) await silo.Client.Namespaces.CreateAsync(Namespace($"n-{i}"));
+
+        silo.Runtime.Store.Compact(retain: 3);
+
+        var error = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            await foreach (var _ in silo.Client.WatchAsync(new WatchRequest { ResumeToken = old })) { }
+        });
+        Assert.Equal(StatusCode.OutOfRange, error.StatusCode);
+        Assert.Contains("list again", error.Detail);
+        // A fresh list + watch works.
+        await using var fresh = new WatchCollector(silo.Client, new WatchRequest { ResumeToken = await PositionAsync(silo.Client) });
+        await silo.Client.Namespaces.CreateAsync(Namespace("later"));
+        await fresh.WaitForAsync(e => NameOf(e) == "later", "a change after the fresh list");
+    }
+
+    [Fact]
+    public async Task Watch_NamespaceAndNetworkFilters_OnlyDeliverMatchingObjects()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await SeedAsync(silo.Client);
+        await silo.Client.Namespaces.CreateAsync(Namespace("ns2"));
+        await silo.Client.Networks.CreateAsync(Network("other", 101, "10.21.0.0/16"));
+        await using var byNamespace = new WatchCollector(silo.Client, new WatchRequest { Namespace = "ns2" });
+        await using var byNetwork = new WatchCollector(silo.Client, new WatchRequest { Network = "other", Kinds = { Kind.Endpoint, Kind.Network } });
+        await byNamespace.WaitForAsync(e => e.InitialEventsEnd, "namespace watch synced");
+        var synced = await byNetwork.WaitForAsync(e => e.InitialEventsEnd, "network watch synced");
+        Assert.Equal(["other"], byNetwork.Seen.Where(e => e.Type == EventType.Added).Select(NameOf));
+
+        await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "in-ns-on-net", "net", "node-a"));
+        await silo.Client.Endpoints.CreateAsync(Endpoint("ns2", "in-ns2-on-other", "other", "node-a"));
+
+        Assert.Equal("in-ns2-on-other", NameOf(await byNamespace.WaitForAsync(e => e.Type == EventType.Added, "the ns2 endpoint")));
+        Assert.Equal("in-ns2-on-other", NameOf(await byNetwork.WaitForAsync(e => e.Type == EventType.Added, "the endpoint on 'other'")));
+        Assert.DoesNotContain(byNamespace.Seen, e => NameOf(e) == "in-ns-on-net");
+        Assert.DoesNotContain(byNetwork.Seen, e => NameOf(e) == "in-ns-on-net");
+    }
+
+    [Fact]
+    public async Task Watch_IdleStream_GetsBookmarksThatResumeWithoutReplay()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await silo.Client.Namespaces.CreateAsync(Namespace("a"));
+        await using var watch = new WatchCollector(silo.Client, new WatchRequest { Kinds = { Kind.Network }, BookmarkIntervalSeconds = 1 });
+        await watch.WaitForAsync(e => e.InitialEventsEnd, "synced");
+        // Changes the filter drops still move the position a bookmark reports.
+        await silo.Client.Namespaces.CreateAsync(Namespace("b"));
+        var bookmark = await watch.WaitForAsync(e => e.Type == EventType.Bookmark && !e.InitialEventsEnd, "an idle bookmark", 5000);
+        Assert.Equal(await PositionAsync(silo.Client), bookmark.ResumeToken);
+
+        await using var resumed = new WatchCollector(silo.Client, new WatchRequest { ResumeToken = bookmark.ResumeToken });
+        await silo.Client.Namespaces.CreateAsync(Namespace("c"));
+        Assert.Equal("c", NameOf(await resumed.WaitForAsync(e => e.Type != EventType.Bookmark, "the first change after the bookmark")));
+    }
+
+    [Fact]
+    public async Task Shutdown_EndsOpenWatchesCleanly()
+    {
+        var silo = await SiloInstance.StartAsync();
+        await using (silo)
+        {
+            var watch = new WatchCollector(silo.Client, new WatchRequest());
+            await watch.WaitForAsync(e => e.InitialEventsEnd, "synced");
+
+            await silo.StopAsync();
+
+            Assert.Null(await watch.CompletionAsync());
+            await watch.DisposeAsync();
+        }
+    }
+}
