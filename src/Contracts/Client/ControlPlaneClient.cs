@@ -6,7 +6,7 @@ namespace ControlPlane.Contracts.Client;
 /// <summary>The control plane's API as typed calls, over one multiplexed HTTP/2 connection pool.</summary>
 public sealed class ControlPlaneClient(GrpcClient client) : IDisposable
 {
-    public ControlPlaneClient(Uri address) : this(new GrpcClient(address))
+    public ControlPlaneClient(Uri address, int connections = 1) : this(new GrpcClient(address, connections))
     {
     }
 

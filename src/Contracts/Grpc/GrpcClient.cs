@@ -15,20 +15,32 @@ namespace ControlPlane.Contracts.Grpc;
 public sealed class GrpcClient : IDisposable
 {
     private static readonly MediaTypeHeaderValue GrpcMediaType = new(GrpcProtocol.ContentType);
-    private readonly HttpClient _http;
+    private readonly HttpClient[] _http;
+    private uint _next;
 
-    public GrpcClient(Uri address, SocketsHttpHandler? handler = null)
+    /// <param name="address">The server, http:// (h2c with prior knowledge).</param>
+    /// <param name="connections">
+    /// HTTP/2 connections to spread calls over, round robin. Each connection's frames are handled
+    /// by one loop on either side, so a busy client gains from a few.
+    /// </param>
+    public GrpcClient(Uri address, int connections = 1) : this(address, Enumerable.Range(0, Math.Max(1, connections)).Select(_ => new SocketsHttpHandler()))
     {
-        handler ??= new SocketsHttpHandler();
-        handler.EnableMultipleHttp2Connections = true;
-        handler.PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5);
-        _http = new HttpClient(handler)
+    }
+
+    private GrpcClient(Uri address, IEnumerable<SocketsHttpHandler> handlers)
+    {
+        _http = [.. handlers.Select(handler =>
         {
-            BaseAddress = address,
-            DefaultRequestVersion = HttpVersion.Version20,
-            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
-            Timeout = Timeout.InfiniteTimeSpan,
-        };
+            handler.EnableMultipleHttp2Connections = true;
+            handler.PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5);
+            return new HttpClient(handler)
+            {
+                BaseAddress = address,
+                DefaultRequestVersion = HttpVersion.Version20,
+                DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+                Timeout = Timeout.InfiniteTimeSpan,
+            };
+        })];
     }
 
     /// <summary>A client that speaks h2c over a unix domain socket.</summary>
@@ -51,7 +63,7 @@ public sealed class GrpcClient : IDisposable
                 }
             },
         };
-        return new GrpcClient(new Uri("http://localhost"), handler);
+        return new GrpcClient(new Uri("http://localhost"), [handler]);
     }
 
     /// <summary>Largest response message accepted.</summary>
@@ -143,7 +155,8 @@ public sealed class GrpcClient : IDisposable
         {
             message.Headers.TryAddWithoutValidation(GrpcProtocol.TimeoutHeader, GrpcProtocol.FormatTimeout(timeout));
         }
-        var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        var http = _http.Length == 1 ? _http[0] : _http[Interlocked.Increment(ref _next) % _http.Length];
+        var response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         if (response.StatusCode != HttpStatusCode.OK)
         {
             var code = response.StatusCode switch
@@ -222,7 +235,13 @@ public sealed class GrpcClient : IDisposable
         _ => null,
     };
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose()
+    {
+        foreach (var http in _http)
+        {
+            http.Dispose();
+        }
+    }
 
     /// <summary>Reads length-prefixed messages from a response body.</summary>
     private sealed class FrameReader(Stream stream, int maxMessageSize)

@@ -31,11 +31,15 @@ public sealed class ServerStream
         GrpcProtocol.WritePrefix(writer.GetSpan(GrpcProtocol.PrefixLength), size);
         writer.Advance(GrpcProtocol.PrefixLength);
         message.WriteTo(writer);
+        MessagesWritten++;
         return FlushAsync();
     }
 
-    /// <summary>Writes one message made of two already-serialised parts.</summary>
-    public ValueTask WriteRawAsync(ReadOnlySpan<byte> head, ReadOnlySpan<byte> tail)
+    /// <summary>
+    /// Writes one message made of two already-serialised parts. With <paramref name="flush"/>
+    /// false it is only buffered: a burst of messages then goes out in one flush.
+    /// </summary>
+    public ValueTask WriteRawAsync(ReadOnlySpan<byte> head, ReadOnlySpan<byte> tail, bool flush = true)
     {
         GrpcServer.EnsureResponseStarted(_response);
         var writer = _response.BodyWriter;
@@ -45,12 +49,13 @@ public sealed class ServerStream
         head.CopyTo(span[GrpcProtocol.PrefixLength..]);
         tail.CopyTo(span[(GrpcProtocol.PrefixLength + head.Length)..]);
         writer.Advance(GrpcProtocol.PrefixLength + total);
-        return FlushAsync();
+        MessagesWritten++;
+        return flush ? FlushAsync() : ValueTask.CompletedTask;
     }
 
-    private ValueTask FlushAsync()
+    /// <summary>Sends whatever has been written.</summary>
+    public ValueTask FlushAsync()
     {
-        MessagesWritten++;
         var flush = _response.BodyWriter.FlushAsync(_cancellationToken);
         return flush.IsCompletedSuccessfully ? ValueTask.CompletedTask : AwaitFlush(flush);
 

@@ -9,14 +9,17 @@ namespace ControlPlane.Grains.Controllers;
 /// <summary>
 /// Expires node leases and carries node readiness to the node's endpoints: a node whose agent
 /// stops renewing is marked not ready, and its endpoints' effective readiness follows (so they
-/// leave service endpoint sets); a node that comes back restores them.
+/// leave service endpoint sets); a node that comes back restores them. Leases are checked once
+/// per quarter lease; endpoint readiness is reconciled only for nodes whose view changed.
 /// </summary>
-public sealed class NodeLifecycleController(GrainRuntime runtime, ControlPlaneOptions options, ILogger<NodeLifecycleController> logger)
+public sealed class NodeLifecycleController(GrainRuntime runtime, ControlPlaneOptions options, TimeProvider time, ILogger<NodeLifecycleController> logger)
     : FeedController(runtime, logger)
 {
     private readonly Dictionary<string, bool> _nodeReady = [];
-    private readonly Dictionary<string, (string Node, bool NodeReady)> _endpoints = [];
+    private readonly Dictionary<string, Dictionary<string, bool>> _endpointsByNode = [];
+    private readonly Dictionary<string, string> _nodeOfEndpoint = [];
     private readonly HashSet<string> _dirtyNodes = [];
+    private DateTimeOffset _nextLeaseCheck;
 
     protected override IReadOnlyList<string> Kinds { get; } = [Resources.Kinds.Node, Resources.Kinds.Endpoint];
 
@@ -25,7 +28,8 @@ public sealed class NodeLifecycleController(GrainRuntime runtime, ControlPlaneOp
     protected override void Reset()
     {
         _nodeReady.Clear();
-        _endpoints.Clear();
+        _endpointsByNode.Clear();
+        _nodeOfEndpoint.Clear();
         _dirtyNodes.Clear();
     }
 
@@ -39,26 +43,50 @@ public sealed class NodeLifecycleController(GrainRuntime runtime, ControlPlaneOp
             _dirtyNodes.Add(change.Key);
             return;
         }
+        if (_nodeOfEndpoint.Remove(change.Key, out var previous))
+        {
+            _endpointsByNode[previous].Remove(change.Key);
+        }
         if (deleted)
         {
-            _endpoints.Remove(change.Key);
             return;
         }
         var endpoint = Endpoint.Parser.ParseFrom(change.Data);
-        _endpoints[change.Key] = (endpoint.Spec.Node, endpoint.Status.NodeReady);
-        _dirtyNodes.Add(endpoint.Spec.Node);
+        var node = endpoint.Spec.Node;
+        _nodeOfEndpoint[change.Key] = node;
+        if (!_endpointsByNode.TryGetValue(node, out var endpoints))
+        {
+            _endpointsByNode[node] = endpoints = [];
+        }
+        endpoints[change.Key] = endpoint.Status.NodeReady;
+        if (!_nodeReady.TryGetValue(node, out var ready) || ready != endpoint.Status.NodeReady)
+        {
+            _dirtyNodes.Add(node);
+        }
     }
 
     protected override async Task ReconcileAsync(CancellationToken cancellationToken)
     {
-        var checks = _nodeReady.Keys.Select(node => Grains.GetGrain<INodeGrain>(node).CheckLeaseAsync()).ToList();
-        await Task.WhenAll(checks).ConfigureAwait(false);
-        var updates = new List<Task>();
-        foreach (var (key, (node, nodeReady)) in _endpoints)
+        var now = time.GetUtcNow();
+        if (now >= _nextLeaseCheck)
         {
-            if (_dirtyNodes.Contains(node) && _nodeReady.TryGetValue(node, out var ready) && ready != nodeReady)
+            _nextLeaseCheck = now + Resync;
+            // Readiness changes come back through the feed and mark the node dirty.
+            await Task.WhenAll(_nodeReady.Keys.Select(node => Grains.GetGrain<INodeGrain>(node).CheckLeaseAsync())).ConfigureAwait(false);
+        }
+        var updates = new List<Task>();
+        foreach (var node in _dirtyNodes)
+        {
+            if (!_nodeReady.TryGetValue(node, out var ready) || !_endpointsByNode.TryGetValue(node, out var endpoints))
             {
-                updates.Add(Grains.GetGrain<IEndpointGrain>(key).SetNodeReadyAsync(ready));
+                continue;
+            }
+            foreach (var (key, nodeReady) in endpoints)
+            {
+                if (nodeReady != ready)
+                {
+                    updates.Add(Grains.GetGrain<IEndpointGrain>(key).SetNodeReadyAsync(ready));
+                }
             }
         }
         _dirtyNodes.Clear();

@@ -17,6 +17,8 @@ public sealed class ServiceEndpointsController(GrainRuntime runtime, ILogger<Ser
     : FeedController(runtime, logger)
 {
     private readonly Dictionary<string, Service> _services = [];
+    // Services by (namespace, network): an endpoint change touches only the services that could select it.
+    private readonly Dictionary<(string Namespace, string Network), HashSet<string>> _servicesByScope = [];
     private readonly Dictionary<string, Dictionary<string, Endpoint>> _endpointsByNamespace = [];
     private readonly Dictionary<string, ServiceEndpoints> _written = [];
     private readonly HashSet<string> _dirty = [];
@@ -28,6 +30,7 @@ public sealed class ServiceEndpointsController(GrainRuntime runtime, ILogger<Ser
     protected override void Reset()
     {
         _services.Clear();
+        _servicesByScope.Clear();
         _endpointsByNamespace.Clear();
         _written.Clear();
         _dirty.Clear();
@@ -39,20 +42,25 @@ public sealed class ServiceEndpointsController(GrainRuntime runtime, ILogger<Ser
         switch (change.Kind)
         {
             case Resources.Kinds.Service:
-                if (deleted) _services.Remove(change.Key);
-                else _services[change.Key] = Service.Parser.ParseFrom(change.Data);
+                if (_services.Remove(change.Key, out var previous))
+                {
+                    ServicesIn(previous.Metadata.Namespace, previous.Spec.Network).Remove(change.Key);
+                }
+                if (!deleted)
+                {
+                    var service = Service.Parser.ParseFrom(change.Data);
+                    _services[change.Key] = service;
+                    ServicesIn(service.Metadata.Namespace, service.Spec.Network).Add(change.Key);
+                }
                 _dirty.Add(change.Key);
                 break;
             case Resources.Kinds.Endpoint:
                 var endpoints = EndpointsOf(change.Namespace);
                 if (deleted) endpoints.Remove(change.Key);
                 else endpoints[change.Key] = Endpoint.Parser.ParseFrom(change.Data);
-                foreach (var (key, service) in _services)
+                if (_servicesByScope.TryGetValue((change.Namespace, change.Index), out var affected))
                 {
-                    if (service.Metadata.Namespace == change.Namespace && service.Spec.Network == change.Index)
-                    {
-                        _dirty.Add(key);
-                    }
+                    _dirty.UnionWith(affected);
                 }
                 break;
             case Resources.Kinds.ServiceEndpoints:
@@ -118,6 +126,15 @@ public sealed class ServiceEndpointsController(GrainRuntime runtime, ILogger<Ser
 
     private static bool SameContent(ServiceEndpoints a, ServiceEndpoints b) =>
         a.Network == b.Network && a.Endpoints.Equals(b.Endpoints);
+
+    private HashSet<string> ServicesIn(string ns, string network)
+    {
+        if (!_servicesByScope.TryGetValue((ns, network), out var services))
+        {
+            _servicesByScope[(ns, network)] = services = [];
+        }
+        return services;
+    }
 
     private Dictionary<string, Endpoint> EndpointsOf(string ns)
     {

@@ -101,15 +101,9 @@ public sealed class ChangeFeed : IDisposable
     /// </summary>
     public async ValueTask<FeedItem> NextAsync(TimeSpan idle, CancellationToken cancellationToken)
     {
-        if (_backlog.Count > 0)
+        if (TryNext(out var ready))
         {
-            var item = _backlog.Dequeue();
-            if (_headsAfterBacklog is not null && item.Change is { } logged)
-            {
-                _position[logged.Partition] = logged.Revision;
-            }
-            DrainedBacklog();
-            return item;
+            return ready;
         }
         using var idleTimer = new CancellationTokenSource(idle);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idleTimer.Token);
@@ -140,6 +134,36 @@ public sealed class ChangeFeed : IDisposable
             {
                 return new FeedItem(FeedItemType.Idle);
             }
+        }
+    }
+
+    /// <summary>The next item if one is ready now, without waiting.</summary>
+    public bool TryNext(out FeedItem item)
+    {
+        if (_backlog.Count > 0)
+        {
+            item = _backlog.Dequeue();
+            if (_headsAfterBacklog is not null && item.Change is { } logged)
+            {
+                _position[logged.Partition] = logged.Revision;
+            }
+            DrainedBacklog();
+            return true;
+        }
+        while (true)
+        {
+            if (TryNextFromBatch(out var change))
+            {
+                item = new FeedItem(FeedItemType.Change, change);
+                return true;
+            }
+            if (!_subscription.Reader.TryRead(out var batch))
+            {
+                item = default;
+                return false;
+            }
+            _batch = batch;
+            _batchIndex = 0;
         }
     }
 

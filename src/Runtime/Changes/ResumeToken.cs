@@ -13,6 +13,17 @@ public static class ResumeToken
 
     public static string Encode(ReadOnlySpan<long> revisions)
     {
+        Span<byte> buffer = stackalloc byte[MaxEncodedLength(revisions.Length)];
+        var n = EncodeUtf8(revisions, buffer);
+        return System.Text.Encoding.ASCII.GetString(buffer[..n]);
+    }
+
+    /// <summary>Upper bound of the encoded length for a number of partitions.</summary>
+    public static int MaxEncodedLength(int partitions) => Base64Url.GetEncodedLength(2 + partitions * 10);
+
+    /// <summary>Writes the token as ASCII into <paramref name="destination"/> (no allocation); returns its length.</summary>
+    public static int EncodeUtf8(ReadOnlySpan<long> revisions, Span<byte> destination)
+    {
         Span<byte> buffer = stackalloc byte[2 + revisions.Length * 10];
         var n = 0;
         buffer[n++] = Version;
@@ -21,7 +32,7 @@ public static class ResumeToken
         {
             n += WriteVarint(buffer[n..], (ulong)revision);
         }
-        return Base64Url.EncodeToString(buffer[..n]);
+        return Base64Url.EncodeToUtf8(buffer[..n], destination);
     }
 
     public static long[] Decode(string token, int partitionCount)

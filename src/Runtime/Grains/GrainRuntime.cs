@@ -16,6 +16,7 @@ public sealed class GrainRuntime : IGrainFactory, IDisposable
 {
     private readonly ConcurrentDictionary<GrainId, Activation> _activations = new();
     private readonly Dictionary<Type, (string Kind, Type Implementation)> _interfaces = [];
+    private readonly Dictionary<string, ObjectFactory> _factories = new(StringComparer.Ordinal);
     private readonly IServiceProvider _services;
     private readonly RuntimeOptions _options;
     private readonly ILogger<GrainRuntime> _logger;
@@ -54,6 +55,7 @@ public sealed class GrainRuntime : IGrainFactory, IDisposable
         where TGrain : Grain, TInterface
     {
         _interfaces.Add(typeof(TInterface), (kind, typeof(TGrain)));
+        _factories[kind] = ActivatorUtilities.CreateFactory(typeof(TGrain), Type.EmptyTypes);
         return this;
     }
 
@@ -93,8 +95,7 @@ public sealed class GrainRuntime : IGrainFactory, IDisposable
 
     private Activation Activate(GrainId id)
     {
-        var implementation = _interfaces.Values.First(entry => entry.Kind == id.Kind).Implementation;
-        var grain = (Grain)ActivatorUtilities.CreateInstance(_services, implementation);
+        var grain = (Grain)_factories[id.Kind](_services, null);
         grain.Attach(new GrainContext(id, PartitionOf(id), this));
         return new Activation(grain);
     }

@@ -23,20 +23,26 @@ public sealed class SqliteGrainStore : IGrainStore
             PRIMARY KEY (kind, key)) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS objects_by_index ON objects (kind, idx) WHERE idx <> '';
         CREATE TABLE IF NOT EXISTS changes (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            partition INTEGER NOT NULL, revision INTEGER NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
-            ns TEXT NOT NULL, idx TEXT NOT NULL, type INTEGER NOT NULL, data BLOB NOT NULL,
-            UNIQUE (partition, revision));
+            partition INTEGER NOT NULL, revision INTEGER NOT NULL, seq INTEGER NOT NULL,
+            kind TEXT NOT NULL, key TEXT NOT NULL, ns TEXT NOT NULL, idx TEXT NOT NULL,
+            type INTEGER NOT NULL, data BLOB NOT NULL,
+            PRIMARY KEY (partition, revision)) WITHOUT ROWID;
         """;
 
     private readonly string _readConnectionString;
     private readonly SqliteConnection _writer;
     private readonly object _writerLock = new();
+    private static readonly TimeSpan CheckpointInterval = TimeSpan.FromSeconds(1);
+    private readonly System.Collections.Concurrent.ConcurrentBag<PreparedReader> _readers = [];
+    private readonly Timer _checkpointer;
+    private int _checkpointing;
     private long[] _heads = [];
     private long[] _epochs = [];
+    // Commit order across partitions (the log's seq column): replayed watches keep live order.
+    private long _seq;
 
     // Prepared statements of the writer connection, reused by every batch.
-    private SqliteCommand? _insert, _update, _delete, _appendChange, _advance;
+    private RawStatement? _insert, _update, _delete, _appendChange, _advance;
 
     public SqliteGrainStore(string path, bool synchronousFull = false)
     {
@@ -50,8 +56,11 @@ public sealed class SqliteGrainStore : IGrainStore
         _readConnectionString = builder.ToString();
         _writer = new SqliteConnection(builder.ToString());
         _writer.Open();
-        Execute(_writer, $"PRAGMA journal_mode=WAL; PRAGMA synchronous={(synchronousFull ? "FULL" : "NORMAL")}; PRAGMA busy_timeout=30000;");
+        // Checkpoints (copying the WAL into the database, with an fsync) would stall the commit
+        // thread; they run from a timer on their own connection instead.
+        Execute(_writer, $"PRAGMA journal_mode=WAL; PRAGMA synchronous={(synchronousFull ? "FULL" : "NORMAL")}; PRAGMA busy_timeout=30000; PRAGMA wal_autocheckpoint=0;");
         Execute(_writer, Schema);
+        _checkpointer = new Timer(_ => Checkpoint(), null, CheckpointInterval, CheckpointInterval);
     }
 
     public PartitionState Open(string owner, int partitionCount)
@@ -93,6 +102,7 @@ public sealed class SqliteGrainStore : IGrainStore
                     compacted[p] = reader.GetInt64(3);
                 }
             }
+            _seq = Scalar(_writer, "SELECT coalesce(max(seq), 0) FROM changes") is long seq ? seq : 0;
             tx.Commit();
             _heads = heads;
             _epochs = epochs;
@@ -103,46 +113,27 @@ public sealed class SqliteGrainStore : IGrainStore
 
     private void PrepareWriterStatements()
     {
-        _insert = Prepare("INSERT INTO objects VALUES ($kind, $key, $ns, $idx, $p, $rev, $data) ON CONFLICT DO NOTHING",
-            "$kind", "$key", "$ns", "$idx", "$p", "$rev", "$data");
-        _update = Prepare("UPDATE objects SET ns = $ns, idx = $idx, revision = $rev, data = $data WHERE kind = $kind AND key = $key AND revision = $expected",
-            "$kind", "$key", "$ns", "$idx", "$rev", "$data", "$expected");
-        _delete = Prepare("DELETE FROM objects WHERE kind = $kind AND key = $key AND revision = $expected",
-            "$kind", "$key", "$expected");
-        _appendChange = Prepare("INSERT INTO changes (partition, revision, kind, key, ns, idx, type, data) VALUES ($p, $rev, $kind, $key, $ns, $idx, $type, $data)",
-            "$p", "$rev", "$kind", "$key", "$ns", "$idx", "$type", "$data");
-        _advance = Prepare("UPDATE partitions SET revision = $rev WHERE id = $p AND epoch = $epoch",
-            "$rev", "$p", "$epoch");
+        var db = _writer.Handle!;
+        _insert = new RawStatement(db, "INSERT INTO objects VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING");
+        _update = new RawStatement(db, "UPDATE objects SET ns = ?3, idx = ?4, revision = ?6, data = ?7 WHERE kind = ?1 AND key = ?2 AND revision = ?8");
+        _delete = new RawStatement(db, "DELETE FROM objects WHERE kind = ?1 AND key = ?2 AND revision = ?8");
+        _appendChange = new RawStatement(db, "INSERT INTO changes VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+        _advance = new RawStatement(db, "UPDATE partitions SET revision = ?1 WHERE id = ?2 AND epoch = ?3");
     }
 
-    private IEnumerable<SqliteCommand> WriterCommands() =>
-        new[] { _insert, _update, _delete, _appendChange, _advance }.OfType<SqliteCommand>();
-
-    private SqliteCommand Prepare(string sql, params string[] parameters)
-    {
-        var command = _writer.CreateCommand();
-        command.CommandText = sql;
-        foreach (var name in parameters)
-        {
-            command.Parameters.Add(new SqliteParameter { ParameterName = name });
-        }
-        command.Prepare();
-        return command;
-    }
+    private IEnumerable<RawStatement> WriterStatements() =>
+        new[] { _insert, _update, _delete, _appendChange, _advance }.OfType<RawStatement>();
 
     public void Commit(IReadOnlyList<WriteRequest> batch, WriteOutcome[] outcomes, Change?[] changes)
     {
         lock (_writerLock)
         {
             var heads = (long[])_heads.Clone();
+            var seq = _seq;
             var touched = new bool[heads.Length];
             try
             {
                 using var tx = _writer.BeginTransaction();
-                foreach (var command in WriterCommands())
-                {
-                    command.Transaction = tx;
-                }
                 for (var i = 0; i < batch.Count; i++)
                 {
                     var w = batch[i];
@@ -157,17 +148,19 @@ public sealed class SqliteGrainStore : IGrainStore
                     ChangeType type;
                     if (w.Data is null)
                     {
-                        rows = Run(_delete!, w.Kind, w.Key, w.ExpectedRevision);
+                        rows = _delete!.Bind(1, w.Kind).Bind(2, w.Key).Bind(8, w.ExpectedRevision).Execute();
                         type = ChangeType.Deleted;
                     }
                     else if (w.ExpectedRevision == 0)
                     {
-                        rows = Run(_insert!, w.Kind, w.Key, w.Namespace, w.Index, w.Partition, revision, w.Data);
+                        rows = _insert!.Bind(1, w.Kind).Bind(2, w.Key).Bind(3, w.Namespace).Bind(4, w.Index)
+                            .Bind(5, w.Partition).Bind(6, revision).Bind(7, w.Data).Execute();
                         type = ChangeType.Added;
                     }
                     else
                     {
-                        rows = Run(_update!, w.Kind, w.Key, w.Namespace, w.Index, revision, w.Data, w.ExpectedRevision);
+                        rows = _update!.Bind(1, w.Kind).Bind(2, w.Key).Bind(3, w.Namespace).Bind(4, w.Index)
+                            .Bind(6, revision).Bind(7, w.Data).Bind(8, w.ExpectedRevision).Execute();
                         type = ChangeType.Modified;
                     }
                     if (rows == 0)
@@ -176,7 +169,8 @@ public sealed class SqliteGrainStore : IGrainStore
                         continue;
                     }
                     var data = w.Data ?? w.PreviousData ?? [];
-                    Run(_appendChange!, w.Partition, revision, w.Kind, w.Key, w.Namespace, w.Index, (int)type, data);
+                    _appendChange!.Bind(1, w.Partition).Bind(2, revision).Bind(3, ++seq).Bind(4, w.Kind).Bind(5, w.Key)
+                        .Bind(6, w.Namespace).Bind(7, w.Index).Bind(8, (long)type).Bind(9, data).Execute();
                     heads[w.Partition] = revision;
                     touched[w.Partition] = true;
                     outcomes[i] = WriteOutcome.Committed;
@@ -188,7 +182,7 @@ public sealed class SqliteGrainStore : IGrainStore
                 }
                 for (var p = 0; p < heads.Length; p++)
                 {
-                    if (touched[p] && Run(_advance!, heads[p], p, _epochs[p]) == 0)
+                    if (touched[p] && _advance!.Bind(1, heads[p]).Bind(2, p).Bind(3, _epochs[p]).Execute() == 0)
                     {
                         // Another silo took the partition since we opened: nothing of this batch may commit.
                         tx.Rollback();
@@ -198,6 +192,7 @@ public sealed class SqliteGrainStore : IGrainStore
                 }
                 tx.Commit();
                 _heads = heads;
+                _seq = seq;
             }
             catch (SqliteException e)
             {
@@ -206,26 +201,59 @@ public sealed class SqliteGrainStore : IGrainStore
         }
     }
 
-    private static int Run(SqliteCommand command, params object[] values)
-    {
-        for (var i = 0; i < values.Length; i++)
-        {
-            command.Parameters[i].Value = values[i];
-        }
-        return command.ExecuteNonQuery();
-    }
-
     public StoredObject? Read(string kind, string key)
     {
-        using var connection = OpenReader();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT partition, revision, data, ns, idx FROM objects WHERE kind = $kind AND key = $key";
-        command.Parameters.AddWithValue("$kind", kind);
-        command.Parameters.AddWithValue("$key", key);
-        using var reader = command.ExecuteReader();
-        return reader.Read()
-            ? new StoredObject(kind, key, reader.GetInt32(0), reader.GetInt64(1), (byte[])reader[2], reader.GetString(3), reader.GetString(4))
-            : null;
+        // Every activation reads its object: a pool of connections with the statement prepared once.
+        if (!_readers.TryTake(out var prepared))
+        {
+            prepared = new PreparedReader(OpenReader());
+        }
+        try
+        {
+            prepared.Kind.Value = kind;
+            prepared.Key.Value = key;
+            using var reader = prepared.Command.ExecuteReader();
+            return reader.Read()
+                ? new StoredObject(kind, key, reader.GetInt32(0), reader.GetInt64(1), (byte[])reader[2], reader.GetString(3), reader.GetString(4))
+                : null;
+        }
+        catch (SqliteException e)
+        {
+            prepared.Dispose();
+            prepared = null;
+            throw new ControlPlaneException(ErrorCode.Unavailable, "the store cannot be read", inner: e);
+        }
+        finally
+        {
+            if (prepared is not null) _readers.Add(prepared);
+        }
+    }
+
+    private sealed class PreparedReader : IDisposable
+    {
+        public PreparedReader(SqliteConnection connection)
+        {
+            Connection = connection;
+            Command = connection.CreateCommand();
+            Command.CommandText = "SELECT partition, revision, data, ns, idx FROM objects WHERE kind = $kind AND key = $key";
+            Kind = Command.Parameters.Add(new SqliteParameter { ParameterName = "$kind" });
+            Key = Command.Parameters.Add(new SqliteParameter { ParameterName = "$key" });
+            Command.Prepare();
+        }
+
+        public SqliteConnection Connection { get; }
+
+        public SqliteCommand Command { get; }
+
+        public SqliteParameter Kind { get; }
+
+        public SqliteParameter Key { get; }
+
+        public void Dispose()
+        {
+            Command.Dispose();
+            Connection.Dispose();
+        }
     }
 
     public ObjectPage List(IReadOnlyList<string> kinds, string? keyPrefix, string? afterKey, int limit)
@@ -358,6 +386,32 @@ public sealed class SqliteGrainStore : IGrainStore
         }
     }
 
+    /// <summary>
+    /// Copies committed WAL frames into the database without blocking the writer (PASSIVE). When
+    /// the log has grown large, a TRUNCATE checkpoint resets it (it waits for readers briefly).
+    /// </summary>
+    public void Checkpoint()
+    {
+        if (Interlocked.Exchange(ref _checkpointing, 1) != 0)
+        {
+            return;
+        }
+        try
+        {
+            using var connection = OpenReader();
+            var walBytes = new FileInfo(connection.DataSource + "-wal") is { Exists: true } wal ? wal.Length : 0;
+            Execute(connection, walBytes > 256L * 1024 * 1024 ? "PRAGMA wal_checkpoint(TRUNCATE)" : "PRAGMA wal_checkpoint(PASSIVE)");
+        }
+        catch (Exception e) when (e is SqliteException or ControlPlaneException or ObjectDisposedException)
+        {
+            // Retried on the next tick; the WAL only grows meanwhile.
+        }
+        finally
+        {
+            Volatile.Write(ref _checkpointing, 0);
+        }
+    }
+
     private static long[] ReadHeads(SqliteConnection connection, out long[] compacted)
     {
         var heads = new List<long>();
@@ -404,13 +458,18 @@ public sealed class SqliteGrainStore : IGrainStore
 
     public void Dispose()
     {
+        _checkpointer.Dispose();
         lock (_writerLock)
         {
-            foreach (var command in WriterCommands())
+            foreach (var statement in WriterStatements())
             {
-                command.Dispose();
+                statement.Dispose();
             }
             _writer.Dispose();
+        }
+        while (_readers.TryTake(out var reader))
+        {
+            reader.Dispose();
         }
         SqliteConnection.ClearAllPools();
     }

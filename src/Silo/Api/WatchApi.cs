@@ -31,7 +31,7 @@ public sealed class WatchApi(GrainRuntime runtime, TimeSpan defaultBookmarkInter
             ? ChangeFeed.FromSnapshot(runtime.Store, runtime.Hub, filter)
             : ChangeFeed.Resume(runtime.Store, runtime.Hub, filter, ResumeToken.Decode(request.ResumeToken, runtime.Partitions.Count));
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(call.CancellationToken, shutdown);
-        var tail = new byte[256];
+        var tail = new byte[3 + ResumeToken.MaxEncodedLength(runtime.Partitions.Count)];
         try
         {
             while (true)
@@ -40,11 +40,21 @@ public sealed class WatchApi(GrainRuntime runtime, TimeSpan defaultBookmarkInter
                 switch (item.Type)
                 {
                     case FeedItemType.Change:
-                        var change = item.Change!;
-                        var head = ResourceKinds.Of(change.Kind).EncodeEventHead(change, EventTypeOf(change.Type));
-                        // Objects of the initial snapshot carry no token: resuming mid-snapshot would skip the rest.
-                        var length = snapshot ? 0 : EncodeToken(ref tail, feed.Position);
-                        await stream.WriteRawAsync(head, tail.AsSpan(0, length)).ConfigureAwait(false);
+                        // Write every change that is ready now, then flush once.
+                        do
+                        {
+                            var change = item.Change!;
+                            var head = ResourceKinds.Of(change.Kind).EncodeEventHead(change, EventTypeOf(change.Type));
+                            // Objects of the initial snapshot carry no token: resuming mid-snapshot would skip the rest.
+                            var length = snapshot ? 0 : EncodeToken(tail, feed.Position);
+                            await stream.WriteRawAsync(head, tail.AsSpan(0, length), flush: false).ConfigureAwait(false);
+                        }
+                        while (feed.TryNext(out item) && item.Type == FeedItemType.Change);
+                        await stream.FlushAsync().ConfigureAwait(false);
+                        if (item.Type == FeedItemType.InitialEventsEnd)
+                        {
+                            goto case FeedItemType.InitialEventsEnd;
+                        }
                         break;
                     case FeedItemType.InitialEventsEnd:
                         snapshot = false;
@@ -108,19 +118,23 @@ public sealed class WatchApi(GrainRuntime runtime, TimeSpan defaultBookmarkInter
         _ => EventType.Deleted,
     };
 
-    /// <summary>Writes field 15 (resume_token) of a WatchEvent; returns its length.</summary>
-    private static int EncodeToken(ref byte[] buffer, ReadOnlySpan<long> position)
+    /// <summary>
+    /// Writes field 15 (resume_token) of a WatchEvent straight into <paramref name="buffer"/>:
+    /// tag, length and the token's ASCII. Returns the bytes written. Allocation-free.
+    /// </summary>
+    private static int EncodeToken(byte[] buffer, ReadOnlySpan<long> position)
     {
-        var token = ResumeToken.Encode(position);
-        var size = 1 + CodedOutputStream.ComputeStringSize(token);
-        if (buffer.Length < size)
+        const byte tag = (WatchEvent.ResumeTokenFieldNumber << 3) | (byte)WireFormat.WireType.LengthDelimited;
+        var length = ResumeToken.EncodeUtf8(position, buffer.AsSpan(3));
+        buffer[0] = tag;
+        if (length < 0x80)
         {
-            buffer = new byte[size * 2];
+            buffer[1] = (byte)length;
+            buffer.AsSpan(3, length).CopyTo(buffer.AsSpan(2));
+            return 2 + length;
         }
-        var output = new CodedOutputStream(buffer);
-        output.WriteTag(WatchEvent.ResumeTokenFieldNumber, WireFormat.WireType.LengthDelimited);
-        output.WriteString(token);
-        output.Flush();
-        return (int)output.Position;
+        buffer[1] = (byte)(length | 0x80);
+        buffer[2] = (byte)(length >> 7);
+        return 3 + length;
     }
 }

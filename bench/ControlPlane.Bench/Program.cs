@@ -1,0 +1,15 @@
+using System.Diagnostics;
+using ControlPlane.Bench;
+
+// Usage: ControlPlane.Bench <silo-address> [creates|watch|all]
+var address = new Uri(args.Length > 0 ? args[0] : "http://127.0.0.1:7070");
+var what = args.Length > 1 ? args[1] : "all";
+Console.WriteLine($"# control plane benchmark against {address}, {Environment.ProcessorCount} cores, {DateTime.UtcNow:u}");
+if (what is "creates" or "all")
+{
+    await CreateThroughput.RunAsync(address, callers: int.Parse(Environment.GetEnvironmentVariable("CALLERS") ?? "64"), duration: TimeSpan.FromSeconds(15));
+}
+if (what is "watch" or "all")
+{
+    await WatchLatency.RunAsync(address, watchers: 100, writesPerSecond: 1000, duration: TimeSpan.FromSeconds(10));
+}
