@@ -1,0 +1,78 @@
+using ControlPlane.Contracts.Client;
+using ControlPlane.Contracts.Grpc;
+using ControlPlane.Contracts.V1;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace ControlPlane.NodeAgent.Lease;
+
+/// <summary>
+/// Registers the node (or updates its underlay address) and renews its lease at a third of the
+/// lease period. While the control plane is unreachable it retries with exponential backoff and
+/// full jitter, and changes nothing locally (fail static).
+/// </summary>
+public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions options, ILogger<NodeLease> logger) : BackgroundService
+{
+    private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(200);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var backoff = FirstBackoff;
+        var registered = false;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (!registered)
+                {
+                    await RegisterAsync(stoppingToken);
+                    registered = true;
+                }
+                var lease = await client.HeartbeatAsync(options.NodeName, new CallOptions(TimeSpan.FromSeconds(5), stoppingToken));
+                backoff = FirstBackoff;
+                await Task.Delay(TimeSpan.FromSeconds(Math.Max(1, lease.LeaseSeconds / 3.0)), stoppingToken);
+            }
+            catch (RpcException e) when (!stoppingToken.IsCancellationRequested)
+            {
+                if (e.StatusCode == StatusCode.NotFound) registered = false;
+                Log.Unreachable(logger, options.ControlPlane, e.StatusCode, backoff.TotalMilliseconds);
+                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * backoff.TotalMilliseconds), stoppingToken);
+                backoff = TimeSpan.FromTicks(Math.Min(options.MaxBackoff.Ticks, backoff.Ticks * 2));
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task RegisterAsync(CancellationToken cancellationToken)
+    {
+        var call = new CallOptions(TimeSpan.FromSeconds(5), cancellationToken);
+        var node = new Node { Metadata = new ObjectMeta { Name = options.NodeName }, Spec = new NodeSpec { UnderlayIp = options.UnderlayIp } };
+        try
+        {
+            var created = await client.Nodes.CreateAsync(node, call);
+            Log.Registered(logger, options.NodeName, options.UnderlayIp, created.Status.VtepMac);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
+        {
+            var existing = await client.Nodes.GetAsync("", options.NodeName, call);
+            if (existing.Spec.UnderlayIp != options.UnderlayIp)
+            {
+                existing.Spec.UnderlayIp = options.UnderlayIp;
+                existing = await client.Nodes.UpdateAsync(existing, call);
+            }
+            Log.Registered(logger, options.NodeName, options.UnderlayIp, existing.Status.VtepMac);
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Information, "Node {Node} registered with underlay {UnderlayIp}, VTEP MAC {Mac}")]
+        public static partial void Registered(ILogger logger, string node, string underlayIp, string mac);
+
+        [LoggerMessage(2, LogLevel.Warning, "Control plane {Address} unreachable ({Status}); retrying within {BackoffMs} ms")]
+        public static partial void Unreachable(ILogger logger, string address, StatusCode status, double backoffMs);
+    }
+}

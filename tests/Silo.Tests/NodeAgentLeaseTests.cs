@@ -1,0 +1,33 @@
+using System.Diagnostics;
+using ControlPlane.Contracts.V1;
+
+namespace ControlPlane.Silo.Tests;
+
+/// <summary>The node agent process registering its node and keeping its lease.</summary>
+public sealed class NodeAgentLeaseTests
+{
+    [Fact]
+    public async Task Agent_RegistersItsNodeAndKeepsItReady_UntilItIsKilled()
+    {
+        await using var silo = await SiloInstance.StartAsync("--ControlPlane:NodeLeaseDuration=00:00:03");
+        await using var watch = new WatchCollector(silo.Client, new WatchRequest { Kinds = { Kind.Node } });
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "ControlPlane.NodeAgent.dll"), $"--Agent:ControlPlane={silo.Address}",
+                     "--Agent:NodeName=agent-1", "--Agent:UnderlayIp=10.255.0.9"]) info.ArgumentList.Add(arg);
+        using var agent = Process.Start(info)!;
+        try
+        {
+            var registered = await watch.WaitForAsync(e => e.Node is { Metadata.Name: "agent-1", Status.Ready: true }, "the agent registers its node", 20_000);
+            Assert.Equal("10.255.0.9", registered.Node.Spec.UnderlayIp);
+
+            Assert.Equal(3u, (await silo.Client.HeartbeatAsync("agent-1")).LeaseSeconds);
+
+            agent.Kill();
+            await watch.WaitForAsync(e => e.Node is { Metadata.Name: "agent-1", Status.Ready: false }, "the node turns not ready once the agent is gone", 10_000);
+        }
+        finally
+        {
+            if (!agent.HasExited) agent.Kill();
+        }
+    }
+}
