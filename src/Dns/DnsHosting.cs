@@ -1,0 +1,99 @@
+using ControlPlane.Contracts.Client;
+using ControlPlane.Contracts.Grpc;
+using ControlPlane.Dns.Feed;
+using ControlPlane.Dns.Handling;
+using ControlPlane.Dns.Transport;
+using ControlPlane.Dns.Zones;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace ControlPlane.Dns;
+
+/// <summary>
+/// Adds the cluster DNS server to a host: the DNS server process uses it, and so does the silo
+/// when "Dns:Enabled" is set (the single-node default). Everything is read from the "Dns" section.
+/// </summary>
+public static class DnsHosting
+{
+    public static IServiceCollection AddClusterDns(this IServiceCollection services, IConfiguration section)
+    {
+        var transport = section.Get<DnsTransportOptions>() ?? new DnsTransportOptions();
+        var zone = section.Get<ClusterZoneOptions>() ?? new ClusterZoneOptions();
+        var feed = section.Get<DnsFeedOptions>() ?? new DnsFeedOptions();
+        var errors = Validate(transport, zone, feed);
+        if (errors.Count > 0)
+        {
+            throw new InvalidOperationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
+        }
+        var staticRecords = feed.ZoneFiles.SelectMany(path => ZoneFile.Parse(File.ReadAllText(path))).ToList();
+        var apexes = new List<string>();
+        if (feed.ControlPlane.Length > 0) apexes.Add(zone.Zone);
+        var handler = new QueryHandler(feed.ControlPlane.Length == 0
+            ? ZoneSnapshot.Build(staticRecords)
+            : ZoneSnapshot.Unsynced(apexes.Concat(zone.ReverseZones)))
+        {
+            MaxUdpPayload = transport.MaxUdpPayload,
+        };
+        services.AddSingleton(transport);
+        services.AddSingleton(handler);
+        services.AddSingleton<DnsListenerService>();
+        services.AddHostedService(s => s.GetRequiredService<DnsListenerService>());
+        if (feed.ControlPlane.Length > 0)
+        {
+            var client = feed.ControlPlane.StartsWith("unix:", StringComparison.Ordinal)
+                ? new ControlPlaneClient(GrpcClient.ForUnixSocket(feed.ControlPlane["unix:".Length..]))
+                : new ControlPlaneClient(new Uri(feed.ControlPlane));
+            services.AddSingleton(s => new ClusterFeed(client, handler, zone, feed, staticRecords, s.GetRequiredService<ILogger<ClusterFeed>>()));
+            services.AddHostedService(s => s.GetRequiredService<ClusterFeed>());
+        }
+        return services;
+    }
+
+    private static List<string> Validate(DnsTransportOptions transport, ClusterZoneOptions zone, DnsFeedOptions feed)
+    {
+        var errors = new List<string>();
+        if (!System.Net.IPEndPoint.TryParse(transport.Listen, out _)) errors.Add($"Dns:{nameof(transport.Listen)} '{transport.Listen}' is not address:port");
+        if (transport.MaxUdpPayload is < 512 or > 65535) errors.Add($"Dns:{nameof(transport.MaxUdpPayload)} must lie in 512..65535");
+        if (transport.MaxTcpConnections < 1) errors.Add($"Dns:{nameof(transport.MaxTcpConnections)} must be positive");
+        if (string.IsNullOrWhiteSpace(zone.Zone)) errors.Add("Dns:Zone must not be empty");
+        if (feed.ControlPlane.Length > 0 && !feed.ControlPlane.StartsWith("unix:", StringComparison.Ordinal)
+            && !Uri.TryCreate(feed.ControlPlane, UriKind.Absolute, out _)) errors.Add($"Dns:{nameof(feed.ControlPlane)} '{feed.ControlPlane}' is neither http://host:port nor unix:/path");
+        foreach (var file in feed.ZoneFiles.Where(f => !File.Exists(f))) errors.Add($"Dns:ZoneFiles: '{file}' does not exist");
+        return errors;
+    }
+}
+
+/// <summary>Runs the UDP/TCP listener for the lifetime of the host.</summary>
+public sealed class DnsListenerService(QueryHandler handler, DnsTransportOptions options, ILogger<DnsListenerService> logger) : IHostedService, IAsyncDisposable
+{
+    private DnsListener? _listener;
+
+    public System.Net.IPEndPoint? LocalEndPoint => _listener?.LocalEndPoint;
+
+    public QueryHandler Handler => handler;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _listener = new DnsListener(handler, options, logger);
+        _listener.Start();
+        logger.LogInformation("DNS listening on {Endpoint} (UDP and TCP)", _listener.LocalEndPoint);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_listener is not null)
+        {
+            await _listener.DisposeAsync().ConfigureAwait(false);
+            _listener = null;
+        }
+        logger.LogInformation("DNS stopped: {Metrics}", handler.Metrics.Summary());
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_listener is not null) await _listener.DisposeAsync().ConfigureAwait(false);
+    }
+}

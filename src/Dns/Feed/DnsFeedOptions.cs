@@ -1,0 +1,14 @@
+namespace ControlPlane.Dns.Feed;
+
+/// <summary>Where zone data comes from (configuration section "Dns").</summary>
+public sealed class DnsFeedOptions
+{
+    /// <summary>The control plane: http://host:port, or unix:/path/to/socket. Empty: static zones only.</summary>
+    public string ControlPlane { get; set; } = string.Empty;
+
+    /// <summary>RFC 1035 zone files served as they are, beside the cluster zone.</summary>
+    public List<string> ZoneFiles { get; set; } = [];
+
+    /// <summary>Changes arriving within this window are applied in one rebuild.</summary>
+    public TimeSpan Coalesce { get; set; } = TimeSpan.FromMilliseconds(5);
+}

@@ -1,0 +1,175 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using ControlPlane.Dns.Handling;
+using Microsoft.Extensions.Logging;
+
+namespace ControlPlane.Dns.Transport;
+
+/// <summary>
+/// UDP and TCP on one address and port. UDP: several receive loops share one socket, each with
+/// its own buffers and socket address (nothing allocated per query). TCP: length-prefixed
+/// messages, several queries per connection answered in order, a bound on connections and an
+/// idle timeout, so a flood cannot exhaust memory.
+/// </summary>
+public sealed class DnsListener : IAsyncDisposable
+{
+    private readonly QueryHandler _handler;
+    private readonly DnsTransportOptions _options;
+    private readonly ILogger _logger;
+    private readonly Socket _udp;
+    private readonly Socket _tcp;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Task> _loops = [];
+    private int _connections;
+
+    public DnsListener(QueryHandler handler, DnsTransportOptions options, ILogger logger)
+    {
+        _handler = handler;
+        _options = options;
+        _logger = logger;
+        var endpoint = IPEndPoint.Parse(options.Listen);
+        _udp = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        _udp.Bind(endpoint);
+        var bound = (IPEndPoint)_udp.LocalEndPoint!;
+        _tcp = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        _tcp.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        _tcp.Bind(bound);
+        _tcp.Listen(512);
+        LocalEndPoint = bound;
+    }
+
+    /// <summary>The bound address (with the actual port when 0 was asked).</summary>
+    public IPEndPoint LocalEndPoint { get; }
+
+    public int OpenTcpConnections => Volatile.Read(ref _connections);
+
+    public void Start()
+    {
+        var loops = _options.Threads > 0 ? _options.Threads : Environment.ProcessorCount;
+        for (var i = 0; i < loops; i++)
+        {
+            _loops.Add(Task.Run(() => UdpLoopAsync(_stop.Token)));
+        }
+        _loops.Add(Task.Run(() => AcceptLoopAsync(_stop.Token)));
+    }
+
+    private async Task UdpLoopAsync(CancellationToken cancellationToken)
+    {
+        var request = new byte[65535];
+        var response = new byte[Math.Max(512, _options.MaxUdpPayload)];
+        var client = new SocketAddress(_udp.AddressFamily);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                var received = await _udp.ReceiveFromAsync(request, SocketFlags.None, client, cancellationToken).ConfigureAwait(false);
+                var length = _handler.Handle(request.AsSpan(0, received), response, tcp: false);
+                if (length > 0)
+                {
+                    await _udp.SendToAsync(response.AsMemory(0, length), SocketFlags.None, client, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                // One client's unreachable port must not stop the server.
+                _logger.LogDebug(e, "UDP send or receive failed");
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task AcceptLoopAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            Socket connection;
+            try
+            {
+                connection = await _tcp.AcceptAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException)
+            {
+                continue;
+            }
+            if (Interlocked.Increment(ref _connections) > _options.MaxTcpConnections)
+            {
+                Interlocked.Decrement(ref _connections);
+                connection.Dispose();
+                continue;
+            }
+            _ = ServeTcpAsync(connection, cancellationToken);
+        }
+    }
+
+    private async Task ServeTcpAsync(Socket connection, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[2 + 65535];
+        var response = new byte[2 + 65535];
+        try
+        {
+            using (connection)
+            {
+                connection.NoDelay = true;
+                while (true)
+                {
+                    using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    idle.CancelAfter(_options.TcpIdleTimeout);
+                    if (!await ReadExactlyAsync(connection, buffer.AsMemory(0, 2), idle.Token).ConfigureAwait(false)) return;
+                    var length = BinaryPrimitives.ReadUInt16BigEndian(buffer);
+                    if (!await ReadExactlyAsync(connection, buffer.AsMemory(2, length), idle.Token).ConfigureAwait(false)) return;
+                    var written = _handler.Handle(buffer.AsSpan(2, length), response.AsSpan(2), tcp: true);
+                    if (written == 0) return;
+                    BinaryPrimitives.WriteUInt16BigEndian(response, (ushort)written);
+                    await connection.SendAsync(response.AsMemory(0, 2 + written), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            // Idle, reset or shutting down: the connection simply ends.
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _connections);
+        }
+    }
+
+    private static async ValueTask<bool> ReadExactlyAsync(Socket socket, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        var read = 0;
+        while (read < destination.Length)
+        {
+            var n = await socket.ReceiveAsync(destination[read..], SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            if (n == 0) return false;
+            read += n;
+        }
+        return true;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _udp.Dispose();
+        _tcp.Dispose();
+        try
+        {
+            await Task.WhenAll(_loops).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+        {
+        }
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,100 @@
+using System.Buffers;
+using System.Text;
+
+namespace ControlPlane.Dns.Wire;
+
+/// <summary>
+/// Domain names on the wire. Reading follows compression pointers only backwards (so a pointer
+/// loop cannot exist) and bounds the name at 255 bytes; the text form is lower-case, dot
+/// separated, without the trailing dot, written into a caller's span (no allocation).
+/// </summary>
+public static class DnsName
+{
+    public const int MaxWireLength = 255;
+    public const int MaxTextLength = 253;
+
+    /// <summary>
+    /// Reads the name at <paramref name="offset"/>. Returns the offset just past it in the
+    /// message (past the first pointer if compressed), or -1 when the name is malformed.
+    /// <paramref name="textLength"/> receives the length written to <paramref name="text"/>.
+    /// </summary>
+    public static int Read(ReadOnlySpan<byte> message, int offset, Span<char> text, out int textLength)
+    {
+        textLength = 0;
+        var end = -1;
+        var wireLength = 1;
+        var position = offset;
+        while (true)
+        {
+            if (position >= message.Length) return -1;
+            var length = message[position];
+            if (length == 0)
+            {
+                return end < 0 ? position + 1 : end;
+            }
+            switch (length & 0xC0)
+            {
+                case 0xC0:
+                    if (position + 1 >= message.Length) return -1;
+                    var target = ((length & 0x3F) << 8) | message[position + 1];
+                    // Only strictly backwards: every jump lands earlier, so the walk terminates.
+                    if (target >= position) return -1;
+                    if (end < 0) end = position + 2;
+                    position = target;
+                    continue;
+                case 0x00:
+                    break;
+                default:
+                    return -1; // 0x40 and 0x80 label types are obsolete or unsupported
+            }
+            wireLength += length + 1;
+            if (wireLength > MaxWireLength || position + 1 + length > message.Length) return -1;
+            if (textLength > 0)
+            {
+                if (textLength >= text.Length) return -1;
+                text[textLength++] = '.';
+            }
+            if (textLength + length > text.Length) return -1;
+            foreach (var b in message.Slice(position + 1, length))
+            {
+                text[textLength++] = (char)(b is >= (byte)'A' and <= (byte)'Z' ? b + 32 : b);
+            }
+            position += 1 + length;
+        }
+    }
+
+    /// <summary>Skips a name without decoding it; returns the offset past it or -1.</summary>
+    public static int Skip(ReadOnlySpan<byte> message, int offset)
+    {
+        Span<char> scratch = stackalloc char[MaxWireLength];
+        return Read(message, offset, scratch, out _);
+    }
+
+    /// <summary>Encodes a dotted name ("a.b.c", "a.b.c." or "" for the root) in wire form.</summary>
+    public static byte[] Encode(string name)
+    {
+        var buffer = new ArrayBufferWriter<byte>(name.Length + 2);
+        Write(buffer, name);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    public static void Write(ArrayBufferWriter<byte> destination, string name)
+    {
+        var trimmed = name.TrimEnd('.');
+        if (trimmed.Length > 0)
+        {
+            foreach (var label in trimmed.Split('.'))
+            {
+                var bytes = Encoding.ASCII.GetBytes(label);
+                if (bytes.Length is 0 or > 63) throw new FormatException($"'{name}' has an empty label or one longer than 63 bytes");
+                destination.Write([(byte)bytes.Length]);
+                destination.Write(bytes);
+            }
+        }
+        destination.Write([(byte)0]);
+        if (destination.WrittenCount > MaxWireLength) throw new FormatException($"'{name}' is longer than 255 bytes on the wire");
+    }
+
+    /// <summary>Lower-case, no trailing dot: the form zone indexes use.</summary>
+    public static string Canonical(string name) => name.TrimEnd('.').ToLowerInvariant();
+}

@@ -1,0 +1,22 @@
+namespace ControlPlane.Dns.Wire;
+
+/// <summary>
+/// What a query asked, parsed without allocation. The question's name text (lower-case) sits in
+/// the caller's buffer; <see cref="QuestionEnd"/> lets the response copy the question verbatim,
+/// so the client sees its own letter case.
+/// </summary>
+public struct DnsQuery
+{
+    public ushort Id;
+    public byte Opcode;
+    public bool RecursionDesired;
+    public bool CheckingDisabled;
+    public int NameLength;
+    public ushort Type;
+    public ushort Class;
+    public int QuestionEnd;
+    public bool HasOpt;
+    public ushort UdpPayloadSize;
+    public byte EdnsVersion;
+    public bool DnssecOk;
+}

@@ -1,0 +1,18 @@
+namespace ControlPlane.Dns.Wire;
+
+/// <summary>Record types this server stores or recognises (RFC 1035, 2782, 3596, 6891).</summary>
+public enum DnsType : ushort
+{
+    A = 1,
+    NS = 2,
+    CNAME = 5,
+    SOA = 6,
+    PTR = 12,
+    TXT = 16,
+    AAAA = 28,
+    SRV = 33,
+    OPT = 41,
+    IXFR = 251,
+    AXFR = 252,
+    ANY = 255,
+}
