@@ -31,8 +31,15 @@ public sealed class QueryHandler(ZoneSnapshot initial)
 
     public ZoneSnapshot Snapshot => Volatile.Read(ref _snapshot);
 
+    /// <summary>Raised after each swap (tests and diagnostics wait on it).</summary>
+    public event Action<ZoneSnapshot>? Swapped;
+
     /// <summary>Atomically replaces the zone data.</summary>
-    public void Swap(ZoneSnapshot snapshot) => Volatile.Write(ref _snapshot, snapshot);
+    public void Swap(ZoneSnapshot snapshot)
+    {
+        Volatile.Write(ref _snapshot, snapshot);
+        Swapped?.Invoke(snapshot);
+    }
 
     /// <summary>
     /// Writes the response to <paramref name="query"/> into <paramref name="response"/> (at least

@@ -48,6 +48,7 @@ public static class ZoneFile
                 if (i >= fields.Count || !Enum.TryParse<DnsType>(fields[i], ignoreCase: true, out var type))
                     throw new FormatException($"unknown or missing record type '{(i < fields.Count ? fields[i] : "")}'");
                 var data = RdataText(type, line, fields, i + 1, origin);
+                RecordData.Encode(type, data); // reject bad data here, where the line number is known
                 records.Add(new ResourceRecord(owner, type, recordTtl, data));
             }
             catch (Exception e) when (e is FormatException or OverflowException or IndexOutOfRangeException or ArgumentOutOfRangeException)

@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using System.Net;
+using ControlPlane.Contracts.Client;
+using ControlPlane.Contracts.V1;
+using ControlPlane.Dns.Feed;
+using ControlPlane.Silo.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace ControlPlane.Dns.Tests;
+
+/// <summary>A silo and a DNS server fed by its Watch stream, both in this process on loopback.</summary>
+internal sealed class ClusterDns : IAsyncDisposable
+{
+    private readonly WebApplication _silo;
+    private readonly IHost _dns;
+    private readonly string _data;
+
+    private ClusterDns(WebApplication silo, IHost dns, string data, ControlPlaneClient client, IPEndPoint endpoint)
+    {
+        _silo = silo;
+        _dns = dns;
+        _data = data;
+        Client = client;
+        Endpoint = endpoint;
+    }
+
+    public ControlPlaneClient Client { get; }
+
+    public IPEndPoint Endpoint { get; }
+
+    public Handling.QueryHandler Handler => _dns.Services.GetRequiredService<DnsListenerService>().Handler;
+
+    public static async Task<ClusterDns> StartAsync(params string[] dnsSettings)
+    {
+        var data = Path.Combine(Path.GetTempPath(), "cp-dns-" + Guid.NewGuid().ToString("N"));
+        var silo = SiloApp.Build(["--Silo:Port=0", $"--Silo:DataDirectory={data}", "--Logging:LogLevel:Default=Warning"]);
+        await silo.StartAsync();
+        var address = silo.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var builder = Host.CreateApplicationBuilder(["--Logging:LogLevel:Default=Warning", "--Dns:Listen=127.0.0.1:0", $"--Dns:ControlPlane={address}", .. dnsSettings]);
+        builder.Services.AddClusterDns(builder.Configuration.GetSection("Dns"));
+        var dns = builder.Build();
+        await dns.StartAsync();
+        await dns.Services.GetRequiredService<ClusterFeed>().Synced.WaitAsync(TimeSpan.FromSeconds(20));
+        var endpoint = dns.Services.GetRequiredService<DnsListenerService>().LocalEndPoint!;
+        var client = new ControlPlaneClient(new Uri(address));
+        await client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "shop" } });
+        await client.Nodes.CreateAsync(new Node { Metadata = new ObjectMeta { Name = "node-a" }, Spec = new NodeSpec { UnderlayIp = "10.255.0.1" } });
+        await client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "blue" }, Spec = new NetworkSpec { Vni = 10, Ipv4Cidr = "10.244.0.0/16", Ipv6Cidr = "fd00:244::/64" } });
+        return new ClusterDns(silo, dns, data, client, endpoint);
+    }
+
+    /// <summary>Runs dig (or kdig) against the server and returns its output.</summary>
+    public async Task<string> DigAsync(string tool, params string[] args)
+    {
+        var info = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in (string[])[$"@{Endpoint.Address}", "-p", Endpoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "+time=2", tool == "kdig" ? "+retry=0" : "+tries=1", .. args]) info.ArgumentList.Add(arg);
+        using var process = Process.Start(info)!;
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return output + await process.StandardError.ReadToEndAsync();
+    }
+
+    /// <summary>
+    /// Waits until the server's answer for the name satisfies <paramref name="done"/>, checking
+    /// after every zone swap (the feed is asynchronous); returns how long that took.
+    /// </summary>
+    public async Task<TimeSpan> AwaitAnswerAsync(string name, Wire.DnsType type, Func<DecodedResponse, bool> done, int timeoutMs = 5000)
+    {
+        var clock = Stopwatch.StartNew();
+        var buffer = new byte[4096];
+        var swapped = new SemaphoreSlim(0);
+        void OnSwap(Zones.ZoneSnapshot _) => swapped.Release();
+        Handler.Swapped += OnSwap;
+        try
+        {
+            while (true)
+            {
+                var length = Handler.Handle(Queries.Build(name, type, ednsSize: 4096), buffer, tcp: false);
+                if (done(DecodedResponse.Decode(buffer.AsSpan(0, length)))) return clock.Elapsed;
+                var left = timeoutMs - (int)clock.ElapsedMilliseconds;
+                if (left <= 0 || !await swapped.WaitAsync(left))
+                {
+                    throw new TimeoutException($"{name} {type}: not answered as expected within {timeoutMs} ms");
+                }
+            }
+        }
+        finally
+        {
+            Handler.Swapped -= OnSwap;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await _dns.StopAsync();
+        _dns.Dispose();
+        await _silo.StopAsync();
+        await _silo.DisposeAsync();
+        Directory.Delete(_data, recursive: true);
+    }
+}

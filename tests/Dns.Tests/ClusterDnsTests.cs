@@ -1,0 +1,150 @@
+using ControlPlane.Contracts.V1;
+using ControlPlane.Dns.Wire;
+
+namespace ControlPlane.Dns.Tests;
+
+/// <summary>The Kubernetes DNS schema end to end: objects created through the API, answers read with dig and kdig.</summary>
+public sealed class ClusterDnsTests
+{
+    private static Endpoint Pod(string name, bool ready = true, string hostname = "", string subdomain = "")
+    {
+        var endpoint = new Endpoint
+        {
+            Metadata = new ObjectMeta { Name = name, Namespace = "shop", Labels = { ["app"] = "db" } },
+            Spec = new EndpointSpec { Network = "blue", Node = "node-a", Ready = ready, Hostname = hostname, Subdomain = subdomain, Ports = { new NamedPort { Name = "pg", Port = 5432 } } },
+        };
+        return endpoint;
+    }
+
+    private static Service Svc(string name, ServiceType type, bool publishNotReady = false) => new()
+    {
+        Metadata = new ObjectMeta { Name = name, Namespace = "shop" },
+        Spec = new ServiceSpec
+        {
+            Type = type, Network = "blue", Selector = { ["app"] = "db" }, PublishNotReadyAddresses = publishNotReady,
+            Ports = { new ServicePort { Name = "postgres", Port = 5432, TargetPortName = "pg" } },
+        },
+    };
+
+    [Fact]
+    public async Task EveryRecordKind_IsAnsweredPerTheSpecification()
+    {
+        await using var dns = await ClusterDns.StartAsync();
+        var web = await dns.Client.Services.CreateAsync(new Service
+        {
+            Metadata = new ObjectMeta { Name = "web", Namespace = "shop" },
+            Spec = new ServiceSpec { Network = "blue", Selector = { ["app"] = "web" }, Ports = { new ServicePort { Name = "http", Port = 80 } } },
+        });
+        var vip = web.Status.ClusterIps[0];
+        var db0 = await dns.Client.Endpoints.CreateAsync(Pod("db-0", hostname: "db-0", subdomain: "db"));
+        var db1 = await dns.Client.Endpoints.CreateAsync(Pod("db-1"));
+        await dns.Client.Endpoints.CreateAsync(Pod("db-2", ready: false));
+        await dns.Client.Services.CreateAsync(Svc("db", ServiceType.Headless));
+        await dns.Client.Services.CreateAsync(new Service { Metadata = new ObjectMeta { Name = "ext", Namespace = "shop" }, Spec = new ServiceSpec { Type = ServiceType.ExternalName, ExternalName = "example.org" } });
+        await dns.AwaitAnswerAsync("db.shop.svc.cluster.local", DnsType.A, r => r.Answer.Count == 2);
+
+        // ClusterIP: A, SRV for named ports, PTR.
+        var a = await dns.DigAsync("dig", "+norec", "web.shop.svc.cluster.local", "A");
+        Assert.Contains("status: NOERROR", a);
+        Assert.Contains("flags: qr aa", a);
+        Assert.Matches($@"web\.shop\.svc\.cluster\.local\.\s+30\s+IN\s+A\s+{vip.Replace(".", "\\.")}", a);
+        var srv = await dns.DigAsync("dig", "+short", "_http._tcp.web.shop.svc.cluster.local", "SRV");
+        Assert.Equal("0 100 80 web.shop.svc.cluster.local.", srv.Trim());
+        var ptr = await dns.DigAsync("dig", "+short", "-x", vip);
+        Assert.Equal("web.shop.svc.cluster.local.", ptr.Trim());
+
+        // Headless: every ready address, hostname records, SRV per endpoint with the resolved target port.
+        var headless = (await dns.DigAsync("dig", "+short", "db.shop.svc.cluster.local", "A")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(new[] { db0.Status.Ips[0], db1.Status.Ips[0] }.Order(), headless.Order());
+        var aaaa = (await dns.DigAsync("dig", "+short", "db.shop.svc.cluster.local", "AAAA")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(new[] { db0.Status.Ips[1], db1.Status.Ips[1] }.Order(), aaaa.Order());
+        Assert.Equal(db0.Status.Ips[0], (await dns.DigAsync("dig", "+short", "db-0.db.shop.svc.cluster.local", "A")).Trim());
+        var derived = db1.Status.Ips[0].Replace('.', '-');
+        Assert.Equal(db1.Status.Ips[0], (await dns.DigAsync("dig", "+short", $"{derived}.db.shop.svc.cluster.local", "A")).Trim());
+        var headlessSrv = (await dns.DigAsync("dig", "+short", "_postgres._tcp.db.shop.svc.cluster.local", "SRV")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(new[] { "0 100 5432 db-0.db.shop.svc.cluster.local.", $"0 100 5432 {derived}.db.shop.svc.cluster.local." }.Order(), headlessSrv.Order());
+        Assert.Equal("db-0.db.shop.svc.cluster.local.", (await dns.DigAsync("dig", "+short", "-x", db0.Status.Ips[0])).Trim());
+
+        // ExternalName, schema version, apex.
+        Assert.Equal("example.org.", (await dns.DigAsync("dig", "+short", "ext.shop.svc.cluster.local", "CNAME")).Trim());
+        Assert.Equal("\"1.1.0\"", (await dns.DigAsync("dig", "+short", "dns-version.cluster.local", "TXT")).Trim());
+        Assert.Equal("ns.dns.cluster.local.", (await dns.DigAsync("dig", "+short", "cluster.local", "NS")).Trim());
+        Assert.StartsWith("ns.dns.cluster.local. hostmaster.cluster.local.", (await dns.DigAsync("dig", "+short", "cluster.local", "SOA")).Trim());
+    }
+
+    [Fact]
+    public async Task Negatives_AreNxDomainOrNoData_WithTheSoaAndItsNegativeTtl()
+    {
+        await using var dns = await ClusterDns.StartAsync();
+        var nx = await dns.DigAsync("dig", "nothing.shop.svc.cluster.local", "A");
+        Assert.Contains("status: NXDOMAIN", nx);
+        Assert.Matches(@"cluster\.local\.\s+5\s+IN\s+SOA", nx);
+        var nodata = await dns.DigAsync("dig", "dns-version.cluster.local", "A");
+        Assert.Contains("status: NOERROR", nodata);
+        Assert.Contains("ANSWER: 0", nodata);
+        Assert.Matches(@"cluster\.local\.\s+5\s+IN\s+SOA", nodata);
+        Assert.Contains("status: REFUSED", await dns.DigAsync("dig", "example.com", "A"));
+    }
+
+    [Fact]
+    public async Task TcpEdnsAndTruncation_WithKdigAndDig()
+    {
+        await using var dns = await ClusterDns.StartAsync();
+        for (var i = 0; i < 40; i++) await dns.Client.Endpoints.CreateAsync(Pod($"db-{i}"));
+        await dns.Client.Services.CreateAsync(Svc("db", ServiceType.Headless));
+        await dns.AwaitAnswerAsync("db.shop.svc.cluster.local", DnsType.A, r => r.Answer.Count == 40 || r.Truncated && r.Rcode == 0);
+
+        // 40 A records do not fit 512 bytes: plain UDP is truncated (dig +ignore shows TC).
+        var udp = await dns.DigAsync("dig", "+noedns", "+ignore", "db.shop.svc.cluster.local", "A");
+        Assert.Matches(@"flags: qr aa tc rd; QUERY: 1, ANSWER: 0", udp);
+        // EDNS with a large buffer fits; the OPT record is echoed.
+        var edns = await dns.DigAsync("kdig", "+bufsize=4096", "db.shop.svc.cluster.local", "A");
+        Assert.Contains("EDNS PSEUDOSECTION", edns);
+        Assert.Equal(40, edns.Split('\n').Count(l => l.Contains("\tA\t", StringComparison.Ordinal) || System.Text.RegularExpressions.Regex.IsMatch(l, @"\sIN\s+A\s")) );
+        // TCP: everything, and several queries on one connection (kdig sends them in sequence).
+        var tcp = await dns.DigAsync("kdig", "+tcp", "+keepopen", "+noedns", "db.shop.svc.cluster.local", "A", "web.shop.svc.cluster.local", "A");
+        Assert.Equal(40, System.Text.RegularExpressions.Regex.Matches(tcp, @"db\.shop\.svc\.cluster\.local\.\s+30\s+IN\s+A\s").Count);
+        Assert.Contains("NXDOMAIN", tcp);
+    }
+
+    [Fact]
+    public async Task ChangesThroughTheApi_AreAnsweredWithin100ms_AndTheSerialMovesOnlyOnChange()
+    {
+        await using var dns = await ClusterDns.StartAsync();
+        var serial = Serial(await dns.DigAsync("dig", "+short", "cluster.local", "SOA"));
+
+        var service = await dns.Client.Services.CreateAsync(Svc("db", ServiceType.ClusterIp));
+        var took = await dns.AwaitAnswerAsync("db.shop.svc.cluster.local", DnsType.A, r => r.Answer.Count == 1);
+        Assert.True(took < TimeSpan.FromMilliseconds(100), $"took {took.TotalMilliseconds:F1} ms");
+        var afterCreate = Serial(await dns.DigAsync("dig", "+short", "cluster.local", "SOA"));
+        Assert.True(afterCreate > serial);
+
+        // A change that touches nothing DNS shows (a label) leaves the serial alone.
+        service.Metadata.Labels["team"] = "data";
+        await dns.Client.Services.UpdateAsync(service);
+        await dns.Client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "unrelated" } });
+        await dns.Client.Services.DeleteAsync("shop", "db");
+        took = await dns.AwaitAnswerAsync("db.shop.svc.cluster.local", DnsType.A, r => r.Rcode == 3);
+        Assert.True(took < TimeSpan.FromMilliseconds(100), $"took {took.TotalMilliseconds:F1} ms");
+        Assert.Equal(afterCreate + 1, Serial(await dns.DigAsync("dig", "+short", "cluster.local", "SOA")));
+    }
+
+    [Fact]
+    public async Task ReadinessAndPublishNotReady_DecideWhichAddressesAHeadlessServiceAnswers()
+    {
+        await using var dns = await ClusterDns.StartAsync();
+        var ready = await dns.Client.Endpoints.CreateAsync(Pod("db-0"));
+        var notReady = await dns.Client.Endpoints.CreateAsync(Pod("db-1", ready: false));
+        await dns.Client.Services.CreateAsync(Svc("db", ServiceType.Headless));
+        await dns.Client.Services.CreateAsync(Svc("db-all", ServiceType.Headless, publishNotReady: true));
+
+        await dns.AwaitAnswerAsync("db.shop.svc.cluster.local", DnsType.A, r => r.Answer.SequenceEqual([$"db.shop.svc.cluster.local. 30 IN A {ready.Status.Ips[0]}"]));
+        await dns.AwaitAnswerAsync("db-all.shop.svc.cluster.local", DnsType.A, r => r.Answer.Count == 2);
+
+        notReady.Spec.Ready = true;
+        await dns.Client.Endpoints.UpdateAsync(notReady);
+        await dns.AwaitAnswerAsync("db.shop.svc.cluster.local", DnsType.A, r => r.Answer.Count == 2);
+    }
+
+    private static uint Serial(string soa) => uint.Parse(soa.Trim().Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
+}

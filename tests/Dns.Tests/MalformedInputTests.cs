@@ -1,0 +1,68 @@
+using ControlPlane.Dns.Handling;
+using ControlPlane.Dns.Wire;
+using ControlPlane.Dns.Zones;
+
+namespace ControlPlane.Dns.Tests;
+
+public sealed class MalformedInputTests
+{
+    private static readonly QueryHandler Handler = new(ZoneSnapshot.Build(ZoneFile.Parse("""
+        $ORIGIN cluster.local.
+        @ 30 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5
+        web.shop.svc 30 IN A 10.96.0.20
+        """)));
+
+    private static (int Length, byte[] Buffer) Handle(byte[] query)
+    {
+        var buffer = new byte[512];
+        return (Handler.Handle(query, buffer, tcp: false), buffer);
+    }
+
+    public static TheoryData<string, byte[]> FormErrors => new()
+    {
+        // Header says one question; the name's pointer points at itself (a loop).
+        { "pointer loop", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1] },
+        // A pointer forwards into the message.
+        { "forward pointer", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 14, 0, 1, 0, 1, 0] },
+        { "label past the end", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 9, (byte)'a', 0, 1] },
+        { "question without type", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0] },
+        { "no question", [0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0] },
+        { "two questions", [0, 1, 1, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1] },
+        { "reserved label type", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 1, 0, 1] },
+        { "additional record cut short", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, 0, 0, 41] },
+    };
+
+    [Theory]
+    [MemberData(nameof(FormErrors))]
+    public void Malformed_IsFormErr_WithTheQueryId(string _, byte[] query)
+    {
+        var (length, buffer) = Handle(query);
+        var response = DecodedResponse.Decode(buffer.AsSpan(0, length));
+        Assert.Equal((int)Rcode.FormErr, response.Rcode);
+        Assert.Equal(1, response.Id);
+    }
+
+    [Fact]
+    public void TooShortOrAResponse_IsDropped()
+    {
+        Assert.Equal(0, Handle([0, 1, 2]).Length);
+        var response = Queries.Build("web.shop.svc.cluster.local", DnsType.A, flags: 0x8100);
+        Assert.Equal(0, Handle(response).Length);
+    }
+
+    [Fact]
+    public void LongestLegalName_IsAnsweredNxDomain_AndOneByteLonger_IsFormErr()
+    {
+        // 255 bytes on the wire: three labels of 63, one of 47, and the zone.
+        var labels = string.Join('.', new string('a', 63), new string('b', 63), new string('c', 63), new string('d', 47));
+        var legal = labels + ".cluster.local";
+        Assert.Equal(255, DnsName.Encode(legal).Length);
+        Assert.Equal((int)Rcode.NXDomain, DecodedResponse.Decode(Slice(Handle(Queries.Build(legal, DnsType.A)))).Rcode);
+
+        var query = Queries.Build(legal, DnsType.A).ToList();
+        query.InsertRange(12, [1, (byte)'x']); // one more label: 257 bytes
+        Assert.Equal((int)Rcode.FormErr, DecodedResponse.Decode(Slice(Handle([.. query]))).Rcode);
+    }
+
+    private static ReadOnlySpan<byte> Slice((int Length, byte[] Buffer) result) => result.Buffer.AsSpan(0, result.Length);
+}
