@@ -26,6 +26,9 @@ public sealed class DnsMetrics
 
     public long DroppedCount => Volatile.Read(ref _dropped);
 
+    /// <summary>Every message handled: answered with any rcode, or dropped.</summary>
+    public long Total => _byRcode.Sum(c => Volatile.Read(ref c)) + DroppedCount;
+
     public long TruncatedCount => Volatile.Read(ref _truncated);
 
     /// <summary>A one-line summary for logs.</summary>

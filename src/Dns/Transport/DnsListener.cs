@@ -30,6 +30,8 @@ public sealed class DnsListener : IAsyncDisposable
         _logger = logger;
         var endpoint = IPEndPoint.Parse(options.Listen);
         _udp = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        // Room for bursts: the kernel drops what does not fit while every loop is busy.
+        _udp.ReceiveBufferSize = 4 * 1024 * 1024;
         _udp.Bind(endpoint);
         var bound = (IPEndPoint)_udp.LocalEndPoint!;
         _tcp = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
