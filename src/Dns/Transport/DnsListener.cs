@@ -32,6 +32,7 @@ public sealed class DnsListener : IAsyncDisposable
         _udp = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         // Room for bursts: the kernel drops what does not fit while every loop is busy.
         _udp.ReceiveBufferSize = 4 * 1024 * 1024;
+        MultiMessageUdp.SetReceiveTimeout(_udp, TimeSpan.FromMilliseconds(250));
         _udp.Bind(endpoint);
         var bound = (IPEndPoint)_udp.LocalEndPoint!;
         _tcp = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -51,13 +52,22 @@ public sealed class DnsListener : IAsyncDisposable
         var loops = _options.Threads > 0 ? _options.Threads : Environment.ProcessorCount;
         for (var i = 0; i < loops; i++)
         {
-            _loops.Add(Task.Run(() => UdpLoopAsync(_stop.Token)));
+            // Blocking receive/send on dedicated threads: no async hand-off per datagram.
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            new Thread(() => { UdpLoop(_stop.Token); done.SetResult(); }) { IsBackground = true, Name = $"dns-udp-{i}" }.Start();
+            _loops.Add(done.Task);
         }
         _loops.Add(Task.Run(() => AcceptLoopAsync(_stop.Token)));
     }
 
-    private async Task UdpLoopAsync(CancellationToken cancellationToken)
+    private void UdpLoop(CancellationToken cancellationToken)
     {
+        if (OperatingSystem.IsLinux() && (Environment.Is64BitProcess))
+        {
+            using var batch = new MultiMessageUdp(_udp, _handler, _options.MaxUdpPayload);
+            batch.Run(cancellationToken);
+            return;
+        }
         var request = new byte[65535];
         var response = new byte[Math.Max(512, _options.MaxUdpPayload)];
         var client = new SocketAddress(_udp.AddressFamily);
@@ -65,25 +75,21 @@ public sealed class DnsListener : IAsyncDisposable
         {
             try
             {
-                var received = await _udp.ReceiveFromAsync(request, SocketFlags.None, client, cancellationToken).ConfigureAwait(false);
+                var received = _udp.ReceiveFrom(request, SocketFlags.None, client);
                 var length = _handler.Handle(request.AsSpan(0, received), response, tcp: false);
                 if (length > 0)
                 {
-                    await _udp.SendToAsync(response.AsMemory(0, length), SocketFlags.None, client, cancellationToken).ConfigureAwait(false);
+                    _udp.SendTo(response.AsSpan(0, length), SocketFlags.None, client);
                 }
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (SocketException e)
+            catch (SocketException e) when (!cancellationToken.IsCancellationRequested)
             {
                 // One client's unreachable port must not stop the server.
                 _logger.LogDebug(e, "UDP send or receive failed");
             }
-            catch (ObjectDisposedException)
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {
-                return;
+                return; // closed by DisposeAsync
             }
         }
     }
