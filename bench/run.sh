@@ -14,7 +14,7 @@ run_scenario() {
   local scenario=$1 data silo
   data=$(mktemp -d)
   dotnet "$root/src/Silo/bin/Release/net10.0/ControlPlane.Silo.dll" --Silo:Port=$port --Silo:DataDirectory="$data" \
-    --Logging:LogLevel:Default=Warning >"$data/silo.log" 2>&1 &
+    --Logging:LogLevel:Default=Warning --Dns:Enabled=false >"$data/silo.log" 2>&1 &
   silo=$!
   for _ in $(seq 100); do curl -sf --http2-prior-knowledge "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
   /usr/bin/time -f "bench client CPU seconds: %U user + %S system" \

@@ -7,6 +7,8 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
+// Own file name: several programs' outputs may share a directory (tests, packages).
+builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Json.JsonConfigurationSource { Path = "nodeagent.json", Optional = true, ReloadOnChange = false });
 builder.Configuration.AddEnvironmentVariables("CONTROLPLANE_");
 var options = builder.Configuration.GetSection("Agent").Get<AgentOptions>() ?? new AgentOptions();
 if (options.Validate() is { Count: > 0 } errors)

@@ -38,7 +38,7 @@ internal sealed class ClusterDns : IAsyncDisposable
     public static async Task<ClusterDns> StartAsync(params string[] dnsSettings)
     {
         var data = Path.Combine(Path.GetTempPath(), "cp-dns-" + Guid.NewGuid().ToString("N"));
-        var silo = SiloApp.Build(["--Silo:Port=0", $"--Silo:DataDirectory={data}", "--Logging:LogLevel:Default=Warning"]);
+        var silo = SiloApp.Build(["--Silo:Port=0", $"--Silo:DataDirectory={data}", "--Logging:LogLevel:Default=Warning", "--Dns:Enabled=false"]);
         await silo.StartAsync();
         var address = silo.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var builder = Host.CreateApplicationBuilder(["--Logging:LogLevel:Default=Warning", "--Dns:Listen=127.0.0.1:0", $"--Dns:ControlPlane={address}", .. dnsSettings]);

@@ -21,7 +21,7 @@ public sealed class GlibcResolverTests
         var netns = "cpdns" + id;
         var data = Path.Combine(Path.GetTempPath(), "cp-getent-" + id);
         var socket = Path.Combine(Path.GetTempPath(), $"cp-{id}.sock");
-        var silo = SiloApp.Build(["--Silo:Port=0", $"--Silo:DataDirectory={data}", $"--Silo:UnixSocket={socket}", "--Logging:LogLevel:Default=Warning"]);
+        var silo = SiloApp.Build(["--Silo:Port=0", $"--Silo:DataDirectory={data}", $"--Silo:UnixSocket={socket}", "--Logging:LogLevel:Default=Warning", "--Dns:Enabled=false"]);
         await silo.StartAsync();
         Process? dns = null;
         try

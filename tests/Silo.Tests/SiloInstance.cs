@@ -32,7 +32,7 @@ internal sealed class SiloInstance : IAsyncDisposable
     public static async Task<SiloInstance> StartAsync(params string[] settings)
     {
         var dataDirectory = Path.Combine(Path.GetTempPath(), "cp-silo-" + Guid.NewGuid().ToString("N"));
-        string[] args = ["--Silo:Port=0", $"--Silo:DataDirectory={dataDirectory}", "--Logging:LogLevel:Default=Warning", .. settings];
+        string[] args = ["--Silo:Port=0", $"--Silo:DataDirectory={dataDirectory}", "--Logging:LogLevel:Default=Warning", "--Dns:Enabled=false", .. settings];
         var app = SiloApp.Build(args);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -25,7 +25,7 @@ internal sealed partial class SiloProcess : IAsyncDisposable
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "ControlPlane.Silo.dll");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in (string[])[dll, "--Silo:Port=0", $"--Silo:DataDirectory={dataDirectory}", .. settings]) info.ArgumentList.Add(arg);
+        foreach (var arg in (string[])[dll, "--Silo:Port=0", $"--Silo:DataDirectory={dataDirectory}", "--Dns:Enabled=false", .. settings]) info.ArgumentList.Add(arg);
         var process = Process.Start(info)!;
         var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
         var lines = new List<string>();

@@ -1,5 +1,6 @@
 using System.Net;
 using ControlPlane.Contracts.Grpc;
+using ControlPlane.Dns;
 using ControlPlane.Grains;
 using ControlPlane.Grains.Controllers;
 using ControlPlane.Grains.Resources;
@@ -65,6 +66,7 @@ public static class SiloApp
         builder.Services.AddSingleton<ControllerHost>();
         builder.Services.AddHostedService(services => services.GetRequiredService<ControllerHost>());
         builder.Services.AddSingleton<GrpcServer>();
+        AddEmbeddedDns(builder, silo);
 
         var app = builder.Build();
         var runtime = app.Services.GetRequiredService<GrainRuntime>();
@@ -96,6 +98,27 @@ public static class SiloApp
         // The runtime is disposed with the service provider, after the server has stopped:
         // queued writes are committed, then the change hub is closed.
         return app;
+    }
+
+    /// <summary>
+    /// The single-node default: the cluster DNS server runs inside the silo ("Dns:Enabled") and
+    /// follows the silo's own Watch stream over its unix socket or loopback port.
+    /// </summary>
+    private static void AddEmbeddedDns(WebApplicationBuilder builder, SiloOptions silo)
+    {
+        var dns = builder.Configuration.GetSection("Dns");
+        if (!dns.GetValue<bool>("Enabled"))
+        {
+            return;
+        }
+        if (string.IsNullOrEmpty(dns["ControlPlane"]))
+        {
+            var loopback = IPAddress.Parse(silo.ListenAddress) is var a && (a.Equals(IPAddress.Any) || a.Equals(IPAddress.IPv6Any)) ? "127.0.0.1" : silo.ListenAddress;
+            dns["ControlPlane"] = silo.UnixSocket.Length > 0 ? "unix:" + silo.UnixSocket
+                : silo.Port > 0 ? $"http://{(loopback.Contains(':') ? $"[{loopback}]" : loopback)}:{silo.Port}"
+                : throw new InvalidOperationException("Invalid configuration:\n  Dns:Enabled needs a fixed Silo:Port or a Silo:UnixSocket to follow");
+        }
+        builder.Services.AddClusterDns(dns);
     }
 
     private static void Validate(SiloOptions silo, ControlPlaneOptions controlPlane)
