@@ -22,12 +22,16 @@ public static class DnsHosting
         var transport = section.Get<DnsTransportOptions>() ?? new DnsTransportOptions();
         var zone = section.Get<ClusterZoneOptions>() ?? new ClusterZoneOptions();
         var feed = section.Get<DnsFeedOptions>() ?? new DnsFeedOptions();
+        var forwarding = section.Get<Forwarding.ForwarderOptions>() ?? new Forwarding.ForwarderOptions();
         var errors = Validate(transport, zone, feed);
+        errors.AddRange(forwarding.Forwarders.Where(f => !System.Net.IPEndPoint.TryParse(f, out var e) || e.Port == 0)
+            .Select(f => $"Dns:Forwarders: '{f}' is not address:port"));
         if (errors.Count > 0)
         {
             throw new InvalidOperationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
         }
         var staticRecords = feed.ZoneFiles.SelectMany(path => ZoneFile.Parse(File.ReadAllText(path))).ToList();
+        var heapBefore = GC.GetTotalMemory(forceFullCollection: true);
         var apexes = new List<string>();
         if (feed.ControlPlane.Length > 0) apexes.Add(zone.Zone);
         var handler = new QueryHandler(feed.ControlPlane.Length == 0
@@ -35,7 +39,14 @@ public static class DnsHosting
             : ZoneSnapshot.Unsynced(apexes.Concat(zone.ReverseZones)))
         {
             MaxUdpPayload = transport.MaxUdpPayload,
+            Forwarder = forwarding.Forwarders.Count > 0 ? new Forwarding.Forwarder(forwarding, TimeProvider.System) : null,
         };
+        if (feed.ControlPlane.Length == 0)
+        {
+            var snapshot = handler.Snapshot;
+            var bytes = GC.GetTotalMemory(forceFullCollection: true) - heapBefore;
+            Console.WriteLine($"static zones: {snapshot.NameCount} names, {snapshot.RecordCount} records, index {bytes} bytes ({(double)bytes / Math.Max(1, snapshot.RecordCount):F0} bytes per record)");
+        }
         services.AddSingleton(transport);
         services.AddSingleton(handler);
         services.AddSingleton<DnsListenerService>();

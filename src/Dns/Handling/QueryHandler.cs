@@ -22,9 +22,15 @@ namespace ControlPlane.Dns.Handling;
 public sealed class QueryHandler(ZoneSnapshot initial)
 {
     private const int OptLength = 11;
+
+    /// <summary>Returned by <see cref="Handle"/> when the query must go to the forwarder.</summary>
+    public const int Forward = -1;
     private ZoneSnapshot _snapshot = initial;
 
     public DnsMetrics Metrics { get; } = new();
+
+    /// <summary>Answers names outside our zones when upstreams are configured; null: they are REFUSED.</summary>
+    public Forwarding.Forwarder? Forwarder { get; init; }
 
     /// <summary>Largest UDP payload this server sends, whatever the client offers.</summary>
     public int MaxUdpPayload { get; init; } = 1232;
@@ -78,6 +84,16 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         var result = snapshot.Lookup(name[..q.NameLength], (DnsType)q.Type, out var zone, out var apexOffset, out var answer, out var all);
         if (result == LookupResult.NotAuthoritative)
         {
+            if (Forwarder is { } forwarder)
+            {
+                var cached = forwarder.TryAnswerFromCache(name[..q.NameLength], q, response);
+                if (cached > 0 && (tcp || cached <= limit))
+                {
+                    Metrics.Count(q.Type, response[3] & 0xF);
+                    return cached;
+                }
+                return Forward;
+            }
             return Finish(response, q, Rcode.Refused, false, 0, 0, default, 0, limit);
         }
         if (!snapshot.Synced)
@@ -91,6 +107,27 @@ public sealed class QueryHandler(ZoneSnapshot initial)
             LookupResult.NoData => FinishNegative(response, q, Rcode.NoError, zone!, apexOffset, limit),
             _ => FinishNegative(response, q, Rcode.NXDomain, zone!, apexOffset, limit),
         };
+    }
+
+    /// <summary>SERVFAIL for a query no upstream answered (the question echoed).</summary>
+    public int ServerFailure(ReadOnlySpan<byte> query, Span<byte> response)
+    {
+        Span<char> name = stackalloc char[DnsName.MaxWireLength];
+        if (QueryParser.Parse(query, name, out var q) != ParseOutcome.Ok) return 0;
+        query[QueryParser.HeaderLength..q.QuestionEnd].CopyTo(response[QueryParser.HeaderLength..]);
+        return Complete(response, q, Rcode.ServFail, false, 0, 0, 0, 0, response.Length, truncated: false);
+    }
+
+    /// <summary>Forwards a query to the upstreams; the response (or SERVFAIL) goes into <paramref name="response"/>.</summary>
+    public async Task<int> ForwardAsync(byte[] query, Memory<byte> response, CancellationToken cancellationToken)
+    {
+        var length = await Forwarder!.ForwardAsync(query, response, cancellationToken).ConfigureAwait(false);
+        if (length > 0)
+        {
+            Metrics.Count(BinaryPrimitives.ReadUInt16BigEndian(query.AsSpan(DnsName.Skip(query, QueryParser.HeaderLength))), response.Span[3] & 0xF);
+            return length;
+        }
+        return ServerFailure(query, response.Span);
     }
 
     private int FinishAll(Span<byte> response, in DnsQuery q, RecordSet[] sets, int limit)

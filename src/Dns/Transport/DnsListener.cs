@@ -64,7 +64,7 @@ public sealed class DnsListener : IAsyncDisposable
     {
         if (OperatingSystem.IsLinux() && (Environment.Is64BitProcess))
         {
-            using var batch = new MultiMessageUdp(_udp, _handler, _options.MaxUdpPayload);
+            using var batch = new MultiMessageUdp(_udp, _handler, _options.MaxUdpPayload, (query, client) => _ = ForwardUdpAsync(query, client));
             batch.Run(cancellationToken);
             return;
         }
@@ -77,7 +77,13 @@ public sealed class DnsListener : IAsyncDisposable
             {
                 var received = _udp.ReceiveFrom(request, SocketFlags.None, client);
                 var length = _handler.Handle(request.AsSpan(0, received), response, tcp: false);
-                if (length > 0)
+                if (length == QueryHandler.Forward)
+                {
+                    var copy = new SocketAddress(client.Family, client.Size);
+                    client.Buffer.Span[..client.Size].CopyTo(copy.Buffer.Span);
+                    _ = ForwardUdpAsync(request.AsSpan(0, received).ToArray(), copy);
+                }
+                else if (length > 0)
                 {
                     _udp.SendTo(response.AsSpan(0, length), SocketFlags.None, client);
                 }
@@ -91,6 +97,24 @@ public sealed class DnsListener : IAsyncDisposable
             {
                 return; // closed by DisposeAsync
             }
+        }
+    }
+
+    /// <summary>Off the receive loop: ask the upstreams, then answer the client from any thread.</summary>
+    private async Task ForwardUdpAsync(byte[] query, SocketAddress client)
+    {
+        try
+        {
+            var response = new byte[Math.Max(512, _options.MaxUdpPayload)];
+            var length = await _handler.ForwardAsync(query, response, _stop.Token).ConfigureAwait(false);
+            if (length > 0)
+            {
+                await _udp.SendToAsync(response.AsMemory(0, length), SocketFlags.None, client, _stop.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            // Shutting down, or the client went away.
         }
     }
 
@@ -138,7 +162,11 @@ public sealed class DnsListener : IAsyncDisposable
                     var length = BinaryPrimitives.ReadUInt16BigEndian(buffer);
                     if (!await ReadExactlyAsync(connection, buffer.AsMemory(2, length), idle.Token).ConfigureAwait(false)) return;
                     var written = _handler.Handle(buffer.AsSpan(2, length), response.AsSpan(2), tcp: true);
-                    if (written == 0) return;
+                    if (written == QueryHandler.Forward)
+                    {
+                        written = await _handler.ForwardAsync(buffer.AsSpan(2, length).ToArray(), response.AsMemory(2), cancellationToken).ConfigureAwait(false);
+                    }
+                    if (written <= 0) return;
                     BinaryPrimitives.WriteUInt16BigEndian(response, (ushort)written);
                     await connection.SendAsync(response.AsMemory(0, 2 + written), SocketFlags.None, cancellationToken).ConfigureAwait(false);
                 }

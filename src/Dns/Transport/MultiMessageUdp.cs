@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using ControlPlane.Dns.Handling;
@@ -29,8 +30,11 @@ internal sealed unsafe class MultiMessageUdp : IDisposable
     private readonly MMsgHdr* _received;
     private readonly MMsgHdr* _replies;
 
-    public MultiMessageUdp(Socket socket, QueryHandler handler, int maxUdpPayload)
+    private readonly Action<byte[], SocketAddress> _forward;
+
+    public MultiMessageUdp(Socket socket, QueryHandler handler, int maxUdpPayload, Action<byte[], SocketAddress> forward)
     {
+        _forward = forward;
         _socket = socket;
         _handler = handler;
         _responseSize = Math.Max(512, maxUdpPayload);
@@ -76,6 +80,13 @@ internal sealed unsafe class MultiMessageUdp : IDisposable
                 var request = new ReadOnlySpan<byte>(_requests + i * RequestSize, (int)_received[i].Length);
                 var response = new Span<byte>(_responses + replies * _responseSize, _responseSize);
                 var length = _handler.Handle(request, response, tcp: false);
+                if (length == QueryHandler.Forward)
+                {
+                    var client = new SocketAddress(_socket.AddressFamily, (int)_received[i].Header.NameLength);
+                    new ReadOnlySpan<byte>(_addresses + i * AddressSize, client.Size).CopyTo(client.Buffer.Span);
+                    _forward(request.ToArray(), client);
+                    continue;
+                }
                 if (length == 0) continue;
                 _responseVecs[replies] = new IoVec { Base = _responses + replies * _responseSize, Length = (nuint)length };
                 ref var reply = ref _replies[replies].Header;

@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using System.Net;
+using ControlPlane.Dns.Forwarding;
+using ControlPlane.Dns.Handling;
+using ControlPlane.Dns.Transport;
+using ControlPlane.Dns.Zones;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace ControlPlane.Dns.Tests;
+
+/// <summary>Forwarding names outside our zones to an upstream the test starts on loopback.</summary>
+public sealed class ForwardingTests
+{
+    private const string Cluster = """
+        $ORIGIN cluster.local.
+        @ 30 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5
+        web.shop.svc 30 IN A 10.96.0.20
+        """;
+
+    private const string Upstream = """
+        $ORIGIN example.test.
+        @ 300 IN SOA ns.example.test. hostmaster.example.test. 1 7200 1800 86400 60
+        www 300 IN A 192.168.77.7
+        a 300 IN A 192.168.77.1
+        b 300 IN A 192.168.77.2
+        c 300 IN A 192.168.77.3
+        """;
+
+    [Fact]
+    public async Task OutsideNames_AreForwardedAndCached_WithinTheCacheBound()
+    {
+        var upstreamHandler = new QueryHandler(ZoneSnapshot.Build(ZoneFile.Parse(Upstream)));
+        var upstream = new DnsListener(upstreamHandler, new DnsTransportOptions { Listen = "127.0.0.1:0", Threads = 1 }, NullLogger.Instance);
+        upstream.Start();
+        var forwarder = new Forwarder(new ForwarderOptions { Forwarders = [upstream.LocalEndPoint.ToString()], CacheSize = 2, ForwardTimeout = TimeSpan.FromMilliseconds(500) }, TimeProvider.System);
+        var handler = new QueryHandler(ZoneSnapshot.Build(ZoneFile.Parse(Cluster))) { Forwarder = forwarder };
+        await using var server = new DnsListener(handler, new DnsTransportOptions { Listen = "127.0.0.1:0", Threads = 1 }, NullLogger.Instance);
+        server.Start();
+
+        Assert.Equal("192.168.77.7", (await Dig(server.LocalEndPoint, "dig", "+short", "www.example.test", "A")).Trim());
+        Assert.Contains("status: NXDOMAIN", await Dig(server.LocalEndPoint, "dig", "nope.example.test", "A"));
+        Assert.Equal("192.168.77.7", (await Dig(server.LocalEndPoint, "kdig", "+tcp", "+short", "www.example.test", "A")).Trim());
+        // Our own zone is still answered authoritatively, never forwarded.
+        Assert.Equal("10.96.0.20", (await Dig(server.LocalEndPoint, "dig", "+short", "web.shop.svc.cluster.local", "A")).Trim());
+        var forwardedSoFar = upstreamHandler.Metrics.Total;
+
+        // With the upstream gone, cached answers still come back; uncached names fail with SERVFAIL.
+        await upstream.DisposeAsync();
+        Assert.Equal("192.168.77.7", (await Dig(server.LocalEndPoint, "dig", "+short", "www.example.test", "A")).Trim());
+        Assert.Contains("status: SERVFAIL", await Dig(server.LocalEndPoint, "dig", "a.example.test", "A"));
+        Assert.Equal(forwardedSoFar, upstreamHandler.Metrics.Total);
+        Assert.True(forwarder.CachedEntries <= 2);
+    }
+
+    [Fact]
+    public async Task Cache_KeepsAtMostItsBound()
+    {
+        var upstreamHandler = new QueryHandler(ZoneSnapshot.Build(ZoneFile.Parse(Upstream)));
+        await using var upstream = new DnsListener(upstreamHandler, new DnsTransportOptions { Listen = "127.0.0.1:0", Threads = 1 }, NullLogger.Instance);
+        upstream.Start();
+        var forwarder = new Forwarder(new ForwarderOptions { Forwarders = [upstream.LocalEndPoint.ToString()], CacheSize = 2 }, TimeProvider.System);
+        var handler = new QueryHandler(ZoneSnapshot.Build(ZoneFile.Parse(Cluster))) { Forwarder = forwarder };
+        await using var server = new DnsListener(handler, new DnsTransportOptions { Listen = "127.0.0.1:0", Threads = 1 }, NullLogger.Instance);
+        server.Start();
+
+        foreach (var name in new[] { "a", "b", "c", "www" })
+        {
+            Assert.StartsWith("192.168.77.", (await Dig(server.LocalEndPoint, "dig", "+short", $"{name}.example.test", "A")).Trim());
+        }
+        Assert.Equal(2, forwarder.CachedEntries);
+    }
+
+    private static async Task<string> Dig(IPEndPoint server, string tool, params string[] args)
+    {
+        var info = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in (string[])[$"@{server.Address}", "-p", server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "+time=3", tool == "kdig" ? "+retry=0" : "+tries=1", .. args]) info.ArgumentList.Add(arg);
+        using var process = Process.Start(info)!;
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return output;
+    }
+}
