@@ -9,6 +9,7 @@ anchors=${ANCHORS:-$root/../shared/bench/dns-anchors/run.sh}
 dotnet build -c Release "$root/src/DnsServer" -v q -nologo >/dev/null
 dll="$root/src/DnsServer/bin/Release/net10.0/ControlPlane.DnsServer.dll"
 results=${RESULTS_DIR:-$(mktemp -d)}
+mkdir -p "$results"
 EXTRA_NAME=controlplane \
 EXTRA_CMD="dotnet $dll --Dns:Listen=127.0.0.1:{PORT} --Dns:ControlPlane= --Dns:ZoneFiles:0={ZONEFILE} --Dns:Threads={THREADS} --Logging:LogLevel:Default=Warning" \
 KEEP=1 RESULTS_DIR="$results" bash "$anchors" 2> "$results/anchors.log"

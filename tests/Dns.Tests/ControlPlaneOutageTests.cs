@@ -1,0 +1,88 @@
+using ControlPlane.Contracts.Client;
+using ControlPlane.Contracts.Grpc;
+using ControlPlane.Contracts.V1;
+using ControlPlane.Dns.Feed;
+using ControlPlane.Dns.Wire;
+using ControlPlane.Silo.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace ControlPlane.Dns.Tests;
+
+/// <summary>The control plane goes away and comes back: DNS keeps answering, then resumes its watch.</summary>
+public sealed class ControlPlaneOutageTests
+{
+    [Fact]
+    public async Task SiloDown_DnsAnswersFromItsLastSnapshot_AndFollowsChangesOnceItIsBack()
+    {
+        var id = Guid.NewGuid().ToString("N")[..8];
+        var data = Path.Combine(Path.GetTempPath(), "cp-outage-" + id);
+        var socket = Path.Combine(Path.GetTempPath(), $"cp-{id}.sock");
+        string[] siloArgs = ["--Silo:Port=0", $"--Silo:DataDirectory={data}", $"--Silo:UnixSocket={socket}", "--Logging:LogLevel:Default=Warning", "--Dns:Enabled=false"];
+        var silo = SiloApp.Build(siloArgs);
+        await silo.StartAsync();
+        var builder = Host.CreateApplicationBuilder(["--Logging:LogLevel:Default=Warning", "--Dns:Listen=127.0.0.1:0", $"--Dns:ControlPlane=unix:{socket}"]);
+        builder.Services.AddClusterDns(builder.Configuration.GetSection("Dns"));
+        using var dns = builder.Build();
+        await dns.StartAsync();
+        var handler = dns.Services.GetRequiredService<DnsListenerService>().Handler;
+        try
+        {
+            await dns.Services.GetRequiredService<ClusterFeed>().Synced.WaitAsync(TimeSpan.FromSeconds(20));
+            using (var client = new ControlPlaneClient(GrpcClient.ForUnixSocket(socket)))
+            {
+                await client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "shop" } });
+                await client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "blue" }, Spec = new NetworkSpec { Vni = 10, Ipv4Cidr = "10.244.0.0/16" } });
+                await client.Services.CreateAsync(new Service { Metadata = new ObjectMeta { Name = "before", Namespace = "shop" }, Spec = new ServiceSpec { Network = "blue" } });
+            }
+            await Answered(handler, "before.shop.svc.cluster.local");
+
+            await silo.StopAsync();
+            await silo.DisposeAsync();
+            // The control plane is gone: answers keep coming from the last snapshot.
+            Assert.Equal(0, Ask(handler, "before.shop.svc.cluster.local").Rcode);
+            Assert.Single(Ask(handler, "before.shop.svc.cluster.local").Answer);
+
+            silo = SiloApp.Build(siloArgs);
+            await silo.StartAsync();
+            using (var client = new ControlPlaneClient(GrpcClient.ForUnixSocket(socket)))
+            {
+                await client.Services.CreateAsync(new Service { Metadata = new ObjectMeta { Name = "after", Namespace = "shop" }, Spec = new ServiceSpec { Network = "blue" } });
+            }
+            await Answered(handler, "after.shop.svc.cluster.local");
+            Assert.Single(Ask(handler, "before.shop.svc.cluster.local").Answer);
+        }
+        finally
+        {
+            await dns.StopAsync();
+            await silo.StopAsync();
+            await silo.DisposeAsync();
+            Directory.Delete(data, recursive: true);
+            File.Delete(socket);
+        }
+    }
+
+    private static DecodedResponse Ask(Handling.QueryHandler handler, string name)
+    {
+        var buffer = new byte[512];
+        return DecodedResponse.Decode(buffer.AsSpan(0, handler.Handle(Queries.Build(name, DnsType.A), buffer, tcp: false)));
+    }
+
+    private static async Task Answered(Handling.QueryHandler handler, string name)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Check(Zones.ZoneSnapshot _) { if (Ask(handler, name).Answer.Count == 1) done.TrySetResult(); }
+        handler.Swapped += Check;
+        try
+        {
+            Check(handler.Snapshot);
+            await done.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        }
+        finally
+        {
+            handler.Swapped -= Check;
+        }
+    }
+}
