@@ -1,10 +1,6 @@
-using ControlPlane.Contracts.Client;
-using ControlPlane.Contracts.Grpc;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Dns.Feed;
 using ControlPlane.Dns.Wire;
-using ControlPlane.Silo.Hosting;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -17,13 +13,8 @@ public sealed class ControlPlaneOutageTests
     [Fact]
     public async Task SiloDown_DnsAnswersFromItsLastSnapshot_AndFollowsChangesOnceItIsBack()
     {
-        var id = Guid.NewGuid().ToString("N")[..8];
-        var data = Path.Combine(Path.GetTempPath(), "cp-outage-" + id);
-        var socket = Path.Combine(Path.GetTempPath(), $"cp-{id}.sock");
-        string[] siloArgs = ["--Silo:Port=0", $"--Silo:DataDirectory={data}", $"--Silo:UnixSocket={socket}", "--Logging:LogLevel:Default=Warning", "--Dns:Enabled=false"];
-        var silo = SiloApp.Build(siloArgs);
-        await silo.StartAsync();
-        var builder = Host.CreateApplicationBuilder(["--Logging:LogLevel:Default=Warning", "--Dns:Listen=127.0.0.1:0", $"--Dns:ControlPlane=unix:{socket}"]);
+        await using var silo = await SocketSilo.StartAsync();
+        var builder = Host.CreateApplicationBuilder(["--Logging:LogLevel:Default=Warning", "--Dns:Listen=127.0.0.1:0", $"--Dns:ControlPlane=unix:{silo.Socket}"]);
         builder.Services.AddClusterDns(builder.Configuration.GetSection("Dns"));
         using var dns = builder.Build();
         await dns.StartAsync();
@@ -31,7 +22,7 @@ public sealed class ControlPlaneOutageTests
         try
         {
             await dns.Services.GetRequiredService<ClusterFeed>().Synced.WaitAsync(TimeSpan.FromSeconds(20));
-            using (var client = new ControlPlaneClient(GrpcClient.ForUnixSocket(socket)))
+            using (var client = silo.Connect())
             {
                 await client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "shop" } });
                 await client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "blue" }, Spec = new NetworkSpec { Vni = 10, Ipv4Cidr = "10.244.0.0/16" } });
@@ -40,14 +31,12 @@ public sealed class ControlPlaneOutageTests
             await Answered(handler, "before.shop.svc.cluster.local");
 
             await silo.StopAsync();
-            await silo.DisposeAsync();
             // The control plane is gone: answers keep coming from the last snapshot.
             Assert.Equal(0, Ask(handler, "before.shop.svc.cluster.local").Rcode);
             Assert.Single(Ask(handler, "before.shop.svc.cluster.local").Answer);
 
-            silo = SiloApp.Build(siloArgs);
-            await silo.StartAsync();
-            using (var client = new ControlPlaneClient(GrpcClient.ForUnixSocket(socket)))
+            await silo.StartAgainAsync();
+            using (var client = silo.Connect())
             {
                 await client.Services.CreateAsync(new Service { Metadata = new ObjectMeta { Name = "after", Namespace = "shop" }, Spec = new ServiceSpec { Network = "blue" } });
             }
@@ -57,10 +46,6 @@ public sealed class ControlPlaneOutageTests
         finally
         {
             await dns.StopAsync();
-            await silo.StopAsync();
-            await silo.DisposeAsync();
-            Directory.Delete(data, recursive: true);
-            File.Delete(socket);
         }
     }
 

@@ -1,9 +1,6 @@
-using ControlPlane.Contracts.Client;
-using ControlPlane.Contracts.Grpc;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Dns.Feed;
 using ControlPlane.Dns.Wire;
-using ControlPlane.Silo.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace ControlPlane.Dns.Tests;
@@ -14,37 +11,22 @@ public sealed class EmbeddedDnsTests
     [Fact]
     public async Task SiloWithDnsEnabled_AnswersForItsOwnServices()
     {
-        var id = Guid.NewGuid().ToString("N")[..8];
-        var data = Path.Combine(Path.GetTempPath(), "cp-embedded-" + id);
-        var socket = Path.Combine(Path.GetTempPath(), $"cp-{id}.sock");
-        var silo = SiloApp.Build(["--Silo:Port=0", $"--Silo:DataDirectory={data}", $"--Silo:UnixSocket={socket}",
-            "--Logging:LogLevel:Default=Warning", "--Dns:Enabled=true", "--Dns:Listen=127.0.0.1:0"]);
-        await silo.StartAsync();
-        try
-        {
-            await silo.Services.GetRequiredService<ClusterFeed>().Synced.WaitAsync(TimeSpan.FromSeconds(20));
-            var handler = silo.Services.GetRequiredService<DnsListenerService>().Handler;
-            using var client = new ControlPlaneClient(GrpcClient.ForUnixSocket(socket));
-            await client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "shop" } });
-            await client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "blue" }, Spec = new NetworkSpec { Vni = 10, Ipv4Cidr = "10.244.0.0/16" } });
-            var web = await client.Services.CreateAsync(new Service { Metadata = new ObjectMeta { Name = "web", Namespace = "shop" }, Spec = new ServiceSpec { Network = "blue" } });
+        await using var silo = await SocketSilo.StartAsync("--Dns:Enabled=true", "--Dns:Listen=127.0.0.1:0");
+        await silo.Services.GetRequiredService<ClusterFeed>().Synced.WaitAsync(TimeSpan.FromSeconds(20));
+        var handler = silo.Services.GetRequiredService<DnsListenerService>().Handler;
+        using var client = silo.Connect();
+        await client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "shop" } });
+        await client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "blue" }, Spec = new NetworkSpec { Vni = 10, Ipv4Cidr = "10.244.0.0/16" } });
+        var web = await client.Services.CreateAsync(new Service { Metadata = new ObjectMeta { Name = "web", Namespace = "shop" }, Spec = new ServiceSpec { Network = "blue" } });
 
-            var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var buffer = new byte[512];
-            bool Check()
-            {
-                var length = handler.Handle(Queries.Build("web.shop.svc.cluster.local", DnsType.A), buffer, tcp: false);
-                return DecodedResponse.Decode(buffer.AsSpan(0, length)).Answer.SequenceEqual([$"web.shop.svc.cluster.local. 30 IN A {web.Status.ClusterIps[0]}"]);
-            }
-            handler.Swapped += _ => { if (Check()) answered.TrySetResult(); };
-            if (!Check()) await answered.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        }
-        finally
+        var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var buffer = new byte[512];
+        bool Check()
         {
-            await silo.StopAsync();
-            await silo.DisposeAsync();
-            Directory.Delete(data, recursive: true);
-            File.Delete(socket);
+            var length = handler.Handle(Queries.Build("web.shop.svc.cluster.local", DnsType.A), buffer, tcp: false);
+            return DecodedResponse.Decode(buffer.AsSpan(0, length)).Answer.SequenceEqual([$"web.shop.svc.cluster.local. 30 IN A {web.Status.ClusterIps[0]}"]);
         }
+        handler.Swapped += _ => { if (Check()) answered.TrySetResult(); };
+        if (!Check()) await answered.Task.WaitAsync(TimeSpan.FromSeconds(10));
     }
 }

@@ -1,9 +1,5 @@
 using System.Diagnostics;
-using ControlPlane.Contracts.Client;
-using ControlPlane.Contracts.Grpc;
 using ControlPlane.Contracts.V1;
-using ControlPlane.Silo.Hosting;
-using Microsoft.AspNetCore.Builder;
 
 namespace ControlPlane.Dns.Tests;
 
@@ -19,14 +15,12 @@ public sealed class GlibcResolverTests
     {
         var id = Guid.NewGuid().ToString("N")[..8];
         var netns = "cpdns" + id;
-        var data = Path.Combine(Path.GetTempPath(), "cp-getent-" + id);
-        var socket = Path.Combine(Path.GetTempPath(), $"cp-{id}.sock");
-        var silo = SiloApp.Build(["--Silo:Port=0", $"--Silo:DataDirectory={data}", $"--Silo:UnixSocket={socket}", "--Logging:LogLevel:Default=Warning", "--Dns:Enabled=false"]);
-        await silo.StartAsync();
+        await using var silo = await SocketSilo.StartAsync();
+        var socket = silo.Socket;
         Process? dns = null;
         try
         {
-            using var client = new ControlPlaneClient(GrpcClient.ForUnixSocket(socket));
+            using var client = silo.Connect();
             await client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "shop" } });
             await client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "blue" }, Spec = new NetworkSpec { Vni = 10, Ipv4Cidr = "10.244.0.0/16" } });
             var web = await client.Services.CreateAsync(new Service
@@ -76,10 +70,6 @@ public sealed class GlibcResolverTests
             }
             await Run("ip", "netns", "del", netns);
             if (Directory.Exists($"/etc/netns/{netns}")) Directory.Delete($"/etc/netns/{netns}", recursive: true);
-            await silo.StopAsync();
-            await silo.DisposeAsync();
-            Directory.Delete(data, recursive: true);
-            File.Delete(socket);
         }
     }
 

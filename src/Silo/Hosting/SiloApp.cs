@@ -1,5 +1,6 @@
 using System.Net;
 using ControlPlane.Contracts.Grpc;
+using ControlPlane.Contracts.Hosting;
 using ControlPlane.Dns;
 using ControlPlane.Grains;
 using ControlPlane.Grains.Controllers;
@@ -27,14 +28,13 @@ public static class SiloApp
     public static WebApplication Build(string[] args, Action<IConfigurationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
-        builder.Configuration.AddEnvironmentVariables("CONTROLPLANE_");
+        ProgramDefaults.Apply(builder);
         configure?.Invoke(builder.Configuration);
         var silo = builder.Configuration.GetSection("Silo").Get<SiloOptions>() ?? new SiloOptions();
         var runtimeOptions = builder.Configuration.GetSection("Runtime").Get<RuntimeOptions>() ?? new RuntimeOptions();
         var controlPlane = builder.Configuration.GetSection("ControlPlane").Get<ControlPlaneOptions>() ?? new ControlPlaneOptions();
         Validate(silo, controlPlane);
 
-        builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;

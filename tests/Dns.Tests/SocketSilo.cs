@@ -1,0 +1,61 @@
+using ControlPlane.Contracts.Client;
+using ControlPlane.Contracts.Grpc;
+using ControlPlane.Silo.Hosting;
+using Microsoft.AspNetCore.Builder;
+
+namespace ControlPlane.Dns.Tests;
+
+/// <summary>
+/// A silo in this process serving on a unix socket (reachable from network namespaces the test
+/// makes, without any address on the root namespace). Restartable on the same data and socket.
+/// </summary>
+internal sealed class SocketSilo : IAsyncDisposable
+{
+    private readonly string[] _args;
+    private WebApplication? _app;
+
+    private SocketSilo(string[] extra)
+    {
+        var id = Guid.NewGuid().ToString("N")[..8];
+        DataDirectory = Path.Combine(Path.GetTempPath(), "cp-socket-" + id);
+        Socket = Path.Combine(Path.GetTempPath(), $"cp-{id}.sock");
+        _args = ["--Silo:Port=0", $"--Silo:DataDirectory={DataDirectory}", $"--Silo:UnixSocket={Socket}", "--Logging:LogLevel:Default=Warning", .. extra];
+    }
+
+    public string DataDirectory { get; }
+
+    public string Socket { get; }
+
+    public IServiceProvider Services => _app!.Services;
+
+    /// <summary>Starts a silo; DNS is off unless <paramref name="extra"/> turns it on.</summary>
+    public static async Task<SocketSilo> StartAsync(params string[] extra)
+    {
+        var silo = new SocketSilo(["--Dns:Enabled=false", .. extra]);
+        await silo.StartAgainAsync();
+        return silo;
+    }
+
+    public ControlPlaneClient Connect() => new(GrpcClient.ForUnixSocket(Socket));
+
+    public async Task StopAsync()
+    {
+        if (_app is null) return;
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        _app = null;
+    }
+
+    public async Task StartAgainAsync()
+    {
+        _app = SiloApp.Build(_args);
+        await _app.StartAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        Directory.Delete(DataDirectory, recursive: true);
+        File.Delete(Socket);
+    }
+}
