@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Control-plane benchmarks. Each scenario gets a fresh Release silo on a private data directory:
-#   creates  CreateEndpoint throughput over gRPC, 64 concurrent callers (CALLERS, CONNECTIONS)
+#   creates  CreateEndpoint throughput over gRPC, 64 concurrent callers over 8 HTTP/2 connections (CALLERS, CONNECTIONS)
 #   watch    write→watch-event latency, 100 watchers, 1,000 writes/s
 # Usage: bench/run.sh [creates|watch|all]
 set -euo pipefail

@@ -10,7 +10,7 @@ internal static class CreateThroughput
     public static async Task RunAsync(Uri address, int callers, TimeSpan duration)
     {
         // Callers share one client whose calls spread over a few HTTP/2 connections.
-        var connections = int.Parse(Environment.GetEnvironmentVariable("CONNECTIONS") ?? "4");
+        var connections = int.Parse(Environment.GetEnvironmentVariable("CONNECTIONS") ?? "8");
         using var client = new ControlPlaneClient(address, connections);
         var run = Guid.NewGuid().ToString("N")[..6];
         var ns = $"bench-{run}";

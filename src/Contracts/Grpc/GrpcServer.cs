@@ -35,7 +35,8 @@ public sealed class GrpcServer(ILogger<GrpcServer> logger)
         {
             var request = await ReadRequestAsync(http.Request.BodyReader, parser, call.CancellationToken).ConfigureAwait(false);
             var response = await handler(request, call).ConfigureAwait(false);
-            await new ServerStream(http.Response, call.CancellationToken).WriteAsync(response).ConfigureAwait(false);
+            // Not flushed: the message and the trailers leave together.
+            await new ServerStream(http.Response, call.CancellationToken).WriteAsync(response, flush: false).ConfigureAwait(false);
         });
     }
 

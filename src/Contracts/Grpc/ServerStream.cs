@@ -23,7 +23,8 @@ public sealed class ServerStream
     /// <summary>Number of messages written so far.</summary>
     public long MessagesWritten { get; private set; }
 
-    public ValueTask WriteAsync(IMessage message)
+    /// <summary>Writes one message; with <paramref name="flush"/> false it leaves with whatever follows (e.g. the trailers).</summary>
+    public ValueTask WriteAsync(IMessage message, bool flush = true)
     {
         GrpcServer.EnsureResponseStarted(_response);
         var size = message.CalculateSize();
@@ -32,7 +33,7 @@ public sealed class ServerStream
         writer.Advance(GrpcProtocol.PrefixLength);
         message.WriteTo(writer);
         MessagesWritten++;
-        return FlushAsync();
+        return flush ? FlushAsync() : ValueTask.CompletedTask;
     }
 
     /// <summary>

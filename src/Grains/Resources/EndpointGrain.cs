@@ -43,7 +43,7 @@ internal sealed class EndpointGrain(TimeProvider time) : ResourceGrain<Endpoint>
         bool nodeReady;
         try
         {
-            nodeReady = (await GrainFactory.GetGrain<INodeGrain>(spec.Node).GetAsync().ConfigureAwait(false)).Status.Ready;
+            nodeReady = await GrainFactory.GetGrain<INodeGrain>(spec.Node).IsReadyAsync().ConfigureAwait(false);
         }
         catch (ControlPlaneException e) when (e.Code == ErrorCode.NotFound)
         {

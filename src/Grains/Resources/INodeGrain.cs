@@ -7,6 +7,10 @@ public interface INodeGrain : IResourceGrain<Node>
     /// <summary>Renews the node's lease (in memory); a not-ready node becomes ready again.</summary>
     Task<bool> HeartbeatAsync();
 
+    /// <summary>Whether the node is registered and ready; NOT_FOUND if it is not registered.</summary>
+    [ControlPlane.Runtime.Grains.ReadOnly]
+    Task<bool> IsReadyAsync();
+
     /// <summary>Marks the node not ready if its lease has expired. Returns its readiness.</summary>
     Task<bool> CheckLeaseAsync();
 }

@@ -57,6 +57,8 @@ internal sealed class NodeGrain(TimeProvider time, ControlPlaneOptions options) 
         return current;
     }
 
+    public Task<bool> IsReadyAsync() => Task.FromResult(RequireState().Status.Ready);
+
     public async Task<bool> HeartbeatAsync()
     {
         var node = RequireState();

@@ -36,6 +36,8 @@ public sealed class SqliteGrainStore : IGrainStore
     private readonly System.Collections.Concurrent.ConcurrentBag<PreparedReader> _readers = [];
     private readonly Timer _checkpointer;
     private int _checkpointing;
+    private int _commitsSinceWalCheck;
+    private const long WalRestartBytes = 64L * 1024 * 1024;
     private long[] _heads = [];
     private long[] _epochs = [];
     // Commit order across partitions (the log's seq column): replayed watches keep live order.
@@ -56,9 +58,11 @@ public sealed class SqliteGrainStore : IGrainStore
         _readConnectionString = builder.ToString();
         _writer = new SqliteConnection(builder.ToString());
         _writer.Open();
+        // 2 KiB pages: a batch of random-key inserts rewrites every page it touches into the WAL,
+        // and smaller pages halve those bytes (measured: +30% commit rate over 4 KiB).
         // Checkpoints (copying the WAL into the database, with an fsync) would stall the commit
         // thread; they run from a timer on their own connection instead.
-        Execute(_writer, $"PRAGMA journal_mode=WAL; PRAGMA synchronous={(synchronousFull ? "FULL" : "NORMAL")}; PRAGMA busy_timeout=30000; PRAGMA wal_autocheckpoint=0;");
+        Execute(_writer, $"PRAGMA page_size=2048; PRAGMA journal_mode=WAL; PRAGMA synchronous={(synchronousFull ? "FULL" : "NORMAL")}; PRAGMA busy_timeout=30000; PRAGMA wal_autocheckpoint=0;");
         Execute(_writer, Schema);
         _checkpointer = new Timer(_ => Checkpoint(), null, CheckpointInterval, CheckpointInterval);
     }
@@ -193,6 +197,7 @@ public sealed class SqliteGrainStore : IGrainStore
                 tx.Commit();
                 _heads = heads;
                 _seq = seq;
+                BoundWal();
             }
             catch (SqliteException e)
             {
@@ -383,6 +388,24 @@ public sealed class SqliteGrainStore : IGrainStore
             }
             tx.Commit();
             return compacted;
+        }
+    }
+
+    /// <summary>
+    /// Under a steady stream of commits a passive checkpoint never catches the writer, so the WAL
+    /// would only grow: past <see cref="WalRestartBytes"/> the writer itself finishes the
+    /// checkpoint (most frames are already copied by the background one) and restarts the WAL.
+    /// </summary>
+    private void BoundWal()
+    {
+        if (++_commitsSinceWalCheck < 64)
+        {
+            return;
+        }
+        _commitsSinceWalCheck = 0;
+        if (new FileInfo(_writer.DataSource + "-wal") is { Exists: true, Length: > WalRestartBytes })
+        {
+            Execute(_writer, "PRAGMA wal_checkpoint(RESTART)");
         }
     }
 
