@@ -1,0 +1,16 @@
+using System.Net;
+using System.Net.NetworkInformation;
+
+namespace ControlPlane.Dataplane.Linux.Netlink;
+
+/// <summary>A network device as the kernel reports it.</summary>
+public sealed record Link(int Index, string Name, string? Kind, int Mtu, bool Up, PhysicalAddress? Mac);
+
+/// <summary>A route; <see cref="Gateway"/> is null for directly connected destinations.</summary>
+public sealed record Route(IPAddress Destination, int PrefixLength, IPAddress? Gateway, int OutputIndex, byte Protocol, byte Table, bool Onlink);
+
+/// <summary>A neighbour (ARP/NDP) entry.</summary>
+public sealed record Neighbour(int Index, IPAddress Address, PhysicalAddress? Mac, ushort State);
+
+/// <summary>A forwarding-database entry of a VXLAN or bridge device: MAC → remote underlay address.</summary>
+public sealed record FdbEntry(int Index, PhysicalAddress Mac, IPAddress? Destination, ushort State);

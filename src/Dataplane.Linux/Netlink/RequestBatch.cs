@@ -1,0 +1,132 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+
+namespace ControlPlane.Dataplane.Linux.Netlink;
+
+/// <summary>
+/// Many rtnetlink changes sent together. Messages go out in chunks of about 64 KiB; only the last
+/// message of each chunk asks for an ACK (an ACK per message in a large batch would overflow the
+/// receive buffer), and a failed message is still reported, by its sequence number, so each
+/// failure maps back to the change that caused it.
+/// </summary>
+public sealed class RequestBatch
+{
+    private const int ChunkBytes = 64 * 1024;
+    private readonly NetlinkSocket _socket;
+    private readonly List<(MessageWriter Writer, int LastOffset, uint LastSequence)> _chunks = [];
+    private readonly Dictionary<uint, string> _descriptions = [];
+    private MessageWriter _current = new();
+    private int _lastOffset;
+    private uint _lastSequence;
+
+    internal RequestBatch(NetlinkSocket socket) => _socket = socket;
+
+    public int Count => _descriptions.Count;
+
+    /// <summary>Adds or replaces a route (protocol marks it as ours; onlink needs no prior route to the gateway).</summary>
+    public RequestBatch ReplaceRoute(IPAddress destination, int prefixLength, IPAddress? gateway, int outputIndex, byte protocol, bool onlink = false, uint? metric = null) =>
+        Route(Rtm.NewRoute, Rtm.FCreate | Rtm.FReplace, destination, prefixLength, gateway, outputIndex, protocol, onlink, metric);
+
+    public RequestBatch DeleteRoute(IPAddress destination, int prefixLength, int outputIndex, byte protocol) =>
+        Route(Rtm.DelRoute, 0, destination, prefixLength, null, outputIndex, protocol, false, null);
+
+    private RequestBatch Route(ushort type, ushort flags, IPAddress destination, int prefixLength, IPAddress? gateway, int outputIndex, byte protocol, bool onlink, uint? metric)
+    {
+        var w = Begin(type, flags, $"route {destination}/{prefixLength}");
+        var header = w.Struct(12); // rtmsg
+        header[0] = Family(destination);
+        header[1] = (byte)prefixLength;
+        header[4] = Rtm.RtTableMain;
+        header[5] = protocol;
+        var delete = type == Rtm.DelRoute;
+        // A delete names scope "nowhere" and no type: the kernel then matches any (as iproute2 does).
+        header[6] = delete ? Rtm.RtScopeNowhere : gateway is null ? Rtm.RtScopeLink : Rtm.RtScopeUniverse;
+        header[7] = delete ? (byte)0 : Rtm.RtnUnicast;
+        BinaryPrimitives.WriteUInt32LittleEndian(header[8..], onlink ? Rtm.RtnhFOnlink : 0);
+        w.Attribute(Rtm.RtaDst, destination.GetAddressBytes());
+        if (gateway is not null) w.Attribute(Rtm.RtaGateway, gateway.GetAddressBytes());
+        if (outputIndex > 0) w.AttributeU32(Rtm.RtaOif, (uint)outputIndex);
+        if (metric is { } m) w.AttributeU32(Rtm.RtaPriority, m);
+        return End();
+    }
+
+    /// <summary>Adds or replaces a permanent neighbour entry: IP → MAC on a device.</summary>
+    public RequestBatch ReplaceNeighbour(int index, IPAddress address, PhysicalAddress mac) =>
+        Neighbour(Rtm.NewNeigh, Rtm.FCreate | Rtm.FReplace, Family(address), index, address, mac, 0, $"neighbour {address}");
+
+    public RequestBatch DeleteNeighbour(int index, IPAddress address) =>
+        Neighbour(Rtm.DelNeigh, 0, Family(address), index, address, null, 0, $"neighbour {address}");
+
+    /// <summary>Adds or replaces a permanent FDB entry of a VXLAN device: MAC → remote VTEP address.</summary>
+    public RequestBatch AppendFdb(int index, PhysicalAddress mac, IPAddress destination) =>
+        Neighbour(Rtm.NewNeigh, Rtm.FCreate | Rtm.FReplace, Rtm.AfBridge, index, destination, mac, Rtm.NtfSelf, $"fdb {mac}");
+
+    public RequestBatch DeleteFdb(int index, PhysicalAddress mac, IPAddress destination) =>
+        Neighbour(Rtm.DelNeigh, 0, Rtm.AfBridge, index, destination, mac, Rtm.NtfSelf, $"fdb {mac}");
+
+    private RequestBatch Neighbour(ushort type, ushort flags, byte family, int index, IPAddress address, PhysicalAddress? mac, byte ntfFlags, string description)
+    {
+        var w = Begin(type, flags, description);
+        var header = w.Struct(12); // ndmsg
+        header[0] = family;
+        BinaryPrimitives.WriteInt32LittleEndian(header[4..], index);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[8..], Rtm.NudPermanent);
+        header[10] = ntfFlags;
+        w.Attribute(Rtm.NdaDst, address.GetAddressBytes());
+        if (mac is not null) w.Attribute(Rtm.NdaLladdr, mac.GetAddressBytes());
+        return End();
+    }
+
+    /// <summary>Sends everything; returns the failures (empty when all succeeded).</summary>
+    public IReadOnlyList<(string Change, NetlinkException Error)> Execute()
+    {
+        Seal();
+        var failures = new List<(string, NetlinkException)>();
+        foreach (var (writer, lastOffset, lastSequence) in _chunks)
+        {
+            writer.AddFlags(lastOffset, Rtm.FAck);
+            foreach (var (sequence, errno) in _socket.Transact(writer.Written, lastSequence))
+            {
+                var change = _descriptions.GetValueOrDefault(sequence, $"message {sequence}");
+                failures.Add((change, new NetlinkException(errno, change)));
+            }
+        }
+        _chunks.Clear();
+        _descriptions.Clear();
+        return failures;
+    }
+
+    /// <summary>Sends everything and throws the first failure.</summary>
+    public void ExecuteOrThrow()
+    {
+        if (Execute() is [var (_, error), ..]) throw error;
+    }
+
+    private MessageWriter Begin(ushort type, ushort flags, string description)
+    {
+        if (_current.Length > ChunkBytes) Seal();
+        var sequence = _socket.NextSequence();
+        _lastOffset = _current.Length;
+        _lastSequence = sequence;
+        _descriptions[sequence] = description;
+        _current.BeginMessage(type, (ushort)(Rtm.FRequest | flags), sequence);
+        return _current;
+    }
+
+    private RequestBatch End()
+    {
+        _current.EndMessage();
+        return this;
+    }
+
+    private void Seal()
+    {
+        if (_current.Count == 0) return;
+        _chunks.Add((_current, _lastOffset, _lastSequence));
+        _current = new MessageWriter();
+    }
+
+    internal static byte Family(IPAddress address) => address.AddressFamily == AddressFamily.InterNetwork ? Rtm.AfInet : Rtm.AfInet6;
+}

@@ -1,0 +1,184 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.NetworkInformation;
+
+namespace ControlPlane.Dataplane.Linux.Netlink;
+
+/// <summary>
+/// rtnetlink, typed: links (VXLAN, veth; up/down, MTU, MAC, rename, move to a namespace),
+/// addresses, and batches of routes, neighbours and FDB entries; dumps read the kernel back.
+/// One instance owns one socket and is used from one thread at a time (the socket lives in the
+/// namespace it was opened in).
+/// </summary>
+public sealed class RouteNetlink : IDisposable
+{
+    private readonly NetlinkSocket _socket;
+
+    private RouteNetlink(NetlinkSocket socket) => _socket = socket;
+
+    /// <summary>Opens a socket in the calling thread's network namespace.</summary>
+    public static RouteNetlink Open() => new(NetlinkSocket.Open());
+
+    /// <summary>A batch of route, neighbour and FDB changes sent together.</summary>
+    public RequestBatch Batch() => new(_socket);
+
+    /// <summary>Creates a VXLAN device: no learning (entries are programmed), the given VNI, UDP port and local address.</summary>
+    public void CreateVxlan(string name, uint vni, IPAddress local, ushort port, int mtu, PhysicalAddress? mac = null) =>
+        Link(Rtm.NewLink, Rtm.FCreate | Rtm.FExcl, 0, $"create vxlan {name}", w =>
+        {
+            w.AttributeString(Rtm.IflaIfname, name);
+            w.AttributeU32(Rtm.IflaMtu, (uint)mtu);
+            if (mac is not null) w.Attribute(Rtm.IflaAddress, mac.GetAddressBytes());
+            w.BeginNested(Rtm.IflaLinkinfo);
+            w.AttributeString(Rtm.IflaInfoKind, "vxlan");
+            w.BeginNested(Rtm.IflaInfoData);
+            w.AttributeU32(Rtm.IflaVxlanId, vni);
+            w.Attribute(local.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? Rtm.IflaVxlanLocal : Rtm.IflaVxlanLocal6, local.GetAddressBytes());
+            w.AttributeBe16(Rtm.IflaVxlanPort, port);
+            w.AttributeU8(Rtm.IflaVxlanLearning, 0);
+            w.EndNested();
+            w.EndNested();
+        });
+
+    /// <summary>Creates a veth pair; the peer is created directly in the namespace of <paramref name="peerNamespaceFd"/> when given.</summary>
+    public void CreateVeth(string name, string peer, int mtu, int? peerNamespaceFd = null) =>
+        Link(Rtm.NewLink, Rtm.FCreate | Rtm.FExcl, 0, $"create veth {name}", w =>
+        {
+            w.AttributeString(Rtm.IflaIfname, name);
+            w.AttributeU32(Rtm.IflaMtu, (uint)mtu);
+            w.BeginNested(Rtm.IflaLinkinfo);
+            w.AttributeString(Rtm.IflaInfoKind, "veth");
+            w.BeginNested(Rtm.IflaInfoData);
+            w.BeginNested(Rtm.VethInfoPeer);
+            w.Struct(16); // the peer's ifinfomsg
+            w.AttributeString(Rtm.IflaIfname, peer);
+            w.AttributeU32(Rtm.IflaMtu, (uint)mtu);
+            if (peerNamespaceFd is { } fd) w.AttributeU32(Rtm.IflaNetNsFd, (uint)fd);
+            w.EndNested();
+            w.EndNested();
+            w.EndNested();
+        });
+
+    /// <summary>Changes a link: up/down, MTU, MAC, name, or moves it to another namespace.</summary>
+    public void SetLink(int index, bool? up = null, int? mtu = null, PhysicalAddress? mac = null, string? name = null, int? namespaceFd = null) =>
+        Link(Rtm.NewLink, 0, index, $"set link {index}", w =>
+        {
+            if (mtu is { } m) w.AttributeU32(Rtm.IflaMtu, (uint)m);
+            if (mac is not null) w.Attribute(Rtm.IflaAddress, mac.GetAddressBytes());
+            if (name is not null) w.AttributeString(Rtm.IflaIfname, name);
+            if (namespaceFd is { } fd) w.AttributeU32(Rtm.IflaNetNsFd, (uint)fd);
+        }, up);
+
+    public void DeleteLink(int index) => Link(Rtm.DelLink, 0, index, $"delete link {index}", _ => { });
+
+    /// <summary>Adds an address to a link (replacing an equal one).</summary>
+    public void AddAddress(int index, IPAddress address, int prefixLength)
+    {
+        var w = new MessageWriter();
+        var sequence = _socket.NextSequence();
+        w.BeginMessage(Rtm.NewAddr, Rtm.FRequest | Rtm.FCreate | Rtm.FReplace | Rtm.FAck, sequence);
+        var header = w.Struct(8); // ifaddrmsg
+        header[0] = RequestBatch.Family(address);
+        header[1] = (byte)prefixLength;
+        BinaryPrimitives.WriteInt32LittleEndian(header[4..], index);
+        w.Attribute(Rtm.IfaLocal, address.GetAddressBytes());
+        w.Attribute(Rtm.IfaAddress, address.GetAddressBytes());
+        w.EndMessage();
+        Throw(w, sequence, $"add address {address}/{prefixLength}");
+    }
+
+    private void Link(ushort type, ushort flags, int index, string operation, Action<MessageWriter> attributes, bool? up = null)
+    {
+        var w = new MessageWriter();
+        var sequence = _socket.NextSequence();
+        w.BeginMessage(type, (ushort)(Rtm.FRequest | Rtm.FAck | flags), sequence);
+        var header = w.Struct(16); // ifinfomsg: family, pad, type, index, flags, change
+        BinaryPrimitives.WriteInt32LittleEndian(header[4..], index);
+        if (up is { } isUp)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(header[8..], isUp ? Rtm.IffUp : 0);
+            BinaryPrimitives.WriteUInt32LittleEndian(header[12..], Rtm.IffUp);
+        }
+        attributes(w);
+        w.EndMessage();
+        Throw(w, sequence, operation);
+    }
+
+    private void Throw(MessageWriter w, uint sequence, string operation)
+    {
+        if (_socket.Transact(w.Written, sequence) is [var (_, errno), ..]) throw new NetlinkException(errno, operation);
+    }
+
+    public IReadOnlyList<Link> ListLinks()
+    {
+        var links = new List<Link>();
+        Dump(Rtm.GetLink, 16, Rtm.AfUnspec, (type, payload) =>
+        {
+            if (type != Rtm.NewLink) return;
+            var index = BinaryPrimitives.ReadInt32LittleEndian(payload[4..]);
+            var flags = BinaryPrimitives.ReadUInt32LittleEndian(payload[8..]);
+            var attributes = new Attributes(payload[16..]);
+            string? kind = null;
+            if (attributes.TryGet(Rtm.IflaLinkinfo, out var info)) kind = new Attributes(info).String(Rtm.IflaInfoKind);
+            var mac = attributes.TryGet(Rtm.IflaAddress, out var address) && address.Length == 6 ? new PhysicalAddress(address.ToArray()) : null;
+            links.Add(new Link(index, attributes.String(Rtm.IflaIfname) ?? "", kind, (int)(attributes.U32(Rtm.IflaMtu) ?? 0), (flags & Rtm.IffUp) != 0, mac));
+        });
+        return links;
+    }
+
+    public Link? FindLink(string name) => ListLinks().FirstOrDefault(l => l.Name == name);
+
+    /// <summary>Routes of the main table; <paramref name="protocol"/> keeps only ours.</summary>
+    public IReadOnlyList<Route> ListRoutes(byte family, byte? protocol = null)
+    {
+        var routes = new List<Route>();
+        Dump(Rtm.GetRoute, 12, family, (type, payload) =>
+        {
+            if (type != Rtm.NewRoute) return;
+            var routeFamily = payload[0];
+            var table = payload[4];
+            var routeProtocol = payload[5];
+            if (table != Rtm.RtTableMain || (protocol is { } p && routeProtocol != p)) return;
+            var attributes = new Attributes(payload[12..]);
+            var destination = attributes.TryGet(Rtm.RtaDst, out var dst) ? new IPAddress(dst) : routeFamily == Rtm.AfInet ? IPAddress.Any : IPAddress.IPv6Any;
+            IPAddress? gateway = attributes.TryGet(Rtm.RtaGateway, out var gw) ? new IPAddress(gw) : null;
+            var onlink = (BinaryPrimitives.ReadUInt32LittleEndian(payload[8..]) & Rtm.RtnhFOnlink) != 0;
+            routes.Add(new Route(destination, payload[1], gateway, (int)(attributes.U32(Rtm.RtaOif) ?? 0), routeProtocol, table, onlink));
+        });
+        return routes;
+    }
+
+    public IReadOnlyList<Neighbour> ListNeighbours(byte family) =>
+        NeighbourDump(family).Select(n => new Neighbour(n.Index, n.Address!, n.Mac, n.State)).ToList();
+
+    public IReadOnlyList<FdbEntry> ListFdb(int index) =>
+        NeighbourDump(Rtm.AfBridge).Where(n => n.Index == index && n.Mac is not null).Select(n => new FdbEntry(n.Index, n.Mac!, n.Address, n.State)).ToList();
+
+    private List<(int Index, IPAddress? Address, PhysicalAddress? Mac, ushort State)> NeighbourDump(byte family)
+    {
+        var entries = new List<(int, IPAddress?, PhysicalAddress?, ushort)>();
+        Dump(Rtm.GetNeigh, 12, family, (type, payload) =>
+        {
+            if (type != Rtm.NewNeigh) return;
+            var index = BinaryPrimitives.ReadInt32LittleEndian(payload[4..]);
+            var state = BinaryPrimitives.ReadUInt16LittleEndian(payload[8..]);
+            var attributes = new Attributes(payload[12..]);
+            IPAddress? address = attributes.TryGet(Rtm.NdaDst, out var dst) && dst.Length is 4 or 16 ? new IPAddress(dst) : null;
+            var mac = attributes.TryGet(Rtm.NdaLladdr, out var ll) && ll.Length == 6 ? new PhysicalAddress(ll.ToArray()) : null;
+            entries.Add((index, address, mac, state));
+        });
+        return entries;
+    }
+
+    private void Dump(ushort type, int headerSize, byte family, NetlinkSocket.MessageHandler onMessage)
+    {
+        var w = new MessageWriter();
+        var sequence = _socket.NextSequence();
+        w.BeginMessage(type, Rtm.FRequest | Rtm.FDump, sequence);
+        w.Struct(headerSize)[0] = family;
+        w.EndMessage();
+        _socket.Dump(w.Written, sequence, onMessage);
+    }
+
+    public void Dispose() => _socket.Dispose();
+}

@@ -1,0 +1,36 @@
+namespace ControlPlane.Dataplane.Linux.Netlink;
+
+/// <summary>Netlink and rtnetlink numbers (linux/netlink.h, rtnetlink.h, if_link.h, neighbour.h).</summary>
+internal static class Rtm
+{
+    public const ushort NlmsgError = 2, NlmsgDone = 3;
+    public const ushort NewLink = 16, DelLink = 17, GetLink = 18;
+    public const ushort NewAddr = 20, DelAddr = 21, GetAddr = 22;
+    public const ushort NewRoute = 24, DelRoute = 25, GetRoute = 26;
+    public const ushort NewNeigh = 28, DelNeigh = 29, GetNeigh = 30;
+
+    public const ushort FRequest = 0x1, FMulti = 0x2, FAck = 0x4, FDump = 0x300;
+    public const ushort FReplace = 0x100, FExcl = 0x200, FCreate = 0x400;
+
+    public const byte AfUnspec = 0, AfInet = 2, AfBridge = 7, AfInet6 = 10;
+
+    // ifinfomsg attributes
+    public const ushort IflaAddress = 1, IflaIfname = 3, IflaMtu = 4, IflaLink = 5, IflaMaster = 10, IflaLinkinfo = 18, IflaNetNsFd = 28;
+    public const ushort IflaInfoKind = 1, IflaInfoData = 2;
+    public const ushort IflaVxlanId = 1, IflaVxlanLocal = 4, IflaVxlanLearning = 7, IflaVxlanPort = 15, IflaVxlanLocal6 = 17;
+    public const ushort VethInfoPeer = 1;
+    public const uint IffUp = 0x1;
+
+    // ifaddrmsg attributes
+    public const ushort IfaAddress = 1, IfaLocal = 2;
+
+    // rtmsg attributes and values
+    public const ushort RtaDst = 1, RtaOif = 4, RtaGateway = 5, RtaPriority = 6, RtaTable = 15;
+    public const byte RtTableMain = 254, RtScopeUniverse = 0, RtScopeLink = 253, RtScopeNowhere = 255, RtnUnicast = 1;
+    public const uint RtnhFOnlink = 4;
+
+    // ndmsg attributes and values
+    public const ushort NdaDst = 1, NdaLladdr = 2;
+    public const ushort NudPermanent = 0x80;
+    public const byte NtfSelf = 0x02;
+}

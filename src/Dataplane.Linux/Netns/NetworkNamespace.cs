@@ -1,0 +1,76 @@
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+
+namespace ControlPlane.Dataplane.Linux.Netns;
+
+/// <summary>
+/// Runs work inside a network namespace on a dedicated thread that entered it with setns(2).
+/// Only that thread is moved, so the rest of the process stays where it was; sockets opened by
+/// the work (netlink included) stay in the namespace for life.
+/// </summary>
+public sealed partial class NetworkNamespace : IDisposable
+{
+    private const int CloneNewNet = 0x40000000;
+    private readonly BlockingCollection<Action> _work = [];
+    private readonly Thread _thread;
+
+    private NetworkNamespace(string path)
+    {
+        Path = path;
+        var entered = new TaskCompletionSource();
+        _thread = new Thread(() =>
+        {
+            try
+            {
+                using var handle = File.OpenHandle(path);
+                if (setns((int)handle.DangerousGetHandle(), CloneNewNet) != 0)
+                {
+                    throw new IOException($"setns({path}) failed: errno {Marshal.GetLastPInvokeError()}");
+                }
+                entered.SetResult();
+            }
+            catch (Exception e)
+            {
+                entered.SetException(e);
+                return;
+            }
+            foreach (var item in _work.GetConsumingEnumerable())
+            {
+                item();
+            }
+        }) { IsBackground = true, Name = "netns " + System.IO.Path.GetFileName(path) };
+        _thread.Start();
+        entered.Task.GetAwaiter().GetResult();
+    }
+
+    /// <summary>The namespace file, e.g. /var/run/netns/blue or /proc/123/ns/net.</summary>
+    public string Path { get; }
+
+    /// <summary>Enters the namespace at <paramref name="path"/>; a bare name means /var/run/netns/&lt;name&gt;.</summary>
+    public static NetworkNamespace Enter(string path) =>
+        new(path.Contains('/') ? path : "/var/run/netns/" + path);
+
+    /// <summary>Runs <paramref name="work"/> inside the namespace and returns its result.</summary>
+    public T Invoke<T>(Func<T> work)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _work.Add(() =>
+        {
+            try { done.SetResult(work()); }
+            catch (Exception e) { done.SetException(e); }
+        });
+        return done.Task.GetAwaiter().GetResult();
+    }
+
+    public void Invoke(Action work) => Invoke(() => { work(); return true; });
+
+    public void Dispose()
+    {
+        _work.CompleteAdding();
+        _thread.Join();
+        _work.Dispose();
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int setns(int fd, int nstype);
+}
