@@ -115,6 +115,41 @@ public sealed class KernelTests : IDisposable
     }
 
     [Fact]
+    public void NexthopObjects_CarryRoutes_AndRemoveInReverse()
+    {
+        var failures = Netlink(rtnl =>
+        {
+            rtnl.CreateVxlan("cpvx8", 8, IPAddress.Parse("10.99.0.1"), 4789, 1450);
+            var index = rtnl.FindLink("cpvx8")!.Index;
+            rtnl.SetLink(index, up: true);
+            // The VTEP's own address: it also brings the main table into being, which the
+            // kernel needs to accept an onlink gateway.
+            rtnl.AddAddress(index, IPAddress.Parse("10.250.0.1"), 32);
+            return rtnl.Batch()
+                .AddNexthop(7001, IPAddress.Parse("10.250.0.7"), index, Protocol)
+                .ReplaceRouteVia(IPAddress.Parse("10.20.7.0"), 26, 7001, Protocol)
+                .ReplaceRouteVia(IPAddress.Parse("10.20.7.64"), 26, 7001, Protocol)
+                .Execute();
+        });
+
+        Assert.Empty(failures);
+        Assert.Contains("id 7001 via 10.250.0.7 dev cpvx8 scope link proto 252 onlink", InNamespace("ip", "nexthop", "show"));
+        Assert.Contains("10.20.7.0/26 nhid 7001 via 10.250.0.7 dev cpvx8 proto 252 onlink", InNamespace("ip", "route", "show"));
+        Assert.Contains("10.20.7.64/26 nhid 7001", InNamespace("ip", "route", "show"));
+
+        var removal = Netlink(rtnl =>
+        {
+            return rtnl.Batch()
+                .DeleteRoute(IPAddress.Parse("10.20.7.0"), 26, outputIndex: 0, Protocol)
+                .DeleteRoute(IPAddress.Parse("10.20.7.64"), 26, outputIndex: 0, Protocol)
+                .DeleteNexthop(7001)
+                .Execute();
+        });
+        Assert.Empty(removal);
+        Assert.Equal("", InNamespace("ip", "nexthop", "show").Trim());
+    }
+
+    [Fact]
     public void Veth_PeerIsCreatedInsideAnotherNamespace()
     {
         using var peerNamespace = File.OpenHandle("/var/run/netns/" + _peer);

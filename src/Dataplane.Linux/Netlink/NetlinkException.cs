@@ -4,8 +4,12 @@ namespace ControlPlane.Dataplane.Linux.Netlink;
 /// The kernel refused a netlink request (NLMSG_ERROR with a negative errno). Callers branch on
 /// <see cref="Errno"/> (or <see cref="IsNotFound"/> / <see cref="IsExists"/>), never on text.
 /// </summary>
-public sealed class NetlinkException(int errno, string operation) : Exception($"{operation}: {Describe(errno)} (errno {errno})")
+public sealed class NetlinkException(int errno, string operation, string? kernelReason = null)
+    : Exception($"{operation}: {kernelReason ?? Describe(errno)} (errno {errno})")
 {
+    /// <summary>The kernel's extended-ACK explanation, when it gave one.</summary>
+    public string? KernelReason { get; } = kernelReason;
+
     public const int EPERM = 1, ENOENT = 2, ESRCH = 3, EBUSY = 16, EEXIST = 17, ENODEV = 19, EINVAL = 22, ENETUNREACH = 101, EADDRNOTAVAIL = 99;
 
     public int Errno { get; } = errno;

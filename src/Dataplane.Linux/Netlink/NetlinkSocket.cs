@@ -12,6 +12,7 @@ namespace ControlPlane.Dataplane.Linux.Netlink;
 internal sealed partial class NetlinkSocket : IDisposable
 {
     private const int AfNetlink = 16, SockRaw = 3, SockCloexec = 0x80000, NetlinkRoute = 0;
+    private const int SolNetlink = 270, NetlinkCapAck = 10, NetlinkExtAck = 11, NlmFCapped = 0x100, NlmsgerrAttrMsg = 1;
     private readonly Socket _socket;
     private readonly byte[] _receive = new byte[1 << 20];
     private uint _sequence = (uint)Environment.TickCount;
@@ -28,6 +29,9 @@ internal sealed partial class NetlinkSocket : IDisposable
         var wrapped = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
         wrapped.ReceiveBufferSize = 4 * 1024 * 1024;
         wrapped.SendBufferSize = 4 * 1024 * 1024;
+        // Extended ACKs: errors carry the kernel's own explanation; capped: no echo of the request.
+        wrapped.SetRawSocketOption(SolNetlink, NetlinkExtAck, BitConverter.GetBytes(1));
+        wrapped.SetRawSocketOption(SolNetlink, NetlinkCapAck, BitConverter.GetBytes(1));
         return new NetlinkSocket(wrapped);
     }
 
@@ -38,10 +42,10 @@ internal sealed partial class NetlinkSocket : IDisposable
     /// error) arrives. Earlier messages are answered only if they fail (no ACK requested), and
     /// each failure is reported with its sequence number.
     /// </summary>
-    public List<(uint Sequence, int Errno)> Transact(ReadOnlySpan<byte> batch, uint lastSequence)
+    public List<(uint Sequence, int Errno, string? Reason)> Transact(ReadOnlySpan<byte> batch, uint lastSequence)
     {
         _socket.Send(batch);
-        var failures = new List<(uint, int)>();
+        var failures = new List<(uint, int, string?)>();
         while (true)
         {
             var length = _socket.Receive(_receive);
@@ -55,7 +59,7 @@ internal sealed partial class NetlinkSocket : IDisposable
                 if (type == Rtm.NlmsgError && messageLength >= 20)
                 {
                     var error = -BinaryPrimitives.ReadInt32LittleEndian(span[16..]);
-                    if (error != 0) failures.Add((sequence, error));
+                    if (error != 0) failures.Add((sequence, error, ExtendedReason(span[..messageLength])));
                     if (sequence == lastSequence) return failures;
                 }
                 span = span[Math.Min(span.Length, MessageWriter.Align(messageLength))..];
@@ -91,6 +95,17 @@ internal sealed partial class NetlinkSocket : IDisposable
                 span = span[Math.Min(span.Length, MessageWriter.Align(messageLength))..];
             }
         }
+    }
+
+    /// <summary>The NLMSGERR_ATTR_MSG text of an error message, when the kernel gave one.</summary>
+    private static string? ExtendedReason(ReadOnlySpan<byte> message)
+    {
+        var flags = BinaryPrimitives.ReadUInt16LittleEndian(message[6..]);
+        // nlmsghdr (16) + error (4) + the request's header (16), plus its payload unless capped.
+        var offset = 36;
+        if ((flags & NlmFCapped) == 0 && message.Length >= 36) offset = 20 + (int)BinaryPrimitives.ReadUInt32LittleEndian(message[20..]);
+        if (offset >= message.Length) return null;
+        return new Attributes(message[MessageWriter.Align(offset)..]).String(NlmsgerrAttrMsg);
     }
 
     public delegate void MessageHandler(ushort type, ReadOnlySpan<byte> payload);

@@ -29,6 +29,57 @@ public sealed class RequestBatch
     public RequestBatch ReplaceRoute(IPAddress destination, int prefixLength, IPAddress? gateway, int outputIndex, byte protocol, bool onlink = false, uint? metric = null) =>
         Route(Rtm.NewRoute, Rtm.FCreate | Rtm.FReplace, destination, prefixLength, gateway, outputIndex, protocol, onlink, metric);
 
+    /// <summary>
+    /// Adds a nexthop object (kernel 5.3+): one per remote node, shared by all its routes.
+    /// Routes that each carry their own gateway cost the kernel more per route as the table
+    /// grows; routes naming a nexthop id stay linear. The kernel refuses REPLACE for a nexthop
+    /// that does not exist, so adding and replacing are separate calls.
+    /// </summary>
+    public RequestBatch AddNexthop(uint id, IPAddress gateway, int outputIndex, byte protocol, bool onlink = true) =>
+        Nexthop(Rtm.FCreate | Rtm.FExcl, id, gateway, outputIndex, protocol, onlink);
+
+    /// <summary>Changes an existing nexthop object in place (its routes follow).</summary>
+    public RequestBatch ReplaceNexthop(uint id, IPAddress gateway, int outputIndex, byte protocol, bool onlink = true) =>
+        Nexthop(Rtm.FReplace, id, gateway, outputIndex, protocol, onlink);
+
+    private RequestBatch Nexthop(ushort flags, uint id, IPAddress gateway, int outputIndex, byte protocol, bool onlink)
+    {
+        var w = Begin(Rtm.NewNexthop, flags, $"nexthop {id}");
+        var header = w.Struct(8); // nhmsg: family, scope, protocol, resvd, flags
+        header[0] = Family(gateway);
+        header[2] = protocol;
+        BinaryPrimitives.WriteUInt32LittleEndian(header[4..], onlink ? Rtm.RtnhFOnlink : 0);
+        w.AttributeU32(Rtm.NhaId, id);
+        w.AttributeU32(Rtm.NhaOif, (uint)outputIndex);
+        w.Attribute(Rtm.NhaGateway, gateway.GetAddressBytes());
+        return End();
+    }
+
+    public RequestBatch DeleteNexthop(uint id)
+    {
+        var w = Begin(Rtm.DelNexthop, 0, $"nexthop {id}");
+        w.Struct(8);
+        w.AttributeU32(Rtm.NhaId, id);
+        return End();
+    }
+
+    /// <summary>Adds or replaces a route through a nexthop object.</summary>
+    public RequestBatch ReplaceRouteVia(IPAddress destination, int prefixLength, uint nexthopId, byte protocol)
+    {
+        var w = Begin(Rtm.NewRoute, Rtm.FCreate | Rtm.FReplace, $"route {destination}/{prefixLength}");
+        var header = w.Struct(12);
+        header[0] = Family(destination);
+        header[1] = (byte)prefixLength;
+        header[4] = Rtm.RtTableMain;
+        header[5] = protocol;
+        header[6] = Rtm.RtScopeUniverse;
+        header[7] = Rtm.RtnUnicast;
+        w.Attribute(Rtm.RtaDst, destination.GetAddressBytes());
+        w.AttributeU32(Rtm.RtaNhId, nexthopId);
+        return End();
+    }
+
+    /// <summary>Deletes a route. Pass <paramref name="outputIndex"/> 0 for a route through a nexthop object (the device is the nexthop's).</summary>
     public RequestBatch DeleteRoute(IPAddress destination, int prefixLength, int outputIndex, byte protocol) =>
         Route(Rtm.DelRoute, 0, destination, prefixLength, null, outputIndex, protocol, false, null);
 
@@ -87,10 +138,10 @@ public sealed class RequestBatch
         foreach (var (writer, lastOffset, lastSequence) in _chunks)
         {
             writer.AddFlags(lastOffset, Rtm.FAck);
-            foreach (var (sequence, errno) in _socket.Transact(writer.Written, lastSequence))
+            foreach (var (sequence, errno, reason) in _socket.Transact(writer.Written, lastSequence))
             {
                 var change = _descriptions.GetValueOrDefault(sequence, $"message {sequence}");
-                failures.Add((change, new NetlinkException(errno, change)));
+                failures.Add((change, new NetlinkException(errno, change, reason)));
             }
         }
         _chunks.Clear();

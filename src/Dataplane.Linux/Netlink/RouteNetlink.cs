@@ -106,7 +106,7 @@ public sealed class RouteNetlink : IDisposable
 
     private void Throw(MessageWriter w, uint sequence, string operation)
     {
-        if (_socket.Transact(w.Written, sequence) is [var (_, errno), ..]) throw new NetlinkException(errno, operation);
+        if (_socket.Transact(w.Written, sequence) is [var (_, errno, reason), ..]) throw new NetlinkException(errno, operation, reason);
     }
 
     public IReadOnlyList<Link> ListLinks()

@@ -8,6 +8,7 @@ internal static class Rtm
     public const ushort NewAddr = 20, DelAddr = 21, GetAddr = 22;
     public const ushort NewRoute = 24, DelRoute = 25, GetRoute = 26;
     public const ushort NewNeigh = 28, DelNeigh = 29, GetNeigh = 30;
+    public const ushort NewNexthop = 104, DelNexthop = 105;
 
     public const ushort FRequest = 0x1, FMulti = 0x2, FAck = 0x4, FDump = 0x300;
     public const ushort FReplace = 0x100, FExcl = 0x200, FCreate = 0x400;
@@ -25,7 +26,10 @@ internal static class Rtm
     public const ushort IfaAddress = 1, IfaLocal = 2;
 
     // rtmsg attributes and values
-    public const ushort RtaDst = 1, RtaOif = 4, RtaGateway = 5, RtaPriority = 6, RtaTable = 15;
+    public const ushort RtaDst = 1, RtaOif = 4, RtaGateway = 5, RtaPriority = 6, RtaTable = 15, RtaNhId = 30;
+
+    // nhmsg attributes
+    public const ushort NhaId = 1, NhaOif = 5, NhaGateway = 6;
     public const byte RtTableMain = 254, RtScopeUniverse = 0, RtScopeLink = 253, RtScopeNowhere = 255, RtnUnicast = 1;
     public const uint RtnhFOnlink = 4;
 
