@@ -7,10 +7,13 @@ namespace ControlPlane.Dataplane.Linux.Netlink;
 public sealed record Link(int Index, string Name, string? Kind, int Mtu, bool Up, PhysicalAddress? Mac);
 
 /// <summary>A route; <see cref="Gateway"/> is null for directly connected destinations.</summary>
-public sealed record Route(IPAddress Destination, int PrefixLength, IPAddress? Gateway, int OutputIndex, byte Protocol, byte Table, bool Onlink);
+public sealed record Route(IPAddress Destination, int PrefixLength, IPAddress? Gateway, int OutputIndex, byte Protocol, byte Table, bool Onlink, uint NexthopId = 0);
 
 /// <summary>A neighbour (ARP/NDP) entry.</summary>
 public sealed record Neighbour(int Index, IPAddress Address, PhysicalAddress? Mac, ushort State);
 
 /// <summary>A forwarding-database entry of a VXLAN or bridge device: MAC → remote underlay address.</summary>
 public sealed record FdbEntry(int Index, PhysicalAddress Mac, IPAddress? Destination, ushort State);
+
+/// <summary>A nexthop object.</summary>
+public sealed record Nexthop(uint Id, IPAddress? Gateway, int OutputIndex, byte Protocol);

@@ -143,9 +143,23 @@ public sealed class RouteNetlink : IDisposable
             var destination = attributes.TryGet(Rtm.RtaDst, out var dst) ? new IPAddress(dst) : routeFamily == Rtm.AfInet ? IPAddress.Any : IPAddress.IPv6Any;
             IPAddress? gateway = attributes.TryGet(Rtm.RtaGateway, out var gw) ? new IPAddress(gw) : null;
             var onlink = (BinaryPrimitives.ReadUInt32LittleEndian(payload[8..]) & Rtm.RtnhFOnlink) != 0;
-            routes.Add(new Route(destination, payload[1], gateway, (int)(attributes.U32(Rtm.RtaOif) ?? 0), routeProtocol, table, onlink));
+            routes.Add(new Route(destination, payload[1], gateway, (int)(attributes.U32(Rtm.RtaOif) ?? 0), routeProtocol, table, onlink, attributes.U32(Rtm.RtaNhId) ?? 0));
         });
         return routes;
+    }
+
+    /// <summary>Nexthop objects; <paramref name="protocol"/> keeps only ours.</summary>
+    public IReadOnlyList<Nexthop> ListNexthops(byte? protocol = null)
+    {
+        var nexthops = new List<Nexthop>();
+        Dump(Rtm.GetNexthop, 8, Rtm.AfUnspec, (type, payload) =>
+        {
+            if (type != Rtm.NewNexthop || (protocol is { } p && payload[2] != p)) return;
+            var attributes = new Attributes(payload[8..]);
+            IPAddress? gateway = attributes.TryGet(Rtm.NhaGateway, out var gw) && gw.Length is 4 or 16 ? new IPAddress(gw) : null;
+            nexthops.Add(new Nexthop(attributes.U32(Rtm.NhaId) ?? 0, gateway, (int)(attributes.U32(Rtm.NhaOif) ?? 0), payload[2]));
+        });
+        return nexthops;
     }
 
     public IReadOnlyList<Neighbour> ListNeighbours(byte family) =>

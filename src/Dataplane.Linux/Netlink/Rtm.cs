@@ -8,7 +8,7 @@ internal static class Rtm
     public const ushort NewAddr = 20, DelAddr = 21, GetAddr = 22;
     public const ushort NewRoute = 24, DelRoute = 25, GetRoute = 26;
     public const ushort NewNeigh = 28, DelNeigh = 29, GetNeigh = 30;
-    public const ushort NewNexthop = 104, DelNexthop = 105;
+    public const ushort NewNexthop = 104, DelNexthop = 105, GetNexthop = 106;
 
     public const ushort FRequest = 0x1, FMulti = 0x2, FAck = 0x4, FDump = 0x300;
     public const ushort FReplace = 0x100, FExcl = 0x200, FCreate = 0x400;

@@ -1,0 +1,14 @@
+using System.Net;
+using System.Net.NetworkInformation;
+
+namespace ControlPlane.Dataplane.Linux.Overlay;
+
+/// <summary>A remote node as one overlay sees it: where its VTEP is and which address blocks live behind it.</summary>
+/// <param name="VtepIp">The overlay address that stands for the node (a neighbour entry maps it to <paramref name="VtepMac"/>).</param>
+/// <param name="Underlay">Where its VXLAN packets go (the FDB entry).</param>
+/// <param name="Blocks">Address blocks routed to it.</param>
+public sealed record RemoteVtep(IPAddress VtepIp, PhysicalAddress VtepMac, IPAddress Underlay, IReadOnlyList<(IPAddress Network, int PrefixLength)> Blocks);
+
+/// <summary>Everything one network needs on this node: its VXLAN device and the remote nodes.</summary>
+public sealed record OverlaySpec(string Device, uint Vni, ushort Port, IPAddress LocalUnderlay, int Mtu, PhysicalAddress Mac,
+    IPAddress LocalVtepIp, IReadOnlyList<RemoteVtep> Remotes);
