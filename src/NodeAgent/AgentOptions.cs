@@ -14,14 +14,26 @@ public sealed class AgentOptions
     /// <summary>The underlay address other nodes send VXLAN traffic to. Required.</summary>
     public string UnderlayIp { get; set; } = string.Empty;
 
+    /// <summary>Unix socket of the local attach API (for orchestrators and the CNI plugin).</summary>
+    public string AttachSocket { get; set; } = "/run/controlplane/agent.sock";
+
+    /// <summary>Route protocol number that marks the routes and nexthops this agent owns.</summary>
+    public byte RouteProtocol { get; set; } = 252;
+
+    /// <summary>Turn on IPv4 forwarding in the node's namespace once an overlay is programmed.</summary>
+    public bool EnableForwarding { get; set; } = true;
+
+    /// <summary>Full resync with the kernel at least this often (catches drift).</summary>
+    public TimeSpan ResyncInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Upper bound of the retry backoff while the control plane is unreachable.</summary>
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(10);
 
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
-        if (!Uri.TryCreate(ControlPlane, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp)
-            errors.Add($"Agent:{nameof(ControlPlane)} '{ControlPlane}' must be an http:// address (h2c)");
+        if (!ControlPlane.StartsWith("unix:", StringComparison.Ordinal) && (!Uri.TryCreate(ControlPlane, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp))
+            errors.Add($"Agent:{nameof(ControlPlane)} '{ControlPlane}' must be http://host:port (h2c) or unix:/path");
         if (!IPAddress.TryParse(UnderlayIp, out _))
             errors.Add($"Agent:{nameof(UnderlayIp)} '{UnderlayIp}' must be this node's underlay IP address");
         if (string.IsNullOrWhiteSpace(NodeName))

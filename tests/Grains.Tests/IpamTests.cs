@@ -38,8 +38,9 @@ public sealed class IpamTests
     }
 
     [Theory]
-    [InlineData("10.1.0.0/24", 26, 253)]
-    [InlineData("fd00:1::/120", 122, 254)]
+    // Less the network address, the gateway, the IPv4 broadcast and each block's first address (its node's VTEP).
+    [InlineData("10.1.0.0/24", 26, 250)]
+    [InlineData("fd00:1::/120", 122, 251)]
     public void BlockPool_HandsOutEveryUsableAddressOnce_ThenReportsExhaustion(string cidr, int block, int usable)
     {
         var network = IpPrefix.Parse("n", cidr);

@@ -13,7 +13,9 @@ public sealed class NodeAgentLeaseTests
         await using var watch = new WatchCollector(silo.Client, new WatchRequest { Kinds = { Kind.Node } });
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "ControlPlane.NodeAgent.dll"), $"--Agent:ControlPlane={silo.Address}",
-                     "--Agent:NodeName=agent-1", "--Agent:UnderlayIp=10.255.0.9"]) info.ArgumentList.Add(arg);
+                     "--Agent:NodeName=agent-1", "--Agent:UnderlayIp=10.255.0.9",
+                     // This agent runs in the test's own namespace: it must not change it.
+                     "--Agent:EnableForwarding=false", $"--Agent:AttachSocket={Path.Combine(Path.GetTempPath(), $"cp-agent-{Guid.NewGuid():N}.sock")}"]) info.ArgumentList.Add(arg);
         using var agent = Process.Start(info)!;
         try
         {

@@ -9,7 +9,8 @@ namespace ControlPlane.Grains.Ipam;
 /// allocates only from blocks assigned to it, and gets a new block when its blocks are full.
 /// Each node therefore needs one route per block of every other node: O(nodes), not
 /// O(endpoints). The network address, the gateway (the first host address, an anycast gateway
-/// present on every node) and, for IPv4, the broadcast address are never handed out.
+/// present on every node), for IPv4 the broadcast address, and the first address of every block
+/// (the VTEP address of the node holding it) are never handed out.
 /// Pure and single-threaded: the network grain owns it.
 /// </summary>
 public sealed class BlockPool
@@ -121,7 +122,7 @@ public sealed class BlockPool
             var start = pool.BlockPrefix(index).Network;
             for (var i = 0; i < size; i++)
             {
-                if (pool.IsReserved(start + (UInt128)i)) Set(i);
+                if (i == 0 || pool.IsReserved(start + (UInt128)i)) Set(i);
             }
         }
 

@@ -1,0 +1,32 @@
+using System.Collections.Concurrent;
+
+namespace ControlPlane.NodeAgent.Attach;
+
+/// <summary>
+/// Endpoints this agent has just wired whose creation the watch has not delivered yet. The
+/// reconciler must not sweep their interfaces in that window; once the view holds an endpoint it
+/// leaves this set, and from then on the view alone decides.
+/// </summary>
+public sealed class PendingAttachments
+{
+    private readonly ConcurrentDictionary<string, string> _byInterface = new(StringComparer.Ordinal);
+
+    public void Add(string hostInterface, string endpointKey) => _byInterface[hostInterface] = endpointKey;
+
+    public void Remove(string hostInterface) => _byInterface.TryRemove(hostInterface, out _);
+
+    /// <summary>Forgets the attachments the view now holds.</summary>
+    public void Settle(IReadOnlyDictionary<string, Contracts.V1.Endpoint> endpoints)
+    {
+        foreach (var (hostInterface, key) in _byInterface)
+        {
+            if (endpoints.ContainsKey(key)) _byInterface.TryRemove(hostInterface, out _);
+        }
+    }
+
+    /// <summary>
+    /// Asked at the moment of deciding, not from an earlier copy: an attach registers before it
+    /// creates its interface, so any interface a sweep can see is either here or in the view.
+    /// </summary>
+    public bool IsPending(string hostInterface) => _byInterface.ContainsKey(hostInterface);
+}

@@ -1,0 +1,80 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using ControlPlane.Dataplane.Linux.Netlink;
+using ControlPlane.Dataplane.Linux.Netns;
+
+namespace ControlPlane.NodeAgent.Dataplane;
+
+/// <summary>
+/// Connects an endpoint: a veth pair whose far end sits in the workload's namespace with the
+/// endpoint's addresses (/32, /128), MAC, MTU and a default route to the anycast gateway; the host
+/// end carries the gateway addresses (so it answers the workload's ARP/NDP for them) and a host
+/// route per endpoint address. Idempotent: an existing pair is reused and completed.
+/// </summary>
+public static class EndpointWiring
+{
+    public sealed record Wiring(string HostInterface, string Interface, IReadOnlyList<IPAddress> Ips, PhysicalAddress Mac, IReadOnlyList<IPAddress> Gateways, int Mtu);
+
+    public static void Connect(string netnsPath, Wiring wiring, byte protocol)
+    {
+        using var rtnl = RouteNetlink.Open();
+        var host = rtnl.FindLink(wiring.HostInterface);
+        if (host is null)
+        {
+            using var target = File.OpenHandle(netnsPath);
+            rtnl.CreateVeth(wiring.HostInterface, wiring.Interface, wiring.Mtu, (int)target.DangerousGetHandle());
+            host = rtnl.FindLink(wiring.HostInterface)!;
+        }
+        rtnl.SetLink(host.Index, up: true, mtu: wiring.Mtu);
+        foreach (var gateway in wiring.Gateways)
+        {
+            rtnl.AddAddress(host.Index, gateway, Bits(gateway));
+        }
+        var batch = rtnl.Batch();
+        foreach (var ip in wiring.Ips)
+        {
+            batch.ReplaceRoute(ip, Bits(ip), null, host.Index, protocol);
+        }
+        batch.ExecuteOrThrow();
+
+        using var inside = NetworkNamespace.Enter(netnsPath);
+        inside.Invoke(() =>
+        {
+            using var pod = RouteNetlink.Open();
+            var link = pod.FindLink(wiring.Interface) ?? throw new InvalidOperationException($"{wiring.Interface} is missing in {netnsPath}");
+            pod.SetLink(link.Index, up: false, mac: wiring.Mac, mtu: wiring.Mtu);
+            pod.SetLink(link.Index, up: true);
+            if (pod.FindLink("lo") is { Up: false } lo) pod.SetLink(lo.Index, up: true);
+            foreach (var ip in wiring.Ips)
+            {
+                pod.AddAddress(link.Index, ip, Bits(ip));
+            }
+            var routes = pod.Batch();
+            foreach (var gateway in wiring.Gateways)
+            {
+                var any = gateway.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any;
+                routes.ReplaceRoute(any, 0, gateway, link.Index, protocol, onlink: true);
+            }
+            routes.ExecuteOrThrow();
+        });
+    }
+
+    /// <summary>Removes the pair (its far end goes with it). Missing is fine.</summary>
+    public static void Disconnect(string hostInterface)
+    {
+        using var rtnl = RouteNetlink.Open();
+        if (rtnl.FindLink(hostInterface) is { } link)
+        {
+            try
+            {
+                rtnl.DeleteLink(link.Index);
+            }
+            catch (NetlinkException e) when (e.IsNotFound)
+            {
+            }
+        }
+    }
+
+    private static int Bits(IPAddress ip) => ip.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
+}

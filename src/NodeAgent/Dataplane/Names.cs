@@ -1,0 +1,21 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace ControlPlane.NodeAgent.Dataplane;
+
+/// <summary>
+/// Names of the kernel objects the agent owns, all in one place. Linux allows 15 characters;
+/// variable parts are hashed. Anything with these prefixes is ours; nothing else is touched.
+/// </summary>
+public static class Names
+{
+    public const string OverlayPrefix = "cpvx";
+    public const string EndpointPrefix = "cpe";
+
+    /// <summary>The VXLAN device of a network: cpvx&lt;vni&gt; (at most 12 characters).</summary>
+    public static string Overlay(uint vni) => OverlayPrefix + vni;
+
+    /// <summary>The host side of an endpoint's veth: cpe + 12 hex digits of a hash of its key.</summary>
+    public static string EndpointVeth(string endpointKey) =>
+        EndpointPrefix + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(endpointKey)))[..12].ToLowerInvariant();
+}

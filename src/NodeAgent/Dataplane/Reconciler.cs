@@ -1,0 +1,131 @@
+using System.Net;
+using ControlPlane.Dataplane.Linux.Netlink;
+using ControlPlane.Dataplane.Linux.Overlay;
+using ControlPlane.NodeAgent.Calc;
+using ControlPlane.NodeAgent.Sync;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace ControlPlane.NodeAgent.Dataplane;
+
+/// <summary>
+/// Calc → drivers on one dedicated thread that owns the netlink socket. Nothing is applied before
+/// the first complete sync; then every change (coalesced) and every resync interval recomputes
+/// the desired state and applies it: each network's overlay, removal of overlays and endpoint
+/// interfaces that are ours but no longer wanted. Failures stay pending and are retried.
+/// </summary>
+public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Attach.PendingAttachments pending, ILogger<Reconciler> logger) : BackgroundService
+{
+    private readonly SemaphoreSlim _wake = new(0, 1);
+
+    /// <summary>Completed passes (tests wait on this).</summary>
+    public long Passes { get; private set; }
+
+    /// <summary>Raised after each pass.</summary>
+    public event Action? Reconciled;
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        sync.Changed += Wake;
+        return Task.Factory.StartNew(() => Run(stoppingToken), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
+    private void Wake()
+    {
+        if (_wake.CurrentCount == 0)
+        {
+            try { _wake.Release(); } catch (SemaphoreFullException) { }
+        }
+    }
+
+    private void Run(CancellationToken cancellationToken)
+    {
+        using var rtnl = RouteNetlink.Open();
+        var forwarding = false;
+        var overlay = new VxlanOverlay(rtnl, options.RouteProtocol);
+        var underlay = IPAddress.Parse(options.UnderlayIp);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                _wake.Wait(options.ResyncInterval, cancellationToken);
+                Thread.Sleep(5); // coalesce a burst of changes into one pass
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            if (sync.Snapshot() is not { } view)
+            {
+                continue;
+            }
+            try
+            {
+                var desired = OverlayCalculator.Calculate(view, options.NodeName, underlay);
+                if (!forwarding && desired.Overlays.Count > 0 && options.EnableForwarding)
+                {
+                    forwarding = EnableForwarding();
+                }
+                pending.Settle(view.Endpoints);
+                Pass(rtnl, overlay, desired);
+            }
+            catch (Exception e) when (e is NetlinkException or InvalidOperationException or IOException)
+            {
+                Log.PassFailed(logger, e.Message);
+            }
+            Passes++;
+            Reconciled?.Invoke();
+        }
+    }
+
+    private void Pass(RouteNetlink rtnl, VxlanOverlay overlay, DesiredState desired)
+    {
+        foreach (var spec in desired.Overlays)
+        {
+            foreach (var (change, error) in overlay.Apply(spec))
+            {
+                Log.ChangeFailed(logger, spec.Device, change, error.Message);
+            }
+        }
+        var wantedDevices = desired.Overlays.Select(o => o.Device).ToHashSet();
+        foreach (var link in rtnl.ListLinks())
+        {
+            if (link.Name.StartsWith(Names.OverlayPrefix, StringComparison.Ordinal) && link.Kind == "vxlan" && !wantedDevices.Contains(link.Name))
+            {
+                overlay.Remove(link.Name);
+            }
+            else if (link.Name.StartsWith(Names.EndpointPrefix, StringComparison.Ordinal) && link.Kind == "veth"
+                && !desired.EndpointInterfaces.Contains(link.Name) && !pending.IsPending(link.Name))
+            {
+                EndpointWiring.Disconnect(link.Name);
+                Log.EndpointRemoved(logger, link.Name);
+            }
+        }
+    }
+
+    private bool EnableForwarding()
+    {
+        try
+        {
+            File.WriteAllText("/proc/sys/net/ipv4/ip_forward", "1");
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Log.PassFailed(logger, "cannot enable IPv4 forwarding: " + e.Message);
+            return false;
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Warning, "{Device}: {Change} failed: {Reason}; retried on the next pass")]
+        public static partial void ChangeFailed(ILogger logger, string device, string change, string reason);
+
+        [LoggerMessage(2, LogLevel.Warning, "Reconcile pass failed: {Reason}; retried on the next pass")]
+        public static partial void PassFailed(ILogger logger, string reason);
+
+        [LoggerMessage(3, LogLevel.Information, "Removed the interface {Interface} of an endpoint that is gone")]
+        public static partial void EndpointRemoved(ILogger logger, string @interface);
+    }
+}

@@ -1,0 +1,183 @@
+using System.Diagnostics;
+using ControlPlane.Contracts.Client;
+using ControlPlane.Contracts.Grpc;
+using ControlPlane.Contracts.V1;
+using ControlPlane.Silo.Hosting;
+using Microsoft.AspNetCore.Builder;
+
+namespace ControlPlane.NodeAgent.Tests;
+
+/// <summary>
+/// A test cluster: a silo in this process on a unix socket, an underlay bridge in a "fabric"
+/// namespace, and hosts as namespaces on that bridge (10.99.0.0/24), each running a node agent
+/// process. The root namespace gets no address and no forwarding; everything is removed at the end.
+/// </summary>
+internal sealed class Cluster : IAsyncDisposable
+{
+    private readonly string _id = Guid.NewGuid().ToString("N")[..6];
+    private readonly List<string> _namespaces = [];
+    private readonly Dictionary<int, Process> _agents = [];
+    private readonly string _data;
+    private WebApplication? _silo;
+
+    private Cluster()
+    {
+        _data = Path.Combine(Path.GetTempPath(), "cp-cluster-" + _id);
+        SiloSocket = Path.Combine(Path.GetTempPath(), $"cp-{_id}.sock");
+    }
+
+    public string SiloSocket { get; }
+
+    public ControlPlaneClient Client { get; private set; } = null!;
+
+    public string Fabric => "cpf" + _id;
+
+    public string Host(int n) => $"cph{_id}{n}";
+
+    public string AgentSocket(int n) => Path.Combine(Path.GetTempPath(), $"cp-{_id}-agent{n}.sock");
+
+    public static async Task<Cluster> StartAsync(int hosts)
+    {
+        var cluster = new Cluster();
+        try
+        {
+            await cluster.StartSiloAsync();
+            cluster.AddNamespace(cluster.Fabric);
+            Shell.Must("ip", "-n", cluster.Fabric, "link", "add", "br0", "type", "bridge");
+            Shell.Must("ip", "-n", cluster.Fabric, "link", "set", "br0", "up");
+            for (var n = 1; n <= hosts; n++)
+            {
+                var host = cluster.Host(n);
+                cluster.AddNamespace(host);
+                Shell.Must("ip", "-n", cluster.Fabric, "link", "add", $"h{n}", "type", "veth", "peer", "name", "eth0", "netns", host);
+                Shell.Must("ip", "-n", cluster.Fabric, "link", "set", $"h{n}", "master", "br0", "up");
+                Shell.Must("ip", "-n", host, "addr", "add", $"10.99.0.{n}/24", "dev", "eth0");
+                Shell.Must("ip", "-n", host, "link", "set", "eth0", "up");
+                Shell.Must("ip", "-n", host, "link", "set", "lo", "up");
+                cluster.StartAgent(n);
+            }
+            cluster.Client = new ControlPlaneClient(GrpcClient.ForUnixSocket(cluster.SiloSocket));
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async Task StartSiloAsync()
+    {
+        _silo = SiloApp.Build(["--Silo:Port=0", $"--Silo:DataDirectory={_data}", $"--Silo:UnixSocket={SiloSocket}",
+            "--Logging:LogLevel:Default=Warning", "--Dns:Enabled=false", "--ControlPlane:NodeLeaseDuration=00:00:05"]);
+        await _silo.StartAsync();
+    }
+
+    public async Task StopSiloAsync()
+    {
+        if (_silo is null) return;
+        await _silo.StopAsync();
+        await _silo.DisposeAsync();
+        _silo = null;
+    }
+
+    public void StartAgent(int n)
+    {
+        var info = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in (string[])["netns", "exec", Host(n), "dotnet", Path.Combine(AppContext.BaseDirectory, "ControlPlane.NodeAgent.dll"),
+                     $"--Agent:ControlPlane=unix:{SiloSocket}", $"--Agent:NodeName=host-{n}", $"--Agent:UnderlayIp=10.99.0.{n}",
+                     $"--Agent:AttachSocket={AgentSocket(n)}", "--Logging:LogLevel:Default=Warning"]) info.ArgumentList.Add(arg);
+        var process = Process.Start(info)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _agents[n] = process;
+    }
+
+    /// <summary>SIGKILL, as a crash would.</summary>
+    public void KillAgent(int n)
+    {
+        _agents[n].Kill();
+        _agents[n].WaitForExit();
+    }
+
+    /// <summary>Creates a workload namespace and attaches it through host n's agent.</summary>
+    public async Task<AttachResponse> AttachAsync(int n, string name, string network)
+    {
+        var pod = $"cpp{_id}{name}";
+        AddNamespace(pod);
+        using var agent = GrpcClient.ForUnixSocket(AgentSocket(n));
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await agent.UnaryAsync("/controlplane.v1.Agent/Attach", new AttachRequest
+                {
+                    Namespace = "default", Name = name, Network = network, NetnsPath = $"/var/run/netns/{pod}", InterfaceName = "eth0",
+                }, AttachResponse.Parser, new CallOptions(TimeSpan.FromSeconds(20)));
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && attempt < 100)
+            {
+                // The agent process is still starting: its socket is not there yet.
+                await Task.Delay(100);
+            }
+        }
+    }
+
+    public string Pod(string name) => $"cpp{_id}{name}";
+
+    /// <summary>Pings from one workload to an address until it answers or the deadline passes.</summary>
+    public bool Ping(string from, string address, TimeSpan within)
+    {
+        var clock = Stopwatch.StartNew();
+        do
+        {
+            if (Shell.Run("ip", "netns", "exec", Pod(from), "ping", "-c", "1", "-W", "1", address).Code == 0) return true;
+        }
+        while (clock.Elapsed < within);
+        return false;
+    }
+
+    /// <summary>What a failing test needs to see: the workload's and every host's addresses, routes and neighbours.</summary>
+    public string Diagnostics(string pod)
+    {
+        var lines = new List<string>();
+        void Show(string ns, params string[] command) => lines.Add($"[{ns}] {string.Join(' ', command)}\n{Shell.Run(["ip", "netns", "exec", ns, .. command]).Output}");
+        Show(Pod(pod), "ip", "addr");
+        Show(Pod(pod), "ip", "route");
+        Show(Pod(pod), "ip", "neigh");
+        foreach (var n in _agents.Keys)
+        {
+            Show(Host(n), "ip", "-br", "addr");
+            Show(Host(n), "ip", "route");
+            Show(Host(n), "ip", "neigh");
+            Show(Host(n), "sysctl", "net.ipv4.ip_forward");
+        }
+        return string.Join('\n', lines);
+    }
+
+    private void AddNamespace(string name)
+    {
+        Shell.Must("ip", "netns", "add", name);
+        _namespaces.Add(name);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var agent in _agents.Values)
+        {
+            if (!agent.HasExited) { agent.Kill(entireProcessTree: true); agent.WaitForExit(); }
+            agent.Dispose();
+        }
+        foreach (var name in Enumerable.Reverse(_namespaces))
+        {
+            Shell.Run("ip", "netns", "del", name);
+        }
+        Client?.Dispose();
+        await StopSiloAsync();
+        if (Directory.Exists(_data)) Directory.Delete(_data, recursive: true);
+        File.Delete(SiloSocket);
+        foreach (var n in _agents.Keys) File.Delete(AgentSocket(n));
+    }
+}
