@@ -17,6 +17,8 @@ internal sealed class Cluster : IAsyncDisposable
     private readonly string _id = Guid.NewGuid().ToString("N")[..6];
     private readonly List<string> _namespaces = [];
     private readonly Dictionary<int, Process> _agents = [];
+    private readonly Dictionary<int, List<string>> _logs = [];
+    private readonly SemaphoreSlim _logged = new(0);
     private readonly string _data;
     private WebApplication? _silo;
 
@@ -86,13 +88,36 @@ internal sealed class Cluster : IAsyncDisposable
         var info = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in (string[])["netns", "exec", Host(n), "dotnet", Path.Combine(AppContext.BaseDirectory, "ControlPlane.NodeAgent.dll"),
                      $"--Agent:ControlPlane=unix:{SiloSocket}", $"--Agent:NodeName=host-{n}", $"--Agent:UnderlayIp=10.99.0.{n}",
-                     $"--Agent:AttachSocket={AgentSocket(n)}", "--Logging:LogLevel:Default=Warning"]) info.ArgumentList.Add(arg);
+                     $"--Agent:AttachSocket={AgentSocket(n)}", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:ControlPlane.NodeAgent.Sync=Information"]) info.ArgumentList.Add(arg);
         var process = Process.Start(info)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        var log = _logs.TryGetValue(n, out var existing) ? existing : _logs[n] = [];
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (log) log.Add(e.Data);
+            _logged.Release();
+        };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.Add(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         _agents[n] = process;
+    }
+
+    /// <summary>Lines host n's agent logged (across restarts) that contain <paramref name="text"/>.</summary>
+    public int LogLines(int n, string text)
+    {
+        var log = _logs[n];
+        lock (log) return log.Count(l => l.Contains(text, StringComparison.Ordinal));
+    }
+
+    /// <summary>Waits until host n's agent has logged <paramref name="text"/> <paramref name="count"/> times.</summary>
+    public async Task WaitForLogAsync(int n, string text, int count, TimeSpan timeout)
+    {
+        using var deadline = new CancellationTokenSource(timeout);
+        while (LogLines(n, text) < count)
+        {
+            await _logged.WaitAsync(deadline.Token);
+        }
     }
 
     /// <summary>SIGKILL, as a crash would.</summary>

@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using ControlPlane.Contracts.V1;
+
+namespace ControlPlane.NodeAgent.Tests;
+
+/// <summary>Deletion, agent crashes and control-plane outages, against live traffic.</summary>
+public sealed class LifecycleTests
+{
+    private static async Task<(Cluster Cluster, Dictionary<string, string> Ips)> TwoHostsAsync()
+    {
+        var cluster = await Cluster.StartAsync(hosts: 2);
+        await cluster.Client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "default" } });
+        await cluster.Client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "blue" }, Spec = new NetworkSpec { Vni = 100, Ipv4Cidr = "10.20.0.0/16" } });
+        var ips = new Dictionary<string, string>
+        {
+            ["a"] = (await cluster.AttachAsync(1, "a", "blue")).Ips[0],
+            ["b"] = (await cluster.AttachAsync(2, "b", "blue")).Ips[0],
+        };
+        Assert.True(cluster.Ping("a", ips["b"], TimeSpan.FromSeconds(10)), cluster.Diagnostics("a"));
+        return (cluster, ips);
+    }
+
+    [Fact]
+    public async Task DeletedEndpoint_IsUnreachableAndItsInterfaceGoneWithinOneSecond()
+    {
+        var (cluster, ips) = await TwoHostsAsync();
+        await using var _ = cluster;
+
+        // Watch host 2's kernel for the removal of b's interface (its routes go with it, unannounced).
+        using var monitor = Process.Start(new ProcessStartInfo("ip", ["-n", cluster.Host(2), "monitor", "link"]) { RedirectStandardOutput = true })!;
+        var removed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        monitor.OutputDataReceived += (_, e) => { if (e.Data is { } line && line.StartsWith("Deleted", StringComparison.Ordinal) && line.Contains(": cpe", StringComparison.Ordinal)) removed.TrySetResult(); };
+        monitor.BeginOutputReadLine();
+        await Task.Delay(100); // let the monitor subscribe
+
+        var clock = Stopwatch.StartNew();
+        await cluster.Client.Endpoints.DeleteAsync("default", "b");
+        await removed.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        clock.Stop();
+        monitor.Kill();
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"took {clock.Elapsed.TotalMilliseconds:F0} ms");
+        Assert.DoesNotContain(Shell.Must("ip", "-n", cluster.Host(2), "-br", "link").Split('\n'), l => l.StartsWith("cpe", StringComparison.Ordinal));
+        Assert.Equal("", Shell.Must("ip", "-n", cluster.Host(2), "route", "show", ips["b"]).Trim());
+        Assert.False(cluster.Ping("a", ips["b"], TimeSpan.Zero));
+    }
+
+    [Fact]
+    public async Task KilledAgent_LeavesTrafficFlowing_AndItsRestartChangesNothingLive()
+    {
+        var (cluster, ips) = await TwoHostsAsync();
+        await using var _ = cluster;
+        var before = Shell.Must("ip", "-n", cluster.Host(1), "route", "show", "proto", "252");
+
+        // Continuous pings across the kill and the restart.
+        var pinger = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", cluster.Pod("a"), "ping", "-i", "0.1", "-c", "60", "-W", "1", ips["b"]]) { RedirectStandardOutput = true })!;
+        using var monitor = Process.Start(new ProcessStartInfo("ip", ["-n", cluster.Host(1), "monitor", "route", "neigh"]) { RedirectStandardOutput = true })!;
+        var changes = new List<string>();
+        monitor.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (changes) changes.Add(e.Data); };
+        monitor.BeginOutputReadLine();
+
+        cluster.KillAgent(1);
+        await Task.Delay(1000); // the data path alone carries the traffic for a while
+        cluster.StartAgent(1);
+        await cluster.WaitForLogAsync(1, "In sync", count: 2, TimeSpan.FromSeconds(20));
+        var output = await pinger.StandardOutput.ReadToEndAsync();
+        await pinger.WaitForExitAsync();
+        monitor.Kill();
+
+        Assert.Contains("60 packets transmitted, 60 received, 0% packet loss", output);
+        Assert.Equal(before, Shell.Must("ip", "-n", cluster.Host(1), "route", "show", "proto", "252"));
+        lock (changes) Assert.DoesNotContain(changes, c => c.StartsWith("Deleted", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task StoppedSilo_LeavesTheDataPathWorking_AndAgentsResumeWithoutRelisting()
+    {
+        var (cluster, ips) = await TwoHostsAsync();
+        await using var _ = cluster;
+        var lists = cluster.LogLines(1, "In sync");
+
+        await cluster.StopSiloAsync();
+        Assert.True(cluster.Ping("a", ips["b"], TimeSpan.FromSeconds(2)));
+
+        await cluster.StartSiloAsync();
+        var c = (await cluster.AttachAsync(2, "c", "blue")).Ips[0];
+        Assert.True(cluster.Ping("a", c, TimeSpan.FromSeconds(10)), cluster.Diagnostics("a"));
+        Assert.Equal(lists, cluster.LogLines(1, "In sync"));
+    }
+}
