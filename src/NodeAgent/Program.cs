@@ -34,11 +34,13 @@ builder.Services.AddSingleton<WatchSync>();
 builder.Services.AddHostedService(s => s.GetRequiredService<WatchSync>());
 builder.Services.AddSingleton<Reconciler>();
 builder.Services.AddHostedService(s => s.GetRequiredService<Reconciler>());
-builder.Services.AddHostedService<NodeLease>();
+builder.Services.AddSingleton<NodeLease>();
+builder.Services.AddHostedService(s => s.GetRequiredService<NodeLease>());
 
 var app = builder.Build();
 var server = app.Services.GetRequiredService<GrpcServer>();
-new AttachApi(app.Services.GetRequiredService<ControlPlaneClient>(), options, app.Services.GetRequiredService<PendingAttachments>()).Map(server);
+new AttachApi(app.Services.GetRequiredService<ControlPlaneClient>(), options, app.Services.GetRequiredService<PendingAttachments>(),
+    app.Services.GetRequiredService<NodeLease>().Registered).Map(server);
 app.Use(async (context, next) =>
 {
     if (GrpcServer.IsGrpcRequest(context.Request)) await server.HandleAsync(context);

@@ -9,15 +9,23 @@ public sealed class LifecycleTests
     private static async Task<(Cluster Cluster, Dictionary<string, string> Ips)> TwoHostsAsync()
     {
         var cluster = await Cluster.StartAsync(hosts: 2);
-        await cluster.Client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "default" } });
-        await cluster.Client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "blue" }, Spec = new NetworkSpec { Vni = 100, Ipv4Cidr = "10.20.0.0/16" } });
-        var ips = new Dictionary<string, string>
+        try
         {
-            ["a"] = (await cluster.AttachAsync(1, "a", "blue")).Ips[0],
-            ["b"] = (await cluster.AttachAsync(2, "b", "blue")).Ips[0],
-        };
-        Assert.True(cluster.Ping("a", ips["b"], TimeSpan.FromSeconds(10)), cluster.Diagnostics("a"));
-        return (cluster, ips);
+            await cluster.Client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "default" } });
+            await cluster.Client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "blue" }, Spec = new NetworkSpec { Vni = 100, Ipv4Cidr = "10.20.0.0/16" } });
+            var ips = new Dictionary<string, string>
+            {
+                ["a"] = (await cluster.AttachAsync(1, "a", "blue")).Ips[0],
+                ["b"] = (await cluster.AttachAsync(2, "b", "blue")).Ips[0],
+            };
+            Assert.True(cluster.Ping("a", ips["b"], TimeSpan.FromSeconds(10)), cluster.Diagnostics("a"));
+            return (cluster, ips);
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
     }
 
     [Fact]

@@ -13,7 +13,7 @@ namespace ControlPlane.NodeAgent.Attach;
 /// control plane (on this node), wires its veth and returns its addresses; Detach reverses it.
 /// Both are idempotent. A wiring failure after the endpoint was created deletes it again.
 /// </summary>
-public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, PendingAttachments pending)
+public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, PendingAttachments pending, Task nodeRegistered)
 {
     public void Map(GrpcServer server)
     {
@@ -27,6 +27,15 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
             throw new RpcException(StatusCode.InvalidArgument, $"netns_path: '{request.NetnsPath}' does not exist");
         if (request.InterfaceName.Length is 0 or > 15 || request.InterfaceName.Contains('/'))
             throw new RpcException(StatusCode.InvalidArgument, $"interface_name: '{request.InterfaceName}' is not a Linux interface name");
+        // Endpoints can only live on a registered node: wait for this one's registration.
+        try
+        {
+            await nodeRegistered.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            throw new RpcException(StatusCode.Unavailable, $"node '{options.NodeName}' is not registered with the control plane yet");
+        }
         var call = new CallOptions(TimeSpan.FromSeconds(10), cancellationToken);
         var endpoint = new Endpoint
         {

@@ -14,6 +14,10 @@ namespace ControlPlane.NodeAgent.Lease;
 public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions options, ILogger<NodeLease> logger) : BackgroundService
 {
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(200);
+    private readonly TaskCompletionSource _registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes once the node is registered with the control plane.</summary>
+    public Task Registered => _registered.Task;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -27,6 +31,7 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
                 {
                     await RegisterAsync(stoppingToken);
                     registered = true;
+                    _registered.TrySetResult();
                 }
                 var lease = await client.HeartbeatAsync(options.NodeName, new CallOptions(TimeSpan.FromSeconds(5), stoppingToken));
                 backoff = FirstBackoff;
