@@ -25,7 +25,8 @@ public sealed class VxlanOverlayTests : IDisposable
         [.. blocks.Select(b => (IPAddress.Parse(b.Split('/')[0]), int.Parse(b.Split('/')[1])))]);
 
     private static OverlaySpec Spec(params RemoteVtep[] remotes) =>
-        new("cpvx100", 100, 4789, IPAddress.Parse("10.99.0.1"), 1450, PhysicalAddress.Parse("02-00-00-00-00-01"), IPAddress.Parse("10.20.0.0"), remotes);
+        new("cpvx100", 100, 4789, IPAddress.Parse("10.99.0.1"), 1450, PhysicalAddress.Parse("02-00-00-00-00-01"), IPAddress.Parse("10.20.0.0"), remotes,
+            Table: 100_100, RulePriority: 10_000);
 
     private (IReadOnlyList<(string, NetlinkException)> Failures, int Changes) Apply(OverlaySpec spec) => _namespace.Invoke(() =>
     {
@@ -40,15 +41,18 @@ public sealed class VxlanOverlayTests : IDisposable
     {
         var (failures, changes) = Apply(Spec(Remote(2, "10.20.2.0/26", "10.20.2.64/26"), Remote(3, "10.20.3.0/26")));
         Assert.Empty(failures);
-        Assert.Equal(2 + 2 + 2 + 3, changes);
+        Assert.Equal(2 + 2 + 2 + 3 + 1 + 1, changes); // + the table's unreachable default and the device's rule
         Assert.Equal(
             ["10.20.2.0 lladdr 02:00:00:00:00:02 PERMANENT", "10.20.3.0 lladdr 02:00:00:00:00:03 PERMANENT"],
             Lines("ip", "neigh", "show", "dev", "cpvx100"));
         Assert.Equal(
             ["02:00:00:00:00:02 dst 10.99.0.2 self permanent", "02:00:00:00:00:03 dst 10.99.0.3 self permanent"],
             Lines("bridge", "fdb", "show", "dev", "cpvx100").Where(l => l.Contains("dst")));
-        var routes = Lines("ip", "route", "show", "proto", "252");
+        var routes = Lines("ip", "route", "show", "table", "100100", "proto", "252").Where(r => r.Contains("nhid")).ToList();
         Assert.Equal(3, routes.Count);
+        Assert.Contains("unreachable default", Run("ip", "netns", "exec", _name, "ip", "route", "show", "table", "100100"));
+        Assert.Contains("10000:\tfrom all iif cpvx100 lookup 100100 proto 252", Run("ip", "netns", "exec", _name, "ip", "rule", "show"));
+        Assert.Equal("", Run("ip", "netns", "exec", _name, "ip", "route", "show", "proto", "252").Trim());
         Assert.Contains(routes, r => r.StartsWith("10.20.2.64/26 nhid", StringComparison.Ordinal) && r.Contains("via 10.20.2.0 dev cpvx100"));
         Assert.Contains("vxlan id 100 local 10.99.0.1", Run("ip", "netns", "exec", _name, "ip", "-d", "link", "show", "cpvx100"));
 
@@ -63,7 +67,7 @@ public sealed class VxlanOverlayTests : IDisposable
         Assert.Equal(
             ["10.20.2.0 lladdr 02:00:00:00:00:02 PERMANENT", "10.20.4.0 lladdr 02:00:00:00:00:04 PERMANENT"],
             Lines("ip", "neigh", "show", "dev", "cpvx100"));
-        Assert.Equal(["10.20.2.0/26", "10.20.4.0/26"], Lines("ip", "route", "show", "proto", "252").Select(r => r.Split(' ')[0]).Order());
+        Assert.Equal(["10.20.2.0/26", "10.20.4.0/26"], Lines("ip", "route", "show", "table", "100100", "proto", "252").Where(r => r.Contains("nhid")).Select(r => r.Split(' ')[0]).Order());
         // Someone else's route on our device is not ours to touch.
         Assert.Contains("10.77.0.0/24 dev cpvx100 proto static", Run("ip", "netns", "exec", _name, "ip", "route", "show"));
     }

@@ -49,7 +49,8 @@ public sealed class LifecycleTests
 
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"took {clock.Elapsed.TotalMilliseconds:F0} ms");
         Assert.DoesNotContain(Shell.Must("ip", "-n", cluster.Host(2), "-br", "link").Split('\n'), l => l.StartsWith("cpe", StringComparison.Ordinal));
-        Assert.Equal("", Shell.Must("ip", "-n", cluster.Host(2), "route", "show", ips["b"]).Trim());
+        Assert.Equal("", Shell.Must("ip", "-n", cluster.Host(2), "route", "show", "table", "100100", ips["b"]).Trim());
+        Assert.DoesNotContain("iif cpe", Shell.Must("ip", "-n", cluster.Host(2), "rule", "show"));
         Assert.False(cluster.Ping("a", ips["b"], TimeSpan.Zero));
     }
 
@@ -58,7 +59,8 @@ public sealed class LifecycleTests
     {
         var (cluster, ips) = await TwoHostsAsync();
         await using var _ = cluster;
-        var before = Shell.Must("ip", "-n", cluster.Host(1), "route", "show", "proto", "252");
+        var before = Shell.Must("ip", "-n", cluster.Host(1), "route", "show", "table", "100100", "proto", "252");
+        Assert.Contains("nhid", before);
 
         // Continuous pings across the kill and the restart.
         var pinger = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", cluster.Pod("a"), "ping", "-i", "0.1", "-c", "60", "-W", "1", ips["b"]]) { RedirectStandardOutput = true })!;
@@ -76,7 +78,7 @@ public sealed class LifecycleTests
         monitor.Kill();
 
         Assert.Contains("60 packets transmitted, 60 received, 0% packet loss", output);
-        Assert.Equal(before, Shell.Must("ip", "-n", cluster.Host(1), "route", "show", "proto", "252"));
+        Assert.Equal(before, Shell.Must("ip", "-n", cluster.Host(1), "route", "show", "table", "100100", "proto", "252"));
         lock (changes) Assert.DoesNotContain(changes, c => c.StartsWith("Deleted", StringComparison.Ordinal));
     }
 

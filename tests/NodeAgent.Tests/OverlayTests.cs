@@ -36,7 +36,31 @@ public sealed class OverlayTests
         Assert.Equal(2, neighbours.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
         var fdb = Shell.Must("ip", "netns", "exec", cluster.Host(1), "bridge", "fdb", "show", "dev", "cpvx100").Split('\n').Count(l => l.Contains(" dst "));
         Assert.Equal(2, fdb);
-        var routes = Shell.Must("ip", "-n", cluster.Host(1), "route", "show", "proto", "252").Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(2 + 2, routes.Length); // a block per remote host, and a /32 per local endpoint
+        // The network's own table: a block per remote host, a /32 per local endpoint, and the unreachable default.
+        var routes = Shell.Must("ip", "-n", cluster.Host(1), "route", "show", "table", "100100", "proto", "252").Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2 + 2 + 1, routes.Length);
+        Assert.Equal("", Shell.Must("ip", "-n", cluster.Host(1), "route", "show", "proto", "252").Trim());
+    }
+
+    [Fact]
+    public async Task TwoNetworks_NeverExchangeAPacket()
+    {
+        await using var cluster = await Cluster.StartAsync(hosts: 2);
+        await cluster.Client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "default" } });
+        await cluster.Client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "blue" }, Spec = new NetworkSpec { Vni = 100, Ipv4Cidr = "10.20.0.0/16" } });
+        await cluster.Client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "green" }, Spec = new NetworkSpec { Vni = 200, Ipv4Cidr = "10.30.0.0/16" } });
+        var blue2 = (await cluster.AttachAsync(2, "blue2", "blue")).Ips[0];
+        var green1 = (await cluster.AttachAsync(1, "green1", "green")).Ips[0];
+        var green2 = (await cluster.AttachAsync(2, "green2", "green")).Ips[0];
+        var blue1 = (await cluster.AttachAsync(1, "blue1", "blue")).Ips[0];
+
+        // Within each network, across hosts.
+        Assert.True(cluster.Ping("blue1", blue2, TimeSpan.FromSeconds(10)), cluster.Diagnostics("blue1"));
+        Assert.True(cluster.Ping("green1", green2, TimeSpan.FromSeconds(10)), cluster.Diagnostics("green1"));
+        // Across networks: neither on the same host nor across hosts, in either direction.
+        Assert.False(cluster.Ping("blue1", green1, TimeSpan.FromSeconds(2)));
+        Assert.False(cluster.Ping("blue1", green2, TimeSpan.FromSeconds(2)));
+        Assert.False(cluster.Ping("green2", blue2, TimeSpan.FromSeconds(2)));
+        Assert.False(cluster.Ping("green2", blue1, TimeSpan.FromSeconds(2)));
     }
 }

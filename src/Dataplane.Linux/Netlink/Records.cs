@@ -7,7 +7,7 @@ namespace ControlPlane.Dataplane.Linux.Netlink;
 public sealed record Link(int Index, string Name, string? Kind, int Mtu, bool Up, PhysicalAddress? Mac);
 
 /// <summary>A route; <see cref="Gateway"/> is null for directly connected destinations.</summary>
-public sealed record Route(IPAddress Destination, int PrefixLength, IPAddress? Gateway, int OutputIndex, byte Protocol, byte Table, bool Onlink, uint NexthopId = 0);
+public sealed record Route(IPAddress Destination, int PrefixLength, IPAddress? Gateway, int OutputIndex, byte Protocol, uint Table, bool Onlink, uint NexthopId = 0, byte Type = 1);
 
 /// <summary>A neighbour (ARP/NDP) entry.</summary>
 public sealed record Neighbour(int Index, IPAddress Address, PhysicalAddress? Mac, ushort State);
@@ -17,3 +17,6 @@ public sealed record FdbEntry(int Index, PhysicalAddress Mac, IPAddress? Destina
 
 /// <summary>A nexthop object.</summary>
 public sealed record Nexthop(uint Id, IPAddress? Gateway, int OutputIndex, byte Protocol);
+
+/// <summary>A policy-routing rule: traffic arriving on <see cref="InputInterface"/> looks up <see cref="Table"/>.</summary>
+public sealed record Rule(string? InputInterface, uint Table, uint Priority, byte Protocol, byte Family);

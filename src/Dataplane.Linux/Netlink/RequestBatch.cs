@@ -26,8 +26,8 @@ public sealed class RequestBatch
     public int Count => _descriptions.Count;
 
     /// <summary>Adds or replaces a route (protocol marks it as ours; onlink needs no prior route to the gateway).</summary>
-    public RequestBatch ReplaceRoute(IPAddress destination, int prefixLength, IPAddress? gateway, int outputIndex, byte protocol, bool onlink = false, uint? metric = null) =>
-        Route(Rtm.NewRoute, Rtm.FCreate | Rtm.FReplace, destination, prefixLength, gateway, outputIndex, protocol, onlink, metric);
+    public RequestBatch ReplaceRoute(IPAddress destination, int prefixLength, IPAddress? gateway, int outputIndex, byte protocol, bool onlink = false, uint? metric = null, uint table = Rtm.RtTableMain) =>
+        Route(Rtm.NewRoute, Rtm.FCreate | Rtm.FReplace, destination, prefixLength, gateway, outputIndex, protocol, onlink, metric, table);
 
     /// <summary>
     /// Adds a nexthop object (kernel 5.3+): one per remote node, shared by all its routes.
@@ -64,32 +64,71 @@ public sealed class RequestBatch
     }
 
     /// <summary>Adds or replaces a route through a nexthop object.</summary>
-    public RequestBatch ReplaceRouteVia(IPAddress destination, int prefixLength, uint nexthopId, byte protocol)
+    public RequestBatch ReplaceRouteVia(IPAddress destination, int prefixLength, uint nexthopId, byte protocol, uint table = Rtm.RtTableMain)
     {
         var w = Begin(Rtm.NewRoute, Rtm.FCreate | Rtm.FReplace, $"route {destination}/{prefixLength}");
         var header = w.Struct(12);
         header[0] = Family(destination);
         header[1] = (byte)prefixLength;
-        header[4] = Rtm.RtTableMain;
+        header[4] = TableByte(table);
         header[5] = protocol;
         header[6] = Rtm.RtScopeUniverse;
         header[7] = Rtm.RtnUnicast;
         w.Attribute(Rtm.RtaDst, destination.GetAddressBytes());
         w.AttributeU32(Rtm.RtaNhId, nexthopId);
+        w.AttributeU32(Rtm.RtaTable, table);
         return End();
     }
 
     /// <summary>Deletes a route. Pass <paramref name="outputIndex"/> 0 for a route through a nexthop object (the device is the nexthop's).</summary>
-    public RequestBatch DeleteRoute(IPAddress destination, int prefixLength, int outputIndex, byte protocol) =>
-        Route(Rtm.DelRoute, 0, destination, prefixLength, null, outputIndex, protocol, false, null);
+    public RequestBatch DeleteRoute(IPAddress destination, int prefixLength, int outputIndex, byte protocol, uint table = Rtm.RtTableMain) =>
+        Route(Rtm.DelRoute, 0, destination, prefixLength, null, outputIndex, protocol, false, null, table);
 
-    private RequestBatch Route(ushort type, ushort flags, IPAddress destination, int prefixLength, IPAddress? gateway, int outputIndex, byte protocol, bool onlink, uint? metric)
+    /// <summary>An "unreachable default" of a table: lookups that find nothing else stop here instead of falling through to the next rule.</summary>
+    public RequestBatch ReplaceUnreachableDefault(byte family, uint table, byte protocol)
+    {
+        var w = Begin(Rtm.NewRoute, Rtm.FCreate | Rtm.FReplace, $"unreachable default table {table}");
+        var header = w.Struct(12);
+        header[0] = family;
+        header[4] = TableByte(table);
+        header[5] = protocol;
+        header[6] = Rtm.RtScopeUniverse;
+        header[7] = Rtm.RtnUnreachable;
+        w.AttributeU32(Rtm.RtaTable, table);
+        return End();
+    }
+
+    /// <summary>Adds a rule: traffic arriving on <paramref name="inputInterface"/> looks up <paramref name="table"/>.</summary>
+    public RequestBatch AddRule(byte family, string inputInterface, uint table, uint priority, byte protocol) =>
+        Rule(Rtm.NewRule, Rtm.FCreate | Rtm.FExcl, family, inputInterface, table, priority, protocol);
+
+    public RequestBatch DeleteRule(byte family, string inputInterface, uint table, uint priority, byte protocol) =>
+        Rule(Rtm.DelRule, 0, family, inputInterface, table, priority, protocol);
+
+    private RequestBatch Rule(ushort type, ushort flags, byte family, string inputInterface, uint table, uint priority, byte protocol)
+    {
+        var w = Begin(type, flags, $"rule iif {inputInterface} table {table}");
+        var header = w.Struct(12); // fib_rule_hdr
+        header[0] = family;
+        header[4] = TableByte(table);
+        header[7] = Rtm.FrActToTable;
+        w.AttributeString(Rtm.FraIifname, inputInterface);
+        w.AttributeU32(Rtm.FraPriority, priority);
+        w.AttributeU32(Rtm.FraTable, table);
+        w.AttributeU8(Rtm.FraProtocol, protocol);
+        return End();
+    }
+
+    /// <summary>The 8-bit table field: the id itself when it fits, else "compat" with the id in an attribute.</summary>
+    private static byte TableByte(uint table) => table < 256 ? (byte)table : Rtm.RtTableCompat;
+
+    private RequestBatch Route(ushort type, ushort flags, IPAddress destination, int prefixLength, IPAddress? gateway, int outputIndex, byte protocol, bool onlink, uint? metric, uint table)
     {
         var w = Begin(type, flags, $"route {destination}/{prefixLength}");
         var header = w.Struct(12); // rtmsg
         header[0] = Family(destination);
         header[1] = (byte)prefixLength;
-        header[4] = Rtm.RtTableMain;
+        header[4] = TableByte(table);
         header[5] = protocol;
         var delete = type == Rtm.DelRoute;
         // A delete names scope "nowhere" and no type: the kernel then matches any (as iproute2 does).
@@ -100,6 +139,7 @@ public sealed class RequestBatch
         if (gateway is not null) w.Attribute(Rtm.RtaGateway, gateway.GetAddressBytes());
         if (outputIndex > 0) w.AttributeU32(Rtm.RtaOif, (uint)outputIndex);
         if (metric is { } m) w.AttributeU32(Rtm.RtaPriority, m);
+        w.AttributeU32(Rtm.RtaTable, table);
         return End();
     }
 

@@ -128,24 +128,39 @@ public sealed class RouteNetlink : IDisposable
 
     public Link? FindLink(string name) => ListLinks().FirstOrDefault(l => l.Name == name);
 
-    /// <summary>Routes of the main table; <paramref name="protocol"/> keeps only ours.</summary>
-    public IReadOnlyList<Route> ListRoutes(byte family, byte? protocol = null)
+    /// <summary>Routes of a table (main by default); <paramref name="protocol"/> keeps only ours.</summary>
+    public IReadOnlyList<Route> ListRoutes(byte family, byte? protocol = null, uint table = Rtm.RtTableMain)
     {
         var routes = new List<Route>();
         Dump(Rtm.GetRoute, 12, family, (type, payload) =>
         {
             if (type != Rtm.NewRoute) return;
             var routeFamily = payload[0];
-            var table = payload[4];
             var routeProtocol = payload[5];
-            if (table != Rtm.RtTableMain || (protocol is { } p && routeProtocol != p)) return;
             var attributes = new Attributes(payload[12..]);
+            var routeTable = attributes.U32(Rtm.RtaTable) ?? payload[4];
+            if (routeTable != table || (protocol is { } p && routeProtocol != p)) return;
             var destination = attributes.TryGet(Rtm.RtaDst, out var dst) ? new IPAddress(dst) : routeFamily == Rtm.AfInet ? IPAddress.Any : IPAddress.IPv6Any;
             IPAddress? gateway = attributes.TryGet(Rtm.RtaGateway, out var gw) ? new IPAddress(gw) : null;
             var onlink = (BinaryPrimitives.ReadUInt32LittleEndian(payload[8..]) & Rtm.RtnhFOnlink) != 0;
-            routes.Add(new Route(destination, payload[1], gateway, (int)(attributes.U32(Rtm.RtaOif) ?? 0), routeProtocol, table, onlink, attributes.U32(Rtm.RtaNhId) ?? 0));
+            routes.Add(new Route(destination, payload[1], gateway, (int)(attributes.U32(Rtm.RtaOif) ?? 0), routeProtocol, routeTable, onlink, attributes.U32(Rtm.RtaNhId) ?? 0, payload[7]));
         });
         return routes;
+    }
+
+    /// <summary>Policy-routing rules of a family; <paramref name="protocol"/> keeps only ours.</summary>
+    public IReadOnlyList<Rule> ListRules(byte family, byte? protocol = null)
+    {
+        var rules = new List<Rule>();
+        Dump(Rtm.GetRule, 12, family, (type, payload) =>
+        {
+            if (type != Rtm.NewRule) return;
+            var attributes = new Attributes(payload[12..]);
+            var ruleProtocol = attributes.TryGet(Rtm.FraProtocol, out var p) && p.Length > 0 ? p[0] : (byte)0;
+            if (protocol is { } wanted && ruleProtocol != wanted) return;
+            rules.Add(new Rule(attributes.String(Rtm.FraIifname), attributes.U32(Rtm.FraTable) ?? payload[4], attributes.U32(Rtm.FraPriority) ?? 0, ruleProtocol, payload[0]));
+        });
+        return rules;
     }
 
     /// <summary>Nexthop objects; <paramref name="protocol"/> keeps only ours.</summary>

@@ -9,6 +9,11 @@ internal static class Rtm
     public const ushort NewRoute = 24, DelRoute = 25, GetRoute = 26;
     public const ushort NewNeigh = 28, DelNeigh = 29, GetNeigh = 30;
     public const ushort NewNexthop = 104, DelNexthop = 105, GetNexthop = 106;
+    public const ushort NewRule = 32, DelRule = 33, GetRule = 34;
+
+    // fib_rule_hdr attributes and values
+    public const ushort FraIifname = 3, FraPriority = 6, FraTable = 15, FraProtocol = 21;
+    public const byte FrActToTable = 1;
 
     public const ushort FRequest = 0x1, FMulti = 0x2, FAck = 0x4, FDump = 0x300;
     public const ushort FReplace = 0x100, FExcl = 0x200, FCreate = 0x400;
@@ -30,7 +35,7 @@ internal static class Rtm
 
     // nhmsg attributes
     public const ushort NhaId = 1, NhaOif = 5, NhaGateway = 6;
-    public const byte RtTableMain = 254, RtScopeUniverse = 0, RtScopeLink = 253, RtScopeNowhere = 255, RtnUnicast = 1;
+    public const byte RtTableCompat = 252, RtTableMain = 254, RtScopeUniverse = 0, RtScopeLink = 253, RtScopeNowhere = 255, RtnUnicast = 1, RtnUnreachable = 7;
     public const uint RtnhFOnlink = 4;
 
     // ndmsg attributes and values

@@ -10,5 +10,8 @@ namespace ControlPlane.Dataplane.Linux.Overlay;
 public sealed record RemoteVtep(IPAddress VtepIp, PhysicalAddress VtepMac, IPAddress Underlay, IReadOnlyList<(IPAddress Network, int PrefixLength)> Blocks);
 
 /// <summary>Everything one network needs on this node: its VXLAN device and the remote nodes.</summary>
+/// <param name="Table">The network's own routing table: its routes live there, and traffic arriving
+/// on its device (and on its endpoints' interfaces) looks it up, so networks never reach each other.</param>
+/// <param name="RulePriority">Priority of the rules that select <paramref name="Table"/>.</param>
 public sealed record OverlaySpec(string Device, uint Vni, ushort Port, IPAddress LocalUnderlay, int Mtu, PhysicalAddress Mac,
-    IPAddress LocalVtepIp, IReadOnlyList<RemoteVtep> Remotes);
+    IPAddress LocalVtepIp, IReadOnlyList<RemoteVtep> Remotes, uint Table, uint RulePriority);

@@ -15,8 +15,10 @@ namespace ControlPlane.Dataplane.Linux.Overlay;
 /// O(nodes) entries, no flooding, no learning, and route cost linear in the table size.</item>
 /// <item>Order: additions go neighbour → FDB → nexthop → routes; removals go routes → nexthops →
 /// FDB → neighbours, so no route ever points at a VTEP that cannot be reached.</item>
-/// <item>Ours: the device by name, routes and nexthops by protocol number, neighbours and FDB
-/// entries by living on our device. Nothing else is touched.</item>
+/// <item>Isolation: the network's routes live in its own table, ending in an unreachable default,
+/// and a rule sends traffic arriving on the device to that table only.</item>
+/// <item>Ours: the device by name, routes, nexthops and rules by protocol number, neighbours and
+/// FDB entries by living on our device. Nothing else is touched.</item>
 /// </list>
 /// </summary>
 public sealed class VxlanOverlay(RouteNetlink rtnl, byte protocol)
@@ -43,7 +45,10 @@ public sealed class VxlanOverlay(RouteNetlink rtnl, byte protocol)
         var actualFdb = rtnl.ListFdb(index).Where(e => e.Destination is not null).ToList();
         var ourNexthopIds = spec.Remotes.Select(r => NexthopId(spec.Device, r.VtepIp)).ToHashSet();
         var actualNexthops = rtnl.ListNexthops(protocol).Where(n => n.OutputIndex == index).ToList();
-        var actualRoutes = rtnl.ListRoutes(family, protocol).Where(r => r.OutputIndex == index || ourNexthopIds.Contains(r.NexthopId) || actualNexthops.Any(n => n.Id == r.NexthopId)).ToList();
+        // The overlay's routes are the ones through nexthops; endpoint routes in the same table belong to the endpoints.
+        var actualRoutes = rtnl.ListRoutes(family, protocol, spec.Table).Where(r => r.NexthopId != 0).ToList();
+        var tableSealed = rtnl.ListRoutes(family, protocol, spec.Table).Any(r => r.Type == 7 && r.PrefixLength == 0);
+        var ruled = rtnl.ListRules(family, protocol).Any(r => r.InputInterface == spec.Device && r.Table == spec.Table && r.Priority == spec.RulePriority);
 
         // Removals, routes first.
         var remove = rtnl.Batch();
@@ -52,7 +57,7 @@ public sealed class VxlanOverlay(RouteNetlink rtnl, byte protocol)
             var key = $"{route.Destination}/{route.PrefixLength}";
             if (!wantedRoutes.TryGetValue(key, out var wanted) || wanted.Nexthop != route.NexthopId)
             {
-                remove.DeleteRoute(route.Destination, route.PrefixLength, 0, protocol);
+                remove.DeleteRoute(route.Destination, route.PrefixLength, 0, protocol, spec.Table);
             }
         }
         foreach (var nexthop in actualNexthops.Where(n => !wantedNexthops.TryGetValue(n.Id, out var gw) || !gw.Equals(n.Gateway)))
@@ -86,17 +91,32 @@ public sealed class VxlanOverlay(RouteNetlink rtnl, byte protocol)
         }
         foreach (var (key, (block, nexthop)) in wantedRoutes.Where(w => !actualRoutes.Any(r => $"{r.Destination}/{r.PrefixLength}" == w.Key && r.NexthopId == w.Value.Nexthop)))
         {
-            add.ReplaceRouteVia(block.Network, block.PrefixLength, nexthop, protocol);
+            add.ReplaceRouteVia(block.Network, block.PrefixLength, nexthop, protocol, spec.Table);
         }
+        if (!tableSealed) add.ReplaceUnreachableDefault(family, spec.Table, protocol);
+        if (!ruled) add.AddRule(family, spec.Device, spec.Table, spec.RulePriority, protocol);
         changes += add.Count;
         failures.AddRange(add.Execute());
         LastChanges = changes;
         return failures;
     }
 
-    /// <summary>Removes the overlay's device (its neighbours, FDB entries and routes go with it).</summary>
-    public void Remove(string device)
+    /// <summary>
+    /// Removes the overlay's device (its neighbours, FDB entries, nexthops and their routes go with
+    /// it), its rule and the unreachable default of its table.
+    /// </summary>
+    public void Remove(string device, uint table)
     {
+        var batch = rtnl.Batch();
+        foreach (var rule in rtnl.ListRules(2, protocol).Where(r => r.InputInterface == device))
+        {
+            batch.DeleteRule(rule.Family, device, rule.Table, rule.Priority, protocol);
+        }
+        foreach (var route in rtnl.ListRoutes(2, protocol, table).Where(r => r.Type == 7))
+        {
+            batch.DeleteRoute(route.Destination, route.PrefixLength, 0, protocol, table);
+        }
+        batch.Execute();
         if (rtnl.FindLink(device) is { } link)
         {
             foreach (var nexthop in rtnl.ListNexthops(protocol).Where(n => n.OutputIndex == link.Index))

@@ -57,9 +57,10 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
                 throw new RpcException(StatusCode.FailedPrecondition, $"endpoint {request.Namespace}/{request.Name} exists on node '{endpoint.Spec.Node}', network '{endpoint.Spec.Network}'");
         }
         var key = $"{request.Namespace}/{request.Name}";
+        var network = await client.Networks.GetAsync("", endpoint.Spec.Network, call);
         var gateways = new[] { endpoint.Status.Ipv4Gateway, endpoint.Status.Ipv6Gateway }.Where(g => g.Length > 0).Select(IPAddress.Parse).ToList();
         var wiring = new EndpointWiring.Wiring(Names.EndpointVeth(key), request.InterfaceName, [.. endpoint.Status.Ips.Select(IPAddress.Parse)],
-            PhysicalAddress.Parse(endpoint.Status.Mac.Replace(':', '-').ToUpperInvariant()), gateways, (int)endpoint.Status.Mtu);
+            PhysicalAddress.Parse(endpoint.Status.Mac.Replace(':', '-').ToUpperInvariant()), gateways, (int)endpoint.Status.Mtu, Names.Table(network.Spec.Vni));
         pending.Add(wiring.HostInterface, key);
         try
         {
@@ -70,7 +71,7 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
             pending.Remove(wiring.HostInterface);
             if (created)
             {
-                EndpointWiring.Disconnect(wiring.HostInterface);
+                EndpointWiring.Disconnect(wiring.HostInterface, options.RouteProtocol);
                 await client.Endpoints.DeleteAsync(request.Namespace, request.Name, options: call);
             }
             throw new RpcException(StatusCode.Internal, $"wiring {key} failed: {e.Message}");
@@ -97,7 +98,7 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
         {
         }
-        await Task.Run(() => EndpointWiring.Disconnect(Names.EndpointVeth($"{request.Namespace}/{request.Name}")), cancellationToken);
+        await Task.Run(() => EndpointWiring.Disconnect(Names.EndpointVeth($"{request.Namespace}/{request.Name}"), options.RouteProtocol), cancellationToken);
         return new DetachResponse();
     }
 }

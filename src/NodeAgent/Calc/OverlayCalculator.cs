@@ -41,7 +41,8 @@ public static class OverlayCalculator
                 remotes.Add(new RemoteVtep(blocks[0].Network, PhysicalAddress.Parse(remote.Status.VtepMac.Replace(':', '-').ToUpperInvariant()), remoteUnderlay, blocks));
             }
             overlays.Add(new OverlaySpec(Names.Overlay(network.Spec.Vni), network.Spec.Vni, port, underlay, (int)network.Status.Mtu,
-                PhysicalAddress.Parse(me.Status.VtepMac.Replace(':', '-').ToUpperInvariant()), mine[0].Network, remotes));
+                PhysicalAddress.Parse(me.Status.VtepMac.Replace(':', '-').ToUpperInvariant()), mine[0].Network, remotes,
+                Names.Table(network.Spec.Vni), Names.RulePriority));
         }
         var endpoints = view.Endpoints
             .Where(e => e.Value.Spec.Node == self)

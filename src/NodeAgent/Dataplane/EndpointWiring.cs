@@ -14,7 +14,8 @@ namespace ControlPlane.NodeAgent.Dataplane;
 /// </summary>
 public static class EndpointWiring
 {
-    public sealed record Wiring(string HostInterface, string Interface, IReadOnlyList<IPAddress> Ips, PhysicalAddress Mac, IReadOnlyList<IPAddress> Gateways, int Mtu);
+    /// <param name="Table">The network's routing table: the endpoint's host routes go there, and traffic from the endpoint looks it up.</param>
+    public sealed record Wiring(string HostInterface, string Interface, IReadOnlyList<IPAddress> Ips, PhysicalAddress Mac, IReadOnlyList<IPAddress> Gateways, int Mtu, uint Table);
 
     public static void Connect(string netnsPath, Wiring wiring, byte protocol)
     {
@@ -34,7 +35,11 @@ public static class EndpointWiring
         var batch = rtnl.Batch();
         foreach (var ip in wiring.Ips)
         {
-            batch.ReplaceRoute(ip, Bits(ip), null, host.Index, protocol);
+            batch.ReplaceRoute(ip, Bits(ip), null, host.Index, protocol, table: wiring.Table);
+        }
+        if (!rtnl.ListRules(2, protocol).Any(r => r.InputInterface == wiring.HostInterface))
+        {
+            batch.AddRule(2, wiring.HostInterface, wiring.Table, Names.RulePriority, protocol);
         }
         batch.ExecuteOrThrow();
 
@@ -60,10 +65,16 @@ public static class EndpointWiring
         });
     }
 
-    /// <summary>Removes the pair (its far end goes with it). Missing is fine.</summary>
-    public static void Disconnect(string hostInterface)
+    /// <summary>Removes the pair (its far end and routes go with it) and its rule. Missing is fine.</summary>
+    public static void Disconnect(string hostInterface, byte protocol)
     {
         using var rtnl = RouteNetlink.Open();
+        var rules = rtnl.Batch();
+        foreach (var rule in rtnl.ListRules(2, protocol).Where(r => r.InputInterface == hostInterface))
+        {
+            rules.DeleteRule(rule.Family, hostInterface, rule.Table, rule.Priority, protocol);
+        }
+        rules.Execute();
         if (rtnl.FindLink(hostInterface) is { } link)
         {
             try

@@ -12,6 +12,15 @@ public static class Names
     public const string OverlayPrefix = "cpvx";
     public const string EndpointPrefix = "cpe";
 
+    /// <summary>Priority of the rules that select a network's table (before the main table's 32766).</summary>
+    public const uint RulePriority = 10_000;
+
+    /// <summary>The routing table of a network: 100000 + VNI (above the ids distributions use).</summary>
+    public static uint Table(uint vni) => 100_000 + vni;
+
+    /// <summary>The VNI of a table id, or null when the table is not one of ours.</summary>
+    public static uint? VniOfTable(uint table) => table > 100_000 && table <= 100_000 + 0xFFFFFF ? table - 100_000 : null;
+
     /// <summary>The VXLAN device of a network: cpvx&lt;vni&gt; (at most 12 characters).</summary>
     public static string Overlay(uint vni) => OverlayPrefix + vni;
 

@@ -90,17 +90,26 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
         var wantedDevices = desired.Overlays.Select(o => o.Device).ToHashSet();
         foreach (var link in rtnl.ListLinks())
         {
-            if (link.Name.StartsWith(Names.OverlayPrefix, StringComparison.Ordinal) && link.Kind == "vxlan" && !wantedDevices.Contains(link.Name))
+            if (link.Name.StartsWith(Names.OverlayPrefix, StringComparison.Ordinal) && link.Kind == "vxlan" && !wantedDevices.Contains(link.Name)
+                && uint.TryParse(link.Name[Names.OverlayPrefix.Length..], out var vni))
             {
-                overlay.Remove(link.Name);
+                overlay.Remove(link.Name, Names.Table(vni));
             }
             else if (link.Name.StartsWith(Names.EndpointPrefix, StringComparison.Ordinal) && link.Kind == "veth"
                 && !desired.EndpointInterfaces.Contains(link.Name) && !pending.IsPending(link.Name))
             {
-                EndpointWiring.Disconnect(link.Name);
+                EndpointWiring.Disconnect(link.Name, options.RouteProtocol);
                 Log.EndpointRemoved(logger, link.Name);
             }
         }
+        // Rules of ours whose interface is gone (a rule outlives the device it names).
+        var live = rtnl.ListLinks().Select(l => l.Name).ToHashSet();
+        var stale = rtnl.Batch();
+        foreach (var rule in rtnl.ListRules(2, options.RouteProtocol).Where(r => r.InputInterface is { } i && !live.Contains(i) && !pending.IsPending(i)))
+        {
+            stale.DeleteRule(rule.Family, rule.InputInterface!, rule.Table, rule.Priority, options.RouteProtocol);
+        }
+        stale.Execute();
     }
 
     private bool EnableForwarding()
