@@ -1,0 +1,168 @@
+using System.Diagnostics;
+using ControlPlane.Contracts.Client;
+using ControlPlane.Contracts.Grpc;
+using ControlPlane.Contracts.V1;
+
+// A control plane, three hosts (network namespaces on a bridge in a namespace of its own), a node
+// agent on each, one network and two workloads per host; then every workload pings every other
+// across hosts. Everything it creates is removed at the end, also on Ctrl+C or failure.
+// Nothing is added to the root namespace: the silo listens on a unix socket.
+if (Environment.UserName != "root")
+{
+    Console.Error.WriteLine("The demo creates network namespaces: run it as root.");
+    return 2;
+}
+var id = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+var work = Path.Combine(Path.GetTempPath(), "controlplane-demo-" + id);
+Directory.CreateDirectory(work);
+var socket = Path.Combine(work, "silo.sock");
+var fabric = "cpdemo-fabric";
+var namespaces = new List<string>();
+var processes = new List<Process>();
+// The silo and the agent are built beside the demo, each in its own output directory.
+var root = new DirectoryInfo(AppContext.BaseDirectory);
+while (root is not null && !File.Exists(Path.Combine(root.FullName, "ControlPlane.sln"))) root = root.Parent;
+var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name; // …/bin/<configuration>/net10.0/
+string Binary(string project, string assembly) => Path.Combine(root!.FullName, "src", project, "bin", configuration, "net10.0", assembly);
+using var stop = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
+
+try
+{
+    Step("starting the control plane (silo on a unix socket)");
+    processes.Add(Start("dotnet", Binary("Silo", "ControlPlane.Silo.dll"), "--Silo:Port=0", $"--Silo:DataDirectory={work}/data",
+        $"--Silo:UnixSocket={socket}", "--Dns:Enabled=false", "--Logging:LogLevel:Default=Warning"));
+    using var client = new ControlPlaneClient(GrpcClient.ForUnixSocket(socket));
+    if (!await Until(async () => { try { await client.Namespaces.ListAsync(new ListRequest()); return true; } catch (RpcException) { return false; } }))
+    {
+        throw new InvalidOperationException("the silo did not start");
+    }
+
+    Step("building three hosts on an underlay bridge (10.99.0.0/24)");
+    Namespace(fabric);
+    Sh("ip", "-n", fabric, "link", "add", "br0", "type", "bridge");
+    Sh("ip", "-n", fabric, "link", "set", "br0", "up");
+    for (var n = 1; n <= 3; n++)
+    {
+        var host = $"cpdemo-host{n}";
+        Namespace(host);
+        Sh("ip", "-n", fabric, "link", "add", $"h{n}", "type", "veth", "peer", "name", "eth0", "netns", host);
+        Sh("ip", "-n", fabric, "link", "set", $"h{n}", "master", "br0", "up");
+        Sh("ip", "-n", host, "addr", "add", $"10.99.0.{n}/24", "dev", "eth0");
+        Sh("ip", "-n", host, "link", "set", "eth0", "up");
+        Sh("ip", "-n", host, "link", "set", "lo", "up");
+        processes.Add(Start("ip", "netns", "exec", host, "dotnet", Binary("NodeAgent", "ControlPlane.NodeAgent.dll"),
+            $"--Agent:ControlPlane=unix:{socket}", $"--Agent:NodeName=host{n}", $"--Agent:UnderlayIp=10.99.0.{n}",
+            $"--Agent:AttachSocket={work}/agent{n}.sock", "--Logging:LogLevel:Default=Warning"));
+    }
+
+    Step("creating namespace 'demo' and network 'blue' (VNI 100, 10.20.0.0/16)");
+    await client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "demo" } });
+    await client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "blue" }, Spec = new NetworkSpec { Vni = 100, Ipv4Cidr = "10.20.0.0/16" } });
+
+    var workloads = new List<(string Name, string Ip)>();
+    for (var n = 1; n <= 3; n++)
+    {
+        using var agent = GrpcClient.ForUnixSocket($"{work}/agent{n}.sock");
+        for (var k = 1; k <= 2; k++)
+        {
+            var name = $"cpdemo-w{n}{k}";
+            Namespace(name);
+            AttachResponse? attached = null;
+            var done = await Until(async () =>
+            {
+                try
+                {
+                    attached = await agent.UnaryAsync("/controlplane.v1.Agent/Attach", new AttachRequest
+                    {
+                        Namespace = "demo", Name = $"w{n}{k}", Network = "blue", NetnsPath = $"/var/run/netns/{name}", InterfaceName = "eth0",
+                    }, AttachResponse.Parser, new CallOptions(TimeSpan.FromSeconds(20)));
+                    return true;
+                }
+                catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
+                {
+                    return false; // the agent is still starting
+                }
+            });
+            if (!done || attached is null) throw new InvalidOperationException($"host{n}'s agent did not attach {name}");
+            workloads.Add((name, attached.Ips[0]));
+            Console.WriteLine($"    w{n}{k} on host{n}: {attached.Ips[0]} (MAC {attached.Mac}, gateway {attached.Ipv4Gateway}, MTU {attached.Mtu})");
+        }
+    }
+
+    Step("every workload pings every other");
+    var failures = 0;
+    foreach (var (from, _) in workloads)
+    {
+        foreach (var (to, ip) in workloads.Where(w => w.Name != from))
+        {
+            var ok = false;
+            await Until(() => Task.FromResult(ok = Run("ip", "netns", "exec", from, "ping", "-c", "1", "-W", "1", ip).Code == 0), TimeSpan.FromSeconds(10));
+            Console.WriteLine($"    {from[7..]} -> {to[7..]} ({ip}): {(ok ? "ok" : "FAILED")}");
+            failures += ok ? 0 : 1;
+        }
+    }
+    Step("host1's overlay (ip route show table 100100; bridge fdb show dev cpvx100)");
+    Console.WriteLine(Run("ip", "-n", "cpdemo-host1", "route", "show", "table", "100100").Output);
+    Console.WriteLine(Run("ip", "netns", "exec", "cpdemo-host1", "bridge", "fdb", "show", "dev", "cpvx100").Output);
+    Console.WriteLine(failures == 0 ? "All workloads reach each other." : $"{failures} pings failed.");
+    return failures == 0 ? 0 : 1;
+}
+finally
+{
+    Step("cleaning up");
+    foreach (var process in Enumerable.Reverse(processes))
+    {
+        if (!process.HasExited) { process.Kill(entireProcessTree: true); process.WaitForExit(); }
+    }
+    foreach (var name in Enumerable.Reverse(namespaces)) Run("ip", "netns", "del", name);
+    Directory.Delete(work, recursive: true);
+}
+
+void Step(string text) => Console.WriteLine($"==> {text}");
+
+void Namespace(string name)
+{
+    Run("ip", "netns", "del", name); // a leftover of an interrupted run
+    Sh("ip", "netns", "add", name);
+    namespaces.Add(name);
+}
+
+async Task<bool> Until(Func<Task<bool>> condition, TimeSpan? within = null)
+{
+    var clock = Stopwatch.StartNew();
+    while (!await condition())
+    {
+        if (clock.Elapsed > (within ?? TimeSpan.FromSeconds(30)) || stop.IsCancellationRequested) return false;
+        await Task.Delay(200);
+    }
+    return true;
+}
+
+static Process Start(params string[] command)
+{
+    var info = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
+    foreach (var arg in command[1..]) info.ArgumentList.Add(arg);
+    var process = Process.Start(info)!;
+    process.OutputDataReceived += (_, _) => { };
+    process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine("    " + e.Data); };
+    process.BeginOutputReadLine();
+    process.BeginErrorReadLine();
+    return process;
+}
+
+static (int Code, string Output) Run(params string[] command)
+{
+    var info = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
+    foreach (var arg in command[1..]) info.ArgumentList.Add(arg);
+    using var process = Process.Start(info)!;
+    var output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
+    process.WaitForExit();
+    return (process.ExitCode, output);
+}
+
+static void Sh(params string[] command)
+{
+    var (code, output) = Run(command);
+    if (code != 0) throw new InvalidOperationException($"{string.Join(' ', command)}: {output}");
+}
