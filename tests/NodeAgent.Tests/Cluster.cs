@@ -128,10 +128,10 @@ internal sealed class Cluster : IAsyncDisposable
     }
 
     /// <summary>Creates a workload namespace and attaches it through host n's agent.</summary>
-    public async Task<AttachResponse> AttachAsync(int n, string name, string network)
+    public async Task<AttachResponse> AttachAsync(int n, string name, string network, bool createNamespace = true)
     {
         var pod = $"cpp{_id}{name}";
-        AddNamespace(pod);
+        if (createNamespace) AddNamespace(pod);
         using var agent = GrpcClient.ForUnixSocket(AgentSocket(n));
         for (var attempt = 0; ; attempt++)
         {
@@ -148,6 +148,13 @@ internal sealed class Cluster : IAsyncDisposable
                 await Task.Delay(100);
             }
         }
+    }
+
+    public async Task DetachAsync(int n, string name)
+    {
+        using var agent = GrpcClient.ForUnixSocket(AgentSocket(n));
+        await agent.UnaryAsync("/controlplane.v1.Agent/Detach", new DetachRequest { Namespace = "default", Name = name },
+            DetachResponse.Parser, new CallOptions(TimeSpan.FromSeconds(20)));
     }
 
     public string Pod(string name) => $"cpp{_id}{name}";

@@ -55,6 +55,23 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    public async Task AttachAndDetach_AreIdempotent()
+    {
+        var (cluster, ips) = await TwoHostsAsync();
+        await using var _ = cluster;
+
+        var again = await cluster.AttachAsync(2, "b", "blue", createNamespace: false);
+        Assert.Equal(ips["b"], again.Ips[0]);
+        Assert.Single(Shell.Must("ip", "-n", cluster.Host(2), "-br", "link").Split('\n'), l => l.StartsWith("cpe", StringComparison.Ordinal));
+        Assert.True(cluster.Ping("a", ips["b"], TimeSpan.FromSeconds(5)));
+
+        await cluster.DetachAsync(2, "b");
+        await cluster.DetachAsync(2, "b");
+        Assert.DoesNotContain(Shell.Must("ip", "-n", cluster.Host(2), "-br", "link").Split('\n'), l => l.StartsWith("cpe", StringComparison.Ordinal));
+        await Assert.ThrowsAsync<Contracts.Grpc.RpcException>(() => cluster.Client.Endpoints.GetAsync("default", "b"));
+    }
+
+    [Fact]
     public async Task KilledAgent_LeavesTrafficFlowing_AndItsRestartChangesNothingLive()
     {
         var (cluster, ips) = await TwoHostsAsync();
