@@ -48,23 +48,33 @@ internal sealed partial class NetlinkSocket : IDisposable
         var failures = new List<(uint, int, string?)>();
         while (true)
         {
-            var length = _socket.Receive(_receive);
-            var span = _receive.AsSpan(0, length);
-            while (span.Length >= 16)
+            var span = _receive.AsSpan(0, _socket.Receive(_receive));
+            while (TryNext(ref span, out var type, out var sequence, out var message))
             {
-                var messageLength = (int)BinaryPrimitives.ReadUInt32LittleEndian(span);
-                if (messageLength < 16 || messageLength > span.Length) break;
-                var type = BinaryPrimitives.ReadUInt16LittleEndian(span[4..]);
-                var sequence = BinaryPrimitives.ReadUInt32LittleEndian(span[8..]);
-                if (type == Rtm.NlmsgError && messageLength >= 20)
+                if (type == Rtm.NlmsgError && message.Length >= 20)
                 {
-                    var error = -BinaryPrimitives.ReadInt32LittleEndian(span[16..]);
-                    if (error != 0) failures.Add((sequence, error, ExtendedReason(span[..messageLength])));
+                    var error = -BinaryPrimitives.ReadInt32LittleEndian(message[16..]);
+                    if (error != 0) failures.Add((sequence, error, ExtendedReason(message)));
                     if (sequence == lastSequence) return failures;
                 }
-                span = span[Math.Min(span.Length, MessageWriter.Align(messageLength))..];
             }
         }
+    }
+
+    /// <summary>Takes the next whole message (header included) off a received datagram.</summary>
+    private static bool TryNext(ref Span<byte> span, out ushort type, out uint sequence, out ReadOnlySpan<byte> message)
+    {
+        type = 0;
+        sequence = 0;
+        message = default;
+        if (span.Length < 16) return false;
+        var length = (int)BinaryPrimitives.ReadUInt32LittleEndian(span);
+        if (length < 16 || length > span.Length) return false;
+        type = BinaryPrimitives.ReadUInt16LittleEndian(span[4..]);
+        sequence = BinaryPrimitives.ReadUInt32LittleEndian(span[8..]);
+        message = span[..length];
+        span = span[Math.Min(span.Length, MessageWriter.Align(length))..];
+        return true;
     }
 
     /// <summary>Sends a dump request and hands every reply message (type, payload) to <paramref name="onMessage"/>.</summary>
@@ -73,26 +83,18 @@ internal sealed partial class NetlinkSocket : IDisposable
         _socket.Send(request);
         while (true)
         {
-            var length = _socket.Receive(_receive);
-            var span = _receive.AsSpan(0, length);
-            while (span.Length >= 16)
+            var span = _receive.AsSpan(0, _socket.Receive(_receive));
+            while (TryNext(ref span, out var type, out var replySequence, out var message))
             {
-                var messageLength = (int)BinaryPrimitives.ReadUInt32LittleEndian(span);
-                if (messageLength < 16 || messageLength > span.Length) break;
-                var type = BinaryPrimitives.ReadUInt16LittleEndian(span[4..]);
-                var replySequence = BinaryPrimitives.ReadUInt32LittleEndian(span[8..]);
-                if (replySequence == sequence)
+                if (replySequence != sequence) continue;
+                if (type == Rtm.NlmsgDone) return;
+                if (type == Rtm.NlmsgError)
                 {
-                    if (type == Rtm.NlmsgDone) return;
-                    if (type == Rtm.NlmsgError)
-                    {
-                        var error = -BinaryPrimitives.ReadInt32LittleEndian(span[16..]);
-                        if (error != 0) throw new NetlinkException(error, "dump");
-                        return;
-                    }
-                    onMessage(type, span[16..messageLength]);
+                    var error = -BinaryPrimitives.ReadInt32LittleEndian(message[16..]);
+                    if (error != 0) throw new NetlinkException(error, "dump", ExtendedReason(message));
+                    return;
                 }
-                span = span[Math.Min(span.Length, MessageWriter.Align(messageLength))..];
+                onMessage(type, message[16..]);
             }
         }
     }
