@@ -21,11 +21,11 @@ public sealed class VxlanOverlayTests : IDisposable
     }
 
     private static RemoteVtep Remote(int n, params string[] blocks) => new(
-        IPAddress.Parse($"10.20.{n}.0"), PhysicalAddress.Parse($"02-00-00-00-00-0{n}"), IPAddress.Parse($"10.99.0.{n}"),
+        [IPAddress.Parse($"10.20.{n}.0")], PhysicalAddress.Parse($"02-00-00-00-00-0{n}"), IPAddress.Parse($"10.99.0.{n}"),
         [.. blocks.Select(b => (IPAddress.Parse(b.Split('/')[0]), int.Parse(b.Split('/')[1])))]);
 
     private static OverlaySpec Spec(params RemoteVtep[] remotes) =>
-        new("cpvx100", 100, 4789, IPAddress.Parse("10.99.0.1"), 1450, PhysicalAddress.Parse("02-00-00-00-00-01"), IPAddress.Parse("10.20.0.0"), remotes,
+        new("cpvx100", 100, 4789, IPAddress.Parse("10.99.0.1"), 1450, PhysicalAddress.Parse("02-00-00-00-00-01"), [IPAddress.Parse("10.20.0.0")], remotes,
             Table: 100_100, RulePriority: 10_000);
 
     private (IReadOnlyList<(string, NetlinkException)> Failures, int Changes) Apply(OverlaySpec spec) => _namespace.Invoke(() =>

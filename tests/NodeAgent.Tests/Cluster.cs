@@ -178,11 +178,14 @@ internal sealed class Cluster : IAsyncDisposable
         void Show(string ns, params string[] command) => lines.Add($"[{ns}] {string.Join(' ', command)}\n{Shell.Run(["ip", "netns", "exec", ns, .. command]).Output}");
         Show(Pod(pod), "ip", "addr");
         Show(Pod(pod), "ip", "route");
+        Show(Pod(pod), "ip", "-6", "route");
         Show(Pod(pod), "ip", "neigh");
         foreach (var n in _agents.Keys)
         {
             Show(Host(n), "ip", "-br", "addr");
-            Show(Host(n), "ip", "route");
+            Show(Host(n), "ip", "route", "show", "table", "all");
+            Show(Host(n), "ip", "-6", "route", "show", "table", "all");
+            Show(Host(n), "ip", "-6", "rule");
             Show(Host(n), "ip", "neigh");
             Show(Host(n), "sysctl", "net.ipv4.ip_forward");
         }

@@ -43,6 +43,28 @@ public sealed class OverlayTests
     }
 
     [Fact]
+    public async Task DualStackNetwork_CarriesIpv6AcrossHosts()
+    {
+        await using var cluster = await Cluster.StartAsync(hosts: 2);
+        await cluster.Client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "default" } });
+        await cluster.Client.Networks.CreateAsync(new Network
+        {
+            Metadata = new ObjectMeta { Name = "dual" },
+            Spec = new NetworkSpec { Vni = 300, Ipv4Cidr = "10.40.0.0/16", Ipv6Cidr = "fd00:40::/64" },
+        });
+        var a = await cluster.AttachAsync(1, "a", "dual");
+        var b = await cluster.AttachAsync(2, "b", "dual");
+        var c = await cluster.AttachAsync(2, "c", "dual");
+        Assert.Equal(2, a.Ips.Count);
+
+        Assert.True(cluster.Ping("a", b.Ips[1], TimeSpan.FromSeconds(10)), cluster.Diagnostics("a"));
+        Assert.True(cluster.Ping("b", a.Ips[1], TimeSpan.FromSeconds(10)), cluster.Diagnostics("b"));
+        Assert.True(cluster.Ping("b", c.Ips[1], TimeSpan.FromSeconds(10)), cluster.Diagnostics("b"));
+        Assert.True(cluster.Ping("a", b.Ips[0], TimeSpan.FromSeconds(10)), cluster.Diagnostics("a"));
+        Assert.Contains("nhid", Shell.Must("ip", "-n", cluster.Host(1), "-6", "route", "show", "table", "100300"));
+    }
+
+    [Fact]
     public async Task TwoNetworks_NeverExchangeAPacket()
     {
         await using var cluster = await Cluster.StartAsync(hosts: 2);

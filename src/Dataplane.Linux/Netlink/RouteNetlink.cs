@@ -80,6 +80,7 @@ public sealed class RouteNetlink : IDisposable
         var header = w.Struct(8); // ifaddrmsg
         header[0] = RequestBatch.Family(address);
         header[1] = (byte)prefixLength;
+        header[2] = Rtm.IfaFNodad; // usable at once: these addresses are ours alone, duplicate detection only delays IPv6
         BinaryPrimitives.WriteInt32LittleEndian(header[4..], index);
         w.Attribute(Rtm.IfaLocal, address.GetAddressBytes());
         w.Attribute(Rtm.IfaAddress, address.GetAddressBytes());

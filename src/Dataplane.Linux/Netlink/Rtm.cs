@@ -29,6 +29,7 @@ internal static class Rtm
 
     // ifaddrmsg attributes
     public const ushort IfaAddress = 1, IfaLocal = 2;
+    public const byte IfaFNodad = 0x02;
 
     // rtmsg attributes and values
     public const ushort RtaDst = 1, RtaOif = 4, RtaGateway = 5, RtaPriority = 6, RtaTable = 15, RtaNhId = 30;

@@ -31,75 +31,126 @@ public sealed class VxlanOverlay(RouteNetlink rtnl, byte protocol)
     {
         var index = EnsureDevice(spec);
         var failures = new List<(string, NetlinkException)>();
-        var changes = 0;
-
-        var wantedNeighbours = spec.Remotes.ToDictionary(r => r.VtepIp, r => r.VtepMac);
+        LastChanges = 0;
+        // The FDB is per MAC, whatever the family; everything else is done once per family, alike.
         var wantedFdb = spec.Remotes.ToDictionary(r => r.VtepMac, r => r.Underlay);
-        var wantedNexthops = spec.Remotes.ToDictionary(r => NexthopId(spec.Device, r.VtepIp), r => r.VtepIp);
-        var wantedRoutes = spec.Remotes
-            .SelectMany(r => r.Blocks.Select(b => (Key: $"{b.Network}/{b.PrefixLength}", Block: b, Nexthop: NexthopId(spec.Device, r.VtepIp))))
-            .ToDictionary(x => x.Key, x => (x.Block, x.Nexthop));
-
-        var family = spec.LocalVtepIp.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? (byte)2 : (byte)10;
-        var actualNeighbours = rtnl.ListNeighbours(family).Where(n => n.Index == index && (n.State & 0x80) != 0).ToList();
         var actualFdb = rtnl.ListFdb(index).Where(e => e.Destination is not null).ToList();
-        var ourNexthopIds = spec.Remotes.Select(r => NexthopId(spec.Device, r.VtepIp)).ToHashSet();
-        var actualNexthops = rtnl.ListNexthops(protocol).Where(n => n.OutputIndex == index).ToList();
-        // The overlay's routes are the ones through nexthops; endpoint routes in the same table belong to the endpoints.
-        var actualRoutes = rtnl.ListRoutes(family, protocol, spec.Table).Where(r => r.NexthopId != 0).ToList();
-        var tableSealed = rtnl.ListRoutes(family, protocol, spec.Table).Any(r => r.Type == 7 && r.PrefixLength == 0);
-        var ruled = rtnl.ListRules(family, protocol).Any(r => r.InputInterface == spec.Device && r.Table == spec.Table && r.Priority == spec.RulePriority);
+        var families = spec.LocalVtepIps.Select(Family).Distinct().ToList();
 
-        // Removals, routes first.
         var remove = rtnl.Batch();
-        foreach (var route in actualRoutes)
-        {
-            var key = $"{route.Destination}/{route.PrefixLength}";
-            if (!wantedRoutes.TryGetValue(key, out var wanted) || wanted.Nexthop != route.NexthopId)
-            {
-                remove.DeleteRoute(route.Destination, route.PrefixLength, 0, protocol, spec.Table);
-            }
-        }
-        foreach (var nexthop in actualNexthops.Where(n => !wantedNexthops.TryGetValue(n.Id, out var gw) || !gw.Equals(n.Gateway)))
-        {
-            remove.DeleteNexthop(nexthop.Id);
-        }
+        var plans = families.Select(family => Plan(spec, index, family)).ToList();
+        foreach (var plan in plans) plan.Removals(remove);
         foreach (var entry in actualFdb.Where(e => !wantedFdb.TryGetValue(e.Mac, out var dst) || !dst.Equals(e.Destination)))
         {
             remove.DeleteFdb(index, entry.Mac, entry.Destination!);
         }
-        foreach (var neighbour in actualNeighbours.Where(n => !wantedNeighbours.TryGetValue(n.Address, out var mac) || !mac.Equals(n.Mac)))
-        {
-            remove.DeleteNeighbour(index, neighbour.Address);
-        }
-        changes += remove.Count;
+        foreach (var plan in plans) plan.NeighbourRemovals(remove);
+        LastChanges += remove.Count;
         failures.AddRange(remove.Execute().Where(f => !f.Error.IsNotFound));
 
-        // Additions, routes last.
         var add = rtnl.Batch();
-        foreach (var (ip, mac) in wantedNeighbours.Where(w => !actualNeighbours.Any(n => n.Address.Equals(w.Key) && w.Value.Equals(n.Mac))))
-        {
-            add.ReplaceNeighbour(index, ip, mac);
-        }
+        foreach (var plan in plans) plan.NeighbourAdditions(add);
         foreach (var (mac, underlay) in wantedFdb.Where(w => !actualFdb.Any(e => e.Mac.Equals(w.Key) && w.Value.Equals(e.Destination))))
         {
             add.AppendFdb(index, mac, underlay);
         }
-        foreach (var (id, gateway) in wantedNexthops.Where(w => !actualNexthops.Any(n => n.Id == w.Key && w.Value.Equals(n.Gateway))))
-        {
-            add.AddNexthop(id, gateway, index, protocol);
-        }
-        foreach (var (key, (block, nexthop)) in wantedRoutes.Where(w => !actualRoutes.Any(r => $"{r.Destination}/{r.PrefixLength}" == w.Key && r.NexthopId == w.Value.Nexthop)))
-        {
-            add.ReplaceRouteVia(block.Network, block.PrefixLength, nexthop, protocol, spec.Table);
-        }
-        if (!tableSealed) add.ReplaceUnreachableDefault(family, spec.Table, protocol);
-        if (!ruled) add.AddRule(family, spec.Device, spec.Table, spec.RulePriority, protocol);
-        changes += add.Count;
+        foreach (var plan in plans) plan.Additions(add);
+        LastChanges += add.Count;
         failures.AddRange(add.Execute());
-        LastChanges = changes;
         return failures;
     }
+
+    /// <summary>What one address family of the overlay needs changed, read against the kernel.</summary>
+    private FamilyPlan Plan(OverlaySpec spec, int index, byte family)
+    {
+        var remotes = spec.Remotes
+            .Select(r => (Remote: r, Vtep: r.VtepIps.FirstOrDefault(ip => Family(ip) == family)))
+            .Where(r => r.Vtep is not null)
+            .ToList();
+        var wantedNeighbours = remotes.ToDictionary(r => r.Vtep!, r => r.Remote.VtepMac);
+        var wantedNexthops = remotes.ToDictionary(r => NexthopId(spec.Device, r.Vtep!), r => r.Vtep!);
+        var wantedRoutes = remotes
+            .SelectMany(r => r.Remote.Blocks.Where(b => Family(b.Network) == family)
+                .Select(b => (Key: $"{b.Network}/{b.PrefixLength}", Block: b, Nexthop: NexthopId(spec.Device, r.Vtep!))))
+            .ToDictionary(x => x.Key, x => (x.Block, x.Nexthop));
+        var tableRoutes = rtnl.ListRoutes(family, protocol, spec.Table);
+        return new FamilyPlan
+        {
+            Family = family, Index = index, Spec = spec, Protocol = protocol,
+            WantedNeighbours = wantedNeighbours, WantedNexthops = wantedNexthops, WantedRoutes = wantedRoutes,
+            ActualNeighbours = rtnl.ListNeighbours(family).Where(n => n.Index == index && (n.State & 0x80) != 0).ToList(),
+            ActualNexthops = rtnl.ListNexthops(protocol).Where(n => n.OutputIndex == index && n.Gateway is { } g && Family(g) == family).ToList(),
+            // The overlay's routes are the ones through nexthops; endpoint routes in the same table belong to the endpoints.
+            ActualRoutes = tableRoutes.Where(r => r.NexthopId != 0).ToList(),
+            TableSealed = tableRoutes.Any(r => r.Type == 7 && r.PrefixLength == 0),
+            Ruled = rtnl.ListRules(family, protocol).Any(r => r.InputInterface == spec.Device && r.Table == spec.Table && r.Priority == spec.RulePriority),
+        };
+    }
+
+    private sealed class FamilyPlan
+    {
+        public required byte Family { get; init; }
+        public required int Index { get; init; }
+        public required OverlaySpec Spec { get; init; }
+        public required byte Protocol { get; init; }
+        public required Dictionary<IPAddress, PhysicalAddress> WantedNeighbours { get; init; }
+        public required Dictionary<uint, IPAddress> WantedNexthops { get; init; }
+        public required Dictionary<string, ((IPAddress Network, int PrefixLength) Block, uint Nexthop)> WantedRoutes { get; init; }
+        public required List<Neighbour> ActualNeighbours { get; init; }
+        public required List<Nexthop> ActualNexthops { get; init; }
+        public required List<Route> ActualRoutes { get; init; }
+        public required bool TableSealed { get; init; }
+        public required bool Ruled { get; init; }
+
+        /// <summary>Routes first, then nexthops: nothing ever points at a missing VTEP.</summary>
+        public void Removals(RequestBatch batch)
+        {
+            foreach (var route in ActualRoutes)
+            {
+                if (!WantedRoutes.TryGetValue($"{route.Destination}/{route.PrefixLength}", out var wanted) || wanted.Nexthop != route.NexthopId)
+                {
+                    batch.DeleteRoute(route.Destination, route.PrefixLength, 0, Protocol, Spec.Table);
+                }
+            }
+            foreach (var nexthop in ActualNexthops.Where(n => !WantedNexthops.TryGetValue(n.Id, out var gw) || !gw.Equals(n.Gateway)))
+            {
+                batch.DeleteNexthop(nexthop.Id);
+            }
+        }
+
+        public void NeighbourRemovals(RequestBatch batch)
+        {
+            foreach (var neighbour in ActualNeighbours.Where(n => !WantedNeighbours.TryGetValue(n.Address, out var mac) || !mac.Equals(n.Mac)))
+            {
+                batch.DeleteNeighbour(Index, neighbour.Address);
+            }
+        }
+
+        public void NeighbourAdditions(RequestBatch batch)
+        {
+            foreach (var (ip, mac) in WantedNeighbours.Where(w => !ActualNeighbours.Any(n => n.Address.Equals(w.Key) && w.Value.Equals(n.Mac))))
+            {
+                batch.ReplaceNeighbour(Index, ip, mac);
+            }
+        }
+
+        /// <summary>Nexthops, then routes, then the table's seal and the rule into it.</summary>
+        public void Additions(RequestBatch batch)
+        {
+            foreach (var (id, gateway) in WantedNexthops.Where(w => !ActualNexthops.Any(n => n.Id == w.Key && w.Value.Equals(n.Gateway))))
+            {
+                batch.AddNexthop(id, gateway, Index, Protocol);
+            }
+            foreach (var (key, (block, nexthop)) in WantedRoutes.Where(w => !ActualRoutes.Any(r => $"{r.Destination}/{r.PrefixLength}" == w.Key && r.NexthopId == w.Value.Nexthop)))
+            {
+                batch.ReplaceRouteVia(block.Network, block.PrefixLength, nexthop, Protocol, Spec.Table);
+            }
+            if (!TableSealed) batch.ReplaceUnreachableDefault(Family, Spec.Table, Protocol);
+            if (!Ruled) batch.AddRule(Family, Spec.Device, Spec.Table, Spec.RulePriority, Protocol);
+        }
+    }
+
+    public static byte Family(IPAddress address) => address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? (byte)2 : (byte)10;
 
     /// <summary>
     /// Removes the overlay's device (its neighbours, FDB entries, nexthops and their routes go with
@@ -108,13 +159,16 @@ public sealed class VxlanOverlay(RouteNetlink rtnl, byte protocol)
     public void Remove(string device, uint table)
     {
         var batch = rtnl.Batch();
-        foreach (var rule in rtnl.ListRules(2, protocol).Where(r => r.InputInterface == device))
+        foreach (var family in new byte[] { 2, 10 })
         {
-            batch.DeleteRule(rule.Family, device, rule.Table, rule.Priority, protocol);
-        }
-        foreach (var route in rtnl.ListRoutes(2, protocol, table).Where(r => r.Type == 7))
-        {
-            batch.DeleteRoute(route.Destination, route.PrefixLength, 0, protocol, table);
+            foreach (var rule in rtnl.ListRules(family, protocol).Where(r => r.InputInterface == device))
+            {
+                batch.DeleteRule(rule.Family, device, rule.Table, rule.Priority, protocol);
+            }
+            foreach (var route in rtnl.ListRoutes(family, protocol, table).Where(r => r.Type == 7))
+            {
+                batch.DeleteRoute(route.Destination, route.PrefixLength, 0, protocol, table);
+            }
         }
         batch.Execute();
         if (rtnl.FindLink(device) is { } link)
@@ -143,8 +197,11 @@ public sealed class VxlanOverlay(RouteNetlink rtnl, byte protocol)
         {
             rtnl.SetLink(link.Index, up: true, mtu: spec.Mtu, mac: spec.Mac);
         }
-        // The VTEP address: it also makes the kernel accept onlink gateways.
-        rtnl.AddAddress(link.Index, spec.LocalVtepIp, spec.LocalVtepIp.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128);
+        // The VTEP addresses: they also make the kernel accept onlink gateways.
+        foreach (var vtep in spec.LocalVtepIps)
+        {
+            rtnl.AddAddress(link.Index, vtep, Family(vtep) == 2 ? 32 : 128);
+        }
         return link.Index;
     }
 

@@ -10,9 +10,9 @@ namespace ControlPlane.NodeAgent.Calc;
 /// <summary>
 /// Pure: the desired kernel state of one node from the cluster view, with no I/O and no memory
 /// of earlier results. A node takes part in a network's overlay once it holds a block of it. Its
-/// VTEP address is the network address of its first IPv4 block (as flannel uses its subnet's);
-/// every other node holding blocks is a remote VTEP with one route per block. Dual-stack
-/// networks get IPv4 overlays only for now.
+/// VTEP address in each family is the first address of its first block of that family (IPAM
+/// never hands those out); every other node holding blocks is a remote VTEP with one route per
+/// block. IPv4 and IPv6 take the same path.
 /// </summary>
 public static class OverlayCalculator
 {
@@ -22,11 +22,12 @@ public static class OverlayCalculator
         view.Nodes.TryGetValue(self, out var me);
         foreach (var network in view.Networks.Values.OrderBy(n => n.Metadata.Name, StringComparer.Ordinal))
         {
+            // Blocks in assignment order: a node's first block of a family gives its VTEP address.
             var blocksByNode = network.Status.Blocks
-                .Select(b => (b.Node, Prefix: ParseV4(b.Cidr)))
+                .Select(b => (b.Node, Prefix: Parse(b.Cidr)))
                 .Where(b => b.Prefix is not null)
                 .GroupBy(b => b.Node)
-                .ToDictionary(g => g.Key, g => g.Select(b => b.Prefix!.Value).OrderBy(p => p.Network.ToString(), StringComparer.Ordinal).ToList());
+                .ToDictionary(g => g.Key, g => g.Select(b => b.Prefix!.Value).ToList());
             if (me is null || !blocksByNode.TryGetValue(self, out var mine))
             {
                 continue;
@@ -38,10 +39,10 @@ public static class OverlayCalculator
                 {
                     continue;
                 }
-                remotes.Add(new RemoteVtep(blocks[0].Network, PhysicalAddress.Parse(remote.Status.VtepMac.Replace(':', '-').ToUpperInvariant()), remoteUnderlay, blocks));
+                remotes.Add(new RemoteVtep(VtepAddresses(blocks), PhysicalAddress.Parse(remote.Status.VtepMac.Replace(':', '-').ToUpperInvariant()), remoteUnderlay, blocks));
             }
             overlays.Add(new OverlaySpec(Names.Overlay(network.Spec.Vni), network.Spec.Vni, port, underlay, (int)network.Status.Mtu,
-                PhysicalAddress.Parse(me.Status.VtepMac.Replace(':', '-').ToUpperInvariant()), mine[0].Network, remotes,
+                PhysicalAddress.Parse(me.Status.VtepMac.Replace(':', '-').ToUpperInvariant()), VtepAddresses(mine), remotes,
                 Names.Table(network.Spec.Vni), Names.RulePriority));
         }
         var endpoints = view.Endpoints
@@ -51,10 +52,14 @@ public static class OverlayCalculator
         return new DesiredState(overlays, endpoints);
     }
 
-    private static (IPAddress Network, int PrefixLength)? ParseV4(string cidr)
+    /// <summary>The first block of each family stands for the node.</summary>
+    private static List<IPAddress> VtepAddresses(List<(IPAddress Network, int PrefixLength)> blocks) =>
+        [.. blocks.GroupBy(b => b.Network.AddressFamily).Select(g => g.First().Network)];
+
+    private static (IPAddress Network, int PrefixLength)? Parse(string cidr)
     {
         var slash = cidr.IndexOf('/');
-        return slash > 0 && IPAddress.TryParse(cidr[..slash], out var address) && address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork
+        return slash > 0 && IPAddress.TryParse(cidr[..slash], out var address)
             ? (address, int.Parse(cidr[(slash + 1)..], System.Globalization.CultureInfo.InvariantCulture))
             : null;
     }

@@ -37,9 +37,12 @@ public static class EndpointWiring
         {
             batch.ReplaceRoute(ip, Bits(ip), null, host.Index, protocol, table: wiring.Table);
         }
-        if (!rtnl.ListRules(2, protocol).Any(r => r.InputInterface == wiring.HostInterface))
+        foreach (var family in wiring.Ips.Select(Family).Distinct())
         {
-            batch.AddRule(2, wiring.HostInterface, wiring.Table, Names.RulePriority, protocol);
+            if (!rtnl.ListRules(family, protocol).Any(r => r.InputInterface == wiring.HostInterface))
+            {
+                batch.AddRule(family, wiring.HostInterface, wiring.Table, Names.RulePriority, protocol);
+            }
         }
         batch.ExecuteOrThrow();
 
@@ -70,9 +73,12 @@ public static class EndpointWiring
     {
         using var rtnl = RouteNetlink.Open();
         var rules = rtnl.Batch();
-        foreach (var rule in rtnl.ListRules(2, protocol).Where(r => r.InputInterface == hostInterface))
+        foreach (var family in new byte[] { 2, 10 })
         {
-            rules.DeleteRule(rule.Family, hostInterface, rule.Table, rule.Priority, protocol);
+            foreach (var rule in rtnl.ListRules(family, protocol).Where(r => r.InputInterface == hostInterface))
+            {
+                rules.DeleteRule(rule.Family, hostInterface, rule.Table, rule.Priority, protocol);
+            }
         }
         rules.Execute();
         if (rtnl.FindLink(hostInterface) is { } link)
@@ -88,4 +94,6 @@ public static class EndpointWiring
     }
 
     private static int Bits(IPAddress ip) => ip.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
+
+    private static byte Family(IPAddress ip) => ip.AddressFamily == AddressFamily.InterNetwork ? (byte)2 : (byte)10;
 }

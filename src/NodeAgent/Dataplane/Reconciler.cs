@@ -105,9 +105,12 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
         // Rules of ours whose interface is gone (a rule outlives the device it names).
         var live = rtnl.ListLinks().Select(l => l.Name).ToHashSet();
         var stale = rtnl.Batch();
-        foreach (var rule in rtnl.ListRules(2, options.RouteProtocol).Where(r => r.InputInterface is { } i && !live.Contains(i) && !pending.IsPending(i)))
+        foreach (var family in new byte[] { 2, 10 })
         {
-            stale.DeleteRule(rule.Family, rule.InputInterface!, rule.Table, rule.Priority, options.RouteProtocol);
+            foreach (var rule in rtnl.ListRules(family, options.RouteProtocol).Where(r => r.InputInterface is { } i && !live.Contains(i) && !pending.IsPending(i)))
+            {
+                stale.DeleteRule(rule.Family, rule.InputInterface!, rule.Table, rule.Priority, options.RouteProtocol);
+            }
         }
         stale.Execute();
     }
@@ -117,6 +120,10 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
         try
         {
             File.WriteAllText("/proc/sys/net/ipv4/ip_forward", "1");
+            if (File.Exists("/proc/sys/net/ipv6/conf/all/forwarding"))
+            {
+                File.WriteAllText("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+            }
             return true;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
