@@ -115,19 +115,42 @@ public sealed class RouteNetlink : IDisposable
         var links = new List<Link>();
         Dump(Rtm.GetLink, 16, Rtm.AfUnspec, (type, payload) =>
         {
-            if (type != Rtm.NewLink) return;
-            var index = BinaryPrimitives.ReadInt32LittleEndian(payload[4..]);
-            var flags = BinaryPrimitives.ReadUInt32LittleEndian(payload[8..]);
-            var attributes = new Attributes(payload[16..]);
-            string? kind = null;
-            if (attributes.TryGet(Rtm.IflaLinkinfo, out var info)) kind = new Attributes(info).String(Rtm.IflaInfoKind);
-            var mac = attributes.TryGet(Rtm.IflaAddress, out var address) && address.Length == 6 ? new PhysicalAddress(address.ToArray()) : null;
-            links.Add(new Link(index, attributes.String(Rtm.IflaIfname) ?? "", kind, (int)(attributes.U32(Rtm.IflaMtu) ?? 0), (flags & Rtm.IffUp) != 0, mac));
+            if (type == Rtm.NewLink) links.Add(ParseLink(payload));
         });
         return links;
     }
 
-    public Link? FindLink(string name) => ListLinks().FirstOrDefault(l => l.Name == name);
+    /// <summary>One link by name (a single request, not a dump), or null if there is none.</summary>
+    public Link? FindLink(string name)
+    {
+        var w = new MessageWriter();
+        var sequence = _socket.NextSequence();
+        w.BeginMessage(Rtm.GetLink, Rtm.FRequest | Rtm.FAck, sequence);
+        w.Struct(16);
+        w.AttributeString(Rtm.IflaIfname, name);
+        w.EndMessage();
+        Link? found = null;
+        try
+        {
+            _socket.Dump(w.Written, sequence, (type, payload) => found ??= type == Rtm.NewLink ? ParseLink(payload) : null);
+        }
+        catch (NetlinkException e) when (e.IsNotFound)
+        {
+            return null;
+        }
+        return found;
+    }
+
+    private static Link ParseLink(ReadOnlySpan<byte> payload)
+    {
+        var index = BinaryPrimitives.ReadInt32LittleEndian(payload[4..]);
+        var flags = BinaryPrimitives.ReadUInt32LittleEndian(payload[8..]);
+        var attributes = new Attributes(payload[16..]);
+        string? kind = null;
+        if (attributes.TryGet(Rtm.IflaLinkinfo, out var info)) kind = new Attributes(info).String(Rtm.IflaInfoKind);
+        var mac = attributes.TryGet(Rtm.IflaAddress, out var address) && address.Length == 6 ? new PhysicalAddress(address.ToArray()) : null;
+        return new Link(index, attributes.String(Rtm.IflaIfname) ?? "", kind, (int)(attributes.U32(Rtm.IflaMtu) ?? 0), (flags & Rtm.IffUp) != 0, mac);
+    }
 
     /// <summary>Routes of a table (main by default); <paramref name="protocol"/> keeps only ours.</summary>
     public IReadOnlyList<Route> ListRoutes(byte family, byte? protocol = null, uint table = Rtm.RtTableMain)

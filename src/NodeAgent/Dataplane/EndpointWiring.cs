@@ -39,12 +39,13 @@ public static class EndpointWiring
         }
         foreach (var family in wiring.Ips.Select(Family).Distinct())
         {
-            if (!rtnl.ListRules(family, protocol).Any(r => r.InputInterface == wiring.HostInterface))
-            {
-                batch.AddRule(family, wiring.HostInterface, wiring.Table, Names.RulePriority, protocol);
-            }
+            batch.AddRule(family, wiring.HostInterface, wiring.Table, Names.RulePriority, protocol);
         }
-        batch.ExecuteOrThrow();
+        // A rule that is already there (a repeated attach) is what we want.
+        if (batch.Execute().FirstOrDefault(f => !f.Error.IsExists) is { Error: { } error })
+        {
+            throw error;
+        }
 
         using var inside = NetworkNamespace.Enter(netnsPath);
         inside.Invoke(() =>
