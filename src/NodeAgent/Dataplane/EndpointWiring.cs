@@ -10,7 +10,9 @@ namespace ControlPlane.NodeAgent.Dataplane;
 /// Connects an endpoint: a veth pair whose far end sits in the workload's namespace with the
 /// endpoint's addresses (/32, /128), MAC, MTU and a default route to the anycast gateway; the host
 /// end carries the gateway addresses (so it answers the workload's ARP/NDP for them) and a host
-/// route per endpoint address. Idempotent: an existing pair is reused and completed.
+/// route per endpoint address. Both sides also get permanent neighbour entries (endpoint address →
+/// its MAC on the host, gateway → the host end's MAC inside), so the first packets need no
+/// resolution. Idempotent: an existing pair is reused and completed.
 /// </summary>
 public static class EndpointWiring
 {
@@ -32,9 +34,11 @@ public static class EndpointWiring
         {
             rtnl.AddAddress(host.Index, gateway, Bits(gateway));
         }
+        var hostMac = rtnl.FindLink(wiring.HostInterface)!.Mac!;
         var batch = rtnl.Batch();
         foreach (var ip in wiring.Ips)
         {
+            batch.ReplaceNeighbour(host.Index, ip, wiring.Mac);
             batch.ReplaceRoute(ip, Bits(ip), null, host.Index, protocol, table: wiring.Table);
         }
         foreach (var family in wiring.Ips.Select(Family).Distinct())
@@ -63,6 +67,7 @@ public static class EndpointWiring
             foreach (var gateway in wiring.Gateways)
             {
                 var any = gateway.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any;
+                routes.ReplaceNeighbour(link.Index, gateway, hostMac);
                 routes.ReplaceRoute(any, 0, gateway, link.Index, protocol, onlink: true);
             }
             routes.ExecuteOrThrow();
