@@ -24,15 +24,7 @@ public sealed class KernelTests : IDisposable
         _namespace = NetworkNamespace.Enter(_name);
     }
 
-    private static string Run(params string[] command)
-    {
-        var info = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in command[1..]) info.ArgumentList.Add(arg);
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        return output;
-    }
+    private static string Run(params string[] command) => Shell.Run(command);
 
     private string InNamespace(params string[] command) => Run(["ip", "netns", "exec", _name, .. command]);
 

@@ -75,15 +75,7 @@ public sealed class VxlanOverlayTests : IDisposable
     private List<string> Lines(params string[] command) =>
         [.. Run(["ip", "netns", "exec", _name, .. command]).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Order()];
 
-    private static string Run(params string[] command)
-    {
-        var info = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in command[1..]) info.ArgumentList.Add(arg);
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        return output;
-    }
+    private static string Run(params string[] command) => Shell.Run(command);
 
     public void Dispose()
     {
