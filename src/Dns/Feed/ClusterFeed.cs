@@ -18,7 +18,7 @@ namespace ControlPlane.Dns.Feed;
 /// answering from the last snapshot. The SOA serial moves only when the records change.
 /// </summary>
 public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler handler, ClusterZoneOptions zone,
-    DnsFeedOptions options, IReadOnlyList<ResourceRecord> staticRecords, ILogger<ClusterFeed> logger) : BackgroundService
+    DnsFeedOptions options, IReadOnlyList<ResourceRecord> staticRecords, ILogger<ClusterFeed> logger) : BackgroundService, IWatchSink
 {
     private readonly object _lock = new();
     private readonly SemaphoreSlim _dirty = new(0, 1);
@@ -33,88 +33,55 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
 
     private readonly TaskCompletionSource _firstSync = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.WhenAll(WatchLoopAsync(stoppingToken), RebuildLoopAsync(stoppingToken));
-
-    private async Task WatchLoopAsync(CancellationToken cancellationToken)
-    {
-        var token = string.Empty;
-        var backoff = TimeSpan.FromMilliseconds(100);
-        while (!cancellationToken.IsCancellationRequested)
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.WhenAll(
+        new ResumableWatch(client, new WatchRequest { Kinds = { Kind.Service, Kind.ServiceEndpoints } }, this)
         {
-            var listing = token.Length == 0;
-            Dictionary<string, Service> services = listing ? [] : _services;
-            Dictionary<string, ServiceEndpoints> sets = listing ? [] : _sets;
-            try
+            Unreachable = (status, detail) => Log.Unreachable(logger, status, detail),
+            Relisting = detail => Log.Relisting(logger, detail),
+        }.RunAsync(stoppingToken),
+        RebuildLoopAsync(stoppingToken));
+
+    // A list fills fresh maps; the snapshot in use stays until the list is complete.
+    private (Dictionary<string, Service> Services, Dictionary<string, ServiceEndpoints> Sets)? _listing;
+
+    void IWatchSink.BeginList()
+    {
+        lock (_lock) _listing = ([], []);
+    }
+
+    void IWatchSink.Apply(WatchEvent e)
+    {
+        lock (_lock)
+        {
+            var (services, sets) = _listing ?? (_services, _sets);
+            switch (e.ObjectCase)
             {
-                var request = new WatchRequest { Kinds = { Kind.Service, Kind.ServiceEndpoints }, ResumeToken = token };
-                await foreach (var e in client.WatchAsync(request, new CallOptions(CancellationToken: cancellationToken)).ConfigureAwait(false))
-                {
-                    backoff = TimeSpan.FromMilliseconds(100);
-                    if (e.Type == EventType.Bookmark)
-                    {
-                        token = e.ResumeToken;
-                        if (e.InitialEventsEnd)
-                        {
-                            lock (_lock)
-                            {
-                                (_services, _sets, _synced) = (services, sets, true);
-                            }
-                            listing = false;
-                            Signal();
-                        }
-                        continue;
-                    }
-                    lock (_lock)
-                    {
-                        Apply(e, services, sets);
-                    }
-                    if (e.ResumeToken.Length > 0) token = e.ResumeToken;
-                    if (!listing) Signal();
-                }
-                // The stream ended cleanly (the silo stopped): resume from the token.
+                case WatchEvent.ObjectOneofCase.Service:
+                    var key = e.Service.Metadata.Namespace + "/" + e.Service.Metadata.Name;
+                    if (e.Type == EventType.Deleted) services.Remove(key);
+                    else services[key] = e.Service;
+                    break;
+                case WatchEvent.ObjectOneofCase.ServiceEndpoints:
+                    var setKey = e.ServiceEndpoints.Metadata.Namespace + "/" + e.ServiceEndpoints.Metadata.Name;
+                    if (e.Type == EventType.Deleted) sets.Remove(setKey);
+                    else sets[setKey] = e.ServiceEndpoints;
+                    break;
             }
-            catch (RpcException e) when (e.StatusCode == StatusCode.OutOfRange)
-            {
-                Log.Relisting(logger, e.Detail);
-                token = string.Empty;
-            }
-            catch (RpcException e) when (!cancellationToken.IsCancellationRequested)
-            {
-                Log.Unreachable(logger, e.StatusCode, e.Detail);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-            try
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * backoff.TotalMilliseconds), cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            backoff = TimeSpan.FromMilliseconds(Math.Min(5000, backoff.TotalMilliseconds * 2));
         }
     }
 
-    private static void Apply(WatchEvent e, Dictionary<string, Service> services, Dictionary<string, ServiceEndpoints> sets)
+    void IWatchSink.EndList()
     {
-        switch (e.ObjectCase)
+        lock (_lock)
         {
-            case WatchEvent.ObjectOneofCase.Service:
-                var key = e.Service.Metadata.Namespace + "/" + e.Service.Metadata.Name;
-                if (e.Type == EventType.Deleted) services.Remove(key);
-                else services[key] = e.Service;
-                break;
-            case WatchEvent.ObjectOneofCase.ServiceEndpoints:
-                var setKey = e.ServiceEndpoints.Metadata.Namespace + "/" + e.ServiceEndpoints.Metadata.Name;
-                if (e.Type == EventType.Deleted) sets.Remove(setKey);
-                else sets[setKey] = e.ServiceEndpoints;
-                break;
+            (_services, _sets) = _listing!.Value;
+            _listing = null;
+            _synced = true;
         }
+        Signal();
     }
+
+    void IWatchSink.Changed() => Signal();
 
     private void Signal()
     {

@@ -7,17 +7,18 @@ using Microsoft.Extensions.Logging;
 namespace ControlPlane.NodeAgent.Sync;
 
 /// <summary>
-/// Sync: list + watch of networks, nodes and endpoints into a local view. The view is offered
-/// only once the first complete list has arrived (in-sync is never faked); after a disconnect the
-/// watch resumes from its last token, and lists again only when told the token is compacted. While
-/// the control plane is unreachable the view, and so the data path, stays as it is.
+/// Sync: list + watch of networks, nodes and endpoints into a local view (through
+/// <see cref="ResumableWatch"/>). The view is offered only once the first complete list has
+/// arrived (in-sync is never faked); while the control plane is unreachable the view, and so the
+/// data path, stays as it is.
 /// </summary>
-public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSync> logger) : BackgroundService
+public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSync> logger) : BackgroundService, IWatchSink
 {
     private readonly object _lock = new();
     private Dictionary<string, Network> _networks = [];
     private Dictionary<string, Node> _nodes = [];
     private Dictionary<string, Endpoint> _endpoints = [];
+    private (Dictionary<string, Network> Networks, Dictionary<string, Node> Nodes, Dictionary<string, Endpoint> Endpoints)? _listing;
     private bool _synced;
 
     /// <summary>Raised after the first list and after every change that follows.</summary>
@@ -32,73 +33,47 @@ public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSy
         }
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var token = string.Empty;
-        var backoff = TimeSpan.FromMilliseconds(100);
-        while (!stoppingToken.IsCancellationRequested)
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        new ResumableWatch(client, new WatchRequest { Kinds = { Kind.Network, Kind.Node, Kind.Endpoint }, BookmarkIntervalSeconds = 5 }, this)
         {
-            var listing = token.Length == 0;
-            Dictionary<string, Network> networks = listing ? [] : _networks;
-            Dictionary<string, Node> nodes = listing ? [] : _nodes;
-            Dictionary<string, Endpoint> endpoints = listing ? [] : _endpoints;
-            try
+            Unreachable = (status, _) => Log.Unreachable(logger, status),
+        }.RunAsync(stoppingToken);
+
+    void IWatchSink.BeginList()
+    {
+        lock (_lock) _listing = ([], [], []);
+    }
+
+    void IWatchSink.Apply(WatchEvent e)
+    {
+        lock (_lock)
+        {
+            var (networks, nodes, endpoints) = _listing ?? (_networks, _nodes, _endpoints);
+            var deleted = e.Type == EventType.Deleted;
+            switch (e.ObjectCase)
             {
-                var request = new WatchRequest { Kinds = { Kind.Network, Kind.Node, Kind.Endpoint }, ResumeToken = token, BookmarkIntervalSeconds = 5 };
-                await foreach (var e in client.WatchAsync(request, new CallOptions(CancellationToken: stoppingToken)))
-                {
-                    backoff = TimeSpan.FromMilliseconds(100);
-                    if (e.Type == EventType.Bookmark)
-                    {
-                        token = e.ResumeToken;
-                        if (e.InitialEventsEnd)
-                        {
-                            lock (_lock) (_networks, _nodes, _endpoints, _synced) = (networks, nodes, endpoints, true);
-                            listing = false;
-                            Log.Synced(logger, networks.Count, nodes.Count, endpoints.Count);
-                            Changed?.Invoke();
-                        }
-                        continue;
-                    }
-                    lock (_lock)
-                    {
-                        var deleted = e.Type == EventType.Deleted;
-                        switch (e.ObjectCase)
-                        {
-                            case WatchEvent.ObjectOneofCase.Network: Apply(networks, e.Network.Metadata.Name, e.Network, deleted); break;
-                            case WatchEvent.ObjectOneofCase.Node: Apply(nodes, e.Node.Metadata.Name, e.Node, deleted); break;
-                            case WatchEvent.ObjectOneofCase.Endpoint: Apply(endpoints, $"{e.Endpoint.Metadata.Namespace}/{e.Endpoint.Metadata.Name}", e.Endpoint, deleted); break;
-                        }
-                    }
-                    if (e.ResumeToken.Length > 0) token = e.ResumeToken;
-                    if (!listing) Changed?.Invoke();
-                }
+                case WatchEvent.ObjectOneofCase.Network: Set(networks, e.Network.Metadata.Name, e.Network, deleted); break;
+                case WatchEvent.ObjectOneofCase.Node: Set(nodes, e.Node.Metadata.Name, e.Node, deleted); break;
+                case WatchEvent.ObjectOneofCase.Endpoint: Set(endpoints, $"{e.Endpoint.Metadata.Namespace}/{e.Endpoint.Metadata.Name}", e.Endpoint, deleted); break;
             }
-            catch (RpcException e) when (e.StatusCode == StatusCode.OutOfRange)
-            {
-                token = string.Empty;
-            }
-            catch (RpcException e) when (!stoppingToken.IsCancellationRequested)
-            {
-                Log.Unreachable(logger, e.StatusCode);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            try
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * backoff.TotalMilliseconds), stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            backoff = TimeSpan.FromMilliseconds(Math.Min(5000, backoff.TotalMilliseconds * 2));
         }
     }
 
-    private static void Apply<T>(Dictionary<string, T> map, string key, T value, bool deleted)
+    void IWatchSink.EndList()
+    {
+        lock (_lock)
+        {
+            (_networks, _nodes, _endpoints) = _listing!.Value;
+            _listing = null;
+            _synced = true;
+            Log.Synced(logger, _networks.Count, _nodes.Count, _endpoints.Count);
+        }
+        Changed?.Invoke();
+    }
+
+    void IWatchSink.Changed() => Changed?.Invoke();
+
+    private static void Set<T>(Dictionary<string, T> map, string key, T value, bool deleted)
     {
         if (deleted) map.Remove(key);
         else map[key] = value;

@@ -1,0 +1,77 @@
+using ControlPlane.Contracts.Grpc;
+using ControlPlane.Contracts.V1;
+
+namespace ControlPlane.Contracts.Client;
+
+/// <summary>
+/// List + watch that survives the control plane going away: it keeps the last resume token,
+/// resumes from it after a disconnect or a clean end of stream, lists again only when told the
+/// token is compacted (OUT_OF_RANGE), and retries with exponential backoff and full jitter. While it
+/// is disconnected the sink keeps what it has.
+/// </summary>
+public sealed class ResumableWatch(ControlPlaneClient client, WatchRequest request, IWatchSink sink)
+{
+    private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
+
+    /// <summary>Called when a connection attempt or stream fails (for logging).</summary>
+    public Action<StatusCode, string>? Unreachable { get; init; }
+
+    /// <summary>Called when the resume position was compacted and a full list follows (for logging).</summary>
+    public Action<string>? Relisting { get; init; }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var token = string.Empty;
+        var backoff = FirstBackoff;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var listing = token.Length == 0;
+            if (listing) sink.BeginList();
+            try
+            {
+                var watch = request.Clone();
+                watch.ResumeToken = token;
+                await foreach (var e in client.WatchAsync(watch, new CallOptions(CancellationToken: cancellationToken)).ConfigureAwait(false))
+                {
+                    backoff = FirstBackoff;
+                    if (e.Type == EventType.Bookmark)
+                    {
+                        token = e.ResumeToken;
+                        if (e.InitialEventsEnd)
+                        {
+                            sink.EndList();
+                            listing = false;
+                        }
+                        continue;
+                    }
+                    sink.Apply(e);
+                    if (e.ResumeToken.Length > 0) token = e.ResumeToken;
+                    if (!listing) sink.Changed();
+                }
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.OutOfRange)
+            {
+                Relisting?.Invoke(e.Detail);
+                token = string.Empty;
+            }
+            catch (RpcException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                Unreachable?.Invoke(e.StatusCode, e.Detail);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * backoff.TotalMilliseconds), cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            backoff = TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, backoff.Ticks * 2));
+        }
+    }
+}
