@@ -37,9 +37,21 @@ public sealed class LifecycleTests
         // Watch host 2's kernel for the removal of b's interface (its routes go with it, unannounced).
         using var monitor = Process.Start(new ProcessStartInfo("ip", ["-n", cluster.Host(2), "monitor", "link"]) { RedirectStandardOutput = true })!;
         var removed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        monitor.OutputDataReceived += (_, e) => { if (e.Data is { } line && line.StartsWith("Deleted", StringComparison.Ordinal) && line.Contains(": cpe", StringComparison.Ordinal)) removed.TrySetResult(); };
+        var listening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        monitor.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is not { } line) return;
+            if (line.Contains(": lo:", StringComparison.Ordinal)) listening.TrySetResult();
+            if (line.StartsWith("Deleted", StringComparison.Ordinal) && line.Contains(": cpe", StringComparison.Ordinal)) removed.TrySetResult();
+        };
         monitor.BeginOutputReadLine();
-        await Task.Delay(100); // let the monitor subscribe
+        // The monitor is subscribed once it reports a harmless change of ours.
+        for (var mtu = 65535; !listening.Task.IsCompleted && mtu > 65500; mtu--)
+        {
+            Shell.Must("ip", "-n", cluster.Host(2), "link", "set", "lo", "mtu", mtu.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            await Task.WhenAny(listening.Task, Task.Delay(50));
+        }
+        await listening.Task.WaitAsync(TimeSpan.FromSeconds(5));
 
         var clock = Stopwatch.StartNew();
         await cluster.Client.Endpoints.DeleteAsync("default", "b");

@@ -219,5 +219,5 @@ public sealed class RequestBatch
         _current = new MessageWriter();
     }
 
-    internal static byte Family(IPAddress address) => address.AddressFamily == AddressFamily.InterNetwork ? Rtm.AfInet : Rtm.AfInet6;
+    internal static byte Family(IPAddress address) => AddressFamilies.Of(address);
 }

@@ -35,7 +35,7 @@ public sealed class VxlanOverlay(RouteNetlink rtnl, byte protocol)
         // The FDB is per MAC, whatever the family; everything else is done once per family, alike.
         var wantedFdb = spec.Remotes.ToDictionary(r => r.VtepMac, r => r.Underlay);
         var actualFdb = rtnl.ListFdb(index).Where(e => e.Destination is not null).ToList();
-        var families = spec.LocalVtepIps.Select(Family).Distinct().ToList();
+        var families = spec.LocalVtepIps.Select(AddressFamilies.Of).Distinct().ToList();
 
         var remove = rtnl.Batch();
         var plans = families.Select(family => Plan(spec, index, family)).ToList();
@@ -64,13 +64,13 @@ public sealed class VxlanOverlay(RouteNetlink rtnl, byte protocol)
     private FamilyPlan Plan(OverlaySpec spec, int index, byte family)
     {
         var remotes = spec.Remotes
-            .Select(r => (Remote: r, Vtep: r.VtepIps.FirstOrDefault(ip => Family(ip) == family)))
+            .Select(r => (Remote: r, Vtep: r.VtepIps.FirstOrDefault(ip => AddressFamilies.Of(ip) == family)))
             .Where(r => r.Vtep is not null)
             .ToList();
         var wantedNeighbours = remotes.ToDictionary(r => r.Vtep!, r => r.Remote.VtepMac);
         var wantedNexthops = remotes.ToDictionary(r => NexthopId(spec.Device, r.Vtep!), r => r.Vtep!);
         var wantedRoutes = remotes
-            .SelectMany(r => r.Remote.Blocks.Where(b => Family(b.Network) == family)
+            .SelectMany(r => r.Remote.Blocks.Where(b => AddressFamilies.Of(b.Network) == family)
                 .Select(b => (Key: $"{b.Network}/{b.PrefixLength}", Block: b, Nexthop: NexthopId(spec.Device, r.Vtep!))))
             .ToDictionary(x => x.Key, x => (x.Block, x.Nexthop));
         var tableRoutes = rtnl.ListRoutes(family, protocol, spec.Table);
@@ -79,7 +79,7 @@ public sealed class VxlanOverlay(RouteNetlink rtnl, byte protocol)
             Family = family, Index = index, Spec = spec, Protocol = protocol,
             WantedNeighbours = wantedNeighbours, WantedNexthops = wantedNexthops, WantedRoutes = wantedRoutes,
             ActualNeighbours = rtnl.ListNeighbours(family).Where(n => n.Index == index && (n.State & 0x80) != 0).ToList(),
-            ActualNexthops = rtnl.ListNexthops(protocol).Where(n => n.OutputIndex == index && n.Gateway is { } g && Family(g) == family).ToList(),
+            ActualNexthops = rtnl.ListNexthops(protocol).Where(n => n.OutputIndex == index && n.Gateway is { } g && AddressFamilies.Of(g) == family).ToList(),
             // The overlay's routes are the ones through nexthops; endpoint routes in the same table belong to the endpoints.
             ActualRoutes = tableRoutes.Where(r => r.NexthopId != 0).ToList(),
             TableSealed = tableRoutes.Any(r => r.Type == 7 && r.PrefixLength == 0),
@@ -150,8 +150,6 @@ public sealed class VxlanOverlay(RouteNetlink rtnl, byte protocol)
         }
     }
 
-    public static byte Family(IPAddress address) => address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? (byte)2 : (byte)10;
-
     /// <summary>
     /// Removes the overlay's device (its neighbours, FDB entries, nexthops and their routes go with
     /// it), its rule and the unreachable default of its table.
@@ -159,7 +157,7 @@ public sealed class VxlanOverlay(RouteNetlink rtnl, byte protocol)
     public void Remove(string device, uint table)
     {
         var batch = rtnl.Batch();
-        foreach (var family in new byte[] { 2, 10 })
+        foreach (var family in AddressFamilies.Both)
         {
             foreach (var rule in rtnl.ListRules(family, protocol).Where(r => r.InputInterface == device))
             {
@@ -200,7 +198,7 @@ public sealed class VxlanOverlay(RouteNetlink rtnl, byte protocol)
         // The VTEP addresses: they also make the kernel accept onlink gateways.
         foreach (var vtep in spec.LocalVtepIps)
         {
-            rtnl.AddAddress(link.Index, vtep, Family(vtep) == 2 ? 32 : 128);
+            rtnl.AddAddress(link.Index, vtep, AddressFamilies.HostBits(vtep));
         }
         return link.Index;
     }

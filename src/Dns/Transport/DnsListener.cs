@@ -45,8 +45,6 @@ public sealed class DnsListener : IAsyncDisposable
     /// <summary>The bound address (with the actual port when 0 was asked).</summary>
     public IPEndPoint LocalEndPoint { get; }
 
-    public int OpenTcpConnections => Volatile.Read(ref _connections);
-
     public void Start()
     {
         var loops = _options.Threads > 0 ? _options.Threads : Environment.ProcessorCount;

@@ -60,7 +60,7 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
         var network = await client.Networks.GetAsync("", endpoint.Spec.Network, call);
         var gateways = new[] { endpoint.Status.Ipv4Gateway, endpoint.Status.Ipv6Gateway }.Where(g => g.Length > 0).Select(IPAddress.Parse).ToList();
         var wiring = new EndpointWiring.Wiring(Names.EndpointVeth(key), request.InterfaceName, [.. endpoint.Status.Ips.Select(IPAddress.Parse)],
-            PhysicalAddress.Parse(endpoint.Status.Mac.Replace(':', '-').ToUpperInvariant()), gateways, (int)endpoint.Status.Mtu, Names.Table(network.Spec.Vni));
+            PhysicalAddress.Parse(endpoint.Status.Mac), gateways, (int)endpoint.Status.Mtu, Names.Table(network.Spec.Vni));
         pending.Add(wiring.HostInterface, key);
         try
         {

@@ -39,10 +39,10 @@ public static class OverlayCalculator
                 {
                     continue;
                 }
-                remotes.Add(new RemoteVtep(VtepAddresses(blocks), PhysicalAddress.Parse(remote.Status.VtepMac.Replace(':', '-').ToUpperInvariant()), remoteUnderlay, blocks));
+                remotes.Add(new RemoteVtep(VtepAddresses(blocks), PhysicalAddress.Parse(remote.Status.VtepMac), remoteUnderlay, blocks));
             }
             overlays.Add(new OverlaySpec(Names.Overlay(network.Spec.Vni), network.Spec.Vni, port, underlay, (int)network.Status.Mtu,
-                PhysicalAddress.Parse(me.Status.VtepMac.Replace(':', '-').ToUpperInvariant()), VtepAddresses(mine), remotes,
+                PhysicalAddress.Parse(me.Status.VtepMac), VtepAddresses(mine), remotes,
                 Names.Table(network.Spec.Vni), Names.RulePriority));
         }
         var endpoints = view.Endpoints

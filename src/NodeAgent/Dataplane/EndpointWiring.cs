@@ -34,7 +34,6 @@ public static class EndpointWiring
         {
             rtnl.AddAddress(host.Index, gateway, Bits(gateway));
         }
-        var hostMac = rtnl.FindLink(wiring.HostInterface)!.Mac!;
         var batch = rtnl.Batch();
         foreach (var ip in wiring.Ips)
         {
@@ -67,7 +66,7 @@ public static class EndpointWiring
             foreach (var gateway in wiring.Gateways)
             {
                 var any = gateway.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any;
-                routes.ReplaceNeighbour(link.Index, gateway, hostMac);
+                routes.ReplaceNeighbour(link.Index, gateway, host.Mac!);
                 routes.ReplaceRoute(any, 0, gateway, link.Index, protocol, onlink: true);
             }
             routes.ExecuteOrThrow();
@@ -79,7 +78,7 @@ public static class EndpointWiring
     {
         using var rtnl = RouteNetlink.Open();
         var rules = rtnl.Batch();
-        foreach (var family in new byte[] { 2, 10 })
+        foreach (var family in AddressFamilies.Both)
         {
             foreach (var rule in rtnl.ListRules(family, protocol).Where(r => r.InputInterface == hostInterface))
             {
@@ -99,7 +98,7 @@ public static class EndpointWiring
         }
     }
 
-    private static int Bits(IPAddress ip) => ip.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
+    private static int Bits(IPAddress ip) => AddressFamilies.HostBits(ip);
 
-    private static byte Family(IPAddress ip) => ip.AddressFamily == AddressFamily.InterNetwork ? (byte)2 : (byte)10;
+    private static byte Family(IPAddress ip) => AddressFamilies.Of(ip);
 }

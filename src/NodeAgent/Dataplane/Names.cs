@@ -18,9 +18,6 @@ public static class Names
     /// <summary>The routing table of a network: 100000 + VNI (above the ids distributions use).</summary>
     public static uint Table(uint vni) => 100_000 + vni;
 
-    /// <summary>The VNI of a table id, or null when the table is not one of ours.</summary>
-    public static uint? VniOfTable(uint table) => table > 100_000 && table <= 100_000 + 0xFFFFFF ? table - 100_000 : null;
-
     /// <summary>The VXLAN device of a network: cpvx&lt;vni&gt; (at most 12 characters).</summary>
     public static string Overlay(uint vni) => OverlayPrefix + vni;
 

@@ -18,12 +18,6 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
 {
     private readonly SemaphoreSlim _wake = new(0, 1);
 
-    /// <summary>Completed passes (tests wait on this).</summary>
-    public long Passes { get; private set; }
-
-    /// <summary>Raised after each pass.</summary>
-    public event Action? Reconciled;
-
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
         sync.Changed += Wake;
@@ -73,8 +67,6 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
             {
                 Log.PassFailed(logger, e.Message);
             }
-            Passes++;
-            Reconciled?.Invoke();
         }
     }
 
@@ -105,7 +97,7 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
         // Rules of ours whose interface is gone (a rule outlives the device it names).
         var live = rtnl.ListLinks().Select(l => l.Name).ToHashSet();
         var stale = rtnl.Batch();
-        foreach (var family in new byte[] { 2, 10 })
+        foreach (var family in AddressFamilies.Both)
         {
             foreach (var rule in rtnl.ListRules(family, options.RouteProtocol).Where(r => r.InputInterface is { } i && !live.Contains(i) && !pending.IsPending(i)))
             {

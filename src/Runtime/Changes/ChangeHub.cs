@@ -24,8 +24,6 @@ public sealed class ChangeHub
         return subscription;
     }
 
-    public int SubscriberCount => Volatile.Read(ref _subscriptions).Length;
-
     /// <summary>Delivers a committed batch to every subscriber. Called by the committer only.</summary>
     public void Publish(Change[] batch)
     {

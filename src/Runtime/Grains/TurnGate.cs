@@ -11,11 +11,6 @@ internal sealed class TurnGate
     private int _readers;
     private bool _writer;
 
-    public int Pending
-    {
-        get { lock (_waiting) { return _waiting.Count + _readers + (_writer ? 1 : 0); } }
-    }
-
     public Task EnterAsync(bool readOnly)
     {
         lock (_waiting)
