@@ -23,6 +23,9 @@ public sealed class AgentOptions
     /// <summary>Turn on IPv4 forwarding in the node's namespace once an overlay is programmed.</summary>
     public bool EnableForwarding { get; set; } = true;
 
+    /// <summary>Program service virtual IPs (nftables table "controlplane") on this node.</summary>
+    public bool ServiceProxy { get; set; } = true;
+
     /// <summary>Full resync with the kernel at least this often (catches drift).</summary>
     public TimeSpan ResyncInterval { get; set; } = TimeSpan.FromSeconds(30);
 

@@ -5,6 +5,7 @@ using ControlPlane.NodeAgent;
 using ControlPlane.NodeAgent.Attach;
 using ControlPlane.NodeAgent.Dataplane;
 using ControlPlane.NodeAgent.Lease;
+using ControlPlane.NodeAgent.Services;
 using ControlPlane.NodeAgent.Sync;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -34,6 +35,8 @@ builder.Services.AddSingleton<WatchSync>();
 builder.Services.AddHostedService(s => s.GetRequiredService<WatchSync>());
 builder.Services.AddSingleton<Reconciler>();
 builder.Services.AddHostedService(s => s.GetRequiredService<Reconciler>());
+builder.Services.AddSingleton<ServiceProxy>();
+builder.Services.AddHostedService(s => s.GetRequiredService<ServiceProxy>());
 builder.Services.AddSingleton<NodeLease>();
 builder.Services.AddHostedService(s => s.GetRequiredService<NodeLease>());
 

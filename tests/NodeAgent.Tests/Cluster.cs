@@ -88,7 +88,7 @@ internal sealed class Cluster : IAsyncDisposable
         var info = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in (string[])["netns", "exec", Host(n), "dotnet", Path.Combine(AppContext.BaseDirectory, "ControlPlane.NodeAgent.dll"),
                      $"--Agent:ControlPlane=unix:{SiloSocket}", $"--Agent:NodeName=host-{n}", $"--Agent:UnderlayIp=10.99.0.{n}",
-                     $"--Agent:AttachSocket={AgentSocket(n)}", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:ControlPlane.NodeAgent.Sync=Information"]) info.ArgumentList.Add(arg);
+                     $"--Agent:AttachSocket={AgentSocket(n)}", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:ControlPlane.NodeAgent.Sync=Information", "--Logging:LogLevel:ControlPlane.NodeAgent.Services=Information"]) info.ArgumentList.Add(arg);
         var process = Process.Start(info)!;
         var log = _logs.TryGetValue(n, out var existing) ? existing : _logs[n] = [];
         process.OutputDataReceived += (_, e) =>
@@ -128,7 +128,8 @@ internal sealed class Cluster : IAsyncDisposable
     }
 
     /// <summary>Creates a workload namespace and attaches it through host n's agent.</summary>
-    public async Task<AttachResponse> AttachAsync(int n, string name, string network, bool createNamespace = true)
+    public async Task<AttachResponse> AttachAsync(int n, string name, string network, bool createNamespace = true,
+        IDictionary<string, string>? labels = null, IEnumerable<NamedPort>? ports = null)
     {
         var pod = $"cpp{_id}{name}";
         if (createNamespace) AddNamespace(pod);
@@ -137,10 +138,13 @@ internal sealed class Cluster : IAsyncDisposable
         {
             try
             {
-                return await agent.UnaryAsync("/controlplane.v1.Agent/Attach", new AttachRequest
+                var request = new AttachRequest
                 {
                     Namespace = "default", Name = name, Network = network, NetnsPath = $"/var/run/netns/{pod}", InterfaceName = "eth0",
-                }, AttachResponse.Parser, new CallOptions(TimeSpan.FromSeconds(20)));
+                };
+                if (labels is not null) request.Labels.Add(labels);
+                if (ports is not null) request.Ports.Add(ports);
+                return await agent.UnaryAsync("/controlplane.v1.Agent/Attach", request, AttachResponse.Parser, new CallOptions(TimeSpan.FromSeconds(20)));
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && attempt < 100)
             {
@@ -158,6 +162,22 @@ internal sealed class Cluster : IAsyncDisposable
     }
 
     public string Pod(string name) => $"cpp{_id}{name}";
+
+    /// <summary>A namespace outside every network, on the underlay (10.99.0.200): "the internet" for egress tests.</summary>
+    public string AddOutside()
+    {
+        var name = "cpo" + _id;
+        AddNamespace(name);
+        Shell.Must("ip", "-n", Fabric, "link", "add", "out", "type", "veth", "peer", "name", "eth0", "netns", name);
+        Shell.Must("ip", "-n", Fabric, "link", "set", "out", "master", "br0", "up");
+        Shell.Must("ip", "-n", name, "addr", "add", "10.99.0.200/24", "dev", "eth0");
+        Shell.Must("ip", "-n", name, "link", "set", "eth0", "up");
+        Shell.Must("ip", "-n", name, "link", "set", "lo", "up");
+        return name;
+    }
+
+    /// <summary>The agent's nftables table on host n, as nft prints it.</summary>
+    public string Ruleset(int n) => Shell.Run("ip", "netns", "exec", Host(n), "nft", "list", "table", "inet", "controlplane").Output;
 
     /// <summary>Pings from one workload to an address until it answers or the deadline passes.</summary>
     public bool Ping(string from, string address, TimeSpan within)

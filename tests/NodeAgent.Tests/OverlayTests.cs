@@ -36,9 +36,9 @@ public sealed class OverlayTests
         Assert.Equal(2, neighbours.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
         var fdb = Shell.Must("ip", "netns", "exec", cluster.Host(1), "bridge", "fdb", "show", "dev", "cpvx100").Split('\n').Count(l => l.Contains(" dst "));
         Assert.Equal(2, fdb);
-        // The network's own table: a block per remote host, a /32 per local endpoint, and the unreachable default.
+        // The network's own table: a block per remote host, a /32 per local endpoint, the network's CIDR unreachable, and the throw default.
         var routes = Shell.Must("ip", "-n", cluster.Host(1), "route", "show", "table", "100100", "proto", "252").Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(2 + 2 + 1, routes.Length);
+        Assert.Equal(2 + 2 + 2, routes.Length);
         Assert.Equal("", Shell.Must("ip", "-n", cluster.Host(1), "route", "show", "proto", "252").Trim());
     }
 

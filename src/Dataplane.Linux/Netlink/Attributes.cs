@@ -29,5 +29,23 @@ internal readonly ref struct Attributes(ReadOnlySpan<byte> span)
     public string? String(ushort type) =>
         TryGet(type, out var value) ? System.Text.Encoding.ASCII.GetString(value.TrimEnd((byte)0)) : null;
 
+    /// <summary>Takes the next attribute off <paramref name="cursor"/> (for lists of repeated attributes).</summary>
+    public static bool Next(ref ReadOnlySpan<byte> cursor, out ushort type, out ReadOnlySpan<byte> value)
+    {
+        type = 0;
+        value = default;
+        if (cursor.Length < 4) return false;
+        var length = BinaryPrimitives.ReadUInt16LittleEndian(cursor);
+        if (length < 4 || length > cursor.Length) return false;
+        type = (ushort)(BinaryPrimitives.ReadUInt16LittleEndian(cursor[2..]) & 0x3FFF);
+        value = cursor[4..length];
+        cursor = cursor[Math.Min(cursor.Length, MessageWriter.Align(length))..];
+        return true;
+    }
+
+    public uint? Be32(ushort type) => TryGet(type, out var value) && value.Length >= 4 ? BinaryPrimitives.ReadUInt32BigEndian(value) : null;
+
+    public ulong? Be64(ushort type) => TryGet(type, out var value) && value.Length >= 8 ? BinaryPrimitives.ReadUInt64BigEndian(value) : null;
+
     public uint? U32(ushort type) => TryGet(type, out var value) && value.Length >= 4 ? BinaryPrimitives.ReadUInt32LittleEndian(value) : null;
 }

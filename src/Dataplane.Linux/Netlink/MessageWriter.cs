@@ -87,6 +87,23 @@ internal sealed class MessageWriter
         Attribute(type, bytes);
     }
 
+    /// <summary>NLA_F_NESTED: nf_tables and other strict families expect it on every nest.</summary>
+    public const ushort Nested = 0x8000;
+
+    public void AttributeBe32(ushort type, uint value)
+    {
+        Span<byte> bytes = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(bytes, value);
+        Attribute(type, bytes);
+    }
+
+    public void AttributeBe64(ushort type, ulong value)
+    {
+        Span<byte> bytes = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64BigEndian(bytes, value);
+        Attribute(type, bytes);
+    }
+
     public void BeginNested(ushort type)
     {
         _nests.Push(Length);

@@ -19,9 +19,12 @@ internal sealed partial class NetlinkSocket : IDisposable
 
     private NetlinkSocket(Socket socket) => _socket = socket;
 
-    public static NetlinkSocket Open()
+    public const int NetlinkNetfilter = 12;
+    private const int SolSocket = 1, SoSndbufForce = 32, SoRcvbufForce = 33;
+
+    public static NetlinkSocket Open(int protocol = NetlinkRoute)
     {
-        var fd = socket(AfNetlink, SockRaw | SockCloexec, NetlinkRoute);
+        var fd = socket(AfNetlink, SockRaw | SockCloexec, protocol);
         if (fd < 0)
         {
             throw new NetlinkException(Marshal.GetLastPInvokeError(), "socket(AF_NETLINK)");
@@ -36,6 +39,16 @@ internal sealed partial class NetlinkSocket : IDisposable
     }
 
     public uint NextSequence() => ++_sequence;
+
+    /// <summary>
+    /// Raises both buffers past the sysctl caps (root only; SO_*BUFFORCE). An nf_tables
+    /// transaction must reach the kernel in one send, so the send buffer must hold all of it.
+    /// </summary>
+    public void ForceBuffers(int bytes)
+    {
+        _socket.SetRawSocketOption(SolSocket, SoSndbufForce, BitConverter.GetBytes(bytes));
+        _socket.SetRawSocketOption(SolSocket, SoRcvbufForce, BitConverter.GetBytes(bytes));
+    }
 
     /// <summary>
     /// Sends a batch whose last message asks for an ACK and reads replies until that ACK (or its

@@ -19,4 +19,4 @@ public sealed record FdbEntry(int Index, PhysicalAddress Mac, IPAddress? Destina
 public sealed record Nexthop(uint Id, IPAddress? Gateway, int OutputIndex, byte Protocol);
 
 /// <summary>A policy-routing rule: traffic arriving on <see cref="InputInterface"/> looks up <see cref="Table"/>.</summary>
-public sealed record Rule(string? InputInterface, uint Table, uint Priority, byte Protocol, byte Family);
+public sealed record Rule(string? InputInterface, uint Table, uint Priority, byte Protocol, byte Family, IPAddress? Destination = null, int DestinationLength = 0);

@@ -84,16 +84,38 @@ public sealed class RequestBatch
     public RequestBatch DeleteRoute(IPAddress destination, int prefixLength, int outputIndex, byte protocol, uint table = Rtm.RtTableMain) =>
         Route(Rtm.DelRoute, 0, destination, prefixLength, null, outputIndex, protocol, false, null, table);
 
-    /// <summary>An "unreachable default" of a table: lookups that find nothing else stop here instead of falling through to the next rule.</summary>
-    public RequestBatch ReplaceUnreachableDefault(byte family, uint table, byte protocol)
+    /// <summary>
+    /// A route without a nexthop that ends a lookup: <see cref="Rtm.RtnUnreachable"/> (the packet is
+    /// refused with an ICMP error) or <see cref="Rtm.RtnThrow"/> (the lookup falls through to the
+    /// next rule). A null destination is the default route.
+    /// </summary>
+    public RequestBatch ReplaceTerminalRoute(byte type, byte family, IPAddress? destination, int prefixLength, uint table, byte protocol)
     {
-        var w = Begin(Rtm.NewRoute, Rtm.FCreate | Rtm.FReplace, $"unreachable default table {table}");
+        var w = Begin(Rtm.NewRoute, Rtm.FCreate | Rtm.FReplace, $"{(type == Rtm.RtnThrow ? "throw" : "unreachable")} {destination?.ToString() ?? "default"}/{prefixLength} table {table}");
         var header = w.Struct(12);
         header[0] = family;
+        header[1] = (byte)prefixLength;
         header[4] = TableByte(table);
         header[5] = protocol;
         header[6] = Rtm.RtScopeUniverse;
-        header[7] = Rtm.RtnUnreachable;
+        header[7] = type;
+        if (destination is not null) w.Attribute(Rtm.RtaDst, destination.GetAddressBytes());
+        w.AttributeU32(Rtm.RtaTable, table);
+        return End();
+    }
+
+    /// <summary>Deletes a route of the given type (unreachable, throw) from a table.</summary>
+    public RequestBatch DeleteTerminalRoute(byte type, byte family, IPAddress? destination, int prefixLength, uint table, byte protocol)
+    {
+        var w = Begin(Rtm.DelRoute, 0, $"route {destination?.ToString() ?? "default"}/{prefixLength} table {table}");
+        var header = w.Struct(12);
+        header[0] = family;
+        header[1] = (byte)prefixLength;
+        header[4] = TableByte(table);
+        header[5] = protocol;
+        header[6] = Rtm.RtScopeUniverse;
+        header[7] = type;
+        if (destination is not null) w.Attribute(Rtm.RtaDst, destination.GetAddressBytes());
         w.AttributeU32(Rtm.RtaTable, table);
         return End();
     }
@@ -105,14 +127,24 @@ public sealed class RequestBatch
     public RequestBatch DeleteRule(byte family, string inputInterface, uint table, uint priority, byte protocol) =>
         Rule(Rtm.DelRule, 0, family, inputInterface, table, priority, protocol);
 
-    private RequestBatch Rule(ushort type, ushort flags, byte family, string inputInterface, uint table, uint priority, byte protocol)
+    /// <summary>Adds a rule: traffic to <paramref name="destination"/>/<paramref name="prefixLength"/> looks up <paramref name="table"/>.</summary>
+    public RequestBatch AddRuleTo(IPAddress destination, int prefixLength, uint table, uint priority, byte protocol) =>
+        Rule(Rtm.NewRule, Rtm.FCreate | Rtm.FExcl, Family(destination), null, table, priority, protocol, destination, prefixLength);
+
+    public RequestBatch DeleteRuleTo(IPAddress destination, int prefixLength, uint table, uint priority, byte protocol) =>
+        Rule(Rtm.DelRule, 0, Family(destination), null, table, priority, protocol, destination, prefixLength);
+
+    private RequestBatch Rule(ushort type, ushort flags, byte family, string? inputInterface, uint table, uint priority, byte protocol,
+        IPAddress? destination = null, int prefixLength = 0)
     {
-        var w = Begin(type, flags, $"rule iif {inputInterface} table {table}");
+        var w = Begin(type, flags, inputInterface is null ? $"rule to {destination}/{prefixLength} table {table}" : $"rule iif {inputInterface} table {table}");
         var header = w.Struct(12); // fib_rule_hdr
         header[0] = family;
+        header[1] = (byte)prefixLength;
         header[4] = TableByte(table);
         header[7] = Rtm.FrActToTable;
-        w.AttributeString(Rtm.FraIifname, inputInterface);
+        if (inputInterface is not null) w.AttributeString(Rtm.FraIifname, inputInterface);
+        if (destination is not null) w.Attribute(Rtm.FraDst, destination.GetAddressBytes());
         w.AttributeU32(Rtm.FraPriority, priority);
         w.AttributeU32(Rtm.FraTable, table);
         w.AttributeU8(Rtm.FraProtocol, protocol);

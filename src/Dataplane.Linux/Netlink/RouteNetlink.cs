@@ -182,7 +182,9 @@ public sealed class RouteNetlink : IDisposable
             var attributes = new Attributes(payload[12..]);
             var ruleProtocol = attributes.TryGet(Rtm.FraProtocol, out var p) && p.Length > 0 ? p[0] : (byte)0;
             if (protocol is { } wanted && ruleProtocol != wanted) return;
-            rules.Add(new Rule(attributes.String(Rtm.FraIifname), attributes.U32(Rtm.FraTable) ?? payload[4], attributes.U32(Rtm.FraPriority) ?? 0, ruleProtocol, payload[0]));
+            IPAddress? destination = attributes.TryGet(Rtm.FraDst, out var d) && d.Length is 4 or 16 ? new IPAddress(d) : null;
+            rules.Add(new Rule(attributes.String(Rtm.FraIifname), attributes.U32(Rtm.FraTable) ?? payload[4], attributes.U32(Rtm.FraPriority) ?? 0, ruleProtocol, payload[0],
+                destination, payload[1]));
         });
         return rules;
     }

@@ -12,6 +12,7 @@ internal static class Rtm
     public const ushort NewRule = 32, DelRule = 33, GetRule = 34;
 
     // fib_rule_hdr attributes and values
+    public const ushort FraDst = 1;
     public const ushort FraIifname = 3, FraPriority = 6, FraTable = 15, FraProtocol = 21;
     public const byte FrActToTable = 1;
 
@@ -36,7 +37,7 @@ internal static class Rtm
 
     // nhmsg attributes
     public const ushort NhaId = 1, NhaOif = 5, NhaGateway = 6;
-    public const byte RtTableCompat = 252, RtTableMain = 254, RtScopeUniverse = 0, RtScopeLink = 253, RtScopeNowhere = 255, RtnUnicast = 1, RtnUnreachable = 7;
+    public const byte RtTableCompat = 252, RtTableMain = 254, RtScopeUniverse = 0, RtScopeLink = 253, RtScopeNowhere = 255, RtnUnicast = 1, RtnUnreachable = 7, RtnThrow = 9;
     public const uint RtnhFOnlink = 4;
 
     // ndmsg attributes and values

@@ -14,5 +14,12 @@ public sealed record RemoteVtep(IReadOnlyList<IPAddress> VtepIps, PhysicalAddres
 /// on its device (and on its endpoints' interfaces) looks it up, so networks never reach each other.</param>
 /// <param name="RulePriority">Priority of the rules that select <paramref name="Table"/>.</param>
 /// <param name="LocalVtepIps">This node's VTEP addresses, one per address family the network has.</param>
+/// <param name="Isolated">Prefixes the network must never reach (every network's CIDR, its own included: its
+/// own addresses are reached through more specific routes). Anything else falls through to the node's main table,
+/// so traffic to addresses outside all networks leaves through the underlay.</param>
+/// <param name="Routed">The network's own CIDRs: traffic to them from anywhere else (replies from outside,
+/// the node itself) looks up <paramref name="Table"/>, through a rule just after the interface rules.</param>
 public sealed record OverlaySpec(string Device, uint Vni, ushort Port, IPAddress LocalUnderlay, int Mtu, PhysicalAddress Mac,
-    IReadOnlyList<IPAddress> LocalVtepIps, IReadOnlyList<RemoteVtep> Remotes, uint Table, uint RulePriority);
+    IReadOnlyList<IPAddress> LocalVtepIps, IReadOnlyList<RemoteVtep> Remotes, uint Table, uint RulePriority,
+    IReadOnlyList<(IPAddress Network, int PrefixLength)>? Isolated = null,
+    IReadOnlyList<(IPAddress Network, int PrefixLength)>? Routed = null);

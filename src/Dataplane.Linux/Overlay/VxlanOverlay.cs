@@ -15,8 +15,9 @@ namespace ControlPlane.Dataplane.Linux.Overlay;
 /// O(nodes) entries, no flooding, no learning, and route cost linear in the table size.</item>
 /// <item>Order: additions go neighbour → FDB → nexthop → routes; removals go routes → nexthops →
 /// FDB → neighbours, so no route ever points at a VTEP that cannot be reached.</item>
-/// <item>Isolation: the network's routes live in its own table, ending in an unreachable default,
-/// and a rule sends traffic arriving on the device to that table only.</item>
+/// <item>Isolation: the network's routes live in its own table, with an unreachable route for every
+/// network's CIDR and a throw default (anything outside all networks falls through to the main table
+/// and leaves through the underlay); a rule sends traffic arriving on the device to that table.</item>
 /// <item>Ours: the device by name, routes, nexthops and rules by protocol number, neighbours and
 /// FDB entries by living on our device. Nothing else is touched.</item>
 /// </list>
@@ -74,6 +75,7 @@ public sealed class VxlanOverlay(RouteNetlink rtnl, byte protocol)
                 .Select(b => (Key: $"{b.Network}/{b.PrefixLength}", Block: b, Nexthop: NexthopId(spec.Device, r.Vtep!))))
             .ToDictionary(x => x.Key, x => (x.Block, x.Nexthop));
         var tableRoutes = rtnl.ListRoutes(family, protocol, spec.Table);
+        var rules = rtnl.ListRules(family, protocol);
         return new FamilyPlan
         {
             Family = family, Index = index, Spec = spec, Protocol = protocol,
@@ -82,8 +84,12 @@ public sealed class VxlanOverlay(RouteNetlink rtnl, byte protocol)
             ActualNexthops = rtnl.ListNexthops(protocol).Where(n => n.OutputIndex == index && n.Gateway is { } g && AddressFamilies.Of(g) == family).ToList(),
             // The overlay's routes are the ones through nexthops; endpoint routes in the same table belong to the endpoints.
             ActualRoutes = tableRoutes.Where(r => r.NexthopId != 0).ToList(),
-            TableSealed = tableRoutes.Any(r => r.Type == 7 && r.PrefixLength == 0),
-            Ruled = rtnl.ListRules(family, protocol).Any(r => r.InputInterface == spec.Device && r.Table == spec.Table && r.Priority == spec.RulePriority),
+            TableSealed = tableRoutes.Any(r => r.Type == Rtm.RtnThrow && r.PrefixLength == 0),
+            WantedIsolated = (spec.Isolated ?? []).Where(p => AddressFamilies.Of(p.Network) == family).Select(p => (p.Network, p.PrefixLength)).ToHashSet(),
+            ActualIsolated = tableRoutes.Where(r => r.Type == Rtm.RtnUnreachable).Select(r => (r.Destination, r.PrefixLength)).ToHashSet(),
+            Ruled = rules.Any(r => r.InputInterface == spec.Device && r.Table == spec.Table && r.Priority == spec.RulePriority),
+            WantedRoutedRules = (spec.Routed ?? []).Where(p => AddressFamilies.Of(p.Network) == family).ToHashSet(),
+            ActualRoutedRules = rules.Where(r => r.Table == spec.Table && r.Destination is not null).Select(r => (r.Destination!, r.DestinationLength)).ToHashSet(),
         };
     }
 
@@ -100,7 +106,11 @@ public sealed class VxlanOverlay(RouteNetlink rtnl, byte protocol)
         public required List<Nexthop> ActualNexthops { get; init; }
         public required List<Route> ActualRoutes { get; init; }
         public required bool TableSealed { get; init; }
+        public required HashSet<(IPAddress Network, int PrefixLength)> WantedIsolated { get; init; }
+        public required HashSet<(IPAddress Network, int PrefixLength)> ActualIsolated { get; init; }
         public required bool Ruled { get; init; }
+        public required HashSet<(IPAddress Network, int PrefixLength)> WantedRoutedRules { get; init; }
+        public required HashSet<(IPAddress Network, int PrefixLength)> ActualRoutedRules { get; init; }
 
         /// <summary>Routes first, then nexthops: nothing ever points at a missing VTEP.</summary>
         public void Removals(RequestBatch batch)
@@ -115,6 +125,14 @@ public sealed class VxlanOverlay(RouteNetlink rtnl, byte protocol)
             foreach (var nexthop in ActualNexthops.Where(n => !WantedNexthops.TryGetValue(n.Id, out var gw) || !gw.Equals(n.Gateway)))
             {
                 batch.DeleteNexthop(nexthop.Id);
+            }
+            foreach (var (network, length) in ActualRoutedRules.Where(a => !WantedRoutedRules.Contains(a)))
+            {
+                batch.DeleteRuleTo(network, length, Spec.Table, Spec.RulePriority + 1, Protocol);
+            }
+            foreach (var (network, length) in ActualIsolated.Where(a => !WantedIsolated.Contains(a)))
+            {
+                batch.DeleteTerminalRoute(Rtm.RtnUnreachable, Family, length == 0 ? null : network, length, Spec.Table, Protocol);
             }
         }
 
@@ -145,14 +163,22 @@ public sealed class VxlanOverlay(RouteNetlink rtnl, byte protocol)
             {
                 batch.ReplaceRouteVia(block.Network, block.PrefixLength, nexthop, Protocol, Spec.Table);
             }
-            if (!TableSealed) batch.ReplaceUnreachableDefault(Family, Spec.Table, Protocol);
+            foreach (var (network, length) in WantedIsolated.Where(w => !ActualIsolated.Contains(w)))
+            {
+                batch.ReplaceTerminalRoute(Rtm.RtnUnreachable, Family, network, length, Spec.Table, Protocol);
+            }
+            if (!TableSealed) batch.ReplaceTerminalRoute(Rtm.RtnThrow, Family, null, 0, Spec.Table, Protocol);
             if (!Ruled) batch.AddRule(Family, Spec.Device, Spec.Table, Spec.RulePriority, Protocol);
+            foreach (var (network, length) in WantedRoutedRules.Where(w => !ActualRoutedRules.Contains(w)))
+            {
+                batch.AddRuleTo(network, length, Spec.Table, Spec.RulePriority + 1, Protocol);
+            }
         }
     }
 
     /// <summary>
     /// Removes the overlay's device (its neighbours, FDB entries, nexthops and their routes go with
-    /// it), its rule and the unreachable default of its table.
+    /// it), its rule and the unreachable and throw routes of its table.
     /// </summary>
     public void Remove(string device, uint table)
     {
@@ -163,9 +189,13 @@ public sealed class VxlanOverlay(RouteNetlink rtnl, byte protocol)
             {
                 batch.DeleteRule(rule.Family, device, rule.Table, rule.Priority, protocol);
             }
-            foreach (var route in rtnl.ListRoutes(family, protocol, table).Where(r => r.Type == 7))
+            foreach (var rule in rtnl.ListRules(family, protocol).Where(r => r.Table == table && r.Destination is not null))
             {
-                batch.DeleteRoute(route.Destination, route.PrefixLength, 0, protocol, table);
+                batch.DeleteRuleTo(rule.Destination!, rule.DestinationLength, table, rule.Priority, protocol);
+            }
+            foreach (var route in rtnl.ListRoutes(family, protocol, table).Where(r => r.Type is Rtm.RtnUnreachable or Rtm.RtnThrow))
+            {
+                batch.DeleteTerminalRoute(route.Type, family, route.PrefixLength == 0 ? null : route.Destination, route.PrefixLength, table, protocol);
             }
         }
         batch.Execute();

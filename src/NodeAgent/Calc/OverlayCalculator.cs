@@ -20,6 +20,14 @@ public static class OverlayCalculator
     {
         var overlays = new List<OverlaySpec>();
         view.Nodes.TryGetValue(self, out var me);
+        // Every network's CIDR is unreachable from every network's table (own addresses have more specific routes).
+        var isolated = view.Networks.Values
+            .SelectMany(n => new[] { n.Spec.Ipv4Cidr, n.Spec.Ipv6Cidr })
+            .Select(c => string.IsNullOrEmpty(c) ? null : Parse(c))
+            .Where(p => p is not null)
+            .Select(p => p!.Value)
+            .Distinct()
+            .ToList();
         foreach (var network in view.Networks.Values.OrderBy(n => n.Metadata.Name, StringComparer.Ordinal))
         {
             // Blocks in assignment order: a node's first block of a family gives its VTEP address.
@@ -43,7 +51,8 @@ public static class OverlayCalculator
             }
             overlays.Add(new OverlaySpec(Names.Overlay(network.Spec.Vni), network.Spec.Vni, port, underlay, (int)network.Status.Mtu,
                 PhysicalAddress.Parse(me.Status.VtepMac), VtepAddresses(mine), remotes,
-                Names.Table(network.Spec.Vni), Names.RulePriority));
+                Names.Table(network.Spec.Vni), Names.RulePriority, isolated,
+                new[] { network.Spec.Ipv4Cidr, network.Spec.Ipv6Cidr }.Where(c => !string.IsNullOrEmpty(c)).Select(Parse).Where(p => p is not null).Select(p => p!.Value).ToList()));
         }
         var endpoints = view.Endpoints
             .Where(e => e.Value.Spec.Node == self)

@@ -1,0 +1,133 @@
+using System.Net;
+using ControlPlane.Contracts.V1;
+using ControlPlane.Dataplane.Linux.Nftables;
+
+namespace ControlPlane.NodeAgent.Services;
+
+/// <summary>One endpoint a service port sends to.</summary>
+public readonly record struct Backend(IPAddress Address, ushort Port);
+
+/// <summary>One VIP:port of a service and where it leads.</summary>
+public sealed record ServicePortProgram(IPAddress Vip, byte Protocol, ushort Port, IReadOnlyList<Backend> Backends, uint AffinitySeconds);
+
+/// <summary>What one service (or the group of local endpoints) puts into the table: map elements and the balancing chains they jump to.</summary>
+public sealed record ElementGroup(IReadOnlyList<(string Set, NftElement Element)> Elements, IReadOnlyList<string> Chains, IReadOnlyList<ServicePortProgram> Ports)
+{
+    public static readonly ElementGroup Empty = new([], [], []);
+}
+
+/// <summary>
+/// Pure: the elements a service needs on every node, and the elements this node's own endpoints
+/// need. No I/O and no memory of earlier results; the proxy diffs groups against what it programmed.
+/// </summary>
+public static class ServiceCalculator
+{
+    public const uint DefaultAffinitySeconds = 10_800;
+
+    /// <summary>
+    /// A ClusterIP service: for each port and VIP, its ready endpoints of the same family, the
+    /// target port resolved per endpoint (by number, or by name and protocol from the endpoint's
+    /// own ports; an endpoint without that name is left out). No ready endpoint: the VIP:port is
+    /// listed as rejecting instead.
+    /// </summary>
+    public static ElementGroup ForService(Service? service, ServiceEndpoints? endpoints)
+    {
+        if (service is null || service.Spec.Type is not (ServiceType.Unspecified or ServiceType.ClusterIp) || service.Status.ClusterIps.Count == 0)
+        {
+            return ElementGroup.Empty;
+        }
+        var affinity = service.Spec.SessionAffinity == SessionAffinity.ClientIp
+            ? (service.Spec.SessionAffinityTimeoutSeconds == 0 ? DefaultAffinitySeconds : service.Spec.SessionAffinityTimeoutSeconds)
+            : 0;
+        var elements = new List<(string, NftElement)>();
+        var chains = new List<string>();
+        var ports = new List<ServicePortProgram>();
+        foreach (var vipText in service.Status.ClusterIps)
+        {
+            if (!IPAddress.TryParse(vipText, out var vip)) continue;
+            var family = FamilyLayout.Of(vip);
+            foreach (var port in service.Spec.Ports)
+            {
+                var protocol = ProtocolNumber(port.Protocol);
+                var servicePort = (ushort)port.Port;
+                var backends = new List<Backend>();
+                foreach (var address in endpoints?.Endpoints ?? [])
+                {
+                    if (!address.Ready) continue;
+                    var target = TargetPort(port, address);
+                    if (target is null) continue;
+                    foreach (var ipText in address.Ips)
+                    {
+                        if (IPAddress.TryParse(ipText, out var ip) && ip.AddressFamily == vip.AddressFamily)
+                        {
+                            backends.Add(new Backend(ip, target.Value));
+                        }
+                    }
+                }
+                backends = [.. backends.Distinct().OrderBy(b => b.Address.ToString(), StringComparer.Ordinal).ThenBy(b => b.Port)];
+                ports.Add(new ServicePortProgram(vip, protocol, servicePort, backends, affinity));
+                if (backends.Count == 0)
+                {
+                    elements.Add((family.NoEndpoints, new NftElement(ServiceRuleset.ServicePortKey(vip, protocol, servicePort))));
+                    continue;
+                }
+                var key = ServiceRuleset.ServicePortKey(vip, protocol, servicePort);
+                chains.Add(ServiceRuleset.BalancerChain(backends.Count));
+                elements.Add((family.Dispatch, new NftElement(key, Verdict: NftVerdict.GotoChain(ServiceRuleset.BalancerChain(backends.Count)))));
+                if (affinity > 0)
+                {
+                    chains.Add(ServiceRuleset.AffinityChain(affinity));
+                    elements.Add((family.AffinityServices, new NftElement(key, Verdict: NftVerdict.JumpChain(ServiceRuleset.AffinityChain(affinity)))));
+                }
+                for (var slot = 0; slot < backends.Count; slot++)
+                {
+                    elements.Add((family.Backends, new NftElement(ServiceRuleset.BackendKey(vip, protocol, servicePort, slot),
+                        ServiceRuleset.Backend(backends[slot].Address, backends[slot].Port))));
+                }
+            }
+        }
+        return new ElementGroup(elements, chains, ports);
+    }
+
+    /// <summary>This node's endpoints: their hairpin pairs (an endpoint reaching itself through a VIP is masqueraded).</summary>
+    public static ElementGroup ForLocalEndpoints(IEnumerable<KeyValuePair<string, Endpoint>> endpoints, string self)
+    {
+        var elements = new List<(string, NftElement)>();
+        foreach (var (_, endpoint) in endpoints)
+        {
+            if (endpoint.Spec.Node != self) continue;
+            foreach (var ipText in endpoint.Status.Ips)
+            {
+                if (IPAddress.TryParse(ipText, out var ip))
+                {
+                    elements.Add((FamilyLayout.Of(ip).Hairpin, new NftElement(ServiceRuleset.HairpinKey(ip))));
+                }
+            }
+        }
+        return new ElementGroup(elements, [], []);
+    }
+
+    public static byte ProtocolNumber(Protocol protocol) => protocol switch
+    {
+        Protocol.Udp => ServiceRuleset.Udp,
+        Protocol.Sctp => ServiceRuleset.Sctp,
+        _ => ServiceRuleset.Tcp,
+    };
+
+    private static ushort? TargetPort(ServicePort port, EndpointAddress address)
+    {
+        switch (port.TargetCase)
+        {
+            case ServicePort.TargetOneofCase.TargetPortName:
+                foreach (var named in address.Ports)
+                {
+                    if (named.Name == port.TargetPortName && ProtocolNumber(named.Protocol) == ProtocolNumber(port.Protocol)) return (ushort)named.Port;
+                }
+                return null;
+            case ServicePort.TargetOneofCase.TargetPortNumber when port.TargetPortNumber != 0:
+                return (ushort)port.TargetPortNumber;
+            default:
+                return (ushort)port.Port;
+        }
+    }
+}

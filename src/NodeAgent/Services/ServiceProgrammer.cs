@@ -1,0 +1,137 @@
+using ControlPlane.Dataplane.Linux.Netlink;
+using ControlPlane.Dataplane.Linux.Nftables;
+
+namespace ControlPlane.NodeAgent.Services;
+
+/// <summary>
+/// Keeps the agent's nftables table equal to the element groups it is given. The first apply
+/// reads the kernel back and changes only the difference (a restarted agent disturbs nothing);
+/// after that it remembers what it programmed, and a change of one service costs one small
+/// transaction of that service's elements, whatever the number of services. Flows to an endpoint
+/// that left a service are cleared from conntrack (UDP) and from the client-affinity maps.
+/// </summary>
+public sealed class ServiceProgrammer(NftSocket nft)
+{
+    public const string LocalEndpointsGroup = "";
+    private static readonly NftSchema Schema = ServiceRuleset.Schema();
+    private static readonly IReadOnlySet<string> KernelManaged = FamilyLayout.Both.Select(f => f.Affinity).ToHashSet();
+    private readonly Dictionary<string, ElementGroup> _groups = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _chains = new(StringComparer.Ordinal);
+    private bool _converged;
+
+    /// <summary>What one apply did.</summary>
+    public sealed record Outcome(bool ReadBack, int ElementsAdded, int ElementsRemoved, int ConntrackCleared, bool Rebuilt = false);
+
+    /// <summary>Forget what was programmed: the next apply reads the kernel back (after a failure).</summary>
+    public void Reset()
+    {
+        _converged = false;
+        _groups.Clear();
+        _chains.Clear();
+    }
+
+    /// <summary>
+    /// Applies changed groups (a key with <see cref="ElementGroup.Empty"/> removes its group). With
+    /// <paramref name="complete"/>, the changes are all groups there are and any other is removed.
+    /// </summary>
+    public Outcome Apply(IReadOnlyList<(string Key, ElementGroup Group)> changes, bool complete)
+    {
+        if (!_converged)
+        {
+            if (!complete) throw new InvalidOperationException("the first apply must be complete");
+            return Converge(changes);
+        }
+        var work = changes.ToList();
+        if (complete)
+        {
+            var present = changes.Select(c => c.Key).ToHashSet(StringComparer.Ordinal);
+            work.AddRange(_groups.Keys.Where(k => !present.Contains(k)).Select(k => (k, ElementGroup.Empty)));
+        }
+        var tx = nft.Begin();
+        foreach (var name in work.SelectMany(w => w.Group.Chains).Distinct().Where(c => !_chains.Contains(c)))
+        {
+            var chain = ServiceRuleset.DataChain(name);
+            tx.AddChain(chain.Name);
+            foreach (var rule in chain.Rules) tx.AddRule(chain.Name, rule);
+        }
+        // Removed elements and old values of changed ones go first, then everything new: one transaction.
+        var deletions = new List<(string, NftElement)>();
+        var additions = new List<(string, NftElement)>();
+        foreach (var (key, group) in work)
+        {
+            var old = _groups.GetValueOrDefault(key) ?? ElementGroup.Empty;
+            var before = new Dictionary<(string, ElementKey), NftElement>(old.Elements.Count);
+            foreach (var (set, element) in old.Elements) before[(set, ElementKey.Of(element))] = element;
+            foreach (var (set, element) in group.Elements)
+            {
+                if (before.Remove((set, ElementKey.Of(element)), out var was))
+                {
+                    if (NftContents.SameValue(was, element)) continue;
+                    deletions.Add((set, was));
+                }
+                additions.Add((set, element));
+            }
+            foreach (var ((set, _), element) in before) deletions.Add((set, element));
+        }
+        foreach (var (set, element) in deletions) tx.DeleteElement(set, element);
+        foreach (var (set, element) in additions) tx.AddElement(set, element);
+        nft.Commit(tx);
+
+        foreach (var chain in work.SelectMany(w => w.Group.Chains)) _chains.Add(chain);
+        var cleared = 0;
+        foreach (var (key, group) in work)
+        {
+            if (_groups.GetValueOrDefault(key) is { } old) cleared += ClearDeparted(old, group);
+            if (group.Elements.Count == 0) _groups.Remove(key);
+            else _groups[key] = group;
+        }
+        return new Outcome(false, additions.Count, deletions.Count, cleared);
+    }
+
+    private Outcome Converge(IReadOnlyList<(string Key, ElementGroup Group)> groups)
+    {
+        var contents = new NftContents();
+        foreach (var (_, group) in groups)
+        {
+            foreach (var (set, element) in group.Elements) contents.Set(set)[ElementKey.Of(element)] = element;
+        }
+        var chains = groups.SelectMany(g => g.Group.Chains).Distinct().Order(StringComparer.Ordinal).ToList();
+        var result = NftTableSync.Converge(nft, Schema, chains.Select(ServiceRuleset.DataChain).ToList(), contents, KernelManaged);
+        _groups.Clear();
+        foreach (var (key, group) in groups.Where(g => g.Group.Elements.Count > 0)) _groups[key] = group;
+        _chains.Clear();
+        _chains.UnionWith(chains);
+        _converged = true;
+        return new Outcome(true, result.ElementsAdded, result.ElementsRemoved, 0, result.Rebuilt);
+    }
+
+    /// <summary>Flows and affinities that still lead to an endpoint the service no longer sends to.</summary>
+    private int ClearDeparted(ElementGroup old, ElementGroup current)
+    {
+        var cleared = 0;
+        foreach (var port in old.Ports)
+        {
+            var now = current.Ports.FirstOrDefault(p => p.Vip.Equals(port.Vip) && p.Protocol == port.Protocol && p.Port == port.Port);
+            var departed = port.Backends.Where(b => now is null || !now.Backends.Contains(b)).ToList();
+            if (departed.Count == 0) continue;
+            foreach (var backend in departed)
+            {
+                if (port.Protocol == ServiceRuleset.Udp)
+                {
+                    cleared += Conntrack.DeleteTranslated(port.Protocol, port.Vip, port.Port, backend.Address, backend.Port);
+                }
+            }
+            if (port.AffinitySeconds == 0) continue;
+            var family = FamilyLayout.Of(port.Vip);
+            var servicePort = ServiceRuleset.ServicePortKey(port.Vip, port.Protocol, port.Port);
+            var values = departed.Select(b => ServiceRuleset.Backend(b.Address, b.Port)).ToList();
+            var stale = nft.ListElements(family.Affinity).Where(e => values.Any(v => ServiceRuleset.AffinityMatches(e, servicePort, v))).ToList();
+            if (stale.Count == 0) continue;
+            var tx = nft.Begin();
+            foreach (var entry in stale) tx.DestroyElement(family.Affinity, entry);
+            nft.Commit(tx);
+            cleared += stale.Count;
+        }
+        return cleared;
+    }
+}
