@@ -41,7 +41,7 @@ public sealed class VxlanOverlayTests : IDisposable
     {
         var (failures, changes) = Apply(Spec(Remote(2, "10.20.2.0/26", "10.20.2.64/26"), Remote(3, "10.20.3.0/26")));
         Assert.Empty(failures);
-        Assert.Equal(2 + 2 + 2 + 3 + 1 + 1, changes); // + the table's unreachable default and the device's rule
+        Assert.Equal(2 + 2 + 2 + 3 + 1 + 1, changes); // + the table's throw default and the device's rule
         Assert.Equal(
             ["10.20.2.0 lladdr 02:00:00:00:00:02 PERMANENT", "10.20.3.0 lladdr 02:00:00:00:00:03 PERMANENT"],
             Lines("ip", "neigh", "show", "dev", "cpvx100"));
@@ -50,7 +50,7 @@ public sealed class VxlanOverlayTests : IDisposable
             Lines("bridge", "fdb", "show", "dev", "cpvx100").Where(l => l.Contains("dst")));
         var routes = Lines("ip", "route", "show", "table", "100100", "proto", "252").Where(r => r.Contains("nhid")).ToList();
         Assert.Equal(3, routes.Count);
-        Assert.Contains("unreachable default", Run("ip", "netns", "exec", _name, "ip", "route", "show", "table", "100100"));
+        Assert.Contains("throw default", Run("ip", "netns", "exec", _name, "ip", "route", "show", "table", "100100"));
         Assert.Contains("10000:\tfrom all iif cpvx100 lookup 100100 proto 252", Run("ip", "netns", "exec", _name, "ip", "rule", "show"));
         Assert.Equal("", Run("ip", "netns", "exec", _name, "ip", "route", "show", "proto", "252").Trim());
         Assert.Contains(routes, r => r.StartsWith("10.20.2.64/26 nhid", StringComparison.Ordinal) && r.Contains("via 10.20.2.0 dev cpvx100"));

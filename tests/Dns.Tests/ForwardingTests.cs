@@ -32,7 +32,7 @@ public sealed class ForwardingTests
         var upstreamHandler = new QueryHandler(ZoneSnapshot.Build(ZoneFile.Parse(Upstream)));
         var upstream = new DnsListener(upstreamHandler, new DnsTransportOptions { Listen = "127.0.0.1:0", Threads = 1 }, NullLogger.Instance);
         upstream.Start();
-        var forwarder = new Forwarder(new ForwarderOptions { Forwarders = [upstream.LocalEndPoint.ToString()], CacheSize = 2, ForwardTimeout = TimeSpan.FromMilliseconds(500) }, TimeProvider.System);
+        var forwarder = new Forwarder(new ForwarderOptions { Forwarders = [upstream.LocalEndPoint.ToString()], CacheSize = 2, ForwardTimeout = TimeSpan.FromSeconds(3) }, TimeProvider.System);
         var handler = new QueryHandler(ZoneSnapshot.Build(ZoneFile.Parse(Cluster))) { Forwarder = forwarder };
         await using var server = new DnsListener(handler, new DnsTransportOptions { Listen = "127.0.0.1:0", Threads = 1 }, NullLogger.Instance);
         server.Start();
