@@ -89,25 +89,16 @@ public sealed class RequestBatch
     /// refused with an ICMP error) or <see cref="Rtm.RtnThrow"/> (the lookup falls through to the
     /// next rule). A null destination is the default route.
     /// </summary>
-    public RequestBatch ReplaceTerminalRoute(byte type, byte family, IPAddress? destination, int prefixLength, uint table, byte protocol)
-    {
-        var w = Begin(Rtm.NewRoute, Rtm.FCreate | Rtm.FReplace, $"{(type == Rtm.RtnThrow ? "throw" : "unreachable")} {destination?.ToString() ?? "default"}/{prefixLength} table {table}");
-        var header = w.Struct(12);
-        header[0] = family;
-        header[1] = (byte)prefixLength;
-        header[4] = TableByte(table);
-        header[5] = protocol;
-        header[6] = Rtm.RtScopeUniverse;
-        header[7] = type;
-        if (destination is not null) w.Attribute(Rtm.RtaDst, destination.GetAddressBytes());
-        w.AttributeU32(Rtm.RtaTable, table);
-        return End();
-    }
+    public RequestBatch ReplaceTerminalRoute(byte type, byte family, IPAddress? destination, int prefixLength, uint table, byte protocol) =>
+        TerminalRoute(Rtm.NewRoute, Rtm.FCreate | Rtm.FReplace, type, family, destination, prefixLength, table, protocol);
 
     /// <summary>Deletes a route of the given type (unreachable, throw) from a table.</summary>
-    public RequestBatch DeleteTerminalRoute(byte type, byte family, IPAddress? destination, int prefixLength, uint table, byte protocol)
+    public RequestBatch DeleteTerminalRoute(byte type, byte family, IPAddress? destination, int prefixLength, uint table, byte protocol) =>
+        TerminalRoute(Rtm.DelRoute, 0, type, family, destination, prefixLength, table, protocol);
+
+    private RequestBatch TerminalRoute(ushort message, ushort flags, byte type, byte family, IPAddress? destination, int prefixLength, uint table, byte protocol)
     {
-        var w = Begin(Rtm.DelRoute, 0, $"route {destination?.ToString() ?? "default"}/{prefixLength} table {table}");
+        var w = Begin(message, flags, $"{(type == Rtm.RtnThrow ? "throw" : "unreachable")} {destination?.ToString() ?? "default"}/{prefixLength} table {table}");
         var header = w.Struct(12);
         header[0] = family;
         header[1] = (byte)prefixLength;

@@ -71,21 +71,9 @@ public sealed class NftTransaction
     }
 
     /// <summary>Removes every rule of a chain (the chain stays).</summary>
-    public NftTransaction FlushChain(string name)
-    {
-        Begin(Nft.DelRule, 0, $"flush chain {name}");
-        _w.AttributeString(Nft.RuleTable, _table);
-        _w.AttributeString(Nft.RuleChain, name);
-        return End();
-    }
+    public NftTransaction FlushChain(string name) => Named(Nft.DelRule, Nft.RuleChain, name, $"flush chain {name}");
 
-    public NftTransaction DeleteChain(string name)
-    {
-        Begin(Nft.DelChain, 0, $"chain {name}");
-        _w.AttributeString(Nft.ChainTable, _table);
-        _w.AttributeString(Nft.ChainName, name);
-        return End();
-    }
+    public NftTransaction DeleteChain(string name) => Named(Nft.DelChain, Nft.ChainName, name, $"chain {name}");
 
     public NftTransaction AddRule(string chain, NftRule rule)
     {
@@ -137,20 +125,14 @@ public sealed class NftTransaction
         return End();
     }
 
-    public NftTransaction DeleteSet(string name)
-    {
-        Begin(Nft.DelSet, 0, $"set {name}");
-        _w.AttributeString(Nft.SetTable, _table);
-        _w.AttributeString(Nft.SetName, name);
-        return End();
-    }
+    public NftTransaction DeleteSet(string name) => Named(Nft.DelSet, Nft.SetName, name, $"set {name}");
 
-    /// <summary>Removes every element of a set (the set stays).</summary>
-    public NftTransaction FlushSet(string name)
+    /// <summary>A message naming one object of the table (every kind's table attribute is 1).</summary>
+    private NftTransaction Named(ushort message, ushort nameAttribute, string name, string what)
     {
-        Begin(Nft.DelSetElem, 0, $"flush set {name}");
-        _w.AttributeString(Nft.ElemListTable, _table);
-        _w.AttributeString(Nft.ElemListSet, name);
+        Begin(message, 0, what);
+        _w.AttributeString(Nft.ChainTable, _table);
+        _w.AttributeString(nameAttribute, name);
         return End();
     }
 

@@ -183,12 +183,6 @@ public sealed class RuleBuilder
         return End();
     }
 
-    public RuleBuilder Counter()
-    {
-        Begin("counter");
-        return End();
-    }
-
     /// <summary>The finished rule; its tag is its identity when the agent reads its table back.</summary>
     public NftRule Build(string tag) => new(_w.Written.ToArray(), tag);
 

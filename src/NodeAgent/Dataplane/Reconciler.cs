@@ -16,7 +16,7 @@ namespace ControlPlane.NodeAgent.Dataplane;
 /// </summary>
 public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Attach.PendingAttachments pending, ILogger<Reconciler> logger) : BackgroundService
 {
-    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly WakeSignal _wake = new();
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -24,13 +24,7 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
         return Task.Factory.StartNew(() => Run(stoppingToken), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
-    private void Wake()
-    {
-        if (_wake.CurrentCount == 0)
-        {
-            try { _wake.Release(); } catch (SemaphoreFullException) { }
-        }
-    }
+    private void Wake() => _wake.Set();
 
     private void Run(CancellationToken cancellationToken)
     {

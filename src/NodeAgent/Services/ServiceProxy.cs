@@ -15,12 +15,7 @@ namespace ControlPlane.NodeAgent.Services;
 /// </summary>
 public sealed partial class ServiceProxy(WatchSync sync, AgentOptions options, ILogger<ServiceProxy> logger) : BackgroundService
 {
-    private readonly SemaphoreSlim _wake = new(0, 1);
-
-    /// <summary>Number of applies that went through (for tests and status).</summary>
-    public int Applied => _applied;
-
-    private int _applied;
+    private readonly WakeSignal _wake = new();
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -29,19 +24,12 @@ public sealed partial class ServiceProxy(WatchSync sync, AgentOptions options, I
         return Task.Factory.StartNew(() => Run(stoppingToken), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
-    private void Wake()
-    {
-        if (_wake.CurrentCount == 0)
-        {
-            try { _wake.Release(); } catch (SemaphoreFullException) { }
-        }
-    }
+    private void Wake() => _wake.Set();
 
     private void Run(CancellationToken cancellationToken)
     {
         using var nft = NftSocket.Open(ServiceRuleset.Table);
         var programmer = new ServiceProgrammer(nft);
-        var converged = false;
         while (!cancellationToken.IsCancellationRequested)
         {
             try
@@ -64,15 +52,8 @@ public sealed partial class ServiceProxy(WatchSync sync, AgentOptions options, I
                 {
                     changes.Add((ServiceProgrammer.LocalEndpointsGroup, ServiceCalculator.ForLocalEndpoints(local, options.NodeName)));
                 }
-                if (!converged && !work.Full)
-                {
-                    sync.InvalidateServices();
-                    Wake();
-                    continue;
-                }
+                // After start and after a failure the work is always full (everything marked dirty).
                 var outcome = programmer.Apply(changes, work.Full);
-                converged = true;
-                Interlocked.Increment(ref _applied);
                 if (outcome.ReadBack || outcome.ElementsAdded + outcome.ElementsRemoved > 0)
                 {
                     Log.Applied(logger, outcome.Rebuilt ? "built" : outcome.ReadBack ? "read back and converged" : "applied", outcome.ElementsAdded, outcome.ElementsRemoved, outcome.ConntrackCleared);
@@ -82,7 +63,6 @@ public sealed partial class ServiceProxy(WatchSync sync, AgentOptions options, I
             {
                 Log.Failed(logger, e.Message);
                 programmer.Reset();
-                converged = false;
                 sync.InvalidateServices();
                 Thread.Sleep(200);
                 Wake();
