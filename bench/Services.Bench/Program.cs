@@ -3,6 +3,7 @@ using ControlPlane.Contracts.V1;
 using ControlPlane.Dataplane.Linux.Netns;
 using ControlPlane.Dataplane.Linux.Nftables;
 using ControlPlane.NodeAgent.Services;
+using ControlPlane.NodeAgent.Table;
 
 // Programs S services x E endpoints into the agent's table (inet controlplane) in a private
 // namespace, the way the node agent does: the whole set in one transaction, a restart that reads
@@ -28,17 +29,17 @@ foreach (var size in sizes)
 
 static string Measure(int size)
 {
-    using var nft = NftSocket.Open(ServiceRuleset.Table);
+    using var nft = NftSocket.Open(AgentTable.Name);
     var services = Enumerable.Range(0, size).Select(s => (Key: $"default/svc-{s:D5}", Service: Service(s), Endpoints: EndpointsOf(s, 0))).ToList();
     var clock = Stopwatch.StartNew();
     var groups = services.Select(s => (s.Key, ServiceCalculator.ForService(s.Service, s.Endpoints))).ToList();
-    var programmer = new ServiceProgrammer(nft);
+    var programmer = new TableProgrammer(nft);
     programmer.Apply(groups, complete: true);
     var full = clock.Elapsed.TotalMilliseconds;
     var elements = groups.Sum(g => g.Item2.Elements.Count);
 
     clock.Restart();
-    var restarted = new ServiceProgrammer(nft);
+    var restarted = new TableProgrammer(nft);
     var outcome = restarted.Apply(services.Select(s => (s.Key, ServiceCalculator.ForService(s.Service, s.Endpoints))).ToList(), complete: true);
     var restart = clock.Elapsed.TotalMilliseconds;
     if (outcome.ElementsAdded + outcome.ElementsRemoved != 0) throw new InvalidOperationException("restart changed elements");

@@ -26,6 +26,15 @@ public sealed class AgentOptions
     /// <summary>Program service virtual IPs (nftables table "controlplane") on this node.</summary>
     public bool ServiceProxy { get; set; } = true;
 
+    /// <summary>Enforce network policies (chains and sets in the same table) on this node.</summary>
+    public bool NetworkPolicy { get; set; } = true;
+
+    /// <summary>
+    /// Most allow-list entries one endpoint may need per direction. A policy set that needs more
+    /// is not applied: the endpoint stays closed in that direction and the node's status says why.
+    /// </summary>
+    public int PolicyEntryLimit { get; set; } = 65_536;
+
     /// <summary>Full resync with the kernel at least this often (catches drift).</summary>
     public TimeSpan ResyncInterval { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -39,6 +48,8 @@ public sealed class AgentOptions
             errors.Add($"Agent:{nameof(ControlPlane)} '{ControlPlane}' must be http://host:port (h2c) or unix:/path");
         if (!IPAddress.TryParse(UnderlayIp, out _))
             errors.Add($"Agent:{nameof(UnderlayIp)} '{UnderlayIp}' must be this node's underlay IP address");
+        if (PolicyEntryLimit < 1)
+            errors.Add($"Agent:{nameof(PolicyEntryLimit)} {PolicyEntryLimit} must be at least 1");
         if (string.IsNullOrWhiteSpace(NodeName))
             errors.Add($"Agent:{nameof(NodeName)} must not be empty");
         return errors;

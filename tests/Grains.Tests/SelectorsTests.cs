@@ -1,3 +1,4 @@
+using ControlPlane.Contracts.Policy;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Grains.Validation;
 using ControlPlane.Runtime.Errors;
@@ -23,7 +24,7 @@ public sealed class SelectorsTests
 
     [Fact]
     public void Matches_EmptySelector_MatchesEverything() =>
-        Assert.True(Selectors.Matches(new LabelSelector(), Labels()));
+        Assert.True(LabelSelectors.Matches(new LabelSelector(), Labels()));
 
     [Theory]
     [InlineData("In", "web", true)]
@@ -31,17 +32,17 @@ public sealed class SelectorsTests
     [InlineData("NotIn", "db", true)]
     [InlineData("NotIn", "web", false)]
     public void Matches_SetExpressions_FollowKubernetes(string op, string value, bool expected) =>
-        Assert.Equal(expected, Selectors.Matches(Expression("app", op, value), Labels(("app", "web"))));
+        Assert.Equal(expected, LabelSelectors.Matches(Expression("app", op, value), Labels(("app", "web"))));
 
     [Fact]
     public void Matches_NotInOnAbsentKey_Matches() =>
-        Assert.True(Selectors.Matches(Expression("app", "NotIn", "web"), Labels()));
+        Assert.True(LabelSelectors.Matches(Expression("app", "NotIn", "web"), Labels()));
 
     [Fact]
     public void Matches_ExistsAndDoesNotExist_LookAtTheKeyOnly()
     {
-        Assert.True(Selectors.Matches(Expression("app", "Exists"), Labels(("app", ""))));
-        Assert.False(Selectors.Matches(Expression("app", "DoesNotExist"), Labels(("app", "x"))));
+        Assert.True(LabelSelectors.Matches(Expression("app", "Exists"), Labels(("app", ""))));
+        Assert.False(LabelSelectors.Matches(Expression("app", "DoesNotExist"), Labels(("app", "x"))));
     }
 
     [Fact]

@@ -20,10 +20,12 @@ internal sealed class Cluster : IAsyncDisposable
     private readonly Dictionary<int, List<string>> _logs = [];
     private readonly SemaphoreSlim _logged = new(0);
     private readonly string _data;
+    private readonly string[] _agentArgs;
     private WebApplication? _silo;
 
-    private Cluster()
+    private Cluster(string[] agentArgs)
     {
+        _agentArgs = agentArgs;
         _data = Path.Combine(Path.GetTempPath(), "cp-cluster-" + _id);
         SiloSocket = Path.Combine(Path.GetTempPath(), $"cp-{_id}.sock");
     }
@@ -38,9 +40,10 @@ internal sealed class Cluster : IAsyncDisposable
 
     public string AgentSocket(int n) => Path.Combine(Path.GetTempPath(), $"cp-{_id}-agent{n}.sock");
 
-    public static async Task<Cluster> StartAsync(int hosts)
+    /// <summary>Starts the silo and <paramref name="hosts"/> agents, each with <paramref name="agentArgs"/> added to its command line.</summary>
+    public static async Task<Cluster> StartAsync(int hosts, params string[] agentArgs)
     {
-        var cluster = new Cluster();
+        var cluster = new Cluster(agentArgs);
         try
         {
             await cluster.StartSiloAsync();
@@ -88,7 +91,7 @@ internal sealed class Cluster : IAsyncDisposable
         var info = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in (string[])["netns", "exec", Host(n), "dotnet", Path.Combine(AppContext.BaseDirectory, "ControlPlane.NodeAgent.dll"),
                      $"--Agent:ControlPlane=unix:{SiloSocket}", $"--Agent:NodeName=host-{n}", $"--Agent:UnderlayIp=10.99.0.{n}",
-                     $"--Agent:AttachSocket={AgentSocket(n)}", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:ControlPlane.NodeAgent.Sync=Information", "--Logging:LogLevel:ControlPlane.NodeAgent.Services=Information"]) info.ArgumentList.Add(arg);
+                     $"--Agent:AttachSocket={AgentSocket(n)}", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:ControlPlane.NodeAgent.Sync=Information", "--Logging:LogLevel:ControlPlane.NodeAgent.Table=Information", .. _agentArgs]) info.ArgumentList.Add(arg);
         var process = Process.Start(info)!;
         var log = _logs.TryGetValue(n, out var existing) ? existing : _logs[n] = [];
         process.OutputDataReceived += (_, e) =>
@@ -127,11 +130,15 @@ internal sealed class Cluster : IAsyncDisposable
         _agents[n].WaitForExit();
     }
 
-    /// <summary>Creates a workload namespace and attaches it through host n's agent.</summary>
+    /// <summary>
+    /// Creates a workload namespace and attaches it through host n's agent as endpoint
+    /// <paramref name="ns"/>/<paramref name="name"/>; its network namespace is <see cref="Pod"/>(name)
+    /// in "default", Pod(ns + name) in any other.
+    /// </summary>
     public async Task<AttachResponse> AttachAsync(int n, string name, string network, bool createNamespace = true,
-        IDictionary<string, string>? labels = null, IEnumerable<NamedPort>? ports = null)
+        IDictionary<string, string>? labels = null, IEnumerable<NamedPort>? ports = null, string ns = "default")
     {
-        var pod = $"cpp{_id}{name}";
+        var pod = Pod(ns == "default" ? name : ns + name);
         if (createNamespace) AddNamespace(pod);
         using var agent = GrpcClient.ForUnixSocket(AgentSocket(n));
         for (var attempt = 0; ; attempt++)
@@ -140,7 +147,7 @@ internal sealed class Cluster : IAsyncDisposable
             {
                 var request = new AttachRequest
                 {
-                    Namespace = "default", Name = name, Network = network, NetnsPath = $"/var/run/netns/{pod}", InterfaceName = "eth0",
+                    Namespace = ns, Name = name, Network = network, NetnsPath = $"/var/run/netns/{pod}", InterfaceName = "eth0",
                 };
                 if (labels is not null) request.Labels.Add(labels);
                 if (ports is not null) request.Ports.Add(ports);

@@ -27,8 +27,11 @@ public sealed class ControlPlaneClient(GrpcClient client) : IDisposable
     public Task<ServiceEndpoints> GetServiceEndpointsAsync(string ns, string name, CallOptions options = default) =>
         Channel.UnaryAsync("/controlplane.v1.ServiceEndpointSets/Get", new GetRequest { Namespace = ns, Name = name }, ServiceEndpoints.Parser, options);
 
-    public Task<HeartbeatResponse> HeartbeatAsync(string node, CallOptions options = default) =>
-        Channel.UnaryAsync("/controlplane.v1.Nodes/Heartbeat", new HeartbeatRequest { Name = node }, HeartbeatResponse.Parser, options);
+    public Task<HeartbeatResponse> HeartbeatAsync(string node, CallOptions options = default, AgentStatus? status = null) =>
+        Channel.UnaryAsync("/controlplane.v1.Nodes/Heartbeat", new HeartbeatRequest { Name = node, AgentStatus = status }, HeartbeatResponse.Parser, options);
+
+    public Task<ExplainResponse> ExplainAsync(ExplainRequest request, CallOptions options = default) =>
+        Channel.UnaryAsync("/controlplane.v1.NetworkPolicies/Explain", request, ExplainResponse.Parser, options);
 
     public IAsyncEnumerable<WatchEvent> WatchAsync(WatchRequest request, CallOptions options = default) =>
         Channel.ServerStreamingAsync("/controlplane.v1.Watch/Watch", request, WatchEvent.Parser, options);

@@ -5,7 +5,7 @@ namespace ControlPlane.Grains.Resources;
 public interface INodeGrain : IResourceGrain<Node>
 {
     /// <summary>Renews the node's lease (in memory); a not-ready node becomes ready again.</summary>
-    Task<bool> HeartbeatAsync();
+    Task<bool> HeartbeatAsync(AgentStatus? agent = null);
 
     /// <summary>Whether the node is registered and ready; NOT_FOUND if it is not registered.</summary>
     [ControlPlane.Runtime.Grains.ReadOnly]

@@ -59,13 +59,21 @@ internal sealed class NodeGrain(TimeProvider time, ControlPlaneOptions options) 
 
     public Task<bool> IsReadyAsync() => Task.FromResult(RequireState().Status.Ready);
 
-    public async Task<bool> HeartbeatAsync()
+    public async Task<bool> HeartbeatAsync(AgentStatus? agent = null)
     {
         var node = RequireState();
         Renew();
-        if (!node.Status.Ready)
+        var agentChanged = agent is not null && !agent.Equals(node.Status.Agent ?? new AgentStatus());
+        if (!node.Status.Ready || agentChanged)
         {
-            await SetReadyAsync(true).ConfigureAwait(false);
+            var updated = node.Clone();
+            if (!node.Status.Ready)
+            {
+                updated.Status.Ready = true;
+                updated.Status.ReadyChangeTime = Timestamp.FromDateTimeOffset(Time.GetUtcNow());
+            }
+            if (agentChanged) updated.Status.Agent = agent;
+            await CommitAsync(updated).ConfigureAwait(false);
         }
         return true;
     }

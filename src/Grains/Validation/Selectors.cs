@@ -33,29 +33,6 @@ public static class Selectors
         }
     }
 
-    /// <summary>True when the labels satisfy every term. An empty selector matches everything.</summary>
-    public static bool Matches(LabelSelector selector, MapField<string, string> labels)
-    {
-        foreach (var (key, value) in selector.MatchLabels)
-        {
-            if (!labels.TryGetValue(key, out var actual) || actual != value) return false;
-        }
-        foreach (var expression in selector.MatchExpressions)
-        {
-            var present = labels.TryGetValue(expression.Key, out var actual);
-            var ok = expression.Operator switch
-            {
-                "In" => present && expression.Values.Contains(actual!),
-                "NotIn" => !present || !expression.Values.Contains(actual!),
-                "Exists" => present,
-                "DoesNotExist" => !present,
-                _ => false,
-            };
-            if (!ok) return false;
-        }
-        return true;
-    }
-
     /// <summary>Equality-based selector of a service: an empty one selects nothing.</summary>
     public static bool MatchesServiceSelector(MapField<string, string> selector, MapField<string, string> labels)
     {

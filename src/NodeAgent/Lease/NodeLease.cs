@@ -15,9 +15,26 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
 {
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(200);
     private readonly TaskCompletionSource _registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SemaphoreSlim _report = new(0, 1);
+    private readonly object _statusLock = new();
+    private AgentStatus? _status, _reported;
 
     /// <summary>Completes once the node is registered with the control plane.</summary>
     public Task Registered => _registered.Task;
+
+    /// <summary>Sends the agent's status with the next heartbeat, which goes out at once.</summary>
+    public void Report(AgentStatus status)
+    {
+        lock (_statusLock)
+        {
+            if (status.Equals(_status)) return;
+            _status = status;
+        }
+        if (_report.CurrentCount == 0)
+        {
+            try { _report.Release(); } catch (SemaphoreFullException) { }
+        }
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -33,13 +50,16 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
                     registered = true;
                     _registered.TrySetResult();
                 }
-                var lease = await client.HeartbeatAsync(options.NodeName, new CallOptions(TimeSpan.FromSeconds(5), stoppingToken));
+                AgentStatus? status;
+                lock (_statusLock) status = ReferenceEquals(_status, _reported) ? null : _status;
+                var lease = await client.HeartbeatAsync(options.NodeName, new CallOptions(TimeSpan.FromSeconds(5), stoppingToken), status);
+                if (status is not null) _reported = status;
                 backoff = FirstBackoff;
-                await Task.Delay(TimeSpan.FromSeconds(Math.Max(1, lease.LeaseSeconds / 3.0)), stoppingToken);
+                await _report.WaitAsync(TimeSpan.FromSeconds(Math.Max(1, lease.LeaseSeconds / 3.0)), stoppingToken);
             }
             catch (RpcException e) when (!stoppingToken.IsCancellationRequested)
             {
-                if (e.StatusCode == StatusCode.NotFound) registered = false;
+                if (e.StatusCode == StatusCode.NotFound) (registered, _reported) = (false, null);
                 Log.Unreachable(logger, options.ControlPlane, e.StatusCode, backoff.TotalMilliseconds);
                 await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * backoff.TotalMilliseconds), stoppingToken);
                 backoff = TimeSpan.FromTicks(Math.Min(options.MaxBackoff.Ticks, backoff.Ticks * 2));

@@ -1,5 +1,7 @@
 using System.Net;
+using ControlPlane.Contracts.Policy;
 using ControlPlane.Contracts.V1;
+using ControlPlane.NodeAgent.Table;
 using ControlPlane.Dataplane.Linux.Nftables;
 
 namespace ControlPlane.NodeAgent.Services;
@@ -10,18 +12,15 @@ public readonly record struct Backend(IPAddress Address, ushort Port);
 /// <summary>One VIP:port of a service and where it leads.</summary>
 public sealed record ServicePortProgram(IPAddress Vip, byte Protocol, ushort Port, IReadOnlyList<Backend> Backends, uint AffinitySeconds);
 
-/// <summary>What one service (or the group of local endpoints) puts into the table: map elements and the balancing chains they jump to.</summary>
-public sealed record ElementGroup(IReadOnlyList<(string Set, NftElement Element)> Elements, IReadOnlyList<string> Chains, IReadOnlyList<ServicePortProgram> Ports)
-{
-    public static readonly ElementGroup Empty = new([], [], []);
-}
-
 /// <summary>
 /// Pure: the elements a service needs on every node, and the elements this node's own endpoints
 /// need. No I/O and no memory of earlier results; the proxy diffs groups against what it programmed.
 /// </summary>
 public static class ServiceCalculator
 {
+    /// <summary>The group of this node's own endpoints (hairpin pairs).</summary>
+    public const string LocalEndpointsGroup = "";
+
     public const uint DefaultAffinitySeconds = 10_800;
 
     /// <summary>
@@ -48,7 +47,7 @@ public static class ServiceCalculator
             var family = FamilyLayout.Of(vip);
             foreach (var port in service.Spec.Ports)
             {
-                var protocol = ProtocolNumber(port.Protocol);
+                var protocol = PolicySemantics.ProtocolNumber(port.Protocol);
                 var servicePort = (ushort)port.Port;
                 var backends = new List<Backend>();
                 foreach (var address in endpoints?.Endpoints ?? [])
@@ -107,13 +106,6 @@ public static class ServiceCalculator
         return new ElementGroup(elements, [], []);
     }
 
-    public static byte ProtocolNumber(Protocol protocol) => protocol switch
-    {
-        Protocol.Udp => ServiceRuleset.Udp,
-        Protocol.Sctp => ServiceRuleset.Sctp,
-        _ => ServiceRuleset.Tcp,
-    };
-
     private static ushort? TargetPort(ServicePort port, EndpointAddress address)
     {
         switch (port.TargetCase)
@@ -121,7 +113,7 @@ public static class ServiceCalculator
             case ServicePort.TargetOneofCase.TargetPortName:
                 foreach (var named in address.Ports)
                 {
-                    if (named.Name == port.TargetPortName && ProtocolNumber(named.Protocol) == ProtocolNumber(port.Protocol)) return (ushort)named.Port;
+                    if (named.Name == port.TargetPortName && PolicySemantics.ProtocolNumber(named.Protocol) == PolicySemantics.ProtocolNumber(port.Protocol)) return (ushort)named.Port;
                 }
                 return null;
             case ServicePort.TargetOneofCase.TargetPortNumber when port.TargetPortNumber != 0:

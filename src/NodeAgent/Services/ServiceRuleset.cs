@@ -1,36 +1,11 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
+using ControlPlane.Contracts.Policy;
 using ControlPlane.Dataplane.Linux.Nftables;
+using ControlPlane.NodeAgent.Table;
 
 namespace ControlPlane.NodeAgent.Services;
-
-/// <summary>Where one address family keeps its fields: the same rules are written once for both.</summary>
-public sealed record FamilyLayout(string Suffix, byte NfProto, int AddressBytes, uint SourceOffset, uint DestinationOffset)
-{
-    public static readonly FamilyLayout V4 = new("4", Nft.FamilyIpv4, 4, 12, 16);
-    public static readonly FamilyLayout V6 = new("6", Nft.FamilyIpv6, 16, 8, 24);
-    public static readonly FamilyLayout[] Both = [V4, V6];
-
-    public static FamilyLayout Of(IPAddress address) => address.AddressFamily == AddressFamily.InterNetwork ? V4 : V6;
-
-    /// <summary>32-bit registers an address takes.</summary>
-    public int AddressRegisters => AddressBytes / 4;
-
-    public uint AddressType => AddressBytes == 4 ? Nft.TypeIpAddr : Nft.TypeIp6Addr;
-
-    public string Dispatch => "svc" + Suffix;
-
-    public string Backends => "be" + Suffix;
-
-    public string Affinity => "aff" + Suffix;
-
-    public string AffinityServices => "affsvc" + Suffix;
-
-    public string NoEndpoints => "noep" + Suffix;
-
-    public string Hairpin => "hairpin" + Suffix;
-}
 
 /// <summary>
 /// The agent's nftables layout for service virtual IPs, in one table ("controlplane", family inet).
@@ -58,10 +33,8 @@ public sealed record FamilyLayout(string Suffix, byte NfProto, int AddressBytes,
 /// </summary>
 public static class ServiceRuleset
 {
-    public const string Table = "controlplane";
-    public const byte Tcp = 6, Udp = 17, Sctp = 132;
-
-    public static NftSchema Schema()
+    /// <summary>The service part of the agent's table: its sets and base chains.</summary>
+    public static (List<NftSetSpec> Sets, List<NftChainSpec> Chains) Schema()
     {
         var sets = new List<NftSetSpec>();
         foreach (var f in FamilyLayout.Both)
@@ -91,7 +64,7 @@ public static class ServiceRuleset
                 .Build(Tag("sticky v" + f.Suffix)));
             dispatch.Add(ServicePort(Family(f), f).Lookup(f.Dispatch, 0, verdict: true)
                 .Build(Tag("dispatch v" + f.Suffix)));
-            reject.Add(ServicePort(Family(f), f).Lookup(f.NoEndpoints, 0).CmpByte(n, RuleBuilder.CmpEq, Tcp)
+            reject.Add(ServicePort(Family(f), f).Lookup(f.NoEndpoints, 0).CmpByte(n, RuleBuilder.CmpEq, PolicySemantics.Tcp)
                 .Reject(RuleBuilder.RejectTcpRst).Build(Tag("no endpoints tcp v" + f.Suffix)));
             reject.Add(ServicePort(Family(f), f).Lookup(f.NoEndpoints, 0)
                 .Reject(RuleBuilder.RejectIcmpxUnreach, RuleBuilder.IcmpxPortUnreach).Build(Tag("no endpoints v" + f.Suffix)));
@@ -118,7 +91,7 @@ public static class ServiceRuleset
             new("nat_pre", new NftHook(Nft.HookPrerouting, -100, "nat"), dispatch),
             new("nat_post", new NftHook(Nft.HookPostrouting, 100, "nat"), post),
         };
-        return new NftSchema(sets, chains);
+        return (sets, chains);
     }
 
     /// <summary>The chain that spreads over <paramref name="count"/> endpoints.</summary>
@@ -156,7 +129,7 @@ public static class ServiceRuleset
         return new NftChainSpec(name, null, rules);
     }
 
-    private static RuleBuilder Family(FamilyLayout f) => new RuleBuilder().Meta(RuleBuilder.MetaNfProto, 0).CmpByte(0, RuleBuilder.CmpEq, f.NfProto);
+    private static RuleBuilder Family(FamilyLayout f) => f.Match();
 
     /// <summary>daddr . l4proto . dport into registers 0.. .</summary>
     private static RuleBuilder ServicePort(RuleBuilder b, FamilyLayout f) => b

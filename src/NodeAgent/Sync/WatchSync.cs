@@ -1,5 +1,6 @@
 using ControlPlane.Contracts.Client;
 using ControlPlane.Contracts.Grpc;
+using ControlPlane.Contracts.Policy;
 using ControlPlane.Contracts.V1;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -7,56 +8,82 @@ using Microsoft.Extensions.Logging;
 namespace ControlPlane.NodeAgent.Sync;
 
 /// <summary>
-/// Sync: list + watch of networks, nodes, endpoints, services and service endpoints into a local view (through
-/// <see cref="ResumableWatch"/>). The view is offered only once the first complete list has
-/// arrived (in-sync is never faked); while the control plane is unreachable the view, and so the
-/// data path, stays as it is.
+/// Sync: list + watch of namespaces, networks, nodes, endpoints, services, service endpoints and
+/// network policies into a local view (through <see cref="ResumableWatch"/>). The view is offered
+/// only once the first complete list has arrived (in-sync is never faked); while the control
+/// plane is unreachable the view, and so the data path, stays as it is. Consumers take what
+/// changed since their last call: the overlay a snapshot, the table worker the keys of changed
+/// services and policy objects.
 /// </summary>
 public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSync> logger) : BackgroundService, IWatchSink
 {
+    private static readonly Kind[] Kinds = [Kind.Namespace, Kind.Network, Kind.Node, Kind.Endpoint, Kind.Service, Kind.ServiceEndpoints, Kind.NetworkPolicy];
+
+    /// <summary>Every object the agent keeps, by key ("namespace/name", or the name of cluster-scoped ones).</summary>
+    private sealed class Objects
+    {
+        public Dictionary<string, Namespace> Namespaces { get; } = [];
+        public Dictionary<string, Network> Networks { get; } = [];
+        public Dictionary<string, Node> Nodes { get; } = [];
+        public Dictionary<string, Endpoint> Endpoints { get; } = [];
+        public Dictionary<string, Service> Services { get; } = [];
+        public Dictionary<string, ServiceEndpoints> ServiceEndpoints { get; } = [];
+        public Dictionary<string, NetworkPolicy> Policies { get; } = [];
+    }
+
     private readonly object _lock = new();
-    private Dictionary<string, Network> _networks = [];
-    private Dictionary<string, Node> _nodes = [];
-    private Dictionary<string, Endpoint> _endpoints = [];
-    private Dictionary<string, Service> _services = [];
-    private Dictionary<string, ServiceEndpoints> _serviceEndpoints = [];
-    private (Dictionary<string, Network> Networks, Dictionary<string, Node> Nodes, Dictionary<string, Endpoint> Endpoints,
-        Dictionary<string, Service> Services, Dictionary<string, ServiceEndpoints> ServiceEndpoints)? _listing;
+    private Objects _objects = new();
+    private Objects? _listing;
     private bool _synced;
     private readonly HashSet<string> _dirtyServices = [];
-    private bool _allServicesDirty = true, _endpointsDirty = true, _clusterChanged, _servicesChanged;
+    private readonly HashSet<string> _dirtyEndpoints = [], _dirtyPolicies = [], _dirtyNamespaces = [];
+    private bool _allServicesDirty = true, _endpointsDirty = true, _policyFull = true, _clusterChanged, _tableChanged;
 
     /// <summary>Raised after the first list and after every change of networks, nodes or endpoints.</summary>
     public event Action? Changed;
 
-    /// <summary>Raised after the first list and after every change that concerns service load balancing.</summary>
-    public event Action? ServicesChanged;
+    /// <summary>Raised after the first list and after every change that concerns the agent's table (services or policy).</summary>
+    public event Action? TableChanged;
 
     /// <summary>
-    /// What changed for services since the last call: the services (by key) to recompute with their
-    /// current objects, whether this node's endpoints changed, and the networks. Null before the first list.
+    /// What changed for the agent's table since the last call, or null before the first list.
+    /// Full (after a list, a network change or <see cref="InvalidateTable"/>): every service, every
+    /// endpoint, policy and namespace. Otherwise the services (by key) to recompute with their
+    /// current objects, this node's endpoints if any endpoint changed (hairpin pairs), and the
+    /// changed endpoints, policies and namespaces with their current objects (null: deleted).
     /// </summary>
-    public ServiceWork? TakeServiceWork()
+    public TableWork? TakeTableWork()
     {
         lock (_lock)
         {
             if (!_synced) return null;
-            var keys = _allServicesDirty ? _services.Keys.Concat(_serviceEndpoints.Keys).Concat(_dirtyServices).ToHashSet() : _dirtyServices.ToHashSet();
-            var work = new ServiceWork(
-                _allServicesDirty,
-                keys.Select(k => (k, _services.GetValueOrDefault(k), _serviceEndpoints.GetValueOrDefault(k))).ToList(),
-                _endpointsDirty ? _endpoints.ToList() : null,
-                new Dictionary<string, Network>(_networks));
+            var o = _objects;
+            var full = _allServicesDirty || _policyFull;
+            var services = full ? o.Services.Keys.Concat(o.ServiceEndpoints.Keys).Concat(_dirtyServices).ToHashSet() : _dirtyServices;
+            var work = new TableWork(
+                full,
+                services.Select(k => (k, o.Services.GetValueOrDefault(k), o.ServiceEndpoints.GetValueOrDefault(k))).ToList(),
+                full || _endpointsDirty ? o.Endpoints.ToList() : null,
+                ChangedOf(full, o.Endpoints, _dirtyEndpoints),
+                ChangedOf(full, o.Policies, _dirtyPolicies),
+                ChangedOf(full, o.Namespaces, _dirtyNamespaces));
             _dirtyServices.Clear();
-            _allServicesDirty = _endpointsDirty = false;
+            _dirtyEndpoints.Clear();
+            _dirtyPolicies.Clear();
+            _dirtyNamespaces.Clear();
+            _allServicesDirty = _endpointsDirty = _policyFull = false;
             return work;
         }
     }
 
+    private static List<KeyValuePair<string, T?>> ChangedOf<T>(bool full, Dictionary<string, T> all, HashSet<string> dirty) where T : class =>
+        full ? all.Select(kv => new KeyValuePair<string, T?>(kv.Key, kv.Value)).ToList()
+            : dirty.Select(k => new KeyValuePair<string, T?>(k, all.GetValueOrDefault(k))).ToList();
+
     /// <summary>Marks everything for recomputation (after a failed apply).</summary>
-    public void InvalidateServices()
+    public void InvalidateTable()
     {
-        lock (_lock) _allServicesDirty = _endpointsDirty = true;
+        lock (_lock) _allServicesDirty = _endpointsDirty = _policyFull = true;
     }
 
     /// <summary>The current view, or null before the first complete list.</summary>
@@ -64,52 +91,65 @@ public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSy
     {
         lock (_lock)
         {
-            return _synced ? new ClusterView(new Dictionary<string, Network>(_networks), new Dictionary<string, Node>(_nodes), new Dictionary<string, Endpoint>(_endpoints)) : null;
+            return _synced ? new ClusterView(new Dictionary<string, Network>(_objects.Networks), new Dictionary<string, Node>(_objects.Nodes), new Dictionary<string, Endpoint>(_objects.Endpoints)) : null;
         }
     }
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        new ResumableWatch(client, new WatchRequest { Kinds = { Kind.Network, Kind.Node, Kind.Endpoint, Kind.Service, Kind.ServiceEndpoints }, BookmarkIntervalSeconds = 5 }, this)
+        new ResumableWatch(client, new WatchRequest { Kinds = { Kinds }, BookmarkIntervalSeconds = 5 }, this)
         {
             Unreachable = (status, _) => Log.Unreachable(logger, status),
         }.RunAsync(stoppingToken);
 
     void IWatchSink.BeginList()
     {
-        lock (_lock) _listing = ([], [], [], [], []);
+        lock (_lock) _listing = new Objects();
     }
 
     void IWatchSink.Apply(WatchEvent e)
     {
         lock (_lock)
         {
-            var (networks, nodes, endpoints, services, serviceEndpoints) = _listing ?? (_networks, _nodes, _endpoints, _services, _serviceEndpoints);
+            var o = _listing ?? _objects;
             var deleted = e.Type == EventType.Deleted;
             switch (e.ObjectCase)
             {
+                case WatchEvent.ObjectOneofCase.Namespace:
+                    Set(o.Namespaces, e.Namespace.Metadata.Name, e.Namespace, deleted);
+                    _dirtyNamespaces.Add(e.Namespace.Metadata.Name);
+                    _tableChanged = true;
+                    break;
                 case WatchEvent.ObjectOneofCase.Network:
-                    Set(networks, e.Network.Metadata.Name, e.Network, deleted);
-                    _clusterChanged = _servicesChanged = _allServicesDirty = _endpointsDirty = true;
+                    Set(o.Networks, e.Network.Metadata.Name, e.Network, deleted);
+                    _clusterChanged = _tableChanged = _allServicesDirty = _endpointsDirty = true;
                     break;
                 case WatchEvent.ObjectOneofCase.Node:
-                    Set(nodes, e.Node.Metadata.Name, e.Node, deleted);
+                    Set(o.Nodes, e.Node.Metadata.Name, e.Node, deleted);
                     _clusterChanged = true;
                     break;
                 case WatchEvent.ObjectOneofCase.Endpoint:
-                    Set(endpoints, $"{e.Endpoint.Metadata.Namespace}/{e.Endpoint.Metadata.Name}", e.Endpoint, deleted);
-                    _clusterChanged = _servicesChanged = _endpointsDirty = true;
+                    var endpoint = PolicySemantics.KeyOf(e.Endpoint.Metadata);
+                    Set(o.Endpoints, endpoint, e.Endpoint, deleted);
+                    _dirtyEndpoints.Add(endpoint);
+                    _clusterChanged = _tableChanged = _endpointsDirty = true;
                     break;
                 case WatchEvent.ObjectOneofCase.Service:
-                    var service = $"{e.Service.Metadata.Namespace}/{e.Service.Metadata.Name}";
-                    Set(services, service, e.Service, deleted);
+                    var service = PolicySemantics.KeyOf(e.Service.Metadata);
+                    Set(o.Services, service, e.Service, deleted);
                     _dirtyServices.Add(service);
-                    _servicesChanged = true;
+                    _tableChanged = true;
                     break;
                 case WatchEvent.ObjectOneofCase.ServiceEndpoints:
-                    var key = $"{e.ServiceEndpoints.Metadata.Namespace}/{e.ServiceEndpoints.Metadata.Name}";
-                    Set(serviceEndpoints, key, e.ServiceEndpoints, deleted);
+                    var key = PolicySemantics.KeyOf(e.ServiceEndpoints.Metadata);
+                    Set(o.ServiceEndpoints, key, e.ServiceEndpoints, deleted);
                     _dirtyServices.Add(key);
-                    _servicesChanged = true;
+                    _tableChanged = true;
+                    break;
+                case WatchEvent.ObjectOneofCase.NetworkPolicy:
+                    var policy = PolicySemantics.KeyOf(e.NetworkPolicy.Metadata);
+                    Set(o.Policies, policy, e.NetworkPolicy, deleted);
+                    _dirtyPolicies.Add(policy);
+                    _tableChanged = true;
                     break;
             }
         }
@@ -119,32 +159,36 @@ public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSy
     {
         lock (_lock)
         {
-            (_networks, _nodes, _endpoints, _services, _serviceEndpoints) = _listing!.Value;
+            _objects = _listing!;
             _listing = null;
             _synced = true;
-            _allServicesDirty = _endpointsDirty = true;
-            _clusterChanged = _servicesChanged = false;
-            Log.Synced(logger, _networks.Count, _nodes.Count, _endpoints.Count);
+            _allServicesDirty = _endpointsDirty = _policyFull = true;
+            _clusterChanged = _tableChanged = false;
+            Log.Synced(logger, _objects.Networks.Count, _objects.Nodes.Count, _objects.Endpoints.Count, _objects.Policies.Count);
         }
         Changed?.Invoke();
-        ServicesChanged?.Invoke();
+        TableChanged?.Invoke();
     }
 
     void IWatchSink.Changed()
     {
-        bool cluster, services;
+        bool cluster, table;
         lock (_lock)
         {
-            (cluster, services) = (_clusterChanged, _servicesChanged);
-            _clusterChanged = _servicesChanged = false;
+            (cluster, table) = (_clusterChanged, _tableChanged);
+            _clusterChanged = _tableChanged = false;
         }
         if (cluster) Changed?.Invoke();
-        if (services) ServicesChanged?.Invoke();
+        if (table) TableChanged?.Invoke();
     }
 
-    /// <summary>One batch of service work (see <see cref="TakeServiceWork"/>).</summary>
-    public sealed record ServiceWork(bool Full, IReadOnlyList<(string Key, Service? Service, ServiceEndpoints? Endpoints)> Services,
-        IReadOnlyList<KeyValuePair<string, Endpoint>>? Endpoints, IReadOnlyDictionary<string, Network> Networks);
+    /// <summary>One batch of work for the table (see <see cref="TakeTableWork"/>).</summary>
+    public sealed record TableWork(bool Full,
+        IReadOnlyList<(string Key, Service? Service, ServiceEndpoints? Endpoints)> Services,
+        IReadOnlyList<KeyValuePair<string, Endpoint>>? AllEndpoints,
+        IReadOnlyList<KeyValuePair<string, Endpoint?>> Endpoints,
+        IReadOnlyList<KeyValuePair<string, NetworkPolicy?>> Policies,
+        IReadOnlyList<KeyValuePair<string, Namespace?>> Namespaces);
 
     private static void Set<T>(Dictionary<string, T> map, string key, T value, bool deleted)
     {
@@ -154,8 +198,8 @@ public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSy
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Information, "In sync: {Networks} networks, {Nodes} nodes, {Endpoints} endpoints")]
-        public static partial void Synced(ILogger logger, int networks, int nodes, int endpoints);
+        [LoggerMessage(1, LogLevel.Information, "In sync: {Networks} networks, {Nodes} nodes, {Endpoints} endpoints, {Policies} network policies")]
+        public static partial void Synced(ILogger logger, int networks, int nodes, int endpoints, int policies);
 
         [LoggerMessage(2, LogLevel.Warning, "Control plane unreachable ({Status}); the data path stays as it is")]
         public static partial void Unreachable(ILogger logger, StatusCode status);

@@ -33,8 +33,9 @@ public static class ApiMap
             {
                 throw Runtime.Errors.ControlPlaneException.Invalid("name", "is required");
             }
-            var ready = await runtime.GetGrain<INodeGrain>(request.Name).HeartbeatAsync().ConfigureAwait(false);
+            var ready = await runtime.GetGrain<INodeGrain>(request.Name).HeartbeatAsync(request.AgentStatus).ConfigureAwait(false);
             return new HeartbeatResponse { Ready = ready, LeaseSeconds = (uint)options.NodeLeaseDuration.TotalSeconds };
         });
+        server.AddUnary("/controlplane.v1.NetworkPolicies/Explain", ExplainRequest.Parser, (request, _) => ExplainApi.ExplainAsync(runtime, request));
     }
 }

@@ -1,19 +1,28 @@
 using ControlPlane.Dataplane.Linux.Netlink;
+using ControlPlane.Contracts.Policy;
 using ControlPlane.Dataplane.Linux.Nftables;
+using ControlPlane.NodeAgent.Services;
 
-namespace ControlPlane.NodeAgent.Services;
+namespace ControlPlane.NodeAgent.Table;
+
+/// <summary>What one service, the group of local endpoints or one endpoint's policy puts into the table: elements, the data chains they jump to, and (services) the ports they program.</summary>
+public sealed record ElementGroup(IReadOnlyList<(string Set, NftElement Element)> Elements, IReadOnlyList<string> Chains, IReadOnlyList<ServicePortProgram> Ports)
+{
+    public static readonly ElementGroup Empty = new([], [], []);
+}
+
 
 /// <summary>
 /// Keeps the agent's nftables table equal to the element groups it is given. The first apply
 /// reads the kernel back and changes only the difference (a restarted agent disturbs nothing);
-/// after that it remembers what it programmed, and a change of one service costs one small
-/// transaction of that service's elements, whatever the number of services. Flows to an endpoint
-/// that left a service are cleared from conntrack (UDP) and from the client-affinity maps.
+/// after that it remembers what it programmed, and a change of one service or one endpoint's
+/// policy costs one small transaction of that group's elements, whatever the size of the table.
+/// Flows to an endpoint that left a service are cleared from conntrack (UDP) and from the
+/// client-affinity maps.
 /// </summary>
-public sealed class ServiceProgrammer(NftSocket nft)
+public sealed class TableProgrammer(NftSocket nft)
 {
-    public const string LocalEndpointsGroup = "";
-    private static readonly NftSchema Schema = ServiceRuleset.Schema();
+    private static readonly NftSchema Schema = AgentTable.Schema;
     private static readonly IReadOnlySet<string> KernelManaged = FamilyLayout.Both.Select(f => f.Affinity).ToHashSet();
     private readonly Dictionary<string, ElementGroup> _groups = new(StringComparer.Ordinal);
     private readonly HashSet<string> _chains = new(StringComparer.Ordinal);
@@ -50,7 +59,7 @@ public sealed class ServiceProgrammer(NftSocket nft)
         var tx = nft.Begin();
         foreach (var name in work.SelectMany(w => w.Group.Chains).Distinct().Where(c => !_chains.Contains(c)))
         {
-            var chain = ServiceRuleset.DataChain(name);
+            var chain = AgentTable.DataChain(name);
             tx.AddChain(chain.Name);
             foreach (var rule in chain.Rules) tx.AddRule(chain.Name, rule);
         }
@@ -96,7 +105,7 @@ public sealed class ServiceProgrammer(NftSocket nft)
             foreach (var (set, element) in group.Elements) contents.Set(set)[ElementKey.Of(element)] = element;
         }
         var chains = groups.SelectMany(g => g.Group.Chains).Distinct().Order(StringComparer.Ordinal).ToList();
-        var result = NftTableSync.Converge(nft, Schema, chains.Select(ServiceRuleset.DataChain).ToList(), contents, KernelManaged);
+        var result = NftTableSync.Converge(nft, Schema, chains.Select(AgentTable.DataChain).ToList(), contents, KernelManaged);
         _groups.Clear();
         foreach (var (key, group) in groups.Where(g => g.Group.Elements.Count > 0)) _groups[key] = group;
         _chains.Clear();
@@ -116,7 +125,7 @@ public sealed class ServiceProgrammer(NftSocket nft)
             if (departed.Count == 0) continue;
             foreach (var backend in departed)
             {
-                if (port.Protocol == ServiceRuleset.Udp)
+                if (port.Protocol == PolicySemantics.Udp)
                 {
                     cleared += Conntrack.DeleteTranslated(port.Protocol, port.Vip, port.Port, backend.Address, backend.Port);
                 }

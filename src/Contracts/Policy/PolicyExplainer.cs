@@ -1,0 +1,63 @@
+using System.Net;
+using ControlPlane.Contracts.V1;
+
+namespace ControlPlane.Contracts.Policy;
+
+/// <summary>One side of a connection to explain: an endpoint (with its namespace) or a bare address.</summary>
+public sealed record ExplainSubject(Endpoint? Endpoint, IPAddress Address, IReadOnlyDictionary<string, string>? NamespaceLabels)
+{
+    public string Describe() => Endpoint is null ? Address.ToString() : PolicySemantics.KeyOf(Endpoint.Metadata);
+}
+
+/// <summary>
+/// Decides whether a connection is allowed by evaluating the policies directly (not through the
+/// agents' compiled form): the source's egress and the destination's ingress must both allow it.
+/// </summary>
+public static class PolicyExplainer
+{
+    public static ExplainResponse Explain(ExplainSubject source, ExplainSubject destination, byte protocol, ushort port,
+        IEnumerable<NetworkPolicy> sourcePolicies, IEnumerable<NetworkPolicy> destinationPolicies)
+    {
+        var egress = Side(PolicyDirection.Egress, source, destination, protocol, port, destination.Endpoint, sourcePolicies);
+        var ingress = Side(PolicyDirection.Ingress, destination, source, protocol, port, destination.Endpoint, destinationPolicies);
+        var what = $"{PolicySemantics.ProtocolName(protocol)}/{port} from {source.Describe()} to {destination.Describe()}";
+        string reason;
+        if (!egress.Allowed) reason = $"denied: {what}: the egress of {source.Describe()} is isolated by {string.Join(", ", egress.Policies)} and no egress rule allows it";
+        else if (!ingress.Allowed) reason = $"denied: {what}: the ingress of {destination.Describe()} is isolated by {string.Join(", ", ingress.Policies)} and no ingress rule allows it";
+        else reason = $"allowed: {what}: egress {Describe(egress)}; ingress {Describe(ingress)}";
+        return new ExplainResponse { Allowed = egress.Allowed && ingress.Allowed, Egress = egress, Ingress = ingress, Reason = reason };
+    }
+
+    private static string Describe(DirectionVerdict verdict) => verdict.Isolated
+        ? "by " + string.Join(", ", verdict.AllowedBy.Select(r => $"{r.Policy} rule {r.Rule}"))
+        : "not isolated";
+
+    private static DirectionVerdict Side(PolicyDirection direction, ExplainSubject self, ExplainSubject peer, byte protocol, ushort port,
+        Endpoint? portOwner, IEnumerable<NetworkPolicy> policies)
+    {
+        var verdict = new DirectionVerdict();
+        if (self.Endpoint is not { } endpoint)
+        {
+            verdict.Allowed = true;
+            return verdict;
+        }
+        foreach (var policy in policies.Where(p => PolicySemantics.Affects(p.Spec, direction) && PolicySemantics.Selects(p, endpoint))
+                     .OrderBy(p => PolicySemantics.KeyOf(p.Metadata), StringComparer.Ordinal))
+        {
+            var key = PolicySemantics.KeyOf(policy.Metadata);
+            verdict.Isolated = true;
+            verdict.Policies.Add(key);
+            var rules = PolicySemantics.Rules(policy.Spec, direction);
+            for (var i = 0; i < rules.Count; i++)
+            {
+                if (PolicySemantics.PeersAllow(rules[i], policy.Metadata.Namespace, peer.Endpoint, peer.Address, peer.NamespaceLabels)
+                    && PolicySemantics.PortsAllow(rules[i], protocol, port, portOwner))
+                {
+                    verdict.AllowedBy.Add(new PolicyRuleRef { Policy = key, Rule = (uint)i });
+                }
+            }
+        }
+        verdict.Allowed = !verdict.Isolated || verdict.AllowedBy.Count > 0;
+        return verdict;
+    }
+}

@@ -1,0 +1,137 @@
+using ControlPlane.Contracts.Policy;
+
+namespace ControlPlane.NodeAgent.Policy;
+
+/// <summary>Peers (an address range), protocols and ports allowed together: one allow-list entry.</summary>
+public readonly record struct AllowBox(UInt128 AddressFirst, UInt128 AddressLast, byte ProtocolFirst, byte ProtocolLast, ushort PortFirst, ushort PortLast)
+{
+    public bool IsPoint => AddressFirst == AddressLast && ProtocolFirst == ProtocolLast && PortFirst == PortLast;
+
+    public static AllowBox Of(AddressRange peers, PortRange ports) => new(peers.First, peers.Last, ports.Protocol, ports.Protocol, ports.First, ports.Last);
+
+    /// <summary>Every protocol and port (a rule without ports).</summary>
+    public static AllowBox AnyPort(AddressRange peers) => new(peers.First, peers.Last, 0, byte.MaxValue, 0, ushort.MaxValue);
+}
+
+/// <summary>
+/// Turns the union of allowed boxes into disjoint entries, as an interval set requires (the kernel
+/// refuses overlapping ranges): the address axis is cut where any box starts or ends, each piece
+/// gets the union of the protocol/port rectangles covering it, and neighbouring pieces with the
+/// same union are joined again. Pure.
+/// </summary>
+public static class AllowList
+{
+    private readonly record struct Rect(byte ProtocolFirst, byte ProtocolLast, ushort PortFirst, ushort PortLast);
+
+    public static List<AllowBox> Normalize(List<AllowBox> boxes, bool v6)
+    {
+        var result = new List<AllowBox>();
+        if (boxes.Count == 0) return result;
+        var top = v6 ? UInt128.MaxValue : uint.MaxValue;
+        boxes.Sort((a, b) => a.AddressFirst.CompareTo(b.AddressFirst));
+        var points = new List<UInt128>(boxes.Count * 2);
+        foreach (var b in boxes)
+        {
+            points.Add(b.AddressFirst);
+            if (b.AddressLast != top) points.Add(b.AddressLast + 1);
+        }
+        points.Sort();
+        var active = new List<AllowBox>();
+        var next = 0;
+        List<Rect>? profile = null;
+        UInt128 start = 0, end = 0;
+        for (var i = 0; i < points.Count; i++)
+        {
+            var p = points[i];
+            if (i > 0 && points[i - 1] == p) continue;
+            var last = top;
+            for (var j = i + 1; j < points.Count; j++)
+            {
+                if (points[j] != p)
+                {
+                    last = points[j] - 1;
+                    break;
+                }
+            }
+            while (next < boxes.Count && boxes[next].AddressFirst <= p) active.Add(boxes[next++]);
+            active.RemoveAll(b => b.AddressLast < p);
+            if (active.Count == 0)
+            {
+                Flush(result, profile, start, end);
+                profile = null;
+                continue;
+            }
+            var current = Profile(active);
+            if (profile is not null && end + 1 == p && profile.SequenceEqual(current))
+            {
+                end = last;
+                continue;
+            }
+            Flush(result, profile, start, end);
+            (profile, start, end) = (current, p, last);
+        }
+        Flush(result, profile, start, end);
+        return result;
+    }
+
+    private static void Flush(List<AllowBox> result, List<Rect>? profile, UInt128 start, UInt128 end)
+    {
+        if (profile is null) return;
+        foreach (var r in profile) result.Add(new AllowBox(start, end, r.ProtocolFirst, r.ProtocolLast, r.PortFirst, r.PortLast));
+    }
+
+    /// <summary>The union of the boxes' protocol × port rectangles, as disjoint rectangles in a canonical order.</summary>
+    private static List<Rect> Profile(List<AllowBox> active)
+    {
+        var cuts = new SortedSet<int>();
+        foreach (var b in active)
+        {
+            cuts.Add(b.ProtocolFirst);
+            cuts.Add(b.ProtocolLast + 1);
+        }
+        var result = new List<Rect>();
+        List<(int First, int Last)>? previousPorts = null;
+        var previousStart = 0;
+        var bounds = cuts.ToList();
+        var runStart = 0;
+        for (var i = 0; i + 1 < bounds.Count; i++)
+        {
+            int a = bounds[i], z = bounds[i + 1] - 1;
+            var ports = MergePorts(active.Where(b => b.ProtocolFirst <= a && b.ProtocolLast >= a));
+            if (previousPorts is not null && previousStart == a && previousPorts.SequenceEqual(ports))
+            {
+                previousStart = z + 1;
+                continue;
+            }
+            Emit(result, previousPorts, runStart, previousStart - 1);
+            previousPorts = ports;
+            runStart = a;
+            previousStart = z + 1;
+        }
+        Emit(result, previousPorts, runStart, previousStart - 1);
+        return result;
+    }
+
+    private static void Emit(List<Rect> result, List<(int First, int Last)>? ports, int protocolFirst, int protocolLast)
+    {
+        if (ports is null) return;
+        foreach (var (first, last) in ports) result.Add(new Rect((byte)protocolFirst, (byte)protocolLast, (ushort)first, (ushort)last));
+    }
+
+    private static List<(int First, int Last)> MergePorts(IEnumerable<AllowBox> boxes)
+    {
+        var merged = new List<(int First, int Last)>();
+        foreach (var (first, last) in boxes.Select(b => ((int)b.PortFirst, (int)b.PortLast)).OrderBy(r => r.Item1))
+        {
+            if (merged.Count > 0 && first <= merged[^1].Last + 1)
+            {
+                merged[^1] = (merged[^1].First, Math.Max(merged[^1].Last, last));
+            }
+            else
+            {
+                merged.Add((first, last));
+            }
+        }
+        return merged;
+    }
+}

@@ -1,0 +1,155 @@
+using ControlPlane.Contracts.Policy;
+using ControlPlane.Contracts.V1;
+using ControlPlane.Dataplane.Linux.Netlink;
+using ControlPlane.Dataplane.Linux.Nftables;
+using ControlPlane.NodeAgent.Lease;
+using ControlPlane.NodeAgent.Policy;
+using ControlPlane.NodeAgent.Services;
+using ControlPlane.NodeAgent.Sync;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace ControlPlane.NodeAgent.Table;
+
+/// <summary>
+/// Programs the agent's nftables table on its own thread: service changes become element groups
+/// through <see cref="ServiceCalculator"/>, policy changes through <see cref="PolicyIndex"/>, and
+/// one <see cref="TableProgrammer"/> applies them together, one transaction per pass. Nothing is
+/// applied before the first complete list, and nothing is removed when the agent stops: the table
+/// keeps serving while the agent restarts, and the next start changes only the difference.
+/// A policy group the kernel refuses is applied closed (isolated, nothing allowed) and reported
+/// in the node's status, like one over the entry limit; any other failure is retried from a
+/// fresh read-back of the kernel.
+/// </summary>
+public sealed partial class TableWorker(WatchSync sync, AgentOptions options, NodeLease lease, ILogger<TableWorker> logger) : BackgroundService
+{
+    private readonly WakeSignal _wake = new();
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!options.ServiceProxy && !options.NetworkPolicy) return Task.CompletedTask;
+        sync.TableChanged += _wake.Set;
+        return Task.Factory.StartNew(() => Run(stoppingToken), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
+    private void Run(CancellationToken cancellationToken)
+    {
+        using var nft = NftSocket.Open(AgentTable.Name);
+        var programmer = new TableProgrammer(nft);
+        var policy = new PolicyIndex(options.NodeName, options.PolicyEntryLimit);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                _wake.Wait(options.ResyncInterval, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            if (sync.TakeTableWork() is not { } work) continue;
+            try
+            {
+                var changes = new List<(string, ElementGroup)>();
+                if (options.ServiceProxy)
+                {
+                    foreach (var (key, service, endpoints) in work.Services) changes.Add((key, ServiceCalculator.ForService(service, endpoints)));
+                    if (work.AllEndpoints is { } all) changes.Add((ServiceCalculator.LocalEndpointsGroup, ServiceCalculator.ForLocalEndpoints(all, options.NodeName)));
+                }
+                if (options.NetworkPolicy)
+                {
+                    Update(policy, work);
+                    changes.AddRange(policy.TakeChanges());
+                }
+                // After start and after a failure the work is always full (everything marked dirty).
+                var outcome = Apply(programmer, policy, changes, work.Full);
+                if (outcome.ReadBack || outcome.ElementsAdded + outcome.ElementsRemoved > 0)
+                {
+                    Log.Applied(logger, outcome.Rebuilt ? "built" : outcome.ReadBack ? "read back and converged" : "applied", outcome.ElementsAdded, outcome.ElementsRemoved, outcome.ConntrackCleared);
+                }
+                Report(policy);
+            }
+            catch (Exception e) when (e is NetlinkException or InvalidOperationException)
+            {
+                Log.Failed(logger, e.Message);
+                programmer.Reset();
+                sync.InvalidateTable();
+                Thread.Sleep(200);
+                _wake.Set();
+            }
+        }
+    }
+
+    private static void Update(PolicyIndex policy, WatchSync.TableWork work)
+    {
+        if (work.Full)
+        {
+            policy.Reset(work.Endpoints.Select(e => e.Value!), work.Policies.Select(p => p.Value!), work.Namespaces.Select(n => n.Value!));
+            return;
+        }
+        foreach (var (name, ns) in work.Namespaces) policy.UpdateNamespace(name, ns);
+        foreach (var (key, endpoint) in work.Endpoints) policy.UpdateEndpoint(key, endpoint);
+        foreach (var (key, p) in work.Policies) policy.UpdatePolicy(key, p);
+    }
+
+    /// <summary>
+    /// Applies everything in one transaction. If the kernel refuses it and policy groups are part
+    /// of it, the policy groups go in closed first, then each on its own: one the kernel refuses
+    /// stays closed and is reported.
+    /// </summary>
+    private TableProgrammer.Outcome Apply(TableProgrammer programmer, PolicyIndex policy, List<(string Key, ElementGroup Group)> changes, bool full)
+    {
+        try
+        {
+            return programmer.Apply(changes, full);
+        }
+        catch (NetlinkException first) when (changes.Any(c => c.Key.StartsWith(PolicyIndex.GroupPrefix, StringComparison.Ordinal)))
+        {
+            Log.Isolating(logger, first.Message);
+            var closed = changes.Select(c => IsPolicy(c.Key) ? (c.Key, PolicyRuleset.Closed(c.Group)) : c).ToList();
+            var outcome = programmer.Apply(closed, full);
+            foreach (var (key, group) in changes.Where(c => IsPolicy(c.Key)))
+            {
+                try
+                {
+                    programmer.Apply([(key, group)], complete: false);
+                }
+                catch (NetlinkException e)
+                {
+                    policy.Refused(key, "the kernel refused its allow-list: " + e.Message);
+                }
+            }
+            return outcome;
+        }
+    }
+
+    private static bool IsPolicy(string key) => key.StartsWith(PolicyIndex.GroupPrefix, StringComparison.Ordinal);
+
+    private void Report(PolicyIndex policy)
+    {
+        var status = new AgentStatus();
+        foreach (var problem in policy.Problems)
+        {
+            status.PolicyIssues.Add(new PolicyIssue
+            {
+                Endpoint = problem.Endpoint,
+                Direction = problem.Direction.ToString(),
+                Policies = { problem.Policies },
+                Reason = problem.Reason,
+            });
+        }
+        lease.Report(status);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Information, "Table {What}: {Added} elements added, {Removed} removed, {Cleared} stale flows cleared")]
+        public static partial void Applied(ILogger logger, string what, int added, int removed, int cleared);
+
+        [LoggerMessage(2, LogLevel.Warning, "Table apply failed: {Reason}; the table is read back and converged again")]
+        public static partial void Failed(ILogger logger, string reason);
+
+        [LoggerMessage(3, LogLevel.Warning, "Table apply refused ({Reason}); applying policy groups closed, then one by one")]
+        public static partial void Isolating(ILogger logger, string reason);
+    }
+}
