@@ -75,11 +75,11 @@ public static class PolicyRuleset
         return (sets, chains);
     }
 
-    /// <summary>local . peer . l4proto . th dport into registers 0.. .</summary>
+    /// <summary>local . peer . l4proto . th dport into registers 0.. (after a family match, which also lets `nft` print the fields by name).</summary>
     private static RuleBuilder Entry(FamilyLayout f, uint localOffset, uint peerOffset)
     {
         var n = f.AddressRegisters;
-        return new RuleBuilder()
+        return f.Match()
             .Payload(RuleBuilder.BaseNetwork, localOffset, (uint)f.AddressBytes, 0)
             .Payload(RuleBuilder.BaseNetwork, peerOffset, (uint)f.AddressBytes, n)
             .Meta(RuleBuilder.MetaL4Proto, 2 * n)

@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using ControlPlane.Contracts.V1;
+using static ControlPlane.NodeAgent.Tests.PolicyTruthTableTests;
+
+namespace ControlPlane.NodeAgent.Tests;
+
+/// <summary>
+/// Policy changes in motion: a label change flips reachability on every node within a second,
+/// and a policy that cannot be applied fails closed and says why in the node's status.
+/// </summary>
+[Collection("policy")]
+public sealed class PolicyChangeTests(PolicyCluster bed)
+{
+    private static readonly TimeSpan Flip = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>
+    /// Every pod of y (one on each host) may only send to pods labelled allowed=yes. Labelling x/b
+    /// opens it to all three within 1 s; removing the label closes it again within 1 s. The peer
+    /// sets of all three nodes change, and each node's own y pod notices.
+    /// </summary>
+    [Fact]
+    public async Task A_peer_label_change_flips_reachability_on_every_node_within_a_second()
+    {
+        await bed.ClearPoliciesAsync();
+        await bed.Cluster.Client.NetworkPolicies.CreateAsync(PolicyTruthTableTests.Policy("y", "out-to-allowed", Select(), types: ["Egress"],
+            egress: [Rule([new NetworkPolicyPeer { NamespaceSelector = Select(), PodSelector = Select("allowed", "yes") }])]));
+        var sources = PolicyCluster.Names.Select(n => bed.Pod("y", n)).ToList();
+        Assert.Equal([1, 2, 3], sources.Select(s => s.Host).Order());
+        var target = bed.Pod("x", "b");
+        await SettleAsync(sources, target, open: false);
+
+        var clock = Stopwatch.StartNew();
+        await SetLabelAsync(target, "allowed", "yes");
+        var opened = await ExpectEverywhereAsync(sources, target, open: true, Flip, clock);
+        clock.Restart();
+        await SetLabelAsync(target, "allowed", null);
+        var closed = await ExpectEverywhereAsync(sources, target, open: false, Flip, clock);
+        Console.WriteLine($"peer label: opened on all nodes after {opened.TotalMilliseconds:F0} ms, closed after {closed.TotalMilliseconds:F0} ms");
+    }
+
+    /// <summary>
+    /// A policy in x isolates pods labelled role=db (ingress from nothing). Labelling x/c (host 3)
+    /// closes it to the y pods on all three hosts within 1 s; removing the label opens it again.
+    /// </summary>
+    [Fact]
+    public async Task A_selected_pod_label_change_flips_reachability_within_a_second()
+    {
+        await bed.ClearPoliciesAsync();
+        await bed.Cluster.Client.NetworkPolicies.CreateAsync(PolicyTruthTableTests.Policy("x", "db", Select("role", "db"), types: ["Ingress"]));
+        var sources = PolicyCluster.Names.Select(n => bed.Pod("y", n)).ToList();
+        var target = bed.Pod("x", "c");
+        await SettleAsync(sources, target, open: true);
+
+        var clock = Stopwatch.StartNew();
+        await SetLabelAsync(target, "role", "db");
+        var closed = await ExpectEverywhereAsync(sources, target, open: false, Flip, clock);
+        clock.Restart();
+        await SetLabelAsync(target, "role", null);
+        var opened = await ExpectEverywhereAsync(sources, target, open: true, Flip, clock);
+        Console.WriteLine($"selected label: closed from all nodes after {closed.TotalMilliseconds:F0} ms, opened after {opened.TotalMilliseconds:F0} ms");
+    }
+
+    /// <summary>
+    /// A policy whose allow-list for x/a needs more entries than the agents' limit (64): x/a is
+    /// closed for ingress (not left open), host 1's status names the endpoint, the policy and the
+    /// reason; fixing the policy applies it and clears the report.
+    /// </summary>
+    [Fact]
+    public async Task A_policy_that_cannot_be_applied_fails_closed_and_is_reported()
+    {
+        await bed.ClearPoliciesAsync();
+        var target = bed.Pod("x", "a");
+        var source = bed.Pod("y", "b");
+        // 10.60.0.0/16 without 100 single addresses (none of them a pod's): 101 ranges, over the limit.
+        var holes = Enumerable.Range(1, 100).Select(i => $"10.60.250.{i * 2}/32").ToArray();
+        var policy = PolicyTruthTableTests.Policy("x", "too-wide", Select("pod", "a"), ingress: [Rule([Block("10.60.0.0/16", holes)])]);
+        await bed.Cluster.Client.NetworkPolicies.CreateAsync(policy);
+
+        var issue = await WaitForAsync(async () => (await NodeOf(target)).Status.Agent?.PolicyIssues.SingleOrDefault(i => i.Endpoint == "x/a"));
+        Assert.Equal("Ingress", issue.Direction);
+        Assert.Equal(["x/too-wide"], issue.Policies);
+        Assert.Contains($"limit of {PolicyCluster.EntryLimit}", issue.Reason);
+        // Closed, although the policy (if it could be applied) would allow y/b: fail closed, not open.
+        Assert.False(await PolicyCluster.ProbeAsync(source.Netns, target.Ip, Protocol.Tcp, 80));
+        Assert.True(await PolicyCluster.ProbeAsync(source.Netns, bed.Pod("x", "b").Ip, Protocol.Tcp, 80), "x/b is not selected and stays open");
+        var explained = await bed.Cluster.Client.ExplainAsync(new ExplainRequest
+        {
+            Source = new ExplainPeer { Namespace = "y", Name = "b" }, Destination = new ExplainPeer { Namespace = "x", Name = "a" }, Protocol = Protocol.Tcp, Port = 80,
+        });
+        Assert.True(explained.Allowed, "the policy itself allows it");
+
+        policy.Spec.Ingress[0].Peers[0].IpBlock.Except.Clear();
+        policy.Spec.Ingress[0].Peers[0].IpBlock.Except.Add(holes.Take(10));
+        await bed.Cluster.Client.NetworkPolicies.UpdateAsync(policy);
+        await SettleAsync([source], target, open: true);
+        await WaitForAsync(async () => (await NodeOf(target)).Status.Agent?.PolicyIssues.Count == 0 ? "cleared" : null);
+    }
+
+    private async Task<Node> NodeOf(PolicyPod pod) => await bed.Cluster.Client.Nodes.GetAsync("", $"host-{pod.Host}");
+
+    private async Task SetLabelAsync(PolicyPod pod, string key, string? value)
+    {
+        var endpoint = await bed.Cluster.Client.Endpoints.GetAsync(pod.Ns, pod.Name);
+        if (value is null) endpoint.Metadata.Labels.Remove(key);
+        else endpoint.Metadata.Labels[key] = value;
+        await bed.Cluster.Client.Endpoints.UpdateAsync(endpoint);
+    }
+
+    /// <summary>
+    /// From every source, starts a new connection every 20 ms (without waiting for the previous
+    /// one) for <paramref name="within"/> plus half a second, counted from <paramref name="since"/>
+    /// (started before the change was made). A source has flipped at the start of the first probe
+    /// from which on every probe shows the wanted state. Fails unless every source flipped within
+    /// <paramref name="within"/>; returns the slowest.
+    /// </summary>
+    private static async Task<TimeSpan> ExpectEverywhereAsync(IReadOnlyList<PolicyPod> sources, PolicyPod target, bool open, TimeSpan within, Stopwatch? since = null)
+    {
+        var clock = since ?? Stopwatch.StartNew();
+        var window = clock.Elapsed + within + TimeSpan.FromMilliseconds(500);
+        var settled = await Task.WhenAll(sources.Select(async source =>
+        {
+            var probes = new List<Task<(TimeSpan Started, bool Wanted)>>();
+            while (clock.Elapsed < window)
+            {
+                var started = clock.Elapsed;
+                probes.Add(Task.Run(async () => (started, await PolicyCluster.ProbeAsync(source.Netns, target.Ip, Protocol.Tcp, 80, ProbeTimeout) == open)));
+                await Task.Delay(20);
+            }
+            var results = await Task.WhenAll(probes);
+            var flipped = TimeSpan.MaxValue;
+            for (var i = results.Length - 1; i >= 0 && results[i].Wanted; i--) flipped = results[i].Started;
+            return flipped;
+        }));
+        var slowest = settled.Max();
+        Assert.True(slowest <= within, $"{target} was not {(open ? "open" : "closed")} from every node within {within.TotalMilliseconds} ms: {string.Join(", ", settled.Select(s => s == TimeSpan.MaxValue ? "never" : $"{s.TotalMilliseconds:F0} ms"))}");
+        return slowest;
+    }
+
+    /// <summary>Waits (up to 10 s) until three probes in a row from every source show the wanted state.</summary>
+    private static async Task SettleAsync(IReadOnlyList<PolicyPod> sources, PolicyPod target, bool open)
+    {
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(sources.Select(async source =>
+        {
+            for (var streak = 0; streak < 3;)
+            {
+                streak = await PolicyCluster.ProbeAsync(source.Netns, target.Ip, Protocol.Tcp, 80, ProbeTimeout) == open ? streak + 1 : 0;
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"{source} -> {target} did not become {(open ? "open" : "closed")}");
+            }
+        }));
+    }
+
+    private static async Task<T> WaitForAsync<T>(Func<Task<T?>> probe) where T : class
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            if (await probe() is { } value) return value;
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), "timed out waiting for the node status");
+            await Task.Delay(100);
+        }
+    }
+}

@@ -1,0 +1,86 @@
+using ControlPlane.Contracts.V1;
+using ControlPlane.Dataplane.Linux.Netns;
+using ControlPlane.Dataplane.Linux.Nftables;
+using ControlPlane.NodeAgent.Policy;
+using ControlPlane.NodeAgent.Table;
+
+namespace ControlPlane.NodeAgent.Tests;
+
+/// <summary>
+/// The policy part of the agent's table in a real kernel (a private namespace): compiled groups
+/// go in as exact and interval elements that `nft` prints, a restarted programmer changes nothing,
+/// and an emptied group leaves nothing behind.
+/// </summary>
+public sealed class PolicyTableTests : IDisposable
+{
+    private readonly string _name = "cpt" + Guid.NewGuid().ToString("N")[..8];
+    private readonly NetworkNamespace _namespace;
+
+    public PolicyTableTests()
+    {
+        Shell.Must("ip", "netns", "add", _name);
+        _namespace = NetworkNamespace.Enter("/var/run/netns/" + _name);
+    }
+
+    [Fact]
+    public void Groups_AreProgrammedReadably_ReadBackUnchanged_AndRemovedWhole()
+    {
+        var index = new PolicyIndex("n1", 1000);
+        var endpoint = new Endpoint
+        {
+            Metadata = new ObjectMeta { Namespace = "x", Name = "a", Labels = { ["app"] = "db" } },
+            Spec = new EndpointSpec { Node = "n1" },
+            Status = new EndpointStatus { Ips = { "10.60.0.5", "fd00:60::5" } },
+        };
+        var peer = new Endpoint
+        {
+            Metadata = new ObjectMeta { Namespace = "x", Name = "b", Labels = { ["app"] = "web" } },
+            Spec = new EndpointSpec { Node = "n2" },
+            Status = new EndpointStatus { Ips = { "10.60.1.7", "fd00:60::1:7" } },
+        };
+        var policy = PolicyTruthTableTests.Policy("x", "db", PolicyTruthTableTests.Select("app", "db"), ingress:
+        [
+            PolicyTruthTableTests.Rule([PolicyTruthTableTests.Pods("app", "web")], [new NetworkPolicyPort { Protocol = Protocol.Tcp, Number = 5432 }]),
+            PolicyTruthTableTests.Rule([PolicyTruthTableTests.Block("192.168.0.0/16", "192.168.1.0/24")], [new NetworkPolicyPort { Protocol = Protocol.Udp, Number = 1000, EndPort = 2000 }]),
+        ]);
+        index.Reset([endpoint, peer], [policy], []);
+        var groups = index.TakeChanges();
+
+        var (first, restarted, listing) = _namespace.Invoke(() =>
+        {
+            using var nft = NftSocket.Open(AgentTable.Name);
+            var a = new TableProgrammer(nft).Apply(groups, complete: true);
+            var b = new TableProgrammer(nft).Apply(groups, complete: true);
+            return (a, b, Shell.Run("ip", "netns", "exec", _name, "nft", "list", "table", "inet", "controlplane"));
+        });
+        Assert.True(listing.Code == 0, listing.Output);
+        Assert.Equal(2 + 2 + 2, first.ElementsAdded); // isolation v4+v6, one exact entry per family, two ranges (v4 only)
+        Assert.Equal((0, 0), (restarted.ElementsAdded, restarted.ElementsRemoved));
+        Assert.Contains("10.60.0.5 . 10.60.1.7 . tcp . 5432", listing.Output);
+        Assert.Contains("fd00:60::5 . fd00:60::1:7 . tcp . 5432", listing.Output);
+        Assert.Contains("10.60.0.5 . 192.168.0.0/24 . udp . 1000-2000", listing.Output);
+        Assert.Contains("10.60.0.5 . 192.168.2.0-192.168.255.255 . udp . 1000-2000", listing.Output);
+        Assert.Contains("ip daddr . ip saddr . meta l4proto . th dport @ing_exact4 accept", listing.Output);
+
+        var emptied = _namespace.Invoke(() =>
+        {
+            using var nft = NftSocket.Open(AgentTable.Name);
+            var programmer = new TableProgrammer(nft);
+            programmer.Apply(groups, complete: true);
+            programmer.Apply([(groups[0].Key, ElementGroup.Empty)], complete: false);
+            return PolicyRulesetSets().Sum(set => nft.ListElements(set).Count);
+        });
+        Assert.Equal(0, emptied);
+    }
+
+    private static IEnumerable<string> PolicyRulesetSets() => FamilyLayout.Both.SelectMany(f => new[]
+    {
+        f.IngressIsolated, f.EgressIsolated, f.IngressExact, f.EgressExact, f.IngressRanges, f.EgressRanges,
+    });
+
+    public void Dispose()
+    {
+        _namespace.Dispose();
+        Shell.Run("ip", "netns", "del", _name);
+    }
+}

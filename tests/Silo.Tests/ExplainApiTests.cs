@@ -1,0 +1,103 @@
+using ControlPlane.Contracts.Grpc;
+using ControlPlane.Contracts.V1;
+using static ControlPlane.Silo.Tests.Fixtures;
+
+namespace ControlPlane.Silo.Tests;
+
+/// <summary>NetworkPolicies/Explain over the real API: decisions from stored state, precise errors for bad input.</summary>
+public sealed class ExplainApiTests
+{
+    private static ExplainRequest Request(string from, string to, Protocol protocol = Protocol.Tcp, uint port = 5432) => new()
+    {
+        Source = new ExplainPeer { Namespace = "ns", Name = from },
+        Destination = new ExplainPeer { Namespace = "ns", Name = to },
+        Protocol = protocol,
+        Port = port,
+    };
+
+    [Fact]
+    public async Task Explain_NamesTheDecidingPolicyAndRule_AndFollowsChanges()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await SeedAsync(silo.Client);
+        await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "web", "net", "node-a", labels: ("app", "web")));
+        await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "db", "net", "node-a", labels: ("app", "db")));
+        await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "batch", "net", "node-a", labels: ("app", "batch")));
+
+        var open = await silo.Client.ExplainAsync(Request("web", "db"));
+        Assert.True(open.Allowed);
+        Assert.False(open.Ingress.Isolated);
+
+        await silo.Client.NetworkPolicies.CreateAsync(new NetworkPolicy
+        {
+            Metadata = new ObjectMeta { Namespace = "ns", Name = "db" },
+            Spec = new NetworkPolicySpec
+            {
+                PodSelector = new LabelSelector { MatchLabels = { ["app"] = "db" } },
+                Ingress =
+                {
+                    new NetworkPolicyRule { Peers = { new NetworkPolicyPeer { PodSelector = new LabelSelector { MatchLabels = { ["app"] = "batch" } } } }, Ports = { new NetworkPolicyPort { Number = 9000 } } },
+                    new NetworkPolicyRule { Peers = { new NetworkPolicyPeer { PodSelector = new LabelSelector { MatchLabels = { ["app"] = "web" } } } }, Ports = { new NetworkPolicyPort { Number = 5432 } } },
+                },
+            },
+        });
+        var allowed = await silo.Client.ExplainAsync(Request("web", "db"));
+        Assert.True(allowed.Allowed);
+        Assert.True(allowed.Ingress.Isolated);
+        Assert.Equal(["ns/db"], allowed.Ingress.Policies);
+        Assert.Equal(1u, Assert.Single(allowed.Ingress.AllowedBy).Rule);
+
+        var denied = await silo.Client.ExplainAsync(Request("batch", "db"));
+        Assert.False(denied.Allowed);
+        Assert.Empty(denied.Ingress.AllowedBy);
+        Assert.Contains("ns/db", denied.Reason);
+
+        var outside = await silo.Client.ExplainAsync(new ExplainRequest
+        {
+            Source = new ExplainPeer { Ip = "192.168.7.7" }, Destination = new ExplainPeer { Namespace = "ns", Name = "db" }, Protocol = Protocol.Tcp, Port = 5432,
+        });
+        Assert.False(outside.Allowed);
+        Assert.True(outside.Egress.Allowed, "an address outside every endpoint has no egress policy");
+    }
+
+    [Theory]
+    [InlineData("port", 0u, "web", "")]
+    [InlineData("source.ip", 5432u, "web", "10.99.99.99")]
+    [InlineData("source.ip", 5432u, "web", "not-an-ip")]
+    public async Task Explain_RejectsBadInput_NamingTheField(string field, uint port, string from, string ip)
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await SeedAsync(silo.Client);
+        await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "web", "net", "node-a"));
+        var request = Request(from, "web", port: port);
+        request.Source.Ip = ip;
+        var e = await Assert.ThrowsAsync<RpcException>(() => silo.Client.ExplainAsync(request));
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.StartsWith(field + ":", e.Detail);
+    }
+
+    [Fact]
+    public async Task Explain_OfAMissingEndpoint_IsNotFound()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await SeedAsync(silo.Client);
+        var e = await Assert.ThrowsAsync<RpcException>(() => silo.Client.ExplainAsync(Request("nobody", "nothing")));
+        Assert.Equal(StatusCode.NotFound, e.StatusCode);
+    }
+
+    [Fact]
+    public async Task Heartbeat_StoresTheAgentStatus_OnlyWhenItChanges()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await silo.Client.Nodes.CreateAsync(Node("node-a"));
+        var status = new AgentStatus { PolicyIssues = { new PolicyIssue { Endpoint = "ns/db", Direction = "Ingress", Policies = { "ns/db" }, Reason = "over the limit" } } };
+        await silo.Client.HeartbeatAsync("node-a", status: status);
+        var stored = await silo.Client.Nodes.GetAsync("", "node-a");
+        Assert.Equal(status, stored.Status.Agent);
+        await silo.Client.HeartbeatAsync("node-a", status: status.Clone());
+        await silo.Client.HeartbeatAsync("node-a");
+        Assert.Equal(stored.Metadata.Etag, (await silo.Client.Nodes.GetAsync("", "node-a")).Metadata.Etag);
+        await silo.Client.HeartbeatAsync("node-a", status: new AgentStatus());
+        Assert.Empty((await silo.Client.Nodes.GetAsync("", "node-a")).Status.Agent.PolicyIssues);
+    }
+}
