@@ -103,7 +103,7 @@ public sealed class PolicyCompilationTests
         index.UpdateEndpoint("x/server", Pod("server", "n2", 9090));
         var after = index.TakeChanges().Single();
         Assert.Equal(before.Key, after.Key);
-        var entry = after.Group.Elements.Single(e => e.Set == FamilyLayout.V4.EgressExact).Element.Key;
+        var entry = after.Group.Elements.Single(e => e.Set == PolicyRuleset.Exact(FamilyLayout.V4, PolicyDirection.Egress)).Element.Key;
         Assert.Equal(9090, entry[12] << 8 | entry[13]);
     }
 
@@ -254,7 +254,7 @@ public sealed class PolicyCompilationTests
         {
             var f = FamilyLayout.V4;
             if (!programmed.TryGetValue(PolicyIndex.GroupPrefix + PolicySemantics.KeyOf(local.Metadata), out var group)) return true;
-            if (!group.Elements.Any(e => e.Set == PolicyRuleset.IsolatedSet(f, direction))) return true;
+            if (!group.Elements.Any(e => e.Set == PolicyRuleset.Isolated(f, direction))) return true;
             var packet = new byte[16];
             IPAddress.Parse(local.Status.Ips[0]).TryWriteBytes(packet, out _);
             IPAddress.Parse(peer.Status.Ips[0]).TryWriteBytes(packet.AsSpan(4), out _);
@@ -262,8 +262,8 @@ public sealed class PolicyCompilationTests
             packet[12] = (byte)(port >> 8);
             packet[13] = (byte)port;
             return group.Elements.Any(e =>
-                (e.Set == PolicyRuleset.ExactSet(f, direction) && e.Element.Key.AsSpan().SequenceEqual(packet)) ||
-                (e.Set == PolicyRuleset.RangeSet(f, direction) && Within(packet, e.Element.Key, e.Element.KeyEnd!)));
+                (e.Set == PolicyRuleset.Exact(f, direction) && e.Element.Key.AsSpan().SequenceEqual(packet)) ||
+                (e.Set.StartsWith(PolicyRuleset.Ranges(f, direction, 0)[..^1], StringComparison.Ordinal) && Within(packet, e.Element.Key, e.Element.KeyEnd!)));
         }
 
         private static bool Within(byte[] packet, byte[] start, byte[] end)

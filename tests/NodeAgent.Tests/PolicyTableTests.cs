@@ -68,15 +68,10 @@ public sealed class PolicyTableTests : IDisposable
             var programmer = new TableProgrammer(nft);
             programmer.Apply(groups, complete: true);
             programmer.Apply([(groups[0].Key, ElementGroup.Empty)], complete: false);
-            return PolicyRulesetSets().Sum(set => nft.ListElements(set).Count);
+            return PolicyRuleset.AllSets().Sum(set => nft.ListElements(set).Count);
         });
         Assert.Equal(0, emptied);
     }
-
-    private static IEnumerable<string> PolicyRulesetSets() => FamilyLayout.Both.SelectMany(f => new[]
-    {
-        f.IngressIsolated, f.EgressIsolated, f.IngressExact, f.EgressExact, f.IngressRanges, f.EgressRanges,
-    });
 
     public void Dispose()
     {

@@ -94,7 +94,7 @@ public static class PolicySemantics
     public static List<AddressRange> BlockRanges(IPBlock block)
     {
         if (AddressRange.ParseCidr(block.Cidr) is not { } cidr) return [];
-        return cidr.Except(block.Except.Select(AddressRange.ParseCidr).OfType<AddressRange>());
+        return block.Except.Count == 0 ? [cidr] : cidr.Except(block.Except.Select(AddressRange.ParseCidr).OfType<AddressRange>());
     }
 
     /// <summary>

@@ -125,8 +125,39 @@ internal sealed partial class NetlinkSocket : IDisposable
 
     public delegate void MessageHandler(ushort type, ReadOnlySpan<byte> payload);
 
+    /// <summary>Subscribes to a multicast group (NETLINK_ADD_MEMBERSHIP); the socket is bound first, as delivery needs.</summary>
+    public void JoinGroup(int group)
+    {
+        Span<byte> address = stackalloc byte[12]; // sockaddr_nl: family, pad, pid 0 (the kernel assigns one), groups 0
+        BinaryPrimitives.WriteUInt16LittleEndian(address, AfNetlink);
+        if (bind((int)_socket.Handle, address, address.Length) < 0)
+        {
+            throw new NetlinkException(Marshal.GetLastPInvokeError(), "bind(AF_NETLINK)");
+        }
+        _socket.SetRawSocketOption(SolNetlink, 1, BitConverter.GetBytes(group));
+    }
+
+    /// <summary>Waits up to <paramref name="timeout"/> for a message of <paramref name="type"/>; false on timeout.</summary>
+    public bool WaitFor(ushort type, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero || !_socket.Poll(left, SelectMode.SelectRead)) return false;
+            var span = _receive.AsSpan(0, _socket.Receive(_receive));
+            while (TryNext(ref span, out var received, out _, out _))
+            {
+                if (received == type) return true;
+            }
+        }
+    }
+
     public void Dispose() => _socket.Dispose();
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int socket(int domain, int type, int protocol);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int bind(int fd, ReadOnlySpan<byte> address, int length);
 }

@@ -21,7 +21,10 @@ public readonly record struct AllowBox(UInt128 AddressFirst, UInt128 AddressLast
 /// </summary>
 public static class AllowList
 {
-    private readonly record struct Rect(byte ProtocolFirst, byte ProtocolLast, ushort PortFirst, ushort PortLast);
+    private readonly record struct Rect(byte ProtocolFirst, byte ProtocolLast, ushort PortFirst, ushort PortLast)
+    {
+        public static Rect Of(AllowBox b) => new(b.ProtocolFirst, b.ProtocolLast, b.PortFirst, b.PortLast);
+    }
 
     public static List<AllowBox> Normalize(List<AllowBox> boxes, bool v6)
     {
@@ -61,7 +64,7 @@ public static class AllowList
                 profile = null;
                 continue;
             }
-            var current = Profile(active);
+            var current = active.Count == 1 ? [Rect.Of(active[0])] : Profile(active);
             if (profile is not null && end + 1 == p && profile.SequenceEqual(current))
             {
                 end = last;

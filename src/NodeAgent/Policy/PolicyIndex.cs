@@ -22,8 +22,11 @@ public sealed class PolicyIndex(string node, int entryLimit)
 
     private readonly Dictionary<string, Endpoint> _endpoints = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HashSet<string>> _byNamespace = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Key, string Value), HashSet<string>> _byLabel = [];
     private readonly Dictionary<string, IReadOnlyDictionary<string, string>> _namespaceLabels = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Compiled> _policies = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<Compiled>> _policiesByNamespace = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HashSet<Compiled>> _selectedBy = new(StringComparer.Ordinal);
     private readonly HashSet<string> _dirty = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<PolicyProblem>> _problems = new(StringComparer.Ordinal);
 
@@ -40,6 +43,9 @@ public sealed class PolicyIndex(string node, int entryLimit)
         /// <summary>Per (direction, rule, peer) of a selector peer: the endpoints it selects.</summary>
         public Dictionary<(PolicyDirection, int, int), HashSet<string>> Peers { get; } = [];
 
+        /// <summary>The address ranges of each ip-block peer, by (direction, rule, peer).</summary>
+        public Dictionary<(PolicyDirection, int, int), List<AddressRange>> Blocks { get; } = [];
+
         /// <summary>Egress named ports towards ip blocks or everyone: any endpoint's ports or addresses matter.</summary>
         public bool WatchesAllEndpoints { get; set; }
     }
@@ -53,8 +59,11 @@ public sealed class PolicyIndex(string node, int entryLimit)
         _dirty.UnionWith(_endpoints.Where(e => IsLocal(e.Value)).Select(e => e.Key));
         _endpoints.Clear();
         _byNamespace.Clear();
+        _byLabel.Clear();
         _namespaceLabels.Clear();
         _policies.Clear();
+        _policiesByNamespace.Clear();
+        _selectedBy.Clear();
         _problems.Clear();
         foreach (var ns in namespaces) _namespaceLabels[ns.Metadata.Name] = PolicySemantics.NamespaceLabels(ns.Metadata.Name, ns);
         foreach (var endpoint in endpoints)
@@ -62,9 +71,10 @@ public sealed class PolicyIndex(string node, int entryLimit)
             var key = PolicySemantics.KeyOf(endpoint.Metadata);
             _endpoints[key] = endpoint;
             Members(endpoint.Metadata.Namespace).Add(key);
+            Post(key, endpoint, add: true);
             if (IsLocal(endpoint)) _dirty.Add(key);
         }
-        foreach (var policy in policies) _policies[PolicySemantics.KeyOf(policy.Metadata)] = Compile(policy);
+        foreach (var policy in policies) Add(Compile(policy));
     }
 
     public void UpdateNamespace(string name, Namespace? now)
@@ -88,8 +98,33 @@ public sealed class PolicyIndex(string node, int entryLimit)
 
     public void UpdatePolicy(string key, NetworkPolicy? now)
     {
-        if (_policies.Remove(key, out var old)) _dirty.UnionWith(old.Selected);
-        if (now is not null) _policies[key] = Compile(now);
+        if (_policies.Remove(key, out var old))
+        {
+            _dirty.UnionWith(old.Selected);
+            _policiesByNamespace[old.Namespace].Remove(old);
+            foreach (var endpoint in old.Selected) Unselect(old, endpoint);
+        }
+        if (now is not null) Add(Compile(now));
+    }
+
+    private void Add(Compiled compiled)
+    {
+        _policies[compiled.Key] = compiled;
+        if (!_policiesByNamespace.TryGetValue(compiled.Namespace, out var list)) _policiesByNamespace[compiled.Namespace] = list = [];
+        list.Add(compiled);
+    }
+
+    private void Select(Compiled compiled, string endpoint)
+    {
+        if (!compiled.Selected.Add(endpoint)) return;
+        if (!_selectedBy.TryGetValue(endpoint, out var set)) _selectedBy[endpoint] = set = [];
+        set.Add(compiled);
+    }
+
+    private void Unselect(Compiled compiled, string endpoint)
+    {
+        compiled.Selected.Remove(endpoint);
+        if (_selectedBy.TryGetValue(endpoint, out var set) && set.Remove(compiled) && set.Count == 0) _selectedBy.Remove(endpoint);
     }
 
     public void UpdateEndpoint(string key, Endpoint? now)
@@ -97,6 +132,8 @@ public sealed class PolicyIndex(string node, int entryLimit)
         _endpoints.TryGetValue(key, out var old);
         if (old is null && now is null) return;
         var ns = (now ?? old)!.Metadata.Namespace;
+        if (old is not null) Post(key, old, add: false);
+        if (now is not null) Post(key, now, add: true);
         if (now is null)
         {
             _endpoints.Remove(key);
@@ -114,8 +151,8 @@ public sealed class PolicyIndex(string node, int entryLimit)
         {
             if (compiled.Namespace == ns)
             {
-                if (local && PolicySemantics.Selects(compiled.Policy, now!)) compiled.Selected.Add(key);
-                else compiled.Selected.Remove(key);
+                if (local && PolicySemantics.Selects(compiled.Policy, now!)) Select(compiled, key);
+                else Unselect(compiled, key);
             }
             var changed = compiled.WatchesAllEndpoints && moved;
             foreach (var ((direction, rule, peer), selected) in compiled.Peers)
@@ -151,7 +188,7 @@ public sealed class PolicyIndex(string node, int entryLimit)
         if (!_endpoints.TryGetValue(key, out var endpoint)) return;
         foreach (var direction in (PolicyDirection[])[PolicyDirection.Ingress, PolicyDirection.Egress])
         {
-            var selecting = Selecting(key, endpoint, direction);
+            var selecting = Selecting(key, direction);
             if (selecting.Count > 0 && !(_problems.GetValueOrDefault(key)?.Any(p => p.Direction == direction) ?? false)) Problem(key, direction, selecting, reason);
         }
     }
@@ -167,16 +204,51 @@ public sealed class PolicyIndex(string node, int entryLimit)
         return members;
     }
 
+    private void Post(string key, Endpoint endpoint, bool add)
+    {
+        foreach (var label in endpoint.Metadata.Labels)
+        {
+            var posting = (label.Key, label.Value);
+            if (add)
+            {
+                if (!_byLabel.TryGetValue(posting, out var keys)) _byLabel[posting] = keys = new(StringComparer.Ordinal);
+                keys.Add(key);
+            }
+            else if (_byLabel.TryGetValue(posting, out var keys))
+            {
+                keys.Remove(key);
+                if (keys.Count == 0) _byLabel.Remove(posting);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Endpoints that may match a pod selector within <paramref name="scope"/> (null: everywhere):
+    /// the smallest label posting of its match_labels, or the whole scope. Callers still match each.
+    /// </summary>
+    private IEnumerable<string> Candidates(LabelSelector? selector, HashSet<string>? scope)
+    {
+        HashSet<string>? best = null;
+        foreach (var label in selector?.MatchLabels ?? [])
+        {
+            var posting = _byLabel.GetValueOrDefault((label.Key, label.Value));
+            if (posting is null) return [];
+            if (best is null || posting.Count < best.Count) best = posting;
+        }
+        if (best is null) return scope ?? (IEnumerable<string>)_endpoints.Keys;
+        return scope is null ? best : best.Where(scope.Contains);
+    }
+
     private IReadOnlyDictionary<string, string> LabelsOf(string ns) =>
         _namespaceLabels.TryGetValue(ns, out var labels) ? labels : _namespaceLabels[ns] = PolicySemantics.NamespaceLabels(ns, null);
 
     private Compiled Compile(NetworkPolicy policy)
     {
         var compiled = new Compiled(policy);
-        foreach (var key in Members(compiled.Namespace))
+        foreach (var key in Candidates(policy.Spec.PodSelector, Members(compiled.Namespace)))
         {
             var endpoint = _endpoints[key];
-            if (IsLocal(endpoint) && PolicySemantics.Selects(policy, endpoint)) compiled.Selected.Add(key);
+            if (IsLocal(endpoint) && PolicySemantics.Selects(policy, endpoint)) Select(compiled, key);
         }
         foreach (var direction in (PolicyDirection[])[PolicyDirection.Ingress, PolicyDirection.Egress])
         {
@@ -191,10 +263,15 @@ public sealed class PolicyIndex(string node, int entryLimit)
                 for (var p = 0; p < rules[r].Peers.Count; p++)
                 {
                     var peer = rules[r].Peers[p];
-                    if (peer.IpBlock is not null) continue;
-                    var selected = new HashSet<string>(StringComparer.Ordinal);
-                    foreach (var (key, endpoint) in _endpoints)
+                    if (peer.IpBlock is not null)
                     {
+                        compiled.Blocks[(direction, r, p)] = PolicySemantics.BlockRanges(peer.IpBlock);
+                        continue;
+                    }
+                    var selected = new HashSet<string>(StringComparer.Ordinal);
+                    foreach (var key in Candidates(peer.PodSelector, peer.NamespaceSelector is null ? Members(compiled.Namespace) : null))
+                    {
+                        var endpoint = _endpoints[key];
                         if (PolicySemantics.PeerSelects(peer, compiled.Namespace, endpoint, LabelsOf(endpoint.Metadata.Namespace))) selected.Add(key);
                     }
                     compiled.Peers[(direction, r, p)] = selected;
@@ -218,19 +295,15 @@ public sealed class PolicyIndex(string node, int entryLimit)
         var elements = new List<(string, NftElement)>();
         foreach (var direction in (PolicyDirection[])[PolicyDirection.Ingress, PolicyDirection.Egress])
         {
-            var selecting = Selecting(key, endpoint, direction);
+            var selecting = Selecting(key, direction);
             if (selecting.Count == 0) continue;
             var boxes = new[] { new List<AllowBox>(), new List<AllowBox>() }; // by family: v4, v6
             foreach (var compiled in selecting) AddRules(compiled, direction, endpoint, boxes);
             var entries = new List<(string, NftElement)>();
             foreach (var local in locals)
             {
-                var family = local.V6 ? FamilyLayout.V6 : FamilyLayout.V4;
-                elements.Add((PolicyRuleset.IsolatedSet(family, direction), new NftElement(PolicyRuleset.AddressKey(local, local.First))));
-                foreach (var box in AllowList.Normalize(boxes[local.V6 ? 1 : 0], local.V6))
-                {
-                    entries.Add((box.IsPoint ? PolicyRuleset.ExactSet(family, direction) : PolicyRuleset.RangeSet(family, direction), PolicyRuleset.Entry(local, box)));
-                }
+                elements.Add((PolicyRuleset.Isolated(local.V6 ? FamilyLayout.V6 : FamilyLayout.V4, direction), PolicyRuleset.IsolationEntry(local, direction)));
+                foreach (var box in AllowList.Normalize(boxes[local.V6 ? 1 : 0], local.V6)) entries.Add(PolicyRuleset.Entry(local, direction, box));
             }
             if (entries.Count > entryLimit)
             {
@@ -243,9 +316,9 @@ public sealed class PolicyIndex(string node, int entryLimit)
         return new ElementGroup(elements, [], []);
     }
 
-    private List<Compiled> Selecting(string key, Endpoint endpoint, PolicyDirection direction) => _policies.Values
-        .Where(c => c.Namespace == endpoint.Metadata.Namespace && c.Selected.Contains(key) && PolicySemantics.Affects(c.Policy.Spec, direction))
-        .OrderBy(c => c.Key, StringComparer.Ordinal).ToList();
+    private List<Compiled> Selecting(string key, PolicyDirection direction) => _selectedBy.TryGetValue(key, out var set)
+        ? set.Where(c => PolicySemantics.Affects(c.Policy.Spec, direction)).OrderBy(c => c.Key, StringComparer.Ordinal).ToList()
+        : [];
 
     private void Problem(string key, PolicyDirection direction, List<Compiled> policies, string reason)
     {
@@ -304,9 +377,9 @@ public sealed class PolicyIndex(string node, int entryLimit)
         }
         for (var p = 0; p < rule.Peers.Count; p++)
         {
-            if (rule.Peers[p].IpBlock is { } block)
+            if (rule.Peers[p].IpBlock is not null)
             {
-                foreach (var range in PolicySemantics.BlockRanges(block)) yield return range;
+                foreach (var range in compiled.Blocks[(direction, r, p)]) yield return range;
                 continue;
             }
             foreach (var key in compiled.Peers[(direction, r, p)])
@@ -323,7 +396,7 @@ public sealed class PolicyIndex(string node, int entryLimit)
     private IEnumerable<(Endpoint, AddressRange)> PeerEndpoints(Compiled compiled, PolicyDirection direction, int r)
     {
         var rule = PolicySemantics.Rules(compiled.Policy.Spec, direction)[r];
-        var blocks = rule.Peers.Where(p => p.IpBlock is not null).SelectMany(p => PolicySemantics.BlockRanges(p.IpBlock)).ToList();
+        var blocks = Enumerable.Range(0, rule.Peers.Count).Where(p => rule.Peers[p].IpBlock is not null).SelectMany(p => compiled.Blocks[(direction, r, p)]).ToList();
         var selected = new HashSet<string>(StringComparer.Ordinal);
         for (var p = 0; p < rule.Peers.Count; p++)
         {

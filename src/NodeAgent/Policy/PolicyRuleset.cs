@@ -6,23 +6,25 @@ namespace ControlPlane.NodeAgent.Policy;
 
 /// <summary>
 /// The network-policy part of the agent's table. Every chain and rule is static; which endpoints
-/// are isolated and what they may exchange are elements of six sets per family:
+/// are isolated and what they may exchange are elements (F = 4 | 6, D = ing | egr, k = shard):
 /// <code>
 /// policy_fwd (forward, filter):
 ///     ct state established,related accept                 replies of allowed connections
-///     saddr @egr_isoF  jump egressF                        a local endpoint selected for egress
-///     daddr @ing_isoF  jump ingressF                       a local endpoint selected for ingress
-/// egressF:   saddr . daddr . l4proto . th dport @egr_exactF return
-///            saddr . daddr . l4proto . th dport @egr_rangeF return
-///            drop
-/// ingressF:  daddr . saddr . l4proto . th dport @ing_exactF accept
-///            daddr . saddr . l4proto . th dport @ing_rangeF accept
-///            drop
+///     saddr vmap @egr_isoF                                 a local endpoint selected for egress: jump egressF_k
+///     daddr vmap @ing_isoF                                 a local endpoint selected for ingress: jump ingressF_k
+/// egressF_k:  saddr . daddr . l4proto . th dport @egr_exactF    return
+///             saddr . daddr . l4proto . th dport @egr_rangeF_k  return
+///             drop
+/// ingressF_k: daddr . saddr . l4proto . th dport @ing_exactF    accept
+///             daddr . saddr . l4proto . th dport @ing_rangeF_k  accept
+///             drop
 /// </code>
 /// An allow-list entry is (local endpoint . peer . protocol . port). Entries that are single
-/// points go to a hash set (egr_exact/ing_exact) and ranges (ip blocks, port ranges, whole
-/// protocols) to an interval set (pipapo): hash insertions cost the kernel a fraction of interval
-/// ones, and one set per kind keeps the table's size from growing with endpoints or rules.
+/// points go to a hash set (D_exactF) and ranges (ip blocks, port ranges, whole protocols) to an
+/// interval set (pipapo). Hash insertions and deletions cost the kernel a fraction of interval
+/// ones, and an interval set's deletion costs grow with its size, so ranges are spread over
+/// <see cref="Shards"/> sets by local address: the isolation map sends each endpoint to its
+/// shard's chain. The count of sets and chains is fixed, so neither grows with endpoints or rules.
 /// Isolation is per local endpoint: only the node that hosts an endpoint filters its traffic, so
 /// a connection is checked once for egress (source's node) and once for ingress (destination's
 /// node), on the same node or across the overlay. The forward hook sees service traffic after
@@ -32,6 +34,11 @@ namespace ControlPlane.NodeAgent.Policy;
 public static class PolicyRuleset
 {
     public const string ForwardChain = "policy_fwd";
+
+    /// <summary>Interval sets (and chains) per family and direction.</summary>
+    public const int Shards = 128;
+
+    private static readonly PolicyDirection[] Directions = [PolicyDirection.Ingress, PolicyDirection.Egress];
 
     public static (List<NftSetSpec> Sets, List<NftChainSpec> Chains) Schema()
     {
@@ -46,30 +53,26 @@ public static class PolicyRuleset
         {
             var a = (uint)f.AddressBytes;
             var entry = Nft.Concat(f.AddressType, f.AddressType, Nft.TypeInetProto, Nft.TypeInetService);
-            sets.Add(new(f.IngressIsolated, 0, f.AddressType, a));
-            sets.Add(new(f.EgressIsolated, 0, f.AddressType, a));
-            sets.Add(new(f.IngressExact, 0, entry, 2 * a + 8));
-            sets.Add(new(f.EgressExact, 0, entry, 2 * a + 8));
-            sets.Add(new(f.IngressRanges, Nft.SetInterval | Nft.SetConcat, entry, 2 * a + 8, FieldLengths: [a, a, 1, 2]));
-            sets.Add(new(f.EgressRanges, Nft.SetInterval | Nft.SetConcat, entry, 2 * a + 8, FieldLengths: [a, a, 1, 2]));
-
-            forward.Add(f.Match().Payload(RuleBuilder.BaseNetwork, f.SourceOffset, a, 0).Lookup(f.EgressIsolated, 0)
-                .Verdict(NftVerdict.JumpChain(f.EgressChain)).Build("egress isolated v" + f.Suffix));
-            forward.Add(f.Match().Payload(RuleBuilder.BaseNetwork, f.DestinationOffset, a, 0).Lookup(f.IngressIsolated, 0)
-                .Verdict(NftVerdict.JumpChain(f.IngressChain)).Build("ingress isolated v" + f.Suffix));
-
-            chains.Add(new NftChainSpec(f.EgressChain, null,
-            [
-                Entry(f, f.SourceOffset, f.DestinationOffset).Lookup(f.EgressExact, 0).Verdict(new NftVerdict(Nft.Return)).Build("allowed"),
-                Entry(f, f.SourceOffset, f.DestinationOffset).Lookup(f.EgressRanges, 0).Verdict(new NftVerdict(Nft.Return)).Build("allowed range"),
-                new RuleBuilder().Verdict(new NftVerdict(Nft.Drop)).Build("denied"),
-            ]));
-            chains.Add(new NftChainSpec(f.IngressChain, null,
-            [
-                Entry(f, f.DestinationOffset, f.SourceOffset).Lookup(f.IngressExact, 0).Verdict(new NftVerdict(Nft.Accept)).Build("allowed"),
-                Entry(f, f.DestinationOffset, f.SourceOffset).Lookup(f.IngressRanges, 0).Verdict(new NftVerdict(Nft.Accept)).Build("allowed range"),
-                new RuleBuilder().Verdict(new NftVerdict(Nft.Drop)).Build("denied"),
-            ]));
+            foreach (var d in Directions)
+            {
+                var egress = d == PolicyDirection.Egress;
+                var (local, peer) = egress ? (f.SourceOffset, f.DestinationOffset) : (f.DestinationOffset, f.SourceOffset);
+                var allowed = new NftVerdict(egress ? Nft.Return : Nft.Accept);
+                sets.Add(new(Isolated(f, d), Nft.SetMap, f.AddressType, a, Nft.DataTypeVerdict));
+                sets.Add(new(Exact(f, d), 0, entry, 2 * a + 8));
+                forward.Add(f.Match().Payload(RuleBuilder.BaseNetwork, local, a, 0).Lookup(Isolated(f, d), 0, verdict: true)
+                    .Build($"{d.ToString().ToLowerInvariant()} isolated v{f.Suffix}"));
+                for (var k = 0; k < Shards; k++)
+                {
+                    sets.Add(new(Ranges(f, d, k), Nft.SetInterval | Nft.SetConcat, entry, 2 * a + 8, FieldLengths: [a, a, 1, 2]));
+                    chains.Add(new NftChainSpec(Chain(f, d, k), null,
+                    [
+                        Entry(f, local, peer).Lookup(Exact(f, d), 0).Verdict(allowed).Build("allowed"),
+                        Entry(f, local, peer).Lookup(Ranges(f, d, k), 0).Verdict(allowed).Build("allowed range"),
+                        new RuleBuilder().Verdict(new NftVerdict(Nft.Drop)).Build("denied"),
+                    ]));
+                }
+            }
         }
         chains.Insert(0, new NftChainSpec(ForwardChain, new NftHook(Nft.HookForward, 0, "filter"), forward));
         return (sets, chains);
@@ -86,32 +89,47 @@ public static class PolicyRuleset
             .Payload(RuleBuilder.BaseTransport, 2, 2, 2 * n + 1);
     }
 
-    private static readonly HashSet<string> IsolationSets =
-        FamilyLayout.Both.SelectMany(f => new[] { f.IngressIsolated, f.EgressIsolated }).ToHashSet(StringComparer.Ordinal);
+    private static string Prefix(PolicyDirection d) => d == PolicyDirection.Ingress ? "ing" : "egr";
+
+    /// <summary>The map of isolated local endpoints (address → jump to the endpoint's shard chain).</summary>
+    public static string Isolated(FamilyLayout f, PolicyDirection d) => $"{Prefix(d)}_iso{f.Suffix}";
+
+    public static string Exact(FamilyLayout f, PolicyDirection d) => $"{Prefix(d)}_exact{f.Suffix}";
+
+    public static string Ranges(FamilyLayout f, PolicyDirection d, int shard) => $"{Prefix(d)}_range{f.Suffix}_{shard}";
+
+    public static string Chain(FamilyLayout f, PolicyDirection d, int shard) => $"{(d == PolicyDirection.Ingress ? "ingress" : "egress")}{f.Suffix}_{shard}";
+
+    /// <summary>Every set the policy part owns.</summary>
+    public static IEnumerable<string> AllSets() =>
+        from f in FamilyLayout.Both from d in Directions
+        from name in new[] { Isolated(f, d), Exact(f, d) }.Concat(Enumerable.Range(0, Shards).Select(k => Ranges(f, d, k)))
+        select name;
+
+    /// <summary>The shard of a local address (stable: derived from the address alone).</summary>
+    public static int Shard(AddressRange local) => (int)(local.First % Shards);
+
+    private static readonly HashSet<string> IsolationMaps =
+        FamilyLayout.Both.SelectMany(f => Directions.Select(d => Isolated(f, d))).ToHashSet(StringComparer.Ordinal);
 
     /// <summary>A policy group reduced to its isolation elements: the endpoint closed, nothing allowed.</summary>
-    public static ElementGroup Closed(ElementGroup group) => new(group.Elements.Where(e => IsolationSets.Contains(e.Set)).ToList(), [], []);
+    public static ElementGroup Closed(ElementGroup group) => new(group.Elements.Where(e => IsolationMaps.Contains(e.Set)).ToList(), [], []);
 
-    public static string IsolatedSet(FamilyLayout f, PolicyDirection d) => d == PolicyDirection.Ingress ? f.IngressIsolated : f.EgressIsolated;
-
-    public static string ExactSet(FamilyLayout f, PolicyDirection d) => d == PolicyDirection.Ingress ? f.IngressExact : f.EgressExact;
-
-    public static string RangeSet(FamilyLayout f, PolicyDirection d) => d == PolicyDirection.Ingress ? f.IngressRanges : f.EgressRanges;
-
-    /// <summary>An isolation element: the local address.</summary>
-    public static byte[] AddressKey(AddressRange local, UInt128 address)
+    /// <summary>An isolation element: the local address, jumping to its shard's chain.</summary>
+    public static NftElement IsolationEntry(AddressRange local, PolicyDirection d)
     {
         var key = new byte[local.V6 ? 16 : 4];
-        local.Write(address, key);
-        return key;
+        local.Write(local.First, key);
+        return new NftElement(key, Verdict: NftVerdict.JumpChain(Chain(local.V6 ? FamilyLayout.V6 : FamilyLayout.V4, d, Shard(local))));
     }
 
-    /// <summary>An allow-list element: local . peer . protocol . port, a point or (with its end) a range.</summary>
-    public static NftElement Entry(AddressRange local, AllowBox box)
+    /// <summary>An allow-list element and its set: local . peer . protocol . port, a point (exact set) or (with its end) a range.</summary>
+    public static (string Set, NftElement Element) Entry(AddressRange local, PolicyDirection d, AllowBox box)
     {
+        var f = local.V6 ? FamilyLayout.V6 : FamilyLayout.V4;
         var start = EntryKey(local.First, box.AddressFirst, box.ProtocolFirst, box.PortFirst, local);
-        if (box.IsPoint) return new NftElement(start);
-        return new NftElement(start, KeyEnd: EntryKey(local.First, box.AddressLast, box.ProtocolLast, box.PortLast, local));
+        if (box.IsPoint) return (Exact(f, d), new NftElement(start));
+        return (Ranges(f, d, Shard(local)), new NftElement(start, KeyEnd: EntryKey(local.First, box.AddressLast, box.ProtocolLast, box.PortLast, local)));
     }
 
     private static byte[] EntryKey(UInt128 local, UInt128 peer, byte protocol, ushort port, AddressRange family)

@@ -30,22 +30,6 @@ public sealed record FamilyLayout(string Suffix, byte NfProto, int AddressBytes,
 
     public string Hairpin => "hairpin" + Suffix;
 
-    public string IngressIsolated => "ing_iso" + Suffix;
-
-    public string EgressIsolated => "egr_iso" + Suffix;
-
-    public string IngressExact => "ing_exact" + Suffix;
-
-    public string EgressExact => "egr_exact" + Suffix;
-
-    public string IngressRanges => "ing_range" + Suffix;
-
-    public string EgressRanges => "egr_range" + Suffix;
-
-    public string IngressChain => "ingress" + Suffix;
-
-    public string EgressChain => "egress" + Suffix;
-
     /// <summary>A rule that starts by matching packets of this family.</summary>
     public RuleBuilder Match() => new RuleBuilder().Meta(RuleBuilder.MetaNfProto, 0).CmpByte(0, RuleBuilder.CmpEq, NfProto);
 }
