@@ -29,9 +29,11 @@ internal sealed class PodSockets : IDisposable
     {
         var any = family == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any;
         var tcp = Create(netns, family, SocketType.Stream, ProtocolType.Tcp);
+        if (family == AddressFamily.InterNetworkV6) tcp.DualMode = false; // beside an IPv4 server on the same port
         tcp.Bind(new IPEndPoint(any, port));
         tcp.Listen(512);
         var udp = Create(netns, family, SocketType.Dgram, ProtocolType.Udp);
+        if (family == AddressFamily.InterNetworkV6) udp.DualMode = false;
         udp.Bind(new IPEndPoint(any, port));
         lock (_sockets) _sockets.AddRange([tcp, udp]);
         _ = Task.Run(async () =>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net.Sockets;
 using System.Text;
 using ControlPlane.Contracts.Grpc;
 using ControlPlane.Contracts.V1;
@@ -9,8 +10,10 @@ namespace ControlPlane.NodeAgent.Tests;
 public enum ProbePort { Tcp80, Tcp81, Udp80 }
 
 /// <summary>One pod of the truth table: endpoint <see cref="Ns"/>/<see cref="Name"/> on host <see cref="Host"/>.</summary>
-public sealed record PolicyPod(string Ns, string Name, int Host, string Ip, string Netns)
+public sealed record PolicyPod(string Ns, string Name, int Host, string Ip, string Ip6, string Netns)
 {
+    public string Address(bool v6) => v6 ? Ip6 : Ip;
+
     public override string ToString() => $"{Ns}/{Name}";
 }
 
@@ -20,8 +23,8 @@ public sealed class PolicyCollection : ICollectionFixture<PolicyCluster>;
 /// <summary>
 /// The network-policy test bed, after the upstream NetworkPolicy conformance layout: namespaces
 /// x, y, z (label ns=&lt;name&gt;), each with pods a, b, c (label pod=&lt;name&gt;) spread over three hosts
-/// so that every pair of namespaces and pods meets on the same host and across hosts. Every pod
-/// serves TCP 80, TCP 81 and UDP 80, with the named ports serve-80-tcp, serve-81-tcp and
+/// so that every pair of namespaces and pods meets on the same host and across hosts. The network
+/// is dual-stack. Every pod serves TCP 80, TCP 81 and UDP 80 on both families, with the named ports serve-80-tcp, serve-81-tcp and
 /// serve-80-udp. z/c also answers DNS-like UDP/TCP 53 behind the service z/dns. Agents run with
 /// a policy entry limit of 64 (the fail-closed test goes over it).
 /// </summary>
@@ -47,7 +50,7 @@ public sealed class PolicyCluster : IAsyncLifetime
         {
             await client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = ns, Labels = { ["ns"] = ns } } });
         }
-        await client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "net" }, Spec = new NetworkSpec { Vni = 60, Ipv4Cidr = "10.60.0.0/16" } });
+        await client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "net" }, Spec = new NetworkSpec { Vni = 60, Ipv4Cidr = "10.60.0.0/16", Ipv6Cidr = "fd00:60::/64" } });
         var i = 0;
         foreach (var ns in Namespaces)
         {
@@ -62,9 +65,12 @@ public sealed class PolicyCluster : IAsyncLifetime
                     new NamedPort { Name = "serve-81-tcp", Protocol = Protocol.Tcp, Port = 81 },
                     new NamedPort { Name = "serve-80-udp", Protocol = Protocol.Udp, Port = 80 },
                 ]);
-                var pod = new PolicyPod(ns, name, host, attached.Ips[0], "/var/run/netns/" + Cluster.Pod(ns + name));
-                Servers.Serve(pod.Netns, pod.ToString(), 80);
-                Servers.Serve(pod.Netns, pod.ToString(), 81);
+                var pod = new PolicyPod(ns, name, host, attached.Ips[0], attached.Ips[1], "/var/run/netns/" + Cluster.Pod(ns + name));
+                foreach (var family in (AddressFamily[])[AddressFamily.InterNetwork, AddressFamily.InterNetworkV6])
+                {
+                    Servers.Serve(pod.Netns, pod.ToString(), 80, family);
+                    Servers.Serve(pod.Netns, pod.ToString(), 81, family);
+                }
                 if (ns == "z" && name == "c") Servers.Serve(pod.Netns, pod.ToString(), 53);
                 Pods.Add(pod);
             }
@@ -119,7 +125,7 @@ public sealed class PolicyCluster : IAsyncLifetime
     /// still differ. Only differing cells are probed again.
     /// </summary>
     public async Task<List<(PolicyPod From, PolicyPod To, ProbePort Port, bool Observed)>> ReachabilityAsync(
-        Func<PolicyPod, PolicyPod, ProbePort, bool> expected, TimeSpan within)
+        Func<PolicyPod, PolicyPod, ProbePort, bool> expected, TimeSpan within, bool v6 = false)
     {
         var clock = Stopwatch.StartNew();
         var pending = Cells().ToList();
@@ -128,7 +134,7 @@ public sealed class PolicyCluster : IAsyncLifetime
             var results = await Task.WhenAll(pending.Select(async c =>
             {
                 var (protocol, port) = Of(c.Port);
-                return (c.From, c.To, c.Port, Observed: await ProbeAsync(c.From.Netns, c.To.Ip, protocol, port));
+                return (c.From, c.To, c.Port, Observed: await ProbeAsync(c.From.Netns, c.To.Address(v6), protocol, port));
             }));
             var wrong = results.Where(r => r.Observed != expected(r.From, r.To, r.Port)).ToList();
             if (wrong.Count == 0 || clock.Elapsed > within) return wrong;
@@ -137,15 +143,15 @@ public sealed class PolicyCluster : IAsyncLifetime
     }
 
     /// <summary>The explain call's answer for every cell that differs from <paramref name="expected"/>.</summary>
-    public async Task<List<string>> ExplainMismatchesAsync(Func<PolicyPod, PolicyPod, ProbePort, bool> expected)
+    public async Task<List<string>> ExplainMismatchesAsync(Func<PolicyPod, PolicyPod, ProbePort, bool> expected, bool v6 = false)
     {
         var answers = await Task.WhenAll(Cells().Select(async c =>
         {
             var (protocol, port) = Of(c.Port);
             var response = await Cluster.Client.ExplainAsync(new ExplainRequest
             {
-                Source = new ExplainPeer { Namespace = c.From.Ns, Name = c.From.Name },
-                Destination = new ExplainPeer { Namespace = c.To.Ns, Name = c.To.Name },
+                Source = new ExplainPeer { Namespace = c.From.Ns, Name = c.From.Name, Ip = v6 ? c.From.Ip6 : "" },
+                Destination = new ExplainPeer { Namespace = c.To.Ns, Name = c.To.Name, Ip = v6 ? c.To.Ip6 : "" },
                 Protocol = protocol,
                 Port = (uint)port,
             });

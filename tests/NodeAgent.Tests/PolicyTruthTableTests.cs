@@ -131,6 +131,26 @@ public sealed class PolicyTruthTableTests(PolicyCluster bed)
         }
     }
 
+    /// <summary>Cases without ip blocks hold the same over IPv6 (one code path for both families), by probes and by explain on the IPv6 addresses.</summary>
+    [Theory]
+    [InlineData("default deny both ways in x")]
+    [InlineData("two peers (OR)")]
+    [InlineData("several policies in union")]
+    [InlineData("egress to a named port (resolved on each destination)")]
+    [InlineData("endPort range")]
+    public async Task Reachability_over_IPv6_matches_too(string name)
+    {
+        var @case = Cases[name];
+        await bed.ClearPoliciesAsync();
+        foreach (var policy in @case.Policies(bed)) await bed.Cluster.Client.NetworkPolicies.CreateAsync(policy);
+        var explained = await bed.ExplainMismatchesAsync(@case.Expected, v6: true);
+        Assert.True(explained.Count == 0, $"explain disagrees with the expected matrix:\n{string.Join('\n', explained)}");
+        var wrong = await bed.ReachabilityAsync(@case.Expected, Settle, v6: true);
+        Assert.True(wrong.Count == 0,
+            $"{wrong.Count} cells differ over IPv6 ({string.Join(", ", wrong.Take(12).Select(w => $"{w.From}->{w.To} {w.Port} {(w.Observed ? "open" : "closed")}"))})\n" +
+            $"expected:\n{bed.Matrix(@case.Expected)}");
+    }
+
     [Fact]
     public void There_are_at_least_twenty_cases() => Assert.True(Cases.Count >= 20);
 
