@@ -97,6 +97,51 @@ public sealed class PolicyChangeTests(PolicyCluster bed)
         await WaitForAsync(async () => (await NodeOf(target)).Status.Agent?.PolicyIssues.Count == 0 ? "cleared" : null);
     }
 
+    /// <summary>
+    /// Host 1's agent is killed (SIGKILL) and restarted while x/a (on host 1) is isolated to
+    /// ingress from y: throughout, y/b keeps reaching it and z/b never does (the table stays in
+    /// the kernel), and the restarted agent reads the table back and changes nothing.
+    /// </summary>
+    [Fact]
+    public async Task Policies_hold_while_an_agent_restarts()
+    {
+        await bed.ClearPoliciesAsync();
+        await bed.Cluster.Client.NetworkPolicies.CreateAsync(PolicyTruthTableTests.Policy("x", "from-y", Select("pod", "a"),
+            ingress: [Rule([new NetworkPolicyPeer { NamespaceSelector = Select("ns", "y") }])]));
+        var target = bed.Pod("x", "a");
+        Assert.Equal(1, target.Host);
+        var (allowed, denied) = (bed.Pod("y", "b"), bed.Pod("z", "b"));
+        await SettleAsync([allowed], target, open: true);
+        await SettleAsync([denied], target, open: false);
+        var clean = bed.Cluster.LogLines(1, "read back and converged: 0 elements added, 0 removed");
+        var converged = bed.Cluster.LogLines(1, "read back and converged");
+
+        using var stop = new CancellationTokenSource();
+        async Task<(int Open, int Closed)> Probe(PolicyPod source, TimeSpan timeout)
+        {
+            int open = 0, closed = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                if (await PolicyCluster.ProbeAsync(source.Netns, target.Ip, Protocol.Tcp, 80, timeout)) open++;
+                else closed++;
+            }
+            return (open, closed);
+        }
+        var fromAllowed = Task.Run(() => Probe(allowed, TimeSpan.FromSeconds(2)));
+        var fromDenied = Task.Run(() => Probe(denied, ProbeTimeout));
+        await Task.Delay(300);
+        bed.Cluster.KillAgent(1);
+        bed.Cluster.StartAgent(1);
+        await bed.Cluster.WaitForLogAsync(1, "read back and converged", converged + 1, TimeSpan.FromSeconds(30));
+        await Task.Delay(300);
+        stop.Cancel();
+        var (opened, lost) = await fromAllowed;
+        var leaked = (await fromDenied).Open;
+        Assert.True(lost == 0 && leaked == 0, $"during the restart: {lost} allowed connections failed, {leaked} denied ones got through");
+        Assert.True(opened > 20, $"only {opened} connections during the restart");
+        Assert.Equal(clean + 1, bed.Cluster.LogLines(1, "read back and converged: 0 elements added, 0 removed"));
+    }
+
     private async Task<Node> NodeOf(PolicyPod pod) => await bed.Cluster.Client.Nodes.GetAsync("", $"host-{pod.Host}");
 
     private async Task SetLabelAsync(PolicyPod pod, string key, string? value)

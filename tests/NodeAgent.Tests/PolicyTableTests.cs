@@ -1,3 +1,4 @@
+using ControlPlane.Contracts.Policy;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Dataplane.Linux.Netns;
 using ControlPlane.Dataplane.Linux.Nftables;
@@ -71,6 +72,32 @@ public sealed class PolicyTableTests : IDisposable
             return PolicyRuleset.AllSets().Sum(set => nft.ListElements(set).Count);
         });
         Assert.Equal(0, emptied);
+    }
+
+    /// <summary>A group the kernel refuses (here a range that ends before it starts) goes in closed; the other groups go in whole.</summary>
+    [Fact]
+    public void A_RefusedGroup_IsAppliedClosed_AndTheOthersWhole()
+    {
+        var local = AddressRange.Single(System.Net.IPAddress.Parse("10.60.0.9"));
+        var good = new ElementGroup([
+            (PolicyRuleset.Isolated(FamilyLayout.V4, PolicyDirection.Ingress), PolicyRuleset.IsolationEntry(AddressRange.Single(System.Net.IPAddress.Parse("10.60.0.8")), PolicyDirection.Ingress)),
+            PolicyRuleset.Entry(AddressRange.Single(System.Net.IPAddress.Parse("10.60.0.8")), PolicyDirection.Ingress, new AllowBox(0x0A000000, 0x0AFFFFFF, 6, 6, 80, 80)),
+        ], [], []);
+        var bad = new ElementGroup([
+            (PolicyRuleset.Isolated(FamilyLayout.V4, PolicyDirection.Ingress), PolicyRuleset.IsolationEntry(local, PolicyDirection.Ingress)),
+            PolicyRuleset.Entry(local, PolicyDirection.Ingress, new AllowBox(0x0A0000FF, 0x0A000001, 6, 6, 80, 80)),
+        ], [], []);
+        var (refused, isolated, ranges) = _namespace.Invoke(() =>
+        {
+            using var nft = NftSocket.Open(AgentTable.Name);
+            var (_, refused) = new TableProgrammer(nft).ApplyIsolating([("policy:x/good", good), ("policy:x/bad", bad)], complete: true,
+                key => key.StartsWith(PolicyIndex.GroupPrefix, StringComparison.Ordinal), PolicyRuleset.Closed);
+            return (refused, nft.ListElements(PolicyRuleset.Isolated(FamilyLayout.V4, PolicyDirection.Ingress)).Count,
+                PolicyRuleset.AllSets().Where(set => set.StartsWith("ing_range4_", StringComparison.Ordinal)).Sum(set => nft.ListElements(set).Count));
+        });
+        Assert.Equal("policy:x/bad", Assert.Single(refused).Key);
+        Assert.Equal(2, isolated);
+        Assert.Equal(1, ranges);
     }
 
     public void Dispose()

@@ -58,6 +58,13 @@ public sealed class ExplainApiTests
         });
         Assert.False(outside.Allowed);
         Assert.True(outside.Egress.Allowed, "an address outside every endpoint has no egress policy");
+
+        await silo.Client.Networks.CreateAsync(Network("other", 101, "10.21.0.0/16"));
+        await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "elsewhere", "other", "node-a", labels: ("app", "web")));
+        var across = await silo.Client.ExplainAsync(Request("elsewhere", "db"));
+        Assert.False(across.Allowed);
+        Assert.True(across.Ingress.Allowed, "the policy allows app=web; the networks do not");
+        Assert.Contains("different networks", across.Reason);
     }
 
     [Theory]

@@ -11,7 +11,8 @@ public sealed record ExplainSubject(Endpoint? Endpoint, IPAddress Address, IRead
 
 /// <summary>
 /// Decides whether a connection is allowed by evaluating the policies directly (not through the
-/// agents' compiled form): the source's egress and the destination's ingress must both allow it.
+/// agents' compiled form): the source's egress and the destination's ingress must both allow it,
+/// and two endpoints must be on the same network (networks never reach each other).
 /// </summary>
 public static class PolicyExplainer
 {
@@ -22,6 +23,12 @@ public static class PolicyExplainer
         var ingress = Side(PolicyDirection.Ingress, destination, source, protocol, port, destination.Endpoint, destinationPolicies);
         var what = $"{PolicySemantics.ProtocolName(protocol)}/{port} from {source.Describe()} to {destination.Describe()}";
         string reason;
+        if (source.Endpoint is { } s && destination.Endpoint is { } d && s.Spec.Network != d.Spec.Network)
+        {
+            // Not a policy matter: networks are isolated by routing, whatever the policies say.
+            reason = $"denied: {what}: they are on different networks ({s.Spec.Network}, {d.Spec.Network}), which never reach each other";
+            return new ExplainResponse { Allowed = false, Egress = egress, Ingress = ingress, Reason = reason };
+        }
         if (!egress.Allowed) reason = $"denied: {what}: the egress of {source.Describe()} is isolated by {string.Join(", ", egress.Policies)} and no egress rule allows it";
         else if (!ingress.Allowed) reason = $"denied: {what}: the ingress of {destination.Describe()} is isolated by {string.Join(", ", ingress.Policies)} and no ingress rule allows it";
         else reason = $"allowed: {what}: egress {Describe(egress)}; ingress {Describe(ingress)}";

@@ -97,6 +97,38 @@ public sealed class TableProgrammer(NftSocket nft)
         return new Outcome(false, additions.Count, deletions.Count, cleared);
     }
 
+    /// <summary>
+    /// <see cref="Apply"/>, and if the kernel refuses the transaction while groups that
+    /// <paramref name="isolate"/> names are part of it: those groups go in reduced by
+    /// <paramref name="reduce"/> (with everything else) first, then each whole in a transaction of
+    /// its own. The groups refused again stay reduced and are returned with the kernel's reason.
+    /// </summary>
+    public (Outcome Outcome, IReadOnlyList<(string Key, string Reason)> Refused) ApplyIsolating(
+        IReadOnlyList<(string Key, ElementGroup Group)> changes, bool complete, Func<string, bool> isolate, Func<ElementGroup, ElementGroup> reduce)
+    {
+        try
+        {
+            return (Apply(changes, complete), []);
+        }
+        catch (NetlinkException) when (changes.Any(c => isolate(c.Key)))
+        {
+            var outcome = Apply(changes.Select(c => isolate(c.Key) ? (c.Key, reduce(c.Group)) : c).ToList(), complete);
+            var refused = new List<(string, string)>();
+            foreach (var (key, group) in changes.Where(c => isolate(c.Key)))
+            {
+                try
+                {
+                    Apply([(key, group)], complete: false);
+                }
+                catch (NetlinkException e)
+                {
+                    refused.Add((key, e.Message));
+                }
+            }
+            return (outcome, refused);
+        }
+    }
+
     private Outcome Converge(IReadOnlyList<(string Key, ElementGroup Group)> groups)
     {
         var contents = new NftContents();

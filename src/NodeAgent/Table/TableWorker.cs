@@ -93,34 +93,14 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
     }
 
     /// <summary>
-    /// Applies everything in one transaction. If the kernel refuses it and policy groups are part
-    /// of it, the policy groups go in closed first, then each on its own: one the kernel refuses
-    /// stays closed and is reported.
+    /// Applies everything in one transaction; if the kernel refuses it, policy groups go in closed
+    /// first and then each whole on its own, and those refused again stay closed and are reported.
     /// </summary>
-    private TableProgrammer.Outcome Apply(TableProgrammer programmer, PolicyIndex policy, List<(string Key, ElementGroup Group)> changes, bool full)
+    private static TableProgrammer.Outcome Apply(TableProgrammer programmer, PolicyIndex policy, List<(string Key, ElementGroup Group)> changes, bool full)
     {
-        try
-        {
-            return programmer.Apply(changes, full);
-        }
-        catch (NetlinkException first) when (changes.Any(c => c.Key.StartsWith(PolicyIndex.GroupPrefix, StringComparison.Ordinal)))
-        {
-            Log.Isolating(logger, first.Message);
-            var closed = changes.Select(c => IsPolicy(c.Key) ? (c.Key, PolicyRuleset.Closed(c.Group)) : c).ToList();
-            var outcome = programmer.Apply(closed, full);
-            foreach (var (key, group) in changes.Where(c => IsPolicy(c.Key)))
-            {
-                try
-                {
-                    programmer.Apply([(key, group)], complete: false);
-                }
-                catch (NetlinkException e)
-                {
-                    policy.Refused(key, "the kernel refused its allow-list: " + e.Message);
-                }
-            }
-            return outcome;
-        }
+        var (outcome, refused) = programmer.ApplyIsolating(changes, full, IsPolicy, PolicyRuleset.Closed);
+        foreach (var (key, reason) in refused) policy.Refused(key, "the kernel refused its allow-list: " + reason);
+        return outcome;
     }
 
     private static bool IsPolicy(string key) => key.StartsWith(PolicyIndex.GroupPrefix, StringComparison.Ordinal);
@@ -149,7 +129,5 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
         [LoggerMessage(2, LogLevel.Warning, "Table apply failed: {Reason}; the table is read back and converged again")]
         public static partial void Failed(ILogger logger, string reason);
 
-        [LoggerMessage(3, LogLevel.Warning, "Table apply refused ({Reason}); applying policy groups closed, then one by one")]
-        public static partial void Isolating(ILogger logger, string reason);
     }
 }
