@@ -207,35 +207,68 @@ internal static class Latency
             byte[] Key(int n, int port) => Entry(pods[$"p{n}b"].Ip, pods["p1a"].Ip, port);
             await AwaitAll(watchers, n => (Key(n, 80), true));
 
-            var policyTimes = new List<double>();
-            for (var i = 1; i <= changes; i++)
+            async Task<(List<double> Policy, List<double> Label)> MeasureChanges()
             {
-                var port = i % 2 == 1 ? 81 : 80;
-                policy.Spec.Ingress[0].Ports[0].Number = (uint)port;
-                var clock = Stopwatch.StartNew();
-                var wait = AwaitAll(watchers, n => (Key(n, port), true), clock);
-                policy = await client.NetworkPolicies.UpdateAsync(policy);
-                policyTimes.Add(await wait);
+                var policyTimes = new List<double>();
+                for (var i = 1; i <= changes; i++)
+                {
+                    var port = i % 2 == 1 ? 81 : 80;
+                    policy.Spec.Ingress[0].Ports[0].Number = (uint)port;
+                    var clock = Stopwatch.StartNew();
+                    var wait = AwaitAll(watchers, n => (Key(n, port), true), clock);
+                    policy = await client.NetworkPolicies.UpdateAsync(policy);
+                    policyTimes.Add(await wait);
+                }
+                var labelTimes = new List<double>();
+                var port0 = (int)policy.Spec.Ingress[0].Ports[0].Number;
+                for (var i = 1; i <= changes; i++)
+                {
+                    var client1 = i % 2 == 0;
+                    var endpoint = await client.Endpoints.GetAsync("bench", "p1a");
+                    if (client1) endpoint.Metadata.Labels["role"] = "client";
+                    else endpoint.Metadata.Labels.Remove("role");
+                    var clock = Stopwatch.StartNew();
+                    var wait = AwaitAll(watchers, n => (Key(n, port0), client1), clock);
+                    await client.Endpoints.UpdateAsync(endpoint);
+                    labelTimes.Add(await wait);
+                }
+                return (policyTimes, labelTimes);
             }
 
-            var labelTimes = new List<double>();
-            var port0 = (int)policy.Spec.Ingress[0].Ports[0].Number;
-            for (var i = 1; i <= changes; i++)
+            var (quietPolicy, quietLabel) = await MeasureChanges();
+
+            // Background: 1,000 endpoints of a node without an agent, in 50 label groups, and 200
+            // more policies over the bench pods, each allowing one group on a port of its own: each
+            // bench pod's ingress allow-list holds 4,000 entries on every node.
+            await client.Nodes.CreateAsync(new Node { Metadata = new ObjectMeta { Name = "far" }, Spec = new NodeSpec { UnderlayIp = "10.99.0.250" } });
+            await Task.WhenAll(Enumerable.Range(0, 1000).Select(i => client.Endpoints.CreateAsync(new Endpoint
             {
-                var client1 = i % 2 == 0;
-                var endpoint = await client.Endpoints.GetAsync("bench", "p1a");
-                if (client1) endpoint.Metadata.Labels["role"] = "client";
-                else endpoint.Metadata.Labels.Remove("role");
-                var clock = Stopwatch.StartNew();
-                var wait = AwaitAll(watchers, n => (Key(n, port0), client1), clock);
-                await client.Endpoints.UpdateAsync(endpoint);
-                labelTimes.Add(await wait);
+                Metadata = new ObjectMeta { Namespace = "bench", Name = $"far-{i}", Labels = { ["group"] = $"g{i % 50}" } },
+                Spec = new EndpointSpec { Network = "net", Node = "far" },
+            })));
+            for (var k = 0; k < 200; k++)
+            {
+                await client.NetworkPolicies.CreateAsync(new NetworkPolicy
+                {
+                    Metadata = new ObjectMeta { Namespace = "bench", Name = $"bg-{k}" },
+                    Spec = new NetworkPolicySpec
+                    {
+                        PodSelector = new LabelSelector { MatchLabels = { ["app"] = "bench" } },
+                        Ingress = { new NetworkPolicyRule { Peers = { new NetworkPolicyPeer { PodSelector = new LabelSelector { MatchLabels = { ["group"] = $"g{k % 50}" } } } }, Ports = { new NetworkPolicyPort { Number = (uint)(9000 + k) } } } },
+                    },
+                });
             }
+            var lastFar = (await client.Endpoints.GetAsync("bench", "far-999")).Status.Ips[0];
+            await AwaitAll(watchers, n => (Entry(pods[$"p{n}b"].Ip, lastFar, 9000 + 999 % 50 + 150), true));
+            var (busyPolicy, busyLabel) = await MeasureChanges();
+
             Console.WriteLine($"Change through the API until all 3 nodes' kernels hold it (ms, {changes} changes each; commit notification, then a read-back of the set):");
-            Console.WriteLine("| change | p50 | p90 | p99 | max |");
-            Console.WriteLine("|---|---|---|---|---|");
-            Console.WriteLine(Row("policy port changed (every node re-renders its selected endpoints)", policyTimes));
-            Console.WriteLine(Row("peer label changed (every node adds or removes the peer)", labelTimes));
+            Console.WriteLine("| change | table | p50 | p90 | p99 | max |");
+            Console.WriteLine("|---|---|---|---|---|---|");
+            Console.WriteLine(Row("policy port changed (every node re-renders its selected endpoints)", "6 pods, 1 policy", quietPolicy));
+            Console.WriteLine(Row("peer label changed (every node adds or removes the peer)", "6 pods, 1 policy", quietLabel));
+            Console.WriteLine(Row("policy port changed", "+1,000 endpoints, +200 policies (4,000 entries per pod)", busyPolicy));
+            Console.WriteLine(Row("peer label changed", "+1,000 endpoints, +200 policies (4,000 entries per pod)", busyLabel));
         }
         finally
         {
@@ -243,11 +276,11 @@ internal static class Latency
         }
     }
 
-    private static string Row(string what, List<double> times)
+    private static string Row(string what, string table, List<double> times)
     {
         times.Sort();
         double At(double q) => times[Math.Min(times.Count - 1, (int)Math.Ceiling(q * times.Count) - 1)];
-        return $"| {what} | {At(0.5):F1} | {At(0.9):F1} | {At(0.99):F1} | {times[^1]:F1} |";
+        return $"| {what} | {table} | {At(0.5):F1} | {At(0.9):F1} | {At(0.99):F1} | {times[^1]:F1} |";
     }
 
     private static byte[] Entry(string local, string peer, int port)
@@ -307,7 +340,7 @@ internal static class Latency
                 lock (_lock) pending = _pending;
                 if (pending is not { } p || (!committed && ReferenceEquals(checkedFor, p.Done))) continue;
                 checkedFor = p.Done;
-                var present = nft.ListElements(PolicyRuleset.Exact(FamilyLayout.V4, PolicyDirection.Ingress)).Any(e => e.Key.AsSpan().SequenceEqual(p.Wanted.Key));
+                var present = nft.ContainsElement(PolicyRuleset.Exact(FamilyLayout.V4, PolicyDirection.Ingress), p.Wanted.Key);
                 if (present != p.Wanted.Present) continue;
                 var elapsed = p.Clock.Elapsed.TotalMilliseconds;
                 lock (_lock)

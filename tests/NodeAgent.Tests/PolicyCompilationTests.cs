@@ -79,6 +79,15 @@ public sealed class PolicyCompilationTests
     }
 
     [Fact]
+    public void A_Port_Of_An_Unknown_Protocol_AllowsNothing()
+    {
+        var port = new NetworkPolicyPort { Protocol = (Protocol)9, Number = 80 };
+        Assert.Null(PolicySemantics.Resolve(port, null));
+        Assert.Equal(new PortRange(PolicySemantics.Sctp, 80, 90), PolicySemantics.Resolve(new NetworkPolicyPort { Protocol = Protocol.Sctp, Number = 80, EndPort = 90 }, null));
+        Assert.Equal(new PortRange(PolicySemantics.Tcp, 0, 65535), PolicySemantics.Resolve(new NetworkPolicyPort(), null));
+    }
+
+    [Fact]
     public void A_Peers_NamedPort_Change_ReRendersTheEndpointsReachingIt()
     {
         Endpoint Pod(string name, string node, uint web) => new()

@@ -57,6 +57,16 @@ public sealed class PolicyTableTests : IDisposable
         Assert.True(listing.Code == 0, listing.Output);
         Assert.Equal(2 + 2 + 2, first.ElementsAdded); // isolation v4+v6, one exact entry per family, two ranges (v4 only)
         Assert.Equal((0, 0), (restarted.ElementsAdded, restarted.ElementsRemoved));
+        var (hit, miss) = _namespace.Invoke(() =>
+        {
+            using var nft = NftSocket.Open(AgentTable.Name);
+            var exact = groups.SelectMany(g => g.Group.Elements).First(e => e.Set == PolicyRuleset.Exact(FamilyLayout.V4, PolicyDirection.Ingress)).Element.Key;
+            var other = (byte[])exact.Clone();
+            other[^3] ^= 1;
+            return (nft.ContainsElement(PolicyRuleset.Exact(FamilyLayout.V4, PolicyDirection.Ingress), exact), nft.ContainsElement(PolicyRuleset.Exact(FamilyLayout.V4, PolicyDirection.Ingress), other));
+        });
+        Assert.True(hit);
+        Assert.False(miss);
         Assert.Contains("10.60.0.5 . 10.60.1.7 . tcp . 5432", listing.Output);
         Assert.Contains("fd00:60::5 . fd00:60::1:7 . tcp . 5432", listing.Output);
         Assert.Contains("10.60.0.5 . 192.168.0.0/24 . udp . 1000-2000", listing.Output);

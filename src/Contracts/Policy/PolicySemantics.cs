@@ -99,10 +99,13 @@ public static class PolicySemantics
 
     /// <summary>
     /// The ports a policy port allows on a destination: a number (to end_port), a name resolved on
-    /// the destination's ports, or every port of the protocol. Null when the name does not resolve.
+    /// the destination's ports, or every port of the protocol. Null when the name does not resolve
+    /// or the protocol is unknown.
     /// </summary>
     public static PortRange? Resolve(NetworkPolicyPort port, Endpoint? destination)
     {
+        // A protocol this version does not know (a newer control plane) allows nothing: closed, not open.
+        if (!Enum.IsDefined(port.Protocol)) return null;
         var protocol = ProtocolNumber(port.Protocol);
         switch (port.PortCase)
         {

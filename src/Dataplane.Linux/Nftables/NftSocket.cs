@@ -10,7 +10,7 @@ namespace ControlPlane.Dataplane.Linux.Nftables;
 /// </summary>
 public sealed class NftSocket : IDisposable
 {
-    private const ushort FRequest = 1, FDump = 0x300;
+    private const ushort FRequest = 1, FAck = 4, FDump = 0x300;
     private readonly NetlinkSocket _socket;
     private int _buffer = 4 * 1024 * 1024;
 
@@ -143,6 +143,36 @@ public sealed class NftSocket : IDisposable
             }
         });
         return elements;
+    }
+
+    /// <summary>Whether the set holds an element with this key (a point query: the kernel looks it up, nothing is dumped).</summary>
+    public bool ContainsElement(string set, byte[] key)
+    {
+        var w = new MessageWriter();
+        var sequence = _socket.NextSequence();
+        w.BeginMessage((ushort)((Nft.SubsysNftables << 8) | Nft.GetSetElem), FRequest | FAck, sequence);
+        var nfgen = w.Struct(4);
+        nfgen[0] = Family;
+        w.AttributeString(Nft.ElemListTable, Table);
+        w.AttributeString(Nft.ElemListSet, set);
+        w.BeginNested(Nft.ElemListElements | MessageWriter.Nested);
+        w.BeginNested(Nft.ListElem | MessageWriter.Nested);
+        w.BeginNested(Nft.ElemKey | MessageWriter.Nested);
+        w.Attribute(Nft.DataValue, key);
+        w.EndNested();
+        w.EndNested();
+        w.EndNested();
+        w.EndMessage();
+        var found = false;
+        try
+        {
+            _socket.Dump(w.Written, sequence, (_, _) => found = true);
+        }
+        catch (NetlinkException e) when (e.IsNotFound)
+        {
+            return false;
+        }
+        return found;
     }
 
     private delegate void AttributesHandler(in Attributes attributes);

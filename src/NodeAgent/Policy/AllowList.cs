@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using ControlPlane.Contracts.Policy;
 
 namespace ControlPlane.NodeAgent.Policy;
@@ -30,8 +31,9 @@ public static class AllowList
     {
         var result = new List<AllowBox>();
         if (boxes.Count == 0) return result;
+        boxes.Sort(static (a, b) => a.AddressFirst != b.AddressFirst ? a.AddressFirst.CompareTo(b.AddressFirst) : a.AddressLast.CompareTo(b.AddressLast));
+        if (RangesNest(boxes)) return Grouped(boxes, result);
         var top = v6 ? UInt128.MaxValue : uint.MaxValue;
-        boxes.Sort((a, b) => a.AddressFirst.CompareTo(b.AddressFirst));
         var points = new List<UInt128>(boxes.Count * 2);
         foreach (var b in boxes)
         {
@@ -57,7 +59,10 @@ public static class AllowList
                 }
             }
             while (next < boxes.Count && boxes[next].AddressFirst <= p) active.Add(boxes[next++]);
-            active.RemoveAll(b => b.AddressLast < p);
+            for (var k = active.Count - 1; k >= 0; k--)
+            {
+                if (active[k].AddressLast < p) active.RemoveAt(k);
+            }
             if (active.Count == 0)
             {
                 Flush(result, profile, start, end);
@@ -77,6 +82,76 @@ public static class AllowList
         return result;
     }
 
+    /// <summary>Whether any two address ranges are either the same or apart (sorted by start, then end): the common case.</summary>
+    private static bool RangesNest(List<AllowBox> boxes)
+    {
+        for (var i = 1; i < boxes.Count; i++)
+        {
+            var (previous, current) = (boxes[i - 1], boxes[i]);
+            if (current.AddressFirst == previous.AddressFirst && current.AddressLast == previous.AddressLast) continue;
+            if (current.AddressFirst <= previous.AddressLast) return false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Normalize when address ranges never partly overlap: each distinct range is one piece, its
+    /// boxes' rectangles are united, and neighbouring pieces with the same union are joined.
+    /// </summary>
+    private static List<AllowBox> Grouped(List<AllowBox> boxes, List<AllowBox> result)
+    {
+        var span = CollectionsMarshal.AsSpan(boxes);
+        List<Rect> previous = [], current = [];
+        UInt128 start = 0, end = 0;
+        var open = false;
+        for (var i = 0; i < span.Length;)
+        {
+            var j = i + 1;
+            while (j < span.Length && span[j].AddressFirst == span[i].AddressFirst && span[j].AddressLast == span[i].AddressLast) j++;
+            current.Clear();
+            Unite(span[i..j], current);
+            if (open && end + 1 == span[i].AddressFirst && previous.SequenceEqual(current))
+            {
+                end = span[i].AddressLast;
+            }
+            else
+            {
+                if (open) Flush(result, previous, start, end);
+                (previous, current) = (current, previous);
+                (start, end, open) = (span[i].AddressFirst, span[i].AddressLast, true);
+            }
+            i = j;
+        }
+        if (open) Flush(result, previous, start, end);
+        return result;
+    }
+
+    /// <summary>The union of some boxes' protocol × port rectangles into <paramref name="into"/> (the boxes get reordered).</summary>
+    private static void Unite(Span<AllowBox> group, List<Rect> into)
+    {
+        var first = group[0];
+        var sameProtocols = true;
+        foreach (var b in group) sameProtocols &= b.ProtocolFirst == first.ProtocolFirst && b.ProtocolLast == first.ProtocolLast;
+        if (!sameProtocols)
+        {
+            into.AddRange(Profile([.. group]));
+            return;
+        }
+        if (group.Length > 1) group.Sort(static (a, b) => a.PortFirst.CompareTo(b.PortFirst));
+        int from = group[0].PortFirst, to = group[0].PortLast;
+        foreach (var b in group[1..])
+        {
+            if (b.PortFirst <= to + 1)
+            {
+                to = Math.Max(to, b.PortLast);
+                continue;
+            }
+            into.Add(new Rect(first.ProtocolFirst, first.ProtocolLast, (ushort)from, (ushort)to));
+            (from, to) = (b.PortFirst, b.PortLast);
+        }
+        into.Add(new Rect(first.ProtocolFirst, first.ProtocolLast, (ushort)from, (ushort)to));
+    }
+
     private static void Flush(List<AllowBox> result, List<Rect>? profile, UInt128 start, UInt128 end)
     {
         if (profile is null) return;
@@ -86,6 +161,19 @@ public static class AllowList
     /// <summary>The union of the boxes' protocol × port rectangles, as disjoint rectangles in a canonical order.</summary>
     private static List<Rect> Profile(List<AllowBox> active)
     {
+        // The common case: every box has the same protocols, and only the port ranges need merging.
+        var first = active[0];
+        var sameProtocols = true;
+        foreach (var b in active) sameProtocols &= b.ProtocolFirst == first.ProtocolFirst && b.ProtocolLast == first.ProtocolLast;
+        if (sameProtocols)
+        {
+            var merged = new List<Rect>();
+            foreach (var (from, to) in MergePorts(active))
+            {
+                merged.Add(new Rect(first.ProtocolFirst, first.ProtocolLast, (ushort)from, (ushort)to));
+            }
+            return merged;
+        }
         var cuts = new SortedSet<int>();
         foreach (var b in active)
         {
@@ -123,8 +211,11 @@ public static class AllowList
 
     private static List<(int First, int Last)> MergePorts(IEnumerable<AllowBox> boxes)
     {
-        var merged = new List<(int First, int Last)>();
-        foreach (var (first, last) in boxes.Select(b => ((int)b.PortFirst, (int)b.PortLast)).OrderBy(r => r.Item1))
+        var ranges = new List<(int First, int Last)>();
+        foreach (var b in boxes) ranges.Add((b.PortFirst, b.PortLast));
+        ranges.Sort();
+        var merged = new List<(int First, int Last)>(ranges.Count);
+        foreach (var (first, last) in ranges)
         {
             if (merged.Count > 0 && first <= merged[^1].Last + 1)
             {

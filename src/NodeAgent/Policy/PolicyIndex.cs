@@ -21,6 +21,7 @@ public sealed class PolicyIndex(string node, int entryLimit)
     public const string GroupPrefix = "policy:";
 
     private readonly Dictionary<string, Endpoint> _endpoints = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, AddressRange[]> _addresses = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HashSet<string>> _byNamespace = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Key, string Value), HashSet<string>> _byLabel = [];
     private readonly Dictionary<string, IReadOnlyDictionary<string, string>> _namespaceLabels = new(StringComparer.Ordinal);
@@ -29,6 +30,7 @@ public sealed class PolicyIndex(string node, int entryLimit)
     private readonly Dictionary<string, HashSet<Compiled>> _selectedBy = new(StringComparer.Ordinal);
     private readonly HashSet<string> _dirty = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<PolicyProblem>> _problems = new(StringComparer.Ordinal);
+    private readonly List<AllowBox>[] _scratch = [[], []]; // boxes being gathered, by family (v4, v6); reused so they stop growing
 
     /// <summary>One policy and what its selectors currently select.</summary>
     private sealed class Compiled(NetworkPolicy policy)
@@ -58,6 +60,7 @@ public sealed class PolicyIndex(string node, int entryLimit)
     {
         _dirty.UnionWith(_endpoints.Where(e => IsLocal(e.Value)).Select(e => e.Key));
         _endpoints.Clear();
+        _addresses.Clear();
         _byNamespace.Clear();
         _byLabel.Clear();
         _namespaceLabels.Clear();
@@ -70,6 +73,7 @@ public sealed class PolicyIndex(string node, int entryLimit)
         {
             var key = PolicySemantics.KeyOf(endpoint.Metadata);
             _endpoints[key] = endpoint;
+            _addresses[key] = Addresses(endpoint);
             Members(endpoint.Metadata.Namespace).Add(key);
             Post(key, endpoint, add: true);
             if (IsLocal(endpoint)) _dirty.Add(key);
@@ -137,11 +141,13 @@ public sealed class PolicyIndex(string node, int entryLimit)
         if (now is null)
         {
             _endpoints.Remove(key);
+            _addresses.Remove(key);
             Members(ns).Remove(key);
         }
         else
         {
             _endpoints[key] = now;
+            _addresses[key] = Addresses(now);
             Members(ns).Add(key);
         }
         var local = now is not null && IsLocal(now);
@@ -197,6 +203,9 @@ public sealed class PolicyIndex(string node, int entryLimit)
     public void InvalidateAll() => _dirty.UnionWith(_endpoints.Where(e => IsLocal(e.Value)).Select(e => e.Key));
 
     private bool IsLocal(Endpoint endpoint) => endpoint.Spec.Node == node;
+
+    private static AddressRange[] Addresses(Endpoint endpoint) =>
+        endpoint.Status.Ips.Select(ip => IPAddress.TryParse(ip, out var a) ? AddressRange.Single(a) : (AddressRange?)null).OfType<AddressRange>().ToArray();
 
     private HashSet<string> Members(string ns)
     {
@@ -291,15 +300,17 @@ public sealed class PolicyIndex(string node, int entryLimit)
     /// <summary>One local endpoint's isolation and allow-list elements, for both directions.</summary>
     private ElementGroup Render(string key, Endpoint endpoint)
     {
-        var locals = endpoint.Status.Ips.Select(ip => IPAddress.TryParse(ip, out var a) ? AddressRange.Single(a) : (AddressRange?)null).OfType<AddressRange>().ToList();
+        var locals = _addresses[key];
         var elements = new List<(string, NftElement)>();
         foreach (var direction in (PolicyDirection[])[PolicyDirection.Ingress, PolicyDirection.Egress])
         {
             var selecting = Selecting(key, direction);
             if (selecting.Count == 0) continue;
-            var boxes = new[] { new List<AllowBox>(), new List<AllowBox>() }; // by family: v4, v6
+            var boxes = _scratch;
+            boxes[0].Clear();
+            boxes[1].Clear();
             foreach (var compiled in selecting) AddRules(compiled, direction, endpoint, boxes);
-            var entries = new List<(string, NftElement)>();
+            var entries = new List<(string, NftElement)>(boxes[0].Count + boxes[1].Count);
             foreach (var local in locals)
             {
                 elements.Add((PolicyRuleset.Isolated(local.V6 ? FamilyLayout.V6 : FamilyLayout.V4, direction), PolicyRuleset.IsolationEntry(local, direction)));
@@ -384,10 +395,7 @@ public sealed class PolicyIndex(string node, int entryLimit)
             }
             foreach (var key in compiled.Peers[(direction, r, p)])
             {
-                foreach (var ip in _endpoints[key].Status.Ips)
-                {
-                    if (IPAddress.TryParse(ip, out var address)) yield return AddressRange.Single(address);
-                }
+                foreach (var address in _addresses[key]) yield return address;
             }
         }
     }
@@ -405,10 +413,9 @@ public sealed class PolicyIndex(string node, int entryLimit)
         foreach (var (key, endpoint) in _endpoints)
         {
             var all = rule.Peers.Count == 0 || selected.Contains(key);
-            foreach (var ip in endpoint.Status.Ips)
+            foreach (var address in _addresses[key])
             {
-                if (!IPAddress.TryParse(ip, out var address)) continue;
-                if (all || blocks.Any(b => b.Contains(address))) yield return (endpoint, AddressRange.Single(address));
+                if (all || blocks.Any(b => b.Contains(address))) yield return (endpoint, address);
             }
         }
     }
