@@ -25,7 +25,8 @@ public sealed class PolicyCollection : ICollectionFixture<PolicyCluster>;
 /// x, y, z (label ns=&lt;name&gt;), each with pods a, b, c (label pod=&lt;name&gt;) spread over three hosts
 /// so that every pair of namespaces and pods meets on the same host and across hosts. The network
 /// is dual-stack. Every pod serves TCP 80, TCP 81 and UDP 80 on both families, with the named ports serve-80-tcp, serve-81-tcp and
-/// serve-80-udp. z/c also answers DNS-like UDP/TCP 53 behind the service z/dns. Agents run with
+/// serve-80-udp. z/c also answers DNS-like UDP/TCP 53 behind the service z/dns, and a server
+/// outside every network answers on 10.99.0.200 (pods reach it masqueraded). Agents run with
 /// a policy entry limit of 64 (the fail-closed test goes over it).
 /// </summary>
 public sealed class PolicyCluster : IAsyncLifetime
@@ -39,6 +40,9 @@ public sealed class PolicyCluster : IAsyncLifetime
     internal PodSockets Servers { get; } = new();
     public List<PolicyPod> Pods { get; } = [];
     public string DnsVip { get; private set; } = "";
+
+    /// <summary>A server outside every network (10.99.0.200 on the underlay), serving TCP and UDP 80.</summary>
+    public const string Outside = "10.99.0.200";
 
     public PolicyPod Pod(string ns, string name) => Pods.Single(p => p.Ns == ns && p.Name == name);
 
@@ -85,6 +89,7 @@ public sealed class PolicyCluster : IAsyncLifetime
             },
         });
         DnsVip = dns.Status.ClusterIps[0];
+        Servers.Serve("/var/run/netns/" + Cluster.AddOutside(), "outside", 80);
     }
 
     /// <summary>Every ordered pair of different pods, with every probed port.</summary>

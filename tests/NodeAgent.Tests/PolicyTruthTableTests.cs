@@ -89,6 +89,22 @@ public sealed class PolicyTruthTableTests(PolicyCluster bed)
                 Policy("x", "in-from-z", Select(), ingress: [Rule([Namespaces("ns", "z")])]),
             ],
             (f, t, p) => (f.Ns != "y" || t.Ns == "x") && (t.Ns != "x" || f.Ns == "z")),
+        ["egress to an outside address by ipBlock"] = new(_ => [Policy("x", "out", Select("pod", "a"), types: ["Egress"], egress: [Rule([Block(PolicyCluster.Outside + "/32")])])],
+            (f, t, p) => !Is(f, "x", "a"),
+            bed =>
+            [
+                (bed.Pod("x", "a"), PolicyCluster.Outside, Protocol.Tcp, 80, true),
+                (bed.Pod("x", "a"), PolicyCluster.Outside, Protocol.Udp, 80, true),
+                (bed.Pod("x", "b"), PolicyCluster.Outside, Protocol.Tcp, 80, true),
+            ]),
+        ["egress to everything outside the cluster except one address"] = new(_ => [Policy("x", "out", Select("pod", "a"), types: ["Egress"],
+                egress: [Rule([Block("0.0.0.0/0", "10.60.0.0/16", PolicyCluster.Outside + "/32")])])],
+            (f, t, p) => !Is(f, "x", "a"),
+            bed =>
+            [
+                (bed.Pod("x", "a"), PolicyCluster.Outside, Protocol.Tcp, 80, false),
+                (bed.Pod("y", "a"), PolicyCluster.Outside, Protocol.Tcp, 80, true),
+            ]),
         ["egress to DNS only"] = new(_ => [Policy("x", "dns-only", Select(), types: ["Egress"], egress:
             [
                 Rule([Both("ns", "z", "dns", "yes")], [Port(Protocol.Udp, 53), Port(Protocol.Tcp, 53)]),
