@@ -79,31 +79,42 @@ public sealed class PolicyTableTests : IDisposable
             var programmer = new TableProgrammer(nft);
             programmer.Apply(groups, complete: true);
             programmer.Apply([(groups[0].Key, ElementGroup.Empty)], complete: false);
-            return PolicyRuleset.AllSets().Sum(set => nft.ListElements(set).Count);
+            return nft.ListSets().Where(set => PolicyRuleset.IsPolicySet(set.Name)).Sum(set => nft.ListElements(set.Name).Count);
         });
         Assert.Equal(0, emptied);
+
+        // A restarted agent with nothing to isolate removes the shard chains and their sets too.
+        var (chains, sets) = _namespace.Invoke(() =>
+        {
+            using var nft = NftSocket.Open(AgentTable.Name);
+            new TableProgrammer(nft).Apply([], complete: true);
+            return (nft.ListChains().Count(c => PolicyRuleset.IsShardChain(c.Name)), nft.ListSets().Count(set => set.Name.Contains("_range", StringComparison.Ordinal)));
+        });
+        Assert.Equal((0, 0), (chains, sets));
     }
 
     /// <summary>A group the kernel refuses (here a range that ends before it starts) goes in closed; the other groups go in whole.</summary>
     [Fact]
     public void A_RefusedGroup_IsAppliedClosed_AndTheOthersWhole()
     {
-        var local = AddressRange.Single(System.Net.IPAddress.Parse("10.60.0.9"));
-        var good = new ElementGroup([
-            (PolicyRuleset.Isolated(FamilyLayout.V4, PolicyDirection.Ingress), PolicyRuleset.IsolationEntry(AddressRange.Single(System.Net.IPAddress.Parse("10.60.0.8")), PolicyDirection.Ingress)),
-            PolicyRuleset.Entry(AddressRange.Single(System.Net.IPAddress.Parse("10.60.0.8")), PolicyDirection.Ingress, new AllowBox(0x0A000000, 0x0AFFFFFF, 6, 6, 80, 80)),
-        ], [], []);
-        var bad = new ElementGroup([
-            (PolicyRuleset.Isolated(FamilyLayout.V4, PolicyDirection.Ingress), PolicyRuleset.IsolationEntry(local, PolicyDirection.Ingress)),
-            PolicyRuleset.Entry(local, PolicyDirection.Ingress, new AllowBox(0x0A0000FF, 0x0A000001, 6, 6, 80, 80)),
-        ], [], []);
+        ElementGroup Group(string address, AllowBox box)
+        {
+            var local = AddressRange.Single(System.Net.IPAddress.Parse(address));
+            return new ElementGroup(
+            [
+                (PolicyRuleset.Isolated(FamilyLayout.V4, PolicyDirection.Ingress), PolicyRuleset.IsolationEntry(local, PolicyDirection.Ingress)),
+                PolicyRuleset.Entry(local, PolicyDirection.Ingress, box),
+            ], [PolicyRuleset.Chain(FamilyLayout.V4, PolicyDirection.Ingress, PolicyRuleset.Shard(local))], []);
+        }
+        var good = Group("10.60.0.8", new AllowBox(0x0A000000, 0x0AFFFFFF, 6, 6, 80, 80));
+        var bad = Group("10.60.0.9", new AllowBox(0x0A0000FF, 0x0A000001, 6, 6, 80, 80)); // a range that ends before it starts
         var (refused, isolated, ranges) = _namespace.Invoke(() =>
         {
             using var nft = NftSocket.Open(AgentTable.Name);
             var (_, refused) = new TableProgrammer(nft).ApplyIsolating([("policy:x/good", good), ("policy:x/bad", bad)], complete: true,
                 key => key.StartsWith(PolicyIndex.GroupPrefix, StringComparison.Ordinal), PolicyRuleset.Closed);
             return (refused, nft.ListElements(PolicyRuleset.Isolated(FamilyLayout.V4, PolicyDirection.Ingress)).Count,
-                PolicyRuleset.AllSets().Where(set => set.StartsWith("ing_range4_", StringComparison.Ordinal)).Sum(set => nft.ListElements(set).Count));
+                nft.ListSets().Where(set => set.Name.StartsWith("ing_range4_", StringComparison.Ordinal)).Sum(set => nft.ListElements(set.Name).Count));
         });
         Assert.Equal("policy:x/bad", Assert.Single(refused).Key);
         Assert.Equal(2, isolated);

@@ -2,21 +2,29 @@ using System.Runtime.InteropServices;
 
 namespace ControlPlane.Dataplane.Linux.Nftables;
 
-/// <summary>A chain of the table as the agent wants it: its hook (base chains) and its rules in order.</summary>
-public sealed record NftChainSpec(string Name, NftHook? Hook, IReadOnlyList<NftRule> Rules);
+/// <summary>
+/// A chain of the table as the agent wants it: its hook (base chains) and its rules in order. A
+/// data chain (created when data first needs it) may bring the sets its rules look up: they are
+/// created before it and removed after it.
+/// </summary>
+public sealed record NftChainSpec(string Name, NftHook? Hook, IReadOnlyList<NftRule> Rules, IReadOnlyList<NftSetSpec>? Sets = null)
+{
+    public IReadOnlyList<NftSetSpec> OwnSets => Sets ?? [];
+}
 
 /// <summary>
 /// The static part of a table: sets and chains that do not depend on the data. Its comment
-/// carries a fingerprint of all of it, so a table written by another version is recognised.
+/// carries a fingerprint of all of it, and of examples of the data chains (with their sets), so a
+/// table written by another version is recognised.
 /// </summary>
-public sealed record NftSchema(IReadOnlyList<NftSetSpec> Sets, IReadOnlyList<NftChainSpec> Chains)
+public sealed record NftSchema(IReadOnlyList<NftSetSpec> Sets, IReadOnlyList<NftChainSpec> Chains, IReadOnlyList<NftChainSpec>? DataExamples = null)
 {
-    public string Fingerprint { get; } = ComputeFingerprint(Sets, Chains);
+    public string Fingerprint { get; } = ComputeFingerprint(Sets, [.. Chains, .. DataExamples ?? []]);
 
     private static string ComputeFingerprint(IReadOnlyList<NftSetSpec> sets, IReadOnlyList<NftChainSpec> chains)
     {
         using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
-        foreach (var set in sets) hash.AppendData(System.Text.Encoding.UTF8.GetBytes(set.ToString()));
+        foreach (var set in sets.Concat(chains.SelectMany(c => c.OwnSets))) hash.AppendData(System.Text.Encoding.UTF8.GetBytes(set.ToString()));
         foreach (var chain in chains)
         {
             hash.AppendData(System.Text.Encoding.UTF8.GetBytes(chain.Name + chain.Hook));
@@ -95,12 +103,14 @@ public static class NftTableSync
         var comment = "controlplane schema " + schema.Fingerprint;
         var (exists, actualComment) = nft.GetTable();
         var allChains = schema.Chains.Concat(dataChains).ToList();
+        var dataSets = dataChains.SelectMany(c => c.OwnSets).ToList();
+        var wantedSets = schema.Sets.Concat(dataSets).Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
         var tx = nft.Begin();
         if (!exists || actualComment != comment)
         {
             if (exists) tx.DeleteTable();
             tx.AddTable(comment);
-            foreach (var set in schema.Sets) tx.AddSet(set);
+            foreach (var set in schema.Sets.Concat(dataSets)) tx.AddSet(set);
             foreach (var chain in allChains) tx.AddChain(chain.Name, chain.Hook);
             foreach (var chain in allChains)
             {
@@ -133,6 +143,8 @@ public static class NftTableSync
 
         var wantedChains = allChains.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
         var changedChains = 0;
+        var newSets = dataSets.Where(s => !actualSets.ContainsKey(s.Name)).ToList();
+        foreach (var set in newSets) tx.AddSet(set);
         foreach (var chain in allChains)
         {
             if (!actualChains.ContainsKey(chain.Name)) tx.AddChain(chain.Name, chain.Hook);
@@ -147,9 +159,17 @@ public static class NftTableSync
         foreach (var chain in unknownChains) tx.FlushChain(chain);
 
         int addedCount = 0, removedCount = 0;
+        foreach (var set in newSets)
+        {
+            foreach (var element in wanted.Set(set.Name).Values)
+            {
+                tx.AddElement(set.Name, element);
+                addedCount++;
+            }
+        }
         foreach (var (name, spec) in actualSets)
         {
-            if (!schema.Sets.Any(s => s.Name == name) || kernelManaged.Contains(name)) continue;
+            if (!wantedSets.Contains(name) || kernelManaged.Contains(name)) continue;
             var want = wanted.Set(name);
             var have = nft.ListElements(name);
             var haveKeys = new HashSet<ElementKey>();
@@ -172,7 +192,7 @@ public static class NftTableSync
             }
         }
         foreach (var chain in unknownChains) tx.DeleteChain(chain);
-        foreach (var set in actualSets.Keys.Where(s => !schema.Sets.Any(w => w.Name == s))) tx.DeleteSet(set);
+        foreach (var set in actualSets.Keys.Where(s => !wantedSets.Contains(s))) tx.DeleteSet(set);
         nft.Commit(tx);
         return new Result(false, addedCount, removedCount, changedChains + unknownChains.Count);
     }

@@ -302,6 +302,7 @@ public sealed class PolicyIndex(string node, int entryLimit)
     {
         var locals = _addresses[key];
         var elements = new List<(string, NftElement)>();
+        var chains = new List<string>();
         foreach (var direction in (PolicyDirection[])[PolicyDirection.Ingress, PolicyDirection.Egress])
         {
             var selecting = Selecting(key, direction);
@@ -313,7 +314,9 @@ public sealed class PolicyIndex(string node, int entryLimit)
             var entries = new List<(string, NftElement)>(boxes[0].Count + boxes[1].Count);
             foreach (var local in locals)
             {
-                elements.Add((PolicyRuleset.Isolated(local.V6 ? FamilyLayout.V6 : FamilyLayout.V4, direction), PolicyRuleset.IsolationEntry(local, direction)));
+                var family = local.V6 ? FamilyLayout.V6 : FamilyLayout.V4;
+                elements.Add((PolicyRuleset.Isolated(family, direction), PolicyRuleset.IsolationEntry(local, direction)));
+                chains.Add(PolicyRuleset.Chain(family, direction, PolicyRuleset.Shard(local)));
                 foreach (var box in AllowList.Normalize(boxes[local.V6 ? 1 : 0], local.V6)) entries.Add(PolicyRuleset.Entry(local, direction, box));
             }
             if (entries.Count > entryLimit)
@@ -324,7 +327,7 @@ public sealed class PolicyIndex(string node, int entryLimit)
             }
             elements.AddRange(entries);
         }
-        return new ElementGroup(elements, [], []);
+        return new ElementGroup(elements, chains, []);
     }
 
     private List<Compiled> Selecting(string key, PolicyDirection direction) => _selectedBy.TryGetValue(key, out var set)

@@ -22,9 +22,10 @@ namespace ControlPlane.NodeAgent.Policy;
 /// An allow-list entry is (local endpoint . peer . protocol . port). Entries that are single
 /// points go to a hash set (D_exactF) and ranges (ip blocks, port ranges, whole protocols) to an
 /// interval set (pipapo). Hash insertions and deletions cost the kernel a fraction of interval
-/// ones, and an interval set's deletion costs grow with its size, so ranges are spread over
+/// ones, and an interval set's deletion costs grow with its size, so ranges are spread over up to
 /// <see cref="Shards"/> sets by local address: the isolation map sends each endpoint to its
-/// shard's chain. The count of sets and chains is fixed, so neither grows with endpoints or rules.
+/// shard's chain. A shard's chain and set are created with the first endpoint that needs them, so
+/// the count of chains and sets is bounded and does not grow with endpoints or rules.
 /// Isolation is per local endpoint: only the node that hosts an endpoint filters its traffic, so
 /// a connection is checked once for egress (source's node) and once for ingress (destination's
 /// node), on the same node or across the overlay. The forward hook sees service traffic after
@@ -48,34 +49,46 @@ public static class PolicyRuleset
             new RuleBuilder().Ct(RuleBuilder.CtState, 0).And(0, RuleBuilder.CtStateEstablished | RuleBuilder.CtStateRelated)
                 .Cmp(0, RuleBuilder.CmpNeq, new byte[4]).Verdict(new NftVerdict(Nft.Accept)).Build("replies"),
         };
-        var chains = new List<NftChainSpec>();
         foreach (var f in FamilyLayout.Both)
         {
             var a = (uint)f.AddressBytes;
-            var entry = Nft.Concat(f.AddressType, f.AddressType, Nft.TypeInetProto, Nft.TypeInetService);
             foreach (var d in Directions)
             {
-                var egress = d == PolicyDirection.Egress;
-                var (local, peer) = egress ? (f.SourceOffset, f.DestinationOffset) : (f.DestinationOffset, f.SourceOffset);
-                var allowed = new NftVerdict(egress ? Nft.Return : Nft.Accept);
+                var local = d == PolicyDirection.Egress ? f.SourceOffset : f.DestinationOffset;
                 sets.Add(new(Isolated(f, d), Nft.SetMap, f.AddressType, a, Nft.DataTypeVerdict));
-                sets.Add(new(Exact(f, d), 0, entry, 2 * a + 8));
+                sets.Add(new(Exact(f, d), 0, EntryType(f), 2 * a + 8));
                 forward.Add(f.Match().Payload(RuleBuilder.BaseNetwork, local, a, 0).Lookup(Isolated(f, d), 0, verdict: true)
                     .Build($"{d.ToString().ToLowerInvariant()} isolated v{f.Suffix}"));
-                for (var k = 0; k < Shards; k++)
-                {
-                    sets.Add(new(Ranges(f, d, k), Nft.SetInterval | Nft.SetConcat, entry, 2 * a + 8, FieldLengths: [a, a, 1, 2]));
-                    chains.Add(new NftChainSpec(Chain(f, d, k), null,
-                    [
-                        Entry(f, local, peer).Lookup(Exact(f, d), 0).Verdict(allowed).Build("allowed"),
-                        Entry(f, local, peer).Lookup(Ranges(f, d, k), 0).Verdict(allowed).Build("allowed range"),
-                        new RuleBuilder().Verdict(new NftVerdict(Nft.Drop)).Build("denied"),
-                    ]));
-                }
             }
         }
-        chains.Insert(0, new NftChainSpec(ForwardChain, new NftHook(Nft.HookForward, 0, "filter"), forward));
-        return (sets, chains);
+        return (sets, [new NftChainSpec(ForwardChain, new NftHook(Nft.HookForward, 0, "filter"), forward)]);
+    }
+
+    private static uint EntryType(FamilyLayout f) => Nft.Concat(f.AddressType, f.AddressType, Nft.TypeInetProto, Nft.TypeInetService);
+
+    /// <summary>Whether <paramref name="name"/> is a shard chain (see <see cref="Chain"/>).</summary>
+    public static bool IsShardChain(string name) => name.StartsWith("ingress", StringComparison.Ordinal) || name.StartsWith("egress", StringComparison.Ordinal);
+
+    /// <summary>
+    /// A shard's chain, with its interval set: created when the first endpoint of the shard is
+    /// isolated, so an idle table holds none (`nft list` stays short).
+    /// </summary>
+    public static NftChainSpec ShardChain(string name)
+    {
+        var d = name.StartsWith("ingress", StringComparison.Ordinal) ? PolicyDirection.Ingress : PolicyDirection.Egress;
+        var rest = name[(d == PolicyDirection.Ingress ? "ingress" : "egress").Length..];
+        var f = rest[0] == '6' ? FamilyLayout.V6 : FamilyLayout.V4;
+        var shard = int.Parse(rest[2..], System.Globalization.CultureInfo.InvariantCulture);
+        var a = (uint)f.AddressBytes;
+        var egress = d == PolicyDirection.Egress;
+        var (local, peer) = egress ? (f.SourceOffset, f.DestinationOffset) : (f.DestinationOffset, f.SourceOffset);
+        var allowed = new NftVerdict(egress ? Nft.Return : Nft.Accept);
+        return new NftChainSpec(name, null,
+        [
+            Entry(f, local, peer).Lookup(Exact(f, d), 0).Verdict(allowed).Build("allowed"),
+            Entry(f, local, peer).Lookup(Ranges(f, d, shard), 0).Verdict(allowed).Build("allowed range"),
+            new RuleBuilder().Verdict(new NftVerdict(Nft.Drop)).Build("denied"),
+        ], [new NftSetSpec(Ranges(f, d, shard), Nft.SetInterval | Nft.SetConcat, EntryType(f), 2 * a + 8, FieldLengths: [a, a, 1, 2])]);
     }
 
     /// <summary>local . peer . l4proto . th dport into registers 0.. (after a family match, which also lets `nft` print the fields by name).</summary>
@@ -100,11 +113,8 @@ public static class PolicyRuleset
 
     public static string Chain(FamilyLayout f, PolicyDirection d, int shard) => $"{(d == PolicyDirection.Ingress ? "ingress" : "egress")}{f.Suffix}_{shard}";
 
-    /// <summary>Every set the policy part owns.</summary>
-    public static IEnumerable<string> AllSets() =>
-        from f in FamilyLayout.Both from d in Directions
-        from name in new[] { Isolated(f, d), Exact(f, d) }.Concat(Enumerable.Range(0, Shards).Select(k => Ranges(f, d, k)))
-        select name;
+    /// <summary>Whether a set belongs to the policy part (isolation maps, exact sets, shard sets).</summary>
+    public static bool IsPolicySet(string name) => name.StartsWith("ing_", StringComparison.Ordinal) || name.StartsWith("egr_", StringComparison.Ordinal);
 
     /// <summary>The shard of a local address (stable: derived from the address alone).</summary>
     public static int Shard(AddressRange local) => (int)(local.First % Shards);
@@ -113,7 +123,7 @@ public static class PolicyRuleset
         FamilyLayout.Both.SelectMany(f => Directions.Select(d => Isolated(f, d))).ToHashSet(StringComparer.Ordinal);
 
     /// <summary>A policy group reduced to its isolation elements: the endpoint closed, nothing allowed.</summary>
-    public static ElementGroup Closed(ElementGroup group) => new(group.Elements.Where(e => IsolationMaps.Contains(e.Set)).ToList(), [], []);
+    public static ElementGroup Closed(ElementGroup group) => new(group.Elements.Where(e => IsolationMaps.Contains(e.Set)).ToList(), group.Chains, []);
 
     /// <summary>An isolation element: the local address, jumping to its shard's chain.</summary>
     public static NftElement IsolationEntry(AddressRange local, PolicyDirection d)

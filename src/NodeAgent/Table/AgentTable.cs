@@ -19,9 +19,15 @@ public static class AgentTable
     {
         var (serviceSets, serviceChains) = ServiceRuleset.Schema();
         var (policySets, policyChains) = PolicyRuleset.Schema();
-        return new NftSchema([.. serviceSets, .. policySets], [.. serviceChains, .. policyChains]);
+        return new NftSchema([.. serviceSets, .. policySets], [.. serviceChains, .. policyChains],
+            [DataChain(ServiceRuleset.BalancerChain(1)), DataChain(ServiceRuleset.AffinityChain(1)),
+             DataChain(PolicyRuleset.Chain(FamilyLayout.V4, Contracts.Policy.PolicyDirection.Ingress, 0)),
+             DataChain(PolicyRuleset.Chain(FamilyLayout.V6, Contracts.Policy.PolicyDirection.Egress, 0))]);
     }
 
-    /// <summary>A chain created on demand for data (see <see cref="ServiceRuleset.DataChain"/>).</summary>
-    public static NftChainSpec DataChain(string name) => ServiceRuleset.DataChain(name);
+    /// <summary>
+    /// A chain created when data first needs it, with the sets it brings: a service balancing or
+    /// affinity chain (<see cref="ServiceRuleset.DataChain"/>) or a policy shard (<see cref="PolicyRuleset.ShardChain"/>).
+    /// </summary>
+    public static NftChainSpec DataChain(string name) => PolicyRuleset.IsShardChain(name) ? PolicyRuleset.ShardChain(name) : ServiceRuleset.DataChain(name);
 }

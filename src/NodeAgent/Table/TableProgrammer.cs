@@ -60,6 +60,7 @@ public sealed class TableProgrammer(NftSocket nft)
         foreach (var name in work.SelectMany(w => w.Group.Chains).Distinct().Where(c => !_chains.Contains(c)))
         {
             var chain = AgentTable.DataChain(name);
+            foreach (var set in chain.OwnSets) tx.AddSet(set);
             tx.AddChain(chain.Name);
             foreach (var rule in chain.Rules) tx.AddRule(chain.Name, rule);
         }
