@@ -178,7 +178,7 @@ internal static class Latency
         var client = cluster.Client;
         await client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "bench" } });
         await client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "net" }, Spec = new NetworkSpec { Vni = 70, Ipv4Cidr = "10.70.0.0/16" } });
-        // Two pods per host: p<n>a is a client (a peer of every policy), p<n>b is not.
+        // Two pods per host: p<n>a is a client (a peer of the policy), p<n>b is not.
         var pods = new Dictionary<string, (int Host, string Ip)>();
         for (var n = 1; n <= 3; n++)
         {
@@ -207,7 +207,9 @@ internal static class Latency
             byte[] Key(int n, int port) => Entry(pods[$"p{n}b"].Ip, pods["p1a"].Ip, port);
             await AwaitAll(watchers, n => (Key(n, 80), true));
 
-            async Task<(List<double> Policy, List<double> Label)> MeasureChanges()
+            await client.Nodes.CreateAsync(new Node { Metadata = new ObjectMeta { Name = "far" }, Spec = new NodeSpec { UnderlayIp = "10.99.0.250" } });
+            var created = 0;
+            async Task<(List<double> Policy, List<double> Label, List<double> Endpoint)> MeasureChanges()
             {
                 var policyTimes = new List<double>();
                 for (var i = 1; i <= changes; i++)
@@ -232,15 +234,27 @@ internal static class Latency
                     await client.Endpoints.UpdateAsync(endpoint);
                     labelTimes.Add(await wait);
                 }
-                return (policyTimes, labelTimes);
+                // A new endpoint (on a node without an agent) that the policy's peer selector picks:
+                // its address is known only once the call returns, so the wait starts then (counting from before the call).
+                var endpointTimes = new List<double>();
+                for (var i = 1; i <= changes; i++)
+                {
+                    var clock = Stopwatch.StartNew();
+                    var endpoint = await client.Endpoints.CreateAsync(new Endpoint
+                    {
+                        Metadata = new ObjectMeta { Namespace = "bench", Name = $"new-{created++}", Labels = { ["role"] = "client" } },
+                        Spec = new EndpointSpec { Network = "net", Node = "far" },
+                    });
+                    endpointTimes.Add(await AwaitAll(watchers, n => (Entry(pods[$"p{n}b"].Ip, endpoint.Status.Ips[0], port0), true), clock));
+                }
+                return (policyTimes, labelTimes, endpointTimes);
             }
 
-            var (quietPolicy, quietLabel) = await MeasureChanges();
+            var (quietPolicy, quietLabel, quietEndpoint) = await MeasureChanges();
 
             // Background: 1,000 endpoints of a node without an agent, in 50 label groups, and 200
             // more policies over the bench pods, each allowing one group on a port of its own: each
             // bench pod's ingress allow-list holds 4,000 entries on every node.
-            await client.Nodes.CreateAsync(new Node { Metadata = new ObjectMeta { Name = "far" }, Spec = new NodeSpec { UnderlayIp = "10.99.0.250" } });
             await Task.WhenAll(Enumerable.Range(0, 1000).Select(i => client.Endpoints.CreateAsync(new Endpoint
             {
                 Metadata = new ObjectMeta { Namespace = "bench", Name = $"far-{i}", Labels = { ["group"] = $"g{i % 50}" } },
@@ -260,15 +274,17 @@ internal static class Latency
             }
             var lastFar = (await client.Endpoints.GetAsync("bench", "far-999")).Status.Ips[0];
             await AwaitAll(watchers, n => (Entry(pods[$"p{n}b"].Ip, lastFar, 9000 + 999 % 50 + 150), true));
-            var (busyPolicy, busyLabel) = await MeasureChanges();
+            var (busyPolicy, busyLabel, busyEndpoint) = await MeasureChanges();
 
             Console.WriteLine($"Change through the API until all 3 nodes' kernels hold it (ms, {changes} changes each; commit notification, then a read-back of the set):");
             Console.WriteLine("| change | table | p50 | p90 | p99 | max |");
             Console.WriteLine("|---|---|---|---|---|---|");
             Console.WriteLine(Row("policy port changed (every node re-renders its selected endpoints)", "6 pods, 1 policy", quietPolicy));
             Console.WriteLine(Row("peer label changed (every node adds or removes the peer)", "6 pods, 1 policy", quietLabel));
+            Console.WriteLine(Row("new endpoint selected as a peer (every node adds it)", "6 pods, 1 policy", quietEndpoint));
             Console.WriteLine(Row("policy port changed", "+1,000 endpoints, +200 policies (4,000 entries per pod)", busyPolicy));
             Console.WriteLine(Row("peer label changed", "+1,000 endpoints, +200 policies (4,000 entries per pod)", busyLabel));
+            Console.WriteLine(Row("new endpoint selected as a peer", "+1,000 endpoints, +200 policies (4,000 entries per pod)", busyEndpoint));
         }
         finally
         {
@@ -302,12 +318,15 @@ internal static class Latency
         return times.Max();
     }
 
-    /// <summary>A thread in one host's namespace that checks the policy set after every commit there.</summary>
+    /// <summary>
+    /// A thread in one host's namespace that checks the policy sets after every commit there, and
+    /// times a change at the commit that made it visible.
+    /// </summary>
     private sealed class KernelWatch : IDisposable
     {
         private readonly NetworkNamespace _namespace;
         private readonly object _lock = new();
-        private ((byte[] Key, bool Present) Wanted, Stopwatch Clock, TaskCompletionSource<double> Done)? _pending;
+        private ((byte[] Key, bool Present) Wanted, long Start, TaskCompletionSource<double> Done)? _pending;
         private volatile bool _stop;
         private readonly Task _loop;
 
@@ -319,10 +338,12 @@ internal static class Latency
             ready.Task.Wait();
         }
 
+        /// <summary>Milliseconds from <paramref name="clock"/>'s start to the commit that made the kernel hold <paramref name="wanted"/>.</summary>
         public Task<double> UntilAsync((byte[] Key, bool Present) wanted, Stopwatch clock)
         {
             var done = new TaskCompletionSource<double>(TaskCreationOptions.RunContinuationsAsynchronously);
-            lock (_lock) _pending = (wanted, clock, done);
+            var start = Stopwatch.GetTimestamp() - (long)(clock.Elapsed.TotalSeconds * Stopwatch.Frequency);
+            lock (_lock) _pending = (wanted, start, done);
             return done.Task.WaitAsync(TimeSpan.FromSeconds(10));
         }
 
@@ -332,22 +353,34 @@ internal static class Latency
             using var nft = NftSocket.Open(AgentTable.Name);
             ready.SetResult();
             TaskCompletionSource<double>? checkedFor = null;
+            long lastCommit = 0;
             while (!_stop)
             {
-                // Checks after every commit, and once when a new expectation arrives (it may hold already).
-                var committed = commits.WaitNext(TimeSpan.FromMilliseconds(50));
-                ((byte[] Key, bool Present) Wanted, Stopwatch Clock, TaskCompletionSource<double> Done)? pending;
+                ((byte[] Key, bool Present) Wanted, long Start, TaskCompletionSource<double> Done)? pending;
                 lock (_lock) pending = _pending;
-                if (pending is not { } p || (!committed && ReferenceEquals(checkedFor, p.Done))) continue;
+                var fresh = pending is { } f && !ReferenceEquals(checkedFor, f.Done);
+                // A new expectation is checked at once (after taking the commits already announced);
+                // otherwise the kernel is checked after each commit.
+                var committed = commits.WaitNext(fresh ? TimeSpan.Zero : TimeSpan.FromMilliseconds(50));
+                if (committed)
+                {
+                    lastCommit = Stopwatch.GetTimestamp();
+                    while (commits.WaitNext(TimeSpan.Zero)) lastCommit = Stopwatch.GetTimestamp();
+                }
+                if (pending is not { } p || (!committed && !fresh)) continue;
                 checkedFor = p.Done;
-                var present = nft.ContainsElement(PolicyRuleset.Exact(FamilyLayout.V4, PolicyDirection.Ingress), p.Wanted.Key);
+                // A point entry, or inside a range (neighbouring peers are joined into ranges).
+                var shard = PolicyRuleset.Shard(AddressRange.Single(new IPAddress(p.Wanted.Key.AsSpan(0, 4))));
+                var present = nft.ContainsElement(PolicyRuleset.Exact(FamilyLayout.V4, PolicyDirection.Ingress), p.Wanted.Key)
+                    || nft.ContainsElement(PolicyRuleset.Ranges(FamilyLayout.V4, PolicyDirection.Ingress, shard), p.Wanted.Key);
                 if (present != p.Wanted.Present) continue;
-                var elapsed = p.Clock.Elapsed.TotalMilliseconds;
+                // It became true at the latest commit seen (taken just before the check).
+                var at = Math.Max(lastCommit, p.Start);
                 lock (_lock)
                 {
                     if (ReferenceEquals(_pending?.Done, p.Done)) _pending = null;
                 }
-                p.Done.TrySetResult(elapsed);
+                p.Done.TrySetResult((at - p.Start) * 1000.0 / Stopwatch.Frequency);
             }
         }
 

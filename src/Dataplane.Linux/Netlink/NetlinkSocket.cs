@@ -137,14 +137,14 @@ internal sealed partial class NetlinkSocket : IDisposable
         _socket.SetRawSocketOption(SolNetlink, 1, BitConverter.GetBytes(group));
     }
 
-    /// <summary>Waits up to <paramref name="timeout"/> for a message of <paramref name="type"/>; false on timeout.</summary>
+    /// <summary>Waits up to <paramref name="timeout"/> (zero: only what already arrived) for a message of <paramref name="type"/>; false on timeout.</summary>
     public bool WaitFor(ushort type, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
             var left = deadline - DateTime.UtcNow;
-            if (left <= TimeSpan.Zero || !_socket.Poll(left, SelectMode.SelectRead)) return false;
+            if (!_socket.Poll(left > TimeSpan.Zero ? left : TimeSpan.Zero, SelectMode.SelectRead)) return false;
             var span = _receive.AsSpan(0, _socket.Receive(_receive));
             while (TryNext(ref span, out var received, out _, out _))
             {
