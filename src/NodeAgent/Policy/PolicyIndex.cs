@@ -26,7 +26,6 @@ public sealed class PolicyIndex(string node, int entryLimit)
     private readonly Dictionary<(string Key, string Value), HashSet<string>> _byLabel = [];
     private readonly Dictionary<string, IReadOnlyDictionary<string, string>> _namespaceLabels = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Compiled> _policies = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, List<Compiled>> _policiesByNamespace = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HashSet<Compiled>> _selectedBy = new(StringComparer.Ordinal);
     private readonly HashSet<string> _dirty = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<PolicyProblem>> _problems = new(StringComparer.Ordinal);
@@ -65,7 +64,6 @@ public sealed class PolicyIndex(string node, int entryLimit)
         _byLabel.Clear();
         _namespaceLabels.Clear();
         _policies.Clear();
-        _policiesByNamespace.Clear();
         _selectedBy.Clear();
         _problems.Clear();
         foreach (var ns in namespaces) _namespaceLabels[ns.Metadata.Name] = PolicySemantics.NamespaceLabels(ns.Metadata.Name, ns);
@@ -105,18 +103,12 @@ public sealed class PolicyIndex(string node, int entryLimit)
         if (_policies.Remove(key, out var old))
         {
             _dirty.UnionWith(old.Selected);
-            _policiesByNamespace[old.Namespace].Remove(old);
             foreach (var endpoint in old.Selected) Unselect(old, endpoint);
         }
         if (now is not null) Add(Compile(now));
     }
 
-    private void Add(Compiled compiled)
-    {
-        _policies[compiled.Key] = compiled;
-        if (!_policiesByNamespace.TryGetValue(compiled.Namespace, out var list)) _policiesByNamespace[compiled.Namespace] = list = [];
-        list.Add(compiled);
-    }
+    private void Add(Compiled compiled) => _policies[compiled.Key] = compiled;
 
     private void Select(Compiled compiled, string endpoint)
     {
