@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ControlPlane.Contracts.Grpc;
 using ControlPlane.Contracts.V1;
 using static ControlPlane.NodeAgent.Tests.PolicyTruthTableTests;
 
@@ -77,7 +78,7 @@ public sealed class PolicyChangeTests(PolicyCluster bed)
         var policy = PolicyTruthTableTests.Policy("x", "too-wide", Select("pod", "a"), ingress: [Rule([Block("10.60.0.0/16", holes)])]);
         await bed.Cluster.Client.NetworkPolicies.CreateAsync(policy);
 
-        var issue = await WaitForAsync(async () => (await NodeOf(target)).Status.Agent?.PolicyIssues.SingleOrDefault(i => i.Endpoint == "x/a"));
+        var issue = (await NodeStatusAsync(target, n => n.Status.Agent?.PolicyIssues.Any(i => i.Endpoint == "x/a") == true)).Status.Agent.PolicyIssues.Single(i => i.Endpoint == "x/a");
         Assert.Equal("Ingress", issue.Direction);
         Assert.Equal(["x/too-wide"], issue.Policies);
         Assert.Contains($"limit of {PolicyCluster.EntryLimit}", issue.Reason);
@@ -94,7 +95,7 @@ public sealed class PolicyChangeTests(PolicyCluster bed)
         policy.Spec.Ingress[0].Peers[0].IpBlock.Except.Add(holes.Take(10));
         await bed.Cluster.Client.NetworkPolicies.UpdateAsync(policy);
         await SettleAsync([source], target, open: true);
-        await WaitForAsync(async () => (await NodeOf(target)).Status.Agent?.PolicyIssues.Count == 0 ? "cleared" : null);
+        await NodeStatusAsync(target, n => n.Status.Agent?.PolicyIssues.Count == 0);
     }
 
     /// <summary>
@@ -142,7 +143,23 @@ public sealed class PolicyChangeTests(PolicyCluster bed)
         Assert.Equal(clean + 1, bed.Cluster.LogLines(1, "read back and converged: 0 elements added, 0 removed"));
     }
 
-    private async Task<Node> NodeOf(PolicyPod pod) => await bed.Cluster.Client.Nodes.GetAsync("", $"host-{pod.Host}");
+    /// <summary>Watches the pod's node until its stored state satisfies <paramref name="condition"/> (15 s at most).</summary>
+    private async Task<Node> NodeStatusAsync(PolicyPod pod, Func<Node, bool> condition)
+    {
+        var name = $"host-{pod.Host}";
+        try
+        {
+            await foreach (var e in bed.Cluster.Client.WatchAsync(new WatchRequest { Kinds = { Kind.Node } }, new CallOptions(TimeSpan.FromSeconds(15))))
+            {
+                if (e.Node?.Metadata.Name == name && condition(e.Node)) return e.Node;
+            }
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.DeadlineExceeded)
+        {
+        }
+        Assert.Fail($"the status of node {name} never reached the expected state");
+        return null!;
+    }
 
     private async Task SetLabelAsync(PolicyPod pod, string key, string? value)
     {
@@ -194,16 +211,5 @@ public sealed class PolicyChangeTests(PolicyCluster bed)
                 Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"{source} -> {target} did not become {(open ? "open" : "closed")}");
             }
         }));
-    }
-
-    private static async Task<T> WaitForAsync<T>(Func<Task<T?>> probe) where T : class
-    {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            if (await probe() is { } value) return value;
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), "timed out waiting for the node status");
-            await Task.Delay(100);
-        }
     }
 }

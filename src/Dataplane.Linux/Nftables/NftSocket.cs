@@ -145,28 +145,24 @@ public sealed class NftSocket : IDisposable
         return elements;
     }
 
-    /// <summary>Whether the set holds an element with this key (a point query: the kernel looks it up, nothing is dumped).</summary>
+    /// <summary>Whether the set holds an element with this key, or (interval sets) a range containing it: the kernel looks it up, nothing is dumped.</summary>
     public bool ContainsElement(string set, byte[] key)
     {
-        var w = new MessageWriter();
-        var sequence = _socket.NextSequence();
-        w.BeginMessage((ushort)((Nft.SubsysNftables << 8) | Nft.GetSetElem), FRequest | FAck, sequence);
-        var nfgen = w.Struct(4);
-        nfgen[0] = Family;
-        w.AttributeString(Nft.ElemListTable, Table);
-        w.AttributeString(Nft.ElemListSet, set);
-        w.BeginNested(Nft.ElemListElements | MessageWriter.Nested);
-        w.BeginNested(Nft.ListElem | MessageWriter.Nested);
-        w.BeginNested(Nft.ElemKey | MessageWriter.Nested);
-        w.Attribute(Nft.DataValue, key);
-        w.EndNested();
-        w.EndNested();
-        w.EndNested();
-        w.EndMessage();
         var found = false;
         try
         {
-            _socket.Dump(w.Written, sequence, (_, _) => found = true);
+            Request(Nft.GetSetElem, FRequest | FAck, w =>
+            {
+                w.AttributeString(Nft.ElemListTable, Table);
+                w.AttributeString(Nft.ElemListSet, set);
+                w.BeginNested(Nft.ElemListElements | MessageWriter.Nested);
+                w.BeginNested(Nft.ListElem | MessageWriter.Nested);
+                w.BeginNested(Nft.ElemKey | MessageWriter.Nested);
+                w.Attribute(Nft.DataValue, key);
+                w.EndNested();
+                w.EndNested();
+                w.EndNested();
+            }, (in Attributes _) => found = true);
         }
         catch (NetlinkException e) when (e.IsNotFound)
         {
@@ -177,11 +173,15 @@ public sealed class NftSocket : IDisposable
 
     private delegate void AttributesHandler(in Attributes attributes);
 
-    private void Dump(ushort message, Action<MessageWriter> attributes, AttributesHandler handler)
+    private void Dump(ushort message, Action<MessageWriter> attributes, AttributesHandler handler) =>
+        Request(message, FRequest | FDump, attributes, handler);
+
+    /// <summary>One request; every reply message's attributes go to <paramref name="handler"/> until the dump ends or the ACK comes.</summary>
+    private void Request(ushort message, ushort flags, Action<MessageWriter> attributes, AttributesHandler handler)
     {
         var w = new MessageWriter();
         var sequence = _socket.NextSequence();
-        w.BeginMessage((ushort)((Nft.SubsysNftables << 8) | message), FRequest | FDump, sequence);
+        w.BeginMessage((ushort)((Nft.SubsysNftables << 8) | message), flags, sequence);
         var nfgen = w.Struct(4);
         nfgen[0] = Family;
         BinaryPrimitives.WriteUInt16BigEndian(nfgen[2..], 0);

@@ -4,7 +4,10 @@ namespace ControlPlane.Grains.Resources;
 
 public interface INodeGrain : IResourceGrain<Node>
 {
-    /// <summary>Renews the node's lease (in memory); a not-ready node becomes ready again.</summary>
+    /// <summary>
+    /// Renews the node's lease (in memory); a not-ready node becomes ready again, and the agent's
+    /// status, when given and different, is stored.
+    /// </summary>
     Task<bool> HeartbeatAsync(AgentStatus? agent = null);
 
     /// <summary>Whether the node is registered and ready; NOT_FOUND if it is not registered.</summary>

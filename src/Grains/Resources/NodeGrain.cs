@@ -64,17 +64,11 @@ internal sealed class NodeGrain(TimeProvider time, ControlPlaneOptions options) 
         var node = RequireState();
         Renew();
         var agentChanged = agent is not null && !agent.Equals(node.Status.Agent ?? new AgentStatus());
-        if (!node.Status.Ready || agentChanged)
-        {
-            var updated = node.Clone();
-            if (!node.Status.Ready)
-            {
-                updated.Status.Ready = true;
-                updated.Status.ReadyChangeTime = Timestamp.FromDateTimeOffset(Time.GetUtcNow());
-            }
-            if (agentChanged) updated.Status.Agent = agent;
-            await CommitAsync(updated).ConfigureAwait(false);
-        }
+        if (node.Status.Ready && !agentChanged) return true;
+        var updated = node.Clone();
+        if (!node.Status.Ready) SetReady(updated, true);
+        if (agentChanged) updated.Status.Agent = agent;
+        await CommitAsync(updated).ConfigureAwait(false);
         return true;
     }
 
@@ -91,9 +85,14 @@ internal sealed class NodeGrain(TimeProvider time, ControlPlaneOptions options) 
     private Task SetReadyAsync(bool ready)
     {
         var updated = State!.Clone();
-        updated.Status.Ready = ready;
-        updated.Status.ReadyChangeTime = Timestamp.FromDateTimeOffset(Time.GetUtcNow());
+        SetReady(updated, ready);
         return CommitAsync(updated);
+    }
+
+    private void SetReady(Node node, bool ready)
+    {
+        node.Status.Ready = ready;
+        node.Status.ReadyChangeTime = Timestamp.FromDateTimeOffset(Time.GetUtcNow());
     }
 
     private void Renew() => _leaseExpires = Time.GetUtcNow() + options.NodeLeaseDuration;

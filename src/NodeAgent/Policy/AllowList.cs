@@ -22,10 +22,7 @@ public readonly record struct AllowBox(UInt128 AddressFirst, UInt128 AddressLast
 /// </summary>
 public static class AllowList
 {
-    private readonly record struct Rect(byte ProtocolFirst, byte ProtocolLast, ushort PortFirst, ushort PortLast)
-    {
-        public static Rect Of(AllowBox b) => new(b.ProtocolFirst, b.ProtocolLast, b.PortFirst, b.PortLast);
-    }
+    private readonly record struct Rect(byte ProtocolFirst, byte ProtocolLast, ushort PortFirst, ushort PortLast);
 
     public static List<AllowBox> Normalize(List<AllowBox> boxes, bool v6)
     {
@@ -69,7 +66,8 @@ public static class AllowList
                 profile = null;
                 continue;
             }
-            var current = active.Count == 1 ? [Rect.Of(active[0])] : Profile(active);
+            var current = new List<Rect>();
+            Unite(CollectionsMarshal.AsSpan(active), current);
             if (profile is not null && end + 1 == p && profile.SequenceEqual(current))
             {
                 end = last;
@@ -126,106 +124,57 @@ public static class AllowList
         return result;
     }
 
-    /// <summary>The union of some boxes' protocol × port rectangles into <paramref name="into"/> (the boxes get reordered).</summary>
-    private static void Unite(Span<AllowBox> group, List<Rect> into)
+    /// <summary>
+    /// The union of some boxes' protocol × port rectangles, as disjoint rectangles in a canonical
+    /// order, into <paramref name="into"/> (the boxes get reordered). The protocol axis is cut where
+    /// a box starts or ends (mostly all boxes share one protocol range: one piece); each piece gets
+    /// the merged port ranges of the boxes covering it, and neighbouring pieces with the same ports join.
+    /// </summary>
+    private static void Unite(Span<AllowBox> boxes, List<Rect> into)
     {
-        var first = group[0];
-        var sameProtocols = true;
-        foreach (var b in group) sameProtocols &= b.ProtocolFirst == first.ProtocolFirst && b.ProtocolLast == first.ProtocolLast;
-        if (!sameProtocols)
+        if (boxes.Length > 1) boxes.Sort(static (a, b) => a.PortFirst.CompareTo(b.PortFirst));
+        var cuts = boxes.Length <= 64 ? stackalloc int[2 * boxes.Length] : new int[2 * boxes.Length];
+        for (var i = 0; i < boxes.Length; i++) (cuts[2 * i], cuts[2 * i + 1]) = (boxes[i].ProtocolFirst, boxes[i].ProtocolLast + 1);
+        cuts.Sort();
+        List<(int First, int Last)> previous = [], current = [];
+        int runFirst = 0, runEnd = -1; // the protocols [runFirst, runEnd] share `previous`
+        var bound = -1;
+        foreach (var cut in cuts)
         {
-            into.AddRange(Profile([.. group]));
-            return;
-        }
-        if (group.Length > 1) group.Sort(static (a, b) => a.PortFirst.CompareTo(b.PortFirst));
-        int from = group[0].PortFirst, to = group[0].PortLast;
-        foreach (var b in group[1..])
-        {
-            if (b.PortFirst <= to + 1)
+            if (cut == bound) continue;
+            if (bound >= 0)
             {
-                to = Math.Max(to, b.PortLast);
-                continue;
+                current.Clear();
+                foreach (var b in boxes)
+                {
+                    if (b.ProtocolFirst > bound || b.ProtocolLast < bound) continue;
+                    if (current.Count > 0 && b.PortFirst <= current[^1].Last + 1) current[^1] = (current[^1].First, Math.Max(current[^1].Last, b.PortLast));
+                    else current.Add((b.PortFirst, b.PortLast));
+                }
+                if (runEnd == bound - 1 && previous.SequenceEqual(current))
+                {
+                    runEnd = cut - 1;
+                }
+                else
+                {
+                    Emit(into, previous, runFirst, runEnd);
+                    (previous, current) = (current, previous);
+                    (runFirst, runEnd) = (bound, cut - 1);
+                }
             }
-            into.Add(new Rect(first.ProtocolFirst, first.ProtocolLast, (ushort)from, (ushort)to));
-            (from, to) = (b.PortFirst, b.PortLast);
+            bound = cut;
         }
-        into.Add(new Rect(first.ProtocolFirst, first.ProtocolLast, (ushort)from, (ushort)to));
+        Emit(into, previous, runFirst, runEnd);
+    }
+
+    private static void Emit(List<Rect> into, List<(int First, int Last)> ports, int protocolFirst, int protocolLast)
+    {
+        foreach (var (first, last) in ports) into.Add(new Rect((byte)protocolFirst, (byte)protocolLast, (ushort)first, (ushort)last));
     }
 
     private static void Flush(List<AllowBox> result, List<Rect>? profile, UInt128 start, UInt128 end)
     {
         if (profile is null) return;
         foreach (var r in profile) result.Add(new AllowBox(start, end, r.ProtocolFirst, r.ProtocolLast, r.PortFirst, r.PortLast));
-    }
-
-    /// <summary>The union of the boxes' protocol × port rectangles, as disjoint rectangles in a canonical order.</summary>
-    private static List<Rect> Profile(List<AllowBox> active)
-    {
-        // The common case: every box has the same protocols, and only the port ranges need merging.
-        var first = active[0];
-        var sameProtocols = true;
-        foreach (var b in active) sameProtocols &= b.ProtocolFirst == first.ProtocolFirst && b.ProtocolLast == first.ProtocolLast;
-        if (sameProtocols)
-        {
-            var merged = new List<Rect>();
-            foreach (var (from, to) in MergePorts(active))
-            {
-                merged.Add(new Rect(first.ProtocolFirst, first.ProtocolLast, (ushort)from, (ushort)to));
-            }
-            return merged;
-        }
-        var cuts = new SortedSet<int>();
-        foreach (var b in active)
-        {
-            cuts.Add(b.ProtocolFirst);
-            cuts.Add(b.ProtocolLast + 1);
-        }
-        var result = new List<Rect>();
-        List<(int First, int Last)>? previousPorts = null;
-        var previousStart = 0;
-        var bounds = cuts.ToList();
-        var runStart = 0;
-        for (var i = 0; i + 1 < bounds.Count; i++)
-        {
-            int a = bounds[i], z = bounds[i + 1] - 1;
-            var ports = MergePorts(active.Where(b => b.ProtocolFirst <= a && b.ProtocolLast >= a));
-            if (previousPorts is not null && previousStart == a && previousPorts.SequenceEqual(ports))
-            {
-                previousStart = z + 1;
-                continue;
-            }
-            Emit(result, previousPorts, runStart, previousStart - 1);
-            previousPorts = ports;
-            runStart = a;
-            previousStart = z + 1;
-        }
-        Emit(result, previousPorts, runStart, previousStart - 1);
-        return result;
-    }
-
-    private static void Emit(List<Rect> result, List<(int First, int Last)>? ports, int protocolFirst, int protocolLast)
-    {
-        if (ports is null) return;
-        foreach (var (first, last) in ports) result.Add(new Rect((byte)protocolFirst, (byte)protocolLast, (ushort)first, (ushort)last));
-    }
-
-    private static List<(int First, int Last)> MergePorts(IEnumerable<AllowBox> boxes)
-    {
-        var ranges = new List<(int First, int Last)>();
-        foreach (var b in boxes) ranges.Add((b.PortFirst, b.PortLast));
-        ranges.Sort();
-        var merged = new List<(int First, int Last)>(ranges.Count);
-        foreach (var (first, last) in ranges)
-        {
-            if (merged.Count > 0 && first <= merged[^1].Last + 1)
-            {
-                merged[^1] = (merged[^1].First, Math.Max(merged[^1].Last, last));
-            }
-            else
-            {
-                merged.Add((first, last));
-            }
-        }
-        return merged;
     }
 }

@@ -37,7 +37,7 @@ public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSy
     private bool _synced;
     private readonly HashSet<string> _dirtyServices = [];
     private readonly HashSet<string> _dirtyEndpoints = [], _dirtyPolicies = [], _dirtyNamespaces = [];
-    private bool _allServicesDirty = true, _endpointsDirty = true, _policyFull = true, _clusterChanged, _tableChanged;
+    private bool _full = true, _clusterChanged, _tableChanged;
 
     /// <summary>Raised after the first list and after every change of networks, nodes or endpoints.</summary>
     public event Action? Changed;
@@ -58,12 +58,12 @@ public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSy
         {
             if (!_synced) return null;
             var o = _objects;
-            var full = _allServicesDirty || _policyFull;
+            var full = _full;
             var services = full ? o.Services.Keys.Concat(o.ServiceEndpoints.Keys).Concat(_dirtyServices).ToHashSet() : _dirtyServices;
             var work = new TableWork(
                 full,
                 services.Select(k => (k, o.Services.GetValueOrDefault(k), o.ServiceEndpoints.GetValueOrDefault(k))).ToList(),
-                full || _endpointsDirty ? o.Endpoints.ToList() : null,
+                full || _dirtyEndpoints.Count > 0 ? o.Endpoints.ToList() : null,
                 ChangedOf(full, o.Endpoints, _dirtyEndpoints),
                 ChangedOf(full, o.Policies, _dirtyPolicies),
                 ChangedOf(full, o.Namespaces, _dirtyNamespaces));
@@ -71,7 +71,7 @@ public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSy
             _dirtyEndpoints.Clear();
             _dirtyPolicies.Clear();
             _dirtyNamespaces.Clear();
-            _allServicesDirty = _endpointsDirty = _policyFull = false;
+            _full = false;
             return work;
         }
     }
@@ -83,7 +83,7 @@ public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSy
     /// <summary>Marks everything for recomputation (after a failed apply).</summary>
     public void InvalidateTable()
     {
-        lock (_lock) _allServicesDirty = _endpointsDirty = _policyFull = true;
+        lock (_lock) _full = true;
     }
 
     /// <summary>The current view, or null before the first complete list.</summary>
@@ -115,41 +115,28 @@ public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSy
             switch (e.ObjectCase)
             {
                 case WatchEvent.ObjectOneofCase.Namespace:
-                    Set(o.Namespaces, e.Namespace.Metadata.Name, e.Namespace, deleted);
-                    _dirtyNamespaces.Add(e.Namespace.Metadata.Name);
-                    _tableChanged = true;
+                    ForTable(o.Namespaces, _dirtyNamespaces, e.Namespace.Metadata.Name, e.Namespace, deleted);
                     break;
                 case WatchEvent.ObjectOneofCase.Network:
                     Set(o.Networks, e.Network.Metadata.Name, e.Network, deleted);
-                    _clusterChanged = _tableChanged = _allServicesDirty = _endpointsDirty = true;
+                    _clusterChanged = _tableChanged = _full = true;
                     break;
                 case WatchEvent.ObjectOneofCase.Node:
                     Set(o.Nodes, e.Node.Metadata.Name, e.Node, deleted);
                     _clusterChanged = true;
                     break;
                 case WatchEvent.ObjectOneofCase.Endpoint:
-                    var endpoint = PolicySemantics.KeyOf(e.Endpoint.Metadata);
-                    Set(o.Endpoints, endpoint, e.Endpoint, deleted);
-                    _dirtyEndpoints.Add(endpoint);
-                    _clusterChanged = _tableChanged = _endpointsDirty = true;
+                    ForTable(o.Endpoints, _dirtyEndpoints, PolicySemantics.KeyOf(e.Endpoint.Metadata), e.Endpoint, deleted);
+                    _clusterChanged = true;
                     break;
                 case WatchEvent.ObjectOneofCase.Service:
-                    var service = PolicySemantics.KeyOf(e.Service.Metadata);
-                    Set(o.Services, service, e.Service, deleted);
-                    _dirtyServices.Add(service);
-                    _tableChanged = true;
+                    ForTable(o.Services, _dirtyServices, PolicySemantics.KeyOf(e.Service.Metadata), e.Service, deleted);
                     break;
                 case WatchEvent.ObjectOneofCase.ServiceEndpoints:
-                    var key = PolicySemantics.KeyOf(e.ServiceEndpoints.Metadata);
-                    Set(o.ServiceEndpoints, key, e.ServiceEndpoints, deleted);
-                    _dirtyServices.Add(key);
-                    _tableChanged = true;
+                    ForTable(o.ServiceEndpoints, _dirtyServices, PolicySemantics.KeyOf(e.ServiceEndpoints.Metadata), e.ServiceEndpoints, deleted);
                     break;
                 case WatchEvent.ObjectOneofCase.NetworkPolicy:
-                    var policy = PolicySemantics.KeyOf(e.NetworkPolicy.Metadata);
-                    Set(o.Policies, policy, e.NetworkPolicy, deleted);
-                    _dirtyPolicies.Add(policy);
-                    _tableChanged = true;
+                    ForTable(o.Policies, _dirtyPolicies, PolicySemantics.KeyOf(e.NetworkPolicy.Metadata), e.NetworkPolicy, deleted);
                     break;
             }
         }
@@ -162,7 +149,7 @@ public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSy
             _objects = _listing!;
             _listing = null;
             _synced = true;
-            _allServicesDirty = _endpointsDirty = _policyFull = true;
+            _full = true;
             _clusterChanged = _tableChanged = false;
             Log.Synced(logger, _objects.Networks.Count, _objects.Nodes.Count, _objects.Endpoints.Count, _objects.Policies.Count);
         }
@@ -189,6 +176,14 @@ public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSy
         IReadOnlyList<KeyValuePair<string, Endpoint?>> Endpoints,
         IReadOnlyList<KeyValuePair<string, NetworkPolicy?>> Policies,
         IReadOnlyList<KeyValuePair<string, Namespace?>> Namespaces);
+
+    /// <summary>Keeps an object the table depends on and marks its key for the table worker (under the lock).</summary>
+    private void ForTable<T>(Dictionary<string, T> map, HashSet<string> dirty, string key, T value, bool deleted)
+    {
+        Set(map, key, value, deleted);
+        dirty.Add(key);
+        _tableChanged = true;
+    }
 
     private static void Set<T>(Dictionary<string, T> map, string key, T value, bool deleted)
     {
