@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using ControlPlane.Contracts.Client;
-using ControlPlane.Contracts.Grpc;
+using Grpc.Core;
 using ControlPlane.Contracts.V1;
 
 namespace ControlPlane.Bench;
@@ -25,7 +25,7 @@ internal static class WatchLatency
         {
             try
             {
-                await foreach (var e in client.WatchAsync(new WatchRequest { Kinds = { Kind.Namespace } }, new CallOptions(CancellationToken: stop.Token)))
+                await foreach (var e in client.WatchAsync(new WatchRequest { Kinds = { Kind.Namespace } }, Calls.Until(stop.Token)))
                 {
                     if (e.InitialEventsEnd && Interlocked.Increment(ref synced) == watchers) allSynced.TrySetResult();
                     if (e.Namespace is { } ns && sent.TryGetValue(ns.Metadata.Name, out var start))

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using ControlPlane.Contracts.Client;
-using ControlPlane.Contracts.Grpc;
+using Grpc.Core;
 using ControlPlane.Contracts.V1;
 
 // A control plane, three hosts (network namespaces on a bridge in a namespace of its own), a node
@@ -32,7 +32,7 @@ try
     Step("starting the control plane (silo on a unix socket)");
     processes.Add(Start("dotnet", Binary("Silo", "ControlPlane.Silo.dll"), "--Silo:Port=0", $"--Silo:DataDirectory={work}/data",
         $"--Silo:UnixSocket={socket}", "--Dns:Enabled=false", "--Logging:LogLevel:Default=Warning"));
-    using var client = new ControlPlaneClient(GrpcClient.ForUnixSocket(socket));
+    using var client = new ControlPlaneClient("unix:" + socket);
     if (!await Until(async () => { try { await client.Namespaces.ListAsync(new ListRequest()); return true; } catch (RpcException) { return false; } }))
     {
         throw new InvalidOperationException("the silo did not start");
@@ -63,7 +63,8 @@ try
     var workloads = new List<(string Name, string Ip)>();
     for (var n = 1; n <= 3; n++)
     {
-        using var agent = GrpcClient.ForUnixSocket($"{work}/agent{n}.sock");
+        using var agentChannel = ControlPlaneChannel.ForUnixSocket($"{work}/agent{n}.sock");
+        var agent = new Agent.AgentClient(agentChannel);
         for (var k = 1; k <= 2; k++)
         {
             var name = $"cpdemo-w{n}{k}";
@@ -73,10 +74,10 @@ try
             {
                 try
                 {
-                    attached = await agent.UnaryAsync("/controlplane.v1.Agent/Attach", new AttachRequest
+                    attached = await agent.AttachAsync(new AttachRequest
                     {
                         Namespace = "demo", Name = $"w{n}{k}", Network = "blue", NetnsPath = $"/var/run/netns/{name}", InterfaceName = "eth0",
-                    }, AttachResponse.Parser, new CallOptions(TimeSpan.FromSeconds(20)));
+                    }, Calls.Within(TimeSpan.FromSeconds(20)));
                     return true;
                 }
                 catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
@@ -130,7 +131,8 @@ finally
 async Task MeasureConvergence(int count, ControlPlaneClient client)
 {
     Step($"convergence: {count} endpoints attached on host1, each until reachable from host2 and host3");
-    using var agent = GrpcClient.ForUnixSocket($"{work}/agent1.sock");
+    using var agentChannel = ControlPlaneChannel.ForUnixSocket($"{work}/agent1.sock");
+    var agent = new Agent.AgentClient(agentChannel);
     using var probe2 = ControlPlane.Dataplane.Linux.Netns.NetworkNamespace.Enter("cpdemo-w21");
     using var probe3 = ControlPlane.Dataplane.Linux.Netns.NetworkNamespace.Enter("cpdemo-w31");
     var attach = new List<double>();
@@ -140,10 +142,10 @@ async Task MeasureConvergence(int count, ControlPlaneClient client)
         var name = $"cpdemo-c{i}";
         Namespace(name);
         var clock = Stopwatch.StartNew();
-        var attached = await agent.UnaryAsync("/controlplane.v1.Agent/Attach", new AttachRequest
+        var attached = await agent.AttachAsync(new AttachRequest
         {
             Namespace = "demo", Name = $"c{i}", Network = "blue", NetnsPath = $"/var/run/netns/{name}", InterfaceName = "eth0",
-        }, AttachResponse.Parser, new CallOptions(TimeSpan.FromSeconds(20)));
+        }, Calls.Within(TimeSpan.FromSeconds(20)));
         attach.Add(clock.Elapsed.TotalMilliseconds);
         var target = System.Net.IPAddress.Parse(attached.Ips[0]);
         foreach (var probe in new[] { probe2, probe3 })

@@ -1,5 +1,4 @@
 using ControlPlane.Contracts.Client;
-using ControlPlane.Contracts.Grpc;
 using ControlPlane.Dns.Feed;
 using ControlPlane.Dns.Handling;
 using ControlPlane.Dns.Transport;
@@ -53,9 +52,7 @@ public static class DnsHosting
         services.AddHostedService(s => s.GetRequiredService<DnsListenerService>());
         if (feed.ControlPlane.Length > 0)
         {
-            var client = feed.ControlPlane.StartsWith("unix:", StringComparison.Ordinal)
-                ? new ControlPlaneClient(GrpcClient.ForUnixSocket(feed.ControlPlane["unix:".Length..]))
-                : new ControlPlaneClient(new Uri(feed.ControlPlane));
+            var client = new ControlPlaneClient(feed.ControlPlane);
             services.AddSingleton(s => new ClusterFeed(client, handler, zone, feed, staticRecords, s.GetRequiredService<ILogger<ClusterFeed>>()));
             services.AddHostedService(s => s.GetRequiredService<ClusterFeed>());
         }

@@ -2,6 +2,24 @@ using ControlPlane.Contracts.Hosting;
 using ControlPlane.Dns;
 using Microsoft.Extensions.Hosting;
 
+const string Usage = """
+    Usage: ControlPlane.DnsServer [--Section:Key=value ...]
+
+    The cluster DNS server: answers the Kubernetes DNS schema for the cluster zone from the
+    control plane's Watch stream, over UDP and TCP.
+
+    Common settings:
+      --Dns:Listen=127.0.0.1:1054                 address:port to answer on
+      --Dns:ControlPlane=http://127.0.0.1:7070    the silo (or unix:/path)
+      --Dns:Zone=cluster.local                    the cluster domain
+      --Dns:Forwarders:0=ADDRESS:53               where names outside our zones go
+    """;
+
+if (ProgramInfo.Answered(args, "ControlPlane.DnsServer", Usage))
+{
+    return 0;
+}
+
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
 ProgramDefaults.Apply(builder, "dnsserver.json");
 try

@@ -1,5 +1,4 @@
 using ControlPlane.Contracts.Client;
-using ControlPlane.Contracts.Grpc;
 using ControlPlane.Contracts.Hosting;
 using ControlPlane.NodeAgent;
 using ControlPlane.NodeAgent.Attach;
@@ -14,6 +13,26 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
+const string Usage = """
+    Usage: ControlPlane.NodeAgent --Agent:UnderlayIp=ADDRESS [--Section:Key=value ...]
+
+    Registers this host as a node of the control plane, keeps its lease, and programs the host's
+    network namespace to match: the VXLAN overlay (netlink), service virtual IPs and network
+    policy (nftables table "inet controlplane"). Serves the attach API on a unix socket.
+    It changes the network of the namespace it runs in: run it inside a namespace of its own to
+    try it out (see README). Needs CAP_NET_ADMIN.
+
+    Common settings:
+      --Agent:ControlPlane=http://127.0.0.1:7070   the silo (or unix:/path)
+      --Agent:NodeName=NAME                        default: the host name
+      --Agent:UnderlayIp=ADDRESS                   where other nodes send VXLAN traffic (required)
+      --Agent:AttachSocket=/run/controlplane/agent.sock
+    """;
+
+if (ProgramInfo.Answered(args, "ControlPlane.NodeAgent", Usage))
+{
+    return 0;
+}
 var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 ProgramDefaults.Apply(builder, "nodeagent.json");
 var options = builder.Configuration.GetSection("Agent").Get<AgentOptions>() ?? new AgentOptions();
@@ -26,10 +45,7 @@ Directory.CreateDirectory(Path.GetDirectoryName(options.AttachSocket)!);
 File.Delete(options.AttachSocket);
 builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(options.AttachSocket, o => o.Protocols = HttpProtocols.Http2));
 builder.Services.AddSingleton(options);
-builder.Services.AddSingleton(_ => options.ControlPlane.StartsWith("unix:", StringComparison.Ordinal)
-    ? new ControlPlaneClient(GrpcClient.ForUnixSocket(options.ControlPlane["unix:".Length..]))
-    : new ControlPlaneClient(new Uri(options.ControlPlane)));
-builder.Services.AddSingleton<GrpcServer>();
+builder.Services.AddSingleton(_ => new ControlPlaneClient(options.ControlPlane));
 builder.Services.AddSingleton<PendingAttachments>();
 builder.Services.AddSingleton<WatchSync>();
 builder.Services.AddHostedService(s => s.GetRequiredService<WatchSync>());
@@ -39,15 +55,9 @@ builder.Services.AddSingleton<TableWorker>();
 builder.Services.AddHostedService(s => s.GetRequiredService<TableWorker>());
 builder.Services.AddSingleton<NodeLease>();
 builder.Services.AddHostedService(s => s.GetRequiredService<NodeLease>());
+builder.Services.AddGrpc();
 
 var app = builder.Build();
-var server = app.Services.GetRequiredService<GrpcServer>();
-new AttachApi(app.Services.GetRequiredService<ControlPlaneClient>(), options, app.Services.GetRequiredService<PendingAttachments>(),
-    app.Services.GetRequiredService<NodeLease>().Registered).Map(server);
-app.Use(async (context, next) =>
-{
-    if (GrpcServer.IsGrpcRequest(context.Request)) await server.HandleAsync(context);
-    else await next(context);
-});
+app.MapGrpcService<AttachApi>();
 await app.RunAsync();
 return 0;

@@ -1,4 +1,35 @@
+using ControlPlane.Contracts.Hosting;
 using ControlPlane.Silo.Hosting;
+using ControlPlane.Storage.Errors;
 
-var app = SiloApp.Build(args);
-await app.RunAsync();
+const string Usage = """
+    Usage: ControlPlane.Silo [--Section:Key=value ...]
+
+    Runs the control plane: Orleans with every grain, the durable store (SQLite in
+    Silo:DataDirectory) and the gRPC API (Silo:ListenAddress:Silo:Port, default 127.0.0.1:7070),
+    with the cluster DNS server inside (Dns:Enabled, default on 127.0.0.1:1053).
+
+    Common settings:
+      --Silo:DataDirectory=data          where the store lives (locked while the silo runs)
+      --Silo:Port=7070                   gRPC API port (0: pick a free one)
+      --Silo:SynchronousFull=true        fsync every commit (survives power loss)
+      --Cluster:Membership=localhost     or redis, with --Cluster:Redis=host:port
+      --Cluster:IdleTimeout=00:10:00     idle grains are collected after this long
+      --Dns:Enabled=false                no embedded DNS server
+    """;
+
+if (ProgramInfo.Answered(args, "ControlPlane.Silo", Usage))
+{
+    return 0;
+}
+try
+{
+    await using var app = SiloApp.Build(args);
+    await app.RunAsync();
+    return 0;
+}
+catch (Exception e) when (e is ControlPlaneException or InvalidOperationException)
+{
+    Console.Error.WriteLine(e.InnerException is null ? e.Message : e.ToString());
+    return 1;
+}

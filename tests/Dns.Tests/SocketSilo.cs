@@ -1,5 +1,5 @@
 using ControlPlane.Contracts.Client;
-using ControlPlane.Contracts.Grpc;
+using Grpc.Core;
 using ControlPlane.Silo.Hosting;
 using Microsoft.AspNetCore.Builder;
 
@@ -36,7 +36,7 @@ internal sealed class SocketSilo : IAsyncDisposable
         return silo;
     }
 
-    public ControlPlaneClient Connect() => new(GrpcClient.ForUnixSocket(Socket));
+    public ControlPlaneClient Connect() => new("unix:" + Socket);
 
     public async Task StopAsync()
     {

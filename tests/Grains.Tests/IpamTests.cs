@@ -1,6 +1,6 @@
 using System.Net;
 using ControlPlane.Grains.Ipam;
-using ControlPlane.Runtime.Errors;
+using ControlPlane.Storage.Errors;
 
 namespace ControlPlane.Grains.Tests;
 
@@ -48,7 +48,7 @@ public sealed class IpamTests
         var seen = new HashSet<IPAddress>();
         while (true)
         {
-            var address = pool.TryAllocate("node-a");
+            var address = pool.TryAllocate("node-a", "holder-" + seen.Count);
             if (address is null)
             {
                 if (pool.TryAssignFreeBlock("node-a") is null) break;
@@ -68,13 +68,13 @@ public sealed class IpamTests
         var pool = new BlockPool(IpPrefix.Parse("n", "10.2.0.0/24"), 26);
         var a = pool.TryAssignFreeBlock("a")!.Value;
         var b = pool.TryAssignFreeBlock("b")!.Value;
-        var fromA = pool.TryAllocate("a")!;
-        var fromB = pool.TryAllocate("b")!;
+        var fromA = pool.TryAllocate("a", "ea")!;
+        var fromB = pool.TryAllocate("b", "eb")!;
 
         Assert.False(a.Overlaps(b));
         Assert.True(a.Contains(IpPrefix.ToNumber(fromA)));
         Assert.True(b.Contains(IpPrefix.ToNumber(fromB)));
-        Assert.Null(pool.TryAllocate("c"));
+        Assert.Null(pool.TryAllocate("c", "ec"));
     }
 
     [Fact]
@@ -83,12 +83,29 @@ public sealed class IpamTests
         var network = IpPrefix.Parse("n", "10.3.0.0/30");
         var pool = new BlockPool(network, 30);
         pool.TryAssignFreeBlock("a");
-        var only = pool.TryAllocate("a")!;
-        Assert.Null(pool.TryAllocate("a"));
+        var only = pool.TryAllocate("a", "first")!;
+        Assert.Null(pool.TryAllocate("a", "second"));
 
-        pool.Release(only);
+        Assert.True(pool.Release(only, "first"));
 
-        Assert.Equal(only, pool.TryAllocate("a"));
+        Assert.Equal(only, pool.TryAllocate("a", "second"));
+        Assert.Equal("second", pool.HolderOf(only));
+    }
+
+    [Fact]
+    public void BlockPool_ReleaseByAnotherThanTheHolder_ChangesNothing()
+    {
+        // A late release from an object that held the address before a rebuild must not free it.
+        var network = IpPrefix.Parse("n", "10.3.0.0/30");
+        var pool = new BlockPool(network, 30);
+        pool.AssignBlock(network, "a");
+        Assert.True(pool.MarkHeld(IPAddress.Parse("10.3.0.2"), "ns/c"));
+
+        Assert.False(pool.Release(IPAddress.Parse("10.3.0.2"), "ns/a0"));
+
+        Assert.Equal("ns/c", pool.HolderOf(IPAddress.Parse("10.3.0.2")));
+        Assert.Null(pool.TryAllocate("a", "ns/d"));
+        Assert.Equal(1, pool.Allocated);
     }
 
     [Fact]
@@ -98,9 +115,9 @@ public sealed class IpamTests
         var pool = new BlockPool(network, 30);
         pool.AssignBlock(network, "a");
 
-        Assert.True(pool.MarkHeld(IPAddress.Parse("10.4.0.2")));
-        Assert.Null(pool.TryAllocate("a"));
-        Assert.False(pool.MarkHeld(IPAddress.Parse("10.9.0.2")));
+        Assert.True(pool.MarkHeld(IPAddress.Parse("10.4.0.2"), "ns/e"));
+        Assert.Null(pool.TryAllocate("a", "ns/f"));
+        Assert.False(pool.MarkHeld(IPAddress.Parse("10.9.0.2"), "ns/g"));
     }
 
     [Fact]

@@ -1,7 +1,7 @@
 using ControlPlane.Contracts.Policy;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Grains.Validation;
-using ControlPlane.Runtime.Errors;
+using ControlPlane.Storage.Errors;
 using Google.Protobuf.Collections;
 
 namespace ControlPlane.Grains.Tests;

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using ControlPlane.Contracts.Client;
-using ControlPlane.Contracts.Grpc;
+using Grpc.Core;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Silo.Hosting;
 using Microsoft.AspNetCore.Builder;
@@ -61,7 +61,7 @@ internal sealed class Cluster : IAsyncDisposable
                 Shell.Must("ip", "-n", host, "link", "set", "lo", "up");
                 cluster.StartAgent(n);
             }
-            cluster.Client = new ControlPlaneClient(GrpcClient.ForUnixSocket(cluster.SiloSocket));
+            cluster.Client = new ControlPlaneClient("unix:" + cluster.SiloSocket);
             return cluster;
         }
         catch
@@ -140,7 +140,8 @@ internal sealed class Cluster : IAsyncDisposable
     {
         var pod = Pod(ns == "default" ? name : ns + name);
         if (createNamespace) AddNamespace(pod);
-        using var agent = GrpcClient.ForUnixSocket(AgentSocket(n));
+        using var channel = ControlPlaneChannel.ForUnixSocket(AgentSocket(n));
+        var agent = new Agent.AgentClient(channel);
         for (var attempt = 0; ; attempt++)
         {
             try
@@ -151,7 +152,7 @@ internal sealed class Cluster : IAsyncDisposable
                 };
                 if (labels is not null) request.Labels.Add(labels);
                 if (ports is not null) request.Ports.Add(ports);
-                return await agent.UnaryAsync("/controlplane.v1.Agent/Attach", request, AttachResponse.Parser, new CallOptions(TimeSpan.FromSeconds(20)));
+                return await agent.AttachAsync(request, Calls.Within(TimeSpan.FromSeconds(20)));
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && attempt < 100)
             {
@@ -163,9 +164,8 @@ internal sealed class Cluster : IAsyncDisposable
 
     public async Task DetachAsync(int n, string name)
     {
-        using var agent = GrpcClient.ForUnixSocket(AgentSocket(n));
-        await agent.UnaryAsync("/controlplane.v1.Agent/Detach", new DetachRequest { Namespace = "default", Name = name },
-            DetachResponse.Parser, new CallOptions(TimeSpan.FromSeconds(20)));
+        using var channel = ControlPlaneChannel.ForUnixSocket(AgentSocket(n));
+        await new Agent.AgentClient(channel).DetachAsync(new DetachRequest { Namespace = "default", Name = name }, Calls.Within(TimeSpan.FromSeconds(20)));
     }
 
     public string Pod(string name) => $"cpp{_id}{name}";

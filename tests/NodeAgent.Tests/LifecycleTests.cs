@@ -80,7 +80,7 @@ public sealed class LifecycleTests
         await cluster.DetachAsync(2, "b");
         await cluster.DetachAsync(2, "b");
         Assert.DoesNotContain(Shell.Must("ip", "-n", cluster.Host(2), "-br", "link").Split('\n'), l => l.StartsWith("cpe", StringComparison.Ordinal));
-        await Assert.ThrowsAsync<Contracts.Grpc.RpcException>(() => cluster.Client.Endpoints.GetAsync("default", "b"));
+        await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => cluster.Client.Endpoints.GetAsync("default", "b"));
     }
 
     [Fact]

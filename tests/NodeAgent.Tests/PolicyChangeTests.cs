@@ -1,5 +1,6 @@
 using System.Diagnostics;
-using ControlPlane.Contracts.Grpc;
+using ControlPlane.Contracts.Client;
+using Grpc.Core;
 using ControlPlane.Contracts.V1;
 using static ControlPlane.NodeAgent.Tests.PolicyTruthTableTests;
 
@@ -149,7 +150,7 @@ public sealed class PolicyChangeTests(PolicyCluster bed)
         var name = $"host-{pod.Host}";
         try
         {
-            await foreach (var e in bed.Cluster.Client.WatchAsync(new WatchRequest { Kinds = { Kind.Node } }, new CallOptions(TimeSpan.FromSeconds(15))))
+            await foreach (var e in bed.Cluster.Client.WatchAsync(new WatchRequest { Kinds = { Kind.Node } }, Calls.Within(TimeSpan.FromSeconds(15))))
             {
                 if (e.Node?.Metadata.Name == name && condition(e.Node)) return e.Node;
             }

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
-using ControlPlane.Contracts.Grpc;
+using Grpc.Core;
 using ControlPlane.Contracts.V1;
 
 namespace ControlPlane.NodeAgent.Tests;

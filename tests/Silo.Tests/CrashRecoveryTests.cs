@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using ControlPlane.Contracts.Grpc;
+using Grpc.Core;
 using ControlPlane.Contracts.V1;
 using static ControlPlane.Silo.Tests.Fixtures;
 

@@ -5,7 +5,7 @@ using ControlPlane.Dns.Transport;
 using ControlPlane.Dns.Zones;
 using ControlPlane.Grains;
 using ControlPlane.NodeAgent;
-using ControlPlane.Runtime.Grains;
+using ControlPlane.Storage.GrainStorage;
 using ControlPlane.Silo.Hosting;
 using YamlDotNet.RepresentationModel;
 
@@ -21,7 +21,8 @@ public sealed partial class DockerComposeTests
     private static readonly Dictionary<string, Type[]> Sections = new()
     {
         ["Silo"] = [typeof(SiloOptions)],
-        ["Runtime"] = [typeof(RuntimeOptions)],
+        ["Cluster"] = [typeof(ClusterOptions)],
+        ["Store"] = [typeof(StoreOptions)],
         ["ControlPlane"] = [typeof(ControlPlaneOptions)],
         ["Agent"] = [typeof(AgentOptions)],
         ["Dns"] = [typeof(DnsTransportOptions), typeof(ClusterZoneOptions), typeof(DnsFeedOptions), typeof(ForwarderOptions)],

@@ -1,4 +1,4 @@
-using ControlPlane.Contracts.Grpc;
+using Grpc.Core;
 using ControlPlane.Contracts.V1;
 using static ControlPlane.Silo.Tests.Fixtures;
 
@@ -80,7 +80,7 @@ public sealed class ExplainApiTests
         request.Source.Ip = ip;
         var e = await Assert.ThrowsAsync<RpcException>(() => silo.Client.ExplainAsync(request));
         Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
-        Assert.StartsWith(field + ":", e.Detail);
+        Assert.StartsWith(field + ":", e.Status.Detail);
     }
 
     [Fact]

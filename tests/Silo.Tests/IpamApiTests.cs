@@ -1,5 +1,5 @@
 using System.Net;
-using ControlPlane.Contracts.Grpc;
+using Grpc.Core;
 using ControlPlane.Contracts.V1;
 using static ControlPlane.Silo.Tests.Fixtures;
 

@@ -1,16 +1,20 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
 using System.Net;
 using System.Net.Http.Headers;
-using ControlPlane.Contracts.Grpc;
+using ControlPlane.Contracts.Client;
 using ControlPlane.Contracts.V1;
 using Google.Protobuf;
+using Grpc.Core;
 using static ControlPlane.Silo.Tests.Fixtures;
 
 namespace ControlPlane.Silo.Tests;
 
-/// <summary>Malformed traffic at the gRPC layer, sent byte by byte over real HTTP/2.</summary>
+/// <summary>Malformed and unusual traffic at the gRPC layer, sent byte by byte over real HTTP/2.</summary>
 public sealed class ProtocolTests
 {
-    private static async Task<(int Status, string Message)> SendRawAsync(Uri address, string path, byte[] body, bool compressedFlag = false, string? timeout = null)
+    private static async Task<(HttpStatusCode Http, int? Status, string Message)> SendRawAsync(Uri address, string path, byte[] body,
+        string? encoding = null, string? timeout = null, string contentType = "application/grpc")
     {
         using var http = new HttpClient { DefaultRequestVersion = HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
         var request = new HttpRequestMessage(HttpMethod.Post, new Uri(address, path))
@@ -19,34 +23,41 @@ public sealed class ProtocolTests
             Version = HttpVersion.Version20,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };
-        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
+        request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
         request.Headers.TryAddWithoutValidation("te", "trailers");
-        if (compressedFlag) request.Headers.TryAddWithoutValidation("grpc-encoding", "gzip");
+        if (encoding is not null) request.Headers.TryAddWithoutValidation("grpc-encoding", encoding);
         if (timeout is not null) request.Headers.TryAddWithoutValidation("grpc-timeout", timeout);
         using var response = await http.SendAsync(request);
         await response.Content.ReadAsByteArrayAsync();
         var headers = response.TrailingHeaders.Contains("grpc-status") ? (HttpHeaders)response.TrailingHeaders : response.Headers;
-        var status = int.Parse(headers.GetValues("grpc-status").Single());
-        var message = headers.TryGetValues("grpc-message", out var m) ? GrpcProtocol.DecodeMessage(m.Single()) : "";
-        return (status, message);
+        int? status = headers.TryGetValues("grpc-status", out var s) ? int.Parse(s.Single()) : null;
+        var message = headers.TryGetValues("grpc-message", out var m) ? Uri.UnescapeDataString(m.Single()) : "";
+        return (response.StatusCode, status, message);
     }
 
     private static byte[] Frame(byte[] payload, byte flag = 0)
     {
         var frame = new byte[5 + payload.Length];
-        GrpcProtocol.WritePrefix(frame, payload.Length);
         frame[0] = flag;
+        BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(1), (uint)payload.Length);
         payload.CopyTo(frame, 5);
         return frame;
+    }
+
+    private static byte[] Gzip(byte[] payload)
+    {
+        using var output = new MemoryStream();
+        using (var gzip = new GZipStream(output, CompressionLevel.Fastest)) gzip.Write(payload);
+        return output.ToArray();
     }
 
     public static TheoryData<string, string, byte[], StatusCode> BadCalls => new()
     {
         { "malformed protobuf", "/controlplane.v1.Namespaces/Create", Frame([0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0x01]), StatusCode.InvalidArgument },
         { "wrong wire type", "/controlplane.v1.Namespaces/Create", Frame([0x0F, 0x01, 0x02]), StatusCode.InvalidArgument },
-        { "truncated frame", "/controlplane.v1.Namespaces/Create", Frame(Namespace("x").ToByteArray())[..^2], StatusCode.InvalidArgument },
+        { "truncated frame", "/controlplane.v1.Namespaces/Create", Frame(Namespace("x").ToByteArray())[..^2], StatusCode.Internal },
         { "no message", "/controlplane.v1.Namespaces/Create", [], StatusCode.Internal },
-        { "compressed flag", "/controlplane.v1.Namespaces/Create", Frame(Namespace("x").ToByteArray(), flag: 1), StatusCode.Unimplemented },
+        { "compressed flag without an encoding", "/controlplane.v1.Namespaces/Create", Frame(Namespace("x").ToByteArray(), flag: 1), StatusCode.Internal },
         { "unknown method", "/controlplane.v1.Namespaces/Explode", Frame([]), StatusCode.Unimplemented },
         { "unknown service", "/nope.v1.Nothing/Get", Frame([]), StatusCode.Unimplemented },
         { "oversized message", "/controlplane.v1.Namespaces/Create", Frame(new Namespace { Metadata = new ObjectMeta { Name = "big", Labels = { ["k"] = new string('v', 100_000) } } }.ToByteArray()), StatusCode.ResourceExhausted },
@@ -60,7 +71,7 @@ public sealed class ProtocolTests
         await silo.Client.Namespaces.CreateAsync(Namespace("stable"));
         var before = await PositionAsync(silo.Client);
 
-        var (status, message) = await SendRawAsync(silo.Address, path, body);
+        var (_, status, message) = await SendRawAsync(silo.Address, path, body);
 
         Assert.Equal((int)expected, status);
         Assert.NotEmpty(message);
@@ -69,15 +80,55 @@ public sealed class ProtocolTests
     }
 
     [Fact]
-    public async Task UnsupportedEncodingOrMalformedTimeout_IsRefused()
+    public async Task GzipCompressedRequests_AreServed_AndAnUnknownEncodingIsRefused()
     {
         await using var silo = await SiloInstance.StartAsync();
-        var body = Frame(new GetRequest { Name = "x" }.ToByteArray());
+        var create = Frame(Gzip(Namespace("zipped").ToByteArray()), flag: 1);
 
-        Assert.Equal((int)StatusCode.Unimplemented, (await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Get", body, compressedFlag: true)).Status);
-        var (status, message) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Get", body, timeout: "soon");
-        Assert.Equal((int)StatusCode.InvalidArgument, status);
-        Assert.Contains("grpc-timeout", message);
+        var (http, status, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", create, encoding: "gzip");
+
+        Assert.Equal((HttpStatusCode.OK, (int)StatusCode.OK), (http, status));
+        Assert.Equal("zipped", (await silo.Client.Namespaces.GetAsync("", "zipped")).Metadata.Name);
+        var refused = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", create, encoding: "snappy");
+        Assert.Equal((int)StatusCode.Unimplemented, refused.Status);
+    }
+
+    [Fact]
+    public async Task AnEightDigitTimeout_IsAccepted()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        foreach (var timeout in new[] { "99999999H", "99999999S", "99999999n", "1H" })
+        {
+            var (http, status, message) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(Namespace("t" + timeout.Length + timeout[^1].ToString().ToLowerInvariant() + (timeout[0] == '1' ? "x" : "")).ToByteArray()), timeout: timeout);
+            Assert.True(http == HttpStatusCode.OK && status == (int)StatusCode.OK, $"grpc-timeout {timeout}: HTTP {(int)http}, status {status} {message}");
+        }
+    }
+
+    [Fact]
+    public async Task ANonGrpcContentType_Gets415()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+
+        var (http, _, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(Namespace("x").ToByteArray()), contentType: "application/json");
+
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, http);
+    }
+
+    [Fact]
+    public async Task AnErrorEchoingAHugeName_IsBounded_AndTheClientsConnectionKeepsWorking()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        var huge = new string('x', 70_000);
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => silo.Client.Namespaces.CreateAsync(Namespace(huge), Calls.Within(TimeSpan.FromSeconds(10))));
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Contains("metadata.name", error.Status.Detail);
+        Assert.True(error.Status.Detail.Length < 2000, $"the message is {error.Status.Detail.Length} characters");
+        var update = await Assert.ThrowsAsync<RpcException>(() => silo.Client.Namespaces.GetAsync("", huge, Calls.Within(TimeSpan.FromSeconds(10))));
+        Assert.Equal(StatusCode.InvalidArgument, update.StatusCode);
+
+        // The same channel (one HTTP/2 connection) still answers at once.
+        await silo.Client.Namespaces.CreateAsync(Namespace("after"), Calls.Within(TimeSpan.FromSeconds(5)));
     }
 
     [Fact]
@@ -86,7 +137,7 @@ public sealed class ProtocolTests
         await using var silo = await SiloInstance.StartAsync();
         var error = await Assert.ThrowsAsync<RpcException>(async () =>
         {
-            await foreach (var _ in silo.Client.WatchAsync(new WatchRequest(), new CallOptions(TimeSpan.FromMilliseconds(300)))) { }
+            await foreach (var _ in silo.Client.WatchAsync(new WatchRequest(), Calls.Within(TimeSpan.FromMilliseconds(300)))) { }
         });
         Assert.Equal(StatusCode.DeadlineExceeded, error.StatusCode);
     }

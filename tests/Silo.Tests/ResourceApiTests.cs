@@ -1,4 +1,4 @@
-using ControlPlane.Contracts.Grpc;
+using Grpc.Core;
 using ControlPlane.Contracts.V1;
 using static ControlPlane.Silo.Tests.Fixtures;
 
@@ -10,7 +10,7 @@ public sealed class ResourceApiTests
     {
         var error = await Assert.ThrowsAsync<RpcException>(call);
         Assert.Equal(code, error.StatusCode);
-        if (fragment is not null) Assert.Contains(fragment, error.Detail);
+        if (fragment is not null) Assert.Contains(fragment, error.Status.Detail);
         return error;
     }
 
@@ -51,7 +51,8 @@ public sealed class ResourceApiTests
         var before = await PositionAsync(silo.Client);
 
         await Fails(StatusCode.FailedPrecondition, () => api.CreateAsync(Network("green", 200, "10.10.128.0/17")), "spec.ipv4_cidr");
-        await Fails(StatusCode.FailedPrecondition, () => api.CreateAsync(Network("green", 200, "10.0.0.0/8")), "'blue'");
+        await Fails(StatusCode.FailedPrecondition, () => api.CreateAsync(Network("green", 200, "10.8.0.0/13")), "'blue'");
+        await Fails(StatusCode.FailedPrecondition, () => api.CreateAsync(Network("green", 200, "10.96.128.0/17")), "service range");
         await Fails(StatusCode.FailedPrecondition, () => api.CreateAsync(Network("green", 100, "10.11.0.0/16")), "spec.vni");
         await Fails(StatusCode.FailedPrecondition, () => api.CreateAsync(Network("green", 200, "10.11.0.0/16", "fd00:10:0:0:8000::/65")), "spec.ipv6_cidr");
         Assert.Equal(before, await PositionAsync(silo.Client));

@@ -1,5 +1,5 @@
 using ControlPlane.Contracts.Client;
-using ControlPlane.Runtime.Grains;
+using ControlPlane.Storage.GrainStorage;
 using ControlPlane.Silo.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -27,7 +27,9 @@ internal sealed class SiloInstance : IAsyncDisposable
 
     public ControlPlaneClient Client { get; }
 
-    public GrainRuntime Runtime => _app.Services.GetRequiredService<GrainRuntime>();
+    public DurableStore Store => _app.Services.GetRequiredService<DurableStore>();
+
+    public IServiceProvider Services => _app.Services;
 
     public static async Task<SiloInstance> StartAsync(params string[] settings)
     {

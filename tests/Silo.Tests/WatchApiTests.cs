@@ -1,4 +1,4 @@
-using ControlPlane.Contracts.Grpc;
+using Grpc.Core;
 using ControlPlane.Contracts.V1;
 using static ControlPlane.Silo.Tests.Fixtures;
 
@@ -61,19 +61,19 @@ public sealed class WatchApiTests
     [Fact]
     public async Task Watch_FromACompactedRevision_FailsOutOfRange()
     {
-        await using var silo = await SiloInstance.StartAsync("--Runtime:Partitions=1");
+        await using var silo = await SiloInstance.StartAsync("--Store:Partitions=1");
         await silo.Client.Namespaces.CreateAsync(Namespace("first"));
         var old = await PositionAsync(silo.Client);
         for (var i = 0; i < 10; i++) await silo.Client.Namespaces.CreateAsync(Namespace($"n-{i}"));
 
-        silo.Runtime.Store.Compact(retain: 3);
+        silo.Store.Store.Compact(retain: 3);
 
         var error = await Assert.ThrowsAsync<RpcException>(async () =>
         {
             await foreach (var _ in silo.Client.WatchAsync(new WatchRequest { ResumeToken = old })) { }
         });
         Assert.Equal(StatusCode.OutOfRange, error.StatusCode);
-        Assert.Contains("list again", error.Detail);
+        Assert.Contains("list again", error.Status.Detail);
         // A fresh list + watch works.
         await using var fresh = new WatchCollector(silo.Client, new WatchRequest { ResumeToken = await PositionAsync(silo.Client) });
         await silo.Client.Namespaces.CreateAsync(Namespace("later"));

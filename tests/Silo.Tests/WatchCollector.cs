@@ -1,6 +1,6 @@
 using System.Threading.Channels;
 using ControlPlane.Contracts.Client;
-using ControlPlane.Contracts.Grpc;
+using Grpc.Core;
 using ControlPlane.Contracts.V1;
 
 namespace ControlPlane.Silo.Tests;
@@ -18,7 +18,7 @@ internal sealed class WatchCollector : IAsyncDisposable
         {
             try
             {
-                await foreach (var e in client.WatchAsync(request, new CallOptions(CancellationToken: _stop.Token)))
+                await foreach (var e in client.WatchAsync(request, Calls.Until(_stop.Token)))
                 {
                     _events.Writer.TryWrite(e);
                 }

@@ -1,40 +1,76 @@
-using ControlPlane.Contracts.Grpc;
+using System.Runtime.CompilerServices;
 using ControlPlane.Contracts.V1;
+using Grpc.Core;
+using Grpc.Net.Client;
 
 namespace ControlPlane.Contracts.Client;
 
-/// <summary>The control plane's API as typed calls, over one multiplexed HTTP/2 connection pool.</summary>
-public sealed class ControlPlaneClient(GrpcClient client) : IDisposable
+/// <summary>The control plane's API as typed calls over one gRPC channel (Grpc.Net.Client).</summary>
+public sealed class ControlPlaneClient : IDisposable
 {
-    public ControlPlaneClient(Uri address, int connections = 1) : this(new GrpcClient(address, connections))
+    private readonly ServiceEndpointSets.ServiceEndpointSetsClient _sets;
+    private readonly Nodes.NodesClient _nodes;
+    private readonly NetworkPolicies.NetworkPoliciesClient _policies;
+    private readonly Watch.WatchClient _watch;
+
+    public ControlPlaneClient(GrpcChannel channel)
+    {
+        Channel = channel;
+        var invoker = channel.CreateCallInvoker();
+        Namespaces = new(invoker, "Namespaces", Namespace.Parser, ListNamespacesResponse.Parser);
+        Networks = new(invoker, "Networks", Network.Parser, ListNetworksResponse.Parser);
+        Nodes = new(invoker, "Nodes", Node.Parser, ListNodesResponse.Parser);
+        Endpoints = new(invoker, "Endpoints", Endpoint.Parser, ListEndpointsResponse.Parser);
+        Services = new(invoker, "Services", Service.Parser, ListServicesResponse.Parser);
+        NetworkPolicies = new(invoker, "NetworkPolicies", NetworkPolicy.Parser, ListNetworkPoliciesResponse.Parser);
+        _sets = new(invoker);
+        _nodes = new(invoker);
+        _policies = new(invoker);
+        _watch = new(invoker);
+    }
+
+    /// <summary>"http://host:port" or "unix:/path".</summary>
+    public ControlPlaneClient(string address, int maxConnections = 1) : this(ControlPlaneChannel.Create(address, maxConnections))
     {
     }
 
-    public GrpcClient Channel { get; } = client;
+    public ControlPlaneClient(Uri address, int maxConnections = 1) : this(address.ToString(), maxConnections)
+    {
+    }
 
-    public ResourceClient<Namespace, ListNamespacesResponse> Namespaces { get; } = new(client, "Namespaces", Namespace.Parser, ListNamespacesResponse.Parser);
+    public GrpcChannel Channel { get; }
 
-    public ResourceClient<Network, ListNetworksResponse> Networks { get; } = new(client, "Networks", Network.Parser, ListNetworksResponse.Parser);
+    public ResourceClient<Namespace, ListNamespacesResponse> Namespaces { get; }
 
-    public ResourceClient<Node, ListNodesResponse> Nodes { get; } = new(client, "Nodes", Node.Parser, ListNodesResponse.Parser);
+    public ResourceClient<Network, ListNetworksResponse> Networks { get; }
 
-    public ResourceClient<Endpoint, ListEndpointsResponse> Endpoints { get; } = new(client, "Endpoints", Endpoint.Parser, ListEndpointsResponse.Parser);
+    public ResourceClient<Node, ListNodesResponse> Nodes { get; }
 
-    public ResourceClient<Service, ListServicesResponse> Services { get; } = new(client, "Services", Service.Parser, ListServicesResponse.Parser);
+    public ResourceClient<Endpoint, ListEndpointsResponse> Endpoints { get; }
 
-    public ResourceClient<NetworkPolicy, ListNetworkPoliciesResponse> NetworkPolicies { get; } = new(client, "NetworkPolicies", NetworkPolicy.Parser, ListNetworkPoliciesResponse.Parser);
+    public ResourceClient<Service, ListServicesResponse> Services { get; }
+
+    public ResourceClient<NetworkPolicy, ListNetworkPoliciesResponse> NetworkPolicies { get; }
 
     public Task<ServiceEndpoints> GetServiceEndpointsAsync(string ns, string name, CallOptions options = default) =>
-        Channel.UnaryAsync("/controlplane.v1.ServiceEndpointSets/Get", new GetRequest { Namespace = ns, Name = name }, ServiceEndpoints.Parser, options);
+        _sets.GetAsync(new GetRequest { Namespace = ns, Name = name }, options).ResponseAsync;
 
     public Task<HeartbeatResponse> HeartbeatAsync(string node, CallOptions options = default, AgentStatus? status = null) =>
-        Channel.UnaryAsync("/controlplane.v1.Nodes/Heartbeat", new HeartbeatRequest { Name = node, AgentStatus = status }, HeartbeatResponse.Parser, options);
+        _nodes.HeartbeatAsync(new HeartbeatRequest { Name = node, AgentStatus = status }, options).ResponseAsync;
 
     public Task<ExplainResponse> ExplainAsync(ExplainRequest request, CallOptions options = default) =>
-        Channel.UnaryAsync("/controlplane.v1.NetworkPolicies/Explain", request, ExplainResponse.Parser, options);
+        _policies.ExplainAsync(request, options).ResponseAsync;
 
-    public IAsyncEnumerable<WatchEvent> WatchAsync(WatchRequest request, CallOptions options = default) =>
-        Channel.ServerStreamingAsync("/controlplane.v1.Watch/Watch", request, WatchEvent.Parser, options);
+    /// <summary>The events of one Watch call, until the server ends it or the call is cancelled.</summary>
+    public async IAsyncEnumerable<WatchEvent> WatchAsync(WatchRequest request, CallOptions options = default,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        using var call = _watch.Watch(request, options);
+        while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
+        {
+            yield return call.ResponseStream.Current;
+        }
+    }
 
     public void Dispose() => Channel.Dispose();
 }

@@ -1,5 +1,5 @@
-using ControlPlane.Contracts.Grpc;
 using ControlPlane.Contracts.V1;
+using Grpc.Core;
 
 namespace ControlPlane.Contracts.Client;
 
@@ -7,7 +7,7 @@ namespace ControlPlane.Contracts.Client;
 /// List + watch that survives the control plane going away: it keeps the last resume token,
 /// resumes from it after a disconnect or a clean end of stream, lists again only when told the
 /// token is compacted (OUT_OF_RANGE), and retries with exponential backoff and full jitter. While it
-/// is disconnected the sink keeps what it has.
+/// is disconnected the sink keeps what it has. Stopping (the token is cancelled) ends it quietly.
 /// </summary>
 public sealed class ResumableWatch(ControlPlaneClient client, WatchRequest request, IWatchSink sink)
 {
@@ -32,7 +32,7 @@ public sealed class ResumableWatch(ControlPlaneClient client, WatchRequest reque
             {
                 var watch = request.Clone();
                 watch.ResumeToken = token;
-                await foreach (var e in client.WatchAsync(watch, new CallOptions(CancellationToken: cancellationToken)).ConfigureAwait(false))
+                await foreach (var e in client.WatchAsync(watch, Calls.Until(cancellationToken), cancellationToken).ConfigureAwait(false))
                 {
                     backoff = FirstBackoff;
                     if (e.Type == EventType.Bookmark)
@@ -52,16 +52,20 @@ public sealed class ResumableWatch(ControlPlaneClient client, WatchRequest reque
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.OutOfRange)
             {
-                Relisting?.Invoke(e.Detail);
+                Relisting?.Invoke(e.Status.Detail);
                 token = string.Empty;
-            }
-            catch (RpcException e) when (!cancellationToken.IsCancellationRequested)
-            {
-                Unreachable?.Invoke(e.StatusCode, e.Detail);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 return;
+            }
+            catch (RpcException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (RpcException e)
+            {
+                Unreachable?.Invoke(e.StatusCode, e.Status.Detail);
             }
             try
             {

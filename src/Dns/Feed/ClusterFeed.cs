@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using ControlPlane.Contracts.Client;
-using ControlPlane.Contracts.Grpc;
+using Grpc.Core;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Dns.Handling;
 using ControlPlane.Dns.Zones;

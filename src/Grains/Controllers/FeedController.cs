@@ -1,7 +1,7 @@
-using ControlPlane.Runtime.Changes;
-using ControlPlane.Runtime.Errors;
-using ControlPlane.Runtime.Grains;
-using ControlPlane.Runtime.Storage;
+using ControlPlane.Storage.Changes;
+using ControlPlane.Storage.GrainStorage;
+using ControlPlane.Storage.Errors;
+using ControlPlane.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace ControlPlane.Grains.Controllers;
@@ -12,13 +12,11 @@ namespace ControlPlane.Grains.Controllers;
 /// each burst of changes. Derived state is rebuilt from a fresh snapshot after every restart and
 /// whenever the feed is lost; nothing is trusted from an earlier run.
 /// </summary>
-public abstract class FeedController(GrainRuntime runtime, ILogger logger)
+public abstract class FeedController(DurableStore store, IGrainFactory grains, ILogger logger)
 {
     private const int MaxBurst = 1024;
 
-    protected GrainRuntime Runtime { get; } = runtime;
-
-    protected IGrainFactory Grains => Runtime;
+    protected IGrainFactory Grains { get; } = grains;
 
     protected abstract IReadOnlyList<string> Kinds { get; }
 
@@ -43,7 +41,7 @@ public abstract class FeedController(GrainRuntime runtime, ILogger logger)
         {
             try
             {
-                using var feed = ChangeFeed.FromSnapshot(Runtime.Store, Runtime.Hub, new FeedFilter(Kinds));
+                using var feed = ChangeFeed.FromSnapshot(store.Store, store.Hub, new FeedFilter(Kinds));
                 Reset();
                 var synced = false;
                 while (true)

@@ -1,7 +1,7 @@
 using ControlPlane.Contracts.V1;
 using ControlPlane.Grains.Resources;
-using ControlPlane.Runtime.Grains;
-using ControlPlane.Runtime.Storage;
+using ControlPlane.Storage.GrainStorage;
+using ControlPlane.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace ControlPlane.Grains.Controllers;
@@ -12,8 +12,8 @@ namespace ControlPlane.Grains.Controllers;
 /// leave service endpoint sets); a node that comes back restores them. Leases are checked once
 /// per quarter lease; endpoint readiness is reconciled only for nodes whose view changed.
 /// </summary>
-public sealed class NodeLifecycleController(GrainRuntime runtime, ControlPlaneOptions options, TimeProvider time, ILogger<NodeLifecycleController> logger)
-    : FeedController(runtime, logger)
+public sealed class NodeLifecycleController(DurableStore store, IGrainFactory grains, ControlPlaneOptions options, TimeProvider time, ILogger<NodeLifecycleController> logger)
+    : FeedController(store, grains, logger)
 {
     private readonly Dictionary<string, bool> _nodeReady = [];
     private readonly Dictionary<string, Dictionary<string, bool>> _endpointsByNode = [];

@@ -1,8 +1,8 @@
 using ControlPlane.Contracts.V1;
 using ControlPlane.Grains.Resources;
 using ControlPlane.Grains.Validation;
-using ControlPlane.Runtime.Grains;
-using ControlPlane.Runtime.Storage;
+using ControlPlane.Storage.GrainStorage;
+using ControlPlane.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace ControlPlane.Grains.Controllers;
@@ -13,8 +13,8 @@ namespace ControlPlane.Grains.Controllers;
 /// their effective readiness. A set is written only when it changes, and sets of services that
 /// no longer exist are deleted.
 /// </summary>
-public sealed class ServiceEndpointsController(GrainRuntime runtime, ILogger<ServiceEndpointsController> logger)
-    : FeedController(runtime, logger)
+public sealed class ServiceEndpointsController(DurableStore store, IGrainFactory grains, ILogger<ServiceEndpointsController> logger)
+    : FeedController(store, grains, logger)
 {
     private readonly Dictionary<string, Service> _services = [];
     // Services by (namespace, network): an endpoint change touches only the services that could select it.

@@ -11,6 +11,8 @@ namespace ControlPlane.Grains.Ipam;
 /// O(endpoints). The network address, the gateway (the first host address, an anycast gateway
 /// present on every node), for IPv4 the broadcast address, and the first address of every block
 /// (the VTEP address of the node holding it) are never handed out.
+/// Every held address names its holder, and a release by anyone else is ignored: a release that
+/// reaches a freshly rebuilt pool can never free an address that was handed out again since.
 /// Pure and single-threaded: the network grain owns it.
 /// </summary>
 public sealed class BlockPool
@@ -18,6 +20,7 @@ public sealed class BlockPool
     private readonly IpPrefix _network;
     private readonly int _blockLength;
     private readonly Dictionary<long, Block> _assigned = [];
+    private readonly Dictionary<UInt128, string> _holders = [];
     private readonly long _blockCount;
     private long _nextFreeHint;
 
@@ -47,29 +50,36 @@ public sealed class BlockPool
         _assigned[index] = new Block(index, node, (int)BlockSize, this);
     }
 
-    /// <summary>Marks an address held (from an existing endpoint). Returns false if it is not in an assigned block.</summary>
-    public bool MarkHeld(IPAddress address)
+    /// <summary>Marks an address held by <paramref name="holder"/> (from the store). Returns false if it is not in an assigned block.</summary>
+    public bool MarkHeld(IPAddress address, string holder)
     {
         var value = IpPrefix.ToNumber(address);
         if (!_network.Contains(value) || address.AddressFamily != _network.Family) return false;
         var offset = value - _network.Network;
         if (!_assigned.TryGetValue((long)(offset / BlockSize), out var block)) return false;
         if (block.Set((int)(offset % BlockSize))) Allocated++;
+        _holders[value] = holder;
         return true;
     }
+
+    /// <summary>Who holds an address, or null.</summary>
+    public string? HolderOf(IPAddress address) =>
+        address.AddressFamily == _network.Family ? _holders.GetValueOrDefault(IpPrefix.ToNumber(address)) : null;
 
     /// <summary>
     /// Takes a free address from one of <paramref name="node"/>'s blocks. Returns null when the
     /// node's blocks are full; <see cref="TryAssignFreeBlock"/> then gives it another.
     /// </summary>
-    public IPAddress? TryAllocate(string node)
+    public IPAddress? TryAllocate(string node, string holder)
     {
         foreach (var block in _assigned.Values)
         {
             if (block.Node == node && block.TryTake(out var offset))
             {
                 Allocated++;
-                return IpPrefix.ToAddress(BlockPrefix(block.Index).Network + (UInt128)offset, _network.Family);
+                var value = BlockPrefix(block.Index).Network + (UInt128)offset;
+                _holders[value] = holder;
+                return IpPrefix.ToAddress(value, _network.Family);
             }
         }
         return null;
@@ -92,15 +102,19 @@ public sealed class BlockPool
         return null;
     }
 
-    public void Release(IPAddress address)
+    /// <summary>Frees an address if <paramref name="holder"/> holds it; returns whether it did.</summary>
+    public bool Release(IPAddress address, string holder)
     {
+        if (address.AddressFamily != _network.Family) return false;
         var value = IpPrefix.ToNumber(address);
-        if (!_network.Contains(value)) return;
+        if (!_network.Contains(value) || !_holders.TryGetValue(value, out var current) || current != holder) return false;
+        _holders.Remove(value);
         var offset = value - _network.Network;
         if (_assigned.TryGetValue((long)(offset / BlockSize), out var block) && block.Clear((int)(offset % BlockSize)))
         {
             Allocated--;
         }
+        return true;
     }
 
     private bool IsReserved(UInt128 address) =>

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
-using ControlPlane.Runtime.Errors;
+using ControlPlane.Storage.Errors;
 
 namespace ControlPlane.Grains.Ipam;
 

@@ -1,15 +1,19 @@
+using System.Net;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Grains.Ipam;
-using ControlPlane.Runtime.Errors;
+using ControlPlane.Grains.State;
+using ControlPlane.Storage.Errors;
 
 namespace ControlPlane.Grains.Resources;
 
 /// <summary>
 /// An endpoint: one workload interface on a network and a node. Creation takes its addresses
-/// from the network (released again if the commit fails) and they are part of its stored state;
-/// deletion gives them back once the delete is durable.
+/// from the network; the commit claims them in the store (so no other endpoint can hold them,
+/// whatever any allocator believes), and deletion releases them in the same transaction, then
+/// tells the network, naming this endpoint as the holder.
 /// </summary>
-internal sealed class EndpointGrain(TimeProvider time) : ResourceGrain<Endpoint>(time), IEndpointGrain
+[GrainType(Kinds.Endpoint)]
+internal sealed class EndpointGrain(ObjectServices services) : ResourceGrain<Endpoint>(services), IEndpointGrain
 {
     protected override bool Namespaced => true;
 
@@ -37,20 +41,15 @@ internal sealed class EndpointGrain(TimeProvider time) : ResourceGrain<Endpoint>
         }
     }
 
-    protected override async Task<Func<Task>?> PrepareCreateAsync(Endpoint resource)
+    protected override async Task<Reservation> PrepareCreateAsync(Endpoint resource)
     {
         var spec = resource.Spec;
-        bool nodeReady;
-        try
-        {
-            nodeReady = await GrainFactory.GetGrain<INodeGrain>(spec.Node).IsReadyAsync().ConfigureAwait(false);
-        }
-        catch (ControlPlaneException e) when (e.Code == ErrorCode.NotFound)
-        {
-            throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"node '{spec.Node}' is not registered", "spec.node");
-        }
+        var node = Store.Read(Kinds.Node, spec.Node) is { } stored
+            ? Node.Parser.ParseFrom(stored.Data)
+            : throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"node '{spec.Node}' is not registered", "spec.node");
+        var nodeReady = node.Status?.Ready ?? false;
         var network = GrainFactory.GetGrain<INetworkGrain>(spec.Network);
-        var assignment = await network.AllocateAsync(spec.Node).ConfigureAwait(false);
+        var assignment = await network.AllocateAsync(spec.Node, Key);
         resource.Status = new EndpointStatus
         {
             Mac = MacAddresses.Derive("endpoint/" + Key),
@@ -61,7 +60,10 @@ internal sealed class EndpointGrain(TimeProvider time) : ResourceGrain<Endpoint>
             EffectiveReady = spec.Ready && nodeReady,
         };
         resource.Status.Ips.Add(assignment.Ips);
-        return () => network.ReleaseAsync(assignment.Ips);
+        return new Reservation(
+            [.. assignment.Ips.Select(ip => Claims.Address(spec.Network, IPAddress.Parse(ip)))],
+            () => network.ReleaseAsync(Key, assignment.Ips),
+            () => network.ResyncAsync());
     }
 
     protected override Endpoint Merge(Endpoint current, Endpoint requested)
@@ -77,7 +79,7 @@ internal sealed class EndpointGrain(TimeProvider time) : ResourceGrain<Endpoint>
     }
 
     protected override Task AfterDeleteAsync(Endpoint deleted) =>
-        GrainFactory.GetGrain<INetworkGrain>(deleted.Spec.Network).ReleaseAsync([.. deleted.Status.Ips]);
+        GrainFactory.GetGrain<INetworkGrain>(deleted.Spec.Network).ReleaseAsync(Key, [.. deleted.Status.Ips]);
 
     public async Task SetNodeReadyAsync(bool ready)
     {
@@ -88,6 +90,6 @@ internal sealed class EndpointGrain(TimeProvider time) : ResourceGrain<Endpoint>
         var updated = State.Clone();
         updated.Status.NodeReady = ready;
         updated.Status.EffectiveReady = updated.Spec.Ready && ready;
-        await CommitAsync(updated).ConfigureAwait(false);
+        await CommitAsync(updated);
     }
 }

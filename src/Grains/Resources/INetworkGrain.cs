@@ -2,15 +2,23 @@ using ControlPlane.Contracts.V1;
 
 namespace ControlPlane.Grains.Resources;
 
+[Alias("controlplane.INetworkGrain")]
 public interface INetworkGrain : IResourceGrain<Network>
 {
     /// <summary>
-    /// Takes an address of each of the network's families from the node's blocks (assigning the
-    /// node a new block, durably, when its blocks are full). NOT_FOUND if the network does not
-    /// exist, RESOURCE_EXHAUSTED if no address is left. The addresses count as held until
-    /// released; after a restart, held means "recorded in a stored endpoint".
+    /// Takes an address of each of the network's families for <paramref name="holder"/> from the
+    /// node's blocks (assigning the node a new block, durably, when its blocks are full).
+    /// FAILED_PRECONDITION if the network does not exist, RESOURCE_EXHAUSTED if no address is
+    /// left. The holder's commit makes the addresses durable (the store refuses a second holder).
     /// </summary>
-    Task<AddressAssignment> AllocateAsync(string node);
+    [Alias("Allocate")]
+    Task<AddressAssignment> AllocateAsync(string node, string holder);
 
-    Task ReleaseAsync(IReadOnlyList<string> ips);
+    /// <summary>Gives back addresses, but only those <paramref name="holder"/> still holds here.</summary>
+    [Alias("Release")]
+    Task ReleaseAsync(string holder, string[] ips);
+
+    /// <summary>Forgets what is held and rebuilds it from the store on the next call (after the store refused a claim).</summary>
+    [Alias("Resync")]
+    Task ResyncAsync();
 }

@@ -1,16 +1,20 @@
 using ControlPlane.Contracts.V1;
-using ControlPlane.Runtime.Grains;
+using Orleans.Concurrency;
 
 namespace ControlPlane.Grains.Resources;
 
 /// <summary>The derived endpoint set of one service (key "namespace/name"), written only by its controller.</summary>
-public interface IServiceEndpointsGrain : IGrain
+[Alias("controlplane.IServiceEndpointsGrain")]
+public interface IServiceEndpointsGrain : IGrainWithStringKey
 {
     [ReadOnly]
+    [Alias("Get")]
     Task<ServiceEndpoints> GetAsync();
 
     /// <summary>Stores the set if it differs from the stored one.</summary>
+    [Alias("Put")]
     Task PutAsync(ServiceEndpoints endpoints);
 
+    [Alias("Delete")]
     Task DeleteAsync();
 }

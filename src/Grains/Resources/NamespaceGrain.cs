@@ -1,10 +1,12 @@
 using ControlPlane.Contracts.V1;
-using ControlPlane.Runtime.Errors;
+using ControlPlane.Grains.State;
+using ControlPlane.Storage.Errors;
 
 namespace ControlPlane.Grains.Resources;
 
 /// <summary>A namespace: scopes endpoints, services and policies. Refuses deletion while it holds any.</summary>
-internal sealed class NamespaceGrain(TimeProvider time) : ResourceGrain<Namespace>(time), INamespaceGrain
+[GrainType(Kinds.Namespace)]
+internal sealed class NamespaceGrain(ObjectServices services) : ResourceGrain<Namespace>(services), INamespaceGrain
 {
     private static readonly string[] Contents = [Kinds.Endpoint, Kinds.Service, Kinds.NetworkPolicy];
 
@@ -33,6 +35,4 @@ internal sealed class NamespaceGrain(TimeProvider time) : ResourceGrain<Namespac
         }
         return Task.CompletedTask;
     }
-
-    public Task<bool> ExistsAsync() => Task.FromResult(State is not null);
 }

@@ -1,17 +1,20 @@
 using System.Net;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Grains.Ipam;
-using ControlPlane.Runtime.Errors;
+using ControlPlane.Grains.State;
+using ControlPlane.Storage.Errors;
 
 namespace ControlPlane.Grains.Resources;
 
 /// <summary>
-/// A network: its immutable VNI and address ranges, its MTU, and its IPAM. Block assignments are
-/// part of the network's state; which addresses are held is derived from the stored endpoints
-/// of the network when the grain activates, so an address is durable exactly when the endpoint
-/// holding it is, and an address whose endpoint never committed is simply free after a crash.
+/// A network: its immutable VNI and address ranges, its MTU, and its IPAM. Its VNI and ranges are
+/// claims in the store, which refuses a network that would share a VNI or overlap another's range.
+/// Block assignments are part of the network's state; which addresses are held (and by whom) is
+/// rebuilt from the store's claims when first needed, so an address is durable exactly when the
+/// endpoint holding it is, and an address whose endpoint never committed is free after a crash.
 /// </summary>
-internal sealed class NetworkGrain(TimeProvider time, ControlPlaneOptions options) : ResourceGrain<Network>(time), INetworkGrain
+[GrainType(Kinds.Network)]
+internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Network>(services), INetworkGrain
 {
     private const uint MaxVni = (1 << 24) - 1;
     private List<BlockPool>? _pools;
@@ -67,24 +70,47 @@ internal sealed class NetworkGrain(TimeProvider time, ControlPlaneOptions option
         }
     }
 
-    protected override async Task<Func<Task>?> PrepareCreateAsync(Network resource)
+    protected override Task<Reservation> PrepareCreateAsync(Network resource)
     {
         var spec = resource.Spec;
         var v4 = IpPrefix.Parse("spec.ipv4_cidr", spec.Ipv4Cidr);
         spec.Ipv4BlockPrefixLength = spec.Ipv4BlockPrefixLength == 0 ? (uint)Math.Max(26, v4.Length) : spec.Ipv4BlockPrefixLength;
         // The anycast gateway is the first host address of each range, the same on every node.
         resource.Status = new NetworkStatus { Mtu = EffectiveMtu(spec), Ipv4Gateway = v4.AddressAt(1).ToString() };
+        var ranges = new List<IpPrefix> { v4 };
         if (spec.Ipv6Cidr.Length > 0)
         {
             var v6 = IpPrefix.Parse("spec.ipv6_cidr", spec.Ipv6Cidr);
             spec.Ipv6BlockPrefixLength = spec.Ipv6BlockPrefixLength == 0 ? (uint)Math.Max(122, v6.Length) : spec.Ipv6BlockPrefixLength;
             resource.Status.Ipv6Gateway = v6.AddressAt(1).ToString();
+            ranges.Add(v6);
         }
-        var registry = GrainFactory.GetGrain<INetworkRegistryGrain>("cluster");
-        await registry.ClaimAsync(Key, spec.Vni, spec.Ipv4Cidr, spec.Ipv6Cidr).ConfigureAwait(false);
+        foreach (var range in ranges)
+        {
+            foreach (var service in ServiceRanges().Where(s => s.Overlaps(range)))
+            {
+                throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"{range} overlaps the service range {service}", FieldOf(range));
+            }
+        }
         _pools = null;
-        return () => registry.ReleaseAsync(Key);
+        // The store refuses a VNI or a range another network holds: no registry to keep in memory.
+        return Task.FromResult(new Reservation([Claims.Vni(spec.Vni), .. ranges.Select(Claims.Range)]));
     }
+
+    protected override ControlPlaneException ClaimRefused(ClaimTakenException refused)
+    {
+        var (claim, holder) = (refused.Holder.Claim, refused.Holder.Key);
+        return claim.Scope == Claims.VniScope
+            ? new ControlPlaneException(ErrorCode.FailedPrecondition, $"VNI {claim.Describe()} is already used by network '{holder}'", "spec.vni")
+            : new ControlPlaneException(ErrorCode.FailedPrecondition, $"the range overlaps {claim.Describe()} of network '{holder}'",
+                Claims.AddressOf(claim).AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? "spec.ipv4_cidr" : "spec.ipv6_cidr");
+    }
+
+    private static string FieldOf(IpPrefix range) =>
+        range.Family == System.Net.Sockets.AddressFamily.InterNetwork ? "spec.ipv4_cidr" : "spec.ipv6_cidr";
+
+    private IEnumerable<IpPrefix> ServiceRanges() =>
+        new[] { Services.Options.ServiceIpv4Cidr, Services.Options.ServiceIpv6Cidr }.Where(c => c.Length > 0).Select(c => IpPrefix.Parse("service range", c));
 
     protected override Network Merge(Network current, Network requested)
     {
@@ -103,7 +129,7 @@ internal sealed class NetworkGrain(TimeProvider time, ControlPlaneOptions option
 
     protected override Task CheckDeleteAsync(Network current)
     {
-        var held = Pools().Sum(p => p.Allocated);
+        var held = Store.ListClaims(Claims.AddressScope(Key)).Count;
         if (held > 0)
         {
             throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"network '{Key}' still has {held} endpoint address(es) in use; delete its endpoints first");
@@ -114,10 +140,10 @@ internal sealed class NetworkGrain(TimeProvider time, ControlPlaneOptions option
     protected override Task AfterDeleteAsync(Network deleted)
     {
         _pools = null;
-        return GrainFactory.GetGrain<INetworkRegistryGrain>("cluster").ReleaseAsync(Key);
+        return Task.CompletedTask;
     }
 
-    public async Task<AddressAssignment> AllocateAsync(string node)
+    public async Task<AddressAssignment> AllocateAsync(string node, string holder)
     {
         if (State is null)
         {
@@ -128,19 +154,19 @@ internal sealed class NetworkGrain(TimeProvider time, ControlPlaneOptions option
         {
             foreach (var pool in Pools())
             {
-                ips.Add(pool.TryAllocate(node) ?? await AllocateFromNewBlockAsync(pool, node).ConfigureAwait(false));
+                ips.Add(pool.TryAllocate(node, holder) ?? await AllocateFromNewBlockAsync(pool, node, holder));
             }
         }
         catch
         {
-            ips.ForEach(ip => Pools().ForEach(p => p.Release(ip)));
+            ips.ForEach(ip => _pools?.ForEach(p => p.Release(ip, holder)));
             throw;
         }
         var status = State.Status;
         return new AddressAssignment([.. ips.Select(ip => ip.ToString())], status.Ipv4Gateway, status.Ipv6Gateway, status.Mtu);
     }
 
-    private async Task<IPAddress> AllocateFromNewBlockAsync(BlockPool pool, string node)
+    private async Task<IPAddress> AllocateFromNewBlockAsync(BlockPool pool, string node, string holder)
     {
         var block = pool.TryAssignFreeBlock(node) ?? throw new ControlPlaneException(ErrorCode.ResourceExhausted,
             $"network '{Key}' has no free address for node '{node}' and no free block left", "spec.network");
@@ -148,7 +174,7 @@ internal sealed class NetworkGrain(TimeProvider time, ControlPlaneOptions option
         updated.Status.Blocks.Add(new AddressBlock { Cidr = block.ToString(), Node = node });
         try
         {
-            await CommitAsync(updated).ConfigureAwait(false);
+            await CommitAsync(updated);
         }
         catch
         {
@@ -156,22 +182,32 @@ internal sealed class NetworkGrain(TimeProvider time, ControlPlaneOptions option
             _pools = null;
             throw;
         }
-        return pool.TryAllocate(node)!;
+        return pool.TryAllocate(node, holder)!;
     }
 
-    public Task ReleaseAsync(IReadOnlyList<string> ips)
+    public Task ReleaseAsync(string holder, string[] ips)
     {
-        if (State is not null)
+        if (State is not null && _pools is not null)
         {
             foreach (var ip in ips)
             {
                 var address = IPAddress.Parse(ip);
-                Pools().ForEach(p => p.Release(address));
+                _pools.ForEach(p => p.Release(address, holder));
             }
         }
         return Task.CompletedTask;
     }
 
+    public Task ResyncAsync()
+    {
+        _pools = null;
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// The pools: block assignments from the network's own state, held addresses (and their
+    /// holders) from the store's claims, which commit with the endpoints that hold them.
+    /// </summary>
     private List<BlockPool> Pools()
     {
         if (_pools is not null)
@@ -189,16 +225,14 @@ internal sealed class NetworkGrain(TimeProvider time, ControlPlaneOptions option
             var prefix = IpPrefix.Parse("status.blocks", block.Cidr);
             pools.First(p => p.GatewayAddress.AddressFamily == prefix.Family).AssignBlock(prefix, block.Node);
         }
-        foreach (var stored in Store.ListByIndex(Kinds.Endpoint, Key))
+        foreach (var held in Store.ListClaims(Claims.AddressScope(Key)))
         {
-            foreach (var ip in Endpoint.Parser.ParseFrom(stored.Data).Status?.Ips ?? [])
-            {
-                var address = IPAddress.Parse(ip);
-                pools.ForEach(p => p.MarkHeld(address));
-            }
+            var address = Claims.AddressOf(held.Claim);
+            var holder = held.Key;
+            pools.ForEach(p => p.MarkHeld(address, holder));
         }
         return _pools = pools;
     }
 
-    private uint EffectiveMtu(NetworkSpec spec) => spec.Mtu != 0 ? spec.Mtu : (uint)(options.UnderlayMtu - ControlPlaneOptions.VxlanOverhead);
+    private uint EffectiveMtu(NetworkSpec spec) => spec.Mtu != 0 ? spec.Mtu : (uint)(Services.Options.UnderlayMtu - ControlPlaneOptions.VxlanOverhead);
 }

@@ -1,12 +1,14 @@
 using ControlPlane.Contracts.V1;
 using ControlPlane.Grains.Ipam;
+using ControlPlane.Grains.State;
 using ControlPlane.Grains.Validation;
-using ControlPlane.Runtime.Errors;
+using ControlPlane.Storage.Errors;
 
 namespace ControlPlane.Grains.Resources;
 
 /// <summary>A NetworkPolicy, validated with the Kubernetes API's rules (enforcement lives in the node agents).</summary>
-internal sealed class NetworkPolicyGrain(TimeProvider time) : ResourceGrain<NetworkPolicy>(time), INetworkPolicyGrain
+[GrainType(Kinds.NetworkPolicy)]
+internal sealed class NetworkPolicyGrain(ObjectServices services) : ResourceGrain<NetworkPolicy>(services), INetworkPolicyGrain
 {
     protected override bool Namespaced => true;
 

@@ -1,7 +1,8 @@
 using System.Net;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Grains.Ipam;
-using ControlPlane.Runtime.Errors;
+using ControlPlane.Grains.State;
+using ControlPlane.Storage.Errors;
 using Google.Protobuf.WellKnownTypes;
 
 namespace ControlPlane.Grains.Resources;
@@ -12,7 +13,8 @@ namespace ControlPlane.Grains.Resources;
 /// moment; only readiness changes are written. After a silo restart every node gets one full
 /// lease period of grace.
 /// </summary>
-internal sealed class NodeGrain(TimeProvider time, ControlPlaneOptions options) : ResourceGrain<Node>(time), INodeGrain
+[GrainType(Kinds.Node)]
+internal sealed class NodeGrain(ObjectServices services) : ResourceGrain<Node>(services), INodeGrain
 {
     private DateTimeOffset _leaseExpires;
 
@@ -22,10 +24,10 @@ internal sealed class NodeGrain(TimeProvider time, ControlPlaneOptions options) 
 
     protected override void ValidateName(string name) => Validation.Names.RequireSubdomain("metadata.name", name);
 
-    protected override Task OnActivateAsync()
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         Renew();
-        return Task.CompletedTask;
+        return base.OnActivateAsync(cancellationToken);
     }
 
     protected override void Validate(Node resource)
@@ -37,7 +39,7 @@ internal sealed class NodeGrain(TimeProvider time, ControlPlaneOptions options) 
         }
     }
 
-    protected override Task<Func<Task>?> PrepareCreateAsync(Node resource)
+    protected override Task<Reservation> PrepareCreateAsync(Node resource)
     {
         Renew();
         resource.Status = new NodeStatus
@@ -46,7 +48,7 @@ internal sealed class NodeGrain(TimeProvider time, ControlPlaneOptions options) 
             Ready = true,
             ReadyChangeTime = Timestamp.FromDateTimeOffset(Time.GetUtcNow()),
         };
-        return Task.FromResult<Func<Task>?>(null);
+        return Task.FromResult(Reservation.None);
     }
 
     protected override Node Merge(Node current, Node requested)
@@ -57,9 +59,7 @@ internal sealed class NodeGrain(TimeProvider time, ControlPlaneOptions options) 
         return current;
     }
 
-    public Task<bool> IsReadyAsync() => Task.FromResult(RequireState().Status.Ready);
-
-    public async Task<bool> HeartbeatAsync(AgentStatus? agent = null)
+    public async Task<bool> HeartbeatAsync(AgentStatus? agent)
     {
         var node = RequireState();
         Renew();
@@ -68,7 +68,7 @@ internal sealed class NodeGrain(TimeProvider time, ControlPlaneOptions options) 
         var updated = node.Clone();
         if (!node.Status.Ready) SetReady(updated, true);
         if (agentChanged) updated.Status.Agent = agent;
-        await CommitAsync(updated).ConfigureAwait(false);
+        await CommitAsync(updated);
         return true;
     }
 
@@ -77,7 +77,7 @@ internal sealed class NodeGrain(TimeProvider time, ControlPlaneOptions options) 
         var node = RequireState();
         if (node.Status.Ready && Time.GetUtcNow() > _leaseExpires)
         {
-            await SetReadyAsync(false).ConfigureAwait(false);
+            await SetReadyAsync(false);
         }
         return State!.Status.Ready;
     }
@@ -95,5 +95,5 @@ internal sealed class NodeGrain(TimeProvider time, ControlPlaneOptions options) 
         node.Status.ReadyChangeTime = Timestamp.FromDateTimeOffset(Time.GetUtcNow());
     }
 
-    private void Renew() => _leaseExpires = Time.GetUtcNow() + options.NodeLeaseDuration;
+    private void Renew() => _leaseExpires = Time.GetUtcNow() + Services.Options.NodeLeaseDuration;
 }

@@ -1,5 +1,5 @@
 using ControlPlane.Contracts.V1;
-using ControlPlane.Runtime.Errors;
+using ControlPlane.Storage.Errors;
 
 namespace ControlPlane.Grains.Resources;
 

@@ -1,7 +1,9 @@
 using System.Globalization;
 using ControlPlane.Contracts.V1;
-using ControlPlane.Runtime.Errors;
-using ControlPlane.Runtime.Grains;
+using ControlPlane.Grains.State;
+using ControlPlane.Storage;
+using ControlPlane.Storage.Errors;
+using ControlPlane.Storage.GrainStorage;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 
@@ -9,16 +11,44 @@ namespace ControlPlane.Grains.Resources;
 
 /// <summary>
 /// The shared create/get/update/delete flow of API objects. Subclasses supply validation and
-/// the hooks where they reserve and release what an object holds (addresses, claims): a
-/// reservation made before the commit is undone if the commit fails, and a release happens only
-/// after a delete is durable, so nothing held is ever handed out twice.
+/// the hooks where they reserve and release what an object holds (addresses, VIPs, ranges): a
+/// reservation is made before the commit and undone if the commit fails; the commit carries the
+/// object's claims, so the store itself refuses a second holder; a release after a delete names
+/// the deleted object, so it can never free what another object holds by then.
 /// </summary>
-public abstract class ResourceGrain<T>(TimeProvider time) : Grain<T>, IResourceGrain<T>
+public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResourceGrain<T>
     where T : class, IMessage<T>, new()
 {
-    private static readonly MessageParser<T> Parser = new(() => new T());
+    private const int ClaimAttempts = 3;
+    private readonly ObjectState<T> _object = new();
+    private GrainState<ObjectState<T>>? _state;
+    private string? _key;
 
-    protected TimeProvider Time { get; } = time;
+    /// <summary>What a create reserved before its commit.</summary>
+    /// <param name="Claims">What the new object holds exclusively, checked by the store at commit.</param>
+    /// <param name="Undo">Gives the reservation back when the commit fails.</param>
+    /// <param name="Resync">Rebuilds the allocator from the store when the store refused a claim (then the create tries again).</param>
+    protected sealed record Reservation(IReadOnlyList<Claim>? Claims = null, Func<Task>? Undo = null, Func<Task>? Resync = null)
+    {
+        public static readonly Reservation None = new();
+    }
+
+    protected ObjectServices Services { get; } = services;
+
+    protected TimeProvider Time => Services.Time;
+
+    /// <summary>Committed state of other objects (read only).</summary>
+    protected IGrainStore Store => Services.Store;
+
+    protected string Key => _key ??= this.GetPrimaryKeyString();
+
+    private GrainState<ObjectState<T>> GrainState => _state ??= new(_object);
+
+    /// <summary>The committed state, or null if the object does not exist.</summary>
+    protected T? State => _object.Value;
+
+    /// <summary>Revision of the last committed change (0 while the object does not exist).</summary>
+    protected long Revision => ObjectStorage.RevisionOf(GrainState.ETag);
 
     /// <summary>True for kinds whose key is "namespace/name".</summary>
     protected abstract bool Namespaced { get; }
@@ -31,8 +61,12 @@ public abstract class ResourceGrain<T>(TimeProvider time) : Grain<T>, IResourceG
     /// <summary>Checks the name against the kind's naming rule.</summary>
     protected virtual void ValidateName(string name) => Validation.Names.RequireLabel("metadata.name", name);
 
-    /// <summary>Fills server-owned fields and reserves what the object holds. Return an undo action.</summary>
-    protected virtual Task<Func<Task>?> PrepareCreateAsync(T resource) => Task.FromResult<Func<Task>?>(null);
+    /// <summary>Fills server-owned fields and reserves what the object holds.</summary>
+    protected virtual Task<Reservation> PrepareCreateAsync(T resource) => Task.FromResult(Reservation.None);
+
+    /// <summary>What a create whose claim the store refused (and that is not retried) tells the caller.</summary>
+    protected virtual ControlPlaneException ClaimRefused(ClaimTakenException refused) =>
+        new(ErrorCode.AlreadyExists, refused.Message);
 
     /// <summary>Builds the new state from the current one and the request (immutables checked here).</summary>
     protected abstract T Merge(T current, T requested);
@@ -43,11 +77,11 @@ public abstract class ResourceGrain<T>(TimeProvider time) : Grain<T>, IResourceG
     /// <summary>Releases what the object held, after the delete is durable.</summary>
     protected virtual Task AfterDeleteAsync(T deleted) => Task.CompletedTask;
 
-    protected override byte[] Serialize(T state) => state.ToByteArray();
+    /// <summary>The namespace and secondary-index value recorded with the state (watch filters, lookups).</summary>
+    protected virtual (string Namespace, string Index) Describe(T state) => (MetaOf(state).Namespace, string.Empty);
 
-    protected override T Deserialize(byte[] data) => Parser.ParseFrom(data);
-
-    protected override (string Namespace, string Index) Describe(T state) => (MetaOf(state).Namespace, string.Empty);
+    public override Task OnActivateAsync(CancellationToken cancellationToken) =>
+        Services.Storage.ReadStateAsync(ObjectStorage.Name, this.GetGrainId(), GrainState);
 
     public async Task<T> CreateAsync(T resource)
     {
@@ -63,21 +97,37 @@ public abstract class ResourceGrain<T>(TimeProvider time) : Grain<T>, IResourceG
         meta.Etag = string.Empty;
         meta.Uid = Guid.NewGuid().ToString();
         meta.CreateTime = Timestamp.FromDateTimeOffset(Time.GetUtcNow());
-        if (Namespaced && !await GrainFactory.GetGrain<INamespaceGrain>(meta.Namespace).ExistsAsync().ConfigureAwait(false))
+        if (Namespaced && Store.Read(Kinds.Namespace, meta.Namespace) is null)
         {
             throw new ControlPlaneException(ErrorCode.NotFound, $"namespace '{meta.Namespace}' not found", "metadata.namespace");
         }
-        var undo = await PrepareCreateAsync(created).ConfigureAwait(false);
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            await WriteStateAsync(created).ConfigureAwait(false);
+            var reservation = await PrepareCreateAsync(created);
+            try
+            {
+                await WriteAsync(created, reservation.Claims);
+                return Current();
+            }
+            catch (Exception e)
+            {
+                if (reservation.Undo is not null)
+                {
+                    await reservation.Undo();
+                }
+                if (e is not ClaimTakenException taken)
+                {
+                    throw;
+                }
+                if (reservation.Resync is null || attempt == ClaimAttempts)
+                {
+                    throw ClaimRefused(taken);
+                }
+                // An allocator handed out something the store says another object holds: its
+                // memory is stale (a duplicate activation, a rebuild racing a release). Rebuild it.
+                await reservation.Resync();
+            }
         }
-        catch when (undo is not null)
-        {
-            await undo().ConfigureAwait(false);
-            throw;
-        }
-        return Current();
     }
 
     public Task<T> GetAsync() => Task.FromResult(Current());
@@ -101,7 +151,7 @@ public abstract class ResourceGrain<T>(TimeProvider time) : Grain<T>, IResourceG
         {
             return Current();
         }
-        await WriteStateAsync(updated).ConfigureAwait(false);
+        await WriteAsync(updated);
         return Current();
     }
 
@@ -109,9 +159,9 @@ public abstract class ResourceGrain<T>(TimeProvider time) : Grain<T>, IResourceG
     {
         var existing = RequireState();
         CheckEtag(etag);
-        await CheckDeleteAsync(existing).ConfigureAwait(false);
-        await ClearStateAsync().ConfigureAwait(false);
-        await AfterDeleteAsync(existing).ConfigureAwait(false);
+        await CheckDeleteAsync(existing);
+        await ClearAsync();
+        await AfterDeleteAsync(existing);
     }
 
     /// <summary>A copy of the state with its etag, safe to hand to a caller.</summary>
@@ -125,11 +175,58 @@ public abstract class ResourceGrain<T>(TimeProvider time) : Grain<T>, IResourceG
     protected T RequireState() =>
         State ?? throw new ControlPlaneException(ErrorCode.NotFound, $"{typeof(T).Name} '{Key}' not found");
 
-    /// <summary>Commits a server-side change of the state (status updates).</summary>
-    protected Task<long> CommitAsync(T state)
+    /// <summary>Commits a server-side change of the state (status updates); what it holds stays.</summary>
+    protected Task CommitAsync(T state)
     {
         MetaOf(state).Etag = string.Empty;
-        return WriteStateAsync(state);
+        return WriteAsync(state);
+    }
+
+    /// <summary>
+    /// Commits <paramref name="value"/> as the object's state, replacing its claims when
+    /// <paramref name="claims"/> is given. On failure the in-memory state stays what the store
+    /// holds; after a failure that leaves that in doubt the activation is dropped, and the next
+    /// call reloads from the store.
+    /// </summary>
+    protected async Task WriteAsync(T value, IReadOnlyList<Claim>? claims = null)
+    {
+        var state = _object;
+        var previous = (state.Value, state.Namespace, state.Index);
+        state.Value = value;
+        (state.Namespace, state.Index) = Describe(value);
+        state.Claims = claims;
+        try
+        {
+            await Services.Storage.WriteStateAsync(ObjectStorage.Name, this.GetGrainId(), GrainState);
+        }
+        catch (Exception e)
+        {
+            (state.Value, state.Namespace, state.Index) = previous;
+            if (e is not ClaimTakenException)
+            {
+                DeactivateOnIdle();
+            }
+            throw;
+        }
+        finally
+        {
+            state.Claims = null;
+        }
+    }
+
+    /// <summary>Deletes the object (and every claim it held); its last state goes into the change record.</summary>
+    protected async Task ClearAsync()
+    {
+        try
+        {
+            await Services.Storage.ClearStateAsync(ObjectStorage.Name, this.GetGrainId(), GrainState);
+            _object.Value = null;
+        }
+        catch
+        {
+            DeactivateOnIdle();
+            throw;
+        }
     }
 
     private void CheckEtag(string etag)
@@ -137,7 +234,7 @@ public abstract class ResourceGrain<T>(TimeProvider time) : Grain<T>, IResourceG
         if (etag.Length > 0 && etag != Revision.ToString(CultureInfo.InvariantCulture))
         {
             throw new ControlPlaneException(ErrorCode.Aborted,
-                $"etag '{etag}' does not match the current etag '{Revision}' of {typeof(T).Name} '{Key}'; read it again", "metadata.etag");
+                $"etag {ControlPlaneException.Quote(etag)} does not match the current etag '{Revision}' of {typeof(T).Name} '{Key}'; read it again", "metadata.etag");
         }
     }
 
@@ -155,7 +252,7 @@ public abstract class ResourceGrain<T>(TimeProvider time) : Grain<T>, IResourceG
         ValidateName(meta.Name);
         if (meta.Name != name || meta.Namespace != ns)
         {
-            throw ControlPlaneException.Invalid("metadata.name", $"does not match the addressed object '{Key}'");
+            throw ControlPlaneException.Invalid("metadata.name", $"does not match the addressed object {ControlPlaneException.Quote(Key)}");
         }
     }
 }

@@ -1,8 +1,10 @@
 using ControlPlane.Contracts.V1;
+using ControlPlane.Grains.State;
 
 namespace ControlPlane.Grains.Resources;
 
-internal sealed class ServiceEndpointsGrain(TimeProvider time) : ResourceGrain<ServiceEndpoints>(time), IServiceEndpointsGrain
+[GrainType(Kinds.ServiceEndpoints)]
+internal sealed class ServiceEndpointsGrain(ObjectServices services) : ResourceGrain<ServiceEndpoints>(services), IServiceEndpointsGrain
 {
     protected override bool Namespaced => true;
 
@@ -23,16 +25,16 @@ internal sealed class ServiceEndpointsGrain(TimeProvider time) : ResourceGrain<S
         {
             wanted.Metadata.Uid = Guid.NewGuid().ToString();
             wanted.Metadata.CreateTime = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(Time.GetUtcNow());
-            await WriteStateAsync(wanted).ConfigureAwait(false);
+            await WriteAsync(wanted);
             return;
         }
         wanted.Metadata.Uid = State.Metadata.Uid;
         wanted.Metadata.CreateTime = State.Metadata.CreateTime;
         if (!wanted.Equals(State))
         {
-            await CommitAsync(wanted).ConfigureAwait(false);
+            await CommitAsync(wanted);
         }
     }
 
-    public Task DeleteAsync() => State is null ? Task.CompletedTask : ClearStateAsync();
+    public Task DeleteAsync() => State is null ? Task.CompletedTask : ClearAsync();
 }

@@ -1,5 +1,7 @@
 using ControlPlane.Contracts.V1;
-using ControlPlane.Runtime.Errors;
+using System.Net;
+using ControlPlane.Grains.State;
+using ControlPlane.Storage.Errors;
 
 namespace ControlPlane.Grains.Resources;
 
@@ -8,7 +10,8 @@ namespace ControlPlane.Grains.Resources;
 /// ExternalName (a DNS alias). Its endpoint set is derived from the selector by the
 /// service-endpoints controller.
 /// </summary>
-internal sealed class ServiceGrain(TimeProvider time) : ResourceGrain<Service>(time), IServiceGrain
+[GrainType(Kinds.Service)]
+internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Service>(services), IServiceGrain
 {
     private const uint MaxAffinityTimeout = 86_400;
 
@@ -77,29 +80,24 @@ internal sealed class ServiceGrain(TimeProvider time) : ResourceGrain<Service>(t
         }
     }
 
-    protected override async Task<Func<Task>?> PrepareCreateAsync(Service resource)
+    protected override async Task<Reservation> PrepareCreateAsync(Service resource)
     {
         var spec = resource.Spec;
         resource.Status = new ServiceStatus();
-        if (spec.Network.Length > 0)
+        if (spec.Network.Length > 0 && Store.Read(Kinds.Network, spec.Network) is null)
         {
-            try
-            {
-                await GrainFactory.GetGrain<INetworkGrain>(spec.Network).GetAsync().ConfigureAwait(false);
-            }
-            catch (ControlPlaneException e) when (e.Code == ErrorCode.NotFound)
-            {
-                throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"network '{spec.Network}' does not exist", "spec.network");
-            }
+            throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"network '{spec.Network}' does not exist", "spec.network");
         }
         if (spec.Type != ServiceType.ClusterIp)
         {
-            return null;
+            return Reservation.None;
         }
-        var allocator = GrainFactory.GetGrain<IServiceIpAllocatorGrain>("cluster");
-        var ips = await allocator.AllocateAsync().ConfigureAwait(false);
+        var allocator = GrainFactory.GetGrain<IServiceIpAllocatorGrain>(ServiceIpAllocatorGrain.Cluster);
+        var ips = await allocator.AllocateAsync(Key);
         resource.Status.ClusterIps.Add(ips);
-        return () => allocator.ReleaseAsync(ips);
+        return new Reservation([.. ips.Select(ip => Claims.ServiceIp(IPAddress.Parse(ip)))],
+            () => allocator.ReleaseAsync(Key, ips),
+            () => allocator.ResyncAsync());
     }
 
     protected override Service Merge(Service current, Service requested)
@@ -114,5 +112,5 @@ internal sealed class ServiceGrain(TimeProvider time) : ResourceGrain<Service>(t
 
     protected override Task AfterDeleteAsync(Service deleted) => deleted.Status.ClusterIps.Count == 0
         ? Task.CompletedTask
-        : GrainFactory.GetGrain<IServiceIpAllocatorGrain>("cluster").ReleaseAsync([.. deleted.Status.ClusterIps]);
+        : GrainFactory.GetGrain<IServiceIpAllocatorGrain>(ServiceIpAllocatorGrain.Cluster).ReleaseAsync(Key, [.. deleted.Status.ClusterIps]);
 }

@@ -1,18 +1,69 @@
 using System.Net;
-using ControlPlane.Contracts.V1;
 using ControlPlane.Grains.Ipam;
-using ControlPlane.Runtime.Errors;
-using ControlPlane.Runtime.Grains;
+using ControlPlane.Grains.State;
+using ControlPlane.Storage.Errors;
+using Orleans.Placement;
 
 namespace ControlPlane.Grains.Resources;
 
-internal sealed class ServiceIpAllocatorGrain(ControlPlaneOptions options) : Grain, IServiceIpAllocatorGrain
+/// <summary>
+/// The service VIP allocator: one bitmap per configured range. Each held address names the
+/// service holding it, rebuilt from the store's claims on activation, and a release by anyone
+/// else is ignored. Placed on the silo that first calls it (it is on every ClusterIP create).
+/// </summary>
+[GrainType(Kinds.ServiceIpAllocator)]
+[PreferLocalPlacement]
+internal sealed class ServiceIpAllocatorGrain(ObjectServices services) : Grain, IServiceIpAllocatorGrain
 {
-    private const string Owner = "services";
-    private readonly List<BlockPool> _pools = [];
+    /// <summary>The key of the one allocator of a cluster.</summary>
+    public const string Cluster = "cluster";
 
-    protected override Task OnActivateAsync()
+    private const string Owner = "services";
+    private List<BlockPool>? _pools;
+
+    public Task<string[]> AllocateAsync(string holder)
     {
+        var taken = new List<IPAddress>();
+        var pools = Pools();
+        foreach (var pool in pools)
+        {
+            if (pool.TryAllocate(Owner, holder) is not { } address)
+            {
+                taken.ForEach(a => pools.ForEach(p => p.Release(a, holder)));
+                throw new ControlPlaneException(ErrorCode.ResourceExhausted, "the service IP range is exhausted", "status.cluster_ips");
+            }
+            taken.Add(address);
+        }
+        return Task.FromResult(taken.Select(a => a.ToString()).ToArray());
+    }
+
+    public Task ReleaseAsync(string holder, string[] addresses)
+    {
+        if (_pools is { } pools)
+        {
+            foreach (var ip in addresses)
+            {
+                var address = IPAddress.Parse(ip);
+                pools.ForEach(p => p.Release(address, holder));
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task ResyncAsync()
+    {
+        _pools = null;
+        return Task.CompletedTask;
+    }
+
+    private List<BlockPool> Pools()
+    {
+        if (_pools is not null)
+        {
+            return _pools;
+        }
+        var pools = new List<BlockPool>();
+        var options = services.Options;
         foreach (var (cidr, setting) in new[] { (options.ServiceIpv4Cidr, nameof(options.ServiceIpv4Cidr)), (options.ServiceIpv6Cidr, nameof(options.ServiceIpv6Cidr)) })
         {
             if (cidr.Length == 0)
@@ -23,41 +74,14 @@ internal sealed class ServiceIpAllocatorGrain(ControlPlaneOptions options) : Gra
             // One block spanning the whole range: the allocator is a single bitmap.
             var pool = new BlockPool(prefix, prefix.Length);
             pool.AssignBlock(prefix, Owner);
-            _pools.Add(pool);
+            pools.Add(pool);
         }
-        foreach (var stored in Store.List([Kinds.Service], null, null, int.MaxValue).Objects)
+        foreach (var held in services.Store.ListClaims(Claims.ServiceIpScope))
         {
-            foreach (var ip in Service.Parser.ParseFrom(stored.Data).Status?.ClusterIps ?? [])
-            {
-                var address = IPAddress.Parse(ip);
-                _pools.FirstOrDefault(p => p.MarkHeld(address));
-            }
+            var address = Claims.AddressOf(held.Claim);
+            var holder = held.Key;
+            pools.FirstOrDefault(p => p.MarkHeld(address, holder));
         }
-        return Task.CompletedTask;
-    }
-
-    public Task<string[]> AllocateAsync()
-    {
-        var taken = new List<IPAddress>();
-        foreach (var pool in _pools)
-        {
-            if (pool.TryAllocate(Owner) is not { } address)
-            {
-                taken.ForEach(a => _pools.ForEach(p => p.Release(a)));
-                throw new ControlPlaneException(ErrorCode.ResourceExhausted, "the service IP range is exhausted", "status.cluster_ips");
-            }
-            taken.Add(address);
-        }
-        return Task.FromResult(taken.Select(a => a.ToString()).ToArray());
-    }
-
-    public Task ReleaseAsync(IReadOnlyList<string> addresses)
-    {
-        foreach (var ip in addresses)
-        {
-            var address = IPAddress.Parse(ip);
-            _pools.ForEach(p => p.Release(address));
-        }
-        return Task.CompletedTask;
+        return _pools = pools;
     }
 }

@@ -1,5 +1,5 @@
 using System.Buffers;
-using ControlPlane.Runtime.Errors;
+using ControlPlane.Storage.Errors;
 
 namespace ControlPlane.Grains.Validation;
 

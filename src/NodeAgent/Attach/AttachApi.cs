@@ -1,10 +1,10 @@
 using System.Net;
 using System.Net.NetworkInformation;
 using ControlPlane.Contracts.Client;
-using ControlPlane.Contracts.Grpc;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Dataplane.Linux.Netlink;
 using ControlPlane.NodeAgent.Dataplane;
+using Grpc.Core;
 
 namespace ControlPlane.NodeAgent.Attach;
 
@@ -13,30 +13,28 @@ namespace ControlPlane.NodeAgent.Attach;
 /// control plane (on this node), wires its veth and returns its addresses; Detach reverses it.
 /// Both are idempotent. A wiring failure after the endpoint was created deletes it again.
 /// </summary>
-public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, PendingAttachments pending, Task nodeRegistered)
+public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, PendingAttachments pending, Lease.NodeLease lease) : Agent.AgentBase
 {
-    public void Map(GrpcServer server)
-    {
-        server.AddUnary("/controlplane.v1.Agent/Attach", AttachRequest.Parser, (request, call) => AttachAsync(request, call.CancellationToken));
-        server.AddUnary("/controlplane.v1.Agent/Detach", DetachRequest.Parser, (request, call) => DetachAsync(request, call.CancellationToken));
-    }
+    public override Task<AttachResponse> Attach(AttachRequest request, ServerCallContext context) => AttachAsync(request, context.CancellationToken);
+
+    public override Task<DetachResponse> Detach(DetachRequest request, ServerCallContext context) => DetachAsync(request, context.CancellationToken);
 
     private async Task<AttachResponse> AttachAsync(AttachRequest request, CancellationToken cancellationToken)
     {
         if (request.NetnsPath.Length == 0 || !File.Exists(request.NetnsPath))
-            throw new RpcException(StatusCode.InvalidArgument, $"netns_path: '{request.NetnsPath}' does not exist");
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"netns_path: '{request.NetnsPath}' does not exist"));
         if (request.InterfaceName.Length is 0 or > 15 || request.InterfaceName.Contains('/'))
-            throw new RpcException(StatusCode.InvalidArgument, $"interface_name: '{request.InterfaceName}' is not a Linux interface name");
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"interface_name: '{request.InterfaceName}' is not a Linux interface name"));
         // Endpoints can only live on a registered node: wait for this one's registration.
         try
         {
-            await nodeRegistered.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
+            await lease.Registered.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
         }
         catch (TimeoutException)
         {
-            throw new RpcException(StatusCode.Unavailable, $"node '{options.NodeName}' is not registered with the control plane yet");
+            throw new RpcException(new Status(StatusCode.Unavailable, $"node '{options.NodeName}' is not registered with the control plane yet"));
         }
-        var call = new CallOptions(TimeSpan.FromSeconds(10), cancellationToken);
+        var call = Calls.Within(TimeSpan.FromSeconds(10), cancellationToken);
         var endpoint = new Endpoint
         {
             Metadata = new ObjectMeta { Namespace = request.Namespace, Name = request.Name },
@@ -54,7 +52,7 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
         {
             endpoint = await client.Endpoints.GetAsync(request.Namespace, request.Name, call);
             if (endpoint.Spec.Node != options.NodeName || endpoint.Spec.Network != request.Network)
-                throw new RpcException(StatusCode.FailedPrecondition, $"endpoint {request.Namespace}/{request.Name} exists on node '{endpoint.Spec.Node}', network '{endpoint.Spec.Network}'");
+                throw new RpcException(new Status(StatusCode.FailedPrecondition, $"endpoint {request.Namespace}/{request.Name} exists on node '{endpoint.Spec.Node}', network '{endpoint.Spec.Network}'"));
         }
         var key = $"{request.Namespace}/{request.Name}";
         var network = await client.Networks.GetAsync("", endpoint.Spec.Network, call);
@@ -74,7 +72,7 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
                 EndpointWiring.Disconnect(wiring.HostInterface, options.RouteProtocol);
                 await client.Endpoints.DeleteAsync(request.Namespace, request.Name, options: call);
             }
-            throw new RpcException(StatusCode.Internal, $"wiring {key} failed: {e.Message}");
+            throw new RpcException(new Status(StatusCode.Internal, $"wiring {key} failed: {e.Message}"));
         }
         var response = new AttachResponse
         {
@@ -93,7 +91,7 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
     {
         try
         {
-            await client.Endpoints.DeleteAsync(request.Namespace, request.Name, options: new CallOptions(TimeSpan.FromSeconds(10), cancellationToken));
+            await client.Endpoints.DeleteAsync(request.Namespace, request.Name, options: Calls.Within(TimeSpan.FromSeconds(10), cancellationToken));
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
         {

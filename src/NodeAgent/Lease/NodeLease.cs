@@ -1,6 +1,6 @@
 using ControlPlane.Contracts.Client;
-using ControlPlane.Contracts.Grpc;
 using ControlPlane.Contracts.V1;
+using Grpc.Core;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -52,7 +52,7 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
                 }
                 AgentStatus? status;
                 lock (_statusLock) status = ReferenceEquals(_status, _reported) ? null : _status;
-                var lease = await client.HeartbeatAsync(options.NodeName, new CallOptions(TimeSpan.FromSeconds(5), stoppingToken), status);
+                var lease = await client.HeartbeatAsync(options.NodeName, Calls.Within(TimeSpan.FromSeconds(5), stoppingToken), status);
                 if (status is not null) _reported = status;
                 backoff = FirstBackoff;
                 await _report.WaitAsync(TimeSpan.FromSeconds(Math.Max(1, lease.LeaseSeconds / 3.0)), stoppingToken);
@@ -64,7 +64,7 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
                 await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * backoff.TotalMilliseconds), stoppingToken);
                 backoff = TimeSpan.FromTicks(Math.Min(options.MaxBackoff.Ticks, backoff.Ticks * 2));
             }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            catch (Exception e) when (stoppingToken.IsCancellationRequested && e is OperationCanceledException or RpcException)
             {
                 return;
             }
@@ -73,7 +73,7 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
 
     private async Task RegisterAsync(CancellationToken cancellationToken)
     {
-        var call = new CallOptions(TimeSpan.FromSeconds(5), cancellationToken);
+        var call = Calls.Within(TimeSpan.FromSeconds(5), cancellationToken);
         var node = new Node { Metadata = new ObjectMeta { Name = options.NodeName }, Spec = new NodeSpec { UnderlayIp = options.UnderlayIp } };
         try
         {

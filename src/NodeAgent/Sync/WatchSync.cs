@@ -1,5 +1,5 @@
 using ControlPlane.Contracts.Client;
-using ControlPlane.Contracts.Grpc;
+using Grpc.Core;
 using ControlPlane.Contracts.Policy;
 using ControlPlane.Contracts.V1;
 using Microsoft.Extensions.Hosting;

@@ -2,8 +2,8 @@ using System.Net;
 using ControlPlane.Contracts.Policy;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Grains.Resources;
-using ControlPlane.Runtime.Errors;
-using ControlPlane.Runtime.Grains;
+using ControlPlane.Storage.Errors;
+using ControlPlane.Storage.GrainStorage;
 
 namespace ControlPlane.Silo.Api;
 
@@ -16,24 +16,24 @@ public static class ExplainApi
 {
     private const int Page = 1000;
 
-    public static async Task<ExplainResponse> ExplainAsync(GrainRuntime runtime, ExplainRequest request)
+    public static async Task<ExplainResponse> ExplainAsync(IGrainFactory grains, DurableStore store, ExplainRequest request)
     {
         if (request.Port is 0 or > 65535) throw ControlPlaneException.Invalid("port", $"{request.Port} is outside 1..65535");
         if (!Enum.IsDefined(request.Protocol)) throw ControlPlaneException.Invalid("protocol", $"{(int)request.Protocol} is not TCP, UDP or SCTP");
-        var source = await SubjectAsync(runtime, "source", request.Source).ConfigureAwait(false);
-        var destination = await SubjectAsync(runtime, "destination", request.Destination).ConfigureAwait(false);
+        var source = await SubjectAsync(grains, "source", request.Source).ConfigureAwait(false);
+        var destination = await SubjectAsync(grains, "destination", request.Destination).ConfigureAwait(false);
         if (source.Address.AddressFamily != destination.Address.AddressFamily)
             throw ControlPlaneException.Invalid("destination.ip", "source and destination addresses are of different families");
         return PolicyExplainer.Explain(source, destination, PolicySemantics.ProtocolNumber(request.Protocol), (ushort)request.Port,
-            Policies(runtime, source.Endpoint), Policies(runtime, destination.Endpoint));
+            Policies(store, source.Endpoint), Policies(store, destination.Endpoint));
     }
 
-    private static async Task<ExplainSubject> SubjectAsync(GrainRuntime runtime, string field, ExplainPeer? peer)
+    private static async Task<ExplainSubject> SubjectAsync(IGrainFactory grains, string field, ExplainPeer? peer)
     {
         if (peer is null) throw ControlPlaneException.Invalid(field, "is required");
         IPAddress? address = null;
         if (peer.Ip.Length > 0 && !IPAddress.TryParse(peer.Ip, out address))
-            throw ControlPlaneException.Invalid(field + ".ip", $"'{peer.Ip}' is not an IP address");
+            throw ControlPlaneException.Invalid(field + ".ip", $"{ControlPlaneException.Quote(peer.Ip)} is not an IP address");
         if (peer.Name.Length == 0)
         {
             if (address is null) throw ControlPlaneException.Invalid(field, "name an endpoint (namespace and name) or give an ip");
@@ -41,7 +41,7 @@ public static class ExplainApi
         }
         if (peer.Namespace.Length == 0) throw ControlPlaneException.Invalid(field + ".namespace", "is required with a name");
         if (peer.Name.Contains('/') || peer.Namespace.Contains('/')) throw ControlPlaneException.Invalid(field + ".name", "is not a valid name");
-        var endpoint = await runtime.GetGrain<IEndpointGrain>(ObjectKeys.Of(peer.Namespace, peer.Name)).GetAsync().ConfigureAwait(false);
+        var endpoint = await grains.GetGrain<IEndpointGrain>(ObjectKeys.Of(peer.Namespace, peer.Name)).GetAsync().ConfigureAwait(false);
         var ips = endpoint.Status.Ips.Select(IPAddress.Parse).ToList();
         if (address is null)
         {
@@ -54,7 +54,7 @@ public static class ExplainApi
         Namespace? ns = null;
         try
         {
-            ns = await runtime.GetGrain<INamespaceGrain>(ObjectKeys.Of("", peer.Namespace)).GetAsync().ConfigureAwait(false);
+            ns = await grains.GetGrain<INamespaceGrain>(ObjectKeys.Of("", peer.Namespace)).GetAsync().ConfigureAwait(false);
         }
         catch (ControlPlaneException e) when (e.Code == ErrorCode.NotFound)
         {
@@ -62,7 +62,7 @@ public static class ExplainApi
         return new ExplainSubject(endpoint, address, PolicySemantics.NamespaceLabels(peer.Namespace, ns));
     }
 
-    private static List<NetworkPolicy> Policies(GrainRuntime runtime, Endpoint? endpoint)
+    private static List<NetworkPolicy> Policies(DurableStore store, Endpoint? endpoint)
     {
         var policies = new List<NetworkPolicy>();
         if (endpoint is null) return policies;
@@ -70,7 +70,7 @@ public static class ExplainApi
         string? after = null;
         while (true)
         {
-            var page = runtime.Store.List([ResourceKinds.NetworkPolicy.Name], prefix, after, Page);
+            var page = store.Store.List([ResourceKinds.NetworkPolicy.Name], prefix, after, Page);
             foreach (var stored in page.Objects) policies.Add(ResourceKinds.NetworkPolicy.Decode(stored.Data, stored.Revision));
             if (!page.HasMore) return policies;
             after = page.Objects[^1].Key;

@@ -1,6 +1,6 @@
 using System.Globalization;
 using ControlPlane.Contracts.V1;
-using ControlPlane.Runtime.Storage;
+using ControlPlane.Storage;
 using Google.Protobuf;
 
 namespace ControlPlane.Silo.Api;

@@ -1,14 +1,29 @@
-using ControlPlane.Contracts.Grpc;
-using ControlPlane.Runtime.Errors;
+using ControlPlane.Storage.Errors;
+using Grpc.Core;
+using Orleans.Runtime;
+using Orleans.Storage;
 
 namespace ControlPlane.Silo.Api;
 
-/// <summary>Turns classified failures into gRPC statuses (ARCHITECTURE.md invariant 6).</summary>
+/// <summary>
+/// Turns classified failures into gRPC statuses (ARCHITECTURE.md invariant 6), in one place.
+/// Messages are bounded: a status message travels in an HTTP/2 header, and one that echoes a
+/// huge value would outgrow the client's header limit and jam its connection.
+/// </summary>
 public static class StatusMapping
 {
-    public static RpcException? Classify(Exception exception) => exception switch
+    /// <summary>Longest status message sent, in characters.</summary>
+    public const int MaxMessage = 1024;
+
+    /// <summary>The status for an exception, or null when it is not a classified failure.</summary>
+    public static Status? Classify(Exception exception) => exception switch
     {
-        ControlPlaneException e => new RpcException(ToStatus(e.Code), e.Message),
+        ControlPlaneException e => new Status(ToStatus(e.Code), Bound(e.Message)),
+        ClaimTakenException e => new Status(StatusCode.AlreadyExists, Bound(e.Message)),
+        // The grain's view was stale (another activation wrote first): Orleans drops the activation.
+        InconsistentStateException => new Status(StatusCode.Aborted, "the object changed concurrently; read it again and retry"),
+        SiloUnavailableException or OrleansMessageRejectionException or TimeoutException =>
+            new Status(StatusCode.Unavailable, Bound($"the object's grain is unreachable: {exception.Message}")),
         _ => null,
     };
 
@@ -25,4 +40,7 @@ public static class StatusMapping
         ErrorCode.RevisionCompacted => StatusCode.OutOfRange,
         _ => StatusCode.Internal,
     };
+
+    public static string Bound(string message) =>
+        message.Length <= MaxMessage ? message : string.Concat(message.AsSpan(0, MaxMessage), "…");
 }

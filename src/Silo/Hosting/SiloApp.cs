@@ -1,27 +1,34 @@
 using System.Net;
-using ControlPlane.Contracts.Grpc;
+using System.Net.Sockets;
 using ControlPlane.Contracts.Hosting;
 using ControlPlane.Dns;
 using ControlPlane.Grains;
 using ControlPlane.Grains.Controllers;
-using ControlPlane.Grains.Resources;
-using ControlPlane.Runtime.Grains;
-using ControlPlane.Runtime.Storage;
+using ControlPlane.Grains.Serialization;
+using ControlPlane.Grains.State;
 using ControlPlane.Silo.Api;
+using ControlPlane.Storage;
+using ControlPlane.Storage.GrainStorage;
+using ControlPlane.Storage.Sqlite;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+using Orleans.Serialization;
+using Orleans.Runtime.Hosting;
+using Orleans.Runtime.Placement;
 
 namespace ControlPlane.Silo.Hosting;
 
 /// <summary>
-/// Composes a silo: configuration, the embedded store, the runtime with every grain, the
-/// controllers and the gRPC endpoint. Used by Program and by tests that host a silo in-process.
+/// Composes a silo: configuration, the data directory lock, the embedded store, Orleans with
+/// every grain and the storage provider, the controllers, and the gRPC API on Grpc.AspNetCore
+/// (with reflection and health). Used by Program and by tests that host a silo in-process.
 /// </summary>
 public static class SiloApp
 {
@@ -31,14 +38,18 @@ public static class SiloApp
         ProgramDefaults.Apply(builder);
         configure?.Invoke(builder.Configuration);
         var silo = builder.Configuration.GetSection("Silo").Get<SiloOptions>() ?? new SiloOptions();
-        var runtimeOptions = builder.Configuration.GetSection("Runtime").Get<RuntimeOptions>() ?? new RuntimeOptions();
+        var cluster = builder.Configuration.GetSection("Cluster").Get<ClusterOptions>() ?? new ClusterOptions();
+        var storeOptions = builder.Configuration.GetSection("Store").Get<StoreOptions>() ?? new StoreOptions();
         var controlPlane = builder.Configuration.GetSection("ControlPlane").Get<ControlPlaneOptions>() ?? new ControlPlaneOptions();
-        Validate(silo, controlPlane);
+        SiloOptionsValidator.Validate(silo, cluster, storeOptions, controlPlane);
+
+        // Before anything is opened or bound: a second silo on this directory stops here.
+        var directoryLock = DataDirectoryLock.Acquire(silo.DataDirectory);
+        builder.Services.AddSingleton(_ => directoryLock);
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxRequestBodySize = null;
             kestrel.Limits.Http2.MaxStreamsPerConnection = 1000;
             // gRPC needs HTTP/2; without TLS that means prior knowledge (h2c), so the API port speaks HTTP/2 only.
             kestrel.Listen(IPAddress.Parse(silo.ListenAddress), silo.Port, o => o.Protocols = HttpProtocols.Http2);
@@ -54,50 +65,80 @@ public static class SiloApp
         });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
         builder.Services.AddSingleton(silo);
-        builder.Services.AddSingleton(runtimeOptions);
+        builder.Services.AddSingleton(storeOptions);
         builder.Services.AddSingleton(controlPlane);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<IGrainStore>(_ => new SqliteGrainStore(Path.Combine(silo.DataDirectory, "controlplane.db"), silo.SynchronousFull));
-        builder.Services.AddSingleton(services => new GrainRuntime(
-                services.GetRequiredService<IGrainStore>(), runtimeOptions, services, services.GetRequiredService<ILogger<GrainRuntime>>())
-            .RegisterControlPlaneGrains());
+        builder.Services.AddSingleton<DurableStore>();
+        builder.Services.AddSingleton<ObjectStorage>();
+        builder.Services.AddSingleton<ObjectServices>();
+
+        builder.UseOrleans(o => ConfigureOrleans(o, cluster));
+
+        // Registered after Orleans, so they start once the silo runs.
         builder.Services.AddSingleton<FeedController, ServiceEndpointsController>();
         builder.Services.AddSingleton<FeedController, NodeLifecycleController>();
         builder.Services.AddSingleton<ControllerHost>();
         builder.Services.AddHostedService(services => services.GetRequiredService<ControllerHost>());
-        builder.Services.AddSingleton<GrpcServer>();
+
+        builder.Services.AddGrpc(o =>
+        {
+            o.Interceptors.Add<ErrorInterceptor>();
+            o.MaxReceiveMessageSize = silo.MaxReceiveMessageSize;
+        });
+        // Every service is bound by our provider, which maps unparsable requests to INVALID_ARGUMENT.
+        builder.Services.RemoveAll(typeof(Grpc.AspNetCore.Server.Model.IServiceMethodProvider<>));
+        builder.Services.AddSingleton(typeof(Grpc.AspNetCore.Server.Model.IServiceMethodProvider<>), typeof(ValidatingMethodProvider<>));
+        builder.Services.AddGrpcReflection();
+        builder.Services.AddSingleton<SiloHealthCheck>();
+        builder.Services.AddGrpcHealthChecks().AddCheck<SiloHealthCheck>("silo");
         AddEmbeddedDns(builder, silo);
 
         var app = builder.Build();
-        var runtime = app.Services.GetRequiredService<GrainRuntime>();
-        var server = app.Services.GetRequiredService<GrpcServer>();
-        var controllers = app.Services.GetRequiredService<ControllerHost>();
-        var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
-        server.MaxReceiveMessageSize = silo.MaxReceiveMessageSize;
-        server.ExceptionClassifier = StatusMapping.Classify;
-        ApiMap.MapAll(server, runtime, controlPlane);
-        new WatchApi(runtime, silo.DefaultBookmarkInterval, lifetime.ApplicationStopping).Map(server);
-        HealthApi.Map(server, () => controllers.Synced && !lifetime.ApplicationStopping.IsCancellationRequested);
-
-        app.Use(async (context, next) =>
-        {
-            if (GrpcServer.IsGrpcRequest(context.Request))
-            {
-                await server.HandleAsync(context).ConfigureAwait(false);
-                return;
-            }
-            if (HttpMethods.IsGet(context.Request.Method) && context.Request.Path == "/healthz")
-            {
-                var ok = controllers.Synced && !lifetime.ApplicationStopping.IsCancellationRequested;
-                context.Response.StatusCode = ok ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
-                await context.Response.WriteAsync(ok ? "ok\n" : "not ready\n").ConfigureAwait(false);
-                return;
-            }
-            await next(context).ConfigureAwait(false);
-        });
-        // The runtime is disposed with the service provider, after the server has stopped:
-        // queued writes are committed, then the change hub is closed.
+        // Open the store now, under the lock, so a broken store fails the start rather than the first call.
+        app.Services.GetRequiredService<DurableStore>();
+        app.MapGrpcService<NamespacesService>();
+        app.MapGrpcService<NetworksService>();
+        app.MapGrpcService<NodesService>();
+        app.MapGrpcService<EndpointsService>();
+        app.MapGrpcService<ServicesService>();
+        app.MapGrpcService<NetworkPoliciesService>();
+        app.MapGrpcService<ServiceEndpointSetsService>();
+        app.MapGrpcService<WatchService>();
+        app.MapGrpcReflectionService();
+        app.MapGrpcHealthChecksService();
+        var health = app.Services.GetRequiredService<SiloHealthCheck>();
+        app.MapGet("/healthz", (HttpContext context) => health.Check() is { } reason
+            ? Results.Text($"not serving: {reason}\n", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : Results.Text("ok\n"));
+        // The store is disposed with the service provider, after Orleans and the server have
+        // stopped: queued writes are committed, then every watch's change stream is closed.
         return app;
+    }
+
+    private static void ConfigureOrleans(ISiloBuilder silo, ClusterOptions options)
+    {
+        var port = options.SiloPort == 0 ? FreeTcpPort() : options.SiloPort;
+        if (options.Membership == "redis")
+        {
+            silo.UseRedisClustering(redis => redis.ConfigurationOptions = StackExchange.Redis.ConfigurationOptions.Parse(options.Redis));
+            silo.Configure<Orleans.Configuration.ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (options.ClusterId, options.ServiceId));
+            silo.ConfigureEndpoints(options.AdvertisedAddress.Length > 0 ? IPAddress.Parse(options.AdvertisedAddress) : FirstAddress(), port, gatewayPort: 0);
+        }
+        else
+        {
+            silo.UseLocalhostClustering(siloPort: port, gatewayPort: 0, serviceId: options.ServiceId, clusterId: options.ClusterId);
+        }
+        silo.Configure<GrainCollectionOptions>(o =>
+        {
+            o.CollectionAge = options.IdleTimeout;
+            o.CollectionQuantum = TimeSpan.FromTicks(Math.Min(TimeSpan.FromMinutes(1).Ticks, options.IdleTimeout.Ticks / 2));
+        });
+        silo.Services.AddSerializer(serializer => serializer.AddProtobufMessages());
+        silo.Services.AddGrainStorage(ObjectStorage.Name, (services, _) => services.GetRequiredService<ObjectStorage>());
+        // Placement is chosen, not inherited: new objects spread over the silos at random
+        // (allocators ask for local placement themselves).
+        silo.Services.AddSingleton<Orleans.Runtime.PlacementStrategy, RandomPlacement>();
     }
 
     /// <summary>
@@ -121,31 +162,14 @@ public static class SiloApp
         builder.Services.AddClusterDns(dns);
     }
 
-    private static void Validate(SiloOptions silo, ControlPlaneOptions controlPlane)
+    private static int FreeTcpPort()
     {
-        var errors = new List<string>();
-        if (!IPAddress.TryParse(silo.ListenAddress, out _)) errors.Add($"Silo:{nameof(silo.ListenAddress)} '{silo.ListenAddress}' is not an IP address");
-        if (silo.Port is < 0 or > 65535) errors.Add($"Silo:{nameof(silo.Port)} {silo.Port} is outside 0..65535");
-        if (silo.HealthPort is < 0 or > 65535) errors.Add($"Silo:{nameof(silo.HealthPort)} {silo.HealthPort} is outside 0..65535");
-        if (silo.MaxReceiveMessageSize < 1024) errors.Add($"Silo:{nameof(silo.MaxReceiveMessageSize)} must be at least 1024");
-        if (controlPlane.UnderlayMtu is < 1280 or > 9216) errors.Add($"ControlPlane:{nameof(controlPlane.UnderlayMtu)} {controlPlane.UnderlayMtu} is outside 1280..9216");
-        if (controlPlane.NodeLeaseDuration <= TimeSpan.Zero) errors.Add($"ControlPlane:{nameof(controlPlane.NodeLeaseDuration)} must be positive");
-        foreach (var (name, cidr) in new[] { (nameof(controlPlane.ServiceIpv4Cidr), controlPlane.ServiceIpv4Cidr), (nameof(controlPlane.ServiceIpv6Cidr), controlPlane.ServiceIpv6Cidr) })
-        {
-            if (cidr.Length == 0) continue;
-            try
-            {
-                var prefix = Grains.Ipam.IpPrefix.Parse(name, cidr);
-                if (prefix.Bits - prefix.Length > 20) errors.Add($"ControlPlane:{name} {cidr} is larger than 2^20 addresses");
-            }
-            catch (Runtime.Errors.ControlPlaneException e)
-            {
-                errors.Add($"ControlPlane:{e.Message}");
-            }
-        }
-        if (errors.Count > 0)
-        {
-            throw new InvalidOperationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
-        }
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+
+    private static IPAddress FirstAddress() =>
+        System.Net.Dns.GetHostAddresses(System.Net.Dns.GetHostName()).FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a))
+        ?? IPAddress.Loopback;
 }

@@ -3,7 +3,7 @@ namespace ControlPlane.Silo.Hosting;
 /// <summary>Settings of the silo host (configuration section "Silo").</summary>
 public sealed class SiloOptions
 {
-    /// <summary>Where the embedded store keeps its database file (controlplane.db).</summary>
+    /// <summary>Where the embedded store keeps its database file (controlplane.db); locked while the silo runs.</summary>
     public string DataDirectory { get; set; } = "data";
 
     /// <summary>Address the gRPC API listens on (HTTP/2 with prior knowledge; /healthz too).</summary>

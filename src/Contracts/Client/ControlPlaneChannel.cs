@@ -1,0 +1,66 @@
+using System.Net.Sockets;
+using Grpc.Net.Client;
+
+namespace ControlPlane.Contracts.Client;
+
+/// <summary>
+/// gRPC channels to the control plane (Grpc.Net.Client): "http://host:port" (HTTP/2 without
+/// TLS, prior knowledge) or "unix:/path/to/socket". HTTP/2 keepalive pings notice a silo that
+/// went away while a watch is idle.
+/// </summary>
+public static class ControlPlaneChannel
+{
+    /// <summary>Largest message a client accepts (a full page of objects, a watch event).</summary>
+    public const int MaxReceiveMessageSize = 16 * 1024 * 1024;
+
+    public static GrpcChannel Create(string address, int maxConnections = 1)
+    {
+        if (address.StartsWith("unix:", StringComparison.Ordinal))
+        {
+            return ForUnixSocket(address["unix:".Length..]);
+        }
+        if (!Uri.TryCreate(address, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+        {
+            throw new ArgumentException($"'{address}' is neither http://host:port nor unix:/path", nameof(address));
+        }
+        return GrpcChannel.ForAddress(uri, Options(Handler(maxConnections)));
+    }
+
+    public static GrpcChannel ForUnixSocket(string path)
+    {
+        var handler = Handler(1);
+        handler.ConnectCallback = async (_, cancellationToken) =>
+        {
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), cancellationToken).ConfigureAwait(false);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        };
+        return GrpcChannel.ForAddress("http://localhost", Options(handler));
+    }
+
+    private static SocketsHttpHandler Handler(int maxConnections) => new()
+    {
+        // Beyond the server's stream limit (or for spreading load) open more connections.
+        EnableMultipleHttp2Connections = maxConnections > 1,
+        KeepAlivePingDelay = TimeSpan.FromSeconds(10),
+        KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+        KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+        ConnectTimeout = TimeSpan.FromSeconds(5),
+        PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+    };
+
+    private static GrpcChannelOptions Options(SocketsHttpHandler handler) => new()
+    {
+        HttpHandler = handler,
+        DisposeHttpClient = true,
+        MaxReceiveMessageSize = MaxReceiveMessageSize,
+    };
+}

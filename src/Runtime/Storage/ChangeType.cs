@@ -1,8 +1,0 @@
-namespace ControlPlane.Runtime.Storage;
-
-public enum ChangeType : byte
-{
-    Added = 1,
-    Modified = 2,
-    Deleted = 3,
-}

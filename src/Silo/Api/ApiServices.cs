@@ -1,0 +1,95 @@
+using ControlPlane.Contracts.V1;
+using ControlPlane.Grains;
+using ControlPlane.Grains.Resources;
+using ControlPlane.Storage.Errors;
+using ControlPlane.Storage.GrainStorage;
+using Grpc.Core;
+
+namespace ControlPlane.Silo.Api;
+
+// The resource services generated from proto/controlplane/v1/api.proto, each bound to its grain
+// through ResourceHandlers. One class per gRPC service; they hold no logic of their own.
+
+public sealed class NamespacesService(IGrainFactory grains, DurableStore store) : Namespaces.NamespacesBase
+{
+    private readonly ResourceHandlers<Namespace, INamespaceGrain> _h = new(ResourceKinds.Namespace, grains, store);
+    public override Task<Namespace> Create(Namespace request, ServerCallContext context) => _h.CreateAsync(request);
+    public override Task<Namespace> Get(GetRequest request, ServerCallContext context) => _h.GetAsync(request);
+    public override Task<Namespace> Update(Namespace request, ServerCallContext context) => _h.UpdateAsync(request);
+    public override Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context) => _h.DeleteAsync(request);
+    public override Task<ListNamespacesResponse> List(ListRequest request, ServerCallContext context) =>
+        _h.ListAsync<ListNamespacesResponse>(request, r => r.Namespaces, (r, next, token) => (r.NextPageToken, r.ResumeToken) = (next, token));
+}
+
+public sealed class NetworksService(IGrainFactory grains, DurableStore store) : Networks.NetworksBase
+{
+    private readonly ResourceHandlers<Network, INetworkGrain> _h = new(ResourceKinds.Network, grains, store);
+    public override Task<Network> Create(Network request, ServerCallContext context) => _h.CreateAsync(request);
+    public override Task<Network> Get(GetRequest request, ServerCallContext context) => _h.GetAsync(request);
+    public override Task<Network> Update(Network request, ServerCallContext context) => _h.UpdateAsync(request);
+    public override Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context) => _h.DeleteAsync(request);
+    public override Task<ListNetworksResponse> List(ListRequest request, ServerCallContext context) =>
+        _h.ListAsync<ListNetworksResponse>(request, r => r.Networks, (r, next, token) => (r.NextPageToken, r.ResumeToken) = (next, token));
+}
+
+public sealed class NodesService(IGrainFactory grains, DurableStore store, ControlPlaneOptions options) : Nodes.NodesBase
+{
+    private readonly ResourceHandlers<Node, INodeGrain> _h = new(ResourceKinds.Node, grains, store);
+    public override Task<Node> Create(Node request, ServerCallContext context) => _h.CreateAsync(request);
+    public override Task<Node> Get(GetRequest request, ServerCallContext context) => _h.GetAsync(request);
+    public override Task<Node> Update(Node request, ServerCallContext context) => _h.UpdateAsync(request);
+    public override Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context) => _h.DeleteAsync(request);
+    public override Task<ListNodesResponse> List(ListRequest request, ServerCallContext context) =>
+        _h.ListAsync<ListNodesResponse>(request, r => r.Nodes, (r, next, token) => (r.NextPageToken, r.ResumeToken) = (next, token));
+
+    public override async Task<HeartbeatResponse> Heartbeat(HeartbeatRequest request, ServerCallContext context)
+    {
+        var key = ResourceHandlers<Node, INodeGrain>.KeyOf(ResourceKinds.Node, "", request.Name);
+        var ready = await grains.GetGrain<INodeGrain>(key).HeartbeatAsync(request.AgentStatus).ConfigureAwait(false);
+        return new HeartbeatResponse { Ready = ready, LeaseSeconds = (uint)options.NodeLeaseDuration.TotalSeconds };
+    }
+}
+
+public sealed class EndpointsService(IGrainFactory grains, DurableStore store) : Endpoints.EndpointsBase
+{
+    private readonly ResourceHandlers<Endpoint, IEndpointGrain> _h = new(ResourceKinds.Endpoint, grains, store);
+    public override Task<Endpoint> Create(Endpoint request, ServerCallContext context) => _h.CreateAsync(request);
+    public override Task<Endpoint> Get(GetRequest request, ServerCallContext context) => _h.GetAsync(request);
+    public override Task<Endpoint> Update(Endpoint request, ServerCallContext context) => _h.UpdateAsync(request);
+    public override Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context) => _h.DeleteAsync(request);
+    public override Task<ListEndpointsResponse> List(ListRequest request, ServerCallContext context) =>
+        _h.ListAsync<ListEndpointsResponse>(request, r => r.Endpoints, (r, next, token) => (r.NextPageToken, r.ResumeToken) = (next, token));
+}
+
+public sealed class ServicesService(IGrainFactory grains, DurableStore store) : Services.ServicesBase
+{
+    private readonly ResourceHandlers<Service, IServiceGrain> _h = new(ResourceKinds.Service, grains, store);
+    public override Task<Service> Create(Service request, ServerCallContext context) => _h.CreateAsync(request);
+    public override Task<Service> Get(GetRequest request, ServerCallContext context) => _h.GetAsync(request);
+    public override Task<Service> Update(Service request, ServerCallContext context) => _h.UpdateAsync(request);
+    public override Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context) => _h.DeleteAsync(request);
+    public override Task<ListServicesResponse> List(ListRequest request, ServerCallContext context) =>
+        _h.ListAsync<ListServicesResponse>(request, r => r.Services, (r, next, token) => (r.NextPageToken, r.ResumeToken) = (next, token));
+}
+
+public sealed class NetworkPoliciesService(IGrainFactory grains, DurableStore store) : NetworkPolicies.NetworkPoliciesBase
+{
+    private readonly ResourceHandlers<NetworkPolicy, INetworkPolicyGrain> _h = new(ResourceKinds.NetworkPolicy, grains, store);
+    public override Task<NetworkPolicy> Create(NetworkPolicy request, ServerCallContext context) => _h.CreateAsync(request);
+    public override Task<NetworkPolicy> Get(GetRequest request, ServerCallContext context) => _h.GetAsync(request);
+    public override Task<NetworkPolicy> Update(NetworkPolicy request, ServerCallContext context) => _h.UpdateAsync(request);
+    public override Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context) => _h.DeleteAsync(request);
+    public override Task<ListNetworkPoliciesResponse> List(ListRequest request, ServerCallContext context) =>
+        _h.ListAsync<ListNetworkPoliciesResponse>(request, r => r.NetworkPolicies, (r, next, token) => (r.NextPageToken, r.ResumeToken) = (next, token));
+    public override Task<ExplainResponse> Explain(ExplainRequest request, ServerCallContext context) => ExplainApi.ExplainAsync(grains, store, request);
+}
+
+public sealed class ServiceEndpointSetsService(IGrainFactory grains, DurableStore store) : ServiceEndpointSets.ServiceEndpointSetsBase
+{
+    public override Task<ServiceEndpoints> Get(GetRequest request, ServerCallContext context) =>
+        grains.GetGrain<IServiceEndpointsGrain>(ResourceHandlers<ServiceEndpoints, IResourceGrain<ServiceEndpoints>>.KeyOf(ResourceKinds.ServiceEndpoints, request.Namespace, request.Name)).GetAsync();
+
+    public override Task<ListServiceEndpointsResponse> List(ListRequest request, ServerCallContext context) =>
+        Task.FromResult(ResourceHandlers<ServiceEndpoints, IResourceGrain<ServiceEndpoints>>.List<ListServiceEndpointsResponse>(ResourceKinds.ServiceEndpoints, store, request,
+            r => r.ServiceEndpoints, (r, next, token) => (r.NextPageToken, r.ResumeToken) = (next, token)));
+}

@@ -1,0 +1,110 @@
+using System.Buffers.Text;
+using System.Text;
+using ControlPlane.Contracts.V1;
+using ControlPlane.Grains.Resources;
+using ControlPlane.Storage.Changes;
+using ControlPlane.Storage.Errors;
+using ControlPlane.Storage.GrainStorage;
+using Google.Protobuf;
+using Google.Protobuf.Collections;
+
+namespace ControlPlane.Silo.Api;
+
+/// <summary>
+/// The Create/Get/List/Update/Delete methods of one resource, shared by every resource service.
+/// Writes and Get go to the object's grain; List reads committed state from the store (one
+/// consistent snapshot per page, with the resume token of that snapshot) and activates nothing.
+/// </summary>
+public sealed class ResourceHandlers<T, TGrain>(ResourceKind<T> kind, IGrainFactory grains, DurableStore store)
+    where T : class, IMessage<T>, new()
+    where TGrain : IResourceGrain<T>
+{
+    public const int DefaultPageSize = 100;
+    public const int MaxPageSize = 1000;
+
+    public Task<T> CreateAsync(T request) => Grain(KeyOf(request)).CreateAsync(request);
+
+    public Task<T> UpdateAsync(T request) => Grain(KeyOf(request)).UpdateAsync(request);
+
+    public Task<T> GetAsync(GetRequest request) => Grain(KeyOf(kind, request.Namespace, request.Name)).GetAsync();
+
+    public async Task<DeleteResponse> DeleteAsync(DeleteRequest request)
+    {
+        await Grain(KeyOf(kind, request.Namespace, request.Name)).DeleteAsync(request.Etag).ConfigureAwait(false);
+        return new DeleteResponse();
+    }
+
+    public Task<TList> ListAsync<TList>(ListRequest request, Func<TList, RepeatedField<T>> items, Action<TList, string, string> tokens)
+        where TList : class, IMessage<TList>, new() => Task.FromResult(List(kind, store, request, items, tokens));
+
+    private TGrain Grain(string key) => grains.GetGrain<TGrain>(key);
+
+    private string KeyOf(T resource)
+    {
+        var meta = kind.MetaOf(resource);
+        return KeyOf(kind, meta.Namespace, meta.Name, "metadata.");
+    }
+
+    /// <summary>One page of a kind, read from the store.</summary>
+    public static TList List<TList>(ResourceKind<T> kind, DurableStore store, ListRequest request, Func<TList, RepeatedField<T>> items,
+        Action<TList, string, string> tokens)
+        where TList : class, IMessage<TList>, new()
+    {
+        var size = request.PageSize switch
+        {
+            0 => DefaultPageSize,
+            < 0 or > MaxPageSize => throw ControlPlaneException.Invalid("page_size", $"{request.PageSize} is outside 1..{MaxPageSize}"),
+            var n => n,
+        };
+        string? prefix = null;
+        if (request.Namespace.Length > 0)
+        {
+            if (!kind.Namespaced) throw ControlPlaneException.Invalid("namespace", $"{kind.Name} is cluster-scoped");
+            RequireName("namespace", request.Namespace);
+            prefix = request.Namespace + "/";
+        }
+        var page = store.Store.List([kind.Name], prefix, DecodePageToken(request.PageToken), size);
+        var response = new TList();
+        var list = items(response);
+        foreach (var stored in page.Objects)
+        {
+            list.Add(kind.Decode(stored.Data, stored.Revision));
+        }
+        tokens(response, page.HasMore ? Base64Url.EncodeToString(Encoding.UTF8.GetBytes(page.Objects[^1].Key)) : string.Empty, ResumeToken.Encode(page.Heads));
+        return response;
+    }
+
+    private static string? DecodePageToken(string token)
+    {
+        if (token.Length == 0) return null;
+        try
+        {
+            return Encoding.UTF8.GetString(Base64Url.DecodeFromChars(token));
+        }
+        catch (FormatException)
+        {
+            throw ControlPlaneException.Invalid("page_token", "is not a token this server issued");
+        }
+    }
+
+    public static string KeyOf(IResourceKind kind, string ns, string name, string fieldPrefix = "")
+    {
+        RequireName(fieldPrefix + "name", name);
+        if (kind.Namespaced)
+        {
+            RequireName(fieldPrefix + "namespace", ns);
+        }
+        else if (ns.Length > 0)
+        {
+            throw ControlPlaneException.Invalid(fieldPrefix + "namespace", $"{kind.Name} is cluster-scoped and takes no namespace");
+        }
+        return ObjectKeys.Of(ns, name);
+    }
+
+    // The full naming rule of each kind is checked by its grain; here only what keeps keys well-formed.
+    private static void RequireName(string field, string value)
+    {
+        if (value.Length == 0) throw ControlPlaneException.Invalid(field, "is required");
+        if (value.Length > 253 || value.Contains('/')) throw ControlPlaneException.Invalid(field, $"{ControlPlaneException.Quote(value)} is not a valid name");
+    }
+}

@@ -1,0 +1,126 @@
+using ControlPlane.Contracts.V1;
+using ControlPlane.Storage;
+using ControlPlane.Storage.Changes;
+using System.Buffers;
+using ControlPlane.Storage.Errors;
+using ControlPlane.Storage.GrainStorage;
+using Google.Protobuf;
+using Grpc.Core;
+using Microsoft.Extensions.Hosting;
+
+namespace ControlPlane.Silo.Api;
+
+/// <summary>
+/// controlplane.v1.Watch/Watch: Kubernetes list/watch semantics over the change feed. The wire is
+/// the generated service's (a stream of WatchEvent), but the method is bound by hand with a
+/// marshaller of already-encoded events: each change is encoded once (cached on the change,
+/// shared by every watcher) and each watcher appends only its own resume token, written straight
+/// into the response without allocating. Events ready together leave in one flush. Ends with OK
+/// when the silo shuts down; the client then resumes elsewhere or later.
+/// </summary>
+public sealed class WatchService(DurableStore store, Hosting.SiloOptions options, IHostApplicationLifetime lifetime) : WatchServiceBase
+{
+    private static readonly HashSet<string> NetworkScoped = [ResourceKinds.Endpoint.Name, ResourceKinds.Service.Name, ResourceKinds.ServiceEndpoints.Name];
+
+    public override async Task Watch(WatchRequest request, IServerStreamWriter<EncodedEvent> stream, ServerCallContext call)
+    {
+        var filter = FilterOf(request);
+        var interval = request.BookmarkIntervalSeconds == 0 ? options.DefaultBookmarkInterval : TimeSpan.FromSeconds(request.BookmarkIntervalSeconds);
+        var snapshot = request.ResumeToken.Length == 0;
+        using var feed = snapshot
+            ? ChangeFeed.FromSnapshot(store.Store, store.Hub, filter)
+            : ChangeFeed.Resume(store.Store, store.Hub, filter, ResumeToken.Decode(request.ResumeToken, store.Partitions.Count));
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(call.CancellationToken, lifetime.ApplicationStopping);
+        var message = new EncodedEvent(ResumeToken.MaxEncodedLength(store.Partitions.Count));
+        var buffered = new WriteOptions(WriteFlags.BufferHint);
+        try
+        {
+            while (true)
+            {
+                var item = await feed.NextAsync(interval, cancellation.Token).ConfigureAwait(false);
+                switch (item.Type)
+                {
+                    case FeedItemType.Change:
+                        // Write every change that is ready now; only the last one flushes.
+                        while (true)
+                        {
+                            var change = item.Change!;
+                            // Objects of the initial snapshot carry no token: resuming mid-snapshot would skip the rest.
+                            message.Set(ResourceKinds.Of(change.Kind).EncodeEventHead(change, EventTypeOf(change.Type)), snapshot ? default : feed.Position);
+                            var more = feed.TryNext(out item) && item.Type == FeedItemType.Change;
+                            stream.WriteOptions = more || item.Type == FeedItemType.InitialEventsEnd ? buffered : null;
+                            await stream.WriteAsync(message).ConfigureAwait(false);
+                            if (!more)
+                            {
+                                break;
+                            }
+                        }
+                        if (item.Type == FeedItemType.InitialEventsEnd)
+                        {
+                            goto case FeedItemType.InitialEventsEnd;
+                        }
+                        break;
+                    case FeedItemType.InitialEventsEnd:
+                        snapshot = false;
+                        stream.WriteOptions = null;
+                        await stream.WriteAsync(message.Set(Bookmark(feed, initialEventsEnd: true))).ConfigureAwait(false);
+                        break;
+                    default:
+                        if (!snapshot)
+                        {
+                            stream.WriteOptions = null;
+                            await stream.WriteAsync(message.Set(Bookmark(feed, initialEventsEnd: false))).ConfigureAwait(false);
+                        }
+                        break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested || !call.CancellationToken.IsCancellationRequested)
+        {
+            // The silo is stopping (or the change stream closed): end the stream cleanly.
+        }
+    }
+
+    private static FeedFilter FilterOf(WatchRequest request)
+    {
+        var kinds = new List<string>();
+        for (var i = 0; i < request.Kinds.Count; i++)
+        {
+            kinds.Add((ResourceKinds.Of(request.Kinds[i]) ?? throw ControlPlaneException.Invalid($"kinds[{i}]", $"{request.Kinds[i]} is not a watchable kind")).Name);
+        }
+        if (kinds.Count == 0)
+        {
+            kinds.AddRange(ResourceKinds.All.Select(k => k.Name));
+        }
+        string? ns = null;
+        if (request.Namespace.Length > 0)
+        {
+            if (Grains.Validation.Names.Dns1123LabelError(request.Namespace) is { } error) throw ControlPlaneException.Invalid("namespace", error);
+            ns = request.Namespace;
+            kinds.RemoveAll(k => !ResourceKinds.Of(k).Namespaced);
+        }
+        Func<Change, bool>? predicate = null;
+        if (request.Network.Length > 0)
+        {
+            if (Grains.Validation.Names.Dns1123LabelError(request.Network) is { } error) throw ControlPlaneException.Invalid("network", error);
+            var network = request.Network;
+            predicate = change => change.Kind == ResourceKinds.Network.Name ? change.Key == network
+                : !NetworkScoped.Contains(change.Kind) || change.Index == network;
+        }
+        return new FeedFilter(kinds, ns, predicate);
+    }
+
+    private static byte[] Bookmark(ChangeFeed feed, bool initialEventsEnd) => new WatchEvent
+    {
+        Type = EventType.Bookmark,
+        InitialEventsEnd = initialEventsEnd,
+        ResumeToken = ResumeToken.Encode(feed.Position),
+    }.ToByteArray();
+
+    private static EventType EventTypeOf(ChangeType type) => type switch
+    {
+        ChangeType.Added => EventType.Added,
+        ChangeType.Modified => EventType.Modified,
+        _ => EventType.Deleted,
+    };
+}

@@ -1,0 +1,46 @@
+using System.Net;
+using ControlPlane.Grains;
+using ControlPlane.Grains.Ipam;
+using ControlPlane.Storage.Errors;
+using ControlPlane.Storage.GrainStorage;
+
+namespace ControlPlane.Silo.Hosting;
+
+/// <summary>Checks every setting of the silo at once and reports all that are wrong.</summary>
+public static class SiloOptionsValidator
+{
+    public static void Validate(SiloOptions silo, ClusterOptions cluster, StoreOptions store, ControlPlaneOptions controlPlane)
+    {
+        var errors = new List<string>();
+        if (!IPAddress.TryParse(silo.ListenAddress, out _)) errors.Add($"Silo:{nameof(silo.ListenAddress)} '{silo.ListenAddress}' is not an IP address");
+        if (silo.Port is < 0 or > 65535) errors.Add($"Silo:{nameof(silo.Port)} {silo.Port} is outside 0..65535");
+        if (silo.HealthPort is < 0 or > 65535) errors.Add($"Silo:{nameof(silo.HealthPort)} {silo.HealthPort} is outside 0..65535");
+        if (silo.MaxReceiveMessageSize < 1024) errors.Add($"Silo:{nameof(silo.MaxReceiveMessageSize)} must be at least 1024");
+        if (cluster.Membership is not ("localhost" or "redis")) errors.Add($"Cluster:{nameof(cluster.Membership)} '{cluster.Membership}' must be localhost or redis");
+        if (cluster.Membership == "redis" && cluster.Redis.Length == 0) errors.Add($"Cluster:{nameof(cluster.Redis)} is required with redis membership");
+        if (cluster.SiloPort is < 0 or > 65535) errors.Add($"Cluster:{nameof(cluster.SiloPort)} {cluster.SiloPort} is outside 0..65535");
+        if (cluster.AdvertisedAddress.Length > 0 && !IPAddress.TryParse(cluster.AdvertisedAddress, out _)) errors.Add($"Cluster:{nameof(cluster.AdvertisedAddress)} '{cluster.AdvertisedAddress}' is not an IP address");
+        if (cluster.IdleTimeout < TimeSpan.FromSeconds(2)) errors.Add($"Cluster:{nameof(cluster.IdleTimeout)} must be at least 2 seconds");
+        if (store.Partitions is < 1 or > 1024) errors.Add($"Store:{nameof(store.Partitions)} {store.Partitions} is outside 1..1024");
+        if (store.ChangeLogRetention < 1) errors.Add($"Store:{nameof(store.ChangeLogRetention)} must be positive");
+        if (controlPlane.UnderlayMtu is < 1280 or > 9216) errors.Add($"ControlPlane:{nameof(controlPlane.UnderlayMtu)} {controlPlane.UnderlayMtu} is outside 1280..9216");
+        if (controlPlane.NodeLeaseDuration <= TimeSpan.Zero) errors.Add($"ControlPlane:{nameof(controlPlane.NodeLeaseDuration)} must be positive");
+        foreach (var (name, cidr) in new[] { (nameof(controlPlane.ServiceIpv4Cidr), controlPlane.ServiceIpv4Cidr), (nameof(controlPlane.ServiceIpv6Cidr), controlPlane.ServiceIpv6Cidr) })
+        {
+            if (cidr.Length == 0) continue;
+            try
+            {
+                var prefix = IpPrefix.Parse(name, cidr);
+                if (prefix.Bits - prefix.Length > 20) errors.Add($"ControlPlane:{name} {cidr} is larger than 2^20 addresses");
+            }
+            catch (ControlPlaneException e)
+            {
+                errors.Add($"ControlPlane:{e.Message}");
+            }
+        }
+        if (errors.Count > 0)
+        {
+            throw new InvalidOperationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
+        }
+    }
+}

@@ -1,0 +1,37 @@
+namespace ControlPlane.Storage.Errors;
+
+/// <summary>
+/// A classified failure. <see cref="Field"/> names the offending input when there is one. The
+/// message is for people; callers branch on <see cref="Code"/> only. Serializable by Orleans, so
+/// it reaches a caller on another silo (or a client) as the same type.
+/// </summary>
+[GenerateSerializer]
+[Alias("controlplane.ControlPlaneException")]
+public sealed class ControlPlaneException : Exception
+{
+    /// <summary>Longest echo of a caller's value inside a message.</summary>
+    public const int MaxEcho = 64;
+
+    public ControlPlaneException(ErrorCode code, string message, string? field = null, Exception? inner = null)
+        : base(field is null ? message : $"{field}: {message}", inner)
+    {
+        Code = code;
+        Field = field;
+    }
+
+    [Id(0)]
+    public ErrorCode Code { get; init; }
+
+    [Id(1)]
+    public string? Field { get; init; }
+
+    public static ControlPlaneException Invalid(string field, string reason) => new(ErrorCode.InvalidArgument, reason, field);
+
+    /// <summary>
+    /// A caller's value quoted for a message, cut to <see cref="MaxEcho"/> characters: an error
+    /// that echoes a huge value would outgrow the clients' header limits (grpc-message).
+    /// </summary>
+    public static string Quote(string value) => value.Length <= MaxEcho
+        ? $"'{value}'"
+        : $"'{value[..MaxEcho]}…' ({value.Length} characters)";
+}

@@ -1,0 +1,25 @@
+namespace ControlPlane.Storage.GrainStorage;
+
+/// <summary>
+/// What a grain's state type tells <see cref="ObjectStorage"/>: its bytes, where watch filters
+/// and lookups find it (namespace, secondary index), and what it holds exclusively. The storage
+/// layer never looks inside the bytes.
+/// </summary>
+public interface IStoredState
+{
+    /// <summary>The namespace of a namespaced object, else empty.</summary>
+    string Namespace { get; }
+
+    /// <summary>The kind's secondary index value (e.g. an endpoint's network), else empty.</summary>
+    string Index { get; }
+
+    /// <summary>What the next write holds (replacing the object's claims), or null to keep them.</summary>
+    IReadOnlyList<Claim>? Claims { get; }
+
+    byte[] Encode();
+
+    void Decode(byte[] data);
+
+    /// <summary>The object does not exist.</summary>
+    void Reset();
+}

@@ -1,0 +1,97 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using ControlPlane.Storage.Errors;
+using Orleans.Runtime;
+using Orleans.Storage;
+
+namespace ControlPlane.Storage.GrainStorage;
+
+/// <summary>
+/// The Orleans grain storage provider of the control plane. A grain's state is one object row:
+/// kind = the grain type, key = the grain's string key. Each write goes through the group
+/// committer, so the state and its change record commit in one transaction, shared with the
+/// writes of other grains queued at the same moment; the etag is the object's revision in its
+/// partition. A write whose etag no longer matches fails with
+/// <see cref="InconsistentStateException"/> (Orleans then deactivates the stale activation, e.g.
+/// a duplicate during a membership change); a write whose claims another object holds fails
+/// with <see cref="ErrorCode.ClaimTaken"/>.
+/// </summary>
+public sealed class ObjectStorage(DurableStore store) : IGrainStorage
+{
+    /// <summary>The provider name grains use.</summary>
+    public const string Name = "objects";
+
+    private readonly ConcurrentDictionary<GrainType, string> _kinds = new();
+
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        var state = StateOf(grainState);
+        var (kind, key) = Identify(grainId);
+        var stored = store.Store.Read(kind, key);
+        if (stored is null)
+        {
+            state.Reset();
+            grainState.ETag = null;
+            grainState.RecordExists = false;
+        }
+        else
+        {
+            state.Decode(stored.Data);
+            grainState.ETag = stored.Revision.ToString(CultureInfo.InvariantCulture);
+            grainState.RecordExists = true;
+        }
+        return Task.CompletedTask;
+    }
+
+    public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        var state = StateOf(grainState);
+        var (kind, key) = Identify(grainId);
+        var revision = await CommitAsync(grainState, new WriteRequest
+        {
+            Kind = kind, Key = key, Partition = store.PartitionOf(kind, key), ExpectedRevision = RevisionOf(grainState.ETag),
+            Data = state.Encode(), Namespace = state.Namespace, Index = state.Index, Claims = state.Claims,
+        }).ConfigureAwait(false);
+        grainState.ETag = revision.ToString(CultureInfo.InvariantCulture);
+        grainState.RecordExists = true;
+    }
+
+    public async Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        if (!grainState.RecordExists)
+        {
+            return;
+        }
+        var state = StateOf(grainState);
+        var (kind, key) = Identify(grainId);
+        await CommitAsync(grainState, new WriteRequest
+        {
+            Kind = kind, Key = key, Partition = store.PartitionOf(kind, key), ExpectedRevision = RevisionOf(grainState.ETag),
+            Data = null, PreviousData = state.Encode(), Namespace = state.Namespace, Index = state.Index,
+        }).ConfigureAwait(false);
+        grainState.ETag = null;
+        grainState.RecordExists = false;
+    }
+
+    private async Task<long> CommitAsync<T>(IGrainState<T> grainState, WriteRequest request)
+    {
+        try
+        {
+            return await store.Committer.WriteAsync(request).ConfigureAwait(false);
+        }
+        catch (ControlPlaneException e) when (e.Code == ErrorCode.Aborted)
+        {
+            throw new InconsistentStateException(e.Message, grainState.ETag, "a later revision");
+        }
+    }
+
+    /// <summary>The revision an etag stands for; 0 for an object that does not exist.</summary>
+    public static long RevisionOf(string? etag) =>
+        etag is null ? 0 : long.Parse(etag, NumberStyles.None, CultureInfo.InvariantCulture);
+
+    private static IStoredState StateOf<T>(IGrainState<T> grainState) =>
+        grainState.State as IStoredState ?? throw new InvalidOperationException($"{typeof(T).Name} does not implement {nameof(IStoredState)}");
+
+    private (string Kind, string Key) Identify(GrainId grainId) =>
+        (_kinds.GetOrAdd(grainId.Type, static type => type.ToString()!), grainId.Key.ToString()!);
+}

@@ -1,0 +1,588 @@
+using ControlPlane.Storage.Errors;
+using Microsoft.Data.Sqlite;
+
+namespace ControlPlane.Storage.Sqlite;
+
+/// <summary>
+/// The embedded store: one SQLite database file in WAL mode. Commits go through one long-lived
+/// writer connection (only the group committer writes); reads use pooled connections, which
+/// WAL lets run beside the writer. synchronous=NORMAL: a committed transaction is in the WAL
+/// file before the call returns, so it survives the process being killed; set
+/// <c>SynchronousFull</c> to survive power loss as well.
+/// </summary>
+public sealed class SqliteGrainStore : IGrainStore
+{
+    private const string Schema = """
+        CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS partitions (
+            id INTEGER PRIMARY KEY, owner TEXT NOT NULL, epoch INTEGER NOT NULL,
+            revision INTEGER NOT NULL, compacted INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS objects (
+            kind TEXT NOT NULL, key TEXT NOT NULL, ns TEXT NOT NULL, idx TEXT NOT NULL,
+            partition INTEGER NOT NULL, revision INTEGER NOT NULL, data BLOB NOT NULL,
+            PRIMARY KEY (kind, key)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS objects_by_index ON objects (kind, idx) WHERE idx <> '';
+        CREATE TABLE IF NOT EXISTS changes (
+            partition INTEGER NOT NULL, revision INTEGER NOT NULL, seq INTEGER NOT NULL,
+            kind TEXT NOT NULL, key TEXT NOT NULL, ns TEXT NOT NULL, idx TEXT NOT NULL,
+            type INTEGER NOT NULL, data BLOB NOT NULL,
+            PRIMARY KEY (partition, revision)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS claims (
+            scope TEXT NOT NULL, low BLOB NOT NULL, high BLOB NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
+            PRIMARY KEY (scope, low)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS claims_by_holder ON claims (kind, key);
+        """;
+
+    private readonly string _readConnectionString;
+    private readonly SqliteConnection _writer;
+    private readonly object _writerLock = new();
+    private static readonly TimeSpan CheckpointInterval = TimeSpan.FromSeconds(1);
+    private readonly System.Collections.Concurrent.ConcurrentBag<PreparedReader> _readers = [];
+    private readonly Timer _checkpointer;
+    private int _checkpointing;
+    private int _commitsSinceWalCheck;
+    private const long WalRestartBytes = 64L * 1024 * 1024;
+    private long[] _heads = [];
+    private long[] _epochs = [];
+    // Commit order across partitions (the log's seq column): replayed watches keep live order.
+    private long _seq;
+
+    // Prepared statements of the writer connection, reused by every batch.
+    private RawStatement? _insert, _update, _delete, _appendChange, _advance, _claimNeighbour, _dropClaims, _addClaim;
+
+    public SqliteGrainStore(string path, bool synchronousFull = false)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+        SQLitePCL.Batteries_V2.Init();
+        var builder = new SqliteConnectionStringBuilder { DataSource = path, Pooling = true, DefaultTimeout = 30 };
+        _readConnectionString = builder.ToString();
+        _writer = new SqliteConnection(builder.ToString());
+        _writer.Open();
+        // 2 KiB pages: a batch of random-key inserts rewrites every page it touches into the WAL,
+        // and smaller pages halve those bytes (measured: +30% commit rate over 4 KiB).
+        // Checkpoints (copying the WAL into the database, with an fsync) would stall the commit
+        // thread; they run from a timer on their own connection instead.
+        Execute(_writer, $"PRAGMA page_size=2048; PRAGMA journal_mode=WAL; PRAGMA synchronous={(synchronousFull ? "FULL" : "NORMAL")}; PRAGMA busy_timeout=30000; PRAGMA wal_autocheckpoint=0;");
+        Execute(_writer, Schema);
+        _checkpointer = new Timer(_ => Checkpoint(), null, CheckpointInterval, CheckpointInterval);
+    }
+
+    public PartitionState Open(string owner, int partitionCount)
+    {
+        lock (_writerLock)
+        {
+            using var tx = _writer.BeginTransaction();
+            var stored = Scalar(_writer, "SELECT value FROM meta WHERE name = 'partitions'");
+            if (stored is null)
+            {
+                Execute(_writer, $"INSERT INTO meta VALUES ('partitions', '{partitionCount}')");
+                for (var p = 0; p < partitionCount; p++)
+                {
+                    Execute(_writer, $"INSERT INTO partitions VALUES ({p}, '', 0, 0, 0)");
+                }
+            }
+            else
+            {
+                partitionCount = int.Parse((string)stored, System.Globalization.CultureInfo.InvariantCulture);
+            }
+            using (var take = _writer.CreateCommand())
+            {
+                take.CommandText = "UPDATE partitions SET owner = $owner, epoch = epoch + 1";
+                take.Parameters.AddWithValue("$owner", owner);
+                take.ExecuteNonQuery();
+            }
+            var epochs = new long[partitionCount];
+            var heads = new long[partitionCount];
+            var compacted = new long[partitionCount];
+            using (var read = _writer.CreateCommand())
+            {
+                read.CommandText = "SELECT id, epoch, revision, compacted FROM partitions ORDER BY id";
+                using var reader = read.ExecuteReader();
+                while (reader.Read())
+                {
+                    var p = reader.GetInt32(0);
+                    epochs[p] = reader.GetInt64(1);
+                    heads[p] = reader.GetInt64(2);
+                    compacted[p] = reader.GetInt64(3);
+                }
+            }
+            _seq = Scalar(_writer, "SELECT coalesce(max(seq), 0) FROM changes") is long seq ? seq : 0;
+            tx.Commit();
+            _heads = heads;
+            _epochs = epochs;
+            PrepareWriterStatements();
+            return new PartitionState(epochs, (long[])heads.Clone(), compacted);
+        }
+    }
+
+    private void PrepareWriterStatements()
+    {
+        var db = _writer.Handle!;
+        _insert = new RawStatement(db, "INSERT INTO objects VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING");
+        _update = new RawStatement(db, "UPDATE objects SET ns = ?3, idx = ?4, revision = ?6, data = ?7 WHERE kind = ?1 AND key = ?2 AND revision = ?8");
+        _delete = new RawStatement(db, "DELETE FROM objects WHERE kind = ?1 AND key = ?2 AND revision = ?8");
+        _appendChange = new RawStatement(db, "INSERT INTO changes VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+        _advance = new RawStatement(db, "UPDATE partitions SET revision = ?1 WHERE id = ?2 AND epoch = ?3");
+        // Claims of one scope never overlap, so sorted by low they are sorted by high too: the only
+        // claim of another holder that can overlap [low, high] is the one with the greatest low <= high.
+        _claimNeighbour = new RawStatement(db, "SELECT low, high, kind, key FROM claims WHERE scope = ?1 AND low <= ?2 AND NOT (kind = ?3 AND key = ?4) ORDER BY low DESC LIMIT 1");
+        _dropClaims = new RawStatement(db, "DELETE FROM claims WHERE kind = ?1 AND key = ?2");
+        _addClaim = new RawStatement(db, "INSERT INTO claims VALUES (?1, ?2, ?3, ?4, ?5)");
+    }
+
+    private IEnumerable<RawStatement> WriterStatements() =>
+        new[] { _insert, _update, _delete, _appendChange, _advance, _claimNeighbour, _dropClaims, _addClaim }.OfType<RawStatement>();
+
+    public void Commit(IReadOnlyList<WriteRequest> batch, WriteOutcome[] outcomes, Change?[] changes)
+    {
+        lock (_writerLock)
+        {
+            var heads = (long[])_heads.Clone();
+            var seq = _seq;
+            var touched = new bool[heads.Length];
+            try
+            {
+                using var tx = _writer.BeginTransaction();
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    var w = batch[i];
+                    changes[i] = null;
+                    if (w.Epoch != _epochs[w.Partition])
+                    {
+                        outcomes[i] = WriteOutcome.Fenced;
+                        continue;
+                    }
+                    if (w.Data is not null && w.Claims is { Count: > 0 } && FindHolder(w) is { } holder)
+                    {
+                        w.TakenBy = holder;
+                        outcomes[i] = WriteOutcome.ClaimTaken;
+                        continue;
+                    }
+                    var revision = heads[w.Partition] + 1;
+                    int rows;
+                    ChangeType type;
+                    if (w.Data is null)
+                    {
+                        rows = _delete!.Bind(1, w.Kind).Bind(2, w.Key).Bind(8, w.ExpectedRevision).Execute();
+                        type = ChangeType.Deleted;
+                    }
+                    else if (w.ExpectedRevision == 0)
+                    {
+                        rows = _insert!.Bind(1, w.Kind).Bind(2, w.Key).Bind(3, w.Namespace).Bind(4, w.Index)
+                            .Bind(5, w.Partition).Bind(6, revision).Bind(7, w.Data).Execute();
+                        type = ChangeType.Added;
+                    }
+                    else
+                    {
+                        rows = _update!.Bind(1, w.Kind).Bind(2, w.Key).Bind(3, w.Namespace).Bind(4, w.Index)
+                            .Bind(6, revision).Bind(7, w.Data).Bind(8, w.ExpectedRevision).Execute();
+                        type = ChangeType.Modified;
+                    }
+                    if (rows == 0)
+                    {
+                        outcomes[i] = WriteOutcome.Conflict;
+                        continue;
+                    }
+                    if (w.Data is null || w.Claims is not null)
+                    {
+                        ReplaceClaims(w);
+                    }
+                    var data = w.Data ?? w.PreviousData ?? [];
+                    _appendChange!.Bind(1, w.Partition).Bind(2, revision).Bind(3, ++seq).Bind(4, w.Kind).Bind(5, w.Key)
+                        .Bind(6, w.Namespace).Bind(7, w.Index).Bind(8, (long)type).Bind(9, data).Execute();
+                    heads[w.Partition] = revision;
+                    touched[w.Partition] = true;
+                    outcomes[i] = WriteOutcome.Committed;
+                    changes[i] = new Change
+                    {
+                        Partition = w.Partition, Revision = revision, Kind = w.Kind, Key = w.Key, Type = type,
+                        Data = data, Namespace = w.Namespace, Index = w.Index,
+                    };
+                }
+                for (var p = 0; p < heads.Length; p++)
+                {
+                    if (touched[p] && _advance!.Bind(1, heads[p]).Bind(2, p).Bind(3, _epochs[p]).Execute() == 0)
+                    {
+                        // Another silo took the partition since we opened: nothing of this batch may commit.
+                        tx.Rollback();
+                        _epochs[p] = -1;
+                        throw new ControlPlaneException(ErrorCode.Unavailable, $"partition {p} is owned by another silo");
+                    }
+                }
+                tx.Commit();
+                _heads = heads;
+                _seq = seq;
+                BoundWal();
+            }
+            catch (SqliteException e)
+            {
+                throw new ControlPlaneException(ErrorCode.Unavailable, "the store could not commit", inner: e);
+            }
+        }
+    }
+
+    /// <summary>The holder of a claim of <paramref name="write"/> other than the writing object itself, if any.</summary>
+    private ClaimHolder? FindHolder(WriteRequest write)
+    {
+        foreach (var claim in write.Claims!)
+        {
+            var neighbour = _claimNeighbour!.Bind(1, claim.Scope).Bind(2, claim.High).Bind(3, write.Kind).Bind(4, write.Key)
+                .QuerySingle(static row => (High: row.Blob(1), Low: row.Blob(0), Kind: row.Text(2), Key: row.Text(3)));
+            if (neighbour is { } n && n.High.AsSpan().SequenceCompareTo(claim.Low) >= 0)
+            {
+                return new ClaimHolder(new Claim(claim.Scope, n.Low, n.High), n.Kind, n.Key);
+            }
+        }
+        return null;
+    }
+
+    private void ReplaceClaims(WriteRequest write)
+    {
+        _dropClaims!.Bind(1, write.Kind).Bind(2, write.Key).Execute();
+        if (write.Data is null)
+        {
+            return;
+        }
+        foreach (var claim in write.Claims!)
+        {
+            _addClaim!.Bind(1, claim.Scope).Bind(2, claim.Low).Bind(3, claim.High).Bind(4, write.Kind).Bind(5, write.Key).Execute();
+        }
+    }
+
+    public StoredObject? Read(string kind, string key)
+    {
+        // Every activation reads its object: a pool of connections with the statement prepared once.
+        if (!_readers.TryTake(out var prepared))
+        {
+            prepared = new PreparedReader(OpenReader());
+        }
+        try
+        {
+            prepared.Kind.Value = kind;
+            prepared.Key.Value = key;
+            using var reader = prepared.Command.ExecuteReader();
+            return reader.Read()
+                ? new StoredObject(kind, key, reader.GetInt32(0), reader.GetInt64(1), (byte[])reader[2], reader.GetString(3), reader.GetString(4))
+                : null;
+        }
+        catch (SqliteException e)
+        {
+            prepared.Dispose();
+            prepared = null;
+            throw new ControlPlaneException(ErrorCode.Unavailable, "the store cannot be read", inner: e);
+        }
+        finally
+        {
+            if (prepared is not null) _readers.Add(prepared);
+        }
+    }
+
+    private sealed class PreparedReader : IDisposable
+    {
+        public PreparedReader(SqliteConnection connection)
+        {
+            Connection = connection;
+            Command = connection.CreateCommand();
+            Command.CommandText = "SELECT partition, revision, data, ns, idx FROM objects WHERE kind = $kind AND key = $key";
+            Kind = Command.Parameters.Add(new SqliteParameter { ParameterName = "$kind" });
+            Key = Command.Parameters.Add(new SqliteParameter { ParameterName = "$key" });
+            Command.Prepare();
+        }
+
+        public SqliteConnection Connection { get; }
+
+        public SqliteCommand Command { get; }
+
+        public SqliteParameter Kind { get; }
+
+        public SqliteParameter Key { get; }
+
+        public void Dispose()
+        {
+            Command.Dispose();
+            Connection.Dispose();
+        }
+    }
+
+    public ObjectPage List(IReadOnlyList<string> kinds, string? keyPrefix, string? afterKey, int limit)
+    {
+        using var connection = OpenReader();
+        using var tx = connection.BeginTransaction(deferred: true);
+        var heads = ReadHeads(connection, out _);
+        using var command = connection.CreateCommand();
+        var kindList = string.Join(", ", kinds.Select((_, i) => "$k" + i));
+        command.CommandText = $"""
+            SELECT kind, key, partition, revision, data, ns, idx FROM objects
+            WHERE kind IN ({kindList}) AND key > $after AND ($prefix = '' OR (key >= $prefix AND key < $prefixEnd))
+            ORDER BY key, kind LIMIT $limit
+            """;
+        for (var i = 0; i < kinds.Count; i++)
+        {
+            command.Parameters.AddWithValue("$k" + i, kinds[i]);
+        }
+        var prefix = keyPrefix ?? string.Empty;
+        command.Parameters.AddWithValue("$after", afterKey ?? string.Empty);
+        command.Parameters.AddWithValue("$prefix", prefix);
+        command.Parameters.AddWithValue("$prefixEnd", prefix + '\uffff');
+        command.Parameters.AddWithValue("$limit", limit == int.MaxValue ? -1 : limit + 1L);
+        var objects = new List<StoredObject>();
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                objects.Add(new StoredObject(reader.GetString(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt64(3),
+                    (byte[])reader[4], reader.GetString(5), reader.GetString(6)));
+            }
+        }
+        var hasMore = limit != int.MaxValue && objects.Count > limit;
+        if (hasMore)
+        {
+            objects.RemoveAt(objects.Count - 1);
+        }
+        return new ObjectPage(objects, heads, hasMore);
+    }
+
+    public IReadOnlyList<ClaimHolder> ListClaims(string scope)
+    {
+        using var connection = OpenReader();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT low, high, kind, key FROM claims WHERE scope = $scope ORDER BY low";
+        command.Parameters.AddWithValue("$scope", scope);
+        var claims = new List<ClaimHolder>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            claims.Add(new ClaimHolder(new Claim(scope, (byte[])reader[0], (byte[])reader[1]), reader.GetString(2), reader.GetString(3)));
+        }
+        return claims;
+    }
+
+    public IReadOnlyList<StoredObject> ListByIndex(string kind, string index)
+    {
+        using var connection = OpenReader();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT key, partition, revision, data, ns FROM objects WHERE kind = $kind AND idx = $idx AND idx <> ''";
+        command.Parameters.AddWithValue("$kind", kind);
+        command.Parameters.AddWithValue("$idx", index);
+        var objects = new List<StoredObject>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            objects.Add(new StoredObject(kind, reader.GetString(0), reader.GetInt32(1), reader.GetInt64(2), (byte[])reader[3], reader.GetString(4), index));
+        }
+        return objects;
+    }
+
+    public ChangeRange ReadChanges(long[] after)
+    {
+        using var connection = OpenReader();
+        using var tx = connection.BeginTransaction(deferred: true);
+        var heads = ReadHeads(connection, out var compacted);
+        if (after.Length != heads.Length)
+        {
+            throw ControlPlaneException.Invalid("resume_token", $"names {after.Length} partitions, the store has {heads.Length}");
+        }
+        for (var p = 0; p < heads.Length; p++)
+        {
+            if (after[p] < compacted[p])
+            {
+                throw new ControlPlaneException(ErrorCode.RevisionCompacted,
+                    $"revision {after[p]} of partition {p} is older than the retained change log (compacted up to {compacted[p]}); list again");
+            }
+            if (after[p] > heads[p])
+            {
+                throw ControlPlaneException.Invalid("resume_token", $"revision {after[p]} of partition {p} is ahead of the store ({heads[p]})");
+            }
+        }
+        // seq is the commit order across partitions: a resumed watch sees changes in the order live watchers did.
+        var changes = new List<(long Seq, Change Change)>();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT seq, revision, kind, key, ns, idx, type, data FROM changes WHERE partition = $p AND revision > $after ORDER BY revision";
+        var partition = command.Parameters.Add(new SqliteParameter { ParameterName = "$p" });
+        var from = command.Parameters.Add(new SqliteParameter { ParameterName = "$after" });
+        for (var p = 0; p < heads.Length; p++)
+        {
+            if (after[p] == heads[p])
+            {
+                continue;
+            }
+            partition.Value = p;
+            from.Value = after[p];
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                changes.Add((reader.GetInt64(0), new Change
+                {
+                    Partition = p, Revision = reader.GetInt64(1), Kind = reader.GetString(2), Key = reader.GetString(3),
+                    Namespace = reader.GetString(4), Index = reader.GetString(5), Type = (ChangeType)reader.GetInt32(6),
+                    Data = (byte[])reader[7],
+                }));
+            }
+        }
+        changes.Sort(static (a, b) => a.Seq.CompareTo(b.Seq));
+        return new ChangeRange([.. changes.Select(c => c.Change)], heads);
+    }
+
+    public string? ProbeWritable(long[] epochs)
+    {
+        lock (_writerLock)
+        {
+            try
+            {
+                using var tx = _writer.BeginTransaction(deferred: false);
+                using var command = _writer.CreateCommand();
+                command.CommandText = "SELECT id, epoch FROM partitions ORDER BY id";
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    var p = reader.GetInt32(0);
+                    if (p < epochs.Length && reader.GetInt64(1) != epochs[p])
+                    {
+                        return $"partition {p} is owned by another silo";
+                    }
+                }
+                return null;
+            }
+            catch (Exception e) when (e is SqliteException or InvalidOperationException)
+            {
+                return $"the store cannot be written: {e.Message}";
+            }
+        }
+    }
+
+    public long[] Compact(long retain)
+    {
+        lock (_writerLock)
+        {
+            using var tx = _writer.BeginTransaction();
+            var heads = ReadHeads(_writer, out var compacted);
+            using var drop = _writer.CreateCommand();
+            drop.CommandText = "DELETE FROM changes WHERE partition = $p AND revision <= $upto; UPDATE partitions SET compacted = $upto WHERE id = $p";
+            var partition = drop.Parameters.Add(new SqliteParameter { ParameterName = "$p" });
+            var upto = drop.Parameters.Add(new SqliteParameter { ParameterName = "$upto" });
+            for (var p = 0; p < heads.Length; p++)
+            {
+                var limit = heads[p] - retain;
+                if (limit > compacted[p])
+                {
+                    partition.Value = p;
+                    upto.Value = limit;
+                    drop.ExecuteNonQuery();
+                    compacted[p] = limit;
+                }
+            }
+            tx.Commit();
+            return compacted;
+        }
+    }
+
+    /// <summary>
+    /// Under a steady stream of commits a passive checkpoint never catches the writer, so the WAL
+    /// would only grow: past <see cref="WalRestartBytes"/> the writer itself finishes the
+    /// checkpoint (most frames are already copied by the background one) and restarts the WAL.
+    /// </summary>
+    private void BoundWal()
+    {
+        if (++_commitsSinceWalCheck < 64)
+        {
+            return;
+        }
+        _commitsSinceWalCheck = 0;
+        if (new FileInfo(_writer.DataSource + "-wal") is { Exists: true, Length: > WalRestartBytes })
+        {
+            Execute(_writer, "PRAGMA wal_checkpoint(RESTART)");
+        }
+    }
+
+    /// <summary>
+    /// Copies committed WAL frames into the database without blocking the writer (PASSIVE). When
+    /// the log has grown large, a TRUNCATE checkpoint resets it (it waits for readers briefly).
+    /// </summary>
+    public void Checkpoint()
+    {
+        if (Interlocked.Exchange(ref _checkpointing, 1) != 0)
+        {
+            return;
+        }
+        try
+        {
+            using var connection = OpenReader();
+            var walBytes = new FileInfo(connection.DataSource + "-wal") is { Exists: true } wal ? wal.Length : 0;
+            Execute(connection, walBytes > 256L * 1024 * 1024 ? "PRAGMA wal_checkpoint(TRUNCATE)" : "PRAGMA wal_checkpoint(PASSIVE)");
+        }
+        catch (Exception e) when (e is SqliteException or ControlPlaneException or ObjectDisposedException)
+        {
+            // Retried on the next tick; the WAL only grows meanwhile.
+        }
+        finally
+        {
+            Volatile.Write(ref _checkpointing, 0);
+        }
+    }
+
+    private static long[] ReadHeads(SqliteConnection connection, out long[] compacted)
+    {
+        var heads = new List<long>();
+        var low = new List<long>();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT revision, compacted FROM partitions ORDER BY id";
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            heads.Add(reader.GetInt64(0));
+            low.Add(reader.GetInt64(1));
+        }
+        compacted = [.. low];
+        return [.. heads];
+    }
+
+    private SqliteConnection OpenReader()
+    {
+        try
+        {
+            var connection = new SqliteConnection(_readConnectionString);
+            connection.Open();
+            return connection;
+        }
+        catch (SqliteException e)
+        {
+            throw new ControlPlaneException(ErrorCode.Unavailable, "the store cannot be read", inner: e);
+        }
+    }
+
+    private static void Execute(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private static object? Scalar(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return command.ExecuteScalar();
+    }
+
+    public void Dispose()
+    {
+        _checkpointer.Dispose();
+        lock (_writerLock)
+        {
+            foreach (var statement in WriterStatements())
+            {
+                statement.Dispose();
+            }
+            _writer.Dispose();
+        }
+        while (_readers.TryTake(out var reader))
+        {
+            reader.Dispose();
+        }
+        SqliteConnection.ClearAllPools();
+    }
+}

@@ -1,0 +1,29 @@
+namespace ControlPlane.Storage;
+
+/// <summary>
+/// Something an object holds exclusively: an interval [<see cref="Low"/>, <see cref="High"/>]
+/// of byte strings within a <see cref="Scope"/> (an address of a network, a virtual IP, a VNI, a
+/// range of addresses). The store refuses a write whose claims overlap another object's claims in
+/// the same scope, so two objects can never hold one thing, whatever happens in memory (a
+/// duplicate activation, an allocator rebuilt while a release was in flight). Bounds compare as
+/// unsigned big-endian byte strings; all claims of one scope must use one length.
+/// </summary>
+[GenerateSerializer]
+[Alias("controlplane.Claim")]
+public sealed record Claim([property: Id(0)] string Scope, [property: Id(1)] byte[] Low, [property: Id(2)] byte[] High)
+{
+    /// <summary>A claim of one value.</summary>
+    public static Claim Of(string scope, byte[] value) => new(scope, value, value);
+
+    /// <summary>How people read it in an error: the value, or "low..high".</summary>
+    public string Describe() => Low.AsSpan().SequenceEqual(High)
+        ? Display(Low)
+        : $"{Display(Low)}..{Display(High)}";
+
+    private static string Display(byte[] value) => value.Length switch
+    {
+        16 => new System.Net.IPAddress(value) is var a && a.IsIPv4MappedToIPv6 ? a.MapToIPv4().ToString() : new System.Net.IPAddress(value).ToString(),
+        4 => System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(value).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        _ => Convert.ToHexString(value),
+    };
+}

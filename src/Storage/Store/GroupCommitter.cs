@@ -1,0 +1,151 @@
+using System.Threading.Channels;
+using ControlPlane.Storage.Changes;
+using ControlPlane.Storage.Errors;
+
+namespace ControlPlane.Storage;
+
+/// <summary>
+/// The single writer of the store. Writes from all grains queue here; a dedicated thread takes
+/// whatever has queued (up to <see cref="MaxBatch"/>) and commits it as one transaction, then
+/// publishes the committed changes to the hub in commit order, and only then completes the
+/// callers: an acknowledged write is durable (invariant 2) and watchers never see a change
+/// that could still roll back.
+/// </summary>
+public sealed class GroupCommitter : IDisposable
+{
+    public const int MaxBatch = 512;
+
+    private readonly IGrainStore _store;
+    private readonly ChangeHub _hub;
+    private readonly long[] _epochs;
+    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Thread _thread;
+
+    public GroupCommitter(IGrainStore store, ChangeHub hub, PartitionState partitions)
+    {
+        _store = store;
+        _hub = hub;
+        _epochs = partitions.Epochs;
+        _thread = new Thread(Run) { IsBackground = true, Name = "group-commit" };
+        _thread.Start();
+    }
+
+    private string? _failure;
+
+    /// <summary>Transactions committed so far (each holds one or more writes).</summary>
+    public long Transactions { get; private set; }
+
+    /// <summary>
+    /// Why the last commit failed (the store is lost, or another silo fenced this one), or null
+    /// while writes succeed. Health reports NOT_SERVING while it is set.
+    /// </summary>
+    public string? Failure => Volatile.Read(ref _failure);
+
+    /// <summary>Probes the store (a write transaction that commits nothing) and updates <see cref="Failure"/>.</summary>
+    public string? Probe()
+    {
+        var failure = _store.ProbeWritable(_epochs);
+        Volatile.Write(ref _failure, failure);
+        return failure;
+    }
+
+    /// <summary>
+    /// Queues a write and completes with the object's new revision once it is durable. Fails with
+    /// <see cref="ErrorCode.Aborted"/> if the object's revision moved, and
+    /// <see cref="ErrorCode.Unavailable"/> if the store failed or the partition was lost.
+    /// </summary>
+    public Task<long> WriteAsync(WriteRequest write)
+    {
+        write.Epoch = _epochs[write.Partition];
+        var pending = new Pending(write);
+        if (!_queue.Writer.TryWrite(pending))
+        {
+            throw new ControlPlaneException(ErrorCode.Unavailable, "the silo is shutting down");
+        }
+        return pending.Completion.Task;
+    }
+
+    private void Run()
+    {
+        var reader = _queue.Reader;
+        var batch = new List<Pending>(MaxBatch);
+        var requests = new List<WriteRequest>(MaxBatch);
+        var outcomes = new WriteOutcome[MaxBatch];
+        var changes = new Change?[MaxBatch];
+        while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+        {
+            batch.Clear();
+            requests.Clear();
+            while (batch.Count < MaxBatch && reader.TryRead(out var pending))
+            {
+                batch.Add(pending);
+                requests.Add(pending.Request);
+            }
+            try
+            {
+                _store.Commit(requests, outcomes, changes);
+                Transactions++;
+                Volatile.Write(ref _failure, Array.IndexOf(outcomes, WriteOutcome.Fenced, 0, batch.Count) >= 0 ? "this silo's store was fenced by another silo" : null);
+            }
+            catch (Exception e)
+            {
+                // Counted as the store's failure; each caller gets it as UNAVAILABLE.
+                var failure = e as ControlPlaneException ?? new ControlPlaneException(ErrorCode.Unavailable, "the store could not commit", inner: e);
+                Volatile.Write(ref _failure, failure.Message);
+                foreach (var pending in batch)
+                {
+                    pending.Completion.TrySetException(failure);
+                }
+                continue;
+            }
+            var committed = 0;
+            for (var i = 0; i < batch.Count; i++)
+            {
+                committed += changes[i] is null ? 0 : 1;
+            }
+            var published = new Change[committed];
+            for (int i = 0, n = 0; i < batch.Count; i++)
+            {
+                if (changes[i] is { } change)
+                {
+                    published[n++] = change;
+                }
+            }
+            _hub.Publish(published);
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var completion = batch[i].Completion;
+                switch (outcomes[i])
+                {
+                    case WriteOutcome.Committed:
+                        completion.TrySetResult(changes[i]!.Revision);
+                        break;
+                    case WriteOutcome.Conflict:
+                        completion.TrySetException(new ControlPlaneException(ErrorCode.Aborted,
+                            $"{requests[i].Kind} {requests[i].Key} changed concurrently; reload and retry"));
+                        break;
+                    case WriteOutcome.ClaimTaken:
+                        completion.TrySetException(new ClaimTakenException(requests[i].TakenBy!));
+                        break;
+                    default:
+                        completion.TrySetException(new ControlPlaneException(ErrorCode.Unavailable,
+                            $"partition {requests[i].Partition} is no longer owned by this silo"));
+                        break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Stops taking writes and waits until every queued one is committed.</summary>
+    public void Dispose()
+    {
+        _queue.Writer.TryComplete();
+        _thread.Join();
+    }
+
+    private sealed class Pending(WriteRequest request)
+    {
+        public WriteRequest Request { get; } = request;
+        public TaskCompletionSource<long> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

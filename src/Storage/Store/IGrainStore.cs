@@ -1,0 +1,48 @@
+namespace ControlPlane.Storage;
+
+/// <summary>
+/// Durable storage of grain state and the change log. Writes arrive in batches from the group
+/// committer, which is the only writer; reads may come from any thread.
+/// </summary>
+public interface IGrainStore : IDisposable
+{
+    /// <summary>
+    /// Creates the schema if needed and takes ownership of every partition, bumping each epoch so
+    /// that any earlier owner can no longer commit. <paramref name="partitionCount"/> applies only
+    /// to a new store; an existing store keeps its own count.
+    /// </summary>
+    PartitionState Open(string owner, int partitionCount);
+
+    StoredObject? Read(string kind, string key);
+
+    /// <summary>
+    /// Commits the batch in one transaction: for each request the object row and a change record
+    /// with the next revision of its partition. A request whose condition fails is skipped and
+    /// reported; the others commit. Throws when the store itself fails (nothing commits).
+    /// </summary>
+    void Commit(IReadOnlyList<WriteRequest> batch, WriteOutcome[] outcomes, Change?[] changes);
+
+    /// <summary>Objects of the given kinds in key order after <paramref name="afterKey"/>.</summary>
+    ObjectPage List(IReadOnlyList<string> kinds, string? keyPrefix, string? afterKey, int limit);
+
+    /// <summary>Every claim held in a scope, with its holder (allocators rebuild from these).</summary>
+    IReadOnlyList<ClaimHolder> ListClaims(string scope);
+
+    /// <summary>Every object of a kind with the given secondary index value.</summary>
+    IReadOnlyList<StoredObject> ListByIndex(string kind, string index);
+
+    /// <summary>
+    /// Changes after <paramref name="after"/> (one revision per partition), in revision order per
+    /// partition. Throws <see cref="Errors.ErrorCode.RevisionCompacted"/> if any are compacted.
+    /// </summary>
+    ChangeRange ReadChanges(long[] after);
+
+    /// <summary>
+    /// Opens a write transaction and rolls it back: null if this silo can still write with the
+    /// given epochs, else why not (the store is unreachable, or another owner took a partition).
+    /// </summary>
+    string? ProbeWritable(long[] epochs);
+
+    /// <summary>Drops change records so that each partition keeps at most <paramref name="retain"/>.</summary>
+    long[] Compact(long retain);
+}

@@ -1,0 +1,12 @@
+namespace ControlPlane.Storage;
+
+public enum WriteOutcome : byte
+{
+    Committed,
+    /// <summary>The object's revision was not the expected one.</summary>
+    Conflict,
+    /// <summary>The writer's epoch no longer owns the partition.</summary>
+    Fenced,
+    /// <summary>Another object holds one of the write's claims.</summary>
+    ClaimTaken,
+}

@@ -1,0 +1,29 @@
+namespace ControlPlane.Storage;
+
+/// <summary>
+/// A conditional write of one object. It commits only if the object's current revision equals
+/// <see cref="ExpectedRevision"/> (0: the object must not exist), the writer's epoch still owns
+/// the partition, and no other object holds any of its <see cref="Claims"/>.
+/// </summary>
+public sealed class WriteRequest
+{
+    public required string Kind { get; init; }
+    public required string Key { get; init; }
+    public required int Partition { get; init; }
+    public required long ExpectedRevision { get; init; }
+    /// <summary>New state; null deletes the object (and releases every claim it held).</summary>
+    public byte[]? Data { get; init; }
+    /// <summary>The last state, recorded in the change log when deleting.</summary>
+    public byte[]? PreviousData { get; init; }
+    public string Namespace { get; init; } = string.Empty;
+    public string Index { get; init; } = string.Empty;
+    /// <summary>
+    /// Everything the new state holds, replacing what the object held before; null keeps the
+    /// object's claims as they are (most updates).
+    /// </summary>
+    public IReadOnlyList<Claim>? Claims { get; init; }
+    /// <summary>The epoch under which this silo owns the partition.</summary>
+    public long Epoch { get; set; }
+    /// <summary>Set by the store when the outcome is <see cref="WriteOutcome.ClaimTaken"/>.</summary>
+    public ClaimHolder? TakenBy { get; set; }
+}

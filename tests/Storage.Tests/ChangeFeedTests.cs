@@ -1,0 +1,127 @@
+using ControlPlane.Storage.Changes;
+using ControlPlane.Storage.Errors;
+
+namespace ControlPlane.Storage.Tests;
+
+public sealed class ChangeFeedTests
+{
+    private static readonly FeedFilter Counters = new(["Counter"]);
+
+    [Fact]
+    public async Task Resume_FromAMidPoint_DeliversExactlyTheLaterChangesInOrder()
+    {
+        await using var test = await StoreCluster.StartAsync();
+        var grains = Enumerable.Range(0, 20).Select(i => test.Counter("c" + i)).ToArray();
+        foreach (var grain in grains) await grain.IncrementAsync();
+        var token = test.Store.Store.List(["Counter"], null, null, 1).Heads;
+
+        // Changes after the token, some written while the resumed feed is already live.
+        foreach (var grain in grains.Take(10)) await grain.IncrementAsync();
+        using var feed = ChangeFeed.Resume(test.Store.Store, test.Store.Hub, Counters, token);
+        var late = Task.WhenAll(grains.Skip(10).Select(g => g.IncrementAsync()));
+
+        var seen = new List<Change>();
+        while (seen.Count < 20)
+        {
+            var item = await feed.NextAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+            Assert.Equal(FeedItemType.Change, item.Type);
+            seen.Add(item.Change!);
+        }
+        await late;
+
+        Assert.Equal(20, seen.Select(c => c.Key).Distinct().Count());
+        Assert.All(seen, c => Assert.True(c.Revision > token[c.Partition]));
+        foreach (var partition in seen.GroupBy(c => c.Partition))
+        {
+            var revisions = partition.Select(c => c.Revision).ToArray();
+            Assert.Equal(revisions.Order(), revisions);
+        }
+        // Nothing more: no duplicates after the twenty.
+        Assert.Equal(FeedItemType.Idle, (await feed.NextAsync(TimeSpan.FromMilliseconds(100), CancellationToken.None)).Type);
+        Assert.Equal(test.Store.Store.List(["Counter"], null, null, 1).Heads, feed.Position.ToArray());
+    }
+
+    [Fact]
+    public async Task Snapshot_WhileWritesRace_SeesEveryObjectOnceAndEveryLaterChange()
+    {
+        await using var test = await StoreCluster.StartAsync();
+        var grains = Enumerable.Range(0, 50).Select(i => test.Counter("s" + i)).ToArray();
+        var writes = Task.WhenAll(grains.Select(g => Task.Run(g.IncrementAsync)));
+        using var feed = ChangeFeed.FromSnapshot(test.Store.Store, test.Store.Hub, Counters);
+        await writes;
+
+        var added = new HashSet<string>();
+        var ended = false;
+        while (added.Count < 50)
+        {
+            var item = await feed.NextAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+            Assert.NotEqual(FeedItemType.Idle, item.Type);
+            if (item.Type == FeedItemType.InitialEventsEnd) { ended = true; continue; }
+            Assert.True(added.Add(item.Change!.Key), $"{item.Change.Key} delivered twice");
+        }
+        if (!ended)
+        {
+            Assert.Equal(FeedItemType.InitialEventsEnd, (await feed.NextAsync(TimeSpan.FromSeconds(1), CancellationToken.None)).Type);
+        }
+        Assert.Equal(FeedItemType.Idle, (await feed.NextAsync(TimeSpan.FromMilliseconds(100), CancellationToken.None)).Type);
+    }
+
+    [Fact]
+    public async Task Resume_FromACompactedRevision_FailsWithRevisionCompacted()
+    {
+        await using var test = await StoreCluster.StartAsync(partitions: 1);
+        var grain = test.Counter("busy");
+        await grain.IncrementAsync();
+        var old = test.Store.Store.List(["Counter"], null, null, 1).Heads;
+        for (var i = 0; i < 10; i++) await grain.IncrementAsync();
+
+        test.Store.Store.Compact(retain: 3);
+
+        var error = Assert.Throws<ControlPlaneException>(() => ChangeFeed.Resume(test.Store.Store, test.Store.Hub, Counters, old));
+        Assert.Equal(ErrorCode.RevisionCompacted, error.Code);
+        // A recent enough position still resumes.
+        using var recent = ChangeFeed.Resume(test.Store.Store, test.Store.Hub, Counters, [old[0] + 7]);
+        Assert.Equal(3, await CountChanges(recent));
+    }
+
+    [Fact]
+    public async Task Delete_IsDeliveredWithTheLastState()
+    {
+        await using var test = await StoreCluster.StartAsync();
+        var grain = test.Counter("doomed");
+        await grain.IncrementAsync();
+        using var feed = ChangeFeed.Resume(test.Store.Store, test.Store.Hub, Counters, test.Store.Store.List(["Counter"], null, null, 1).Heads);
+
+        await grain.DeleteAsync();
+
+        var item = await feed.NextAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+        Assert.Equal(ChangeType.Deleted, item.Change!.Type);
+        Assert.Equal(1, BitConverter.ToInt64(item.Change.Data));
+        Assert.Null(test.Store.Store.Read("Counter", "doomed"));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("not base64 !!")]
+    [InlineData("AQ")]
+    public void ResumeToken_Garbage_IsInvalidArgument(string token)
+    {
+        var error = Assert.Throws<ControlPlaneException>(() => ResumeToken.Decode(token, 16));
+        Assert.Equal(ErrorCode.InvalidArgument, error.Code);
+        Assert.Equal("resume_token", error.Field);
+    }
+
+    [Fact]
+    public void ResumeToken_RoundTrips()
+    {
+        long[] revisions = [0, 1, 127, 128, 1L << 40, long.MaxValue];
+        Assert.Equal(revisions, ResumeToken.Decode(ResumeToken.Encode(revisions), revisions.Length));
+    }
+
+    private static async Task<int> CountChanges(ChangeFeed feed)
+    {
+        var count = 0;
+        while ((await feed.NextAsync(TimeSpan.FromMilliseconds(100), CancellationToken.None)).Type == FeedItemType.Change) count++;
+        return count;
+    }
+}

@@ -1,0 +1,140 @@
+using System.Buffers.Binary;
+using ControlPlane.Storage.Errors;
+using ControlPlane.Storage.GrainStorage;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Concurrency;
+using Orleans.Storage;
+
+namespace ControlPlane.Storage.Tests;
+
+[Alias("test.ICounterGrain")]
+public interface ICounterGrain : IGrainWithStringKey
+{
+    /// <summary>Increments across an await; records a violation if another call was inside at the same time.</summary>
+    [Alias("Increment")]
+    Task<long> IncrementAsync();
+
+    [ReadOnly]
+    [Alias("Read")]
+    Task<long> ReadAsync();
+
+    /// <summary>A read-only call that waits until <paramref name="expected"/> read-only calls are inside together.</summary>
+    [ReadOnly]
+    [Alias("Rendezvous")]
+    Task<int> RendezvousAsync(int expected);
+
+    [Alias("Violations")]
+    Task<int> ViolationsAsync();
+
+    [Alias("Fail")]
+    Task FailAsync(string field);
+
+    [Alias("Delete")]
+    Task DeleteAsync();
+
+    /// <summary>Holds a claim on a value of a scope (the store refuses a second holder).</summary>
+    [Alias("Claim")]
+    Task<long> ClaimAsync(string scope, byte[] low, byte[] high);
+
+    /// <summary>How many times this grain was activated in this process.</summary>
+    [Alias("Activations")]
+    Task<int> ActivationsAsync();
+}
+
+/// <summary>A counter's state as the store holds it: 8 bytes.</summary>
+public sealed class CounterState : IStoredState
+{
+    public long Value { get; set; }
+
+    public string Namespace => string.Empty;
+
+    public string Index => string.Empty;
+
+    public IReadOnlyList<Claim>? Claims { get; set; }
+
+    public byte[] Encode()
+    {
+        var bytes = new byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(bytes, Value);
+        return bytes;
+    }
+
+    public void Decode(byte[] data) => Value = BinaryPrimitives.ReadInt64LittleEndian(data);
+
+    public void Reset() => Value = 0;
+}
+
+[GrainType("Counter")]
+public sealed class CounterGrain([FromKeyedServices(ObjectStorage.Name)] IGrainStorage storage) : Grain, ICounterGrain
+{
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> Activated = new();
+    private readonly GrainState<CounterState> _state = new(new CounterState());
+    private int _inside;
+    private int _violations;
+    private int _readers;
+    private readonly TaskCompletionSource _allReaders = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        Activated.AddOrUpdate(this.GetPrimaryKeyString(), 1, (_, n) => n + 1);
+        return storage.ReadStateAsync(ObjectStorage.Name, this.GetGrainId(), _state);
+    }
+
+    public async Task<long> IncrementAsync()
+    {
+        if (Interlocked.Increment(ref _inside) != 1) _violations++;
+        await Task.Yield();
+        _state.State!.Value++;
+        try
+        {
+            await storage.WriteStateAsync(ObjectStorage.Name, this.GetGrainId(), _state);
+        }
+        catch
+        {
+            _state.State.Value--;
+            throw;
+        }
+        finally
+        {
+            if (Interlocked.Decrement(ref _inside) != 0) _violations++;
+        }
+        return _state.State.Value;
+    }
+
+    public Task<long> ReadAsync() => Task.FromResult(_state.State!.Value);
+
+    public async Task<int> RendezvousAsync(int expected)
+    {
+        if (Interlocked.Increment(ref _readers) == expected) _allReaders.TrySetResult();
+        await _allReaders.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        return _readers;
+    }
+
+    public Task<int> ViolationsAsync() => Task.FromResult(_violations);
+
+    public Task FailAsync(string field) => throw ControlPlaneException.Invalid(field, "is wrong on purpose");
+
+    public Task DeleteAsync() => storage.ClearStateAsync(ObjectStorage.Name, this.GetGrainId(), _state);
+
+    public async Task<long> ClaimAsync(string scope, byte[] low, byte[] high)
+    {
+        _state.State!.Claims = [new Claim(scope, low, high)];
+        _state.State.Value++;
+        try
+        {
+            await storage.WriteStateAsync(ObjectStorage.Name, this.GetGrainId(), _state);
+        }
+        catch
+        {
+            _state.State.Value--;
+            throw;
+        }
+        finally
+        {
+            _state.State.Claims = null;
+        }
+        return _state.State.Value;
+    }
+
+    public Task<int> ActivationsAsync() => Task.FromResult(Activated.GetValueOrDefault(this.GetPrimaryKeyString()));
+}

@@ -1,0 +1,207 @@
+using ControlPlane.Storage.Errors;
+using ControlPlane.Storage.Sqlite;
+using Orleans.Storage;
+
+namespace ControlPlane.Storage.Tests;
+
+/// <summary>Orleans grains on the control plane's storage provider: turn rules, idle collection, etags, group commit, fencing.</summary>
+public sealed class GrainStorageTests
+{
+    [Fact]
+    public async Task Writes_ThousandConcurrentCallsOnOneGrain_NeverInterleave()
+    {
+        await using var cluster = await StoreCluster.StartAsync();
+        var grain = cluster.Counter("hammered");
+        var results = await Task.WhenAll(Enumerable.Range(0, 1000).Select(_ => Task.Run(() => grain.IncrementAsync())));
+
+        Assert.Equal(0, await grain.ViolationsAsync());
+        Assert.Equal(Enumerable.Range(1, 1000).Select(i => (long)i), results.Order());
+        Assert.Equal(1000, await grain.ReadAsync());
+    }
+
+    [Fact]
+    public async Task ReadOnlyCalls_RunTogether()
+    {
+        await using var cluster = await StoreCluster.StartAsync();
+        var grain = cluster.Counter("readers");
+        await grain.IncrementAsync();
+
+        // Each call waits until all three are inside at once: this only completes if they interleave.
+        var readers = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => grain.RendezvousAsync(3)));
+
+        Assert.All(readers, count => Assert.Equal(3, count));
+    }
+
+    [Fact]
+    public async Task AWrite_AmidAFloodOfReads_IsNotStarved_AndReadsAfterItSeeIt()
+    {
+        // Orleans lets a read-only call start while a write waits for running reads. Our read-only
+        // methods never await, so a queued write waits for no more than the reads already inside.
+        await using var cluster = await StoreCluster.StartAsync();
+        var grain = cluster.Counter("flooded");
+        using var stop = new CancellationTokenSource();
+        var readers = Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
+        {
+            var reads = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                await grain.ReadAsync();
+                reads++;
+            }
+            return reads;
+        })).ToArray();
+        await Task.Delay(200);
+
+        var writes = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 1; i <= 20; i++)
+        {
+            Assert.Equal(i, await grain.IncrementAsync());
+            Assert.Equal(i, await grain.ReadAsync());
+        }
+        writes.Stop();
+        stop.Cancel();
+        var total = (await Task.WhenAll(readers)).Sum();
+
+        Assert.True(total > 100, $"only {total} reads ran beside the writes");
+        Assert.True(writes.Elapsed < TimeSpan.FromSeconds(10), $"20 writes took {writes.Elapsed} among {total} reads");
+    }
+
+    [Fact]
+    public async Task AClassifiedFailure_ReachesTheClientAsTheSameTypeWithItsField()
+    {
+        await using var cluster = await StoreCluster.StartAsync();
+
+        var error = await Assert.ThrowsAsync<ControlPlaneException>(() => cluster.Counter("failing").FailAsync("spec.answer"));
+
+        Assert.Equal(ErrorCode.InvalidArgument, error.Code);
+        Assert.Equal("spec.answer", error.Field);
+    }
+
+    [Fact]
+    public async Task ACollectedActivation_ReloadsItsStateOnTheNextCall()
+    {
+        await using var cluster = await StoreCluster.StartAsync();
+        var grain = cluster.Counter("sleepy");
+        await grain.IncrementAsync();
+        await grain.IncrementAsync();
+        Assert.Equal(1, await grain.ActivationsAsync());
+
+        await cluster.DeactivateAsync(grain);
+
+        Assert.Equal(3, await grain.IncrementAsync());
+        Assert.Equal(2, await grain.ActivationsAsync());
+    }
+
+    [Fact]
+    public async Task ARestart_OnTheSameStore_KeepsStateAndContinuesRevisions()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "cp-restart-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            long[] headsBefore;
+            await using (var first = await StoreCluster.StartAsync(directory))
+            {
+                await first.Counter("kept").IncrementAsync();
+                headsBefore = first.Store.Store.List(["Counter"], null, null, 10).Heads;
+            }
+            await using var second = await StoreCluster.StartAsync(directory);
+
+            Assert.Equal(2, await second.Counter("kept").IncrementAsync());
+            var headsAfter = second.Store.Store.List(["Counter"], null, null, 10).Heads;
+            Assert.Equal(headsBefore.Sum() + 1, headsAfter.Sum());
+            Assert.All(headsAfter.Zip(headsBefore), pair => Assert.True(pair.First >= pair.Second));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task ConcurrentGrainsWrites_ShareTransactions()
+    {
+        await using var cluster = await StoreCluster.StartAsync();
+        await Task.WhenAll(Enumerable.Range(0, 500).Select(i => cluster.Counter("g" + i).IncrementAsync()));
+
+        var transactions = cluster.Store.Committer.Transactions;
+        Assert.True(transactions < 500, $"{transactions} transactions for 500 writes");
+        Assert.Equal(500, cluster.Store.Store.List(["Counter"], null, null, 1000).Objects.Count);
+    }
+
+    [Fact]
+    public async Task AWriteFromAStaleActivation_FailsWithInconsistentState_AndTheNextCallReloads()
+    {
+        // What a duplicate activation during a membership change looks like to the store: someone
+        // else committed the object since this activation read it.
+        await using var cluster = await StoreCluster.StartAsync();
+        var grain = cluster.Counter("twice");
+        await grain.IncrementAsync();
+        var stored = cluster.Store.Store.Read("Counter", "twice")!;
+        await cluster.Store.Committer.WriteAsync(new WriteRequest
+        {
+            Kind = "Counter", Key = "twice", Partition = stored.Partition, ExpectedRevision = stored.Revision,
+            Data = new CounterState { Value = 41 }.Encode(),
+        });
+
+        await Assert.ThrowsAsync<InconsistentStateException>(() => grain.IncrementAsync());
+
+        Assert.Equal(41, BitConverter.ToInt64(cluster.Store.Store.Read("Counter", "twice")!.Data));
+        Assert.Equal(42, await grain.IncrementAsync());
+    }
+
+    [Fact]
+    public async Task AfterAnotherOwnerTookThePartitions_WritesAreFenced_AndTheStoreSaysSo()
+    {
+        await using var cluster = await StoreCluster.StartAsync();
+        await cluster.Counter("contested").IncrementAsync();
+        Assert.Null(cluster.Store.Committer.Probe());
+
+        // A second owner opens the same database (bypassing the directory lock): every epoch moves on.
+        using var usurper = new SqliteGrainStore(cluster.DatabasePath);
+        usurper.Open("usurper", 16);
+
+        var error = await Assert.ThrowsAsync<ControlPlaneException>(() => cluster.Counter("contested").IncrementAsync());
+        Assert.Equal(ErrorCode.Unavailable, error.Code);
+        Assert.NotNull(cluster.Store.Committer.Failure);
+        Assert.NotNull(cluster.Store.Committer.Probe());
+        Assert.Equal(1, BitConverter.ToInt64(usurper.Read("Counter", "contested")!.Data));
+    }
+
+    [Fact]
+    public async Task ASecondHolderOfAClaim_IsRefusedNamingTheHolder_UntilTheHolderIsDeleted()
+    {
+        await using var cluster = await StoreCluster.StartAsync();
+        byte[] value = [10, 0, 0, 7];
+        await cluster.Counter("first").ClaimAsync("address/blue", value, value);
+
+        var refused = await Assert.ThrowsAsync<ClaimTakenException>(() => cluster.Counter("second").ClaimAsync("address/blue", value, value));
+        Assert.Equal(("Counter", "first"), (refused.Holder.Kind, refused.Holder.Key));
+        Assert.Null(cluster.Store.Store.Read("Counter", "second"));
+        // Another scope is another namespace of values; a re-write by the holder keeps it.
+        await cluster.Counter("second").ClaimAsync("address/green", value, value);
+        await cluster.Counter("first").ClaimAsync("address/blue", value, value);
+
+        await cluster.Counter("first").DeleteAsync();
+
+        await cluster.Counter("second").ClaimAsync("address/blue", value, value);
+        Assert.Equal("second", Assert.Single(cluster.Store.Store.ListClaims("address/blue")).Key);
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 5 }, new byte[] { 5 }, true)]
+    [InlineData(new byte[] { 0 }, new byte[] { 3 }, false)]
+    [InlineData(new byte[] { 0 }, new byte[] { 4 }, true)]
+    [InlineData(new byte[] { 9 }, new byte[] { 20 }, true)]
+    [InlineData(new byte[] { 11 }, new byte[] { 20 }, false)]
+    [InlineData(new byte[] { 0 }, new byte[] { 255 }, true)]
+    public async Task OverlappingRanges_AreRefused(byte[] low, byte[] high, bool overlaps)
+    {
+        await using var cluster = await StoreCluster.StartAsync();
+        await cluster.Counter("held").ClaimAsync("range", [4], [10]);
+
+        var claim = cluster.Counter("asking").ClaimAsync("range", low, high);
+
+        if (overlaps) await Assert.ThrowsAsync<ClaimTakenException>(() => claim);
+        else Assert.Equal(1, await claim);
+    }
+}

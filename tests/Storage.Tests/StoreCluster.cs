@@ -1,0 +1,70 @@
+using ControlPlane.Storage.GrainStorage;
+using ControlPlane.Storage.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Configuration;
+using Orleans.Runtime.Hosting;
+using Orleans.TestingHost;
+
+namespace ControlPlane.Storage.Tests;
+
+/// <summary>
+/// An Orleans cluster of one silo (Orleans' TestingHost, in process) whose grain storage is the
+/// control plane's provider over a real SQLite file in a private directory. The client reaches
+/// the silo through a gateway, so calls and exceptions are serialized as between processes.
+/// </summary>
+internal sealed class StoreCluster : IAsyncDisposable
+{
+    private readonly InProcessTestCluster _cluster;
+    private readonly bool _ownsDirectory;
+
+    private StoreCluster(InProcessTestCluster cluster, string directory, bool ownsDirectory)
+    {
+        _cluster = cluster;
+        Directory = directory;
+        _ownsDirectory = ownsDirectory;
+    }
+
+    public string Directory { get; }
+
+    public string DatabasePath => Path.Combine(Directory, "test.db");
+
+    public IClusterClient Client => _cluster.Client;
+
+    public DurableStore Store => _cluster.GetSiloServiceProvider().GetRequiredService<DurableStore>();
+
+    public ICounterGrain Counter(string key) => Client.GetGrain<ICounterGrain>(key);
+
+    public static async Task<StoreCluster> StartAsync(string? directory = null, int partitions = 16)
+    {
+        var owns = directory is null;
+        directory ??= Path.Combine(Path.GetTempPath(), "cp-store-" + Guid.NewGuid().ToString("N"));
+        System.IO.Directory.CreateDirectory(directory);
+        var path = Path.Combine(directory, "test.db");
+        var builder = new InProcessTestClusterBuilder(1);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.Services.AddSingleton<IGrainStore>(_ => new SqliteGrainStore(path));
+            silo.Services.AddSingleton(new StoreOptions { Partitions = partitions, SiloId = "test" });
+            silo.Services.AddSingleton<DurableStore>();
+            silo.Services.AddSingleton<ObjectStorage>();
+            silo.Services.AddGrainStorage(ObjectStorage.Name, (services, _) => services.GetRequiredService<ObjectStorage>());
+            silo.Configure<GrainCollectionOptions>(o => (o.CollectionAge, o.CollectionQuantum) = (TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(1)));
+        });
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return new StoreCluster(cluster, directory, owns);
+    }
+
+    /// <summary>Deactivates a grain now, as idle collection would.</summary>
+    public Task DeactivateAsync(IAddressable grain) => _cluster.DeactivateAsync(grain);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _cluster.StopAllSilosAsync();
+        await _cluster.DisposeAsync();
+        if (_ownsDirectory)
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+    }
+}
