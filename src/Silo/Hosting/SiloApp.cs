@@ -95,7 +95,9 @@ public static class SiloApp
         AddEmbeddedDns(builder, silo);
 
         var app = builder.Build();
-        // Open the store now, under the lock, so a broken store fails the start rather than the first call.
+        // The container owns the lock from here on (it is released when the app is disposed);
+        // the store opens now, under the lock, so a broken store fails the start rather than the first call.
+        app.Services.GetRequiredService<DataDirectoryLock>();
         app.Services.GetRequiredService<DurableStore>();
         app.MapGrpcService<NamespacesService>();
         app.MapGrpcService<NetworksService>();
