@@ -29,22 +29,44 @@ internal sealed partial class SiloProcess : IAsyncDisposable
         var process = Process.Start(info)!;
         var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
         var lines = new List<string>();
+        SiloProcess? started = null;
         process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is null) return;
             lock (lines) lines.Add(e.Data);
+            if (started is not null) lock (started._output) started._output.Add(e.Data);
             if (ListeningLine().Match(e.Data) is { Success: true } match) listening.TrySetResult(new Uri(match.Groups[1].Value));
         };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (lines) lines.Add(e.Data); };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (lines) lines.Add(e.Data);
+            if (started is not null) lock (started._output) started._output.Add(e.Data);
+        };
         process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException("the silo exited:\n" + string.Join("\n", lines)));
         process.EnableRaisingEvents = true;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var address = await listening.Task.WaitAsync(TimeSpan.FromSeconds(30));
         var silo = new SiloProcess(process, address);
-        silo._output.AddRange(lines);
+        lock (lines)
+        {
+            silo._output.AddRange(lines);
+            started = silo;
+        }
         return silo;
     }
+
+    /// <summary>SIGTERM, then waits for the process to exit; returns what it wrote.</summary>
+    public async Task<IReadOnlyList<string>> TerminateAsync()
+    {
+        Signal(_process.Id, 15);
+        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        lock (_output) return [.. _output];
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Signal(int pid, int signal);
 
     /// <summary>SIGKILL: no shutdown code runs.</summary>
     public void Kill()

@@ -85,6 +85,26 @@ public sealed class BlockPool
         return null;
     }
 
+    /// <summary>
+    /// Takes a requested address for <paramref name="holder"/> on <paramref name="node"/>: it must
+    /// not be reserved or held, and lie in one of the node's blocks. A free block is not assigned
+    /// here (the caller makes the assignment durable first, then asks again).
+    /// </summary>
+    public RequestResult TryTake(IPAddress address, string node, string holder)
+    {
+        var value = IpPrefix.ToNumber(address);
+        if (address.AddressFamily != _network.Family || !_network.Contains(value)) return new(RequestOutcome.Outside);
+        var offset = value - _network.Network;
+        var index = (long)(offset / BlockSize);
+        if (IsReserved(value) || offset % BlockSize == 0) return new(RequestOutcome.Reserved);
+        if (!_assigned.TryGetValue(index, out var block)) return new(RequestOutcome.BlockFree, Block: BlockPrefix(index));
+        if (block.Node != node) return new(RequestOutcome.OtherNode, block.Node, BlockPrefix(index));
+        if (!block.Set((int)(offset % BlockSize))) return new(RequestOutcome.Held, _holders.GetValueOrDefault(value));
+        Allocated++;
+        _holders[value] = holder;
+        return new(RequestOutcome.Taken);
+    }
+
     /// <summary>Assigns the lowest free block to a node, or returns null when none is left.</summary>
     public IpPrefix? TryAssignFreeBlock(string node)
     {
@@ -116,6 +136,12 @@ public sealed class BlockPool
         }
         return true;
     }
+
+    /// <summary>The pool's address family.</summary>
+    public System.Net.Sockets.AddressFamily Family => _network.Family;
+
+    /// <summary>The network prefix the pool serves.</summary>
+    public IpPrefix Network => _network;
 
     private bool IsReserved(UInt128 address) =>
         address == _network.Network || address == Gateway ||

@@ -39,6 +39,13 @@ internal sealed class EndpointGrain(ObjectServices services) : ResourceGrain<End
             Ports.RequireProtocol($"spec.ports[{i}].protocol", port.Protocol);
             if (!names.Add(port.Name)) throw ControlPlaneException.Invalid($"spec.ports[{i}].name", $"'{port.Name}' is used twice");
         }
+        var families = new HashSet<System.Net.Sockets.AddressFamily>();
+        for (var i = 0; i < spec.Ips.Count; i++)
+        {
+            var address = Addresses.ParseHost($"spec.ips[{i}]", spec.Ips[i]);
+            if (!families.Add(address.AddressFamily)) throw ControlPlaneException.Invalid($"spec.ips[{i}]", "asks for a second address of the same family");
+            spec.Ips[i] = address.ToString();
+        }
     }
 
     protected override async Task<Reservation> PrepareCreateAsync(Endpoint resource)
@@ -49,7 +56,7 @@ internal sealed class EndpointGrain(ObjectServices services) : ResourceGrain<End
             : throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"node '{spec.Node}' is not registered", "spec.node");
         var nodeReady = node.Status?.Ready ?? false;
         var network = GrainFactory.GetGrain<INetworkGrain>(spec.Network);
-        var assignment = await network.AllocateAsync(spec.Node, Key);
+        var assignment = await network.AllocateAsync(spec.Node, Key, [.. spec.Ips]);
         resource.Status = new EndpointStatus
         {
             Mac = MacAddresses.Derive("endpoint/" + Key),
@@ -71,6 +78,9 @@ internal sealed class EndpointGrain(ObjectServices services) : ResourceGrain<End
         var (was, now) = (current.Spec, requested.Spec);
         if (now.Network != was.Network) throw ControlPlaneException.Invalid("spec.network", "is immutable");
         if (now.Node != was.Node) throw ControlPlaneException.Invalid("spec.node", "is immutable");
+        if (!now.Ips.SequenceEqual(was.Ips) && now.Ips.Count > 0) throw ControlPlaneException.Invalid("spec.ips", "is immutable");
+        now.Ips.Clear();
+        now.Ips.Add(was.Ips);
         current.Metadata.Labels.Clear();
         current.Metadata.Labels.Add(requested.Metadata.Labels);
         current.Spec = now;

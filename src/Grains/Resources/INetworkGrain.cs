@@ -11,8 +11,13 @@ public interface INetworkGrain : IResourceGrain<Network>
     /// FAILED_PRECONDITION if the network does not exist, RESOURCE_EXHAUSTED if no address is
     /// left. The holder's commit makes the addresses durable (the store refuses a second holder).
     /// </summary>
+    /// <remarks>
+    /// <paramref name="requested"/> names addresses the holder asks for (at most one per family,
+    /// reported as spec.ips[i]): INVALID_ARGUMENT outside the network or reserved,
+    /// ALREADY_EXISTS when held (naming the holder), FAILED_PRECONDITION in another node's block.
+    /// </remarks>
     [Alias("Allocate")]
-    Task<AddressAssignment> AllocateAsync(string node, string holder);
+    Task<AddressAssignment> AllocateAsync(string node, string holder, string[] requested);
 
     /// <summary>Gives back addresses, but only those <paramref name="holder"/> still holds here.</summary>
     [Alias("Release")]

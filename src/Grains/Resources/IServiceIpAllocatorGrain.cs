@@ -9,9 +9,13 @@ namespace ControlPlane.Grains.Resources;
 [Alias("controlplane.IServiceIpAllocatorGrain")]
 public interface IServiceIpAllocatorGrain : IGrainWithStringKey
 {
-    /// <summary>One address per configured family for <paramref name="holder"/>, or RESOURCE_EXHAUSTED.</summary>
+    /// <summary>
+    /// One address per family ("IPv4", "IPv6") for <paramref name="holder"/>: the requested one at
+    /// the same position if given (INVALID_ARGUMENT outside the range, ALREADY_EXISTS when held),
+    /// else a free one (RESOURCE_EXHAUSTED when none is left).
+    /// </summary>
     [Alias("Allocate")]
-    Task<string[]> AllocateAsync(string holder);
+    Task<string[]> AllocateAsync(string holder, string[] families, string[] requested);
 
     /// <summary>Gives back addresses, but only those <paramref name="holder"/> still holds here.</summary>
     [Alias("Release")]

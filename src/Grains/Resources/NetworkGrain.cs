@@ -143,18 +143,30 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
         return Task.CompletedTask;
     }
 
-    public async Task<AddressAssignment> AllocateAsync(string node, string holder)
+    public async Task<AddressAssignment> AllocateAsync(string node, string holder, string[] requested)
     {
         if (State is null)
         {
             throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"network '{Key}' does not exist", "spec.network");
         }
+        var pools = Pools();
+        var wanted = requested.Select(IPAddress.Parse).ToArray();
+        for (var i = 0; i < wanted.Length; i++)
+        {
+            if (!pools.Any(p => p.Family == wanted[i].AddressFamily))
+            {
+                throw ControlPlaneException.Invalid($"spec.ips[{i}]", $"{wanted[i]} is of a family network '{Key}' has no range for");
+            }
+        }
         var ips = new List<IPAddress>(2);
         try
         {
-            foreach (var pool in Pools())
+            foreach (var pool in pools)
             {
-                ips.Add(pool.TryAllocate(node, holder) ?? await AllocateFromNewBlockAsync(pool, node, holder));
+                var index = Array.FindIndex(wanted, a => a.AddressFamily == pool.Family);
+                ips.Add(index >= 0
+                    ? await TakeRequestedAsync(pool, wanted[index], $"spec.ips[{index}]", node, holder)
+                    : pool.TryAllocate(node, holder) ?? await AllocateFromNewBlockAsync(pool, node, holder));
             }
         }
         catch
@@ -164,6 +176,38 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
         }
         var status = State.Status;
         return new AddressAssignment([.. ips.Select(ip => ip.ToString())], status.Ipv4Gateway, status.Ipv6Gateway, status.Mtu);
+    }
+
+    private async Task<IPAddress> TakeRequestedAsync(BlockPool pool, IPAddress address, string field, string node, string holder)
+    {
+        var result = pool.TryTake(address, node, holder);
+        if (result.Outcome == RequestOutcome.BlockFree)
+        {
+            // The address opens a block no node holds: it becomes this node's, durably, first.
+            pool.AssignBlock(result.Block!.Value, node);
+            var updated = State!.Clone();
+            updated.Status.Blocks.Add(new AddressBlock { Cidr = result.Block.Value.ToString(), Node = node });
+            try
+            {
+                await CommitAsync(updated);
+            }
+            catch
+            {
+                _pools = null;
+                throw;
+            }
+            result = pool.TryTake(address, node, holder);
+        }
+        return result.Outcome switch
+        {
+            RequestOutcome.Taken => address,
+            RequestOutcome.Outside => throw ControlPlaneException.Invalid(field, $"{address} is outside network '{Key}' ({pool.Network})"),
+            RequestOutcome.Reserved => throw ControlPlaneException.Invalid(field,
+                $"{address} is reserved in network '{Key}' (its network, gateway or broadcast address, or the first address of a node's block)"),
+            RequestOutcome.Held => throw new ControlPlaneException(ErrorCode.AlreadyExists, $"{address} is held by Endpoint {result.Who}", field),
+            _ => throw new ControlPlaneException(ErrorCode.FailedPrecondition,
+                $"{address} lies in block {result.Block} of node '{result.Who}'; an endpoint on node '{node}' takes addresses of its node's blocks or of a free block", field),
+        };
     }
 
     private async Task<IPAddress> AllocateFromNewBlockAsync(BlockPool pool, string node, string holder)

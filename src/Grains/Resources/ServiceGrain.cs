@@ -45,6 +45,7 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
             if (spec.ExternalName.Length > 0) throw ControlPlaneException.Invalid("spec.external_name", "is only allowed for EXTERNAL_NAME services");
             Validation.Names.RequireLabel("spec.network", spec.Network);
         }
+        Validation.ServiceFamilies.Resolve(spec, Services.Options);
         Validation.Names.RequireLabels("spec.selector", spec.Selector);
         var names = new HashSet<string>();
         var endpoints = new HashSet<(Protocol, uint)>();
@@ -93,7 +94,7 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
             return Reservation.None;
         }
         var allocator = GrainFactory.GetGrain<IServiceIpAllocatorGrain>(ServiceIpAllocatorGrain.Cluster);
-        var ips = await allocator.AllocateAsync(Key);
+        var ips = await allocator.AllocateAsync(Key, [.. spec.IpFamilies], [.. spec.ClusterIps]);
         resource.Status.ClusterIps.Add(ips);
         return new Reservation([.. ips.Select(ip => Claims.ServiceIp(IPAddress.Parse(ip)))],
             () => allocator.ReleaseAsync(Key, ips),
@@ -104,6 +105,14 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
     {
         if (requested.Spec.Type != current.Spec.Type) throw ControlPlaneException.Invalid("spec.type", "is immutable");
         if (requested.Spec.Network != current.Spec.Network) throw ControlPlaneException.Invalid("spec.network", "is immutable");
+        if (current.Spec.IpFamilies.Count > 0)
+        {
+            if (!requested.Spec.IpFamilies.SequenceEqual(current.Spec.IpFamilies)) throw ControlPlaneException.Invalid("spec.ip_families", "is immutable");
+            if (requested.Spec.IpFamilyPolicy != current.Spec.IpFamilyPolicy) throw ControlPlaneException.Invalid("spec.ip_family_policy", "is immutable");
+        }
+        if (requested.Spec.ClusterIps.Count > 0 && !requested.Spec.ClusterIps.SequenceEqual(current.Spec.ClusterIps)) throw ControlPlaneException.Invalid("spec.cluster_ips", "is immutable");
+        requested.Spec.ClusterIps.Clear();
+        requested.Spec.ClusterIps.Add(current.Spec.ClusterIps);
         current.Metadata.Labels.Clear();
         current.Metadata.Labels.Add(requested.Metadata.Labels);
         current.Spec = requested.Spec;

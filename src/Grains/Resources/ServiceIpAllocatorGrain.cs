@@ -1,6 +1,7 @@
 using System.Net;
 using ControlPlane.Grains.Ipam;
 using ControlPlane.Grains.State;
+using ControlPlane.Grains.Validation;
 using ControlPlane.Storage.Errors;
 using Orleans.Placement;
 
@@ -21,20 +22,39 @@ internal sealed class ServiceIpAllocatorGrain(ObjectServices services) : Grain, 
     private const string Owner = "services";
     private List<BlockPool>? _pools;
 
-    public Task<string[]> AllocateAsync(string holder)
+    public Task<string[]> AllocateAsync(string holder, string[] families, string[] requested)
     {
         var taken = new List<IPAddress>();
         var pools = Pools();
-        foreach (var pool in pools)
+        try
         {
-            if (pool.TryAllocate(Owner, holder) is not { } address)
+            for (var i = 0; i < families.Length; i++)
             {
-                taken.ForEach(a => pools.ForEach(p => p.Release(a, holder)));
-                throw new ControlPlaneException(ErrorCode.ResourceExhausted, "the service IP range is exhausted", "status.cluster_ips");
+                var pool = pools.FirstOrDefault(p => ServiceFamilies.NameOf(p.Family) == families[i])
+                    ?? throw ControlPlaneException.Invalid($"spec.ip_families[{i}]", $"{families[i]} has no service range");
+                taken.Add(i < requested.Length ? Take(pool, IPAddress.Parse(requested[i]), $"spec.cluster_ips[{i}]", holder)
+                    : pool.TryAllocate(Owner, holder) ?? throw new ControlPlaneException(ErrorCode.ResourceExhausted,
+                        $"the {families[i]} service range {pool.Network} is exhausted", "status.cluster_ips"));
             }
-            taken.Add(address);
+        }
+        catch
+        {
+            taken.ForEach(a => pools.ForEach(p => p.Release(a, holder)));
+            throw;
         }
         return Task.FromResult(taken.Select(a => a.ToString()).ToArray());
+    }
+
+    private static IPAddress Take(BlockPool pool, IPAddress address, string field, string holder)
+    {
+        var result = pool.TryTake(address, Owner, holder);
+        return result.Outcome switch
+        {
+            RequestOutcome.Taken => address,
+            RequestOutcome.Held => throw new ControlPlaneException(ErrorCode.AlreadyExists, $"{address} is held by Service {result.Who}", field),
+            RequestOutcome.Reserved => throw ControlPlaneException.Invalid(field, $"{address} is reserved in the service range {pool.Network} (its network, first or broadcast address)"),
+            _ => throw ControlPlaneException.Invalid(field, $"{address} is outside the service range {pool.Network}"),
+        };
     }
 
     public Task ReleaseAsync(string holder, string[] addresses)

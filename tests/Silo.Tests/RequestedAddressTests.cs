@@ -1,0 +1,106 @@
+using ControlPlane.Contracts.V1;
+using Grpc.Core;
+using static ControlPlane.Silo.Tests.Fixtures;
+
+namespace ControlPlane.Silo.Tests;
+
+/// <summary>Services and endpoints that ask for their addresses, and services of every IP family policy.</summary>
+public sealed class RequestedAddressTests
+{
+    private static async Task<RpcException> Fails(StatusCode code, Func<Task> call, string fragment)
+    {
+        var error = await Assert.ThrowsAsync<RpcException>(call);
+        Assert.Equal(code, error.StatusCode);
+        Assert.Contains(fragment, error.Status.Detail);
+        return error;
+    }
+
+    private static Endpoint Asking(string name, string node, params string[] ips)
+    {
+        var endpoint = Endpoint("ns", name, "net", node);
+        endpoint.Spec.Ips.Add(ips);
+        return endpoint;
+    }
+
+    private static Service Family(string name, string policy, string[] families, params string[] clusterIps)
+    {
+        var service = Service("ns", name, "net");
+        service.Spec.IpFamilyPolicy = policy;
+        service.Spec.IpFamilies.Add(families);
+        service.Spec.ClusterIps.Add(clusterIps);
+        return service;
+    }
+
+    [Fact]
+    public async Task AnEndpoint_GetsTheAddressItAsksFor_AndNoOneElseCan()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await SeedAsync(silo.Client, cidr: "10.70.0.0/16", block: 26);
+        await silo.Client.Nodes.CreateAsync(Node("node-b", "10.255.0.2"));
+
+        var first = await silo.Client.Endpoints.CreateAsync(Asking("first", "node-a", "10.70.0.20"));
+        Assert.Equal("10.70.0.20", Assert.Single(first.Status.Ips));
+        var before = await PositionAsync(silo.Client);
+
+        await Fails(StatusCode.AlreadyExists, () => silo.Client.Endpoints.CreateAsync(Asking("second", "node-a", "10.70.0.20")), "ns/first");
+        await Fails(StatusCode.InvalidArgument, () => silo.Client.Endpoints.CreateAsync(Asking("second", "node-a", "10.71.0.5")), "spec.ips[0]");
+        await Fails(StatusCode.InvalidArgument, () => silo.Client.Endpoints.CreateAsync(Asking("second", "node-a", "10.70.0.1")), "reserved");
+        await Fails(StatusCode.InvalidArgument, () => silo.Client.Endpoints.CreateAsync(Asking("second", "node-a", "10.070.0.9")), "spec.ips[0]");
+        await Fails(StatusCode.InvalidArgument, () => silo.Client.Endpoints.CreateAsync(Asking("second", "node-a", "fd00::9")), "spec.ips[0]");
+        await Fails(StatusCode.InvalidArgument, () => silo.Client.Endpoints.CreateAsync(Asking("second", "node-a", "10.70.0.9", "10.70.0.10")), "spec.ips[1]");
+        // Node a's block is 10.70.0.0/26; an address there cannot live on node b.
+        await Fails(StatusCode.FailedPrecondition, () => silo.Client.Endpoints.CreateAsync(Asking("second", "node-b", "10.70.0.30")), "node 'node-a'");
+        Assert.Equal(before, await PositionAsync(silo.Client));
+
+        // An address in a block nobody holds takes that block for the node.
+        var far = await silo.Client.Endpoints.CreateAsync(Asking("far", "node-b", "10.70.200.7"));
+        Assert.Equal("10.70.200.7", far.Status.Ips[0]);
+        Assert.Contains((await silo.Client.Networks.GetAsync("", "net")).Status.Blocks, b => b.Cidr == "10.70.200.0/26" && b.Node == "node-b");
+
+        await silo.Client.Endpoints.DeleteAsync("ns", "first");
+        Assert.Equal("10.70.0.20", (await silo.Client.Endpoints.CreateAsync(Asking("second", "node-a", "10.70.0.20"))).Status.Ips[0]);
+    }
+
+    [Fact]
+    public async Task IPv4_DualStack_AndIPv6Services_Coexist()
+    {
+        await using var silo = await SiloInstance.StartAsync("--ControlPlane:ServiceIpv6Cidr=fd00:96::/112");
+        await SeedAsync(silo.Client);
+
+        var v4 = await silo.Client.Services.CreateAsync(Service("ns", "v4", "net"));
+        var dual = await silo.Client.Services.CreateAsync(Family("dual", "PreferDualStack", []));
+        var v6 = await silo.Client.Services.CreateAsync(Family("v6", "SingleStack", ["IPv6"]));
+        var required = await silo.Client.Services.CreateAsync(Family("required", "RequireDualStack", ["IPv6"]));
+
+        Assert.Equal(["IPv4"], v4.Spec.IpFamilies);
+        Assert.Equal("SingleStack", v4.Spec.IpFamilyPolicy);
+        Assert.StartsWith("10.96.", Assert.Single(v4.Status.ClusterIps));
+        Assert.Equal(["IPv4", "IPv6"], dual.Spec.IpFamilies);
+        Assert.Collection(dual.Status.ClusterIps, ip => Assert.StartsWith("10.96.", ip), ip => Assert.StartsWith("fd00:96::", ip));
+        Assert.StartsWith("fd00:96::", Assert.Single(v6.Status.ClusterIps));
+        Assert.Equal(["IPv6", "IPv4"], required.Spec.IpFamilies);
+        Assert.Collection(required.Status.ClusterIps, ip => Assert.StartsWith("fd00:96::", ip), ip => Assert.StartsWith("10.96.", ip));
+        await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.CreateAsync(Family("two", "SingleStack", ["IPv4", "IPv6"])), "spec.ip_families");
+        await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.CreateAsync(Family("odd", "MostlyStack", [])), "spec.ip_family_policy");
+    }
+
+    [Fact]
+    public async Task AService_GetsTheClusterIpItAsksFor_AndATakenOneNamesItsHolder()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await SeedAsync(silo.Client);
+
+        var web = await silo.Client.Services.CreateAsync(Family("web", "", [], "10.96.0.10"));
+        Assert.Equal("10.96.0.10", Assert.Single(web.Status.ClusterIps));
+        var before = await PositionAsync(silo.Client);
+
+        await Fails(StatusCode.AlreadyExists, () => silo.Client.Services.CreateAsync(Family("copy", "", [], "10.96.0.10")), "ns/web");
+        await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.CreateAsync(Family("copy", "", [], "10.97.0.10")), "spec.cluster_ips[0]");
+        await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.CreateAsync(Family("copy", "", [], "fd00::10")), "spec.ip_families[0]");
+        await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.CreateAsync(Family("copy", "RequireDualStack", [])), "RequireDualStack");
+        Assert.Equal(before, await PositionAsync(silo.Client));
+        // Allocation skips the requested address.
+        var others = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => silo.Client.Services.CreateAsync(Service("ns", $"s{i}", "net"))));
+        Assert.DoesNotContain("10.96.0.10", others.Select(s => s.Status.ClusterIps[0]));
+    }
+}
