@@ -7,7 +7,7 @@ namespace ControlPlane.Bench;
 /// <summary>CreateEndpoint over gRPC with N concurrent callers on one connection pool, for a fixed time.</summary>
 internal static class CreateThroughput
 {
-    public static async Task RunAsync(Uri address, int callers, TimeSpan duration)
+    public static async Task RunAsync(Uri address, int callers, TimeSpan duration, bool gets = false)
     {
         // Callers share one client whose calls spread over a few HTTP/2 connections.
         var connections = int.Parse(Environment.GetEnvironmentVariable("CONNECTIONS") ?? "8");
@@ -17,8 +17,8 @@ internal static class CreateThroughput
         var network = $"bench-{run}";
         await client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = ns } });
         await client.Nodes.CreateAsync(new Node { Metadata = new ObjectMeta { Name = $"node-{run}" }, Spec = new NodeSpec { UnderlayIp = "10.255.0.1" } });
-        // A /12 with /20 blocks: room for every endpoint the run can create.
-        var second = Random.Shared.Next(0, 16) * 16;
+        // A /12 with /20 blocks: room for every endpoint the run can create (not 10.96/12: the service range).
+        var second = Random.Shared.Next(1, 6) * 16;
         await client.Networks.CreateAsync(new Network
         {
             Metadata = new ObjectMeta { Name = network },
@@ -40,7 +40,8 @@ internal static class CreateThroughput
                 var start = Stopwatch.GetTimestamp();
                 try
                 {
-                    await client.Endpoints.CreateAsync(Endpoint(ns, $"e-{caller}-{i}", network, run));
+                    if (gets) await client.Endpoints.GetAsync(ns, $"warm-{(caller + i) % callers}");
+                    else await client.Endpoints.CreateAsync(Endpoint(ns, $"e-{caller}-{i}", network, run));
                     Interlocked.Increment(ref created);
                     mine.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
                 }

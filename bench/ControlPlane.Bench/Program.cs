@@ -9,6 +9,10 @@ if (what is "creates" or "all")
 {
     await CreateThroughput.RunAsync(address, callers: int.Parse(Environment.GetEnvironmentVariable("CALLERS") ?? "64"), duration: TimeSpan.FromSeconds(15));
 }
+if (what is "gets")
+{
+    await CreateThroughput.RunAsync(address, callers: 64, duration: TimeSpan.FromSeconds(15), gets: true);
+}
 if (what is "watch" or "all")
 {
     await WatchLatency.RunAsync(address, watchers: 100, writesPerSecond: 1000, duration: TimeSpan.FromSeconds(10));

@@ -123,6 +123,18 @@ internal sealed class Cluster : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGTERM, as a service manager stops it; returns the exit code and everything the agent wrote.</summary>
+    public async Task<(int Code, List<string> Output)> TerminateAgentAsync(int n)
+    {
+        Kill(_agents[n].Id, 15);
+        await _agents[n].WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        var log = _logs[n];
+        lock (log) return (_agents[n].ExitCode, [.. log]);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
+    private static extern int Kill(int pid, int signal);
+
     /// <summary>SIGKILL, as a crash would.</summary>
     public void KillAgent(int n)
     {

@@ -126,4 +126,17 @@ public sealed class LifecycleTests
         Assert.True(cluster.Ping("a", c, TimeSpan.FromSeconds(10)), cluster.Diagnostics("a"));
         Assert.Equal(lists, cluster.LogLines(1, "In sync"));
     }
+
+    [Fact]
+    public async Task Sigterm_StopsTheAgent_WithoutFailOrCritLines_AndLeavesTheDataPath()
+    {
+        var (cluster, ips) = await TwoHostsAsync();
+        await using var _ = cluster;
+
+        var (code, output) = await cluster.TerminateAgentAsync(1);
+
+        Assert.Equal(0, code);
+        Assert.DoesNotContain(output, line => line.Contains("fail:", StringComparison.Ordinal) || line.Contains("crit:", StringComparison.Ordinal));
+        Assert.True(cluster.Ping("a", ips["b"], TimeSpan.FromSeconds(2)), cluster.Diagnostics("a"));
+    }
 }

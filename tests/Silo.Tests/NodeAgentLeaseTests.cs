@@ -15,7 +15,7 @@ public sealed class NodeAgentLeaseTests
         foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "ControlPlane.NodeAgent.dll"), $"--Agent:ControlPlane={silo.Address}",
                      "--Agent:NodeName=agent-1", "--Agent:UnderlayIp=10.255.0.9",
                      // This agent runs in the test's own namespace: it must not change it.
-                     "--Agent:EnableForwarding=false", $"--Agent:AttachSocket={Path.Combine(Path.GetTempPath(), $"cp-agent-{Guid.NewGuid():N}.sock")}"]) info.ArgumentList.Add(arg);
+                     "--Agent:EnableForwarding=false", "--Agent:ServiceProxy=false", "--Agent:NetworkPolicy=false", $"--Agent:AttachSocket={Path.Combine(Path.GetTempPath(), $"cp-agent-{Guid.NewGuid():N}.sock")}"]) info.ArgumentList.Add(arg);
         using var agent = Process.Start(info)!;
         try
         {

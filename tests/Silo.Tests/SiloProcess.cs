@@ -19,6 +19,8 @@ internal sealed partial class SiloProcess : IAsyncDisposable
 
     public Uri Address { get; }
 
+    public int ExitCode => _process.ExitCode;
+
     public ControlPlaneClient Client { get; }
 
     public static async Task<SiloProcess> StartAsync(string dataDirectory, params string[] settings)
@@ -65,8 +67,9 @@ internal sealed partial class SiloProcess : IAsyncDisposable
         lock (_output) return [.. _output];
     }
 
+    /// <summary>Sends a signal to a process (kill(2)).</summary>
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Signal(int pid, int signal);
+    public static extern int Signal(int pid, int signal);
 
     /// <summary>SIGKILL: no shutdown code runs.</summary>
     public void Kill()

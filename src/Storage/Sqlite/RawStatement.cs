@@ -83,6 +83,8 @@ internal sealed class RawStatement : IDisposable
         public byte[] Blob(int column) => raw.sqlite3_column_blob(statement, column).ToArray();
 
         public string Text(int column) => raw.sqlite3_column_text(statement, column).utf8_to_string();
+
+        public long Int64(int column) => raw.sqlite3_column_int64(statement, column);
     }
 
     private void Check(int rc)

@@ -187,9 +187,10 @@ public sealed class SqliteGrainStore : IGrainStore
                         outcomes[i] = WriteOutcome.Conflict;
                         continue;
                     }
+                    // A new object holds nothing yet; otherwise a delete drops its claims and a write with claims replaces them.
                     if (w.Data is null || w.Claims is not null)
                     {
-                        ReplaceClaims(w);
+                        ReplaceClaims(w, dropFirst: w.ExpectedRevision != 0);
                     }
                     var data = w.Data ?? w.PreviousData ?? [];
                     _appendChange!.Bind(1, w.Partition).Bind(2, revision).Bind(3, ++seq).Bind(4, w.Kind).Bind(5, w.Key)
@@ -240,9 +241,12 @@ public sealed class SqliteGrainStore : IGrainStore
         return null;
     }
 
-    private void ReplaceClaims(WriteRequest write)
+    private void ReplaceClaims(WriteRequest write, bool dropFirst)
     {
-        _dropClaims!.Bind(1, write.Kind).Bind(2, write.Key).Execute();
+        if (dropFirst)
+        {
+            _dropClaims!.Bind(1, write.Kind).Bind(2, write.Key).Execute();
+        }
         if (write.Data is null)
         {
             return;
@@ -255,25 +259,23 @@ public sealed class SqliteGrainStore : IGrainStore
 
     public StoredObject? Read(string kind, string key)
     {
-        // Every activation reads its object: a pool of connections with the statement prepared once.
+        // Every activation reads its object, and creates read what they refer to: a pool of
+        // connections, each with the statement prepared once and stepped through SQLite's C API.
         if (!_readers.TryTake(out var prepared))
         {
             prepared = new PreparedReader(OpenReader());
         }
         try
         {
-            prepared.Kind.Value = kind;
-            prepared.Key.Value = key;
-            using var reader = prepared.Command.ExecuteReader();
-            return reader.Read()
-                ? new StoredObject(kind, key, reader.GetInt32(0), reader.GetInt64(1), (byte[])reader[2], reader.GetString(3), reader.GetString(4))
-                : null;
+            var row = prepared.Statement.Bind(1, kind).Bind(2, key)
+                .QuerySingle(static r => (Partition: (int)r.Int64(0), Revision: r.Int64(1), Data: r.Blob(2), Namespace: r.Text(3), Index: r.Text(4)));
+            return row is { } found ? new StoredObject(kind, key, found.Partition, found.Revision, found.Data, found.Namespace, found.Index) : null;
         }
-        catch (SqliteException e)
+        catch (ControlPlaneException)
         {
             prepared.Dispose();
             prepared = null;
-            throw new ControlPlaneException(ErrorCode.Unavailable, "the store cannot be read", inner: e);
+            throw;
         }
         finally
         {
@@ -286,24 +288,16 @@ public sealed class SqliteGrainStore : IGrainStore
         public PreparedReader(SqliteConnection connection)
         {
             Connection = connection;
-            Command = connection.CreateCommand();
-            Command.CommandText = "SELECT partition, revision, data, ns, idx FROM objects WHERE kind = $kind AND key = $key";
-            Kind = Command.Parameters.Add(new SqliteParameter { ParameterName = "$kind" });
-            Key = Command.Parameters.Add(new SqliteParameter { ParameterName = "$key" });
-            Command.Prepare();
+            Statement = new RawStatement(connection.Handle!, "SELECT partition, revision, data, ns, idx FROM objects WHERE kind = ?1 AND key = ?2");
         }
 
         public SqliteConnection Connection { get; }
 
-        public SqliteCommand Command { get; }
-
-        public SqliteParameter Kind { get; }
-
-        public SqliteParameter Key { get; }
+        public RawStatement Statement { get; }
 
         public void Dispose()
         {
-            Command.Dispose();
+            Statement.Dispose();
             Connection.Dispose();
         }
     }

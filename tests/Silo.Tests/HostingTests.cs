@@ -1,0 +1,218 @@
+using System.Diagnostics;
+using ControlPlane.Contracts.Client;
+using ControlPlane.Contracts.V1;
+using ControlPlane.Storage.Sqlite;
+using Google.Protobuf.Reflection;
+using Grpc.Core;
+using Grpc.Health.V1;
+using Grpc.Reflection.V1Alpha;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans;
+using static ControlPlane.Silo.Tests.Fixtures;
+
+namespace ControlPlane.Silo.Tests;
+
+/// <summary>The silo as a program: --help and --version, its data directory lock, reflection, health, idle collection, clean stops.</summary>
+public sealed class HostingTests : IDisposable
+{
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "cp-host-" + Guid.NewGuid().ToString("N"));
+
+    private static async Task<(int Code, string Output)> RunAsync(string program, params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, program + ".dll"));
+        foreach (var arg in args) info.ArgumentList.Add(arg);
+        using var process = Process.Start(info)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        return (process.ExitCode, await output + await errors);
+    }
+
+    [Theory]
+    [InlineData("ControlPlane.Silo")]
+    [InlineData("ControlPlane.NodeAgent")]
+    [InlineData("ControlPlane.DnsServer")]
+    public async Task EveryProgram_AnswersHelpAndVersion_AndDoesNothingElse(string program)
+    {
+        // Run beside a silo on the same data directory: neither answer may touch it.
+        await using var silo = await SiloProcess.StartAsync(_data);
+        await using var watch = new WatchCollector(silo.Client, new WatchRequest { Kinds = { Kind.Namespace } });
+        await watch.WaitForAsync(e => e.InitialEventsEnd, "the initial list");
+
+        var help = await RunAsync(program, "--help", $"--Silo:DataDirectory={_data}");
+        var version = await RunAsync(program, "--version", $"--Silo:DataDirectory={_data}");
+
+        Assert.Equal(0, help.Code);
+        Assert.Contains("Usage:", help.Output);
+        Assert.Equal(0, version.Code);
+        Assert.Matches($@"^{program} \d+\.\d+\.\d+\s*$", version.Output);
+        await silo.Client.Namespaces.CreateAsync(Namespace("still-here"));
+        await watch.WaitForAsync(e => e.Namespace?.Metadata.Name == "still-here", "the first silo's watch goes on");
+    }
+
+    [Fact]
+    public async Task ASecondSilo_OnTheSameDataDirectory_FailsFast_AndTheFirstKeepsServing()
+    {
+        await using var first = await SiloProcess.StartAsync(_data);
+        await using var watch = new WatchCollector(first.Client, new WatchRequest { Kinds = { Kind.Namespace } });
+        await watch.WaitForAsync(e => e.InitialEventsEnd, "the initial list");
+        var before = await PositionAsync(first.Client);
+
+        var clock = Stopwatch.StartNew();
+        var second = await RunAsync("ControlPlane.Silo", "--Silo:Port=0", $"--Silo:DataDirectory={_data}", "--Dns:Enabled=false");
+
+        Assert.NotEqual(0, second.Code);
+        Assert.Contains("in use by another silo", second.Output);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"the second silo took {clock.Elapsed} to give up");
+        Assert.Equal(before, await PositionAsync(first.Client));
+        var health = await new Health.HealthClient(first.Client.Channel).CheckAsync(new HealthCheckRequest());
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
+        await first.Client.Namespaces.CreateAsync(Namespace("after-the-attempt"));
+        await watch.WaitForAsync(e => e.Namespace?.Metadata.Name == "after-the-attempt", "the first silo's watch goes on");
+    }
+
+    [Fact]
+    public async Task Sigterm_StopsTheSilo_WithoutFailOrCritLines_WhileWatchesAreOpen()
+    {
+        var silo = await SiloProcess.StartAsync(_data);
+        try
+        {
+            await using var watch = new WatchCollector(silo.Client, new WatchRequest());
+            await watch.WaitForAsync(e => e.InitialEventsEnd, "the initial list");
+            await SeedAsync(silo.Client);
+            await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "e", "net", "node-a"));
+
+            var output = await silo.TerminateAsync();
+
+            Assert.Equal(0, silo.ExitCode);
+            Assert.DoesNotContain(output, line => line.Contains("fail:", StringComparison.Ordinal) || line.Contains("crit:", StringComparison.Ordinal));
+            Assert.Null(await watch.CompletionAsync());
+        }
+        finally
+        {
+            await silo.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Sigterm_StopsTheDnsServer_WithoutFailOrCritLines()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "ControlPlane.DnsServer.dll"), "--Dns:Listen=127.0.0.1:0", $"--Dns:ControlPlane={silo.Address}"])
+            info.ArgumentList.Add(arg);
+        using var dns = Process.Start(info)!;
+        var lines = new List<string>();
+        var synced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Collect(string? line)
+        {
+            if (line is null) return;
+            lock (lines) lines.Add(line);
+            if (line.Contains("Zone snapshot", StringComparison.Ordinal)) synced.TrySetResult();
+        }
+        dns.OutputDataReceived += (_, e) => Collect(e.Data);
+        dns.ErrorDataReceived += (_, e) => Collect(e.Data);
+        dns.BeginOutputReadLine();
+        dns.BeginErrorReadLine();
+        try
+        {
+            await synced.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+            SiloProcess.Signal(dns.Id, 15);
+            await dns.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+            Assert.Equal(0, dns.ExitCode);
+            lock (lines) Assert.DoesNotContain(lines, line => line.Contains("fail:", StringComparison.Ordinal) || line.Contains("crit:", StringComparison.Ordinal));
+        }
+        finally
+        {
+            if (!dns.HasExited) dns.Kill();
+        }
+    }
+
+    [Fact]
+    public async Task Reflection_ListsAndDescribesTheServices_WithoutProtoFiles()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        var reflection = new ServerReflection.ServerReflectionClient(silo.Client.Channel);
+        using var call = reflection.ServerReflectionInfo();
+
+        await call.RequestStream.WriteAsync(new ServerReflectionRequest { ListServices = "" });
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        var services = call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).ToList();
+        Assert.Contains("controlplane.v1.Namespaces", services);
+        Assert.Contains("controlplane.v1.Endpoints", services);
+        Assert.Contains("controlplane.v1.Watch", services);
+        Assert.Contains("grpc.health.v1.Health", services);
+
+        await call.RequestStream.WriteAsync(new ServerReflectionRequest { FileContainingSymbol = "controlplane.v1.Watch" });
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        var files = call.ResponseStream.Current.FileDescriptorResponse.FileDescriptorProto.Select(b => FileDescriptorProto.Parser.ParseFrom(b)).ToList();
+        var watchService = files.SelectMany(f => f.Service).Single(s => s.Name == "Watch");
+        var method = Assert.Single(watchService.Method);
+        Assert.True(method.ServerStreaming);
+        Assert.Equal(".controlplane.v1.WatchEvent", method.OutputType);
+        // The describing client gets every message the method uses, down to the resources.
+        Assert.Contains(files.SelectMany(f => f.MessageType), m => m.Name == "Endpoint");
+        await call.RequestStream.CompleteAsync();
+    }
+
+    [Fact]
+    public async Task Health_IsNotServing_OnceAnotherOwnerFencedTheStore_AndWritesFailUnavailable()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        var health = new Health.HealthClient(silo.Client.Channel);
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await health.CheckAsync(new HealthCheckRequest())).Status);
+
+        // Someone opens the same database behind the silo's back (bypassing the directory lock).
+        using (var usurper = new SqliteGrainStore(Path.Combine(silo.DataDirectory, "controlplane.db")))
+        {
+            usurper.Open("usurper", 16);
+        }
+
+        var deadline = Stopwatch.StartNew();
+        while ((await health.CheckAsync(new HealthCheckRequest())).Status == HealthCheckResponse.Types.ServingStatus.Serving)
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(10), "health still SERVING 10 s after the store was fenced");
+            await Task.Delay(100);
+        }
+        var error = await Assert.ThrowsAsync<RpcException>(() => silo.Client.Namespaces.CreateAsync(Namespace("fenced")));
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+    }
+
+    [Fact]
+    public async Task IdleActivations_AreCollected_AndListAndWatchActivateNothing()
+    {
+        await using var silo = await SiloInstance.StartAsync("--Cluster:IdleTimeout=00:00:02");
+        await Task.WhenAll(Enumerable.Range(0, 20).Select(i => silo.Client.Namespaces.CreateAsync(Namespace($"idle-{i}"))));
+        var management = silo.Services.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0);
+        Assert.True(await NamespaceActivationsAsync(management) >= 20);
+
+        var deadline = Stopwatch.StartNew();
+        while (await NamespaceActivationsAsync(management) > 0)
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(30), "namespace activations still alive 30 s after their last call");
+            await Task.Delay(250);
+        }
+        var listed = await silo.Client.Namespaces.ListAsync(new ListRequest { PageSize = 100 });
+        await using (var watch = new WatchCollector(silo.Client, new WatchRequest { Kinds = { Kind.Namespace } }))
+        {
+            await watch.WaitForAsync(e => e.InitialEventsEnd, "the initial list");
+        }
+
+        Assert.Equal(20, listed.Namespaces.Count);
+        Assert.Equal(0, await NamespaceActivationsAsync(management));
+        // The next call activates the grain again, with its state loaded from the store.
+        var reloaded = await silo.Client.Namespaces.GetAsync("", "idle-7");
+        Assert.Equal(listed.Namespaces.Single(n => n.Metadata.Name == "idle-7").Metadata.Uid, reloaded.Metadata.Uid);
+    }
+
+    private static async Task<int> NamespaceActivationsAsync(IManagementGrain management) =>
+        (await management.GetSimpleGrainStatistics()).Where(s => s.GrainType.Contains("Namespace", StringComparison.Ordinal)).Sum(s => s.ActivationCount);
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_data)) Directory.Delete(_data, recursive: true);
+    }
+}
