@@ -1,7 +1,8 @@
 using System.Buffers;
-using System.Collections.Concurrent;
+using System.Collections.Frozen;
 using System.Diagnostics.CodeAnalysis;
 using Google.Protobuf;
+using Google.Protobuf.Reflection;
 using Orleans.Serialization;
 using Orleans.Serialization.Buffers;
 using Orleans.Serialization.Cloning;
@@ -13,10 +14,12 @@ namespace ControlPlane.Grains.Serialization;
 
 /// <summary>
 /// Lets Orleans carry the API's protobuf messages as grain arguments and results. Between
-/// silos (or to a client) a message travels as its type and its protobuf bytes. Within a silo it
-/// is not copied at all: a message handed to or returned from a grain is treated as immutable by
-/// convention — grains clone what they keep and what they return — so the deep copy Orleans
-/// would make of every argument is skipped (measured in bench/Serialization.Bench).
+/// silos (or to a client) a message travels as a number naming its type (a hash of its protobuf
+/// name, stable across versions) and its protobuf bytes. Within a silo it is not copied at all:
+/// a message handed to or returned from a grain is treated as immutable by convention — grains
+/// clone what they keep and what they return — so the deep copy Orleans would make of every
+/// argument is skipped. bench/Serialization.Bench measures both against [GenerateSerializer]
+/// records of the same content.
 /// </summary>
 [Alias(WellKnownAlias)]
 public sealed class ProtobufMessageCodec : IGeneralizedCodec, IGeneralizedCopier, ITypeFilter
@@ -24,11 +27,32 @@ public sealed class ProtobufMessageCodec : IGeneralizedCodec, IGeneralizedCopier
     public const string WellKnownAlias = "controlplane.protobuf";
 
     private static readonly Type SelfType = typeof(ProtobufMessageCodec);
-    private static readonly ConcurrentDictionary<Type, MessageParser?> Parsers = new();
 
-    public bool IsSupportedType(Type type) => type == SelfType || ParserOf(type) is not null;
+    // Every message type of the API, by type and by id.
+    private static readonly FrozenDictionary<Type, uint> Ids;
+    private static readonly FrozenDictionary<uint, MessageParser> Parsers;
 
-    public bool? IsTypeAllowed(Type type) => typeof(IMessage).IsAssignableFrom(type) ? ParserOf(type) is not null : null;
+    static ProtobufMessageCodec()
+    {
+        var ids = new Dictionary<Type, uint>();
+        var parsers = new Dictionary<uint, MessageParser>();
+        foreach (var type in typeof(Contracts.V1.Endpoint).Assembly.GetTypes().Where(t => t is { IsClass: true, IsAbstract: false } && typeof(IMessage).IsAssignableFrom(t)))
+        {
+            var descriptor = (MessageDescriptor)type.GetProperty("Descriptor")!.GetValue(null)!;
+            var id = TypeId(descriptor.FullName);
+            if (!parsers.TryAdd(id, descriptor.Parser))
+            {
+                throw new InvalidOperationException($"{descriptor.FullName} shares its type id with another message");
+            }
+            ids[type] = id;
+        }
+        Ids = ids.ToFrozenDictionary();
+        Parsers = parsers.ToFrozenDictionary();
+    }
+
+    public bool IsSupportedType(Type type) => type == SelfType || Ids.ContainsKey(type);
+
+    public bool? IsTypeAllowed(Type type) => typeof(IMessage).IsAssignableFrom(type) ? Ids.ContainsKey(type) : null;
 
     [return: NotNullIfNotNull(nameof(input))]
     public object? DeepCopy(object? input, CopyContext context) => input;
@@ -43,8 +67,8 @@ public sealed class ProtobufMessageCodec : IGeneralizedCodec, IGeneralizedCopier
         var message = (IMessage)value!;
         writer.WriteFieldHeader(fieldIdDelta, expectedType, SelfType, WireType.TagDelimited);
         ReferenceCodec.MarkValueField(writer.Session);
-        writer.WriteFieldHeaderExpected(0, WireType.LengthPrefixed);
-        writer.Session.TypeCodec.WriteLengthPrefixed(ref writer, value!.GetType());
+        writer.WriteFieldHeaderExpected(0, WireType.VarInt);
+        writer.WriteVarUInt32(Ids[value!.GetType()]);
         var size = message.CalculateSize();
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(size, 1));
         try
@@ -70,7 +94,7 @@ public sealed class ProtobufMessageCodec : IGeneralizedCodec, IGeneralizedCopier
         }
         field.EnsureWireTypeTagDelimited();
         var placeholder = ReferenceCodec.CreateRecordPlaceholder(reader.Session);
-        Type? type = null;
+        MessageParser? parser = null;
         object? result = null;
         uint id = 0;
         while (true)
@@ -85,17 +109,17 @@ public sealed class ProtobufMessageCodec : IGeneralizedCodec, IGeneralizedCopier
             {
                 case 0:
                     ReferenceCodec.MarkValueField(reader.Session);
-                    type = reader.Session.TypeCodec.ReadLengthPrefixed(ref reader);
+                    var typeId = reader.ReadVarUInt32();
+                    parser = Parsers.GetValueOrDefault(typeId) ?? throw new RequiredFieldMissingException($"protobuf message type {typeId:x8} is unknown here");
                     break;
                 case 1:
-                    var parser = (type is null ? null : ParserOf(type)) ?? throw new RequiredFieldMissingException("a protobuf message arrived without a known type");
                     ReferenceCodec.MarkValueField(reader.Session);
                     var length = (int)reader.ReadVarUInt32();
                     var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
                     try
                     {
                         reader.ReadBytes(buffer.AsSpan(0, length));
-                        result = parser.ParseFrom(buffer.AsSpan(0, length));
+                        result = (parser ?? throw new RequiredFieldMissingException("a protobuf message arrived before its type")).ParseFrom(buffer.AsSpan(0, length));
                     }
                     finally
                     {
@@ -111,8 +135,14 @@ public sealed class ProtobufMessageCodec : IGeneralizedCodec, IGeneralizedCopier
         return result ?? throw new RequiredFieldMissingException("a protobuf message arrived without its bytes");
     }
 
-    private static MessageParser? ParserOf(Type type) => Parsers.GetOrAdd(type, static t =>
-        t.IsClass && !t.IsAbstract && typeof(IMessage).IsAssignableFrom(t)
-            ? t.GetProperty("Parser", System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)?.GetValue(null) as MessageParser
-            : null);
+    /// <summary>FNV-1a of the protobuf name.</summary>
+    private static uint TypeId(string protobufName)
+    {
+        var hash = 2166136261u;
+        foreach (var c in protobufName)
+        {
+            hash = (hash ^ c) * 16777619u;
+        }
+        return hash;
+    }
 }

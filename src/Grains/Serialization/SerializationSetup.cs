@@ -15,7 +15,12 @@ public static class SerializationSetup
         services.AddSingleton<IGeneralizedCodec>(s => s.GetRequiredService<ProtobufMessageCodec>());
         services.AddSingleton<IGeneralizedCopier>(s => s.GetRequiredService<ProtobufMessageCodec>());
         services.AddSingleton<ITypeFilter>(s => s.GetRequiredService<ProtobufMessageCodec>());
-        builder.Configure(options => options.WellKnownTypeAliases[ProtobufMessageCodec.WellKnownAlias] = typeof(ProtobufMessageCodec));
+        builder.Configure(options =>
+        {
+            options.WellKnownTypeAliases[ProtobufMessageCodec.WellKnownAlias] = typeof(ProtobufMessageCodec);
+            // A number instead of the alias in every message header ("CPB1").
+            options.WellKnownTypeIds[0x43504231] = typeof(ProtobufMessageCodec);
+        });
         return builder;
     }
 }
