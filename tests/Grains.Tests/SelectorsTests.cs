@@ -47,7 +47,12 @@ public sealed class SelectorsTests
 
     [Fact]
     public void MatchesServiceSelector_Empty_SelectsNothing() =>
-        Assert.False(Selectors.MatchesServiceSelector(Labels(), Labels(("app", "web"))));
+        Assert.False(Selectors.MatchesServiceSelector(Labels(), [KeyValuePair.Create("app", "web")]));
+
+    [Fact]
+    public void MatchesServiceSelector_NeedsEveryPair() =>
+        Assert.Equal([true, false], new[] { ("web", "1"), ("web", "2") }.Select(l =>
+            Selectors.MatchesServiceSelector(Labels(("app", "web"), ("v", "1")), [KeyValuePair.Create("app", l.Item1), KeyValuePair.Create("v", l.Item2), KeyValuePair.Create("x", "y")])));
 
     [Theory]
     [InlineData("Like", "x", "operator")]

@@ -19,7 +19,9 @@ public sealed class ServiceEndpointsController(DurableStore store, IGrainFactory
     private readonly Dictionary<string, Service> _services = [];
     // Services by (namespace, network): an endpoint change touches only the services that could select it.
     private readonly Dictionary<(string Namespace, string Network), HashSet<string>> _servicesByScope = [];
-    private readonly Dictionary<string, Dictionary<string, Endpoint>> _endpointsByNamespace = [];
+    private readonly Dictionary<string, Dictionary<string, EndpointView>> _endpointsByNamespace = [];
+    // Label keys and values, networks and nodes repeat across endpoints: one string each.
+    private readonly Dictionary<string, string> _strings = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ServiceEndpoints> _written = [];
     private readonly HashSet<string> _dirty = [];
 
@@ -57,7 +59,7 @@ public sealed class ServiceEndpointsController(DurableStore store, IGrainFactory
             case Resources.Kinds.Endpoint:
                 var endpoints = EndpointsOf(change.Namespace);
                 if (deleted) endpoints.Remove(change.Key);
-                else endpoints[change.Key] = Endpoint.Parser.ParseFrom(change.Data);
+                else endpoints[change.Key] = View(Endpoint.Parser.ParseFrom(change.Data));
                 if (_servicesByScope.TryGetValue((change.Namespace, change.Index), out var affected))
                 {
                     _dirty.UnionWith(affected);
@@ -103,26 +105,48 @@ public sealed class ServiceEndpointsController(DurableStore store, IGrainFactory
             Metadata = new ObjectMeta { Name = service.Metadata.Name, Namespace = service.Metadata.Namespace },
             Network = service.Spec.Network,
         };
-        foreach (var endpoint in EndpointsOf(service.Metadata.Namespace).Values.OrderBy(e => e.Metadata.Name, StringComparer.Ordinal))
+        foreach (var endpoint in EndpointsOf(service.Metadata.Namespace).Values.OrderBy(e => e.Name, StringComparer.Ordinal))
         {
-            if (endpoint.Spec.Network != service.Spec.Network || !Selectors.MatchesServiceSelector(service.Spec.Selector, endpoint.Metadata.Labels))
+            if (endpoint.Network != service.Spec.Network || !Selectors.MatchesServiceSelector(service.Spec.Selector, endpoint.Labels))
             {
                 continue;
             }
             var address = new EndpointAddress
             {
-                Name = endpoint.Metadata.Name,
-                Node = endpoint.Spec.Node,
-                Ready = endpoint.Status.EffectiveReady,
-                Hostname = endpoint.Spec.Hostname,
-                Subdomain = endpoint.Spec.Subdomain,
+                Name = endpoint.Name,
+                Node = endpoint.Node,
+                Ready = endpoint.Ready,
+                Hostname = endpoint.Hostname,
+                Subdomain = endpoint.Subdomain,
             };
-            address.Ips.Add(endpoint.Status.Ips);
-            address.Ports.Add(endpoint.Spec.Ports);
+            address.Ips.Add(endpoint.Ips);
+            address.Ports.Add(endpoint.Ports);
             set.Endpoints.Add(address);
         }
         return set;
     }
+
+    /// <summary>What a set needs of an endpoint, with repeated strings shared: the cache holds every endpoint.</summary>
+    private EndpointView View(Endpoint endpoint) => new(
+        endpoint.Metadata.Name,
+        Shared(endpoint.Spec.Network),
+        Shared(endpoint.Spec.Node),
+        endpoint.Status.EffectiveReady,
+        endpoint.Spec.Hostname.Length == 0 ? string.Empty : endpoint.Spec.Hostname,
+        endpoint.Spec.Subdomain.Length == 0 ? string.Empty : Shared(endpoint.Spec.Subdomain),
+        [.. endpoint.Status.Ips],
+        [.. endpoint.Spec.Ports],
+        [.. endpoint.Metadata.Labels.Select(l => KeyValuePair.Create(Shared(l.Key), Shared(l.Value)))]);
+
+    private string Shared(string value)
+    {
+        if (_strings.TryGetValue(value, out var shared)) return shared;
+        _strings[value] = value;
+        return value;
+    }
+
+    private sealed record EndpointView(string Name, string Network, string Node, bool Ready, string Hostname, string Subdomain,
+        string[] Ips, NamedPort[] Ports, KeyValuePair<string, string>[] Labels);
 
     private static bool SameContent(ServiceEndpoints a, ServiceEndpoints b) =>
         a.Network == b.Network && a.Endpoints.Equals(b.Endpoints);
@@ -136,7 +160,7 @@ public sealed class ServiceEndpointsController(DurableStore store, IGrainFactory
         return services;
     }
 
-    private Dictionary<string, Endpoint> EndpointsOf(string ns)
+    private Dictionary<string, EndpointView> EndpointsOf(string ns)
     {
         if (!_endpointsByNamespace.TryGetValue(ns, out var endpoints))
         {

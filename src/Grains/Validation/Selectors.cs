@@ -34,12 +34,17 @@ public static class Selectors
     }
 
     /// <summary>Equality-based selector of a service: an empty one selects nothing.</summary>
-    public static bool MatchesServiceSelector(MapField<string, string> selector, MapField<string, string> labels)
+    public static bool MatchesServiceSelector(MapField<string, string> selector, IReadOnlyList<KeyValuePair<string, string>> labels)
     {
         if (selector.Count == 0) return false;
         foreach (var (key, value) in selector)
         {
-            if (!labels.TryGetValue(key, out var actual) || actual != value) return false;
+            var found = false;
+            for (var i = 0; i < labels.Count && !found; i++)
+            {
+                found = labels[i].Key == key && labels[i].Value == value;
+            }
+            if (!found) return false;
         }
         return true;
     }

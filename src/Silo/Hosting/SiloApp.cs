@@ -136,6 +136,9 @@ public static class SiloApp
             o.CollectionAge = options.IdleTimeout;
             o.CollectionQuantum = TimeSpan.FromTicks(Math.Min(TimeSpan.FromMinutes(1).Ticks, options.IdleTimeout.Ticks / 2));
         });
+        // Where recently called grains live: bounded, so memory follows the working set rather
+        // than every object ever called (the default holds a million entries).
+        silo.Configure<GrainDirectoryOptions>(o => o.CacheSize = 100_000);
         silo.Services.AddSerializer(serializer => serializer.AddProtobufMessages());
         silo.Services.AddGrainStorage(ObjectStorage.Name, (services, _) => services.GetRequiredService<ObjectStorage>());
         // Placement is chosen, not inherited: new objects spread over the silos at random

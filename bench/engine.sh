@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The engine benchmark: this tree's silo (Orleans, Grpc.AspNetCore), the silo of an earlier
+# commit built side by side (default: the commit before the move to Orleans), and etcd (Debian's
+# etcd-server, the store Kubernetes writes to) on a private loopback port, all in one run:
+#   creates   CreateEndpoint over gRPC, 64 callers (etcd: Put of an endpoint-sized value), with
+#             the embedded store's default durability and with fsync per commit (etcd always fsyncs)
+#   watch     write → watch event latency, 100 watchers, 1,000 writes/s
+#   memory    silo memory with 100,000 endpoints once idle activations are collected
+#   start     cold start to serving
+# Usage: bench/engine.sh [BASE_COMMIT]   (needs git, etcd; installs dotnet-gcdump into a temp dir)
+# This machine is shared and noisy: compare the ratios of one run.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+base_commit=${1:-${BASE:-42b0dc8}}
+work=$(mktemp -d /tmp/cp-engine-XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  git -C "$root" worktree remove --force "$work/base" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "# engine benchmark, $(nproc) cores, $(date -u +%FT%TZ); this tree: $(git -C "$root" rev-parse --short HEAD), base: $base_commit"
+dotnet build -c Release "$root/src/Silo" -v q -nologo >/dev/null
+dotnet build -c Release "$root/bench/ControlPlane.Bench" -v q -nologo >/dev/null
+git -C "$root" worktree add -q --detach "$work/base" "$base_commit"
+dotnet build -c Release "$work/base/src/Silo" -v q -nologo >/dev/null
+dotnet tool install dotnet-gcdump --tool-path "$work/tools" >/dev/null 2>&1 || true
+new_dll="$root/src/Silo/bin/Release/net10.0/ControlPlane.Silo.dll"
+base_dll="$work/base/src/Silo/bin/Release/net10.0/ControlPlane.Silo.dll"
+bench="$root/bench/ControlPlane.Bench/bin/Release/net10.0/ControlPlane.Bench.dll"
+port=${PORT:-7181}
+
+start_silo() { # dll data [args...]: starts a silo, waits until it serves; prints ms to serving
+  local dll=$1 data=$2; shift 2
+  local t0; t0=$(date +%s%N)
+  dotnet "$dll" --Silo:Port=$port --Silo:DataDirectory="$data" --Logging:LogLevel:Default=Warning --Dns:Enabled=false "$@" >"$data.log" 2>&1 &
+  silo=$!; pids+=("$silo")
+  until curl -sf --http2-prior-knowledge "http://127.0.0.1:$port/healthz" >/dev/null; do sleep 0.02; done
+  echo $(( ($(date +%s%N) - t0) / 1000000 ))
+}
+stop_silo() { kill "$silo"; wait "$silo" 2>/dev/null || true; }
+cpu() { ps -o cputime= -p "$1" | tr -d ' '; }
+
+start_etcd() { # fresh etcd on loopback; prints ms to healthy
+  rm -rf "$work/etcd"
+  local t0; t0=$(date +%s%N)
+  etcd --name bench --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$port" --advertise-client-urls "http://127.0.0.1:$port" \
+    --listen-peer-urls http://127.0.0.1:$((port + 1)) --initial-advertise-peer-urls http://127.0.0.1:$((port + 1)) \
+    --initial-cluster bench=http://127.0.0.1:$((port + 1)) --log-level error >"$work/etcd.log" 2>&1 &
+  etcd_pid=$!; pids+=("$etcd_pid")
+  until curl -sf "http://127.0.0.1:$port/health" | grep -q true; do sleep 0.02; done
+  echo $(( ($(date +%s%N) - t0) / 1000000 ))
+}
+stop_etcd() { kill "$etcd_pid"; wait "$etcd_pid" 2>/dev/null || true; }
+
+echo
+echo "## Cold start to serving (fresh data directory)"
+echo "| system | ms |"
+echo "|---|---|"
+for i in 1 2 3; do
+  echo "| this tree (Orleans) | $(start_silo "$new_dll" "$work/s$i")"; stop_silo
+  echo "| base $base_commit | $(start_silo "$base_dll" "$work/b$i")"; stop_silo
+  echo "| etcd $(etcd --version | head -1 | awk '{print $3}') | $(start_etcd)"; stop_etcd
+done
+
+for durability in default fsync; do
+  extra=(); [ $durability = fsync ] && extra=(--Silo:SynchronousFull=true)
+  for system in new base; do
+    dll=$new_dll; [ $system = base ] && dll=$base_dll
+    start_silo "$dll" "$work/c-$system-$durability" "${extra[@]}" >/dev/null
+    echo; echo "### creates, $system, $durability durability"
+    dotnet "$bench" "http://127.0.0.1:$port" creates | grep -v '^#'
+    echo "silo CPU $(cpu "$silo")"
+    stop_silo
+  done
+done
+start_etcd >/dev/null
+echo; echo "### puts, etcd"
+dotnet "$bench" "http://127.0.0.1:$port" etcd-puts | grep -v '^#'
+echo "etcd CPU $(cpu "$etcd_pid")"
+stop_etcd
+
+for system in new base; do
+  dll=$new_dll; [ $system = base ] && dll=$base_dll
+  start_silo "$dll" "$work/w-$system" >/dev/null
+  echo; echo "### watch, $system"
+  dotnet "$bench" "http://127.0.0.1:$port" watch | grep -v '^#'
+  stop_silo
+done
+start_etcd >/dev/null
+echo; echo "### watch, etcd"
+dotnet "$bench" "http://127.0.0.1:$port" etcd-watch | grep -v '^#'
+stop_etcd
+
+echo; echo "## Silo memory with ${COUNT:=100000} endpoints, idle activations collected (idle timeout 10 s)"
+echo "| system | RSS empty MB | RSS loaded, after a full GC MB | bytes per endpoint |"
+echo "|---|---|---|---|"
+for system in new base; do
+  dll=$new_dll; [ $system = base ] && dll=$base_dll
+  start_silo "$dll" "$work/m-$system" --Cluster:IdleTimeout=00:00:10 --Runtime:IdleTimeout=00:00:10 >/dev/null
+  "$work/tools/dotnet-gcdump" collect -p "$silo" -o "$work/empty.gcdump" >/dev/null 2>&1 || true
+  empty=$(ps -o rss= -p "$silo")
+  dotnet "$bench" "http://127.0.0.1:$port" memory "$COUNT" >/dev/null
+  sleep 25   # two collection quanta past the idle timeout
+  "$work/tools/dotnet-gcdump" collect -p "$silo" -o "$work/loaded.gcdump" >/dev/null 2>&1 || true
+  loaded=$(ps -o rss= -p "$silo")
+  echo "| $system | $((empty / 1024)) | $((loaded / 1024)) | $(( (loaded - empty) * 1024 / COUNT )) |"
+  stop_silo
+done
