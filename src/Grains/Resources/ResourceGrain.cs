@@ -23,6 +23,9 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
     private readonly ObjectState<T> _object = new();
     private GrainState<ObjectState<T>>? _state;
     private string? _key;
+    // The state as callers see it (with its etag), made once per revision and shared: callers
+    // never change what a grain returns.
+    private T? _current;
 
     /// <summary>What a create reserved before its commit.</summary>
     /// <param name="Claims">What the new object holds exclusively, checked by the store at commit.</param>
@@ -164,12 +167,16 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         await AfterDeleteAsync(existing);
     }
 
-    /// <summary>A copy of the state with its etag, safe to hand to a caller.</summary>
+    /// <summary>The state with its etag, for callers (shared: never change it).</summary>
     protected T Current()
     {
-        var copy = RequireState().Clone();
-        MetaOf(copy).Etag = Revision.ToString(CultureInfo.InvariantCulture);
-        return copy;
+        if (_current is null)
+        {
+            var copy = RequireState().Clone();
+            MetaOf(copy).Etag = Revision.ToString(CultureInfo.InvariantCulture);
+            _current = copy;
+        }
+        return _current;
     }
 
     protected T RequireState() =>
@@ -192,6 +199,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
     {
         var state = _object;
         var previous = (state.Value, state.Namespace, state.Index);
+        _current = null;
         state.Value = value;
         (state.Namespace, state.Index) = Describe(value);
         state.Claims = claims;
@@ -221,6 +229,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         {
             await Services.Storage.ClearStateAsync(ObjectStorage.Name, this.GetGrainId(), GrainState);
             _object.Value = null;
+            _current = null;
         }
         catch
         {
