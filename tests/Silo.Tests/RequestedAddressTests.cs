@@ -92,6 +92,11 @@ public sealed class RequestedAddressTests
 
         var web = await silo.Client.Services.CreateAsync(Family("web", "", [], "10.96.0.10"));
         Assert.Equal("10.96.0.10", Assert.Single(web.Status.ClusterIps));
+        // The controller derives web's endpoint set: the position is taken once that is written.
+        await using (var sets = new WatchCollector(silo.Client, new WatchRequest { Kinds = { Kind.ServiceEndpoints } }))
+        {
+            await sets.WaitForAsync(e => e.ServiceEndpoints?.Metadata.Name == "web", "web's endpoint set");
+        }
         var before = await PositionAsync(silo.Client);
 
         await Fails(StatusCode.AlreadyExists, () => silo.Client.Services.CreateAsync(Family("copy", "", [], "10.96.0.10")), "ns/web");
