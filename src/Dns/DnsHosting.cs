@@ -72,9 +72,11 @@ public static class DnsHosting
         if (string.IsNullOrWhiteSpace(zone.Zone)) errors.Add("Dns:Zone must not be empty");
         foreach (var range in zone.EffectiveServiceRanges.Where(r => !ReverseZones.TryParseRange(r, out _)))
         {
-            errors.Add($"Dns:{nameof(zone.ServiceRanges)}: '{range}' is not a range such as 10.96.0.0/16 (address/prefix, no bits past the prefix)");
+            errors.Add($"Dns:{nameof(zone.ServiceRanges)}: '{range}' is not a range such as 10.96.0.0/16 (address/prefix, no address bits set past the prefix)");
         }
-        foreach (var reverse in zone.ReverseZones.Select(DnsName.Canonical).Where(r => r != "in-addr.arpa" && r != "ip6.arpa" && !r.EndsWith(".in-addr.arpa", StringComparison.Ordinal) && !r.EndsWith(".ip6.arpa", StringComparison.Ordinal)))
+        static bool IsReverse(string name) => name is "in-addr.arpa" or "ip6.arpa"
+            || name.EndsWith(".in-addr.arpa", StringComparison.Ordinal) || name.EndsWith(".ip6.arpa", StringComparison.Ordinal);
+        foreach (var reverse in zone.ReverseZones.Select(DnsName.Canonical).Where(r => !IsReverse(r)))
         {
             errors.Add($"Dns:{nameof(zone.ReverseZones)}: '{reverse}' is not under in-addr.arpa or ip6.arpa");
         }

@@ -56,7 +56,12 @@ public static class ReverseZones
         return builder.Append(v4 ? "in-addr.arpa" : "ip6.arpa").ToString();
     }
 
-    /// <summary>Parses a range such as 10.96.0.0/16 or fd00:96::/112 (no bits set past the prefix).</summary>
-    public static bool TryParseRange(string text, out IPNetwork range) =>
-        IPNetwork.TryParse(text, out range) && range.BaseAddress.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6;
+    /// <summary>Parses a range such as 10.96.0.0/16 or fd00:96::/112; an address with bits set past the prefix is refused.</summary>
+    public static bool TryParseRange(string text, out IPNetwork range)
+    {
+        var slash = text.IndexOf('/');
+        return IPNetwork.TryParse(text, out range) && slash > 0
+            && IPAddress.TryParse(text.AsSpan(0, slash), out var address) && address.Equals(range.BaseAddress)
+            && address.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6;
+    }
 }
