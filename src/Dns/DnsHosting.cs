@@ -2,6 +2,7 @@ using ControlPlane.Contracts.Client;
 using ControlPlane.Dns.Feed;
 using ControlPlane.Dns.Handling;
 using ControlPlane.Dns.Transport;
+using ControlPlane.Dns.Wire;
 using ControlPlane.Dns.Zones;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -16,10 +17,13 @@ namespace ControlPlane.Dns;
 /// </summary>
 public static class DnsHosting
 {
-    public static IServiceCollection AddClusterDns(this IServiceCollection services, IConfiguration section)
+    /// <param name="serviceRanges">The control plane's service ranges when the host knows them (the
+    /// silo does); they replace "Dns:ServiceRanges".</param>
+    public static IServiceCollection AddClusterDns(this IServiceCollection services, IConfiguration section, IReadOnlyList<string>? serviceRanges = null)
     {
         var transport = section.Get<DnsTransportOptions>() ?? new DnsTransportOptions();
         var zone = section.Get<ClusterZoneOptions>() ?? new ClusterZoneOptions();
+        if (serviceRanges is not null) zone.ServiceRanges = [.. serviceRanges];
         var feed = section.Get<DnsFeedOptions>() ?? new DnsFeedOptions();
         var forwarding = section.Get<Forwarding.ForwarderOptions>() ?? new Forwarding.ForwarderOptions();
         var errors = Validate(transport, zone, feed);
@@ -31,11 +35,11 @@ public static class DnsHosting
         }
         var staticRecords = feed.ZoneFiles.SelectMany(path => ZoneFile.Parse(File.ReadAllText(path))).ToList();
         var heapBefore = GC.GetTotalMemory(forceFullCollection: true);
-        var apexes = new List<string>();
-        if (feed.ControlPlane.Length > 0) apexes.Add(zone.Zone);
+        // Until the first sync the networks (and so the reverse zones they claim) are unknown: every
+        // reverse name is answered SERVFAIL rather than forwarded or refused.
         var handler = new QueryHandler(feed.ControlPlane.Length == 0
             ? ZoneSnapshot.Build(staticRecords)
-            : ZoneSnapshot.Unsynced(apexes.Concat(zone.ReverseZones)))
+            : ZoneSnapshot.Unsynced([zone.Zone, "in-addr.arpa", "ip6.arpa", .. zone.ReverseZones]))
         {
             MaxUdpPayload = transport.MaxUdpPayload,
             Forwarder = forwarding.Forwarders.Count > 0 ? new Forwarding.Forwarder(forwarding, TimeProvider.System) : null,
@@ -66,6 +70,16 @@ public static class DnsHosting
         if (transport.MaxUdpPayload is < 512 or > 65535) errors.Add($"Dns:{nameof(transport.MaxUdpPayload)} must lie in 512..65535");
         if (transport.MaxTcpConnections < 1) errors.Add($"Dns:{nameof(transport.MaxTcpConnections)} must be positive");
         if (string.IsNullOrWhiteSpace(zone.Zone)) errors.Add("Dns:Zone must not be empty");
+        foreach (var range in zone.EffectiveServiceRanges.Where(r => !ReverseZones.TryParseRange(r, out _)))
+        {
+            errors.Add($"Dns:{nameof(zone.ServiceRanges)}: '{range}' is not a range such as 10.96.0.0/16 (address/prefix, no address bits set past the prefix)");
+        }
+        static bool IsReverse(string name) => name is "in-addr.arpa" or "ip6.arpa"
+            || name.EndsWith(".in-addr.arpa", StringComparison.Ordinal) || name.EndsWith(".ip6.arpa", StringComparison.Ordinal);
+        foreach (var reverse in zone.ReverseZones.Select(DnsName.Canonical).Where(r => !IsReverse(r)))
+        {
+            errors.Add($"Dns:{nameof(zone.ReverseZones)}: '{reverse}' is not under in-addr.arpa or ip6.arpa");
+        }
         if (feed.ControlPlane.Length > 0 && !feed.ControlPlane.StartsWith("unix:", StringComparison.Ordinal)
             && !Uri.TryCreate(feed.ControlPlane, UriKind.Absolute, out _)) errors.Add($"Dns:{nameof(feed.ControlPlane)} '{feed.ControlPlane}' is neither http://host:port nor unix:/path");
         foreach (var file in feed.ZoneFiles.Where(f => !File.Exists(f))) errors.Add($"Dns:ZoneFiles: '{file}' does not exist");

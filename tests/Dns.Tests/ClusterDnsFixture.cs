@@ -13,7 +13,10 @@ using Microsoft.Extensions.Hosting;
 
 namespace ControlPlane.Dns.Tests;
 
-/// <summary>A silo and a DNS server fed by its Watch stream, both in this process on loopback.</summary>
+/// <summary>
+/// A silo and a DNS server fed by its Watch stream, both in this process on loopback, with a
+/// namespace "shop", a node and a dual-stack network "blue" (10.244.0.0/16, fd00:244::/64).
+/// </summary>
 internal sealed class ClusterDns : IAsyncDisposable
 {
     private readonly WebApplication _silo;
@@ -29,6 +32,11 @@ internal sealed class ClusterDns : IAsyncDisposable
         Endpoint = endpoint;
     }
 
+    /// <summary>The silo's service ranges (dual-stack, so services of either or both families exist).</summary>
+    public const string ServiceIpv4Range = "10.96.0.0/16";
+
+    public const string ServiceIpv6Range = "fd00:96::/112";
+
     public ControlPlaneClient Client { get; }
 
     public IPEndPoint Endpoint { get; }
@@ -37,11 +45,15 @@ internal sealed class ClusterDns : IAsyncDisposable
 
     public static async Task<ClusterDns> StartAsync(params string[] dnsSettings)
     {
-        var data = Path.Combine(Path.GetTempPath(), "cp-dns-" + Guid.NewGuid().ToString("N"));
-        var silo = SiloApp.Build(["--Silo:Port=0", $"--Silo:DataDirectory={data}", "--Logging:LogLevel:Default=Warning", "--Dns:Enabled=false"]);
+        var data = Path.Combine("/tmp", "dnsw-" + Guid.NewGuid().ToString("N"));
+        var silo = SiloApp.Build([$"--Silo:Port={TestPorts.Next()}", $"--Cluster:SiloPort={TestPorts.Next()}", $"--Silo:DataDirectory={data}", "--Logging:LogLevel:Default=Warning", "--Dns:Enabled=false",
+            $"--ControlPlane:ServiceIpv4Cidr={ServiceIpv4Range}", $"--ControlPlane:ServiceIpv6Cidr={ServiceIpv6Range}"]);
         await silo.StartAsync();
         var address = silo.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        var builder = Host.CreateApplicationBuilder(["--Logging:LogLevel:Default=Warning", "--Dns:Listen=127.0.0.1:0", $"--Dns:ControlPlane={address}", .. dnsSettings]);
+        // The DNS server is told the silo's service ranges, unless the test sets its own.
+        string[] ranges = dnsSettings.Any(s => s.StartsWith("--Dns:ServiceRanges", StringComparison.Ordinal)) ? []
+            : [$"--Dns:ServiceRanges:0={ServiceIpv4Range}", $"--Dns:ServiceRanges:1={ServiceIpv6Range}"];
+        var builder = Host.CreateApplicationBuilder(["--Logging:LogLevel:Default=Warning", $"--Dns:Listen={TestPorts.Loopback()}", $"--Dns:ControlPlane={address}", .. ranges, .. dnsSettings]);
         builder.Services.AddClusterDns(builder.Configuration.GetSection("Dns"));
         var dns = builder.Build();
         await dns.StartAsync();
@@ -55,15 +67,10 @@ internal sealed class ClusterDns : IAsyncDisposable
     }
 
     /// <summary>Runs dig (or kdig) against the server and returns its output.</summary>
-    public async Task<string> DigAsync(string tool, params string[] args)
-    {
-        var info = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in (string[])[$"@{Endpoint.Address}", "-p", Endpoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "+time=2", tool == "kdig" ? "+retry=0" : "+tries=1", .. args]) info.ArgumentList.Add(arg);
-        using var process = Process.Start(info)!;
-        var output = await process.StandardOutput.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return output + await process.StandardError.ReadToEndAsync();
-    }
+    public Task<string> DigAsync(string tool, params string[] args) => Dig.RunAsync(Endpoint, tool, args);
+
+    /// <summary>Runs dig (or kdig) against the server and parses its output.</summary>
+    public async Task<DigOutput> AskAsync(string tool, params string[] args) => Dig.Parse(await Dig.RunAsync(Endpoint, tool, args));
 
     /// <summary>
     /// Waits until the server's answer for the name satisfies <paramref name="done"/>, checking

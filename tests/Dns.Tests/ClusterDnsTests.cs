@@ -16,13 +16,14 @@ public sealed class ClusterDnsTests
         return endpoint;
     }
 
-    private static Service Svc(string name, ServiceType type, bool publishNotReady = false) => new()
+    private static Service Svc(string name, ServiceType type, bool publishNotReady = false, params string[] families) => new()
     {
         Metadata = new ObjectMeta { Name = name, Namespace = "shop" },
         Spec = new ServiceSpec
         {
             Type = type, Network = "blue", Selector = { ["app"] = "db" }, PublishNotReadyAddresses = publishNotReady,
             Ports = { new ServicePort { Name = "postgres", Port = 5432, TargetPortName = "pg" } },
+            IpFamilies = { families }, IpFamilyPolicy = families.Length > 1 ? "RequireDualStack" : "",
         },
     };
 
@@ -39,7 +40,7 @@ public sealed class ClusterDnsTests
         var db0 = await dns.Client.Endpoints.CreateAsync(Pod("db-0", hostname: "db-0", subdomain: "db"));
         var db1 = await dns.Client.Endpoints.CreateAsync(Pod("db-1"));
         await dns.Client.Endpoints.CreateAsync(Pod("db-2", ready: false));
-        await dns.Client.Services.CreateAsync(Svc("db", ServiceType.Headless));
+        await dns.Client.Services.CreateAsync(Svc("db", ServiceType.Headless, families: ["IPv4", "IPv6"]));
         await dns.Client.Services.CreateAsync(new Service { Metadata = new ObjectMeta { Name = "ext", Namespace = "shop" }, Spec = new ServiceSpec { Type = ServiceType.ExternalName, ExternalName = "example.org" } });
         await dns.AwaitAnswerAsync("db.shop.svc.cluster.local", DnsType.A, r => r.Answer.Count == 2);
 
@@ -145,6 +146,39 @@ public sealed class ClusterDnsTests
         await dns.Client.Endpoints.UpdateAsync(notReady);
         await dns.AwaitAnswerAsync("db.shop.svc.cluster.local", DnsType.A, r => r.Answer.Count == 2);
     }
+
+    [Fact]
+    public async Task HeadlessService_AnswersOnlyTheEndpointAddressesOfItsFamilies()
+    {
+        await using var dns = await ClusterDns.StartAsync();
+        var pods = new[] { await dns.Client.Endpoints.CreateAsync(Pod("db-0")), await dns.Client.Endpoints.CreateAsync(Pod("db-1")) };
+        Assert.All(pods, p => Assert.Equal(2, p.Status.Ips.Count)); // dual-stack network: one address of each family
+        await dns.Client.Services.CreateAsync(Svc("db4", ServiceType.Headless, families: ["IPv4"]));
+        await dns.Client.Services.CreateAsync(Svc("db6", ServiceType.Headless, families: ["IPv6"]));
+        await dns.Client.Services.CreateAsync(Svc("db46", ServiceType.Headless, families: ["IPv4", "IPv6"]));
+        await dns.AwaitAnswerAsync("db46.shop.svc.cluster.local", DnsType.AAAA, r => r.Answer.Count == 2);
+        var v4 = pods.Select(p => p.Status.Ips[0]).Order().ToArray();
+        var v6 = pods.Select(p => p.Status.Ips[1]).Order().ToArray();
+
+        // IPv4 only: no AAAA (NODATA), whatever the endpoints hold.
+        var noAaaa = await dns.AskAsync("dig", "db4.shop.svc.cluster.local", "AAAA");
+        Assert.Equal("NOERROR", noAaaa.Status);
+        Assert.Empty(noAaaa.Answer);
+        Assert.Single(noAaaa.Authority);
+        Assert.Equal(v4, await Short(dns, "db4.shop.svc.cluster.local", "A"));
+        // IPv6 only: the reverse; its derived hostnames come from the IPv6 address.
+        Assert.Empty(await Short(dns, "db6.shop.svc.cluster.local", "A"));
+        Assert.Equal(v6, await Short(dns, "db6.shop.svc.cluster.local", "AAAA"));
+        var derived = $"{pods[0].Status.Ips[1].Replace(':', '-')}.db6.shop.svc.cluster.local";
+        Assert.Equal([pods[0].Status.Ips[1]], await Short(dns, derived, "AAAA"));
+        Assert.Contains($"0 100 5432 {derived}.", await Short(dns, "_postgres._tcp.db6.shop.svc.cluster.local", "SRV"));
+        // Both families: both.
+        Assert.Equal(v4, await Short(dns, "db46.shop.svc.cluster.local", "A"));
+        Assert.Equal(v6, await Short(dns, "db46.shop.svc.cluster.local", "AAAA"));
+    }
+
+    private static async Task<string[]> Short(ClusterDns dns, string name, string type) =>
+        [.. (await dns.DigAsync("kdig", "+short", name, type)).Split('\n', StringSplitOptions.RemoveEmptyEntries).Order()];
 
     private static uint Serial(string soa) => uint.Parse(soa.Trim().Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
 }

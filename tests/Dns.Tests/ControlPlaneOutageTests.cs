@@ -14,7 +14,7 @@ public sealed class ControlPlaneOutageTests
     public async Task SiloDown_DnsAnswersFromItsLastSnapshot_AndFollowsChangesOnceItIsBack()
     {
         await using var silo = await SocketSilo.StartAsync();
-        var builder = Host.CreateApplicationBuilder(["--Logging:LogLevel:Default=Warning", "--Dns:Listen=127.0.0.1:0", $"--Dns:ControlPlane=unix:{silo.Socket}"]);
+        var builder = Host.CreateApplicationBuilder(["--Logging:LogLevel:Default=Warning", $"--Dns:Listen={TestPorts.Loopback()}", $"--Dns:ControlPlane=unix:{silo.Socket}"]);
         builder.Services.AddClusterDns(builder.Configuration.GetSection("Dns"));
         using var dns = builder.Build();
         await dns.StartAsync();

@@ -11,7 +11,7 @@ public sealed class EmbeddedDnsTests
     [Fact]
     public async Task SiloWithDnsEnabled_AnswersForItsOwnServices()
     {
-        await using var silo = await SocketSilo.StartAsync("--Dns:Enabled=true", "--Dns:Listen=127.0.0.1:0");
+        await using var silo = await SocketSilo.StartAsync("--Dns:Enabled=true", $"--Dns:Listen={TestPorts.Loopback()}");
         await silo.Services.GetRequiredService<ClusterFeed>().Synced.WaitAsync(TimeSpan.FromSeconds(20));
         var handler = silo.Services.GetRequiredService<DnsListenerService>().Handler;
         using var client = silo.Connect();

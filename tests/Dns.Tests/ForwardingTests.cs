@@ -30,11 +30,11 @@ public sealed class ForwardingTests
     public async Task OutsideNames_AreForwardedAndCached_WithinTheCacheBound()
     {
         var upstreamHandler = new QueryHandler(ZoneSnapshot.Build(ZoneFile.Parse(Upstream)));
-        var upstream = new DnsListener(upstreamHandler, new DnsTransportOptions { Listen = "127.0.0.1:0", Threads = 1 }, NullLogger.Instance);
+        var upstream = new DnsListener(upstreamHandler, new DnsTransportOptions { Listen = TestPorts.Loopback(), Threads = 1 }, NullLogger.Instance);
         upstream.Start();
         var forwarder = new Forwarder(new ForwarderOptions { Forwarders = [upstream.LocalEndPoint.ToString()], CacheSize = 2, ForwardTimeout = TimeSpan.FromSeconds(3) }, TimeProvider.System);
         var handler = new QueryHandler(ZoneSnapshot.Build(ZoneFile.Parse(Cluster))) { Forwarder = forwarder };
-        await using var server = new DnsListener(handler, new DnsTransportOptions { Listen = "127.0.0.1:0", Threads = 1 }, NullLogger.Instance);
+        await using var server = new DnsListener(handler, new DnsTransportOptions { Listen = TestPorts.Loopback(), Threads = 1 }, NullLogger.Instance);
         server.Start();
 
         Assert.Equal("192.168.77.7", (await Dig(server.LocalEndPoint, "dig", "+short", "www.example.test", "A")).Trim());
@@ -56,11 +56,11 @@ public sealed class ForwardingTests
     public async Task Cache_KeepsAtMostItsBound()
     {
         var upstreamHandler = new QueryHandler(ZoneSnapshot.Build(ZoneFile.Parse(Upstream)));
-        await using var upstream = new DnsListener(upstreamHandler, new DnsTransportOptions { Listen = "127.0.0.1:0", Threads = 1 }, NullLogger.Instance);
+        await using var upstream = new DnsListener(upstreamHandler, new DnsTransportOptions { Listen = TestPorts.Loopback(), Threads = 1 }, NullLogger.Instance);
         upstream.Start();
         var forwarder = new Forwarder(new ForwarderOptions { Forwarders = [upstream.LocalEndPoint.ToString()], CacheSize = 2 }, TimeProvider.System);
         var handler = new QueryHandler(ZoneSnapshot.Build(ZoneFile.Parse(Cluster))) { Forwarder = forwarder };
-        await using var server = new DnsListener(handler, new DnsTransportOptions { Listen = "127.0.0.1:0", Threads = 1 }, NullLogger.Instance);
+        await using var server = new DnsListener(handler, new DnsTransportOptions { Listen = TestPorts.Loopback(), Threads = 1 }, NullLogger.Instance);
         server.Start();
 
         foreach (var name in new[] { "a", "b", "c", "www" })

@@ -13,63 +13,91 @@ public sealed class GlibcResolverTests
     [Fact]
     public async Task Getent_InANamespace_ResolvesAServiceName()
     {
-        var id = Guid.NewGuid().ToString("N")[..8];
-        var netns = "cpdns" + id;
         await using var silo = await SocketSilo.StartAsync();
-        var socket = silo.Socket;
-        Process? dns = null;
-        try
+        using var client = silo.Connect();
+        await client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "shop" } });
+        await client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "blue" }, Spec = new NetworkSpec { Vni = 10, Ipv4Cidr = "10.244.0.0/16" } });
+        var web = await client.Services.CreateAsync(new Service
         {
-            using var client = silo.Connect();
-            await client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "shop" } });
-            await client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "blue" }, Spec = new NetworkSpec { Vni = 10, Ipv4Cidr = "10.244.0.0/16" } });
-            var web = await client.Services.CreateAsync(new Service
-            {
-                Metadata = new ObjectMeta { Name = "web", Namespace = "shop" },
-                Spec = new ServiceSpec { Network = "blue", Ports = { new ServicePort { Name = "http", Port = 80 } } },
-            });
+            Metadata = new ObjectMeta { Name = "web", Namespace = "shop" },
+            Spec = new ServiceSpec { Network = "blue", Ports = { new ServicePort { Name = "http", Port = 80 } } },
+        });
+        await using var resolver = await ResolverNamespace.StartAsync(silo);
 
-            await Run("ip", "netns", "add", netns);
-            await Run("ip", "netns", "exec", netns, "ip", "link", "set", "lo", "up");
-            Directory.CreateDirectory($"/etc/netns/{netns}");
-            await File.WriteAllTextAsync($"/etc/netns/{netns}/resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:2\n");
+        var (code, output) = await resolver.GetentAsync("hosts", "web.shop.svc.cluster.local");
 
-            var info = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var arg in (string[])["netns", "exec", netns, "dotnet", Path.Combine(AppContext.BaseDirectory, "ControlPlane.DnsServer.dll"),
-                         "--Dns:Listen=127.0.0.1:53", $"--Dns:ControlPlane=unix:{socket}"]) info.ArgumentList.Add(arg);
-            dns = Process.Start(info)!;
-            var synced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var log = new List<string>();
-            dns.OutputDataReceived += (_, e) =>
+        Assert.Equal(0, code);
+        Assert.Matches($@"^{web.Status.ClusterIps[0].Replace(".", "\\.")}\s+web\.shop\.svc\.cluster\.local\s*$", output.Trim());
+        var (missing, _) = await resolver.GetentAsync("hosts", "nope.shop.svc.cluster.local");
+        Assert.Equal(2, missing); // getent: key not found
+    }
+
+    [Fact]
+    public async Task Getent_FollowsAnExternalNameIntoTheZone_AndResolvesAPodRecord()
+    {
+        await using var silo = await SocketSilo.StartAsync();
+        using var client = silo.Connect();
+        await client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "shop" } });
+        await client.Nodes.CreateAsync(new Node { Metadata = new ObjectMeta { Name = "node-a" }, Spec = new NodeSpec { UnderlayIp = "10.255.0.1" } });
+        await client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "blue" }, Spec = new NetworkSpec { Vni = 10, Ipv4Cidr = "10.244.0.0/16" } });
+        var web = await client.Services.CreateAsync(new Service { Metadata = new ObjectMeta { Name = "web", Namespace = "shop" }, Spec = new ServiceSpec { Network = "blue" } });
+        await client.Services.CreateAsync(new Service
+        {
+            Metadata = new ObjectMeta { Name = "alias", Namespace = "shop" },
+            Spec = new ServiceSpec { Type = ServiceType.ExternalName, ExternalName = "web.shop.svc.cluster.local" },
+        });
+        var pod = await client.Endpoints.CreateAsync(new Endpoint
+        {
+            Metadata = new ObjectMeta { Name = "pod-0", Namespace = "shop" },
+            Spec = new EndpointSpec { Network = "blue", Node = "node-a", Ready = true },
+        });
+        await using var resolver = await ResolverNamespace.StartAsync(silo);
+
+        // glibc takes the address from the chased answer and names the alias beside the target.
+        var (code, output) = await resolver.GetentAsync("hosts", "alias.shop.svc.cluster.local");
+        Assert.Equal(0, code);
+        Assert.Matches($@"^{web.Status.ClusterIps[0].Replace(".", "\\.")}\s+web\.shop\.svc\.cluster\.local\s+alias\.shop\.svc\.cluster\.local\s*$", output.Trim());
+
+        var podName = $"{pod.Status.Ips[0].Replace('.', '-')}.shop.pod.cluster.local";
+        (code, output) = await resolver.GetentAsync("hosts", podName);
+        Assert.Equal(0, code);
+        Assert.Matches($@"^{pod.Status.Ips[0].Replace(".", "\\.")}\s+{podName.Replace(".", "\\.")}\s*$", output.Trim());
+    }
+
+    /// <summary>A network namespace whose resolv.conf names a DNS server process running inside it.</summary>
+    private sealed class ResolverNamespace : IAsyncDisposable
+    {
+        private readonly string _name = "dnw" + Guid.NewGuid().ToString("N")[..8];
+        private DnsServerProcess? _server;
+
+        public static async Task<ResolverNamespace> StartAsync(SocketSilo silo)
+        {
+            var ns = new ResolverNamespace();
+            try
             {
-                if (e.Data is null) return;
-                lock (log) log.Add(e.Data);
-                if (e.Data.Contains("Zone snapshot", StringComparison.Ordinal)) synced.TrySetResult();
-            };
-            dns.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.Add(e.Data); };
-            dns.BeginOutputReadLine();
-            dns.BeginErrorReadLine();
-            if (await Task.WhenAny(synced.Task, Task.Delay(TimeSpan.FromSeconds(30))) != synced.Task)
-            {
-                Assert.Fail("the DNS server did not sync:\n" + string.Join('\n', log));
+                await Run("ip", "netns", "add", ns._name);
+                await Run("ip", "netns", "exec", ns._name, "ip", "link", "set", "lo", "up");
+                Directory.CreateDirectory($"/etc/netns/{ns._name}");
+                await File.WriteAllTextAsync($"/etc/netns/{ns._name}/resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:2\n");
+                ns._server = DnsServerProcess.Start(ns._name, "--Dns:Listen=127.0.0.1:53", $"--Dns:ControlPlane=unix:{silo.Socket}");
+                await ns._server.WaitForLineAsync("Zone snapshot", TimeSpan.FromSeconds(30));
+                return ns;
             }
-
-            var (code, output) = await Run("ip", "netns", "exec", netns, "getent", "hosts", "web.shop.svc.cluster.local");
-
-            Assert.Equal(0, code);
-            Assert.Matches($@"^{web.Status.ClusterIps[0].Replace(".", "\\.")}\s+web\.shop\.svc\.cluster\.local\s*$", output.Trim());
-            var (missing, _) = await Run("ip", "netns", "exec", netns, "getent", "hosts", "nope.shop.svc.cluster.local");
-            Assert.Equal(2, missing); // getent: key not found
+            catch
+            {
+                await ns.DisposeAsync();
+                throw;
+            }
         }
-        finally
+
+        public Task<(int Code, string Output)> GetentAsync(params string[] args) => Run("ip", ["netns", "exec", _name, "getent", .. args]);
+
+
+        public async ValueTask DisposeAsync()
         {
-            if (dns is { HasExited: false })
-            {
-                dns.Kill(entireProcessTree: true);
-                await dns.WaitForExitAsync();
-            }
-            await Run("ip", "netns", "del", netns);
-            if (Directory.Exists($"/etc/netns/{netns}")) Directory.Delete($"/etc/netns/{netns}", recursive: true);
+            if (_server is not null) await _server.DisposeAsync();
+            await Run("ip", "netns", "del", _name);
+            if (Directory.Exists($"/etc/netns/{_name}")) Directory.Delete($"/etc/netns/{_name}", recursive: true);
         }
     }
 

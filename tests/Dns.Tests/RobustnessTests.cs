@@ -65,7 +65,7 @@ public sealed class RobustnessTests
     public async Task Listener_FloodOverUdpAndTcp_KeepsAnsweringWithBoundedMemory()
     {
         var handler = new QueryHandler(Zone);
-        await using var listener = new DnsListener(handler, new DnsTransportOptions { Listen = "127.0.0.1:0", Threads = 2, MaxTcpConnections = 16, TcpIdleTimeout = TimeSpan.FromSeconds(2) }, NullLogger.Instance);
+        await using var listener = new DnsListener(handler, new DnsTransportOptions { Listen = TestPorts.Loopback(), Threads = 2, MaxTcpConnections = 16, TcpIdleTimeout = TimeSpan.FromSeconds(2) }, NullLogger.Instance);
         listener.Start();
         GC.Collect();
         var before = GC.GetTotalMemory(forceFullCollection: true);

@@ -17,9 +17,9 @@ internal sealed class SocketSilo : IAsyncDisposable
     private SocketSilo(string[] extra)
     {
         var id = Guid.NewGuid().ToString("N")[..8];
-        DataDirectory = Path.Combine(Path.GetTempPath(), "cp-socket-" + id);
-        Socket = Path.Combine(Path.GetTempPath(), $"cp-{id}.sock");
-        _args = ["--Silo:Port=0", $"--Silo:DataDirectory={DataDirectory}", $"--Silo:UnixSocket={Socket}", "--Logging:LogLevel:Default=Warning", .. extra];
+        DataDirectory = Path.Combine("/tmp", "dnsw-silo-" + id);
+        Socket = Path.Combine("/tmp", $"dnsw-{id}.sock");
+        _args = [$"--Silo:Port={TestPorts.Next()}", $"--Cluster:SiloPort={TestPorts.Next()}", $"--Silo:DataDirectory={DataDirectory}", $"--Silo:UnixSocket={Socket}", "--Logging:LogLevel:Default=Warning", .. extra];
     }
 
     public string DataDirectory { get; }
@@ -31,10 +31,13 @@ internal sealed class SocketSilo : IAsyncDisposable
     /// <summary>Starts a silo; DNS is off unless <paramref name="extra"/> turns it on.</summary>
     public static async Task<SocketSilo> StartAsync(params string[] extra)
     {
-        var silo = new SocketSilo(["--Dns:Enabled=false", .. extra]);
+        var silo = Create(extra);
         await silo.StartAgainAsync();
         return silo;
     }
+
+    /// <summary>A silo whose socket path is known but which is not started yet.</summary>
+    public static SocketSilo Create(params string[] extra) => new(["--Dns:Enabled=false", .. extra]);
 
     public ControlPlaneClient Connect() => new("unix:" + Socket);
 
@@ -55,7 +58,7 @@ internal sealed class SocketSilo : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
-        Directory.Delete(DataDirectory, recursive: true);
+        if (Directory.Exists(DataDirectory)) Directory.Delete(DataDirectory, recursive: true);
         File.Delete(Socket);
     }
 }

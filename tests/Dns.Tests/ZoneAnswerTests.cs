@@ -21,6 +21,9 @@ public sealed class ZoneAnswerTests
         db.shop.svc  IN A     10.244.1.2
         db.shop.svc  IN A     10.244.2.3
         ext.shop.svc 60 IN CNAME example.org.
+        alias.shop.svc IN CNAME web.shop.svc.cluster.local.
+        chain.shop.svc IN CNAME Alias.Shop.svc.cluster.local.
+        gone.shop.svc IN CNAME nope.shop.svc.cluster.local.
         dns-version  IN TXT   "1.1.0"
         """;
 
@@ -35,6 +38,12 @@ public sealed class ZoneAnswerTests
         { "_http._tcp.web.shop.svc.cluster.local", DnsType.SRV, 0, ["_http._tcp.web.shop.svc.cluster.local. 30 IN SRV 0 100 80 web.shop.svc.cluster.local."], [] },
         { "db.shop.svc.cluster.local", DnsType.A, 0, ["db.shop.svc.cluster.local. 30 IN A 10.244.1.2", "db.shop.svc.cluster.local. 30 IN A 10.244.2.3"], [] },
         { "ext.shop.svc.cluster.local", DnsType.A, 0, ["ext.shop.svc.cluster.local. 60 IN CNAME example.org."], [] },
+        // Aliases into the zone are chased: the target's records follow, NODATA and NXDOMAIN are the target's.
+        { "alias.shop.svc.cluster.local", DnsType.A, 0, ["alias.shop.svc.cluster.local. 30 IN CNAME web.shop.svc.cluster.local.", "web.shop.svc.cluster.local. 30 IN A 10.96.0.20"], [] },
+        { "chain.shop.svc.cluster.local", DnsType.AAAA, 0, ["chain.shop.svc.cluster.local. 30 IN CNAME alias.shop.svc.cluster.local.", "alias.shop.svc.cluster.local. 30 IN CNAME web.shop.svc.cluster.local.", "web.shop.svc.cluster.local. 30 IN AAAA fd00:96::20"], [] },
+        { "alias.shop.svc.cluster.local", DnsType.TXT, 0, ["alias.shop.svc.cluster.local. 30 IN CNAME web.shop.svc.cluster.local."], [Soa] },
+        { "gone.shop.svc.cluster.local", DnsType.A, 3, ["gone.shop.svc.cluster.local. 30 IN CNAME nope.shop.svc.cluster.local."], [Soa] },
+        { "alias.shop.svc.cluster.local", DnsType.CNAME, 0, ["alias.shop.svc.cluster.local. 30 IN CNAME web.shop.svc.cluster.local."], [] },
         { "dns-version.cluster.local", DnsType.TXT, 0, ["dns-version.cluster.local. 30 IN TXT \"1.1.0\""], [] },
         { "cluster.local", DnsType.NS, 0, ["cluster.local. 30 IN NS ns.dns.cluster.local."], [] },
         // NODATA: the name exists (also as an empty non-terminal), not the type.

@@ -11,77 +11,129 @@ using Microsoft.Extensions.Logging;
 namespace ControlPlane.Dns.Feed;
 
 /// <summary>
-/// Keeps the zone snapshot in step with the control plane: watches services and their endpoint
-/// sets, resumes from its last token after a disconnect (lists again only when told the token is
-/// compacted), and rebuilds the snapshot after each burst of changes. Until the first snapshot
-/// is complete the server answers SERVFAIL; when the control plane is unreachable it keeps
-/// answering from the last snapshot. The SOA serial moves only when the records change.
+/// Keeps the zone snapshot in step with the control plane: watches services, their endpoint sets,
+/// networks (their CIDRs are reverse zones) and, for verified pod records, endpoints (only their
+/// namespace and addresses are kept). It resumes from its last token after a disconnect (lists
+/// again only when told the token is compacted), and rebuilds the snapshot after each burst of
+/// changes that touch DNS. Until the first snapshot is complete the server answers SERVFAIL; when
+/// the control plane is unreachable it keeps answering from the last snapshot. The SOA serial
+/// moves only when the records change.
 /// </summary>
 public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler handler, ClusterZoneOptions zone,
     DnsFeedOptions options, IReadOnlyList<ResourceRecord> staticRecords, ILogger<ClusterFeed> logger) : BackgroundService, IWatchSink
 {
     private readonly object _lock = new();
     private readonly SemaphoreSlim _dirty = new(0, 1);
-    private Dictionary<string, Service> _services = [];
-    private Dictionary<string, ServiceEndpoints> _sets = [];
+    private State _state = new();
+    private State? _listing;
+    private bool _changed;
     private bool _synced;
     private byte[] _contentHash = [];
+    private int _unclaimed;
     private uint _serial = (uint)DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+
+    /// <summary>What DNS needs of the cluster; a list fills a fresh one.</summary>
+    private sealed class State
+    {
+        public Dictionary<string, Service> Services { get; } = [];
+        public Dictionary<string, ServiceEndpoints> Sets { get; } = [];
+        public Dictionary<string, string[]> NetworkCidrs { get; } = [];
+        public Dictionary<string, (string Namespace, string[] Ips)> Endpoints { get; } = [];
+    }
 
     /// <summary>Completes when the first full snapshot is being served.</summary>
     public Task Synced => _firstSync.Task;
 
     private readonly TaskCompletionSource _firstSync = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.WhenAll(
-        new ResumableWatch(client, new WatchRequest { Kinds = { Kind.Service, Kind.ServiceEndpoints } }, this)
-        {
-            Unreachable = (status, detail) => Log.Unreachable(logger, status, detail),
-            Relisting = detail => Log.Relisting(logger, detail),
-        }.RunAsync(stoppingToken),
-        RebuildLoopAsync(stoppingToken));
-
-    // A list fills fresh maps; the snapshot in use stays until the list is complete.
-    private (Dictionary<string, Service> Services, Dictionary<string, ServiceEndpoints> Sets)? _listing;
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var request = new WatchRequest { Kinds = { Kind.Service, Kind.ServiceEndpoints, Kind.Network } };
+        if (zone.PodRecords == PodRecordMode.Verified) request.Kinds.Add(Kind.Endpoint);
+        return Task.WhenAll(
+            new ResumableWatch(client, request, this)
+            {
+                Unreachable = (status, detail) =>
+                {
+                    if (handler.Snapshot.Synced) Log.Unreachable(logger, status, detail);
+                    else Log.UnreachableBeforeSync(logger, status, detail);
+                },
+                Relisting = detail => Log.Relisting(logger, detail),
+            }.RunAsync(stoppingToken),
+            RebuildLoopAsync(stoppingToken));
+    }
 
     void IWatchSink.BeginList()
     {
-        lock (_lock) _listing = ([], []);
+        lock (_lock) _listing = new State();
     }
 
     void IWatchSink.Apply(WatchEvent e)
     {
         lock (_lock)
         {
-            var (services, sets) = _listing ?? (_services, _sets);
+            var state = _listing ?? _state;
+            var deleted = e.Type == EventType.Deleted;
             switch (e.ObjectCase)
             {
                 case WatchEvent.ObjectOneofCase.Service:
                     var key = e.Service.Metadata.Namespace + "/" + e.Service.Metadata.Name;
-                    if (e.Type == EventType.Deleted) services.Remove(key);
-                    else services[key] = e.Service;
+                    if (deleted) state.Services.Remove(key);
+                    else state.Services[key] = e.Service;
+                    _changed = true;
                     break;
                 case WatchEvent.ObjectOneofCase.ServiceEndpoints:
                     var setKey = e.ServiceEndpoints.Metadata.Namespace + "/" + e.ServiceEndpoints.Metadata.Name;
-                    if (e.Type == EventType.Deleted) sets.Remove(setKey);
-                    else sets[setKey] = e.ServiceEndpoints;
+                    if (deleted) state.Sets.Remove(setKey);
+                    else state.Sets[setKey] = e.ServiceEndpoints;
+                    _changed = true;
+                    break;
+                case WatchEvent.ObjectOneofCase.Network:
+                    string[] cidrs = [.. new[] { e.Network.Spec.Ipv4Cidr, e.Network.Spec.Ipv6Cidr }.Where(c => c.Length > 0)];
+                    _changed |= deleted
+                        ? state.NetworkCidrs.Remove(e.Network.Metadata.Name)
+                        : Replace(state.NetworkCidrs, e.Network.Metadata.Name, cidrs, (a, b) => a.SequenceEqual(b));
+                    break;
+                case WatchEvent.ObjectOneofCase.Endpoint:
+                    // Only what pod records need: most endpoint changes (readiness, node) touch nothing here.
+                    var endpointKey = e.Endpoint.Metadata.Namespace + "/" + e.Endpoint.Metadata.Name;
+                    (string Namespace, string[] Ips) held = (e.Endpoint.Metadata.Namespace, [.. e.Endpoint.Status.Ips]);
+                    _changed |= deleted
+                        ? state.Endpoints.Remove(endpointKey)
+                        : Replace(state.Endpoints, endpointKey, held, (a, b) => a.Namespace == b.Namespace && a.Ips.SequenceEqual(b.Ips));
                     break;
             }
         }
+    }
+
+    private static bool Replace<T>(Dictionary<string, T> map, string key, T value, Func<T, T, bool> same)
+    {
+        if (map.TryGetValue(key, out var old) && same(old, value)) return false;
+        map[key] = value;
+        return true;
     }
 
     void IWatchSink.EndList()
     {
         lock (_lock)
         {
-            (_services, _sets) = _listing!.Value;
+            _state = _listing!;
             _listing = null;
+            _changed = false;
             _synced = true;
         }
         Signal();
     }
 
-    void IWatchSink.Changed() => Signal();
+    void IWatchSink.Changed()
+    {
+        lock (_lock)
+        {
+            if (!_changed) return;
+            _changed = false;
+        }
+        Signal();
+    }
 
     private void Signal()
     {
@@ -106,15 +158,19 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
             }
             List<Service> services;
             Dictionary<string, ServiceEndpoints> sets;
+            List<string> cidrs;
+            List<(string Namespace, string Ip)> pods;
             lock (_lock)
             {
                 if (!_synced) continue;
-                services = [.. _services.Values];
-                sets = new Dictionary<string, ServiceEndpoints>(_sets);
+                services = [.. _state.Services.Values];
+                sets = new Dictionary<string, ServiceEndpoints>(_state.Sets);
+                cidrs = [.. _state.NetworkCidrs.Values.SelectMany(c => c)];
+                pods = [.. _state.Endpoints.Values.SelectMany(e => e.Ips.Select(ip => (e.Namespace, ip)))];
             }
             try
             {
-                Rebuild(services, sets);
+                Rebuild(services, sets, cidrs, pods);
             }
             catch (FormatException e)
             {
@@ -124,12 +180,12 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         }
     }
 
-    private void Rebuild(List<Service> services, Dictionary<string, ServiceEndpoints> sets)
+    private void Rebuild(List<Service> services, Dictionary<string, ServiceEndpoints> sets, List<string> cidrs, List<(string Namespace, string Ip)> pods)
     {
         // The serial is part of the SOA: hash the content with a fixed serial, bump only on change.
-        var probe = ClusterRecords.Build(zone, 0, services, sets);
+        var probe = ClusterRecords.Build(zone, 0, services, sets, cidrs, out _);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var line in probe.Select(r => r.ToString()).Order(StringComparer.Ordinal))
+        foreach (var line in probe.Select(r => r.ToString()).Concat(pods.Select(p => $"pod {p.Namespace} {p.Ip}")).Order(StringComparer.Ordinal))
         {
             hash.AppendData(Encoding.UTF8.GetBytes(line));
         }
@@ -140,18 +196,21 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         }
         if (_contentHash.Length > 0) _serial++;
         _contentHash = contentHash;
-        var records = ClusterRecords.Build(zone, _serial, services, sets);
+        var records = ClusterRecords.Build(zone, _serial, services, sets, cidrs, out var unclaimed);
         records.AddRange(staticRecords);
-        var snapshot = ZoneSnapshot.Build(records);
+        var podIndex = zone.PodRecords == PodRecordMode.Verified ? new PodIndex(zone.Zone, zone.Ttl, pods) : null;
+        var snapshot = ZoneSnapshot.Build(records, podIndex);
         handler.Swap(snapshot);
         _firstSync.TrySetResult();
-        Log.Swapped(logger, services.Count, snapshot.NameCount, snapshot.RecordCount, _serial);
+        Log.Swapped(logger, services.Count, snapshot.NameCount, snapshot.RecordCount, podIndex?.AddressCount ?? 0, _serial);
+        if (unclaimed != _unclaimed && unclaimed > 0) Log.Unclaimed(logger, unclaimed);
+        _unclaimed = unclaimed;
     }
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Information, "Zone snapshot: {Services} services, {Names} names, {Records} records, serial {Serial}")]
-        public static partial void Swapped(ILogger logger, int services, int names, int records, uint serial);
+        [LoggerMessage(1, LogLevel.Information, "Zone snapshot: {Services} services, {Names} names, {Records} records, {PodAddresses} pod addresses, serial {Serial}")]
+        public static partial void Swapped(ILogger logger, int services, int names, int records, int podAddresses, uint serial);
 
         [LoggerMessage(2, LogLevel.Warning, "Control plane unreachable ({Status}: {Detail}); answering from the last snapshot")]
         public static partial void Unreachable(ILogger logger, StatusCode status, string detail);
@@ -161,5 +220,11 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
 
         [LoggerMessage(4, LogLevel.Error, "Zone rebuild failed, keeping the last snapshot: {Reason}")]
         public static partial void RebuildFailed(ILogger logger, string reason);
+
+        [LoggerMessage(5, LogLevel.Warning, "Control plane unreachable ({Status}: {Detail}); no snapshot yet, answering SERVFAIL for the cluster zones")]
+        public static partial void UnreachableBeforeSync(ILogger logger, StatusCode status, string detail);
+
+        [LoggerMessage(6, LogLevel.Warning, "{Count} service or endpoint addresses lie in no claimed reverse zone and get no PTR record (Dns:ServiceRanges, Dns:ReverseZones)")]
+        public static partial void Unclaimed(ILogger logger, int count);
     }
 }

@@ -10,11 +10,13 @@ namespace ControlPlane.Dns.Handling;
 /// <list type="bullet">
 /// <item>shorter than a header, or a response (QR set): no reply at all;</item>
 /// <item>opcode other than QUERY: NOTIMP; not exactly one question, or a malformed message: FORMERR;</item>
-/// <item>EDNS version above 0: BADVERS; class other than IN/ANY, zone transfers, names in none of
-/// our zones: REFUSED (no recursion is offered);</item>
-/// <item>before the first sync with the control plane: SERVFAIL;</item>
-/// <item>otherwise an authoritative answer: the records, or NOERROR/NODATA or NXDOMAIN with the
-/// zone's SOA in the authority section.</item>
+/// <item>EDNS version above 0: BADVERS; class other than IN/ANY, zone transfers: REFUSED;</item>
+/// <item>names in none of our zones (reverse names included: only the service ranges' and the
+/// networks' reverse zones are ours): forwarded when upstreams are configured, else REFUSED (no
+/// recursion is offered);</item>
+/// <item>before the first sync with the control plane: SERVFAIL (every reverse name included);</item>
+/// <item>otherwise an authoritative answer: the records (an alias chased while its target is
+/// ours), or NOERROR/NODATA or NXDOMAIN with the zone's SOA in the authority section.</item>
 /// </list>
 /// UDP responses that do not fit 512 bytes (or the client's EDNS size, capped by
 /// <see cref="MaxUdpPayload"/>) are sent without records and with TC set.
@@ -22,6 +24,18 @@ namespace ControlPlane.Dns.Handling;
 public sealed class QueryHandler(ZoneSnapshot initial)
 {
     private const int OptLength = 11;
+
+    /// <summary>Owner pointer, type, class, TTL and RDLENGTH of a record whose owner is compressed.</summary>
+    private const int RecordHeaderLength = 12;
+
+    /// <summary>Most aliases one answer follows (a longer chain ends there, unchased).</summary>
+    public const int MaxChain = 8;
+
+    [System.Runtime.CompilerServices.InlineArray(MaxChain)]
+    private struct Aliases
+    {
+        private RecordSet? _first;
+    }
 
     /// <summary>Returned by <see cref="Handle"/> when the query must go to the forwarder.</summary>
     public const int Forward = -1;
@@ -81,7 +95,7 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         }
 
         var snapshot = Snapshot;
-        var result = snapshot.Lookup(name[..q.NameLength], (DnsType)q.Type, out var zone, out var apexOffset, out var answer, out var all);
+        var result = snapshot.Lookup(name[..q.NameLength], (DnsType)q.Type, out var found);
         if (result == LookupResult.NotAuthoritative)
         {
             if (Forwarder is { } forwarder)
@@ -102,10 +116,10 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         }
         return result switch
         {
-            LookupResult.Success when all is not null => FinishAll(response, q, all, limit),
-            LookupResult.Success => Finish(response, q, Rcode.NoError, true, answer!.Count, 0, answer.Encoded, 0, limit),
-            LookupResult.NoData => FinishNegative(response, q, Rcode.NoError, zone!, apexOffset, limit),
-            _ => FinishNegative(response, q, Rcode.NXDomain, zone!, apexOffset, limit),
+            LookupResult.Success when found.All is not null => FinishAll(response, q, found.All, limit),
+            LookupResult.Success => FinishAnswer(response, q, snapshot, found, limit),
+            LookupResult.NoData => FinishAuthoritative(response, q, Rcode.NoError, 0, q.QuestionEnd, found.Zone, QueryParser.HeaderLength + found.ApexOffset, limit),
+            _ => FinishAuthoritative(response, q, Rcode.NXDomain, 0, q.QuestionEnd, found.Zone, QueryParser.HeaderLength + found.ApexOffset, limit),
         };
     }
 
@@ -148,17 +162,112 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         return Complete(response, q, Rcode.NoError, true, count, 0, length, 0, limit, truncated: !fits);
     }
 
-    private int FinishNegative(Span<byte> response, in DnsQuery q, Rcode rcode, Zone zone, int apexOffset, int limit)
+    /// <summary>
+    /// A positive answer: the records found, owned by the question. When they are an alias and the
+    /// type asked is not CNAME, the alias is chased while its target lies in our zones (RFC 1034
+    /// §4.3.2): each target's records follow, owned by a pointer to the target's name inside the
+    /// previous CNAME's data, so the pre-encoded sets are copied and only their owners rewritten.
+    /// A chain ends outside our zones (NOERROR, the resolver carries on), at a name that does not
+    /// exist (NXDOMAIN, RFC 6604) or has no such records (NODATA), both with the target zone's SOA;
+    /// a loop ends before the first repeated alias, and no chain is followed past
+    /// <see cref="MaxChain"/> aliases.
+    /// </summary>
+    private int FinishAnswer(Span<byte> response, in DnsQuery q, ZoneSnapshot snapshot, in LookupAnswer found, int limit)
     {
         var body = q.QuestionEnd;
-        if (body + 2 + zone.SoaTail.Length > response.Length)
+        var answers = 0;
+        if (!Append(response, ref body, ref answers, found, QueryParser.HeaderLength)) return Overflow(response, q, limit);
+        if (found.Set is not { Type: DnsType.CNAME } alias || q.Type == (ushort)DnsType.CNAME)
         {
-            return Complete(response, q, rcode, true, 0, 0, 0, 0, limit, truncated: true);
+            return FinishAuthoritative(response, q, Rcode.NoError, answers, body, null, 0, limit);
         }
-        BinaryPrimitives.WriteUInt16BigEndian(response[body..], (ushort)(0xC000 | (QueryParser.HeaderLength + apexOffset)));
-        zone.SoaTail.CopyTo(response[(body + 2)..]);
-        return Complete(response, q, rcode, true, 0, 1, 2 + zone.SoaTail.Length, 0, limit, truncated: false);
+        var aliases = new Aliases();
+        aliases[0] = alias;
+        var owner = body - alias.Encoded.Length + RecordHeaderLength; // the alias's data: its target in full
+        var target = alias.Target;
+        for (var hop = 1; hop < MaxChain && target is not null && owner < 0x4000; hop++)
+        {
+            var result = snapshot.Lookup(target, (DnsType)q.Type, out var next);
+            switch (result)
+            {
+                case LookupResult.NotAuthoritative:
+                    return FinishAuthoritative(response, q, Rcode.NoError, answers, body, null, 0, limit);
+                case LookupResult.NoData:
+                case LookupResult.NameError:
+                    return FinishAuthoritative(response, q, result == LookupResult.NameError ? Rcode.NXDomain : Rcode.NoError,
+                        answers, body, next.Zone, owner + next.ApexOffset, limit);
+            }
+            if (next.Set is { Type: DnsType.CNAME } again)
+            {
+                for (var i = 0; i < hop; i++)
+                {
+                    if (ReferenceEquals(aliases[i], again)) return FinishAuthoritative(response, q, Rcode.NoError, answers, body, null, 0, limit);
+                }
+                aliases[hop] = again;
+                if (!Append(response, ref body, ref answers, next, owner)) return Overflow(response, q, limit);
+                owner = body - again.Encoded.Length + RecordHeaderLength;
+                target = again.Target;
+                continue;
+            }
+            if (!Append(response, ref body, ref answers, next, owner)) return Overflow(response, q, limit);
+            break;
+        }
+        return FinishAuthoritative(response, q, Rcode.NoError, answers, body, null, 0, limit);
     }
+
+    /// <summary>Copies the records found to <paramref name="body"/>, owned by the name at offset <paramref name="owner"/>.</summary>
+    private static bool Append(Span<byte> response, ref int body, ref int answers, in LookupAnswer found, int owner)
+    {
+        if (found.Set is { } set)
+        {
+            if (body + set.Encoded.Length > response.Length) return false;
+            var records = response.Slice(body, set.Encoded.Length);
+            set.Encoded.CopyTo(records);
+            if (owner != QueryParser.HeaderLength)
+            {
+                for (var at = 0; at < records.Length; at += RecordHeaderLength + BinaryPrimitives.ReadUInt16BigEndian(records[(at + 10)..]))
+                {
+                    BinaryPrimitives.WriteUInt16BigEndian(records[at..], (ushort)(0xC000 | owner));
+                }
+            }
+            body += records.Length;
+            answers += set.Count;
+            return true;
+        }
+        // A synthesized pod record.
+        var address = found.Address;
+        var length = RecordHeaderLength + address.Length;
+        if (body + length > response.Length) return false;
+        var record = response.Slice(body, length);
+        BinaryPrimitives.WriteUInt16BigEndian(record, (ushort)(0xC000 | owner));
+        BinaryPrimitives.WriteUInt16BigEndian(record[2..], (ushort)address.Type);
+        BinaryPrimitives.WriteUInt16BigEndian(record[4..], 1);
+        BinaryPrimitives.WriteUInt32BigEndian(record[6..], found.AddressTtl);
+        BinaryPrimitives.WriteUInt16BigEndian(record[10..], (ushort)address.Length);
+        address.Write(record[RecordHeaderLength..]);
+        body += length;
+        answers++;
+        return true;
+    }
+
+    /// <summary>An authoritative response: the answers before <paramref name="body"/>, then the zone's SOA if one is given.</summary>
+    private int FinishAuthoritative(Span<byte> response, in DnsQuery q, Rcode rcode, int answers, int body, Zone? soaZone, int soaOwner, int limit)
+    {
+        var authority = 0;
+        if (soaZone is not null)
+        {
+            if (body + 2 + soaZone.SoaTail.Length > response.Length) return Overflow(response, q, limit);
+            BinaryPrimitives.WriteUInt16BigEndian(response[body..], (ushort)(0xC000 | soaOwner));
+            soaZone.SoaTail.CopyTo(response[(body + 2)..]);
+            body += 2 + soaZone.SoaTail.Length;
+            authority = 1;
+        }
+        return Complete(response, q, rcode, true, answers, authority, body - q.QuestionEnd, 0, limit, truncated: false);
+    }
+
+    /// <summary>The answer does not fit the buffer at all: TC, no records.</summary>
+    private int Overflow(Span<byte> response, in DnsQuery q, int limit) =>
+        Complete(response, q, Rcode.NoError, true, 0, 0, 0, 0, limit, truncated: true);
 
     private int Finish(Span<byte> response, in DnsQuery q, Rcode rcode, bool authoritative, int answers, int authority,
         ReadOnlySpan<byte> records, int extendedRcode, int limit)

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Dns.Wire;
 
@@ -8,39 +7,53 @@ namespace ControlPlane.Dns.Zones;
 
 /// <summary>
 /// Synthesises the records of the Kubernetes DNS-Based Service Discovery specification (schema
-/// 1.1.0) from services and their endpoint sets. Choices where the specification leaves one:
+/// 1.1.0) from services, their endpoint sets and the networks. Choices where the specification
+/// leaves one:
 /// <list type="bullet">
 /// <item>headless endpoints without a hostname get one derived from their address (dots or
 /// colons replaced by dashes), used for their SRV targets and A/AAAA records;</item>
 /// <item>a headless endpoint's hostname record exists only when its hostname is set and its
 /// subdomain names the service, or when derived;</item>
+/// <item>a headless service answers only the endpoint addresses of its IP families
+/// (spec.ip_families; all of them when the list is empty);</item>
 /// <item>headless SRV records carry the endpoint's port (a named target port resolved per endpoint);
 /// ClusterIP SRV records carry the service port;</item>
-/// <item>reverse zones are configured (default in-addr.arpa and ip6.arpa): PTR records exist for
-/// ClusterIPs and for headless endpoints, other reverse names are NXDOMAIN.</item>
+/// <item>reverse zones cover exactly the service ranges and the networks' CIDRs (plus any zone
+/// configured in full): PTR records exist for ClusterIPs and headless endpoints; an address outside
+/// every claimed zone gets no PTR (it is counted, so the feed can say so).</item>
 /// </list>
+/// Pod records are not stored here: <see cref="PodIndex"/> answers them at query time.
 /// </summary>
 public static class ClusterRecords
 {
     public const string SchemaVersion = "1.1.0";
 
-    public static List<ResourceRecord> Build(ClusterZoneOptions options, uint serial,
-        IEnumerable<Service> services, IReadOnlyDictionary<string, ServiceEndpoints> endpointSets)
+    public static List<ResourceRecord> Build(ClusterZoneOptions options, uint serial, IEnumerable<Service> services,
+        IReadOnlyDictionary<string, ServiceEndpoints> endpointSets, IEnumerable<string> networkCidrs, out int unclaimedAddresses)
     {
         var zone = DnsName.Canonical(options.Zone);
         var ttl = options.Ttl;
         var records = new List<ResourceRecord>();
         var soa = $"ns.dns.{zone}. hostmaster.{zone}. {serial} 7200 1800 86400 {options.NegativeTtl}";
-        foreach (var apex in options.ReverseZones.Select(DnsName.Canonical).Prepend(zone))
+        var reverse = ReverseApexes(options, networkCidrs);
+        foreach (var apex in reverse.Order(StringComparer.Ordinal).Prepend(zone))
         {
             records.Add(new ResourceRecord(apex, DnsType.SOA, ttl, soa));
             records.Add(new ResourceRecord(apex, DnsType.NS, ttl, $"ns.dns.{zone}."));
         }
         if (options.NameserverAddress is { Length: > 0 } nameserver)
         {
-            records.Add(new ResourceRecord($"ns.dns.{zone}", Family(nameserver), ttl, nameserver));
+            records.Add(new ResourceRecord($"ns.dns.{zone}", Family(IPAddress.Parse(nameserver)), ttl, nameserver));
         }
         records.Add(new ResourceRecord($"dns-version.{zone}", DnsType.TXT, ttl, $"\"{SchemaVersion}\""));
+
+        var unclaimed = 0;
+        void Pointer(IPAddress address, string target)
+        {
+            var name = ReverseZones.Name(address);
+            if (Claimed(reverse, name)) records.Add(new ResourceRecord(name, DnsType.PTR, ttl, target));
+            else unclaimed++;
+        }
 
         foreach (var service in services)
         {
@@ -52,13 +65,14 @@ public static class ClusterRecords
                     break;
                 case ServiceType.Headless:
                     endpointSets.TryGetValue($"{service.Metadata.Namespace}/{service.Metadata.Name}", out var set);
-                    AddHeadless(records, service, set, name, ttl);
+                    AddHeadless(records, service, set, name, ttl, Pointer);
                     break;
                 default:
                     foreach (var ip in service.Status.ClusterIps)
                     {
-                        records.Add(new ResourceRecord(name, Family(ip), ttl, ip));
-                        records.Add(new ResourceRecord(ReverseName(ip), DnsType.PTR, ttl, name + "."));
+                        var address = IPAddress.Parse(ip);
+                        records.Add(new ResourceRecord(name, Family(address), ttl, ip));
+                        Pointer(address, name + ".");
                     }
                     if (service.Status.ClusterIps.Count > 0)
                     {
@@ -70,28 +84,53 @@ public static class ClusterRecords
                     break;
             }
         }
+        unclaimedAddresses = unclaimed;
         return records;
     }
 
-    private static void AddHeadless(List<ResourceRecord> records, Service service, ServiceEndpoints? set, string name, uint ttl)
+    /// <summary>The reverse zones claimed: the service ranges', the networks' and the configured ones.</summary>
+    public static HashSet<string> ReverseApexes(ClusterZoneOptions options, IEnumerable<string> networkCidrs)
+    {
+        var apexes = new HashSet<string>(options.ReverseZones.Select(DnsName.Canonical), StringComparer.Ordinal);
+        foreach (var cidr in options.EffectiveServiceRanges.Concat(networkCidrs))
+        {
+            if (ReverseZones.TryParseRange(cidr, out var range)) apexes.UnionWith(ReverseZones.Apexes(range));
+        }
+        return apexes;
+    }
+
+    private static bool Claimed(HashSet<string> apexes, string name)
+    {
+        for (var suffix = name; ; suffix = suffix[(suffix.IndexOf('.') + 1)..])
+        {
+            if (apexes.Contains(suffix)) return true;
+            if (!suffix.Contains('.')) return false;
+        }
+    }
+
+    private static void AddHeadless(List<ResourceRecord> records, Service service, ServiceEndpoints? set, string name, uint ttl,
+        Action<IPAddress, string> pointer)
     {
         if (set is null) return;
+        var families = service.Spec.IpFamilies;
         foreach (var endpoint in set.Endpoints)
         {
             if (!endpoint.Ready && !service.Spec.PublishNotReadyAddresses) continue;
+            // Only the service's families: an IPv4 service answers no AAAA, whatever its endpoints hold.
+            var addresses = endpoint.Ips.Select(IPAddress.Parse)
+                .Where(a => families.Count == 0 || families.Contains(a.AddressFamily == AddressFamily.InterNetwork ? "IPv4" : "IPv6"))
+                .ToList();
+            if (addresses.Count == 0) continue;
             var hostname = endpoint.Hostname.Length > 0 && endpoint.Subdomain == service.Metadata.Name
                 ? endpoint.Hostname
-                : endpoint.Ips.Count > 0 ? Dashed(endpoint.Ips[0]) : null;
-            foreach (var ip in endpoint.Ips)
+                : Dashed(addresses[0]);
+            foreach (var address in addresses)
             {
-                records.Add(new ResourceRecord(name, Family(ip), ttl, ip));
-                if (hostname is not null)
-                {
-                    records.Add(new ResourceRecord($"{hostname}.{name}", Family(ip), ttl, ip));
-                    records.Add(new ResourceRecord(ReverseName(ip), DnsType.PTR, ttl, $"{hostname}.{name}."));
-                }
+                var ip = address.ToString();
+                records.Add(new ResourceRecord(name, Family(address), ttl, ip));
+                records.Add(new ResourceRecord($"{hostname}.{name}", Family(address), ttl, ip));
+                pointer(address, $"{hostname}.{name}.");
             }
-            if (hostname is null) continue;
             foreach (var port in service.Spec.Ports.Where(p => p.Name.Length > 0))
             {
                 var target = port.TargetCase == ServicePort.TargetOneofCase.TargetPortName
@@ -110,25 +149,9 @@ public static class ClusterRecords
         _ => "tcp",
     };
 
-    private static DnsType Family(string ip) =>
-        IPAddress.Parse(ip).AddressFamily == AddressFamily.InterNetwork ? DnsType.A : DnsType.AAAA;
+    private static DnsType Family(IPAddress address) =>
+        address.AddressFamily == AddressFamily.InterNetwork ? DnsType.A : DnsType.AAAA;
 
-    private static string Dashed(string ip) => ip.Replace('.', '-').Replace(':', '-');
-
-    /// <summary>d.c.b.a.in-addr.arpa, or the 32 reversed nibbles under ip6.arpa.</summary>
-    public static string ReverseName(string ip)
-    {
-        var bytes = IPAddress.Parse(ip).GetAddressBytes();
-        var builder = new StringBuilder(73);
-        if (bytes.Length == 4)
-        {
-            for (var i = 3; i >= 0; i--) builder.Append(bytes[i]).Append('.');
-            return builder.Append("in-addr.arpa").ToString();
-        }
-        for (var i = 15; i >= 0; i--)
-        {
-            builder.Append("0123456789abcdef"[bytes[i] & 0xF]).Append('.').Append("0123456789abcdef"[bytes[i] >> 4]).Append('.');
-        }
-        return builder.Append("ip6.arpa").ToString();
-    }
+    /// <summary>The address with dashes for its dots or colons: the form pod records use.</summary>
+    public static string Dashed(IPAddress address) => address.ToString().Replace('.', '-').Replace(':', '-');
 }

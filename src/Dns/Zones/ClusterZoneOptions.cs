@@ -3,11 +3,27 @@ namespace ControlPlane.Dns.Zones;
 /// <summary>What the cluster zone looks like (configuration section "Dns").</summary>
 public sealed class ClusterZoneOptions
 {
+    /// <summary>The silo's default service range (ControlPlane:ServiceIpv4Cidr).</summary>
+    public const string DefaultServiceRange = "10.96.0.0/16";
+
     /// <summary>The cluster domain.</summary>
     public string Zone { get; set; } = "cluster.local";
 
-    /// <summary>Reverse zones answered authoritatively (PTR for service and endpoint addresses).</summary>
-    public List<string> ReverseZones { get; set; } = ["in-addr.arpa", "ip6.arpa"];
+    /// <summary>
+    /// The control plane's service ranges (ControlPlane:ServiceIpv4Cidr and ServiceIpv6Cidr):
+    /// their reverse zones are answered authoritatively, like the networks' CIDRs. Unset:
+    /// <see cref="DefaultServiceRange"/>. A DNS server embedded in the silo takes the silo's.
+    /// </summary>
+    public string[]? ServiceRanges { get; set; }
+
+    /// <summary>
+    /// Further reverse zones answered authoritatively in full ("in-addr.arpa" claims every IPv4
+    /// reverse name). Reverse names in no claimed zone are forwarded, or REFUSED without forwarders.
+    /// </summary>
+    public List<string> ReverseZones { get; set; } = [];
+
+    /// <summary>Pod records (a-b-c-d.&lt;namespace&gt;.pod.&lt;zone&gt;): Verified or Disabled.</summary>
+    public PodRecordMode PodRecords { get; set; } = PodRecordMode.Verified;
 
     /// <summary>TTL of positive answers, in seconds.</summary>
     public uint Ttl { get; set; } = 30;
@@ -17,4 +33,7 @@ public sealed class ClusterZoneOptions
 
     /// <summary>Address published for ns.dns.&lt;zone&gt;, if any.</summary>
     public string NameserverAddress { get; set; } = string.Empty;
+
+    /// <summary>The service ranges in effect.</summary>
+    public IReadOnlyList<string> EffectiveServiceRanges => ServiceRanges ?? [DefaultServiceRange];
 }

@@ -29,6 +29,11 @@ public sealed class RecordSet
             offset += 12 + rdata.Length;
         }
         Encoded = encoded;
+        if (type == DnsType.CNAME && records.Count > 0)
+        {
+            Span<char> text = stackalloc char[DnsName.MaxWireLength];
+            if (DnsName.Read(records[0].Rdata, 0, text, out var length) > 0) Target = text[..length].ToString();
+        }
     }
 
     public DnsType Type { get; }
@@ -36,4 +41,7 @@ public sealed class RecordSet
     public int Count { get; }
 
     public byte[] Encoded { get; }
+
+    /// <summary>For a CNAME: its target (lower-case, no trailing dot), which answers may chase.</summary>
+    public string? Target { get; }
 }

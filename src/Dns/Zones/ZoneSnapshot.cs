@@ -5,100 +5,103 @@ namespace ControlPlane.Dns.Zones;
 /// <summary>
 /// An immutable index of every authoritative zone the server answers for, replaced as a whole
 /// when the data changes (readers never lock). Names are lower-case text keys looked up through a
-/// span, so a query allocates nothing. Every ancestor of a name, up to its apex, exists as a node
-/// (empty non-terminals answer NODATA, not NXDOMAIN).
+/// span, so a query allocates nothing; so are zone apexes (a name's zone is found by trying its
+/// suffixes, longest first). Every ancestor of a name, up to its apex, exists as a node (empty
+/// non-terminals answer NODATA, not NXDOMAIN). Pod records, when on, are answered by a
+/// <see cref="PodIndex"/> instead of stored names.
 /// </summary>
 public sealed class ZoneSnapshot
 {
     private readonly Zone[] _zones;
+    private readonly Zone? _root;
+    private readonly Dictionary<string, Zone>.AlternateLookup<ReadOnlySpan<char>> _apexes;
     private readonly Dictionary<string, RecordSet[]> _names;
     private readonly Dictionary<string, RecordSet[]>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+    private readonly PodIndex? _pods;
 
-    private ZoneSnapshot(bool synced, Zone[] zones, Dictionary<string, RecordSet[]> names)
+    private ZoneSnapshot(bool synced, Zone[] zones, Dictionary<string, RecordSet[]> names, PodIndex? pods)
     {
         Synced = synced;
-        _zones = [.. zones.OrderByDescending(z => z.Apex.Length)];
+        var apexes = new Dictionary<string, Zone>(StringComparer.Ordinal);
+        foreach (var zone in zones) apexes.TryAdd(zone.Apex, zone);
+        _zones = [.. apexes.Values];
+        apexes.TryGetValue("", out _root);
+        _apexes = apexes.GetAlternateLookup<ReadOnlySpan<char>>();
         _names = names;
         _lookup = names.GetAlternateLookup<ReadOnlySpan<char>>();
+        _pods = pods;
     }
 
-    /// <summary>Before the first sync: every query in the cluster zones gets SERVFAIL.</summary>
+    /// <summary>Before the first sync: every query in these zones gets SERVFAIL.</summary>
     public static ZoneSnapshot Unsynced(IEnumerable<string> apexes) =>
-        new(false, [.. apexes.Select(a => new Zone(a, 0, RecordData.Encode(DnsType.SOA, ". . 0 0 0 0 0")))], []);
+        new(false, [.. apexes.Select(a => new Zone(a, 0, RecordData.Encode(DnsType.SOA, ". . 0 0 0 0 0")))], [], null);
 
     public bool Synced { get; }
 
     public IReadOnlyList<Zone> Zones => _zones;
 
+    public PodIndex? Pods => _pods;
+
     public int NameCount => _names.Count;
 
     public int RecordCount => _names.Values.Sum(sets => sets.Sum(s => s.Count));
 
-    /// <summary>
-    /// Looks a name up. <paramref name="apexOffset"/> is where the zone's apex starts inside
-    /// the name's text (and so inside the question's wire form).
-    /// </summary>
-    public LookupResult Lookup(ReadOnlySpan<char> name, DnsType type, out Zone? zone, out int apexOffset, out RecordSet? answer, out RecordSet[]? all)
+    /// <summary>Looks a name up; see <see cref="LookupAnswer"/> for what is filled in.</summary>
+    public LookupResult Lookup(ReadOnlySpan<char> name, DnsType type, out LookupAnswer answer)
     {
-        answer = null;
-        all = null;
-        zone = FindZone(name, out apexOffset);
-        if (zone is null) return LookupResult.NotAuthoritative;
+        answer = default;
+        answer.Zone = FindZone(name, out answer.ApexOffset);
+        if (answer.Zone is null) return LookupResult.NotAuthoritative;
+        if (_pods is not null && _pods.Covers(name)) return _pods.Lookup(name, type, ref answer);
         if (!_lookup.TryGetValue(name, out var sets)) return LookupResult.NameError;
         if (type == DnsType.ANY)
         {
-            all = sets;
+            answer.All = sets;
             return sets.Length > 0 ? LookupResult.Success : LookupResult.NoData;
         }
         foreach (var set in sets)
         {
-            if (set.Type == type) { answer = set; return LookupResult.Success; }
+            if (set.Type == type) { answer.Set = set; return LookupResult.Success; }
         }
         foreach (var set in sets)
         {
-            // An alias answers every type (no chasing: ExternalName targets live outside the zone).
-            if (set.Type == DnsType.CNAME) { answer = set; return LookupResult.Success; }
+            // An alias answers every type; the handler chases its target when it is ours.
+            if (set.Type == DnsType.CNAME) { answer.Set = set; return LookupResult.Success; }
         }
         return LookupResult.NoData;
     }
 
+    /// <summary>The zone with the longest apex that is the name or one of its ancestors.</summary>
     private Zone? FindZone(ReadOnlySpan<char> name, out int apexOffset)
     {
-        foreach (var zone in _zones)
+        var offset = 0;
+        while (true)
         {
-            var apex = zone.Apex.AsSpan();
-            if (apex.Length == 0)
+            if (_apexes.TryGetValue(name[offset..], out var zone))
             {
-                apexOffset = name.Length;
+                apexOffset = offset;
                 return zone;
             }
-            if (name.Length == apex.Length && name.SequenceEqual(apex))
-            {
-                apexOffset = 0;
-                return zone;
-            }
-            if (name.Length > apex.Length && name[^(apex.Length + 1)] == '.' && name.EndsWith(apex))
-            {
-                apexOffset = name.Length - apex.Length;
-                return zone;
-            }
+            var dot = name[offset..].IndexOf('.');
+            if (dot < 0) break;
+            offset += dot + 1;
         }
-        apexOffset = 0;
-        return null;
+        apexOffset = name.Length;
+        return _root;
     }
 
     /// <summary>
     /// Builds a snapshot. Every zone needs an SOA record at its apex; records outside all zones
     /// are rejected.
     /// </summary>
-    public static ZoneSnapshot Build(IEnumerable<ResourceRecord> records)
+    public static ZoneSnapshot Build(IEnumerable<ResourceRecord> records, PodIndex? pods = null)
     {
         var byName = new Dictionary<string, Dictionary<DnsType, List<(uint, byte[])>>>(StringComparer.Ordinal);
         var list = records.ToList();
         var zones = list.Where(r => r.Type == DnsType.SOA)
             .Select(r => new Zone(r.Owner, r.Ttl, RecordData.Encode(DnsType.SOA, r.Data)))
             .ToArray();
-        var index = new ZoneSnapshot(true, zones, []);
+        var index = new ZoneSnapshot(true, zones, [], null);
         foreach (var record in list)
         {
             var owner = DnsName.Canonical(record.Owner);
@@ -121,6 +124,6 @@ public sealed class ZoneSnapshot
         {
             names[name] = [.. types.Select(t => new RecordSet(t.Key, t.Value))];
         }
-        return new ZoneSnapshot(true, zones, names);
+        return new ZoneSnapshot(true, zones, names, pods);
     }
 }

@@ -92,7 +92,7 @@ public static class SiloApp
         builder.Services.AddGrpcReflection();
         builder.Services.AddSingleton<SiloHealthCheck>();
         builder.Services.AddGrpcHealthChecks().AddCheck<SiloHealthCheck>("silo");
-        AddEmbeddedDns(builder, silo);
+        AddEmbeddedDns(builder, silo, controlPlane);
 
         var app = builder.Build();
         // The container owns the lock from here on (it is released when the app is disposed);
@@ -148,9 +148,10 @@ public static class SiloApp
 
     /// <summary>
     /// The single-node default: the cluster DNS server runs inside the silo ("Dns:Enabled") and
-    /// follows the silo's own Watch stream over its unix socket or loopback port.
+    /// follows the silo's own Watch stream over its unix socket or loopback port. Its reverse zones
+    /// cover the silo's own service ranges.
     /// </summary>
-    private static void AddEmbeddedDns(WebApplicationBuilder builder, SiloOptions silo)
+    private static void AddEmbeddedDns(WebApplicationBuilder builder, SiloOptions silo, ControlPlaneOptions controlPlane)
     {
         var dns = builder.Configuration.GetSection("Dns");
         if (!dns.GetValue<bool>("Enabled"))
@@ -164,7 +165,7 @@ public static class SiloApp
                 : silo.Port > 0 ? $"http://{(loopback.Contains(':') ? $"[{loopback}]" : loopback)}:{silo.Port}"
                 : throw new InvalidOperationException("Invalid configuration:\n  Dns:Enabled needs a fixed Silo:Port or a Silo:UnixSocket to follow");
         }
-        builder.Services.AddClusterDns(dns);
+        builder.Services.AddClusterDns(dns, [.. new[] { controlPlane.ServiceIpv4Cidr, controlPlane.ServiceIpv6Cidr }.Where(c => c.Length > 0)]);
     }
 
     private static int FreeTcpPort()

@@ -1,0 +1,63 @@
+using System.Net;
+using ControlPlane.Dns.Wire;
+
+namespace ControlPlane.Dns.Zones;
+
+/// <summary>
+/// Pod records, verified: <c>&lt;address with dashes&gt;.&lt;namespace&gt;.pod.&lt;zone&gt;</c>
+/// answers A or AAAA only when an endpoint of that namespace holds the address. Nothing is stored
+/// per name: the label is parsed at query time and looked up in a set of addresses per namespace,
+/// and the record is written into the response (any spelling of an IPv6 address works).
+/// <c>pod.&lt;zone&gt;</c> and <c>&lt;namespace&gt;.pod.&lt;zone&gt;</c> are empty non-terminals while
+/// addresses exist below them.
+/// </summary>
+public sealed class PodIndex
+{
+    private readonly Dictionary<string, HashSet<PodAddress>> _byNamespace;
+    private readonly Dictionary<string, HashSet<PodAddress>>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+    private readonly uint _ttl;
+
+    /// <param name="zone">The cluster domain; records live under pod.&lt;zone&gt;.</param>
+    /// <param name="addresses">Every endpoint address with its namespace (unparsable ones are skipped).</param>
+    public PodIndex(string zone, uint ttl, IEnumerable<(string Namespace, string Ip)> addresses)
+    {
+        Suffix = "pod." + DnsName.Canonical(zone);
+        _ttl = ttl;
+        _byNamespace = new Dictionary<string, HashSet<PodAddress>>(StringComparer.Ordinal);
+        foreach (var (ns, ip) in addresses)
+        {
+            if (!IPAddress.TryParse(ip, out var address)) continue;
+            if (!_byNamespace.TryGetValue(ns, out var set)) _byNamespace[ns] = set = [];
+            set.Add(PodAddress.From(address));
+        }
+        _lookup = _byNamespace.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
+
+    /// <summary>"pod.&lt;zone&gt;": the names this index answers end with it.</summary>
+    public string Suffix { get; }
+
+    public int AddressCount => _byNamespace.Values.Sum(s => s.Count);
+
+    /// <summary>True when <paramref name="name"/> is <see cref="Suffix"/> or lies below it.</summary>
+    public bool Covers(ReadOnlySpan<char> name) =>
+        name.EndsWith(Suffix) && (name.Length == Suffix.Length || name[^(Suffix.Length + 1)] == '.');
+
+    /// <summary>Answers a name that <see cref="Covers"/> accepts.</summary>
+    public LookupResult Lookup(ReadOnlySpan<char> name, DnsType type, ref LookupAnswer answer)
+    {
+        if (name.Length == Suffix.Length) return _byNamespace.Count > 0 ? LookupResult.NoData : LookupResult.NameError;
+        var relative = name[..^(Suffix.Length + 1)];
+        var dot = relative.LastIndexOf('.');
+        if (!_lookup.TryGetValue(relative[(dot + 1)..], out var addresses)) return LookupResult.NameError;
+        if (dot < 0) return LookupResult.NoData;
+        var label = relative[..dot];
+        if (label.Contains('.') || !PodAddress.TryParseLabel(label, out var address) || !addresses.Contains(address))
+        {
+            return LookupResult.NameError;
+        }
+        if (type != DnsType.ANY && type != address.Type) return LookupResult.NoData;
+        answer.Address = address;
+        answer.AddressTtl = _ttl;
+        return LookupResult.Success;
+    }
+}

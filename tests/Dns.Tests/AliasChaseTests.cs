@@ -1,0 +1,121 @@
+using ControlPlane.Contracts.V1;
+using ControlPlane.Dns.Wire;
+
+namespace ControlPlane.Dns.Tests;
+
+/// <summary>
+/// ExternalName services whose target lies in our own zones: the answer carries the alias and the
+/// target's records (RFC 1034 §4.3.2), read with dig and kdig.
+/// </summary>
+public sealed class AliasChaseTests
+{
+    private static Service Alias(string name, string target) => new()
+    {
+        Metadata = new ObjectMeta { Name = name, Namespace = "shop" },
+        Spec = new ServiceSpec { Type = ServiceType.ExternalName, ExternalName = target },
+    };
+
+    [Fact]
+    public async Task ExternalNameIntoTheZone_AnswersTheAliasAndTheTargetsRecords()
+    {
+        await using var dns = await ClusterDns.StartAsync();
+        var web = await dns.Client.Services.CreateAsync(new Service
+        {
+            Metadata = new ObjectMeta { Name = "web", Namespace = "shop" },
+            Spec = new ServiceSpec { Network = "blue", IpFamilyPolicy = "RequireDualStack" },
+        });
+        var v4 = web.Status.ClusterIps.Single(ip => !ip.Contains(':'));
+        var v6 = web.Status.ClusterIps.Single(ip => ip.Contains(':'));
+        var pods = new List<Endpoint>();
+        foreach (var name in new[] { "db-0", "db-1" })
+        {
+            pods.Add(await dns.Client.Endpoints.CreateAsync(new Endpoint
+            {
+                Metadata = new ObjectMeta { Name = name, Namespace = "shop", Labels = { ["app"] = "db" } },
+                Spec = new EndpointSpec { Network = "blue", Node = "node-a", Ready = true },
+            }));
+        }
+        await dns.Client.Services.CreateAsync(new Service
+        {
+            Metadata = new ObjectMeta { Name = "db", Namespace = "shop" },
+            Spec = new ServiceSpec { Type = ServiceType.Headless, Network = "blue", Selector = { ["app"] = "db" }, IpFamilies = { "IPv4" } },
+        });
+        await dns.Client.Services.CreateAsync(Alias("alias", "web.shop.svc.cluster.local"));
+        await dns.Client.Services.CreateAsync(Alias("chain", "ALIAS.shop.svc.cluster.local."));
+        await dns.Client.Services.CreateAsync(Alias("to-db", "db.shop.svc.cluster.local"));
+        await dns.Client.Services.CreateAsync(Alias("gone", "nothing.shop.svc.cluster.local"));
+        await dns.Client.Services.CreateAsync(Alias("ext", "example.org"));
+        await dns.Client.Services.CreateAsync(Alias("loop-a", "loop-b.shop.svc.cluster.local"));
+        await dns.Client.Services.CreateAsync(Alias("loop-b", "loop-a.shop.svc.cluster.local"));
+        await dns.AwaitAnswerAsync("db.shop.svc.cluster.local", DnsType.A, r => r.Answer.Count == 2);
+        await dns.AwaitAnswerAsync("loop-b.shop.svc.cluster.local", DnsType.CNAME, r => r.Answer.Count == 1);
+
+        // The alias, then the target's address: A over UDP with dig, AAAA over TCP with kdig.
+        var a = await dns.AskAsync("dig", "+norec", "alias.shop.svc.cluster.local", "A");
+        Assert.Equal("NOERROR", a.Status);
+        Assert.True(a.Authoritative);
+        Assert.Equal(["alias.shop.svc.cluster.local. 30 IN CNAME web.shop.svc.cluster.local.", $"web.shop.svc.cluster.local. 30 IN A {v4}"], a.Answer);
+        var aaaa = await dns.AskAsync("kdig", "+tcp", "alias.shop.svc.cluster.local", "AAAA");
+        Assert.Equal(["alias.shop.svc.cluster.local. 30 IN CNAME web.shop.svc.cluster.local.", $"web.shop.svc.cluster.local. 30 IN AAAA {v6}"], aaaa.Answer);
+
+        // A chain of aliases (the second written in upper case with a trailing dot).
+        var chain = await dns.AskAsync("dig", "chain.shop.svc.cluster.local", "A");
+        Assert.Equal([
+            "chain.shop.svc.cluster.local. 30 IN CNAME alias.shop.svc.cluster.local.",
+            "alias.shop.svc.cluster.local. 30 IN CNAME web.shop.svc.cluster.local.",
+            $"web.shop.svc.cluster.local. 30 IN A {v4}"], chain.Answer);
+
+        // A headless target: every address of its family.
+        var toDb = await dns.AskAsync("kdig", "to-db.shop.svc.cluster.local", "A");
+        Assert.Equal("to-db.shop.svc.cluster.local. 30 IN CNAME db.shop.svc.cluster.local.", toDb.Answer[0]);
+        Assert.Equal(pods.Select(p => $"db.shop.svc.cluster.local. 30 IN A {p.Status.Ips[0]}").Order(), toDb.Answer.Skip(1).Order());
+        // The target has no such records (db is IPv4 only): NODATA with the SOA, the alias kept.
+        var noData = await dns.AskAsync("dig", "to-db.shop.svc.cluster.local", "AAAA");
+        Assert.Equal("NOERROR", noData.Status);
+        Assert.Equal(["to-db.shop.svc.cluster.local. 30 IN CNAME db.shop.svc.cluster.local."], noData.Answer);
+        Assert.StartsWith("cluster.local. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local.", Assert.Single(noData.Authority));
+
+        // The target does not exist: NXDOMAIN (RFC 6604: the rcode is the last name's) with the alias and the SOA.
+        var gone = await dns.AskAsync("dig", "gone.shop.svc.cluster.local", "A");
+        Assert.Equal("NXDOMAIN", gone.Status);
+        Assert.Equal(["gone.shop.svc.cluster.local. 30 IN CNAME nothing.shop.svc.cluster.local."], gone.Answer);
+        Assert.StartsWith("cluster.local. 5 IN SOA", Assert.Single(gone.Authority));
+
+        // Outside our zones: the alias only; the resolver carries on.
+        var ext = await dns.AskAsync("dig", "ext.shop.svc.cluster.local", "A");
+        Assert.Equal("NOERROR", ext.Status);
+        Assert.Equal(["ext.shop.svc.cluster.local. 30 IN CNAME example.org."], ext.Answer);
+        Assert.Empty(ext.Authority);
+
+        // A loop: each alias once.
+        var loop = await dns.AskAsync("kdig", "loop-a.shop.svc.cluster.local", "A");
+        Assert.Equal("NOERROR", loop.Status);
+        Assert.Equal([
+            "loop-a.shop.svc.cluster.local. 30 IN CNAME loop-b.shop.svc.cluster.local.",
+            "loop-b.shop.svc.cluster.local. 30 IN CNAME loop-a.shop.svc.cluster.local."], loop.Answer);
+
+        // Asking for the alias itself is not chased.
+        Assert.Equal(["alias.shop.svc.cluster.local. 30 IN CNAME web.shop.svc.cluster.local."],
+            (await dns.AskAsync("dig", "alias.shop.svc.cluster.local", "CNAME")).Answer);
+    }
+
+    [Fact]
+    public async Task AliasChain_LongerThanTheLimit_EndsAtTheLimit()
+    {
+        await using var dns = await ClusterDns.StartAsync();
+        await dns.Client.Services.CreateAsync(new Service { Metadata = new ObjectMeta { Name = "web", Namespace = "shop" }, Spec = new ServiceSpec { Network = "blue" } });
+        // hop-0 → hop-1 → … → hop-9 → web: ten aliases before the address.
+        for (var i = 0; i < 10; i++)
+        {
+            await dns.Client.Services.CreateAsync(Alias($"hop-{i}", i == 9 ? "web.shop.svc.cluster.local" : $"hop-{i + 1}.shop.svc.cluster.local"));
+        }
+        await dns.AwaitAnswerAsync("hop-9.shop.svc.cluster.local", DnsType.CNAME, r => r.Answer.Count == 1);
+
+        var far = await dns.AskAsync("dig", "hop-0.shop.svc.cluster.local", "A");
+        Assert.Equal("NOERROR", far.Status);
+        Assert.Equal(Enumerable.Range(0, Handling.QueryHandler.MaxChain).Select(i => $"hop-{i}.shop.svc.cluster.local. 30 IN CNAME hop-{i + 1}.shop.svc.cluster.local."), far.Answer);
+        var near = await dns.AskAsync("dig", "hop-8.shop.svc.cluster.local", "A");
+        Assert.Equal(3, near.Answer.Count);
+        Assert.Matches(@"^web\.shop\.svc\.cluster\.local\. 30 IN A 10\.96\.", near.Answer[2]);
+    }
+}

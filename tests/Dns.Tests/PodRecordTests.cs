@@ -1,0 +1,73 @@
+using System.Net;
+using ControlPlane.Contracts.V1;
+using ControlPlane.Dns.Wire;
+
+namespace ControlPlane.Dns.Tests;
+
+/// <summary>Pod records a-b-c-d.&lt;namespace&gt;.pod.&lt;zone&gt; (and IPv6 with dashes), verified against the endpoints.</summary>
+public sealed class PodRecordTests
+{
+    private static Endpoint Pod(string name, string ns) => new()
+    {
+        Metadata = new ObjectMeta { Name = name, Namespace = ns },
+        Spec = new EndpointSpec { Network = "blue", Node = "node-a", Ready = true },
+    };
+
+    private static string Dashed(string ip) => ip.Replace('.', '-').Replace(':', '-');
+
+    [Fact]
+    public async Task PodName_AnswersOnlyAnAddressOfAnEndpointInThatNamespace()
+    {
+        await using var dns = await ClusterDns.StartAsync();
+        await dns.Client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "other" } });
+        var pod = await dns.Client.Endpoints.CreateAsync(Pod("pod-0", "shop"));
+        await dns.Client.Endpoints.CreateAsync(Pod("pod-1", "other"));
+        var v4 = pod.Status.Ips.Single(ip => !ip.Contains(':'));
+        var v6 = pod.Status.Ips.Single(ip => ip.Contains(':'));
+        var name4 = $"{Dashed(v4)}.shop.pod.cluster.local";
+        var name6 = $"{Dashed(v6)}.shop.pod.cluster.local";
+        await dns.AwaitAnswerAsync(name4, DnsType.A, r => r.Answer.Count == 1);
+
+        var a = await dns.AskAsync("dig", "+norec", name4, "A");
+        Assert.Equal("NOERROR", a.Status);
+        Assert.True(a.Authoritative);
+        Assert.Equal([$"{name4}. 30 IN A {v4}"], a.Answer);
+        var aaaa = await dns.AskAsync("kdig", name6, "AAAA");
+        Assert.Equal([$"{name6}. 30 IN AAAA {v6}"], aaaa.Answer);
+        // Any spelling of the IPv6 address names the same pod: here every group written out.
+        var full = string.Join('-', IPAddress.Parse(v6).GetAddressBytes().Chunk(2).Select(g => $"{g[0] << 8 | g[1]:x}"));
+        Assert.Equal([$"{full}.shop.pod.cluster.local. 30 IN AAAA {v6}"], (await dns.AskAsync("dig", $"{full}.shop.pod.cluster.local", "AAAA")).Answer);
+        // The name exists, the type does not: NODATA with the SOA.
+        var noData = await dns.AskAsync("dig", name4, "AAAA");
+        Assert.Equal("NOERROR", noData.Status);
+        Assert.Empty(noData.Answer);
+        Assert.StartsWith("cluster.local. 5 IN SOA", Assert.Single(noData.Authority));
+
+        // Verified: the address must belong to an endpoint of that namespace.
+        var elsewhere = await dns.AskAsync("dig", $"{Dashed(v4)}.other.pod.cluster.local", "A");
+        Assert.Equal("NXDOMAIN", elsewhere.Status);
+        Assert.StartsWith("cluster.local. 5 IN SOA", Assert.Single(elsewhere.Authority));
+        Assert.Equal("NXDOMAIN", (await dns.AskAsync("dig", "10-244-255-254.shop.pod.cluster.local", "A")).Status);
+        Assert.Equal("NXDOMAIN", (await dns.AskAsync("dig", $"0{Dashed(v4)}.shop.pod.cluster.local", "A")).Status);
+        Assert.Equal("NXDOMAIN", (await dns.AskAsync("dig", $"{Dashed(v4)}.nowhere.pod.cluster.local", "A")).Status);
+
+        // Gone with its endpoint.
+        await dns.Client.Endpoints.DeleteAsync("shop", "pod-0");
+        await dns.AwaitAnswerAsync(name4, DnsType.A, r => r.Rcode == (int)Rcode.NXDomain);
+        Assert.Equal("NXDOMAIN", (await dns.AskAsync("kdig", name6, "AAAA")).Status);
+    }
+
+    [Fact]
+    public async Task PodRecords_Disabled_AreNxDomain()
+    {
+        await using var dns = await ClusterDns.StartAsync("--Dns:PodRecords=Disabled");
+        var pod = await dns.Client.Endpoints.CreateAsync(Pod("pod-0", "shop"));
+        // A change made after the endpoint: once it is answered, the feed has passed the endpoint too.
+        await dns.Client.Services.CreateAsync(new Service { Metadata = new ObjectMeta { Name = "after", Namespace = "shop" }, Spec = new ServiceSpec { Network = "blue" } });
+        await dns.AwaitAnswerAsync("after.shop.svc.cluster.local", DnsType.A, r => r.Answer.Count == 1);
+
+        var answer = await dns.AskAsync("dig", $"{Dashed(pod.Status.Ips[0])}.shop.pod.cluster.local", "A");
+        Assert.Equal("NXDOMAIN", answer.Status);
+        Assert.Empty(answer.Answer);
+    }
+}
