@@ -28,22 +28,35 @@ internal sealed class StoreCluster : IAsyncDisposable
 
     public string DatabasePath => Path.Combine(Directory, "test.db");
 
+    /// <summary>The PostgreSQL connection string, when the cluster runs on PostgreSQL.</summary>
+    public string? Database { get; private init; }
+
     public IClusterClient Client => _cluster.Client;
 
     public DurableStore Store => _cluster.GetSiloServiceProvider().GetRequiredService<DurableStore>();
 
     public ICounterGrain Counter(string key) => Client.GetGrain<ICounterGrain>(key);
 
-    public static async Task<StoreCluster> StartAsync(string? directory = null, int partitions = 16)
+    /// <summary>
+    /// A cluster on a store: "sqlite" (a file in <paramref name="directory"/>) or "postgres" (the
+    /// database <paramref name="database"/> of the private server, a new one when null).
+    /// </summary>
+    public static async Task<StoreCluster> StartAsync(string? directory = null, int partitions = 16, string provider = "sqlite", string? database = null)
     {
         var owns = directory is null;
         directory ??= Path.Combine(Path.GetTempPath(), "cp-store-" + Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
         var path = Path.Combine(directory, "test.db");
+        if (provider == "postgres")
+        {
+            database ??= ControlPlane.Tests.Shared.PostgresServer.Instance.CreateDatabase();
+        }
         var builder = new InProcessTestClusterBuilder(1);
         builder.ConfigureSilo((_, silo) =>
         {
-            silo.Services.AddSingleton<IGrainStore>(_ => new SqliteGrainStore(path));
+            silo.Services.AddSingleton<IGrainStore>(_ => provider == "postgres"
+                ? new ControlPlane.Storage.Postgres.PostgresGrainStore(database!)
+                : new SqliteGrainStore(path));
             silo.Services.AddSingleton(new StoreOptions { Partitions = partitions, SiloId = "test" });
             silo.Services.AddSingleton<DurableStore>();
             silo.Services.AddSingleton<ObjectStorage>();
@@ -52,7 +65,7 @@ internal sealed class StoreCluster : IAsyncDisposable
         });
         var cluster = builder.Build();
         await cluster.DeployAsync();
-        return new StoreCluster(cluster, directory, owns);
+        return new StoreCluster(cluster, directory, owns) { Database = database };
     }
 
     /// <summary>Deactivates a grain now, as idle collection would.</summary>

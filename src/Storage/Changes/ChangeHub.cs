@@ -40,6 +40,18 @@ public sealed class ChangeHub
         }
     }
 
+    /// <summary>
+    /// Closes every subscription as overflowed: changes were missed (the log was compacted past
+    /// what this silo had read), so every watcher must resume from its own position.
+    /// </summary>
+    public void OverflowAll()
+    {
+        foreach (var subscription in Volatile.Read(ref _subscriptions))
+        {
+            subscription.Overflow();
+        }
+    }
+
     /// <summary>Ends every subscription, e.g. when the silo shuts down.</summary>
     public void CompleteAll()
     {

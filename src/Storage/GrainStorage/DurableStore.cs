@@ -4,14 +4,16 @@ using Microsoft.Extensions.Logging;
 namespace ControlPlane.Storage.GrainStorage;
 
 /// <summary>
-/// The silo's durable store: the database with the partitions this silo owns, the group
-/// committer (the only writer), the change hub that fans committed changes out to watchers, and
+/// The silo's durable store: the database (this silo's SQLite file, or PostgreSQL shared with
+/// other silos), the group committer (this silo's only writer), the change hub that fans
+/// committed changes out to watchers (fed by the committer, or by reading a shared log back), and
 /// change log compaction. Disposed after Orleans has stopped: queued writes commit, then every
 /// watch ends.
 /// </summary>
 public sealed class DurableStore : IDisposable
 {
     private readonly Timer _compactor;
+    private readonly ChangeTailer? _tailer;
     private readonly ILogger<DurableStore> _logger;
     private readonly StoreOptions _options;
     private int _disposed;
@@ -23,7 +25,13 @@ public sealed class DurableStore : IDisposable
         _logger = logger;
         Partitions = store.Open(options.SiloId, options.Partitions);
         Hub = new ChangeHub();
-        Committer = new GroupCommitter(store, Hub, Partitions);
+        // A store only this silo writes: the committer publishes each batch before acknowledging
+        // it. A shared one: every silo reads the log back, its own writes included.
+        Committer = new GroupCommitter(store, Hub, Partitions, publish: store is not ISharedLog);
+        if (store is ISharedLog log)
+        {
+            _tailer = new ChangeTailer(store, log, Hub, Partitions.Heads, logger);
+        }
         _compactor = new Timer(_ => Compact(), null, options.CompactionInterval, options.CompactionInterval);
         logger.LogInformation("Store opened with {Partitions} partitions, owned by {Silo}", Partitions.Count, options.SiloId);
     }
@@ -58,6 +66,7 @@ public sealed class DurableStore : IDisposable
         }
         _compactor.Dispose();
         Committer.Dispose();
+        _tailer?.Dispose();
         Hub.CompleteAll();
         Store.Dispose();
     }

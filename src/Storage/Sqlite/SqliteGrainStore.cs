@@ -21,7 +21,6 @@ public sealed class SqliteGrainStore : IGrainStore
             kind TEXT NOT NULL, key TEXT NOT NULL, ns TEXT NOT NULL, idx TEXT NOT NULL,
             partition INTEGER NOT NULL, revision INTEGER NOT NULL, data BLOB NOT NULL,
             PRIMARY KEY (kind, key)) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS objects_by_index ON objects (kind, idx) WHERE idx <> '';
         CREATE TABLE IF NOT EXISTS changes (
             partition INTEGER NOT NULL, revision INTEGER NOT NULL, seq INTEGER NOT NULL,
             kind TEXT NOT NULL, key TEXT NOT NULL, ns TEXT NOT NULL, idx TEXT NOT NULL,
@@ -353,22 +352,6 @@ public sealed class SqliteGrainStore : IGrainStore
             claims.Add(new ClaimHolder(new Claim(scope, (byte[])reader[0], (byte[])reader[1]), reader.GetString(2), reader.GetString(3)));
         }
         return claims;
-    }
-
-    public IReadOnlyList<StoredObject> ListByIndex(string kind, string index)
-    {
-        using var connection = OpenReader();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT key, partition, revision, data, ns FROM objects WHERE kind = $kind AND idx = $idx AND idx <> ''";
-        command.Parameters.AddWithValue("$kind", kind);
-        command.Parameters.AddWithValue("$idx", index);
-        var objects = new List<StoredObject>();
-        using var reader = command.ExecuteReader();
-        while (reader.Read())
-        {
-            objects.Add(new StoredObject(kind, reader.GetString(0), reader.GetInt32(1), reader.GetInt64(2), (byte[])reader[3], reader.GetString(4), index));
-        }
-        return objects;
     }
 
     public ChangeRange ReadChanges(long[] after)

@@ -21,10 +21,17 @@ public sealed class GroupCommitter : IDisposable
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Thread _thread;
 
-    public GroupCommitter(IGrainStore store, ChangeHub hub, PartitionState partitions)
+    private readonly bool _publish;
+
+    /// <param name="publish">
+    /// Publish committed changes to <paramref name="hub"/> before acknowledging them: true when this
+    /// silo is the store's only writer; a shared store's changes reach the hub by reading the log back.
+    /// </param>
+    public GroupCommitter(IGrainStore store, ChangeHub hub, PartitionState partitions, bool publish = true)
     {
         _store = store;
         _hub = hub;
+        _publish = publish;
         _epochs = partitions.Epochs;
         _thread = new Thread(Run) { IsBackground = true, Name = "group-commit" };
         _thread.Start();
@@ -98,20 +105,10 @@ public sealed class GroupCommitter : IDisposable
                 }
                 continue;
             }
-            var committed = 0;
-            for (var i = 0; i < batch.Count; i++)
+            if (_publish)
             {
-                committed += changes[i] is null ? 0 : 1;
+                Publish(batch.Count, changes);
             }
-            var published = new Change[committed];
-            for (int i = 0, n = 0; i < batch.Count; i++)
-            {
-                if (changes[i] is { } change)
-                {
-                    published[n++] = change;
-                }
-            }
-            _hub.Publish(published);
             for (var i = 0; i < batch.Count; i++)
             {
                 var completion = batch[i].Completion;
@@ -134,6 +131,24 @@ public sealed class GroupCommitter : IDisposable
                 }
             }
         }
+    }
+
+    private void Publish(int count, Change?[] changes)
+    {
+        var committed = 0;
+        for (var i = 0; i < count; i++)
+        {
+            committed += changes[i] is null ? 0 : 1;
+        }
+        var published = new Change[committed];
+        for (int i = 0, n = 0; i < count; i++)
+        {
+            if (changes[i] is { } change)
+            {
+                published[n++] = change;
+            }
+        }
+        _hub.Publish(published);
     }
 
     /// <summary>Stops taking writes and waits until every queued one is committed.</summary>

@@ -2,7 +2,8 @@ namespace ControlPlane.Storage;
 
 /// <summary>
 /// Durable storage of grain state and the change log. Writes arrive in batches from the group
-/// committer, which is the only writer; reads may come from any thread.
+/// committer, the only writer of its silo; reads may come from any thread. A store that several
+/// silos write (<see cref="ISharedLog"/>) is read back by each silo to learn every change.
 /// </summary>
 public interface IGrainStore : IDisposable
 {
@@ -27,9 +28,6 @@ public interface IGrainStore : IDisposable
 
     /// <summary>Every claim held in a scope, with its holder (allocators rebuild from these).</summary>
     IReadOnlyList<ClaimHolder> ListClaims(string scope);
-
-    /// <summary>Every object of a kind with the given secondary index value.</summary>
-    IReadOnlyList<StoredObject> ListByIndex(string kind, string index);
 
     /// <summary>
     /// Changes after <paramref name="after"/> (one revision per partition), in revision order per

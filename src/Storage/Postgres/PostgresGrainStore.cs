@@ -1,0 +1,501 @@
+using System.Threading.Channels;
+using ControlPlane.Storage.Errors;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace ControlPlane.Storage.Postgres;
+
+/// <summary>
+/// The store several silos share: PostgreSQL (Npgsql). Each silo group-commits its own grains'
+/// writes; the database hands out each partition's revisions under that partition's row lock, so
+/// two silos never issue the same revision and, within a partition, revision order is commit
+/// order. A batch is three round trips: (1) lock the partitions it touches and the claim scopes it
+/// writes (always in one order, so silos never deadlock), read the objects' revisions and the
+/// claims that could overlap; (2) every row of every write that passed, the partition heads and
+/// a NOTIFY; (3) commit. Every silo reads the change log back per partition (woken by
+/// LISTEN/NOTIFY, see <see cref="WaitForChangesAsync"/>), so each learns every change.
+/// </summary>
+public sealed class PostgresGrainStore : IGrainStore, ISharedLog
+{
+    private const string Channel = "cp_changes";
+    private const long SchemaLock = 0x43505f534348454d; // "CP_SCHEM"
+
+    private const string Schema = """
+        CREATE TABLE IF NOT EXISTS cp_meta (name text PRIMARY KEY, value text NOT NULL);
+        CREATE TABLE IF NOT EXISTS cp_partitions (id int PRIMARY KEY, revision bigint NOT NULL, compacted bigint NOT NULL);
+        CREATE TABLE IF NOT EXISTS cp_objects (
+            kind text COLLATE "C" NOT NULL, key text COLLATE "C" NOT NULL, ns text NOT NULL, idx text NOT NULL,
+            partition int NOT NULL, revision bigint NOT NULL, data bytea NOT NULL, PRIMARY KEY (kind, key));
+        CREATE INDEX IF NOT EXISTS cp_objects_by_key ON cp_objects (key, kind);
+        CREATE TABLE IF NOT EXISTS cp_changes (
+            partition int NOT NULL, revision bigint NOT NULL, kind text NOT NULL, key text NOT NULL,
+            ns text NOT NULL, idx text NOT NULL, type smallint NOT NULL, data bytea NOT NULL, PRIMARY KEY (partition, revision));
+        CREATE TABLE IF NOT EXISTS cp_claims (
+            scope text COLLATE "C" NOT NULL, low bytea NOT NULL, high bytea NOT NULL, kind text NOT NULL, key text NOT NULL,
+            PRIMARY KEY (scope, low));
+        CREATE INDEX IF NOT EXISTS cp_claims_by_holder ON cp_claims (kind, key);
+        """;
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly string _connectionString;
+    private readonly Channel<bool> _notified = System.Threading.Channels.Channel.CreateBounded<bool>(
+        new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _listener;
+    private int _partitions;
+
+    public PostgresGrainStore(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 32, AutoPrepareMinUsages = 2 };
+        _connectionString = builder.ConnectionString;
+        _dataSource = NpgsqlDataSource.Create(_connectionString);
+    }
+
+    public PartitionState Open(string owner, int partitionCount)
+    {
+        using var connection = Connect();
+        using (var tx = connection.BeginTransaction())
+        {
+            // Silos may start together: one of them creates the schema and the partitions.
+            Execute(connection, tx, $"SELECT pg_advisory_xact_lock({SchemaLock})");
+            Execute(connection, tx, Schema);
+            using var count = new NpgsqlCommand("SELECT value FROM cp_meta WHERE name = 'partitions'", connection, tx);
+            if (count.ExecuteScalar() is string stored)
+            {
+                partitionCount = int.Parse(stored, System.Globalization.CultureInfo.InvariantCulture);
+            }
+            else
+            {
+                Execute(connection, tx, $"INSERT INTO cp_meta VALUES ('partitions', '{partitionCount}')");
+                Execute(connection, tx, $"INSERT INTO cp_partitions SELECT g, 0, 0 FROM generate_series(0, {partitionCount - 1}) g");
+            }
+            tx.Commit();
+        }
+        _partitions = partitionCount;
+        var (heads, compacted) = ReadHeads(connection, null);
+        _listener ??= Task.Run(() => ListenAsync(_stop.Token));
+        // Several silos write every partition: there is no owner to fence (writes are checked
+        // per object by revision and per claim by holder), so every epoch is 0.
+        return new PartitionState(new long[partitionCount], heads, compacted);
+    }
+
+    public StoredObject? Read(string kind, string key)
+    {
+        using var connection = Connect();
+        using var command = new NpgsqlCommand("SELECT partition, revision, data, ns, idx FROM cp_objects WHERE kind = $1 AND key = $2", connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = kind });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key });
+        using var reader = Run(command.ExecuteReader);
+        return reader.Read()
+            ? new StoredObject(kind, key, reader.GetInt32(0), reader.GetInt64(1), (byte[])reader[2], reader.GetString(3), reader.GetString(4))
+            : null;
+    }
+
+    public void Commit(IReadOnlyList<WriteRequest> batch, WriteOutcome[] outcomes, Change?[] changes)
+    {
+        try
+        {
+            using var connection = _dataSource.OpenConnection();
+            using var tx = connection.BeginTransaction();
+            var partitions = batch.Select(w => w.Partition).Distinct().Order().ToArray();
+            var scopes = batch.Where(w => w.Data is not null && w.Claims is { Count: > 0 }).SelectMany(w => w.Claims!).Select(c => c.Scope)
+                .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+
+            // Round trip 1: locks in a fixed order, then everything the outcomes depend on.
+            using var read = new NpgsqlBatch(connection, tx);
+            read.BatchCommands.Add(Command("SELECT id, revision FROM cp_partitions WHERE id = ANY($1) ORDER BY id FOR UPDATE", partitions));
+            foreach (var scope in scopes)
+            {
+                read.BatchCommands.Add(Command("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", scope));
+            }
+            read.BatchCommands.Add(Command("SELECT o.kind, o.key, o.revision FROM cp_objects o JOIN unnest($1::text[], $2::text[]) AS w(kind, key) ON o.kind = w.kind AND o.key = w.key",
+                batch.Select(w => w.Kind).ToArray(), batch.Select(w => w.Key).ToArray()));
+            var checks = new List<(int Write, Claim Claim)>();
+            for (var i = 0; i < batch.Count; i++)
+            {
+                if (batch[i].Data is null || batch[i].Claims is not { Count: > 0 } claims) continue;
+                foreach (var claim in claims)
+                {
+                    read.BatchCommands.Add(Command("SELECT low, high, kind, key FROM cp_claims WHERE scope = $1 AND low <= $2 AND NOT (kind = $3 AND key = $4) ORDER BY low DESC LIMIT 1",
+                        claim.Scope, claim.High, batch[i].Kind, batch[i].Key));
+                    checks.Add((i, claim));
+                }
+            }
+            var heads = new Dictionary<int, long>();
+            var revisions = new Dictionary<(string, string), long>();
+            var neighbours = new ClaimHolder?[checks.Count];
+            using (var reader = read.ExecuteReader())
+            {
+                while (reader.Read()) heads[reader.GetInt32(0)] = reader.GetInt64(1);
+                foreach (var _ in scopes) reader.NextResult();
+                reader.NextResult();
+                while (reader.Read()) revisions[(reader.GetString(0), reader.GetString(1))] = reader.GetInt64(2);
+                for (var c = 0; c < checks.Count; c++)
+                {
+                    reader.NextResult();
+                    if (reader.Read())
+                    {
+                        neighbours[c] = new ClaimHolder(new Claim(checks[c].Claim.Scope, (byte[])reader[0], (byte[])reader[1]), reader.GetString(2), reader.GetString(3));
+                    }
+                }
+            }
+
+            // Outcomes, in batch order: writes of this batch see each other.
+            var held = new Dictionary<string, List<ClaimHolder>>(StringComparer.Ordinal);
+            var released = new HashSet<(string, string)>();
+            using var write = new NpgsqlBatch(connection, tx);
+            var check = 0;
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var w = batch[i];
+                changes[i] = null;
+                var current = revisions.GetValueOrDefault((w.Kind, w.Key));
+                var claimCount = w.Data is not null && w.Claims is { Count: > 0 } ? w.Claims.Count : 0;
+                if (current != w.ExpectedRevision || (w.Data is null && current == 0))
+                {
+                    outcomes[i] = WriteOutcome.Conflict;
+                    check += claimCount;
+                    continue;
+                }
+                if (claimCount > 0 && TakenBy(w, neighbours.AsSpan(check, claimCount), held, released) is { } holder)
+                {
+                    w.TakenBy = holder;
+                    outcomes[i] = WriteOutcome.ClaimTaken;
+                    check += claimCount;
+                    continue;
+                }
+                check += claimCount;
+                var revision = ++CollectionsMarshalGet(heads, w.Partition);
+                var type = w.Data is null ? ChangeType.Deleted : w.ExpectedRevision == 0 ? ChangeType.Added : ChangeType.Modified;
+                var data = w.Data ?? w.PreviousData ?? [];
+                switch (type)
+                {
+                    case ChangeType.Added:
+                        write.BatchCommands.Add(Command("INSERT INTO cp_objects VALUES ($1, $2, $3, $4, $5, $6, $7)", w.Kind, w.Key, w.Namespace, w.Index, w.Partition, revision, w.Data!));
+                        break;
+                    case ChangeType.Modified:
+                        write.BatchCommands.Add(Command("UPDATE cp_objects SET ns = $3, idx = $4, revision = $5, data = $6 WHERE kind = $1 AND key = $2", w.Kind, w.Key, w.Namespace, w.Index, revision, w.Data!));
+                        break;
+                    default:
+                        write.BatchCommands.Add(Command("DELETE FROM cp_objects WHERE kind = $1 AND key = $2", w.Kind, w.Key));
+                        break;
+                }
+                write.BatchCommands.Add(Command("INSERT INTO cp_changes VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    w.Partition, revision, w.Kind, w.Key, w.Namespace, w.Index, (short)type, data));
+                if (w.Data is null || w.Claims is not null)
+                {
+                    if (type != ChangeType.Added)
+                    {
+                        write.BatchCommands.Add(Command("DELETE FROM cp_claims WHERE kind = $1 AND key = $2", w.Kind, w.Key));
+                        released.Add((w.Kind, w.Key));
+                    }
+                    foreach (var claim in w.Data is null ? [] : w.Claims!)
+                    {
+                        write.BatchCommands.Add(Command("INSERT INTO cp_claims VALUES ($1, $2, $3, $4, $5)", claim.Scope, claim.Low, claim.High, w.Kind, w.Key));
+                        (held.TryGetValue(claim.Scope, out var list) ? list : held[claim.Scope] = []).Add(new ClaimHolder(claim, w.Kind, w.Key));
+                    }
+                }
+                revisions[(w.Kind, w.Key)] = w.Data is null ? 0 : revision;
+                outcomes[i] = WriteOutcome.Committed;
+                changes[i] = new Change
+                {
+                    Partition = w.Partition, Revision = revision, Kind = w.Kind, Key = w.Key, Type = type,
+                    Data = data, Namespace = w.Namespace, Index = w.Index,
+                };
+            }
+            if (write.BatchCommands.Count == 0)
+            {
+                tx.Commit();
+                return;
+            }
+            // Round trip 2: the rows, the heads and the wake-up of every silo's reader.
+            write.BatchCommands.Add(Command("UPDATE cp_partitions p SET revision = h.revision FROM unnest($1::int[], $2::bigint[]) AS h(id, revision) WHERE p.id = h.id",
+                heads.Keys.ToArray(), heads.Values.ToArray()));
+            write.BatchCommands.Add(new NpgsqlBatchCommand($"NOTIFY {Channel}"));
+            write.ExecuteNonQuery();
+            // Round trip 3.
+            tx.Commit();
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
+        {
+            throw new ControlPlaneException(ErrorCode.Unavailable, $"the store could not commit: {e.Message}", inner: e);
+        }
+    }
+
+    private static ref long CollectionsMarshalGet(Dictionary<int, long> heads, int partition) =>
+        ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(heads, partition);
+
+    /// <summary>
+    /// The holder of one of the write's claims, if any: another object in the store (unless that
+    /// object gave its claims up earlier in this batch) or an earlier write of this batch.
+    /// </summary>
+    private static ClaimHolder? TakenBy(WriteRequest write, ReadOnlySpan<ClaimHolder?> neighbours, Dictionary<string, List<ClaimHolder>> held, HashSet<(string, string)> released)
+    {
+        for (var c = 0; c < write.Claims!.Count; c++)
+        {
+            var claim = write.Claims[c];
+            if (neighbours[c] is { } n && n.Claim.High.AsSpan().SequenceCompareTo(claim.Low) >= 0)
+            {
+                // A claim given up earlier in this batch frees its value; behind a freed range
+                // another claim could still overlap a new range, so a range is refused then.
+                var freed = released.Contains((n.Kind, n.Key));
+                if (!freed || !claim.Low.AsSpan().SequenceEqual(claim.High)) return n;
+            }
+            if (held.TryGetValue(claim.Scope, out var inBatch))
+            {
+                foreach (var other in inBatch)
+                {
+                    if ((other.Kind, other.Key) != (write.Kind, write.Key) && !released.Contains((other.Kind, other.Key)) &&
+                        other.Claim.Low.AsSpan().SequenceCompareTo(claim.High) <= 0 && other.Claim.High.AsSpan().SequenceCompareTo(claim.Low) >= 0)
+                    {
+                        return other;
+                    }
+                }
+            }
+        }
+        return null;
+    }
+
+    public ObjectPage List(IReadOnlyList<string> kinds, string? keyPrefix, string? afterKey, int limit)
+    {
+        using var connection = Connect();
+        using var tx = connection.BeginTransaction(System.Data.IsolationLevel.RepeatableRead);
+        var (heads, _) = ReadHeads(connection, tx);
+        var prefix = keyPrefix ?? string.Empty;
+        using var command = new NpgsqlCommand("""
+            SELECT kind, key, partition, revision, data, ns, idx FROM cp_objects
+            WHERE kind = ANY($1) AND key > $2 AND ($3 = '' OR (key >= $3 AND key < $4))
+            ORDER BY key, kind LIMIT $5
+            """, connection, tx);
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. kinds] });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = afterKey ?? string.Empty });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = prefix });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = prefix + '\uffff' });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = limit == int.MaxValue ? long.MaxValue : limit + 1L });
+        var objects = new List<StoredObject>();
+        using (var reader = Run(command.ExecuteReader))
+        {
+            while (reader.Read())
+            {
+                objects.Add(new StoredObject(reader.GetString(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt64(3),
+                    (byte[])reader[4], reader.GetString(5), reader.GetString(6)));
+            }
+        }
+        var hasMore = limit != int.MaxValue && objects.Count > limit;
+        if (hasMore)
+        {
+            objects.RemoveAt(objects.Count - 1);
+        }
+        return new ObjectPage(objects, heads, hasMore);
+    }
+
+    public IReadOnlyList<ClaimHolder> ListClaims(string scope)
+    {
+        using var connection = Connect();
+        using var command = new NpgsqlCommand("SELECT low, high, kind, key FROM cp_claims WHERE scope = $1 ORDER BY low", connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = scope });
+        var claims = new List<ClaimHolder>();
+        using var reader = Run(command.ExecuteReader);
+        while (reader.Read())
+        {
+            claims.Add(new ClaimHolder(new Claim(scope, (byte[])reader[0], (byte[])reader[1]), reader.GetString(2), reader.GetString(3)));
+        }
+        return claims;
+    }
+
+    public ChangeRange ReadChanges(long[] after)
+    {
+        using var connection = Connect();
+        using var tx = connection.BeginTransaction(System.Data.IsolationLevel.RepeatableRead);
+        var (heads, compacted) = ReadHeads(connection, tx);
+        if (after.Length != heads.Length)
+        {
+            throw ControlPlaneException.Invalid("resume_token", $"names {after.Length} partitions, the store has {heads.Length}");
+        }
+        for (var p = 0; p < heads.Length; p++)
+        {
+            if (after[p] < compacted[p])
+            {
+                throw new ControlPlaneException(ErrorCode.RevisionCompacted,
+                    $"revision {after[p]} of partition {p} is older than the retained change log (compacted up to {compacted[p]}); list again");
+            }
+            if (after[p] > heads[p])
+            {
+                throw ControlPlaneException.Invalid("resume_token", $"revision {after[p]} of partition {p} is ahead of the store ({heads[p]})");
+            }
+        }
+        var changes = new List<Change>();
+        var behind = Enumerable.Range(0, heads.Length).Where(p => after[p] < heads[p]).ToArray();
+        if (behind.Length > 0)
+        {
+            using var command = new NpgsqlCommand("""
+                SELECT c.partition, c.revision, c.kind, c.key, c.ns, c.idx, c.type, c.data
+                FROM cp_changes c JOIN unnest($1::int[], $2::bigint[]) AS a(partition, after) ON c.partition = a.partition AND c.revision > a.after
+                ORDER BY c.partition, c.revision
+                """, connection, tx);
+            command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = behind });
+            command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. behind.Select(p => after[p])] });
+            using var reader = Run(command.ExecuteReader);
+            while (reader.Read())
+            {
+                changes.Add(new Change
+                {
+                    Partition = reader.GetInt32(0), Revision = reader.GetInt64(1), Kind = reader.GetString(2), Key = reader.GetString(3),
+                    Namespace = reader.GetString(4), Index = reader.GetString(5), Type = (ChangeType)reader.GetInt16(6), Data = (byte[])reader[7],
+                });
+            }
+        }
+        return new ChangeRange(changes, heads);
+    }
+
+    public string? ProbeWritable(long[] epochs)
+    {
+        try
+        {
+            using var connection = _dataSource.OpenConnection();
+            using var tx = connection.BeginTransaction();
+            Execute(connection, tx, "SELECT revision FROM cp_partitions WHERE id = 0 FOR UPDATE");
+            tx.Rollback();
+            return null;
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
+        {
+            return $"the store cannot be written: {e.Message}";
+        }
+    }
+
+    public long[] Compact(long retain)
+    {
+        using var connection = Connect();
+        using var command = new NpgsqlCommand("""
+            WITH limits AS (SELECT id, revision - $1 AS upto FROM cp_partitions WHERE revision - $1 > compacted),
+                 dropped AS (DELETE FROM cp_changes c USING limits l WHERE c.partition = l.id AND c.revision <= l.upto)
+            UPDATE cp_partitions p SET compacted = l.upto FROM limits l WHERE p.id = l.id
+            """, connection);
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = retain });
+        Run(command.ExecuteNonQuery);
+        return ReadHeads(connection, null).Compacted;
+    }
+
+    public async Task WaitForChangesAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timer.CancelAfter(timeout);
+        try
+        {
+            await _notified.Reader.ReadAsync(timer.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The timeout: read anyway (a notification can be lost while the listener reconnects).
+        }
+    }
+
+    /// <summary>LISTEN on a connection of its own; reconnects after failures.</summary>
+    private async Task ListenAsync(CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = new NpgsqlConnection(_connectionString);
+                await connection.OpenAsync(stop).ConfigureAwait(false);
+                connection.Notification += (_, _) => _notified.Writer.TryWrite(true);
+                await using (var listen = new NpgsqlCommand($"LISTEN {Channel}", connection))
+                {
+                    await listen.ExecuteNonQueryAsync(stop).ConfigureAwait(false);
+                }
+                _notified.Writer.TryWrite(true);
+                while (!stop.IsCancellationRequested)
+                {
+                    await connection.WaitAsync(stop).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is NpgsqlException or System.Net.Sockets.SocketException or IOException or InvalidOperationException)
+            {
+                try
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(500), stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private (long[] Heads, long[] Compacted) ReadHeads(NpgsqlConnection connection, NpgsqlTransaction? tx)
+    {
+        var heads = new long[_partitions];
+        var compacted = new long[_partitions];
+        using var command = new NpgsqlCommand("SELECT id, revision, compacted FROM cp_partitions", connection, tx);
+        using var reader = Run(command.ExecuteReader);
+        while (reader.Read())
+        {
+            var p = reader.GetInt32(0);
+            heads[p] = reader.GetInt64(1);
+            compacted[p] = reader.GetInt64(2);
+        }
+        return (heads, compacted);
+    }
+
+    private static NpgsqlBatchCommand Command(string sql, params object[] values)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        foreach (var value in values)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = value });
+        }
+        return command;
+    }
+
+    private NpgsqlConnection Connect()
+    {
+        try
+        {
+            return _dataSource.OpenConnection();
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
+        {
+            throw new ControlPlaneException(ErrorCode.Unavailable, $"the store cannot be reached: {e.Message}", inner: e);
+        }
+    }
+
+    private static T Run<T>(Func<T> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
+        {
+            throw new ControlPlaneException(ErrorCode.Unavailable, $"the store failed: {e.Message}", inner: e);
+        }
+    }
+
+    private static void Execute(NpgsqlConnection connection, NpgsqlTransaction? tx, string sql)
+    {
+        using var command = new NpgsqlCommand(sql, connection, tx);
+        Run(command.ExecuteNonQuery);
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        try
+        {
+            _listener?.Wait(TimeSpan.FromSeconds(5));
+        }
+        catch (AggregateException)
+        {
+            // The listener ends with its connection.
+        }
+        _dataSource.Dispose();
+        _stop.Dispose();
+    }
+}
