@@ -66,6 +66,11 @@ internal static class NetctlApp
         {
             return ExitCodes.Error;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            terminal.Fail(e.Message);
+            return ExitCodes.Error;
+        }
     }
 
     private static IEnumerable<string> Ancestry(Command command)

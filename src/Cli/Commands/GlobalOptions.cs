@@ -65,6 +65,8 @@ internal sealed class GlobalOptions
                 return allowed[0];
             },
         };
+        option.HelpName = string.Join("|", allowed.Select(Name));
+        option.CompletionSources.Clear();
         option.CompletionSources.Add(allowed.Select(Name).ToArray());
         return option;
     }
@@ -86,6 +88,7 @@ internal sealed class GlobalOptions
     {
         var argument = new Argument<string>("kind")
         {
+            HelpName = "kind",
             Description = "Kind: " + string.Join(", ", ResourceKinds.All.Where(k => includeReadOnly || !k.ReadOnly).Select(k => $"{k.Aliases[0]} ({k.Aliases[2]})")),
         };
         argument.CompletionSources.Add(ResourceKinds.All.Where(k => includeReadOnly || !k.ReadOnly).Select(k => k.Aliases[0]).ToArray());

@@ -140,11 +140,20 @@ internal sealed class ManifestValidator
             error = $"'{text}' is not an address prefix like 10.0.0.0/16 or fd00::/64";
             return null;
         }
-        if (!IPNetwork.TryParse(text, out var network))
+        if (address.IsIPv4MappedToIPv6 || (address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0))
         {
-            error = $"'{text}' has bits set after /{length}";
+            error = $"'{text}' must be a plain IPv4 or IPv6 prefix";
             return null;
         }
+        var bytes = address.GetAddressBytes();
+        var masked = (byte[])bytes.Clone();
+        for (var bit = length; bit < bytes.Length * 8; bit++) masked[bit / 8] &= (byte)~(0x80 >> (bit % 8));
+        if (!masked.AsSpan().SequenceEqual(bytes))
+        {
+            error = $"'{text}' has bits set after /{length} (did you mean {new IPAddress(masked)}/{length}?)";
+            return null;
+        }
+        var network = new IPNetwork(address, length);
         return network;
     }
 

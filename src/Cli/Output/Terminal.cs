@@ -51,7 +51,15 @@ internal sealed class Terminal
             table.AddColumn(new TableColumn(new Text(headers[i])) { Padding = new Padding(0, 0, i == headers.Count - 1 ? 0 : 3, 0), NoWrap = true });
         }
         foreach (var row in rows) table.AddRow(row.Select(v => (IRenderable)new Text(v)));
-        Stdout.Write(table);
+        if (OutputIsTerminal)
+        {
+            Stdout.Write(table);
+            return;
+        }
+        // Redirected: plain lines without the padding after the last column (easy to parse).
+        using var text = new StringWriter(global::System.Globalization.CultureInfo.InvariantCulture);
+        Create(text, terminal: false).Write(table);
+        foreach (var line in text.ToString().TrimEnd('\n').Split('\n')) Out.WriteLine(line.TrimEnd());
     }
 
     private static IAnsiConsole Create(TextWriter writer, bool terminal)
