@@ -25,6 +25,7 @@ internal sealed class ApplyPlanner(ServerSet servers, int concurrency)
     public async Task<(List<PlannedChange> Plan, List<ManifestProblem> Problems)> PlanAsync(IReadOnlyList<ManifestDocument> documents, CancellationToken cancellationToken)
     {
         var problems = new List<ManifestProblem>();
+        await ListLargeGroupsAsync(documents, cancellationToken);
         var existing = await Bounded.MapAsync(documents, concurrency, (d, token) => GetAsync(d.Kind, d.Meta.Namespace, d.Meta.Name, token), cancellationToken);
         var plan = documents.Select((d, i) => new PlannedChange(d, existing[i])).ToList();
         var inManifests = documents.Select(d => (d.Kind, d.Meta.Name)).Where(k => !k.Kind.Namespaced).ToHashSet();
@@ -113,7 +114,7 @@ internal sealed class ApplyPlanner(ServerSet servers, int concurrency)
         var claims = new List<(string Owner, NetworkSpec Spec)>();
         if (creates.Count > 0)
         {
-            await foreach (var stored in ListAsync(ResourceKinds.Network, cancellationToken))
+            await foreach (var stored in ListAsync(ResourceKinds.Network, string.Empty, cancellationToken))
             {
                 var network = (Network)stored;
                 known.TryAdd(network.Metadata.Name, network.Spec);
@@ -153,6 +154,28 @@ internal sealed class ApplyPlanner(ServerSet servers, int concurrency)
         return x.BaseAddress.AddressFamily == y.BaseAddress.AddressFamily && (x.Contains(y.BaseAddress) || y.Contains(x.BaseAddress));
     }
 
+    /// <summary>
+    /// Many documents of one kind in one namespace: one List (a page per thousand objects) reads
+    /// them all instead of a Get each; the lookups below then find them (or their absence) here.
+    /// </summary>
+    private async Task ListLargeGroupsAsync(IReadOnlyList<ManifestDocument> documents, CancellationToken cancellationToken)
+    {
+        foreach (var group in documents.GroupBy(d => (d.Kind, d.Meta.Namespace)).Where(g => g.Count() >= ListThreshold))
+        {
+            var (kind, ns) = group.Key;
+            var stored = new Dictionary<string, IMessage>(StringComparer.Ordinal);
+            await foreach (var item in ListAsync(kind, ns, cancellationToken)) stored[ResourceKind.MetaOf(item).Name] = item;
+            lock (_lock)
+            {
+                foreach (var document in group)
+                    _lookups[(kind, ns + "/" + document.Meta.Name)] = Task.FromResult(stored.GetValueOrDefault(document.Meta.Name));
+            }
+        }
+    }
+
+    /// <summary>From this many documents of a kind in a namespace on, the plan lists instead of getting each.</summary>
+    private const int ListThreshold = 50;
+
     private Task<IMessage?> GetAsync(ResourceKind kind, string ns, string name, CancellationToken cancellationToken)
     {
         lock (_lock)
@@ -183,12 +206,12 @@ internal sealed class ApplyPlanner(ServerSet servers, int concurrency)
         }
     }
 
-    private async IAsyncEnumerable<IMessage> ListAsync(ResourceKind kind, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    private async IAsyncEnumerable<IMessage> ListAsync(ResourceKind kind, string ns, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var token = string.Empty;
         do
         {
-            var request = new ListRequest { PageSize = 1000, PageToken = token };
+            var request = new ListRequest { Namespace = ns, PageSize = 1000, PageToken = token };
             var (items, next) = await servers.CallAsync((c, o) => kind.ListPage(c, request, o), cancellationToken);
             foreach (var item in items) yield return item;
             token = next;
