@@ -243,4 +243,31 @@ public sealed class ApplyTests
         Assert.Equal(3, mismatch.Errors.Length);
         Assert.All(mismatch.Errors, e => Assert.Contains("metadata.namespace: 'shop' differs from -n other", e));
     }
+
+    [Fact]
+    public async Task Apply_LongApplyOnATerminal_ShowsProgressThenASummary()
+    {
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples)).ExitCode);
+        using var dir = new TempDirectory();
+        var manifest = dir.File("many.yaml", string.Concat(Enumerable.Range(0, 30).Select(i => $$"""
+            ---
+            apiVersion: controlplane/v1
+            kind: Endpoint
+            metadata: {namespace: shop, name: many-{{i}}}
+            spec: {network: blue, node: node-1}
+
+            """)));
+        var netctl = Path.Combine(AppContext.BaseDirectory, "netctl.dll");
+
+        // script(1) gives netctl a terminal for standard output and error.
+        var result = await Netctl.RunProgramAsync("script", ["-qec", $"dotnet {netctl} --server {silo.Address} apply -f {manifest}", "/dev/null"]);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("applying 30 objects", result.Output);
+        Assert.Contains("100%", result.Output);
+        Assert.Contains("30 created, 0 configured, 0 unchanged, 0 failed", result.Output);
+        Assert.DoesNotContain("endpoint/shop/many-0 created", result.Output);
+        Assert.Equal(30, (await silo.Client.Endpoints.ListAsync(new ListRequest { Namespace = "shop" })).Endpoints.Count(e => e.Metadata.Name.StartsWith("many-", StringComparison.Ordinal)));
+    }
 }

@@ -36,6 +36,28 @@ internal static class Netctl
         return new Result(process.ExitCode, await output, await error);
     }
 
+    /// <summary>Another program (e.g. script(1) around netctl), to completion.</summary>
+    public static async Task<Result> RunProgramAsync(string program, string[] args)
+    {
+        var info = new ProcessStartInfo(program) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in args) info.ArgumentList.Add(arg);
+        info.Environment["HOME"] = EmptyHome;
+        info.Environment["TERM"] = "xterm-256color";
+        using var process = Process.Start(info)!;
+        process.StandardInput.Close();
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+        }
+        return new Result(process.ExitCode, await output, await error);
+    }
+
     /// <summary>netctl against one silo.</summary>
     public static Task<Result> RunAsync(Silo silo, params string[] args) => RunAsync(["--server", silo.Address, .. args]);
 

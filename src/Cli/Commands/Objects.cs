@@ -1,4 +1,3 @@
-using ControlPlane.Cli.Connection;
 using ControlPlane.Cli.Output;
 using ControlPlane.Cli.Resources;
 using ControlPlane.Contracts.V1;
@@ -84,6 +83,4 @@ internal static class Objects
         }).ToList();
         return (headers, rows);
     }
-
-    public static string Describe(RpcException e) => StatusNames.Describe(e);
 }

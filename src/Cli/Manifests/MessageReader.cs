@@ -48,7 +48,7 @@ internal sealed class MessageReader
             var field = FindField(descriptor, key);
             if (field is null)
             {
-                Problem(typed, keyNode, $"unknown field (the fields of {Human(descriptor)} are {string.Join(", ", descriptor.Fields.InDeclarationOrder().Select(f => f.Name))})");
+                Problem(typed, keyNode, $"unknown field (the fields of {descriptor.Name} are {string.Join(", ", descriptor.Fields.InDeclarationOrder().Select(f => f.Name))})");
                 continue;
             }
             ReadField(message, field, valueNode, Join(protoPath, field.Name), typed);
@@ -195,8 +195,6 @@ internal sealed class MessageReader
         YamlMappingNode => "a mapping",
         _ => "empty",
     };
-
-    private static string Human(MessageDescriptor descriptor) => descriptor.Name;
 
     private static string Join(string path, string key) => path.Length == 0 ? key : path + "." + key;
 
