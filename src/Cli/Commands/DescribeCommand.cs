@@ -65,6 +65,9 @@ internal static class DescribeCommand
         Field("Created", $"{Format.Time(meta.CreateTime)} ({ResourceKinds.Age(item)} ago)");
         Field("UID", meta.Uid);
         Field("Etag", meta.Etag);
+        // Protobuf's JSON leaves out false and zero values: readiness is worth saying either way.
+        if (item is Node { Status: var nodeStatus }) Field("Ready", Format.Bool(nodeStatus?.Ready ?? false));
+        if (item is Endpoint { Status: var endpointStatus }) Field("Ready", $"{Format.Bool(endpointStatus?.EffectiveReady ?? false)} (node ready: {Format.Bool(endpointStatus?.NodeReady ?? false)})");
         var json = ManifestText.ToJson(kind, item);
         Block(output, "Spec", json["spec"]);
         Block(output, "Status", json["status"]);
