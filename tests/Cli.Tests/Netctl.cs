@@ -84,7 +84,23 @@ internal static class Netctl
         return Process.Start(info)!;
     }
 
-    private static string EmptyHome { get; } = Directory.CreateTempSubdirectory("cliw-home-").FullName;
+    private static string EmptyHome { get; } = CreateHome();
+
+    private static string CreateHome()
+    {
+        var home = Directory.CreateTempSubdirectory("cliw-home-").FullName;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(home, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        };
+        return home;
+    }
 
     public sealed class Streaming : IDisposable
     {
