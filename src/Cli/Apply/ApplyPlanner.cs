@@ -1,0 +1,221 @@
+using System.Net;
+using ControlPlane.Cli.Connection;
+using ControlPlane.Cli.Manifests;
+using ControlPlane.Cli.Resources;
+using ControlPlane.Contracts.V1;
+using Google.Protobuf;
+using Grpc.Core;
+
+namespace ControlPlane.Cli.Apply;
+
+/// <summary>
+/// The read-only half of apply, and all of <c>--dry-run=server</c>: reads every object the
+/// manifests name and every object they refer to, decides create or update, and reports what the
+/// server would refuse and can be known without writing: a namespace, network or node that exists
+/// neither on the server nor in the manifests; a change to an immutable field; a stale etag; a VNI
+/// or address range that another network holds; a requested endpoint address outside its network.
+/// The server has no validate-only call, so this is as far as a dry run can see: allocation
+/// (a free address or virtual IP) and the service ranges are only checked by the write itself.
+/// </summary>
+internal sealed class ApplyPlanner(ServerSet servers, int concurrency)
+{
+    private readonly Dictionary<(ResourceKind, string), Task<IMessage?>> _lookups = [];
+    private readonly Lock _lock = new();
+
+    public async Task<(List<PlannedChange> Plan, List<ManifestProblem> Problems)> PlanAsync(IReadOnlyList<ManifestDocument> documents, CancellationToken cancellationToken)
+    {
+        var problems = new List<ManifestProblem>();
+        await ListLargeGroupsAsync(documents, cancellationToken);
+        var existing = await Bounded.MapAsync(documents, concurrency, (d, token) => GetAsync(d.Kind, d.Meta.Namespace, d.Meta.Name, token), cancellationToken);
+        var plan = documents.Select((d, i) => new PlannedChange(d, existing[i])).ToList();
+        var inManifests = documents.Select(d => (d.Kind, d.Meta.Name)).Where(k => !k.Kind.Namespaced).ToHashSet();
+
+        foreach (var change in plan)
+        {
+            var document = change.Document;
+            var meta = document.Meta;
+            if (meta.Etag.Length > 0 && change.Existing is null)
+                problems.Add(document.Problem("metadata.etag", "is set, but the object does not exist (remove the etag to create it)"));
+            else if (meta.Etag.Length > 0 && ResourceKind.MetaOf(change.Existing!).Etag != meta.Etag)
+                problems.Add(document.Problem("metadata.etag", $"'{meta.Etag}' is stale: the object changed since (now '{ResourceKind.MetaOf(change.Existing!).Etag}')"));
+            if (change.Existing is not null) Immutable(document, change.Existing, problems);
+        }
+
+        // References to objects that exist neither in the manifests nor on the server.
+        var references = new List<(ManifestDocument Document, string Field, ResourceKind Kind, string Name)>();
+        foreach (var document in documents)
+        {
+            if (document.Kind.Namespaced) references.Add((document, "metadata.namespace", ResourceKinds.Namespace, document.Meta.Namespace));
+            switch (document.Message)
+            {
+                case Endpoint { Spec: { } spec }:
+                    references.Add((document, "spec.network", ResourceKinds.Network, spec.Network));
+                    references.Add((document, "spec.node", ResourceKinds.Node, spec.Node));
+                    break;
+                case Service { Spec: { } spec } when spec.Network.Length > 0:
+                    references.Add((document, "spec.network", ResourceKinds.Network, spec.Network));
+                    break;
+            }
+        }
+        var missing = references.Where(r => r.Name.Length > 0 && !inManifests.Contains((r.Kind, r.Name))).ToList();
+        var found = await Bounded.MapAsync(missing, concurrency, (r, token) => GetAsync(r.Kind, string.Empty, r.Name, token), cancellationToken);
+        for (var i = 0; i < missing.Count; i++)
+        {
+            if (found[i] is null)
+                problems.Add(missing[i].Document.Problem(missing[i].Field, $"{missing[i].Kind.Name.ToLowerInvariant()} '{missing[i].Name}' exists neither on the server nor in the manifests"));
+        }
+
+        await NetworksAsync(plan, problems, cancellationToken);
+        return (plan, problems);
+    }
+
+    private static void Immutable(ManifestDocument document, IMessage existing, List<ManifestProblem> problems)
+    {
+        void Check(bool changed, string field, string was)
+        {
+            if (changed) problems.Add(document.Problem(field, $"is immutable (the stored object has {(was.Length == 0 ? "none" : was)}); delete and re-create the object to change it"));
+        }
+        switch (document.Message, existing)
+        {
+            case (Network { Spec: { } now }, Network { Spec: { } was }):
+                Check(now.Vni != was.Vni, "spec.vni", was.Vni.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                Check(now.Ipv4Cidr != was.Ipv4Cidr, "spec.ipv4_cidr", was.Ipv4Cidr);
+                Check(now.Ipv6Cidr != was.Ipv6Cidr, "spec.ipv6_cidr", was.Ipv6Cidr);
+                Check(now.Ipv4BlockPrefixLength != 0 && now.Ipv4BlockPrefixLength != was.Ipv4BlockPrefixLength, "spec.ipv4_block_prefix_length", "/" + was.Ipv4BlockPrefixLength);
+                Check(now.Ipv6BlockPrefixLength != 0 && now.Ipv6BlockPrefixLength != was.Ipv6BlockPrefixLength, "spec.ipv6_block_prefix_length", "/" + was.Ipv6BlockPrefixLength);
+                break;
+            case (Endpoint { Spec: { } now }, Endpoint { Spec: { } was }):
+                Check(now.Network != was.Network, "spec.network", was.Network);
+                Check(now.Node != was.Node, "spec.node", was.Node);
+                Check(now.Ips.Count > 0 && !now.Ips.Select(Canonical).SequenceEqual(was.Ips.Select(Canonical)), "spec.ips", string.Join(",", was.Ips));
+                break;
+            case (Service { Spec: { } now }, Service { Spec: { } was }):
+                var type = now.Type == ServiceType.Unspecified ? ServiceType.ClusterIp : now.Type;
+                Check(type != was.Type, "spec.type", was.Type.ToString());
+                Check(now.Network != was.Network, "spec.network", was.Network);
+                Check(now.IpFamilies.Count > 0 && !now.IpFamilies.SequenceEqual(was.IpFamilies), "spec.ip_families", string.Join(",", was.IpFamilies));
+                Check(now.IpFamilyPolicy.Length > 0 && now.IpFamilyPolicy != was.IpFamilyPolicy, "spec.ip_family_policy", was.IpFamilyPolicy);
+                Check(now.ClusterIps.Count > 0 && !now.ClusterIps.Select(Canonical).SequenceEqual(was.ClusterIps.Select(Canonical)), "spec.cluster_ips", string.Join(",", was.ClusterIps));
+                break;
+        }
+    }
+
+    private static string Canonical(string address) => IPAddress.TryParse(address, out var ip) ? ip.ToString() : address;
+
+    /// <summary>VNIs and ranges of networks to create against every other network, and endpoint addresses against their network.</summary>
+    private async Task NetworksAsync(List<PlannedChange> plan, List<ManifestProblem> problems, CancellationToken cancellationToken)
+    {
+        var creates = plan.Where(c => c.IsCreate && c.Document.Message is Network).ToList();
+        var known = new Dictionary<string, NetworkSpec>(StringComparer.Ordinal);
+        foreach (var change in plan)
+        {
+            if (change.Document.Message is Network { Spec: { } spec } network) known[network.Metadata.Name] = spec;
+        }
+        var claims = new List<(string Owner, NetworkSpec Spec)>();
+        if (creates.Count > 0)
+        {
+            await foreach (var stored in ListAsync(ResourceKinds.Network, string.Empty, cancellationToken))
+            {
+                var network = (Network)stored;
+                known.TryAdd(network.Metadata.Name, network.Spec);
+                claims.Add((network.Metadata.Name, network.Spec));
+            }
+        }
+        foreach (var change in creates)
+        {
+            var network = (Network)change.Document.Message;
+            var spec = network.Spec;
+            if (spec is null) continue;
+            foreach (var (owner, other) in claims.Where(c => c.Owner != network.Metadata.Name))
+            {
+                if (spec.Vni != 0 && spec.Vni == other.Vni) problems.Add(change.Document.Problem("spec.vni", $"VNI {spec.Vni} is already used by network '{owner}'"));
+                if (Overlaps(spec.Ipv4Cidr, other.Ipv4Cidr)) problems.Add(change.Document.Problem("spec.ipv4_cidr", $"{spec.Ipv4Cidr} overlaps {other.Ipv4Cidr} of network '{owner}'"));
+                if (Overlaps(spec.Ipv6Cidr, other.Ipv6Cidr)) problems.Add(change.Document.Problem("spec.ipv6_cidr", $"{spec.Ipv6Cidr} overlaps {other.Ipv6Cidr} of network '{owner}'"));
+            }
+            claims.Add(($"{network.Metadata.Name}' (in {change.Document.Source} {change.Document.Position})", spec));
+        }
+        foreach (var change in plan.Where(c => c.IsCreate))
+        {
+            if (change.Document.Message is not Endpoint { Spec: { } spec } || !known.TryGetValue(spec.Network, out var net)) continue;
+            for (var i = 0; i < spec.Ips.Count; i++)
+            {
+                if (!IPAddress.TryParse(spec.Ips[i], out var address)) continue;
+                var range = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? net.Ipv4Cidr : net.Ipv6Cidr;
+                if (ManifestValidator.ParsePrefix(range, out _) is not { } prefix || !prefix.Contains(address))
+                    problems.Add(change.Document.Problem($"spec.ips[{i}]", $"{address} is outside network '{spec.Network}' ({(range.Length == 0 ? "no range of its family" : range)})"));
+            }
+        }
+    }
+
+    private static bool Overlaps(string a, string b)
+    {
+        if (a.Length == 0 || b.Length == 0) return false;
+        if (ManifestValidator.ParsePrefix(a, out _) is not { } x || ManifestValidator.ParsePrefix(b, out _) is not { } y) return false;
+        return x.BaseAddress.AddressFamily == y.BaseAddress.AddressFamily && (x.Contains(y.BaseAddress) || y.Contains(x.BaseAddress));
+    }
+
+    /// <summary>
+    /// Many documents of one kind in one namespace: one List (a page per thousand objects) reads
+    /// them all instead of a Get each; the lookups below then find them (or their absence) here.
+    /// </summary>
+    private async Task ListLargeGroupsAsync(IReadOnlyList<ManifestDocument> documents, CancellationToken cancellationToken)
+    {
+        foreach (var group in documents.GroupBy(d => (d.Kind, d.Meta.Namespace)).Where(g => g.Count() >= ListThreshold))
+        {
+            var (kind, ns) = group.Key;
+            var stored = new Dictionary<string, IMessage>(StringComparer.Ordinal);
+            await foreach (var item in ListAsync(kind, ns, cancellationToken)) stored[ResourceKind.MetaOf(item).Name] = item;
+            lock (_lock)
+            {
+                foreach (var document in group)
+                    _lookups[(kind, ns + "/" + document.Meta.Name)] = Task.FromResult(stored.GetValueOrDefault(document.Meta.Name));
+            }
+        }
+    }
+
+    /// <summary>From this many documents of a kind in a namespace on, the plan lists instead of getting each.</summary>
+    private const int ListThreshold = 50;
+
+    private Task<IMessage?> GetAsync(ResourceKind kind, string ns, string name, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (!_lookups.TryGetValue((kind, ns + "/" + name), out var lookup))
+            {
+                lookup = FetchAsync(kind, ns, name, cancellationToken);
+                _lookups[(kind, ns + "/" + name)] = lookup;
+            }
+            return lookup;
+        }
+    }
+
+    private async Task<IMessage?> FetchAsync(ResourceKind kind, string ns, string name, CancellationToken cancellationToken)
+    {
+        if (name.Length == 0) return null;
+        try
+        {
+            return await servers.CallAsync((c, o) => kind.Get(c, ns, name, o), cancellationToken);
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.NotFound)
+        {
+            return null;
+        }
+        catch (RpcException e)
+        {
+            throw new CliException($"reading {kind.Name} {(ns.Length > 0 ? ns + "/" : "")}{name}: {StatusNames.Describe(e)}");
+        }
+    }
+
+    private async IAsyncEnumerable<IMessage> ListAsync(ResourceKind kind, string ns, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var token = string.Empty;
+        do
+        {
+            var request = new ListRequest { Namespace = ns, PageSize = 1000, PageToken = token };
+            var (items, next) = await servers.CallAsync((c, o) => kind.ListPage(c, request, o), cancellationToken);
+            foreach (var item in items) yield return item;
+            token = next;
+        }
+        while (token.Length > 0);
+    }
+}

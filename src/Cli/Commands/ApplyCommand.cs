@@ -1,0 +1,129 @@
+using System.CommandLine;
+using ControlPlane.Cli.Apply;
+using ControlPlane.Cli.Manifests;
+using ControlPlane.Cli.Output;
+using Spectre.Console;
+
+namespace ControlPlane.Cli.Commands;
+
+/// <summary>
+/// <c>netctl apply -f PATH...</c>: read every document, validate all of them on the client, plan
+/// against the server (reads only), and only when nothing is wrong anywhere, write. With
+/// <c>--dry-run=client</c> it stops after validation, with <c>--dry-run=server</c> after the plan.
+/// </summary>
+internal static class ApplyCommand
+{
+    public static Command Create(GlobalOptions global, Terminal terminal)
+    {
+        var files = new Option<string[]>("--filename", "-f")
+        {
+            Description = "Manifest file, directory or - for standard input (repeatable)",
+            Required = true,
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var recursive = new Option<bool>("--recursive", "-R") { Description = "Read directories' subdirectories too" };
+        var dryRun = new Option<string>("--dry-run")
+        {
+            Description = "none: apply; client: validate only, contacting no server; server: also read the server and report what it would refuse, writing nothing",
+            DefaultValueFactory = _ => "none",
+        };
+        dryRun.AcceptOnlyFromAmong("none", "client", "server");
+        var parallel = new Option<int>("--parallel")
+        {
+            Description = "Concurrent calls (objects of one kind tier are written concurrently)",
+            DefaultValueFactory = _ => 16,
+        };
+        parallel.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() is < 1 or > 256) r.AddError("--parallel must be 1..256");
+        });
+        var command = new Command("apply", "Create or update objects from YAML or JSON manifests")
+        {
+            files, recursive, dryRun, parallel,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var context = global.Context(parse, terminal);
+            return await RunAsync(context, parse.GetValue(files)!, parse.GetValue(recursive), parse.GetValue(dryRun) ?? "none",
+                parse.GetValue(parallel), cancellationToken);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(CommandContext context, string[] paths, bool recursive, string dryRun, int parallel, CancellationToken cancellationToken)
+    {
+        var terminal = context.Terminal;
+        var read = ManifestReader.Read(paths, recursive, Console.In);
+        var problems = read.Problems.ToList();
+        ManifestValidator.Validate(read.Documents, context.Settings.Namespace, context.NamespaceFromFlag, problems);
+        if (problems.Count == 0 && read.Documents.Count == 0) problems.Add(new ManifestProblem(string.Join(", ", paths), "input", null, 0, "holds no objects"));
+        if (Report(terminal, problems)) return ExitCodes.Error;
+        var documents = read.Documents.OrderBy(d => d.Kind.Tier).ToList();
+        if (dryRun == "client")
+        {
+            foreach (var document in documents) terminal.Out.WriteLine($"{document.Kind.Reference(document.Meta)} valid (client dry run)");
+            return ExitCodes.Success;
+        }
+
+        var (plan, planProblems) = await new ApplyPlanner(context.Servers, parallel).PlanAsync(documents, cancellationToken);
+        if (Report(terminal, planProblems)) return ExitCodes.Error;
+        if (dryRun == "server")
+        {
+            foreach (var change in plan)
+                terminal.Out.WriteLine($"{change.Document.Kind.Reference(change.Document.Meta)} {(change.IsCreate ? "created" : "configured")} (server dry run)");
+            return ExitCodes.Success;
+        }
+
+        var results = await RunWithProgressAsync(context, plan, parallel, cancellationToken);
+        var failed = results.Where(r => r.Outcome is ApplyRunner.Outcome.Failed or ApplyRunner.Outcome.Skipped).ToList();
+        foreach (var result in failed.Where(r => r.Outcome == ApplyRunner.Outcome.Failed))
+            terminal.Fail($"{result.Change.Document.Source}: {result.Change.Document.Describe()}: {result.Error}");
+        var skipped = failed.Count(r => r.Outcome == ApplyRunner.Outcome.Skipped);
+        if (skipped > 0) terminal.Fail($"{skipped} later document(s) not applied because an earlier one failed");
+        return failed.Count == 0 ? ExitCodes.Success : ExitCodes.Error;
+    }
+
+    /// <summary>One line per object; on a terminal, a long apply shows a progress bar and a summary instead.</summary>
+    private static async Task<IReadOnlyList<ApplyRunner.Result>> RunWithProgressAsync(CommandContext context, List<PlannedChange> plan, int parallel, CancellationToken cancellationToken)
+    {
+        var terminal = context.Terminal;
+        var lines = terminal.Out;
+        void Line(ApplyRunner.Result r)
+        {
+            var verb = r.Outcome switch
+            {
+                ApplyRunner.Outcome.Created => "created",
+                ApplyRunner.Outcome.Configured => "configured",
+                ApplyRunner.Outcome.Unchanged => "unchanged",
+                _ => null,
+            };
+            if (verb is null) return;
+            lock (lines) lines.WriteLine($"{r.Change.Document.Kind.Reference(r.Change.Document.Meta)} {verb}");
+        }
+
+        if (!(terminal.OutputIsTerminal && terminal.ErrorIsTerminal && plan.Count > 20))
+        {
+            return await new ApplyRunner(context.Servers, parallel) { TierDone = tier => { foreach (var r in tier) Line(r); } }.RunAsync(plan, cancellationToken);
+        }
+        IReadOnlyList<ApplyRunner.Result> results = [];
+        await terminal.Stderr.Progress().AutoClear(false).StartAsync(async progress =>
+        {
+            var task = progress.AddTask($"applying {plan.Count} objects", maxValue: plan.Count);
+            results = await new ApplyRunner(context.Servers, parallel) { Done = _ => task.Increment(1) }.RunAsync(plan, cancellationToken);
+        });
+        var counts = results.GroupBy(r => r.Outcome).ToDictionary(g => g.Key, g => g.Count());
+        lines.WriteLine($"{counts.GetValueOrDefault(ApplyRunner.Outcome.Created)} created, {counts.GetValueOrDefault(ApplyRunner.Outcome.Configured)} configured, " +
+            $"{counts.GetValueOrDefault(ApplyRunner.Outcome.Unchanged)} unchanged, {counts.GetValueOrDefault(ApplyRunner.Outcome.Failed)} failed");
+        return results;
+    }
+
+    /// <summary>Prints each problem on its own line; true when there was any.</summary>
+    public static bool Report(Terminal terminal, IReadOnlyList<ManifestProblem> problems)
+    {
+        // Grouped by file (in the order given), then by line, whichever check found them.
+        var sources = problems.Select(p => p.Source).Distinct().ToList();
+        foreach (var problem in problems.OrderBy(p => sources.IndexOf(p.Source)).ThenBy(p => p.Line)) terminal.Fail(problem.ToString());
+        if (problems.Count > 0) terminal.Error.WriteLine($"{problems.Count} problem(s) found; nothing was changed");
+        return problems.Count > 0;
+    }
+}

@@ -1,0 +1,105 @@
+using System.CommandLine;
+using ControlPlane.Cli.Output;
+using ControlPlane.Cli.Resources;
+using ControlPlane.Cli.Settings;
+
+namespace ControlPlane.Cli.Commands;
+
+/// <summary>Options every command takes, and the shared per-command options (-o, -l, -A).</summary>
+internal sealed class GlobalOptions
+{
+    public Option<string?> Server { get; } = new("--server", "-s")
+    {
+        Description = "Silo address(es), comma-separated; the next is tried when one is unavailable (default: NETCTL_SERVER, the config file, http://127.0.0.1:7070)",
+        Recursive = true,
+    };
+
+    public Option<string?> Config { get; } = new("--config")
+    {
+        Description = "Configuration file (default: NETCTL_CONFIG, else ~/.config/netctl/config.yaml)",
+        Recursive = true,
+    };
+
+    public Option<string?> Timeout { get; } = new("--timeout")
+    {
+        Description = "Deadline of each call, e.g. 30s, 500ms (default: NETCTL_TIMEOUT, the config file, 30s)",
+        Recursive = true,
+    };
+
+    public Option<string?> Namespace { get; } = new("--namespace", "-n")
+    {
+        Description = "Namespace (default: NETCTL_NAMESPACE, the config file; listings without one cover all namespaces)",
+        Recursive = true,
+    };
+
+    public void AddTo(Command root)
+    {
+        root.Options.Add(Server);
+        root.Options.Add(Config);
+        root.Options.Add(Timeout);
+        root.Options.Add(Namespace);
+    }
+
+    public CommandContext Context(ParseResult parse, Terminal terminal, string? dns = null)
+    {
+        var ns = parse.GetValue(Namespace);
+        var settings = NetctlSettings.Resolve(parse.GetValue(Server), dns, ns, parse.GetValue(Timeout), parse.GetValue(Config),
+            Environment.GetEnvironmentVariable);
+        return new CommandContext(settings, terminal) { NamespaceFromFlag = ns is not null };
+    }
+
+    public static Option<OutputFormat> Output(params OutputFormat[] allowed)
+    {
+        var option = new Option<OutputFormat>("--output", "-o")
+        {
+            Description = $"Output format: {string.Join("|", allowed.Select(Name))}",
+            DefaultValueFactory = _ => allowed[0],
+            CustomParser = result =>
+            {
+                var text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : Name(allowed[0]);
+                foreach (var format in allowed)
+                {
+                    if (Name(format) == text) return format;
+                }
+                result.AddError($"-o {text} is not one of {string.Join(", ", allowed.Select(Name))}");
+                return allowed[0];
+            },
+        };
+        option.HelpName = string.Join("|", allowed.Select(Name));
+        option.CompletionSources.Clear();
+        option.CompletionSources.Add(allowed.Select(Name).ToArray());
+        return option;
+    }
+
+    public static string Name(OutputFormat format) => format.ToString().ToLowerInvariant();
+
+    public static Option<string?> Selector() => new("--selector", "-l")
+    {
+        Description = "Label selector: key=value, key!=value, key, !key (comma-separated, all must hold)",
+    };
+
+    public static Option<bool> AllNamespaces() => new("--all-namespaces", "-A")
+    {
+        Description = "Every namespace (overrides -n)",
+    };
+
+    /// <summary>The kind argument, completed with the kinds' names.</summary>
+    public static Argument<string> KindArgument(bool includeReadOnly = true)
+    {
+        var argument = new Argument<string>("kind")
+        {
+            HelpName = "kind",
+            Description = "Kind: " + string.Join(", ", ResourceKinds.All.Where(k => includeReadOnly || !k.ReadOnly).Select(k => $"{k.Aliases[0]} ({k.Aliases[2]})")),
+        };
+        argument.CompletionSources.Add(ResourceKinds.All.Where(k => includeReadOnly || !k.ReadOnly).Select(k => k.Aliases[0]).ToArray());
+        return argument;
+    }
+
+    public static ResourceKind Kind(string name, bool writable = false)
+    {
+        var kind = ResourceKinds.Find(name)
+            ?? throw CliException.Usage($"unknown kind '{name}' (one of {string.Join(", ", ResourceKinds.CommandLineNames)})");
+        if (writable && kind.ReadOnly) throw CliException.Usage($"{kind.Name} objects are derived by the control plane and cannot be changed");
+        return kind;
+    }
+}

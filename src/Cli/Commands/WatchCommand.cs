@@ -1,0 +1,159 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using ControlPlane.Cli.Connection;
+using ControlPlane.Cli.Output;
+using ControlPlane.Cli.Resources;
+using ControlPlane.Contracts.Client;
+using ControlPlane.Contracts.V1;
+using Grpc.Core;
+
+namespace ControlPlane.Cli.Commands;
+
+/// <summary>
+/// <c>netctl watch KIND [NAME]</c>: the current objects (ADDED), then every change as it commits,
+/// one line per event (table rows, or one JSON object per line with -o json). With -o json the
+/// end of the initial list is a line {"type":"BOOKMARK","initial_events_end":true}. A stream that
+/// breaks (UNAVAILABLE) resumes from its last token on the next silo; a compacted position lists
+/// again. Ends with Ctrl+C (exit 0).
+/// </summary>
+internal static class WatchCommand
+{
+    private const int EventWidth = 10;
+
+    public static Command Create(GlobalOptions global, Terminal terminal)
+    {
+        var kindArgument = GlobalOptions.KindArgument();
+        var name = new Argument<string?>("name") { Description = "Only this object (NAMESPACE/NAME or NAME with -n)", Arity = ArgumentArity.ZeroOrOne };
+        var output = GlobalOptions.Output(OutputFormat.Table, OutputFormat.Wide, OutputFormat.Json, OutputFormat.Yaml);
+        var selector = GlobalOptions.Selector();
+        var all = GlobalOptions.AllNamespaces();
+        var network = new Option<string?>("--network") { Description = "Only objects of this network (networks, endpoints, services, endpoint sets)" };
+        var command = new Command("watch", "Stream the objects of a kind and then their changes") { kindArgument, name, output, selector, all, network };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var kind = GlobalOptions.Kind(parse.GetValue(kindArgument)!);
+            var filter = LabelFilter.Parse(parse.GetValue(selector));
+            using var context = global.Context(parse, terminal);
+            string ns, only = string.Empty;
+            if (parse.GetValue(name) is { } one)
+            {
+                (ns, only) = context.Reference(kind, one);
+            }
+            else
+            {
+                ns = context.ListNamespace(kind, parse.GetValue(all));
+            }
+            var request = new WatchRequest { Kinds = { kind.WatchKind }, Namespace = ns, Network = parse.GetValue(network) ?? string.Empty };
+            var printer = new EventPrinter(terminal, kind, parse.GetValue(output), showNamespace: kind.Namespaced && ns.Length == 0);
+            return await RunAsync(context, request, e =>
+            {
+                var item = kind.FromEvent(e);
+                if (item is null) return;
+                var meta = ResourceKind.MetaOf(item);
+                if (only.Length > 0 && meta.Name != only) return;
+                if (!filter.Matches(meta.Labels)) return;
+                printer.Print(e.Type, item);
+            }, printer.Synced, cancellationToken);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(CommandContext context, WatchRequest request, Action<WatchEvent> onEvent, Action onSynced, CancellationToken cancellationToken)
+    {
+        var token = string.Empty;
+        var synced = false;
+        var failures = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var server = context.Servers.Current;
+            try
+            {
+                await context.Servers.RunAsync(async (client, ct) =>
+                {
+                    var watch = request.Clone();
+                    watch.ResumeToken = token;
+                    await foreach (var e in client.WatchAsync(watch, Calls.Until(ct), ct))
+                    {
+                        failures = 0;
+                        if (e.ResumeToken.Length > 0) token = e.ResumeToken;
+                        if (e.Type == EventType.Bookmark)
+                        {
+                            if (e.InitialEventsEnd && !synced)
+                            {
+                                synced = true;
+                                onSynced();
+                            }
+                            continue;
+                        }
+                        onEvent(e);
+                    }
+                    return true;
+                }, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return ExitCodes.Success;
+            }
+            catch (RpcException) when (cancellationToken.IsCancellationRequested)
+            {
+                return ExitCodes.Success;
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.OutOfRange)
+            {
+                context.Terminal.Error.WriteLine("warning: the watch position was compacted; listing again");
+                token = string.Empty;
+            }
+            catch (CliException) when (++failures < 3)
+            {
+                // Every silo refused the connection: try the round again shortly.
+                await Task.Delay(TimeSpan.FromMilliseconds(500 * failures), cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+            // The stream ended (the silo shut down) or broke after events: resume on the next silo.
+            if (!cancellationToken.IsCancellationRequested && context.Servers.Addresses.Count > 1 && context.Servers.Current == server) context.Servers.Advance();
+        }
+        return ExitCodes.Success;
+    }
+
+    /// <summary>Rows under one header, or one JSON/YAML document per event.</summary>
+    private sealed class EventPrinter(Terminal terminal, ResourceKind kind, OutputFormat format, bool showNamespace)
+    {
+        private bool _headerDone;
+
+        public void Synced()
+        {
+            if (format == OutputFormat.Json)
+                terminal.Out.WriteLine(ManifestText.Json(new JsonObject { ["type"] = "BOOKMARK", ["initial_events_end"] = true }, indented: false));
+            else if (format is OutputFormat.Table or OutputFormat.Wide) Header();
+        }
+
+        public void Print(EventType type, Google.Protobuf.IMessage item)
+        {
+            switch (format)
+            {
+                case OutputFormat.Json:
+                    terminal.Out.WriteLine(ManifestText.Json(new JsonObject { ["type"] = type.ToString().ToUpperInvariant(), ["object"] = ManifestText.ToJson(kind, item) }, indented: false));
+                    break;
+                case OutputFormat.Yaml:
+                    terminal.Out.Write("---\n" + ManifestText.Yaml(new JsonObject { ["type"] = type.ToString().ToUpperInvariant(), ["object"] = ManifestText.ToJson(kind, item) }));
+                    break;
+                default:
+                    Header();
+                    var (_, rows) = Objects.Rows(kind, [item], format == OutputFormat.Wide, showNamespace);
+                    terminal.Out.WriteLine(Line([type.ToString().ToUpperInvariant(), .. rows[0]]));
+                    break;
+            }
+        }
+
+        private void Header()
+        {
+            if (_headerDone) return;
+            _headerDone = true;
+            var (headers, _) = Objects.Rows(kind, [], format == OutputFormat.Wide, showNamespace);
+            terminal.Out.WriteLine(Line(["EVENT", .. headers]));
+        }
+
+        private static string Line(IReadOnlyList<string> cells) =>
+            string.Join(" ", cells.Select((c, i) => i == cells.Count - 1 ? c : c.PadRight(i == 0 ? EventWidth : Math.Max(14, c.Length + 1)))).TrimEnd();
+    }
+}

@@ -1,0 +1,377 @@
+using System.Net;
+using System.Net.Sockets;
+using ControlPlane.Cli.Resources;
+using ControlPlane.Contracts.V1;
+
+namespace ControlPlane.Cli.Manifests;
+
+/// <summary>
+/// Client-side validation of every document before anything is sent: the server's rules for
+/// names, labels, ports, protocols, address ranges, selectors and policy peers, each problem
+/// reported on its own. Rules that depend on the server's configuration or on other objects
+/// (service ranges, overlapping networks, free addresses) are left to the plan (see
+/// <c>ApplyPlanner</c>) and to the server.
+/// </summary>
+internal sealed class ManifestValidator
+{
+    private readonly ManifestDocument _document;
+    private readonly List<ManifestProblem> _problems;
+
+    private ManifestValidator(ManifestDocument document, List<ManifestProblem> problems)
+    {
+        _document = document;
+        _problems = problems;
+    }
+
+    /// <summary>Checks every document, fills in the namespace from <paramref name="defaultNamespace"/>, and reports duplicates.</summary>
+    public static void Validate(IReadOnlyList<ManifestDocument> documents, string? defaultNamespace, bool namespaceFromFlag, List<ManifestProblem> problems)
+    {
+        var seen = new Dictionary<(string, string, string), ManifestDocument>();
+        foreach (var document in documents)
+        {
+            var validator = new ManifestValidator(document, problems);
+            validator.Metadata(defaultNamespace, namespaceFromFlag);
+            switch (document.Message)
+            {
+                case Network network: validator.Network(network.Spec); break;
+                case Node node: validator.Node(node.Spec); break;
+                case Endpoint endpoint: validator.Endpoint(endpoint.Spec); break;
+                case Service service: validator.Service(service.Spec); break;
+                case NetworkPolicy policy: validator.Policy(policy.Spec); break;
+            }
+            var meta = document.Meta;
+            if (meta.Name.Length == 0) continue;
+            var key = (document.Kind.Name, meta.Namespace, meta.Name);
+            if (seen.TryGetValue(key, out var first))
+                validator.Add("metadata.name", $"{document.Label} is already defined in {first.Source} {first.Position}");
+            else
+                seen[key] = document;
+        }
+    }
+
+    private void Add(string? field, string message)
+    {
+        var problem = _document.Problem(field, message);
+        if (problem.Field is { } typed && _document.UnreadableFields.Any(bad => typed == bad || typed.StartsWith(bad + ".", StringComparison.Ordinal) || typed.StartsWith(bad + "[", StringComparison.Ordinal))) return;
+        _problems.Add(problem);
+    }
+
+    private void Metadata(string? defaultNamespace, bool namespaceFromFlag)
+    {
+        var meta = _document.Meta;
+        var kind = _document.Kind;
+        if (meta.Name.Length == 0)
+        {
+            Add("metadata.name", "is required");
+        }
+        else
+        {
+            var error = kind == ResourceKinds.Endpoint || kind == ResourceKinds.Node ? Names.Subdomain(meta.Name) : Names.Label(meta.Name);
+            if (error is null && kind == ResourceKinds.Service && !char.IsAsciiLetter(meta.Name[0])) error = $"'{meta.Name}' must start with a letter (it becomes a DNS name)";
+            if (error is not null) Add("metadata.name", error);
+        }
+        if (kind.Namespaced)
+        {
+            if (meta.Namespace.Length == 0)
+            {
+                if (defaultNamespace is null) Add("metadata.namespace", $"is required for a {kind.Name} (or pass -n NAMESPACE)");
+                else meta.Namespace = defaultNamespace;
+            }
+            else if (namespaceFromFlag && defaultNamespace is not null && meta.Namespace != defaultNamespace)
+            {
+                Add("metadata.namespace", $"'{meta.Namespace}' differs from -n {defaultNamespace}");
+            }
+            if (meta.Namespace.Length > 0 && Names.Label(meta.Namespace) is { } error) Add("metadata.namespace", error);
+        }
+        else if (meta.Namespace.Length > 0)
+        {
+            Add("metadata.namespace", $"a {kind.Name} is cluster-scoped and takes no namespace");
+        }
+        Labels("metadata.labels", meta.Labels);
+    }
+
+    private void Labels(string field, IEnumerable<KeyValuePair<string, string>> labels)
+    {
+        foreach (var (key, value) in labels)
+        {
+            if ((Names.LabelKey(key) ?? Names.LabelValue(value)) is { } error) Add($"{field}.{key}", error);
+        }
+    }
+
+    private bool RequireSpec(object? spec)
+    {
+        if (spec is null) Add("spec", "is required");
+        return spec is not null;
+    }
+
+    private void Network(NetworkSpec? spec)
+    {
+        if (!RequireSpec(spec)) return;
+        if (spec!.Vni is 0 or > 16_777_215) Add("spec.vni", spec.Vni == 0 ? "is required (1..16777215)" : $"{spec.Vni} is outside 1..16777215");
+        if (spec.Ipv4Cidr.Length == 0) Add("spec.ipv4_cidr", "is required");
+        else Range("spec.ipv4_cidr", spec.Ipv4Cidr, AddressFamily.InterNetwork, spec.Ipv4BlockPrefixLength, 26, 30, "spec.ipv4_block_prefix_length");
+        if (spec.Ipv6Cidr.Length > 0) Range("spec.ipv6_cidr", spec.Ipv6Cidr, AddressFamily.InterNetworkV6, spec.Ipv6BlockPrefixLength, 122, 126, "spec.ipv6_block_prefix_length");
+        else if (spec.Ipv6BlockPrefixLength != 0) Add("spec.ipv6_block_prefix_length", "is set but the network has no spec.ipv6_cidr");
+        var minimum = spec.Ipv6Cidr.Length > 0 ? 1280u : 576u;
+        if (spec.Mtu != 0 && (spec.Mtu < minimum || spec.Mtu > 9000)) Add("spec.mtu", $"{spec.Mtu} is outside {minimum}..9000");
+    }
+
+    private void Range(string field, string cidr, AddressFamily family, uint block, int defaultBlock, int longest, string blockField)
+    {
+        if (Prefix(field, cidr) is not { } prefix) return;
+        if (prefix.BaseAddress.AddressFamily != family)
+        {
+            Add(field, $"'{cidr}' is not an {(family == AddressFamily.InterNetwork ? "IPv4" : "IPv6")} prefix");
+            return;
+        }
+        if (prefix.PrefixLength > longest) Add(field, $"/{prefix.PrefixLength} is too small for a network (at most /{longest})");
+        var effective = block == 0 ? Math.Max(defaultBlock, prefix.PrefixLength) : (int)block;
+        if (effective < prefix.PrefixLength || effective > longest) Add(blockField, $"/{effective} must lie between the network's /{prefix.PrefixLength} and /{longest}");
+    }
+
+    /// <summary>A prefix in canonical form (no bits set after the prefix length), as the server wants it.</summary>
+    public static IPNetwork? ParsePrefix(string text, out string? error)
+    {
+        error = null;
+        var slash = text.IndexOf('/', StringComparison.Ordinal);
+        if (slash < 0 || !IPAddress.TryParse(text[..slash], out var address) || !int.TryParse(text[(slash + 1)..], out var length)
+            || length < 0 || length > (address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128))
+        {
+            error = $"'{text}' is not an address prefix like 10.0.0.0/16 or fd00::/64";
+            return null;
+        }
+        if (address.IsIPv4MappedToIPv6 || (address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0))
+        {
+            error = $"'{text}' must be a plain IPv4 or IPv6 prefix";
+            return null;
+        }
+        var bytes = address.GetAddressBytes();
+        var masked = (byte[])bytes.Clone();
+        for (var bit = length; bit < bytes.Length * 8; bit++) masked[bit / 8] &= (byte)~(0x80 >> (bit % 8));
+        if (!masked.AsSpan().SequenceEqual(bytes))
+        {
+            error = $"'{text}' has bits set after /{length} (did you mean {new IPAddress(masked)}/{length}?)";
+            return null;
+        }
+        var network = new IPNetwork(address, length);
+        return network;
+    }
+
+    private IPNetwork? Prefix(string field, string text)
+    {
+        var prefix = ParsePrefix(text, out var error);
+        if (error is not null) Add(field, error);
+        return prefix;
+    }
+
+    private IPAddress? Host(string field, string text)
+    {
+        if (IPAddress.TryParse(text, out var address) && !address.Equals(IPAddress.Any) && !address.Equals(IPAddress.IPv6Any)
+            && (text.Contains('.', StringComparison.Ordinal) || text.Contains(':', StringComparison.Ordinal)))
+        {
+            return address;
+        }
+        Add(field, $"'{text}' is not a usable IP address");
+        return null;
+    }
+
+    private void Node(NodeSpec? spec)
+    {
+        if (!RequireSpec(spec)) return;
+        if (spec!.UnderlayIp.Length == 0) Add("spec.underlay_ip", "is required");
+        else Host("spec.underlay_ip", spec.UnderlayIp);
+    }
+
+    private void Endpoint(EndpointSpec? spec)
+    {
+        if (!RequireSpec(spec)) return;
+        if (spec!.Network.Length == 0) Add("spec.network", "is required");
+        else if (Names.Label(spec.Network) is { } networkError) Add("spec.network", networkError);
+        if (spec.Node.Length == 0) Add("spec.node", "is required");
+        else if (Names.Subdomain(spec.Node) is { } nodeError) Add("spec.node", nodeError);
+        if (spec.Hostname.Length > 0 && Names.Label(spec.Hostname) is { } hostError) Add("spec.hostname", hostError);
+        if (spec.Subdomain.Length > 0 && Names.Label(spec.Subdomain) is { } subError) Add("spec.subdomain", subError);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < spec.Ports.Count; i++)
+        {
+            var port = spec.Ports[i];
+            PortName($"spec.ports[{i}].name", port.Name);
+            PortNumber($"spec.ports[{i}].port", port.Port);
+            if (port.Name.Length > 0 && !names.Add(port.Name)) Add($"spec.ports[{i}].name", $"'{port.Name}' is used twice");
+        }
+        var families = new HashSet<AddressFamily>();
+        for (var i = 0; i < spec.Ips.Count; i++)
+        {
+            if (Host($"spec.ips[{i}]", spec.Ips[i]) is { } address && !families.Add(address.AddressFamily))
+                Add($"spec.ips[{i}]", "asks for a second address of the same family");
+        }
+    }
+
+    private void Service(ServiceSpec? spec)
+    {
+        if (!RequireSpec(spec)) return;
+        if (spec!.Type == ServiceType.ExternalName)
+        {
+            var name = spec.ExternalName.TrimEnd('.');
+            if (name.Length == 0) Add("spec.external_name", "is required for EXTERNAL_NAME services");
+            else if (Names.Subdomain(name.ToLowerInvariant()) is { } error) Add("spec.external_name", error);
+            if (spec.Network.Length > 0 && Names.Label(spec.Network) is { } networkError) Add("spec.network", networkError);
+            if (spec.IpFamilies.Count > 0) Add("spec.ip_families", "is not allowed for EXTERNAL_NAME services");
+            if (spec.IpFamilyPolicy.Length > 0) Add("spec.ip_family_policy", "is not allowed for EXTERNAL_NAME services");
+            if (spec.ClusterIps.Count > 0) Add("spec.cluster_ips", "is not allowed for EXTERNAL_NAME services");
+        }
+        else
+        {
+            if (spec.ExternalName.Length > 0) Add("spec.external_name", "is only allowed for EXTERNAL_NAME services");
+            if (spec.Network.Length == 0) Add("spec.network", "is required");
+            else if (Names.Label(spec.Network) is { } networkError) Add("spec.network", networkError);
+            if (spec.Type == ServiceType.Headless && spec.ClusterIps.Count > 0) Add("spec.cluster_ips", "is not allowed for HEADLESS services");
+            Families(spec);
+        }
+        Labels("spec.selector", spec.Selector);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var ports = new HashSet<(Protocol, uint)>();
+        for (var i = 0; i < spec.Ports.Count; i++)
+        {
+            var port = spec.Ports[i];
+            var at = $"spec.ports[{i}]";
+            if (port.Name.Length > 0 || spec.Ports.Count > 1) PortName(at + ".name", port.Name);
+            if (!names.Add(port.Name) && port.Name.Length > 0) Add(at + ".name", $"'{port.Name}' is used twice");
+            PortNumber(at + ".port", port.Port);
+            if (port.Port != 0 && !ports.Add((port.Protocol == Protocol.Unspecified ? Protocol.Tcp : port.Protocol, port.Port)))
+                Add(at + ".port", $"{port.Port}/{Output.Format.Protocol(port.Protocol)} is listed twice");
+            if (port.TargetCase == ServicePort.TargetOneofCase.TargetPortNumber) PortNumber(at + ".target_port_number", port.TargetPortNumber);
+            if (port.TargetCase == ServicePort.TargetOneofCase.TargetPortName) PortName(at + ".target_port_name", port.TargetPortName);
+        }
+        if (spec.SessionAffinity == SessionAffinity.ClientIp && spec.SessionAffinityTimeoutSeconds > 86_400)
+            Add("spec.session_affinity_timeout_seconds", $"{spec.SessionAffinityTimeoutSeconds} is more than 86400");
+        if (spec.SessionAffinity != SessionAffinity.ClientIp && spec.SessionAffinityTimeoutSeconds != 0)
+            Add("spec.session_affinity_timeout_seconds", "is only allowed with CLIENT_IP affinity");
+    }
+
+    private void Families(ServiceSpec spec)
+    {
+        if (spec.IpFamilyPolicy.Length > 0 && spec.IpFamilyPolicy is not ("SingleStack" or "PreferDualStack" or "RequireDualStack"))
+            Add("spec.ip_family_policy", $"'{spec.IpFamilyPolicy}' is not SingleStack, PreferDualStack or RequireDualStack");
+        if (spec.IpFamilies.Count > 2) Add("spec.ip_families", "names more than two families");
+        for (var i = 0; i < spec.IpFamilies.Count; i++)
+        {
+            if (spec.IpFamilies[i] is not ("IPv4" or "IPv6")) Add($"spec.ip_families[{i}]", $"'{spec.IpFamilies[i]}' is not IPv4 or IPv6");
+            else if (spec.IpFamilies.IndexOf(spec.IpFamilies[i]) != i) Add($"spec.ip_families[{i}]", $"{spec.IpFamilies[i]} is listed twice");
+        }
+        if (spec.IpFamilies.Count == 2 && spec.IpFamilyPolicy is "" or "SingleStack")
+            Add("spec.ip_families", "names two families but spec.ip_family_policy is SingleStack (the default)");
+        if (spec.ClusterIps.Count > 2) Add("spec.cluster_ips", "names more than two addresses");
+        var families = new HashSet<AddressFamily>();
+        for (var i = 0; i < spec.ClusterIps.Count; i++)
+        {
+            if (Host($"spec.cluster_ips[{i}]", spec.ClusterIps[i]) is not { } address) continue;
+            var family = address.AddressFamily == AddressFamily.InterNetwork ? "IPv4" : "IPv6";
+            if (!families.Add(address.AddressFamily)) Add($"spec.cluster_ips[{i}]", $"asks for a second {family} address");
+            else if (i < spec.IpFamilies.Count && spec.IpFamilies[i] != family) Add($"spec.cluster_ips[{i}]", $"{address} is not of family {spec.IpFamilies[i]} (spec.ip_families[{i}])");
+        }
+    }
+
+    private void Policy(NetworkPolicySpec? spec)
+    {
+        if (!RequireSpec(spec)) return;
+        Selector("spec.pod_selector", spec!.PodSelector);
+        for (var i = 0; i < spec.PolicyTypes.Count; i++)
+        {
+            if (spec.PolicyTypes[i] is not ("Ingress" or "Egress")) Add($"spec.policy_types[{i}]", $"'{spec.PolicyTypes[i]}' is not Ingress or Egress");
+            else if (spec.PolicyTypes.IndexOf(spec.PolicyTypes[i]) != i) Add($"spec.policy_types[{i}]", $"'{spec.PolicyTypes[i]}' is listed twice");
+        }
+        Rules("spec.ingress", spec.Ingress);
+        Rules("spec.egress", spec.Egress);
+    }
+
+    private void Rules(string field, IList<NetworkPolicyRule> rules)
+    {
+        for (var r = 0; r < rules.Count; r++)
+        {
+            for (var p = 0; p < rules[r].Peers.Count; p++) Peer($"{field}[{r}].peers[{p}]", rules[r].Peers[p]);
+            for (var p = 0; p < rules[r].Ports.Count; p++) PolicyPort($"{field}[{r}].ports[{p}]", rules[r].Ports[p]);
+        }
+    }
+
+    private void Peer(string at, NetworkPolicyPeer peer)
+    {
+        var selectors = peer.PodSelector is not null || peer.NamespaceSelector is not null;
+        if (peer.IpBlock is null && !selectors) Add(at, "must set pod_selector, namespace_selector or ip_block");
+        if (peer.IpBlock is not null && selectors) Add(at + ".ip_block", "cannot be combined with pod_selector or namespace_selector");
+        if (peer.PodSelector is not null) Selector(at + ".pod_selector", peer.PodSelector);
+        if (peer.NamespaceSelector is not null) Selector(at + ".namespace_selector", peer.NamespaceSelector);
+        if (peer.IpBlock is not { } block) return;
+        if (block.Cidr.Length == 0)
+        {
+            Add(at + ".ip_block.cidr", "is required");
+            return;
+        }
+        var cidr = Prefix(at + ".ip_block.cidr", block.Cidr);
+        for (var e = 0; e < block.Except.Count; e++)
+        {
+            var except = Prefix($"{at}.ip_block.except[{e}]", block.Except[e]);
+            if (cidr is { } outer && except is { } inner
+                && (inner.BaseAddress.AddressFamily != outer.BaseAddress.AddressFamily || !outer.Contains(inner.BaseAddress) || inner.PrefixLength <= outer.PrefixLength))
+            {
+                Add($"{at}.ip_block.except[{e}]", $"{block.Except[e]} must lie strictly within {block.Cidr}");
+            }
+        }
+    }
+
+    private void PolicyPort(string at, NetworkPolicyPort port)
+    {
+        switch (port.PortCase)
+        {
+            case NetworkPolicyPort.PortOneofCase.Number:
+                PortNumber(at + ".number", port.Number);
+                if (port.EndPort != 0 && (port.EndPort < port.Number || port.EndPort > 65535)) Add(at + ".end_port", $"{port.EndPort} must lie between {port.Number} and 65535");
+                break;
+            case NetworkPolicyPort.PortOneofCase.Name:
+                PortName(at + ".name", port.Name);
+                if (port.EndPort != 0) Add(at + ".end_port", "requires a numeric port");
+                break;
+            default:
+                if (port.EndPort != 0) Add(at + ".end_port", "requires a numeric port");
+                break;
+        }
+    }
+
+    private void Selector(string field, LabelSelector? selector)
+    {
+        if (selector is null) return;
+        Labels(field + ".match_labels", selector.MatchLabels);
+        for (var i = 0; i < selector.MatchExpressions.Count; i++)
+        {
+            var expression = selector.MatchExpressions[i];
+            var at = $"{field}.match_expressions[{i}]";
+            if (Names.LabelKey(expression.Key) is { } keyError) Add(at + ".key", keyError);
+            switch (expression.Operator)
+            {
+                case "In" or "NotIn":
+                    if (expression.Values.Count == 0) Add(at + ".values", $"must not be empty for operator {expression.Operator}");
+                    foreach (var value in expression.Values)
+                    {
+                        if (Names.LabelValue(value) is { } valueError) Add(at + ".values", valueError);
+                    }
+                    break;
+                case "Exists" or "DoesNotExist":
+                    if (expression.Values.Count != 0) Add(at + ".values", $"must be empty for operator {expression.Operator}");
+                    break;
+                default:
+                    Add(at + ".operator", $"'{expression.Operator}' is not one of In, NotIn, Exists, DoesNotExist");
+                    break;
+            }
+        }
+    }
+
+    private void PortName(string field, string name)
+    {
+        if (Names.PortName(name) is { } error) Add(field, name.Length == 0 ? "is required" : error);
+    }
+
+    private void PortNumber(string field, uint port)
+    {
+        if (port is 0 or > 65535) Add(field, port == 0 ? "is required (1..65535)" : $"{port} is outside 1..65535");
+    }
+}

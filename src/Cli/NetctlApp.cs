@@ -1,0 +1,85 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using ControlPlane.Cli.Commands;
+using ControlPlane.Cli.Connection;
+using ControlPlane.Cli.Output;
+using Grpc.Core;
+
+namespace ControlPlane.Cli;
+
+/// <summary>The command tree and the one place that turns failures into messages and exit codes.</summary>
+internal static class NetctlApp
+{
+    public static RootCommand Build(Terminal terminal)
+    {
+        var global = new GlobalOptions();
+        var root = new RootCommand("""
+            netctl: the ControlPlane command-line tool. Applies manifests, shows and watches objects,
+            explains network policy decisions, reports node status and queries the cluster DNS.
+
+            Exit codes: 0 success, 1 error, 2 usage.
+            """)
+        {
+            ApplyCommand.Create(global, terminal),
+            GetCommand.Create(global, terminal),
+            DescribeCommand.Create(global, terminal),
+            DeleteCommand.Create(global, terminal),
+            WatchCommand.Create(global, terminal),
+            ExplainCommand.Create(global, terminal),
+            NodeCommand.Create(global, terminal),
+            ResolveCommand.Create(global, terminal),
+            CompletionCommand.Create(),
+        };
+        global.AddTo(root);
+        return root;
+    }
+
+    public static async Task<int> RunAsync(string[] args, Terminal terminal)
+    {
+        var root = Build(terminal);
+        var parse = root.Parse(args);
+        var answersItself = parse.Action is HelpAction || parse.Tokens.Any(t => t.Value is "--version" or "--help" or "-h" or "-?")
+            || args.Any(a => a.StartsWith("[suggest", StringComparison.Ordinal));
+        if (parse.Errors.Count > 0 && !answersItself)
+        {
+            foreach (var error in parse.Errors) terminal.Fail(error.Message);
+            var command = parse.CommandResult.Command;
+            var path = command == root ? "netctl" : "netctl " + string.Join(" ", Ancestry(command));
+            terminal.Error.WriteLine($"Run '{path} --help' for usage.");
+            return ExitCodes.Usage;
+        }
+        try
+        {
+            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = terminal.Out, Error = terminal.Error });
+        }
+        catch (CliException e)
+        {
+            terminal.Fail(e.Message);
+            return e.ExitCode;
+        }
+        catch (RpcException e)
+        {
+            terminal.Fail(StatusNames.Describe(e));
+            return ExitCodes.Error;
+        }
+        catch (OperationCanceledException)
+        {
+            return ExitCodes.Error;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            terminal.Fail(e.Message);
+            return ExitCodes.Error;
+        }
+    }
+
+    private static IEnumerable<string> Ancestry(Command command)
+    {
+        var names = new List<string>();
+        for (var symbol = (Symbol?)command; symbol is Command c && symbol is not RootCommand; symbol = c.Parents.FirstOrDefault())
+        {
+            names.Insert(0, c.Name);
+        }
+        return names;
+    }
+}

@@ -1,0 +1,4 @@
+using ControlPlane.Cli;
+using ControlPlane.Cli.Output;
+
+return await NetctlApp.RunAsync(args, Terminal.System);

@@ -1,0 +1,97 @@
+using System.Globalization;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace ControlPlane.Cli.Settings;
+
+/// <summary>
+/// Where netctl connects and its defaults. Each setting comes from (first wins) the command line,
+/// the environment (NETCTL_SERVER, NETCTL_DNS, NETCTL_NAMESPACE, NETCTL_TIMEOUT), the configuration
+/// file (--config, NETCTL_CONFIG, else $XDG_CONFIG_HOME/netctl/config.yaml or
+/// ~/.config/netctl/config.yaml), then the built-in default.
+/// </summary>
+internal sealed record NetctlSettings(IReadOnlyList<string> Servers, string Dns, string? Namespace, TimeSpan Timeout)
+{
+    public const string DefaultServer = "http://127.0.0.1:7070";
+    public const string DefaultDns = "127.0.0.1:1053";
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>Keys the configuration file may hold.</summary>
+    public static readonly IReadOnlyList<string> FileKeys = ["server", "dns", "namespace", "timeout"];
+
+    public static NetctlSettings Resolve(string? serverFlag, string? dnsFlag, string? namespaceFlag, string? timeoutFlag, string? configFlag,
+        Func<string, string?> environment)
+    {
+        var file = ReadFile(configFlag ?? environment("NETCTL_CONFIG"), mustExist: configFlag is not null || environment("NETCTL_CONFIG") is not null, environment);
+        var server = serverFlag ?? environment("NETCTL_SERVER") ?? file.GetValueOrDefault("server") ?? DefaultServer;
+        var servers = server.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (servers.Length == 0) throw CliException.Usage("--server names no address");
+        var timeoutText = timeoutFlag ?? environment("NETCTL_TIMEOUT") ?? file.GetValueOrDefault("timeout");
+        var timeout = timeoutText is null ? DefaultTimeout : ParseDuration(timeoutText)
+            ?? throw CliException.Usage($"timeout '{timeoutText}' is not a duration (e.g. 30s, 500ms, 2m)");
+        var ns = namespaceFlag ?? environment("NETCTL_NAMESPACE") ?? file.GetValueOrDefault("namespace");
+        return new NetctlSettings(servers, dnsFlag ?? environment("NETCTL_DNS") ?? file.GetValueOrDefault("dns") ?? DefaultDns,
+            string.IsNullOrEmpty(ns) ? null : ns, timeout);
+    }
+
+    /// <summary>The configuration file used when none is named.</summary>
+    public static string DefaultPath(Func<string, string?> environment)
+    {
+        var xdg = environment("XDG_CONFIG_HOME");
+        var root = !string.IsNullOrEmpty(xdg) ? xdg : Path.Combine(environment("HOME") ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".config");
+        return Path.Combine(root, "netctl", "config.yaml");
+    }
+
+    /// <summary>"30s", "500ms", "2m", "1h" or a TimeSpan ("00:00:30").</summary>
+    public static TimeSpan? ParseDuration(string text)
+    {
+        text = text.Trim();
+        (string Suffix, double Scale)[] units = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)];
+        foreach (var (suffix, scale) in units)
+        {
+            if (text.EndsWith(suffix, StringComparison.Ordinal)
+                && double.TryParse(text[..^suffix.Length], NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value > 0)
+            {
+                return TimeSpan.FromSeconds(value * scale);
+            }
+        }
+        return TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var span) && span > TimeSpan.Zero ? span : null;
+    }
+
+    private static Dictionary<string, string> ReadFile(string? path, bool mustExist, Func<string, string?> environment)
+    {
+        path ??= DefaultPath(environment);
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (!File.Exists(path))
+        {
+            if (mustExist) throw new CliException($"configuration file {path} does not exist");
+            return values;
+        }
+        var stream = new YamlStream();
+        try
+        {
+            using var reader = File.OpenText(path);
+            stream.Load(reader);
+        }
+        catch (YamlException e)
+        {
+            throw new CliException($"{path}: line {e.Start.Line}, column {e.Start.Column}: {e.Message}");
+        }
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" }) return values;
+        if (stream.Documents[0].RootNode is not YamlMappingNode root) throw new CliException($"{path}: expected a mapping of settings ({string.Join(", ", FileKeys)})");
+        foreach (var (keyNode, valueNode) in root.Children)
+        {
+            var key = ((YamlScalarNode)keyNode).Value ?? string.Empty;
+            if (!FileKeys.Contains(key))
+                throw new CliException($"{path}: line {keyNode.Start.Line}: unknown setting '{key}' (known: {string.Join(", ", FileKeys)})");
+            values[key] = valueNode switch
+            {
+                YamlScalarNode scalar => scalar.Value ?? string.Empty,
+                // server: [a, b] is the same as server: "a,b".
+                YamlSequenceNode list when key == "server" => string.Join(",", list.Children.OfType<YamlScalarNode>().Select(s => s.Value)),
+                _ => throw new CliException($"{path}: line {valueNode.Start.Line}: '{key}' must be a single value"),
+            };
+        }
+        return values;
+    }
+}

@@ -1,0 +1,273 @@
+using System.Text.Json.Nodes;
+using ControlPlane.Contracts.V1;
+
+namespace ControlPlane.Cli.Tests;
+
+/// <summary>netctl apply against a real silo, from the repository's examples/.</summary>
+public sealed class ApplyTests
+{
+    [Fact]
+    public async Task Apply_Examples_CreatesEveryObjectThenReportsUnchangedWithoutWriting()
+    {
+        await using var silo = await Silo.StartAsync();
+
+        var first = await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples);
+
+        Assert.True(first.ExitCode == 0, first.ToString());
+        Assert.Equal(
+            ["namespace/shop created", "network/blue created", "node/node-1 created", "node/node-2 created", "endpoint/shop/web-1 created",
+             "endpoint/shop/web-2 created", "endpoint/shop/client created", "service/shop/web created", "networkpolicy/shop/web-from-client created"],
+            first.OutputLines);
+        var network = await silo.Client.Networks.GetAsync("", "blue");
+        Assert.Equal(("10.10.0.0/16", "fd00:10::/64", 100u), (network.Spec.Ipv4Cidr, network.Spec.Ipv6Cidr, network.Spec.Vni));
+        var client = await silo.Client.Endpoints.GetAsync("shop", "client");
+        Assert.Contains("10.10.0.200", client.Status.Ips);
+        Assert.Equal(2, client.Status.Ips.Count);
+        var service = await silo.Client.Services.GetAsync("shop", "web");
+        Assert.Equal(["IPv4", "IPv6"], service.Spec.IpFamilies);
+        Assert.Equal("http", service.Spec.Ports[0].TargetPortName);
+        var policy = await silo.Client.NetworkPolicies.GetAsync("shop", "web-from-client");
+        Assert.Equal("client", policy.Spec.Ingress[0].Peers[0].PodSelector.MatchLabels["app"]);
+        Assert.Equal("http", policy.Spec.Ingress[0].Ports[0].Name);
+
+        var position = await silo.PositionAsync();
+        var second = await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples);
+
+        Assert.True(second.ExitCode == 0, second.ToString());
+        Assert.All(second.OutputLines, line => Assert.EndsWith(" unchanged", line));
+        Assert.Equal(9, second.OutputLines.Length);
+        Assert.Equal(position, await silo.PositionAsync());
+    }
+
+    [Fact]
+    public async Task Apply_ChangedManifestFromStdin_UpdatesTheObjectUnderItsEtag()
+    {
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples)).ExitCode);
+        var before = await silo.Client.Endpoints.GetAsync("shop", "web-1");
+        var changed = File.ReadAllText(RepositoryPaths.Example("04-endpoints.yaml")).Replace("app: web\n", "app: web\n    tier: front\n", StringComparison.Ordinal);
+
+        var result = await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: changed);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(["endpoint/shop/web-1 configured", "endpoint/shop/web-2 configured", "endpoint/shop/client unchanged"], result.OutputLines);
+        var after = await silo.Client.Endpoints.GetAsync("shop", "web-1");
+        Assert.Equal("front", after.Metadata.Labels["tier"]);
+        Assert.NotEqual(before.Metadata.Etag, after.Metadata.Etag);
+        Assert.Equal(before.Status.Ips, after.Status.Ips);
+    }
+
+    [Fact]
+    public async Task Apply_GetOutputWithAStaleEtag_IsRefusedAndChangesNothing()
+    {
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Example("01-namespace.yaml"))).ExitCode);
+        var yaml = (await Netctl.RunAsync(silo, "get", "ns", "shop", "-o", "yaml")).Output;
+        Assert.Contains("etag:", yaml);
+        // Someone else changes the namespace after it was read.
+        var current = await silo.Client.Namespaces.GetAsync("", "shop");
+        current.Metadata.Labels["owner"] = "someone-else";
+        await silo.Client.Namespaces.UpdateAsync(current);
+        var position = await silo.PositionAsync();
+        using var dir = new TempDirectory();
+
+        var result = await Netctl.RunAsync(silo, "apply", "-f", dir.File("stale.yaml", yaml.Replace("team: storefront", "team: checkout", StringComparison.Ordinal)));
+
+        Assert.Equal(1, result.ExitCode);
+        var error = Assert.Single(result.Errors);
+        Assert.Contains("stale.yaml: document 1 (Namespace shop)", error);
+        Assert.Contains("metadata.etag", error);
+        Assert.Equal(position, await silo.PositionAsync());
+        Assert.Equal("storefront", (await silo.Client.Namespaces.GetAsync("", "shop")).Metadata.Labels["team"]);
+
+        // The output of get applies as it is while its etag is current.
+        var fresh = (await Netctl.RunAsync(silo, "get", "ns", "shop", "-o", "yaml")).Output;
+        var again = await Netctl.RunAsync(silo, "apply", "-f", dir.File("fresh.yaml", fresh.Replace("team: storefront", "team: checkout", StringComparison.Ordinal)));
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.Equal(["namespace/shop configured"], again.OutputLines);
+    }
+
+    [Fact]
+    public async Task Apply_BadManifests_ReportOneErrorPerProblemAndChangeNothing()
+    {
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples)).ExitCode);
+        var position = await silo.PositionAsync();
+        using var dir = new TempDirectory();
+        // A good document first: it must not be applied either.
+        dir.File("bad/1-good.yaml", """
+            apiVersion: controlplane/v1
+            kind: Namespace
+            metadata: {name: billing}
+            """);
+        dir.File("bad/2-bad.yaml", """
+            apiVersion: controlplane/v1
+            kind: Network
+            metadata: {name: red}
+            spec:
+              vni: 0
+              ipv4_cidr: 10.20.0.1/16
+              colour: red
+            ---
+            apiVersion: controlplane/v1
+            kind: Service
+            metadata: {namespace: shop, name: 9web}
+            spec:
+              network: blue
+              ports:
+                - {name: http, port: 70000, protocol: TCPX}
+            ---
+            apiVersion: controlplane/v1
+            kind: NetworkPolicy
+            metadata: {namespace: shop, name: web-from-client}
+            spec:
+              podSelector: {matchLabels: {app: web}}
+              ingress:
+                - from:
+                    - ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/16]}
+                  ports:
+                    - {port: 80, endPort: 70}
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: x}
+            """);
+        dir.File("bad/3-syntax.json", """{"apiVersion": "controlplane/v1", "kind": "Namespace", "metadata": {"name": "x"}""");
+
+        var result = await Netctl.RunAsync(silo, "apply", "-f", Path.Combine(dir.Path, "bad"));
+
+        Assert.Equal(1, result.ExitCode);
+        string[] expected =
+        [
+            "2-bad.yaml: document 1 (Network red) (line 5): spec.vni: is required",
+            "2-bad.yaml: document 1 (Network red) (line 6): spec.ipv4_cidr: '10.20.0.1/16' has bits set after /16",
+            "2-bad.yaml: document 1 (Network red) (line 7): spec.colour: unknown field",
+            "2-bad.yaml: document 2 (Service shop/9web) (line 11): metadata.name: '9web' must start with a letter",
+            "2-bad.yaml: document 2 (Service shop/9web) (line 15): spec.ports[0].protocol: must be one of TCP, UDP, SCTP (is 'TCPX')",
+            "2-bad.yaml: document 2 (Service shop/9web) (line 15): spec.ports[0].port: 70000 is outside 1..65535",
+            "2-bad.yaml: document 3 (NetworkPolicy shop/web-from-client) (line 24): spec.ingress[0].from[0].ipBlock.except[0]: 11.0.0.0/16 must lie strictly within 10.0.0.0/8",
+            "2-bad.yaml: document 3 (NetworkPolicy shop/web-from-client) (line 26): spec.ingress[0].ports[0].endPort: 70 must lie between 80 and 65535",
+            "2-bad.yaml: document 4 (line 28): apiVersion: 'v1' is not controlplane/v1",
+            "2-bad.yaml: document 4 (line 29): kind: 'Pod' is not a kind netctl applies",
+            "3-syntax.json: syntax (line 2): not valid YAML or JSON",
+        ];
+        Assert.True(result.Errors.Length == expected.Length, result.ToString());
+        for (var i = 0; i < expected.Length; i++) Assert.Contains(expected[i], result.Errors[i]);
+        Assert.Contains("11 problem(s) found; nothing was changed", result.Error);
+        Assert.Empty(result.Output);
+        Assert.Equal(position, await silo.PositionAsync());
+        var namespaces = await silo.Client.Namespaces.ListAsync(new ListRequest());
+        Assert.Equal(["shop"], namespaces.Namespaces.Select(n => n.Metadata.Name));
+    }
+
+    [Fact]
+    public async Task Apply_ServerDryRun_ReportsWhatTheServerWouldRefuseAndWritesNothing()
+    {
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples)).ExitCode);
+        var position = await silo.PositionAsync();
+        using var dir = new TempDirectory();
+        var conflicting = dir.File("conflicting.yaml", """
+            apiVersion: controlplane/v1
+            kind: Network
+            metadata: {name: red}
+            spec: {vni: 100, ipv4_cidr: 10.10.128.0/24}
+            ---
+            apiVersion: controlplane/v1
+            kind: Endpoint
+            metadata: {namespace: shop, name: web-1}
+            spec: {network: red, node: node-1}
+            ---
+            apiVersion: controlplane/v1
+            kind: Endpoint
+            metadata: {namespace: billing, name: db}
+            spec: {network: blue, node: node-9, ips: [10.11.0.5]}
+            """);
+
+        var refused = await Netctl.RunAsync(silo, "apply", "--dry-run=server", "-f", conflicting);
+
+        Assert.Equal(1, refused.ExitCode);
+        string[] expected =
+        [
+            "document 1 (Network red) (line 4): spec.vni: VNI 100 is already used by network 'blue'",
+            "document 1 (Network red) (line 4): spec.ipv4_cidr: 10.10.128.0/24 overlaps 10.10.0.0/16 of network 'blue'",
+            "document 2 (Endpoint shop/web-1) (line 9): spec.network: is immutable (the stored object has blue)",
+            "document 3 (Endpoint billing/db) (line 13): metadata.namespace: namespace 'billing' exists neither on the server nor in the manifests",
+            "document 3 (Endpoint billing/db) (line 14): spec.node: node 'node-9' exists neither on the server nor in the manifests",
+            "document 3 (Endpoint billing/db) (line 14): spec.ips[0]: 10.11.0.5 is outside network 'blue' (10.10.0.0/16)",
+        ];
+        Assert.True(refused.Errors.Length == expected.Length, refused.ToString());
+        foreach (var line in expected) Assert.Contains(refused.Errors, e => e.Contains(line, StringComparison.Ordinal));
+
+        var valid = dir.File("valid.yaml", """
+            apiVersion: controlplane/v1
+            kind: Namespace
+            metadata: {name: billing}
+            ---
+            apiVersion: controlplane/v1
+            kind: Endpoint
+            metadata: {namespace: billing, name: db}
+            spec: {network: blue, node: node-2}
+            """);
+        var dryRun = await Netctl.RunAsync(silo, "apply", "--dry-run=server", "-f", valid);
+        Assert.True(dryRun.ExitCode == 0, dryRun.ToString());
+        Assert.Equal(["namespace/billing created (server dry run)", "endpoint/billing/db created (server dry run)"], dryRun.OutputLines);
+        var client = await Netctl.RunAsync(["apply", "--dry-run=client", "-f", valid, "--server", "127.0.0.1:1"]);
+        Assert.True(client.ExitCode == 0, client.ToString());
+        Assert.Equal(position, await silo.PositionAsync());
+    }
+
+    [Fact]
+    public async Task Apply_JsonListOnStdinWithNamespaceFlag_CreatesItsItems()
+    {
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples)).ExitCode);
+        var list = new JsonObject
+        {
+            ["apiVersion"] = "controlplane/v1",
+            ["kind"] = "List",
+            ["items"] = new JsonArray(
+                JsonNode.Parse("""{"apiVersion":"controlplane/v1","kind":"Endpoint","metadata":{"name":"api-1","labels":{"app":"api"}},"spec":{"network":"blue","node":"node-1","ports":[{"name":"grpc","port":9000,"protocol":"TCP"}]}}"""),
+                JsonNode.Parse("""{"apiVersion":"controlplane/v1","kind":"Service","metadata":{"name":"api"},"spec":{"type":"Headless","network":"blue","selector":{"app":"api"},"ports":[{"name":"grpc","port":9000,"target_port_number":9000}]}}""")),
+        };
+
+        var result = await Netctl.RunAsync(["--server", silo.Address, "-n", "shop", "apply", "-f", "-"], stdin: list.ToJsonString());
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(["endpoint/shop/api-1 created", "service/shop/api created"], result.OutputLines);
+        Assert.Equal(ServiceType.Headless, (await silo.Client.Services.GetAsync("shop", "api")).Spec.Type);
+
+        // -n must agree with a namespace the manifest names.
+        var mismatch = await Netctl.RunAsync(["--server", silo.Address, "-n", "other", "apply", "-f", RepositoryPaths.Example("04-endpoints.yaml")]);
+        Assert.Equal(1, mismatch.ExitCode);
+        Assert.Equal(3, mismatch.Errors.Length);
+        Assert.All(mismatch.Errors, e => Assert.Contains("metadata.namespace: 'shop' differs from -n other", e));
+    }
+
+    [Fact]
+    public async Task Apply_LongApplyOnATerminal_ShowsProgressThenASummary()
+    {
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples)).ExitCode);
+        using var dir = new TempDirectory();
+        var manifest = dir.File("many.yaml", string.Concat(Enumerable.Range(0, 30).Select(i => $$"""
+            ---
+            apiVersion: controlplane/v1
+            kind: Endpoint
+            metadata: {namespace: shop, name: many-{{i}}}
+            spec: {network: blue, node: node-1}
+
+            """)));
+        var netctl = Path.Combine(AppContext.BaseDirectory, "netctl.dll");
+
+        // script(1) gives netctl a terminal for standard output and error.
+        var result = await Netctl.RunProgramAsync("script", ["-qec", $"dotnet {netctl} --server {silo.Address} apply -f {manifest}", "/dev/null"]);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("applying 30 objects", result.Output);
+        Assert.Contains("100%", result.Output);
+        Assert.Contains("30 created, 0 configured, 0 unchanged, 0 failed", result.Output);
+        Assert.DoesNotContain("endpoint/shop/many-0 created", result.Output);
+        Assert.Equal(30, (await silo.Client.Endpoints.ListAsync(new ListRequest { Namespace = "shop" })).Endpoints.Count(e => e.Metadata.Name.StartsWith("many-", StringComparison.Ordinal)));
+    }
+}

@@ -1,0 +1,79 @@
+namespace ControlPlane.Cli.Tests;
+
+/// <summary>Exit codes, --help and --version, without a server where none is needed.</summary>
+public sealed class ExitCodeTests
+{
+    [Theory]
+    [InlineData("bogus")]
+    [InlineData("get")]
+    [InlineData("get", "pods")]
+    [InlineData("apply")]
+    [InlineData("apply", "-f", "x.yaml", "--dry-run=maybe")]
+    [InlineData("get", "ep", "-o", "xml")]
+    [InlineData("explain", "a/b", "c/d", "--port", "70000")]
+    [InlineData("resolve", "web.shop.svc.cluster.local", "BOGUS")]
+    [InlineData("get", "ep", "web-1")]
+    [InlineData("delete", "sep", "shop/web")]
+    public async Task Usage_WrongCommandLine_ExitsTwoWithAMessage(params string[] args)
+    {
+        var result = await Netctl.RunAsync(["--server", "127.0.0.1:1", .. args]);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.NotEmpty(result.Errors);
+        Assert.Empty(result.Output);
+    }
+
+    [Theory]
+    [InlineData("--help")]
+    [InlineData("apply", "--help")]
+    [InlineData("get", "--help")]
+    [InlineData("describe", "--help")]
+    [InlineData("delete", "--help")]
+    [InlineData("watch", "--help")]
+    [InlineData("explain", "--help")]
+    [InlineData("node", "status", "--help")]
+    [InlineData("resolve", "--help")]
+    [InlineData("completion", "--help")]
+    public async Task Help_EveryCommand_PrintsUsageAndExitsZero(params string[] args)
+    {
+        var result = await Netctl.RunAsync(args);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("Usage:", result.Output);
+    }
+
+    [Fact]
+    public async Task Version_PrintsTheVersion()
+    {
+        var result = await Netctl.RunAsync(["--version"]);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Matches(@"^\d+\.\d+\.\d+\n$", result.Output);
+    }
+
+    [Fact]
+    public async Task Errors_UnreachableServerOrMissingFile_ExitOne()
+    {
+        var unreachable = await Netctl.RunAsync(["--server", "127.0.0.1:1", "get", "ns"]);
+        Assert.Equal(1, unreachable.ExitCode);
+        Assert.Contains("server http://127.0.0.1:1 is unavailable", Assert.Single(unreachable.Errors));
+
+        var missing = await Netctl.RunAsync(["--server", "127.0.0.1:1", "apply", "-f", "/nonexistent/cliw.yaml"]);
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("/nonexistent/cliw.yaml: file: does not exist", Assert.Single(missing.Errors));
+    }
+
+    [Fact]
+    public async Task Completion_BashScript_CompletesCommandsAndKinds()
+    {
+        var script = await Netctl.RunAsync(["completion", "bash"]);
+        Assert.Equal(0, script.ExitCode);
+        Assert.Contains("complete -o default -F _netctl_complete netctl", script.Output);
+
+        // What the script asks netctl: the [suggest] directive with the line after the program name.
+        var commands = await Netctl.RunAsync(["[suggest:2]", "ap"]);
+        Assert.Equal(["apply"], commands.OutputLines);
+        var kinds = await Netctl.RunAsync(["[suggest:7]", "get net"]);
+        Assert.Equal(["network", "networkpolicy"], kinds.OutputLines);
+    }
+}

@@ -1,0 +1,98 @@
+using ControlPlane.Cli.Manifests;
+using ControlPlane.Contracts.V1;
+
+namespace ControlPlane.Cli.Tests;
+
+/// <summary>The manifest mapping in process: which spellings are accepted, and that a wrong one names its field and line.</summary>
+public sealed class MessageReaderTests
+{
+    private static (List<ManifestDocument> Documents, List<ManifestProblem> Problems) Read(string yaml)
+    {
+        var documents = new List<ManifestDocument>();
+        var problems = new List<ManifestProblem>();
+        ManifestReader.ReadText("test.yaml", new StringReader(yaml), documents, problems);
+        return (documents, problems);
+    }
+
+    [Fact]
+    public void Read_KubernetesAndProtoSpellings_GiveTheSameMessage()
+    {
+        var (camel, p1) = Read("""
+            apiVersion: controlplane/v1
+            kind: Service
+            metadata: {namespace: shop, name: web, uid: ignored, creationTimestamp: "2020-01-01T00:00:00Z"}
+            spec:
+              type: ClusterIP
+              network: blue
+              ipFamilyPolicy: RequireDualStack
+              clusterIPs: [10.96.0.10]
+              sessionAffinity: ClientIP
+              ports: [{name: http, port: 80, targetPort: 8080, protocol: udp}]
+            status: {cluster_ips: [1.2.3.4]}
+            """);
+        var (snake, p2) = Read("""
+            apiVersion: controlplane/v1
+            kind: Service
+            metadata: {namespace: shop, name: web}
+            spec:
+              type: CLUSTER_IP
+              network: blue
+              ip_family_policy: RequireDualStack
+              cluster_ips: [10.96.0.10]
+              session_affinity: CLIENT_IP
+              ports: [{name: http, port: 80, target_port_number: 8080, protocol: UDP}]
+            """);
+        Assert.Empty(p1);
+        Assert.Empty(p2);
+        Assert.Equal(snake[0].Message, camel[0].Message);
+        var service = (Service)camel[0].Message;
+        Assert.Null(service.Status);
+        Assert.Equal(ServiceType.ClusterIp, service.Spec.Type);
+        Assert.Equal(Protocol.Udp, service.Spec.Ports[0].Protocol);
+    }
+
+    [Fact]
+    public void Read_PolicyShorthands_MapToPeersAndPortAlternatives()
+    {
+        var (documents, problems) = Read("""
+            apiVersion: controlplane/v1
+            kind: NetworkPolicy
+            metadata: {namespace: shop, name: p}
+            spec:
+              podSelector: {}
+              ingress:
+                - from: [{namespaceSelector: {matchExpressions: [{key: team, operator: In, values: [a]}]}}]
+                  ports: [{port: http}, {port: 5000, endPort: 5010}]
+              egress:
+                - to: [{ipBlock: {cidr: 0.0.0.0/0, except: [10.0.0.0/8]}}]
+            """);
+        Assert.Empty(problems);
+        var spec = ((NetworkPolicy)documents[0].Message).Spec;
+        Assert.Equal("team", spec.Ingress[0].Peers[0].NamespaceSelector.MatchExpressions[0].Key);
+        Assert.Equal("http", spec.Ingress[0].Ports[0].Name);
+        Assert.Equal((5000u, 5010u), (spec.Ingress[0].Ports[1].Number, spec.Ingress[0].Ports[1].EndPort));
+        Assert.Equal("10.0.0.0/8", spec.Egress[0].Peers[0].IpBlock.Except[0]);
+    }
+
+    [Fact]
+    public void Read_WrongTypesAndMisplacedShorthands_NameFieldAndLine()
+    {
+        var (_, problems) = Read("""
+            apiVersion: controlplane/v1
+            kind: NetworkPolicy
+            metadata: {namespace: shop, name: p, labels: [a]}
+            spec:
+              ingress:
+                - to: []
+              egress: {}
+              policyTypes: Ingress
+            """);
+        Assert.Equal(
+        [
+            "test.yaml: document 1 (NetworkPolicy shop/p) (line 3): metadata.labels: must be a mapping of names to values",
+            "test.yaml: document 1 (NetworkPolicy shop/p) (line 6): spec.ingress[0].to: unknown field (the fields of NetworkPolicyRule are peers, ports)",
+            "test.yaml: document 1 (NetworkPolicy shop/p) (line 7): spec.egress: must be a list",
+            "test.yaml: document 1 (NetworkPolicy shop/p) (line 8): spec.policyTypes: must be a list",
+        ], problems.Select(p => p.ToString()));
+    }
+}

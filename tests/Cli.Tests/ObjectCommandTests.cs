@@ -1,0 +1,164 @@
+using System.Text.Json.Nodes;
+using ControlPlane.Contracts.V1;
+
+namespace ControlPlane.Cli.Tests;
+
+/// <summary>get, describe, delete, explain and node status on the examples.</summary>
+public sealed class ObjectCommandTests
+{
+    [Fact]
+    public async Task Get_FormatsSelectorsAndNamespaces_ShowTheStoredObjects()
+    {
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples)).ExitCode);
+
+        var json = await Netctl.RunAsync(silo, "get", "endpoints", "-n", "shop", "-o", "json");
+        Assert.True(json.ExitCode == 0, json.ToString());
+        var list = JsonNode.Parse(json.Output)!;
+        Assert.Equal("List", (string?)list["kind"]);
+        var items = list["items"]!.AsArray();
+        Assert.Equal(["client", "web-1", "web-2"], items.Select(i => (string?)i!["metadata"]!["name"]).Order());
+        Assert.All(items, i => Assert.Equal("Endpoint", (string?)i!["kind"]));
+        Assert.All(items, i => Assert.Equal(2, i!["status"]!["ips"]!.AsArray().Count));
+
+        var selected = await Netctl.RunAsync(silo, "get", "ep", "-A", "-l", "app=web", "-o", "name");
+        Assert.Equal(["endpoint/shop/web-1", "endpoint/shop/web-2"], selected.OutputLines.Order());
+        var notWeb = await Netctl.RunAsync(silo, "get", "ep", "-A", "-l", "app!=web", "-o", "name");
+        Assert.Equal(["endpoint/shop/client"], notWeb.OutputLines);
+
+        var table = await Netctl.RunAsync(silo, "get", "svc", "-A");
+        Assert.Equal(["NAMESPACE", "NAME", "TYPE", "NETWORK", "CLUSTER-IPS", "PORTS", "AGE"], table.OutputLines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        var row = table.OutputLines[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var service = await silo.Client.Services.GetAsync("shop", "web");
+        Assert.Equal(["shop", "web", "ClusterIP", "blue", string.Join(",", service.Status.ClusterIps), "80:http/TCP"], row[..6]);
+
+        var wide = await Netctl.RunAsync(silo, "get", "networks", "-o", "wide");
+        Assert.Contains("GATEWAYS", wide.OutputLines[0]);
+        Assert.Contains("10.10.0.1,fd00:10::1", wide.OutputLines[1]);
+
+        var yaml = await Netctl.RunAsync(silo, "get", "netpol", "shop/web-from-client", "-o", "yaml");
+        Assert.StartsWith("apiVersion: controlplane/v1\nkind: NetworkPolicy\n", yaml.Output);
+        Assert.Contains("pod_selector:", yaml.Output);
+
+        var missing = await Netctl.RunAsync(silo, "get", "svc", "shop/nope");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Equal(["error: service 'shop/nope' not found"], missing.Errors);
+    }
+
+    [Fact]
+    public async Task Describe_Service_ShowsSpecStatusEndpointSetAndEvents()
+    {
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples)).ExitCode);
+        await WaitForEndpointSetAsync(silo, "shop", "web", 2);
+
+        var result = await Netctl.RunAsync(silo, "describe", "svc", "web", "-n", "shop");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var text = result.Output;
+        Assert.Contains("Name:         web\n", text);
+        Assert.Contains("Namespace:    shop\n", text);
+        Assert.Contains("ip_family_policy: PreferDualStack", text);
+        Assert.Contains("Status:\n  cluster_ips:\n", text);
+        Assert.Contains("Endpoints:    2 ready of 2", text);
+        Assert.Matches(@"\n  web-1 +node-1 +10\.10\.\S+ +True +http:8080/TCP\n", text);
+        Assert.Contains("Events (derived from the current status; the control plane keeps no event history):\n  <none>", text);
+
+        // A service whose selector matches nothing has no ready endpoint: a derived warning.
+        var lonely = new Service { Metadata = new ObjectMeta { Namespace = "shop", Name = "lonely" }, Spec = new ServiceSpec { Network = "blue", Selector = { ["app"] = "none" } } };
+        await silo.Client.Services.CreateAsync(lonely);
+        await WaitForEndpointSetAsync(silo, "shop", "lonely", 0);
+        var warning = await Netctl.RunAsync(silo, "describe", "service", "shop/lonely");
+        Assert.Contains("Endpoints:    0 ready of 0", warning.Output);
+        Assert.Matches(@"Warning +NoReadyEndpoints +the selector matches no endpoint", warning.Output);
+    }
+
+    [Fact]
+    public async Task Delete_ByNameAndByManifest_RemovesObjectsInDependencyOrder()
+    {
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples)).ExitCode);
+
+        var one = await Netctl.RunAsync(silo, "delete", "endpoint", "shop/client");
+        Assert.True(one.ExitCode == 0, one.ToString());
+        Assert.Equal(["endpoint/shop/client deleted"], one.OutputLines);
+        Assert.DoesNotContain((await silo.Client.Endpoints.ListAsync(new ListRequest { Namespace = "shop" })).Endpoints, e => e.Metadata.Name == "client");
+
+        var again = await Netctl.RunAsync(silo, "delete", "endpoint", "shop/client");
+        Assert.Equal(1, again.ExitCode);
+        Assert.Contains("NOT_FOUND", Assert.Single(again.Errors));
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "delete", "endpoint", "shop/client", "--ignore-not-found")).ExitCode);
+
+        var stale = await Netctl.RunAsync(silo, "delete", "ns", "shop", "--etag", "999999");
+        Assert.Equal(1, stale.ExitCode);
+        Assert.Contains("ABORTED", Assert.Single(stale.Errors));
+
+        var all = await Netctl.RunAsync(silo, "delete", "-f", RepositoryPaths.Examples, "--ignore-not-found");
+        Assert.True(all.ExitCode == 0, all.ToString());
+        var lines = all.OutputLines.ToList();
+        Assert.Equal(8, lines.Count);
+        // Endpoints, services and policies go before the nodes and the network, the namespace last.
+        Assert.True(lines.IndexOf("network/blue deleted") > lines.FindLastIndex(l => l.StartsWith("endpoint/", StringComparison.Ordinal)), all.ToString());
+        Assert.True(lines.IndexOf("node/node-1 deleted") > lines.IndexOf("endpoint/shop/web-1 deleted"), all.ToString());
+        Assert.Equal("namespace/shop deleted", lines[^1]);
+        Assert.Empty((await silo.Client.Namespaces.ListAsync(new ListRequest())).Namespaces);
+        Assert.Empty((await silo.Client.Networks.ListAsync(new ListRequest())).Networks);
+        Assert.Empty((await silo.Client.Nodes.ListAsync(new ListRequest())).Nodes);
+    }
+
+    [Fact]
+    public async Task Explain_ExamplePolicy_AllowsTheClientAndDeniesOthers()
+    {
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples)).ExitCode);
+
+        var allowed = await Netctl.RunAsync(silo, "explain", "shop/client", "shop/web-1", "--port", "8080/TCP");
+        Assert.True(allowed.ExitCode == 0, allowed.ToString());
+        Assert.StartsWith("ALLOWED: shop/client -> shop/web-1 8080/TCP", allowed.Output);
+        Assert.Contains("ingress: allowed by shop/web-from-client rule 0", allowed.Output);
+
+        var denied = await Netctl.RunAsync(silo, "-n", "shop", "explain", "web-2", "web-1", "--port", "8080");
+        Assert.True(denied.ExitCode == 0, denied.ToString());
+        Assert.StartsWith("DENIED: shop/web-2 -> shop/web-1 8080/TCP", denied.Output);
+
+        var web1 = await silo.Client.Endpoints.GetAsync("shop", "web-1");
+        var outside = await Netctl.RunAsync(silo, "explain", "fd00:99::1", $"shop/web-1@{web1.Status.Ips[1]}", "--port", "8080/tcp", "-o", "json");
+        var answer = JsonNode.Parse(outside.Output)!;
+        Assert.False((bool?)answer["allowed"] ?? false);
+        Assert.True((bool?)answer["ingress"]!["isolated"]);
+
+        var wrongPort = await Netctl.RunAsync(silo, "explain", "shop/client", "shop/web-1", "--port", "http");
+        Assert.Equal(2, wrongPort.ExitCode);
+    }
+
+    [Fact]
+    public async Task NodeStatus_ExampleNodes_ShowsReadinessAndLease()
+    {
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Example("03-nodes.yaml"))).ExitCode);
+
+        var table = await Netctl.RunAsync(silo, "node", "status");
+        Assert.True(table.ExitCode == 0, table.ToString());
+        Assert.Equal(["NAME", "READY", "LAST-CHANGE", "FOR", "UNDERLAY", "POLICY-ISSUES"], table.OutputLines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Matches(@"^node-1 +True +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ +\d+s +192\.168\.50\.11 +0$", table.OutputLines[1]);
+
+        var issue = new AgentStatus { PolicyIssues = { new PolicyIssue { Endpoint = "shop/web-1", Direction = "Ingress", Policies = { "shop/web-from-client" }, Reason = "entry limit" } } };
+        await silo.Client.HeartbeatAsync("node-2", status: issue);
+        var json = await Netctl.RunAsync(silo, "node", "status", "node-2", "-o", "json");
+        var node = JsonNode.Parse(json.Output)![0]!;
+        Assert.True((bool?)node["ready"]);
+        Assert.Equal("shop/web-1", (string?)node["policy_issues"]![0]!["endpoint"]);
+        var withIssue = await Netctl.RunAsync(silo, "node", "status");
+        Assert.Matches(@"node-2 +shop/web-1 +Ingress +shop/web-from-client +entry limit", withIssue.Output);
+    }
+
+    /// <summary>Waits, on a watch (no polling), until the service's endpoint set has <paramref name="count"/> ready endpoints.</summary>
+    private static async Task WaitForEndpointSetAsync(Silo silo, string ns, string name, int count)
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await foreach (var e in silo.Client.WatchAsync(new WatchRequest { Kinds = { Kind.ServiceEndpoints }, Namespace = ns }, cancellationToken: cancel.Token))
+        {
+            if (e.ServiceEndpoints is { } set && set.Metadata.Name == name && e.Type != EventType.Deleted && set.Endpoints.Count(x => x.Ready) == count) return;
+        }
+    }
+}

@@ -1,0 +1,121 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using ControlPlane.Contracts.Client;
+using ControlPlane.Contracts.V1;
+
+namespace ControlPlane.Cli.Tests;
+
+/// <summary>
+/// A real silo process on a fresh data directory and a free port (read from its "Now listening on:"
+/// line), killed when disposed, also when the test fails. Its embedded DNS server is off unless
+/// <see cref="StartAsync"/> gets a DNS port.
+/// </summary>
+internal sealed partial class Silo : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly TempDirectory _data;
+    private readonly List<string> _output;
+
+    private Silo(Process process, TempDirectory data, string address, List<string> output)
+    {
+        _process = process;
+        _data = data;
+        _output = output;
+        Address = address;
+        Client = new ControlPlaneClient(address);
+    }
+
+    /// <summary>"http://127.0.0.1:port".</summary>
+    public string Address { get; }
+
+    /// <summary>The API client, for checking what netctl did.</summary>
+    public ControlPlaneClient Client { get; }
+
+    /// <param name="dnsPort">A port for the embedded DNS server (0: none). The DNS server follows the API
+    /// on a fixed address, so the silo then gets a fixed port as well.</param>
+    public static async Task<Silo> StartAsync(int dnsPort = 0)
+    {
+        var apiPort = dnsPort == 0 ? 0 : FreePort(dnsPort + 1);
+        var data = new TempDirectory();
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        string[] args =
+        [
+            Path.Combine(AppContext.BaseDirectory, "ControlPlane.Silo.dll"), $"--Silo:Port={apiPort}", $"--Silo:DataDirectory={data.Path}",
+            "--ControlPlane:ServiceIpv6Cidr=fd00:96::/108", "--ControlPlane:NodeLeaseDuration=00:10:00",
+            dnsPort == 0 ? "--Dns:Enabled=false" : $"--Dns:Listen=127.0.0.1:{dnsPort}",
+        ];
+        foreach (var arg in args) info.ArgumentList.Add(arg);
+        var process = Process.Start(info)!;
+        var output = new List<string>();
+        var listening = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Read(string? line)
+        {
+            if (line is null) return;
+            lock (output) output.Add(line);
+            if (ListeningLine().Match(line) is { Success: true } match) listening.TrySetResult(match.Groups[1].Value);
+        }
+        process.OutputDataReceived += (_, e) => Read(e.Data);
+        process.ErrorDataReceived += (_, e) => Read(e.Data);
+        process.EnableRaisingEvents = true;
+        process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException("the silo exited:\n" + string.Join("\n", output)));
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            var address = await listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            return new Silo(process, data, address, output);
+        }
+        catch
+        {
+            process.Kill();
+            await process.WaitForExitAsync();
+            process.Dispose();
+            data.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A free TCP and UDP port in 26000-26999 (the range this machine gives us), from <paramref name="first"/> on.</summary>
+    public static int FreePort(int first)
+    {
+        for (var port = first; port < 27000; port++)
+        {
+            try
+            {
+                using var udp = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+                udp.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port));
+                var tcp = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+                tcp.Start();
+                tcp.Stop();
+                return port;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+            }
+        }
+        throw new InvalidOperationException($"no free port from {first} to 26999");
+    }
+
+    /// <summary>The store's position: the resume token of a list (one revision per partition), which moves with every write.</summary>
+    public async Task<string> PositionAsync() => (await Client.Namespaces.ListAsync(new ListRequest { PageSize = 1 })).ResumeToken;
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+        _data.Dispose();
+    }
+
+    public override string ToString()
+    {
+        lock (_output) return string.Join("\n", _output);
+    }
+
+    [GeneratedRegex(@"Now listening on: (http://127\.0\.0\.1:\d+)")]
+    private static partial Regex ListeningLine();
+}
