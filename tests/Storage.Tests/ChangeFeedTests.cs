@@ -7,10 +7,12 @@ public sealed class ChangeFeedTests
 {
     private static readonly FeedFilter Counters = new(["Counter"]);
 
-    [Fact]
-    public async Task Resume_FromAMidPoint_DeliversExactlyTheLaterChangesInOrder()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task Resume_FromAMidPoint_DeliversExactlyTheLaterChangesInOrder(string provider)
     {
-        await using var test = await StoreCluster.StartAsync();
+        await using var test = await StoreCluster.StartAsync(provider: provider);
         var grains = Enumerable.Range(0, 20).Select(i => test.Counter("c" + i)).ToArray();
         foreach (var grain in grains) await grain.IncrementAsync();
         var token = test.Store.Store.List(["Counter"], null, null, 1).Heads;
@@ -41,10 +43,12 @@ public sealed class ChangeFeedTests
         Assert.Equal(test.Store.Store.List(["Counter"], null, null, 1).Heads, feed.Position.ToArray());
     }
 
-    [Fact]
-    public async Task Snapshot_WhileWritesRace_SeesEveryObjectOnceAndEveryLaterChange()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task Snapshot_WhileWritesRace_SeesEveryObjectOnceAndEveryLaterChange(string provider)
     {
-        await using var test = await StoreCluster.StartAsync();
+        await using var test = await StoreCluster.StartAsync(provider: provider);
         var grains = Enumerable.Range(0, 50).Select(i => test.Counter("s" + i)).ToArray();
         var writes = Task.WhenAll(grains.Select(g => Task.Run(g.IncrementAsync)));
         using var feed = ChangeFeed.FromSnapshot(test.Store.Store, test.Store.Hub, Counters);
@@ -66,10 +70,12 @@ public sealed class ChangeFeedTests
         Assert.Equal(FeedItemType.Idle, (await feed.NextAsync(TimeSpan.FromMilliseconds(100), CancellationToken.None)).Type);
     }
 
-    [Fact]
-    public async Task Resume_FromACompactedRevision_FailsWithRevisionCompacted()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task Resume_FromACompactedRevision_FailsWithRevisionCompacted(string provider)
     {
-        await using var test = await StoreCluster.StartAsync(partitions: 1);
+        await using var test = await StoreCluster.StartAsync(partitions: 1, provider: provider);
         var grain = test.Counter("busy");
         await grain.IncrementAsync();
         var old = test.Store.Store.List(["Counter"], null, null, 1).Heads;
@@ -84,10 +90,12 @@ public sealed class ChangeFeedTests
         Assert.Equal(3, await CountChanges(recent));
     }
 
-    [Fact]
-    public async Task Delete_IsDeliveredWithTheLastState()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task Delete_IsDeliveredWithTheLastState(string provider)
     {
-        await using var test = await StoreCluster.StartAsync();
+        await using var test = await StoreCluster.StartAsync(provider: provider);
         var grain = test.Counter("doomed");
         await grain.IncrementAsync();
         using var feed = ChangeFeed.Resume(test.Store.Store, test.Store.Hub, Counters, test.Store.Store.List(["Counter"], null, null, 1).Heads);

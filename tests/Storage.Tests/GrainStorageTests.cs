@@ -7,10 +7,12 @@ namespace ControlPlane.Storage.Tests;
 /// <summary>Orleans grains on the control plane's storage provider: turn rules, idle collection, etags, group commit, fencing.</summary>
 public sealed class GrainStorageTests
 {
-    [Fact]
-    public async Task Writes_ThousandConcurrentCallsOnOneGrain_NeverInterleave()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task Writes_ThousandConcurrentCallsOnOneGrain_NeverInterleave(string provider)
     {
-        await using var cluster = await StoreCluster.StartAsync();
+        await using var cluster = await StoreCluster.StartAsync(provider: provider);
         var grain = cluster.Counter("hammered");
         var results = await Task.WhenAll(Enumerable.Range(0, 1000).Select(_ => Task.Run(() => grain.IncrementAsync())));
 
@@ -19,10 +21,12 @@ public sealed class GrainStorageTests
         Assert.Equal(1000, await grain.ReadAsync());
     }
 
-    [Fact]
-    public async Task ReadOnlyCalls_RunTogether()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task ReadOnlyCalls_RunTogether(string provider)
     {
-        await using var cluster = await StoreCluster.StartAsync();
+        await using var cluster = await StoreCluster.StartAsync(provider: provider);
         var grain = cluster.Counter("readers");
         await grain.IncrementAsync();
 
@@ -32,12 +36,14 @@ public sealed class GrainStorageTests
         Assert.All(readers, count => Assert.Equal(3, count));
     }
 
-    [Fact]
-    public async Task AWrite_AmidAFloodOfReads_IsNotStarved_AndReadsAfterItSeeIt()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task AWrite_AmidAFloodOfReads_IsNotStarved_AndReadsAfterItSeeIt(string provider)
     {
         // Orleans lets a read-only call start while a write waits for running reads. Our read-only
         // methods never await, so a queued write waits for no more than the reads already inside.
-        await using var cluster = await StoreCluster.StartAsync();
+        await using var cluster = await StoreCluster.StartAsync(provider: provider);
         var grain = cluster.Counter("flooded");
         using var stop = new CancellationTokenSource();
         var readers = Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
@@ -66,10 +72,12 @@ public sealed class GrainStorageTests
         Assert.True(writes.Elapsed < TimeSpan.FromSeconds(10), $"20 writes took {writes.Elapsed} among {total} reads");
     }
 
-    [Fact]
-    public async Task AClassifiedFailure_ReachesTheClientAsTheSameTypeWithItsField()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task AClassifiedFailure_ReachesTheClientAsTheSameTypeWithItsField(string provider)
     {
-        await using var cluster = await StoreCluster.StartAsync();
+        await using var cluster = await StoreCluster.StartAsync(provider: provider);
 
         var error = await Assert.ThrowsAsync<ControlPlaneException>(() => cluster.Counter("failing").FailAsync("spec.answer"));
 
@@ -77,11 +85,13 @@ public sealed class GrainStorageTests
         Assert.Equal("spec.answer", error.Field);
     }
 
-    [Fact]
-    public async Task ACollectedActivation_ReloadsItsStateOnTheNextCall()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task ACollectedActivation_ReloadsItsStateOnTheNextCall(string provider)
     {
-        await using var cluster = await StoreCluster.StartAsync();
-        var grain = cluster.Counter("sleepy");
+        await using var cluster = await StoreCluster.StartAsync(provider: provider);
+        var grain = cluster.Counter("sleepy-" + provider);
         await grain.IncrementAsync();
         await grain.IncrementAsync();
         Assert.Equal(1, await grain.ActivationsAsync());
@@ -92,19 +102,22 @@ public sealed class GrainStorageTests
         Assert.Equal(2, await grain.ActivationsAsync());
     }
 
-    [Fact]
-    public async Task ARestart_OnTheSameStore_KeepsStateAndContinuesRevisions()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task ARestart_OnTheSameStore_KeepsStateAndContinuesRevisions(string provider)
     {
         var directory = Path.Combine(Path.GetTempPath(), "cp-restart-" + Guid.NewGuid().ToString("N"));
         try
         {
             long[] headsBefore;
-            await using (var first = await StoreCluster.StartAsync(directory))
+            var database = provider == "postgres" ? ControlPlane.Tests.Shared.PostgresServer.Instance.CreateDatabase() : null;
+            await using (var first = await StoreCluster.StartAsync(directory, provider: provider, database: database))
             {
                 await first.Counter("kept").IncrementAsync();
                 headsBefore = first.Store.Store.List(["Counter"], null, null, 10).Heads;
             }
-            await using var second = await StoreCluster.StartAsync(directory);
+            await using var second = await StoreCluster.StartAsync(directory, provider: provider, database: database);
 
             Assert.Equal(2, await second.Counter("kept").IncrementAsync());
             var headsAfter = second.Store.Store.List(["Counter"], null, null, 10).Heads;
@@ -117,10 +130,12 @@ public sealed class GrainStorageTests
         }
     }
 
-    [Fact]
-    public async Task ConcurrentGrainsWrites_ShareTransactions()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task ConcurrentGrainsWrites_ShareTransactions(string provider)
     {
-        await using var cluster = await StoreCluster.StartAsync();
+        await using var cluster = await StoreCluster.StartAsync(provider: provider);
         await Task.WhenAll(Enumerable.Range(0, 500).Select(i => cluster.Counter("g" + i).IncrementAsync()));
 
         var transactions = cluster.Store.Committer.Transactions;
@@ -128,12 +143,14 @@ public sealed class GrainStorageTests
         Assert.Equal(500, cluster.Store.Store.List(["Counter"], null, null, 1000).Objects.Count);
     }
 
-    [Fact]
-    public async Task AWriteFromAStaleActivation_FailsWithInconsistentState_AndTheNextCallReloads()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task AWriteFromAStaleActivation_FailsWithInconsistentState_AndTheNextCallReloads(string provider)
     {
         // What a duplicate activation during a membership change looks like to the store: someone
         // else committed the object since this activation read it.
-        await using var cluster = await StoreCluster.StartAsync();
+        await using var cluster = await StoreCluster.StartAsync(provider: provider);
         var grain = cluster.Counter("twice");
         await grain.IncrementAsync();
         var stored = cluster.Store.Store.Read("Counter", "twice")!;
@@ -167,10 +184,12 @@ public sealed class GrainStorageTests
         Assert.Equal(1, BitConverter.ToInt64(usurper.Read("Counter", "contested")!.Data));
     }
 
-    [Fact]
-    public async Task ASecondHolderOfAClaim_IsRefusedNamingTheHolder_UntilTheHolderIsDeleted()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task ASecondHolderOfAClaim_IsRefusedNamingTheHolder_UntilTheHolderIsDeleted(string provider)
     {
-        await using var cluster = await StoreCluster.StartAsync();
+        await using var cluster = await StoreCluster.StartAsync(provider: provider);
         byte[] value = [10, 0, 0, 7];
         await cluster.Counter("first").ClaimAsync("address/blue", value, value);
 
@@ -187,16 +206,26 @@ public sealed class GrainStorageTests
         Assert.Equal("second", Assert.Single(cluster.Store.Store.ListClaims("address/blue")).Key);
     }
 
-    [Theory]
-    [InlineData(new byte[] { 5 }, new byte[] { 5 }, true)]
-    [InlineData(new byte[] { 0 }, new byte[] { 3 }, false)]
-    [InlineData(new byte[] { 0 }, new byte[] { 4 }, true)]
-    [InlineData(new byte[] { 9 }, new byte[] { 20 }, true)]
-    [InlineData(new byte[] { 11 }, new byte[] { 20 }, false)]
-    [InlineData(new byte[] { 0 }, new byte[] { 255 }, true)]
-    public async Task OverlappingRanges_AreRefused(byte[] low, byte[] high, bool overlaps)
+    public static TheoryData<string, byte[], byte[], bool> Ranges()
     {
-        await using var cluster = await StoreCluster.StartAsync();
+        var data = new TheoryData<string, byte[], byte[], bool>();
+        foreach (var provider in new[] { "sqlite", "postgres" })
+        {
+            data.Add(provider, [5], [5], true);
+            data.Add(provider, [0], [3], false);
+            data.Add(provider, [0], [4], true);
+            data.Add(provider, [9], [20], true);
+            data.Add(provider, [11], [20], false);
+            data.Add(provider, [0], [255], true);
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Ranges))]
+    public async Task OverlappingRanges_AreRefused(string provider, byte[] low, byte[] high, bool overlaps)
+    {
+        await using var cluster = await StoreCluster.StartAsync(provider: provider);
         await cluster.Counter("held").ClaimAsync("range", [4], [10]);
 
         var claim = cluster.Counter("asking").ClaimAsync("range", low, high);

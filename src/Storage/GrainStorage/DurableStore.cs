@@ -68,6 +68,6 @@ public sealed class DurableStore : IDisposable
         Committer.Dispose();
         _tailer?.Dispose();
         Hub.CompleteAll();
-        Store.Dispose();
+        // The store itself belongs to whoever created it (the host's container disposes it next).
     }
 }

@@ -484,8 +484,14 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         Run(command.ExecuteNonQuery);
     }
 
+    private int _disposed;
+
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
         _stop.Cancel();
         try
         {

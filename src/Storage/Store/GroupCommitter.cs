@@ -161,9 +161,7 @@ public sealed class GroupCommitter : IDisposable
     private sealed class Pending(WriteRequest request)
     {
         public WriteRequest Request { get; } = request;
-        // Completed on the commit thread, which then runs what awaits it up to the grain's own
-        // scheduler: one thread-pool hop fewer per write. Writers (the grain storage provider)
-        // keep those continuations short.
-        public TaskCompletionSource<long> Completion { get; } = new();
+        // Never run a writer's continuation on the commit thread: it could wait on a commit.
+        public TaskCompletionSource<long> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }
