@@ -10,10 +10,10 @@ namespace ControlPlane.Grains.Resources;
 
 /// <summary>
 /// A node: its underlay address (canonical, unicast, and claimed in the store, so no two nodes
-/// share one; an update that changes it moves the claim in the same commit), its VTEP MAC (derived from the name, so every restart
-/// reproduces it) and its liveness lease. Renewals stay in memory, since a lease is about this
-/// moment; only readiness changes are written. After a silo restart every node gets one full
-/// lease period of grace.
+/// share one; an update that changes it moves the claim in the same commit), its VTEP MAC
+/// (derived from the name, so every restart reproduces it) and its liveness lease. Renewals stay
+/// in memory, since a lease is about this moment; only readiness changes are written. After a
+/// silo restart every node gets one full lease period of grace.
 /// </summary>
 [GrainType(Kinds.Node)]
 internal sealed class NodeGrain(ObjectServices services) : ResourceGrain<Node>(services), INodeGrain
