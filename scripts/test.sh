@@ -1,7 +1,28 @@
 #!/usr/bin/env bash
 # Runs every test of the repository and ends with one line: "N passed, N failed, N skipped".
-# Needs: the .NET SDK, Node.js/npm (for the grpc-js interop tests). .ci/run installs them.
+# First checks the requirements (README.md, Requirements; .ci/run installs them): if any is
+# missing it prints one line naming each and exits 2 without running anything.
+# `scripts/test.sh --check` only checks them.
 set -uo pipefail
+
+# Bash builtins only, so the check itself needs nothing it checks for.
+missing=()
+[ "$EUID" -eq 0 ] || missing+=("root (the tests create network namespaces, links and nftables tables)")
+for need in ip:iproute2 bridge:iproute2 dig:bind9-dnsutils kdig:knot-dnsutils nft:nftables ping:iputils-ping getent:libc-bin node:nodejs npm:npm; do
+  command -v "${need%%:*}" >/dev/null 2>&1 || missing+=("${need%%:*} (Debian package ${need#*:})")
+done
+sdks=$(command -v dotnet >/dev/null 2>&1 && dotnet --list-sdks 2>/dev/null)
+[[ $'\n'"$sdks" == *$'\n'10.* ]] || missing+=("the .NET 10 SDK (dotnet)")
+if [ ${#missing[@]} -gt 0 ]; then
+  list=$(printf ', %s' "${missing[@]}")
+  echo "scripts/test.sh: missing ${list:2}; see Requirements in README.md"
+  exit 2
+fi
+if [ "${1:-}" = "--check" ]; then
+  echo "scripts/test.sh: every requirement is present"
+  exit 0
+fi
+
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 if [ ! -d tests/Interop/node_modules/@grpc/grpc-js ]; then

@@ -16,7 +16,9 @@ internal static class CreateThroughput
         var ns = $"bench-{run}";
         var network = $"bench-{run}";
         await client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = ns } });
-        await client.Nodes.CreateAsync(new Node { Metadata = new ObjectMeta { Name = $"node-{run}" }, Spec = new NodeSpec { UnderlayIp = "10.255.0.1" } });
+        // Each run's node needs an underlay address of its own: two nodes never share one.
+        var underlay = $"10.255.{Random.Shared.Next(256)}.{Random.Shared.Next(1, 255)}";
+        await client.Nodes.CreateAsync(new Node { Metadata = new ObjectMeta { Name = $"node-{run}" }, Spec = new NodeSpec { UnderlayIp = underlay } });
         // A /12 with /20 blocks: room for every endpoint the run can create (not 10.96/12: the service range).
         var second = Random.Shared.Next(1, 6) * 16;
         await client.Networks.CreateAsync(new Network

@@ -19,12 +19,17 @@ public static class Claims
 
     public const string VniScope = "vni";
 
+    /// <summary>Underlay addresses of nodes: two nodes never share one.</summary>
+    public const string UnderlayScope = "underlay";
+
     /// <summary>Address ranges of networks (and nothing may overlap them).</summary>
     public const string RangeScope = "network-range";
 
     public static Claim Address(string network, IPAddress address) => Claim.Of(AddressScope(network), Bytes(address));
 
     public static Claim ServiceIp(IPAddress address) => Claim.Of(ServiceIpScope, Bytes(address));
+
+    public static Claim Underlay(IPAddress address) => Claim.Of(UnderlayScope, Bytes(address));
 
     public static Claim Vni(uint vni)
     {

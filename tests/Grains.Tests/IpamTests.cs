@@ -10,6 +10,7 @@ public sealed class IpamTests
     [InlineData("10.0.0.0/8")]
     [InlineData("fd00:10::/64")]
     [InlineData("0.0.0.0/0")]
+    [InlineData("::/0")]
     public void Parse_ValidPrefix_RoundTrips(string text) =>
         Assert.Equal(text, IpPrefix.Parse("f", text).ToString());
 
@@ -30,6 +31,9 @@ public sealed class IpamTests
     [InlineData("10.0.0.0/16", "10.1.0.0/16", false)]
     [InlineData("10.0.0.0/8", "10.200.0.0/16", true)]
     [InlineData("fd00::/64", "10.0.0.0/8", false)]
+    // ::/0 spans all 128 bits (a shift by 128 would make it one address).
+    [InlineData("::/0", "fd00::/64", true)]
+    [InlineData("0.0.0.0/0", "10.0.0.0/8", true)]
     public void Overlaps_IsSymmetric(string a, string b, bool expected)
     {
         var (x, y) = (IpPrefix.Parse("a", a), IpPrefix.Parse("b", b));

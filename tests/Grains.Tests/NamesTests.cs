@@ -1,4 +1,5 @@
 using ControlPlane.Grains.Validation;
+using ControlPlane.Storage.Errors;
 
 namespace ControlPlane.Grains.Tests;
 
@@ -54,4 +55,29 @@ public sealed class NamesTests
     [InlineData("sixteen-chars-xx", false)]
     public void PortName_IsAnIanaServiceName(string name, bool valid) =>
         Assert.Equal(valid, Names.PortNameError(name) is null);
+
+    [Fact]
+    public void RequireLabels_UpTo256KiBOfKeysAndValues_OneMoreIsRefused()
+    {
+        // 4,096 labels of a 1+3-character key and a 60-character value: exactly 262,144 bytes.
+        var labels = Enumerable.Range(0, 4096).ToDictionary(i => $"k{i:x3}", _ => new string('v', 60));
+        Names.RequireLabels("metadata.labels", labels);
+
+        labels["k000"] += "v";
+
+        var error = Assert.Throws<ControlPlaneException>(() => Names.RequireLabels("metadata.labels", labels));
+        Assert.Equal(Storage.Errors.ErrorCode.InvalidArgument, error.Code);
+        Assert.Equal("metadata.labels", error.Field);
+    }
+
+    [Theory]
+    [InlineData(70_000, 0)]
+    [InlineData(0, 70_000)]
+    public void LabelErrors_ForHugeKeysAndValues_AreBounded(int prefixLength, int nameLength)
+    {
+        var key = (prefixLength > 0 ? new string('p', prefixLength) + "/" : "") + (nameLength > 0 ? new string('n', nameLength) : "n");
+        Assert.True(Names.LabelKeyError(key)!.Length < 200);
+        Assert.True(Names.LabelValueError(new string('v', 70_000))!.Length < 200);
+        Assert.True(Names.PortNameError(new string('p', 70_000))!.Length < 200);
+    }
 }

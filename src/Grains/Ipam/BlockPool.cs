@@ -1,63 +1,114 @@
 using System.Net;
-using System.Numerics;
+using System.Net.Sockets;
 
 namespace ControlPlane.Grains.Ipam;
 
 /// <summary>
 /// Address management for one address family of one network, in per-node blocks
 /// (Calico-style, strict affinity): the network prefix is cut into blocks of equal size; a node
-/// allocates only from blocks assigned to it, and gets a new block when its blocks are full.
-/// Each node therefore needs one route per block of every other node: O(nodes), not
+/// allocates only from blocks assigned to it, and gets the lowest free block when its blocks are
+/// full. Each node therefore needs one route per block of every other node: O(nodes), not
 /// O(endpoints). The network address, the gateway (the first host address, an anycast gateway
 /// present on every node), for IPv4 the broadcast address, and the first address of every block
 /// (the VTEP address of the node holding it) are never handed out.
 /// Every held address names its holder, and a release by anyone else is ignored: a release that
 /// reaches a freshly rebuilt pool can never free an address that was handed out again since.
-/// Pure and single-threaded: the network grain owns it.
 /// </summary>
+/// <remarks>
+/// One code path for both families: addresses, offsets, block indexes and counts are 128-bit, so
+/// an IPv6 /48 cut into /122 blocks (2^74 of them) or into /64 blocks (2^64 addresses each) works
+/// like an IPv4 /24. Memory and time depend on what is assigned and held, never on the size of
+/// the space: block assignments are never taken back, so every block below the lowest-free
+/// cursor is assigned and finding the lowest free block is amortised O(1); inside a block only
+/// the 64-address words that hold something exist (<see cref="Block"/>).
+/// Pure and single-threaded: the network grain owns it.
+/// </remarks>
 public sealed class BlockPool
 {
     private readonly IpPrefix _network;
-    private readonly int _blockLength;
-    private readonly Dictionary<long, Block> _assigned = [];
+    private readonly UInt128 _blockCount;
+    private readonly UInt128 _blockSize;
+    private readonly Dictionary<UInt128, Block> _assigned = [];
+    private readonly Dictionary<string, List<Block>> _byNode = new(StringComparer.Ordinal);
     private readonly Dictionary<UInt128, string> _holders = [];
-    private readonly long _blockCount;
-    private long _nextFreeHint;
+    // Every block below this index is assigned (assignments are never taken back).
+    private UInt128 _lowestFree;
 
     public BlockPool(IpPrefix network, int blockLength)
     {
+        if (blockLength < ShortestBlock(network) || blockLength > LongestBlock(network.Family))
+        {
+            throw new ArgumentOutOfRangeException(nameof(blockLength), blockLength,
+                $"a block of {network} must lie between /{ShortestBlock(network)} and /{LongestBlock(network.Family)}");
+        }
         _network = network;
-        _blockLength = blockLength;
-        _blockCount = (long)Math.Min((ulong)(UInt128.One << (blockLength - network.Length)), long.MaxValue);
+        BlockLength = blockLength;
+        _blockCount = UInt128.One << (blockLength - network.Length);
+        _blockSize = UInt128.One << (network.Bits - blockLength);
         Gateway = network.Network + 1;
     }
+
+    /// <summary>
+    /// The longest block length of a family: /30 and /126. A block holds its node's VTEP address
+    /// (its first) and block 0 also the gateway, so four addresses are the fewest that leave every
+    /// block, including the first and (IPv4) the one ending in the broadcast address, at least one
+    /// address for an endpoint.
+    /// </summary>
+    public static int LongestBlock(AddressFamily family) => (family == AddressFamily.InterNetwork ? 32 : 128) - 2;
+
+    /// <summary>
+    /// The shortest block length of a network: its own length (one block, for one node), and at
+    /// least /1, so that a block's size fits 128 bits. No network is ever /0: it would hold
+    /// loopback (<see cref="SpecialRanges"/>).
+    /// </summary>
+    public static int ShortestBlock(IpPrefix network) => Math.Max(network.Length, 1);
 
     public UInt128 Gateway { get; }
 
     public IPAddress GatewayAddress => IpPrefix.ToAddress(Gateway, _network.Family);
 
+    public int BlockLength { get; }
+
     /// <summary>Addresses currently held.</summary>
     public long Allocated { get; private set; }
 
-    private UInt128 BlockSize => UInt128.One << (_network.Bits - _blockLength);
+    /// <summary>The pool's address family.</summary>
+    public AddressFamily Family => _network.Family;
 
-    public IpPrefix BlockPrefix(long index) => new(_network.Network + (UInt128)index * BlockSize, _blockLength, _network.Family);
+    /// <summary>The network prefix the pool serves.</summary>
+    public IpPrefix Network => _network;
 
-    /// <summary>Records a block as assigned to a node (from persisted state).</summary>
+    public IpPrefix BlockPrefix(UInt128 index) => new(_network.Network + index * _blockSize, BlockLength, _network.Family);
+
+    /// <summary>Records a block as assigned to a node (from persisted state, or after a request opened it). Idempotent.</summary>
     public void AssignBlock(IpPrefix block, string node)
     {
-        var index = (long)((block.Network - _network.Network) / BlockSize);
-        _assigned[index] = new Block(index, node, (int)BlockSize, this);
+        if (block.Family != _network.Family || block.Length != BlockLength || !_network.Contains(block))
+        {
+            throw new ArgumentException($"{block} is not a /{BlockLength} block of {_network}", nameof(block));
+        }
+        var index = (block.Network - _network.Network) / _blockSize;
+        if (_assigned.ContainsKey(index))
+        {
+            return;
+        }
+        var assigned = new Block(block.Network, node, _blockSize, ReservedOffsets(block.Network));
+        _assigned[index] = assigned;
+        if (!_byNode.TryGetValue(node, out var blocks))
+        {
+            _byNode[node] = blocks = [];
+        }
+        blocks.Add(assigned);
     }
 
-    /// <summary>Marks an address held by <paramref name="holder"/> (from the store). Returns false if it is not in an assigned block.</summary>
+    /// <summary>
+    /// Marks an address held by <paramref name="holder"/> (from the store). Returns false if it
+    /// is not in an assigned block or is reserved (then nobody can be handed it).
+    /// </summary>
     public bool MarkHeld(IPAddress address, string holder)
     {
-        var value = IpPrefix.ToNumber(address);
-        if (!_network.Contains(value) || address.AddressFamily != _network.Family) return false;
-        var offset = value - _network.Network;
-        if (!_assigned.TryGetValue((long)(offset / BlockSize), out var block)) return false;
-        if (block.Set((int)(offset % BlockSize))) Allocated++;
+        if (!TryLocate(address, out var value, out var block, out var offset) || block is null || IsReserved(value, offset)) return false;
+        if (block.Set(offset)) Allocated++;
         _holders[value] = holder;
         return true;
     }
@@ -72,12 +123,13 @@ public sealed class BlockPool
     /// </summary>
     public IPAddress? TryAllocate(string node, string holder)
     {
-        foreach (var block in _assigned.Values)
+        if (!_byNode.TryGetValue(node, out var blocks)) return null;
+        foreach (var block in blocks)
         {
-            if (block.Node == node && block.TryTake(out var offset))
+            if (block.Free > 0 && block.TryTake(out var offset))
             {
                 Allocated++;
-                var value = BlockPrefix(block.Index).Network + (UInt128)offset;
+                var value = block.Start + offset;
                 _holders[value] = holder;
                 return IpPrefix.ToAddress(value, _network.Family);
             }
@@ -92,14 +144,12 @@ public sealed class BlockPool
     /// </summary>
     public RequestResult TryTake(IPAddress address, string node, string holder)
     {
-        var value = IpPrefix.ToNumber(address);
-        if (address.AddressFamily != _network.Family || !_network.Contains(value)) return new(RequestOutcome.Outside);
-        var offset = value - _network.Network;
-        var index = (long)(offset / BlockSize);
-        if (IsReserved(value) || offset % BlockSize == 0) return new(RequestOutcome.Reserved);
-        if (!_assigned.TryGetValue(index, out var block)) return new(RequestOutcome.BlockFree, Block: BlockPrefix(index));
+        if (!TryLocate(address, out var value, out var block, out var offset)) return new(RequestOutcome.Outside);
+        var index = (value - _network.Network) / _blockSize;
+        if (IsReserved(value, offset)) return new(RequestOutcome.Reserved);
+        if (block is null) return new(RequestOutcome.BlockFree, Block: BlockPrefix(index));
         if (block.Node != node) return new(RequestOutcome.OtherNode, block.Node, BlockPrefix(index));
-        if (!block.Set((int)(offset % BlockSize))) return new(RequestOutcome.Held, _holders.GetValueOrDefault(value));
+        if (!block.Set(offset)) return new(RequestOutcome.Held, _holders.GetValueOrDefault(value));
         Allocated++;
         _holders[value] = holder;
         return new(RequestOutcome.Taken);
@@ -108,103 +158,143 @@ public sealed class BlockPool
     /// <summary>Assigns the lowest free block to a node, or returns null when none is left.</summary>
     public IpPrefix? TryAssignFreeBlock(string node)
     {
-        for (var i = 0L; i < _blockCount; i++)
+        // Blocks opened out of order (requested addresses, persisted state) are skipped once each.
+        while (_lowestFree < _blockCount && _assigned.ContainsKey(_lowestFree))
         {
-            var index = (_nextFreeHint + i) % _blockCount;
-            if (!_assigned.ContainsKey(index))
-            {
-                _nextFreeHint = index + 1;
-                var block = BlockPrefix(index);
-                AssignBlock(block, node);
-                return block;
-            }
+            _lowestFree++;
         }
-        return null;
+        if (_lowestFree == _blockCount)
+        {
+            return null;
+        }
+        var block = BlockPrefix(_lowestFree);
+        AssignBlock(block, node);
+        return block;
     }
 
     /// <summary>Frees an address if <paramref name="holder"/> holds it; returns whether it did.</summary>
     public bool Release(IPAddress address, string holder)
     {
-        if (address.AddressFamily != _network.Family) return false;
-        var value = IpPrefix.ToNumber(address);
-        if (!_network.Contains(value) || !_holders.TryGetValue(value, out var current) || current != holder) return false;
+        if (!TryLocate(address, out var value, out var block, out var offset) ||
+            !_holders.TryGetValue(value, out var current) || current != holder)
+        {
+            return false;
+        }
         _holders.Remove(value);
-        var offset = value - _network.Network;
-        if (_assigned.TryGetValue((long)(offset / BlockSize), out var block) && block.Clear((int)(offset % BlockSize)))
+        if (block is not null && block.Clear(offset))
         {
             Allocated--;
         }
         return true;
     }
 
-    /// <summary>The pool's address family.</summary>
-    public System.Net.Sockets.AddressFamily Family => _network.Family;
+    /// <summary>Where an address lies: false outside the network; <paramref name="block"/> is null when its block is unassigned.</summary>
+    private bool TryLocate(IPAddress address, out UInt128 value, out Block? block, out UInt128 offset)
+    {
+        value = IpPrefix.ToNumber(address);
+        (block, offset) = (null, 0);
+        if (address.AddressFamily != _network.Family || !_network.Contains(value)) return false;
+        var (index, within) = UInt128.DivRem(value - _network.Network, _blockSize);
+        block = _assigned.GetValueOrDefault(index);
+        offset = within;
+        return true;
+    }
 
-    /// <summary>The network prefix the pool serves.</summary>
-    public IpPrefix Network => _network;
+    private bool IsReserved(UInt128 address, UInt128 offset) =>
+        offset == 0 || address == Gateway || (_network.Family == AddressFamily.InterNetwork && address == _network.Last);
 
-    private bool IsReserved(UInt128 address) =>
-        address == _network.Network || address == Gateway ||
-        (_network.Family == System.Net.Sockets.AddressFamily.InterNetwork && address == _network.Last);
+    /// <summary>
+    /// Offsets within the block starting at <paramref name="start"/> that are never handed out:
+    /// its first address (its node's VTEP; in block 0 also the network address), and the gateway
+    /// and the IPv4 broadcast address when they lie in it.
+    /// </summary>
+    private UInt128[] ReservedOffsets(UInt128 start)
+    {
+        UInt128[] network = _network.Family == AddressFamily.InterNetwork ? [Gateway, _network.Last] : [Gateway];
+        return [0, .. network.Where(a => a > start && a - start < _blockSize).Select(a => a - start)];
+    }
 
+    /// <summary>
+    /// One block: which of its addresses are taken (held or reserved), as 64-address words of
+    /// which only those holding something exist, and how many are free. Finding a free address
+    /// passes over full words only, so it costs O(held / 64) at worst, whatever the block's size.
+    /// Addresses are handed out round-robin from the last one, so a just-released address is not
+    /// reused at once.
+    /// </summary>
     private sealed class Block
     {
-        private readonly ulong[] _used;
-        private readonly int _size;
-        private int _next;
+        private readonly Dictionary<UInt128, ulong> _words = [];
+        private readonly UInt128 _size;
+        private UInt128 _next;
 
-        public Block(long index, string node, int size, BlockPool pool)
+        public Block(UInt128 start, string node, UInt128 size, IEnumerable<UInt128> reserved)
         {
-            Index = index;
+            Start = start;
             Node = node;
             _size = size;
-            _used = new ulong[(size + 63) / 64];
-            var start = pool.BlockPrefix(index).Network;
-            for (var i = 0; i < size; i++)
-            {
-                if (i == 0 || pool.IsReserved(start + (UInt128)i)) Set(i);
-            }
+            Free = size;
+            foreach (var offset in reserved) Set(offset);
         }
-
-        public long Index { get; }
 
         public string Node { get; }
 
-        public bool Set(int offset)
+        /// <summary>Addresses neither reserved nor held.</summary>
+        public UInt128 Free { get; private set; }
+
+        /// <summary>The block's first address.</summary>
+        public UInt128 Start { get; }
+
+        public bool Set(UInt128 offset)
         {
-            ref var word = ref _used[offset >> 6];
-            var bit = 1UL << (offset & 63);
-            if ((word & bit) != 0) return false;
-            word |= bit;
+            var (word, bit) = (offset >> 6, 1UL << (int)(offset & 63));
+            var used = _words.GetValueOrDefault(word);
+            if ((used & bit) != 0) return false;
+            _words[word] = used | bit;
+            Free--;
             return true;
         }
 
-        public bool Clear(int offset)
+        public bool Clear(UInt128 offset)
         {
-            ref var word = ref _used[offset >> 6];
-            var bit = 1UL << (offset & 63);
-            if ((word & bit) == 0) return false;
-            word &= ~bit;
+            var (word, bit) = (offset >> 6, 1UL << (int)(offset & 63));
+            var used = _words.GetValueOrDefault(word);
+            if ((used & bit) == 0) return false;
+            if ((used &= ~bit) == 0) _words.Remove(word);
+            else _words[word] = used;
+            Free++;
             return true;
         }
 
-        public bool TryTake(out int offset)
+        public bool TryTake(out UInt128 offset)
         {
-            // Round-robin from the last allocation, so a just-released address is not reused at once.
-            for (var n = 0; n < _used.Length; n++)
+            if (Free == 0 || !(TryFind(_next, _size, out offset) || TryFind(0, _next, out offset)))
             {
-                var w = (_next / 64 + n) % _used.Length;
-                var free = ~_used[w];
-                if (w == _used.Length - 1 && _size % 64 != 0) free &= (1UL << (_size % 64)) - 1;
+                offset = 0;
+                return false;
+            }
+            Set(offset);
+            _next = offset + 1 == _size ? 0 : offset + 1;
+            return true;
+        }
+
+        /// <summary>The first free offset in [from, to). A word that does not exist is wholly free, so only full words are passed over.</summary>
+        private bool TryFind(UInt128 from, UInt128 to, out UInt128 offset)
+        {
+            for (var at = from; at < to;)
+            {
+                var wordStart = at & ~(UInt128)63;
+                var low = (int)(at - wordStart);
+                var high = (int)(UInt128.Min(wordStart + 64, to) - wordStart);
+                var candidates = (high == 64 ? ulong.MaxValue : (1UL << high) - 1) & ~((1UL << low) - 1);
+                var free = ~_words.GetValueOrDefault(wordStart >> 6) & candidates;
                 if (free != 0)
                 {
-                    offset = w * 64 + BitOperations.TrailingZeroCount(free);
-                    Set(offset);
-                    _next = (offset + 1) % _size;
+                    offset = wordStart + (UInt128)ulong.TrailingZeroCount(free);
                     return true;
                 }
+                at = wordStart + 64;
             }
-            offset = -1;
+            offset = 0;
             return false;
         }
     }

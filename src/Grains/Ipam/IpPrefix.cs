@@ -13,9 +13,10 @@ public readonly record struct IpPrefix(UInt128 Network, int Length, AddressFamil
 {
     public int Bits => Family == AddressFamily.InterNetwork ? 32 : 128;
 
-    public UInt128 Size => UInt128.One << (Bits - Length);
+    /// <summary>The host bits of the prefix, all ones (::/0 spans all 128, which no shift by 128 gives).</summary>
+    public UInt128 HostMask => Bits - Length == 128 ? UInt128.MaxValue : (UInt128.One << (Bits - Length)) - 1;
 
-    public UInt128 Last => Network + Size - 1;
+    public UInt128 Last => Network | HostMask;
 
     public bool Overlaps(IpPrefix other) =>
         Family == other.Family && Network <= other.Last && other.Network <= Last;
@@ -49,9 +50,9 @@ public readonly record struct IpPrefix(UInt128 Network, int Length, AddressFamil
             throw ControlPlaneException.Invalid(field, $"prefix length {length} is longer than {bits} bits");
         }
         var prefix = new IpPrefix(value, length, address.AddressFamily);
-        if ((value & (prefix.Size - 1)) != 0)
+        if ((value & prefix.HostMask) != 0)
         {
-            throw ControlPlaneException.Invalid(field, $"'{text}' has host bits set; did you mean {new IpPrefix(value & ~(prefix.Size - 1), length, address.AddressFamily)}?");
+            throw ControlPlaneException.Invalid(field, $"'{text}' has host bits set; did you mean {new IpPrefix(value & ~prefix.HostMask, length, address.AddressFamily)}?");
         }
         return prefix;
     }

@@ -4,10 +4,17 @@ using ControlPlane.Storage.Errors;
 
 namespace ControlPlane.Grains.Resources;
 
-/// <summary>A namespace: scopes endpoints, services and policies. Refuses deletion while it holds any.</summary>
+/// <summary>
+/// A namespace: scopes endpoints, services and policies. Refuses deletion while it holds any.
+/// Like Kubernetes' API server, the server sets the label <c>kubernetes.io/metadata.name</c> to
+/// the namespace's name on every create and update (so namespace selectors can name a namespace,
+/// and every reader of the stored object sees the label); a request giving it another value is
+/// refused.
+/// </summary>
 [GrainType(Kinds.Namespace)]
 internal sealed class NamespaceGrain(ObjectServices services) : ResourceGrain<Namespace>(services), INamespaceGrain
 {
+    private const string NameLabel = Contracts.Policy.PolicySemantics.NamespaceNameLabel;
     private static readonly string[] Contents = [Kinds.Endpoint, Kinds.Service, Kinds.NetworkPolicy];
 
     protected override bool Namespaced => false;
@@ -16,6 +23,12 @@ internal sealed class NamespaceGrain(ObjectServices services) : ResourceGrain<Na
 
     protected override void Validate(Namespace resource)
     {
+        var (name, labels) = (resource.Metadata.Name, resource.Metadata.Labels);
+        if (labels.TryGetValue(NameLabel, out var value) && value != name)
+        {
+            throw ControlPlaneException.Invalid($"metadata.labels[{NameLabel}]", $"must equal the namespace's name '{name}', not {ControlPlaneException.Quote(value)}");
+        }
+        labels[NameLabel] = name;
     }
 
     protected override Namespace Merge(Namespace current, Namespace requested)

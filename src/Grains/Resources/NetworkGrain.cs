@@ -36,10 +36,10 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
         {
             throw ControlPlaneException.Invalid("spec.ipv4_cidr", "is required");
         }
-        CheckRange("spec.ipv4_cidr", spec.Ipv4Cidr, System.Net.Sockets.AddressFamily.InterNetwork, spec.Ipv4BlockPrefixLength, 26, 30, "spec.ipv4_block_prefix_length");
+        CheckRange("spec.ipv4_cidr", spec.Ipv4Cidr, System.Net.Sockets.AddressFamily.InterNetwork, spec.Ipv4BlockPrefixLength, "spec.ipv4_block_prefix_length");
         if (spec.Ipv6Cidr.Length > 0)
         {
-            CheckRange("spec.ipv6_cidr", spec.Ipv6Cidr, System.Net.Sockets.AddressFamily.InterNetworkV6, spec.Ipv6BlockPrefixLength, 122, 126, "spec.ipv6_block_prefix_length");
+            CheckRange("spec.ipv6_cidr", spec.Ipv6Cidr, System.Net.Sockets.AddressFamily.InterNetworkV6, spec.Ipv6BlockPrefixLength, "spec.ipv6_block_prefix_length");
         }
         else if (spec.Ipv6BlockPrefixLength != 0)
         {
@@ -52,36 +52,47 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
         }
     }
 
-    private static void CheckRange(string field, string cidr, System.Net.Sockets.AddressFamily family, uint blockLength, int defaultBlock, int longestBlock, string blockField)
+    /// <summary>
+    /// A range must be of its field's family, leave room for a block (at most /30 or /126, see
+    /// <see cref="BlockPool.LongestBlock"/>) and overlap no special range (loopback, link-local,
+    /// multicast, ...). Blocks lie between the network's own length (one block for one node) and
+    /// the longest: the data path routes any of them, one route per remote block.
+    /// </summary>
+    private static void CheckRange(string field, string cidr, System.Net.Sockets.AddressFamily family, uint blockLength, string blockField)
     {
         var prefix = IpPrefix.Parse(field, cidr);
         if (prefix.Family != family)
         {
             throw ControlPlaneException.Invalid(field, $"'{cidr}' is not an {(family == System.Net.Sockets.AddressFamily.InterNetwork ? "IPv4" : "IPv6")} prefix");
         }
-        var block = blockLength == 0 ? Math.Max(defaultBlock, prefix.Length) : (int)blockLength;
-        if (prefix.Length > longestBlock)
+        var longest = BlockPool.LongestBlock(family);
+        if (prefix.Length > longest)
         {
-            throw ControlPlaneException.Invalid(field, $"/{prefix.Length} is too small for a network (at most /{longestBlock})");
+            throw ControlPlaneException.Invalid(field, $"/{prefix.Length} is too small for a network (at most /{longest})");
         }
-        if (block < prefix.Length || block > longestBlock)
+        SpecialRanges.RequireUsable(field, prefix);
+        if (blockLength != 0 && (blockLength < BlockPool.ShortestBlock(prefix) || blockLength > longest))
         {
-            throw ControlPlaneException.Invalid(blockField, $"/{block} must lie between the network's /{prefix.Length} and /{longestBlock}");
+            throw ControlPlaneException.Invalid(blockField, $"/{blockLength} must lie between the network's /{BlockPool.ShortestBlock(prefix)} and /{longest}");
         }
     }
+
+    /// <summary>The block length of a network that names none: /26 and /122, or the whole network when it is smaller.</summary>
+    private static uint DefaultBlock(IpPrefix prefix) =>
+        (uint)Math.Max(prefix.Family == System.Net.Sockets.AddressFamily.InterNetwork ? 26 : 122, prefix.Length);
 
     protected override Task<Reservation> PrepareCreateAsync(Network resource)
     {
         var spec = resource.Spec;
         var v4 = IpPrefix.Parse("spec.ipv4_cidr", spec.Ipv4Cidr);
-        spec.Ipv4BlockPrefixLength = spec.Ipv4BlockPrefixLength == 0 ? (uint)Math.Max(26, v4.Length) : spec.Ipv4BlockPrefixLength;
+        spec.Ipv4BlockPrefixLength = spec.Ipv4BlockPrefixLength == 0 ? DefaultBlock(v4) : spec.Ipv4BlockPrefixLength;
         // The anycast gateway is the first host address of each range, the same on every node.
         resource.Status = new NetworkStatus { Mtu = EffectiveMtu(spec), Ipv4Gateway = v4.AddressAt(1).ToString() };
         var ranges = new List<IpPrefix> { v4 };
         if (spec.Ipv6Cidr.Length > 0)
         {
             var v6 = IpPrefix.Parse("spec.ipv6_cidr", spec.Ipv6Cidr);
-            spec.Ipv6BlockPrefixLength = spec.Ipv6BlockPrefixLength == 0 ? (uint)Math.Max(122, v6.Length) : spec.Ipv6BlockPrefixLength;
+            spec.Ipv6BlockPrefixLength = spec.Ipv6BlockPrefixLength == 0 ? DefaultBlock(v6) : spec.Ipv6BlockPrefixLength;
             resource.Status.Ipv6Gateway = v6.AddressAt(1).ToString();
             ranges.Add(v6);
         }
@@ -168,14 +179,16 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
                     ? await TakeRequestedAsync(pool, wanted[index], $"spec.ips[{index}]", node, holder)
                     : pool.TryAllocate(node, holder) ?? await AllocateFromNewBlockAsync(pool, node, holder));
             }
+            var status = State.Status;
+            return new AddressAssignment([.. ips.Select(ip => ip.ToString())], status.Ipv4Gateway, status.Ipv6Gateway, status.Mtu);
         }
         catch
         {
+            // Whatever failed half way, the addresses already taken in this call go back (when the
+            // pools were dropped after a failed commit, the rebuild from the store has none of them).
             ips.ForEach(ip => _pools?.ForEach(p => p.Release(ip, holder)));
             throw;
         }
-        var status = State.Status;
-        return new AddressAssignment([.. ips.Select(ip => ip.ToString())], status.Ipv4Gateway, status.Ipv6Gateway, status.Mtu);
     }
 
     private async Task<IPAddress> TakeRequestedAsync(BlockPool pool, IPAddress address, string field, string node, string holder)
@@ -226,7 +239,8 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
             _pools = null;
             throw;
         }
-        return pool.TryAllocate(node, holder)!;
+        // A fresh block always has an address left for an endpoint (BlockPool.LongestBlock).
+        return pool.TryAllocate(node, holder) ?? throw new InvalidOperationException($"the new block {block} of network '{Key}' has no free address");
     }
 
     public Task ReleaseAsync(string holder, string[] ips)

@@ -2,16 +2,18 @@ using System.Net;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Grains.Ipam;
 using ControlPlane.Grains.State;
+using ControlPlane.Storage;
 using ControlPlane.Storage.Errors;
 using Google.Protobuf.WellKnownTypes;
 
 namespace ControlPlane.Grains.Resources;
 
 /// <summary>
-/// A node: its underlay address, its VTEP MAC (derived from the name, so every restart
-/// reproduces it) and its liveness lease. Renewals stay in memory, since a lease is about this
-/// moment; only readiness changes are written. After a silo restart every node gets one full
-/// lease period of grace.
+/// A node: its underlay address (canonical, unicast, and claimed in the store, so no two nodes
+/// share one; an update that changes it moves the claim in the same commit), its VTEP MAC
+/// (derived from the name, so every restart reproduces it) and its liveness lease. Renewals stay
+/// in memory, since a lease is about this moment; only readiness changes are written. After a
+/// silo restart every node gets one full lease period of grace.
 /// </summary>
 [GrainType(Kinds.Node)]
 internal sealed class NodeGrain(ObjectServices services) : ResourceGrain<Node>(services), INodeGrain
@@ -32,11 +34,10 @@ internal sealed class NodeGrain(ObjectServices services) : ResourceGrain<Node>(s
 
     protected override void Validate(Node resource)
     {
-        var ip = resource.Spec?.UnderlayIp ?? string.Empty;
-        if (!IPAddress.TryParse(ip, out var address) || address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any))
-        {
-            throw ControlPlaneException.Invalid("spec.underlay_ip", $"'{ip}' is not a usable IP address");
-        }
+        var spec = resource.Spec ?? throw ControlPlaneException.Invalid("spec", "is required");
+        var address = Addresses.ParseHost("spec.underlay_ip", spec.UnderlayIp);
+        SpecialRanges.RequireUsable("spec.underlay_ip", address);
+        spec.UnderlayIp = address.ToString();
     }
 
     protected override Task<Reservation> PrepareCreateAsync(Node resource)
@@ -48,8 +49,15 @@ internal sealed class NodeGrain(ObjectServices services) : ResourceGrain<Node>(s
             Ready = true,
             ReadyChangeTime = Timestamp.FromDateTimeOffset(Time.GetUtcNow()),
         };
-        return Task.FromResult(Reservation.None);
+        return Task.FromResult(new Reservation(UnderlayClaim(resource)));
     }
+
+    protected override IReadOnlyList<Claim> ClaimsAfterUpdate(Node updated) => UnderlayClaim(updated);
+
+    protected override ControlPlaneException ClaimRefused(ClaimTakenException refused) =>
+        new(ErrorCode.AlreadyExists, $"{Claims.AddressOf(refused.Holder.Claim)} is the underlay address of node '{refused.Holder.Key}'", "spec.underlay_ip");
+
+    private static Claim[] UnderlayClaim(Node node) => [Claims.Underlay(IPAddress.Parse(node.Spec.UnderlayIp))];
 
     protected override Node Merge(Node current, Node requested)
     {

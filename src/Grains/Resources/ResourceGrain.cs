@@ -67,12 +67,19 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
     /// <summary>Fills server-owned fields and reserves what the object holds.</summary>
     protected virtual Task<Reservation> PrepareCreateAsync(T resource) => Task.FromResult(Reservation.None);
 
-    /// <summary>What a create whose claim the store refused (and that is not retried) tells the caller.</summary>
+    /// <summary>What a create or update whose claim the store refused (and that is not retried) tells the caller.</summary>
     protected virtual ControlPlaneException ClaimRefused(ClaimTakenException refused) =>
         new(ErrorCode.AlreadyExists, refused.Message);
 
     /// <summary>Builds the new state from the current one and the request (immutables checked here).</summary>
     protected abstract T Merge(T current, T requested);
+
+    /// <summary>
+    /// What an updated object holds exclusively, replacing its claims in the same commit, or null
+    /// to keep them (kinds whose claims never change after create). A claim the store refuses
+    /// fails the update with <see cref="ClaimRefused"/> and changes nothing.
+    /// </summary>
+    protected virtual IReadOnlyList<Claim>? ClaimsAfterUpdate(T updated) => null;
 
     /// <summary>Refuses a delete that would break an invariant.</summary>
     protected virtual Task CheckDeleteAsync(T current) => Task.CompletedTask;
@@ -91,8 +98,9 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         var created = resource.Clone();
         var meta = MetaOf(created);
         CheckIdentity(meta);
-        Validation.Names.RequireLabels("metadata.labels", meta.Labels);
+        // Labels after the kind's checks, which may set server-owned ones (a namespace's name label).
         Validate(created);
+        Validation.Names.RequireLabels("metadata.labels", meta.Labels);
         if (State is not null)
         {
             throw new ControlPlaneException(ErrorCode.AlreadyExists, $"{typeof(T).Name} '{Key}' already exists");
@@ -142,8 +150,8 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         var meta = MetaOf(requested);
         CheckIdentity(meta);
         CheckEtag(meta.Etag);
-        Validation.Names.RequireLabels("metadata.labels", meta.Labels);
         Validate(requested);
+        Validation.Names.RequireLabels("metadata.labels", meta.Labels);
         var updated = Merge(existing.Clone(), requested);
         var updatedMeta = MetaOf(updated);
         var existingMeta = MetaOf(existing);
@@ -154,7 +162,14 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         {
             return Current();
         }
-        await WriteAsync(updated);
+        try
+        {
+            await WriteAsync(updated, ClaimsAfterUpdate(updated));
+        }
+        catch (ClaimTakenException taken)
+        {
+            throw ClaimRefused(taken);
+        }
         return Current();
     }
 

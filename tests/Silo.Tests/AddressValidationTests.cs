@@ -1,0 +1,96 @@
+using ControlPlane.Contracts.V1;
+using Grpc.Core;
+using static ControlPlane.Silo.Tests.Fixtures;
+
+namespace ControlPlane.Silo.Tests;
+
+/// <summary>Network ranges and node underlay addresses: special ranges refused, canonical forms, one node per underlay address.</summary>
+public sealed class AddressValidationTests
+{
+    private static async Task Fails(StatusCode code, Func<Task> call, string field, string? fragment = null)
+    {
+        var error = await Assert.ThrowsAsync<RpcException>(call);
+        Assert.Equal(code, error.StatusCode);
+        Assert.StartsWith(field + ":", error.Status.Detail);
+        if (fragment is not null) Assert.Contains(fragment, error.Status.Detail);
+    }
+
+    [Fact]
+    public async Task Network_OverlappingASpecialRange_IsInvalidArgument_AndChangesNothing()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await SeedAsync(silo.Client);
+        var before = await PositionAsync(silo.Client);
+
+        foreach (var cidr in new[] { "127.0.0.0/8", "127.1.0.0/16", "0.0.0.0/8", "0.0.0.0/16", "169.254.0.0/16", "169.254.10.0/24", "224.0.0.0/24", "239.1.0.0/16", "255.255.255.252/30", "240.0.0.0/4", "128.0.0.0/1" })
+        {
+            await Fails(StatusCode.InvalidArgument, () => silo.Client.Networks.CreateAsync(Network("odd", 900, cidr)), "spec.ipv4_cidr");
+        }
+        foreach (var cidr in new[] { "::/64", "::/120", "fe80::/64", "febf:1::/64", "ff02::/64", "ff00::/8", "::ffff:0:0/96", "8000::/1" })
+        {
+            await Fails(StatusCode.InvalidArgument, () => silo.Client.Networks.CreateAsync(Network("odd", 900, "10.90.0.0/16", cidr)), "spec.ipv6_cidr");
+        }
+        Assert.Equal(before, await PositionAsync(silo.Client));
+
+        // Next to the special ranges is fine.
+        await silo.Client.Networks.CreateAsync(Network("edge", 901, "126.0.0.0/8", "fe00::/64"));
+        await silo.Client.Networks.CreateAsync(Network("edge2", 902, "223.255.0.0/16", "::2:0:0/96"));
+    }
+
+    [Fact]
+    public async Task Node_UnderlayThatIsNotACanonicalUnicastAddress_IsInvalidArgument_AndChangesNothing()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await SeedAsync(silo.Client);
+        var before = await PositionAsync(silo.Client);
+
+        string[] refused =
+        [
+            "", "1", "1.2.3", "0x7f.1", "010.1.1.1", "1.2.3.4.5", " 10.0.0.9", "fe80::1%eth0", "::ffff:10.0.0.9",
+            "127.0.0.1", "::1", "0.0.0.0", "0.1.2.3", "::", "169.254.1.1", "fe80::1", "224.0.0.1", "ff02::1", "255.255.255.255",
+            new string('9', 70_000),
+        ];
+        foreach (var ip in refused)
+        {
+            await Fails(StatusCode.InvalidArgument, () => silo.Client.Nodes.CreateAsync(Node("node-x", ip)), "spec.underlay_ip");
+        }
+        var node = await silo.Client.Nodes.GetAsync("", "node-a");
+        node.Spec.UnderlayIp = "127.0.0.2";
+        await Fails(StatusCode.InvalidArgument, () => silo.Client.Nodes.UpdateAsync(node), "spec.underlay_ip");
+        Assert.Equal(before, await PositionAsync(silo.Client));
+
+        // Accepted addresses are stored in canonical form.
+        Assert.Equal("fd00::a", (await silo.Client.Nodes.CreateAsync(Node("node-v6", "FD00:0:0::000A"))).Spec.UnderlayIp);
+    }
+
+    [Fact]
+    public async Task Node_UnderlayHeldByAnotherNode_IsAlreadyExistsNamingIt_AndAnUpdateMovesTheClaim()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await SeedAsync(silo.Client);
+        var b = await silo.Client.Nodes.CreateAsync(Node("node-b", "fd00::b"));
+        var before = await PositionAsync(silo.Client);
+
+        await Fails(StatusCode.AlreadyExists, () => silo.Client.Nodes.CreateAsync(Node("node-c", "10.255.0.1")), "spec.underlay_ip", "node 'node-a'");
+        // The same address spelled differently is the same address.
+        await Fails(StatusCode.AlreadyExists, () => silo.Client.Nodes.CreateAsync(Node("node-c", "FD00:0::B")), "spec.underlay_ip", "node 'node-b'");
+        b.Spec.UnderlayIp = "10.255.0.1";
+        await Fails(StatusCode.AlreadyExists, () => silo.Client.Nodes.UpdateAsync(b), "spec.underlay_ip", "node 'node-a'");
+        Assert.Equal(before, await PositionAsync(silo.Client));
+        Assert.Equal("fd00::b", (await silo.Client.Nodes.GetAsync("", "node-b")).Spec.UnderlayIp);
+
+        // An update to a free address moves the claim: the old one is free, the new one held.
+        b.Spec.UnderlayIp = "10.255.0.2";
+        await silo.Client.Nodes.UpdateAsync(b);
+        await silo.Client.Nodes.CreateAsync(Node("node-c", "fd00::b"));
+        await Fails(StatusCode.AlreadyExists, () => silo.Client.Nodes.CreateAsync(Node("node-d", "10.255.0.2")), "spec.underlay_ip", "node 'node-b'");
+        // A heartbeat (a status write) keeps the claim.
+        await silo.Client.HeartbeatAsync("node-b", status: new AgentStatus { PolicyIssues = { new PolicyIssue { Reason = "test" } } });
+        Assert.Single((await silo.Client.Nodes.GetAsync("", "node-b")).Status.Agent.PolicyIssues);
+        await Fails(StatusCode.AlreadyExists, () => silo.Client.Nodes.CreateAsync(Node("node-d", "10.255.0.2")), "spec.underlay_ip", "node 'node-b'");
+
+        // A deleted node's address is free again.
+        await silo.Client.Nodes.DeleteAsync("", "node-a");
+        await silo.Client.Nodes.CreateAsync(Node("node-d", "10.255.0.1"));
+    }
+}
