@@ -21,10 +21,10 @@ public static class AttachmentResult
         var ips = Array(result, "ips");
         var routes = Array(result, "routes");
 
-        interfaces.Add(new JsonObject { ["name"] = attached.HostInterface, ["mac"] = attached.HostMac });
+        interfaces.Add((JsonNode)new JsonObject { ["name"] = attached.HostInterface, ["mac"] = attached.HostMac });
         var inside = new JsonObject { ["name"] = invocation.InterfaceName, ["mac"] = attached.Mac, ["sandbox"] = invocation.Netns };
         if (CniVersions.AtLeast(config.CniVersion, "1.1.0")) inside["mtu"] = attached.Mtu;
-        interfaces.Add(inside);
+        interfaces.Add((JsonNode)inside);
         var index = interfaces.Count - 1;
         foreach (var text in attached.Ips)
         {
@@ -36,8 +36,8 @@ public static class AttachmentResult
             ip["address"] = $"{address}/{(v4 ? 32 : 128)}";
             if (gateway.Length > 0) ip["gateway"] = gateway;
             ip["interface"] = index;
-            ips.Add(ip);
-            if (gateway.Length > 0) routes.Add(new JsonObject { ["dst"] = v4 ? "0.0.0.0/0" : "::/0", ["gw"] = gateway });
+            ips.Add((JsonNode)ip);
+            if (gateway.Length > 0) routes.Add((JsonNode)new JsonObject { ["dst"] = v4 ? "0.0.0.0/0" : "::/0", ["gw"] = gateway });
         }
         if (Dns(config, identity) is { } dns) result["dns"] = Merge(result["dns"] as JsonObject, dns);
         return result;

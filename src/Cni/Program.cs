@@ -80,7 +80,7 @@ static JsonObject VersionResult(byte[] input)
     {
     }
     var supported = new JsonArray();
-    foreach (var v in CniVersions.Supported) supported.Add(v);
+    foreach (var v in CniVersions.Supported) supported.Add((JsonNode?)JsonValue.Create(v));
     return new JsonObject { ["cniVersion"] = requested ?? CniVersions.Latest, ["supportedVersions"] = supported };
 }
 

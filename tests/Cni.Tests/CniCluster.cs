@@ -11,7 +11,7 @@ namespace ControlPlane.Cni.Tests;
 /// The test bed of tests/NodeAgent.Tests, for CNI: a silo in this process on a unix socket, an
 /// underlay bridge in a fabric namespace (10.98.0.0/24), hosts as namespaces on it (10.98.0.n)
 /// each running a node agent process, and optionally the cluster DNS server in a namespace of its
-/// own on the fabric (10.98.0.53). The plugin is installed in a private CNI plugin directory
+/// own on the fabric (10.98.0.53). The plugin (<see cref="Plugin"/>) is linked into a private CNI plugin directory
 /// (<see cref="PluginDirectory"/>) as "controlplane". Runtimes keep libcni's result cache in
 /// /var/lib/cni: they run in a mount namespace of their own where /var/lib is a private
 /// directory (<see cref="Private"/>), so nothing outside /tmp/cniw-* changes. Every name starts
@@ -34,10 +34,17 @@ internal sealed class CniCluster : IAsyncDisposable
         System.IO.Directory.CreateDirectory(PluginDirectory);
         System.IO.Directory.CreateDirectory(ConfigDirectory);
         System.IO.Directory.CreateDirectory(VarLib);
-        File.CreateSymbolicLink(Path.Combine(PluginDirectory, "controlplane"), Path.Combine(AppContext.BaseDirectory, "ControlPlane.Cni"));
+        File.CreateSymbolicLink(Path.Combine(PluginDirectory, "controlplane"), Plugin);
     }
 
     public string Id { get; }
+
+    /// <summary>
+    /// The plugin under test: $CNI_PLUGIN (an installed one, e.g. the native executable of
+    /// scripts/install-cni.sh, as CI runs it), else this build's ControlPlane.Cni.
+    /// </summary>
+    public static string Plugin =>
+        Environment.GetEnvironmentVariable("CNI_PLUGIN") is { Length: > 0 } installed ? installed : Path.Combine(AppContext.BaseDirectory, "ControlPlane.Cni");
 
     /// <summary>/tmp/cniw-&lt;id&gt;: every file of the bed.</summary>
     public string Directory { get; }
