@@ -140,8 +140,9 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
             {
-                // Gone already; its interface may not be (a detach that failed half-way).
-                await Task.Run(() => EndpointWiring.Disconnect(veth, options.RouteProtocol), cancellationToken);
+                // Gone already. An interface left behind (a detach that failed half-way) is the
+                // reconciler's to sweep: removing it here could hit the pair of a new endpoint of
+                // the same name being attached right now.
                 return new DetachResponse { Detached = false };
             }
         }
