@@ -143,10 +143,15 @@ internal sealed class CniCluster : IAsyncDisposable
 
     /// <summary>
     /// The command line that runs <paramref name="command"/> with /var/lib replaced by <see cref="VarLib"/>
-    /// in a mount namespace of its own (mounts under /run/netns still propagate, as runtimes need).
+    /// in a mount namespace of its own. Where / is private (here: no systemd), propagation stays as
+    /// it is, so the runtime's mounts under /run/netns (a shared mount) reach every namespace while
+    /// the bind on /var/lib reaches none; where / is shared the new namespace is made a slave, so
+    /// that the bind cannot leak out (the runtime's namespace mounts then stay inside it too).
     /// </summary>
     public string[] Private(params string[] command) =>
-        ["unshare", "--mount", "--propagation", "unchanged", "--", "sh", "-c", "mount --bind \"$0\" /var/lib && exec \"$@\"", VarLib, .. command];
+        ["unshare", "--mount", "--propagation", RootIsShared.Value ? "slave" : "unchanged", "--", "sh", "-c", "mount --bind \"$0\" /var/lib && exec \"$@\"", VarLib, .. command];
+
+    private static readonly Lazy<bool> RootIsShared = new(() => Shell.Must("findmnt", "-n", "-o", "PROPAGATION", "/").Contains("shared", StringComparison.Ordinal));
 
     public void AddNamespace(string name)
     {
