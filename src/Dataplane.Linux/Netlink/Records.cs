@@ -6,6 +6,9 @@ namespace ControlPlane.Dataplane.Linux.Netlink;
 /// <summary>A network device as the kernel reports it.</summary>
 public sealed record Link(int Index, string Name, string? Kind, int Mtu, bool Up, PhysicalAddress? Mac);
 
+/// <summary>An address of a link, with its prefix length.</summary>
+public sealed record LinkAddress(int Index, IPAddress Address, int PrefixLength);
+
 /// <summary>A route; <see cref="Gateway"/> is null for directly connected destinations.</summary>
 public sealed record Route(IPAddress Destination, int PrefixLength, IPAddress? Gateway, int OutputIndex, byte Protocol, uint Table, bool Onlink, uint NexthopId = 0, byte Type = 1);
 

@@ -152,6 +152,24 @@ public sealed class RouteNetlink : IDisposable
         return new Link(index, attributes.String(Rtm.IflaIfname) ?? "", kind, (int)(attributes.U32(Rtm.IflaMtu) ?? 0), (flags & Rtm.IffUp) != 0, mac);
     }
 
+    /// <summary>The addresses of one family (AF_INET or AF_INET6) on every link.</summary>
+    public IReadOnlyList<LinkAddress> ListAddresses(byte family)
+    {
+        var addresses = new List<LinkAddress>();
+        Dump(Rtm.GetAddr, 8, family, (type, payload) =>
+        {
+            if (type != Rtm.NewAddr) return;
+            var index = BinaryPrimitives.ReadInt32LittleEndian(payload[4..]);
+            var attributes = new Attributes(payload[8..]);
+            // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer's on point-to-point links).
+            if (attributes.TryGet(Rtm.IfaLocal, out var local) || attributes.TryGet(Rtm.IfaAddress, out local))
+            {
+                addresses.Add(new LinkAddress(index, new IPAddress(local), payload[1]));
+            }
+        });
+        return addresses;
+    }
+
     /// <summary>Routes of a table (main by default); <paramref name="protocol"/> keeps only ours.</summary>
     public IReadOnlyList<Route> ListRoutes(byte family, byte? protocol = null, uint table = Rtm.RtTableMain)
     {

@@ -1,9 +1,11 @@
 using System.Net;
 using System.Net.NetworkInformation;
+using ControlPlane.Contracts.Attachments;
 using ControlPlane.Contracts.Client;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Dataplane.Linux.Netlink;
 using ControlPlane.NodeAgent.Dataplane;
+using ControlPlane.NodeAgent.Sync;
 using Grpc.Core;
 
 namespace ControlPlane.NodeAgent.Attach;
@@ -11,13 +13,22 @@ namespace ControlPlane.NodeAgent.Attach;
 /// <summary>
 /// controlplane.v1.Agent on the node's unix socket. Attach creates the endpoint through the
 /// control plane (on this node), wires its veth and returns its addresses; Detach reverses it.
-/// Both are idempotent. A wiring failure after the endpoint was created deletes it again.
+/// Both are idempotent. A wiring failure after the endpoint was created deletes it again. An
+/// attach that names its container records it on the endpoint (<see cref="AttachmentLabels"/>),
+/// and from then on that endpoint is the container's: another container's attach or detach of the
+/// same name does not touch it. List and Status serve the CNI plugin's GC, CHECK and STATUS.
 /// </summary>
-public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, PendingAttachments pending, Lease.NodeLease lease) : Agent.AgentBase
+public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, PendingAttachments pending, Lease.NodeLease lease, WatchSync sync) : Agent.AgentBase
 {
+    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(10);
+
     public override Task<AttachResponse> Attach(AttachRequest request, ServerCallContext context) => AttachAsync(request, context.CancellationToken);
 
     public override Task<DetachResponse> Detach(DetachRequest request, ServerCallContext context) => DetachAsync(request, context.CancellationToken);
+
+    public override Task<ListAttachmentsResponse> List(ListAttachmentsRequest request, ServerCallContext context) => ListAsync(request, context.CancellationToken);
+
+    public override Task<AgentStatusResponse> Status(AgentStatusRequest request, ServerCallContext context) => StatusAsync(request, context.CancellationToken);
 
     private async Task<AttachResponse> AttachAsync(AttachRequest request, CancellationToken cancellationToken)
     {
@@ -25,23 +36,20 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"netns_path: '{request.NetnsPath}' does not exist"));
         if (request.InterfaceName.Length is 0 or > 15 || request.InterfaceName.Contains('/'))
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"interface_name: '{request.InterfaceName}' is not a Linux interface name"));
-        // Endpoints can only live on a registered node: wait for this one's registration.
-        try
-        {
-            await lease.Registered.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
-        }
-        catch (TimeoutException)
-        {
-            throw new RpcException(new Status(StatusCode.Unavailable, $"node '{options.NodeName}' is not registered with the control plane yet"));
-        }
-        var call = Calls.Within(TimeSpan.FromSeconds(10), cancellationToken);
+        await WaitRegisteredAsync(cancellationToken);
+        var call = Calls.Within(CallTimeout, cancellationToken);
         var endpoint = new Endpoint
         {
             Metadata = new ObjectMeta { Namespace = request.Namespace, Name = request.Name },
             Spec = new EndpointSpec { Network = request.Network, Node = options.NodeName, Ready = true, Hostname = request.Hostname, Subdomain = request.Subdomain },
         };
         endpoint.Metadata.Labels.Add(request.Labels);
+        if (request.ContainerId.Length > 0)
+        {
+            foreach (var (label, value) in AttachmentLabels.For(request.ContainerId, request.InterfaceName)) endpoint.Metadata.Labels[label] = value;
+        }
         endpoint.Spec.Ports.Add(request.Ports);
+        endpoint.Spec.Ips.Add(request.Ips);
         var created = false;
         try
         {
@@ -50,9 +58,9 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
         {
-            endpoint = await client.Endpoints.GetAsync(request.Namespace, request.Name, call);
-            if (endpoint.Spec.Node != options.NodeName || endpoint.Spec.Network != request.Network)
-                throw new RpcException(new Status(StatusCode.FailedPrecondition, $"endpoint {request.Namespace}/{request.Name} exists on node '{endpoint.Spec.Node}', network '{endpoint.Spec.Network}'"));
+            // Either the endpoint exists (an attach repeated) or a requested address is held by
+            // another endpoint: only the first has an endpoint of this name to read.
+            endpoint = await ExistingAsync(request, e, call);
         }
         var key = $"{request.Namespace}/{request.Name}";
         var network = await client.Networks.GetAsync("", endpoint.Spec.Network, call);
@@ -60,9 +68,10 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
         var wiring = new EndpointWiring.Wiring(Names.EndpointVeth(key), request.InterfaceName, [.. endpoint.Status.Ips.Select(IPAddress.Parse)],
             PhysicalAddress.Parse(endpoint.Status.Mac), gateways, (int)endpoint.Status.Mtu, Names.Table(network.Spec.Vni));
         pending.Add(wiring.HostInterface, key);
+        PhysicalAddress hostMac;
         try
         {
-            await Task.Run(() => EndpointWiring.Connect(request.NetnsPath, wiring, options.RouteProtocol), cancellationToken);
+            hostMac = await Task.Run(() => EndpointWiring.Connect(request.NetnsPath, wiring, options.RouteProtocol), cancellationToken);
         }
         catch (Exception e) when (e is NetlinkException or InvalidOperationException or IOException)
         {
@@ -82,21 +91,130 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
             Mtu = endpoint.Status.Mtu,
             InterfaceName = request.InterfaceName,
             Endpoint = endpoint,
+            HostInterface = wiring.HostInterface,
+            HostMac = Colons(hostMac),
         };
         response.Ips.Add(endpoint.Status.Ips);
         return response;
     }
 
-    private async Task<DetachResponse> DetachAsync(DetachRequest request, CancellationToken cancellationToken)
+    private async Task<Endpoint> ExistingAsync(AttachRequest request, RpcException refused, CallOptions call)
     {
+        Endpoint endpoint;
         try
         {
-            await client.Endpoints.DeleteAsync(request.Namespace, request.Name, options: Calls.Within(TimeSpan.FromSeconds(10), cancellationToken));
+            endpoint = await client.Endpoints.GetAsync(request.Namespace, request.Name, call);
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
         {
+            throw refused;
         }
-        await Task.Run(() => EndpointWiring.Disconnect(Names.EndpointVeth($"{request.Namespace}/{request.Name}"), options.RouteProtocol), cancellationToken);
-        return new DetachResponse();
+        if (endpoint.Spec.Node != options.NodeName || endpoint.Spec.Network != request.Network)
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"endpoint {request.Namespace}/{request.Name} exists on node '{endpoint.Spec.Node}', network '{endpoint.Spec.Network}'"));
+        if (request.ContainerId.Length > 0 && !IsFor(endpoint, request.ContainerId, request.InterfaceName))
+        {
+            var holder = endpoint.Metadata.Labels.TryGetValue(AttachmentLabels.ContainerId, out var id) ? $"container {id}" : "no container";
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"endpoint {request.Namespace}/{request.Name} exists, attached for {holder}; detach it first"));
+        }
+        return endpoint;
     }
+
+    private async Task<DetachResponse> DetachAsync(DetachRequest request, CancellationToken cancellationToken)
+    {
+        var call = Calls.Within(CallTimeout, cancellationToken);
+        var veth = Names.EndpointVeth($"{request.Namespace}/{request.Name}");
+        var conditional = request.ContainerId.Length > 0 || request.Etag.Length > 0;
+        var etag = request.Etag;
+        if (conditional)
+        {
+            try
+            {
+                var endpoint = await client.Endpoints.GetAsync(request.Namespace, request.Name, call);
+                if ((request.ContainerId.Length > 0 && !IsFor(endpoint, request.ContainerId, request.InterfaceName))
+                    || (request.Etag.Length > 0 && endpoint.Metadata.Etag != request.Etag))
+                {
+                    return new DetachResponse { Detached = false };
+                }
+                etag = endpoint.Metadata.Etag;
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+            {
+                // Gone already. An interface left behind (a detach that failed half-way) is the
+                // reconciler's to sweep: removing it here could hit the pair of a new endpoint of
+                // the same name being attached right now.
+                return new DetachResponse { Detached = false };
+            }
+        }
+        var detached = true;
+        try
+        {
+            await client.Endpoints.DeleteAsync(request.Namespace, request.Name, etag, call);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+        {
+            detached = false;
+        }
+        await Task.Run(() => EndpointWiring.Disconnect(veth, options.RouteProtocol), cancellationToken);
+        return new DetachResponse { Detached = detached };
+    }
+
+    private async Task<ListAttachmentsResponse> ListAsync(ListAttachmentsRequest request, CancellationToken cancellationToken)
+    {
+        var response = new ListAttachmentsResponse();
+        var page = new ListRequest { Namespace = request.Namespace, PageSize = 1000 };
+        do
+        {
+            var list = await client.Endpoints.ListAsync(page, Calls.Within(CallTimeout, cancellationToken));
+            response.Endpoints.Add(list.Endpoints.Where(e => e.Spec.Node == options.NodeName
+                && request.Labels.All(l => e.Metadata.Labels.TryGetValue(l.Key, out var value) && value == l.Value)));
+            page.PageToken = list.NextPageToken;
+        }
+        while (page.PageToken.Length > 0);
+        return response;
+    }
+
+    private async Task<AgentStatusResponse> StatusAsync(AgentStatusRequest request, CancellationToken cancellationToken)
+    {
+        if (!lease.Registered.IsCompletedSuccessfully)
+            return NotReady($"node '{options.NodeName}' is not registered with the control plane yet");
+        if (!sync.IsSynced)
+            return NotReady("the agent has not completed its first sync with the control plane");
+        if (request.Network.Length > 0)
+        {
+            try
+            {
+                await client.Networks.GetAsync("", request.Network, Calls.Within(CallTimeout, cancellationToken));
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+            {
+                return NotReady($"network '{request.Network}' does not exist");
+            }
+            catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
+            {
+                return NotReady($"the control plane is unreachable ({e.StatusCode})");
+            }
+        }
+        return new AgentStatusResponse { Ready = true };
+    }
+
+    private static AgentStatusResponse NotReady(string reason) => new() { Ready = false, Reason = reason };
+
+    private async Task WaitRegisteredAsync(CancellationToken cancellationToken)
+    {
+        // Endpoints can only live on a registered node: wait for this one's registration.
+        try
+        {
+            await lease.Registered.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, $"node '{options.NodeName}' is not registered with the control plane yet"));
+        }
+    }
+
+    private static bool IsFor(Endpoint endpoint, string containerId, string interfaceName) =>
+        endpoint.Metadata.Labels.TryGetValue(AttachmentLabels.Attachment, out var key) && key == AttachmentLabels.Key(containerId, interfaceName);
+
+    private static string Colons(PhysicalAddress mac) => string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
 }

@@ -19,7 +19,8 @@ public static class EndpointWiring
     /// <param name="Table">The network's routing table: the endpoint's host routes go there, and traffic from the endpoint looks it up.</param>
     public sealed record Wiring(string HostInterface, string Interface, IReadOnlyList<IPAddress> Ips, PhysicalAddress Mac, IReadOnlyList<IPAddress> Gateways, int Mtu, uint Table);
 
-    public static void Connect(string netnsPath, Wiring wiring, byte protocol)
+    /// <returns>The MAC of the host end.</returns>
+    public static PhysicalAddress Connect(string netnsPath, Wiring wiring, byte protocol)
     {
         using var rtnl = RouteNetlink.Open();
         var host = rtnl.FindLink(wiring.HostInterface);
@@ -71,6 +72,7 @@ public static class EndpointWiring
             }
             routes.ExecuteOrThrow();
         });
+        return host.Mac!;
     }
 
     /// <summary>Removes the pair (its far end and routes go with it) and its rule. Missing is fine.</summary>

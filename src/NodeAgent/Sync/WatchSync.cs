@@ -86,6 +86,12 @@ public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSy
         lock (_lock) _full = true;
     }
 
+    /// <summary>True once the first complete list has arrived.</summary>
+    public bool IsSynced
+    {
+        get { lock (_lock) return _synced; }
+    }
+
     /// <summary>The current view, or null before the first complete list.</summary>
     public ClusterView? Snapshot()
     {

@@ -1,0 +1,47 @@
+using ControlPlane.Contracts.Client;
+using ControlPlane.Contracts.V1;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace ControlPlane.Cni;
+
+/// <summary>
+/// The node agent's attach API on its unix socket. Failures become CNI errors by status code:
+/// an agent that cannot be reached, or a call that timed out or raced, is "try again later" (11);
+/// a refusal is 100 + its gRPC code (<see cref="CniCodes.Refused"/>), its text in the details.
+/// </summary>
+public sealed class AgentConnection(string socket) : IDisposable
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    private readonly GrpcChannel _channel = ControlPlaneChannel.ForUnixSocket(socket);
+
+    public string Socket { get; } = socket;
+
+    public Task<AttachResponse> AttachAsync(AttachRequest request) => CallAsync(c => c.AttachAsync(request, Calls.Within(Timeout)), "attach");
+
+    public Task<DetachResponse> DetachAsync(DetachRequest request) => CallAsync(c => c.DetachAsync(request, Calls.Within(Timeout)), "detach");
+
+    public Task<ListAttachmentsResponse> ListAsync(ListAttachmentsRequest request) => CallAsync(c => c.ListAsync(request, Calls.Within(Timeout)), "list attachments");
+
+    public Task<AgentStatusResponse> StatusAsync(AgentStatusRequest request) => CallAsync(c => c.StatusAsync(request, Calls.Within(Timeout)), "status");
+
+    private async Task<T> CallAsync<T>(Func<Agent.AgentClient, AsyncUnaryCall<T>> call, string what)
+    {
+        if (!File.Exists(Socket))
+            throw new CniException(CniCodes.TryAgainLater, $"{what}: the node agent is not running", $"no agent socket at {Socket}");
+        try
+        {
+            return await call(new Agent.AgentClient(_channel));
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Aborted)
+        {
+            throw new CniException(CniCodes.TryAgainLater, $"{what}: the node agent is unavailable ({e.StatusCode})", $"agent socket {Socket}: {e.Status.Detail}");
+        }
+        catch (RpcException e)
+        {
+            throw new CniException(CniCodes.Refused(e.StatusCode), $"{what} refused ({e.StatusCode})", e.Status.Detail);
+        }
+    }
+
+    public void Dispose() => _channel.Dispose();
+}

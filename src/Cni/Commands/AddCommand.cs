@@ -1,0 +1,49 @@
+using System.Text.Json.Nodes;
+using ControlPlane.Contracts.Attachments;
+using ControlPlane.Contracts.V1;
+using Grpc.Core;
+
+namespace ControlPlane.Cni.Commands;
+
+/// <summary>
+/// ADD: attaches the container through the node agent (which creates the endpoint and wires the
+/// veth into CNI_NETNS) and returns the result. Requested addresses come from the ips capability,
+/// args.cni.ips or CNI_ARGS IP; a taken one fails with 106 and the holder in the details.
+/// </summary>
+public static class AddCommand
+{
+    public static async Task<JsonObject> RunAsync(CniInvocation invocation, PluginConfig config)
+    {
+        config.Validate("ADD", "0.3.0");
+        var identity = EndpointIdentity.Of(invocation, config);
+        var requested = config.RequestedIps(invocation.Args);
+        if (NetnsState.HasLink(invocation.Netns, invocation.InterfaceName))
+            throw new CniException(CniCodes.InterfaceExists, $"interface {invocation.InterfaceName} already exists in the container", $"CNI_NETNS: {invocation.Netns}");
+        var request = new AttachRequest
+        {
+            Namespace = identity.Namespace,
+            Name = identity.Name,
+            Network = config.Network,
+            NetnsPath = invocation.Netns,
+            InterfaceName = invocation.InterfaceName,
+            ContainerId = invocation.ContainerId,
+            Ips = { requested },
+        };
+        foreach (var (key, value) in config.Labels) request.Labels[key] = value;
+        request.Labels[AttachmentLabels.CniNetwork] = config.Name;
+        using var agent = new AgentConnection(config.AgentSocket);
+        AttachResponse attached;
+        try
+        {
+            attached = await agent.AttachAsync(request);
+        }
+        catch (CniException e) when (e.Code == CniCodes.Refused(StatusCode.AlreadyExists))
+        {
+            throw new CniException(e.Code, $"requested address {string.Join(", ", requested)} is already in use", e.Details);
+        }
+        if (requested.Except(attached.Ips).ToList() is { Count: > 0 } missing)
+            throw new CniException(CniCodes.Refused(StatusCode.FailedPrecondition), $"endpoint {identity.Namespace}/{identity.Name} exists without the requested address",
+                $"requested {string.Join(", ", missing)}; it has {string.Join(", ", attached.Ips)}");
+        return AttachmentResult.Build(config, invocation, identity, attached);
+    }
+}

@@ -1,0 +1,142 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace ControlPlane.Cni;
+
+/// <summary>
+/// The plugin configuration on stdin (one entry of a network configuration list, as the runtime
+/// derives it). The plugin's own keys:
+/// <list type="bullet">
+/// <item><c>network</c> (required): the control plane's network to attach to;</item>
+/// <item><c>agentSocket</c>: the node agent's attach socket (default /run/controlplane/agent.sock);</item>
+/// <item><c>namespace</c>: the endpoint's namespace when CNI_ARGS has no K8S_POD_NAMESPACE (default "default");</item>
+/// <item><c>labels</c>: labels every endpoint of this configuration gets (services and policies select by them);</item>
+/// <item><c>dns</c> (the spec's well-known key) and <c>clusterDomain</c>: the result's DNS; with a cluster
+/// domain the search list starts with &lt;namespace&gt;.svc.&lt;domain&gt;, svc.&lt;domain&gt;, &lt;domain&gt;.</item>
+/// </list>
+/// Runtime-provided: <c>runtimeConfig.ips</c> (the <c>ips</c> capability), <c>args.cni.ips</c>,
+/// <c>args.cni.labels</c>, <c>prevResult</c>, <c>cni.dev/valid-attachments</c>.
+/// </summary>
+public sealed record PluginConfig
+{
+    public const string DefaultSocket = "/run/controlplane/agent.sock";
+
+    public required string CniVersion { get; init; }
+
+    public string Name { get; init; } = "";
+
+    public string Network { get; init; } = "";
+
+    public string AgentSocket { get; init; } = DefaultSocket;
+
+    public string Namespace { get; init; } = "default";
+
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    public string ClusterDomain { get; init; } = "";
+
+    public JsonObject? Dns { get; init; }
+
+    /// <summary>Requested addresses from the ips capability or args.cni.ips (null: none given there).</summary>
+    public IReadOnlyList<string>? Ips { get; init; }
+
+    public JsonObject? PrevResult { get; init; }
+
+    /// <summary>GC's still-valid attachments (container id, interface); null when absent.</summary>
+    public IReadOnlyList<(string ContainerId, string InterfaceName)>? ValidAttachments { get; init; }
+
+    public static PluginConfig Parse(ReadOnlySpan<byte> json)
+    {
+        JsonObject root;
+        try
+        {
+            root = JsonNode.Parse(json) as JsonObject ?? throw new CniException(CniCodes.DecodingFailure, "the configuration is not a JSON object");
+        }
+        catch (JsonException e)
+        {
+            throw new CniException(CniCodes.DecodingFailure, "the configuration is not valid JSON", e.Message);
+        }
+        var version = Text(root, "cniVersion") ?? "";
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (root["labels"] is JsonObject staticLabels)
+        {
+            foreach (var (key, value) in staticLabels) labels[key] = Expect<string>(value, "labels." + key);
+        }
+        var cniArgs = root["args"]?["cni"] as JsonObject;
+        if (cniArgs?["labels"] is JsonArray argLabels)
+        {
+            foreach (var label in argLabels)
+            {
+                labels[Expect<string>(label?["key"], "args.cni.labels[].key")] = Expect<string>(label?["value"], "args.cni.labels[].value");
+            }
+        }
+        return new PluginConfig
+        {
+            CniVersion = version,
+            Name = Text(root, "name") ?? "",
+            Network = Text(root, "network") ?? "",
+            AgentSocket = Text(root, "agentSocket") ?? DefaultSocket,
+            Namespace = Text(root, "namespace") ?? "default",
+            Labels = labels,
+            ClusterDomain = (Text(root, "clusterDomain") ?? "").TrimEnd('.'),
+            Dns = root["dns"] as JsonObject,
+            Ips = Strings(root["runtimeConfig"]?["ips"], "runtimeConfig.ips") ?? Strings(cniArgs?["ips"], "args.cni.ips"),
+            PrevResult = root["prevResult"] as JsonObject,
+            ValidAttachments = root["cni.dev/valid-attachments"] is JsonArray valid
+                ? valid.Select(a => (Expect<string>(a?["containerID"], "cni.dev/valid-attachments[].containerID"), Expect<string>(a?["ifname"], "cni.dev/valid-attachments[].ifname"))).ToList()
+                : null,
+        };
+    }
+
+    /// <summary>Checks what every command but VERSION needs: a supported version, a name, the network.</summary>
+    public void Validate(string command, string minimumVersion)
+    {
+        if (!CniVersions.IsSupported(CniVersion))
+            throw new CniException(CniCodes.IncompatibleVersion, $"cniVersion '{CniVersion}' is not supported", $"supported: {string.Join(", ", CniVersions.Supported)}");
+        if (!CniVersions.AtLeast(CniVersion, minimumVersion))
+            throw new CniException(CniCodes.IncompatibleVersion, $"{command} needs cniVersion {minimumVersion} or later", $"the configuration has {CniVersion}");
+        if (Name.Length == 0) throw new CniException(CniCodes.InvalidConfig, "the configuration has no name");
+        // The name is recorded on endpoints as a label value (controlplane.io/cni-network), the scope of GC.
+        if (Name.Length > 63 || !char.IsAsciiLetterOrDigit(Name[0]) || !char.IsAsciiLetterOrDigit(Name[^1])
+            || !Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+            throw new CniException(CniCodes.InvalidConfig, "the network name must be at most 63 characters, starting and ending alphanumeric", $"name: '{Name}'");
+        if (Network.Length == 0) throw new CniException(CniCodes.InvalidConfig, "the configuration names no network", "set \"network\" to the control plane's network");
+        if (!Path.IsPathRooted(AgentSocket)) throw new CniException(CniCodes.InvalidConfig, "agentSocket must be an absolute path", $"agentSocket: '{AgentSocket}'");
+    }
+
+    /// <summary>
+    /// The addresses asked for: the ips capability (or args.cni.ips) wins over CNI_ARGS IP, as the
+    /// conventions require. A prefix length is accepted and dropped: the network decides it.
+    /// </summary>
+    public IReadOnlyList<string> RequestedIps(CniArgs args)
+    {
+        var (given, source, code) = Ips is not null ? (Ips, "runtimeConfig.ips", CniCodes.InvalidConfig)
+            : args["IP"] is { } ip ? ([.. ip.Split(',')], "CNI_ARGS IP", CniCodes.InvalidEnvironment)
+            : ((IReadOnlyList<string>)[], "", 0);
+        var addresses = new List<string>();
+        foreach (var entry in given)
+        {
+            var text = entry.Split('/')[0].Trim();
+            if (!IPAddress.TryParse(text, out var address))
+                throw new CniException(code, "a requested address is not an IP address", $"{source}: '{entry}'");
+            addresses.Add(address.ToString());
+        }
+        return addresses;
+    }
+
+    private static string? Text(JsonObject root, string key) => root[key] is { } node ? Expect<string>(node, key) : null;
+
+    private static List<string>? Strings(JsonNode? node, string key) => node switch
+    {
+        null => null,
+        JsonArray array => array.Select((item, i) => Expect<string>(item, $"{key}[{i}]")).ToList(),
+        _ => throw new CniException(CniCodes.InvalidConfig, $"{key} must be a list of strings"),
+    };
+
+    private static T Expect<T>(JsonNode? node, string key)
+    {
+        if (node is JsonValue value && value.TryGetValue<T>(out var result)) return result;
+        throw new CniException(CniCodes.InvalidConfig, $"{key} has the wrong type", $"{key}: expected {(typeof(T) == typeof(string) ? "a string" : typeof(T).Name)}");
+    }
+}

@@ -1,0 +1,127 @@
+using System.Text.Json.Nodes;
+using ControlPlane.Contracts.Attachments;
+
+namespace ControlPlane.Cni.Tests;
+
+/// <summary>The plugin run as a runtime runs it: VERSION, STATUS, error objects, chaining, endpoint ownership.</summary>
+[Collection("cni")]
+public sealed class ProtocolTests(CniBed bed)
+{
+    private CniCluster Cluster => bed.Cluster;
+
+    [Fact]
+    public async Task VersionAndStatus_AnswerAsTheSpecSays()
+    {
+        var vni = bed.NextVni();
+        var network = (await Cluster.CreateNetworkAsync($"n{vni}", vni)).Metadata.Name;
+        var config = Runtimes.PluginConfig(Cluster, Cluster.WriteConfList($"c{vni}", network, host: 1));
+
+        var version = Runtimes.Plugin(Cluster, 1, "VERSION", new JsonObject { ["cniVersion"] = "1.0.0" }, netns: "dummy", interfaceName: "dummy");
+        Assert.True(version.Code == 0, version.ToString());
+        Assert.Equal("1.0.0", version.Json["cniVersion"]!.GetValue<string>());
+        Assert.Equal(["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"], version.Json["supportedVersions"]!.AsArray().Select(v => v!.GetValue<string>()));
+
+        var ready = Runtimes.Plugin(Cluster, 1, "STATUS", config);
+        Assert.True(ready.Code == 0, ready.ToString());
+        Assert.Equal("", ready.Output);
+
+        var noNetwork = (JsonObject)config.DeepClone();
+        noNetwork["network"] = "absent";
+        var notReady = Runtimes.Plugin(Cluster, 1, "STATUS", noNetwork);
+        Assert.Equal(1, notReady.Code);
+        Assert.Equal(50, notReady.Json["code"]!.GetValue<int>());
+        Assert.Equal("network 'absent' does not exist", notReady.Json["details"]!.GetValue<string>());
+
+        var noAgent = (JsonObject)config.DeepClone();
+        noAgent["agentSocket"] = Path.Combine(Cluster.Directory, "absent.sock");
+        var unreachable = Runtimes.Plugin(Cluster, 1, "STATUS", noAgent);
+        Assert.Equal(51, unreachable.Json["code"]!.GetValue<int>());
+    }
+
+    [Theory]
+    [InlineData("ADD", "{not json", "c1", "eth0", 6, "the configuration is not valid JSON")]
+    [InlineData("ADD", """{"cniVersion":"2.0.0","name":"x","network":"n"}""", "c1", "eth0", 1, "cniVersion '2.0.0' is not supported")]
+    [InlineData("ADD", """{"cniVersion":"1.0.0","name":"x"}""", "c1", "eth0", 7, "the configuration names no network")]
+    [InlineData("ADD", """{"cniVersion":"1.0.0","name":"x","network":"n"}""", "", "eth0", 4, "invalid CNI environment variables")]
+    [InlineData("ADD", """{"cniVersion":"1.0.0","name":"x","network":"n"}""", "c1", "bad/name", 4, "invalid CNI environment variables")]
+    [InlineData("ADD", """{"cniVersion":"1.0.0","name":"x","network":"n","runtimeConfig":{"ips":["not-an-ip"]}}""", "c1", "eth0", 7, "a requested address is not an IP address")]
+    [InlineData("GC", """{"cniVersion":"1.0.0","name":"x","network":"n"}""", "", "", 1, "GC needs cniVersion 1.1.0 or later")]
+    [InlineData("CHECK", """{"cniVersion":"1.1.0","name":"x","network":"n"}""", "c1", "eth0", 7, "CHECK needs prevResult")]
+    [InlineData("FROB", """{"cniVersion":"1.1.0","name":"x","network":"n"}""", "c1", "eth0", 4, "unknown CNI_COMMAND 'FROB'")]
+    public void BadInput_ErrorObjectWithTheSpecsCode_NoStackTrace(string command, string stdin, string containerId, string interfaceName, int code, string message)
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["CNI_COMMAND"] = command, ["CNI_CONTAINERID"] = containerId, ["CNI_NETNS"] = "/proc/self/ns/net", ["CNI_IFNAME"] = interfaceName, ["CNI_PATH"] = Cluster.PluginDirectory,
+        };
+        var (exit, output, error) = Shell.Run(environment, stdin, Path.Combine(Cluster.PluginDirectory, "controlplane"));
+        Assert.Equal(1, exit);
+        Assert.Equal("", error);
+        var json = JsonNode.Parse(output)!;
+        Assert.Equal(code, json["code"]!.GetValue<int>());
+        Assert.Equal(message, json["msg"]!.GetValue<string>());
+        Assert.NotNull(json["cniVersion"]);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Add_AfterAnotherPlugin_AppendsToPrevResultAndChecksAgainstIt()
+    {
+        var vni = bed.NextVni();
+        var network = (await Cluster.CreateNetworkAsync($"n{vni}", vni)).Metadata.Name;
+        var config = Runtimes.PluginConfig(Cluster, Cluster.WriteConfList($"c{vni}", network, host: 1));
+        var pod = Cluster.Netns($"p{vni}");
+        Cluster.AddNamespace(pod);
+        var netns = $"/run/netns/{pod}";
+        config["prevResult"] = JsonNode.Parse($$"""
+            {"cniVersion":"1.1.0","interfaces":[{"name":"net0","sandbox":"{{netns}}"}],
+             "ips":[{"address":"192.168.77.2/24","interface":0}],"dns":{"nameservers":["192.168.77.1"]},"custom":"kept"}
+            """);
+
+        var added = Runtimes.Plugin(Cluster, 1, "ADD", config, "chained-1", netns);
+        Assert.True(added.Code == 0, added.ToString());
+        var result = added.Json;
+        Assert.Equal("kept", result["custom"]!.GetValue<string>());
+        Assert.Equal(["net0", result["interfaces"]![1]!["name"]!.GetValue<string>(), "eth0"], result["interfaces"]!.AsArray().Select(i => i!["name"]!.GetValue<string>()));
+        Assert.True(result["interfaces"]![2]!["mtu"]!.GetValue<int>() > 0, "1.1.0 results carry the interface's MTU");
+        Assert.Equal([0, 2], result["ips"]!.AsArray().Select(i => i!["interface"]!.GetValue<int>()));
+        Assert.Equal(["192.168.77.1", CniCluster.DnsAddress], result["dns"]!["nameservers"]!.AsArray().Select(n => n!.GetValue<string>()));
+
+        config["prevResult"] = result.DeepClone();
+        var check = Runtimes.Plugin(Cluster, 1, "CHECK", config, "chained-1", netns);
+        Assert.True(check.Code == 0, check.ToString());
+        var deleted = Runtimes.Plugin(Cluster, 1, "DEL", config, "chained-1", netns);
+        Assert.True(deleted.Code == 0, deleted.ToString());
+        Assert.Equal("", deleted.Output);
+    }
+
+    [Fact]
+    public async Task Add_PodNameHeldByAnotherContainer_RefusedAndItsDelLeavesTheOwnerAlone()
+    {
+        var vni = bed.NextVni();
+        var network = (await Cluster.CreateNetworkAsync($"n{vni}", vni)).Metadata.Name;
+        var config = Runtimes.PluginConfig(Cluster, Cluster.WriteConfList($"c{vni}", network, host: 2));
+        var (p1, p2) = (Cluster.Netns($"p{vni}a"), Cluster.Netns($"p{vni}b"));
+        Cluster.AddNamespace(p1);
+        Cluster.AddNamespace(p2);
+        const string Args = "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=Web_0";
+
+        var owner = Runtimes.Plugin(Cluster, 2, "ADD", config, "owner-1", $"/run/netns/{p1}", cniArgs: Args);
+        Assert.True(owner.Code == 0, owner.ToString());
+        var name = EndpointIdentity.EndpointName("Web_0");
+        Assert.Matches("^web-0-[0-9a-f]{8}$", name);
+        var endpoint = await Cluster.Client.Endpoints.GetAsync("default", name);
+        Assert.Equal("owner-1", endpoint.Metadata.Labels[AttachmentLabels.ContainerId]);
+
+        var intruder = Runtimes.Plugin(Cluster, 2, "ADD", config, "intruder-2", $"/run/netns/{p2}", cniArgs: Args);
+        Assert.Equal(1, intruder.Code);
+        Assert.Equal(109, intruder.Json["code"]!.GetValue<int>());
+        Assert.Contains($"endpoint default/{name} exists, attached for container owner-1", intruder.Json["details"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.True(Runtimes.Plugin(Cluster, 2, "DEL", config, "intruder-2", $"/run/netns/{p2}", cniArgs: Args).Code == 0);
+        Assert.Equal(endpoint.Metadata.Uid, (await Cluster.Client.Endpoints.GetAsync("default", name)).Metadata.Uid);
+        Assert.Equal(0, Shell.Run("ip", "-n", p1, "link", "show", "eth0").Code);
+
+        Assert.True(Runtimes.Plugin(Cluster, 2, "DEL", config, "owner-1", $"/run/netns/{p1}", cniArgs: Args).Code == 0);
+        Assert.NotEqual(0, Shell.Run("ip", "-n", p1, "link", "show", "eth0").Code);
+    }
+}
