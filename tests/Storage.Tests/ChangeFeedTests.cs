@@ -19,7 +19,7 @@ public sealed class ChangeFeedTests
 
         // Changes after the token, some written while the resumed feed is already live.
         foreach (var grain in grains.Take(10)) await grain.IncrementAsync();
-        using var feed = ChangeFeed.Resume(test.Store.Store, test.Store.Hub, Counters, token);
+        using var feed = await ChangeFeed.ResumeAsync(test.Store.Store, test.Store.Hub, Counters, token);
         var late = Task.WhenAll(grains.Skip(10).Select(g => g.IncrementAsync()));
 
         var seen = new List<Change>();
@@ -51,7 +51,7 @@ public sealed class ChangeFeedTests
         await using var test = await StoreCluster.StartAsync(provider: provider);
         var grains = Enumerable.Range(0, 50).Select(i => test.Counter("s" + i)).ToArray();
         var writes = Task.WhenAll(grains.Select(g => Task.Run(g.IncrementAsync)));
-        using var feed = ChangeFeed.FromSnapshot(test.Store.Store, test.Store.Hub, Counters);
+        using var feed = await ChangeFeed.FromSnapshotAsync(test.Store.Store, test.Store.Hub, Counters);
         await writes;
 
         var added = new HashSet<string>();
@@ -83,10 +83,10 @@ public sealed class ChangeFeedTests
 
         test.Store.Store.Compact(retain: 3);
 
-        var error = Assert.Throws<ControlPlaneException>(() => ChangeFeed.Resume(test.Store.Store, test.Store.Hub, Counters, old));
+        var error = await Assert.ThrowsAsync<ControlPlaneException>(() => ChangeFeed.ResumeAsync(test.Store.Store, test.Store.Hub, Counters, old));
         Assert.Equal(ErrorCode.RevisionCompacted, error.Code);
         // A recent enough position still resumes.
-        using var recent = ChangeFeed.Resume(test.Store.Store, test.Store.Hub, Counters, [old[0] + 7]);
+        using var recent = await ChangeFeed.ResumeAsync(test.Store.Store, test.Store.Hub, Counters, [old[0] + 7]);
         Assert.Equal(3, await CountChanges(recent));
     }
 
@@ -98,7 +98,7 @@ public sealed class ChangeFeedTests
         await using var test = await StoreCluster.StartAsync(provider: provider);
         var grain = test.Counter("doomed");
         await grain.IncrementAsync();
-        using var feed = ChangeFeed.Resume(test.Store.Store, test.Store.Hub, Counters, test.Store.Store.List(["Counter"], null, null, 1).Heads);
+        using var feed = await ChangeFeed.ResumeAsync(test.Store.Store, test.Store.Hub, Counters, test.Store.Store.List(["Counter"], null, null, 1).Heads);
 
         await grain.DeleteAsync();
 

@@ -54,13 +54,9 @@ internal sealed class StoreCluster : IAsyncDisposable
         var builder = new InProcessTestClusterBuilder(1);
         builder.ConfigureSilo((_, silo) =>
         {
-            silo.Services.AddSingleton<IGrainStore>(_ => provider == "postgres"
+            silo.AddControlPlaneStorage(_ => provider == "postgres"
                 ? new ControlPlane.Storage.Postgres.PostgresGrainStore(database!)
-                : new SqliteGrainStore(path));
-            silo.Services.AddSingleton(new StoreOptions { Partitions = partitions, SiloId = "test" });
-            silo.Services.AddSingleton<DurableStore>();
-            silo.Services.AddSingleton<ObjectStorage>();
-            silo.Services.AddGrainStorage(ObjectStorage.Name, (services, _) => services.GetRequiredService<ObjectStorage>());
+                : new SqliteGrainStore(path), new StoreOptions { Partitions = partitions, SiloId = "test" });
             silo.Configure<GrainCollectionOptions>(o => (o.CollectionAge, o.CollectionQuantum) = (TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(1)));
         });
         var cluster = builder.Build();

@@ -41,7 +41,7 @@ public abstract class FeedController(DurableStore store, IGrainFactory grains, I
         {
             try
             {
-                using var feed = ChangeFeed.FromSnapshot(store.Store, store.Hub, new FeedFilter(Kinds));
+                using var feed = await ChangeFeed.FromSnapshotAsync(store.Store, store.Hub, new FeedFilter(Kinds)).ConfigureAwait(false);
                 Reset();
                 var synced = false;
                 while (true)

@@ -51,7 +51,7 @@ internal sealed class EndpointGrain(ObjectServices services) : ResourceGrain<End
     protected override async Task<Reservation> PrepareCreateAsync(Endpoint resource)
     {
         var spec = resource.Spec;
-        var node = Store.Read(Kinds.Node, spec.Node) is { } stored
+        var node = await Store.ReadAsync(Kinds.Node, spec.Node) is { } stored
             ? Node.Parser.ParseFrom(stored.Data)
             : throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"node '{spec.Node}' is not registered", "spec.node");
         var nodeReady = node.Status?.Ready ?? false;

@@ -38,14 +38,13 @@ internal sealed class NamespaceGrain(ObjectServices services) : ResourceGrain<Na
         return current;
     }
 
-    protected override Task CheckDeleteAsync(Namespace current)
+    protected override async Task CheckDeleteAsync(Namespace current)
     {
-        var page = Store.List(Contents, Key + "/", null, 1);
+        var page = await Store.ListAsync(Contents, Key + "/", null, 1);
         if (page.Objects.Count > 0)
         {
             throw new ControlPlaneException(ErrorCode.FailedPrecondition,
                 $"namespace '{Key}' still holds {page.Objects[0].Kind} '{page.Objects[0].Key}'; delete its objects first");
         }
-        return Task.CompletedTask;
     }
 }

@@ -138,14 +138,13 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
         return current;
     }
 
-    protected override Task CheckDeleteAsync(Network current)
+    protected override async Task CheckDeleteAsync(Network current)
     {
-        var held = Store.ListClaims(Claims.AddressScope(Key)).Count;
+        var held = (await Store.ListClaimsAsync(Claims.AddressScope(Key))).Count;
         if (held > 0)
         {
             throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"network '{Key}' still has {held} endpoint address(es) in use; delete its endpoints first");
         }
-        return Task.CompletedTask;
     }
 
     protected override Task AfterDeleteAsync(Network deleted)
@@ -160,7 +159,7 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
         {
             throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"network '{Key}' does not exist", "spec.network");
         }
-        var pools = Pools();
+        var pools = await PoolsAsync();
         var wanted = requested.Select(IPAddress.Parse).ToArray();
         for (var i = 0; i < wanted.Length; i++)
         {
@@ -266,7 +265,7 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
     /// The pools: block assignments from the network's own state, held addresses (and their
     /// holders) from the store's claims, which commit with the endpoints that hold them.
     /// </summary>
-    private List<BlockPool> Pools()
+    private async ValueTask<List<BlockPool>> PoolsAsync()
     {
         if (_pools is not null)
         {
@@ -283,7 +282,7 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
             var prefix = IpPrefix.Parse("status.blocks", block.Cidr);
             pools.First(p => p.GatewayAddress.AddressFamily == prefix.Family).AssignBlock(prefix, block.Node);
         }
-        foreach (var held in Store.ListClaims(Claims.AddressScope(Key)))
+        foreach (var held in await Store.ListClaimsAsync(Claims.AddressScope(Key)))
         {
             var address = Claims.AddressOf(held.Claim);
             var holder = held.Key;

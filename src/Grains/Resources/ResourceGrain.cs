@@ -108,7 +108,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         meta.Etag = string.Empty;
         meta.Uid = Guid.NewGuid().ToString();
         meta.CreateTime = Timestamp.FromDateTimeOffset(Time.GetUtcNow());
-        if (Namespaced && Store.Read(Kinds.Namespace, meta.Namespace) is null)
+        if (Namespaced && await Store.ReadAsync(Kinds.Namespace, meta.Namespace) is null)
         {
             throw new ControlPlaneException(ErrorCode.NotFound, $"namespace '{meta.Namespace}' not found", "metadata.namespace");
         }

@@ -85,7 +85,7 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
     {
         var spec = resource.Spec;
         resource.Status = new ServiceStatus();
-        if (spec.Network.Length > 0 && Store.Read(Kinds.Network, spec.Network) is null)
+        if (spec.Network.Length > 0 && await Store.ReadAsync(Kinds.Network, spec.Network) is null)
         {
             throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"network '{spec.Network}' does not exist", "spec.network");
         }

@@ -22,10 +22,10 @@ internal sealed class ServiceIpAllocatorGrain(ObjectServices services) : Grain, 
     private const string Owner = "services";
     private List<BlockPool>? _pools;
 
-    public Task<string[]> AllocateAsync(string holder, string[] families, string[] requested)
+    public async Task<string[]> AllocateAsync(string holder, string[] families, string[] requested)
     {
         var taken = new List<IPAddress>();
-        var pools = Pools();
+        var pools = await PoolsAsync();
         try
         {
             for (var i = 0; i < families.Length; i++)
@@ -42,7 +42,7 @@ internal sealed class ServiceIpAllocatorGrain(ObjectServices services) : Grain, 
             taken.ForEach(a => pools.ForEach(p => p.Release(a, holder)));
             throw;
         }
-        return Task.FromResult(taken.Select(a => a.ToString()).ToArray());
+        return [.. taken.Select(a => a.ToString())];
     }
 
     private static IPAddress Take(BlockPool pool, IPAddress address, string field, string holder)
@@ -76,7 +76,7 @@ internal sealed class ServiceIpAllocatorGrain(ObjectServices services) : Grain, 
         return Task.CompletedTask;
     }
 
-    private List<BlockPool> Pools()
+    private async ValueTask<List<BlockPool>> PoolsAsync()
     {
         if (_pools is not null)
         {
@@ -96,7 +96,7 @@ internal sealed class ServiceIpAllocatorGrain(ObjectServices services) : Grain, 
             pool.AssignBlock(prefix, Owner);
             pools.Add(pool);
         }
-        foreach (var held in services.Store.ListClaims(Claims.ServiceIpScope))
+        foreach (var held in await services.Store.ListClaimsAsync(Claims.ServiceIpScope))
         {
             var address = Claims.AddressOf(held.Claim);
             var holder = held.Key;

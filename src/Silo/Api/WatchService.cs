@@ -28,8 +28,8 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
         var interval = request.BookmarkIntervalSeconds == 0 ? options.DefaultBookmarkInterval : TimeSpan.FromSeconds(request.BookmarkIntervalSeconds);
         var snapshot = request.ResumeToken.Length == 0;
         using var feed = snapshot
-            ? ChangeFeed.FromSnapshot(store.Store, store.Hub, filter)
-            : ChangeFeed.Resume(store.Store, store.Hub, filter, ResumeToken.Decode(request.ResumeToken, store.Partitions.Count));
+            ? await ChangeFeed.FromSnapshotAsync(store.Store, store.Hub, filter).ConfigureAwait(false)
+            : await ChangeFeed.ResumeAsync(store.Store, store.Hub, filter, ResumeToken.Decode(request.ResumeToken, store.Partitions.Count)).ConfigureAwait(false);
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(call.CancellationToken, lifetime.ApplicationStopping);
         var message = new EncodedEvent(ResumeToken.MaxEncodedLength(store.Partitions.Count));
         var buffered = new WriteOptions(WriteFlags.BufferHint);

@@ -9,6 +9,7 @@ using ControlPlane.Grains.State;
 using ControlPlane.Silo.Api;
 using ControlPlane.Storage;
 using ControlPlane.Storage.GrainStorage;
+using ControlPlane.Storage.Postgres;
 using ControlPlane.Storage.Sqlite;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -44,8 +45,11 @@ public static class SiloApp
         SiloOptionsValidator.Validate(silo, cluster, storeOptions, controlPlane);
 
         // Before anything is opened or bound: a second silo on this directory stops here.
-        var directoryLock = DataDirectoryLock.Acquire(silo.DataDirectory);
-        builder.Services.AddSingleton(_ => directoryLock);
+        var directoryLock = storeOptions.Provider == "sqlite" ? DataDirectoryLock.Acquire(silo.DataDirectory) : null;
+        if (directoryLock is not null)
+        {
+            builder.Services.AddSingleton(_ => directoryLock);
+        }
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -65,15 +69,17 @@ public static class SiloApp
         });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
         builder.Services.AddSingleton(silo);
-        builder.Services.AddSingleton(storeOptions);
         builder.Services.AddSingleton(controlPlane);
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<IGrainStore>(_ => new SqliteGrainStore(Path.Combine(silo.DataDirectory, "controlplane.db"), silo.SynchronousFull));
-        builder.Services.AddSingleton<DurableStore>();
-        builder.Services.AddSingleton<ObjectStorage>();
         builder.Services.AddSingleton<ObjectServices>();
 
-        builder.UseOrleans(o => ConfigureOrleans(o, cluster));
+        builder.UseOrleans(o =>
+        {
+            ConfigureOrleans(o, cluster);
+            o.AddControlPlaneStorage(_ => storeOptions.Provider == "postgres"
+                ? new PostgresGrainStore(storeOptions.Postgres)
+                : new SqliteGrainStore(Path.Combine(silo.DataDirectory, "controlplane.db"), silo.SynchronousFull), storeOptions);
+        });
 
         // Registered after Orleans, so they start once the silo runs.
         builder.Services.AddSingleton<FeedController, ServiceEndpointsController>();
@@ -97,7 +103,10 @@ public static class SiloApp
         var app = builder.Build();
         // The container owns the lock from here on (it is released when the app is disposed);
         // the store opens now, under the lock, so a broken store fails the start rather than the first call.
-        app.Services.GetRequiredService<DataDirectoryLock>();
+        if (directoryLock is not null)
+        {
+            app.Services.GetRequiredService<DataDirectoryLock>();
+        }
         app.Services.GetRequiredService<DurableStore>();
         app.MapGrpcService<NamespacesService>();
         app.MapGrpcService<NetworksService>();
@@ -140,7 +149,6 @@ public static class SiloApp
         // than every object ever called (the default holds a million entries).
         silo.Configure<GrainDirectoryOptions>(o => o.CacheSize = 100_000);
         silo.Services.AddSerializer(serializer => serializer.AddProtobufMessages());
-        silo.Services.AddGrainStorage(ObjectStorage.Name, (services, _) => services.GetRequiredService<ObjectStorage>());
         // Placement is chosen, not inherited: new objects spread over the silos at random
         // (allocators ask for local placement themselves).
         silo.Services.AddSingleton<Orleans.Runtime.PlacementStrategy, RandomPlacement>();

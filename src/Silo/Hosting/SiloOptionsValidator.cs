@@ -21,6 +21,9 @@ public static class SiloOptionsValidator
         if (cluster.SiloPort is < 0 or > 65535) errors.Add($"Cluster:{nameof(cluster.SiloPort)} {cluster.SiloPort} is outside 0..65535");
         if (cluster.AdvertisedAddress.Length > 0 && !IPAddress.TryParse(cluster.AdvertisedAddress, out _)) errors.Add($"Cluster:{nameof(cluster.AdvertisedAddress)} '{cluster.AdvertisedAddress}' is not an IP address");
         if (cluster.IdleTimeout < TimeSpan.FromSeconds(2)) errors.Add($"Cluster:{nameof(cluster.IdleTimeout)} must be at least 2 seconds");
+        if (store.Provider is not ("sqlite" or "postgres")) errors.Add($"Store:{nameof(store.Provider)} '{store.Provider}' must be sqlite or postgres");
+        if (store.Provider == "postgres" && store.Postgres.Length == 0) errors.Add($"Store:{nameof(store.Postgres)} (a connection string) is required with postgres");
+        if (store.Provider == "sqlite" && cluster.Membership != "localhost") errors.Add($"Store:{nameof(store.Provider)} sqlite serves one silo: several silos ({nameof(cluster.Membership)} {cluster.Membership}) need postgres");
         if (store.Partitions is < 1 or > 1024) errors.Add($"Store:{nameof(store.Partitions)} {store.Partitions} is outside 1..1024");
         if (store.ChangeLogRetention < 1) errors.Add($"Store:{nameof(store.ChangeLogRetention)} must be positive");
         if (controlPlane.UnderlayMtu is < 1280 or > 9216) errors.Add($"ControlPlane:{nameof(controlPlane.UnderlayMtu)} {controlPlane.UnderlayMtu} is outside 1280..9216");

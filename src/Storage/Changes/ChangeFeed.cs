@@ -37,12 +37,12 @@ public sealed class ChangeFeed : IDisposable
     public ReadOnlySpan<long> Position => _position;
 
     /// <summary>Starts with a snapshot of every matching object, then an initial-events-end marker.</summary>
-    public static ChangeFeed FromSnapshot(IGrainStore store, ChangeHub hub, FeedFilter filter)
+    public static async Task<ChangeFeed> FromSnapshotAsync(IGrainStore store, ChangeHub hub, FeedFilter filter)
     {
         var subscription = hub.Subscribe();
         try
         {
-            var page = store.List(filter.Kinds, filter.Namespace is null ? null : filter.Namespace + "/", null, int.MaxValue);
+            var page = await store.ListAsync(filter.Kinds, filter.Namespace is null ? null : filter.Namespace + "/", null, int.MaxValue).ConfigureAwait(false);
             var feed = new ChangeFeed(subscription, filter, page.Heads);
             foreach (var obj in page.Objects)
             {
@@ -67,12 +67,12 @@ public sealed class ChangeFeed : IDisposable
     }
 
     /// <summary>Starts with every logged change after <paramref name="after"/>.</summary>
-    public static ChangeFeed Resume(IGrainStore store, ChangeHub hub, FeedFilter filter, long[] after)
+    public static async Task<ChangeFeed> ResumeAsync(IGrainStore store, ChangeHub hub, FeedFilter filter, long[] after)
     {
         var subscription = hub.Subscribe();
         try
         {
-            var range = store.ReadChanges(after);
+            var range = await store.ReadChangesAsync(after).ConfigureAwait(false);
             var feed = new ChangeFeed(subscription, filter, (long[])after.Clone());
             foreach (var change in range.Changes)
             {

@@ -38,7 +38,7 @@ public sealed partial class ChangeTailer : IDisposable
             try
             {
                 await _log.WaitForChangesAsync(Poll, _stop.Token).ConfigureAwait(false);
-                var range = _store.ReadChanges(_position);
+                var range = await _store.ReadChangesAsync(_position).ConfigureAwait(false);
                 if (range.Changes.Count > 0)
                 {
                     _hub.Publish([.. range.Changes]);
@@ -60,7 +60,7 @@ public sealed partial class ChangeTailer : IDisposable
                 // and must resume (or list again) by themselves; it starts again from the heads.
                 Log.Compacted(_logger, e.Message);
                 _hub.OverflowAll();
-                _position = _store.List([], null, null, 0).Heads;
+                _position = (await _store.ListAsync([], null, null, 0).ConfigureAwait(false)).Heads;
             }
             catch (ControlPlaneException e)
             {

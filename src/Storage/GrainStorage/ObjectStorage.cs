@@ -23,11 +23,11 @@ public sealed class ObjectStorage(DurableStore store) : IGrainStorage
 
     private readonly ConcurrentDictionary<GrainType, string> _kinds = new();
 
-    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var state = StateOf(grainState);
         var (kind, key) = Identify(grainId);
-        var stored = store.Store.Read(kind, key);
+        var stored = await store.Store.ReadAsync(kind, key).ConfigureAwait(false);
         if (stored is null)
         {
             state.Reset();
@@ -40,7 +40,6 @@ public sealed class ObjectStorage(DurableStore store) : IGrainStorage
             grainState.ETag = stored.Revision.ToString(CultureInfo.InvariantCulture);
             grainState.RecordExists = true;
         }
-        return Task.CompletedTask;
     }
 
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)

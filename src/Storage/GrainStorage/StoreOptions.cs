@@ -3,6 +3,12 @@ namespace ControlPlane.Storage.GrainStorage;
 /// <summary>Settings of the durable store (configuration section "Store").</summary>
 public sealed class StoreOptions
 {
+    /// <summary>"sqlite" (the embedded default: a file in Silo:DataDirectory, one silo) or "postgres" (shared by several silos).</summary>
+    public string Provider { get; set; } = "sqlite";
+
+    /// <summary>The PostgreSQL connection string (Npgsql), with "postgres".</summary>
+    public string Postgres { get; set; } = string.Empty;
+
     /// <summary>Partitions of the key space in a new store (an existing store keeps its own count).</summary>
     public int Partitions { get; set; } = 16;
 

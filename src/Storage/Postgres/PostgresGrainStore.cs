@@ -51,58 +51,76 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         _dataSource = NpgsqlDataSource.Create(_connectionString);
     }
 
-    public PartitionState Open(string owner, int partitionCount)
+    public PartitionState Open(string owner, int partitionCount) => Sync(() => OpenAsync(partitionCount));
+
+    private async Task<PartitionState> OpenAsync(int partitionCount)
     {
-        using var connection = Connect();
-        using (var tx = connection.BeginTransaction())
+        await using var connection = await ConnectAsync().ConfigureAwait(false);
+        await using (var tx = await connection.BeginTransactionAsync().ConfigureAwait(false))
         {
             // Silos may start together: one of them creates the schema and the partitions.
-            Execute(connection, tx, $"SELECT pg_advisory_xact_lock({SchemaLock})");
-            Execute(connection, tx, Schema);
-            using var count = new NpgsqlCommand("SELECT value FROM cp_meta WHERE name = 'partitions'", connection, tx);
-            if (count.ExecuteScalar() is string stored)
+            await ExecuteAsync(connection, tx, $"SELECT pg_advisory_xact_lock({SchemaLock})").ConfigureAwait(false);
+            await ExecuteAsync(connection, tx, Schema).ConfigureAwait(false);
+            await using var count = new NpgsqlCommand("SELECT value FROM cp_meta WHERE name = 'partitions'", connection, tx);
+            if (await count.ExecuteScalarAsync().ConfigureAwait(false) is string stored)
             {
                 partitionCount = int.Parse(stored, System.Globalization.CultureInfo.InvariantCulture);
             }
             else
             {
-                Execute(connection, tx, $"INSERT INTO cp_meta VALUES ('partitions', '{partitionCount}')");
-                Execute(connection, tx, $"INSERT INTO cp_partitions SELECT g, 0, 0 FROM generate_series(0, {partitionCount - 1}) g");
+                await ExecuteAsync(connection, tx, $"INSERT INTO cp_meta VALUES ('partitions', '{partitionCount}')").ConfigureAwait(false);
+                await ExecuteAsync(connection, tx, $"INSERT INTO cp_partitions SELECT g, 0, 0 FROM generate_series(0, {partitionCount - 1}) g").ConfigureAwait(false);
             }
-            tx.Commit();
+            await tx.CommitAsync().ConfigureAwait(false);
         }
         _partitions = partitionCount;
-        var (heads, compacted) = ReadHeads(connection, null);
+        var (heads, compacted) = await ReadHeadsAsync(connection, null).ConfigureAwait(false);
         _listener ??= Task.Run(() => ListenAsync(_stop.Token));
         // Several silos write every partition: there is no owner to fence (writes are checked
         // per object by revision and per claim by holder), so every epoch is 0.
         return new PartitionState(new long[partitionCount], heads, compacted);
     }
 
-    public StoredObject? Read(string kind, string key)
-    {
-        using var connection = Connect();
-        using var command = new NpgsqlCommand("SELECT partition, revision, data, ns, idx FROM cp_objects WHERE kind = $1 AND key = $2", connection);
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = kind });
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key });
-        using var reader = Run(command.ExecuteReader);
-        return reader.Read()
-            ? new StoredObject(kind, key, reader.GetInt32(0), reader.GetInt64(1), (byte[])reader[2], reader.GetString(3), reader.GetString(4))
-            : null;
-    }
+    public StoredObject? Read(string kind, string key) => Sync(() => ReadAsync(kind, key).AsTask());
 
-    public void Commit(IReadOnlyList<WriteRequest> batch, WriteOutcome[] outcomes, Change?[] changes)
+    public async ValueTask<StoredObject?> ReadAsync(string kind, string key)
     {
         try
         {
-            using var connection = _dataSource.OpenConnection();
-            using var tx = connection.BeginTransaction();
+            await using var connection = await ConnectAsync().ConfigureAwait(false);
+            await using var command = new NpgsqlCommand("SELECT partition, revision, data, ns, idx FROM cp_objects WHERE kind = $1 AND key = $2", connection);
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = kind });
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key });
+            await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
+            return await reader.ReadAsync().ConfigureAwait(false)
+                ? new StoredObject(kind, key, reader.GetInt32(0), reader.GetInt64(1), (byte[])reader[2], reader.GetString(3), reader.GetString(4))
+                : null;
+        }
+        catch (Exception e) when (IsStoreFailure(e))
+        {
+            throw Unavailable("the store failed", e);
+        }
+    }
+
+    public void Commit(IReadOnlyList<WriteRequest> batch, WriteOutcome[] outcomes, Change?[] changes) =>
+        Sync(async () =>
+        {
+            await CommitAsync(batch, outcomes, changes).ConfigureAwait(false);
+            return true;
+        });
+
+    public async Task CommitAsync(IReadOnlyList<WriteRequest> batch, WriteOutcome[] outcomes, Change?[] changes)
+    {
+        try
+        {
+            await using var connection = await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
+            await using var tx = await connection.BeginTransactionAsync().ConfigureAwait(false);
             var partitions = batch.Select(w => w.Partition).Distinct().Order().ToArray();
             var scopes = batch.Where(w => w.Data is not null && w.Claims is { Count: > 0 }).SelectMany(w => w.Claims!).Select(c => c.Scope)
                 .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
 
             // Round trip 1: locks in a fixed order, then everything the outcomes depend on.
-            using var read = new NpgsqlBatch(connection, tx);
+            await using var read = new NpgsqlBatch(connection, tx);
             read.BatchCommands.Add(Command("SELECT id, revision FROM cp_partitions WHERE id = ANY($1) ORDER BY id FOR UPDATE", partitions));
             foreach (var scope in scopes)
             {
@@ -124,16 +142,16 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
             var heads = new Dictionary<int, long>();
             var revisions = new Dictionary<(string, string), long>();
             var neighbours = new ClaimHolder?[checks.Count];
-            using (var reader = read.ExecuteReader())
+            await using (var reader = await read.ExecuteReaderAsync().ConfigureAwait(false))
             {
-                while (reader.Read()) heads[reader.GetInt32(0)] = reader.GetInt64(1);
-                foreach (var _ in scopes) reader.NextResult();
-                reader.NextResult();
-                while (reader.Read()) revisions[(reader.GetString(0), reader.GetString(1))] = reader.GetInt64(2);
+                while (await reader.ReadAsync().ConfigureAwait(false)) heads[reader.GetInt32(0)] = reader.GetInt64(1);
+                foreach (var _ in scopes) await reader.NextResultAsync().ConfigureAwait(false);
+                await reader.NextResultAsync().ConfigureAwait(false);
+                while (await reader.ReadAsync().ConfigureAwait(false)) revisions[(reader.GetString(0), reader.GetString(1))] = reader.GetInt64(2);
                 for (var c = 0; c < checks.Count; c++)
                 {
-                    reader.NextResult();
-                    if (reader.Read())
+                    await reader.NextResultAsync().ConfigureAwait(false);
+                    if (await reader.ReadAsync().ConfigureAwait(false))
                     {
                         neighbours[c] = new ClaimHolder(new Claim(checks[c].Claim.Scope, (byte[])reader[0], (byte[])reader[1]), reader.GetString(2), reader.GetString(3));
                     }
@@ -143,7 +161,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
             // Outcomes, in batch order: writes of this batch see each other.
             var held = new Dictionary<string, List<ClaimHolder>>(StringComparer.Ordinal);
             var released = new HashSet<(string, string)>();
-            using var write = new NpgsqlBatch(connection, tx);
+            await using var write = new NpgsqlBatch(connection, tx);
             var check = 0;
             for (var i = 0; i < batch.Count; i++)
             {
@@ -205,20 +223,20 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
             }
             if (write.BatchCommands.Count == 0)
             {
-                tx.Commit();
+                await tx.CommitAsync().ConfigureAwait(false);
                 return;
             }
             // Round trip 2: the rows, the heads and the wake-up of every silo's reader.
             write.BatchCommands.Add(Command("UPDATE cp_partitions p SET revision = h.revision FROM unnest($1::int[], $2::bigint[]) AS h(id, revision) WHERE p.id = h.id",
                 heads.Keys.ToArray(), heads.Values.ToArray()));
             write.BatchCommands.Add(new NpgsqlBatchCommand($"NOTIFY {Channel}"));
-            write.ExecuteNonQuery();
+            await write.ExecuteNonQueryAsync().ConfigureAwait(false);
             // Round trip 3.
-            tx.Commit();
+            await tx.CommitAsync().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
+        catch (Exception e) when (IsStoreFailure(e))
         {
-            throw new ControlPlaneException(ErrorCode.Unavailable, $"the store could not commit: {e.Message}", inner: e);
+            throw Unavailable("the store could not commit", e);
         }
     }
 
@@ -256,13 +274,16 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         return null;
     }
 
-    public ObjectPage List(IReadOnlyList<string> kinds, string? keyPrefix, string? afterKey, int limit)
+    public ObjectPage List(IReadOnlyList<string> kinds, string? keyPrefix, string? afterKey, int limit) =>
+        Sync(() => ListAsync(kinds, keyPrefix, afterKey, limit).AsTask());
+
+    public async ValueTask<ObjectPage> ListAsync(IReadOnlyList<string> kinds, string? keyPrefix, string? afterKey, int limit)
     {
-        using var connection = Connect();
-        using var tx = connection.BeginTransaction(System.Data.IsolationLevel.RepeatableRead);
-        var (heads, _) = ReadHeads(connection, tx);
+        await using var connection = await ConnectAsync().ConfigureAwait(false);
+        await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead).ConfigureAwait(false);
+        var (heads, _) = await ReadHeadsAsync(connection, tx).ConfigureAwait(false);
         var prefix = keyPrefix ?? string.Empty;
-        using var command = new NpgsqlCommand("""
+        await using var command = new NpgsqlCommand("""
             SELECT kind, key, partition, revision, data, ns, idx FROM cp_objects
             WHERE kind = ANY($1) AND key > $2 AND ($3 = '' OR (key >= $3 AND key < $4))
             ORDER BY key, kind LIMIT $5
@@ -273,9 +294,9 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = prefix + '\uffff' });
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = limit == int.MaxValue ? long.MaxValue : limit + 1L });
         var objects = new List<StoredObject>();
-        using (var reader = Run(command.ExecuteReader))
+        await using (var reader = await RunAsync(() => command.ExecuteReaderAsync()).ConfigureAwait(false))
         {
-            while (reader.Read())
+            while (await reader.ReadAsync().ConfigureAwait(false))
             {
                 objects.Add(new StoredObject(reader.GetString(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt64(3),
                     (byte[])reader[4], reader.GetString(5), reader.GetString(6)));
@@ -289,25 +310,29 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         return new ObjectPage(objects, heads, hasMore);
     }
 
-    public IReadOnlyList<ClaimHolder> ListClaims(string scope)
+    public IReadOnlyList<ClaimHolder> ListClaims(string scope) => Sync(() => ListClaimsAsync(scope).AsTask());
+
+    public async ValueTask<IReadOnlyList<ClaimHolder>> ListClaimsAsync(string scope)
     {
-        using var connection = Connect();
-        using var command = new NpgsqlCommand("SELECT low, high, kind, key FROM cp_claims WHERE scope = $1 ORDER BY low", connection);
+        await using var connection = await ConnectAsync().ConfigureAwait(false);
+        await using var command = new NpgsqlCommand("SELECT low, high, kind, key FROM cp_claims WHERE scope = $1 ORDER BY low", connection);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = scope });
         var claims = new List<ClaimHolder>();
-        using var reader = Run(command.ExecuteReader);
-        while (reader.Read())
+        await using var reader = await RunAsync(() => command.ExecuteReaderAsync()).ConfigureAwait(false);
+        while (await reader.ReadAsync().ConfigureAwait(false))
         {
             claims.Add(new ClaimHolder(new Claim(scope, (byte[])reader[0], (byte[])reader[1]), reader.GetString(2), reader.GetString(3)));
         }
         return claims;
     }
 
-    public ChangeRange ReadChanges(long[] after)
+    public ChangeRange ReadChanges(long[] after) => Sync(() => ReadChangesAsync(after));
+
+    public async Task<ChangeRange> ReadChangesAsync(long[] after)
     {
-        using var connection = Connect();
-        using var tx = connection.BeginTransaction(System.Data.IsolationLevel.RepeatableRead);
-        var (heads, compacted) = ReadHeads(connection, tx);
+        await using var connection = await ConnectAsync().ConfigureAwait(false);
+        await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead).ConfigureAwait(false);
+        var (heads, compacted) = await ReadHeadsAsync(connection, tx).ConfigureAwait(false);
         if (after.Length != heads.Length)
         {
             throw ControlPlaneException.Invalid("resume_token", $"names {after.Length} partitions, the store has {heads.Length}");
@@ -328,15 +353,15 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         var behind = Enumerable.Range(0, heads.Length).Where(p => after[p] < heads[p]).ToArray();
         if (behind.Length > 0)
         {
-            using var command = new NpgsqlCommand("""
+            await using var command = new NpgsqlCommand("""
                 SELECT c.partition, c.revision, c.kind, c.key, c.ns, c.idx, c.type, c.data
                 FROM cp_changes c JOIN unnest($1::int[], $2::bigint[]) AS a(partition, after) ON c.partition = a.partition AND c.revision > a.after
                 ORDER BY c.partition, c.revision
                 """, connection, tx);
             command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = behind });
             command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. behind.Select(p => after[p])] });
-            using var reader = Run(command.ExecuteReader);
-            while (reader.Read())
+            await using var reader = await RunAsync(() => command.ExecuteReaderAsync()).ConfigureAwait(false);
+            while (await reader.ReadAsync().ConfigureAwait(false))
             {
                 changes.Add(new Change
                 {
@@ -348,33 +373,35 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         return new ChangeRange(changes, heads);
     }
 
-    public string? ProbeWritable(long[] epochs)
+    public string? ProbeWritable(long[] epochs) => Sync(async () =>
     {
         try
         {
-            using var connection = _dataSource.OpenConnection();
-            using var tx = connection.BeginTransaction();
-            Execute(connection, tx, "SELECT revision FROM cp_partitions WHERE id = 0 FOR UPDATE");
-            tx.Rollback();
+            await using var connection = await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
+            await using var tx = await connection.BeginTransactionAsync().ConfigureAwait(false);
+            await ExecuteAsync(connection, tx, "SELECT revision FROM cp_partitions WHERE id = 0 FOR UPDATE").ConfigureAwait(false);
+            await tx.RollbackAsync().ConfigureAwait(false);
             return null;
         }
-        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
+        catch (Exception e) when (IsStoreFailure(e) || e is ControlPlaneException)
         {
             return $"the store cannot be written: {e.Message}";
         }
-    }
+    });
 
-    public long[] Compact(long retain)
+    public long[] Compact(long retain) => Sync(() => CompactAsync(retain));
+
+    private async Task<long[]> CompactAsync(long retain)
     {
-        using var connection = Connect();
-        using var command = new NpgsqlCommand("""
+        await using var connection = await ConnectAsync().ConfigureAwait(false);
+        await using var command = new NpgsqlCommand("""
             WITH limits AS (SELECT id, revision - $1 AS upto FROM cp_partitions WHERE revision - $1 > compacted),
                  dropped AS (DELETE FROM cp_changes c USING limits l WHERE c.partition = l.id AND c.revision <= l.upto)
             UPDATE cp_partitions p SET compacted = l.upto FROM limits l WHERE p.id = l.id
             """, connection);
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = retain });
-        Run(command.ExecuteNonQuery);
-        return ReadHeads(connection, null).Compacted;
+        await RunAsync(() => command.ExecuteNonQueryAsync()).ConfigureAwait(false);
+        return (await ReadHeadsAsync(connection, null).ConfigureAwait(false)).Compacted;
     }
 
     public async Task WaitForChangesAsync(TimeSpan timeout, CancellationToken cancellationToken)
@@ -429,13 +456,13 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         }
     }
 
-    private (long[] Heads, long[] Compacted) ReadHeads(NpgsqlConnection connection, NpgsqlTransaction? tx)
+    private async Task<(long[] Heads, long[] Compacted)> ReadHeadsAsync(NpgsqlConnection connection, NpgsqlTransaction? tx)
     {
         var heads = new long[_partitions];
         var compacted = new long[_partitions];
-        using var command = new NpgsqlCommand("SELECT id, revision, compacted FROM cp_partitions", connection, tx);
-        using var reader = Run(command.ExecuteReader);
-        while (reader.Read())
+        await using var command = new NpgsqlCommand("SELECT id, revision, compacted FROM cp_partitions", connection, tx);
+        await using var reader = await RunAsync(() => command.ExecuteReaderAsync()).ConfigureAwait(false);
+        while (await reader.ReadAsync().ConfigureAwait(false))
         {
             var p = reader.GetInt32(0);
             heads[p] = reader.GetInt64(1);
@@ -454,35 +481,47 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         return command;
     }
 
-    private NpgsqlConnection Connect()
+    private async Task<NpgsqlConnection> ConnectAsync()
     {
         try
         {
-            return _dataSource.OpenConnection();
+            return await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
+        catch (Exception e) when (IsStoreFailure(e))
         {
-            throw new ControlPlaneException(ErrorCode.Unavailable, $"the store cannot be reached: {e.Message}", inner: e);
+            throw Unavailable("the store cannot be reached", e);
         }
     }
 
-    private static T Run<T>(Func<T> action)
+    private static async Task<T> RunAsync<T>(Func<Task<T>> action)
     {
         try
         {
-            return action();
+            return await action().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
+        catch (Exception e) when (IsStoreFailure(e))
         {
-            throw new ControlPlaneException(ErrorCode.Unavailable, $"the store failed: {e.Message}", inner: e);
+            throw Unavailable("the store failed", e);
         }
     }
 
-    private static void Execute(NpgsqlConnection connection, NpgsqlTransaction? tx, string sql)
+    private static Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string sql) => RunAsync(async () =>
     {
-        using var command = new NpgsqlCommand(sql, connection, tx);
-        Run(command.ExecuteNonQuery);
-    }
+        await using var command = new NpgsqlCommand(sql, connection, tx);
+        return await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+    });
+
+    /// <summary>
+    /// The blocking form of an operation, for callers that are not asynchronous (the group
+    /// committer's thread, change feeds). It runs on the thread pool, whatever scheduler the
+    /// caller is on, so it can never wait on a thread it blocks.
+    /// </summary>
+    private static T Sync<T>(Func<Task<T>> operation) => Task.Run(operation).GetAwaiter().GetResult();
+
+    private static bool IsStoreFailure(Exception e) => e is NpgsqlException or InvalidOperationException or TimeoutException or IOException;
+
+    private static ControlPlaneException Unavailable(string what, Exception e) =>
+        new(ErrorCode.Unavailable, $"{what}: {e.Message}", inner: e);
 
     private int _disposed;
 

@@ -256,6 +256,22 @@ public sealed class SqliteGrainStore : IGrainStore
         }
     }
 
+    // A local file answers in microseconds: the asynchronous forms run inline.
+    public ValueTask<StoredObject?> ReadAsync(string kind, string key) => ValueTask.FromResult(Read(kind, key));
+
+    public ValueTask<ObjectPage> ListAsync(IReadOnlyList<string> kinds, string? keyPrefix, string? afterKey, int limit) =>
+        ValueTask.FromResult(List(kinds, keyPrefix, afterKey, limit));
+
+    public ValueTask<IReadOnlyList<ClaimHolder>> ListClaimsAsync(string scope) => ValueTask.FromResult(ListClaims(scope));
+
+    public Task<ChangeRange> ReadChangesAsync(long[] after) => Task.FromResult(ReadChanges(after));
+
+    public Task CommitAsync(IReadOnlyList<WriteRequest> batch, WriteOutcome[] outcomes, Change?[] changes)
+    {
+        Commit(batch, outcomes, changes);
+        return Task.CompletedTask;
+    }
+
     public StoredObject? Read(string kind, string key)
     {
         // Every activation reads its object, and creates read what they refer to: a pool of

@@ -5,7 +5,7 @@ using ControlPlane.Storage.Errors;
 namespace ControlPlane.Storage;
 
 /// <summary>
-/// The single writer of the store. Writes from all grains queue here; a dedicated thread takes
+/// The single writer of the store for this silo. Writes from all grains queue here; one loop takes
 /// whatever has queued (up to <see cref="MaxBatch"/>) and commits it as one transaction, then
 /// publishes the committed changes to the hub in commit order, and only then completes the
 /// callers: an acknowledged write is durable (invariant 2) and watchers never see a change
@@ -19,7 +19,7 @@ public sealed class GroupCommitter : IDisposable
     private readonly ChangeHub _hub;
     private readonly long[] _epochs;
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Thread _thread;
+    private readonly Task _loop;
 
     private readonly bool _publish;
 
@@ -33,8 +33,7 @@ public sealed class GroupCommitter : IDisposable
         _hub = hub;
         _publish = publish;
         _epochs = partitions.Epochs;
-        _thread = new Thread(Run) { IsBackground = true, Name = "group-commit" };
-        _thread.Start();
+        _loop = Task.Run(RunAsync);
     }
 
     private string? _failure;
@@ -72,14 +71,14 @@ public sealed class GroupCommitter : IDisposable
         return pending.Completion.Task;
     }
 
-    private void Run()
+    private async Task RunAsync()
     {
         var reader = _queue.Reader;
         var batch = new List<Pending>(MaxBatch);
         var requests = new List<WriteRequest>(MaxBatch);
         var outcomes = new WriteOutcome[MaxBatch];
         var changes = new Change?[MaxBatch];
-        while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
             batch.Clear();
             requests.Clear();
@@ -90,7 +89,7 @@ public sealed class GroupCommitter : IDisposable
             }
             try
             {
-                _store.Commit(requests, outcomes, changes);
+                await _store.CommitAsync(requests, outcomes, changes).ConfigureAwait(false);
                 Transactions++;
                 Volatile.Write(ref _failure, Array.IndexOf(outcomes, WriteOutcome.Fenced, 0, batch.Count) >= 0 ? "this silo's store was fenced by another silo" : null);
             }
@@ -155,7 +154,7 @@ public sealed class GroupCommitter : IDisposable
     public void Dispose()
     {
         _queue.Writer.TryComplete();
-        _thread.Join();
+        _loop.GetAwaiter().GetResult();
     }
 
     private sealed class Pending(WriteRequest request)

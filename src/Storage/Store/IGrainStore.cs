@@ -17,23 +17,41 @@ public interface IGrainStore : IDisposable
     StoredObject? Read(string kind, string key);
 
     /// <summary>
+    /// <see cref="Read"/> without blocking the caller on I/O: what grains use (a grain's
+    /// scheduler must never wait on a network round trip).
+    /// </summary>
+    ValueTask<StoredObject?> ReadAsync(string kind, string key);
+
+    /// <summary>
     /// Commits the batch in one transaction: for each request the object row and a change record
     /// with the next revision of its partition. A request whose condition fails is skipped and
     /// reported; the others commit. Throws when the store itself fails (nothing commits).
     /// </summary>
     void Commit(IReadOnlyList<WriteRequest> batch, WriteOutcome[] outcomes, Change?[] changes);
 
+    /// <summary><see cref="Commit"/> without blocking on I/O (a store reached over the network).</summary>
+    Task CommitAsync(IReadOnlyList<WriteRequest> batch, WriteOutcome[] outcomes, Change?[] changes);
+
     /// <summary>Objects of the given kinds in key order after <paramref name="afterKey"/>.</summary>
     ObjectPage List(IReadOnlyList<string> kinds, string? keyPrefix, string? afterKey, int limit);
 
+    /// <summary><see cref="List"/> without blocking the caller on I/O.</summary>
+    ValueTask<ObjectPage> ListAsync(IReadOnlyList<string> kinds, string? keyPrefix, string? afterKey, int limit);
+
     /// <summary>Every claim held in a scope, with its holder (allocators rebuild from these).</summary>
     IReadOnlyList<ClaimHolder> ListClaims(string scope);
+
+    /// <summary><see cref="ListClaims"/> without blocking the caller on I/O.</summary>
+    ValueTask<IReadOnlyList<ClaimHolder>> ListClaimsAsync(string scope);
 
     /// <summary>
     /// Changes after <paramref name="after"/> (one revision per partition), in revision order per
     /// partition. Throws <see cref="Errors.ErrorCode.RevisionCompacted"/> if any are compacted.
     /// </summary>
     ChangeRange ReadChanges(long[] after);
+
+    /// <summary><see cref="ReadChanges"/> without blocking the caller on I/O.</summary>
+    Task<ChangeRange> ReadChangesAsync(long[] after);
 
     /// <summary>
     /// Opens a write transaction and rolls it back: null if this silo can still write with the
