@@ -7,7 +7,7 @@ namespace ControlPlane.Bench;
 /// <summary>CreateEndpoint over gRPC with N concurrent callers on one connection pool, for a fixed time.</summary>
 internal static class CreateThroughput
 {
-    public static async Task RunAsync(Uri address, int callers, TimeSpan duration, bool gets = false)
+    public static async Task RunAsync(Uri address, int callers, TimeSpan duration, bool gets = false, bool misses = false)
     {
         // Callers share one client whose calls spread over a few HTTP/2 connections.
         var connections = int.Parse(Environment.GetEnvironmentVariable("CONNECTIONS") ?? "8");
@@ -42,7 +42,12 @@ internal static class CreateThroughput
                 var start = Stopwatch.GetTimestamp();
                 try
                 {
-                    if (gets) await client.Endpoints.GetAsync(ns, $"warm-{(caller + i) % callers}");
+                    if (misses)
+                    {
+                        try { await client.Endpoints.GetAsync(ns, $"missing-{caller}-{i}"); }
+                        catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.NotFound) { }
+                    }
+                    else if (gets) await client.Endpoints.GetAsync(ns, $"warm-{(caller + i) % callers}");
                     else await client.Endpoints.CreateAsync(Endpoint(ns, $"e-{caller}-{i}", network, run));
                     Interlocked.Increment(ref created);
                     mine.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);

@@ -21,6 +21,10 @@ if (what is "memory")
 {
     await MemoryLoad.RunAsync(address, count: args.Length > 2 ? int.Parse(args[2]) : 100_000);
 }
+if (what is "misses")
+{
+    await CreateThroughput.RunAsync(address, callers: 64, duration: TimeSpan.FromSeconds(15), misses: true);
+}
 if (what is "gets")
 {
     await CreateThroughput.RunAsync(address, callers: 64, duration: TimeSpan.FromSeconds(15), gets: true);
