@@ -27,44 +27,52 @@ internal static class CreateThroughput
             Spec = new NetworkSpec { Vni = (uint)Random.Shared.Next(1000, 1 << 24), Ipv4Cidr = $"10.{second}.0.0/12", Ipv4BlockPrefixLength = 20 },
         });
 
-        // Warm up connections and JIT.
+        // Warm up connections and the JIT (tiered compilation settles after a few seconds of
+        // load), then measure the steady state.
         await Task.WhenAll(Enumerable.Range(0, callers).Select(i => client.Endpoints.CreateAsync(Endpoint(ns, $"warm-{i}", network, run))));
+        var warmup = TimeSpan.FromSeconds(double.Parse(Environment.GetEnvironmentVariable("WARMUP_SECONDS") ?? "5"));
+        await LoadAsync("w", warmup, new List<double>[callers]);
 
-        long created = 0, failed = 0;
         var latencies = new List<double>[callers];
-        var stopwatch = Stopwatch.StartNew();
-        var until = duration.Ticks;
-        await Task.WhenAll(Enumerable.Range(0, callers).Select(async caller =>
-        {
-            var mine = latencies[caller] = new List<double>(100_000);
-            for (var i = 0; stopwatch.Elapsed.Ticks < until; i++)
-            {
-                var start = Stopwatch.GetTimestamp();
-                try
-                {
-                    if (misses)
-                    {
-                        try { await client.Endpoints.GetAsync(ns, $"missing-{caller}-{i}"); }
-                        catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.NotFound) { }
-                    }
-                    else if (gets) await client.Endpoints.GetAsync(ns, $"warm-{(caller + i) % callers}");
-                    else await client.Endpoints.CreateAsync(Endpoint(ns, $"e-{caller}-{i}", network, run));
-                    Interlocked.Increment(ref created);
-                    mine.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-                }
-                catch (Exception e)
-                {
-                    if (Interlocked.Increment(ref failed) < 5) Console.Error.WriteLine(e.Message);
-                }
-            }
-        }));
-        var elapsed = stopwatch.Elapsed.TotalSeconds;
+        var (created, failed, elapsed) = await LoadAsync("e", duration, latencies);
         var all = latencies.SelectMany(l => l).Order().ToArray();
         Console.WriteLine();
         Console.WriteLine("## CreateEndpoint throughput (gRPC, embedded SQLite store)");
         Console.WriteLine("| callers | connections | created | failed | seconds | creates/s | p50 ms | p99 ms |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|");
         Console.WriteLine($"| {callers} | {connections} | {created} | {failed} | {elapsed:F1} | {created / elapsed:F0} | {Percentile(all, 0.50):F2} | {Percentile(all, 0.99):F2} |");
+
+        async Task<(long Done, long Failed, double Seconds)> LoadAsync(string prefix, TimeSpan length, List<double>[] latencies)
+        {
+            long done = 0, failed = 0;
+            var stopwatch = Stopwatch.StartNew();
+            var until = length.Ticks;
+            await Task.WhenAll(Enumerable.Range(0, callers).Select(async caller =>
+            {
+                var mine = latencies[caller] = new List<double>(100_000);
+                for (var i = 0; stopwatch.Elapsed.Ticks < until; i++)
+                {
+                    var start = Stopwatch.GetTimestamp();
+                    try
+                    {
+                        if (misses)
+                        {
+                            try { await client.Endpoints.GetAsync(ns, $"missing-{prefix}-{caller}-{i}"); }
+                            catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.NotFound) { }
+                        }
+                        else if (gets) await client.Endpoints.GetAsync(ns, $"warm-{(caller + i) % callers}");
+                        else await client.Endpoints.CreateAsync(Endpoint(ns, $"{prefix}-{caller}-{i}", network, run));
+                        Interlocked.Increment(ref done);
+                        mine.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                    }
+                    catch (Exception e)
+                    {
+                        if (Interlocked.Increment(ref failed) < 5) Console.Error.WriteLine(e.Message);
+                    }
+                }
+            }));
+            return (done, failed, stopwatch.Elapsed.TotalSeconds);
+        }
     }
 
     public static Endpoint Endpoint(string ns, string name, string network, string run) => new()

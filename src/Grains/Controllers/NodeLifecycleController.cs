@@ -72,7 +72,7 @@ public sealed class NodeLifecycleController(DurableStore store, IGrainFactory gr
         {
             _nextLeaseCheck = now + Resync;
             // Readiness changes come back through the feed and mark the node dirty.
-            await Task.WhenAll(_nodeReady.Keys.Select(node => Grains.GetGrain<INodeGrain>(node).CheckLeaseAsync())).ConfigureAwait(false);
+            await Task.WhenAll(_nodeReady.Keys.Select(node => Grains.Get<INodeGrain>(node).CheckLeaseAsync())).ConfigureAwait(false);
         }
         var updates = new List<Task>();
         foreach (var node in _dirtyNodes)
@@ -85,7 +85,7 @@ public sealed class NodeLifecycleController(DurableStore store, IGrainFactory gr
             {
                 if (nodeReady != ready)
                 {
-                    updates.Add(Grains.GetGrain<IEndpointGrain>(key).SetNodeReadyAsync(ready));
+                    updates.Add(Grains.Get<IEndpointGrain>(key).SetNodeReadyAsync(ready));
                 }
             }
         }

@@ -80,7 +80,7 @@ public sealed class ServiceEndpointsController(DurableStore store, IGrainFactory
         {
             var wanted = _services.TryGetValue(key, out var service) ? Compute(service) : null;
             _written.TryGetValue(key, out var current);
-            var grain = Grains.GetGrain<IServiceEndpointsGrain>(key);
+            var grain = Grains.Get<IServiceEndpointsGrain>(key);
             if (wanted is null)
             {
                 if (current is not null) writes.Add(grain.DeleteAsync());

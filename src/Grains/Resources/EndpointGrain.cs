@@ -55,7 +55,7 @@ internal sealed class EndpointGrain(ObjectServices services) : ResourceGrain<End
             ? Node.Parser.ParseFrom(stored.Data)
             : throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"node '{spec.Node}' is not registered", "spec.node");
         var nodeReady = node.Status?.Ready ?? false;
-        var network = GrainFactory.GetGrain<INetworkGrain>(spec.Network);
+        var network = GrainFactory.Get<INetworkGrain>(spec.Network);
         var assignment = await network.AllocateAsync(spec.Node, Key, [.. spec.Ips]);
         resource.Status = new EndpointStatus
         {
@@ -89,7 +89,7 @@ internal sealed class EndpointGrain(ObjectServices services) : ResourceGrain<End
     }
 
     protected override Task AfterDeleteAsync(Endpoint deleted) =>
-        GrainFactory.GetGrain<INetworkGrain>(deleted.Spec.Network).ReleaseAsync(Key, [.. deleted.Status.Ips]);
+        GrainFactory.Get<INetworkGrain>(deleted.Spec.Network).ReleaseAsync(Key, [.. deleted.Status.Ips]);
 
     public async Task SetNodeReadyAsync(bool ready)
     {

@@ -95,7 +95,9 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
 
     public async Task<T> CreateAsync(T resource)
     {
-        var created = resource.Clone();
+        // The grain owns what it is given (callers hand over a message they do not touch again;
+        // in-silo calls pass it by reference), so it is not copied.
+        var created = resource;
         var meta = MetaOf(created);
         CheckIdentity(meta);
         // Labels after the kind's checks, which may set server-owned ones (a namespace's name label).
@@ -105,7 +107,6 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         {
             throw new ControlPlaneException(ErrorCode.AlreadyExists, $"{typeof(T).Name} '{Key}' already exists");
         }
-        meta.Etag = string.Empty;
         meta.Uid = Guid.NewGuid().ToString();
         meta.CreateTime = Timestamp.FromDateTimeOffset(Time.GetUtcNow());
         if (Namespaced && await Store.ReadAsync(Kinds.Namespace, meta.Namespace) is null)
@@ -146,7 +147,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
     public async Task<T> UpdateAsync(T resource)
     {
         var existing = RequireState();
-        var requested = resource.Clone();
+        var requested = resource;
         var meta = MetaOf(requested);
         CheckIdentity(meta);
         CheckEtag(meta.Etag);
@@ -157,7 +158,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         var existingMeta = MetaOf(existing);
         updatedMeta.Uid = existingMeta.Uid;
         updatedMeta.CreateTime = existingMeta.CreateTime;
-        updatedMeta.Etag = string.Empty;
+        updatedMeta.Etag = existingMeta.Etag;
         if (updated.Equals(existing))
         {
             return Current();
@@ -182,14 +183,18 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         await AfterDeleteAsync(existing);
     }
 
-    /// <summary>The state with its etag, for callers (shared: never change it).</summary>
+    /// <summary>
+    /// The state with its etag, for callers. The committed object itself is returned and shared
+    /// from then on, so nothing changes it afterwards: every change builds a new object. Its etag
+    /// is filled in here, once, before it is first handed out.
+    /// </summary>
     protected T Current()
     {
         if (_current is null)
         {
-            var copy = RequireState().Clone();
-            MetaOf(copy).Etag = Revision.ToString(CultureInfo.InvariantCulture);
-            _current = copy;
+            var state = RequireState();
+            MetaOf(state).Etag = Revision.ToString(CultureInfo.InvariantCulture);
+            _current = state;
         }
         return _current;
     }
@@ -198,11 +203,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         State ?? throw new ControlPlaneException(ErrorCode.NotFound, $"{typeof(T).Name} '{Key}' not found");
 
     /// <summary>Commits a server-side change of the state (status updates); what it holds stays.</summary>
-    protected Task CommitAsync(T state)
-    {
-        MetaOf(state).Etag = string.Empty;
-        return WriteAsync(state);
-    }
+    protected Task CommitAsync(T state) => WriteAsync(state);
 
     /// <summary>
     /// Commits <paramref name="value"/> as the object's state, replacing its claims when
@@ -213,8 +214,10 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
     protected async Task WriteAsync(T value, IReadOnlyList<Claim>? claims = null)
     {
         var state = _object;
-        var previous = (state.Value, state.Namespace, state.Index);
+        var previous = (state.Value, state.Namespace, state.Index, _current);
         _current = null;
+        // Stored without an etag: the revision is the etag, filled in by Current().
+        MetaOf(value).Etag = string.Empty;
         state.Value = value;
         (state.Namespace, state.Index) = Describe(value);
         state.Claims = claims;
@@ -224,7 +227,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         }
         catch (Exception e)
         {
-            (state.Value, state.Namespace, state.Index) = previous;
+            (state.Value, state.Namespace, state.Index, _current) = previous;
             if (e is not ClaimTakenException)
             {
                 DeactivateOnIdle();

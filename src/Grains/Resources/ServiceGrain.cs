@@ -93,7 +93,7 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
         {
             return Reservation.None;
         }
-        var allocator = GrainFactory.GetGrain<IServiceIpAllocatorGrain>(ServiceIpAllocatorGrain.Cluster);
+        var allocator = GrainFactory.Get<IServiceIpAllocatorGrain>(ServiceIpAllocatorGrain.Cluster);
         var ips = await allocator.AllocateAsync(Key, [.. spec.IpFamilies], [.. spec.ClusterIps]);
         resource.Status.ClusterIps.Add(ips);
         return new Reservation([.. ips.Select(ip => Claims.ServiceIp(IPAddress.Parse(ip)))],
@@ -121,5 +121,5 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
 
     protected override Task AfterDeleteAsync(Service deleted) => deleted.Status.ClusterIps.Count == 0
         ? Task.CompletedTask
-        : GrainFactory.GetGrain<IServiceIpAllocatorGrain>(ServiceIpAllocatorGrain.Cluster).ReleaseAsync(Key, [.. deleted.Status.ClusterIps]);
+        : GrainFactory.Get<IServiceIpAllocatorGrain>(ServiceIpAllocatorGrain.Cluster).ReleaseAsync(Key, [.. deleted.Status.ClusterIps]);
 }

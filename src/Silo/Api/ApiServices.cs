@@ -45,7 +45,7 @@ public sealed class NodesService(IGrainFactory grains, DurableStore store, Contr
     public override async Task<HeartbeatResponse> Heartbeat(HeartbeatRequest request, ServerCallContext context)
     {
         var key = ResourceHandlers<Node, INodeGrain>.KeyOf(ResourceKinds.Node, "", request.Name);
-        var ready = await grains.GetGrain<INodeGrain>(key).HeartbeatAsync(request.AgentStatus).ConfigureAwait(false);
+        var ready = await grains.Get<INodeGrain>(key).HeartbeatAsync(request.AgentStatus).ConfigureAwait(false);
         return new HeartbeatResponse { Ready = ready, LeaseSeconds = (uint)options.NodeLeaseDuration.TotalSeconds };
     }
 }
@@ -87,7 +87,7 @@ public sealed class NetworkPoliciesService(IGrainFactory grains, DurableStore st
 public sealed class ServiceEndpointSetsService(IGrainFactory grains, DurableStore store) : ServiceEndpointSets.ServiceEndpointSetsBase
 {
     public override Task<ServiceEndpoints> Get(GetRequest request, ServerCallContext context) =>
-        grains.GetGrain<IServiceEndpointsGrain>(ResourceHandlers<ServiceEndpoints, IResourceGrain<ServiceEndpoints>>.KeyOf(ResourceKinds.ServiceEndpoints, request.Namespace, request.Name)).GetAsync();
+        grains.Get<IServiceEndpointsGrain>(ResourceHandlers<ServiceEndpoints, IResourceGrain<ServiceEndpoints>>.KeyOf(ResourceKinds.ServiceEndpoints, request.Namespace, request.Name)).GetAsync();
 
     public override Task<ListServiceEndpointsResponse> List(ListRequest request, ServerCallContext context) =>
         Task.FromResult(ResourceHandlers<ServiceEndpoints, IResourceGrain<ServiceEndpoints>>.List<ListServiceEndpointsResponse>(ResourceKinds.ServiceEndpoints, store, request,

@@ -41,7 +41,7 @@ public static class ExplainApi
         }
         if (peer.Namespace.Length == 0) throw ControlPlaneException.Invalid(field + ".namespace", "is required with a name");
         if (peer.Name.Contains('/') || peer.Namespace.Contains('/')) throw ControlPlaneException.Invalid(field + ".name", "is not a valid name");
-        var endpoint = await grains.GetGrain<IEndpointGrain>(ObjectKeys.Of(peer.Namespace, peer.Name)).GetAsync().ConfigureAwait(false);
+        var endpoint = await grains.Get<IEndpointGrain>(ObjectKeys.Of(peer.Namespace, peer.Name)).GetAsync().ConfigureAwait(false);
         var ips = endpoint.Status.Ips.Select(IPAddress.Parse).ToList();
         if (address is null)
         {
@@ -54,7 +54,7 @@ public static class ExplainApi
         Namespace? ns = null;
         try
         {
-            ns = await grains.GetGrain<INamespaceGrain>(ObjectKeys.Of("", peer.Namespace)).GetAsync().ConfigureAwait(false);
+            ns = await grains.Get<INamespaceGrain>(ObjectKeys.Of("", peer.Namespace)).GetAsync().ConfigureAwait(false);
         }
         catch (ControlPlaneException e) when (e.Code == ErrorCode.NotFound)
         {

@@ -37,7 +37,7 @@ public sealed class ResourceHandlers<T, TGrain>(ResourceKind<T> kind, IGrainFact
     public Task<TList> ListAsync<TList>(ListRequest request, Func<TList, RepeatedField<T>> items, Action<TList, string, string> tokens)
         where TList : class, IMessage<TList>, new() => Task.FromResult(List(kind, store, request, items, tokens));
 
-    private TGrain Grain(string key) => grains.GetGrain<TGrain>(key);
+    private TGrain Grain(string key) => grains.Get<TGrain>(key);
 
     private string KeyOf(T resource)
     {
