@@ -72,14 +72,14 @@ for durability in default fsync; do
     dll=$new_dll; [ $system = base ] && dll=$base_dll
     start_silo "$dll" "$work/c-$system-$durability" "${extra[@]}" >/dev/null
     echo; echo "### creates, $system, $durability durability"
-    dotnet "$bench" "http://127.0.0.1:$port" creates | grep -v '^#'
+    WARMUP_SECONDS=${WARMUP_SECONDS:-20} dotnet "$bench" "http://127.0.0.1:$port" creates | grep -v '^#'
     echo "silo CPU $(cpu "$silo")"
     stop_silo
   done
 done
 start_etcd >/dev/null
 echo; echo "### puts, etcd"
-dotnet "$bench" "http://127.0.0.1:$port" etcd-puts | grep -v '^#'
+WARMUP_SECONDS=${WARMUP_SECONDS:-20} dotnet "$bench" "http://127.0.0.1:$port" etcd-puts | grep -v '^#'
 echo "etcd CPU $(cpu "$etcd_pid")"
 stop_etcd
 
@@ -96,17 +96,19 @@ dotnet "$bench" "http://127.0.0.1:$port" etcd-watch | grep -v '^#'
 stop_etcd
 
 echo; echo "## Silo memory with ${COUNT:=100000} endpoints, idle activations collected (idle timeout 10 s)"
-echo "| system | RSS empty MB | RSS loaded, after a full GC MB | bytes per endpoint |"
-echo "|---|---|---|---|"
+echo "Live heap: the GC heap's live objects after a full collection (dotnet-gcdump); RSS: the process's resident memory then."
+echo "| system | live heap empty MB | live heap loaded MB | live bytes per endpoint | RSS empty MB | RSS loaded MB | RSS bytes per endpoint |"
+echo "|---|---|---|---|---|---|---|"
+heap() { "$work/tools/dotnet-gcdump" collect -p "$silo" -o "$work/$1.gcdump" >/dev/null 2>&1; "$work/tools/dotnet-gcdump" report "$work/$1.gcdump" 2>/dev/null | awk '/GC Heap bytes/ { gsub(",", "", $1); print $1; exit }'; }
 for system in new base; do
   dll=$new_dll; [ $system = base ] && dll=$base_dll
   start_silo "$dll" "$work/m-$system" --Cluster:IdleTimeout=00:00:10 --Runtime:IdleTimeout=00:00:10 >/dev/null
-  "$work/tools/dotnet-gcdump" collect -p "$silo" -o "$work/empty.gcdump" >/dev/null 2>&1 || true
-  empty=$(ps -o rss= -p "$silo")
+  empty_heap=$(heap empty-$system); empty=$(ps -o rss= -p "$silo")
   dotnet "$bench" "http://127.0.0.1:$port" memory "$COUNT" >/dev/null
-  sleep 25   # two collection quanta past the idle timeout
-  "$work/tools/dotnet-gcdump" collect -p "$silo" -o "$work/loaded.gcdump" >/dev/null 2>&1 || true
-  loaded=$(ps -o rss= -p "$silo")
-  echo "| $system | $((empty / 1024)) | $((loaded / 1024)) | $(( (loaded - empty) * 1024 / COUNT )) |"
+  sleep 25   # past the idle timeout and two collection quanta: idle activations are gone
+  loaded_heap=$(heap loaded-$system); loaded=$(ps -o rss= -p "$silo")
+  echo "| $system | $((empty_heap / 1048576)) | $((loaded_heap / 1048576)) | $(( (loaded_heap - empty_heap) / COUNT )) | $((empty / 1024)) | $((loaded / 1024)) | $(( (loaded - empty) * 1024 / COUNT )) |"
   stop_silo
 done
+echo; echo "Largest retained types, this tree, loaded:"
+"$work/tools/dotnet-gcdump" report "$work/loaded-new.gcdump" 2>/dev/null | sed -n 4,14p

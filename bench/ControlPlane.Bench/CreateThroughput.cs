@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using ControlPlane.Contracts.Client;
 using ControlPlane.Contracts.V1;
 
@@ -27,52 +26,24 @@ internal static class CreateThroughput
             Spec = new NetworkSpec { Vni = (uint)Random.Shared.Next(1000, 1 << 24), Ipv4Cidr = $"10.{second}.0.0/12", Ipv4BlockPrefixLength = 20 },
         });
 
-        // Warm up connections and the JIT (tiered compilation settles after a few seconds of
-        // load), then measure the steady state.
+        // First connections and the first activation of each code path, then the timed load.
         await Task.WhenAll(Enumerable.Range(0, callers).Select(i => client.Endpoints.CreateAsync(Endpoint(ns, $"warm-{i}", network, run))));
-        var warmup = TimeSpan.FromSeconds(double.Parse(Environment.GetEnvironmentVariable("WARMUP_SECONDS") ?? "5"));
-        await LoadAsync("w", warmup, new List<double>[callers]);
-
-        var latencies = new List<double>[callers];
-        var (created, failed, elapsed) = await LoadAsync("e", duration, latencies);
-        var all = latencies.SelectMany(l => l).Order().ToArray();
-        Console.WriteLine();
-        Console.WriteLine("## CreateEndpoint throughput (gRPC, embedded SQLite store)");
-        Console.WriteLine("| callers | connections | created | failed | seconds | creates/s | p50 ms | p99 ms |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|");
-        Console.WriteLine($"| {callers} | {connections} | {created} | {failed} | {elapsed:F1} | {created / elapsed:F0} | {Percentile(all, 0.50):F2} | {Percentile(all, 0.99):F2} |");
-
-        async Task<(long Done, long Failed, double Seconds)> LoadAsync(string prefix, TimeSpan length, List<double>[] latencies)
+        var result = await ClosedLoop.RunAsync(callers, duration, async (label, caller, i) =>
         {
-            long done = 0, failed = 0;
-            var stopwatch = Stopwatch.StartNew();
-            var until = length.Ticks;
-            await Task.WhenAll(Enumerable.Range(0, callers).Select(async caller =>
+            if (misses)
             {
-                var mine = latencies[caller] = new List<double>(100_000);
-                for (var i = 0; stopwatch.Elapsed.Ticks < until; i++)
-                {
-                    var start = Stopwatch.GetTimestamp();
-                    try
-                    {
-                        if (misses)
-                        {
-                            try { await client.Endpoints.GetAsync(ns, $"missing-{prefix}-{caller}-{i}"); }
-                            catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.NotFound) { }
-                        }
-                        else if (gets) await client.Endpoints.GetAsync(ns, $"warm-{(caller + i) % callers}");
-                        else await client.Endpoints.CreateAsync(Endpoint(ns, $"{prefix}-{caller}-{i}", network, run));
-                        Interlocked.Increment(ref done);
-                        mine.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-                    }
-                    catch (Exception e)
-                    {
-                        if (Interlocked.Increment(ref failed) < 5) Console.Error.WriteLine(e.Message);
-                    }
-                }
-            }));
-            return (done, failed, stopwatch.Elapsed.TotalSeconds);
-        }
+                try { await client.Endpoints.GetAsync(ns, $"missing-{label}-{caller}-{i}"); }
+                catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.NotFound) { }
+            }
+            else if (gets) await client.Endpoints.GetAsync(ns, $"warm-{(caller + i) % callers}");
+            else await client.Endpoints.CreateAsync(Endpoint(ns, $"{label}-{caller}-{i}", network, run));
+        });
+        var what = misses ? "Get of a missing endpoint" : gets ? "GetEndpoint" : "CreateEndpoint";
+        Console.WriteLine();
+        Console.WriteLine($"## {what} throughput (gRPC)");
+        Console.WriteLine("| callers | connections | calls | failed | seconds | calls/s | p50 ms | p99 ms |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
+        Console.WriteLine($"| {callers} | {connections} | {result.Done} | {result.Failed} | {result.Seconds:F1} | {result.Rate:F0} | {result.Percentile(0.50):F2} | {result.Percentile(0.99):F2} |");
     }
 
     public static Endpoint Endpoint(string ns, string name, string network, string run) => new()
@@ -80,6 +51,4 @@ internal static class CreateThroughput
         Metadata = new ObjectMeta { Name = name, Namespace = ns, Labels = { ["app"] = "bench" } },
         Spec = new EndpointSpec { Network = network, Node = $"node-{run}", Ready = true },
     };
-
-    public static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
 }

@@ -24,34 +24,13 @@ internal static class EtcdBench
         var value = ByteString.CopyFrom(SampleValue(run));
         await Task.WhenAll(Enumerable.Range(0, callers).Select(i => etcd.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8($"/warm/{run}/{i}"), Value = value })));
 
-        long puts = 0, failed = 0;
-        var latencies = new List<double>[callers];
-        var clock = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, callers).Select(async caller =>
-        {
-            var mine = latencies[caller] = new List<double>(100_000);
-            for (var i = 0; clock.Elapsed < duration; i++)
-            {
-                var start = Stopwatch.GetTimestamp();
-                try
-                {
-                    await etcd.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8($"/registry/endpoints/{run}/e-{caller}-{i}"), Value = value });
-                    Interlocked.Increment(ref puts);
-                    mine.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-                }
-                catch (Exception e)
-                {
-                    if (Interlocked.Increment(ref failed) < 5) Console.Error.WriteLine(e.Message);
-                }
-            }
-        }));
-        var elapsed = clock.Elapsed.TotalSeconds;
-        var all = latencies.SelectMany(l => l).Order().ToArray();
+        var result = await ClosedLoop.RunAsync(callers, duration, (label, caller, i) =>
+            etcd.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8($"/registry/endpoints/{run}/{label}-{caller}-{i}"), Value = value }));
         Console.WriteLine();
         Console.WriteLine("## etcd Put throughput (gRPC, fsync per commit)");
-        Console.WriteLine("| callers | connections | puts | failed | seconds | puts/s | p50 ms | p99 ms |");
+        Console.WriteLine("| callers | connections | calls | failed | seconds | calls/s | p50 ms | p99 ms |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|");
-        Console.WriteLine($"| {callers} | {connections} | {puts} | {failed} | {elapsed:F1} | {puts / elapsed:F0} | {CreateThroughput.Percentile(all, 0.50):F2} | {CreateThroughput.Percentile(all, 0.99):F2} |");
+        Console.WriteLine($"| {callers} | {connections} | {result.Done} | {result.Failed} | {result.Seconds:F1} | {result.Rate:F0} | {result.Percentile(0.50):F2} | {result.Percentile(0.99):F2} |");
     }
 
     public static async Task WatchAsync(Uri address, int watchers, int writesPerSecond, TimeSpan duration)
@@ -110,7 +89,7 @@ internal static class EtcdBench
         Console.WriteLine("## etcd write → watch event latency");
         Console.WriteLine("| watchers | writes | writes/s | events delivered | p50 ms | p99 ms | max ms |");
         Console.WriteLine("|---|---|---|---|---|---|---|");
-        Console.WriteLine($"| {watchers} | {total} | {achieved:F0} | {sorted.Length}/{expected} | {CreateThroughput.Percentile(sorted, 0.5):F2} | {CreateThroughput.Percentile(sorted, 0.99):F2} | {sorted.LastOrDefault():F2} |");
+        Console.WriteLine($"| {watchers} | {total} | {achieved:F0} | {sorted.Length}/{expected} | {ClosedLoop.Percentile(sorted, 0.5):F2} | {ClosedLoop.Percentile(sorted, 0.99):F2} | {sorted.LastOrDefault():F2} |");
     }
 
     /// <summary>What an endpoint looks like stored: its protobuf encoding.</summary>
