@@ -33,18 +33,18 @@ base_dll="$work/base/src/Silo/bin/Release/net10.0/ControlPlane.Silo.dll"
 bench="$root/bench/ControlPlane.Bench/bin/Release/net10.0/ControlPlane.Bench.dll"
 port=${PORT:-7181}
 
-start_silo() { # dll data [args...]: starts a silo, waits until it serves; prints ms to serving
+start_silo() { # dll data [args...]: starts a silo ($silo), waits until it serves; $ms: ms to serving
   local dll=$1 data=$2; shift 2
   local t0; t0=$(date +%s%N)
   dotnet "$dll" --Silo:Port=$port --Silo:DataDirectory="$data" --Logging:LogLevel:Default=Warning --Dns:Enabled=false "$@" >"$data.log" 2>&1 &
   silo=$!; pids+=("$silo")
   until curl -sf --http2-prior-knowledge "http://127.0.0.1:$port/healthz" >/dev/null; do sleep 0.02; done
-  echo $(( ($(date +%s%N) - t0) / 1000000 ))
+  ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 }
 stop_silo() { kill "$silo"; wait "$silo" 2>/dev/null || true; }
 cpu() { ps -o cputime= -p "$1" | tr -d ' '; }
 
-start_etcd() { # fresh etcd on loopback; prints ms to healthy
+start_etcd() { # fresh etcd on loopback ($etcd_pid); $ms: ms to healthy
   rm -rf "$work/etcd"
   local t0; t0=$(date +%s%N)
   etcd --name bench --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$port" --advertise-client-urls "http://127.0.0.1:$port" \
@@ -52,7 +52,7 @@ start_etcd() { # fresh etcd on loopback; prints ms to healthy
     --initial-cluster bench=http://127.0.0.1:$((port + 1)) --log-level error >"$work/etcd.log" 2>&1 &
   etcd_pid=$!; pids+=("$etcd_pid")
   until curl -sf "http://127.0.0.1:$port/health" | grep -q true; do sleep 0.02; done
-  echo $(( ($(date +%s%N) - t0) / 1000000 ))
+  ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 }
 stop_etcd() { kill "$etcd_pid"; wait "$etcd_pid" 2>/dev/null || true; }
 
@@ -61,23 +61,23 @@ echo "## Cold start to serving (fresh data directory)"
 echo "| system | ms |"
 echo "|---|---|"
 for i in 1 2 3; do
-  echo "| this tree (Orleans) | $(start_silo "$new_dll" "$work/s$i")"; stop_silo
-  echo "| base $base_commit | $(start_silo "$base_dll" "$work/b$i")"; stop_silo
-  echo "| etcd $(etcd --version | head -1 | awk '{print $3}') | $(start_etcd)"; stop_etcd
+  start_silo "$new_dll" "$work/s$i"; stop_silo; echo "| this tree (Orleans) | $ms |"
+  start_silo "$base_dll" "$work/b$i"; stop_silo; echo "| base $base_commit | $ms |"
+  start_etcd; stop_etcd; echo "| etcd $(etcd --version | head -1 | awk '{print $3}') | $ms |"
 done
 
 for durability in default fsync; do
   extra=(); [ $durability = fsync ] && extra=(--Silo:SynchronousFull=true)
   for system in new base; do
     dll=$new_dll; [ $system = base ] && dll=$base_dll
-    start_silo "$dll" "$work/c-$system-$durability" "${extra[@]}" >/dev/null
+    start_silo "$dll" "$work/c-$system-$durability" "${extra[@]}"
     echo; echo "### creates, $system, $durability durability"
     WARMUP_SECONDS=${WARMUP_SECONDS:-20} dotnet "$bench" "http://127.0.0.1:$port" creates | grep -v '^#'
     echo "silo CPU $(cpu "$silo")"
     stop_silo
   done
 done
-start_etcd >/dev/null
+start_etcd
 echo; echo "### puts, etcd"
 WARMUP_SECONDS=${WARMUP_SECONDS:-20} dotnet "$bench" "http://127.0.0.1:$port" etcd-puts | grep -v '^#'
 echo "etcd CPU $(cpu "$etcd_pid")"
@@ -85,12 +85,12 @@ stop_etcd
 
 for system in new base; do
   dll=$new_dll; [ $system = base ] && dll=$base_dll
-  start_silo "$dll" "$work/w-$system" >/dev/null
+  start_silo "$dll" "$work/w-$system"
   echo; echo "### watch, $system"
   dotnet "$bench" "http://127.0.0.1:$port" watch | grep -v '^#'
   stop_silo
 done
-start_etcd >/dev/null
+start_etcd
 echo; echo "### watch, etcd"
 dotnet "$bench" "http://127.0.0.1:$port" etcd-watch | grep -v '^#'
 stop_etcd
@@ -102,7 +102,7 @@ echo "|---|---|---|---|---|---|---|"
 heap() { "$work/tools/dotnet-gcdump" collect -p "$silo" -o "$work/$1.gcdump" >/dev/null 2>&1; "$work/tools/dotnet-gcdump" report "$work/$1.gcdump" 2>/dev/null | awk '/GC Heap bytes/ { gsub(",", "", $1); print $1; exit }'; }
 for system in new base; do
   dll=$new_dll; [ $system = base ] && dll=$base_dll
-  start_silo "$dll" "$work/m-$system" --Cluster:IdleTimeout=00:00:10 --Runtime:IdleTimeout=00:00:10 >/dev/null
+  start_silo "$dll" "$work/m-$system" --Cluster:IdleTimeout=00:00:10 --Runtime:IdleTimeout=00:00:10
   empty_heap=$(heap empty-$system); empty=$(ps -o rss= -p "$silo")
   dotnet "$bench" "http://127.0.0.1:$port" memory "$COUNT" >/dev/null
   sleep 25   # past the idle timeout and two collection quanta: idle activations are gone
