@@ -1,70 +1,102 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using ControlPlane.Contracts.Client;
-using Grpc.Core;
 using ControlPlane.Contracts.V1;
+using Grpc.Core;
 
 namespace ControlPlane.Bench;
 
 /// <summary>
-/// Write→watch-event latency: W watchers stream every namespace change while a writer updates
-/// namespaces at a fixed rate; latency is from sending the write to each watcher receiving its event.
+/// Write→watch-event latency: W watchers stream every change of a kind while a writer creates
+/// objects at a fixed rate; latency runs from sending a write to each watcher receiving its event.
+/// A warm-up at the same rate comes first (WARMUP_SECONDS, default 5): the steady state is measured.
 /// </summary>
 internal static class WatchLatency
 {
+    /// <summary>One watcher: calls <c>synced</c> once it streams live events and <c>seen</c> with each event's name, until cancelled.</summary>
+    public delegate Task Watcher(Action synced, Action<string> seen, CancellationToken cancellationToken);
+
+    /// <summary>The control plane: watchers of namespaces, namespace creates.</summary>
     public static async Task RunAsync(Uri address, int watchers, int writesPerSecond, TimeSpan duration)
     {
         using var client = new ControlPlaneClient(address, int.Parse(Environment.GetEnvironmentVariable("CONNECTIONS") ?? "4"));
+        await MeasureAsync("Write → watch event latency", watchers, writesPerSecond, duration,
+            async (synced, seen, cancellationToken) =>
+            {
+                try
+                {
+                    await foreach (var e in client.WatchAsync(new WatchRequest { Kinds = { Kind.Namespace } }, Calls.Until(cancellationToken)))
+                    {
+                        if (e.InitialEventsEnd) synced();
+                        if (e.Namespace is { } ns) seen(ns.Metadata.Name);
+                    }
+                }
+                catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled)
+                {
+                }
+            },
+            name => client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = name } }));
+    }
+
+    public static async Task MeasureAsync(string title, int watchers, int writesPerSecond, TimeSpan duration, Watcher watch, Func<string, Task> write)
+    {
         var run = Guid.NewGuid().ToString("N")[..6];
         var sent = new ConcurrentDictionary<string, long>();
         var samples = new ConcurrentBag<double>();
+        var acks = new ConcurrentBag<double>();
         using var stop = new CancellationTokenSource();
         var synced = 0;
         var allSynced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var streams = Enumerable.Range(0, watchers).Select(_ => Task.Run(async () =>
-        {
-            try
-            {
-                await foreach (var e in client.WatchAsync(new WatchRequest { Kinds = { Kind.Namespace } }, Calls.Until(stop.Token)))
-                {
-                    if (e.InitialEventsEnd && Interlocked.Increment(ref synced) == watchers) allSynced.TrySetResult();
-                    if (e.Namespace is { } ns && sent.TryGetValue(ns.Metadata.Name, out var start))
-                    {
-                        samples.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-                    }
-                }
-            }
-            catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled)
-            {
-            }
-        })).ToList();
-        await allSynced.Task;
+        var streams = Enumerable.Range(0, watchers).Select(_ => Task.Run(() => watch(
+            () => { if (Interlocked.Increment(ref synced) == watchers) allSynced.TrySetResult(); },
+            name => { if (sent.TryGetValue(name, out var start)) samples.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds); },
+            stop.Token))).ToList();
+        await allSynced.Task.WaitAsync(TimeSpan.FromSeconds(60));
 
+        var warmup = double.Parse(Environment.GetEnvironmentVariable("WARMUP_SECONDS") ?? "5");
+        await WriteAsync("w", (int)(writesPerSecond * warmup));
+        samples.Clear();
+        acks.Clear();
         var total = (int)(writesPerSecond * duration.TotalSeconds);
-        var interval = TimeSpan.FromSeconds(1.0 / writesPerSecond);
-        var clock = Stopwatch.StartNew();
-        var writes = new List<Task>(total);
-        for (var i = 0; i < total; i++)
-        {
-            var due = interval * i;
-            if (clock.Elapsed < due) await Task.Delay(due - clock.Elapsed);
-            var name = $"w-{run}-{i}";
-            sent[name] = Stopwatch.GetTimestamp();
-            writes.Add(client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = name } }));
-        }
-        await Task.WhenAll(writes);
-        var achieved = total / clock.Elapsed.TotalSeconds;
-        var expected = (long)total * watchers;
-        var deadline = Stopwatch.StartNew();
-        while (samples.Count < expected && deadline.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(50);
+        var achieved = await WriteAsync("m", total);
         await stop.CancelAsync();
         await Task.WhenAll(streams);
 
         var sorted = samples.Order().ToArray();
+        var acked = acks.Order().ToArray();
         Console.WriteLine();
-        Console.WriteLine("## Write → watch event latency");
-        Console.WriteLine("| watchers | writes | writes/s | events delivered | p50 ms | p99 ms | max ms |");
-        Console.WriteLine("|---|---|---|---|---|---|---|");
-        Console.WriteLine($"| {watchers} | {total} | {achieved:F0} | {sorted.Length}/{expected} | {ClosedLoop.Percentile(sorted, 0.5):F2} | {ClosedLoop.Percentile(sorted, 0.99):F2} | {sorted.LastOrDefault():F2} |");
+        Console.WriteLine($"## {title}");
+        Console.WriteLine("| watchers | writes | writes/s | events delivered | p50 ms | p99 ms | max ms | write ack p50 ms | write ack p99 ms |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
+        Console.WriteLine($"| {watchers} | {total} | {achieved:F0} | {sorted.Length}/{(long)total * watchers} | {ClosedLoop.Percentile(sorted, 0.5):F2} | {ClosedLoop.Percentile(sorted, 0.99):F2} | {sorted.LastOrDefault():F2} | {ClosedLoop.Percentile(acked, 0.5):F2} | {ClosedLoop.Percentile(acked, 0.99):F2} |");
+
+        // Writes count objects at the rate, then waits until every watcher has seen every one
+        // (or 10 s more); returns the rate achieved.
+        async Task<double> WriteAsync(string label, int count)
+        {
+            var before = samples.Count;
+            var interval = TimeSpan.FromSeconds(1.0 / writesPerSecond);
+            var clock = Stopwatch.StartNew();
+            var writes = new List<Task>(count);
+            for (var i = 0; i < count; i++)
+            {
+                var due = interval * i;
+                if (clock.Elapsed < due) await Task.Delay(due - clock.Elapsed);
+                var name = $"{label}-{run}-{i}";
+                var start = sent[name] = Stopwatch.GetTimestamp();
+                writes.Add(Acked(write(name), start));
+            }
+            await Task.WhenAll(writes);
+            var rate = count / clock.Elapsed.TotalSeconds;
+            var deadline = Stopwatch.StartNew();
+            while (samples.Count - before < (long)count * watchers && deadline.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(50);
+            return rate;
+        }
+
+        async Task Acked(Task write, long start)
+        {
+            await write;
+            acks.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
     }
 }

@@ -66,7 +66,7 @@ public sealed class HostingTests : IDisposable
         Assert.Contains("in use by another silo", second.Output);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"the second silo took {clock.Elapsed} to give up");
         Assert.Equal(before, await PositionAsync(first.Client));
-        var health = await new Health.HealthClient(first.Client.Channel).CheckAsync(new HealthCheckRequest());
+        var health = await new Health.HealthClient(first.Client.Invoker).CheckAsync(new HealthCheckRequest());
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
         await first.Client.Namespaces.CreateAsync(Namespace("after-the-attempt"));
         await watch.WaitForAsync(e => e.Namespace?.Metadata.Name == "after-the-attempt", "the first silo's watch goes on");
@@ -135,7 +135,7 @@ public sealed class HostingTests : IDisposable
     public async Task Reflection_ListsAndDescribesTheServices_WithoutProtoFiles()
     {
         await using var silo = await SiloInstance.StartAsync();
-        var reflection = new ServerReflection.ServerReflectionClient(silo.Client.Channel);
+        var reflection = new ServerReflection.ServerReflectionClient(silo.Client.Invoker);
         using var call = reflection.ServerReflectionInfo();
 
         await call.RequestStream.WriteAsync(new ServerReflectionRequest { ListServices = "" });
@@ -162,7 +162,7 @@ public sealed class HostingTests : IDisposable
     public async Task Health_IsNotServing_OnceAnotherOwnerFencedTheStore_AndWritesFailUnavailable()
     {
         await using var silo = await SiloInstance.StartAsync();
-        var health = new Health.HealthClient(silo.Client.Channel);
+        var health = new Health.HealthClient(silo.Client.Invoker);
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await health.CheckAsync(new HealthCheckRequest())).Status);
 
         // Someone opens the same database behind the silo's back (bypassing the directory lock).

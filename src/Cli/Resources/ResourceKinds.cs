@@ -115,7 +115,7 @@ internal static class ResourceKinds
 
     public static IEnumerable<string> CommandLineNames => All.Select(k => k.Aliases[0]);
 
-    private static ServiceEndpointSets.ServiceEndpointSetsClient Sets(ControlPlaneClient client) => new(client.Channel);
+    private static ServiceEndpointSets.ServiceEndpointSetsClient Sets(ControlPlaneClient client) => new(client.Invoker);
 
     private static ObjectMeta Meta(IMessage m) => ResourceKind.MetaOf(m);
 

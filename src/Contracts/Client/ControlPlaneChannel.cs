@@ -50,8 +50,8 @@ public static class ControlPlaneChannel
     {
         // Beyond the server's stream limit (or for spreading load) open more connections.
         EnableMultipleHttp2Connections = maxConnections > 1,
-        KeepAlivePingDelay = TimeSpan.FromSeconds(10),
-        KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+        KeepAlivePingDelay = TimeSpan.FromSeconds(5),
+        KeepAlivePingTimeout = TimeSpan.FromSeconds(3),
         KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
         ConnectTimeout = TimeSpan.FromSeconds(5),
         PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,

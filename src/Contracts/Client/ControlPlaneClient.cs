@@ -5,18 +5,26 @@ using Grpc.Net.Client;
 
 namespace ControlPlane.Contracts.Client;
 
-/// <summary>The control plane's API as typed calls over one gRPC channel (Grpc.Net.Client).</summary>
+/// <summary>
+/// The control plane's API as typed calls (Grpc.Net.Client), to one silo or, given several
+/// addresses, to any of them (<see cref="FailoverCallInvoker"/>).
+/// </summary>
 public sealed class ControlPlaneClient : IDisposable
 {
+    private readonly IDisposable _owned;
     private readonly ServiceEndpointSets.ServiceEndpointSetsClient _sets;
     private readonly Nodes.NodesClient _nodes;
     private readonly NetworkPolicies.NetworkPoliciesClient _policies;
     private readonly Watch.WatchClient _watch;
 
-    public ControlPlaneClient(GrpcChannel channel)
+    public ControlPlaneClient(GrpcChannel channel) : this(channel.CreateCallInvoker(), channel)
     {
-        Channel = channel;
-        var invoker = channel.CreateCallInvoker();
+    }
+
+    private ControlPlaneClient(CallInvoker invoker, IDisposable owned)
+    {
+        _owned = owned;
+        Invoker = invoker;
         Namespaces = new(invoker, "Namespaces", Namespace.Parser, ListNamespacesResponse.Parser);
         Networks = new(invoker, "Networks", Network.Parser, ListNetworksResponse.Parser);
         Nodes = new(invoker, "Nodes", Node.Parser, ListNodesResponse.Parser);
@@ -29,8 +37,12 @@ public sealed class ControlPlaneClient : IDisposable
         _watch = new(invoker);
     }
 
-    /// <summary>"http://host:port" or "unix:/path".</summary>
-    public ControlPlaneClient(string address, int maxConnections = 1) : this(ControlPlaneChannel.Create(address, maxConnections))
+    public ControlPlaneClient(FailoverCallInvoker silos) : this(silos, silos)
+    {
+    }
+
+    /// <summary>"http://host:port", "unix:/path", or several of them separated by commas.</summary>
+    public ControlPlaneClient(string address, int maxConnections = 1) : this(Connect(address, maxConnections))
     {
     }
 
@@ -38,7 +50,8 @@ public sealed class ControlPlaneClient : IDisposable
     {
     }
 
-    public GrpcChannel Channel { get; }
+    /// <summary>What the calls go through: for other clients of the same silos (health, reflection).</summary>
+    public CallInvoker Invoker { get; }
 
     public ResourceClient<Namespace, ListNamespacesResponse> Namespaces { get; }
 
@@ -72,5 +85,8 @@ public sealed class ControlPlaneClient : IDisposable
         }
     }
 
-    public void Dispose() => Channel.Dispose();
+    public void Dispose() => _owned.Dispose();
+
+    private static FailoverCallInvoker Connect(string address, int maxConnections) =>
+        new(FailoverCallInvoker.Split(address), maxConnections);
 }

@@ -20,6 +20,17 @@ public sealed class ClusterOptions
     /// <summary>The address other silos reach this one at (redis clustering); empty: the first non-loopback address.</summary>
     public string AdvertisedAddress { get; set; } = string.Empty;
 
+    /// <summary>
+    /// How long a silo waits for another silo's answer to a liveness probe. A silo that misses
+    /// <see cref="MissedProbes"/> probes in a row is voted dead and its grains move to the others:
+    /// with the defaults a dead silo's grains answer elsewhere within about 4–6 s. Shorter
+    /// timeouts detect faster but risk declaring a silo dead that was only busy.
+    /// </summary>
+    public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Probes a silo may miss in a row before the others suspect it.</summary>
+    public int MissedProbes { get; set; } = 2;
+
     /// <summary>An activation with no call for this long is collected; its state reloads on the next call.</summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(10);
 }

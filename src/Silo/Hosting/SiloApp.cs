@@ -87,9 +87,16 @@ public static class SiloApp
         builder.Services.AddSingleton<ControllerHost>();
         builder.Services.AddHostedService(services => services.GetRequiredService<ControllerHost>());
 
+        builder.Services.AddSingleton(cluster);
+        builder.Services.AddSingleton<MembershipGuard>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<MembershipGuard>());
         builder.Services.AddGrpc(o =>
         {
             o.Interceptors.Add<ErrorInterceptor>();
+            if (cluster.Membership != "localhost")
+            {
+                o.Interceptors.Add<MembershipInterceptor>();
+            }
             o.MaxReceiveMessageSize = silo.MaxReceiveMessageSize;
         });
         // Every service is bound by our provider, which maps unparsable requests to INVALID_ARGUMENT.
@@ -135,6 +142,15 @@ public static class SiloApp
             silo.UseRedisClustering(redis => redis.ConfigurationOptions = StackExchange.Redis.ConfigurationOptions.Parse(options.Redis));
             silo.Configure<Orleans.Configuration.ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (options.ClusterId, options.ServiceId));
             silo.ConfigureEndpoints(options.AdvertisedAddress.Length > 0 ? IPAddress.Parse(options.AdvertisedAddress) : FirstAddress(), port, gatewayPort: 0);
+            // Failure detection fast enough to move a dead silo's grains within seconds
+            // (docs/ARCHITECTURE.md, "Membership and failover"); the defaults take 10-15 s.
+            silo.Configure<ClusterMembershipOptions>(o =>
+            {
+                o.ProbeTimeout = options.ProbeTimeout;
+                o.NumMissedProbesLimit = options.MissedProbes;
+                o.NumVotesForDeathDeclaration = 2;
+                o.TableRefreshTimeout = TimeSpan.FromSeconds(10);
+            });
         }
         else
         {

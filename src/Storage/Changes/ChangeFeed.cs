@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using ControlPlane.Storage.Errors;
 using ControlPlane.Storage;
 
@@ -21,6 +22,8 @@ public sealed class ChangeFeed : IDisposable
     private int _batchIndex;
     // Resume only: the heads the log was read at, folded into the position once the backlog is delivered.
     private long[]? _headsAfterBacklog;
+    // When the last item went out (Stopwatch ticks): idleness is measured from it.
+    private long _lastItem = Stopwatch.GetTimestamp();
 
     private ChangeFeed(ChangeHub.Subscription subscription, FeedFilter filter, long[] position)
     {
@@ -95,44 +98,34 @@ public sealed class ChangeFeed : IDisposable
     }
 
     /// <summary>
-    /// The next item, or <see cref="FeedItemType.Idle"/> when nothing matching arrives within
-    /// <paramref name="idle"/>. Throws Unavailable if the watcher fell too far behind, and
+    /// The next item, or <see cref="FeedItemType.Idle"/> when nothing matching has arrived for
+    /// <paramref name="idle"/> (at once for <see cref="TimeSpan.Zero"/>, never for an infinite
+    /// span; otherwise noticed on the hub's heartbeat, so up to <see cref="ChangeHub.HeartbeatInterval"/>
+    /// late). Throws Unavailable if the watcher fell too far behind, and
     /// <see cref="OperationCanceledException"/> when the hub completes (server shutdown).
     /// </summary>
     public async ValueTask<FeedItem> NextAsync(TimeSpan idle, CancellationToken cancellationToken)
     {
-        if (TryNext(out var ready))
-        {
-            return ready;
-        }
-        using var idleTimer = new CancellationTokenSource(idle);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idleTimer.Token);
         while (true)
         {
-            if (TryNextFromBatch(out var change))
+            if (TryNext(out var ready))
             {
-                return new FeedItem(FeedItemType.Change, change);
+                _lastItem = Stopwatch.GetTimestamp();
+                return ready;
             }
-            try
+            if (idle == TimeSpan.Zero || (idle != Timeout.InfiniteTimeSpan && Stopwatch.GetElapsedTime(_lastItem) >= idle))
             {
-                if (_subscription.Reader.TryRead(out var batch))
-                {
-                    _batch = batch;
-                    _batchIndex = 0;
-                    continue;
-                }
-                if (!await _subscription.Reader.WaitToReadAsync(linked.Token).ConfigureAwait(false))
-                {
-                    if (_subscription.Overflowed)
-                    {
-                        throw new ControlPlaneException(ErrorCode.Unavailable, "the watch fell too far behind the change stream; resume from the last token");
-                    }
-                    throw new OperationCanceledException("the change stream was closed");
-                }
-            }
-            catch (OperationCanceledException) when (idleTimer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-            {
+                _lastItem = Stopwatch.GetTimestamp();
                 return new FeedItem(FeedItemType.Idle);
+            }
+            // No timer per wait: the hub's heartbeat wakes every subscription once a second.
+            if (!await _subscription.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (_subscription.Overflowed)
+                {
+                    throw new ControlPlaneException(ErrorCode.Unavailable, "the watch fell too far behind the change stream; resume from the last token");
+                }
+                throw new OperationCanceledException("the change stream was closed");
             }
         }
     }

@@ -11,6 +11,11 @@ namespace ControlPlane.Storage.Changes;
 /// </summary>
 public sealed class ChangeHub
 {
+    /// <summary>How often <see cref="Heartbeat"/> should run: the resolution of a feed's idle timeout.</summary>
+    public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(1);
+
+    // The heartbeat: a batch of no changes, which wakes a waiting reader.
+    private static readonly Change[] Beat = [];
     private readonly object _lock = new();
     private Subscription[] _subscriptions = [];
 
@@ -37,6 +42,18 @@ public sealed class ChangeHub
             {
                 subscription.Overflow();
             }
+        }
+    }
+
+    /// <summary>
+    /// Wakes every subscription with an empty batch, so a waiting feed can notice it has been idle
+    /// (one timer for the silo instead of one per waiting watcher). A full subscription is skipped.
+    /// </summary>
+    public void Heartbeat()
+    {
+        foreach (var subscription in Volatile.Read(ref _subscriptions))
+        {
+            subscription.Writer.TryWrite(Beat);
         }
     }
 

@@ -1,0 +1,178 @@
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace ControlPlane.Contracts.Client;
+
+/// <summary>
+/// Calls to one of several silos. Calls go to the current silo; a unary call that fails with
+/// UNAVAILABLE (a refused or dropped connection, or a silo that cannot serve: its store is lost
+/// or it is no longer a cluster member) is made again on the next silo, each silo once, within
+/// the call's deadline, and the silo that answers becomes the current one. A stream that fails
+/// with UNAVAILABLE, and a call that runs out of time (a silo that stopped answering), moves the
+/// current silo on, so the caller's next attempt (a resumed watch, the next heartbeat) goes elsewhere.
+/// </summary>
+/// <remarks>
+/// A write made again on the next silo may already have committed on the first one, just before
+/// its connection dropped: a create then fails ALREADY_EXISTS and an update with an etag ABORTED.
+/// </remarks>
+public sealed class FailoverCallInvoker : CallInvoker, IDisposable
+{
+    private readonly string[] _addresses;
+    private readonly GrpcChannel?[] _channels;
+    private readonly int _maxConnections;
+    private readonly Lock _lock = new();
+    private int _current;
+
+    public FailoverCallInvoker(IReadOnlyList<string> addresses, int maxConnections = 1)
+    {
+        if (addresses.Count == 0) throw new ArgumentException("no silo address", nameof(addresses));
+        _addresses = [.. addresses];
+        _channels = new GrpcChannel?[_addresses.Length];
+        _maxConnections = maxConnections;
+        // Fail on a malformed address now, not at the first call.
+        Invoker(0);
+    }
+
+    /// <summary>Splits a comma-separated list of addresses ("http://a:7070,http://b:7070").</summary>
+    public static string[] Split(string addresses) =>
+        addresses.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    public IReadOnlyList<string> Addresses => _addresses;
+
+    /// <summary>The silo calls go to now.</summary>
+    public string Current
+    {
+        get { lock (_lock) return _addresses[_current]; }
+    }
+
+    /// <summary>Told (silo left, reason) whenever calls move on from a silo.</summary>
+    public Action<string, string>? FailedOver { get; init; }
+
+    public override TResponse BlockingUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request) =>
+        AsyncUnaryCall(method, host, options, request).ResponseAsync.GetAwaiter().GetResult();
+
+    public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
+    {
+        var attempts = new UnaryAttempts<TResponse>();
+        var response = attempts.RunAsync(this, index => Invoker(index).AsyncUnaryCall(method, host, options, request), options.CancellationToken);
+        return new AsyncUnaryCall<TResponse>(response, attempts.HeadersAsync, attempts.GetStatus, attempts.GetTrailers, attempts.Dispose);
+    }
+
+    public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
+    {
+        var index = CurrentIndex();
+        var call = Invoker(index).AsyncServerStreamingCall(method, host, options, request);
+        return new AsyncServerStreamingCall<TResponse>(new WatchedStream<TResponse>(call.ResponseStream, this, index),
+            call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, call.Dispose);
+    }
+
+    public override AsyncClientStreamingCall<TRequest, TResponse> AsyncClientStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options) =>
+        Invoker(CurrentIndex()).AsyncClientStreamingCall(method, host, options);
+
+    public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options) =>
+        Invoker(CurrentIndex()).AsyncDuplexStreamingCall(method, host, options);
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            foreach (var channel in _channels) channel?.Dispose();
+        }
+    }
+
+    private int CurrentIndex()
+    {
+        lock (_lock) return _current;
+    }
+
+    private CallInvoker Invoker(int index)
+    {
+        lock (_lock)
+        {
+            return (_channels[index] ??= ControlPlaneChannel.Create(_addresses[index], _maxConnections)).CreateCallInvoker();
+        }
+    }
+
+    /// <summary>Calls move on from <paramref name="index"/> (unless another call already moved them).</summary>
+    private void Leave(int index, RpcException reason)
+    {
+        if (_addresses.Length == 1) return;
+        lock (_lock)
+        {
+            if (_current != index) return;
+            _current = (index + 1) % _addresses.Length;
+        }
+        FailedOver?.Invoke(_addresses[index], reason.Status.Detail);
+    }
+
+    private void Settle(int index)
+    {
+        lock (_lock) _current = index;
+    }
+
+    private static bool Unavailable(RpcException e) => e.StatusCode == StatusCode.Unavailable;
+
+    /// <summary>One unary call, made on each silo in turn while they answer UNAVAILABLE.</summary>
+    private sealed class UnaryAttempts<TResponse>
+    {
+        private readonly TaskCompletionSource<Metadata> _headers = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private AsyncUnaryCall<TResponse>? _last;
+
+        public Task<Metadata> HeadersAsync => _headers.Task;
+
+        public async Task<TResponse> RunAsync(FailoverCallInvoker owner, Func<int, AsyncUnaryCall<TResponse>> start, CancellationToken cancellationToken)
+        {
+            var first = owner.CurrentIndex();
+            for (var i = 0; ; i++)
+            {
+                var index = (first + i) % owner._addresses.Length;
+                var call = start(index);
+                Volatile.Write(ref _last, call);
+                try
+                {
+                    var response = await call.ResponseAsync.ConfigureAwait(false);
+                    owner.Settle(index);
+                    _headers.TrySetResult(await call.ResponseHeadersAsync.ConfigureAwait(false));
+                    return response;
+                }
+                catch (RpcException e) when (Unavailable(e) && i + 1 < owner._addresses.Length && !cancellationToken.IsCancellationRequested)
+                {
+                    owner.Leave(index, e);
+                    call.Dispose();
+                }
+                catch (Exception e)
+                {
+                    // A silo that timed out (stopped, overloaded) is left too, for the calls after this one.
+                    if (e is RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded } failed) owner.Leave(index, failed);
+                    _headers.TrySetResult(call.ResponseHeadersAsync.IsCompletedSuccessfully ? call.ResponseHeadersAsync.Result : new Metadata());
+                    throw;
+                }
+            }
+        }
+
+        public Status GetStatus() => Volatile.Read(ref _last) is { } call ? call.GetStatus() : throw new InvalidOperationException("the call has not started");
+
+        public Metadata GetTrailers() => Volatile.Read(ref _last) is { } call ? call.GetTrailers() : throw new InvalidOperationException("the call has not started");
+
+        public void Dispose() => Volatile.Read(ref _last)?.Dispose();
+    }
+
+    /// <summary>A response stream that moves calls on from its silo when it fails with UNAVAILABLE.</summary>
+    private sealed class WatchedStream<T>(IAsyncStreamReader<T> inner, FailoverCallInvoker owner, int index) : IAsyncStreamReader<T>
+    {
+        public T Current => inner.Current;
+
+        public async Task<bool> MoveNext(CancellationToken cancellationToken)
+        {
+            try
+            {
+                return await inner.MoveNext(cancellationToken).ConfigureAwait(false);
+            }
+            catch (RpcException e) when (Unavailable(e) && !cancellationToken.IsCancellationRequested)
+            {
+                owner.Leave(index, e);
+                throw;
+            }
+        }
+    }
+}
