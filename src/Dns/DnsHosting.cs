@@ -80,8 +80,8 @@ public static class DnsHosting
         {
             errors.Add($"Dns:{nameof(zone.ReverseZones)}: '{reverse}' is not under in-addr.arpa or ip6.arpa");
         }
-        if (feed.ControlPlane.Length > 0 && !feed.ControlPlane.StartsWith("unix:", StringComparison.Ordinal)
-            && !Uri.TryCreate(feed.ControlPlane, UriKind.Absolute, out _)) errors.Add($"Dns:{nameof(feed.ControlPlane)} '{feed.ControlPlane}' is neither http://host:port nor unix:/path");
+        if (feed.ControlPlane.Length > 0 && ControlPlane.Contracts.Client.ControlPlaneChannel.Problem(feed.ControlPlane) is { } problem)
+            errors.Add($"Dns:{nameof(feed.ControlPlane)}: {problem}");
         foreach (var file in feed.ZoneFiles.Where(f => !File.Exists(f))) errors.Add($"Dns:ZoneFiles: '{file}' does not exist");
         return errors;
     }

@@ -5,7 +5,7 @@ namespace ControlPlane.NodeAgent;
 /// <summary>Settings of the node agent (configuration section "Agent").</summary>
 public sealed class AgentOptions
 {
-    /// <summary>The control plane's gRPC address.</summary>
+    /// <summary>The control plane's gRPC address (http://host:port or unix:/path), or several separated by commas: the agent moves to another when its silo goes away.</summary>
     public string ControlPlane { get; set; } = "http://127.0.0.1:7070";
 
     /// <summary>This node's name; defaults to the host name.</summary>
@@ -44,8 +44,8 @@ public sealed class AgentOptions
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
-        if (!ControlPlane.StartsWith("unix:", StringComparison.Ordinal) && (!Uri.TryCreate(ControlPlane, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp))
-            errors.Add($"Agent:{nameof(ControlPlane)} '{ControlPlane}' must be http://host:port (h2c) or unix:/path");
+        if (global::ControlPlane.Contracts.Client.ControlPlaneChannel.Problem(ControlPlane) is { } problem)
+            errors.Add($"Agent:{nameof(ControlPlane)}: {problem}");
         if (!IPAddress.TryParse(UnderlayIp, out _))
             errors.Add($"Agent:{nameof(UnderlayIp)} '{UnderlayIp}' must be this node's underlay IP address");
         if (PolicyEntryLimit < 1)

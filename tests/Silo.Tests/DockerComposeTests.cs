@@ -35,10 +35,38 @@ public sealed partial class DockerComposeTests
         return (YamlMappingNode)((YamlMappingNode)yaml.Documents[0].RootNode)["services"];
     }
 
+    /// <summary>The services built from this repository (the others run published images).</summary>
+    private static IEnumerable<(string Name, YamlMappingNode Service)> Built() =>
+        Services().Select(s => (s.Key.ToString(), (YamlMappingNode)s.Value)).Where(s => s.Item2.Children.ContainsKey("build"));
+
+    private static string Env(YamlMappingNode service, string key) => ((YamlMappingNode)service["environment"])[key].ToString();
+
+    [Fact]
+    public void TheTopology_IsRedisPostgresThreeSilosADnsServerAndTwoAgents()
+    {
+        var names = Services().Select(s => s.Key.ToString()).Order().ToList();
+        Assert.Equal(["agent-1", "agent-2", "dns", "postgres", "redis", "silo-1", "silo-2", "silo-3"], names);
+        var services = Services();
+        Assert.Matches(@"^redis:\d", services["redis"]["image"].ToString());
+        Assert.Matches(@"^postgres:15", services["postgres"]["image"].ToString());
+        var postgres = (YamlMappingNode)services["postgres"];
+        foreach (var silo in Built().Where(s => s.Name.StartsWith("silo-", StringComparison.Ordinal)).Select(s => s.Service))
+        {
+            Assert.Equal("redis", Env(silo, "CONTROLPLANE_Cluster__Membership"));
+            Assert.Equal("redis:6379", Env(silo, "CONTROLPLANE_Cluster__Redis"));
+            Assert.Equal("postgres", Env(silo, "CONTROLPLANE_Store__Provider"));
+            var connection = new Npgsql.NpgsqlConnectionStringBuilder(Env(silo, "CONTROLPLANE_Store__Postgres"));
+            Assert.Equal(("postgres", Env(postgres, "POSTGRES_USER"), Env(postgres, "POSTGRES_PASSWORD"), Env(postgres, "POSTGRES_DB")),
+                (connection.Host, connection.Username, connection.Password, connection.Database));
+        }
+        Assert.Equal(3, Built().Select(s => s.Service).Where(s => s.Children.ContainsKey("environment") && ((YamlMappingNode)s["environment"]).Children.ContainsKey("CONTROLPLANE_Store__SiloId"))
+            .Select(s => Env(s, "CONTROLPLANE_Store__SiloId")).Distinct().Count());
+    }
+
     [Fact]
     public void EveryService_BuildsAProjectThatExists()
     {
-        foreach (var (name, node) in Services())
+        foreach (var (name, node) in Built())
         {
             var build = (YamlMappingNode)((YamlMappingNode)node)["build"];
             var context = Path.Combine(RepositoryPaths.Root, build["context"].ToString());
@@ -55,7 +83,7 @@ public sealed partial class DockerComposeTests
     [Fact]
     public void EveryEnvironmentVariable_IsAConfigurationKeyOfItsProgram()
     {
-        foreach (var (name, node) in Services())
+        foreach (var (name, node) in Built())
         {
             if (!((YamlMappingNode)node).Children.TryGetValue("environment", out var environment)) continue;
             foreach (var (key, _) in (YamlMappingNode)environment)
@@ -72,21 +100,27 @@ public sealed partial class DockerComposeTests
     }
 
     [Fact]
-    public void PublishedPorts_MatchWhatTheProgramsListenOn()
+    public void PublishedPorts_MatchWhatTheProgramsListenOn_AndEveryClientListsEverySilo()
     {
-        var services = Services();
-        var silo = (YamlMappingNode)services["silo"];
-        var siloPort = ((YamlMappingNode)silo["environment"])["CONTROLPLANE_Silo__Port"].ToString();
-        Assert.Contains(((YamlSequenceNode)silo["ports"]).Children, p => p.ToString().EndsWith(":" + siloPort, StringComparison.Ordinal));
-        var dns = (YamlMappingNode)services["dns"];
-        var listen = System.Net.IPEndPoint.Parse(((YamlMappingNode)dns["environment"])["CONTROLPLANE_Dns__Listen"].ToString());
+        var silos = Built().Where(s => s.Name.StartsWith("silo-", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, silos.Count);
+        foreach (var (_, silo) in silos)
+        {
+            var port = Env(silo, "CONTROLPLANE_Silo__Port");
+            Assert.Contains(((YamlSequenceNode)silo["ports"]).Children, p => p.ToString().EndsWith(":" + port, StringComparison.Ordinal));
+        }
+        var everySilo = string.Join(',', silos.Select(s => $"http://{s.Name}:{Env(s.Service, "CONTROLPLANE_Silo__Port")}"));
+        var dns = (YamlMappingNode)Services()["dns"];
+        var listen = System.Net.IPEndPoint.Parse(Env(dns, "CONTROLPLANE_Dns__Listen"));
         var ports = ((YamlSequenceNode)dns["ports"]).Children.Select(p => p.ToString()).ToList();
         Assert.Contains($":{listen.Port}/udp", string.Join(' ', ports));
         Assert.Contains($":{listen.Port}/tcp", string.Join(' ', ports));
-        foreach (var agent in services.Children.Where(c => c.Key.ToString().StartsWith("agent", StringComparison.Ordinal)))
+        Assert.Equal(everySilo, Env(dns, "CONTROLPLANE_Dns__ControlPlane"));
+        var agents = Built().Where(s => s.Name.StartsWith("agent", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, agents.Count);
+        foreach (var (_, agent) in agents)
         {
-            var address = ((YamlMappingNode)((YamlMappingNode)agent.Value)["environment"])["CONTROLPLANE_Agent__ControlPlane"].ToString();
-            Assert.Equal($"http://silo:{siloPort}", address);
+            Assert.Equal(everySilo, Env(agent, "CONTROLPLANE_Agent__ControlPlane"));
         }
     }
 

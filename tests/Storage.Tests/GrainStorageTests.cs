@@ -167,6 +167,60 @@ public sealed class GrainStorageTests
     }
 
     [Fact]
+    public async Task TwoSilosOnOnePostgresDatabase_ActivatingTheSameObject_WriteOneUnbrokenChain_AndNeverShareAnAddress()
+    {
+        // Two Orleans clusters on one database: each activates "shared", which is what a duplicate
+        // activation during a membership change is. Every write either commits on top of the last
+        // one or fails cleanly; the change log shows one chain and who wrote each link.
+        var database = ControlPlane.Tests.Shared.PostgresServer.Instance.CreateDatabase();
+        await using var a = await StoreCluster.StartAsync(provider: "postgres", database: database, siloId: "silo-a");
+        await using var b = await StoreCluster.StartAsync(provider: "postgres", database: database, siloId: "silo-b");
+        async Task<int> Hammer(StoreCluster silo)
+        {
+            var committed = 0;
+            for (var i = 0; i < 150; i++)
+            {
+                try
+                {
+                    await silo.Counter("shared").IncrementAsync();
+                    committed++;
+                }
+                catch (InconsistentStateException)
+                {
+                    // The other silo wrote since this activation read; Orleans deactivated it and the next call reloads.
+                }
+            }
+            return committed;
+        }
+        var counts = await Task.WhenAll(Hammer(a), Hammer(b));
+        byte[] address = [10, 9, 9, 9];
+        var claims = await Task.WhenAll(Enumerable.Range(0, 20).Select(async i =>
+        {
+            try
+            {
+                await (i % 2 == 0 ? a : b).Counter("holder-" + i).ClaimAsync("address/shared", address, address);
+                return 1;
+            }
+            catch (ClaimTakenException)
+            {
+                return 0;
+            }
+        }));
+
+        Assert.Equal(counts.Sum(), BitConverter.ToInt64(a.Store.Store.Read("Counter", "shared")!.Data));
+        Assert.True(counts.Sum() >= 150, $"only {counts.Sum()} of 300 increments committed");
+        var chain = ControlPlane.Tests.Shared.PostgresServer.Instance.Psql(
+            "SELECT revision, prev, writer FROM cp_changes WHERE kind = 'Counter' AND key = 'shared' ORDER BY revision", new Npgsql.NpgsqlConnectionStringBuilder(database).Database!)
+            .Split('\n').Select(line => line.Split('|')).Select(f => (Revision: long.Parse(f[0]), Prev: long.Parse(f[1]), Writer: f[2])).ToList();
+        Assert.Equal(counts.Sum(), chain.Count);
+        Assert.Equal(0, chain[0].Prev);
+        Assert.All(chain.Zip(chain.Skip(1)), link => Assert.Equal(link.First.Revision, link.Second.Prev));
+        Assert.Equal(["silo-a", "silo-b"], chain.Select(c => c.Writer).Distinct().Order());
+        Assert.Equal(1, claims.Sum());
+        Assert.Single(a.Store.Store.ListClaims("address/shared"));
+    }
+
+    [Fact]
     public async Task AfterAnotherOwnerTookThePartitions_WritesAreFenced_AndTheStoreSaysSo()
     {
         await using var cluster = await StoreCluster.StartAsync();

@@ -41,7 +41,7 @@ internal sealed class StoreCluster : IAsyncDisposable
     /// A cluster on a store: "sqlite" (a file in <paramref name="directory"/>) or "postgres" (the
     /// database <paramref name="database"/> of the private server, a new one when null).
     /// </summary>
-    public static async Task<StoreCluster> StartAsync(string? directory = null, int partitions = 16, string provider = "sqlite", string? database = null)
+    public static async Task<StoreCluster> StartAsync(string? directory = null, int partitions = 16, string provider = "sqlite", string? database = null, string siloId = "test")
     {
         var owns = directory is null;
         directory ??= Path.Combine(Path.GetTempPath(), "cp-store-" + Guid.NewGuid().ToString("N"));
@@ -56,7 +56,7 @@ internal sealed class StoreCluster : IAsyncDisposable
         {
             silo.AddControlPlaneStorage(_ => provider == "postgres"
                 ? new ControlPlane.Storage.Postgres.PostgresGrainStore(database!)
-                : new SqliteGrainStore(path), new StoreOptions { Partitions = partitions, SiloId = "test" });
+                : new SqliteGrainStore(path), new StoreOptions { Partitions = partitions, SiloId = siloId });
             silo.Configure<GrainCollectionOptions>(o => (o.CollectionAge, o.CollectionQuantum) = (TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(1)));
         });
         var cluster = builder.Build();

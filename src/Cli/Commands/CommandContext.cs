@@ -17,10 +17,8 @@ internal sealed class CommandContext(NetctlSettings settings, Terminal terminal)
     /// <summary>True when -n came from the command line (a manifest's namespace must then match it).</summary>
     public bool NamespaceFromFlag { get; init; }
 
-    public ServerSet Servers => _servers ??= new ServerSet(Settings.Servers, Settings.Timeout)
-    {
-        FailedOver = (address, detail) => Terminal.Error.WriteLine($"warning: server {address} is unavailable ({detail}); trying the next one"),
-    };
+    public ServerSet Servers => _servers ??= new ServerSet(Settings.Servers, Settings.Timeout,
+        (address, detail) => Terminal.Error.WriteLine($"warning: server {address} is unavailable ({detail}); trying the next one"));
 
     /// <summary>The namespace a listing covers: "" for all.</summary>
     public string ListNamespace(ResourceKind kind, bool allNamespaces) =>

@@ -103,14 +103,14 @@ internal static class WatchCommand
                 context.Terminal.Error.WriteLine("warning: the watch position was compacted; listing again");
                 token = string.Empty;
             }
-            catch (CliException) when (++failures < 3)
+            catch (CliException) when (++failures < 3 * context.Servers.Addresses.Count)
             {
                 // Every silo refused the connection: try the round again shortly.
                 await Task.Delay(TimeSpan.FromMilliseconds(500 * failures), cancellationToken).ConfigureAwait(false);
                 continue;
             }
             // The stream ended (the silo shut down) or broke after events: resume on the next silo.
-            if (!cancellationToken.IsCancellationRequested && context.Servers.Addresses.Count > 1 && context.Servers.Current == server) context.Servers.Advance();
+            if (!cancellationToken.IsCancellationRequested) context.Servers.MoveFrom(server);
         }
         return ExitCodes.Success;
     }

@@ -4,40 +4,38 @@ using Grpc.Core;
 namespace ControlPlane.Cli.Connection;
 
 /// <summary>
-/// The silos named by <c>--server</c> (or the configuration), tried in order: a call that fails
-/// with UNAVAILABLE (which is what a refused or dropped connection is) goes to the next silo, and
-/// the silo that answered serves the calls after it. Any other status is the answer.
+/// The silos named by <c>--server</c> (or the configuration), behind one client: each call goes
+/// to the silo that last answered and, when that silo is unreachable, to the next ones in turn
+/// (<see cref="FailoverCallInvoker"/>, which the agents and DNS servers use too). Any other
+/// status is the answer. When no silo can be reached the command fails with one message.
 /// </summary>
 /// <remarks>
-/// A write retried on the next silo may have committed on the first one before its connection
+/// A write made again on the next silo may have committed on the first one before its connection
 /// dropped: a create then fails ALREADY_EXISTS and an update ABORTED, which apply reports.
 /// </remarks>
 internal sealed class ServerSet : IDisposable
 {
-    private readonly string[] _addresses;
-    private readonly ControlPlaneClient?[] _clients;
+    private readonly FailoverCallInvoker _silos;
+    private readonly ControlPlaneClient _client;
     private readonly TimeSpan _timeout;
-    private readonly Lock _lock = new();
-    private int _current;
 
-    public ServerSet(IReadOnlyList<string> addresses, TimeSpan timeout)
+    public ServerSet(IReadOnlyList<string> addresses, TimeSpan timeout, Action<string, string>? failedOver = null)
     {
         if (addresses.Count == 0) throw CliException.Usage("no server: pass --server, set NETCTL_SERVER or write server: in the configuration file");
-        _addresses = [.. addresses.Select(Normalize)];
-        _clients = new ControlPlaneClient?[_addresses.Length];
+        var normalized = addresses.Select(Normalize).ToArray();
+        foreach (var address in normalized)
+        {
+            if (ControlPlaneChannel.Problem(address) is { } problem) throw CliException.Usage($"bad server address: {problem}");
+        }
+        _silos = new FailoverCallInvoker(normalized) { FailedOver = failedOver };
+        _client = new ControlPlaneClient(_silos);
         _timeout = timeout;
     }
 
-    public IReadOnlyList<string> Addresses => _addresses;
-
-    /// <summary>Called when a silo did not answer and the next one is tried.</summary>
-    public Action<string, string>? FailedOver { get; init; }
+    public IReadOnlyList<string> Addresses => _silos.Addresses;
 
     /// <summary>The address of the silo currently in use.</summary>
-    public string Current
-    {
-        get { lock (_lock) return _addresses[_current]; }
-    }
+    public string Current => _silos.Current;
 
     /// <summary>"host:port" → "http://host:port"; "http://…", "https://…" and "unix:/…" stay.</summary>
     public static string Normalize(string address)
@@ -47,64 +45,27 @@ internal sealed class ServerSet : IDisposable
         return "http://" + trimmed;
     }
 
-    /// <summary>A unary call with the configured deadline, failing over on UNAVAILABLE.</summary>
+    /// <summary>A unary call with the configured deadline.</summary>
     public Task<T> CallAsync<T>(Func<ControlPlaneClient, CallOptions, Task<T>> call, CancellationToken cancellationToken) =>
         RunAsync((client, token) => call(client, Calls.Within(_timeout, token)), cancellationToken);
 
-    /// <summary>Runs <paramref name="work"/> against the current silo, then the next ones while they are UNAVAILABLE.</summary>
+    /// <summary>Runs <paramref name="work"/>; when no silo can be reached, fails with a <see cref="CliException"/> saying so.</summary>
     public async Task<T> RunAsync<T>(Func<ControlPlaneClient, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
-    {
-        int first;
-        lock (_lock) first = _current;
-        RpcException? last = null;
-        for (var i = 0; i < _addresses.Length; i++)
-        {
-            var index = (first + i) % _addresses.Length;
-            try
-            {
-                var result = await work(Client(index), cancellationToken);
-                lock (_lock) _current = index;
-                return result;
-            }
-            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && !cancellationToken.IsCancellationRequested)
-            {
-                last = e;
-                if (_addresses.Length > 1) FailedOver?.Invoke(_addresses[index], e.Status.Detail);
-            }
-        }
-        throw new CliException(_addresses.Length == 1
-            ? $"server {_addresses[0]} is unavailable: {last!.Status.Detail}"
-            : $"no server is available ({string.Join(", ", _addresses)}); last error: {last!.Status.Detail}");
-    }
-
-    /// <summary>Moves to the next silo (after a stream broke with UNAVAILABLE).</summary>
-    public void Advance()
-    {
-        lock (_lock) _current = (_current + 1) % _addresses.Length;
-    }
-
-    private ControlPlaneClient Client(int index)
-    {
-        lock (_lock)
-        {
-            return _clients[index] ??= CreateClient(_addresses[index]);
-        }
-    }
-
-    private static ControlPlaneClient CreateClient(string address)
     {
         try
         {
-            return new ControlPlaneClient(address);
+            return await work(_client, cancellationToken);
         }
-        catch (ArgumentException e)
+        catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && !cancellationToken.IsCancellationRequested)
         {
-            throw CliException.Usage($"bad server address: {e.Message}");
+            throw new CliException(Addresses.Count == 1
+                ? $"server {Addresses[0]} is unavailable: {e.Status.Detail}"
+                : $"no server is available ({string.Join(", ", Addresses)}); last error: {e.Status.Detail}");
         }
     }
 
-    public void Dispose()
-    {
-        foreach (var client in _clients) client?.Dispose();
-    }
+    /// <summary>Moves on from <paramref name="server"/> (a watch it ended, as a silo does when it shuts down).</summary>
+    public void MoveFrom(string server) => _silos.MoveFrom(server);
+
+    public void Dispose() => _client.Dispose();
 }

@@ -21,9 +21,31 @@ public static class ControlPlaneChannel
         }
         if (!Uri.TryCreate(address, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
         {
-            throw new ArgumentException($"'{address}' is neither http://host:port nor unix:/path", nameof(address));
+            throw new ArgumentException(Problem(address), nameof(address));
         }
         return GrpcChannel.ForAddress(uri, Options(Handler(maxConnections)));
+    }
+
+    /// <summary>
+    /// What is wrong with a setting that names the silos (one address, or several separated by
+    /// commas), or null when every address is usable.
+    /// </summary>
+    public static string? Problem(string addresses)
+    {
+        var list = FailoverCallInvoker.Split(addresses);
+        if (list.Length == 0)
+        {
+            return "names no silo address";
+        }
+        foreach (var address in list)
+        {
+            if (!address.StartsWith("unix:", StringComparison.Ordinal)
+                && (!Uri.TryCreate(address, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))
+            {
+                return $"'{address}' is neither http://host:port nor unix:/path";
+            }
+        }
+        return null;
     }
 
     public static GrpcChannel ForUnixSocket(string path)

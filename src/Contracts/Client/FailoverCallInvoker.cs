@@ -5,11 +5,12 @@ namespace ControlPlane.Contracts.Client;
 
 /// <summary>
 /// Calls to one of several silos. Calls go to the current silo; a unary call that fails with
-/// UNAVAILABLE (a refused or dropped connection, or a silo that cannot serve: its store is lost
-/// or it is no longer a cluster member) is made again on the next silo, each silo once, within
+/// UNAVAILABLE (a refused or dropped connection, an unanswered keepalive ping, or a silo that
+/// cannot serve: its store is lost or it is no longer a cluster member) is made again on the next silo, each silo once, within
 /// the call's deadline, and the silo that answers becomes the current one. A stream that fails
 /// with UNAVAILABLE, and a call that runs out of time (a silo that stopped answering), moves the
 /// current silo on, so the caller's next attempt (a resumed watch, the next heartbeat) goes elsewhere.
+/// Callers see every way a silo goes away as one status, UNAVAILABLE.
 /// </summary>
 /// <remarks>
 /// A write made again on the next silo may already have committed on the first one, just before
@@ -80,6 +81,18 @@ public sealed class FailoverCallInvoker : CallInvoker, IDisposable
         }
     }
 
+    /// <summary>
+    /// Moves calls on from <paramref name="address"/> if it is still the current silo: for a
+    /// caller that knows its silo is going away although no call failed (a watch the server ended).
+    /// </summary>
+    public void MoveFrom(string address)
+    {
+        lock (_lock)
+        {
+            if (_addresses[_current] == address) _current = (_current + 1) % _addresses.Length;
+        }
+    }
+
     private int CurrentIndex()
     {
         lock (_lock) return _current;
@@ -110,7 +123,17 @@ public sealed class FailoverCallInvoker : CallInvoker, IDisposable
         lock (_lock) _current = index;
     }
 
-    private static bool Unavailable(RpcException e) => e.StatusCode == StatusCode.Unavailable;
+    /// <summary>
+    /// Whether a call failed because its silo could not be reached or went away (rather than the
+    /// silo answering with an error): UNAVAILABLE, or a failure of the HTTP/2 transport itself
+    /// (a keepalive ping unanswered, a reset connection), which Grpc.Net.Client reports as INTERNAL.
+    /// </summary>
+    public static bool Unreachable(RpcException e) => e.StatusCode == StatusCode.Unavailable
+        || (e.StatusCode == StatusCode.Internal && e.Status.DebugException is HttpRequestException or HttpProtocolException or IOException);
+
+    /// <summary>Callers see one status for a silo that went away: UNAVAILABLE, naming the silo.</summary>
+    private RpcException AsUnavailable(RpcException e, int index) => e.StatusCode == StatusCode.Unavailable ? e
+        : new RpcException(new Status(StatusCode.Unavailable, $"{_addresses[index]} went away: {e.Status.Detail}", e.Status.DebugException), e.Trailers);
 
     /// <summary>One unary call, made on each silo in turn while they answer UNAVAILABLE.</summary>
     private sealed class UnaryAttempts<TResponse>
@@ -135,16 +158,20 @@ public sealed class FailoverCallInvoker : CallInvoker, IDisposable
                     _headers.TrySetResult(await call.ResponseHeadersAsync.ConfigureAwait(false));
                     return response;
                 }
-                catch (RpcException e) when (Unavailable(e) && i + 1 < owner._addresses.Length && !cancellationToken.IsCancellationRequested)
+                catch (RpcException e) when (Unreachable(e) && i + 1 < owner._addresses.Length && !cancellationToken.IsCancellationRequested)
                 {
                     owner.Leave(index, e);
                     call.Dispose();
                 }
                 catch (Exception e)
                 {
-                    // A silo that timed out (stopped, overloaded) is left too, for the calls after this one.
-                    if (e is RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded } failed) owner.Leave(index, failed);
                     _headers.TrySetResult(call.ResponseHeadersAsync.IsCompletedSuccessfully ? call.ResponseHeadersAsync.Result : new Metadata());
+                    // A silo that timed out (stopped, overloaded) is left too, for the calls after this one.
+                    if (e is RpcException failed && (Unreachable(failed) || failed.StatusCode == StatusCode.DeadlineExceeded))
+                    {
+                        owner.Leave(index, failed);
+                        throw owner.AsUnavailable(failed, index);
+                    }
                     throw;
                 }
             }
@@ -157,7 +184,7 @@ public sealed class FailoverCallInvoker : CallInvoker, IDisposable
         public void Dispose() => Volatile.Read(ref _last)?.Dispose();
     }
 
-    /// <summary>A response stream that moves calls on from its silo when it fails with UNAVAILABLE.</summary>
+    /// <summary>A response stream that moves calls on from its silo when the silo goes away.</summary>
     private sealed class WatchedStream<T>(IAsyncStreamReader<T> inner, FailoverCallInvoker owner, int index) : IAsyncStreamReader<T>
     {
         public T Current => inner.Current;
@@ -168,10 +195,10 @@ public sealed class FailoverCallInvoker : CallInvoker, IDisposable
             {
                 return await inner.MoveNext(cancellationToken).ConfigureAwait(false);
             }
-            catch (RpcException e) when (Unavailable(e) && !cancellationToken.IsCancellationRequested)
+            catch (RpcException e) when (Unreachable(e) && !cancellationToken.IsCancellationRequested)
             {
                 owner.Leave(index, e);
-                throw;
+                throw owner.AsUnavailable(e, index);
             }
         }
     }

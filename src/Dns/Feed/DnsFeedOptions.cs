@@ -3,7 +3,7 @@ namespace ControlPlane.Dns.Feed;
 /// <summary>Where zone data comes from (configuration section "Dns").</summary>
 public sealed class DnsFeedOptions
 {
-    /// <summary>The control plane: http://host:port, or unix:/path/to/socket. Empty: static zones only.</summary>
+    /// <summary>The control plane: http://host:port or unix:/path/to/socket, or several separated by commas (the server follows another when its silo goes away). Empty: static zones only.</summary>
     public string ControlPlane { get; set; } = string.Empty;
 
     /// <summary>RFC 1035 zone files served as they are, beside the cluster zone.</summary>

@@ -16,6 +16,9 @@ public abstract class FeedController(DurableStore store, IGrainFactory grains, I
 {
     private const int MaxBurst = 1024;
 
+    /// <summary>How soon a reconcile pass that failed (a silo went away mid-call, the store was lost) runs again.</summary>
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
+
     protected IGrainFactory Grains { get; } = grains;
 
     protected abstract IReadOnlyList<string> Kinds { get; }
@@ -44,9 +47,10 @@ public abstract class FeedController(DurableStore store, IGrainFactory grains, I
                 using var feed = await ChangeFeed.FromSnapshotAsync(store.Store, store.Hub, new FeedFilter(Kinds)).ConfigureAwait(false);
                 Reset();
                 var synced = false;
+                var failed = false;
                 while (true)
                 {
-                    var item = await feed.NextAsync(synced ? Resync : Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
+                    var item = await feed.NextAsync(failed ? RetryDelay : synced ? Resync : Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
                     var pending = 0;
                     while (item.Type == FeedItemType.Change)
                     {
@@ -61,8 +65,19 @@ public abstract class FeedController(DurableStore store, IGrainFactory grains, I
                     }
                     if (synced)
                     {
-                        await ReconcileAsync(cancellationToken).ConfigureAwait(false);
-                        Synced = true;
+                        // Reconciling calls grains on other silos and writes to the store: either
+                        // may fail for a while. The cache stays; the pass runs again shortly.
+                        try
+                        {
+                            await ReconcileAsync(cancellationToken).ConfigureAwait(false);
+                            Synced = true;
+                            failed = false;
+                        }
+                        catch (Exception e) when (e is not OperationCanceledException)
+                        {
+                            logger.LogWarning(e, "{Controller} could not reconcile; trying again in {Delay}", GetType().Name, RetryDelay);
+                            failed = true;
+                        }
                     }
                 }
             }

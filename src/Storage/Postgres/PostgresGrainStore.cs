@@ -18,6 +18,12 @@ namespace ControlPlane.Storage.Postgres;
 public sealed class PostgresGrainStore : IGrainStore, ISharedLog
 {
     private const string Channel = "cp_changes";
+
+    /// <summary>Longest a transaction of this store may sit idle between its round trips.</summary>
+    public static readonly TimeSpan IdleInTransactionLimit = TimeSpan.FromSeconds(3);
+
+    /// <summary>Longest a commit waits for another silo's partition or claim lock.</summary>
+    public static readonly TimeSpan LockWaitLimit = TimeSpan.FromSeconds(10);
     private const long SchemaLock = 0x43505f534348454d; // "CP_SCHEM"
 
     private const string Schema = """
@@ -30,6 +36,10 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         CREATE TABLE IF NOT EXISTS cp_changes (
             partition int NOT NULL, revision bigint NOT NULL, kind text NOT NULL, key text NOT NULL,
             ns text NOT NULL, idx text NOT NULL, type smallint NOT NULL, data bytea NOT NULL, PRIMARY KEY (partition, revision));
+        -- Who wrote each change and the object's revision it replaced: an audit trail that shows
+        -- every object's history is one unbroken chain, written by one silo at a time.
+        ALTER TABLE cp_changes ADD COLUMN IF NOT EXISTS prev bigint NOT NULL DEFAULT 0;
+        ALTER TABLE cp_changes ADD COLUMN IF NOT EXISTS writer text NOT NULL DEFAULT '';
         CREATE TABLE IF NOT EXISTS cp_claims (
             scope text COLLATE "C" NOT NULL, low bytea NOT NULL, high bytea NOT NULL, kind text NOT NULL, key text NOT NULL,
             PRIMARY KEY (scope, low));
@@ -43,15 +53,24 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
     private readonly CancellationTokenSource _stop = new();
     private Task? _listener;
     private int _partitions;
+    private string _writer = string.Empty;
 
     public PostgresGrainStore(string connectionString)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 32, AutoPrepareMinUsages = 2 };
+        // A silo that stops in the middle of a commit (paused, partitioned away) must not keep
+        // its partition locks: the server ends a transaction left idle for longer than a commit
+        // ever takes, and a commit waits a bounded time for a lock, then fails UNAVAILABLE.
+        builder.Options = $"{builder.Options} -c idle_in_transaction_session_timeout={(int)IdleInTransactionLimit.TotalMilliseconds} -c lock_timeout={(int)LockWaitLimit.TotalMilliseconds}".Trim();
         _connectionString = builder.ConnectionString;
         _dataSource = NpgsqlDataSource.Create(_connectionString);
     }
 
-    public PartitionState Open(string owner, int partitionCount) => Sync(() => OpenAsync(partitionCount));
+    public PartitionState Open(string owner, int partitionCount)
+    {
+        _writer = owner;
+        return Sync(() => OpenAsync(partitionCount));
+    }
 
     private async Task<PartitionState> OpenAsync(int partitionCount)
     {
@@ -198,8 +217,8 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
                         write.BatchCommands.Add(Command("DELETE FROM cp_objects WHERE kind = $1 AND key = $2", w.Kind, w.Key));
                         break;
                 }
-                write.BatchCommands.Add(Command("INSERT INTO cp_changes VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    w.Partition, revision, w.Kind, w.Key, w.Namespace, w.Index, (short)type, data));
+                write.BatchCommands.Add(Command("INSERT INTO cp_changes (partition, revision, kind, key, ns, idx, type, data, prev, writer) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    w.Partition, revision, w.Kind, w.Key, w.Namespace, w.Index, (short)type, data, w.ExpectedRevision, _writer));
                 if (w.Data is null || w.Claims is not null)
                 {
                     if (type != ChangeType.Added)

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# The docker-compose topology as local processes: redis-server (membership), a private
+# PostgreSQL 15 cluster (the shared store), several silos, a cluster DNS server and node agents
+# (each agent in a network namespace of its own, on an underlay bridge in another namespace).
+#
+#   scripts/cluster.sh up DIR [--silos N] [--agents N]   start everything; DIR/cluster.env says where
+#   scripts/cluster.sh silo DIR I                        (re)start silo I after it stopped
+#   scripts/cluster.sh postgres DIR stop|start           take the store away and bring it back
+#   scripts/cluster.sh down DIR                          stop everything it started, remove the namespaces
+#
+# Every process listens on loopback at a free port; silos also listen on DIR/silo-I.sock, which
+# is how the agents (inside their namespaces) reach them. Logs go to DIR/*.log. Needs root (for
+# postgres' user switch and the namespaces), redis-server and postgresql-15. Programs run from
+# their Release builds (built first when missing).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+pg=/usr/lib/postgresql/15/bin
+
+usage() { sed -n '6,9p' "$0" | sed 's/^#   //' >&2; exit 2; }
+
+# A loopback TCP port nobody listens on (and that this run has not handed out yet).
+taken=" "
+free_port() {
+  local port
+  while :; do
+    port=$(( (RANDOM << 15 | RANDOM) % 30000 + 20000 ))
+    [[ "$taken" == *" $port "* ]] && continue
+    ss -Htln "sport = :$port" | grep -q . && continue
+    taken+="$port "
+    echo "$port"
+    return
+  done
+}
+
+program() { # project dll: the Release build of src/<project>
+  local dll="$root/src/$1/bin/Release/net10.0/$2"
+  [ -f "$dll" ] || dotnet build "$root/src/$1" -c Release --nologo -v q >&2
+  echo "$dll"
+}
+
+# Waits until a URL answers (health endpoints) or a file shows a line; fails after 60 s.
+wait_for() {
+  local what=$1 check=$2 i
+  for i in $(seq 600); do
+    eval "$check" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "cluster.sh: $what did not come up (logs in $dir)" >&2
+  return 1
+}
+
+# DIR/cluster.env: KEY='value' lines, for `. DIR/cluster.env` in a shell (values hold no quotes).
+setting() { (. "$dir/cluster.env" && eval "echo \"\${$1:-}\""); }
+record() { echo "$1='$2'" >>"$dir/cluster.env"; }
+
+start_postgres() {
+  local port
+  port=$(setting POSTGRES_PORT)
+  nohup runuser -u postgres -- "$pg/postgres" -D "$dir/pg/data" -p "$port" -k "$dir/pg" \
+    -c listen_addresses=127.0.0.1 -c max_connections=300 >>"$dir/postgres.log" 2>&1 </dev/null &
+  wait_for postgres "$pg/pg_isready -U postgres -h 127.0.0.1 -p $port"
+  record POSTGRES_PID "$(head -1 "$dir/pg/data/postmaster.pid")"
+}
+
+start_silo() { # index
+  local i=$1 port silo_port log
+  log="$dir/silo-$i.log"
+  port=$(setting "SILO${i}_PORT")
+  silo_port=$(setting "SILO${i}_CLUSTER_PORT")
+  mkdir -p "$dir/silo-$i"
+  CONTROLPLANE_Logging__LogLevel__Default=Warning \
+  nohup dotnet "$(program Silo ControlPlane.Silo.dll)" \
+    --Silo:ListenAddress=127.0.0.1 --Silo:Port="$port" --Silo:UnixSocket="$dir/silo-$i.sock" \
+    --Silo:DataDirectory="$dir/silo-$i" --Dns:Enabled=false \
+    --Cluster:Membership=redis --Cluster:Redis="127.0.0.1:$(setting REDIS_PORT)" \
+    --Cluster:SiloPort="$silo_port" --Cluster:AdvertisedAddress=127.0.0.1 \
+    --Store:Provider=postgres --Store:Postgres="$(setting POSTGRES)" --Store:SiloId="silo-$i" \
+    >>"$log" 2>&1 </dev/null &
+  record "SILO${i}_PID" $!
+  wait_for "silo $i" "curl -fs --http2-prior-knowledge http://127.0.0.1:$port/healthz"
+}
+
+up() {
+  local silos=3 agents=2
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --silos) silos=$2; shift 2 ;;
+      --agents) agents=$2; shift 2 ;;
+      *) usage ;;
+    esac
+  done
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  : >"$dir/cluster.env"
+  local tag
+  tag=$(printf '%s' "$dir" | md5sum | cut -c1-6)
+  record TAG "$tag"
+  record SILOS "$silos"
+  record AGENTS "$agents"
+
+  # Membership: redis-server, nothing persisted.
+  local redis_port
+  redis_port=$(free_port)
+  mkdir -p "$dir/redis"
+  nohup redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$dir/redis" --save '' --appendonly no \
+    >"$dir/redis.log" 2>&1 </dev/null &
+  record REDIS_PID $!
+  record REDIS_PORT "$redis_port"
+  wait_for redis "redis-cli -p $redis_port ping | grep -q PONG"
+
+  # The store: a private PostgreSQL cluster, run as the postgres user (initdb and postgres refuse root).
+  local pg_port
+  pg_port=$(free_port)
+  mkdir -p "$dir/pg"
+  chown postgres "$dir/pg"
+  chmod o+x "$dir"
+  runuser -u postgres -- "$pg/initdb" -D "$dir/pg/data" -A trust -U postgres >"$dir/postgres.log" 2>&1
+  record POSTGRES_PORT "$pg_port"
+  record POSTGRES "Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=postgres;Timeout=5;Command Timeout=30"
+  start_postgres
+
+  # Silos: one after the other, so the first one creates the schema alone.
+  local i addresses="" sockets=""
+  for i in $(seq "$silos"); do
+    record "SILO${i}_PORT" "$(free_port)"
+    record "SILO${i}_CLUSTER_PORT" "$(free_port)"
+    addresses+="${addresses:+,}http://127.0.0.1:$(setting "SILO${i}_PORT")"
+    sockets+="${sockets:+,}unix:$dir/silo-$i.sock"
+  done
+  record SILO_ADDRESSES "$addresses"
+  record SILO_SOCKETS "$sockets"
+  for i in $(seq "$silos"); do start_silo "$i"; done
+
+  # The cluster DNS server follows the silos' Watch stream, failing over between them.
+  local dns_port
+  dns_port=$(free_port)
+  CONTROLPLANE_Logging__LogLevel__Default=Warning \
+  nohup dotnet "$(program DnsServer ControlPlane.DnsServer.dll)" --Dns:Listen="127.0.0.1:$dns_port" \
+    --Dns:ControlPlane="$addresses" --Dns:Zone=cluster.local >"$dir/dns.log" 2>&1 </dev/null &
+  record DNS_PID $!
+  record DNS_PORT "$dns_port"
+  wait_for "the DNS server" "ss -Hulnp 'sport = :$dns_port' | grep -q ."
+
+  # Node agents: namespace cpc<tag>-n<I> with underlay address 10.123.0.<10+I>/24 on a bridge in
+  # namespace cpc<tag>-ul. They reach the silos through the silos' unix sockets.
+  if [ "$agents" -gt 0 ]; then
+    local ul="cpc$tag-ul" ns
+    ip netns add "$ul"
+    ip -n "$ul" link add br0 type bridge
+    ip -n "$ul" link set br0 up
+    for i in $(seq "$agents"); do
+      ns="cpc$tag-n$i"
+      ip netns add "$ns"
+      ip link add "cpc$tag-u$i" netns "$ul" type veth peer name eth0 netns "$ns"
+      ip -n "$ul" link set "cpc$tag-u$i" master br0 up
+      ip -n "$ns" addr add "10.123.0.$((10 + i))/24" dev eth0
+      ip -n "$ns" link set eth0 up
+      ip -n "$ns" link set lo up
+      CONTROLPLANE_Logging__LogLevel__Default=Warning \
+      nohup ip netns exec "$ns" dotnet "$(program NodeAgent ControlPlane.NodeAgent.dll)" \
+        --Agent:ControlPlane="$sockets" --Agent:NodeName="node-$i" --Agent:UnderlayIp="10.123.0.$((10 + i))" \
+        --Agent:AttachSocket="$dir/agent-$i.sock" >"$dir/agent-$i.log" 2>&1 </dev/null &
+      record "AGENT${i}_PID" $!
+      record "AGENT${i}_NETNS" "$ns"
+    done
+    for i in $(seq "$agents"); do wait_for "agent $i" "[ -S $dir/agent-$i.sock ]"; done
+  fi
+  echo "cluster up: $silos silos ($addresses), DNS on 127.0.0.1:$dns_port, $agents agents; settings in $dir/cluster.env"
+}
+
+stop_pid() { # pid [signal]: stop a process this script started and wait for it (up to 15 s, then SIGKILL)
+  local pid=$1 i
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -CONT "$pid" 2>/dev/null || true
+  kill "-${2:-TERM}" "$pid" 2>/dev/null || true
+  for i in $(seq 150); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+down() {
+  [ -f "$dir/cluster.env" ] || { echo "cluster.sh: no cluster in $dir" >&2; exit 1; }
+  local i tag
+  tag=$(setting TAG)
+  for i in $(seq "$(setting AGENTS)"); do stop_pid "$(setting "AGENT${i}_PID")"; done
+  stop_pid "$(setting DNS_PID)"
+  for i in $(seq "$(setting SILOS)"); do stop_pid "$(setting "SILO${i}_PID")" & done
+  wait
+  stop_pid "$(setting REDIS_PID)"
+  stop_pid "$(setting POSTGRES_PID)" INT
+  for ns in $(ip netns list | awk '{print $1}' | grep -E "^cpc$tag-" || true); do ip netns del "$ns"; done
+  echo "cluster down: logs in $dir"
+}
+
+[ $# -ge 2 ] || usage
+command=$1
+dir=$2
+shift 2
+case $command in
+  up) up "$@" ;;
+  silo) [ $# -eq 1 ] || usage; dir=$(cd "$dir" && pwd); start_silo "$1" ;;
+  postgres)
+    dir=$(cd "$dir" && pwd)
+    case ${1:-} in
+      stop) stop_pid "$(setting POSTGRES_PID)" INT ;;
+      start) start_postgres ;;
+      *) usage ;;
+    esac ;;
+  down) dir=$(cd "$dir" && pwd); down ;;
+  *) usage ;;
+esac
