@@ -3,14 +3,18 @@ using ControlPlane.Contracts.V1;
 
 namespace ControlPlane.Bench;
 
-/// <summary>CreateEndpoint over gRPC with N concurrent callers on one connection pool, for a fixed time.</summary>
+/// <summary>
+/// CreateEndpoint over gRPC with N concurrent callers on one connection pool, for a fixed time.
+/// With several silo addresses the callers are spread over the silos evenly, one pool per silo.
+/// </summary>
 internal static class CreateThroughput
 {
-    public static async Task RunAsync(Uri address, int callers, TimeSpan duration, bool gets = false, bool misses = false)
+    public static async Task RunAsync(string addresses, int callers, TimeSpan duration, bool gets = false, bool misses = false)
     {
-        // Callers share one client whose calls spread over a few HTTP/2 connections.
+        // Callers share one client per silo whose calls spread over a few HTTP/2 connections.
         var connections = int.Parse(Environment.GetEnvironmentVariable("CONNECTIONS") ?? "8");
-        using var client = new ControlPlaneClient(address, connections);
+        var silos = FailoverCallInvoker.Split(addresses).Select(a => new ControlPlaneClient(a, connections)).ToArray();
+        var client = silos[0];
         var run = Guid.NewGuid().ToString("N")[..6];
         var ns = $"bench-{run}";
         var network = $"bench-{run}";
@@ -27,9 +31,10 @@ internal static class CreateThroughput
         });
 
         // First connections and the first activation of each code path, then the timed load.
-        await Task.WhenAll(Enumerable.Range(0, callers).Select(i => client.Endpoints.CreateAsync(Endpoint(ns, $"warm-{i}", network, run))));
+        await Task.WhenAll(Enumerable.Range(0, callers).Select(i => silos[i % silos.Length].Endpoints.CreateAsync(Endpoint(ns, $"warm-{i}", network, run))));
         var result = await ClosedLoop.RunAsync(callers, duration, async (label, caller, i) =>
         {
+            var client = silos[caller % silos.Length];
             if (misses)
             {
                 try { await client.Endpoints.GetAsync(ns, $"missing-{label}-{caller}-{i}"); }
@@ -41,9 +46,10 @@ internal static class CreateThroughput
         var what = misses ? "Get of a missing endpoint" : gets ? "GetEndpoint" : "CreateEndpoint";
         Console.WriteLine();
         Console.WriteLine($"## {what} throughput (gRPC)");
-        Console.WriteLine("| callers | connections | calls | failed | seconds | calls/s | p50 ms | p99 ms |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|");
-        Console.WriteLine($"| {callers} | {connections} | {result.Done} | {result.Failed} | {result.Seconds:F1} | {result.Rate:F0} | {result.Percentile(0.50):F2} | {result.Percentile(0.99):F2} |");
+        Console.WriteLine("| silos | callers | connections per silo | calls | failed | seconds | calls/s | p50 ms | p99 ms |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
+        Console.WriteLine($"| {silos.Length} | {callers} | {connections} | {result.Done} | {result.Failed} | {result.Seconds:F1} | {result.Rate:F0} | {result.Percentile(0.50):F2} | {result.Percentile(0.99):F2} |");
+        foreach (var silo in silos) silo.Dispose();
     }
 
     public static Endpoint Endpoint(string ns, string name, string network, string run) => new()

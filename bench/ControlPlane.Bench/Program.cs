@@ -1,13 +1,23 @@
 using System.Diagnostics;
 using ControlPlane.Bench;
 
-// Usage: ControlPlane.Bench <address> [creates|gets|watch|all|memory N|etcd-puts|etcd-watch]
-var address = new Uri(args.Length > 0 ? args[0] : "http://127.0.0.1:7070");
+// Usage: ControlPlane.Bench <address[,address…]> [creates|gets|misses|watch|all|memory N|etcd-puts|etcd-watch|watchers N|failover DIR ROUNDS]
+// Several comma-separated silo addresses spread the load over those silos.
+var addresses = args.Length > 0 ? args[0] : "http://127.0.0.1:7070";
+var address = new Uri(ControlPlane.Contracts.Client.FailoverCallInvoker.Split(addresses)[0]);
 var what = args.Length > 1 ? args[1] : "all";
-Console.WriteLine($"# control plane benchmark against {address}, {Environment.ProcessorCount} cores, {DateTime.UtcNow:u}");
+Console.WriteLine($"# control plane benchmark against {addresses}, {Environment.ProcessorCount} cores, {DateTime.UtcNow:u}");
 if (what is "creates" or "all")
 {
-    await CreateThroughput.RunAsync(address, callers: int.Parse(Environment.GetEnvironmentVariable("CALLERS") ?? "64"), duration: TimeSpan.FromSeconds(15));
+    await CreateThroughput.RunAsync(addresses, callers: int.Parse(Environment.GetEnvironmentVariable("CALLERS") ?? "64"), duration: TimeSpan.FromSeconds(15));
+}
+if (what is "watchers")
+{
+    await WatchLatency.RunAsync(addresses, watchers: int.Parse(args[2]), writesPerSecond: 1000, duration: TimeSpan.FromSeconds(10));
+}
+if (what is "failover")
+{
+    await Failover.RunAsync(addresses, clusterDirectory: args[2], rounds: int.Parse(args[3]));
 }
 if (what is "etcd-puts")
 {
@@ -23,13 +33,13 @@ if (what is "memory")
 }
 if (what is "misses")
 {
-    await CreateThroughput.RunAsync(address, callers: 64, duration: TimeSpan.FromSeconds(15), misses: true);
+    await CreateThroughput.RunAsync(addresses, callers: 64, duration: TimeSpan.FromSeconds(15), misses: true);
 }
 if (what is "gets")
 {
-    await CreateThroughput.RunAsync(address, callers: 64, duration: TimeSpan.FromSeconds(15), gets: true);
+    await CreateThroughput.RunAsync(addresses, callers: 64, duration: TimeSpan.FromSeconds(15), gets: true);
 }
 if (what is "watch" or "all")
 {
-    await WatchLatency.RunAsync(address, watchers: 100, writesPerSecond: 1000, duration: TimeSpan.FromSeconds(10));
+    await WatchLatency.RunAsync(addresses, watchers: 100, writesPerSecond: 1000, duration: TimeSpan.FromSeconds(10));
 }

@@ -16,13 +16,19 @@ internal static class WatchLatency
     /// <summary>One watcher: calls <c>synced</c> once it streams live events and <c>seen</c> with each event's name, until cancelled.</summary>
     public delegate Task Watcher(Action synced, Action<string> seen, CancellationToken cancellationToken);
 
-    /// <summary>The control plane: watchers of namespaces, namespace creates.</summary>
-    public static async Task RunAsync(Uri address, int watchers, int writesPerSecond, TimeSpan duration)
+    /// <summary>
+    /// The control plane: watchers of namespaces, namespace creates. With several silo addresses
+    /// the watchers are spread over the silos evenly and the writes go round-robin to them.
+    /// </summary>
+    public static async Task RunAsync(string addresses, int watchers, int writesPerSecond, TimeSpan duration)
     {
-        using var client = new ControlPlaneClient(address, int.Parse(Environment.GetEnvironmentVariable("CONNECTIONS") ?? "4"));
-        await MeasureAsync("Write → watch event latency", watchers, writesPerSecond, duration,
+        var silos = FailoverCallInvoker.Split(addresses).Select(a => new ControlPlaneClient(a, int.Parse(Environment.GetEnvironmentVariable("CONNECTIONS") ?? "4"))).ToArray();
+        var next = 0;
+        var writes = 0;
+        await MeasureAsync($"Write → watch event latency ({silos.Length} silo{(silos.Length > 1 ? "s" : "")})", watchers, writesPerSecond, duration,
             async (synced, seen, cancellationToken) =>
             {
+                var client = silos[Interlocked.Increment(ref next) % silos.Length];
                 try
                 {
                     await foreach (var e in client.WatchAsync(new WatchRequest { Kinds = { Kind.Namespace } }, Calls.Until(cancellationToken)))
@@ -35,7 +41,8 @@ internal static class WatchLatency
                 {
                 }
             },
-            name => client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = name } }));
+            name => silos[Interlocked.Increment(ref writes) % silos.Length].Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = name } }));
+        foreach (var silo in silos) silo.Dispose();
     }
 
     public static async Task MeasureAsync(string title, int watchers, int writesPerSecond, TimeSpan duration, Watcher watch, Func<string, Task> write)

@@ -63,7 +63,7 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
             var declared = Stopwatch.StartNew();
             while (await cluster.MembershipStatusAsync(2) != "Dead")
             {
-                Assert.True(declared.Elapsed < TimeSpan.FromSeconds(30), "silo 2 was never declared dead");
+                Assert.True(declared.Elapsed < TimeSpan.FromSeconds(90), "silo 2 was not declared dead within 90 s");
                 await Task.Delay(100);
             }
             report.Add($"paused silo declared dead after {declared.ElapsedMilliseconds} ms");

@@ -27,7 +27,16 @@ public sealed class ObjectStorage(DurableStore store) : IGrainStorage
     {
         var state = StateOf(grainState);
         var (kind, key) = Identify(grainId);
-        var stored = await store.Store.ReadAsync(kind, key).ConfigureAwait(false);
+        StoredObject? stored;
+        try
+        {
+            stored = await store.Store.ReadAsync(kind, key).ConfigureAwait(false);
+        }
+        catch (ControlPlaneException e) when (e.Code == ErrorCode.Unavailable)
+        {
+            store.Committer.ReportFailure(e.Message);
+            throw;
+        }
         if (stored is null)
         {
             state.Reset();

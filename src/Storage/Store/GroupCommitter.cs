@@ -47,6 +47,9 @@ public sealed class GroupCommitter : IDisposable
     /// </summary>
     public string? Failure => Volatile.Read(ref _failure);
 
+    /// <summary>A read found the store unreachable: health says so until a commit or a probe succeeds.</summary>
+    public void ReportFailure(string failure) => Volatile.Write(ref _failure, failure);
+
     /// <summary>Probes the store (a write transaction that commits nothing) and updates <see cref="Failure"/>.</summary>
     public string? Probe()
     {
