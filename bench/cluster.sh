@@ -16,6 +16,7 @@ dotnet build "$root/src/DnsServer" -c Release --nologo -v q >/dev/null
 bench=("dotnet" "$root/bench/ControlPlane.Bench/bin/Release/net10.0/ControlPlane.Bench.dll")
 export WARMUP_SECONDS=${WARMUP_SECONDS:-10}
 work=$(mktemp -d /tmp/cpbench-XXXXXX)
+chmod 755 "$work"   # PostgreSQL runs as the postgres user
 hz=$(getconf CLK_TCK)
 
 ticks() { # pid…: CPU time used so far (user + system), in clock ticks

@@ -115,7 +115,8 @@ up() {
   mkdir -p "$dir/pg"
   chown postgres "$dir/pg"
   chmod o+x "$dir"
-  runuser -u postgres -- "$pg/initdb" -D "$dir/pg/data" -A trust -U postgres >"$dir/postgres.log" 2>&1
+  runuser -u postgres -- "$pg/initdb" -D "$dir/pg/data" -A trust -U postgres >"$dir/postgres.log" 2>&1 ||
+    { echo "cluster.sh: initdb failed (the postgres user must be able to reach $dir): $(tail -1 "$dir/postgres.log")" >&2; return 1; }
   record POSTGRES_PORT "$pg_port"
   record POSTGRES "Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=postgres;Timeout=5;Command Timeout=30"
   start_postgres

@@ -54,11 +54,23 @@ internal static class WatchLatency
         using var stop = new CancellationTokenSource();
         var synced = 0;
         var allSynced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var streams = Enumerable.Range(0, watchers).Select(_ => Task.Run(() => watch(
-            () => { if (Interlocked.Increment(ref synced) == watchers) allSynced.TrySetResult(); },
-            name => { if (sent.TryGetValue(name, out var start)) samples.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds); },
-            stop.Token))).ToList();
-        await allSynced.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        var streams = Enumerable.Range(0, watchers).Select(_ => Task.Run(async () =>
+        {
+            try
+            {
+                await watch(
+                    () => { if (Interlocked.Increment(ref synced) == watchers) allSynced.TrySetResult(); },
+                    name => { if (sent.TryGetValue(name, out var start)) samples.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds); },
+                    stop.Token);
+            }
+            catch (Exception e) when (!stop.IsCancellationRequested)
+            {
+                // A watcher that fails ends the measurement: say why.
+                allSynced.TrySetException(e);
+                throw;
+            }
+        })).ToList();
+        await allSynced.Task.WaitAsync(TimeSpan.FromSeconds(300));
 
         var warmup = double.Parse(Environment.GetEnvironmentVariable("WARMUP_SECONDS") ?? "5");
         await WriteAsync("w", (int)(writesPerSecond * warmup));

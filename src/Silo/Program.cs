@@ -28,6 +28,12 @@ try
     await app.RunAsync();
     return 0;
 }
+catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+{
+    // Another process listens there (often a silo already running): one line, not a crash.
+    Console.Error.WriteLine($"ControlPlane.Silo: {e.Message}");
+    return 1;
+}
 catch (Exception e) when (e is ControlPlaneException or InvalidOperationException)
 {
     Console.Error.WriteLine(e.InnerException is null ? e.Message : e.ToString());

@@ -47,6 +47,11 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         """;
 
     private readonly NpgsqlDataSource _dataSource;
+    private readonly NpgsqlDataSource _commits;
+
+    /// <summary>Read connections open at once per silo (the commit loop and the probe use a pool of their own).</summary>
+    private const int ReadConnections = 24;
+    private readonly SemaphoreSlim _readSlots = new(ReadConnections);
     private readonly string _connectionString;
     private readonly Channel<bool> _notified = System.Threading.Channels.Channel.CreateBounded<bool>(
         new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
@@ -57,13 +62,18 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
 
     public PostgresGrainStore(string connectionString)
     {
-        var builder = new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 32, AutoPrepareMinUsages = 2 };
-        // A silo that stops in the middle of a commit (paused, partitioned away) must not keep
-        // its partition locks: the server ends a transaction left idle for longer than a commit
-        // ever takes, and a commit waits a bounded time for a lock, then fails UNAVAILABLE.
-        builder.Options = $"{builder.Options} -c idle_in_transaction_session_timeout={(int)IdleInTransactionLimit.TotalMilliseconds} -c lock_timeout={(int)LockWaitLimit.TotalMilliseconds}".Trim();
+        var builder = new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 32, AutoPrepareMinUsages = 2, MaxPoolSize = ReadConnections };
         _connectionString = builder.ConnectionString;
+        // Reads (snapshots, change log pages, object loads) take no locks and may run slowly on
+        // a loaded silo. Commits take partition and claim locks, and a silo that stops in the
+        // middle of one (paused, partitioned away) must not keep them: commit sessions have the
+        // server end a transaction left idle longer than a commit ever takes, and a commit waits
+        // a bounded time for a lock, then fails UNAVAILABLE.
         _dataSource = NpgsqlDataSource.Create(_connectionString);
+        builder.Options = $"{builder.Options} -c idle_in_transaction_session_timeout={(int)IdleInTransactionLimit.TotalMilliseconds} -c lock_timeout={(int)LockWaitLimit.TotalMilliseconds}".Trim();
+        builder.ApplicationName = "controlplane-commit";
+        builder.MaxPoolSize = 4;
+        _commits = NpgsqlDataSource.Create(builder.ConnectionString);
     }
 
     public PartitionState Open(string owner, int partitionCount)
@@ -132,7 +142,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
     {
         try
         {
-            await using var connection = await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
+            await using var connection = await _commits.OpenConnectionAsync().ConfigureAwait(false);
             await using var tx = await connection.BeginTransactionAsync().ConfigureAwait(false);
             var partitions = batch.Select(w => w.Partition).Distinct().Order().ToArray();
             var scopes = batch.Where(w => w.Data is not null && w.Claims is { Count: > 0 }).SelectMany(w => w.Claims!).Select(c => c.Scope)
@@ -396,7 +406,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
     {
         try
         {
-            await using var connection = await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
+            await using var connection = await _commits.OpenConnectionAsync().ConfigureAwait(false);
             await using var tx = await connection.BeginTransactionAsync().ConfigureAwait(false);
             await ExecuteAsync(connection, tx, "SELECT revision FROM cp_partitions WHERE id = 0 FOR UPDATE").ConfigureAwait(false);
             await tx.RollbackAsync().ConfigureAwait(false);
@@ -500,14 +510,27 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         return command;
     }
 
+    /// <summary>
+    /// A read connection. At most <see cref="ReadConnections"/> are open at once; further reads
+    /// (a thousand watchers starting together) wait here for one to close rather than fail on
+    /// the pool's timeout or exhaust the server's connection limit.
+    /// </summary>
     private async Task<NpgsqlConnection> ConnectAsync()
     {
+        await _readSlots.WaitAsync().ConfigureAwait(false);
+        var released = 0;
         try
         {
-            return await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
+            var connection = await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
+            connection.StateChange += (_, e) =>
+            {
+                if (e.CurrentState == System.Data.ConnectionState.Closed && Interlocked.Exchange(ref released, 1) == 0) _readSlots.Release();
+            };
+            return connection;
         }
         catch (Exception e) when (IsStoreFailure(e))
         {
+            if (Interlocked.Exchange(ref released, 1) == 0) _readSlots.Release();
             throw Unavailable("the store cannot be reached", e);
         }
     }
@@ -560,6 +583,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
             // The listener ends with its connection.
         }
         _dataSource.Dispose();
+        _commits.Dispose();
         _stop.Dispose();
     }
 }
