@@ -30,13 +30,13 @@ public sealed class ApplyTests
         Assert.Equal("client", policy.Spec.Ingress[0].Peers[0].PodSelector.MatchLabels["app"]);
         Assert.Equal("http", policy.Spec.Ingress[0].Ports[0].Name);
 
-        var position = await silo.PositionAsync();
+        var before = await silo.ObjectsAsync();
         var second = await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples);
 
         Assert.True(second.ExitCode == 0, second.ToString());
         Assert.All(second.OutputLines, line => Assert.EndsWith(" unchanged", line));
         Assert.Equal(9, second.OutputLines.Length);
-        Assert.Equal(position, await silo.PositionAsync());
+        Assert.Equal(before, await silo.ObjectsAsync());
     }
 
     [Fact]
@@ -68,7 +68,7 @@ public sealed class ApplyTests
         var current = await silo.Client.Namespaces.GetAsync("", "shop");
         current.Metadata.Labels["owner"] = "someone-else";
         await silo.Client.Namespaces.UpdateAsync(current);
-        var position = await silo.PositionAsync();
+        var before = await silo.ObjectsAsync();
         using var dir = new TempDirectory();
 
         var result = await Netctl.RunAsync(silo, "apply", "-f", dir.File("stale.yaml", yaml.Replace("team: storefront", "team: checkout", StringComparison.Ordinal)));
@@ -77,7 +77,7 @@ public sealed class ApplyTests
         var error = Assert.Single(result.Errors);
         Assert.Contains("stale.yaml: document 1 (Namespace shop)", error);
         Assert.Contains("metadata.etag", error);
-        Assert.Equal(position, await silo.PositionAsync());
+        Assert.Equal(before, await silo.ObjectsAsync());
         Assert.Equal("storefront", (await silo.Client.Namespaces.GetAsync("", "shop")).Metadata.Labels["team"]);
 
         // The output of get applies as it is while its etag is current.
@@ -92,7 +92,7 @@ public sealed class ApplyTests
     {
         await using var silo = await Silo.StartAsync();
         Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples)).ExitCode);
-        var position = await silo.PositionAsync();
+        var before = await silo.ObjectsAsync();
         using var dir = new TempDirectory();
         // A good document first: it must not be applied either.
         dir.File("bad/1-good.yaml", """
@@ -155,7 +155,7 @@ public sealed class ApplyTests
         for (var i = 0; i < expected.Length; i++) Assert.Contains(expected[i], result.Errors[i]);
         Assert.Contains("11 problem(s) found; nothing was changed", result.Error);
         Assert.Empty(result.Output);
-        Assert.Equal(position, await silo.PositionAsync());
+        Assert.Equal(before, await silo.ObjectsAsync());
         var namespaces = await silo.Client.Namespaces.ListAsync(new ListRequest());
         Assert.Equal(["shop"], namespaces.Namespaces.Select(n => n.Metadata.Name));
     }
@@ -165,7 +165,7 @@ public sealed class ApplyTests
     {
         await using var silo = await Silo.StartAsync();
         Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples)).ExitCode);
-        var position = await silo.PositionAsync();
+        var before = await silo.ObjectsAsync();
         using var dir = new TempDirectory();
         var conflicting = dir.File("conflicting.yaml", """
             apiVersion: controlplane/v1
@@ -214,7 +214,7 @@ public sealed class ApplyTests
         Assert.Equal(["namespace/billing created (server dry run)", "endpoint/billing/db created (server dry run)"], dryRun.OutputLines);
         var client = await Netctl.RunAsync(["apply", "--dry-run=client", "-f", valid, "--server", "127.0.0.1:1"]);
         Assert.True(client.ExitCode == 0, client.ToString());
-        Assert.Equal(position, await silo.PositionAsync());
+        Assert.Equal(before, await silo.ObjectsAsync());
     }
 
     [Fact]

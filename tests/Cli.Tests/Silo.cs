@@ -97,7 +97,25 @@ internal sealed partial class Silo : IAsyncDisposable
     }
 
     /// <summary>The store's position: the resume token of a list (one revision per partition), which moves with every write.</summary>
-    public async Task<string> PositionAsync() => (await Client.Namespaces.ListAsync(new ListRequest { PageSize = 1 })).ResumeToken;
+    /// <summary>
+    /// Every object a manifest can write, with its etag ("kind ns/name etag", sorted): equal
+    /// snapshots mean nothing was written. Derived objects (service endpoint sets) are left out:
+    /// the silo's controllers write them on their own schedule after an apply.
+    /// </summary>
+    public async Task<List<string>> ObjectsAsync()
+    {
+        var all = new ListRequest { PageSize = 1000 };
+        IEnumerable<string> Named(string kind, IEnumerable<ObjectMeta> metas) => metas.Select(m => $"{kind} {m.Namespace}/{m.Name} {m.Etag}");
+        return
+        [
+            .. Named("namespace", (await Client.Namespaces.ListAsync(all)).Namespaces.Select(o => o.Metadata)),
+            .. Named("network", (await Client.Networks.ListAsync(all)).Networks.Select(o => o.Metadata)),
+            .. Named("node", (await Client.Nodes.ListAsync(all)).Nodes.Select(o => o.Metadata)),
+            .. Named("endpoint", (await Client.Endpoints.ListAsync(all)).Endpoints.Select(o => o.Metadata)),
+            .. Named("service", (await Client.Services.ListAsync(all)).Services.Select(o => o.Metadata)),
+            .. Named("networkpolicy", (await Client.NetworkPolicies.ListAsync(all)).NetworkPolicies.Select(o => o.Metadata)),
+        ];
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -23,7 +23,9 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
     private const int Writers = 16;
     private const int ObjectsPerWriter = 24;
     private const int Probes = 30;
-    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(5);
+    // Longer than the silos' grain-call timeout (10 s): once a client gives up on an attempt, that
+    // attempt has either run or been dropped, so it cannot land after the retry.
+    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(15);
     private static readonly StatusCode[] SiloWentAway = [StatusCode.Unavailable, StatusCode.DeadlineExceeded];
 
     [Fact]
@@ -44,10 +46,18 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
             using var stopWriters = new CancellationTokenSource();
             var writers = Enumerable.Range(0, Writers).Select(w => Task.Run(() => WriteAsync(cluster.Addresses(w % 3 + 1), w, ledger, stopWriters.Token))).ToList();
             var report = new List<string>();
+            // Progress, or the first writer that failed (with its exception).
+            async Task Reached(int count)
+            {
+                var reached = ledger.ReachedAsync(count);
+                var failed = await Task.WhenAny([reached, .. writers]);
+                await failed;
+                if (failed != reached) await reached;
+            }
 
             // SIGKILL silo 1 once a quarter of the writes are in; measure until every probe object
             // (about a third of them lived on silo 1) takes a write again.
-            await ledger.ReachedAsync(2_500);
+            await Reached(2_500);
             var killed = Stopwatch.StartNew();
             SiloProcess.Signal(cluster.SiloPid(1), 9);
             var moved = await Task.WhenAll(probes.Select(p => FirstWriteAsync(admin, p, killed)));
@@ -57,7 +67,7 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
             await cluster.StartSiloAsync(1);
 
             // SIGSTOP silo 2 until the others have declared it dead; change the probes meanwhile.
-            await ledger.ReachedAsync(5_000);
+            await Reached(5_000);
             var paused = cluster.SiloPid(2);
             SiloProcess.Signal(paused, 19);
             var declared = Stopwatch.StartNew();
@@ -75,7 +85,7 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
                 await cluster.StartSiloAsync(2);
             }
 
-            await ledger.ReachedAsync(10_000);
+            await Reached(10_000);
             await stopWriters.CancelAsync();
             await Task.WhenAll(writers);
             report.Add($"{ledger.Acknowledged} acknowledged writes by {Writers} clients; retried after {string.Join(", ", ledger.Retries.Select(r => $"{r.Key} ×{r.Value}"))}");
@@ -273,28 +283,18 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
             }
             else if (random.Next(4) == 0)
             {
-                await DeleteAsync(endpoint ? client.Endpoints.DeleteAsync : client.Services.DeleteAsync, name, ledger, Moves);
+                await DeleteAsync(endpoint ? client.Endpoints.DeleteAsync : client.Services.DeleteAsync,
+                    async n => endpoint ? await client.Endpoints.GetAsync(Ns, n, Calls.Within(CallTimeout)) : await client.Services.GetAsync(Ns, n, Calls.Within(CallTimeout)),
+                    name, EtagOf(existing.Object), ledger, Moves);
                 live.Remove(name);
                 ledger.Acknowledge(name, false, "", 0);
             }
             else
             {
                 var generation = existing.Generation + 1;
-                IMessage updated;
-                if (existing.Object is Endpoint e)
-                {
-                    var change = e.Clone();
-                    change.Metadata.Etag = "";
-                    change.Metadata.Labels["gen"] = generation.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                    updated = await Retry(() => client.Endpoints.UpdateAsync(change, Calls.Within(CallTimeout)), ledger);
-                }
-                else
-                {
-                    var change = ((Service)existing.Object).Clone();
-                    change.Metadata.Etag = "";
-                    change.Metadata.Labels["gen"] = generation.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                    updated = await Retry(() => client.Services.UpdateAsync(change, Calls.Within(CallTimeout)), ledger);
-                }
+                var updated = existing.Object is Endpoint e
+                    ? (IMessage)await UpdateAsync(client.Endpoints, Relabelled(e, generation), ledger, Moves)
+                    : await UpdateAsync(client.Services, Relabelled((Service)existing.Object, generation), ledger, Moves);
                 live[name] = (updated, generation);
                 ledger.Acknowledge(name, true, EtagOf(updated), generation);
             }
@@ -326,7 +326,48 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
         }
     }
 
-    private static async Task DeleteAsync(Func<string, string, string, CallOptions, Task> delete, string name, Ledger ledger, Func<int> moves)
+    /// <summary>The object with the next generation label, conditional on the etag it was read at.</summary>
+    private static T Relabelled<T>(T resource, int generation) where T : IMessage<T>
+    {
+        var copy = resource.Clone();
+        MetaOf(copy).Labels["gen"] = generation.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return copy;
+    }
+
+    /// <summary>
+    /// A conditional update (on the etag it read), as a careful orchestrator writes: a late
+    /// duplicate of an attempt can never land on a newer state. ABORTED means the object changed
+    /// since (the silo's controllers write status too, e.g. when the node's lease runs out, or an
+    /// attempt whose answer was lost did commit): read it, and if the label is not there yet,
+    /// write it again on the new etag.
+    /// </summary>
+    private static async Task<T> UpdateAsync<T, TList>(ResourceClient<T, TList> kind, T change, Ledger ledger, Func<int> moves)
+        where T : class, IMessage<T>, new() where TList : class, IMessage<TList>, new()
+    {
+        var meta = MetaOf(change);
+        var generation = meta.Labels["gen"];
+        while (true)
+        {
+            try
+            {
+                return await kind.UpdateAsync(change, Calls.Within(CallTimeout));
+            }
+            catch (RpcException e) when (SiloWentAway.Contains(e.StatusCode))
+            {
+                ledger.Retries.AddOrUpdate(e.StatusCode, 1, (_, n) => n + 1);
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Aborted)
+            {
+                ledger.Retries.AddOrUpdate(e.StatusCode, 1, (_, n) => n + 1);
+                var current = await Retry(() => kind.GetAsync(meta.Namespace, meta.Name, Calls.Within(CallTimeout)), ledger);
+                if (MetaOf(current).Labels.GetValueOrDefault("gen") == generation) return current;
+                change = current.Clone();
+                MetaOf(change).Labels["gen"] = generation;
+            }
+        }
+    }
+
+    private static async Task DeleteAsync(Func<string, string, string, CallOptions, Task> delete, Func<string, Task<IMessage>> get, string name, string etag, Ledger ledger, Func<int> moves)
     {
         var attempts = 0;
         var before = moves();
@@ -335,7 +376,7 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
             try
             {
                 attempts++;
-                await delete(Ns, name, "", Calls.Within(CallTimeout));
+                await delete(Ns, name, etag, Calls.Within(CallTimeout));
                 return;
             }
             catch (RpcException e) when (SiloWentAway.Contains(e.StatusCode))
@@ -345,6 +386,19 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
             catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && (attempts > 1 || moves() != before))
             {
                 return;
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Aborted)
+            {
+                // Its status changed since it was read: delete it at its current etag.
+                ledger.Retries.AddOrUpdate(e.StatusCode, 1, (_, n) => n + 1);
+                try
+                {
+                    etag = EtagOf(await get(name));
+                }
+                catch (RpcException gone) when (gone.StatusCode == StatusCode.NotFound && (attempts > 1 || moves() != before))
+                {
+                    return;
+                }
             }
         }
     }
@@ -409,7 +463,9 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
                 continue;
             }
             Assert.True(stored.TryGetValue(name, out var found), $"{name}: its creation or last update was acknowledged, yet it is gone");
-            Assert.Equal((told.Etag, told.Generation.ToString(System.Globalization.CultureInfo.InvariantCulture)), (found.Etag, found.Gen));
+            // What the client wrote is there; the silo may have written status since (a newer etag).
+            Assert.Equal(told.Generation.ToString(System.Globalization.CultureInfo.InvariantCulture), found.Gen);
+            Assert.True(long.Parse(found.Etag) >= long.Parse(told.Etag), $"{name}: stored at etag {found.Etag}, older than the acknowledged {told.Etag}");
         }
         Assert.Equal(ledger.Objects.Count(o => o.Value.Exists), stored.Count);
     }

@@ -31,6 +31,13 @@ public sealed class ClusterOptions
     /// <summary>Probes a silo may miss in a row before the others suspect it.</summary>
     public int MissedProbes { get; set; } = 2;
 
+    /// <summary>
+    /// How long a grain call may take, from the moment the silo sends it. A call still queued
+    /// when this runs out is dropped, never executed late: an API client that gave up and tried
+    /// again (on this or another silo) cannot have its first attempt overtake the second one.
+    /// </summary>
+    public TimeSpan GrainCallTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>An activation with no call for this long is collected; its state reloads on the next call.</summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(10);
 }

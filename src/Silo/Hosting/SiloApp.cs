@@ -156,6 +156,11 @@ public static class SiloApp
         {
             silo.UseLocalhostClustering(siloPort: port, gatewayPort: 0, serviceId: options.ServiceId, clusterId: options.ClusterId);
         }
+        silo.Configure<SiloMessagingOptions>(o =>
+        {
+            o.ResponseTimeout = options.GrainCallTimeout;
+            o.DropExpiredMessages = true;
+        });
         silo.Configure<GrainCollectionOptions>(o =>
         {
             o.CollectionAge = options.IdleTimeout;

@@ -21,6 +21,7 @@ public static class SiloOptionsValidator
         if (cluster.SiloPort is < 0 or > 65535) errors.Add($"Cluster:{nameof(cluster.SiloPort)} {cluster.SiloPort} is outside 0..65535");
         if (cluster.AdvertisedAddress.Length > 0 && !IPAddress.TryParse(cluster.AdvertisedAddress, out _)) errors.Add($"Cluster:{nameof(cluster.AdvertisedAddress)} '{cluster.AdvertisedAddress}' is not an IP address");
         if (cluster.ProbeTimeout < TimeSpan.FromMilliseconds(500)) errors.Add($"Cluster:{nameof(cluster.ProbeTimeout)} must be at least 0.5 seconds");
+        if (cluster.GrainCallTimeout < TimeSpan.FromSeconds(1)) errors.Add($"Cluster:{nameof(cluster.GrainCallTimeout)} must be at least 1 second");
         if (cluster.MissedProbes is < 1 or > 10) errors.Add($"Cluster:{nameof(cluster.MissedProbes)} {cluster.MissedProbes} is outside 1..10");
         if (cluster.IdleTimeout < TimeSpan.FromSeconds(2)) errors.Add($"Cluster:{nameof(cluster.IdleTimeout)} must be at least 2 seconds");
         if (store.Provider is not ("sqlite" or "postgres")) errors.Add($"Store:{nameof(store.Provider)} '{store.Provider}' must be sqlite or postgres");
