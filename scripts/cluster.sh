@@ -39,11 +39,13 @@ program() { # project dll: the Release build of src/<project>
   echo "$dll"
 }
 
-# Waits until a URL answers (health endpoints) or a file shows a line; fails after 60 s.
+# Waits until a check passes (a health endpoint answers, a socket exists); fails after 60 s, or
+# at once if the process PID (when given) exits meanwhile.
 wait_for() {
-  local what=$1 check=$2 i
+  local what=$1 check=$2 pid=${3:-} i
   for i in $(seq 600); do
     eval "$check" >/dev/null 2>&1 && return 0
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then return 1; fi
     sleep 0.1
   done
   echo "cluster.sh: $what did not come up (logs in $dir)" >&2
@@ -63,22 +65,36 @@ start_postgres() {
   record POSTGRES_PID "$(head -1 "$dir/pg/data/postmaster.pid")"
 }
 
-start_silo() { # index
-  local i=$1 port silo_port log
+start_silo() { # index [keep]: start silo I; "keep" (a restart) keeps its ports, else a port taken meanwhile is replaced
+  local i=$1 keep=${2:-} attempt port silo_port pid log
   log="$dir/silo-$i.log"
-  port=$(setting "SILO${i}_PORT")
-  silo_port=$(setting "SILO${i}_CLUSTER_PORT")
   mkdir -p "$dir/silo-$i"
-  CONTROLPLANE_Logging__LogLevel__Default=Warning \
-  nohup dotnet "$(program Silo ControlPlane.Silo.dll)" \
-    --Silo:ListenAddress=127.0.0.1 --Silo:Port="$port" --Silo:UnixSocket="$dir/silo-$i.sock" \
-    --Silo:DataDirectory="$dir/silo-$i" --Dns:Enabled=false \
-    --Cluster:Membership=redis --Cluster:Redis="127.0.0.1:$(setting REDIS_PORT)" \
-    --Cluster:SiloPort="$silo_port" --Cluster:AdvertisedAddress=127.0.0.1 \
-    --Store:Provider=postgres --Store:Postgres="$(setting POSTGRES)" --Store:SiloId="silo-$i" \
-    >>"$log" 2>&1 </dev/null &
-  record "SILO${i}_PID" $!
-  wait_for "silo $i" "curl -fs --http2-prior-knowledge http://127.0.0.1:$port/healthz"
+  for attempt in 1 2 3 4 5; do
+    port=$(setting "SILO${i}_PORT")
+    silo_port=$(setting "SILO${i}_CLUSTER_PORT")
+    if [ -z "$port" ] || { [ -z "$keep" ] && [ "$attempt" -gt 1 ]; }; then
+      port=$(free_port)
+      silo_port=$(free_port)
+      record "SILO${i}_PORT" "$port"
+      record "SILO${i}_CLUSTER_PORT" "$silo_port"
+    fi
+    CONTROLPLANE_Logging__LogLevel__Default=Warning \
+    nohup dotnet "$(program Silo ControlPlane.Silo.dll)" \
+      --Silo:ListenAddress=127.0.0.1 --Silo:Port="$port" --Silo:UnixSocket="$dir/silo-$i.sock" \
+      --Silo:DataDirectory="$dir/silo-$i" --Dns:Enabled=false \
+      --Cluster:Membership=redis --Cluster:Redis="127.0.0.1:$(setting REDIS_PORT)" \
+      --Cluster:SiloPort="$silo_port" --Cluster:AdvertisedAddress=127.0.0.1 \
+      --Store:Provider=postgres --Store:Postgres="$(setting POSTGRES)" --Store:SiloId="silo-$i" \
+      >>"$log" 2>&1 </dev/null &
+    pid=$!
+    record "SILO${i}_PID" "$pid"
+    # Up once healthy; if it exits first, another process most likely took a port meanwhile
+    # (tests run beside other tests): try again.
+    wait_for "silo $i" "curl -fs --http2-prior-knowledge http://127.0.0.1:$port/healthz" "$pid" && return 0
+    kill -0 "$pid" 2>/dev/null && return 1
+  done
+  echo "cluster.sh: silo $i exited at every start (logs in $dir)" >&2
+  return 1
 }
 
 up() {
@@ -124,24 +140,27 @@ up() {
   # Silos: one after the other, so the first one creates the schema alone.
   local i addresses="" sockets=""
   for i in $(seq "$silos"); do
-    record "SILO${i}_PORT" "$(free_port)"
-    record "SILO${i}_CLUSTER_PORT" "$(free_port)"
+    start_silo "$i"
     addresses+="${addresses:+,}http://127.0.0.1:$(setting "SILO${i}_PORT")"
     sockets+="${sockets:+,}unix:$dir/silo-$i.sock"
   done
   record SILO_ADDRESSES "$addresses"
   record SILO_SOCKETS "$sockets"
-  for i in $(seq "$silos"); do start_silo "$i"; done
 
   # The cluster DNS server follows the silos' Watch stream, failing over between them.
-  local dns_port
-  dns_port=$(free_port)
-  CONTROLPLANE_Logging__LogLevel__Default=Warning \
-  nohup dotnet "$(program DnsServer ControlPlane.DnsServer.dll)" --Dns:Listen="127.0.0.1:$dns_port" \
-    --Dns:ControlPlane="$addresses" --Dns:Zone=cluster.local >"$dir/dns.log" 2>&1 </dev/null &
-  record DNS_PID $!
-  record DNS_PORT "$dns_port"
-  wait_for "the DNS server" "ss -Hulnp 'sport = :$dns_port' | grep -q ."
+  local dns_port attempt pid
+  for attempt in 1 2 3 4 5; do
+    dns_port=$(free_port)
+    CONTROLPLANE_Logging__LogLevel__Default=Warning \
+    nohup dotnet "$(program DnsServer ControlPlane.DnsServer.dll)" --Dns:Listen="127.0.0.1:$dns_port" \
+      --Dns:ControlPlane="$addresses" --Dns:Zone=cluster.local >>"$dir/dns.log" 2>&1 </dev/null &
+    pid=$!
+    record DNS_PID "$pid"
+    record DNS_PORT "$dns_port"
+    wait_for "the DNS server" "ss -Hulnp 'sport = :$dns_port' | grep -q ." "$pid" && break
+    kill -0 "$pid" 2>/dev/null && return 1
+    [ "$attempt" -lt 5 ] || { echo "cluster.sh: the DNS server exited at every start (logs in $dir)" >&2; return 1; }
+  done
 
   # Node agents: namespace cpc<tag>-n<I> with underlay address 10.123.0.<10+I>/24 on a bridge in
   # namespace cpc<tag>-ul. They reach the silos through the silos' unix sockets.
@@ -199,7 +218,12 @@ dir=$2
 shift 2
 case $command in
   up) up "$@" ;;
-  silo) [ $# -eq 1 ] || usage; dir=$(cd "$dir" && pwd); start_silo "$1" ;;
+  silo)
+    [ $# -eq 1 ] || usage
+    dir=$(cd "$dir" && pwd)
+    running=$(setting "SILO${1}_PID")
+    if [ -n "$running" ] && kill -0 "$running" 2>/dev/null; then echo "cluster.sh: silo $1 is running (pid $running)" >&2; exit 1; fi
+    start_silo "$1" keep ;;
   postgres)
     dir=$(cd "$dir" && pwd)
     case ${1:-} in
