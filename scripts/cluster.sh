@@ -45,7 +45,7 @@ wait_for() {
   local what=$1 check=$2 pid=${3:-} i
   for i in $(seq 600); do
     eval "$check" >/dev/null 2>&1 && return 0
-    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then return 1; fi
+    if [ -n "$pid" ] && ! alive "$pid"; then return 1; fi
     sleep 0.1
   done
   echo "cluster.sh: $what did not come up (logs in $dir)" >&2
@@ -53,6 +53,9 @@ wait_for() {
 }
 
 # DIR/cluster.env: KEY='value' lines, for `. DIR/cluster.env` in a shell (values hold no quotes).
+# Whether a process runs (an exited process may linger as a zombie until it is reaped).
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]; }
+
 setting() { (. "$dir/cluster.env" && eval "echo \"\${$1:-}\""); }
 record() { echo "$1='$2'" >>"$dir/cluster.env"; }
 
@@ -91,7 +94,7 @@ start_silo() { # index [keep]: start silo I; "keep" (a restart) keeps its ports,
     # Up once healthy; if it exits first, another process most likely took a port meanwhile
     # (tests run beside other tests): try again.
     wait_for "silo $i" "curl -fs --http2-prior-knowledge http://127.0.0.1:$port/healthz" "$pid" && return 0
-    kill -0 "$pid" 2>/dev/null && return 1
+    alive "$pid" && return 1
   done
   echo "cluster.sh: silo $i exited at every start (logs in $dir)" >&2
   return 1
@@ -158,7 +161,7 @@ up() {
     record DNS_PID "$pid"
     record DNS_PORT "$dns_port"
     wait_for "the DNS server" "ss -Hulnp 'sport = :$dns_port' | grep -q ." "$pid" && break
-    kill -0 "$pid" 2>/dev/null && return 1
+    alive "$pid" && return 1
     [ "$attempt" -lt 5 ] || { echo "cluster.sh: the DNS server exited at every start (logs in $dir)" >&2; return 1; }
   done
 
@@ -191,10 +194,10 @@ up() {
 
 stop_pid() { # pid [signal]: stop a process this script started and wait for it (up to 15 s, then SIGKILL)
   local pid=$1 i
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  alive "$pid" || return 0
   kill -CONT "$pid" 2>/dev/null || true
   kill "-${2:-TERM}" "$pid" 2>/dev/null || true
-  for i in $(seq 150); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  for i in $(seq 150); do alive "$pid" || return 0; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
 }
 
@@ -222,7 +225,7 @@ case $command in
     [ $# -eq 1 ] || usage
     dir=$(cd "$dir" && pwd)
     running=$(setting "SILO${1}_PID")
-    if [ -n "$running" ] && kill -0 "$running" 2>/dev/null; then echo "cluster.sh: silo $1 is running (pid $running)" >&2; exit 1; fi
+    if alive "$running"; then echo "cluster.sh: silo $1 is running (pid $running)" >&2; exit 1; fi
     start_silo "$1" keep ;;
   postgres)
     dir=$(cd "$dir" && pwd)
