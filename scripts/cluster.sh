@@ -226,7 +226,8 @@ case $command in
     dir=$(cd "$dir" && pwd)
     running=$(setting "SILO${1}_PID")
     if alive "$running"; then echo "cluster.sh: silo $1 is running (pid $running)" >&2; exit 1; fi
-    start_silo "$1" keep ;;
+    start_silo "$1" keep
+    echo "silo $1 up on http://127.0.0.1:$(setting "SILO${1}_PORT") (pid $(setting "SILO${1}_PID"))" ;;
   postgres)
     dir=$(cd "$dir" && pwd)
     case ${1:-} in

@@ -38,7 +38,9 @@ public sealed partial class NetworkNamespace : IDisposable
             {
                 item();
             }
-            _work.Dispose();
+            // The collection is not disposed here: CompleteAdding, on the caller's thread, may
+            // still be running when this loop sees it and ends, and disposing under it made
+            // CompleteAdding throw ObjectDisposedException. It holds no unmanaged resources.
         }) { IsBackground = true, Name = "netns " + System.IO.Path.GetFileName(path) };
         _thread.Start();
         entered.Task.GetAwaiter().GetResult();
