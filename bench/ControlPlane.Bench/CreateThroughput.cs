@@ -14,17 +14,17 @@ internal static class CreateThroughput
         // Callers share one client per silo whose calls spread over a few HTTP/2 connections.
         var connections = int.Parse(Environment.GetEnvironmentVariable("CONNECTIONS") ?? "8");
         var silos = FailoverCallInvoker.Split(addresses).Select(a => new ControlPlaneClient(a, connections)).ToArray();
-        var client = silos[0];
+        var setup = silos[0];
         var run = Guid.NewGuid().ToString("N")[..6];
         var ns = $"bench-{run}";
         var network = $"bench-{run}";
-        await client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = ns } });
+        await setup.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = ns } });
         // Each run's node needs an underlay address of its own: two nodes never share one.
         var underlay = $"10.255.{Random.Shared.Next(256)}.{Random.Shared.Next(1, 255)}";
-        await client.Nodes.CreateAsync(new Node { Metadata = new ObjectMeta { Name = $"node-{run}" }, Spec = new NodeSpec { UnderlayIp = underlay } });
+        await setup.Nodes.CreateAsync(new Node { Metadata = new ObjectMeta { Name = $"node-{run}" }, Spec = new NodeSpec { UnderlayIp = underlay } });
         // A /12 with /20 blocks: room for every endpoint the run can create (not 10.96/12: the service range).
         var second = Random.Shared.Next(1, 6) * 16;
-        await client.Networks.CreateAsync(new Network
+        await setup.Networks.CreateAsync(new Network
         {
             Metadata = new ObjectMeta { Name = network },
             Spec = new NetworkSpec { Vni = (uint)Random.Shared.Next(1000, 1 << 24), Ipv4Cidr = $"10.{second}.0.0/12", Ipv4BlockPrefixLength = 20 },

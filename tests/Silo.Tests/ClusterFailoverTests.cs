@@ -229,6 +229,8 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
 
         public ConcurrentDictionary<StatusCode, int> Retries { get; } = new();
 
+        public void Retried(StatusCode status) => Retries.AddOrUpdate(status, 1, (_, n) => n + 1);
+
         public int Acknowledged => Volatile.Read(ref _acknowledged);
 
         public void Acknowledge(string name, bool exists, string etag, int generation)
@@ -315,7 +317,7 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
             }
             catch (RpcException e) when (SiloWentAway.Contains(e.StatusCode))
             {
-                ledger.Retries.AddOrUpdate(e.StatusCode, 1, (_, n) => n + 1);
+                ledger.Retried(e.StatusCode);
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists && (attempts > 1 || moves() != before))
             {
@@ -354,11 +356,11 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
             }
             catch (RpcException e) when (SiloWentAway.Contains(e.StatusCode))
             {
-                ledger.Retries.AddOrUpdate(e.StatusCode, 1, (_, n) => n + 1);
+                ledger.Retried(e.StatusCode);
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.Aborted)
             {
-                ledger.Retries.AddOrUpdate(e.StatusCode, 1, (_, n) => n + 1);
+                ledger.Retried(e.StatusCode);
                 var current = await Retry(() => kind.GetAsync(meta.Namespace, meta.Name, Calls.Within(CallTimeout)), ledger);
                 if (MetaOf(current).Labels.GetValueOrDefault("gen") == generation) return current;
                 change = current.Clone();
@@ -381,7 +383,7 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
             }
             catch (RpcException e) when (SiloWentAway.Contains(e.StatusCode))
             {
-                ledger.Retries.AddOrUpdate(e.StatusCode, 1, (_, n) => n + 1);
+                ledger.Retried(e.StatusCode);
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && (attempts > 1 || moves() != before))
             {
@@ -390,7 +392,7 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
             catch (RpcException e) when (e.StatusCode == StatusCode.Aborted)
             {
                 // Its status changed since it was read: delete it at its current etag.
-                ledger.Retries.AddOrUpdate(e.StatusCode, 1, (_, n) => n + 1);
+                ledger.Retried(e.StatusCode);
                 try
                 {
                     etag = EtagOf(await get(name));
@@ -413,7 +415,7 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
             }
             catch (RpcException e) when (SiloWentAway.Contains(e.StatusCode))
             {
-                ledger.Retries.AddOrUpdate(e.StatusCode, 1, (_, n) => n + 1);
+                ledger.Retried(e.StatusCode);
             }
         }
     }

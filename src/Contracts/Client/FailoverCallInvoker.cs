@@ -87,10 +87,8 @@ public sealed class FailoverCallInvoker : CallInvoker, IDisposable
     /// </summary>
     public void MoveFrom(string address)
     {
-        lock (_lock)
-        {
-            if (_addresses[_current] == address) _current = (_current + 1) % _addresses.Length;
-        }
+        var index = Array.IndexOf(_addresses, address);
+        if (index >= 0) MovedOn(index);
     }
 
     private int CurrentIndex()
@@ -109,13 +107,18 @@ public sealed class FailoverCallInvoker : CallInvoker, IDisposable
     /// <summary>Calls move on from <paramref name="index"/> (unless another call already moved them).</summary>
     private void Leave(int index, RpcException reason)
     {
-        if (_addresses.Length == 1) return;
+        if (_addresses.Length > 1 && MovedOn(index)) FailedOver?.Invoke(_addresses[index], reason.Status.Detail);
+    }
+
+    /// <summary>The silo after <paramref name="index"/> becomes current, if <paramref name="index"/> still is.</summary>
+    private bool MovedOn(int index)
+    {
         lock (_lock)
         {
-            if (_current != index) return;
+            if (_current != index) return false;
             _current = (index + 1) % _addresses.Length;
+            return true;
         }
-        FailedOver?.Invoke(_addresses[index], reason.Status.Detail);
     }
 
     private void Settle(int index)
