@@ -55,6 +55,7 @@ builder.Services.AddSingleton<TableWorker>();
 builder.Services.AddHostedService(s => s.GetRequiredService<TableWorker>());
 builder.Services.AddSingleton<NodeLease>();
 builder.Services.AddHostedService(s => s.GetRequiredService<NodeLease>());
+builder.Services.AddHostedService<ProgrammedReporter>();
 builder.Services.AddGrpc();
 
 var app = builder.Build();

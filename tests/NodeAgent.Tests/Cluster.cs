@@ -106,6 +106,13 @@ internal sealed class Cluster : IAsyncDisposable
         _agents[n] = process;
     }
 
+    /// <summary>Everything host n's agent logged (across restarts), for a failing test's message.</summary>
+    public string Log(int n)
+    {
+        var log = _logs[n];
+        lock (log) return string.Join('\n', log);
+    }
+
     /// <summary>Lines host n's agent logged (across restarts) that contain <paramref name="text"/>.</summary>
     public int LogLines(int n, string text)
     {
@@ -134,6 +141,9 @@ internal sealed class Cluster : IAsyncDisposable
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
     private static extern int Kill(int pid, int signal);
+
+    /// <summary>SIGSTOP (stopped: true) or SIGCONT: an agent that hangs, and one that goes on.</summary>
+    public void PauseAgent(int n, bool stopped) => Kill(_agents[n].Id, stopped ? 19 : 18);
 
     /// <summary>SIGKILL, as a crash would.</summary>
     public void KillAgent(int n)

@@ -16,6 +16,7 @@ public sealed class ControlPlaneClient : IDisposable
     private readonly Nodes.NodesClient _nodes;
     private readonly NetworkPolicies.NetworkPoliciesClient _policies;
     private readonly Watch.WatchClient _watch;
+    private readonly V1.Convergence.ConvergenceClient _convergence;
 
     public ControlPlaneClient(GrpcChannel channel) : this(channel.CreateCallInvoker(), channel)
     {
@@ -35,6 +36,7 @@ public sealed class ControlPlaneClient : IDisposable
         _nodes = new(invoker);
         _policies = new(invoker);
         _watch = new(invoker);
+        _convergence = new(invoker);
     }
 
     public ControlPlaneClient(FailoverCallInvoker silos) : this(silos, silos)
@@ -70,6 +72,15 @@ public sealed class ControlPlaneClient : IDisposable
 
     public Task<HeartbeatResponse> HeartbeatAsync(string node, CallOptions options = default, AgentStatus? status = null) =>
         _nodes.HeartbeatAsync(new HeartbeatRequest { Name = node, AgentStatus = status }, options).ResponseAsync;
+
+    public Task<ReportProgrammedResponse> ReportProgrammedAsync(string node, string position, CallOptions options = default) =>
+        _nodes.ReportProgrammedAsync(new ReportProgrammedRequest { Name = node, Position = position }, options).ResponseAsync;
+
+    public Task<WaitProgrammedResponse> WaitProgrammedAsync(WaitProgrammedRequest request, CallOptions options = default) =>
+        _convergence.WaitProgrammedAsync(request, options).ResponseAsync;
+
+    public Task<ConvergenceStatusResponse> ConvergenceStatusAsync(CallOptions options = default) =>
+        _convergence.StatusAsync(new ConvergenceStatusRequest(), options).ResponseAsync;
 
     public Task<ExplainResponse> ExplainAsync(ExplainRequest request, CallOptions options = default) =>
         _policies.ExplainAsync(request, options).ResponseAsync;

@@ -170,7 +170,7 @@ public sealed class FailoverCallInvoker : CallInvoker, IDisposable
                 {
                     _headers.TrySetResult(call.ResponseHeadersAsync.IsCompletedSuccessfully ? call.ResponseHeadersAsync.Result : new Metadata());
                     // A silo that timed out (stopped, overloaded) is left too, for the calls after this one.
-                    if (e is RpcException failed && (Unreachable(failed) || failed.StatusCode == StatusCode.DeadlineExceeded))
+                    if (e is RpcException failed && (Unreachable(failed) || (failed.StatusCode == StatusCode.DeadlineExceeded && !Calls.IsClassified(failed))))
                     {
                         owner.Leave(index, failed);
                         throw owner.AsUnavailable(failed, index);

@@ -20,4 +20,13 @@ public interface IWatchSink
 
     /// <summary>After each live change (not during a list).</summary>
     void Changed();
+
+    /// <summary>
+    /// After each live change (after <see cref="Changed"/>) and each bookmark (the one that ends a
+    /// list after <see cref="EndList"/>): the resume token everything applied so far leads up to.
+    /// </summary>
+    void Progress(string resumeToken) { }
+
+    /// <summary>A PROGRAMMED event (only on watches that asked for them); it carries no token.</summary>
+    void Programmed(WatchEvent programmed) { }
 }

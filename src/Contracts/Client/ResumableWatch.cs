@@ -43,11 +43,21 @@ public sealed class ResumableWatch(ControlPlaneClient client, WatchRequest reque
                             sink.EndList();
                             listing = false;
                         }
+                        if (!listing) sink.Progress(token);
+                        continue;
+                    }
+                    if (e.Type == EventType.Programmed)
+                    {
+                        sink.Programmed(e);
                         continue;
                     }
                     sink.Apply(e);
                     if (e.ResumeToken.Length > 0) token = e.ResumeToken;
-                    if (!listing) sink.Changed();
+                    if (!listing)
+                    {
+                        sink.Changed();
+                        sink.Progress(token);
+                    }
                 }
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.OutOfRange)

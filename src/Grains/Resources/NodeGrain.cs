@@ -77,6 +77,7 @@ internal sealed class NodeGrain(ObjectServices services) : ResourceGrain<Node>(s
         if (!node.Status.Ready) SetReady(updated, true);
         if (agentChanged) updated.Status.Agent = agent;
         await CommitAsync(updated);
+        if (!node.Status.Ready) ReadinessChanged();
         return true;
     }
 
@@ -90,12 +91,16 @@ internal sealed class NodeGrain(ObjectServices services) : ResourceGrain<Node>(s
         return State!.Status.Ready;
     }
 
-    private Task SetReadyAsync(bool ready)
+    private async Task SetReadyAsync(bool ready)
     {
         var updated = State!.Clone();
         SetReady(updated, ready);
-        return CommitAsync(updated);
+        await CommitAsync(updated);
+        ReadinessChanged();
     }
+
+    /// <summary>Tells the convergence tracker at once (it also reads readiness back every few seconds).</summary>
+    private void ReadinessChanged() => GrainFactory.GetGrain<Convergence.IConvergenceGrain>(Convergence.IConvergenceGrain.Key).NodeChangedAsync(Key).Ignore();
 
     private void SetReady(Node node, bool ready)
     {

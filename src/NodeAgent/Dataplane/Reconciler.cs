@@ -43,10 +43,11 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
             {
                 return;
             }
-            if (sync.Snapshot() is not { } view)
+            if (sync.TakeOverlay() is not var (view, step))
             {
                 continue;
             }
+            var programmed = false;
             try
             {
                 var desired = OverlayCalculator.Calculate(view, options.NodeName, underlay);
@@ -55,22 +56,26 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
                     forwarding = EnableForwarding();
                 }
                 pending.Settle(view.Endpoints);
-                Pass(rtnl, overlay, desired);
+                programmed = Pass(rtnl, overlay, desired);
             }
             catch (Exception e) when (e is NetlinkException or InvalidOperationException or IOException)
             {
                 Log.PassFailed(logger, e.Message);
             }
+            sync.Programmed(ProgrammedProgress.Consumer.Overlay, step, programmed);
         }
     }
 
-    private void Pass(RouteNetlink rtnl, VxlanOverlay overlay, DesiredState desired)
+    /// <summary>One pass; true when the kernel acknowledged every change it made.</summary>
+    private bool Pass(RouteNetlink rtnl, VxlanOverlay overlay, DesiredState desired)
     {
+        var complete = true;
         foreach (var spec in desired.Overlays)
         {
             foreach (var (change, error) in overlay.Apply(spec))
             {
                 Log.ChangeFailed(logger, spec.Device, change, error.Message);
+                complete = false;
             }
         }
         var wantedDevices = desired.Overlays.Select(o => o.Device).ToHashSet();
@@ -99,6 +104,7 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
             }
         }
         stale.Execute();
+        return complete;
     }
 
     private bool EnableForwarding()

@@ -15,7 +15,7 @@ namespace ControlPlane.NodeAgent.Sync;
 /// changed since their last call: the overlay a snapshot, the table worker the keys of changed
 /// services and policy objects.
 /// </summary>
-public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSync> logger) : BackgroundService, IWatchSink
+public sealed partial class WatchSync(ControlPlaneClient client, AgentOptions options, ILogger<WatchSync> logger) : BackgroundService, IWatchSink
 {
     private static readonly Kind[] Kinds = [Kind.Namespace, Kind.Network, Kind.Node, Kind.Endpoint, Kind.Service, Kind.ServiceEndpoints, Kind.NetworkPolicy];
 
@@ -38,6 +38,26 @@ public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSy
     private readonly HashSet<string> _dirtyServices = [];
     private readonly HashSet<string> _dirtyEndpoints = [], _dirtyPolicies = [], _dirtyNamespaces = [];
     private bool _full = true, _clusterChanged, _tableChanged;
+    private readonly ProgrammedProgress _progress = new();
+    // The table worker runs only with the service proxy or network policy on.
+    private readonly bool _table = options.ServiceProxy || options.NetworkPolicy;
+
+    /// <summary>Raised when <see cref="ProgrammedPosition"/> moves (under no lock; read the property).</summary>
+    public event Action? ProgrammedMoved;
+
+    /// <summary>The newest resume token whose changes are all in this node's kernel, or null before the first list is.</summary>
+    public string? ProgrammedPosition
+    {
+        get { lock (_lock) return _progress.Programmed; }
+    }
+
+    /// <summary>A consumer's pass that took the view at <paramref name="step"/> ended (programmed: acknowledged by the kernel).</summary>
+    public void Programmed(ProgrammedProgress.Consumer consumer, long step, bool programmed)
+    {
+        bool moved;
+        lock (_lock) moved = _progress.Done(consumer, step, programmed);
+        if (moved) ProgrammedMoved?.Invoke();
+    }
 
     /// <summary>Raised after the first list and after every change of networks, nodes or endpoints.</summary>
     public event Action? Changed;
@@ -61,6 +81,7 @@ public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSy
             var full = _full;
             var services = full ? o.Services.Keys.Concat(o.ServiceEndpoints.Keys).Concat(_dirtyServices).ToHashSet() : _dirtyServices;
             var work = new TableWork(
+                _progress.Take(ProgrammedProgress.Consumer.Table),
                 full,
                 services.Select(k => (k, o.Services.GetValueOrDefault(k), o.ServiceEndpoints.GetValueOrDefault(k))).ToList(),
                 full || _dirtyEndpoints.Count > 0 ? o.Endpoints.ToList() : null,
@@ -92,12 +113,14 @@ public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSy
         get { lock (_lock) return _synced; }
     }
 
-    /// <summary>The current view, or null before the first complete list.</summary>
-    public ClusterView? Snapshot()
+    /// <summary>The view for the overlay reconciler's pass, with the watch step it covers; null before the first complete list.</summary>
+    public (ClusterView View, long Step)? TakeOverlay()
     {
         lock (_lock)
         {
-            return _synced ? new ClusterView(new Dictionary<string, Network>(_objects.Networks), new Dictionary<string, Node>(_objects.Nodes), new Dictionary<string, Endpoint>(_objects.Endpoints)) : null;
+            if (!_synced) return null;
+            return (new ClusterView(new Dictionary<string, Network>(_objects.Networks), new Dictionary<string, Node>(_objects.Nodes), new Dictionary<string, Endpoint>(_objects.Endpoints)),
+                _progress.Take(ProgrammedProgress.Consumer.Overlay));
         }
     }
 
@@ -118,6 +141,7 @@ public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSy
         {
             var o = _listing ?? _objects;
             var deleted = e.Type == EventType.Deleted;
+            if (_listing is null) MarkProgress(e.ObjectCase);
             switch (e.ObjectCase)
             {
                 case WatchEvent.ObjectOneofCase.Namespace:
@@ -148,10 +172,36 @@ public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSy
         }
     }
 
+    /// <summary>A live change is applied: a new step, marked for the consumers it concerns (under the lock).</summary>
+    private void MarkProgress(WatchEvent.ObjectOneofCase kind)
+    {
+        _progress.Applied();
+        var overlay = kind is WatchEvent.ObjectOneofCase.Network or WatchEvent.ObjectOneofCase.Node or WatchEvent.ObjectOneofCase.Endpoint;
+        var table = _table && kind is not WatchEvent.ObjectOneofCase.Node;
+        if (overlay) _progress.Concerns(ProgrammedProgress.Consumer.Overlay);
+        if (table) _progress.Concerns(ProgrammedProgress.Consumer.Table);
+    }
+
+    void IWatchSink.Progress(string resumeToken)
+    {
+        bool moved;
+        lock (_lock)
+        {
+            if (_listing is not null || !_synced) return;
+            moved = _progress.Step(resumeToken);
+        }
+        if (moved) ProgrammedMoved?.Invoke();
+    }
+
     void IWatchSink.EndList()
     {
         lock (_lock)
         {
+            // Everything is new to the consumers: nothing counts as programmed until both passed.
+            _progress.Reset();
+            _progress.Applied();
+            _progress.Concerns(ProgrammedProgress.Consumer.Overlay);
+            if (_table) _progress.Concerns(ProgrammedProgress.Consumer.Table);
             _objects = _listing!;
             _listing = null;
             _synced = true;
@@ -176,7 +226,7 @@ public sealed partial class WatchSync(ControlPlaneClient client, ILogger<WatchSy
     }
 
     /// <summary>One batch of work for the table (see <see cref="TakeTableWork"/>).</summary>
-    public sealed record TableWork(bool Full,
+    public sealed record TableWork(long Step, bool Full,
         IReadOnlyList<(string Key, Service? Service, ServiceEndpoints? Endpoints)> Services,
         IReadOnlyList<KeyValuePair<string, Endpoint>>? AllEndpoints,
         IReadOnlyList<KeyValuePair<string, Endpoint?>> Endpoints,

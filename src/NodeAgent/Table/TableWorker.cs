@@ -68,10 +68,12 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
                     Log.Applied(logger, outcome.Rebuilt ? "built" : outcome.ReadBack ? "read back and converged" : "applied", outcome.ElementsAdded, outcome.ElementsRemoved, outcome.ConntrackCleared);
                 }
                 Report(policy);
+                sync.Programmed(ProgrammedProgress.Consumer.Table, work.Step, programmed: true);
             }
             catch (Exception e) when (e is NetlinkException or InvalidOperationException)
             {
                 Log.Failed(logger, e.Message);
+                sync.Programmed(ProgrammedProgress.Consumer.Table, work.Step, programmed: false);
                 programmer.Reset();
                 sync.InvalidateTable();
                 Thread.Sleep(200);

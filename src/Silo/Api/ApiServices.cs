@@ -1,6 +1,8 @@
 using ControlPlane.Contracts.V1;
 using ControlPlane.Grains;
+using ControlPlane.Grains.Convergence;
 using ControlPlane.Grains.Resources;
+using ControlPlane.Storage.Changes;
 using ControlPlane.Storage.Errors;
 using ControlPlane.Storage.GrainStorage;
 using Grpc.Core;
@@ -47,6 +49,14 @@ public sealed class NodesService(IGrainFactory grains, DurableStore store, Contr
         var key = ResourceHandlers<Node, INodeGrain>.KeyOf(ResourceKinds.Node, "", request.Name);
         var ready = await grains.Get<INodeGrain>(key).HeartbeatAsync(request.AgentStatus).ConfigureAwait(false);
         return new HeartbeatResponse { Ready = ready, LeaseSeconds = (uint)options.NodeLeaseDuration.TotalSeconds };
+    }
+
+    public override async Task<ReportProgrammedResponse> ReportProgrammed(ReportProgrammedRequest request, ServerCallContext context)
+    {
+        var key = ResourceHandlers<Node, INodeGrain>.KeyOf(ResourceKinds.Node, "", request.Name);
+        var position = ResumeToken.Decode(request.Position, store.Partitions.Count, "position");
+        await grains.GetGrain<IConvergenceGrain>(IConvergenceGrain.Key).ReportAsync(key, position).ConfigureAwait(false);
+        return new ReportProgrammedResponse();
     }
 }
 

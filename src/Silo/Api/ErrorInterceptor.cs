@@ -3,9 +3,17 @@ using Grpc.Core.Interceptors;
 
 namespace ControlPlane.Silo.Api;
 
-/// <summary>Every call's failure becomes its classified status (see <see cref="StatusMapping"/>).</summary>
+/// <summary>
+/// Every call's failure becomes its classified status (see <see cref="StatusMapping"/>). The
+/// trailer <see cref="ClassifiedTrailer"/> marks a status the server chose, so that a client can
+/// tell a server's DEADLINE_EXCEEDED (a wait that ran out) from its own deadline passing.
+/// </summary>
 public sealed class ErrorInterceptor : Interceptor
 {
+    public const string ClassifiedTrailer = Contracts.Client.Calls.ClassifiedTrailer;
+
+    private static RpcException Classified(Status status) => new(status, new Metadata { { ClassifiedTrailer, status.StatusCode.ToString() } });
+
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context,
         UnaryServerMethod<TRequest, TResponse> continuation)
     {
@@ -15,7 +23,7 @@ public sealed class ErrorInterceptor : Interceptor
         }
         catch (Exception e) when (StatusMapping.Classify(e) is { } status)
         {
-            throw new RpcException(status);
+            throw Classified(status);
         }
     }
 
@@ -28,7 +36,7 @@ public sealed class ErrorInterceptor : Interceptor
         }
         catch (Exception e) when (StatusMapping.Classify(e) is { } status)
         {
-            throw new RpcException(status);
+            throw Classified(status);
         }
     }
 }

@@ -22,11 +22,30 @@ public sealed class ResourceHandlers<T, TGrain>(ResourceKind<T> kind, IGrainFact
     public const int DefaultPageSize = 100;
     public const int MaxPageSize = 1000;
 
-    public Task<T> CreateAsync(T request) => Grain(KeyOf(request)).CreateAsync(request);
+    public Task<T> CreateAsync(T request)
+    {
+        kind.SetProgrammed(request, null);
+        return Grain(KeyOf(request)).CreateAsync(request);
+    }
 
-    public Task<T> UpdateAsync(T request) => Grain(KeyOf(request)).UpdateAsync(request);
+    public Task<T> UpdateAsync(T request)
+    {
+        kind.SetProgrammed(request, null);
+        return Grain(KeyOf(request)).UpdateAsync(request);
+    }
 
-    public Task<T> GetAsync(GetRequest request) => Grain(KeyOf(kind, request.Namespace, request.Name)).GetAsync();
+    /// <summary>The object from its grain; for kinds the nodes program, with status.programmed of its revision.</summary>
+    public async Task<T> GetAsync(GetRequest request)
+    {
+        var key = KeyOf(kind, request.Namespace, request.Name);
+        var resource = await Grain(key).GetAsync().ConfigureAwait(false);
+        if (kind.Programmable)
+        {
+            var revision = long.Parse(kind.MetaOf(resource).Etag, System.Globalization.CultureInfo.InvariantCulture);
+            kind.SetProgrammed(resource, await Convergence.Coverage.OfAsync(grains, store, kind, key, revision).ConfigureAwait(false));
+        }
+        return resource;
+    }
 
     public async Task<DeleteResponse> DeleteAsync(DeleteRequest request)
     {

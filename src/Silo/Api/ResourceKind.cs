@@ -19,9 +19,17 @@ public interface IResourceKind
     /// a change fanned out to many watchers is encoded once.
     /// </summary>
     byte[] EncodeEventHead(Change change, EventType type);
+
+    /// <summary>True for the kinds node agents program (their status carries ProgrammedStatus).</summary>
+    bool Programmable { get; }
+
+    /// <summary>A PROGRAMMED event for one revision of an object: its metadata only.</summary>
+    byte[] EncodeProgrammed(string key, long revision);
 }
 
-public sealed class ResourceKind<T>(Kind kind, string name, bool namespaced, Func<T, ObjectMeta> meta, Action<WatchEvent, T> place)
+/// <param name="programmed">Sets (or, given null, clears) status.programmed; null for kinds nodes do not program.</param>
+public sealed class ResourceKind<T>(Kind kind, string name, bool namespaced, Func<T, ObjectMeta> meta, Action<WatchEvent, T> place,
+    Action<T, ProgrammedStatus?>? programmed = null)
     : IResourceKind where T : class, IMessage<T>, new()
 {
     private static readonly MessageParser<T> Parser = new(() => new T());
@@ -33,6 +41,23 @@ public sealed class ResourceKind<T>(Kind kind, string name, bool namespaced, Fun
     public bool Namespaced { get; } = namespaced;
 
     public MessageParser<T> MessageParser => Parser;
+
+    public bool Programmable => programmed is not null;
+
+    /// <summary>Sets status.programmed (null clears it: it is computed on Get, never stored).</summary>
+    public void SetProgrammed(T resource, ProgrammedStatus? status) => programmed?.Invoke(resource, status);
+
+    public byte[] EncodeProgrammed(string key, long revision)
+    {
+        var resource = new T();
+        var m = meta(resource);
+        var slash = key.IndexOf('/');
+        (m.Namespace, m.Name) = slash < 0 ? (string.Empty, key) : (key[..slash], key[(slash + 1)..]);
+        m.Etag = revision.ToString(CultureInfo.InvariantCulture);
+        var watchEvent = new WatchEvent { Type = EventType.Programmed, Kind = Kind };
+        place(watchEvent, resource);
+        return watchEvent.ToByteArray();
+    }
 
     public ObjectMeta MetaOf(T resource) => meta(resource);
 

@@ -38,6 +38,7 @@ public static class StatusMapping
         ErrorCode.Unavailable => StatusCode.Unavailable,
         // Distinct from every other failure: the watcher must list again.
         ErrorCode.RevisionCompacted => StatusCode.OutOfRange,
+        ErrorCode.DeadlineExceeded => StatusCode.DeadlineExceeded,
         _ => StatusCode.Internal,
     };
 

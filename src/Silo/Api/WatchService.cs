@@ -18,7 +18,7 @@ namespace ControlPlane.Silo.Api;
 /// into the response without allocating. Events ready together leave in one flush. Ends with OK
 /// when the silo shuts down; the client then resumes elsewhere or later.
 /// </summary>
-public sealed class WatchService(DurableStore store, Hosting.SiloOptions options, IHostApplicationLifetime lifetime) : WatchServiceBase
+public sealed class WatchService(DurableStore store, Hosting.SiloOptions options, IHostApplicationLifetime lifetime, Convergence.ProgrammedPositions positions) : WatchServiceBase
 {
     private static readonly HashSet<string> NetworkScoped = [ResourceKinds.Endpoint.Name, ResourceKinds.Service.Name, ResourceKinds.ServiceEndpoints.Name];
 
@@ -33,11 +33,35 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(call.CancellationToken, lifetime.ApplicationStopping);
         var message = new EncodedEvent(ResumeToken.MaxEncodedLength(store.Partitions.Count));
         var buffered = new WriteOptions(WriteFlags.BufferHint);
+        var programmed = request.ProgrammedEvents ? new ProgrammedEvents(store.Partitions.Count) : null;
         try
         {
             while (true)
             {
-                var item = await feed.NextAsync(interval, cancellation.Token).ConfigureAwait(false);
+                FeedItem item;
+                if (programmed is { Waiting: > 0 })
+                {
+                    // Send what is programmed everywhere now, then wait for a change or for the position to move.
+                    var moved = positions.Changed;
+                    if (positions.Current is { } view)
+                    {
+                        stream.WriteOptions = null;
+                        await programmed.SendAsync(view.Everywhere, message, stream).ConfigureAwait(false);
+                    }
+                    using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellation.Token, moved);
+                    try
+                    {
+                        item = await feed.NextAsync(interval, programmed.Waiting > 0 ? either.Token : cancellation.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (moved.IsCancellationRequested && !cancellation.IsCancellationRequested)
+                    {
+                        continue;
+                    }
+                }
+                else
+                {
+                    item = await feed.NextAsync(interval, cancellation.Token).ConfigureAwait(false);
+                }
                 switch (item.Type)
                 {
                     case FeedItemType.Change:
@@ -45,6 +69,7 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
                         while (true)
                         {
                             var change = item.Change!;
+                            programmed?.Delivered(change);
                             // Objects of the initial snapshot carry no token: resuming mid-snapshot would skip the rest.
                             message.Set(ResourceKinds.Of(change.Kind).EncodeEventHead(change, EventTypeOf(change.Type)), snapshot ? default : feed.Position);
                             var more = feed.TryNext(out item) && item.Type == FeedItemType.Change;
@@ -78,6 +103,48 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
         catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested || !call.CancellationToken.IsCancellationRequested)
         {
             // The silo is stopping (or the change stream closed): end the stream cleanly.
+        }
+    }
+
+    /// <summary>
+    /// The objects a stream delivered that some counted node has not programmed yet, per partition
+    /// in revision order; only an object's newest delivered revision is announced.
+    /// </summary>
+    private sealed class ProgrammedEvents(int partitions)
+    {
+        private readonly PriorityQueue<(IResourceKind Kind, string Key), long>[] _queues =
+            [.. Enumerable.Range(0, partitions).Select(_ => new PriorityQueue<(IResourceKind, string), long>())];
+        private readonly Dictionary<(string Kind, string Key), long> _newest = [];
+
+        public int Waiting => _newest.Count;
+
+        public void Delivered(Change change)
+        {
+            var kind = ResourceKinds.Of(change.Kind);
+            if (!kind.Programmable) return;
+            if (change.Type == ChangeType.Deleted)
+            {
+                _newest.Remove((change.Kind, change.Key));
+                return;
+            }
+            _newest[(change.Kind, change.Key)] = change.Revision;
+            _queues[change.Partition].Enqueue((kind, change.Key), change.Revision);
+        }
+
+        public async Task SendAsync(long[] everywhere, EncodedEvent message, IServerStreamWriter<EncodedEvent> stream)
+        {
+            for (var p = 0; p < _queues.Length; p++)
+            {
+                while (_queues[p].TryPeek(out var entry, out var revision) && revision <= everywhere[p])
+                {
+                    _queues[p].Dequeue();
+                    if (_newest.TryGetValue((entry.Kind.Name, entry.Key), out var newest) && newest == revision)
+                    {
+                        _newest.Remove((entry.Kind.Name, entry.Key));
+                        await stream.WriteAsync(message.Set(entry.Kind.EncodeProgrammed(entry.Key, revision))).ConfigureAwait(false);
+                    }
+                }
+            }
         }
     }
 

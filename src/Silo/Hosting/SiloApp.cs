@@ -85,6 +85,8 @@ public static class SiloApp
         builder.Services.AddSingleton<FeedController, ServiceEndpointsController>();
         builder.Services.AddSingleton<FeedController, NodeLifecycleController>();
         builder.Services.AddSingleton<ControllerHost>();
+        builder.Services.AddSingleton<ControlPlane.Grains.Convergence.CommitClock>();
+        builder.Services.AddSingleton<ControlPlane.Silo.Convergence.ProgrammedPositions>();
         builder.Services.AddHostedService(services => services.GetRequiredService<ControllerHost>());
 
         builder.Services.AddSingleton(cluster);
@@ -115,6 +117,8 @@ public static class SiloApp
             app.Services.GetRequiredService<DataDirectoryLock>();
         }
         app.Services.GetRequiredService<DurableStore>();
+        // Arrival times are taken from the first change on.
+        app.Services.GetRequiredService<ControlPlane.Grains.Convergence.CommitClock>();
         app.MapGrpcService<NamespacesService>();
         app.MapGrpcService<NetworksService>();
         app.MapGrpcService<NodesService>();
@@ -123,6 +127,7 @@ public static class SiloApp
         app.MapGrpcService<NetworkPoliciesService>();
         app.MapGrpcService<ServiceEndpointSetsService>();
         app.MapGrpcService<WatchService>();
+        app.MapGrpcService<ConvergenceService>();
         app.MapGrpcReflectionService();
         app.MapGrpcHealthChecksService();
         var health = app.Services.GetRequiredService<SiloHealthCheck>();

@@ -35,7 +35,7 @@ public static class ResumeToken
         return Base64Url.EncodeToUtf8(buffer[..n], destination);
     }
 
-    public static long[] Decode(string token, int partitionCount)
+    public static long[] Decode(string token, int partitionCount, string field = "resume_token")
     {
         byte[] bytes;
         try
@@ -44,25 +44,25 @@ public static class ResumeToken
         }
         catch (FormatException)
         {
-            throw ControlPlaneException.Invalid("resume_token", "is not a token this server issued");
+            throw ControlPlaneException.Invalid(field, "is not a token this server issued");
         }
         var span = bytes.AsSpan();
         if (span.Length < 2 || span[0] != Version || !TryReadVarint(ref span, 1, out var count) || (int)count != partitionCount)
         {
-            throw ControlPlaneException.Invalid("resume_token", "is not a token this server issued");
+            throw ControlPlaneException.Invalid(field, "is not a token this server issued");
         }
         var revisions = new long[count];
         for (var i = 0; i < revisions.Length; i++)
         {
             if (!TryReadVarint(ref span, 0, out var value) || value > long.MaxValue)
             {
-                throw ControlPlaneException.Invalid("resume_token", "is truncated or corrupt");
+                throw ControlPlaneException.Invalid(field, "is truncated or corrupt");
             }
             revisions[i] = (long)value;
         }
         if (span.Length != 0)
         {
-            throw ControlPlaneException.Invalid("resume_token", "has trailing bytes");
+            throw ControlPlaneException.Invalid(field, "has trailing bytes");
         }
         return revisions;
     }

@@ -17,4 +17,6 @@ public enum ErrorCode
     Unavailable,
     /// <summary>A watch asked for a revision the change log no longer holds: list again.</summary>
     RevisionCompacted,
+    /// <summary>A wait ran out of time before what it waited for happened.</summary>
+    DeadlineExceeded,
 }

@@ -1,0 +1,54 @@
+using System.Globalization;
+using ControlPlane.Contracts.V1;
+using ControlPlane.Grains.Convergence;
+using ControlPlane.Silo.Convergence;
+using ControlPlane.Storage.Errors;
+using ControlPlane.Storage.GrainStorage;
+using Grpc.Core;
+using V1Convergence = ControlPlane.Contracts.V1.Convergence;
+
+namespace ControlPlane.Silo.Api;
+
+/// <summary>controlplane.v1.Convergence: waiting for a change to be in force on every counted node.</summary>
+public sealed class ConvergenceService(IGrainFactory grains, DurableStore store, ProgrammedPositions positions) : V1Convergence.ConvergenceBase
+{
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
+    public static readonly TimeSpan MaxTimeout = TimeSpan.FromSeconds(300);
+
+    public override async Task<WaitProgrammedResponse> WaitProgrammed(WaitProgrammedRequest request, ServerCallContext context)
+    {
+        var kind = ResourceKinds.Of(request.Kind) is { Programmable: true } k ? k
+            : throw ControlPlaneException.Invalid("kind", $"{request.Kind} is not programmed by the nodes; use ENDPOINT, SERVICE, NETWORK or NETWORK_POLICY");
+        var key = ResourceHandlers<Namespace, Grains.Resources.INamespaceGrain>.KeyOf(kind, request.Namespace, request.Name);
+        var timeout = request.TimeoutSeconds == 0 ? DefaultTimeout : TimeSpan.FromSeconds(request.TimeoutSeconds);
+        if (timeout > MaxTimeout) throw ControlPlaneException.Invalid("timeout_seconds", $"{request.TimeoutSeconds} is more than {MaxTimeout.TotalSeconds:0}");
+        var stored = await store.Store.ReadAsync(kind.Name, key).ConfigureAwait(false)
+            ?? throw new ControlPlaneException(ErrorCode.NotFound, $"{kind.Name} '{key}' does not exist");
+        var revision = stored.Revision;
+        if (request.Etag.Length > 0)
+        {
+            if (!long.TryParse(request.Etag, NumberStyles.None, CultureInfo.InvariantCulture, out var asked) || asked <= 0)
+                throw ControlPlaneException.Invalid("etag", $"{ControlPlaneException.Quote(request.Etag)} is not an etag");
+            if (asked > revision)
+                throw ControlPlaneException.Invalid("etag", $"{asked} is newer than the object's current etag {revision}");
+            revision = asked;
+        }
+        // Answer before the caller's own deadline passes, so that it learns which nodes are late.
+        var until = context.Deadline == DateTime.MaxValue ? timeout : TimeSpan.FromTicks(Math.Min(timeout.Ticks, (context.Deadline - DateTime.UtcNow - TimeSpan.FromMilliseconds(100)).Ticks));
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        deadline.CancelAfter(until < TimeSpan.Zero ? TimeSpan.Zero : until);
+        var done = await positions.WaitAsync(store.PartitionOf(kind.Name, key), revision, deadline.Token).ConfigureAwait(false);
+        context.CancellationToken.ThrowIfCancellationRequested();
+        var coverage = await Coverage.OfAsync(grains, store, kind, key, revision).ConfigureAwait(false);
+        if (!done)
+        {
+            throw new ControlPlaneException(ErrorCode.DeadlineExceeded,
+                $"{kind.Name} '{key}' at etag {revision} is programmed on {coverage.ProgrammedNodes} of {coverage.ReadyNodes} ready nodes after {until.TotalSeconds:0.#} s; "
+                + $"missing: {string.Join(", ", coverage.Missing)}");
+        }
+        return new WaitProgrammedResponse { Programmed = coverage };
+    }
+
+    public override Task<ConvergenceStatusResponse> Status(ConvergenceStatusRequest request, ServerCallContext context) =>
+        grains.GetGrain<IConvergenceGrain>(IConvergenceGrain.Key).StatusAsync();
+}
