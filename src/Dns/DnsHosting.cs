@@ -83,6 +83,7 @@ public static class DnsHosting
         if (feed.ControlPlane.Length > 0 && ControlPlane.Contracts.Client.ControlPlaneChannel.Problem(feed.ControlPlane) is { } problem)
             errors.Add($"Dns:{nameof(feed.ControlPlane)}: {problem}");
         foreach (var file in feed.ZoneFiles.Where(f => !File.Exists(f))) errors.Add($"Dns:ZoneFiles: '{file}' does not exist");
+        if (feed.ProgrammedBound <= TimeSpan.Zero) errors.Add($"Dns:{nameof(feed.ProgrammedBound)} must be positive");
         return errors;
     }
 }

@@ -184,10 +184,17 @@ internal sealed class Cluster : IAsyncDisposable
         }
     }
 
-    public async Task DetachAsync(int n, string name)
+    public async Task DetachAsync(int n, string name, string ns = "default")
     {
         using var channel = ControlPlaneChannel.ForUnixSocket(AgentSocket(n));
-        await new Agent.AgentClient(channel).DetachAsync(new DetachRequest { Namespace = "default", Name = name }, Calls.Within(TimeSpan.FromSeconds(20)));
+        await new Agent.AgentClient(channel).DetachAsync(new DetachRequest { Namespace = ns, Name = name }, Calls.Within(TimeSpan.FromSeconds(20)));
+    }
+
+    /// <summary>Deletes a workload namespace made by <see cref="AttachAsync"/> (after its detach).</summary>
+    public void RemovePod(string pod)
+    {
+        Shell.Run("ip", "netns", "del", pod);
+        _namespaces.Remove(pod);
     }
 
     public string Pod(string name) => $"cpp{_id}{name}";

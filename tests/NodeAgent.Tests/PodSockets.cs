@@ -16,6 +16,7 @@ internal enum ProbeResult { Answered, Refused, TimedOut, Unreachable }
 internal sealed class PodSockets : IDisposable
 {
     private readonly List<Socket> _sockets = [];
+    private readonly Dictionary<string, List<Socket>> _byName = [];
     private readonly CancellationTokenSource _stop = new();
 
     public static Socket Create(string netns, AddressFamily family, SocketType type, ProtocolType protocol)
@@ -35,7 +36,12 @@ internal sealed class PodSockets : IDisposable
         var udp = Create(netns, family, SocketType.Dgram, ProtocolType.Udp);
         if (family == AddressFamily.InterNetworkV6) udp.DualMode = false;
         udp.Bind(new IPEndPoint(any, port));
-        lock (_sockets) _sockets.AddRange([tcp, udp]);
+        lock (_sockets)
+        {
+            _sockets.AddRange([tcp, udp]);
+            if (!_byName.TryGetValue(name, out var named)) _byName[name] = named = [];
+            named.AddRange([tcp, udp]);
+        }
         _ = Task.Run(async () =>
         {
             while (!_stop.IsCancellationRequested)
@@ -64,6 +70,20 @@ internal sealed class PodSockets : IDisposable
                 catch (Exception) { return; }
             }
         });
+    }
+
+    /// <summary>Closes the servers named <paramref name="name"/> (their namespace can then go).</summary>
+    public void Stop(string name)
+    {
+        lock (_sockets)
+        {
+            if (!_byName.Remove(name, out var named)) return;
+            foreach (var socket in named)
+            {
+                _sockets.Remove(socket);
+                socket.Dispose();
+            }
+        }
     }
 
     /// <summary>One TCP connection from the namespace: the server's answer, or how it failed.</summary>

@@ -31,6 +31,10 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
     private byte[] _contentHash = [];
     private int _unclaimed;
     private uint _serial = (uint)DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+    // Convergence-aware publishing (null when off); services published once stay published.
+    private readonly ProgrammedGate? _gate = options.WaitForProgrammed ? new ProgrammedGate(options.ProgrammedBound, TimeProvider.System) : null;
+    private readonly Dictionary<string, long> _serviceSince = [];
+    private readonly HashSet<string> _publishedServices = [];
 
     /// <summary>What DNS needs of the cluster; a list fills a fresh one.</summary>
     private sealed class State
@@ -38,7 +42,8 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         public Dictionary<string, Service> Services { get; } = [];
         public Dictionary<string, ServiceEndpoints> Sets { get; } = [];
         public Dictionary<string, string[]> NetworkCidrs { get; } = [];
-        public Dictionary<string, (string Namespace, string[] Ips)> Endpoints { get; } = [];
+        // Since: the revision the endpoint's current addresses appeared at.
+        public Dictionary<string, (string Namespace, string[] Ips, long Since)> Endpoints { get; } = [];
     }
 
     /// <summary>Completes when the first full snapshot is being served.</summary>
@@ -48,8 +53,8 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var request = new WatchRequest { Kinds = { Kind.Service, Kind.ServiceEndpoints, Kind.Network } };
-        if (zone.PodRecords == PodRecordMode.Verified) request.Kinds.Add(Kind.Endpoint);
+        var request = new WatchRequest { Kinds = { Kind.Service, Kind.ServiceEndpoints, Kind.Network }, ProgrammedEvents = _gate is not null };
+        if (zone.PodRecords == PodRecordMode.Verified || _gate is not null) request.Kinds.Add(Kind.Endpoint);
         return Task.WhenAll(
             new ResumableWatch(client, request, this)
             {
@@ -80,12 +85,23 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
                     var key = e.Service.Metadata.Namespace + "/" + e.Service.Metadata.Name;
                     if (deleted) state.Services.Remove(key);
                     else state.Services[key] = e.Service;
+                    if (deleted)
+                    {
+                        _gate?.Removed("s:" + key);
+                        _serviceSince.Remove(key);
+                        _publishedServices.Remove(key);
+                    }
+                    else
+                    {
+                        _serviceSince.TryAdd(key, RevisionOf(e.Service.Metadata));
+                    }
                     _changed = true;
                     break;
                 case WatchEvent.ObjectOneofCase.ServiceEndpoints:
                     var setKey = e.ServiceEndpoints.Metadata.Namespace + "/" + e.ServiceEndpoints.Metadata.Name;
                     if (deleted) state.Sets.Remove(setKey);
                     else state.Sets[setKey] = e.ServiceEndpoints;
+                    if (deleted) _gate?.Removed("p:" + setKey);
                     _changed = true;
                     break;
                 case WatchEvent.ObjectOneofCase.Network:
@@ -97,7 +113,8 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
                 case WatchEvent.ObjectOneofCase.Endpoint:
                     // Only what pod records need: most endpoint changes (readiness, node) touch nothing here.
                     var endpointKey = e.Endpoint.Metadata.Namespace + "/" + e.Endpoint.Metadata.Name;
-                    (string Namespace, string[] Ips) held = (e.Endpoint.Metadata.Namespace, [.. e.Endpoint.Status.Ips]);
+                    (string Namespace, string[] Ips, long Since) held = (e.Endpoint.Metadata.Namespace, [.. e.Endpoint.Status.Ips], RevisionOf(e.Endpoint.Metadata));
+                    if (deleted) _gate?.Removed("e:" + endpointKey);
                     _changed |= deleted
                         ? state.Endpoints.Remove(endpointKey)
                         : Replace(state.Endpoints, endpointKey, held, (a, b) => a.Namespace == b.Namespace && a.Ips.SequenceEqual(b.Ips));
@@ -113,6 +130,8 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         return true;
     }
 
+    private static long RevisionOf(ObjectMeta meta) => long.TryParse(meta.Etag, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var r) ? r : 0;
+
     void IWatchSink.EndList()
     {
         lock (_lock)
@@ -121,7 +140,35 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
             _listing = null;
             _changed = false;
             _synced = true;
+            if (_gate is not null)
+            {
+                // What a list brings was published before this server (or this list) saw it:
+                // holding it back would take existing names away. Only what changes later waits.
+                foreach (var (key, service) in _state.Services)
+                {
+                    _gate.Published("s:" + key, RevisionOf(service.Metadata));
+                    _serviceSince[key] = RevisionOf(service.Metadata);
+                    _publishedServices.Add(key);
+                }
+                foreach (var (key, set) in _state.Sets) _gate.Published("p:" + key, RevisionOf(set.Metadata));
+                foreach (var (key, endpoint) in _state.Endpoints) _gate.Published("e:" + key, endpoint.Since);
+            }
         }
+        Signal();
+    }
+
+    void IWatchSink.Programmed(WatchEvent e)
+    {
+        if (_gate is null) return;
+        var (prefix, meta) = e.ObjectCase switch
+        {
+            WatchEvent.ObjectOneofCase.Service => ("s:", e.Service.Metadata),
+            WatchEvent.ObjectOneofCase.ServiceEndpoints => ("p:", e.ServiceEndpoints.Metadata),
+            WatchEvent.ObjectOneofCase.Endpoint => ("e:", e.Endpoint.Metadata),
+            _ => (null, null),
+        };
+        if (prefix is null) return;
+        lock (_lock) _gate.Programmed(prefix + meta!.Namespace + "/" + meta.Name, RevisionOf(meta));
         Signal();
     }
 
@@ -149,7 +196,9 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         {
             try
             {
-                await _dirty.WaitAsync(cancellationToken).ConfigureAwait(false);
+                TimeSpan? bound;
+                lock (_lock) bound = _gate?.NextBound();
+                await _dirty.WaitAsync(bound ?? Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
                 await Task.Delay(options.Coalesce, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
@@ -163,10 +212,19 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
             lock (_lock)
             {
                 if (!_synced) continue;
-                services = [.. _state.Services.Values];
-                sets = new Dictionary<string, ServiceEndpoints>(_state.Sets);
                 cidrs = [.. _state.NetworkCidrs.Values.SelectMany(c => c)];
-                pods = [.. _state.Endpoints.Values.SelectMany(e => e.Ips.Select(ip => (e.Namespace, ip)))];
+                if (_gate is null)
+                {
+                    services = [.. _state.Services.Values];
+                    sets = new Dictionary<string, ServiceEndpoints>(_state.Sets);
+                    pods = [.. _state.Endpoints.Values.SelectMany(e => e.Ips.Select(ip => (e.Namespace, ip)))];
+                }
+                else
+                {
+                    var late = _gate.LatePublishes;
+                    (services, sets, pods) = Converged();
+                    if (_gate.LatePublishes > late) Log.LatePublish(logger, _gate.LatePublishes - late, _gate.LatePublishes, _gate.Bound.TotalSeconds);
+                }
             }
             try
             {
@@ -178,6 +236,57 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
                 Log.RebuildFailed(logger, e.Message);
             }
         }
+    }
+
+    /// <summary>
+    /// What may be published now (under the lock): endpoints whose addresses every counted node
+    /// has programmed; a ClusterIP service once it, its endpoint set and the set's endpoints are
+    /// programmed (then it stays); a headless service with the published part of its set.
+    /// </summary>
+    private (List<Service>, Dictionary<string, ServiceEndpoints>, List<(string, string)>) Converged()
+    {
+        var gate = _gate!;
+        bool EndpointReady(string key) => _state.Endpoints.TryGetValue(key, out var e) ? gate.Ready("e:" + key, e.Since) : gate.Ready("e:" + key, long.MaxValue);
+        ServiceEndpoints Published(string ns, ServiceEndpoints set)
+        {
+            var kept = set.Clone();
+            kept.Endpoints.Clear();
+            kept.Endpoints.AddRange(set.Endpoints.Where(a => EndpointReady(ns + "/" + a.Name)));
+            return kept;
+        }
+        var services = new List<Service>();
+        var sets = new Dictionary<string, ServiceEndpoints>();
+        foreach (var (key, service) in _state.Services)
+        {
+            _state.Sets.TryGetValue(key, out var set);
+            var ns = service.Metadata.Namespace;
+            if (service.Spec.Type is ServiceType.ExternalName or ServiceType.Headless || _publishedServices.Contains(key))
+            {
+                if (service.Spec.Type == ServiceType.Headless || !_publishedServices.Contains(key))
+                {
+                    // Headless: the name is its addresses, each published on its own.
+                    if (set is not null) sets[key] = Published(ns, set);
+                }
+                else if (set is not null)
+                {
+                    sets[key] = set;
+                }
+                services.Add(service);
+                continue;
+            }
+            var ready = gate.Ready("s:" + key, _serviceSince.GetValueOrDefault(key));
+            if (set is not null)
+            {
+                ready &= gate.Ready("p:" + key, RevisionOf(set.Metadata));
+                foreach (var address in set.Endpoints.Where(a => a.Ready)) ready &= EndpointReady(ns + "/" + address.Name);
+            }
+            if (!ready) continue;
+            _publishedServices.Add(key);
+            services.Add(service);
+            if (set is not null) sets[key] = set;
+        }
+        var pods = _state.Endpoints.Where(e => EndpointReady(e.Key)).SelectMany(e => e.Value.Ips.Select(ip => (e.Value.Namespace, ip))).ToList();
+        return (services, sets, pods);
     }
 
     private void Rebuild(List<Service> services, Dictionary<string, ServiceEndpoints> sets, List<string> cidrs, List<(string Namespace, string Ip)> pods)
@@ -223,6 +332,9 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
 
         [LoggerMessage(5, LogLevel.Warning, "Control plane unreachable ({Status}: {Detail}); no snapshot yet, answering SERVFAIL for the cluster zones")]
         public static partial void UnreachableBeforeSync(ILogger logger, StatusCode status, string detail);
+
+        [LoggerMessage(7, LogLevel.Warning, "Published {Count} addresses before every node had programmed them ({Total} so far): the {Bound} s bound passed")]
+        public static partial void LatePublish(ILogger logger, long count, long total, double bound);
 
         [LoggerMessage(6, LogLevel.Warning, "{Count} service or endpoint addresses lie in no claimed reverse zone and get no PTR record (Dns:ServiceRanges, Dns:ReverseZones)")]
         public static partial void Unclaimed(ILogger logger, int count);

@@ -9,6 +9,16 @@ public sealed class DnsFeedOptions
     /// <summary>RFC 1035 zone files served as they are, beside the cluster zone.</summary>
     public List<string> ZoneFiles { get; set; } = [];
 
+    /// <summary>
+    /// Convergence-aware publishing: a new address appears only once every counted node has
+    /// programmed what it depends on (its endpoint; for a ClusterIP name also the service and its
+    /// endpoint set), or once <see cref="ProgrammedBound"/> has passed. Removals are published at once.
+    /// </summary>
+    public bool WaitForProgrammed { get; set; }
+
+    /// <summary>How long a new address waits for the nodes before it is published anyway (counted as late).</summary>
+    public TimeSpan ProgrammedBound { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Changes arriving within this window are applied in one rebuild.</summary>
     public TimeSpan Coalesce { get; set; } = TimeSpan.FromMilliseconds(5);
 }
