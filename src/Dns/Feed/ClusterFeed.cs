@@ -240,8 +240,9 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
 
     /// <summary>
     /// What may be published now (under the lock): endpoints whose addresses every counted node
-    /// has programmed; a ClusterIP service once it, its endpoint set and the set's endpoints are
-    /// programmed (then it stays); a headless service with the published part of its set.
+    /// has programmed; a ClusterIP service once it, its endpoint set (with at least one ready
+    /// endpoint) and the set's ready endpoints are programmed (then it stays); a headless service
+    /// with the published part of its set.
     /// </summary>
     private (List<Service>, Dictionary<string, ServiceEndpoints>, List<(string, string)>) Converged()
     {
@@ -274,12 +275,12 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
                 services.Add(service);
                 continue;
             }
+            // A virtual IP is reachable once it has a backend: the set must hold a ready endpoint
+            // (else only the bound publishes it).
             var ready = gate.Ready("s:" + key, _serviceSince.GetValueOrDefault(key));
-            if (set is not null)
-            {
-                ready &= gate.Ready("p:" + key, RevisionOf(set.Metadata));
-                foreach (var address in set.Endpoints.Where(a => a.Ready)) ready &= EndpointReady(ns + "/" + address.Name);
-            }
+            var backends = set?.Endpoints.Where(a => a.Ready).ToList() ?? [];
+            ready &= set is not null && backends.Count > 0 ? gate.Ready("p:" + key, RevisionOf(set.Metadata)) : gate.Ready("p:" + key, long.MaxValue);
+            foreach (var address in backends) ready &= EndpointReady(ns + "/" + address.Name);
             if (!ready) continue;
             _publishedServices.Add(key);
             services.Add(service);

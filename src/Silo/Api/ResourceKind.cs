@@ -27,9 +27,10 @@ public interface IResourceKind
     byte[] EncodeProgrammed(string key, long revision);
 }
 
-/// <param name="programmed">Sets (or, given null, clears) status.programmed; null for kinds nodes do not program.</param>
+/// <param name="programmable">Node agents program objects of this kind (PROGRAMMED events, WaitProgrammed).</param>
+/// <param name="programmed">Sets (or, given null, clears) status.programmed, for programmable kinds with a status.</param>
 public sealed class ResourceKind<T>(Kind kind, string name, bool namespaced, Func<T, ObjectMeta> meta, Action<WatchEvent, T> place,
-    Action<T, ProgrammedStatus?>? programmed = null)
+    bool programmable = false, Action<T, ProgrammedStatus?>? programmed = null)
     : IResourceKind where T : class, IMessage<T>, new()
 {
     private static readonly MessageParser<T> Parser = new(() => new T());
@@ -42,7 +43,7 @@ public sealed class ResourceKind<T>(Kind kind, string name, bool namespaced, Fun
 
     public MessageParser<T> MessageParser => Parser;
 
-    public bool Programmable => programmed is not null;
+    public bool Programmable => programmable;
 
     /// <summary>Sets status.programmed (null clears it: it is computed on Get, never stored).</summary>
     public void SetProgrammed(T resource, ProgrammedStatus? status) => programmed?.Invoke(resource, status);

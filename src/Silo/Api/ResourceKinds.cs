@@ -7,17 +7,17 @@ namespace ControlPlane.Silo.Api;
 public static class ResourceKinds
 {
     public static readonly ResourceKind<Namespace> Namespace = new(Kind.Namespace, Kinds.Namespace, false, r => r.Metadata ??= new(), (e, r) => e.Namespace = r);
-    public static readonly ResourceKind<Network> Network = new(Kind.Network, Kinds.Network, false, r => r.Metadata ??= new(), (e, r) => e.Network = r,
+    public static readonly ResourceKind<Network> Network = new(Kind.Network, Kinds.Network, false, r => r.Metadata ??= new(), (e, r) => e.Network = r, true,
         (r, p) => { if (p is not null || r.Status is not null) (r.Status ??= new()).Programmed = p; });
     public static readonly ResourceKind<Node> Node = new(Kind.Node, Kinds.Node, false, r => r.Metadata ??= new(), (e, r) => e.Node = r);
-    public static readonly ResourceKind<Endpoint> Endpoint = new(Kind.Endpoint, Kinds.Endpoint, true, r => r.Metadata ??= new(), (e, r) => e.Endpoint = r,
+    public static readonly ResourceKind<Endpoint> Endpoint = new(Kind.Endpoint, Kinds.Endpoint, true, r => r.Metadata ??= new(), (e, r) => e.Endpoint = r, true,
         (r, p) => { if (p is not null || r.Status is not null) (r.Status ??= new()).Programmed = p; });
-    public static readonly ResourceKind<Service> Service = new(Kind.Service, Kinds.Service, true, r => r.Metadata ??= new(), (e, r) => e.Service = r,
+    public static readonly ResourceKind<Service> Service = new(Kind.Service, Kinds.Service, true, r => r.Metadata ??= new(), (e, r) => e.Service = r, true,
         (r, p) => { if (p is not null || r.Status is not null) (r.Status ??= new()).Programmed = p; });
     // A policy has no status of its own: it exists only to carry status.programmed on Get.
-    public static readonly ResourceKind<NetworkPolicy> NetworkPolicy = new(Kind.NetworkPolicy, Kinds.NetworkPolicy, true, r => r.Metadata ??= new(), (e, r) => e.NetworkPolicy = r,
+    public static readonly ResourceKind<NetworkPolicy> NetworkPolicy = new(Kind.NetworkPolicy, Kinds.NetworkPolicy, true, r => r.Metadata ??= new(), (e, r) => e.NetworkPolicy = r, true,
         (r, p) => r.Status = p is null ? null : new NetworkPolicyStatus { Programmed = p });
-    public static readonly ResourceKind<ServiceEndpoints> ServiceEndpoints = new(Kind.ServiceEndpoints, Kinds.ServiceEndpoints, true, r => r.Metadata ??= new(), (e, r) => e.ServiceEndpoints = r);
+    public static readonly ResourceKind<ServiceEndpoints> ServiceEndpoints = new(Kind.ServiceEndpoints, Kinds.ServiceEndpoints, true, r => r.Metadata ??= new(), (e, r) => e.ServiceEndpoints = r, true);
 
     public static readonly IReadOnlyList<IResourceKind> All = [Namespace, Network, Node, Endpoint, Service, NetworkPolicy, ServiceEndpoints];
 
