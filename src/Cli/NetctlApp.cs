@@ -15,7 +15,8 @@ internal static class NetctlApp
         var global = new GlobalOptions();
         var root = new RootCommand("""
             netctl: the ControlPlane command-line tool. Applies manifests, shows and watches objects,
-            explains network policy decisions, reports node status and queries the cluster DNS.
+            waits until changes are programmed on every node, explains network policy decisions,
+            reports node status and queries the cluster DNS.
 
             Exit codes: 0 success, 1 error, 2 usage.
             """)
@@ -25,6 +26,7 @@ internal static class NetctlApp
             DescribeCommand.Create(global, terminal),
             DeleteCommand.Create(global, terminal),
             WatchCommand.Create(global, terminal),
+            WaitCommand.Create(global, terminal),
             ExplainCommand.Create(global, terminal),
             NodeCommand.Create(global, terminal),
             ResolveCommand.Create(global, terminal),

@@ -45,6 +45,37 @@ public sealed class ObjectCommandTests
         Assert.Equal(["error: service 'shop/nope' not found"], missing.Errors);
     }
 
+    /// <summary>
+    /// wait --for=programmed: the example nodes have no agents, so once the control plane has
+    /// given them their chance to report they are "catching up" and not counted; the wait then
+    /// completes on 0 of 0 and says which nodes are catching up. Kinds nodes do not program, and
+    /// other conditions, are usage errors.
+    /// </summary>
+    [Fact]
+    public async Task Wait_ForProgrammed_CountsOnlyNodesWhoseAgentsReport()
+    {
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples)).ExitCode);
+        var etag = (await silo.Client.Endpoints.GetAsync("shop", "web-1")).Metadata.Etag;
+
+        var waited = await Netctl.RunAsync(silo, "wait", "ep", "shop/web-1", "--for=programmed", "--timeout", "30s");
+        Assert.True(waited.ExitCode == 0, waited.ToString());
+        Assert.Equal([$"endpoint/shop/web-1 programmed (etag {etag}) on 0 of 0 ready nodes; catching up: node-1, node-2"], waited.OutputLines);
+        var status = (await silo.Client.Endpoints.GetAsync("shop", "web-1")).Status.Programmed;
+        Assert.Equal((0u, 0u, etag), (status.ProgrammedNodes, status.ReadyNodes, status.Etag));
+        Assert.Equal(["node-1", "node-2"], status.CatchingUp);
+
+        Assert.Equal(2, (await Netctl.RunAsync(silo, "wait", "ep", "shop/web-1", "--for=ready")).ExitCode);
+        var node = await Netctl.RunAsync(silo, "wait", "node", "node-1", "--for=programmed");
+        Assert.Equal(2, node.ExitCode);
+        Assert.Contains("not programmed by the nodes", node.Errors.Single());
+        var missing = await Netctl.RunAsync(silo, "wait", "svc", "shop/nope", "--for=programmed");
+        Assert.Equal(1, missing.ExitCode);
+        var future = await Netctl.RunAsync(silo, "wait", "ep", "shop/web-1", "--for=programmed", "--etag", "999999");
+        Assert.Equal(1, future.ExitCode);
+        Assert.Contains("etag", future.Errors.Single());
+    }
+
     [Fact]
     public async Task Describe_Service_ShowsSpecStatusEndpointSetAndEvents()
     {
