@@ -1,0 +1,111 @@
+using ControlPlane.Contracts.Client;
+using ControlPlane.Contracts.V1;
+using Grpc.Core;
+using static ControlPlane.Silo.Tests.Fixtures;
+
+namespace ControlPlane.Silo.Tests;
+
+/// <summary>
+/// Convergence/WaitProgrammed over the API with a simulated agent (it reports the position a
+/// List hands out, as an agent reports its watch's): precise errors for bad input, the node named
+/// while it has not programmed a change, and after a SIGKILL of the silo no claim that a change
+/// is programmed until the node has reported to the new process.
+/// </summary>
+public sealed class ConvergenceApiTests : IDisposable
+{
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "cp-conv-" + Guid.NewGuid().ToString("N"));
+
+    [Fact]
+    public async Task Bad_requests_name_the_field_and_change_nothing()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        var client = silo.Client;
+        async Task<RpcException> Refused(WaitProgrammedRequest request) =>
+            await Assert.ThrowsAsync<RpcException>(() => client.WaitProgrammedAsync(request));
+
+        var node = await Refused(new WaitProgrammedRequest { Kind = Kind.Node, Name = "n" });
+        Assert.Equal(StatusCode.InvalidArgument, node.StatusCode);
+        Assert.StartsWith("kind:", node.Status.Detail);
+        var unnamed = await Refused(new WaitProgrammedRequest { Kind = Kind.Endpoint, Namespace = "ns" });
+        Assert.Equal(StatusCode.InvalidArgument, unnamed.StatusCode);
+        Assert.StartsWith("name:", unnamed.Status.Detail);
+        var longWait = await Refused(new WaitProgrammedRequest { Kind = Kind.Network, Name = "net", TimeoutSeconds = 301 });
+        Assert.Equal(StatusCode.InvalidArgument, longWait.StatusCode);
+        Assert.StartsWith("timeout_seconds:", longWait.Status.Detail);
+        var missing = await Refused(new WaitProgrammedRequest { Kind = Kind.Network, Name = "nope" });
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+        Assert.True(Calls.IsClassified(missing));
+
+        await client.Networks.CreateAsync(Network("net", 7, "10.7.0.0/16"));
+        var etag = await Refused(new WaitProgrammedRequest { Kind = Kind.Network, Name = "net", Etag = "seven" });
+        Assert.Equal(StatusCode.InvalidArgument, etag.StatusCode);
+        Assert.StartsWith("etag:", etag.Status.Detail);
+        var future = await Refused(new WaitProgrammedRequest { Kind = Kind.Network, Name = "net", Etag = "999999" });
+        Assert.Equal(StatusCode.InvalidArgument, future.StatusCode);
+
+        var position = await Assert.ThrowsAsync<RpcException>(() => client.ReportProgrammedAsync("node-x", "not a token"));
+        Assert.Equal(StatusCode.InvalidArgument, position.StatusCode);
+        Assert.StartsWith("position:", position.Status.Detail);
+        // No node, nothing to wait for: programmed on 0 of 0.
+        var done = await client.WaitProgrammedAsync(new WaitProgrammedRequest { Kind = Kind.Network, Name = "net", TimeoutSeconds = 5 });
+        Assert.Equal((0u, 0u), (done.Programmed.ProgrammedNodes, done.Programmed.ReadyNodes));
+    }
+
+    [Fact]
+    public async Task A_change_is_programmed_only_once_the_node_reported_it_and_a_restart_forgets_nothing_it_should_not()
+    {
+        string etag;
+        await using (var silo = await SiloProcess.StartAsync(_data))
+        {
+            var client = silo.Client;
+            await client.Namespaces.CreateAsync(Namespace("ns"));
+            await client.Nodes.CreateAsync(Node("sim"));
+            await client.Networks.CreateAsync(Network("net", 9, "10.9.0.0/16"));
+            etag = (await client.Endpoints.CreateAsync(Endpoint("ns", "e", "net", "sim"))).Metadata.Etag;
+
+            var late = await MissingAsync(client, etag);
+            Assert.Contains("programmed on 0 of 1 ready nodes", late.Status.Detail);
+
+            await ReportAsync(client);
+            var done = await WaitAsync(client, etag, 10);
+            Assert.Equal((1u, 1u, etag), (done.ProgrammedNodes, done.ReadyNodes, done.Etag));
+            var status = (await client.Endpoints.GetAsync("ns", "e")).Status.Programmed;
+            Assert.Equal((1u, 1u), (status.ProgrammedNodes, status.ReadyNodes));
+            Assert.Empty(status.Missing);
+            silo.Kill();
+        }
+        await using (var restarted = await SiloProcess.StartAsync(_data))
+        {
+            var client = restarted.Client;
+            await client.HeartbeatAsync("sim");
+            // The new process has heard nothing from sim: the endpoint is not programmed anywhere it knows of.
+            await MissingAsync(client, etag);
+            Assert.Equal(["sim"], (await client.Endpoints.GetAsync("ns", "e")).Status.Programmed.Missing);
+            await ReportAsync(client);
+            var done = await WaitAsync(client, etag, 10);
+            Assert.Equal((1u, 1u), (done.ProgrammedNodes, done.ReadyNodes));
+        }
+    }
+
+    /// <summary>A WaitProgrammed that must time out naming "sim".</summary>
+    private static async Task<RpcException> MissingAsync(ControlPlaneClient client, string etag)
+    {
+        var late = await Assert.ThrowsAsync<RpcException>(() => WaitAsync(client, etag, 1));
+        Assert.Equal(StatusCode.DeadlineExceeded, late.StatusCode);
+        Assert.True(Calls.IsClassified(late));
+        Assert.EndsWith("missing: sim", late.Status.Detail);
+        return late;
+    }
+
+    /// <summary>What an agent does once its kernel has everything up to now: report the position.</summary>
+    private static async Task ReportAsync(ControlPlaneClient client) =>
+        await client.ReportProgrammedAsync("sim", (await client.Endpoints.ListAsync(new ListRequest { PageSize = 1 })).ResumeToken);
+
+    private static async Task<ProgrammedStatus> WaitAsync(ControlPlaneClient client, string etag, uint seconds) =>
+        (await client.WaitProgrammedAsync(new WaitProgrammedRequest { Kind = Kind.Endpoint, Namespace = "ns", Name = "e", Etag = etag, TimeoutSeconds = seconds })).Programmed;
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_data)) Directory.Delete(_data, recursive: true);
+    }
+}
