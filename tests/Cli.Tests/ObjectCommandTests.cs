@@ -170,8 +170,19 @@ public sealed class ObjectCommandTests
 
         var table = await Netctl.RunAsync(silo, "node", "status");
         Assert.True(table.ExitCode == 0, table.ToString());
-        Assert.Equal(["NAME", "READY", "LAST-CHANGE", "FOR", "UNDERLAY", "POLICY-ISSUES"], table.OutputLines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries));
-        Assert.Matches(@"^node-1 +True +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ +\d+s +192\.168\.50\.11 +0$", table.OutputLines[1]);
+        Assert.Equal(["NAME", "READY", "LAST-CHANGE", "FOR", "UNDERLAY", "PROGRAMMED", "REPORTED", "POLICY-ISSUES"], table.OutputLines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Matches(@"^node-1 +True +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ +\d+s +192\.168\.50\.11 +unreported +never +0$", table.OutputLines[1]);
+
+        // A report (what an agent sends once its kernel has everything up to a position) shows.
+        await silo.Client.ReportProgrammedAsync("node-1", (await silo.Client.Nodes.ListAsync(new ListRequest())).ResumeToken);
+        // The report is one-way: poll the tracker until it has it (it has no stream to wait on).
+        for (var clock = System.Diagnostics.Stopwatch.StartNew(); (await silo.Client.ConvergenceStatusAsync()).Nodes.Single(n => n.Name == "node-1").SecondsSinceReport < 0;)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "the report never arrived");
+            await Task.Delay(20);
+        }
+        var reported = await Netctl.RunAsync(silo, "node", "status", "node-1");
+        Assert.Matches(@"^node-1 +True .* +(yes|catching-up) +\d+s ago +0$", reported.OutputLines[1]);
 
         var issue = new AgentStatus { PolicyIssues = { new PolicyIssue { Endpoint = "shop/web-1", Direction = "Ingress", Policies = { "shop/web-from-client" }, Reason = "entry limit" } } };
         await silo.Client.HeartbeatAsync("node-2", status: issue);

@@ -8,8 +8,10 @@ namespace ControlPlane.Cli.Commands;
 
 /// <summary>
 /// <c>netctl node status [NAME...]</c>: each node's readiness (its lease), when that last changed
-/// (the heartbeat that renewed an expired lease, or the expiry), and what its agent reported
-/// (policy issues: endpoints closed because their policy could not be applied).
+/// (the heartbeat that renewed an expired lease, or the expiry), and what its agent reported:
+/// its programmed state (Convergence/Status: counted, catching up or never reported; when it
+/// last reported; commit → programmed latency) and policy issues (endpoints closed because their
+/// policy could not be applied).
 /// </summary>
 internal static class NodeCommand
 {
@@ -27,10 +29,12 @@ internal static class NodeCommand
                 nodes.AddRange((await Objects.ListAsync(context, ResourceKinds.Node, string.Empty, cancellationToken)).Cast<Node>());
             foreach (var name in wanted)
                 nodes.Add((Node)await Objects.GetAsync(context, ResourceKinds.Node, string.Empty, name, cancellationToken));
+            var convergence = (await context.Servers.CallAsync((c, o) => c.ConvergenceStatusAsync(o), cancellationToken)).Nodes.ToDictionary(n => n.Name);
+            NodeConvergence? Of(Node n) => convergence.GetValueOrDefault(n.Metadata.Name);
             var format = parse.GetValue(output);
             if (format is OutputFormat.Json or OutputFormat.Yaml)
             {
-                var list = new JsonArray([.. nodes.Select(Json)]);
+                var list = new JsonArray([.. nodes.Select(n => Json(n, Of(n)))]);
                 terminal.Out.Write(format == OutputFormat.Json ? ManifestText.Json(list) + "\n" : ManifestText.Yaml(list));
                 return ExitCodes.Success;
             }
@@ -40,13 +44,15 @@ internal static class NodeCommand
                 return ExitCodes.Success;
             }
             var now = DateTimeOffset.UtcNow;
-            terminal.Table(["NAME", "READY", "LAST-CHANGE", "FOR", "UNDERLAY", "POLICY-ISSUES"], nodes.Select(n => (IReadOnlyList<string>)
+            terminal.Table(["NAME", "READY", "LAST-CHANGE", "FOR", "UNDERLAY", "PROGRAMMED", "REPORTED", "POLICY-ISSUES"], nodes.Select(n => (IReadOnlyList<string>)
             [
                 n.Metadata.Name,
                 Format.Bool(n.Status?.Ready ?? false),
                 Format.Time(n.Status?.ReadyChangeTime),
                 Format.Age(n.Status?.ReadyChangeTime, now),
                 n.Spec?.UnderlayIp ?? "",
+                Programmed(n, Of(n)),
+                Of(n) is { SecondsSinceReport: >= 0 } c ? $"{c.SecondsSinceReport:0}s ago" : "never",
                 (n.Status?.Agent?.PolicyIssues.Count ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture),
             ]));
             var issues = nodes.SelectMany(n => (n.Status?.Agent?.PolicyIssues ?? []).Select(i => (Node: n.Metadata.Name, Issue: i))).ToList();
@@ -62,10 +68,20 @@ internal static class NodeCommand
         return new Command("node", "Node commands") { status };
     }
 
-    private static JsonNode Json(Node node) => new JsonObject
+    /// <summary>yes (counted: ready and caught up), catching-up, unreported (no report since the control plane started), or - (not ready).</summary>
+    private static string Programmed(Node node, NodeConvergence? convergence) =>
+        !(node.Status?.Ready ?? false) ? "-"
+        : convergence is null or { SecondsSinceReport: < 0 } ? "unreported"
+        : convergence.Counted ? "yes" : "catching-up";
+
+    private static JsonNode Json(Node node, NodeConvergence? convergence) => new JsonObject
     {
         ["name"] = node.Metadata.Name,
         ["ready"] = node.Status?.Ready ?? false,
+        ["programmed"] = Programmed(node, convergence),
+        ["seconds_since_report"] = convergence?.SecondsSinceReport ?? -1,
+        ["latency_p50_ms"] = convergence?.LatencyP50Ms ?? 0,
+        ["latency_p99_ms"] = convergence?.LatencyP99Ms ?? 0,
         ["ready_change_time"] = Format.Time(node.Status?.ReadyChangeTime),
         ["underlay_ip"] = node.Spec?.UnderlayIp ?? "",
         ["vtep_mac"] = node.Status?.VtepMac ?? "",
