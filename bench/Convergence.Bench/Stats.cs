@@ -47,7 +47,7 @@ internal static class Stats
 }
 
 /// <summary>CPU seconds (user + system) and resident memory of a process, from /proc.</summary>
-internal sealed partial class ProcessMeter(int pid)
+internal sealed class ProcessMeter(int pid)
 {
     private static readonly double TicksPerSecond = sysconf(2 /* _SC_CLK_TCK */);
 
@@ -74,8 +74,8 @@ internal sealed partial class ProcessMeter(int pid)
         return double.NaN;
     }
 
-    [LibraryImport("libc")]
-    private static partial long sysconf(int name);
+    [DllImport("libc")]
+    private static extern long sysconf(int name);
 }
 
 /// <summary>One measured window: wall time, and CPU of the silo and of this process.</summary>
@@ -92,12 +92,13 @@ internal sealed class Window
         _siloCpu = silo.CpuSeconds();
     }
 
-    /// <summary>A table row: phase | seconds | silo CPU s | silo CPU % of a core | silo RSS MiB | this process's CPU s.</summary>
+    /// <summary>A table row: phase | seconds | silo CPU s | silo CPU % of a core | silo RSS MiB | this process's CPU s | the machine's 1-minute load average.</summary>
     public string End(string phase)
     {
         var seconds = Stopwatch.GetElapsedTime(_start).TotalSeconds;
         var cpu = _silo.CpuSeconds() - _siloCpu;
         var bench = (Process.GetCurrentProcess().TotalProcessorTime - _benchCpu).TotalSeconds;
-        return string.Create(CultureInfo.InvariantCulture, $"| {phase} | {seconds:F1} | {cpu:F2} | {100 * cpu / seconds:F1} | {_silo.RssMb():F0} | {bench:F2} |");
+        var load = File.ReadAllText("/proc/loadavg").Split(' ')[0];
+        return string.Create(CultureInfo.InvariantCulture, $"| {phase} | {seconds:F1} | {cpu:F2} | {100 * cpu / seconds:F1} | {_silo.RssMb():F0} | {bench:F2} | {load} |");
     }
 }
