@@ -104,6 +104,12 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
         }
         var state = _nodes[node];
         var now = Stopwatch.GetTimestamp();
+        if (state.CatchUpTo is null && state.Position is { } same && same.AsSpan().SequenceEqual(position))
+        {
+            // The periodic repeat: nothing moved.
+            state.LastReport = now;
+            return;
+        }
         if (state.Position is { } before)
         {
             // One sample per partition that moved: its newest change's arrival → now.
