@@ -82,7 +82,7 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
         }
         if (ready == state.Ready) return;
         state.Ready = ready;
-        state.CatchUpTo = ready ? heads : null;
+        state.CatchUpTo = ready && !(state.Position is { } position && Covers(position, heads)) ? heads : null;
     }
 
     public async Task NodeChangedAsync(string node)
