@@ -87,6 +87,39 @@ public sealed class ConvergenceApiTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// The convergence metrics on /metrics (Prometheus text, over HTTP/1.1 on the health port):
+    /// a node's commit → programmed latency once its position moved past a change, and the
+    /// changes still waiting.
+    /// </summary>
+    [Fact]
+    public async Task Commit_to_programmed_latency_is_a_metric_per_node()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        await using var silo = await SiloInstance.StartAsync($"--Silo:HealthPort={port}");
+        var client = silo.Client;
+        await client.Nodes.CreateAsync(Node("sim"));
+        await ReportAsync(client);
+        await client.Namespaces.CreateAsync(Namespace("ns"));
+        await ReportAsync(client);
+
+        using var http = new HttpClient();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        string text;
+        // The report is one-way and the exporter reads on scrape: scrape until the sample is in.
+        var count = new System.Text.RegularExpressions.Regex(@"(?m)^controlplane_convergence_programmed_latency_milliseconds_count\{[^}]*node=""sim""[^}]*\} (\d+)");
+        while (!count.IsMatch(text = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics")))
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), text);
+            await Task.Delay(100);
+        }
+        Assert.Equal("1", count.Match(text).Groups[1].Value);
+        Assert.Contains("controlplane_convergence_changes_waiting", text);
+    }
+
     /// <summary>A WaitProgrammed that must time out naming "sim".</summary>
     private static async Task<RpcException> MissingAsync(ControlPlaneClient client, string etag)
     {

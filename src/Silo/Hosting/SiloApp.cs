@@ -19,6 +19,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using OpenTelemetry.Metrics;
 using Orleans.Configuration;
 using Orleans.Serialization;
 using Orleans.Runtime.Hosting;
@@ -105,6 +106,13 @@ public static class SiloApp
         builder.Services.RemoveAll(typeof(Grpc.AspNetCore.Server.Model.IServiceMethodProvider<>));
         builder.Services.AddSingleton(typeof(Grpc.AspNetCore.Server.Model.IServiceMethodProvider<>), typeof(ValidatingMethodProvider<>));
         builder.Services.AddGrpcReflection();
+        // Metrics of the control plane's own meters (ControlPlane.*): Prometheus text on /metrics
+        // (scrape it over HTTP/1.1 on Silo:HealthPort), and OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics =>
+        {
+            metrics.AddMeter("ControlPlane.*").AddPrometheusExporter();
+            if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT"))) metrics.AddOtlpExporter();
+        });
         builder.Services.AddSingleton<SiloHealthCheck>();
         builder.Services.AddGrpcHealthChecks().AddCheck<SiloHealthCheck>("silo");
         AddEmbeddedDns(builder, silo, controlPlane);
@@ -130,6 +138,7 @@ public static class SiloApp
         app.MapGrpcService<ConvergenceService>();
         app.MapGrpcReflectionService();
         app.MapGrpcHealthChecksService();
+        app.MapPrometheusScrapingEndpoint();
         var health = app.Services.GetRequiredService<SiloHealthCheck>();
         app.MapGet("/healthz", (HttpContext context) => health.Check() is { } reason
             ? Results.Text($"not serving: {reason}\n", statusCode: StatusCodes.Status503ServiceUnavailable)
