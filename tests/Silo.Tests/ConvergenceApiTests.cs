@@ -88,6 +88,43 @@ public sealed class ConvergenceApiTests : IDisposable
     }
 
     /// <summary>
+    /// A watch with programmed_events: the endpoint's ADDED comes at once, its PROGRAMMED (metadata
+    /// and etag only, no token) only after the node reported a position past it; a namespace, which
+    /// no node programs, gets none.
+    /// </summary>
+    [Fact]
+    public async Task Programmed_events_follow_the_nodes_reports()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        var client = silo.Client;
+        await client.Namespaces.CreateAsync(Namespace("ns"));
+        await client.Nodes.CreateAsync(Node("sim"));
+        await client.Networks.CreateAsync(Network("net", 9, "10.9.0.0/16"));
+        await ReportAsync(client);
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using var events = client.WatchAsync(new WatchRequest { Kinds = { Kind.Endpoint, Kind.Namespace }, ProgrammedEvents = true, ResumeToken = await PositionAsync(client) },
+            cancellationToken: cancel.Token).GetAsyncEnumerator(cancel.Token);
+        async Task<WatchEvent> NextAsync()
+        {
+            Assert.True(await events.MoveNextAsync());
+            return events.Current;
+        }
+
+        var endpoint = await client.Endpoints.CreateAsync(Endpoint("ns", "e", "net", "sim"));
+        await client.Namespaces.CreateAsync(Namespace("other"));
+        var added = await NextAsync();
+        Assert.Equal((EventType.Added, "e"), (added.Type, added.Endpoint?.Metadata.Name));
+        Assert.Equal((EventType.Added, "other"), ((await NextAsync()).Type, events.Current.Namespace?.Metadata.Name));
+
+        await ReportAsync(client);
+        var programmed = await NextAsync();
+        Assert.Equal(EventType.Programmed, programmed.Type);
+        Assert.Equal(("ns", "e", endpoint.Metadata.Etag), (programmed.Endpoint.Metadata.Namespace, programmed.Endpoint.Metadata.Name, programmed.Endpoint.Metadata.Etag));
+        Assert.Null(programmed.Endpoint.Spec);
+        Assert.Empty(programmed.ResumeToken);
+    }
+
+    /// <summary>
     /// The convergence metrics on /metrics (Prometheus text, over HTTP/1.1 on the health port):
     /// a node's commit → programmed latency once its position moved past a change, and the
     /// changes still waiting.
