@@ -32,4 +32,40 @@ public sealed class NodeAgentLeaseTests
             if (!agent.HasExited) agent.Kill();
         }
     }
+
+    /// <summary>
+    /// An agent whose underlay address another node holds says exactly that (it used to log the
+    /// control plane as unreachable), keeps retrying, and creates nothing.
+    /// </summary>
+    [Fact]
+    public async Task Agent_WhoseUnderlayAddressIsTaken_SaysSo()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await silo.Client.Nodes.CreateAsync(Fixtures.Node("holder", "10.255.0.19"));
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "ControlPlane.NodeAgent.dll"), $"--Agent:ControlPlane={silo.Address}",
+                     "--Agent:NodeName=agent-2", "--Agent:UnderlayIp=10.255.0.19",
+                     "--Agent:EnableForwarding=false", "--Agent:ServiceProxy=false", "--Agent:NetworkPolicy=false", $"--Agent:AttachSocket={Path.Combine(Path.GetTempPath(), $"cp-agent-{Guid.NewGuid():N}.sock")}"]) info.ArgumentList.Add(arg);
+        using var agent = Process.Start(info)!;
+        var said = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var unreachable = 0;
+        agent.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            if (e.Data.Contains("unreachable", StringComparison.Ordinal)) Interlocked.Increment(ref unreachable);
+            if (e.Data.Contains("cannot register", StringComparison.Ordinal)) said.TrySetResult(e.Data);
+        };
+        agent.BeginOutputReadLine();
+        try
+        {
+            var line = await said.Task.WaitAsync(TimeSpan.FromSeconds(20));
+            Assert.Contains("Node agent-2 cannot register: its underlay address 10.255.0.19 belongs to another node", line);
+            Assert.Equal(0, unreachable);
+            await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => silo.Client.Nodes.GetAsync("", "agent-2"));
+        }
+        finally
+        {
+            if (!agent.HasExited) agent.Kill();
+        }
+    }
 }

@@ -13,7 +13,7 @@ namespace ControlPlane.Grains.Convergence;
 /// </summary>
 internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : Grain, IConvergenceGrain
 {
-    /// <summary>How long a new activation waits for every ready node's first report (agents repeat theirs every 5 s).</summary>
+    /// <summary>How long a new activation waits for every ready node's first report (agents repeat theirs every 5 s); it ends early once all have reported.</summary>
     private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(7);
     private static readonly TimeSpan Refresh = TimeSpan.FromSeconds(2);
     private const int MaxNames = 100;
@@ -126,6 +126,8 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
         state.Position = position;
         state.LastReport = now;
         if (state.CatchUpTo is { } target && Covers(position, target)) state.CatchUpTo = null;
+        // Every ready node has spoken: nothing left to wait for.
+        if (!_warm && _nodes.Values.All(n => !n.Ready || n.Position is not null)) _warm = true;
         Recompute();
     }
 

@@ -57,6 +57,12 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
                 backoff = FirstBackoff;
                 await _report.WaitAsync(TimeSpan.FromSeconds(Math.Max(1, lease.LeaseSeconds / 3.0)), stoppingToken);
             }
+            catch (UnderlayTakenException e) when (!stoppingToken.IsCancellationRequested)
+            {
+                Log.UnderlayTaken(logger, options.NodeName, options.UnderlayIp, e.Message, backoff.TotalMilliseconds);
+                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * backoff.TotalMilliseconds), stoppingToken);
+                backoff = TimeSpan.FromTicks(Math.Min(options.MaxBackoff.Ticks, backoff.Ticks * 2));
+            }
             catch (RpcException e) when (!stoppingToken.IsCancellationRequested)
             {
                 if (e.StatusCode == StatusCode.NotFound) (registered, _reported) = (false, null);
@@ -82,7 +88,16 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
         {
-            var existing = await client.Nodes.GetAsync("", options.NodeName, call);
+            Node existing;
+            try
+            {
+                existing = await client.Nodes.GetAsync("", options.NodeName, call);
+            }
+            catch (RpcException missing) when (missing.StatusCode == StatusCode.NotFound)
+            {
+                // The node does not exist, so what exists already is its underlay address, held by another node.
+                throw new UnderlayTakenException(e.Status.Detail, missing);
+            }
             if (existing.Spec.UnderlayIp != options.UnderlayIp)
             {
                 existing.Spec.UnderlayIp = options.UnderlayIp;
@@ -92,8 +107,14 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
         }
     }
 
+    /// <summary>Registration refused because another node holds this node's underlay address.</summary>
+    private sealed class UnderlayTakenException(string detail, Exception inner) : Exception(detail, inner);
+
     private static partial class Log
     {
+        [LoggerMessage(3, LogLevel.Error, "Node {Node} cannot register: its underlay address {UnderlayIp} belongs to another node ({Detail}); retrying within {BackoffMs} ms")]
+        public static partial void UnderlayTaken(ILogger logger, string node, string underlayIp, string detail, double backoffMs);
+
         [LoggerMessage(1, LogLevel.Information, "Node {Node} registered with underlay {UnderlayIp}, VTEP MAC {Mac}")]
         public static partial void Registered(ILogger logger, string node, string underlayIp, string mac);
 
