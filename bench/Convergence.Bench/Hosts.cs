@@ -161,6 +161,9 @@ internal static class Hosts
             Console.WriteLine($"| observed, opening (first answered probe) | {Stats.Cells([.. observed.Where(o => o.Open).Select(o => o.Ms)])} |");
             Console.WriteLine($"| WaitProgrammed minus observed, per change | {Stats.Cells(lead)} |");
             Console.WriteLine();
+            Console.WriteLine($"Already in force when the Update returned (the first probe, started then, showed it): {observed.Count(o => o.Ms < ProbeInterval.TotalMilliseconds):N0} of {observed.Count} changes " +
+                "(observed < one probe interval); the watch event can reach the agents before the Update's response reaches the caller.");
+            Console.WriteLine();
             Console.WriteLine($"Probes right after WaitProgrammed returned that disagreed with the policy: **{disagreements.Count} of {checks}** (every y pod, {CheckTimeout.TotalMilliseconds:0} ms timeout). " +
                 $"Failed waits or unobserved changes: {failures.Count}.");
             foreach (var line in disagreements.Concat(failures).Take(20)) Console.WriteLine($"- {line}");

@@ -33,7 +33,17 @@ internal static class Stats
         var clock = Stopwatch.StartNew();
         while (true)
         {
-            var status = await client.ConvergenceStatusAsync(Calls.Within(TimeSpan.FromSeconds(10), stop));
+            ConvergenceStatusResponse status;
+            try
+            {
+                status = await client.ConvergenceStatusAsync(Calls.Within(TimeSpan.FromSeconds(10), stop));
+            }
+            catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.Unavailable && clock.Elapsed < within)
+            {
+                // A silo swamped by agents connecting at once can miss a keepalive ping: ask again.
+                Console.Error.WriteLine($"Convergence/Status failed after {clock.Elapsed.TotalSeconds:F1} s (asking again): {e.Status.Detail}");
+                continue;
+            }
             var counted = status.Nodes.Count(n => n.Counted);
             if (counted >= count) return status;
             if (clock.Elapsed > within)
@@ -92,11 +102,14 @@ internal sealed class Window
         _siloCpu = silo.CpuSeconds();
     }
 
+    /// <summary>Silo CPU seconds of the window (set by <see cref="End"/>).</summary>
+    public double SiloCpu { get; private set; }
+
     /// <summary>A table row: phase | seconds | silo CPU s | silo CPU % of a core | silo RSS MiB | this process's CPU s | the machine's 1-minute load average.</summary>
     public string End(string phase)
     {
         var seconds = Stopwatch.GetElapsedTime(_start).TotalSeconds;
-        var cpu = _silo.CpuSeconds() - _siloCpu;
+        var cpu = SiloCpu = _silo.CpuSeconds() - _siloCpu;
         var bench = (Process.GetCurrentProcess().TotalProcessorTime - _benchCpu).TotalSeconds;
         var load = File.ReadAllText("/proc/loadavg").Split(' ')[0];
         return string.Create(CultureInfo.InvariantCulture, $"| {phase} | {seconds:F1} | {cpu:F2} | {100 * cpu / seconds:F1} | {_silo.RssMb():F0} | {bench:F2} | {load} |");
