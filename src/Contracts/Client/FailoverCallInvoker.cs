@@ -134,9 +134,17 @@ public sealed class FailoverCallInvoker : CallInvoker, IDisposable
     public static bool Unreachable(RpcException e) => e.StatusCode == StatusCode.Unavailable
         || (e.StatusCode == StatusCode.Internal && e.Status.DebugException is HttpRequestException or HttpProtocolException or IOException);
 
-    /// <summary>Callers see one status for a silo that went away: UNAVAILABLE, naming the silo.</summary>
-    private RpcException AsUnavailable(RpcException e, int index) => e.StatusCode == StatusCode.Unavailable ? e
-        : new RpcException(new Status(StatusCode.Unavailable, $"{_addresses[index]} went away: {e.Status.Detail}", e.Status.DebugException), e.Trailers);
+    /// <summary>
+    /// Callers see one status for a silo that went away or did not answer in time: UNAVAILABLE,
+    /// naming the silo and which of the two it was.
+    /// </summary>
+    private RpcException AsUnavailable(RpcException e, int index) => e.StatusCode switch
+    {
+        StatusCode.Unavailable => e,
+        StatusCode.DeadlineExceeded => new RpcException(new Status(StatusCode.Unavailable,
+            $"{_addresses[index]} did not answer within the call's deadline{(e.Status.Detail.Length > 0 ? ": " + e.Status.Detail : "")}", e.Status.DebugException), e.Trailers),
+        _ => new RpcException(new Status(StatusCode.Unavailable, $"{_addresses[index]} went away: {e.Status.Detail}", e.Status.DebugException), e.Trailers),
+    };
 
     /// <summary>One unary call, made on each silo in turn while they answer UNAVAILABLE.</summary>
     private sealed class UnaryAttempts<TResponse>

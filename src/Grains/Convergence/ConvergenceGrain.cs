@@ -33,6 +33,8 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
     }
 
     private readonly Dictionary<string, NodeState> _nodes = new(StringComparer.Ordinal);
+    // The counted nodes' positions, per partition: the minimum is the programmed-everywhere position.
+    private Minimums _minimums = null!;
     private long _started;
     private bool _warm;
     private long _version;
@@ -45,6 +47,7 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
     {
         _started = Stopwatch.GetTimestamp();
         _everywhere = new long[Partitions];
+        _minimums = new Minimums(Partitions);
         await RefreshAsync(warming: true);
         this.RegisterGrainTimer(_ => RefreshAsync(warming: false), new GrainTimerCreationOptions(Refresh, Refresh) { Interleave = false, KeepAlive = true });
         await base.OnActivateAsync(cancellationToken);
@@ -60,13 +63,13 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
             seen.Add(stored.Key);
             SetReady(stored.Key, Node.Parser.ParseFrom(stored.Data).Status.Ready, page.Heads, warming);
         }
-        foreach (var gone in _nodes.Keys.Where(k => !seen.Contains(k)).ToList()) _nodes.Remove(gone);
+        foreach (var gone in _nodes.Keys.Where(k => !seen.Contains(k)).ToList()) Forget(gone);
         if (!_warm && Stopwatch.GetElapsedTime(_started) >= WarmUp)
         {
             _warm = true;
             // Ready nodes still silent after the warm-up have no agent to speak of: they stop
             // counting as missing and wait to catch up like a node that just became ready.
-            foreach (var state in _nodes.Values.Where(s => s.Ready && s.Position is null)) state.CatchUpTo = page.Heads;
+            foreach (var state in _nodes.Values.Where(s => s.Ready && s.Position is null).ToList()) Change(state, s => s.CatchUpTo = page.Heads);
         }
         Recompute();
     }
@@ -78,18 +81,35 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
             // Heard of for the first time: during the warm-up it was ready before this
             // activation (it counts, as missing until it reports); later it is new and catches up.
             _nodes[node] = state = new NodeState { Ready = ready, CatchUpTo = ready && !warming && _warm ? heads : null };
+            if (state.Counted) _minimums.Add(state.Position);
             return;
         }
         if (ready == state.Ready) return;
-        state.Ready = ready;
-        state.CatchUpTo = ready && !(state.Position is { } position && Covers(position, heads)) ? heads : null;
+        Change(state, s =>
+        {
+            s.Ready = ready;
+            s.CatchUpTo = ready && !(s.Position is { } position && Covers(position, heads)) ? heads : null;
+        });
+    }
+
+    /// <summary>Changes a node, keeping the counted positions in step.</summary>
+    private void Change(NodeState state, Action<NodeState> change)
+    {
+        if (state.Counted) _minimums.Remove(state.Position);
+        change(state);
+        if (state.Counted) _minimums.Add(state.Position);
+    }
+
+    private void Forget(string node)
+    {
+        if (_nodes.Remove(node, out var state) && state.Counted) _minimums.Remove(state.Position);
     }
 
     public async Task NodeChangedAsync(string node)
     {
         var stored = await store.Store.ReadAsync(Kinds.Node, node);
         var heads = (await store.Store.ListAsync([], null, null, 0)).Heads;
-        if (stored is null) _nodes.Remove(node);
+        if (stored is null) Forget(node);
         else SetReady(node, Node.Parser.ParseFrom(stored.Data).Status.Ready, heads, warming: false);
         Recompute();
     }
@@ -123,9 +143,12 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
                 }
             }
         }
-        state.Position = position;
         state.LastReport = now;
-        if (state.CatchUpTo is { } target && Covers(position, target)) state.CatchUpTo = null;
+        Change(state, s =>
+        {
+            s.Position = position;
+            if (s.CatchUpTo is { } target && Covers(position, target)) s.CatchUpTo = null;
+        });
         // Every ready node has spoken: nothing left to wait for.
         if (!_warm && _nodes.Values.All(n => !n.Ready || n.Position is not null)) _warm = true;
         Recompute();
@@ -143,13 +166,11 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
     /// <summary>The programmed-everywhere position; wakes the watchers when it moved.</summary>
     private void Recompute()
     {
+        var moved = false;
+        for (var p = 0; p < _everywhere.Length && !moved; p++) moved = _minimums.Min(p) != _everywhere[p];
+        if (!moved) return;
         var everywhere = new long[Partitions];
-        Array.Fill(everywhere, long.MaxValue);
-        foreach (var state in _nodes.Values.Where(s => s.Counted))
-        {
-            for (var p = 0; p < everywhere.Length; p++) everywhere[p] = Math.Min(everywhere[p], state.Position?[p] ?? 0);
-        }
-        if (everywhere.AsSpan().SequenceEqual(_everywhere)) return;
+        for (var p = 0; p < everywhere.Length; p++) everywhere[p] = _minimums.Min(p);
         _everywhere = everywhere;
         _version++;
         clock.Everywhere(everywhere);
@@ -213,4 +234,37 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
     }
 
     private static double Percentile(double[] sorted, double q) => sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)(q * sorted.Length))];
+
+    /// <summary>A multiset of positions per partition (a node not yet reported is at 0), with its minimum.</summary>
+    private sealed class Minimums(int partitions)
+    {
+        private readonly SortedDictionary<long, int>[] _sets = [.. Enumerable.Range(0, partitions).Select(_ => new SortedDictionary<long, int>())];
+
+        public void Add(long[]? position)
+        {
+            for (var p = 0; p < _sets.Length; p++)
+            {
+                var revision = position?[p] ?? 0;
+                _sets[p][revision] = _sets[p].GetValueOrDefault(revision) + 1;
+            }
+        }
+
+        public void Remove(long[]? position)
+        {
+            for (var p = 0; p < _sets.Length; p++)
+            {
+                var revision = position?[p] ?? 0;
+                var n = _sets[p][revision];
+                if (n == 1) _sets[p].Remove(revision);
+                else _sets[p][revision] = n - 1;
+            }
+        }
+
+        /// <summary>The lowest position in the partition; unbounded when no node counts.</summary>
+        public long Min(int partition)
+        {
+            foreach (var (revision, _) in _sets[partition]) return revision;
+            return long.MaxValue;
+        }
+    }
 }
