@@ -93,15 +93,16 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
                 Log.EndpointRemoved(logger, link.Name);
             }
         }
-        // Rules of ours whose interface is gone (a rule outlives the device it names).
+        // Rules of ours whose interface is gone (a rule outlives the device it names). The rules
+        // are read before the links: an attach adds the device, then its rule, so a rule read here
+        // names a device the later read still finds unless it really went away meanwhile. (Read the
+        // other way round, an attach between the two reads lost its brand-new rule.)
+        var rules = AddressFamilies.Both.SelectMany(family => rtnl.ListRules(family, options.RouteProtocol)).ToList();
         var live = rtnl.ListLinks().Select(l => l.Name).ToHashSet();
         var stale = rtnl.Batch();
-        foreach (var family in AddressFamilies.Both)
+        foreach (var rule in rules.Where(r => r.InputInterface is { } i && !live.Contains(i) && !pending.IsPending(i)))
         {
-            foreach (var rule in rtnl.ListRules(family, options.RouteProtocol).Where(r => r.InputInterface is { } i && !live.Contains(i) && !pending.IsPending(i)))
-            {
-                stale.DeleteRule(rule.Family, rule.InputInterface!, rule.Table, rule.Priority, options.RouteProtocol);
-            }
+            stale.DeleteRule(rule.Family, rule.InputInterface!, rule.Table, rule.Priority, options.RouteProtocol);
         }
         stale.Execute();
         return complete;
