@@ -60,7 +60,7 @@ public sealed class ObjectCommandTests
 
         var waited = await Netctl.RunAsync(silo, "wait", "ep", "shop/web-1", "--for=programmed", "--timeout", "30s");
         Assert.True(waited.ExitCode == 0, waited.ToString());
-        Assert.Equal([$"endpoint/shop/web-1 programmed (etag {etag}) on 0 of 0 ready nodes; catching up: node-1, node-2"], waited.OutputLines);
+        Assert.Equal([$"endpoint/shop/web-1 programmed (etag {etag}) on 0 of 0 counted nodes; catching up: node-1, node-2"], waited.OutputLines);
         var status = (await silo.Client.Endpoints.GetAsync("shop", "web-1")).Status.Programmed;
         Assert.Equal((0u, 0u, etag), (status.ProgrammedNodes, status.ReadyNodes, status.Etag));
         Assert.Equal(["node-1", "node-2"], status.CatchingUp);
@@ -182,7 +182,7 @@ public sealed class ObjectCommandTests
             await Task.Delay(20);
         }
         var reported = await Netctl.RunAsync(silo, "node", "status", "node-1");
-        Assert.Matches(@"^node-1 +True .* +(yes|catching-up) +\d+s ago +0$", reported.OutputLines[1]);
+        Assert.Matches(@"^node-1 +True .* +(counted|catching-up) +\d+s ago +0$", reported.OutputLines[1]);
 
         var issue = new AgentStatus { PolicyIssues = { new PolicyIssue { Endpoint = "shop/web-1", Direction = "Ingress", Policies = { "shop/web-from-client" }, Reason = "entry limit" } } };
         await silo.Client.HeartbeatAsync("node-2", status: issue);

@@ -64,7 +64,7 @@ public sealed class ConvergenceApiTests : IDisposable
             etag = (await client.Endpoints.CreateAsync(Endpoint("ns", "e", "net", "sim"))).Metadata.Etag;
 
             var late = await MissingAsync(client, etag);
-            Assert.Contains("programmed on 0 of 1 ready nodes", late.Status.Detail);
+            Assert.Contains("programmed on 0 of 1 counted nodes", late.Status.Detail);
 
             await ReportAsync(client);
             var done = await WaitAsync(client, etag, 10);

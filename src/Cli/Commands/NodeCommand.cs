@@ -68,11 +68,11 @@ internal static class NodeCommand
         return new Command("node", "Node commands") { status };
     }
 
-    /// <summary>yes (counted: ready and caught up), catching-up, unreported (no report since the control plane started), or - (not ready).</summary>
+    /// <summary>counted (ready and caught up: waits wait for it; it may still be behind the newest change), catching-up, unreported (no report since the control plane started), or - (not ready).</summary>
     private static string Programmed(Node node, NodeConvergence? convergence) =>
         !(node.Status?.Ready ?? false) ? "-"
         : convergence is null or { SecondsSinceReport: < 0 } ? "unreported"
-        : convergence.Counted ? "yes" : "catching-up";
+        : convergence.Counted ? "counted" : "catching-up";
 
     private static JsonNode Json(Node node, NodeConvergence? convergence) => new JsonObject
     {

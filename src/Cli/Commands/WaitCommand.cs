@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using ControlPlane.Cli.Output;
+using ControlPlane.Contracts.Client;
 using ControlPlane.Contracts.V1;
 
 namespace ControlPlane.Cli.Commands;
@@ -20,7 +21,7 @@ internal static class WaitCommand
         var names = new Argument<string[]>("name") { Description = "Names (NAMESPACE/NAME or NAME with -n)", Arity = ArgumentArity.OneOrMore };
         var condition = new Option<string>("--for") { Description = "What to wait for: programmed (every counted node's kernel has the object's revision)", Required = true };
         var etag = new Option<string?>("--etag") { Description = "Wait for this revision rather than the current one (one name only)" };
-        var command = new Command("wait", "Wait until objects are in force: programmed on every ready node") { kindArgument, names, condition, etag };
+        var command = new Command("wait", "Wait until objects are in force: programmed on every counted node (ready, and caught up)") { kindArgument, names, condition, etag };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var kind = GlobalOptions.Kind(parse.GetValue(kindArgument)!);
@@ -29,16 +30,19 @@ internal static class WaitCommand
             var wanted = parse.GetValue(names)!;
             if (parse.GetValue(etag) is not null && wanted.Length > 1) throw CliException.Usage("--etag names one revision: give one name");
             using var context = global.Context(parse, terminal);
-            var seconds = (uint)Math.Clamp(Math.Ceiling(context.Settings.Timeout.TotalSeconds), 1, 300);
+            // The server waits --timeout (whole seconds, 1..300) and then answers with the nodes
+            // still missing; the call itself gets a few seconds more, so that answer arrives.
+            var seconds = (uint)Math.Clamp(Math.Round(context.Settings.Timeout.TotalSeconds), 1, 300);
+            var callTime = TimeSpan.FromSeconds(seconds) + TimeSpan.FromSeconds(5);
             foreach (var name in wanted)
             {
                 var (ns, n) = context.Reference(kind, name);
                 var request = new WaitProgrammedRequest { Kind = kind.WatchKind, Namespace = ns, Name = n, Etag = parse.GetValue(etag) ?? "", TimeoutSeconds = seconds };
-                var answer = await context.Servers.CallAsync((c, o) => c.WaitProgrammedAsync(request, o), cancellationToken);
+                var answer = await context.Servers.RunAsync((c, token) => c.WaitProgrammedAsync(request, Calls.Within(callTime, token)), cancellationToken);
                 var p = answer.Programmed;
                 var catchingUp = p.CatchingUp.Count > 0 ? "; catching up: " + string.Join(", ", p.CatchingUp) : "";
                 terminal.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{kind.Name.ToLowerInvariant()}/{(ns.Length > 0 ? ns + "/" : "")}{n} programmed (etag {p.Etag}) on {p.ProgrammedNodes} of {p.ReadyNodes} ready nodes{catchingUp}"));
+                    $"{kind.Name.ToLowerInvariant()}/{(ns.Length > 0 ? ns + "/" : "")}{n} programmed (etag {p.Etag}) on {p.ProgrammedNodes} of {p.ReadyNodes} counted nodes{catchingUp}"));
             }
             return ExitCodes.Success;
         });

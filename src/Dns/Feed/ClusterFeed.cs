@@ -223,7 +223,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
                 {
                     var late = _gate.LatePublishes;
                     (services, sets, pods) = Converged();
-                    if (_gate.LatePublishes > late) Log.LatePublish(logger, _gate.LatePublishes - late, _gate.LatePublishes, _gate.Bound.TotalSeconds);
+                    if (_gate.LatePublishes > late) Log.LatePublish(logger, _gate.LatePublishes - late, _gate.Bound.TotalSeconds, _gate.LatePublishes);
                 }
             }
             try
@@ -334,8 +334,8 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         [LoggerMessage(5, LogLevel.Warning, "Control plane unreachable ({Status}: {Detail}); no snapshot yet, answering SERVFAIL for the cluster zones")]
         public static partial void UnreachableBeforeSync(ILogger logger, StatusCode status, string detail);
 
-        [LoggerMessage(7, LogLevel.Warning, "Published {Count} addresses before every node had programmed them ({Total} so far): the {Bound} s bound passed")]
-        public static partial void LatePublish(ILogger logger, long count, long total, double bound);
+        [LoggerMessage(7, LogLevel.Warning, "Published {Count} names or addresses once the {Bound} s bound passed ({Total} so far): some node had not programmed them, or a new service had no programmed ready backend")]
+        public static partial void LatePublish(ILogger logger, long count, double bound, long total);
 
         [LoggerMessage(6, LogLevel.Warning, "{Count} service or endpoint addresses lie in no claimed reverse zone and get no PTR record (Dns:ServiceRanges, Dns:ReverseZones)")]
         public static partial void Unclaimed(ILogger logger, int count);

@@ -43,7 +43,7 @@ public sealed class ConvergenceService(IGrainFactory grains, DurableStore store,
         if (!done)
         {
             throw new ControlPlaneException(ErrorCode.DeadlineExceeded,
-                $"{kind.Name} '{key}' at etag {revision} is programmed on {coverage.ProgrammedNodes} of {coverage.ReadyNodes} ready nodes after {until.TotalSeconds:0.#} s; "
+                $"{kind.Name} '{key}' at etag {revision} is programmed on {coverage.ProgrammedNodes} of {coverage.ReadyNodes} counted nodes after {until.TotalSeconds:0.#} s; "
                 + $"missing: {string.Join(", ", coverage.Missing)}");
         }
         return new WaitProgrammedResponse { Programmed = coverage };
