@@ -261,17 +261,16 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         {
             _state.Sets.TryGetValue(key, out var set);
             var ns = service.Metadata.Namespace;
-            if (service.Spec.Type is ServiceType.ExternalName or ServiceType.Headless || _publishedServices.Contains(key))
+            if (service.Spec.Type is ServiceType.ExternalName or ServiceType.Headless)
             {
-                if (service.Spec.Type == ServiceType.Headless || !_publishedServices.Contains(key))
-                {
-                    // Headless: the name is its addresses, each published on its own.
-                    if (set is not null) sets[key] = Published(ns, set);
-                }
-                else if (set is not null)
-                {
-                    sets[key] = set;
-                }
+                // The name is its addresses (or a CNAME): each address is published on its own.
+                if (set is not null) sets[key] = Published(ns, set);
+                services.Add(service);
+                continue;
+            }
+            if (_publishedServices.Contains(key))
+            {
+                if (set is not null) sets[key] = set;
                 services.Add(service);
                 continue;
             }

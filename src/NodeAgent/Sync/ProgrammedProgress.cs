@@ -73,9 +73,8 @@ public sealed class ProgrammedProgress
     {
         var c = (int)consumer;
         if (!programmed) return false;
+        // Steps marked after the take are later than it, so they stay untaken.
         if (_inFlight[c] != 0 && _inFlight[c] <= step) _inFlight[c] = 0;
-        // Something marked after the take but at or before its step was covered too.
-        if (_untaken[c] != 0 && _untaken[c] <= step) _untaken[c] = 0;
         return Settle();
     }
 
