@@ -1,0 +1,67 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Grpc.Core;
+using Microsoft.AspNetCore.Http;
+
+namespace ControlPlane.Silo.Security;
+
+/// <summary>The roles a client certificate can carry (its subject's OU).</summary>
+public enum Role
+{
+    /// <summary>Everything, cluster-scoped objects included.</summary>
+    Admin,
+    /// <summary>Writes namespaced objects; reads everything.</summary>
+    Orchestrator,
+    /// <summary>Heartbeats its own node and creates or deletes endpoints on it; reads everything.</summary>
+    Agent,
+    /// <summary>Get, List and Watch only (DNS servers, dashboards).</summary>
+    Reader,
+}
+
+/// <summary>
+/// Who made a call. With mutual TLS it is the client certificate's subject: CN is the name (for
+/// an agent, its node's name) and OU the role, both set by <c>netctl pki issue</c>. Without TLS
+/// (the embedded single-node default) every caller is an unauthenticated admin named by its
+/// peer address, so the same rate limits and audit lines apply.
+/// </summary>
+public sealed record Caller(string Name, Role Role, bool Authenticated)
+{
+    /// <summary>Key under which per-client limits count this caller.</summary>
+    public string Key => Authenticated ? "cert:" + Name : "peer:" + Name;
+
+    public static Caller Of(ServerCallContext context) => Of(context.GetHttpContext());
+
+    public static Caller Of(HttpContext http)
+    {
+        if (http.Items.TryGetValue(typeof(Caller), out var known) && known is Caller caller)
+        {
+            return caller;
+        }
+        caller = http.Connection.ClientCertificate is { } certificate && FromCertificate(certificate) is { } fromCertificate
+            ? fromCertificate
+            : new Caller(PeerName(http), Role.Admin, Authenticated: false);
+        http.Items[typeof(Caller)] = caller;
+        return caller;
+    }
+
+    /// <summary>The caller a (validated) client certificate names, or null when it names no known role.</summary>
+    public static Caller? FromCertificate(X509Certificate2 certificate)
+    {
+        var name = certificate.GetNameInfo(X509NameType.SimpleName, forIssuer: false);
+        var unit = certificate.SubjectName.EnumerateRelativeDistinguishedNames()
+            .Where(n => n.GetSingleElementType().Value == "2.5.4.11")
+            .Select(n => n.GetSingleElementValue())
+            .FirstOrDefault();
+        return string.IsNullOrEmpty(name) || !TryParseRole(unit, out var role) ? null : new Caller(name, role, Authenticated: true);
+    }
+
+    public static bool TryParseRole(string? text, out Role role)
+    {
+        role = default;
+        return text is not null && Enum.TryParse(text, ignoreCase: true, out role) && Enum.IsDefined(role) && !text.Any(char.IsDigit);
+    }
+
+    private static string PeerName(HttpContext http) => http.Connection.RemoteIpAddress is { } address
+        ? (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address).ToString()
+        : "local";
+}
