@@ -6,10 +6,12 @@ using ControlPlane.Bench;
 var addresses = args.Length > 0 ? args[0] : "http://127.0.0.1:7070";
 var address = new Uri(ControlPlane.Contracts.Client.FailoverCallInvoker.Split(addresses)[0]);
 var what = args.Length > 1 ? args[1] : "all";
+// DURATION (seconds, default 15): how long the timed part of the throughput scenarios runs.
+var duration = TimeSpan.FromSeconds(double.Parse(Environment.GetEnvironmentVariable("DURATION") ?? "15"));
 Console.WriteLine($"# control plane benchmark against {addresses}, {Environment.ProcessorCount} cores, {DateTime.UtcNow:u}");
 if (what is "creates" or "all")
 {
-    await CreateThroughput.RunAsync(addresses, callers: int.Parse(Environment.GetEnvironmentVariable("CALLERS") ?? "64"), duration: TimeSpan.FromSeconds(15));
+    await CreateThroughput.RunAsync(addresses, callers: int.Parse(Environment.GetEnvironmentVariable("CALLERS") ?? "64"), duration);
 }
 if (what is "watchers")
 {
@@ -33,11 +35,11 @@ if (what is "memory")
 }
 if (what is "misses")
 {
-    await CreateThroughput.RunAsync(addresses, callers: 64, duration: TimeSpan.FromSeconds(15), misses: true);
+    await CreateThroughput.RunAsync(addresses, callers: 64, duration, misses: true);
 }
 if (what is "gets")
 {
-    await CreateThroughput.RunAsync(addresses, callers: 64, duration: TimeSpan.FromSeconds(15), gets: true);
+    await CreateThroughput.RunAsync(addresses, callers: 64, duration, gets: true);
 }
 if (what is "watch" or "all")
 {
