@@ -29,14 +29,14 @@ public sealed class ClientTls
 
     /// <summary>
     /// The settings named by three options (CA, certificate, key), or null when none is set;
-    /// <paramref name="problem"/> says what is missing or unreadable.
+    /// <paramref name="problem"/> says what is missing or unreadable, naming the options by <paramref name="names"/>.
     /// </summary>
-    public static ClientTls? FromOptions(string? ca, string? certificate, string? key, string prefix, out string? problem)
+    public static ClientTls? FromOptions(string? ca, string? certificate, string? key, (string Ca, string Certificate, string Key) names, out string? problem)
     {
         problem = null;
         if (string.IsNullOrEmpty(ca) && string.IsNullOrEmpty(certificate) && string.IsNullOrEmpty(key)) return null;
-        if (string.IsNullOrEmpty(ca)) problem = $"{prefix}Ca is needed with a certificate (the cluster CA the silo's certificate is checked against)";
-        else if (string.IsNullOrEmpty(certificate) != string.IsNullOrEmpty(key)) problem = $"{prefix}Certificate and {prefix}Key go together";
+        if (string.IsNullOrEmpty(ca)) problem = $"{names.Ca} is needed with a certificate (the cluster CA the silo's certificate is checked against)";
+        else if (string.IsNullOrEmpty(certificate) != string.IsNullOrEmpty(key)) problem = $"{names.Certificate} and {names.Key} go together";
         else
         {
             foreach (var file in new[] { ca, certificate, key }.Where(f => !string.IsNullOrEmpty(f) && !File.Exists(f)))
