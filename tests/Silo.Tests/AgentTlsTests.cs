@@ -1,0 +1,74 @@
+using System.Diagnostics;
+using ControlPlane.Tests.Shared;
+using Grpc.Core;
+
+namespace ControlPlane.Silo.Tests;
+
+/// <summary>The node agent process over mutual TLS, holding its node's certificate.</summary>
+public sealed class AgentTlsTests
+{
+    private static Process StartAgent(SiloProcess silo, ClusterPki pki, string certificate, string nodeName, string underlay, List<string> output)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "ControlPlane.NodeAgent.dll"), $"--Agent:ControlPlane={silo.Address}",
+                     $"--Agent:NodeName={nodeName}", $"--Agent:UnderlayIp={underlay}",
+                     $"--Agent:Ca={pki.CaPath}", $"--Agent:Certificate={pki.CertificatePath(certificate)}", $"--Agent:Key={pki.KeyPath(certificate)}",
+                     // This agent runs in the test's own namespace: it must not change it.
+                     "--Agent:EnableForwarding=false", "--Agent:ServiceProxy=false", "--Agent:NetworkPolicy=false",
+                     $"--Agent:AttachSocket={Path.Combine(Path.GetTempPath(), $"sc-agent-{Guid.NewGuid():N}.sock")}"]) info.ArgumentList.Add(arg);
+        var agent = Process.Start(info)!;
+        agent.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.Add(e.Data); };
+        agent.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.Add(e.Data); };
+        agent.BeginOutputReadLine();
+        agent.BeginErrorReadLine();
+        return agent;
+    }
+
+    [Fact]
+    public async Task Agent_WithItsNodesCertificate_RegistersAndHeartbeats_ButNotUnderAnotherName()
+    {
+        using var pki = ClusterPki.Create();
+        pki.Ca.Issue("tls-node-1", "agent");
+        var data = Path.Combine(Path.GetTempPath(), "sc-agent-" + Guid.NewGuid().ToString("N"));
+        var silo = await SiloProcess.StartAsync(data, pki, "--ControlPlane:NodeLeaseDuration=00:00:05");
+        var output = new List<string>();
+        using var own = StartAgent(silo, pki, "tls-node-1", "tls-node-1", "10.255.0.41", output);
+        // node-1's certificate, but the agent calls itself node-2: the silo refuses it.
+        using var impostor = StartAgent(silo, pki, "tls-node-1", "tls-node-2", "10.255.0.42", output);
+        try
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (true)
+            {
+                try
+                {
+                    var node = await silo.Client.Nodes.GetAsync("", "tls-node-1");
+                    if (node.Status?.Ready == true) break;
+                }
+                catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+                {
+                }
+                if (DateTime.UtcNow > deadline)
+                {
+                    lock (output) Assert.Fail("the agent did not register its node over TLS:\n" + string.Join("\n", output));
+                }
+                await Task.Delay(200);
+            }
+            // Its lease is kept (5 s) by heartbeats over TLS.
+            await Task.Delay(TimeSpan.FromSeconds(7));
+            Assert.True((await silo.Client.Nodes.GetAsync("", "tls-node-1")).Status.Ready);
+            var refused = await Assert.ThrowsAsync<RpcException>(() => silo.Client.Nodes.GetAsync("", "tls-node-2"));
+            Assert.Equal(StatusCode.NotFound, refused.StatusCode);
+        }
+        finally
+        {
+            foreach (var agent in new[] { own, impostor })
+            {
+                if (!agent.HasExited) agent.Kill();
+                await agent.WaitForExitAsync();
+            }
+            await silo.DisposeAsync();
+            if (Directory.Exists(data)) Directory.Delete(data, recursive: true);
+        }
+    }
+}
