@@ -31,17 +31,17 @@ public sealed class SiloTls
     /// <summary>The settings of the "Tls" section, or null when TLS is off.</summary>
     public static SiloTls? From(IConfiguration configuration)
     {
-        var section = configuration.GetSection("Tls");
-        string?[] files = [section["Certificate"], section["Key"], section["ClientCa"]];
+        var options = configuration.GetSection("Tls").Get<TlsOptions>() ?? new TlsOptions();
+        string[] files = [options.Certificate, options.Key, options.ClientCa];
         if (files.All(string.IsNullOrEmpty)) return null;
         var errors = new List<string>();
         if (files.Any(string.IsNullOrEmpty)) errors.Add("Tls:Certificate, Tls:Key and Tls:ClientCa go together (mutual TLS on the API port)");
         errors.AddRange(files.Where(f => !string.IsNullOrEmpty(f) && !File.Exists(f)).Select(f => $"Tls: '{f}' does not exist"));
         if (errors.Count > 0) throw new InvalidOperationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
-        using var pem = X509Certificate2.CreateFromPemFile(files[0]!, files[1]);
+        using var pem = X509Certificate2.CreateFromPemFile(files[0], files[1]);
         // Exported and loaded again: SslStream on Linux wants a key it can hand to OpenSSL as is.
         var server = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
-        return new SiloTls(server, X509CertificateLoader.LoadCertificateFromFile(files[2]!));
+        return new SiloTls(server, X509CertificateLoader.LoadCertificateFromFile(files[2]));
     }
 
     /// <summary>Makes <paramref name="listen"/> an HTTPS (HTTP/2) endpoint asking for client certificates.</summary>
