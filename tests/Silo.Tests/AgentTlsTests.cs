@@ -71,4 +71,23 @@ public sealed class AgentTlsTests
             if (Directory.Exists(data)) Directory.Delete(data, recursive: true);
         }
     }
+
+    /// <summary>TLS settings that cannot work stop the silo at start, saying why.</summary>
+    [Theory]
+    [InlineData("--Tls:ClientCa=", "Tls:Certificate, Tls:Key and Tls:ClientCa go together")]
+    [InlineData("--Dns:Enabled=true", "Dns:Enabled with Tls:* needs a Silo:UnixSocket")]
+    public async Task Silo_WithUnusableTlsSettings_DoesNotStart(string setting, string message)
+    {
+        using var pki = ClusterPki.Create();
+        var data = Path.Combine(Path.GetTempPath(), "sc-tlscfg-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var failed = await Assert.ThrowsAsync<InvalidOperationException>(() => SiloProcess.StartAsync(data, pki, setting));
+            Assert.Contains(message, failed.Message);
+        }
+        finally
+        {
+            if (Directory.Exists(data)) Directory.Delete(data, recursive: true);
+        }
+    }
 }
