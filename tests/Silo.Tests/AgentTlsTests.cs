@@ -90,4 +90,48 @@ public sealed class AgentTlsTests
             if (Directory.Exists(data)) Directory.Delete(data, recursive: true);
         }
     }
+
+    /// <summary>The silo's embedded DNS server follows the silo over its TLS port with a dns certificate.</summary>
+    [Fact]
+    public async Task EmbeddedDns_WithItsCertificate_FollowsTheTlsPort()
+    {
+        using var pki = ClusterPki.Create();
+        pki.Ca.Issue("dns", "dns");
+        var data = Path.Combine(Path.GetTempPath(), "sc-tlsdns-" + Guid.NewGuid().ToString("N"));
+        var (api, dns) = (FreePort(21100), FreePort(21200));
+        var silo = await SiloProcess.StartAsync(data, pki, "--Dns:Enabled=true", $"--Silo:Port={api}", $"--Dns:Listen=127.0.0.1:{dns}",
+            $"--Dns:Ca={pki.CaPath}", $"--Dns:Certificate={pki.CertificatePath("dns")}", $"--Dns:Key={pki.KeyPath("dns")}");
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(5));
+        }
+        finally
+        {
+            var output = string.Join("\n", await silo.TerminateAsync());
+            await silo.DisposeAsync();
+            if (Directory.Exists(data)) Directory.Delete(data, recursive: true);
+            Assert.Contains("Zone snapshot", output);
+            Assert.DoesNotContain("Unauthenticated", output);
+        }
+    }
+
+    private static int FreePort(int first)
+    {
+        for (var port = first; port < first + 100; port++)
+        {
+            try
+            {
+                using var udp = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+                udp.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port));
+                var tcp = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+                tcp.Start();
+                tcp.Stop();
+                return port;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+            }
+        }
+        throw new InvalidOperationException($"no free port from {first}");
+    }
 }
