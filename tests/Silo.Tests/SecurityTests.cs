@@ -21,7 +21,8 @@ public sealed class TlsSiloFixture : IAsyncLifetime
     /// <summary>A namespace "ns", a network "net" and nodes node-1 and node-2, made by the admin.</summary>
     public async Task InitializeAsync()
     {
-        Silo = await SiloProcess.StartAsync(_data, Pki, $"--Silo:UnixSocket={Socket}");
+        // A long lease: no expiry writes while a test compares store positions.
+        Silo = await SiloProcess.StartAsync(_data, Pki, $"--Silo:UnixSocket={Socket}", "--ControlPlane:NodeLeaseDuration=00:10:00");
         await Silo.Client.Namespaces.CreateAsync(Namespace("ns"));
         await Silo.Client.Networks.CreateAsync(Network("net", 100, "10.20.0.0/16"));
         await Silo.Client.Nodes.CreateAsync(Node("node-1", "10.255.0.1"));
