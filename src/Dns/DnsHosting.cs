@@ -27,6 +27,8 @@ public static class DnsHosting
         var feed = section.Get<DnsFeedOptions>() ?? new DnsFeedOptions();
         var forwarding = section.Get<Forwarding.ForwarderOptions>() ?? new Forwarding.ForwarderOptions();
         var errors = Validate(transport, zone, feed);
+        var tls = ClientTls.FromOptions(feed.Ca, feed.Certificate, feed.Key, ("Dns:Ca", "Dns:Certificate", "Dns:Key"), out var tlsProblem);
+        if (tlsProblem is not null) errors.Add(tlsProblem);
         errors.AddRange(forwarding.Forwarders.Where(f => !System.Net.IPEndPoint.TryParse(f, out var e) || e.Port == 0)
             .Select(f => $"Dns:Forwarders: '{f}' is not address:port"));
         if (errors.Count > 0)
@@ -56,7 +58,7 @@ public static class DnsHosting
         services.AddHostedService(s => s.GetRequiredService<DnsListenerService>());
         if (feed.ControlPlane.Length > 0)
         {
-            var client = new ControlPlaneClient(feed.ControlPlane);
+            var client = new ControlPlaneClient(feed.ControlPlane, tls: tls);
             services.AddSingleton(s => new ClusterFeed(client, handler, zone, feed, staticRecords, s.GetRequiredService<ILogger<ClusterFeed>>()));
             services.AddHostedService(s => s.GetRequiredService<ClusterFeed>());
         }

@@ -15,6 +15,7 @@ const string Usage = """
       --Dns:Forwarders:0=ADDRESS:53               where names outside our zones go (reverse names too)
       --Dns:ServiceRanges:0=10.96.0.0/16          the control plane's service ranges (reverse zones)
       --Dns:PodRecords=Verified                   pod records: Verified or Disabled
+      --Dns:Ca=ca.crt --Dns:Certificate=dns.crt --Dns:Key=dns.key   mutual TLS to https:// silos
     """;
 
 if (ProgramInfo.Answered(args, "ControlPlane.DnsServer", Usage))

@@ -41,6 +41,19 @@ public sealed class AgentOptions
     /// <summary>Upper bound of the retry backoff while the control plane is unreachable.</summary>
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Mutual TLS to https:// silos: the cluster CA (PEM).</summary>
+    public string Ca { get; set; } = string.Empty;
+
+    /// <summary>This node's certificate (PEM; netctl pki issue --role agent --name NODE, whose CN must be <see cref="NodeName"/>).</summary>
+    public string Certificate { get; set; } = string.Empty;
+
+    /// <summary>The key of <see cref="Certificate"/> (PEM).</summary>
+    public string Key { get; set; } = string.Empty;
+
+    /// <summary>The TLS settings, or null when none are set (<see cref="Validate"/> reports them unusable).</summary>
+    public global::ControlPlane.Contracts.Client.ClientTls? Tls() =>
+        global::ControlPlane.Contracts.Client.ClientTls.FromOptions(Ca, Certificate, Key, ("Agent:Ca", "Agent:Certificate", "Agent:Key"), out _);
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
@@ -52,6 +65,8 @@ public sealed class AgentOptions
             errors.Add($"Agent:{nameof(PolicyEntryLimit)} {PolicyEntryLimit} must be at least 1");
         if (string.IsNullOrWhiteSpace(NodeName))
             errors.Add($"Agent:{nameof(NodeName)} must not be empty");
+        global::ControlPlane.Contracts.Client.ClientTls.FromOptions(Ca, Certificate, Key, ("Agent:Ca", "Agent:Certificate", "Agent:Key"), out var tlsProblem);
+        if (tlsProblem is not null) errors.Add(tlsProblem);
         return errors;
     }
 }

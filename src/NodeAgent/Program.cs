@@ -27,6 +27,7 @@ const string Usage = """
       --Agent:NodeName=NAME                        default: the host name
       --Agent:UnderlayIp=ADDRESS                   where other nodes send VXLAN traffic (required)
       --Agent:AttachSocket=/run/controlplane/agent.sock
+      --Agent:Ca=ca.crt --Agent:Certificate=NODE.crt --Agent:Key=NODE.key   mutual TLS to https:// silos
     """;
 
 if (ProgramInfo.Answered(args, "ControlPlane.NodeAgent", Usage))
@@ -45,7 +46,7 @@ Directory.CreateDirectory(Path.GetDirectoryName(options.AttachSocket)!);
 File.Delete(options.AttachSocket);
 builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(options.AttachSocket, o => o.Protocols = HttpProtocols.Http2));
 builder.Services.AddSingleton(options);
-builder.Services.AddSingleton(_ => new ControlPlaneClient(options.ControlPlane));
+builder.Services.AddSingleton(_ => new ControlPlaneClient(options.ControlPlane, tls: options.Tls()));
 builder.Services.AddSingleton<PendingAttachments>();
 builder.Services.AddSingleton<WatchSync>();
 builder.Services.AddHostedService(s => s.GetRequiredService<WatchSync>());

@@ -16,16 +16,16 @@ internal sealed partial class Silo : IAsyncDisposable
     private readonly TempDirectory _data;
     private readonly List<string> _output;
 
-    private Silo(Process process, TempDirectory data, string address, List<string> output)
+    private Silo(Process process, TempDirectory data, string address, List<string> output, ClientTls? tls)
     {
         _process = process;
         _data = data;
         _output = output;
         Address = address;
-        Client = new ControlPlaneClient(address);
+        Client = new ControlPlaneClient(address, tls: tls);
     }
 
-    /// <summary>"http://127.0.0.1:port".</summary>
+    /// <summary>"http://127.0.0.1:port" ("https://" with TLS).</summary>
     public string Address { get; }
 
     /// <summary>The API client, for checking what netctl did.</summary>
@@ -33,7 +33,9 @@ internal sealed partial class Silo : IAsyncDisposable
 
     /// <param name="dnsPort">A port for the embedded DNS server (0: none). The DNS server follows the API
     /// on a fixed address, so the silo then gets a fixed port as well.</param>
-    public static async Task<Silo> StartAsync(int dnsPort = 0)
+    /// <param name="pki">A directory of netctl pki files: the silo serves mutual TLS with silo.crt (and
+    /// ca.crt); <see cref="Client"/> calls as admin.crt.</param>
+    public static async Task<Silo> StartAsync(int dnsPort = 0, string? pki = null)
     {
         var apiPort = dnsPort == 0 ? 0 : FreePort(dnsPort + 1);
         var data = new TempDirectory();
@@ -43,6 +45,8 @@ internal sealed partial class Silo : IAsyncDisposable
             Path.Combine(AppContext.BaseDirectory, "ControlPlane.Silo.dll"), $"--Silo:Port={apiPort}", $"--Silo:DataDirectory={data.Path}",
             "--ControlPlane:ServiceIpv6Cidr=fd00:96::/108", "--ControlPlane:NodeLeaseDuration=00:10:00",
             dnsPort == 0 ? "--Dns:Enabled=false" : $"--Dns:Listen=127.0.0.1:{dnsPort}",
+            .. pki is null ? Array.Empty<string>() :
+                [$"--Tls:Certificate={pki}/silo.crt", $"--Tls:Key={pki}/silo.key", $"--Tls:ClientCa={pki}/ca.crt"],
         ];
         foreach (var arg in args) info.ArgumentList.Add(arg);
         var process = Process.Start(info)!;
@@ -63,7 +67,7 @@ internal sealed partial class Silo : IAsyncDisposable
         try
         {
             var address = await listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
-            return new Silo(process, data, address, output);
+            return new Silo(process, data, address, output, pki is null ? null : new ClientTls($"{pki}/ca.crt", $"{pki}/admin.crt", $"{pki}/admin.key"));
         }
         catch
         {
@@ -134,6 +138,6 @@ internal sealed partial class Silo : IAsyncDisposable
         lock (_output) return string.Join("\n", _output);
     }
 
-    [GeneratedRegex(@"Now listening on: (http://127\.0\.0\.1:\d+)")]
+    [GeneratedRegex(@"Now listening on: (https?://127\.0\.0\.1:\d+)")]
     private static partial Regex ListeningLine();
 }

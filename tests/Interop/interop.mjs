@@ -1,7 +1,9 @@
 // Interop scenarios run by the C# test suite: @grpc/grpc-js calling a running silo.
 // Usage: node interop.mjs <host:port> <scenario>. Exit code 0 means the scenario held;
-// otherwise the reason is printed on stderr.
+// otherwise the reason is printed on stderr. With CP_CA set the calls use TLS, trusting that CA,
+// and present the client certificate CP_CERT with key CP_KEY when those are set (mutual TLS).
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import grpc from '@grpc/grpc-js';
@@ -16,7 +18,10 @@ const loaded = grpc.loadPackageDefinition(definition);
 const v1 = loaded.controlplane.v1;
 
 const [address, scenario] = process.argv.slice(2);
-const credentials = grpc.credentials.createInsecure();
+const pem = (name) => process.env[name] ? fs.readFileSync(process.env[name]) : null;
+const credentials = process.env.CP_CA
+  ? grpc.credentials.createSsl(pem('CP_CA'), pem('CP_KEY'), pem('CP_CERT'))
+  : grpc.credentials.createInsecure();
 const client = (Service) => new Service(address, credentials);
 const call = (stub, method, request, options = {}) => new Promise((resolve, reject) =>
   stub[method](request, new grpc.Metadata(), options, (error, response) => error ? reject(error) : resolve(response)));
@@ -95,6 +100,24 @@ const scenarios = {
     assert.ok(error, 'the stream ended with an error');
     assert.equal(error.code, grpc.status.DEADLINE_EXCEEDED, error.details);
     assert.ok(Date.now() - started < 5000, 'the deadline was enforced promptly');
+  },
+
+  // Mutual TLS (CP_CA, CP_CERT, CP_KEY): an admin's certificate writes and reads.
+  async 'tls-admin'() {
+    await scenarios.unary();
+  },
+
+  // A reader's certificate: a write is PERMISSION_DENIED naming the role; reads work.
+  async 'tls-reader'() {
+    const namespaces = client(v1.Namespaces);
+    await expectStatus(call(namespaces, 'Create', { metadata: { name: `denied-${unique}` } }, deadline(5000)), grpc.status.PERMISSION_DENIED, 'role reader');
+    await expectStatus(call(namespaces, 'Get', { name: `denied-${unique}` }, deadline(5000)), grpc.status.NOT_FOUND);
+    await call(namespaces, 'List', {}, deadline(5000));
+  },
+
+  // No client certificate: UNAUTHENTICATED, saying so.
+  async 'tls-anonymous'() {
+    await expectStatus(call(client(v1.Namespaces), 'List', {}, deadline(5000)), grpc.status.UNAUTHENTICATED, 'no client certificate');
   },
 };
 

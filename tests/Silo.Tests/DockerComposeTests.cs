@@ -26,6 +26,7 @@ public sealed partial class DockerComposeTests
         ["ControlPlane"] = [typeof(ControlPlaneOptions)],
         ["Agent"] = [typeof(AgentOptions)],
         ["Dns"] = [typeof(DnsTransportOptions), typeof(ClusterZoneOptions), typeof(DnsFeedOptions), typeof(ForwarderOptions)],
+        ["Tls"] = [typeof(ControlPlane.Silo.Security.TlsOptions)],
     };
 
     private static YamlMappingNode Services()
@@ -45,7 +46,7 @@ public sealed partial class DockerComposeTests
     public void TheTopology_IsRedisPostgresThreeSilosADnsServerAndTwoAgents()
     {
         var names = Services().Select(s => s.Key.ToString()).Order().ToList();
-        Assert.Equal(["agent-1", "agent-2", "dns", "postgres", "redis", "silo-1", "silo-2", "silo-3"], names);
+        Assert.Equal(["agent-1", "agent-2", "dns", "pki", "postgres", "redis", "silo-1", "silo-2", "silo-3"], names);
         var services = Services();
         Assert.Matches(@"^redis:\d", services["redis"]["image"].ToString());
         Assert.Matches(@"^postgres:15", services["postgres"]["image"].ToString());
@@ -109,7 +110,7 @@ public sealed partial class DockerComposeTests
             var port = Env(silo, "CONTROLPLANE_Silo__Port");
             Assert.Contains(((YamlSequenceNode)silo["ports"]).Children, p => p.ToString().EndsWith(":" + port, StringComparison.Ordinal));
         }
-        var everySilo = string.Join(',', silos.Select(s => $"http://{s.Name}:{Env(s.Service, "CONTROLPLANE_Silo__Port")}"));
+        var everySilo = string.Join(',', silos.Select(s => $"https://{s.Name}:{Env(s.Service, "CONTROLPLANE_Silo__Port")}"));
         var dns = (YamlMappingNode)Services()["dns"];
         var listen = System.Net.IPEndPoint.Parse(Env(dns, "CONTROLPLANE_Dns__Listen"));
         var ports = ((YamlSequenceNode)dns["ports"]).Children.Select(p => p.ToString()).ToList();
@@ -121,6 +122,34 @@ public sealed partial class DockerComposeTests
         foreach (var (_, agent) in agents)
         {
             Assert.Equal(everySilo, Env(agent, "CONTROLPLANE_Agent__ControlPlane"));
+        }
+    }
+
+    /// <summary>
+    /// Mutual TLS is on: the pki service issues a certificate for every silo (with its host name),
+    /// agent (named as its node), the DNS server and an admin, and each program is given its own.
+    /// </summary>
+    [Fact]
+    public void MutualTls_EveryProgramHasItsOwnCertificate_IssuedByThePkiService()
+    {
+        var services = Services();
+        var script = ((YamlSequenceNode)services["pki"]["command"]).Children[0].ToString();
+        Assert.Contains("netctl pki init --dir /pki", script);
+        foreach (var (name, service) in Built().Where(s => s.Name != "pki"))
+        {
+            var dependsOn = (YamlMappingNode)service["depends_on"];
+            Assert.Equal("service_completed_successfully", dependsOn["pki"]["condition"].ToString());
+            Assert.Contains("./pki:/pki:ro", ((YamlSequenceNode)service["volumes"]).Children.Select(v => v.ToString()));
+            var environment = (YamlMappingNode)service["environment"];
+            var (prefix, certificate) = name.StartsWith("silo-", StringComparison.Ordinal) ? ("Tls", "Certificate")
+                : name == "dns" ? ("Dns", "Certificate") : ("Agent", "Certificate");
+            var file = environment[$"CONTROLPLANE_{prefix}__{certificate}"].ToString();
+            var issued = System.IO.Path.GetFileNameWithoutExtension(file);
+            Assert.Equal($"/pki/{issued}.crt", file);
+            Assert.Equal($"/pki/{issued}.key", environment[$"CONTROLPLANE_{prefix}__Key"].ToString());
+            Assert.Equal("/pki/ca.crt", environment[$"CONTROLPLANE_{prefix}__{(prefix == "Tls" ? "ClientCa" : "Ca")}"].ToString());
+            Assert.Contains(issued == "dns" ? "--name dns --role dns" : name.StartsWith("silo-", StringComparison.Ordinal) ? "--role silo" : "--role agent", script);
+            if (prefix == "Agent") Assert.Equal(Env(service, "CONTROLPLANE_Agent__NodeName"), issued);
         }
     }
 

@@ -26,4 +26,41 @@ public sealed class InteropTests
         Assert.True(node.ExitCode == 0, $"grpc-js {scenario} failed:\n{await output}\n{await errors}");
         Assert.Contains($"{scenario}: ok", await output);
     }
+
+    /// <summary>grpc-js over mutual TLS: the handshake with our certificates, then the silo's answers per role.</summary>
+    [Theory]
+    [InlineData("tls-admin", "admin")]
+    [InlineData("tls-reader", "reader")]
+    [InlineData("tls-anonymous", null)]
+    public async Task GrpcJs_OverMutualTls_Scenario_Passes(string scenario, string? role)
+    {
+        using var pki = ControlPlane.Tests.Shared.ClusterPki.Create();
+        var data = Path.Combine(Path.GetTempPath(), "sc-interop-" + Guid.NewGuid().ToString("N"));
+        var silo = await SiloProcess.StartAsync(data, pki);
+        try
+        {
+            var info = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true };
+            info.ArgumentList.Add(Path.Combine(RepositoryPaths.Root, "tests", "Interop", "interop.mjs"));
+            info.ArgumentList.Add($"{silo.Address.Host}:{silo.Address.Port}");
+            info.ArgumentList.Add(scenario);
+            info.Environment["CP_CA"] = pki.CaPath;
+            if (role is not null)
+            {
+                pki.Client("js-" + role, role);
+                info.Environment["CP_CERT"] = pki.CertificatePath("js-" + role);
+                info.Environment["CP_KEY"] = pki.KeyPath("js-" + role);
+            }
+            using var node = Process.Start(info)!;
+            var output = node.StandardOutput.ReadToEndAsync();
+            var errors = node.StandardError.ReadToEndAsync();
+            await node.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.True(node.ExitCode == 0, $"grpc-js {scenario} failed:\n{await output}\n{await errors}");
+            Assert.Contains($"{scenario}: ok", await output);
+        }
+        finally
+        {
+            await silo.DisposeAsync();
+            if (Directory.Exists(data)) Directory.Delete(data, recursive: true);
+        }
+    }
 }

@@ -10,11 +10,11 @@ internal sealed partial class SiloProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly List<string> _output = [];
 
-    private SiloProcess(Process process, Uri address)
+    private SiloProcess(Process process, Uri address, ClientTls? tls)
     {
         _process = process;
         Address = address;
-        Client = new ControlPlaneClient(address);
+        Client = new ControlPlaneClient(address.ToString(), tls: tls);
     }
 
     public Uri Address { get; }
@@ -23,8 +23,12 @@ internal sealed partial class SiloProcess : IAsyncDisposable
 
     public ControlPlaneClient Client { get; }
 
-    public static async Task<SiloProcess> StartAsync(string dataDirectory, params string[] settings)
+    public static Task<SiloProcess> StartAsync(string dataDirectory, params string[] settings) => StartAsync(dataDirectory, null, settings);
+
+    /// <summary>A silo with mutual TLS on when <paramref name="tls"/> is given (its <see cref="Client"/> is then the CA's admin).</summary>
+    public static async Task<SiloProcess> StartAsync(string dataDirectory, ControlPlane.Tests.Shared.ClusterPki? tls, params string[] settings)
     {
+        if (tls is not null) settings = [.. tls.SiloSettings, .. settings];
         var dll = Path.Combine(AppContext.BaseDirectory, "ControlPlane.Silo.dll");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in (string[])[dll, "--Silo:Port=0", $"--Silo:DataDirectory={dataDirectory}", "--Dns:Enabled=false", .. settings]) info.ArgumentList.Add(arg);
@@ -50,7 +54,7 @@ internal sealed partial class SiloProcess : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var address = await listening.Task.WaitAsync(TimeSpan.FromSeconds(30));
-        var silo = new SiloProcess(process, address);
+        var silo = new SiloProcess(process, address, tls?.Client("admin", "admin"));
         lock (lines)
         {
             silo._output.AddRange(lines);
@@ -89,6 +93,6 @@ internal sealed partial class SiloProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    [GeneratedRegex(@"Now listening on: (http://127\.0\.0\.1:\d+)")]
+    [GeneratedRegex(@"Now listening on: (https?://127\.0\.0\.1:\d+)")]
     private static partial Regex ListeningLine();
 }

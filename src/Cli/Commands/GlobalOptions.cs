@@ -32,8 +32,29 @@ internal sealed class GlobalOptions
         Recursive = true,
     };
 
+    public Option<string?> Ca { get; } = new("--ca")
+    {
+        Description = "Cluster CA (PEM) that https:// servers' certificates must chain to (default: NETCTL_CA, the config file's ca)",
+        Recursive = true,
+    };
+
+    public Option<string?> Cert { get; } = new("--cert")
+    {
+        Description = "Client certificate (PEM) for mutual TLS, from netctl pki issue (default: NETCTL_CERT, the config file's cert)",
+        Recursive = true,
+    };
+
+    public Option<string?> Key { get; } = new("--key")
+    {
+        Description = "Private key (PEM) of --cert (default: NETCTL_KEY, the config file's key)",
+        Recursive = true,
+    };
+
     public void AddTo(Command root)
     {
+        root.Options.Add(Ca);
+        root.Options.Add(Cert);
+        root.Options.Add(Key);
         root.Options.Add(Server);
         root.Options.Add(Config);
         root.Options.Add(Timeout);
@@ -44,7 +65,7 @@ internal sealed class GlobalOptions
     {
         var ns = parse.GetValue(Namespace);
         var settings = NetctlSettings.Resolve(parse.GetValue(Server), dns, ns, parse.GetValue(Timeout), parse.GetValue(Config),
-            Environment.GetEnvironmentVariable);
+            Environment.GetEnvironmentVariable, (parse.GetValue(Ca), parse.GetValue(Cert), parse.GetValue(Key)));
         return new CommandContext(settings, terminal) { NamespaceFromFlag = ns is not null };
     }
 

@@ -19,7 +19,7 @@ internal sealed class ServerSet : IDisposable
     private readonly ControlPlaneClient _client;
     private readonly TimeSpan _timeout;
 
-    public ServerSet(IReadOnlyList<string> addresses, TimeSpan timeout, Action<string, string>? failedOver = null)
+    public ServerSet(IReadOnlyList<string> addresses, TimeSpan timeout, Action<string, string>? failedOver = null, ClientTls? tls = null)
     {
         if (addresses.Count == 0) throw CliException.Usage("no server: pass --server, set NETCTL_SERVER or write server: in the configuration file");
         var normalized = addresses.Select(Normalize).ToArray();
@@ -27,7 +27,7 @@ internal sealed class ServerSet : IDisposable
         {
             if (ControlPlaneChannel.Problem(address) is { } problem) throw CliException.Usage($"bad server address: {problem}");
         }
-        _silos = new FailoverCallInvoker(normalized) { FailedOver = failedOver };
+        _silos = new FailoverCallInvoker(normalized, tls: tls) { FailedOver = failedOver };
         _client = new ControlPlaneClient(_silos);
         _timeout = timeout;
     }

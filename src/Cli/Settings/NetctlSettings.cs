@@ -6,7 +6,8 @@ namespace ControlPlane.Cli.Settings;
 
 /// <summary>
 /// Where netctl connects and its defaults. Each setting comes from (first wins) the command line,
-/// the environment (NETCTL_SERVER, NETCTL_DNS, NETCTL_NAMESPACE, NETCTL_TIMEOUT), the configuration
+/// the environment (NETCTL_SERVER, NETCTL_DNS, NETCTL_NAMESPACE, NETCTL_TIMEOUT, NETCTL_CA,
+/// NETCTL_CERT, NETCTL_KEY), the configuration
 /// file (--config, NETCTL_CONFIG, else $XDG_CONFIG_HOME/netctl/config.yaml or
 /// ~/.config/netctl/config.yaml), then the built-in default.
 /// </summary>
@@ -17,10 +18,13 @@ internal sealed record NetctlSettings(IReadOnlyList<string> Servers, string Dns,
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>Keys the configuration file may hold.</summary>
-    public static readonly IReadOnlyList<string> FileKeys = ["server", "dns", "namespace", "timeout"];
+    public static readonly IReadOnlyList<string> FileKeys = ["server", "dns", "namespace", "timeout", "ca", "cert", "key"];
+
+    /// <summary>Mutual TLS for https:// servers: the cluster CA and this user's certificate and key (PEM paths).</summary>
+    public (string? Ca, string? Cert, string? Key) Tls { get; init; }
 
     public static NetctlSettings Resolve(string? serverFlag, string? dnsFlag, string? namespaceFlag, string? timeoutFlag, string? configFlag,
-        Func<string, string?> environment)
+        Func<string, string?> environment, (string? Ca, string? Cert, string? Key) tlsFlags = default)
     {
         var file = ReadFile(configFlag ?? environment("NETCTL_CONFIG"), mustExist: configFlag is not null || environment("NETCTL_CONFIG") is not null, environment);
         var server = serverFlag ?? environment("NETCTL_SERVER") ?? file.GetValueOrDefault("server") ?? DefaultServer;
@@ -31,7 +35,12 @@ internal sealed record NetctlSettings(IReadOnlyList<string> Servers, string Dns,
             ?? throw CliException.Usage($"timeout '{timeoutText}' is not a duration (e.g. 30s, 500ms, 2m)");
         var ns = namespaceFlag ?? environment("NETCTL_NAMESPACE") ?? file.GetValueOrDefault("namespace");
         return new NetctlSettings(servers, dnsFlag ?? environment("NETCTL_DNS") ?? file.GetValueOrDefault("dns") ?? DefaultDns,
-            string.IsNullOrEmpty(ns) ? null : ns, timeout);
+            string.IsNullOrEmpty(ns) ? null : ns, timeout)
+        {
+            Tls = (tlsFlags.Ca ?? environment("NETCTL_CA") ?? file.GetValueOrDefault("ca"),
+                tlsFlags.Cert ?? environment("NETCTL_CERT") ?? file.GetValueOrDefault("cert"),
+                tlsFlags.Key ?? environment("NETCTL_KEY") ?? file.GetValueOrDefault("key")),
+        };
     }
 
     /// <summary>The configuration file used when none is named.</summary>

@@ -5,7 +5,7 @@ namespace ControlPlane.Contracts.Client;
 
 /// <summary>
 /// gRPC channels to the control plane (Grpc.Net.Client): "http://host:port" (HTTP/2 without
-/// TLS, prior knowledge) or "unix:/path/to/socket". HTTP/2 keepalive pings notice a silo that
+/// TLS, prior knowledge), "https://host:port" (mutual TLS with <see cref="ClientTls"/>) or "unix:/path/to/socket". HTTP/2 keepalive pings notice a silo that
 /// went away while a watch is idle.
 /// </summary>
 public static class ControlPlaneChannel
@@ -13,7 +13,7 @@ public static class ControlPlaneChannel
     /// <summary>Largest message a client accepts (a full page of objects, a watch event).</summary>
     public const int MaxReceiveMessageSize = 16 * 1024 * 1024;
 
-    public static GrpcChannel Create(string address, int maxConnections = 1)
+    public static GrpcChannel Create(string address, int maxConnections = 1, ClientTls? tls = null)
     {
         if (address.StartsWith("unix:", StringComparison.Ordinal))
         {
@@ -23,7 +23,9 @@ public static class ControlPlaneChannel
         {
             throw new ArgumentException(Problem(address), nameof(address));
         }
-        return GrpcChannel.ForAddress(uri, Options(Handler(maxConnections)));
+        var handler = Handler(maxConnections);
+        if (uri.Scheme == "https") tls?.Apply(handler);
+        return GrpcChannel.ForAddress(uri, Options(handler));
     }
 
     /// <summary>
@@ -42,7 +44,7 @@ public static class ControlPlaneChannel
             if (!address.StartsWith("unix:", StringComparison.Ordinal)
                 && (!Uri.TryCreate(address, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))
             {
-                return $"'{address}' is neither http://host:port nor unix:/path";
+                return $"'{address}' is neither http(s)://host:port nor unix:/path";
             }
         }
         return null;

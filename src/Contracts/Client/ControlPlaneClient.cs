@@ -43,8 +43,8 @@ public sealed class ControlPlaneClient : IDisposable
     {
     }
 
-    /// <summary>"http://host:port", "unix:/path", or several of them separated by commas.</summary>
-    public ControlPlaneClient(string address, int maxConnections = 1) : this(Connect(address, maxConnections))
+    /// <summary>"http://host:port", "https://host:port" (with <paramref name="tls"/>), "unix:/path", or several of them separated by commas.</summary>
+    public ControlPlaneClient(string address, int maxConnections = 1, ClientTls? tls = null) : this(Connect(address, maxConnections, tls))
     {
     }
 
@@ -98,6 +98,6 @@ public sealed class ControlPlaneClient : IDisposable
 
     public void Dispose() => _owned.Dispose();
 
-    private static FailoverCallInvoker Connect(string address, int maxConnections) =>
-        new(FailoverCallInvoker.Split(address), maxConnections);
+    private static FailoverCallInvoker Connect(string address, int maxConnections, ClientTls? tls) =>
+        new(FailoverCallInvoker.Split(address), maxConnections, tls);
 }

@@ -21,11 +21,14 @@ public sealed class FailoverCallInvoker : CallInvoker, IDisposable
     private readonly string[] _addresses;
     private readonly GrpcChannel?[] _channels;
     private readonly int _maxConnections;
+    private readonly ClientTls? _tls;
     private readonly Lock _lock = new();
     private int _current;
 
-    public FailoverCallInvoker(IReadOnlyList<string> addresses, int maxConnections = 1)
+    /// <param name="tls">Mutual TLS for "https://" addresses (the cluster CA, this client's certificate).</param>
+    public FailoverCallInvoker(IReadOnlyList<string> addresses, int maxConnections = 1, ClientTls? tls = null)
     {
+        _tls = tls;
         if (addresses.Count == 0) throw new ArgumentException("no silo address", nameof(addresses));
         _addresses = [.. addresses];
         _channels = new GrpcChannel?[_addresses.Length];
@@ -100,7 +103,7 @@ public sealed class FailoverCallInvoker : CallInvoker, IDisposable
     {
         lock (_lock)
         {
-            return (_channels[index] ??= ControlPlaneChannel.Create(_addresses[index], _maxConnections)).CreateCallInvoker();
+            return (_channels[index] ??= ControlPlaneChannel.Create(_addresses[index], _maxConnections, _tls)).CreateCallInvoker();
         }
     }
 

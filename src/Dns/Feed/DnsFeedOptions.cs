@@ -21,4 +21,11 @@ public sealed class DnsFeedOptions
 
     /// <summary>Changes arriving within this window are applied in one rebuild.</summary>
     public TimeSpan Coalesce { get; set; } = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>Mutual TLS to https:// silos: the cluster CA, and this server's certificate and key (PEM; a reader, netctl pki issue --role dns).</summary>
+    public string Ca { get; set; } = string.Empty;
+
+    public string Certificate { get; set; } = string.Empty;
+
+    public string Key { get; set; } = string.Empty;
 }

@@ -7,6 +7,7 @@ using ControlPlane.Grains.Controllers;
 using ControlPlane.Grains.Serialization;
 using ControlPlane.Grains.State;
 using ControlPlane.Silo.Api;
+using ControlPlane.Silo.Security;
 using ControlPlane.Storage;
 using ControlPlane.Storage.GrainStorage;
 using ControlPlane.Storage.Postgres;
@@ -44,6 +45,7 @@ public static class SiloApp
         var storeOptions = builder.Configuration.GetSection("Store").Get<StoreOptions>() ?? new StoreOptions();
         var controlPlane = builder.Configuration.GetSection("ControlPlane").Get<ControlPlaneOptions>() ?? new ControlPlaneOptions();
         SiloOptionsValidator.Validate(silo, cluster, storeOptions, controlPlane);
+        var tls = SiloTls.From(builder.Configuration);
 
         // Before anything is opened or bound: a second silo on this directory stops here.
         var directoryLock = storeOptions.Provider == "sqlite" ? DataDirectoryLock.Acquire(silo.DataDirectory) : null;
@@ -57,7 +59,7 @@ public static class SiloApp
             kestrel.AddServerHeader = false;
             kestrel.Limits.Http2.MaxStreamsPerConnection = 1000;
             // gRPC needs HTTP/2; without TLS that means prior knowledge (h2c), so the API port speaks HTTP/2 only.
-            kestrel.Listen(IPAddress.Parse(silo.ListenAddress), silo.Port, o => o.Protocols = HttpProtocols.Http2);
+            kestrel.Listen(IPAddress.Parse(silo.ListenAddress), silo.Port, o => { if (tls is null) o.Protocols = HttpProtocols.Http2; else tls.Listen(o); });
             if (silo.UnixSocket.Length > 0)
             {
                 File.Delete(silo.UnixSocket);
@@ -96,6 +98,7 @@ public static class SiloApp
         builder.Services.AddGrpc(o =>
         {
             o.Interceptors.Add<ErrorInterceptor>();
+            o.Interceptors.Add<AuthorizationInterceptor>();
             if (cluster.Membership != "localhost")
             {
                 o.Interceptors.Add<MembershipInterceptor>();
@@ -115,7 +118,8 @@ public static class SiloApp
         });
         builder.Services.AddSingleton<SiloHealthCheck>();
         builder.Services.AddGrpcHealthChecks().AddCheck<SiloHealthCheck>("silo");
-        AddEmbeddedDns(builder, silo, controlPlane);
+        SiloTls.AddTo(builder.Services, tls);
+        AddEmbeddedDns(builder, silo, controlPlane, tls is not null);
 
         var app = builder.Build();
         // The container owns the lock from here on (it is released when the app is disposed);
@@ -127,6 +131,7 @@ public static class SiloApp
         app.Services.GetRequiredService<DurableStore>();
         // Arrival times are taken from the first change on.
         app.Services.GetRequiredService<ControlPlane.Grains.Convergence.CommitClock>();
+        SiloTls.Use(app);
         app.MapGrpcService<NamespacesService>();
         app.MapGrpcService<NetworksService>();
         app.MapGrpcService<NodesService>();
@@ -192,9 +197,10 @@ public static class SiloApp
     /// <summary>
     /// The single-node default: the cluster DNS server runs inside the silo ("Dns:Enabled") and
     /// follows the silo's own Watch stream over its unix socket or loopback port. Its reverse zones
-    /// cover the silo's own service ranges.
+    /// cover the silo's own service ranges. With TLS on, the loopback port needs the DNS server's own
+    /// certificate (Dns:Ca, Dns:Certificate, Dns:Key); the unix socket does not.
     /// </summary>
-    private static void AddEmbeddedDns(WebApplicationBuilder builder, SiloOptions silo, ControlPlaneOptions controlPlane)
+    private static void AddEmbeddedDns(WebApplicationBuilder builder, SiloOptions silo, ControlPlaneOptions controlPlane, bool tls)
     {
         var dns = builder.Configuration.GetSection("Dns");
         if (!dns.GetValue<bool>("Enabled"))
@@ -205,7 +211,8 @@ public static class SiloApp
         {
             var loopback = IPAddress.Parse(silo.ListenAddress) is var a && (a.Equals(IPAddress.Any) || a.Equals(IPAddress.IPv6Any)) ? "127.0.0.1" : silo.ListenAddress;
             dns["ControlPlane"] = silo.UnixSocket.Length > 0 ? "unix:" + silo.UnixSocket
-                : silo.Port > 0 ? $"http://{(loopback.Contains(':') ? $"[{loopback}]" : loopback)}:{silo.Port}"
+                : tls && string.IsNullOrEmpty(dns["Certificate"]) ? throw new InvalidOperationException("Invalid configuration:\n  Dns:Enabled with Tls:* needs a Silo:UnixSocket to follow, or Dns:Ca, Dns:Certificate and Dns:Key (a dns certificate) for the TLS port")
+                : silo.Port > 0 ? $"{(tls ? "https" : "http")}://{(loopback.Contains(':') ? $"[{loopback}]" : loopback)}:{silo.Port}"
                 : throw new InvalidOperationException("Invalid configuration:\n  Dns:Enabled needs a fixed Silo:Port or a Silo:UnixSocket to follow");
         }
         builder.Services.AddClusterDns(dns, [.. new[] { controlPlane.ServiceIpv4Cidr, controlPlane.ServiceIpv6Cidr }.Where(c => c.Length > 0)]);

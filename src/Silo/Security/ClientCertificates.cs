@@ -1,0 +1,93 @@
+using System.Globalization;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Connections.Features;
+
+namespace ControlPlane.Silo.Security;
+
+/// <summary>
+/// Checks the client certificate of every request that came over TLS (the API port with
+/// "Tls:*" set) against the cluster CA. The handshake accepts any certificate, or none, so that a
+/// refused client gets a gRPC status it can read rather than a broken connection: UNAUTHENTICATED
+/// with the reason. A certificate that passes names the <see cref="Caller"/>. Requests not over TLS
+/// (the unix socket, the health port) are not checked here.
+/// </summary>
+public sealed class ClientCertificates(X509Certificate2 ca, TimeProvider time)
+{
+    private const string ClientAuthentication = "1.3.6.1.5.5.7.3.2";
+
+    /// <summary>Why <paramref name="certificate"/> cannot name a caller, or null when it is one of the cluster's.</summary>
+    public string? Problem(X509Certificate2? certificate)
+    {
+        if (certificate is null) return "no client certificate (mutual TLS: present one issued by netctl pki issue)";
+        var now = time.GetUtcNow().UtcDateTime;
+        if (certificate.NotAfter.ToUniversalTime() < now)
+            return $"certificate '{certificate.Subject}' expired on {certificate.NotAfter.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)} UTC";
+        if (certificate.NotBefore.ToUniversalTime() > now)
+            return $"certificate '{certificate.Subject}' is not valid before {certificate.NotBefore.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)} UTC";
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(ca);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.VerificationTime = now;
+        chain.ChainPolicy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid(ClientAuthentication));
+        if (!chain.Build(certificate))
+        {
+            var statuses = chain.ChainStatus.Select(s => s.Status).ToHashSet();
+            return statuses.Contains(X509ChainStatusFlags.NotValidForUsage)
+                    && !statuses.Overlaps([X509ChainStatusFlags.UntrustedRoot, X509ChainStatusFlags.PartialChain])
+                ? $"certificate '{certificate.Subject}' is not a client certificate (no clientAuth usage)"
+                : $"certificate '{certificate.Subject}' is not issued by the cluster CA";
+        }
+        if (Caller.FromCertificate(certificate) is null)
+            return $"certificate '{certificate.Subject}' names no role (OU admin, orchestrator, agent or reader)";
+        return null;
+    }
+
+    /// <summary>The middleware: refuses a request over TLS without a cluster certificate; otherwise names its caller.</summary>
+    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
+    {
+        if (context.Features.Get<ITlsHandshakeFeature>() is null)
+        {
+            await next(context).ConfigureAwait(false);
+            return;
+        }
+        var certificate = await context.Connection.GetClientCertificateAsync(context.RequestAborted).ConfigureAwait(false);
+        if (Problem(certificate) is { } problem)
+        {
+            await RefuseAsync(context, problem).ConfigureAwait(false);
+            return;
+        }
+        context.Items[typeof(Caller)] = Caller.FromCertificate(certificate!);
+        await next(context).ConfigureAwait(false);
+    }
+
+    /// <summary>UNAUTHENTICATED as a trailers-only gRPC response (401 for anything that is not gRPC).</summary>
+    private static Task RefuseAsync(HttpContext context, string problem)
+    {
+        var response = context.Response;
+        if (context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) != true)
+        {
+            response.StatusCode = StatusCodes.Status401Unauthorized;
+            return response.WriteAsync(problem + "\n");
+        }
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "application/grpc";
+        response.Headers["grpc-status"] = ((int)Grpc.Core.StatusCode.Unauthenticated).ToString(CultureInfo.InvariantCulture);
+        response.Headers["grpc-message"] = PercentEncode(problem);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>grpc-message encoding: bytes outside printable ASCII, and '%', as %XX.</summary>
+    private static string PercentEncode(string text)
+    {
+        var builder = new StringBuilder();
+        foreach (var b in Encoding.UTF8.GetBytes(text))
+        {
+            if (b is >= 0x20 and <= 0x7e && b != (byte)'%') builder.Append((char)b);
+            else builder.Append('%').Append(b.ToString("X2", CultureInfo.InvariantCulture));
+        }
+        return builder.ToString();
+    }
+}

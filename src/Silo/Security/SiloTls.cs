@@ -1,0 +1,76 @@
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ControlPlane.Silo.Security;
+
+/// <summary>
+/// Mutual TLS on the API port ("Tls:Certificate", "Tls:Key": the silo's PEM certificate and key;
+/// "Tls:ClientCa": the cluster CA that client certificates must chain to; all three or none). Off
+/// by default. The handshake asks for a client certificate but accepts any, or none;
+/// <see cref="ClientCertificates"/> then answers UNAUTHENTICATED with the reason, and
+/// <see cref="AuthorizationInterceptor"/> checks the caller's role. The unix socket (a local admin
+/// channel) and the health port stay plain.
+/// </summary>
+public sealed class SiloTls
+{
+    private SiloTls(X509Certificate2 serverCertificate, X509Certificate2 clientCa)
+    {
+        ServerCertificate = serverCertificate;
+        ClientCa = clientCa;
+    }
+
+    public X509Certificate2 ServerCertificate { get; }
+
+    public X509Certificate2 ClientCa { get; }
+
+    /// <summary>The settings of the "Tls" section, or null when TLS is off.</summary>
+    public static SiloTls? From(IConfiguration configuration)
+    {
+        var options = configuration.GetSection("Tls").Get<TlsOptions>() ?? new TlsOptions();
+        string[] files = [options.Certificate, options.Key, options.ClientCa];
+        if (files.All(string.IsNullOrEmpty)) return null;
+        var errors = new List<string>();
+        if (files.Any(string.IsNullOrEmpty)) errors.Add("Tls:Certificate, Tls:Key and Tls:ClientCa go together (mutual TLS on the API port)");
+        errors.AddRange(files.Where(f => !string.IsNullOrEmpty(f) && !File.Exists(f)).Select(f => $"Tls: '{f}' does not exist"));
+        if (errors.Count > 0) throw new InvalidOperationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
+        using var pem = X509Certificate2.CreateFromPemFile(files[0], files[1]);
+        // Exported and loaded again: SslStream on Linux wants a key it can hand to OpenSSL as is.
+        var server = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+        return new SiloTls(server, X509CertificateLoader.LoadCertificateFromFile(files[2]));
+    }
+
+    /// <summary>Makes <paramref name="listen"/> an HTTPS (HTTP/2) endpoint asking for client certificates.</summary>
+    public void Listen(ListenOptions listen)
+    {
+        listen.Protocols = HttpProtocols.Http2;
+        listen.UseHttps(new HttpsConnectionAdapterOptions
+        {
+            ServerCertificate = ServerCertificate,
+            ClientCertificateMode = ClientCertificateMode.AllowCertificate,
+            // Checked per request by ClientCertificates, so the refusal is a status the client can read.
+            ClientCertificateValidation = (_, _, _) => true,
+        });
+    }
+
+    /// <summary>Registers the client-certificate check (when TLS is on).</summary>
+    public static void AddTo(IServiceCollection services, SiloTls? tls)
+    {
+        if (tls is null) return;
+        services.AddSingleton(tls);
+        services.AddSingleton(s => new ClientCertificates(tls.ClientCa, TimeProvider.System));
+    }
+
+    /// <summary>Runs the client-certificate check before every endpoint (when TLS is on).</summary>
+    public static void Use(WebApplication app)
+    {
+        if (app.Services.GetService<ClientCertificates>() is { } certificates)
+        {
+            app.Use((context, next) => certificates.InvokeAsync(context, next));
+        }
+    }
+}

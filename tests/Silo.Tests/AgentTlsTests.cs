@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using ControlPlane.Tests.Shared;
+using Grpc.Core;
+
+namespace ControlPlane.Silo.Tests;
+
+/// <summary>The node agent process over mutual TLS, holding its node's certificate.</summary>
+public sealed class AgentTlsTests
+{
+    private static Process StartAgent(SiloProcess silo, ClusterPki pki, string certificate, string nodeName, string underlay, List<string> output)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "ControlPlane.NodeAgent.dll"), $"--Agent:ControlPlane={silo.Address}",
+                     $"--Agent:NodeName={nodeName}", $"--Agent:UnderlayIp={underlay}",
+                     $"--Agent:Ca={pki.CaPath}", $"--Agent:Certificate={pki.CertificatePath(certificate)}", $"--Agent:Key={pki.KeyPath(certificate)}",
+                     // This agent runs in the test's own namespace: it must not change it.
+                     "--Agent:EnableForwarding=false", "--Agent:ServiceProxy=false", "--Agent:NetworkPolicy=false",
+                     $"--Agent:AttachSocket={Path.Combine(Path.GetTempPath(), $"sc-agent-{Guid.NewGuid():N}.sock")}"]) info.ArgumentList.Add(arg);
+        var agent = Process.Start(info)!;
+        agent.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.Add(e.Data); };
+        agent.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.Add(e.Data); };
+        agent.BeginOutputReadLine();
+        agent.BeginErrorReadLine();
+        return agent;
+    }
+
+    [Fact]
+    public async Task Agent_WithItsNodesCertificate_RegistersAndHeartbeats_ButNotUnderAnotherName()
+    {
+        using var pki = ClusterPki.Create();
+        pki.Ca.Issue("tls-node-1", "agent");
+        var data = Path.Combine(Path.GetTempPath(), "sc-agent-" + Guid.NewGuid().ToString("N"));
+        var silo = await SiloProcess.StartAsync(data, pki, "--ControlPlane:NodeLeaseDuration=00:00:05");
+        var output = new List<string>();
+        using var own = StartAgent(silo, pki, "tls-node-1", "tls-node-1", "10.255.0.41", output);
+        // node-1's certificate, but the agent calls itself node-2: the silo refuses it.
+        using var impostor = StartAgent(silo, pki, "tls-node-1", "tls-node-2", "10.255.0.42", output);
+        try
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (true)
+            {
+                try
+                {
+                    var node = await silo.Client.Nodes.GetAsync("", "tls-node-1");
+                    if (node.Status?.Ready == true) break;
+                }
+                catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+                {
+                }
+                if (DateTime.UtcNow > deadline)
+                {
+                    lock (output) Assert.Fail("the agent did not register its node over TLS:\n" + string.Join("\n", output));
+                }
+                await Task.Delay(200);
+            }
+            // Its lease is kept (5 s) by heartbeats over TLS.
+            await Task.Delay(TimeSpan.FromSeconds(7));
+            Assert.True((await silo.Client.Nodes.GetAsync("", "tls-node-1")).Status.Ready);
+            var refused = await Assert.ThrowsAsync<RpcException>(() => silo.Client.Nodes.GetAsync("", "tls-node-2"));
+            Assert.Equal(StatusCode.NotFound, refused.StatusCode);
+        }
+        finally
+        {
+            foreach (var agent in new[] { own, impostor })
+            {
+                if (!agent.HasExited) agent.Kill();
+                await agent.WaitForExitAsync();
+            }
+            await silo.DisposeAsync();
+            if (Directory.Exists(data)) Directory.Delete(data, recursive: true);
+        }
+    }
+
+    /// <summary>TLS settings that cannot work stop the silo at start, saying why.</summary>
+    [Theory]
+    [InlineData("--Tls:ClientCa=", "Tls:Certificate, Tls:Key and Tls:ClientCa go together")]
+    [InlineData("--Dns:Enabled=true", "Dns:Enabled with Tls:* needs a Silo:UnixSocket")]
+    public async Task Silo_WithUnusableTlsSettings_DoesNotStart(string setting, string message)
+    {
+        using var pki = ClusterPki.Create();
+        var data = Path.Combine(Path.GetTempPath(), "sc-tlscfg-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var failed = await Assert.ThrowsAsync<InvalidOperationException>(() => SiloProcess.StartAsync(data, pki, setting));
+            Assert.Contains(message, failed.Message);
+        }
+        finally
+        {
+            if (Directory.Exists(data)) Directory.Delete(data, recursive: true);
+        }
+    }
+
+    /// <summary>The silo's embedded DNS server follows the silo over its TLS port with a dns certificate.</summary>
+    [Fact]
+    public async Task EmbeddedDns_WithItsCertificate_FollowsTheTlsPort()
+    {
+        using var pki = ClusterPki.Create();
+        pki.Ca.Issue("dns", "dns");
+        var data = Path.Combine(Path.GetTempPath(), "sc-tlsdns-" + Guid.NewGuid().ToString("N"));
+        var (api, dns) = (FreePort(21100), FreePort(21200));
+        var silo = await SiloProcess.StartAsync(data, pki, "--Dns:Enabled=true", $"--Silo:Port={api}", $"--Dns:Listen=127.0.0.1:{dns}",
+            $"--Dns:Ca={pki.CaPath}", $"--Dns:Certificate={pki.CertificatePath("dns")}", $"--Dns:Key={pki.KeyPath("dns")}");
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(5));
+        }
+        finally
+        {
+            var output = string.Join("\n", await silo.TerminateAsync());
+            await silo.DisposeAsync();
+            if (Directory.Exists(data)) Directory.Delete(data, recursive: true);
+            Assert.Contains("Zone snapshot", output);
+            Assert.DoesNotContain("Unauthenticated", output);
+        }
+    }
+
+    private static int FreePort(int first)
+    {
+        for (var port = first; port < first + 100; port++)
+        {
+            try
+            {
+                using var udp = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+                udp.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port));
+                var tcp = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+                tcp.Start();
+                tcp.Stop();
+                return port;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+            }
+        }
+        throw new InvalidOperationException($"no free port from {first}");
+    }
+}
