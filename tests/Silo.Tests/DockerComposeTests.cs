@@ -26,6 +26,9 @@ public sealed partial class DockerComposeTests
         ["ControlPlane"] = [typeof(ControlPlaneOptions)],
         ["Agent"] = [typeof(AgentOptions)],
         ["Dns"] = [typeof(DnsTransportOptions), typeof(ClusterZoneOptions), typeof(DnsFeedOptions), typeof(ForwarderOptions)],
+        ["Dns__RateLimit"] = [typeof(ControlPlane.Dns.Handling.ResponseRateLimitOptions)],
+        ["Limits"] = [typeof(ControlPlane.Silo.Security.LimitsOptions)],
+        ["Audit"] = [typeof(ControlPlane.Silo.Security.AuditOptions)],
     };
 
     private static YamlMappingNode Services()
@@ -127,6 +130,6 @@ public sealed partial class DockerComposeTests
     [GeneratedRegex(@"dotnet publish (\S+)")]
     private static partial Regex PublishLine();
 
-    [GeneratedRegex(@"^CONTROLPLANE_([A-Za-z]+)__([A-Za-z0-9]+)$")]
+    [GeneratedRegex(@"^CONTROLPLANE_([A-Za-z]+(?:__[A-Za-z]+)*?)__([A-Za-z0-9]+)$")]
     private static partial Regex EnvironmentKey();
 }
