@@ -1,33 +1,37 @@
 using System.Buffers;
 using System.Text.Json;
 using Grpc.Core;
+using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
 namespace ControlPlane.Silo.Security;
 
 /// <summary>
-/// The audit log: one JSON object per line, appended with a single positioned write(2) per
-/// entry. The line is built outside the lock in a per-thread buffer; only the write is
-/// serialised (the offset is ours: the data-directory lock makes this process the file's only
-/// writer). A line handed to the kernel survives the process's death (kill -9), so a write the
-/// client heard acknowledged is always in the log. Power loss is not covered (no fsync).
+/// The audit log: one JSON object per line, each appended with a single write(2) on a file opened
+/// O_APPEND. The kernel positions and serialises the appends (a regular file's write holds its
+/// inode lock), so concurrent lines never interleave, even from several processes or after the
+/// file was truncated by a log rotator, and no lock of ours is held. The line is built in a
+/// per-thread buffer with Utf8JsonWriter. A line handed to the kernel survives the process's death
+/// (kill -9), so a write the client heard acknowledged is always in the log. Power loss is not
+/// covered (no fsync).
 /// </summary>
 public sealed class AuditLog : IDisposable
 {
+    private const int WriteOnly = 0x1, Create = 0x40, AppendOnly = 0x400, CloseOnExec = 0x80000;
+
     [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
     [ThreadStatic] private static Utf8JsonWriter? t_writer;
 
     private readonly SafeFileHandle _file;
-    private readonly Lock _lock = new();
-    private long _offset;
 
     public AuditLog(string path)
     {
         Path = path;
         var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(directory)) Directory.CreateDirectory(directory);
-        _file = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.Read | FileShare.Delete);
-        _offset = RandomAccess.GetLength(_file);
+        var fd = Open(path, WriteOnly | Create | AppendOnly | CloseOnExec, Convert.ToInt32("640", 8));
+        if (fd < 0) throw new IOException($"cannot open the audit log {path}: errno {Marshal.GetLastPInvokeError()}");
+        _file = new SafeFileHandle(fd, ownsHandle: true);
     }
 
     public string Path { get; }
@@ -58,13 +62,41 @@ public sealed class AuditLog : IDisposable
         json.Flush();
         buffer.GetSpan(1)[0] = (byte)'\n';
         buffer.Advance(1);
-        var line = buffer.WrittenSpan;
-        lock (_lock)
+        WriteAll(buffer.WrittenSpan);
+    }
+
+    private void WriteAll(ReadOnlySpan<byte> line)
+    {
+        var added = false;
+        _file.DangerousAddRef(ref added);
+        try
         {
-            RandomAccess.Write(_file, line, _offset);
-            _offset += line.Length;
+            var fd = (int)_file.DangerousGetHandle();
+            // One call writes the whole line (a regular file is not written partially short of
+            // ENOSPC or a signal); the loop covers those cases.
+            for (var done = 0; done < line.Length;)
+            {
+                var n = Write(fd, ref MemoryMarshal.GetReference(line[done..]), (nuint)(line.Length - done));
+                if (n < 0)
+                {
+                    var errno = Marshal.GetLastPInvokeError();
+                    if (errno == 4) continue; // EINTR
+                    throw new IOException($"cannot append to the audit log {Path}: errno {errno}");
+                }
+                done += (int)n;
+            }
+        }
+        finally
+        {
+            if (added) _file.DangerousRelease();
         }
     }
+
+    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
+    private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, int mode);
+
+    [DllImport("libc", EntryPoint = "write", SetLastError = true)]
+    private static extern nint Write(int fd, ref byte buffer, nuint count);
 
     /// <summary>gRPC's own names for status codes (OK, INVALID_ARGUMENT, RESOURCE_EXHAUSTED…).</summary>
     public static string CodeName(StatusCode code) => code switch
