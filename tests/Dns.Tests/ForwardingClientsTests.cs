@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.RegularExpressions;
 using ControlPlane.Dns.Forwarding;
 using ControlPlane.Dns.Handling;
 using ControlPlane.Dns.Transport;
@@ -8,7 +9,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace ControlPlane.Dns.Tests;
 
 /// <summary>Recursion only for the cluster's own clients: forwarded for allowed sources, REFUSED for others.</summary>
-public sealed class ForwardingClientsTests
+public sealed partial class ForwardingClientsTests
 {
     private const string Cluster = """
         $ORIGIN cluster.local.
@@ -82,4 +83,35 @@ public sealed class ForwardingClientsTests
         // Our own zone is answered to everyone.
         Assert.Equal("10.96.0.20", (await Dig.RunAsync(v4.LocalEndPoint, "dig", "+short", "web.shop.svc.cluster.local", "A")).Trim());
     }
+
+    [Fact]
+    public async Task ServerProcess_AllowedClientsSetting_ReplacesTheDefault()
+    {
+        var upstreamHandler = new QueryHandler(ZoneSnapshot.Build(ZoneFile.Parse(Upstream)));
+        await using var upstream = new DnsListener(upstreamHandler, new DnsTransportOptions { Listen = "127.0.0.1:0", Threads = 1 }, NullLogger.Instance);
+        upstream.Start();
+        string[] common = ["--Dns:Listen=127.0.0.1:0", "--Dns:ControlPlane=", $"--Dns:Forwarders:0={upstream.LocalEndPoint}"];
+
+        // The default (localhost, localnets, networks) lets loopback through.
+        await using (var byDefault = DnsServerProcess.Start(null, common))
+        {
+            var endpoint = await ListeningAsync(byDefault);
+            Assert.Equal("192.168.77.7", (await Dig.RunAsync(endpoint, "dig", "+short", "www.example.test", "A")).Trim());
+        }
+        // A configured list replaces it entirely (it is not added to the default).
+        await using (var narrowed = DnsServerProcess.Start(null, [.. common, "--Dns:Forwarding:AllowedClients:0=10.0.0.0/8"]))
+        {
+            var endpoint = await ListeningAsync(narrowed);
+            Assert.Equal("REFUSED", Dig.Parse(await Dig.RunAsync(endpoint, "dig", "www.example.test", "A")).Status);
+        }
+        await using var invalid = DnsServerProcess.Start(null, [.. common, "--Dns:Forwarding:AllowedClients:0=everyone", "--Dns:RateLimit:Slip=-1"]);
+        await invalid.WaitForLineAsync("'everyone' is neither a CIDR nor localhost, localnets or networks", TimeSpan.FromSeconds(30));
+        await invalid.WaitForLineAsync("Dns:RateLimit:Slip must not be negative", TimeSpan.FromSeconds(30));
+    }
+
+    private static async Task<IPEndPoint> ListeningAsync(DnsServerProcess server) =>
+        IPEndPoint.Parse(ListeningOn().Match(await server.WaitForLineAsync("DNS listening on", TimeSpan.FromSeconds(30))).Groups[1].Value);
+
+    [GeneratedRegex(@"DNS listening on (\S+)")]
+    private static partial Regex ListeningOn();
 }
