@@ -30,6 +30,7 @@ internal static class NetctlApp
             ExplainCommand.Create(global, terminal),
             NodeCommand.Create(global, terminal),
             ResolveCommand.Create(global, terminal),
+            AuditCommand.Create(terminal),
             CompletionCommand.Create(),
         };
         global.AddTo(root);
