@@ -31,6 +31,7 @@ internal static class NetctlApp
             NodeCommand.Create(global, terminal),
             ResolveCommand.Create(global, terminal),
             PkiCommand.Create(terminal),
+            AuditCommand.Create(terminal),
             CompletionCommand.Create(),
         };
         global.AddTo(root);

@@ -26,9 +26,13 @@ public static class DnsHosting
         if (serviceRanges is not null) zone.ServiceRanges = [.. serviceRanges];
         var feed = section.Get<DnsFeedOptions>() ?? new DnsFeedOptions();
         var forwarding = section.Get<Forwarding.ForwarderOptions>() ?? new Forwarding.ForwarderOptions();
+        var rateLimit = section.GetSection("RateLimit").Get<ResponseRateLimitOptions>() ?? new ResponseRateLimitOptions();
+        var allowed = section.GetSection("Forwarding").Get<Forwarding.ForwardingGateOptions>()?.AllowedClients is { Count: > 0 } list ? list : Forwarding.ForwardingClients.Default;
         var errors = Validate(transport, zone, feed);
         var tls = ClientTls.FromOptions(feed.Ca, feed.Certificate, feed.Key, ("Dns:Ca", "Dns:Certificate", "Dns:Key"), out var tlsProblem);
         if (tlsProblem is not null) errors.Add(tlsProblem);
+        errors.AddRange(rateLimit.Validate());
+        var forwardingClients = Forwarding.ForwardingClients.Parse(allowed, errors);
         errors.AddRange(forwarding.Forwarders.Where(f => !System.Net.IPEndPoint.TryParse(f, out var e) || e.Port == 0)
             .Select(f => $"Dns:Forwarders: '{f}' is not address:port"));
         if (errors.Count > 0)
@@ -45,6 +49,8 @@ public static class DnsHosting
         {
             MaxUdpPayload = transport.MaxUdpPayload,
             Forwarder = forwarding.Forwarders.Count > 0 ? new Forwarding.Forwarder(forwarding, TimeProvider.System) : null,
+            ForwardingClients = forwardingClients,
+            RateLimiter = rateLimit.ResponsesPerSecond > 0 ? new ResponseRateLimiter(rateLimit, TimeProvider.System) : null,
         };
         if (feed.ControlPlane.Length == 0)
         {

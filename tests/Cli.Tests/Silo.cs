@@ -25,6 +25,9 @@ internal sealed partial class Silo : IAsyncDisposable
         Client = new ControlPlaneClient(address, tls: tls);
     }
 
+    /// <summary>The silo's data directory (its audit log is audit.jsonl there).</summary>
+    public string DataDirectory => _data.Path;
+
     /// <summary>"http://127.0.0.1:port" ("https://" with TLS).</summary>
     public string Address { get; }
 

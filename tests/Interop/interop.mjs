@@ -118,6 +118,27 @@ const scenarios = {
   // No client certificate: UNAUTHENTICATED, saying so.
   async 'tls-anonymous'() {
     await expectStatus(call(client(v1.Namespaces), 'List', {}, deadline(5000)), grpc.status.UNAUTHENTICATED, 'no client certificate');
+  async limits() {
+    // Run against a silo with Limits:RequestsPerSecond set low: a burst is refused with
+    // RESOURCE_EXHAUSTED, a retry pushback and rich details, and the call succeeds after the pause.
+    const namespaces = client(v1.Namespaces);
+    let refused = null;
+    for (let i = 0; i < 50 && !refused; i++) {
+      try {
+        await call(namespaces, 'Get', { name: `missing-${unique}` }, deadline(5000));
+      } catch (error) {
+        if (error.code === grpc.status.NOT_FOUND) continue;
+        refused = error;
+      }
+    }
+    assert.ok(refused, 'a burst of 50 calls was never refused');
+    assert.equal(refused.code, grpc.status.RESOURCE_EXHAUSTED, refused.details);
+    assert.ok(refused.details.includes('Limits:RequestsPerSecond'), refused.details);
+    const [pushback] = refused.metadata.get('grpc-retry-pushback-ms');
+    assert.ok(Number(pushback) > 0, `grpc-retry-pushback-ms is '${pushback}'`);
+    assert.ok(refused.metadata.get('grpc-status-details-bin').length === 1, 'google.rpc.Status details are attached');
+    await new Promise((resolve) => setTimeout(resolve, Number(pushback)));
+    await expectStatus(call(namespaces, 'Get', { name: `missing-${unique}` }, deadline(5000)), grpc.status.NOT_FOUND);
   },
 };
 

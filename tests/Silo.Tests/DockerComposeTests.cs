@@ -27,6 +27,9 @@ public sealed partial class DockerComposeTests
         ["Agent"] = [typeof(AgentOptions)],
         ["Dns"] = [typeof(DnsTransportOptions), typeof(ClusterZoneOptions), typeof(DnsFeedOptions), typeof(ForwarderOptions)],
         ["Tls"] = [typeof(ControlPlane.Silo.Security.TlsOptions)],
+        ["Dns__RateLimit"] = [typeof(ControlPlane.Dns.Handling.ResponseRateLimitOptions)],
+        ["Limits"] = [typeof(ControlPlane.Silo.Security.LimitsOptions)],
+        ["Audit"] = [typeof(ControlPlane.Silo.Security.AuditOptions)],
     };
 
     private static YamlMappingNode Services()
@@ -156,6 +159,6 @@ public sealed partial class DockerComposeTests
     [GeneratedRegex(@"dotnet publish (\S+)")]
     private static partial Regex PublishLine();
 
-    [GeneratedRegex(@"^CONTROLPLANE_([A-Za-z]+)__([A-Za-z0-9]+)$")]
+    [GeneratedRegex(@"^CONTROLPLANE_([A-Za-z]+(?:__[A-Za-z]+)*?)__([A-Za-z0-9]+)$")]
     private static partial Regex EnvironmentKey();
 }

@@ -63,4 +63,17 @@ public sealed class InteropTests
             if (Directory.Exists(data)) Directory.Delete(data, recursive: true);
         }
     }
+
+    [Fact]
+    public async Task GrpcJs_Limits_SeesResourceExhaustedWithRetryPushback()
+    {
+        await using var silo = await SiloInstance.StartAsync("--Limits:RequestsPerSecond=5", "--Limits:Burst=5");
+        var info = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { Path.Combine(RepositoryPaths.Root, "tests", "Interop", "interop.mjs"), $"{silo.Address.Host}:{silo.Address.Port}", "limits" }) info.ArgumentList.Add(arg);
+        using var node = Process.Start(info)!;
+        var output = node.StandardOutput.ReadToEndAsync();
+        var errors = node.StandardError.ReadToEndAsync();
+        await node.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(node.ExitCode == 0, $"grpc-js limits failed:\n{await output}\n{await errors}");
+    }
 }

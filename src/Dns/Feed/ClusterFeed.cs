@@ -213,6 +213,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
             {
                 if (!_synced) continue;
                 cidrs = [.. _state.NetworkCidrs.Values.SelectMany(c => c)];
+                handler.ForwardingClients?.SetNetworks(cidrs);
                 if (_gate is null)
                 {
                     services = [.. _state.Services.Values];

@@ -12,14 +12,15 @@ namespace ControlPlane.Dns.Handling;
 /// <item>opcode other than QUERY: NOTIMP; not exactly one question, or a malformed message: FORMERR;</item>
 /// <item>EDNS version above 0: BADVERS; class other than IN/ANY, zone transfers: REFUSED;</item>
 /// <item>names in none of our zones (reverse names included: only the service ranges' and the
-/// networks' reverse zones are ours): forwarded when upstreams are configured, else REFUSED (no
-/// recursion is offered);</item>
+/// networks' reverse zones are ours): forwarded when upstreams are configured and the client is
+/// one of <see cref="ForwardingClients"/>, else REFUSED (no recursion is offered);</item>
 /// <item>before the first sync with the control plane: SERVFAIL (every reverse name included);</item>
 /// <item>otherwise an authoritative answer: the records (an alias chased while its target is
 /// ours), or NOERROR/NODATA or NXDOMAIN with the zone's SOA in the authority section.</item>
 /// </list>
 /// UDP responses that do not fit 512 bytes (or the client's EDNS size, capped by
-/// <see cref="MaxUdpPayload"/>) are sent without records and with TC set.
+/// <see cref="MaxUdpPayload"/>) are sent without records and with TC set. UDP responses then
+/// pass the <see cref="RateLimiter"/> when one is set: sent, sent truncated, or dropped.
 /// </summary>
 public sealed class QueryHandler(ZoneSnapshot initial)
 {
@@ -46,6 +47,12 @@ public sealed class QueryHandler(ZoneSnapshot initial)
     /// <summary>Answers names outside our zones when upstreams are configured; null: they are REFUSED.</summary>
     public Forwarding.Forwarder? Forwarder { get; init; }
 
+    /// <summary>Clients whose names outside our zones are forwarded; null: every client (in-process callers).</summary>
+    public Forwarding.ForwardingClients? ForwardingClients { get; init; }
+
+    /// <summary>Response rate limiting of UDP answers; null: off.</summary>
+    public ResponseRateLimiter? RateLimiter { get; init; }
+
     /// <summary>Largest UDP payload this server sends, whatever the client offers.</summary>
     public int MaxUdpPayload { get; init; } = 1232;
 
@@ -65,10 +72,41 @@ public sealed class QueryHandler(ZoneSnapshot initial)
     /// Writes the response to <paramref name="query"/> into <paramref name="response"/> (at least
     /// 512 bytes; 65535 for TCP) and returns its length, or 0 when nothing must be sent.
     /// </summary>
-    public int Handle(ReadOnlySpan<byte> query, Span<byte> response, bool tcp)
+    public int Handle(ReadOnlySpan<byte> query, Span<byte> response, bool tcp) => Handle(query, response, tcp, default);
+
+    /// <summary>
+    /// <see cref="Handle(ReadOnlySpan{byte}, Span{byte}, bool)"/> for the client at
+    /// <paramref name="client"/> (its raw socket address; empty when unknown: no rate limit, no
+    /// forwarding gate).
+    /// </summary>
+    public int Handle(ReadOnlySpan<byte> query, Span<byte> response, bool tcp, ReadOnlySpan<byte> client)
     {
         Span<char> name = stackalloc char[DnsName.MaxWireLength];
-        var outcome = QueryParser.Parse(query, name, out var q);
+        var known = ClientAddress.TryRead(client, out var address);
+        var length = Answer(query, response, tcp, known, address, name, out var q);
+        if (length <= 0 || tcp || !known || RateLimiter is not { } limiter) return length;
+        var rcode = response[3] & 0xF;
+        var questions = BinaryPrimitives.ReadUInt16BigEndian(response[4..]);
+        var identity = ResponseRateLimiter.Identity(questions == 1 ? name[..q.NameLength] : default, q.Type, rcode);
+        switch (limiter.Check(address, identity))
+        {
+            case RateLimitDecision.Send:
+                return length;
+            case RateLimitDecision.Slip:
+                // TC and the question only: a real client asks again over TCP, a spoofed victim gets no amplification.
+                Metrics.Slipped();
+                response[2] |= 0x02;
+                response[6] = response[7] = response[8] = response[9] = response[10] = response[11] = 0;
+                return questions == 1 ? q.QuestionEnd : QueryParser.HeaderLength;
+            default:
+                Metrics.RateLimited();
+                return 0;
+        }
+    }
+
+    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, bool tcp, bool known, ClientAddress client, Span<char> name, out DnsQuery q)
+    {
+        var outcome = QueryParser.Parse(query, name, out q);
         switch (outcome)
         {
             case ParseOutcome.Drop:
@@ -100,12 +138,19 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         {
             if (Forwarder is { } forwarder)
             {
+                if (known && ForwardingClients is { } allowed && !allowed.Allows(client))
+                {
+                    Metrics.ForwardingRefused();
+                    return Finish(response, q, Rcode.Refused, false, 0, 0, default, 0, limit);
+                }
                 var cached = forwarder.TryAnswerFromCache(name[..q.NameLength], q, response);
                 if (cached > 0 && (tcp || cached <= limit))
                 {
+                    Metrics.CacheLookup(hit: true);
                     Metrics.Count(q.Type, response[3] & 0xF);
                     return cached;
                 }
+                Metrics.CacheLookup(hit: false);
                 return Forward;
             }
             return Finish(response, q, Rcode.Refused, false, 0, 0, default, 0, limit);
@@ -136,6 +181,7 @@ public sealed class QueryHandler(ZoneSnapshot initial)
     public async Task<int> ForwardAsync(byte[] query, Memory<byte> response, CancellationToken cancellationToken)
     {
         var length = await Forwarder!.ForwardAsync(query, response, cancellationToken).ConfigureAwait(false);
+        Metrics.Forwarded(answered: length > 0);
         if (length > 0)
         {
             Metrics.Count(BinaryPrimitives.ReadUInt16BigEndian(query.AsSpan(DnsName.Skip(query, QueryParser.HeaderLength))), response.Span[3] & 0xF);

@@ -74,7 +74,7 @@ public sealed class DnsListener : IAsyncDisposable
             try
             {
                 var received = _udp.ReceiveFrom(request, SocketFlags.None, client);
-                var length = _handler.Handle(request.AsSpan(0, received), response, tcp: false);
+                var length = _handler.Handle(request.AsSpan(0, received), response, tcp: false, client.Buffer.Span[..client.Size]);
                 if (length == QueryHandler.Forward)
                 {
                     var copy = new SocketAddress(client.Family, client.Size);
@@ -152,6 +152,7 @@ public sealed class DnsListener : IAsyncDisposable
             using (connection)
             {
                 connection.NoDelay = true;
+                var client = connection.RemoteEndPoint?.Serialize();
                 while (true)
                 {
                     using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -159,7 +160,7 @@ public sealed class DnsListener : IAsyncDisposable
                     if (!await ReadExactlyAsync(connection, buffer.AsMemory(0, 2), idle.Token).ConfigureAwait(false)) return;
                     var length = BinaryPrimitives.ReadUInt16BigEndian(buffer);
                     if (!await ReadExactlyAsync(connection, buffer.AsMemory(2, length), idle.Token).ConfigureAwait(false)) return;
-                    var written = _handler.Handle(buffer.AsSpan(2, length), response.AsSpan(2), tcp: true);
+                    var written = _handler.Handle(buffer.AsSpan(2, length), response.AsSpan(2), tcp: true, client is null ? default : client.Buffer.Span[..client.Size]);
                     if (written == QueryHandler.Forward)
                     {
                         written = await _handler.ForwardAsync(buffer.AsSpan(2, length).ToArray(), response.AsMemory(2), cancellationToken).ConfigureAwait(false);

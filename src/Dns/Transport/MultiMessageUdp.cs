@@ -79,7 +79,8 @@ internal sealed unsafe class MultiMessageUdp : IDisposable
                 if ((_received[i].Header.Flags & MsgTrunc) != 0) continue; // a query larger than any we accept
                 var request = new ReadOnlySpan<byte>(_requests + i * RequestSize, (int)_received[i].Length);
                 var response = new Span<byte>(_responses + replies * _responseSize, _responseSize);
-                var length = _handler.Handle(request, response, tcp: false);
+                var from = new ReadOnlySpan<byte>(_addresses + i * AddressSize, (int)Math.Min(_received[i].Header.NameLength, AddressSize));
+                var length = _handler.Handle(request, response, tcp: false, from);
                 if (length == QueryHandler.Forward)
                 {
                     var client = new SocketAddress(_socket.AddressFamily, (int)_received[i].Header.NameLength);

@@ -109,6 +109,7 @@ public static class SiloApp
         builder.Services.RemoveAll(typeof(Grpc.AspNetCore.Server.Model.IServiceMethodProvider<>));
         builder.Services.AddSingleton(typeof(Grpc.AspNetCore.Server.Model.IServiceMethodProvider<>), typeof(ValidatingMethodProvider<>));
         builder.Services.AddGrpcReflection();
+        Security.SecurityHosting.AddAuditAndLimits(builder.Services, builder.Configuration, silo);
         // Metrics of the control plane's own meters (ControlPlane.*): Prometheus text on /metrics
         // (scrape it over HTTP/1.1 on Silo:HealthPort), and OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
         builder.Services.AddOpenTelemetry().WithMetrics(metrics =>

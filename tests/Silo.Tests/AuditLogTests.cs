@@ -1,0 +1,84 @@
+using System.Text.Json;
+using ControlPlane.Contracts.V1;
+using Grpc.Core;
+using static ControlPlane.Silo.Tests.Fixtures;
+
+namespace ControlPlane.Silo.Tests;
+
+/// <summary>The audit log of a real silo process: every write, who made it, what it touched, the revision.</summary>
+public sealed class AuditLogTests : IDisposable
+{
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "cp-audit-" + Guid.NewGuid().ToString("N"));
+
+    [Fact]
+    public async Task Writes_AreAuditedBeforeTheAnswer_SurvivingSigkill()
+    {
+        Network created, updated;
+        await using (var silo = await SiloProcess.StartAsync(_data))
+        {
+            await silo.Client.Namespaces.CreateAsync(Namespace("ns"));
+            created = await silo.Client.Networks.CreateAsync(Network("net", 100, "10.30.0.0/16"));
+            created.Metadata.Labels["team"] = "a";
+            updated = await silo.Client.Networks.UpdateAsync(created);
+            await silo.Client.Networks.GetAsync("", "net");
+            var invalid = await Assert.ThrowsAsync<RpcException>(() => silo.Client.Networks.CreateAsync(Network("bad", 101, "not-a-cidr")));
+            Assert.Equal(StatusCode.InvalidArgument, invalid.StatusCode);
+            await silo.Client.Namespaces.DeleteAsync("", "ns");
+            // Acknowledged: the process dies before any shutdown code could flush anything.
+            silo.Kill();
+        }
+
+        var lines = Lines();
+        Assert.Equal(5, lines.Count); // the Get is a read and is not audited
+        var create = lines[1];
+        Assert.Equal("Create", create.GetProperty("method").GetString());
+        Assert.Equal("Network", create.GetProperty("kind").GetString());
+        Assert.Equal("net", create.GetProperty("name").GetString());
+        Assert.Equal("OK", create.GetProperty("outcome").GetString());
+        Assert.Equal(created.Metadata.Etag, create.GetProperty("revision").GetString());
+        Assert.Equal("127.0.0.1", create.GetProperty("caller").GetString());
+        Assert.Equal("admin", create.GetProperty("role").GetString());
+        Assert.False(create.GetProperty("authenticated").GetBoolean());
+        Assert.StartsWith("ipv4:127.0.0.1:", create.GetProperty("peer").GetString());
+        Assert.True(DateTimeOffset.TryParse(create.GetProperty("time").GetString(), out var time) && time.Offset == TimeSpan.Zero);
+
+        Assert.Equal(("Update", updated.Metadata.Etag), (lines[2].GetProperty("method").GetString(), lines[2].GetProperty("revision").GetString()));
+        var rejected = lines[3];
+        Assert.Equal(("Create", "bad", "INVALID_ARGUMENT"), (rejected.GetProperty("method").GetString(), rejected.GetProperty("name").GetString(), rejected.GetProperty("outcome").GetString()));
+        Assert.False(string.IsNullOrEmpty(rejected.GetProperty("error").GetString()));
+        Assert.False(rejected.TryGetProperty("revision", out _));
+        var delete = lines[4];
+        Assert.Equal(("Delete", "Namespace", "ns", "OK"), (delete.GetProperty("method").GetString(), delete.GetProperty("kind").GetString(),
+            delete.GetProperty("name").GetString(), delete.GetProperty("outcome").GetString()));
+
+        // A restarted silo appends after what is there.
+        await using (var silo = await SiloProcess.StartAsync(_data))
+        {
+            await silo.Client.HeartbeatAsync("no-such-node").ContinueWith(_ => { });
+            await silo.TerminateAsync();
+        }
+        lines = Lines();
+        Assert.Equal(6, lines.Count);
+        Assert.Equal(("Heartbeat", "Node", "no-such-node", "NOT_FOUND"), (lines[5].GetProperty("method").GetString(), lines[5].GetProperty("kind").GetString(),
+            lines[5].GetProperty("name").GetString(), lines[5].GetProperty("outcome").GetString()));
+    }
+
+    [Fact]
+    public async Task Audit_Disabled_WritesNoFile()
+    {
+        await using (var silo = await SiloProcess.StartAsync(_data, "--Audit:Enabled=false"))
+        {
+            await silo.Client.Namespaces.CreateAsync(Namespace("ns"));
+            await silo.TerminateAsync();
+        }
+        Assert.False(File.Exists(Path.Combine(_data, "audit.jsonl")));
+    }
+
+    private List<JsonElement> Lines() =>
+        [.. File.ReadAllLines(Path.Combine(_data, "audit.jsonl")).Select(line => JsonDocument.Parse(line).RootElement)];
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_data)) Directory.Delete(_data, recursive: true);
+    }
+}
