@@ -10,6 +10,9 @@ namespace ControlPlane.Cli;
 /// <summary>The command tree and the one place that turns failures into messages and exit codes.</summary>
 internal static class NetctlApp
 {
+    /// <summary>netctl's activity source: one client span per run (see Program).</summary>
+    public static readonly System.Diagnostics.ActivitySource Tracing = new("ControlPlane.Cli");
+
     public static RootCommand Build(Terminal terminal)
     {
         var global = new GlobalOptions();

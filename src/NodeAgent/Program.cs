@@ -27,6 +27,7 @@ const string Usage = """
       --Agent:NodeName=NAME                        default: the host name
       --Agent:UnderlayIp=ADDRESS                   where other nodes send VXLAN traffic (required)
       --Agent:AttachSocket=/run/controlplane/agent.sock
+      --Metrics:Listen=ADDRESS:PORT                Prometheus text on /metrics (default: off)
     """;
 
 if (ProgramInfo.Answered(args, "ControlPlane.NodeAgent", Usage))
@@ -57,6 +58,8 @@ builder.Services.AddSingleton<NodeLease>();
 builder.Services.AddHostedService(s => s.GetRequiredService<NodeLease>());
 builder.Services.AddHostedService<ProgrammedReporter>();
 builder.Services.AddGrpc();
+builder.Services.AddSingleton<ControlPlane.NodeAgent.Telemetry.AgentTelemetry>();
+builder.Services.AddControlPlaneTelemetry(Telemetry.AgentService, builder.Configuration["Metrics:Listen"]);
 
 var app = builder.Build();
 app.MapGrpcService<AttachApi>();
