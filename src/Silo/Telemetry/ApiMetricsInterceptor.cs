@@ -51,12 +51,10 @@ public sealed class ApiMetricsInterceptor : Interceptor
     private static Activity? Start(ServerCallContext context)
     {
         if (!SiloTelemetry.Api.HasListeners()) return null;
-        // ASP.NET Core's own request activity, when something listens to it, already carries the caller's context.
-        var parent = Activity.Current?.Context ?? default;
-        if (parent == default && context.RequestHeaders.GetValue("traceparent") is { } traceparent)
-        {
-            parent = Contracts.Hosting.Telemetry.ContextOf(traceparent);
-        }
+        // ASP.NET Core's request activity (made for its logging scopes) is never exported: the API
+        // span continues the caller's traceparent, or starts the trace.
+        Activity.Current = null;
+        var parent = Contracts.Hosting.Telemetry.ContextOf(context.RequestHeaders.GetValue("traceparent"));
         var activity = SiloTelemetry.Api.StartActivity(context.Method, ActivityKind.Server, parent);
         activity?.SetTag("rpc.system", "grpc");
         activity?.SetTag("rpc.method", context.Method);
