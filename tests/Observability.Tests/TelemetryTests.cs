@@ -1,10 +1,11 @@
 using System.Net;
+using Xunit.Abstractions;
 using ControlPlane.Contracts.V1;
 
 namespace ControlPlane.Observability.Tests;
 
 /// <summary>The telemetry of the real processes, read back as an operator would read it.</summary>
-public sealed class TelemetryTests
+public sealed class TelemetryTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
 
@@ -114,6 +115,7 @@ public sealed class TelemetryTests
         }
         chain.Reverse();
         var path = string.Join(" → ", chain.Select(s => $"{s.Service}:{s.Name}"));
+        output.WriteLine(path);
         Assert.Equal(api, chain[0]);
         Assert.Equal("controlplane-silo", chain[0].Service);
         Assert.Equal("ControlPlane.Api", chain[0].Scope);
