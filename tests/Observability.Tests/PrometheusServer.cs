@@ -63,6 +63,13 @@ internal sealed class PrometheusServer : IDisposable
         }
     }
 
+    /// <summary>Every metric name Prometheus has stored.</summary>
+    public async Task<HashSet<string>> NamesAsync()
+    {
+        using var json = JsonDocument.Parse(await _http.GetStringAsync($"http://127.0.0.1:{Port}/api/v1/label/__name__/values"));
+        return json.RootElement.GetProperty("data").EnumerateArray().Select(n => n.GetString()!).ToHashSet();
+    }
+
     /// <summary>Polls <paramref name="query"/> until its samples satisfy <paramref name="done"/>; returns them.</summary>
     public async Task<List<(Dictionary<string, string> Labels, double Value)>> WaitAsync(string query, Func<List<(Dictionary<string, string> Labels, double Value)>, bool> done,
         TimeSpan timeout, Func<string> context)
