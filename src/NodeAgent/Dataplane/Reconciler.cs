@@ -65,7 +65,7 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
                 Log.PassFailed(logger, e.Message);
             }
             telemetry.NetlinkApplied(System.Diagnostics.Stopwatch.GetElapsedTime(started));
-            if (!programmed) activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "not every change was acknowledged");
+            if (!programmed) activity.Failed("not every change was acknowledged");
             sync.Programmed(ProgrammedProgress.Consumer.Overlay, step, programmed);
         }
     }

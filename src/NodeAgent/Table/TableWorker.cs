@@ -78,7 +78,7 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
             {
                 Log.Failed(logger, e.Message);
                 telemetry.NftablesApplied(System.Diagnostics.Stopwatch.GetElapsedTime(started));
-                activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
+                activity.Failed(e.Message);
                 sync.Programmed(ProgrammedProgress.Consumer.Table, work.Step, programmed: false);
                 programmer.Reset();
                 sync.InvalidateTable();

@@ -43,16 +43,39 @@ public sealed class AgentTelemetry : IDisposable
     public void PolicyEntries(long entries) => Volatile.Write(ref _policyEntries, entries);
 
     /// <summary>
-    /// A span for one kernel pass, child of the first traced write it applies and linked to the
-    /// others; null when no write in it was traced or nothing listens.
+    /// The spans of one kernel pass: one per trace among the traced writes it applies, a child of
+    /// that trace's first write (so every write's trace reaches the kernel), linked to the others;
+    /// none when no write in it was traced or nothing listens. Dispose ends them.
     /// </summary>
-    public static Activity? StartApply(string name, List<ActivityContext>? writes)
+    public static ApplySpans StartApply(string name, List<ActivityContext>? writes)
     {
-        if (writes is not { Count: > 0 } || !Source.HasListeners()) return null;
-        var links = writes.Count > 1 ? writes.Skip(1).Select(w => new ActivityLink(w)).ToList() : null;
-        var activity = Source.StartActivity(name, ActivityKind.Consumer, writes[0], links: links);
-        activity?.SetTag("controlplane.writes", writes.Count);
-        return activity;
+        if (writes is not { Count: > 0 } || !Source.HasListeners()) return default;
+        var previous = Activity.Current;
+        var spans = new List<Activity>();
+        foreach (var trace in writes.GroupBy(w => w.TraceId))
+        {
+            var first = trace.First();
+            var links = writes.Count > 1 ? writes.Where(w => w != first).Select(w => new ActivityLink(w)).ToList() : null;
+            if (Source.StartActivity(name, ActivityKind.Consumer, first, links: links) is not { } activity) continue;
+            activity.SetTag("controlplane.writes", writes.Count);
+            spans.Add(activity);
+        }
+        Activity.Current = previous;
+        return new ApplySpans(spans);
+    }
+
+    /// <summary>The spans of one pass (see <see cref="StartApply"/>).</summary>
+    public readonly struct ApplySpans(List<Activity>? spans) : IDisposable
+    {
+        public void Failed(string reason)
+        {
+            foreach (var span in spans ?? []) span.SetStatus(ActivityStatusCode.Error, reason);
+        }
+
+        public void Dispose()
+        {
+            foreach (var span in spans ?? []) span.Stop();
+        }
     }
 
     public void Dispose() => _meter.Dispose();
