@@ -53,6 +53,9 @@ internal static class NetctlApp
             terminal.Error.WriteLine($"Run '{path} --help' for usage.");
             return ExitCodes.Usage;
         }
+        // With OTLP configured (Program), the run is one client span named after its command.
+        using var activity = parse.CommandResult.Command == root ? null
+            : Tracing.StartActivity("netctl " + string.Join(" ", Ancestry(parse.CommandResult.Command)), System.Diagnostics.ActivityKind.Client);
         try
         {
             return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = terminal.Out, Error = terminal.Error });

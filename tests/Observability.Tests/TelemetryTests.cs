@@ -144,5 +144,29 @@ public sealed class TelemetryTests(ITestOutputHelper output)
         Assert.Equal("controlplane-silo", chain[^2].Service);
         // The batch that committed the write is linked, not parented: it is a root of its own.
         Assert.Contains(receiver.Spans, s => s.Name == "store.commit" && s.ParentSpanId.Length == 0);
+
+        // netctl: its run is a client span (flushed before it exits), and the silo's API span continues it.
+        var netctl = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in (string[])[Path.Combine(RepositoryRoot(), "src", "Cli", "bin", new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name, "net10.0", "netctl.dll"), "--server", "unix:" + cluster.SiloSocket, "get", "networks"]) netctl.ArgumentList.Add(arg);
+        netctl.Environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = $"http://127.0.0.1:{receiver.Port}";
+        netctl.Environment["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf";
+        using (var process = System.Diagnostics.Process.Start(netctl)!)
+        {
+            var printed = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            Assert.True(process.ExitCode == 0, printed);
+            Assert.Contains("blue", printed);
+        }
+        // Its span is exported before it exits; the silo's follows within its batch delay.
+        var client = Assert.Single(receiver.Spans, s => s.Service == "netctl");
+        Assert.Equal("netctl get", client.Name);
+        ReceivedSpan? served = null;
+        for (deadline.Restart(); served is null && deadline.Elapsed < Timeout; await Task.Delay(100))
+        {
+            served = receiver.Spans.FirstOrDefault(s => s.Service == "controlplane-silo" && s.ParentSpanId == client.SpanId);
+        }
+        Assert.True(served is not null, $"no silo span continues netctl's {client}:\n{string.Join("\n", receiver.Spans.Where(s => s.TraceId == client.TraceId))}");
+        Assert.Equal(client.TraceId, served.TraceId);
+        Assert.Equal("/controlplane.v1.Networks/List", served.Name);
     }
 }
