@@ -43,7 +43,7 @@ internal sealed class ObservedCluster : IAsyncDisposable
 
     public int SiloMetricsPort { get; } = Shell.FreePort(IPAddress.Loopback);
 
-    public int AgentMetricsPort { get; } = 9464;
+    public int AgentMetricsPort { get; } = 23464; // inside the agent's own namespace, on its own address
 
     public int DnsMetricsPort { get; } = Shell.FreePort(IPAddress.Loopback);
 
