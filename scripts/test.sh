@@ -9,7 +9,7 @@ set -uo pipefail
 missing=()
 [ "$EUID" -eq 0 ] || missing+=("root (the tests create network namespaces, links and nftables tables)")
 for need in ip:iproute2 bridge:iproute2 dig:bind9-dnsutils kdig:knot-dnsutils nft:nftables ping:iputils-ping getent:libc-bin node:nodejs npm:npm \
-  redis-server:redis-server redis-cli:redis-server psql:postgresql-client-15 curl:curl; do
+  redis-server:redis-server redis-cli:redis-server psql:postgresql-client-15 curl:curl prometheus:prometheus; do
   command -v "${need%%:*}" >/dev/null 2>&1 || missing+=("${need%%:*} (Debian package ${need#*:})")
 done
 [ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=("PostgreSQL 15's server (Debian package postgresql-15)")

@@ -10,6 +10,9 @@ namespace ControlPlane.Cli;
 /// <summary>The command tree and the one place that turns failures into messages and exit codes.</summary>
 internal static class NetctlApp
 {
+    /// <summary>netctl's activity source: one client span per run (see Program).</summary>
+    public static readonly System.Diagnostics.ActivitySource Tracing = new("ControlPlane.Cli");
+
     public static RootCommand Build(Terminal terminal)
     {
         var global = new GlobalOptions();
@@ -52,6 +55,9 @@ internal static class NetctlApp
             terminal.Error.WriteLine($"Run '{path} --help' for usage.");
             return ExitCodes.Usage;
         }
+        // With OTLP configured (Program), the run is one client span named after its command.
+        using var activity = parse.CommandResult.Command == root ? null
+            : Tracing.StartActivity("netctl " + string.Join(" ", Ancestry(parse.CommandResult.Command)), System.Diagnostics.ActivityKind.Client);
         try
         {
             return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = terminal.Out, Error = terminal.Error });

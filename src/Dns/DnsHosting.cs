@@ -48,6 +48,7 @@ public static class DnsHosting
             : ZoneSnapshot.Unsynced([zone.Zone, "in-addr.arpa", "ip6.arpa", .. zone.ReverseZones]))
         {
             MaxUdpPayload = transport.MaxUdpPayload,
+            TraceQueries = section.GetValue<bool>("TraceQueries"),
             Forwarder = forwarding.Forwarders.Count > 0 ? new Forwarding.Forwarder(forwarding, TimeProvider.System) : null,
             ForwardingClients = forwardingClients,
             RateLimiter = rateLimit.ResponsesPerSecond > 0 ? new ResponseRateLimiter(rateLimit, TimeProvider.System) : null,

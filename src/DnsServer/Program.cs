@@ -16,6 +16,8 @@ const string Usage = """
       --Dns:ServiceRanges:0=10.96.0.0/16          the control plane's service ranges (reverse zones)
       --Dns:PodRecords=Verified                   pod records: Verified or Disabled
       --Dns:Ca=ca.crt --Dns:Certificate=dns.crt --Dns:Key=dns.key   mutual TLS to https:// silos
+      --Dns:TraceQueries=true                     a span per query (OTLP; default: off)
+      --Metrics:Listen=ADDRESS:PORT               Prometheus text on /metrics (default: off)
     """;
 
 if (ProgramInfo.Answered(args, "ControlPlane.DnsServer", Usage))
@@ -28,6 +30,7 @@ ProgramDefaults.Apply(builder, "dnsserver.json");
 try
 {
     builder.Services.AddClusterDns(builder.Configuration.GetSection("Dns"));
+    builder.Services.AddControlPlaneTelemetry(Telemetry.DnsService, builder.Configuration["Metrics:Listen"]);
 }
 catch (Exception e) when (e is InvalidOperationException or FormatException or IOException)
 {

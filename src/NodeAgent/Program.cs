@@ -28,6 +28,7 @@ const string Usage = """
       --Agent:UnderlayIp=ADDRESS                   where other nodes send VXLAN traffic (required)
       --Agent:AttachSocket=/run/controlplane/agent.sock
       --Agent:Ca=ca.crt --Agent:Certificate=NODE.crt --Agent:Key=NODE.key   mutual TLS to https:// silos
+      --Metrics:Listen=ADDRESS:PORT                Prometheus text on /metrics (default: off)
     """;
 
 if (ProgramInfo.Answered(args, "ControlPlane.NodeAgent", Usage))
@@ -58,6 +59,8 @@ builder.Services.AddSingleton<NodeLease>();
 builder.Services.AddHostedService(s => s.GetRequiredService<NodeLease>());
 builder.Services.AddHostedService<ProgrammedReporter>();
 builder.Services.AddGrpc();
+builder.Services.AddSingleton<ControlPlane.NodeAgent.Telemetry.AgentTelemetry>();
+builder.Services.AddControlPlaneTelemetry(Telemetry.AgentService, builder.Configuration["Metrics:Listen"]);
 
 var app = builder.Build();
 app.MapGrpcService<AttachApi>();

@@ -14,7 +14,7 @@ public sealed class TestScriptTests : IDisposable
 {
     private const UnixFileMode Executable = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
         UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
-    private static readonly string[] Tools = ["ip", "bridge", "dig", "kdig", "nft", "ping", "getent", "node", "npm", "redis-server", "redis-cli", "psql", "curl"];
+    private static readonly string[] Tools = ["ip", "bridge", "dig", "kdig", "nft", "ping", "getent", "node", "npm", "redis-server", "redis-cli", "psql", "curl", "prometheus"];
     private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("parw-testsh-");
 
     public TestScriptTests()
@@ -60,6 +60,7 @@ public sealed class TestScriptTests : IDisposable
         Assert.Contains("kdig (Debian package knot-dnsutils)", line);
         Assert.Contains("nft (Debian package nftables)", line);
         Assert.Contains("ping (Debian package iputils-ping)", line);
+        Assert.Contains("prometheus (Debian package prometheus)", line);
         foreach (var present in new[] { " ip ", "bridge", " dig ", "getent", "node", "npm", ".NET" })
         {
             Assert.DoesNotContain(present, line);

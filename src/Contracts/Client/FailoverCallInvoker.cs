@@ -57,13 +57,24 @@ public sealed class FailoverCallInvoker : CallInvoker, IDisposable
 
     public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
     {
+        options = Traced(options);
         var attempts = new UnaryAttempts<TResponse>();
         var response = attempts.RunAsync(this, index => Invoker(index).AsyncUnaryCall(method, host, options, request), options.CancellationToken);
         return new AsyncUnaryCall<TResponse>(response, attempts.HeadersAsync, attempts.GetStatus, attempts.GetTrailers, attempts.Dispose);
     }
 
+    /// <summary>Within a recorded span (netctl with OTLP configured), the call carries its traceparent: the silo's API span continues the trace.</summary>
+    private static CallOptions Traced(CallOptions options)
+    {
+        if (System.Diagnostics.Activity.Current is not { Recorded: true } activity) return options;
+        var headers = options.Headers ?? [];
+        headers.Add("traceparent", Hosting.Telemetry.TraceparentOf(activity.Context));
+        return options.WithHeaders(headers);
+    }
+
     public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
     {
+        options = Traced(options);
         var index = CurrentIndex();
         var call = Invoker(index).AsyncServerStreamingCall(method, host, options, request);
         return new AsyncServerStreamingCall<TResponse>(new WatchedStream<TResponse>(call.ResponseStream, this, index),

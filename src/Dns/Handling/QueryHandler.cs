@@ -56,6 +56,9 @@ public sealed class QueryHandler(ZoneSnapshot initial)
     /// <summary>Largest UDP payload this server sends, whatever the client offers.</summary>
     public int MaxUdpPayload { get; init; } = 1232;
 
+    /// <summary>A span per query ("Dns:TraceQueries", off by default; exported only with OTLP configured).</summary>
+    public bool TraceQueries { get; init; }
+
     public ZoneSnapshot Snapshot => Volatile.Read(ref _snapshot);
 
     /// <summary>Raised after each swap (tests and diagnostics wait on it).</summary>
@@ -81,6 +84,7 @@ public sealed class QueryHandler(ZoneSnapshot initial)
     /// </summary>
     public int Handle(ReadOnlySpan<byte> query, Span<byte> response, bool tcp, ReadOnlySpan<byte> client)
     {
+        using var trace = QueryTrace.Start(TraceQueries, tcp, response);
         Span<char> name = stackalloc char[DnsName.MaxWireLength];
         var known = ClientAddress.TryRead(client, out var address);
         var length = Answer(query, response, tcp, known, address, name, out var q);

@@ -14,7 +14,7 @@ namespace ControlPlane.NodeAgent.Dataplane;
 /// the desired state and applies it: each network's overlay, removal of overlays and endpoint
 /// interfaces that are ours but no longer wanted. Failures stay pending and are retried.
 /// </summary>
-public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Attach.PendingAttachments pending, ILogger<Reconciler> logger) : BackgroundService
+public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Attach.PendingAttachments pending, Telemetry.AgentTelemetry telemetry, ILogger<Reconciler> logger) : BackgroundService
 {
     private readonly WakeSignal _wake = new();
 
@@ -48,6 +48,8 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
                 continue;
             }
             var programmed = false;
+            using var activity = Telemetry.AgentTelemetry.StartApply("agent.apply netlink", sync.TakeTraces(ProgrammedProgress.Consumer.Overlay));
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
                 var desired = OverlayCalculator.Calculate(view, options.NodeName, underlay);
@@ -62,6 +64,8 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
             {
                 Log.PassFailed(logger, e.Message);
             }
+            telemetry.NetlinkApplied(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+            if (!programmed) activity.Failed("not every change was acknowledged");
             sync.Programmed(ProgrammedProgress.Consumer.Overlay, step, programmed);
         }
     }

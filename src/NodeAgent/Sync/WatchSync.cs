@@ -39,6 +39,8 @@ public sealed partial class WatchSync(ControlPlaneClient client, AgentOptions op
     private readonly HashSet<string> _dirtyEndpoints = [], _dirtyPolicies = [], _dirtyNamespaces = [];
     private bool _full = true, _clusterChanged, _tableChanged;
     private readonly ProgrammedProgress _progress = new();
+    // Trace contexts of the traced writes each consumer has not taken yet (see TakeTraces).
+    private List<System.Diagnostics.ActivityContext>? _overlayTraces, _tableTraces;
     // The table worker runs only with the service proxy or network policy on.
     private readonly bool _table = options.ServiceProxy || options.NetworkPolicy;
 
@@ -142,6 +144,7 @@ public sealed partial class WatchSync(ControlPlaneClient client, AgentOptions op
             var o = _listing ?? _objects;
             var deleted = e.Type == EventType.Deleted;
             if (_listing is null) MarkProgress(e.ObjectCase);
+            if (_listing is null && e.Traceparent.Length > 0) Traced(e);
             switch (e.ObjectCase)
             {
                 case WatchEvent.ObjectOneofCase.Namespace:
@@ -169,6 +172,36 @@ public sealed partial class WatchSync(ControlPlaneClient client, AgentOptions op
                     ForTable(o.Policies, _dirtyPolicies, PolicySemantics.KeyOf(e.NetworkPolicy.Metadata), e.NetworkPolicy, deleted);
                     break;
             }
+        }
+    }
+
+    /// <summary>Keeps a traced event's context for the consumers it concerns (under the lock; bounded).</summary>
+    private void Traced(WatchEvent e)
+    {
+        var context = Contracts.Hosting.Telemetry.ContextOf(e.Traceparent);
+        if (context == default) return;
+        if (e.ObjectCase is WatchEvent.ObjectOneofCase.Network or WatchEvent.ObjectOneofCase.Node or WatchEvent.ObjectOneofCase.Endpoint)
+        {
+            if ((_overlayTraces ??= []).Count < 64) _overlayTraces.Add(context);
+        }
+        if (_table && e.ObjectCase is not WatchEvent.ObjectOneofCase.Node)
+        {
+            if ((_tableTraces ??= []).Count < 64) _tableTraces.Add(context);
+        }
+    }
+
+    /// <summary>
+    /// The trace contexts of the traced writes applied to the view since <paramref name="consumer"/>
+    /// last asked (null: none): its next kernel pass continues those traces.
+    /// </summary>
+    public List<System.Diagnostics.ActivityContext>? TakeTraces(ProgrammedProgress.Consumer consumer)
+    {
+        lock (_lock)
+        {
+            ref var traces = ref consumer == ProgrammedProgress.Consumer.Overlay ? ref _overlayTraces : ref _tableTraces;
+            var taken = traces;
+            traces = null;
+            return taken;
         }
     }
 

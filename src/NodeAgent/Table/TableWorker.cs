@@ -21,7 +21,7 @@ namespace ControlPlane.NodeAgent.Table;
 /// in the node's status, like one over the entry limit; any other failure is retried from a
 /// fresh read-back of the kernel.
 /// </summary>
-public sealed partial class TableWorker(WatchSync sync, AgentOptions options, NodeLease lease, ILogger<TableWorker> logger) : BackgroundService
+public sealed partial class TableWorker(WatchSync sync, AgentOptions options, NodeLease lease, Telemetry.AgentTelemetry telemetry, ILogger<TableWorker> logger) : BackgroundService
 {
     private readonly WakeSignal _wake = new();
 
@@ -48,6 +48,8 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
                 return;
             }
             if (sync.TakeTableWork() is not { } work) continue;
+            using var activity = Telemetry.AgentTelemetry.StartApply("agent.apply nftables", sync.TakeTraces(ProgrammedProgress.Consumer.Table));
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
                 var changes = new List<(string, ElementGroup)>();
@@ -63,6 +65,8 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
                 }
                 // After start and after a failure the work is always full (everything marked dirty).
                 var outcome = Apply(programmer, policy, changes, work.Full);
+                telemetry.NftablesApplied(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+                CountPolicyEntries(changes, work.Full);
                 if (outcome.ReadBack || outcome.ElementsAdded + outcome.ElementsRemoved > 0)
                 {
                     Log.Applied(logger, outcome.Rebuilt ? "built" : outcome.ReadBack ? "read back and converged" : "applied", outcome.ElementsAdded, outcome.ElementsRemoved, outcome.ConntrackCleared);
@@ -73,6 +77,8 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
             catch (Exception e) when (e is NetlinkException or InvalidOperationException)
             {
                 Log.Failed(logger, e.Message);
+                telemetry.NftablesApplied(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+                activity.Failed(e.Message);
                 sync.Programmed(ProgrammedProgress.Consumer.Table, work.Step, programmed: false);
                 programmer.Reset();
                 sync.InvalidateTable();
@@ -80,6 +86,21 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
                 _wake.Set();
             }
         }
+    }
+
+    // Elements per policy group in the table, for the policy entries gauge (this thread only).
+    private readonly Dictionary<string, int> _policyEntries = [];
+
+    private void CountPolicyEntries(List<(string Key, ElementGroup Group)> changes, bool full)
+    {
+        if (full) _policyEntries.Clear();
+        foreach (var (key, group) in changes)
+        {
+            if (!IsPolicy(key)) continue;
+            if (group.Elements.Count == 0) _policyEntries.Remove(key);
+            else _policyEntries[key] = group.Elements.Count;
+        }
+        telemetry.PolicyEntries(_policyEntries.Values.Sum());
     }
 
     private static void Update(PolicyIndex policy, WatchSync.TableWork work)

@@ -34,6 +34,7 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
         var message = new EncodedEvent(ResumeToken.MaxEncodedLength(store.Partitions.Count));
         var buffered = new WriteOptions(WriteFlags.BufferHint);
         var programmed = request.ProgrammedEvents ? new ProgrammedEvents(store.Partitions.Count) : null;
+        Telemetry.SiloTelemetry.StreamOpened();
         try
         {
             while (true)
@@ -72,6 +73,7 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
                             programmed?.Delivered(change);
                             // Objects of the initial snapshot carry no token: resuming mid-snapshot would skip the rest.
                             message.Set(ResourceKinds.Of(change.Kind).EncodeEventHead(change, EventTypeOf(change.Type)), snapshot ? default : feed.Position);
+                            using var delivery = Deliver(change, message);
                             var more = feed.TryNext(out item) && item.Type == FeedItemType.Change;
                             stream.WriteOptions = more || item.Type == FeedItemType.InitialEventsEnd ? buffered : null;
                             await stream.WriteAsync(message).ConfigureAwait(false);
@@ -104,6 +106,28 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
         {
             // The silo is stopping (or the change stream closed): end the stream cleanly.
         }
+        finally
+        {
+            Telemetry.SiloTelemetry.StreamClosed();
+        }
+    }
+
+    /// <summary>
+    /// Records the change's commit → send lag and, for a traced write, adds its traceparent to the
+    /// event: a delivery span's (child of the write) when a tracer listens here, else the write's own.
+    /// </summary>
+    private static System.Diagnostics.Activity? Deliver(Change change, EncodedEvent message)
+    {
+        if (change.CommittedAt != 0)
+        {
+            Telemetry.SiloTelemetry.WatchLag.Record(System.Diagnostics.Stopwatch.GetElapsedTime(change.CommittedAt).TotalSeconds);
+        }
+        if (change.TraceContext == default) return null;
+        var activity = Telemetry.SiloTelemetry.Watch.StartActivity("watch.deliver", System.Diagnostics.ActivityKind.Producer, change.TraceContext);
+        activity?.SetTag("controlplane.kind", change.Kind);
+        activity?.SetTag("controlplane.key", change.Key);
+        message.SetTrace(activity?.Context ?? change.TraceContext);
+        return activity;
     }
 
     /// <summary>

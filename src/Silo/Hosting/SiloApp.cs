@@ -97,6 +97,7 @@ public static class SiloApp
         builder.Services.AddHostedService(services => services.GetRequiredService<MembershipGuard>());
         builder.Services.AddGrpc(o =>
         {
+            o.Interceptors.Add<Telemetry.ApiMetricsInterceptor>(); // first: outermost, sees every call's final status
             o.Interceptors.Add<ErrorInterceptor>();
             o.Interceptors.Add<AuthorizationInterceptor>();
             if (cluster.Membership != "localhost")
@@ -110,13 +111,11 @@ public static class SiloApp
         builder.Services.AddSingleton(typeof(Grpc.AspNetCore.Server.Model.IServiceMethodProvider<>), typeof(ValidatingMethodProvider<>));
         builder.Services.AddGrpcReflection();
         Security.SecurityHosting.AddAuditAndLimits(builder.Services, builder.Configuration, silo);
-        // Metrics of the control plane's own meters (ControlPlane.*): Prometheus text on /metrics
-        // (scrape it over HTTP/1.1 on Silo:HealthPort), and OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
-        builder.Services.AddOpenTelemetry().WithMetrics(metrics =>
-        {
-            metrics.AddMeter("ControlPlane.*").AddPrometheusExporter();
-            if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT"))) metrics.AddOtlpExporter();
-        });
+        // Telemetry (docs/ARCHITECTURE.md, "Observability"): Prometheus text on /metrics (scrape it over
+        // HTTP/1.1 on Silo:HealthPort), OTLP metrics and traces when OTEL_EXPORTER_OTLP_* is set.
+        builder.Services.AddControlPlaneTelemetry(Contracts.Hosting.Telemetry.SiloService,
+            metrics: m => m.AddMeter("Microsoft.Orleans").AddPrometheusExporter(),
+            tracing: t => t.AddSource("Microsoft.Orleans.Application"));
         builder.Services.AddSingleton<SiloHealthCheck>();
         builder.Services.AddGrpcHealthChecks().AddCheck<SiloHealthCheck>("silo");
         SiloTls.AddTo(builder.Services, tls);
@@ -190,6 +189,7 @@ public static class SiloApp
         // than every object ever called (the default holds a million entries).
         silo.Configure<GrainDirectoryOptions>(o => o.CacheSize = 100_000);
         silo.Services.AddSerializer(serializer => serializer.AddProtobufMessages());
+        silo.AddActivityPropagation();
         // Placement is chosen, not inherited: new objects spread over the silos at random
         // (allocators ask for local placement themselves).
         silo.Services.AddSingleton<Orleans.Runtime.PlacementStrategy, RandomPlacement>();

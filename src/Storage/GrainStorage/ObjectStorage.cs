@@ -83,12 +83,15 @@ public sealed class ObjectStorage(DurableStore store) : IGrainStorage
 
     private async Task<long> CommitAsync<T>(IGrainState<T> grainState, WriteRequest request)
     {
+        using var activity = Telemetry.StoreTelemetry.StartWrite(request.Kind, request.Key);
+        if (activity is not null) request.TraceContext = activity.Context;
         try
         {
             return await store.Committer.WriteAsync(request).ConfigureAwait(false);
         }
         catch (ControlPlaneException e) when (e.Code == ErrorCode.Aborted)
         {
+            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "conflict");
             throw new InconsistentStateException(e.Message, grainState.ETag, "a later revision");
         }
     }

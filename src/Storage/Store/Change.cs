@@ -22,4 +22,13 @@ public sealed class Change
     /// fanned out to many watchers is serialised once.
     /// </summary>
     public object? EncodingCache { get; set; }
+
+    /// <summary>
+    /// The span of the write that made this change (in memory only, never stored): watchers carry
+    /// it on the event so a trace follows the write to the agents. Default when not traced.
+    /// </summary>
+    public System.Diagnostics.ActivityContext TraceContext { get; set; }
+
+    /// <summary>Stopwatch timestamp of the commit on this silo (0: read back from the log), for watch lag.</summary>
+    public long CommittedAt { get; set; }
 }

@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using ControlPlane.Storage.Changes;
 using ControlPlane.Storage.Errors;
+using ControlPlane.Storage.Telemetry;
 
 namespace ControlPlane.Storage;
 
@@ -81,6 +82,8 @@ public sealed class GroupCommitter : IDisposable
         var requests = new List<WriteRequest>(MaxBatch);
         var outcomes = new WriteOutcome[MaxBatch];
         var changes = new Change?[MaxBatch];
+        // Commit spans are roots of their own (linked to the writes), whoever created this committer.
+        System.Diagnostics.Activity.Current = null;
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
             batch.Clear();
@@ -90,10 +93,15 @@ public sealed class GroupCommitter : IDisposable
                 batch.Add(pending);
                 requests.Add(pending.Request);
             }
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            using var activity = StoreTelemetry.StartCommit(requests);
             try
             {
                 await _store.CommitAsync(requests, outcomes, changes).ConfigureAwait(false);
                 Transactions++;
+                StoreTelemetry.BatchSize.Record(batch.Count);
+                StoreTelemetry.CommitDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+                Stamp(requests, changes);
                 Volatile.Write(ref _failure, Array.IndexOf(outcomes, WriteOutcome.Fenced, 0, batch.Count) >= 0 ? "this silo's store was fenced by another silo" : null);
             }
             catch (Exception e)
@@ -132,6 +140,18 @@ public sealed class GroupCommitter : IDisposable
                         break;
                 }
             }
+        }
+    }
+
+    /// <summary>Hands each write's trace context and the commit time to its change (for watch delivery and lag).</summary>
+    private static void Stamp(List<WriteRequest> requests, Change?[] changes)
+    {
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        for (var i = 0; i < requests.Count; i++)
+        {
+            if (changes[i] is not { } change) continue;
+            change.CommittedAt = now;
+            change.TraceContext = requests[i].TraceContext;
         }
     }
 

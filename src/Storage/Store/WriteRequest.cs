@@ -24,6 +24,8 @@ public sealed class WriteRequest
     public IReadOnlyList<Claim>? Claims { get; init; }
     /// <summary>The epoch under which this silo owns the partition.</summary>
     public long Epoch { get; set; }
+    /// <summary>The span of this write, handed on to its change (see <see cref="Change.TraceContext"/>).</summary>
+    public System.Diagnostics.ActivityContext TraceContext { get; set; }
     /// <summary>Set by the store when the outcome is <see cref="WriteOutcome.ClaimTaken"/>.</summary>
     public ClaimHolder? TakenBy { get; set; }
 }

@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace ControlPlane.Contracts.Hosting;
+
+/// <summary>
+/// OpenTelemetry as every program of the project sets it up (OpenTelemetry.Extensions.Hosting):
+/// the meters ControlPlane.* and System.Runtime, the activity sources ControlPlane.*, OTLP export
+/// when the standard OTEL_EXPORTER_OTLP_* variables name an endpoint (the exporter reads the rest of
+/// OTEL_* itself), and Prometheus text on <c>http://{listen}/metrics</c> when a listen address is
+/// given (programs without Kestrel; the silo maps the AspNetCore exporter on its health port).
+/// Without an OTLP endpoint no tracer provider is built, so no activity is ever created.
+/// </summary>
+public static class Telemetry
+{
+    public const string SiloService = "controlplane-silo";
+    public const string AgentService = "controlplane-agent";
+    public const string DnsService = "controlplane-dns";
+    public const string CliService = "netctl";
+
+    /// <summary>True when OTLP traces should be exported (OTEL_EXPORTER_OTLP_ENDPOINT or _TRACES_ENDPOINT set).</summary>
+    public static bool TracesExported => IsSet("OTEL_EXPORTER_OTLP_ENDPOINT") || IsSet("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+
+    /// <summary>True when OTLP metrics should be exported (OTEL_EXPORTER_OTLP_ENDPOINT or _METRICS_ENDPOINT set).</summary>
+    public static bool MetricsExported => IsSet("OTEL_EXPORTER_OTLP_ENDPOINT") || IsSet("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
+
+    /// <param name="services">The program's services.</param>
+    /// <param name="serviceName">service.name of the resource (<see cref="SiloService"/>, ...).</param>
+    /// <param name="metricsListen">address:port for Prometheus text on /metrics, or null/empty for none.</param>
+    /// <param name="metrics">More for the meter provider (the silo: Orleans' meter, its AspNetCore exporter).</param>
+    /// <param name="tracing">More for the tracer provider (the silo: Orleans' activity source).</param>
+    public static IServiceCollection AddControlPlaneTelemetry(this IServiceCollection services, string serviceName, string? metricsListen = null,
+        Action<MeterProviderBuilder>? metrics = null, Action<TracerProviderBuilder>? tracing = null)
+    {
+        var listen = string.IsNullOrEmpty(metricsListen) ? ((string, int)?)null : ListenOf(metricsListen);
+        var otel = services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService(serviceName, serviceVersion: typeof(Telemetry).Assembly.GetName().Version?.ToString()))
+            .WithMetrics(m =>
+            {
+                m.AddMeter("ControlPlane.*", "System.Runtime");
+                metrics?.Invoke(m);
+                if (listen is var (host, port)) m.AddPrometheusHttpListener(o => (o.Host, o.Port) = (host, port));
+                if (MetricsExported) m.AddOtlpExporter();
+            });
+        if (TracesExported)
+        {
+            otel.WithTracing(t =>
+            {
+                t.AddSource("ControlPlane.*");
+                tracing?.Invoke(t);
+                t.AddOtlpExporter();
+            });
+        }
+        return services;
+    }
+
+    /// <summary>
+    /// The tracer provider of a program without a host (netctl): null unless OTLP traces are
+    /// exported. Dispose it before exiting: that flushes the spans.
+    /// </summary>
+    public static TracerProvider? StartTracing(string serviceName) => TracesExported
+        ? Sdk.CreateTracerProviderBuilder()
+            .ConfigureResource(r => r.AddService(serviceName))
+            .AddSource("ControlPlane.*")
+            .AddOtlpExporter()
+            .Build()
+        : null;
+
+    /// <summary>The W3C traceparent of <paramref name="context"/> ("00-trace-span-flags").</summary>
+    public static string TraceparentOf(ActivityContext context) =>
+        $"00-{context.TraceId.ToHexString()}-{context.SpanId.ToHexString()}-{((context.TraceFlags & ActivityTraceFlags.Recorded) != 0 ? "01" : "00")}";
+
+    /// <summary>The context a traceparent names, or default when it is empty or malformed.</summary>
+    public static ActivityContext ContextOf(string? traceparent) =>
+        !string.IsNullOrEmpty(traceparent) && ActivityContext.TryParse(traceparent, null, isRemote: true, out var context) ? context : default;
+
+    /// <summary>"address:port" (IPv6 in brackets, or a host name) → the HttpListener's host and port (any address: "*").</summary>
+    public static (string Host, int Port) ListenOf(string listen)
+    {
+        if (IPEndPoint.TryParse(listen, out var endpoint) && endpoint.Port > 0)
+        {
+            if (endpoint.Address.Equals(IPAddress.Any) || endpoint.Address.Equals(IPAddress.IPv6Any)) return ("*", endpoint.Port);
+            return (endpoint.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{endpoint.Address}]" : endpoint.Address.ToString(), endpoint.Port);
+        }
+        var colon = listen.LastIndexOf(':');
+        if (colon > 0 && int.TryParse(listen.AsSpan(colon + 1), out var port) && port is > 0 and < 65536)
+        {
+            return (listen[..colon], port);
+        }
+        throw new FormatException($"Invalid configuration:\n  Metrics:Listen must be address:port, not '{listen}'");
+    }
+
+    private static bool IsSet(string variable) => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(variable));
+}
