@@ -118,6 +118,8 @@ const scenarios = {
   // No client certificate: UNAUTHENTICATED, saying so.
   async 'tls-anonymous'() {
     await expectStatus(call(client(v1.Namespaces), 'List', {}, deadline(5000)), grpc.status.UNAUTHENTICATED, 'no client certificate');
+  },
+
   async limits() {
     // Run against a silo with Limits:RequestsPerSecond set low: a burst is refused with
     // RESOURCE_EXHAUSTED, a retry pushback and rich details, and the call succeeds after the pause.
