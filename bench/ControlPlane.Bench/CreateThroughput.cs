@@ -13,7 +13,11 @@ internal static class CreateThroughput
     {
         // Callers share one client per silo whose calls spread over a few HTTP/2 connections.
         var connections = int.Parse(Environment.GetEnvironmentVariable("CONNECTIONS") ?? "8");
-        var silos = FailoverCallInvoker.Split(addresses).Select(a => new ControlPlaneClient(a, connections)).ToArray();
+        // NETCTL_CA/NETCTL_CERT/NETCTL_KEY (as netctl reads them): mutual TLS to https:// silos.
+        var tls = Environment.GetEnvironmentVariable("NETCTL_CA") is { Length: > 0 } ca
+            ? new ClientTls(ca, Environment.GetEnvironmentVariable("NETCTL_CERT"), Environment.GetEnvironmentVariable("NETCTL_KEY"))
+            : null;
+        var silos = FailoverCallInvoker.Split(addresses).Select(a => new ControlPlaneClient(a, connections, tls)).ToArray();
         var setup = silos[0];
         var run = Guid.NewGuid().ToString("N")[..6];
         var ns = $"bench-{run}";
