@@ -93,26 +93,30 @@ api_run() { # config scenario: one fresh silo, one bench run; prints calls/s
   rm -rf "$data"
 }
 
-api() {
-  local configs=(off metrics telemetry mtls all)
-  for scenario in creates gets; do
-    declare -A rates=()
-    for ((r = 0; r < reps; r++)); do
-      for config in "${configs[@]}"; do
-        rates[$config]+="$(api_run "$config" "$scenario") "
-      done
-    done
-    local base; base=$(tr ' ' '\n' <<<"${rates[off]}" | grep . | median)
-    echo
-    echo "## API $scenario over gRPC, 64 callers, ${DURATION} s × $reps rounds (calls/s)"
-    echo "| configuration | runs | median | ratio to off |"
-    echo "|---|---|---|---|"
-    for config in "${configs[@]}"; do
-      local m; m=$(tr ' ' '\n' <<<"${rates[$config]}" | grep . | median)
-      printf '| %s | %s| %.0f | %.2f |\n' "$config" "${rates[$config]}" "$m" "$(awk -v a="$m" -v b="$base" 'BEGIN {print a / b}')"
-    done
-    unset rates
+rounds() { # title runner config...: REPS interleaved rounds of "runner config", then the table of medians and ratios to the first config
+  local title=$1 runner=$2; shift 2
+  local configs=("$@") config m base
+  declare -A rates=()
+  for ((r = 0; r < reps; r++)); do
+    for config in "${configs[@]}"; do rates[$config]+="$($runner "$config") "; done
   done
+  base=$(tr ' ' '\n' <<<"${rates[${configs[0]}]}" | grep . | median)
+  echo
+  echo "## $title"
+  echo "| configuration | runs | median | ratio to ${configs[0]} |"
+  echo "|---|---|---|---|"
+  for config in "${configs[@]}"; do
+    m=$(tr ' ' '\n' <<<"${rates[$config]}" | grep . | median)
+    printf '| %s | %s| %.0f | %.2f |\n' "$config" "${rates[$config]}" "$m" "$(awk -v a="$m" -v b="$base" 'BEGIN {print a / b}')"
+  done
+}
+
+api_creates() { api_run "$1" creates; }
+api_gets() { api_run "$1" gets; }
+
+api() {
+  rounds "API creates over gRPC, 64 callers, ${DURATION} s × $reps rounds (calls/s)" api_creates off metrics telemetry mtls all
+  rounds "API gets over gRPC, 64 callers, ${DURATION} s × $reps rounds (calls/s)" api_gets off metrics telemetry mtls all
 }
 
 dns_zone() { # dir: a cluster.local zone with 10,000 services and the query file for them
@@ -149,22 +153,7 @@ dns_run() { # config: one DNS server, one dnsperf run; prints queries/s
 dns() {
   mkdir -p "$work/dns"
   dns_zone "$work/dns"
-  local configs=(off metrics)
-  declare -A rates=()
-  for ((r = 0; r < reps; r++)); do
-    for config in "${configs[@]}"; do
-      rates[$config]+="$(dns_run "$config") "
-    done
-  done
-  local base; base=$(tr ' ' '\n' <<<"${rates[off]}" | grep . | median)
-  echo
-  echo "## DNS over UDP, dnsperf (4 clients, 200 outstanding), ${dns_seconds} s × $reps rounds (queries/s)"
-  echo "| configuration | runs | median | ratio to off |"
-  echo "|---|---|---|---|"
-  for config in "${configs[@]}"; do
-    local m; m=$(tr ' ' '\n' <<<"${rates[$config]}" | grep . | median)
-    printf '| %s | %s| %.0f | %.2f |\n' "$config" "${rates[$config]}" "$m" "$(awk -v a="$m" -v b="$base" 'BEGIN {print a / b}')"
-  done
+  rounds "DNS over UDP, dnsperf (4 clients, 200 outstanding), ${dns_seconds} s × $reps rounds (queries/s)" dns_run off metrics
 }
 
 case $what in
