@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # What observability and security cost, measured in one run so the ratios count on a noisy machine:
 #   api  CreateEndpoint and GetEndpoint over gRPC (bench/ControlPlane.Bench, 64 callers) against a
-#        fresh silo per configuration:
+#        fresh silo per configuration, the silo pinned to CPU 0 and the bench to CPU 1 (SILO_CPUS,
+#        BENCH_CPUS): the silo is then the bottleneck, so calls/s measure its CPU per call, and the
+#        run-to-run spread falls from about ±20% unpinned to a few percent:
 #          off        OTEL_SDK_DISABLED=true: no meter or span is collected, plain HTTP/2
 #          metrics    the default: every ControlPlane.* meter collected, /metrics scraped each second
 #          telemetry  metrics plus every span exported over OTLP/HTTP (to a sink in this script)
@@ -20,6 +22,8 @@ export DURATION=${DURATION:-10} WARMUP_SECONDS=${WARMUP_SECONDS:-3}
 dns_seconds=${DNS_SECONDS:-10}
 work=$(mktemp -d /tmp/cp-security-XXXXXX)
 port=${PORT:-7191}
+silo_cpus=${SILO_CPUS:-0}
+bench_cpus=${BENCH_CPUS:-1}
 health=$((port + 1))
 pids=()
 cleanup() {
@@ -79,13 +83,13 @@ api_run() { # config scenario: one fresh silo, one bench run; prints calls/s
     client=(NETCTL_CA="$pki/ca.crt" NETCTL_CERT="$pki/bench.crt" NETCTL_KEY="$pki/bench.key")
   fi
   mkdir -p "$data"
-  env "${env[@]}" dotnet "$silo_dll" --Silo:Port=$port --Silo:HealthPort=$health --Silo:DataDirectory="$data" \
+  env "${env[@]}" taskset -c "$silo_cpus" dotnet "$silo_dll" --Silo:Port=$port --Silo:HealthPort=$health --Silo:DataDirectory="$data" \
     --Logging:LogLevel:Default=Warning --Dns:Enabled=false "${args[@]}" >"$data.log" 2>&1 &
   local silo=$! scraper=
   pids+=("$silo")
   until curl -sf "http://127.0.0.1:$health/healthz" >/dev/null; do sleep 0.05; done
   if [ "$config" != off ] && [ "$config" != mtls ]; then scrape "http://127.0.0.1:$health/metrics" & scraper=$!; fi
-  env "${client[@]}" dotnet "$bench" "$scheme://127.0.0.1:$port" "$scenario" > "$data.bench" 2>&1 || { cat "$data.bench" "$data.log" >&2; return 1; }
+  env "${client[@]}" taskset -c "$bench_cpus" dotnet "$bench" "$scheme://127.0.0.1:$port" "$scenario" > "$data.bench" 2>&1 || { cat "$data.bench" "$data.log" >&2; return 1; }
   [ -n "$scraper" ] && kill "$scraper" 2>/dev/null
   kill "$silo"; wait "$silo" 2>/dev/null || true
   # The table row: | silos | callers | connections | calls | failed | seconds | calls/s | p50 | p99 |

@@ -12,10 +12,41 @@ namespace ControlPlane.Silo.Security;
 /// refused client gets a gRPC status it can read rather than a broken connection: UNAUTHENTICATED
 /// with the reason. A certificate that passes names the <see cref="Caller"/>. Requests not over TLS
 /// (the unix socket, the health port) are not checked here.
+/// The chain is built once per certificate object, and Kestrel hands every request of a
+/// connection the same object, so a connection pays for it once; the validity period is checked
+/// on every request, so a certificate that expires while its connection is open is refused.
 /// </summary>
 public sealed class ClientCertificates(X509Certificate2 ca, TimeProvider time)
 {
     private const string ClientAuthentication = "1.3.6.1.5.5.7.3.2";
+
+    /// <summary>What the chain check found for one certificate: its caller, or why it has none; and when it is valid.</summary>
+    private sealed record Verdict(Caller? Caller, string? Problem, DateTime NotBefore, DateTime NotAfter);
+
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<X509Certificate2, Verdict> _verdicts = new();
+
+    /// <summary>The caller <paramref name="certificate"/> names, or null with the reason it is refused.</summary>
+    public Caller? Check(X509Certificate2? certificate, out string? problem)
+    {
+        if (certificate is null || !_verdicts.TryGetValue(certificate, out var verdict))
+        {
+            problem = Problem(certificate);
+            if (certificate is null) return null;
+            verdict = new Verdict(problem is null ? Caller.FromCertificate(certificate) : null, problem,
+                certificate.NotBefore.ToUniversalTime(), certificate.NotAfter.ToUniversalTime());
+            // Only a certificate that chains is remembered; a refusal is worked out again (and says why, with the time).
+            if (problem is null) _verdicts.AddOrUpdate(certificate, verdict);
+            return verdict.Caller;
+        }
+        var now = time.GetUtcNow().UtcDateTime;
+        if (now > verdict.NotAfter || now < verdict.NotBefore)
+        {
+            problem = Problem(certificate);
+            return null;
+        }
+        problem = verdict.Problem;
+        return verdict.Caller;
+    }
 
     /// <summary>Why <paramref name="certificate"/> cannot name a caller, or null when it is one of the cluster's.</summary>
     public string? Problem(X509Certificate2? certificate)
@@ -53,13 +84,14 @@ public sealed class ClientCertificates(X509Certificate2 ca, TimeProvider time)
             await next(context).ConfigureAwait(false);
             return;
         }
-        var certificate = await context.Connection.GetClientCertificateAsync(context.RequestAborted).ConfigureAwait(false);
-        if (Problem(certificate) is { } problem)
+        var certificate = context.Connection.ClientCertificate
+            ?? await context.Connection.GetClientCertificateAsync(context.RequestAborted).ConfigureAwait(false);
+        if (Check(certificate, out var problem) is not { } caller)
         {
-            await RefuseAsync(context, problem).ConfigureAwait(false);
+            await RefuseAsync(context, problem!).ConfigureAwait(false);
             return;
         }
-        context.Items[typeof(Caller)] = Caller.FromCertificate(certificate!);
+        context.Items[typeof(Caller)] = caller;
         await next(context).ConfigureAwait(false);
     }
 

@@ -1,0 +1,51 @@
+using System.Security.Cryptography.X509Certificates;
+using ControlPlane.Silo.Security;
+using ControlPlane.Tests.Shared;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ControlPlane.Silo.Tests;
+
+/// <summary>
+/// The client-certificate check remembers a certificate that chains (one chain build per
+/// connection), but not past the certificate's validity: a connection held open while its
+/// certificate expires is refused from then on.
+/// </summary>
+public sealed class ClientCertificatesTests
+{
+    [Fact]
+    public void RememberedCertificate_IsRefusedOnceItExpires_AndNamesItsCallerUntilThen()
+    {
+        using var pki = ClusterPki.Create();
+        pki.Ca.Issue("short-lived", "orchestrator", days: 1);
+        var certificate = X509CertificateLoader.LoadCertificateFromFile(pki.CertificatePath("short-lived"));
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var check = new ClientCertificates(X509CertificateLoader.LoadCertificateFromFile(pki.CaPath), time);
+
+        Assert.Equal(new Caller("short-lived", Role.Orchestrator, Authenticated: true), check.Check(certificate, out var problem));
+        Assert.Null(problem);
+        time.Advance(TimeSpan.FromHours(12));
+        Assert.Equal(new Caller("short-lived", Role.Orchestrator, Authenticated: true), check.Check(certificate, out problem));
+
+        time.Advance(TimeSpan.FromDays(1));
+        Assert.Null(check.Check(certificate, out problem));
+        Assert.Contains("expired on", problem);
+    }
+
+    [Fact]
+    public void ForeignCertificate_IsRefusedEveryTime_WithTheReason()
+    {
+        using var pki = ClusterPki.Create();
+        using var other = ClusterPki.Create();
+        other.Ca.Issue("stranger", "admin");
+        var certificate = X509CertificateLoader.LoadCertificateFromFile(other.CertificatePath("stranger"));
+        var check = new ClientCertificates(X509CertificateLoader.LoadCertificateFromFile(pki.CaPath), TimeProvider.System);
+
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.Null(check.Check(certificate, out var problem));
+            Assert.Contains("not issued by the cluster CA", problem);
+        }
+        Assert.Null(check.Check(null, out var none));
+        Assert.Contains("no client certificate", none);
+    }
+}
