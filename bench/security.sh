@@ -12,8 +12,8 @@
 #   dns  dnsperf against our DNS server serving a generated cluster.local zone, server pinned to
 #        CPU 0 and dnsperf to CPU 1: off (OTEL_SDK_DISABLED=true) against metrics on (Metrics:Listen,
 #        scraped each second)
-# Configurations are interleaved (REPS rounds of each) and the table gives the median and the
-# ratio to "off". Usage: bench/security.sh [api|dns|all]   env: REPS (3), DURATION (10 s), DNS_SECONDS (10)
+# Configurations are interleaved (REPS rounds of each, each round starting one configuration
+# later) and the table gives the median and the ratio to "off". Usage: bench/security.sh [api|dns|all]   env: REPS (3), DURATION (10 s), DNS_SECONDS (10)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 what=${1:-all}
@@ -99,10 +99,14 @@ api_run() { # config scenario: one fresh silo, one bench run; prints calls/s
 
 rounds() { # title runner config...: REPS interleaved rounds of "runner config", then the table of medians and ratios to the first config
   local title=$1 runner=$2; shift 2
-  local configs=("$@") config m base
+  local configs=("$@") config m base i
   declare -A rates=()
   for ((r = 0; r < reps; r++)); do
-    for config in "${configs[@]}"; do rates[$config]+="$($runner "$config") "; done
+    # Each round starts one configuration later, so that no configuration always follows the same one.
+    for ((i = 0; i < ${#configs[@]}; i++)); do
+      config=${configs[$(((i + r) % ${#configs[@]}))]}
+      rates[$config]+="$($runner "$config") "
+    done
   done
   base=$(tr ' ' '\n' <<<"${rates[${configs[0]}]}" | grep . | median)
   echo

@@ -43,6 +43,15 @@ if (options.Validate() is { Count: > 0 } errors)
     Console.Error.WriteLine("Invalid configuration:\n  " + string.Join("\n  ", errors));
     return 2;
 }
+try
+{
+    builder.Services.AddControlPlaneTelemetry(Telemetry.AgentService, builder.Configuration["Metrics:Listen"]);
+}
+catch (FormatException e)
+{
+    Console.Error.WriteLine(e.Message);
+    return 2;
+}
 Directory.CreateDirectory(Path.GetDirectoryName(options.AttachSocket)!);
 File.Delete(options.AttachSocket);
 builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(options.AttachSocket, o => o.Protocols = HttpProtocols.Http2));
@@ -60,7 +69,6 @@ builder.Services.AddHostedService(s => s.GetRequiredService<NodeLease>());
 builder.Services.AddHostedService<ProgrammedReporter>();
 builder.Services.AddGrpc();
 builder.Services.AddSingleton<ControlPlane.NodeAgent.Telemetry.AgentTelemetry>();
-builder.Services.AddControlPlaneTelemetry(Telemetry.AgentService, builder.Configuration["Metrics:Listen"]);
 
 var app = builder.Build();
 app.MapGrpcService<AttachApi>();

@@ -83,27 +83,8 @@ internal sealed partial class Silo : IAsyncDisposable
     }
 
     /// <summary>A free TCP and UDP port in 26000-26999 (the range this machine gives us), from <paramref name="first"/> on.</summary>
-    public static int FreePort(int first)
-    {
-        for (var port = first; port < 27000; port++)
-        {
-            try
-            {
-                using var udp = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
-                udp.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port));
-                var tcp = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
-                tcp.Start();
-                tcp.Stop();
-                return port;
-            }
-            catch (System.Net.Sockets.SocketException)
-            {
-            }
-        }
-        throw new InvalidOperationException($"no free port from {first} to 26999");
-    }
+    public static int FreePort(int first) => Ports.FreeTcpAndUdp(first, 26999);
 
-    /// <summary>The store's position: the resume token of a list (one revision per partition), which moves with every write.</summary>
     /// <summary>
     /// Every object a manifest can write, with its etag ("kind ns/name etag", sorted): equal
     /// snapshots mean nothing was written. Derived objects (service endpoint sets) are left out:

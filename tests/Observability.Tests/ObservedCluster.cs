@@ -41,13 +41,13 @@ internal sealed class ObservedCluster : IAsyncDisposable
 
     public string SiloSocket => Path.Combine(_data, "silo.sock");
 
-    public int SiloMetricsPort { get; } = Shell.FreePort(IPAddress.Loopback);
+    public int SiloMetricsPort { get; } = Ports.Free();
 
     public int AgentMetricsPort { get; } = 23464; // inside the agent's own namespace, on its own address
 
-    public int DnsMetricsPort { get; } = Shell.FreePort(IPAddress.Loopback);
+    public int DnsMetricsPort { get; } = Ports.Free();
 
-    public int DnsPort { get; } = Shell.FreePort(IPAddress.Loopback);
+    public int DnsPort { get; } = Ports.Free();
 
     public ControlPlaneClient Client { get; private set; } = null!;
 

@@ -22,7 +22,7 @@ internal sealed class OtlpReceiver : IAsyncDisposable
 
     public OtlpReceiver(IEnumerable<IPAddress> addresses)
     {
-        Port = Shell.FreePort(IPAddress.Loopback);
+        Port = Ports.Free();
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.WebHost.ConfigureKestrel(k =>

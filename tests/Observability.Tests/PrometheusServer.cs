@@ -23,7 +23,7 @@ internal sealed class PrometheusServer : IDisposable
         var config = "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n"
             + string.Concat(targets.Select(t => $"  - job_name: {t.Key}\n    static_configs:\n      - targets: ['{t.Value}']\n"));
         File.WriteAllText(Path.Combine(_directory, "prometheus.yml"), config);
-        Port = Shell.FreePort(IPAddress.Loopback);
+        Port = Ports.Free();
         var info = new ProcessStartInfo("/usr/bin/prometheus") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in (string[])[$"--config.file={Path.Combine(_directory, "prometheus.yml")}", $"--storage.tsdb.path={Path.Combine(_directory, "data")}",
                      $"--web.listen-address=127.0.0.1:{Port}", "--log.level=warn"]) info.ArgumentList.Add(arg);

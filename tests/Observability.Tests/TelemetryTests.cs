@@ -63,6 +63,8 @@ public sealed class TelemetryTests(ITestOutputHelper output)
         await prometheus.WaitAsync("controlplane_agent_policy_entries{job=\"agent\",node=\"ob-node\"}", s => s.Count == 1, Timeout, Context);
         // The agent's commit → programmed latency, as the silo measures it per node.
         await prometheus.WaitAsync("controlplane_convergence_programmed_latency_milliseconds_count{job=\"silo\",node=\"ob-node\"}", s => s.Count == 1 && s[0].Value > 0, Timeout, Context);
+        // Each dig is one query counted, by its type and rcode.
+        await prometheus.WaitAsync("sum(controlplane_dns_queries_total{job=\"dns\",type=\"A\"})", s => s.Count == 1 && s[0].Value == queries, Timeout, Context);
         // Every process exports the runtime's own meter.
         foreach (var job in (string[])["silo", "agent", "dns"])
         {
@@ -74,12 +76,9 @@ public sealed class TelemetryTests(ITestOutputHelper output)
         var used = System.Text.RegularExpressions.Regex.Matches(dashboard, @"\b((?:controlplane|orleans|dotnet)_[a-z_]+|up)\{")
             .Select(m => m.Groups[1].Value).Distinct().ToList();
         Assert.Contains("controlplane_agent_policy_entries", used);
-        // TODO(issue 17): controlplane_dns_* come with the DNS instruments of another branch.
-        var unknown = used.Where(n => !n.StartsWith("controlplane_dns_", StringComparison.Ordinal) && !names.Contains(n)).ToList();
+        Assert.Contains("controlplane_dns_queries_total", used);
+        var unknown = used.Where(n => !names.Contains(n)).ToList();
         Assert.True(unknown.Count == 0, "the dashboard uses metrics Prometheus does not have: " + string.Join(", ", unknown));
-
-        // TODO(issue 17): the DNS instruments (meter ControlPlane.Dns, by type and rcode) come from
-        // another branch; once merged, assert the dig count here: sum(controlplane_dns_queries_total) == queries.
     }
 
     private static string RepositoryRoot()
@@ -168,5 +167,17 @@ public sealed class TelemetryTests(ITestOutputHelper output)
         Assert.True(served is not null, $"no silo span continues netctl's {client}:\n{string.Join("\n", receiver.Spans.Where(s => s.TraceId == client.TraceId))}");
         Assert.Equal(client.TraceId, served.TraceId);
         Assert.Equal("/controlplane.v1.Networks/List", served.Name);
+    }
+
+    /// <summary>A Metrics:Listen that is no address:port stops the agent and the DNS server at start, saying so (exit code 2, no stack trace).</summary>
+    [Theory]
+    [InlineData("ControlPlane.NodeAgent.dll", "--Agent:NodeName=bad-metrics", "--Agent:UnderlayIp=127.0.0.1")]
+    [InlineData("ControlPlane.DnsServer.dll", "--Dns:Listen=127.0.0.1:0", "--Dns:ControlPlane=")]
+    public void Program_WithUnusableMetricsListen_ExitsWithTheReason(string program, string first, string second)
+    {
+        var (code, output) = Shell.Run("dotnet", Path.Combine(AppContext.BaseDirectory, program), first, second, "--Metrics:Listen=nowhere");
+        Assert.True(code == 2, $"exit code {code}:\n{output}");
+        Assert.Contains("Metrics:Listen must be address:port, not 'nowhere'", output);
+        Assert.DoesNotContain("   at ", output);
     }
 }

@@ -41,7 +41,7 @@ public sealed class PostgresServer
     /// <summary>Runs SQL as the superuser against the postgres database.</summary>
     public string Psql(string sql, string database = "postgres")
     {
-        var (code, output) = Run("psql", "-h", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", "postgres", "-d", database, "-Atc", sql);
+        var (code, output) = Shell.Run("psql", "-h", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", "postgres", "-d", database, "-Atc", sql);
         if (code != 0) throw new InvalidOperationException($"psql failed: {output}");
         return output.Trim();
     }
@@ -50,10 +50,10 @@ public sealed class PostgresServer
     {
         var directory = Path.Combine(Path.GetTempPath(), "cp-pg-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(directory);
-        Run("chown", "postgres", directory);
-        var (code, output) = Run("runuser", "-u", "postgres", "--", $"{Binaries}/initdb", "-D", $"{directory}/data", "-A", "trust", "-U", "postgres", "--no-sync");
+        Shell.Run("chown", "postgres", directory);
+        var (code, output) = Shell.Run("runuser", "-u", "postgres", "--", $"{Binaries}/initdb", "-D", $"{directory}/data", "-A", "trust", "-U", "postgres", "--no-sync");
         if (code != 0) throw new InvalidOperationException($"initdb failed: {output}");
-        var port = FreePort();
+        var port = Ports.Free();
         var info = new ProcessStartInfo("runuser") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in (string[])["-u", "postgres", "--", $"{Binaries}/postgres", "-D", $"{directory}/data", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
                      "-k", directory, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "max_connections=300"])
@@ -80,26 +80,9 @@ public sealed class PostgresServer
         var pidFile = Path.Combine(_directory, "data", "postmaster.pid");
         if (File.Exists(pidFile) && int.TryParse(File.ReadLines(pidFile).First(), out var pid))
         {
-            Run("kill", "-INT", pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Shell.Run("kill", "-INT", pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
         _process.WaitForExit(10_000);
         Directory.Delete(_directory, recursive: true);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static (int Code, string Output) Run(string file, params string[] args)
-    {
-        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in args) info.ArgumentList.Add(arg);
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, output);
     }
 }

@@ -98,7 +98,7 @@ public sealed class AgentTlsTests
         using var pki = ClusterPki.Create();
         pki.Ca.Issue("dns", "dns");
         var data = Path.Combine(Path.GetTempPath(), "sc-tlsdns-" + Guid.NewGuid().ToString("N"));
-        var (api, dns) = (FreePort(21100), FreePort(21200));
+        var (api, dns) = (Ports.FreeTcpAndUdp(21100, 21199), Ports.FreeTcpAndUdp(21200, 21299));
         var silo = await SiloProcess.StartAsync(data, pki, "--Dns:Enabled=true", $"--Silo:Port={api}", $"--Dns:Listen=127.0.0.1:{dns}",
             $"--Dns:Ca={pki.CaPath}", $"--Dns:Certificate={pki.CertificatePath("dns")}", $"--Dns:Key={pki.KeyPath("dns")}");
         try
@@ -113,25 +113,5 @@ public sealed class AgentTlsTests
             Assert.Contains("Zone snapshot", output);
             Assert.DoesNotContain("Unauthenticated", output);
         }
-    }
-
-    private static int FreePort(int first)
-    {
-        for (var port = first; port < first + 100; port++)
-        {
-            try
-            {
-                using var udp = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
-                udp.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port));
-                var tcp = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
-                tcp.Start();
-                tcp.Stop();
-                return port;
-            }
-            catch (System.Net.Sockets.SocketException)
-            {
-            }
-        }
-        throw new InvalidOperationException($"no free port from {first}");
     }
 }

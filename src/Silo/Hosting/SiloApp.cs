@@ -114,7 +114,11 @@ public static class SiloApp
         // Telemetry (docs/ARCHITECTURE.md, "Observability"): Prometheus text on /metrics (scrape it over
         // HTTP/1.1 on Silo:HealthPort), OTLP metrics and traces when OTEL_EXPORTER_OTLP_* is set.
         builder.Services.AddControlPlaneTelemetry(Contracts.Hosting.Telemetry.SiloService,
-            metrics: m => m.AddMeter("Microsoft.Orleans").AddPrometheusExporter(),
+            metrics: m =>
+            {
+                m.AddMeter("Microsoft.Orleans").AddPrometheusExporter();
+                if (!builder.Configuration.GetValue("Metrics:OrleansPerCall", false)) m.AddView(Telemetry.SiloTelemetry.WithoutOrleansPerCall);
+            },
             tracing: t => t.AddSource("Microsoft.Orleans.Application"));
         builder.Services.AddSingleton<SiloHealthCheck>();
         builder.Services.AddGrpcHealthChecks().AddCheck<SiloHealthCheck>("silo");

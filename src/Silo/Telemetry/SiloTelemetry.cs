@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using OpenTelemetry.Metrics;
 
 namespace ControlPlane.Silo.Telemetry;
 
@@ -36,6 +37,20 @@ public static class SiloTelemetry
     {
         WatchMeter.CreateObservableGauge("controlplane.watch.streams", () => Streams, "{stream}", "Watch streams open on this silo");
     }
+
+    /// <summary>
+    /// Orleans' instruments that are updated on every message or grain call (messaging counters,
+    /// application request latency, directory lookups): a view that drops them, so that no
+    /// listener is attached to them and a call does not pay for them. The catalog (activations),
+    /// directory sizes, membership and runtime instruments stay. "Metrics:OrleansPerCall=true"
+    /// keeps them all.
+    /// </summary>
+    public static MetricStreamConfiguration? WithoutOrleansPerCall(Instrument instrument) =>
+        instrument.Meter.Name == "Microsoft.Orleans" && Array.Exists(OrleansPerCall, p => instrument.Name.StartsWith(p, StringComparison.Ordinal))
+            ? MetricStreamConfiguration.Drop
+            : null;
+
+    private static readonly string[] OrleansPerCall = ["orleans-messaging-", "orleans-app-requests-", "orleans-directory-lookups-"];
 
     public static void StreamOpened() => Interlocked.Increment(ref _streams);
 
