@@ -26,4 +26,26 @@ public sealed class AuditTests
         var missing = await Netctl.RunAsync(["audit", Path.Combine(silo.DataDirectory, "nope.jsonl")]);
         Assert.Equal(1, missing.ExitCode);
     }
+
+    [Fact]
+    public async Task Audit_ReadsTheFilesTheSiloRotatedOut_OldestFirst()
+    {
+        await using var silo = await Silo.StartAsync(settings: ["--Audit:MaxFileBytes=1500", "--Audit:MaxFiles=100"]);
+        const int writes = 30;
+        for (var i = 0; i < writes; i++)
+        {
+            await silo.Client.Namespaces.CreateAsync(new ControlPlane.Contracts.V1.Namespace { Metadata = new() { Name = $"rotated-{i}" } });
+        }
+        var log = Path.Combine(silo.DataDirectory, "audit.jsonl");
+        var files = Directory.GetFiles(silo.DataDirectory, "audit.jsonl*");
+        Assert.True(files.Length > 2, "the log did not rotate: " + string.Join(", ", files));
+        Assert.All(files, f => Assert.True(new FileInfo(f).Length < 1500 + 400, $"{f} is {new FileInfo(f).Length} bytes"));
+
+        var all = await Netctl.RunAsync(["audit", log, "--json"]);
+        Assert.True(all.ExitCode == 0, all.ToString());
+        Assert.Equal(Enumerable.Range(0, writes).Select(i => $"rotated-{i}"),
+            all.OutputLines.Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("name").GetString()));
+        var last = await Netctl.RunAsync(["audit", log, "--last", "1", "--json"]);
+        Assert.Contains("\"rotated-29\"", Assert.Single(last.OutputLines));
+    }
 }

@@ -38,7 +38,8 @@ internal sealed partial class Silo : IAsyncDisposable
     /// on a fixed address, so the silo then gets a fixed port as well.</param>
     /// <param name="pki">A directory of netctl pki files: the silo serves mutual TLS with silo.crt (and
     /// ca.crt); <see cref="Client"/> calls as admin.crt.</param>
-    public static async Task<Silo> StartAsync(int dnsPort = 0, string? pki = null)
+    /// <param name="settings">More --Section:Key=value settings.</param>
+    public static async Task<Silo> StartAsync(int dnsPort = 0, string? pki = null, params string[] settings)
     {
         var apiPort = dnsPort == 0 ? 0 : FreePort(dnsPort + 1);
         var data = new TempDirectory();
@@ -50,6 +51,7 @@ internal sealed partial class Silo : IAsyncDisposable
             dnsPort == 0 ? "--Dns:Enabled=false" : $"--Dns:Listen=127.0.0.1:{dnsPort}",
             .. pki is null ? Array.Empty<string>() :
                 [$"--Tls:Certificate={pki}/silo.crt", $"--Tls:Key={pki}/silo.key", $"--Tls:ClientCa={pki}/ca.crt"],
+            .. settings,
         ];
         foreach (var arg in args) info.ArgumentList.Add(arg);
         var process = Process.Start(info)!;

@@ -74,6 +74,50 @@ public sealed class AuditLogTests : IDisposable
         Assert.False(File.Exists(Path.Combine(_data, "audit.jsonl")));
     }
 
+    /// <summary>
+    /// Writers on many threads while the log rotates: every line is whole and in exactly one file,
+    /// no file outgrows the limit by more than the lines in flight, and only MaxFiles old files stay.
+    /// </summary>
+    [Theory]
+    [InlineData(10_000)]
+    [InlineData(3)]
+    public async Task Rotation_UnderConcurrentWriters_LosesAndTearsNoLine(int maxFiles)
+    {
+        const int threads = 8, perThread = 250, maxBytes = 4096;
+        var path = Path.Combine(_data, "audit.jsonl");
+        using (var log = new ControlPlane.Silo.Security.AuditLog(path, maxBytes, maxFiles))
+        {
+            var caller = new ControlPlane.Silo.Security.Caller("writer", ControlPlane.Silo.Security.Role.Admin, Authenticated: false);
+            await Task.WhenAll(Enumerable.Range(0, threads).Select(t => Task.Run(() =>
+            {
+                for (var i = 0; i < perThread; i++)
+                {
+                    log.Append(new ControlPlane.Silo.Security.AuditEntry(DateTimeOffset.UtcNow, caller, "peer", "Create", "Namespace", null,
+                        $"t{t}-{i}", StatusCode.OK, "1", null));
+                }
+            })));
+        }
+        var files = ControlPlane.Contracts.Hosting.RotatedFiles.OldestFirst(path).ToList();
+        var names = files.SelectMany(File.ReadAllLines).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("name").GetString()).ToList();
+        Assert.Equal(names.Count, names.Distinct().Count());
+        var lineBytes = File.ReadLines(path).Concat(File.ReadLines(files[0])).Max(l => l.Length + 1);
+        Assert.All(files, f => Assert.True(new FileInfo(f).Length <= maxBytes + threads * lineBytes, $"{f}: {new FileInfo(f).Length} bytes"));
+        if (maxFiles == 10_000)
+        {
+            Assert.Equal(threads * perThread, names.Count);
+            // Each writer's own lines stay in its order across the files.
+            for (var t = 0; t < threads; t++)
+            {
+                Assert.Equal(Enumerable.Range(0, perThread).Select(i => $"t{t}-{i}"), names.Where(n => n!.StartsWith($"t{t}-", StringComparison.Ordinal)));
+            }
+        }
+        else
+        {
+            Assert.Equal(maxFiles + 1, files.Count);
+            Assert.Equal(Enumerable.Range(1, maxFiles).Reverse().Select(k => $"{path}.{k}"), files.Take(maxFiles));
+        }
+    }
+
     private List<JsonElement> Lines() =>
         [.. File.ReadAllLines(Path.Combine(_data, "audit.jsonl")).Select(line => JsonDocument.Parse(line).RootElement)];
 

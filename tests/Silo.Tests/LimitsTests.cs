@@ -37,6 +37,7 @@ public sealed class LimitsTests : IDisposable
         Assert.Equal(StatusCode.ResourceExhausted, first.StatusCode);
         Assert.Contains("peer:127.0.0.1", first.Status.Detail);
         Assert.Contains("Limits:RequestsPerSecond", first.Status.Detail);
+        Assert.True(ControlPlane.Contracts.Client.Calls.IsClassified(first));
         var pushback = int.Parse(first.Trailers.GetValue(LimitsInterceptor.RetryPushbackTrailer)!, System.Globalization.CultureInfo.InvariantCulture);
         Assert.InRange(pushback, 1, 200);
         var status = first.GetRpcStatus()!;

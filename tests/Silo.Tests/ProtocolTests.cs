@@ -13,7 +13,7 @@ namespace ControlPlane.Silo.Tests;
 /// <summary>Malformed and unusual traffic at the gRPC layer, sent byte by byte over real HTTP/2.</summary>
 public sealed class ProtocolTests
 {
-    private static async Task<(HttpStatusCode Http, int? Status, string Message)> SendRawAsync(Uri address, string path, byte[] body,
+    private static async Task<(HttpStatusCode Http, int? Status, string Message, bool Classified)> SendRawAsync(Uri address, string path, byte[] body,
         string? encoding = null, string? timeout = null, string contentType = "application/grpc")
     {
         using var http = new HttpClient { DefaultRequestVersion = HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
@@ -32,7 +32,7 @@ public sealed class ProtocolTests
         var headers = response.TrailingHeaders.Contains("grpc-status") ? (HttpHeaders)response.TrailingHeaders : response.Headers;
         int? status = headers.TryGetValues("grpc-status", out var s) ? int.Parse(s.Single()) : null;
         var message = headers.TryGetValues("grpc-message", out var m) ? Uri.UnescapeDataString(m.Single()) : "";
-        return (response.StatusCode, status, message);
+        return (response.StatusCode, status, message, headers.Contains(Calls.ClassifiedTrailer));
     }
 
     private static byte[] Frame(byte[] payload, byte flag = 0)
@@ -71,10 +71,12 @@ public sealed class ProtocolTests
         await silo.Client.Namespaces.CreateAsync(Namespace("stable"));
         var before = await PositionAsync(silo.Client);
 
-        var (_, status, message) = await SendRawAsync(silo.Address, path, body);
+        var (_, status, message, classified) = await SendRawAsync(silo.Address, path, body);
 
         Assert.Equal((int)expected, status);
         Assert.NotEmpty(message);
+        // The server chose it (before any interceptor ran): marked so, like every status it chooses.
+        Assert.True(classified, $"no {Calls.ClassifiedTrailer} on {expected}");
         Assert.Equal(before, await PositionAsync(silo.Client));
         Assert.Equal("stable", (await silo.Client.Namespaces.GetAsync("", "stable")).Metadata.Name);
     }
@@ -85,7 +87,7 @@ public sealed class ProtocolTests
         await using var silo = await SiloInstance.StartAsync();
         var create = Frame(Gzip(Namespace("zipped").ToByteArray()), flag: 1);
 
-        var (http, status, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", create, encoding: "gzip");
+        var (http, status, _, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", create, encoding: "gzip");
 
         Assert.Equal((HttpStatusCode.OK, (int)StatusCode.OK), (http, status));
         Assert.Equal("zipped", (await silo.Client.Namespaces.GetAsync("", "zipped")).Metadata.Name);
@@ -99,7 +101,7 @@ public sealed class ProtocolTests
         await using var silo = await SiloInstance.StartAsync();
         foreach (var timeout in new[] { "99999999H", "99999999S", "99999999n", "1H" })
         {
-            var (http, status, message) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(Namespace("t" + timeout.Length + timeout[^1].ToString().ToLowerInvariant() + (timeout[0] == '1' ? "x" : "")).ToByteArray()), timeout: timeout);
+            var (http, status, message, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(Namespace("t" + timeout.Length + timeout[^1].ToString().ToLowerInvariant() + (timeout[0] == '1' ? "x" : "")).ToByteArray()), timeout: timeout);
             Assert.True(http == HttpStatusCode.OK && status == (int)StatusCode.OK, $"grpc-timeout {timeout}: HTTP {(int)http}, status {status} {message}");
         }
     }
@@ -109,7 +111,7 @@ public sealed class ProtocolTests
     {
         await using var silo = await SiloInstance.StartAsync();
 
-        var (http, _, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(Namespace("x").ToByteArray()), contentType: "application/json");
+        var (http, _, _, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(Namespace("x").ToByteArray()), contentType: "application/json");
 
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, http);
     }

@@ -51,6 +51,7 @@ public sealed class SecurityTests(TlsSiloFixture cluster) : IClassFixture<TlsSil
         var error = await Assert.ThrowsAsync<RpcException>(call);
         Assert.True(code == error.StatusCode, $"expected {code}, got {error.StatusCode}: {error.Status.Detail}");
         foreach (var fragment in fragments) Assert.Contains(fragment, error.Status.Detail);
+        Assert.True(Calls.IsClassified(error), $"{code} is not marked {Calls.ClassifiedTrailer}");
         return error;
     }
 

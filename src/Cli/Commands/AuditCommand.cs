@@ -8,8 +8,9 @@ namespace ControlPlane.Cli.Commands;
 /// <c>netctl audit [FILE]</c>: reads a silo's audit log (JSON lines, default
 /// <c>data/audit.jsonl</c>, the silo's default data directory) on the machine it runs on and prints
 /// the writes that match the filters, oldest first: time, caller, method, kind, object, outcome and
-/// revision; with --json the matching lines as they are. A line that is not JSON (a torn last
-/// line) is skipped and counted on stderr.
+/// revision; with --json the matching lines as they are. The files the silo rotated out
+/// (FILE.N … FILE.1) are read first, oldest first. A line that is not JSON (a torn last line) is
+/// skipped and counted on stderr.
 /// </summary>
 internal static class AuditCommand
 {
@@ -33,7 +34,7 @@ internal static class AuditCommand
             if (count < 0) throw CliException.Usage("--last must not be negative");
             var matches = new Queue<(string Line, Entry Entry)>();
             var torn = 0;
-            foreach (var line in File.ReadLines(path))
+            foreach (var line in ControlPlane.Contracts.Hosting.RotatedFiles.OldestFirst(path).Where(File.Exists).SelectMany(File.ReadLines))
             {
                 if (line.Length == 0) continue;
                 Entry entry;

@@ -172,6 +172,21 @@ public sealed class BlockPool
         return block;
     }
 
+    /// <summary>
+    /// Frees each of <paramref name="addresses"/> (textual) in whichever of <paramref name="pools"/>
+    /// holds it for <paramref name="holder"/>. Pools not built yet (null) hold nothing to free: they
+    /// are built from the store, where the release has already committed.
+    /// </summary>
+    public static void Release(List<BlockPool>? pools, string holder, IEnumerable<string> addresses)
+    {
+        if (pools is null) return;
+        foreach (var text in addresses)
+        {
+            var address = IPAddress.Parse(text);
+            pools.ForEach(p => p.Release(address, holder));
+        }
+    }
+
     /// <summary>Frees an address if <paramref name="holder"/> holds it; returns whether it did.</summary>
     public bool Release(IPAddress address, string holder)
     {

@@ -244,14 +244,7 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
 
     public Task ReleaseAsync(string holder, string[] ips)
     {
-        if (State is not null && _pools is not null)
-        {
-            foreach (var ip in ips)
-            {
-                var address = IPAddress.Parse(ip);
-                _pools.ForEach(p => p.Release(address, holder));
-            }
-        }
+        if (State is not null) BlockPool.Release(_pools, holder, ips);
         return Task.CompletedTask;
     }
 

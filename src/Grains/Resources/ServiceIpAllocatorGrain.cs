@@ -59,14 +59,7 @@ internal sealed class ServiceIpAllocatorGrain(ObjectServices services) : Grain, 
 
     public Task ReleaseAsync(string holder, string[] addresses)
     {
-        if (_pools is { } pools)
-        {
-            foreach (var ip in addresses)
-            {
-                var address = IPAddress.Parse(ip);
-                pools.ForEach(p => p.Release(address, holder));
-            }
-        }
+        BlockPool.Release(_pools, holder, addresses);
         return Task.CompletedTask;
     }
 

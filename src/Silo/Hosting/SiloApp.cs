@@ -135,6 +135,7 @@ public static class SiloApp
         app.Services.GetRequiredService<DurableStore>();
         // Arrival times are taken from the first change on.
         app.Services.GetRequiredService<ControlPlane.Grains.Convergence.CommitClock>();
+        ClassifiedStatuses.Use(app);
         SiloTls.Use(app);
         app.MapGrpcService<NamespacesService>();
         app.MapGrpcService<NetworksService>();

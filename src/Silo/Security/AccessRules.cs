@@ -95,7 +95,7 @@ public static class AccessRules
                 return storedEndpointNode == caller.Name ? null
                     : $"{Who(caller)} may only change endpoints on its own node; endpoint {delete.Namespace}/{delete.Name} is on node {storedEndpointNode}";
             default:
-                return $"{Who(caller)} may only heartbeat its own node and create or delete endpoints on it; {Short(method)} is neither";
+                return $"{Who(caller)} may only register, heartbeat and report its own node and create or delete endpoints on it; {Short(method)} is none of these";
         }
     }
 

@@ -14,6 +14,12 @@ namespace ControlPlane.Silo.Security;
 /// per-thread buffer with Utf8JsonWriter. A line handed to the kernel survives the process's death
 /// (kill -9), so a write the client heard acknowledged is always in the log. Power loss is not
 /// covered (no fsync).
+/// With a size limit the log rotates itself: once the file passes it, the writer that notices
+/// renames audit.jsonl to audit.jsonl.1 (older files move up one number, beyond the number kept
+/// the oldest goes) and opens a new file. A writer that took the old handle just before finishes
+/// its line in what is now audit.jsonl.1 (the rename keeps the inode, and the handle is closed
+/// only after its last writer released it), so no line is lost or torn; at the boundary a line can
+/// land in .1 after the first lines of the new file.
 /// </summary>
 public sealed class AuditLog : IDisposable
 {
@@ -22,19 +28,34 @@ public sealed class AuditLog : IDisposable
     [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
     [ThreadStatic] private static Utf8JsonWriter? t_writer;
 
-    private readonly SafeFileHandle _file;
+    private readonly long _maxFileBytes;
+    private readonly int _maxFiles;
+    private readonly Lock _rotation = new();
+    private SafeFileHandle _file;
+    private long _size;
 
-    public AuditLog(string path)
+    /// <param name="path">The file appended to.</param>
+    /// <param name="maxFileBytes">Rotate once the file is larger than this (0: never).</param>
+    /// <param name="maxFiles">Rotated files kept besides the current one (path.1 … path.N).</param>
+    public AuditLog(string path, long maxFileBytes = 0, int maxFiles = 0)
     {
         Path = path;
+        _maxFileBytes = maxFileBytes;
+        _maxFiles = maxFiles;
         var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(directory)) Directory.CreateDirectory(directory);
-        var fd = Open(path, WriteOnly | Create | AppendOnly | CloseOnExec, Convert.ToInt32("640", 8));
-        if (fd < 0) throw new IOException($"cannot open the audit log {path}: errno {Marshal.GetLastPInvokeError()}");
-        _file = new SafeFileHandle(fd, ownsHandle: true);
+        _file = OpenFile(path);
+        _size = new FileInfo(path).Length;
     }
 
     public string Path { get; }
+
+    private static SafeFileHandle OpenFile(string path)
+    {
+        var fd = Open(path, WriteOnly | Create | AppendOnly | CloseOnExec, Convert.ToInt32("640", 8));
+        if (fd < 0) throw new IOException($"cannot open the audit log {path}: errno {Marshal.GetLastPInvokeError()}");
+        return new SafeFileHandle(fd, ownsHandle: true);
+    }
 
     /// <summary>Appends one entry; returns once the line is in the file (the kernel's page cache).</summary>
     public void Append(in AuditEntry entry)
@@ -63,15 +84,63 @@ public sealed class AuditLog : IDisposable
         buffer.GetSpan(1)[0] = (byte)'\n';
         buffer.Advance(1);
         WriteAll(buffer.WrittenSpan);
+        if (_maxFileBytes > 0 && Interlocked.Add(ref _size, buffer.WrittenCount) > _maxFileBytes) Rotate();
+    }
+
+    /// <summary>Moves the full file aside (path → path.1, path.K → path.K+1) and appends to a new one.</summary>
+    private void Rotate()
+    {
+        // Writers that find the file full wait here rather than append on: the file outgrows the
+        // limit by at most one line per writer.
+        lock (_rotation)
+        {
+            if (Interlocked.Read(ref _size) <= _maxFileBytes) return; // another writer rotated just now
+            try
+            {
+                // Oldest first (highest number first), so that no move lands on a file not yet moved.
+                var rotated = Contracts.Hosting.RotatedFiles.OldestFirst(Path).SkipLast(1);
+                foreach (var file in rotated)
+                {
+                    var number = int.Parse(System.IO.Path.GetFileName(file.AsSpan())[(System.IO.Path.GetFileName(Path.AsSpan()).Length + 1)..],
+                        System.Globalization.CultureInfo.InvariantCulture);
+                    if (number >= _maxFiles) File.Delete(file);
+                    else File.Move(file, $"{Path}.{number + 1}");
+                }
+                if (_maxFiles > 0) File.Move(Path, $"{Path}.1");
+                else File.Delete(Path);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The lines are safe in the current file; try again after another MaxFileBytes.
+                Interlocked.Exchange(ref _size, 0);
+                return;
+            }
+            var old = Interlocked.Exchange(ref _file, OpenFile(Path));
+            Interlocked.Exchange(ref _size, 0);
+            old.Dispose(); // closed once the writers holding it are done
+        }
     }
 
     private void WriteAll(ReadOnlySpan<byte> line)
     {
+        SafeFileHandle file;
         var added = false;
-        _file.DangerousAddRef(ref added);
+        while (true)
+        {
+            file = Volatile.Read(ref _file);
+            try
+            {
+                file.DangerousAddRef(ref added);
+                break;
+            }
+            catch (ObjectDisposedException)
+            {
+                // Rotated between the read and the reference: the new handle is in _file.
+            }
+        }
         try
         {
-            var fd = (int)_file.DangerousGetHandle();
+            var fd = (int)file.DangerousGetHandle();
             // One call writes the whole line (a regular file is not written partially short of
             // ENOSPC or a signal); the loop covers those cases.
             for (var done = 0; done < line.Length;)
@@ -88,7 +157,7 @@ public sealed class AuditLog : IDisposable
         }
         finally
         {
-            if (added) _file.DangerousRelease();
+            if (added) file.DangerousRelease();
         }
     }
 
@@ -130,7 +199,7 @@ public sealed class AuditLog : IDisposable
         _ => role.ToString(),
     };
 
-    public void Dispose() => _file.Dispose();
+    public void Dispose() => Volatile.Read(ref _file).Dispose();
 }
 
 /// <summary>One audited call.</summary>

@@ -16,7 +16,7 @@ public static class SecurityHosting
     {
         var audit = configuration.GetSection("Audit").Get<AuditOptions>() ?? new AuditOptions();
         var limits = configuration.GetSection("Limits").Get<LimitsOptions>() ?? new LimitsOptions();
-        var errors = limits.Validate().ToList();
+        var errors = audit.Validate().Concat(limits.Validate()).ToList();
         if (errors.Count > 0) throw new InvalidOperationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
         services.AddSingleton(audit);
         services.AddSingleton(limits);
@@ -24,7 +24,7 @@ public static class SecurityHosting
         if (audit.Enabled)
         {
             var path = audit.Path.Length > 0 ? audit.Path : Path.Combine(silo.DataDirectory, "audit.jsonl");
-            services.AddSingleton(_ => new AuditLog(path));
+            services.AddSingleton(_ => new AuditLog(path, audit.MaxFileBytes, audit.MaxFiles));
             services.AddSingleton<AuditInterceptor>();
         }
         if (limited)
