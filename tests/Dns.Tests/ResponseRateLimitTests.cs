@@ -83,6 +83,8 @@ public sealed partial class ResponseRateLimitTests : IDisposable
         Assert.True(handler.Handle(query, new byte[65535], tcp: true, client.Buffer.Span[..client.Size]) > query.Length);
         Assert.True(handler.Metrics.RateLimitedCount >= 2);
         Assert.True(handler.Metrics.SlippedCount >= 2);
+        // Queries count responses sent: the dropped ones are only in the rate-limited count.
+        Assert.Equal(7 - handler.Metrics.RateLimitedCount, handler.Metrics.Queries(DnsType.A));
 
         for (var i = 0; i < 1000; i++) handler.Handle(query, response, tcp: false, client.Buffer.Span[..client.Size]);
         var before = GC.GetAllocatedBytesForCurrentThread();

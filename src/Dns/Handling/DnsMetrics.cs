@@ -42,7 +42,7 @@ public sealed class DnsMetrics : IDisposable
     public DnsMetrics()
     {
         Meter = new Meter(MeterName);
-        Meter.CreateObservableCounter("controlplane.dns.queries", ObserveQueries, "{query}", "DNS messages answered, by question type and response code");
+        Meter.CreateObservableCounter("controlplane.dns.queries", ObserveQueries, "{query}", "DNS responses sent (rate-limited drops excluded), by question type and response code");
         Meter.CreateObservableCounter("controlplane.dns.truncated", () => Volatile.Read(ref _truncated), "{response}", "Responses sent truncated (TC) because they did not fit");
         Meter.CreateObservableCounter("controlplane.dns.dropped", () => (Measurement<long>[])
             [
@@ -66,11 +66,25 @@ public sealed class DnsMetrics : IDisposable
     /// <summary>The meter the instruments belong to (one per handler).</summary>
     public Meter Meter { get; }
 
-    internal void Count(ushort type, int rcode) => Interlocked.Increment(ref _queries[(type < Types ? type : 0) * Rcodes + (rcode & (Rcodes - 1))]);
+    // The slot this thread counted last, so that Handle can take the count back when the rate
+    // limiter then drops the response (it runs on the same thread, right after the answer is built).
+    [ThreadStatic] private static int t_lastCounted;
+
+    internal void Count(ushort type, int rcode)
+    {
+        var slot = (type < Types ? type : 0) * Rcodes + (rcode & (Rcodes - 1));
+        Interlocked.Increment(ref _queries[slot]);
+        t_lastCounted = slot;
+    }
+
+    /// <summary>The response counted last on this thread was not sent: the rate limiter dropped it.</summary>
+    internal void RateLimited()
+    {
+        Interlocked.Decrement(ref _queries[t_lastCounted]);
+        Interlocked.Increment(ref _rateLimited);
+    }
 
     internal void Dropped() => Interlocked.Increment(ref _dropped);
-
-    internal void RateLimited() => Interlocked.Increment(ref _rateLimited);
 
     internal void Slipped() => Interlocked.Increment(ref _slipped);
 
@@ -107,12 +121,12 @@ public sealed class DnsMetrics : IDisposable
 
     public long ForwardingRefusedCount => Volatile.Read(ref _forwardingRefused);
 
-    /// <summary>Every message handled: answered with any rcode, or dropped as malformed.</summary>
+    /// <summary>Every message handled: answered with any rcode, or dropped (malformed or rate limited).</summary>
     public long Total
     {
         get
         {
-            var total = DroppedCount;
+            var total = DroppedCount + RateLimitedCount;
             for (var i = 0; i < _queries.Length; i++) total += Volatile.Read(ref _queries[i]);
             return total;
         }
