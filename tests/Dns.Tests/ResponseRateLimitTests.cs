@@ -92,6 +92,34 @@ public sealed partial class ResponseRateLimitTests : IDisposable
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
+    /// <summary>
+    /// "[::]:port" serves IPv4 clients too (as IPv4-mapped addresses), and the rate limiter still
+    /// groups them by their IPv4 /24: 127.0.1.1 shares a /56 with 127.0.0.1 as a mapped IPv6
+    /// address, but not a /24.
+    /// </summary>
+    [Fact]
+    public async Task DualStackListener_AnswersBothFamilies_AndLimitsIPv4ClientsByTheirSlash24()
+    {
+        var handler = new QueryHandler(ZoneSnapshot.Build(ZoneFile.Parse(Zone)))
+        {
+            // A clock that does not move: one response per second means exactly one here.
+            RateLimiter = new ResponseRateLimiter(new ResponseRateLimitOptions { ResponsesPerSecond = 1, Slip = 0 }, new FakeTimeProvider()),
+        };
+        await using var listener = new ControlPlane.Dns.Transport.DnsListener(handler,
+            new ControlPlane.Dns.Transport.DnsTransportOptions { Listen = "[::]:0", Threads = 1 }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        listener.Start();
+        var v4 = new IPEndPoint(IPAddress.Loopback, listener.LocalEndPoint.Port);
+        var v6 = new IPEndPoint(IPAddress.IPv6Loopback, listener.LocalEndPoint.Port);
+        const string name = "web.shop.svc.cluster.local";
+
+        Assert.Equal("10.96.0.20", (await Dig.RunAsync(v4, "dig", "+short", name, "A")).Trim());
+        Assert.Equal("(no status)", Dig.Parse(await Dig.RunAsync(v4, "dig", "-b", "127.0.0.2", name, "A")).Status);
+        Assert.Equal("10.96.0.20", (await Dig.RunAsync(v4, "dig", "+short", "-b", "127.0.1.1", name, "A")).Trim());
+        Assert.Equal("10.96.0.20", (await Dig.RunAsync(v6, "dig", "+short", name, "A")).Trim());
+        Assert.Equal("NOERROR", Dig.Parse(await Dig.RunAsync(v4, "kdig", "+tcp", name, "A")).Status);
+        Assert.Equal(1, handler.Metrics.RateLimitedCount);
+    }
+
     [Fact]
     public async Task ServerProcess_UdpBurstIsLimited_TcpIsNot_ThenRecovers()
     {

@@ -29,13 +29,18 @@ public sealed class DnsListener : IAsyncDisposable
         _options = options;
         _logger = logger;
         var endpoint = IPEndPoint.Parse(options.Listen);
+        // "[::]:port" serves IPv4 too, as IPv4-mapped addresses: ClientAddress reads those as the
+        // IPv4 address they are, so rate limiting and the recursion gate treat both alike.
+        var dualStack = endpoint.Address.Equals(IPAddress.IPv6Any);
         _udp = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        if (dualStack) _udp.DualMode = true;
         // Room for bursts: the kernel drops what does not fit while every loop is busy.
         _udp.ReceiveBufferSize = 4 * 1024 * 1024;
         MultiMessageUdp.SetReceiveTimeout(_udp, TimeSpan.FromMilliseconds(250));
         _udp.Bind(endpoint);
         var bound = (IPEndPoint)_udp.LocalEndPoint!;
         _tcp = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        if (dualStack) _tcp.DualMode = true;
         _tcp.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
         _tcp.Bind(bound);
         _tcp.Listen(512);
