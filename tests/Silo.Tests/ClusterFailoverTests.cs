@@ -401,6 +401,12 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
                 {
                     return;
                 }
+                catch (RpcException away) when (SiloWentAway.Contains(away.StatusCode))
+                {
+                    // The read met the kill or the pause too: the delete is tried again at the old etag
+                    // (ABORTED again if it moved on, and read again then).
+                    ledger.Retried(away.StatusCode);
+                }
             }
         }
     }

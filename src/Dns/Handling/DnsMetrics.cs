@@ -66,23 +66,19 @@ public sealed class DnsMetrics : IDisposable
     /// <summary>The meter the instruments belong to (one per handler).</summary>
     public Meter Meter { get; }
 
-    // The slot this thread counted last, so that Handle can take the count back when the rate
-    // limiter then drops the response (it runs on the same thread, right after the answer is built).
-    [ThreadStatic] private static int t_lastCounted;
+    internal void Count(ushort type, int rcode) => Interlocked.Increment(ref _queries[Slot(type, rcode)]);
 
-    internal void Count(ushort type, int rcode)
+    /// <summary>
+    /// The response counted as (<paramref name="type"/>, <paramref name="rcode"/>) was not sent: the
+    /// rate limiter dropped it. It moves from the queries to the rate-limited drops.
+    /// </summary>
+    internal void RateLimited(ushort type, int rcode)
     {
-        var slot = (type < Types ? type : 0) * Rcodes + (rcode & (Rcodes - 1));
-        Interlocked.Increment(ref _queries[slot]);
-        t_lastCounted = slot;
-    }
-
-    /// <summary>The response counted last on this thread was not sent: the rate limiter dropped it.</summary>
-    internal void RateLimited()
-    {
-        Interlocked.Decrement(ref _queries[t_lastCounted]);
+        Interlocked.Decrement(ref _queries[Slot(type, rcode)]);
         Interlocked.Increment(ref _rateLimited);
     }
+
+    private static int Slot(ushort type, int rcode) => (type < Types ? type : 0) * Rcodes + (rcode & (Rcodes - 1));
 
     internal void Dropped() => Interlocked.Increment(ref _dropped);
 

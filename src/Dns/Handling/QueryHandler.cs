@@ -103,7 +103,9 @@ public sealed class QueryHandler(ZoneSnapshot initial)
                 response[6] = response[7] = response[8] = response[9] = response[10] = response[11] = 0;
                 return questions == 1 ? q.QuestionEnd : QueryParser.HeaderLength;
             default:
-                Metrics.RateLimited();
+                // Counted as Answer counted it: no question (FORMERR, NOTIMP) as type 0, and a
+                // BADVERS (the query's EDNS version is not 0) with its extended rcode.
+                Metrics.RateLimited(questions == 1 ? q.Type : (ushort)0, q.HasOpt && q.EdnsVersion != 0 && questions == 1 ? 16 : rcode);
                 return 0;
         }
     }
