@@ -66,7 +66,12 @@ internal sealed partial class Silo : IAsyncDisposable
         process.OutputDataReceived += (_, e) => Read(e.Data);
         process.ErrorDataReceived += (_, e) => Read(e.Data);
         process.EnableRaisingEvents = true;
-        process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException("the silo exited:\n" + string.Join("\n", output)));
+        process.Exited += (_, _) =>
+        {
+            // Exited can come before the last lines were read: WaitForExit() waits for the end of both streams.
+            process.WaitForExit();
+            lock (output) listening.TrySetException(new InvalidOperationException("the silo exited:\n" + string.Join("\n", output)));
+        };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         try

@@ -49,7 +49,12 @@ internal sealed partial class SiloProcess : IAsyncDisposable
             lock (lines) lines.Add(e.Data);
             if (started is not null) lock (started._output) started._output.Add(e.Data);
         };
-        process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException("the silo exited:\n" + string.Join("\n", lines)));
+        process.Exited += (_, _) =>
+        {
+            // Exited can come before the last lines were read: WaitForExit() waits for the end of both streams.
+            process.WaitForExit();
+            lock (lines) listening.TrySetException(new InvalidOperationException("the silo exited:\n" + string.Join("\n", lines)));
+        };
         process.EnableRaisingEvents = true;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
