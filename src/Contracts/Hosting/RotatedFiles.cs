@@ -9,21 +9,23 @@ namespace ControlPlane.Contracts.Hosting;
 public static class RotatedFiles
 {
     /// <summary>FILE.N … FILE.1, then FILE (which may not exist yet).</summary>
-    public static IEnumerable<string> OldestFirst(string path)
+    public static IEnumerable<string> OldestFirst(string path) => Rotated(path).Select(r => r.File).Append(path);
+
+    /// <summary>The rotated files FILE.N … FILE.1 with their numbers, highest (oldest) first.</summary>
+    public static List<(int Number, string File)> Rotated(string path)
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        if (!Directory.Exists(directory)) return [];
         var prefix = Path.GetFileName(path) + ".";
-        var rotated = Directory.Exists(directory)
-            ? Directory.EnumerateFiles(directory, prefix + "*")
-                // The pattern also matches FILE itself ("x.*" matches "x"): only FILE.<number> counts.
-                .Select(f => (File: f, Name: Path.GetFileName(f)))
-                .Select(f => (f.File, Number: f.Name.Length > prefix.Length && f.Name.StartsWith(prefix, StringComparison.Ordinal)
-                    && int.TryParse(f.Name.AsSpan(prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 0))
-                .Where(f => f.Number > 0)
-                .OrderByDescending(f => f.Number)
-                .Select(f => f.File)
-                .ToList()
-            : [];
-        return rotated.Append(path);
+        // The pattern also matches FILE itself ("x.*" matches "x"): only FILE.<number> counts.
+        return Directory.EnumerateFiles(directory, prefix + "*")
+            .Select(f => (Number: Number(Path.GetFileName(f), prefix), File: f))
+            .Where(f => f.Number > 0)
+            .OrderByDescending(f => f.Number)
+            .ToList();
     }
+
+    private static int Number(string name, string prefix) =>
+        name.Length > prefix.Length && name.StartsWith(prefix, StringComparison.Ordinal)
+        && int.TryParse(name.AsSpan(prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 0;
 }

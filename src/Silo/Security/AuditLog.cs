@@ -98,11 +98,8 @@ public sealed class AuditLog : IDisposable
             try
             {
                 // Oldest first (highest number first), so that no move lands on a file not yet moved.
-                var rotated = Contracts.Hosting.RotatedFiles.OldestFirst(Path).SkipLast(1);
-                foreach (var file in rotated)
+                foreach (var (number, file) in Contracts.Hosting.RotatedFiles.Rotated(Path))
                 {
-                    var number = int.Parse(System.IO.Path.GetFileName(file.AsSpan())[(System.IO.Path.GetFileName(Path.AsSpan()).Length + 1)..],
-                        System.Globalization.CultureInfo.InvariantCulture);
                     if (number >= _maxFiles) File.Delete(file);
                     else File.Move(file, $"{Path}.{number + 1}");
                 }

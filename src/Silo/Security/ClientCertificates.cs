@@ -20,32 +20,29 @@ public sealed class ClientCertificates(X509Certificate2 ca, TimeProvider time)
 {
     private const string ClientAuthentication = "1.3.6.1.5.5.7.3.2";
 
-    /// <summary>What the chain check found for one certificate: its caller, or why it has none; and when it is valid.</summary>
-    private sealed record Verdict(Caller? Caller, string? Problem, DateTime NotBefore, DateTime NotAfter);
+    /// <summary>A certificate that chained: its caller, and when it is valid.</summary>
+    private sealed record Verdict(Caller Caller, DateTime NotBefore, DateTime NotAfter);
 
     private readonly System.Runtime.CompilerServices.ConditionalWeakTable<X509Certificate2, Verdict> _verdicts = new();
 
     /// <summary>The caller <paramref name="certificate"/> names, or null with the reason it is refused.</summary>
     public Caller? Check(X509Certificate2? certificate, out string? problem)
     {
-        if (certificate is null || !_verdicts.TryGetValue(certificate, out var verdict))
+        if (certificate is not null && _verdicts.TryGetValue(certificate, out var known))
         {
-            problem = Problem(certificate);
-            if (certificate is null) return null;
-            verdict = new Verdict(problem is null ? Caller.FromCertificate(certificate) : null, problem,
-                certificate.NotBefore.ToUniversalTime(), certificate.NotAfter.ToUniversalTime());
-            // Only a certificate that chains is remembered; a refusal is worked out again (and says why, with the time).
-            if (problem is null) _verdicts.AddOrUpdate(certificate, verdict);
-            return verdict.Caller;
+            var now = time.GetUtcNow().UtcDateTime;
+            if (now >= known.NotBefore && now <= known.NotAfter)
+            {
+                problem = null;
+                return known.Caller;
+            }
         }
-        var now = time.GetUtcNow().UtcDateTime;
-        if (now > verdict.NotAfter || now < verdict.NotBefore)
-        {
-            problem = Problem(certificate);
-            return null;
-        }
-        problem = verdict.Problem;
-        return verdict.Caller;
+        // Not seen yet, or out of its validity period (Problem says when): the full check.
+        problem = Problem(certificate);
+        if (problem is not null) return null;
+        var caller = Caller.FromCertificate(certificate!)!;
+        _verdicts.AddOrUpdate(certificate!, new Verdict(caller, certificate!.NotBefore.ToUniversalTime(), certificate.NotAfter.ToUniversalTime()));
+        return caller;
     }
 
     /// <summary>Why <paramref name="certificate"/> cannot name a caller, or null when it is one of the cluster's.</summary>
