@@ -41,6 +41,17 @@ public static class Claims
     public static Claim Range(IpPrefix prefix) => new(RangeScope,
         Bytes(IpPrefix.ToAddress(prefix.Network, prefix.Family)), Bytes(IpPrefix.ToAddress(prefix.Last, prefix.Family)));
 
+    /// <summary>The range a <see cref="Range"/> claim holds, as a prefix.</summary>
+    public static IpPrefix RangeOf(Claim claim)
+    {
+        var (low, high) = (AddressOf(claim), new IPAddress(claim.High));
+        var family = low.AddressFamily;
+        var span = IpPrefix.ToNumber(high.IsIPv4MappedToIPv6 ? high.MapToIPv4() : high) - IpPrefix.ToNumber(low);
+        var bits = family == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128;
+        var hostBits = span == UInt128.MaxValue ? 128 : 128 - (int)UInt128.LeadingZeroCount(span);
+        return new IpPrefix(IpPrefix.ToNumber(low), bits - hostBits, family);
+    }
+
     public static IPAddress AddressOf(Claim claim)
     {
         var address = new IPAddress(claim.Low);

@@ -17,6 +17,7 @@ public sealed class ControlPlaneClient : IDisposable
     private readonly NetworkPolicies.NetworkPoliciesClient _policies;
     private readonly Watch.WatchClient _watch;
     private readonly V1.Convergence.ConvergenceClient _convergence;
+    private readonly V1.ClusterSet.ClusterSetClient _clusterSet;
 
     public ControlPlaneClient(GrpcChannel channel) : this(channel.CreateCallInvoker(), channel)
     {
@@ -32,6 +33,10 @@ public sealed class ControlPlaneClient : IDisposable
         Endpoints = new(invoker, "Endpoints", Endpoint.Parser, ListEndpointsResponse.Parser);
         Services = new(invoker, "Services", Service.Parser, ListServicesResponse.Parser);
         NetworkPolicies = new(invoker, "NetworkPolicies", NetworkPolicy.Parser, ListNetworkPoliciesResponse.Parser);
+        ClusterPeers = new(invoker, "ClusterPeers", ClusterPeer.Parser, ListClusterPeersResponse.Parser);
+        ServiceExports = new(invoker, "ServiceExports", ServiceExport.Parser, ListServiceExportsResponse.Parser);
+        ServiceImports = new(invoker, "ServiceImports", ServiceImport.Parser, ListServiceImportsResponse.Parser);
+        _clusterSet = new(invoker);
         _sets = new(invoker);
         _nodes = new(invoker);
         _policies = new(invoker);
@@ -66,6 +71,17 @@ public sealed class ControlPlaneClient : IDisposable
     public ResourceClient<Service, ListServicesResponse> Services { get; }
 
     public ResourceClient<NetworkPolicy, ListNetworkPoliciesResponse> NetworkPolicies { get; }
+
+    public ResourceClient<ClusterPeer, ListClusterPeersResponse> ClusterPeers { get; }
+
+    public ResourceClient<ServiceExport, ListServiceExportsResponse> ServiceExports { get; }
+
+    /// <summary>Read-only: only Get and List are served.</summary>
+    public ResourceClient<ServiceImport, ListServiceImportsResponse> ServiceImports { get; }
+
+    /// <summary>The silo's cluster id, ClusterSet and service ranges.</summary>
+    public Task<ClusterInfo> GetClusterInfoAsync(CallOptions options = default) =>
+        _clusterSet.GetInfoAsync(new ClusterInfoRequest(), options).ResponseAsync;
 
     public Task<ServiceEndpoints> GetServiceEndpointsAsync(string ns, string name, CallOptions options = default) =>
         _sets.GetAsync(new GetRequest { Namespace = ns, Name = name }, options).ResponseAsync;

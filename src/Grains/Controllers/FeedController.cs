@@ -19,7 +19,27 @@ public abstract class FeedController(DurableStore store, IGrainFactory grains, I
     /// <summary>How soon a reconcile pass that failed (a silo went away mid-call, the store was lost) runs again.</summary>
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
 
+    private int _wakeRequested;
+    private CancellationTokenSource? _waiting;
+
     protected IGrainFactory Grains { get; } = grains;
+
+    /// <summary>
+    /// Makes a reconcile pass run soon even when the change stream is quiet: for controllers that
+    /// also derive state from outside the store (a peer cluster's watch).
+    /// </summary>
+    protected void Wake()
+    {
+        Volatile.Write(ref _wakeRequested, 1);
+        try
+        {
+            Volatile.Read(ref _waiting)?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // the wait it would have ended is over
+        }
+    }
 
     protected abstract IReadOnlyList<string> Kinds { get; }
 
@@ -38,6 +58,34 @@ public abstract class FeedController(DurableStore store, IGrainFactory grains, I
     /// <summary>Bring derived state in line with the cache.</summary>
     protected abstract Task ReconcileAsync(CancellationToken cancellationToken);
 
+    /// <summary>The feed's next item, or Idle when <see cref="Wake"/> was called before or during the wait.</summary>
+    private async ValueTask<FeedItem> NextAsync(ChangeFeed feed, TimeSpan idle, CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _wakeRequested, 0) == 1)
+        {
+            return new FeedItem(FeedItemType.Idle);
+        }
+        using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Volatile.Write(ref _waiting, waiting);
+        try
+        {
+            if (Volatile.Read(ref _wakeRequested) == 1)
+            {
+                return new FeedItem(FeedItemType.Idle);
+            }
+            return await feed.NextAsync(idle, waiting.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && waiting.IsCancellationRequested)
+        {
+            return new FeedItem(FeedItemType.Idle);
+        }
+        finally
+        {
+            Volatile.Write(ref _waiting, null);
+            Interlocked.Exchange(ref _wakeRequested, 0);
+        }
+    }
+
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
@@ -50,7 +98,7 @@ public abstract class FeedController(DurableStore store, IGrainFactory grains, I
                 var failed = false;
                 while (true)
                 {
-                    var item = await feed.NextAsync(failed ? RetryDelay : synced ? Resync : Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
+                    var item = await NextAsync(feed, failed ? RetryDelay : synced ? Resync : Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
                     var pending = 0;
                     while (item.Type == FeedItemType.Change)
                     {

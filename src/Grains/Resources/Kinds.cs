@@ -12,6 +12,9 @@ public static class Kinds
     public const string ServiceEndpoints = "ServiceEndpoints";
     public const string NetworkRegistry = "NetworkRegistry";
     public const string ServiceIpAllocator = "ServiceIpAllocator";
+    public const string ClusterPeer = "ClusterPeer";
+    public const string ServiceExport = "ServiceExport";
+    public const string ServiceImport = "ServiceImport";
 
-    public static readonly IReadOnlyList<string> Api = [Namespace, Network, Node, Endpoint, Service, NetworkPolicy, ServiceEndpoints];
+    public static readonly IReadOnlyList<string> Api = [Namespace, Network, Node, Endpoint, Service, NetworkPolicy, ServiceEndpoints, ClusterPeer, ServiceExport, ServiceImport];
 }

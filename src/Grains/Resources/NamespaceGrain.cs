@@ -15,7 +15,7 @@ namespace ControlPlane.Grains.Resources;
 internal sealed class NamespaceGrain(ObjectServices services) : ResourceGrain<Namespace>(services), INamespaceGrain
 {
     private const string NameLabel = Contracts.Policy.PolicySemantics.NamespaceNameLabel;
-    private static readonly string[] Contents = [Kinds.Endpoint, Kinds.Service, Kinds.NetworkPolicy];
+    private static readonly string[] Contents = [Kinds.Endpoint, Kinds.Service, Kinds.NetworkPolicy, Kinds.ServiceExport];
 
     protected override bool Namespaced => false;
 

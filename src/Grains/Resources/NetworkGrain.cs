@@ -18,6 +18,8 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
 {
     private const uint MaxVni = (1 << 24) - 1;
     private List<BlockPool>? _pools;
+    // The ranges of the create in progress, to name the one the store refuses.
+    private List<IpPrefix> _creating = [];
 
     protected override bool Namespaced => false;
 
@@ -96,6 +98,7 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
             resource.Status.Ipv6Gateway = v6.AddressAt(1).ToString();
             ranges.Add(v6);
         }
+        _creating = ranges;
         foreach (var range in ranges)
         {
             foreach (var service in ServiceRanges().Where(s => s.Overlaps(range)))
@@ -113,9 +116,20 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
         var (claim, holder) = (refused.Holder.Claim, refused.Holder.Key);
         return claim.Scope == Claims.VniScope
             ? new ControlPlaneException(ErrorCode.FailedPrecondition, $"VNI {claim.Describe()} is already used by network '{holder}'", "spec.vni")
-            : new ControlPlaneException(ErrorCode.FailedPrecondition, $"the range overlaps {claim.Describe()} of network '{holder}'",
+            : new ControlPlaneException(ErrorCode.FailedPrecondition, $"{OverlappingRange(claim)} overlaps {Claims.RangeOf(claim)} of {HolderOf(refused.Holder)}",
                 Claims.AddressOf(claim).AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? "spec.ipv4_cidr" : "spec.ipv6_cidr");
     }
+
+    /// <summary>This network's range that meets a held one ("the range" when it cannot be told).</summary>
+    private string OverlappingRange(Storage.Claim held)
+    {
+        var other = Claims.RangeOf(held);
+        return _creating.FirstOrDefault(r => r.Overlaps(other)) is { Length: > 0 } ours ? $"the range {ours}" : "the range";
+    }
+
+    private static string HolderOf(Storage.ClaimHolder holder) => holder.Kind == Kinds.ClusterPeer
+        ? $"peer cluster '{holder.Key}'"
+        : $"network '{holder.Key}'";
 
     private static string FieldOf(IpPrefix range) =>
         range.Family == System.Net.Sockets.AddressFamily.InterNetwork ? "spec.ipv4_cidr" : "spec.ipv6_cidr";

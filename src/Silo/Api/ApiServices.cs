@@ -6,6 +6,7 @@ using ControlPlane.Storage.Changes;
 using ControlPlane.Storage.Errors;
 using ControlPlane.Storage.GrainStorage;
 using Grpc.Core;
+using V1ClusterSet = ControlPlane.Contracts.V1.ClusterSet;
 
 namespace ControlPlane.Silo.Api;
 
@@ -102,4 +103,63 @@ public sealed class ServiceEndpointSetsService(IGrainFactory grains, DurableStor
     public override Task<ListServiceEndpointsResponse> List(ListRequest request, ServerCallContext context) =>
         Task.FromResult(ResourceHandlers<ServiceEndpoints, IResourceGrain<ServiceEndpoints>>.List<ListServiceEndpointsResponse>(ResourceKinds.ServiceEndpoints, store, request,
             r => r.ServiceEndpoints, (r, next, token) => (r.NextPageToken, r.ResumeToken) = (next, token)));
+}
+
+public sealed class ClusterPeersService(IGrainFactory grains, DurableStore store, ClusterSet.PeerLinks links, Grains.ClusterSet.ClusterSetOptions options, TimeProvider time)
+    : ClusterPeers.ClusterPeersBase
+{
+    private readonly ResourceHandlers<ClusterPeer, IClusterPeerGrain> _h = new(ResourceKinds.ClusterPeer, grains, store);
+    public override Task<ClusterPeer> Create(ClusterPeer request, ServerCallContext context) => _h.CreateAsync(Inbound(request));
+    public override Task<ClusterPeer> Update(ClusterPeer request, ServerCallContext context) => _h.UpdateAsync(Inbound(request));
+    public override Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context) => _h.DeleteAsync(request);
+    public override Task<ListClusterPeersResponse> List(ListRequest request, ServerCallContext context) =>
+        _h.ListAsync<ListClusterPeersResponse>(request, r => r.ClusterPeers, (r, next, token) => (r.NextPageToken, r.ResumeToken) = (next, token));
+
+    /// <summary>The stored peer with this silo's link to it (status.connection).</summary>
+    public override async Task<ClusterPeer> Get(GetRequest request, ServerCallContext context)
+    {
+        var peer = (await _h.GetAsync(request).ConfigureAwait(false)).Clone();
+        peer.Status ??= new ClusterPeerStatus();
+        peer.Status.Connection = links.Find(peer.Metadata.Name)?.Connection(time.GetUtcNow(), options.PeerGracePeriod)
+            ?? new PeerConnection { Message = "this silo has no link to the peer yet" };
+        return peer;
+    }
+
+    // status.connection is computed on Get, never stored.
+    private static ClusterPeer Inbound(ClusterPeer request)
+    {
+        if (request.Status is not null) request.Status.Connection = null;
+        return request;
+    }
+}
+
+public sealed class ServiceExportsService(IGrainFactory grains, DurableStore store) : ServiceExports.ServiceExportsBase
+{
+    private readonly ResourceHandlers<ServiceExport, IServiceExportGrain> _h = new(ResourceKinds.ServiceExport, grains, store);
+    public override Task<ServiceExport> Create(ServiceExport request, ServerCallContext context) => _h.CreateAsync(request);
+    public override Task<ServiceExport> Get(GetRequest request, ServerCallContext context) => _h.GetAsync(request);
+    public override Task<ServiceExport> Update(ServiceExport request, ServerCallContext context) => _h.UpdateAsync(request);
+    public override Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context) => _h.DeleteAsync(request);
+    public override Task<ListServiceExportsResponse> List(ListRequest request, ServerCallContext context) =>
+        _h.ListAsync<ListServiceExportsResponse>(request, r => r.ServiceExports, (r, next, token) => (r.NextPageToken, r.ResumeToken) = (next, token));
+}
+
+public sealed class ServiceImportsService(IGrainFactory grains, DurableStore store) : ServiceImports.ServiceImportsBase
+{
+    public override Task<ServiceImport> Get(GetRequest request, ServerCallContext context) =>
+        grains.Get<IServiceImportGrain>(ResourceHandlers<ServiceImport, IResourceGrain<ServiceImport>>.KeyOf(ResourceKinds.ServiceImport, request.Namespace, request.Name)).GetAsync();
+
+    public override Task<ListServiceImportsResponse> List(ListRequest request, ServerCallContext context) =>
+        Task.FromResult(ResourceHandlers<ServiceImport, IResourceGrain<ServiceImport>>.List<ListServiceImportsResponse>(ResourceKinds.ServiceImport, store, request,
+            r => r.ServiceImports, (r, next, token) => (r.NextPageToken, r.ResumeToken) = (next, token)));
+}
+
+public sealed class ClusterSetService(Grains.ClusterSet.ClusterSetOptions options, ControlPlaneOptions controlPlane) : V1ClusterSet.ClusterSetBase
+{
+    public override Task<ClusterInfo> GetInfo(ClusterInfoRequest request, ServerCallContext context)
+    {
+        var info = new ClusterInfo { ClusterId = options.ClusterId, ClusterSet = options.Name };
+        info.ServiceRanges.Add(new[] { controlPlane.ServiceIpv4Cidr, controlPlane.ServiceIpv6Cidr }.Where(r => r.Length > 0));
+        return Task.FromResult(info);
+    }
 }

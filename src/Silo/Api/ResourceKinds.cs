@@ -19,7 +19,11 @@ public static class ResourceKinds
         (r, p) => r.Status = p is null ? null : new NetworkPolicyStatus { Programmed = p });
     public static readonly ResourceKind<ServiceEndpoints> ServiceEndpoints = new(Kind.ServiceEndpoints, Kinds.ServiceEndpoints, true, r => r.Metadata ??= new(), (e, r) => e.ServiceEndpoints = r, true);
 
-    public static readonly IReadOnlyList<IResourceKind> All = [Namespace, Network, Node, Endpoint, Service, NetworkPolicy, ServiceEndpoints];
+    public static readonly ResourceKind<ClusterPeer> ClusterPeer = new(Kind.ClusterPeer, Kinds.ClusterPeer, false, r => r.Metadata ??= new(), (e, r) => e.ClusterPeer = r);
+    public static readonly ResourceKind<ServiceExport> ServiceExport = new(Kind.ServiceExport, Kinds.ServiceExport, true, r => r.Metadata ??= new(), (e, r) => e.ServiceExport = r);
+    public static readonly ResourceKind<ServiceImport> ServiceImport = new(Kind.ServiceImport, Kinds.ServiceImport, true, r => r.Metadata ??= new(), (e, r) => e.ServiceImport = r);
+
+    public static readonly IReadOnlyList<IResourceKind> All = [Namespace, Network, Node, Endpoint, Service, NetworkPolicy, ServiceEndpoints, ClusterPeer, ServiceExport, ServiceImport];
 
     private static readonly Dictionary<string, IResourceKind> ByName = All.ToDictionary(k => k.Name, StringComparer.Ordinal);
     private static readonly Dictionary<Kind, IResourceKind> ByKind = All.ToDictionary(k => k.Kind);

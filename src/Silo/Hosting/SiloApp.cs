@@ -3,7 +3,9 @@ using System.Net.Sockets;
 using ControlPlane.Contracts.Hosting;
 using ControlPlane.Dns;
 using ControlPlane.Grains;
+using ControlPlane.Grains.ClusterSet;
 using ControlPlane.Grains.Controllers;
+using ControlPlane.Silo.ClusterSet;
 using ControlPlane.Grains.Serialization;
 using ControlPlane.Grains.State;
 using ControlPlane.Silo.Api;
@@ -44,7 +46,8 @@ public static class SiloApp
         var cluster = builder.Configuration.GetSection("Cluster").Get<ClusterOptions>() ?? new ClusterOptions();
         var storeOptions = builder.Configuration.GetSection("Store").Get<StoreOptions>() ?? new StoreOptions();
         var controlPlane = builder.Configuration.GetSection("ControlPlane").Get<ControlPlaneOptions>() ?? new ControlPlaneOptions();
-        SiloOptionsValidator.Validate(silo, cluster, storeOptions, controlPlane);
+        var clusterSet = builder.Configuration.GetSection("ClusterSet").Get<ClusterSetOptions>() ?? new ClusterSetOptions();
+        SiloOptionsValidator.Validate(silo, cluster, storeOptions, controlPlane, clusterSet);
         var tls = SiloTls.From(builder.Configuration);
 
         // Before anything is opened or bound: a second silo on this directory stops here.
@@ -73,6 +76,7 @@ public static class SiloApp
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
         builder.Services.AddSingleton(silo);
         builder.Services.AddSingleton(controlPlane);
+        builder.Services.AddSingleton(clusterSet);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ObjectServices>();
 
@@ -87,6 +91,10 @@ public static class SiloApp
         // Registered after Orleans, so they start once the silo runs.
         builder.Services.AddSingleton<FeedController, ServiceEndpointsController>();
         builder.Services.AddSingleton<FeedController, NodeLifecycleController>();
+        builder.Services.AddSingleton<PeerClients>();
+        builder.Services.AddSingleton<IPeerProbe>(services => services.GetRequiredService<PeerClients>());
+        builder.Services.AddSingleton<PeerLinks>();
+        builder.Services.AddSingleton<FeedController, ClusterSetController>();
         builder.Services.AddSingleton<ControllerHost>();
         builder.Services.AddSingleton<ControlPlane.Grains.Convergence.CommitClock>();
         builder.Services.AddSingleton<ControlPlane.Silo.Convergence.ProgrammedPositions>();
@@ -144,6 +152,10 @@ public static class SiloApp
         app.MapGrpcService<ServicesService>();
         app.MapGrpcService<NetworkPoliciesService>();
         app.MapGrpcService<ServiceEndpointSetsService>();
+        app.MapGrpcService<ClusterPeersService>();
+        app.MapGrpcService<ServiceExportsService>();
+        app.MapGrpcService<ServiceImportsService>();
+        app.MapGrpcService<ClusterSetService>();
         app.MapGrpcService<WatchService>();
         app.MapGrpcService<ConvergenceService>();
         app.MapGrpcReflectionService();

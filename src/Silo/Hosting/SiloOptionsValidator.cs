@@ -9,7 +9,7 @@ namespace ControlPlane.Silo.Hosting;
 /// <summary>Checks every setting of the silo at once and reports all that are wrong.</summary>
 public static class SiloOptionsValidator
 {
-    public static void Validate(SiloOptions silo, ClusterOptions cluster, StoreOptions store, ControlPlaneOptions controlPlane)
+    public static void Validate(SiloOptions silo, ClusterOptions cluster, StoreOptions store, ControlPlaneOptions controlPlane, Grains.ClusterSet.ClusterSetOptions clusterSet)
     {
         var errors = new List<string>();
         if (!IPAddress.TryParse(silo.ListenAddress, out _)) errors.Add($"Silo:{nameof(silo.ListenAddress)} '{silo.ListenAddress}' is not an IP address");
@@ -44,6 +44,12 @@ public static class SiloOptionsValidator
                 errors.Add($"ControlPlane:{e.Message}");
             }
         }
+        if (Grains.Validation.Names.Dns1123LabelError(clusterSet.ClusterId) is { } idError) errors.Add($"ClusterSet:{nameof(clusterSet.ClusterId)} '{clusterSet.ClusterId}' {idError}");
+        if (Grains.Validation.Names.Dns1123SubdomainError(clusterSet.Name) is { } setError) errors.Add($"ClusterSet:{nameof(clusterSet.Name)} '{clusterSet.Name}' {setError}");
+        if (clusterSet.PeerGracePeriod < TimeSpan.Zero) errors.Add($"ClusterSet:{nameof(clusterSet.PeerGracePeriod)} must not be negative");
+        if (clusterSet.PeerProbeTimeout <= TimeSpan.Zero) errors.Add($"ClusterSet:{nameof(clusterSet.PeerProbeTimeout)} must be positive");
+        if (clusterSet.PeerBookmarkSeconds is < 1 or > 60) errors.Add($"ClusterSet:{nameof(clusterSet.PeerBookmarkSeconds)} {clusterSet.PeerBookmarkSeconds} is outside 1..60");
+        if (clusterSet.Ca.Length > 0 && (clusterSet.Certificate.Length == 0 || clusterSet.Key.Length == 0)) errors.Add($"ClusterSet:{nameof(clusterSet.Ca)} needs ClusterSet:Certificate and ClusterSet:Key (this cluster's client certificate for its peers)");
         if (errors.Count > 0)
         {
             throw new InvalidOperationException("Invalid configuration:\n  " + string.Join("\n  ", errors));

@@ -34,6 +34,11 @@ public static class AccessRules
         Resource("Services", Permission.NamespacedWrite);
         Resource("NetworkPolicies", Permission.NamespacedWrite);
         rules["/controlplane.v1.NetworkPolicies/Explain"] = Permission.Read;
+        Resource("ClusterPeers", Permission.ClusterWrite);
+        Resource("ServiceExports", Permission.NamespacedWrite);
+        rules["/controlplane.v1.ServiceImports/Get"] = Permission.Read;
+        rules["/controlplane.v1.ServiceImports/List"] = Permission.Read;
+        rules["/controlplane.v1.ClusterSet/GetInfo"] = Permission.Read;
         rules["/controlplane.v1.ServiceEndpointSets/Get"] = Permission.Read;
         rules["/controlplane.v1.ServiceEndpointSets/List"] = Permission.Read;
         rules["/controlplane.v1.Watch/Watch"] = Permission.Read;

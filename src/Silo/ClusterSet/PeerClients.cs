@@ -1,0 +1,61 @@
+using ControlPlane.Contracts.Client;
+using ControlPlane.Contracts.V1;
+using ControlPlane.Grains.ClusterSet;
+using Grpc.Core;
+
+namespace ControlPlane.Silo.ClusterSet;
+
+/// <summary>
+/// Clients of peer clusters' APIs: the same API every client uses, with failover over the
+/// peer's silo addresses and, for https:// addresses, this cluster's client certificate.
+/// </summary>
+public sealed class PeerClients(ClusterSetOptions options) : IPeerProbe
+{
+    private readonly ClientTls? _tls = options.Ca.Length > 0
+        ? ClientTls.FromOptions(options.Ca, options.Certificate, options.Key, ("ClusterSet:Ca", "ClusterSet:Certificate", "ClusterSet:Key"), out _)
+        : null;
+
+    public ControlPlaneClient Connect(IReadOnlyList<string> addresses) => new(string.Join(',', addresses), 1, _tls);
+
+    public async Task<PeerView?> ReadAsync(IReadOnlyList<string> addresses, TimeSpan timeout)
+    {
+        using var client = Connect(addresses);
+        using var deadline = new CancellationTokenSource(timeout);
+        try
+        {
+            return await ReadAsync(client, deadline.Token).ConfigureAwait(false);
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled)
+        {
+            return null;
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The peer's identity, networks and nodes, read now.</summary>
+    public static async Task<PeerView> ReadAsync(ControlPlaneClient client, CancellationToken cancellationToken)
+    {
+        var call = Calls.Until(cancellationToken);
+        var info = await client.GetClusterInfoAsync(call).ConfigureAwait(false);
+        var observed = new ClusterPeerStatus();
+        var page = string.Empty;
+        do
+        {
+            var networks = await client.Networks.ListAsync(new ListRequest { PageSize = 1000, PageToken = page }, call).ConfigureAwait(false);
+            observed.Networks.Add(networks.Networks.Select(PeerView.Remote));
+            page = networks.NextPageToken;
+        }
+        while (page.Length > 0);
+        do
+        {
+            var nodes = await client.Nodes.ListAsync(new ListRequest { PageSize = 1000, PageToken = page }, call).ConfigureAwait(false);
+            observed.Nodes.Add(nodes.Nodes.Select(PeerView.Remote));
+            page = nodes.NextPageToken;
+        }
+        while (page.Length > 0);
+        return new PeerView(info, observed);
+    }
+}

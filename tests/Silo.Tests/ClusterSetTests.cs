@@ -1,0 +1,221 @@
+using ControlPlane.Contracts.Client;
+using ControlPlane.Contracts.V1;
+using Grpc.Core;
+
+namespace ControlPlane.Silo.Tests;
+
+/// <summary>
+/// Two control planes (silo processes) of one ClusterSet: peering, ServiceExport → ServiceImport
+/// with a ClusterSetIP in every member, conflicts, overlap refusal, withdrawal after the grace
+/// period and restoration when the peer returns.
+/// </summary>
+public sealed class ClusterSetTests : IAsyncLifetime
+{
+    private readonly List<string> _directories = [];
+    private readonly List<SiloProcess> _silos = [];
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var silo in _silos) await silo.DisposeAsync();
+        foreach (var directory in _directories) if (Directory.Exists(directory)) Directory.Delete(directory, true);
+    }
+
+    private string NewDirectory()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "cp-clusterset-" + Guid.NewGuid().ToString("N"));
+        _directories.Add(directory);
+        return directory;
+    }
+
+    /// <summary>A member: cluster id, its own service range, a short grace period.</summary>
+    private async Task<SiloProcess> StartMemberAsync(string id, string serviceRange, string directory, int port = 0, string set = "test-set")
+    {
+        var silo = await SiloProcess.StartAsync(directory, $"--ClusterSet:ClusterId={id}", $"--ClusterSet:Name={set}",
+            $"--ControlPlane:ServiceIpv4Cidr={serviceRange}", "--ClusterSet:PeerGracePeriod=00:00:03", "--ClusterSet:PeerBookmarkSeconds=1",
+            $"--Silo:Port={port}");
+        _silos.Add(silo);
+        return silo;
+    }
+
+    /// <summary>Namespace "shop", network "pods" (VNI 100) with the given range, node n1 and a ready endpoint labelled app=web.</summary>
+    private static async Task<Endpoint> PopulateAsync(ControlPlaneClient client, string cidr, string endpoint = "web-1")
+    {
+        await client.Namespaces.CreateAsync(new Namespace { Metadata = new() { Name = "shop" } });
+        await client.Networks.CreateAsync(new Network { Metadata = new() { Name = "pods" }, Spec = new() { Vni = 100, Ipv4Cidr = cidr } });
+        await client.Nodes.CreateAsync(new Node { Metadata = new() { Name = "n1" }, Spec = new() { UnderlayIp = "10.254.0.1" } });
+        await client.HeartbeatAsync("n1");
+        var e = new Endpoint { Metadata = new() { Name = endpoint, Namespace = "shop" }, Spec = new() { Network = "pods", Node = "n1", Ready = true } };
+        e.Metadata.Labels["app"] = "web";
+        return await client.Endpoints.CreateAsync(e);
+    }
+
+    private static Service Web(uint port = 80, ServiceType type = ServiceType.ClusterIp)
+    {
+        var service = new Service { Metadata = new() { Name = "web", Namespace = "shop" }, Spec = new() { Type = type, Network = "pods" } };
+        service.Spec.Selector["app"] = "web";
+        service.Spec.Ports.Add(new ServicePort { Name = "http", Port = port, TargetPortNumber = 8080 });
+        return service;
+    }
+
+    private static ServiceExport Export() => new() { Metadata = new() { Name = "web", Namespace = "shop" } };
+
+    private static ClusterPeer Peer(string id, SiloProcess silo) => new() { Metadata = new() { Name = id }, Spec = new() { Addresses = { silo.Address.ToString().TrimEnd('/') } } };
+
+    private static WatchCollector WatchImports(SiloProcess silo) => new(silo.Client, new WatchRequest { Kinds = { Kind.ServiceImport, Kind.ServiceExport } });
+
+    private static Func<WatchEvent, bool> ImportWhere(Func<ServiceImport, bool> predicate) =>
+        e => e.ServiceImport is { } i && e.Type is EventType.Added or EventType.Modified && i.Metadata.Name == "web" && predicate(i);
+
+    [Fact]
+    public async Task ExportedService_IsImportedWithAClusterSetIpInEveryMember_AndWithdrawnWhenUnexported()
+    {
+        var a = await StartMemberAsync("a", "10.96.0.0/16", NewDirectory());
+        var b = await StartMemberAsync("b", "10.97.0.0/16", NewDirectory());
+        var endpoint = await PopulateAsync(a.Client, "10.10.0.0/16");
+        await PopulateAsync(b.Client, "10.20.0.0/16", "other");
+        await a.Client.Services.CreateAsync(Web());
+
+        var joinedB = await b.Client.ClusterPeers.CreateAsync(Peer("a", a));
+        Assert.Equal("True", joinedB.Status.Conditions.Single(c => c.Type == "Joined").Status);
+        Assert.Contains("10.10.0.0/16", joinedB.Status.Ranges);
+        Assert.Contains("10.96.0.0/16", joinedB.Status.Ranges);
+        Assert.Contains(joinedB.Status.Nodes, n => n.Name == "n1" && n.UnderlayIp == "10.254.0.1" && n.VtepMac.Length > 0);
+        Assert.Contains(joinedB.Status.Networks, n => n.Name == "pods" && n.Vni == 100 && n.Ipv4Cidr == "10.10.0.0/16" && n.Blocks.Count == 1);
+        await a.Client.ClusterPeers.CreateAsync(Peer("b", b));
+
+        await using var importsB = WatchImports(b);
+        await using var importsA = WatchImports(a);
+        await a.Client.ServiceExports.CreateAsync(Export());
+
+        var imported = (await importsB.WaitForAsync(ImportWhere(i => i.Status.Clusters.Count == 1 && i.Status.Clusters[0].Endpoints.Count == 1),
+            "shop/web imported in b with a's endpoint", 20_000)).ServiceImport;
+        Assert.Equal(ServiceImportType.ClusterSetIp, imported.Spec.Type);
+        var ip = Assert.Single(imported.Spec.Ips);
+        Assert.StartsWith("10.97.", ip);
+        Assert.Equal("a", imported.Status.Clusters[0].Cluster);
+        Assert.Equal(endpoint.Status.Ips, imported.Status.Clusters[0].Endpoints[0].Ips);
+        Assert.Equal(80u, Assert.Single(imported.Spec.Ports).Port);
+        Assert.Equal(8080u, imported.Status.Clusters[0].Ports[0].TargetPortNumber);
+
+        // The exporting cluster imports it too, from its own range; its export is valid and without conflict.
+        var own = (await importsA.WaitForAsync(ImportWhere(i => i.Spec.Ips.Count == 1), "shop/web imported in a", 20_000)).ServiceImport;
+        Assert.StartsWith("10.96.", own.Spec.Ips[0]);
+        var export = (await importsA.WaitForAsync(e => e.ServiceExport is { } x && x.Status?.Conditions.Count == 2, "a's export conditions", 20_000)).ServiceExport;
+        Assert.Equal("True", export.Status.Conditions.Single(c => c.Type == "Valid").Status);
+        Assert.Equal("False", export.Status.Conditions.Single(c => c.Type == "Conflict").Status);
+
+        // The peer's link is visible on Get.
+        var peer = await b.Client.ClusterPeers.GetAsync("", "a");
+        Assert.True(peer.Status.Connection.Connected, peer.Status.Connection.Message);
+        Assert.Equal(1u, peer.Status.Connection.Exports);
+
+        // The ClusterSetIP is held like a service VIP: a service asking for it is refused.
+        var taken = Web();
+        taken.Metadata.Name = "other";
+        taken.Spec.ClusterIps.Add(ip);
+        var refused = await Assert.ThrowsAsync<RpcException>(() => b.Client.Services.CreateAsync(taken));
+        Assert.Equal(StatusCode.AlreadyExists, refused.StatusCode);
+
+        await a.Client.ServiceExports.DeleteAsync("shop", "web");
+        await importsB.WaitForAsync(e => e.Type == EventType.Deleted && e.ServiceImport?.Metadata.Name == "web", "shop/web withdrawn in b", 20_000);
+    }
+
+    [Fact]
+    public async Task BothClustersExporting_ImportHoldsBoth_AndTheYoungerConflictingExportIsReported()
+    {
+        var a = await StartMemberAsync("a", "10.96.0.0/16", NewDirectory());
+        var b = await StartMemberAsync("b", "10.97.0.0/16", NewDirectory());
+        await PopulateAsync(a.Client, "10.10.0.0/16");
+        await PopulateAsync(b.Client, "10.20.0.0/16");
+        await a.Client.Services.CreateAsync(Web(80));
+        await b.Client.Services.CreateAsync(Web(81));
+        await a.Client.ClusterPeers.CreateAsync(Peer("b", b));
+        await b.Client.ClusterPeers.CreateAsync(Peer("a", a));
+        await using var watchA = WatchImports(a);
+        await using var watchB = WatchImports(b);
+        await a.Client.ServiceExports.CreateAsync(Export());
+        await watchB.WaitForAsync(ImportWhere(i => i.Status.Clusters.Count == 1), "a's export imported in b", 20_000);
+        await b.Client.ServiceExports.CreateAsync(Export());
+
+        var both = (await watchA.WaitForAsync(ImportWhere(i => i.Status.Clusters.Count == 2), "both clusters in a's import", 20_000)).ServiceImport;
+        Assert.Equal(["a", "b"], both.Status.Clusters.Select(c => c.Cluster));
+        Assert.Equal(80u, both.Spec.Ports.Single().Port); // the oldest export's
+        var conflict = (await watchB.WaitForAsync(e => e.ServiceExport?.Status?.Conditions.Any(c => c.Type == "Conflict" && c.Status == "True") == true,
+            "b's export in conflict", 20_000)).ServiceExport;
+        var condition = conflict.Status.Conditions.Single(c => c.Type == "Conflict");
+        Assert.Equal("PortConflict", condition.Reason);
+        Assert.Contains("'a'", condition.Message);
+    }
+
+    [Fact]
+    public async Task OverlappingRanges_RefuseTheJoin_NamingBothRanges_AndAJoinedPeersRangesAreHeld()
+    {
+        var a = await StartMemberAsync("a", "10.96.0.0/16", NewDirectory());
+        var b = await StartMemberAsync("b", "10.97.0.0/16", NewDirectory());
+        await PopulateAsync(a.Client, "10.10.0.0/16");
+        await PopulateAsync(b.Client, "10.10.4.0/24");
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => b.Client.ClusterPeers.CreateAsync(Peer("a", a)));
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Contains("10.10.0.0/16", refused.Status.Detail);
+        Assert.Contains("10.10.4.0/24", refused.Status.Detail);
+        Assert.Empty((await b.Client.ClusterPeers.ListAsync(new ListRequest())).ClusterPeers);
+
+        // A peer using this cluster's service range is refused the same way.
+        var c = await StartMemberAsync("c", "10.97.128.0/20", NewDirectory());
+        var service = await Assert.ThrowsAsync<RpcException>(() => b.Client.ClusterPeers.CreateAsync(Peer("c", c)));
+        Assert.Equal(StatusCode.FailedPrecondition, service.StatusCode);
+        Assert.Contains("10.97.128.0/20", service.Status.Detail);
+        Assert.Contains("10.97.0.0/16", service.Status.Detail);
+
+        // Joined, a peer's ranges are held here: a local network overlapping one is refused.
+        await a.Client.ClusterPeers.CreateAsync(Peer("c", c));
+        var network = await Assert.ThrowsAsync<RpcException>(() => a.Client.Networks.CreateAsync(
+            new Network { Metadata = new() { Name = "more" }, Spec = new() { Vni = 7, Ipv4Cidr = "10.97.130.0/24" } }));
+        Assert.Equal(StatusCode.FailedPrecondition, network.StatusCode);
+        Assert.Contains("10.97.128.0/20", network.Status.Detail);
+
+        // A peer of another ClusterSet, or one that is not the cluster it names, is refused.
+        var d = await StartMemberAsync("d", "10.98.0.0/16", NewDirectory(), set: "other-set");
+        Assert.Equal(StatusCode.FailedPrecondition, (await Assert.ThrowsAsync<RpcException>(() => a.Client.ClusterPeers.CreateAsync(Peer("d", d)))).StatusCode);
+        var wrong = Peer("e", c);
+        Assert.Equal(StatusCode.FailedPrecondition, (await Assert.ThrowsAsync<RpcException>(() => a.Client.ClusterPeers.CreateAsync(wrong))).StatusCode);
+        Assert.Equal(StatusCode.InvalidArgument, (await Assert.ThrowsAsync<RpcException>(() => a.Client.ClusterPeers.CreateAsync(Peer("a", c)))).StatusCode);
+    }
+
+    [Fact]
+    public async Task LostPeer_ImportsWithdrawnAfterTheGracePeriod_AndRestoredWhenItReturns()
+    {
+        var directoryA = NewDirectory();
+        var portA = Ports.Free();
+        var a = await StartMemberAsync("a", "10.96.0.0/16", directoryA, portA);
+        var b = await StartMemberAsync("b", "10.97.0.0/16", NewDirectory());
+        await PopulateAsync(a.Client, "10.10.0.0/16");
+        await PopulateAsync(b.Client, "10.20.0.0/16");
+        await a.Client.Services.CreateAsync(Web());
+        await a.Client.ServiceExports.CreateAsync(Export());
+        await using var watchB = WatchImports(b);
+        await b.Client.ClusterPeers.CreateAsync(Peer("a", a));
+        var imported = (await watchB.WaitForAsync(ImportWhere(i => i.Status.Clusters.Count == 1), "a's export imported in b", 20_000)).ServiceImport;
+        var localService = Web();
+        localService.Metadata.Name = "local";
+        var local = await b.Client.Services.CreateAsync(localService);
+
+        a.Kill();
+        var started = DateTime.UtcNow;
+        await watchB.WaitForAsync(e => e.Type == EventType.Deleted && e.ServiceImport?.Metadata.Name == "web", "a's import withdrawn", 30_000);
+        Assert.True(DateTime.UtcNow - started >= TimeSpan.FromSeconds(2.5), $"withdrawn after {DateTime.UtcNow - started}, before the 3 s grace period");
+        var peer = await b.Client.ClusterPeers.GetAsync("", "a");
+        Assert.False(peer.Status.Connection.Connected);
+        // Local state is untouched.
+        Assert.Equal(local.Status.ClusterIps, (await b.Client.Services.GetAsync("shop", "local")).Status.ClusterIps);
+
+        _silos.Remove(a);
+        await a.DisposeAsync();
+        a = await StartMemberAsync("a", "10.96.0.0/16", directoryA, portA);
+        var restored = (await watchB.WaitForAsync(ImportWhere(i => i.Status.Clusters.Count == 1), "a's import restored", 30_000)).ServiceImport;
+        Assert.Equal(imported.Status.Clusters[0].Endpoints, restored.Status.Clusters[0].Endpoints);
+    }
+}
