@@ -21,11 +21,19 @@ internal sealed class Cluster : IAsyncDisposable
     private readonly SemaphoreSlim _logged = new(0);
     private readonly string _data;
     private readonly string[] _agentArgs;
+    private readonly Layout _layout;
     private WebApplication? _silo;
 
-    private Cluster(string[] agentArgs)
+    /// <summary>
+    /// Where a cluster's hosts sit: on its own underlay bridge, or (for a second cluster of a
+    /// ClusterSet) on another cluster's, with host addresses from 10.99.0.(first + n - 1).
+    /// </summary>
+    public sealed record Layout(int Hosts, string? SharedFabric = null, int FirstHostAddress = 1, string[]? SiloArgs = null);
+
+    private Cluster(string[] agentArgs, Layout layout)
     {
         _agentArgs = agentArgs;
+        _layout = layout;
         _data = Path.Combine(Path.GetTempPath(), "cp-cluster-" + _id);
         SiloSocket = Path.Combine(Path.GetTempPath(), $"cp-{_id}.sock");
     }
@@ -34,29 +42,38 @@ internal sealed class Cluster : IAsyncDisposable
 
     public ControlPlaneClient Client { get; private set; } = null!;
 
-    public string Fabric => "cpf" + _id;
+    public string Fabric => _layout.SharedFabric ?? "cpf" + _id;
+
+    /// <summary>Host n's underlay address.</summary>
+    public string HostAddress(int n) => $"10.99.0.{_layout.FirstHostAddress + n - 1}";
 
     public string Host(int n) => $"cph{_id}{n}";
 
     public string AgentSocket(int n) => Path.Combine(Path.GetTempPath(), $"cp-{_id}-agent{n}.sock");
 
     /// <summary>Starts the silo and <paramref name="hosts"/> agents, each with <paramref name="agentArgs"/> added to its command line.</summary>
-    public static async Task<Cluster> StartAsync(int hosts, params string[] agentArgs)
+    public static Task<Cluster> StartAsync(int hosts, params string[] agentArgs) => StartAsync(new Layout(hosts), agentArgs);
+
+    public static async Task<Cluster> StartAsync(Layout layout, params string[] agentArgs)
     {
-        var cluster = new Cluster(agentArgs);
+        var cluster = new Cluster(agentArgs, layout);
         try
         {
             await cluster.StartSiloAsync();
-            cluster.AddNamespace(cluster.Fabric);
-            Shell.Must("ip", "-n", cluster.Fabric, "link", "add", "br0", "type", "bridge");
-            Shell.Must("ip", "-n", cluster.Fabric, "link", "set", "br0", "up");
-            for (var n = 1; n <= hosts; n++)
+            if (layout.SharedFabric is null)
+            {
+                cluster.AddNamespace(cluster.Fabric);
+                Shell.Must("ip", "-n", cluster.Fabric, "link", "add", "br0", "type", "bridge");
+                Shell.Must("ip", "-n", cluster.Fabric, "link", "set", "br0", "up");
+            }
+            for (var n = 1; n <= layout.Hosts; n++)
             {
                 var host = cluster.Host(n);
+                var port = $"h{cluster._id}{n}";
                 cluster.AddNamespace(host);
-                Shell.Must("ip", "-n", cluster.Fabric, "link", "add", $"h{n}", "type", "veth", "peer", "name", "eth0", "netns", host);
-                Shell.Must("ip", "-n", cluster.Fabric, "link", "set", $"h{n}", "master", "br0", "up");
-                Shell.Must("ip", "-n", host, "addr", "add", $"10.99.0.{n}/24", "dev", "eth0");
+                Shell.Must("ip", "-n", cluster.Fabric, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", host);
+                Shell.Must("ip", "-n", cluster.Fabric, "link", "set", port, "master", "br0", "up");
+                Shell.Must("ip", "-n", host, "addr", "add", $"{cluster.HostAddress(n)}/24", "dev", "eth0");
                 Shell.Must("ip", "-n", host, "link", "set", "eth0", "up");
                 Shell.Must("ip", "-n", host, "link", "set", "lo", "up");
                 cluster.StartAgent(n);
@@ -74,7 +91,7 @@ internal sealed class Cluster : IAsyncDisposable
     public async Task StartSiloAsync()
     {
         _silo = SiloApp.Build(["--Silo:Port=0", $"--Silo:DataDirectory={_data}", $"--Silo:UnixSocket={SiloSocket}",
-            "--Logging:LogLevel:Default=Warning", "--Dns:Enabled=false", "--ControlPlane:NodeLeaseDuration=00:00:05"]);
+            "--Logging:LogLevel:Default=Warning", "--Dns:Enabled=false", "--ControlPlane:NodeLeaseDuration=00:00:05", .. _layout.SiloArgs ?? []]);
         await _silo.StartAsync();
     }
 
@@ -90,7 +107,7 @@ internal sealed class Cluster : IAsyncDisposable
     {
         var info = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in (string[])["netns", "exec", Host(n), "dotnet", Path.Combine(AppContext.BaseDirectory, "ControlPlane.NodeAgent.dll"),
-                     $"--Agent:ControlPlane=unix:{SiloSocket}", $"--Agent:NodeName=host-{n}", $"--Agent:UnderlayIp=10.99.0.{n}",
+                     $"--Agent:ControlPlane=unix:{SiloSocket}", $"--Agent:NodeName=host-{n}", $"--Agent:UnderlayIp={HostAddress(n)}",
                      $"--Agent:AttachSocket={AgentSocket(n)}", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:ControlPlane.NodeAgent.Sync=Information", "--Logging:LogLevel:ControlPlane.NodeAgent.Table=Information", .. _agentArgs]) info.ArgumentList.Add(arg);
         var process = Process.Start(info)!;
         var log = _logs.TryGetValue(n, out var existing) ? existing : _logs[n] = [];

@@ -16,7 +16,7 @@ namespace ControlPlane.Grains.Resources;
 /// silo restart every node gets one full lease period of grace.
 /// </summary>
 [GrainType(Kinds.Node)]
-internal sealed class NodeGrain(ObjectServices services) : ResourceGrain<Node>(services), INodeGrain
+internal sealed class NodeGrain(ObjectServices services, ClusterSet.ClusterSetOptions clusterSet) : ResourceGrain<Node>(services), INodeGrain
 {
     private DateTimeOffset _leaseExpires;
 
@@ -45,12 +45,20 @@ internal sealed class NodeGrain(ObjectServices services) : ResourceGrain<Node>(s
         Renew();
         resource.Status = new NodeStatus
         {
-            VtepMac = MacAddresses.Derive("vtep/" + resource.Metadata.Name),
+            VtepMac = VtepMac(resource.Metadata.Name),
             Ready = true,
             ReadyChangeTime = Timestamp.FromDateTimeOffset(Time.GetUtcNow()),
         };
         return Task.FromResult(new Reservation(UnderlayClaim(resource)));
     }
+
+    /// <summary>
+    /// From the node's name, and its cluster's id unless that is the default: the nodes of peer
+    /// clusters share overlays, where two VTEPs with one MAC would take each other's FDB entry.
+    /// </summary>
+    private string VtepMac(string name) => MacAddresses.Derive(clusterSet.ClusterId == new ClusterSet.ClusterSetOptions().ClusterId
+        ? "vtep/" + name
+        : $"vtep/{clusterSet.ClusterId}/{name}");
 
     protected override IReadOnlyList<Claim> ClaimsAfterUpdate(Node updated) => UnderlayClaim(updated);
 

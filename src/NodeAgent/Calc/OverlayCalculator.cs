@@ -21,8 +21,10 @@ public static class OverlayCalculator
         var overlays = new List<OverlaySpec>();
         view.Nodes.TryGetValue(self, out var me);
         // Every network's CIDR is unreachable from every network's table (own addresses have more specific routes).
+        var peers = view.Peers?.Values.OrderBy(p => p.Metadata.Name, StringComparer.Ordinal).ToList() ?? [];
         var isolated = view.Networks.Values
             .SelectMany(n => new[] { n.Spec.Ipv4Cidr, n.Spec.Ipv6Cidr })
+            .Concat(peers.SelectMany(p => p.Status?.Networks ?? []).SelectMany(n => new[] { n.Ipv4Cidr, n.Ipv6Cidr }))
             .Select(c => string.IsNullOrEmpty(c) ? null : Parse(c))
             .Where(p => p is not null)
             .Select(p => p!.Value)
@@ -31,11 +33,7 @@ public static class OverlayCalculator
         foreach (var network in view.Networks.Values.OrderBy(n => n.Metadata.Name, StringComparer.Ordinal))
         {
             // Blocks in assignment order: a node's first block of a family gives its VTEP address.
-            var blocksByNode = network.Status.Blocks
-                .Select(b => (b.Node, Prefix: Parse(b.Cidr)))
-                .Where(b => b.Prefix is not null)
-                .GroupBy(b => b.Node)
-                .ToDictionary(g => g.Key, g => g.Select(b => b.Prefix!.Value).ToList());
+            var blocksByNode = BlocksByNode(network.Status.Blocks);
             if (me is null || !blocksByNode.TryGetValue(self, out var mine))
             {
                 continue;
@@ -49,10 +47,30 @@ public static class OverlayCalculator
                 }
                 remotes.Add(new RemoteVtep(VtepAddresses(blocks), PhysicalAddress.Parse(remote.Status.VtepMac), remoteUnderlay, blocks));
             }
+            // The same network in peer clusters (same name and VNI): their nodes are remote VTEPs too,
+            // so this network's endpoints reach theirs across the overlay.
+            var cidrs = new List<string> { network.Spec.Ipv4Cidr, network.Spec.Ipv6Cidr };
+            foreach (var peer in peers)
+            {
+                var remoteNodes = peer.Status?.Nodes.ToDictionary(n => n.Name) ?? [];
+                foreach (var shared in peer.Status?.Networks.Where(n => n.Name == network.Metadata.Name && n.Vni == network.Spec.Vni) ?? [])
+                {
+                    cidrs.Add(shared.Ipv4Cidr);
+                    cidrs.Add(shared.Ipv6Cidr);
+                    foreach (var (node, blocks) in BlocksByNode(shared.Blocks).OrderBy(n => n.Key, StringComparer.Ordinal))
+                    {
+                        if (remoteNodes.TryGetValue(node, out var remote) && IPAddress.TryParse(remote.UnderlayIp, out var remoteUnderlay)
+                            && PhysicalAddress.TryParse(remote.VtepMac, out var mac))
+                        {
+                            remotes.Add(new RemoteVtep(VtepAddresses(blocks), mac, remoteUnderlay, blocks));
+                        }
+                    }
+                }
+            }
             overlays.Add(new OverlaySpec(Names.Overlay(network.Spec.Vni), network.Spec.Vni, port, underlay, (int)network.Status.Mtu,
                 PhysicalAddress.Parse(me.Status.VtepMac), VtepAddresses(mine), remotes,
                 Names.Table(network.Spec.Vni), Names.RulePriority, isolated,
-                new[] { network.Spec.Ipv4Cidr, network.Spec.Ipv6Cidr }.Where(c => !string.IsNullOrEmpty(c)).Select(Parse).Where(p => p is not null).Select(p => p!.Value).ToList()));
+                cidrs.Where(c => !string.IsNullOrEmpty(c)).Select(Parse).Where(p => p is not null).Select(p => p!.Value).ToList()));
         }
         var endpoints = view.Endpoints
             .Where(e => e.Value.Spec.Node == self)
@@ -60,6 +78,13 @@ public static class OverlayCalculator
             .ToHashSet();
         return new DesiredState(overlays, endpoints);
     }
+
+    /// <summary>Blocks by node, in assignment order.</summary>
+    private static Dictionary<string, List<(IPAddress Network, int PrefixLength)>> BlocksByNode(IEnumerable<AddressBlock> blocks) => blocks
+        .Select(b => (b.Node, Prefix: Parse(b.Cidr)))
+        .Where(b => b.Prefix is not null)
+        .GroupBy(b => b.Node)
+        .ToDictionary(g => g.Key, g => g.Select(b => b.Prefix!.Value).ToList());
 
     /// <summary>The first block of each family stands for the node.</summary>
     private static List<IPAddress> VtepAddresses(List<(IPAddress Network, int PrefixLength)> blocks) =>

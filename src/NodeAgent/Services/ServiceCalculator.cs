@@ -35,31 +35,65 @@ public static class ServiceCalculator
         {
             return ElementGroup.Empty;
         }
-        var affinity = service.Spec.SessionAffinity == SessionAffinity.ClientIp
-            ? (service.Spec.SessionAffinityTimeoutSeconds == 0 ? DefaultAffinitySeconds : service.Spec.SessionAffinityTimeoutSeconds)
-            : 0;
+        var sources = new[] { (Ports: (IReadOnlyList<ServicePort>)service.Spec.Ports, Endpoints: (IReadOnlyList<EndpointAddress>?)endpoints?.Endpoints ?? []) };
+        return Build(service.Status.ClusterIps, service.Spec.Ports, Affinity(service.Spec.SessionAffinity, service.Spec.SessionAffinityTimeoutSeconds), sources);
+    }
+
+    /// <summary>The prefix of an import's group key (":" never occurs in a namespace or name).</summary>
+    public const string ImportGroupPrefix = "import:";
+
+    /// <summary>
+    /// A ClusterSetIP import: like a service, over the endpoints of every exporting cluster. Each
+    /// cluster maps the import's port (by protocol and number) to a port of its own service, whose
+    /// target is resolved per endpoint; a cluster without that port adds no endpoints to it.
+    /// </summary>
+    public static ElementGroup ForImport(ServiceImport? import)
+    {
+        if (import is null || import.Spec.Type != ServiceImportType.ClusterSetIp || import.Spec.Ips.Count == 0)
+        {
+            return ElementGroup.Empty;
+        }
+        var sources = import.Status?.Clusters.Select(c => (Ports: (IReadOnlyList<ServicePort>)c.Ports, Endpoints: (IReadOnlyList<EndpointAddress>)c.Endpoints)).ToArray() ?? [];
+        return Build(import.Spec.Ips, import.Spec.Ports, Affinity(import.Spec.SessionAffinity, import.Spec.SessionAffinityTimeoutSeconds), sources);
+    }
+
+    private static uint Affinity(SessionAffinity affinity, uint timeout) =>
+        affinity == SessionAffinity.ClientIp ? (timeout == 0 ? DefaultAffinitySeconds : timeout) : 0;
+
+    /// <summary>
+    /// The elements of virtual IPs and ports over endpoint sources: each source's own port of the
+    /// same protocol and number gives the target, resolved per endpoint.
+    /// </summary>
+    private static ElementGroup Build(IEnumerable<string> vips, IReadOnlyList<ServicePort> servicePorts, uint affinity,
+        IReadOnlyList<(IReadOnlyList<ServicePort> Ports, IReadOnlyList<EndpointAddress> Endpoints)> sources)
+    {
         var elements = new List<(string, NftElement)>();
         var chains = new List<string>();
         var ports = new List<ServicePortProgram>();
-        foreach (var vipText in service.Status.ClusterIps)
+        foreach (var vipText in vips)
         {
             if (!IPAddress.TryParse(vipText, out var vip)) continue;
             var family = FamilyLayout.Of(vip);
-            foreach (var port in service.Spec.Ports)
+            foreach (var port in servicePorts)
             {
                 var protocol = PolicySemantics.ProtocolNumber(port.Protocol);
                 var servicePort = (ushort)port.Port;
                 var backends = new List<Backend>();
-                foreach (var address in endpoints?.Endpoints ?? [])
+                foreach (var (sourcePorts, addresses) in sources)
                 {
-                    if (!address.Ready) continue;
-                    var target = TargetPort(port, address);
-                    if (target is null) continue;
-                    foreach (var ipText in address.Ips)
+                    var own = sourcePorts.FirstOrDefault(p => p.Port == port.Port && PolicySemantics.ProtocolNumber(p.Protocol) == protocol);
+                    if (own is null) continue;
+                    foreach (var address in addresses)
                     {
-                        if (IPAddress.TryParse(ipText, out var ip) && ip.AddressFamily == vip.AddressFamily)
+                        if (!address.Ready) continue;
+                        var target = TargetPort(own, address);
+                        if (target is null) continue;
+                        foreach (var ipText in address.Ips)
                         {
-                            backends.Add(new Backend(ip, target.Value));
+                            if (IPAddress.TryParse(ipText, out var ip) && ip.AddressFamily == vip.AddressFamily)
+                            {
+                                backends.Add(new Backend(ip, target.Value));
+                            }
                         }
                     }
                 }

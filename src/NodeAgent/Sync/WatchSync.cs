@@ -8,8 +8,8 @@ using Microsoft.Extensions.Logging;
 namespace ControlPlane.NodeAgent.Sync;
 
 /// <summary>
-/// Sync: list + watch of namespaces, networks, nodes, endpoints, services, service endpoints and
-/// network policies into a local view (through <see cref="ResumableWatch"/>). The view is offered
+/// Sync: list + watch of namespaces, networks, nodes, endpoints, services, service endpoints,
+/// network policies, peer clusters and service imports into a local view (through <see cref="ResumableWatch"/>). The view is offered
 /// only once the first complete list has arrived (in-sync is never faked); while the control
 /// plane is unreachable the view, and so the data path, stays as it is. Consumers take what
 /// changed since their last call: the overlay a snapshot, the table worker the keys of changed
@@ -17,7 +17,7 @@ namespace ControlPlane.NodeAgent.Sync;
 /// </summary>
 public sealed partial class WatchSync(ControlPlaneClient client, AgentOptions options, ILogger<WatchSync> logger) : BackgroundService, IWatchSink
 {
-    private static readonly Kind[] Kinds = [Kind.Namespace, Kind.Network, Kind.Node, Kind.Endpoint, Kind.Service, Kind.ServiceEndpoints, Kind.NetworkPolicy];
+    private static readonly Kind[] Kinds = [Kind.Namespace, Kind.Network, Kind.Node, Kind.Endpoint, Kind.Service, Kind.ServiceEndpoints, Kind.NetworkPolicy, Kind.ClusterPeer, Kind.ServiceImport];
 
     /// <summary>Every object the agent keeps, by key ("namespace/name", or the name of cluster-scoped ones).</summary>
     private sealed class Objects
@@ -29,13 +29,15 @@ public sealed partial class WatchSync(ControlPlaneClient client, AgentOptions op
         public Dictionary<string, Service> Services { get; } = [];
         public Dictionary<string, ServiceEndpoints> ServiceEndpoints { get; } = [];
         public Dictionary<string, NetworkPolicy> Policies { get; } = [];
+        public Dictionary<string, ClusterPeer> Peers { get; } = [];
+        public Dictionary<string, ServiceImport> Imports { get; } = [];
     }
 
     private readonly object _lock = new();
     private Objects _objects = new();
     private Objects? _listing;
     private bool _synced;
-    private readonly HashSet<string> _dirtyServices = [];
+    private readonly HashSet<string> _dirtyServices = [], _dirtyImports = [];
     private readonly HashSet<string> _dirtyEndpoints = [], _dirtyPolicies = [], _dirtyNamespaces = [];
     private bool _full = true, _clusterChanged, _tableChanged;
     private readonly ProgrammedProgress _progress = new();
@@ -86,11 +88,13 @@ public sealed partial class WatchSync(ControlPlaneClient client, AgentOptions op
                 _progress.Take(ProgrammedProgress.Consumer.Table),
                 full,
                 services.Select(k => (k, o.Services.GetValueOrDefault(k), o.ServiceEndpoints.GetValueOrDefault(k))).ToList(),
+                (full ? o.Imports.Keys.Concat(_dirtyImports).ToHashSet() : _dirtyImports).Select(k => (k, o.Imports.GetValueOrDefault(k))).ToList(),
                 full || _dirtyEndpoints.Count > 0 ? o.Endpoints.ToList() : null,
                 ChangedOf(full, o.Endpoints, _dirtyEndpoints),
                 ChangedOf(full, o.Policies, _dirtyPolicies),
                 ChangedOf(full, o.Namespaces, _dirtyNamespaces));
             _dirtyServices.Clear();
+            _dirtyImports.Clear();
             _dirtyEndpoints.Clear();
             _dirtyPolicies.Clear();
             _dirtyNamespaces.Clear();
@@ -121,7 +125,8 @@ public sealed partial class WatchSync(ControlPlaneClient client, AgentOptions op
         lock (_lock)
         {
             if (!_synced) return null;
-            return (new ClusterView(new Dictionary<string, Network>(_objects.Networks), new Dictionary<string, Node>(_objects.Nodes), new Dictionary<string, Endpoint>(_objects.Endpoints)),
+            return (new ClusterView(new Dictionary<string, Network>(_objects.Networks), new Dictionary<string, Node>(_objects.Nodes), new Dictionary<string, Endpoint>(_objects.Endpoints),
+                    new Dictionary<string, ClusterPeer>(_objects.Peers)),
                 _progress.Take(ProgrammedProgress.Consumer.Overlay));
         }
     }
@@ -171,6 +176,13 @@ public sealed partial class WatchSync(ControlPlaneClient client, AgentOptions op
                 case WatchEvent.ObjectOneofCase.NetworkPolicy:
                     ForTable(o.Policies, _dirtyPolicies, PolicySemantics.KeyOf(e.NetworkPolicy.Metadata), e.NetworkPolicy, deleted);
                     break;
+                case WatchEvent.ObjectOneofCase.ClusterPeer:
+                    Set(o.Peers, e.ClusterPeer.Metadata.Name, e.ClusterPeer, deleted);
+                    _clusterChanged = true;
+                    break;
+                case WatchEvent.ObjectOneofCase.ServiceImport:
+                    ForTable(o.Imports, _dirtyImports, PolicySemantics.KeyOf(e.ServiceImport.Metadata), e.ServiceImport, deleted);
+                    break;
             }
         }
     }
@@ -180,11 +192,11 @@ public sealed partial class WatchSync(ControlPlaneClient client, AgentOptions op
     {
         var context = Contracts.Hosting.Telemetry.ContextOf(e.Traceparent);
         if (context == default) return;
-        if (e.ObjectCase is WatchEvent.ObjectOneofCase.Network or WatchEvent.ObjectOneofCase.Node or WatchEvent.ObjectOneofCase.Endpoint)
+        if (e.ObjectCase is WatchEvent.ObjectOneofCase.Network or WatchEvent.ObjectOneofCase.Node or WatchEvent.ObjectOneofCase.Endpoint or WatchEvent.ObjectOneofCase.ClusterPeer)
         {
             if ((_overlayTraces ??= []).Count < 64) _overlayTraces.Add(context);
         }
-        if (_table && e.ObjectCase is not WatchEvent.ObjectOneofCase.Node)
+        if (_table && e.ObjectCase is not (WatchEvent.ObjectOneofCase.Node or WatchEvent.ObjectOneofCase.ClusterPeer))
         {
             if ((_tableTraces ??= []).Count < 64) _tableTraces.Add(context);
         }
@@ -209,8 +221,8 @@ public sealed partial class WatchSync(ControlPlaneClient client, AgentOptions op
     private void MarkProgress(WatchEvent.ObjectOneofCase kind)
     {
         _progress.Applied();
-        var overlay = kind is WatchEvent.ObjectOneofCase.Network or WatchEvent.ObjectOneofCase.Node or WatchEvent.ObjectOneofCase.Endpoint;
-        var table = _table && kind is not WatchEvent.ObjectOneofCase.Node;
+        var overlay = kind is WatchEvent.ObjectOneofCase.Network or WatchEvent.ObjectOneofCase.Node or WatchEvent.ObjectOneofCase.Endpoint or WatchEvent.ObjectOneofCase.ClusterPeer;
+        var table = _table && kind is not (WatchEvent.ObjectOneofCase.Node or WatchEvent.ObjectOneofCase.ClusterPeer);
         if (overlay) _progress.Concerns(ProgrammedProgress.Consumer.Overlay);
         if (table) _progress.Concerns(ProgrammedProgress.Consumer.Table);
     }
@@ -261,6 +273,7 @@ public sealed partial class WatchSync(ControlPlaneClient client, AgentOptions op
     /// <summary>One batch of work for the table (see <see cref="TakeTableWork"/>).</summary>
     public sealed record TableWork(long Step, bool Full,
         IReadOnlyList<(string Key, Service? Service, ServiceEndpoints? Endpoints)> Services,
+        IReadOnlyList<(string Key, ServiceImport? Import)> Imports,
         IReadOnlyList<KeyValuePair<string, Endpoint>>? AllEndpoints,
         IReadOnlyList<KeyValuePair<string, Endpoint?>> Endpoints,
         IReadOnlyList<KeyValuePair<string, NetworkPolicy?>> Policies,
