@@ -198,8 +198,12 @@ public sealed class DnsListener : IAsyncDisposable
         return true;
     }
 
+    private int _disposed;
+
+    /// <summary>Stops serving and closes the sockets; a second call does nothing.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         await _stop.CancelAsync().ConfigureAwait(false);
         _udp.Dispose();
         _tcp.Dispose();
