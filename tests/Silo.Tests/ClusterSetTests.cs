@@ -218,4 +218,38 @@ public sealed class ClusterSetTests : IAsyncLifetime
         var restored = (await watchB.WaitForAsync(ImportWhere(i => i.Status.Clusters.Count == 1), "a's import restored", 30_000)).ServiceImport;
         Assert.Equal(imported.Status.Clusters[0].Endpoints, restored.Status.Clusters[0].Endpoints);
     }
+
+    [Fact]
+    public async Task DeletedPeer_ItsImportsGoAtOnce_AndItsRangesAreFreed_AcrossARestart()
+    {
+        var directoryB = NewDirectory();
+        var portB = Ports.Free();
+        var a = await StartMemberAsync("a", "10.96.0.0/16", NewDirectory());
+        var b = await StartMemberAsync("b", "10.97.0.0/16", directoryB, portB);
+        await PopulateAsync(a.Client, "10.10.0.0/16");
+        await b.Client.Namespaces.CreateAsync(new Namespace { Metadata = new() { Name = "shop" } });
+        await a.Client.Services.CreateAsync(Web());
+        await a.Client.ServiceExports.CreateAsync(Export());
+        await b.Client.ClusterPeers.CreateAsync(Peer("a", a));
+        await using (var watch = WatchImports(b))
+        {
+            await watch.WaitForAsync(ImportWhere(i => i.Status.Clusters.Count == 1), "a's export imported in b", 20_000);
+        }
+
+        // The peer's ranges stay held across a restart of b (they are claims in b's store).
+        await b.TerminateAsync();
+        _silos.Remove(b);
+        await b.DisposeAsync();
+        b = await StartMemberAsync("b", "10.97.0.0/16", directoryB, portB);
+        var held = await Assert.ThrowsAsync<RpcException>(() => b.Client.Networks.CreateAsync(
+            new Network { Metadata = new() { Name = "pods" }, Spec = new() { Vni = 100, Ipv4Cidr = "10.10.0.0/24" } }));
+        Assert.Equal(StatusCode.FailedPrecondition, held.StatusCode);
+        Assert.Contains("peer cluster 'a'", held.Status.Detail);
+
+        await using var imports = WatchImports(b);
+        await imports.WaitForAsync(ImportWhere(i => i.Status.Clusters.Count == 1), "the import still there after b's restart", 20_000);
+        await b.Client.ClusterPeers.DeleteAsync("", "a");
+        await imports.WaitForAsync(e => e.Type == EventType.Deleted && e.ServiceImport?.Metadata.Name == "web", "the import withdrawn with its peer", 10_000);
+        await b.Client.Networks.CreateAsync(new Network { Metadata = new() { Name = "pods" }, Spec = new() { Vni = 100, Ipv4Cidr = "10.10.0.0/24" } });
+    }
 }
