@@ -58,6 +58,32 @@ public sealed class ClusterSetDataPathTests
         }
     }
 
+    /// <summary>The DNS server as its own process in host n's namespace, on the host's underlay address, following the cluster's silo.</summary>
+    private static DnsProcess StartDns(Cluster cluster, int n)
+    {
+        var info = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in (string[])["netns", "exec", cluster.Host(n), "dotnet", Path.Combine(AppContext.BaseDirectory, "ControlPlane.DnsServer.dll"),
+                     $"--Dns:Listen={cluster.HostAddress(n)}:53", $"--Dns:ControlPlane=unix:{cluster.SiloSocket}", "--Logging:LogLevel:Default=Warning"])
+        {
+            info.ArgumentList.Add(arg);
+        }
+        var process = Process.Start(info)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return new DnsProcess(process);
+    }
+
+    private sealed class DnsProcess(Process process) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (!process.HasExited) { process.Kill(entireProcessTree: true); process.WaitForExit(); }
+            process.Dispose();
+        }
+    }
+
     private static NetworkPolicy IngressFrom(string cidr) => new()
     {
         Metadata = new() { Name = "web-ingress", Namespace = "shop" },
@@ -90,7 +116,13 @@ public sealed class ClusterSetDataPathTests
         var clusterSetIp = import!.Spec.Ips.Single();
         Assert.StartsWith("10.97.", clusterSetIp);
 
-        // From a workload in b, the ClusterSetIP reaches a's endpoints on both of a's hosts, across the overlay.
+        // A workload in b resolves the name through clusterset.local (dig, against b's DNS server on its host)...
+        using var dns = StartDns(b, 1);
+        var answer = "";
+        await EventuallyAsync(() => Task.FromResult((answer = Shell.Run("ip", "netns", "exec", b.Pod("shopclient"), "dig", $"@{b.HostAddress(1)}", "+short", "+time=1", "+tries=1",
+                "web.shop.svc.clusterset.local", "A").Output.Trim()) == clusterSetIp), TimeSpan.FromSeconds(20), () => $"dig answered '{answer}', not {clusterSetIp}");
+
+        // ...and the ClusterSetIP reaches a's endpoints on both of a's hosts, across the overlay.
         HashSet<string> answers = [];
         await EventuallyAsync(async () => (answers = await AnswersAsync(client, clusterSetIp)).SetEquals(["web-a1", "web-a2"]), TimeSpan.FromSeconds(20),
             () => $"answers {string.Join(',', answers)}\n{b.Ruleset(1)}\n{b.Diagnostics("shopclient")}");
