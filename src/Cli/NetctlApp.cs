@@ -19,7 +19,7 @@ internal static class NetctlApp
         var root = new RootCommand("""
             netctl: the ControlPlane command-line tool. Applies manifests, shows and watches objects,
             waits until changes are programmed on every node, explains network policy decisions,
-            reports node status and queries the cluster DNS.
+            reports node status and the ClusterSet, and queries the cluster DNS.
 
             Exit codes: 0 success, 1 error, 2 usage.
             """)
@@ -32,6 +32,7 @@ internal static class NetctlApp
             WaitCommand.Create(global, terminal),
             ExplainCommand.Create(global, terminal),
             NodeCommand.Create(global, terminal),
+            ClusterSetCommand.Create(global, terminal),
             ResolveCommand.Create(global, terminal),
             PkiCommand.Create(terminal),
             AuditCommand.Create(terminal),

@@ -14,6 +14,8 @@ public sealed class ExitCodeTests
     [InlineData("resolve", "web.shop.svc.cluster.local", "BOGUS")]
     [InlineData("get", "ep", "web-1")]
     [InlineData("delete", "sep", "shop/web")]
+    [InlineData("delete", "svcim", "shop/web")]
+    [InlineData("clusterset")]
     public async Task Usage_WrongCommandLine_ExitsTwoWithAMessage(params string[] args)
     {
         var result = await Netctl.RunAsync(["--server", "127.0.0.1:1", .. args]);
@@ -32,6 +34,7 @@ public sealed class ExitCodeTests
     [InlineData("watch", "--help")]
     [InlineData("explain", "--help")]
     [InlineData("node", "status", "--help")]
+    [InlineData("clusterset", "info", "--help")]
     [InlineData("resolve", "--help")]
     [InlineData("completion", "--help")]
     public async Task Help_EveryCommand_PrintsUsageAndExitsZero(params string[] args)

@@ -75,6 +75,28 @@ public sealed class MessageReaderTests
     }
 
     [Fact]
+    public void Read_ServiceExportInTheMultiClusterServicesStyle_IsAServiceExport()
+    {
+        var (documents, problems) = Read("""
+            apiVersion: multicluster.x-k8s.io/v1alpha1
+            kind: ServiceExport
+            metadata: {name: web, namespace: shop}
+            """);
+        Assert.Empty(problems);
+        var export = Assert.IsType<ServiceExport>(Assert.Single(documents).Message);
+        Assert.Equal(("shop", "web"), (export.Metadata.Namespace, export.Metadata.Name));
+
+        // Kubernetes' apiVersion is accepted for the kind Kubernetes has, not for others.
+        var (_, wrong) = Read("""
+            apiVersion: multicluster.x-k8s.io/v1alpha1
+            kind: Service
+            metadata: {name: web, namespace: shop}
+            spec: {network: blue}
+            """);
+        Assert.Equal(["test.yaml: document 1 (line 1): apiVersion: 'multicluster.x-k8s.io/v1alpha1' is not controlplane/v1"], wrong.Select(p => p.ToString()));
+    }
+
+    [Fact]
     public void Read_WrongTypesAndMisplacedShorthands_NameFieldAndLine()
     {
         var (_, problems) = Read("""

@@ -94,8 +94,10 @@ internal sealed partial class Silo : IAsyncDisposable
 
     /// <summary>
     /// Every object a manifest can write, with its etag ("kind ns/name etag", sorted): equal
-    /// snapshots mean nothing was written. Derived objects (service endpoint sets) are left out:
-    /// the silo's controllers write them on their own schedule after an apply.
+    /// snapshots mean nothing was written. Derived objects (service endpoint sets, imports) are
+    /// left out: the silo's controllers write them on their own schedule after an apply. For the
+    /// same reason a service export is named by its uid, not its etag (the controller writes its
+    /// conditions); an apply can only create it or change its labels.
     /// </summary>
     public async Task<List<string>> ObjectsAsync()
     {
@@ -109,6 +111,8 @@ internal sealed partial class Silo : IAsyncDisposable
             .. Named("endpoint", (await Client.Endpoints.ListAsync(all)).Endpoints.Select(o => o.Metadata)),
             .. Named("service", (await Client.Services.ListAsync(all)).Services.Select(o => o.Metadata)),
             .. Named("networkpolicy", (await Client.NetworkPolicies.ListAsync(all)).NetworkPolicies.Select(o => o.Metadata)),
+            .. Named("clusterpeer", (await Client.ClusterPeers.ListAsync(all)).ClusterPeers.Select(o => o.Metadata)),
+            .. (await Client.ServiceExports.ListAsync(all)).ServiceExports.Select(o => $"serviceexport {o.Metadata.Namespace}/{o.Metadata.Name} {o.Metadata.Uid}"),
         ];
     }
 

@@ -13,7 +13,8 @@ namespace ControlPlane.Cli.Apply;
 /// manifests name and every object they refer to, decides create or update, and reports what the
 /// server would refuse and can be known without writing: a namespace, network or node that exists
 /// neither on the server nor in the manifests; a change to an immutable field; a stale etag; a VNI
-/// or address range that another network holds; a requested endpoint address outside its network.
+/// or address range that another network holds; a requested endpoint address outside its network;
+/// a ClusterPeer named with this cluster's own id.
 /// The server has no validate-only call, so this is as far as a dry run can see: allocation
 /// (a free address or virtual IP) and the service ranges are only checked by the write itself.
 /// </summary>
@@ -66,7 +67,18 @@ internal sealed class ApplyPlanner(ServerSet servers, int concurrency)
         }
 
         await NetworksAsync(plan, problems, cancellationToken);
+        await PeersAsync(documents, problems, cancellationToken);
         return (plan, problems);
+    }
+
+    /// <summary>A ClusterPeer named like this cluster (ClusterSet/GetInfo): the server refuses it, a peer is named by its own cluster id.</summary>
+    private async Task PeersAsync(IReadOnlyList<ManifestDocument> documents, List<ManifestProblem> problems, CancellationToken cancellationToken)
+    {
+        var peers = documents.Where(d => d.Message is ClusterPeer).ToList();
+        if (peers.Count == 0) return;
+        var info = await servers.CallAsync((c, o) => c.GetClusterInfoAsync(o), cancellationToken);
+        foreach (var peer in peers.Where(p => p.Meta.Name == info.ClusterId))
+            problems.Add(peer.Problem("metadata.name", $"'{info.ClusterId}' is this cluster's own id (ClusterSet:ClusterId); a peer is named by its cluster id"));
     }
 
     private static void Immutable(ManifestDocument document, IMessage existing, List<ManifestProblem> problems)

@@ -6,10 +6,11 @@ using Grpc.Core;
 namespace ControlPlane.Cli.Apply;
 
 /// <summary>
-/// The writing half of apply: creates and updates in dependency order (namespaces, networks, nodes,
-/// then endpoints, services and policies), each tier's objects concurrently. An update carries the
-/// etag the plan read (or the manifest's own), so a change made in between fails ABORTED and is
-/// reported instead of being overwritten. After a tier with a failure, later tiers are not applied.
+/// The writing half of apply: creates and updates in dependency order (namespaces, networks, nodes
+/// and cluster peers, then endpoints, services and policies, then service exports), each tier's
+/// objects concurrently. An update carries the etag the plan read (or the manifest's own), so a
+/// change made in between fails ABORTED and is reported instead of being overwritten. After a tier
+/// with a failure, later tiers are not applied.
 /// </summary>
 internal sealed class ApplyRunner(ServerSet servers, int concurrency)
 {

@@ -10,8 +10,8 @@ namespace ControlPlane.Cli.Commands;
 
 /// <summary>
 /// <c>netctl delete KIND NAME...</c> or <c>netctl delete -f PATH...</c> (the objects a manifest
-/// names, in reverse dependency order: policies, services and endpoints before nodes, networks
-/// and namespaces).
+/// names, in reverse dependency order: service exports, then policies, services and endpoints,
+/// then cluster peers and nodes, networks and namespaces).
 /// </summary>
 internal static class DeleteCommand
 {

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Text.Json.Nodes;
 using ControlPlane.Cli.Output;
 using ControlPlane.Cli.Resources;
@@ -10,10 +11,11 @@ namespace ControlPlane.Cli.Commands;
 
 /// <summary>
 /// <c>netctl describe KIND NAME</c>: identity, spec and status, the endpoint set of a service, the
-/// blocks of a network, and events. The control plane stores no event objects, so the events
-/// section lists conditions derived from the object's current status (a node whose lease
-/// expired, an endpoint whose node is not ready, a service without ready endpoints, an agent's
-/// policy issues), and says so.
+/// blocks of a network, the import of a service export, the clusters of an import, and events.
+/// The control plane stores no event objects, so the events section lists conditions derived from
+/// the object's current status (a node whose lease expired, an endpoint whose node is not ready, a
+/// service without ready endpoints, an agent's policy issues, the conditions of peers and exports,
+/// a peer's link), and says so.
 /// </summary>
 internal static class DescribeCommand
 {
@@ -34,6 +36,13 @@ internal static class DescribeCommand
             if (wanted.Length == 0)
             {
                 items.AddRange(await Objects.ListAsync(context, kind, context.ListNamespace(kind, parse.GetValue(all)), cancellationToken));
+                // A peer's link (status.connection) is computed by a Get only: read each listed peer again.
+                if (kind == ResourceKinds.ClusterPeer)
+                {
+                    var listed = items.Select(i => ResourceKind.MetaOf(i).Name).ToList();
+                    items.Clear();
+                    foreach (var name in listed) items.Add(await Objects.GetAsync(context, kind, string.Empty, name, cancellationToken));
+                }
             }
             foreach (var name in wanted)
             {
@@ -68,6 +77,16 @@ internal static class DescribeCommand
         // Protobuf's JSON leaves out false and zero values: readiness is worth saying either way.
         if (item is Node { Status: var nodeStatus }) Field("Ready", Format.Bool(nodeStatus?.Ready ?? false));
         if (item is Endpoint { Status: var endpointStatus }) Field("Ready", $"{Format.Bool(endpointStatus?.EffectiveReady ?? false)} (node ready: {Format.Bool(endpointStatus?.NodeReady ?? false)})");
+        if (item is ClusterPeer { Status: var peerStatus })
+        {
+            Field("Joined", Format.Condition(peerStatus?.Conditions, "Joined"));
+            Field("Connected", peerStatus?.Connection is { } link ? Format.Bool(link.Connected) : "-");
+        }
+        if (item is ServiceExport { Status: var exportStatus })
+        {
+            Field("Valid", Format.Condition(exportStatus?.Conditions, "Valid"));
+            Field("Conflict", Format.Condition(exportStatus?.Conditions, "Conflict"));
+        }
         var json = ManifestText.ToJson(kind, item);
         Block(output, "Spec", json["spec"]);
         Block(output, "Status", json["status"]);
@@ -90,6 +109,18 @@ internal static class DescribeCommand
             case Service service:
                 await ServiceEndpointsAsync(context, service, events, cancellationToken);
                 break;
+            case ClusterPeer peer:
+                PeerEvents(peer, events);
+                break;
+            case ServiceExport export:
+                ConditionEvents(export.Status?.Conditions ?? [], [("Valid", "True"), ("Conflict", "False")], events);
+                await ExportImportAsync(context, export, cancellationToken);
+                break;
+            case ServiceImport import when import.Status is { Clusters.Count: > 0 } importStatus:
+                output.WriteLine("Clusters:");
+                Indented(context, ["CLUSTER", "READY", "PORTS", "EXPORTED"], importStatus.Clusters.Select(c => (IReadOnlyList<string>)
+                    [c.Cluster, $"{c.Endpoints.Count(e => e.Ready)}/{c.Endpoints.Count}", Format.ServicePorts(c.Ports), Format.Time(c.ExportTime)]));
+                break;
         }
         output.WriteLine("Events (derived from the current status; the control plane keeps no event history):");
         if (events.Count == 0) output.WriteLine("  <none>");
@@ -104,6 +135,52 @@ internal static class DescribeCommand
             : ("Warning", "NotReady", $"lease expired without a heartbeat at {Format.Time(status.ReadyChangeTime)}"));
         foreach (var issue in status.Agent?.PolicyIssues ?? [])
             events.Add(("Warning", "PolicyNotApplied", $"{issue.Endpoint} closed for {issue.Direction} ({string.Join(", ", issue.Policies)}): {issue.Reason}"));
+    }
+
+    /// <summary>Joined as the peer's condition says, and this silo's link to it (on a Get only).</summary>
+    private static void PeerEvents(ClusterPeer peer, List<(string, string, string)> events)
+    {
+        var status = peer.Status ?? new ClusterPeerStatus();
+        ConditionEvents(status.Conditions, [("Joined", "True")], events);
+        switch (status.Connection)
+        {
+            case { Connected: true } link:
+                events.Add(("Normal", "Connected", string.Create(CultureInfo.InvariantCulture,
+                    $"watching the peer: last heard {Format.Time(link.LastSync)} ({link.LagSeconds:0.#}s ago), {link.Exports} export(s)")));
+                break;
+            case { } link:
+                var withdraw = link.WithdrawTime is null ? "" : $"; its imports are withdrawn at {Format.Time(link.WithdrawTime)} unless it returns";
+                events.Add(("Warning", "NotConnected", (link.Message.Length > 0 ? link.Message.TrimEnd('.') : "this silo's watch of the peer is not open") + withdraw));
+                break;
+        }
+    }
+
+    /// <summary>One event per condition: Normal when it has its good status, else a Warning with its reason and message.</summary>
+    private static void ConditionEvents(IEnumerable<Condition> conditions, (string Type, string Good)[] good, List<(string, string, string)> events)
+    {
+        foreach (var (type, wanted) in good)
+        {
+            if (conditions.FirstOrDefault(c => c.Type == type) is not { } condition) continue;
+            var reason = condition.Reason.Length > 0 ? condition.Reason : type;
+            var message = $"{type}={condition.Status} since {Format.Time(condition.LastTransitionTime)}{(condition.Message.Length > 0 ? ": " + condition.Message : "")}";
+            events.Add((condition.Status == wanted ? "Normal" : "Warning", reason, message));
+        }
+    }
+
+    /// <summary>The import this cluster derived from the export (and any peer's of the same service).</summary>
+    private static async Task ExportImportAsync(CommandContext context, ServiceExport export, CancellationToken cancellationToken)
+    {
+        var output = context.Terminal.Out;
+        try
+        {
+            var import = (ServiceImport)await context.Servers.CallAsync(
+                (c, o) => ResourceKinds.ServiceImport.Get(c, export.Metadata.Namespace, export.Metadata.Name, o), cancellationToken);
+            output.WriteLine($"Import:       {Format.ImportType(import.Spec?.Type)} {Format.List(import.Spec?.Ips ?? [], "<no ips>")} from {Format.List(import.Status?.Clusters.Select(c => c.Cluster) ?? [])}");
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+        {
+            output.WriteLine("Import:       <none> (not imported yet)");
+        }
     }
 
     private static async Task ServiceEndpointsAsync(CommandContext context, Service service, List<(string, string, string)> events, CancellationToken cancellationToken)

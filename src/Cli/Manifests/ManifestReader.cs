@@ -8,7 +8,9 @@ namespace ControlPlane.Cli.Manifests;
 /// Reads manifests: files, directories (their *.yaml, *.yml and *.json files, sorted by name; with
 /// recursion into subdirectories when asked) and "-" for standard input. A file holds one or more
 /// YAML documents (separated by ---) or JSON values; a document may be one object, a list of
-/// objects, or a <c>kind: List</c> with <c>items</c>. Empty documents are skipped.
+/// objects, or a <c>kind: List</c> with <c>items</c>. Empty documents are skipped. Every object's
+/// apiVersion is controlplane/v1, or the one Kubernetes gives its kind where netctl knows one
+/// (<see cref="ResourceKind.KubernetesApiVersion"/>: multicluster.x-k8s.io/v1alpha1 for a ServiceExport).
 /// </summary>
 internal static class ManifestReader
 {
@@ -109,19 +111,23 @@ internal static class ManifestReader
         {
             problems.Add(new ManifestProblem(source, position, "kind", line, $"is required (one of {KindList()})"));
         }
+        var kind = kindName is null ? null : ResourceKinds.FromManifestKind(kindName);
+        // A kind Kubernetes users already write may carry Kubernetes' apiVersion for it.
+        var versions = kind?.KubernetesApiVersion is { } alternative ? $"{ApiVersion} or {alternative}" : ApiVersion;
         if (apiVersion is null)
         {
-            problems.Add(new ManifestProblem(source, position, "apiVersion", line, $"is required ({ApiVersion})"));
+            problems.Add(new ManifestProblem(source, position, "apiVersion", line, $"is required ({versions})"));
         }
-        else if (apiVersion != ApiVersion)
+        else if (apiVersion != ApiVersion && apiVersion != kind?.KubernetesApiVersion)
         {
-            problems.Add(new ManifestProblem(source, position, "apiVersion", LineOf(map, "apiVersion"), $"'{apiVersion}' is not {ApiVersion}"));
+            problems.Add(new ManifestProblem(source, position, "apiVersion", LineOf(map, "apiVersion"), $"'{apiVersion}' is not {versions}"));
         }
         if (kindName is null) return;
-        var kind = ResourceKinds.FromManifestKind(kindName);
-        if (kind is null)
+        if (kind is null || kind.ReadOnly)
         {
-            problems.Add(new ManifestProblem(source, position, "kind", LineOf(map, "kind"), $"'{kindName}' is not a kind netctl applies (one of {KindList()})"));
+            problems.Add(new ManifestProblem(source, position, "kind", LineOf(map, "kind"), kind is null
+                ? $"'{kindName}' is not a kind netctl applies (one of {KindList()})"
+                : $"{kindName} objects are derived by the control plane and cannot be applied"));
             return;
         }
         var message = kind.NewMessage();

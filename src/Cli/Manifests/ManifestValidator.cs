@@ -1,16 +1,17 @@
 using System.Net;
 using System.Net.Sockets;
 using ControlPlane.Cli.Resources;
+using ControlPlane.Contracts.Client;
 using ControlPlane.Contracts.V1;
 
 namespace ControlPlane.Cli.Manifests;
 
 /// <summary>
 /// Client-side validation of every document before anything is sent: the server's rules for
-/// names, labels, ports, protocols, address ranges, selectors and policy peers, each problem
-/// reported on its own. Rules that depend on the server's configuration or on other objects
-/// (service ranges, overlapping networks, free addresses) are left to the plan (see
-/// <c>ApplyPlanner</c>) and to the server.
+/// names, labels, ports, protocols, address ranges, selectors, policy peers and ClusterSet peers'
+/// silo addresses, each problem reported on its own. Rules that depend on the server's
+/// configuration or on other objects (service ranges, overlapping networks, free addresses, a
+/// peer named like this cluster) are left to the plan (see <c>ApplyPlanner</c>) and to the server.
 /// </summary>
 internal sealed class ManifestValidator
 {
@@ -38,6 +39,7 @@ internal sealed class ManifestValidator
                 case Endpoint endpoint: validator.Endpoint(endpoint.Spec); break;
                 case Service service: validator.Service(service.Spec); break;
                 case NetworkPolicy policy: validator.Policy(policy.Spec); break;
+                case ClusterPeer peer: validator.Peer(peer.Spec); break;
             }
             var meta = document.Meta;
             if (meta.Name.Length == 0) continue;
@@ -68,6 +70,7 @@ internal sealed class ManifestValidator
         {
             var error = kind == ResourceKinds.Endpoint || kind == ResourceKinds.Node ? Names.Subdomain(meta.Name) : Names.Label(meta.Name);
             if (error is null && kind == ResourceKinds.Service && !char.IsAsciiLetter(meta.Name[0])) error = $"'{meta.Name}' must start with a letter (it becomes a DNS name)";
+            if (error is null && kind == ResourceKinds.ServiceExport && !char.IsAsciiLetter(meta.Name[0])) error = $"'{meta.Name}' must start with a letter (it names a service)";
             if (error is not null) Add("metadata.name", error);
         }
         if (kind.Namespaced)
@@ -269,6 +272,20 @@ internal sealed class ManifestValidator
             var family = address.AddressFamily == AddressFamily.InterNetwork ? "IPv4" : "IPv6";
             if (!families.Add(address.AddressFamily)) Add($"spec.cluster_ips[{i}]", $"asks for a second {family} address");
             else if (i < spec.IpFamilies.Count && spec.IpFamilies[i] != family) Add($"spec.cluster_ips[{i}]", $"{address} is not of family {spec.IpFamilies[i]} (spec.ip_families[{i}])");
+        }
+    }
+
+    /// <summary>A peer's silo addresses: 1 to 16, each one address (no comma lists) a client can dial.</summary>
+    private void Peer(ClusterPeerSpec? spec)
+    {
+        if (!RequireSpec(spec)) return;
+        if (spec!.Addresses.Count == 0) Add("spec.addresses", "names no silo address (http://host:port, https://host:port or unix:/path)");
+        if (spec.Addresses.Count > 16) Add("spec.addresses", $"names {spec.Addresses.Count} addresses (at most 16)");
+        for (var i = 0; i < spec.Addresses.Count; i++)
+        {
+            var address = spec.Addresses[i];
+            if (address.Contains(',', StringComparison.Ordinal) || ControlPlaneChannel.Problem(address) is not null)
+                Add($"spec.addresses[{i}]", $"'{address}' is neither http(s)://host:port nor unix:/path{(address.Contains(',', StringComparison.Ordinal) ? " (one address per item)" : "")}");
         }
     }
 

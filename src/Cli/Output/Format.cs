@@ -36,6 +36,18 @@ internal static class Format
 
     public static string Bool(bool value) => value ? "True" : "False";
 
+    /// <summary>The status of a Kubernetes-style condition ("True", "False", "Unknown"), or "-" when it is not set yet.</summary>
+    public static string Condition(IEnumerable<Condition>? conditions, string type) =>
+        conditions?.FirstOrDefault(c => c.Type == type)?.Status is { Length: > 0 } status ? status : "-";
+
+    /// <summary>An import's type as the Multi-Cluster Services API names it.</summary>
+    public static string ImportType(ServiceImportType? type) => type switch
+    {
+        ServiceImportType.ClusterSetIp => "ClusterSetIP",
+        ServiceImportType.HeadlessImport => "Headless",
+        _ => "-",
+    };
+
     public static string Selector(LabelSelector? selector)
     {
         if (selector is null) return "<none>";

@@ -24,6 +24,12 @@ internal sealed class ResourceKind
     /// <summary>Derived by the control plane: no apply, no delete.</summary>
     public bool ReadOnly { get; init; }
 
+    /// <summary>
+    /// The apiVersion Kubernetes gives this kind, which manifests may carry instead of
+    /// controlplane/v1 (multicluster.x-k8s.io/v1alpha1 for a ServiceExport), or null.
+    /// </summary>
+    public string? KubernetesApiVersion { get; init; }
+
     /// <summary>Order of creation in an apply (lower first; deletes run in reverse).</summary>
     public required int Tier { get; init; }
 

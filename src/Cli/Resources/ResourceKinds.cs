@@ -103,15 +103,58 @@ internal static class ResourceKinds
         ],
     };
 
+    /// <summary>
+    /// Another control plane of the ClusterSet, named by its cluster id. Applied after the
+    /// networks: a local network in the same apply then keeps its range, and a peer that
+    /// overlaps it is refused rather than racing it. The link (status.connection) is computed by
+    /// a Get only: a listing shows "-" under CONNECTED.
+    /// </summary>
+    public static readonly ResourceKind ClusterPeer = Make(
+        "ClusterPeer", ["clusterpeer", "clusterpeers", "cp"], namespaced: false, tier: 2, Contracts.V1.ClusterPeer.Descriptor, Kind.ClusterPeer,
+        c => c.ClusterPeers, l => l.ClusterPeers, l => l.NextPageToken, e => e.ClusterPeer,
+        [
+            new("JOINED", m => Format.Condition(As<ClusterPeer>(m).Status?.Conditions, "Joined")),
+            new("CONNECTED", m => As<ClusterPeer>(m).Status?.Connection is { } link ? Format.Bool(link.Connected) : "-"),
+            new("ADDRESSES", m => Format.List(As<ClusterPeer>(m).Spec?.Addresses ?? [])),
+            new("REASON", m => Dash(As<ClusterPeer>(m).Status?.Conditions.FirstOrDefault(c => c.Type == "Joined")?.Reason), Wide: true),
+            new("RANGES", m => Format.List(As<ClusterPeer>(m).Status?.Ranges ?? []), Wide: true),
+            new("NODES", m => (As<ClusterPeer>(m).Status?.Nodes.Count ?? 0).ToString(CultureInfo.InvariantCulture), Wide: true),
+        ]);
+
+    /// <summary>Exports the service of its namespace and name to the ClusterSet; applied after the services.</summary>
+    public static readonly ResourceKind ServiceExport = Make(
+        "ServiceExport", ["serviceexport", "serviceexports", "svcex"], namespaced: true, tier: 4, Contracts.V1.ServiceExport.Descriptor, Kind.ServiceExport,
+        c => c.ServiceExports, l => l.ServiceExports, l => l.NextPageToken, e => e.ServiceExport,
+        [
+            new("VALID", m => Format.Condition(As<ServiceExport>(m).Status?.Conditions, "Valid")),
+            new("CONFLICT", m => Format.Condition(As<ServiceExport>(m).Status?.Conditions, "Conflict")),
+            new("LABELS", m => Format.Labels(Meta(m).Labels), Wide: true),
+        ],
+        kubernetesApiVersion: McsApiVersion);
+
+    /// <summary>The ClusterSet's services as this cluster imports them: derived, read-only.</summary>
+    public static readonly ResourceKind ServiceImport = Make(
+        "ServiceImport", ["serviceimport", "serviceimports", "svcim"], namespaced: true, tier: 5, Contracts.V1.ServiceImport.Descriptor, Kind.ServiceImport,
+        c => c.ServiceImports, l => l.ServiceImports, l => l.NextPageToken, e => e.ServiceImport,
+        [
+            new("TYPE", m => Format.ImportType(As<ServiceImport>(m).Spec?.Type)),
+            new("IPS", m => Format.List(As<ServiceImport>(m).Spec?.Ips ?? [], "<none>")),
+            new("CLUSTERS", m => Format.List(As<ServiceImport>(m).Status?.Clusters.Select(c => c.Cluster) ?? [])),
+            new("PORTS", m => Format.ServicePorts(As<ServiceImport>(m).Spec?.Ports ?? []), Wide: true),
+            new("READY", m => ImportReady(As<ServiceImport>(m).Status), Wide: true),
+        ],
+        readOnly: true, kubernetesApiVersion: McsApiVersion);
+
     /// <summary>In apply order.</summary>
-    public static readonly IReadOnlyList<ResourceKind> All = [Namespace, Network, Node, Endpoint, Service, NetworkPolicy, ServiceEndpoints];
+    public static readonly IReadOnlyList<ResourceKind> All =
+        [Namespace, Network, Node, ClusterPeer, Endpoint, Service, NetworkPolicy, ServiceEndpoints, ServiceExport, ServiceImport];
 
     /// <summary>The kind named on the command line (any alias, any letter case), or null.</summary>
     public static ResourceKind? Find(string name) =>
         All.FirstOrDefault(k => k.Aliases.Contains(name.ToLowerInvariant()) || string.Equals(k.Name, name, StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>The kind of a manifest's <c>kind:</c> (exact spelling, as Kubernetes has it).</summary>
-    public static ResourceKind? FromManifestKind(string kind) => All.FirstOrDefault(k => k.Name == kind && !k.ReadOnly);
+    /// <summary>The kind of a manifest's <c>kind:</c> (exact spelling, as Kubernetes has it); read-only kinds too, which apply refuses.</summary>
+    public static ResourceKind? FromManifestKind(string kind) => All.FirstOrDefault(k => k.Name == kind);
 
     public static IEnumerable<string> CommandLineNames => All.Select(k => k.Aliases[0]);
 
@@ -130,6 +173,16 @@ internal static class ResourceKinds
         _ => "ClusterIP",
     };
 
+    /// <summary>Kubernetes' Multi-Cluster Services API group, as its users write ServiceExports.</summary>
+    private const string McsApiVersion = "multicluster.x-k8s.io/v1alpha1";
+
+    /// <summary>Ready endpoints of all exporting clusters together, out of all their endpoints: "2/3".</summary>
+    private static string ImportReady(ServiceImportStatus? status)
+    {
+        var endpoints = status?.Clusters.SelectMany(c => c.Endpoints).ToList() ?? [];
+        return $"{endpoints.Count(e => e.Ready)}/{endpoints.Count}";
+    }
+
     private static string PolicyTypes(NetworkPolicySpec? spec)
     {
         if (spec is null) return "";
@@ -139,13 +192,15 @@ internal static class ResourceKinds
 
     private static ResourceKind Make<T, TList>(string name, string[] aliases, bool namespaced, int tier, MessageDescriptor descriptor, Kind watchKind,
         Func<ControlPlaneClient, ResourceClient<T, TList>> client, Func<TList, IEnumerable<T>> items, Func<TList, string> next,
-        Func<WatchEvent, T?> fromEvent, Column[] columns)
+        Func<WatchEvent, T?> fromEvent, Column[] columns, bool readOnly = false, string? kubernetesApiVersion = null)
         where T : class, IMessage<T>
         where TList : class, IMessage<TList> => new()
     {
         Name = name,
         Aliases = aliases,
         Namespaced = namespaced,
+        ReadOnly = readOnly,
+        KubernetesApiVersion = kubernetesApiVersion,
         Tier = tier,
         Descriptor = descriptor,
         WatchKind = watchKind,
@@ -156,9 +211,10 @@ internal static class ResourceKinds
             var page = await client(c).ListAsync(r, o);
             return ([.. items(page)], next(page));
         },
-        Create = async (c, m, o) => await client(c).CreateAsync((T)m, o),
-        Update = async (c, m, o) => await client(c).UpdateAsync((T)m, o),
-        Delete = (c, ns, n, etag, o) => client(c).DeleteAsync(ns, n, etag, o),
+        // A read-only kind's service has no writes: none are bound.
+        Create = readOnly ? null : async (c, m, o) => await client(c).CreateAsync((T)m, o),
+        Update = readOnly ? null : async (c, m, o) => await client(c).UpdateAsync((T)m, o),
+        Delete = readOnly ? null : (c, ns, n, etag, o) => client(c).DeleteAsync(ns, n, etag, o),
         FromEvent = fromEvent,
     };
 
