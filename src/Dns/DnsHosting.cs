@@ -45,7 +45,7 @@ public static class DnsHosting
         // reverse name is answered SERVFAIL rather than forwarded or refused.
         var handler = new QueryHandler(feed.ControlPlane.Length == 0
             ? ZoneSnapshot.Build(staticRecords)
-            : ZoneSnapshot.Unsynced([zone.Zone, "in-addr.arpa", "ip6.arpa", .. zone.ReverseZones]))
+            : ZoneSnapshot.Unsynced([.. zone.ForwardZones, "in-addr.arpa", "ip6.arpa", .. zone.ReverseZones]))
         {
             MaxUdpPayload = transport.MaxUdpPayload,
             TraceQueries = section.GetValue<bool>("TraceQueries"),
@@ -79,10 +79,15 @@ public static class DnsHosting
         if (transport.MaxUdpPayload is < 512 or > 65535) errors.Add($"Dns:{nameof(transport.MaxUdpPayload)} must lie in 512..65535");
         if (transport.MaxTcpConnections < 1) errors.Add($"Dns:{nameof(transport.MaxTcpConnections)} must be positive");
         if (string.IsNullOrWhiteSpace(zone.Zone)) errors.Add("Dns:Zone must not be empty");
+        else if (zone.ClusterSetZone.Length > 0 && Nested(DnsName.Canonical(zone.Zone), DnsName.Canonical(zone.ClusterSetZone)))
+        {
+            errors.Add($"Dns:{nameof(zone.ClusterSetZone)} '{zone.ClusterSetZone}' and Dns:Zone '{zone.Zone}' must be apart (neither the other nor under it)");
+        }
         foreach (var range in zone.EffectiveServiceRanges.Where(r => !ReverseZones.TryParseRange(r, out _)))
         {
             errors.Add($"Dns:{nameof(zone.ServiceRanges)}: '{range}' is not a range such as 10.96.0.0/16 (address/prefix, no address bits set past the prefix)");
         }
+        static bool Nested(string a, string b) => a == b || a.EndsWith("." + b, StringComparison.Ordinal) || b.EndsWith("." + a, StringComparison.Ordinal);
         static bool IsReverse(string name) => name is "in-addr.arpa" or "ip6.arpa"
             || name.EndsWith(".in-addr.arpa", StringComparison.Ordinal) || name.EndsWith(".ip6.arpa", StringComparison.Ordinal);
         foreach (var reverse in zone.ReverseZones.Select(DnsName.Canonical).Where(r => !IsReverse(r)))

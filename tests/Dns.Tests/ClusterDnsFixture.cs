@@ -43,11 +43,14 @@ internal sealed class ClusterDns : IAsyncDisposable
 
     public Handling.QueryHandler Handler => _dns.Services.GetRequiredService<DnsListenerService>().Handler;
 
-    public static async Task<ClusterDns> StartAsync(params string[] dnsSettings)
+    public static Task<ClusterDns> StartAsync(params string[] dnsSettings) => StartWithSiloAsync([], dnsSettings);
+
+    /// <param name="siloSettings">Further settings of the silo (its ClusterSet identity, say).</param>
+    public static async Task<ClusterDns> StartWithSiloAsync(string[] siloSettings, params string[] dnsSettings)
     {
         var data = Path.Combine("/tmp", "dnsw-" + Guid.NewGuid().ToString("N"));
         var silo = SiloApp.Build([$"--Silo:Port={TestPorts.Next()}", $"--Cluster:SiloPort={TestPorts.Next()}", $"--Silo:DataDirectory={data}", "--Logging:LogLevel:Default=Warning", "--Dns:Enabled=false",
-            $"--ControlPlane:ServiceIpv4Cidr={ServiceIpv4Range}", $"--ControlPlane:ServiceIpv6Cidr={ServiceIpv6Range}"]);
+            $"--ControlPlane:ServiceIpv4Cidr={ServiceIpv4Range}", $"--ControlPlane:ServiceIpv6Cidr={ServiceIpv6Range}", .. siloSettings]);
         await silo.StartAsync();
         var address = silo.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         // The DNS server is told the silo's service ranges, unless the test sets its own.

@@ -16,6 +16,30 @@ public sealed class DnsSettingsTests
         Assert.Contains("Dns:ReverseZones: 'cluster.local'", error.Message);
     }
 
+    [Theory]
+    [InlineData("cluster.local")]
+    [InlineData("Cluster.Local.")]
+    [InlineData("set.cluster.local")]
+    [InlineData("local")]
+    public void ClusterSetZone_OverlappingTheClusterZone_IsRefused(string zone)
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => Configure($"--Dns:ClusterSetZone={zone}"));
+        Assert.Contains($"Dns:ClusterSetZone '{zone}' and Dns:Zone 'cluster.local' must be apart", error.Message);
+    }
+
+    [Theory]
+    [InlineData(null, new[] { "cluster.local", "clusterset.local", "in-addr.arpa", "ip6.arpa" })]
+    [InlineData("mesh.example", new[] { "cluster.local", "mesh.example", "in-addr.arpa", "ip6.arpa" })]
+    [InlineData("", new[] { "cluster.local", "in-addr.arpa", "ip6.arpa" })]
+    public void ClusterSetZone_DefaultElsewhereOrEmpty_IsAccepted_AndServed(string? zone, string[] apexes)
+    {
+        var services = Configure(zone is null ? [] : [$"--Dns:ClusterSetZone={zone}"]);
+        // Before the first sync every zone served is SERVFAIL: the unsynced snapshot lists them.
+        using var provider = services.BuildServiceProvider();
+        var handler = provider.GetRequiredService<Handling.QueryHandler>();
+        Assert.Equal(apexes, handler.Snapshot.Zones.Select(z => z.Apex));
+    }
+
     [Fact]
     public void UnknownPodRecordMode_IsRefused() =>
         Assert.Throws<InvalidOperationException>(() => Configure("--Dns:PodRecords=Insecure"));
@@ -24,9 +48,9 @@ public sealed class DnsSettingsTests
     public void GoodSettings_AreAccepted() =>
         Configure("--Dns:ServiceRanges:0=10.96.0.0/12", "--Dns:ServiceRanges:1=fd00:96::/112", "--Dns:ReverseZones:0=in-addr.arpa", "--Dns:PodRecords=Disabled");
 
-    private static void Configure(params string[] args)
+    private static IServiceCollection Configure(params string[] args)
     {
         var configuration = new ConfigurationBuilder().AddCommandLine([$"--Dns:Listen={TestPorts.Loopback()}", "--Dns:ControlPlane=unix:/tmp/dnsw-none.sock", .. args]).Build();
-        new ServiceCollection().AddClusterDns(configuration.GetSection("Dns"));
+        return new ServiceCollection().AddClusterDns(configuration.GetSection("Dns"));
     }
 }

@@ -12,12 +12,12 @@ namespace ControlPlane.Dns.Feed;
 
 /// <summary>
 /// Keeps the zone snapshot in step with the control plane: watches services, their endpoint sets,
-/// networks (their CIDRs are reverse zones) and, for verified pod records, endpoints (only their
-/// namespace and addresses are kept). It resumes from its last token after a disconnect (lists
-/// again only when told the token is compacted), and rebuilds the snapshot after each burst of
-/// changes that touch DNS. Until the first snapshot is complete the server answers SERVFAIL; when
-/// the control plane is unreachable it keeps answering from the last snapshot. The SOA serial
-/// moves only when the records change.
+/// networks (their CIDRs are reverse zones), ServiceImports (the ClusterSet zone, when served) and,
+/// for verified pod records, endpoints (only their namespace and addresses are kept), all on one
+/// watch. It resumes from its last token after a disconnect (lists again only when told the token
+/// is compacted), and rebuilds the snapshot after each burst of changes that touch DNS. Until the
+/// first snapshot is complete the server answers SERVFAIL; when the control plane is unreachable
+/// it keeps answering from the last snapshot. The SOA serial moves only when the records change.
 /// </summary>
 public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler handler, ClusterZoneOptions zone,
     DnsFeedOptions options, IReadOnlyList<ResourceRecord> staticRecords, ILogger<ClusterFeed> logger) : BackgroundService, IWatchSink
@@ -41,6 +41,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
     {
         public Dictionary<string, Service> Services { get; } = [];
         public Dictionary<string, ServiceEndpoints> Sets { get; } = [];
+        public Dictionary<string, ServiceImport> Imports { get; } = [];
         public Dictionary<string, string[]> NetworkCidrs { get; } = [];
         // Since: the revision the endpoint's current addresses appeared at.
         public Dictionary<string, (string Namespace, string[] Ips, long Since)> Endpoints { get; } = [];
@@ -55,6 +56,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
     {
         var request = new WatchRequest { Kinds = { Kind.Service, Kind.ServiceEndpoints, Kind.Network }, ProgrammedEvents = _gate is not null };
         if (zone.PodRecords == PodRecordMode.Verified || _gate is not null) request.Kinds.Add(Kind.Endpoint);
+        if (zone.ClusterSetZone.Length > 0) request.Kinds.Add(Kind.ServiceImport);
         return Task.WhenAll(
             new ResumableWatch(client, request, this)
             {
@@ -102,6 +104,12 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
                     if (deleted) state.Sets.Remove(setKey);
                     else state.Sets[setKey] = e.ServiceEndpoints;
                     if (deleted) _gate?.Removed("p:" + setKey);
+                    _changed = true;
+                    break;
+                case WatchEvent.ObjectOneofCase.ServiceImport:
+                    var importKey = e.ServiceImport.Metadata.Namespace + "/" + e.ServiceImport.Metadata.Name;
+                    if (deleted) state.Imports.Remove(importKey);
+                    else state.Imports[importKey] = e.ServiceImport;
                     _changed = true;
                     break;
                 case WatchEvent.ObjectOneofCase.Network:
@@ -207,12 +215,15 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
             }
             List<Service> services;
             Dictionary<string, ServiceEndpoints> sets;
+            List<ServiceImport> imports;
             List<string> cidrs;
             List<(string Namespace, string Ip)> pods;
             lock (_lock)
             {
                 if (!_synced) continue;
                 cidrs = [.. _state.NetworkCidrs.Values.SelectMany(c => c)];
+                // Node agents report no programming of ClusterSetIPs: imports are published as they come.
+                imports = [.. _state.Imports.Values];
                 handler.ForwardingClients?.SetNetworks(cidrs);
                 if (_gate is null)
                 {
@@ -229,7 +240,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
             }
             try
             {
-                Rebuild(services, sets, cidrs, pods);
+                Rebuild(services, sets, imports, cidrs, pods);
             }
             catch (FormatException e)
             {
@@ -290,10 +301,11 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         return (services, sets, pods);
     }
 
-    private void Rebuild(List<Service> services, Dictionary<string, ServiceEndpoints> sets, List<string> cidrs, List<(string Namespace, string Ip)> pods)
+    private void Rebuild(List<Service> services, Dictionary<string, ServiceEndpoints> sets, List<ServiceImport> imports, List<string> cidrs,
+        List<(string Namespace, string Ip)> pods)
     {
         // The serial is part of the SOA: hash the content with a fixed serial, bump only on change.
-        var probe = ClusterRecords.Build(zone, 0, services, sets, cidrs, out _);
+        var probe = ClusterRecords.Build(zone, 0, services, sets, imports, cidrs, out _);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         foreach (var line in probe.Select(r => r.ToString()).Concat(pods.Select(p => $"pod {p.Namespace} {p.Ip}")).Order(StringComparer.Ordinal))
         {
@@ -306,21 +318,21 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         }
         if (_contentHash.Length > 0) _serial++;
         _contentHash = contentHash;
-        var records = ClusterRecords.Build(zone, _serial, services, sets, cidrs, out var unclaimed);
+        var records = ClusterRecords.Build(zone, _serial, services, sets, imports, cidrs, out var unclaimed);
         records.AddRange(staticRecords);
         var podIndex = zone.PodRecords == PodRecordMode.Verified ? new PodIndex(zone.Zone, zone.Ttl, pods) : null;
         var snapshot = ZoneSnapshot.Build(records, podIndex);
         handler.Swap(snapshot);
         _firstSync.TrySetResult();
-        Log.Swapped(logger, services.Count, snapshot.NameCount, snapshot.RecordCount, podIndex?.AddressCount ?? 0, _serial);
+        Log.Swapped(logger, services.Count, imports.Count, snapshot.NameCount, snapshot.RecordCount, podIndex?.AddressCount ?? 0, _serial);
         if (unclaimed != _unclaimed && unclaimed > 0) Log.Unclaimed(logger, unclaimed);
         _unclaimed = unclaimed;
     }
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Information, "Zone snapshot: {Services} services, {Names} names, {Records} records, {PodAddresses} pod addresses, serial {Serial}")]
-        public static partial void Swapped(ILogger logger, int services, int names, int records, int podAddresses, uint serial);
+        [LoggerMessage(1, LogLevel.Information, "Zone snapshot: {Services} services, {Imports} service imports, {Names} names, {Records} records, {PodAddresses} pod addresses, serial {Serial}")]
+        public static partial void Swapped(ILogger logger, int services, int imports, int names, int records, int podAddresses, uint serial);
 
         [LoggerMessage(2, LogLevel.Warning, "Control plane unreachable ({Status}: {Detail}); answering from the last snapshot")]
         public static partial void Unreachable(ILogger logger, StatusCode status, string detail);
@@ -337,7 +349,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         [LoggerMessage(7, LogLevel.Warning, "Published {Count} names or addresses once the {Bound} s bound passed ({Total} so far): some node had not programmed them, or a new service had no programmed ready backend")]
         public static partial void LatePublish(ILogger logger, long count, double bound, long total);
 
-        [LoggerMessage(6, LogLevel.Warning, "{Count} service or endpoint addresses lie in no claimed reverse zone and get no PTR record (Dns:ServiceRanges, Dns:ReverseZones)")]
+        [LoggerMessage(6, LogLevel.Warning, "{Count} service, ClusterSetIP or endpoint addresses lie in no claimed reverse zone and get no PTR record (Dns:ServiceRanges, Dns:ReverseZones)")]
         public static partial void Unclaimed(ILogger logger, int count);
     }
 }

@@ -22,21 +22,27 @@ namespace ControlPlane.Dns.Zones;
 /// configured in full): PTR records exist for ClusterIPs and headless endpoints; an address outside
 /// every claimed zone gets no PTR (it is counted, so the feed can say so).</item>
 /// </list>
-/// Pod records are not stored here: <see cref="PodIndex"/> answers them at query time.
+/// Pod records are not stored here: <see cref="PodIndex"/> answers them at query time. The
+/// ClusterSet zone's records come from <see cref="ClusterSetRecords"/>, after these.
 /// </summary>
 public static class ClusterRecords
 {
     public const string SchemaVersion = "1.1.0";
 
+    /// <param name="imports">ServiceImports, for the ClusterSet zone (ignored when
+    /// <see cref="ClusterZoneOptions.ClusterSetZone"/> is empty).</param>
     public static List<ResourceRecord> Build(ClusterZoneOptions options, uint serial, IEnumerable<Service> services,
-        IReadOnlyDictionary<string, ServiceEndpoints> endpointSets, IEnumerable<string> networkCidrs, out int unclaimedAddresses)
+        IReadOnlyDictionary<string, ServiceEndpoints> endpointSets, IEnumerable<ServiceImport> imports, IEnumerable<string> networkCidrs,
+        out int unclaimedAddresses)
     {
         var zone = DnsName.Canonical(options.Zone);
+        var clusterSet = DnsName.Canonical(options.ClusterSetZone);
         var ttl = options.Ttl;
         var records = new List<ResourceRecord>();
+        // One server answers every zone: the ClusterSet zone and the reverse zones share the cluster zone's SOA fields.
         var soa = $"ns.dns.{zone}. hostmaster.{zone}. {serial} 7200 1800 86400 {options.NegativeTtl}";
         var reverse = ReverseApexes(options, networkCidrs);
-        foreach (var apex in reverse.Order(StringComparer.Ordinal).Prepend(zone))
+        foreach (var apex in options.ForwardZones.Select(DnsName.Canonical).Concat(reverse.Order(StringComparer.Ordinal)))
         {
             records.Add(new ResourceRecord(apex, DnsType.SOA, ttl, soa));
             records.Add(new ResourceRecord(apex, DnsType.NS, ttl, $"ns.dns.{zone}."));
@@ -48,11 +54,13 @@ public static class ClusterRecords
         records.Add(new ResourceRecord($"dns-version.{zone}", DnsType.TXT, ttl, $"\"{SchemaVersion}\""));
 
         var unclaimed = 0;
+        var pointed = new HashSet<string>(StringComparer.Ordinal);
         void Pointer(IPAddress address, string target)
         {
             var name = ReverseZones.Name(address);
             if (Claimed(reverse, name)) records.Add(new ResourceRecord(name, DnsType.PTR, ttl, target));
             else unclaimed++;
+            pointed.Add(name);
         }
 
         foreach (var service in services)
@@ -78,11 +86,27 @@ public static class ClusterRecords
                     {
                         foreach (var port in service.Spec.Ports.Where(p => p.Name.Length > 0))
                         {
-                            records.Add(new ResourceRecord($"_{port.Name}._{ProtocolLabel(port.Protocol)}.{name}", DnsType.SRV, ttl, $"0 100 {port.Port} {name}."));
+                            records.Add(new ResourceRecord(SrvName(port, name), DnsType.SRV, ttl, $"0 100 {port.Port} {name}."));
                         }
                     }
                     break;
             }
+        }
+        if (clusterSet.Length > 0)
+        {
+            // After the cluster zone's: an address keeps the PTR it has (the Multicluster DNS specification, §2.3.3 and §2.4.3 Limitations).
+            ClusterSetRecords.Add(records, clusterSet, ttl, imports, (address, target, counted) =>
+            {
+                var name = ReverseZones.Name(address);
+                if (!Claimed(reverse, name))
+                {
+                    if (counted) unclaimed++;
+                }
+                else if (pointed.Add(name))
+                {
+                    records.Add(new ResourceRecord(name, DnsType.PTR, ttl, target));
+                }
+            });
         }
         unclaimedAddresses = unclaimed;
         return records;
@@ -121,9 +145,7 @@ public static class ClusterRecords
                 .Where(a => families.Count == 0 || families.Contains(a.AddressFamily == AddressFamily.InterNetwork ? "IPv4" : "IPv6"))
                 .ToList();
             if (addresses.Count == 0) continue;
-            var hostname = endpoint.Hostname.Length > 0 && endpoint.Subdomain == service.Metadata.Name
-                ? endpoint.Hostname
-                : Dashed(addresses[0]);
+            var hostname = Hostname(endpoint, service.Metadata.Name, addresses[0]);
             foreach (var address in addresses)
             {
                 var ip = address.ToString();
@@ -133,14 +155,33 @@ public static class ClusterRecords
             }
             foreach (var port in service.Spec.Ports.Where(p => p.Name.Length > 0))
             {
-                var target = port.TargetCase == ServicePort.TargetOneofCase.TargetPortName
-                    ? endpoint.Ports.FirstOrDefault(p => p.Name == port.TargetPortName)?.Port
-                    : port.TargetCase == ServicePort.TargetOneofCase.TargetPortNumber ? port.TargetPortNumber : port.Port;
-                if (target is null or 0) continue;
-                records.Add(new ResourceRecord($"_{port.Name}._{ProtocolLabel(port.Protocol)}.{name}", DnsType.SRV, ttl, $"0 100 {target} {hostname}.{name}."));
+                if (TargetPort(port, endpoint) is not { } target) continue;
+                records.Add(new ResourceRecord(SrvName(port, name), DnsType.SRV, ttl, $"0 100 {target} {hostname}.{name}."));
             }
         }
     }
+
+    /// <summary>
+    /// A headless endpoint's hostname: its own when set and its subdomain names the service, else
+    /// derived from its first address.
+    /// </summary>
+    internal static string Hostname(EndpointAddress endpoint, string service, IPAddress first) =>
+        endpoint.Hostname.Length > 0 && endpoint.Subdomain == service ? endpoint.Hostname : Dashed(first);
+
+    /// <summary>The port a service port reaches on an endpoint (a named target resolved on it), or null when none.</summary>
+    internal static uint? TargetPort(ServicePort port, EndpointAddress endpoint)
+    {
+        var target = port.TargetCase switch
+        {
+            ServicePort.TargetOneofCase.TargetPortName => endpoint.Ports.FirstOrDefault(p => p.Name == port.TargetPortName)?.Port,
+            ServicePort.TargetOneofCase.TargetPortNumber => port.TargetPortNumber,
+            _ => port.Port,
+        };
+        return target is null or 0 ? null : target;
+    }
+
+    /// <summary>_&lt;port&gt;._&lt;proto&gt;.&lt;name&gt;, the owner of a named port's SRV records.</summary>
+    internal static string SrvName(ServicePort port, string name) => $"_{port.Name}._{ProtocolLabel(port.Protocol)}.{name}";
 
     private static string ProtocolLabel(Protocol protocol) => protocol switch
     {
@@ -149,7 +190,7 @@ public static class ClusterRecords
         _ => "tcp",
     };
 
-    private static DnsType Family(IPAddress address) =>
+    internal static DnsType Family(IPAddress address) =>
         address.AddressFamily == AddressFamily.InterNetwork ? DnsType.A : DnsType.AAAA;
 
     /// <summary>The address with dashes for its dots or colons: the form pod records use.</summary>

@@ -10,6 +10,12 @@ public sealed class ClusterZoneOptions
     public string Zone { get; set; } = "cluster.local";
 
     /// <summary>
+    /// The ClusterSet domain, answered from ServiceImports (the Multi-Cluster Services API's
+    /// <c>clusterset.local</c>). Empty: not served, and ServiceImports are not watched.
+    /// </summary>
+    public string ClusterSetZone { get; set; } = "clusterset.local";
+
+    /// <summary>
     /// The control plane's service ranges (ControlPlane:ServiceIpv4Cidr and ServiceIpv6Cidr):
     /// their reverse zones are answered authoritatively, like the networks' CIDRs. Unset:
     /// <see cref="DefaultServiceRange"/>. A DNS server embedded in the silo takes the silo's.
@@ -33,6 +39,9 @@ public sealed class ClusterZoneOptions
 
     /// <summary>Address published for ns.dns.&lt;zone&gt;, if any.</summary>
     public string NameserverAddress { get; set; } = string.Empty;
+
+    /// <summary>The forward zones served: the cluster zone, and the ClusterSet zone unless it is off.</summary>
+    public IReadOnlyList<string> ForwardZones => ClusterSetZone.Length > 0 ? [Zone, ClusterSetZone] : [Zone];
 
     /// <summary>The service ranges in effect.</summary>
     public IReadOnlyList<string> EffectiveServiceRanges => ServiceRanges ?? [DefaultServiceRange];
