@@ -12,6 +12,7 @@ const string Usage = """
       --Dns:Listen=127.0.0.1:1054                 address:port to answer on
       --Dns:ControlPlane=http://127.0.0.1:7070    the silo (or unix:/path)
       --Dns:Zone=cluster.local                    the cluster domain
+      --Dns:ClusterSetZone=clusterset.local       the ClusterSet domain (imports of exported services; empty: off)
       --Dns:Forwarders:0=ADDRESS:53               where names outside our zones go (reverse names too)
       --Dns:ServiceRanges:0=10.96.0.0/16          the control plane's service ranges (reverse zones)
       --Dns:PodRecords=Verified                   pod records: Verified or Disabled

@@ -32,17 +32,31 @@ public sealed class DnsListener : IAsyncDisposable
         // "[::]:port" serves IPv4 too, as IPv4-mapped addresses: ClientAddress reads those as the
         // IPv4 address they are, so rate limiting and the recursion gate treat both alike.
         var dualStack = endpoint.Address.Equals(IPAddress.IPv6Any);
-        _udp = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        if (dualStack) _udp.DualMode = true;
-        // Room for bursts: the kernel drops what does not fit while every loop is busy.
-        _udp.ReceiveBufferSize = 4 * 1024 * 1024;
-        MultiMessageUdp.SetReceiveTimeout(_udp, TimeSpan.FromMilliseconds(250));
-        _udp.Bind(endpoint);
-        var bound = (IPEndPoint)_udp.LocalEndPoint!;
-        _tcp = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        if (dualStack) _tcp.DualMode = true;
-        _tcp.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-        _tcp.Bind(bound);
+        IPEndPoint bound;
+        // Port 0: the kernel picks a free UDP port, whose TCP twin may be taken; then pick again.
+        for (var attempt = 1; ; attempt++)
+        {
+            _udp = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            if (dualStack) _udp.DualMode = true;
+            // Room for bursts: the kernel drops what does not fit while every loop is busy.
+            _udp.ReceiveBufferSize = 4 * 1024 * 1024;
+            MultiMessageUdp.SetReceiveTimeout(_udp, TimeSpan.FromMilliseconds(250));
+            _udp.Bind(endpoint);
+            bound = (IPEndPoint)_udp.LocalEndPoint!;
+            _tcp = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            if (dualStack) _tcp.DualMode = true;
+            _tcp.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            try
+            {
+                _tcp.Bind(bound);
+                break;
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse && endpoint.Port == 0 && attempt < 20)
+            {
+                _tcp.Dispose();
+                _udp.Dispose();
+            }
+        }
         _tcp.Listen(512);
         LocalEndPoint = bound;
     }
