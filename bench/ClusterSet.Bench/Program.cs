@@ -67,7 +67,8 @@ namespace ControlPlane.ClusterSet.Bench
             await a.Client.ClusterPeers.CreateAsync(new ClusterPeer { Metadata = new() { Name = "b" }, Spec = new() { Addresses = { "unix:" + b.SiloSocket } } });
             await b.Client.ClusterPeers.CreateAsync(new ClusterPeer { Metadata = new() { Name = "a" }, Spec = new() { Addresses = { "unix:" + a.SiloSocket } } });
 
-            var builder = Host.CreateApplicationBuilder(["--Logging:LogLevel:Default=Warning", "--Dns:Listen=127.0.0.1:0", $"--Dns:ControlPlane=unix:{b.SiloSocket}"]);
+            var builder = Host.CreateApplicationBuilder(["--Logging:LogLevel:Default=Warning", "--Dns:Listen=127.0.0.1:0", $"--Dns:ControlPlane=unix:{b.SiloSocket}",
+                "--Dns:ServiceRanges:0=10.97.0.0/16", "--Dns:ReverseZones:0=10.in-addr.arpa"]);
             builder.Services.AddClusterDns(builder.Configuration.GetSection("Dns"));
             using var dns = builder.Build();
             await dns.StartAsync();
