@@ -162,14 +162,12 @@ namespace ControlPlane.ClusterSet.Bench
                 });
                 Console.WriteLine($"{exports} services with 4 endpoints each exported by a in {created.Elapsed.TotalSeconds:F1} s.");
                 await Imports(a.Client, exports, TimeSpan.FromSeconds(120)); // a imports its own exports: its state is settled
-                GC.Collect();
-                var before = b.RssKiB();
+                var (before, heapBefore) = (b.RssKiB(), b.LiveHeapBytes());
                 var join = Stopwatch.StartNew();
                 await b.Client.ClusterPeers.CreateAsync(new ClusterPeer { Metadata = new() { Name = "a" }, Spec = new() { Addresses = { "unix:" + a.Socket } } });
                 await Imports(b.Client, exports, TimeSpan.FromSeconds(300));
                 var joined = join.Elapsed;
-                await Task.Delay(TimeSpan.FromSeconds(5)); // let b's allocations settle before its memory is read
-                var after = b.RssKiB();
+                var (after, heapAfter) = (b.RssKiB(), b.LiveHeapBytes());
 
                 var reference = Stopwatch.StartNew();
                 var read = await ReadAllAsync(a.Client);
@@ -182,12 +180,13 @@ namespace ControlPlane.ClusterSet.Bench
                 var started = restart.Elapsed;
                 await Imports(b.Client, exports, TimeSpan.FromSeconds(300));
                 var resynced = restart.Elapsed;
-                var rejoined = b.RssKiB();
+                var (rejoined, heapRejoined) = (b.RssKiB(), b.LiveHeapBytes());
 
                 Console.WriteLine("| measure | value |");
                 Console.WriteLine("|---|---|");
                 Console.WriteLine($"| b: imports of a's {exports} exports, from ClusterPeer create to the last import stored | {joined.TotalSeconds:F2} s |");
-                Console.WriteLine($"| b: resident memory before peering / with {exports} imports / after a's rejoin | {before / 1024.0:F0} / {after / 1024.0:F0} / {rejoined / 1024.0:F0} MiB ({(after - before) * 1024.0 / exports:F0} bytes per import) |");
+                Console.WriteLine($"| b: live GC heap before peering / with {exports} imports / after a's rejoin (dotnet-gcdump) | {Mib(heapBefore)} / {Mib(heapAfter)} / {Mib(heapRejoined)} MiB ({(heapAfter - heapBefore) / (double)exports:F0} bytes per import) |");
+                Console.WriteLine($"| b: resident memory (server GC) before peering / with {exports} imports / after a's rejoin | {before / 1024.0:F0} / {after / 1024.0:F0} / {rejoined / 1024.0:F0} MiB |");
                 Console.WriteLine($"| a: killed (SIGKILL), b withdrew all; a restarted: cold start to serving | {started.TotalSeconds:F2} s |");
                 Console.WriteLine($"| b: from a's restart to all {exports} imports back | {resynced.TotalSeconds:F2} s |");
                 Console.WriteLine($"| reference: a plain client listing what b's link reads from a ({read} objects) | {listed.TotalSeconds:F2} s |");
@@ -199,6 +198,8 @@ namespace ControlPlane.ClusterSet.Bench
                 Directory.Delete(root, recursive: true);
             }
         }
+
+        private static string Mib(long bytes) => bytes < 0 ? "–" : (bytes / 1048576.0).ToString("F1", System.Globalization.CultureInfo.InvariantCulture);
 
         private static async Task<int> ReadAllAsync(ControlPlaneClient client)
         {
@@ -290,6 +291,35 @@ namespace ControlPlane.ClusterSet.Bench
         {
             var line = File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
             return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+        }
+
+        /// <summary>The live objects of the GC heap after a full collection (dotnet-gcdump at $GCDUMP), or -1 without the tool.</summary>
+        public long LiveHeapBytes()
+        {
+            var tool = Environment.GetEnvironmentVariable("GCDUMP");
+            if (string.IsNullOrEmpty(tool)) return -1;
+            var dump = Path.Combine(Path.GetTempPath(), $"cp-bench-{_process.Id}-{Guid.NewGuid():N}.gcdump");
+            try
+            {
+                Run(tool, "collect", "-p", _process.Id.ToString(), "-o", dump);
+                var report = Run(tool, "report", dump);
+                var line = report.Split('\n').First(l => l.Contains("GC Heap bytes", StringComparison.Ordinal));
+                return long.Parse(line.Trim().Split(' ')[0].Replace(",", ""), System.Globalization.CultureInfo.InvariantCulture);
+            }
+            finally
+            {
+                File.Delete(dump);
+            }
+        }
+
+        private static string Run(string file, params string[] args)
+        {
+            var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var arg in args) info.ArgumentList.Add(arg);
+            using var process = Process.Start(info)!;
+            var output = process.StandardOutput.ReadToEnd();
+            process.WaitForExit();
+            return output;
         }
 
         public void Kill()

@@ -12,7 +12,9 @@ namespace ControlPlane.Contracts.Client;
 public sealed class ResumableWatch(ControlPlaneClient client, WatchRequest request, IWatchSink sink)
 {
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(100);
-    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
+
+    /// <summary>The longest wait between attempts (5 s unless set).</summary>
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Called when a connection attempt or stream fails (for logging).</summary>
     public Action<StatusCode, string>? Unreachable { get; init; }

@@ -50,6 +50,8 @@ public sealed class PeerLink : IWatchSink, IDisposable
         request.Kinds.Add(Watched);
         var watch = new ResumableWatch(_client, request, this)
         {
+            // A returning peer is noticed within a second: one attempt a second per peer is cheap.
+            MaxBackoff = TimeSpan.FromSeconds(1),
             Unreachable = (code, detail) =>
             {
                 lock (_lock)
