@@ -217,6 +217,7 @@ public sealed class ClusterSetTests : IAsyncLifetime
         a = await StartMemberAsync("a", "10.96.0.0/16", directoryA, portA);
         var restored = (await watchB.WaitForAsync(ImportWhere(i => i.Status.Clusters.Count == 1), "a's import restored", 30_000)).ServiceImport;
         Assert.Equal(imported.Status.Clusters[0].Endpoints, restored.Status.Clusters[0].Endpoints);
+        Assert.Equal(imported.Spec.Ips, restored.Spec.Ips); // the name keeps its address
     }
 
     [Fact]

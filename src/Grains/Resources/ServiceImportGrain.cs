@@ -16,6 +16,10 @@ internal sealed class ServiceImportGrain(ObjectServices services) : ResourceGrai
 {
     private const int ClaimAttempts = 3;
 
+    // The addresses of this import before it was withdrawn (a lost peer that returns): asked for
+    // again, so that the name keeps its address while this activation lives.
+    private string[] _withdrawn = [];
+
     protected override bool Namespaced => true;
 
     protected override ObjectMeta MetaOf(ServiceImport resource) => resource.Metadata ??= new ObjectMeta();
@@ -42,7 +46,7 @@ internal sealed class ServiceImportGrain(ObjectServices services) : ResourceGrai
             var families = wanted.Spec.Type == ServiceImportType.ClusterSetIp ? wanted.Spec.IpFamilies.ToList() : [];
             var kept = held.Where(ip => families.Contains(ServiceFamilies.NameOf(IPAddress.Parse(ip).AddressFamily))).ToList();
             var missing = families.Where(f => !kept.Any(ip => ServiceFamilies.NameOf(IPAddress.Parse(ip).AddressFamily) == f)).ToArray();
-            var added = missing.Length == 0 ? [] : await Allocator.AllocateAsync(Key, missing, []);
+            var added = missing.Length == 0 ? [] : await AllocateAsync(missing);
             var ips = kept.Concat(added)
                 .OrderBy(ip => families.IndexOf(ServiceFamilies.NameOf(IPAddress.Parse(ip).AddressFamily))).ToList();
             wanted.Spec.Ips.Clear();
@@ -68,6 +72,24 @@ internal sealed class ServiceImportGrain(ObjectServices services) : ResourceGrai
         }
     }
 
+    /// <summary>One address per family: the one this import had before it was withdrawn when still free, else any.</summary>
+    private async Task<string[]> AllocateAsync(string[] families)
+    {
+        var earlier = families.Select(f => _withdrawn.FirstOrDefault(ip => ServiceFamilies.NameOf(IPAddress.Parse(ip).AddressFamily) == f)).ToArray();
+        if (earlier.All(ip => ip is not null))
+        {
+            try
+            {
+                return await Allocator.AllocateAsync(Key, families, earlier!);
+            }
+            catch (ControlPlaneException e) when (e.Code == ErrorCode.AlreadyExists)
+            {
+                // taken by another service or import since: a new one
+            }
+        }
+        return await Allocator.AllocateAsync(Key, families, []);
+    }
+
     public async Task DeleteAsync()
     {
         if (State is null)
@@ -76,6 +98,7 @@ internal sealed class ServiceImportGrain(ObjectServices services) : ResourceGrai
         }
         var ips = State.Spec.Ips.ToArray();
         await ClearAsync();
+        _withdrawn = ips;
         if (ips.Length > 0) await Allocator.ReleaseAsync(Key, ips);
     }
 }
