@@ -1,6 +1,7 @@
 using ControlPlane.Contracts.Client;
 using ControlPlane.Contracts.V1;
 using Grpc.Core;
+using Microsoft.AspNetCore.Hosting;
 
 namespace ControlPlane.Silo.Tests;
 
@@ -119,6 +120,7 @@ public sealed class ClusterSetTests : IAsyncLifetime
         taken.Spec.ClusterIps.Add(ip);
         var refused = await Assert.ThrowsAsync<RpcException>(() => b.Client.Services.CreateAsync(taken));
         Assert.Equal(StatusCode.AlreadyExists, refused.StatusCode);
+        Assert.Contains("ServiceImport shop/web", refused.Status.Detail);
 
         await a.Client.ServiceExports.DeleteAsync("shop", "web");
         await importsB.WaitForAsync(e => e.Type == EventType.Deleted && e.ServiceImport?.Metadata.Name == "web", "shop/web withdrawn in b", 20_000);
@@ -254,5 +256,54 @@ public sealed class ClusterSetTests : IAsyncLifetime
         await b.Client.ClusterPeers.DeleteAsync("", "a");
         await imports.WaitForAsync(e => e.Type == EventType.Deleted && e.ServiceImport?.Metadata.Name == "web", "the import withdrawn with its peer", 10_000);
         await b.Client.Networks.CreateAsync(new Network { Metadata = new() { Name = "pods" }, Spec = new() { Vni = 100, Ipv4Cidr = "10.10.0.0/24" } });
+    }
+
+    [Fact]
+    public async Task PeerAddresses_AreCheckedOnCreateAndUpdate_AndAServerThatIsNoControlPlaneLeavesThePeerUnjoined()
+    {
+        var a = await StartMemberAsync("a", "10.96.0.0/16", NewDirectory());
+        var b = await StartMemberAsync("b", "10.97.0.0/16", NewDirectory());
+        var c = await StartMemberAsync("c", "10.98.0.0/16", NewDirectory());
+
+        // An HTTP/2 server that is not a control plane (it answers 404): stored, not joined, with the reason.
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0, o => o.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2));
+        await using var other = builder.Build();
+        await other.StartAsync();
+        var otherAddress = ((Microsoft.AspNetCore.Hosting.Server.IServer)other.Services.GetService(typeof(Microsoft.AspNetCore.Hosting.Server.IServer))!)
+            .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First();
+        var stranger = await a.Client.ClusterPeers.CreateAsync(new ClusterPeer { Metadata = new() { Name = "x" }, Spec = new() { Addresses = { otherAddress } } });
+        var joined = stranger.Status.Conditions.Single(c => c.Type == "Joined");
+        Assert.Equal("Unknown", joined.Status);
+        Assert.Contains("Unimplemented", joined.Message);
+        var link = (await a.Client.ClusterPeers.GetAsync("", "x")).Status.Connection;
+        Assert.False(link.Connected);
+        Assert.Null(link.WithdrawTime);
+
+        // An update to addresses of another cluster is refused like a create, and changes nothing.
+        var peer = await a.Client.ClusterPeers.CreateAsync(Peer("b", b));
+        var moved = peer.Clone();
+        moved.Spec.Addresses[0] = c.Address.ToString().TrimEnd('/');
+        var refused = await Assert.ThrowsAsync<RpcException>(() => a.Client.ClusterPeers.UpdateAsync(moved));
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Contains("'c', not 'b'", refused.Status.Detail);
+        Assert.Equal(peer.Metadata.Etag, (await a.Client.ClusterPeers.GetAsync("", "b")).Metadata.Etag);
+
+        // Addresses: one per item, each once, nothing but scheme, host and port.
+        foreach (var (addresses, field) in new[]
+        {
+            (new[] { "http://127.0.0.1:1", "http://127.0.0.1:1" }, "spec.addresses[1]"),
+            (new[] { "http://127.0.0.1:1/path" }, "spec.addresses[0]"),
+            (new[] { "http://user@127.0.0.1:1" }, "spec.addresses[0]"),
+            (new[] { "http://127.0.0.1:1,http://127.0.0.1:2" }, "spec.addresses[0]"),
+            (Enumerable.Range(1, 17).Select(i => $"http://127.0.0.1:{i}").ToArray(), "spec.addresses"),
+        })
+        {
+            var bad = new ClusterPeer { Metadata = new() { Name = "y" }, Spec = new() { Addresses = { addresses } } };
+            var invalid = await Assert.ThrowsAsync<RpcException>(() => a.Client.ClusterPeers.CreateAsync(bad));
+            Assert.Equal(StatusCode.InvalidArgument, invalid.StatusCode);
+            Assert.StartsWith(field + ":", invalid.Status.Detail);
+        }
+        Assert.Equal(["b", "x"], (await a.Client.ClusterPeers.ListAsync(new ListRequest())).ClusterPeers.Select(p => p.Metadata.Name));
     }
 }

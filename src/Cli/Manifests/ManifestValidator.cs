@@ -286,6 +286,8 @@ internal sealed class ManifestValidator
             var address = spec.Addresses[i];
             if (address.Contains(',', StringComparison.Ordinal) || ControlPlaneChannel.Problem(address) is not null)
                 Add($"spec.addresses[{i}]", $"'{address}' is neither http(s)://host:port nor unix:/path{(address.Contains(',', StringComparison.Ordinal) ? " (one address per item)" : "")}");
+            else if (spec.Addresses.IndexOf(address) != i)
+                Add($"spec.addresses[{i}]", $"'{address}' is listed twice");
         }
     }
 

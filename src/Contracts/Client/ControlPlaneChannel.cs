@@ -41,10 +41,15 @@ public static class ControlPlaneChannel
         }
         foreach (var address in list)
         {
+            Uri? uri = null;
             if (!address.StartsWith("unix:", StringComparison.Ordinal)
-                && (!Uri.TryCreate(address, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))
+                && (!Uri.TryCreate(address, UriKind.Absolute, out uri) || uri.Scheme is not ("http" or "https")))
             {
                 return $"'{address}' is neither http(s)://host:port nor unix:/path";
+            }
+            if (uri is not null && (uri.UserInfo.Length > 0 || uri.PathAndQuery != "/" || uri.Fragment.Length > 0))
+            {
+                return $"'{address}' has more than a scheme, host and port (http(s)://host:port)";
             }
         }
         return null;

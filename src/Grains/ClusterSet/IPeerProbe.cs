@@ -26,6 +26,9 @@ public sealed record PeerView(ClusterInfo Info, ClusterPeerStatus Observed)
 /// <summary>Reads a peer over its API (implemented by the silo, which holds the gRPC clients).</summary>
 public interface IPeerProbe
 {
-    /// <summary>The peer's view, or null when none of its addresses answered within the timeout.</summary>
-    Task<PeerView?> ReadAsync(IReadOnlyList<string> addresses, TimeSpan timeout);
+    /// <summary>
+    /// The peer's view, or null with the reason when none of its addresses answered as a control
+    /// plane within the timeout (unreachable, too slow, or something else answering there).
+    /// </summary>
+    Task<(PeerView? View, string? Problem)> ReadAsync(IReadOnlyList<string> addresses, TimeSpan timeout);
 }

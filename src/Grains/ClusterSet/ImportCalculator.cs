@@ -101,7 +101,7 @@ public static class ImportCalculator
         status.Conditions.Add(reason is null
             ? ClusterSet.Conditions.Of(Conflict, ClusterSet.Conditions.False, "NoConflict", string.Empty)
             : ClusterSet.Conditions.Of(Conflict, ClusterSet.Conditions.True, reason,
-                $"the {what} differ from those of the oldest export, cluster '{winner.Cluster}''s (exported {winner.ExportTime.ToDateTimeOffset():u}), which the ClusterSet uses"));
+                $"the {what} differ from those of the oldest export, which the ClusterSet uses: cluster '{winner.Cluster}', exported {winner.ExportTime.ToDateTimeOffset():u}"));
         return status;
     }
 

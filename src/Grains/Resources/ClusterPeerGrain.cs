@@ -45,6 +45,10 @@ internal sealed class ClusterPeerGrain(ObjectServices services, ClusterSetOption
             {
                 throw ControlPlaneException.Invalid($"spec.addresses[{i}]", $"{ControlPlaneException.Quote(spec.Addresses[i])} is neither http(s)://host:port nor unix:/path");
             }
+            if (spec.Addresses.IndexOf(spec.Addresses[i]) != i)
+            {
+                throw ControlPlaneException.Invalid($"spec.addresses[{i}]", $"{ControlPlaneException.Quote(spec.Addresses[i])} is listed twice");
+            }
         }
     }
 
@@ -52,23 +56,41 @@ internal sealed class ClusterPeerGrain(ObjectServices services, ClusterSetOption
     {
         resource.Status = new ClusterPeerStatus();
         _ranges = [];
-        var view = await probe.ReadAsync([.. resource.Spec.Addresses], clusterSet.PeerProbeTimeout);
+        var (view, problem) = await probe.ReadAsync([.. resource.Spec.Addresses], clusterSet.PeerProbeTimeout);
         var now = Time.GetUtcNow();
         if (view is null)
         {
             Conditions.Set(resource.Status.Conditions, Conditions.Of(PeerJudge.Joined, Conditions.Unknown, "Unreachable",
-                "no silo at spec.addresses answered; the peer joins when one does"), now);
+                $"{problem}; the peer joins when its silos answer"), now);
             return Reservation.None;
         }
-        var (ranges, reason, message) = PeerJudge.Judge(resource.Metadata.Name, view.Info, view.Observed, clusterSet, Services.Options);
-        if (reason is not null)
-        {
-            throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"cluster '{resource.Metadata.Name}' cannot join: {message}", "spec.addresses");
-        }
+        var ranges = Judged(resource.Metadata.Name, view);
         Fill(resource.Status, view.Observed, ranges);
         Conditions.Set(resource.Status.Conditions, Conditions.Of(PeerJudge.Joined, Conditions.True, "Joined", string.Empty), now);
         _ranges = ranges;
         return new Reservation([.. ranges.Select(PeerJudge.ClaimOf)]);
+    }
+
+    /// <summary>The peer's ranges, or FAILED_PRECONDITION when it may not join.</summary>
+    private IReadOnlyList<PeerRange> Judged(string name, PeerView view)
+    {
+        var (ranges, reason, message) = PeerJudge.Judge(name, view.Info, view.Observed, clusterSet, Services.Options);
+        return reason is null ? ranges
+            : throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"cluster '{name}' cannot join: {message}", "spec.addresses");
+    }
+
+    /// <summary>New addresses are read like a new peer's: ones that answer as another cluster (or overlap) are refused.</summary>
+    protected override async Task CheckUpdateAsync(ClusterPeer current, ClusterPeer updated)
+    {
+        if (updated.Spec.Addresses.SequenceEqual(current.Spec.Addresses))
+        {
+            return;
+        }
+        var (view, _) = await probe.ReadAsync([.. updated.Spec.Addresses], clusterSet.PeerProbeTimeout);
+        if (view is not null)
+        {
+            Judged(Key, view);
+        }
     }
 
     protected override ControlPlaneException ClaimRefused(ClaimTakenException refused) =>

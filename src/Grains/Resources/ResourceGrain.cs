@@ -81,6 +81,9 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
     /// </summary>
     protected virtual IReadOnlyList<Claim>? ClaimsAfterUpdate(T updated) => null;
 
+    /// <summary>Refuses an update that would break an invariant (after the merge, before the write).</summary>
+    protected virtual Task CheckUpdateAsync(T current, T updated) => Task.CompletedTask;
+
     /// <summary>Refuses a delete that would break an invariant.</summary>
     protected virtual Task CheckDeleteAsync(T current) => Task.CompletedTask;
 
@@ -163,6 +166,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         {
             return Current();
         }
+        await CheckUpdateAsync(existing, updated);
         try
         {
             await WriteAsync(updated, ClaimsAfterUpdate(updated));

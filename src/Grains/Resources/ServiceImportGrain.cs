@@ -30,6 +30,8 @@ internal sealed class ServiceImportGrain(ObjectServices services) : ResourceGrai
 
     protected override ServiceImport Merge(ServiceImport current, ServiceImport requested) => requested;
 
+    private string Holder => ServiceIpAllocatorGrain.ImportHolder(Key);
+
     private IServiceIpAllocatorGrain Allocator => GrainFactory.Get<IServiceIpAllocatorGrain>(ServiceIpAllocatorGrain.Cluster);
 
     public async Task PutAsync(ServiceImport import)
@@ -61,13 +63,13 @@ internal sealed class ServiceImportGrain(ObjectServices services) : ResourceGrai
             }
             catch (Exception e)
             {
-                if (added.Length > 0) await Allocator.ReleaseAsync(Key, added);
+                if (added.Length > 0) await Allocator.ReleaseAsync(Holder, added);
                 if (e is not ClaimTakenException || attempt == ClaimAttempts) throw;
                 await Allocator.ResyncAsync();
                 continue;
             }
             var dropped = held.Except(ips).ToArray();
-            if (dropped.Length > 0) await Allocator.ReleaseAsync(Key, dropped);
+            if (dropped.Length > 0) await Allocator.ReleaseAsync(Holder, dropped);
             return;
         }
     }
@@ -80,14 +82,14 @@ internal sealed class ServiceImportGrain(ObjectServices services) : ResourceGrai
         {
             try
             {
-                return await Allocator.AllocateAsync(Key, families, earlier!);
+                return await Allocator.AllocateAsync(Holder, families, earlier!);
             }
             catch (ControlPlaneException e) when (e.Code == ErrorCode.AlreadyExists)
             {
                 // taken by another service or import since: a new one
             }
         }
-        return await Allocator.AllocateAsync(Key, families, []);
+        return await Allocator.AllocateAsync(Holder, families, []);
     }
 
     public async Task DeleteAsync()
@@ -99,6 +101,6 @@ internal sealed class ServiceImportGrain(ObjectServices services) : ResourceGrai
         var ips = State.Spec.Ips.ToArray();
         await ClearAsync();
         _withdrawn = ips;
-        if (ips.Length > 0) await Allocator.ReleaseAsync(Key, ips);
+        if (ips.Length > 0) await Allocator.ReleaseAsync(Holder, ips);
     }
 }

@@ -20,6 +20,9 @@ internal sealed class ServiceIpAllocatorGrain(ObjectServices services) : Grain, 
     public const string Cluster = "cluster";
 
     private const string Owner = "services";
+
+    /// <summary>How the allocator names a ServiceImport holding an address (a service is named by its key alone).</summary>
+    public static string ImportHolder(string key) => "ServiceImport " + key;
     private List<BlockPool>? _pools;
 
     public async Task<string[]> AllocateAsync(string holder, string[] families, string[] requested)
@@ -51,7 +54,8 @@ internal sealed class ServiceIpAllocatorGrain(ObjectServices services) : Grain, 
         return result.Outcome switch
         {
             RequestOutcome.Taken => address,
-            RequestOutcome.Held => throw new ControlPlaneException(ErrorCode.AlreadyExists, $"{address} is held by Service {result.Who}", field),
+            RequestOutcome.Held => throw new ControlPlaneException(ErrorCode.AlreadyExists,
+                $"{address} is held by {(result.Who?.StartsWith("ServiceImport ", StringComparison.Ordinal) == true ? result.Who : "Service " + result.Who)}", field),
             RequestOutcome.Reserved => throw ControlPlaneException.Invalid(field, $"{address} is reserved in the service range {pool.Network} (its network, first or broadcast address)"),
             _ => throw ControlPlaneException.Invalid(field, $"{address} is outside the service range {pool.Network}"),
         };
@@ -92,7 +96,7 @@ internal sealed class ServiceIpAllocatorGrain(ObjectServices services) : Grain, 
         foreach (var held in await services.Store.ListClaimsAsync(Claims.ServiceIpScope))
         {
             var address = Claims.AddressOf(held.Claim);
-            var holder = held.Key;
+            var holder = held.Kind == Kinds.ServiceImport ? ImportHolder(held.Key) : held.Key;
             pools.FirstOrDefault(p => p.MarkHeld(address, holder));
         }
         return _pools = pools;

@@ -120,8 +120,17 @@ public sealed class ClusterPeersService(IGrainFactory grains, DurableStore store
     {
         var peer = (await _h.GetAsync(request).ConfigureAwait(false)).Clone();
         peer.Status ??= new ClusterPeerStatus();
-        peer.Status.Connection = links.Find(peer.Metadata.Name)?.Connection(time.GetUtcNow(), options.PeerGracePeriod)
+        var connection = links.Find(peer.Metadata.Name)?.Connection(time.GetUtcNow(), options.PeerGracePeriod)
             ?? new PeerConnection { Message = "this silo has no link to the peer yet" };
+        var joined = peer.Status.Conditions.FirstOrDefault(c => c.Type == Grains.ClusterSet.PeerJudge.Joined);
+        if (joined?.Status != Grains.ClusterSet.Conditions.True)
+        {
+            // Watched, but nothing of it is imported: not a connected member.
+            connection.Connected = false;
+            connection.WithdrawTime = null;
+            connection.Message = $"not joined: {joined?.Message ?? "not read yet"}";
+        }
+        peer.Status.Connection = connection;
         return peer;
     }
 

@@ -17,21 +17,27 @@ public sealed class PeerClients(ClusterSetOptions options) : IPeerProbe
 
     public ControlPlaneClient Connect(IReadOnlyList<string> addresses) => new(string.Join(',', addresses), 1, _tls);
 
-    public async Task<PeerView?> ReadAsync(IReadOnlyList<string> addresses, TimeSpan timeout)
+    public async Task<(PeerView? View, string? Problem)> ReadAsync(IReadOnlyList<string> addresses, TimeSpan timeout)
     {
         using var client = Connect(addresses);
         using var deadline = new CancellationTokenSource(timeout);
         try
         {
-            return await ReadAsync(client, deadline.Token).ConfigureAwait(false);
+            return (await ReadAsync(client, deadline.Token).ConfigureAwait(false), null);
         }
         catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled)
         {
-            return null;
+            return (null, $"no silo at spec.addresses answered within {timeout.TotalSeconds:0.#} s");
+        }
+        catch (RpcException e)
+        {
+            // Something answered, but not as a control plane that lets this one read it (another
+            // server, or a refused certificate): it may change there, so the peer is kept.
+            return (null, $"spec.addresses did not answer as a control plane: {e.StatusCode}: {ControlPlane.Storage.Errors.ControlPlaneException.Quote(e.Status.Detail)}");
         }
         catch (OperationCanceledException)
         {
-            return null;
+            return (null, $"no silo at spec.addresses answered within {timeout.TotalSeconds:0.#} s");
         }
     }
 
