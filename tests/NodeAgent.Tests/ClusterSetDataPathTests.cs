@@ -122,6 +122,13 @@ public sealed class ClusterSetDataPathTests
         await EventuallyAsync(() => Task.FromResult((answer = Shell.Run("ip", "netns", "exec", b.Pod("shopclient"), "dig", $"@{b.HostAddress(1)}", "+short", "+time=1", "+tries=1",
                 "web.shop.svc.clusterset.local", "A").Output.Trim()) == clusterSetIp), TimeSpan.FromSeconds(20), () => $"dig answered '{answer}', not {clusterSetIp}");
 
+        // (a, the exporting cluster, imports its own export too: its own DNS server answers with a's ClusterSetIP)
+        using var dnsA = StartDns(a, 1);
+        var ownIp = (await a.Client.ServiceImports.GetAsync("shop", "web")).Spec.Ips.Single();
+        Assert.StartsWith("10.96.", ownIp);
+        await EventuallyAsync(() => Task.FromResult((answer = Shell.Run("ip", "netns", "exec", a.Pod("shopweb-a1"), "dig", $"@{a.HostAddress(1)}", "+short", "+time=1", "+tries=1",
+                "web.shop.svc.clusterset.local", "A").Output.Trim()) == ownIp), TimeSpan.FromSeconds(20), () => $"a's dig answered '{answer}', not {ownIp}");
+
         // ...and the ClusterSetIP reaches a's endpoints on both of a's hosts, across the overlay.
         HashSet<string> answers = [];
         await EventuallyAsync(async () => (answers = await AnswersAsync(client, clusterSetIp)).SetEquals(["web-a1", "web-a2"]), TimeSpan.FromSeconds(20),

@@ -306,4 +306,27 @@ public sealed class ClusterSetTests : IAsyncLifetime
         }
         Assert.Equal(["b", "x"], (await a.Client.ClusterPeers.ListAsync(new ListRequest())).ClusterPeers.Select(p => p.Metadata.Name));
     }
+
+    [Fact]
+    public async Task PeersOverMutualTls_JoinWithAReaderCertificate_AndImport()
+    {
+        using var pki = ControlPlane.Tests.Shared.ClusterPki.Create();
+        pki.Client("cluster-b", "reader"); // b's certificate for its peers: reading is all a peer does
+        string[] Member(string id, string range) => [$"--ClusterSet:ClusterId={id}", "--ClusterSet:Name=test-set", $"--ControlPlane:ServiceIpv4Cidr={range}"];
+        var a = await SiloProcess.StartAsync(NewDirectory(), pki, Member("a", "10.96.0.0/16"));
+        _silos.Add(a);
+        var b = await SiloProcess.StartAsync(NewDirectory(), pki, [.. Member("b", "10.97.0.0/16"),
+            $"--ClusterSet:Ca={pki.CaPath}", $"--ClusterSet:Certificate={pki.CertificatePath("cluster-b")}", $"--ClusterSet:Key={pki.KeyPath("cluster-b")}"]);
+        _silos.Add(b);
+        Assert.StartsWith("https://", a.Address.ToString());
+        await PopulateAsync(a.Client, "10.10.0.0/16");
+        await b.Client.Namespaces.CreateAsync(new Namespace { Metadata = new() { Name = "shop" } });
+        await a.Client.Services.CreateAsync(Web());
+        await a.Client.ServiceExports.CreateAsync(Export());
+
+        var peer = await b.Client.ClusterPeers.CreateAsync(Peer("a", a));
+        Assert.Equal("True", peer.Status.Conditions.Single(c => c.Type == "Joined").Status);
+        await using var imports = WatchImports(b);
+        await imports.WaitForAsync(ImportWhere(i => i.Status.Clusters.Count == 1 && i.Status.Clusters[0].Endpoints.Count == 1), "a's export imported over TLS", 20_000);
+    }
 }
