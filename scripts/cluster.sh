@@ -64,7 +64,7 @@ start_postgres() {
   port=$(setting POSTGRES_PORT)
   nohup runuser -u postgres -- "$pg/postgres" -D "$dir/pg/data" -p "$port" -k "$dir/pg" \
     -c listen_addresses=127.0.0.1 -c max_connections=300 >>"$dir/postgres.log" 2>&1 </dev/null &
-  wait_for postgres "$pg/pg_isready -U postgres -h 127.0.0.1 -p $port"
+  wait_for postgres "$pg/pg_isready -U postgres -h 127.0.0.1 -p $port" $! || return 1
   record POSTGRES_PID "$(head -1 "$dir/pg/data/postmaster.pid")"
 }
 
@@ -119,14 +119,20 @@ up() {
   record AGENTS "$agents"
 
   # Membership: redis-server, nothing persisted.
-  local redis_port
-  redis_port=$(free_port)
+  # A free port may be taken before redis binds it: then redis exits and another port is tried.
+  local redis_port redis_pid attempt
   mkdir -p "$dir/redis"
-  nohup redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$dir/redis" --save '' --appendonly no \
-    >"$dir/redis.log" 2>&1 </dev/null &
-  record REDIS_PID $!
+  for attempt in 1 2 3 4 5; do
+    redis_port=$(free_port)
+    nohup redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$dir/redis" --save '' --appendonly no \
+      >>"$dir/redis.log" 2>&1 </dev/null &
+    redis_pid=$!
+    wait_for redis "redis-cli -p $redis_port ping | grep -q PONG" "$redis_pid" && break
+    alive "$redis_pid" && return 1
+    [ "$attempt" -lt 5 ] || { echo "cluster.sh: redis exited at every start (logs in $dir)" >&2; return 1; }
+  done
+  record REDIS_PID "$redis_pid"
   record REDIS_PORT "$redis_port"
-  wait_for redis "redis-cli -p $redis_port ping | grep -q PONG"
 
   # The store: a private PostgreSQL cluster, run as the postgres user (initdb and postgres refuse root).
   local pg_port
@@ -136,9 +142,15 @@ up() {
   chmod o+x "$dir"
   runuser -u postgres -- "$pg/initdb" -D "$dir/pg/data" -A trust -U postgres >"$dir/postgres.log" 2>&1 ||
     { echo "cluster.sh: initdb failed (the postgres user must be able to reach $dir): $(tail -1 "$dir/postgres.log")" >&2; return 1; }
-  record POSTGRES_PORT "$pg_port"
-  record POSTGRES "Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=postgres;Timeout=5;Command Timeout=30"
-  start_postgres
+  for attempt in 1 2 3 4 5; do
+    record POSTGRES_PORT "$pg_port"
+    record POSTGRES "Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=postgres;Timeout=5;Command Timeout=30"
+    start_postgres && break
+    # (its port was taken before it bound it: another one)
+    [ -f "$dir/pg/data/postmaster.pid" ] && return 1
+    [ "$attempt" -lt 5 ] || { echo "cluster.sh: PostgreSQL exited at every start (logs in $dir)" >&2; return 1; }
+    pg_port=$(free_port)
+  done
 
   # Silos: one after the other, so the first one creates the schema alone.
   local i addresses="" sockets=""
