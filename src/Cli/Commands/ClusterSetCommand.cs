@@ -18,20 +18,12 @@ internal static class ClusterSetCommand
         {
             using var context = global.Context(parse, terminal);
             var answer = await context.Servers.CallAsync((c, o) => c.GetClusterInfoAsync(o), cancellationToken);
-            switch (parse.GetValue(output))
+            ManifestText.WriteAnswer(terminal.Out, parse.GetValue(output), answer, o =>
             {
-                case OutputFormat.Json:
-                    terminal.Out.WriteLine(ManifestText.Json(ManifestText.MessageJson(answer)));
-                    break;
-                case OutputFormat.Yaml:
-                    terminal.Out.Write(ManifestText.Yaml(ManifestText.MessageJson(answer)));
-                    break;
-                default:
-                    terminal.Out.WriteLine($"{"Cluster:",-16}{answer.ClusterId}");
-                    terminal.Out.WriteLine($"{"ClusterSet:",-16}{answer.ClusterSet}");
-                    terminal.Out.WriteLine($"{"Service ranges:",-16}{Format.List(answer.ServiceRanges)}");
-                    break;
-            }
+                o.WriteLine($"{"Cluster:",-16}{answer.ClusterId}");
+                o.WriteLine($"{"ClusterSet:",-16}{answer.ClusterSet}");
+                o.WriteLine($"{"Service ranges:",-16}{Format.List(answer.ServiceRanges)}");
+            });
             return ExitCodes.Success;
         });
         return new Command("clusterset", "ClusterSet commands (peers, exports and imports are kinds: get clusterpeers, serviceexports, serviceimports)") { info };

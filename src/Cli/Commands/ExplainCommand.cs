@@ -34,18 +34,7 @@ internal static class ExplainCommand
                 Protocol = protocol,
             };
             var answer = await context.Servers.CallAsync((c, o) => c.ExplainAsync(request, o), cancellationToken);
-            switch (parse.GetValue(output))
-            {
-                case OutputFormat.Json:
-                    terminal.Out.WriteLine(ManifestText.Json(ManifestText.MessageJson(answer)));
-                    break;
-                case OutputFormat.Yaml:
-                    terminal.Out.Write(ManifestText.Yaml(ManifestText.MessageJson(answer)));
-                    break;
-                default:
-                    Print(terminal.Out, request, answer);
-                    break;
-            }
+            ManifestText.WriteAnswer(terminal.Out, parse.GetValue(output), answer, o => Print(o, request, answer));
             return ExitCodes.Success;
         });
         return command;

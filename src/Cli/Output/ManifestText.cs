@@ -27,6 +27,17 @@ internal static class ManifestText
     }
 
     /// <summary>A message (not an object, e.g. an explain answer) as JSON with proto field names.</summary>
+    /// <summary>One answer of a call: as JSON or YAML when asked, else as <paramref name="table"/> writes it.</summary>
+    public static void WriteAnswer(TextWriter output, OutputFormat format, IMessage answer, Action<TextWriter> table)
+    {
+        switch (format)
+        {
+            case OutputFormat.Json: output.WriteLine(Json(MessageJson(answer))); break;
+            case OutputFormat.Yaml: output.Write(Yaml(MessageJson(answer))); break;
+            default: table(output); break;
+        }
+    }
+
     public static JsonObject MessageJson(IMessage message) => JsonNode.Parse(Formatter.Format(message))!.AsObject();
 
     public static JsonObject List(IEnumerable<JsonNode> items) =>

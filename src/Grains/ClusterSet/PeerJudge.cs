@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Grains.Ipam;
 using ControlPlane.Storage;
@@ -79,5 +78,7 @@ public static class PeerJudge
 
     public static Claim ClaimOf(PeerRange range) => Claims.Range(range.Prefix);
 
-    public static bool IsV4(IpPrefix prefix) => prefix.Family == AddressFamily.InterNetwork;
+    /// <summary>True when the peer's Joined condition is True.</summary>
+    public static bool IsJoined(ClusterPeer peer) =>
+        peer.Status is not null && Conditions.Find(peer.Status.Conditions, Joined)?.Status == Conditions.True;
 }

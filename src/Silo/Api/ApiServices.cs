@@ -122,13 +122,12 @@ public sealed class ClusterPeersService(IGrainFactory grains, DurableStore store
         peer.Status ??= new ClusterPeerStatus();
         var connection = links.Find(peer.Metadata.Name)?.Connection(time.GetUtcNow(), options.PeerGracePeriod)
             ?? new PeerConnection { Message = "this silo has no link to the peer yet" };
-        var joined = peer.Status.Conditions.FirstOrDefault(c => c.Type == Grains.ClusterSet.PeerJudge.Joined);
-        if (joined?.Status != Grains.ClusterSet.Conditions.True)
+        if (!Grains.ClusterSet.PeerJudge.IsJoined(peer))
         {
             // Watched, but nothing of it is imported: not a connected member.
             connection.Connected = false;
             connection.WithdrawTime = null;
-            connection.Message = $"not joined: {joined?.Message ?? "not read yet"}";
+            connection.Message = $"not joined: {Grains.ClusterSet.Conditions.Find(peer.Status.Conditions, Grains.ClusterSet.PeerJudge.Joined)?.Message ?? "not read yet"}";
         }
         peer.Status.Connection = connection;
         return peer;

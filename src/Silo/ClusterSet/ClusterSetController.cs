@@ -150,7 +150,7 @@ public sealed class ClusterSetController(DurableStore store, IGrainFactory grain
         var joined = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (name, peer) in _peers)
         {
-            if (peer.Status is not null && Conditions.Find(peer.Status.Conditions, PeerJudge.Joined)?.Status == Conditions.True)
+            if (PeerJudge.IsJoined(peer))
             {
                 joined.Add(name);
             }
