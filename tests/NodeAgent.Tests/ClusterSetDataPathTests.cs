@@ -151,8 +151,9 @@ public sealed class ClusterSetDataPathTests
             () => $"answers {string.Join(',', answers)}");
 
         // a's control plane goes away: after the grace period b withdraws a's endpoints; they come back with it.
-        await a.StopSiloAsync();
+        // (timed from the start of the stop: a stopping silo closes its watches before its process exits)
         var lost = Stopwatch.StartNew();
+        await a.StopSiloAsync();
         await EventuallyAsync(async () => (answers = await AnswersAsync(client, clusterSetIp)).SetEquals(["web-b1"]), TimeSpan.FromSeconds(20),
             () => $"answers {string.Join(',', answers)} after a was lost");
         Assert.True(lost.Elapsed >= TimeSpan.FromSeconds(2.5), $"a's endpoints left after {lost.Elapsed}, within the 3 s grace period");
