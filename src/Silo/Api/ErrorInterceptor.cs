@@ -21,7 +21,7 @@ public sealed class ErrorInterceptor : Interceptor
         {
             return await continuation(request, context).ConfigureAwait(false);
         }
-        catch (Exception e) when (StatusMapping.Classify(e) is { } status)
+        catch (Exception e) when (StatusMapping.Classify(e, context.CancellationToken.IsCancellationRequested) is { } status)
         {
             throw Classified(status);
         }
@@ -34,7 +34,7 @@ public sealed class ErrorInterceptor : Interceptor
         {
             await continuation(request, responseStream, context).ConfigureAwait(false);
         }
-        catch (Exception e) when (StatusMapping.Classify(e) is { } status)
+        catch (Exception e) when (StatusMapping.Classify(e, context.CancellationToken.IsCancellationRequested) is { } status)
         {
             throw Classified(status);
         }

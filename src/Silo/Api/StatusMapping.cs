@@ -16,7 +16,8 @@ public static class StatusMapping
     public const int MaxMessage = 1024;
 
     /// <summary>The status for an exception, or null when it is not a classified failure.</summary>
-    public static Status? Classify(Exception exception) => exception switch
+    /// <param name="callCancelled">The caller cancelled (or its deadline passed): a cancellation is then the caller's own.</param>
+    public static Status? Classify(Exception exception, bool callCancelled = false) => exception switch
     {
         ControlPlaneException e => new Status(ToStatus(e.Code), Bound(e.Message)),
         ClaimTakenException e => new Status(StatusCode.AlreadyExists, Bound(e.Message)),
@@ -24,6 +25,10 @@ public static class StatusMapping
         InconsistentStateException => new Status(StatusCode.Aborted, "the object changed concurrently; read it again and retry"),
         SiloUnavailableException or OrleansMessageRejectionException or TimeoutException =>
             new Status(StatusCode.Unavailable, Bound($"the object's grain is unreachable: {exception.Message}")),
+        // Cancelled inside the silo while the caller still waits: the runtime gave up on the call,
+        // e.g. "message expired before placement could complete" while membership changes.
+        OperationCanceledException when !callCancelled =>
+            new Status(StatusCode.Unavailable, Bound($"the object's grain could not be reached in time: {exception.Message}")),
         _ => null,
     };
 
