@@ -96,6 +96,27 @@ public sealed class ProtocolTests
     }
 
     [Fact]
+    public async Task FieldsTheServerDoesNotKnow_AreDropped_NotStored()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        // Field 99 (length-delimited) is in neither Namespace nor ObjectMeta: a newer client's field.
+        static byte[] Unknown(string value) => [0x9A, 0x06, (byte)value.Length, .. System.Text.Encoding.ASCII.GetBytes(value)];
+        byte[] meta = [.. new ObjectMeta { Name = "newer" }.ToByteArray(), .. Unknown("smuggled-in-meta")];
+        byte[] body = [0x0A, (byte)meta.Length, .. meta, .. Unknown("smuggled-on-top")];
+
+        var (http, status, message, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(body));
+
+        Assert.Equal((HttpStatusCode.OK, (int)StatusCode.OK), (http, status));
+        // The answer, a Get and a new watcher's list carry only fields the server knows.
+        var stored = await silo.Client.Namespaces.GetAsync("", "newer");
+        Assert.Equal("newer", stored.Metadata.Name);
+        var bytes = System.Text.Encoding.ASCII.GetString(stored.ToByteArray());
+        Assert.DoesNotContain("smuggled", bytes);
+        var listed = await silo.Client.Namespaces.ListAsync(new ListRequest());
+        Assert.DoesNotContain("smuggled", System.Text.Encoding.ASCII.GetString(listed.ToByteArray()));
+    }
+
+    [Fact]
     public async Task AnEightDigitTimeout_IsAccepted()
     {
         await using var silo = await SiloInstance.StartAsync();

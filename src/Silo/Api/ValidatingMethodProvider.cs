@@ -9,8 +9,8 @@ namespace ControlPlane.Silo.Api;
 /// Binds every gRPC service the way Grpc.AspNetCore does (through its generated BindService and
 /// the service's overriding methods), with one difference: a request that is not a valid
 /// protobuf message fails INVALID_ARGUMENT, saying what it should have been, instead of the
-/// UNKNOWN "exception was thrown by handler" a parse failure would give. It replaces
-/// Grpc.AspNetCore's default method provider.
+/// UNKNOWN "exception was thrown by handler" a parse failure would give, and fields this
+/// version does not know are dropped. It replaces Grpc.AspNetCore's default method provider.
 /// </summary>
 public sealed class ValidatingMethodProvider<TService> : IServiceMethodProvider<TService> where TService : class
 {
@@ -62,14 +62,18 @@ public sealed class ValidatingMethodProvider<TService> : IServiceMethodProvider<
             where TRequest : class where TResponse : class
         {
             var marshaller = method.RequestMarshaller;
-            var requestName = typeof(IMessage).IsAssignableFrom(typeof(TRequest))
-                ? ((IMessage)Activator.CreateInstance(typeof(TRequest))!).Descriptor.FullName
-                : typeof(TRequest).Name;
+            var message = typeof(IMessage).IsAssignableFrom(typeof(TRequest)) ? (IMessage)Activator.CreateInstance(typeof(TRequest))! : null;
+            var requestName = message?.Descriptor.FullName ?? typeof(TRequest).Name;
+            // Fields this server does not know are dropped, not stored: they were never validated,
+            // and a later version that knows them must not find them in state it did not check.
+            var parser = message?.Descriptor.Parser.WithDiscardUnknownFields(true);
             var validating = Marshallers.Create(marshaller.ContextualSerializer, deserialization =>
             {
                 try
                 {
-                    return marshaller.ContextualDeserializer(deserialization);
+                    return parser is null
+                        ? marshaller.ContextualDeserializer(deserialization)
+                        : (TRequest)parser.ParseFrom(deserialization.PayloadAsReadOnlySequence());
                 }
                 catch (InvalidProtocolBufferException e)
                 {
