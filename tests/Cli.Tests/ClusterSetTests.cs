@@ -258,6 +258,42 @@ public sealed class ClusterSetTests
     }
 
     [Fact]
+    public async Task ApplyDryRun_SeesTheServiceRangesAndTheRangesOfJoinedPeers()
+    {
+        // Two members: east has a network; west peers with it (so east's range is held in west).
+        await using var east = await Silo.StartAsync(settings: ["--ClusterSet:ClusterId=east", "--ControlPlane:ServiceIpv4Cidr=10.98.0.0/16", "--ControlPlane:ServiceIpv6Cidr=fd00:98::/108"]);
+        await using var west = await Silo.StartAsync(settings: ["--ClusterSet:ClusterId=west", "--ControlPlane:ServiceIpv4Cidr=10.97.0.0/16", "--ControlPlane:ServiceIpv6Cidr=fd00:97::/108"]);
+        await east.Client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "red" }, Spec = new NetworkSpec { Vni = 100, Ipv4Cidr = "10.20.0.0/16" } });
+        var peer = await west.Client.ClusterPeers.CreateAsync(new ClusterPeer { Metadata = new ObjectMeta { Name = "east" }, Spec = new ClusterPeerSpec { Addresses = { east.Address } } });
+        Assert.Contains(peer.Status.Conditions, c => c is { Type: "Joined", Status: "True" });
+        var before = await west.ObjectsAsync();
+
+        var result = await Netctl.RunAsync(["--server", west.Address, "apply", "--dry-run=server", "-f", "-"], stdin: """
+            apiVersion: controlplane/v1
+            kind: Network
+            metadata: {name: blue}
+            spec: {vni: 200, ipv4_cidr: 10.20.128.0/24}
+            ---
+            apiVersion: controlplane/v1
+            kind: Network
+            metadata: {name: green}
+            spec: {vni: 300, ipv4_cidr: 10.97.4.0/24}
+            """);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Equal(
+        [
+            "error: <stdin>: document 1 (Network blue) (line 4): spec.ipv4_cidr: 10.20.128.0/24 overlaps 10.20.0.0/16 of peer cluster 'east'",
+            "error: <stdin>: document 2 (Network green) (line 9): spec.ipv4_cidr: 10.97.4.0/24 overlaps the service range 10.97.0.0/16",
+        ], result.Errors.Where(e => e.StartsWith("error: <stdin>", StringComparison.Ordinal)));
+        Assert.Equal(before, await west.ObjectsAsync());
+        // The server refuses the same network, naming the same ranges.
+        var refused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => west.Client.Networks.CreateAsync(
+            new Network { Metadata = new ObjectMeta { Name = "blue" }, Spec = new NetworkSpec { Vni = 200, Ipv4Cidr = "10.20.128.0/24" } }));
+        Assert.Contains("10.20.0.0/16 of peer cluster 'east'", refused.Status.Detail);
+    }
+
+    [Fact]
     public async Task ClusterSetInfo_ShowsTheClusterIdSetAndServiceRanges()
     {
         await using var silo = await Silo.StartAsync(settings: ["--ClusterSet:ClusterId=west", "--ClusterSet:Name=prod"]);

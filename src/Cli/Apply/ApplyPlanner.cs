@@ -13,10 +13,10 @@ namespace ControlPlane.Cli.Apply;
 /// manifests name and every object they refer to, decides create or update, and reports what the
 /// server would refuse and can be known without writing: a namespace, network or node that exists
 /// neither on the server nor in the manifests; a change to an immutable field; a stale etag; a VNI
-/// or address range that another network holds; a requested endpoint address outside its network;
-/// a ClusterPeer named with this cluster's own id.
+/// or address range that another network, the service ranges or a joined peer cluster holds; a
+/// requested endpoint address outside its network; a ClusterPeer named with this cluster's own id.
 /// The server has no validate-only call, so this is as far as a dry run can see: allocation
-/// (a free address or virtual IP) and the service ranges are only checked by the write itself.
+/// (a free address or virtual IP) is only checked by the write itself.
 /// </summary>
 internal sealed class ApplyPlanner(ServerSet servers, int concurrency)
 {
@@ -124,6 +124,9 @@ internal sealed class ApplyPlanner(ServerSet servers, int concurrency)
             if (change.Document.Message is Network { Spec: { } spec } network) known[network.Metadata.Name] = spec;
         }
         var claims = new List<(string Owner, NetworkSpec Spec)>();
+        // Ranges no new network may overlap besides other networks': this cluster's service
+        // ranges and the ranges of the peer clusters that joined its ClusterSet.
+        var held = new List<(string Range, string Described)>();
         if (creates.Count > 0)
         {
             await foreach (var stored in ListAsync(ResourceKinds.Network, string.Empty, cancellationToken))
@@ -131,6 +134,14 @@ internal sealed class ApplyPlanner(ServerSet servers, int concurrency)
                 var network = (Network)stored;
                 known.TryAdd(network.Metadata.Name, network.Spec);
                 claims.Add((network.Metadata.Name, network.Spec));
+            }
+            var info = await servers.CallAsync((c, o) => c.GetClusterInfoAsync(o), cancellationToken);
+            held.AddRange(info.ServiceRanges.Select(r => (r, $"the service range {r}")));
+            await foreach (var stored in ListAsync(ResourceKinds.ClusterPeer, string.Empty, cancellationToken))
+            {
+                var peer = (ClusterPeer)stored;
+                if (peer.Status?.Conditions.Any(c => c.Type == "Joined" && c.Status == "True") != true) continue;
+                held.AddRange(peer.Status.Ranges.Select(r => (r, $"{r} of peer cluster '{peer.Metadata.Name}'")));
             }
         }
         foreach (var change in creates)
@@ -143,6 +154,11 @@ internal sealed class ApplyPlanner(ServerSet servers, int concurrency)
                 if (spec.Vni != 0 && spec.Vni == other.Vni) problems.Add(change.Document.Problem("spec.vni", $"VNI {spec.Vni} is already used by network '{owner}'"));
                 if (Overlaps(spec.Ipv4Cidr, other.Ipv4Cidr)) problems.Add(change.Document.Problem("spec.ipv4_cidr", $"{spec.Ipv4Cidr} overlaps {other.Ipv4Cidr} of network '{owner}'"));
                 if (Overlaps(spec.Ipv6Cidr, other.Ipv6Cidr)) problems.Add(change.Document.Problem("spec.ipv6_cidr", $"{spec.Ipv6Cidr} overlaps {other.Ipv6Cidr} of network '{owner}'"));
+            }
+            foreach (var (range, described) in held)
+            {
+                if (Overlaps(spec.Ipv4Cidr, range)) problems.Add(change.Document.Problem("spec.ipv4_cidr", $"{spec.Ipv4Cidr} overlaps {described}"));
+                if (Overlaps(spec.Ipv6Cidr, range)) problems.Add(change.Document.Problem("spec.ipv6_cidr", $"{spec.Ipv6Cidr} overlaps {described}"));
             }
             claims.Add(($"{network.Metadata.Name}' (in {change.Document.Source} {change.Document.Position})", spec));
         }
