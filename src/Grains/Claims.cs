@@ -7,7 +7,7 @@ namespace ControlPlane.Grains;
 
 /// <summary>
 /// The claims objects hold in the store, by scope: the store refuses a second holder of any of
-/// them (ARCHITECTURE.md invariant 1). Addresses are 16-byte values (IPv4 mapped into IPv6), so
+/// them (docs/ARCHITECTURE.md, "Storage"). Addresses are 16-byte values (IPv4 mapped into IPv6), so
 /// IPv4 and IPv6 share one scope and one code path.
 /// </summary>
 public static class Claims

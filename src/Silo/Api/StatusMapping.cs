@@ -6,7 +6,7 @@ using Orleans.Storage;
 namespace ControlPlane.Silo.Api;
 
 /// <summary>
-/// Turns classified failures into gRPC statuses (ARCHITECTURE.md invariant 6), in one place.
+/// Turns classified failures into gRPC statuses (docs/ARCHITECTURE.md, "API"), in one place.
 /// Messages are bounded: a status message travels in an HTTP/2 header, and one that echoes a
 /// huge value would outgrow the client's header limit and jam its connection.
 /// </summary>

@@ -179,7 +179,7 @@ public static class SiloApp
             silo.Configure<Orleans.Configuration.ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (options.ClusterId, options.ServiceId));
             silo.ConfigureEndpoints(options.AdvertisedAddress.Length > 0 ? IPAddress.Parse(options.AdvertisedAddress) : FirstAddress(), port, gatewayPort: 0);
             // Failure detection fast enough to move a dead silo's grains within seconds
-            // (docs/ARCHITECTURE.md, "Membership and failover"); the defaults take 10-15 s.
+            // (docs/ARCHITECTURE.md, "Several silos"); the defaults take 10-15 s.
             silo.Configure<ClusterMembershipOptions>(o =>
             {
                 o.ProbeTimeout = options.ProbeTimeout;

@@ -5,7 +5,7 @@ using ControlPlane.Storage;
 namespace ControlPlane.Storage.Changes;
 
 /// <summary>
-/// One watcher's view of the change stream: list + resume, per ARCHITECTURE.md invariant 4.
+/// One watcher's view of the change stream: list + resume (docs/ARCHITECTURE.md, "Change stream").
 /// It subscribes to the live fan-out first and only then reads the store (a snapshot, or the
 /// logged changes after a resume position); live changes at or below what the store read
 /// covered are skipped. Every change after the starting point is therefore delivered once, in
