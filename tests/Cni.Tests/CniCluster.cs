@@ -221,8 +221,21 @@ internal sealed class CniCluster : IAsyncDisposable
     }
 
     /// <summary>Pings <paramref name="address"/> from namespace <paramref name="from"/> until it answers (true) or the deadline passes.</summary>
-    public static bool Ping(string from, string address, TimeSpan within) =>
-        Shell.Run("ip", "netns", "exec", from, "ping", "-c", "1", "-i", "0.05", "-w", ((int)Math.Ceiling(within.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture), address).Code == 0;
+    /// <summary>
+    /// One echo answered within the time. Each attempt waits up to a second for its reply; one
+    /// that fails at once (no route yet on the way: ping exits on the ICMP error or ENETUNREACH)
+    /// is tried again until the time is up, since another host's routes arrive asynchronously.
+    /// </summary>
+    public static bool Ping(string from, string address, TimeSpan within)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            if (Shell.Run("ip", "netns", "exec", from, "ping", "-c", "1", "-W", "1", address).Code == 0) return true;
+            if (clock.Elapsed >= within) return false;
+            Thread.Sleep(50);
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {
