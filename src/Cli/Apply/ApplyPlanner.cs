@@ -1,6 +1,7 @@
 using System.Net;
 using ControlPlane.Cli.Connection;
 using ControlPlane.Cli.Manifests;
+using ControlPlane.Cli.Output;
 using ControlPlane.Cli.Resources;
 using ControlPlane.Contracts.V1;
 using Google.Protobuf;
@@ -140,8 +141,8 @@ internal sealed class ApplyPlanner(ServerSet servers, int concurrency)
             await foreach (var stored in ListAsync(ResourceKinds.ClusterPeer, string.Empty, cancellationToken))
             {
                 var peer = (ClusterPeer)stored;
-                if (peer.Status?.Conditions.Any(c => c.Type == "Joined" && c.Status == "True") != true) continue;
-                held.AddRange(peer.Status.Ranges.Select(r => (r, $"{r} of peer cluster '{peer.Metadata.Name}'")));
+                if (Format.Condition(peer.Status?.Conditions, "Joined") != "True") continue;
+                held.AddRange(peer.Status!.Ranges.Select(r => (r, $"{r} of peer cluster '{peer.Metadata.Name}'")));
             }
         }
         foreach (var change in creates)

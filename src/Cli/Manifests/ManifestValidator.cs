@@ -284,8 +284,8 @@ internal sealed class ManifestValidator
         for (var i = 0; i < spec.Addresses.Count; i++)
         {
             var address = spec.Addresses[i];
-            if (address.Contains(',', StringComparison.Ordinal) || ControlPlaneChannel.Problem(address) is not null)
-                Add($"spec.addresses[{i}]", $"'{address}' is neither http(s)://host:port nor unix:/path{(address.Contains(',', StringComparison.Ordinal) ? " (one address per item)" : "")}");
+            if (ControlPlaneChannel.AddressProblem(address) is { } problem)
+                Add($"spec.addresses[{i}]", $"'{address}' {problem}");
             else if (spec.Addresses.IndexOf(address) != i)
                 Add($"spec.addresses[{i}]", $"'{address}' is listed twice");
         }

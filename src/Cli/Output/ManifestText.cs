@@ -26,7 +26,6 @@ internal static class ManifestText
         return manifest;
     }
 
-    /// <summary>A message (not an object, e.g. an explain answer) as JSON with proto field names.</summary>
     /// <summary>One answer of a call: as JSON or YAML when asked, else as <paramref name="table"/> writes it.</summary>
     public static void WriteAnswer(TextWriter output, OutputFormat format, IMessage answer, Action<TextWriter> table)
     {
@@ -38,6 +37,7 @@ internal static class ManifestText
         }
     }
 
+    /// <summary>A message (not an object, e.g. an explain answer) as JSON with proto field names.</summary>
     public static JsonObject MessageJson(IMessage message) => JsonNode.Parse(Formatter.Format(message))!.AsObject();
 
     public static JsonObject List(IEnumerable<JsonNode> items) =>

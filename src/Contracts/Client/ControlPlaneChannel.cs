@@ -41,16 +41,29 @@ public static class ControlPlaneChannel
         }
         foreach (var address in list)
         {
-            Uri? uri = null;
-            if (!address.StartsWith("unix:", StringComparison.Ordinal)
-                && (!Uri.TryCreate(address, UriKind.Absolute, out uri) || uri.Scheme is not ("http" or "https")))
+            if (AddressProblem(address) is { } problem)
             {
-                return $"'{address}' is neither http(s)://host:port nor unix:/path";
+                return $"'{address}' {problem}";
             }
-            if (uri is not null && (uri.UserInfo.Length > 0 || uri.PathAndQuery != "/" || uri.Fragment.Length > 0))
-            {
-                return $"'{address}' has more than a scheme, host and port (http(s)://host:port)";
-            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// What is wrong with one silo address (an item of a list, e.g. a ClusterPeer's
+    /// spec.addresses), said without the address, or null when it is usable.
+    /// </summary>
+    public static string? AddressProblem(string address)
+    {
+        Uri? uri = null;
+        if (address.Contains(',', StringComparison.Ordinal) || (!address.StartsWith("unix:", StringComparison.Ordinal)
+            && (!Uri.TryCreate(address, UriKind.Absolute, out uri) || uri.Scheme is not ("http" or "https"))))
+        {
+            return $"is neither http(s)://host:port nor unix:/path{(address.Contains(',', StringComparison.Ordinal) ? " (one address per item)" : "")}";
+        }
+        if (uri is not null && (uri.UserInfo.Length > 0 || uri.PathAndQuery != "/" || uri.Fragment.Length > 0))
+        {
+            return "has more than a scheme, host and port (http(s)://host:port)";
         }
         return null;
     }

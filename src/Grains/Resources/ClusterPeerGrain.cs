@@ -41,9 +41,9 @@ internal sealed class ClusterPeerGrain(ObjectServices services, ClusterSetOption
         if (spec.Addresses.Count > 16) throw ControlPlaneException.Invalid("spec.addresses", "names more than 16 addresses");
         for (var i = 0; i < spec.Addresses.Count; i++)
         {
-            if (spec.Addresses[i].Contains(',') || ControlPlaneChannel.Problem(spec.Addresses[i]) is not null)
+            if (ControlPlaneChannel.AddressProblem(spec.Addresses[i]) is { } problem)
             {
-                throw ControlPlaneException.Invalid($"spec.addresses[{i}]", $"{ControlPlaneException.Quote(spec.Addresses[i])} is neither http(s)://host:port nor unix:/path");
+                throw ControlPlaneException.Invalid($"spec.addresses[{i}]", $"{ControlPlaneException.Quote(spec.Addresses[i])} {problem}");
             }
             if (spec.Addresses.IndexOf(spec.Addresses[i]) != i)
             {

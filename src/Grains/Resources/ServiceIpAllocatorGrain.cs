@@ -21,8 +21,14 @@ internal sealed class ServiceIpAllocatorGrain(ObjectServices services) : Grain, 
 
     private const string Owner = "services";
 
+    private const string ImportPrefix = "ServiceImport ";
+
     /// <summary>How the allocator names a ServiceImport holding an address (a service is named by its key alone).</summary>
-    public static string ImportHolder(string key) => "ServiceImport " + key;
+    public static string ImportHolder(string key) => ImportPrefix + key;
+
+    /// <summary>A holder as an error message names it.</summary>
+    private static string Describe(string? holder) =>
+        holder?.StartsWith(ImportPrefix, StringComparison.Ordinal) == true ? holder : "Service " + holder;
     private List<BlockPool>? _pools;
 
     public async Task<string[]> AllocateAsync(string holder, string[] families, string[] requested)
@@ -55,7 +61,7 @@ internal sealed class ServiceIpAllocatorGrain(ObjectServices services) : Grain, 
         {
             RequestOutcome.Taken => address,
             RequestOutcome.Held => throw new ControlPlaneException(ErrorCode.AlreadyExists,
-                $"{address} is held by {(result.Who?.StartsWith("ServiceImport ", StringComparison.Ordinal) == true ? result.Who : "Service " + result.Who)}", field),
+                $"{address} is held by {Describe(result.Who)}", field),
             RequestOutcome.Reserved => throw ControlPlaneException.Invalid(field, $"{address} is reserved in the service range {pool.Network} (its network, first or broadcast address)"),
             _ => throw ControlPlaneException.Invalid(field, $"{address} is outside the service range {pool.Network}"),
         };
