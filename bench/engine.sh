@@ -25,6 +25,8 @@ trap cleanup EXIT
 echo "# engine benchmark, $(nproc) cores, $(date -u +%FT%TZ); this tree: $(git -C "$root" rev-parse --short HEAD), base: $base_commit"
 dotnet build -c Release "$root/src/Silo" -v q -nologo >/dev/null
 dotnet build -c Release "$root/bench/ControlPlane.Bench" -v q -nologo >/dev/null
+# The same tree published ReadyToRun, as the images are (src/Silo/Dockerfile): cold start only.
+dotnet publish "$root/src/Silo" -c Release --use-current-runtime --self-contained false -p:PublishReadyToRun=true -o "$work/r2r" -v q -nologo >/dev/null
 git -C "$root" worktree add -q --detach "$work/base" "$base_commit"
 dotnet build -c Release "$work/base/src/Silo" -v q -nologo >/dev/null
 dotnet tool install dotnet-gcdump --tool-path "$work/tools" >/dev/null 2>&1 || true
@@ -62,6 +64,7 @@ echo "| system | ms |"
 echo "|---|---|"
 for i in 1 2 3; do
   start_silo "$new_dll" "$work/s$i"; stop_silo; echo "| this tree (Orleans) | $ms |"
+  start_silo "$work/r2r/ControlPlane.Silo.dll" "$work/r$i"; stop_silo; echo "| this tree, published ReadyToRun | $ms |"
   start_silo "$base_dll" "$work/b$i"; stop_silo; echo "| base $base_commit | $ms |"
   start_etcd; stop_etcd; echo "| etcd $(etcd --version | head -1 | awk '{print $3}') | $ms |"
 done
@@ -111,4 +114,4 @@ for system in new base; do
   stop_silo
 done
 echo; echo "Largest retained types, this tree, loaded:"
-"$work/tools/dotnet-gcdump" report "$work/loaded-new.gcdump" 2>/dev/null | sed -n 4,14p
+{ "$work/tools/dotnet-gcdump" report "$work/loaded-new.gcdump" 2>/dev/null || echo "(dotnet-gcdump report failed)"; } | sed -n 4,14p

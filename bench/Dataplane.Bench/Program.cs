@@ -5,7 +5,7 @@ using ControlPlane.Dataplane.Linux.Netlink;
 using ControlPlane.Dataplane.Linux.Netns;
 
 // Programs N entries of each kind from one long-lived netlink socket in a private namespace
-// holding one VXLAN device (as ../shared/bench/datapath/program-rate.sh does with iproute2):
+// holding one VXLAN device (as bench/reference/iproute2-rate.sh does with iproute2):
 // FDB per MAC, permanent neighbours, routes each with its own onlink gateway, and routes through
 // nexthop objects. Entries use 198.18.0.0/15 (remote VTEPs) and 10.0.0.0/8.
 var counts = args.Length > 0 ? args.Select(int.Parse).ToArray() : [10_000, 20_000];

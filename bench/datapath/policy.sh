@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Network policy: the NetworkPolicy-like rulesets through `nft` (../shared/bench/datapath/nft-rate.sh
+# Network policy: the NetworkPolicy-like rulesets through `nft` (bench/reference/nft-rate.sh
 # policy) and the node agent's compilation and table programming (bench/Policy.Bench load) at the
 # same size, in the same run; then the change latency on three hosts (bench/Policy.Bench latency).
 # Needs root, nft, socat.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-reference=${REFERENCE:-$root/../shared/bench/datapath/nft-rate.sh}
+reference=$root/bench/reference/nft-rate.sh
 endpoints=${NP_ENDPOINTS:-1000}
 rules=${NP_RULES:-20}
 dotnet build -c Release "$root/bench/Policy.Bench" -v q -nologo >/dev/null

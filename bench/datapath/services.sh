@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Service table programming: the kube-proxy-style ruleset through `nft`
-# (../shared/bench/datapath/nft-rate.sh svc) and the node agent's table (data-only maps, element
+# (bench/reference/nft-rate.sh svc) and the node agent's table (data-only maps, element
 # changes over netlink, bench/Services.Bench) at the same sizes, in the same run. Needs root, nft.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-reference=${REFERENCE:-$root/../shared/bench/datapath/nft-rate.sh}
+reference=$root/bench/reference/nft-rate.sh
 sizes=${SERVICES:-"1000 10000"}
 dotnet build -c Release "$root/bench/Services.Bench" -v q -nologo >/dev/null
 echo "## kube-proxy-style ruleset through nft (reference)"
