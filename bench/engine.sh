@@ -8,6 +8,8 @@
 #   memory    silo memory with 100,000 endpoints once idle activations are collected
 #   start     cold start to serving
 # Usage: bench/engine.sh [BASE_COMMIT]   (needs git, etcd; installs dotnet-gcdump into a temp dir)
+#        PIN=1 runs the server (silo or etcd) on CPU 0 and the load on CPU 1: the server is then the
+#        bottleneck, so rates compare the servers' CPU per call, with far less spread between runs.
 # This machine is shared and noisy: compare the ratios of one run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,11 +36,13 @@ new_dll="$root/src/Silo/bin/Release/net10.0/ControlPlane.Silo.dll"
 base_dll="$work/base/src/Silo/bin/Release/net10.0/ControlPlane.Silo.dll"
 bench="$root/bench/ControlPlane.Bench/bin/Release/net10.0/ControlPlane.Bench.dll"
 port=${PORT:-7181}
+server_cpu=(); client_cpu=()
+if [ "${PIN:-0}" = 1 ]; then server_cpu=(taskset -c 0); client_cpu=(taskset -c 1); fi
 
 start_silo() { # dll data [args...]: starts a silo ($silo), waits until it serves; $ms: ms to serving
   local dll=$1 data=$2; shift 2
   local t0; t0=$(date +%s%N)
-  dotnet "$dll" --Silo:Port=$port --Silo:DataDirectory="$data" --Logging:LogLevel:Default=Warning --Dns:Enabled=false "$@" >"$data.log" 2>&1 &
+  "${server_cpu[@]}" dotnet "$dll" --Silo:Port=$port --Silo:DataDirectory="$data" --Logging:LogLevel:Default=Warning --Dns:Enabled=false "$@" >"$data.log" 2>&1 &
   silo=$!; pids+=("$silo")
   until curl -sf --http2-prior-knowledge "http://127.0.0.1:$port/healthz" >/dev/null; do sleep 0.02; done
   ms=$(( ($(date +%s%N) - t0) / 1000000 ))
@@ -49,7 +53,7 @@ cpu() { ps -o cputime= -p "$1" | tr -d ' '; }
 start_etcd() { # fresh etcd on loopback ($etcd_pid); $ms: ms to healthy
   rm -rf "$work/etcd"
   local t0; t0=$(date +%s%N)
-  etcd --name bench --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$port" --advertise-client-urls "http://127.0.0.1:$port" \
+  "${server_cpu[@]}" etcd --name bench --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$port" --advertise-client-urls "http://127.0.0.1:$port" \
     --listen-peer-urls http://127.0.0.1:$((port + 1)) --initial-advertise-peer-urls http://127.0.0.1:$((port + 1)) \
     --initial-cluster bench=http://127.0.0.1:$((port + 1)) --log-level error >"$work/etcd.log" 2>&1 &
   etcd_pid=$!; pids+=("$etcd_pid")
@@ -75,14 +79,14 @@ for durability in default fsync; do
     dll=$new_dll; [ $system = base ] && dll=$base_dll
     start_silo "$dll" "$work/c-$system-$durability" "${extra[@]}"
     echo; echo "### creates, $system, $durability durability"
-    WARMUP_SECONDS=${WARMUP_SECONDS:-20} dotnet "$bench" "http://127.0.0.1:$port" creates | grep -v '^#'
+    WARMUP_SECONDS=${WARMUP_SECONDS:-20} "${client_cpu[@]}" dotnet "$bench" "http://127.0.0.1:$port" creates | grep -v '^#'
     echo "silo CPU $(cpu "$silo")"
     stop_silo
   done
 done
 start_etcd
 echo; echo "### puts, etcd"
-WARMUP_SECONDS=${WARMUP_SECONDS:-20} dotnet "$bench" "http://127.0.0.1:$port" etcd-puts | grep -v '^#'
+WARMUP_SECONDS=${WARMUP_SECONDS:-20} "${client_cpu[@]}" dotnet "$bench" "http://127.0.0.1:$port" etcd-puts | grep -v '^#'
 echo "etcd CPU $(cpu "$etcd_pid")"
 stop_etcd
 
@@ -90,12 +94,12 @@ for system in new base; do
   dll=$new_dll; [ $system = base ] && dll=$base_dll
   start_silo "$dll" "$work/w-$system"
   echo; echo "### watch, $system"
-  dotnet "$bench" "http://127.0.0.1:$port" watch | grep -v '^#'
+  "${client_cpu[@]}" dotnet "$bench" "http://127.0.0.1:$port" watch | grep -v '^#'
   stop_silo
 done
 start_etcd
 echo; echo "### watch, etcd"
-dotnet "$bench" "http://127.0.0.1:$port" etcd-watch | grep -v '^#'
+"${client_cpu[@]}" dotnet "$bench" "http://127.0.0.1:$port" etcd-watch | grep -v '^#'
 stop_etcd
 
 echo; echo "## Silo memory with ${COUNT:=100000} endpoints, idle activations collected (idle timeout 10 s)"
