@@ -207,8 +207,10 @@ public sealed class ClusterSetTests : IAsyncLifetime
         localService.Metadata.Name = "local";
         var local = await b.Client.Services.CreateAsync(localService);
 
-        a.Kill();
+        // The clock starts before the kill: Kill() returns only once the process's output has
+        // drained, which under load is seconds after b saw the peer go.
         var started = DateTime.UtcNow;
+        a.Kill();
         await watchB.WaitForAsync(e => e.Type == EventType.Deleted && e.ServiceImport?.Metadata.Name == "web", "a's import withdrawn", 30_000);
         Assert.True(DateTime.UtcNow - started >= TimeSpan.FromSeconds(2.5), $"withdrawn after {DateTime.UtcNow - started}, before the 3 s grace period");
         var peer = await b.Client.ClusterPeers.GetAsync("", "a");
