@@ -23,9 +23,10 @@ duration=${DURATION:-10}; reps=${REPS:-3}; port=${BASE_PORT:-5301}
 server_cpu=${SERVER_CPU:-0}; client_cpu=${CLIENT_CPU:-1}
 n_svc=${N_SVC:-10000}; n_ns=${N_NS:-100}; n_headless=${N_HEADLESS:-1000}; n_ep=${N_EP:-5}; n_srv=${N_SRV:-2000}
 if [ -n "${WORK:-}" ]; then work=$WORK; mkdir -p "$work"; keep=1; else work=$(mktemp -d /tmp/cpref-dns-XXXXXX); keep=0; fi
-pid=
+pid=; made_rc=
 cleanup() {
   [ -z "$pid" ] || { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; } || true
+  [ -z "$made_rc" ] || rm -f "$made_rc"
   [ "$keep" = 1 ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -37,10 +38,10 @@ for pair in dnsperf:dnsperf dig:bind9-dnsutils knotd:knot nsd:nsd named:bind9 un
   command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
-  rc=/usr/sbin/policy-rc.d; made_rc=0
-  if [ ! -e $rc ]; then printf '#!/bin/sh\nexit 101\n' >$rc; chmod +x $rc; made_rc=1; fi
+  rc=/usr/sbin/policy-rc.d
+  if [ ! -e $rc ]; then printf '#!/bin/sh\nexit 101\n' >$rc; chmod +x $rc; made_rc=$rc; fi
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-  [ $made_rc = 0 ] || rm -f $rc
+  [ -z "$made_rc" ] || { rm -f "$made_rc"; made_rc=; }
 fi
 
 # The zone (RFC 1035 text), a hosts file and SRV lines for dnsmasq, and the query file.
@@ -183,7 +184,7 @@ ticks() { # CPU ticks of a process and its descendants (NSD answers from a grand
   for p in $(descendants "$1"); do sum=$((sum + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done
   echo $sum
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; } # of its arguments
 
 echo "Zone: $n_svc ClusterIP services in $n_ns namespaces, $n_headless headless × $n_ep endpoints, $n_srv SRV; $(wc -l <"$zone") records."
 echo "| server | version | queries/s (median of $reps) | server CPU % | queries per server CPU-second | lost % |"
@@ -214,6 +215,5 @@ for s in $list; do
     lost+=("$(awk '/Queries lost/ { gsub(/[()%]/, "", $4); print $4 }' <<<"$out")")
   done
   stop
-  m() { printf '%s\n' "$@" | median; }
-  printf '| %s | %s | %.0f | %s | %s | %s |\n' "$name" "$version" "$(m "${qps[@]}")" "$(m "${cpu[@]}")" "$(m "${per[@]}")" "$(m "${lost[@]}")"
+  printf '| %s | %s | %.0f | %s | %s | %s |\n' "$name" "$version" "$(median "${qps[@]}")" "$(median "${cpu[@]}")" "$(median "${per[@]}")" "$(median "${lost[@]}")"
 done

@@ -23,9 +23,10 @@ now() { date +%s%N; }
 ms_since() { echo $(( ($(now) - $1) / 1000000 )); }
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # The rulesets are written by awk (a shell loop with a subshell per address takes minutes at 10k).
+# ip(first, i): the i-th IPv4 address after first.0.0.0.
+awk_ip='function ip(first, i) { return first "." int(i / 65536) % 256 "." int(i / 256) % 256 "." i % 256 }'
 services_ruleset() { # count endpoints
-  awk -v count="$1" -v eps="$2" -v one="${3:-}" '
-    function ip(first, i) { return first "." int(i / 65536) % 256 "." int(i / 256) % 256 "." i % 256 }
+  awk -v count="$1" -v eps="$2" -v one="${3:-}" "$awk_ip"'
     function endpoint(s, e,   a) { a = ip(10, s * eps + e + 65536); return "chain ep-" s "-" e " { ip saddr " a " mark set 0x4000; meta l4proto tcp dnat to " a ":8080; }" }
     function service(s,   e, m) { for (e = 0; e < eps; e++) m = m (e ? ", " : " ") e " : goto ep-" s "-" e; return "chain svc-" s " { numgen random mod " eps " vmap {" m " }; }" }
     BEGIN {
@@ -46,8 +47,7 @@ services_ruleset() { # count endpoints
 one_service() { services_ruleset 0 "$2" "$1"; } # index endpoints: the change that adds one service
 
 policy_ruleset() { # layout endpoints rules
-  awk -v layout="$1" -v eps="$2" -v rules="$3" '
-    function ip(first, i) { return first "." int(i / 65536) % 256 "." int(i / 256) % 256 "." i % 256 }
+  awk -v layout="$1" -v eps="$2" -v rules="$3" "$awk_ip"'
     BEGIN {
       print "table inet np {"
       print "  map endpoints { type ipv4_addr : verdict; }"

@@ -220,9 +220,9 @@ internal sealed class CniCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>Pings <paramref name="address"/> from namespace <paramref name="from"/> until it answers (true) or the deadline passes.</summary>
     /// <summary>
-    /// One echo answered within the time. Each attempt waits up to a second for its reply; one
+    /// Pings <paramref name="address"/> from namespace <paramref name="from"/> until one echo is
+    /// answered (true) or the time is up. Each attempt waits up to a second for its reply; one
     /// that fails at once (no route yet on the way: ping exits on the ICMP error or ENETUNREACH)
     /// is tried again until the time is up, since another host's routes arrive asynchronously.
     /// </summary>

@@ -56,10 +56,11 @@ public static class ControlPlaneChannel
     public static string? AddressProblem(string address)
     {
         Uri? uri = null;
-        if (address.Contains(',', StringComparison.Ordinal) || (!address.StartsWith("unix:", StringComparison.Ordinal)
+        var several = address.Contains(',', StringComparison.Ordinal);
+        if (several || (!address.StartsWith("unix:", StringComparison.Ordinal)
             && (!Uri.TryCreate(address, UriKind.Absolute, out uri) || uri.Scheme is not ("http" or "https"))))
         {
-            return $"is neither http(s)://host:port nor unix:/path{(address.Contains(',', StringComparison.Ordinal) ? " (one address per item)" : "")}";
+            return $"is neither http(s)://host:port nor unix:/path{(several ? " (one address per item)" : "")}";
         }
         if (uri is not null && (uri.UserInfo.Length > 0 || uri.PathAndQuery != "/" || uri.Fragment.Length > 0))
         {

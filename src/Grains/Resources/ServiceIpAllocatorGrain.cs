@@ -29,6 +29,7 @@ internal sealed class ServiceIpAllocatorGrain(ObjectServices services) : Grain, 
     /// <summary>A holder as an error message names it.</summary>
     private static string Describe(string? holder) =>
         holder?.StartsWith(ImportPrefix, StringComparison.Ordinal) == true ? holder : "Service " + holder;
+
     private List<BlockPool>? _pools;
 
     public async Task<string[]> AllocateAsync(string holder, string[] families, string[] requested)
