@@ -8,6 +8,8 @@
 #   memory    silo memory with 100,000 endpoints once idle activations are collected
 #   start     cold start to serving
 # Usage: bench/engine.sh [BASE_COMMIT]   (needs git, etcd; installs dotnet-gcdump into a temp dir)
+#        WATCH_WARMUP=S: seconds of writes at the watch rate before the watch measurement (default 20, as the creates).
+#        ONLY="watch creates" runs only those parts (start, creates, watch, memory; default all).
 #        PIN=1 runs the server (silo or etcd) on CPU 0 and the load on CPU 1: the server is then the
 #        bottleneck, so rates compare the servers' CPU per call, with far less spread between runs.
 # This machine is shared and noisy: compare the ratios of one run.
@@ -23,15 +25,16 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+want() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
 
 echo "# engine benchmark, $(nproc) cores, $(date -u +%FT%TZ); this tree: $(git -C "$root" rev-parse --short HEAD), base: $base_commit"
 dotnet build -c Release "$root/src/Silo" -v q -nologo >/dev/null
 dotnet build -c Release "$root/bench/ControlPlane.Bench" -v q -nologo >/dev/null
 # The same tree published ReadyToRun, as the images are (src/Silo/Dockerfile): cold start only.
-dotnet publish "$root/src/Silo" -c Release --use-current-runtime --self-contained false -p:PublishReadyToRun=true -o "$work/r2r" -v q -nologo >/dev/null
+want start && dotnet publish "$root/src/Silo" -c Release --use-current-runtime --self-contained false -p:PublishReadyToRun=true -o "$work/r2r" -v q -nologo >/dev/null
 git -C "$root" worktree add -q --detach "$work/base" "$base_commit"
 dotnet build -c Release "$work/base/src/Silo" -v q -nologo >/dev/null
-dotnet tool install dotnet-gcdump --tool-path "$work/tools" >/dev/null 2>&1 || true
+want memory && dotnet tool install dotnet-gcdump --tool-path "$work/tools" >/dev/null 2>&1 || true
 new_dll="$root/src/Silo/bin/Release/net10.0/ControlPlane.Silo.dll"
 base_dll="$work/base/src/Silo/bin/Release/net10.0/ControlPlane.Silo.dll"
 bench="$root/bench/ControlPlane.Bench/bin/Release/net10.0/ControlPlane.Bench.dll"
@@ -62,6 +65,7 @@ start_etcd() { # fresh etcd on loopback ($etcd_pid); $ms: ms to healthy
 }
 stop_etcd() { kill "$etcd_pid"; wait "$etcd_pid" 2>/dev/null || true; }
 
+if want start; then
 echo
 echo "## Cold start to serving (fresh data directory)"
 echo "| system | ms |"
@@ -72,6 +76,9 @@ for i in 1 2 3; do
   start_silo "$base_dll" "$work/b$i"; stop_silo; echo "| base $base_commit | $ms |"
   start_etcd; stop_etcd; echo "| etcd $(etcd --version | head -1 | awk '{print $3}') | $ms |"
 done
+fi
+
+if want creates; then
 
 for durability in default fsync; do
   extra=(); [ $durability = fsync ] && extra=(--Silo:SynchronousFull=true)
@@ -89,30 +96,40 @@ echo; echo "### puts, etcd"
 WARMUP_SECONDS=${WARMUP_SECONDS:-20} "${client_cpu[@]}" dotnet "$bench" "http://127.0.0.1:$port" etcd-puts | grep -v '^#'
 echo "etcd CPU $(cpu "$etcd_pid")"
 stop_etcd
+fi
+
+if want watch; then
 
 for system in new base; do
   dll=$new_dll; [ $system = base ] && dll=$base_dll
   start_silo "$dll" "$work/w-$system"
   echo; echo "### watch, $system"
-  "${client_cpu[@]}" dotnet "$bench" "http://127.0.0.1:$port" watch | grep -v '^#'
+  WARMUP_SECONDS=${WATCH_WARMUP:-20} "${client_cpu[@]}" dotnet "$bench" "http://127.0.0.1:$port" watch | grep -v '^#'
   stop_silo
 done
 start_etcd
 echo; echo "### watch, etcd"
-"${client_cpu[@]}" dotnet "$bench" "http://127.0.0.1:$port" etcd-watch | grep -v '^#'
+WARMUP_SECONDS=${WATCH_WARMUP:-20} "${client_cpu[@]}" dotnet "$bench" "http://127.0.0.1:$port" etcd-watch | grep -v '^#'
 stop_etcd
+fi
 
+want memory || exit 0
 echo; echo "## Silo memory with ${COUNT:=100000} endpoints, idle activations collected (idle timeout 10 s)"
 echo "Live heap: the GC heap's live objects after a full collection (dotnet-gcdump); RSS: the process's resident memory then."
 echo "| system | live heap empty MB | live heap loaded MB | live bytes per endpoint | RSS empty MB | RSS loaded MB | RSS bytes per endpoint |"
 echo "|---|---|---|---|---|---|---|"
+activations() { curl -s --http2-prior-knowledge "http://127.0.0.1:$port/metrics" | awk '/^orleans_catalog_activations\{/ { n += $NF } END { print n + 0 }'; }
 heap() { "$work/tools/dotnet-gcdump" collect -p "$silo" -o "$work/$1.gcdump" >/dev/null 2>&1; "$work/tools/dotnet-gcdump" report "$work/$1.gcdump" 2>/dev/null | awk '/GC Heap bytes/ { gsub(",", "", $1); print $1; exit }'; }
 for system in new base; do
   dll=$new_dll; [ $system = base ] && dll=$base_dll
-  start_silo "$dll" "$work/m-$system" --Cluster:IdleTimeout=00:00:10 --Runtime:IdleTimeout=00:00:10
+  # The nodes' leases outlast the run: an expiring lease marks every endpoint of the node not
+  # ready, which activates them all again (a workload of its own, not the idle state measured here).
+  start_silo "$dll" "$work/m-$system" --Cluster:IdleTimeout=00:00:10 --Runtime:IdleTimeout=00:00:10 --ControlPlane:NodeLeaseDuration=01:00:00
   empty_heap=$(heap empty-$system); empty=$(ps -o rss= -p "$silo")
   dotnet "$bench" "http://127.0.0.1:$port" memory "$COUNT" >/dev/null
   sleep 25   # past the idle timeout and two collection quanta: idle activations are gone
+  # Orleans reports its activations: wait (up to a minute) until the collector has finished.
+  for _ in $(seq 60); do [ "$(activations)" -lt 1000 ] && break; sleep 1; done
   loaded_heap=$(heap loaded-$system); loaded=$(ps -o rss= -p "$silo")
   echo "| $system | $((empty_heap / 1048576)) | $((loaded_heap / 1048576)) | $(( (loaded_heap - empty_heap) / COUNT )) | $((empty / 1024)) | $((loaded / 1024)) | $(( (loaded - empty) * 1024 / COUNT )) |"
   stop_silo

@@ -50,6 +50,9 @@ internal static class WatchLatency
         var run = Guid.NewGuid().ToString("N")[..6];
         var sent = new ConcurrentDictionary<string, long>();
         var samples = new ConcurrentBag<double>();
+        // SERIES=1: also the latency per second of the measured writes, to tell a backlog from stalls.
+        var series = Environment.GetEnvironmentVariable("SERIES") == "1" ? new ConcurrentBag<(double At, double Ms)>() : null;
+        var measuredFrom = 0L;
         var acks = new ConcurrentBag<double>();
         using var stop = new CancellationTokenSource();
         var synced = 0;
@@ -60,7 +63,13 @@ internal static class WatchLatency
             {
                 await watch(
                     () => { if (Interlocked.Increment(ref synced) == watchers) allSynced.TrySetResult(); },
-                    name => { if (sent.TryGetValue(name, out var start)) samples.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds); },
+                    name =>
+                    {
+                        if (!sent.TryGetValue(name, out var start)) return;
+                        var ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                        samples.Add(ms);
+                        if (series is not null && measuredFrom != 0 && start >= measuredFrom) series.Add((Stopwatch.GetElapsedTime(measuredFrom, start).TotalSeconds, ms));
+                    },
                     stop.Token);
             }
             catch (Exception e) when (!stop.IsCancellationRequested)
@@ -76,6 +85,8 @@ internal static class WatchLatency
         await WriteAsync("w", (int)(writesPerSecond * warmup));
         samples.Clear();
         acks.Clear();
+        measuredFrom = Stopwatch.GetTimestamp();
+        if (series is not null) Console.WriteLine($"# measured from {DateTime.UtcNow:HH:mm:ss.fff} UTC");
         var total = (int)(writesPerSecond * duration.TotalSeconds);
         var achieved = await WriteAsync("m", total);
         await stop.CancelAsync();
@@ -88,6 +99,17 @@ internal static class WatchLatency
         Console.WriteLine("| watchers | writes | writes/s | events delivered | p50 ms | p99 ms | max ms | write ack p50 ms | write ack p99 ms |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
         Console.WriteLine($"| {watchers} | {total} | {achieved:F0} | {sorted.Length}/{(long)total * watchers} | {ClosedLoop.Percentile(sorted, 0.5):F2} | {ClosedLoop.Percentile(sorted, 0.99):F2} | {sorted.LastOrDefault():F2} | {ClosedLoop.Percentile(acked, 0.5):F2} | {ClosedLoop.Percentile(acked, 0.99):F2} |");
+        if (series is not null)
+        {
+            Console.WriteLine();
+            Console.WriteLine("| writes sent in (250 ms) | events | p50 ms | p99 ms | max ms |");
+            Console.WriteLine("|---|---|---|---|---|");
+            foreach (var slot in series.GroupBy(s => (int)(s.At * 4)).OrderBy(g => g.Key))
+            {
+                var ms = slot.Select(s => s.Ms).Order().ToArray();
+                Console.WriteLine($"| {slot.Key / 4.0:F2} s | {ms.Length} | {ClosedLoop.Percentile(ms, 0.5):F1} | {ClosedLoop.Percentile(ms, 0.99):F1} | {ms[^1]:F1} |");
+            }
+        }
 
         // Writes count objects at the rate, then waits until every watcher has seen every one
         // (or 10 s more); returns the rate achieved.
