@@ -50,7 +50,7 @@ internal static class WatchLatency
         var run = Guid.NewGuid().ToString("N")[..6];
         var sent = new ConcurrentDictionary<string, long>();
         var samples = new ConcurrentBag<double>();
-        // SERIES=1: also the latency per second of the measured writes, to tell a backlog from stalls.
+        // SERIES=1: also the latency of the measured writes per 250 ms in which they were sent, to tell a backlog from stalls.
         var series = Environment.GetEnvironmentVariable("SERIES") == "1" ? new ConcurrentBag<(double At, double Ms)>() : null;
         var measuredFrom = 0L;
         var acks = new ConcurrentBag<double>();
