@@ -206,7 +206,12 @@ public static class SiloApp
         // than every object ever called (the default holds a million entries).
         silo.Configure<GrainDirectoryOptions>(o => o.CacheSize = 100_000);
         silo.Services.AddSerializer(serializer => serializer.AddProtobufMessages());
-        silo.AddActivityPropagation();
+        // Orleans' activity propagation is a grain call filter on every call, in and out: added
+        // only when traces are exported (without a tracer nothing would read what it carries).
+        if (ControlPlane.Contracts.Hosting.Telemetry.TracesExported)
+        {
+            silo.AddActivityPropagation();
+        }
         // Placement is chosen, not inherited: new objects spread over the silos at random
         // (allocators ask for local placement themselves).
         silo.Services.AddSingleton<Orleans.Runtime.PlacementStrategy, RandomPlacement>();
