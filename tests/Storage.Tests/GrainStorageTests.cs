@@ -287,4 +287,30 @@ public sealed class GrainStorageTests
         if (overlaps) await Assert.ThrowsAsync<ClaimTakenException>(() => claim);
         else Assert.Equal(1, await claim);
     }
+
+    /// <summary>
+    /// A closed SQLite store never opens its database again: a checkpoint (a timer's, or one
+    /// called late) would recreate the WAL files while the owner deletes the directory.
+    /// </summary>
+    [Fact]
+    public void AClosedSqliteStore_NeverOpensItsDatabaseAgain()
+    {
+        var directory = Directory.CreateTempSubdirectory("cp-closed-store-").FullName;
+        try
+        {
+            var store = new SqliteGrainStore(Path.Combine(directory, "controlplane.db"));
+            store.Open("silo", 4);
+            store.Checkpoint();
+            store.Dispose();
+            Assert.Equal(["controlplane.db"], Directory.GetFiles(directory).Select(Path.GetFileName));
+
+            store.Checkpoint();
+
+            Assert.Equal(["controlplane.db"], Directory.GetFiles(directory).Select(Path.GetFileName));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
 }

@@ -38,6 +38,7 @@ public sealed class SqliteGrainStore : IGrainStore
     private static readonly TimeSpan CheckpointInterval = TimeSpan.FromSeconds(1);
     private readonly System.Collections.Concurrent.ConcurrentBag<PreparedReader> _readers = [];
     private readonly Timer _checkpointer;
+    // 0 idle, 1 a checkpoint runs, 2 closed (no checkpoint may start).
     private int _checkpointing;
     private int _commitsSinceWalCheck;
     private const long WalRestartBytes = 64L * 1024 * 1024;
@@ -497,7 +498,7 @@ public sealed class SqliteGrainStore : IGrainStore
     /// </summary>
     public void Checkpoint()
     {
-        if (Interlocked.Exchange(ref _checkpointing, 1) != 0)
+        if (Interlocked.CompareExchange(ref _checkpointing, 1, 0) != 0)
         {
             return;
         }
@@ -563,7 +564,13 @@ public sealed class SqliteGrainStore : IGrainStore
 
     public void Dispose()
     {
-        _checkpointer.Dispose();
+        // A checkpoint still running would open a connection after the store is closed, and
+        // recreate the WAL files of a database that its owner may be deleting: wait for it.
+        using (var stopped = new ManualResetEvent(false))
+        {
+            if (_checkpointer.Dispose(stopped)) stopped.WaitOne();
+        }
+        SpinWait.SpinUntil(() => Interlocked.CompareExchange(ref _checkpointing, 2, 0) != 1);
         lock (_writerLock)
         {
             foreach (var statement in WriterStatements())
