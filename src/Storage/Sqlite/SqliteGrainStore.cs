@@ -565,11 +565,9 @@ public sealed class SqliteGrainStore : IGrainStore
     public void Dispose()
     {
         // A checkpoint still running would open a connection after the store is closed, and
-        // recreate the WAL files of a database that its owner may be deleting: wait for it.
-        using (var stopped = new ManualResetEvent(false))
-        {
-            if (_checkpointer.Dispose(stopped)) stopped.WaitOne();
-        }
+        // recreate the WAL files of a database that its owner may be deleting: wait for it, and
+        // mark the store closed so that no later one (the timer's or a caller's) starts.
+        _checkpointer.Dispose();
         SpinWait.SpinUntil(() => Interlocked.CompareExchange(ref _checkpointing, 2, 0) != 1);
         lock (_writerLock)
         {
