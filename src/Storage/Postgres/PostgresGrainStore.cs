@@ -362,22 +362,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         await using var connection = await ConnectAsync().ConfigureAwait(false);
         await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead).ConfigureAwait(false);
         var (heads, compacted) = await ReadHeadsAsync(connection, tx).ConfigureAwait(false);
-        if (after.Length != heads.Length)
-        {
-            throw ControlPlaneException.Invalid("resume_token", $"names {after.Length} partitions, the store has {heads.Length}");
-        }
-        for (var p = 0; p < heads.Length; p++)
-        {
-            if (after[p] < compacted[p])
-            {
-                throw new ControlPlaneException(ErrorCode.RevisionCompacted,
-                    $"revision {after[p]} of partition {p} is older than the retained change log (compacted up to {compacted[p]}); list again");
-            }
-            if (after[p] > heads[p])
-            {
-                throw ControlPlaneException.Invalid("resume_token", $"revision {after[p]} of partition {p} is ahead of the store ({heads[p]})");
-            }
-        }
+        ChangeRange.RequireReadable(after, heads, compacted);
         var changes = new List<Change>();
         var behind = Enumerable.Range(0, heads.Length).Where(p => after[p] < heads[p]).ToArray();
         if (behind.Length > 0)

@@ -376,22 +376,7 @@ public sealed class SqliteGrainStore : IGrainStore
         using var connection = OpenReader();
         using var tx = connection.BeginTransaction(deferred: true);
         var heads = ReadHeads(connection, out var compacted);
-        if (after.Length != heads.Length)
-        {
-            throw ControlPlaneException.Invalid("resume_token", $"names {after.Length} partitions, the store has {heads.Length}");
-        }
-        for (var p = 0; p < heads.Length; p++)
-        {
-            if (after[p] < compacted[p])
-            {
-                throw new ControlPlaneException(ErrorCode.RevisionCompacted,
-                    $"revision {after[p]} of partition {p} is older than the retained change log (compacted up to {compacted[p]}); list again");
-            }
-            if (after[p] > heads[p])
-            {
-                throw ControlPlaneException.Invalid("resume_token", $"revision {after[p]} of partition {p} is ahead of the store ({heads[p]})");
-            }
-        }
+        ChangeRange.RequireReadable(after, heads, compacted);
         // seq is the commit order across partitions: a resumed watch sees changes in the order live watchers did.
         var changes = new List<(long Seq, Change Change)>();
         using var command = connection.CreateCommand();
