@@ -77,10 +77,12 @@ public sealed class NodeLifecycleController(DurableStore store, IGrainFactory gr
         var updates = new List<Task>();
         foreach (var node in _dirtyNodes)
         {
-            if (!_nodeReady.TryGetValue(node, out var ready) || !_endpointsByNode.TryGetValue(node, out var endpoints))
+            if (!_endpointsByNode.TryGetValue(node, out var endpoints))
             {
                 continue;
             }
+            // A node that is not registered (deleted while an endpoint on it was being created) is not ready.
+            var ready = _nodeReady.GetValueOrDefault(node);
             foreach (var (key, nodeReady) in endpoints)
             {
                 if (nodeReady != ready)

@@ -23,6 +23,13 @@ public interface INetworkGrain : IResourceGrain<Network>
     [Alias("Release")]
     Task ReleaseAsync(string holder, string[] ips);
 
+    /// <summary>
+    /// Takes back the blocks assigned to <paramref name="node"/> that hold no address (after the
+    /// node was deleted), so that other nodes can be given them.
+    /// </summary>
+    [Alias("ReleaseBlocks")]
+    Task ReleaseBlocksAsync(string node);
+
     /// <summary>Forgets what is held and rebuilds it from the store on the next call (after the store refused a claim).</summary>
     [Alias("Resync")]
     Task ResyncAsync();

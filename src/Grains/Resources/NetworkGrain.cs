@@ -262,6 +262,23 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
         return Task.CompletedTask;
     }
 
+    public async Task ReleaseBlocksAsync(string node)
+    {
+        if (State is null) return;
+        var held = (await Store.ListClaimsAsync(Claims.AddressScope(Key))).Select(h => Claims.AddressOf(h.Claim)).ToList();
+        var updated = State.Clone();
+        var released = updated.Status.Blocks
+            .Where(b => b.Node == node && !HoldsAny(IpPrefix.Parse("status.blocks", b.Cidr), held))
+            .ToList();
+        if (released.Count == 0) return;
+        released.ForEach(b => updated.Status.Blocks.Remove(b));
+        _pools = null;
+        await CommitAsync(updated);
+    }
+
+    private static bool HoldsAny(IpPrefix block, List<System.Net.IPAddress> held) =>
+        held.Any(a => a.AddressFamily == block.Family && block.Contains(IpPrefix.ToNumber(a)));
+
     public Task ResyncAsync()
     {
         _pools = null;

@@ -116,5 +116,35 @@ internal sealed class NodeGrain(ObjectServices services, ClusterSet.ClusterSetOp
         node.Status.ReadyChangeTime = Timestamp.FromDateTimeOffset(Time.GetUtcNow());
     }
 
+    /// <summary>
+    /// A node that still hosts endpoints stays: deleting it would leave them ready (and in DNS and
+    /// service endpoints) on a node nobody runs, and keep their addresses in its blocks.
+    /// </summary>
+    protected override async Task CheckDeleteAsync(Node current)
+    {
+        string? after = null;
+        while (true)
+        {
+            var page = await Store.ListAsync([Kinds.Endpoint], null, after, 1000);
+            foreach (var stored in page.Objects)
+            {
+                if (Endpoint.Parser.ParseFrom(stored.Data).Spec?.Node == Key)
+                {
+                    throw new ControlPlaneException(ErrorCode.FailedPrecondition,
+                        $"node '{Key}' still hosts endpoint '{stored.Key}'; delete its endpoints first");
+                }
+            }
+            if (!page.HasMore || page.Objects.Count == 0) return;
+            after = page.Objects[^1].Key;
+        }
+    }
+
+    /// <summary>The node's address blocks go back to each network, for other nodes to take.</summary>
+    protected override async Task AfterDeleteAsync(Node deleted)
+    {
+        var networks = await Store.ListAsync([Kinds.Network], null, null, int.MaxValue);
+        await Task.WhenAll(networks.Objects.Select(n => GrainFactory.GetGrain<INetworkGrain>(n.Key).ReleaseBlocksAsync(Key)));
+    }
+
     private void Renew() => _leaseExpires = Time.GetUtcNow() + Services.Options.NodeLeaseDuration;
 }
