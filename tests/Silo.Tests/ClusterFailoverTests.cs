@@ -530,7 +530,8 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
     private static async Task<string> AssertEveryWatcherSawEveryChangeOnceAsync(LocalCluster cluster, string start, List<ResumingWatcher> watchers)
     {
         var partitions = int.Parse((await cluster.QueryAsync("SELECT value FROM cp_meta WHERE name = 'partitions'"))[0]);
-        var from = ResumeToken.Decode(start, partitions);
+        var store = ulong.Parse((await cluster.QueryAsync("SELECT value FROM cp_meta WHERE name = 'store_id'"))[0], System.Globalization.NumberStyles.AllowHexSpecifier);
+        var from = ResumeToken.Decode(start, store, partitions);
         var kinds = string.Join(',', Api.ResourceKinds.All.Select(k => $"'{k.Name}'"));
         var logged = (await cluster.QueryAsync($"SELECT partition, revision, kind, key FROM cp_changes WHERE kind IN ({kinds}) ORDER BY partition, revision"))
             .Select(r => r.Split('|')).Where(f => long.Parse(f[1]) > from[int.Parse(f[0])])

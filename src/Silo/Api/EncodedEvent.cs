@@ -10,7 +10,7 @@ namespace ControlPlane.Silo.Api;
 /// watcher of the change) followed by field 15, this watcher's resume token (protobuf fields
 /// concatenate). One instance per watcher, reused for every event it sends.
 /// </summary>
-public sealed class EncodedEvent(int maxTokenLength)
+public sealed class EncodedEvent(ulong store, int maxTokenLength)
 {
     public byte[] Head { get; private set; } = [];
 
@@ -69,10 +69,10 @@ public sealed class EncodedEvent(int maxTokenLength)
     }
 
     /// <summary>Writes field 15 (resume_token): tag, length and the token's ASCII. Allocation-free.</summary>
-    private static int EncodeToken(byte[] buffer, ReadOnlySpan<long> position)
+    private int EncodeToken(byte[] buffer, ReadOnlySpan<long> position)
     {
         const byte tag = (WatchEvent.ResumeTokenFieldNumber << 3) | (byte)WireFormat.WireType.LengthDelimited;
-        var length = ResumeToken.EncodeUtf8(position, buffer.AsSpan(3));
+        var length = ResumeToken.EncodeUtf8(store, position, buffer.AsSpan(3));
         buffer[0] = tag;
         if (length < 0x80)
         {

@@ -89,7 +89,7 @@ public sealed class ResourceHandlers<T, TGrain>(ResourceKind<T> kind, IGrainFact
         {
             list.Add(kind.Decode(stored.Data, stored.Revision));
         }
-        tokens(response, page.HasMore ? Base64Url.EncodeToString(Encoding.UTF8.GetBytes(page.Objects[^1].Key)) : string.Empty, ResumeToken.Encode(page.Heads));
+        tokens(response, page.HasMore ? Base64Url.EncodeToString(Encoding.UTF8.GetBytes(page.Objects[^1].Key)) : string.Empty, ResumeToken.Encode(store.Partitions.StoreId, page.Heads));
         return response;
     }
 

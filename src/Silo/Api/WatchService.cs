@@ -29,9 +29,9 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
         var snapshot = request.ResumeToken.Length == 0;
         using var feed = snapshot
             ? await ChangeFeed.FromSnapshotAsync(store.Store, store.Hub, filter).ConfigureAwait(false)
-            : await ChangeFeed.ResumeAsync(store.Store, store.Hub, filter, ResumeToken.Decode(request.ResumeToken, store.Partitions.Count)).ConfigureAwait(false);
+            : await ChangeFeed.ResumeAsync(store.Store, store.Hub, filter, ResumeToken.Decode(request.ResumeToken, store.Partitions.StoreId, store.Partitions.Count)).ConfigureAwait(false);
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(call.CancellationToken, lifetime.ApplicationStopping);
-        var message = new EncodedEvent(ResumeToken.MaxEncodedLength(store.Partitions.Count));
+        var message = new EncodedEvent(store.Partitions.StoreId, ResumeToken.MaxEncodedLength(store.Partitions.Count));
         var buffered = new WriteOptions(WriteFlags.BufferHint);
         var programmed = request.ProgrammedEvents ? new ProgrammedEvents(store.Partitions.Count) : null;
         Telemetry.SiloTelemetry.StreamOpened();
@@ -201,11 +201,11 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
         return new FeedFilter(kinds, ns, predicate);
     }
 
-    private static byte[] Bookmark(ChangeFeed feed, bool initialEventsEnd) => new WatchEvent
+    private byte[] Bookmark(ChangeFeed feed, bool initialEventsEnd) => new WatchEvent
     {
         Type = EventType.Bookmark,
         InitialEventsEnd = initialEventsEnd,
-        ResumeToken = ResumeToken.Encode(feed.Position),
+        ResumeToken = ResumeToken.Encode(store.Partitions.StoreId, feed.Position),
     }.ToByteArray();
 
     private static EventType EventTypeOf(ChangeType type) => type switch

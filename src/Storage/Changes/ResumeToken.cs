@@ -4,29 +4,37 @@ using ControlPlane.Storage.Errors;
 namespace ControlPlane.Storage.Changes;
 
 /// <summary>
-/// The opaque position of a watcher: one revision per partition, as a version byte and
-/// varints in URL-safe base64. Clients store it and send it back; they never compute with it.
+/// The opaque position of a watcher: the identity of the store that issued it and one revision
+/// per partition, as a version byte, the 8-byte store id and varints in URL-safe base64. Clients
+/// store it and send it back; they never compute with it. A token of another store (a data
+/// directory or database replaced since) names revisions of another history: it is refused as
+/// OUT_OF_RANGE, which tells a client to list again, like a compacted one. Version 1 tokens
+/// (issued before stores had an identity) carry no id and are still read.
 /// </summary>
 public static class ResumeToken
 {
-    private const byte Version = 1;
+    private const byte Version = 2;
+    private const byte VersionWithoutStore = 1;
+    private const int StoreIdLength = sizeof(ulong);
 
-    public static string Encode(ReadOnlySpan<long> revisions)
+    public static string Encode(ulong store, ReadOnlySpan<long> revisions)
     {
         Span<byte> buffer = stackalloc byte[MaxEncodedLength(revisions.Length)];
-        var n = EncodeUtf8(revisions, buffer);
+        var n = EncodeUtf8(store, revisions, buffer);
         return System.Text.Encoding.ASCII.GetString(buffer[..n]);
     }
 
     /// <summary>Upper bound of the encoded length for a number of partitions.</summary>
-    public static int MaxEncodedLength(int partitions) => Base64Url.GetEncodedLength(2 + partitions * 10);
+    public static int MaxEncodedLength(int partitions) => Base64Url.GetEncodedLength(2 + StoreIdLength + partitions * 10);
 
     /// <summary>Writes the token as ASCII into <paramref name="destination"/> (no allocation); returns its length.</summary>
-    public static int EncodeUtf8(ReadOnlySpan<long> revisions, Span<byte> destination)
+    public static int EncodeUtf8(ulong store, ReadOnlySpan<long> revisions, Span<byte> destination)
     {
-        Span<byte> buffer = stackalloc byte[2 + revisions.Length * 10];
+        Span<byte> buffer = stackalloc byte[2 + StoreIdLength + revisions.Length * 10];
         var n = 0;
         buffer[n++] = Version;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(buffer[n..], store);
+        n += StoreIdLength;
         n += WriteVarint(buffer[n..], (ulong)revisions.Length);
         foreach (var revision in revisions)
         {
@@ -35,7 +43,11 @@ public static class ResumeToken
         return Base64Url.EncodeToUtf8(buffer[..n], destination);
     }
 
-    public static long[] Decode(string token, int partitionCount, string field = "resume_token")
+    /// <summary>
+    /// The revisions of a token issued by <paramref name="store"/>: INVALID_ARGUMENT naming
+    /// <paramref name="field"/> when it is malformed, OUT_OF_RANGE when another store issued it.
+    /// </summary>
+    public static long[] Decode(string token, ulong store, int partitionCount, string field = "resume_token")
     {
         byte[] bytes;
         try
@@ -47,7 +59,21 @@ public static class ResumeToken
             throw ControlPlaneException.Invalid(field, "is not a token this server issued");
         }
         var span = bytes.AsSpan();
-        if (span.Length < 2 || span[0] != Version || !TryReadVarint(ref span, 1, out var count) || (int)count != partitionCount)
+        if (span.Length >= 2 + StoreIdLength && span[0] == Version)
+        {
+            var issuer = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(span[1..]);
+            span = span[StoreIdLength..];
+            if (issuer != store)
+            {
+                throw new ControlPlaneException(ErrorCode.RevisionCompacted,
+                    $"{field} was issued by another store (its data was replaced since); list again");
+            }
+        }
+        else if (span.Length < 2 || span[0] != VersionWithoutStore)
+        {
+            throw ControlPlaneException.Invalid(field, "is not a token this server issued");
+        }
+        if (!TryReadVarint(ref span, 1, out var count) || (int)count != partitionCount)
         {
             throw ControlPlaneException.Invalid(field, "is not a token this server issued");
         }

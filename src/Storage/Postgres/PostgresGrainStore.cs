@@ -58,6 +58,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
     private readonly CancellationTokenSource _stop = new();
     private Task? _listener;
     private int _partitions;
+    private ulong _storeId;
     private string _writer = string.Empty;
 
     public PostgresGrainStore(string connectionString)
@@ -100,6 +101,13 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
                 await ExecuteAsync(connection, tx, $"INSERT INTO cp_meta VALUES ('partitions', '{partitionCount}')").ConfigureAwait(false);
                 await ExecuteAsync(connection, tx, $"INSERT INTO cp_partitions SELECT g, 0, 0 FROM generate_series(0, {partitionCount - 1}) g").ConfigureAwait(false);
             }
+            await using var id = new NpgsqlCommand("SELECT value FROM cp_meta WHERE name = 'store_id'", connection, tx);
+            if (await id.ExecuteScalarAsync().ConfigureAwait(false) is not string storeId)
+            {
+                storeId = StoreIdentity.New();
+                await ExecuteAsync(connection, tx, $"INSERT INTO cp_meta VALUES ('store_id', '{storeId}')").ConfigureAwait(false);
+            }
+            _storeId = StoreIdentity.Parse(storeId);
             await tx.CommitAsync().ConfigureAwait(false);
         }
         _partitions = partitionCount;
@@ -107,7 +115,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         _listener ??= Task.Run(() => ListenAsync(_stop.Token));
         // Several silos write every partition: there is no owner to fence (writes are checked
         // per object by revision and per claim by holder), so every epoch is 0.
-        return new PartitionState(new long[partitionCount], heads, compacted);
+        return new PartitionState(new long[partitionCount], heads, compacted, _storeId);
     }
 
     public StoredObject? Read(string kind, string key) => Sync(() => ReadAsync(kind, key).AsTask());

@@ -110,12 +110,17 @@ public sealed class SqliteGrainStore : IGrainStore
                     compacted[p] = reader.GetInt64(3);
                 }
             }
+            if (Scalar(_writer, "SELECT value FROM meta WHERE name = 'store_id'") is not string storeId)
+            {
+                storeId = StoreIdentity.New();
+                Execute(_writer, $"INSERT INTO meta VALUES ('store_id', '{storeId}')");
+            }
             _seq = Scalar(_writer, "SELECT coalesce(max(seq), 0) FROM changes") is long seq ? seq : 0;
             tx.Commit();
             _heads = heads;
             _epochs = epochs;
             PrepareWriterStatements();
-            return new PartitionState(epochs, (long[])heads.Clone(), compacted);
+            return new PartitionState(epochs, (long[])heads.Clone(), compacted, StoreIdentity.Parse(storeId));
         }
     }
 
