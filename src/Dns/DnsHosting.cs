@@ -39,6 +39,8 @@ public static class DnsHosting
         {
             throw new InvalidOperationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
         }
+        // A taken address stops the program here, in one line, before anything has started.
+        ControlPlane.Contracts.Hosting.ListenAddress.RequireFree("Dns:Listen", System.Net.IPEndPoint.Parse(transport.Listen), udp: true);
         var staticRecords = feed.ZoneFiles.SelectMany(path => ZoneFile.Parse(File.ReadAllText(path))).ToList();
         var heapBefore = GC.GetTotalMemory(forceFullCollection: true);
         // Until the first sync the networks (and so the reverse zones they claim) are unknown: every
@@ -102,8 +104,12 @@ public static class DnsHosting
     }
 }
 
-/// <summary>Runs the UDP/TCP listener for the lifetime of the host.</summary>
-public sealed class DnsListenerService(QueryHandler handler, DnsTransportOptions options, ILogger<DnsListenerService> logger) : IHostedService, IAsyncDisposable
+/// <summary>
+/// Runs the UDP/TCP listener for the lifetime of the host. Its address is bound before any
+/// hosted service starts (<see cref="StartingAsync"/>), so a busy or forbidden address stops the
+/// program before anything else (the silo's Orleans runtime) has started and must be unwound.
+/// </summary>
+public sealed class DnsListenerService(QueryHandler handler, DnsTransportOptions options, ILogger<DnsListenerService> logger) : IHostedLifecycleService, IAsyncDisposable
 {
     private DnsListener? _listener;
 
@@ -111,13 +117,25 @@ public sealed class DnsListenerService(QueryHandler handler, DnsTransportOptions
 
     public QueryHandler Handler => handler;
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    public Task StartingAsync(CancellationToken cancellationToken)
     {
         _listener = new DnsListener(handler, options, logger);
+        return Task.CompletedTask;
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _listener ??= new DnsListener(handler, options, logger);
         _listener.Start();
         logger.LogInformation("DNS listening on {Endpoint} (UDP and TCP)", _listener.LocalEndPoint);
         return Task.CompletedTask;
     }
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {

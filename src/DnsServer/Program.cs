@@ -9,7 +9,7 @@ const string Usage = """
     control plane's Watch stream, over UDP and TCP.
 
     Common settings:
-      --Dns:Listen=127.0.0.1:1054                 address:port to answer on
+      --Dns:Listen=127.0.0.1:53                   address:port to answer on
       --Dns:ControlPlane=http://127.0.0.1:7070    the silo (or unix:/path)
       --Dns:Zone=cluster.local                    the cluster domain
       --Dns:ClusterSetZone=clusterset.local       the ClusterSet domain (imports of exported services; empty: off)
@@ -33,10 +33,23 @@ try
     builder.Services.AddClusterDns(builder.Configuration.GetSection("Dns"));
     builder.Services.AddControlPlaneTelemetry(Telemetry.DnsService, builder.Configuration["Metrics:Listen"]);
 }
+catch (ListenAddressException e)
+{
+    Console.Error.WriteLine($"ControlPlane.DnsServer: {e.Message}");
+    return 1;
+}
 catch (Exception e) when (e is InvalidOperationException or FormatException or IOException)
 {
     Console.Error.WriteLine(e.Message);
     return 2;
 }
-await builder.Build().RunAsync();
-return 0;
+try
+{
+    await builder.Build().RunAsync();
+    return 0;
+}
+catch (ListenAddressException e)
+{
+    Console.Error.WriteLine($"ControlPlane.DnsServer: {e.Message}");
+    return 1;
+}

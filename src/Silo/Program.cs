@@ -28,7 +28,7 @@ try
     await app.RunAsync();
     return 0;
 }
-catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+catch (IOException e) when (e is ListenAddressException || e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
 {
     // Another process listens there (often a silo already running): one line, not a crash.
     Console.Error.WriteLine($"ControlPlane.Silo: {e.Message}");
@@ -36,6 +36,7 @@ catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections
 }
 catch (Exception e) when (e is ControlPlaneException or InvalidOperationException)
 {
-    Console.Error.WriteLine(e.InnerException is null ? e.Message : e.ToString());
+    // The message says what to do; the exception inside is for a debugger, not the operator.
+    Console.Error.WriteLine($"ControlPlane.Silo: {e.Message}");
     return 1;
 }

@@ -25,7 +25,15 @@ public sealed class HostingTests : IDisposable
         using var process = Process.Start(info)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var errors = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
         return (process.ExitCode, await output + await errors);
     }
 
@@ -51,6 +59,32 @@ public sealed class HostingTests : IDisposable
         await watch.WaitForAsync(e => e.Namespace?.Metadata.Name == "still-here", "the first silo's watch goes on");
     }
 
+    /// <summary>A taken address (UDP or TCP) stops each program at once with one line naming the setting, and exit code 1.</summary>
+    [Theory]
+    [InlineData("ControlPlane.Silo", "Dns:Listen", System.Net.Sockets.SocketType.Dgram)]
+    [InlineData("ControlPlane.Silo", "Dns:Listen", System.Net.Sockets.SocketType.Stream)]
+    [InlineData("ControlPlane.Silo", "Silo:Port", System.Net.Sockets.SocketType.Stream)]
+    [InlineData("ControlPlane.DnsServer", "Dns:Listen", System.Net.Sockets.SocketType.Dgram)]
+    [InlineData("ControlPlane.DnsServer", "Dns:Listen", System.Net.Sockets.SocketType.Stream)]
+    public async Task ATakenListenAddress_IsOneLine_AndExitCode1(string program, string setting, System.Net.Sockets.SocketType type)
+    {
+        using var taken = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, type, System.Net.Sockets.ProtocolType.Unspecified);
+        taken.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        if (type == System.Net.Sockets.SocketType.Stream) taken.Listen();
+        var address = taken.LocalEndPoint!.ToString();
+        var socket = Path.Combine(Path.GetTempPath(), $"cp-busy-{Guid.NewGuid():N}.sock");
+        string[] args = setting == "Silo:Port"
+            ? [$"--Silo:Port={((System.Net.IPEndPoint)taken.LocalEndPoint).Port}", "--Dns:Enabled=false"]
+            : ["--Silo:Port=0", $"--Silo:UnixSocket={socket}", $"--Dns:Listen={address}"];
+
+        var run = await RunAsync(program, [$"--Silo:DataDirectory={_data}", .. args]);
+        File.Delete(socket);
+
+        Assert.Equal(1, run.Code);
+        var line = Assert.Single(run.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal($"{program}: {setting} {address}: {(type == System.Net.Sockets.SocketType.Dgram ? "UDP" : "TCP")} address already in use by another process; stop it or choose another {setting}", line);
+    }
+
     [Fact]
     public async Task ASecondSilo_OnTheSameDataDirectory_FailsFast_AndTheFirstKeepsServing()
     {
@@ -64,6 +98,7 @@ public sealed class HostingTests : IDisposable
 
         Assert.NotEqual(0, second.Code);
         Assert.Contains("in use by another silo", second.Output);
+        Assert.DoesNotContain("   at ", second.Output);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"the second silo took {clock.Elapsed} to give up");
         Assert.Equal(before, await PositionAsync(first.Client));
         var health = await new Health.HealthClient(first.Client.Invoker).CheckAsync(new HealthCheckRequest());

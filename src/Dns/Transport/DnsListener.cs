@@ -1,3 +1,4 @@
+using ControlPlane.Contracts.Hosting;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
@@ -41,7 +42,15 @@ public sealed class DnsListener : IAsyncDisposable
             // Room for bursts: the kernel drops what does not fit while every loop is busy.
             _udp.ReceiveBufferSize = 4 * 1024 * 1024;
             MultiMessageUdp.SetReceiveTimeout(_udp, TimeSpan.FromMilliseconds(250));
-            _udp.Bind(endpoint);
+            try
+            {
+                _udp.Bind(endpoint);
+            }
+            catch (SocketException e)
+            {
+                _udp.Dispose();
+                throw ListenAddress.Failed("Dns:Listen", endpoint, ProtocolType.Udp, e);
+            }
             bound = (IPEndPoint)_udp.LocalEndPoint!;
             _tcp = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
             if (dualStack) _tcp.DualMode = true;
@@ -55,6 +64,12 @@ public sealed class DnsListener : IAsyncDisposable
             {
                 _tcp.Dispose();
                 _udp.Dispose();
+            }
+            catch (SocketException e)
+            {
+                _tcp.Dispose();
+                _udp.Dispose();
+                throw ListenAddress.Failed("Dns:Listen", bound, ProtocolType.Tcp, e);
             }
         }
         _tcp.Listen(512);
@@ -231,3 +246,4 @@ public sealed class DnsListener : IAsyncDisposable
         _stop.Dispose();
     }
 }
+

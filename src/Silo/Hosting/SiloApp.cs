@@ -57,6 +57,9 @@ public static class SiloApp
             builder.Services.AddSingleton(_ => directoryLock);
         }
 
+        // A taken port stops the silo here, in one line, before Orleans has started.
+        ListenAddress.RequireFree("Silo:Port", new IPEndPoint(IPAddress.Parse(silo.ListenAddress), silo.Port));
+        ListenAddress.RequireFree("Silo:HealthPort", new IPEndPoint(IPAddress.Parse(silo.ListenAddress), silo.HealthPort));
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
