@@ -40,7 +40,9 @@ public static class DnsHosting
             throw new InvalidOperationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
         }
         // A taken address stops the program here, in one line, before anything has started.
-        ControlPlane.Contracts.Hosting.ListenAddress.RequireFree("Dns:Listen", System.Net.IPEndPoint.Parse(transport.Listen), udp: true);
+        var listen = System.Net.IPEndPoint.Parse(transport.Listen);
+        ControlPlane.Contracts.Hosting.ListenAddress.RequireFree("Dns:Listen", listen, udp: true);
+        if (zone.NameserverAddress.Length == 0) zone.NameserverAddress = NameserverOf(listen.Address).ToString();
         var staticRecords = feed.ZoneFiles.SelectMany(path => ZoneFile.Parse(File.ReadAllText(path))).ToList();
         var heapBefore = GC.GetTotalMemory(forceFullCollection: true);
         // Until the first sync the networks (and so the reverse zones they claim) are unknown: every
@@ -74,10 +76,30 @@ public static class DnsHosting
         return services;
     }
 
+    /// <summary>
+    /// The address ns.dns.&lt;zone&gt; (every zone's NS and SOA MNAME) resolves to unless
+    /// Dns:NameserverAddress names one: the address this server listens on, or for a wildcard
+    /// this host's first global address of that family (IPv4 first for a dual-stack "[::]").
+    /// </summary>
+    private static System.Net.IPAddress NameserverOf(System.Net.IPAddress listen)
+    {
+        if (!listen.Equals(System.Net.IPAddress.Any) && !listen.Equals(System.Net.IPAddress.IPv6Any)) return listen;
+        var candidates = System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+            .Where(i => i.OperationalStatus == System.Net.NetworkInformation.OperationalStatus.Up)
+            .SelectMany(i => i.GetIPProperties().UnicastAddresses.Select(u => u.Address))
+            .Where(a => !System.Net.IPAddress.IsLoopback(a) && !a.IsIPv6LinkLocal)
+            .OrderBy(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 0 : 1)
+            .ToList();
+        var family = listen.Equals(System.Net.IPAddress.Any) ? System.Net.Sockets.AddressFamily.InterNetwork : (System.Net.Sockets.AddressFamily?)null;
+        return candidates.FirstOrDefault(a => family is null || a.AddressFamily == family)
+            ?? (listen.Equals(System.Net.IPAddress.Any) ? System.Net.IPAddress.Loopback : System.Net.IPAddress.IPv6Loopback);
+    }
+
     private static List<string> Validate(DnsTransportOptions transport, ClusterZoneOptions zone, DnsFeedOptions feed)
     {
         var errors = new List<string>();
         if (!System.Net.IPEndPoint.TryParse(transport.Listen, out _)) errors.Add($"Dns:{nameof(transport.Listen)} '{transport.Listen}' is not address:port");
+        if (zone.NameserverAddress.Length > 0 && !System.Net.IPAddress.TryParse(zone.NameserverAddress, out _)) errors.Add($"Dns:{nameof(zone.NameserverAddress)} '{zone.NameserverAddress}' is not an IP address");
         if (transport.MaxUdpPayload is < 512 or > 65535) errors.Add($"Dns:{nameof(transport.MaxUdpPayload)} must lie in 512..65535");
         if (transport.MaxTcpConnections < 1) errors.Add($"Dns:{nameof(transport.MaxTcpConnections)} must be positive");
         if (string.IsNullOrWhiteSpace(zone.Zone)) errors.Add("Dns:Zone must not be empty");

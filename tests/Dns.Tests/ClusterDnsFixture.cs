@@ -20,13 +20,15 @@ namespace ControlPlane.Dns.Tests;
 internal sealed class ClusterDns : IAsyncDisposable
 {
     private readonly WebApplication _silo;
-    private readonly IHost _dns;
     private readonly string _data;
+    private readonly string[] _dnsArgs;
+    private IHost _dns;
 
-    private ClusterDns(WebApplication silo, IHost dns, string data, ControlPlaneClient client, IPEndPoint endpoint)
+    private ClusterDns(WebApplication silo, IHost dns, string[] dnsArgs, string data, ControlPlaneClient client, IPEndPoint endpoint)
     {
         _silo = silo;
         _dns = dns;
+        _dnsArgs = dnsArgs;
         _data = data;
         Client = client;
         Endpoint = endpoint;
@@ -56,17 +58,32 @@ internal sealed class ClusterDns : IAsyncDisposable
         // The DNS server is told the silo's service ranges, unless the test sets its own.
         string[] ranges = dnsSettings.Any(s => s.StartsWith("--Dns:ServiceRanges", StringComparison.Ordinal)) ? []
             : [$"--Dns:ServiceRanges:0={ServiceIpv4Range}", $"--Dns:ServiceRanges:1={ServiceIpv6Range}"];
-        var builder = Host.CreateApplicationBuilder(["--Logging:LogLevel:Default=Warning", $"--Dns:Listen={TestPorts.Loopback()}", $"--Dns:ControlPlane={address}", .. ranges, .. dnsSettings]);
-        builder.Services.AddClusterDns(builder.Configuration.GetSection("Dns"));
-        var dns = builder.Build();
-        await dns.StartAsync();
-        await dns.Services.GetRequiredService<ClusterFeed>().Synced.WaitAsync(TimeSpan.FromSeconds(20));
+        string[] dnsArgs = ["--Logging:LogLevel:Default=Warning", $"--Dns:Listen={TestPorts.Loopback()}", $"--Dns:ControlPlane={address}", .. ranges, .. dnsSettings];
+        var dns = await StartDnsAsync(dnsArgs);
         var endpoint = dns.Services.GetRequiredService<DnsListenerService>().LocalEndPoint!;
         var client = new ControlPlaneClient(new Uri(address));
         await client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "shop" } });
         await client.Nodes.CreateAsync(new Node { Metadata = new ObjectMeta { Name = "node-a" }, Spec = new NodeSpec { UnderlayIp = "10.255.0.1" } });
         await client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "blue" }, Spec = new NetworkSpec { Vni = 10, Ipv4Cidr = "10.244.0.0/16", Ipv6Cidr = "fd00:244::/64" } });
-        return new ClusterDns(silo, dns, data, client, endpoint);
+        return new ClusterDns(silo, dns, dnsArgs, data, client, endpoint);
+    }
+
+    private static async Task<IHost> StartDnsAsync(string[] args)
+    {
+        var builder = Host.CreateApplicationBuilder(args);
+        builder.Services.AddClusterDns(builder.Configuration.GetSection("Dns"));
+        var dns = builder.Build();
+        await dns.StartAsync();
+        await dns.Services.GetRequiredService<ClusterFeed>().Synced.WaitAsync(TimeSpan.FromSeconds(20));
+        return dns;
+    }
+
+    /// <summary>Stops the DNS server and starts a new one on the same address, as a restart does; returns once it serves its first snapshot.</summary>
+    public async Task RestartDnsAsync()
+    {
+        await _dns.StopAsync();
+        _dns.Dispose();
+        _dns = await StartDnsAsync(_dnsArgs);
     }
 
     /// <summary>Runs dig (or kdig) against the server and returns its output.</summary>

@@ -17,7 +17,10 @@ namespace ControlPlane.Dns.Feed;
 /// watch. It resumes from its last token after a disconnect (lists again only when told the token
 /// is compacted), and rebuilds the snapshot after each burst of changes that touch DNS. Until the
 /// first snapshot is complete the server answers SERVFAIL; when the control plane is unreachable
-/// it keeps answering from the last snapshot. The SOA serial moves only when the records change.
+/// it keeps answering from the last snapshot. The SOA serial moves only when the records change,
+/// and then to the store's position (<see cref="WatchPosition.Ordinal"/>, the sum of its
+/// partitions' revisions): so it never goes down, not even across restarts of this server or of
+/// the silo, and a restart with no change in between serves the serial it served before.
 /// </summary>
 public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler handler, ClusterZoneOptions zone,
     DnsFeedOptions options, IReadOnlyList<ResourceRecord> staticRecords, ILogger<ClusterFeed> logger) : BackgroundService, IWatchSink
@@ -30,7 +33,10 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
     private bool _synced;
     private byte[] _contentHash = [];
     private int _unclaimed;
-    private uint _serial = (uint)DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+    private uint _serial;
+    // The store position the state applied so far leads up to (the last token's ordinal).
+    private ulong _position;
+    private bool _rebuildDue;
     // Convergence-aware publishing (null when off); services published once stay published.
     private readonly ProgrammedGate? _gate = options.WaitForProgrammed ? new ProgrammedGate(options.ProgrammedBound, TimeProvider.System) : null;
     private readonly Dictionary<string, long> _serviceSince = [];
@@ -68,6 +74,22 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
                 Relisting = detail => Log.Relisting(logger, detail),
             }.RunAsync(stoppingToken),
             RebuildLoopAsync(stoppingToken));
+    }
+
+    /// <summary>
+    /// Comes after every list end and live change with the position they lead up to: the rebuild
+    /// they made due starts from here, so that its serial is that position.
+    /// </summary>
+    void IWatchSink.Progress(string resumeToken)
+    {
+        var position = WatchPosition.Ordinal(resumeToken);
+        lock (_lock)
+        {
+            _position = position;
+            if (!_rebuildDue) return;
+            _rebuildDue = false;
+        }
+        Signal();
     }
 
     void IWatchSink.BeginList()
@@ -138,6 +160,17 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         return true;
     }
 
+    /// <summary>
+    /// The store's position as a serial (RFC 1982 arithmetic: it wraps at 2^32); when that is not
+    /// past the current one (a publish the convergence bound released, with no new commit), the
+    /// current one plus one.
+    /// </summary>
+    internal static uint NextSerial(uint? current, ulong position)
+    {
+        var candidate = (uint)position;
+        return current is not { } serial || (int)(candidate - serial) > 0 ? candidate : serial + 1;
+    }
+
     private static long RevisionOf(ObjectMeta meta) => long.TryParse(meta.Etag, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var r) ? r : 0;
 
     void IWatchSink.EndList()
@@ -161,8 +194,8 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
                 foreach (var (key, set) in _state.Sets) _gate.Published("p:" + key, RevisionOf(set.Metadata));
                 foreach (var (key, endpoint) in _state.Endpoints) _gate.Published("e:" + key, endpoint.Since);
             }
+            _rebuildDue = true;
         }
-        Signal();
     }
 
     void IWatchSink.Programmed(WatchEvent e)
@@ -186,8 +219,8 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         {
             if (!_changed) return;
             _changed = false;
+            _rebuildDue = true;
         }
-        Signal();
     }
 
     private void Signal()
@@ -218,9 +251,11 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
             List<ServiceImport> imports;
             List<string> cidrs;
             List<(string Namespace, string Ip)> pods;
+            ulong position;
             lock (_lock)
             {
                 if (!_synced) continue;
+                position = _position;
                 cidrs = [.. _state.NetworkCidrs.Values.SelectMany(c => c)];
                 // Node agents report no programming of ClusterSetIPs: imports are published as they come.
                 imports = [.. _state.Imports.Values];
@@ -240,7 +275,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
             }
             try
             {
-                Rebuild(services, sets, imports, cidrs, pods);
+                Rebuild(services, sets, imports, cidrs, pods, position);
             }
             catch (FormatException e)
             {
@@ -302,7 +337,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
     }
 
     private void Rebuild(List<Service> services, Dictionary<string, ServiceEndpoints> sets, List<ServiceImport> imports, List<string> cidrs,
-        List<(string Namespace, string Ip)> pods)
+        List<(string Namespace, string Ip)> pods, ulong position)
     {
         // The serial is part of the SOA: hash the content with a fixed serial, bump only on change.
         var probe = ClusterRecords.Build(zone, 0, services, sets, imports, cidrs, out _);
@@ -316,7 +351,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         {
             return;
         }
-        if (_contentHash.Length > 0) _serial++;
+        _serial = NextSerial(_contentHash.Length == 0 ? null : _serial, position);
         _contentHash = contentHash;
         var records = ClusterRecords.Build(zone, _serial, services, sets, imports, cidrs, out var unclaimed);
         records.AddRange(staticRecords);

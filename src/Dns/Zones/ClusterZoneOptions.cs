@@ -37,7 +37,10 @@ public sealed class ClusterZoneOptions
     /// <summary>SOA MINIMUM: how long resolvers cache NXDOMAIN and NODATA (RFC 2308).</summary>
     public uint NegativeTtl { get; set; } = 5;
 
-    /// <summary>Address published for ns.dns.&lt;zone&gt;, if any.</summary>
+    /// <summary>
+    /// Address published for ns.dns.&lt;zone&gt;, the NS target and SOA MNAME of every zone served
+    /// (so the NS is never lame). Empty: the address Dns:Listen binds (see DnsHosting).
+    /// </summary>
     public string NameserverAddress { get; set; } = string.Empty;
 
     /// <summary>The forward zones served: the cluster zone, and the ClusterSet zone unless it is off.</summary>
