@@ -171,6 +171,31 @@ public sealed class ClusterDnsTests
         Assert.Equal([dns.Endpoint.Address.ToString()], await Short(dns, "ns.dns.cluster.local", "A"));
     }
 
+    /// <summary>
+    /// NOTIMP (another opcode) and FORMERR (no question) carry the query's OPT record back
+    /// (RFC 6891 §7), and NOTIMP its question too, as dig sends and reads them.
+    /// </summary>
+    [Fact]
+    public async Task ErrorReplies_KeepTheQuestionAndTheOptRecord()
+    {
+        await using var dns = await ClusterDns.StartAsync();
+        var notify = await dns.AskAsync("dig", "+opcode=notify", "+edns=0", "cluster.local", "SOA");
+        Assert.Equal("NOTIMP", notify.Status);
+        Assert.Contains("QUERY: 1,", notify.Text);
+        Assert.Contains("OPT PSEUDOSECTION", notify.Text);
+        Assert.Contains(";cluster.local.", notify.Text);
+
+        var headerOnly = await dns.AskAsync("dig", "+header-only", "+edns=0", "cluster.local", "SOA");
+        Assert.Equal("FORMERR", headerOnly.Status);
+        Assert.Contains("QUERY: 0,", headerOnly.Text);
+        Assert.Contains("OPT PSEUDOSECTION", headerOnly.Text);
+
+        // Without OPT in the query, none in the reply.
+        var plain = await dns.AskAsync("dig", "+opcode=notify", "+noedns", "cluster.local", "SOA");
+        Assert.Equal("NOTIMP", plain.Status);
+        Assert.DoesNotContain("OPT PSEUDOSECTION", plain.Text);
+    }
+
     private static async Task<string> PositionAsync(ClusterDns dns) => (await dns.Client.Namespaces.ListAsync(new ListRequest())).ResumeToken;
 
     [Fact]

@@ -120,9 +120,10 @@ public sealed class QueryHandler(ZoneSnapshot initial)
                 return 0;
             case ParseOutcome.FormErr:
             case ParseOutcome.NotImp:
+                // The question (when there is exactly one) and an OPT record go back with the error.
+                query[QueryParser.HeaderLength..q.QuestionEnd].CopyTo(response[QueryParser.HeaderLength..]);
                 var rcode = outcome == ParseOutcome.FormErr ? Rcode.FormErr : Rcode.NotImp;
-                Metrics.Count(0, (int)rcode);
-                return WriteHeader(response, q, rcode, authoritative: false, questions: 0, answers: 0, authority: 0, additional: 0);
+                return Complete(response, q, rcode, false, 0, 0, 0, 0, response.Length, truncated: false);
         }
 
         // The question goes back exactly as asked (same letter case): copied, never re-encoded.
@@ -345,7 +346,7 @@ public sealed class QueryHandler(ZoneSnapshot initial)
             recordBytes = 0;
             Metrics.Truncated();
         }
-        WriteHeader(response, q, rcode, authoritative, 1, answers, authority, q.HasOpt ? 1 : 0, truncated);
+        WriteHeader(response, q, rcode, authoritative, q.QuestionEnd > QueryParser.HeaderLength ? 1 : 0, answers, authority, q.HasOpt ? 1 : 0, truncated);
         var end = q.QuestionEnd + recordBytes;
         if (q.HasOpt)
         {

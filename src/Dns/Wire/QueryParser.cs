@@ -11,7 +11,13 @@ public enum ParseOutcome : byte
     NotImp,
 }
 
-/// <summary>Parses a query message: header, the one question, and an OPT record if present.</summary>
+/// <summary>
+/// Parses a query message: header, the one question, and an OPT record if present. A query this
+/// server refuses to handle (another opcode: NOTIMP; not exactly one question: FORMERR) is still
+/// read through when it is well formed, so that the error echoes its question (when it has one)
+/// and its OPT record (RFC 6891 §7: a response to a request with OPT carries one).
+/// <see cref="DnsQuery.QuestionEnd"/> is the header's end when there is no question to echo.
+/// </summary>
 public static class QueryParser
 {
     public const int HeaderLength = 12;
@@ -26,19 +32,39 @@ public static class QueryParser
         query.Opcode = (byte)((flags >> 11) & 0xF);
         query.RecursionDesired = (flags & 0x0100) != 0;
         query.CheckingDisabled = (flags & 0x0010) != 0;
-        if (query.Opcode != 0) return ParseOutcome.NotImp;
+        query.QuestionEnd = HeaderLength;
+        var outcome = ReadBody(message, name, ref query);
+        var single = BinaryPrimitives.ReadUInt16BigEndian(message[4..]) == 1;
+        if (outcome != ParseOutcome.Ok || !single)
+        {
+            // No question to echo; and nothing at all of a malformed message.
+            (query.QuestionEnd, query.NameLength, query.Type, query.Class) = (HeaderLength, 0, 0, 0);
+            if (outcome != ParseOutcome.Ok) query.HasOpt = false;
+        }
+        return query.Opcode != 0 ? ParseOutcome.NotImp
+            : outcome != ParseOutcome.Ok ? outcome
+            : single ? ParseOutcome.Ok : ParseOutcome.FormErr;
+    }
+
+    private static ParseOutcome ReadBody(ReadOnlySpan<byte> message, Span<char> name, ref DnsQuery query)
+    {
         var qd = BinaryPrimitives.ReadUInt16BigEndian(message[4..]);
         var an = BinaryPrimitives.ReadUInt16BigEndian(message[6..]);
         var ns = BinaryPrimitives.ReadUInt16BigEndian(message[8..]);
         var ar = BinaryPrimitives.ReadUInt16BigEndian(message[10..]);
-        if (qd != 1) return ParseOutcome.FormErr;
-
-        var offset = DnsName.Read(message, HeaderLength, name, out query.NameLength);
-        if (offset < 0 || offset + 4 > message.Length) return ParseOutcome.FormErr;
-        query.Type = BinaryPrimitives.ReadUInt16BigEndian(message[offset..]);
-        query.Class = BinaryPrimitives.ReadUInt16BigEndian(message[(offset + 2)..]);
-        offset += 4;
-        query.QuestionEnd = offset;
+        var offset = HeaderLength;
+        for (var i = 0; i < qd; i++)
+        {
+            offset = i == 0 ? DnsName.Read(message, offset, name, out query.NameLength) : DnsName.Skip(message, offset);
+            if (offset < 0 || offset + 4 > message.Length) return ParseOutcome.FormErr;
+            if (i == 0)
+            {
+                query.Type = BinaryPrimitives.ReadUInt16BigEndian(message[offset..]);
+                query.Class = BinaryPrimitives.ReadUInt16BigEndian(message[(offset + 2)..]);
+                query.QuestionEnd = offset + 4;
+            }
+            offset += 4;
+        }
 
         for (var i = 0; i < an + ns; i++)
         {
