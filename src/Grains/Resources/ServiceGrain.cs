@@ -35,9 +35,10 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
         if (spec.Type == ServiceType.Unspecified) spec.Type = ServiceType.ClusterIp;
         if (spec.Type == ServiceType.ExternalName)
         {
-            var name = spec.ExternalName.TrimEnd('.');
+            // As Kubernetes: a lower-case RFC 1123 subdomain, one trailing dot allowed.
+            var name = spec.ExternalName.EndsWith('.') ? spec.ExternalName[..^1] : spec.ExternalName;
             if (name.Length == 0) throw ControlPlaneException.Invalid("spec.external_name", "is required for EXTERNAL_NAME services");
-            Validation.Names.RequireSubdomain("spec.external_name", name.ToLowerInvariant());
+            Validation.Names.RequireSubdomain("spec.external_name", name);
             if (spec.Network.Length > 0) Validation.Names.RequireLabel("spec.network", spec.Network);
         }
         else
