@@ -47,6 +47,11 @@ public sealed class ExplainApiTests
         Assert.Equal(["ns/db"], allowed.Ingress.Policies);
         Assert.Equal(1u, Assert.Single(allowed.Ingress.AllowedBy).Rule);
 
+        // The data path never stands between an endpoint and itself; neither does Explain.
+        var self = await silo.Client.ExplainAsync(Request("db", "db"));
+        Assert.True(self.Allowed, self.Reason);
+        Assert.Contains("itself", self.Reason);
+
         var denied = await silo.Client.ExplainAsync(Request("batch", "db"));
         Assert.False(denied.Allowed);
         Assert.Empty(denied.Ingress.AllowedBy);

@@ -29,11 +29,22 @@ public static class PolicyExplainer
             reason = $"denied: {what}: they are on different networks ({s.Spec.Network}, {d.Spec.Network}), which never reach each other";
             return new ExplainResponse { Allowed = false, Egress = egress, Ingress = ingress, Reason = reason };
         }
+        if (IsSelf(source, destination))
+        {
+            // NetworkPolicy never stands between an endpoint and itself (the data path lets it through too).
+            reason = $"allowed: {what}: an endpoint always reaches itself, whatever policies isolate it";
+            return new ExplainResponse { Allowed = true, Egress = egress, Ingress = ingress, Reason = reason };
+        }
         if (!egress.Allowed) reason = $"denied: {what}: the egress of {source.Describe()} is isolated by {string.Join(", ", egress.Policies)} and no egress rule allows it";
         else if (!ingress.Allowed) reason = $"denied: {what}: the ingress of {destination.Describe()} is isolated by {string.Join(", ", ingress.Policies)} and no ingress rule allows it";
         else reason = $"allowed: {what}: egress {Describe(egress)}; ingress {Describe(ingress)}";
         return new ExplainResponse { Allowed = egress.Allowed && ingress.Allowed, Egress = egress, Ingress = ingress, Reason = reason };
     }
+
+    private static bool IsSelf(ExplainSubject source, ExplainSubject destination) =>
+        source.Endpoint is { } s && destination.Endpoint is { } d
+            ? PolicySemantics.KeyOf(s.Metadata) == PolicySemantics.KeyOf(d.Metadata)
+            : source.Address.Equals(destination.Address);
 
     private static string Describe(DirectionVerdict verdict) => verdict.Isolated
         ? "by " + string.Join(", ", verdict.AllowedBy.Select(r => $"{r.Policy} rule {r.Rule}"))
