@@ -6,6 +6,22 @@ using ControlPlane.Cni.Commands;
 // A CNI plugin (spec 1.1.0): the runtime runs it with CNI_COMMAND and the other CNI_* variables
 // set and the plugin configuration on stdin. The result (ADD, VERSION) or the error object goes
 // to stdout; the exit code is 0 or 1. Nothing else is printed: no stack trace, ever.
+// A person running it by hand (no CNI_COMMAND) gets the usage or the version, exit 0.
+if (Environment.GetEnvironmentVariable("CNI_COMMAND") is null or "" && args.Any(a => a is "--help" or "-h" or "-?" or "--version" or "-V"))
+{
+    Console.Out.WriteLine($"controlplane {ControlPlane.Contracts.Hosting.ProgramInfo.Version} (CNI {string.Join(", ", CniVersions.Supported)})");
+    if (!args.Any(a => a is "--version" or "-V"))
+    {
+        Console.Out.WriteLine("""
+
+            The control plane's CNI plugin. Container runtimes run it with CNI_COMMAND (ADD, DEL,
+            CHECK, GC, STATUS or VERSION), the other CNI_* variables and the network configuration
+            on stdin (its keys: network, agentSocket, dns, ...); it attaches the container through
+            the node agent's unix socket and prints the CNI result or error object on stdout.
+            """);
+    }
+    return 0;
+}
 var stdout = Console.OpenStandardOutput();
 var version = CniVersions.Latest;
 try

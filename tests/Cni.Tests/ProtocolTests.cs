@@ -38,6 +38,23 @@ public sealed class ProtocolTests(CniBed bed)
         Assert.Equal(51, unreachable.Json["code"]!.GetValue<int>());
     }
 
+    /// <summary>Run by hand (no CNI_COMMAND), the plugin answers --help and --version like every program; under a runtime it never does.</summary>
+    [Fact]
+    public void ByHand_HelpAndVersionAnswer_UnderARuntime_TheyDoNot()
+    {
+        var plugin = Path.Combine(Cluster.PluginDirectory, "controlplane");
+        var version = Shell.Run(plugin, "--version");
+        Assert.Equal(0, version.Code);
+        Assert.Matches(@"^controlplane \d+\.\d+\.\d+ \(CNI [0-9., ]+\)\s*$", version.Output);
+        var help = Shell.Run(plugin, "--help");
+        Assert.Equal(0, help.Code);
+        Assert.Contains("CNI_COMMAND", help.Output);
+
+        var underRuntime = Shell.Run(new Dictionary<string, string> { ["CNI_COMMAND"] = "VERSION" }, "", plugin, "--help");
+        Assert.Equal(0, underRuntime.Code);
+        Assert.Contains("supportedVersions", underRuntime.Output);
+    }
+
     [Theory]
     [InlineData("ADD", "{not json", "c1", "eth0", 6, "the configuration is not valid JSON")]
     [InlineData("ADD", """{"cniVersion":"2.0.0","name":"x","network":"n"}""", "c1", "eth0", 1, "cniVersion '2.0.0' is not supported")]

@@ -117,6 +117,30 @@ public sealed class ProtocolTests
     }
 
     [Fact]
+    public async Task ACorruptGzipMessage_IsInternal_AndAnExpiredTimeout_DeadlineExceeded_ChangingNothing()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await silo.Client.Namespaces.CreateAsync(Namespace("stable"));
+        var before = await PositionAsync(silo.Client);
+
+        byte[] notGzip = [0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xDE, 0xAD, 0xBE, 0xEF];
+        var (_, status, message, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(notGzip, flag: 1), encoding: "gzip");
+        Assert.Equal((int)StatusCode.Internal, status);
+        Assert.Contains("gzip", message);
+
+        foreach (var timeout in new[] { "1n", "99n", "1u" })
+        {
+            (_, status, message, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(Namespace("late").ToByteArray()), timeout: timeout);
+            Assert.True(status == (int)StatusCode.DeadlineExceeded, $"grpc-timeout {timeout}: status {status} {message}");
+        }
+        await Assert.ThrowsAsync<RpcException>(() => silo.Client.Namespaces.GetAsync("", "late"));
+        Assert.Equal(before, await PositionAsync(silo.Client));
+        // A good gzip message still works.
+        var (_, ok, _, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(Gzip(Namespace("zipped").ToByteArray()), flag: 1), encoding: "gzip");
+        Assert.Equal((int)StatusCode.OK, ok);
+    }
+
+    [Fact]
     public async Task AnEightDigitTimeout_IsAccepted()
     {
         await using var silo = await SiloInstance.StartAsync();

@@ -116,6 +116,7 @@ public static class SiloApp
                 o.Interceptors.Add<MembershipInterceptor>();
             }
             o.MaxReceiveMessageSize = silo.MaxReceiveMessageSize;
+            o.CompressionProviders = [new GzipCompression()];
         });
         // Every service is bound by our provider, which maps unparsable requests to INVALID_ARGUMENT.
         builder.Services.RemoveAll(typeof(Grpc.AspNetCore.Server.Model.IServiceMethodProvider<>));
