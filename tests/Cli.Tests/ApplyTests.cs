@@ -31,6 +31,10 @@ public sealed class ApplyTests
         Assert.Equal("http", policy.Spec.Ingress[0].Ports[0].Name);
 
         var before = await silo.ObjectsAsync();
+        var dryRun = await Netctl.RunAsync(silo, "apply", "--dry-run=server", "-f", RepositoryPaths.Examples);
+        Assert.True(dryRun.ExitCode == 0, dryRun.ToString());
+        Assert.All(dryRun.OutputLines, line => Assert.EndsWith(" unchanged (server dry run)", line));
+        Assert.Equal(9, dryRun.OutputLines.Length);
         var second = await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples);
 
         Assert.True(second.ExitCode == 0, second.ToString());
@@ -47,6 +51,8 @@ public sealed class ApplyTests
         var before = await silo.Client.Endpoints.GetAsync("shop", "web-1");
         var changed = File.ReadAllText(RepositoryPaths.Example("04-endpoints.yaml")).Replace("app: web\n", "app: web\n    tier: front\n", StringComparison.Ordinal);
 
+        var dryRun = await Netctl.RunAsync(["--server", silo.Address, "apply", "--dry-run=server", "-f", "-"], stdin: changed);
+        Assert.Equal(["endpoint/shop/web-1 configured (server dry run)", "endpoint/shop/web-2 configured (server dry run)", "endpoint/shop/client unchanged (server dry run)"], dryRun.OutputLines);
         var result = await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: changed);
 
         Assert.True(result.ExitCode == 0, result.ToString());

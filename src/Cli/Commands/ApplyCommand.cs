@@ -70,7 +70,7 @@ internal static class ApplyCommand
         if (dryRun == "server")
         {
             foreach (var change in plan)
-                terminal.Out.WriteLine($"{change.Document.Kind.Reference(change.Document.Meta)} {(change.IsCreate ? "created" : "configured")} (server dry run)");
+                terminal.Out.WriteLine($"{change.Document.Kind.Reference(change.Document.Meta)} {(change.IsCreate ? "created" : change.WouldChange ? "configured" : "unchanged")} (server dry run)");
             return ExitCodes.Success;
         }
 
