@@ -5,6 +5,7 @@ using ControlPlane.Contracts.Client;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Storage;
 using ControlPlane.Storage.Changes;
+using ResumeToken = ControlPlane.Silo.Api.ResumeToken;
 using Google.Protobuf;
 using Grpc.Core;
 

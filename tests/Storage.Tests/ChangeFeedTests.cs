@@ -114,36 +114,6 @@ public sealed class ChangeFeedTests
         Assert.Null(test.Store.Store.Read("Counter", "doomed"));
     }
 
-    [Theory]
-    [InlineData("")]
-    [InlineData("not base64 !!")]
-    [InlineData("AQ")]
-    public void ResumeToken_Garbage_IsInvalidArgument(string token)
-    {
-        var error = Assert.Throws<ControlPlaneException>(() => ResumeToken.Decode(token, 7, 16));
-        Assert.Equal(ErrorCode.InvalidArgument, error.Code);
-        Assert.Equal("resume_token", error.Field);
-    }
-
-    [Fact]
-    public void ResumeToken_RoundTrips()
-    {
-        long[] revisions = [0, 1, 127, 128, 1L << 40, long.MaxValue];
-        Assert.Equal(revisions, ResumeToken.Decode(ResumeToken.Encode(ulong.MaxValue - 3, revisions), ulong.MaxValue - 3, revisions.Length));
-    }
-
-    [Fact]
-    public void ResumeToken_OfAnotherStore_IsOutOfRange_AndAVersion1TokenIsStillRead()
-    {
-        long[] revisions = [5, 9];
-        var error = Assert.Throws<ControlPlaneException>(() => ResumeToken.Decode(ResumeToken.Encode(1, revisions), 2, revisions.Length));
-        Assert.Equal(ErrorCode.RevisionCompacted, error.Code);
-        Assert.Contains("another store", error.Message);
-        // Version 1: the version byte, the partition count and the revisions as varints.
-        var version1 = System.Buffers.Text.Base64Url.EncodeToString([1, 2, 5, 9]);
-        Assert.Equal(revisions, ResumeToken.Decode(version1, 2, revisions.Length));
-    }
-
     private static async Task<int> CountChanges(ChangeFeed feed)
     {
         var count = 0;

@@ -1,7 +1,7 @@
 using ControlPlane.Contracts.Client;
 using ControlPlane.Storage.Errors;
 
-namespace ControlPlane.Storage.Changes;
+namespace ControlPlane.Silo.Api;
 
 /// <summary>
 /// The opaque position of a watcher: the identity of the store that issued it and one revision
