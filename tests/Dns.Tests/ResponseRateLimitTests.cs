@@ -135,21 +135,22 @@ public sealed partial class ResponseRateLimitTests : IDisposable
         for (var id = 0; id < 100; id++) await udp.SendAsync(Queries.Build("web.shop.svc.cluster.local", DnsType.A, id: (ushort)id));
         var (full, truncated) = (0, 0);
         var buffer = new byte[1500];
-        using (var quiet = new CancellationTokenSource(TimeSpan.FromSeconds(2)))
+        // Until the answers stop (half a second without one): the flood's debt must still be
+        // owed when the clients below ask, well inside the 2 s window.
+        try
         {
-            try
+            while (true)
             {
-                while (true)
-                {
-                    var n = await udp.ReceiveAsync(buffer, quiet.Token);
-                    if ((buffer[2] & 0x02) != 0) truncated++;
-                    else if (n > 0) full++;
-                }
+                // The first answer may wait for the server's first queries to be compiled.
+                using var quiet = new CancellationTokenSource(full + truncated == 0 ? TimeSpan.FromSeconds(5) : TimeSpan.FromMilliseconds(500));
+                var n = await udp.ReceiveAsync(buffer, quiet.Token);
+                if ((buffer[2] & 0x02) != 0) truncated++;
+                else if (n > 0) full++;
             }
-            catch (OperationCanceledException)
-            {
-                // No more answers are coming.
-            }
+        }
+        catch (OperationCanceledException)
+        {
+            // No more answers are coming.
         }
         Assert.InRange(full, 5, 15);
         Assert.InRange(truncated, 30, 60);

@@ -325,6 +325,12 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
             {
                 ledger.Retried(e.StatusCode);
             }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Aborted)
+            {
+                // A stale activation (its silo was paused while another took the object over)
+                // refused to write and is gone: as the status says, try again.
+                ledger.Retried(e.StatusCode);
+            }
             catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists && (attempts > 1 || moves() != before))
             {
                 // An attempt whose answer was lost did commit; the object is this client's alone.
