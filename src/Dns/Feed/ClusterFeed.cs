@@ -20,7 +20,8 @@ namespace ControlPlane.Dns.Feed;
 /// it keeps answering from the last snapshot. The SOA serial moves only when the records change,
 /// and then to the store's position (<see cref="WatchPosition.Ordinal"/>, the sum of its
 /// partitions' revisions): so it never goes down, not even across restarts of this server or of
-/// the silo, and a restart with no change in between serves the serial it served before.
+/// the silo. A restart serves the serial served before when nothing was committed since the
+/// records last changed; otherwise it starts at the store's current position.
 /// </summary>
 public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler handler, ClusterZoneOptions zone,
     DnsFeedOptions options, IReadOnlyList<ResourceRecord> staticRecords, ILogger<ClusterFeed> logger) : BackgroundService, IWatchSink
