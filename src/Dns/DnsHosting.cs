@@ -127,11 +127,10 @@ public static class DnsHosting
 }
 
 /// <summary>
-/// Runs the UDP/TCP listener for the lifetime of the host. Its address is bound before any
-/// hosted service starts (<see cref="StartingAsync"/>), so a busy or forbidden address stops the
-/// program before anything else (the silo's Orleans runtime) has started and must be unwound.
+/// Runs the UDP/TCP listener for the lifetime of the host (a taken address was already refused
+/// by <see cref="DnsHosting.AddClusterDns"/>, before anything started).
 /// </summary>
-public sealed class DnsListenerService(QueryHandler handler, DnsTransportOptions options, ILogger<DnsListenerService> logger) : IHostedLifecycleService, IAsyncDisposable
+public sealed class DnsListenerService(QueryHandler handler, DnsTransportOptions options, ILogger<DnsListenerService> logger) : IHostedService, IAsyncDisposable
 {
     private DnsListener? _listener;
 
@@ -139,25 +138,13 @@ public sealed class DnsListenerService(QueryHandler handler, DnsTransportOptions
 
     public QueryHandler Handler => handler;
 
-    public Task StartingAsync(CancellationToken cancellationToken)
-    {
-        _listener = new DnsListener(handler, options, logger);
-        return Task.CompletedTask;
-    }
-
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        _listener ??= new DnsListener(handler, options, logger);
+        _listener = new DnsListener(handler, options, logger);
         _listener.Start();
         logger.LogInformation("DNS listening on {Endpoint} (UDP and TCP)", _listener.LocalEndPoint);
         return Task.CompletedTask;
     }
-
-    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {

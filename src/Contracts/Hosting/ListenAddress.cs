@@ -25,7 +25,7 @@ public static class ListenAddress
     }
 
     /// <summary>A socket bound to <paramref name="endpoint"/> ("[::]" serves IPv4 too), or a <see cref="ListenAddressException"/>.</summary>
-    public static Socket Bind(string setting, IPEndPoint endpoint, SocketType type, ProtocolType protocol)
+    private static Socket Bind(string setting, IPEndPoint endpoint, SocketType type, ProtocolType protocol)
     {
         var socket = new Socket(endpoint.AddressFamily, type, protocol);
         try

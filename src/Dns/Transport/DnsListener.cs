@@ -1,7 +1,7 @@
-using ControlPlane.Contracts.Hosting;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
+using ControlPlane.Contracts.Hosting;
 using ControlPlane.Dns.Handling;
 using Microsoft.Extensions.Logging;
 
@@ -246,4 +246,3 @@ public sealed class DnsListener : IAsyncDisposable
         _stop.Dispose();
     }
 }
-
