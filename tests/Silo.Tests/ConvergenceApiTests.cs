@@ -60,7 +60,10 @@ public sealed class ConvergenceApiTests : IDisposable
             var client = silo.Client;
             await client.Namespaces.CreateAsync(Namespace("ns"));
             await client.Nodes.CreateAsync(Node("sim"));
+            // What an agent does first: a heartbeat with its status, then a report once programmed.
+            await client.HeartbeatAsync("sim", status: new AgentStatus());
             await client.Networks.CreateAsync(Network("net", 9, "10.9.0.0/16"));
+            await ReportAsync(client);
             etag = (await client.Endpoints.CreateAsync(Endpoint("ns", "e", "net", "sim"))).Metadata.Etag;
 
             var late = await MissingAsync(client, etag);
@@ -85,6 +88,39 @@ public sealed class ConvergenceApiTests : IDisposable
             var done = await WaitAsync(client, etag, 10);
             Assert.Equal((1u, 1u), (done.ProgrammedNodes, done.ReadyNodes));
         }
+    }
+
+    /// <summary>
+    /// A node made by hand (no agent ever sent a heartbeat for it) has nothing to wait for: right
+    /// after it is created on a fresh silo it is catching up, not missing, and a wait completes at
+    /// once with 0 of 0. Once an agent speaks for it and reports, it counts.
+    /// </summary>
+    [Fact]
+    public async Task A_node_no_agent_spoke_for_is_catching_up_from_the_start()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        var client = silo.Client;
+        await client.Namespaces.CreateAsync(Namespace("ns"));
+        await client.Nodes.CreateAsync(Node("sim"));
+        await client.Networks.CreateAsync(Network("net", 9, "10.9.0.0/16"));
+        var status = (await client.Networks.GetAsync("", "net")).Status.Programmed;
+        Assert.Equal(["sim"], status.CatchingUp);
+        Assert.Empty(status.Missing);
+        var etag = (await client.Endpoints.CreateAsync(Endpoint("ns", "e", "net", "sim"))).Metadata.Etag;
+        var done = await WaitAsync(client, etag, 5);
+        Assert.Equal((0u, 0u), (done.ProgrammedNodes, done.ReadyNodes));
+
+        await client.HeartbeatAsync("sim", status: new AgentStatus());
+        Assert.NotNull((await client.Nodes.GetAsync("", "sim")).Status.Agent);
+        await ReportAsync(client);
+        // The report is one-way and the tracker has no stream: poll it until sim counts.
+        for (var clock = System.Diagnostics.Stopwatch.StartNew(); !(await client.ConvergenceStatusAsync()).Nodes.Single(n => n.Name == "sim").Counted;)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "sim never counted");
+            await Task.Delay(20);
+        }
+        var counted = await WaitAsync(client, etag, 10);
+        Assert.Equal((1u, 1u), (counted.ProgrammedNodes, counted.ReadyNodes));
     }
 
     /// <summary>

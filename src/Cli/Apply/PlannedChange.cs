@@ -33,7 +33,7 @@ internal sealed record PlannedChange(ManifestDocument Document, IMessage? Existi
         foreach (var field in wanted.Descriptor.Fields.InDeclarationOrder())
         {
             var value = field.Accessor.GetValue(wanted);
-            if (IsUnset(field, value)) continue;
+            if (IsUnset(value)) continue;
             var current = stored is null ? null : field.Accessor.GetValue(stored);
             if (field.FieldType == Google.Protobuf.Reflection.FieldType.Message && !field.IsRepeated && !field.IsMap)
             {
@@ -47,7 +47,7 @@ internal sealed record PlannedChange(ManifestDocument Document, IMessage? Existi
         return true;
     }
 
-    private static bool IsUnset(Google.Protobuf.Reflection.FieldDescriptor field, object? value) => value switch
+    private static bool IsUnset(object? value) => value switch
     {
         null => true,
         System.Collections.ICollection collection => collection.Count == 0,

@@ -9,7 +9,9 @@ namespace ControlPlane.Grains.Convergence;
 /// See <see cref="IConvergenceGrain"/>. A node counts (is in M) while it is ready and its agent
 /// has caught up: programmed everything up to the change log's heads as they were when it
 /// became ready (or when this activation first heard of it). A node that goes not ready leaves M
-/// at once; one that comes back must catch up again.
+/// at once; one that comes back must catch up again. A new activation (after a restart or a
+/// move) knows no positions: the ready nodes that have an agent count from the start, as missing
+/// until their agents report again; a node no agent ever spoke for (made by hand) catches up.
 /// </summary>
 internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : Grain, IConvergenceGrain
 {
@@ -48,20 +50,20 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
         _started = Stopwatch.GetTimestamp();
         _everywhere = new long[Partitions];
         _minimums = new Minimums(Partitions);
-        await RefreshAsync(warming: true);
-        this.RegisterGrainTimer(_ => RefreshAsync(warming: false), new GrainTimerCreationOptions(Refresh, Refresh) { Interleave = false, KeepAlive = true });
+        await RefreshAsync(first: true);
+        this.RegisterGrainTimer(_ => RefreshAsync(first: false), new GrainTimerCreationOptions(Refresh, Refresh) { Interleave = false, KeepAlive = true });
         await base.OnActivateAsync(cancellationToken);
     }
 
-    /// <summary>Reads every node's readiness from the store; ends the warm-up when it is over.</summary>
-    private async Task RefreshAsync(bool warming)
+    /// <summary>Reads every node's readiness from the store (<paramref name="first"/>: the list this activation starts from); ends the warm-up when it is over.</summary>
+    private async Task RefreshAsync(bool first)
     {
         var page = await store.Store.ListAsync([Kinds.Node], null, null, int.MaxValue);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var stored in page.Objects)
         {
             seen.Add(stored.Key);
-            SetReady(stored.Key, Node.Parser.ParseFrom(stored.Data).Status.Ready, page.Heads, warming);
+            SetReady(stored.Key, Node.Parser.ParseFrom(stored.Data).Status, page.Heads, first);
         }
         foreach (var gone in _nodes.Keys.Where(k => !seen.Contains(k)).ToList()) Forget(gone);
         if (!_warm && Stopwatch.GetElapsedTime(_started) >= WarmUp)
@@ -74,13 +76,16 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
         Recompute();
     }
 
-    private void SetReady(string node, bool ready, long[] heads, bool warming)
+    private void SetReady(string node, NodeStatus status, long[] heads, bool first)
     {
+        var ready = status.Ready;
         if (!_nodes.TryGetValue(node, out var state))
         {
-            // Heard of for the first time: during the warm-up it was ready before this
-            // activation (it counts, as missing until it reports); later it is new and catches up.
-            _nodes[node] = state = new NodeState { Ready = ready, CatchUpTo = ready && !warming && _warm ? heads : null };
+            // Heard of for the first time. In the list this activation starts from, a node that
+            // has an agent was ready before: it counts, as missing until its agent reports. A node
+            // no agent ever spoke for, or one heard of later (new since), catches up first.
+            var before = first && status.Agent is not null;
+            _nodes[node] = state = new NodeState { Ready = ready, CatchUpTo = ready && !before ? heads : null };
             if (state.Counted) _minimums.Add(state.Position);
             return;
         }
@@ -110,7 +115,7 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
         var stored = await store.Store.ReadAsync(Kinds.Node, node);
         var heads = (await store.Store.ListAsync([], null, null, 0)).Heads;
         if (stored is null) Forget(node);
-        else SetReady(node, Node.Parser.ParseFrom(stored.Data).Status.Ready, heads, warming: false);
+        else SetReady(node, Node.Parser.ParseFrom(stored.Data).Status, heads, first: false);
         Recompute();
     }
 

@@ -79,7 +79,9 @@ internal sealed class NodeGrain(ObjectServices services, ClusterSet.ClusterSetOp
     {
         var node = RequireState();
         Renew();
-        var agentChanged = agent is not null && !agent.Equals(node.Status.Agent ?? new AgentStatus());
+        // The first status an agent sends is stored even when empty: a node whose status.agent is
+        // set has (had) an agent, which the convergence tracker needs to know after a restart.
+        var agentChanged = agent is not null && !agent.Equals(node.Status.Agent);
         if (node.Status.Ready && !agentChanged) return true;
         var updated = node.Clone();
         if (!node.Status.Ready) SetReady(updated, true);

@@ -17,7 +17,8 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
     private readonly TaskCompletionSource _registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _report = new(0, 1);
     private readonly object _statusLock = new();
-    private AgentStatus? _status, _reported;
+    // Starts empty, so the first heartbeat tells the control plane this node has an agent.
+    private AgentStatus? _status = new(), _reported;
 
     /// <summary>Completes once the node is registered with the control plane.</summary>
     public Task Registered => _registered.Task;
