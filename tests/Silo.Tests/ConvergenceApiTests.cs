@@ -124,6 +124,41 @@ public sealed class ConvergenceApiTests : IDisposable
     }
 
     /// <summary>
+    /// status.programmed is computed for each Get and never stored: after a Get, a change of the
+    /// object commits no programmed status, so List and the watch event carry none, and the next
+    /// Get computes it for the new revision.
+    /// </summary>
+    [Fact]
+    public async Task Programmed_status_of_a_Get_is_never_stored()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        var client = silo.Client;
+        await client.Namespaces.CreateAsync(Namespace("ns"));
+        await client.Nodes.CreateAsync(Node("sim"));
+        await client.Networks.CreateAsync(Network("net", 9, "10.9.0.0/16"));
+        await client.Endpoints.CreateAsync(Endpoint("ns", "e", "net", "sim"));
+        var got = await client.Endpoints.GetAsync("ns", "e");
+        Assert.NotNull(got.Status.Programmed);
+        Assert.NotNull((await client.Networks.GetAsync("", "net")).Status.Programmed);
+
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using var events = client.WatchAsync(new WatchRequest { Kinds = { Kind.Endpoint }, ResumeToken = await PositionAsync(client) },
+            cancellationToken: cancel.Token).GetAsyncEnumerator(cancel.Token);
+        got.Metadata.Labels["changed"] = "yes";
+        var updated = await client.Endpoints.UpdateAsync(got);
+        Assert.Null(updated.Status.Programmed);
+        Assert.True(await events.MoveNextAsync());
+        Assert.Equal((EventType.Modified, "yes"), (events.Current.Type, events.Current.Endpoint.Metadata.Labels["changed"]));
+        Assert.Null(events.Current.Endpoint.Status.Programmed);
+        Assert.Null((await client.Endpoints.ListAsync(new ListRequest { Namespace = "ns" })).Endpoints.Single().Status.Programmed);
+        var network = await client.Networks.GetAsync("", "net");
+        network.Spec.Mtu = 1400;
+        await client.Networks.UpdateAsync(network);
+        Assert.Null((await client.Networks.ListAsync(new ListRequest())).Networks.Single().Status.Programmed);
+        Assert.Equal(updated.Metadata.Etag, (await client.Endpoints.GetAsync("ns", "e")).Status.Programmed.Etag);
+    }
+
+    /// <summary>
     /// A watch with programmed_events: the endpoint's ADDED comes at once, its PROGRAMMED (metadata
     /// and etag only, no token) only after the node reported a position past it; a namespace, which
     /// no node programs, gets none.

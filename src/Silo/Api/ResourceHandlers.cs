@@ -42,7 +42,11 @@ public sealed class ResourceHandlers<T, TGrain>(ResourceKind<T> kind, IGrainFact
         if (kind.Programmable)
         {
             var revision = long.Parse(kind.MetaOf(resource).Etag, System.Globalization.CultureInfo.InvariantCulture);
-            kind.SetProgrammed(resource, await Convergence.Coverage.OfAsync(grains, store, kind, key, revision).ConfigureAwait(false));
+            var coverage = await Convergence.Coverage.OfAsync(grains, store, kind, key, revision).ConfigureAwait(false);
+            // The grain hands out its committed object itself (in-silo calls pass references):
+            // status.programmed goes on a copy, or it would end up in the object's next commit.
+            resource = resource.Clone();
+            kind.SetProgrammed(resource, coverage);
         }
         return resource;
     }
