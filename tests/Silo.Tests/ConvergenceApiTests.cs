@@ -100,9 +100,7 @@ public sealed class ConvergenceApiTests : IDisposable
     {
         await using var silo = await SiloInstance.StartAsync();
         var client = silo.Client;
-        await client.Namespaces.CreateAsync(Namespace("ns"));
-        await client.Nodes.CreateAsync(Node("sim"));
-        await client.Networks.CreateAsync(Network("net", 9, "10.9.0.0/16"));
+        await SeedAsync(client);
         var status = (await client.Networks.GetAsync("", "net")).Status.Programmed;
         Assert.Equal(["sim"], status.CatchingUp);
         Assert.Empty(status.Missing);
@@ -133,9 +131,7 @@ public sealed class ConvergenceApiTests : IDisposable
     {
         await using var silo = await SiloInstance.StartAsync();
         var client = silo.Client;
-        await client.Namespaces.CreateAsync(Namespace("ns"));
-        await client.Nodes.CreateAsync(Node("sim"));
-        await client.Networks.CreateAsync(Network("net", 9, "10.9.0.0/16"));
+        await SeedAsync(client);
         await client.Endpoints.CreateAsync(Endpoint("ns", "e", "net", "sim"));
         var got = await client.Endpoints.GetAsync("ns", "e");
         Assert.NotNull(got.Status.Programmed);
@@ -168,9 +164,7 @@ public sealed class ConvergenceApiTests : IDisposable
     {
         await using var silo = await SiloInstance.StartAsync();
         var client = silo.Client;
-        await client.Namespaces.CreateAsync(Namespace("ns"));
-        await client.Nodes.CreateAsync(Node("sim"));
-        await client.Networks.CreateAsync(Network("net", 9, "10.9.0.0/16"));
+        await SeedAsync(client);
         await ReportAsync(client);
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await using var events = client.WatchAsync(new WatchRequest { Kinds = { Kind.Endpoint, Kind.Namespace }, ProgrammedEvents = true, ResumeToken = await PositionAsync(client) },
@@ -226,6 +220,14 @@ public sealed class ConvergenceApiTests : IDisposable
         }
         Assert.Equal("1", count.Match(text).Groups[1].Value);
         Assert.Contains("controlplane_convergence_changes_waiting", text);
+    }
+
+    /// <summary>Namespace ns, node sim (made by hand: no agent has spoken for it yet) and network net.</summary>
+    private static async Task SeedAsync(ControlPlaneClient client)
+    {
+        await client.Namespaces.CreateAsync(Namespace("ns"));
+        await client.Nodes.CreateAsync(Node("sim"));
+        await client.Networks.CreateAsync(Network("net", 9, "10.9.0.0/16"));
     }
 
     /// <summary>A WaitProgrammed that must time out naming "sim".</summary>
