@@ -93,8 +93,16 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
     /// <summary>The namespace and secondary-index value recorded with the state (watch filters, lookups).</summary>
     protected virtual (string Namespace, string Index) Describe(T state) => (MetaOf(state).Namespace, string.Empty);
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken) =>
-        Services.Storage.ReadStateAsync(ObjectStorage.Name, this.GetGrainId(), GrainState);
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        await Services.Storage.ReadStateAsync(ObjectStorage.Name, this.GetGrainId(), GrainState);
+        // Where the object is indexed goes with every change record, its delete's included:
+        // a state read back from the store is described as a written one is.
+        if (_object.Value is { } loaded)
+        {
+            (_object.Namespace, _object.Index) = Describe(loaded);
+        }
+    }
 
     public async Task<T> CreateAsync(T resource)
     {
