@@ -30,6 +30,9 @@ public sealed class MalformedInputTests
         { "two questions", [0, 1, 1, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1] },
         { "reserved label type", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 1, 0, 1] },
         { "additional record cut short", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, 0, 0, 41] },
+        // An OPT whose 4 bytes of data hold an option claiming 20 (RFC 6891 §6.1.2).
+        { "EDNS option longer than its record", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, 0, 0, 41, 2, 0, 0, 0, 0, 0, 0, 4, 0, 10, 0, 20] },
+        { "EDNS option header cut short", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, 0, 0, 41, 2, 0, 0, 0, 0, 0, 0, 2, 0, 10] },
     };
 
     [Theory]

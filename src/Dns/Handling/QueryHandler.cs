@@ -356,7 +356,8 @@ public sealed class QueryHandler(ZoneSnapshot initial)
             BinaryPrimitives.WriteUInt16BigEndian(opt[3..], (ushort)MaxUdpPayload);
             opt[5] = (byte)extendedRcode;
             opt[6] = 0;
-            opt[7] = 0;
+            // The DO bit is copied from the query (RFC 3225 §3); nothing here is signed.
+            opt[7] = q.DnssecOk ? (byte)0x80 : (byte)0;
             opt[8] = 0;
             BinaryPrimitives.WriteUInt16BigEndian(opt[9..], 0);
             end += OptLength;

@@ -6,11 +6,19 @@ namespace ControlPlane.Dns.Wire;
 /// <summary>
 /// Domain names on the wire. Reading follows compression pointers only backwards (so a pointer
 /// loop cannot exist) and bounds the name at 255 bytes; the text form is lower-case, dot
-/// separated, without the trailing dot, written into a caller's span (no allocation).
+/// separated, without the trailing dot, written into a caller's span (no allocation). Labels are
+/// octet strings (RFC 2181 §11): a '.' byte within one reads as <see cref="LiteralDot"/>.
 /// </summary>
 public static class DnsName
 {
     public const int MaxWireLength = 255;
+
+    /// <summary>
+    /// What a '.' byte inside a label (presentation form <c>\.</c>) reads as: a character no name
+    /// we serve contains, so such a name matches nothing and no suffix match can start inside the
+    /// label (a '.' in the text is always a label boundary).
+    /// </summary>
+    public const char LiteralDot = '\u2024';
     public const int MaxTextLength = 253;
 
     /// <summary>
@@ -57,7 +65,12 @@ public static class DnsName
             if (textLength + length > text.Length) return -1;
             foreach (var b in message.Slice(position + 1, length))
             {
-                text[textLength++] = (char)(b is >= (byte)'A' and <= (byte)'Z' ? b + 32 : b);
+                text[textLength++] = b switch
+                {
+                    >= (byte)'A' and <= (byte)'Z' => (char)(b + 32),
+                    (byte)'.' => LiteralDot,
+                    _ => (char)b,
+                };
             }
             position += 1 + length;
         }

@@ -87,10 +87,25 @@ public static class QueryParser
                 query.DnssecOk = (message[offset + 6] & 0x80) != 0;
             }
             var rdLength = BinaryPrimitives.ReadUInt16BigEndian(message[(offset + 8)..]);
-            offset += 10 + rdLength;
+            var rdata = offset + 10;
+            offset = rdata + rdLength;
             if (offset > message.Length) return ParseOutcome.FormErr;
+            if (type == (ushort)DnsType.OPT && !OptionsFit(message[rdata..offset])) return ParseOutcome.FormErr;
         }
         return ParseOutcome.Ok;
+    }
+
+    /// <summary>An OPT record's data is a sequence of options (code, length, value) that fills it exactly (RFC 6891 §6.1.2).</summary>
+    private static bool OptionsFit(ReadOnlySpan<byte> options)
+    {
+        while (options.Length > 0)
+        {
+            if (options.Length < 4) return false;
+            var length = BinaryPrimitives.ReadUInt16BigEndian(options[2..]);
+            if (options.Length < 4 + length) return false;
+            options = options[(4 + length)..];
+        }
+        return true;
     }
 
     private static int SkipRecord(ReadOnlySpan<byte> message, int offset)
