@@ -117,7 +117,7 @@ public sealed class ProtocolTests
     }
 
     [Fact]
-    public async Task ACorruptGzipMessage_IsInternal_AndAnExpiredTimeout_DeadlineExceeded_ChangingNothing()
+    public async Task ACorruptGzipMessage_OrAMalformedTimeout_IsInternal_AndAnExpiredTimeout_DeadlineExceeded_ChangingNothing()
     {
         await using var silo = await SiloInstance.StartAsync();
         await silo.Client.Namespaces.CreateAsync(Namespace("stable"));
@@ -132,6 +132,12 @@ public sealed class ProtocolTests
         {
             (_, status, message, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(Namespace("late").ToByteArray()), timeout: timeout);
             Assert.True(status == (int)StatusCode.DeadlineExceeded, $"grpc-timeout {timeout}: status {status} {message}");
+        }
+        // Not a timeout (more than 8 digits, no unit, another unit): refused, not run without a deadline.
+        foreach (var timeout in new[] { "abc", "123456789S", "5", "5x", "-1S" })
+        {
+            (_, status, message, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(Namespace("late").ToByteArray()), timeout: timeout);
+            Assert.True(status == (int)StatusCode.Internal && message.StartsWith("grpc-timeout:", StringComparison.Ordinal), $"grpc-timeout {timeout}: status {status} {message}");
         }
         await Assert.ThrowsAsync<RpcException>(() => silo.Client.Namespaces.GetAsync("", "late"));
         Assert.Equal(before, await PositionAsync(silo.Client));

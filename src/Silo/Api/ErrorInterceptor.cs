@@ -20,14 +20,38 @@ public sealed class ErrorInterceptor : Interceptor
     /// </summary>
     private static void RequireTimeLeft(ServerCallContext context)
     {
+        var header = context.GetHttpContext().Request.Headers["grpc-timeout"];
+        if (header.Count == 0) return;
+        // Grpc.AspNetCore ignores a grpc-timeout it cannot read and runs the call with no
+        // deadline: refuse it instead (the caller counts on a deadline the server would not keep).
+        var timeout = header.Count == 1 ? header[0] ?? string.Empty : string.Empty;
+        if (!Timeout.TryParse(timeout, out var subTick))
+        {
+            throw Classified(new Status(StatusCode.Internal,
+                $"grpc-timeout: {Storage.Errors.ControlPlaneException.Quote(header.ToString())} is not a timeout (1 to 8 digits, then H, M, S, m, u or n)"));
+        }
         // Grpc.AspNetCore sets no deadline at all for a timeout shorter than a tick (100 ns):
         // such a grpc-timeout ("1n", "99n") has passed on arrival too.
-        var subTick = context.Deadline == DateTime.MaxValue && context.GetHttpContext().Request.Headers["grpc-timeout"].ToString() is { Length: >= 2 } timeout
-            && timeout[^1] == 'n' && long.TryParse(timeout.AsSpan(0, timeout.Length - 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var nanoseconds)
-            && nanoseconds < 100;
         if (subTick || (context.Deadline != DateTime.MaxValue && context.Deadline <= DateTime.UtcNow))
         {
             throw new RpcException(new Status(StatusCode.DeadlineExceeded, "the call's grpc-timeout passed before it was handled; nothing was done"));
+        }
+    }
+
+    /// <summary>The gRPC HTTP/2 protocol's <c>grpc-timeout</c>: at most 8 digits and a unit.</summary>
+    private static class Timeout
+    {
+        public static bool TryParse(string value, out bool subTick)
+        {
+            subTick = false;
+            if (value.Length is < 2 or > 9 || "HMSmun".IndexOf(value[^1], StringComparison.Ordinal) < 0) return false;
+            var digits = value.AsSpan(0, value.Length - 1);
+            foreach (var c in digits)
+            {
+                if (c is < '0' or > '9') return false;
+            }
+            subTick = value[^1] == 'n' && long.Parse(digits, System.Globalization.CultureInfo.InvariantCulture) < 100;
+            return true;
         }
     }
 
