@@ -168,6 +168,32 @@ public sealed class ResourceApiTests
         Assert.Equal(Enumerable.Range(0, 25).Select(i => $"ns-{i:00}"), names);
     }
 
+    /// <summary>
+    /// A page token continues the listing that issued it (API Improvement Proposal 158): with
+    /// another namespace or kind it is INVALID_ARGUMENT naming page_token; page_size may change.
+    /// </summary>
+    [Fact]
+    public async Task A_page_token_continues_only_its_own_listing()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await SeedAsync(silo.Client);
+        await silo.Client.Namespaces.CreateAsync(Namespace("other"));
+        for (var i = 0; i < 3; i++)
+        {
+            await silo.Client.Endpoints.CreateAsync(Endpoint("ns", $"e{i}", "net", "node-a"));
+            await silo.Client.Endpoints.CreateAsync(Endpoint("other", $"e{i}", "net", "node-a"));
+        }
+        var first = await silo.Client.Endpoints.ListAsync(new ListRequest { Namespace = "ns", PageSize = 1 });
+        Assert.NotEmpty(first.NextPageToken);
+
+        await Fails(StatusCode.InvalidArgument, () => silo.Client.Endpoints.ListAsync(new ListRequest { Namespace = "other", PageToken = first.NextPageToken }), "page_token");
+        await Fails(StatusCode.InvalidArgument, () => silo.Client.Endpoints.ListAsync(new ListRequest { PageToken = first.NextPageToken }), "page_token");
+        await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.ListAsync(new ListRequest { Namespace = "ns", PageToken = first.NextPageToken }), "page_token");
+        var rest = await silo.Client.Endpoints.ListAsync(new ListRequest { Namespace = "ns", PageSize = 10, PageToken = first.NextPageToken });
+        Assert.Equal(["e1", "e2"], rest.Endpoints.Select(e => e.Metadata.Name));
+        Assert.Empty(rest.NextPageToken);
+    }
+
     [Fact]
     public async Task Service_ClusterIp_GetsADistinctVirtualIp_ReleasedOnDelete()
     {

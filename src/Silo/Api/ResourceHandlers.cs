@@ -1,5 +1,3 @@
-using System.Buffers.Text;
-using System.Text;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Grains.Resources;
 using ControlPlane.Storage.Changes;
@@ -86,28 +84,15 @@ public sealed class ResourceHandlers<T, TGrain>(ResourceKind<T> kind, IGrainFact
             RequireName("namespace", request.Namespace);
             prefix = request.Namespace + "/";
         }
-        var page = store.Store.List([kind.Name], prefix, DecodePageToken(request.PageToken), size);
+        var page = store.Store.List([kind.Name], prefix, PageToken.Decode(request.PageToken, kind.Name, request.Namespace), size);
         var response = new TList();
         var list = items(response);
         foreach (var stored in page.Objects)
         {
             list.Add(kind.Decode(stored.Data, stored.Revision));
         }
-        tokens(response, page.HasMore ? Base64Url.EncodeToString(Encoding.UTF8.GetBytes(page.Objects[^1].Key)) : string.Empty, ResumeToken.Encode(store.Partitions.StoreId, page.Heads));
+        tokens(response, page.HasMore ? PageToken.Encode(kind.Name, request.Namespace, page.Objects[^1].Key) : string.Empty, ResumeToken.Encode(store.Partitions.StoreId, page.Heads));
         return response;
-    }
-
-    private static string? DecodePageToken(string token)
-    {
-        if (token.Length == 0) return null;
-        try
-        {
-            return Encoding.UTF8.GetString(Base64Url.DecodeFromChars(token));
-        }
-        catch (FormatException)
-        {
-            throw ControlPlaneException.Invalid("page_token", "is not a token this server issued");
-        }
     }
 
     public static string KeyOf(IResourceKind kind, string ns, string name, string fieldPrefix = "")
