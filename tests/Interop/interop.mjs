@@ -48,8 +48,17 @@ const scenarios = {
     const read = await call(namespaces, 'Get', { name: unique }, deadline(5000));
     assert.equal(read.metadata.uid, created.metadata.uid);
     assert.equal(read.metadata.labels.team, 'interop');
-    const health = await call(client(loaded.grpc.health.v1.Health), 'Check', { service: '' }, deadline(5000));
+    const healthClient = client(loaded.grpc.health.v1.Health);
+    const health = await call(healthClient, 'Check', { service: '' }, deadline(5000));
     assert.equal(health.status, 'SERVING');
+    // Each API service answers for itself; a name the server does not serve is NOT_FOUND.
+    assert.equal((await call(healthClient, 'Check', { service: 'controlplane.v1.Namespaces' }, deadline(5000))).status, 'SERVING');
+    await expectStatus(call(healthClient, 'Check', { service: 'no.such.Service' }, deadline(5000)), grpc.status.NOT_FOUND);
+    // Watch (in the shipped health.proto too) sends the current status at once.
+    const watch = healthClient.Watch({ service: 'controlplane.v1.Endpoints' });
+    const first = await new Promise((resolve, reject) => { watch.on('data', resolve); watch.on('error', reject); });
+    assert.equal(first.status, 'SERVING');
+    watch.cancel();
   },
 
   async errors() {

@@ -133,7 +133,12 @@ public static class SiloApp
             },
             tracing: t => t.AddSource("Microsoft.Orleans.Application"));
         builder.Services.AddSingleton<SiloHealthCheck>();
-        builder.Services.AddGrpcHealthChecks().AddCheck<SiloHealthCheck>("silo");
+        builder.Services.AddGrpcHealthChecks(o =>
+        {
+            // Every API service answers for itself with the server's status ("" too), so a probe
+            // may name the service it depends on; other names are NOT_FOUND, as the protocol says.
+            foreach (var service in Contracts.V1.ApiReflection.Descriptor.Services) o.Services.Map(service.FullName, _ => true);
+        }).AddCheck<SiloHealthCheck>("silo");
         SiloTls.AddTo(builder.Services, tls);
         AddEmbeddedDns(builder, silo, controlPlane, tls is not null);
 
