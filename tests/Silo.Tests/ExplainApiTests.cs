@@ -65,11 +65,34 @@ public sealed class ExplainApiTests
         Assert.True(outside.Egress.Allowed, "an address outside every endpoint has no egress policy");
 
         await silo.Client.Networks.CreateAsync(Network("other", 101, "10.21.0.0/16"));
-        await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "elsewhere", "other", "node-a", labels: ("app", "web")));
+        var elsewhere = await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "elsewhere", "other", "node-a", labels: ("app", "web")));
         var across = await silo.Client.ExplainAsync(Request("elsewhere", "db"));
         Assert.False(across.Allowed);
         Assert.True(across.Ingress.Allowed, "the policy allows app=web; the networks do not");
         Assert.Contains("different networks", across.Reason);
+
+        // An address alone stands for the endpoint that holds it, as on the wire: its policies
+        // and its network count (on either side, on any network).
+        static ExplainPeer At(Endpoint endpoint) => new() { Ip = endpoint.Status.Ips[0] };
+        var (web, db, batch) = (await silo.Client.Endpoints.GetAsync("ns", "web"), await silo.Client.Endpoints.GetAsync("ns", "db"), await silo.Client.Endpoints.GetAsync("ns", "batch"));
+        var toAddress = await silo.Client.ExplainAsync(new ExplainRequest { Source = Request("batch", "db").Source, Destination = At(db), Protocol = Protocol.Tcp, Port = 5432 });
+        Assert.False(toAddress.Allowed, toAddress.Reason);
+        Assert.Equal(["ns/db"], toAddress.Ingress.Policies);
+        var fromAddress = await silo.Client.ExplainAsync(new ExplainRequest { Source = At(web), Destination = Request("web", "db").Destination, Protocol = Protocol.Tcp, Port = 5432 });
+        Assert.True(fromAddress.Allowed, fromAddress.Reason);
+        Assert.Equal(1u, Assert.Single(fromAddress.Ingress.AllowedBy).Rule);
+        Assert.False((await silo.Client.ExplainAsync(new ExplainRequest { Source = At(batch), Destination = At(db), Protocol = Protocol.Tcp, Port = 5432 })).Allowed);
+        var acrossByAddress = await silo.Client.ExplainAsync(new ExplainRequest { Source = At(elsewhere), Destination = At(db), Protocol = Protocol.Tcp, Port = 5432 });
+        Assert.Contains("different networks", acrossByAddress.Reason);
+        // A service's virtual IP is no endpoint: which one answers is chosen per connection.
+        var service = await silo.Client.Services.CreateAsync(Service("ns", "db", "net", ("app", "db")));
+        var virtualIp = await Assert.ThrowsAsync<RpcException>(() => silo.Client.ExplainAsync(new ExplainRequest
+        {
+            Source = Request("web", "db").Source, Destination = new ExplainPeer { Ip = service.Status.ClusterIps[0] }, Protocol = Protocol.Tcp, Port = 5432,
+        }));
+        Assert.Equal(StatusCode.InvalidArgument, virtualIp.StatusCode);
+        Assert.StartsWith("destination.ip:", virtualIp.Status.Detail);
+        Assert.Contains("virtual IP of Service ns/db", virtualIp.Status.Detail);
     }
 
     [Theory]

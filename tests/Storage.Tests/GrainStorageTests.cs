@@ -253,11 +253,15 @@ public sealed class GrainStorageTests
         // Another scope is another namespace of values; a re-write by the holder keeps it.
         await cluster.Counter("second").ClaimAsync("address/green", value, value);
         await cluster.Counter("first").ClaimAsync("address/blue", value, value);
+        Assert.Equal(("Counter", "first"), await cluster.Store.Store.FindClaimAsync("address/blue", value) is { } holder ? (holder.Kind, holder.Key) : default);
 
         await cluster.Counter("first").DeleteAsync();
+        Assert.Null(await cluster.Store.Store.FindClaimAsync("address/blue", value));
 
         await cluster.Counter("second").ClaimAsync("address/blue", value, value);
         Assert.Equal("second", Assert.Single(cluster.Store.Store.ListClaims("address/blue")).Key);
+        Assert.Equal("second", (await cluster.Store.Store.FindClaimAsync("address/blue", value))?.Key);
+        Assert.Null(await cluster.Store.Store.FindClaimAsync("address/blue", [10, 0, 0, 8]));
     }
 
     public static TheoryData<string, byte[], byte[], bool> Ranges()

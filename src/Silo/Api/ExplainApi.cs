@@ -1,7 +1,9 @@
 using System.Net;
 using ControlPlane.Contracts.Policy;
 using ControlPlane.Contracts.V1;
+using ControlPlane.Grains;
 using ControlPlane.Grains.Resources;
+using ControlPlane.Storage;
 using ControlPlane.Storage.Errors;
 using ControlPlane.Storage.GrainStorage;
 
@@ -20,15 +22,15 @@ public static class ExplainApi
     {
         if (request.Port is 0 or > 65535) throw ControlPlaneException.Invalid("port", $"{request.Port} is outside 1..65535");
         if (!Enum.IsDefined(request.Protocol)) throw ControlPlaneException.Invalid("protocol", $"{(int)request.Protocol} is not TCP, UDP or SCTP");
-        var source = await SubjectAsync(grains, "source", request.Source).ConfigureAwait(false);
-        var destination = await SubjectAsync(grains, "destination", request.Destination).ConfigureAwait(false);
+        var source = await SubjectAsync(grains, store, "source", request.Source).ConfigureAwait(false);
+        var destination = await SubjectAsync(grains, store, "destination", request.Destination).ConfigureAwait(false);
         if (source.Address.AddressFamily != destination.Address.AddressFamily)
             throw ControlPlaneException.Invalid("destination.ip", "source and destination addresses are of different families");
         return PolicyExplainer.Explain(source, destination, PolicySemantics.ProtocolNumber(request.Protocol), (ushort)request.Port,
             Policies(store, source.Endpoint), Policies(store, destination.Endpoint));
     }
 
-    private static async Task<ExplainSubject> SubjectAsync(IGrainFactory grains, string field, ExplainPeer? peer)
+    private static async Task<ExplainSubject> SubjectAsync(IGrainFactory grains, DurableStore store, string field, ExplainPeer? peer)
     {
         if (peer is null) throw ControlPlaneException.Invalid(field, "is required");
         IPAddress? address = null;
@@ -37,7 +39,20 @@ public static class ExplainApi
         if (peer.Name.Length == 0)
         {
             if (address is null) throw ControlPlaneException.Invalid(field, "name an endpoint (namespace and name) or give an ip");
-            return new ExplainSubject(null, address, null);
+            // An address alone stands for what holds it, as on the wire: an endpoint's address is
+            // that endpoint, its policies included; only an address nothing holds is outside.
+            switch (await HolderAsync(store, address).ConfigureAwait(false))
+            {
+                case { Kind: Kinds.Endpoint } endpointHolder:
+                    var (holderNamespace, holderName) = ObjectKeys.Split(endpointHolder.Key);
+                    peer = new ExplainPeer { Namespace = holderNamespace, Name = holderName, Ip = peer.Ip };
+                    break;
+                case { } virtualIp:
+                    throw ControlPlaneException.Invalid(field + ".ip",
+                        $"{address} is the virtual IP of {virtualIp.Kind} {virtualIp.Key}: its traffic goes to one of the endpoints behind it, so explain with one of those");
+                default:
+                    return new ExplainSubject(null, address, null);
+            }
         }
         if (peer.Namespace.Length == 0) throw ControlPlaneException.Invalid(field + ".namespace", "is required with a name");
         if (peer.Name.Contains('/') || peer.Namespace.Contains('/')) throw ControlPlaneException.Invalid(field + ".name", "is not a valid name");
@@ -60,6 +75,20 @@ public static class ExplainApi
         {
         }
         return new ExplainSubject(endpoint, address, PolicySemantics.NamespaceLabels(peer.Namespace, ns));
+    }
+
+    /// <summary>What holds an address: a service (or import) by its virtual IP, or an endpoint on one of the networks.</summary>
+    private static async Task<ClaimHolder?> HolderAsync(DurableStore store, IPAddress address)
+    {
+        var virtualIp = Claims.ServiceIp(address);
+        if (await store.Store.FindClaimAsync(virtualIp.Scope, virtualIp.Low).ConfigureAwait(false) is { } service) return service;
+        var networks = await store.Store.ListAsync([Kinds.Network], null, null, int.MaxValue).ConfigureAwait(false);
+        foreach (var network in networks.Objects)
+        {
+            var claim = Claims.Address(network.Key, address);
+            if (await store.Store.FindClaimAsync(claim.Scope, claim.Low).ConfigureAwait(false) is { } endpoint) return endpoint;
+        }
+        return null;
     }
 
     private static List<NetworkPolicy> Policies(DurableStore store, Endpoint? endpoint)

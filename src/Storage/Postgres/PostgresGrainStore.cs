@@ -363,6 +363,18 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         return claims;
     }
 
+    public async ValueTask<ClaimHolder?> FindClaimAsync(string scope, byte[] low)
+    {
+        await using var connection = await ConnectAsync().ConfigureAwait(false);
+        await using var command = new NpgsqlCommand("SELECT high, kind, key FROM cp_claims WHERE scope = $1 AND low = $2", connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = scope });
+        command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = low });
+        await using var reader = await RunAsync(() => command.ExecuteReaderAsync()).ConfigureAwait(false);
+        return await reader.ReadAsync().ConfigureAwait(false)
+            ? new ClaimHolder(new Claim(scope, low, (byte[])reader[0]), reader.GetString(1), reader.GetString(2))
+            : null;
+    }
+
     public ChangeRange ReadChanges(long[] after) => Sync(() => ReadChangesAsync(after));
 
     public async Task<ChangeRange> ReadChangesAsync(long[] after)

@@ -376,6 +376,19 @@ public sealed class SqliteGrainStore : IGrainStore
         return claims;
     }
 
+    public ValueTask<ClaimHolder?> FindClaimAsync(string scope, byte[] low)
+    {
+        using var connection = OpenReader();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT high, kind, key FROM claims WHERE scope = $scope AND low = $low";
+        command.Parameters.AddWithValue("$scope", scope);
+        command.Parameters.AddWithValue("$low", low);
+        using var reader = command.ExecuteReader();
+        return ValueTask.FromResult(reader.Read()
+            ? new ClaimHolder(new Claim(scope, low, (byte[])reader[0]), reader.GetString(1), reader.GetString(2))
+            : null);
+    }
+
     public ChangeRange ReadChanges(long[] after)
     {
         using var connection = OpenReader();

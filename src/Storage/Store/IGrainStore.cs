@@ -44,6 +44,9 @@ public interface IGrainStore : IDisposable
     /// <summary><see cref="ListClaims"/> without blocking the caller on I/O.</summary>
     ValueTask<IReadOnlyList<ClaimHolder>> ListClaimsAsync(string scope);
 
+    /// <summary>The holder of the claim that starts at <paramref name="low"/> in a scope (one value's claim: that value), or null.</summary>
+    ValueTask<ClaimHolder?> FindClaimAsync(string scope, byte[] low);
+
     /// <summary>
     /// Changes after <paramref name="after"/> (one revision per partition), in revision order per
     /// partition. Throws <see cref="Errors.ErrorCode.RevisionCompacted"/> if any are compacted.
