@@ -48,9 +48,12 @@ internal static class NetctlApp
         var parse = root.Parse(args);
         var answersItself = parse.Action is HelpAction || parse.Tokens.Any(t => t.Value is "--version" or "--help" or "-h" or "-?")
             || args.Any(a => a.StartsWith("[suggest", StringComparison.Ordinal));
-        if (parse.Errors.Count > 0 && !answersItself)
+        // An unknown option after a command lands in its name arguments (no name begins with '-').
+        var strayOptions = parse.CommandResult.Children.OfType<System.CommandLine.Parsing.ArgumentResult>()
+            .SelectMany(a => a.Tokens).Where(t => t.Value.Length > 1 && t.Value[0] == '-').Select(t => $"Unrecognized option '{t.Value}'.").ToList();
+        if ((parse.Errors.Count > 0 || strayOptions.Count > 0) && !answersItself)
         {
-            foreach (var error in parse.Errors) terminal.Fail(error.Message);
+            foreach (var error in parse.Errors.Select(e => e.Message).Concat(strayOptions)) terminal.Fail(error);
             var command = parse.CommandResult.Command;
             var path = command == root ? "netctl" : "netctl " + string.Join(" ", Ancestry(command));
             terminal.Error.WriteLine($"Run '{path} --help' for usage.");

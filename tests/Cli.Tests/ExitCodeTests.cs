@@ -16,6 +16,12 @@ public sealed class ExitCodeTests
     [InlineData("delete", "sep", "shop/web")]
     [InlineData("delete", "svcim", "shop/web")]
     [InlineData("clusterset")]
+    [InlineData("get", "ep", "--bogus")]
+    [InlineData("get", "ep", "-n", "shop", "--bogus")]
+    [InlineData("get", "ns", "--bogus=1")]
+    [InlineData("delete", "ep", "-n", "shop", "-x")]
+    [InlineData("--timeout", "0s", "get", "ns")]
+    [InlineData("--timeout", "301s", "wait", "ep", "shop/web-1", "--for=programmed")]
     public async Task Usage_WrongCommandLine_ExitsTwoWithAMessage(params string[] args)
     {
         var result = await Netctl.RunAsync(["--server", "127.0.0.1:1", .. args]);
@@ -23,6 +29,8 @@ public sealed class ExitCodeTests
         Assert.True(result.ExitCode == 2, result.ToString());
         Assert.NotEmpty(result.Errors);
         Assert.Empty(result.Output);
+        var unknown = args.FirstOrDefault(a => a is "--bogus" or "--bogus=1" or "-x");
+        if (unknown is not null) Assert.Contains($"Unrecognized option '{unknown}'", result.Errors[0]);
     }
 
     [Theory]

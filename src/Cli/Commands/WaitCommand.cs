@@ -32,7 +32,9 @@ internal static class WaitCommand
             using var context = global.Context(parse, terminal);
             // The server waits --timeout (whole seconds, 1..300) and then answers with the nodes
             // still missing; the call itself gets a few seconds more, so that answer arrives.
-            var seconds = (uint)Math.Clamp(Math.Round(context.Settings.Timeout.TotalSeconds), 1, 300);
+            var rounded = Math.Round(context.Settings.Timeout.TotalSeconds);
+            if (rounded > 300) throw CliException.Usage(string.Create(CultureInfo.InvariantCulture, $"timeout {context.Settings.Timeout.TotalSeconds:0.###}s: a wait lasts 1 to 300 seconds"));
+            var seconds = (uint)Math.Max(rounded, 1);
             var callTime = TimeSpan.FromSeconds(seconds) + TimeSpan.FromSeconds(5);
             foreach (var name in wanted)
             {

@@ -32,7 +32,7 @@ internal sealed record NetctlSettings(IReadOnlyList<string> Servers, string Dns,
         if (servers.Length == 0) throw CliException.Usage("--server names no address");
         var timeoutText = timeoutFlag ?? environment("NETCTL_TIMEOUT") ?? file.GetValueOrDefault("timeout");
         var timeout = timeoutText is null ? DefaultTimeout : ParseDuration(timeoutText)
-            ?? throw CliException.Usage($"timeout '{timeoutText}' is not a duration (e.g. 30s, 500ms, 2m)");
+            ?? throw CliException.Usage($"timeout '{timeoutText}' is not a duration longer than zero (e.g. 30s, 500ms, 2m)");
         var ns = namespaceFlag ?? environment("NETCTL_NAMESPACE") ?? file.GetValueOrDefault("namespace");
         return new NetctlSettings(servers, dnsFlag ?? environment("NETCTL_DNS") ?? file.GetValueOrDefault("dns") ?? DefaultDns,
             string.IsNullOrEmpty(ns) ? null : ns, timeout)
