@@ -39,7 +39,7 @@ public static class Telemetry
     {
         var listen = string.IsNullOrEmpty(metricsListen) ? ((string, int)?)null : ListenOf(metricsListen);
         var otel = services.AddOpenTelemetry()
-            .ConfigureResource(r => r.AddService(serviceName, serviceVersion: typeof(Telemetry).Assembly.GetName().Version?.ToString()))
+            .ConfigureResource(r => r.AddService(serviceName, serviceVersion: ProgramInfo.Version))
             .WithMetrics(m =>
             {
                 m.AddMeter("ControlPlane.*", "System.Runtime");
@@ -65,7 +65,7 @@ public static class Telemetry
     /// </summary>
     public static TracerProvider? StartTracing(string serviceName) => TracesExported
         ? Sdk.CreateTracerProviderBuilder()
-            .ConfigureResource(r => r.AddService(serviceName))
+            .ConfigureResource(r => r.AddService(serviceName, serviceVersion: ProgramInfo.Version))
             .AddSource("ControlPlane.*")
             .AddOtlpExporter()
             .Build()
