@@ -77,7 +77,7 @@ internal sealed class ManifestValidator
         {
             if (meta.Namespace.Length == 0)
             {
-                if (defaultNamespace is null) Add("metadata.namespace", $"is required for a {kind.Name} (or pass -n NAMESPACE)");
+                if (defaultNamespace is null) Add("metadata.namespace", $"is required for {kind.Name} objects (or pass -n NAMESPACE)");
                 else meta.Namespace = defaultNamespace;
             }
             else if (namespaceFromFlag && defaultNamespace is not null && meta.Namespace != defaultNamespace)
