@@ -12,7 +12,7 @@ internal sealed record ApiMethod(string Service, string Name, string Kind, bool 
 {
     private static readonly ConcurrentDictionary<string, ApiMethod> Known = new(StringComparer.Ordinal);
 
-    private static readonly HashSet<string> Reads = new(StringComparer.Ordinal) { "Get", "List", "Watch", "Explain", "WaitProgrammed", "Status" };
+    private static readonly HashSet<string> Reads = new(StringComparer.Ordinal) { "Get", "GetInfo", "List", "Watch", "Explain", "WaitProgrammed", "Status" };
 
     public static ApiMethod Of(string fullName) => Known.TryGetValue(fullName, out var known) ? known : Known.GetOrAdd(fullName, Parse);
 
