@@ -85,6 +85,23 @@ public sealed class HostingTests : IDisposable
         Assert.Equal($"{program}: {setting} {address}: {(type == System.Net.Sockets.SocketType.Dgram ? "UDP" : "TCP")} address already in use by another process; stop it or choose another {setting}", line);
     }
 
+    /// <summary>
+    /// Orleans' membership runs on a clock whose timestamps count from the process's start (its
+    /// watchdog measured a stamp of zero against the machine's uptime at busy starts).
+    /// </summary>
+    [Fact]
+    public async Task Membership_timestamps_count_from_the_process_start()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        var clock = silo.Services.GetRequiredKeyedService<TimeProvider>(Orleans.Runtime.TimeProviderNames.Membership);
+        var sinceStart = clock.GetElapsedTime(0);
+        var processAge = DateTime.Now - Process.GetCurrentProcess().StartTime;
+        Assert.True(sinceStart > TimeSpan.Zero && sinceStart <= processAge, $"{sinceStart} since the clock's zero, the process is {processAge} old");
+        var before = clock.GetTimestamp();
+        Assert.True(clock.GetElapsedTime(before, clock.GetTimestamp()) >= TimeSpan.Zero);
+        Assert.Equal(TimeProvider.System.GetUtcNow().UtcDateTime, clock.GetUtcNow().UtcDateTime, TimeSpan.FromSeconds(5));
+    }
+
     [Fact]
     public async Task ASecondSilo_OnTheSameDataDirectory_FailsFast_AndTheFirstKeepsServing()
     {

@@ -91,6 +91,9 @@ public static class SiloApp
                 : new SqliteGrainStore(Path.Combine(silo.DataDirectory, "controlplane.db"), silo.SynchronousFull), storeOptions);
         });
 
+        // After Orleans' own registration, so that this one is the one resolved.
+        builder.Services.AddKeyedSingleton<TimeProvider>(TimeProviderNames.Membership, ProcessClock.Instance);
+
         // Registered after Orleans, so they start once the silo runs.
         builder.Services.AddSingleton<FeedController, ServiceEndpointsController>();
         builder.Services.AddSingleton<FeedController, NodeLifecycleController>();
