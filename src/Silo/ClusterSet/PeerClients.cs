@@ -25,6 +25,11 @@ public sealed class PeerClients(ClusterSetOptions options) : IPeerProbe
         {
             return (await ReadAsync(client, deadline.Token).ConfigureAwait(false), null);
         }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable && !deadline.IsCancellationRequested)
+        {
+            // Refused or unreachable at once: say so, not that the time ran out.
+            return (null, $"no silo at spec.addresses answered: {ControlPlane.Storage.Errors.ControlPlaneException.Quote(e.Status.Detail)}");
+        }
         catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled)
         {
             return (null, $"no silo at spec.addresses answered within {timeout.TotalSeconds:0.#} s");

@@ -67,7 +67,8 @@ public sealed class MembershipGuard : IHostedService, IDisposable
     {
         get
         {
-            if (!Enabled) return null;
+            // Before the guard runs (the silo is still starting) nothing can have been paused.
+            if (!Enabled || Volatile.Read(ref _thread) is null) return null;
             if (Volatile.Read(ref _closed) is { } closed) return closed;
             return Stopwatch.GetTimestamp() - Volatile.Read(ref _lastTick) > _pauseLimitTicks ? "this silo was paused; checking that it is still a cluster member" : null;
         }
@@ -91,8 +92,11 @@ public sealed class MembershipGuard : IHostedService, IDisposable
     {
         if (Enabled)
         {
-            _thread = new Thread(Run) { IsBackground = true, Name = "membership guard" };
-            _thread.Start();
+            // The time the silo took to start is no pause.
+            Volatile.Write(ref _lastTick, Stopwatch.GetTimestamp());
+            var thread = new Thread(Run) { IsBackground = true, Name = "membership guard" };
+            thread.Start();
+            Volatile.Write(ref _thread, thread);
         }
         return Task.CompletedTask;
     }

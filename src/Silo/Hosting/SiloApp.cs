@@ -188,6 +188,8 @@ public static class SiloApp
         if (options.Membership == "redis")
         {
             silo.UseRedisClustering(redis => redis.ConfigurationOptions = StackExchange.Redis.ConfigurationOptions.Parse(options.Redis));
+            // After a pause, grain calls wait for the membership check too (its doc comment says why).
+            silo.AddIncomingGrainCallFilter<MembershipGrainCallFilter>();
             silo.Configure<Orleans.Configuration.ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (options.ClusterId, options.ServiceId));
             silo.ConfigureEndpoints(options.AdvertisedAddress.Length > 0 ? IPAddress.Parse(options.AdvertisedAddress) : FirstAddress(), port, gatewayPort: 0);
             // Failure detection fast enough to move a dead silo's grains within seconds
