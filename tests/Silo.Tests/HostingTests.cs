@@ -97,9 +97,6 @@ public sealed class HostingTests : IDisposable
         var sinceStart = clock.GetElapsedTime(0);
         var processAge = DateTime.Now - Process.GetCurrentProcess().StartTime;
         Assert.True(sinceStart > TimeSpan.Zero && sinceStart <= processAge, $"{sinceStart} since the clock's zero, the process is {processAge} old");
-        var before = clock.GetTimestamp();
-        Assert.True(clock.GetElapsedTime(before, clock.GetTimestamp()) >= TimeSpan.Zero);
-        Assert.Equal(TimeProvider.System.GetUtcNow().UtcDateTime, clock.GetUtcNow().UtcDateTime, TimeSpan.FromSeconds(5));
     }
 
     [Fact]

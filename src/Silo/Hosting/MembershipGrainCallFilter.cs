@@ -13,13 +13,14 @@ internal sealed class MembershipGrainCallFilter(MembershipGuard guard) : IIncomi
 {
     public async Task Invoke(IIncomingGrainCallContext context)
     {
-        if (guard.Reason is not null && context.Grain is Grain && IsOurs(context))
+        if (guard.Reason is not null && IsOurs(context))
         {
             await guard.EnterAsync(CancellationToken.None).ConfigureAwait(false);
         }
         await context.Invoke().ConfigureAwait(false);
     }
 
+    // Orleans' own system targets answer through interfaces of its namespaces.
     private static bool IsOurs(IIncomingGrainCallContext context) =>
         context.InterfaceMethod?.DeclaringType?.Namespace?.StartsWith("ControlPlane.", StringComparison.Ordinal) == true;
 }
