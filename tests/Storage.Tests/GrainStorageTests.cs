@@ -166,6 +166,57 @@ public sealed class GrainStorageTests
         Assert.Equal(42, await grain.IncrementAsync());
     }
 
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task ACreateFromAnActivationThatFoundNothing_AfterSomeoneElseCreatedAndDeletedTheObject_IsRefused(string provider)
+    {
+        // A zombie create: the activation found no object; then another writer (a duplicate
+        // activation on another silo) created and deleted it. "Must not exist" holds again, but
+        // the delete left a tombstone that this activation never saw.
+        await using var cluster = await StoreCluster.StartAsync(provider: provider);
+        var grain = cluster.Counter("zombie");
+        Assert.Equal(0, await grain.ReadAsync());
+        var partition = cluster.Store.PartitionOf("Counter", "zombie");
+        var data = new CounterState { Value = 7 }.Encode();
+        var created = await cluster.Store.Committer.WriteAsync(new WriteRequest { Kind = "Counter", Key = "zombie", Partition = partition, ExpectedRevision = 0, Data = data });
+        var deleted = await cluster.Store.Committer.WriteAsync(new WriteRequest { Kind = "Counter", Key = "zombie", Partition = partition, ExpectedRevision = created, PreviousData = data });
+        Assert.Equal(deleted, await cluster.Store.Store.ReadTombstoneAsync("Counter", "zombie"));
+
+        await Assert.ThrowsAsync<InconsistentStateException>(() => grain.IncrementAsync());
+
+        Assert.Null(cluster.Store.Store.Read("Counter", "zombie"));
+        // Orleans deactivated the stale activation; the next one reads the tombstone and creates.
+        Assert.Equal(1, await grain.IncrementAsync());
+        Assert.Equal(0, await cluster.Store.Store.ReadTombstoneAsync("Counter", "zombie"));
+    }
+
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task ADeletedObject_IsCreatedAgain_ByItsActivation_ByANewOne_AndAfterItsTombstoneIsCompacted(string provider)
+    {
+        await using var cluster = await StoreCluster.StartAsync(provider: provider);
+        var grain = cluster.Counter("phoenix");
+        async Task AssertCreatedAgainAsync()
+        {
+            await grain.IncrementAsync();
+            Assert.NotNull(cluster.Store.Store.Read("Counter", "phoenix"));
+            await grain.DeleteAsync();
+            Assert.Null(cluster.Store.Store.Read("Counter", "phoenix"));
+        }
+        await AssertCreatedAgainAsync();
+        await AssertCreatedAgainAsync();
+        await cluster.DeactivateAsync(grain);
+        await AssertCreatedAgainAsync();
+
+        // The tombstone goes with its delete's change record; an etag naming it still creates.
+        Assert.NotEqual(0, await cluster.Store.Store.ReadTombstoneAsync("Counter", "phoenix"));
+        cluster.Store.Store.Compact(0);
+        Assert.Equal(0, await cluster.Store.Store.ReadTombstoneAsync("Counter", "phoenix"));
+        await AssertCreatedAgainAsync();
+    }
+
     [Fact]
     public async Task TwoSilosOnOnePostgresDatabase_ActivatingTheSameObject_WriteOneUnbrokenChain_AndNeverShareAnAddress()
     {

@@ -51,7 +51,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
     protected T? State => _object.Value;
 
     /// <summary>Revision of the last committed change (0 while the object does not exist).</summary>
-    protected long Revision => ObjectStorage.RevisionOf(GrainState.ETag);
+    protected long Revision => ObjectStorage.RevisionOf(GrainState);
 
     /// <summary>True for kinds whose key is "namespace/name".</summary>
     protected abstract bool Namespaced { get; }

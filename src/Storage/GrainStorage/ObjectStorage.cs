@@ -28,9 +28,14 @@ public sealed class ObjectStorage(DurableStore store) : IGrainStorage
         var state = StateOf(grainState);
         var (kind, key) = Identify(grainId);
         StoredObject? stored;
+        long deleted = 0;
         try
         {
             stored = await store.Store.ReadAsync(kind, key).ConfigureAwait(false);
+            if (stored is null)
+            {
+                deleted = await store.Store.ReadTombstoneAsync(kind, key).ConfigureAwait(false);
+            }
         }
         catch (ControlPlaneException e) when (e.Code == ErrorCode.Unavailable)
         {
@@ -40,7 +45,7 @@ public sealed class ObjectStorage(DurableStore store) : IGrainStorage
         if (stored is null)
         {
             state.Reset();
-            grainState.ETag = null;
+            grainState.ETag = EtagOf(deleted);
             grainState.RecordExists = false;
         }
         else
@@ -57,10 +62,11 @@ public sealed class ObjectStorage(DurableStore store) : IGrainStorage
         var (kind, key) = Identify(grainId);
         var revision = await CommitAsync(grainState, new WriteRequest
         {
-            Kind = kind, Key = key, Partition = store.PartitionOf(kind, key), ExpectedRevision = RevisionOf(grainState.ETag),
+            Kind = kind, Key = key, Partition = store.PartitionOf(kind, key),
+            ExpectedRevision = RevisionOf(grainState), DeletedRevision = grainState.RecordExists ? 0 : RevisionOf(grainState.ETag),
             Data = state.Encode(), Namespace = state.Namespace, Index = state.Index, Claims = state.Claims,
         }).ConfigureAwait(false);
-        grainState.ETag = revision.ToString(CultureInfo.InvariantCulture);
+        grainState.ETag = EtagOf(revision);
         grainState.RecordExists = true;
     }
 
@@ -72,12 +78,13 @@ public sealed class ObjectStorage(DurableStore store) : IGrainStorage
         }
         var state = StateOf(grainState);
         var (kind, key) = Identify(grainId);
-        await CommitAsync(grainState, new WriteRequest
+        var deleted = await CommitAsync(grainState, new WriteRequest
         {
-            Kind = kind, Key = key, Partition = store.PartitionOf(kind, key), ExpectedRevision = RevisionOf(grainState.ETag),
+            Kind = kind, Key = key, Partition = store.PartitionOf(kind, key), ExpectedRevision = RevisionOf(grainState),
             Data = null, PreviousData = state.Encode(), Namespace = state.Namespace, Index = state.Index,
         }).ConfigureAwait(false);
-        grainState.ETag = null;
+        // The etag of an object that does not exist is its tombstone's: a create names it.
+        grainState.ETag = EtagOf(deleted);
         grainState.RecordExists = false;
     }
 
@@ -96,9 +103,13 @@ public sealed class ObjectStorage(DurableStore store) : IGrainStorage
         }
     }
 
-    /// <summary>The revision an etag stands for; 0 for an object that does not exist.</summary>
-    public static long RevisionOf(string? etag) =>
+    /// <summary>The object's revision; 0 while it does not exist (its etag is then its tombstone's revision, if any).</summary>
+    public static long RevisionOf<T>(IGrainState<T> grainState) => grainState.RecordExists ? RevisionOf(grainState.ETag) : 0;
+
+    private static long RevisionOf(string? etag) =>
         etag is null ? 0 : long.Parse(etag, NumberStyles.None, CultureInfo.InvariantCulture);
+
+    private static string? EtagOf(long revision) => revision == 0 ? null : revision.ToString(CultureInfo.InvariantCulture);
 
     private static IStoredState StateOf<T>(IGrainState<T> grainState) =>
         grainState.State as IStoredState ?? throw new InvalidOperationException($"{typeof(T).Name} does not implement {nameof(IStoredState)}");

@@ -44,6 +44,10 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
             scope text COLLATE "C" NOT NULL, low bytea NOT NULL, high bytea NOT NULL, kind text NOT NULL, key text NOT NULL,
             PRIMARY KEY (scope, low));
         CREATE INDEX IF NOT EXISTS cp_claims_by_holder ON cp_claims (kind, key);
+        CREATE TABLE IF NOT EXISTS cp_tombstones (
+            kind text COLLATE "C" NOT NULL, key text COLLATE "C" NOT NULL, partition int NOT NULL, revision bigint NOT NULL,
+            PRIMARY KEY (kind, key));
+        CREATE INDEX IF NOT EXISTS cp_tombstones_by_revision ON cp_tombstones (partition, revision);
         """;
 
     private readonly NpgsqlDataSource _dataSource;
@@ -139,6 +143,22 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         }
     }
 
+    public async ValueTask<long> ReadTombstoneAsync(string kind, string key)
+    {
+        try
+        {
+            await using var connection = await ConnectAsync().ConfigureAwait(false);
+            await using var command = new NpgsqlCommand("SELECT revision FROM cp_tombstones WHERE kind = $1 AND key = $2", connection);
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = kind });
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key });
+            return await command.ExecuteScalarAsync().ConfigureAwait(false) is long revision ? revision : 0;
+        }
+        catch (Exception e) when (IsStoreFailure(e))
+        {
+            throw Unavailable("the store failed", e);
+        }
+    }
+
     public void Commit(IReadOnlyList<WriteRequest> batch, WriteOutcome[] outcomes, Change?[] changes) =>
         Sync(async () =>
         {
@@ -158,13 +178,19 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
 
             // Round trip 1: locks in a fixed order, then everything the outcomes depend on.
             await using var read = new NpgsqlBatch(connection, tx);
-            read.BatchCommands.Add(Command("SELECT id, revision FROM cp_partitions WHERE id = ANY($1) ORDER BY id FOR UPDATE", partitions));
+            read.BatchCommands.Add(Command("SELECT id, revision, compacted FROM cp_partitions WHERE id = ANY($1) ORDER BY id FOR UPDATE", partitions));
             foreach (var scope in scopes)
             {
                 read.BatchCommands.Add(Command("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", scope));
             }
             read.BatchCommands.Add(Command("SELECT o.kind, o.key, o.revision FROM cp_objects o JOIN unnest($1::text[], $2::text[]) AS w(kind, key) ON o.kind = w.kind AND o.key = w.key",
                 batch.Select(w => w.Kind).ToArray(), batch.Select(w => w.Key).ToArray()));
+            var creates = batch.Where(w => w.Data is not null && w.ExpectedRevision == 0).ToArray();
+            if (creates.Length > 0)
+            {
+                read.BatchCommands.Add(Command("SELECT t.kind, t.key, t.revision FROM cp_tombstones t JOIN unnest($1::text[], $2::text[]) AS w(kind, key) ON t.kind = w.kind AND t.key = w.key",
+                    creates.Select(w => w.Kind).ToArray(), creates.Select(w => w.Key).ToArray()));
+            }
             var checks = new List<(int Write, Claim Claim)>();
             for (var i = 0; i < batch.Count; i++)
             {
@@ -177,14 +203,21 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
                 }
             }
             var heads = new Dictionary<int, long>();
+            var compacted = new Dictionary<int, long>();
             var revisions = new Dictionary<(string, string), long>();
+            var tombstones = new Dictionary<(string, string), long>();
             var neighbours = new ClaimHolder?[checks.Count];
             await using (var reader = await read.ExecuteReaderAsync().ConfigureAwait(false))
             {
-                while (await reader.ReadAsync().ConfigureAwait(false)) heads[reader.GetInt32(0)] = reader.GetInt64(1);
+                while (await reader.ReadAsync().ConfigureAwait(false)) (heads[reader.GetInt32(0)], compacted[reader.GetInt32(0)]) = (reader.GetInt64(1), reader.GetInt64(2));
                 foreach (var _ in scopes) await reader.NextResultAsync().ConfigureAwait(false);
                 await reader.NextResultAsync().ConfigureAwait(false);
                 while (await reader.ReadAsync().ConfigureAwait(false)) revisions[(reader.GetString(0), reader.GetString(1))] = reader.GetInt64(2);
+                if (creates.Length > 0)
+                {
+                    await reader.NextResultAsync().ConfigureAwait(false);
+                    while (await reader.ReadAsync().ConfigureAwait(false)) tombstones[(reader.GetString(0), reader.GetString(1))] = reader.GetInt64(2);
+                }
                 for (var c = 0; c < checks.Count; c++)
                 {
                     await reader.NextResultAsync().ConfigureAwait(false);
@@ -206,7 +239,9 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
                 changes[i] = null;
                 var current = revisions.GetValueOrDefault((w.Kind, w.Key));
                 var claimCount = w.Data is not null && w.Claims is { Count: > 0 } ? w.Claims.Count : 0;
-                if (current != w.ExpectedRevision || (w.Data is null && current == 0))
+                var tombstone = tombstones.GetValueOrDefault((w.Kind, w.Key));
+                if (current != w.ExpectedRevision || (w.Data is null && current == 0) ||
+                    (w.Data is not null && current == 0 && !w.SawTombstone(tombstone, compacted[w.Partition])))
                 {
                     outcomes[i] = WriteOutcome.Conflict;
                     check += claimCount;
@@ -227,12 +262,20 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
                 {
                     case ChangeType.Added:
                         write.BatchCommands.Add(Command("INSERT INTO cp_objects VALUES ($1, $2, $3, $4, $5, $6, $7)", w.Kind, w.Key, w.Namespace, w.Index, w.Partition, revision, w.Data!));
+                        if (tombstone != 0)
+                        {
+                            write.BatchCommands.Add(Command("DELETE FROM cp_tombstones WHERE kind = $1 AND key = $2", w.Kind, w.Key));
+                            tombstones.Remove((w.Kind, w.Key));
+                        }
                         break;
                     case ChangeType.Modified:
                         write.BatchCommands.Add(Command("UPDATE cp_objects SET ns = $3, idx = $4, revision = $5, data = $6 WHERE kind = $1 AND key = $2", w.Kind, w.Key, w.Namespace, w.Index, revision, w.Data!));
                         break;
                     default:
                         write.BatchCommands.Add(Command("DELETE FROM cp_objects WHERE kind = $1 AND key = $2", w.Kind, w.Key));
+                        write.BatchCommands.Add(Command("INSERT INTO cp_tombstones VALUES ($1, $2, $3, $4) ON CONFLICT (kind, key) DO UPDATE SET partition = excluded.partition, revision = excluded.revision",
+                            w.Kind, w.Key, w.Partition, revision));
+                        tombstones[(w.Kind, w.Key)] = revision;
                         break;
                 }
                 write.BatchCommands.Add(Command("INSERT INTO cp_changes (partition, revision, kind, key, ns, idx, type, data, prev, writer) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -430,7 +473,8 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         await using var connection = await ConnectAsync().ConfigureAwait(false);
         await using var command = new NpgsqlCommand("""
             WITH limits AS (SELECT id, revision - $1 AS upto FROM cp_partitions WHERE revision - $1 > compacted),
-                 dropped AS (DELETE FROM cp_changes c USING limits l WHERE c.partition = l.id AND c.revision <= l.upto)
+                 dropped AS (DELETE FROM cp_changes c USING limits l WHERE c.partition = l.id AND c.revision <= l.upto),
+                 buried AS (DELETE FROM cp_tombstones t USING limits l WHERE t.partition = l.id AND t.revision <= l.upto)
             UPDATE cp_partitions p SET compacted = l.upto FROM limits l WHERE p.id = l.id
             """, connection);
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = retain });

@@ -30,6 +30,10 @@ public sealed class SqliteGrainStore : IGrainStore
             scope TEXT NOT NULL, low BLOB NOT NULL, high BLOB NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
             PRIMARY KEY (scope, low)) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS claims_by_holder ON claims (kind, key);
+        CREATE TABLE IF NOT EXISTS tombstones (
+            kind TEXT NOT NULL, key TEXT NOT NULL, partition INTEGER NOT NULL, revision INTEGER NOT NULL,
+            PRIMARY KEY (kind, key)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS tombstones_by_revision ON tombstones (partition, revision);
         """;
 
     private readonly string _readConnectionString;
@@ -44,11 +48,12 @@ public sealed class SqliteGrainStore : IGrainStore
     private const long WalRestartBytes = 64L * 1024 * 1024;
     private long[] _heads = [];
     private long[] _epochs = [];
+    private long[] _compacted = [];
     // Commit order across partitions (the log's seq column): replayed watches keep live order.
     private long _seq;
 
     // Prepared statements of the writer connection, reused by every batch.
-    private RawStatement? _insert, _update, _delete, _appendChange, _advance, _claimNeighbour, _dropClaims, _addClaim;
+    private RawStatement? _insert, _update, _delete, _appendChange, _advance, _claimNeighbour, _dropClaims, _addClaim, _tombstone, _bury, _unbury;
 
     public SqliteGrainStore(string path, bool synchronousFull = false)
     {
@@ -119,6 +124,7 @@ public sealed class SqliteGrainStore : IGrainStore
             tx.Commit();
             _heads = heads;
             _epochs = epochs;
+            _compacted = (long[])compacted.Clone();
             PrepareWriterStatements();
             return new PartitionState(epochs, (long[])heads.Clone(), compacted, StoreIdentity.Parse(storeId));
         }
@@ -137,10 +143,13 @@ public sealed class SqliteGrainStore : IGrainStore
         _claimNeighbour = new RawStatement(db, "SELECT low, high, kind, key FROM claims WHERE scope = ?1 AND low <= ?2 AND NOT (kind = ?3 AND key = ?4) ORDER BY low DESC LIMIT 1");
         _dropClaims = new RawStatement(db, "DELETE FROM claims WHERE kind = ?1 AND key = ?2");
         _addClaim = new RawStatement(db, "INSERT INTO claims VALUES (?1, ?2, ?3, ?4, ?5)");
+        _tombstone = new RawStatement(db, "SELECT revision FROM tombstones WHERE kind = ?1 AND key = ?2");
+        _bury = new RawStatement(db, "INSERT INTO tombstones VALUES (?1, ?2, ?3, ?4) ON CONFLICT (kind, key) DO UPDATE SET partition = excluded.partition, revision = excluded.revision");
+        _unbury = new RawStatement(db, "DELETE FROM tombstones WHERE kind = ?1 AND key = ?2");
     }
 
     private IEnumerable<RawStatement> WriterStatements() =>
-        new[] { _insert, _update, _delete, _appendChange, _advance, _claimNeighbour, _dropClaims, _addClaim }.OfType<RawStatement>();
+        new[] { _insert, _update, _delete, _appendChange, _advance, _claimNeighbour, _dropClaims, _addClaim, _tombstone, _bury, _unbury }.OfType<RawStatement>();
 
     public void Commit(IReadOnlyList<WriteRequest> batch, WriteOutcome[] outcomes, Change?[] changes)
     {
@@ -173,12 +182,26 @@ public sealed class SqliteGrainStore : IGrainStore
                     if (w.Data is null)
                     {
                         rows = _delete!.Bind(1, w.Kind).Bind(2, w.Key).Bind(8, w.ExpectedRevision).Execute();
+                        if (rows > 0)
+                        {
+                            _bury!.Bind(1, w.Kind).Bind(2, w.Key).Bind(3, w.Partition).Bind(4, revision).Execute();
+                        }
                         type = ChangeType.Deleted;
                     }
                     else if (w.ExpectedRevision == 0)
                     {
+                        var tombstone = _tombstone!.Bind(1, w.Kind).Bind(2, w.Key).QuerySingle(static row => row.Int64(0)) ?? 0;
+                        if (!w.SawTombstone(tombstone, _compacted[w.Partition]))
+                        {
+                            outcomes[i] = WriteOutcome.Conflict;
+                            continue;
+                        }
                         rows = _insert!.Bind(1, w.Kind).Bind(2, w.Key).Bind(3, w.Namespace).Bind(4, w.Index)
                             .Bind(5, w.Partition).Bind(6, revision).Bind(7, w.Data).Execute();
+                        if (rows > 0 && tombstone != 0)
+                        {
+                            _unbury!.Bind(1, w.Kind).Bind(2, w.Key).Execute();
+                        }
                         type = ChangeType.Added;
                     }
                     else
@@ -278,19 +301,30 @@ public sealed class SqliteGrainStore : IGrainStore
         return Task.CompletedTask;
     }
 
-    public StoredObject? Read(string kind, string key)
+    public StoredObject? Read(string kind, string key) =>
+        WithReader((kind, key), static (reader, k) =>
+        {
+            var row = reader.Object.Bind(1, k.kind).Bind(2, k.key)
+                .QuerySingle(static r => (Partition: (int)r.Int64(0), Revision: r.Int64(1), Data: r.Blob(2), Namespace: r.Text(3), Index: r.Text(4)));
+            return row is { } found ? new StoredObject(k.kind, k.key, found.Partition, found.Revision, found.Data, found.Namespace, found.Index) : null;
+        });
+
+    public ValueTask<long> ReadTombstoneAsync(string kind, string key) =>
+        ValueTask.FromResult(WithReader((kind, key), static (reader, k) => reader.Tombstone.Bind(1, k.kind).Bind(2, k.key).QuerySingle(static r => r.Int64(0)) ?? 0));
+
+    /// <summary>
+    /// Every activation reads its object, and creates read what they refer to: a pool of
+    /// connections, each with its statements prepared once and stepped through SQLite's C API.
+    /// </summary>
+    private TResult WithReader<TArg, TResult>(TArg arg, Func<PreparedReader, TArg, TResult> read)
     {
-        // Every activation reads its object, and creates read what they refer to: a pool of
-        // connections, each with the statement prepared once and stepped through SQLite's C API.
         if (!_readers.TryTake(out var prepared))
         {
             prepared = new PreparedReader(OpenReader());
         }
         try
         {
-            var row = prepared.Statement.Bind(1, kind).Bind(2, key)
-                .QuerySingle(static r => (Partition: (int)r.Int64(0), Revision: r.Int64(1), Data: r.Blob(2), Namespace: r.Text(3), Index: r.Text(4)));
-            return row is { } found ? new StoredObject(kind, key, found.Partition, found.Revision, found.Data, found.Namespace, found.Index) : null;
+            return read(prepared, arg);
         }
         catch (ControlPlaneException)
         {
@@ -309,16 +343,20 @@ public sealed class SqliteGrainStore : IGrainStore
         public PreparedReader(SqliteConnection connection)
         {
             Connection = connection;
-            Statement = new RawStatement(connection.Handle!, "SELECT partition, revision, data, ns, idx FROM objects WHERE kind = ?1 AND key = ?2");
+            Object = new RawStatement(connection.Handle!, "SELECT partition, revision, data, ns, idx FROM objects WHERE kind = ?1 AND key = ?2");
+            Tombstone = new RawStatement(connection.Handle!, "SELECT revision FROM tombstones WHERE kind = ?1 AND key = ?2");
         }
 
         public SqliteConnection Connection { get; }
 
-        public RawStatement Statement { get; }
+        public RawStatement Object { get; }
+
+        public RawStatement Tombstone { get; }
 
         public void Dispose()
         {
-            Statement.Dispose();
+            Object.Dispose();
+            Tombstone.Dispose();
             Connection.Dispose();
         }
     }
@@ -458,7 +496,8 @@ public sealed class SqliteGrainStore : IGrainStore
             using var tx = _writer.BeginTransaction();
             var heads = ReadHeads(_writer, out var compacted);
             using var drop = _writer.CreateCommand();
-            drop.CommandText = "DELETE FROM changes WHERE partition = $p AND revision <= $upto; UPDATE partitions SET compacted = $upto WHERE id = $p";
+            // A delete's tombstone goes with its change record (see WriteRequest.DeletedRevision).
+            drop.CommandText = "DELETE FROM changes WHERE partition = $p AND revision <= $upto; DELETE FROM tombstones WHERE partition = $p AND revision <= $upto; UPDATE partitions SET compacted = $upto WHERE id = $p";
             var partition = drop.Parameters.Add(new SqliteParameter { ParameterName = "$p" });
             var upto = drop.Parameters.Add(new SqliteParameter { ParameterName = "$upto" });
             for (var p = 0; p < heads.Length; p++)
@@ -473,6 +512,7 @@ public sealed class SqliteGrainStore : IGrainStore
                 }
             }
             tx.Commit();
+            _compacted = (long[])compacted.Clone();
             return compacted;
         }
     }

@@ -23,6 +23,13 @@ public interface IGrainStore : IDisposable
     ValueTask<StoredObject?> ReadAsync(string kind, string key);
 
     /// <summary>
+    /// The revision of the delete of an object that does not exist now, while the change log
+    /// keeps that delete; else 0. An activation that finds no object reads this, and its create
+    /// names it (<see cref="WriteRequest.DeletedRevision"/>).
+    /// </summary>
+    ValueTask<long> ReadTombstoneAsync(string kind, string key);
+
+    /// <summary>
     /// Commits the batch in one transaction: for each request the object row and a change record
     /// with the next revision of its partition. A request whose condition fails is skipped and
     /// reported; the others commit. Throws when the store itself fails (nothing commits).

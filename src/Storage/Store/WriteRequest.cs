@@ -11,6 +11,15 @@ public sealed class WriteRequest
     public required string Key { get; init; }
     public required int Partition { get; init; }
     public required long ExpectedRevision { get; init; }
+    /// <summary>
+    /// For a create: the revision of the object's last delete as the writer saw it when it found
+    /// no object (0: it saw none). A deleted object leaves a tombstone with its delete's revision
+    /// for as long as the change log keeps that delete, and a create that saw another tombstone
+    /// (or none, where there is one now) is a <see cref="WriteOutcome.Conflict"/>: a writer that
+    /// read before someone else created and deleted the object, a stale duplicate activation,
+    /// cannot bring it back.
+    /// </summary>
+    public long DeletedRevision { get; init; }
     /// <summary>New state; null deletes the object (and releases every claim it held).</summary>
     public byte[]? Data { get; init; }
     /// <summary>The last state, recorded in the change log when deleting.</summary>
@@ -28,4 +37,12 @@ public sealed class WriteRequest
     public System.Diagnostics.ActivityContext TraceContext { get; set; }
     /// <summary>Set by the store when the outcome is <see cref="WriteOutcome.ClaimTaken"/>.</summary>
     public ClaimHolder? TakenBy { get; set; }
+
+    /// <summary>
+    /// Whether a create saw the object's current tombstone: <paramref name="tombstone"/> is the
+    /// revision of the tombstone now (0: none), <paramref name="compacted"/> the partition's
+    /// compacted revision (tombstones at or below it are gone with their change records).
+    /// </summary>
+    public bool SawTombstone(long tombstone, long compacted) =>
+        tombstone == DeletedRevision || (tombstone == 0 && DeletedRevision <= compacted);
 }
