@@ -22,6 +22,10 @@ public sealed class ExitCodeTests
     [InlineData("delete", "ep", "-n", "shop", "-x")]
     [InlineData("--timeout", "0s", "get", "ns")]
     [InlineData("--timeout", "301s", "wait", "ep", "shop/web-1", "--for=programmed")]
+    [InlineData("get", "ep", "shop/web-1", "-n", "default")]
+    [InlineData("delete", "ep", "-n", "default", "shop/web-1")]
+    [InlineData("describe", "ep", "shop/")]
+    [InlineData("get", "ep", "/web-1")]
     public async Task Usage_WrongCommandLine_ExitsTwoWithAMessage(params string[] args)
     {
         var result = await Netctl.RunAsync(["--server", "127.0.0.1:1", .. args]);
@@ -31,6 +35,15 @@ public sealed class ExitCodeTests
         Assert.Empty(result.Output);
         var unknown = args.FirstOrDefault(a => a is "--bogus" or "--bogus=1" or "-x");
         if (unknown is not null) Assert.Contains($"Unrecognized option '{unknown}'", result.Errors[0]);
+    }
+
+    [Fact]
+    public async Task Explain_WithPeersInTwoNamespaces_AndAnExplicitNamespace_IsNoUsageError()
+    {
+        // -n is for an unqualified peer; a qualified one may sit elsewhere. Only the server is missing.
+        var result = await Netctl.RunAsync(["--server", "127.0.0.1:1", "explain", "shop/web-1", "db/pg-0", "-n", "shop", "--port", "5432"]);
+
+        Assert.True(result.ExitCode == 1, result.ToString());
     }
 
     [Theory]

@@ -68,7 +68,7 @@ internal static class ExplainCommand
             ip = chosen.ToString();
             text = text[..at];
         }
-        var (ns, name) = context.Reference(ResourceKinds.Endpoint, text);
+        var (ns, name) = context.Reference(ResourceKinds.Endpoint, text, qualifiedWins: true);
         return new ExplainPeer { Namespace = ns, Name = name, Ip = ip };
     }
 
