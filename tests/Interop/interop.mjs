@@ -97,6 +97,30 @@ const scenarios = {
     assert.ok(events.slice(0, end).every((e) => e.type === 'ADDED'), 'the snapshot is ADDED events');
   },
 
+  async metadata() {
+    // Oversized request metadata is refused on its own call, RESOURCE_EXHAUSTED: a watch on the
+    // same connection keeps running, and the next call on it works.
+    const namespaces = client(v1.Namespaces);
+    const stream = new v1.Watch(address, credentials, { channelOverride: namespaces.getChannel() }).Watch({ kinds: ['NAMESPACE'] });
+    let broken = null;
+    const synced = new Promise((resolve) => stream.on('data', (e) => { if (e.type === 'BOOKMARK' && e.initial_events_end) resolve(); }));
+    stream.on('error', (error) => { if (error.code !== grpc.status.CANCELLED) broken = error; });
+    await synced;
+    const metadata = (fields, size) => {
+      const m = new grpc.Metadata();
+      for (let i = 0; i < fields; i++) m.set(`x-big-${i}`, 'a'.repeat(size));
+      return m;
+    };
+    const list = (m) => new Promise((resolve, reject) => namespaces.List({}, m, deadline(5000), (e, r) => e ? reject(e) : resolve(r)));
+    await list(metadata(1, 30000));
+    for (const [fields, size] of [[1, 40000], [1, 200000], [150, 10]]) {
+      await expectStatus(list(metadata(fields, size)), grpc.status.RESOURCE_EXHAUSTED, 'request metadata');
+    }
+    await list(new grpc.Metadata());
+    assert.equal(broken, null, `the watch on the same connection broke: ${broken?.details}`);
+    stream.cancel();
+  },
+
   async deadline() {
     // A watch never ends by itself: the server must end it with DEADLINE_EXCEEDED.
     const stream = client(v1.Watch).Watch({ kinds: ['NODE'] }, deadline(300));

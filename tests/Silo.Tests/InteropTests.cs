@@ -10,6 +10,7 @@ public sealed class InteropTests
     [InlineData("errors")]
     [InlineData("streaming")]
     [InlineData("deadline")]
+    [InlineData("metadata")]
     public async Task GrpcJs_Scenario_Passes(string scenario)
     {
         await using var silo = await SiloInstance.StartAsync();

@@ -64,6 +64,7 @@ public static class SiloApp
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.Http2.MaxStreamsPerConnection = 1000;
+            RequestMetadataLimit.Configure(kestrel.Limits);
             // gRPC needs HTTP/2; without TLS that means prior knowledge (h2c), so the API port speaks HTTP/2 only.
             kestrel.Listen(IPAddress.Parse(silo.ListenAddress), silo.Port, o => { if (tls is null) o.Protocols = HttpProtocols.Http2; else tls.Listen(o); });
             if (silo.UnixSocket.Length > 0)
@@ -156,6 +157,7 @@ public static class SiloApp
         // Arrival times are taken from the first change on.
         app.Services.GetRequiredService<ControlPlane.Grains.Convergence.CommitClock>();
         ClassifiedStatuses.Use(app);
+        RequestMetadataLimit.Use(app);
         SiloTls.Use(app);
         app.MapGrpcService<NamespacesService>();
         app.MapGrpcService<NetworksService>();

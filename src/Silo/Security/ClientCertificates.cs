@@ -93,30 +93,6 @@ public sealed class ClientCertificates(X509Certificate2 ca, TimeProvider time)
     }
 
     /// <summary>UNAUTHENTICATED as a trailers-only gRPC response (401 for anything that is not gRPC).</summary>
-    private static Task RefuseAsync(HttpContext context, string problem)
-    {
-        var response = context.Response;
-        if (context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) != true)
-        {
-            response.StatusCode = StatusCodes.Status401Unauthorized;
-            return response.WriteAsync(problem + "\n");
-        }
-        response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = "application/grpc";
-        response.Headers["grpc-status"] = ((int)Grpc.Core.StatusCode.Unauthenticated).ToString(CultureInfo.InvariantCulture);
-        response.Headers["grpc-message"] = PercentEncode(problem);
-        return Task.CompletedTask;
-    }
-
-    /// <summary>grpc-message encoding: bytes outside printable ASCII, and '%', as %XX.</summary>
-    private static string PercentEncode(string text)
-    {
-        var builder = new StringBuilder();
-        foreach (var b in Encoding.UTF8.GetBytes(text))
-        {
-            if (b is >= 0x20 and <= 0x7e && b != (byte)'%') builder.Append((char)b);
-            else builder.Append('%').Append(b.ToString("X2", CultureInfo.InvariantCulture));
-        }
-        return builder.ToString();
-    }
+    private static Task RefuseAsync(HttpContext context, string problem) =>
+        Api.TrailersOnly.RefuseAsync(context, Grpc.Core.StatusCode.Unauthenticated, StatusCodes.Status401Unauthorized, problem);
 }
