@@ -16,6 +16,37 @@ public sealed class WatchApiTests
         _ => "",
     };
 
+    /// <summary>
+    /// Each page of a List is its own snapshot, so every page carries the first page's resume
+    /// token: a change made while the client pages, to an object of a page it already has, still
+    /// reaches a watch from the last page's token (a later snapshot's token would skip it).
+    /// </summary>
+    [Fact]
+    public async Task A_watch_from_a_paged_lists_token_gets_the_changes_made_while_paging()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        for (var i = 0; i < 5; i++) await silo.Client.Namespaces.CreateAsync(Namespace($"paged-{i}"));
+        var request = new ListRequest { PageSize = 2 };
+        var first = await silo.Client.Namespaces.ListAsync(request);
+        Assert.Equal(["paged-0", "paged-1"], first.Namespaces.Select(n => n.Metadata.Name));
+        var changed = first.Namespaces[0];
+        changed.Metadata.Labels["moved"] = "while-paging";
+        await silo.Client.Namespaces.UpdateAsync(changed);
+        var tokens = new List<string> { first.ResumeToken };
+        for (request.PageToken = first.NextPageToken; request.PageToken.Length > 0;)
+        {
+            var page = await silo.Client.Namespaces.ListAsync(request);
+            tokens.Add(page.ResumeToken);
+            request.PageToken = page.NextPageToken;
+        }
+
+        Assert.Equal(3, tokens.Count);
+        Assert.Single(tokens.Distinct());
+        await using var watch = new WatchCollector(silo.Client, new WatchRequest { Kinds = { Kind.Namespace }, ResumeToken = tokens[^1] });
+        var modified = await watch.WaitForAsync(e => e.Type == EventType.Modified && NameOf(e) == "paged-0", "the change made while paging");
+        Assert.Equal("while-paging", modified.Namespace.Metadata.Labels["moved"]);
+    }
+
     [Fact]
     public async Task Watch_SnapshotThenChanges_AndResumeDeliversExactlyTheRest()
     {

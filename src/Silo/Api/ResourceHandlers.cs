@@ -84,14 +84,16 @@ public sealed class ResourceHandlers<T, TGrain>(ResourceKind<T> kind, IGrainFact
             RequireName("namespace", request.Namespace);
             prefix = request.Namespace + "/";
         }
-        var page = store.Store.List([kind.Name], prefix, PageToken.Decode(request.PageToken, kind.Name, request.Namespace), size);
+        var (afterKey, firstResumeToken) = PageToken.Decode(request.PageToken, kind.Name, request.Namespace);
+        var page = store.Store.List([kind.Name], prefix, afterKey, size);
         var response = new TList();
         var list = items(response);
         foreach (var stored in page.Objects)
         {
             list.Add(kind.Decode(stored.Data, stored.Revision));
         }
-        tokens(response, page.HasMore ? PageToken.Encode(kind.Name, request.Namespace, page.Objects[^1].Key) : string.Empty, ResumeToken.Encode(store.Partitions.StoreId, page.Heads));
+        var resume = firstResumeToken ?? ResumeToken.Encode(store.Partitions.StoreId, page.Heads);
+        tokens(response, page.HasMore ? PageToken.Encode(kind.Name, request.Namespace, page.Objects[^1].Key, resume) : string.Empty, resume);
         return response;
     }
 
