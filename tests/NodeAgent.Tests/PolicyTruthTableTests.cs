@@ -31,6 +31,14 @@ public sealed class PolicyTruthTableTests(PolicyCluster bed)
             (f, t, p) => f.Ns != "x"),
         ["default deny both ways in x"] = new(_ => [Policy("x", "deny", Select(), types: ["Ingress", "Egress"])],
             (f, t, p) => f.Ns != "x" && t.Ns != "x"),
+        ["egress isolation holds where the destination's ingress allows, on the same node too"] = new(_ =>
+            [
+                Policy("x", "a-no-egress", Select("pod", "a"), types: ["Egress"]),
+                Policy("x", "open", Select(), ingress: [Rule()]),
+                Policy("y", "open", Select(), ingress: [Rule()]),
+                Policy("z", "open", Select(), ingress: [Rule()]),
+            ],
+            (f, t, p) => !Is(f, "x", "a")),
         ["allow from the same namespace"] = new(_ => [Policy("x", "same", Select(), ingress: [Rule([Pods()])])],
             (f, t, p) => t.Ns != "x" || f.Ns == "x"),
         ["namespaceSelector"] = new(_ => [Policy("x", "a-from-y", Select("pod", "a"), ingress: [Rule([Namespaces("ns", "y")])])],
@@ -150,6 +158,7 @@ public sealed class PolicyTruthTableTests(PolicyCluster bed)
     /// <summary>Cases without ip blocks hold the same over IPv6 (one code path for both families), by probes and by explain on the IPv6 addresses.</summary>
     [Theory]
     [InlineData("default deny both ways in x")]
+    [InlineData("egress isolation holds where the destination's ingress allows, on the same node too")]
     [InlineData("two peers (OR)")]
     [InlineData("several policies in union")]
     [InlineData("egress to a named port (resolved on each destination)")]

@@ -52,7 +52,9 @@ public static class PolicyRuleset
         foreach (var f in FamilyLayout.Both)
         {
             var a = (uint)f.AddressBytes;
-            foreach (var d in Directions)
+            // Egress first: its chains return when allowed, so the ingress check still runs; an
+            // ingress chain accepts, which ends the base chain (same-node traffic meets both).
+            foreach (var d in (ReadOnlySpan<PolicyDirection>)[PolicyDirection.Egress, PolicyDirection.Ingress])
             {
                 var local = d == PolicyDirection.Egress ? f.SourceOffset : f.DestinationOffset;
                 sets.Add(new(Isolated(f, d), Nft.SetMap, f.AddressType, a, Nft.DataTypeVerdict));
