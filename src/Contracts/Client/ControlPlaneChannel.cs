@@ -6,7 +6,7 @@ namespace ControlPlane.Contracts.Client;
 /// <summary>
 /// gRPC channels to the control plane (Grpc.Net.Client): "http://host:port" (HTTP/2 without
 /// TLS, prior knowledge), "https://host:port" (mutual TLS with <see cref="ClientTls"/>) or "unix:/path/to/socket". HTTP/2 keepalive pings notice a silo that
-/// went away while a watch is idle.
+/// stopped answering, while a call waits or a watch is idle.
 /// </summary>
 public static class ControlPlaneChannel
 {
@@ -93,7 +93,10 @@ public static class ControlPlaneChannel
     {
         // Beyond the server's stream limit (or for spreading load) open more connections.
         EnableMultipleHttp2Connections = maxConnections > 1,
-        KeepAlivePingDelay = TimeSpan.FromSeconds(5),
+        // A silo that stops answering (paused, hung, partitioned away with its connections open)
+        // is noticed after about 5 s of silence, well inside the 10 s a CLI call is given, so that
+        // a call can still move on to the next silo.
+        KeepAlivePingDelay = TimeSpan.FromSeconds(2),
         KeepAlivePingTimeout = TimeSpan.FromSeconds(3),
         KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
         ConnectTimeout = TimeSpan.FromSeconds(5),

@@ -121,8 +121,12 @@ public sealed class FailoverCallInvoker : CallInvoker, IDisposable
     /// <summary>Calls move on from <paramref name="index"/> (unless another call already moved them).</summary>
     private void Leave(int index, RpcException reason)
     {
-        if (_addresses.Length > 1 && MovedOn(index)) FailedOver?.Invoke(_addresses[index], reason.Status.Detail);
+        if (_addresses.Length > 1 && MovedOn(index)) FailedOver?.Invoke(_addresses[index], Reason(reason));
     }
+
+    /// <summary>What went wrong, in words: a transport failure (an unanswered ping) comes with no status detail.</summary>
+    private static string Reason(RpcException e) =>
+        e.Status.Detail.Length > 0 ? e.Status.Detail : e.Status.DebugException?.Message ?? e.StatusCode.ToString();
 
     /// <summary>The silo after <paramref name="index"/> becomes current, if <paramref name="index"/> still is.</summary>
     private bool MovedOn(int index)
@@ -154,10 +158,10 @@ public sealed class FailoverCallInvoker : CallInvoker, IDisposable
     /// </summary>
     private RpcException AsUnavailable(RpcException e, int index) => e.StatusCode switch
     {
-        StatusCode.Unavailable => e,
+        StatusCode.Unavailable when e.Status.Detail.Length > 0 => e,
         StatusCode.DeadlineExceeded => new RpcException(new Status(StatusCode.Unavailable,
             $"{_addresses[index]} did not answer within the call's deadline{(e.Status.Detail.Length > 0 ? ": " + e.Status.Detail : "")}", e.Status.DebugException), e.Trailers),
-        _ => new RpcException(new Status(StatusCode.Unavailable, $"{_addresses[index]} went away: {e.Status.Detail}", e.Status.DebugException), e.Trailers),
+        _ => new RpcException(new Status(StatusCode.Unavailable, $"{_addresses[index]} went away: {Reason(e)}", e.Status.DebugException), e.Trailers),
     };
 
     /// <summary>One unary call, made on each silo in turn while they answer UNAVAILABLE.</summary>
