@@ -158,6 +158,13 @@ public sealed class ObjectCommandTests
         Assert.False((bool?)answer["allowed"] ?? false);
         Assert.True((bool?)answer["ingress"]!["isolated"]);
 
+        // A bare address stands for its endpoint: web-1's own address shows its ingress isolation in text too.
+        var byAddress = await Netctl.RunAsync(silo, "explain", "fd00:99::1", web1.Status.Ips[1], "--port", "8080/tcp");
+        Assert.True(byAddress.ExitCode == 0, byAddress.ToString());
+        Assert.StartsWith("DENIED:", byAddress.Output);
+        Assert.Contains("ingress: denied: no rule of the selecting policies matches (selected by shop/web-from-client)", byAddress.Output);
+        Assert.Contains("egress:  allowed (no policy selects fd00:99::1 in this direction, or it is no endpoint's address)", byAddress.Output);
+
         var wrongPort = await Netctl.RunAsync(silo, "explain", "shop/client", "shop/web-1", "--port", "http");
         Assert.Equal(2, wrongPort.ExitCode);
     }

@@ -28,6 +28,17 @@ public sealed class LifecycleTests
         }
     }
 
+    /// <summary>A node name the control plane refuses is a refusal with its reason in the log, not "unreachable".</summary>
+    [Fact]
+    public async Task An_agent_whose_node_name_is_refused_logs_the_reason()
+    {
+        await using var cluster = await Cluster.StartAsync(1, "--Agent:NodeName=Host_1");
+
+        await cluster.WaitForLogAsync(1, "refused node Host_1: InvalidArgument", count: 1, TimeSpan.FromSeconds(20));
+        Assert.Contains("metadata.name", cluster.Log(1));
+        Assert.Equal(0, cluster.LogLines(1, "unreachable"));
+    }
+
     [Fact]
     public async Task DeletedEndpoint_IsUnreachableAndItsInterfaceGoneWithinOneSecond()
     {

@@ -86,8 +86,13 @@ internal static class ExplainCommand
     private static string Verdict(DirectionVerdict? verdict, ExplainPeer peer)
     {
         if (verdict is null) return "-";
-        if (peer.Name.Length == 0) return $"allowed ({peer.Ip} is no endpoint: no policy applies on its side)";
-        if (!verdict.Isolated) return $"allowed (no policy selects {Show(peer)} in this direction)";
+        // A bare address stands for the endpoint that holds it, if any: the answer says whether policies select it.
+        if (!verdict.Isolated)
+        {
+            return peer.Name.Length == 0
+                ? $"allowed (no policy selects {peer.Ip} in this direction, or it is no endpoint's address)"
+                : $"allowed (no policy selects {Show(peer)} in this direction)";
+        }
         var selectedBy = $"selected by {string.Join(", ", verdict.Policies)}";
         return verdict.Allowed
             ? $"allowed by {string.Join(", ", verdict.AllowedBy.Select(r => $"{r.Policy} rule {r.Rule}"))} ({selectedBy})"

@@ -67,7 +67,10 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
             catch (RpcException e) when (!stoppingToken.IsCancellationRequested)
             {
                 if (e.StatusCode == StatusCode.NotFound) (registered, _reported) = (false, null);
-                Log.Unreachable(logger, options.ControlPlane, e.StatusCode, backoff.TotalMilliseconds);
+                if (FailoverCallInvoker.Unreachable(e) || e.StatusCode == StatusCode.DeadlineExceeded)
+                    Log.Unreachable(logger, options.ControlPlane, e.StatusCode, backoff.TotalMilliseconds);
+                else
+                    Log.Refused(logger, options.ControlPlane, options.NodeName, e.StatusCode, e.Status.Detail, backoff.TotalMilliseconds);
                 await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * backoff.TotalMilliseconds), stoppingToken);
                 backoff = TimeSpan.FromTicks(Math.Min(options.MaxBackoff.Ticks, backoff.Ticks * 2));
             }
@@ -121,5 +124,8 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
 
         [LoggerMessage(2, LogLevel.Warning, "Control plane {Address} unreachable ({Status}); retrying within {BackoffMs} ms")]
         public static partial void Unreachable(ILogger logger, string address, StatusCode status, double backoffMs);
+
+        [LoggerMessage(4, LogLevel.Error, "Control plane {Address} refused node {Node}: {Status}: {Detail}; retrying within {BackoffMs} ms")]
+        public static partial void Refused(ILogger logger, string address, string node, StatusCode status, string detail, double backoffMs);
     }
 }
