@@ -84,6 +84,40 @@ public sealed class RequestedAddressTests
         await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.CreateAsync(Family("odd", "MostlyStack", [])), "spec.ip_family_policy");
     }
 
+    /// <summary>
+    /// An update that names no families keeps the service's own (Kubernetes defaults an update
+    /// from the stored object): re-applying a manifest changes nothing, and after the IPv6 range
+    /// left the configuration it says that, not "is immutable".
+    /// </summary>
+    [Fact]
+    public async Task AnUpdateWithoutFamilies_KeepsTheServicesOwn_AndNamesAMissingRange()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "cp-silo-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            Service dual;
+            await using (var silo = await SiloInstance.StartInAsync(directory, ownsDirectory: false, "--ControlPlane:ServiceIpv6Cidr=fd00:96::/112"))
+            {
+                await SeedAsync(silo.Client);
+                dual = await silo.Client.Services.CreateAsync(Family("dual", "PreferDualStack", []));
+                var again = await silo.Client.Services.UpdateAsync(Family("dual", "", []));
+                Assert.Equal(dual.Metadata.Etag, again.Metadata.Etag);
+                Assert.Equal(["IPv4", "IPv6"], again.Spec.IpFamilies);
+                Assert.Equal(dual.Status.ClusterIps, again.Status.ClusterIps);
+            }
+            await using (var silo = await SiloInstance.StartInAsync(directory, ownsDirectory: false))
+            {
+                var error = await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.UpdateAsync(Family("dual", "PreferDualStack", [])), "spec.ip_families[1]");
+                Assert.Contains("ServiceIpv6Cidr", error.Status.Detail);
+                Assert.Equal(dual.Status.ClusterIps, (await silo.Client.Services.GetAsync("ns", "dual")).Status.ClusterIps);
+            }
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task AService_GetsTheClusterIpItAsksFor_AndATakenOneNamesItsHolder()
     {

@@ -13,9 +13,12 @@ internal sealed class SiloInstance : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private SiloInstance(WebApplication app, string dataDirectory, Uri address)
+    private readonly bool _ownsDirectory;
+
+    private SiloInstance(WebApplication app, string dataDirectory, Uri address, bool ownsDirectory)
     {
         _app = app;
+        _ownsDirectory = ownsDirectory;
         DataDirectory = dataDirectory;
         Address = address;
         Client = new ControlPlaneClient(address);
@@ -31,14 +34,17 @@ internal sealed class SiloInstance : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<SiloInstance> StartAsync(params string[] settings)
+    public static Task<SiloInstance> StartAsync(params string[] settings) =>
+        StartInAsync(Path.Combine(Path.GetTempPath(), "cp-silo-" + Guid.NewGuid().ToString("N")), ownsDirectory: true, settings);
+
+    /// <summary>A silo on a data directory the caller keeps (and deletes): a restart with other settings.</summary>
+    public static async Task<SiloInstance> StartInAsync(string dataDirectory, bool ownsDirectory, params string[] settings)
     {
-        var dataDirectory = Path.Combine(Path.GetTempPath(), "cp-silo-" + Guid.NewGuid().ToString("N"));
         string[] args = ["--Silo:Port=0", $"--Silo:DataDirectory={dataDirectory}", "--Logging:LogLevel:Default=Warning", "--Dns:Enabled=false", .. settings];
         var app = SiloApp.Build(args);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new SiloInstance(app, dataDirectory, new Uri(address));
+        return new SiloInstance(app, dataDirectory, new Uri(address), ownsDirectory);
     }
 
     public Task StopAsync() => _app.StopAsync();
@@ -48,6 +54,6 @@ internal sealed class SiloInstance : IAsyncDisposable
         Client.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
-        Directory.Delete(DataDirectory, recursive: true);
+        if (_ownsDirectory) Directory.Delete(DataDirectory, recursive: true);
     }
 }

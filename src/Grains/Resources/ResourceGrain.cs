@@ -75,6 +75,14 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
     protected abstract T Merge(T current, T requested);
 
     /// <summary>
+    /// Before an update is validated: fields the request leaves unset that keep their current
+    /// value rather than their default (as Kubernetes defaults an update from the stored object).
+    /// </summary>
+    protected virtual void Inherit(T current, T requested)
+    {
+    }
+
+    /// <summary>
     /// What an updated object holds exclusively, replacing its claims in the same commit, or null
     /// to keep them (kinds whose claims never change after create). A claim the store refuses
     /// fails the update with <see cref="ClaimRefused"/> and changes nothing.
@@ -162,6 +170,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         var meta = MetaOf(requested);
         CheckIdentity(meta);
         CheckEtag(meta.Etag);
+        Inherit(existing, requested);
         Validate(requested);
         Validation.Names.RequireLabels("metadata.labels", meta.Labels);
         var updated = Merge(existing.Clone(), requested);

@@ -102,6 +102,18 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
             () => allocator.ResyncAsync());
     }
 
+    /// <summary>
+    /// An update that names no families keeps the service's own, instead of the defaults of the
+    /// service ranges configured now: re-applying a manifest never changes (or, after a range was
+    /// removed from the configuration, fails to match) the families the service holds addresses of.
+    /// </summary>
+    protected override void Inherit(Service current, Service requested)
+    {
+        if (requested.Spec is not { } spec || current.Spec.IpFamilies.Count == 0 || spec.IpFamilies.Count > 0 || spec.ClusterIps.Count > 0) return;
+        if (spec.IpFamilyPolicy.Length == 0) spec.IpFamilyPolicy = current.Spec.IpFamilyPolicy;
+        if (spec.IpFamilyPolicy == current.Spec.IpFamilyPolicy) spec.IpFamilies.Add(current.Spec.IpFamilies);
+    }
+
     protected override Service Merge(Service current, Service requested)
     {
         if (requested.Spec.Type != current.Spec.Type) throw ControlPlaneException.Invalid("spec.type", "is immutable");
