@@ -65,6 +65,14 @@ public sealed class ClusterDnsTests
         var headlessSrv = (await dns.DigAsync("dig", "+short", "_postgres._tcp.db.shop.svc.cluster.local", "SRV")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(new[] { "0 100 5432 db-0.db.shop.svc.cluster.local.", $"0 100 5432 {derived}.db.shop.svc.cluster.local." }.Order(), headlessSrv.Order());
         Assert.Equal("db-0.db.shop.svc.cluster.local.", (await dns.DigAsync("dig", "+short", "-x", db0.Status.Ips[0])).Trim());
+        // The targets' addresses ride in the additional section (RFC 2782), read by another client.
+        var additional = await dns.DigAsync("kdig", "+noall", "+additional", "_postgres._tcp.db.shop.svc.cluster.local", "SRV");
+        foreach (var (owner, ip) in new[] { ("db-0", db0.Status.Ips[0]), ("db-0", db0.Status.Ips[1]), (derived, db1.Status.Ips[0]), (derived, db1.Status.Ips[1]) })
+        {
+            Assert.Matches($@"{owner}\.db\.shop\.svc\.cluster\.local\.\s+30\s+IN\s+A{{1,4}}\s+{System.Text.RegularExpressions.Regex.Escape(ip)}", additional);
+        }
+        var clusterIpAdditional = await dns.DigAsync("dig", "+noall", "+additional", "_http._tcp.web.shop.svc.cluster.local", "SRV");
+        Assert.Matches($@"web\.shop\.svc\.cluster\.local\.\s+30\s+IN\s+A\s+{vip.Replace(".", "\\.")}", clusterIpAdditional);
 
         // ExternalName, schema version, apex.
         Assert.Equal("example.org.", (await dns.DigAsync("dig", "+short", "ext.shop.svc.cluster.local", "CNAME")).Trim());

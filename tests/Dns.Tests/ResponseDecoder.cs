@@ -7,7 +7,7 @@ namespace ControlPlane.Dns.Tests;
 
 /// <summary>Test-side decoder: a response as header fields and records in zone-file text.</summary>
 internal sealed record DecodedResponse(ushort Id, bool Authoritative, bool Truncated, int Rcode, string Question,
-    List<string> Answer, List<string> Authority, bool HasOpt)
+    List<string> Answer, List<string> Authority, bool HasOpt, List<string> Additional)
 {
     public static DecodedResponse Decode(ReadOnlySpan<byte> message)
     {
@@ -23,9 +23,9 @@ internal sealed record DecodedResponse(ushort Id, bool Authoritative, bool Trunc
         }
         var answer = ReadRecords(message, ref offset, counts[1], out _);
         var authority = ReadRecords(message, ref offset, counts[2], out _);
-        ReadRecords(message, ref offset, counts[3], out var opt);
+        var additional = ReadRecords(message, ref offset, counts[3], out var opt);
         return new DecodedResponse(BinaryPrimitives.ReadUInt16BigEndian(message), (flags & 0x0400) != 0, (flags & 0x0200) != 0,
-            flags & 0xF, question, answer, authority, opt);
+            flags & 0xF, question, answer, authority, opt, additional);
     }
 
     private static List<string> ReadRecords(ReadOnlySpan<byte> message, ref int offset, int count, out bool opt)

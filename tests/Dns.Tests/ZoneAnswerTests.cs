@@ -95,6 +95,30 @@ public sealed class ZoneAnswerTests
         Assert.Equal((int)Rcode.Refused, Decode(handler, Queries.Build("example.org", DnsType.A)).Rcode);
     }
 
+    /// <summary>
+    /// SRV answers carry their targets' addresses in the additional section (RFC 2782); when those
+    /// would not fit, the answer goes without them and is not truncated (RFC 2181 §9).
+    /// </summary>
+    [Fact]
+    public void Srv_CarriesItsTargetsAddresses_AndLeavesThemOutRatherThanTruncate()
+    {
+        var srv = Ask(Queries.Build("_http._tcp.web.shop.svc.cluster.local", DnsType.SRV));
+        Assert.Equal(["web.shop.svc.cluster.local. 30 IN A 10.96.0.20", "web.shop.svc.cluster.local. 30 IN AAAA fd00:96::20"], srv.Additional);
+        Assert.Empty(Ask(Queries.Build("web.shop.svc.cluster.local", DnsType.A)).Additional);
+
+        var lines = string.Join('\n', Enumerable.Range(1, 8).Select(i =>
+            $"_x._tcp.many.shop.svc IN SRV 0 100 80 t{i}.shop.svc.cluster.local.\nt{i}.shop.svc IN A 10.244.8.{i}"));
+        var handler = new QueryHandler(ZoneSnapshot.Build(ZoneFile.Parse(Zone + "\n" + lines)));
+        var plain = Decode(handler, Queries.Build("_x._tcp.many.shop.svc.cluster.local", DnsType.SRV));
+        Assert.False(plain.Truncated);
+        Assert.Equal(8, plain.Answer.Count);
+        Assert.Empty(plain.Additional);
+        var edns = Decode(handler, Queries.Build("_x._tcp.many.shop.svc.cluster.local", DnsType.SRV, ednsSize: 4096));
+        Assert.Equal(8, edns.Additional.Count);
+        Assert.Contains("t3.shop.svc.cluster.local. 30 IN A 10.244.8.3", edns.Additional);
+        Assert.True(edns.HasOpt);
+    }
+
     [Fact]
     public void Edns_EchoesOptAndRaisesTheUdpLimit()
     {

@@ -232,7 +232,9 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         if (!Append(response, ref body, ref answers, found, QueryParser.HeaderLength)) return Overflow(response, q, limit);
         if (found.Set is not { Type: DnsType.CNAME } alias || q.Type == (ushort)DnsType.CNAME)
         {
-            return FinishAuthoritative(response, q, Rcode.NoError, answers, body, null, 0, limit);
+            return found.Set is { AdditionalCount: > 0 } srv && body + srv.Additional.Length <= response.Length
+                ? WithAdditional(response, q, answers, body, srv, limit)
+                : FinishAuthoritative(response, q, Rcode.NoError, answers, body, null, 0, limit);
         }
         var aliases = new Aliases();
         aliases[0] = alias;
@@ -318,6 +320,13 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         return Complete(response, q, rcode, true, answers, authority, body - q.QuestionEnd, 0, limit, truncated: false);
     }
 
+    /// <summary>SRV answers with their targets' addresses in the additional section, when they fit (else without, and not truncated: RFC 2181 §9).</summary>
+    private int WithAdditional(Span<byte> response, in DnsQuery q, int answers, int body, RecordSet srv, int limit)
+    {
+        srv.Additional.CopyTo(response[body..]);
+        return Complete(response, q, Rcode.NoError, true, answers, 0, body - q.QuestionEnd, 0, limit, truncated: false, srv.AdditionalCount, srv.Additional.Length);
+    }
+
     /// <summary>The answer does not fit the buffer at all: TC, no records.</summary>
     private int Overflow(Span<byte> response, in DnsQuery q, int limit) =>
         Complete(response, q, Rcode.NoError, true, 0, 0, 0, 0, limit, truncated: true);
@@ -334,11 +343,19 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         return Complete(response, q, rcode, authoritative, truncated ? 0 : answers, authority, truncated ? 0 : records.Length, extendedRcode, limit, truncated);
     }
 
-    /// <summary>Header, question, OPT; applies the size limit (TC and no records when over).</summary>
+    /// <summary>
+    /// Header, question, OPT; applies the size limit (TC and no records when over). Additional
+    /// records written after the others are kept only when everything fits; without them the
+    /// answer is still whole.
+    /// </summary>
     private int Complete(Span<byte> response, in DnsQuery q, Rcode rcode, bool authoritative, int answers, int authority,
-        int recordBytes, int extendedRcode, int limit, bool truncated)
+        int recordBytes, int extendedRcode, int limit, bool truncated, int additional = 0, int additionalBytes = 0)
     {
         var optLength = q.HasOpt ? OptLength : 0;
+        if (truncated || q.QuestionEnd + recordBytes + additionalBytes + optLength > limit)
+        {
+            additional = additionalBytes = 0;
+        }
         if (truncated || q.QuestionEnd + recordBytes + optLength > limit)
         {
             truncated = true;
@@ -346,8 +363,8 @@ public sealed class QueryHandler(ZoneSnapshot initial)
             recordBytes = 0;
             Metrics.Truncated();
         }
-        WriteHeader(response, q, rcode, authoritative, q.QuestionEnd > QueryParser.HeaderLength ? 1 : 0, answers, authority, q.HasOpt ? 1 : 0, truncated);
-        var end = q.QuestionEnd + recordBytes;
+        WriteHeader(response, q, rcode, authoritative, q.QuestionEnd > QueryParser.HeaderLength ? 1 : 0, answers, authority, additional + (q.HasOpt ? 1 : 0), truncated);
+        var end = q.QuestionEnd + recordBytes + additionalBytes;
         if (q.HasOpt)
         {
             var opt = response.Slice(end, OptLength);

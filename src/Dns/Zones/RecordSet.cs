@@ -44,4 +44,44 @@ public sealed class RecordSet
 
     /// <summary>For a CNAME: its target (lower-case, no trailing dot), which answers may chase.</summary>
     public string? Target { get; }
+
+    /// <summary>
+    /// For SRV: the A and AAAA records of its targets that lie in our zones, encoded for the
+    /// additional section (owners written in full), so a client needs no second query (RFC 2782).
+    /// Empty when there are none.
+    /// </summary>
+    public byte[] Additional { get; private set; } = [];
+
+    /// <summary>Records in <see cref="Additional"/>.</summary>
+    public int AdditionalCount { get; private set; }
+
+    /// <summary>Fills <see cref="Additional"/> of an SRV set from the address sets of its targets.</summary>
+    internal void AddTargetAddresses(Func<string, RecordSet[]?> setsOf)
+    {
+        if (Type != DnsType.SRV) return;
+        Span<char> text = stackalloc char[DnsName.MaxWireLength];
+        var targets = new HashSet<string>(StringComparer.Ordinal);
+        var additional = new List<byte>();
+        var count = 0;
+        for (var at = 0; at < Encoded.Length; at += 12 + BinaryPrimitives.ReadUInt16BigEndian(Encoded.AsSpan(at + 10)))
+        {
+            // SRV RDATA: priority, weight, port, then the target (uncompressed).
+            if (DnsName.Read(Encoded, at + 12 + 6, text, out var length) <= 0) continue;
+            var target = text[..length].ToString();
+            if (!targets.Add(target) || setsOf(target) is not { } sets) continue;
+            var owner = DnsName.Encode(target);
+            foreach (var set in sets)
+            {
+                if (set.Type is not (DnsType.A or DnsType.AAAA)) continue;
+                for (var r = 0; r < set.Encoded.Length; r += 12 + BinaryPrimitives.ReadUInt16BigEndian(set.Encoded.AsSpan(r + 10)))
+                {
+                    additional.AddRange(owner);
+                    additional.AddRange(set.Encoded.AsSpan(r + 2, 10 + BinaryPrimitives.ReadUInt16BigEndian(set.Encoded.AsSpan(r + 10))));
+                    count++;
+                }
+            }
+        }
+        Additional = [.. additional];
+        AdditionalCount = count;
+    }
 }

@@ -124,6 +124,10 @@ public sealed class ZoneSnapshot
         {
             names[name] = [.. types.Select(t => new RecordSet(t.Key, t.Value))];
         }
+        foreach (var sets in names.Values)
+        {
+            foreach (var set in sets) set.AddTargetAddresses(target => names.GetValueOrDefault(target));
+        }
         return new ZoneSnapshot(true, zones, names, pods);
     }
 }
