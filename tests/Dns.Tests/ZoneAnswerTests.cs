@@ -117,6 +117,11 @@ public sealed class ZoneAnswerTests
         Assert.Equal(8, edns.Additional.Count);
         Assert.Contains("t3.shop.svc.cluster.local. 30 IN A 10.244.8.3", edns.Additional);
         Assert.True(edns.HasOpt);
+
+        // NS answers the same way, for a name server whose address is in the zone.
+        Assert.Empty(Ask(Queries.Build("cluster.local", DnsType.NS)).Additional);
+        var withServer = new QueryHandler(ZoneSnapshot.Build(ZoneFile.Parse(Zone + "\nns.dns IN A 10.96.0.10")));
+        Assert.Equal(["ns.dns.cluster.local. 30 IN A 10.96.0.10"], Decode(withServer, Queries.Build("cluster.local", DnsType.NS)).Additional);
     }
 
     [Fact]

@@ -320,7 +320,7 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         return Complete(response, q, rcode, true, answers, authority, body - q.QuestionEnd, 0, limit, truncated: false);
     }
 
-    /// <summary>SRV answers with their targets' addresses in the additional section, when they fit (else without, and not truncated: RFC 2181 §9).</summary>
+    /// <summary>SRV and NS answers with their targets' addresses in the additional section, when they fit (else without, and not truncated: RFC 2181 §9).</summary>
     private int WithAdditional(Span<byte> response, in DnsQuery q, int answers, int body, RecordSet srv, int limit)
     {
         srv.Additional.CopyTo(response[body..]);

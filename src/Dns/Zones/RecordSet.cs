@@ -46,8 +46,9 @@ public sealed class RecordSet
     public string? Target { get; }
 
     /// <summary>
-    /// For SRV: the A and AAAA records of its targets that lie in our zones, encoded for the
-    /// additional section (owners written in full), so a client needs no second query (RFC 2782).
+    /// For SRV and NS: the A and AAAA records of its targets that lie in our zones, encoded for the
+    /// additional section (owners written in full), so a client needs no second query (RFC 2782,
+    /// RFC 1035 §3.3.11).
     /// Empty when there are none.
     /// </summary>
     public byte[] Additional { get; private set; } = [];
@@ -55,18 +56,19 @@ public sealed class RecordSet
     /// <summary>Records in <see cref="Additional"/>.</summary>
     public int AdditionalCount { get; private set; }
 
-    /// <summary>Fills <see cref="Additional"/> of an SRV set from the address sets of its targets.</summary>
+    /// <summary>Fills <see cref="Additional"/> of an SRV or NS set from the address sets of its targets.</summary>
     internal void AddTargetAddresses(Func<string, RecordSet[]?> setsOf)
     {
-        if (Type != DnsType.SRV) return;
+        if (Type is not (DnsType.SRV or DnsType.NS)) return;
+        var targetAt = Type == DnsType.SRV ? 6 : 0;
         Span<char> text = stackalloc char[DnsName.MaxWireLength];
         var targets = new HashSet<string>(StringComparer.Ordinal);
         var additional = new List<byte>();
         var count = 0;
         for (var at = 0; at < Encoded.Length; at += 12 + BinaryPrimitives.ReadUInt16BigEndian(Encoded.AsSpan(at + 10)))
         {
-            // SRV RDATA: priority, weight, port, then the target (uncompressed).
-            if (DnsName.Read(Encoded, at + 12 + 6, text, out var length) <= 0) continue;
+            // SRV RDATA: priority, weight, port, then the target; NS: the name server. Uncompressed.
+            if (DnsName.Read(Encoded, at + 12 + targetAt, text, out var length) <= 0) continue;
             var target = text[..length].ToString();
             if (!targets.Add(target) || setsOf(target) is not { } sets) continue;
             var owner = DnsName.Encode(target);
