@@ -77,6 +77,14 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
             var paused = cluster.SiloPid(2);
             SiloProcess.Signal(paused, 19);
             var declared = Stopwatch.StartNew();
+            // A client whose first silo stops answering (its connections stay open) notices within
+            // its keepalive and moves on inside netctl's 10 s (a List activates no grain).
+            using (var viaPaused = new ControlPlaneClient(cluster.Addresses(2)))
+            {
+                var listed = Stopwatch.StartNew();
+                await viaPaused.Endpoints.ListAsync(new ListRequest { Namespace = Ns, PageSize = 1 }, Calls.Within(TimeSpan.FromSeconds(10)));
+                report.Add($"a call sent to the paused silo answered from another after {listed.ElapsedMilliseconds} ms");
+            }
             while (await cluster.MembershipStatusAsync(2) != "Dead")
             {
                 Assert.True(declared.Elapsed < TimeSpan.FromSeconds(90), "silo 2 was not declared dead within 90 s");
