@@ -16,7 +16,8 @@ namespace ControlPlane.Cni;
 /// domain the search list starts with &lt;namespace&gt;.svc.&lt;domain&gt;, svc.&lt;domain&gt;, &lt;domain&gt;.</item>
 /// </list>
 /// Runtime-provided: <c>runtimeConfig.ips</c> (the <c>ips</c> capability), <c>args.cni.ips</c>,
-/// <c>args.cni.labels</c>, <c>prevResult</c>, <c>cni.dev/valid-attachments</c>.
+/// <c>args.cni.labels</c>, <c>args.cni.ports</c> (the workload's named ports: name, port,
+/// protocol), <c>prevResult</c>, <c>cni.dev/valid-attachments</c>.
 /// </summary>
 public sealed record PluginConfig
 {
@@ -40,6 +41,9 @@ public sealed record PluginConfig
 
     /// <summary>Requested addresses from the ips capability or args.cni.ips (null: none given there).</summary>
     public IReadOnlyList<string>? Ips { get; init; }
+
+    /// <summary>The workload's named ports from args.cni.ports (services' named target ports and policies' named ports resolve to them).</summary>
+    public IReadOnlyList<(string Name, uint Port, string Protocol)> Ports { get; init; } = [];
 
     public JsonObject? PrevResult { get; init; }
 
@@ -82,6 +86,7 @@ public sealed record PluginConfig
             ClusterDomain = (Text(root, "clusterDomain") ?? "").TrimEnd('.'),
             Dns = root["dns"] as JsonObject,
             Ips = Strings(root["runtimeConfig"]?["ips"], "runtimeConfig.ips") ?? Strings(cniArgs?["ips"], "args.cni.ips"),
+            Ports = NamedPorts(cniArgs?["ports"]),
             PrevResult = root["prevResult"] as JsonObject,
             ValidAttachments = root["cni.dev/valid-attachments"] is JsonArray valid
                 ? valid.Select(a => (Expect<string>(a?["containerID"], "cni.dev/valid-attachments[].containerID"), Expect<string>(a?["ifname"], "cni.dev/valid-attachments[].ifname"))).ToList()
@@ -123,6 +128,22 @@ public sealed record PluginConfig
             addresses.Add(address.ToString());
         }
         return addresses;
+    }
+
+    /// <summary>args.cni.ports: [{"name": "http", "port": 8080, "protocol": "TCP"}, …]; protocol TCP (the default), UDP or SCTP.</summary>
+    private static List<(string, uint, string)> NamedPorts(JsonNode? node)
+    {
+        if (node is null) return [];
+        if (node is not JsonArray array) throw new CniException(CniCodes.InvalidConfig, "args.cni.ports must be a list of {name, port, protocol}");
+        var ports = new List<(string, uint, string)>();
+        for (var i = 0; i < array.Count; i++)
+        {
+            var at = $"args.cni.ports[{i}]";
+            var protocol = array[i]?["protocol"] is { } given ? Expect<string>(given, at + ".protocol").ToUpperInvariant() : "TCP";
+            if (protocol is not ("TCP" or "UDP" or "SCTP")) throw new CniException(CniCodes.InvalidConfig, $"{at}.protocol must be TCP, UDP or SCTP", $"{at}.protocol: {protocol}");
+            ports.Add((Expect<string>(array[i]?["name"], at + ".name"), Expect<uint>(array[i]?["port"], at + ".port"), protocol));
+        }
+        return ports;
     }
 
     private static string? Text(JsonObject root, string key) => root[key] is { } node ? Expect<string>(node, key) : null;

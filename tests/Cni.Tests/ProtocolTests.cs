@@ -62,6 +62,8 @@ public sealed class ProtocolTests(CniBed bed)
     [InlineData("ADD", """{"cniVersion":"1.0.0","name":"x","network":"n"}""", "", "eth0", 4, "invalid CNI environment variables")]
     [InlineData("ADD", """{"cniVersion":"1.0.0","name":"x","network":"n"}""", "c1", "bad/name", 4, "invalid CNI environment variables")]
     [InlineData("ADD", """{"cniVersion":"1.0.0","name":"x","network":"n","runtimeConfig":{"ips":["not-an-ip"]}}""", "c1", "eth0", 7, "a requested address is not an IP address")]
+    [InlineData("ADD", """{"cniVersion":"1.0.0","name":"x","network":"n","args":{"cni":{"ports":[{"name":"a","port":1,"protocol":"ICMP"}]}}}""", "c1", "eth0", 7, "args.cni.ports[0].protocol must be TCP, UDP or SCTP")]
+    [InlineData("ADD", """{"cniVersion":"1.0.0","name":"x","network":"n","args":{"cni":{"ports":[{"name":"a","port":"80"}]}}}""", "c1", "eth0", 7, "args.cni.ports[0].port has the wrong type")]
     [InlineData("GC", """{"cniVersion":"1.0.0","name":"x","network":"n"}""", "", "", 1, "GC needs cniVersion 1.1.0 or later")]
     [InlineData("CHECK", """{"cniVersion":"1.1.0","name":"x","network":"n"}""", "c1", "eth0", 7, "CHECK needs prevResult")]
     [InlineData("FROB", """{"cniVersion":"1.1.0","name":"x","network":"n"}""", "c1", "eth0", 4, "unknown CNI_COMMAND 'FROB'")]
@@ -79,6 +81,27 @@ public sealed class ProtocolTests(CniBed bed)
         Assert.Equal(message, json["msg"]!.GetValue<string>());
         Assert.NotNull(json["cniVersion"]);
         Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+    }
+
+    /// <summary>A runtime passes the workload's named ports in args.cni.ports: they become the endpoint's, for named target ports and policy ports.</summary>
+    [Fact]
+    public async Task Add_NamedPortsInArgs_AreTheEndpointsPorts()
+    {
+        var vni = bed.NextVni();
+        var network = (await Cluster.CreateNetworkAsync($"n{vni}", vni)).Metadata.Name;
+        var config = Runtimes.PluginConfig(Cluster, Cluster.WriteConfList($"c{vni}", network, host: 1));
+        config["args"] = JsonNode.Parse("""{"cni":{"ports":[{"name":"http","port":8080},{"name":"dns","port":53,"protocol":"udp"}]}}""");
+        var pod = Cluster.Netns($"p{vni}");
+        Cluster.AddNamespace(pod);
+        var args = $"K8S_POD_NAMESPACE=default;K8S_POD_NAME=ported-{vni}";
+
+        var added = Runtimes.Plugin(Cluster, 1, "ADD", config, $"ported-{vni}", $"/run/netns/{pod}", cniArgs: args);
+
+        Assert.True(added.Code == 0, added.ToString());
+        var endpoint = await Cluster.Client.Endpoints.GetAsync("default", $"ported-{vni}");
+        Assert.Equal([("http", 8080u, ControlPlane.Contracts.V1.Protocol.Tcp), ("dns", 53u, ControlPlane.Contracts.V1.Protocol.Udp)], endpoint.Spec.Ports.Select(p => (p.Name, p.Port, p.Protocol)));
+        var deleted = Runtimes.Plugin(Cluster, 1, "DEL", config, $"ported-{vni}", $"/run/netns/{pod}", cniArgs: args);
+        Assert.True(deleted.Code == 0, deleted.ToString());
     }
 
     [Fact]

@@ -30,6 +30,10 @@ public static class AddCommand
             Ips = { requested },
         };
         foreach (var (key, value) in config.Labels) request.Labels[key] = value;
+        foreach (var (name, port, protocol) in config.Ports)
+        {
+            request.Ports.Add(new NamedPort { Name = name, Port = port, Protocol = protocol switch { "UDP" => Protocol.Udp, "SCTP" => Protocol.Sctp, _ => Protocol.Tcp } });
+        }
         request.Labels[AttachmentLabels.CniNetwork] = config.Name;
         using var agent = new AgentConnection(config.AgentSocket);
         AttachResponse attached;
