@@ -274,6 +274,40 @@ public sealed class ServiceTests
         Assert.True(again.Count == 1 && !again.ContainsKey(chosen["c1"]), $"c1 reached {string.Join(", ", again)}");
     }
 
+    /// <summary>
+    /// Endpoints that leave while a node's agent is down: the restarted agent clears the UDP flows
+    /// and client affinities that still lead there, as a running agent does when they leave.
+    /// </summary>
+    [Fact]
+    public async Task AgentRestart_ClearsFlowsAndAffinities_ToEndpointsThatLeftWhileItWasDown()
+    {
+        await using var setup = await StartAsync(SessionAffinity.ClientIp);
+        var cluster = setup.Cluster;
+        using var flow = PodSockets.Create(setup.Pod("c1"), AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        var udpTarget = (await PodSockets.UdpAsync(setup.Pod("c1"), setup.Ips["echo"], 53, Short, flow)).Answer.Split(' ')[0];
+        var tcpTarget = Assert.Single((await SpreadAsync(setup, "c1", 10)).Tcp.Keys);
+        var convergedBefore = cluster.LogLines(1, "read back and converged");
+
+        cluster.KillAgent(1);
+        foreach (var name in new[] { udpTarget, tcpTarget }.Distinct())
+        {
+            var endpoint = await cluster.Client.Endpoints.GetAsync("default", name);
+            endpoint.Spec.Ready = false;
+            await cluster.Client.Endpoints.UpdateAsync(endpoint);
+        }
+        // Still down: the old table and the flow's conntrack entry keep c1 where it was.
+        Assert.Equal(udpTarget, (await PodSockets.UdpAsync(setup.Pod("c1"), setup.Ips["echo"], 53, Short, flow)).Answer.Split(' ')[0]);
+        cluster.StartAgent(1);
+        await cluster.WaitForLogAsync(1, "read back and converged", convergedBefore + 1, TimeSpan.FromSeconds(30));
+
+        var moved = await PodSockets.UdpAsync(setup.Pod("c1"), setup.Ips["echo"], 53, Short, flow);
+        Assert.Equal(ProbeResult.Answered, moved.Result);
+        Assert.NotEqual(udpTarget, moved.Answer.Split(' ')[0]);
+        var (tcp, _, _, failures) = await SpreadAsync(setup, "c1", 20);
+        Assert.Equal(0, failures);
+        Assert.True(tcp.Count == 1 && !tcp.ContainsKey(tcpTarget), $"c1 reached {string.Join(", ", tcp)}\n{cluster.Ruleset(1)}");
+    }
+
     [Fact]
     public async Task AgentRestart_With100Services_DropsNoConnection_AndChangesNothing()
     {

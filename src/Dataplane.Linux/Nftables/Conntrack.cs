@@ -21,10 +21,24 @@ public static class Conntrack
     /// Deletes the entries of flows to <paramref name="service"/>:<paramref name="servicePort"/>
     /// that were translated to <paramref name="endpoint"/>:<paramref name="endpointPort"/>. Returns how many.
     /// </summary>
-    public static int DeleteTranslated(byte protocol, IPAddress service, ushort servicePort, IPAddress endpoint, ushort endpointPort)
+    public static int DeleteTranslated(byte protocol, IPAddress service, ushort servicePort, IPAddress endpoint, ushort endpointPort) =>
+        DeleteWhere(AddressFamilies.Of(service), (orig, reply) =>
+            Matches(orig, protocol, destination: service, destinationPort: servicePort) && Matches(reply, protocol, source: endpoint, sourcePort: endpointPort));
+
+    /// <summary>
+    /// Deletes the entries of <paramref name="protocol"/> flows of an address family
+    /// (<see cref="AddressFamilies"/>) that were translated (their reply comes from another
+    /// address or port than the original destination) and that <paramref name="stale"/> picks,
+    /// given (original destination, port, translated destination, port). Returns how many.
+    /// </summary>
+    public static int DeleteTranslatedWhere(byte family, byte protocol, Func<IPAddress, ushort, IPAddress, ushort, bool> stale) =>
+        DeleteWhere(family, (orig, reply) =>
+            Endpoint(orig, protocol, destination: true) is { } to && Endpoint(reply, protocol, destination: false) is { } from
+            && !(to.Address.Equals(from.Address) && to.Port == from.Port) && stale(to.Address, to.Port, from.Address, from.Port));
+
+    private static int DeleteWhere(byte family, Func<ReadOnlySpan<byte>, ReadOnlySpan<byte>, bool> doomedIf)
     {
         using var socket = NetlinkSocket.Open(NetlinkSocket.NetlinkNetfilter);
-        var family = AddressFamilies.Of(service);
         var request = new MessageWriter();
         var sequence = socket.NextSequence();
         request.BeginMessage((ushort)((SubsysConntrack << 8) | MsgGet), FRequest | FDump, sequence);
@@ -36,11 +50,7 @@ public static class Conntrack
             if (payload.Length < 4) return;
             var a = new Attributes(payload[4..]);
             if (!a.TryGet(TupleOrig, out var orig) || !a.TryGet(TupleReply, out var reply)) return;
-            if (Matches(orig, protocol, destination: service, destinationPort: servicePort)
-                && Matches(reply, protocol, source: endpoint, sourcePort: endpointPort))
-            {
-                doomed.Add(orig.ToArray());
-            }
+            if (doomedIf(orig, reply)) doomed.Add(orig.ToArray());
         });
         if (doomed.Count == 0) return 0;
         var batch = new MessageWriter();
@@ -70,6 +80,18 @@ public static class Conntrack
         if (source is not null && !(ip.TryGet(v4 ? IpV4Src : IpV6Src, out var s) && source.Equals(new IPAddress(s)) && Port(proto, ProtoSrcPort) == sourcePort)) return false;
         if (destination is not null && !(ip.TryGet(v4 ? IpV4Dst : IpV6Dst, out var d) && destination.Equals(new IPAddress(d)) && Port(proto, ProtoDstPort) == destinationPort)) return false;
         return true;
+    }
+
+    /// <summary>A tuple's destination (or source) address and port, for the protocol given; null for another protocol.</summary>
+    private static (IPAddress Address, ushort Port)? Endpoint(ReadOnlySpan<byte> tuple, byte protocol, bool destination)
+    {
+        var t = new Attributes(tuple);
+        if (!t.TryGet(TupleIp, out var ipNest) || !t.TryGet(TupleProto, out var protoNest)) return null;
+        var ip = new Attributes(ipNest);
+        var proto = new Attributes(protoNest);
+        if (!proto.TryGet(ProtoNum, out var num) || num.Length < 1 || num[0] != protocol) return null;
+        if (!ip.TryGet(destination ? IpV4Dst : IpV4Src, out var address) && !ip.TryGet(destination ? IpV6Dst : IpV6Src, out address)) return null;
+        return (new IPAddress(address), Port(proto, destination ? ProtoDstPort : ProtoSrcPort));
     }
 
     private static ushort Port(Attributes proto, ushort type) => proto.TryGet(type, out var p) && p.Length >= 2 ? BinaryPrimitives.ReadUInt16BigEndian(p) : (ushort)0;

@@ -18,7 +18,7 @@ public sealed record ElementGroup(IReadOnlyList<(string Set, NftElement Element)
 /// after that it remembers what it programmed, and a change of one service or one endpoint's
 /// policy costs one small transaction of that group's elements, whatever the size of the table.
 /// Flows to an endpoint that left a service are cleared from conntrack (UDP) and from the
-/// client-affinity maps.
+/// client-affinity maps, also those of endpoints that left while the agent was not running.
 /// </summary>
 public sealed class TableProgrammer(NftSocket nft)
 {
@@ -144,7 +144,48 @@ public sealed class TableProgrammer(NftSocket nft)
         _chains.Clear();
         _chains.UnionWith(chains);
         _converged = true;
-        return new Outcome(true, result.ElementsAdded, result.ElementsRemoved, 0, result.Rebuilt);
+        return new Outcome(true, result.ElementsAdded, result.ElementsRemoved, ClearStrays(groups), result.Rebuilt);
+    }
+
+    /// <summary>
+    /// After a read-back the agent does not know what it programmed before: UDP flows and client
+    /// affinities that lead to an endpoint no service port sends to now (it left while the agent
+    /// was down) are cleared, as <see cref="ClearDeparted"/> clears them while it runs. Affinities
+    /// of service ports that are gone go too.
+    /// </summary>
+    private int ClearStrays(IReadOnlyList<(string Key, ElementGroup Group)> groups)
+    {
+        var ports = groups.SelectMany(g => g.Group.Ports).ToList();
+        var udp = ports.Where(p => p.Protocol == PolicySemantics.Udp).GroupBy(p => (p.Vip, p.Port))
+            .ToDictionary(g => g.Key, g => g.SelectMany(p => p.Backends).ToHashSet());
+        var cleared = 0;
+        if (udp.Count > 0)
+        {
+            foreach (var family in AddressFamilies.Both)
+            {
+                cleared += Conntrack.DeleteTranslatedWhere(family, PolicySemantics.Udp,
+                    (vip, port, to, toPort) => udp.TryGetValue((vip, port), out var backends) && !backends.Contains(new Backend(to, toPort)));
+            }
+        }
+        var valid = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var port in ports.Where(p => p.AffinitySeconds > 0))
+        {
+            var servicePort = Convert.ToHexString(ServiceRuleset.ServicePortKey(port.Vip, port.Protocol, port.Port));
+            foreach (var backend in port.Backends) valid.Add(servicePort + Convert.ToHexString(ServiceRuleset.Backend(backend.Address, backend.Port)));
+        }
+        foreach (var family in FamilyLayout.Both)
+        {
+            // An entry is client . service port → endpoint; the client is as wide as the service port's address.
+            var stale = nft.ListElements(family.Affinity)
+                .Where(e => e.Data is not { } data || !valid.Contains(Convert.ToHexString(e.Key.AsSpan((e.Key.Length - 8) / 2)) + Convert.ToHexString(data)))
+                .ToList();
+            if (stale.Count == 0) continue;
+            var tx = nft.Begin();
+            foreach (var entry in stale) tx.DestroyElement(family.Affinity, entry);
+            nft.Commit(tx);
+            cleared += stale.Count;
+        }
+        return cleared;
     }
 
     /// <summary>Flows and affinities that still lead to an endpoint the service no longer sends to.</summary>
