@@ -56,12 +56,16 @@ public sealed class AuditLogTests : IDisposable
         await using (var silo = await SiloProcess.StartAsync(_data))
         {
             await silo.Client.HeartbeatAsync("no-such-node").ContinueWith(_ => { });
+            await silo.Client.ClusterPeers.DeleteAsync("", "no-such-peer").ContinueWith(_ => { });
+            await silo.Client.ServiceExports.DeleteAsync("shop", "no-such-export").ContinueWith(_ => { });
             await silo.TerminateAsync();
         }
         lines = Lines();
-        Assert.Equal(6, lines.Count);
+        Assert.Equal(8, lines.Count);
         Assert.Equal(("Heartbeat", "Node", "no-such-node", "NOT_FOUND"), (lines[5].GetProperty("method").GetString(), lines[5].GetProperty("kind").GetString(),
             lines[5].GetProperty("name").GetString(), lines[5].GetProperty("outcome").GetString()));
+        // Every kind is named in the singular, as the objects are.
+        Assert.Equal(["ClusterPeer", "ServiceExport"], lines.Skip(6).Select(l => l.GetProperty("kind").GetString()));
     }
 
     [Fact]

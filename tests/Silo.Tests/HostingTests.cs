@@ -59,6 +59,20 @@ public sealed class HostingTests : IDisposable
         await watch.WaitForAsync(e => e.Namespace?.Metadata.Name == "still-here", "the first silo's watch goes on");
     }
 
+    /// <summary>An invalid setting stops the silo before it opens anything, with a message naming the setting (the value once).</summary>
+    [Theory]
+    [InlineData("--Silo:DefaultBookmarkInterval=-00:00:01", "Silo:DefaultBookmarkInterval -00:00:01 must be at least 1 second")]
+    [InlineData("--ClusterSet:ClusterId=Bad_Id", "ClusterSet:ClusterId 'Bad_Id' must consist of lower-case letters")]
+    public void AnInvalidSetting_StopsTheSilo_NamingIt(string setting, string message)
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "cp-invalid-" + Guid.NewGuid().ToString("N"));
+
+        var error = Assert.Throws<InvalidOperationException>(() => ControlPlane.Silo.Hosting.SiloApp.Build(["--Silo:Port=0", $"--Silo:DataDirectory={directory}", "--Dns:Enabled=false", setting]));
+
+        Assert.Contains(message, error.Message);
+        Assert.False(Directory.Exists(directory));
+    }
+
     /// <summary>A taken address (UDP or TCP) stops each program at once with one line naming the setting, and exit code 1.</summary>
     [Theory]
     [InlineData("ControlPlane.Silo", "Dns:Listen", System.Net.Sockets.SocketType.Dgram)]

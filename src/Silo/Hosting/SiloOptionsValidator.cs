@@ -16,6 +16,7 @@ public static class SiloOptionsValidator
         if (silo.Port is < 0 or > 65535) errors.Add($"Silo:{nameof(silo.Port)} {silo.Port} is outside 0..65535");
         if (silo.HealthPort is < 0 or > 65535) errors.Add($"Silo:{nameof(silo.HealthPort)} {silo.HealthPort} is outside 0..65535");
         if (silo.MaxReceiveMessageSize < 1024) errors.Add($"Silo:{nameof(silo.MaxReceiveMessageSize)} must be at least 1024");
+        if (silo.DefaultBookmarkInterval < TimeSpan.FromSeconds(1)) errors.Add($"Silo:{nameof(silo.DefaultBookmarkInterval)} {silo.DefaultBookmarkInterval} must be at least 1 second");
         if (cluster.Membership is not ("localhost" or "redis")) errors.Add($"Cluster:{nameof(cluster.Membership)} '{cluster.Membership}' must be localhost or redis");
         if (cluster.Membership == "redis" && cluster.Redis.Length == 0) errors.Add($"Cluster:{nameof(cluster.Redis)} is required with redis membership");
         if (cluster.SiloPort is < 0 or > 65535) errors.Add($"Cluster:{nameof(cluster.SiloPort)} {cluster.SiloPort} is outside 0..65535");
@@ -44,8 +45,8 @@ public static class SiloOptionsValidator
                 errors.Add($"ControlPlane:{e.Message}");
             }
         }
-        if (Grains.Validation.Names.Dns1123LabelError(clusterSet.ClusterId) is { } idError) errors.Add($"ClusterSet:{nameof(clusterSet.ClusterId)} '{clusterSet.ClusterId}' {idError}");
-        if (Grains.Validation.Names.Dns1123SubdomainError(clusterSet.Name) is { } setError) errors.Add($"ClusterSet:{nameof(clusterSet.Name)} '{clusterSet.Name}' {setError}");
+        if (Grains.Validation.Names.Dns1123LabelError(clusterSet.ClusterId) is { } idError) errors.Add($"ClusterSet:{nameof(clusterSet.ClusterId)} {idError}");
+        if (Grains.Validation.Names.Dns1123SubdomainError(clusterSet.Name) is { } setError) errors.Add($"ClusterSet:{nameof(clusterSet.Name)} {setError}");
         if (clusterSet.PeerGracePeriod < TimeSpan.Zero) errors.Add($"ClusterSet:{nameof(clusterSet.PeerGracePeriod)} must not be negative");
         if (clusterSet.PeerProbeTimeout <= TimeSpan.Zero) errors.Add($"ClusterSet:{nameof(clusterSet.PeerProbeTimeout)} must be positive");
         if (clusterSet.PeerBookmarkSeconds is < 1 or > 60) errors.Add($"ClusterSet:{nameof(clusterSet.PeerBookmarkSeconds)} {clusterSet.PeerBookmarkSeconds} is outside 1..60");

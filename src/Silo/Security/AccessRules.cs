@@ -69,7 +69,7 @@ public static class AccessRules
         {
             Role.Reader => $"{Who(caller)} may only get, list and watch; {Short(method)} is a write",
             Role.Orchestrator => permission is Permission.NamespacedWrite or Permission.EndpointOnOwnNode ? null
-                : $"{Who(caller)} may only write namespaced objects (endpoints, services, network policies); {Short(method)} changes a cluster-scoped object",
+                : $"{Who(caller)} may only write namespaced objects (endpoints, services, network policies, service exports); {Short(method)} changes a cluster-scoped object",
             Role.Agent => AgentDenial(caller, method, permission, request, storedEndpointNode),
             _ => $"{Who(caller)} is not a known role",
         };

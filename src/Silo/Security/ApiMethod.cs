@@ -32,6 +32,9 @@ internal sealed record ApiMethod(string Service, string Name, string Kind, bool 
             "Services" => "Service",
             "NetworkPolicies" => "NetworkPolicy",
             "ServiceEndpointSets" => "ServiceEndpoints",
+            "ClusterPeers" => "ClusterPeer",
+            "ServiceExports" => "ServiceExport",
+            "ServiceImports" => "ServiceImport",
             _ => shortService,
         };
         return new ApiMethod(service, name, kind, !infrastructure && !Reads.Contains(name), infrastructure);
