@@ -176,16 +176,20 @@ public sealed class TableProgrammer(NftSocket nft)
         foreach (var family in FamilyLayout.Both)
         {
             // An entry is client . service port → endpoint; the client is as wide as the service port's address.
-            var stale = nft.ListElements(family.Affinity)
-                .Where(e => e.Data is not { } data || !valid.Contains(Convert.ToHexString(e.Key.AsSpan((e.Key.Length - 8) / 2)) + Convert.ToHexString(data)))
-                .ToList();
-            if (stale.Count == 0) continue;
-            var tx = nft.Begin();
-            foreach (var entry in stale) tx.DestroyElement(family.Affinity, entry);
-            nft.Commit(tx);
-            cleared += stale.Count;
+            cleared += DestroyAffinities(family, e => e.Data is not { } data || !valid.Contains(Convert.ToHexString(e.Key.AsSpan((e.Key.Length - 8) / 2)) + Convert.ToHexString(data)));
         }
         return cleared;
+    }
+
+    /// <summary>Removes the affinity entries of a family that <paramref name="stale"/> picks; returns how many.</summary>
+    private int DestroyAffinities(FamilyLayout family, Func<NftElement, bool> stale)
+    {
+        var doomed = nft.ListElements(family.Affinity).Where(stale).ToList();
+        if (doomed.Count == 0) return 0;
+        var tx = nft.Begin();
+        foreach (var entry in doomed) tx.DestroyElement(family.Affinity, entry);
+        nft.Commit(tx);
+        return doomed.Count;
     }
 
     /// <summary>Flows and affinities that still lead to an endpoint the service no longer sends to.</summary>
@@ -208,12 +212,7 @@ public sealed class TableProgrammer(NftSocket nft)
             var family = FamilyLayout.Of(port.Vip);
             var servicePort = ServiceRuleset.ServicePortKey(port.Vip, port.Protocol, port.Port);
             var values = departed.Select(b => ServiceRuleset.Backend(b.Address, b.Port)).ToList();
-            var stale = nft.ListElements(family.Affinity).Where(e => values.Any(v => ServiceRuleset.AffinityMatches(e, servicePort, v))).ToList();
-            if (stale.Count == 0) continue;
-            var tx = nft.Begin();
-            foreach (var entry in stale) tx.DestroyElement(family.Affinity, entry);
-            nft.Commit(tx);
-            cleared += stale.Count;
+            cleared += DestroyAffinities(family, e => values.Any(v => ServiceRuleset.AffinityMatches(e, servicePort, v)));
         }
         return cleared;
     }
