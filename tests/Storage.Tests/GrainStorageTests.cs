@@ -181,14 +181,14 @@ public sealed class GrainStorageTests
         var data = new CounterState { Value = 7 }.Encode();
         var created = await cluster.Store.Committer.WriteAsync(new WriteRequest { Kind = "Counter", Key = "zombie", Partition = partition, ExpectedRevision = 0, Data = data });
         var deleted = await cluster.Store.Committer.WriteAsync(new WriteRequest { Kind = "Counter", Key = "zombie", Partition = partition, ExpectedRevision = created, PreviousData = data });
-        Assert.Equal(deleted, await cluster.Store.Store.ReadTombstoneAsync("Counter", "zombie"));
+        Assert.Equal(deleted, (await cluster.Store.Store.ReadForActivationAsync("Counter", "zombie")).DeletedRevision);
 
         await Assert.ThrowsAsync<InconsistentStateException>(() => grain.IncrementAsync());
 
         Assert.Null(cluster.Store.Store.Read("Counter", "zombie"));
         // Orleans deactivated the stale activation; the next one reads the tombstone and creates.
         Assert.Equal(1, await grain.IncrementAsync());
-        Assert.Equal(0, await cluster.Store.Store.ReadTombstoneAsync("Counter", "zombie"));
+        Assert.Equal(0, (await cluster.Store.Store.ReadForActivationAsync("Counter", "zombie")).DeletedRevision);
     }
 
     [Theory]
@@ -211,9 +211,9 @@ public sealed class GrainStorageTests
         await AssertCreatedAgainAsync();
 
         // The tombstone goes with its delete's change record; an etag naming it still creates.
-        Assert.NotEqual(0, await cluster.Store.Store.ReadTombstoneAsync("Counter", "phoenix"));
+        Assert.NotEqual(0, (await cluster.Store.Store.ReadForActivationAsync("Counter", "phoenix")).DeletedRevision);
         cluster.Store.Store.Compact(0);
-        Assert.Equal(0, await cluster.Store.Store.ReadTombstoneAsync("Counter", "phoenix"));
+        Assert.Equal(0, (await cluster.Store.Store.ReadForActivationAsync("Counter", "phoenix")).DeletedRevision);
         await AssertCreatedAgainAsync();
     }
 

@@ -39,7 +39,12 @@ public static class PolicyRuleset
     /// <summary>Interval sets (and chains) per family and direction.</summary>
     public const int Shards = 128;
 
-    private static readonly PolicyDirection[] Directions = [PolicyDirection.Ingress, PolicyDirection.Egress];
+    /// <summary>
+    /// In the order of the forward chain's checks. Egress first: its chains return when allowed, so
+    /// the ingress check still runs; an ingress chain accepts, which ends the base chain (traffic
+    /// between two endpoints of one node meets both).
+    /// </summary>
+    private static readonly PolicyDirection[] Directions = [PolicyDirection.Egress, PolicyDirection.Ingress];
 
     public static (List<NftSetSpec> Sets, List<NftChainSpec> Chains) Schema()
     {
@@ -52,9 +57,7 @@ public static class PolicyRuleset
         foreach (var f in FamilyLayout.Both)
         {
             var a = (uint)f.AddressBytes;
-            // Egress first: its chains return when allowed, so the ingress check still runs; an
-            // ingress chain accepts, which ends the base chain (same-node traffic meets both).
-            foreach (var d in (ReadOnlySpan<PolicyDirection>)[PolicyDirection.Egress, PolicyDirection.Ingress])
+            foreach (var d in Directions)
             {
                 var local = d == PolicyDirection.Egress ? f.SourceOffset : f.DestinationOffset;
                 sets.Add(new(Isolated(f, d), Nft.SetMap, f.AddressType, a, Nft.DataTypeVerdict));

@@ -167,16 +167,12 @@ public sealed class TableProgrammer(NftSocket nft)
                     (vip, port, to, toPort) => udp.TryGetValue((vip, port), out var backends) && !backends.Contains(new Backend(to, toPort)));
             }
         }
-        var valid = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var port in ports.Where(p => p.AffinitySeconds > 0))
-        {
-            var servicePort = Convert.ToHexString(ServiceRuleset.ServicePortKey(port.Vip, port.Protocol, port.Port));
-            foreach (var backend in port.Backends) valid.Add(servicePort + Convert.ToHexString(ServiceRuleset.Backend(backend.Address, backend.Port)));
-        }
+        var valid = ports.Where(p => p.AffinitySeconds > 0)
+            .SelectMany(p => p.Backends.Select(b => (Port: ServiceRuleset.ServicePortKey(p.Vip, p.Protocol, p.Port), Backend: ServiceRuleset.Backend(b.Address, b.Port))))
+            .ToList();
         foreach (var family in FamilyLayout.Both)
         {
-            // An entry is client . service port → endpoint; the client is as wide as the service port's address.
-            cleared += DestroyAffinities(family, e => e.Data is not { } data || !valid.Contains(Convert.ToHexString(e.Key.AsSpan((e.Key.Length - 8) / 2)) + Convert.ToHexString(data)));
+            cleared += DestroyAffinities(family, e => !valid.Exists(v => ServiceRuleset.AffinityMatches(e, v.Port, v.Backend)));
         }
         return cleared;
     }

@@ -28,14 +28,10 @@ public sealed class ObjectStorage(DurableStore store) : IGrainStorage
         var state = StateOf(grainState);
         var (kind, key) = Identify(grainId);
         StoredObject? stored;
-        long deleted = 0;
+        long deleted;
         try
         {
-            stored = await store.Store.ReadAsync(kind, key).ConfigureAwait(false);
-            if (stored is null)
-            {
-                deleted = await store.Store.ReadTombstoneAsync(kind, key).ConfigureAwait(false);
-            }
+            (stored, deleted) = await store.Store.ReadForActivationAsync(kind, key).ConfigureAwait(false);
         }
         catch (ControlPlaneException e) when (e.Code == ErrorCode.Unavailable)
         {

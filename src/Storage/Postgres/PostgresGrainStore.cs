@@ -143,15 +143,23 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         }
     }
 
-    public async ValueTask<long> ReadTombstoneAsync(string kind, string key)
+    public async ValueTask<(StoredObject? Object, long DeletedRevision)> ReadForActivationAsync(string kind, string key)
     {
         try
         {
+            // One round trip: the object's row, or its tombstone's (no data).
             await using var connection = await ConnectAsync().ConfigureAwait(false);
-            await using var command = new NpgsqlCommand("SELECT revision FROM cp_tombstones WHERE kind = $1 AND key = $2", connection);
+            await using var command = new NpgsqlCommand("""
+                SELECT partition, revision, data, ns, idx FROM cp_objects WHERE kind = $1 AND key = $2
+                UNION ALL SELECT partition, revision, NULL, '', '' FROM cp_tombstones WHERE kind = $1 AND key = $2
+                """, connection);
             command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = kind });
             command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key });
-            return await command.ExecuteScalarAsync().ConfigureAwait(false) is long revision ? revision : 0;
+            await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
+            if (!await reader.ReadAsync().ConfigureAwait(false)) return (null, 0);
+            return reader.IsDBNull(2)
+                ? (null, reader.GetInt64(1))
+                : (new StoredObject(kind, key, reader.GetInt32(0), reader.GetInt64(1), (byte[])reader[2], reader.GetString(3), reader.GetString(4)), 0);
         }
         catch (Exception e) when (IsStoreFailure(e))
         {

@@ -301,16 +301,19 @@ public sealed class SqliteGrainStore : IGrainStore
         return Task.CompletedTask;
     }
 
-    public StoredObject? Read(string kind, string key) =>
-        WithReader((kind, key), static (reader, k) =>
-        {
-            var row = reader.Object.Bind(1, k.kind).Bind(2, k.key)
-                .QuerySingle(static r => (Partition: (int)r.Int64(0), Revision: r.Int64(1), Data: r.Blob(2), Namespace: r.Text(3), Index: r.Text(4)));
-            return row is { } found ? new StoredObject(k.kind, k.key, found.Partition, found.Revision, found.Data, found.Namespace, found.Index) : null;
-        });
+    public StoredObject? Read(string kind, string key) => WithReader((kind, key), static (reader, k) => ReadObject(reader, k.kind, k.key));
 
-    public ValueTask<long> ReadTombstoneAsync(string kind, string key) =>
-        ValueTask.FromResult(WithReader((kind, key), static (reader, k) => reader.Tombstone.Bind(1, k.kind).Bind(2, k.key).QuerySingle(static r => r.Int64(0)) ?? 0));
+    public ValueTask<(StoredObject? Object, long DeletedRevision)> ReadForActivationAsync(string kind, string key) =>
+        ValueTask.FromResult(WithReader((kind, key), static (reader, k) => ReadObject(reader, k.kind, k.key) is { } found
+            ? (found, 0L)
+            : ((StoredObject?)null, reader.Tombstone.Bind(1, k.kind).Bind(2, k.key).QuerySingle(static r => r.Int64(0)) ?? 0)));
+
+    private static StoredObject? ReadObject(PreparedReader reader, string kind, string key)
+    {
+        var row = reader.Object.Bind(1, kind).Bind(2, key)
+            .QuerySingle(static r => (Partition: (int)r.Int64(0), Revision: r.Int64(1), Data: r.Blob(2), Namespace: r.Text(3), Index: r.Text(4)));
+        return row is { } found ? new StoredObject(kind, key, found.Partition, found.Revision, found.Data, found.Namespace, found.Index) : null;
+    }
 
     /// <summary>
     /// Every activation reads its object, and creates read what they refer to: a pool of

@@ -23,11 +23,11 @@ public interface IGrainStore : IDisposable
     ValueTask<StoredObject?> ReadAsync(string kind, string key);
 
     /// <summary>
-    /// The revision of the delete of an object that does not exist now, while the change log
-    /// keeps that delete; else 0. An activation that finds no object reads this, and its create
-    /// names it (<see cref="WriteRequest.DeletedRevision"/>).
+    /// What an activation reads: the object, or when it does not exist the revision of its delete
+    /// while the change log keeps that delete (else 0), which its create names
+    /// (<see cref="WriteRequest.DeletedRevision"/>). One read.
     /// </summary>
-    ValueTask<long> ReadTombstoneAsync(string kind, string key);
+    ValueTask<(StoredObject? Object, long DeletedRevision)> ReadForActivationAsync(string kind, string key);
 
     /// <summary>
     /// Commits the batch in one transaction: for each request the object row and a change record
