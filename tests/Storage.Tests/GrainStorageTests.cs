@@ -289,6 +289,72 @@ public sealed class GrainStorageTests
         Assert.Equal(1, BitConverter.ToInt64(usurper.Read("Counter", "contested")!.Data));
     }
 
+    [Fact]
+    public async Task OnAFullDisk_CommitsFailUnavailable_AndTheStoreSaysSoUntilACommitSucceedsAgain()
+    {
+        // A small file system of its own, filled up by a file beside the database.
+        var directory = Path.Combine(Path.GetTempPath(), "cp-full-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(directory);
+        Shell.Must("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", directory);
+        try
+        {
+            await using var cluster = await StoreCluster.StartAsync(directory);
+            long acknowledged = 0;
+            acknowledged = await cluster.Counter("before").IncrementAsync();
+            var filler = Path.Combine(directory, "filler");
+            Fill(filler);
+
+            // Fresh pages have to be appended to the write-ahead log now, and there is no room.
+            ControlPlaneException? refused = null;
+            for (var i = 0; i < 20_000 && refused is null; i++)
+            {
+                try
+                {
+                    await cluster.Counter("fill-" + i).IncrementAsync();
+                }
+                catch (ControlPlaneException e)
+                {
+                    refused = e;
+                }
+            }
+            Assert.NotNull(refused);
+            Assert.Equal(ErrorCode.Unavailable, refused.Code);
+            Assert.NotNull(cluster.Store.Committer.Failure);
+            // A transaction that begins, reads and rolls back still works on a full disk: the
+            // probe must not take that for recovery.
+            Assert.NotNull(cluster.Store.Committer.Probe());
+            Assert.NotNull(cluster.Store.Committer.Failure);
+
+            File.Delete(filler);
+            Assert.Null(cluster.Store.Committer.Probe());
+            Assert.Null(cluster.Store.Committer.Failure);
+            Assert.Equal(acknowledged + 1, await cluster.Counter("before").IncrementAsync());
+        }
+        finally
+        {
+            Shell.Run("umount", "-l", directory);
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    private static void Fill(string path)
+    {
+        // Unbuffered, so nothing is left to write when the file is closed.
+        using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 0);
+        var chunk = new byte[4096];
+        try
+        {
+            while (true)
+            {
+                file.Write(chunk);
+            }
+        }
+        catch (IOException)
+        {
+            // ENOSPC: the file system is full.
+        }
+    }
+
     [Theory]
     [InlineData("sqlite")]
     [InlineData("postgres")]

@@ -458,14 +458,22 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         return new ChangeRange(changes, heads);
     }
 
-    public string? ProbeWritable(long[] epochs) => Sync(async () =>
+    public string? ProbeWritable(long[] epochs, bool commit = false) => Sync(async () =>
     {
         try
         {
             await using var connection = await _commits.OpenConnectionAsync().ConfigureAwait(false);
             await using var tx = await connection.BeginTransactionAsync().ConfigureAwait(false);
             await ExecuteAsync(connection, tx, "SELECT revision FROM cp_partitions WHERE id = 0 FOR UPDATE").ConfigureAwait(false);
-            await tx.RollbackAsync().ConfigureAwait(false);
+            if (commit)
+            {
+                await ExecuteAsync(connection, tx, "UPDATE cp_partitions SET revision = revision WHERE id = 0").ConfigureAwait(false);
+                await tx.CommitAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                await tx.RollbackAsync().ConfigureAwait(false);
+            }
             return null;
         }
         catch (Exception e) when (IsStoreFailure(e) || e is ControlPlaneException)

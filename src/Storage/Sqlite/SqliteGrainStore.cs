@@ -46,6 +46,11 @@ public sealed class SqliteGrainStore : IGrainStore
     private int _checkpointing;
     private int _commitsSinceWalCheck;
     private const long WalRestartBytes = 64L * 1024 * 1024;
+    // After a failed commit, the free space that counts as recovered: room for a full batch of
+    // writes (the space a failed commit left allocated in the WAL lets a small probe through on a
+    // disk that is still full).
+    private const long RecoveredFreeBytes = 4L * 1024 * 1024;
+    private readonly string _directory;
     private long[] _heads = [];
     private long[] _epochs = [];
     private long[] _compacted = [];
@@ -62,6 +67,7 @@ public sealed class SqliteGrainStore : IGrainStore
         {
             Directory.CreateDirectory(directory);
         }
+        _directory = string.IsNullOrEmpty(directory) ? "." : directory;
         SQLitePCL.Batteries_V2.Init();
         var builder = new SqliteConnectionStringBuilder { DataSource = path, Pooling = true, DefaultTimeout = 30 };
         _readConnectionString = builder.ToString();
@@ -465,23 +471,37 @@ public sealed class SqliteGrainStore : IGrainStore
         return new ChangeRange([.. changes.Select(c => c.Change)], heads);
     }
 
-    public string? ProbeWritable(long[] epochs)
+    public string? ProbeWritable(long[] epochs, bool commit = false)
     {
         lock (_writerLock)
         {
             try
             {
                 using var tx = _writer.BeginTransaction(deferred: false);
-                using var command = _writer.CreateCommand();
-                command.CommandText = "SELECT id, epoch FROM partitions ORDER BY id";
-                using var reader = command.ExecuteReader();
-                while (reader.Read())
+                using (var command = _writer.CreateCommand())
                 {
-                    var p = reader.GetInt32(0);
-                    if (p < epochs.Length && reader.GetInt64(1) != epochs[p])
+                    command.CommandText = "SELECT id, epoch FROM partitions ORDER BY id";
+                    using var reader = command.ExecuteReader();
+                    while (reader.Read())
                     {
-                        return $"partition {p} is owned by another silo";
+                        var p = reader.GetInt32(0);
+                        if (p < epochs.Length && reader.GetInt64(1) != epochs[p])
+                        {
+                            return $"partition {p} is owned by another silo";
+                        }
                     }
+                }
+                if (commit)
+                {
+                    var free = new DriveInfo(_directory).AvailableFreeSpace;
+                    if (free < RecoveredFreeBytes)
+                    {
+                        return $"the store cannot be written: {free} bytes are free on the file system of {_directory}, and it needs {RecoveredFreeBytes}";
+                    }
+                    using var touch = _writer.CreateCommand();
+                    touch.CommandText = "UPDATE partitions SET epoch = epoch WHERE id = 0";
+                    touch.ExecuteNonQuery();
+                    tx.Commit();
                 }
                 return null;
             }

@@ -38,6 +38,10 @@ public sealed class GroupCommitter : IDisposable
     }
 
     private string? _failure;
+    // Commits failed so far, and how many of those a later commit or committed probe has answered
+    // for: while they differ only a committed probe clears the failure.
+    private long _failedCommits;
+    private long _recoveredCommits;
 
     /// <summary>Transactions committed so far (each holds one or more writes).</summary>
     public long Transactions { get; private set; }
@@ -51,10 +55,24 @@ public sealed class GroupCommitter : IDisposable
     /// <summary>A read found the store unreachable: health says so until a commit or a probe succeeds.</summary>
     public void ReportFailure(string failure) => Volatile.Write(ref _failure, failure);
 
-    /// <summary>Probes the store (a write transaction that commits nothing) and updates <see cref="Failure"/>.</summary>
+    /// <summary>
+    /// Probes the store and updates <see cref="Failure"/>: a write transaction that commits nothing,
+    /// or, while the last commit failed, one that commits (a full disk lets the first kind
+    /// through), so health recovers when a commit would succeed again, not before.
+    /// </summary>
     public string? Probe()
     {
-        var failure = _store.ProbeWritable(_epochs);
+        var failed = Volatile.Read(ref _failedCommits);
+        var failure = _store.ProbeWritable(_epochs, commit: failed != Volatile.Read(ref _recoveredCommits));
+        if (failure is null)
+        {
+            Volatile.Write(ref _recoveredCommits, failed);
+            // A commit that failed while this probe ran keeps its failure.
+            if (Volatile.Read(ref _failedCommits) != failed)
+            {
+                return Failure;
+            }
+        }
         Volatile.Write(ref _failure, failure);
         return failure;
     }
@@ -102,12 +120,14 @@ public sealed class GroupCommitter : IDisposable
                 StoreTelemetry.BatchSize.Record(batch.Count);
                 StoreTelemetry.CommitDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
                 Stamp(requests, changes);
+                Volatile.Write(ref _recoveredCommits, Volatile.Read(ref _failedCommits));
                 Volatile.Write(ref _failure, Array.IndexOf(outcomes, WriteOutcome.Fenced, 0, batch.Count) >= 0 ? "this silo's store was fenced by another silo" : null);
             }
             catch (Exception e)
             {
                 // Counted as the store's failure; each caller gets it as UNAVAILABLE.
                 var failure = e as ControlPlaneException ?? new ControlPlaneException(ErrorCode.Unavailable, "the store could not commit", inner: e);
+                Interlocked.Increment(ref _failedCommits);
                 Volatile.Write(ref _failure, failure.Message);
                 foreach (var pending in batch)
                 {

@@ -66,8 +66,11 @@ public interface IGrainStore : IDisposable
     /// <summary>
     /// Opens a write transaction and rolls it back: null if this silo can still write with the
     /// given epochs, else why not (the store is unreachable, or another owner took a partition).
+    /// With <paramref name="commit"/> the transaction writes a row without changing it and commits,
+    /// which is what tells that the store can commit again after a commit failed (a full disk
+    /// still lets a transaction begin, read and roll back).
     /// </summary>
-    string? ProbeWritable(long[] epochs);
+    string? ProbeWritable(long[] epochs, bool commit = false);
 
     /// <summary>Drops change records so that each partition keeps at most <paramref name="retain"/>.</summary>
     long[] Compact(long retain);
