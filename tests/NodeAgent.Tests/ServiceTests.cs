@@ -276,10 +276,11 @@ public sealed class ServiceTests
 
     /// <summary>
     /// Endpoints that leave while a node's agent is down: the restarted agent clears the UDP flows
-    /// and client affinities that still lead there, as a running agent does when they leave.
+    /// and client affinities that still lead there, as a running agent does when they leave; and
+    /// a service deleted while it is down: its UDP flows stop reaching its former endpoints.
     /// </summary>
     [Fact]
-    public async Task AgentRestart_ClearsFlowsAndAffinities_ToEndpointsThatLeftWhileItWasDown()
+    public async Task AgentRestart_ClearsFlowsAndAffinities_ToEndpointsThatLeftAndServicesDeletedWhileItWasDown()
     {
         await using var setup = await StartAsync(SessionAffinity.ClientIp);
         var cluster = setup.Cluster;
@@ -306,6 +307,16 @@ public sealed class ServiceTests
         var (tcp, _, _, failures) = await SpreadAsync(setup, "c1", 20);
         Assert.Equal(0, failures);
         Assert.True(tcp.Count == 1 && !tcp.ContainsKey(tcpTarget), $"c1 reached {string.Join(", ", tcp)}\n{cluster.Ruleset(1)}");
+
+        // The service goes while the agent is down: only the flow's conntrack entry still leads to
+        // its endpoint, and the restarted agent clears it (the table no longer has the VIP).
+        cluster.KillAgent(1);
+        await cluster.Client.Services.DeleteAsync("default", "echo");
+        Assert.Equal(ProbeResult.Answered, (await PodSockets.UdpAsync(setup.Pod("c1"), setup.Ips["echo"], 53, Short, flow)).Result);
+        cluster.StartAgent(1);
+        await cluster.WaitForLogAsync(1, "read back and converged", convergedBefore + 2, TimeSpan.FromSeconds(30));
+        var gone = await PodSockets.UdpAsync(setup.Pod("c1"), setup.Ips["echo"], 53, Short, flow);
+        Assert.True(gone.Result != ProbeResult.Answered, $"the deleted service's flow still reached {gone.Answer}");
     }
 
     [Fact]

@@ -132,6 +132,7 @@ public sealed class TableProgrammer(NftSocket nft)
 
     private Outcome Converge(IReadOnlyList<(string Key, ElementGroup Group)> groups)
     {
+        var before = ProgrammedServicePorts();
         var contents = new NftContents();
         foreach (var (_, group) in groups)
         {
@@ -144,27 +145,55 @@ public sealed class TableProgrammer(NftSocket nft)
         _chains.Clear();
         _chains.UnionWith(chains);
         _converged = true;
-        return new Outcome(true, result.ElementsAdded, result.ElementsRemoved, ClearStrays(groups), result.Rebuilt);
+        return new Outcome(true, result.ElementsAdded, result.ElementsRemoved, ClearStrays(groups, before), result.Rebuilt);
+    }
+
+    /// <summary>
+    /// The service ports the kernel's table holds before a read-back converges it (keys of the
+    /// dispatch and no-endpoint sets): what the agent programmed before it restarted.
+    /// </summary>
+    private HashSet<ElementKey> ProgrammedServicePorts()
+    {
+        var keys = new HashSet<ElementKey>();
+        foreach (var family in FamilyLayout.Both)
+        {
+            foreach (var set in new[] { family.Dispatch, family.NoEndpoints })
+            {
+                try
+                {
+                    foreach (var element in nft.ListElements(set)) keys.Add(ElementKey.Of(element));
+                }
+                catch (NetlinkException e) when (e.Errno == NetlinkException.ENOENT)
+                {
+                    // No table yet (a first start), or one without this set.
+                }
+            }
+        }
+        return keys;
     }
 
     /// <summary>
     /// After a read-back the agent does not know what it programmed before: UDP flows and client
     /// affinities that lead to an endpoint no service port sends to now (it left while the agent
-    /// was down) are cleared, as <see cref="ClearDeparted"/> clears them while it runs. Affinities
-    /// of service ports that are gone go too.
+    /// was down) are cleared, as <see cref="ClearDeparted"/> clears them while it runs; so are UDP
+    /// flows to a service port the table held before (<paramref name="before"/>) and holds no
+    /// more (its service was deleted or changed while the agent was down). Affinities of service
+    /// ports that are gone go too.
     /// </summary>
-    private int ClearStrays(IReadOnlyList<(string Key, ElementGroup Group)> groups)
+    private int ClearStrays(IReadOnlyList<(string Key, ElementGroup Group)> groups, HashSet<ElementKey> before)
     {
         var ports = groups.SelectMany(g => g.Group.Ports).ToList();
         var udp = ports.Where(p => p.Protocol == PolicySemantics.Udp).GroupBy(p => (p.Vip, p.Port))
             .ToDictionary(g => g.Key, g => g.SelectMany(p => p.Backends).ToHashSet());
         var cleared = 0;
-        if (udp.Count > 0)
+        if (udp.Count > 0 || before.Count > 0)
         {
             foreach (var family in AddressFamilies.Both)
             {
                 cleared += Conntrack.DeleteTranslatedWhere(family, PolicySemantics.Udp,
-                    (vip, port, to, toPort) => udp.TryGetValue((vip, port), out var backends) && !backends.Contains(new Backend(to, toPort)));
+                    (vip, port, to, toPort) => udp.TryGetValue((vip, port), out var backends)
+                        ? !backends.Contains(new Backend(to, toPort))
+                        : before.Contains(new ElementKey(ServiceRuleset.ServicePortKey(vip, PolicySemantics.Udp, port))));
             }
         }
         var valid = ports.Where(p => p.AffinitySeconds > 0)
