@@ -24,6 +24,10 @@ public sealed class MalformedInputTests
         { "pointer loop", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1] },
         // A pointer forwards into the message.
         { "forward pointer", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 14, 0, 1, 0, 1, 0] },
+        // Pointers into the header, which holds no name: echoed as they were, they would point
+        // at the response's own header bytes (RFC 1035 §4.1.4).
+        { "pointer to the header's flags", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 2, 0, 1, 0, 1] },
+        { "pointer to the message's first byte", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 0, 0, 1, 0, 1] },
         { "label past the end", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 9, (byte)'a', 0, 1] },
         { "question without type", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0] },
         { "no question", [0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0] },

@@ -23,6 +23,7 @@ public sealed class DnsListener : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _loops = [];
     private int _connections;
+    private readonly bool _wildcard;
 
     public DnsListener(QueryHandler handler, DnsTransportOptions options, ILogger logger)
     {
@@ -52,6 +53,9 @@ public sealed class DnsListener : IAsyncDisposable
                 throw ListenAddress.Failed("Dns:Listen", endpoint, ProtocolType.Udp, e);
             }
             bound = (IPEndPoint)_udp.LocalEndPoint!;
+            // A wildcard address answers from the address each query was sent to (MultiMessageUdp).
+            _wildcard = (endpoint.Address.Equals(IPAddress.Any) || dualStack) && OperatingSystem.IsLinux() && Environment.Is64BitProcess;
+            if (_wildcard) MultiMessageUdp.EnableDestinationAddresses(_udp);
             _tcp = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
             if (dualStack) _tcp.DualMode = true;
             _tcp.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
@@ -96,7 +100,7 @@ public sealed class DnsListener : IAsyncDisposable
     {
         if (OperatingSystem.IsLinux() && (Environment.Is64BitProcess))
         {
-            using var batch = new MultiMessageUdp(_udp, _handler, _options.MaxUdpPayload, (query, client) => _ = ForwardUdpAsync(query, client));
+            using var batch = new MultiMessageUdp(_udp, _handler, _options.MaxUdpPayload, _wildcard, (query, client, destination) => _ = ForwardUdpAsync(query, client, destination));
             batch.Run(cancellationToken);
             return;
         }
@@ -113,7 +117,7 @@ public sealed class DnsListener : IAsyncDisposable
                 {
                     var copy = new SocketAddress(client.Family, client.Size);
                     client.Buffer.Span[..client.Size].CopyTo(copy.Buffer.Span);
-                    _ = ForwardUdpAsync(request.AsSpan(0, received).ToArray(), copy);
+                    _ = ForwardUdpAsync(request.AsSpan(0, received).ToArray(), copy, null);
                 }
                 else if (length > 0)
                 {
@@ -133,13 +137,18 @@ public sealed class DnsListener : IAsyncDisposable
     }
 
     /// <summary>Off the receive loop: ask the upstreams, then answer the client from any thread.</summary>
-    private async Task ForwardUdpAsync(byte[] query, SocketAddress client)
+    /// <param name="destination">The address the query was sent to (packet information), to answer from; null when the socket is bound to one.</param>
+    private async Task ForwardUdpAsync(byte[] query, SocketAddress client, byte[]? destination)
     {
         try
         {
             var response = new byte[Math.Max(512, _options.MaxUdpPayload)];
             var length = await _handler.ForwardAsync(query, response, _stop.Token).ConfigureAwait(false);
-            if (length > 0)
+            if (length > 0 && destination is not null)
+            {
+                MultiMessageUdp.SendFrom(_udp, response.AsSpan(0, length), client, destination);
+            }
+            else if (length > 0)
             {
                 await _udp.SendToAsync(response.AsMemory(0, length), SocketFlags.None, client, _stop.Token).ConfigureAwait(false);
             }

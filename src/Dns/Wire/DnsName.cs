@@ -12,6 +12,7 @@ namespace ControlPlane.Dns.Wire;
 public static class DnsName
 {
     public const int MaxWireLength = 255;
+    private const int HeaderLength = 12;
 
     /// <summary>
     /// What a '.' byte inside a label (presentation form <c>\.</c>) reads as: a character no name
@@ -46,7 +47,9 @@ public static class DnsName
                     if (position + 1 >= message.Length) return -1;
                     var target = ((length & 0x3F) << 8) | message[position + 1];
                     // Only strictly backwards: every jump lands earlier, so the walk terminates.
-                    if (target >= position) return -1;
+                    // Never into the header, which holds no name (a question copied into an
+                    // answer would then point at the answer's own header).
+                    if (target >= position || target < HeaderLength) return -1;
                     if (end < 0) end = position + 2;
                     position = target;
                     continue;
