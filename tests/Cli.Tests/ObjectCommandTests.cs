@@ -201,6 +201,34 @@ public sealed class ObjectCommandTests
         Assert.Matches(@"node-2 +shop/web-1 +Ingress +shop/web-from-client +entry limit", withIssue.Output);
     }
 
+    [Fact]
+    public async Task NodeHeartbeat_MakesANodeWhoseLeaseExpiredReadyAgain()
+    {
+        await using var silo = await Silo.StartAsync(settings: "--ControlPlane:NodeLeaseDuration=00:00:02");
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Example("03-nodes.yaml"))).ExitCode);
+        await WaitForNodeAsync(silo, "node-1", ready: false);
+
+        var renewed = await Netctl.RunAsync(silo, "node", "heartbeat", "node-1", "node-2");
+        Assert.True(renewed.ExitCode == 0, renewed.ToString());
+        Assert.Equal(["node/node-1 renewed: ready True, lease 2s", "node/node-2 renewed: ready True, lease 2s"], renewed.OutputLines);
+        Assert.True((await silo.Client.Nodes.GetAsync("", "node-1")).Status.Ready);
+
+        var unknown = await Netctl.RunAsync(silo, "node", "heartbeat", "node-9");
+        Assert.Equal(1, unknown.ExitCode);
+        Assert.Contains("node-9", unknown.Error);
+        Assert.Equal(2, (await Netctl.RunAsync(silo, "node", "heartbeat")).ExitCode);
+    }
+
+    /// <summary>Waits, on a watch, until the node's readiness is <paramref name="ready"/>.</summary>
+    private static async Task WaitForNodeAsync(Silo silo, string name, bool ready)
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await foreach (var e in silo.Client.WatchAsync(new WatchRequest { Kinds = { Kind.Node } }, cancellationToken: cancel.Token))
+        {
+            if (e.Node is { } node && node.Metadata.Name == name && e.Type != EventType.Deleted && node.Status.Ready == ready) return;
+        }
+    }
+
     /// <summary>Waits, on a watch (no polling), until the service's endpoint set has <paramref name="count"/> ready endpoints.</summary>
     private static async Task WaitForEndpointSetAsync(Silo silo, string ns, string name, int count)
     {

@@ -7,7 +7,8 @@ using ControlPlane.Contracts.V1;
 namespace ControlPlane.Cli.Commands;
 
 /// <summary>
-/// <c>netctl node status [NAME...]</c>: each node's readiness (its lease), when that last changed
+/// <c>netctl node heartbeat NAME...</c> renews nodes' leases as their agents do (nodes made by
+/// hand, for trying things out). <c>netctl node status [NAME...]</c>: each node's readiness (its lease), when that last changed
 /// (the heartbeat that renewed an expired lease, or the expiry), and what its agent reported:
 /// its programmed state (Convergence/Status: counted, catching up or never reported; when it
 /// last reported; commit → programmed latency) and policy issues (endpoints closed because their
@@ -65,7 +66,19 @@ internal static class NodeCommand
             }
             return ExitCodes.Success;
         });
-        return new Command("node", "Node commands") { status };
+        var renewed = new Argument<string[]>("name") { Description = "Nodes to renew", Arity = ArgumentArity.OneOrMore };
+        var heartbeat = new Command("heartbeat", "Renew nodes' leases, as their agents do (for nodes made by hand)") { renewed };
+        heartbeat.SetAction(async (parse, cancellationToken) =>
+        {
+            using var context = global.Context(parse, terminal);
+            foreach (var name in parse.GetValue(renewed) ?? [])
+            {
+                var answer = await context.Servers.CallAsync((c, o) => c.HeartbeatAsync(name, o), cancellationToken);
+                terminal.Out.WriteLine($"node/{name} renewed: ready {Format.Bool(answer.Ready)}, lease {answer.LeaseSeconds}s");
+            }
+            return ExitCodes.Success;
+        });
+        return new Command("node", "Node commands") { status, heartbeat };
     }
 
     /// <summary>counted (ready and caught up: waits wait for it; it may still be behind the newest change), catching-up, unreported (no report since the control plane started), or - (not ready).</summary>
