@@ -81,6 +81,53 @@ public sealed class ProtocolTests
         Assert.Equal("stable", (await silo.Client.Namespaces.GetAsync("", "stable")).Metadata.Name);
     }
 
+    /// <summary>
+    /// Frames the server cannot read whole are refused and change nothing: gzip cut anywhere or
+    /// with bytes after its end (a cut-off DeleteRequest would otherwise lose its etag and run
+    /// unconditionally), a compressed flag other than 0 or 1, method names that are not exactly a
+    /// method's, and a grpc-timeout of zero in any unit.
+    /// </summary>
+    [Fact]
+    public async Task BrokenOrInexactFrames_AreRefused_AndChangeNothing()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        var kept = await silo.Client.Namespaces.CreateAsync(Namespace("kept"));
+        var before = await PositionAsync(silo.Client);
+        var delete = Gzip(new DeleteRequest { Name = "kept", Etag = "999" }.ToByteArray());
+
+        for (var cut = delete.Length - 1; cut > 0; cut--)
+        {
+            var (_, status, message, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Delete", Frame(delete[..cut], flag: 1), encoding: "gzip");
+            Assert.True(status == (int)StatusCode.Internal, $"gzip cut to {cut} of {delete.Length} bytes: status {status} {message}");
+        }
+        var garbage = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Delete", Frame([.. delete, 1, 2, 3], flag: 1), encoding: "gzip");
+        Assert.Equal((int)StatusCode.Internal, garbage.Status);
+        Assert.Contains("gzip", garbage.Message);
+        // Whole, it is read: the wrong etag is what refuses it.
+        Assert.Equal((int)StatusCode.Aborted, (await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Delete", Frame(delete, flag: 1), encoding: "gzip")).Status);
+
+        var create = Namespace("never").ToByteArray();
+        foreach (var flag in new byte[] { 2, 0x80 })
+        {
+            var (_, status, message, classified) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(create, flag));
+            Assert.True(status == (int)StatusCode.Internal && message.Contains("compressed flag", StringComparison.Ordinal) && classified, $"flag {flag}: status {status} {message}");
+        }
+        foreach (var path in new[] { "/CONTROLPLANE.V1.NAMESPACES/CREATE", "/controlplane.v1.Namespaces/create", "/controlplane.v1.Namespaces/Create/", "/controlplane.v1.Namespaces/Create?x=1" })
+        {
+            var (_, status, message, _) = await SendRawAsync(silo.Address, path, Frame(create));
+            Assert.True(status == (int)StatusCode.Unimplemented, $"{path}: status {status} {message}");
+        }
+        foreach (var timeout in new[] { "0S", "0m", "0u", "0M", "0H", "00000000S", "0n" })
+        {
+            var (_, status, message, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(create), timeout: timeout);
+            Assert.True(status == (int)StatusCode.DeadlineExceeded, $"grpc-timeout {timeout}: status {status} {message}");
+        }
+
+        Assert.Equal(before, await PositionAsync(silo.Client));
+        Assert.Equal(kept.Metadata.Etag, (await silo.Client.Namespaces.GetAsync("", "kept")).Metadata.Etag);
+        Assert.Equal((int)StatusCode.OK, (await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(create))).Status);
+    }
+
     [Fact]
     public async Task GzipCompressedRequests_AreServed_AndAnUnknownEncodingIsRefused()
     {

@@ -103,6 +103,7 @@ public sealed class ResourceApiTests
         { "external name with two trailing dots", c => c.Services.CreateAsync(new Service { Metadata = new ObjectMeta { Name = "ext", Namespace = "ns" }, Spec = new ServiceSpec { Type = ServiceType.ExternalName, ExternalName = "example.com.." } }), "spec.external_name" },
         { "page size", c => c.Namespaces.ListAsync(new ListRequest { PageSize = 5000 }), "page_size" },
         { "page token", c => c.Namespaces.ListAsync(new ListRequest { PageToken = "!!" }), "page_token" },
+        { "list namespace no namespace can have", c => c.Endpoints.ListAsync(new ListRequest { Namespace = "NOT VALID" }), "namespace" },
         { "resume token", async c => { await foreach (var _ in c.WatchAsync(new WatchRequest { ResumeToken = "garbage" })) { } }, "resume_token" },
     };
 

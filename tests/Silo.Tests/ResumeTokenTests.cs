@@ -18,6 +18,15 @@ public sealed class ResumeTokenTests
         Assert.Equal("resume_token", error.Field);
     }
 
+    /// <summary>A position past the store's heads: the store lost changes the token saw (a restored backup), so the client lists again.</summary>
+    [Fact]
+    public void APositionAheadOfTheStore_IsOutOfRange()
+    {
+        var error = Assert.Throws<ControlPlaneException>(() => ControlPlane.Storage.ChangeRange.RequireReadable([3, 9], [5, 7], [0, 0]));
+        Assert.Equal(ErrorCode.RevisionCompacted, error.Code);
+        Assert.Contains("revision 9 of partition 1 is ahead of the store (7)", error.Message);
+    }
+
     [Fact]
     public void ResumeToken_RoundTrips()
     {

@@ -169,7 +169,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         var requested = resource;
         var meta = MetaOf(requested);
         CheckIdentity(meta);
-        CheckEtag(meta.Etag);
+        CheckEtag(meta.Etag, "metadata.etag");
         Inherit(existing, requested);
         Validate(requested);
         Validation.Names.RequireLabels("metadata.labels", meta.Labels);
@@ -198,7 +198,8 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
     public async Task DeleteAsync(string etag)
     {
         var existing = RequireState();
-        CheckEtag(etag);
+        // A DeleteRequest's own field.
+        CheckEtag(etag, "etag");
         await CheckDeleteAsync(existing);
         await ClearAsync();
         await AfterDeleteAsync(existing);
@@ -277,12 +278,12 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         }
     }
 
-    private void CheckEtag(string etag)
+    private void CheckEtag(string etag, string field)
     {
         if (etag.Length > 0 && etag != Revision.ToString(CultureInfo.InvariantCulture))
         {
             throw new ControlPlaneException(ErrorCode.Aborted,
-                $"etag {ControlPlaneException.Quote(etag)} does not match the current etag '{Revision}' of {typeof(T).Name} '{Key}'; read it again", "metadata.etag");
+                $"etag {ControlPlaneException.Quote(etag)} does not match the current etag '{Revision}' of {typeof(T).Name} '{Key}'; read it again", field);
         }
     }
 

@@ -30,8 +30,8 @@ public sealed class ErrorInterceptor : Interceptor
             throw Classified(new Status(StatusCode.Internal,
                 $"grpc-timeout: {Storage.Errors.ControlPlaneException.Quote(header.ToString())} is not a timeout (1 to 8 digits, then H, M, S, m, u or n)"));
         }
-        // Grpc.AspNetCore sets no deadline at all for a timeout shorter than a tick (100 ns):
-        // such a grpc-timeout ("1n", "99n") has passed on arrival too.
+        // Grpc.AspNetCore sets no deadline at all for a timeout of zero or shorter than a tick
+        // (100 ns): such a grpc-timeout ("0S", "1n", "99n") has passed on arrival too.
         if (subTick || (context.Deadline != DateTime.MaxValue && context.Deadline <= DateTime.UtcNow))
         {
             throw new RpcException(new Status(StatusCode.DeadlineExceeded, "the call's grpc-timeout passed before it was handled; nothing was done"));
@@ -50,7 +50,9 @@ public sealed class ErrorInterceptor : Interceptor
             {
                 if (c is < '0' or > '9') return false;
             }
-            subTick = value[^1] == 'n' && long.Parse(digits, System.Globalization.CultureInfo.InvariantCulture) < 100;
+            // Zero in any unit, or nanoseconds short of a tick.
+            var amount = long.Parse(digits, System.Globalization.CultureInfo.InvariantCulture);
+            subTick = amount == 0 || (value[^1] == 'n' && amount < 100);
             return true;
         }
     }

@@ -28,7 +28,8 @@ public static class RequestMetadataLimit
     public static void Configure(KestrelServerLimits limits)
     {
         limits.MaxRequestHeadersTotalSize = 8 * MaxBytes;
-        limits.MaxRequestHeaderCount = 8 * MaxFields;
+        // Fields are small: the total bounds them long before this count does.
+        limits.MaxRequestHeaderCount = 100 * MaxFields;
         limits.Http2.MaxRequestHeaderFieldSize = 1024 * 1024;
     }
 

@@ -81,7 +81,8 @@ public sealed class ResourceHandlers<T, TGrain>(ResourceKind<T> kind, IGrainFact
         if (request.Namespace.Length > 0)
         {
             if (!kind.Namespaced) throw ControlPlaneException.Invalid("namespace", $"{kind.Name} is cluster-scoped");
-            RequireName("namespace", request.Namespace);
+            // The namespace naming rule, as Watch checks it: a name no namespace can have lists nothing, which hides a typo.
+            if (Grains.Validation.Names.Dns1123LabelError(request.Namespace) is { } error) throw ControlPlaneException.Invalid("namespace", error);
             prefix = request.Namespace + "/";
         }
         var (afterKey, firstResumeToken) = PageToken.Decode(request.PageToken, kind.Name, request.Namespace);

@@ -159,6 +159,7 @@ public static class SiloApp
         ClassifiedStatuses.Use(app);
         RequestMetadataLimit.Use(app);
         SiloTls.Use(app);
+        GrpcRequestChecks.Use(app);
         app.MapGrpcService<NamespacesService>();
         app.MapGrpcService<NetworksService>();
         app.MapGrpcService<NodesService>();

@@ -7,8 +7,9 @@ public sealed record ChangeRange(IReadOnlyList<Change> Changes, long[] Heads)
 {
     /// <summary>
     /// Refuses a position the log cannot continue from: one naming another number of partitions
-    /// or a revision ahead of a partition's head (INVALID_ARGUMENT), or one older than what the
-    /// log retains (OUT_OF_RANGE: the caller lists again).
+    /// (INVALID_ARGUMENT), one older than what the log retains, or one with a revision ahead of a
+    /// partition's head, which this store's history as it stands never reached (OUT_OF_RANGE:
+    /// the caller lists again).
     /// </summary>
     public static void RequireReadable(long[] after, long[] heads, long[] compacted)
     {
@@ -25,7 +26,10 @@ public sealed record ChangeRange(IReadOnlyList<Change> Changes, long[] Heads)
             }
             if (after[p] > heads[p])
             {
-                throw ControlPlaneException.Invalid("resume_token", $"revision {after[p]} of partition {p} is ahead of the store ({heads[p]})");
+                // Not this store's history as it stands: it lost changes the token saw (restored
+                // from a backup, say). As for another store's token: list again.
+                throw new ControlPlaneException(ErrorCode.RevisionCompacted,
+                    $"revision {after[p]} of partition {p} is ahead of the store ({heads[p]}): the store no longer holds changes this token saw (was it restored from a backup?); list again");
             }
         }
     }
