@@ -1,4 +1,5 @@
 using Grpc.Core;
+using ControlPlane.Contracts.V1;
 using static ControlPlane.Silo.Tests.Fixtures;
 
 namespace ControlPlane.Silo.Tests;
@@ -54,6 +55,75 @@ public sealed class NodeDeleteTests : IDisposable
             silo = await SiloProcess.StartAsync(_data);
             var blocks = (await silo.Client.Networks.GetAsync("", "net")).Status.Blocks;
             Assert.Equal(["node-b"], blocks.Select(b => b.Node));
+        }
+        finally
+        {
+            await silo.DisposeAsync();
+        }
+    }
+
+    /// <summary>
+    /// A delete of a namespace or node racing creates that refer to it (what an orchestrator
+    /// tearing a namespace down while a controller still creates in it does): never both, and
+    /// after a kill -9 and a restart no object refers to a namespace or node that is gone.
+    /// </summary>
+    [Fact]
+    public async Task DeletesRacingCreatesThatReferToWhatTheyDelete_NeverBothSucceed_AcrossARestart()
+    {
+        var silo = await SiloProcess.StartAsync(_data);
+        try
+        {
+            await SeedAsync(silo.Client);
+            var orphans = new List<string>();
+            for (var round = 0; round < 25; round++)
+            {
+                var (ns, node) = ($"tmp-{round}", $"node-x{round}");
+                await silo.Client.Namespaces.CreateAsync(Namespace(ns));
+                await silo.Client.Nodes.CreateAsync(Node(node, $"10.255.1.{round + 1}"));
+                var calls = new (string What, Func<Task> Call)[]
+                {
+                    ("namespace delete", () => silo.Client.Namespaces.DeleteAsync("", ns)),
+                    ("node delete", () => silo.Client.Nodes.DeleteAsync("", node)),
+                    ("service", () => silo.Client.Services.CreateAsync(Service(ns, "web", "net"))),
+                    ("policy", () => silo.Client.NetworkPolicies.CreateAsync(new NetworkPolicy { Metadata = new ObjectMeta { Namespace = ns, Name = "np" }, Spec = new NetworkPolicySpec() })),
+                    ("endpoint in the namespace", () => silo.Client.Endpoints.CreateAsync(Endpoint(ns, "ep", "net", "node-a"))),
+                    ("endpoint on the node", () => silo.Client.Endpoints.CreateAsync(Endpoint("ns", $"on-{round}", "net", node))),
+                };
+                var outcomes = await Task.WhenAll(calls.Select(async c =>
+                {
+                    try
+                    {
+                        await c.Call();
+                        return StatusCode.OK;
+                    }
+                    catch (RpcException e)
+                    {
+                        return e.StatusCode;
+                    }
+                }));
+                Assert.All(outcomes, o => Assert.True(o is StatusCode.OK or StatusCode.NotFound or StatusCode.FailedPrecondition, $"round {round}: {string.Join(", ", outcomes)}"));
+                if (outcomes[0] == StatusCode.OK) orphans.AddRange(calls.Skip(2).Take(3).Where((_, i) => outcomes[2 + i] == StatusCode.OK).Select(c => $"round {round}: {c.What} and the namespace delete"));
+                if (outcomes[1] == StatusCode.OK && outcomes[5] == StatusCode.OK) orphans.Add($"round {round}: endpoint and the node delete");
+            }
+            Assert.Empty(orphans);
+            // Made just before the kill: what it refers to still cannot go after the restart.
+            await silo.Client.Namespaces.CreateAsync(Namespace("last"));
+            await silo.Client.Endpoints.CreateAsync(Endpoint("last", "ep", "net", "node-a"));
+
+            silo.Kill();
+            await silo.DisposeAsync();
+            silo = await SiloProcess.StartAsync(_data);
+            var namespaces = (await silo.Client.Namespaces.ListAsync(new ListRequest())).Namespaces.Select(n => n.Metadata.Name).ToHashSet();
+            var nodes = (await silo.Client.Nodes.ListAsync(new ListRequest())).Nodes.Select(n => n.Metadata.Name).ToHashSet();
+            var endpoints = (await silo.Client.Endpoints.ListAsync(new ListRequest { PageSize = 1000 })).Endpoints;
+            Assert.All(endpoints, e => Assert.True(namespaces.Contains(e.Metadata.Namespace) && nodes.Contains(e.Spec.Node), $"{e.Metadata.Namespace}/{e.Metadata.Name} on {e.Spec.Node}"));
+            Assert.All((await silo.Client.Services.ListAsync(new ListRequest())).Services, s => Assert.Contains(s.Metadata.Namespace, namespaces));
+            Assert.All((await silo.Client.NetworkPolicies.ListAsync(new ListRequest())).NetworkPolicies, p => Assert.Contains(p.Metadata.Namespace, namespaces));
+            var refused = await Assert.ThrowsAsync<RpcException>(() => silo.Client.Namespaces.DeleteAsync("", "last"));
+            Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+            Assert.Contains("last/ep", refused.Status.Detail);
+            await silo.Client.Endpoints.DeleteAsync("last", "ep");
+            await silo.Client.Namespaces.DeleteAsync("", "last");
         }
         finally
         {

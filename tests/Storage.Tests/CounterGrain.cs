@@ -36,6 +36,10 @@ public interface ICounterGrain : IGrainWithStringKey
     [Alias("Claim")]
     Task<long> ClaimAsync(string scope, byte[] low, byte[] high);
 
+    /// <summary>Counts up while referring to counter <paramref name="other"/>, which must exist then and cannot be deleted from then on.</summary>
+    [Alias("Refer")]
+    Task<long> ReferAsync(string other);
+
     /// <summary>How many times this grain was activated in this process.</summary>
     [Alias("Activations")]
     Task<int> ActivationsAsync();
@@ -51,6 +55,8 @@ public sealed class CounterState : IStoredState
     public string Index => string.Empty;
 
     public IReadOnlyList<Claim>? Claims { get; set; }
+
+    public IReadOnlyList<(string Kind, string Key)>? Requires { get; set; }
 
     public byte[] Encode()
     {
@@ -132,6 +138,27 @@ public sealed class CounterGrain([FromKeyedServices(ObjectStorage.Name)] IGrainS
         finally
         {
             _state.State.Claims = null;
+        }
+        return _state.State.Value;
+    }
+
+    public async Task<long> ReferAsync(string other)
+    {
+        _state.State!.Claims = [Claim.Reference("Counter", other, "Counter", this.GetPrimaryKeyString())];
+        _state.State.Requires = [("Counter", other)];
+        _state.State.Value++;
+        try
+        {
+            await storage.WriteStateAsync(ObjectStorage.Name, this.GetGrainId(), _state);
+        }
+        catch
+        {
+            _state.State.Value--;
+            throw;
+        }
+        finally
+        {
+            (_state.State.Claims, _state.State.Requires) = (null, null);
         }
         return _state.State.Value;
     }

@@ -289,6 +289,66 @@ public sealed class GrainStorageTests
         Assert.Equal(1, BitConverter.ToInt64(usurper.Read("Counter", "contested")!.Data));
     }
 
+    /// <summary>
+    /// References: a write that requires an object commits only while it exists, and an object
+    /// referred to cannot be deleted, both decided in the commit's transaction. On PostgreSQL the
+    /// two writes race from two silos, each with its own group commit.
+    /// </summary>
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task AReferenceAndADeleteOfWhatItRefersTo_NeverBothCommit(string provider)
+    {
+        var database = provider == "postgres" ? ControlPlane.Tests.Shared.PostgresServer.Instance.CreateDatabase() : null;
+        await using var a = await StoreCluster.StartAsync(provider: provider, database: database, siloId: "silo-a");
+        await using var second = provider == "postgres" ? await StoreCluster.StartAsync(provider: provider, database: database, siloId: "silo-b") : null;
+        var b = second ?? a;
+
+        var missing = await Assert.ThrowsAsync<ReferenceException>(() => a.Counter("child-0").ReferAsync("nobody"));
+        Assert.True(missing.Missing);
+        Assert.Equal(("Counter", "nobody"), (missing.Kind, missing.Key));
+        Assert.Null(a.Store.Store.Read("Counter", "child-0"));
+
+        await a.Counter("parent-0").IncrementAsync();
+        await a.Counter("child-0").ReferAsync("parent-0");
+        var referenced = await Assert.ThrowsAsync<ReferenceException>(() => b.Counter("parent-0").DeleteAsync());
+        Assert.False(referenced.Missing);
+        Assert.Equal(("Counter", "child-0"), (referenced.Kind, referenced.Key));
+        await a.Counter("child-0").DeleteAsync();
+        await b.Counter("parent-0").DeleteAsync();
+
+        var both = 0;
+        for (var round = 1; round <= 40; round++)
+        {
+            var (parent, child) = ($"parent-{round}", $"child-{round}");
+            await a.Counter(parent).IncrementAsync();
+            // Activated on the silos that race, so both calls reach their writes at once.
+            await b.Counter(parent).ReadAsync();
+            await a.Counter(child).ReadAsync();
+            var outcomes = await Task.WhenAll(
+                Outcome(() => b.Counter(parent).DeleteAsync()),
+                Outcome(() => a.Counter(child).ReferAsync(parent)));
+            Assert.All(outcomes, o => Assert.True(o is null or ReferenceException, $"round {round}: {o}"));
+            if (outcomes.All(o => o is null)) both++;
+            // Whatever won, the store agrees: a child that exists has its parent.
+            Assert.True(a.Store.Store.Read("Counter", child) is null || a.Store.Store.Read("Counter", parent) is not null, $"round {round}: {child} refers to a deleted {parent}");
+        }
+        Assert.Equal(0, both);
+    }
+
+    private static async Task<Exception?> Outcome(Func<Task> call)
+    {
+        try
+        {
+            await call();
+            return null;
+        }
+        catch (Exception e)
+        {
+            return e;
+        }
+    }
+
     [Fact]
     public async Task OnAFullDisk_CommitsFailUnavailable_AndTheStoreSaysSoUntilACommitSucceedsAgain()
     {

@@ -23,6 +23,9 @@ internal sealed class EndpointGrain(ObjectServices services) : ResourceGrain<End
 
     protected override (string Namespace, string Index) Describe(Endpoint state) => (state.Metadata.Namespace, state.Spec.Network);
 
+    protected override IReadOnlyList<(string Kind, string Key)> References(Endpoint state) =>
+        [(Kinds.Namespace, state.Metadata.Namespace), (Kinds.Node, state.Spec.Node)];
+
     protected override void Validate(Endpoint resource)
     {
         var spec = resource.Spec ?? throw ControlPlaneException.Invalid("spec", "is required");

@@ -38,6 +38,9 @@ internal sealed class NamespaceGrain(ObjectServices services) : ResourceGrain<Na
         return current;
     }
 
+    protected override ControlPlaneException StillReferenced(string kind, string key) =>
+        new(ErrorCode.FailedPrecondition, $"namespace '{Key}' still holds {kind} '{key}'; delete its objects first");
+
     protected override async Task CheckDeleteAsync(Namespace current)
     {
         var page = await Store.ListAsync(Contents, Key + "/", null, 1);

@@ -14,6 +14,8 @@ internal sealed class NetworkPolicyGrain(ObjectServices services) : ResourceGrai
 
     protected override ObjectMeta MetaOf(NetworkPolicy resource) => resource.Metadata ??= new ObjectMeta();
 
+    protected override IReadOnlyList<(string Kind, string Key)> References(NetworkPolicy state) => [(Kinds.Namespace, state.Metadata.Namespace)];
+
     protected override void Validate(NetworkPolicy resource)
     {
         var spec = resource.Spec ?? throw ControlPlaneException.Invalid("spec", "is required");

@@ -122,6 +122,9 @@ internal sealed class NodeGrain(ObjectServices services, ClusterSet.ClusterSetOp
     /// A node that still hosts endpoints stays: deleting it would leave them ready (and in DNS and
     /// service endpoints) on a node nobody runs, and keep their addresses in its blocks.
     /// </summary>
+    protected override ControlPlaneException StillReferenced(string kind, string key) =>
+        new(ErrorCode.FailedPrecondition, $"node '{Key}' still hosts endpoint '{key}'; delete its endpoints first");
+
     protected override async Task CheckDeleteAsync(Node current)
     {
         string? after = null;

@@ -89,6 +89,32 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
     /// </summary>
     protected virtual IReadOnlyList<Claim>? ClaimsAfterUpdate(T updated) => null;
 
+    /// <summary>
+    /// The objects this one refers to (its namespace, an endpoint's node), which must exist when
+    /// it is created and cannot be deleted while it exists: the create holds a reference claim on
+    /// each (<see cref="Storage.Claim.Reference"/>), and the store checks both sides in the
+    /// commit's transaction. Checks made before the commit (a read of the namespace) give the
+    /// usual answer sooner; these decide when a create and a delete race.
+    /// </summary>
+    protected virtual IReadOnlyList<(string Kind, string Key)> References(T state) => [];
+
+    /// <summary>What a delete refused because <paramref name="kind"/> '<paramref name="key"/>' still refers to this object tells the caller.</summary>
+    protected virtual ControlPlaneException StillReferenced(string kind, string key) =>
+        new(ErrorCode.FailedPrecondition, $"{typeof(T).Name} '{Key}' is still referred to by {kind} '{key}'; delete that first");
+
+    /// <summary>A write the store refused for a reference, worded for the caller.</summary>
+    private ControlPlaneException Refused(ReferenceException refused) => refused switch
+    {
+        { Missing: false } => StillReferenced(refused.Kind, refused.Key),
+        { Kind: Kinds.Namespace } => new(ErrorCode.NotFound, $"namespace '{refused.Key}' not found", "metadata.namespace"),
+        { Kind: Kinds.Node } => new(ErrorCode.FailedPrecondition, $"node '{refused.Key}' is not registered", "spec.node"),
+        _ => new(ErrorCode.FailedPrecondition, $"{refused.Kind} '{refused.Key}' does not exist"),
+    };
+
+    /// <summary><paramref name="claims"/> with the reference claims of <paramref name="references"/> added (null stays null when there are none).</summary>
+    private IReadOnlyList<Storage.Claim>? WithReferences(IReadOnlyList<Storage.Claim>? claims, IReadOnlyList<(string Kind, string Key)> references) =>
+        references.Count == 0 ? claims : [.. claims ?? [], .. references.Select(r => Storage.Claim.Reference(r.Kind, r.Key, this.GetGrainId().Type.ToString()!, Key))];
+
     /// <summary>Refuses an update that would break an invariant (after the merge, before the write).</summary>
     protected virtual Task CheckUpdateAsync(T current, T updated) => Task.CompletedTask;
 
@@ -137,7 +163,8 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
             var reservation = await PrepareCreateAsync(created);
             try
             {
-                await WriteAsync(created, reservation.Claims);
+                var references = References(created);
+                await WriteAsync(created, WithReferences(reservation.Claims, references), references);
                 return Current();
             }
             catch (Exception e)
@@ -145,6 +172,10 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
                 if (reservation.Undo is not null)
                 {
                     await reservation.Undo();
+                }
+                if (e is ReferenceException refused)
+                {
+                    throw Refused(refused);
                 }
                 if (e is not ClaimTakenException taken)
                 {
@@ -186,7 +217,8 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         await CheckUpdateAsync(existing, updated);
         try
         {
-            await WriteAsync(updated, ClaimsAfterUpdate(updated));
+            // Replaced claims keep the object's references (which never change: its namespace, its node).
+            await WriteAsync(updated, ClaimsAfterUpdate(updated) is { } claims ? WithReferences(claims, References(updated)) : null);
         }
         catch (ClaimTakenException taken)
         {
@@ -201,7 +233,14 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         // A DeleteRequest's own field.
         CheckEtag(etag, "etag");
         await CheckDeleteAsync(existing);
-        await ClearAsync();
+        try
+        {
+            await ClearAsync();
+        }
+        catch (ReferenceException refused)
+        {
+            throw Refused(refused);
+        }
         await AfterDeleteAsync(existing);
     }
 
@@ -233,7 +272,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
     /// holds; after a failure that leaves that in doubt the activation is dropped, and the next
     /// call reloads from the store.
     /// </summary>
-    protected async Task WriteAsync(T value, IReadOnlyList<Claim>? claims = null)
+    protected async Task WriteAsync(T value, IReadOnlyList<Claim>? claims = null, IReadOnlyList<(string Kind, string Key)>? requires = null)
     {
         var state = _object;
         var previous = (state.Value, state.Namespace, state.Index, _current);
@@ -243,6 +282,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         state.Value = value;
         (state.Namespace, state.Index) = Describe(value);
         state.Claims = claims;
+        state.Requires = requires;
         try
         {
             await Services.Storage.WriteStateAsync(ObjectStorage.Name, this.GetGrainId(), GrainState);
@@ -250,7 +290,8 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         catch (Exception e)
         {
             (state.Value, state.Namespace, state.Index, _current) = previous;
-            if (e is not ClaimTakenException)
+            // A refusal leaves the state as the store holds it; anything else leaves it in doubt.
+            if (e is not (ClaimTakenException or ReferenceException))
             {
                 DeactivateOnIdle();
             }
@@ -259,6 +300,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         finally
         {
             state.Claims = null;
+            state.Requires = null;
         }
     }
 
@@ -271,7 +313,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
             _object.Value = null;
             _current = null;
         }
-        catch
+        catch (Exception e) when (e is not ReferenceException)
         {
             DeactivateOnIdle();
             throw;

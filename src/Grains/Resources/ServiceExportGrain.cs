@@ -17,6 +17,8 @@ internal sealed class ServiceExportGrain(ObjectServices services) : ResourceGrai
 
     protected override ObjectMeta MetaOf(ServiceExport resource) => resource.Metadata ??= new ObjectMeta();
 
+    protected override IReadOnlyList<(string Kind, string Key)> References(ServiceExport state) => [(Kinds.Namespace, state.Metadata.Namespace)];
+
     protected override void ValidateName(string name)
     {
         // It names a service, whose names start with a letter (DNS-1035).

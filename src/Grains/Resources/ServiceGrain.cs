@@ -19,6 +19,8 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
 
     protected override ObjectMeta MetaOf(Service resource) => resource.Metadata ??= new ObjectMeta();
 
+    protected override IReadOnlyList<(string Kind, string Key)> References(Service state) => [(Kinds.Namespace, state.Metadata.Namespace)];
+
     protected override void ValidateName(string name)
     {
         // Service names become DNS labels and must start with a letter (DNS-1035).

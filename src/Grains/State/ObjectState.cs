@@ -21,6 +21,8 @@ public sealed class ObjectState<T> : IStoredState where T : class, IMessage<T>, 
 
     public IReadOnlyList<Claim>? Claims { get; set; }
 
+    public IReadOnlyList<(string Kind, string Key)>? Requires { get; set; }
+
     public byte[] Encode() => Value!.ToByteArray();
 
     public void Decode(byte[] data) => Value = Parser.ParseFrom(data);

@@ -16,6 +16,9 @@ public interface IStoredState
     /// <summary>What the next write holds (replacing the object's claims), or null to keep them.</summary>
     IReadOnlyList<Claim>? Claims { get; }
 
+    /// <summary>Objects that must exist when the next write commits (see <see cref="WriteRequest.Requires"/>).</summary>
+    IReadOnlyList<(string Kind, string Key)>? Requires => null;
+
     byte[] Encode();
 
     void Decode(byte[] data);

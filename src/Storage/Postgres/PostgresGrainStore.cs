@@ -181,8 +181,11 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
             await using var connection = await _commits.OpenConnectionAsync().ConfigureAwait(false);
             await using var tx = await connection.BeginTransactionAsync().ConfigureAwait(false);
             var partitions = batch.Select(w => w.Partition).Distinct().Order().ToArray();
+            // A delete locks the scope of the claims that refer to it: a create that refers to it holds that lock too.
+            var deletes = batch.Where(w => w.Data is null).Select(w => Claim.ReferenceScope(w.Kind, w.Key)).ToArray();
             var scopes = batch.Where(w => w.Data is not null && w.Claims is { Count: > 0 }).SelectMany(w => w.Claims!).Select(c => c.Scope)
-                .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+                .Concat(deletes).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+            var required = batch.Where(w => w.Data is not null && w.Requires is { Count: > 0 }).SelectMany(w => w.Requires!).Distinct().ToArray();
 
             // Round trip 1: locks in a fixed order, then everything the outcomes depend on.
             await using var read = new NpgsqlBatch(connection, tx);
@@ -198,6 +201,15 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
             {
                 read.BatchCommands.Add(Command("SELECT t.kind, t.key, t.revision FROM cp_tombstones t JOIN unnest($1::text[], $2::text[]) AS w(kind, key) ON t.kind = w.kind AND t.key = w.key",
                     creates.Select(w => w.Kind).ToArray(), creates.Select(w => w.Key).ToArray()));
+            }
+            if (required.Length > 0)
+            {
+                read.BatchCommands.Add(Command("SELECT o.kind, o.key FROM cp_objects o JOIN unnest($1::text[], $2::text[]) AS r(kind, key) ON o.kind = r.kind AND o.key = r.key",
+                    required.Select(r => r.Kind).ToArray(), required.Select(r => r.Key).ToArray()));
+            }
+            foreach (var scope in deletes)
+            {
+                read.BatchCommands.Add(Command("SELECT kind, key FROM cp_claims WHERE scope = $1 LIMIT 1", scope));
             }
             var checks = new List<(int Write, Claim Claim)>();
             for (var i = 0; i < batch.Count; i++)
@@ -215,6 +227,8 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
             var revisions = new Dictionary<(string, string), long>();
             var tombstones = new Dictionary<(string, string), long>();
             var neighbours = new ClaimHolder?[checks.Count];
+            var alive = new Dictionary<(string, string), bool>();
+            var referrers = new Dictionary<string, (string, string)>(StringComparer.Ordinal);
             await using (var reader = await read.ExecuteReaderAsync().ConfigureAwait(false))
             {
                 while (await reader.ReadAsync().ConfigureAwait(false)) (heads[reader.GetInt32(0)], compacted[reader.GetInt32(0)]) = (reader.GetInt64(1), reader.GetInt64(2));
@@ -225,6 +239,17 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
                 {
                     await reader.NextResultAsync().ConfigureAwait(false);
                     while (await reader.ReadAsync().ConfigureAwait(false)) tombstones[(reader.GetString(0), reader.GetString(1))] = reader.GetInt64(2);
+                }
+                if (required.Length > 0)
+                {
+                    foreach (var r in required) alive[r] = false;
+                    await reader.NextResultAsync().ConfigureAwait(false);
+                    while (await reader.ReadAsync().ConfigureAwait(false)) alive[(reader.GetString(0), reader.GetString(1))] = true;
+                }
+                foreach (var scope in deletes)
+                {
+                    await reader.NextResultAsync().ConfigureAwait(false);
+                    if (await reader.ReadAsync().ConfigureAwait(false)) referrers[scope] = (reader.GetString(0), reader.GetString(1));
                 }
                 for (var c = 0; c < checks.Count; c++)
                 {
@@ -263,6 +288,11 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
                     continue;
                 }
                 check += claimCount;
+                if (ReferenceRefused(w, alive, referrers, held, released) is { } refusal)
+                {
+                    (outcomes[i], w.Reference) = refusal;
+                    continue;
+                }
                 var revision = ++CollectionsMarshalGet(heads, w.Partition);
                 var type = w.Data is null ? ChangeType.Deleted : w.ExpectedRevision == 0 ? ChangeType.Added : ChangeType.Modified;
                 var data = w.Data ?? w.PreviousData ?? [];
@@ -302,6 +332,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
                     }
                 }
                 revisions[(w.Kind, w.Key)] = w.Data is null ? 0 : revision;
+                alive[(w.Kind, w.Key)] = w.Data is not null;
                 outcomes[i] = WriteOutcome.Committed;
                 changes[i] = new Change
                 {
@@ -326,6 +357,33 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         {
             throw Unavailable("the store could not commit", e);
         }
+    }
+
+    /// <summary>
+    /// Why the write breaks a reference, if it does, with the batch's earlier writes counted: an
+    /// object it requires that does not exist (or was deleted earlier in the batch), or, for a
+    /// delete, a claim that refers to the object (in the store, or taken earlier in the batch).
+    /// A referrer in the store that gives its claims up earlier in the batch still counts: the
+    /// delete is refused as if it had come first.
+    /// </summary>
+    private static (WriteOutcome, (string, string))? ReferenceRefused(WriteRequest w, Dictionary<(string, string), bool> alive,
+        Dictionary<string, (string, string)> referrers, Dictionary<string, List<ClaimHolder>> held, HashSet<(string, string)> released)
+    {
+        if (w.Data is not null)
+        {
+            foreach (var r in w.Requires ?? [])
+            {
+                if (!alive.GetValueOrDefault(r)) return (WriteOutcome.Unreferenceable, r);
+            }
+            return null;
+        }
+        var scope = Claim.ReferenceScope(w.Kind, w.Key);
+        if (referrers.TryGetValue(scope, out var referrer)) return (WriteOutcome.Referenced, referrer);
+        if (held.TryGetValue(scope, out var inBatch) && inBatch.FirstOrDefault(h => !released.Contains((h.Kind, h.Key))) is { } holder)
+        {
+            return (WriteOutcome.Referenced, (holder.Kind, holder.Key));
+        }
+        return null;
     }
 
     private static ref long CollectionsMarshalGet(Dictionary<int, long> heads, int partition) =>

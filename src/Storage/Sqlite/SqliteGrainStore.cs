@@ -58,7 +58,7 @@ public sealed class SqliteGrainStore : IGrainStore
     private long _seq;
 
     // Prepared statements of the writer connection, reused by every batch.
-    private RawStatement? _insert, _update, _delete, _appendChange, _advance, _claimNeighbour, _dropClaims, _addClaim, _tombstone, _bury, _unbury;
+    private RawStatement? _insert, _update, _delete, _appendChange, _advance, _claimNeighbour, _dropClaims, _addClaim, _tombstone, _bury, _unbury, _exists, _referrer;
 
     public SqliteGrainStore(string path, bool synchronousFull = false)
     {
@@ -149,13 +149,15 @@ public sealed class SqliteGrainStore : IGrainStore
         _claimNeighbour = new RawStatement(db, "SELECT low, high, kind, key FROM claims WHERE scope = ?1 AND low <= ?2 AND NOT (kind = ?3 AND key = ?4) ORDER BY low DESC LIMIT 1");
         _dropClaims = new RawStatement(db, "DELETE FROM claims WHERE kind = ?1 AND key = ?2");
         _addClaim = new RawStatement(db, "INSERT INTO claims VALUES (?1, ?2, ?3, ?4, ?5)");
+        _exists = new RawStatement(db, "SELECT 1 FROM objects WHERE kind = ?1 AND key = ?2");
+        _referrer = new RawStatement(db, "SELECT kind, key FROM claims WHERE scope = ?1 LIMIT 1");
         _tombstone = new RawStatement(db, "SELECT revision FROM tombstones WHERE kind = ?1 AND key = ?2");
         _bury = new RawStatement(db, "INSERT INTO tombstones VALUES (?1, ?2, ?3, ?4) ON CONFLICT (kind, key) DO UPDATE SET partition = excluded.partition, revision = excluded.revision");
         _unbury = new RawStatement(db, "DELETE FROM tombstones WHERE kind = ?1 AND key = ?2");
     }
 
     private IEnumerable<RawStatement> WriterStatements() =>
-        new[] { _insert, _update, _delete, _appendChange, _advance, _claimNeighbour, _dropClaims, _addClaim, _tombstone, _bury, _unbury }.OfType<RawStatement>();
+        new[] { _insert, _update, _delete, _appendChange, _advance, _claimNeighbour, _dropClaims, _addClaim, _tombstone, _bury, _unbury, _exists, _referrer }.OfType<RawStatement>();
 
     public void Commit(IReadOnlyList<WriteRequest> batch, WriteOutcome[] outcomes, Change?[] changes)
     {
@@ -180,6 +182,19 @@ public sealed class SqliteGrainStore : IGrainStore
                     {
                         w.TakenBy = holder;
                         outcomes[i] = WriteOutcome.ClaimTaken;
+                        continue;
+                    }
+                    // References, in the same transaction as the write: earlier writes of the batch count.
+                    if (w.Data is not null && w.Requires is { Count: > 0 } required && Missing(required) is { } missing)
+                    {
+                        w.Reference = missing;
+                        outcomes[i] = WriteOutcome.Unreferenceable;
+                        continue;
+                    }
+                    if (w.Data is null && _referrer!.Bind(1, Claim.ReferenceScope(w.Kind, w.Key)).QuerySingle(static row => (row.Text(0), row.Text(1))) is { } referrer)
+                    {
+                        w.Reference = referrer;
+                        outcomes[i] = WriteOutcome.Referenced;
                         continue;
                     }
                     var revision = heads[w.Partition] + 1;
@@ -260,11 +275,23 @@ public sealed class SqliteGrainStore : IGrainStore
         }
     }
 
+    /// <summary>The first of <paramref name="required"/> that does not exist, if any.</summary>
+    private (string Kind, string Key)? Missing(IReadOnlyList<(string Kind, string Key)> required)
+    {
+        foreach (var (kind, key) in required)
+        {
+            if (_exists!.Bind(1, kind).Bind(2, key).QuerySingle(static row => row.Int64(0)) is null) return (kind, key);
+        }
+        return null;
+    }
+
     /// <summary>The holder of a claim of <paramref name="write"/> other than the writing object itself, if any.</summary>
     private ClaimHolder? FindHolder(WriteRequest write)
     {
         foreach (var claim in write.Claims!)
         {
+            // A reference claim's value is its holder's own identity: no other object holds it.
+            if (claim.Scope.StartsWith(Claim.ReferenceScopePrefix, StringComparison.Ordinal)) continue;
             var neighbour = _claimNeighbour!.Bind(1, claim.Scope).Bind(2, claim.High).Bind(3, write.Kind).Bind(4, write.Key)
                 .QuerySingle(static row => (High: row.Blob(1), Low: row.Blob(0), Kind: row.Text(2), Key: row.Text(3)));
             if (neighbour is { } n && n.High.AsSpan().SequenceCompareTo(claim.Low) >= 0)

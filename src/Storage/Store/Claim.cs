@@ -15,6 +15,19 @@ public sealed record Claim([property: Id(0)] string Scope, [property: Id(1)] byt
     /// <summary>A claim of one value.</summary>
     public static Claim Of(string scope, byte[] value) => new(scope, value, value);
 
+    /// <summary>
+    /// Where the claims that refer to an object live: the store refuses to delete an object while
+    /// any claim of this scope is held (by another object), and a create that refers to an object
+    /// holds one here, its own kind and key as the value (unique, so referrers never collide).
+    /// </summary>
+    public static string ReferenceScope(string kind, string key) => $"{ReferenceScopePrefix}{kind}/{key}";
+
+    public const string ReferenceScopePrefix = "ref/";
+
+    /// <summary>The claim with which the object <paramref name="holderKind"/>/<paramref name="holderKey"/> refers to another.</summary>
+    public static Claim Reference(string kind, string key, string holderKind, string holderKey) =>
+        Of(ReferenceScope(kind, key), System.Text.Encoding.UTF8.GetBytes($"{holderKind}/{holderKey}"));
+
     /// <summary>How people read it in an error: the value, or "low..high".</summary>
     public string Describe() => Low.AsSpan().SequenceEqual(High)
         ? Display(Low)

@@ -154,6 +154,9 @@ public sealed class GroupCommitter : IDisposable
                     case WriteOutcome.ClaimTaken:
                         completion.TrySetException(new ClaimTakenException(requests[i].TakenBy!));
                         break;
+                    case WriteOutcome.Unreferenceable or WriteOutcome.Referenced:
+                        completion.TrySetException(new ReferenceException(outcomes[i] == WriteOutcome.Unreferenceable, requests[i].Reference.Kind, requests[i].Reference.Key));
+                        break;
                     default:
                         completion.TrySetException(new ControlPlaneException(ErrorCode.Unavailable,
                             $"partition {requests[i].Partition} is no longer owned by this silo"));

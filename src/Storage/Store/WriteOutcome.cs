@@ -9,4 +9,8 @@ public enum WriteOutcome : byte
     Fenced,
     /// <summary>Another object holds one of the write's claims.</summary>
     ClaimTaken,
+    /// <summary>An object the write requires (<see cref="WriteRequest.Requires"/>) does not exist.</summary>
+    Unreferenceable,
+    /// <summary>A delete of an object that other objects still refer to.</summary>
+    Referenced,
 }

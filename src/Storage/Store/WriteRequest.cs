@@ -31,12 +31,21 @@ public sealed class WriteRequest
     /// object's claims as they are (most updates).
     /// </summary>
     public IReadOnlyList<Claim>? Claims { get; init; }
+    /// <summary>
+    /// Objects that must exist when this write commits (a create's namespace, an endpoint's node);
+    /// the writer refers to them with <see cref="Claim.Reference"/> claims, which keep them from
+    /// being deleted from then on. Checked in the commit's transaction, so a create and a delete of
+    /// what it refers to cannot both commit.
+    /// </summary>
+    public IReadOnlyList<(string Kind, string Key)>? Requires { get; init; }
     /// <summary>The epoch under which this silo owns the partition.</summary>
     public long Epoch { get; set; }
     /// <summary>The span of this write, handed on to its change (see <see cref="Change.TraceContext"/>).</summary>
     public System.Diagnostics.ActivityContext TraceContext { get; set; }
     /// <summary>Set by the store when the outcome is <see cref="WriteOutcome.ClaimTaken"/>.</summary>
     public ClaimHolder? TakenBy { get; set; }
+    /// <summary>Set by the store when the outcome is <see cref="WriteOutcome.Unreferenceable"/> or <see cref="WriteOutcome.Referenced"/>: the missing object, or one referrer.</summary>
+    public (string Kind, string Key) Reference { get; set; }
 
     /// <summary>
     /// Whether a create saw the object's current tombstone: <paramref name="tombstone"/> is the
