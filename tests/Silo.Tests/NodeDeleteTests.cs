@@ -124,6 +124,15 @@ public sealed class NodeDeleteTests : IDisposable
             Assert.Contains("last/ep", refused.Status.Detail);
             await silo.Client.Endpoints.DeleteAsync("last", "ep");
             await silo.Client.Namespaces.DeleteAsync("", "last");
+
+            // A service refers to its network the same way.
+            await silo.Client.Networks.CreateAsync(Network("net-2", 102, "10.30.0.0/16"));
+            await silo.Client.Services.CreateAsync(Service("ns", "on-net-2", "net-2"));
+            refused = await Assert.ThrowsAsync<RpcException>(() => silo.Client.Networks.DeleteAsync("", "net-2"));
+            Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+            Assert.Contains("ns/on-net-2", refused.Status.Detail);
+            await silo.Client.Services.DeleteAsync("ns", "on-net-2");
+            await silo.Client.Networks.DeleteAsync("", "net-2");
         }
         finally
         {

@@ -159,7 +159,23 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
         {
             throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"network '{Key}' still has {held} endpoint address(es) in use; delete its endpoints first");
         }
+        // Services refer to their network (a reference claim, checked again at the commit); this
+        // also finds services made before those claims existed.
+        string? after = null;
+        while (true)
+        {
+            var page = await Store.ListAsync([Kinds.Service], null, after, 1000);
+            foreach (var stored in page.Objects)
+            {
+                if (Service.Parser.ParseFrom(stored.Data).Spec?.Network == Key) throw StillReferenced(Kinds.Service, stored.Key);
+            }
+            if (!page.HasMore || page.Objects.Count == 0) return;
+            after = page.Objects[^1].Key;
+        }
     }
+
+    protected override ControlPlaneException StillReferenced(string kind, string key) =>
+        new(ErrorCode.FailedPrecondition, $"network '{Key}' is still used by {kind} '{key}'; delete it first");
 
     protected override Task AfterDeleteAsync(Network deleted)
     {

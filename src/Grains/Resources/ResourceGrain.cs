@@ -108,6 +108,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         { Missing: false } => StillReferenced(refused.Kind, refused.Key),
         { Kind: Kinds.Namespace } => new(ErrorCode.NotFound, $"namespace '{refused.Key}' not found", "metadata.namespace"),
         { Kind: Kinds.Node } => new(ErrorCode.FailedPrecondition, $"node '{refused.Key}' is not registered", "spec.node"),
+        { Kind: Kinds.Network } => new(ErrorCode.FailedPrecondition, $"network '{refused.Key}' does not exist", "spec.network"),
         _ => new(ErrorCode.FailedPrecondition, $"{refused.Kind} '{refused.Key}' does not exist"),
     };
 

@@ -19,7 +19,9 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
 
     protected override ObjectMeta MetaOf(Service resource) => resource.Metadata ??= new ObjectMeta();
 
-    protected override IReadOnlyList<(string Kind, string Key)> References(Service state) => [(Kinds.Namespace, state.Metadata.Namespace)];
+    protected override IReadOnlyList<(string Kind, string Key)> References(Service state) => state.Spec.Network.Length > 0
+        ? [(Kinds.Namespace, state.Metadata.Namespace), (Kinds.Network, state.Spec.Network)]
+        : [(Kinds.Namespace, state.Metadata.Namespace)];
 
     protected override void ValidateName(string name)
     {

@@ -20,6 +20,9 @@ public sealed class ResourceHandlers<T, TGrain>(ResourceKind<T> kind, IGrainFact
     public const int DefaultPageSize = 100;
     public const int MaxPageSize = 1000;
 
+    /// <summary>The most object bytes a List page holds (one object larger than this still makes a page of its own).</summary>
+    public const int MaxPageBytes = 2 * 1024 * 1024;
+
     public Task<T> CreateAsync(T request)
     {
         kind.SetProgrammed(request, null);
@@ -89,12 +92,19 @@ public sealed class ResourceHandlers<T, TGrain>(ResourceKind<T> kind, IGrainFact
         var page = store.Store.List([kind.Name], prefix, afterKey, size);
         var response = new TList();
         var list = items(response);
+        // A page also ends before it outgrows MaxPageBytes (AIP-158 lets a page hold fewer than
+        // page_size): stock gRPC clients refuse messages over 4 MiB, and 100 large objects exceed it.
+        var (bytes, taken) = (0L, 0);
         foreach (var stored in page.Objects)
         {
+            if (taken > 0 && bytes + stored.Data.Length > MaxPageBytes) break;
             list.Add(kind.Decode(stored.Data, stored.Revision));
+            bytes += stored.Data.Length;
+            taken++;
         }
+        var more = page.HasMore || taken < page.Objects.Count;
         var resume = firstResumeToken ?? ResumeToken.Encode(store.Partitions.StoreId, page.Heads);
-        tokens(response, page.HasMore ? PageToken.Encode(kind.Name, request.Namespace, page.Objects[^1].Key, resume) : string.Empty, resume);
+        tokens(response, more ? PageToken.Encode(kind.Name, request.Namespace, page.Objects[taken - 1].Key, resume) : string.Empty, resume);
         return response;
     }
 
