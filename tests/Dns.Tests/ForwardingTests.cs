@@ -70,6 +70,35 @@ public sealed class ForwardingTests
         Assert.Equal(2, forwarder.CachedEntries);
     }
 
+    /// <summary>
+    /// A server on a wildcard address answers from the address each query was sent to (RFC 2181
+    /// §4.1), forwarded answers too: dig and kdig drop an answer from any other address.
+    /// 127.0.0.5 is one of loopback's addresses, but not the one the kernel would pick as a
+    /// source (127.0.0.1).
+    /// </summary>
+    [Theory]
+    [InlineData("0.0.0.0:0")]
+    [InlineData("[::]:0")]
+    public async Task OnAWildcardAddress_AnswersLeaveFromTheAddressTheQueryWasSentTo(string listen)
+    {
+        await using var upstream = new DnsListener(new QueryHandler(ZoneSnapshot.Build(ZoneFile.Parse(Upstream))),
+            new DnsTransportOptions { Listen = TestPorts.Loopback(), Threads = 1 }, NullLogger.Instance);
+        upstream.Start();
+        var forwarder = new Forwarder(new ForwarderOptions { Forwarders = [upstream.LocalEndPoint.ToString()], ForwardTimeout = TimeSpan.FromSeconds(3) }, TimeProvider.System);
+        var handler = new QueryHandler(ZoneSnapshot.Build(ZoneFile.Parse(Cluster))) { Forwarder = forwarder };
+        await using var server = new DnsListener(handler, new DnsTransportOptions { Listen = listen, Threads = 1 }, NullLogger.Instance);
+        server.Start();
+
+        IPAddress[] targets = listen.StartsWith('[') ? [IPAddress.Parse("127.0.0.5"), IPAddress.Loopback, IPAddress.IPv6Loopback] : [IPAddress.Parse("127.0.0.5"), IPAddress.Loopback];
+        foreach (var target in targets)
+        {
+            var at = new IPEndPoint(target, server.LocalEndPoint.Port);
+            Assert.Equal("10.96.0.20", (await Dig(at, "dig", "+short", "web.shop.svc.cluster.local", "A")).Trim());
+            Assert.Contains("status: NOERROR", await Dig(at, "kdig", "web.shop.svc.cluster.local", "A"));
+            Assert.Equal("192.168.77.7", (await Dig(at, "dig", "+short", "www.example.test", "A")).Trim());
+        }
+    }
+
     private static async Task<string> Dig(IPEndPoint server, string tool, params string[] args)
     {
         var info = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true };

@@ -122,30 +122,15 @@ public sealed class CounterGrain([FromKeyedServices(ObjectStorage.Name)] IGrainS
 
     public Task DeleteAsync() => storage.ClearStateAsync(ObjectStorage.Name, this.GetGrainId(), _state);
 
-    public async Task<long> ClaimAsync(string scope, byte[] low, byte[] high)
-    {
-        _state.State!.Claims = [new Claim(scope, low, high)];
-        _state.State.Value++;
-        try
-        {
-            await storage.WriteStateAsync(ObjectStorage.Name, this.GetGrainId(), _state);
-        }
-        catch
-        {
-            _state.State.Value--;
-            throw;
-        }
-        finally
-        {
-            _state.State.Claims = null;
-        }
-        return _state.State.Value;
-    }
+    public Task<long> ClaimAsync(string scope, byte[] low, byte[] high) => CountHoldingAsync([new Claim(scope, low, high)], null);
 
-    public async Task<long> ReferAsync(string other)
+    public Task<long> ReferAsync(string other) =>
+        CountHoldingAsync([Claim.Reference("Counter", other, "Counter", this.GetPrimaryKeyString())], [("Counter", other)]);
+
+    /// <summary>Counts up in a write that holds <paramref name="claims"/> and requires <paramref name="requires"/>.</summary>
+    private async Task<long> CountHoldingAsync(IReadOnlyList<Claim> claims, IReadOnlyList<(string Kind, string Key)>? requires)
     {
-        _state.State!.Claims = [Claim.Reference("Counter", other, "Counter", this.GetPrimaryKeyString())];
-        _state.State.Requires = [("Counter", other)];
+        (_state.State!.Claims, _state.State.Requires) = (claims, requires);
         _state.State.Value++;
         try
         {

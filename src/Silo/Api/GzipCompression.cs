@@ -28,7 +28,7 @@ public sealed class GzipCompression : ICompressionProvider
         new(new Status(StatusCode.Internal, $"the message is not valid gzip (grpc-encoding gzip): {reason}"));
 
     /// <summary>Decompresses, and at the end checks the trailer against what came out.</summary>
-    private sealed class Checked : Stream
+    private sealed class Checked : ReadOnlyStream
     {
         private readonly Tail _input;
         private readonly GZipStream _gzip;
@@ -98,16 +98,6 @@ public sealed class GzipCompression : ICompressionProvider
             return 0;
         }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
         protected override void Dispose(bool disposing)
         {
             if (disposing) _gzip.Dispose();
@@ -116,7 +106,7 @@ public sealed class GzipCompression : ICompressionProvider
     }
 
     /// <summary>Passes the compressed bytes through, keeping the last 8 and the count.</summary>
-    private sealed class Tail(Stream inner) : Stream
+    private sealed class Tail(Stream inner) : ReadOnlyStream
     {
         private readonly byte[] _last = new byte[8];
         private readonly byte[] _ordered = new byte[8];
@@ -158,7 +148,11 @@ public sealed class GzipCompression : ICompressionProvider
             for (var j = Math.Max(0, read.Length - 8); j < read.Length; j++) _last[(Total + j) % 8] = read[j];
             Total += read.Length;
         }
+    }
 
+    /// <summary>What the two streams above share: they are read forward only.</summary>
+    private abstract class ReadOnlyStream : Stream
+    {
         public override bool CanRead => true;
         public override bool CanSeek => false;
         public override bool CanWrite => false;
