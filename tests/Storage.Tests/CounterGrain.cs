@@ -40,6 +40,14 @@ public interface ICounterGrain : IGrainWithStringKey
     [Alias("Refer")]
     Task<long> ReferAsync(string other);
 
+    /// <summary>Counts up, requiring counter <paramref name="other"/> to exist then, with no claim (as a namespace's contents: found by key).</summary>
+    [Alias("Require")]
+    Task<long> RequireAsync(string other);
+
+    /// <summary>Deletes this counter unless a counter's key starts with this one's followed by '/'.</summary>
+    [Alias("DeleteIfEmpty")]
+    Task DeleteIfEmptyAsync();
+
     /// <summary>How many times this grain was activated in this process.</summary>
     [Alias("Activations")]
     Task<int> ActivationsAsync();
@@ -57,6 +65,8 @@ public sealed class CounterState : IStoredState
     public IReadOnlyList<Claim>? Claims { get; set; }
 
     public IReadOnlyList<(string Kind, string Key)>? Requires { get; set; }
+
+    public (IReadOnlyList<string> Kinds, string KeyPrefix)? RequiresNone { get; set; }
 
     public byte[] Encode()
     {
@@ -124,11 +134,26 @@ public sealed class CounterGrain([FromKeyedServices(ObjectStorage.Name)] IGrainS
 
     public Task<long> ClaimAsync(string scope, byte[] low, byte[] high) => CountHoldingAsync([new Claim(scope, low, high)], null);
 
+    public Task<long> RequireAsync(string other) => CountHoldingAsync(null, [("Counter", other)]);
+
+    public async Task DeleteIfEmptyAsync()
+    {
+        _state.State!.RequiresNone = (["Counter"], this.GetPrimaryKeyString() + "/");
+        try
+        {
+            await storage.ClearStateAsync(ObjectStorage.Name, this.GetGrainId(), _state);
+        }
+        finally
+        {
+            _state.State.RequiresNone = null;
+        }
+    }
+
     public Task<long> ReferAsync(string other) =>
         CountHoldingAsync([Claim.Reference("Counter", other, "Counter", this.GetPrimaryKeyString())], [("Counter", other)]);
 
     /// <summary>Counts up in a write that holds <paramref name="claims"/> and requires <paramref name="requires"/>.</summary>
-    private async Task<long> CountHoldingAsync(IReadOnlyList<Claim> claims, IReadOnlyList<(string Kind, string Key)>? requires)
+    private async Task<long> CountHoldingAsync(IReadOnlyList<Claim>? claims, IReadOnlyList<(string Kind, string Key)>? requires)
     {
         (_state.State!.Claims, _state.State.Requires) = (claims, requires);
         _state.State.Value++;

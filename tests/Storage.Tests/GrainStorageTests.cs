@@ -318,6 +318,20 @@ public sealed class GrainStorageTests
         await b.Counter("parent-0").DeleteAsync();
 
         var both = 0;
+        var contained = 0;
+        for (var round = 1; round <= 40; round++)
+        {
+            // The other kind of reference: found by key, with no claim (a namespace's contents).
+            var (box, item) = ($"box-{round}", $"box-{round}/item");
+            await a.Counter(box).IncrementAsync();
+            await b.Counter(box).ReadAsync();
+            await a.Counter(item).ReadAsync();
+            var raced = await Task.WhenAll(Outcome(() => b.Counter(box).DeleteIfEmptyAsync()), Outcome(() => a.Counter(item).RequireAsync(box)));
+            Assert.All(raced, o => Assert.True(o is null or ReferenceException, $"round {round}: {o}"));
+            if (raced.All(o => o is null)) contained++;
+            Assert.True(a.Store.Store.Read("Counter", item) is null || a.Store.Store.Read("Counter", box) is not null, $"round {round}: {item} outlived {box}");
+        }
+        Assert.Equal(0, contained);
         for (var round = 1; round <= 40; round++)
         {
             var (parent, child) = ($"parent-{round}", $"child-{round}");

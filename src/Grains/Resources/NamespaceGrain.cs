@@ -15,7 +15,7 @@ namespace ControlPlane.Grains.Resources;
 internal sealed class NamespaceGrain(ObjectServices services) : ResourceGrain<Namespace>(services), INamespaceGrain
 {
     private const string NameLabel = Contracts.Policy.PolicySemantics.NamespaceNameLabel;
-    private static readonly string[] Contents = [Kinds.Endpoint, Kinds.Service, Kinds.NetworkPolicy, Kinds.ServiceExport];
+    private static readonly string[] Contained = [Kinds.Endpoint, Kinds.Service, Kinds.NetworkPolicy, Kinds.ServiceExport];
 
     protected override bool Namespaced => false;
 
@@ -38,12 +38,15 @@ internal sealed class NamespaceGrain(ObjectServices services) : ResourceGrain<Na
         return current;
     }
 
+    /// <summary>Checked again in the delete's commit, so a create racing it cannot slip in.</summary>
+    protected override (IReadOnlyList<string> Kinds, string KeyPrefix)? Contents => (Contained, Key + "/");
+
     protected override ControlPlaneException StillReferenced(string kind, string key) =>
         new(ErrorCode.FailedPrecondition, $"namespace '{Key}' still holds {kind} '{key}'; delete its objects first");
 
     protected override async Task CheckDeleteAsync(Namespace current)
     {
-        var page = await Store.ListAsync(Contents, Key + "/", null, 1);
+        var page = await Store.ListAsync(Contained, Key + "/", null, 1);
         if (page.Objects.Count > 0)
         {
             throw new ControlPlaneException(ErrorCode.FailedPrecondition,

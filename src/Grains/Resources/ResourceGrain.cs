@@ -112,9 +112,19 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         _ => new(ErrorCode.FailedPrecondition, $"{refused.Kind} '{refused.Key}' does not exist"),
     };
 
-    /// <summary><paramref name="claims"/> with the reference claims of <paramref name="references"/> added (null stays null when there are none).</summary>
+    /// <summary>
+    /// <paramref name="claims"/> with the reference claims of <paramref name="references"/> added
+    /// (null stays null when there are none). A namespace needs none: its delete finds its
+    /// contents by their keys ("namespace/name", see <see cref="Contents"/>), with no write per
+    /// object created in it.
+    /// </summary>
     private IReadOnlyList<Storage.Claim>? WithReferences(IReadOnlyList<Storage.Claim>? claims, IReadOnlyList<(string Kind, string Key)> references) =>
-        references.Count == 0 ? claims : [.. claims ?? [], .. references.Select(r => Storage.Claim.Reference(r.Kind, r.Key, this.GetGrainId().Type.ToString()!, Key))];
+        references.Any(r => r.Kind != Kinds.Namespace)
+            ? [.. claims ?? [], .. references.Where(r => r.Kind != Kinds.Namespace).Select(r => Storage.Claim.Reference(r.Kind, r.Key, this.GetGrainId().Type.ToString()!, Key))]
+            : claims;
+
+    /// <summary>For a delete: kinds and a key prefix under which no object may exist when it commits (a namespace's contents).</summary>
+    protected virtual (IReadOnlyList<string> Kinds, string KeyPrefix)? Contents => null;
 
     /// <summary>Refuses an update that would break an invariant (after the merge, before the write).</summary>
     protected virtual Task CheckUpdateAsync(T current, T updated) => Task.CompletedTask;
@@ -310,6 +320,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
     {
         try
         {
+            _object.RequiresNone = Contents;
             await Services.Storage.ClearStateAsync(ObjectStorage.Name, this.GetGrainId(), GrainState);
             _object.Value = null;
             _current = null;
@@ -318,6 +329,10 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         {
             DeactivateOnIdle();
             throw;
+        }
+        finally
+        {
+            _object.RequiresNone = null;
         }
     }
 

@@ -23,6 +23,8 @@ public sealed class ObjectState<T> : IStoredState where T : class, IMessage<T>, 
 
     public IReadOnlyList<(string Kind, string Key)>? Requires { get; set; }
 
+    public (IReadOnlyList<string> Kinds, string KeyPrefix)? RequiresNone { get; set; }
+
     public byte[] Encode() => Value!.ToByteArray();
 
     public void Decode(byte[] data) => Value = Parser.ParseFrom(data);

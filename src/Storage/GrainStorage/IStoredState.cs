@@ -19,6 +19,9 @@ public interface IStoredState
     /// <summary>Objects that must exist when the next write commits (see <see cref="WriteRequest.Requires"/>).</summary>
     IReadOnlyList<(string Kind, string Key)>? Requires => null;
 
+    /// <summary>For the next delete: kinds and a key prefix under which no object may exist (see <see cref="WriteRequest.RequiresNone"/>).</summary>
+    (IReadOnlyList<string> Kinds, string KeyPrefix)? RequiresNone => null;
+
     byte[] Encode();
 
     void Decode(byte[] data);

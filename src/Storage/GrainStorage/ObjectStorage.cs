@@ -77,7 +77,7 @@ public sealed class ObjectStorage(DurableStore store) : IGrainStorage
         var deleted = await CommitAsync(grainState, new WriteRequest
         {
             Kind = kind, Key = key, Partition = store.PartitionOf(kind, key), ExpectedRevision = RevisionOf(grainState),
-            Data = null, PreviousData = state.Encode(), Namespace = state.Namespace, Index = state.Index,
+            Data = null, PreviousData = state.Encode(), Namespace = state.Namespace, Index = state.Index, RequiresNone = state.RequiresNone,
         }).ConfigureAwait(false);
         // The etag of an object that does not exist is its tombstone's: a create names it.
         grainState.ETag = EtagOf(deleted);

@@ -181,11 +181,13 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
             await using var connection = await _commits.OpenConnectionAsync().ConfigureAwait(false);
             await using var tx = await connection.BeginTransactionAsync().ConfigureAwait(false);
             var partitions = batch.Select(w => w.Partition).Distinct().Order().ToArray();
-            // A delete locks the scope of the claims that refer to it: a create that refers to it holds that lock too.
+            // A delete locks its object's reference scope, and so does a write that requires that
+            // object: the two never read what the other is about to change.
             var deletes = batch.Where(w => w.Data is null).Select(w => Claim.ReferenceScope(w.Kind, w.Key)).ToArray();
-            var scopes = batch.Where(w => w.Data is not null && w.Claims is { Count: > 0 }).SelectMany(w => w.Claims!).Select(c => c.Scope)
-                .Concat(deletes).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
             var required = batch.Where(w => w.Data is not null && w.Requires is { Count: > 0 }).SelectMany(w => w.Requires!).Distinct().ToArray();
+            var scopes = batch.Where(w => w.Data is not null && w.Claims is { Count: > 0 }).SelectMany(w => w.Claims!).Select(c => c.Scope)
+                .Concat(deletes).Concat(required.Select(r => Claim.ReferenceScope(r.Kind, r.Key))).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+            var emptied = batch.Select((w, i) => (w, i)).Where(x => x.w.Data is null && x.w.RequiresNone is not null).ToArray();
 
             // Round trip 1: locks in a fixed order, then everything the outcomes depend on.
             await using var read = new NpgsqlBatch(connection, tx);
@@ -210,6 +212,11 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
             foreach (var scope in deletes)
             {
                 read.BatchCommands.Add(Command("SELECT kind, key FROM cp_claims WHERE scope = $1 LIMIT 1", scope));
+            }
+            foreach (var (w, _) in emptied)
+            {
+                var (kinds, prefix) = w.RequiresNone!.Value;
+                read.BatchCommands.Add(Command("SELECT kind, key FROM cp_objects WHERE kind = ANY($1) AND key >= $2 AND key < $3 LIMIT 1", kinds.ToArray(), prefix, Claim.PrefixEnd(prefix)));
             }
             var checks = new List<(int Write, Claim Claim)>();
             for (var i = 0; i < batch.Count; i++)
@@ -250,6 +257,11 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
                 {
                     await reader.NextResultAsync().ConfigureAwait(false);
                     if (await reader.ReadAsync().ConfigureAwait(false)) referrers[scope] = (reader.GetString(0), reader.GetString(1));
+                }
+                foreach (var (w, _) in emptied)
+                {
+                    await reader.NextResultAsync().ConfigureAwait(false);
+                    if (await reader.ReadAsync().ConfigureAwait(false)) referrers.TryAdd(Claim.ReferenceScope(w.Kind, w.Key), (reader.GetString(0), reader.GetString(1)));
                 }
                 for (var c = 0; c < checks.Count; c++)
                 {
@@ -382,6 +394,14 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         if (held.TryGetValue(scope, out var inBatch) && inBatch.FirstOrDefault(h => !released.Contains((h.Kind, h.Key))) is { } holder)
         {
             return (WriteOutcome.Referenced, (holder.Kind, holder.Key));
+        }
+        // Created earlier in this batch under the delete's prefix.
+        if (w.RequiresNone is { } none)
+        {
+            foreach (var ((kind, key), exists) in alive)
+            {
+                if (exists && none.Kinds.Contains(kind) && key.StartsWith(none.KeyPrefix, StringComparison.Ordinal)) return (WriteOutcome.Referenced, (kind, key));
+            }
         }
         return null;
     }

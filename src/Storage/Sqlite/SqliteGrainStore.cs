@@ -58,7 +58,7 @@ public sealed class SqliteGrainStore : IGrainStore
     private long _seq;
 
     // Prepared statements of the writer connection, reused by every batch.
-    private RawStatement? _insert, _update, _delete, _appendChange, _advance, _claimNeighbour, _dropClaims, _addClaim, _tombstone, _bury, _unbury, _exists, _referrer;
+    private RawStatement? _insert, _update, _delete, _appendChange, _advance, _claimNeighbour, _dropClaims, _addClaim, _tombstone, _bury, _unbury, _exists, _referrer, _under;
 
     public SqliteGrainStore(string path, bool synchronousFull = false)
     {
@@ -151,13 +151,14 @@ public sealed class SqliteGrainStore : IGrainStore
         _addClaim = new RawStatement(db, "INSERT INTO claims VALUES (?1, ?2, ?3, ?4, ?5)");
         _exists = new RawStatement(db, "SELECT 1 FROM objects WHERE kind = ?1 AND key = ?2");
         _referrer = new RawStatement(db, "SELECT kind, key FROM claims WHERE scope = ?1 LIMIT 1");
+        _under = new RawStatement(db, "SELECT key FROM objects WHERE kind = ?1 AND key >= ?2 AND key < ?3 LIMIT 1");
         _tombstone = new RawStatement(db, "SELECT revision FROM tombstones WHERE kind = ?1 AND key = ?2");
         _bury = new RawStatement(db, "INSERT INTO tombstones VALUES (?1, ?2, ?3, ?4) ON CONFLICT (kind, key) DO UPDATE SET partition = excluded.partition, revision = excluded.revision");
         _unbury = new RawStatement(db, "DELETE FROM tombstones WHERE kind = ?1 AND key = ?2");
     }
 
     private IEnumerable<RawStatement> WriterStatements() =>
-        new[] { _insert, _update, _delete, _appendChange, _advance, _claimNeighbour, _dropClaims, _addClaim, _tombstone, _bury, _unbury, _exists, _referrer }.OfType<RawStatement>();
+        new[] { _insert, _update, _delete, _appendChange, _advance, _claimNeighbour, _dropClaims, _addClaim, _tombstone, _bury, _unbury, _exists, _referrer, _under }.OfType<RawStatement>();
 
     public void Commit(IReadOnlyList<WriteRequest> batch, WriteOutcome[] outcomes, Change?[] changes)
     {
@@ -191,7 +192,7 @@ public sealed class SqliteGrainStore : IGrainStore
                         outcomes[i] = WriteOutcome.Unreferenceable;
                         continue;
                     }
-                    if (w.Data is null && _referrer!.Bind(1, Claim.ReferenceScope(w.Kind, w.Key)).QuerySingle(static row => (row.Text(0), row.Text(1))) is { } referrer)
+                    if (w.Data is null && (_referrer!.Bind(1, Claim.ReferenceScope(w.Kind, w.Key)).QuerySingle(static row => (row.Text(0), row.Text(1))) ?? Contained(w)) is { } referrer)
                     {
                         w.Reference = referrer;
                         outcomes[i] = WriteOutcome.Referenced;
@@ -273,6 +274,18 @@ public sealed class SqliteGrainStore : IGrainStore
                 throw new ControlPlaneException(ErrorCode.Unavailable, "the store could not commit", inner: e);
             }
         }
+    }
+
+    /// <summary>An object under a delete's <see cref="WriteRequest.RequiresNone"/>, if any.</summary>
+    private (string Kind, string Key)? Contained(WriteRequest write)
+    {
+        if (write.RequiresNone is not { } none) return null;
+        var end = Claim.PrefixEnd(none.KeyPrefix);
+        foreach (var kind in none.Kinds)
+        {
+            if (_under!.Bind(1, kind).Bind(2, none.KeyPrefix).Bind(3, end).QuerySingle(static row => ValueTuple.Create(row.Text(0))) is { } found) return (kind, found.Item1);
+        }
+        return null;
     }
 
     /// <summary>The first of <paramref name="required"/> that does not exist, if any.</summary>

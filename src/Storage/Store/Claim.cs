@@ -24,6 +24,9 @@ public sealed record Claim([property: Id(0)] string Scope, [property: Id(1)] byt
 
     public const string ReferenceScopePrefix = "ref/";
 
+    /// <summary>The least string above every string that starts with <paramref name="prefix"/> (ordinal): its last character plus one.</summary>
+    public static string PrefixEnd(string prefix) => prefix[..^1] + (char)(prefix[^1] + 1);
+
     /// <summary>The claim with which the object <paramref name="holderKind"/>/<paramref name="holderKey"/> refers to another.</summary>
     public static Claim Reference(string kind, string key, string holderKind, string holderKey) =>
         Of(ReferenceScope(kind, key), System.Text.Encoding.UTF8.GetBytes($"{holderKind}/{holderKey}"));

@@ -38,6 +38,12 @@ public sealed class WriteRequest
     /// what it refers to cannot both commit.
     /// </summary>
     public IReadOnlyList<(string Kind, string Key)>? Requires { get; init; }
+    /// <summary>
+    /// For a delete: no object of these kinds may have a key under this prefix when it commits (a
+    /// namespace's contents, whose keys are "namespace/name"). The other side of
+    /// <see cref="Requires"/> where the keys tell the referrers, so they need no reference claim.
+    /// </summary>
+    public (IReadOnlyList<string> Kinds, string KeyPrefix)? RequiresNone { get; init; }
     /// <summary>The epoch under which this silo owns the partition.</summary>
     public long Epoch { get; set; }
     /// <summary>The span of this write, handed on to its change (see <see cref="Change.TraceContext"/>).</summary>
