@@ -56,7 +56,7 @@ internal sealed class EndpointGrain(ObjectServices services) : ResourceGrain<End
         var spec = resource.Spec;
         var node = await Store.ReadAsync(Kinds.Node, spec.Node) is { } stored
             ? Node.Parser.ParseFrom(stored.Data)
-            : throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"node '{spec.Node}' is not registered", "spec.node");
+            : throw MissingReference(Kinds.Node, spec.Node);
         var nodeReady = node.Status?.Ready ?? false;
         var network = GrainFactory.Get<INetworkGrain>(spec.Network);
         var assignment = await network.AllocateAsync(spec.Node, Key, [.. spec.Ips]);

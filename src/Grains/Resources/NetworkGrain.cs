@@ -161,16 +161,9 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
         }
         // Services refer to their network (a reference claim, checked again at the commit); this
         // also finds services made before those claims existed.
-        string? after = null;
-        while (true)
+        if (await FirstReferrerAsync(Kinds.Service, Service.Parser, s => s.Spec?.Network == Key) is { } service)
         {
-            var page = await Store.ListAsync([Kinds.Service], null, after, 1000);
-            foreach (var stored in page.Objects)
-            {
-                if (Service.Parser.ParseFrom(stored.Data).Spec?.Network == Key) throw StillReferenced(Kinds.Service, stored.Key);
-            }
-            if (!page.HasMore || page.Objects.Count == 0) return;
-            after = page.Objects[^1].Key;
+            throw StillReferenced(Kinds.Service, service);
         }
     }
 
@@ -187,7 +180,7 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
     {
         if (State is null)
         {
-            throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"network '{Key}' does not exist", "spec.network");
+            throw MissingReference(Kinds.Network, Key);
         }
         var pools = await PoolsAsync();
         var wanted = requested.Select(IPAddress.Parse).ToArray();

@@ -118,29 +118,18 @@ internal sealed class NodeGrain(ObjectServices services, ClusterSet.ClusterSetOp
         node.Status.ReadyChangeTime = Timestamp.FromDateTimeOffset(Time.GetUtcNow());
     }
 
+    protected override ControlPlaneException StillReferenced(string kind, string key) =>
+        new(ErrorCode.FailedPrecondition, $"node '{Key}' still hosts endpoint '{key}'; delete its endpoints first");
+
     /// <summary>
     /// A node that still hosts endpoints stays: deleting it would leave them ready (and in DNS and
     /// service endpoints) on a node nobody runs, and keep their addresses in its blocks.
     /// </summary>
-    protected override ControlPlaneException StillReferenced(string kind, string key) =>
-        new(ErrorCode.FailedPrecondition, $"node '{Key}' still hosts endpoint '{key}'; delete its endpoints first");
-
     protected override async Task CheckDeleteAsync(Node current)
     {
-        string? after = null;
-        while (true)
+        if (await FirstReferrerAsync(Kinds.Endpoint, Endpoint.Parser, e => e.Spec?.Node == Key) is { } endpoint)
         {
-            var page = await Store.ListAsync([Kinds.Endpoint], null, after, 1000);
-            foreach (var stored in page.Objects)
-            {
-                if (Endpoint.Parser.ParseFrom(stored.Data).Spec?.Node == Key)
-                {
-                    throw new ControlPlaneException(ErrorCode.FailedPrecondition,
-                        $"node '{Key}' still hosts endpoint '{stored.Key}'; delete its endpoints first");
-                }
-            }
-            if (!page.HasMore || page.Objects.Count == 0) return;
-            after = page.Objects[^1].Key;
+            throw StillReferenced(Kinds.Endpoint, endpoint);
         }
     }
 

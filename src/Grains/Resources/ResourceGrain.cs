@@ -91,10 +91,10 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
 
     /// <summary>
     /// The objects this one refers to (its namespace, an endpoint's node), which must exist when
-    /// it is created and cannot be deleted while it exists: the create holds a reference claim on
-    /// each (<see cref="Storage.Claim.Reference"/>), and the store checks both sides in the
-    /// commit's transaction. Checks made before the commit (a read of the namespace) give the
-    /// usual answer sooner; these decide when a create and a delete race.
+    /// it is created and cannot be deleted while it exists: the create requires them, holds a
+    /// reference claim on each but its namespace (<see cref="WithReferences"/>), and the store
+    /// checks both sides in the commit's transaction. Checks made before the commit (a read of the
+    /// namespace) give the usual answer sooner; these decide when a create and a delete race.
     /// </summary>
     protected virtual IReadOnlyList<(string Kind, string Key)> References(T state) => [];
 
@@ -103,14 +103,37 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         new(ErrorCode.FailedPrecondition, $"{typeof(T).Name} '{Key}' is still referred to by {kind} '{key}'; delete that first");
 
     /// <summary>A write the store refused for a reference, worded for the caller.</summary>
-    private ControlPlaneException Refused(ReferenceException refused) => refused switch
+    private ControlPlaneException Refused(ReferenceException refused) =>
+        refused.Missing ? MissingReference(refused.Kind, refused.Key) : StillReferenced(refused.Kind, refused.Key);
+
+    /// <summary>What a create whose referenced object does not exist tells the caller, whether a read or the commit found it missing.</summary>
+    protected static ControlPlaneException MissingReference(string kind, string key) => kind switch
     {
-        { Missing: false } => StillReferenced(refused.Kind, refused.Key),
-        { Kind: Kinds.Namespace } => new(ErrorCode.NotFound, $"namespace '{refused.Key}' not found", "metadata.namespace"),
-        { Kind: Kinds.Node } => new(ErrorCode.FailedPrecondition, $"node '{refused.Key}' is not registered", "spec.node"),
-        { Kind: Kinds.Network } => new(ErrorCode.FailedPrecondition, $"network '{refused.Key}' does not exist", "spec.network"),
-        _ => new(ErrorCode.FailedPrecondition, $"{refused.Kind} '{refused.Key}' does not exist"),
+        Kinds.Namespace => new(ErrorCode.NotFound, $"namespace '{key}' not found", "metadata.namespace"),
+        Kinds.Node => new(ErrorCode.FailedPrecondition, $"node '{key}' is not registered", "spec.node"),
+        Kinds.Network => new(ErrorCode.FailedPrecondition, $"network '{key}' does not exist", "spec.network"),
+        _ => new(ErrorCode.FailedPrecondition, $"{kind} '{key}' does not exist"),
     };
+
+    /// <summary>
+    /// The key of the first stored <paramref name="kind"/> object that <paramref name="refers"/>
+    /// to this one, read page by page (a scan: for deletes, which are rare), or null.
+    /// </summary>
+    protected async Task<string?> FirstReferrerAsync<TOther>(string kind, MessageParser<TOther> parser, Func<TOther, bool> refers)
+        where TOther : IMessage<TOther>
+    {
+        string? after = null;
+        while (true)
+        {
+            var page = await Store.ListAsync([kind], null, after, 1000);
+            foreach (var stored in page.Objects)
+            {
+                if (refers(parser.ParseFrom(stored.Data))) return stored.Key;
+            }
+            if (!page.HasMore || page.Objects.Count == 0) return null;
+            after = page.Objects[^1].Key;
+        }
+    }
 
     /// <summary>
     /// <paramref name="claims"/> with the reference claims of <paramref name="references"/> added
@@ -167,7 +190,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         meta.CreateTime = Timestamp.FromDateTimeOffset(Time.GetUtcNow());
         if (Namespaced && await Store.ReadAsync(Kinds.Namespace, meta.Namespace) is null)
         {
-            throw new ControlPlaneException(ErrorCode.NotFound, $"namespace '{meta.Namespace}' not found", "metadata.namespace");
+            throw MissingReference(Kinds.Namespace, meta.Namespace);
         }
         for (var attempt = 1; ; attempt++)
         {

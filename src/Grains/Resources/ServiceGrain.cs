@@ -92,7 +92,7 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
         resource.Status = new ServiceStatus();
         if (spec.Network.Length > 0 && await Store.ReadAsync(Kinds.Network, spec.Network) is null)
         {
-            throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"network '{spec.Network}' does not exist", "spec.network");
+            throw MissingReference(Kinds.Network, spec.Network);
         }
         if (spec.Type != ServiceType.ClusterIp)
         {

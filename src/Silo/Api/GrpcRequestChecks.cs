@@ -33,7 +33,8 @@ public static class GrpcRequestChecks
             return;
         }
         var reader = context.Request.BodyReader;
-        var read = await reader.ReadAsync(context.RequestAborted).ConfigureAwait(false);
+        // The first frame has usually arrived with the headers: no wait then.
+        if (!reader.TryRead(out var read)) read = await reader.ReadAsync(context.RequestAborted).ConfigureAwait(false);
         var flag = read.Buffer.IsEmpty ? (byte)0 : read.Buffer.FirstSpan[0];
         reader.AdvanceTo(read.Buffer.Start);
         if (flag > 1)
