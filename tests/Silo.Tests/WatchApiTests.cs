@@ -1,3 +1,4 @@
+using ControlPlane.Contracts.Client;
 using Grpc.Core;
 using ControlPlane.Contracts.V1;
 using static ControlPlane.Silo.Tests.Fixtures;
@@ -148,6 +149,52 @@ public sealed class WatchApiTests
         await using var resumed = new WatchCollector(silo.Client, new WatchRequest { ResumeToken = bookmark.ResumeToken });
         await silo.Client.Namespaces.CreateAsync(Namespace("c"));
         Assert.Equal("c", NameOf(await resumed.WaitForAsync(e => e.Type != EventType.Bookmark, "the first change after the bookmark")));
+    }
+
+    /// <summary>
+    /// A client that stops reading its stream: HTTP/2 flow control holds the server's writes, the
+    /// stream's queue of live changes (64 here) overflows, and the silo keeps none of what follows.
+    /// When the client reads again the stream catches up from the change log: every change once,
+    /// with its token, and no error.
+    /// </summary>
+    [Fact]
+    public async Task A_watcher_that_stops_reading_catches_up_from_the_log_without_error()
+    {
+        await using var silo = await SiloInstance.StartAsync("--Silo:WatchBuffer=64");
+        long catchUps = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == "controlplane.store.feed.catch_ups") l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref catchUps, value));
+        listener.Start();
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await using var events = silo.Client.WatchAsync(new WatchRequest { Kinds = { Kind.Namespace } }, Calls.Until(stop.Token)).GetAsyncEnumerator();
+        while (await events.MoveNextAsync() && !events.Current.InitialEventsEnd) { }
+
+        // Far more than the flow-control windows and the queue hold, while the client reads nothing.
+        const int count = 3_000;
+        await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 8 },
+            async (i, _) => await silo.Client.Namespaces.CreateAsync(Namespace($"stalled-{i:0000}")));
+
+        var names = new List<string>();
+        while (names.Count < count)
+        {
+            Assert.True(await events.MoveNextAsync(), $"the stream ended after {names.Count} of {count} changes");
+            var e = events.Current;
+            if (e.Type == EventType.Bookmark) continue;
+            Assert.Equal(EventType.Added, e.Type);
+            Assert.NotEmpty(e.ResumeToken);
+            names.Add(NameOf(e));
+        }
+        Assert.Equal(count, names.Distinct().Count());
+        Assert.True(Interlocked.Read(ref catchUps) >= 1, "the stream never fell behind its queue: the test did not stall it");
+        // Live again: the next change arrives as the next event.
+        await silo.Client.Namespaces.CreateAsync(Namespace("after-the-stall"));
+        do Assert.True(await events.MoveNextAsync());
+        while (events.Current.Type == EventType.Bookmark);
+        Assert.Equal("after-the-stall", NameOf(events.Current));
     }
 
     [Fact]

@@ -58,10 +58,13 @@ public sealed class CommitClock : IDisposable
             using var subscription = _hub.Subscribe();
             try
             {
-                await foreach (var batch in subscription.Reader.ReadAllAsync(_stop.Token).ConfigureAwait(false))
+                while (await subscription.WaitToReadAsync(_stop.Token).ConfigureAwait(false))
                 {
-                    var now = Stopwatch.GetTimestamp();
-                    foreach (var change in batch) _rings[change.Partition].Add(change.Revision, now);
+                    while (subscription.TryRead(out var batch))
+                    {
+                        var now = Stopwatch.GetTimestamp();
+                        foreach (var change in batch) _rings[change.Partition].Add(change.Revision, now);
+                    }
                 }
             }
             catch (OperationCanceledException)

@@ -28,8 +28,8 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
         var interval = request.BookmarkIntervalSeconds == 0 ? options.DefaultBookmarkInterval : TimeSpan.FromSeconds(request.BookmarkIntervalSeconds);
         var snapshot = request.ResumeToken.Length == 0;
         using var feed = snapshot
-            ? await ChangeFeed.FromSnapshotAsync(store.Store, store.Hub, filter).ConfigureAwait(false)
-            : await ChangeFeed.ResumeAsync(store.Store, store.Hub, filter, ResumeToken.Decode(request.ResumeToken, store.Partitions.StoreId, store.Partitions.Count)).ConfigureAwait(false);
+            ? await ChangeFeed.FromSnapshotAsync(store.Store, store.Hub, filter, options.WatchBuffer).ConfigureAwait(false)
+            : await ChangeFeed.ResumeAsync(store.Store, store.Hub, filter, ResumeToken.Decode(request.ResumeToken, store.Partitions.StoreId, store.Partitions.Count), options.WatchBuffer).ConfigureAwait(false);
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(call.CancellationToken, lifetime.ApplicationStopping);
         var message = new EncodedEvent(store.Partitions.StoreId, ResumeToken.MaxEncodedLength(store.Partitions.Count));
         var buffered = new WriteOptions(WriteFlags.BufferHint);

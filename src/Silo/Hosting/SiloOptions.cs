@@ -26,4 +26,10 @@ public sealed class SiloOptions
 
     /// <summary>Bookmark interval for watches that do not ask for one.</summary>
     public TimeSpan DefaultBookmarkInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Live changes queued for one watch stream before it stops queueing and catches up from the
+    /// change log instead (a slow client holds at most this many changes in the silo).
+    /// </summary>
+    public int WatchBuffer { get; set; } = Storage.Changes.ChangeHub.DefaultCapacity;
 }

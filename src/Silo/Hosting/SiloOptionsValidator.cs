@@ -17,6 +17,7 @@ public static class SiloOptionsValidator
         if (silo.HealthPort is < 0 or > 65535) errors.Add($"Silo:{nameof(silo.HealthPort)} {silo.HealthPort} is outside 0..65535");
         if (silo.MaxReceiveMessageSize < 1024) errors.Add($"Silo:{nameof(silo.MaxReceiveMessageSize)} must be at least 1024");
         if (silo.DefaultBookmarkInterval < TimeSpan.FromSeconds(1)) errors.Add($"Silo:{nameof(silo.DefaultBookmarkInterval)} {silo.DefaultBookmarkInterval} must be at least 1 second");
+        if (silo.WatchBuffer is < 16 or > 1_048_576) errors.Add($"Silo:{nameof(silo.WatchBuffer)} {silo.WatchBuffer} is outside 16..1048576");
         if (cluster.Membership is not ("localhost" or "redis")) errors.Add($"Cluster:{nameof(cluster.Membership)} '{cluster.Membership}' must be localhost or redis");
         if (cluster.Membership == "redis" && cluster.Redis.Length == 0) errors.Add($"Cluster:{nameof(cluster.Redis)} is required with redis membership");
         if (cluster.SiloPort is < 0 or > 65535) errors.Add($"Cluster:{nameof(cluster.SiloPort)} {cluster.SiloPort} is outside 0..65535");

@@ -11,25 +11,44 @@ namespace ControlPlane.Storage.Changes;
 /// covered are skipped. Every change after the starting point is therefore delivered once, in
 /// revision order per partition. <see cref="Position"/> advances over filtered-out changes too,
 /// so a bookmark taken from it never makes a watcher re-read them.
+/// <para>
+/// The log is read in pages (<see cref="PageLimit"/> changes per partition), and a watcher that
+/// falls more than its subscription's capacity behind the live changes (a slow or stalled client)
+/// loses its subscription's queue and catches up from the log the same way, from its position,
+/// before it takes live changes again. So a watcher holds a bounded number of changes whatever
+/// its lag, and a lagging watcher is slowed, not ended (as etcd moves a slow watcher to its
+/// unsynced group); only a position the log no longer reaches ends it (OUT_OF_RANGE).
+/// </para>
 /// </summary>
 public sealed class ChangeFeed : IDisposable
 {
-    private readonly ChangeHub.Subscription _subscription;
+    /// <summary>Changes per partition read from the log at once.</summary>
+    public const int PageLimit = 1_000;
+
+    private readonly IGrainStore _store;
+    private readonly ChangeHub _hub;
+    private readonly int _capacity;
     private readonly FeedFilter _filter;
-    private readonly long[] _position;
+    private long[] _position;
     private readonly Queue<FeedItem> _backlog = new();
+    private ChangeHub.Subscription _subscription;
     private Change[]? _batch;
     private int _batchIndex;
-    // Resume only: the heads the log was read at, folded into the position once the backlog is delivered.
-    private long[]? _headsAfterBacklog;
+    // Reading the log: where the page being delivered reaches, folded into the position once it is delivered.
+    private long[]? _throughAfterBacklog;
+    // True while the log has more to read before live changes are taken again.
+    private bool _fromLog;
     // When the last item went out (Stopwatch ticks): idleness is measured from it.
     private long _lastItem = Stopwatch.GetTimestamp();
 
-    private ChangeFeed(ChangeHub.Subscription subscription, FeedFilter filter, long[] position)
+    private ChangeFeed(IGrainStore store, ChangeHub hub, int capacity, FeedFilter filter, long[] position)
     {
-        _subscription = subscription;
+        _store = store;
+        _hub = hub;
+        _capacity = capacity;
         _filter = filter;
         _position = position;
+        _subscription = hub.Subscribe(capacity);
     }
 
     /// <summary>
@@ -39,14 +58,21 @@ public sealed class ChangeFeed : IDisposable
     /// </summary>
     public ReadOnlySpan<long> Position => _position;
 
+    /// <summary>Times this feed fell behind its subscription's capacity and caught up from the log.</summary>
+    internal int CatchUps { get; private set; }
+
+    /// <summary>Live changes queued for this feed, at most its capacity.</summary>
+    internal int Buffered => _subscription.Pending;
+
     /// <summary>Starts with a snapshot of every matching object, then an initial-events-end marker.</summary>
-    public static async Task<ChangeFeed> FromSnapshotAsync(IGrainStore store, ChangeHub hub, FeedFilter filter)
+    public static async Task<ChangeFeed> FromSnapshotAsync(IGrainStore store, ChangeHub hub, FeedFilter filter, int capacity = ChangeHub.DefaultCapacity)
     {
-        var subscription = hub.Subscribe();
+        // Subscribed (in the constructor) before the snapshot is read; the position is set from it.
+        var feed = new ChangeFeed(store, hub, capacity, filter, []);
         try
         {
             var page = await store.ListAsync(filter.Kinds, filter.Namespace is null ? null : filter.Namespace + "/", null, int.MaxValue).ConfigureAwait(false);
-            var feed = new ChangeFeed(subscription, filter, page.Heads);
+            feed._position = page.Heads;
             foreach (var obj in page.Objects)
             {
                 var change = new Change
@@ -64,35 +90,24 @@ public sealed class ChangeFeed : IDisposable
         }
         catch
         {
-            subscription.Dispose();
+            feed.Dispose();
             throw;
         }
     }
 
     /// <summary>Starts with every logged change after <paramref name="after"/>.</summary>
-    public static async Task<ChangeFeed> ResumeAsync(IGrainStore store, ChangeHub hub, FeedFilter filter, long[] after)
+    public static async Task<ChangeFeed> ResumeAsync(IGrainStore store, ChangeHub hub, FeedFilter filter, long[] after, int capacity = ChangeHub.DefaultCapacity)
     {
-        var subscription = hub.Subscribe();
+        var feed = new ChangeFeed(store, hub, capacity, filter, (long[])after.Clone());
         try
         {
-            var range = await store.ReadChangesAsync(after).ConfigureAwait(false);
-            var feed = new ChangeFeed(subscription, filter, (long[])after.Clone());
-            foreach (var change in range.Changes)
-            {
-                if (filter.Matches(change))
-                {
-                    feed._backlog.Enqueue(new FeedItem(FeedItemType.Change, change));
-                }
-            }
-            // Everything up to the heads read has been looked at, matching or not; the position
-            // moves there once the backlog before it has been delivered.
-            feed._headsAfterBacklog = range.Heads;
-            feed.DrainedBacklog();
+            // The first page now, so that a position the log cannot continue from fails the call.
+            await feed.ReadLogPageAsync().ConfigureAwait(false);
             return feed;
         }
         catch
         {
-            subscription.Dispose();
+            feed.Dispose();
             throw;
         }
     }
@@ -101,8 +116,9 @@ public sealed class ChangeFeed : IDisposable
     /// The next item, or <see cref="FeedItemType.Idle"/> when nothing matching has arrived for
     /// <paramref name="idle"/> (at once for <see cref="TimeSpan.Zero"/>, never for an infinite
     /// span; otherwise noticed on the hub's heartbeat, so up to <see cref="ChangeHub.HeartbeatInterval"/>
-    /// late). Throws Unavailable if the watcher fell too far behind, and
-    /// <see cref="OperationCanceledException"/> when the hub completes (server shutdown).
+    /// late). Throws <see cref="ErrorCode.RevisionCompacted"/> when catching up needs changes the
+    /// log no longer keeps, and <see cref="OperationCanceledException"/> when the hub completes
+    /// (server shutdown).
     /// </summary>
     public async ValueTask<FeedItem> NextAsync(TimeSpan idle, CancellationToken cancellationToken)
     {
@@ -113,19 +129,28 @@ public sealed class ChangeFeed : IDisposable
                 _lastItem = Stopwatch.GetTimestamp();
                 return ready;
             }
+            if (_fromLog)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                await ReadLogPageAsync().ConfigureAwait(false);
+                continue;
+            }
             if (idle == TimeSpan.Zero || (idle != Timeout.InfiniteTimeSpan && Stopwatch.GetElapsedTime(_lastItem) >= idle))
             {
                 _lastItem = Stopwatch.GetTimestamp();
                 return new FeedItem(FeedItemType.Idle);
             }
             // No timer per wait: the hub's heartbeat wakes every subscription once a second.
-            if (!await _subscription.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            if (!await _subscription.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                if (_subscription.Overflowed)
+                if (!_subscription.Overflowed)
                 {
-                    throw new ControlPlaneException(ErrorCode.Unavailable, "the watch fell too far behind the change stream; resume from the last token");
+                    throw new OperationCanceledException("the change stream was closed");
                 }
-                throw new OperationCanceledException("the change stream was closed");
+                // Fell behind: what the subscription dropped is in the log.
+                Telemetry.StoreTelemetry.FeedCatchUps.Add(1);
+                CatchUps++;
+                _fromLog = true;
             }
         }
     }
@@ -136,39 +161,68 @@ public sealed class ChangeFeed : IDisposable
         if (_backlog.Count > 0)
         {
             item = _backlog.Dequeue();
-            if (_headsAfterBacklog is not null && item.Change is { } logged)
+            if (_throughAfterBacklog is not null && item.Change is { } logged)
             {
                 _position[logged.Partition] = logged.Revision;
             }
             DrainedBacklog();
             return true;
         }
-        while (true)
+        while (!_fromLog)
         {
             if (TryNextFromBatch(out var change))
             {
                 item = new FeedItem(FeedItemType.Change, change);
                 return true;
             }
-            if (!_subscription.Reader.TryRead(out var batch))
+            if (!_subscription.TryRead(out var batch))
             {
-                item = default;
-                return false;
+                break;
             }
             _batch = batch;
             _batchIndex = 0;
         }
+        item = default;
+        return false;
+    }
+
+    /// <summary>
+    /// Reads the next page of the log after the position into the backlog. A subscription that
+    /// overflowed is replaced first: live changes are taken from one that existed before the page
+    /// that reaches the heads was read, so nothing committed in between is missed.
+    /// </summary>
+    private async Task ReadLogPageAsync()
+    {
+        if (_subscription.Overflowed)
+        {
+            _subscription.Dispose();
+            _subscription = _hub.Subscribe(_capacity);
+            _batch = null;
+        }
+        var range = await _store.ReadChangesAsync((long[])_position.Clone(), PageLimit).ConfigureAwait(false);
+        foreach (var change in range.Changes)
+        {
+            if (_filter.Matches(change))
+            {
+                _backlog.Enqueue(new FeedItem(FeedItemType.Change, change));
+            }
+        }
+        // Everything up to where the page reaches has been looked at, matching or not; the
+        // position moves there once the backlog before it has been delivered.
+        _throughAfterBacklog = range.Through;
+        _fromLog = !range.Complete;
+        DrainedBacklog();
     }
 
     private void DrainedBacklog()
     {
-        if (_backlog.Count == 0 && _headsAfterBacklog is { } heads)
+        if (_backlog.Count == 0 && _throughAfterBacklog is { } through)
         {
-            for (var p = 0; p < heads.Length; p++)
+            for (var p = 0; p < through.Length; p++)
             {
-                _position[p] = Math.Max(_position[p], heads[p]);
+                _position[p] = Math.Max(_position[p], through[p]);
             }
-            _headsAfterBacklog = null;
+            _throughAfterBacklog = null;
         }
     }
 
@@ -188,6 +242,7 @@ public sealed class ChangeFeed : IDisposable
                 return true;
             }
         }
+        _batch = null;
         next = null;
         return false;
     }

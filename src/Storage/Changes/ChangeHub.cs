@@ -6,8 +6,9 @@ namespace ControlPlane.Storage.Changes;
 /// <summary>
 /// In-process fan-out of committed changes. The group committer publishes each committed batch
 /// once, in commit order; every subscription receives the same array (no per-watcher copy). A
-/// subscription that falls more than its capacity behind is closed as overflowed, and its
-/// watcher resumes from its last position.
+/// subscription whose reader falls more than its capacity (in changes) behind is closed as
+/// overflowed and emptied at once, so a stalled reader holds no changes; its feed catches up from
+/// the change log (<see cref="ChangeFeed"/>).
 /// </summary>
 public sealed class ChangeHub
 {
@@ -19,7 +20,10 @@ public sealed class ChangeHub
     private readonly object _lock = new();
     private Subscription[] _subscriptions = [];
 
-    public Subscription Subscribe(int capacity = 65_536)
+    /// <summary>How many changes a subscription holds for its reader before it overflows.</summary>
+    public const int DefaultCapacity = 16_384;
+
+    public Subscription Subscribe(int capacity = DefaultCapacity)
     {
         var subscription = new Subscription(this, capacity);
         lock (_lock)
@@ -38,22 +42,20 @@ public sealed class ChangeHub
         }
         foreach (var subscription in Volatile.Read(ref _subscriptions))
         {
-            if (!subscription.Writer.TryWrite(batch))
-            {
-                subscription.Overflow();
-            }
+            subscription.Offer(batch);
         }
     }
 
     /// <summary>
     /// Wakes every subscription with an empty batch, so a waiting feed can notice it has been idle
-    /// (one timer for the silo instead of one per waiting watcher). A full subscription is skipped.
+    /// (one timer for the silo instead of one per waiting watcher). A beat counts as one change
+    /// toward a subscription's capacity, so a reader stalled for hours overflows too.
     /// </summary>
     public void Heartbeat()
     {
         foreach (var subscription in Volatile.Read(ref _subscriptions))
         {
-            subscription.Writer.TryWrite(Beat);
+            subscription.Offer(Beat);
         }
     }
 
@@ -74,7 +76,7 @@ public sealed class ChangeHub
     {
         foreach (var subscription in Volatile.Read(ref _subscriptions))
         {
-            subscription.Writer.TryComplete();
+            subscription.Complete();
         }
     }
 
@@ -86,39 +88,90 @@ public sealed class ChangeHub
         }
     }
 
+    /// <summary>
+    /// One reader's queue of batches. Offering, reading and overflowing take one lock, so the
+    /// reader never receives a batch after one that overflowing dropped.
+    /// </summary>
     public sealed class Subscription : IDisposable
     {
         private readonly ChangeHub _hub;
-        private readonly Channel<Change[]> _channel;
+        private readonly int _capacity;
+        private readonly Channel<Change[]> _channel = Channel.CreateUnbounded<Change[]>();
+        private readonly object _gate = new();
+        // Changes (a beat counts one) offered and not yet read.
+        private int _pending;
 
         internal Subscription(ChangeHub hub, int capacity)
         {
+            ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
             _hub = hub;
-            _channel = Channel.CreateBounded<Change[]>(new BoundedChannelOptions(capacity)
-            {
-                SingleReader = true,
-                SingleWriter = true,
-                FullMode = BoundedChannelFullMode.DropWrite,
-            });
+            _capacity = capacity;
         }
-
-        internal ChannelWriter<Change[]> Writer => _channel.Writer;
-
-        public ChannelReader<Change[]> Reader => _channel.Reader;
 
         /// <summary>True when batches were dropped because the reader fell behind.</summary>
         public bool Overflowed { get; private set; }
 
+        /// <summary>Changes waiting for the reader.</summary>
+        public int Pending
+        {
+            get
+            {
+                lock (_gate) return _pending;
+            }
+        }
+
+        internal void Offer(Change[] batch)
+        {
+            lock (_gate)
+            {
+                var weight = Math.Max(1, batch.Length);
+                if (_pending + weight > _capacity)
+                {
+                    DropAll(overflowed: true);
+                }
+                else if (_channel.Writer.TryWrite(batch))
+                {
+                    _pending += weight;
+                }
+            }
+        }
+
+        /// <summary>The next batch if one is queued; false once drained or dropped.</summary>
+        public bool TryRead([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Change[]? batch)
+        {
+            lock (_gate)
+            {
+                if (!_channel.Reader.TryRead(out batch)) return false;
+                _pending -= Math.Max(1, batch.Length);
+                return true;
+            }
+        }
+
+        /// <summary>Waits for a batch: false when the subscription has ended (overflowed, completed or disposed).</summary>
+        public ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken) => _channel.Reader.WaitToReadAsync(cancellationToken);
+
         internal void Overflow()
         {
-            Overflowed = true;
+            lock (_gate) DropAll(overflowed: true);
+        }
+
+        /// <summary>Ends the subscription after what is queued (the reader drains it first).</summary>
+        internal void Complete() => _channel.Writer.TryComplete();
+
+        private void DropAll(bool overflowed)
+        {
+            Overflowed |= overflowed;
             _channel.Writer.TryComplete();
+            while (_channel.Reader.TryRead(out _))
+            {
+            }
+            _pending = 0;
         }
 
         public void Dispose()
         {
             _hub.Remove(this);
-            _channel.Writer.TryComplete();
+            lock (_gate) DropAll(overflowed: false);
         }
     }
 }

@@ -12,6 +12,8 @@ namespace ControlPlane.Storage.Changes;
 public sealed partial class ChangeTailer : IDisposable
 {
     private static readonly TimeSpan Poll = TimeSpan.FromSeconds(1);
+    // Changes per partition read at once: a silo far behind catches up in bounded pages.
+    private const int PageLimit = 1_000;
     private readonly IGrainStore _store;
     private readonly ISharedLog _log;
     private readonly ChangeHub _hub;
@@ -38,12 +40,17 @@ public sealed partial class ChangeTailer : IDisposable
             try
             {
                 await _log.WaitForChangesAsync(Poll, _stop.Token).ConfigureAwait(false);
-                var range = await _store.ReadChangesAsync(_position).ConfigureAwait(false);
-                if (range.Changes.Count > 0)
+                ChangeRange range;
+                do
                 {
-                    _hub.Publish([.. range.Changes]);
+                    range = await _store.ReadChangesAsync(_position, PageLimit).ConfigureAwait(false);
+                    if (range.Changes.Count > 0)
+                    {
+                        _hub.Publish([.. range.Changes]);
+                    }
+                    _position = range.Through;
                 }
-                _position = range.Heads;
+                while (!range.Complete);
                 if (failing)
                 {
                     Log.Recovered(_logger);

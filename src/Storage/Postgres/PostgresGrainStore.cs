@@ -504,36 +504,50 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
             : null;
     }
 
-    public ChangeRange ReadChanges(long[] after) => Sync(() => ReadChangesAsync(after));
+    public ChangeRange ReadChanges(long[] after, int limit) => Sync(() => ReadChangesAsync(after, limit));
 
-    public async Task<ChangeRange> ReadChangesAsync(long[] after)
+    public async Task<ChangeRange> ReadChangesAsync(long[] after, int limit)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         await using var connection = await ConnectAsync().ConfigureAwait(false);
         await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead).ConfigureAwait(false);
         var (heads, compacted) = await ReadHeadsAsync(connection, tx).ConfigureAwait(false);
         ChangeRange.RequireReadable(after, heads, compacted);
         var changes = new List<Change>();
+        var through = (long[])heads.Clone();
+        var complete = true;
         var behind = Enumerable.Range(0, heads.Length).Where(p => after[p] < heads[p]).ToArray();
         if (behind.Length > 0)
         {
             await using var command = new NpgsqlCommand("""
                 SELECT c.partition, c.revision, c.kind, c.key, c.ns, c.idx, c.type, c.data
-                FROM cp_changes c JOIN unnest($1::int[], $2::bigint[]) AS a(partition, after) ON c.partition = a.partition AND c.revision > a.after
+                FROM unnest($1::int[], $2::bigint[]) AS a(partition, after)
+                CROSS JOIN LATERAL (
+                    SELECT * FROM cp_changes c WHERE c.partition = a.partition AND c.revision > a.after
+                    ORDER BY c.revision LIMIT $3) c
                 ORDER BY c.partition, c.revision
                 """, connection, tx);
             command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = behind });
             command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. behind.Select(p => after[p])] });
+            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
             await using var reader = await RunAsync(() => command.ExecuteReaderAsync()).ConfigureAwait(false);
+            var read = new int[heads.Length];
             while (await reader.ReadAsync().ConfigureAwait(false))
             {
-                changes.Add(new Change
+                var change = new Change
                 {
                     Partition = reader.GetInt32(0), Revision = reader.GetInt64(1), Kind = reader.GetString(2), Key = reader.GetString(3),
                     Namespace = reader.GetString(4), Index = reader.GetString(5), Type = (ChangeType)reader.GetInt16(6), Data = (byte[])reader[7],
-                });
+                };
+                changes.Add(change);
+                if (++read[change.Partition] == limit && change.Revision < heads[change.Partition])
+                {
+                    through[change.Partition] = change.Revision;
+                    complete = false;
+                }
             }
         }
-        return new ChangeRange(changes, heads);
+        return new ChangeRange(changes, through, complete);
     }
 
     public string? ProbeWritable(long[] epochs, bool commit = false) => Sync(async () =>

@@ -339,7 +339,7 @@ public sealed class SqliteGrainStore : IGrainStore
 
     public ValueTask<IReadOnlyList<ClaimHolder>> ListClaimsAsync(string scope) => ValueTask.FromResult(ListClaims(scope));
 
-    public Task<ChangeRange> ReadChangesAsync(long[] after) => Task.FromResult(ReadChanges(after));
+    public Task<ChangeRange> ReadChangesAsync(long[] after, int limit) => Task.FromResult(ReadChanges(after, limit));
 
     public Task CommitAsync(IReadOnlyList<WriteRequest> batch, WriteOutcome[] outcomes, Change?[] changes)
     {
@@ -476,8 +476,9 @@ public sealed class SqliteGrainStore : IGrainStore
             : null);
     }
 
-    public ChangeRange ReadChanges(long[] after)
+    public ChangeRange ReadChanges(long[] after, int limit)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         using var connection = OpenReader();
         using var tx = connection.BeginTransaction(deferred: true);
         var heads = ReadHeads(connection, out var compacted);
@@ -485,9 +486,12 @@ public sealed class SqliteGrainStore : IGrainStore
         // seq is the commit order across partitions: a resumed watch sees changes in the order live watchers did.
         var changes = new List<(long Seq, Change Change)>();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT seq, revision, kind, key, ns, idx, type, data FROM changes WHERE partition = $p AND revision > $after ORDER BY revision";
+        command.CommandText = "SELECT seq, revision, kind, key, ns, idx, type, data FROM changes WHERE partition = $p AND revision > $after ORDER BY revision LIMIT $limit";
         var partition = command.Parameters.Add(new SqliteParameter { ParameterName = "$p" });
         var from = command.Parameters.Add(new SqliteParameter { ParameterName = "$after" });
+        command.Parameters.AddWithValue("$limit", limit);
+        var through = (long[])heads.Clone();
+        var complete = true;
         for (var p = 0; p < heads.Length; p++)
         {
             if (after[p] == heads[p])
@@ -497,18 +501,26 @@ public sealed class SqliteGrainStore : IGrainStore
             partition.Value = p;
             from.Value = after[p];
             using var reader = command.ExecuteReader();
+            var (read, last) = (0, after[p]);
             while (reader.Read())
             {
+                last = reader.GetInt64(1);
+                read++;
                 changes.Add((reader.GetInt64(0), new Change
                 {
-                    Partition = p, Revision = reader.GetInt64(1), Kind = reader.GetString(2), Key = reader.GetString(3),
+                    Partition = p, Revision = last, Kind = reader.GetString(2), Key = reader.GetString(3),
                     Namespace = reader.GetString(4), Index = reader.GetString(5), Type = (ChangeType)reader.GetInt32(6),
                     Data = (byte[])reader[7],
                 }));
             }
+            if (read == limit && last < heads[p])
+            {
+                through[p] = last;
+                complete = false;
+            }
         }
         changes.Sort(static (a, b) => a.Seq.CompareTo(b.Seq));
-        return new ChangeRange([.. changes.Select(c => c.Change)], heads);
+        return new ChangeRange([.. changes.Select(c => c.Change)], through, complete);
     }
 
     public string? ProbeWritable(long[] epochs, bool commit = false)

@@ -2,8 +2,13 @@ using ControlPlane.Storage.Errors;
 
 namespace ControlPlane.Storage;
 
-/// <summary>Changes read from the log after a position, with the heads they were read at.</summary>
-public sealed record ChangeRange(IReadOnlyList<Change> Changes, long[] Heads)
+/// <summary>
+/// Changes read from the log after a position: every change up to <see cref="Through"/> (one
+/// revision per partition), in revision order per partition. <see cref="Complete"/> when that is
+/// the store's head in every partition at the read; otherwise a partition reached its page limit
+/// and the caller reads on from <see cref="Through"/>.
+/// </summary>
+public sealed record ChangeRange(IReadOnlyList<Change> Changes, long[] Through, bool Complete)
 {
     /// <summary>
     /// Refuses a position the log cannot continue from: one naming another number of partitions

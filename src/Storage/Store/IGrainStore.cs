@@ -56,12 +56,14 @@ public interface IGrainStore : IDisposable
 
     /// <summary>
     /// Changes after <paramref name="after"/> (one revision per partition), in revision order per
-    /// partition. Throws <see cref="Errors.ErrorCode.RevisionCompacted"/> if any are compacted.
+    /// partition, at most <paramref name="limit"/> of each partition (readers page through a long
+    /// log instead of holding it all). Throws <see cref="Errors.ErrorCode.RevisionCompacted"/> if
+    /// any are compacted.
     /// </summary>
-    ChangeRange ReadChanges(long[] after);
+    ChangeRange ReadChanges(long[] after, int limit);
 
     /// <summary><see cref="ReadChanges"/> without blocking the caller on I/O.</summary>
-    Task<ChangeRange> ReadChangesAsync(long[] after);
+    Task<ChangeRange> ReadChangesAsync(long[] after, int limit);
 
     /// <summary>
     /// Opens a write transaction and rolls it back: null if this silo can still write with the
