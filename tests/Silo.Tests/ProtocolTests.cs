@@ -214,6 +214,22 @@ public sealed class ProtocolTests
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, http);
     }
 
+    /// <summary>Only protobuf is spoken: another codec subtype is refused by name, not read as protobuf.</summary>
+    [Fact]
+    public async Task AContentTypeOfAnotherCodec_IsUnimplemented_AndProtoIsServed()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+
+        var (http, status, message, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(Namespace("json").ToByteArray()), contentType: "application/grpc+json");
+        Assert.Equal((HttpStatusCode.OK, (int)StatusCode.Unimplemented), (http, status));
+        Assert.Contains("application/grpc+json", message);
+        await Assert.ThrowsAsync<RpcException>(() => silo.Client.Namespaces.GetAsync("", "json"));
+
+        (http, status, message, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(Namespace("proto").ToByteArray()), contentType: "application/grpc+proto");
+        Assert.True((http, status) == (HttpStatusCode.OK, (int)StatusCode.OK), $"HTTP {(int)http}, status {status} {message}");
+        Assert.Equal("proto", (await silo.Client.Namespaces.GetAsync("", "proto")).Metadata.Name);
+    }
+
     [Fact]
     public async Task AnErrorEchoingAHugeName_IsBounded_AndTheClientsConnectionKeepsWorking()
     {

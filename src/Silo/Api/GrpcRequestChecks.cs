@@ -13,15 +13,24 @@ namespace ControlPlane.Silo.Api;
 /// <item>A message's compressed flag is 0 or 1: any other first byte is a broken frame, INTERNAL
 /// (Grpc.AspNetCore throws it out of the handler as UNKNOWN). The flag is read without being
 /// consumed.</item>
+/// <item>The content-type's codec is protobuf: <c>application/grpc</c> or <c>application/grpc+proto</c>.
+/// Another subtype (<c>application/grpc+json</c>) is UNIMPLEMENTED naming it, where Grpc.AspNetCore
+/// would read the body as protobuf anyway.</item>
 /// </list>
 /// </summary>
 public static class GrpcRequestChecks
 {
     public static void Use(WebApplication app) => app.Use(async (context, next) =>
     {
-        if (context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) != true)
+        if (!IsGrpc(context.Request.ContentType, out var subtype))
         {
             await next(context).ConfigureAwait(false);
+            return;
+        }
+        if (subtype.Length > 0 && !subtype.Equals("proto", StringComparison.OrdinalIgnoreCase))
+        {
+            await TrailersOnly.RefuseAsync(context, Grpc.Core.StatusCode.Unimplemented, StatusCodes.Status415UnsupportedMediaType,
+                $"content-type {Storage.Errors.ControlPlaneException.Quote(context.Request.ContentType!)} is not served: messages are protobuf (application/grpc or application/grpc+proto)").ConfigureAwait(false);
             return;
         }
         var path = context.Request.Path.Value ?? string.Empty;
@@ -45,4 +54,21 @@ public static class GrpcRequestChecks
         }
         await next(context).ConfigureAwait(false);
     });
+
+    /// <summary>
+    /// Whether a content-type is gRPC's: <c>application/grpc</c>, then the end, <c>;</c> parameters
+    /// or <c>+</c> and a codec subtype (returned, empty when none); <c>application/grpc-web</c> is not.
+    /// </summary>
+    public static bool IsGrpc(string? contentType, out ReadOnlySpan<char> subtype)
+    {
+        const string Grpc = "application/grpc";
+        subtype = default;
+        if (contentType is null || !contentType.StartsWith(Grpc, StringComparison.OrdinalIgnoreCase)) return false;
+        var rest = contentType.AsSpan(Grpc.Length);
+        if (rest.IsEmpty || rest[0] == ';') return true;
+        if (rest[0] != '+') return false;
+        var end = rest.IndexOf(';');
+        subtype = (end < 0 ? rest[1..] : rest[1..end]).Trim();
+        return true;
+    }
 }

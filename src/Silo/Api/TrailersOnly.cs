@@ -13,7 +13,7 @@ public static class TrailersOnly
     public static Task RefuseAsync(HttpContext context, Grpc.Core.StatusCode code, int httpStatus, string message)
     {
         var response = context.Response;
-        if (context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) != true)
+        if (!GrpcRequestChecks.IsGrpc(context.Request.ContentType, out _))
         {
             response.StatusCode = httpStatus;
             return response.WriteAsync(message + "\n");
