@@ -14,10 +14,10 @@ namespace ControlPlane.Silo.Tests;
 public sealed class ProtocolTests
 {
     private static async Task<(HttpStatusCode Http, int? Status, string Message, bool Classified)> SendRawAsync(Uri address, string path, byte[] body,
-        string? encoding = null, string? timeout = null, string contentType = "application/grpc")
+        string? encoding = null, string? timeout = null, string contentType = "application/grpc", string method = "POST")
     {
         using var http = new HttpClient { DefaultRequestVersion = HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
-        var request = new HttpRequestMessage(HttpMethod.Post, new Uri(address, path))
+        var request = new HttpRequestMessage(new HttpMethod(method), new Uri(address, path))
         {
             Content = new ByteArrayContent(body),
             Version = HttpVersion.Version20,
@@ -212,6 +212,21 @@ public sealed class ProtocolTests
         var (http, _, _, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(Namespace("x").ToByteArray()), contentType: "application/json");
 
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, http);
+    }
+
+    /// <summary>A gRPC call is a POST: another method is HTTP 405 with INTERNAL naming it, as grpc-go answers, and runs nothing.</summary>
+    [Theory]
+    [InlineData("GET")]
+    [InlineData("PUT")]
+    public async Task AMethodOtherThanPost_Is405_AndRunsNothing(string method)
+    {
+        await using var silo = await SiloInstance.StartAsync();
+
+        var (http, status, message, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(Namespace("by-" + method.ToLowerInvariant()).ToByteArray()), method: method);
+
+        Assert.Equal((HttpStatusCode.MethodNotAllowed, (int)StatusCode.Internal), (http, status));
+        Assert.Contains(method, message);
+        await Assert.ThrowsAsync<RpcException>(() => silo.Client.Namespaces.GetAsync("", "by-" + method.ToLowerInvariant()));
     }
 
     /// <summary>Only protobuf is spoken: another codec subtype is refused by name, not read as protobuf.</summary>

@@ -13,6 +13,9 @@ namespace ControlPlane.Silo.Api;
 /// <item>A message's compressed flag is 0 or 1: any other first byte is a broken frame, INTERNAL
 /// (Grpc.AspNetCore throws it out of the handler as UNKNOWN). The flag is read without being
 /// consumed.</item>
+/// <item>A call is a POST. Another method with a gRPC content-type (a GET) ran the handler, which
+/// answered INTERNAL "Incomplete message"; it is HTTP 405 with INTERNAL naming the method, as
+/// grpc-go answers it.</item>
 /// <item>The content-type's codec is protobuf: <c>application/grpc</c> or <c>application/grpc+proto</c>.
 /// Another subtype (<c>application/grpc+json</c>) is UNIMPLEMENTED naming it, where Grpc.AspNetCore
 /// would read the body as protobuf anyway.</item>
@@ -31,6 +34,12 @@ public static class GrpcRequestChecks
         {
             await TrailersOnly.RefuseAsync(context, Grpc.Core.StatusCode.Unimplemented, StatusCodes.Status415UnsupportedMediaType,
                 $"content-type {Storage.Errors.ControlPlaneException.Quote(context.Request.ContentType!)} is not served: messages are protobuf (application/grpc or application/grpc+proto)").ConfigureAwait(false);
+            return;
+        }
+        if (!HttpMethods.IsPost(context.Request.Method))
+        {
+            await TrailersOnly.RefuseAsync(context, Grpc.Core.StatusCode.Internal, StatusCodes.Status405MethodNotAllowed,
+                $"invalid gRPC request method {Storage.Errors.ControlPlaneException.Quote(context.Request.Method)}: gRPC calls are POST", httpStatusForGrpc: true).ConfigureAwait(false);
             return;
         }
         var path = context.Request.Path.Value ?? string.Empty;

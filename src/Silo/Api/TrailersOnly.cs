@@ -10,7 +10,12 @@ namespace ControlPlane.Silo.Api;
 /// </summary>
 public static class TrailersOnly
 {
-    public static Task RefuseAsync(HttpContext context, Grpc.Core.StatusCode code, int httpStatus, string message)
+    /// <summary>
+    /// Answers <paramref name="code"/> to a gRPC caller (with HTTP 200, or with
+    /// <paramref name="httpStatus"/> too when <paramref name="httpStatusForGrpc"/>), else
+    /// <paramref name="httpStatus"/> with the message as text.
+    /// </summary>
+    public static Task RefuseAsync(HttpContext context, Grpc.Core.StatusCode code, int httpStatus, string message, bool httpStatusForGrpc = false)
     {
         var response = context.Response;
         if (!GrpcRequestChecks.IsGrpc(context.Request.ContentType, out _))
@@ -18,7 +23,7 @@ public static class TrailersOnly
             response.StatusCode = httpStatus;
             return response.WriteAsync(message + "\n");
         }
-        response.StatusCode = StatusCodes.Status200OK;
+        response.StatusCode = httpStatusForGrpc ? httpStatus : StatusCodes.Status200OK;
         response.ContentType = "application/grpc";
         response.Headers["grpc-status"] = ((int)code).ToString(CultureInfo.InvariantCulture);
         response.Headers["grpc-message"] = PercentEncode(message);
