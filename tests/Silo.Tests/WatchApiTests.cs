@@ -124,6 +124,15 @@ public sealed class WatchApiTests
         await byNamespace.WaitForAsync(e => e.InitialEventsEnd, "namespace watch synced");
         var synced = await byNetwork.WaitForAsync(e => e.InitialEventsEnd, "network watch synced");
         Assert.Equal(["other"], byNetwork.Seen.Where(e => e.Type == EventType.Added).Select(NameOf));
+        // Without kinds, the network filter drops only other networks' network-scoped objects.
+        await using (var networkOnly = new WatchCollector(silo.Client, new WatchRequest { Network = "other" }))
+        {
+            await networkOnly.WaitForAsync(e => e.InitialEventsEnd, "network-only watch synced");
+            var added = networkOnly.Seen.Where(e => e.Type == EventType.Added).ToList();
+            Assert.Equal(["other"], added.Where(e => e.ObjectCase == WatchEvent.ObjectOneofCase.Network).Select(NameOf));
+            Assert.Subset(added.Where(e => e.ObjectCase == WatchEvent.ObjectOneofCase.Namespace).Select(NameOf).ToHashSet(), new HashSet<string> { "ns", "ns2" });
+            Assert.Contains(added, e => e.ObjectCase == WatchEvent.ObjectOneofCase.Node);
+        }
 
         await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "in-ns-on-net", "net", "node-a"));
         await silo.Client.Endpoints.CreateAsync(Endpoint("ns2", "in-ns2-on-other", "other", "node-a"));
