@@ -7,22 +7,21 @@ namespace ControlPlane.Tests.Shared;
 /// <summary>
 /// A private PostgreSQL 15 cluster for the tests of one process (Debian's binaries, run as the
 /// postgres user, which initdb and postgres require): its own directory, a free loopback port,
-/// trust authentication, no fsync. Started on first use, stopped when the process exits. Each
+/// trust authentication, no fsync. Started on first use; stopped and removed once the process has exited. Each
 /// test takes a database of its own.
 /// </summary>
 public sealed class PostgresServer
 {
     private const string Binaries = "/usr/lib/postgresql/15/bin";
     private static readonly Lazy<PostgresServer> Shared = new(Start);
-    private readonly Process _process;
-    private readonly string _directory;
-
-    private PostgresServer(Process process, string directory, int port)
+    private PostgresServer(string directory, int port)
     {
-        _process = process;
-        _directory = directory;
+        Directory = directory;
         Port = port;
     }
+
+    /// <summary>The cluster's directory, removed with it once this process has ended.</summary>
+    public string Directory { get; }
 
     public static PostgresServer Instance => Shared.Value;
 
@@ -49,40 +48,33 @@ public sealed class PostgresServer
     private static PostgresServer Start()
     {
         var directory = Path.Combine(Path.GetTempPath(), "cp-pg-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(directory);
+        System.IO.Directory.CreateDirectory(directory);
         Shell.Run("chown", "postgres", directory);
         var (code, output) = Shell.Run("runuser", "-u", "postgres", "--", $"{Binaries}/initdb", "-D", $"{directory}/data", "-A", "trust", "-U", "postgres", "--no-sync");
         if (code != 0) throw new InvalidOperationException($"initdb failed: {output}");
-        var port = Ports.Free();
-        var info = new ProcessStartInfo("runuser") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in (string[])["-u", "postgres", "--", $"{Binaries}/postgres", "-D", $"{directory}/data", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                     "-k", directory, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "max_connections=300"])
+        var port = Ports.Free().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        // A watchdog in a session of its own runs postgres and outlives this process: once the
+        // process is gone (however it ended: the test host is killed soon after its exit handlers
+        // start) it stops postgres (SIGINT, a fast shutdown), waits for it and removes the directory.
+        var script = $"""
+            runuser -u postgres -- {Binaries}/postgres -D "$1/data" -p "$2" -k "$1" -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=300 > "$1/log" 2>&1 &
+            pg=$!
+            while kill -0 "$3" 2>/dev/null && kill -0 $pg 2>/dev/null; do sleep 0.5; done
+            [ -f "$1/data/postmaster.pid" ] && kill -INT "$(head -1 "$1/data/postmaster.pid")" 2>/dev/null
+            wait $pg
+            rm -rf "$1"
+            """;
+        var info = new ProcessStartInfo("setsid") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in (string[])["bash", "-c", script, "postgres-watchdog", directory, port, Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)])
             info.ArgumentList.Add(arg);
-        var process = Process.Start(info)!;
-        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        void Watch(string? line)
+        using var watchdog = Process.Start(info)!;
+        var log = Path.Combine(directory, "log");
+        var deadline = Stopwatch.StartNew();
+        while (!(File.Exists(log) && File.ReadAllText(log).Contains("ready to accept connections", StringComparison.Ordinal)))
         {
-            if (line?.Contains("ready to accept connections", StringComparison.Ordinal) == true) ready.TrySetResult();
+            if (deadline.Elapsed > TimeSpan.FromSeconds(30)) throw new InvalidOperationException($"postgres did not start: {(File.Exists(log) ? File.ReadAllText(log) : "no log")}");
+            Thread.Sleep(50);
         }
-        process.OutputDataReceived += (_, e) => Watch(e.Data);
-        process.ErrorDataReceived += (_, e) => Watch(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        ready.Task.Wait(TimeSpan.FromSeconds(30));
-        var server = new PostgresServer(process, directory, port);
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Stop();
-        return server;
-    }
-
-    private void Stop()
-    {
-        // runuser waits for postgres: SIGTERM to postgres itself (its pid is in postmaster.pid) is a fast shutdown.
-        var pidFile = Path.Combine(_directory, "data", "postmaster.pid");
-        if (File.Exists(pidFile) && int.TryParse(File.ReadLines(pidFile).First(), out var pid))
-        {
-            Shell.Run("kill", "-INT", pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        }
-        _process.WaitForExit(10_000);
-        Directory.Delete(_directory, recursive: true);
+        return new PostgresServer(directory, int.Parse(port, System.Globalization.CultureInfo.InvariantCulture));
     }
 }
