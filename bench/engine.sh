@@ -14,6 +14,7 @@
 #        bottleneck, so rates compare the servers' CPU per call, with far less spread between runs.
 # This machine is shared and noisy: compare the ratios of one run.
 set -euo pipefail
+command -v etcd >/dev/null || { echo "etcd is not installed (apt-get install etcd-server)" >&2; exit 1; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 base_commit=${1:-${BASE:-42b0dc8}}
 work=$(mktemp -d /tmp/cp-engine-XXXXXX)
@@ -60,7 +61,10 @@ start_etcd() { # fresh etcd on loopback ($etcd_pid); $ms: ms to healthy
     --listen-peer-urls http://127.0.0.1:$((port + 1)) --initial-advertise-peer-urls http://127.0.0.1:$((port + 1)) \
     --initial-cluster bench=http://127.0.0.1:$((port + 1)) --log-level error >"$work/etcd.log" 2>&1 &
   etcd_pid=$!; pids+=("$etcd_pid")
-  until curl -sf "http://127.0.0.1:$port/health" | grep -q true; do sleep 0.02; done
+  until curl -sf "http://127.0.0.1:$port/health" | grep -q true; do
+    kill -0 "$etcd_pid" 2>/dev/null || { echo "etcd exited:" >&2; cat "$work/etcd.log" >&2; exit 1; }
+    sleep 0.02
+  done
   ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 }
 stop_etcd() { kill "$etcd_pid"; wait "$etcd_pid" 2>/dev/null || true; }
