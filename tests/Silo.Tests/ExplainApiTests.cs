@@ -63,6 +63,13 @@ public sealed class ExplainApiTests
         });
         Assert.False(outside.Allowed);
         Assert.True(outside.Egress.Allowed, "an address outside every endpoint has no egress policy");
+        // The endpoint's own node (its underlay address) is never filtered, either way.
+        var fromNode = await silo.Client.ExplainAsync(new ExplainRequest
+        {
+            Source = new ExplainPeer { Ip = "10.255.0.1" }, Destination = new ExplainPeer { Namespace = "ns", Name = "db" }, Protocol = Protocol.Tcp, Port = 5432,
+        });
+        Assert.True(fromNode.Allowed, fromNode.Reason);
+        Assert.Contains("node-a", fromNode.Reason);
 
         await silo.Client.Networks.CreateAsync(Network("other", 101, "10.21.0.0/16"));
         var elsewhere = await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "elsewhere", "other", "node-a", labels: ("app", "web")));
@@ -93,6 +100,20 @@ public sealed class ExplainApiTests
         Assert.Equal(StatusCode.InvalidArgument, virtualIp.StatusCode);
         Assert.StartsWith("destination.ip:", virtualIp.Status.Detail);
         Assert.Contains("virtual IP of Service ns/db", virtualIp.Status.Detail);
+
+        // With db's egress isolated, its own node stays reachable and another address does not.
+        await silo.Client.NetworkPolicies.CreateAsync(new NetworkPolicy
+        {
+            Metadata = new ObjectMeta { Namespace = "ns", Name = "db-egress" },
+            Spec = new NetworkPolicySpec { PodSelector = new LabelSelector { MatchLabels = { ["app"] = "db" } }, PolicyTypes = { "Egress" } },
+        });
+        ExplainRequest FromDb(string ip) => new()
+        {
+            Source = new ExplainPeer { Namespace = "ns", Name = "db" }, Destination = new ExplainPeer { Ip = ip }, Protocol = Protocol.Tcp, Port = 10250,
+        };
+        var toNode = await silo.Client.ExplainAsync(FromDb("10.255.0.1"));
+        Assert.True(toNode.Allowed, toNode.Reason);
+        Assert.False((await silo.Client.ExplainAsync(FromDb("10.255.0.2"))).Allowed);
     }
 
     [Theory]

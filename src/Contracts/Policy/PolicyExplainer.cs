@@ -3,8 +3,11 @@ using ControlPlane.Contracts.V1;
 
 namespace ControlPlane.Contracts.Policy;
 
-/// <summary>One side of a connection to explain: an endpoint (with its namespace) or a bare address.</summary>
-public sealed record ExplainSubject(Endpoint? Endpoint, IPAddress Address, IReadOnlyDictionary<string, string>? NamespaceLabels)
+/// <summary>
+/// One side of a connection to explain: an endpoint (with its namespace's labels and its node's
+/// underlay address, when known) or a bare address.
+/// </summary>
+public sealed record ExplainSubject(Endpoint? Endpoint, IPAddress Address, IReadOnlyDictionary<string, string>? NamespaceLabels, IPAddress? NodeAddress = null)
 {
     public string Describe() => Endpoint is null ? Address.ToString() : PolicySemantics.KeyOf(Endpoint.Metadata);
 }
@@ -35,11 +38,23 @@ public static class PolicyExplainer
             reason = $"allowed: {what}: an endpoint always reaches itself, whatever policies isolate it";
             return new ExplainResponse { Allowed = true, Egress = egress, Ingress = ingress, Reason = reason };
         }
+        if (OwnNode(source, destination) is { } endpoint)
+        {
+            // As in Kubernetes: traffic between an endpoint and its own node is never filtered (the data path agrees).
+            reason = $"allowed: {what}: {endpoint.Address} is on node {endpoint.Endpoint!.Spec.Node}, whose own traffic with its endpoints is not filtered";
+            return new ExplainResponse { Allowed = true, Egress = egress, Ingress = ingress, Reason = reason };
+        }
         if (!egress.Allowed) reason = $"denied: {what}: the egress of {source.Describe()} is isolated by {string.Join(", ", egress.Policies)} and no egress rule allows it";
         else if (!ingress.Allowed) reason = $"denied: {what}: the ingress of {destination.Describe()} is isolated by {string.Join(", ", ingress.Policies)} and no ingress rule allows it";
         else reason = $"allowed: {what}: egress {Describe(egress)}; ingress {Describe(ingress)}";
         return new ExplainResponse { Allowed = egress.Allowed && ingress.Allowed, Egress = egress, Ingress = ingress, Reason = reason };
     }
+
+    /// <summary>The endpoint side when the other side is a bare address that is that endpoint's node's underlay address.</summary>
+    private static ExplainSubject? OwnNode(ExplainSubject source, ExplainSubject destination) =>
+        source.Endpoint is null && destination.NodeAddress?.Equals(source.Address) == true ? destination
+            : destination.Endpoint is null && source.NodeAddress?.Equals(destination.Address) == true ? source
+            : null;
 
     private static bool IsSelf(ExplainSubject source, ExplainSubject destination) =>
         source.Endpoint is { } s && destination.Endpoint is { } d

@@ -74,7 +74,13 @@ public static class ExplainApi
         catch (ControlPlaneException e) when (e.Code == ErrorCode.NotFound)
         {
         }
-        return new ExplainSubject(endpoint, address, PolicySemantics.NamespaceLabels(peer.Namespace, ns));
+        IPAddress? nodeAddress = null;
+        if (await store.Store.ReadAsync(Kinds.Node, endpoint.Spec.Node).ConfigureAwait(false) is { } node
+            && IPAddress.TryParse(Node.Parser.ParseFrom(node.Data).Spec?.UnderlayIp, out var underlay))
+        {
+            nodeAddress = underlay;
+        }
+        return new ExplainSubject(endpoint, address, PolicySemantics.NamespaceLabels(peer.Namespace, ns), nodeAddress);
     }
 
     /// <summary>What holds an address: a service (or import) by its virtual IP, or an endpoint on one of the networks.</summary>
