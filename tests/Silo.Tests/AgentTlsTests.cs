@@ -7,7 +7,8 @@ namespace ControlPlane.Silo.Tests;
 /// <summary>The node agent process over mutual TLS, holding its node's certificate.</summary>
 public sealed class AgentTlsTests
 {
-    private static Process StartAgent(SiloProcess silo, ClusterPki pki, string certificate, string nodeName, string underlay, List<string> output)
+    /// <summary>An agent whose attach socket lives in <paramref name="directory"/> (removed with it: a killed agent leaves its socket).</summary>
+    private static Process StartAgent(SiloProcess silo, ClusterPki pki, string certificate, string nodeName, string underlay, List<string> output, string directory)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "ControlPlane.NodeAgent.dll"), $"--Agent:ControlPlane={silo.Address}",
@@ -15,7 +16,7 @@ public sealed class AgentTlsTests
                      $"--Agent:Ca={pki.CaPath}", $"--Agent:Certificate={pki.CertificatePath(certificate)}", $"--Agent:Key={pki.KeyPath(certificate)}",
                      // This agent runs in the test's own namespace: it must not change it.
                      "--Agent:EnableForwarding=false", "--Agent:ServiceProxy=false", "--Agent:NetworkPolicy=false",
-                     $"--Agent:AttachSocket={Path.Combine(Path.GetTempPath(), $"sc-agent-{Guid.NewGuid():N}.sock")}"]) info.ArgumentList.Add(arg);
+                     $"--Agent:AttachSocket={Path.Combine(directory, $"agent-{nodeName}.sock")}"]) info.ArgumentList.Add(arg);
         var agent = Process.Start(info)!;
         agent.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.Add(e.Data); };
         agent.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.Add(e.Data); };
@@ -32,9 +33,9 @@ public sealed class AgentTlsTests
         var data = Path.Combine(Path.GetTempPath(), "sc-agent-" + Guid.NewGuid().ToString("N"));
         var silo = await SiloProcess.StartAsync(data, pki, "--ControlPlane:NodeLeaseDuration=00:00:05");
         var output = new List<string>();
-        using var own = StartAgent(silo, pki, "tls-node-1", "tls-node-1", "10.255.0.41", output);
+        using var own = StartAgent(silo, pki, "tls-node-1", "tls-node-1", "10.255.0.41", output, data);
         // node-1's certificate, but the agent calls itself node-2: the silo refuses it.
-        using var impostor = StartAgent(silo, pki, "tls-node-1", "tls-node-2", "10.255.0.42", output);
+        using var impostor = StartAgent(silo, pki, "tls-node-1", "tls-node-2", "10.255.0.42", output, data);
         try
         {
             var deadline = DateTime.UtcNow.AddSeconds(30);

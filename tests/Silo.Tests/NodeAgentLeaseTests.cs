@@ -11,11 +11,13 @@ public sealed class NodeAgentLeaseTests
     {
         await using var silo = await SiloInstance.StartAsync("--ControlPlane:NodeLeaseDuration=00:00:03");
         await using var watch = new WatchCollector(silo.Client, new WatchRequest { Kinds = { Kind.Node } });
+        // A killed agent leaves its attach socket: removed in the finally.
+        var socket = Path.Combine(Path.GetTempPath(), $"cp-agent-{Guid.NewGuid():N}.sock");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "ControlPlane.NodeAgent.dll"), $"--Agent:ControlPlane={silo.Address}",
                      "--Agent:NodeName=agent-1", "--Agent:UnderlayIp=10.255.0.9",
                      // This agent runs in the test's own namespace: it must not change it.
-                     "--Agent:EnableForwarding=false", "--Agent:ServiceProxy=false", "--Agent:NetworkPolicy=false", $"--Agent:AttachSocket={Path.Combine(Path.GetTempPath(), $"cp-agent-{Guid.NewGuid():N}.sock")}"]) info.ArgumentList.Add(arg);
+                     "--Agent:EnableForwarding=false", "--Agent:ServiceProxy=false", "--Agent:NetworkPolicy=false", $"--Agent:AttachSocket={socket}"]) info.ArgumentList.Add(arg);
         using var agent = Process.Start(info)!;
         try
         {
@@ -30,6 +32,8 @@ public sealed class NodeAgentLeaseTests
         finally
         {
             if (!agent.HasExited) agent.Kill();
+            await agent.WaitForExitAsync();
+            File.Delete(socket);
         }
     }
 
@@ -42,10 +46,12 @@ public sealed class NodeAgentLeaseTests
     {
         await using var silo = await SiloInstance.StartAsync();
         await silo.Client.Nodes.CreateAsync(Fixtures.Node("holder", "10.255.0.19"));
+        // A killed agent leaves its attach socket: removed in the finally.
+        var socket = Path.Combine(Path.GetTempPath(), $"cp-agent-{Guid.NewGuid():N}.sock");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "ControlPlane.NodeAgent.dll"), $"--Agent:ControlPlane={silo.Address}",
                      "--Agent:NodeName=agent-2", "--Agent:UnderlayIp=10.255.0.19",
-                     "--Agent:EnableForwarding=false", "--Agent:ServiceProxy=false", "--Agent:NetworkPolicy=false", $"--Agent:AttachSocket={Path.Combine(Path.GetTempPath(), $"cp-agent-{Guid.NewGuid():N}.sock")}"]) info.ArgumentList.Add(arg);
+                     "--Agent:EnableForwarding=false", "--Agent:ServiceProxy=false", "--Agent:NetworkPolicy=false", $"--Agent:AttachSocket={socket}"]) info.ArgumentList.Add(arg);
         using var agent = Process.Start(info)!;
         var said = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         var unreachable = 0;
@@ -66,6 +72,8 @@ public sealed class NodeAgentLeaseTests
         finally
         {
             if (!agent.HasExited) agent.Kill();
+            await agent.WaitForExitAsync();
+            File.Delete(socket);
         }
     }
 }
