@@ -9,6 +9,7 @@ internal sealed partial class SiloProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly List<string> _output = [];
+    private readonly List<(Func<string, bool> Match, TaskCompletionSource Seen)> _waiters = [];
 
     private SiloProcess(Process process, Uri address, ClientTls? tls)
     {
@@ -40,14 +41,14 @@ internal sealed partial class SiloProcess : IAsyncDisposable
         {
             if (e.Data is null) return;
             lock (lines) lines.Add(e.Data);
-            if (started is not null) lock (started._output) started._output.Add(e.Data);
+            started?.Add(e.Data);
             if (ListeningLine().Match(e.Data) is { Success: true } match) listening.TrySetResult(new Uri(match.Groups[1].Value));
         };
         process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data is null) return;
             lock (lines) lines.Add(e.Data);
-            if (started is not null) lock (started._output) started._output.Add(e.Data);
+            started?.Add(e.Data);
         };
         process.Exited += (_, _) =>
         {
@@ -66,6 +67,27 @@ internal sealed partial class SiloProcess : IAsyncDisposable
             started = silo;
         }
         return silo;
+    }
+
+    private void Add(string line)
+    {
+        lock (_output)
+        {
+            _output.Add(line);
+            _waiters.RemoveAll(w => w.Match(line) && w.Seen.TrySetResult());
+        }
+    }
+
+    /// <summary>Waits until the silo has written a line that <paramref name="match"/> accepts (one written before counts).</summary>
+    public Task WaitForLineAsync(Func<string, bool> match, TimeSpan timeout)
+    {
+        var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_output)
+        {
+            if (_output.Any(match)) return Task.CompletedTask;
+            _waiters.Add((match, seen));
+        }
+        return seen.Task.WaitAsync(timeout);
     }
 
     /// <summary>SIGTERM, then waits for the process to exit; returns what it wrote.</summary>
