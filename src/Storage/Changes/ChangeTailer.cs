@@ -44,9 +44,11 @@ public sealed partial class ChangeTailer : IDisposable
                 do
                 {
                     range = await _store.ReadChangesAsync(_position, PageLimit).ConfigureAwait(false);
-                    if (range.Changes.Count > 0)
+                    // In order, at most a page's worth per batch: a batch larger than a watcher's
+                    // queue would send every watcher to the log.
+                    foreach (var chunk in range.Changes.Chunk(PageLimit))
                     {
-                        _hub.Publish([.. range.Changes]);
+                        _hub.Publish(chunk);
                     }
                     _position = range.Through;
                 }
