@@ -19,14 +19,18 @@ pg=/usr/lib/postgresql/15/bin
 
 usage() { sed -n '6,9p' "$0" | sed 's/^#   //' >&2; exit 2; }
 
-# A loopback TCP port nobody listens on (and that this run has not handed out yet).
+# A loopback port nobody listens on, TCP or UDP (and that this run has not handed out yet),
+# below the kernel's ephemeral range: a port chosen there could be given to another program's
+# connection or port-0 listener before ours binds it.
 taken=" "
+read -r ephemeral_low _ < /proc/sys/net/ipv4/ip_local_port_range
+port_span=$(( ephemeral_low > 24000 ? ephemeral_low - 22000 : 8000 ))
 free_port() {
   local port
   while :; do
-    port=$(( (RANDOM << 15 | RANDOM) % 30000 + 20000 ))
+    port=$(( (RANDOM << 15 | RANDOM) % port_span + 22000 ))
     [[ "$taken" == *" $port "* ]] && continue
-    ss -Htln "sport = :$port" | grep -q . && continue
+    ss -Htuln "sport = :$port" | grep -q . && continue
     taken+="$port "
     echo "$port"
     return
