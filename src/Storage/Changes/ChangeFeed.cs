@@ -199,7 +199,7 @@ public sealed class ChangeFeed : IDisposable
             _subscription = _hub.Subscribe(_capacity);
             _batch = null;
         }
-        var range = await _store.ReadChangesAsync((long[])_position.Clone(), PageLimit).ConfigureAwait(false);
+        var range = await _store.ReadChangesAsync(_position, PageLimit).ConfigureAwait(false);
         foreach (var change in range.Changes)
         {
             if (_filter.Matches(change))

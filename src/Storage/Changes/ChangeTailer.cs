@@ -12,8 +12,6 @@ namespace ControlPlane.Storage.Changes;
 public sealed partial class ChangeTailer : IDisposable
 {
     private static readonly TimeSpan Poll = TimeSpan.FromSeconds(1);
-    // Changes per partition read at once: a silo far behind catches up in bounded pages.
-    private const int PageLimit = 1_000;
     private readonly IGrainStore _store;
     private readonly ISharedLog _log;
     private readonly ChangeHub _hub;
@@ -43,10 +41,11 @@ public sealed partial class ChangeTailer : IDisposable
                 ChangeRange range;
                 do
                 {
-                    range = await _store.ReadChangesAsync(_position, PageLimit).ConfigureAwait(false);
+                    // A silo far behind catches up in the feeds' bounded pages.
+                    range = await _store.ReadChangesAsync(_position, ChangeFeed.PageLimit).ConfigureAwait(false);
                     // In order, at most a page's worth per batch: a batch larger than a watcher's
                     // queue would send every watcher to the log.
-                    foreach (var chunk in range.Changes.Chunk(PageLimit))
+                    foreach (var chunk in range.Changes.Chunk(ChangeFeed.PageLimit))
                     {
                         _hub.Publish(chunk);
                     }
