@@ -82,6 +82,59 @@ public sealed class ClusterDnsTests
     }
 
     [Fact]
+    public async Task HeadlessSrv_ResolvesANamedTargetPortByNameAndProtocol_AsTheDataPathDoes()
+    {
+        await using var dns = await ClusterDns.StartAsync();
+        var pod = await dns.Client.Endpoints.CreateAsync(new Endpoint
+        {
+            Metadata = new ObjectMeta { Name = "resolver-0", Namespace = "shop", Labels = { ["app"] = "resolver" } },
+            Spec = new EndpointSpec { Network = "blue", Node = "node-a", Ready = true, Ports = { new NamedPort { Name = "dns", Port = 5353, Protocol = Protocol.Udp } } },
+        });
+        await dns.Client.Services.CreateAsync(new Service
+        {
+            Metadata = new ObjectMeta { Name = "resolver", Namespace = "shop" },
+            Spec = new ServiceSpec
+            {
+                Type = ServiceType.Headless, Network = "blue", Selector = { ["app"] = "resolver" },
+                Ports =
+                {
+                    new ServicePort { Name = "over-udp", Port = 53, Protocol = Protocol.Udp, TargetPortName = "dns" },
+                    new ServicePort { Name = "over-tcp", Port = 53, Protocol = Protocol.Tcp, TargetPortName = "dns" },
+                },
+            },
+        });
+        await dns.AwaitAnswerAsync("resolver.shop.svc.cluster.local", DnsType.A, r => r.Answer.Count == 1);
+
+        var derived = pod.Status.Ips[0].Replace('.', '-');
+        Assert.Equal($"0 100 5353 {derived}.resolver.shop.svc.cluster.local.", (await dns.DigAsync("dig", "+short", "_over-udp._udp.resolver.shop.svc.cluster.local", "SRV")).Trim());
+        // The endpoint's "dns" port is UDP: the TCP service port reaches nothing, so DNS advertises nothing for it.
+        Assert.Contains("status: NXDOMAIN", await dns.DigAsync("kdig", "_over-tcp._tcp.resolver.shop.svc.cluster.local", "SRV"));
+    }
+
+    /// <summary>
+    /// &lt;namespace&gt;.svc.&lt;zone&gt; exists while the namespace does, services or not (CoreDNS
+    /// answers the same): NODATA with the SOA, where a name under no namespace is NXDOMAIN.
+    /// </summary>
+    [Fact]
+    public async Task ANamespacesName_ExistsWhileTheNamespaceDoes_WithOrWithoutServices()
+    {
+        await using var dns = await ClusterDns.StartAsync();
+        Assert.Contains("status: NXDOMAIN", await dns.DigAsync("dig", "quiet.svc.cluster.local", "A"));
+
+        await dns.Client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "quiet" } });
+        await dns.AwaitAnswerAsync("quiet.svc.cluster.local", DnsType.A, r => r.Rcode == 0);
+        var nodata = await dns.DigAsync("dig", "quiet.svc.cluster.local", "A");
+        Assert.Contains("status: NOERROR", nodata);
+        Assert.Contains("ANSWER: 0", nodata);
+        Assert.Matches(@"cluster\.local\.\s+5\s+IN\s+SOA", nodata);
+        Assert.Contains("status: NOERROR", await dns.DigAsync("kdig", "QUIET.svc.cluster.local", "SRV"));
+        Assert.Contains("status: NXDOMAIN", await dns.DigAsync("kdig", "nothing.quiet.svc.cluster.local", "A"));
+
+        await dns.Client.Namespaces.DeleteAsync("", "quiet");
+        await dns.AwaitAnswerAsync("quiet.svc.cluster.local", DnsType.A, r => r.Rcode == 3);
+    }
+
+    [Fact]
     public async Task Negatives_AreNxDomainOrNoData_WithTheSoaAndItsNegativeTtl()
     {
         await using var dns = await ClusterDns.StartAsync();
@@ -131,7 +184,6 @@ public sealed class ClusterDnsTests
         // A change that touches nothing DNS shows (a label) leaves the serial alone.
         service.Metadata.Labels["team"] = "data";
         await dns.Client.Services.UpdateAsync(service);
-        await dns.Client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "unrelated" } });
         Assert.Equal(afterCreate, Serial(await dns.DigAsync("dig", "+short", "cluster.local", "SOA")));
         await dns.Client.Services.DeleteAsync("shop", "db");
         took = await dns.AwaitAnswerAsync("db.shop.svc.cluster.local", DnsType.A, r => r.Rcode == 3);

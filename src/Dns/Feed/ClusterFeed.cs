@@ -11,7 +11,8 @@ using Microsoft.Extensions.Logging;
 namespace ControlPlane.Dns.Feed;
 
 /// <summary>
-/// Keeps the zone snapshot in step with the control plane: watches services, their endpoint sets,
+/// Keeps the zone snapshot in step with the control plane: watches namespaces (each one's
+/// &lt;namespace&gt;.svc name exists), services, their endpoint sets,
 /// networks (their CIDRs are reverse zones), ServiceImports (the ClusterSet zone, when served) and,
 /// for verified pod records, endpoints (only their namespace and addresses are kept), all on one
 /// watch. It resumes from its last token after a disconnect (lists again only when told the token
@@ -50,6 +51,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         public Dictionary<string, ServiceEndpoints> Sets { get; } = [];
         public Dictionary<string, ServiceImport> Imports { get; } = [];
         public Dictionary<string, string[]> NetworkCidrs { get; } = [];
+        public HashSet<string> Namespaces { get; } = new(StringComparer.Ordinal);
         // Since: the revision the endpoint's current addresses appeared at.
         public Dictionary<string, (string Namespace, string[] Ips, long Since)> Endpoints { get; } = [];
     }
@@ -61,7 +63,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var request = new WatchRequest { Kinds = { Kind.Service, Kind.ServiceEndpoints, Kind.Network }, ProgrammedEvents = _gate is not null };
+        var request = new WatchRequest { Kinds = { Kind.Namespace, Kind.Service, Kind.ServiceEndpoints, Kind.Network }, ProgrammedEvents = _gate is not null };
         if (zone.PodRecords == PodRecordMode.Verified || _gate is not null) request.Kinds.Add(Kind.Endpoint);
         if (zone.ClusterSetZone.Length > 0) request.Kinds.Add(Kind.ServiceImport);
         return Task.WhenAll(
@@ -134,6 +136,9 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
                     if (deleted) state.Imports.Remove(importKey);
                     else state.Imports[importKey] = e.ServiceImport;
                     _changed = true;
+                    break;
+                case WatchEvent.ObjectOneofCase.Namespace:
+                    _changed |= deleted ? state.Namespaces.Remove(e.Namespace.Metadata.Name) : state.Namespaces.Add(e.Namespace.Metadata.Name);
                     break;
                 case WatchEvent.ObjectOneofCase.Network:
                     string[] cidrs = [.. new[] { e.Network.Spec.Ipv4Cidr, e.Network.Spec.Ipv6Cidr }.Where(c => c.Length > 0)];
@@ -250,7 +255,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
             List<Service> services;
             Dictionary<string, ServiceEndpoints> sets;
             List<ServiceImport> imports;
-            List<string> cidrs;
+            List<string> cidrs, namespaces;
             List<(string Namespace, string Ip)> pods;
             ulong position;
             lock (_lock)
@@ -258,6 +263,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
                 if (!_synced) continue;
                 position = _position;
                 cidrs = [.. _state.NetworkCidrs.Values.SelectMany(c => c)];
+                namespaces = [.. _state.Namespaces];
                 // Node agents report no programming of ClusterSetIPs: imports are published as they come.
                 imports = [.. _state.Imports.Values];
                 handler.ForwardingClients?.SetNetworks(cidrs);
@@ -276,7 +282,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
             }
             try
             {
-                Rebuild(services, sets, imports, cidrs, pods, position);
+                Rebuild(services, sets, imports, cidrs, namespaces, pods, position);
             }
             catch (FormatException e)
             {
@@ -338,12 +344,12 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
     }
 
     private void Rebuild(List<Service> services, Dictionary<string, ServiceEndpoints> sets, List<ServiceImport> imports, List<string> cidrs,
-        List<(string Namespace, string Ip)> pods, ulong position)
+        List<string> namespaces, List<(string Namespace, string Ip)> pods, ulong position)
     {
         // The serial is part of the SOA: hash the content with a fixed serial, bump only on change.
         var probe = ClusterRecords.Build(zone, 0, services, sets, imports, cidrs, out _);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var line in probe.Select(r => r.ToString()).Concat(pods.Select(p => $"pod {p.Namespace} {p.Ip}")).Order(StringComparer.Ordinal))
+        foreach (var line in probe.Select(r => r.ToString()).Concat(pods.Select(p => $"pod {p.Namespace} {p.Ip}")).Concat(namespaces.Select(ns => $"namespace {ns}")).Order(StringComparer.Ordinal))
         {
             hash.AppendData(Encoding.UTF8.GetBytes(line));
         }
@@ -357,7 +363,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         var records = ClusterRecords.Build(zone, _serial, services, sets, imports, cidrs, out var unclaimed);
         records.AddRange(staticRecords);
         var podIndex = zone.PodRecords == PodRecordMode.Verified ? new PodIndex(zone.Zone, zone.Ttl, pods) : null;
-        var snapshot = ZoneSnapshot.Build(records, podIndex);
+        var snapshot = ZoneSnapshot.Build(records, podIndex, namespaces.Select(ns => ClusterRecords.NamespaceName(zone, ns)));
         handler.Swap(snapshot);
         _firstSync.TrySetResult();
         Log.Swapped(logger, services.Count, imports.Count, snapshot.NameCount, snapshot.RecordCount, podIndex?.AddressCount ?? 0, _serial);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using ControlPlane.Contracts.Services;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Dns.Wire;
 
@@ -155,7 +156,7 @@ public static class ClusterRecords
             }
             foreach (var port in service.Spec.Ports.Where(p => p.Name.Length > 0))
             {
-                if (TargetPort(port, endpoint) is not { } target) continue;
+                if (ServicePorts.Target(port, endpoint) is not { } target) continue;
                 records.Add(new ResourceRecord(SrvName(port, name), DnsType.SRV, ttl, $"0 100 {target} {hostname}.{name}."));
             }
         }
@@ -168,17 +169,11 @@ public static class ClusterRecords
     internal static string Hostname(EndpointAddress endpoint, string service, IPAddress first) =>
         endpoint.Hostname.Length > 0 && endpoint.Subdomain == service ? endpoint.Hostname : Dashed(first);
 
-    /// <summary>The port a service port reaches on an endpoint (a named target resolved on it), or null when none.</summary>
-    internal static uint? TargetPort(ServicePort port, EndpointAddress endpoint)
-    {
-        var target = port.TargetCase switch
-        {
-            ServicePort.TargetOneofCase.TargetPortName => endpoint.Ports.FirstOrDefault(p => p.Name == port.TargetPortName)?.Port,
-            ServicePort.TargetOneofCase.TargetPortNumber => port.TargetPortNumber,
-            _ => port.Port,
-        };
-        return target is null or 0 ? null : target;
-    }
+    /// <summary>
+    /// &lt;namespace&gt;.svc.&lt;zone&gt;: a namespace's name exists (NODATA) while the namespace does,
+    /// with or without services, as with CoreDNS; a name under no namespace is NXDOMAIN.
+    /// </summary>
+    public static string NamespaceName(ClusterZoneOptions options, string ns) => $"{ns}.svc.{DnsName.Canonical(options.Zone)}";
 
     /// <summary>_&lt;port&gt;._&lt;proto&gt;.&lt;name&gt;, the owner of a named port's SRV records.</summary>
     internal static string SrvName(ServicePort port, string name) => $"_{port.Name}._{ProtocolLabel(port.Protocol)}.{name}";

@@ -1,4 +1,5 @@
 using System.Net;
+using ControlPlane.Contracts.Services;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Dns.Wire;
 
@@ -85,7 +86,7 @@ public static class ClusterSetRecords
                 foreach (var port in ports)
                 {
                     // The exporting cluster's own port of that name knows the target on its endpoints.
-                    if (cluster.Ports.FirstOrDefault(p => p.Name == port.Name) is not { } own || ClusterRecords.TargetPort(own, endpoint) is not { } target) continue;
+                    if (cluster.Ports.FirstOrDefault(p => p.Name == port.Name) is not { } own || ServicePorts.Target(own, endpoint) is not { } target) continue;
                     records.Add(new ResourceRecord(ClusterRecords.SrvName(port, name), DnsType.SRV, ttl, $"0 100 {target} {host}."));
                 }
             }

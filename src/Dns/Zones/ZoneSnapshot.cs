@@ -92,9 +92,10 @@ public sealed class ZoneSnapshot
 
     /// <summary>
     /// Builds a snapshot. Every zone needs an SOA record at its apex; records outside all zones
-    /// are rejected.
+    /// are rejected. <paramref name="emptyNames"/> exist without records of their own (NODATA, not
+    /// NXDOMAIN), as their ancestors do; those outside every zone are skipped.
     /// </summary>
-    public static ZoneSnapshot Build(IEnumerable<ResourceRecord> records, PodIndex? pods = null)
+    public static ZoneSnapshot Build(IEnumerable<ResourceRecord> records, PodIndex? pods = null, IEnumerable<string>? emptyNames = null)
     {
         var byName = new Dictionary<string, Dictionary<DnsType, List<(uint, byte[])>>>(StringComparer.Ordinal);
         var list = records.ToList();
@@ -110,14 +111,14 @@ public sealed class ZoneSnapshot
             if (!types.TryGetValue(record.Type, out var rdatas)) types[record.Type] = rdatas = [];
             var rdata = RecordData.Encode(record.Type, record.Data);
             if (!rdatas.Exists(r => r.Item2.AsSpan().SequenceEqual(rdata))) rdatas.Add((record.Ttl, rdata));
-            // Empty non-terminals between the owner and its apex.
-            for (var name = owner; name.Length > zone.Apex.Length;)
-            {
-                var dot = name.IndexOf('.');
-                if (dot < 0) break;
-                name = name[(dot + 1)..];
-                if (!byName.ContainsKey(name)) byName[name] = [];
-            }
+            AddAncestors(owner, zone);
+        }
+        foreach (var empty in emptyNames ?? [])
+        {
+            var owner = DnsName.Canonical(empty);
+            if (index.FindZone(owner, out _) is not { } zone) continue;
+            byName.TryAdd(owner, []);
+            AddAncestors(owner, zone);
         }
         var names = new Dictionary<string, RecordSet[]>(byName.Count, StringComparer.Ordinal);
         foreach (var (name, types) in byName)
@@ -129,5 +130,17 @@ public sealed class ZoneSnapshot
             foreach (var set in sets) set.AddTargetAddresses(target => names.GetValueOrDefault(target));
         }
         return new ZoneSnapshot(true, zones, names, pods);
+
+        // Empty non-terminals between a name and its apex.
+        void AddAncestors(string owner, Zone zone)
+        {
+            for (var name = owner; name.Length > zone.Apex.Length;)
+            {
+                var dot = name.IndexOf('.');
+                if (dot < 0) break;
+                name = name[(dot + 1)..];
+                byName.TryAdd(name, []);
+            }
+        }
     }
 }

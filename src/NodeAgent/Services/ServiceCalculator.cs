@@ -1,5 +1,6 @@
 using System.Net;
 using ControlPlane.Contracts.Policy;
+using ControlPlane.Contracts.Services;
 using ControlPlane.Contracts.V1;
 using ControlPlane.NodeAgent.Table;
 using ControlPlane.Dataplane.Linux.Nftables;
@@ -86,7 +87,7 @@ public static class ServiceCalculator
                     foreach (var address in addresses)
                     {
                         if (!address.Ready) continue;
-                        var target = TargetPort(own, address);
+                        var target = ServicePorts.Target(own, address);
                         if (target is null) continue;
                         foreach (var ipText in address.Ips)
                         {
@@ -138,22 +139,5 @@ public static class ServiceCalculator
             }
         }
         return new ElementGroup(elements, [], []);
-    }
-
-    private static ushort? TargetPort(ServicePort port, EndpointAddress address)
-    {
-        switch (port.TargetCase)
-        {
-            case ServicePort.TargetOneofCase.TargetPortName:
-                foreach (var named in address.Ports)
-                {
-                    if (named.Name == port.TargetPortName && PolicySemantics.ProtocolNumber(named.Protocol) == PolicySemantics.ProtocolNumber(port.Protocol)) return (ushort)named.Port;
-                }
-                return null;
-            case ServicePort.TargetOneofCase.TargetPortNumber when port.TargetPortNumber != 0:
-                return (ushort)port.TargetPortNumber;
-            default:
-                return (ushort)port.Port;
-        }
     }
 }
