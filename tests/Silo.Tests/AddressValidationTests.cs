@@ -37,6 +37,35 @@ public sealed class AddressValidationTests
         await silo.Client.Networks.CreateAsync(Network("edge2", 902, "223.255.0.0/16", "::2:0:0/96"));
     }
 
+    /// <summary>
+    /// IPAddress reads "010.39.0.0" as octal (8.39.0.0) where most other tools read decimal or
+    /// refuse it: a prefix in any but the plain form is refused, in networks and policies alike.
+    /// </summary>
+    [Fact]
+    public async Task Prefix_NotInCanonicalInputForm_IsInvalidArgument_AndChangesNothing()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await SeedAsync(silo.Client);
+        var before = await PositionAsync(silo.Client);
+
+        string[] refused = ["010.39.0.0/16", "172.016.0.0/16", "0x0a.42.0.0/16", "10.41/16", "167772160/8", "10.43.0.0/016", "10.43.0.0/+16", "10.43.0.0/ 16", "10.43.0.0/16 ", "fd00:1::%eth0/64", "fd00:1::/064"];
+        foreach (var cidr in refused)
+        {
+            var v6 = cidr.Contains(':');
+            await Fails(StatusCode.InvalidArgument, () => silo.Client.Networks.CreateAsync(v6 ? Network("odd", 900, "10.90.0.0/16", cidr) : Network("odd", 900, cidr)),
+                v6 ? "spec.ipv6_cidr" : "spec.ipv4_cidr", "is not a CIDR");
+            await Fails(StatusCode.InvalidArgument, () => silo.Client.NetworkPolicies.CreateAsync(new NetworkPolicy
+            {
+                Metadata = new ObjectMeta { Name = "odd", Namespace = "ns" },
+                Spec = new NetworkPolicySpec { Ingress = { new NetworkPolicyRule { Peers = { new NetworkPolicyPeer { IpBlock = new IPBlock { Cidr = cidr } } } } } },
+            }), "spec.ingress[0].peers[0].ip_block.cidr", "is not a CIDR");
+        }
+        Assert.Equal(before, await PositionAsync(silo.Client));
+
+        // The plain forms of the same ranges are fine.
+        await silo.Client.Networks.CreateAsync(Network("plain", 901, "10.39.0.0/16", "fd00:1::/64"));
+    }
+
     [Fact]
     public async Task Node_UnderlayThatIsNotACanonicalUnicastAddress_IsInvalidArgument_AndChangesNothing()
     {

@@ -38,10 +38,10 @@ public static class PeerJudge
         {
             foreach (var network in observed.Networks)
             {
-                ranges.Add(new(IpPrefix.Parse("ipv4_cidr", network.Ipv4Cidr), $"network '{network.Name}' of cluster '{peer}'"));
+                ranges.Add(new(IpPrefix.ParseStored("ipv4_cidr", network.Ipv4Cidr), $"network '{network.Name}' of cluster '{peer}'"));
                 if (network.Ipv6Cidr.Length > 0)
                 {
-                    ranges.Add(new(IpPrefix.Parse("ipv6_cidr", network.Ipv6Cidr), $"network '{network.Name}' of cluster '{peer}'"));
+                    ranges.Add(new(IpPrefix.ParseStored("ipv6_cidr", network.Ipv6Cidr), $"network '{network.Name}' of cluster '{peer}'"));
                 }
             }
             ranges.AddRange(info.ServiceRanges.Select(r => new PeerRange(IpPrefix.Parse("service_ranges", r), $"the service range of cluster '{peer}'")));

@@ -20,7 +20,11 @@ public static class Addresses
         return address;
     }
 
-    private static bool IsCanonicalInput(string text, IPAddress address)
+    /// <summary>
+    /// Whether <paramref name="text"/>, which parsed as <paramref name="address"/>, is written the way
+    /// every other tool reads it: IPv4 as a dotted quad, IPv6 without a zone or a mapped IPv4.
+    /// </summary>
+    internal static bool IsCanonicalInput(ReadOnlySpan<char> text, IPAddress address)
     {
         if (address.AddressFamily == AddressFamily.InterNetworkV6)
         {
@@ -28,7 +32,15 @@ public static class Addresses
             return address.ScopeId == 0 && !text.Contains('%') && !address.IsIPv4MappedToIPv6;
         }
         // IPAddress also reads "1", "1.2.3", "0x7f.1" and "010.1.1.1" (octal): only the plain form is an address here.
-        var parts = text.Split('.');
-        return parts.Length == 4 && parts.All(p => p.Length is > 0 and <= 3 && p.All(char.IsAsciiDigit) && (p.Length == 1 || p[0] != '0'));
+        var parts = 0;
+        foreach (var range in text.Split('.'))
+        {
+            if (++parts > 4 || !IsDecimal(text[range], 3)) return false;
+        }
+        return parts == 4;
     }
+
+    /// <summary>1 to <paramref name="maxDigits"/> ASCII digits, with no leading zero unless the number is 0.</summary>
+    internal static bool IsDecimal(ReadOnlySpan<char> text, int maxDigits) =>
+        text.Length > 0 && text.Length <= maxDigits && !text.ContainsAnyExceptInRange('0', '9') && (text.Length == 1 || text[0] != '0');
 }

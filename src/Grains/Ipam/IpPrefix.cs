@@ -30,14 +30,31 @@ public readonly record struct IpPrefix(UInt128 Network, int Length, AddressFamil
 
     public override string ToString() => $"{ToAddress(Network, Family)}/{Length}";
 
-    /// <summary>Parses "address/length", requiring the host bits to be zero.</summary>
-    public static IpPrefix Parse(string field, string text)
+    /// <summary>
+    /// Parses "address/length" as written by a user: the address in canonical input form (an IPv4
+    /// dotted quad of decimal parts without leading zeros, IPv6 without a zone, as
+    /// <see cref="Addresses.ParseHost"/> requires), the length in decimal without leading zeros, and
+    /// the host bits zero. "010.0.0.0/8" (octal to IPAddress, decimal to others) is refused rather
+    /// than read differently from every other tool that reads it back.
+    /// </summary>
+    public static IpPrefix Parse(string field, string text) => Parse(field, text, canonical: true);
+
+    /// <summary>
+    /// Parses a prefix this control plane stored earlier: as <see cref="Parse(string, string)"/>, but
+    /// the address may be in any form IPAddress reads, so that a network accepted before input
+    /// forms were checked still loads as it was allocated.
+    /// </summary>
+    public static IpPrefix ParseStored(string field, string text) => Parse(field, text, canonical: false);
+
+    private static IpPrefix Parse(string field, string text, bool canonical)
     {
         var slash = text.IndexOf('/');
+        var lengthText = slash < 0 ? default : text.AsSpan(slash + 1);
         if (slash < 0 || !IPAddress.TryParse(text.AsSpan(0, slash), out var address) ||
-            !int.TryParse(text.AsSpan(slash + 1), System.Globalization.NumberStyles.None, null, out var length))
+            (canonical && (!Addresses.IsCanonicalInput(text.AsSpan(0, slash), address) || !Addresses.IsDecimal(lengthText, 3))) ||
+            !int.TryParse(lengthText, System.Globalization.NumberStyles.None, null, out var length))
         {
-            throw ControlPlaneException.Invalid(field, $"'{text}' is not a CIDR (address/prefix-length)");
+            throw ControlPlaneException.Invalid(field, $"{ControlPlaneException.Quote(text)} is not a CIDR (IPv4 dotted quad or IPv6 address, '/', prefix length)");
         }
         if (address.IsIPv4MappedToIPv6 || (address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0))
         {

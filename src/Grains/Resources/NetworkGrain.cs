@@ -305,10 +305,10 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
             return _pools;
         }
         var state = RequireState();
-        var pools = new List<BlockPool> { new(IpPrefix.Parse("spec.ipv4_cidr", state.Spec.Ipv4Cidr), (int)state.Spec.Ipv4BlockPrefixLength) };
+        var pools = new List<BlockPool> { new(IpPrefix.ParseStored("spec.ipv4_cidr", state.Spec.Ipv4Cidr), (int)state.Spec.Ipv4BlockPrefixLength) };
         if (state.Spec.Ipv6Cidr.Length > 0)
         {
-            pools.Add(new BlockPool(IpPrefix.Parse("spec.ipv6_cidr", state.Spec.Ipv6Cidr), (int)state.Spec.Ipv6BlockPrefixLength));
+            pools.Add(new BlockPool(IpPrefix.ParseStored("spec.ipv6_cidr", state.Spec.Ipv6Cidr), (int)state.Spec.Ipv6BlockPrefixLength));
         }
         foreach (var block in state.Status.Blocks)
         {
