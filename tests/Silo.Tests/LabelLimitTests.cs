@@ -4,7 +4,7 @@ using static ControlPlane.Silo.Tests.Fixtures;
 
 namespace ControlPlane.Silo.Tests;
 
-/// <summary>Labels within Kubernetes' limits, bounded error messages, and a namespace's <c>kubernetes.io/metadata.name</c>.</summary>
+/// <summary>Labels within Kubernetes' limits, the bound on an object's size, bounded error messages, and a namespace's <c>kubernetes.io/metadata.name</c>.</summary>
 public sealed class LabelLimitTests
 {
     private const string NameLabel = "kubernetes.io/metadata.name";
@@ -53,6 +53,39 @@ public sealed class LabelLimitTests
         var full = Endpoint("ns", "full", "net", "node-a");
         Label(full.Metadata, 3_000, 63);
         Assert.Equal(3_000, (await silo.Client.Endpoints.CreateAsync(full)).Metadata.Labels.Count);
+    }
+
+    private static void Ports(Endpoint endpoint, int count, string prefix = "p")
+    {
+        for (var i = 0; i < count; i++) endpoint.Spec.Ports.Add(new NamedPort { Name = $"{prefix}{i}", Port = (uint)(1 + i % 65_535) });
+    }
+
+    /// <summary>
+    /// An object over 1 MiB (here 100,000 ports, in a request well under the 4 MiB message limit)
+    /// is refused naming its largest part: stored, it would reach stock clients' 4 MiB receive limit
+    /// in every List and Watch of its kind.
+    /// </summary>
+    [Fact]
+    public async Task AnObjectOverOneMebibyte_IsRefusedNamingItsLargestPart_AndChangesNothing()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await SeedAsync(silo.Client);
+        var before = await PositionAsync(silo.Client);
+
+        var crowded = Endpoint("ns", "crowded", "net", "node-a");
+        Ports(crowded, 100_000);
+        var error = await Fails(() => silo.Client.Endpoints.CreateAsync(crowded), "spec.ports");
+        Assert.Contains("at most 1048576 bytes", error.Status.Detail);
+
+        // Within the bound it is accepted; an update that crosses it is refused the same way.
+        var wide = Endpoint("ns", "wide", "net", "node-a");
+        Ports(wide, 50_000);
+        var created = await silo.Client.Endpoints.CreateAsync(wide);
+        var after = await PositionAsync(silo.Client);
+        Ports(created, 50_000, "q");
+        await Fails(() => silo.Client.Endpoints.UpdateAsync(created), "spec.ports");
+        Assert.Equal(after, await PositionAsync(silo.Client));
+        Assert.NotEqual(before, after);
     }
 
     [Fact]

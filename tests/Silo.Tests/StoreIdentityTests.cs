@@ -19,13 +19,16 @@ public sealed class StoreIdentityTests : IDisposable
     }
 
     [Fact]
-    public async Task ResumeToken_IsTakenBackAfterARestart_AndRefusedByAReplacedStore()
+    public async Task ResumeAndPageTokens_AreTakenBackAfterARestart_AndRefusedByAReplacedStore()
     {
         var silo = await SiloProcess.StartAsync(_data);
         try
         {
             await silo.Client.Namespaces.CreateAsync(Namespace("before"));
+            await silo.Client.Namespaces.CreateAsync(Namespace("before-2"));
             var token = await PositionAsync(silo.Client);
+            var firstPage = await silo.Client.Namespaces.ListAsync(new ListRequest { PageSize = 1 });
+            Assert.NotEmpty(firstPage.NextPageToken);
 
             await silo.TerminateAsync();
             await silo.DisposeAsync();
@@ -36,6 +39,9 @@ public sealed class StoreIdentityTests : IDisposable
                 var first = await resumed.WaitForAsync(e => e.Type != EventType.Bookmark, "the change after the token");
                 Assert.Equal("after-restart", first.Namespace.Metadata.Name);
             }
+            var secondPage = await silo.Client.Namespaces.ListAsync(new ListRequest { PageSize = 1, PageToken = firstPage.NextPageToken });
+            Assert.Single(secondPage.Namespaces);
+            Assert.Equal(firstPage.ResumeToken, secondPage.ResumeToken);
 
             // The data directory is wiped: a new store, whose revisions reach past the token's.
             await silo.TerminateAsync();
@@ -50,6 +56,11 @@ public sealed class StoreIdentityTests : IDisposable
             });
             Assert.Equal(StatusCode.OutOfRange, error.StatusCode);
             Assert.Contains("another store", error.Status.Detail);
+
+            // A page token continues only the listing that issued it: not one over another store's data.
+            var paging = await Assert.ThrowsAsync<RpcException>(() => silo.Client.Namespaces.ListAsync(new ListRequest { PageSize = 3, PageToken = firstPage.NextPageToken }));
+            Assert.Equal(StatusCode.OutOfRange, paging.StatusCode);
+            Assert.StartsWith("page_token was issued by another store", paging.Status.Detail);
         }
         finally
         {

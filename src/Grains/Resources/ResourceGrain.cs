@@ -182,6 +182,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         // Labels after the kind's checks, which may set server-owned ones (a namespace's name label).
         Validate(created);
         Validation.Names.RequireLabels("metadata.labels", meta.Labels);
+        Validation.ObjectSize.Require(created);
         if (State is not null)
         {
             throw new ControlPlaneException(ErrorCode.AlreadyExists, $"{typeof(T).Name} '{Key}' already exists");
@@ -239,6 +240,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         Validate(requested);
         Validation.Names.RequireLabels("metadata.labels", meta.Labels);
         var updated = Merge(existing.Clone(), requested);
+        Validation.ObjectSize.Require(updated);
         var updatedMeta = MetaOf(updated);
         var existingMeta = MetaOf(existing);
         updatedMeta.Uid = existingMeta.Uid;

@@ -89,6 +89,9 @@ public sealed class ResourceHandlers<T, TGrain>(ResourceKind<T> kind, IGrainFact
             prefix = request.Namespace + "/";
         }
         var (afterKey, firstResumeToken) = PageToken.Decode(request.PageToken, kind.Name, request.Namespace);
+        // A token of another store (a data directory or database replaced since) would continue
+        // with its keys over other data: OUT_OF_RANGE, list again, as Watch answers it.
+        if (firstResumeToken is not null) ResumeToken.Decode(firstResumeToken, store.Partitions.StoreId, store.Partitions.Count, "page_token");
         var page = store.Store.List([kind.Name], prefix, afterKey, size);
         var response = new TList();
         var list = items(response);
