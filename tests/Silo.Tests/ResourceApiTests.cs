@@ -83,6 +83,7 @@ public sealed class ResourceApiTests
         { "bad namespace name", c => c.Namespaces.CreateAsync(Namespace("Bad_Name")), "metadata.name" },
         { "missing name", c => c.Namespaces.CreateAsync(new Namespace()), "metadata.name" },
         { "bad label", c => c.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "x", Labels = { ["bad key!"] = "v" } } }), "metadata.labels" },
+        { "etag on create", c => c.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "x", Etag = "7" } }), "metadata.etag" },
         { "host bits", c => c.Networks.CreateAsync(Network("n1", 7, "10.30.0.1/16")), "spec.ipv4_cidr" },
         { "not a cidr", c => c.Networks.CreateAsync(Network("n1", 7, "ten/8")), "spec.ipv4_cidr" },
         { "v6 in v4 field", c => c.Networks.CreateAsync(Network("n1", 7, "fd00::/64")), "spec.ipv4_cidr" },

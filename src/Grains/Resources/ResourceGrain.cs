@@ -179,6 +179,12 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         var created = resource;
         var meta = MetaOf(created);
         CheckIdentity(meta);
+        // An etag names a version of an existing object (Kubernetes refuses a resourceVersion on
+        // create the same way): a client sending one expects to change what it read, not to create.
+        if (meta.Etag.Length > 0)
+        {
+            throw ControlPlaneException.Invalid("metadata.etag", "is set, but a create makes a new object: leave it empty, or use Update");
+        }
         // Labels after the kind's checks, which may set server-owned ones (a namespace's name label).
         Validate(created);
         Validation.Names.RequireLabels("metadata.labels", meta.Labels);

@@ -106,6 +106,11 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
         {
             // The silo is stopping (or the change stream closed): end the stream cleanly.
         }
+        catch (InvalidOperationException) when (call.CancellationToken.IsCancellationRequested)
+        {
+            // The client went away between reading the next change and writing it (Grpc.AspNetCore
+            // refuses a write to a completed request): nobody is left to tell.
+        }
         finally
         {
             Telemetry.SiloTelemetry.StreamClosed();
