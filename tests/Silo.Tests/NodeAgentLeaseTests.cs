@@ -6,19 +6,35 @@ namespace ControlPlane.Silo.Tests;
 /// <summary>The node agent process registering its node and keeping its lease.</summary>
 public sealed class NodeAgentLeaseTests
 {
+    /// <summary>An agent process for <paramref name="node"/>, with an attach socket of its own.</summary>
+    private static (Process Agent, string Socket) StartAgent(SiloInstance silo, string node, string underlay)
+    {
+        var socket = Path.Combine(Path.GetTempPath(), $"cp-agent-{Guid.NewGuid():N}.sock");
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "ControlPlane.NodeAgent.dll"), $"--Agent:ControlPlane={silo.Address}",
+                     $"--Agent:NodeName={node}", $"--Agent:UnderlayIp={underlay}",
+                     // This agent runs in the test's own namespace: it must not change it.
+                     "--Agent:EnableForwarding=false", "--Agent:ServiceProxy=false", "--Agent:NetworkPolicy=false", $"--Agent:AttachSocket={socket}"]) info.ArgumentList.Add(arg);
+        return (Process.Start(info)!, socket);
+    }
+
+    /// <summary>Kills the agent if it still runs and removes its attach socket (a killed agent leaves it).</summary>
+    private static async Task StopAsync(Process agent, string socket)
+    {
+        using (agent)
+        {
+            if (!agent.HasExited) agent.Kill();
+            await agent.WaitForExitAsync();
+        }
+        File.Delete(socket);
+    }
+
     [Fact]
     public async Task Agent_RegistersItsNodeAndKeepsItReady_UntilItIsKilled()
     {
         await using var silo = await SiloInstance.StartAsync("--ControlPlane:NodeLeaseDuration=00:00:03");
         await using var watch = new WatchCollector(silo.Client, new WatchRequest { Kinds = { Kind.Node } });
-        // A killed agent leaves its attach socket: removed in the finally.
-        var socket = Path.Combine(Path.GetTempPath(), $"cp-agent-{Guid.NewGuid():N}.sock");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "ControlPlane.NodeAgent.dll"), $"--Agent:ControlPlane={silo.Address}",
-                     "--Agent:NodeName=agent-1", "--Agent:UnderlayIp=10.255.0.9",
-                     // This agent runs in the test's own namespace: it must not change it.
-                     "--Agent:EnableForwarding=false", "--Agent:ServiceProxy=false", "--Agent:NetworkPolicy=false", $"--Agent:AttachSocket={socket}"]) info.ArgumentList.Add(arg);
-        using var agent = Process.Start(info)!;
+        var (agent, socket) = StartAgent(silo, "agent-1", "10.255.0.9");
         try
         {
             var registered = await watch.WaitForAsync(e => e.Node is { Metadata.Name: "agent-1", Status.Ready: true }, "the agent registers its node", 20_000);
@@ -31,9 +47,7 @@ public sealed class NodeAgentLeaseTests
         }
         finally
         {
-            if (!agent.HasExited) agent.Kill();
-            await agent.WaitForExitAsync();
-            File.Delete(socket);
+            await StopAsync(agent, socket);
         }
     }
 
@@ -46,13 +60,7 @@ public sealed class NodeAgentLeaseTests
     {
         await using var silo = await SiloInstance.StartAsync();
         await silo.Client.Nodes.CreateAsync(Fixtures.Node("holder", "10.255.0.19"));
-        // A killed agent leaves its attach socket: removed in the finally.
-        var socket = Path.Combine(Path.GetTempPath(), $"cp-agent-{Guid.NewGuid():N}.sock");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "ControlPlane.NodeAgent.dll"), $"--Agent:ControlPlane={silo.Address}",
-                     "--Agent:NodeName=agent-2", "--Agent:UnderlayIp=10.255.0.19",
-                     "--Agent:EnableForwarding=false", "--Agent:ServiceProxy=false", "--Agent:NetworkPolicy=false", $"--Agent:AttachSocket={socket}"]) info.ArgumentList.Add(arg);
-        using var agent = Process.Start(info)!;
+        var (agent, socket) = StartAgent(silo, "agent-2", "10.255.0.19");
         var said = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         var unreachable = 0;
         agent.OutputDataReceived += (_, e) =>
@@ -71,9 +79,7 @@ public sealed class NodeAgentLeaseTests
         }
         finally
         {
-            if (!agent.HasExited) agent.Kill();
-            await agent.WaitForExitAsync();
-            File.Delete(socket);
+            await StopAsync(agent, socket);
         }
     }
 }

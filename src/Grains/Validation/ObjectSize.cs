@@ -21,36 +21,28 @@ public static class ObjectSize
         var size = resource.CalculateSize();
         if (size <= MaxObjectBytes) return;
         var (path, partSize) = Largest(resource, string.Empty, depth: 2);
-        throw ControlPlaneException.Invalid(path.Length > 0 ? path : "metadata",
-            $"is {partSize} bytes of an object of {size} bytes; an object may be at most {MaxObjectBytes} bytes");
+        throw ControlPlaneException.Invalid(path, $"is {partSize} bytes of an object of {size} bytes; an object may be at most {MaxObjectBytes} bytes");
     }
 
-    /// <summary>The field of <paramref name="message"/> with the most bytes, descending into messages.</summary>
+    /// <summary>
+    /// The field of <paramref name="message"/> with the most bytes, descending into messages. A
+    /// field's bytes are what clearing it saves, so maps, repeated and scalar fields all count
+    /// exactly (this runs only for a refused object).
+    /// </summary>
     private static (string Path, int Size) Largest(IMessage message, string prefix, int depth)
     {
-        (string Path, int Size, object? Value) best = (prefix.TrimEnd('.'), message.CalculateSize(), null);
-        var found = false;
+        var total = message.CalculateSize();
+        (string Path, int Size, FieldDescriptor? Field) best = (prefix.TrimEnd('.'), total, null);
+        var encoded = message.ToByteString();
         foreach (var field in message.Descriptor.Fields.InFieldNumberOrder())
         {
-            var value = field.Accessor.GetValue(message);
-            var size = value switch
-            {
-                IMessage m => m.CalculateSize(),
-                System.Collections.IEnumerable items and not string => items.Cast<object>().Sum(Size),
-                _ => Size(value),
-            };
-            if (!found || size > best.Size) (best, found) = ((prefix + field.Name, size, value), true);
+            var without = message.Descriptor.Parser.ParseFrom(encoded);
+            field.Accessor.Clear(without);
+            var size = total - without.CalculateSize();
+            if (best.Field is null || size > best.Size) best = (prefix + field.Name, size, field);
         }
-        if (!found) return (best.Path, best.Size);
-        return depth > 1 && best.Value is IMessage inner ? Largest(inner, best.Path + ".", depth - 1) : (best.Path, best.Size);
+        return depth > 1 && best.Field?.Accessor.GetValue(message) is IMessage inner
+            ? Largest(inner, best.Path + ".", depth - 1)
+            : (best.Path, best.Size);
     }
-
-    private static int Size(object? value) => value switch
-    {
-        IMessage m => m.CalculateSize(),
-        string s => System.Text.Encoding.UTF8.GetByteCount(s),
-        ByteString b => b.Length,
-        System.Collections.DictionaryEntry e => Size(e.Key) + Size(e.Value),
-        _ => 8,
-    };
 }
