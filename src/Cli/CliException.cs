@@ -1,7 +1,7 @@
 namespace ControlPlane.Cli;
 
 /// <summary>A failure netctl reports in one line and exits with <see cref="ExitCode"/> (1, or 2 for usage).</summary>
-internal sealed class CliException(string message, int exitCode = ExitCodes.Error) : Exception(message)
+internal class CliException(string message, int exitCode = ExitCodes.Error) : Exception(message)
 {
     public int ExitCode { get; } = exitCode;
 

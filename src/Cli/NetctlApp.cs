@@ -21,7 +21,7 @@ internal static class NetctlApp
             waits until changes are programmed on every node, explains network policy decisions,
             reports node status and the ClusterSet, and queries the cluster DNS.
 
-            Exit codes: 0 success, 1 error, 2 usage.
+            Exit codes: 0 success, 1 error, 2 usage, 130 and 143 stopped by Ctrl+C or SIGTERM.
             """)
         {
             ApplyCommand.Create(global, terminal),
@@ -53,7 +53,11 @@ internal static class NetctlApp
             .SelectMany(a => a.Tokens).Where(t => t.Value.Length > 1 && t.Value[0] == '-').Select(t => $"Unrecognized option '{t.Value}'.").ToList();
         if ((parse.Errors.Count > 0 || strayOptions.Count > 0) && !answersItself)
         {
-            foreach (var error in parse.Errors.Select(e => e.Message).Concat(strayOptions)) terminal.Fail(error);
+            // An unknown first word is one mistake: say that alone, not also that a command is missing.
+            IEnumerable<string> errors = parse.CommandResult.Command == root && parse.UnmatchedTokens.Count > 0 && parse.UnmatchedTokens[0] is var first && first[0] != '-'
+                ? [$"Unrecognized command '{first}'."]
+                : parse.Errors.Select(e => e.Message).Concat(strayOptions);
+            foreach (var error in errors) terminal.Fail(error);
             var command = parse.CommandResult.Command;
             var path = command == root ? "netctl" : "netctl " + string.Join(" ", Ancestry(command));
             terminal.Error.WriteLine($"Run '{path} --help' for usage.");
@@ -62,9 +66,12 @@ internal static class NetctlApp
         // With OTLP configured (Program), the run is one client span named after its command.
         using var activity = parse.CommandResult.Command == root ? null
             : Tracing.StartActivity("netctl " + string.Join(" ", Ancestry(parse.CommandResult.Command)), System.Diagnostics.ActivityKind.Client);
+        Interrupts.Handle();
         try
         {
-            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = terminal.Out, Error = terminal.Error });
+            return await parse.InvokeAsync(
+                new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = terminal.Out, Error = terminal.Error, ProcessTerminationTimeout = null },
+                Interrupts.Token);
         }
         catch (CliException e)
         {
@@ -78,7 +85,7 @@ internal static class NetctlApp
         }
         catch (OperationCanceledException)
         {
-            return ExitCodes.Error;
+            return Interrupts.ExitCode(ExitCodes.Error);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
         {

@@ -7,7 +7,8 @@ namespace ControlPlane.Cni;
 
 /// <summary>
 /// The node agent's attach API on its unix socket. Failures become CNI errors by status code:
-/// an agent that cannot be reached, or a call that timed out or raced, is "try again later" (11);
+/// an agent that cannot be reached, an agent that cannot reach the control plane, or a call that
+/// timed out or raced, is "try again later" (11);
 /// a refusal is 100 + its gRPC code (<see cref="CniCodes.Refused"/>), its text in the details.
 /// </summary>
 public sealed class AgentConnection(string socket) : IDisposable
@@ -32,6 +33,11 @@ public sealed class AgentConnection(string socket) : IDisposable
         try
         {
             return await call(new Agent.AgentClient(_channel));
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && e.Status.DebugException is null && e.Status.Detail.Length > 0)
+        {
+            // The agent answered: it is up, and says what it could not reach (the control plane).
+            throw new CniException(CniCodes.TryAgainLater, $"{what}: {e.Status.Detail}", $"the node agent at {Socket} answered UNAVAILABLE");
         }
         catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Aborted)
         {

@@ -35,6 +35,7 @@ public sealed class ExitCodeTests
         Assert.Empty(result.Output);
         var unknown = args.FirstOrDefault(a => a is "--bogus" or "--bogus=1" or "-x");
         if (unknown is not null) Assert.Contains($"Unrecognized option '{unknown}'", result.Errors[0]);
+        if (args is ["bogus"]) Assert.Equal("error: Unrecognized command 'bogus'.", Assert.Single(result.Errors));
     }
 
     [Fact]

@@ -140,6 +140,21 @@ internal static class Netctl
             }
         }
 
+        /// <summary>Sends <paramref name="signal"/> (as Ctrl+C or a service manager would) and returns the exit code.</summary>
+        public async Task<int> SignalAsync(string signal)
+        {
+            using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
+            await kill.WaitForExitAsync();
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            return _process.ExitCode;
+        }
+
+        /// <summary>Standard error so far.</summary>
+        public string Error
+        {
+            get { lock (_error) return _error.ToString(); }
+        }
+
         /// <summary>Lines until one satisfies <paramref name="match"/>; returns that line.</summary>
         public async Task<string> ReadUntilAsync(Func<string, bool> match)
         {

@@ -43,6 +43,17 @@ public sealed class ObjectCommandTests
         var missing = await Netctl.RunAsync(silo, "get", "svc", "shop/nope");
         Assert.Equal(1, missing.ExitCode);
         Assert.Equal(["error: service 'shop/nope' not found"], missing.Errors);
+
+        // Several names: those that exist are shown, each missing one is an error (as kubectl does).
+        var some = await Netctl.RunAsync(silo, "get", "ep", "-n", "shop", "web-1", "nope", "web-2", "-o", "name");
+        Assert.Equal(1, some.ExitCode);
+        Assert.Equal(["endpoint/shop/web-1", "endpoint/shop/web-2"], some.OutputLines);
+        Assert.Equal(["error: endpoint 'shop/nope' not found"], some.Errors);
+
+        // A selector no label can match (a value of 64 characters) is a usage error, not an empty list.
+        var tooLong = await Netctl.RunAsync(silo, "get", "ep", "-A", "-l", "controlplane.io/container-id=" + new string('a', 64));
+        Assert.Equal(2, tooLong.ExitCode);
+        Assert.Contains("must be at most 63 characters", Assert.Single(tooLong.Errors), StringComparison.Ordinal);
     }
 
     /// <summary>

@@ -12,7 +12,7 @@ namespace ControlPlane.Cli.Tests;
 /// </summary>
 internal sealed partial class Silo : IAsyncDisposable
 {
-    private readonly Process _process;
+    private Process _process;
     private readonly TempDirectory _data;
     private readonly List<string> _output;
 
@@ -43,19 +43,49 @@ internal sealed partial class Silo : IAsyncDisposable
     {
         var apiPort = dnsPort == 0 ? 0 : FreePort(dnsPort + 1);
         var data = new TempDirectory();
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         string[] args =
         [
-            Path.Combine(AppContext.BaseDirectory, "ControlPlane.Silo.dll"), $"--Silo:Port={apiPort}", $"--Silo:DataDirectory={data.Path}",
+            Path.Combine(AppContext.BaseDirectory, "ControlPlane.Silo.dll"), $"--Silo:DataDirectory={data.Path}",
             "--ControlPlane:ServiceIpv6Cidr=fd00:96::/108", "--ControlPlane:NodeLeaseDuration=00:10:00",
             dnsPort == 0 ? "--Dns:Enabled=false" : $"--Dns:Listen=127.0.0.1:{dnsPort}",
             .. pki is null ? Array.Empty<string>() :
                 [$"--Tls:Certificate={pki}/silo.crt", $"--Tls:Key={pki}/silo.key", $"--Tls:ClientCa={pki}/ca.crt"],
             .. settings,
         ];
+        var output = new List<string>();
+        try
+        {
+            var (process, address) = await LaunchAsync([.. args, $"--Silo:Port={apiPort}"], output);
+            return new Silo(process, data, address, output, pki is null ? null : new ClientTls($"{pki}/ca.crt", $"{pki}/admin.crt", $"{pki}/admin.key")) { _args = args };
+        }
+        catch
+        {
+            data.Dispose();
+            throw;
+        }
+    }
+
+    private string[] _args = [];
+
+    /// <summary>Stops the silo with SIGTERM and starts it again on its data directory and port.</summary>
+    public async Task RestartAsync()
+    {
+        await StopAsync();
+        (_process, _) = await LaunchAsync([.. _args, $"--Silo:Port={new Uri(Address).Port}"], _output);
+    }
+
+    /// <summary>Stops the silo with SIGTERM (a clean shutdown) and waits until it has exited.</summary>
+    public async Task StopAsync()
+    {
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!) await kill.WaitForExitAsync();
+        await _process.WaitForExitAsync();
+    }
+
+    private static async Task<(Process Process, string Address)> LaunchAsync(string[] args, List<string> output)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in args) info.ArgumentList.Add(arg);
         var process = Process.Start(info)!;
-        var output = new List<string>();
         var listening = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         void Read(string? line)
         {
@@ -76,15 +106,13 @@ internal sealed partial class Silo : IAsyncDisposable
         process.BeginErrorReadLine();
         try
         {
-            var address = await listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
-            return new Silo(process, data, address, output, pki is null ? null : new ClientTls($"{pki}/ca.crt", $"{pki}/admin.crt", $"{pki}/admin.key"));
+            return (process, await listening.Task.WaitAsync(TimeSpan.FromSeconds(60)));
         }
         catch
         {
             process.Kill();
             await process.WaitForExitAsync();
             process.Dispose();
-            data.Dispose();
             throw;
         }
     }

@@ -49,5 +49,33 @@ public sealed class WatchTests
         Assert.Equal(0, (await Netctl.RunAsync(silo, "delete", "ep", "shop/web-2")).ExitCode);
         var next = (await watch.ReadLineAsync()).Split(' ', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(("DELETED", "web-2"), (next[0], next[2]));
+
+        // Relabelled out of the selection, the endpoint leaves the view; relabelled back, it returns.
+        var endpoints = File.ReadAllText(RepositoryPaths.Example("04-endpoints.yaml"));
+        Assert.Equal(0, (await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: endpoints.Replace("app: web", "app: old", StringComparison.Ordinal))).ExitCode);
+        var left = (await watch.ReadLineAsync()).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(("DELETED", "web-1"), (left[0], left[2]));
+        // (web-2, deleted above, came back as app=old: it enters the selection now too.)
+        Assert.Equal(0, (await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: endpoints)).ExitCode);
+        var back = new[] { await watch.ReadLineAsync(), await watch.ReadLineAsync() }.Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal([("ADDED", "web-1"), ("ADDED", "web-2")], back.Select(b => (b[0], b[2])).Order());
+    }
+
+    [Fact]
+    public async Task Watch_SiloRestarts_ResumesFromItsTokenAndCtrlCExits130()
+    {
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples)).ExitCode);
+        using var watch = Netctl.Stream(["--server", silo.Address, "watch", "ns", "-o", "json"]);
+        await watch.ReadUntilAsync(l => l.Contains("\"BOOKMARK\"", StringComparison.Ordinal));
+
+        await silo.RestartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: "apiVersion: controlplane/v1\nkind: Namespace\nmetadata:\n  name: after\n")).ExitCode);
+        // Resumed from its token: the next line is the change made after the restart, not the list again.
+        var e = JsonNode.Parse(await watch.ReadLineAsync(TimeSpan.FromSeconds(60)))!;
+        Assert.Equal(("ADDED", "after"), ((string?)e["type"], (string?)e["object"]!["metadata"]!["name"]));
+
+        Assert.Equal(130, await watch.SignalAsync("INT"));
+        Assert.Contains("retrying until a server answers", watch.Error, StringComparison.Ordinal);
     }
 }

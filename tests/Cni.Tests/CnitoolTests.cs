@@ -111,6 +111,15 @@ public sealed class CnitoolTests(CniBed bed)
         Shell.Must("ip", "-n", pod, "route", "replace", "default", "via", gateway, "dev", "eth0", "onlink");
         Assert.True(Check().Code == 0, Check().ToString());
 
+        // A 1.0.0 result has no MTU: CHECK compares the endpoint's.
+        var mtu = Shell.Must("ip", "netns", "exec", pod, "cat", "/sys/class/net/eth0/mtu").Trim();
+        Shell.Must("ip", "-n", pod, "link", "set", "eth0", "mtu", "1400");
+        var otherMtu = Check();
+        Assert.NotEqual(0, otherMtu.Code);
+        Assert.Contains("interface eth0 has MTU 1400, not ", otherMtu.Error, StringComparison.Ordinal);
+        Shell.Must("ip", "-n", pod, "link", "set", "eth0", "mtu", mtu);
+        Assert.True(Check().Code == 0, Check().ToString());
+
         Shell.Must("ip", "-n", pod, "link", "set", "eth0", "address", "02:00:00:00:00:01");
         var otherMac = Check();
         Assert.NotEqual(0, otherMac.Code);

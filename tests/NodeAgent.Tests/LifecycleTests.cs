@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ControlPlane.Contracts.V1;
+using Grpc.Core;
 
 namespace ControlPlane.NodeAgent.Tests;
 
@@ -130,6 +131,13 @@ public sealed class LifecycleTests
         var lists = cluster.LogLines(1, "In sync");
 
         await cluster.StopSiloAsync();
+        Assert.True(cluster.Ping("a", ips["b"], TimeSpan.FromSeconds(2)));
+        // A detach the agent cannot pass on says that the control plane is what is unreachable
+        // (the agent itself answered), and changes nothing.
+        var refused = await Assert.ThrowsAsync<RpcException>(() => cluster.DetachAsync(2, "b"));
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.StartsWith("the control plane (unix:", refused.Status.Detail, StringComparison.Ordinal);
+        Assert.EndsWith(") is unreachable (Unavailable)", refused.Status.Detail, StringComparison.Ordinal);
         Assert.True(cluster.Ping("a", ips["b"], TimeSpan.FromSeconds(2)));
 
         await cluster.StartSiloAsync();

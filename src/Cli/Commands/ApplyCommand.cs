@@ -56,7 +56,7 @@ internal static class ApplyCommand
         var read = ManifestReader.Read(paths, recursive, Console.In);
         var problems = read.Problems.ToList();
         ManifestValidator.Validate(read.Documents, context.Settings.Namespace, context.NamespaceFromFlag, problems);
-        if (problems.Count == 0 && read.Documents.Count == 0) problems.Add(new ManifestProblem(string.Join(", ", paths), "input", null, 0, "holds no objects"));
+        if (problems.Count == 0 && read.Documents.Count == 0) problems.Add(new ManifestProblem(string.Join(", ", paths.Select(p => p == "-" ? "<stdin>" : p)), "input", null, 0, "holds no objects"));
         if (Report(terminal, problems)) return ExitCodes.Error;
         var documents = read.Documents.OrderBy(d => d.Kind.Tier).ToList();
         if (dryRun == "client")

@@ -18,7 +18,7 @@ internal sealed class CommandContext(NetctlSettings settings, Terminal terminal)
     public bool NamespaceFromFlag { get; init; }
 
     public ServerSet Servers => _servers ??= new ServerSet(Settings.Servers, Settings.Timeout,
-        (address, detail) => Terminal.Error.WriteLine($"warning: server {address} is unavailable ({detail}); trying the next one"), Tls());
+        (address, detail) => Terminal.Error.WriteLine($"warning: server {address} is unavailable ({detail}); moving on to the next server"), Tls());
 
     private Contracts.Client.ClientTls? Tls()
     {

@@ -24,13 +24,22 @@ internal static class GetCommand
             var wanted = parse.GetValue(names) ?? [];
             var format = parse.GetValue(output);
             List<IMessage> items;
+            // Named objects that do not exist are reported one by one after the ones that do (as kubectl does).
+            var missing = new List<string>();
             if (wanted.Length > 0)
             {
                 items = [];
                 foreach (var name in wanted)
                 {
                     var (ns, n) = context.Reference(kind, name);
-                    items.Add(await Objects.GetAsync(context, kind, ns, n, cancellationToken));
+                    try
+                    {
+                        items.Add(await Objects.GetAsync(context, kind, ns, n, cancellationToken));
+                    }
+                    catch (Objects.NotFoundException e)
+                    {
+                        missing.Add(e.Message);
+                    }
                 }
                 items = [.. items.Where(i => filter.Matches(ResourceKind.MetaOf(i).Labels))];
             }
@@ -40,8 +49,9 @@ internal static class GetCommand
                 items = [.. (await Objects.ListAsync(context, kind, ns, cancellationToken)).Where(i => filter.Matches(ResourceKind.MetaOf(i).Labels))];
             }
             var showNamespace = kind.Namespaced && (wanted.Length == 0 ? context.ListNamespace(kind, parse.GetValue(all)).Length == 0 : items.Select(i => ResourceKind.MetaOf(i).Namespace).Distinct().Count() > 1);
-            Objects.Print(terminal, kind, items, format, showNamespace, single: wanted.Length == 1);
-            return ExitCodes.Success;
+            if (items.Count > 0 || missing.Count == 0) Objects.Print(terminal, kind, items, format, showNamespace, single: wanted.Length == 1);
+            missing.ForEach(terminal.Fail);
+            return missing.Count == 0 ? ExitCodes.Success : ExitCodes.Error;
         });
         return command;
     }

@@ -1,3 +1,4 @@
+using ControlPlane.Cli.Manifests;
 using Google.Protobuf.Collections;
 
 namespace ControlPlane.Cli.Commands;
@@ -18,22 +19,22 @@ internal sealed class LabelFilter
             var equal = raw.IndexOf('=', StringComparison.Ordinal);
             if (notEqual > 0)
             {
-                var (key, value) = (raw[..notEqual], raw[(notEqual + 2)..]);
+                var (key, value) = Checked(raw[..notEqual], raw[(notEqual + 2)..]);
                 filter._terms.Add(l => !l.TryGetValue(key, out var v) || v != value);
             }
             else if (equal > 0)
             {
-                var key = raw[..equal];
-                var value = raw[(equal + 1)..].TrimStart('=');
+                var (key, value) = Checked(raw[..equal], raw[(equal + 1)..].TrimStart('='));
                 filter._terms.Add(l => l.TryGetValue(key, out var v) && v == value);
             }
             else if (raw[0] == '!' && raw.Length > 1)
             {
-                var key = raw[1..];
+                var (key, _) = Checked(raw[1..], string.Empty);
                 filter._terms.Add(l => !l.ContainsKey(key));
             }
             else if (equal < 0 && !raw.Contains(' ', StringComparison.Ordinal))
             {
+                Checked(raw, string.Empty);
                 filter._terms.Add(l => l.ContainsKey(raw));
             }
             else
@@ -42,6 +43,16 @@ internal sealed class LabelFilter
             }
         }
         return filter;
+    }
+
+    /// <summary>
+    /// A key and value no label can have would match nothing, silently: refused instead, as
+    /// Kubernetes refuses them (a 64-character container ID, say, where label values hold 63).
+    /// </summary>
+    private static (string Key, string Value) Checked(string key, string value)
+    {
+        if ((Names.LabelKey(key) ?? Names.LabelValue(value)) is { } error) throw CliException.Usage($"-l: {error}; no label can match it");
+        return (key, value);
     }
 
     public bool Matches(MapField<string, string> labels) => _terms.All(t => t(labels));

@@ -33,9 +33,12 @@ internal static class Objects
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
         {
-            throw new CliException($"{kind.Name.ToLowerInvariant()} '{(ns.Length > 0 ? ns + "/" : "")}{name}' not found");
+            throw new NotFoundException($"{kind.Name.ToLowerInvariant()} '{(ns.Length > 0 ? ns + "/" : "")}{name}' not found");
         }
     }
+
+    /// <summary>A named object that does not exist (exit 1, like every <see cref="CliException"/>).</summary>
+    public sealed class NotFoundException(string message) : CliException(message);
 
     /// <summary>Prints objects in the chosen format; <paramref name="single"/> prints one object rather than a List.</summary>
     public static void Print(Terminal terminal, ResourceKind kind, IReadOnlyList<IMessage> items, OutputFormat format, bool showNamespace, bool single)

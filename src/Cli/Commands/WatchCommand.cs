@@ -14,7 +14,8 @@ namespace ControlPlane.Cli.Commands;
 /// one line per event (table rows, or one JSON object per line with -o json). With -o json the
 /// end of the initial list is a line {"type":"BOOKMARK","initial_events_end":true}. A stream that
 /// breaks (UNAVAILABLE) resumes from its last token on the next silo; a compacted position lists
-/// again. Ends with Ctrl+C (exit 0).
+/// again; while no silo answers it keeps trying. With -l, an object whose labels stop matching is
+/// shown DELETED and one that comes to match ADDED. Ends with Ctrl+C (exit 130) or SIGTERM (143).
 /// </summary>
 internal static class WatchCommand
 {
@@ -45,14 +46,27 @@ internal static class WatchCommand
             }
             var request = new WatchRequest { Kinds = { kind.WatchKind }, Namespace = ns, Network = parse.GetValue(network) ?? string.Empty };
             var printer = new EventPrinter(terminal, kind, parse.GetValue(output), showNamespace: kind.Namespaced && ns.Length == 0);
+            // The objects shown as matching -l: one whose labels stop matching is DELETED from the
+            // view, and one that comes to match is ADDED (a Kubernetes label-selector watch does the same).
+            var shown = new HashSet<string>(StringComparer.Ordinal);
             return await RunAsync(context, request, e =>
             {
                 var item = kind.FromEvent(e);
                 if (item is null) return;
                 var meta = ResourceKind.MetaOf(item);
                 if (only.Length > 0 && meta.Name != only) return;
-                if (!filter.Matches(meta.Labels)) return;
-                printer.Print(e.Type, item);
+                var key = meta.Namespace + "/" + meta.Name;
+                var type = e.Type;
+                if (type == EventType.Deleted || !filter.Matches(meta.Labels))
+                {
+                    if (!shown.Remove(key)) return;
+                    type = EventType.Deleted;
+                }
+                else if (shown.Add(key))
+                {
+                    type = EventType.Added;
+                }
+                printer.Print(type, item);
             }, printer.Synced, cancellationToken);
         });
         return command;
@@ -92,27 +106,36 @@ internal static class WatchCommand
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
-                return ExitCodes.Success;
+                return Interrupts.ExitCode(ExitCodes.Success);
             }
             catch (RpcException) when (cancellationToken.IsCancellationRequested)
             {
-                return ExitCodes.Success;
+                return Interrupts.ExitCode(ExitCodes.Success);
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.OutOfRange)
             {
                 context.Terminal.Error.WriteLine("warning: the watch position was compacted; listing again");
                 token = string.Empty;
             }
-            catch (CliException) when (++failures < 3 * context.Servers.Addresses.Count)
+            catch (CliException e)
             {
-                // Every silo refused the connection: try the round again shortly.
-                await Task.Delay(TimeSpan.FromMilliseconds(500 * failures), cancellationToken).ConfigureAwait(false);
+                // No silo answers (all stopped, or restarting): keep trying from the last token,
+                // backing off to one attempt in 5 s, and say so once per outage.
+                if (failures++ == 0) context.Terminal.Error.WriteLine($"warning: {e.Message}; retrying until a server answers");
+                try
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5000, 250 << Math.Min(failures, 5))), cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return Interrupts.ExitCode(ExitCodes.Success);
+                }
                 continue;
             }
             // The stream ended (the silo shut down) or broke after events: resume on the next silo.
             if (!cancellationToken.IsCancellationRequested) context.Servers.MoveFrom(server);
         }
-        return ExitCodes.Success;
+        return Interrupts.ExitCode(ExitCodes.Success);
     }
 
     /// <summary>Rows under one header, or one JSON/YAML document per event.</summary>

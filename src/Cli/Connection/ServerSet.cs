@@ -46,11 +46,18 @@ internal sealed class ServerSet : IDisposable
     }
 
     /// <summary>A unary call with the configured deadline.</summary>
-    public Task<T> CallAsync<T>(Func<ControlPlaneClient, CallOptions, Task<T>> call, CancellationToken cancellationToken) =>
-        RunAsync((client, token) => call(client, Calls.Within(_timeout, token)), cancellationToken);
+    public Task<T> CallAsync<T>(Func<ControlPlaneClient, CallOptions, Task<T>> call, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + _timeout;
+        return RunAsync((client, token) => call(client, Calls.Within(_timeout, token)), cancellationToken, deadline);
+    }
 
-    /// <summary>Runs <paramref name="work"/>; when no silo can be reached, fails with a <see cref="CliException"/> saying so.</summary>
-    public async Task<T> RunAsync<T>(Func<ControlPlaneClient, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs <paramref name="work"/>; when no silo can be reached, fails with a <see cref="CliException"/>
+    /// saying so. A call whose <paramref name="deadline"/> passed while one silo kept it waiting has
+    /// not tried the others: the message says that rather than calling them all unavailable.
+    /// </summary>
+    public async Task<T> RunAsync<T>(Func<ControlPlaneClient, CancellationToken, Task<T>> work, CancellationToken cancellationToken, DateTime? deadline = null)
     {
         try
         {
@@ -60,7 +67,9 @@ internal sealed class ServerSet : IDisposable
         {
             throw new CliException(Addresses.Count == 1
                 ? $"server {Addresses[0]} is unavailable: {e.Status.Detail}"
-                : $"no server is available ({string.Join(", ", Addresses)}); last error: {e.Status.Detail}");
+                : DateTime.UtcNow >= deadline
+                    ? $"{e.Status.Detail}; the call's deadline (--timeout {_timeout.TotalSeconds:0.###}s) passed before it could move on to the next server (the next call goes there first)"
+                    : $"no server is available ({string.Join(", ", Addresses)}); last error: {e.Status.Detail}");
         }
     }
 

@@ -39,7 +39,7 @@ internal static class ResourceKinds
             new("UNDERLAY", m => As<Node>(m).Spec?.UnderlayIp ?? ""),
             new("POLICY-ISSUES", m => (As<Node>(m).Status?.Agent?.PolicyIssues.Count ?? 0).ToString(CultureInfo.InvariantCulture)),
             new("VTEP-MAC", m => As<Node>(m).Status?.VtepMac ?? "", Wide: true),
-            new("READY-SINCE", m => Format.Time(As<Node>(m).Status?.ReadyChangeTime), Wide: true),
+            new("SINCE", m => Format.Time(As<Node>(m).Status?.ReadyChangeTime), Wide: true),
             new("LABELS", m => Format.Labels(Meta(m).Labels), Wide: true),
         ]);
 

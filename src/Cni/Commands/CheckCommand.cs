@@ -8,7 +8,7 @@ namespace ControlPlane.Cni.Commands;
 
 /// <summary>
 /// CHECK: the attachment described by prevResult is still there as this plugin made it. Inside the
-/// container: the interface (up, its MAC and MTU), each of its addresses with its prefix length,
+/// container: the interface (up, its MAC and MTU: prevResult's, or the endpoint's for versions whose result has none), each of its addresses with its prefix length,
 /// and the default routes through its gateways, on that interface. On the host: the veth's host end,
 /// up. In the control plane: the endpoint, still this container's, with the same addresses.
 /// Anything else is 120 naming what differs.
@@ -53,6 +53,9 @@ public static class CheckCommand
         });
         var endpoint = found.Endpoints.FirstOrDefault(e => e.Metadata.Name == identity.Name)
             ?? throw Failed($"endpoint {identity.Namespace}/{identity.Name} of this container is not on this node");
+        // Results before 1.1.0 carry no MTU: the endpoint's is the one ADD set.
+        if (expected.Mtu is null && endpoint.Status.Mtu != 0 && link.Mtu != endpoint.Status.Mtu)
+            Fail($"interface {link.Name} has MTU {link.Mtu}, not {endpoint.Status.Mtu}");
         var held = endpoint.Status.Ips.Select(IPAddress.Parse).ToHashSet();
         if (!held.SetEquals(expected.Addresses.Select(a => a.Address)))
             Fail($"endpoint {identity.Namespace}/{identity.Name} holds {string.Join(", ", held)}, the container was given {string.Join(", ", expected.Addresses.Select(a => a.Address))}");

@@ -22,11 +22,11 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
 {
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(10);
 
-    public override Task<AttachResponse> Attach(AttachRequest request, ServerCallContext context) => AttachAsync(request, context.CancellationToken);
+    public override Task<AttachResponse> Attach(AttachRequest request, ServerCallContext context) => Upstream(AttachAsync(request, context.CancellationToken));
 
-    public override Task<DetachResponse> Detach(DetachRequest request, ServerCallContext context) => DetachAsync(request, context.CancellationToken);
+    public override Task<DetachResponse> Detach(DetachRequest request, ServerCallContext context) => Upstream(DetachAsync(request, context.CancellationToken));
 
-    public override Task<ListAttachmentsResponse> List(ListAttachmentsRequest request, ServerCallContext context) => ListAsync(request, context.CancellationToken);
+    public override Task<ListAttachmentsResponse> List(ListAttachmentsRequest request, ServerCallContext context) => Upstream(ListAsync(request, context.CancellationToken));
 
     public override Task<AgentStatusResponse> Status(AgentStatusRequest request, ServerCallContext context) => StatusAsync(request, context.CancellationToken);
 
@@ -196,6 +196,25 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
             }
         }
         return new AgentStatusResponse { Ready = true };
+    }
+
+    /// <summary>
+    /// A call whose control-plane request found no silo answers UNAVAILABLE saying so, naming the
+    /// control plane as this agent knows it: the caller (the CNI plugin) reached this agent, and
+    /// the transport's own words (a unix socket's "localhost:80") would only mislead. A status a
+    /// silo answered with (its store is lost, it left the cluster, it did not answer in time: the
+    /// client names it) passes on as it is.
+    /// </summary>
+    private async Task<T> Upstream<T>(Task<T> call)
+    {
+        try
+        {
+            return await call;
+        }
+        catch (RpcException e) when ((FailoverCallInvoker.Unreachable(e) && e.Status.DebugException is not null) || e.StatusCode == StatusCode.DeadlineExceeded)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, $"the control plane ({options.ControlPlane}) is unreachable ({e.StatusCode})"));
+        }
     }
 
     private static AgentStatusResponse NotReady(string reason) => new() { Ready = false, Reason = reason };
