@@ -21,6 +21,26 @@ public sealed class ConnectionTests
         Assert.Equal(["namespace/shop"], get.OutputLines);
     }
 
+    /// <summary>
+    /// A first server that takes connections and never answers holds a call until its deadline;
+    /// the error says the deadline passed there, not that every server is unavailable.
+    /// </summary>
+    [Fact]
+    public async Task Server_FirstHangsPastTheDeadline_TheErrorSaysSo()
+    {
+        await using var silo = await Silo.StartAsync();
+        using var hung = new TcpListener(IPAddress.Loopback, 0);
+        hung.Start();   // the kernel completes connections; nothing ever reads or answers them
+        var servers = $"127.0.0.1:{((IPEndPoint)hung.LocalEndpoint).Port},{silo.Address}";
+
+        var timedOut = await Netctl.RunAsync(["--server", servers, "--timeout", "2s", "get", "ns"]);
+        Assert.Equal(1, timedOut.ExitCode);
+        var error = Assert.Single(timedOut.Errors);
+        Assert.Contains("did not answer within the call's deadline", error, StringComparison.Ordinal);
+        Assert.Contains("the call's deadline (--timeout 2s) passed before it could move on to the next server", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("no server is available", error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Configuration_FileAndEnvironment_NameTheServersAndFlagsWin()
     {
