@@ -64,6 +64,20 @@ public sealed class AddressValidationTests
 
         // The plain forms of the same ranges are fine.
         await silo.Client.Networks.CreateAsync(Network("plain", 901, "10.39.0.0/16", "fd00:1::/64"));
+
+        // Host bits: refused in a network's range, read away in a policy's ip_block (as Kubernetes
+        // does; its e2e tests write "podIP/4" except "podIP/32"), where the except must still lie within.
+        await Fails(StatusCode.InvalidArgument, () => silo.Client.Networks.CreateAsync(Network("bits", 902, "10.44.0.1/16")), "spec.ipv4_cidr", "has host bits set");
+        NetworkPolicy Block(string name, string cidr, string except) => new()
+        {
+            Metadata = new ObjectMeta { Name = name, Namespace = "ns" },
+            Spec = new NetworkPolicySpec { Ingress = { new NetworkPolicyRule { Peers = { new NetworkPolicyPeer { IpBlock = new IPBlock { Cidr = cidr, Except = { except } } } } } } },
+        };
+        var accepted = await silo.Client.NetworkPolicies.CreateAsync(Block("bits", "10.60.3.7/4", "10.60.3.7/32"));
+        Assert.Equal("10.60.3.7/4", accepted.Spec.Ingress[0].Peers[0].IpBlock.Cidr);
+        await silo.Client.NetworkPolicies.CreateAsync(Block("bits6", "fd00:1::7/48", "fd00:1::7/128"));
+        await Fails(StatusCode.InvalidArgument, () => silo.Client.NetworkPolicies.CreateAsync(Block("outside", "10.60.3.7/16", "10.61.0.9/24")),
+            "spec.ingress[0].peers[0].ip_block.except[0]", "must lie strictly within 10.60.0.0/16");
     }
 
     [Fact]

@@ -132,8 +132,11 @@ internal sealed class ManifestValidator
         if (effective < prefix.PrefixLength || effective > longest) Add(blockField, $"/{effective} must lie between the network's /{prefix.PrefixLength} and /{longest}");
     }
 
-    /// <summary>A prefix in canonical form (no bits set after the prefix length), as the server wants it.</summary>
-    public static IPNetwork? ParsePrefix(string text, out string? error)
+    /// <summary>
+    /// A prefix in canonical form (no bits set after the prefix length), as the server wants it;
+    /// <paramref name="masked"/>: host bits are cleared instead (a policy's ip_block, as Kubernetes reads it).
+    /// </summary>
+    public static IPNetwork? ParsePrefix(string text, out string? error, bool masked = false)
     {
         error = null;
         var slash = text.IndexOf('/', StringComparison.Ordinal);
@@ -149,20 +152,19 @@ internal sealed class ManifestValidator
             return null;
         }
         var bytes = address.GetAddressBytes();
-        var masked = (byte[])bytes.Clone();
-        for (var bit = length; bit < bytes.Length * 8; bit++) masked[bit / 8] &= (byte)~(0x80 >> (bit % 8));
-        if (!masked.AsSpan().SequenceEqual(bytes))
+        var network = (byte[])bytes.Clone();
+        for (var bit = length; bit < bytes.Length * 8; bit++) network[bit / 8] &= (byte)~(0x80 >> (bit % 8));
+        if (!masked && !network.AsSpan().SequenceEqual(bytes))
         {
-            error = $"'{text}' has bits set after /{length} (did you mean {new IPAddress(masked)}/{length}?)";
+            error = $"'{text}' has bits set after /{length} (did you mean {new IPAddress(network)}/{length}?)";
             return null;
         }
-        var network = new IPNetwork(address, length);
-        return network;
+        return new IPNetwork(new IPAddress(network), length);
     }
 
-    private IPNetwork? Prefix(string field, string text)
+    private IPNetwork? Prefix(string field, string text, bool masked = false)
     {
-        var prefix = ParsePrefix(text, out var error);
+        var prefix = ParsePrefix(text, out var error, masked);
         if (error is not null) Add(field, error);
         return prefix;
     }
@@ -326,10 +328,10 @@ internal sealed class ManifestValidator
             Add(at + ".ip_block.cidr", "is required");
             return;
         }
-        var cidr = Prefix(at + ".ip_block.cidr", block.Cidr);
+        var cidr = Prefix(at + ".ip_block.cidr", block.Cidr, masked: true);
         for (var e = 0; e < block.Except.Count; e++)
         {
-            var except = Prefix($"{at}.ip_block.except[{e}]", block.Except[e]);
+            var except = Prefix($"{at}.ip_block.except[{e}]", block.Except[e], masked: true);
             if (cidr is { } outer && except is { } inner
                 && (inner.BaseAddress.AddressFamily != outer.BaseAddress.AddressFamily || !outer.Contains(inner.BaseAddress) || inner.PrefixLength <= outer.PrefixLength))
             {

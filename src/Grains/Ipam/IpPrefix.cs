@@ -46,7 +46,14 @@ public readonly record struct IpPrefix(UInt128 Network, int Length, AddressFamil
     /// </summary>
     public static IpPrefix ParseStored(string field, string text) => Parse(field, text, canonical: false);
 
-    private static IpPrefix Parse(string field, string text, bool canonical)
+    /// <summary>
+    /// Parses a range to match addresses against, as Kubernetes reads a NetworkPolicy's
+    /// ipBlock: as <see cref="Parse(string, string)"/>, but host bits are ignored ("10.1.2.3/8" is
+    /// 10.0.0.0/8), so manifests written for Kubernetes (its e2e tests write "podIP/4") apply unchanged.
+    /// </summary>
+    public static IpPrefix ParseMasked(string field, string text) => Parse(field, text, canonical: true, masked: true);
+
+    private static IpPrefix Parse(string field, string text, bool canonical, bool masked = false)
     {
         var slash = text.IndexOf('/');
         var lengthText = slash < 0 ? default : text.AsSpan(slash + 1);
@@ -67,6 +74,10 @@ public readonly record struct IpPrefix(UInt128 Network, int Length, AddressFamil
             throw ControlPlaneException.Invalid(field, $"prefix length {length} is longer than {bits} bits");
         }
         var prefix = new IpPrefix(value, length, address.AddressFamily);
+        if (masked)
+        {
+            return new IpPrefix(value & ~prefix.HostMask, length, address.AddressFamily);
+        }
         if ((value & prefix.HostMask) != 0)
         {
             throw ControlPlaneException.Invalid(field, $"'{text}' has host bits set; did you mean {new IpPrefix(value & ~prefix.HostMask, length, address.AddressFamily)}?");

@@ -59,10 +59,11 @@ internal sealed class NetworkPolicyGrain(ObjectServices services) : ResourceGrai
         if (peer.NamespaceSelector is not null) Selectors.Validate(at + ".namespace_selector", peer.NamespaceSelector);
         if (peer.IpBlock is { } block)
         {
-            var cidr = IpPrefix.Parse(at + ".ip_block.cidr", block.Cidr);
+            // Host bits are ignored, as Kubernetes does (the agents match the masked range).
+            var cidr = IpPrefix.ParseMasked(at + ".ip_block.cidr", block.Cidr);
             for (var e = 0; e < block.Except.Count; e++)
             {
-                var except = IpPrefix.Parse($"{at}.ip_block.except[{e}]", block.Except[e]);
+                var except = IpPrefix.ParseMasked($"{at}.ip_block.except[{e}]", block.Except[e]);
                 if (!cidr.Contains(except) || except.Length == cidr.Length)
                     throw ControlPlaneException.Invalid($"{at}.ip_block.except[{e}]", $"{except} must lie strictly within {cidr}");
             }
