@@ -78,6 +78,11 @@ internal static class NetctlApp
             terminal.Fail(e.Message);
             return e.ExitCode;
         }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && Interrupts.Token.IsCancellationRequested)
+        {
+            // A call the signal cancelled (Grpc.Net.Client reports it as CANCELLED): no error to show.
+            return Interrupts.ExitCode(ExitCodes.Error);
+        }
         catch (RpcException e)
         {
             terminal.Fail(StatusNames.Describe(e));
