@@ -46,6 +46,8 @@ public sealed class DnsMetricsTests
         handler.Handle(Queries.Build("nope.shop.svc.cluster.local", DnsType.AAAA), response, tcp: true);
         handler.Handle(Queries.Build("www.example.test", DnsType.A), response, tcp: true); // no forwarder: REFUSED
         handler.Handle(Queries.Build("big.shop.svc.cluster.local", DnsType.TXT), response.AsSpan(0, 512), tcp: false); // over 512: TC
+        handler.Handle(Queries.Build("web.shop.svc.cluster.local", (DnsType)60001), response, tcp: true); // a type above 255: "other"
+        handler.Handle(Queries.Build("web.shop.svc.cluster.local", (DnsType)200), response, tcp: true); // unnamed below 256: RFC 3597's TYPEn
         handler.Handle([1, 2, 3], response, tcp: false); // shorter than a header: dropped
         for (var i = 0; i < 3; i++) handler.Handle(Queries.Build("web.shop.svc.cluster.local", DnsType.A), response.AsSpan(0, 512), tcp: false, client.Buffer.Span[..client.Size]);
         listener.RecordObservableInstruments();
@@ -56,6 +58,9 @@ public sealed class DnsMetricsTests
         Assert.Equal(1, seen["controlplane.dns.queries,rcode=NXDOMAIN,type=AAAA"]);
         Assert.Equal(1, seen["controlplane.dns.queries,rcode=REFUSED,type=A"]);
         Assert.Equal(1, seen["controlplane.dns.queries,rcode=NOERROR,type=TXT"]);
+        Assert.Equal(1, seen["controlplane.dns.queries,rcode=NOERROR,type=other"]);
+        Assert.Equal(1, seen["controlplane.dns.queries,rcode=NOERROR,type=TYPE200"]);
+        Assert.DoesNotContain(seen.Keys, k => k.Contains("type=TYPE0", StringComparison.Ordinal));
         Assert.Equal(1, seen["controlplane.dns.truncated"]);
         Assert.Equal(1, seen["controlplane.dns.dropped,reason=malformed"]);
         Assert.Equal(1, seen["controlplane.dns.dropped,reason=rate_limit"]);

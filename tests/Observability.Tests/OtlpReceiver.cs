@@ -8,7 +8,8 @@ using Microsoft.Extensions.Logging;
 namespace ControlPlane.Observability.Tests;
 
 /// <summary>One span as OTLP carried it: ids in hex, the service that sent it.</summary>
-internal sealed record ReceivedSpan(string Service, string Scope, string TraceId, string SpanId, string ParentSpanId, string Name);
+/// <param name="StatusCode">The span's status: 0 unset, 1 ok, 2 error.</param>
+internal sealed record ReceivedSpan(string Service, string Scope, string TraceId, string SpanId, string ParentSpanId, string Name, int StatusCode);
 
 /// <summary>
 /// An OTLP/HTTP receiver (protobuf): Kestrel on the given addresses, POST /v1/traces decoded by a
@@ -80,8 +81,9 @@ internal sealed class OtlpReceiver : IAsyncDisposable
                 var scope = Fields(scopeSpans, 1).Select(s => String(s, 1)).FirstOrDefault() ?? "";
                 foreach (var span in Fields(scopeSpans, 2))
                 {
+                    // Span { ... Status status = 15; }   Status { string message = 2; StatusCode code = 3; }
                     spans.Add(new ReceivedSpan(service, scope, Hex(Fields(span, 1).FirstOrDefault()), Hex(Fields(span, 2).FirstOrDefault()),
-                        Hex(Fields(span, 4).FirstOrDefault()), String(span, 5)));
+                        Hex(Fields(span, 4).FirstOrDefault()), String(span, 5), Fields(span, 15).Select(status => Varint(status, 3)).FirstOrDefault()));
                 }
             }
         }
@@ -106,6 +108,19 @@ internal sealed class OtlpReceiver : IAsyncDisposable
             }
         }
         return values;
+    }
+
+    /// <summary>The value of varint field <paramref name="number"/> (0 when absent).</summary>
+    private static int Varint(byte[] message, int number)
+    {
+        var input = new CodedInputStream(message);
+        uint tag;
+        while ((tag = input.ReadTag()) != 0)
+        {
+            if (WireFormat.GetTagFieldNumber(tag) == number && WireFormat.GetTagWireType(tag) == WireFormat.WireType.Varint) return input.ReadInt32();
+            input.SkipLastField();
+        }
+        return 0;
     }
 
     private static string String(byte[] message, int number) =>

@@ -106,6 +106,8 @@ public sealed class TelemetryTests(ITestOutputHelper output)
         });
         await WriteAsync(cluster);
         await CreateEndpointAsync(cluster, "traced");
+        // A refused call is an answer, not the server's failure: its span is not an error (OpenTelemetry's RPC conventions).
+        Assert.Equal(Grpc.Core.StatusCode.NotFound, (await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => cluster.Client.Networks.GetAsync("", "absent"))).StatusCode);
 
         // The API span of the create, then an agent span in its trace.
         var deadline = System.Diagnostics.Stopwatch.StartNew();
@@ -124,6 +126,12 @@ public sealed class TelemetryTests(ITestOutputHelper output)
             await Task.Delay(100);
         }
         Assert.True(apply is not null, $"no agent apply span in the trace of the create; spans:\n{string.Join("\n", receiver.Spans)}\n{cluster.Logs()}");
+        for (deadline.Restart(); !receiver.Spans.Any(s => s.Name == "/controlplane.v1.Networks/Get") && deadline.Elapsed < Timeout; await Task.Delay(100))
+        {
+        }
+        Assert.All(receiver.Spans.Where(s => s.Name == "/controlplane.v1.Networks/Get"), s => Assert.NotEqual(2, s.StatusCode));
+        Assert.Contains(receiver.Spans, s => s.Name == "/controlplane.v1.Networks/Get");
+        Assert.NotEqual(2, api!.StatusCode);
 
         // Walk up from the agent's apply to the root: every parent link resolves, within one trace.
         var byId = trace.ToDictionary(s => s.SpanId);

@@ -162,6 +162,43 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
         Assert.Empty(watcher.Errors);
     }
 
+    /// <summary>
+    /// A PostgreSQL that hangs (SIGSTOP) rather than goes away: health answers NOT_SERVING within
+    /// seconds, every health call answering in time, and SERVING again once it continues.
+    /// </summary>
+    [Fact]
+    public async Task ASiloWhosePostgresHangs_AnswersHealthPromptly_NotServing_ThenServingAgain()
+    {
+        await using var cluster = await LocalCluster.StartAsync(silos: 1);
+        using var client = new ControlPlaneClient(cluster.SiloAddress(1));
+        var health = new Grpc.Health.V1.Health.HealthClient(client.Invoker);
+        async Task<Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus> StatusAsync() =>
+            (await health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest(), Calls.Within(TimeSpan.FromSeconds(5)))).Status;
+        async Task<TimeSpan> UntilAsync(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus wanted)
+        {
+            var clock = Stopwatch.StartNew();
+            while (await StatusAsync() != wanted)
+            {
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"health did not become {wanted} within 30 s");
+                await Task.Delay(250);
+            }
+            return clock.Elapsed;
+        }
+        Assert.Equal(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, await StatusAsync());
+
+        cluster.SignalPostgres("STOP");
+        try
+        {
+            var notServing = await UntilAsync(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.NotServing);
+            Assert.True(notServing < TimeSpan.FromSeconds(10), $"NOT_SERVING after {notServing}");
+        }
+        finally
+        {
+            cluster.SignalPostgres("CONT");
+        }
+        await UntilAsync(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving);
+    }
+
     private static Endpoint Labelled(Endpoint endpoint, string key, string value)
     {
         var copy = endpoint.Clone();

@@ -56,6 +56,14 @@ internal sealed class LocalCluster : IAsyncDisposable
 
     public Task StartPostgresAsync() => RunAsync("postgres", "start");
 
+    /// <summary>Stops (SIGSTOP) or continues (SIGCONT) the cluster's PostgreSQL and its backends: a database that hangs rather than goes away.</summary>
+    public void SignalPostgres(string signal)
+    {
+        var postmaster = Setting("POSTGRES_PID");
+        var backends = ControlPlane.Tests.Shared.Shell.Run("pgrep", "-P", postmaster).Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        ControlPlane.Tests.Shared.Shell.Must(["kill", "-" + signal, postmaster, .. backends]);
+    }
+
     /// <summary>Runs SQL against the cluster's database (psql, unaligned, tuples only).</summary>
     public async Task<string[]> QueryAsync(string sql)
     {

@@ -86,6 +86,27 @@ public sealed class SecurityTests(TlsSiloFixture cluster) : IClassFixture<TlsSil
         await Fails(StatusCode.NotFound, () => cluster.Silo.Client.Namespaces.GetAsync("", "late"));
     }
 
+    /// <summary>
+    /// A certificate names one role. One the cluster CA signed with two OUs (openssl makes it, as
+    /// a CA operator might) would otherwise be whichever OU the parser met first or last: a
+    /// reader could become an admin.
+    /// </summary>
+    [Fact]
+    public async Task Call_WithCertificateNamingTwoRoles_IsUnauthenticated()
+    {
+        var key = Path.Combine(cluster.Pki.Directory, "twoou.key");
+        var request = Path.Combine(cluster.Pki.Directory, "twoou.csr");
+        var certificate = Path.Combine(cluster.Pki.Directory, "twoou.crt");
+        var extensions = Path.Combine(cluster.Pki.Directory, "twoou.ext");
+        File.WriteAllText(extensions, "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\nbasicConstraints=critical,CA:FALSE\n");
+        Shell.Must("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", request, "-subj", "/OU=reader/OU=admin/CN=twoou");
+        Shell.Must("openssl", "x509", "-req", "-in", request, "-CA", cluster.Pki.CaPath, "-CAkey", cluster.Pki.KeyPath("ca"), "-CAcreateserial", "-days", "2", "-extfile", extensions, "-out", certificate);
+        using var client = new ControlPlaneClient(cluster.Silo.Address.ToString(), tls: new ClientTls(cluster.Pki.CaPath, certificate, key));
+        await Fails(StatusCode.Unauthenticated, () => client.Namespaces.CreateAsync(Namespace("twoou")), "names 2 roles");
+        await Fails(StatusCode.Unauthenticated, () => client.Namespaces.ListAsync(new ListRequest()), "names 2 roles");
+        await Fails(StatusCode.NotFound, () => cluster.Silo.Client.Namespaces.GetAsync("", "twoou"));
+    }
+
     [Fact]
     public async Task Agent_CannotTouchAnotherNode_ButCanItsOwn()
     {

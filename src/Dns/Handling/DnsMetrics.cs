@@ -25,7 +25,9 @@ public sealed class DnsMetrics : IDisposable
     private const int Types = 256;
     private const int Rcodes = 32;
 
-    private static readonly string[] TypeNames = [.. Enumerable.Range(0, Types).Select(t => Enum.IsDefined((DnsType)t) ? ((DnsType)t).ToString() : $"TYPE{t}")];
+    // Types 1-255 by name (RFC 3597's TYPEn where unnamed); slot 0 takes the reserved type 0 and
+    // every type above 255, as "other": a fixed set of label values whatever clients send.
+    private static readonly string[] TypeNames = [.. Enumerable.Range(0, Types).Select(t => t == 0 ? "other" : Enum.IsDefined((DnsType)t) ? ((DnsType)t).ToString() : $"TYPE{t}")];
     private static readonly string[] RcodeNames = [.. Enumerable.Range(0, Rcodes).Select(r => r == 16 ? "BADVERS" : Enum.IsDefined((Rcode)r) ? ((Rcode)r).ToString().ToUpperInvariant() : $"RCODE{r}")];
 
     private readonly long[] _queries = new long[Types * Rcodes];

@@ -11,14 +11,21 @@ namespace ControlPlane.Silo.Hosting;
 /// and its store takes writes (not lost, not fenced by another silo). grpc.health.v1 and
 /// /healthz both report it.
 /// A failed commit counts at once; otherwise a probe (a write transaction that commits nothing,
-/// which also notices fencing while no write is made) decides, at most once a second.
+/// which also notices fencing while no write is made) decides, at most once a second, and a probe
+/// the store leaves unanswered for two seconds is a failure too.
 /// </summary>
 public sealed class SiloHealthCheck(ControllerHost controllers, DurableStore store, MembershipGuard guard, IClusterMembershipService membership,
     ILocalSiloDetails self, IHostApplicationLifetime lifetime, TimeProvider time) : IHealthCheck
 {
     private static readonly TimeSpan ProbeInterval = TimeSpan.FromSeconds(1);
+    // How long a check waits for a probe it started (a store that answers does so in milliseconds),
+    // and how long a probe may go unanswered before the store counts as failed (a hung PostgreSQL).
+    private static readonly TimeSpan ProbeWait = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(2);
     private readonly Lock _lock = new();
     private DateTimeOffset _nextProbe;
+    private Task _probe = Task.CompletedTask;
+    private DateTimeOffset _probeStarted;
 
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
         Task.FromResult(Check() is { } reason ? HealthCheckResult.Unhealthy(reason) : HealthCheckResult.Healthy());
@@ -36,17 +43,33 @@ public sealed class SiloHealthCheck(ControllerHost controllers, DurableStore sto
         return StoreFailure();
     }
 
+    /// <summary>
+    /// The store's failure, probing it at most once a second. The probe runs apart from the check:
+    /// a store that hangs (a stopped PostgreSQL) would otherwise hang every health call with it.
+    /// A check waits briefly for the probe it started; one unanswered for two seconds is a failure.
+    /// </summary>
     private string? StoreFailure()
     {
+        Task probe;
         lock (_lock)
         {
             var now = time.GetUtcNow();
-            if (now >= _nextProbe)
+            if (!_probe.IsCompleted)
+            {
+                if (now - _probeStarted >= ProbeTimeout)
+                {
+                    return $"the store has not answered for {(now - _probeStarted).TotalSeconds:0} s";
+                }
+            }
+            else if (now >= _nextProbe)
             {
                 _nextProbe = now + ProbeInterval;
-                store.Committer.Probe();
+                _probeStarted = now;
+                _probe = Task.Run(() => store.Committer.Probe());
             }
+            probe = _probe;
         }
+        probe.Wait(ProbeWait);
         // A commit that failed since the last probe counts at once.
         return store.Committer.Failure;
     }

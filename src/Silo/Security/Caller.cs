@@ -44,15 +44,28 @@ public sealed record Caller(string Name, Role Role, bool Authenticated)
         return caller;
     }
 
-    /// <summary>The caller a (validated) client certificate names, or null when it names no known role.</summary>
+    /// <summary>
+    /// The caller a (validated) client certificate names, or null when it names no known role. A
+    /// certificate names exactly one role: one with several OUs (or a multi-valued name, which
+    /// could hide one) names none, rather than whichever OU comes first or last.
+    /// </summary>
     public static Caller? FromCertificate(X509Certificate2 certificate)
     {
         var name = certificate.GetNameInfo(X509NameType.SimpleName, forIssuer: false);
-        var unit = certificate.SubjectName.EnumerateRelativeDistinguishedNames()
-            .Where(n => n.GetSingleElementType().Value == "2.5.4.11")
-            .Select(n => n.GetSingleElementValue())
-            .FirstOrDefault();
-        return string.IsNullOrEmpty(name) || !TryParseRole(unit, out var role) ? null : new Caller(name, role, Authenticated: true);
+        var units = RoleUnits(certificate);
+        return string.IsNullOrEmpty(name) || units is not [var unit] || !TryParseRole(unit, out var role) ? null : new Caller(name, role, Authenticated: true);
+    }
+
+    /// <summary>The subject's OU values, or null when a part of the subject holds several attributes.</summary>
+    public static List<string>? RoleUnits(X509Certificate2 certificate)
+    {
+        var units = new List<string>();
+        foreach (var part in certificate.SubjectName.EnumerateRelativeDistinguishedNames())
+        {
+            if (part.HasMultipleElements) return null;
+            if (part.GetSingleElementType().Value == "2.5.4.11") units.Add(part.GetSingleElementValue() ?? string.Empty);
+        }
+        return units;
     }
 
     public static bool TryParseRole(string? text, out Role role)

@@ -68,6 +68,9 @@ public sealed class ClientCertificates(X509Certificate2 ca, TimeProvider time)
                 ? $"certificate '{certificate.Subject}' is not a client certificate (no clientAuth usage)"
                 : $"certificate '{certificate.Subject}' is not issued by the cluster CA";
         }
+        var units = Caller.RoleUnits(certificate);
+        if (units is null || units.Count > 1)
+            return $"certificate '{certificate.Subject}' names {(units is null ? "its subject ambiguously (a multi-valued name)" : $"{units.Count} roles")}; a certificate carries exactly one OU, its role";
         if (Caller.FromCertificate(certificate) is null)
             return $"certificate '{certificate.Subject}' names no role (OU admin, orchestrator, agent or reader)";
         return null;

@@ -70,7 +70,10 @@ public sealed class ApiMetricsInterceptor : Interceptor
         if (activity is not null)
         {
             activity.SetTag("rpc.grpc.status_code", (int)code);
-            if (code != StatusCode.OK) activity.SetStatus(ActivityStatusCode.Error, code.ToString());
+            // OpenTelemetry's RPC conventions: a server span is an error only for the server's own
+            // failures; NOT_FOUND, INVALID_ARGUMENT and the like are answers.
+            if (code is StatusCode.Unknown or StatusCode.DeadlineExceeded or StatusCode.Unimplemented or StatusCode.Internal
+                or StatusCode.Unavailable or StatusCode.DataLoss) activity.SetStatus(ActivityStatusCode.Error, code.ToString());
         }
     }
 
