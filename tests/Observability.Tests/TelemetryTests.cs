@@ -43,6 +43,12 @@ public sealed class TelemetryTests(ITestOutputHelper output)
                 "kubernetes.default.svc.cluster.local", "A");
         }
 
+        // A method no service has never reaches the interceptors; it is counted all the same, under method "unknown".
+        var empty = Grpc.Core.Marshallers.Create<Google.Protobuf.WellKnownTypes.Empty>(m => Google.Protobuf.MessageExtensions.ToByteArray(m), Google.Protobuf.WellKnownTypes.Empty.Parser.ParseFrom);
+        var nowhere = new Grpc.Core.Method<Google.Protobuf.WellKnownTypes.Empty, Google.Protobuf.WellKnownTypes.Empty>(Grpc.Core.MethodType.Unary, "controlplane.v1.Nowhere", "Get", empty, empty);
+        var unimplemented = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => cluster.Client.Invoker.AsyncUnaryCall(nowhere, null, default, new Google.Protobuf.WellKnownTypes.Empty()).ResponseAsync);
+        Assert.Equal(Grpc.Core.StatusCode.Unimplemented, unimplemented.StatusCode);
+
         string Context() => cluster.Logs();
         var up = await prometheus.WaitAsync("up", s => s.Count(x => x.Value == 1) == 3, Timeout, Context);
         Assert.Equal(["agent", "dns", "silo"], up.Select(s => s.Labels["job"]).Order());
@@ -51,6 +57,8 @@ public sealed class TelemetryTests(ITestOutputHelper output)
             s => s.Count == 1 && s[0].Value == 1, Timeout, Context);
         await prometheus.WaitAsync("controlplane_api_calls_total{job=\"silo\",method=\"/controlplane.v1.Namespaces/Get\",code!=\"OK\"}",
             s => s.Count >= 1, Timeout, Context);
+        await prometheus.WaitAsync("controlplane_api_calls_total{job=\"silo\",method=\"unknown\",code=\"Unimplemented\"}",
+            s => s.Count == 1 && s[0].Value == 1, Timeout, Context);
         await prometheus.WaitAsync("controlplane_api_duration_seconds_count{job=\"silo\",method=\"/controlplane.v1.Networks/Create\",code=\"OK\"}",
             s => s.Count == 1 && s[0].Value == 1, Timeout, Context);
         await prometheus.WaitAsync("controlplane_store_commit_batch_size_count{job=\"silo\"}", s => s.Count == 1 && s[0].Value >= 3, Timeout, Context);

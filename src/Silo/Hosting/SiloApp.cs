@@ -112,7 +112,7 @@ public static class SiloApp
         builder.Services.AddHostedService(services => services.GetRequiredService<MembershipGuard>());
         builder.Services.AddGrpc(o =>
         {
-            o.Interceptors.Add<Telemetry.ApiMetricsInterceptor>(); // first: outermost, sees every call's final status
+            o.Interceptors.Add<Telemetry.ApiTracingInterceptor>(); // the API span around everything but the audit and the limits
             o.Interceptors.Add<ErrorInterceptor>();
             o.Interceptors.Add<AuthorizationInterceptor>();
             if (cluster.Membership != "localhost")
@@ -156,6 +156,7 @@ public static class SiloApp
         app.Services.GetRequiredService<DurableStore>();
         // Arrival times are taken from the first change on.
         app.Services.GetRequiredService<ControlPlane.Grains.Convergence.CommitClock>();
+        Telemetry.ApiCallMetrics.Use(app);
         ClassifiedStatuses.Use(app);
         RequestMetadataLimit.Use(app);
         SiloTls.Use(app);

@@ -5,28 +5,27 @@ using Grpc.Core.Interceptors;
 namespace ControlPlane.Silo.Telemetry;
 
 /// <summary>
-/// The outermost interceptor: counts every call and its duration by method and status code
-/// (controlplane.api.calls, controlplane.api.duration), and runs the call inside a server span of
-/// <see cref="SiloTelemetry.ApiName"/> whose parent is the caller's traceparent, so the grain
-/// call, the storage commit and the watch delivery of a write hang below it. The span exists only
-/// when a tracer listens (OTLP export configured).
+/// Runs every call inside a server span of <see cref="SiloTelemetry.ApiName"/> whose parent is the
+/// caller's traceparent, so the grain call, the storage commit and the watch delivery of a write
+/// hang below it. The span exists only when a tracer listens (OTLP export configured). Calls are
+/// counted by <see cref="ApiCallMetrics"/>, which also sees those refused before any interceptor.
 /// </summary>
-public sealed class ApiMetricsInterceptor : Interceptor
+public sealed class ApiTracingInterceptor : Interceptor
 {
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context,
         UnaryServerMethod<TRequest, TResponse> continuation)
     {
-        var start = Stopwatch.GetTimestamp();
         using var activity = Start(context);
+        if (activity is null) return await continuation(request, context).ConfigureAwait(false);
         try
         {
             var response = await continuation(request, context).ConfigureAwait(false);
-            Done(context, start, activity, null);
+            Done(context, activity, null);
             return response;
         }
         catch (Exception e)
         {
-            Done(context, start, activity, e);
+            Done(context, activity, e);
             throw;
         }
     }
@@ -34,16 +33,20 @@ public sealed class ApiMetricsInterceptor : Interceptor
     public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
         ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        var start = Stopwatch.GetTimestamp();
         using var activity = Start(context);
+        if (activity is null)
+        {
+            await continuation(request, responseStream, context).ConfigureAwait(false);
+            return;
+        }
         try
         {
             await continuation(request, responseStream, context).ConfigureAwait(false);
-            Done(context, start, activity, null);
+            Done(context, activity, null);
         }
         catch (Exception e)
         {
-            Done(context, start, activity, e);
+            Done(context, activity, e);
             throw;
         }
     }
@@ -61,22 +64,13 @@ public sealed class ApiMetricsInterceptor : Interceptor
         return activity;
     }
 
-    private static void Done(ServerCallContext context, long start, Activity? activity, Exception? e)
+    private static void Done(ServerCallContext context, Activity activity, Exception? e)
     {
         var code = e is RpcException r ? r.StatusCode : e is null ? context.Status.StatusCode : e is OperationCanceledException ? StatusCode.Cancelled : StatusCode.Unknown;
-        var tags = new TagList { { "method", context.Method }, { "code", CodeNames[(int)code & 31] } };
-        SiloTelemetry.Calls.Add(1, tags);
-        SiloTelemetry.Duration.Record(Stopwatch.GetElapsedTime(start).TotalSeconds, tags);
-        if (activity is not null)
-        {
-            activity.SetTag("rpc.grpc.status_code", (int)code);
-            // OpenTelemetry's RPC conventions: a server span is an error only for the server's own
-            // failures; NOT_FOUND, INVALID_ARGUMENT and the like are answers.
-            if (code is StatusCode.Unknown or StatusCode.DeadlineExceeded or StatusCode.Unimplemented or StatusCode.Internal
-                or StatusCode.Unavailable or StatusCode.DataLoss) activity.SetStatus(ActivityStatusCode.Error, code.ToString());
-        }
+        activity.SetTag("rpc.grpc.status_code", (int)code);
+        // OpenTelemetry's RPC conventions: a server span is an error only for the server's own
+        // failures; NOT_FOUND, INVALID_ARGUMENT and the like are answers.
+        if (code is StatusCode.Unknown or StatusCode.DeadlineExceeded or StatusCode.Unimplemented or StatusCode.Internal
+            or StatusCode.Unavailable or StatusCode.DataLoss) activity.SetStatus(ActivityStatusCode.Error, code.ToString());
     }
-
-    // Status names once, not a ToString per call.
-    private static readonly string[] CodeNames = [.. Enumerable.Range(0, 32).Select(i => ((StatusCode)i).ToString())];
 }
