@@ -186,7 +186,7 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
         }
         Assert.Equal(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, await StatusAsync());
 
-        cluster.SignalPostgres("STOP");
+        await cluster.SignalPostgresAsync(stop: true);
         try
         {
             var notServing = await UntilAsync(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.NotServing);
@@ -194,7 +194,7 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
         }
         finally
         {
-            cluster.SignalPostgres("CONT");
+            await cluster.SignalPostgresAsync(stop: false);
         }
         await UntilAsync(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving);
     }

@@ -56,12 +56,42 @@ internal sealed class LocalCluster : IAsyncDisposable
 
     public Task StartPostgresAsync() => RunAsync("postgres", "start");
 
-    /// <summary>Stops (SIGSTOP) or continues (SIGCONT) the cluster's PostgreSQL and its backends: a database that hangs rather than goes away.</summary>
-    public void SignalPostgres(string signal)
+    /// <summary>
+    /// Stops (SIGSTOP) or continues (SIGCONT) the cluster's PostgreSQL and its backends: a database
+    /// that hangs rather than goes away. The postmaster (POSTGRES_PID) runs under runuser, which, like
+    /// su, stops itself when its child stops and continues the child when it is continued itself:
+    /// a stop waits until runuser has stopped, and a continue starts with runuser, so that nothing
+    /// is left stopped (a runuser continued before it saw its child stop would stop for good).
+    /// </summary>
+    public async Task SignalPostgresAsync(bool stop)
     {
         var postmaster = Setting("POSTGRES_PID");
+        var runuser = ControlPlane.Tests.Shared.Shell.Must("ps", "-o", "ppid=", "-p", postmaster).Trim();
         var backends = ControlPlane.Tests.Shared.Shell.Run("pgrep", "-P", postmaster).Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        ControlPlane.Tests.Shared.Shell.Must(["kill", "-" + signal, postmaster, .. backends]);
+        if (stop)
+        {
+            ControlPlane.Tests.Shared.Shell.Must(["kill", "-STOP", postmaster, .. backends]);
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            while (State(runuser) != 'T') await Task.Delay(20, deadline.Token);
+        }
+        else
+        {
+            ControlPlane.Tests.Shared.Shell.Must(["kill", "-CONT", runuser, postmaster, .. backends]);
+        }
+    }
+
+    /// <summary>A process's state letter (R, S, T, Z, …) from /proc, or '?' when it is gone.</summary>
+    private static char State(string pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[stat.LastIndexOf(')') + 2];
+        }
+        catch (IOException)
+        {
+            return '?';
+        }
     }
 
     /// <summary>Runs SQL against the cluster's database (psql, unaligned, tuples only).</summary>
