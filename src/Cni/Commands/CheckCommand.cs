@@ -8,8 +8,9 @@ namespace ControlPlane.Cni.Commands;
 
 /// <summary>
 /// CHECK: the attachment described by prevResult is still there as this plugin made it. Inside the
-/// container: the interface (up, its MAC and MTU: prevResult's, or the endpoint's for versions whose result has none), each of its addresses with its prefix length,
-/// and the default routes through its gateways, on that interface. On the host: the veth's host end,
+/// container: the interface (up, its MAC and MTU: prevResult's, or the endpoint's for versions
+/// whose result has none), each of its addresses with its prefix length, and the default routes
+/// through its gateways, on that interface. On the host: the veth's host end,
 /// up. In the control plane: the endpoint, still this container's, with the same addresses.
 /// Anything else is 120 naming what differs.
 /// </summary>

@@ -211,7 +211,7 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
         {
             return await call;
         }
-        catch (RpcException e) when ((FailoverCallInvoker.Unreachable(e) && e.Status.DebugException is not null) || e.StatusCode == StatusCode.DeadlineExceeded)
+        catch (RpcException e) when (FailoverCallInvoker.Unreachable(e) && e.Status.DebugException is not null)
         {
             throw new RpcException(new Status(StatusCode.Unavailable, $"the control plane ({options.ControlPlane}) is unreachable ({e.StatusCode})"));
         }
