@@ -74,6 +74,19 @@ internal sealed partial class Silo : IAsyncDisposable
         (_process, _) = await LaunchAsync([.. _args, $"--Silo:Port={new Uri(Address).Port}"], _output);
     }
 
+    /// <summary>
+    /// Stops the silo with SIGTERM and starts it again on its data directory at another free port,
+    /// where clients of <see cref="Address"/> do not find it; returns that address.
+    /// <see cref="RestartAsync"/> brings it back to <see cref="Address"/>.
+    /// </summary>
+    public async Task<string> RestartElsewhereAsync()
+    {
+        await StopAsync();
+        string address;
+        (_process, address) = await LaunchAsync([.. _args, "--Silo:Port=0"], _output);
+        return address;
+    }
+
     /// <summary>Stops the silo with SIGTERM (a clean shutdown) and waits until it has exited.</summary>
     public async Task StopAsync()
     {

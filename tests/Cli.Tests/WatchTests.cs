@@ -78,4 +78,77 @@ public sealed class WatchTests
         Assert.Equal(130, await watch.SignalAsync("INT"));
         Assert.Contains("retrying until a server answers", watch.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Watch_PositionCompactedWhileAway_ListsAgainAndShowsWhatChanged()
+    {
+        await using var silo = await Silo.StartAsync(0, null, "--Store:Partitions=1", "--Store:ChangeLogRetention=1", "--Store:CompactionInterval=00:00:00.2");
+        const string Namespaces = "apiVersion: controlplane/v1\nkind: Namespace\nmetadata: {name: kept}\n---\napiVersion: controlplane/v1\nkind: Namespace\nmetadata: {name: gone}\n---\napiVersion: controlplane/v1\nkind: Namespace\nmetadata: {name: changed}\n";
+        Assert.Equal(0, (await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: Namespaces)).ExitCode);
+        using var watch = Netctl.Stream(["--server", silo.Address, "watch", "ns", "-o", "json"]);
+        await watch.ReadUntilAsync(l => l.Contains("\"BOOKMARK\"", StringComparison.Ordinal));
+        var position = await PositionAsync(silo.Client);
+
+        // While the watch cannot reach the silo: one namespace deleted, one relabelled, one created,
+        // and the change log compacted past the watch's position.
+        var elsewhere = await silo.RestartElsewhereAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(["--server", elsewhere, "delete", "ns", "gone"])).ExitCode);
+        Assert.Equal(0, (await Netctl.RunAsync(["--server", elsewhere, "apply", "-f", "-"], stdin: "apiVersion: controlplane/v1\nkind: Namespace\nmetadata: {name: changed, labels: {tier: new}}\n")).ExitCode);
+        Assert.Equal(0, (await Netctl.RunAsync(["--server", elsewhere, "apply", "-f", "-"], stdin: "apiVersion: controlplane/v1\nkind: Namespace\nmetadata: {name: added}\n")).ExitCode);
+        using (var client = new ControlPlane.Contracts.Client.ControlPlaneClient(elsewhere))
+        {
+            await CompactedAsync(client, position);
+        }
+        await silo.RestartAsync();
+
+        // Listed again: what changed is shown as events, what did not is not shown again.
+        var events = new List<(string Type, string Name)>();
+        while (events.Count < 3)
+        {
+            var e = JsonNode.Parse(await watch.ReadLineAsync(TimeSpan.FromSeconds(60)))!;
+            events.Add(((string)e["type"]!, (string)e["object"]!["metadata"]!["name"]!));
+        }
+        Assert.Equal([("ADDED", "added"), ("DELETED", "gone"), ("MODIFIED", "changed")], events.Order());
+        // Live again: the next line is the next change.
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "delete", "ns", "kept")).ExitCode);
+        var next = JsonNode.Parse(await watch.ReadLineAsync(TimeSpan.FromSeconds(30)))!;
+        Assert.Equal(("DELETED", "kept"), ((string?)next["type"], (string?)next["object"]!["metadata"]!["name"]));
+        Assert.Equal(130, await watch.SignalAsync("INT"));
+        Assert.Contains("the watch position was compacted; listing again", watch.Error, StringComparison.Ordinal);
+    }
+
+    /// <summary>The resume token of the end of a fresh list: where a watch synced now stands.</summary>
+    private static async Task<string> PositionAsync(ControlPlane.Contracts.Client.ControlPlaneClient client)
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await foreach (var e in client.WatchAsync(new ControlPlane.Contracts.V1.WatchRequest(), cancellationToken: cancel.Token))
+        {
+            if (e.InitialEventsEnd) return e.ResumeToken;
+        }
+        throw new InvalidOperationException("the watch ended before its list did");
+    }
+
+    /// <summary>Waits until a watch from <paramref name="position"/> is refused as compacted (the silo compacts on a timer).</summary>
+    private static async Task CompactedAsync(ControlPlane.Contracts.Client.ControlPlaneClient client, string position)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            try
+            {
+                await foreach (var _ in client.WatchAsync(new ControlPlane.Contracts.V1.WatchRequest { ResumeToken = position }, cancellationToken: cancel.Token)) { }
+            }
+            catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.OutOfRange)
+            {
+                return;
+            }
+            catch (Grpc.Core.RpcException) when (cancel.IsCancellationRequested && DateTime.UtcNow < deadline)
+            {
+            }
+            catch (OperationCanceledException) when (DateTime.UtcNow < deadline)
+            {
+            }
+        }
+    }
 }

@@ -14,8 +14,9 @@ namespace ControlPlane.Cli.Commands;
 /// one line per event (table rows, or one JSON object per line with -o json). With -o json the
 /// end of the initial list is a line {"type":"BOOKMARK","initial_events_end":true}. A stream that
 /// breaks (UNAVAILABLE) resumes from its last token on the next silo; a compacted position lists
-/// again; while no silo answers it keeps trying. With -l, an object whose labels stop matching is
-/// shown DELETED and one that comes to match ADDED. Ends with Ctrl+C (exit 130) or SIGTERM (143).
+/// again, and what changed meanwhile is shown as events; while no silo answers it keeps trying.
+/// With -l, an object whose labels stop matching is shown DELETED and one that comes to match
+/// ADDED. Ends with Ctrl+C (exit 130) or SIGTERM (143).
 /// </summary>
 internal static class WatchCommand
 {
@@ -46,36 +47,21 @@ internal static class WatchCommand
             }
             var request = new WatchRequest { Kinds = { kind.WatchKind }, Namespace = ns, Network = parse.GetValue(network) ?? string.Empty };
             var printer = new EventPrinter(terminal, kind, parse.GetValue(output), showNamespace: kind.Namespaced && ns.Length == 0);
-            // The objects shown as matching -l: one whose labels stop matching is DELETED from the
-            // view, and one that comes to match is ADDED (a Kubernetes label-selector watch does the same).
-            var shown = new HashSet<string>(StringComparer.Ordinal);
-            return await RunAsync(context, request, e =>
+            var view = new View(printer, e =>
             {
                 var item = kind.FromEvent(e);
-                if (item is null) return;
+                if (item is null) return null;
                 var meta = ResourceKind.MetaOf(item);
-                if (only.Length > 0 && meta.Name != only) return;
-                var key = meta.Namespace + "/" + meta.Name;
-                var type = e.Type;
-                if (type == EventType.Deleted || !filter.Matches(meta.Labels))
-                {
-                    if (!shown.Remove(key)) return;
-                    type = EventType.Deleted;
-                }
-                else if (shown.Add(key))
-                {
-                    type = EventType.Added;
-                }
-                printer.Print(type, item);
-            }, printer.Synced, cancellationToken);
+                return only.Length > 0 && meta.Name != only ? null : (item, meta, filter.Matches(meta.Labels));
+            });
+            return await RunAsync(context, request, view, cancellationToken);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(CommandContext context, WatchRequest request, Action<WatchEvent> onEvent, Action onSynced, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(CommandContext context, WatchRequest request, View view, CancellationToken cancellationToken)
     {
         var token = string.Empty;
-        var synced = false;
         var failures = 0;
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -86,20 +72,18 @@ internal static class WatchCommand
                 {
                     var watch = request.Clone();
                     watch.ResumeToken = token;
+                    // Without a token the stream starts with a list (the first one, or again after compaction).
+                    if (token.Length == 0) view.BeginList();
                     await foreach (var e in client.WatchAsync(watch, Calls.Until(ct), ct))
                     {
                         failures = 0;
                         if (e.ResumeToken.Length > 0) token = e.ResumeToken;
                         if (e.Type == EventType.Bookmark)
                         {
-                            if (e.InitialEventsEnd && !synced)
-                            {
-                                synced = true;
-                                onSynced();
-                            }
+                            if (e.InitialEventsEnd) view.EndList();
                             continue;
                         }
-                        onEvent(e);
+                        view.Apply(e);
                     }
                     return true;
                 }, cancellationToken);
@@ -136,6 +120,69 @@ internal static class WatchCommand
             if (!cancellationToken.IsCancellationRequested) context.Servers.MoveFrom(server);
         }
         return Interrupts.ExitCode(ExitCodes.Success);
+    }
+
+    /// <summary>
+    /// What the user has been shown: the objects that match the selection, each as last printed.
+    /// An object whose labels stop matching is printed DELETED and one that comes to match ADDED
+    /// (as a Kubernetes label-selector watch does). A list after the first (the watch position
+    /// was compacted) is reconciled with what was shown: an object unchanged since is not printed
+    /// again, a changed one is MODIFIED, and one shown before but no longer listed (deleted while
+    /// the watch was away) is DELETED when the list ends.
+    /// </summary>
+    private sealed class View(EventPrinter printer, Func<WatchEvent, (Google.Protobuf.IMessage Item, ObjectMeta Meta, bool Matches)?> read)
+    {
+        private readonly Dictionary<string, (string Etag, Google.Protobuf.IMessage Item)> _shown = new(StringComparer.Ordinal);
+        private HashSet<string>? _listed;
+        private bool _synced;
+
+        public void BeginList() => _listed = [];
+
+        public void EndList()
+        {
+            if (_listed is { } listed)
+            {
+                foreach (var (key, (_, item)) in _shown.Where(s => !listed.Contains(s.Key)).ToList())
+                {
+                    _shown.Remove(key);
+                    printer.Print(EventType.Deleted, item);
+                }
+                _listed = null;
+            }
+            if (!_synced)
+            {
+                _synced = true;
+                printer.Synced();
+            }
+        }
+
+        public void Apply(WatchEvent e)
+        {
+            if (read(e) is not var (item, meta, matches)) return;
+            var key = meta.Namespace + "/" + meta.Name;
+            var type = e.Type;
+            if (type == EventType.Deleted || !matches)
+            {
+                if (!_shown.Remove(key)) return;
+                printer.Print(EventType.Deleted, item);
+                return;
+            }
+            if (_listed is not null && type == EventType.Added)
+            {
+                _listed.Add(key);
+                if (_shown.TryGetValue(key, out var seen))
+                {
+                    if (seen.Etag == meta.Etag) return;
+                    type = EventType.Modified;
+                }
+            }
+            else if (!_shown.ContainsKey(key))
+            {
+                type = EventType.Added;
+            }
+            _shown[key] = (meta.Etag, item);
+            printer.Print(type, item);
+        }
     }
 
     /// <summary>Rows under one header, or one JSON/YAML document per event.</summary>
