@@ -29,6 +29,10 @@ public sealed class TlsSiloFixture : IAsyncLifetime
         await Silo.Client.Nodes.CreateAsync(Node("node-2", "10.255.0.2"));
     }
 
+    /// <summary>The silo's audit log, one parsed line per entry.</summary>
+    internal List<System.Text.Json.JsonElement> AuditLines() =>
+        [.. File.ReadAllLines(Path.Combine(_data, "audit.jsonl")).Select(line => System.Text.Json.JsonDocument.Parse(line).RootElement)];
+
     internal ControlPlaneClient Client(string name, string role) => new(Silo.Address.ToString(), tls: Pki.Client(name, role));
 
     public async Task DisposeAsync()
@@ -62,6 +66,15 @@ public sealed class SecurityTests(TlsSiloFixture cluster) : IClassFixture<TlsSil
         await Fails(StatusCode.Unauthenticated, () => client.Namespaces.ListAsync(new ListRequest()), "no client certificate");
         await Fails(StatusCode.Unauthenticated, () => client.Namespaces.CreateAsync(Namespace("anon")), "no client certificate");
         await Fails(StatusCode.NotFound, () => cluster.Silo.Client.Namespaces.GetAsync("", "anon"));
+
+        // The refused write is audited (the refused read is not, as no read is), with the reason and no role.
+        var refused = cluster.AuditLines().Where(e => e.GetProperty("outcome").GetString() == "UNAUTHENTICATED").ToList();
+        var line = Assert.Single(refused, e => e.GetProperty("error").GetString()!.Contains("no client certificate", StringComparison.Ordinal));
+        Assert.Equal(("Create", "Namespace", false), (line.GetProperty("method").GetString(), line.GetProperty("kind").GetString(), line.GetProperty("authenticated").GetBoolean()));
+        Assert.Equal("127.0.0.1", line.GetProperty("caller").GetString());
+        Assert.StartsWith("ipv4:127.0.0.1:", line.GetProperty("peer").GetString());
+        Assert.False(line.TryGetProperty("role", out _));
+        Assert.DoesNotContain(cluster.AuditLines(), e => e.GetProperty("method").GetString() == "List");
     }
 
     [Fact]
@@ -74,6 +87,8 @@ public sealed class SecurityTests(TlsSiloFixture cluster) : IClassFixture<TlsSil
             tls: new ClientTls(cluster.Pki.CaPath, other.CertificatePath("mallory"), other.KeyPath("mallory")));
         await Fails(StatusCode.Unauthenticated, () => client.Namespaces.CreateAsync(Namespace("mallory")), "not issued by the cluster CA");
         await Fails(StatusCode.NotFound, () => cluster.Silo.Client.Namespaces.GetAsync("", "mallory"));
+        Assert.Contains(cluster.AuditLines(), e => e.GetProperty("outcome").GetString() == "UNAUTHENTICATED"
+            && e.GetProperty("error").GetString()!.Contains("CN=mallory", StringComparison.Ordinal));
     }
 
     [Fact]

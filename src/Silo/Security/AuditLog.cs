@@ -69,7 +69,8 @@ public sealed class AuditLog : IDisposable
         // ISO 8601 of a UTC DateTime ("…T01:51:02.1234567Z"): RFC 3339, formatted without allocating.
         json.WriteString("time", entry.Time.UtcDateTime);
         json.WriteString("caller", entry.Caller.Name);
-        json.WriteString("role", RoleName(entry.Caller.Role));
+        // A call refused as unauthenticated has no role.
+        if (entry.Outcome != StatusCode.Unauthenticated) json.WriteString("role", RoleName(entry.Caller.Role));
         json.WriteBoolean("authenticated", entry.Caller.Authenticated);
         json.WriteString("peer", entry.Peer);
         json.WriteString("method", entry.Method);

@@ -74,6 +74,20 @@ public sealed record Caller(string Name, Role Role, bool Authenticated)
         return text is not null && Enum.TryParse(text, ignoreCase: true, out role) && Enum.IsDefined(role) && !text.Any(char.IsDigit);
     }
 
+    /// <summary>
+    /// The caller of a call refused for its certificate, named by its peer address. It has no
+    /// role: the audit log writes none for an UNAUTHENTICATED call.
+    /// </summary>
+    public static Caller Unauthenticated(HttpContext http) => new(PeerName(http), Role.Reader, Authenticated: false);
+
+    /// <summary>The peer as gRPC names it (<see cref="ServerCallContext.Peer"/>): "ipv4:10.0.0.1:5000", "ipv6:[::1]:5000".</summary>
+    public static string PeerOf(HttpContext http) => http.Connection.RemoteIpAddress switch
+    {
+        null => "unknown",
+        { AddressFamily: System.Net.Sockets.AddressFamily.InterNetworkV6 } address => $"ipv6:[{address}]:{http.Connection.RemotePort}",
+        var address => $"ipv4:{address}:{http.Connection.RemotePort}",
+    };
+
     private static string PeerName(HttpContext http) => http.Connection.RemoteIpAddress is { } address
         ? (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address).ToString()
         : "local";

@@ -1,8 +1,10 @@
 using System.Globalization;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using Grpc.AspNetCore.Server;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.Extensions.Logging;
 
 namespace ControlPlane.Silo.Security;
 
@@ -15,8 +17,11 @@ namespace ControlPlane.Silo.Security;
 /// The chain is built once per certificate object, and Kestrel hands every request of a
 /// connection the same object, so a connection pays for it once; the validity period is checked
 /// on every request, so a certificate that expires while its connection is open is refused.
+/// A refused write (see <see cref="ApiMethod"/>) is recorded in the audit log when there is one,
+/// with the reason and the peer: attempts to change the cluster without a valid certificate are
+/// what an auditor looks for first.
 /// </summary>
-public sealed class ClientCertificates(X509Certificate2 ca, TimeProvider time)
+public sealed partial class ClientCertificates(X509Certificate2 ca, TimeProvider time, AuditLog? audit = null, ILogger<ClientCertificates>? logger = null)
 {
     private const string ClientAuthentication = "1.3.6.1.5.5.7.3.2";
 
@@ -88,11 +93,39 @@ public sealed class ClientCertificates(X509Certificate2 ca, TimeProvider time)
             ?? await context.Connection.GetClientCertificateAsync(context.RequestAborted).ConfigureAwait(false);
         if (Check(certificate, out var problem) is not { } caller)
         {
+            Audit(context, problem!);
             await RefuseAsync(context, problem!).ConfigureAwait(false);
             return;
         }
         context.Items[typeof(Caller)] = caller;
         await next(context).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Records a refused write. Only methods the API serves are named (routing matched them
+    /// before this middleware), so a client cannot make up method names in the log.
+    /// </summary>
+    private void Audit(HttpContext context, string problem)
+    {
+        if (audit is null || context.GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>() is not { } grpc) return;
+        var method = ApiMethod.Of(grpc.Method.FullName);
+        if (!method.IsWrite) return;
+        try
+        {
+            audit.Append(new AuditEntry(time.GetUtcNow(), Caller.Unauthenticated(context), Caller.PeerOf(context), method.Name, method.Kind,
+                null, null, Grpc.Core.StatusCode.Unauthenticated, null, problem));
+        }
+        catch (IOException e)
+        {
+            // Nothing was written; the caller hears UNAUTHENTICATED all the same, the operator this.
+            if (logger is not null) Log.AppendFailed(logger, e, audit.Path);
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Error, Message = "could not append a refused call to the audit log {Path}")]
+        public static partial void AppendFailed(ILogger logger, Exception exception, string path);
     }
 
     /// <summary>UNAUTHENTICATED as a trailers-only gRPC response (401 for anything that is not gRPC).</summary>

@@ -62,7 +62,7 @@ public sealed class SiloTls
     {
         if (tls is null) return;
         services.AddSingleton(tls);
-        services.AddSingleton(s => new ClientCertificates(tls.ClientCa, TimeProvider.System));
+        services.AddSingleton(s => new ClientCertificates(tls.ClientCa, TimeProvider.System, s.GetService<AuditLog>(), s.GetService<Microsoft.Extensions.Logging.ILogger<ClientCertificates>>()));
     }
 
     /// <summary>Runs the client-certificate check before every endpoint (when TLS is on).</summary>
