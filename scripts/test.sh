@@ -9,9 +9,12 @@ set -uo pipefail
 missing=()
 [ "$EUID" -eq 0 ] || missing+=("root (the tests create network namespaces, links and nftables tables)")
 for need in ip:iproute2 bridge:iproute2 dig:bind9-dnsutils kdig:knot-dnsutils nft:nftables ping:iputils-ping getent:libc-bin node:nodejs npm:npm \
-  redis-server:redis-server redis-cli:redis-server psql:postgresql-client-15 curl:curl prometheus:prometheus; do
+  redis-server:redis-server redis-cli:redis-server psql:postgresql-client-15 curl:curl prometheus:prometheus \
+  podman:podman runc:runc clang:clang unshare:util-linux script:bsdutils; do
   command -v "${need%%:*}" >/dev/null 2>&1 || missing+=("${need%%:*} (Debian package ${need#*:})")
 done
+[ -x /bin/busybox ] || missing+=("busybox (Debian package busybox-static)")
+[ -x "${CNITOOL:-/usr/local/bin/cnitool}" ] || missing+=("cnitool (scripts/build-cnitool.sh builds it)")
 [ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=("PostgreSQL 15's server (Debian package postgresql-15)")
 sdks=$(command -v dotnet >/dev/null 2>&1 && dotnet --list-sdks 2>/dev/null)
 [[ $'\n'"$sdks" == *$'\n'10.* ]] || missing+=("the .NET 10 SDK (dotnet)")

@@ -7,6 +7,17 @@ using ControlPlane.Contracts.V1;
 // agent on each, one network and two workloads per host; then every workload pings every other
 // across hosts. Everything it creates is removed at the end, also on Ctrl+C or failure.
 // Nothing is added to the root namespace: the silo listens on a unix socket.
+if (ControlPlane.Contracts.Hosting.ProgramInfo.EarlyExit(args, "ControlPlane.Demo", """
+    Usage: ControlPlane.Demo   (as root)
+
+    Starts a control plane on a unix socket, three hosts (network namespaces on a bridge in a
+    namespace of its own) with a node agent each, one network and two workloads per host; then
+    every workload pings every other across hosts, and the kernel state of one host is shown.
+    Everything it creates is removed at the end, also on Ctrl+C or failure. It takes no settings.
+    """) is { } exit)
+{
+    return exit;
+}
 if (Environment.UserName != "root")
 {
     Console.Error.WriteLine("The demo creates network namespaces: run it as root.");

@@ -21,9 +21,9 @@ const string Usage = """
       --Metrics:Listen=ADDRESS:PORT               Prometheus text on /metrics (default: off)
     """;
 
-if (ProgramInfo.Answered(args, "ControlPlane.DnsServer", Usage))
+if (ProgramInfo.EarlyExit(args, "ControlPlane.DnsServer", Usage, "Dns", "Metrics") is { } exit)
 {
-    return 0;
+    return exit;
 }
 
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });

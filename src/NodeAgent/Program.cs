@@ -31,9 +31,9 @@ const string Usage = """
       --Metrics:Listen=ADDRESS:PORT                Prometheus text on /metrics (default: off)
     """;
 
-if (ProgramInfo.Answered(args, "ControlPlane.NodeAgent", Usage))
+if (ProgramInfo.EarlyExit(args, "ControlPlane.NodeAgent", Usage, "Agent", "Metrics") is { } exit)
 {
-    return 0;
+    return exit;
 }
 var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 ProgramDefaults.Apply(builder, "nodeagent.json");

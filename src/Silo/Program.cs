@@ -18,9 +18,9 @@ const string Usage = """
       --Dns:Enabled=false                no embedded DNS server
     """;
 
-if (ProgramInfo.Answered(args, "ControlPlane.Silo", Usage))
+if (ProgramInfo.EarlyExit(args, "ControlPlane.Silo", Usage, "Silo", "Store", "Cluster", "ControlPlane", "Dns", "Audit", "Limits", "Tls", "ClusterSet", "Metrics") is { } exit)
 {
-    return 0;
+    return exit;
 }
 try
 {

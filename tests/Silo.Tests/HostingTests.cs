@@ -1,3 +1,4 @@
+using ControlPlane.Contracts.Hosting;
 using System.Diagnostics;
 using ControlPlane.Contracts.Client;
 using ControlPlane.Contracts.V1;
@@ -59,6 +60,31 @@ public sealed class HostingTests : IDisposable
         await watch.WaitForAsync(e => e.Namespace?.Metadata.Name == "still-here", "the first silo's watch goes on");
     }
 
+    /// <summary>A mistyped section would otherwise be dropped silently and its default used (a silo on ./data).</summary>
+    [Theory]
+    [InlineData("ControlPlane.Silo", "--Slio:DataDirectory=")]
+    [InlineData("ControlPlane.NodeAgent", "--Agnet:NodeName=")]
+    [InlineData("ControlPlane.DnsServer", "--Silo:DataDirectory=")]
+    public async Task EveryProgram_RefusesASettingOfASectionItDoesNotRead(string program, string setting)
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "cp-typo-" + Guid.NewGuid().ToString("N"));
+
+        var (code, output) = await RunAsync(program, setting + directory);
+
+        Assert.Equal(2, code);
+        Assert.Contains($"unknown setting '{setting}{directory}'", output);
+        Assert.False(Directory.Exists(directory));
+    }
+
+    [Fact]
+    public void UnknownSetting_ReadsArgumentsAsTheCommandLineConfigurationDoes()
+    {
+        string[] silo = ["Silo", "Store"];
+        Assert.Null(ProgramInfo.UnknownSetting(["--Store:Postgres", "Host=db;Port=5432", "/Silo:Port=1", "silo:port=2", "--LOGGING:LogLevel:Default=Warning"], silo));
+        Assert.Equal("Slio:Port=1", ProgramInfo.UnknownSetting(["--Silo:Port", "1", "Slio:Port=1"], silo));
+        Assert.Equal("/Sto:Provider=sqlite", ProgramInfo.UnknownSetting(["/Sto:Provider=sqlite"], silo));
+    }
+
     /// <summary>An invalid setting stops the silo before it opens anything, with a message naming the setting (the value once).</summary>
     [Theory]
     [InlineData("--Silo:DefaultBookmarkInterval=-00:00:01", "Silo:DefaultBookmarkInterval -00:00:01 must be at least 1 second")]
@@ -87,11 +113,14 @@ public sealed class HostingTests : IDisposable
         if (type == System.Net.Sockets.SocketType.Stream) taken.Listen();
         var address = taken.LocalEndPoint!.ToString();
         var socket = Path.Combine(Path.GetTempPath(), $"cp-busy-{Guid.NewGuid():N}.sock");
+        // (The DNS server reads no Silo section: it would refuse one.)
         string[] args = setting == "Silo:Port"
-            ? [$"--Silo:Port={((System.Net.IPEndPoint)taken.LocalEndPoint).Port}", "--Dns:Enabled=false"]
-            : ["--Silo:Port=0", $"--Silo:UnixSocket={socket}", $"--Dns:Listen={address}"];
+            ? [$"--Silo:DataDirectory={_data}", $"--Silo:Port={((System.Net.IPEndPoint)taken.LocalEndPoint).Port}", "--Dns:Enabled=false"]
+            : program == "ControlPlane.Silo"
+                ? [$"--Silo:DataDirectory={_data}", "--Silo:Port=0", $"--Silo:UnixSocket={socket}", $"--Dns:Listen={address}"]
+                : [$"--Dns:Listen={address}"];
 
-        var run = await RunAsync(program, [$"--Silo:DataDirectory={_data}", .. args]);
+        var run = await RunAsync(program, args);
         File.Delete(socket);
 
         Assert.Equal(1, run.Code);

@@ -68,7 +68,7 @@ public sealed class ResourceApiTests
         await SeedAsync(silo.Client);
         await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "pod-1", "net", "node-a"));
 
-        await Fails(StatusCode.FailedPrecondition, () => silo.Client.Networks.DeleteAsync("", "net"), "endpoint");
+        await Fails(StatusCode.FailedPrecondition, () => silo.Client.Networks.DeleteAsync("", "net"), "still has 1 endpoint holding addresses (first 'ns/pod-1')");
         await Fails(StatusCode.FailedPrecondition, () => silo.Client.Namespaces.DeleteAsync("", "ns"), "pod-1");
 
         await silo.Client.Endpoints.DeleteAsync("ns", "pod-1");

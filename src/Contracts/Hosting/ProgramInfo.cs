@@ -12,16 +12,22 @@ public static class ProgramInfo
     public static string Version =>
         Assembly.GetEntryAssembly()?.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
+    /// <summary>Sections every program reads besides its own (.NET's logging and host settings).</summary>
+    private static readonly string[] CommonSections = ["Logging", "Kestrel", "AllowedHosts", "urls", "environment", "contentRoot", "applicationName"];
+
     /// <summary>
-    /// Prints the usage or the version when <paramref name="args"/> ask for it and returns true;
-    /// the caller then exits with 0.
+    /// What <paramref name="args"/> settle before the program starts: the usage or the version
+    /// printed (exit 0), or a setting of a section the program does not read (exit 2: a typo such
+    /// as --Slio:DataDirectory would otherwise be dropped silently and the default used). Null:
+    /// start the program.
     /// </summary>
-    public static bool Answered(string[] args, string program, string usage)
+    /// <param name="sections">The configuration sections the program reads.</param>
+    public static int? EarlyExit(string[] args, string program, string usage, params string[] sections)
     {
         if (args.Any(a => a is "--version" or "-V"))
         {
             Console.Out.WriteLine($"{program} {Version}");
-            return true;
+            return 0;
         }
         if (args.Any(a => a is "--help" or "-h" or "-?"))
         {
@@ -30,8 +36,35 @@ public static class ProgramInfo
                 Settings come from (later wins): the program's JSON file beside its binary, environment
                 variables with the CONTROLPLANE_ prefix (Section__Key), and --Section:Key=value arguments.
                 """);
-            return true;
+            return 0;
         }
-        return false;
+        if (UnknownSetting(args, sections) is { } unknown)
+        {
+            Console.Error.WriteLine($"{program}: unknown setting '{unknown}': this program reads the sections {string.Join(", ", sections)} (and Logging); see --help");
+            return 2;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// The first command-line setting (as .NET's command-line configuration reads them:
+    /// --Key=value, --Key value, /Key=value, Key=value) whose section is not one of
+    /// <paramref name="sections"/>, or null. Keys are case-insensitive, as configuration is.
+    /// </summary>
+    public static string? UnknownSetting(IReadOnlyList<string> args, IReadOnlyCollection<string> sections)
+    {
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            var key = arg.StartsWith("--", StringComparison.Ordinal) ? arg[2..] : arg.StartsWith('/') ? arg[1..] : arg.Contains('=', StringComparison.Ordinal) ? arg : null;
+            if (key is null) continue;
+            var equals = key.IndexOf('=', StringComparison.Ordinal);
+            if (equals < 0) i++; // --Key value: the next argument is the value
+            else key = key[..equals];
+            var colon = key.IndexOf(':', StringComparison.Ordinal);
+            var section = colon < 0 ? key : key[..colon];
+            if (!sections.Concat(CommonSections).Contains(section, StringComparer.OrdinalIgnoreCase)) return arg;
+        }
+        return null;
     }
 }

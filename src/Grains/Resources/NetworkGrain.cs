@@ -154,10 +154,12 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
 
     protected override async Task CheckDeleteAsync(Network current)
     {
-        var held = (await Store.ListClaimsAsync(Claims.AddressScope(Key))).Count;
-        if (held > 0)
+        var holders = (await Store.ListClaimsAsync(Claims.AddressScope(Key))).Select(h => h.Key).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        if (holders.Count > 0)
         {
-            throw new ControlPlaneException(ErrorCode.FailedPrecondition, $"network '{Key}' still has {held} endpoint address(es) in use; delete its endpoints first");
+            var count = holders.Count == 1 ? "1 endpoint" : $"{holders.Count} endpoints";
+            throw new ControlPlaneException(ErrorCode.FailedPrecondition,
+                $"network '{Key}' still has {count} holding addresses (first '{holders[0]}'); delete its endpoints first");
         }
         // Services refer to their network (a reference claim, checked again at the commit); this
         // also finds services made before those claims existed.
