@@ -49,6 +49,17 @@ public sealed class TelemetryTests(ITestOutputHelper output)
         var unimplemented = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => cluster.Client.Invoker.AsyncUnaryCall(nowhere, null, default, new Google.Protobuf.WellKnownTypes.Empty()).ResponseAsync);
         Assert.Equal(Grpc.Core.StatusCode.Unimplemented, unimplemented.StatusCode);
 
+        // Watches the client ended (cancelled; its deadline passed) got no status: counted as the client saw them, not as UNKNOWN.
+        using (var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(300)))
+        {
+            await Assert.ThrowsAnyAsync<Exception>(async () => { await foreach (var _ in cluster.Client.WatchAsync(new ControlPlane.Contracts.V1.WatchRequest(), cancellationToken: cancel.Token)) { } });
+        }
+        var expired = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () =>
+        {
+            await foreach (var _ in cluster.Client.WatchAsync(new ControlPlane.Contracts.V1.WatchRequest(), new Grpc.Core.CallOptions(deadline: DateTime.UtcNow.AddMilliseconds(300)))) { }
+        });
+        Assert.Equal(Grpc.Core.StatusCode.DeadlineExceeded, expired.StatusCode);
+
         string Context() => cluster.Logs();
         var up = await prometheus.WaitAsync("up", s => s.Count(x => x.Value == 1) == 3, Timeout, Context);
         Assert.Equal(["agent", "dns", "silo"], up.Select(s => s.Labels["job"]).Order());
@@ -59,6 +70,9 @@ public sealed class TelemetryTests(ITestOutputHelper output)
             s => s.Count >= 1, Timeout, Context);
         await prometheus.WaitAsync("controlplane_api_calls_total{job=\"silo\",method=\"unknown\",code=\"Unimplemented\"}",
             s => s.Count == 1 && s[0].Value == 1, Timeout, Context);
+        await prometheus.WaitAsync("controlplane_api_calls_total{job=\"silo\",method=\"/controlplane.v1.Watch/Watch\",code=~\"Cancelled|DeadlineExceeded\"}",
+            s => s.Count == 2 && s.All(x => x.Value >= 1), Timeout, Context);
+        await prometheus.WaitAsync("controlplane_api_calls_total{job=\"silo\",method=\"/controlplane.v1.Watch/Watch\",code=\"Unknown\"}", s => s.Count == 0, Timeout, Context);
         await prometheus.WaitAsync("controlplane_api_duration_seconds_count{job=\"silo\",method=\"/controlplane.v1.Networks/Create\",code=\"OK\"}",
             s => s.Count == 1 && s[0].Value == 1, Timeout, Context);
         await prometheus.WaitAsync("controlplane_store_commit_batch_size_count{job=\"silo\"}", s => s.Count == 1 && s[0].Value >= 3, Timeout, Context);

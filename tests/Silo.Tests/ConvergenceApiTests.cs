@@ -46,6 +46,23 @@ public sealed class ConvergenceApiTests : IDisposable
         var position = await Assert.ThrowsAsync<RpcException>(() => client.ReportProgrammedAsync("node-x", "not a token"));
         Assert.Equal(StatusCode.InvalidArgument, position.StatusCode);
         Assert.StartsWith("position:", position.Status.Detail);
+        var current = (await client.Networks.ListAsync(new ListRequest { PageSize = 1 })).ResumeToken;
+        var badName = await Assert.ThrowsAsync<RpcException>(() => client.ReportProgrammedAsync("Bad_Name", current));
+        Assert.Equal(StatusCode.InvalidArgument, badName.StatusCode);
+        Assert.StartsWith("name:", badName.Status.Detail);
+        var unregistered = await Assert.ThrowsAsync<RpcException>(() => client.ReportProgrammedAsync("node-x", current));
+        Assert.Equal(StatusCode.NotFound, unregistered.StatusCode);
+        Assert.Contains("node 'node-x' not found", unregistered.Status.Detail);
+        // A position this store never reached (an agent's, from before a restore) would make
+        // changes look programmed that no node has: OUT_OF_RANGE, as a watch from it is.
+        await client.Nodes.CreateAsync(Node("node-y"));
+        var (storeId, partitions) = (silo.Store.Partitions.StoreId, silo.Store.Partitions.Count);
+        var revisions = ControlPlane.Silo.Api.ResumeToken.Decode((await client.Networks.ListAsync(new ListRequest { PageSize = 1 })).ResumeToken, storeId, partitions);
+        var ahead = ControlPlane.Silo.Api.ResumeToken.Encode(storeId, [.. revisions.Select(r => r + 10_000)]);
+        var aheadRefused = await Assert.ThrowsAsync<RpcException>(() => client.ReportProgrammedAsync("node-y", ahead));
+        Assert.Equal(StatusCode.OutOfRange, aheadRefused.StatusCode);
+        Assert.Contains("is ahead of the store", aheadRefused.Status.Detail);
+        await client.Nodes.DeleteAsync("", "node-y");
         // No node, nothing to wait for: programmed on 0 of 0.
         var done = await client.WaitProgrammedAsync(new WaitProgrammedRequest { Kind = Kind.Network, Name = "net", TimeoutSeconds = 5 });
         Assert.Equal((0u, 0u), (done.Programmed.ProgrammedNodes, done.Programmed.ReadyNodes));

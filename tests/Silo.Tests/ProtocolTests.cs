@@ -58,6 +58,8 @@ public sealed class ProtocolTests
         { "truncated frame", "/controlplane.v1.Namespaces/Create", Frame(Namespace("x").ToByteArray())[..^2], StatusCode.Internal },
         { "no message", "/controlplane.v1.Namespaces/Create", [], StatusCode.Internal },
         { "compressed flag without an encoding", "/controlplane.v1.Namespaces/Create", Frame(Namespace("x").ToByteArray(), flag: 1), StatusCode.Internal },
+        { "length of 2^32 - 1", "/controlplane.v1.Namespaces/Create", [0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0x02], StatusCode.ResourceExhausted },
+        { "length of 2^31", "/controlplane.v1.Namespaces/Create", [0x00, 0x80, 0x00, 0x00, 0x00, 0x01, 0x02], StatusCode.ResourceExhausted },
         { "unknown method", "/controlplane.v1.Namespaces/Explode", Frame([]), StatusCode.Unimplemented },
         { "unknown service", "/nope.v1.Nothing/Get", Frame([]), StatusCode.Unimplemented },
         { "oversized message", "/controlplane.v1.Namespaces/Create", Frame(new Namespace { Metadata = new ObjectMeta { Name = "big", Labels = { ["k"] = new string('v', 100_000) } } }.ToByteArray()), StatusCode.ResourceExhausted },

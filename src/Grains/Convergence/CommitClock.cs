@@ -36,6 +36,9 @@ public sealed class CommitClock : IDisposable
     /// <summary>When the change at <paramref name="revision"/> (or the first after it) arrived, or null if too old to know.</summary>
     public long? ArrivedAt(int partition, long revision) => _rings[partition].Find(revision);
 
+    /// <summary>The newest revision of <paramref name="partition"/> this silo's change stream has carried since it started (0: none yet).</summary>
+    public long Latest(int partition) => _rings[partition].Latest();
+
     /// <summary>Records one node's commit → programmed latency in the metrics.</summary>
     public void Programmed(string node, double milliseconds) => _latency.Record(milliseconds, new KeyValuePair<string, object?>("node", node));
 
@@ -114,6 +117,11 @@ public sealed class CommitClock : IDisposable
                 }
                 return lo < _count && (lo > 0 || At(0).Revision == revision) ? At(lo).Time : null;
             }
+        }
+
+        public long Latest()
+        {
+            lock (this) return _count == 0 ? 0 : At(_count - 1).Revision;
         }
 
         public int CountAfter(long revision)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Grains.Resources;
+using ControlPlane.Storage.Errors;
 using ControlPlane.Storage.GrainStorage;
 
 namespace ControlPlane.Grains.Convergence;
@@ -41,6 +42,8 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
     private bool _warm;
     private long _version;
     private long[] _everywhere = [];
+    // The store's heads as last read: a reported position beyond them is checked against the store.
+    private long[] _heads = [];
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private int Partitions => store.Partitions.Count;
@@ -49,6 +52,7 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
     {
         _started = Stopwatch.GetTimestamp();
         _everywhere = new long[Partitions];
+        _heads = new long[Partitions];
         _minimums = new Minimums(Partitions);
         await RefreshAsync(first: true);
         this.RegisterGrainTimer(_ => RefreshAsync(first: false), new GrainTimerCreationOptions(Refresh, Refresh) { Interleave = false, KeepAlive = true });
@@ -125,7 +129,7 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
         if (!_nodes.ContainsKey(node))
         {
             await NodeChangedAsync(node);
-            if (!_nodes.ContainsKey(node)) return;
+            if (!_nodes.ContainsKey(node)) throw new ControlPlaneException(ErrorCode.NotFound, $"node '{node}' not found: register it before reporting", "name");
         }
         var state = _nodes[node];
         var now = Stopwatch.GetTimestamp();
@@ -148,6 +152,7 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
                 }
             }
         }
+        await RequireInStoreAsync(position);
         state.LastReport = now;
         Change(state, s =>
         {
@@ -157,6 +162,28 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
         // Every ready node has spoken: nothing left to wait for.
         if (!_warm && _nodes.Values.All(n => !n.Ready || n.Position is not null)) _warm = true;
         Recompute();
+    }
+
+    /// <summary>
+    /// Refuses a position ahead of the store's head in some partition (OUT_OF_RANGE, as a watch
+    /// from it is): no agent can have programmed changes this store never made, and counting one
+    /// would report changes programmed that no node has (after a restore from a backup, say).
+    /// Checked against the heads last read and what this silo's change stream has carried since
+    /// (all of it on a store only this silo writes); the store is read only when a position passes both.
+    /// </summary>
+    private async Task RequireInStoreAsync(long[] position)
+    {
+        for (var p = 0; p < _heads.Length; p++) _heads[p] = Math.Max(_heads[p], clock.Latest(p));
+        if (Covers(_heads, position)) return;
+        _heads = (await store.Store.ListAsync([], null, null, 0)).Heads;
+        for (var p = 0; p < position.Length; p++)
+        {
+            if (position[p] > _heads[p])
+            {
+                throw new ControlPlaneException(ErrorCode.RevisionCompacted,
+                    $"revision {position[p]} of partition {p} is ahead of the store ({_heads[p]}): not a position of this store's history (was it restored from a backup?); watch again from a fresh list", "position");
+            }
+        }
     }
 
     private static bool Covers(long[] position, long[] target)

@@ -16,8 +16,12 @@ public interface IConvergenceGrain : IGrainWithStringKey
 {
     public const string Key = "cluster";
 
-    /// <summary>A node's agent has programmed every change up to <paramref name="position"/> (revision per partition).</summary>
-    [Alias("Report"), OneWay]
+    /// <summary>
+    /// A node's agent has programmed every change up to <paramref name="position"/> (revision per
+    /// partition). Awaited, so that the agent hears NOT_FOUND for a node that is not registered and
+    /// OUT_OF_RANGE for a position this store never reached.
+    /// </summary>
+    [Alias("Report")]
     Task ReportAsync(string node, long[] position);
 
     /// <summary>A node's readiness changed (its grain committed it); the store is read again for it.</summary>

@@ -55,6 +55,7 @@ public sealed class NodesService(IGrainFactory grains, DurableStore store, Contr
     public override async Task<ReportProgrammedResponse> ReportProgrammed(ReportProgrammedRequest request, ServerCallContext context)
     {
         var key = ResourceHandlers<Node, INodeGrain>.KeyOf(ResourceKinds.Node, "", request.Name);
+        ControlPlane.Grains.Validation.Names.RequireSubdomain("name", request.Name);
         var position = ResumeToken.Decode(request.Position, store.Partitions.StoreId, store.Partitions.Count, "position");
         await grains.GetGrain<IConvergenceGrain>(IConvergenceGrain.Key).ReportAsync(key, position).ConfigureAwait(false);
         return new ReportProgrammedResponse();

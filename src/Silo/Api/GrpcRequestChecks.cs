@@ -13,6 +13,8 @@ namespace ControlPlane.Silo.Api;
 /// <item>A message's compressed flag is 0 or 1: any other first byte is a broken frame, INTERNAL
 /// (Grpc.AspNetCore throws it out of the handler as UNKNOWN). The flag is read without being
 /// consumed.</item>
+/// <item>A message length of 2^31 or more (see <see cref="Prefix"/>) is RESOURCE_EXHAUSTED, as a
+/// shorter one over the limit is, not an UNKNOWN with a logged stack trace.</item>
 /// <item>A call is a POST. Another method with a gRPC content-type (a GET) ran the handler, which
 /// answered INTERNAL "Incomplete message"; it is HTTP 405 with INTERNAL naming the method, as
 /// grpc-go answers it.</item>
@@ -53,7 +55,7 @@ public static class GrpcRequestChecks
         var reader = context.Request.BodyReader;
         // The first frame has usually arrived with the headers: no wait then.
         if (!reader.TryRead(out var read)) read = await reader.ReadAsync(context.RequestAborted).ConfigureAwait(false);
-        var flag = read.Buffer.IsEmpty ? (byte)0 : read.Buffer.FirstSpan[0];
+        var (flag, length) = Prefix(read.Buffer);
         reader.AdvanceTo(read.Buffer.Start);
         if (flag > 1)
         {
@@ -61,8 +63,30 @@ public static class GrpcRequestChecks
                 $"the message's compressed flag is {flag}; a gRPC frame's flag is 0 or 1").ConfigureAwait(false);
             return;
         }
+        if (length > int.MaxValue)
+        {
+            await TrailersOnly.RefuseAsync(context, Grpc.Core.StatusCode.ResourceExhausted, StatusCodes.Status200OK,
+                $"the message's length {length} exceeds the largest message this server receives (Silo:MaxReceiveMessageSize)").ConfigureAwait(false);
+            return;
+        }
         await next(context).ConfigureAwait(false);
     });
+
+    /// <summary>
+    /// The first message's compressed flag (0 when nothing has arrived) and its length (0 until its
+    /// 5-byte prefix has arrived). A length of 2^31 or more is refused here: Grpc.AspNetCore throws
+    /// it out of the handler as UNKNOWN, logging a stack trace per request, where a length up to
+    /// that is RESOURCE_EXHAUSTED. A prefix split over several reads is left to it (checking that
+    /// would mean consuming the body).
+    /// </summary>
+    private static (byte Flag, uint Length) Prefix(in System.Buffers.ReadOnlySequence<byte> buffer)
+    {
+        if (buffer.IsEmpty) return (0, 0);
+        if (buffer.Length < 5) return (buffer.FirstSpan[0], 0);
+        Span<byte> prefix = stackalloc byte[5];
+        System.Buffers.BuffersExtensions.CopyTo(buffer.Slice(0, 5), prefix);
+        return (prefix[0], System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(prefix[1..]));
+    }
 
     /// <summary>
     /// Whether a content-type is gRPC's: <c>application/grpc</c>, then the end, <c>;</c> parameters

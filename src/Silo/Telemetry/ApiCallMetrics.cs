@@ -13,7 +13,7 @@ namespace ControlPlane.Silo.Telemetry;
 /// refused before any interceptor runs (a refused client certificate, a rate limit, an
 /// undecodable or oversized request, an unknown method) and a write answered INTERNAL because it
 /// could not be audited. Unknown methods count under method "unknown", so clients cannot add label
-/// values; a call the client cancelled (no status sent) counts as CANCELLED.
+/// values; a call the client reset counts as CANCELLED, or DEADLINE_EXCEEDED past its deadline.
 /// </summary>
 public static class ApiCallMetrics
 {
@@ -50,11 +50,21 @@ public static class ApiCallMetrics
         SiloTelemetry.Duration.Record(Stopwatch.GetElapsedTime(start).TotalSeconds, tags);
     }
 
-    /// <summary>The grpc-status sent: in the trailers, or in the headers of a trailers-only response.</summary>
+    /// <summary>
+    /// The grpc-status sent: in the trailers, or in the headers of a trailers-only response. A
+    /// call the client reset (it cancelled, or its deadline passed) got no status; Grpc.AspNetCore
+    /// still fills in UNKNOWN for the cancellation that ended the handler. Such a call counts as
+    /// DEADLINE_EXCEEDED when its deadline has passed, else CANCELLED, as the client saw it.
+    /// </summary>
     private static StatusCode StatusOf(HttpContext context)
     {
+        if (context.RequestAborted.IsCancellationRequested)
+        {
+            var deadline = context.Features.Get<IServerCallContextFeature>()?.ServerCallContext.Deadline ?? DateTime.MaxValue;
+            return deadline <= DateTime.UtcNow ? StatusCode.DeadlineExceeded : StatusCode.Cancelled;
+        }
         var sent = context.Features.Get<IHttpResponseTrailersFeature>()?.Trailers.GrpcStatus is { Count: > 0 } trailer ? trailer : context.Response.Headers.GrpcStatus;
         if (int.TryParse(sent.ToString(), System.Globalization.NumberStyles.None, null, out var code) && code is >= 0 and < 32) return (StatusCode)code;
-        return context.RequestAborted.IsCancellationRequested ? StatusCode.Cancelled : StatusCode.Unknown;
+        return StatusCode.Unknown;
     }
 }
