@@ -36,6 +36,9 @@ public sealed class MalformedInputTests
         { "additional record cut short", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, 0, 0, 41] },
         // An OPT whose 4 bytes of data hold an option claiming 20 (RFC 6891 §6.1.2).
         { "EDNS option longer than its record", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, 0, 0, 41, 2, 0, 0, 0, 0, 0, 0, 4, 0, 10, 0, 20] },
+        // OPT belongs only in the additional section (RFC 6891 §6.1.1): not as the question's type, nor in the authority section.
+        { "question of type OPT", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 41, 0, 1] },
+        { "OPT in the authority section", [0, 1, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 1, 0, 0, 41, 2, 0, 0, 0, 0, 0, 0, 0] },
         { "EDNS option header cut short", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, 0, 0, 41, 2, 0, 0, 0, 0, 0, 0, 2, 0, 10] },
     };
 

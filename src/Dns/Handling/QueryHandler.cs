@@ -19,7 +19,8 @@ namespace ControlPlane.Dns.Handling;
 /// ours), or NOERROR/NODATA or NXDOMAIN with the zone's SOA in the authority section.</item>
 /// </list>
 /// UDP responses that do not fit 512 bytes (or the client's EDNS size, capped by
-/// <see cref="MaxUdpPayload"/>) are sent without records and with TC set. UDP responses then
+/// <see cref="MaxUdpPayload"/>) are sent without records and with TC set; over TCP an answer
+/// beyond the 64 KiB message keeps the whole records that fit, with TC. UDP responses then
 /// pass the <see cref="RateLimiter"/> when one is set: sent, sent truncated, or dropped.
 /// </summary>
 public sealed class QueryHandler(ZoneSnapshot initial)
@@ -128,6 +129,7 @@ public sealed class QueryHandler(ZoneSnapshot initial)
 
         // The question goes back exactly as asked (same letter case): copied, never re-encoded.
         query[QueryParser.HeaderLength..q.QuestionEnd].CopyTo(response[QueryParser.HeaderLength..]);
+        q.OverTcp = tcp;
         var limit = tcp ? response.Length : Math.Min(response.Length, q.HasOpt ? Math.Clamp((int)q.UdpPayloadSize, 512, MaxUdpPayload) : 512);
         if (q.HasOpt && q.EdnsVersion != 0)
         {
@@ -229,7 +231,7 @@ public sealed class QueryHandler(ZoneSnapshot initial)
     {
         var body = q.QuestionEnd;
         var answers = 0;
-        if (!Append(response, ref body, ref answers, found, QueryParser.HeaderLength)) return Overflow(response, q, limit);
+        if (!Append(response, ref body, ref answers, found, QueryParser.HeaderLength, q.OverTcp)) return Overflow(response, q, answers, body, limit);
         if (found.Set is not { Type: DnsType.CNAME } alias || q.Type == (ushort)DnsType.CNAME)
         {
             return found.Set is { AdditionalCount: > 0 } srv && body + srv.Additional.Length <= response.Length
@@ -259,25 +261,37 @@ public sealed class QueryHandler(ZoneSnapshot initial)
                     if (ReferenceEquals(aliases[i], again)) return FinishAuthoritative(response, q, Rcode.NoError, answers, body, null, 0, limit);
                 }
                 aliases[hop] = again;
-                if (!Append(response, ref body, ref answers, next, owner)) return Overflow(response, q, limit);
+                if (!Append(response, ref body, ref answers, next, owner, q.OverTcp)) return Overflow(response, q, answers, body, limit);
                 owner = body - again.Encoded.Length + RecordHeaderLength;
                 target = again.Target;
                 continue;
             }
-            if (!Append(response, ref body, ref answers, next, owner)) return Overflow(response, q, limit);
+            if (!Append(response, ref body, ref answers, next, owner, q.OverTcp)) return Overflow(response, q, answers, body, limit);
             break;
         }
         return FinishAuthoritative(response, q, Rcode.NoError, answers, body, null, 0, limit);
     }
 
-    /// <summary>Copies the records found to <paramref name="body"/>, owned by the name at offset <paramref name="owner"/>.</summary>
-    private static bool Append(Span<byte> response, ref int body, ref int answers, in LookupAnswer found, int owner)
+    /// <summary>
+    /// Copies the records found to <paramref name="body"/>, owned by the name at offset
+    /// <paramref name="owner"/>; false when they do not fit the buffer. With
+    /// <paramref name="partial"/> the records that fit are copied all the same (then false).
+    /// </summary>
+    private static bool Append(Span<byte> response, ref int body, ref int answers, in LookupAnswer found, int owner, bool partial)
     {
         if (found.Set is { } set)
         {
-            if (body + set.Encoded.Length > response.Length) return false;
-            var records = response.Slice(body, set.Encoded.Length);
-            set.Encoded.CopyTo(records);
+            ReadOnlySpan<byte> encoded = set.Encoded;
+            var count = set.Count;
+            var fits = body + encoded.Length <= response.Length;
+            if (!fits)
+            {
+                if (!partial) return false;
+                (count, var kept) = WholeRecords(encoded, count, response.Length - body);
+                encoded = encoded[..kept];
+            }
+            var records = response.Slice(body, encoded.Length);
+            encoded.CopyTo(records);
             if (owner != QueryParser.HeaderLength)
             {
                 for (var at = 0; at < records.Length; at += RecordHeaderLength + BinaryPrimitives.ReadUInt16BigEndian(records[(at + 10)..]))
@@ -286,8 +300,8 @@ public sealed class QueryHandler(ZoneSnapshot initial)
                 }
             }
             body += records.Length;
-            answers += set.Count;
-            return true;
+            answers += count;
+            return fits;
         }
         // A synthesized pod record.
         var address = found.Address;
@@ -311,7 +325,7 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         var authority = 0;
         if (soaZone is not null)
         {
-            if (body + 2 + soaZone.SoaTail.Length > response.Length) return Overflow(response, q, limit);
+            if (body + 2 + soaZone.SoaTail.Length > response.Length) return Overflow(response, q, answers, body, limit);
             BinaryPrimitives.WriteUInt16BigEndian(response[body..], (ushort)(0xC000 | soaOwner));
             soaZone.SoaTail.CopyTo(response[(body + 2)..]);
             body += 2 + soaZone.SoaTail.Length;
@@ -327,9 +341,26 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         return Complete(response, q, Rcode.NoError, true, answers, 0, body - q.QuestionEnd, 0, limit, truncated: false, srv.AdditionalCount, srv.Additional.Length);
     }
 
-    /// <summary>The answer does not fit the buffer at all: TC, no records.</summary>
-    private int Overflow(Span<byte> response, in DnsQuery q, int limit) =>
-        Complete(response, q, Rcode.NoError, true, 0, 0, 0, 0, limit, truncated: true);
+    /// <summary>The answer does not fit the buffer: TC, and no records (over TCP, the <paramref name="answers"/> before <paramref name="body"/> that fit).</summary>
+    private int Overflow(Span<byte> response, in DnsQuery q, int answers, int body, int limit) =>
+        Complete(response, q, Rcode.NoError, true, answers, 0, body - q.QuestionEnd, 0, limit, truncated: true);
+
+    /// <summary>
+    /// How many of the first <paramref name="count"/> records of <paramref name="records"/> fit
+    /// in <paramref name="room"/> bytes, and their length. Every record here is owned by a
+    /// 2-byte pointer, so each is <see cref="RecordHeaderLength"/> bytes and its data.
+    /// </summary>
+    private static (int Count, int Length) WholeRecords(ReadOnlySpan<byte> records, int count, int room)
+    {
+        var (n, at) = (0, 0);
+        while (n < count && at + RecordHeaderLength <= records.Length)
+        {
+            var next = at + RecordHeaderLength + BinaryPrimitives.ReadUInt16BigEndian(records[(at + 10)..]);
+            if (next > room) break;
+            (n, at) = (n + 1, next);
+        }
+        return (n, at);
+    }
 
     private int Finish(Span<byte> response, in DnsQuery q, Rcode rcode, bool authoritative, int answers, int authority,
         ReadOnlySpan<byte> records, int extendedRcode, int limit)
@@ -344,9 +375,10 @@ public sealed class QueryHandler(ZoneSnapshot initial)
     }
 
     /// <summary>
-    /// Header, question, OPT; applies the size limit (TC and no records when over). Additional
-    /// records written after the others are kept only when everything fits; without them the
-    /// answer is still whole.
+    /// Header, question, OPT; applies the size limit (TC and no records when over; over TCP the
+    /// whole records that fit stay, since a client has nowhere else to ask). Additional records
+    /// written after the others are kept only when everything fits; without them the answer is
+    /// still whole.
     /// </summary>
     private int Complete(Span<byte> response, in DnsQuery q, Rcode rcode, bool authoritative, int answers, int authority,
         int recordBytes, int extendedRcode, int limit, bool truncated, int additional = 0, int additionalBytes = 0)
@@ -359,8 +391,16 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         if (truncated || q.QuestionEnd + recordBytes + optLength > limit)
         {
             truncated = true;
-            answers = authority = 0;
-            recordBytes = 0;
+            if (q.OverTcp)
+            {
+                var (kept, length) = WholeRecords(response[q.QuestionEnd..], answers + authority, limit - optLength - q.QuestionEnd);
+                (answers, authority, recordBytes) = (Math.Min(kept, answers), Math.Max(0, kept - answers), length);
+            }
+            else
+            {
+                answers = authority = 0;
+                recordBytes = 0;
+            }
             Metrics.Truncated();
         }
         WriteHeader(response, q, rcode, authoritative, q.QuestionEnd > QueryParser.HeaderLength ? 1 : 0, answers, authority, additional + (q.HasOpt ? 1 : 0), truncated);

@@ -19,4 +19,6 @@ public struct DnsQuery
     public ushort UdpPayloadSize;
     public byte EdnsVersion;
     public bool DnssecOk;
+    /// <summary>Asked over TCP: an answer too large for the 64 KiB message keeps the records that fit (with TC), as no retry can do better.</summary>
+    public bool OverTcp;
 }

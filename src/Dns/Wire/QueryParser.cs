@@ -62,6 +62,8 @@ public static class QueryParser
                 query.Type = BinaryPrimitives.ReadUInt16BigEndian(message[offset..]);
                 query.Class = BinaryPrimitives.ReadUInt16BigEndian(message[(offset + 2)..]);
                 query.QuestionEnd = offset + 4;
+                // OPT is a pseudo-record of the additional section, never a question (RFC 6891 §6.1.1).
+                if (query.Type == (ushort)DnsType.OPT) return ParseOutcome.FormErr;
             }
             offset += 4;
         }
@@ -108,10 +110,12 @@ public static class QueryParser
         return true;
     }
 
+    /// <summary>Skips an answer or authority record; -1 when it is malformed or an OPT (which belongs only in the additional section, RFC 6891 §6.1.1).</summary>
     private static int SkipRecord(ReadOnlySpan<byte> message, int offset)
     {
         offset = DnsName.Skip(message, offset);
         if (offset < 0 || offset + 10 > message.Length) return -1;
+        if (BinaryPrimitives.ReadUInt16BigEndian(message[offset..]) == (ushort)DnsType.OPT) return -1;
         var rdLength = BinaryPrimitives.ReadUInt16BigEndian(message[(offset + 8)..]);
         offset += 10 + rdLength;
         return offset > message.Length ? -1 : offset;
