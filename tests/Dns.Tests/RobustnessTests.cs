@@ -152,10 +152,46 @@ public sealed class RobustnessTests
         }
     }
 
+    [Fact]
+    public async Task Listener_AtTheConnectionLimit_ClosesTheLongestIdleConnection_ForANewOne()
+    {
+        var handler = new QueryHandler(Zone);
+        await using var listener = new DnsListener(handler, new DnsTransportOptions { Listen = TestPorts.Loopback(), Threads = 1, MaxTcpConnections = 3, TcpIdleTimeout = TimeSpan.FromSeconds(60) }, NullLogger.Instance);
+        listener.Start();
+        var held = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                var connection = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                held.Add(connection);
+                await connection.ConnectAsync(listener.LocalEndPoint);
+            }
+            // The second and third ask once, so the first has waited longest for a query.
+            Assert.Equal("10.96.0.20", await AskOn(held[1]));
+            Assert.Equal("10.96.0.20", await AskOn(held[2]));
+
+            // A fourth client (a TCP retry after TC, say) is served: the first connection makes room.
+            Assert.Equal("10.96.0.20", await AskOverTcp(listener.LocalEndPoint));
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            Assert.Equal(0, await held[0].ReceiveAsync(new byte[1], SocketFlags.None, timeout.Token));
+            Assert.Equal("10.96.0.20", await AskOn(held[1]));
+        }
+        finally
+        {
+            foreach (var connection in held) connection.Dispose();
+        }
+    }
+
     private static async Task<string> AskOverTcp(IPEndPoint server)
     {
         using var tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await tcp.ConnectAsync(server);
+        return await AskOn(tcp);
+    }
+
+    private static async Task<string> AskOn(Socket tcp)
+    {
         var query = Queries.Build("web.shop.svc.cluster.local", DnsType.A);
         var framed = new byte[2 + query.Length];
         BinaryPrimitives.WriteUInt16BigEndian(framed, (ushort)query.Length);

@@ -176,7 +176,7 @@ public sealed class DnsListener : IAsyncDisposable
             {
                 continue;
             }
-            if (Interlocked.Increment(ref _connections) > _options.MaxTcpConnections)
+            if (Interlocked.Increment(ref _connections) > _options.MaxTcpConnections && !CloseIdlest())
             {
                 Interlocked.Decrement(ref _connections);
                 connection.Dispose();
@@ -186,10 +186,54 @@ public sealed class DnsListener : IAsyncDisposable
         }
     }
 
+    /// <summary>A TCP connection: since when it has waited for its next query (0 while it answers one), and how to close it.</summary>
+    private sealed class TcpSession : IDisposable
+    {
+        public readonly CancellationTokenSource Close = new();
+        public long IdleSince;
+
+        public void Dispose() => Close.Dispose();
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<TcpSession, byte> _sessions = new();
+
+    /// <summary>
+    /// At the connection limit: closes the connection that has waited longest for a query, so that
+    /// clients holding idle connections cannot keep a new one (the TCP retry after TC) out
+    /// (RFC 7766 §6.2.3). False when every connection is answering a query.
+    /// </summary>
+    private bool CloseIdlest()
+    {
+        while (true)
+        {
+            TcpSession? idlest = null;
+            var since = long.MaxValue;
+            foreach (var session in _sessions.Keys)
+            {
+                var idle = Volatile.Read(ref session.IdleSince);
+                if (idle != 0 && idle < since) (idlest, since) = (session, idle);
+            }
+            if (idlest is null) return false;
+            // Claimed by this call only if it is still idle since then (not answering, not claimed before).
+            if (Interlocked.CompareExchange(ref idlest.IdleSince, 0, since) != since) continue;
+            try
+            {
+                idlest.Close.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                continue; // it ended meanwhile
+            }
+            return true;
+        }
+    }
+
     private async Task ServeTcpAsync(Socket connection, CancellationToken cancellationToken)
     {
         var buffer = new byte[2 + 65535];
         var response = new byte[2 + 65535];
+        var session = new TcpSession();
+        _sessions[session] = 0;
         try
         {
             using (connection)
@@ -198,9 +242,12 @@ public sealed class DnsListener : IAsyncDisposable
                 var client = connection.RemoteEndPoint?.Serialize();
                 while (true)
                 {
-                    using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, session.Close.Token);
                     idle.CancelAfter(_options.TcpIdleTimeout);
+                    Volatile.Write(ref session.IdleSince, System.Diagnostics.Stopwatch.GetTimestamp());
                     if (!await ReadExactlyAsync(connection, buffer.AsMemory(0, 2), idle.Token).ConfigureAwait(false)) return;
+                    // Answering now: not to be closed for room (unless already claimed, then it ends at its next read).
+                    Interlocked.Exchange(ref session.IdleSince, 0);
                     var length = BinaryPrimitives.ReadUInt16BigEndian(buffer);
                     if (!await ReadExactlyAsync(connection, buffer.AsMemory(2, length), idle.Token).ConfigureAwait(false)) return;
                     var written = _handler.Handle(buffer.AsSpan(2, length), response.AsSpan(2), tcp: true, client is null ? default : client.Buffer.Span[..client.Size]);
@@ -220,6 +267,8 @@ public sealed class DnsListener : IAsyncDisposable
         }
         finally
         {
+            _sessions.TryRemove(session, out _);
+            session.Dispose();
             Interlocked.Decrement(ref _connections);
         }
     }
