@@ -223,6 +223,26 @@ public sealed class ApplyTests
         Assert.Equal(before, await silo.ObjectsAsync());
     }
 
+    /// <summary>The client's checks are the server's: an upper-case externalName, which the server refuses, is refused before any call.</summary>
+    [Fact]
+    public async Task Apply_DryRunClient_RefusesAnUpperCaseExternalName_AsTheServerDoes()
+    {
+        const string Manifest = "apiVersion: controlplane/v1\nkind: Service\nmetadata: {namespace: shop, name: ext}\nspec: {type: ExternalName, externalName: Upper.Example.COM}\n";
+
+        var client = await Netctl.RunAsync(["apply", "--dry-run=client", "-f", "-", "--server", "127.0.0.1:1"], stdin: Manifest);
+
+        Assert.Equal(1, client.ExitCode);
+        Assert.Contains(client.Errors, e => e.Contains("spec.externalName: 'Upper.Example.COM' must be", StringComparison.Ordinal));
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Example("01-namespace.yaml"))).ExitCode);
+        var server = await silo.Client.Services.CreateAsync(new Service
+        {
+            Metadata = new ObjectMeta { Namespace = "shop", Name = "ext" },
+            Spec = new ServiceSpec { Type = ServiceType.ExternalName, ExternalName = "Upper.Example.COM" },
+        }).ContinueWith(t => t.Exception?.InnerException as Grpc.Core.RpcException);
+        Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, server?.StatusCode);
+    }
+
     [Fact]
     public async Task Apply_JsonListOnStdinWithNamespaceFlag_CreatesItsItems()
     {

@@ -219,7 +219,7 @@ internal sealed class ManifestValidator
         {
             var name = spec.ExternalName.TrimEnd('.');
             if (name.Length == 0) Add("spec.external_name", "is required for EXTERNAL_NAME services");
-            else if (Names.Subdomain(name.ToLowerInvariant()) is { } error) Add("spec.external_name", error);
+            else if (Names.Subdomain(name) is { } error) Add("spec.external_name", error);
             if (spec.Network.Length > 0 && Names.Label(spec.Network) is { } networkError) Add("spec.network", networkError);
             if (spec.IpFamilies.Count > 0) Add("spec.ip_families", "is not allowed for EXTERNAL_NAME services");
             if (spec.IpFamilyPolicy.Length > 0) Add("spec.ip_family_policy", "is not allowed for EXTERNAL_NAME services");
