@@ -102,5 +102,13 @@ public sealed class PkiTests
         var anonymous = await Netctl.RunAsync(["--server", silo.Address, "--ca", $"{d}/ca.crt", "get", "namespaces"]);
         Assert.Equal(1, anonymous.ExitCode);
         Assert.Contains("no client certificate", anonymous.Error);
+
+        // The two usual mistakes are named: no --ca for the silo's certificate, and http:// for a TLS port.
+        var untrusted = await Netctl.RunAsync(["--server", silo.Address, "--timeout", "5s", "get", "namespaces"]);
+        Assert.Equal(1, untrusted.ExitCode);
+        Assert.Contains("the TLS handshake failed: give the cluster CA that issued the server's certificate with --ca", untrusted.Error);
+        var cleartext = await Netctl.RunAsync(["--server", silo.Address.Replace("https://", "http://", StringComparison.Ordinal), "--timeout", "5s", "get", "namespaces"]);
+        Assert.Equal(1, cleartext.ExitCode);
+        Assert.Contains("if that port serves TLS, use an https:// address with --ca", cleartext.Error);
     }
 }

@@ -66,11 +66,30 @@ internal sealed class ServerSet : IDisposable
         catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && !cancellationToken.IsCancellationRequested)
         {
             throw new CliException(Addresses.Count == 1
-                ? $"server {Addresses[0]} is unavailable: {e.Status.Detail}"
+                ? $"server {Addresses[0]} is unavailable: {e.Status.Detail}{Hint(e.Status.DebugException, Addresses[0])}"
                 : DateTime.UtcNow >= deadline
                     ? $"{e.Status.Detail}; the call's deadline (--timeout {_timeout.TotalSeconds:0.###}s) passed before it could move on to the next server (the next call goes there first)"
                     : $"no server is available ({string.Join(", ", Addresses)}); last error: {e.Status.Detail}");
         }
+    }
+
+    /// <summary>
+    /// What the two common mistakes behind a failed connection need said, read from the exception's
+    /// type (never its text): a TLS handshake that refused the server's certificate (no or the
+    /// wrong --ca), and a cleartext address for a port that serves TLS (the server never completes
+    /// the HTTP/2 handshake).
+    /// </summary>
+    private static string Hint(Exception? error, string address)
+    {
+        for (var e = error; e is not null; e = e.InnerException)
+        {
+            if (e is System.Security.Authentication.AuthenticationException)
+                return "; the TLS handshake failed: give the cluster CA that issued the server's certificate with --ca";
+            if (e is System.Net.Http.HttpRequestException { HttpRequestError: System.Net.Http.HttpRequestError.InvalidResponse or System.Net.Http.HttpRequestError.ResponseEnded }
+                && address.StartsWith("http://", StringComparison.Ordinal))
+                return "; if that port serves TLS, use an https:// address with --ca";
+        }
+        return string.Empty;
     }
 
     /// <summary>Moves on from <paramref name="server"/> (a watch it ended, as a silo does when it shuts down).</summary>
