@@ -14,7 +14,7 @@ public sealed class TestScriptTests : IDisposable
 {
     private const UnixFileMode Executable = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
         UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
-    private static readonly string[] Tools = ["ip", "bridge", "dig", "kdig", "nft", "ping", "getent", "node", "npm", "redis-server", "redis-cli", "psql", "curl", "prometheus"];
+    private static readonly string[] Tools = ["ip", "bridge", "dig", "kdig", "nft", "ping", "getent", "node", "npm", "redis-server", "redis-cli", "psql", "curl", "prometheus", "podman", "runc", "clang", "unshare", "script"];
     private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("parw-testsh-");
 
     public TestScriptTests()
