@@ -58,13 +58,14 @@ public static class ApiCallMetrics
     /// </summary>
     private static StatusCode StatusOf(HttpContext context)
     {
-        if (context.RequestAborted.IsCancellationRequested)
+        var sent = context.Features.Get<IHttpResponseTrailersFeature>()?.Trailers.GrpcStatus is { Count: > 0 } trailer ? trailer : context.Response.Headers.GrpcStatus;
+        var status = int.TryParse(sent.ToString(), System.Globalization.NumberStyles.None, null, out var code) && code is >= 0 and < 32 ? (StatusCode)code : StatusCode.Unknown;
+        // Only then is the abort read (the common path does not create Kestrel's abort token).
+        if (status == StatusCode.Unknown && context.RequestAborted.IsCancellationRequested)
         {
             var deadline = context.Features.Get<IServerCallContextFeature>()?.ServerCallContext.Deadline ?? DateTime.MaxValue;
             return deadline <= DateTime.UtcNow ? StatusCode.DeadlineExceeded : StatusCode.Cancelled;
         }
-        var sent = context.Features.Get<IHttpResponseTrailersFeature>()?.Trailers.GrpcStatus is { Count: > 0 } trailer ? trailer : context.Response.Headers.GrpcStatus;
-        if (int.TryParse(sent.ToString(), System.Globalization.NumberStyles.None, null, out var code) && code is >= 0 and < 32) return (StatusCode)code;
-        return StatusCode.Unknown;
+        return status;
     }
 }
