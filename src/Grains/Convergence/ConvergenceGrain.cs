@@ -139,6 +139,7 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
             state.LastReport = now;
             return;
         }
+        await RequireInStoreAsync(position);
         if (state.Position is { } before)
         {
             // One sample per partition that moved: its newest change's arrival → now.
@@ -152,7 +153,6 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
                 }
             }
         }
-        await RequireInStoreAsync(position);
         state.LastReport = now;
         Change(state, s =>
         {
@@ -176,14 +176,7 @@ internal sealed class ConvergenceGrain(DurableStore store, CommitClock clock) : 
         for (var p = 0; p < _heads.Length; p++) _heads[p] = Math.Max(_heads[p], clock.Latest(p));
         if (Covers(_heads, position)) return;
         _heads = (await store.Store.ListAsync([], null, null, 0)).Heads;
-        for (var p = 0; p < position.Length; p++)
-        {
-            if (position[p] > _heads[p])
-            {
-                throw new ControlPlaneException(ErrorCode.RevisionCompacted,
-                    $"revision {position[p]} of partition {p} is ahead of the store ({_heads[p]}): not a position of this store's history (was it restored from a backup?); watch again from a fresh list", "position");
-            }
-        }
+        Storage.ChangeRange.RequireNotAhead(position, _heads, "position");
     }
 
     private static bool Covers(long[] position, long[] target)

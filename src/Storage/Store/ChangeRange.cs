@@ -29,12 +29,24 @@ public sealed record ChangeRange(IReadOnlyList<Change> Changes, long[] Through, 
                 throw new ControlPlaneException(ErrorCode.RevisionCompacted,
                     $"revision {after[p]} of partition {p} is older than the retained change log (compacted up to {compacted[p]}); list again");
             }
+        }
+        RequireNotAhead(after, heads);
+    }
+
+    /// <summary>
+    /// Refuses a position with a revision ahead of a partition's head (OUT_OF_RANGE): not this
+    /// store's history as it stands, which lost changes the position saw (restored from a backup,
+    /// say). As for another store's token: list again. <paramref name="field"/> names the request
+    /// field that carried it, if any.
+    /// </summary>
+    public static void RequireNotAhead(long[] after, long[] heads, string? field = null)
+    {
+        for (var p = 0; p < heads.Length && p < after.Length; p++)
+        {
             if (after[p] > heads[p])
             {
-                // Not this store's history as it stands: it lost changes the token saw (restored
-                // from a backup, say). As for another store's token: list again.
                 throw new ControlPlaneException(ErrorCode.RevisionCompacted,
-                    $"revision {after[p]} of partition {p} is ahead of the store ({heads[p]}): the store no longer holds changes this token saw (was it restored from a backup?); list again");
+                    $"revision {after[p]} of partition {p} is ahead of the store ({heads[p]}): the store no longer holds changes this token saw (was it restored from a backup?); list again", field);
             }
         }
     }
