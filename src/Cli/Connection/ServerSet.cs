@@ -85,7 +85,8 @@ internal sealed class ServerSet : IDisposable
         {
             if (e is System.Security.Authentication.AuthenticationException)
                 return "; the TLS handshake failed: give the cluster CA that issued the server's certificate with --ca";
-            if (e is System.Net.Http.HttpRequestException { HttpRequestError: System.Net.Http.HttpRequestError.InvalidResponse or System.Net.Http.HttpRequestError.ResponseEnded }
+            // Connected, then no HTTP/2 (an answer it cannot read, the end of the stream, a reset).
+            if (e is System.Net.Http.HttpRequestException { HttpRequestError: not (System.Net.Http.HttpRequestError.ConnectionError or System.Net.Http.HttpRequestError.NameResolutionError) }
                 && address.StartsWith("http://", StringComparison.Ordinal))
                 return "; if that port serves TLS, use an https:// address with --ca";
         }
