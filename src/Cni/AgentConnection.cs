@@ -39,6 +39,12 @@ public sealed class AgentConnection(string socket) : IDisposable
             // The agent answered: it is up, and says what it could not reach (the control plane).
             throw new CniException(CniCodes.TryAgainLater, $"{what}: {e.Status.Detail}", $"the node agent at {Socket} answered UNAVAILABLE");
         }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Unknown && e.Status.DebugException is null)
+        {
+            // The control plane could not tell whether the write was made (its silo went away
+            // during the call); ADD and DEL are idempotent per container, so a retry settles it.
+            throw new CniException(CniCodes.TryAgainLater, $"{what}: the outcome is unknown; try again", e.Status.Detail);
+        }
         catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Aborted)
         {
             throw new CniException(CniCodes.TryAgainLater, $"{what}: the node agent is unavailable ({e.StatusCode})", $"agent socket {Socket}: {e.Status.Detail}");

@@ -27,6 +27,36 @@ public sealed class AuditTests
         Assert.Equal(1, missing.ExitCode);
     }
 
+    /// <summary>
+    /// A gap (writes a silo made while it could not append, see the silo's audit tests) is shown
+    /// whatever the filters, and a line a full disk cut short is skipped and counted.
+    /// </summary>
+    [Fact]
+    public async Task Audit_ShowsAGapWhateverTheFilters_AndSkipsATornLine()
+    {
+        var log = Path.Combine(Path.GetTempPath(), $"cp-audit-gap-{Guid.NewGuid():N}.jsonl");
+        try
+        {
+            File.WriteAllLines(log,
+            [
+                """{"time":"2026-12-05T06:00:00Z","caller":"127.0.0.1","role":"admin","authenticated":false,"peer":"ipv4:127.0.0.1:5000","method":"Create","kind":"Namespace","name":"kept","outcome":"OK","revision":"7"}""",
+                """{"time":"2026-12-05T06:00:01Z","caller":"127.0.0.1","role":"adm""",
+                """{"time":"2026-12-05T06:00:09Z","event":"gap","since":"2026-12-05T06:00:01Z","error":"cannot append to the audit log: errno 28"}""",
+                """{"time":"2026-12-05T06:00:10Z","caller":"127.0.0.1","role":"admin","authenticated":false,"peer":"ipv4:127.0.0.1:5000","method":"Create","kind":"Network","name":"other","outcome":"OK","revision":"9"}""",
+            ]);
+            var shown = await Netctl.RunAsync(["audit", log, "--kind", "namespace"]);
+            Assert.True(shown.ExitCode == 0, shown.ToString());
+            Assert.Equal(3, shown.OutputLines.Length);
+            Assert.Matches(@"Create\s+Namespace\s+kept\s+OK\s+7$", shown.OutputLines[1]);
+            Assert.Matches(@"^2026-12-05T06:00:09Z\s+-\s+-\s+-\s+writes since 2026-12-05T06:00:01Z unaudited: .*errno 28\s+GAP$", shown.OutputLines[2]);
+            Assert.Contains("1 line(s)", shown.ToString());
+        }
+        finally
+        {
+            File.Delete(log);
+        }
+    }
+
     [Fact]
     public async Task Audit_ReadsTheFilesTheSiloRotatedOut_OldestFirst()
     {

@@ -84,7 +84,7 @@ public sealed class TelemetryTests(ITestOutputHelper output)
         await prometheus.WaitAsync("controlplane_agent_nftables_apply_duration_seconds_count{job=\"agent\"}", s => s.Count == 1 && s[0].Value > 0, Timeout, Context);
         await prometheus.WaitAsync("controlplane_agent_policy_entries{job=\"agent\",node=\"ob-node\"}", s => s.Count == 1, Timeout, Context);
         // The agent's commit → programmed latency, as the silo measures it per node.
-        await prometheus.WaitAsync("controlplane_convergence_programmed_latency_milliseconds_count{job=\"silo\",node=\"ob-node\"}", s => s.Count == 1 && s[0].Value > 0, Timeout, Context);
+        await prometheus.WaitAsync("controlplane_convergence_programmed_latency_seconds_count{job=\"silo\",node=\"ob-node\"}", s => s.Count == 1 && s[0].Value > 0, Timeout, Context);
         // Each dig is one query counted, by its type and rcode.
         await prometheus.WaitAsync("sum(controlplane_dns_queries_total{job=\"dns\",type=\"A\"})", s => s.Count == 1 && s[0].Value == queries, Timeout, Context);
         // Every process exports the runtime's own meter.

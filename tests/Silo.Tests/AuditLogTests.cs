@@ -68,6 +68,89 @@ public sealed class AuditLogTests : IDisposable
         Assert.Equal(["ClusterPeer", "ServiceExport"], lines.Skip(6).Select(l => l.GetProperty("kind").GetString()));
     }
 
+    /// <summary>
+    /// An audit log on a full file system (a 256 KiB tmpfs, filled): the write is made but answered
+    /// INTERNAL, and the silo says NOT_SERVING. Once there is room again it serves again by itself
+    /// (no write needed to notice), and the log's next line marks the gap.
+    /// </summary>
+    [Fact]
+    public async Task AFullAuditLog_MakesTheSiloNotServing_UntilItTakesLinesAgain_AndTheGapIsMarked()
+    {
+        var mount = Path.Combine(_data, "audit-fs");
+        Directory.CreateDirectory(mount);
+        Shell.Must("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", mount);
+        try
+        {
+            var path = Path.Combine(mount, "audit.jsonl");
+            await using var silo = await SiloProcess.StartAsync(Path.Combine(_data, "store"), $"--Audit:Path={path}");
+            var health = new Grpc.Health.V1.Health.HealthClient(silo.Client.Invoker);
+            async Task<Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus> StatusAsync() =>
+                (await health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest())).Status;
+            await silo.Client.Namespaces.CreateAsync(Namespace("before"));
+            Assert.Equal(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, await StatusAsync());
+
+            var filler = Path.Combine(mount, "filler");
+            try
+            {
+                using var fill = File.OpenWrite(filler);
+                var block = new byte[4096];
+                while (true) fill.Write(block);
+            }
+            catch (IOException)
+            {
+                // ENOSPC: the file system is full.
+            }
+            // The log's last page still has room for a few lines; the first that needs a new one fails.
+            var audited = 0;
+            RpcException? refused = null;
+            while (refused is null && audited < 100)
+            {
+                try
+                {
+                    await silo.Client.Namespaces.CreateAsync(Namespace($"during-{audited}"));
+                    audited++;
+                }
+                catch (RpcException e)
+                {
+                    refused = e;
+                }
+            }
+            Assert.NotNull(refused);
+            Assert.Equal(StatusCode.Internal, refused.StatusCode);
+            Assert.Equal($"during-{audited}", (await silo.Client.Namespaces.GetAsync("", $"during-{audited}")).Metadata.Name); // made, not audited
+            Assert.Equal(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.NotServing, await StatusAsync());
+
+            File.Delete(filler);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (await StatusAsync() != Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving)
+            {
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "still NOT_SERVING 10 s after the file system had room");
+                await Task.Delay(100);
+            }
+            await silo.Client.Namespaces.CreateAsync(Namespace("after"));
+
+            // The line that filled the file system may be cut short: then it is a line of its own,
+            // right before the gap's, which is whole.
+            var text = File.ReadAllLines(path);
+            var gapAt = Array.FindIndex(text, l => l.Contains("\"event\":\"gap\"", StringComparison.Ordinal));
+            Assert.True(gapAt > 0, string.Join('\n', text));
+            var torn = text.Take(gapAt).Count(l => !l.EndsWith('}'));
+            Assert.True(torn <= 1 && (torn == 0 || !text[gapAt - 1].EndsWith('}')), string.Join('\n', text));
+            var lines = text.Where(l => l.EndsWith('}')).Select(line => JsonDocument.Parse(line).RootElement).ToList();
+            Assert.Equal(["before", .. Enumerable.Range(0, audited).Select(i => $"during-{i}"), null, "after"],
+                lines.Select(l => l.TryGetProperty("name", out var name) ? name.GetString() : null));
+            var gap = lines[^2];
+            Assert.Equal("gap", gap.GetProperty("event").GetString());
+            Assert.Contains("errno 28", gap.GetProperty("error").GetString());
+            Assert.True(gap.GetProperty("since").GetDateTimeOffset() <= gap.GetProperty("time").GetDateTimeOffset());
+            await silo.TerminateAsync();
+        }
+        finally
+        {
+            Shell.Run("umount", "-l", mount);
+        }
+    }
+
     [Fact]
     public async Task Audit_Disabled_WritesNoFile()
     {

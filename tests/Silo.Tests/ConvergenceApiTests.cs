@@ -229,13 +229,17 @@ public sealed class ConvergenceApiTests : IDisposable
         var clock = System.Diagnostics.Stopwatch.StartNew();
         string text;
         // The report is one-way and the exporter reads on scrape: scrape until the sample is in.
-        var count = new System.Text.RegularExpressions.Regex(@"(?m)^controlplane_convergence_programmed_latency_milliseconds_count\{[^}]*node=""sim""[^}]*\} (\d+)");
+        var count = new System.Text.RegularExpressions.Regex(@"(?m)^controlplane_convergence_programmed_latency_seconds_count\{[^}]*node=""sim""[^}]*\} (\d+)");
         while (!count.IsMatch(text = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics")))
         {
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), text);
             await Task.Delay(100);
         }
         Assert.Equal("1", count.Match(text).Groups[1].Value);
+        // In seconds, with buckets from a millisecond up (Prometheus' base unit, as the other durations).
+        Assert.Matches(@"(?m)^controlplane_convergence_programmed_latency_seconds_bucket\{[^}]*le=""0.001""[^}]*\} \d+", text);
+        var sum = double.Parse(new System.Text.RegularExpressions.Regex(@"(?m)^controlplane_convergence_programmed_latency_seconds_sum\{[^}]*node=""sim""[^}]*\} (\S+)").Match(text).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(sum, 0, 20);
         Assert.Contains("controlplane_convergence_changes_waiting", text);
     }
 

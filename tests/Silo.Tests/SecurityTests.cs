@@ -102,24 +102,28 @@ public sealed class SecurityTests(TlsSiloFixture cluster) : IClassFixture<TlsSil
     }
 
     /// <summary>
-    /// A certificate names one role. One the cluster CA signed with two OUs (openssl makes it, as
-    /// a CA operator might) would otherwise be whichever OU the parser met first or last: a
-    /// reader could become an admin.
+    /// A certificate names one role, spelled as netctl pki writes it. One the cluster CA signed with
+    /// two OUs (openssl makes it, as a CA operator might) would otherwise be whichever OU the
+    /// parser met first or last: a reader could become an admin. One whose OU is "Admin" names no
+    /// role, so that a certificate is read one way only.
     /// </summary>
-    [Fact]
-    public async Task Call_WithCertificateNamingTwoRoles_IsUnauthenticated()
+    [Theory]
+    [InlineData("/OU=reader/OU=admin/CN=twoou", "twoou", "names 2 roles")]
+    [InlineData("/OU=Admin/CN=upper", "upper", "names no role")]
+    [InlineData("/OU=ADMIN/CN=shout", "shout", "names no role")]
+    public async Task Call_WithCertificateNotNamingOneRoleExactly_IsUnauthenticated(string subject, string name, string reason)
     {
-        var key = Path.Combine(cluster.Pki.Directory, "twoou.key");
-        var request = Path.Combine(cluster.Pki.Directory, "twoou.csr");
-        var certificate = Path.Combine(cluster.Pki.Directory, "twoou.crt");
-        var extensions = Path.Combine(cluster.Pki.Directory, "twoou.ext");
+        var key = Path.Combine(cluster.Pki.Directory, $"{name}.key");
+        var request = Path.Combine(cluster.Pki.Directory, $"{name}.csr");
+        var certificate = Path.Combine(cluster.Pki.Directory, $"{name}.crt");
+        var extensions = Path.Combine(cluster.Pki.Directory, $"{name}.ext");
         File.WriteAllText(extensions, "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\nbasicConstraints=critical,CA:FALSE\n");
-        Shell.Must("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", request, "-subj", "/OU=reader/OU=admin/CN=twoou");
+        Shell.Must("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", request, "-subj", subject);
         Shell.Must("openssl", "x509", "-req", "-in", request, "-CA", cluster.Pki.CaPath, "-CAkey", cluster.Pki.KeyPath("ca"), "-CAcreateserial", "-days", "2", "-extfile", extensions, "-out", certificate);
         using var client = new ControlPlaneClient(cluster.Silo.Address.ToString(), tls: new ClientTls(cluster.Pki.CaPath, certificate, key));
-        await Fails(StatusCode.Unauthenticated, () => client.Namespaces.CreateAsync(Namespace("twoou")), "names 2 roles");
-        await Fails(StatusCode.Unauthenticated, () => client.Namespaces.ListAsync(new ListRequest()), "names 2 roles");
-        await Fails(StatusCode.NotFound, () => cluster.Silo.Client.Namespaces.GetAsync("", "twoou"));
+        await Fails(StatusCode.Unauthenticated, () => client.Namespaces.CreateAsync(Namespace(name)), reason);
+        await Fails(StatusCode.Unauthenticated, () => client.Namespaces.ListAsync(new ListRequest()), reason);
+        await Fails(StatusCode.NotFound, () => cluster.Silo.Client.Namespaces.GetAsync("", name));
     }
 
     [Fact]

@@ -1,35 +1,42 @@
 using ControlPlane.Silo.Api;
+using ControlPlane.Silo.Security;
 using Grpc.Core;
 using Orleans.Runtime;
 
 namespace ControlPlane.Silo.Tests;
 
-/// <summary>How failures inside the silo become statuses (pure logic: no silo needed).</summary>
+/// <summary>
+/// Which status a grain call that failed in flight gives: a write whose grain's silo went away (or
+/// did not answer in time) may have been made, so it is UNKNOWN, which neither clients nor the
+/// failover invoker retry blindly; a read, or a call the runtime refused, stays UNAVAILABLE.
+/// </summary>
 public sealed class StatusMappingTests
 {
-    [Fact]
-    public void RuntimeCancellation_WhileTheCallerWaits_IsUnavailable_NotUnknown()
+    public static TheoryData<Exception> InFlight() => new(new SiloUnavailableException("The target silo became unavailable"), new TimeoutException("Response did not arrive on time"));
+
+    [Theory]
+    [MemberData(nameof(InFlight))]
+    public void AWriteLostInFlight_IsUnknown_AReadUnavailable(Exception lost)
     {
-        // What Orleans throws when a call's message expires before placement completes (seen
-        // while membership changes): the call never ran, so the caller may retry elsewhere.
-        var expired = new OperationCanceledException("Message expired before placement could complete for grain Endpoint/a/b.");
-        var status = StatusMapping.Classify(expired, callCancelled: false);
-        Assert.Equal(StatusCode.Unavailable, status?.StatusCode);
-        Assert.Contains("placement", status?.Detail);
+        var write = StatusMapping.Classify(lost, write: !AccessRules.IsRead("/controlplane.v1.Endpoints/Create"))!.Value;
+        Assert.Equal(StatusCode.Unknown, write.StatusCode);
+        Assert.Contains("may have been made; read the object", write.Detail);
+        var read = StatusMapping.Classify(lost, write: !AccessRules.IsRead("/controlplane.v1.Endpoints/Get"))!.Value;
+        Assert.Equal(StatusCode.Unavailable, read.StatusCode);
     }
 
     [Fact]
-    public void CallersOwnCancellation_IsLeftToGrpc()
+    public void ARejectedWrite_NeverRan_AndStaysUnavailable()
     {
-        Assert.Null(StatusMapping.Classify(new OperationCanceledException(), callCancelled: true));
-        Assert.Null(StatusMapping.Classify(new InvalidOperationException("a bug"), callCancelled: false));
+        var rejected = StatusMapping.Classify(new OperationCanceledException("message expired before placement could complete"), write: true)!.Value;
+        Assert.Equal(StatusCode.Unavailable, rejected.StatusCode);
     }
 
-    [Fact]
-    public void UnreachableGrain_IsUnavailable_AndEchoedTextIsBounded()
-    {
-        var status = StatusMapping.Classify(new SiloUnavailableException(new string('x', 70_000)));
-        Assert.Equal(StatusCode.Unavailable, status?.StatusCode);
-        Assert.True(status!.Value.Detail.Length <= StatusMapping.MaxMessage + 1);
-    }
+    [Theory]
+    [InlineData("/controlplane.v1.Watch/Watch", true)]
+    [InlineData("/controlplane.v1.Namespaces/List", true)]
+    [InlineData("/controlplane.v1.Nodes/Heartbeat", false)]
+    [InlineData("/controlplane.v1.Networks/Delete", false)]
+    [InlineData("/controlplane.v1.Nothing/Such", false)]
+    public void Reads_AreThoseTheAccessRulesCallReads(string method, bool read) => Assert.Equal(read, AccessRules.IsRead(method));
 }

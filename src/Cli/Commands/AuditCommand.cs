@@ -10,7 +10,8 @@ namespace ControlPlane.Cli.Commands;
 /// the writes that match the filters, oldest first: time, caller, method, kind, object, outcome and
 /// revision; with --json the matching lines as they are. The files the silo rotated out
 /// (FILE.N … FILE.1) are read first, oldest first. A line that is not JSON (a torn last line) is
-/// skipped and counted on stderr.
+/// skipped and counted on stderr. A gap (a time the silo could not append, its writes answered
+/// INTERNAL) is shown whatever the filters.
 /// </summary>
 internal static class AuditCommand
 {
@@ -48,6 +49,13 @@ internal static class AuditCommand
                     continue;
                 }
                 var target = string.IsNullOrEmpty(entry.Namespace) ? entry.Name : $"{entry.Namespace}/{entry.Name}";
+                // A gap (writes the silo could not audit) matches every filter: any of them may be in it.
+                if (entry.Event == "gap")
+                {
+                    matches.Enqueue((line, entry));
+                    if (count > 0 && matches.Count > count) matches.Dequeue();
+                    continue;
+                }
                 if (wantCaller is not null && !string.Equals(entry.Caller, wantCaller, StringComparison.Ordinal)) continue;
                 if (wantKind is not null && !string.Equals(entry.Kind, wantKind, StringComparison.OrdinalIgnoreCase)) continue;
                 if (wantMethod is not null && !string.Equals(entry.Method, wantMethod, StringComparison.OrdinalIgnoreCase)) continue;
@@ -63,7 +71,10 @@ internal static class AuditCommand
             else
             {
                 string[] header = ["TIME", "CALLER", "METHOD", "KIND", "OBJECT", "OUTCOME", "REVISION"];
-                var rows = matches.Select(m => new[]
+                var rows = matches.Select(m => m.Entry.Event == "gap" ? new[]
+                {
+                    m.Entry.Time ?? string.Empty, "-", "-", "-", $"writes since {m.Entry.Since} unaudited: {m.Entry.Error}", "GAP", string.Empty,
+                } : new[]
                 {
                     m.Entry.Time ?? string.Empty, m.Entry.Caller ?? string.Empty, m.Entry.Method ?? string.Empty, m.Entry.Kind ?? string.Empty,
                     string.IsNullOrEmpty(m.Entry.Namespace) ? m.Entry.Name ?? string.Empty : $"{m.Entry.Namespace}/{m.Entry.Name}",
@@ -82,5 +93,5 @@ internal static class AuditCommand
     }
 
     internal sealed record Entry(string? Time, string? Caller, string? Role, bool Authenticated, string? Peer, string? Method, string? Kind,
-        string? Namespace, string? Name, string? Outcome, string? Revision, string? Error);
+        string? Namespace, string? Name, string? Outcome, string? Revision, string? Error, string? Event = null, string? Since = null);
 }

@@ -26,8 +26,10 @@ public sealed class CommitClock : IDisposable
     {
         _hub = store.Hub;
         _rings = [.. Enumerable.Range(0, store.Partitions.Count).Select(_ => new Ring())];
-        _latency = _meter.CreateHistogram<double>("controlplane.convergence.programmed_latency", "ms",
-            "Commit to programmed on one node, per node");
+        // Seconds, as every duration the project exports (Prometheus' base unit).
+        _latency = _meter.CreateHistogram<double>("controlplane.convergence.programmed_latency", "s",
+            "Commit to programmed on one node, per node",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] });
         _meter.CreateObservableGauge("controlplane.convergence.changes_waiting", () => (long)Waiting(),
             description: "Recent changes some counted node has not programmed yet");
         _ = Task.Run(RunAsync);
@@ -40,7 +42,7 @@ public sealed class CommitClock : IDisposable
     public long Latest(int partition) => _rings[partition].Latest();
 
     /// <summary>Records one node's commit → programmed latency in the metrics.</summary>
-    public void Programmed(string node, double milliseconds) => _latency.Record(milliseconds, new KeyValuePair<string, object?>("node", node));
+    public void Programmed(string node, double milliseconds) => _latency.Record(milliseconds / 1000, new KeyValuePair<string, object?>("node", node));
 
     /// <summary>The cluster's programmed-everywhere position, for the waiting gauge.</summary>
     public void Everywhere(long[] everywhere) => Volatile.Write(ref _everywhere, everywhere);

@@ -65,7 +65,7 @@ public sealed class ErrorInterceptor : Interceptor
         {
             return await continuation(request, context).ConfigureAwait(false);
         }
-        catch (Exception e) when (StatusMapping.Classify(e, context.CancellationToken.IsCancellationRequested) is { } status)
+        catch (Exception e) when (StatusMapping.Classify(e, context.CancellationToken.IsCancellationRequested, !Security.AccessRules.IsRead(context.Method)) is { } status)
         {
             throw Classified(status);
         }

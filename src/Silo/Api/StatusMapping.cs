@@ -17,12 +17,19 @@ public static class StatusMapping
 
     /// <summary>The status for an exception, or null when it is not a classified failure.</summary>
     /// <param name="callCancelled">The caller cancelled (or its deadline passed): a cancellation is then the caller's own.</param>
-    public static Status? Classify(Exception exception, bool callCancelled = false) => exception switch
+    /// <param name="write">The call changes state: a grain call that may have run before it failed then leaves its outcome unknown.</param>
+    public static Status? Classify(Exception exception, bool callCancelled = false, bool write = false) => exception switch
     {
         ControlPlaneException e => new Status(ToStatus(e.Code), Bound(e.Message)),
         ClaimTakenException e => new Status(StatusCode.AlreadyExists, Bound(e.Message)),
         // The grain's view was stale (another activation wrote first): Orleans drops the activation.
         InconsistentStateException => new Status(StatusCode.Aborted, "the object changed concurrently; read it again and retry"),
+        // The silo running the grain died, or the grain did not answer in time, after the call
+        // was sent: the write may have been made. UNAVAILABLE would tell the client that nothing
+        // happened and a retry is safe (a retried create would then hear ALREADY_EXISTS for its
+        // own object); UNKNOWN says to read the object first.
+        SiloUnavailableException or TimeoutException when write =>
+            new Status(StatusCode.Unknown, Bound($"the outcome is unknown: the object's grain went away during the call, so the write may have been made; read the object before trying again ({exception.Message})")),
         SiloUnavailableException or OrleansMessageRejectionException or TimeoutException =>
             new Status(StatusCode.Unavailable, Bound($"the object's grain is unreachable: {exception.Message}")),
         // Cancelled inside the silo while the caller still waits: the runtime gave up on the call,

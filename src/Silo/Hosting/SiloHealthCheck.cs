@@ -8,14 +8,14 @@ namespace ControlPlane.Silo.Hosting;
 /// <summary>
 /// Whether this silo serves: not stopping, an active member of its cluster (and not paused
 /// since it last confirmed that, see <see cref="MembershipGuard"/>), its controllers have synced,
-/// and its store takes writes (not lost, not fenced by another silo). grpc.health.v1 and
-/// /healthz both report it.
+/// its store takes writes (not lost, not fenced by another silo), and its audit log, when on, takes
+/// lines. grpc.health.v1 and /healthz both report it.
 /// A failed commit counts at once; otherwise a probe (a write transaction that commits nothing,
 /// which also notices fencing while no write is made) decides, at most once a second, and a probe
 /// the store leaves unanswered for two seconds is a failure too.
 /// </summary>
 public sealed class SiloHealthCheck(ControllerHost controllers, DurableStore store, MembershipGuard guard, IClusterMembershipService membership,
-    ILocalSiloDetails self, IHostApplicationLifetime lifetime, TimeProvider time) : IHealthCheck
+    ILocalSiloDetails self, IHostApplicationLifetime lifetime, TimeProvider time, Security.AuditLog? audit = null) : IHealthCheck
 {
     private static readonly TimeSpan ProbeInterval = TimeSpan.FromSeconds(1);
     // How long a check waits for a probe it started (a store that answers does so in milliseconds),
@@ -26,6 +26,7 @@ public sealed class SiloHealthCheck(ControllerHost controllers, DurableStore sto
     private DateTimeOffset _nextProbe;
     private Task _probe = Task.CompletedTask;
     private DateTimeOffset _probeStarted;
+    private DateTimeOffset _nextAuditProbe;
 
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
         Task.FromResult(Check() is { } reason ? HealthCheckResult.Unhealthy(reason) : HealthCheckResult.Healthy());
@@ -40,7 +41,26 @@ public sealed class SiloHealthCheck(ControllerHost controllers, DurableStore sto
             return $"this silo is not an active cluster member (its status is {status})";
         }
         if (!controllers.Synced) return "the controllers have not synced yet";
-        return StoreFailure();
+        return StoreFailure() ?? AuditFailure();
+    }
+
+    /// <summary>
+    /// The audit log's failure, if it has one: a silo that cannot audit answers every write
+    /// INTERNAL. A check tries the gap's line (at most once a second), so the silo serves again
+    /// once the log takes lines, even when no write comes to show it.
+    /// </summary>
+    private string? AuditFailure()
+    {
+        if (audit?.Failure is null) return null;
+        var now = time.GetUtcNow();
+        lock (_lock)
+        {
+            if (now < _nextAuditProbe) return Reason(audit.Failure);
+            _nextAuditProbe = now + ProbeInterval;
+        }
+        return audit.TryResume(now) ? null : Reason(audit.Failure);
+
+        static string? Reason(string? failure) => failure is null ? null : $"the audit log takes no lines ({failure}), so every write is answered INTERNAL";
     }
 
     /// <summary>

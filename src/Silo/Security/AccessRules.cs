@@ -52,6 +52,9 @@ public static class AccessRules
         return rules;
     }
 
+    /// <summary>Whether <paramref name="method"/> only reads (a method without a rule counts as a write).</summary>
+    public static bool IsRead(string method) => Methods.TryGetValue(method, out var permission) && permission == Permission.Read;
+
     /// <summary>"/controlplane.v1.Endpoints/Create" → "Endpoints/Create".</summary>
     public static string Short(string method) => method.LastIndexOf('.') is var dot and >= 0 ? method[(dot + 1)..] : method.TrimStart('/');
 

@@ -50,6 +50,20 @@ public sealed class AuditLog : IDisposable
 
     public string Path { get; }
 
+    /// <summary>
+    /// Why the log cannot be appended to (null while it can): set by a failed append, cleared by
+    /// the line that marks the gap (<see cref="TryResume"/>, which the next append or health probe
+    /// tries first). The silo's health reports it: a silo that cannot audit answers every write
+    /// INTERNAL.
+    /// </summary>
+    public string? Failure => Volatile.Read(ref _failure)?.Reason;
+
+    private sealed record Outage(DateTimeOffset Since, string Reason);
+
+    private readonly Lock _resume = new();
+    private Outage? _failure;
+    private bool _torn;
+
     private static SafeFileHandle OpenFile(string path)
     {
         var fd = Open(path, WriteOnly | Create | AppendOnly | CloseOnExec, Convert.ToInt32("640", 8));
@@ -60,17 +74,18 @@ public sealed class AuditLog : IDisposable
     /// <summary>Appends one entry; returns once the line is in the file (the kernel's page cache).</summary>
     public void Append(in AuditEntry entry)
     {
-        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(512);
-        buffer.ResetWrittenCount();
-        var json = t_writer;
-        if (json is null) t_writer = json = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true });
-        else json.Reset(buffer);
+        // After an outage the gap's line comes first; while it cannot be written, neither can this.
+        if (Volatile.Read(ref _failure) is { } outage && !TryResume(entry.Time))
+        {
+            throw new IOException($"cannot append to the audit log {Path}: {outage.Reason}");
+        }
+        var (buffer, json) = Writer();
         json.WriteStartObject();
         // ISO 8601 of a UTC DateTime ("…T01:51:02.1234567Z"): RFC 3339, formatted without allocating.
         json.WriteString("time", entry.Time.UtcDateTime);
         json.WriteString("caller", entry.Caller.Name);
         // A call refused as unauthenticated has no role.
-        if (entry.Outcome != StatusCode.Unauthenticated) json.WriteString("role", RoleName(entry.Caller.Role));
+        if (entry.Outcome != StatusCode.Unauthenticated) json.WriteString("role", Caller.RoleName(entry.Caller.Role));
         json.WriteBoolean("authenticated", entry.Caller.Authenticated);
         json.WriteString("peer", entry.Peer);
         json.WriteString("method", entry.Method);
@@ -81,10 +96,77 @@ public sealed class AuditLog : IDisposable
         if (!string.IsNullOrEmpty(entry.Revision)) json.WriteString("revision", entry.Revision);
         if (!string.IsNullOrEmpty(entry.Error)) json.WriteString("error", entry.Error);
         json.WriteEndObject();
+        Commit(json, buffer, entry.Time);
+    }
+
+    /// <summary>
+    /// While the log is failing (<see cref="Failure"/>), tries to append the line that marks the
+    /// gap: <c>{"time":…,"event":"gap","since":…,"error":…}</c>, the writes between <c>since</c> and
+    /// <c>time</c> having been answered INTERNAL unaudited. A line cut short when the file system
+    /// filled up is ended first, so it stays one line that is not JSON (netctl audit counts it as
+    /// torn) and the gap's line is whole. True once the log takes lines again
+    /// (at once when it never failed).
+    /// </summary>
+    public bool TryResume(DateTimeOffset now)
+    {
+        if (Volatile.Read(ref _failure) is null) return true;
+        // One writer at a time, so the gap gets one line.
+        lock (_resume)
+        {
+            if (Volatile.Read(ref _failure) is not { } outage) return true;
+            var (buffer, json) = Writer();
+            var torn = Volatile.Read(ref _torn);
+            if (torn)
+            {
+                buffer.GetSpan(1)[0] = (byte)'\n';
+                buffer.Advance(1);
+                json.Reset(buffer);
+            }
+            json.WriteStartObject();
+            json.WriteString("time", now.UtcDateTime);
+            json.WriteString("event", "gap");
+            json.WriteString("since", outage.Since.UtcDateTime);
+            json.WriteString("error", outage.Reason);
+            json.WriteEndObject();
+            try
+            {
+                Commit(json, buffer, now);
+            }
+            catch (IOException)
+            {
+                return false;
+            }
+            if (torn) Volatile.Write(ref _torn, false);
+            Volatile.Write(ref _failure, null);
+            return true;
+        }
+    }
+
+    private static (ArrayBufferWriter<byte> Buffer, Utf8JsonWriter Json) Writer()
+    {
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(512);
+        buffer.ResetWrittenCount();
+        var json = t_writer;
+        if (json is null) t_writer = json = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true });
+        else json.Reset(buffer);
+        return (buffer, json);
+    }
+
+    /// <summary>Ends the line and appends it; a failure starts an outage (only the gap's line ends it).</summary>
+    private void Commit(Utf8JsonWriter json, ArrayBufferWriter<byte> buffer, DateTimeOffset time)
+    {
         json.Flush();
         buffer.GetSpan(1)[0] = (byte)'\n';
         buffer.Advance(1);
-        WriteAll(buffer.WrittenSpan);
+        try
+        {
+            WriteAll(buffer.WrittenSpan);
+        }
+        catch (IOException e)
+        {
+            Interlocked.CompareExchange(ref _failure, new Outage(time, e.Message), null);
+            throw;
+        }
         if (_maxFileBytes > 0 && Interlocked.Add(ref _size, buffer.WrittenCount) > _maxFileBytes) Rotate();
     }
 
@@ -148,6 +230,9 @@ public sealed class AuditLog : IDisposable
                 {
                     var errno = Marshal.GetLastPInvokeError();
                     if (errno == 4) continue; // EINTR
+                    // Part of the line is in the file (the file system filled up during it): the
+                    // gap's line ends it, so it stays one line that is not JSON.
+                    if (done > 0) Volatile.Write(ref _torn, true);
                     throw new IOException($"cannot append to the audit log {Path}: errno {errno}");
                 }
                 done += (int)n;
@@ -186,15 +271,6 @@ public sealed class AuditLog : IDisposable
         StatusCode.DataLoss => "DATA_LOSS",
         StatusCode.Unauthenticated => "UNAUTHENTICATED",
         _ => ((int)code).ToString(System.Globalization.CultureInfo.InvariantCulture),
-    };
-
-    private static string RoleName(Role role) => role switch
-    {
-        Role.Admin => "admin",
-        Role.Orchestrator => "orchestrator",
-        Role.Agent => "agent",
-        Role.Reader => "reader",
-        _ => role.ToString(),
     };
 
     public void Dispose() => Volatile.Read(ref _file).Dispose();

@@ -68,11 +68,33 @@ public sealed record Caller(string Name, Role Role, bool Authenticated)
         return units;
     }
 
+    /// <summary>
+    /// The role an OU names: exactly one of the lower-case names <c>netctl pki</c> writes. Any other
+    /// spelling ("Admin", "ADMIN", " admin") names none, so a certificate is read one way only.
+    /// </summary>
     public static bool TryParseRole(string? text, out Role role)
     {
+        foreach (var candidate in Enum.GetValues<Role>())
+        {
+            if (string.Equals(text, RoleName(candidate), StringComparison.Ordinal))
+            {
+                role = candidate;
+                return true;
+            }
+        }
         role = default;
-        return text is not null && Enum.TryParse(text, ignoreCase: true, out role) && Enum.IsDefined(role) && !text.Any(char.IsDigit);
+        return false;
     }
+
+    /// <summary>A role's name, as an OU and the audit log write it.</summary>
+    public static string RoleName(Role role) => role switch
+    {
+        Role.Admin => "admin",
+        Role.Orchestrator => "orchestrator",
+        Role.Agent => "agent",
+        Role.Reader => "reader",
+        _ => throw new ArgumentOutOfRangeException(nameof(role)),
+    };
 
     /// <summary>
     /// The caller of a call refused for its certificate, named by its peer address. It has no
