@@ -56,6 +56,22 @@ public sealed class PolicyCompilationTests
         Assert.Equal(["fd00::8000:0:0:0-fd00::ffff:ffff:ffff:ffff"], v6.Select(r => r.ToString()));
     }
 
+    /// <summary>The whole of each family (a /0), with and without holes: ::/0 is every IPv6 address, not only ::.</summary>
+    [Theory]
+    [InlineData("::/0", new string[0], new[] { "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" })]
+    [InlineData("::/0", new[] { "fd00:47::40/122" }, new[] { "::-fd00:47::3f", "fd00:47::80-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" })]
+    [InlineData("::/0", new[] { "::/1", "8000::/1" }, new string[0])]
+    [InlineData("0.0.0.0/0", new string[0], new[] { "0.0.0.0-255.255.255.255" })]
+    [InlineData("0.0.0.0/0", new[] { "10.0.0.0/8" }, new[] { "0.0.0.0-9.255.255.255", "11.0.0.0-255.255.255.255" })]
+    public void IpBlock_OfAWholeFamily_CoversIt(string cidr, string[] except, string[] expected)
+    {
+        var block = new IPBlock { Cidr = cidr };
+        block.Except.Add(except);
+        Assert.Equal(expected, PolicySemantics.BlockRanges(block).Select(r => r.ToString()));
+        var all = AddressRange.ParseCidr(cidr)!.Value;
+        Assert.True(all.Contains(System.Net.IPAddress.Parse(all.V6 ? "fd00:47::2" : "10.47.0.2")));
+    }
+
     [Fact]
     public void Incremental_Changes_GiveWhatARebuildGives_AndAgreeWithExplain()
     {

@@ -25,7 +25,8 @@ public readonly record struct AddressRange(bool V6, UInt128 First, UInt128 Last)
         var v6 = address.AddressFamily == AddressFamily.InterNetworkV6;
         var bits = v6 ? 128 : 32;
         if (length < 0 || length > bits) return null;
-        var host = length == bits ? UInt128.Zero : (UInt128.One << (bits - length)) - 1;
+        // A shift by 128 is a shift by 0 (the count is taken mod 128): ::/0 is every address.
+        var host = length == bits ? UInt128.Zero : bits - length == 128 ? UInt128.MaxValue : (UInt128.One << (bits - length)) - 1;
         var first = ToNumber(address) & ~host;
         return new(v6, first, first | host);
     }
