@@ -42,6 +42,78 @@ public sealed class PolicyChangeTests(PolicyCluster bed)
     }
 
     /// <summary>
+    /// A pod cannot send under an address it does not hold, with or without policies: x/a (host 1)
+    /// gives its eth0 the address of y/a (a pod on its own host), of x/c (a pod on host 3) and one
+    /// outside every network, and sends UDP from each to a listener in x/b (host 2) and in z/a (host 1).
+    /// None arrives; the same datagram from x/a's own address does. Both families.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_pod_cannot_send_from_an_address_it_does_not_hold(bool v6)
+    {
+        await bed.ClearPoliciesAsync();
+        var family = v6 ? System.Net.Sockets.AddressFamily.InterNetworkV6 : System.Net.Sockets.AddressFamily.InterNetwork;
+        var sender = bed.Pod("x", "a");
+        var (sameNode, remote) = (bed.Pod("y", "a"), bed.Pod("x", "c"));
+        Assert.Equal((1, 1, 3, 1), (sender.Host, sameNode.Host, remote.Host, bed.Pod("z", "a").Host));
+        var target = bed.Pod("x", "b");
+        var outside = v6 ? "fd00:99::5" : "10.99.0.5";
+        var senderNetns = bed.Cluster.Pod("xa");
+        string[] spoofed = [sameNode.Address(v6), remote.Address(v6), outside];
+        try
+        {
+            foreach (var address in spoofed)
+            {
+                Shell.Must(["ip", "-n", senderNetns, "addr", "add", $"{address}/{(v6 ? 128 : 32)}", "dev", "eth0", .. v6 ? new[] { "nodad" } : []]);
+            }
+            foreach (var to in (PolicyPod[])[target, bed.Pod("z", "a")])
+            {
+                using var listener = PodSockets.Create(to.Netns, family, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+                listener.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(to.Address(v6)), 0));
+                var port = ((System.Net.IPEndPoint)listener.LocalEndPoint!).Port;
+                var received = new List<string>();
+                var reading = Task.Run(async () =>
+                {
+                    var buffer = new byte[256];
+                    while (true)
+                    {
+                        var n = await listener.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None);
+                        lock (received) received.Add(System.Text.Encoding.ASCII.GetString(buffer, 0, n));
+                    }
+                });
+                foreach (var from in spoofed.Append(sender.Address(v6)))
+                {
+                    using var socket = PodSockets.Create(sender.Netns, family, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+                    socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(from), 0));
+                    for (var i = 0; i < 3; i++)
+                    {
+                        await socket.SendToAsync(System.Text.Encoding.ASCII.GetBytes(from), new System.Net.IPEndPoint(System.Net.IPAddress.Parse(to.Address(v6)), port));
+                    }
+                }
+                // The datagrams from the sender's own address arrive; by then the others would have too.
+                var clock = Stopwatch.StartNew();
+                while (true)
+                {
+                    lock (received) if (received.Contains(sender.Address(v6))) break;
+                    Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"{sender} could not reach {to} from its own address");
+                    await Task.Delay(20);
+                }
+                await Task.Delay(200);
+                lock (received) Assert.Equal([sender.Address(v6)], received.Distinct());
+                listener.Close();
+            }
+        }
+        finally
+        {
+            foreach (var address in spoofed)
+            {
+                Shell.Run("ip", "-n", senderNetns, "addr", "del", $"{address}/{(v6 ? 128 : 32)}", "dev", "eth0");
+            }
+        }
+    }
+
+    /// <summary>
     /// A policy in x isolates pods labelled role=db (ingress from nothing). Labelling x/c (host 3)
     /// closes it to the y pods on all three hosts within 1 s; removing the label opens it again.
     /// </summary>

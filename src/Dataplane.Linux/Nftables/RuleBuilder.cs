@@ -22,6 +22,7 @@ public sealed class RuleBuilder
     private const ushort RejectType = 1, RejectCode = 2;
     private const ushort CtDreg = 1, CtKey = 2, CtDirection = 3;
     private const ushort BitwiseSreg = 1, BitwiseDreg = 2, BitwiseLen = 3, BitwiseMask = 4, BitwiseXor = 5;
+    private const ushort FibDreg = 1, FibResult = 2, FibFlags = 3;
     private const ushort DynsetSetName = 1, DynsetOp = 3, DynsetSregKey = 4, DynsetSregData = 5, DynsetTimeout = 6;
 
     /// <summary>meta keys.</summary>
@@ -38,6 +39,9 @@ public sealed class RuleBuilder
     public const uint CtStatusDnat = 0x20;
 
     public const uint RejectIcmpxUnreach = 2, RejectTcpRst = 1;
+
+    /// <summary>fib: what is looked up (flags) and what it gives (result).</summary>
+    public const uint FibSourceAddress = 1, FibInputInterface = 8, FibResultOutputInterface = 1;
     public const byte IcmpxPortUnreach = 1, IcmpxAdminProhibited = 3;
 
     public const uint DynsetAdd = 0, DynsetUpdate = 1;
@@ -125,6 +129,20 @@ public sealed class RuleBuilder
         _w.AttributeBe32(NatFamily, family);
         _w.AttributeBe32(NatRegAddrMin, Nft.Reg(addressRegister));
         _w.AttributeBe32(NatRegProtoMin, Nft.Reg(portRegister));
+        return End();
+    }
+
+    /// <summary>
+    /// A route lookup into <paramref name="register"/> (4 bytes): with the source address and input
+    /// interface and the output-interface result, the interface the packet's source is reached
+    /// through when it must be the one it came in on, or 0 (nft's <c>fib saddr . iif oif</c>).
+    /// </summary>
+    public RuleBuilder Fib(uint flags, uint result, int register)
+    {
+        Begin("fib");
+        _w.AttributeBe32(FibDreg, Nft.Reg(register));
+        _w.AttributeBe32(FibResult, result);
+        _w.AttributeBe32(FibFlags, flags);
         return End();
     }
 

@@ -9,6 +9,7 @@ namespace ControlPlane.NodeAgent.Policy;
 /// are isolated and what they may exchange are elements (F = 4 | 6, D = ing | egr, k = shard):
 /// <code>
 /// policy_fwd (forward, filter):
+///     iifname "cpe*" fib saddr . iif oif 0 drop            an endpoint's packet whose source is not its own
 ///     ct state established,related accept                 replies of allowed connections
 ///     saddr vmap @egr_isoF                                 a local endpoint selected for egress: jump egressF_k
 ///     daddr vmap @ing_isoF                                 a local endpoint selected for ingress: jump ingressF_k
@@ -51,6 +52,12 @@ public static class PolicyRuleset
         var sets = new List<NftSetSpec>();
         var forward = new List<NftRule>
         {
+            // Before anything else (an established flow's entry included): a packet from an
+            // endpoint's veth must carry an address that is routed back through that veth, its
+            // own. One rule for both families (fib in an inet table looks up in the packet's).
+            new RuleBuilder().Meta(RuleBuilder.MetaIifName, 0).CmpName(0, RuleBuilder.CmpEq, Dataplane.Names.EndpointPrefix + "*")
+                .Fib(RuleBuilder.FibSourceAddress | RuleBuilder.FibInputInterface, RuleBuilder.FibResultOutputInterface, 0)
+                .Cmp(0, RuleBuilder.CmpEq, new byte[4]).Verdict(new NftVerdict(Nft.Drop)).Build("spoofed source"),
             new RuleBuilder().Ct(RuleBuilder.CtState, 0).And(0, RuleBuilder.CtStateEstablished | RuleBuilder.CtStateRelated)
                 .Cmp(0, RuleBuilder.CmpNeq, new byte[4]).Verdict(new NftVerdict(Nft.Accept)).Build("replies"),
         };
