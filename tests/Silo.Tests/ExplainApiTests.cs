@@ -114,6 +114,53 @@ public sealed class ExplainApiTests
         var toNode = await silo.Client.ExplainAsync(FromDb("10.255.0.1"));
         Assert.True(toNode.Allowed, toNode.Reason);
         Assert.False((await silo.Client.ExplainAsync(FromDb("10.255.0.2"))).Allowed);
+        // The node also holds the network's gateway and its VTEP address (its first block's first
+        // address) on the network: host traffic, as the data path treats it.
+        var net = await silo.Client.Networks.GetAsync("", "net");
+        var vtep = net.Status.Blocks.First(b => b.Node == "node-a").Cidr.Split('/')[0];
+        foreach (var own in new[] { net.Status.Ipv4Gateway, vtep })
+        {
+            var toOwn = await silo.Client.ExplainAsync(FromDb(own));
+            Assert.True(toOwn.Allowed, $"{own}: {toOwn.Reason}");
+            Assert.Contains("node-a", toOwn.Reason);
+        }
+    }
+
+    /// <summary>
+    /// With one side given by an IPv6 address, the other side's endpoint is taken at its IPv6
+    /// address (not its first, IPv4 one); an endpoint without an address of that family is an
+    /// INVALID_ARGUMENT naming its side.
+    /// </summary>
+    [Fact]
+    public async Task Explain_TakesTheOtherEndpointInTheFamilyOfTheGivenAddress()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await silo.Client.Namespaces.CreateAsync(Namespace("ns"));
+        await silo.Client.Nodes.CreateAsync(Node("node-a"));
+        await silo.Client.Networks.CreateAsync(Network("net", 100, "10.20.0.0/16", "fd00:20::/64"));
+        await silo.Client.Networks.CreateAsync(Network("v4", 101, "10.21.0.0/16"));
+        var web = await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "web", "net", "node-a"));
+        await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "db", "net", "node-a"));
+        await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "only4", "v4", "node-a"));
+        var web6 = web.Status.Ips.Single(ip => ip.Contains(':'));
+
+        foreach (var (source, destination) in new[]
+        {
+            (new ExplainPeer { Namespace = "ns", Name = "web", Ip = web6 }, new ExplainPeer { Namespace = "ns", Name = "db" }),
+            (new ExplainPeer { Ip = web6 }, new ExplainPeer { Namespace = "ns", Name = "db" }),
+            (new ExplainPeer { Namespace = "ns", Name = "db" }, new ExplainPeer { Namespace = "ns", Name = "web", Ip = web6 }),
+        })
+        {
+            var verdict = await silo.Client.ExplainAsync(new ExplainRequest { Source = source, Destination = destination, Protocol = Protocol.Tcp, Port = 80 });
+            Assert.True(verdict.Allowed, verdict.Reason);
+        }
+        var none = await Assert.ThrowsAsync<RpcException>(() => silo.Client.ExplainAsync(new ExplainRequest
+        {
+            Source = new ExplainPeer { Ip = web6 }, Destination = new ExplainPeer { Namespace = "ns", Name = "only4" }, Protocol = Protocol.Tcp, Port = 80,
+        }));
+        Assert.Equal(StatusCode.InvalidArgument, none.StatusCode);
+        Assert.StartsWith("destination:", none.Status.Detail);
+        Assert.Contains("no IPv6 address", none.Status.Detail);
     }
 
     [Theory]

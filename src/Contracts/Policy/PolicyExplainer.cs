@@ -4,10 +4,11 @@ using ControlPlane.Contracts.V1;
 namespace ControlPlane.Contracts.Policy;
 
 /// <summary>
-/// One side of a connection to explain: an endpoint (with its namespace's labels and its node's
-/// underlay address, when known) or a bare address.
+/// One side of a connection to explain: an endpoint (with its namespace's labels and, when known,
+/// the addresses its node holds: the underlay address, and its VTEP and gateway addresses on the
+/// endpoint's network, see <see cref="NodeAddresses"/>) or a bare address.
 /// </summary>
-public sealed record ExplainSubject(Endpoint? Endpoint, IPAddress Address, IReadOnlyDictionary<string, string>? NamespaceLabels, IPAddress? NodeAddress = null)
+public sealed record ExplainSubject(Endpoint? Endpoint, IPAddress Address, IReadOnlyDictionary<string, string>? NamespaceLabels, IReadOnlyCollection<IPAddress>? NodeAddresses = null)
 {
     public string Describe() => Endpoint is null ? Address.ToString() : PolicySemantics.KeyOf(Endpoint.Metadata);
 }
@@ -50,10 +51,10 @@ public static class PolicyExplainer
         return new ExplainResponse { Allowed = egress.Allowed && ingress.Allowed, Egress = egress, Ingress = ingress, Reason = reason };
     }
 
-    /// <summary>The endpoint side when the other side is a bare address that is that endpoint's node's underlay address.</summary>
+    /// <summary>The endpoint side when the other side is a bare address that its node holds (underlay, VTEP, gateway).</summary>
     private static ExplainSubject? OwnNode(ExplainSubject source, ExplainSubject destination) =>
-        source.Endpoint is null && destination.NodeAddress?.Equals(source.Address) == true ? destination
-            : destination.Endpoint is null && source.NodeAddress?.Equals(destination.Address) == true ? source
+        source.Endpoint is null && destination.NodeAddresses?.Contains(source.Address) == true ? destination
+            : destination.Endpoint is null && source.NodeAddresses?.Contains(destination.Address) == true ? source
             : null;
 
     private static bool IsSelf(ExplainSubject source, ExplainSubject destination) =>

@@ -88,7 +88,7 @@ public static class OverlayCalculator
 
     /// <summary>The first block of each family stands for the node.</summary>
     private static List<IPAddress> VtepAddresses(List<(IPAddress Network, int PrefixLength)> blocks) =>
-        [.. blocks.GroupBy(b => b.Network.AddressFamily).Select(g => g.First().Network)];
+        Contracts.Policy.NodeAddresses.Vteps(blocks.Select(b => b.Network));
 
     private static (IPAddress Network, int PrefixLength)? Parse(string cidr)
     {

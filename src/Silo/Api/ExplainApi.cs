@@ -22,15 +22,21 @@ public static class ExplainApi
     {
         if (request.Port is 0 or > 65535) throw ControlPlaneException.Invalid("port", $"{request.Port} is outside 1..65535");
         if (!Enum.IsDefined(request.Protocol)) throw ControlPlaneException.Invalid("protocol", $"{(int)request.Protocol} is not TCP, UDP or SCTP");
-        var source = await SubjectAsync(grains, store, "source", request.Source).ConfigureAwait(false);
-        var destination = await SubjectAsync(grains, store, "destination", request.Destination).ConfigureAwait(false);
+        // One side given by address sets the family; the other endpoint is then taken at its
+        // address of that family.
+        var family = new[] { request.Source?.Ip, request.Destination?.Ip }
+            .Select(ip => IPAddress.TryParse(ip, out var address) ? address.AddressFamily : (System.Net.Sockets.AddressFamily?)null)
+            .FirstOrDefault(f => f is not null);
+        var source = await SubjectAsync(grains, store, "source", request.Source, family).ConfigureAwait(false);
+        var destination = await SubjectAsync(grains, store, "destination", request.Destination, family).ConfigureAwait(false);
         if (source.Address.AddressFamily != destination.Address.AddressFamily)
             throw ControlPlaneException.Invalid("destination.ip", "source and destination addresses are of different families");
         return PolicyExplainer.Explain(source, destination, PolicySemantics.ProtocolNumber(request.Protocol), (ushort)request.Port,
             Policies(store, source.Endpoint), Policies(store, destination.Endpoint));
     }
 
-    private static async Task<ExplainSubject> SubjectAsync(IGrainFactory grains, DurableStore store, string field, ExplainPeer? peer)
+    private static async Task<ExplainSubject> SubjectAsync(IGrainFactory grains, DurableStore store, string field, ExplainPeer? peer,
+        System.Net.Sockets.AddressFamily? family)
     {
         if (peer is null) throw ControlPlaneException.Invalid(field, "is required");
         IPAddress? address = null;
@@ -60,7 +66,9 @@ public static class ExplainApi
         var ips = endpoint.Status.Ips.Select(IPAddress.Parse).ToList();
         if (address is null)
         {
-            address = ips.FirstOrDefault() ?? throw ControlPlaneException.Invalid(field, $"endpoint {peer.Namespace}/{peer.Name} has no address yet");
+            address = ips.FirstOrDefault(ip => family is null || ip.AddressFamily == family) ?? throw ControlPlaneException.Invalid(field,
+                ips.Count == 0 ? $"endpoint {peer.Namespace}/{peer.Name} has no address yet"
+                    : $"endpoint {peer.Namespace}/{peer.Name} has no {(family == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "IPv6" : "IPv4")} address, the family of the other side's address");
         }
         else if (!ips.Contains(address))
         {
@@ -74,13 +82,18 @@ public static class ExplainApi
         catch (ControlPlaneException e) when (e.Code == ErrorCode.NotFound)
         {
         }
-        IPAddress? nodeAddress = null;
+        // What the endpoint's node holds: its underlay address, and its VTEP and the gateways on the endpoint's network.
+        var nodeAddresses = new List<IPAddress>();
         if (await store.Store.ReadAsync(Kinds.Node, endpoint.Spec.Node).ConfigureAwait(false) is { } node
             && IPAddress.TryParse(Node.Parser.ParseFrom(node.Data).Spec?.UnderlayIp, out var underlay))
         {
-            nodeAddress = underlay;
+            nodeAddresses.Add(underlay);
         }
-        return new ExplainSubject(endpoint, address, PolicySemantics.NamespaceLabels(peer.Namespace, ns), nodeAddress);
+        if (await store.Store.ReadAsync(Kinds.Network, endpoint.Spec.Network).ConfigureAwait(false) is { } network)
+        {
+            nodeAddresses.AddRange(NodeAddresses.OnNetwork(Network.Parser.ParseFrom(network.Data), endpoint.Spec.Node));
+        }
+        return new ExplainSubject(endpoint, address, PolicySemantics.NamespaceLabels(peer.Namespace, ns), nodeAddresses);
     }
 
     /// <summary>What holds an address: a service (or import) by its virtual IP, or an endpoint on one of the networks.</summary>
