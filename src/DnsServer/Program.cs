@@ -40,7 +40,7 @@ catch (ListenAddressException e)
 }
 catch (Exception e) when (e is InvalidOperationException or FormatException or IOException)
 {
-    Console.Error.WriteLine(e.Message);
+    Console.Error.WriteLine(ProgramInfo.Reason(e));
     return 2;
 }
 try

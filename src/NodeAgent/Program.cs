@@ -37,7 +37,16 @@ if (ProgramInfo.EarlyExit(args, "ControlPlane.NodeAgent", Usage, "Agent", "Metri
 }
 var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 ProgramDefaults.Apply(builder, "nodeagent.json");
-var options = builder.Configuration.GetSection("Agent").Get<AgentOptions>() ?? new AgentOptions();
+AgentOptions options;
+try
+{
+    options = builder.Configuration.GetSection("Agent").Get<AgentOptions>() ?? new AgentOptions();
+}
+catch (InvalidOperationException e)
+{
+    Console.Error.WriteLine($"ControlPlane.NodeAgent: {ProgramInfo.Reason(e)}");
+    return 2;
+}
 if (options.Validate() is { Count: > 0 } errors)
 {
     Console.Error.WriteLine("Invalid configuration:\n  " + string.Join("\n  ", errors));

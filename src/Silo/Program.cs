@@ -34,9 +34,15 @@ catch (IOException e) when (e is ListenAddressException || e.InnerException is M
     Console.Error.WriteLine($"ControlPlane.Silo: {e.Message}");
     return 1;
 }
+catch (StackExchange.Redis.RedisConnectionException e)
+{
+    // The membership Redis went away between the check at start and Orleans' own connection.
+    Console.Error.WriteLine($"ControlPlane.Silo: the membership Redis cannot be reached (Cluster:Redis): {e.FailureType}");
+    return 1;
+}
 catch (Exception e) when (e is ControlPlaneException or InvalidOperationException)
 {
     // The message says what to do; the exception inside is for a debugger, not the operator.
-    Console.Error.WriteLine($"ControlPlane.Silo: {e.Message}");
+    Console.Error.WriteLine($"ControlPlane.Silo: {ProgramInfo.Reason(e)}");
     return 1;
 }

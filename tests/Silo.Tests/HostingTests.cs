@@ -76,6 +76,46 @@ public sealed class HostingTests : IDisposable
         Assert.False(Directory.Exists(directory));
     }
 
+    /// <summary>
+    /// .NET reads a bare number as days: "--ClusterSet:PeerGracePeriod=30" would be a month. Every
+    /// program refuses it, naming the setting and the form it takes.
+    /// </summary>
+    [Theory]
+    [InlineData("ControlPlane.Silo", "ClusterSet:PeerGracePeriod", "30", "--Silo:Port=0")]
+    [InlineData("ControlPlane.NodeAgent", "Agent:ResyncInterval", "30", "--Agent:UnderlayIp=10.255.9.9")]
+    [InlineData("ControlPlane.DnsServer", "Dns:TcpIdleTimeout", "10", "--Dns:Listen=127.0.0.1:0")]
+    public async Task EveryProgram_RefusesABareNumberForADuration(string program, string setting, string value, string other)
+    {
+        var (code, output) = await RunAsync(program, $"--{setting}={value}", other,
+            program == "ControlPlane.Silo" ? $"--Silo:DataDirectory={_data}" : program == "ControlPlane.NodeAgent" ? "--Agent:AttachSocket=" + Path.Combine(_data, "agent.sock") : "--Dns:Zone=cluster.local");
+
+        Assert.NotEqual(0, code);
+        Assert.Contains($"'{value}' at '{setting}'", output);
+        Assert.Contains("is a bare number, which .NET reads as days: write a duration as hh:mm:ss", output);
+    }
+
+    /// <summary>
+    /// A membership Redis where none answers stops the silo with one line naming the setting, as
+    /// an unreachable store does, not with Orleans' failed start and an aborted process; and it
+    /// touches nothing (no data directory).
+    /// </summary>
+    [Fact]
+    public async Task ASilo_WhoseMembershipRedisDoesNotAnswer_StopsWithOneLineNamingTheSetting()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+
+        var (code, output) = await RunAsync("ControlPlane.Silo", "--Silo:Port=0", "--Dns:Enabled=false", $"--Silo:DataDirectory={_data}",
+            "--Cluster:Membership=redis", $"--Cluster:Redis=127.0.0.1:{port}", "--Store:Provider=postgres",
+            "--Store:Postgres=Host=127.0.0.1;Port=1;Username=postgres;Database=postgres;Timeout=2");
+
+        Assert.Equal(1, code);
+        Assert.Equal($"ControlPlane.Silo: the membership Redis cannot be reached (Cluster:Redis 127.0.0.1:{port}): UnableToConnect; start it, or correct the setting", output.Trim());
+        Assert.False(Directory.Exists(_data));
+    }
+
     [Fact]
     public void UnknownSetting_ReadsArgumentsAsTheCommandLineConfigurationDoes()
     {

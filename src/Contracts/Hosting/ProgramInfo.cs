@@ -38,6 +38,7 @@ public static class ProgramInfo
                 """);
             return 0;
         }
+        StrictDurationConverter.Install();
         if (UnknownSetting(args, sections) is { } unknown)
         {
             Console.Error.WriteLine($"{program}: unknown setting '{unknown}': this program reads the sections {string.Join(", ", sections)} (and Logging); see --help");
@@ -45,6 +46,13 @@ public static class ProgramInfo
         }
         return null;
     }
+
+    /// <summary>
+    /// What a failure to start says: its message, and for a setting the configuration could not
+    /// convert (<c>Failed to convert configuration value '30' at 'X:Y'…</c>) also why.
+    /// </summary>
+    public static string Reason(Exception e) =>
+        e is InvalidOperationException { InnerException: FormatException format } ? $"{e.Message} {format.Message}" : e.Message;
 
     /// <summary>
     /// The first command-line setting (as .NET's command-line configuration reads them:

@@ -186,11 +186,33 @@ public static class SiloApp
         return app;
     }
 
+    /// <summary>
+    /// Connects to the membership Redis once before Orleans starts, so that an address where none
+    /// answers stops the silo with one line naming the setting (as an unreachable store does)
+    /// rather than Orleans' failed start.
+    /// </summary>
+    private static void RequireReachable(string redis)
+    {
+        var configuration = StackExchange.Redis.ConfigurationOptions.Parse(redis);
+        configuration.AbortOnConnectFail = true;
+        configuration.ConnectRetry = 1;
+        try
+        {
+            using var connection = StackExchange.Redis.ConnectionMultiplexer.Connect(configuration);
+        }
+        catch (StackExchange.Redis.RedisConnectionException e)
+        {
+            throw new InvalidOperationException(
+                $"the membership Redis cannot be reached (Cluster:Redis {redis}): {e.FailureType}; start it, or correct the setting", e);
+        }
+    }
+
     private static void ConfigureOrleans(ISiloBuilder silo, ClusterOptions options)
     {
         var port = options.SiloPort == 0 ? FreeTcpPort() : options.SiloPort;
         if (options.Membership == "redis")
         {
+            RequireReachable(options.Redis);
             silo.UseRedisClustering(redis => redis.ConfigurationOptions = StackExchange.Redis.ConfigurationOptions.Parse(options.Redis));
             // After a pause, grain calls wait for the membership check too (its doc comment says why).
             silo.AddIncomingGrainCallFilter<MembershipGrainCallFilter>();
