@@ -149,7 +149,9 @@ internal static class DescribeCommand
                     $"watching the peer: last heard {Format.Time(link.LastSync)} ({link.LagSeconds:0.#}s ago), {link.Exports} export(s)")));
                 break;
             case { } link:
-                var withdraw = link.WithdrawTime is null ? "" : $"; its imports are withdrawn at {Format.Time(link.WithdrawTime)} unless it returns";
+                var withdraw = link.WithdrawTime is null ? ""
+                    : link.WithdrawTime.ToDateTimeOffset() <= DateTimeOffset.UtcNow ? $"; its imports were withdrawn at {Format.Time(link.WithdrawTime)}"
+                    : $"; its imports are withdrawn at {Format.Time(link.WithdrawTime)} unless it returns";
                 events.Add(("Warning", "NotConnected", (link.Message.Length > 0 ? link.Message.TrimEnd('.') : "this silo's watch of the peer is not open") + withdraw));
                 break;
         }
