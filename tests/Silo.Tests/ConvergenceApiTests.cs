@@ -214,10 +214,7 @@ public sealed class ConvergenceApiTests : IDisposable
     [Fact]
     public async Task Commit_to_programmed_latency_is_a_metric_per_node()
     {
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
+        var port = Ports.Free();
         await using var silo = await SiloInstance.StartAsync($"--Silo:HealthPort={port}");
         var client = silo.Client;
         await client.Nodes.CreateAsync(Node("sim"));

@@ -102,10 +102,7 @@ public sealed class HostingTests : IDisposable
     [Fact]
     public async Task ASilo_WhoseMembershipRedisDoesNotAnswer_StopsWithOneLineNamingTheSetting()
     {
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
+        var port = Ports.Free();
 
         var (code, output) = await RunAsync("ControlPlane.Silo", "--Silo:Port=0", "--Dns:Enabled=false", $"--Silo:DataDirectory={_data}",
             "--Cluster:Membership=redis", $"--Cluster:Redis=127.0.0.1:{port}", "--Store:Provider=postgres",
