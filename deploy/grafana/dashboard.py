@@ -26,7 +26,7 @@ ROWS = [
     ("Watch and convergence", [
         ("Watch streams", "sum by (instance) (controlplane_watch_streams{job=~\"$job\"})", "short"),
         ("Watch lag p99 (commit → send)", "histogram_quantile(0.99, sum by (le) (rate(controlplane_watch_lag_seconds_bucket{job=~\"$job\"}[$__rate_interval])))", "s"),
-        ("Commit → programmed p99 by node", "histogram_quantile(0.99, sum by (le, node) (rate(controlplane_convergence_programmed_latency_milliseconds_bucket{job=~\"$job\"}[$__rate_interval])))", "ms"),
+        ("Commit → programmed p99 by node", "histogram_quantile(0.99, sum by (le, node) (rate(controlplane_convergence_programmed_latency_seconds_bucket{job=~\"$job\"}[$__rate_interval])))", "s"),
         ("Changes not programmed everywhere", "sum(controlplane_convergence_changes_waiting{job=~\"$job\"})", "short"),
     ]),
     ("Node agents", [
