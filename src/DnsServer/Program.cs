@@ -40,7 +40,7 @@ catch (ListenAddressException e)
 }
 catch (Exception e) when (e is InvalidOperationException or FormatException or IOException)
 {
-    Console.Error.WriteLine(ProgramInfo.Reason(e));
+    Console.Error.WriteLine($"ControlPlane.DnsServer: {ProgramInfo.Reason(e)}");
     return 2;
 }
 try

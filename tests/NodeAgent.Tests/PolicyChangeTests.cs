@@ -44,7 +44,8 @@ public sealed class PolicyChangeTests(PolicyCluster bed)
     /// <summary>
     /// A pod cannot send under an address it does not hold, with or without policies: x/a (host 1)
     /// gives its eth0 the address of y/a (a pod on its own host), of x/c (a pod on host 3) and one
-    /// outside every network, and sends UDP from each to a listener in x/b (host 2) and in z/a (host 1).
+    /// outside every network, and sends UDP from each to a listener in x/b (host 2), in z/a (host 1)
+    /// and on host 1 itself at the gateway address.
     /// None arrives; the same datagram from x/a's own address does. Both families.
     /// </summary>
     [Theory]
@@ -67,7 +68,11 @@ public sealed class PolicyChangeTests(PolicyCluster bed)
             {
                 Shell.Must(["ip", "-n", senderNetns, "addr", "add", $"{address}/{(v6 ? 128 : 32)}", "dev", "eth0", .. v6 ? new[] { "nodad" } : []]);
             }
-            foreach (var to in (PolicyPod[])[target, bed.Pod("z", "a")])
+            // Two pods, and the sender's own node at the network's gateway (traffic to the node
+            // itself: its services, such as a node-local DNS server, would answer a forged source).
+            var net = await bed.Cluster.Client.Networks.GetAsync("", "net");
+            var node = new PolicyPod("", "node-1", 1, net.Status.Ipv4Gateway, net.Status.Ipv6Gateway, "/var/run/netns/" + bed.Cluster.Host(1));
+            foreach (var to in (PolicyPod[])[target, bed.Pod("z", "a"), node])
             {
                 using var listener = PodSockets.Create(to.Netns, family, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
                 listener.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(to.Address(v6)), 0));

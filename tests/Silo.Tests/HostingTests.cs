@@ -96,8 +96,8 @@ public sealed class HostingTests : IDisposable
 
     /// <summary>
     /// A membership Redis where none answers stops the silo with one line naming the setting, as
-    /// an unreachable store does, not with Orleans' failed start and an aborted process; and it
-    /// touches nothing (no data directory).
+    /// an unreachable store does, not with Orleans' failed start and an aborted process; it
+    /// touches nothing (no data directory) and does not print the setting's password.
     /// </summary>
     [Fact]
     public async Task ASilo_WhoseMembershipRedisDoesNotAnswer_StopsWithOneLineNamingTheSetting()
@@ -105,12 +105,13 @@ public sealed class HostingTests : IDisposable
         var port = Ports.Free();
 
         var (code, output) = await RunAsync("ControlPlane.Silo", "--Silo:Port=0", "--Dns:Enabled=false", $"--Silo:DataDirectory={_data}",
-            "--Cluster:Membership=redis", $"--Cluster:Redis=127.0.0.1:{port}", "--Store:Provider=postgres",
+            "--Cluster:Membership=redis", $"--Cluster:Redis=127.0.0.1:{port},password=hunter2", "--Store:Provider=postgres",
             "--Store:Postgres=Host=127.0.0.1;Port=1;Username=postgres;Database=postgres;Timeout=2");
 
         Assert.Equal(1, code);
-        Assert.Equal($"ControlPlane.Silo: the membership Redis cannot be reached (Cluster:Redis 127.0.0.1:{port}): UnableToConnect; start it, or correct the setting", output.Trim());
+        Assert.Equal($"ControlPlane.Silo: the membership Redis cannot be reached (Cluster:Redis 127.0.0.1:{port},password=*****): UnableToConnect; start it, or correct the setting", output.Trim());
         Assert.False(Directory.Exists(_data));
+        Assert.DoesNotContain("hunter2", output);
     }
 
     [Fact]

@@ -25,7 +25,9 @@ public static class PolicyExplainer
     {
         var egress = Side(PolicyDirection.Egress, source, destination, protocol, port, destination.Endpoint, sourcePolicies);
         var ingress = Side(PolicyDirection.Ingress, destination, source, protocol, port, destination.Endpoint, destinationPolicies);
-        var what = $"{PolicySemantics.ProtocolName(protocol)}/{port} from {source.Describe()} to {destination.Describe()}";
+        // With the addresses compared: a dual-stack endpoint is explained at one of its addresses.
+        static string At(ExplainSubject subject) => subject.Endpoint is null ? subject.Describe() : $"{subject.Describe()} ({subject.Address})";
+        var what = $"{PolicySemantics.ProtocolName(protocol)}/{port} from {At(source)} to {At(destination)}";
         string reason;
         if (source.Endpoint is { } s && destination.Endpoint is { } d && s.Spec.Network != d.Spec.Network)
         {

@@ -8,8 +8,9 @@ namespace ControlPlane.NodeAgent.Policy;
 /// The network-policy part of the agent's table. Every chain and rule is static; which endpoints
 /// are isolated and what they may exchange are elements (F = 4 | 6, D = ing | egr, k = shard):
 /// <code>
-/// policy_fwd (forward, filter):
+/// source_pre (prerouting, filter, before the services' reject_pre):
 ///     iifname "cpe*" fib saddr . iif oif 0 drop            an endpoint's packet whose source is not its own
+/// policy_fwd (forward, filter):
 ///     ct state established,related accept                 replies of allowed connections
 ///     saddr vmap @egr_isoF                                 a local endpoint selected for egress: jump egressF_k
 ///     daddr vmap @ing_isoF                                 a local endpoint selected for ingress: jump ingressF_k
@@ -37,6 +38,9 @@ public static class PolicyRuleset
 {
     public const string ForwardChain = "policy_fwd";
 
+    /// <summary>The prerouting chain that drops an endpoint's packets with a source it does not hold.</summary>
+    public const string SourceChain = "source_pre";
+
     /// <summary>Interval sets (and chains) per family and direction.</summary>
     public const int Shards = 128;
 
@@ -50,14 +54,19 @@ public static class PolicyRuleset
     public static (List<NftSetSpec> Sets, List<NftChainSpec> Chains) Schema()
     {
         var sets = new List<NftSetSpec>();
-        var forward = new List<NftRule>
+        // Before anything else sees the packet (an established flow's entry, a service's reject,
+        // the node's own sockets): a packet from an endpoint's veth must carry an address that is
+        // routed back through that veth, its own. At prerouting, so it covers traffic to the node
+        // (gateway, VTEP, underlay, node-local DNS) as well as forwarded traffic; one rule for both
+        // families (fib in an inet table looks up in the packet's).
+        var source = new List<NftRule>
         {
-            // Before anything else (an established flow's entry included): a packet from an
-            // endpoint's veth must carry an address that is routed back through that veth, its
-            // own. One rule for both families (fib in an inet table looks up in the packet's).
             new RuleBuilder().Meta(RuleBuilder.MetaIifName, 0).CmpName(0, RuleBuilder.CmpEq, Dataplane.Names.EndpointPrefix + "*")
                 .Fib(RuleBuilder.FibSourceAddress | RuleBuilder.FibInputInterface, RuleBuilder.FibResultOutputInterface, 0)
                 .Cmp(0, RuleBuilder.CmpEq, new byte[4]).Verdict(new NftVerdict(Nft.Drop)).Build("spoofed source"),
+        };
+        var forward = new List<NftRule>
+        {
             new RuleBuilder().Ct(RuleBuilder.CtState, 0).And(0, RuleBuilder.CtStateEstablished | RuleBuilder.CtStateRelated)
                 .Cmp(0, RuleBuilder.CmpNeq, new byte[4]).Verdict(new NftVerdict(Nft.Accept)).Build("replies"),
         };
@@ -73,7 +82,11 @@ public static class PolicyRuleset
                     .Build($"{d.ToString().ToLowerInvariant()} isolated v{f.Suffix}"));
             }
         }
-        return (sets, [new NftChainSpec(ForwardChain, new NftHook(Nft.HookForward, 0, "filter"), forward)]);
+        return (sets,
+        [
+            new NftChainSpec(SourceChain, new NftHook(Nft.HookPrerouting, -160, "filter"), source),
+            new NftChainSpec(ForwardChain, new NftHook(Nft.HookForward, 0, "filter"), forward),
+        ]);
     }
 
     private static uint EntryType(FamilyLayout f) => Nft.Concat(f.AddressType, f.AddressType, Nft.TypeInetProto, Nft.TypeInetService);

@@ -202,8 +202,9 @@ public static class SiloApp
         }
         catch (StackExchange.Redis.RedisConnectionException e)
         {
+            // The setting as Redis reads it, without its password.
             throw new InvalidOperationException(
-                $"the membership Redis cannot be reached (Cluster:Redis {redis}): {e.FailureType}; start it, or correct the setting", e);
+                $"the membership Redis cannot be reached (Cluster:Redis {StackExchange.Redis.ConfigurationOptions.Parse(redis).ToString(includePassword: false)}): {e.FailureType}; start it, or correct the setting", e);
         }
     }
 

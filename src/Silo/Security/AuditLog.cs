@@ -103,8 +103,9 @@ public sealed class AuditLog : IDisposable
     /// While the log is failing (<see cref="Failure"/>), tries to append the line that marks the
     /// gap: <c>{"time":…,"event":"gap","since":…,"error":…}</c>, the writes between <c>since</c> and
     /// <c>time</c> having been answered INTERNAL unaudited. A line cut short when the file system
-    /// filled up is ended first, so it stays one line that is not JSON (netctl audit counts it as
-    /// torn) and the gap's line is whole. True once the log takes lines again
+    /// filled up was cut off again; if that failed, it is ended first, so it stays one line that
+    /// is not JSON (netctl audit counts it as torn) and the gap's line is whole. True once the log
+    /// takes lines again
     /// (at once when it never failed).
     /// </summary>
     public bool TryResume(DateTimeOffset now)
@@ -230,9 +231,11 @@ public sealed class AuditLog : IDisposable
                 {
                     var errno = Marshal.GetLastPInvokeError();
                     if (errno == 4) continue; // EINTR
-                    // Part of the line is in the file (the file system filled up during it): the
-                    // gap's line ends it, so it stays one line that is not JSON.
-                    if (done > 0) Volatile.Write(ref _torn, true);
+                    // Part of the line is in the file (the file system filled up during it): cut
+                    // it off again. Nothing can have been appended after it (the file system is
+                    // full); should the cut fail, the gap's line ends it, so it stays one line
+                    // that is not JSON.
+                    if (done > 0 && !TrimEnd(file, done)) Volatile.Write(ref _torn, true);
                     throw new IOException($"cannot append to the audit log {Path}: errno {errno}");
                 }
                 done += (int)n;
@@ -243,6 +246,16 @@ public sealed class AuditLog : IDisposable
             if (added) file.DangerousRelease();
         }
     }
+
+    /// <summary>Removes the last <paramref name="bytes"/> bytes of the file (a line cut short).</summary>
+    private static bool TrimEnd(SafeFileHandle file, int bytes)
+    {
+        var length = RandomAccess.GetLength(file);
+        return length >= bytes && Truncate((int)file.DangerousGetHandle(), length - bytes) == 0;
+    }
+
+    [DllImport("libc", EntryPoint = "ftruncate", SetLastError = true)]
+    private static extern int Truncate(int fd, long length);
 
     [DllImport("libc", EntryPoint = "open", SetLastError = true)]
     private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, int mode);
