@@ -58,7 +58,15 @@ wait_for() {
 
 # DIR/cluster.env: KEY='value' lines, for `. DIR/cluster.env` in a shell (values hold no quotes).
 # Whether a process runs (an exited process may linger as a zombie until it is reaped).
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]; }
+# Alive: the process has a state and it is not Z (a zombie). A process reaped between two reads
+# has no state, so it is not alive (checking kill -0 first and the state after took one reaped
+# in between for a running one).
+alive() {
+  local state
+  [ -n "$1" ] || return 1
+  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+  [ -n "$state" ] && [ "$state" != Z ]
+}
 
 setting() { (. "$dir/cluster.env" && eval "echo \"\${$1:-}\""); }
 record() { echo "$1='$2'" >>"$dir/cluster.env"; }
