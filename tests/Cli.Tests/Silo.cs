@@ -71,8 +71,12 @@ internal sealed partial class Silo : IAsyncDisposable
     public async Task RestartAsync()
     {
         await StopAsync();
-        (_process, _) = await LaunchAsync([.. _args, $"--Silo:Port={new Uri(Address).Port}"], _output);
+        await StartAgainAsync();
     }
+
+    /// <summary>Starts the stopped silo again on its data directory and port.</summary>
+    public async Task StartAgainAsync() =>
+        (_process, _) = await LaunchAsync([.. _args, $"--Silo:Port={new Uri(Address).Port}"], _output);
 
     /// <summary>
     /// Stops the silo with SIGTERM and starts it again on its data directory at another free port,
