@@ -142,4 +142,79 @@ public sealed class RequestedAddressTests
         var others = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => silo.Client.Services.CreateAsync(Service("ns", $"s{i}", "net"))));
         Assert.DoesNotContain("10.96.0.10", others.Select(s => s.Status.ClusterIps[0]));
     }
+
+    private static Service External(string name, string target) => new()
+    {
+        Metadata = new ObjectMeta { Namespace = "ns", Name = name },
+        Spec = new ServiceSpec { Type = ServiceType.ExternalName, ExternalName = target },
+    };
+
+    /// <summary>
+    /// As Kubernetes (and its DNS conformance test, which turns an ExternalName service into a
+    /// ClusterIP one): a service changes type only to or from EXTERNAL_NAME. Becoming CLUSTER_IP
+    /// claims virtual IPs in the update's commit (a taken one is refused and changes nothing);
+    /// becoming EXTERNAL_NAME gives them back, so another service can take them, after a restart
+    /// too.
+    /// </summary>
+    [Fact]
+    public async Task AService_ChangesTypeOnlyToOrFromExternalName_TakingAndGivingBackItsAddresses()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "cp-silo-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using (var silo = await SiloInstance.StartInAsync(directory, ownsDirectory: false))
+            {
+                await SeedAsync(silo.Client);
+                var web = await silo.Client.Services.CreateAsync(Family("web", "", [], "10.96.0.10"));
+                var headless = Service("ns", "headless", "net");
+                headless.Spec.Type = ServiceType.Headless;
+                await silo.Client.Services.CreateAsync(headless);
+                await silo.Client.Services.CreateAsync(External("ext", "example.com"));
+                var before = await PositionAsync(silo.Client);
+
+                // CLUSTER_IP and HEADLESS do not turn into each other.
+                var toHeadless = web.Clone();
+                toHeadless.Spec.Type = ServiceType.Headless;
+                toHeadless.Spec.ClusterIps.Clear();
+                await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.UpdateAsync(toHeadless), "spec.type");
+                // ExternalName to ClusterIP asking for a taken address, a missing network, or none.
+                var taken = Family("ext", "", [], "10.96.0.10");
+                await Fails(StatusCode.AlreadyExists, () => silo.Client.Services.UpdateAsync(taken), "ns/web");
+                await Fails(StatusCode.FailedPrecondition, () => silo.Client.Services.UpdateAsync(Service("ns", "ext", "nowhere")), "spec.network");
+                await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.UpdateAsync(Service("ns", "ext", "")), "spec.network");
+                Assert.Equal(before, await PositionAsync(silo.Client));
+                Assert.Equal(ServiceType.ExternalName, (await silo.Client.Services.GetAsync("ns", "ext")).Spec.Type);
+
+                // web becomes an alias and gives its address back; ext takes it.
+                var alias = External("web", "example.org");
+                var aliased = await silo.Client.Services.UpdateAsync(alias);
+                Assert.Equal(ServiceType.ExternalName, aliased.Spec.Type);
+                Assert.Empty(aliased.Status.ClusterIps);
+                Assert.Empty(aliased.Spec.IpFamilies);
+                var ext = await silo.Client.Services.UpdateAsync(Family("ext", "", [], "10.96.0.10"));
+                Assert.Equal((ServiceType.ClusterIp, "10.96.0.10"), (ext.Spec.Type, Assert.Single(ext.Status.ClusterIps)));
+                Assert.Equal(["IPv4"], ext.Spec.IpFamilies);
+                // headless becomes an alias and back: it holds no address either way.
+                await silo.Client.Services.UpdateAsync(External("headless", "example.net"));
+                var back = await silo.Client.Services.UpdateAsync(headless);
+                Assert.Equal(ServiceType.Headless, back.Spec.Type);
+                Assert.Empty(back.Status.ClusterIps);
+            }
+            await using (var silo = await SiloInstance.StartInAsync(directory, ownsDirectory: false))
+            {
+                // After a restart the store still says who holds what: web, a ClusterIP again, gets
+                // a new address, not ext's.
+                await Fails(StatusCode.AlreadyExists, () => silo.Client.Services.CreateAsync(Family("copy", "", [], "10.96.0.10")), "ns/ext");
+                var web = await silo.Client.Services.UpdateAsync(Service("ns", "web", "net"));
+                Assert.NotEqual("10.96.0.10", Assert.Single(web.Status.ClusterIps));
+                // ext gives its address back on becoming an alias again; copy can take it now.
+                await silo.Client.Services.UpdateAsync(External("ext", "example.com"));
+                Assert.Equal("10.96.0.10", Assert.Single((await silo.Client.Services.CreateAsync(Family("copy", "", [], "10.96.0.10"))).Status.ClusterIps));
+            }
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
 }

@@ -90,6 +90,18 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
     protected virtual IReadOnlyList<Claim>? ClaimsAfterUpdate(T updated) => null;
 
     /// <summary>
+    /// For an update that changes what the object holds (a service that becomes or stops being
+    /// CLUSTER_IP): fills server-owned fields of <paramref name="updated"/> and reserves what it
+    /// holds now. The reservation's claims replace the object's (none when null), its references
+    /// are checked at the commit, and a failed commit undoes it. Null: the update holds what
+    /// <see cref="ClaimsAfterUpdate"/> says.
+    /// </summary>
+    protected virtual Task<Reservation?> PrepareUpdateAsync(T current, T updated) => Task.FromResult<Reservation?>(null);
+
+    /// <summary>Releases what the object held before an update and holds no more, after the update is durable.</summary>
+    protected virtual Task AfterUpdateAsync(T previous, T updated) => Task.CompletedTask;
+
+    /// <summary>
     /// The objects this one refers to (its namespace, an endpoint's node), which must exist when
     /// it is created and cannot be deleted while it exists: the create requires them, holds a
     /// reference claim on each but its namespace (<see cref="WithReferences"/>), and the store
@@ -199,38 +211,12 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         {
             throw MissingReference(Kinds.Namespace, meta.Namespace);
         }
-        for (var attempt = 1; ; attempt++)
+        await WriteReservedAsync(async () => await PrepareCreateAsync(created), reservation =>
         {
-            var reservation = await PrepareCreateAsync(created);
-            try
-            {
-                var references = References(created);
-                await WriteAsync(created, WithReferences(reservation.Claims, references), references);
-                return Current();
-            }
-            catch (Exception e)
-            {
-                if (reservation.Undo is not null)
-                {
-                    await reservation.Undo();
-                }
-                if (e is ReferenceException refused)
-                {
-                    throw Refused(refused);
-                }
-                if (e is not ClaimTakenException taken)
-                {
-                    throw;
-                }
-                if (reservation.Resync is null || attempt == ClaimAttempts)
-                {
-                    throw ClaimRefused(taken);
-                }
-                // An allocator handed out something the store says another object holds: its
-                // memory is stale (a duplicate activation, a rebuild racing a release). Rebuild it.
-                await reservation.Resync();
-            }
-        }
+            var references = References(created);
+            return WriteAsync(created, WithReferences(reservation!.Claims, references), references);
+        });
+        return Current();
     }
 
     public Task<T> GetAsync() => Task.FromResult(Current());
@@ -257,16 +243,59 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
             return Current();
         }
         await CheckUpdateAsync(existing, updated);
-        try
+        await WriteReservedAsync(() => PrepareUpdateAsync(existing, updated), reservation =>
         {
-            // Replaced claims keep the object's references (which never change: its namespace, its node).
-            await WriteAsync(updated, ClaimsAfterUpdate(updated) is { } claims ? WithReferences(claims, References(updated)) : null);
-        }
-        catch (ClaimTakenException taken)
-        {
-            throw ClaimRefused(taken);
-        }
+            var references = References(updated);
+            if (reservation is null)
+            {
+                // Replaced claims keep the object's references, which did not change.
+                return WriteAsync(updated, ClaimsAfterUpdate(updated) is { } claims ? WithReferences(claims, references) : null);
+            }
+            // What the object holds now replaces what it held, and its references (which may have
+            // changed with it) must exist at the commit, as on create.
+            return WriteAsync(updated, WithReferences(reservation.Claims ?? [], references), references);
+        });
+        await AfterUpdateAsync(existing, updated);
         return Current();
+    }
+
+    /// <summary>
+    /// Reserves (<paramref name="prepare"/>) and commits (<paramref name="write"/>). A failed
+    /// commit gives the reservation back. When the store refused a claim an allocator handed out,
+    /// the allocator's memory is stale (a duplicate activation, a rebuild racing a release): it is
+    /// rebuilt from the store and the write tried again, <see cref="ClaimAttempts"/> times in all.
+    /// </summary>
+    private async Task WriteReservedAsync(Func<Task<Reservation?>> prepare, Func<Reservation?, Task> write)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var reservation = await prepare();
+            try
+            {
+                await write(reservation);
+                return;
+            }
+            catch (Exception e)
+            {
+                if (reservation?.Undo is not null)
+                {
+                    await reservation.Undo();
+                }
+                if (e is ReferenceException refused)
+                {
+                    throw Refused(refused);
+                }
+                if (e is not ClaimTakenException taken)
+                {
+                    throw;
+                }
+                if (reservation?.Resync is null || attempt == ClaimAttempts)
+                {
+                    throw ClaimRefused(taken);
+                }
+                await reservation.Resync();
+            }
+        }
     }
 
     public async Task DeleteAsync(string etag)

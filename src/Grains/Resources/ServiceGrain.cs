@@ -88,12 +88,39 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
 
     protected override async Task<Reservation> PrepareCreateAsync(Service resource)
     {
-        var spec = resource.Spec;
         resource.Status = new ServiceStatus();
+        await RequireNetworkAsync(resource.Spec);
+        return await ReserveAsync(resource);
+    }
+
+    /// <summary>
+    /// A change of type (to or from EXTERNAL_NAME, the only ones allowed): the service takes
+    /// virtual IPs when it becomes CLUSTER_IP and holds none otherwise; the ones it held are
+    /// released once the update is durable (<see cref="AfterUpdateAsync"/>).
+    /// </summary>
+    protected override async Task<Reservation?> PrepareUpdateAsync(Service current, Service updated)
+    {
+        if (updated.Spec.Type == current.Spec.Type) return null;
+        updated.Status.ClusterIps.Clear();
+        if (updated.Spec.Network != current.Spec.Network) await RequireNetworkAsync(updated.Spec);
+        return await ReserveAsync(updated);
+    }
+
+    protected override Task AfterUpdateAsync(Service previous, Service updated) =>
+        updated.Spec.Type != previous.Spec.Type ? ReleaseAsync(previous) : Task.CompletedTask;
+
+    private async Task RequireNetworkAsync(ServiceSpec spec)
+    {
         if (spec.Network.Length > 0 && await Store.ReadAsync(Kinds.Network, spec.Network) is null)
         {
             throw MissingReference(Kinds.Network, spec.Network);
         }
+    }
+
+    /// <summary>The virtual IPs of a CLUSTER_IP service (the ones it asks for, or allocated), claimed in its commit.</summary>
+    private async Task<Reservation> ReserveAsync(Service resource)
+    {
+        var spec = resource.Spec;
         if (spec.Type != ServiceType.ClusterIp)
         {
             return Reservation.None;
@@ -114,29 +141,46 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
     protected override void Inherit(Service current, Service requested)
     {
         if (requested.Spec is not { } spec || current.Spec.IpFamilies.Count == 0 || spec.IpFamilies.Count > 0 || spec.ClusterIps.Count > 0) return;
+        // A service that changes type starts over, as a new one would.
+        if ((spec.Type == ServiceType.Unspecified ? ServiceType.ClusterIp : spec.Type) != current.Spec.Type) return;
         if (spec.IpFamilyPolicy.Length == 0) spec.IpFamilyPolicy = current.Spec.IpFamilyPolicy;
         if (spec.IpFamilyPolicy == current.Spec.IpFamilyPolicy) spec.IpFamilies.Add(current.Spec.IpFamilies);
     }
 
+    /// <summary>
+    /// As Kubernetes: the type changes only to or from EXTERNAL_NAME (the virtual IPs are then
+    /// taken or given back, and the network and families are those of the new type); otherwise
+    /// the type, network, families and virtual IPs stay.
+    /// </summary>
     protected override Service Merge(Service current, Service requested)
     {
-        if (requested.Spec.Type != current.Spec.Type) throw ControlPlaneException.Invalid("spec.type", "is immutable");
-        if (requested.Spec.Network != current.Spec.Network) throw ControlPlaneException.Invalid("spec.network", "is immutable");
-        if (current.Spec.IpFamilies.Count > 0)
+        var (was, now) = (current.Spec, requested.Spec);
+        var retyped = now.Type != was.Type;
+        if (retyped && was.Type != ServiceType.ExternalName && now.Type != ServiceType.ExternalName)
         {
-            if (!requested.Spec.IpFamilies.SequenceEqual(current.Spec.IpFamilies)) throw ControlPlaneException.Invalid("spec.ip_families", "is immutable");
-            if (requested.Spec.IpFamilyPolicy != current.Spec.IpFamilyPolicy) throw ControlPlaneException.Invalid("spec.ip_family_policy", "is immutable");
+            throw ControlPlaneException.Invalid("spec.type", $"cannot change from {was.Type} to {now.Type}: a service changes type only to or from EXTERNAL_NAME");
         }
-        if (requested.Spec.ClusterIps.Count > 0 && !requested.Spec.ClusterIps.SequenceEqual(current.Spec.ClusterIps)) throw ControlPlaneException.Invalid("spec.cluster_ips", "is immutable");
-        requested.Spec.ClusterIps.Clear();
-        requested.Spec.ClusterIps.Add(current.Spec.ClusterIps);
+        if (!retyped)
+        {
+            if (now.Network != was.Network) throw ControlPlaneException.Invalid("spec.network", "is immutable");
+            if (was.IpFamilies.Count > 0)
+            {
+                if (!now.IpFamilies.SequenceEqual(was.IpFamilies)) throw ControlPlaneException.Invalid("spec.ip_families", "is immutable");
+                if (now.IpFamilyPolicy != was.IpFamilyPolicy) throw ControlPlaneException.Invalid("spec.ip_family_policy", "is immutable");
+            }
+            if (now.ClusterIps.Count > 0 && !now.ClusterIps.SequenceEqual(was.ClusterIps)) throw ControlPlaneException.Invalid("spec.cluster_ips", "is immutable");
+            now.ClusterIps.Clear();
+            now.ClusterIps.Add(was.ClusterIps);
+        }
         current.Metadata.Labels.Clear();
         current.Metadata.Labels.Add(requested.Metadata.Labels);
-        current.Spec = requested.Spec;
+        current.Spec = now;
         return current;
     }
 
-    protected override Task AfterDeleteAsync(Service deleted) => deleted.Status.ClusterIps.Count == 0
+    protected override Task AfterDeleteAsync(Service deleted) => ReleaseAsync(deleted);
+
+    private Task ReleaseAsync(Service held) => held.Status.ClusterIps.Count == 0
         ? Task.CompletedTask
-        : GrainFactory.Get<IServiceIpAllocatorGrain>(ServiceIpAllocatorGrain.Cluster).ReleaseAsync(Key, [.. deleted.Status.ClusterIps]);
+        : GrainFactory.Get<IServiceIpAllocatorGrain>(ServiceIpAllocatorGrain.Cluster).ReleaseAsync(Key, [.. held.Status.ClusterIps]);
 }
