@@ -192,6 +192,37 @@ public sealed class ClusterDnsTests
     }
 
     /// <summary>
+    /// The Kubernetes conformance test "DNS should provide DNS for ExternalName services": an
+    /// ExternalName service answers its CNAME, a changed target the new one, and once the service
+    /// becomes ClusterIP its virtual IP; back to ExternalName, the CNAME again.
+    /// </summary>
+    [Fact]
+    public async Task AnExternalNameService_ChangedToClusterIpAndBack_AnswersWhatItIsNow()
+    {
+        await using var dns = await ClusterDns.StartAsync();
+        const string Name = "alias.shop.svc.cluster.local";
+        var alias = new Service { Metadata = new ObjectMeta { Name = "alias", Namespace = "shop" }, Spec = new ServiceSpec { Type = ServiceType.ExternalName, ExternalName = "foo.example.com" } };
+        await dns.Client.Services.CreateAsync(alias);
+        await dns.AwaitAnswerAsync(Name, DnsType.CNAME, r => r.Answer.Count == 1);
+        Assert.Equal(["foo.example.com."], (await dns.AskAsync("dig", Name, "CNAME")).Answer.Select(a => a.Split('\t', ' ').Last()));
+
+        alias.Spec.ExternalName = "bar.example.com";
+        await dns.Client.Services.UpdateAsync(alias);
+        await dns.AwaitAnswerAsync(Name, DnsType.CNAME, r => r.Answer.Count == 1 && r.Answer.Exists(a => a.Contains("bar.example.com", StringComparison.Ordinal)));
+
+        var clusterIp = Svc("alias", ServiceType.ClusterIp);
+        var vip = Assert.Single((await dns.Client.Services.UpdateAsync(clusterIp)).Status.ClusterIps);
+        await dns.AwaitAnswerAsync(Name, DnsType.A, r => r.Answer.Count == 1);
+        var answer = await dns.AskAsync("kdig", Name, "A");
+        Assert.Equal(("NOERROR", vip), (answer.Status, Assert.Single(answer.Answer).Split('\t', ' ').Last()));
+        Assert.Empty((await dns.AskAsync("dig", Name, "CNAME")).Answer);
+
+        await dns.Client.Services.UpdateAsync(alias);
+        await dns.AwaitAnswerAsync(Name, DnsType.A, r => r.Answer.Count == 1 && r.Answer.Exists(a => a.Contains("bar.example.com", StringComparison.Ordinal)));
+        Assert.DoesNotContain(vip, (await dns.DigAsync("dig", "+short", Name, "A")), StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// The serial follows the store's position: many changes in a few seconds and then a restart
     /// of the DNS server never take it back (it was the clock at start plus one per change), and a
     /// restart with nothing committed in between serves the same serial.
