@@ -8,7 +8,8 @@ namespace ControlPlane.Cni;
 /// <summary>
 /// The node agent's attach API on its unix socket. Failures become CNI errors by status code:
 /// an agent that cannot be reached, an agent that cannot reach the control plane, or a call that
-/// timed out or raced, is "try again later" (11);
+/// timed out or raced, or whose connection failed whatever status the client gave it, is "try
+/// again later" (11);
 /// a refusal is 100 + its gRPC code (<see cref="CniCodes.Refused"/>), its text in the details.
 /// </summary>
 public sealed class AgentConnection(string socket) : IDisposable
@@ -45,8 +46,10 @@ public sealed class AgentConnection(string socket) : IDisposable
             // during the call); ADD and DEL are idempotent per container, so a retry settles it.
             throw new CniException(CniCodes.TryAgainLater, $"{what}: the outcome is unknown; try again", e.Status.Detail);
         }
-        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Aborted)
+        catch (RpcException e) when (e.Status.DebugException is not null || e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Aborted)
         {
+            // A status the client made up (it carries the exception behind it) is no answer from
+            // the agent: a connection that broke or a hung agent that missed its keep-alive pings.
             throw new CniException(CniCodes.TryAgainLater, $"{what}: the node agent is unavailable ({e.StatusCode})", $"agent socket {Socket}: {e.Status.Detail}");
         }
         catch (RpcException e)

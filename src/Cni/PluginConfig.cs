@@ -55,7 +55,9 @@ public sealed record PluginConfig
         JsonObject root;
         try
         {
-            root = JsonNode.Parse(json) as JsonObject ?? throw new CniException(CniCodes.DecodingFailure, "the configuration is not a JSON object");
+            // A key given twice is refused rather than one of its values picked.
+            root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }) as JsonObject
+                ?? throw new CniException(CniCodes.DecodingFailure, "the configuration is not a JSON object");
         }
         catch (JsonException e)
         {
@@ -63,14 +65,15 @@ public sealed record PluginConfig
         }
         var version = Text(root, "cniVersion") ?? "";
         var labels = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (root["labels"] is JsonObject staticLabels)
+        if (Object(root["labels"], "labels") is { } staticLabels)
         {
             foreach (var (key, value) in staticLabels) labels[key] = Expect<string>(value, "labels." + key);
         }
-        var cniArgs = root["args"]?["cni"] as JsonObject;
-        if (cniArgs?["labels"] is JsonArray argLabels)
+        var cniArgs = Object(Object(root["args"], "args")?["cni"], "args.cni");
+        if (cniArgs?["labels"] is { } argLabels)
         {
-            foreach (var label in argLabels)
+            if (argLabels is not JsonArray list) throw new CniException(CniCodes.InvalidConfig, "args.cni.labels must be a list of {key, value}");
+            foreach (var label in list)
             {
                 labels[Expect<string>(label?["key"], "args.cni.labels[].key")] = Expect<string>(label?["value"], "args.cni.labels[].value");
             }
@@ -84,13 +87,16 @@ public sealed record PluginConfig
             Namespace = Text(root, "namespace") ?? "default",
             Labels = labels,
             ClusterDomain = (Text(root, "clusterDomain") ?? "").TrimEnd('.'),
-            Dns = root["dns"] as JsonObject,
-            Ips = Strings(root["runtimeConfig"]?["ips"], "runtimeConfig.ips") ?? Strings(cniArgs?["ips"], "args.cni.ips"),
+            Dns = DnsSettings(root["dns"]),
+            Ips = Strings(Object(root["runtimeConfig"], "runtimeConfig")?["ips"], "runtimeConfig.ips") ?? Strings(cniArgs?["ips"], "args.cni.ips"),
             Ports = NamedPorts(cniArgs?["ports"]),
-            PrevResult = root["prevResult"] as JsonObject,
-            ValidAttachments = root["cni.dev/valid-attachments"] is JsonArray valid
-                ? valid.Select(a => (Expect<string>(a?["containerID"], "cni.dev/valid-attachments[].containerID"), Expect<string>(a?["ifname"], "cni.dev/valid-attachments[].ifname"))).ToList()
-                : null,
+            PrevResult = Object(root["prevResult"], "prevResult"),
+            ValidAttachments = root["cni.dev/valid-attachments"] switch
+            {
+                null => null,
+                JsonArray valid => valid.Select(a => (Expect<string>(Object(a, "cni.dev/valid-attachments[]")?["containerID"], "cni.dev/valid-attachments[].containerID"), Expect<string>(a?["ifname"], "cni.dev/valid-attachments[].ifname"))).ToList(),
+                _ => throw new CniException(CniCodes.InvalidConfig, "cni.dev/valid-attachments must be a list of {containerID, ifname}"),
+            },
         };
     }
 
@@ -145,6 +151,40 @@ public sealed record PluginConfig
         }
         return ports;
     }
+
+    /// <summary>
+    /// The spec's DNS settings, checked and copied: <c>nameservers</c>, <c>search</c> and
+    /// <c>options</c> are lists of strings, <c>domain</c> a string; the result carries them as
+    /// given. Other keys are not the spec's and are left out of the result (as unknown keys of the
+    /// configuration are ignored).
+    /// </summary>
+    private static JsonObject? DnsSettings(JsonNode? node)
+    {
+        if (Object(node, "dns") is not { } dns) return null;
+        var settings = new JsonObject();
+        foreach (var (key, value) in dns)
+        {
+            switch (key)
+            {
+                case "nameservers" or "search" or "options":
+                    var list = Strings(value, "dns." + key) ?? throw new CniException(CniCodes.InvalidConfig, $"dns.{key} must be a list of strings");
+                    settings[key] = new JsonArray([.. list.Select(v => JsonValue.Create(v))]);
+                    break;
+                case "domain":
+                    settings[key] = Expect<string>(value, "dns.domain");
+                    break;
+            }
+        }
+        return settings;
+    }
+
+    /// <summary>The object at <paramref name="key"/>, null when absent; anything else is an invalid configuration naming the key.</summary>
+    private static JsonObject? Object(JsonNode? node, string key) => node switch
+    {
+        null => null,
+        JsonObject value => value,
+        _ => throw new CniException(CniCodes.InvalidConfig, $"{key} must be an object", $"{key}: {node.GetValueKind()}"),
+    };
 
     private static string? Text(JsonObject root, string key) => root[key] is { } node ? Expect<string>(node, key) : null;
 

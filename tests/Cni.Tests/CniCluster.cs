@@ -167,6 +167,9 @@ internal sealed class CniCluster : IAsyncDisposable
             "--Logging:LogLevel:ControlPlane.NodeAgent.Sync=Information", "--Logging:LogLevel:ControlPlane.NodeAgent.Lease=Information");
     }
 
+    /// <summary>Sends <paramref name="signal"/> (STOP, CONT) to agent n: a stopped agent accepts connections and never answers.</summary>
+    public void SignalAgent(int n, string signal) => Shell.Must("kill", "-" + signal, _agents[n].Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
     /// <summary>SIGKILL, as a crash would.</summary>
     public void KillAgent(int n)
     {

@@ -64,6 +64,14 @@ public sealed class ProtocolTests(CniBed bed)
     [InlineData("ADD", """{"cniVersion":"1.0.0","name":"x","network":"n","runtimeConfig":{"ips":["not-an-ip"]}}""", "c1", "eth0", 7, "a requested address is not an IP address")]
     [InlineData("ADD", """{"cniVersion":"1.0.0","name":"x","network":"n","args":{"cni":{"ports":[{"name":"a","port":1,"protocol":"ICMP"}]}}}""", "c1", "eth0", 7, "args.cni.ports[0].protocol must be TCP, UDP or SCTP")]
     [InlineData("ADD", """{"cniVersion":"1.0.0","name":"x","network":"n","args":{"cni":{"ports":[{"name":"a","port":"80"}]}}}""", "c1", "eth0", 7, "args.cni.ports[0].port has the wrong type")]
+    [InlineData("ADD", """{"cniVersion":"1.0.0","name":"x","network":"n","network":"m"}""", "c1", "eth0", 6, "the configuration is not valid JSON")]
+    [InlineData("ADD", """{"cniVersion":"1.0.0","name":"x","network":"n","labels":"x"}""", "c1", "eth0", 7, "labels must be an object")]
+    [InlineData("ADD", """{"cniVersion":"1.0.0","name":"x","network":"n","labels":["a"]}""", "c1", "eth0", 7, "labels must be an object")]
+    [InlineData("ADD", """{"cniVersion":"1.0.0","name":"x","network":"n","dns":"x"}""", "c1", "eth0", 7, "dns must be an object")]
+    [InlineData("ADD", """{"cniVersion":"1.0.0","name":"x","network":"n","dns":{"nameservers":"10.0.0.1"}}""", "c1", "eth0", 7, "dns.nameservers must be a list of strings")]
+    [InlineData("ADD", """{"cniVersion":"1.0.0","name":"x","network":"n","dns":{"search":[1]}}""", "c1", "eth0", 7, "dns.search[0] has the wrong type")]
+    [InlineData("ADD", """{"cniVersion":"1.0.0","name":"x","network":"n","runtimeConfig":"x"}""", "c1", "eth0", 7, "runtimeConfig must be an object")]
+    [InlineData("ADD", """{"cniVersion":"1.0.0","name":"x","network":"n","args":{"cni":{"labels":{"a":"b"}}}}""", "c1", "eth0", 7, "args.cni.labels must be a list of {key, value}")]
     [InlineData("GC", """{"cniVersion":"1.0.0","name":"x","network":"n"}""", "", "", 1, "GC needs cniVersion 1.1.0 or later")]
     [InlineData("CHECK", """{"cniVersion":"1.1.0","name":"x","network":"n"}""", "c1", "eth0", 7, "CHECK needs prevResult")]
     [InlineData("FROB", """{"cniVersion":"1.1.0","name":"x","network":"n"}""", "c1", "eth0", 4, "unknown CNI_COMMAND 'FROB'")]
@@ -163,5 +171,83 @@ public sealed class ProtocolTests(CniBed bed)
 
         Assert.True(Runtimes.Plugin(Cluster, 2, "DEL", config, "owner-1", $"/run/netns/{p1}", cniArgs: Args).Code == 0);
         Assert.NotEqual(0, Shell.Run("ip", "-n", p1, "link", "show", "eth0").Code);
+    }
+
+    /// <summary>
+    /// An agent that accepts the connection and never answers (stopped, or hung) is "try again
+    /// later" (11), as an unreachable one is, not a refusal; and a namespace the agent cannot see
+    /// (mounted only in the runtime's own mount namespace) is refused saying so.
+    /// </summary>
+    [Fact]
+    public async Task Add_HungAgentIsTryAgainLater_ANamespaceTheAgentCannotSeeIsNamed()
+    {
+        var vni = bed.NextVni();
+        var network = (await Cluster.CreateNetworkAsync($"n{vni}", vni)).Metadata.Name;
+        var config = Runtimes.PluginConfig(Cluster, Cluster.WriteConfList($"c{vni}", network, host: 1));
+        var pod = Cluster.Netns($"p{vni}");
+        Cluster.AddNamespace(pod);
+
+        Cluster.SignalAgent(1, "STOP");
+        Runtimes.Outcome hung;
+        try
+        {
+            hung = Runtimes.Plugin(Cluster, 1, "ADD", config, $"hung-{vni}", $"/run/netns/{pod}");
+        }
+        finally
+        {
+            Cluster.SignalAgent(1, "CONT");
+        }
+        Assert.True(hung.Code == 1, hung.ToString());
+        Assert.Equal(11, hung.Json["code"]!.GetValue<int>());
+        // As a runtime does after a failed ADD (the resumed agent may still carry out the request).
+        Assert.True(Runtimes.Plugin(Cluster, 1, "DEL", config, $"hung-{vni}", $"/run/netns/{pod}").Code == 0);
+
+        // The runtime's private bind mount of the namespace: an empty file where the agent looks.
+        var hidden = Path.Combine(Cluster.Directory, $"hidden-{vni}");
+        File.WriteAllText(hidden, "");
+        var environment = new Dictionary<string, string>
+        {
+            ["CNI_COMMAND"] = "ADD", ["CNI_CONTAINERID"] = $"hidden-{vni}", ["CNI_NETNS"] = hidden, ["CNI_IFNAME"] = "eth0", ["CNI_PATH"] = Cluster.PluginDirectory,
+        };
+        var (code, output, _) = Shell.Run(environment, config.ToJsonString(), "unshare", "--mount", "--propagation", "private", "sh", "-c",
+            "mount --bind \"$0\" \"$1\" && exec ip netns exec \"$2\" \"$3\"", $"/run/netns/{pod}", hidden, Cluster.Host(1), Path.Combine(Cluster.PluginDirectory, "controlplane"));
+        Assert.True(code == 1, output);
+        var refused = JsonNode.Parse(output)!;
+        Assert.Equal(103, refused["code"]!.GetValue<int>());
+        Assert.Contains("is not a network namespace as the node agent sees it", refused["details"]!.GetValue<string>(), StringComparison.Ordinal);
+        var missing = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await Cluster.Client.Endpoints.GetAsync("default", EndpointIdentity.EndpointName($"hidden-{vni}")));
+        Assert.Equal(Grpc.Core.StatusCode.NotFound, missing.StatusCode);
+    }
+
+    /// <summary>
+    /// An ADD cut short after the agent made the endpoint and the veth pair (the agent was killed
+    /// while wiring) leaves the container's interface unfinished; the same ADD again completes
+    /// it instead of failing on the interface it began.
+    /// </summary>
+    [Fact]
+    public async Task Add_RepeatedAfterOneCutShort_CompletesTheInterfaceItBegan()
+    {
+        var vni = bed.NextVni();
+        var network = (await Cluster.CreateNetworkAsync($"n{vni}", vni)).Metadata.Name;
+        var config = Runtimes.PluginConfig(Cluster, Cluster.WriteConfList($"c{vni}", network, host: 1));
+        var pod = Cluster.Netns($"p{vni}");
+        Cluster.AddNamespace(pod);
+        var added = Runtimes.Plugin(Cluster, 1, "ADD", config, $"cut-{vni}", $"/run/netns/{pod}");
+        Assert.True(added.Code == 0, added.ToString());
+        var address = added.Json["ips"]![0]!["address"]!.GetValue<string>();
+        // What the agent leaves when it dies between creating the pair and configuring its far end.
+        Shell.Must("ip", "-n", pod, "address", "flush", "dev", "eth0");
+        Shell.Must("ip", "-n", pod, "link", "set", "eth0", "down");
+
+        var again = Runtimes.Plugin(Cluster, 1, "ADD", config, $"cut-{vni}", $"/run/netns/{pod}");
+        Assert.True(again.Code == 0, again.ToString());
+        Assert.Equal(address, again.Json["ips"]![0]!["address"]!.GetValue<string>());
+        Assert.Contains(address, Shell.Must("ip", "-n", pod, "-o", "address", "show", "dev", "eth0"), StringComparison.Ordinal);
+        Assert.Contains("state UP", Shell.Must("ip", "-n", pod, "link", "show", "eth0"), StringComparison.Ordinal);
+
+        // Another container's interface of that name is still not taken over.
+        var other = Runtimes.Plugin(Cluster, 1, "ADD", config, $"other-{vni}", $"/run/netns/{pod}");
+        Assert.Equal(121, other.Json["code"]!.GetValue<int>());
+        Assert.True(Runtimes.Plugin(Cluster, 1, "DEL", config, $"cut-{vni}", $"/run/netns/{pod}").Code == 0);
     }
 }

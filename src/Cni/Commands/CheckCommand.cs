@@ -53,7 +53,7 @@ public static class CheckCommand
             Labels = { [AttachmentLabels.Attachment] = identity.AttachmentKey },
         });
         var endpoint = found.Endpoints.FirstOrDefault(e => e.Metadata.Name == identity.Name)
-            ?? throw Failed($"endpoint {identity.Namespace}/{identity.Name} of this container is not on this node");
+            ?? throw Failed($"no endpoint {identity.Namespace}/{identity.Name} is attached for this container on this node");
         // Results before 1.1.0 carry no MTU: the endpoint's is the one ADD set.
         if (expected.Mtu is null && endpoint.Status.Mtu != 0 && link.Mtu != endpoint.Status.Mtu)
             Fail($"interface {link.Name} has MTU {link.Mtu}, not {endpoint.Status.Mtu}");

@@ -11,6 +11,9 @@ namespace ControlPlane.Dataplane.Linux.Netns;
 public sealed partial class NetworkNamespace : IDisposable
 {
     private const int CloneNewNet = 0x40000000;
+
+    /// <summary>ioctl NS_GET_NSTYPE (_IO(0xb7, 0x3)): the namespace type of an nsfs file.</summary>
+    private const nuint NsGetNsType = 0xb703;
     private readonly BlockingCollection<Action> _work = [];
     private readonly Thread _thread;
 
@@ -53,6 +56,24 @@ public sealed partial class NetworkNamespace : IDisposable
     public static NetworkNamespace Enter(string path) =>
         new(path.Contains('/') ? path : "/var/run/netns/" + path);
 
+    /// <summary>
+    /// Whether <paramref name="path"/> is a network namespace as this process sees it. A path that
+    /// names one in another mount namespace (a runtime's private bind mount) is an ordinary file
+    /// here, or nothing at all.
+    /// </summary>
+    public static bool IsNetworkNamespace(string path)
+    {
+        try
+        {
+            using var handle = File.OpenHandle(path);
+            return ioctl((int)handle.DangerousGetHandle(), NsGetNsType) == CloneNewNet;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Runs <paramref name="work"/> inside the namespace and returns its result.</summary>
     public T Invoke<T>(Func<T> work)
     {
@@ -78,4 +99,7 @@ public sealed partial class NetworkNamespace : IDisposable
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int setns(int fd, int nstype);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int ioctl(int fd, nuint request);
 }

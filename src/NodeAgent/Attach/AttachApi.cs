@@ -4,6 +4,7 @@ using ControlPlane.Contracts.Attachments;
 using ControlPlane.Contracts.Client;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Dataplane.Linux.Netlink;
+using ControlPlane.Dataplane.Linux.Netns;
 using ControlPlane.NodeAgent.Dataplane;
 using ControlPlane.NodeAgent.Sync;
 using Grpc.Core;
@@ -34,6 +35,9 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
     {
         if (request.NetnsPath.Length == 0 || !File.Exists(request.NetnsPath))
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"netns_path: '{request.NetnsPath}' does not exist"));
+        if (!NetworkNamespace.IsNetworkNamespace(request.NetnsPath))
+            throw new RpcException(new Status(StatusCode.InvalidArgument,
+                $"netns_path: '{request.NetnsPath}' is not a network namespace as the node agent sees it (the runtime and the agent must share the mount namespace it is mounted in)"));
         if (request.InterfaceName.Length is 0 or > 15 || request.InterfaceName.Contains('/'))
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"interface_name: '{request.InterfaceName}' is not a Linux interface name"));
         await WaitRegisteredAsync(cancellationToken);
