@@ -36,7 +36,7 @@ public sealed record EndpointIdentity(string Namespace, string Name, string Cont
     /// <summary><paramref name="wanted"/> when it is a valid endpoint name, else a clean name with a digest suffix.</summary>
     public static string EndpointName(string wanted)
     {
-        if (IsSubdomain(wanted)) return wanted;
+        if (Contracts.DnsNames.IsSubdomain(wanted)) return wanted;
         var clean = new StringBuilder(wanted.Length);
         foreach (var c in wanted.ToLowerInvariant())
         {
@@ -48,11 +48,4 @@ public sealed record EndpointIdentity(string Namespace, string Name, string Cont
         var digest = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(wanted)))[..8].ToLowerInvariant();
         return prefix.Length == 0 ? "c-" + digest : $"{prefix}-{digest}";
     }
-
-    private static bool IsSubdomain(string name) =>
-        name.Length is > 0 and <= 253 && name.Split('.').All(label =>
-            label.Length is > 0 and <= 63 && IsAlphanumeric(label[0]) && IsAlphanumeric(label[^1])
-            && label.All(c => IsAlphanumeric(c) || c == '-'));
-
-    private static bool IsAlphanumeric(char c) => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c);
 }

@@ -38,6 +38,12 @@ public sealed class AgentOptions
     /// <summary>Full resync with the kernel at least this often (catches drift).</summary>
     public TimeSpan ResyncInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How long an endpoint attached on this node may be without its interface (its container's
+    /// namespace was destroyed without a DEL) before the agent detaches it. 0: never.
+    /// </summary>
+    public TimeSpan OrphanGracePeriod { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>Upper bound of the retry backoff while the control plane is unreachable.</summary>
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -65,6 +71,13 @@ public sealed class AgentOptions
             errors.Add($"Agent:{nameof(PolicyEntryLimit)} {PolicyEntryLimit} must be at least 1");
         if (string.IsNullOrWhiteSpace(NodeName))
             errors.Add($"Agent:{nameof(NodeName)} must not be empty");
+        else if (!global::ControlPlane.Contracts.DnsNames.IsSubdomain(NodeName))
+            // The control plane would refuse to register it, and the agent would retry for ever.
+            errors.Add($"Agent:{nameof(NodeName)} '{NodeName}' must be a DNS subdomain: lower-case letters, digits, '-' and '.', each label starting and ending alphanumeric, at most 253 characters");
+        if (ResyncInterval <= TimeSpan.Zero)
+            errors.Add($"Agent:{nameof(ResyncInterval)} {ResyncInterval} must be positive");
+        if (OrphanGracePeriod < TimeSpan.Zero)
+            errors.Add($"Agent:{nameof(OrphanGracePeriod)} {OrphanGracePeriod} must not be negative");
         global::ControlPlane.Contracts.Client.ClientTls.FromOptions(Ca, Certificate, Key, ("Agent:Ca", "Agent:Certificate", "Agent:Key"), out var tlsProblem);
         if (tlsProblem is not null) errors.Add(tlsProblem);
         return errors;

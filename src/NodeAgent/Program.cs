@@ -67,6 +67,8 @@ builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(options.AttachSocket, o
 builder.Services.AddSingleton(options);
 builder.Services.AddSingleton(_ => new ControlPlaneClient(options.ControlPlane, tls: options.Tls()));
 builder.Services.AddSingleton<PendingAttachments>();
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddSingleton<OrphanedAttachments>();
 builder.Services.AddSingleton<WatchSync>();
 builder.Services.AddHostedService(s => s.GetRequiredService<WatchSync>());
 builder.Services.AddSingleton<Reconciler>();

@@ -163,7 +163,7 @@ internal sealed class CniCluster : IAsyncDisposable
     {
         _agents[n] = Start(n, "ip", "netns", "exec", Host(n), "dotnet", Path.Combine(AppContext.BaseDirectory, "ControlPlane.NodeAgent.dll"),
             $"--Agent:ControlPlane=unix:{SiloSocket}", $"--Agent:NodeName=host-{n}", $"--Agent:UnderlayIp=10.98.0.{n}",
-            $"--Agent:AttachSocket={AgentSocket(n)}", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information",
+            $"--Agent:AttachSocket={AgentSocket(n)}", "--Agent:ResyncInterval=00:00:05", "--Agent:OrphanGracePeriod=00:00:03", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information",
             "--Logging:LogLevel:ControlPlane.NodeAgent.Sync=Information", "--Logging:LogLevel:ControlPlane.NodeAgent.Lease=Information");
     }
 

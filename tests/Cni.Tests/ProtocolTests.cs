@@ -250,4 +250,63 @@ public sealed class ProtocolTests(CniBed bed)
         Assert.Equal(121, other.Json["code"]!.GetValue<int>());
         Assert.True(Runtimes.Plugin(Cluster, 1, "DEL", config, $"cut-{vni}", $"/run/netns/{pod}").Code == 0);
     }
+
+    /// <summary>
+    /// A container removed while its DEL could not get through (podman removes it anyway, and
+    /// podman 4 never calls GC): its namespace, and with it its interface, is gone. The agent
+    /// detaches its endpoint after the grace period (3 s here), freeing its name and address for
+    /// the container's successor; an endpoint made through the API, with no interface ever, stays.
+    /// </summary>
+    [Fact]
+    public async Task Del_NeverArrived_TheAgentDetachesTheEndpointWhoseInterfaceIsGone()
+    {
+        var vni = bed.NextVni();
+        var network = (await Cluster.CreateNetworkAsync($"n{vni}", vni)).Metadata.Name;
+        var config = Runtimes.PluginConfig(Cluster, Cluster.WriteConfList($"c{vni}", network, host: 1));
+        var (first, second) = (Cluster.Netns($"p{vni}a"), Cluster.Netns($"p{vni}b"));
+        Cluster.AddNamespace(first);
+        Cluster.AddNamespace(second);
+        var args = $"K8S_POD_NAMESPACE=default;K8S_POD_NAME=gone-{vni}";
+        var made = await Cluster.Client.Endpoints.CreateAsync(new ControlPlane.Contracts.V1.Endpoint
+        {
+            Metadata = new ControlPlane.Contracts.V1.ObjectMeta { Namespace = "default", Name = $"api-{vni}" },
+            Spec = new ControlPlane.Contracts.V1.EndpointSpec { Network = network, Node = "host-1", Ready = true },
+        });
+        var added = Runtimes.Plugin(Cluster, 1, "ADD", config, $"gone-{vni}a", $"/run/netns/{first}", cniArgs: args);
+        Assert.True(added.Code == 0, added.ToString());
+        var address = added.Json["ips"]![0]!["address"]!.GetValue<string>();
+
+        using var watching = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var deleted = await WatchForDeleteAsync($"gone-{vni}", watching.Token);
+        Shell.Must("ip", "netns", "del", first);
+        await deleted;
+
+        Assert.Equal(made.Metadata.Uid, (await Cluster.Client.Endpoints.GetAsync("default", $"api-{vni}")).Metadata.Uid);
+        // The successor of the same name can have its address too (allocation would move on to the next).
+        var asking = (JsonObject)config.DeepClone();
+        asking["runtimeConfig"] = new JsonObject { ["ips"] = new JsonArray(address) };
+        var successor = Runtimes.Plugin(Cluster, 1, "ADD", asking, $"gone-{vni}b", $"/run/netns/{second}", cniArgs: args);
+        Assert.True(successor.Code == 0, successor.ToString());
+        Assert.Equal(address, successor.Json["ips"]![0]!["address"]!.GetValue<string>());
+        Assert.True(Runtimes.Plugin(Cluster, 1, "DEL", config, $"gone-{vni}b", $"/run/netns/{second}", cniArgs: args).Code == 0);
+        await Cluster.Client.Endpoints.DeleteAsync("default", $"api-{vni}");
+    }
+
+    /// <summary>A watch of the endpoints of "default", running when this returns: its task completes when endpoint <paramref name="name"/> is deleted.</summary>
+    private async Task<Task> WatchForDeleteAsync(string name, CancellationToken cancellationToken)
+    {
+        var synced = new TaskCompletionSource();
+        var deleted = Task.Run(async () =>
+        {
+            var request = new ControlPlane.Contracts.V1.WatchRequest { Kinds = { ControlPlane.Contracts.V1.Kind.Endpoint }, Namespace = "default" };
+            await foreach (var e in Cluster.Client.WatchAsync(request, cancellationToken: cancellationToken))
+            {
+                if (e.InitialEventsEnd) synced.TrySetResult();
+                if (e.Type == ControlPlane.Contracts.V1.EventType.Deleted && e.Endpoint?.Metadata.Name == name) return;
+            }
+        }, cancellationToken);
+        await Task.WhenAny(synced.Task, deleted);
+        if (deleted.IsFaulted || deleted.IsCanceled) await deleted;
+        return deleted;
+    }
 }

@@ -137,6 +137,23 @@ public sealed class HostingTests : IDisposable
         Assert.False(Directory.Exists(directory));
     }
 
+    /// <summary>
+    /// A node name the control plane would refuse to register (it is no DNS subdomain) stops the
+    /// agent at once with exit code 2 naming the setting, instead of retrying the registration for ever.
+    /// </summary>
+    [Theory]
+    [InlineData("Node-1")]
+    [InlineData("node_1")]
+    [InlineData("-node")]
+    public async Task TheAgent_RefusesANodeNameTheControlPlaneWouldRefuse(string name)
+    {
+        var (code, output) = await RunAsync("ControlPlane.NodeAgent", $"--Agent:NodeName={name}", "--Agent:UnderlayIp=10.255.9.9",
+            "--Agent:AttachSocket=" + Path.Combine(_data, "agent.sock"));
+
+        Assert.Equal(2, code);
+        Assert.Contains($"Agent:NodeName '{name}' must be a DNS subdomain", output);
+    }
+
     /// <summary>A taken address (UDP or TCP) stops each program at once with one line naming the setting, and exit code 1.</summary>
     [Theory]
     [InlineData("ControlPlane.Silo", "Dns:Listen", System.Net.Sockets.SocketType.Dgram)]

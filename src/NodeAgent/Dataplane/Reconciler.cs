@@ -12,9 +12,10 @@ namespace ControlPlane.NodeAgent.Dataplane;
 /// Calc → drivers on one dedicated thread that owns the netlink socket. Nothing is applied before
 /// the first complete sync; then every change (coalesced) and every resync interval recomputes
 /// the desired state and applies it: each network's overlay, removal of overlays and endpoint
-/// interfaces that are ours but no longer wanted. Failures stay pending and are retried.
+/// interfaces that are ours but no longer wanted. Failures stay pending and are retried. Each pass
+/// also tells <see cref="Attach.OrphanedAttachments"/> which endpoints' interfaces exist.
 /// </summary>
-public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Attach.PendingAttachments pending, Telemetry.AgentTelemetry telemetry, ILogger<Reconciler> logger) : BackgroundService
+public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Attach.PendingAttachments pending, Attach.OrphanedAttachments orphans, Telemetry.AgentTelemetry telemetry, ILogger<Reconciler> logger) : BackgroundService
 {
     private readonly WakeSignal _wake = new();
 
@@ -59,6 +60,7 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
                 }
                 pending.Settle(view.Endpoints);
                 programmed = Pass(rtnl, overlay, desired);
+                orphans.Observe(view.Endpoints, rtnl.ListLinks().Select(l => l.Name).ToHashSet());
             }
             catch (Exception e) when (e is NetlinkException or InvalidOperationException or IOException)
             {
