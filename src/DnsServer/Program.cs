@@ -15,7 +15,8 @@ const string Usage = """
       --Dns:ClusterSetZone=clusterset.local       the ClusterSet domain (imports of exported services; empty: off)
       --Dns:Forwarders:0=ADDRESS:53               where names outside our zones go (reverse names too)
       --Dns:ServiceRanges:0=10.96.0.0/16          the control plane's service ranges (reverse zones)
-      --Dns:PodRecords=Verified                   pod records: Verified or Disabled
+      --Dns:PodRecords=Verified                   pod records: Verified (an endpoint holds the address),
+                                                  Insecure (any address, CoreDNS's "pods insecure") or Disabled
       --Dns:Ca=ca.crt --Dns:Certificate=dns.crt --Dns:Key=dns.key   mutual TLS to https:// silos
       --Dns:TraceQueries=true                     a span per query (OTLP; default: off)
       --Metrics:Listen=ADDRESS:PORT               Prometheus text on /metrics (default: off)

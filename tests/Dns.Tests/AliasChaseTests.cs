@@ -4,8 +4,8 @@ using ControlPlane.Dns.Wire;
 namespace ControlPlane.Dns.Tests;
 
 /// <summary>
-/// ExternalName services whose target lies in our own zones: the answer carries the alias and the
-/// target's records (RFC 1034 §4.3.2), read with dig and kdig.
+/// ExternalName services: a target in our own zones is chased (RFC 1034 §4.3.2), one outside them
+/// is resolved through the forwarders when the client may use them; read with dig and kdig.
 /// </summary>
 public sealed class AliasChaseTests
 {
@@ -97,6 +97,71 @@ public sealed class AliasChaseTests
         // Asking for the alias itself is not chased.
         Assert.Equal(["alias.shop.svc.cluster.local. 30 IN CNAME web.shop.svc.cluster.local."],
             (await dns.AskAsync("dig", "alias.shop.svc.cluster.local", "CNAME")).Answer);
+    }
+
+    /// <summary>
+    /// An ExternalName pointing outside the cluster, with a forwarder: the target is resolved
+    /// upstream (as CoreDNS does) and its records follow the alias, since a stub resolver would
+    /// not chase the alias itself. Names in the upstream's records are written in full: its
+    /// compression pointers mean nothing in our message.
+    /// </summary>
+    [Fact]
+    public async Task ExternalNameOutsideTheZones_WithAForwarder_AnswersTheAliasAndTheUpstreamsRecords()
+    {
+        await using var upstream = new Transport.DnsListener(new Handling.QueryHandler(Zones.ZoneSnapshot.Build(Zones.ZoneFile.Parse("""
+            $ORIGIN example.test.
+            @ 300 IN SOA ns.example.test. hostmaster.example.test. 1 7200 1800 86400 60
+            www 300 IN A 192.168.77.7
+            www 300 IN AAAA fd77::7
+            alias 300 IN CNAME www.example.test.
+            """))), new Transport.DnsTransportOptions { Listen = TestPorts.Loopback(), Threads = 1 }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        upstream.Start();
+        await using var dns = await ClusterDns.StartAsync($"--Dns:Forwarders:0={upstream.LocalEndPoint}");
+        await dns.Client.Services.CreateAsync(Alias("ext", "www.example.test"));
+        await dns.Client.Services.CreateAsync(Alias("ext-chain", "alias.example.test"));
+        await dns.Client.Services.CreateAsync(Alias("ext-gone", "nope.example.test"));
+        await dns.AwaitAnswerAsync("ext-gone.shop.svc.cluster.local", DnsType.CNAME, r => r.Answer.Count == 1);
+
+        var a = await dns.AskAsync("dig", "ext.shop.svc.cluster.local", "A");
+        Assert.Equal("NOERROR", a.Status);
+        Assert.Contains("aa", a.Flags);
+        Assert.Contains("ra", a.Flags);
+        Assert.Equal(["ext.shop.svc.cluster.local. 30 IN CNAME www.example.test.", "www.example.test. 300 IN A 192.168.77.7"], a.Answer);
+        Assert.Equal(["ext.shop.svc.cluster.local. 30 IN CNAME www.example.test.", "www.example.test. 300 IN AAAA fd77::7"],
+            (await dns.AskAsync("kdig", "+tcp", "ext.shop.svc.cluster.local", "AAAA")).Answer);
+        // The upstream's own alias (its target compressed against its question) comes along.
+        Assert.Equal([
+            "ext-chain.shop.svc.cluster.local. 30 IN CNAME alias.example.test.",
+            "alias.example.test. 300 IN CNAME www.example.test.",
+            "www.example.test. 300 IN A 192.168.77.7"], (await dns.AskAsync("kdig", "ext-chain.shop.svc.cluster.local", "A")).Answer);
+        // The target does not exist upstream: NXDOMAIN (RFC 6604), the alias kept.
+        var gone = await dns.AskAsync("dig", "ext-gone.shop.svc.cluster.local", "A");
+        Assert.Equal("NXDOMAIN", gone.Status);
+        Assert.Equal(["ext-gone.shop.svc.cluster.local. 30 IN CNAME nope.example.test."], gone.Answer);
+        // No recursion asked: the alias alone, as without a forwarder.
+        var norec = await dns.AskAsync("dig", "+norec", "ext.shop.svc.cluster.local", "A");
+        Assert.Equal(["ext.shop.svc.cluster.local. 30 IN CNAME www.example.test."], norec.Answer);
+        Assert.DoesNotContain("ra", norec.Flags);
+    }
+
+    [Fact]
+    public async Task ExternalNameOutsideTheZones_ForAClientNotAllowedToForward_AnswersTheAliasAlone()
+    {
+        var upstreamHandler = new Handling.QueryHandler(Zones.ZoneSnapshot.Build(Zones.ZoneFile.Parse("""
+            $ORIGIN example.test.
+            @ 300 IN SOA ns.example.test. hostmaster.example.test. 1 7200 1800 86400 60
+            www 300 IN A 192.168.77.7
+            """)));
+        await using var upstream = new Transport.DnsListener(upstreamHandler, new Transport.DnsTransportOptions { Listen = TestPorts.Loopback(), Threads = 1 }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        upstream.Start();
+        await using var dns = await ClusterDns.StartAsync($"--Dns:Forwarders:0={upstream.LocalEndPoint}", "--Dns:Forwarding:AllowedClients:0=192.0.2.0/24");
+        await dns.Client.Services.CreateAsync(Alias("ext", "www.example.test"));
+        await dns.AwaitAnswerAsync("ext.shop.svc.cluster.local", DnsType.CNAME, r => r.Answer.Count == 1);
+
+        var a = await dns.AskAsync("dig", "ext.shop.svc.cluster.local", "A");
+        Assert.Equal("NOERROR", a.Status);
+        Assert.Equal(["ext.shop.svc.cluster.local. 30 IN CNAME www.example.test."], a.Answer);
+        Assert.Equal(0, upstreamHandler.Metrics.Total);
     }
 
     [Fact]

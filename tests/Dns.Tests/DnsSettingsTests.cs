@@ -42,11 +42,14 @@ public sealed class DnsSettingsTests
 
     [Fact]
     public void UnknownPodRecordMode_IsRefused() =>
-        Assert.Throws<InvalidOperationException>(() => Configure("--Dns:PodRecords=Insecure"));
+        Assert.Throws<InvalidOperationException>(() => Configure("--Dns:PodRecords=Sometimes"));
 
     [Fact]
     public void GoodSettings_AreAccepted() =>
         Configure("--Dns:ServiceRanges:0=10.96.0.0/12", "--Dns:ServiceRanges:1=fd00:96::/112", "--Dns:ReverseZones:0=in-addr.arpa", "--Dns:PodRecords=Disabled");
+
+    [Fact]
+    public void InsecurePodRecords_AreAccepted() => Configure("--Dns:PodRecords=Insecure");
 
     private static IServiceCollection Configure(params string[] args)
     {

@@ -54,7 +54,7 @@ public sealed partial class ForwardingClientsTests
     public async Task AllowedClient_IsForwarded_OtherSourceIsRefused_OwnZoneAnsweredToBoth()
     {
         var upstreamHandler = new QueryHandler(ZoneSnapshot.Build(ZoneFile.Parse(Upstream)));
-        await using var upstream = new DnsListener(upstreamHandler, new DnsTransportOptions { Listen = "127.0.0.1:0", Threads = 1 }, NullLogger.Instance);
+        await using var upstream = new DnsListener(upstreamHandler, new DnsTransportOptions { Listen = TestPorts.Loopback(), Threads = 1 }, NullLogger.Instance);
         upstream.Start();
         var errors = new List<string>();
         // Loopback over IPv6 is one of ours; 127.0.0.1 is not.
@@ -64,9 +64,9 @@ public sealed partial class ForwardingClientsTests
             ForwardingClients = ForwardingClients.Parse(["::1/128"], errors),
         };
         Assert.Empty(errors);
-        await using var v6 = new DnsListener(handler, new DnsTransportOptions { Listen = "[::1]:0", Threads = 1 }, NullLogger.Instance);
+        await using var v6 = new DnsListener(handler, new DnsTransportOptions { Listen = $"[::1]:{TestPorts.Next()}", Threads = 1 }, NullLogger.Instance);
         v6.Start();
-        await using var v4 = new DnsListener(handler, new DnsTransportOptions { Listen = "127.0.0.1:0", Threads = 1 }, NullLogger.Instance);
+        await using var v4 = new DnsListener(handler, new DnsTransportOptions { Listen = TestPorts.Loopback(), Threads = 1 }, NullLogger.Instance);
         v4.Start();
 
         var allowed = Dig.Parse(await Dig.RunAsync(v6.LocalEndPoint, "dig", "www.example.test", "A"));
@@ -88,9 +88,9 @@ public sealed partial class ForwardingClientsTests
     public async Task ServerProcess_AllowedClientsSetting_ReplacesTheDefault()
     {
         var upstreamHandler = new QueryHandler(ZoneSnapshot.Build(ZoneFile.Parse(Upstream)));
-        await using var upstream = new DnsListener(upstreamHandler, new DnsTransportOptions { Listen = "127.0.0.1:0", Threads = 1 }, NullLogger.Instance);
+        await using var upstream = new DnsListener(upstreamHandler, new DnsTransportOptions { Listen = TestPorts.Loopback(), Threads = 1 }, NullLogger.Instance);
         upstream.Start();
-        string[] common = ["--Dns:Listen=127.0.0.1:0", "--Dns:ControlPlane=", $"--Dns:Forwarders:0={upstream.LocalEndPoint}"];
+        string[] common = [$"--Dns:Listen={TestPorts.Loopback()}", "--Dns:ControlPlane=", $"--Dns:Forwarders:0={upstream.LocalEndPoint}"];
 
         // The default (localhost, localnets, networks) lets loopback through.
         await using (var byDefault = DnsServerProcess.Start(null, common))

@@ -4,7 +4,7 @@ using ControlPlane.Dns.Wire;
 
 namespace ControlPlane.Dns.Tests;
 
-/// <summary>Pod records a-b-c-d.&lt;namespace&gt;.pod.&lt;zone&gt; (and IPv6 with dashes), verified against the endpoints.</summary>
+/// <summary>Pod records a-b-c-d.&lt;namespace&gt;.pod.&lt;zone&gt; (and IPv6 with dashes): verified against the endpoints, insecure, or off.</summary>
 public sealed class PodRecordTests
 {
     private static Endpoint Pod(string name, string ns) => new()
@@ -55,6 +55,29 @@ public sealed class PodRecordTests
         await dns.Client.Endpoints.DeleteAsync("shop", "pod-0");
         await dns.AwaitAnswerAsync(name4, DnsType.A, r => r.Rcode == (int)Rcode.NXDomain);
         Assert.Equal("NXDOMAIN", (await dns.AskAsync("kdig", name6, "AAAA")).Status);
+    }
+
+    /// <summary>
+    /// Insecure (CoreDNS's "pods insecure", the Kubernetes DNS specification's §2.6): any valid
+    /// address label in any namespace label, no endpoint needed.
+    /// </summary>
+    [Fact]
+    public async Task PodRecords_Insecure_AnswerAnyAddressInAnyNamespace()
+    {
+        await using var dns = await ClusterDns.StartAsync("--Dns:PodRecords=Insecure");
+
+        var a = await dns.AskAsync("dig", "10-1-2-3.anywhere.pod.cluster.local", "A");
+        Assert.Equal("NOERROR", a.Status);
+        Assert.True(a.Authoritative);
+        Assert.Equal(["10-1-2-3.anywhere.pod.cluster.local. 30 IN A 10.1.2.3"], a.Answer);
+        Assert.Equal(["fd00-1--5.shop.pod.cluster.local. 30 IN AAAA fd00:1::5"], (await dns.AskAsync("kdig", "fd00-1--5.shop.pod.cluster.local", "AAAA")).Answer);
+        // The name exists for its own family only; the namespace level exists as an empty non-terminal.
+        Assert.Equal("NOERROR", (await dns.AskAsync("dig", "10-1-2-3.anywhere.pod.cluster.local", "AAAA")).Status);
+        Assert.Equal("NOERROR", (await dns.AskAsync("dig", "anywhere.pod.cluster.local", "A")).Status);
+        // Not an address: NXDOMAIN.
+        Assert.Equal("NXDOMAIN", (await dns.AskAsync("dig", "10-1-2-300.anywhere.pod.cluster.local", "A")).Status);
+        Assert.Equal("NXDOMAIN", (await dns.AskAsync("dig", "web.anywhere.pod.cluster.local", "A")).Status);
+        Assert.Equal("NXDOMAIN", (await dns.AskAsync("dig", "x.10-1-2-3.anywhere.pod.cluster.local", "A")).Status);
     }
 
     [Fact]

@@ -106,7 +106,7 @@ public sealed partial class ResponseRateLimitTests : IDisposable
             RateLimiter = new ResponseRateLimiter(new ResponseRateLimitOptions { ResponsesPerSecond = 1, Slip = 0 }, new FakeTimeProvider()),
         };
         await using var listener = new ControlPlane.Dns.Transport.DnsListener(handler,
-            new ControlPlane.Dns.Transport.DnsTransportOptions { Listen = "[::]:0", Threads = 1 }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            new ControlPlane.Dns.Transport.DnsTransportOptions { Listen = $"[::]:{TestPorts.Next()}", Threads = 1 }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         listener.Start();
         var v4 = new IPEndPoint(IPAddress.Loopback, listener.LocalEndPoint.Port);
         var v6 = new IPEndPoint(IPAddress.IPv6Loopback, listener.LocalEndPoint.Port);
@@ -124,7 +124,7 @@ public sealed partial class ResponseRateLimitTests : IDisposable
     public async Task ServerProcess_UdpBurstIsLimited_TcpIsNot_ThenRecovers()
     {
         File.WriteAllText(_zoneFile, Zone);
-        await using var server = DnsServerProcess.Start(null, "--Dns:Listen=127.0.0.1:0", "--Dns:ControlPlane=", $"--Dns:ZoneFiles:0={_zoneFile}",
+        await using var server = DnsServerProcess.Start(null, $"--Dns:Listen={TestPorts.Loopback()}", "--Dns:ControlPlane=", $"--Dns:ZoneFiles:0={_zoneFile}",
             "--Dns:RateLimit:ResponsesPerSecond=5", "--Dns:RateLimit:Window=00:00:02", "--Dns:RateLimit:Slip=2");
         var line = await server.WaitForLineAsync("DNS listening on", TimeSpan.FromSeconds(30));
         var endpoint = IPEndPoint.Parse(ListeningOn().Match(line).Groups[1].Value);

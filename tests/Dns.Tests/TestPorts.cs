@@ -5,13 +5,27 @@ namespace ControlPlane.Dns.Tests;
 
 /// <summary>
 /// Ports for what the tests start, from 25000-25999 (the range this suite may use on a shared
-/// machine): each call hands out the next one that is free for both TCP and UDP on loopback.
+/// machine) unless DNS_TEST_PORTS names another ("7800-7899"): each call hands out the next one
+/// that is free for both TCP and UDP on loopback.
 /// </summary>
 internal static class TestPorts
 {
-    private const int First = 25000;
-    private const int Count = 1000;
+    private static readonly (int First, int Count) Range = FromEnvironment() ?? (25000, 1000);
+    private static readonly int First = Range.First;
+    private static readonly int Count = Range.Count;
     private static int _next = Random.Shared.Next(Count);
+
+    private static (int, int)? FromEnvironment()
+    {
+        var text = Environment.GetEnvironmentVariable("DNS_TEST_PORTS");
+        if (string.IsNullOrEmpty(text)) return null;
+        var parts = text.Split('-');
+        if (parts.Length != 2 || !int.TryParse(parts[0], out var first) || !int.TryParse(parts[1], out var last) || last < first)
+        {
+            throw new FormatException($"DNS_TEST_PORTS='{text}' is not FIRST-LAST");
+        }
+        return (first, last - first + 1);
+    }
 
     public static int Next()
     {

@@ -14,7 +14,7 @@ namespace ControlPlane.Dns.Feed;
 /// Keeps the zone snapshot in step with the control plane: watches namespaces (each one's
 /// &lt;namespace&gt;.svc name exists), services, their endpoint sets,
 /// networks (their CIDRs are reverse zones), ServiceImports (the ClusterSet zone, when served) and,
-/// for verified pod records, endpoints (only their namespace and addresses are kept), all on one
+/// for verified pod records (insecure ones need none), endpoints (only their namespace and addresses are kept), all on one
 /// watch. It resumes from its last token after a disconnect (lists again only when told the token
 /// is compacted), and rebuilds the snapshot after each burst of changes that touch DNS. Until the
 /// first snapshot is complete the server answers SERVFAIL; when the control plane is unreachable
@@ -346,6 +346,8 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
     private void Rebuild(List<Service> services, Dictionary<string, ServiceEndpoints> sets, List<ServiceImport> imports, List<string> cidrs,
         List<string> namespaces, List<(string Namespace, string Ip)> pods, ulong position)
     {
+        // Only verified pod records depend on endpoint addresses (endpoints may be watched for the programmed gate alone).
+        if (zone.PodRecords != PodRecordMode.Verified) pods = [];
         // The serial is part of the SOA: hash the content with a fixed serial, bump only on change.
         var probe = ClusterRecords.Build(zone, 0, services, sets, imports, cidrs, out _);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -362,7 +364,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         _contentHash = contentHash;
         var records = ClusterRecords.Build(zone, _serial, services, sets, imports, cidrs, out var unclaimed);
         records.AddRange(staticRecords);
-        var podIndex = zone.PodRecords == PodRecordMode.Verified ? new PodIndex(zone.Zone, zone.Ttl, pods) : null;
+        var podIndex = zone.PodRecords == PodRecordMode.Disabled ? null : new PodIndex(zone.Zone, zone.Ttl, pods, zone.PodRecords);
         var snapshot = ZoneSnapshot.Build(records, podIndex, namespaces.Select(ns => ClusterRecords.NamespaceName(zone, ns)));
         handler.Swap(snapshot);
         _firstSync.TrySetResult();

@@ -7,62 +7,94 @@ using ControlPlane.Dns.Wire;
 namespace ControlPlane.Dns.Forwarding;
 
 /// <summary>
-/// Forwards queries for names outside our zones to upstream servers over UDP and caches the
-/// answers for their smallest TTL (negative answers for their SOA's), bounded in entries with
-/// oldest-first eviction. Each upstream query uses a fresh socket (a random source port) and a
-/// random id, and only a reply from the upstream with that id and question is accepted.
+/// Resolves names outside our zones through upstream servers and caches the replies as
+/// <see cref="ForwardedAnswer"/>s, which the handler shapes for each client (its id, flags,
+/// question, EDNS and size limit; TTLs counted down). A reply is kept until its smallest TTL
+/// passes (negative answers: their SOA's, RFC 2308), at most <see cref="ForwarderOptions.MaxCacheTtl"/>,
+/// bounded in entries with oldest-first eviction.
+/// <para>
+/// The upstream query is our own, whatever the client sent: the question (lower-case), RD, the
+/// client's CD, and an OPT of 1232 bytes with the client's DO. DO and CD change what an upstream
+/// returns, so they are part of the cache key beside name, type and class. Each upstream query
+/// uses a fresh socket (a random source port) and a random id, and only a reply from the
+/// upstream with that id and question is accepted; a truncated UDP reply is asked again of the
+/// same upstream over TCP.
+/// </para>
 /// </summary>
-public sealed class Forwarder(ForwarderOptions options, TimeProvider time)
+public sealed class Forwarder
 {
-    private readonly IPEndPoint[] _upstreams = [.. options.Forwarders.Select(IPEndPoint.Parse)];
-    private readonly ConcurrentDictionary<string, Entry> _cache = new(StringComparer.Ordinal);
+    /// <summary>Room for a cache key: the name's text and three characters (type, class, DO and CD).</summary>
+    public const int MaxKeyLength = DnsName.MaxWireLength + 3;
+
+    private const int UpstreamPayload = 1232;
+
+    private readonly ForwarderOptions _options;
+    private readonly TimeProvider _time;
+    private readonly IPEndPoint[] _upstreams;
+    private readonly ConcurrentDictionary<string, ForwardedAnswer> _cache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ForwardedAnswer>.AlternateLookup<ReadOnlySpan<char>> _lookup;
     private readonly ConcurrentQueue<string> _order = new();
     private int _next;
 
-    private sealed record Entry(byte[] Response, DateTimeOffset Expires);
+    public Forwarder(ForwarderOptions options, TimeProvider time)
+    {
+        _options = options;
+        _time = time;
+        _upstreams = [.. options.Forwarders.Select(IPEndPoint.Parse)];
+        _lookup = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
 
     public int CachedEntries => _cache.Count;
 
-    /// <summary>Writes a cached answer (with the query's id) and returns its length, or 0 on a miss.</summary>
-    public int TryAnswerFromCache(ReadOnlySpan<char> name, in DnsQuery query, Span<byte> response)
+    public DateTimeOffset Now => _time.GetUtcNow();
+
+    /// <summary>
+    /// Writes the cache key of a question into <paramref name="key"/> (at least
+    /// <see cref="MaxKeyLength"/>) and returns its length: the name's text, then type, class
+    /// and the DO and CD bits, one character each.
+    /// </summary>
+    public static int Key(ReadOnlySpan<char> name, ushort type, ushort @class, bool dnssecOk, bool checkingDisabled, Span<char> key)
     {
-        var key = Key(name, query.Type, query.Class);
-        if (!_cache.TryGetValue(key, out var entry) || entry.Expires <= time.GetUtcNow() || entry.Response.Length > response.Length)
-        {
-            return 0;
-        }
-        entry.Response.CopyTo(response);
-        BinaryPrimitives.WriteUInt16BigEndian(response, query.Id);
-        return entry.Response.Length;
+        name.CopyTo(key);
+        key[name.Length] = (char)type;
+        key[name.Length + 1] = (char)@class;
+        key[name.Length + 2] = (char)((dnssecOk ? 1 : 0) | (checkingDisabled ? 2 : 0));
+        return name.Length + 3;
     }
 
-    /// <summary>Asks the upstreams; returns the response length, or 0 if none answered (the caller sends SERVFAIL).</summary>
-    public async Task<int> ForwardAsync(byte[] query, Memory<byte> response, CancellationToken cancellationToken)
+    /// <summary>The cached reply for <paramref name="key"/>, or null when there is none or it is stale. Allocates nothing.</summary>
+    public ForwardedAnswer? Cached(ReadOnlySpan<char> key) =>
+        _lookup.TryGetValue(key, out var entry) && entry.FreshAt(Now) ? entry : null;
+
+    /// <summary>
+    /// Asks the upstreams for <paramref name="name"/> (text form, as <see cref="DnsName.Read"/>
+    /// gives it), caches the reply when it can be cached and returns it; null when no upstream
+    /// answered usably (the caller answers SERVFAIL).
+    /// </summary>
+    public async Task<ForwardedAnswer?> ResolveAsync(string name, ushort type, ushort @class, bool dnssecOk, bool checkingDisabled, CancellationToken cancellationToken)
     {
-        var clientId = BinaryPrimitives.ReadUInt16BigEndian(query);
-        var upstreamQuery = (byte[])query.Clone();
+        var query = Query(name, type, @class, dnssecOk, checkingDisabled);
+        if (query is null) return null;
+        var key = new string(KeyOf(name, type, @class, dnssecOk, checkingDisabled));
         var buffer = new byte[65535];
         for (var attempt = 0; attempt < _upstreams.Length; attempt++)
         {
             var upstream = _upstreams[(int)((uint)Interlocked.Increment(ref _next) % (uint)_upstreams.Length)];
-            var id = (ushort)Random.Shared.Next(0, 65536);
-            BinaryPrimitives.WriteUInt16BigEndian(upstreamQuery, id);
-            using var socket = new Socket(upstream.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(options.ForwardTimeout);
+            timeout.CancelAfter(_options.ForwardTimeout);
             try
             {
-                await socket.ConnectAsync(upstream, timeout.Token).ConfigureAwait(false);
-                await socket.SendAsync(upstreamQuery, SocketFlags.None, timeout.Token).ConfigureAwait(false);
-                while (true)
+                var reply = buffer.AsMemory(0, await AskUdpAsync(upstream, query, buffer, timeout.Token).ConfigureAwait(false));
+                if ((buffer[2] & 0x02) != 0)
                 {
-                    var length = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token).ConfigureAwait(false);
-                    if (!Matches(buffer.AsSpan(0, length), upstreamQuery, id) || length > response.Length) continue;
-                    BinaryPrimitives.WriteUInt16BigEndian(buffer, clientId);
-                    buffer.AsSpan(0, length).CopyTo(response.Span);
-                    Remember(query, buffer.AsSpan(0, length));
-                    return length;
+                    // Truncated: the whole answer over TCP; failing that, the truncated one (TC reaches the client).
+                    var whole = new byte[65535];
+                    var length = await AskTcpAsync(upstream, query, whole, timeout.Token).ConfigureAwait(false);
+                    if (length > 0) reply = whole.AsMemory(0, length);
                 }
+                if (ForwardedAnswer.Parse(reply.Span, key, Now) is not { } answer) continue;
+                Remember(answer);
+                return answer;
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
@@ -73,7 +105,87 @@ public sealed class Forwarder(ForwarderOptions options, TimeProvider time)
                 // Unreachable: try the next.
             }
         }
-        return 0;
+        return null;
+    }
+
+    private static char[] KeyOf(string name, ushort type, ushort @class, bool dnssecOk, bool checkingDisabled)
+    {
+        var key = new char[name.Length + 3];
+        Key(name, type, @class, dnssecOk, checkingDisabled, key);
+        return key;
+    }
+
+    /// <summary>Header (id set per attempt), the question, and an OPT record; null when the name cannot be written.</summary>
+    private static byte[]? Query(string name, ushort type, ushort @class, bool dnssecOk, bool checkingDisabled)
+    {
+        Span<byte> wire = stackalloc byte[DnsName.MaxWireLength];
+        var nameLength = DnsName.Write(name, wire);
+        if (nameLength < 0) return null;
+        var query = new byte[QueryParser.HeaderLength + nameLength + 4 + OptRecord.Length];
+        BinaryPrimitives.WriteUInt16BigEndian(query.AsSpan(2), (ushort)(0x0100 | (checkingDisabled ? 0x0010 : 0)));
+        BinaryPrimitives.WriteUInt16BigEndian(query.AsSpan(4), 1);
+        BinaryPrimitives.WriteUInt16BigEndian(query.AsSpan(10), 1);
+        wire[..nameLength].CopyTo(query.AsSpan(QueryParser.HeaderLength));
+        var at = QueryParser.HeaderLength + nameLength;
+        BinaryPrimitives.WriteUInt16BigEndian(query.AsSpan(at), type);
+        BinaryPrimitives.WriteUInt16BigEndian(query.AsSpan(at + 2), @class);
+        OptRecord.Write(query.AsSpan(at + 4), UpstreamPayload, 0, dnssecOk);
+        return query;
+    }
+
+    /// <summary>Sends the query with a fresh id from a fresh port; returns the length of the first matching reply.</summary>
+    private static async Task<int> AskUdpAsync(IPEndPoint upstream, byte[] query, byte[] buffer, CancellationToken cancellationToken)
+    {
+        var id = (ushort)Random.Shared.Next(0, 65536);
+        BinaryPrimitives.WriteUInt16BigEndian(query, id);
+        using var socket = new Socket(upstream.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        await socket.ConnectAsync(upstream, cancellationToken).ConfigureAwait(false);
+        await socket.SendAsync(query, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+        while (true)
+        {
+            var length = await socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            if (Matches(buffer.AsSpan(0, length), query, id)) return length;
+        }
+    }
+
+    /// <summary>The query over TCP (RFC 7766: two-byte length, then the message); the reply's length, or 0 when none came or it does not match.</summary>
+    private static async Task<int> AskTcpAsync(IPEndPoint upstream, byte[] query, byte[] buffer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await ExchangeTcpAsync(upstream, query, buffer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException)
+        {
+            return 0;
+        }
+    }
+
+    private static async Task<int> ExchangeTcpAsync(IPEndPoint upstream, byte[] query, byte[] buffer, CancellationToken cancellationToken)
+    {
+        var id = (ushort)Random.Shared.Next(0, 65536);
+        BinaryPrimitives.WriteUInt16BigEndian(query, id);
+        using var socket = new Socket(upstream.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(upstream, cancellationToken).ConfigureAwait(false);
+        var framed = new byte[2 + query.Length];
+        BinaryPrimitives.WriteUInt16BigEndian(framed, (ushort)query.Length);
+        query.CopyTo(framed, 2);
+        await socket.SendAsync(framed, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+        if (!await ReadExactlyAsync(socket, buffer.AsMemory(0, 2), cancellationToken).ConfigureAwait(false)) return 0;
+        var length = BinaryPrimitives.ReadUInt16BigEndian(buffer);
+        if (!await ReadExactlyAsync(socket, buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false)) return 0;
+        return Matches(buffer.AsSpan(0, length), query, id) ? length : 0;
+    }
+
+    private static async ValueTask<bool> ReadExactlyAsync(Socket socket, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        for (var read = 0; read < destination.Length;)
+        {
+            var n = await socket.ReceiveAsync(destination[read..], SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            if (n == 0) return false;
+            read += n;
+        }
+        return true;
     }
 
     /// <summary>A reply must carry our id, be a response, and repeat our question exactly.</summary>
@@ -86,49 +198,26 @@ public sealed class Forwarder(ForwarderOptions options, TimeProvider time)
             && reply[12..questionEnd].SequenceEqual(query.AsSpan(12, questionEnd - 12));
     }
 
-    private void Remember(byte[] query, ReadOnlySpan<byte> reply)
+    /// <summary>Keeps a whole, untruncated NOERROR or NXDOMAIN reply with a TTL above 0.</summary>
+    private void Remember(ForwardedAnswer answer)
     {
-        if ((reply[2] & 0x02) != 0 || options.CacheSize <= 0) return; // truncated: not worth keeping
-        var rcode = reply[3] & 0xF;
-        if (rcode is not (0 or 3)) return;
-        var ttl = MinimumTtl(reply);
-        if (ttl is null or 0) return;
-        Span<char> name = stackalloc char[DnsName.MaxWireLength];
-        if (QueryParser.Parse(query, name, out var q) != ParseOutcome.Ok) return;
-        var key = Key(name[..q.NameLength], q.Type, q.Class);
-        var expires = time.GetUtcNow() + TimeSpan.FromSeconds(Math.Min(ttl.Value, options.MaxCacheTtl.TotalSeconds));
-        if (_cache.TryAdd(key, new Entry(reply.ToArray(), expires)))
+        if (_options.CacheSize <= 0 || answer.Truncated || !answer.Whole || answer.Rcode is not (Rcode.NoError or Rcode.NXDomain) || answer.ExtendedRcode != 0
+            || answer.MinimumTtl is null or 0)
         {
-            _order.Enqueue(key);
-            while (_cache.Count > options.CacheSize && _order.TryDequeue(out var oldest))
+            return;
+        }
+        answer.ExpireAfter(_options.MaxCacheTtl);
+        if (_cache.TryAdd(answer.Key, answer))
+        {
+            _order.Enqueue(answer.Key);
+            while (_cache.Count > _options.CacheSize && _order.TryDequeue(out var oldest))
             {
                 _cache.TryRemove(oldest, out _);
             }
         }
         else
         {
-            _cache[key] = new Entry(reply.ToArray(), expires);
+            _cache[answer.Key] = answer;
         }
     }
-
-    /// <summary>The smallest TTL of the answer and authority records (RFC 2308 for negatives), or null if unreadable.</summary>
-    private static uint? MinimumTtl(ReadOnlySpan<byte> reply)
-    {
-        var counts = BinaryPrimitives.ReadUInt16BigEndian(reply[6..]) + BinaryPrimitives.ReadUInt16BigEndian(reply[8..]);
-        var offset = DnsName.Skip(reply, 12);
-        if (offset < 0) return null;
-        offset += 4;
-        uint? minimum = null;
-        for (var i = 0; i < counts; i++)
-        {
-            offset = DnsName.Skip(reply, offset);
-            if (offset < 0 || offset + 10 > reply.Length) return null;
-            var ttl = BinaryPrimitives.ReadUInt32BigEndian(reply[(offset + 4)..]);
-            minimum = minimum is null ? ttl : Math.Min(minimum.Value, ttl);
-            offset += 10 + BinaryPrimitives.ReadUInt16BigEndian(reply[(offset + 8)..]);
-        }
-        return minimum;
-    }
-
-    private static string Key(ReadOnlySpan<char> name, ushort type, ushort @class) => $"{name}/{type}/{@class}";
 }

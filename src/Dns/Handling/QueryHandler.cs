@@ -6,17 +6,22 @@ namespace ControlPlane.Dns.Handling;
 
 /// <summary>
 /// Turns one query message into one response, allocation-free, against the current zone
-/// snapshot. The rcode contract:
+/// snapshot (answers the upstreams must give first: <see cref="Forward"/>, then
+/// <see cref="ResolveAsync"/>). The rcode contract:
 /// <list type="bullet">
 /// <item>shorter than a header, or a response (QR set): no reply at all;</item>
 /// <item>opcode other than QUERY: NOTIMP; not exactly one question, or a malformed message: FORMERR;</item>
 /// <item>EDNS version above 0: BADVERS; class other than IN/ANY, zone transfers: REFUSED;</item>
 /// <item>names in none of our zones (reverse names included: only the service ranges' and the
 /// networks' reverse zones are ours): forwarded when upstreams are configured and the client is
-/// one of <see cref="ForwardingClients"/>, else REFUSED (no recursion is offered);</item>
+/// one of <see cref="ForwardingClients"/>, else REFUSED (no recursion is offered); the upstream's
+/// rcode, RA set, AA clear; SERVFAIL when no upstream answers; without RD only from the cache,
+/// else REFUSED;</item>
 /// <item>before the first sync with the control plane: SERVFAIL (every reverse name included);</item>
 /// <item>otherwise an authoritative answer: the records (an alias chased while its target is
-/// ours), or NOERROR/NODATA or NXDOMAIN with the zone's SOA in the authority section.</item>
+/// ours, and its last target outside our zones resolved through the forwarders when the client
+/// may use them and set RD), or NOERROR/NODATA or NXDOMAIN with the zone's SOA in the authority
+/// section.</item>
 /// </list>
 /// UDP responses that do not fit 512 bytes (or the client's EDNS size, capped by
 /// <see cref="MaxUdpPayload"/>) are sent without records and with TC set; over TCP an answer
@@ -25,7 +30,7 @@ namespace ControlPlane.Dns.Handling;
 /// </summary>
 public sealed class QueryHandler(ZoneSnapshot initial)
 {
-    private const int OptLength = 11;
+    private const int OptLength = OptRecord.Length;
 
     /// <summary>Owner pointer, type, class, TTL and RDLENGTH of a record whose owner is compressed.</summary>
     private const int RecordHeaderLength = 12;
@@ -39,8 +44,36 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         private RecordSet? _first;
     }
 
-    /// <summary>Returned by <see cref="Handle"/> when the query must go to the forwarder.</summary>
+    /// <summary>
+    /// Returned by <see cref="Handle"/> when the answer needs the upstreams: the transport then
+    /// awaits <see cref="ResolveAsync"/> off its receive loop, for UDP and TCP alike.
+    /// </summary>
     public const int Forward = -1;
+
+    /// <summary>Which run of a query this is: the transport's synchronous one, or one of <see cref="ResolveAsync"/>'s.</summary>
+    private enum Pass : byte
+    {
+        /// <summary>From <see cref="Handle"/>: the cache or <see cref="Forward"/>.</summary>
+        Query,
+
+        /// <summary>Again, to learn what to ask the upstreams (<see cref="Upstream.Target"/>).</summary>
+        Probe,
+
+        /// <summary>Once more with the upstreams' reply (<see cref="Upstream.Fetched"/>) in place of the cache's.</summary>
+        Fetched,
+    }
+
+    /// <summary>What a query needs from the forwarder, carried between the runs of one query.</summary>
+    private struct Upstream
+    {
+        public Pass Pass;
+
+        /// <summary>Set with <see cref="Forward"/>: the alias target to resolve; null: the name asked.</summary>
+        public string? Target;
+
+        /// <summary>On <see cref="Pass.Fetched"/>: the upstreams' reply, or null when none answered.</summary>
+        public Forwarding.ForwardedAnswer? Fetched;
+    }
     private ZoneSnapshot _snapshot = initial;
 
     public DnsMetrics Metrics { get; } = new();
@@ -88,7 +121,8 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         using var trace = QueryTrace.Start(TraceQueries, tcp, response);
         Span<char> name = stackalloc char[DnsName.MaxWireLength];
         var known = ClientAddress.TryRead(client, out var address);
-        var length = Answer(query, response, tcp, known, address, name, out var q);
+        var upstream = new Upstream { Pass = Pass.Query };
+        var length = Answer(query, response, tcp, known, address, name, out var q, ref upstream);
         if (length <= 0 || tcp || !known || RateLimiter is not { } limiter) return length;
         var rcode = response[3] & 0xF;
         var questions = BinaryPrimitives.ReadUInt16BigEndian(response[4..]);
@@ -111,7 +145,8 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         }
     }
 
-    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, bool tcp, bool known, ClientAddress client, Span<char> name, out DnsQuery q)
+    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, bool tcp, bool known, ClientAddress client, Span<char> name, out DnsQuery q,
+        ref Upstream upstream)
     {
         var outcome = QueryParser.Parse(query, name, out q);
         switch (outcome)
@@ -143,26 +178,14 @@ public sealed class QueryHandler(ZoneSnapshot initial)
 
         var snapshot = Snapshot;
         var result = snapshot.Lookup(name[..q.NameLength], (DnsType)q.Type, out var found);
+        // Recursion for this client: names outside our zones, and aliases that lead there.
+        var mayForward = Forwarder is not null && !(known && ForwardingClients is { } allowed && !allowed.Allows(client));
         if (result == LookupResult.NotAuthoritative)
         {
-            if (Forwarder is { } forwarder)
-            {
-                if (known && ForwardingClients is { } allowed && !allowed.Allows(client))
-                {
-                    Metrics.ForwardingRefused();
-                    return Finish(response, q, Rcode.Refused, false, 0, 0, default, 0, limit);
-                }
-                var cached = forwarder.TryAnswerFromCache(name[..q.NameLength], q, response);
-                if (cached > 0 && (tcp || cached <= limit))
-                {
-                    Metrics.CacheLookup(hit: true);
-                    Metrics.Count(q.Type, response[3] & 0xF);
-                    return cached;
-                }
-                Metrics.CacheLookup(hit: false);
-                return Forward;
-            }
-            return Finish(response, q, Rcode.Refused, false, 0, 0, default, 0, limit);
+            if (Forwarder is not null && !mayForward) Metrics.ForwardingRefused();
+            return mayForward
+                ? Forwarded(response, query[QueryParser.HeaderLength..q.QuestionEnd], q, name[..q.NameLength], limit, ref upstream)
+                : Finish(response, q, Rcode.Refused, false, 0, 0, default, 0, limit);
         }
         if (!snapshot.Synced)
         {
@@ -171,32 +194,110 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         return result switch
         {
             LookupResult.Success when found.All is not null => FinishAll(response, q, found.All, limit),
-            LookupResult.Success => FinishAnswer(response, q, snapshot, found, limit),
+            LookupResult.Success => FinishAnswer(response, q, snapshot, found, limit, mayForward, ref upstream),
             LookupResult.NoData => FinishAuthoritative(response, q, Rcode.NoError, 0, q.QuestionEnd, found.Zone, QueryParser.HeaderLength + found.ApexOffset, limit),
             _ => FinishAuthoritative(response, q, Rcode.NXDomain, 0, q.QuestionEnd, found.Zone, QueryParser.HeaderLength + found.ApexOffset, limit),
         };
     }
 
-    /// <summary>SERVFAIL for a query no upstream answered (the question echoed).</summary>
-    public int ServerFailure(ReadOnlySpan<byte> query, Span<byte> response)
+    /// <summary>
+    /// The rest of a query <see cref="Handle"/> returned <see cref="Forward"/> for: runs it again
+    /// to learn what the upstreams must resolve (the name asked, or the last target of an alias
+    /// chain), asks them, and answers with their reply in place of the cache's (SERVFAIL when
+    /// none answered a forwarded name; the aliases alone when none answered for a target).
+    /// </summary>
+    public async Task<int> ResolveAsync(ReadOnlyMemory<byte> query, Memory<byte> response, bool tcp, CancellationToken cancellationToken)
     {
+        var (length, question) = Pending(query.Span, response.Span, tcp);
+        if (length != Forward) return length; // answered meanwhile, from an answer another query brought
+        var fetched = await Forwarder!.ResolveAsync(question.Name, question.Type, question.Class, question.DnssecOk, question.CheckingDisabled, cancellationToken)
+            .ConfigureAwait(false);
+        Metrics.Forwarded(answered: fetched is not null);
+        var upstream = new Upstream { Pass = Pass.Fetched, Fetched = fetched };
         Span<char> name = stackalloc char[DnsName.MaxWireLength];
-        if (QueryParser.Parse(query, name, out var q) != ParseOutcome.Ok) return 0;
-        query[QueryParser.HeaderLength..q.QuestionEnd].CopyTo(response[QueryParser.HeaderLength..]);
-        return Complete(response, q, Rcode.ServFail, false, 0, 0, 0, 0, response.Length, truncated: false);
+        return Answer(query.Span, response.Span, tcp, false, default, name, out _, ref upstream);
     }
 
-    /// <summary>Forwards a query to the upstreams; the response (or SERVFAIL) goes into <paramref name="response"/>.</summary>
-    public async Task<int> ForwardAsync(byte[] query, Memory<byte> response, CancellationToken cancellationToken)
+    private readonly record struct UpstreamQuestion(string Name, ushort Type, ushort Class, bool DnssecOk, bool CheckingDisabled);
+
+    private (int Length, UpstreamQuestion Question) Pending(ReadOnlySpan<byte> query, Span<byte> response, bool tcp)
     {
-        var length = await Forwarder!.ForwardAsync(query, response, cancellationToken).ConfigureAwait(false);
-        Metrics.Forwarded(answered: length > 0);
-        if (length > 0)
+        Span<char> name = stackalloc char[DnsName.MaxWireLength];
+        var upstream = new Upstream { Pass = Pass.Probe };
+        var length = Answer(query, response, tcp, false, default, name, out var q, ref upstream);
+        if (length != Forward) return (length, default);
+        return (length, new UpstreamQuestion(upstream.Target ?? new string(name[..q.NameLength]), q.Type, q.Class, q.DnssecOk, q.CheckingDisabled));
+    }
+
+    /// <summary>
+    /// The forwarder's answer for <paramref name="name"/> with the query's type, class, DO and
+    /// CD: on the last run what the upstreams replied, else the cache's (allocation-free).
+    /// </summary>
+    private Forwarding.ForwardedAnswer? FromForwarder(Forwarding.Forwarder forwarder, ReadOnlySpan<char> name, in DnsQuery q, in Upstream upstream)
+    {
+        Span<char> key = stackalloc char[Forwarding.Forwarder.MaxKeyLength];
+        key = key[..Forwarding.Forwarder.Key(name, q.Type, q.Class, q.DnssecOk, q.CheckingDisabled, key)];
+        if (upstream.Pass == Pass.Fetched)
         {
-            Metrics.Count(BinaryPrimitives.ReadUInt16BigEndian(query.AsSpan(DnsName.Skip(query, QueryParser.HeaderLength))), response.Span[3] & 0xF);
-            return length;
+            // The zones may have changed since it was asked for: only a reply to this very question counts.
+            return upstream.Fetched is { } fetched && key.SequenceEqual(fetched.Key) ? fetched : null;
         }
-        return ServerFailure(query, response.Span);
+        var cached = forwarder.Cached(key);
+        if (upstream.Pass == Pass.Query) Metrics.CacheLookup(hit: cached is not null);
+        return cached;
+    }
+
+    /// <summary>
+    /// A name outside our zones, for a client that may use the forwarders: the upstreams' answer
+    /// shaped for this client (see <see cref="Forwarding.ForwardedAnswer.Write"/>), from the cache
+    /// or, after <see cref="Forward"/>, from the upstreams. Without RD only the cache answers
+    /// (RFC 1034 §4.3.1): a miss is REFUSED.
+    /// </summary>
+    private int Forwarded(Span<byte> response, ReadOnlySpan<byte> question, in DnsQuery q, ReadOnlySpan<char> name, int limit, ref Upstream upstream)
+    {
+        var forwarder = Forwarder!;
+        var answer = FromForwarder(forwarder, name, q, upstream);
+        if (answer is null)
+        {
+            if (upstream.Pass == Pass.Fetched) return Finish(response, q, Rcode.ServFail, false, 0, 0, default, 0, limit, recursion: true);
+            if (!q.RecursionDesired) return Finish(response, q, Rcode.Refused, false, 0, 0, default, 0, limit);
+            upstream.Target = null;
+            return Forward;
+        }
+        var length = answer.Write(response, q, question, limit, MaxUdpPayload, forwarder.Now);
+        if (length == 0) return Finish(response, q, Rcode.ServFail, false, 0, 0, default, 0, limit, recursion: true);
+        if ((response[2] & 0x02) != 0 && !answer.Truncated) Metrics.Truncated();
+        Metrics.Count(q.Type, answer.ExtendedRcode << 4 | (int)answer.Rcode);
+        return length;
+    }
+
+    /// <summary>
+    /// An alias chain that ends at <paramref name="target"/>, outside our zones. With forwarders
+    /// for this client and RD set, the target is resolved as CoreDNS does for ExternalName
+    /// services (a stub resolver would not chase it itself): the upstream's answer records follow
+    /// the aliases, with its NOERROR or NXDOMAIN, AA and RA set. Otherwise, or when the upstreams
+    /// give nothing usable, the aliases alone (NOERROR, the resolver carries on).
+    /// </summary>
+    private int ChaseOutside(Span<byte> response, in DnsQuery q, string target, int answers, int body, int limit, bool mayForward, ref Upstream upstream)
+    {
+        if (!mayForward || !q.RecursionDesired || Forwarder is not { } forwarder)
+        {
+            return FinishAuthoritative(response, q, Rcode.NoError, answers, body, null, 0, limit);
+        }
+        var outside = FromForwarder(forwarder, target, q, upstream);
+        if (outside is null && upstream.Pass != Pass.Fetched)
+        {
+            upstream.Target = target;
+            return Forward;
+        }
+        if (outside is null || outside.Rcode is not (Rcode.NoError or Rcode.NXDomain) || outside.ExtendedRcode != 0 || !outside.Appendable)
+        {
+            return FinishAuthoritative(response, q, Rcode.NoError, answers, body, null, 0, limit);
+        }
+        // Room kept for the OPT record, so that everything before it is whole records.
+        var room = response[..(response.Length - (q.HasOpt ? OptLength : 0))];
+        if (!outside.AppendAnswers(room, ref body, ref answers, forwarder.Now)) return Overflow(response, q, answers, body, limit);
+        return Complete(response, q, outside.Rcode, true, answers, 0, body - q.QuestionEnd, 0, limit, truncated: false, recursion: true);
     }
 
     private int FinishAll(Span<byte> response, in DnsQuery q, RecordSet[] sets, int limit)
@@ -222,12 +323,12 @@ public sealed class QueryHandler(ZoneSnapshot initial)
     /// type asked is not CNAME, the alias is chased while its target lies in our zones (RFC 1034
     /// §4.3.2): each target's records follow, owned by a pointer to the target's name inside the
     /// previous CNAME's data, so the pre-encoded sets are copied and only their owners rewritten.
-    /// A chain ends outside our zones (NOERROR, the resolver carries on), at a name that does not
+    /// A chain ends outside our zones (see <see cref="ChaseOutside"/>), at a name that does not
     /// exist (NXDOMAIN, RFC 6604) or has no such records (NODATA), both with the target zone's SOA;
     /// a loop ends before the first repeated alias, and no chain is followed past
     /// <see cref="MaxChain"/> aliases.
     /// </summary>
-    private int FinishAnswer(Span<byte> response, in DnsQuery q, ZoneSnapshot snapshot, in LookupAnswer found, int limit)
+    private int FinishAnswer(Span<byte> response, in DnsQuery q, ZoneSnapshot snapshot, in LookupAnswer found, int limit, bool mayForward, ref Upstream upstream)
     {
         var body = q.QuestionEnd;
         var answers = 0;
@@ -248,7 +349,7 @@ public sealed class QueryHandler(ZoneSnapshot initial)
             switch (result)
             {
                 case LookupResult.NotAuthoritative:
-                    return FinishAuthoritative(response, q, Rcode.NoError, answers, body, null, 0, limit);
+                    return ChaseOutside(response, q, target, answers, body, limit, mayForward, ref upstream);
                 case LookupResult.NoData:
                 case LookupResult.NameError:
                     return FinishAuthoritative(response, q, result == LookupResult.NameError ? Rcode.NXDomain : Rcode.NoError,
@@ -363,7 +464,7 @@ public sealed class QueryHandler(ZoneSnapshot initial)
     }
 
     private int Finish(Span<byte> response, in DnsQuery q, Rcode rcode, bool authoritative, int answers, int authority,
-        ReadOnlySpan<byte> records, int extendedRcode, int limit)
+        ReadOnlySpan<byte> records, int extendedRcode, int limit, bool recursion = false)
     {
         var body = q.QuestionEnd;
         var truncated = body + records.Length > response.Length;
@@ -371,17 +472,19 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         {
             records.CopyTo(response[body..]);
         }
-        return Complete(response, q, rcode, authoritative, truncated ? 0 : answers, authority, truncated ? 0 : records.Length, extendedRcode, limit, truncated);
+        return Complete(response, q, rcode, authoritative, truncated ? 0 : answers, authority, truncated ? 0 : records.Length, extendedRcode, limit, truncated,
+            recursion: recursion);
     }
 
     /// <summary>
     /// Header, question, OPT; applies the size limit (TC and no records when over; over TCP the
     /// whole records that fit stay, since a client has nowhere else to ask). Additional records
     /// written after the others are kept only when everything fits; without them the answer is
-    /// still whole.
+    /// still whole. <paramref name="recursion"/> sets RA: the answer holds what the forwarders
+    /// resolved for this client.
     /// </summary>
     private int Complete(Span<byte> response, in DnsQuery q, Rcode rcode, bool authoritative, int answers, int authority,
-        int recordBytes, int extendedRcode, int limit, bool truncated, int additional = 0, int additionalBytes = 0)
+        int recordBytes, int extendedRcode, int limit, bool truncated, int additional = 0, int additionalBytes = 0, bool recursion = false)
     {
         var optLength = q.HasOpt ? OptLength : 0;
         if (truncated || q.QuestionEnd + recordBytes + additionalBytes + optLength > limit)
@@ -403,31 +506,24 @@ public sealed class QueryHandler(ZoneSnapshot initial)
             }
             Metrics.Truncated();
         }
-        WriteHeader(response, q, rcode, authoritative, q.QuestionEnd > QueryParser.HeaderLength ? 1 : 0, answers, authority, additional + (q.HasOpt ? 1 : 0), truncated);
+        WriteHeader(response, q, rcode, authoritative, q.QuestionEnd > QueryParser.HeaderLength ? 1 : 0, answers, authority, additional + (q.HasOpt ? 1 : 0), truncated, recursion);
         var end = q.QuestionEnd + recordBytes + additionalBytes;
         if (q.HasOpt)
         {
-            var opt = response.Slice(end, OptLength);
-            opt[0] = 0;
-            BinaryPrimitives.WriteUInt16BigEndian(opt[1..], (ushort)DnsType.OPT);
-            BinaryPrimitives.WriteUInt16BigEndian(opt[3..], (ushort)MaxUdpPayload);
-            opt[5] = (byte)extendedRcode;
-            opt[6] = 0;
             // The DO bit is copied from the query (RFC 3225 §3); nothing here is signed.
-            opt[7] = q.DnssecOk ? (byte)0x80 : (byte)0;
-            opt[8] = 0;
-            BinaryPrimitives.WriteUInt16BigEndian(opt[9..], 0);
+            OptRecord.Write(response[end..], MaxUdpPayload, extendedRcode, q.DnssecOk);
             end += OptLength;
         }
         Metrics.Count(q.Type, extendedRcode << 4 | (int)rcode);
         return end;
     }
 
-    private static int WriteHeader(Span<byte> response, in DnsQuery q, Rcode rcode, bool authoritative, int questions, int answers, int authority, int additional, bool truncated = false)
+    private static int WriteHeader(Span<byte> response, in DnsQuery q, Rcode rcode, bool authoritative, int questions, int answers, int authority, int additional,
+        bool truncated = false, bool recursion = false)
     {
         BinaryPrimitives.WriteUInt16BigEndian(response, q.Id);
         var flags = 0x8000 | (q.Opcode << 11) | (authoritative ? 0x0400 : 0) | (truncated ? 0x0200 : 0)
-            | (q.RecursionDesired ? 0x0100 : 0) | (q.CheckingDisabled ? 0x0010 : 0) | ((int)rcode & 0xF);
+            | (q.RecursionDesired ? 0x0100 : 0) | (recursion ? 0x0080 : 0) | (q.CheckingDisabled ? 0x0010 : 0) | ((int)rcode & 0xF);
         BinaryPrimitives.WriteUInt16BigEndian(response[2..], (ushort)flags);
         BinaryPrimitives.WriteUInt16BigEndian(response[4..], (ushort)questions);
         BinaryPrimitives.WriteUInt16BigEndian(response[6..], (ushort)answers);

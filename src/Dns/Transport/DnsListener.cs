@@ -136,14 +136,14 @@ public sealed class DnsListener : IAsyncDisposable
         }
     }
 
-    /// <summary>Off the receive loop: ask the upstreams, then answer the client from any thread.</summary>
+    /// <summary>Off the receive loop: finish the answer with the upstreams (<see cref="QueryHandler.ResolveAsync"/>), then send it from any thread.</summary>
     /// <param name="destination">The address the query was sent to (packet information), to answer from; null when the socket is bound to one.</param>
     private async Task ForwardUdpAsync(byte[] query, SocketAddress client, byte[]? destination)
     {
         try
         {
             var response = new byte[Math.Max(512, _options.MaxUdpPayload)];
-            var length = await _handler.ForwardAsync(query, response, _stop.Token).ConfigureAwait(false);
+            var length = await _handler.ResolveAsync(query, response, tcp: false, _stop.Token).ConfigureAwait(false);
             if (length > 0 && destination is not null)
             {
                 MultiMessageUdp.SendFrom(_udp, response.AsSpan(0, length), client, destination);
@@ -253,7 +253,7 @@ public sealed class DnsListener : IAsyncDisposable
                     var written = _handler.Handle(buffer.AsSpan(2, length), response.AsSpan(2), tcp: true, client is null ? default : client.Buffer.Span[..client.Size]);
                     if (written == QueryHandler.Forward)
                     {
-                        written = await _handler.ForwardAsync(buffer.AsSpan(2, length).ToArray(), response.AsMemory(2), cancellationToken).ConfigureAwait(false);
+                        written = await _handler.ResolveAsync(buffer.AsMemory(2, length), response.AsMemory(2), tcp: true, cancellationToken).ConfigureAwait(false);
                     }
                     if (written <= 0) return;
                     BinaryPrimitives.WriteUInt16BigEndian(response, (ushort)written);

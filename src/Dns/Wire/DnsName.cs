@@ -79,6 +79,66 @@ public static class DnsName
         }
     }
 
+    /// <summary>
+    /// Copies the name at <paramref name="offset"/> to <paramref name="destination"/> in full,
+    /// compression pointers followed (backwards only, as <see cref="Read"/> does), letter case
+    /// kept, so it can be written into another message. Returns the offset past the name in
+    /// <paramref name="message"/>, or -1 when it is malformed or does not fit.
+    /// </summary>
+    public static int Expand(ReadOnlySpan<byte> message, int offset, Span<byte> destination, out int written)
+    {
+        written = 0;
+        var end = -1;
+        var position = offset;
+        while (true)
+        {
+            if (position >= message.Length) return -1;
+            var length = message[position];
+            if ((length & 0xC0) == 0xC0)
+            {
+                if (position + 1 >= message.Length) return -1;
+                var target = ((length & 0x3F) << 8) | message[position + 1];
+                if (target >= position || target < HeaderLength) return -1;
+                if (end < 0) end = position + 2;
+                position = target;
+                continue;
+            }
+            if ((length & 0xC0) != 0) return -1;
+            if (written + 1 + length > Math.Min(MaxWireLength, destination.Length) || position + 1 + length > message.Length) return -1;
+            message.Slice(position, 1 + length).CopyTo(destination[written..]);
+            written += 1 + length;
+            if (length == 0) return end < 0 ? position + 1 : end;
+            position += 1 + length;
+        }
+    }
+
+    /// <summary>
+    /// Writes a name in the text form <see cref="Read"/> gives (dot separated, no trailing dot,
+    /// <see cref="LiteralDot"/> for a '.' byte) in wire form; returns its length, or -1 when it
+    /// has an empty or over-long label or does not fit.
+    /// </summary>
+    public static int Write(ReadOnlySpan<char> text, Span<byte> destination)
+    {
+        var written = 0;
+        if (text.Length > 0)
+        {
+            foreach (var range in text.Split('.'))
+            {
+                var label = text[range];
+                if (label.Length is 0 or > 63 || written + 1 + label.Length >= Math.Min(MaxWireLength, destination.Length)) return -1;
+                destination[written++] = (byte)label.Length;
+                foreach (var c in label)
+                {
+                    if (c != LiteralDot && c > 0xFF) return -1;
+                    destination[written++] = c == LiteralDot ? (byte)'.' : (byte)c;
+                }
+            }
+        }
+        if (written >= destination.Length) return -1;
+        destination[written++] = 0;
+        return written;
+    }
+
     /// <summary>Skips a name without decoding it; returns the offset past it or -1.</summary>
     public static int Skip(ReadOnlySpan<byte> message, int offset)
     {

@@ -28,7 +28,7 @@ public sealed class ClusterZoneOptions
     /// </summary>
     public List<string> ReverseZones { get; set; } = [];
 
-    /// <summary>Pod records (a-b-c-d.&lt;namespace&gt;.pod.&lt;zone&gt;): Verified or Disabled.</summary>
+    /// <summary>Pod records (a-b-c-d.&lt;namespace&gt;.pod.&lt;zone&gt;): Verified (the default, see <see cref="PodRecordMode"/>), Insecure or Disabled.</summary>
     public PodRecordMode PodRecords { get; set; } = PodRecordMode.Verified;
 
     /// <summary>TTL of positive answers, in seconds.</summary>

@@ -4,27 +4,30 @@ using ControlPlane.Dns.Wire;
 namespace ControlPlane.Dns.Zones;
 
 /// <summary>
-/// Pod records, verified: <c>&lt;address with dashes&gt;.&lt;namespace&gt;.pod.&lt;zone&gt;</c>
-/// answers A or AAAA only when an endpoint of that namespace holds the address. Nothing is stored
-/// per name: the label is parsed at query time and looked up in a set of addresses per namespace,
-/// and the record is written into the response (any spelling of an IPv6 address works).
-/// <c>pod.&lt;zone&gt;</c> and <c>&lt;namespace&gt;.pod.&lt;zone&gt;</c> are empty non-terminals while
-/// addresses exist below them.
+/// Pod records: <c>&lt;address with dashes&gt;.&lt;namespace&gt;.pod.&lt;zone&gt;</c> answers A or
+/// AAAA. Nothing is stored per name: the label is parsed at query time and the record is written
+/// into the response (any spelling of an IPv6 address works). Verified, the address must be in
+/// the namespace's set of endpoint addresses, and <c>pod.&lt;zone&gt;</c> and
+/// <c>&lt;namespace&gt;.pod.&lt;zone&gt;</c> are empty non-terminals while addresses exist below
+/// them; insecure, every namespace label and every valid address label exist (no sets are kept).
 /// </summary>
 public sealed class PodIndex
 {
     private readonly Dictionary<string, HashSet<PodAddress>> _byNamespace;
     private readonly Dictionary<string, HashSet<PodAddress>>.AlternateLookup<ReadOnlySpan<char>> _lookup;
     private readonly uint _ttl;
+    private readonly bool _insecure;
 
     /// <param name="zone">The cluster domain; records live under pod.&lt;zone&gt;.</param>
-    /// <param name="addresses">Every endpoint address with its namespace (unparsable ones are skipped).</param>
-    public PodIndex(string zone, uint ttl, IEnumerable<(string Namespace, string Ip)> addresses)
+    /// <param name="addresses">Every endpoint address with its namespace (unparsable ones are skipped; ignored when insecure).</param>
+    public PodIndex(string zone, uint ttl, IEnumerable<(string Namespace, string Ip)> addresses, PodRecordMode mode = PodRecordMode.Verified)
     {
+        if (mode == PodRecordMode.Disabled) throw new ArgumentException("disabled pod records have no index", nameof(mode));
         Suffix = "pod." + DnsName.Canonical(zone);
         _ttl = ttl;
+        _insecure = mode == PodRecordMode.Insecure;
         _byNamespace = new Dictionary<string, HashSet<PodAddress>>(StringComparer.Ordinal);
-        foreach (var (ns, ip) in addresses)
+        foreach (var (ns, ip) in _insecure ? [] : addresses)
         {
             if (!IPAddress.TryParse(ip, out var address)) continue;
             if (!_byNamespace.TryGetValue(ns, out var set)) _byNamespace[ns] = set = [];
@@ -45,13 +48,14 @@ public sealed class PodIndex
     /// <summary>Answers a name that <see cref="Covers"/> accepts.</summary>
     public LookupResult Lookup(ReadOnlySpan<char> name, DnsType type, ref LookupAnswer answer)
     {
-        if (name.Length == Suffix.Length) return _byNamespace.Count > 0 ? LookupResult.NoData : LookupResult.NameError;
+        if (name.Length == Suffix.Length) return _insecure || _byNamespace.Count > 0 ? LookupResult.NoData : LookupResult.NameError;
         var relative = name[..^(Suffix.Length + 1)];
         var dot = relative.LastIndexOf('.');
-        if (!_lookup.TryGetValue(relative[(dot + 1)..], out var addresses)) return LookupResult.NameError;
+        HashSet<PodAddress>? addresses = null;
+        if (!_insecure && !_lookup.TryGetValue(relative[(dot + 1)..], out addresses)) return LookupResult.NameError;
         if (dot < 0) return LookupResult.NoData;
         var label = relative[..dot];
-        if (label.Contains('.') || !PodAddress.TryParseLabel(label, out var address) || !addresses.Contains(address))
+        if (label.Contains('.') || !PodAddress.TryParseLabel(label, out var address) || (addresses is not null && !addresses.Contains(address)))
         {
             return LookupResult.NameError;
         }

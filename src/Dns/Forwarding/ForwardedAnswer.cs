@@ -1,0 +1,271 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using ControlPlane.Dns.Wire;
+
+namespace ControlPlane.Dns.Forwarding;
+
+/// <summary>
+/// An upstream's reply, kept so that it can be shaped for whichever client asks the same
+/// question, when it arrives or later from the cache:
+/// <list type="bullet">
+/// <item>the records (answer, authority, additional) as the upstream compressed them, after the
+/// question; the upstream's OPT record is dropped (each client gets its own, RFC 6891 §7);</item>
+/// <item>where each record's TTL lies, so every copy counts down by the time since the reply came
+/// (RFC 1034 §3.6, RFC 2181 §8);</item>
+/// <item>the answer records once more with every name written in full (owners and the names in
+/// the data of CNAME, NS, PTR, MX, SOA and SRV), for appending after our own aliases in a message
+/// whose question differs: a compression pointer would point into the wrong message.</item>
+/// </list>
+/// The header keeps only what is the upstream's to say: the rcode (with its extended bits) and
+/// TC. Parsing allocates; writing allocates nothing.
+/// </summary>
+public sealed class ForwardedAnswer
+{
+    private const int HeaderLength = QueryParser.HeaderLength;
+
+    /// <summary>From the question on, OPT removed.</summary>
+    private readonly byte[] _message;
+    private readonly int _questionLength;
+    private readonly int[] _ttls;
+    private readonly byte[]? _expanded;
+    private readonly int[] _expandedTtls;
+
+    private ForwardedAnswer(string key, DateTimeOffset received, byte[] message, int questionLength, int[] ttls, byte[]? expanded, int[] expandedTtls)
+    {
+        Key = key;
+        Received = received;
+        _message = message;
+        _questionLength = questionLength;
+        _ttls = ttls;
+        _expanded = expanded;
+        _expandedTtls = expandedTtls;
+    }
+
+    /// <summary>The cache key of the question it answers (see <see cref="Forwarder.Key"/>).</summary>
+    public string Key { get; }
+
+    public DateTimeOffset Received { get; }
+
+    /// <summary>Received plus the smallest TTL (capped by the cache's bound): a cached copy is stale from then on.</summary>
+    public DateTimeOffset Expires { get; private set; }
+
+    /// <summary>The 4-bit rcode of the header.</summary>
+    public Rcode Rcode { get; private init; }
+
+    /// <summary>The upper eight bits of the rcode, from the upstream's OPT (0 without one).</summary>
+    public int ExtendedRcode { get; private init; }
+
+    public bool Truncated { get; private init; }
+
+    public bool AuthenticData { get; private init; }
+
+    public int Answers { get; private init; }
+
+    public int Authority { get; private init; }
+
+    public int Additional { get; private init; }
+
+    /// <summary>Smallest TTL of all records; null when there are none.</summary>
+    public uint? MinimumTtl { get; private init; }
+
+    /// <summary>False when the reply could only be kept in part (its OPT record was not the last record: the additional section is dropped).</summary>
+    public bool Whole { get; private init; }
+
+    /// <summary>
+    /// Whether <see cref="AppendAnswers"/> can copy the answer records: false when one of them
+    /// could not be written in full (a malformed name, or beyond a 64 KiB message).
+    /// </summary>
+    public bool Appendable => _expanded is not null;
+
+    /// <summary>Whether a cached copy may still answer at <paramref name="now"/>.</summary>
+    public bool FreshAt(DateTimeOffset now) => now < Expires;
+
+    internal void ExpireAfter(TimeSpan bound) => Expires = Received + TimeSpan.FromSeconds(Math.Min(MinimumTtl ?? 0, bound.TotalSeconds));
+
+    /// <summary>Reads a reply whose header and question the caller has checked; null when a record is malformed.</summary>
+    public static ForwardedAnswer? Parse(ReadOnlySpan<byte> reply, string key, DateTimeOffset received)
+    {
+        if (reply.Length < HeaderLength || BinaryPrimitives.ReadUInt16BigEndian(reply[4..]) != 1) return null;
+        var questionEnd = DnsName.Skip(reply, HeaderLength);
+        if (questionEnd < 0 || questionEnd + 4 > reply.Length) return null;
+        questionEnd += 4;
+        int an = BinaryPrimitives.ReadUInt16BigEndian(reply[6..]), ns = BinaryPrimitives.ReadUInt16BigEndian(reply[8..]), ar = BinaryPrimitives.ReadUInt16BigEndian(reply[10..]);
+        var ttls = new List<int>();
+        var expandedTtls = new List<int>();
+        var expanded = new ArrayBufferWriter<byte>(reply.Length);
+        var expandable = true;
+        var additionalStart = 0;
+        var (optStart, optEnd, extended) = (-1, -1, 0);
+        var misplaced = false;
+        uint? minimum = null;
+        var offset = questionEnd;
+        for (var i = 0; i < an + ns + ar; i++)
+        {
+            if (i == an + ns) additionalStart = offset;
+            var start = offset;
+            var fixedAt = DnsName.Skip(reply, offset);
+            if (fixedAt < 0 || fixedAt + 10 > reply.Length) return null;
+            var type = BinaryPrimitives.ReadUInt16BigEndian(reply[fixedAt..]);
+            var rdata = fixedAt + 10;
+            offset = rdata + BinaryPrimitives.ReadUInt16BigEndian(reply[(fixedAt + 8)..]);
+            if (offset > reply.Length) return null;
+            if (type == (ushort)DnsType.OPT)
+            {
+                if (i < an + ns || optStart >= 0) return null;
+                (optStart, optEnd, extended) = (start, offset, reply[fixedAt + 4]);
+                continue;
+            }
+            if (optStart >= 0) misplaced = true; // a record after the OPT
+            ttls.Add(fixedAt + 4 - HeaderLength);
+            var ttl = BinaryPrimitives.ReadUInt32BigEndian(reply[(fixedAt + 4)..]);
+            minimum = minimum is null ? ttl : Math.Min(minimum.Value, ttl);
+            if (i < an && expandable) expandable = ExpandRecord(reply, start, fixedAt, rdata, offset, expanded, expandedTtls);
+        }
+        var recordsEnd = offset;
+        byte[] message;
+        if (misplaced)
+        {
+            // Keep answer and authority only: cutting the OPT out could break pointers behind it.
+            message = reply[HeaderLength..additionalStart].ToArray();
+            ttls.RemoveAll(t => t + HeaderLength >= additionalStart);
+            ar = 0;
+        }
+        else if (optStart >= 0)
+        {
+            message = reply[HeaderLength..optStart].ToArray();
+            ar--;
+        }
+        else
+        {
+            message = reply[HeaderLength..recordsEnd].ToArray();
+        }
+        var flags = BinaryPrimitives.ReadUInt16BigEndian(reply[2..]);
+        return new ForwardedAnswer(key, received, message, questionEnd - HeaderLength, [.. ttls], expandable ? expanded.WrittenSpan.ToArray() : null, [.. expandedTtls])
+        {
+            Rcode = (Rcode)(flags & 0xF),
+            ExtendedRcode = extended,
+            Truncated = (flags & 0x0200) != 0,
+            AuthenticData = (flags & 0x0020) != 0,
+            Answers = an,
+            Authority = ns,
+            Additional = ar,
+            MinimumTtl = minimum,
+            Whole = !misplaced,
+        };
+    }
+
+    /// <summary>
+    /// Appends one answer record with its owner and the names in its data written in full. Types
+    /// whose data may hold compressed names (RFC 3597 §4: those of RFC 1035, and SRV, which some
+    /// servers compress) are rewritten; any other data is copied as it is.
+    /// </summary>
+    private static bool ExpandRecord(ReadOnlySpan<byte> reply, int start, int fixedAt, int rdata, int end, ArrayBufferWriter<byte> expanded, List<int> ttls)
+    {
+        var type = (DnsType)BinaryPrimitives.ReadUInt16BigEndian(reply[fixedAt..]);
+        var (prefix, names, suffix) = type switch
+        {
+            DnsType.CNAME or DnsType.NS or DnsType.PTR => (0, 1, 0),
+            (DnsType)15 => (2, 1, 0), // MX: preference, exchange
+            DnsType.SRV => (6, 1, 0),
+            DnsType.SOA => (0, 2, 20),
+            _ => (end - rdata, 0, 0),
+        };
+        // Owner, fixed fields, and data no longer than its names in full.
+        var room = DnsName.MaxWireLength + 10 + prefix + names * DnsName.MaxWireLength + suffix;
+        if (expanded.WrittenCount + room > 65535 || rdata + prefix > end) return false;
+        var destination = expanded.GetSpan(room);
+        if (DnsName.Expand(reply, start, destination, out var at) != fixedAt) return false;
+        reply.Slice(fixedAt, 8).CopyTo(destination[at..]);
+        var ttlAt = at + 4;
+        var rdLengthAt = at + 8;
+        at += 10;
+        var dataStart = at;
+        reply.Slice(rdata, prefix).CopyTo(destination[at..]);
+        at += prefix;
+        var position = rdata + prefix;
+        for (var n = 0; n < names; n++)
+        {
+            position = DnsName.Expand(reply, position, destination[at..], out var written);
+            if (position < 0 || position > end) return false;
+            at += written;
+        }
+        if (position + suffix != end) return false;
+        reply.Slice(position, suffix).CopyTo(destination[at..]);
+        at += suffix;
+        BinaryPrimitives.WriteUInt16BigEndian(destination[rdLengthAt..], (ushort)(at - dataStart));
+        ttls.Add(expanded.WrittenCount + ttlAt);
+        expanded.Advance(at);
+        return true;
+    }
+
+    /// <summary>
+    /// Writes the whole response for a client that asked <paramref name="query"/>: its id, opcode,
+    /// RD and CD, RA set, AA clear; the upstream's rcode and TC; the client's question exactly
+    /// (<paramref name="question"/>, letter case kept); the records with their TTLs counted down;
+    /// and an OPT record only when the client sent one (<paramref name="payload"/>, the client's
+    /// DO, the upstream's extended rcode). When it does not fit <paramref name="limit"/>: TC and
+    /// no records, so the client asks again over TCP. Returns the length, or 0 when the question
+    /// is not the one this reply answers.
+    /// </summary>
+    public int Write(Span<byte> response, in DnsQuery query, ReadOnlySpan<byte> question, int limit, int payload, DateTimeOffset now)
+    {
+        if (question.Length != _questionLength) return 0;
+        var optLength = query.HasOpt ? OptRecord.Length : 0;
+        var records = _message.Length - _questionLength;
+        var truncated = Truncated;
+        var end = HeaderLength + _questionLength;
+        if (end + records + optLength > Math.Min(limit, response.Length))
+        {
+            truncated = true;
+            records = 0;
+        }
+        question.CopyTo(response[HeaderLength..]);
+        if (records > 0)
+        {
+            _message.AsSpan(_questionLength).CopyTo(response[end..]);
+            CountDown(response[HeaderLength..], _ttls, now);
+            end += records;
+        }
+        BinaryPrimitives.WriteUInt16BigEndian(response, query.Id);
+        var flags = 0x8000 | (query.Opcode << 11) | (truncated ? 0x0200 : 0) | (query.RecursionDesired ? 0x0100 : 0) | 0x0080
+            | (AuthenticData && query.DnssecOk ? 0x0020 : 0) | (query.CheckingDisabled ? 0x0010 : 0) | ((int)Rcode & 0xF);
+        BinaryPrimitives.WriteUInt16BigEndian(response[2..], (ushort)flags);
+        BinaryPrimitives.WriteUInt16BigEndian(response[4..], 1);
+        BinaryPrimitives.WriteUInt16BigEndian(response[6..], (ushort)(records > 0 ? Answers : 0));
+        BinaryPrimitives.WriteUInt16BigEndian(response[8..], (ushort)(records > 0 ? Authority : 0));
+        BinaryPrimitives.WriteUInt16BigEndian(response[10..], (ushort)((records > 0 ? Additional : 0) + (query.HasOpt ? 1 : 0)));
+        if (query.HasOpt)
+        {
+            OptRecord.Write(response[end..], payload, ExtendedRcode, query.DnssecOk);
+            end += OptRecord.Length;
+        }
+        return end;
+    }
+
+    /// <summary>
+    /// Appends the answer records, names written in full and TTLs counted down, at
+    /// <paramref name="body"/>; false (nothing written) when they do not fit.
+    /// </summary>
+    public bool AppendAnswers(Span<byte> response, ref int body, ref int answers, DateTimeOffset now)
+    {
+        if (_expanded is null || body + _expanded.Length > response.Length) return false;
+        var records = response.Slice(body, _expanded.Length);
+        _expanded.CopyTo(records);
+        CountDown(records, _expandedTtls, now);
+        body += _expanded.Length;
+        answers += Answers;
+        return true;
+    }
+
+    /// <summary>Lowers each TTL at <paramref name="offsets"/> by the whole seconds since the reply came (not below 0).</summary>
+    private void CountDown(Span<byte> records, int[] offsets, DateTimeOffset now)
+    {
+        var elapsed = (long)Math.Max(0, (now - Received).TotalSeconds);
+        if (elapsed == 0) return;
+        foreach (var at in offsets)
+        {
+            var ttl = BinaryPrimitives.ReadUInt32BigEndian(records[at..]);
+            BinaryPrimitives.WriteUInt32BigEndian(records[at..], (uint)Math.Max(0, ttl - elapsed));
+        }
+    }
+}
