@@ -44,14 +44,7 @@ public static class DnsName
             switch (length & 0xC0)
             {
                 case 0xC0:
-                    if (position + 1 >= message.Length) return -1;
-                    var target = ((length & 0x3F) << 8) | message[position + 1];
-                    // Only strictly backwards: every jump lands earlier, so the walk terminates.
-                    // Never into the header, which holds no name (a question copied into an
-                    // answer would then point at the answer's own header).
-                    if (target >= position || target < HeaderLength) return -1;
-                    if (end < 0) end = position + 2;
-                    position = target;
+                    if (!Jump(message, ref position, ref end)) return -1;
                     continue;
                 case 0x00:
                     break;
@@ -80,6 +73,22 @@ public static class DnsName
     }
 
     /// <summary>
+    /// Follows the compression pointer at <paramref name="position"/>, noting where the name ends
+    /// in the message the first time; false when it is malformed. Only strictly backwards: every
+    /// jump lands earlier, so a walk terminates. Never into the header, which holds no name (a
+    /// question copied into an answer would then point at the answer's own header).
+    /// </summary>
+    private static bool Jump(ReadOnlySpan<byte> message, ref int position, ref int end)
+    {
+        if (position + 1 >= message.Length) return false;
+        var target = ((message[position] & 0x3F) << 8) | message[position + 1];
+        if (target >= position || target < HeaderLength) return false;
+        if (end < 0) end = position + 2;
+        position = target;
+        return true;
+    }
+
+    /// <summary>
     /// Copies the name at <paramref name="offset"/> to <paramref name="destination"/> in full,
     /// compression pointers followed (backwards only, as <see cref="Read"/> does), letter case
     /// kept, so it can be written into another message. Returns the offset past the name in
@@ -96,11 +105,7 @@ public static class DnsName
             var length = message[position];
             if ((length & 0xC0) == 0xC0)
             {
-                if (position + 1 >= message.Length) return -1;
-                var target = ((length & 0x3F) << 8) | message[position + 1];
-                if (target >= position || target < HeaderLength) return -1;
-                if (end < 0) end = position + 2;
-                position = target;
+                if (!Jump(message, ref position, ref end)) return -1;
                 continue;
             }
             if ((length & 0xC0) != 0) return -1;
