@@ -59,8 +59,8 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
                     forwarding = EnableForwarding();
                 }
                 pending.Settle(view.Endpoints);
-                programmed = Pass(rtnl, overlay, desired);
-                orphans.Observe(view.Endpoints, rtnl.ListLinks().Select(l => l.Name).ToHashSet());
+                programmed = Pass(rtnl, overlay, desired, out var interfaces);
+                orphans.Observe(view.Endpoints, interfaces);
             }
             catch (Exception e) when (e is NetlinkException or InvalidOperationException or IOException)
             {
@@ -72,8 +72,8 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
         }
     }
 
-    /// <summary>One pass; true when the kernel acknowledged every change it made.</summary>
-    private bool Pass(RouteNetlink rtnl, VxlanOverlay overlay, DesiredState desired)
+    /// <summary>One pass; true when the kernel acknowledged every change it made. <paramref name="interfaces"/>: the links there are after it.</summary>
+    private bool Pass(RouteNetlink rtnl, VxlanOverlay overlay, DesiredState desired, out HashSet<string> interfaces)
     {
         var complete = true;
         foreach (var spec in desired.Overlays)
@@ -111,6 +111,7 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
             stale.DeleteRule(rule.Family, rule.InputInterface!, rule.Table, rule.Priority, options.RouteProtocol);
         }
         stale.Execute();
+        interfaces = live;
         return complete;
     }
 
