@@ -40,6 +40,11 @@ catch (StackExchange.Redis.RedisConnectionException e)
     Console.Error.WriteLine($"ControlPlane.Silo: the membership Redis cannot be reached (Cluster:Redis): {e.FailureType}");
     return 1;
 }
+catch (InvalidConfigurationException e)
+{
+    Console.Error.WriteLine($"ControlPlane.Silo: {e.Message}");
+    return 2;
+}
 catch (Exception e) when (e is ControlPlaneException or InvalidOperationException)
 {
     // The message says what to do; the exception inside is for a debugger, not the operator.

@@ -131,10 +131,29 @@ public sealed class HostingTests : IDisposable
     {
         var directory = Path.Combine(Path.GetTempPath(), "cp-invalid-" + Guid.NewGuid().ToString("N"));
 
-        var error = Assert.Throws<InvalidOperationException>(() => ControlPlane.Silo.Hosting.SiloApp.Build(["--Silo:Port=0", $"--Silo:DataDirectory={directory}", "--Dns:Enabled=false", setting]));
+        var error = Assert.Throws<ControlPlane.Contracts.Hosting.InvalidConfigurationException>(() => ControlPlane.Silo.Hosting.SiloApp.Build(["--Silo:Port=0", $"--Silo:DataDirectory={directory}", "--Dns:Enabled=false", setting]));
 
         Assert.Contains(message, error.Message);
         Assert.False(Directory.Exists(directory));
+    }
+
+    /// <summary>A setting every program reads but whose value cannot work stops it with exit code 2 (as an unknown setting does), naming the setting.</summary>
+    [Theory]
+    [InlineData("ControlPlane.Silo", "--Silo:DefaultBookmarkInterval=-00:00:01", "Silo:DefaultBookmarkInterval")]
+    [InlineData("ControlPlane.NodeAgent", "--Agent:PolicyEntryLimit=0", "Agent:PolicyEntryLimit")]
+    [InlineData("ControlPlane.DnsServer", "--Dns:PodRecords=Sometimes", "Dns:PodRecords")]
+    public async Task EveryProgram_StopsWithExitCode2_OnAnInvalidValue(string program, string setting, string named)
+    {
+        string[] others = program switch
+        {
+            "ControlPlane.Silo" => [$"--Silo:DataDirectory={_data}", "--Silo:Port=0"],
+            "ControlPlane.NodeAgent" => ["--Agent:AttachSocket=" + Path.Combine(_data, "agent.sock"), "--Agent:UnderlayIp=10.255.9.9"],
+            _ => ["--Dns:Listen=127.0.0.1:0"],
+        };
+        var (code, output) = await RunAsync(program, [setting, .. others]);
+
+        Assert.Equal(2, code);
+        Assert.Contains(named, output);
     }
 
     /// <summary>

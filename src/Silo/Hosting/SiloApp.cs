@@ -277,9 +277,9 @@ public static class SiloApp
         {
             var loopback = IPAddress.Parse(silo.ListenAddress) is var a && (a.Equals(IPAddress.Any) || a.Equals(IPAddress.IPv6Any)) ? "127.0.0.1" : silo.ListenAddress;
             dns["ControlPlane"] = silo.UnixSocket.Length > 0 ? "unix:" + silo.UnixSocket
-                : tls && string.IsNullOrEmpty(dns["Certificate"]) ? throw new InvalidOperationException("Invalid configuration:\n  Dns:Enabled with Tls:* needs a Silo:UnixSocket to follow, or Dns:Ca, Dns:Certificate and Dns:Key (a dns certificate) for the TLS port")
+                : tls && string.IsNullOrEmpty(dns["Certificate"]) ? throw new ControlPlane.Contracts.Hosting.InvalidConfigurationException("Invalid configuration:\n  Dns:Enabled with Tls:* needs a Silo:UnixSocket to follow, or Dns:Ca, Dns:Certificate and Dns:Key (a dns certificate) for the TLS port")
                 : silo.Port > 0 ? $"{(tls ? "https" : "http")}://{(loopback.Contains(':') ? $"[{loopback}]" : loopback)}:{silo.Port}"
-                : throw new InvalidOperationException("Invalid configuration:\n  Dns:Enabled needs a fixed Silo:Port or a Silo:UnixSocket to follow");
+                : throw new ControlPlane.Contracts.Hosting.InvalidConfigurationException("Invalid configuration:\n  Dns:Enabled needs a fixed Silo:Port or a Silo:UnixSocket to follow");
         }
         builder.Services.AddClusterDns(dns, [.. new[] { controlPlane.ServiceIpv4Cidr, controlPlane.ServiceIpv6Cidr }.Where(c => c.Length > 0)]);
     }

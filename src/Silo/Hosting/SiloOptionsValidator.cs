@@ -54,7 +54,7 @@ public static class SiloOptionsValidator
         if (clusterSet.Ca.Length > 0 && (clusterSet.Certificate.Length == 0 || clusterSet.Key.Length == 0)) errors.Add($"ClusterSet:{nameof(clusterSet.Ca)} needs ClusterSet:Certificate and ClusterSet:Key (this cluster's client certificate for its peers)");
         if (errors.Count > 0)
         {
-            throw new InvalidOperationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
+            throw new ControlPlane.Contracts.Hosting.InvalidConfigurationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
         }
     }
 }
