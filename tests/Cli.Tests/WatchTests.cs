@@ -69,8 +69,6 @@ public sealed class WatchTests
         using var watch = Netctl.Stream(["--server", silo.Address, "watch", "ns", "-o", "json"]);
         await watch.ReadUntilAsync(l => l.Contains("\"BOOKMARK\"", StringComparison.Ordinal));
 
-        // (Whether the watch says it is retrying depends on how the stream ends: a clean stop can
-        // leave it waiting for the server without a failure to report.)
         await silo.RestartAsync();
         Assert.Equal(0, (await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: "apiVersion: controlplane/v1\nkind: Namespace\nmetadata:\n  name: after\n")).ExitCode);
         // Resumed from its token: the next line is the change made after the restart, not the list again.
@@ -78,6 +76,10 @@ public sealed class WatchTests
         Assert.Equal(("ADDED", "after"), ((string?)e["type"], (string?)e["object"]!["metadata"]!["name"]));
 
         Assert.Equal(130, await watch.SignalAsync("INT"));
+        // The stop ended the stream (or, if the connection went first, broke it): either way the
+        // watch said so rather than waiting silently.
+        Assert.True(watch.Error.Contains("ended the watch (it is shutting down); resuming from the last event", StringComparison.Ordinal)
+            || watch.Error.Contains("retrying until a server answers", StringComparison.Ordinal), watch.Error);
     }
 
     [Fact]

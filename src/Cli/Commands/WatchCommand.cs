@@ -13,8 +13,9 @@ namespace ControlPlane.Cli.Commands;
 /// <c>netctl watch KIND [NAME]</c>: the current objects (ADDED), then every change as it commits,
 /// one line per event (table rows, or one JSON object per line with -o json). With -o json the
 /// end of the initial list is a line {"type":"BOOKMARK","initial_events_end":true}. A stream that
-/// breaks (UNAVAILABLE) resumes from its last token on the next silo; a compacted position lists
-/// again, and what changed meanwhile is shown as events; while no silo answers it keeps trying.
+/// breaks (UNAVAILABLE) or that the server ends (it shuts down; a warning says so) resumes from
+/// its last token on the next silo; a compacted position lists again, and what changed meanwhile
+/// is shown as events; while no silo answers it keeps trying.
 /// With -l, an object whose labels stop matching is shown DELETED and one that comes to match
 /// ADDED. Ends with Ctrl+C (exit 130) or SIGTERM (143).
 /// </summary>
@@ -117,7 +118,11 @@ internal static class WatchCommand
                 continue;
             }
             // The stream ended (the silo shut down) or broke after events: resume on the next silo.
-            if (!cancellationToken.IsCancellationRequested) context.Servers.MoveFrom(server);
+            if (!cancellationToken.IsCancellationRequested)
+            {
+                context.Terminal.Error.WriteLine($"warning: {server} ended the watch (it is shutting down); resuming from the last event");
+                context.Servers.MoveFrom(server);
+            }
         }
         return Interrupts.ExitCode(ExitCodes.Success);
     }
