@@ -254,6 +254,30 @@ public sealed class PolicyChangeTests(PolicyCluster bed)
     /// from which on every probe shows the wanted state. Fails unless every source flipped within
     /// <paramref name="within"/>; returns the slowest.
     /// </summary>
+    /// <summary>
+    /// An endpoint always reaches itself, whatever policies isolate it, also through its own
+    /// service's virtual IP: the hairpinned packet comes back to it with its own address as the
+    /// source (masqueraded only after the policy checks). Explain says so; the data path must too.
+    /// A pod next to it stays shut out.
+    /// </summary>
+    [Fact]
+    public async Task An_isolated_pod_still_reaches_itself_through_its_own_service()
+    {
+        await bed.ClearPoliciesAsync();
+        await bed.Cluster.Client.NetworkPolicies.CreateAsync(PolicyTruthTableTests.Policy("z", "deny-all", Select(), types: ["Ingress", "Egress"]));
+        var (self, neighbour) = (bed.Pod("z", "c"), bed.Pod("z", "a"));
+        var clock = Stopwatch.StartNew();
+        for (var streak = 0; streak < 3;)
+        {
+            streak = await PolicyCluster.ProbeAsync(neighbour.Netns, bed.DnsVip, Protocol.Tcp, 53, ProbeTimeout) ? 0 : streak + 1;
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"{neighbour} still reaches the service {bed.DnsVip} under deny-all");
+        }
+
+        Assert.True(await PolicyCluster.ProbeAsync(self.Netns, bed.DnsVip, Protocol.Tcp, 53, TimeSpan.FromSeconds(2)), $"{self} cannot reach its own service over TCP");
+        Assert.True(await PolicyCluster.ProbeAsync(self.Netns, bed.DnsVip, Protocol.Udp, 53, TimeSpan.FromSeconds(2)), $"{self} cannot reach its own service over UDP");
+        await bed.ClearPoliciesAsync();
+    }
+
     private static async Task<TimeSpan> ExpectEverywhereAsync(IReadOnlyList<PolicyPod> sources, PolicyPod target, bool open, TimeSpan within, Stopwatch? since = null)
     {
         var clock = since ?? Stopwatch.StartNew();

@@ -55,7 +55,9 @@ public sealed class PolicyTableTests : IDisposable
             return (a, b, Shell.Run("ip", "netns", "exec", _name, "nft", "list", "table", "inet", "controlplane"));
         });
         Assert.True(listing.Code == 0, listing.Output);
-        Assert.Equal(2 + 2 + 2, first.ElementsAdded); // isolation v4+v6, one exact entry per family, two ranges (v4 only)
+        // Isolation v4+v6, one exact entry per family, two ranges (v4 only), and the endpoint's own
+        // address with every protocol and port per family (it always reaches itself).
+        Assert.Equal(2 + 2 + 2 + 2, first.ElementsAdded);
         Assert.Equal((0, 0), (restarted.ElementsAdded, restarted.ElementsRemoved));
         var (hit, miss) = _namespace.Invoke(() =>
         {
@@ -71,6 +73,7 @@ public sealed class PolicyTableTests : IDisposable
         Assert.Contains("fd00:60::5 . fd00:60::1:7 . tcp . 5432", listing.Output);
         Assert.Contains("10.60.0.5 . 192.168.0.0/24 . udp . 1000-2000", listing.Output);
         Assert.Contains("10.60.0.5 . 192.168.2.0-192.168.255.255 . udp . 1000-2000", listing.Output);
+        Assert.Contains("10.60.0.5 . 10.60.0.5 . 0-255 . 0-65535", listing.Output);
         Assert.Contains("ip daddr . ip saddr . meta l4proto . th dport @ing_exact4 accept", listing.Output);
 
         var emptied = _namespace.Invoke(() =>

@@ -34,7 +34,8 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
     private async Task<AttachResponse> AttachAsync(AttachRequest request, CancellationToken cancellationToken)
     {
         if (request.NetnsPath.Length == 0 || !File.Exists(request.NetnsPath))
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"netns_path: '{request.NetnsPath}' does not exist"));
+            throw new RpcException(new Status(StatusCode.InvalidArgument,
+                $"netns_path: '{request.NetnsPath}' does not exist as the node agent sees it (the runtime and the agent must share the mount namespace it is mounted in)"));
         if (!NetworkNamespace.IsNetworkNamespace(request.NetnsPath))
             throw new RpcException(new Status(StatusCode.InvalidArgument,
                 $"netns_path: '{request.NetnsPath}' is not a network namespace as the node agent sees it (the runtime and the agent must share the mount namespace it is mounted in)"));

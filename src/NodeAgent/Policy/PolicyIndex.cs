@@ -303,6 +303,10 @@ public sealed class PolicyIndex(string node, int entryLimit)
             boxes[0].Clear();
             boxes[1].Clear();
             foreach (var compiled in selecting) AddRules(compiled, direction, endpoint, boxes);
+            // An endpoint always reaches itself (as Explain says): through its own service's
+            // virtual IP the packet comes back with its own address as the source, and the
+            // hairpin masquerade comes only after these checks.
+            foreach (var local in locals) boxes[local.V6 ? 1 : 0].Add(AllowBox.AnyPort(local));
             var entries = new List<(string, NftElement)>(boxes[0].Count + boxes[1].Count);
             foreach (var local in locals)
             {
