@@ -33,7 +33,7 @@ public static class DnsHosting
         if (tlsProblem is not null) errors.Add(tlsProblem);
         errors.AddRange(rateLimit.Validate());
         var forwardingClients = Forwarding.ForwardingClients.Parse(allowed, errors);
-        errors.AddRange(forwarding.Forwarders.Where(f => !System.Net.IPEndPoint.TryParse(f, out var e) || e.Port == 0)
+        errors.AddRange(forwarding.Forwarders.Where(f => !ControlPlane.Contracts.Hosting.ListenAddress.TryParse(f, out var e) || e.Port == 0)
             .Select(f => $"Dns:Forwarders: '{f}' is not address:port"));
         if (errors.Count > 0)
         {
@@ -98,7 +98,7 @@ public static class DnsHosting
     private static List<string> Validate(DnsTransportOptions transport, ClusterZoneOptions zone, DnsFeedOptions feed)
     {
         var errors = new List<string>();
-        if (!System.Net.IPEndPoint.TryParse(transport.Listen, out _)) errors.Add($"Dns:{nameof(transport.Listen)} '{transport.Listen}' is not address:port");
+        if (!ControlPlane.Contracts.Hosting.ListenAddress.TryParse(transport.Listen, out _)) errors.Add($"Dns:{nameof(transport.Listen)} '{transport.Listen}' is not address:port (an IPv6 address in brackets: [::]:53)");
         if (zone.NameserverAddress.Length > 0 && !System.Net.IPAddress.TryParse(zone.NameserverAddress, out _)) errors.Add($"Dns:{nameof(zone.NameserverAddress)} '{zone.NameserverAddress}' is not an IP address");
         if (transport.MaxUdpPayload is < 512 or > 65535) errors.Add($"Dns:{nameof(transport.MaxUdpPayload)} must lie in 512..65535");
         if (transport.MaxTcpConnections < 1) errors.Add($"Dns:{nameof(transport.MaxTcpConnections)} must be positive");

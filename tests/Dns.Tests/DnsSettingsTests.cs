@@ -40,6 +40,24 @@ public sealed class DnsSettingsTests
         Assert.Equal(apexes, handler.Snapshot.Zones.Select(z => z.Apex));
     }
 
+    /// <summary>A listen or forwarder address without its port (.NET would read port 0: a random port) is refused, naming the setting.</summary>
+    [Theory]
+    [InlineData("--Dns:Listen=127.0.0.1", "Dns:Listen '127.0.0.1' is not address:port")]
+    [InlineData("--Dns:Listen=::1", "Dns:Listen '::1' is not address:port")]
+    [InlineData("--Dns:Listen=[::1]", "Dns:Listen '[::1]' is not address:port")]
+    [InlineData("--Dns:Forwarders:0=10.0.0.53", "Dns:Forwarders: '10.0.0.53' is not address:port")]
+    public void AnAddressWithoutItsPort_IsRefused(string setting, string message)
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => Configure(setting));
+        Assert.Contains(message, error.Message);
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1:0")]
+    [InlineData("[::1]:0")]
+    [InlineData("0.0.0.0:0")]
+    public void AnAddressWithItsPort_IsAccepted(string listen) => Configure($"--Dns:Listen={listen}");
+
     [Fact]
     public void UnknownPodRecordMode_IsRefused() =>
         Assert.Throws<InvalidOperationException>(() => Configure("--Dns:PodRecords=Sometimes"));

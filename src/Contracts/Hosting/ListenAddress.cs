@@ -14,6 +14,18 @@ public sealed class ListenAddressException(string message, SocketException inner
 public static class ListenAddress
 {
     /// <summary>
+    /// Parses "address:port" ("[v6]:port" for IPv6) whose port is written out: .NET's parser
+    /// takes a bare address as port 0, which a listener would turn into a random port.
+    /// </summary>
+    public static bool TryParse(string text, out IPEndPoint endpoint)
+    {
+        var portAt = text.LastIndexOf(':');
+        var written = portAt > 0 && portAt < text.Length - 1 && (text[0] != '[' || text[portAt - 1] == ']') && (text[0] == '[' || text.IndexOf(':') == portAt);
+        endpoint = null!;
+        return written && IPEndPoint.TryParse(text, out endpoint!);
+    }
+
+    /// <summary>
     /// Binds and at once releases the address (TCP, and UDP too when <paramref name="udp"/>), so
     /// that a program refuses to start before it has started anything else. Port 0 always binds.
     /// </summary>
