@@ -62,7 +62,15 @@ catch (FormatException e)
     return 2;
 }
 Directory.CreateDirectory(Path.GetDirectoryName(options.AttachSocket)!);
-File.Delete(options.AttachSocket);
+try
+{
+    ListenAddress.ClaimUnixSocket("Agent:AttachSocket", options.AttachSocket);
+}
+catch (ListenAddressException e)
+{
+    Console.Error.WriteLine($"ControlPlane.NodeAgent: {e.Message}");
+    return 1;
+}
 builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(options.AttachSocket, o => o.Protocols = HttpProtocols.Http2));
 builder.Services.AddSingleton(options);
 builder.Services.AddSingleton(_ => new ControlPlaneClient(options.ControlPlane, tls: options.Tls()));

@@ -157,6 +157,62 @@ public sealed class HostingTests : IDisposable
     }
 
     /// <summary>
+    /// A second agent given the attach socket a running agent serves stops at once (exit 1,
+    /// naming the setting) instead of taking the path over; the first keeps serving it. A socket
+    /// file nobody serves any more (left by a killed agent) is taken over.
+    /// </summary>
+    [Fact]
+    public async Task ASecondAgent_OnTheSameAttachSocket_StopsAndTheFirstKeepsIt()
+    {
+        Directory.CreateDirectory(_data);
+        var socket = Path.Combine(_data, "agent.sock");
+        string[] settings = ["--Agent:NodeName=one", "--Agent:UnderlayIp=10.255.9.9", "--Agent:ControlPlane=unix:" + Path.Combine(_data, "none.sock"), "--Agent:AttachSocket=" + socket];
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ControlPlane.NodeAgent.dll"));
+        foreach (var setting in settings) info.ArgumentList.Add(setting);
+        using var first = Process.Start(info)!;
+        try
+        {
+            var listening = new TaskCompletionSource();
+            first.OutputDataReceived += (_, e) => { if (e.Data?.Contains("Now listening on", StringComparison.Ordinal) == true) listening.TrySetResult(); };
+            first.ErrorDataReceived += (_, _) => { };
+            first.BeginOutputReadLine();
+            first.BeginErrorReadLine();
+            await listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
+
+            var (code, output) = await RunAsync("ControlPlane.NodeAgent", [.. settings]);
+
+            Assert.Equal(1, code);
+            Assert.Contains($"Agent:AttachSocket {socket}: another process serves this socket", output);
+            using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+            await probe.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(socket));
+        }
+        finally
+        {
+            first.Kill();
+            await first.WaitForExitAsync();
+        }
+        // Killed: its socket file stays behind, served by nobody; the next agent takes it.
+        Assert.True(File.Exists(socket));
+        Assert.Equal(ListenAddressOutcome.Claimed, Claim(socket));
+    }
+
+    private enum ListenAddressOutcome { Claimed, Refused }
+
+    private static ListenAddressOutcome Claim(string socket)
+    {
+        try
+        {
+            ListenAddress.ClaimUnixSocket("Agent:AttachSocket", socket);
+            return File.Exists(socket) ? ListenAddressOutcome.Refused : ListenAddressOutcome.Claimed;
+        }
+        catch (ListenAddressException)
+        {
+            return ListenAddressOutcome.Refused;
+        }
+    }
+
+    /// <summary>
     /// A node name the control plane would refuse to register (it is no DNS subdomain) stops the
     /// agent at once with exit code 2 naming the setting, instead of retrying the registration for ever.
     /// </summary>

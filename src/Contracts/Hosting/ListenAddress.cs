@@ -55,6 +55,31 @@ public static class ListenAddress
         }
     }
 
+    /// <summary>
+    /// Makes <paramref name="path"/> free for a unix socket listener: a socket file left by a
+    /// process that is gone is removed; one that a live process still serves (the same program
+    /// started twice) is a <see cref="ListenAddressException"/>, so the second program stops
+    /// instead of taking the path over (and the first, on its way out, removing it from under it).
+    /// </summary>
+    public static void ClaimUnixSocket(string setting, string path)
+    {
+        if (!File.Exists(path)) return;
+        using (var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+        {
+            try
+            {
+                probe.Connect(new UnixDomainSocketEndPoint(path));
+                throw new ListenAddressException($"{setting} {path}: another process serves this socket (the program already running?); stop it or choose another {setting}",
+                    new SocketException((int)SocketError.AddressAlreadyInUse));
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+            {
+                // Nobody listens: a file left behind.
+            }
+        }
+        File.Delete(path);
+    }
+
     public static ListenAddressException Failed(string setting, IPEndPoint endpoint, ProtocolType protocolType, SocketException e)
     {
         var protocol = protocolType == ProtocolType.Udp ? "UDP" : "TCP";

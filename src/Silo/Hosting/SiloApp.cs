@@ -60,6 +60,7 @@ public static class SiloApp
         // A taken port stops the silo here, in one line, before Orleans has started.
         ListenAddress.RequireFree("Silo:Port", new IPEndPoint(IPAddress.Parse(silo.ListenAddress), silo.Port));
         ListenAddress.RequireFree("Silo:HealthPort", new IPEndPoint(IPAddress.Parse(silo.ListenAddress), silo.HealthPort));
+        if (silo.UnixSocket.Length > 0) ListenAddress.ClaimUnixSocket("Silo:UnixSocket", silo.UnixSocket);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -69,7 +70,6 @@ public static class SiloApp
             kestrel.Listen(IPAddress.Parse(silo.ListenAddress), silo.Port, o => { if (tls is null) o.Protocols = HttpProtocols.Http2; else tls.Listen(o); });
             if (silo.UnixSocket.Length > 0)
             {
-                File.Delete(silo.UnixSocket);
                 kestrel.ListenUnixSocket(silo.UnixSocket, o => o.Protocols = HttpProtocols.Http2);
             }
             if (silo.HealthPort > 0)
