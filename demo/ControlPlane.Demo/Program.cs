@@ -7,13 +7,16 @@ using ControlPlane.Contracts.V1;
 // agent on each, one network and two workloads per host; then every workload pings every other
 // across hosts. Everything it creates is removed at the end, also on Ctrl+C or failure.
 // Nothing is added to the root namespace: the silo listens on a unix socket.
-if (ControlPlane.Contracts.Hosting.ProgramInfo.EarlyExit(args, "ControlPlane.Demo", """
-    Usage: ControlPlane.Demo   (as root)
+// "--convergence N" is the demo's own option, not a setting.
+if (ControlPlane.Contracts.Hosting.ProgramInfo.EarlyExit(args is ["--convergence", _] ? [] : args, "ControlPlane.Demo", """
+    Usage: ControlPlane.Demo [--convergence N]   (as root)
 
     Starts a control plane on a unix socket, three hosts (network namespaces on a bridge in a
     namespace of its own) with a node agent each, one network and two workloads per host; then
     every workload pings every other across hosts, and the kernel state of one host is shown.
-    Everything it creates is removed at the end, also on Ctrl+C or failure. It takes no settings.
+    Everything it creates is removed at the end, also on Ctrl+C or failure.
+
+      --convergence N   then create N endpoints and report how long until every host programmed them
     """) is { } exit)
 {
     return exit;

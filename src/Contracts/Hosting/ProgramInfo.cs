@@ -41,7 +41,9 @@ public static class ProgramInfo
         StrictDurationConverter.Install();
         if (UnknownSetting(args, sections) is { } unknown)
         {
-            Console.Error.WriteLine($"{program}: unknown setting '{unknown}': this program reads the sections {string.Join(", ", sections)} (and Logging); see --help");
+            Console.Error.WriteLine(sections.Length == 0
+                ? $"{program}: unknown setting '{unknown}': this program takes no settings; see --help"
+                : $"{program}: unknown setting '{unknown}': this program reads the sections {string.Join(", ", sections)} (and Logging); see --help");
             return 2;
         }
         return null;
