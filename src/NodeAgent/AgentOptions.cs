@@ -66,7 +66,7 @@ public sealed class AgentOptions
         if (global::ControlPlane.Contracts.Client.ControlPlaneChannel.Problem(ControlPlane) is { } problem)
             errors.Add($"Agent:{nameof(ControlPlane)}: {problem}");
         if (!IPAddress.TryParse(UnderlayIp, out _))
-            errors.Add($"Agent:{nameof(UnderlayIp)} '{UnderlayIp}' must be this node's underlay IP address");
+            errors.Add($"Agent:{nameof(UnderlayIp)} '{UnderlayIp}' is not an IP address (it must be this node's underlay address)");
         if (PolicyEntryLimit < 1)
             errors.Add($"Agent:{nameof(PolicyEntryLimit)} {PolicyEntryLimit} must be at least 1");
         if (string.IsNullOrWhiteSpace(NodeName))

@@ -71,8 +71,9 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
             {
                 Unreachable = (status, detail) =>
                 {
-                    if (handler.Snapshot.Synced) Log.Unreachable(logger, status, detail);
-                    else Log.UnreachableBeforeSync(logger, status, detail);
+                    // Named as configured: a unix socket's transport error speaks of "localhost:80".
+                    if (handler.Snapshot.Synced) Log.Unreachable(logger, options.ControlPlane, status, detail);
+                    else Log.UnreachableBeforeSync(logger, options.ControlPlane, status, detail);
                 },
                 Relisting = detail => Log.Relisting(logger, detail),
             }.RunAsync(stoppingToken),
@@ -378,8 +379,8 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         [LoggerMessage(1, LogLevel.Information, "Zone snapshot: {Services} services, {Imports} service imports, {Names} names, {Records} records, {PodAddresses} pod addresses, serial {Serial}")]
         public static partial void Swapped(ILogger logger, int services, int imports, int names, int records, int podAddresses, uint serial);
 
-        [LoggerMessage(2, LogLevel.Warning, "Control plane unreachable ({Status}: {Detail}); answering from the last snapshot")]
-        public static partial void Unreachable(ILogger logger, StatusCode status, string detail);
+        [LoggerMessage(2, LogLevel.Warning, "Control plane {ControlPlane} unreachable ({Status}: {Detail}); answering from the last snapshot")]
+        public static partial void Unreachable(ILogger logger, string controlPlane, StatusCode status, string detail);
 
         [LoggerMessage(3, LogLevel.Warning, "Watch position compacted ({Detail}); listing again")]
         public static partial void Relisting(ILogger logger, string detail);
@@ -387,8 +388,8 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         [LoggerMessage(4, LogLevel.Error, "Zone rebuild failed, keeping the last snapshot: {Reason}")]
         public static partial void RebuildFailed(ILogger logger, string reason);
 
-        [LoggerMessage(5, LogLevel.Warning, "Control plane unreachable ({Status}: {Detail}); no snapshot yet, answering SERVFAIL for the cluster zones")]
-        public static partial void UnreachableBeforeSync(ILogger logger, StatusCode status, string detail);
+        [LoggerMessage(5, LogLevel.Warning, "Control plane {ControlPlane} unreachable ({Status}: {Detail}); no snapshot yet, answering SERVFAIL for the cluster zones")]
+        public static partial void UnreachableBeforeSync(ILogger logger, string controlPlane, StatusCode status, string detail);
 
         [LoggerMessage(7, LogLevel.Warning, "Published {Count} names or addresses once the {Bound} s bound passed ({Total} so far): some node had not programmed them, or a new service had no programmed ready backend")]
         public static partial void LatePublish(ILogger logger, long count, double bound, long total);
