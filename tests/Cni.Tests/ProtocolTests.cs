@@ -91,6 +91,24 @@ public sealed class ProtocolTests(CniBed bed)
         Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
     }
 
+    /// <summary>A key of CNI_ARGS that the plugin reads, given twice, is an environment error (4) rather than one of its values picked; other keys may repeat.</summary>
+    [Theory]
+    [InlineData("IP=10.77.0.60;IP=10.77.0.61", 4)]
+    [InlineData("K8S_POD_NAME=a;K8S_POD_NAME=b", 4)]
+    [InlineData("IgnoreUnknown=1;IgnoreUnknown=1;IP=not-an-ip", 4)]
+    public void CniArgs_AKeyReadTwice_IsRefused(string cniArgs, int code)
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["CNI_COMMAND"] = "ADD", ["CNI_CONTAINERID"] = "c1", ["CNI_NETNS"] = "/proc/self/ns/net", ["CNI_IFNAME"] = "eth0", ["CNI_ARGS"] = cniArgs, ["CNI_PATH"] = Cluster.PluginDirectory,
+        };
+        var (exit, output, _) = Shell.Run(environment, """{"cniVersion":"1.0.0","name":"x","network":"n"}""", Path.Combine(Cluster.PluginDirectory, "controlplane"));
+        Assert.Equal(1, exit);
+        var json = JsonNode.Parse(output)!;
+        Assert.Equal(code, json["code"]!.GetValue<int>());
+        Assert.Contains(cniArgs.StartsWith("Ignore", StringComparison.Ordinal) ? "not-an-ip" : "twice", json["details"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
     /// <summary>A runtime passes the workload's named ports in args.cni.ports: they become the endpoint's, for named target ports and policy ports.</summary>
     [Fact]
     public async Task Add_NamedPortsInArgs_AreTheEndpointsPorts()

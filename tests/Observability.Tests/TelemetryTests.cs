@@ -93,7 +93,8 @@ public sealed class TelemetryTests(ITestOutputHelper output)
             await prometheus.WaitAsync($"dotnet_gc_collections_total{{job=\"{job}\"}}", s => s.Count > 0, Timeout, Context);
         }
         // Every process names itself with the product's version (what --version prints).
-        var version = System.Text.RegularExpressions.Regex.Match(File.ReadAllText(Path.Combine(RepositoryRoot(), "src", "Silo", "ControlPlane.Silo.csproj")), "<Version>([^<]+)</Version>").Groups[1].Value;
+        var version = System.Text.RegularExpressions.Regex.Match(File.ReadAllText(Path.Combine(RepositoryRoot(), "Directory.Build.props")), "<Version>([^<]+)</Version>").Groups[1].Value;
+        Assert.Matches(@"^\d+\.\d+\.\d+$", version);
         var targets = await prometheus.WaitAsync("target_info", s => s.Count == 3, Timeout, Context);
         Assert.All(targets, t => Assert.Equal(version, t.Labels.GetValueOrDefault("service_version")));
         // The dashboard asks only for names Prometheus has (deploy/grafana/dashboard.py writes it).
