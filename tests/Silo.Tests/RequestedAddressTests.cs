@@ -176,7 +176,7 @@ public sealed class RequestedAddressTests
                 var toHeadless = web.Clone();
                 toHeadless.Spec.Type = ServiceType.Headless;
                 toHeadless.Spec.ClusterIps.Clear();
-                await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.UpdateAsync(toHeadless), "spec.type");
+                await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.UpdateAsync(toHeadless), "spec.type: cannot change from CLUSTER_IP to HEADLESS");
                 // ExternalName to ClusterIP asking for a taken address, a missing network, or none.
                 var taken = Family("ext", "", [], "10.96.0.10");
                 await Fails(StatusCode.AlreadyExists, () => silo.Client.Services.UpdateAsync(taken), "ns/web");

@@ -158,7 +158,7 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
         var retyped = now.Type != was.Type;
         if (retyped && was.Type != ServiceType.ExternalName && now.Type != ServiceType.ExternalName)
         {
-            throw ControlPlaneException.Invalid("spec.type", $"cannot change from {was.Type} to {now.Type}: a service changes type only to or from EXTERNAL_NAME");
+            throw ControlPlaneException.Invalid("spec.type", $"cannot change from {ApiName(was.Type)} to {ApiName(now.Type)}: a service changes type only to or from EXTERNAL_NAME");
         }
         if (!retyped)
         {
@@ -177,6 +177,13 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
         current.Spec = now;
         return current;
     }
+
+    /// <summary>The type as the API spells it (CLUSTER_IP), not as C# does (ClusterIp).</summary>
+    private static string ApiName(ServiceType type) =>
+        typeof(ServiceType).GetField(type.ToString()) is { } field
+            && System.Reflection.CustomAttributeExtensions.GetCustomAttribute<Google.Protobuf.Reflection.OriginalNameAttribute>(field) is { } name
+            ? name.Name
+            : type.ToString();
 
     protected override Task AfterDeleteAsync(Service deleted) => ReleaseAsync(deleted);
 
