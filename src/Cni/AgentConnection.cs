@@ -1,3 +1,4 @@
+using ControlPlane.Contracts.Attachments;
 using ControlPlane.Contracts.Client;
 using ControlPlane.Contracts.V1;
 using Grpc.Core;
@@ -24,6 +25,17 @@ public sealed class AgentConnection(string socket) : IDisposable
     public Task<DetachResponse> DetachAsync(DetachRequest request) => CallAsync(c => c.DetachAsync(request, Calls.Within(Timeout)), "detach");
 
     public Task<ListAttachmentsResponse> ListAsync(ListAttachmentsRequest request) => CallAsync(c => c.ListAsync(request, Calls.Within(Timeout)), "list attachments");
+
+    /// <summary>The endpoint attached on this node for the container and interface of <paramref name="identity"/>, or null.</summary>
+    public async Task<Endpoint?> AttachedAsync(EndpointIdentity identity)
+    {
+        var found = await ListAsync(new ListAttachmentsRequest
+        {
+            Namespace = identity.Namespace,
+            Labels = { [AttachmentLabels.Attachment] = identity.AttachmentKey },
+        });
+        return found.Endpoints.FirstOrDefault(e => e.Metadata.Name == identity.Name);
+    }
 
     public Task<AgentStatusResponse> StatusAsync(AgentStatusRequest request) => CallAsync(c => c.StatusAsync(request, Calls.Within(Timeout)), "status");
 

@@ -37,7 +37,7 @@ public static class AddCommand
         // An interface of that name is someone else's, unless it is what an ADD of this very
         // container began and did not finish (the agent died while wiring it): then the endpoint
         // is already attached for this container, and the agent completes the wiring.
-        if (NetnsState.HasLink(invocation.Netns, invocation.InterfaceName) && !await AttachedForAsync(agent, identity))
+        if (NetnsState.HasLink(invocation.Netns, invocation.InterfaceName) && await agent.AttachedAsync(identity) is null)
             throw new CniException(CniCodes.InterfaceExists, $"interface {invocation.InterfaceName} already exists in the container", $"CNI_NETNS: {invocation.Netns}");
         AttachResponse attached;
         try
@@ -52,15 +52,5 @@ public static class AddCommand
             throw new CniException(CniCodes.Refused(StatusCode.FailedPrecondition), $"endpoint {identity.Namespace}/{identity.Name} exists without the requested address",
                 $"requested {string.Join(", ", missing)}; it has {string.Join(", ", attached.Ips)}");
         return AttachmentResult.Build(config, invocation, identity, attached);
-    }
-
-    private static async Task<bool> AttachedForAsync(AgentConnection agent, EndpointIdentity identity)
-    {
-        var found = await agent.ListAsync(new ListAttachmentsRequest
-        {
-            Namespace = identity.Namespace,
-            Labels = { [AttachmentLabels.Attachment] = identity.AttachmentKey },
-        });
-        return found.Endpoints.Any(e => e.Metadata.Name == identity.Name);
     }
 }

@@ -47,12 +47,7 @@ public static class CheckCommand
         }
 
         using var agent = new AgentConnection(config.AgentSocket);
-        var found = await agent.ListAsync(new ListAttachmentsRequest
-        {
-            Namespace = identity.Namespace,
-            Labels = { [AttachmentLabels.Attachment] = identity.AttachmentKey },
-        });
-        var endpoint = found.Endpoints.FirstOrDefault(e => e.Metadata.Name == identity.Name)
+        var endpoint = await agent.AttachedAsync(identity)
             ?? throw Failed($"no endpoint {identity.Namespace}/{identity.Name} is attached for this container on this node");
         // Results before 1.1.0 carry no MTU: the endpoint's is the one ADD set.
         if (expected.Mtu is null && endpoint.Status.Mtu != 0 && link.Mtu != endpoint.Status.Mtu)

@@ -19,7 +19,7 @@ public sealed class PodIndex
     private readonly bool _insecure;
 
     /// <param name="zone">The cluster domain; records live under pod.&lt;zone&gt;.</param>
-    /// <param name="addresses">Every endpoint address with its namespace (unparsable ones are skipped; ignored when insecure).</param>
+    /// <param name="addresses">Every endpoint address with its namespace (unparsable ones are skipped); none when insecure.</param>
     public PodIndex(string zone, uint ttl, IEnumerable<(string Namespace, string Ip)> addresses, PodRecordMode mode = PodRecordMode.Verified)
     {
         if (mode == PodRecordMode.Disabled) throw new ArgumentException("disabled pod records have no index", nameof(mode));
@@ -27,7 +27,7 @@ public sealed class PodIndex
         _ttl = ttl;
         _insecure = mode == PodRecordMode.Insecure;
         _byNamespace = new Dictionary<string, HashSet<PodAddress>>(StringComparer.Ordinal);
-        foreach (var (ns, ip) in _insecure ? [] : addresses)
+        foreach (var (ns, ip) in addresses)
         {
             if (!IPAddress.TryParse(ip, out var address)) continue;
             if (!_byNamespace.TryGetValue(ns, out var set)) _byNamespace[ns] = set = [];

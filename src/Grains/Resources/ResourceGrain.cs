@@ -211,7 +211,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         {
             throw MissingReference(Kinds.Namespace, meta.Namespace);
         }
-        await WriteReservedAsync(async () => await PrepareCreateAsync(created), reservation =>
+        await WriteReservedAsync(() => PrepareCreateAsync(created)!, reservation =>
         {
             var references = References(created);
             return WriteAsync(created, WithReferences(reservation!.Claims, references), references);
