@@ -138,6 +138,14 @@ public sealed class AliasChaseTests
         var gone = await dns.AskAsync("dig", "ext-gone.shop.svc.cluster.local", "A");
         Assert.Equal("NXDOMAIN", gone.Status);
         Assert.Equal(["ext-gone.shop.svc.cluster.local. 30 IN CNAME nope.example.test."], gone.Answer);
+        // with the upstream zone's SOA, so that a resolver may cache the negative answer (RFC 2308 §3)
+        Assert.StartsWith("example.test. 60 IN SOA ns.example.test. hostmaster.example.test. 1 ", Assert.Single(gone.Authority));
+        Assert.Empty(a.Authority);
+        // The target has no records of the type asked: NOERROR, the alias and the upstream's SOA.
+        var noData = await dns.AskAsync("kdig", "ext.shop.svc.cluster.local", "TXT");
+        Assert.Equal("NOERROR", noData.Status);
+        Assert.Equal(["ext.shop.svc.cluster.local. 30 IN CNAME www.example.test."], noData.Answer);
+        Assert.StartsWith("example.test. 60 IN SOA ns.example.test.", Assert.Single(noData.Authority));
         // No recursion asked: the alias alone, as without a forwarder.
         var norec = await dns.AskAsync("dig", "+norec", "ext.shop.svc.cluster.local", "A");
         Assert.Equal(["ext.shop.svc.cluster.local. 30 IN CNAME www.example.test."], norec.Answer);

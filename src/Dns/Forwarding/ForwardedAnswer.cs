@@ -12,9 +12,11 @@ namespace ControlPlane.Dns.Forwarding;
 /// question; the upstream's OPT record is dropped (each client gets its own, RFC 6891 §7);</item>
 /// <item>where each record's TTL lies, so every copy counts down by the time since the reply came
 /// (RFC 1034 §3.6, RFC 2181 §8);</item>
-/// <item>the answer records once more with every name written in full (owners and the names in
-/// the data of CNAME, NS, PTR, MX, SOA and SRV), for appending after our own aliases in a message
-/// whose question differs: a compression pointer would point into the wrong message.</item>
+/// <item>the answer records, and the authority section's SOA records, once more with every name
+/// written in full (owners and the names in the data of CNAME, NS, PTR, MX, SOA and SRV), for
+/// appending after our own aliases in a message whose question differs: a compression pointer
+/// would point into the wrong message. The SOA tells a resolver how long it may cache a negative
+/// answer at the end of the chain (RFC 2308 §3).</item>
 /// </list>
 /// The header keeps only what is the upstream's to say: the rcode (with its extended bits) and
 /// TC. Parsing allocates; writing allocates nothing.
@@ -29,9 +31,12 @@ public sealed class ForwardedAnswer
     private readonly int[] _ttls;
     private readonly byte[]? _expanded;
     private readonly int[] _expandedTtls;
+    /// <summary>How many of the records in <see cref="_expanded"/> are the authority's SOA records (they follow the answers).</summary>
+    private readonly int _expandedAuthority;
 
-    private ForwardedAnswer(string key, DateTimeOffset received, byte[] message, int questionLength, int[] ttls, byte[]? expanded, int[] expandedTtls)
+    private ForwardedAnswer(string key, DateTimeOffset received, byte[] message, int questionLength, int[] ttls, byte[]? expanded, int[] expandedTtls, int expandedAuthority)
     {
+        _expandedAuthority = expandedAuthority;
         Key = key;
         Received = received;
         _message = message;
@@ -94,6 +99,7 @@ public sealed class ForwardedAnswer
         var expandedTtls = new List<int>();
         var expanded = new ArrayBufferWriter<byte>(reply.Length);
         var expandable = true;
+        var soas = 0;
         var additionalStart = 0;
         var (optStart, optEnd, extended) = (-1, -1, 0);
         var misplaced = false;
@@ -120,6 +126,11 @@ public sealed class ForwardedAnswer
             var ttl = BinaryPrimitives.ReadUInt32BigEndian(reply[(fixedAt + 4)..]);
             minimum = minimum is null ? ttl : Math.Min(minimum.Value, ttl);
             if (i < an && expandable) expandable = ExpandRecord(reply, start, fixedAt, rdata, offset, expanded, expandedTtls);
+            else if (i < an + ns && type == (ushort)DnsType.SOA && expandable)
+            {
+                expandable = ExpandRecord(reply, start, fixedAt, rdata, offset, expanded, expandedTtls);
+                soas++;
+            }
         }
         var recordsEnd = offset;
         byte[] message;
@@ -140,7 +151,7 @@ public sealed class ForwardedAnswer
             message = reply[HeaderLength..recordsEnd].ToArray();
         }
         var flags = BinaryPrimitives.ReadUInt16BigEndian(reply[2..]);
-        return new ForwardedAnswer(key, received, message, questionEnd - HeaderLength, [.. ttls], expandable ? expanded.WrittenSpan.ToArray() : null, [.. expandedTtls])
+        return new ForwardedAnswer(key, received, message, questionEnd - HeaderLength, [.. ttls], expandable ? expanded.WrittenSpan.ToArray() : null, [.. expandedTtls], soas)
         {
             Rcode = (Rcode)(flags & 0xF),
             ExtendedRcode = extended,
@@ -243,17 +254,21 @@ public sealed class ForwardedAnswer
     }
 
     /// <summary>
-    /// Appends the answer records, names written in full and TTLs counted down, at
-    /// <paramref name="body"/>; false (nothing written) when they do not fit.
+    /// Appends the answer records, then the authority section's SOA records, names written in
+    /// full and TTLs counted down, at <paramref name="body"/>; false (nothing written) when they
+    /// do not fit. <paramref name="authority"/> is the number of SOA records; the caller writes
+    /// nothing between the two sections.
     /// </summary>
-    public bool AppendAnswers(Span<byte> response, ref int body, ref int answers, DateTimeOffset now)
+    public bool AppendAnswers(Span<byte> response, ref int body, ref int answers, out int authority, DateTimeOffset now)
     {
+        authority = 0;
         if (_expanded is null || body + _expanded.Length > response.Length) return false;
         var records = response.Slice(body, _expanded.Length);
         _expanded.CopyTo(records);
         CountDown(records, _expandedTtls, now);
         body += _expanded.Length;
         answers += Answers;
+        authority = _expandedAuthority;
         return true;
     }
 

@@ -275,7 +275,8 @@ public sealed class QueryHandler(ZoneSnapshot initial)
     /// An alias chain that ends at <paramref name="target"/>, outside our zones. With forwarders
     /// for this client and RD set, the target is resolved as CoreDNS does for ExternalName
     /// services (a stub resolver would not chase it itself): the upstream's answer records follow
-    /// the aliases, with its NOERROR or NXDOMAIN, AA and RA set. Otherwise, or when the upstreams
+    /// the aliases, with its NOERROR or NXDOMAIN, AA and RA set, and its SOA in the authority
+    /// section when the target has no such records (RFC 2308 §3: how long to cache that). Otherwise, or when the upstreams
     /// give nothing usable, the aliases alone (NOERROR, the resolver carries on).
     /// </summary>
     private int ChaseOutside(Span<byte> response, in DnsQuery q, string target, int answers, int body, int limit, bool mayForward, ref Upstream upstream)
@@ -296,8 +297,8 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         }
         // Room kept for the OPT record, so that everything before it is whole records.
         var room = response[..(response.Length - (q.HasOpt ? OptLength : 0))];
-        if (!outside.AppendAnswers(room, ref body, ref answers, forwarder.Now)) return Overflow(response, q, answers, body, limit);
-        return Complete(response, q, outside.Rcode, true, answers, 0, body - q.QuestionEnd, 0, limit, truncated: false, recursion: true);
+        if (!outside.AppendAnswers(room, ref body, ref answers, out var authority, forwarder.Now)) return Overflow(response, q, answers, body, limit);
+        return Complete(response, q, outside.Rcode, true, answers, authority, body - q.QuestionEnd, 0, limit, truncated: false, recursion: true);
     }
 
     private int FinishAll(Span<byte> response, in DnsQuery q, RecordSet[] sets, int limit)
