@@ -1,3 +1,4 @@
+using ControlPlane.Contracts.Hosting;
 using ControlPlane.Contracts.Client;
 using ControlPlane.Dns.Feed;
 using ControlPlane.Dns.Handling;
@@ -21,12 +22,12 @@ public static class DnsHosting
     /// silo does); they replace "Dns:ServiceRanges".</param>
     public static IServiceCollection AddClusterDns(this IServiceCollection services, IConfiguration section, IReadOnlyList<string>? serviceRanges = null)
     {
-        var transport = section.Get<DnsTransportOptions>() ?? new DnsTransportOptions();
-        var zone = section.Get<ClusterZoneOptions>() ?? new ClusterZoneOptions();
+        var transport = section.Read<DnsTransportOptions>();
+        var zone = section.Read<ClusterZoneOptions>();
         if (serviceRanges is not null) zone.ServiceRanges = [.. serviceRanges];
-        var feed = section.Get<DnsFeedOptions>() ?? new DnsFeedOptions();
-        var forwarding = section.Get<Forwarding.ForwarderOptions>() ?? new Forwarding.ForwarderOptions();
-        var rateLimit = section.GetSection("RateLimit").Get<ResponseRateLimitOptions>() ?? new ResponseRateLimitOptions();
+        var feed = section.Read<DnsFeedOptions>();
+        var forwarding = section.Read<Forwarding.ForwarderOptions>();
+        var rateLimit = section.GetSection("RateLimit").Read<ResponseRateLimitOptions>();
         var allowed = section.GetSection("Forwarding").Get<Forwarding.ForwardingGateOptions>()?.AllowedClients is { Count: > 0 } list ? list : Forwarding.ForwardingClients.Default;
         var errors = Validate(transport, zone, feed);
         var tls = ClientTls.FromOptions(feed.Ca, feed.Certificate, feed.Key, ("Dns:Ca", "Dns:Certificate", "Dns:Key"), out var tlsProblem);
@@ -37,7 +38,7 @@ public static class DnsHosting
             .Select(f => $"Dns:Forwarders: '{f}' is not address:port"));
         if (errors.Count > 0)
         {
-            throw new InvalidOperationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
+            throw new InvalidConfigurationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
         }
         // A taken address stops the program here, in one line, before anything has started.
         var listen = System.Net.IPEndPoint.Parse(transport.Listen);
@@ -52,7 +53,7 @@ public static class DnsHosting
             : ZoneSnapshot.Unsynced([.. zone.ForwardZones, "in-addr.arpa", "ip6.arpa", .. zone.ReverseZones]))
         {
             MaxUdpPayload = transport.MaxUdpPayload,
-            TraceQueries = section.GetValue<bool>("TraceQueries"),
+            TraceQueries = section.Value("TraceQueries", false),
             Forwarder = forwarding.Forwarders.Count > 0 ? new Forwarding.Forwarder(forwarding, TimeProvider.System) : null,
             ForwardingClients = forwardingClients,
             RateLimiter = rateLimit.ResponsesPerSecond > 0 ? new ResponseRateLimiter(rateLimit, TimeProvider.System) : null,

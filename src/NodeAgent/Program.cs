@@ -40,7 +40,7 @@ ProgramDefaults.Apply(builder, "nodeagent.json");
 AgentOptions options;
 try
 {
-    options = builder.Configuration.GetSection("Agent").Get<AgentOptions>() ?? new AgentOptions();
+    options = builder.Configuration.GetSection("Agent").Read<AgentOptions>();
 }
 catch (InvalidOperationException e)
 {
@@ -56,7 +56,7 @@ try
 {
     builder.Services.AddControlPlaneTelemetry(Telemetry.AgentService, builder.Configuration["Metrics:Listen"]);
 }
-catch (FormatException e)
+catch (InvalidConfigurationException e)
 {
     Console.Error.WriteLine(e.Message);
     return 2;

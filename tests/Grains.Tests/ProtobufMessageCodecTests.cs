@@ -28,6 +28,31 @@ public sealed class ProtobufMessageCodecTests
         Assert.Null(serializer.Deserialize<Endpoint?>(serializer.SerializeToArray<Endpoint?>(null)));
     }
 
+    /// <summary>
+    /// A store failure reaches the caller on another silo as the same classified error, whatever
+    /// the driver threw underneath: PostgreSQL's NpgsqlException has no Orleans codec, and when it
+    /// travelled inside, the call failed with CodecNotFoundException and the client saw UNKNOWN
+    /// (a write that may have happened) instead of UNAVAILABLE (nothing done, retry).
+    /// </summary>
+    [Fact]
+    public void AStoreFailure_CrossesASiloBoundary_Classified_WhateverTheDriverThrew()
+    {
+        var serializer = Services.GetRequiredService<Serializer>();
+        var copier = Services.GetRequiredService<DeepCopier>();
+        foreach (var cause in new Exception[] { new Npgsql.NpgsqlException("Failed to connect to 127.0.0.1:5432", new System.Net.Sockets.SocketException(111)), new IOException("disk") })
+        {
+            var failure = new Storage.Errors.ControlPlaneException(Storage.Errors.ErrorCode.Unavailable, "the store cannot be reached", inner: cause);
+
+            foreach (var crossed in new[] { serializer.Deserialize<Exception>(serializer.SerializeToArray<Exception>(failure)), copier.Copy<Exception>(failure) })
+            {
+                var back = Assert.IsType<Storage.Errors.ControlPlaneException>(crossed);
+                Assert.Equal(Storage.Errors.ErrorCode.Unavailable, back.Code);
+                Assert.Equal(failure.Message, back.Message);
+                Assert.Contains(cause.Message, back.InnerException?.Message ?? ""); // the cause, for the log
+            }
+        }
+    }
+
     [Fact]
     public void WithinASilo_AMessageIsPassedWithoutACopy()
     {

@@ -89,9 +89,34 @@ public sealed class HostingTests : IDisposable
         var (code, output) = await RunAsync(program, $"--{setting}={value}", other,
             program == "ControlPlane.Silo" ? $"--Silo:DataDirectory={_data}" : program == "ControlPlane.NodeAgent" ? "--Agent:AttachSocket=" + Path.Combine(_data, "agent.sock") : "--Dns:Zone=cluster.local");
 
-        Assert.NotEqual(0, code);
-        Assert.Contains($"'{value}' at '{setting}'", output);
-        Assert.Contains("is a bare number, which .NET reads as days: write a duration as hh:mm:ss", output);
+        Assert.Equal(2, code);
+        Assert.Contains($"{setting}='{value}': a bare number, which .NET reads as days: write a duration as hh:mm:ss", output);
+    }
+
+    /// <summary>
+    /// A value that does not convert stops every program with exit 2 and says what the setting
+    /// takes, in its own words rather than .NET's type names: an enum's names (an undefined
+    /// number, which .NET's binder would take, is refused too), true or false, a whole number;
+    /// and a value each program checks itself.
+    /// </summary>
+    [Theory]
+    [InlineData("ControlPlane.Silo", "Dns:PodRecords", "Foo", "Dns:PodRecords='Foo': expected one of Verified, Disabled, Insecure", "--Silo:Port=1")]
+    [InlineData("ControlPlane.Silo", "Silo:Port", "http", "Silo:Port='http': expected a whole number from -2147483648 to 2147483647", "--Dns:Enabled=false")]
+    [InlineData("ControlPlane.Silo", "Metrics:OrleansPerCall", "maybe", "Metrics:OrleansPerCall='maybe': expected true or false", "--Silo:Port=0")]
+    [InlineData("ControlPlane.Silo", "Limits:RequestsPerSecond", "-1", "Limits:RequestsPerSecond must not be negative", "--Silo:Port=0")]
+    [InlineData("ControlPlane.Silo", "Tls:Certificate", "/nonexistent", "Tls:Certificate: '/nonexistent' does not exist", "--Silo:Port=0")]
+    [InlineData("ControlPlane.Silo", "Dns:Listen", "notanaddr", "Dns:Listen 'notanaddr' is not address:port", "--Silo:Port=1")]
+    [InlineData("ControlPlane.DnsServer", "Dns:PodRecords", "7", "Dns:PodRecords='7': expected one of Verified, Disabled, Insecure", "--Dns:Listen=127.0.0.1:0")]
+    [InlineData("ControlPlane.NodeAgent", "Agent:ServiceProxy", "yes", "Agent:ServiceProxy='yes': expected true or false", "--Agent:UnderlayIp=10.255.9.9")]
+    [InlineData("ControlPlane.NodeAgent", "Agent:RouteProtocol", "300", "Agent:RouteProtocol='300': expected a whole number from 0 to 255", "--Agent:UnderlayIp=10.255.9.9")]
+    public async Task EveryProgram_RefusesAValueThatCannotWork_WithExit2_SayingWhatTheSettingTakes(string program, string setting, string value, string expected, string other)
+    {
+        var (code, output) = await RunAsync(program, $"--{setting}={value}", other,
+            program == "ControlPlane.Silo" ? $"--Silo:DataDirectory={_data}" : program == "ControlPlane.NodeAgent" ? "--Agent:AttachSocket=" + Path.Combine(_data, "agent.sock") : "--Dns:Zone=cluster.local");
+
+        Assert.Equal(2, code);
+        Assert.Contains(expected, output);
+        Assert.DoesNotContain("System.", output);
     }
 
     /// <summary>

@@ -24,10 +24,12 @@ public sealed class StrictDurationConverter : TimeSpanConverter
 
     public override object? ConvertFrom(ITypeDescriptorContext? context, CultureInfo? culture, object value)
     {
-        if (value is string text && text.Trim().All(c => char.IsAsciiDigit(c) || c is '-' or '+'))
-        {
-            throw new FormatException($"'{text}' is a bare number, which .NET reads as days: write a duration as hh:mm:ss (30 seconds: 00:00:30) or d.hh:mm:ss");
-        }
+        if (value is string text && IsBareNumber(text)) throw new FormatException($"'{text}' is {BareNumber}");
         return base.ConvertFrom(context, culture, value);
     }
+
+    /// <summary>Why a bare number is refused.</summary>
+    public const string BareNumber = "a bare number, which .NET reads as days: write a duration as hh:mm:ss (30 seconds: 00:00:30) or d.hh:mm:ss";
+
+    public static bool IsBareNumber(string text) => text.Trim().All(c => char.IsAsciiDigit(c) || c is '-' or '+');
 }

@@ -92,7 +92,7 @@ public static class Telemetry
         {
             return (listen[..colon], port);
         }
-        throw new FormatException($"Invalid configuration:\n  Metrics:Listen must be address:port, not '{listen}'");
+        throw new InvalidConfigurationException($"Invalid configuration:\n  Metrics:Listen must be address:port, not '{listen}'");
     }
 
     private static bool IsSet(string variable) => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(variable));

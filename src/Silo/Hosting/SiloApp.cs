@@ -42,11 +42,11 @@ public static class SiloApp
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         ProgramDefaults.Apply(builder);
         configure?.Invoke(builder.Configuration);
-        var silo = builder.Configuration.GetSection("Silo").Get<SiloOptions>() ?? new SiloOptions();
-        var cluster = builder.Configuration.GetSection("Cluster").Get<ClusterOptions>() ?? new ClusterOptions();
-        var storeOptions = builder.Configuration.GetSection("Store").Get<StoreOptions>() ?? new StoreOptions();
-        var controlPlane = builder.Configuration.GetSection("ControlPlane").Get<ControlPlaneOptions>() ?? new ControlPlaneOptions();
-        var clusterSet = builder.Configuration.GetSection("ClusterSet").Get<ClusterSetOptions>() ?? new ClusterSetOptions();
+        var silo = builder.Configuration.GetSection("Silo").Read<SiloOptions>();
+        var cluster = builder.Configuration.GetSection("Cluster").Read<ClusterOptions>();
+        var storeOptions = builder.Configuration.GetSection("Store").Read<StoreOptions>();
+        var controlPlane = builder.Configuration.GetSection("ControlPlane").Read<ControlPlaneOptions>();
+        var clusterSet = builder.Configuration.GetSection("ClusterSet").Read<ClusterSetOptions>();
         SiloOptionsValidator.Validate(silo, cluster, storeOptions, controlPlane, clusterSet);
         var tls = SiloTls.From(builder.Configuration);
 
@@ -133,7 +133,7 @@ public static class SiloApp
             metrics: m =>
             {
                 m.AddMeter("Microsoft.Orleans").AddPrometheusExporter();
-                if (!builder.Configuration.GetValue("Metrics:OrleansPerCall", false)) m.AddView(Telemetry.SiloTelemetry.WithoutOrleansPerCall);
+                if (!builder.Configuration.Value("Metrics:OrleansPerCall", false)) m.AddView(Telemetry.SiloTelemetry.WithoutOrleansPerCall);
             },
             tracing: t => t.AddSource("Microsoft.Orleans.Application"));
         builder.Services.AddSingleton<SiloHealthCheck>();
@@ -269,7 +269,7 @@ public static class SiloApp
     private static void AddEmbeddedDns(WebApplicationBuilder builder, SiloOptions silo, ControlPlaneOptions controlPlane, bool tls)
     {
         var dns = builder.Configuration.GetSection("Dns");
-        if (!dns.GetValue<bool>("Enabled"))
+        if (!dns.Value("Enabled", false))
         {
             return;
         }

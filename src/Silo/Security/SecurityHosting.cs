@@ -1,3 +1,4 @@
+using ControlPlane.Contracts.Hosting;
 using ControlPlane.Silo.Hosting;
 using Grpc.AspNetCore.Server;
 using Microsoft.Extensions.Configuration;
@@ -14,10 +15,10 @@ public static class SecurityHosting
     /// </summary>
     public static IServiceCollection AddAuditAndLimits(this IServiceCollection services, IConfiguration configuration, SiloOptions silo)
     {
-        var audit = configuration.GetSection("Audit").Get<AuditOptions>() ?? new AuditOptions();
-        var limits = configuration.GetSection("Limits").Get<LimitsOptions>() ?? new LimitsOptions();
+        var audit = configuration.GetSection("Audit").Read<AuditOptions>();
+        var limits = configuration.GetSection("Limits").Read<LimitsOptions>();
         var errors = audit.Validate().Concat(limits.Validate()).ToList();
-        if (errors.Count > 0) throw new InvalidOperationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
+        if (errors.Count > 0) throw new InvalidConfigurationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
         services.AddSingleton(audit);
         services.AddSingleton(limits);
         var limited = limits.RequestsPerSecond > 0 || limits.WatchesPerClient > 0;

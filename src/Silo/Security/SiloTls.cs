@@ -1,3 +1,4 @@
+using ControlPlane.Contracts.Hosting;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -31,13 +32,14 @@ public sealed class SiloTls
     /// <summary>The settings of the "Tls" section, or null when TLS is off.</summary>
     public static SiloTls? From(IConfiguration configuration)
     {
-        var options = configuration.GetSection("Tls").Get<TlsOptions>() ?? new TlsOptions();
+        var options = configuration.GetSection("Tls").Read<TlsOptions>();
         string[] files = [options.Certificate, options.Key, options.ClientCa];
         if (files.All(string.IsNullOrEmpty)) return null;
         var errors = new List<string>();
         if (files.Any(string.IsNullOrEmpty)) errors.Add("Tls:Certificate, Tls:Key and Tls:ClientCa go together (mutual TLS on the API port)");
-        errors.AddRange(files.Where(f => !string.IsNullOrEmpty(f) && !File.Exists(f)).Select(f => $"Tls: '{f}' does not exist"));
-        if (errors.Count > 0) throw new InvalidOperationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
+        string[] names = ["Tls:Certificate", "Tls:Key", "Tls:ClientCa"];
+        errors.AddRange(files.Select((f, i) => (f, i)).Where(p => !string.IsNullOrEmpty(p.f) && !File.Exists(p.f)).Select(p => $"{names[p.i]}: '{p.f}' does not exist"));
+        if (errors.Count > 0) throw new InvalidConfigurationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
         using var pem = X509Certificate2.CreateFromPemFile(files[0], files[1]);
         // Exported and loaded again: SslStream on Linux wants a key it can hand to OpenSSL as is.
         var server = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);

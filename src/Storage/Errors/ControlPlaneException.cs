@@ -12,8 +12,13 @@ public sealed class ControlPlaneException : Exception
     /// <summary>Longest echo of a caller's value inside a message.</summary>
     public const int MaxEcho = 64;
 
+    /// <param name="inner">
+    /// The cause, for the log. A driver's exception (Npgsql's has no Orleans codec) is kept as a
+    /// plain exception that reads the same, so the classified error itself always crosses a
+    /// silo boundary; a classified cause is kept as it is.
+    /// </param>
     public ControlPlaneException(ErrorCode code, string message, string? field = null, Exception? inner = null)
-        : base(field is null ? message : $"{field}: {message}", inner)
+        : base(field is null ? message : $"{field}: {message}", inner is null or ControlPlaneException ? inner : new Exception(inner.ToString()))
     {
         Code = code;
         Field = field;

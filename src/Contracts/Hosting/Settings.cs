@@ -1,0 +1,78 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Reflection;
+using Microsoft.Extensions.Configuration;
+
+namespace ControlPlane.Contracts.Hosting;
+
+/// <summary>
+/// Reads a settings section into its options type, refusing a value that does not convert before
+/// .NET's binder sees it. The binder's own refusal names .NET types
+/// (<c>to type 'System.Int32'</c>) and accepts an enum's undefined numbers; this says what the
+/// setting takes instead: the names of an enum, the range of a whole number, true or false. A
+/// refusal is an <see cref="InvalidConfigurationException"/>, so the program exits 2.
+/// </summary>
+public static class Settings
+{
+    /// <summary>The options in <paramref name="section"/>; the type's defaults when it is absent.</summary>
+    public static T Read<T>(this IConfiguration section) where T : new()
+    {
+        var errors = new List<string>();
+        foreach (var property in typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            if (!property.CanWrite || section[property.Name] is not { } value) continue;
+            var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+            if (!IsScalar(type)) continue;
+            var path = section is IConfigurationSection s ? $"{s.Path}:{property.Name}" : property.Name;
+            if (Refusal(type, value) is { } reason) errors.Add($"{path}='{value}': {reason}");
+        }
+        if (errors.Count > 0) throw new InvalidConfigurationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
+        return section.Get<T>() ?? new T();
+    }
+
+    /// <summary>One setting, <paramref name="fallback"/> when it is absent; refused as <see cref="Read{T}"/> refuses.</summary>
+    public static T Value<T>(this IConfiguration configuration, string key, T fallback)
+    {
+        if (configuration[key] is not { } value) return fallback;
+        var type = Nullable.GetUnderlyingType(typeof(T)) ?? typeof(T);
+        var path = configuration is IConfigurationSection s ? $"{s.Path}:{key}" : key;
+        if (IsScalar(type) && Refusal(type, value) is { } reason) throw new InvalidConfigurationException($"Invalid configuration:\n  {path}='{value}': {reason}");
+        return configuration.GetValue(key, fallback)!;
+    }
+
+    private static bool IsScalar(Type type) =>
+        type.IsEnum || type.IsPrimitive || type == typeof(decimal) || type == typeof(TimeSpan);
+
+    /// <summary>Why <paramref name="value"/> is no <paramref name="type"/>; null when it converts.</summary>
+    private static string? Refusal(Type type, string value)
+    {
+        if (type.IsEnum)
+        {
+            // Names only: the binder would take any number, defined or not.
+            return Enum.TryParse(type, value.Trim(), ignoreCase: true, out var parsed) && !IsNumber(value) && Enum.IsDefined(type, parsed!)
+                ? null
+                : $"expected one of {string.Join(", ", Enum.GetNames(type))}";
+        }
+        try
+        {
+            TypeDescriptor.GetConverter(type).ConvertFromInvariantString(value);
+            return null;
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException or NotSupportedException or OverflowException)
+        {
+            return type switch
+            {
+                _ when type == typeof(bool) => "expected true or false",
+                _ when type == typeof(TimeSpan) => StrictDurationConverter.IsBareNumber(value)
+                    ? StrictDurationConverter.BareNumber
+                    : "expected a duration, hh:mm:ss or d.hh:mm:ss (30 seconds: 00:00:30)",
+                _ when type == typeof(double) || type == typeof(float) || type == typeof(decimal) => "expected a number",
+                _ when type.GetField("MinValue")?.GetValue(null) is { } min && type.GetField("MaxValue")?.GetValue(null) is { } max
+                    => $"expected a whole number from {min} to {max}",
+                _ => $"expected a {type.Name}",
+            };
+        }
+    }
+
+    private static bool IsNumber(string value) => value.Trim() is { Length: > 0 } t && (char.IsAsciiDigit(t[0]) || t[0] is '-' or '+');
+}
