@@ -223,6 +223,42 @@ public sealed class ApplyTests
         Assert.Equal(before, await silo.ObjectsAsync());
     }
 
+    /// <summary>
+    /// Kubernetes' DNS conformance test "should provide DNS for ExternalName services" turns an
+    /// ExternalName service into a ClusterIP one and back; netctl's plan used to refuse that
+    /// ("spec.type: is immutable") although the server takes it. The plan and the server share
+    /// one rule: to and from ExternalName goes through, ClusterIP to Headless is refused by the
+    /// plan with the server's reason, before anything is sent.
+    /// </summary>
+    [Fact]
+    public async Task Apply_ChangesAServiceToAndFromExternalName_AndRefusesClusterIpToHeadless_AsTheServerDoes()
+    {
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Example("01-namespace.yaml"), "-f", RepositoryPaths.Example("02-network.yaml"))).ExitCode);
+        const string External = "apiVersion: controlplane/v1\nkind: Service\nmetadata: {namespace: shop, name: dns-test}\nspec: {type: ExternalName, externalName: foo.example.com}\n";
+        const string ClusterIp = "apiVersion: controlplane/v1\nkind: Service\nmetadata: {namespace: shop, name: dns-test}\nspec: {type: ClusterIP, network: blue, ports: [{name: http, port: 80}]}\n";
+        const string Headless = "apiVersion: controlplane/v1\nkind: Service\nmetadata: {namespace: shop, name: dns-test}\nspec: {type: Headless, network: blue}\n";
+
+        Assert.Equal(["service/shop/dns-test created"], (await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: External)).OutputLines);
+        var toClusterIp = await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: ClusterIp);
+        Assert.True(toClusterIp.ExitCode == 0, toClusterIp.ToString());
+        Assert.Equal(["service/shop/dns-test configured"], toClusterIp.OutputLines);
+        var service = await silo.Client.Services.GetAsync("shop", "dns-test");
+        Assert.Equal(ServiceType.ClusterIp, service.Spec.Type);
+        Assert.NotEmpty(service.Status.ClusterIps);
+
+        var headless = await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: Headless);
+        Assert.Equal(1, headless.ExitCode);
+        Assert.Contains(headless.Errors, e => e.Contains("spec.type: cannot change from CLUSTER_IP to HEADLESS: a service changes type only to or from EXTERNAL_NAME", StringComparison.Ordinal));
+        Assert.Equal(service, await silo.Client.Services.GetAsync("shop", "dns-test"));
+
+        var back = await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: External);
+        Assert.True(back.ExitCode == 0, back.ToString());
+        var external = await silo.Client.Services.GetAsync("shop", "dns-test");
+        Assert.Equal(ServiceType.ExternalName, external.Spec.Type);
+        Assert.Empty(external.Status.ClusterIps);
+    }
+
     /// <summary>The client's checks are the server's: an upper-case externalName, which the server refuses, is refused before any call.</summary>
     [Fact]
     public async Task Apply_DryRunClient_RefusesAnUpperCaseExternalName_AsTheServerDoes()

@@ -3,6 +3,7 @@ using ControlPlane.Cli.Connection;
 using ControlPlane.Cli.Manifests;
 using ControlPlane.Cli.Output;
 using ControlPlane.Cli.Resources;
+using ControlPlane.Contracts.Updates;
 using ControlPlane.Contracts.V1;
 using Google.Protobuf;
 using Grpc.Core;
@@ -82,38 +83,14 @@ internal sealed class ApplyPlanner(ServerSet servers, int concurrency)
             problems.Add(peer.Problem("metadata.name", $"'{info.ClusterId}' is this cluster's own id (ClusterSet:ClusterId); a peer is named by its cluster id"));
     }
 
+    /// <summary>A change the server would refuse (<see cref="FixedFields"/>), found before anything is sent.</summary>
     private static void Immutable(ManifestDocument document, IMessage existing, List<ManifestProblem> problems)
     {
-        void Check(bool changed, string field, string was)
-        {
-            if (changed) problems.Add(document.Problem(field, $"is immutable (the stored object has {(was.Length == 0 ? "none" : was)}); delete and re-create the object to change it"));
-        }
-        switch (document.Message, existing)
-        {
-            case (Network { Spec: { } now }, Network { Spec: { } was }):
-                Check(now.Vni != was.Vni, "spec.vni", was.Vni.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                Check(now.Ipv4Cidr != was.Ipv4Cidr, "spec.ipv4_cidr", was.Ipv4Cidr);
-                Check(now.Ipv6Cidr != was.Ipv6Cidr, "spec.ipv6_cidr", was.Ipv6Cidr);
-                Check(now.Ipv4BlockPrefixLength != 0 && now.Ipv4BlockPrefixLength != was.Ipv4BlockPrefixLength, "spec.ipv4_block_prefix_length", "/" + was.Ipv4BlockPrefixLength);
-                Check(now.Ipv6BlockPrefixLength != 0 && now.Ipv6BlockPrefixLength != was.Ipv6BlockPrefixLength, "spec.ipv6_block_prefix_length", "/" + was.Ipv6BlockPrefixLength);
-                break;
-            case (Endpoint { Spec: { } now }, Endpoint { Spec: { } was }):
-                Check(now.Network != was.Network, "spec.network", was.Network);
-                Check(now.Node != was.Node, "spec.node", was.Node);
-                Check(now.Ips.Count > 0 && !now.Ips.Select(Canonical).SequenceEqual(was.Ips.Select(Canonical)), "spec.ips", string.Join(",", was.Ips));
-                break;
-            case (Service { Spec: { } now }, Service { Spec: { } was }):
-                var type = now.Type == ServiceType.Unspecified ? ServiceType.ClusterIp : now.Type;
-                Check(type != was.Type, "spec.type", was.Type.ToString());
-                Check(now.Network != was.Network, "spec.network", was.Network);
-                Check(now.IpFamilies.Count > 0 && !now.IpFamilies.SequenceEqual(was.IpFamilies), "spec.ip_families", string.Join(",", was.IpFamilies));
-                Check(now.IpFamilyPolicy.Length > 0 && now.IpFamilyPolicy != was.IpFamilyPolicy, "spec.ip_family_policy", was.IpFamilyPolicy);
-                Check(now.ClusterIps.Count > 0 && !now.ClusterIps.Select(Canonical).SequenceEqual(was.ClusterIps.Select(Canonical)), "spec.cluster_ips", string.Join(",", was.ClusterIps));
-                break;
-        }
+        if (FixedFields.Changed(existing, document.Message) is not { } changed) return;
+        problems.Add(document.Problem(changed.Field, changed.Reason == FixedFields.Immutable
+            ? $"is immutable (the stored object has {(changed.Stored.Length == 0 ? "none" : changed.Stored)}); delete and re-create the object to change it"
+            : $"{changed.Reason}; delete and re-create the object to change it"));
     }
-
-    private static string Canonical(string address) => IPAddress.TryParse(address, out var ip) ? ip.ToString() : address;
 
     /// <summary>VNIs and ranges of networks to create against every other network, and endpoint addresses against their network.</summary>
     private async Task NetworksAsync(List<PlannedChange> plan, List<ManifestProblem> problems, CancellationToken cancellationToken)

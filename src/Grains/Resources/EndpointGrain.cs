@@ -1,4 +1,5 @@
 using System.Net;
+using ControlPlane.Contracts.Updates;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Grains.Ipam;
 using ControlPlane.Grains.State;
@@ -78,10 +79,8 @@ internal sealed class EndpointGrain(ObjectServices services) : ResourceGrain<End
 
     protected override Endpoint Merge(Endpoint current, Endpoint requested)
     {
+        if (FixedFields.Changed(current, requested) is { } fixedField) throw ControlPlaneException.Invalid(fixedField.Field, fixedField.Reason);
         var (was, now) = (current.Spec, requested.Spec);
-        if (now.Network != was.Network) throw ControlPlaneException.Invalid("spec.network", "is immutable");
-        if (now.Node != was.Node) throw ControlPlaneException.Invalid("spec.node", "is immutable");
-        if (!now.Ips.SequenceEqual(was.Ips) && now.Ips.Count > 0) throw ControlPlaneException.Invalid("spec.ips", "is immutable");
         now.Ips.Clear();
         now.Ips.Add(was.Ips);
         current.Metadata.Labels.Clear();

@@ -1,4 +1,5 @@
 using System.Net;
+using ControlPlane.Contracts.Updates;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Grains.Ipam;
 using ControlPlane.Grains.State;
@@ -139,12 +140,8 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
 
     protected override Network Merge(Network current, Network requested)
     {
-        var (was, now) = (current.Spec, requested.Spec);
-        if (now.Vni != was.Vni) throw ControlPlaneException.Invalid("spec.vni", "is immutable");
-        if (now.Ipv4Cidr != was.Ipv4Cidr) throw ControlPlaneException.Invalid("spec.ipv4_cidr", "is immutable");
-        if (now.Ipv6Cidr != was.Ipv6Cidr) throw ControlPlaneException.Invalid("spec.ipv6_cidr", "is immutable");
-        if (now.Ipv4BlockPrefixLength != 0 && now.Ipv4BlockPrefixLength != was.Ipv4BlockPrefixLength) throw ControlPlaneException.Invalid("spec.ipv4_block_prefix_length", "is immutable");
-        if (now.Ipv6BlockPrefixLength != 0 && now.Ipv6BlockPrefixLength != was.Ipv6BlockPrefixLength) throw ControlPlaneException.Invalid("spec.ipv6_block_prefix_length", "is immutable");
+        if (FixedFields.Changed(current, requested) is { } fixedField) throw ControlPlaneException.Invalid(fixedField.Field, fixedField.Reason);
+        var now = requested.Spec;
         current.Metadata.Labels.Clear();
         current.Metadata.Labels.Add(requested.Metadata.Labels);
         current.Spec.Mtu = now.Mtu;

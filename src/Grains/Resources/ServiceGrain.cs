@@ -1,3 +1,4 @@
+using ControlPlane.Contracts.Updates;
 using ControlPlane.Contracts.V1;
 using System.Net;
 using ControlPlane.Grains.State;
@@ -154,21 +155,10 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
     /// </summary>
     protected override Service Merge(Service current, Service requested)
     {
+        if (FixedFields.Changed(current, requested) is { } fixedField) throw ControlPlaneException.Invalid(fixedField.Field, fixedField.Reason);
         var (was, now) = (current.Spec, requested.Spec);
-        var retyped = now.Type != was.Type;
-        if (retyped && was.Type != ServiceType.ExternalName && now.Type != ServiceType.ExternalName)
+        if (now.Type == was.Type)
         {
-            throw ControlPlaneException.Invalid("spec.type", $"cannot change from {ApiName(was.Type)} to {ApiName(now.Type)}: a service changes type only to or from EXTERNAL_NAME");
-        }
-        if (!retyped)
-        {
-            if (now.Network != was.Network) throw ControlPlaneException.Invalid("spec.network", "is immutable");
-            if (was.IpFamilies.Count > 0)
-            {
-                if (!now.IpFamilies.SequenceEqual(was.IpFamilies)) throw ControlPlaneException.Invalid("spec.ip_families", "is immutable");
-                if (now.IpFamilyPolicy != was.IpFamilyPolicy) throw ControlPlaneException.Invalid("spec.ip_family_policy", "is immutable");
-            }
-            if (now.ClusterIps.Count > 0 && !now.ClusterIps.SequenceEqual(was.ClusterIps)) throw ControlPlaneException.Invalid("spec.cluster_ips", "is immutable");
             now.ClusterIps.Clear();
             now.ClusterIps.Add(was.ClusterIps);
         }
@@ -177,13 +167,6 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
         current.Spec = now;
         return current;
     }
-
-    /// <summary>The type as the API spells it (CLUSTER_IP), not as C# does (ClusterIp).</summary>
-    private static string ApiName(ServiceType type) =>
-        typeof(ServiceType).GetField(type.ToString()) is { } field
-            && System.Reflection.CustomAttributeExtensions.GetCustomAttribute<Google.Protobuf.Reflection.OriginalNameAttribute>(field) is { } name
-            ? name.Name
-            : type.ToString();
 
     protected override Task AfterDeleteAsync(Service deleted) => ReleaseAsync(deleted);
 
