@@ -78,6 +78,8 @@ public sealed class AddressValidationTests
         await silo.Client.NetworkPolicies.CreateAsync(Block("bits6", "fd00:1::7/48", "fd00:1::7/128"));
         await Fails(StatusCode.InvalidArgument, () => silo.Client.NetworkPolicies.CreateAsync(Block("outside", "10.60.3.7/16", "10.61.0.9/24")),
             "spec.ingress[0].peers[0].ip_block.except[0]", "must lie strictly within 10.60.0.0/16");
+        await Fails(StatusCode.InvalidArgument, () => silo.Client.NetworkPolicies.CreateAsync(Block("family", "10.60.0.0/16", "fd00::/64")),
+            "spec.ingress[0].peers[0].ip_block.except[0]", "fd00::/64 is IPv6 and 10.60.0.0/16 is IPv4: an exception is of its block's family");
     }
 
     [Fact]

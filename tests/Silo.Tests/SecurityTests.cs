@@ -111,6 +111,7 @@ public sealed class SecurityTests(TlsSiloFixture cluster) : IClassFixture<TlsSil
     [InlineData("/OU=reader/OU=admin/CN=twoou", "twoou", "names 2 roles")]
     [InlineData("/OU=Admin/CN=upper", "upper", "names no role")]
     [InlineData("/OU=ADMIN/CN=shout", "shout", "names no role")]
+    [InlineData("/OU=admin", "nocn", "names no holder: its CN is the user's or node's name")]
     public async Task Call_WithCertificateNotNamingOneRoleExactly_IsUnauthenticated(string subject, string name, string reason)
     {
         var key = Path.Combine(cluster.Pki.Directory, $"{name}.key");

@@ -332,10 +332,9 @@ internal sealed class ManifestValidator
         for (var e = 0; e < block.Except.Count; e++)
         {
             var except = Prefix($"{at}.ip_block.except[{e}]", block.Except[e], masked: true);
-            if (cidr is { } outer && except is { } inner
-                && (inner.BaseAddress.AddressFamily != outer.BaseAddress.AddressFamily || !outer.Contains(inner.BaseAddress) || inner.PrefixLength <= outer.PrefixLength))
+            if (cidr is not null && except is not null && Contracts.Policy.AddressRange.ExceptProblem(block.Cidr, block.Except[e]) is { } problem)
             {
-                Add($"{at}.ip_block.except[{e}]", $"{block.Except[e]} must lie strictly within {block.Cidr}");
+                Add($"{at}.ip_block.except[{e}]", problem);
             }
         }
     }

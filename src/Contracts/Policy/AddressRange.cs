@@ -17,6 +17,20 @@ public readonly record struct AddressRange(bool V6, UInt128 First, UInt128 Last)
 
     public static AddressRange All(bool v6) => new(v6, UInt128.Zero, v6 ? UInt128.MaxValue : uint.MaxValue);
 
+    /// <summary>
+    /// Why <paramref name="except"/> cannot be an exception of the ipBlock <paramref name="cidr"/>
+    /// (both valid "address/length"); null when it lies strictly within it. One rule for the
+    /// server and netctl's checks, both families alike.
+    /// </summary>
+    public static string? ExceptProblem(string cidr, string except)
+    {
+        if (ParseCidr(cidr) is not { } outer || ParseCidr(except) is not { } inner) return null;
+        if (inner.V6 != outer.V6) return $"{except} is {Family(inner.V6)} and {cidr} is {Family(outer.V6)}: an exception is of its block's family";
+        return inner.First < outer.First || inner.Last > outer.Last || inner == outer ? $"{except} must lie strictly within {cidr}" : null;
+    }
+
+    private static string Family(bool v6) => v6 ? "IPv6" : "IPv4";
+
     /// <summary>"address/length"; null when it is not one.</summary>
     public static AddressRange? ParseCidr(string cidr)
     {

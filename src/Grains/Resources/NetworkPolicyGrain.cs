@@ -64,8 +64,8 @@ internal sealed class NetworkPolicyGrain(ObjectServices services) : ResourceGrai
             for (var e = 0; e < block.Except.Count; e++)
             {
                 var except = IpPrefix.ParseMasked($"{at}.ip_block.except[{e}]", block.Except[e]);
-                if (!cidr.Contains(except) || except.Length == cidr.Length)
-                    throw ControlPlaneException.Invalid($"{at}.ip_block.except[{e}]", $"{except} must lie strictly within {cidr}");
+                if (Contracts.Policy.AddressRange.ExceptProblem(cidr.ToString(), except.ToString()) is { } problem)
+                    throw ControlPlaneException.Invalid($"{at}.ip_block.except[{e}]", problem);
             }
         }
     }

@@ -51,9 +51,22 @@ public sealed record Caller(string Name, Role Role, bool Authenticated)
     /// </summary>
     public static Caller? FromCertificate(X509Certificate2 certificate)
     {
-        var name = certificate.GetNameInfo(X509NameType.SimpleName, forIssuer: false);
+        var name = CommonName(certificate);
         var units = RoleUnits(certificate);
         return string.IsNullOrEmpty(name) || units is not [var unit] || !TryParseRole(unit, out var role) ? null : new Caller(name, role, Authenticated: true);
+    }
+
+    /// <summary>
+    /// The subject's CN, the holder (a user's or a node's name); null without one. Read as the
+    /// CN itself: .NET's "simple name" falls back to other attributes, such as the OU.
+    /// </summary>
+    public static string? CommonName(X509Certificate2 certificate)
+    {
+        foreach (var part in certificate.SubjectName.EnumerateRelativeDistinguishedNames())
+        {
+            if (!part.HasMultipleElements && part.GetSingleElementType().Value == "2.5.4.3") return part.GetSingleElementValue();
+        }
+        return null;
     }
 
     /// <summary>The subject's OU values, or null when a part of the subject holds several attributes.</summary>
