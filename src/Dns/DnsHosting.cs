@@ -108,6 +108,12 @@ public static class DnsHosting
         {
             errors.Add($"Dns:{nameof(zone.ClusterSetZone)} '{zone.ClusterSetZone}' and Dns:Zone '{zone.Zone}' must be apart (neither the other nor under it)");
         }
+        foreach (var (setting, name) in new[] { (Setting: "Zone", Name: zone.Zone), (Setting: nameof(zone.ClusterSetZone), Name: zone.ClusterSetZone) }.Where(z => z.Name.Trim().Length > 0))
+        {
+            // A cluster domain is a DNS subdomain (lower case; one trailing dot allowed), as Kubernetes' clusterDomain.
+            if (!ControlPlane.Contracts.DnsNames.IsSubdomain(name.Trim().TrimEnd('.').ToLowerInvariant()) || name.Trim().EndsWith("..", StringComparison.Ordinal))
+                errors.Add($"Dns:{setting} '{name}' is not a domain name (labels of letters, digits and '-', separated by single dots)");
+        }
         foreach (var range in zone.EffectiveServiceRanges.Where(r => !ReverseZones.TryParseRange(r, out _)))
         {
             errors.Add($"Dns:{nameof(zone.ServiceRanges)}: '{range}' is not a range such as 10.96.0.0/16 (address/prefix, no address bits set past the prefix)");

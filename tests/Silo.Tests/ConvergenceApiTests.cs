@@ -46,6 +46,9 @@ public sealed class ConvergenceApiTests : IDisposable
         var position = await Assert.ThrowsAsync<RpcException>(() => client.ReportProgrammedAsync("node-x", "not a token"));
         Assert.Equal(StatusCode.InvalidArgument, position.StatusCode);
         Assert.StartsWith("position:", position.Status.Detail);
+        var none = await Assert.ThrowsAsync<RpcException>(() => client.ReportProgrammedAsync("node-x", ""));
+        Assert.Equal(StatusCode.InvalidArgument, none.StatusCode);
+        Assert.StartsWith("position: is required", none.Status.Detail);
         var current = (await client.Networks.ListAsync(new ListRequest { PageSize = 1 })).ResumeToken;
         var badName = await Assert.ThrowsAsync<RpcException>(() => client.ReportProgrammedAsync("Bad_Name", current));
         Assert.Equal(StatusCode.InvalidArgument, badName.StatusCode);

@@ -106,13 +106,14 @@ public sealed class HostingTests : IDisposable
     [InlineData("ControlPlane.Silo", "Limits:RequestsPerSecond", "-1", "Limits:RequestsPerSecond must not be negative", "--Silo:Port=0")]
     [InlineData("ControlPlane.Silo", "Tls:Certificate", "/nonexistent", "Tls:Certificate: '/nonexistent' does not exist", "--Silo:Port=0")]
     [InlineData("ControlPlane.Silo", "Dns:Listen", "notanaddr", "Dns:Listen 'notanaddr' is not address:port", "--Silo:Port=1")]
+    [InlineData("ControlPlane.DnsServer", "Dns:Zone", "bad_zone..", "Dns:Zone 'bad_zone..' is not a domain name", "--Dns:Listen=127.0.0.1:0")]
     [InlineData("ControlPlane.DnsServer", "Dns:PodRecords", "7", "Dns:PodRecords='7': expected one of Verified, Disabled, Insecure", "--Dns:Listen=127.0.0.1:0")]
     [InlineData("ControlPlane.NodeAgent", "Agent:ServiceProxy", "yes", "Agent:ServiceProxy='yes': expected true or false", "--Agent:UnderlayIp=10.255.9.9")]
     [InlineData("ControlPlane.NodeAgent", "Agent:RouteProtocol", "300", "Agent:RouteProtocol='300': expected a whole number from 0 to 255", "--Agent:UnderlayIp=10.255.9.9")]
     public async Task EveryProgram_RefusesAValueThatCannotWork_WithExit2_SayingWhatTheSettingTakes(string program, string setting, string value, string expected, string other)
     {
         var (code, output) = await RunAsync(program, $"--{setting}={value}", other,
-            program == "ControlPlane.Silo" ? $"--Silo:DataDirectory={_data}" : program == "ControlPlane.NodeAgent" ? "--Agent:AttachSocket=" + Path.Combine(_data, "agent.sock") : "--Dns:Zone=cluster.local");
+            program == "ControlPlane.Silo" ? $"--Silo:DataDirectory={_data}" : program == "ControlPlane.NodeAgent" ? "--Agent:AttachSocket=" + Path.Combine(_data, "agent.sock") : "--Dns:MaxUdpPayload=1232");
 
         Assert.Equal(2, code);
         Assert.Contains(expected, output);
