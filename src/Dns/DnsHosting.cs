@@ -103,6 +103,7 @@ public static class DnsHosting
         if (zone.NameserverAddress.Length > 0 && !System.Net.IPAddress.TryParse(zone.NameserverAddress, out _)) errors.Add($"Dns:{nameof(zone.NameserverAddress)} '{zone.NameserverAddress}' is not an IP address");
         if (transport.MaxUdpPayload is < 512 or > 65535) errors.Add($"Dns:{nameof(transport.MaxUdpPayload)} must lie in 512..65535");
         if (transport.MaxTcpConnections < 1) errors.Add($"Dns:{nameof(transport.MaxTcpConnections)} must be positive");
+        if (transport.MaxTcpQueriesInFlight < 1) errors.Add($"Dns:{nameof(transport.MaxTcpQueriesInFlight)} must be positive");
         if (string.IsNullOrWhiteSpace(zone.Zone)) errors.Add("Dns:Zone must not be empty");
         else if (zone.ClusterSetZone.Length > 0 && Nested(DnsName.Canonical(zone.Zone), DnsName.Canonical(zone.ClusterSetZone)))
         {

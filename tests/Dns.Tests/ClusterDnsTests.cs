@@ -249,17 +249,26 @@ public sealed class ClusterDnsTests
         else Assert.True((int)(again - after) >= 0, $"the serial went from {after} down to {again}");
     }
 
-    /// <summary>Every zone's NS target (and SOA MNAME) resolves, to the address the server answers on: no lame delegation.</summary>
+    /// <summary>
+    /// Every zone — the cluster zone, the ClusterSet zone and the reverse zones — names the one
+    /// server that answers them alike, ns.dns.cluster.local, as NS target and SOA MNAME, and that
+    /// name resolves to the address the server answers on (no lame delegation; its address comes
+    /// along in the NS answer's additional section). There is no name per zone.
+    /// </summary>
     [Fact]
-    public async Task TheNameserverOfEveryZone_HasAnAddress()
+    public async Task TheNameserverOfEveryZone_IsOneNameWithAnAddress()
     {
         await using var dns = await ClusterDns.StartAsync();
-        foreach (var zone in new[] { "cluster.local", "96.10.in-addr.arpa", "244.10.in-addr.arpa" })
+        var address = dns.Endpoint.Address.ToString();
+        foreach (var zone in new[] { "cluster.local", "clusterset.local", "96.10.in-addr.arpa", "244.10.in-addr.arpa" })
         {
-            Assert.Equal(["ns.dns.cluster.local."], await Short(dns, zone, "NS"));
-            Assert.StartsWith("ns.dns.cluster.local. ", (await Short(dns, zone, "SOA")).Single());
+            var ns = await dns.AskAsync("dig", zone, "NS");
+            Assert.Equal([$"{zone}. 30 IN NS ns.dns.cluster.local."], ns.Answer);
+            Assert.Matches($@"ns\.dns\.cluster\.local\.\s+30\s+IN\s+A\s+{System.Text.RegularExpressions.Regex.Escape(address)}", ns.Text);
+            Assert.StartsWith("ns.dns.cluster.local. hostmaster.cluster.local. ", (await Short(dns, zone, "SOA")).Single());
         }
-        Assert.Equal([dns.Endpoint.Address.ToString()], await Short(dns, "ns.dns.cluster.local", "A"));
+        Assert.Equal([address], await Short(dns, "ns.dns.cluster.local", "A"));
+        Assert.Equal("NXDOMAIN", (await dns.AskAsync("kdig", "ns.dns.clusterset.local", "A")).Status);
     }
 
     /// <summary>

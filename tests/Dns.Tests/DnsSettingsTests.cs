@@ -1,3 +1,4 @@
+using ControlPlane.Contracts.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -9,7 +10,7 @@ public sealed class DnsSettingsTests
     [Fact]
     public void BadServiceRangesAndReverseZones_AreAllReported()
     {
-        var error = Assert.Throws<InvalidOperationException>(() => Configure(
+        var error = Assert.Throws<InvalidConfigurationException>(() => Configure(
             "--Dns:ServiceRanges:0=10.96.0.1/16", "--Dns:ServiceRanges:1=fd00:96::", "--Dns:ReverseZones:0=cluster.local"));
         Assert.Contains("Dns:ServiceRanges: '10.96.0.1/16'", error.Message);
         Assert.Contains("Dns:ServiceRanges: 'fd00:96::'", error.Message);
@@ -23,7 +24,7 @@ public sealed class DnsSettingsTests
     [InlineData("local")]
     public void ClusterSetZone_OverlappingTheClusterZone_IsRefused(string zone)
     {
-        var error = Assert.Throws<InvalidOperationException>(() => Configure($"--Dns:ClusterSetZone={zone}"));
+        var error = Assert.Throws<InvalidConfigurationException>(() => Configure($"--Dns:ClusterSetZone={zone}"));
         Assert.Contains($"Dns:ClusterSetZone '{zone}' and Dns:Zone 'cluster.local' must be apart", error.Message);
     }
 
@@ -48,7 +49,7 @@ public sealed class DnsSettingsTests
     [InlineData("--Dns:Forwarders:0=10.0.0.53", "Dns:Forwarders: '10.0.0.53' is not address:port")]
     public void AnAddressWithoutItsPort_IsRefused(string setting, string message)
     {
-        var error = Assert.Throws<InvalidOperationException>(() => Configure(setting));
+        var error = Assert.Throws<InvalidConfigurationException>(() => Configure(setting));
         Assert.Contains(message, error.Message);
     }
 
@@ -60,7 +61,12 @@ public sealed class DnsSettingsTests
 
     [Fact]
     public void UnknownPodRecordMode_IsRefused() =>
-        Assert.Throws<InvalidOperationException>(() => Configure("--Dns:PodRecords=Sometimes"));
+        Assert.Throws<InvalidConfigurationException>(() => Configure("--Dns:PodRecords=Sometimes"));
+
+    [Fact]
+    public void NoForwardedQueriesInFlightOverTcp_IsRefused() =>
+        Assert.Contains("Dns:MaxTcpQueriesInFlight must be positive",
+            Assert.Throws<InvalidConfigurationException>(() => Configure("--Dns:MaxTcpQueriesInFlight=0")).Message);
 
     [Fact]
     public void GoodSettings_AreAccepted() =>

@@ -19,9 +19,13 @@ internal sealed class FakeUpstream : IAsyncDisposable
     private readonly List<Task> _loops = [];
     private readonly List<FakeQuery> _queries = [];
 
-    public FakeUpstream(Func<FakeQuery, byte[]?> answer)
+    private readonly TimeSpan _delay;
+
+    /// <param name="delay">How long each UDP reply is held back (a slow upstream); other queries are read meanwhile.</param>
+    public FakeUpstream(Func<FakeQuery, byte[]?> answer, TimeSpan delay = default)
     {
         _answer = answer;
+        _delay = delay;
         var endpoint = IPEndPoint.Parse(TestPorts.Loopback());
         _udp.Bind(endpoint);
         _tcp.Bind(endpoint);
@@ -56,13 +60,26 @@ internal sealed class FakeUpstream : IAsyncDisposable
                 var received = await _udp.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), _stop.Token);
                 if (_answer(Received(buffer[..received.ReceivedBytes], tcp: false)) is { } reply)
                 {
-                    await _udp.SendToAsync(reply, SocketFlags.None, received.RemoteEndPoint, _stop.Token);
+                    if (_delay > TimeSpan.Zero) _ = SendLaterAsync(reply, received.RemoteEndPoint);
+                    else await _udp.SendToAsync(reply, SocketFlags.None, received.RemoteEndPoint, _stop.Token);
                 }
             }
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
             {
                 if (_stop.IsCancellationRequested) return;
             }
+        }
+    }
+
+    private async Task SendLaterAsync(byte[] reply, EndPoint client)
+    {
+        try
+        {
+            await Task.Delay(_delay, _stop.Token);
+            await _udp.SendToAsync(reply, SocketFlags.None, client, _stop.Token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+        {
         }
     }
 

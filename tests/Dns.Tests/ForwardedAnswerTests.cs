@@ -21,6 +21,8 @@ public sealed class ForwardedAnswerTests
         $ORIGIN cluster.local.
         @ 30 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5
         web.shop.svc 30 IN A 10.96.0.20
+        ext.shop.svc 30 IN CNAME other.example.test.
+        ext-chain.shop.svc 30 IN CNAME alias.example.test.
         """;
 
     private const ushort AuthoritativeReply = 0x8500; // QR, AA, RD: what the upstream says of itself must not reach the client
@@ -52,9 +54,35 @@ public sealed class ForwardedAnswerTests
             case "huge.example.test":
                 for (var i = 0; i < 200; i++) reply.Answer(ReplyBuilder.QuestionName, DnsType.A, 300, [192, 0, 3, (byte)i]);
                 return reply.Build();
+            case "nx.example.test":
+                return query.Reply(AuthoritativeReply | 3).Record(1, DnsName.Encode("example.test"), DnsType.SOA, 300, Soa(minimum: 60)).Build();
+            case "nodata.example.test":
+                return reply.Record(1, DnsName.Encode("example.test"), DnsType.SOA, 300, Soa(minimum: 60)).Build();
+            case "forever.example.test":
+                return reply.Answer(ReplyBuilder.QuestionName, DnsType.A, int.MaxValue, [192, 0, 2, 1]).Build();
+            case "msb.example.test":
+                return reply.Answer(ReplyBuilder.QuestionName, DnsType.A, 0x8000_0000 | 100, [192, 0, 2, 2]).Build();
+            case "other.example.test":
+                // The address asked for, and one for a name nobody asked about.
+                return reply.Answer(ReplyBuilder.QuestionName, DnsType.A, 300, [192, 0, 2, 9])
+                    .Answer(DnsName.Encode("evil.example.test"), DnsType.A, 300, [6, 6, 6, 6]).Build();
+            case "alias.example.test":
+                // The upstream's own alias, the stranger between, the target's address after it (owner in upper case).
+                return reply.Answer(ReplyBuilder.QuestionName, DnsType.CNAME, 300, DnsName.Encode("host2.example.test"))
+                    .Answer(DnsName.Encode("evil.example.test"), DnsType.A, 300, [6, 6, 6, 6])
+                    .Answer(DnsName.Encode("HOST2.EXAMPLE.TEST"), DnsType.A, 300, [192, 0, 2, 10]).Build();
             default:
                 return query.Reply(AuthoritativeReply | 3).Build(); // NXDOMAIN, no SOA: not cached
         }
+    }
+
+    /// <summary>example.test's SOA data: names in full, serial 1, the given MINIMUM.</summary>
+    private static byte[] Soa(uint minimum)
+    {
+        var numbers = new byte[20];
+        uint[] fields = [1, 7200, 1800, 86400, minimum];
+        for (var i = 0; i < fields.Length; i++) System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(numbers.AsSpan(4 * i), fields[i]);
+        return [.. DnsName.Encode("ns.example.test"), .. DnsName.Encode("hostmaster.example.test"), .. numbers];
     }
 
     private sealed record Server(DnsListener Listener, QueryHandler Handler, Forwarder Forwarder, FakeTimeProvider Time, FakeUpstream Upstream) : IAsyncDisposable
@@ -92,8 +120,9 @@ public sealed class ForwardedAnswerTests
         Assert.Equal("NOERROR", first.Status);
         Assert.Equal(["qr", "rd", "ra"], first.Flags);
         Assert.Equal(WwwAnswer(300, 100), first.Answer);
-        Assert.Equal(["example.test. 600 IN NS ns.example.test."], first.Authority);
-        Assert.Matches(@"ns\.example\.test\.\s+600\s+IN\s+A\s+192\.0\.2\.53", first.Text);
+        // The upstream's 600 s are more than the cache keeps anything (5 min): 300 is what a client may keep.
+        Assert.Equal(["example.test. 300 IN NS ns.example.test."], first.Authority);
+        Assert.Matches(@"ns\.example\.test\.\s+300\s+IN\s+A\s+192\.0\.2\.53", first.Text);
         Assert.Contains("flags:; udp: 1232", first.Text);
         var asked = Assert.Single(server.Upstream.Queries);
         Assert.True(asked.Parsed.RecursionDesired);
@@ -106,7 +135,7 @@ public sealed class ForwardedAnswerTests
         var second = await server.AskAsync("kdig", "+noedns", "WwW.ExAmple.TEST", "A");
         // (Owners compressed against the question read in the client's letter case.)
         Assert.Equal(WwwAnswer(260, 60).Select(r => r.ToLowerInvariant()), second.Answer.Select(r => r.ToLowerInvariant()));
-        Assert.Equal(["example.test. 560 in ns ns.example.test."], second.Authority.Select(r => r.ToLowerInvariant()));
+        Assert.Equal(["example.test. 260 in ns ns.example.test."], second.Authority.Select(r => r.ToLowerInvariant()));
         Assert.Matches(@"192\.0\.2\.53", second.Text);
         Assert.DoesNotContain("EDNS", second.Text);
         Assert.Equal(["qr", "rd", "ra"], second.Flags);
@@ -190,10 +219,13 @@ public sealed class ForwardedAnswerTests
     {
         await using var server = Start();
         Assert.Equal(WwwAnswer(300, 100), (await server.AskAsync("dig", "www.example.test", "A")).Answer);
+        Assert.Equal(2, (await server.AskAsync("dig", "ext.shop.svc.cluster.local", "A")).Answer.Count);
         (byte[] Query, int Answers)[] cases =
         [
             (Queries.Build("www.example.test", DnsType.A), 2),
             (Queries.Build("WWW.example.test", DnsType.A, ednsSize: 1232), 2),
+            // An alias of ours chased to a cached upstream answer, its chain picked out.
+            (Queries.Build("ext.shop.svc.cluster.local", DnsType.A), 2),
         ];
         var response = new byte[1232];
         foreach (var (query, answers) in cases)
@@ -207,5 +239,97 @@ public sealed class ForwardedAnswerTests
             foreach (var (query, _) in cases) server.Handler.Handle(query, response, tcp: false);
         }
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    /// <summary>
+    /// RFC 2308 §5: a negative answer lives min(SOA TTL, SOA MINIMUM) — here 300 and 60. The
+    /// cache keeps it that long, and the SOA is shown with that TTL, counting down (as Unbound
+    /// shows it), for NXDOMAIN and NODATA alike.
+    /// </summary>
+    [Fact]
+    public async Task NegativeAnswer_LivesForTheSoasNegativeTtl_ShownCountingDown()
+    {
+        await using var server = Start();
+        (string Name, string Status)[] negatives = [("nx.example.test", "NXDOMAIN"), ("nodata.example.test", "NOERROR")];
+        static string SoaAt(int ttl) => $"example.test. {ttl} IN SOA ns.example.test. hostmaster.example.test. 1 7200 1800 86400 60";
+
+        foreach (var (name, status) in negatives)
+        {
+            var first = await server.AskAsync("dig", name, "A");
+            Assert.Equal(status, first.Status);
+            Assert.Empty(first.Answer);
+            Assert.Equal([SoaAt(60)], first.Authority);
+        }
+        server.Time.Advance(TimeSpan.FromSeconds(45));
+        foreach (var (name, status) in negatives)
+        {
+            var cached = await server.AskAsync("kdig", name, "A");
+            Assert.Equal(status, cached.Status);
+            Assert.Equal([SoaAt(15)], cached.Authority);
+        }
+        Assert.Equal(2, server.Upstream.Queries.Count);
+
+        // 61 s: gone from the cache (it used to stay the SOA's 300 s), asked again.
+        server.Time.Advance(TimeSpan.FromSeconds(16));
+        foreach (var (name, _) in negatives)
+        {
+            Assert.Equal([SoaAt(60)], (await server.AskAsync("dig", name, "A")).Authority);
+        }
+        Assert.Equal(4, server.Upstream.Queries.Count);
+    }
+
+    /// <summary>
+    /// RFC 2181 §8: a TTL with its top bit set counts as 0 (relayed as 0, not cached). And no TTL
+    /// relayed exceeds the cache's bound (Dns:MaxCacheTtl, 5 min here): 2^31-1 goes out as 300,
+    /// counting down, since this server itself keeps the answer no longer.
+    /// </summary>
+    [Fact]
+    public async Task Ttls_WithTheTopBitSetAreZero_AndNoneExceedsTheCacheBound()
+    {
+        await using var server = Start();
+
+        Assert.Equal(["forever.example.test. 300 IN A 192.0.2.1"], (await server.AskAsync("dig", "forever.example.test", "A")).Answer);
+        server.Time.Advance(TimeSpan.FromSeconds(100));
+        Assert.Equal(["forever.example.test. 200 IN A 192.0.2.1"], (await server.AskAsync("kdig", "forever.example.test", "A")).Answer);
+        Assert.Single(server.Upstream.Queries, q => q.Name == "forever.example.test");
+        server.Time.Advance(TimeSpan.FromSeconds(200));
+        Assert.Equal(["forever.example.test. 300 IN A 192.0.2.1"], (await server.AskAsync("dig", "forever.example.test", "A")).Answer);
+        Assert.Equal(2, server.Upstream.Queries.Count(q => q.Name == "forever.example.test"));
+
+        Assert.Equal(["msb.example.test. 0 IN A 192.0.2.2"], (await server.AskAsync("dig", "msb.example.test", "A")).Answer);
+        Assert.Equal(["msb.example.test. 0 IN A 192.0.2.2"], (await server.AskAsync("dig", "msb.example.test", "A")).Answer);
+        Assert.Equal(2, server.Upstream.Queries.Count(q => q.Name == "msb.example.test"));
+    }
+
+    /// <summary>
+    /// An alias of ours chased outside our zones answers with AA, so only the upstream's records
+    /// of the chain may follow it (RFC 1034 §4.3.2, RFC 2181 §5.4.1): owned by the target asked,
+    /// then by each CNAME's target (letter case aside), wherever they stand in the section. A
+    /// record for another name the upstream added is left out, relayed or from the cache; a plain
+    /// forwarded answer (AA clear) is passed on whole.
+    /// </summary>
+    [Fact]
+    public async Task ChasedAlias_CopiesOnlyTheUpstreamsRecordsOfTheChain()
+    {
+        await using var server = Start();
+
+        foreach (var tool in new[] { "dig", "kdig" }) // asked upstream, then from the cache
+        {
+            var direct = await server.AskAsync(tool, "ext.shop.svc.cluster.local", "A");
+            Assert.Equal("NOERROR", direct.Status);
+            Assert.True(direct.Authoritative);
+            Assert.Equal(["ext.shop.svc.cluster.local. 30 IN CNAME other.example.test.", "other.example.test. 300 IN A 192.0.2.9"], direct.Answer);
+
+            var chain = await server.AskAsync(tool, "ext-chain.shop.svc.cluster.local", "A");
+            Assert.Equal([
+                "ext-chain.shop.svc.cluster.local. 30 IN CNAME alias.example.test.",
+                "alias.example.test. 300 IN CNAME host2.example.test.",
+                "host2.example.test. 300 IN A 192.0.2.10"], chain.Answer.Select(r => r.Replace("HOST2.EXAMPLE.TEST.", "host2.example.test.", StringComparison.Ordinal)));
+        }
+        Assert.Equal(2, server.Upstream.Queries.Count);
+
+        var relayed = await server.AskAsync("dig", "other.example.test", "A");
+        Assert.False(relayed.Authoritative);
+        Assert.Equal(["other.example.test. 300 IN A 192.0.2.9", "evil.example.test. 300 IN A 6.6.6.6"], relayed.Answer);
     }
 }

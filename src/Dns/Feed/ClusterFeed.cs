@@ -20,9 +20,13 @@ namespace ControlPlane.Dns.Feed;
 /// first snapshot is complete the server answers SERVFAIL; when the control plane is unreachable
 /// it keeps answering from the last snapshot. The SOA serial moves only when the records change,
 /// and then to the store's position (<see cref="WatchPosition.Ordinal"/>, the sum of its
-/// partitions' revisions): so it never goes down, not even across restarts of this server or of
-/// the silo. A restart serves the serial served before when nothing was committed since the
-/// records last changed; otherwise it starts at the store's current position.
+/// partitions' revisions): so every server following one store agrees on it, and it never goes
+/// down while the store is the same one, not even across restarts of this server or of the silo.
+/// A restart serves the serial served before when nothing was committed since the records last
+/// changed; otherwise it starts at the store's current position. A store replaced by a fresh one
+/// counts from 0 again: this server, running through it, keeps counting up from its own serial
+/// (<see cref="NextSerial"/>), but a restart after it has nothing but the new store's position,
+/// and serves that. Nothing survives both to say how far to jump (see ARCHITECTURE.md).
 /// </summary>
 public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler handler, ClusterZoneOptions zone,
     DnsFeedOptions options, IReadOnlyList<ResourceRecord> staticRecords, ILogger<ClusterFeed> logger) : BackgroundService, IWatchSink

@@ -12,12 +12,17 @@ namespace ControlPlane.Dns.Forwarding;
 /// question; the upstream's OPT record is dropped (each client gets its own, RFC 6891 §7);</item>
 /// <item>where each record's TTL lies, so every copy counts down by the time since the reply came
 /// (RFC 1034 §3.6, RFC 2181 §8);</item>
-/// <item>the answer records, and the authority section's SOA records, once more with every name
-/// written in full (owners and the names in the data of CNAME, NS, PTR, MX, SOA and SRV), for
-/// appending after our own aliases in a message whose question differs: a compression pointer
-/// would point into the wrong message. The SOA tells a resolver how long it may cache a negative
-/// answer at the end of the chain (RFC 2308 §3).</item>
+/// <item>the answer records that belong to the question's alias chain, and the authority
+/// section's SOA records, once more with every name written in full (owners and the names in the
+/// data of CNAME, NS, PTR, MX, SOA and SRV), for appending after our own aliases in a message
+/// whose question differs: a compression pointer would point into the wrong message. The SOA
+/// tells a resolver how long it may cache a negative answer at the end of the chain (RFC 2308 §3).</item>
 /// </list>
+/// The TTLs are made safe once, in the stored copy, so that every copy written from it is: a TTL
+/// with its top bit set counts as 0 (RFC 2181 §8), none exceeds the cache's bound (a client must
+/// not keep what we would not), and an SOA in the authority section, which is there to say how
+/// long the name's or type's absence may be cached, carries the negative TTL, min(its TTL, its
+/// MINIMUM) (RFC 2308 §5, as Unbound and BIND show it); the entry expires with the smallest.
 /// The header keeps only what is the upstream's to say: the rcode (with its extended bits) and
 /// TC. Parsing allocates; writing allocates nothing.
 /// </summary>
@@ -33,9 +38,13 @@ public sealed class ForwardedAnswer
     private readonly int[] _expandedTtls;
     /// <summary>How many of the records in <see cref="_expanded"/> are the authority's SOA records (they follow the answers).</summary>
     private readonly int _expandedAuthority;
+    /// <summary>How many of the records in <see cref="_expanded"/> are answer records of the question's chain (they come first).</summary>
+    private readonly int _expandedAnswers;
 
-    private ForwardedAnswer(string key, DateTimeOffset received, byte[] message, int questionLength, int[] ttls, byte[]? expanded, int[] expandedTtls, int expandedAuthority)
+    private ForwardedAnswer(string key, DateTimeOffset received, byte[] message, int questionLength, int[] ttls, byte[]? expanded, int[] expandedTtls,
+        int expandedAnswers, int expandedAuthority)
     {
+        _expandedAnswers = expandedAnswers;
         _expandedAuthority = expandedAuthority;
         Key = key;
         Received = received;
@@ -51,8 +60,8 @@ public sealed class ForwardedAnswer
 
     public DateTimeOffset Received { get; }
 
-    /// <summary>Received plus the smallest TTL (capped by the cache's bound): a cached copy is stale from then on.</summary>
-    public DateTimeOffset Expires { get; private set; }
+    /// <summary>Received plus the smallest TTL (all of them within the cache's bound): a cached copy is stale from then on.</summary>
+    public DateTimeOffset Expires => Received + TimeSpan.FromSeconds(MinimumTtl ?? 0);
 
     /// <summary>The 4-bit rcode of the header.</summary>
     public Rcode Rcode { get; private init; }
@@ -70,7 +79,7 @@ public sealed class ForwardedAnswer
 
     public int Additional { get; private init; }
 
-    /// <summary>Smallest TTL of all records; null when there are none.</summary>
+    /// <summary>Smallest TTL of all records, as stored (sanitised, bounded, negative SOAs lowered); null when there are none.</summary>
     public uint? MinimumTtl { get; private init; }
 
     /// <summary>False when the reply could only be kept in part (its OPT record was not the last record: the additional section is dropped).</summary>
@@ -85,16 +94,22 @@ public sealed class ForwardedAnswer
     /// <summary>Whether a cached copy may still answer at <paramref name="now"/>.</summary>
     public bool FreshAt(DateTimeOffset now) => now < Expires;
 
-    internal void ExpireAfter(TimeSpan bound) => Expires = Received + TimeSpan.FromSeconds(Math.Min(MinimumTtl ?? 0, bound.TotalSeconds));
-
-    /// <summary>Reads a reply whose header and question the caller has checked; null when a record is malformed.</summary>
-    public static ForwardedAnswer? Parse(ReadOnlySpan<byte> reply, string key, DateTimeOffset received)
+    /// <summary>
+    /// Reads a reply whose header and question the caller has checked; null when a record is
+    /// malformed. <paramref name="maxTtl"/> is the cache's bound: no TTL stored exceeds it.
+    /// </summary>
+    public static ForwardedAnswer? Parse(ReadOnlySpan<byte> upstreamReply, string key, DateTimeOffset received, TimeSpan maxTtl)
     {
-        if (reply.Length < HeaderLength || BinaryPrimitives.ReadUInt16BigEndian(reply[4..]) != 1) return null;
+        if (upstreamReply.Length < HeaderLength || BinaryPrimitives.ReadUInt16BigEndian(upstreamReply[4..]) != 1) return null;
+        // A copy whose TTLs are rewritten record by record before anything is kept of the record.
+        Span<byte> reply = upstreamReply.ToArray();
         var questionEnd = DnsName.Skip(reply, HeaderLength);
         if (questionEnd < 0 || questionEnd + 4 > reply.Length) return null;
         questionEnd += 4;
         int an = BinaryPrimitives.ReadUInt16BigEndian(reply[6..]), ns = BinaryPrimitives.ReadUInt16BigEndian(reply[8..]), ar = BinaryPrimitives.ReadUInt16BigEndian(reply[10..]);
+        if (Chain(reply, questionEnd, an) is not { } inChain) return null;
+        var bound = (uint)Math.Clamp(maxTtl.TotalSeconds, 0, int.MaxValue);
+        var chainAnswers = 0;
         var ttls = new List<int>();
         var expandedTtls = new List<int>();
         var expanded = new ArrayBufferWriter<byte>(reply.Length);
@@ -123,9 +138,16 @@ public sealed class ForwardedAnswer
             }
             if (optStart >= 0) misplaced = true; // a record after the OPT
             ttls.Add(fixedAt + 4 - HeaderLength);
-            var ttl = BinaryPrimitives.ReadUInt32BigEndian(reply[(fixedAt + 4)..]);
+            var ttl = Ttl(reply, fixedAt, rdata, offset, negativeSoa: type == (ushort)DnsType.SOA && i >= an && i < an + ns, bound);
+            BinaryPrimitives.WriteUInt32BigEndian(reply[(fixedAt + 4)..], ttl);
             minimum = minimum is null ? ttl : Math.Min(minimum.Value, ttl);
-            if (i < an && expandable) expandable = ExpandRecord(reply, start, fixedAt, rdata, offset, expanded, expandedTtls);
+            if (i < an)
+            {
+                // Only the chain's records may follow our aliases in an authoritative answer (RFC 2181 §5.4.1).
+                if (!inChain[i] || !expandable) continue;
+                expandable = ExpandRecord(reply, start, fixedAt, rdata, offset, expanded, expandedTtls);
+                chainAnswers++;
+            }
             else if (i < an + ns && type == (ushort)DnsType.SOA && expandable)
             {
                 expandable = ExpandRecord(reply, start, fixedAt, rdata, offset, expanded, expandedTtls);
@@ -151,7 +173,7 @@ public sealed class ForwardedAnswer
             message = reply[HeaderLength..recordsEnd].ToArray();
         }
         var flags = BinaryPrimitives.ReadUInt16BigEndian(reply[2..]);
-        return new ForwardedAnswer(key, received, message, questionEnd - HeaderLength, [.. ttls], expandable ? expanded.WrittenSpan.ToArray() : null, [.. expandedTtls], soas)
+        return new ForwardedAnswer(key, received, message, questionEnd - HeaderLength, [.. ttls], expandable ? expanded.WrittenSpan.ToArray() : null, [.. expandedTtls], chainAnswers, soas)
         {
             Rcode = (Rcode)(flags & 0xF),
             ExtendedRcode = extended,
@@ -163,6 +185,67 @@ public sealed class ForwardedAnswer
             MinimumTtl = minimum,
             Whole = !misplaced,
         };
+    }
+
+    /// <summary>
+    /// The TTL to store for the record whose fixed fields start at <paramref name="fixedAt"/>: 0
+    /// when the upstream set its top bit (RFC 2181 §8: such a value is treated as 0), for an SOA
+    /// of the authority section (<paramref name="negativeSoa"/>) no more than its MINIMUM field
+    /// (RFC 2308 §5: the negative answer's lifetime is the smaller of the two), and never more
+    /// than <paramref name="bound"/>.
+    /// </summary>
+    private static uint Ttl(ReadOnlySpan<byte> reply, int fixedAt, int rdata, int end, bool negativeSoa, uint bound)
+    {
+        var ttl = BinaryPrimitives.ReadUInt32BigEndian(reply[(fixedAt + 4)..]);
+        if (ttl > int.MaxValue) ttl = 0;
+        // MNAME and RNAME take at least a byte each, then five 32-bit fields, MINIMUM last.
+        if (negativeSoa && end - rdata >= 22) ttl = Math.Min(ttl, BinaryPrimitives.ReadUInt32BigEndian(reply[(end - 4)..]));
+        return Math.Min(ttl, bound);
+    }
+
+    /// <summary>
+    /// Which of the <paramref name="answers"/> answer records belong to the question's chain
+    /// (RFC 1034 §4.3.2): owned by the name asked, then by each CNAME's target in turn, names
+    /// compared as <see cref="DnsName.Read"/> gives them (lower-case). Anything else an upstream
+    /// put in the answer section is not about the question; it is relayed as the upstream wrote
+    /// it to a client that asked this name, but never copied into one of our authoritative
+    /// answers. Null when a record is malformed.
+    /// </summary>
+    private static bool[]? Chain(ReadOnlySpan<byte> reply, int questionEnd, int answers)
+    {
+        Span<char> text = stackalloc char[DnsName.MaxWireLength];
+        var owners = new string[answers];
+        var targets = new string?[answers];
+        var offset = questionEnd;
+        for (var i = 0; i < answers; i++)
+        {
+            var fixedAt = DnsName.Read(reply, offset, text, out var length);
+            if (fixedAt < 0 || fixedAt + 10 > reply.Length) return null;
+            owners[i] = new string(text[..length]);
+            var rdata = fixedAt + 10;
+            if (BinaryPrimitives.ReadUInt16BigEndian(reply[fixedAt..]) == (ushort)DnsType.CNAME)
+            {
+                if (DnsName.Read(reply, rdata, text, out length) < 0) return null;
+                targets[i] = new string(text[..length]);
+            }
+            offset = rdata + BinaryPrimitives.ReadUInt16BigEndian(reply[(fixedAt + 8)..]);
+        }
+        var inChain = new bool[answers];
+        if (DnsName.Read(reply, HeaderLength, text, out var questionLength) < 0) return null;
+        var name = new string(text[..questionLength]);
+        // Each hop marks at least one record, so a loop of aliases ends.
+        for (var hop = 0; hop <= answers && name is not null; hop++)
+        {
+            string? next = null;
+            for (var i = 0; i < answers; i++)
+            {
+                if (inChain[i] || owners[i] != name) continue;
+                inChain[i] = true;
+                next ??= targets[i];
+            }
+            name = next;
+        }
+        return inChain;
     }
 
     /// <summary>
@@ -254,10 +337,11 @@ public sealed class ForwardedAnswer
     }
 
     /// <summary>
-    /// Appends the answer records, then the authority section's SOA records, names written in
-    /// full and TTLs counted down, at <paramref name="body"/>; false (nothing written) when they
-    /// do not fit. <paramref name="authority"/> is the number of SOA records; the caller writes
-    /// nothing between the two sections.
+    /// Appends the answer records of the question's chain (see <see cref="Chain"/>), then the
+    /// authority section's SOA records, names written in full and TTLs counted down, at
+    /// <paramref name="body"/>; false (nothing written) when they do not fit.
+    /// <paramref name="authority"/> is the number of SOA records; the caller writes nothing
+    /// between the two sections.
     /// </summary>
     public bool AppendAnswers(Span<byte> response, ref int body, ref int answers, out int authority, DateTimeOffset now)
     {
@@ -267,7 +351,7 @@ public sealed class ForwardedAnswer
         _expanded.CopyTo(records);
         CountDown(records, _expandedTtls, now);
         body += _expanded.Length;
-        answers += Answers;
+        answers += _expandedAnswers;
         authority = _expandedAuthority;
         return true;
     }

@@ -92,7 +92,7 @@ public sealed class Forwarder
                     var length = await AskTcpAsync(upstream, query, whole, timeout.Token).ConfigureAwait(false);
                     if (length > 0) reply = whole.AsMemory(0, length);
                 }
-                if (ForwardedAnswer.Parse(reply.Span, key, Now) is not { } answer) continue;
+                if (ForwardedAnswer.Parse(reply.Span, key, Now, _options.MaxCacheTtl) is not { } answer) continue;
                 Remember(answer);
                 return answer;
             }
@@ -206,7 +206,6 @@ public sealed class Forwarder
         {
             return;
         }
-        answer.ExpireAfter(_options.MaxCacheTtl);
         if (_cache.TryAdd(answer.Key, answer))
         {
             _order.Enqueue(answer.Key);

@@ -12,6 +12,9 @@ public sealed class ForwarderOptions
     /// <summary>How long one upstream gets before the next is tried.</summary>
     public TimeSpan ForwardTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>Longest time any forwarded answer is cached, whatever its TTL.</summary>
+    /// <summary>
+    /// Longest time any forwarded answer is cached, whatever its TTL; also the largest TTL relayed
+    /// to a client, which must not keep an answer longer than this server does.
+    /// </summary>
     public TimeSpan MaxCacheTtl { get; set; } = TimeSpan.FromMinutes(5);
 }

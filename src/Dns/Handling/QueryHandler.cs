@@ -278,6 +278,16 @@ public sealed class QueryHandler(ZoneSnapshot initial)
     /// the aliases, with its NOERROR or NXDOMAIN, AA and RA set, and its SOA in the authority
     /// section when the target has no such records (RFC 2308 §3: how long to cache that). Otherwise, or when the upstreams
     /// give nothing usable, the aliases alone (NOERROR, the resolver carries on).
+    /// <para>
+    /// Of the upstream's answer records only those of the chain are copied: owned by the target,
+    /// then by each of the upstream's CNAME targets in turn (RFC 1034 §4.3.2). This answer is AA,
+    /// which resolvers rank above any other data (RFC 2181 §5.4.1), so a record about some other
+    /// name that an upstream slipped in would be believed on our authority. A plain forwarded
+    /// answer (<see cref="Forwarded"/>) is relayed whole: it is AA-clear, answers the client's own
+    /// question, and its reader ranks it as the non-authoritative data it is; cutting records
+    /// out of it would also break the upstream's compression pointers into them, and the cache
+    /// keeps whole messages per question, so an extra record answers no other question here.
+    /// </para>
     /// </summary>
     private int ChaseOutside(Span<byte> response, in DnsQuery q, string target, int answers, int body, int limit, bool mayForward, ref Upstream upstream)
     {

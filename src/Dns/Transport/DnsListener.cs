@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
@@ -10,8 +11,9 @@ namespace ControlPlane.Dns.Transport;
 /// <summary>
 /// UDP and TCP on one address and port. UDP: several receive loops share one socket, each with
 /// its own buffers and socket address (nothing allocated per query). TCP: length-prefixed
-/// messages, several queries per connection answered in order, a bound on connections and an
-/// idle timeout, so a flood cannot exhaust memory.
+/// messages, several queries per connection, each answered as soon as its answer is ready (a slow
+/// upstream holds up no other), bounds on connections and on forwarded queries outstanding per
+/// connection, and an idle timeout, so a flood cannot exhaust memory.
 /// </summary>
 public sealed class DnsListener : IAsyncDisposable
 {
@@ -186,13 +188,120 @@ public sealed class DnsListener : IAsyncDisposable
         }
     }
 
-    /// <summary>A TCP connection: since when it has waited for its next query (0 while it answers one), and how to close it.</summary>
-    private sealed class TcpSession : IDisposable
+    /// <summary>
+    /// A TCP connection: since when it has waited for its next query with nothing outstanding (0
+    /// while it answers), how to close it, its forwarded queries still being answered (bounded by
+    /// their slots), and the lock that keeps two responses from being interleaved on the stream.
+    /// </summary>
+    private sealed class TcpSession(Socket connection, int maxInFlight, TimeSpan sendTimeout) : IDisposable
     {
         public readonly CancellationTokenSource Close = new();
         public long IdleSince;
 
-        public void Dispose() => Close.Dispose();
+        /// <summary>One per forwarded query being answered: when none is left the reader waits, and stops reading.</summary>
+        public readonly SemaphoreSlim Slots = new(maxInFlight, maxInFlight);
+
+        private readonly SemaphoreSlim _sending = new(1, 1);
+        private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _outstanding = 1; // the reader's own, and one per forwarded query
+        private bool _reading;
+        private bool _aborted;
+
+        private int InFlight => maxInFlight - Slots.CurrentCount;
+
+        /// <summary>The reader waits for the next query: the connection is idle (first to close for room) unless answers are outstanding.</summary>
+        public void Waiting()
+        {
+            Volatile.Write(ref _reading, true);
+            Volatile.Write(ref IdleSince, InFlight == 0 ? System.Diagnostics.Stopwatch.GetTimestamp() : 0);
+        }
+
+        /// <summary>A query came: not to be closed for room (unless already claimed, then it ends at its next read).</summary>
+        public void Answering()
+        {
+            Volatile.Write(ref _reading, false);
+            Interlocked.Exchange(ref IdleSince, 0);
+        }
+
+        /// <summary>A forwarded query is about to be answered off the reader (its slot taken).</summary>
+        public void Started() => Interlocked.Increment(ref _outstanding);
+
+        /// <summary>A forwarded query's answer went out, or never will: its slot is free; the last one may leave the connection idle.</summary>
+        public void Finished()
+        {
+            Slots.Release();
+            if (InFlight == 0 && Volatile.Read(ref _reading)) Interlocked.CompareExchange(ref IdleSince, System.Diagnostics.Stopwatch.GetTimestamp(), 0);
+            Leave();
+        }
+
+        /// <summary>Completes once the reader has stopped and every forwarded query it started has been answered.</summary>
+        public Task DrainAsync()
+        {
+            Leave();
+            return _drained.Task;
+        }
+
+        private void Leave()
+        {
+            if (Interlocked.Decrement(ref _outstanding) == 0) _drained.TrySetResult();
+        }
+
+        /// <summary>
+        /// Sends one length-prefixed response whole, alone on the stream. A send that fails, or
+        /// that the client does not take within <paramref name="sendTimeout"/>, may have left part
+        /// of a response behind: the connection is then closed (every later send refused), since
+        /// the stream's framing cannot be trusted any more. False when nothing more can be sent.
+        /// </summary>
+        public async Task<bool> SendAsync(ReadOnlyMemory<byte> framed, CancellationToken cancellationToken)
+        {
+            try
+            {
+                await _sending.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+            try
+            {
+                if (_aborted) return false;
+                using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                limit.CancelAfter(sendTimeout);
+                await connection.SendAsync(framed, SocketFlags.None, limit.Token).ConfigureAwait(false);
+                return true;
+            }
+            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                Abort();
+                return false;
+            }
+            finally
+            {
+                _sending.Release();
+            }
+        }
+
+        /// <summary>Ends the connection now: the reader stops, and nothing more is sent.</summary>
+        public void Abort()
+        {
+            Volatile.Write(ref _aborted, true);
+            try
+            {
+                Close.Cancel();
+                connection.Shutdown(SocketShutdown.Both);
+            }
+            catch (Exception e) when (e is ObjectDisposedException or SocketException)
+            {
+                // Already gone.
+            }
+        }
+
+        public void Dispose()
+        {
+            Close.Dispose();
+            Slots.Dispose();
+            _sending.Dispose();
+        }
     }
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<TcpSession, byte> _sessions = new();
@@ -228,48 +337,95 @@ public sealed class DnsListener : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// One TCP connection. Queries are read one after another, and each is answered as soon as its
+    /// answer is ready (RFC 7766 §6.2.1.1, §7: out of order is allowed, the id matches them up): an
+    /// answer from our zones or the cache goes out at once, a forwarded one when its upstream
+    /// replies, while the queries behind it are read and answered. At most
+    /// <see cref="DnsTransportOptions.MaxTcpQueriesInFlight"/> forwarded queries are outstanding;
+    /// beyond that the next is not read until one is answered (the client's sends back up in
+    /// TCP). Responses leave whole, one at a time (<see cref="TcpSession.SendAsync"/>). When the
+    /// reader stops (end of stream, idle, closed for room) the outstanding answers are still sent
+    /// before the connection closes: a client may half-close after its last query.
+    /// </summary>
     private async Task ServeTcpAsync(Socket connection, CancellationToken cancellationToken)
     {
-        var buffer = new byte[2 + 65535];
-        var response = new byte[2 + 65535];
-        var session = new TcpSession();
+        var session = new TcpSession(connection, _options.MaxTcpQueriesInFlight, _options.TcpIdleTimeout);
         _sessions[session] = 0;
         try
         {
-            using (connection)
-            {
-                connection.NoDelay = true;
-                var client = connection.RemoteEndPoint?.Serialize();
-                while (true)
-                {
-                    using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, session.Close.Token);
-                    idle.CancelAfter(_options.TcpIdleTimeout);
-                    Volatile.Write(ref session.IdleSince, System.Diagnostics.Stopwatch.GetTimestamp());
-                    if (!await ReadExactlyAsync(connection, buffer.AsMemory(0, 2), idle.Token).ConfigureAwait(false)) return;
-                    // Answering now: not to be closed for room (unless already claimed, then it ends at its next read).
-                    Interlocked.Exchange(ref session.IdleSince, 0);
-                    var length = BinaryPrimitives.ReadUInt16BigEndian(buffer);
-                    if (!await ReadExactlyAsync(connection, buffer.AsMemory(2, length), idle.Token).ConfigureAwait(false)) return;
-                    var written = _handler.Handle(buffer.AsSpan(2, length), response.AsSpan(2), tcp: true, client is null ? default : client.Buffer.Span[..client.Size]);
-                    if (written == QueryHandler.Forward)
-                    {
-                        written = await _handler.ResolveAsync(buffer.AsMemory(2, length), response.AsMemory(2), tcp: true, cancellationToken).ConfigureAwait(false);
-                    }
-                    if (written <= 0) return;
-                    BinaryPrimitives.WriteUInt16BigEndian(response, (ushort)written);
-                    await connection.SendAsync(response.AsMemory(0, 2 + written), SocketFlags.None, cancellationToken).ConfigureAwait(false);
-                }
-            }
+            await ReadQueriesAsync(connection, session, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
         {
-            // Idle, reset or shutting down: the connection simply ends.
+            // Idle, reset or shutting down: no more queries are read.
         }
         finally
         {
+            await session.DrainAsync().ConfigureAwait(false);
+            connection.Dispose();
             _sessions.TryRemove(session, out _);
             session.Dispose();
             Interlocked.Decrement(ref _connections);
+        }
+    }
+
+    private async Task ReadQueriesAsync(Socket connection, TcpSession session, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[2 + 65535];
+        var response = new byte[2 + 65535];
+        connection.NoDelay = true;
+        var client = connection.RemoteEndPoint?.Serialize();
+        while (true)
+        {
+            using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, session.Close.Token);
+            idle.CancelAfter(_options.TcpIdleTimeout);
+            session.Waiting();
+            if (!await ReadExactlyAsync(connection, buffer.AsMemory(0, 2), idle.Token).ConfigureAwait(false)) return;
+            session.Answering();
+            var length = BinaryPrimitives.ReadUInt16BigEndian(buffer);
+            if (!await ReadExactlyAsync(connection, buffer.AsMemory(2, length), idle.Token).ConfigureAwait(false)) return;
+            var written = _handler.Handle(buffer.AsSpan(2, length), response.AsSpan(2), tcp: true, client is null ? default : client.Buffer.Span[..client.Size]);
+            if (written == QueryHandler.Forward)
+            {
+                await session.Slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+                session.Started();
+                _ = AnswerLaterAsync(session, buffer.AsSpan(2, length).ToArray(), cancellationToken);
+                continue;
+            }
+            if (written <= 0)
+            {
+                session.Abort(); // a frame that gets no answer closes the connection
+                return;
+            }
+            BinaryPrimitives.WriteUInt16BigEndian(response, (ushort)written);
+            if (!await session.SendAsync(response.AsMemory(0, 2 + written), cancellationToken).ConfigureAwait(false)) return;
+        }
+    }
+
+    /// <summary>A forwarded query of a TCP connection: answered with the upstreams' reply (<see cref="QueryHandler.ResolveAsync"/>) whenever it comes.</summary>
+    private async Task AnswerLaterAsync(TcpSession session, byte[] query, CancellationToken cancellationToken)
+    {
+        var response = ArrayPool<byte>.Shared.Rent(2 + 65535);
+        try
+        {
+            var written = await _handler.ResolveAsync(query, response.AsMemory(2, 65535), tcp: true, cancellationToken).ConfigureAwait(false);
+            if (written <= 0)
+            {
+                session.Abort();
+                return;
+            }
+            BinaryPrimitives.WriteUInt16BigEndian(response, (ushort)written);
+            await session.SendAsync(response.AsMemory(0, 2 + written), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            // Shutting down: no answer.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(response);
+            session.Finished();
         }
     }
 

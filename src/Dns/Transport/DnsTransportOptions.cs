@@ -15,6 +15,16 @@ public sealed class DnsTransportOptions
     /// <summary>TCP connections served at once; more are closed on accept.</summary>
     public int MaxTcpConnections { get; set; } = 256;
 
-    /// <summary>A TCP connection idle for this long is closed (RFC 7766 suggests seconds).</summary>
+    /// <summary>
+    /// Forwarded queries one TCP connection may have outstanding (RFC 7766 §6.2.1.1: pipelined
+    /// queries are answered as they are ready); past it the connection's next query is read once
+    /// one of them is answered.
+    /// </summary>
+    public int MaxTcpQueriesInFlight { get; set; } = 16;
+
+    /// <summary>
+    /// A TCP connection idle for this long is closed (RFC 7766 suggests seconds); so is one whose
+    /// client does not take a response within it.
+    /// </summary>
     public TimeSpan TcpIdleTimeout { get; set; } = TimeSpan.FromSeconds(10);
 }

@@ -40,7 +40,10 @@ public static class ClusterRecords
         var clusterSet = DnsName.Canonical(options.ClusterSetZone);
         var ttl = options.Ttl;
         var records = new List<ResourceRecord>();
-        // One server answers every zone: the ClusterSet zone and the reverse zones share the cluster zone's SOA fields.
+        // One server answers every zone: the ClusterSet zone and the reverse zones share the cluster
+        // zone's SOA fields and its one nameserver name, ns.dns.<zone>, which has an address below
+        // (an NS target must resolve). A name per zone (ns.dns.clusterset.local) would be one more
+        // name for the same server, and one in a zone whose schema KEP-1645 defines.
         var soa = $"ns.dns.{zone}. hostmaster.{zone}. {serial} 7200 1800 86400 {options.NegativeTtl}";
         var reverse = ReverseApexes(options, networkCidrs);
         foreach (var apex in options.ForwardZones.Select(DnsName.Canonical).Concat(reverse.Order(StringComparer.Ordinal)))

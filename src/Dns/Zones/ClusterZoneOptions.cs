@@ -38,8 +38,10 @@ public sealed class ClusterZoneOptions
     public uint NegativeTtl { get; set; } = 5;
 
     /// <summary>
-    /// Address published for ns.dns.&lt;zone&gt;, the NS target and SOA MNAME of every zone served
-    /// (so the NS is never lame). Empty: the address Dns:Listen binds (see DnsHosting).
+    /// Address published for ns.dns.&lt;<see cref="Zone"/>&gt; (the cluster zone), the one NS
+    /// target and SOA MNAME of every zone the cluster records make: the cluster zone, the
+    /// ClusterSet zone and the reverse zones (so no NS is lame). Empty: the address Dns:Listen
+    /// binds (see DnsHosting).
     /// </summary>
     public string NameserverAddress { get; set; } = string.Empty;
 
