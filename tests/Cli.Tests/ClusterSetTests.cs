@@ -155,7 +155,7 @@ public sealed class ClusterSetTests
             kind: ClusterPeer
             metadata: {name: West_1}
             spec:
-              addresses: ["http://a:1,http://b:2", "ftp://x", "unix:/run/cp.sock"]
+              addresses: ["http://a:1,http://b:2", "ftp://x", "unix:/run/cp.sock", "unix:", "unix:relative/path", "http://127.0.0.1:0"]
             ---
             apiVersion: controlplane/v1
             kind: ClusterPeer
@@ -203,6 +203,9 @@ public sealed class ClusterSetTests
             "bad.yaml: document 1 (ClusterPeer West_1) (line 3): metadata.name: 'West_1' must consist of lower-case letters, digits and '-'",
             "bad.yaml: document 1 (ClusterPeer West_1) (line 5): spec.addresses[0]: 'http://a:1,http://b:2' is neither http(s)://host:port nor unix:/path (one address per item)",
             "bad.yaml: document 1 (ClusterPeer West_1) (line 5): spec.addresses[1]: 'ftp://x' is neither http(s)://host:port nor unix:/path",
+            "bad.yaml: document 1 (ClusterPeer West_1) (line 5): spec.addresses[3]: 'unix:' names no socket path (unix:/path)",
+            "bad.yaml: document 1 (ClusterPeer West_1) (line 5): spec.addresses[4]: 'unix:relative/path' has a relative socket path, which each silo would resolve in its own working directory (unix:/path)",
+            "bad.yaml: document 1 (ClusterPeer West_1) (line 5): spec.addresses[5]: 'http://127.0.0.1:0' has port 0, on which no silo can be reached (a port is 1 to 65535)",
             "bad.yaml: document 2 (ClusterPeer north) (line 10): spec.addresses: names no silo address",
             "bad.yaml: document 3 (ClusterPeer south) (line 12): spec: is required",
             "bad.yaml: document 4 (ClusterPeer many) (line 19): spec.addresses: names 17 addresses (at most 16)",

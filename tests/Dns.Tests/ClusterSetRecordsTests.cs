@@ -3,6 +3,7 @@ using ControlPlane.Contracts.V1;
 using ControlPlane.Dns.Handling;
 using ControlPlane.Dns.Wire;
 using ControlPlane.Dns.Zones;
+using ControlPlane.Grains.ClusterSet;
 
 namespace ControlPlane.Dns.Tests;
 
@@ -215,6 +216,36 @@ public sealed class ClusterSetRecordsTests
         var name = $"{service}.{ns}.svc.clusterset.local";
         Assert.Equal(2, Ask(handler, name, DnsType.A).Answer.Count);
         Assert.Equal([$"_postgres._tcp.{name}. 30 IN SRV 0 100 5432 10-20-0-2.{cluster}.{name}."], Ask(handler, $"_postgres._tcp.{name}", DnsType.SRV).Answer);
+    }
+
+    /// <summary>east exports [http:80]; west's younger export has [http:80 (target 8080), metrics:9090].</summary>
+    private static ServiceImport Merged(ServiceImportType type)
+    {
+        Contribution Of(string cluster, long seconds, string ip, params ServicePort[] ports) => new(cluster, new Google.Protobuf.WellKnownTypes.Timestamp { Seconds = seconds },
+            type, ports, SessionAffinity.None, 0, ["IPv4"], [new EndpointAddress { Name = $"{cluster}-1", Ready = true, Ips = { ip } }]);
+        var import = ImportCalculator.Import("shop", "web", [
+            Of("east", 100, "10.244.0.20", new ServicePort { Name = "http", Port = 80, TargetPortNumber = 80 }),
+            Of("west", 200, "10.20.0.20", new ServicePort { Name = "http", Port = 80, TargetPortNumber = 8080 }, new ServicePort { Name = "metrics", Port = 9090, TargetPortNumber = 9090 }),
+        ], ["IPv4"])!;
+        if (type == ServiceImportType.ClusterSetIp) import.Spec.Ips.Add("10.96.5.1");
+        return import;
+    }
+
+    [Fact]
+    public void ImportOfExportsWithDifferentPorts_HasSrvForEveryPortOfTheUnion()
+    {
+        var handler = Build(Options(), out _, [Merged(ServiceImportType.ClusterSetIp)]);
+
+        Assert.Equal(["_metrics._tcp.web.shop.svc.clusterset.local. 30 IN SRV 0 100 9090 web.shop.svc.clusterset.local."],
+            Ask(handler, "_metrics._tcp.web.shop.svc.clusterset.local", DnsType.SRV).Answer);
+        Assert.Equal(["_http._tcp.web.shop.svc.clusterset.local. 30 IN SRV 0 100 80 web.shop.svc.clusterset.local."],
+            Ask(handler, "_http._tcp.web.shop.svc.clusterset.local", DnsType.SRV).Answer);
+
+        // Headless: a port's SRV records point only to the endpoints of clusters whose export has it.
+        var headless = Build(Options(), out _, [Merged(ServiceImportType.HeadlessImport)]);
+        Assert.Equal(["_metrics._tcp.web.shop.svc.clusterset.local. 30 IN SRV 0 100 9090 10-20-0-20.west.web.shop.svc.clusterset.local."],
+            Ask(headless, "_metrics._tcp.web.shop.svc.clusterset.local", DnsType.SRV).Answer);
+        Assert.Equal(2, Ask(headless, "_http._tcp.web.shop.svc.clusterset.local", DnsType.SRV).Answer.Count);
     }
 
     private static DecodedResponse Ask(QueryHandler handler, string name, DnsType type)

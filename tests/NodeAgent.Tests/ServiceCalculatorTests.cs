@@ -1,5 +1,6 @@
 using System.Net;
 using ControlPlane.Contracts.V1;
+using ControlPlane.Grains.ClusterSet;
 using ControlPlane.NodeAgent.Services;
 
 namespace ControlPlane.NodeAgent.Tests;
@@ -88,5 +89,53 @@ public sealed class ServiceCalculatorTests
         var endpoints = new ServiceEndpoints { Endpoints = { Address("a", true, ["10.0.0.1"]) } };
         Assert.Empty(ServiceCalculator.ForService(headless, endpoints).Elements);
         Assert.Empty(ServiceCalculator.ForService(null, endpoints).Elements);
+    }
+
+    [Fact]
+    public void ImportPort_IsBalancedOnlyOverTheClustersWhoseExportHasThatPort()
+    {
+        // east exports [http:80]; west's younger export [http:80 (target 8080), metrics:9090]: the
+        // import has both ports, and metrics leads to west's endpoints only.
+        var east = new Contribution("east", new Google.Protobuf.WellKnownTypes.Timestamp { Seconds = 100 }, ServiceImportType.ClusterSetIp,
+            [new ServicePort { Name = "http", Protocol = Protocol.Tcp, Port = 80, TargetPortNumber = 80 }], SessionAffinity.None, 0, ["IPv4"],
+            [Address("e", true, ["10.10.0.5"])]);
+        var west = new Contribution("west", new Google.Protobuf.WellKnownTypes.Timestamp { Seconds = 200 }, ServiceImportType.ClusterSetIp,
+            [new ServicePort { Name = "http", Protocol = Protocol.Tcp, Port = 80, TargetPortNumber = 8080 },
+             new ServicePort { Name = "metrics", Protocol = Protocol.Tcp, Port = 9090, TargetPortNumber = 9090 }], SessionAffinity.None, 0, ["IPv4"],
+            [Address("w", true, ["10.20.0.5"])]);
+        var import = ImportCalculator.Import("shop", "web", [east, west], ["IPv4"])!;
+        import.Spec.Ips.Add("10.97.0.7");
+
+        var group = ServiceCalculator.ForImport(import);
+
+        var http = group.Ports.Single(p => p.Port == 80);
+        Assert.Equal([new Backend(IPAddress.Parse("10.10.0.5"), 80), new Backend(IPAddress.Parse("10.20.0.5"), 8080)], http.Backends);
+        var metrics = group.Ports.Single(p => p.Port == 9090);
+        Assert.Equal([new Backend(IPAddress.Parse("10.20.0.5"), 9090)], metrics.Backends);
+    }
+
+    [Fact]
+    public void ImportPort_IsMatchedByNameAndProtocol_NotByAnotherNameOnTheSameNumber()
+    {
+        // The import's "http" is TCP 80 (the oldest export's). north calls its port 80 "web" (an
+        // unrelated port: none of its endpoints); south gave "http" the number 81 (a conflict the
+        // oldest export won: still its "http", reached at south's own target).
+        var import = new ServiceImport
+        {
+            Metadata = new ObjectMeta { Namespace = "shop", Name = "web" },
+            Spec = new ServiceImportSpec { Type = ServiceImportType.ClusterSetIp, Ips = { "10.97.0.7" }, Ports = { new ServicePort { Name = "http", Protocol = Protocol.Tcp, Port = 80 } } },
+            Status = new ServiceImportStatus
+            {
+                Clusters =
+                {
+                    new ClusterEndpoints { Cluster = "north", Ports = { new ServicePort { Name = "web", Protocol = Protocol.Tcp, Port = 80, TargetPortNumber = 80 } }, Endpoints = { Address("n", true, ["10.30.0.5"]) } },
+                    new ClusterEndpoints { Cluster = "south", Ports = { new ServicePort { Name = "http", Protocol = Protocol.Tcp, Port = 81, TargetPortNumber = 8081 } }, Endpoints = { Address("s", true, ["10.40.0.5"]) } },
+                },
+            },
+        };
+
+        var http = ServiceCalculator.ForImport(import).Ports.Single();
+
+        Assert.Equal([new Backend(IPAddress.Parse("10.40.0.5"), 8081)], http.Backends);
     }
 }

@@ -215,6 +215,14 @@ public sealed class ClusterSetTests : IAsyncLifetime
         Assert.True(DateTime.UtcNow - started >= TimeSpan.FromSeconds(2.5), $"withdrawn after {DateTime.UtcNow - started}, before the 3 s grace period");
         var peer = await b.Client.ClusterPeers.GetAsync("", "a");
         Assert.False(peer.Status.Connection.Connected);
+        // Withdrawn, the peer's status claims nothing this silo no longer uses: its nodes are not
+        // ready and none of its exports is counted; its ranges are still held for its return.
+        Assert.True(peer.Status.Connection.WithdrawTime.ToDateTime() <= DateTime.UtcNow);
+        Assert.Equal(0u, peer.Status.Connection.Exports);
+        Assert.Contains("withdrawn", peer.Status.Connection.Message);
+        Assert.Contains(peer.Status.Nodes, n => n.Name == "n1");
+        Assert.All(peer.Status.Nodes, n => Assert.False(n.Ready));
+        Assert.Contains("10.10.0.0/16", peer.Status.Ranges);
         // Local state is untouched.
         Assert.Equal(local.Status.ClusterIps, (await b.Client.Services.GetAsync("shop", "local")).Status.ClusterIps);
 
@@ -224,6 +232,9 @@ public sealed class ClusterSetTests : IAsyncLifetime
         var restored = (await watchB.WaitForAsync(ImportWhere(i => i.Status.Clusters.Count == 1), "a's import restored", 30_000)).ServiceImport;
         Assert.Equal(imported.Status.Clusters[0].Endpoints, restored.Status.Clusters[0].Endpoints);
         Assert.Equal(imported.Spec.Ips, restored.Spec.Ips); // the name keeps its address
+        var back = await b.Client.ClusterPeers.GetAsync("", "a");
+        Assert.True(back.Status.Connection.Connected, back.Status.Connection.Message);
+        Assert.Equal(1u, back.Status.Connection.Exports);
     }
 
     [Fact]
@@ -305,6 +316,19 @@ public sealed class ClusterSetTests : IAsyncLifetime
             var invalid = await Assert.ThrowsAsync<RpcException>(() => a.Client.ClusterPeers.CreateAsync(bad));
             Assert.Equal(StatusCode.InvalidArgument, invalid.StatusCode);
             Assert.StartsWith(field + ":", invalid.Status.Detail);
+        }
+        // Addresses no silo can dial are refused, not stored to stay unjoined: each names its reason.
+        foreach (var (address, reason) in new[]
+        {
+            ("unix:", "names no socket path"),
+            ("unix:relative/path", "has a relative socket path"),
+            ("http://127.0.0.1:0", "has port 0"),
+        })
+        {
+            var bad = new ClusterPeer { Metadata = new() { Name = "y" }, Spec = new() { Addresses = { "http://127.0.0.1:1", address } } };
+            var invalid = await Assert.ThrowsAsync<RpcException>(() => a.Client.ClusterPeers.CreateAsync(bad));
+            Assert.Equal(StatusCode.InvalidArgument, invalid.StatusCode);
+            Assert.StartsWith($"spec.addresses[1]: '{address}' {reason}", invalid.Status.Detail);
         }
         Assert.Equal(["b", "x"], (await a.Client.ClusterPeers.ListAsync(new ListRequest())).ClusterPeers.Select(p => p.Metadata.Name));
     }

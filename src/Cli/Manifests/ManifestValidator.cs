@@ -286,7 +286,7 @@ internal sealed class ManifestValidator
         for (var i = 0; i < spec.Addresses.Count; i++)
         {
             var address = spec.Addresses[i];
-            if (ControlPlaneChannel.AddressProblem(address) is { } problem)
+            if (ControlPlaneChannel.PeerAddressProblem(address) is { } problem)
                 Add($"spec.addresses[{i}]", $"'{address}' {problem}");
             else if (spec.Addresses.IndexOf(address) != i)
                 Add($"spec.addresses[{i}]", $"'{address}' is listed twice");

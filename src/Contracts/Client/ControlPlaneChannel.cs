@@ -50,8 +50,9 @@ public static class ControlPlaneChannel
     }
 
     /// <summary>
-    /// What is wrong with one silo address (an item of a list, e.g. a ClusterPeer's
-    /// spec.addresses), said without the address, or null when it is usable.
+    /// What is wrong with one silo address (an item of a list), said without the address, or null
+    /// when a client can dial it. A unix socket path may be relative here: the process that dials
+    /// it (netctl, an agent, the DNS server) is the one that was given it.
     /// </summary>
     public static string? AddressProblem(string address)
     {
@@ -62,12 +63,33 @@ public static class ControlPlaneChannel
         {
             return $"is neither http(s)://host:port nor unix:/path{(several ? " (one address per item)" : "")}";
         }
-        if (uri is not null && (uri.UserInfo.Length > 0 || uri.PathAndQuery != "/" || uri.Fragment.Length > 0))
+        if (uri is null)
+        {
+            return address.Length == "unix:".Length ? "names no socket path (unix:/path)" : null;
+        }
+        if (uri.UserInfo.Length > 0 || uri.PathAndQuery != "/" || uri.Fragment.Length > 0)
         {
             return "has more than a scheme, host and port (http(s)://host:port)";
         }
+        if (uri.Port == 0)
+        {
+            // Port 0 asks a listener for any free port; nothing can be dialled there.
+            return "has port 0, on which no silo can be reached (a port is 1 to 65535)";
+        }
         return null;
     }
+
+    /// <summary>
+    /// What is wrong with an address of a ClusterPeer's spec.addresses, or null when it is
+    /// usable: <see cref="AddressProblem"/>, and a unix socket path must be absolute, since every
+    /// silo of this cluster dials it from its own working directory. The one rule for the silo's
+    /// validation and netctl's client-side validation, so that both refuse the same addresses
+    /// (a peer stored with an address no silo can dial would only ever stay unjoined).
+    /// </summary>
+    public static string? PeerAddressProblem(string address) =>
+        AddressProblem(address) ?? (address.StartsWith("unix:", StringComparison.Ordinal) && !address.StartsWith("unix:/", StringComparison.Ordinal)
+            ? "has a relative socket path, which each silo would resolve in its own working directory (unix:/path)"
+            : null);
 
     public static GrpcChannel ForUnixSocket(string path)
     {

@@ -23,7 +23,8 @@ namespace ControlPlane.Dns.Zones;
 /// (<see cref="ClusterRecords"/>): an endpoint without a hostname, or whose subdomain is not the
 /// service, gets one derived from its address; a headless SRV record carries the port the
 /// exporting cluster's own service port reaches on that endpoint (its named target port resolved
-/// per endpoint; none when that cluster's service has no port of that name); the import holds only
+/// per endpoint; none when that cluster's service has no port of that name and protocol: the
+/// import's ports are the union of the exports' ports, so not every cluster has each); the import holds only
 /// the endpoints to serve, so none is filtered here. No record names a cluster alone
 /// (<c>&lt;clusterid&gt;.&lt;svc&gt;...</c> is an empty non-terminal for headless imports, so
 /// NODATA, and absent for CLUSTER_SET_IP ones). An endpoint name longer than a DNS name may be
@@ -85,11 +86,14 @@ public static class ClusterSetRecords
                 if (!named) continue;
                 foreach (var port in ports)
                 {
-                    // The exporting cluster's own port of that name knows the target on its endpoints.
-                    if (cluster.Ports.FirstOrDefault(p => p.Name == port.Name) is not { } own || ServicePorts.Target(own, endpoint) is not { } target) continue;
+                    // The exporting cluster's own port of that name and protocol knows the target on its endpoints.
+                    if (cluster.Ports.FirstOrDefault(p => p.Name == port.Name && SameProtocol(p, port)) is not { } own || ServicePorts.Target(own, endpoint) is not { } target) continue;
                     records.Add(new ResourceRecord(ClusterRecords.SrvName(port, name), DnsType.SRV, ttl, $"0 100 {target} {host}."));
                 }
             }
         }
     }
+
+    private static bool SameProtocol(ServicePort a, ServicePort b) =>
+        (a.Protocol == Protocol.Unspecified ? Protocol.Tcp : a.Protocol) == (b.Protocol == Protocol.Unspecified ? Protocol.Tcp : b.Protocol);
 }

@@ -37,9 +37,12 @@ public sealed record Contribution(string Cluster, Timestamp ExportTime, ServiceI
 }
 
 /// <summary>
-/// Derives a ServiceImport from the contributions of the exporting clusters, after KEP-1645: the
-/// oldest export (ties: the lower cluster id) decides the type, ports and affinity; an export
-/// whose properties differ is in conflict, and still contributes its endpoints. Pure.
+/// Derives a ServiceImport from the contributions of the exporting clusters, after KEP-1645
+/// (constraints and conflict resolution): the oldest export (ties: the lower cluster id) decides
+/// the type and the session affinity; the ports are the union of every export's ports, a port
+/// being known by its name, and where exports define a port differently the oldest export that
+/// has that port decides it. An export whose properties lose to an older one's is in conflict, and
+/// still contributes its endpoints. Pure.
 /// </summary>
 public static class ImportCalculator
 {
@@ -61,7 +64,7 @@ public static class ImportCalculator
             SessionAffinity = winner.Affinity,
             SessionAffinityTimeoutSeconds = winner.AffinityTimeout,
         };
-        spec.Ports.Add(winner.Ports.Select(Stripped));
+        spec.Ports.Add(MergePorts(contributions).Ports);
         if (winner.Type == ServiceImportType.ClusterSetIp)
         {
             spec.IpFamilies.Add(winner.Families.Where(localFamilies.Contains));
@@ -77,14 +80,59 @@ public static class ImportCalculator
         return new ServiceImport { Metadata = new ObjectMeta { Namespace = ns, Name = name }, Spec = spec, Status = status };
     }
 
+    /// <summary>The contributions from the oldest export to the youngest (ties: the lower cluster id).</summary>
+    public static IEnumerable<Contribution> OldestFirst(IEnumerable<Contribution> contributions) => contributions
+        .OrderBy(c => c.ExportTime.Seconds).ThenBy(c => c.ExportTime.Nanos).ThenBy(c => c.Cluster, StringComparer.Ordinal);
+
     /// <summary>The oldest export.</summary>
-    public static Contribution Winner(IReadOnlyList<Contribution> contributions) => contributions
-        .OrderBy(c => c.ExportTime.Seconds).ThenBy(c => c.ExportTime.Nanos).ThenBy(c => c.Cluster, StringComparer.Ordinal).First();
+    public static Contribution Winner(IReadOnlyList<Contribution> contributions) => OldestFirst(contributions).First();
+
+    /// <summary>
+    /// The import's ports: the union of the exports' ports (KEP-1645, "Service Port"), in the order
+    /// of the oldest export's, then each younger export's new ones. A port is known by its name:
+    /// one that an older export already defines the same way (protocol and number) is the same
+    /// port; one that an older export defines differently, or whose protocol and number an older
+    /// export's port of another name already takes (a virtual IP cannot tell them apart), keeps
+    /// the older definition and is a conflict of the younger export, which
+    /// <paramref name="conflicts"/> collects (the first per cluster).
+    /// </summary>
+    public static (List<ServicePort> Ports, Dictionary<string, string> Conflicts) MergePorts(IReadOnlyList<Contribution> contributions)
+    {
+        var ports = new List<ServicePort>();
+        var byName = new Dictionary<string, (ServicePort Port, Contribution Owner)>(StringComparer.Ordinal);
+        var byNumber = new Dictionary<(Protocol, uint), (ServicePort Port, Contribution Owner)>();
+        var conflicts = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var c in OldestFirst(contributions))
+        {
+            foreach (var port in c.Ports.Select(Stripped))
+            {
+                string? conflict = null;
+                if (byName.TryGetValue(port.Name, out var named))
+                {
+                    if (named.Port.Equals(port)) continue;
+                    conflict = $"port {PortText(port)} is defined differently from the same port of the oldest export that has it ({Definition(named.Port)}), which the ClusterSet uses: {Exported(named.Owner)}";
+                }
+                else if (byNumber.TryGetValue((port.Protocol, port.Port), out var numbered))
+                {
+                    conflict = $"port {PortText(port)} has the protocol and number of port {PortText(numbered.Port)} of an older export, which the ClusterSet uses: {Exported(numbered.Owner)}";
+                }
+                if (conflict is not null)
+                {
+                    conflicts.TryAdd(c.Cluster, conflict);
+                    continue;
+                }
+                byName[port.Name] = (port, c);
+                byNumber[(port.Protocol, port.Port)] = (port, c);
+                ports.Add(port);
+            }
+        }
+        return (ports, conflicts);
+    }
 
     /// <summary>
     /// The conditions of one cluster's export: Valid (False with the reason when its service
-    /// cannot be exported) and Conflict (True, naming the property and the winning cluster, when
-    /// its properties differ from the oldest export's).
+    /// cannot be exported) and Conflict (True, naming the property and the cluster whose export
+    /// wins, when a property of this export loses to an older export's).
     /// </summary>
     public static ServiceExportStatus Conditions(string? invalidReason, string? invalidMessage, Contribution? own, IReadOnlyList<Contribution> contributions)
     {
@@ -96,27 +144,43 @@ public static class ImportCalculator
             return status;
         }
         status.Conditions.Add(ClusterSet.Conditions.Of(Valid, ClusterSet.Conditions.True, "Valid", "the service is exported"));
-        var winner = Winner(contributions);
-        var (reason, what) = Difference(winner, own);
+        var (reason, message) = Difference(own, contributions);
         status.Conditions.Add(reason is null
             ? ClusterSet.Conditions.Of(Conflict, ClusterSet.Conditions.False, "NoConflict", string.Empty)
-            : ClusterSet.Conditions.Of(Conflict, ClusterSet.Conditions.True, reason,
-                $"the {what} differ from those of the oldest export, which the ClusterSet uses: cluster '{winner.Cluster}', exported {winner.ExportTime.ToDateTimeOffset():u}"));
+            : ClusterSet.Conditions.Of(Conflict, ClusterSet.Conditions.True, reason, message!));
         return status;
     }
 
-    /// <summary>The first property in which <paramref name="other"/> differs from <paramref name="winner"/>.</summary>
-    public static (string? Reason, string? What) Difference(Contribution winner, Contribution other)
+    /// <summary>
+    /// The first property in which <paramref name="own"/> loses to an older export (type, a port,
+    /// session affinity), with a sentence saying so, or nulls when it loses none. Ports that only
+    /// one export has are no conflict: the import has them all.
+    /// </summary>
+    public static (string? Reason, string? Message) Difference(Contribution own, IReadOnlyList<Contribution> contributions)
     {
-        if (other.Type != winner.Type) return ("TypeConflict", "service type");
-        if (!SamePorts(winner.Ports, other.Ports)) return ("PortConflict", "ports");
-        if (other.Affinity != winner.Affinity || other.AffinityTimeout != winner.AffinityTimeout) return ("SessionAffinityConflict", "session affinity settings");
+        var winner = Winner(contributions);
+        if (own.Type != winner.Type)
+        {
+            return ("TypeConflict", $"the service type {Name(own.Type)} differs from that of the oldest export ({Name(winner.Type)}), which the ClusterSet uses: {Exported(winner)}");
+        }
+        if (MergePorts(contributions).Conflicts.TryGetValue(own.Cluster, out var port))
+        {
+            return ("PortConflict", port);
+        }
+        if (own.Affinity != winner.Affinity || own.AffinityTimeout != winner.AffinityTimeout)
+        {
+            return ("SessionAffinityConflict", $"the session affinity settings differ from those of the oldest export, which the ClusterSet uses: {Exported(winner)}");
+        }
         return (null, null);
     }
 
-    private static bool SamePorts(IReadOnlyList<ServicePort> a, IReadOnlyList<ServicePort> b) =>
-        a.Select(Stripped).OrderBy(p => p.Name, StringComparer.Ordinal).ThenBy(p => p.Port)
-            .SequenceEqual(b.Select(Stripped).OrderBy(p => p.Name, StringComparer.Ordinal).ThenBy(p => p.Port));
+    private static string Exported(Contribution c) => $"cluster '{c.Cluster}', exported {c.ExportTime.ToDateTimeOffset():u}";
+
+    private static string Name(ServiceImportType type) => type == ServiceImportType.HeadlessImport ? "Headless" : "ClusterSetIP";
+
+    private static string PortText(ServicePort port) => port.Name.Length > 0 ? $"'{port.Name}' ({Definition(port)})" : $"{Definition(port)} (unnamed)";
+
+    private static string Definition(ServicePort port) => $"{port.Protocol.ToString().ToUpperInvariant()} {port.Port}";
 
     /// <summary>A service port as the import shows it: name, protocol and port (targets are each cluster's own).</summary>
     public static ServicePort Stripped(ServicePort port) => new()

@@ -41,7 +41,7 @@ internal sealed class ClusterPeerGrain(ObjectServices services, ClusterSetOption
         if (spec.Addresses.Count > 16) throw ControlPlaneException.Invalid("spec.addresses", "names more than 16 addresses");
         for (var i = 0; i < spec.Addresses.Count; i++)
         {
-            if (ControlPlaneChannel.AddressProblem(spec.Addresses[i]) is { } problem)
+            if (ControlPlaneChannel.PeerAddressProblem(spec.Addresses[i]) is { } problem)
             {
                 throw ControlPlaneException.Invalid($"spec.addresses[{i}]", $"{ControlPlaneException.Quote(spec.Addresses[i])} {problem}");
             }

@@ -37,16 +37,20 @@ public static class ServiceCalculator
             return ElementGroup.Empty;
         }
         var sources = new[] { (Ports: (IReadOnlyList<ServicePort>)service.Spec.Ports, Endpoints: (IReadOnlyList<EndpointAddress>?)endpoints?.Endpoints ?? []) };
-        return Build(service.Status.ClusterIps, service.Spec.Ports, Affinity(service.Spec.SessionAffinity, service.Spec.SessionAffinityTimeoutSeconds), sources);
+        return Build(service.Status.ClusterIps, service.Spec.Ports, Affinity(service.Spec.SessionAffinity, service.Spec.SessionAffinityTimeoutSeconds), sources, SameProtocolAndNumber);
     }
 
     /// <summary>The prefix of an import's group key (":" never occurs in a namespace or name).</summary>
     public const string ImportGroupPrefix = "import:";
 
     /// <summary>
-    /// A ClusterSetIP import: like a service, over the endpoints of every exporting cluster. Each
-    /// cluster maps the import's port (by protocol and number) to a port of its own service, whose
-    /// target is resolved per endpoint; a cluster without that port adds no endpoints to it.
+    /// A ClusterSetIP import: like a service, over the endpoints of every exporting cluster. The
+    /// import's ports are the union of the exports' ports, a port known by its name (KEP-1645), so
+    /// each cluster maps the import's port to its own service port of the same name and protocol,
+    /// whose target is resolved per endpoint; a cluster whose export has no such port (or has that
+    /// name for another protocol) adds no endpoints to it. The number on the ClusterSetIP is the
+    /// import's: a cluster whose export gave the port another number (a conflict, which the oldest
+    /// export wins) still serves it at its own target.
     /// </summary>
     public static ElementGroup ForImport(ServiceImport? import)
     {
@@ -55,18 +59,24 @@ public static class ServiceCalculator
             return ElementGroup.Empty;
         }
         var sources = import.Status?.Clusters.Select(c => (Ports: (IReadOnlyList<ServicePort>)c.Ports, Endpoints: (IReadOnlyList<EndpointAddress>)c.Endpoints)).ToArray() ?? [];
-        return Build(import.Spec.Ips, import.Spec.Ports, Affinity(import.Spec.SessionAffinity, import.Spec.SessionAffinityTimeoutSeconds), sources);
+        return Build(import.Spec.Ips, import.Spec.Ports, Affinity(import.Spec.SessionAffinity, import.Spec.SessionAffinityTimeoutSeconds), sources, SameNameAndProtocol);
     }
 
     private static uint Affinity(SessionAffinity affinity, uint timeout) =>
         affinity == SessionAffinity.ClientIp ? (timeout == 0 ? DefaultAffinitySeconds : timeout) : 0;
 
+    private static bool SameProtocolAndNumber(ServicePort port, ServicePort own) =>
+        own.Port == port.Port && PolicySemantics.ProtocolNumber(own.Protocol) == PolicySemantics.ProtocolNumber(port.Protocol);
+
+    private static bool SameNameAndProtocol(ServicePort port, ServicePort own) =>
+        own.Name == port.Name && PolicySemantics.ProtocolNumber(own.Protocol) == PolicySemantics.ProtocolNumber(port.Protocol);
+
     /// <summary>
-    /// The elements of virtual IPs and ports over endpoint sources: each source's own port of the
-    /// same protocol and number gives the target, resolved per endpoint.
+    /// The elements of virtual IPs and ports over endpoint sources: each source's own port that
+    /// <paramref name="same"/> matches to the virtual IP's port gives the target, resolved per endpoint.
     /// </summary>
     private static ElementGroup Build(IEnumerable<string> vips, IReadOnlyList<ServicePort> servicePorts, uint affinity,
-        IReadOnlyList<(IReadOnlyList<ServicePort> Ports, IReadOnlyList<EndpointAddress> Endpoints)> sources)
+        IReadOnlyList<(IReadOnlyList<ServicePort> Ports, IReadOnlyList<EndpointAddress> Endpoints)> sources, Func<ServicePort, ServicePort, bool> same)
     {
         var elements = new List<(string, NftElement)>();
         var chains = new List<string>();
@@ -82,7 +92,7 @@ public static class ServiceCalculator
                 var backends = new List<Backend>();
                 foreach (var (sourcePorts, addresses) in sources)
                 {
-                    var own = sourcePorts.FirstOrDefault(p => p.Port == port.Port && PolicySemantics.ProtocolNumber(p.Protocol) == protocol);
+                    var own = sourcePorts.FirstOrDefault(p => same(port, p));
                     if (own is null) continue;
                     foreach (var address in addresses)
                     {

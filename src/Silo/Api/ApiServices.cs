@@ -117,12 +117,21 @@ public sealed class ClusterPeersService(IGrainFactory grains, DurableStore store
     public override Task<ListClusterPeersResponse> List(ListRequest request, ServerCallContext context) =>
         _h.ListAsync<ListClusterPeersResponse>(request, r => r.ClusterPeers, (r, next, token) => (r.NextPageToken, r.ResumeToken) = (next, token));
 
-    /// <summary>The stored peer with this silo's link to it (status.connection).</summary>
+    /// <summary>
+    /// The stored peer with this silo's link to it (status.connection). Once the link has lost the
+    /// peer for longer than the grace period, so that its part of the imports is withdrawn, the
+    /// answer no longer claims what this silo stopped using: the peer's nodes are shown not ready
+    /// (nothing has been heard from them since; like a Kubernetes node whose kubelet stopped
+    /// reporting) and connection.exports is 0 (none of its exports is imported). The stored status
+    /// keeps the last state the peer reported (its ranges stay claimed, its networks and nodes stay
+    /// routed) so that it is restored at once when the peer returns.
+    /// </summary>
     public override async Task<ClusterPeer> Get(GetRequest request, ServerCallContext context)
     {
         var peer = (await _h.GetAsync(request).ConfigureAwait(false)).Clone();
         peer.Status ??= new ClusterPeerStatus();
-        var connection = links.Find(peer.Metadata.Name)?.Connection(time.GetUtcNow(), options.PeerGracePeriod)
+        var now = time.GetUtcNow();
+        var connection = links.Find(peer.Metadata.Name)?.Connection(now, options.PeerGracePeriod)
             ?? new PeerConnection { Message = "this silo has no link to the peer yet" };
         if (!Grains.ClusterSet.PeerJudge.IsJoined(peer))
         {
@@ -131,8 +140,25 @@ public sealed class ClusterPeersService(IGrainFactory grains, DurableStore store
             connection.WithdrawTime = null;
             connection.Message = $"not joined: {Grains.ClusterSet.Conditions.Find(peer.Status.Conditions, Grains.ClusterSet.PeerJudge.Joined)?.Message ?? "not read yet"}";
         }
+        else if (!connection.Connected && connection.WithdrawTime is { } withdraw && withdraw.ToDateTimeOffset() <= now)
+        {
+            Withdrawn(peer.Status, connection);
+        }
         peer.Status.Connection = connection;
         return peer;
+    }
+
+    /// <summary>How a peer whose part of the imports was withdrawn is shown: its nodes not ready, no export in use, and why.</summary>
+    internal static void Withdrawn(ClusterPeerStatus status, PeerConnection connection)
+    {
+        foreach (var node in status.Nodes)
+        {
+            node.Ready = false;
+        }
+        connection.Exports = 0;
+        var why = connection.Message.Length > 0 ? $"{connection.Message}; " : string.Empty;
+        connection.Message = $"{why}lost for longer than ClusterSet:PeerGracePeriod, its part of the imports was withdrawn at "
+            + $"{connection.WithdrawTime.ToDateTimeOffset():u} (it is restored when the peer answers again)";
     }
 
     // status.connection is computed on Get, never stored.

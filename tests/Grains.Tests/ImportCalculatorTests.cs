@@ -1,0 +1,128 @@
+using ControlPlane.Contracts.V1;
+using ControlPlane.Grains.ClusterSet;
+using Google.Protobuf.WellKnownTypes;
+
+namespace ControlPlane.Grains.Tests;
+
+/// <summary>
+/// The derivation of a ServiceImport and of the exports' Conflict conditions from the clusters'
+/// contributions, after KEP-1645's constraints and conflict resolution: ports are merged (a union,
+/// known by name), type and session affinity are the oldest export's.
+/// </summary>
+public sealed class ImportCalculatorTests
+{
+    private static readonly string[] Families = ["IPv4"];
+
+    private static ServicePort Port(string name, uint port, uint target = 0, Protocol protocol = Protocol.Tcp) =>
+        new() { Name = name, Port = port, Protocol = protocol, TargetPortNumber = target == 0 ? port : target };
+
+    /// <summary>A cluster's contribution, exported <paramref name="age"/> seconds after the first.</summary>
+    private static Contribution Of(string cluster, int age, params ServicePort[] ports) => Of(cluster, age, ServiceImportType.ClusterSetIp, SessionAffinity.None, ports);
+
+    private static Contribution Of(string cluster, int age, ServiceImportType type, SessionAffinity affinity, params ServicePort[] ports) =>
+        new(cluster, new Timestamp { Seconds = 1_700_000_000 + age }, type, ports, affinity, affinity == SessionAffinity.ClientIp ? 10_800u : 0,
+            ["IPv4"], [new EndpointAddress { Name = $"{cluster}-1", Ready = true, Ips = { cluster == "east" ? "10.10.0.5" : "10.20.0.5" } }]);
+
+    private static Condition Conflict(Contribution own, IReadOnlyList<Contribution> all) =>
+        ImportCalculator.Conditions(null, null, own, all).Conditions.Single(c => c.Type == ImportCalculator.Conflict);
+
+    private static string Text(ServicePort p) => $"{p.Name}:{p.Protocol}/{p.Port}";
+
+    [Fact]
+    public void DifferentPortLists_AreMerged_WithoutConflict()
+    {
+        // The tester's example: east exports web with [http:80]; west's younger export has
+        // [http:80 (targetPort 8080), metrics:9090].
+        var east = Of("east", 0, Port("http", 80));
+        var west = Of("west", 10, Port("http", 80, 8080), Port("metrics", 9090));
+        IReadOnlyList<Contribution> all = [west, east];
+
+        var import = ImportCalculator.Import("shop", "web", all, Families)!;
+
+        Assert.Equal(["http:Tcp/80", "metrics:Tcp/9090"], import.Spec.Ports.Select(Text));
+        // Targets are each cluster's own, kept in its part of the status.
+        Assert.Equal(8080u, import.Status.Clusters.Single(c => c.Cluster == "west").Ports.Single(p => p.Name == "http").TargetPortNumber);
+        foreach (var own in all)
+        {
+            var conflict = Conflict(own, all);
+            Assert.Equal(("False", "NoConflict"), (conflict.Status, conflict.Reason));
+        }
+    }
+
+    [Fact]
+    public void APortNameDefinedDifferently_IsAConflictOfTheYoungerExport_AndTheOldestDefinitionWins()
+    {
+        // west's export is older here: its definition of "http" wins, east's younger one is in conflict.
+        var west = Of("west", 0, Port("http", 80));
+        var east = Of("east", 5, Port("http", 81), Port("admin", 9000));
+        IReadOnlyList<Contribution> all = [east, west];
+
+        var import = ImportCalculator.Import("shop", "web", all, Families)!;
+
+        Assert.Equal(["http:Tcp/80", "admin:Tcp/9000"], import.Spec.Ports.Select(Text));
+        Assert.Equal("False", Conflict(west, all).Status);
+        var conflict = Conflict(east, all);
+        Assert.Equal(("True", "PortConflict"), (conflict.Status, conflict.Reason));
+        Assert.Equal("port 'http' (TCP 81) is defined differently from the same port of the oldest export that has it (TCP 80), "
+            + "which the ClusterSet uses: cluster 'west', exported 2023-11-14 22:13:20Z", conflict.Message);
+
+        // The protocol counts as part of the definition too.
+        var udp = Of("east", 5, Port("http", 80, protocol: Protocol.Udp));
+        Assert.Equal("PortConflict", Conflict(udp, [udp, west]).Reason);
+    }
+
+    [Fact]
+    public void APortWhoseProtocolAndNumberAnOlderPortOfAnotherNameHolds_IsAConflict()
+    {
+        var east = Of("east", 0, Port("http", 80));
+        var west = Of("west", 1, Port("web", 80), Port("metrics", 9090));
+        IReadOnlyList<Contribution> all = [east, west];
+
+        var import = ImportCalculator.Import("shop", "web", all, Families)!;
+
+        Assert.Equal(["http:Tcp/80", "metrics:Tcp/9090"], import.Spec.Ports.Select(Text));
+        var conflict = Conflict(west, all);
+        Assert.Equal(("True", "PortConflict"), (conflict.Status, conflict.Reason));
+        Assert.StartsWith("port 'web' (TCP 80) has the protocol and number of port 'http' (TCP 80) of an older export", conflict.Message);
+        Assert.Contains("cluster 'east'", conflict.Message);
+    }
+
+    [Fact]
+    public void APortOnlyAYoungerExportHas_IsDecidedByTheOldestExportThatHasIt()
+    {
+        // east (oldest) has no "metrics"; west's is older than north's, so west's wins.
+        var east = Of("east", 0, Port("http", 80));
+        var west = Of("west", 1, Port("http", 80), Port("metrics", 9090));
+        var north = Of("north", 2, Port("http", 80), Port("metrics", 9091));
+        IReadOnlyList<Contribution> all = [north, west, east];
+
+        var import = ImportCalculator.Import("shop", "web", all, Families)!;
+
+        Assert.Equal(["http:Tcp/80", "metrics:Tcp/9090"], import.Spec.Ports.Select(Text));
+        Assert.Equal("False", Conflict(west, all).Status);
+        var conflict = Conflict(north, all);
+        Assert.Equal("PortConflict", conflict.Reason);
+        Assert.Contains("cluster 'west'", conflict.Message);
+    }
+
+    [Fact]
+    public void TypeAndSessionAffinity_AreTheOldestExports_AndTheirConflictMessagesAreGrammatical()
+    {
+        var east = Of("east", 0, Port("http", 80));
+        var headless = Of("west", 1, ServiceImportType.HeadlessImport, SessionAffinity.None, Port("http", 80));
+        var sticky = Of("west", 1, ServiceImportType.ClusterSetIp, SessionAffinity.ClientIp, Port("http", 80));
+
+        var import = ImportCalculator.Import("shop", "web", [headless, east], Families)!;
+        Assert.Equal(ServiceImportType.ClusterSetIp, import.Spec.Type);
+        var type = Conflict(headless, [headless, east]);
+        Assert.Equal(("True", "TypeConflict"), (type.Status, type.Reason));
+        Assert.Equal("the service type Headless differs from that of the oldest export (ClusterSetIP), which the ClusterSet uses: "
+            + "cluster 'east', exported 2023-11-14 22:13:20Z", type.Message);
+
+        Assert.Equal(SessionAffinity.None, ImportCalculator.Import("shop", "web", [sticky, east], Families)!.Spec.SessionAffinity);
+        var affinity = Conflict(sticky, [sticky, east]);
+        Assert.Equal(("True", "SessionAffinityConflict"), (affinity.Status, affinity.Reason));
+        Assert.Equal("the session affinity settings differ from those of the oldest export, which the ClusterSet uses: "
+            + "cluster 'east', exported 2023-11-14 22:13:20Z", affinity.Message);
+    }
+}
