@@ -162,7 +162,7 @@ public sealed class AliasChaseTests
             """)));
         await using var upstream = new Transport.DnsListener(upstreamHandler, new Transport.DnsTransportOptions { Listen = TestPorts.Loopback(), Threads = 1 }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         upstream.Start();
-        await using var dns = await ClusterDns.StartAsync($"--Dns:Forwarders:0={upstream.LocalEndPoint}", "--Dns:Forwarding:AllowedClients:0=192.0.2.0/24");
+        await using var dns = await ClusterDns.StartAsync($"--Dns:Forwarders:0={upstream.LocalEndPoint}", "--Dns:Forwarding:AllowedClients:0=198.51.100.0/24");
         await dns.Client.Services.CreateAsync(Alias("ext", "www.example.test"));
         await dns.AwaitAnswerAsync("ext.shop.svc.cluster.local", DnsType.CNAME, r => r.Answer.Count == 1);
 

@@ -41,13 +41,13 @@ public sealed class ForwardedAnswerTests
             case "www.example.test":
                 var hostAt = reply.Offset(0, ReplyBuilder.QuestionName);
                 reply.Answer(ReplyBuilder.QuestionName, DnsType.CNAME, 300, [4, .. "host"u8, 0xC0, 0x10]); // host + pointer to example.test
-                reply.Answer([0xC0, (byte)hostAt], DnsType.A, 100, [192, 0, 2, 7]);
+                reply.Answer([0xC0, (byte)hostAt], DnsType.A, 100, [198, 51, 100, 7]);
                 var nsAt = reply.Offset(1, [0xC0, 0x10]);
                 reply.Record(1, [0xC0, 0x10], DnsType.NS, 600, [2, .. "ns"u8, 0xC0, 0x10]);
-                reply.Record(2, [0xC0, (byte)nsAt], DnsType.A, 600, [192, 0, 2, 53]);
+                reply.Record(2, [0xC0, (byte)nsAt], DnsType.A, 600, [198, 51, 100, 53]);
                 return reply.Opt(dnssecOk: true).Build();
             case "big.example.test":
-                for (var i = 0; i < 60; i++) reply.Answer(ReplyBuilder.QuestionName, DnsType.A, 300, [192, 0, 2, (byte)i]);
+                for (var i = 0; i < 60; i++) reply.Answer(ReplyBuilder.QuestionName, DnsType.A, 300, [198, 51, 100, (byte)i]);
                 return reply.Opt().Build();
             case "huge.example.test" when !query.OverTcp:
                 return query.Reply(AuthoritativeReply | 0x0200).Opt().Build();
@@ -59,18 +59,18 @@ public sealed class ForwardedAnswerTests
             case "nodata.example.test":
                 return reply.Record(1, DnsName.Encode("example.test"), DnsType.SOA, 300, Soa(minimum: 60)).Build();
             case "forever.example.test":
-                return reply.Answer(ReplyBuilder.QuestionName, DnsType.A, int.MaxValue, [192, 0, 2, 1]).Build();
+                return reply.Answer(ReplyBuilder.QuestionName, DnsType.A, int.MaxValue, [198, 51, 100, 1]).Build();
             case "msb.example.test":
-                return reply.Answer(ReplyBuilder.QuestionName, DnsType.A, 0x8000_0000 | 100, [192, 0, 2, 2]).Build();
+                return reply.Answer(ReplyBuilder.QuestionName, DnsType.A, 0x8000_0000 | 100, [198, 51, 100, 2]).Build();
             case "other.example.test":
                 // The address asked for, and one for a name nobody asked about.
-                return reply.Answer(ReplyBuilder.QuestionName, DnsType.A, 300, [192, 0, 2, 9])
+                return reply.Answer(ReplyBuilder.QuestionName, DnsType.A, 300, [198, 51, 100, 9])
                     .Answer(DnsName.Encode("evil.example.test"), DnsType.A, 300, [6, 6, 6, 6]).Build();
             case "alias.example.test":
                 // The upstream's own alias, the stranger between, the target's address after it (owner in upper case).
                 return reply.Answer(ReplyBuilder.QuestionName, DnsType.CNAME, 300, DnsName.Encode("host2.example.test"))
                     .Answer(DnsName.Encode("evil.example.test"), DnsType.A, 300, [6, 6, 6, 6])
-                    .Answer(DnsName.Encode("HOST2.EXAMPLE.TEST"), DnsType.A, 300, [192, 0, 2, 10]).Build();
+                    .Answer(DnsName.Encode("HOST2.EXAMPLE.TEST"), DnsType.A, 300, [198, 51, 100, 10]).Build();
             default:
                 return query.Reply(AuthoritativeReply | 3).Build(); // NXDOMAIN, no SOA: not cached
         }
@@ -108,7 +108,7 @@ public sealed class ForwardedAnswerTests
     }
 
     private static string[] WwwAnswer(int cnameTtl, int aTtl) =>
-        [$"www.example.test. {cnameTtl} IN CNAME host.example.test.", $"host.example.test. {aTtl} IN A 192.0.2.7"];
+        [$"www.example.test. {cnameTtl} IN CNAME host.example.test.", $"host.example.test. {aTtl} IN A 198.51.100.7"];
 
     [Fact]
     public async Task CachedAnswer_IsShapedForEachClient_TtlsCountDown_UntilTheSmallestExpires()
@@ -122,7 +122,7 @@ public sealed class ForwardedAnswerTests
         Assert.Equal(WwwAnswer(300, 100), first.Answer);
         // The upstream's 600 s are more than the cache keeps anything (5 min): 300 is what a client may keep.
         Assert.Equal(["example.test. 300 IN NS ns.example.test."], first.Authority);
-        Assert.Matches(@"ns\.example\.test\.\s+300\s+IN\s+A\s+192\.0\.2\.53", first.Text);
+        Assert.Matches(@"ns\.example\.test\.\s+300\s+IN\s+A\s+198\.51\.100\.53", first.Text);
         Assert.Contains("flags:; udp: 1232", first.Text);
         var asked = Assert.Single(server.Upstream.Queries);
         Assert.True(asked.Parsed.RecursionDesired);
@@ -136,7 +136,7 @@ public sealed class ForwardedAnswerTests
         // (Owners compressed against the question read in the client's letter case.)
         Assert.Equal(WwwAnswer(260, 60).Select(r => r.ToLowerInvariant()), second.Answer.Select(r => r.ToLowerInvariant()));
         Assert.Equal(["example.test. 260 in ns ns.example.test."], second.Authority.Select(r => r.ToLowerInvariant()));
-        Assert.Matches(@"192\.0\.2\.53", second.Text);
+        Assert.Matches(@"198\.51\.100\.53", second.Text);
         Assert.DoesNotContain("EDNS", second.Text);
         Assert.Equal(["qr", "rd", "ra"], second.Flags);
         // The question exactly as sent (0x20 resolvers check it), on a cache hit too.
@@ -288,16 +288,16 @@ public sealed class ForwardedAnswerTests
     {
         await using var server = Start();
 
-        Assert.Equal(["forever.example.test. 300 IN A 192.0.2.1"], (await server.AskAsync("dig", "forever.example.test", "A")).Answer);
+        Assert.Equal(["forever.example.test. 300 IN A 198.51.100.1"], (await server.AskAsync("dig", "forever.example.test", "A")).Answer);
         server.Time.Advance(TimeSpan.FromSeconds(100));
-        Assert.Equal(["forever.example.test. 200 IN A 192.0.2.1"], (await server.AskAsync("kdig", "forever.example.test", "A")).Answer);
+        Assert.Equal(["forever.example.test. 200 IN A 198.51.100.1"], (await server.AskAsync("kdig", "forever.example.test", "A")).Answer);
         Assert.Single(server.Upstream.Queries, q => q.Name == "forever.example.test");
         server.Time.Advance(TimeSpan.FromSeconds(200));
-        Assert.Equal(["forever.example.test. 300 IN A 192.0.2.1"], (await server.AskAsync("dig", "forever.example.test", "A")).Answer);
+        Assert.Equal(["forever.example.test. 300 IN A 198.51.100.1"], (await server.AskAsync("dig", "forever.example.test", "A")).Answer);
         Assert.Equal(2, server.Upstream.Queries.Count(q => q.Name == "forever.example.test"));
 
-        Assert.Equal(["msb.example.test. 0 IN A 192.0.2.2"], (await server.AskAsync("dig", "msb.example.test", "A")).Answer);
-        Assert.Equal(["msb.example.test. 0 IN A 192.0.2.2"], (await server.AskAsync("dig", "msb.example.test", "A")).Answer);
+        Assert.Equal(["msb.example.test. 0 IN A 198.51.100.2"], (await server.AskAsync("dig", "msb.example.test", "A")).Answer);
+        Assert.Equal(["msb.example.test. 0 IN A 198.51.100.2"], (await server.AskAsync("dig", "msb.example.test", "A")).Answer);
         Assert.Equal(2, server.Upstream.Queries.Count(q => q.Name == "msb.example.test"));
     }
 
@@ -318,18 +318,18 @@ public sealed class ForwardedAnswerTests
             var direct = await server.AskAsync(tool, "ext.shop.svc.cluster.local", "A");
             Assert.Equal("NOERROR", direct.Status);
             Assert.True(direct.Authoritative);
-            Assert.Equal(["ext.shop.svc.cluster.local. 30 IN CNAME other.example.test.", "other.example.test. 300 IN A 192.0.2.9"], direct.Answer);
+            Assert.Equal(["ext.shop.svc.cluster.local. 30 IN CNAME other.example.test.", "other.example.test. 300 IN A 198.51.100.9"], direct.Answer);
 
             var chain = await server.AskAsync(tool, "ext-chain.shop.svc.cluster.local", "A");
             Assert.Equal([
                 "ext-chain.shop.svc.cluster.local. 30 IN CNAME alias.example.test.",
                 "alias.example.test. 300 IN CNAME host2.example.test.",
-                "host2.example.test. 300 IN A 192.0.2.10"], chain.Answer.Select(r => r.Replace("HOST2.EXAMPLE.TEST.", "host2.example.test.", StringComparison.Ordinal)));
+                "host2.example.test. 300 IN A 198.51.100.10"], chain.Answer.Select(r => r.Replace("HOST2.EXAMPLE.TEST.", "host2.example.test.", StringComparison.Ordinal)));
         }
         Assert.Equal(2, server.Upstream.Queries.Count);
 
         var relayed = await server.AskAsync("dig", "other.example.test", "A");
         Assert.False(relayed.Authoritative);
-        Assert.Equal(["other.example.test. 300 IN A 192.0.2.9", "evil.example.test. 300 IN A 6.6.6.6"], relayed.Answer);
+        Assert.Equal(["other.example.test. 300 IN A 198.51.100.9", "evil.example.test. 300 IN A 6.6.6.6"], relayed.Answer);
     }
 }

@@ -23,9 +23,9 @@ public sealed class TcpPipeliningTests
         web.shop.svc 30 IN A 10.96.0.20
         """;
 
-    /// <summary>slow-N.example.test: A 192.0.2.N, after the upstream's delay.</summary>
+    /// <summary>slow-N.example.test: A 198.51.100.N, after the upstream's delay.</summary>
     private static byte[]? Slow(FakeQuery query) =>
-        query.Reply(0x8180).Answer(ReplyBuilder.QuestionName, DnsType.A, 300, [192, 0, 2, byte.Parse(query.Name.Split('.')[0]["slow-".Length..])]).Build();
+        query.Reply(0x8180).Answer(ReplyBuilder.QuestionName, DnsType.A, 300, [198, 51, 100, byte.Parse(query.Name.Split('.')[0]["slow-".Length..])]).Build();
 
     private static async Task<(DnsListener Server, FakeUpstream Upstream)> StartAsync(TimeSpan delay, int maxInFlight)
     {
@@ -99,8 +99,8 @@ public sealed class TcpPipeliningTests
             // Then both forwarded ones, whole, asked upstream side by side (not one after the other).
             var slow = responses.Skip(2).OrderBy(r => r.Response.Id).ToList();
             Assert.Equal([1, 3], slow.Select(r => (int)r.Response.Id));
-            Assert.Equal(["slow-1.example.test. 300 IN A 192.0.2.1"], slow[0].Response.Answer);
-            Assert.Equal(["slow-2.example.test. 300 IN A 192.0.2.2"], slow[1].Response.Answer);
+            Assert.Equal(["slow-1.example.test. 300 IN A 198.51.100.1"], slow[0].Response.Answer);
+            Assert.Equal(["slow-2.example.test. 300 IN A 198.51.100.2"], slow[1].Response.Answer);
             Assert.All(slow, r => Assert.False(r.Response.Authoritative));
             Assert.All(slow, r => Assert.True(r.At >= delay));
             Assert.Equal(2, upstream.Queries.Count);
