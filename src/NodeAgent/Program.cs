@@ -49,7 +49,7 @@ catch (InvalidOperationException e)
 }
 if (options.Validate() is { Count: > 0 } errors)
 {
-    Console.Error.WriteLine("Invalid configuration:\n  " + string.Join("\n  ", errors));
+    Console.Error.WriteLine("ControlPlane.NodeAgent: Invalid configuration:\n  " + string.Join("\n  ", errors));
     return 2;
 }
 try

@@ -313,6 +313,39 @@ public sealed class ClusterSetTests
     private static string[] Words(string line) => line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
 
     /// <summary>Waits, on a watch, until the controller has set the export's two conditions.</summary>
+    /// <summary>
+    /// An object apply would leave as it is gets no write. The runner used to send it anyway,
+    /// conditional on the etag the plan read, and the server refused it (ABORTED) when it had
+    /// changed the object's status meanwhile: an export's conditions follow its service, which an
+    /// earlier tier of the same apply may just have changed. Here the plan reads the export, its
+    /// service goes, the export's status changes, then the plan runs.
+    /// </summary>
+    [Fact]
+    public async Task Apply_AnUnchangedObjectWhoseStatusMovedSinceThePlan_IsNotWrittenAndNotRefused()
+    {
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples)).ExitCode);
+        const string Export = "kind: ServiceExport\napiVersion: multicluster.x-k8s.io/v1alpha1\nmetadata: {name: web, namespace: shop}\n";
+        Assert.Equal(0, (await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: Export)).ExitCode);
+        await WaitForExportConditionsAsync(silo);
+        using var servers = new Connection.ServerSet([silo.Address], TimeSpan.FromSeconds(10));
+        var read = Manifests.ManifestReader.Read(["-"], false, new StringReader(Export));
+        var (plan, problems) = await new Apply.ApplyPlanner(servers, 4).PlanAsync(read.Documents, CancellationToken.None);
+        Assert.Empty(problems);
+        var planned = (await silo.Client.ServiceExports.GetAsync("shop", "web")).Metadata.Etag;
+
+        await silo.Client.Services.DeleteAsync("shop", "web");
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await foreach (var e in silo.Client.WatchAsync(new WatchRequest { Kinds = { Kind.ServiceExport }, Namespace = "shop" }, cancellationToken: cancel.Token))
+        {
+            if (e.ServiceExport is { } moved && moved.Metadata.Etag != planned) break; // the controller marked it: no service
+        }
+        var results = await new Apply.ApplyRunner(servers, 4).RunAsync(plan, CancellationToken.None);
+
+        var result = Assert.Single(results);
+        Assert.True(result.Outcome == Apply.ApplyRunner.Outcome.Unchanged, result.Error);
+    }
+
     private static async Task WaitForExportConditionsAsync(Silo silo)
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));

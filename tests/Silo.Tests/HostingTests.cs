@@ -108,6 +108,8 @@ public sealed class HostingTests : IDisposable
     [InlineData("ControlPlane.Silo", "Dns:Listen", "notanaddr", "Dns:Listen 'notanaddr' is not address:port", "--Silo:Port=1")]
     [InlineData("ControlPlane.DnsServer", "Dns:Zone", "bad_zone..", "Dns:Zone 'bad_zone..' is not a domain name", "--Dns:Listen=127.0.0.1:0")]
     [InlineData("ControlPlane.DnsServer", "Dns:PodRecords", "7", "Dns:PodRecords='7': expected one of Verified, Disabled, Insecure", "--Dns:Listen=127.0.0.1:0")]
+    [InlineData("ControlPlane.NodeAgent", "Agent:Ca", "/nonexistent", "ControlPlane.NodeAgent: Invalid configuration:\n  Agent:Ca: '/nonexistent' does not exist", "--Agent:UnderlayIp=10.255.9.9")]
+    [InlineData("ControlPlane.DnsServer", "Dns:Ca", "/nonexistent", "Dns:Ca: '/nonexistent' does not exist", "--Dns:Listen=127.0.0.1:0")]
     [InlineData("ControlPlane.NodeAgent", "Agent:ServiceProxy", "yes", "Agent:ServiceProxy='yes': expected true or false", "--Agent:UnderlayIp=10.255.9.9")]
     [InlineData("ControlPlane.NodeAgent", "Agent:RouteProtocol", "300", "Agent:RouteProtocol='300': expected a whole number from 0 to 255", "--Agent:UnderlayIp=10.255.9.9")]
     public async Task EveryProgram_RefusesAValueThatCannotWork_WithExit2_SayingWhatTheSettingTakes(string program, string setting, string value, string expected, string other)

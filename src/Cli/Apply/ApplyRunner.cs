@@ -71,6 +71,10 @@ internal sealed class ApplyRunner(ServerSet servers, int concurrency)
                 await servers.CallAsync((c, o) => kind.Create!(c, message, o), cancellationToken);
                 return new Result(change, Outcome.Created, null);
             }
+            // Nothing of the manifest's would change: no write. A conditional write would be refused
+            // when the server changed the object's status meanwhile (an export's conditions follow
+            // its service, which an earlier tier may just have updated), for nothing.
+            if (!change.WouldChange) return new Result(change, Outcome.Unchanged, null);
             ResourceKind.MetaOf(message).Etag = change.Etag;
             var updated = await servers.CallAsync((c, o) => kind.Update!(c, message, o), cancellationToken);
             // The server skips a write that changes nothing, and then the etag stays.

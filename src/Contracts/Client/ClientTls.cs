@@ -39,9 +39,12 @@ public sealed class ClientTls
         else if (string.IsNullOrEmpty(certificate) != string.IsNullOrEmpty(key)) problem = $"{names.Certificate} and {names.Key} go together";
         else
         {
-            foreach (var file in new[] { ca, certificate, key }.Where(f => !string.IsNullOrEmpty(f) && !File.Exists(f)))
+            var missing = new[] { (names.Ca, ca), (names.Certificate, certificate), (names.Key, key) }
+                .Where(f => !string.IsNullOrEmpty(f.Item2) && !File.Exists(f.Item2)).Select(f => $"{f.Item1}: '{f.Item2}' does not exist").ToList();
+            if (missing.Count > 0)
             {
-                problem = $"'{file}' does not exist";
+                // Every missing file, each named by its setting (one line each).
+                problem = string.Join("\n  ", missing);
                 return null;
             }
             try
