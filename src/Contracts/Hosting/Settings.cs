@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Reflection;
 using Microsoft.Extensions.Configuration;
@@ -14,7 +15,12 @@ namespace ControlPlane.Contracts.Hosting;
 /// </summary>
 public static class Settings
 {
+    /// <summary>Why the programs that read settings are not trimmed (the CNI plugin, which is, reads none).</summary>
+    private const string Reflection = "reads options types and converts values by reflection, as .NET's configuration binder does";
+
     /// <summary>The options in <paramref name="section"/>; the type's defaults when it is absent.</summary>
+    [RequiresUnreferencedCode(Reflection)]
+    [RequiresDynamicCode(Reflection)]
     public static T Read<T>(this IConfiguration section) where T : new()
     {
         var errors = new List<string>();
@@ -31,6 +37,8 @@ public static class Settings
     }
 
     /// <summary>One setting, <paramref name="fallback"/> when it is absent; refused as <see cref="Read{T}"/> refuses.</summary>
+    [RequiresUnreferencedCode(Reflection)]
+    [RequiresDynamicCode(Reflection)]
     public static T Value<T>(this IConfiguration configuration, string key, T fallback)
     {
         if (configuration[key] is not { } value) return fallback;
@@ -44,6 +52,8 @@ public static class Settings
         type.IsEnum || type.IsPrimitive || type == typeof(decimal) || type == typeof(TimeSpan);
 
     /// <summary>Why <paramref name="value"/> is no <paramref name="type"/>; null when it converts.</summary>
+    [RequiresUnreferencedCode(Reflection)]
+    [RequiresDynamicCode(Reflection)]
     private static string? Refusal(Type type, string value)
     {
         if (type.IsEnum)
