@@ -23,15 +23,8 @@ public static class Settings
     [RequiresDynamicCode(Reflection)]
     public static T Read<T>(this IConfiguration section) where T : new()
     {
-        var errors = new List<string>();
-        foreach (var property in typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance))
-        {
-            if (!property.CanWrite || section[property.Name] is not { } value) continue;
-            var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
-            if (!IsScalar(type)) continue;
-            var path = section is IConfigurationSection s ? $"{s.Path}:{property.Name}" : property.Name;
-            if (Refusal(type, value) is { } reason) errors.Add($"{path}='{value}': {reason}");
-        }
+        var errors = typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => p.CanWrite).Select(p => Problem(section, p.Name, p.PropertyType)).OfType<string>().ToList();
         if (errors.Count > 0) throw new InvalidConfigurationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
         return section.Get<T>() ?? new T();
     }
@@ -41,11 +34,20 @@ public static class Settings
     [RequiresDynamicCode(Reflection)]
     public static T Value<T>(this IConfiguration configuration, string key, T fallback)
     {
-        if (configuration[key] is not { } value) return fallback;
-        var type = Nullable.GetUnderlyingType(typeof(T)) ?? typeof(T);
-        var path = configuration is IConfigurationSection s ? $"{s.Path}:{key}" : key;
-        if (IsScalar(type) && Refusal(type, value) is { } reason) throw new InvalidConfigurationException($"Invalid configuration:\n  {path}='{value}': {reason}");
+        if (Problem(configuration, key, typeof(T)) is { } problem) throw new InvalidConfigurationException("Invalid configuration:\n  " + problem);
         return configuration.GetValue(key, fallback)!;
+    }
+
+    /// <summary>"Path='value': what it takes" for a scalar setting whose value does not convert to <paramref name="type"/>; null otherwise.</summary>
+    [RequiresUnreferencedCode(Reflection)]
+    [RequiresDynamicCode(Reflection)]
+    private static string? Problem(IConfiguration configuration, string key, Type type)
+    {
+        if (configuration[key] is not { } value) return null;
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        if (!IsScalar(type) || Refusal(type, value) is not { } reason) return null;
+        var path = configuration is IConfigurationSection section ? $"{section.Path}:{key}" : key;
+        return $"{path}='{value}': {reason}";
     }
 
     private static bool IsScalar(Type type) =>
