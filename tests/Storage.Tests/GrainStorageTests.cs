@@ -272,6 +272,25 @@ public sealed class GrainStorageTests
     }
 
     [Fact]
+    public async Task AfterPostgresEndedEveryConnection_TheNextWritesAndReadsSucceed_OnFreshConnections()
+    {
+        // What a PostgreSQL restart (or a failover, or an idle-connection reaper) leaves behind:
+        // pooled connections whose server side is gone. No caller should pay for finding them.
+        await using var cluster = await StoreCluster.StartAsync(provider: "postgres");
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(i => cluster.Counter("before-" + i).IncrementAsync()));
+        Assert.NotNull(cluster.Store.Store.Read("Counter", "before-0"));
+        var name = new Npgsql.NpgsqlConnectionStringBuilder(cluster.Database).Database!;
+        var ended = ControlPlane.Tests.Shared.PostgresServer.Instance.Psql(
+            $"SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()) t");
+        Assert.True(int.Parse(ended) >= 2, $"only {ended} connections were ended");
+
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(i => cluster.Counter("after-" + i).IncrementAsync()));
+        Assert.Equal(1, BitConverter.ToInt64(cluster.Store.Store.Read("Counter", "before-1")!.Data));
+        Assert.Equal(1, BitConverter.ToInt64(cluster.Store.Store.Read("Counter", "after-1")!.Data));
+        Assert.Null(cluster.Store.Committer.Failure);
+    }
+
+    [Fact]
     public async Task AfterAnotherOwnerTookThePartitions_WritesAreFenced_AndTheStoreSaysSo()
     {
         await using var cluster = await StoreCluster.StartAsync();

@@ -124,48 +124,32 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
 
     public StoredObject? Read(string kind, string key) => Sync(() => ReadAsync(kind, key).AsTask());
 
-    public async ValueTask<StoredObject?> ReadAsync(string kind, string key)
+    public ValueTask<StoredObject?> ReadAsync(string kind, string key) => new(ReadingAsync(async connection =>
     {
-        try
-        {
-            await using var connection = await ConnectAsync().ConfigureAwait(false);
-            await using var command = new NpgsqlCommand("SELECT partition, revision, data, ns, idx FROM cp_objects WHERE kind = $1 AND key = $2", connection);
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = kind });
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key });
-            await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
-            return await reader.ReadAsync().ConfigureAwait(false)
-                ? new StoredObject(kind, key, reader.GetInt32(0), reader.GetInt64(1), (byte[])reader[2], reader.GetString(3), reader.GetString(4))
-                : null;
-        }
-        catch (Exception e) when (IsStoreFailure(e))
-        {
-            throw Unavailable("the store failed", e);
-        }
-    }
+        await using var command = new NpgsqlCommand("SELECT partition, revision, data, ns, idx FROM cp_objects WHERE kind = $1 AND key = $2", connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = kind });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key });
+        await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
+        return await reader.ReadAsync().ConfigureAwait(false)
+            ? new StoredObject(kind, key, reader.GetInt32(0), reader.GetInt64(1), (byte[])reader[2], reader.GetString(3), reader.GetString(4))
+            : null;
+    }));
 
-    public async ValueTask<(StoredObject? Object, long DeletedRevision)> ReadForActivationAsync(string kind, string key)
+    public ValueTask<(StoredObject? Object, long DeletedRevision)> ReadForActivationAsync(string kind, string key) => new(ReadingAsync(async connection =>
     {
-        try
-        {
-            // One round trip: the object's row, or its tombstone's (no data).
-            await using var connection = await ConnectAsync().ConfigureAwait(false);
-            await using var command = new NpgsqlCommand("""
-                SELECT partition, revision, data, ns, idx FROM cp_objects WHERE kind = $1 AND key = $2
-                UNION ALL SELECT partition, revision, NULL, '', '' FROM cp_tombstones WHERE kind = $1 AND key = $2
-                """, connection);
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = kind });
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key });
-            await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
-            if (!await reader.ReadAsync().ConfigureAwait(false)) return (null, 0);
-            return reader.IsDBNull(2)
-                ? (null, reader.GetInt64(1))
-                : (new StoredObject(kind, key, reader.GetInt32(0), reader.GetInt64(1), (byte[])reader[2], reader.GetString(3), reader.GetString(4)), 0);
-        }
-        catch (Exception e) when (IsStoreFailure(e))
-        {
-            throw Unavailable("the store failed", e);
-        }
-    }
+        // One round trip: the object's row, or its tombstone's (no data).
+        await using var command = new NpgsqlCommand("""
+            SELECT partition, revision, data, ns, idx FROM cp_objects WHERE kind = $1 AND key = $2
+            UNION ALL SELECT partition, revision, NULL, '', '' FROM cp_tombstones WHERE kind = $1 AND key = $2
+            """, connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = kind });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key });
+        await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
+        if (!await reader.ReadAsync().ConfigureAwait(false)) return ((StoredObject?)null, 0L);
+        return reader.IsDBNull(2)
+            ? (null, reader.GetInt64(1))
+            : (new StoredObject(kind, key, reader.GetInt32(0), reader.GetInt64(1), (byte[])reader[2], reader.GetString(3), reader.GetString(4)), 0);
+    }));
 
     public void Commit(IReadOnlyList<WriteRequest> batch, WriteOutcome[] outcomes, Change?[] changes) =>
         Sync(async () =>
@@ -176,194 +160,201 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
 
     public async Task CommitAsync(IReadOnlyList<WriteRequest> batch, WriteOutcome[] outcomes, Change?[] changes)
     {
+        // Once the server has answered the first round trip, the connection was alive, and a
+        // failure after that may leave the commit in doubt: such a commit is never repeated.
+        var answered = false;
         try
         {
-            await using var connection = await _commits.OpenConnectionAsync().ConfigureAwait(false);
-            await using var tx = await connection.BeginTransactionAsync().ConfigureAwait(false);
-            var partitions = batch.Select(w => w.Partition).Distinct().Order().ToArray();
-            // A delete locks its object's reference scope, and so does a write that requires that
-            // object: the two never read what the other is about to change.
-            var deletes = batch.Where(w => w.Data is null).Select(w => Claim.ReferenceScope(w.Kind, w.Key)).ToArray();
-            var required = batch.Where(w => w.Data is not null && w.Requires is { Count: > 0 }).SelectMany(w => w.Requires!).Distinct().ToArray();
-            var scopes = batch.Where(w => w.Data is not null && w.Claims is { Count: > 0 }).SelectMany(w => w.Claims!).Select(c => c.Scope)
-                .Concat(deletes).Concat(required.Select(r => Claim.ReferenceScope(r.Kind, r.Key))).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
-            var emptied = batch.Select((w, i) => (w, i)).Where(x => x.w.Data is null && x.w.RequiresNone is not null).ToArray();
+            await OnLiveConnectionAsync(_commits.OpenConnectionAsync, async connection =>
+            {
+                await using var tx = await connection.BeginTransactionAsync().ConfigureAwait(false);
+                var partitions = batch.Select(w => w.Partition).Distinct().Order().ToArray();
+                // A delete locks its object's reference scope, and so does a write that requires that
+                // object: the two never read what the other is about to change.
+                var deletes = batch.Where(w => w.Data is null).Select(w => Claim.ReferenceScope(w.Kind, w.Key)).ToArray();
+                var required = batch.Where(w => w.Data is not null && w.Requires is { Count: > 0 }).SelectMany(w => w.Requires!).Distinct().ToArray();
+                var scopes = batch.Where(w => w.Data is not null && w.Claims is { Count: > 0 }).SelectMany(w => w.Claims!).Select(c => c.Scope)
+                    .Concat(deletes).Concat(required.Select(r => Claim.ReferenceScope(r.Kind, r.Key))).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+                var emptied = batch.Select((w, i) => (w, i)).Where(x => x.w.Data is null && x.w.RequiresNone is not null).ToArray();
 
-            // Round trip 1: locks in a fixed order, then everything the outcomes depend on.
-            await using var read = new NpgsqlBatch(connection, tx);
-            read.BatchCommands.Add(Command("SELECT id, revision, compacted FROM cp_partitions WHERE id = ANY($1) ORDER BY id FOR UPDATE", partitions));
-            foreach (var scope in scopes)
-            {
-                read.BatchCommands.Add(Command("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", scope));
-            }
-            read.BatchCommands.Add(Command("SELECT o.kind, o.key, o.revision FROM cp_objects o JOIN unnest($1::text[], $2::text[]) AS w(kind, key) ON o.kind = w.kind AND o.key = w.key",
-                batch.Select(w => w.Kind).ToArray(), batch.Select(w => w.Key).ToArray()));
-            var creates = batch.Where(w => w.Data is not null && w.ExpectedRevision == 0).ToArray();
-            if (creates.Length > 0)
-            {
-                read.BatchCommands.Add(Command("SELECT t.kind, t.key, t.revision FROM cp_tombstones t JOIN unnest($1::text[], $2::text[]) AS w(kind, key) ON t.kind = w.kind AND t.key = w.key",
-                    creates.Select(w => w.Kind).ToArray(), creates.Select(w => w.Key).ToArray()));
-            }
-            if (required.Length > 0)
-            {
-                read.BatchCommands.Add(Command("SELECT o.kind, o.key FROM cp_objects o JOIN unnest($1::text[], $2::text[]) AS r(kind, key) ON o.kind = r.kind AND o.key = r.key",
-                    required.Select(r => r.Kind).ToArray(), required.Select(r => r.Key).ToArray()));
-            }
-            foreach (var scope in deletes)
-            {
-                read.BatchCommands.Add(Command("SELECT kind, key FROM cp_claims WHERE scope = $1 LIMIT 1", scope));
-            }
-            foreach (var (w, _) in emptied)
-            {
-                var (kinds, prefix) = w.RequiresNone!.Value;
-                read.BatchCommands.Add(Command("SELECT kind, key FROM cp_objects WHERE kind = ANY($1) AND key >= $2 AND key < $3 LIMIT 1", kinds.ToArray(), prefix, Claim.PrefixEnd(prefix)));
-            }
-            var checks = new List<(int Write, Claim Claim)>();
-            for (var i = 0; i < batch.Count; i++)
-            {
-                if (batch[i].Data is null || batch[i].Claims is not { Count: > 0 } claims) continue;
-                foreach (var claim in claims)
+                // Round trip 1: locks in a fixed order, then everything the outcomes depend on.
+                await using var read = new NpgsqlBatch(connection, tx);
+                read.BatchCommands.Add(Command("SELECT id, revision, compacted FROM cp_partitions WHERE id = ANY($1) ORDER BY id FOR UPDATE", partitions));
+                foreach (var scope in scopes)
                 {
-                    read.BatchCommands.Add(Command("SELECT low, high, kind, key FROM cp_claims WHERE scope = $1 AND low <= $2 AND NOT (kind = $3 AND key = $4) ORDER BY low DESC LIMIT 1",
-                        claim.Scope, claim.High, batch[i].Kind, batch[i].Key));
-                    checks.Add((i, claim));
+                    read.BatchCommands.Add(Command("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", scope));
                 }
-            }
-            var heads = new Dictionary<int, long>();
-            var compacted = new Dictionary<int, long>();
-            var revisions = new Dictionary<(string, string), long>();
-            var tombstones = new Dictionary<(string, string), long>();
-            var neighbours = new ClaimHolder?[checks.Count];
-            var alive = new Dictionary<(string, string), bool>();
-            var referrers = new Dictionary<string, (string, string)>(StringComparer.Ordinal);
-            await using (var reader = await read.ExecuteReaderAsync().ConfigureAwait(false))
-            {
-                while (await reader.ReadAsync().ConfigureAwait(false)) (heads[reader.GetInt32(0)], compacted[reader.GetInt32(0)]) = (reader.GetInt64(1), reader.GetInt64(2));
-                foreach (var _ in scopes) await reader.NextResultAsync().ConfigureAwait(false);
-                await reader.NextResultAsync().ConfigureAwait(false);
-                while (await reader.ReadAsync().ConfigureAwait(false)) revisions[(reader.GetString(0), reader.GetString(1))] = reader.GetInt64(2);
+                read.BatchCommands.Add(Command("SELECT o.kind, o.key, o.revision FROM cp_objects o JOIN unnest($1::text[], $2::text[]) AS w(kind, key) ON o.kind = w.kind AND o.key = w.key",
+                    batch.Select(w => w.Kind).ToArray(), batch.Select(w => w.Key).ToArray()));
+                var creates = batch.Where(w => w.Data is not null && w.ExpectedRevision == 0).ToArray();
                 if (creates.Length > 0)
                 {
-                    await reader.NextResultAsync().ConfigureAwait(false);
-                    while (await reader.ReadAsync().ConfigureAwait(false)) tombstones[(reader.GetString(0), reader.GetString(1))] = reader.GetInt64(2);
+                    read.BatchCommands.Add(Command("SELECT t.kind, t.key, t.revision FROM cp_tombstones t JOIN unnest($1::text[], $2::text[]) AS w(kind, key) ON t.kind = w.kind AND t.key = w.key",
+                        creates.Select(w => w.Kind).ToArray(), creates.Select(w => w.Key).ToArray()));
                 }
                 if (required.Length > 0)
                 {
-                    foreach (var r in required) alive[r] = false;
-                    await reader.NextResultAsync().ConfigureAwait(false);
-                    while (await reader.ReadAsync().ConfigureAwait(false)) alive[(reader.GetString(0), reader.GetString(1))] = true;
+                    read.BatchCommands.Add(Command("SELECT o.kind, o.key FROM cp_objects o JOIN unnest($1::text[], $2::text[]) AS r(kind, key) ON o.kind = r.kind AND o.key = r.key",
+                        required.Select(r => r.Kind).ToArray(), required.Select(r => r.Key).ToArray()));
                 }
                 foreach (var scope in deletes)
                 {
-                    await reader.NextResultAsync().ConfigureAwait(false);
-                    if (await reader.ReadAsync().ConfigureAwait(false)) referrers[scope] = (reader.GetString(0), reader.GetString(1));
+                    read.BatchCommands.Add(Command("SELECT kind, key FROM cp_claims WHERE scope = $1 LIMIT 1", scope));
                 }
                 foreach (var (w, _) in emptied)
                 {
-                    await reader.NextResultAsync().ConfigureAwait(false);
-                    if (await reader.ReadAsync().ConfigureAwait(false)) referrers.TryAdd(Claim.ReferenceScope(w.Kind, w.Key), (reader.GetString(0), reader.GetString(1)));
+                    var (kinds, prefix) = w.RequiresNone!.Value;
+                    read.BatchCommands.Add(Command("SELECT kind, key FROM cp_objects WHERE kind = ANY($1) AND key >= $2 AND key < $3 LIMIT 1", kinds.ToArray(), prefix, Claim.PrefixEnd(prefix)));
                 }
-                for (var c = 0; c < checks.Count; c++)
+                var checks = new List<(int Write, Claim Claim)>();
+                for (var i = 0; i < batch.Count; i++)
                 {
-                    await reader.NextResultAsync().ConfigureAwait(false);
-                    if (await reader.ReadAsync().ConfigureAwait(false))
+                    if (batch[i].Data is null || batch[i].Claims is not { Count: > 0 } claims) continue;
+                    foreach (var claim in claims)
                     {
-                        neighbours[c] = new ClaimHolder(new Claim(checks[c].Claim.Scope, (byte[])reader[0], (byte[])reader[1]), reader.GetString(2), reader.GetString(3));
+                        read.BatchCommands.Add(Command("SELECT low, high, kind, key FROM cp_claims WHERE scope = $1 AND low <= $2 AND NOT (kind = $3 AND key = $4) ORDER BY low DESC LIMIT 1",
+                            claim.Scope, claim.High, batch[i].Kind, batch[i].Key));
+                        checks.Add((i, claim));
                     }
                 }
-            }
-
-            // Outcomes, in batch order: writes of this batch see each other.
-            var held = new Dictionary<string, List<ClaimHolder>>(StringComparer.Ordinal);
-            var released = new HashSet<(string, string)>();
-            await using var write = new NpgsqlBatch(connection, tx);
-            var check = 0;
-            for (var i = 0; i < batch.Count; i++)
-            {
-                var w = batch[i];
-                changes[i] = null;
-                var current = revisions.GetValueOrDefault((w.Kind, w.Key));
-                var claimCount = w.Data is not null && w.Claims is { Count: > 0 } ? w.Claims.Count : 0;
-                var tombstone = tombstones.GetValueOrDefault((w.Kind, w.Key));
-                if (current != w.ExpectedRevision || (w.Data is null && current == 0) ||
-                    (w.Data is not null && current == 0 && !w.SawTombstone(tombstone, compacted[w.Partition])))
+                var heads = new Dictionary<int, long>();
+                var compacted = new Dictionary<int, long>();
+                var revisions = new Dictionary<(string, string), long>();
+                var tombstones = new Dictionary<(string, string), long>();
+                var neighbours = new ClaimHolder?[checks.Count];
+                var alive = new Dictionary<(string, string), bool>();
+                var referrers = new Dictionary<string, (string, string)>(StringComparer.Ordinal);
+                await using (var reader = await read.ExecuteReaderAsync().ConfigureAwait(false))
                 {
-                    outcomes[i] = WriteOutcome.Conflict;
-                    check += claimCount;
-                    continue;
-                }
-                if (claimCount > 0 && TakenBy(w, neighbours.AsSpan(check, claimCount), held, released) is { } holder)
-                {
-                    w.TakenBy = holder;
-                    outcomes[i] = WriteOutcome.ClaimTaken;
-                    check += claimCount;
-                    continue;
-                }
-                check += claimCount;
-                if (ReferenceRefused(w, alive, referrers, held, released) is { } refusal)
-                {
-                    (outcomes[i], w.Reference) = refusal;
-                    continue;
-                }
-                var revision = ++CollectionsMarshalGet(heads, w.Partition);
-                var type = w.Data is null ? ChangeType.Deleted : w.ExpectedRevision == 0 ? ChangeType.Added : ChangeType.Modified;
-                var data = w.Data ?? w.PreviousData ?? [];
-                switch (type)
-                {
-                    case ChangeType.Added:
-                        write.BatchCommands.Add(Command("INSERT INTO cp_objects VALUES ($1, $2, $3, $4, $5, $6, $7)", w.Kind, w.Key, w.Namespace, w.Index, w.Partition, revision, w.Data!));
-                        if (tombstone != 0)
+                    answered = true;
+                    while (await reader.ReadAsync().ConfigureAwait(false)) (heads[reader.GetInt32(0)], compacted[reader.GetInt32(0)]) = (reader.GetInt64(1), reader.GetInt64(2));
+                    foreach (var _ in scopes) await reader.NextResultAsync().ConfigureAwait(false);
+                    await reader.NextResultAsync().ConfigureAwait(false);
+                    while (await reader.ReadAsync().ConfigureAwait(false)) revisions[(reader.GetString(0), reader.GetString(1))] = reader.GetInt64(2);
+                    if (creates.Length > 0)
+                    {
+                        await reader.NextResultAsync().ConfigureAwait(false);
+                        while (await reader.ReadAsync().ConfigureAwait(false)) tombstones[(reader.GetString(0), reader.GetString(1))] = reader.GetInt64(2);
+                    }
+                    if (required.Length > 0)
+                    {
+                        foreach (var r in required) alive[r] = false;
+                        await reader.NextResultAsync().ConfigureAwait(false);
+                        while (await reader.ReadAsync().ConfigureAwait(false)) alive[(reader.GetString(0), reader.GetString(1))] = true;
+                    }
+                    foreach (var scope in deletes)
+                    {
+                        await reader.NextResultAsync().ConfigureAwait(false);
+                        if (await reader.ReadAsync().ConfigureAwait(false)) referrers[scope] = (reader.GetString(0), reader.GetString(1));
+                    }
+                    foreach (var (w, _) in emptied)
+                    {
+                        await reader.NextResultAsync().ConfigureAwait(false);
+                        if (await reader.ReadAsync().ConfigureAwait(false)) referrers.TryAdd(Claim.ReferenceScope(w.Kind, w.Key), (reader.GetString(0), reader.GetString(1)));
+                    }
+                    for (var c = 0; c < checks.Count; c++)
+                    {
+                        await reader.NextResultAsync().ConfigureAwait(false);
+                        if (await reader.ReadAsync().ConfigureAwait(false))
                         {
-                            write.BatchCommands.Add(Command("DELETE FROM cp_tombstones WHERE kind = $1 AND key = $2", w.Kind, w.Key));
-                            tombstones.Remove((w.Kind, w.Key));
+                            neighbours[c] = new ClaimHolder(new Claim(checks[c].Claim.Scope, (byte[])reader[0], (byte[])reader[1]), reader.GetString(2), reader.GetString(3));
                         }
-                        break;
-                    case ChangeType.Modified:
-                        write.BatchCommands.Add(Command("UPDATE cp_objects SET ns = $3, idx = $4, revision = $5, data = $6 WHERE kind = $1 AND key = $2", w.Kind, w.Key, w.Namespace, w.Index, revision, w.Data!));
-                        break;
-                    default:
-                        write.BatchCommands.Add(Command("DELETE FROM cp_objects WHERE kind = $1 AND key = $2", w.Kind, w.Key));
-                        write.BatchCommands.Add(Command("INSERT INTO cp_tombstones VALUES ($1, $2, $3, $4) ON CONFLICT (kind, key) DO UPDATE SET partition = excluded.partition, revision = excluded.revision",
-                            w.Kind, w.Key, w.Partition, revision));
-                        tombstones[(w.Kind, w.Key)] = revision;
-                        break;
-                }
-                write.BatchCommands.Add(Command("INSERT INTO cp_changes (partition, revision, kind, key, ns, idx, type, data, prev, writer) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    w.Partition, revision, w.Kind, w.Key, w.Namespace, w.Index, (short)type, data, w.ExpectedRevision, _writer));
-                if (w.Data is null || w.Claims is not null)
-                {
-                    if (type != ChangeType.Added)
-                    {
-                        write.BatchCommands.Add(Command("DELETE FROM cp_claims WHERE kind = $1 AND key = $2", w.Kind, w.Key));
-                        released.Add((w.Kind, w.Key));
-                    }
-                    foreach (var claim in w.Data is null ? [] : w.Claims!)
-                    {
-                        write.BatchCommands.Add(Command("INSERT INTO cp_claims VALUES ($1, $2, $3, $4, $5)", claim.Scope, claim.Low, claim.High, w.Kind, w.Key));
-                        (held.TryGetValue(claim.Scope, out var list) ? list : held[claim.Scope] = []).Add(new ClaimHolder(claim, w.Kind, w.Key));
                     }
                 }
-                revisions[(w.Kind, w.Key)] = w.Data is null ? 0 : revision;
-                alive[(w.Kind, w.Key)] = w.Data is not null;
-                outcomes[i] = WriteOutcome.Committed;
-                changes[i] = new Change
+
+                // Outcomes, in batch order: writes of this batch see each other.
+                var held = new Dictionary<string, List<ClaimHolder>>(StringComparer.Ordinal);
+                var released = new HashSet<(string, string)>();
+                await using var write = new NpgsqlBatch(connection, tx);
+                var check = 0;
+                for (var i = 0; i < batch.Count; i++)
                 {
-                    Partition = w.Partition, Revision = revision, Kind = w.Kind, Key = w.Key, Type = type,
-                    Data = data, Namespace = w.Namespace, Index = w.Index,
-                };
-            }
-            if (write.BatchCommands.Count == 0)
-            {
+                    var w = batch[i];
+                    changes[i] = null;
+                    var current = revisions.GetValueOrDefault((w.Kind, w.Key));
+                    var claimCount = w.Data is not null && w.Claims is { Count: > 0 } ? w.Claims.Count : 0;
+                    var tombstone = tombstones.GetValueOrDefault((w.Kind, w.Key));
+                    if (current != w.ExpectedRevision || (w.Data is null && current == 0) ||
+                        (w.Data is not null && current == 0 && !w.SawTombstone(tombstone, compacted[w.Partition])))
+                    {
+                        outcomes[i] = WriteOutcome.Conflict;
+                        check += claimCount;
+                        continue;
+                    }
+                    if (claimCount > 0 && TakenBy(w, neighbours.AsSpan(check, claimCount), held, released) is { } holder)
+                    {
+                        w.TakenBy = holder;
+                        outcomes[i] = WriteOutcome.ClaimTaken;
+                        check += claimCount;
+                        continue;
+                    }
+                    check += claimCount;
+                    if (ReferenceRefused(w, alive, referrers, held, released) is { } refusal)
+                    {
+                        (outcomes[i], w.Reference) = refusal;
+                        continue;
+                    }
+                    var revision = ++CollectionsMarshalGet(heads, w.Partition);
+                    var type = w.Data is null ? ChangeType.Deleted : w.ExpectedRevision == 0 ? ChangeType.Added : ChangeType.Modified;
+                    var data = w.Data ?? w.PreviousData ?? [];
+                    switch (type)
+                    {
+                        case ChangeType.Added:
+                            write.BatchCommands.Add(Command("INSERT INTO cp_objects VALUES ($1, $2, $3, $4, $5, $6, $7)", w.Kind, w.Key, w.Namespace, w.Index, w.Partition, revision, w.Data!));
+                            if (tombstone != 0)
+                            {
+                                write.BatchCommands.Add(Command("DELETE FROM cp_tombstones WHERE kind = $1 AND key = $2", w.Kind, w.Key));
+                                tombstones.Remove((w.Kind, w.Key));
+                            }
+                            break;
+                        case ChangeType.Modified:
+                            write.BatchCommands.Add(Command("UPDATE cp_objects SET ns = $3, idx = $4, revision = $5, data = $6 WHERE kind = $1 AND key = $2", w.Kind, w.Key, w.Namespace, w.Index, revision, w.Data!));
+                            break;
+                        default:
+                            write.BatchCommands.Add(Command("DELETE FROM cp_objects WHERE kind = $1 AND key = $2", w.Kind, w.Key));
+                            write.BatchCommands.Add(Command("INSERT INTO cp_tombstones VALUES ($1, $2, $3, $4) ON CONFLICT (kind, key) DO UPDATE SET partition = excluded.partition, revision = excluded.revision",
+                                w.Kind, w.Key, w.Partition, revision));
+                            tombstones[(w.Kind, w.Key)] = revision;
+                            break;
+                    }
+                    write.BatchCommands.Add(Command("INSERT INTO cp_changes (partition, revision, kind, key, ns, idx, type, data, prev, writer) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                        w.Partition, revision, w.Kind, w.Key, w.Namespace, w.Index, (short)type, data, w.ExpectedRevision, _writer));
+                    if (w.Data is null || w.Claims is not null)
+                    {
+                        if (type != ChangeType.Added)
+                        {
+                            write.BatchCommands.Add(Command("DELETE FROM cp_claims WHERE kind = $1 AND key = $2", w.Kind, w.Key));
+                            released.Add((w.Kind, w.Key));
+                        }
+                        foreach (var claim in w.Data is null ? [] : w.Claims!)
+                        {
+                            write.BatchCommands.Add(Command("INSERT INTO cp_claims VALUES ($1, $2, $3, $4, $5)", claim.Scope, claim.Low, claim.High, w.Kind, w.Key));
+                            (held.TryGetValue(claim.Scope, out var list) ? list : held[claim.Scope] = []).Add(new ClaimHolder(claim, w.Kind, w.Key));
+                        }
+                    }
+                    revisions[(w.Kind, w.Key)] = w.Data is null ? 0 : revision;
+                    alive[(w.Kind, w.Key)] = w.Data is not null;
+                    outcomes[i] = WriteOutcome.Committed;
+                    changes[i] = new Change
+                    {
+                        Partition = w.Partition, Revision = revision, Kind = w.Kind, Key = w.Key, Type = type,
+                        Data = data, Namespace = w.Namespace, Index = w.Index,
+                    };
+                }
+                if (write.BatchCommands.Count == 0)
+                {
+                    await tx.CommitAsync().ConfigureAwait(false);
+                    return true;
+                }
+                // Round trip 2: the rows, the heads and the wake-up of every silo's reader.
+                write.BatchCommands.Add(Command("UPDATE cp_partitions p SET revision = h.revision FROM unnest($1::int[], $2::bigint[]) AS h(id, revision) WHERE p.id = h.id",
+                    heads.Keys.ToArray(), heads.Values.ToArray()));
+                write.BatchCommands.Add(new NpgsqlBatchCommand($"NOTIFY {Channel}"));
+                await write.ExecuteNonQueryAsync().ConfigureAwait(false);
+                // Round trip 3.
                 await tx.CommitAsync().ConfigureAwait(false);
-                return;
-            }
-            // Round trip 2: the rows, the heads and the wake-up of every silo's reader.
-            write.BatchCommands.Add(Command("UPDATE cp_partitions p SET revision = h.revision FROM unnest($1::int[], $2::bigint[]) AS h(id, revision) WHERE p.id = h.id",
-                heads.Keys.ToArray(), heads.Values.ToArray()));
-            write.BatchCommands.Add(new NpgsqlBatchCommand($"NOTIFY {Channel}"));
-            await write.ExecuteNonQueryAsync().ConfigureAwait(false);
-            // Round trip 3.
-            await tx.CommitAsync().ConfigureAwait(false);
+                return true;
+            }, () => answered).ConfigureAwait(false);
         }
         catch (Exception e) when (IsStoreFailure(e))
         {
@@ -443,9 +434,8 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
     public ObjectPage List(IReadOnlyList<string> kinds, string? keyPrefix, string? afterKey, int limit) =>
         Sync(() => ListAsync(kinds, keyPrefix, afterKey, limit).AsTask());
 
-    public async ValueTask<ObjectPage> ListAsync(IReadOnlyList<string> kinds, string? keyPrefix, string? afterKey, int limit)
+    public ValueTask<ObjectPage> ListAsync(IReadOnlyList<string> kinds, string? keyPrefix, string? afterKey, int limit) => new(ReadingAsync(async connection =>
     {
-        await using var connection = await ConnectAsync().ConfigureAwait(false);
         await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead).ConfigureAwait(false);
         var (heads, _) = await ReadHeadsAsync(connection, tx).ConfigureAwait(false);
         var prefix = keyPrefix ?? string.Empty;
@@ -474,13 +464,12 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
             objects.RemoveAt(objects.Count - 1);
         }
         return new ObjectPage(objects, heads, hasMore);
-    }
+    }));
 
     public IReadOnlyList<ClaimHolder> ListClaims(string scope) => Sync(() => ListClaimsAsync(scope).AsTask());
 
-    public async ValueTask<IReadOnlyList<ClaimHolder>> ListClaimsAsync(string scope)
+    public ValueTask<IReadOnlyList<ClaimHolder>> ListClaimsAsync(string scope) => new(ReadingAsync<IReadOnlyList<ClaimHolder>>(async connection =>
     {
-        await using var connection = await ConnectAsync().ConfigureAwait(false);
         await using var command = new NpgsqlCommand("SELECT low, high, kind, key FROM cp_claims WHERE scope = $1 ORDER BY low", connection);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = scope });
         var claims = new List<ClaimHolder>();
@@ -490,11 +479,10 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
             claims.Add(new ClaimHolder(new Claim(scope, (byte[])reader[0], (byte[])reader[1]), reader.GetString(2), reader.GetString(3)));
         }
         return claims;
-    }
+    }));
 
-    public async ValueTask<ClaimHolder?> FindClaimAsync(string scope, byte[] low)
+    public ValueTask<ClaimHolder?> FindClaimAsync(string scope, byte[] low) => new(ReadingAsync(async connection =>
     {
-        await using var connection = await ConnectAsync().ConfigureAwait(false);
         await using var command = new NpgsqlCommand("SELECT high, kind, key FROM cp_claims WHERE scope = $1 AND low = $2", connection);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = scope });
         command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = low });
@@ -502,71 +490,76 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         return await reader.ReadAsync().ConfigureAwait(false)
             ? new ClaimHolder(new Claim(scope, low, (byte[])reader[0]), reader.GetString(1), reader.GetString(2))
             : null;
-    }
+    }));
 
     public ChangeRange ReadChanges(long[] after, int limit) => Sync(() => ReadChangesAsync(after, limit));
 
-    public async Task<ChangeRange> ReadChangesAsync(long[] after, int limit)
+    public Task<ChangeRange> ReadChangesAsync(long[] after, int limit)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
-        await using var connection = await ConnectAsync().ConfigureAwait(false);
-        await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead).ConfigureAwait(false);
-        var (heads, compacted) = await ReadHeadsAsync(connection, tx).ConfigureAwait(false);
-        ChangeRange.RequireReadable(after, heads, compacted);
-        var changes = new List<Change>();
-        var through = (long[])heads.Clone();
-        var complete = true;
-        var behind = Enumerable.Range(0, heads.Length).Where(p => after[p] < heads[p]).ToArray();
-        if (behind.Length > 0)
+        return ReadingAsync(async connection =>
         {
-            await using var command = new NpgsqlCommand("""
-                SELECT c.partition, c.revision, c.kind, c.key, c.ns, c.idx, c.type, c.data
-                FROM unnest($1::int[], $2::bigint[]) AS a(partition, after)
-                CROSS JOIN LATERAL (
-                    SELECT * FROM cp_changes c WHERE c.partition = a.partition AND c.revision > a.after
-                    ORDER BY c.revision LIMIT $3) c
-                ORDER BY c.partition, c.revision
-                """, connection, tx);
-            command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = behind });
-            command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. behind.Select(p => after[p])] });
-            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
-            await using var reader = await RunAsync(() => command.ExecuteReaderAsync()).ConfigureAwait(false);
-            var read = new int[heads.Length];
-            while (await reader.ReadAsync().ConfigureAwait(false))
+            await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead).ConfigureAwait(false);
+            var (heads, compacted) = await ReadHeadsAsync(connection, tx).ConfigureAwait(false);
+            ChangeRange.RequireReadable(after, heads, compacted);
+            var changes = new List<Change>();
+            var through = (long[])heads.Clone();
+            var complete = true;
+            var behind = Enumerable.Range(0, heads.Length).Where(p => after[p] < heads[p]).ToArray();
+            if (behind.Length > 0)
             {
-                var change = new Change
+                await using var command = new NpgsqlCommand("""
+                    SELECT c.partition, c.revision, c.kind, c.key, c.ns, c.idx, c.type, c.data
+                    FROM unnest($1::int[], $2::bigint[]) AS a(partition, after)
+                    CROSS JOIN LATERAL (
+                        SELECT * FROM cp_changes c WHERE c.partition = a.partition AND c.revision > a.after
+                        ORDER BY c.revision LIMIT $3) c
+                    ORDER BY c.partition, c.revision
+                    """, connection, tx);
+                command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = behind });
+                command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. behind.Select(p => after[p])] });
+                command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
+                await using var reader = await RunAsync(() => command.ExecuteReaderAsync()).ConfigureAwait(false);
+                var read = new int[heads.Length];
+                while (await reader.ReadAsync().ConfigureAwait(false))
                 {
-                    Partition = reader.GetInt32(0), Revision = reader.GetInt64(1), Kind = reader.GetString(2), Key = reader.GetString(3),
-                    Namespace = reader.GetString(4), Index = reader.GetString(5), Type = (ChangeType)reader.GetInt16(6), Data = (byte[])reader[7],
-                };
-                changes.Add(change);
-                if (++read[change.Partition] == limit && change.Revision < heads[change.Partition])
-                {
-                    through[change.Partition] = change.Revision;
-                    complete = false;
+                    var change = new Change
+                    {
+                        Partition = reader.GetInt32(0), Revision = reader.GetInt64(1), Kind = reader.GetString(2), Key = reader.GetString(3),
+                        Namespace = reader.GetString(4), Index = reader.GetString(5), Type = (ChangeType)reader.GetInt16(6), Data = (byte[])reader[7],
+                    };
+                    changes.Add(change);
+                    if (++read[change.Partition] == limit && change.Revision < heads[change.Partition])
+                    {
+                        through[change.Partition] = change.Revision;
+                        complete = false;
+                    }
                 }
             }
-        }
-        return new ChangeRange(changes, through, complete);
+            return new ChangeRange(changes, through, complete);
+        });
     }
 
     public string? ProbeWritable(long[] epochs, bool commit = false) => Sync(async () =>
     {
         try
         {
-            await using var connection = await _commits.OpenConnectionAsync().ConfigureAwait(false);
-            await using var tx = await connection.BeginTransactionAsync().ConfigureAwait(false);
-            await ExecuteAsync(connection, tx, "SELECT revision FROM cp_partitions WHERE id = 0 FOR UPDATE").ConfigureAwait(false);
-            if (commit)
+            // The probe changes nothing, so it may always be repeated on a new connection.
+            return await OnLiveConnectionAsync(_commits.OpenConnectionAsync, async connection =>
             {
-                await ExecuteAsync(connection, tx, "UPDATE cp_partitions SET revision = revision WHERE id = 0").ConfigureAwait(false);
-                await tx.CommitAsync().ConfigureAwait(false);
-            }
-            else
-            {
-                await tx.RollbackAsync().ConfigureAwait(false);
-            }
-            return null;
+                await using var tx = await connection.BeginTransactionAsync().ConfigureAwait(false);
+                await ExecuteAsync(connection, tx, "SELECT revision FROM cp_partitions WHERE id = 0 FOR UPDATE").ConfigureAwait(false);
+                if (commit)
+                {
+                    await ExecuteAsync(connection, tx, "UPDATE cp_partitions SET revision = revision WHERE id = 0").ConfigureAwait(false);
+                    await tx.CommitAsync().ConfigureAwait(false);
+                }
+                else
+                {
+                    await tx.RollbackAsync().ConfigureAwait(false);
+                }
+                return (string?)null;
+            }, static () => false).ConfigureAwait(false);
         }
         catch (Exception e) when (IsStoreFailure(e) || e is ControlPlaneException)
         {
@@ -576,9 +569,8 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
 
     public long[] Compact(long retain) => Sync(() => CompactAsync(retain));
 
-    private async Task<long[]> CompactAsync(long retain)
+    private Task<long[]> CompactAsync(long retain) => ReadingAsync(async connection =>
     {
-        await using var connection = await ConnectAsync().ConfigureAwait(false);
         await using var command = new NpgsqlCommand("""
             WITH limits AS (SELECT id, revision - $1 AS upto FROM cp_partitions WHERE revision - $1 > compacted),
                  dropped AS (DELETE FROM cp_changes c USING limits l WHERE c.partition = l.id AND c.revision <= l.upto),
@@ -588,20 +580,20 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = retain });
         await RunAsync(() => command.ExecuteNonQueryAsync()).ConfigureAwait(false);
         return (await ReadHeadsAsync(connection, null).ConfigureAwait(false)).Compacted;
-    }
+    });
 
-    public async Task WaitForChangesAsync(TimeSpan timeout, CancellationToken cancellationToken)
+public async Task WaitForChangesAsync(TimeSpan timeout, CancellationToken cancellationToken)
+{
+    using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+    timer.CancelAfter(timeout);
+    try
     {
-        using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timer.CancelAfter(timeout);
-        try
-        {
-            await _notified.Reader.ReadAsync(timer.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            // The timeout: read anyway (a notification can be lost while the listener reconnects).
-        }
+        await _notified.Reader.ReadAsync(timer.Token).ConfigureAwait(false);
+    }
+    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+    {
+        // The timeout: read anyway (a notification can be lost while the listener reconnects).
+    }
     }
 
     /// <summary>LISTEN on a connection of its own; reconnects after failures.</summary>
@@ -667,18 +659,59 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         return command;
     }
 
+    /// <summary>A read on a read connection (<see cref="OnLiveConnectionAsync"/>); a failure of the store is UNAVAILABLE.</summary>
+    private async Task<T> ReadingAsync<T>(Func<NpgsqlConnection, Task<T>> read)
+    {
+        try
+        {
+            return await OnLiveConnectionAsync(ConnectAsync, read, static () => false).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsStoreFailure(e))
+        {
+            throw Unavailable("the store failed", e);
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on a connection from <paramref name="open"/>. A pooled
+    /// connection whose server side ended while it sat idle (PostgreSQL restarted or failed
+    /// over, or something ended idle sessions) fails on its first use. Then both pools are
+    /// cleared, since their other idle connections are as stale, and the work runs once more on
+    /// a new connection, unless the connection had <paramref name="answered"/> before it failed:
+    /// a commit that failed after that may have happened, and is never repeated.
+    /// </summary>
+    private async Task<T> OnLiveConnectionAsync<T>(Func<CancellationToken, ValueTask<NpgsqlConnection>> open, Func<NpgsqlConnection, Task<T>> work, Func<bool> answered)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var connection = await open(CancellationToken.None).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                try
+                {
+                    return await work(connection).ConfigureAwait(false);
+                }
+                catch (Exception) when (attempt == 1 && connection.FullState is System.Data.ConnectionState.Broken or System.Data.ConnectionState.Closed && !answered())
+                {
+                    _dataSource.Clear();
+                    _commits.Clear();
+                }
+            }
+        }
+    }
+
     /// <summary>
     /// A read connection. At most <see cref="ReadConnections"/> are open at once; further reads
     /// (a thousand watchers starting together) wait here for one to close rather than fail on
     /// the pool's timeout or exhaust the server's connection limit.
     /// </summary>
-    private async Task<NpgsqlConnection> ConnectAsync()
+    private async ValueTask<NpgsqlConnection> ConnectAsync(CancellationToken cancellationToken = default)
     {
-        await _readSlots.WaitAsync().ConfigureAwait(false);
+        await _readSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
         var released = 0;
         try
         {
-            var connection = await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
             connection.StateChange += (_, e) =>
             {
                 if (e.CurrentState == System.Data.ConnectionState.Closed && Interlocked.Exchange(ref released, 1) == 0) _readSlots.Release();
