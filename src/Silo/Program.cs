@@ -1,6 +1,8 @@
 using ControlPlane.Contracts.Hosting;
 using ControlPlane.Silo.Hosting;
 using ControlPlane.Storage.Errors;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 const string Usage = """
     Usage: ControlPlane.Silo [--Section:Key=value ...]
@@ -25,6 +27,8 @@ if (ProgramInfo.EarlyExit(args, "ControlPlane.Silo", Usage, "Silo", "Store", "Cl
 try
 {
     await using var app = SiloApp.Build(args);
+    // Only the silo's own process is ended this way (not a test host running a silo inside it).
+    ProcessEnd.BoundStop(app.Lifetime, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ControlPlane.Silo"));
     await app.RunAsync();
     return 0;
 }

@@ -122,6 +122,30 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
         }
     }
 
+    /// <summary>
+    /// With its membership Redis gone, Orleans retries writing the silo's leaving for minutes; a
+    /// silo told to stop still ends within its stop limit, saying why, before a supervisor's kill.
+    /// </summary>
+    [Fact]
+    public async Task ASiloToldToStop_WithItsMembershipRedisGone_EndsWithinItsStopLimit_SayingWhy()
+    {
+        await using var cluster = await LocalCluster.StartAsync(silos: 1);
+        var silo = cluster.SiloPid(1);
+        var redis = int.Parse(cluster.Setting("REDIS_PID"), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(0, SiloProcess.Signal(redis, 9));
+        while (LocalCluster.IsAlive(redis)) await Task.Delay(20);
+
+        var clock = Stopwatch.StartNew();
+        Assert.Equal(0, SiloProcess.Signal(silo, 15));
+        while (LocalCluster.IsAlive(silo))
+        {
+            Assert.True(clock.Elapsed < Hosting.ProcessEnd.StopLimit + TimeSpan.FromSeconds(10), $"the silo still runs {clock.Elapsed} after SIGTERM\n{cluster.Logs()}");
+            await Task.Delay(100);
+        }
+        output.WriteLine($"stopped after {clock.Elapsed}");
+        Assert.Contains($"the stop did not finish within {Hosting.ProcessEnd.StopLimit.TotalSeconds:F0} s", cluster.Logs());
+    }
+
     [Fact]
     public async Task ASiloThatLosesPostgres_SaysNotServing_FailsWritesUnavailable_AndRecoversByItself()
     {

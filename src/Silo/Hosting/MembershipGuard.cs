@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using ControlPlane.Storage.Errors;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -191,19 +190,9 @@ public sealed class MembershipGuard : IHostedService, IDisposable
     /// that already counts this silo dead (which Orleans answers by failing fast), while nothing
     /// here is left to save: every acknowledged write is committed.
     /// </summary>
-    private void StopNow(string reason)
-    {
-        _log.LogError("{Reason}", reason);
-        Console.Error.WriteLine($"controlplane-silo: {reason}");
-        Console.Error.Flush();
-        Console.Out.Flush();
-        ExitProcess(DeclaredDeadExitCode);
-    }
+    private void StopNow(string reason) => ProcessEnd.Now(_log, reason, DeclaredDeadExitCode);
 
     private static TaskCompletionSource Opened() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private static ControlPlaneException Unavailable(string reason) => new(ErrorCode.Unavailable, reason);
-
-    [DllImport("libc", EntryPoint = "_exit")]
-    private static extern void ExitProcess(int code);
 }

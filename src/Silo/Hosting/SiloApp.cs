@@ -77,7 +77,7 @@ public static class SiloApp
                 kestrel.Listen(IPAddress.Parse(silo.ListenAddress), silo.HealthPort, o => o.Protocols = HttpProtocols.Http1);
             }
         });
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ProcessEnd.ShutdownTimeout);
         builder.Services.AddSingleton(silo);
         builder.Services.AddSingleton(controlPlane);
         builder.Services.AddSingleton(clusterSet);
