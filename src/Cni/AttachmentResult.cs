@@ -7,7 +7,8 @@ namespace ControlPlane.Cni;
 
 /// <summary>
 /// The ADD result (spec section 5): the host end and the container's interface, the endpoint's
-/// addresses (/32 and /128, as configured inside) with their gateways, a default route per family
+/// addresses (/32 and /128, as configured inside) with their gateways, the routes the agent made
+/// (the network's prefixes, and the default route per family unless another interface holds it)
 /// and the configured DNS. After another plugin (prevResult) the result is that one with ours
 /// appended, its other fields kept as they were.
 /// </summary>
@@ -37,7 +38,13 @@ public static class AttachmentResult
             if (gateway.Length > 0) ip["gateway"] = gateway;
             ip["interface"] = index;
             ips.Add((JsonNode)ip);
-            if (gateway.Length > 0) routes.Add((JsonNode)new JsonObject { ["dst"] = v4 ? "0.0.0.0/0" : "::/0", ["gw"] = gateway });
+        }
+        // The routes the agent made on this interface, each through the gateway of its family.
+        foreach (var destination in attached.Routes)
+        {
+            var v4 = IPNetwork.Parse(destination).BaseAddress.AddressFamily == AddressFamily.InterNetwork;
+            var gateway = v4 ? attached.Ipv4Gateway : attached.Ipv6Gateway;
+            if (gateway.Length > 0) routes.Add((JsonNode)new JsonObject { ["dst"] = destination, ["gw"] = gateway });
         }
         if (Dns(config, identity) is { } dns) result["dns"] = Merge(result["dns"] as JsonObject, dns);
         return result;

@@ -100,8 +100,13 @@ public sealed record PluginConfig
         };
     }
 
-    /// <summary>Checks what every command but VERSION needs: a supported version, a name, the network.</summary>
-    public void Validate(string command, string minimumVersion)
+    /// <summary>
+    /// Checks what every command but VERSION needs: a supported version, a name, the agent's
+    /// socket, and the network unless <paramref name="needsNetwork"/> is false (DEL finds the
+    /// endpoint by namespace, name and container: a configuration edited since the ADD must not
+    /// block the cleanup, which the spec asks plugins to complete).
+    /// </summary>
+    public void Validate(string command, string minimumVersion, bool needsNetwork = true)
     {
         if (!CniVersions.IsSupported(CniVersion))
             throw new CniException(CniCodes.IncompatibleVersion, $"cniVersion '{CniVersion}' is not supported", $"supported: {string.Join(", ", CniVersions.Supported)}");
@@ -112,7 +117,7 @@ public sealed record PluginConfig
         if (Name.Length > 63 || !char.IsAsciiLetterOrDigit(Name[0]) || !char.IsAsciiLetterOrDigit(Name[^1])
             || !Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
             throw new CniException(CniCodes.InvalidConfig, "the network name must be at most 63 characters, starting and ending alphanumeric", $"name: '{Name}'");
-        if (Network.Length == 0) throw new CniException(CniCodes.InvalidConfig, "the configuration names no network", "set \"network\" to the control plane's network");
+        if (needsNetwork && Network.Length == 0) throw new CniException(CniCodes.InvalidConfig, "the configuration names no network", "set \"network\" to the control plane's network");
         if (!Path.IsPathRooted(AgentSocket)) throw new CniException(CniCodes.InvalidConfig, "agentSocket must be an absolute path", $"agentSocket: '{AgentSocket}'");
     }
 

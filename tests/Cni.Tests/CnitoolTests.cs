@@ -81,6 +81,56 @@ public sealed class CnitoolTests(CniBed bed)
         Assert.Empty(Directory.EnumerateFiles(Path.Combine(Cluster.VarLib, "cni", "results")));
     }
 
+    /// <summary>
+    /// A container on two networks: eth0 keeps the default routes, eth1 routes its own network's
+    /// prefixes (so the second network's endpoints are reached through it), and removing eth1
+    /// leaves eth0 as it was.
+    /// </summary>
+    [Fact]
+    public async Task ASecondInterface_RoutesItsNetwork_LeavesTheFirstsDefaultRoutes_AndItsDelLeavesThemToo()
+    {
+        var (vni, vni2) = (bed.NextVni(), bed.NextVni());
+        var (first, second) = ((await Cluster.CreateNetworkAsync($"n{vni}", vni, dualStack: true)).Metadata.Name,
+            (await Cluster.CreateNetworkAsync($"n{vni2}", vni2, dualStack: true)).Metadata.Name);
+        var primary = Cluster.WriteConfList($"c{vni}a", first, host: 1);
+        var secondary = Cluster.WriteConfList($"c{vni}b", second, host: 1);
+        var remote = Cluster.WriteConfList($"c{vni}c", second, host: 2);
+        var (pod, peer) = (Cluster.Netns($"p{vni}a"), Cluster.Netns($"p{vni}b"));
+        Cluster.AddNamespace(pod);
+        Cluster.AddNamespace(peer);
+        string Defaults(string family) => Shell.Must("ip", "-n", pod, family, "route", "show", "default");
+
+        var eth0 = Runtimes.Cni(Cluster, 1, "add", primary, $"/run/netns/{pod}");
+        Assert.True(eth0.Code == 0, eth0.ToString());
+        var eth1 = Runtimes.Cni(Cluster, 1, "add", secondary, $"/run/netns/{pod}", interfaceName: "eth1");
+        Assert.True(eth1.Code == 0, eth1.ToString());
+        var other = Runtimes.Cni(Cluster, 2, "add", remote, $"/run/netns/{peer}");
+        Assert.True(other.Code == 0, other.ToString());
+
+        Assert.Contains("dev eth0", Defaults("-4"), StringComparison.Ordinal);
+        Assert.Contains("dev eth0", Defaults("-6"), StringComparison.Ordinal);
+        Assert.DoesNotContain("eth1", Defaults("-4") + Defaults("-6"), StringComparison.Ordinal);
+        var destinations = eth1.Json["routes"]!.AsArray().Select(r => r!["dst"]!.GetValue<string>()).ToList();
+        Assert.Equal([$"10.{vni2 % 200 + 20}.0.0/16", $"fd00:{vni2}::/64"], destinations.Order());
+        Assert.Contains("0.0.0.0/0", eth0.Json["routes"]!.AsArray().Select(r => r!["dst"]!.GetValue<string>()));
+        // The second network's endpoint on the other host, through eth1.
+        foreach (var address in other.Json["ips"]!.AsArray().Select(ip => ip!["address"]!.GetValue<string>().Split('/')[0]))
+        {
+            Assert.True(CniCluster.Ping(pod, address, TimeSpan.FromSeconds(10)), $"{pod} cannot reach {address} on host 2 through eth1");
+        }
+        Assert.True(Runtimes.Cni(Cluster, 1, "check", secondary, $"/run/netns/{pod}", interfaceName: "eth1").Code == 0);
+
+        var removed = Runtimes.Cni(Cluster, 1, "del", secondary, $"/run/netns/{pod}", interfaceName: "eth1");
+        Assert.True(removed.Code == 0, removed.ToString());
+        Assert.Contains("dev eth0", Defaults("-4"), StringComparison.Ordinal);
+        Assert.Contains("dev eth0", Defaults("-6"), StringComparison.Ordinal);
+        var check = Runtimes.Cni(Cluster, 1, "check", primary, $"/run/netns/{pod}");
+        Assert.True(check.Code == 0, check.ToString());
+
+        Assert.True(Runtimes.Cni(Cluster, 1, "del", primary, $"/run/netns/{pod}").Code == 0);
+        Assert.True(Runtimes.Cni(Cluster, 2, "del", remote, $"/run/netns/{peer}").Code == 0);
+    }
+
     [Fact]
     public async Task Check_InterfaceAddressOrRouteChangedByHand_FailsNamingIt()
     {
@@ -108,7 +158,10 @@ public sealed class CnitoolTests(CniBed bed)
         Assert.NotEqual(0, noAddress.Code);
         Assert.Contains($"address {address} is missing on eth0", noAddress.Error, StringComparison.Ordinal);
         Shell.Must("ip", "-n", pod, "addr", "add", address, "dev", "eth0");
+        // Removing the interface's last address took its routes with it.
         Shell.Must("ip", "-n", pod, "route", "replace", "default", "via", gateway, "dev", "eth0", "onlink");
+        var prefix = added.Json["routes"]!.AsArray().Select(r => r!["dst"]!.GetValue<string>()).Single(d => d != "0.0.0.0/0");
+        Shell.Must("ip", "-n", pod, "route", "replace", prefix, "via", gateway, "dev", "eth0", "onlink");
         Assert.True(Check().Code == 0, Check().ToString());
 
         // A 1.0.0 result has no MTU: CHECK compares the endpoint's.

@@ -310,6 +310,51 @@ public sealed class ProtocolTests(CniBed bed)
         await Cluster.Client.Endpoints.DeleteAsync("default", $"api-{vni}");
     }
 
+    /// <summary>
+    /// An endpoint an ADD makes is ready only once its interface is wired: it is created not
+    /// ready, so an ADD cut short after the create (a silo killed before it answered) leaves no
+    /// ready endpoint without an interface for services and DNS to send clients to.
+    /// </summary>
+    [Fact]
+    public async Task Add_TheEndpointBecomesReadyOnlyOnceItsInterfaceIsWired()
+    {
+        var vni = bed.NextVni();
+        var network = (await Cluster.CreateNetworkAsync($"n{vni}", vni)).Metadata.Name;
+        var config = Runtimes.PluginConfig(Cluster, Cluster.WriteConfList($"c{vni}", network, host: 1));
+        var pod = Cluster.Netns($"p{vni}");
+        Cluster.AddNamespace(pod);
+        var name = $"wired-{vni}";
+        using var watching = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var synced = new TaskCompletionSource();
+        var seen = Task.Run(async () =>
+        {
+            var states = new List<bool>();
+            var request = new ControlPlane.Contracts.V1.WatchRequest { Kinds = { ControlPlane.Contracts.V1.Kind.Endpoint }, Namespace = "default" };
+            await foreach (var e in Cluster.Client.WatchAsync(request, cancellationToken: watching.Token))
+            {
+                if (e.InitialEventsEnd) synced.TrySetResult();
+                if (e.Endpoint?.Metadata.Name != name) continue;
+                states.Add(e.Endpoint.Spec.Ready);
+                if (e.Endpoint.Spec.Ready) return states;
+            }
+            return states;
+        }, watching.Token);
+        await Task.WhenAny(synced.Task, seen);
+
+        var added = Runtimes.Plugin(Cluster, 1, "ADD", config, name, $"/run/netns/{pod}");
+        Assert.True(added.Code == 0, added.ToString());
+        Assert.Equal([false, true], await seen);
+        Assert.True((await Cluster.Client.Endpoints.GetAsync("default", name)).Spec.Ready);
+
+        // DEL needs no network: a configuration edited since the ADD still cleans up.
+        var edited = (JsonObject)config.DeepClone();
+        edited.Remove("network");
+        var deleted = Runtimes.Plugin(Cluster, 1, "DEL", edited, name, $"/run/netns/{pod}");
+        Assert.True(deleted.Code == 0, deleted.ToString());
+        var gone = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => Cluster.Client.Endpoints.GetAsync("default", name));
+        Assert.Equal(Grpc.Core.StatusCode.NotFound, gone.StatusCode);
+    }
+
     /// <summary>A watch of the endpoints of "default", running when this returns: its task completes when endpoint <paramref name="name"/> is deleted.</summary>
     private async Task<Task> WatchForDeleteAsync(string name, CancellationToken cancellationToken)
     {

@@ -5,13 +5,14 @@ namespace ControlPlane.Cni.Commands;
 /// <summary>
 /// DEL: detaches the container's endpoint, only if it is still this container's (a name reused by
 /// a newer container is left alone). Missing is success, so DEL may repeat; CNI_NETNS and
-/// prevResult are not needed (the agent removes the host end, and the container's end goes with it).
+/// prevResult are not needed (the agent removes the host end, and the container's end goes with it),
+/// and neither is the configuration's network.
 /// </summary>
 public static class DelCommand
 {
     public static async Task RunAsync(CniInvocation invocation, PluginConfig config)
     {
-        config.Validate("DEL", "0.3.0");
+        config.Validate("DEL", "0.3.0", needsNetwork: false);
         var identity = EndpointIdentity.Of(invocation, config);
         using var agent = new AgentConnection(config.AgentSocket);
         await agent.DetachAsync(new DetachRequest

@@ -10,7 +10,11 @@ public sealed record Link(int Index, string Name, string? Kind, int Mtu, bool Up
 public sealed record LinkAddress(int Index, IPAddress Address, int PrefixLength);
 
 /// <summary>A route; <see cref="Gateway"/> is null for directly connected destinations.</summary>
-public sealed record Route(IPAddress Destination, int PrefixLength, IPAddress? Gateway, int OutputIndex, byte Protocol, uint Table, bool Onlink, uint NexthopId = 0, byte Type = 1);
+public sealed record Route(IPAddress Destination, int PrefixLength, IPAddress? Gateway, int OutputIndex, byte Protocol, uint Table, bool Onlink, uint NexthopId = 0, byte Type = 1)
+{
+    /// <summary>An ordinary route that forwards (not unreachable, prohibit, throw, …).</summary>
+    public bool Unicast => Type == Rtm.RtnUnicast;
+}
 
 /// <summary>A neighbour (ARP/NDP) entry.</summary>
 public sealed record Neighbour(int Index, IPAddress Address, PhysicalAddress? Mac, ushort State);

@@ -46,7 +46,9 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
         var endpoint = new Endpoint
         {
             Metadata = new ObjectMeta { Namespace = request.Namespace, Name = request.Name },
-            Spec = new EndpointSpec { Network = request.Network, Node = options.NodeName, Ready = true, Hostname = request.Hostname, Subdomain = request.Subdomain },
+            // Ready once its interface is wired (below): until then no service sends it traffic
+            // and DNS does not name it, and an attach cut short leaves it so.
+            Spec = new EndpointSpec { Network = request.Network, Node = options.NodeName, Ready = false, Hostname = request.Hostname, Subdomain = request.Subdomain },
         };
         endpoint.Metadata.Labels.Add(request.Labels);
         if (request.ContainerId.Length > 0)
@@ -70,13 +72,14 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
         var key = $"{request.Namespace}/{request.Name}";
         var network = await client.Networks.GetAsync("", endpoint.Spec.Network, call);
         var gateways = new[] { endpoint.Status.Ipv4Gateway, endpoint.Status.Ipv6Gateway }.Where(g => g.Length > 0).Select(IPAddress.Parse).ToList();
+        var prefixes = new[] { network.Spec.Ipv4Cidr, network.Spec.Ipv6Cidr }.Where(c => c.Length > 0).Select(c => IPNetwork.Parse(c)).Select(n => (n.BaseAddress, n.PrefixLength)).ToList();
         var wiring = new EndpointWiring.Wiring(Names.EndpointVeth(key), request.InterfaceName, [.. endpoint.Status.Ips.Select(IPAddress.Parse)],
-            PhysicalAddress.Parse(endpoint.Status.Mac), gateways, (int)endpoint.Status.Mtu, Names.Table(network.Spec.Vni));
+            PhysicalAddress.Parse(endpoint.Status.Mac), gateways, (int)endpoint.Status.Mtu, Names.Table(network.Spec.Vni), prefixes);
         pending.Add(wiring.HostInterface, key);
-        PhysicalAddress hostMac;
+        EndpointWiring.Connected connected;
         try
         {
-            hostMac = await Task.Run(() => EndpointWiring.Connect(request.NetnsPath, wiring, options.RouteProtocol), cancellationToken);
+            connected = await Task.Run(() => EndpointWiring.Connect(request.NetnsPath, wiring, options.RouteProtocol), cancellationToken);
         }
         catch (Exception e) when (e is NetlinkException or InvalidOperationException or IOException)
         {
@@ -88,6 +91,11 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
             }
             throw new RpcException(new Status(StatusCode.Internal, $"wiring {key} failed: {e.Message}"));
         }
+        // The endpoint this attach made, or one an attach for this container began and did not finish.
+        if (!endpoint.Spec.Ready && (created || (request.ContainerId.Length > 0 && IsFor(endpoint, request.ContainerId, request.InterfaceName))))
+        {
+            endpoint = await MarkReadyAsync(endpoint, call);
+        }
         var response = new AttachResponse
         {
             Mac = endpoint.Status.Mac,
@@ -97,10 +105,30 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
             InterfaceName = request.InterfaceName,
             Endpoint = endpoint,
             HostInterface = wiring.HostInterface,
-            HostMac = Colons(hostMac),
+            HostMac = Colons(connected.HostMac),
         };
         response.Ips.Add(endpoint.Status.Ips);
+        response.Routes.Add(connected.Routes);
         return response;
+    }
+
+    /// <summary>Sets the endpoint ready, at the revision read (read again if something else changed it meanwhile: its status, the node's readiness).</summary>
+    private async Task<Endpoint> MarkReadyAsync(Endpoint endpoint, CallOptions call)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var ready = endpoint.Clone();
+            ready.Spec.Ready = true;
+            try
+            {
+                return await client.Endpoints.UpdateAsync(ready, call);
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Aborted && attempt < 3)
+            {
+                endpoint = await client.Endpoints.GetAsync(endpoint.Metadata.Namespace, endpoint.Metadata.Name, call);
+                if (endpoint.Spec.Ready) return endpoint;
+            }
+        }
     }
 
     private async Task<Endpoint> ExistingAsync(AttachRequest request, RpcException refused, CallOptions call)

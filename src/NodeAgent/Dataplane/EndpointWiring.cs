@@ -8,7 +8,10 @@ namespace ControlPlane.NodeAgent.Dataplane;
 
 /// <summary>
 /// Connects an endpoint: a veth pair whose far end sits in the workload's namespace with the
-/// endpoint's addresses (/32, /128), MAC, MTU and a default route to the anycast gateway; the host
+/// endpoint's addresses (/32, /128), MAC, MTU, routes to its network's prefixes through the anycast
+/// gateway and, when the namespace has no default route of that family through another interface
+/// yet, the default route too (a container's second interface, on another network, must not take
+/// the first one's default route over: removing it would leave the container with none); the host
 /// end carries the gateway addresses (so it answers the workload's ARP/NDP for them) and a host
 /// route per endpoint address. Both sides also get permanent neighbour entries (endpoint address →
 /// its MAC on the host, gateway → the host end's MAC inside), so the first packets need no
@@ -17,10 +20,16 @@ namespace ControlPlane.NodeAgent.Dataplane;
 public static class EndpointWiring
 {
     /// <param name="Table">The network's routing table: the endpoint's host routes go there, and traffic from the endpoint looks it up.</param>
-    public sealed record Wiring(string HostInterface, string Interface, IReadOnlyList<IPAddress> Ips, PhysicalAddress Mac, IReadOnlyList<IPAddress> Gateways, int Mtu, uint Table);
+    /// <param name="Prefixes">The network's address spaces (one per family), routed through the gateway of their family.</param>
+    public sealed record Wiring(string HostInterface, string Interface, IReadOnlyList<IPAddress> Ips, PhysicalAddress Mac, IReadOnlyList<IPAddress> Gateways, int Mtu, uint Table,
+        IReadOnlyList<(IPAddress Prefix, int Length)> Prefixes);
 
-    /// <returns>The MAC of the host end.</returns>
-    public static PhysicalAddress Connect(string netnsPath, Wiring wiring, byte protocol)
+    /// <summary>What a connect made.</summary>
+    /// <param name="HostMac">The MAC of the host end.</param>
+    /// <param name="Routes">The destinations routed through the gateways on the workload's interface ("10.10.0.0/16", "0.0.0.0/0").</param>
+    public sealed record Connected(PhysicalAddress HostMac, IReadOnlyList<string> Routes);
+
+    public static Connected Connect(string netnsPath, Wiring wiring, byte protocol)
     {
         using var rtnl = RouteNetlink.Open();
         var host = rtnl.FindLink(wiring.HostInterface);
@@ -51,6 +60,7 @@ public static class EndpointWiring
             throw error;
         }
 
+        var routed = new List<string>();
         using var inside = NetworkNamespace.Enter(netnsPath);
         inside.Invoke(() =>
         {
@@ -66,14 +76,25 @@ public static class EndpointWiring
             var routes = pod.Batch();
             foreach (var gateway in wiring.Gateways)
             {
-                var any = gateway.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any;
                 routes.ReplaceNeighbour(link.Index, gateway, host.Mac!);
-                routes.ReplaceRoute(any, 0, gateway, link.Index, protocol, onlink: true);
+                foreach (var (prefix, length) in wiring.Prefixes.Where(p => p.Prefix.AddressFamily == gateway.AddressFamily))
+                {
+                    routes.ReplaceRoute(prefix, length, gateway, link.Index, protocol, onlink: true);
+                    routed.Add($"{prefix}/{length}");
+                }
+                // Replaced when it is this interface's already (a repeated attach repairs it).
+                if (!pod.ListRoutes(Family(gateway)).Any(r => r.PrefixLength == 0 && r.Unicast && r.OutputIndex != link.Index))
+                {
+                    var any = gateway.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any;
+                    routes.ReplaceRoute(any, 0, gateway, link.Index, protocol, onlink: true);
+                    routed.Add($"{any}/0");
+                }
             }
             routes.ExecuteOrThrow();
         });
-        return host.Mac!;
+        return new Connected(host.Mac!, routed);
     }
+
 
     /// <summary>Removes the pair (its far end and routes go with it) and its rule. Missing is fine.</summary>
     public static void Disconnect(string hostInterface, byte protocol)
