@@ -58,8 +58,13 @@ try
 }
 catch (InvalidConfigurationException e)
 {
-    Console.Error.WriteLine(e.Message);
+    Console.Error.WriteLine($"ControlPlane.NodeAgent: {e.Message}");
     return 2;
+}
+catch (ListenAddressException e)
+{
+    Console.Error.WriteLine($"ControlPlane.NodeAgent: {e.Message}");
+    return 1;
 }
 Directory.CreateDirectory(Path.GetDirectoryName(options.AttachSocket)!);
 try

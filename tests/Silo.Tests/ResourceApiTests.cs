@@ -37,6 +37,17 @@ public sealed class ResourceApiTests
         await api.DeleteAsync("", "team-a", updated.Metadata.Etag);
         await Fails(StatusCode.NotFound, () => api.GetAsync("", "team-a"));
         await Fails(StatusCode.NotFound, () => api.DeleteAsync("", "team-a"));
+
+        // A uid in an update is a precondition, as in Kubernetes: an update written for the object
+        // of that uid does not land on another object created since under the same name.
+        var again = await api.CreateAsync(Namespace("team-a"));
+        var stale = updated.Clone();
+        stale.Metadata.Etag = "";
+        stale.Metadata.Labels["tier"] = "silver";
+        await Fails(StatusCode.Aborted, () => api.UpdateAsync(stale), $"metadata.uid: '{updated.Metadata.Uid}' is not the uid of Namespace 'team-a' ('{again.Metadata.Uid}')");
+        Assert.False((await api.GetAsync("", "team-a")).Metadata.Labels.ContainsKey("tier"));
+        stale.Metadata.Uid = again.Metadata.Uid;
+        Assert.Equal("silver", (await api.UpdateAsync(stale)).Metadata.Labels["tier"]);
     }
 
     [Fact]

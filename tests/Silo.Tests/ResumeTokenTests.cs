@@ -25,6 +25,17 @@ public sealed class ResumeTokenTests
         var error = Assert.Throws<ControlPlaneException>(() => ControlPlane.Storage.ChangeRange.RequireReadable([3, 9], [5, 7], [0, 0]));
         Assert.Equal(ErrorCode.RevisionCompacted, error.Code);
         Assert.Contains("revision 9 of partition 1 is ahead of the store (7)", error.Message);
+        Assert.Equal("resume_token", error.Field);
+    }
+
+    /// <summary>A position the change log no longer holds: the client lists again, told which field it sent.</summary>
+    [Fact]
+    public void APositionOlderThanTheRetainedLog_IsOutOfRange_NamingTheField()
+    {
+        var error = Assert.Throws<ControlPlaneException>(() => ControlPlane.Storage.ChangeRange.RequireReadable([3, 9], [5, 17], [0, 10]));
+        Assert.Equal(ErrorCode.RevisionCompacted, error.Code);
+        Assert.Contains("revision 9 of partition 1 is older than the retained change log (compacted up to 10)", error.Message);
+        Assert.Equal("resume_token", error.Field);
     }
 
     [Fact]

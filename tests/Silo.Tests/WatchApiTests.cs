@@ -106,6 +106,7 @@ public sealed class WatchApiTests
         });
         Assert.Equal(StatusCode.OutOfRange, error.StatusCode);
         Assert.Contains("list again", error.Status.Detail);
+        Assert.StartsWith("resume_token: ", error.Status.Detail, StringComparison.Ordinal);
         // A fresh list + watch works.
         await using var fresh = new WatchCollector(silo.Client, new WatchRequest { ResumeToken = await PositionAsync(silo.Client) });
         await silo.Client.Namespaces.CreateAsync(Namespace("later"));

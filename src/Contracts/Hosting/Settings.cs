@@ -79,6 +79,8 @@ public static class Settings
                     ? StrictDurationConverter.BareNumber
                     : "expected a duration, hh:mm:ss or d.hh:mm:ss (30 seconds: 00:00:30)",
                 _ when type == typeof(double) || type == typeof(float) || type == typeof(decimal) => "expected a number",
+                // The type's range only for a number outside it: a setting's own range (a port's) is checked with its meaning.
+                _ when !IsNumber(value) && type.GetField("MinValue") is not null => "expected a whole number",
                 _ when type.GetField("MinValue")?.GetValue(null) is { } min && type.GetField("MaxValue")?.GetValue(null) is { } max
                     => $"expected a whole number from {min} to {max}",
                 _ => $"expected a {type.Name}",

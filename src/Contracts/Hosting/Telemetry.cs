@@ -84,6 +84,8 @@ public static class Telemetry
     {
         if (IPEndPoint.TryParse(listen, out var endpoint) && endpoint.Port > 0)
         {
+            // A taken port is one line and exit 1 before the program starts, not the exporter's failure at start.
+            ListenAddress.RequireFree("Metrics:Listen", endpoint);
             if (endpoint.Address.Equals(IPAddress.Any) || endpoint.Address.Equals(IPAddress.IPv6Any)) return ("*", endpoint.Port);
             return (endpoint.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{endpoint.Address}]" : endpoint.Address.ToString(), endpoint.Port);
         }

@@ -228,6 +228,13 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         var meta = MetaOf(requested);
         CheckIdentity(meta);
         CheckEtag(meta.Etag, "metadata.etag");
+        // A uid is a precondition, as in Kubernetes: the update was written for that object, not
+        // for one created since under the same name.
+        if (meta.Uid.Length > 0 && meta.Uid != MetaOf(existing).Uid)
+        {
+            throw new ControlPlaneException(ErrorCode.Aborted,
+                $"{ControlPlaneException.Quote(meta.Uid)} is not the uid of {typeof(T).Name} '{Key}' ('{MetaOf(existing).Uid}'): it was deleted and created again since it was read; read it again", "metadata.uid");
+        }
         Inherit(existing, requested);
         Validate(requested);
         Validation.Names.RequireLabels("metadata.labels", meta.Labels);

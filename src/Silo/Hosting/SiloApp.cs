@@ -153,6 +153,8 @@ public static class SiloApp
         {
             app.Services.GetRequiredService<DataDirectoryLock>();
         }
+        // The audit log opens before the store: a path it cannot use stops the start before anything is opened.
+        app.Services.GetService<Security.AuditLog>();
         app.Services.GetRequiredService<DurableStore>();
         // Arrival times are taken from the first change on.
         app.Services.GetRequiredService<ControlPlane.Grains.Convergence.CommitClock>();

@@ -43,9 +43,18 @@ public sealed class AuditLog : IDisposable
         _maxFileBytes = maxFileBytes;
         _maxFiles = maxFiles;
         var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(directory)) Directory.CreateDirectory(directory);
-        _file = OpenFile(path);
-        _size = new FileInfo(path).Length;
+        try
+        {
+            if (!string.IsNullOrEmpty(directory)) Directory.CreateDirectory(directory);
+            _file = OpenFile(path);
+            _size = new FileInfo(path).Length;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The silo does not start without its audit log; the setting is what to fix.
+            throw new ControlPlane.Storage.Errors.ControlPlaneException(ControlPlane.Storage.Errors.ErrorCode.Unavailable,
+                $"Audit:Path {path} cannot be used: {e.Message}", inner: e);
+        }
     }
 
     public string Path { get; }

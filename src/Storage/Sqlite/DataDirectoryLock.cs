@@ -15,18 +15,29 @@ public sealed class DataDirectoryLock : IDisposable
 
     public static DataDirectoryLock Acquire(string directory)
     {
-        Directory.CreateDirectory(directory);
-        var path = Path.Combine(directory, "controlplane.lock");
         try
         {
-            return new DataDirectoryLock(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
+            Directory.CreateDirectory(directory);
+            return new DataDirectoryLock(new FileStream(Path.Combine(directory, "controlplane.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
         }
-        catch (IOException e)
+        catch (IOException e) when (IsHeld(e))
         {
             throw new ControlPlaneException(ErrorCode.Unavailable,
                 $"the data directory {Path.GetFullPath(directory)} is in use by another silo; stop it first or choose another Silo:DataDirectory", inner: e);
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A path through a file, a read-only file system, no permission: the setting is what to fix.
+            throw new ControlPlaneException(ErrorCode.Unavailable,
+                $"Silo:DataDirectory {Path.GetFullPath(directory)} cannot be used: {e.Message}", inner: e);
+        }
     }
+
+    /// <summary>
+    /// The HRESULT of the IOException for a lock another process holds: on Linux .NET takes the
+    /// lock with flock and gives its errno, EWOULDBLOCK (11); elsewhere ERROR_SHARING_VIOLATION.
+    /// </summary>
+    private static bool IsHeld(IOException e) => e.HResult is 11 or unchecked((int)0x80070020);
 
     public void Dispose() => _file.Dispose();
 }

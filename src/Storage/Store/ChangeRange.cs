@@ -14,7 +14,7 @@ public sealed record ChangeRange(IReadOnlyList<Change> Changes, long[] Through, 
     /// Refuses a position the log cannot continue from: one naming another number of partitions
     /// (INVALID_ARGUMENT), one older than what the log retains, or one with a revision ahead of a
     /// partition's head, which this store's history as it stands never reached (OUT_OF_RANGE:
-    /// the caller lists again).
+    /// the caller lists again). Each names the field that carries a position, resume_token.
     /// </summary>
     public static void RequireReadable(long[] after, long[] heads, long[] compacted)
     {
@@ -27,10 +27,10 @@ public sealed record ChangeRange(IReadOnlyList<Change> Changes, long[] Through, 
             if (after[p] < compacted[p])
             {
                 throw new ControlPlaneException(ErrorCode.RevisionCompacted,
-                    $"revision {after[p]} of partition {p} is older than the retained change log (compacted up to {compacted[p]}); list again");
+                    $"revision {after[p]} of partition {p} is older than the retained change log (compacted up to {compacted[p]}); list again", "resume_token");
             }
         }
-        RequireNotAhead(after, heads);
+        RequireNotAhead(after, heads, "resume_token");
     }
 
     /// <summary>
