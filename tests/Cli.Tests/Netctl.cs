@@ -107,6 +107,7 @@ internal static class Netctl
         private readonly Process _process;
         private readonly Channel<string> _lines = Channel.CreateUnbounded<string>();
         private readonly StringBuilder _error = new();
+        private readonly Task _errorRead;
 
         public Streaming(Process process)
         {
@@ -117,7 +118,7 @@ internal static class Netctl
                 while (await process.StandardOutput.ReadLineAsync() is { } line) _lines.Writer.TryWrite(line);
                 _lines.Writer.TryComplete();
             });
-            _ = Task.Run(async () =>
+            _errorRead = Task.Run(async () =>
             {
                 var text = await process.StandardError.ReadToEndAsync();
                 lock (_error) _error.Append(text);
@@ -146,6 +147,8 @@ internal static class Netctl
             using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
             await kill.WaitForExitAsync();
             await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            // Standard error is read to its end once the process is gone: wait for that, so Error is complete.
+            await _errorRead.WaitAsync(TimeSpan.FromSeconds(30));
             return _process.ExitCode;
         }
 
