@@ -274,6 +274,9 @@ public sealed class ProtocolTests(CniBed bed)
     /// podman 4 never calls GC): its namespace, and with it its interface, is gone. The agent
     /// detaches its endpoint after the grace period (3 s here), freeing its name and address for
     /// the container's successor; an endpoint made through the API, with no interface ever, stays.
+    /// An endpoint an attach made but never wired (the ADD cut short after the control plane
+    /// created it) goes too, and the log tells the two causes apart: it does not claim a namespace
+    /// is gone that may still be there.
     /// </summary>
     [Fact]
     public async Task Del_NeverArrived_TheAgentDetachesTheEndpointWhoseInterfaceIsGone()
@@ -296,8 +299,21 @@ public sealed class ProtocolTests(CniBed bed)
 
         using var watching = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var deleted = await WatchForDeleteAsync($"gone-{vni}", watching.Token);
+        var cutDeleted = await WatchForDeleteAsync($"cut-{vni}", watching.Token);
+        // What an ADD leaves when the silo dies after creating the endpoint, before the agent heard back: never wired.
+        var cut = new ControlPlane.Contracts.V1.Endpoint
+        {
+            Metadata = new ControlPlane.Contracts.V1.ObjectMeta { Namespace = "default", Name = $"cut-{vni}" },
+            Spec = new ControlPlane.Contracts.V1.EndpointSpec { Network = network, Node = "host-1", Ready = true },
+        };
+        foreach (var (label, value) in AttachmentLabels.For($"cut-{vni}", "eth0")) cut.Metadata.Labels[label] = value;
+        await Cluster.Client.Endpoints.CreateAsync(cut);
         Shell.Must("ip", "netns", "del", first);
         await deleted;
+        await cutDeleted;
+        await Cluster.WaitForLogAsync(1, $"Endpoint default/gone-{vni} (container gone-{vni}a) has had no interface for 00:00:03: its interface, which this agent wired or saw, is gone without a DEL", 1, TimeSpan.FromSeconds(10));
+        await Cluster.WaitForLogAsync(1, $"Endpoint default/cut-{vni} (container cut-{vni}) has had no interface for 00:00:03 and none since this agent started: it was never wired", 1, TimeSpan.FromSeconds(10));
+        Assert.Equal(0, Cluster.LogLines(1, "namespace is gone"));
 
         Assert.Equal(made.Metadata.Uid, (await Cluster.Client.Endpoints.GetAsync("default", $"api-{vni}")).Metadata.Uid);
         // The successor of the same name can have its address too (allocation would move on to the next).
