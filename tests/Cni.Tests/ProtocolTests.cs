@@ -36,6 +36,33 @@ public sealed class ProtocolTests(CniBed bed)
         noAgent["agentSocket"] = Path.Combine(Cluster.Directory, "absent.sock");
         var unreachable = Runtimes.Plugin(Cluster, 1, "STATUS", noAgent);
         Assert.Equal(51, unreachable.Json["code"]!.GetValue<int>());
+
+        // A plain file where the socket should be, and a socket nothing listens on (the agent was
+        // killed): the details say what failed on the socket, not the channel's placeholder address.
+        var plain = Path.Combine(Cluster.Directory, $"plain-{vni}.sock");
+        File.WriteAllText(plain, "");
+        var stale = Path.Combine(Cluster.Directory, $"stale-{vni}.sock");
+        using (var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified))
+        {
+            // .NET unlinks the path it bound when the socket closes; a killed process leaves it. A
+            // second link to the socket's inode stays as such a leftover.
+            listener.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(stale + ".bound"));
+            Shell.Must("ln", stale + ".bound", stale);
+        }
+        foreach (var (path, says) in new[] { (plain, "is not a socket (a regular file)"), (stale, "connection refused (no agent listens on it)") })
+        {
+            var broken = (JsonObject)config.DeepClone();
+            broken["agentSocket"] = path;
+            var status = Runtimes.Plugin(Cluster, 1, "STATUS", broken);
+            Assert.Equal(51, status.Json["code"]!.GetValue<int>());
+            Assert.Equal($"agent socket {path}: {says}", status.Json["details"]!.GetValue<string>());
+            var del = Runtimes.Plugin(Cluster, 1, "DEL", broken, $"broken-{vni}", "/run/netns/absent");
+            Assert.Equal(11, del.Json["code"]!.GetValue<int>());
+            Assert.Equal("detach: the node agent is unavailable (Unavailable)", del.Json["msg"]!.GetValue<string>());
+            Assert.Equal($"agent socket {path}: {says}", del.Json["details"]!.GetValue<string>());
+        }
+        // And where nothing is at all (checked before any connect):
+        Assert.Equal($"agent socket {noAgent["agentSocket"]}: does not exist", unreachable.Json["details"]!.GetValue<string>());
     }
 
     /// <summary>Run by hand (no CNI_COMMAND), the plugin answers --help and --version like every program; under a runtime it never does.</summary>
