@@ -1,8 +1,10 @@
 using ControlPlane.Contracts.Attachments;
 using ControlPlane.Contracts.Client;
 using ControlPlane.Contracts.V1;
+using ControlPlane.Dataplane.Linux.Files;
 using Grpc.Core;
 using Grpc.Net.Client;
+using System.Net.Sockets;
 
 namespace ControlPlane.Cni;
 
@@ -12,6 +14,8 @@ namespace ControlPlane.Cni;
 /// timed out or raced, or whose connection failed whatever status the client gave it, is "try
 /// again later" (11);
 /// a refusal is 100 + its gRPC code (<see cref="CniCodes.Refused"/>), its text in the details.
+/// A connection that failed says what failed on the socket (<see cref="ConnectFailure"/>), not the
+/// HTTP client's text, which names the channel's placeholder address (localhost:80).
 /// </summary>
 public sealed class AgentConnection(string socket) : IDisposable
 {
@@ -41,8 +45,8 @@ public sealed class AgentConnection(string socket) : IDisposable
 
     private async Task<T> CallAsync<T>(Func<Agent.AgentClient, AsyncUnaryCall<T>> call, string what)
     {
-        if (!File.Exists(Socket))
-            throw new CniException(CniCodes.TryAgainLater, $"{what}: the node agent is not running", $"no agent socket at {Socket}");
+        if (FileType.Of(Socket) == FileKind.Missing)
+            throw new CniException(CniCodes.TryAgainLater, $"{what}: the node agent is not running", $"agent socket {Socket}: {FileType.Describe(FileKind.Missing)}");
         try
         {
             return await call(new Agent.AgentClient(_channel));
@@ -62,12 +66,38 @@ public sealed class AgentConnection(string socket) : IDisposable
         {
             // A status the client made up (it carries the exception behind it) is no answer from
             // the agent: a connection that broke or a hung agent that missed its keep-alive pings.
-            throw new CniException(CniCodes.TryAgainLater, $"{what}: the node agent is unavailable ({e.StatusCode})", $"agent socket {Socket}: {e.Status.Detail}");
+            throw new CniException(CniCodes.TryAgainLater, $"{what}: the node agent is unavailable ({e.StatusCode})", $"agent socket {Socket}: {ConnectFailure(e)}");
         }
         catch (RpcException e)
         {
             throw new CniException(CniCodes.Refused(e.StatusCode), $"{what} refused ({e.StatusCode})", e.Status.Detail);
         }
+    }
+
+    /// <summary>
+    /// What failed, from the exception the client recorded: a connect that failed (a
+    /// <see cref="SocketException"/> behind it) by its error code and what the path is; anything
+    /// else (a connection that broke, a keep-alive that timed out) by the innermost exception.
+    /// </summary>
+    private string ConnectFailure(RpcException e)
+    {
+        if (e.Status.DebugException is not { } cause) return e.Status.Detail;
+        for (var inner = cause; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is not SocketException socket) continue;
+            // connect(2) refuses a path that is not a socket with ECONNREFUSED too: the path tells them apart.
+            var kind = FileType.Of(Socket);
+            if (kind != FileKind.Socket) return FileType.Describe(kind);
+            return socket.SocketErrorCode switch
+            {
+                SocketError.ConnectionRefused => "connection refused (no agent listens on it)",
+                SocketError.AccessDenied => "permission denied",
+                SocketError.TimedOut => "connection timed out",
+                var code => $"connect failed ({code})",
+            };
+        }
+        while (cause.InnerException is not null) cause = cause.InnerException;
+        return cause.Message;
     }
 
     public void Dispose() => _channel.Dispose();

@@ -36,6 +36,33 @@ public sealed class ProtocolTests(CniBed bed)
         noAgent["agentSocket"] = Path.Combine(Cluster.Directory, "absent.sock");
         var unreachable = Runtimes.Plugin(Cluster, 1, "STATUS", noAgent);
         Assert.Equal(51, unreachable.Json["code"]!.GetValue<int>());
+
+        // A plain file where the socket should be, and a socket nothing listens on (the agent was
+        // killed): the details say what failed on the socket, not the channel's placeholder address.
+        var plain = Path.Combine(Cluster.Directory, $"plain-{vni}.sock");
+        File.WriteAllText(plain, "");
+        var stale = Path.Combine(Cluster.Directory, $"stale-{vni}.sock");
+        using (var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified))
+        {
+            // .NET unlinks the path it bound when the socket closes; a killed process leaves it. A
+            // second link to the socket's inode stays as such a leftover.
+            listener.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(stale + ".bound"));
+            Shell.Must("ln", stale + ".bound", stale);
+        }
+        foreach (var (path, says) in new[] { (plain, "is not a socket (a regular file)"), (stale, "connection refused (no agent listens on it)") })
+        {
+            var broken = (JsonObject)config.DeepClone();
+            broken["agentSocket"] = path;
+            var status = Runtimes.Plugin(Cluster, 1, "STATUS", broken);
+            Assert.Equal(51, status.Json["code"]!.GetValue<int>());
+            Assert.Equal($"agent socket {path}: {says}", status.Json["details"]!.GetValue<string>());
+            var del = Runtimes.Plugin(Cluster, 1, "DEL", broken, $"broken-{vni}", "/run/netns/absent");
+            Assert.Equal(11, del.Json["code"]!.GetValue<int>());
+            Assert.Equal("detach: the node agent is unavailable (Unavailable)", del.Json["msg"]!.GetValue<string>());
+            Assert.Equal($"agent socket {path}: {says}", del.Json["details"]!.GetValue<string>());
+        }
+        // And where nothing is at all (checked before any connect):
+        Assert.Equal($"agent socket {noAgent["agentSocket"]}: does not exist", unreachable.Json["details"]!.GetValue<string>());
     }
 
     /// <summary>Run by hand (no CNI_COMMAND), the plugin answers --help and --version like every program; under a runtime it never does.</summary>
@@ -274,6 +301,9 @@ public sealed class ProtocolTests(CniBed bed)
     /// podman 4 never calls GC): its namespace, and with it its interface, is gone. The agent
     /// detaches its endpoint after the grace period (3 s here), freeing its name and address for
     /// the container's successor; an endpoint made through the API, with no interface ever, stays.
+    /// An endpoint an attach made but never wired (the ADD cut short after the control plane
+    /// created it) goes too, and the log tells the two causes apart: it does not claim a namespace
+    /// is gone that may still be there.
     /// </summary>
     [Fact]
     public async Task Del_NeverArrived_TheAgentDetachesTheEndpointWhoseInterfaceIsGone()
@@ -296,8 +326,21 @@ public sealed class ProtocolTests(CniBed bed)
 
         using var watching = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var deleted = await WatchForDeleteAsync($"gone-{vni}", watching.Token);
+        var cutDeleted = await WatchForDeleteAsync($"cut-{vni}", watching.Token);
+        // What an ADD leaves when the silo dies after creating the endpoint, before the agent heard back: never wired.
+        var cut = new ControlPlane.Contracts.V1.Endpoint
+        {
+            Metadata = new ControlPlane.Contracts.V1.ObjectMeta { Namespace = "default", Name = $"cut-{vni}" },
+            Spec = new ControlPlane.Contracts.V1.EndpointSpec { Network = network, Node = "host-1", Ready = true },
+        };
+        foreach (var (label, value) in AttachmentLabels.For($"cut-{vni}", "eth0")) cut.Metadata.Labels[label] = value;
+        await Cluster.Client.Endpoints.CreateAsync(cut);
         Shell.Must("ip", "netns", "del", first);
         await deleted;
+        await cutDeleted;
+        await Cluster.WaitForLogAsync(1, $"Endpoint default/gone-{vni} (container gone-{vni}a) has had no interface for 00:00:03: its interface, which this agent wired or saw, is gone without a DEL", 1, TimeSpan.FromSeconds(10));
+        await Cluster.WaitForLogAsync(1, $"Endpoint default/cut-{vni} (container cut-{vni}) has had no interface for 00:00:03 and none since this agent started: it was never wired", 1, TimeSpan.FromSeconds(10));
+        Assert.Equal(0, Cluster.LogLines(1, "namespace is gone"));
 
         Assert.Equal(made.Metadata.Uid, (await Cluster.Client.Endpoints.GetAsync("default", $"api-{vni}")).Metadata.Uid);
         // The successor of the same name can have its address too (allocation would move on to the next).

@@ -19,7 +19,7 @@ namespace ControlPlane.NodeAgent.Attach;
 /// and from then on that endpoint is the container's: another container's attach or detach of the
 /// same name does not touch it. List and Status serve the CNI plugin's GC, CHECK and STATUS.
 /// </summary>
-public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, PendingAttachments pending, Lease.NodeLease lease, WatchSync sync) : Agent.AgentBase
+public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, PendingAttachments pending, OrphanedAttachments orphans, Lease.NodeLease lease, WatchSync sync) : Agent.AgentBase
 {
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(10);
 
@@ -91,6 +91,7 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
             }
             throw new RpcException(new Status(StatusCode.Internal, $"wiring {key} failed: {e.Message}"));
         }
+        orphans.Wired(key, endpoint.Metadata.Labels.GetValueOrDefault(AttachmentLabels.Attachment, ""));
         // The endpoint this attach made, or one an attach for this container began and did not finish.
         if (!endpoint.Spec.Ready && (created || (request.ContainerId.Length > 0 && IsFor(endpoint, request.ContainerId, request.InterfaceName))))
         {

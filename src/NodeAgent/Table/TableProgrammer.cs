@@ -17,6 +17,9 @@ public sealed record ElementGroup(IReadOnlyList<(string Set, NftElement Element)
 /// reads the kernel back and changes only the difference (a restarted agent disturbs nothing);
 /// after that it remembers what it programmed, and a change of one service or one endpoint's
 /// policy costs one small transaction of that group's elements, whatever the size of the table.
+/// A data chain (a service's balancing or affinity chain, a policy shard) is created in the
+/// transaction of the first group that lists it and removed, with the sets it brought, in the
+/// transaction after which no group lists it: the table holds the chains in use, as after a read-back.
 /// Flows to an endpoint that left a service are cleared from conntrack (UDP) and from the
 /// client-affinity maps, also those of endpoints that left while the agent was not running.
 /// </summary>
@@ -25,7 +28,8 @@ public sealed class TableProgrammer(NftSocket nft)
     private static readonly NftSchema Schema = AgentTable.Schema;
     private static readonly IReadOnlySet<string> KernelManaged = FamilyLayout.Both.Select(f => f.Affinity).ToHashSet();
     private readonly Dictionary<string, ElementGroup> _groups = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _chains = new(StringComparer.Ordinal);
+    // How many of the programmed groups list each data chain; a chain is in the kernel while its count is above 0.
+    private readonly Dictionary<string, int> _chainUses = new(StringComparer.Ordinal);
     private bool _converged;
 
     /// <summary>What one apply did.</summary>
@@ -36,8 +40,11 @@ public sealed class TableProgrammer(NftSocket nft)
     {
         _converged = false;
         _groups.Clear();
-        _chains.Clear();
+        _chainUses.Clear();
     }
+
+    /// <summary>The data chains a group holds in the table: those it lists, if it has elements (an empty group is not kept).</summary>
+    private static IEnumerable<string> ChainsOf(ElementGroup group) => group.Elements.Count == 0 ? [] : group.Chains.Distinct(StringComparer.Ordinal);
 
     /// <summary>
     /// Applies changed groups (a key with <see cref="ElementGroup.Empty"/> removes its group). With
@@ -56,14 +63,34 @@ public sealed class TableProgrammer(NftSocket nft)
             var present = changes.Select(c => c.Key).ToHashSet(StringComparer.Ordinal);
             work.AddRange(_groups.Keys.Where(k => !present.Contains(k)).Select(k => (k, ElementGroup.Empty)));
         }
-        var tx = nft.Begin();
-        foreach (var name in work.SelectMany(w => w.Group.Chains).Distinct().Where(c => !_chains.Contains(c)))
+        // The change in each data chain's uses: a chain whose count rises from 0 is created before the
+        // elements that jump to it, one whose count falls to 0 is removed after the elements that jumped to it.
+        var uses = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var (key, group) in work)
         {
-            var chain = AgentTable.DataChain(name);
+            if (_groups.TryGetValue(key, out var old))
+            {
+                foreach (var chain in ChainsOf(old)) uses[chain] = uses.GetValueOrDefault(chain) - 1;
+            }
+            foreach (var chain in ChainsOf(group)) uses[chain] = uses.GetValueOrDefault(chain) + 1;
+        }
+        var created = new List<NftChainSpec>();
+        var unused = new List<NftChainSpec>();
+        foreach (var (name, delta) in uses)
+        {
+            var before = _chainUses.GetValueOrDefault(name);
+            if (before == 0 && delta > 0) created.Add(AgentTable.DataChain(name));
+            else if (before > 0 && before + delta == 0) unused.Add(AgentTable.DataChain(name));
+        }
+        var tx = nft.Begin();
+        foreach (var chain in created)
+        {
             foreach (var set in chain.OwnSets) tx.AddSet(set);
             tx.AddChain(chain.Name);
             foreach (var rule in chain.Rules) tx.AddRule(chain.Name, rule);
         }
+        // Emptied first (their rules may use sets that go with them), deleted after the elements that jump to them.
+        foreach (var chain in unused) tx.FlushChain(chain.Name);
         // Removed elements and old values of changed ones go first, then everything new: one transaction.
         var deletions = new List<(string, NftElement)>();
         var additions = new List<(string, NftElement)>();
@@ -85,9 +112,19 @@ public sealed class TableProgrammer(NftSocket nft)
         }
         foreach (var (set, element) in deletions) tx.DeleteElement(set, element);
         foreach (var (set, element) in additions) tx.AddElement(set, element);
+        foreach (var chain in unused)
+        {
+            tx.DeleteChain(chain.Name);
+            foreach (var set in chain.OwnSets) tx.DeleteSet(set.Name);
+        }
         nft.Commit(tx);
 
-        foreach (var chain in work.SelectMany(w => w.Group.Chains)) _chains.Add(chain);
+        foreach (var (name, delta) in uses)
+        {
+            var count = _chainUses.GetValueOrDefault(name) + delta;
+            if (count > 0) _chainUses[name] = count;
+            else _chainUses.Remove(name);
+        }
         var cleared = 0;
         foreach (var (key, group) in work)
         {
@@ -138,12 +175,12 @@ public sealed class TableProgrammer(NftSocket nft)
         {
             foreach (var (set, element) in group.Elements) contents.Set(set)[ElementKey.Of(element)] = element;
         }
-        var chains = groups.SelectMany(g => g.Group.Chains).Distinct().Order(StringComparer.Ordinal).ToList();
+        var chains = groups.SelectMany(g => ChainsOf(g.Group)).Distinct().Order(StringComparer.Ordinal).ToList();
         var result = NftTableSync.Converge(nft, Schema, chains.Select(AgentTable.DataChain).ToList(), contents, KernelManaged);
         _groups.Clear();
         foreach (var (key, group) in groups.Where(g => g.Group.Elements.Count > 0)) _groups[key] = group;
-        _chains.Clear();
-        _chains.UnionWith(chains);
+        _chainUses.Clear();
+        foreach (var chain in groups.SelectMany(g => ChainsOf(g.Group))) _chainUses[chain] = _chainUses.GetValueOrDefault(chain) + 1;
         _converged = true;
         return new Outcome(true, result.ElementsAdded, result.ElementsRemoved, ClearStrays(groups, before), result.Rebuilt);
     }
