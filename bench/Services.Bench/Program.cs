@@ -30,9 +30,10 @@ foreach (var size in sizes)
 static string Measure(int size)
 {
     using var nft = NftSocket.Open(AgentTable.Name);
+    var networks = Networks();
     var services = Enumerable.Range(0, size).Select(s => (Key: $"default/svc-{s:D5}", Service: Service(s), Endpoints: EndpointsOf(s, 0))).ToList();
     var clock = Stopwatch.StartNew();
-    var groups = services.Select(s => (s.Key, ServiceCalculator.ForService(s.Service, s.Endpoints))).ToList();
+    var groups = services.Select(s => (s.Key, ServiceCalculator.ForService(s.Service, s.Endpoints, networks))).ToList();
     var programmer = new TableProgrammer(nft);
     programmer.Apply(groups, complete: true);
     var full = clock.Elapsed.TotalMilliseconds;
@@ -40,7 +41,7 @@ static string Measure(int size)
 
     clock.Restart();
     var restarted = new TableProgrammer(nft);
-    var outcome = restarted.Apply(services.Select(s => (s.Key, ServiceCalculator.ForService(s.Service, s.Endpoints))).ToList(), complete: true);
+    var outcome = restarted.Apply(services.Select(s => (s.Key, ServiceCalculator.ForService(s.Service, s.Endpoints, networks))).ToList(), complete: true);
     var restart = clock.Elapsed.TotalMilliseconds;
     if (outcome.ElementsAdded + outcome.ElementsRemoved != 0) throw new InvalidOperationException("restart changed elements");
 
@@ -49,7 +50,7 @@ static string Measure(int size)
     for (var r = 1; r <= Reps; r++)
     {
         clock.Restart();
-        var o = restarted.Apply([(middle.Key, ServiceCalculator.ForService(middle.Service, EndpointsOf(size / 2, r)))], complete: false);
+        var o = restarted.Apply([(middle.Key, ServiceCalculator.ForService(middle.Service, EndpointsOf(size / 2, r), networks))], complete: false);
         if (o.ElementsAdded == 0) throw new InvalidOperationException("no change: " + o);
         changes.Add(clock.Elapsed.TotalMilliseconds);
     }
@@ -58,13 +59,16 @@ static string Measure(int size)
     var latest = ServiceRuleset.Backend(System.Net.IPAddress.Parse(EndpointsOf(size / 2, Reps).Endpoints[0].Ips[0]), 8080);
     if (!nft.ListElements("be4").Any(e => e.Data is { } d && d.AsSpan().SequenceEqual(latest))) throw new InvalidOperationException("the change is not in the kernel");
     clock.Restart();
-    restarted.Apply([("default/new", ServiceCalculator.ForService(Service(size + 1), EndpointsOf(size + 1, 0)))], complete: false);
+    restarted.Apply([("default/new", ServiceCalculator.ForService(Service(size + 1), EndpointsOf(size + 1, 0), networks))], complete: false);
     var added = clock.Elapsed.TotalMilliseconds;
     clock.Restart();
     restarted.Apply([("default/new", ElementGroup.Empty)], complete: false);
     var deleted = clock.Elapsed.TotalMilliseconds;
     return $"| {size} | {elements} | {full:F0} | {restart:F0} | {changes[Reps / 2]:F2} / {changes[^1]:F2} | {added:F2} | {deleted:F2} |";
 }
+
+// The services' network: its range holds every endpoint below (10.180.0.0 – 10.229.255.255).
+static Dictionary<string, Network> Networks() => new() { ["n"] = new Network { Metadata = new ObjectMeta { Name = "n" }, Spec = new NetworkSpec { Vni = 1, Ipv4Cidr = "10.128.0.0/9" } } };
 
 static Service Service(int s) => new()
 {

@@ -26,9 +26,10 @@ internal sealed class Cluster : IAsyncDisposable
 
     /// <summary>
     /// Where a cluster's hosts sit: on its own underlay bridge, or (for a second cluster of a
-    /// ClusterSet) on another cluster's, with host addresses from 10.99.0.(first + n - 1).
+    /// ClusterSet) on another cluster's, with host addresses from 10.99.0.(first + n - 1). Its
+    /// namespaces and underlay ports are named <c>Prefix</c> + a letter + the cluster's id.
     /// </summary>
-    public sealed record Layout(int Hosts, string? SharedFabric = null, int FirstHostAddress = 1, string[]? SiloArgs = null);
+    public sealed record Layout(int Hosts, string? SharedFabric = null, int FirstHostAddress = 1, string[]? SiloArgs = null, string Prefix = "cp");
 
     private Cluster(string[] agentArgs, Layout layout)
     {
@@ -42,12 +43,12 @@ internal sealed class Cluster : IAsyncDisposable
 
     public ControlPlaneClient Client { get; private set; } = null!;
 
-    public string Fabric => _layout.SharedFabric ?? "cpf" + _id;
+    public string Fabric => _layout.SharedFabric ?? _layout.Prefix + "f" + _id;
 
     /// <summary>Host n's underlay address.</summary>
     public string HostAddress(int n) => $"10.99.0.{_layout.FirstHostAddress + n - 1}";
 
-    public string Host(int n) => $"cph{_id}{n}";
+    public string Host(int n) => $"{_layout.Prefix}h{_id}{n}";
 
     public string AgentSocket(int n) => Path.Combine(Path.GetTempPath(), $"cp-{_id}-agent{n}.sock");
 
@@ -69,7 +70,7 @@ internal sealed class Cluster : IAsyncDisposable
             for (var n = 1; n <= layout.Hosts; n++)
             {
                 var host = cluster.Host(n);
-                var port = $"h{cluster._id}{n}";
+                var port = $"{layout.Prefix}h{cluster._id}{n}";
                 cluster.AddNamespace(host);
                 Shell.Must("ip", "-n", cluster.Fabric, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", host);
                 Shell.Must("ip", "-n", cluster.Fabric, "link", "set", port, "master", "br0", "up");
@@ -214,15 +215,15 @@ internal sealed class Cluster : IAsyncDisposable
         _namespaces.Remove(pod);
     }
 
-    public string Pod(string name) => $"cpp{_id}{name}";
+    public string Pod(string name) => $"{_layout.Prefix}p{_id}{name}";
 
     /// <summary>A namespace outside every network, on the underlay (10.99.0.200): "the internet" for egress tests.</summary>
     public string AddOutside()
     {
-        var name = "cpo" + _id;
+        var name = _layout.Prefix + "o" + _id;
         AddNamespace(name);
-        Shell.Must("ip", "-n", Fabric, "link", "add", "out", "type", "veth", "peer", "name", "eth0", "netns", name);
-        Shell.Must("ip", "-n", Fabric, "link", "set", "out", "master", "br0", "up");
+        Shell.Must("ip", "-n", Fabric, "link", "add", _layout.Prefix + "out", "type", "veth", "peer", "name", "eth0", "netns", name);
+        Shell.Must("ip", "-n", Fabric, "link", "set", _layout.Prefix + "out", "master", "br0", "up");
         Shell.Must("ip", "-n", name, "addr", "add", "10.99.0.200/24", "dev", "eth0");
         Shell.Must("ip", "-n", name, "link", "set", "eth0", "up");
         Shell.Must("ip", "-n", name, "link", "set", "lo", "up");

@@ -8,6 +8,11 @@ namespace ControlPlane.NodeAgent.Tests;
 /// <summary>The pure service calculation: which endpoints a VIP:port leads to, and on which port.</summary>
 public sealed class ServiceCalculatorTests
 {
+    private static readonly Dictionary<string, Network> Networks = new()
+    {
+        ["blue"] = new Network { Metadata = new ObjectMeta { Name = "blue" }, Spec = new NetworkSpec { Vni = 100, Ipv4Cidr = "10.0.0.0/16", Ipv6Cidr = "fd00::/64" } },
+    };
+
     private static Service Service(params ServicePort[] ports)
     {
         var service = new Service
@@ -43,7 +48,7 @@ public sealed class ServiceCalculatorTests
             },
         };
 
-        var group = ServiceCalculator.ForService(service, endpoints);
+        var group = ServiceCalculator.ForService(service, endpoints, Networks);
 
         var v4 = group.Ports.Single(p => p.Vip.Equals(IPAddress.Parse("10.96.0.10")));
         Assert.Equal([new Backend(IPAddress.Parse("10.0.0.1"), 8080), new Backend(IPAddress.Parse("10.0.0.2"), 9090)], v4.Backends);
@@ -59,11 +64,42 @@ public sealed class ServiceCalculatorTests
         var service = Service(new ServicePort { Protocol = Protocol.Udp, Port = 53, TargetPortNumber = 5353 });
         var endpoints = new ServiceEndpoints { Endpoints = { Address("a", false, ["10.0.0.1", "fd00::1"]) } };
 
-        var group = ServiceCalculator.ForService(service, endpoints);
+        var group = ServiceCalculator.ForService(service, endpoints, Networks);
 
         Assert.All(group.Ports, p => Assert.Empty(p.Backends));
-        Assert.Equal(["noep4", "noep6"], group.Elements.Select(e => e.Set).Order());
+        Assert.Equal(["noep4", "noep6", "vip4", "vip6", "vipsrc4", "vipsrc6"], group.Elements.Select(e => e.Set).Order());
         Assert.Empty(group.Chains);
+    }
+
+    [Fact]
+    public void PublishNotReadyAddresses_SendsToNotReadyEndpoints()
+    {
+        var service = Service(new ServicePort { Protocol = Protocol.Udp, Port = 53, TargetPortNumber = 5353 });
+        service.Spec.PublishNotReadyAddresses = true;
+        var endpoints = new ServiceEndpoints { Endpoints = { Address("a", false, ["10.0.0.1", "fd00::1"]), Address("b", true, ["10.0.0.2"]) } };
+
+        var group = ServiceCalculator.ForService(service, endpoints, Networks);
+
+        Assert.Equal([IPAddress.Parse("10.0.0.1"), IPAddress.Parse("10.0.0.2")], group.Ports.Single(p => p.Vip.Equals(IPAddress.Parse("10.96.0.10"))).Backends.Select(b => b.Address));
+        Assert.Equal([IPAddress.Parse("fd00::1")], group.Ports.Single(p => p.Vip.Equals(IPAddress.Parse("fd00:96::a"))).Backends.Select(b => b.Address));
+        Assert.DoesNotContain(group.Elements, e => e.Set.StartsWith("noep", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void EachVip_ServesTheRangeOfItsServicesNetwork_OfItsFamily()
+    {
+        var service = Service(new ServicePort { Protocol = Protocol.Tcp, Port = 80 });
+
+        var group = ServiceCalculator.ForService(service, null, Networks);
+
+        var v4 = Assert.Single(group.Elements, e => e.Set == "vipsrc4").Element;
+        Assert.Equal(new byte[] { 10, 96, 0, 10, 10, 0, 0, 0 }, v4.Key);
+        Assert.Equal(new byte[] { 10, 96, 0, 10, 10, 0, 255, 255 }, v4.KeyEnd);
+        var v6 = Assert.Single(group.Elements, e => e.Set == "vipsrc6").Element;
+        Assert.Equal(IPAddress.Parse("fd00::").GetAddressBytes(), v6.Key![16..]);
+        Assert.Equal(IPAddress.Parse("fd00::ffff:ffff:ffff:ffff").GetAddressBytes(), v6.KeyEnd![16..]);
+        // A network the agent does not know (yet): the VIPs serve no one, not everyone.
+        Assert.DoesNotContain(ServiceCalculator.ForService(service, null, new Dictionary<string, Network>()).Elements, e => e.Set.StartsWith("vipsrc", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -73,7 +109,7 @@ public sealed class ServiceCalculatorTests
         service.Spec.SessionAffinity = SessionAffinity.ClientIp;
         var endpoints = new ServiceEndpoints { Endpoints = { Address("a", true, ["10.0.0.1", "fd00::1"]) } };
 
-        var group = ServiceCalculator.ForService(service, endpoints);
+        var group = ServiceCalculator.ForService(service, endpoints, Networks);
 
         Assert.Contains("aff_10800", group.Chains);
         Assert.Equal(2, group.Elements.Count(e => e.Set.StartsWith("affsvc", StringComparison.Ordinal)));
@@ -87,8 +123,8 @@ public sealed class ServiceCalculatorTests
         var headless = Service(new ServicePort { Protocol = Protocol.Tcp, Port = 80 });
         headless.Spec.Type = ServiceType.Headless;
         var endpoints = new ServiceEndpoints { Endpoints = { Address("a", true, ["10.0.0.1"]) } };
-        Assert.Empty(ServiceCalculator.ForService(headless, endpoints).Elements);
-        Assert.Empty(ServiceCalculator.ForService(null, endpoints).Elements);
+        Assert.Empty(ServiceCalculator.ForService(headless, endpoints, Networks).Elements);
+        Assert.Empty(ServiceCalculator.ForService(null, endpoints, Networks).Elements);
     }
 
     [Fact]
@@ -106,7 +142,7 @@ public sealed class ServiceCalculatorTests
         var import = ImportCalculator.Import("shop", "web", [east, west], ["IPv4"])!;
         import.Spec.Ips.Add("10.97.0.7");
 
-        var group = ServiceCalculator.ForImport(import);
+        var group = ServiceCalculator.ForImport(import, Networks);
 
         var http = group.Ports.Single(p => p.Port == 80);
         Assert.Equal([new Backend(IPAddress.Parse("10.10.0.5"), 80), new Backend(IPAddress.Parse("10.20.0.5"), 8080)], http.Backends);
@@ -134,7 +170,7 @@ public sealed class ServiceCalculatorTests
             },
         };
 
-        var http = ServiceCalculator.ForImport(import).Ports.Single();
+        var http = ServiceCalculator.ForImport(import, Networks).Ports.Single();
 
         Assert.Equal([new Backend(IPAddress.Parse("10.40.0.5"), 8081)], http.Backends);
     }

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using ControlPlane.Contracts.Client;
+using ControlPlane.Contracts.Services;
 using Grpc.Core;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Dns.Handling;
@@ -299,8 +300,8 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
 
     /// <summary>
     /// What may be published now (under the lock): endpoints whose addresses every counted node
-    /// has programmed; a ClusterIP service once it, its endpoint set (with at least one ready
-    /// endpoint) and the set's ready endpoints are programmed (then it stays); a headless service
+    /// has programmed; a ClusterIP service once it, its endpoint set (with at least one endpoint the
+    /// agents send to) and those endpoints are programmed (then it stays); a headless service
     /// with the published part of its set.
     /// </summary>
     private (List<Service>, Dictionary<string, ServiceEndpoints>, List<(string, string)>) Converged()
@@ -333,10 +334,10 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
                 services.Add(service);
                 continue;
             }
-            // A virtual IP is reachable once it has a backend: the set must hold a ready endpoint
-            // (else only the bound publishes it).
+            // A virtual IP is reachable once it has a backend: the set must hold an endpoint the
+            // agents send to (ready, or any with publish_not_ready_addresses; else only the bound publishes it).
             var ready = gate.Ready("s:" + key, _serviceSince.GetValueOrDefault(key));
-            var backends = set?.Endpoints.Where(a => a.Ready).ToList() ?? [];
+            var backends = set?.Endpoints.Where(ServiceEndpointRules.Serves(service.Spec)).ToList() ?? [];
             ready &= set is not null && backends.Count > 0 ? gate.Ready("p:" + key, RevisionOf(set.Metadata)) : gate.Ready("p:" + key, long.MaxValue);
             foreach (var address in backends) ready &= EndpointReady(ns + "/" + address.Name);
             if (!ready) continue;

@@ -143,7 +143,7 @@ public static class ClusterRecords
         var families = service.Spec.IpFamilies;
         foreach (var endpoint in set.Endpoints)
         {
-            if (!endpoint.Ready && !service.Spec.PublishNotReadyAddresses) continue;
+            if (!ServiceEndpointRules.Serves(service.Spec, endpoint)) continue;
             // Only the service's families: an IPv4 service answers no AAAA, whatever its endpoints hold.
             var addresses = endpoint.Ips.Select(IPAddress.Parse)
                 .Where(a => families.Count == 0 || families.Contains(a.AddressFamily == AddressFamily.InterNetwork ? "IPv4" : "IPv6"))

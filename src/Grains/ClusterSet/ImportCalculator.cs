@@ -1,4 +1,5 @@
 using ControlPlane.Contracts.V1;
+using ControlPlane.Contracts.Services;
 using Google.Protobuf.WellKnownTypes;
 
 namespace ControlPlane.Grains.ClusterSet;
@@ -25,7 +26,7 @@ public sealed record Contribution(string Cluster, Timestamp ExportTime, ServiceI
         {
             return (null, "ExternalName", $"service '{key}' is of type EXTERNAL_NAME, which cannot be exported");
         }
-        var serving = endpoints?.Endpoints.Where(e => e.Ready || spec.PublishNotReadyAddresses).ToList() ?? [];
+        var serving = endpoints?.Endpoints.Where(ServiceEndpointRules.Serves(spec)).ToList() ?? [];
         return (new Contribution(cluster, export.Metadata.CreateTime ?? new Timestamp(),
             spec.Type == ServiceType.Headless ? ServiceImportType.HeadlessImport : ServiceImportType.ClusterSetIp,
             [.. spec.Ports], spec.SessionAffinity, spec.SessionAffinityTimeoutSeconds, [.. spec.IpFamilies], serving), null, null);

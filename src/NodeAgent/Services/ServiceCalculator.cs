@@ -28,16 +28,19 @@ public static class ServiceCalculator
     /// A ClusterIP service: for each port and VIP, its ready endpoints of the same family, the
     /// target port resolved per endpoint (by number, or by name and protocol from the endpoint's
     /// own ports; an endpoint without that name is left out). No ready endpoint: the VIP:port is
-    /// listed as rejecting instead.
+    /// listed as rejecting instead. Each VIP serves its service's network only: the network's
+    /// range of the VIP's family (none while the network is unknown: then nothing is served).
     /// </summary>
-    public static ElementGroup ForService(Service? service, ServiceEndpoints? endpoints)
+    public static ElementGroup ForService(Service? service, ServiceEndpoints? endpoints, IReadOnlyDictionary<string, Network> networks)
     {
         if (service is null || service.Spec.Type is not (ServiceType.Unspecified or ServiceType.ClusterIp) || service.Status.ClusterIps.Count == 0)
         {
             return ElementGroup.Empty;
         }
         var sources = new[] { (Ports: (IReadOnlyList<ServicePort>)service.Spec.Ports, Endpoints: (IReadOnlyList<EndpointAddress>?)endpoints?.Endpoints ?? []) };
-        return Build(service.Status.ClusterIps, service.Spec.Ports, Affinity(service.Spec.SessionAffinity, service.Spec.SessionAffinityTimeoutSeconds), sources, SameProtocolAndNumber);
+        var network = networks.GetValueOrDefault(service.Spec.Network);
+        return Build(service.Status.ClusterIps, service.Spec.Ports, Affinity(service.Spec.SessionAffinity, service.Spec.SessionAffinityTimeoutSeconds), sources, SameProtocolAndNumber,
+            network is null ? [] : [network], ServiceEndpointRules.Serves(service.Spec));
     }
 
     /// <summary>The prefix of an import's group key (":" never occurs in a namespace or name).</summary>
@@ -50,16 +53,19 @@ public static class ServiceCalculator
     /// whose target is resolved per endpoint; a cluster whose export has no such port (or has that
     /// name for another protocol) adds no endpoints to it. The number on the ClusterSetIP is the
     /// import's: a cluster whose export gave the port another number (a conflict, which the oldest
-    /// export wins) still serves it at its own target.
+    /// export wins) still serves it at its own target. An import names no network, so its
+    /// ClusterSetIPs serve every network's endpoints (routing still keeps a translated packet
+    /// within its network), and nothing from outside all networks.
     /// </summary>
-    public static ElementGroup ForImport(ServiceImport? import)
+    public static ElementGroup ForImport(ServiceImport? import, IReadOnlyDictionary<string, Network> networks)
     {
         if (import is null || import.Spec.Type != ServiceImportType.ClusterSetIp || import.Spec.Ips.Count == 0)
         {
             return ElementGroup.Empty;
         }
         var sources = import.Status?.Clusters.Select(c => (Ports: (IReadOnlyList<ServicePort>)c.Ports, Endpoints: (IReadOnlyList<EndpointAddress>)c.Endpoints)).ToArray() ?? [];
-        return Build(import.Spec.Ips, import.Spec.Ports, Affinity(import.Spec.SessionAffinity, import.Spec.SessionAffinityTimeoutSeconds), sources, SameNameAndProtocol);
+        return Build(import.Spec.Ips, import.Spec.Ports, Affinity(import.Spec.SessionAffinity, import.Spec.SessionAffinityTimeoutSeconds), sources, SameNameAndProtocol,
+            networks.Values, static _ => true); // status.clusters lists the endpoints to serve (ServiceEndpointRules, applied by the silo)
     }
 
     private static uint Affinity(SessionAffinity affinity, uint timeout) =>
@@ -76,7 +82,8 @@ public static class ServiceCalculator
     /// <paramref name="same"/> matches to the virtual IP's port gives the target, resolved per endpoint.
     /// </summary>
     private static ElementGroup Build(IEnumerable<string> vips, IReadOnlyList<ServicePort> servicePorts, uint affinity,
-        IReadOnlyList<(IReadOnlyList<ServicePort> Ports, IReadOnlyList<EndpointAddress> Endpoints)> sources, Func<ServicePort, ServicePort, bool> same)
+        IReadOnlyList<(IReadOnlyList<ServicePort> Ports, IReadOnlyList<EndpointAddress> Endpoints)> sources, Func<ServicePort, ServicePort, bool> same,
+        IEnumerable<Network> servedNetworks, Func<EndpointAddress, bool> serves)
     {
         var elements = new List<(string, NftElement)>();
         var chains = new List<string>();
@@ -85,6 +92,15 @@ public static class ServiceCalculator
         {
             if (!IPAddress.TryParse(vipText, out var vip)) continue;
             var family = FamilyLayout.Of(vip);
+            var v6 = family == FamilyLayout.V6;
+            elements.Add((family.Vips, new NftElement(ServiceRuleset.VipKey(vip))));
+            foreach (var network in servedNetworks)
+            {
+                if (AddressRange.ParseCidr(v6 ? network.Spec.Ipv6Cidr : network.Spec.Ipv4Cidr) is { } range)
+                {
+                    elements.Add((family.VipSources, ServiceRuleset.VipSource(vip, range)));
+                }
+            }
             foreach (var port in servicePorts)
             {
                 var protocol = PolicySemantics.ProtocolNumber(port.Protocol);
@@ -96,7 +112,7 @@ public static class ServiceCalculator
                     if (own is null) continue;
                     foreach (var address in addresses)
                     {
-                        if (!address.Ready) continue;
+                        if (!serves(address)) continue;
                         var target = ServicePorts.Target(own, address);
                         if (target is null) continue;
                         foreach (var ipText in address.Ips)

@@ -22,14 +22,22 @@ namespace ControlPlane.NodeAgent.Services;
 ///     ct status dnat, (ct original daddr . l4proto . ct original dport) vmap @affsvcF → jump aff_T:
 ///     update @affF { saddr . original daddr . l4proto . original dport timeout T : daddr . dport }
 ///     (a new entry remembers where the client went; an existing one only has its timeout renewed)
-/// reject_pre (prerouting, before dstnat): daddr . l4proto . dport @noepF → TCP reset / ICMP port unreachable
+/// reject_pre (prerouting, filter, before dstnat; every packet to a VIP):
+///     daddr @vipF, iifname != "cpe*"                 drop    (the underlay, the overlay: no network's endpoint)
+///     daddr @vipF, daddr . saddr != @vipsrcF        drop    (an endpoint of another network)
+///     daddr . l4proto . dport @noepF                 → TCP reset / ICMP port unreachable
+/// unserved_pre (prerouting, filter, right after dstnat):
+///     daddr @vipF  → TCP reset / ICMP port unreachable    (still the VIP: a port the service does not serve)
 ///     saddr . daddr @hairpinF → masquerade (an endpoint reaching itself);
 ///     from an endpoint interface out of any non-overlay, non-endpoint interface → masquerade
 /// </code>
-/// Networks stay isolated by routing: network CIDRs never overlap (the registry refuses it), and
-/// each network's routing table holds an unreachable route for every network's CIDR, so a client
-/// translated to an endpoint of another network gets "unreachable". Every chain is readable with
-/// `nft list table inet controlplane`.
+/// A packet's network is its source address, which source_pre (<see cref="Policy.PolicyRuleset"/>)
+/// has already checked against the endpoint veth it came from: a VIP serves only packets from an
+/// endpoint's veth whose source lies in the VIP's network (an import's: any network's range), and
+/// drops everything else addressed to it before any translation or reject, so another network
+/// and the underlay see a VIP exactly like an address that does not exist. Behind that, routing
+/// keeps networks apart as well: each network's routing table holds an unreachable route for
+/// every network's CIDR. Every chain is readable with `nft list table inet controlplane`.
 /// </summary>
 public static class ServiceRuleset
 {
@@ -48,10 +56,13 @@ public static class ServiceRuleset
             sets.Add(new(f.AffinityServices, Nft.SetMap, Nft.Concat(f.AddressType, Nft.TypeInetProto, Nft.TypeInetService), a + 8, Nft.DataTypeVerdict));
             sets.Add(new(f.NoEndpoints, 0, Nft.Concat(f.AddressType, Nft.TypeInetProto, Nft.TypeInetService), a + 8));
             sets.Add(new(f.Hairpin, 0, Nft.Concat(f.AddressType, f.AddressType), 2 * a));
+            sets.Add(new(f.Vips, 0, f.AddressType, a));
+            sets.Add(new(f.VipSources, Nft.SetInterval | Nft.SetConcat, Nft.Concat(f.AddressType, f.AddressType), 2 * a, FieldLengths: [a, a]));
         }
 
         var dispatch = new List<NftRule>();
         var reject = new List<NftRule>();
+        var unserved = new List<NftRule>();
         var post = new List<NftRule>();
         foreach (var f in FamilyLayout.Both)
         {
@@ -64,10 +75,29 @@ public static class ServiceRuleset
                 .Build(Tag("sticky v" + f.Suffix)));
             dispatch.Add(ServicePort(Family(f), f).Lookup(f.Dispatch, 0, verdict: true)
                 .Build(Tag("dispatch v" + f.Suffix)));
+            // Not from the VIP's own network: dropped, as an address that does not exist (no
+            // translation, no reject that would tell another network the VIP is there).
+            reject.Add(Family(f).Payload(RuleBuilder.BaseNetwork, f.DestinationOffset, (uint)f.AddressBytes, 0).Lookup(f.Vips, 0)
+                .Meta(RuleBuilder.MetaIifName, 0).CmpName(0, RuleBuilder.CmpNeq, Dataplane.Names.EndpointPrefix + "*")
+                .Verdict(new NftVerdict(Nft.Drop)).Build(Tag("vip not from an endpoint v" + f.Suffix)));
+            reject.Add(Family(f)
+                .Payload(RuleBuilder.BaseNetwork, f.DestinationOffset, (uint)f.AddressBytes, 0)
+                .Payload(RuleBuilder.BaseNetwork, f.SourceOffset, (uint)f.AddressBytes, n)
+                .Lookup(f.Vips, 0).Lookup(f.VipSources, 0, invert: true)
+                .Verdict(new NftVerdict(Nft.Drop)).Build(Tag("vip of another network v" + f.Suffix)));
             reject.Add(ServicePort(Family(f), f).Lookup(f.NoEndpoints, 0).CmpByte(n, RuleBuilder.CmpEq, PolicySemantics.Tcp)
                 .Reject(RuleBuilder.RejectTcpRst).Build(Tag("no endpoints tcp v" + f.Suffix)));
             reject.Add(ServicePort(Family(f), f).Lookup(f.NoEndpoints, 0)
                 .Reject(RuleBuilder.RejectIcmpxUnreach, RuleBuilder.IcmpxPortUnreach).Build(Tag("no endpoints v" + f.Suffix)));
+            // After dstnat, a packet still addressed to a VIP was not translated: a port the VIP
+            // does not serve. Refused at once (kube-proxy), rather than routed nowhere. (A lookup
+            // of svcF here is not possible: the kernel checks a verdict map's gotos against every
+            // chain that looks it up, and lb_N's dnat belongs in a nat chain.)
+            unserved.Add(Family(f).Payload(RuleBuilder.BaseNetwork, f.DestinationOffset, (uint)f.AddressBytes, 0).Lookup(f.Vips, 0)
+                .Meta(RuleBuilder.MetaL4Proto, 0).CmpByte(0, RuleBuilder.CmpEq, PolicySemantics.Tcp)
+                .Reject(RuleBuilder.RejectTcpRst).Build(Tag("unserved port tcp v" + f.Suffix)));
+            unserved.Add(Family(f).Payload(RuleBuilder.BaseNetwork, f.DestinationOffset, (uint)f.AddressBytes, 0).Lookup(f.Vips, 0)
+                .Reject(RuleBuilder.RejectIcmpxUnreach, RuleBuilder.IcmpxPortUnreach).Build(Tag("unserved port v" + f.Suffix)));
             post.Add(Family(f)
                 .Ct(RuleBuilder.CtStatus, 0).And(0, RuleBuilder.CtStatusDnat).Cmp(0, RuleBuilder.CmpNeq, new byte[4])
                 .Ct(f.AddressBytes == 4 ? RuleBuilder.CtDstIp : RuleBuilder.CtDstIp6, 0, direction: 0)
@@ -89,6 +119,7 @@ public static class ServiceRuleset
         {
             new("reject_pre", new NftHook(Nft.HookPrerouting, -150, "filter"), reject),
             new("nat_pre", new NftHook(Nft.HookPrerouting, -100, "nat"), dispatch),
+            new("unserved_pre", new NftHook(Nft.HookPrerouting, -99, "filter"), unserved),
             new("nat_post", new NftHook(Nft.HookPostrouting, 100, "nat"), post),
         };
         return (sets, chains);
@@ -162,6 +193,26 @@ public static class ServiceRuleset
         address.TryWriteBytes(value, out _);
         BinaryPrimitives.WriteUInt16BigEndian(value.AsSpan(Width(address)), port);
         return value;
+    }
+
+    public static byte[] VipKey(IPAddress vip)
+    {
+        var key = new byte[Width(vip)];
+        vip.TryWriteBytes(key, out _);
+        return key;
+    }
+
+    /// <summary>An element of the VIP's sources: VIP . first address of the range, to VIP . its last.</summary>
+    public static NftElement VipSource(IPAddress vip, AddressRange sources)
+    {
+        var w = Width(vip);
+        var start = new byte[2 * w];
+        var end = new byte[2 * w];
+        vip.TryWriteBytes(start, out _);
+        vip.TryWriteBytes(end, out _);
+        sources.Write(sources.First, start.AsSpan(w));
+        sources.Write(sources.Last, end.AsSpan(w));
+        return new NftElement(start, KeyEnd: end);
     }
 
     public static byte[] HairpinKey(IPAddress endpoint)

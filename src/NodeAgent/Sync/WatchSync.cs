@@ -92,7 +92,8 @@ public sealed partial class WatchSync(ControlPlaneClient client, AgentOptions op
                 full || _dirtyEndpoints.Count > 0 ? o.Endpoints.ToList() : null,
                 ChangedOf(full, o.Endpoints, _dirtyEndpoints),
                 ChangedOf(full, o.Policies, _dirtyPolicies),
-                ChangedOf(full, o.Namespaces, _dirtyNamespaces));
+                ChangedOf(full, o.Namespaces, _dirtyNamespaces),
+                new Dictionary<string, Network>(o.Networks));
             _dirtyServices.Clear();
             _dirtyImports.Clear();
             _dirtyEndpoints.Clear();
@@ -277,7 +278,8 @@ public sealed partial class WatchSync(ControlPlaneClient client, AgentOptions op
         IReadOnlyList<KeyValuePair<string, Endpoint>>? AllEndpoints,
         IReadOnlyList<KeyValuePair<string, Endpoint?>> Endpoints,
         IReadOnlyList<KeyValuePair<string, NetworkPolicy?>> Policies,
-        IReadOnlyList<KeyValuePair<string, Namespace?>> Namespaces);
+        IReadOnlyList<KeyValuePair<string, Namespace?>> Namespaces,
+        IReadOnlyDictionary<string, Network> Networks);
 
     /// <summary>Keeps an object the table depends on and marks its key for the table worker (under the lock).</summary>
     private void ForTable<T>(Dictionary<string, T> map, HashSet<string> dirty, string key, T value, bool deleted)

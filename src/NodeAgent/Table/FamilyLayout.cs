@@ -30,6 +30,12 @@ public sealed record FamilyLayout(string Suffix, byte NfProto, int AddressBytes,
 
     public string Hairpin => "hairpin" + Suffix;
 
+    /// <summary>Every virtual IP of the family (services and imports).</summary>
+    public string Vips => "vip" + Suffix;
+
+    /// <summary>VIP . source range: the sources a virtual IP serves (its network's range).</summary>
+    public string VipSources => "vipsrc" + Suffix;
+
     /// <summary>A rule that starts by matching packets of this family.</summary>
     public RuleBuilder Match() => new RuleBuilder().Meta(RuleBuilder.MetaNfProto, 0).CmpByte(0, RuleBuilder.CmpEq, NfProto);
 }

@@ -55,8 +55,8 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
                 var changes = new List<(string, ElementGroup)>();
                 if (options.ServiceProxy)
                 {
-                    foreach (var (key, service, endpoints) in work.Services) changes.Add((key, ServiceCalculator.ForService(service, endpoints)));
-                    foreach (var (key, import) in work.Imports) changes.Add((ServiceCalculator.ImportGroupPrefix + key, ServiceCalculator.ForImport(import)));
+                    foreach (var (key, service, endpoints) in work.Services) changes.Add((key, ServiceCalculator.ForService(service, endpoints, work.Networks)));
+                    foreach (var (key, import) in work.Imports) changes.Add((ServiceCalculator.ImportGroupPrefix + key, ServiceCalculator.ForImport(import, work.Networks)));
                     if (work.AllEndpoints is { } all) changes.Add((ServiceCalculator.LocalEndpointsGroup, ServiceCalculator.ForLocalEndpoints(all, options.NodeName)));
                 }
                 if (options.NetworkPolicy)
