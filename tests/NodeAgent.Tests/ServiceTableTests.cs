@@ -22,6 +22,11 @@ public sealed partial class ServiceTableTests : IDisposable
         _namespace = NetworkNamespace.Enter("/var/run/netns/" + _name);
     }
 
+    private static readonly Dictionary<string, Network> Networks = new()
+    {
+        ["blue"] = new Network { Metadata = new ObjectMeta { Name = "blue" }, Spec = new NetworkSpec { Vni = 100, Ipv4Cidr = "10.0.0.0/16" } },
+    };
+
     private static Service Service(string name, string vip, uint affinitySeconds = 0) => new()
     {
         Metadata = new ObjectMeta { Name = name, Namespace = "default" },
@@ -59,36 +64,36 @@ public sealed partial class ServiceTableTests : IDisposable
         using var nft = _namespace.Invoke(() => NftSocket.Open(AgentTable.Name));
         var programmer = new TableProgrammer(nft);
         _namespace.Invoke(() => programmer.Apply(
-            [("default/web", ServiceCalculator.ForService(web, Endpoints(2))), ("default/sticky", ServiceCalculator.ForService(sticky, Endpoints(3, first: 100)))], complete: true));
+            [("default/web", ServiceCalculator.ForService(web, Endpoints(2), Networks)), ("default/sticky", ServiceCalculator.ForService(sticky, Endpoints(3, first: 100), Networks))], complete: true));
         Assert.Equal(["aff_60", "lb_2", "lb_3"], DataChains());
 
         // web's endpoint count grows 2 → 24 one at a time: only the chain in use stays.
         for (var count = 3; count <= 24; count++)
         {
-            var group = ServiceCalculator.ForService(web, Endpoints(count));
+            var group = ServiceCalculator.ForService(web, Endpoints(count), Networks);
             _namespace.Invoke(() => programmer.Apply([("default/web", group)], complete: false));
         }
         Assert.Equal(["aff_60", "lb_24", "lb_3"], DataChains());
 
         // web down to 3 (sticky's chain, which stays), sticky without affinity, then gone: a chain
         // stays while any service jumps to it, and goes with the last.
-        _namespace.Invoke(() => programmer.Apply([("default/web", ServiceCalculator.ForService(web, Endpoints(3)))], complete: false));
+        _namespace.Invoke(() => programmer.Apply([("default/web", ServiceCalculator.ForService(web, Endpoints(3), Networks))], complete: false));
         Assert.Equal(["aff_60", "lb_3"], DataChains());
-        _namespace.Invoke(() => programmer.Apply([("default/sticky", ServiceCalculator.ForService(Service("sticky", "10.96.0.11"), Endpoints(3, first: 100)))], complete: false));
+        _namespace.Invoke(() => programmer.Apply([("default/sticky", ServiceCalculator.ForService(Service("sticky", "10.96.0.11"), Endpoints(3, first: 100), Networks))], complete: false));
         Assert.Equal(["lb_3"], DataChains());
         _namespace.Invoke(() => programmer.Apply([("default/sticky", ElementGroup.Empty)], complete: false));
         Assert.Equal(["lb_3"], DataChains());
 
         // A chain removed and needed again is created again; with no endpoints left nothing remains.
-        _namespace.Invoke(() => programmer.Apply([("default/web", ServiceCalculator.ForService(web, Endpoints(2)))], complete: false));
+        _namespace.Invoke(() => programmer.Apply([("default/web", ServiceCalculator.ForService(web, Endpoints(2), Networks))], complete: false));
         Assert.Equal(["lb_2"], DataChains());
-        _namespace.Invoke(() => programmer.Apply([("default/web", ServiceCalculator.ForService(web, Endpoints(0)))], complete: false));
+        _namespace.Invoke(() => programmer.Apply([("default/web", ServiceCalculator.ForService(web, Endpoints(0), Networks))], complete: false));
         Assert.Empty(DataChains());
 
         // What a restarted agent reads back and converges to is what was there already.
-        _namespace.Invoke(() => programmer.Apply([("default/web", ServiceCalculator.ForService(web, Endpoints(5)))], complete: false));
+        _namespace.Invoke(() => programmer.Apply([("default/web", ServiceCalculator.ForService(web, Endpoints(5), Networks))], complete: false));
         var chains = DataChains();
-        var restarted = _namespace.Invoke(() => new TableProgrammer(nft).Apply([("default/web", ServiceCalculator.ForService(web, Endpoints(5)))], complete: true));
+        var restarted = _namespace.Invoke(() => new TableProgrammer(nft).Apply([("default/web", ServiceCalculator.ForService(web, Endpoints(5), Networks))], complete: true));
         Assert.Equal((0, 0), (restarted.ElementsAdded, restarted.ElementsRemoved));
         Assert.Equal(["lb_5"], chains);
         Assert.Equal(chains, DataChains());
