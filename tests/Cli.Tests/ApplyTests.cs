@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using ControlPlane.Contracts.V1;
+using Google.Protobuf;
 
 namespace ControlPlane.Cli.Tests;
 
@@ -146,7 +147,7 @@ public sealed class ApplyTests
         string[] expected =
         [
             "2-bad.yaml: document 1 (Network red) (line 5): spec.vni: is required",
-            "2-bad.yaml: document 1 (Network red) (line 6): spec.ipv4_cidr: '10.20.0.1/16' has bits set after /16",
+            "2-bad.yaml: document 1 (Network red) (line 6): spec.ipv4_cidr: '10.20.0.1/16' has host bits set; did you mean 10.20.0.0/16?",
             "2-bad.yaml: document 1 (Network red) (line 7): spec.colour: unknown field",
             "2-bad.yaml: document 2 (Service shop/9web) (line 11): metadata.name: '9web' must start with a letter",
             "2-bad.yaml: document 2 (Service shop/9web) (line 15): spec.ports[0].protocol: must be one of TCP, UDP, SCTP (is 'TCPX')",
@@ -222,6 +223,73 @@ public sealed class ApplyTests
         Assert.True(client.ExitCode == 0, client.ToString());
         Assert.Equal(before, await silo.ObjectsAsync());
     }
+
+    /// <summary>
+    /// Addresses and prefixes the server refuses (octal-looking or leading-zero parts, special
+    /// ranges, mapped IPv6) are refused by both dry runs, before any call, with the server's own
+    /// words for the same field: netctl runs the server's rules (Contracts/Addressing). Each
+    /// input is also sent to the server, whose INVALID_ARGUMENT must read as netctl's line ends.
+    /// </summary>
+    [Fact]
+    public async Task Apply_AddressesTheServerRefuses_AreRefusedByBothDryRunsWithTheServersMessage()
+    {
+        (string Yaml, IMessage Message)[] cases =
+        [
+            .. new[] { "010.39.0.0/16", "127.0.0.0/16", "169.254.0.0/16", "224.0.0.0/8", "0.0.0.0/8", "10.1.0.0/016" }.Select((cidr, i) =>
+                ($"kind: Network\nmetadata: {{name: net-{i}}}\nspec: {{vni: {100 + i}, ipv4_cidr: \"{cidr}\"}}\n",
+                 (IMessage)new Network { Metadata = new ObjectMeta { Name = $"net-{i}" }, Spec = new NetworkSpec { Vni = 100u + (uint)i, Ipv4Cidr = cidr } })),
+            .. new[] { "127.0.0.1", "224.0.0.1", "169.254.1.1", "fe80::1", "::ffff:10.0.0.1", "10.0.0.01", "ff02::1" }.Select((ip, i) =>
+                ($"kind: Node\nmetadata: {{name: node-{i}}}\nspec: {{underlay_ip: \"{ip}\"}}\n",
+                 (IMessage)new Node { Metadata = new ObjectMeta { Name = $"node-{i}" }, Spec = new NodeSpec { UnderlayIp = ip } })),
+            ("kind: Endpoint\nmetadata: {namespace: shop, name: ep}\nspec: {network: blue, node: node-1, ips: [\"10.10.0.0207\"]}\n",
+             new Endpoint { Metadata = new ObjectMeta { Namespace = "shop", Name = "ep" }, Spec = new EndpointSpec { Network = "blue", Node = "node-1", Ips = { "10.10.0.0207" } } }),
+            ("kind: NetworkPolicy\nmetadata: {namespace: shop, name: pol}\nspec: {pod_selector: {}, ingress: [{peers: [{ip_block: {cidr: \"010.0.0.0/8\"}}]}]}\n",
+             new NetworkPolicy
+             {
+                 Metadata = new ObjectMeta { Namespace = "shop", Name = "pol" },
+                 Spec = new NetworkPolicySpec { PodSelector = new LabelSelector(), Ingress = { new NetworkPolicyRule { Peers = { new NetworkPolicyPeer { IpBlock = new IPBlock { Cidr = "010.0.0.0/8" } } } } } },
+             }),
+            ("kind: Service\nmetadata: {namespace: shop, name: svc}\nspec: {network: blue, cluster_ips: [\"10.96.0.010\"], ports: [{name: http, port: 80}]}\n",
+             new Service
+             {
+                 Metadata = new ObjectMeta { Namespace = "shop", Name = "svc" },
+                 Spec = new ServiceSpec { Network = "blue", ClusterIps = { "10.96.0.010" }, Ports = { new ServicePort { Name = "http", Port = 80 } } },
+             }),
+        ];
+        var manifest = string.Join("---\n", cases.Select(c => "apiVersion: controlplane/v1\n" + c.Yaml));
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Example("01-namespace.yaml"), "-f", RepositoryPaths.Example("02-network.yaml"))).ExitCode);
+        var before = await silo.ObjectsAsync();
+
+        var client = await Netctl.RunAsync(["apply", "--dry-run=client", "-f", "-", "--server", "127.0.0.1:1"], stdin: manifest);
+        var server = await Netctl.RunAsync(["--server", silo.Address, "apply", "--dry-run=server", "-f", "-"], stdin: manifest);
+
+        foreach (var result in new[] { client, server })
+        {
+            Assert.True(result.ExitCode == 1 && result.Errors.Length == cases.Length, result.ToString());
+            Assert.Contains($"{cases.Length} problem(s) found; nothing was changed", result.Error);
+            Assert.Empty(result.Output);
+        }
+        for (var i = 0; i < cases.Length; i++)
+        {
+            var refused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => CreateAsync(silo.Client, cases[i].Message));
+            Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, refused.StatusCode);
+            // The manifests use the proto names, so netctl's field path is the server's.
+            Assert.EndsWith($"(line {5 * i + 4}): {refused.Status.Detail}", client.Errors[i]);
+            Assert.EndsWith($"(line {5 * i + 4}): {refused.Status.Detail}", server.Errors[i]);
+        }
+        Assert.Equal(before, await silo.ObjectsAsync());
+    }
+
+    private static Task CreateAsync(ControlPlane.Contracts.Client.ControlPlaneClient client, IMessage message) => message switch
+    {
+        Network network => client.Networks.CreateAsync(network),
+        Node node => client.Nodes.CreateAsync(node),
+        Endpoint endpoint => client.Endpoints.CreateAsync(endpoint),
+        NetworkPolicy policy => client.NetworkPolicies.CreateAsync(policy),
+        Service service => client.Services.CreateAsync(service),
+        _ => throw new ArgumentException(message.Descriptor.Name),
+    };
 
     /// <summary>
     /// Kubernetes' DNS conformance test "should provide DNS for ExternalName services" turns an

@@ -25,6 +25,47 @@ public sealed class AuditTests
         Assert.Equal(2, byName.OutputLines.Length);
         var missing = await Netctl.RunAsync(["audit", Path.Combine(silo.DataDirectory, "nope.jsonl")]);
         Assert.Equal(1, missing.ExitCode);
+
+        // An apply that changes nothing sends no write: the log gets no line (as the README says).
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Example("01-namespace.yaml"))).ExitCode);
+        var lines = File.ReadAllLines(log).Length;
+        var unchanged = await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Example("01-namespace.yaml"));
+        Assert.Equal(["namespace/shop unchanged"], unchanged.OutputLines);
+        Assert.Equal(lines, File.ReadAllLines(log).Length);
+    }
+
+    /// <summary>
+    /// --kind takes every kind the log records (the writable kinds, ClusterSet kinds included, by
+    /// name or alias), and refuses any other as a usage error naming them; help lists the same.
+    /// </summary>
+    [Fact]
+    public async Task Audit_KindFilter_TakesEveryAuditedKind_RefusesAnUnknownOneAsUsage_AndHelpListsThemAll()
+    {
+        string[] audited = ["Namespace", "Network", "Node", "ClusterPeer", "Endpoint", "Service", "NetworkPolicy", "ServiceExport"];
+        using var dir = new TempDirectory();
+        var log = dir.File("audit.jsonl", string.Join("\n", audited.Select((kind, i) =>
+            $$"""{"time":"2026-12-05T06:00:{{i:00}}Z","caller":"127.0.0.1","role":"admin","authenticated":false,"peer":"ipv4:127.0.0.1:5000","method":"Create","kind":"{{kind}}","name":"x{{i}}","outcome":"OK","revision":"{{i + 1}}"}""")) + "\n");
+
+        var bogus = await Netctl.RunAsync(["audit", log, "--kind", "Bogus"]);
+        var serviceImport = await Netctl.RunAsync(["audit", log, "--kind", "svcim"]);
+        var help = await Netctl.RunAsync(["audit", "--help"]);
+
+        foreach (var refused in new[] { bogus, serviceImport })
+        {
+            Assert.True(refused.ExitCode == 2, refused.ToString());
+            Assert.Empty(refused.Output);
+            Assert.All(audited, kind => Assert.Contains(kind, Assert.Single(refused.Errors)));
+        }
+        var kindHelp = Assert.Single(help.OutputLines, l => l.TrimStart().StartsWith("--kind", StringComparison.Ordinal));
+        Assert.All(audited, kind => Assert.Contains(kind, kindHelp));
+        for (var i = 0; i < audited.Length; i++)
+        {
+            var shown = await Netctl.RunAsync(["audit", log, "--kind", i % 2 == 0 ? audited[i] : audited[i].ToLowerInvariant()]);
+            Assert.True(shown.ExitCode == 0, shown.ToString());
+            Assert.Matches($@"Create\s+{audited[i]}\s+x{i}\s+OK\s+{i + 1}$", Assert.Single(shown.OutputLines.Skip(1)));
+        }
+        var byAlias = await Netctl.RunAsync(["audit", log, "--kind", "svcex"]);
+        Assert.Matches(@"Create\s+ServiceExport\s+x7\s+OK", Assert.Single(byAlias.OutputLines.Skip(1)));
     }
 
     /// <summary>

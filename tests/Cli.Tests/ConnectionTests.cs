@@ -72,6 +72,39 @@ public sealed class ConnectionTests
         Assert.Contains("unknown setting 'servers'", Assert.Single(bad.Errors));
     }
 
+    /// <summary>
+    /// A bad configuration file is one kind of error, exit 1 (not the command line's usage, 2),
+    /// whatever is wrong in it, and says where the value came from: the file and line, or the
+    /// variable. A duration needs a unit in every place (.NET would read a bare 10 as ten days);
+    /// on the command line a bad --timeout stays a usage error.
+    /// </summary>
+    [Fact]
+    public async Task Configuration_BadValues_AreOneErrorNamingTheirSource_AndABareNumberIsNoDuration()
+    {
+        using var dir = new TempDirectory();
+        var unknown = dir.File("unknown.yaml", "namespace: shop\nservers: x\n");
+        var badTimeout = dir.File("timeout.yaml", "namespace: shop\ntimeout: 10q\n");
+        var bareTimeout = dir.File("bare.yaml", "server: 127.0.0.1:1\ntimeout: 10\n");
+        string[] get = ["get", "ns"];
+
+        var results = new[]
+        {
+            (await Netctl.RunAsync(["--config", unknown, .. get]), $"error: {unknown}: line 2: unknown setting 'servers'"),
+            (await Netctl.RunAsync(["--config", badTimeout, .. get]), $"error: {badTimeout}: line 2: timeout '10q' is not a duration"),
+            (await Netctl.RunAsync(["--config", bareTimeout, .. get]), $"error: {bareTimeout}: line 2: timeout '10' is a bare number"),
+            (await Netctl.RunAsync(["--server", "127.0.0.1:1", .. get], environment: new Dictionary<string, string> { ["NETCTL_TIMEOUT"] = "abc" }), "error: NETCTL_TIMEOUT=abc: 'abc' is not a duration"),
+            (await Netctl.RunAsync(["--server", "127.0.0.1:1", .. get], environment: new Dictionary<string, string> { ["NETCTL_TIMEOUT"] = "10" }), "error: NETCTL_TIMEOUT=10: '10' is a bare number"),
+        };
+        foreach (var (result, error) in results)
+        {
+            Assert.True(result.ExitCode == 1, result.ToString());
+            Assert.StartsWith(error, Assert.Single(result.Errors));
+        }
+        var flag = await Netctl.RunAsync(["--server", "127.0.0.1:1", "--timeout", "10", .. get]);
+        Assert.True(flag.ExitCode == 2, flag.ToString());
+        Assert.StartsWith("error: --timeout '10' is a bare number", Assert.Single(flag.Errors));
+    }
+
     /// <summary>A TCP port on which nothing listens (bound, then released).</summary>
     internal static int ClosedPort()
     {

@@ -67,6 +67,46 @@ public sealed class ExitCodeTests
         Assert.Contains("Usage:", result.Output);
     }
 
+    /// <summary>An output format's default is shown as it is typed, like the choices (not "[default: Table]").</summary>
+    [Theory]
+    [InlineData("get", "--help")]
+    [InlineData("watch", "--help")]
+    [InlineData("explain", "--help")]
+    [InlineData("node", "status", "--help")]
+    [InlineData("clusterset", "info", "--help")]
+    public async Task Help_OutputOption_ShowsItsDefaultAsTyped(params string[] args)
+    {
+        var result = await Netctl.RunAsync(args);
+
+        var output = Assert.Single(result.OutputLines, l => l.TrimStart().StartsWith("-o, --output <table|", StringComparison.Ordinal));
+        Assert.EndsWith("(default: table)", output);
+        Assert.DoesNotContain("Table", result.Output, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// wait's help names, per condition, the kinds it applies to, from the table its refusal
+    /// reads: a kind the help lists gets past the usage checks (and fails only for want of a
+    /// server, exit 1), every other kind is refused as usage (exit 2).
+    /// </summary>
+    [Fact]
+    public async Task Wait_Help_ListsForEachConditionTheKindsItTakes_AsTheRefusalDoes()
+    {
+        var help = await Netctl.RunAsync(["wait", "--help"]);
+        var kindLine = Assert.Single(help.OutputLines, l => l.TrimStart().StartsWith("<kind>", StringComparison.Ordinal));
+        var forLine = Assert.Single(help.OutputLines, l => l.TrimStart().StartsWith("--for", StringComparison.Ordinal));
+        string[] kinds = ["namespace", "network", "node", "clusterpeer", "endpoint", "service", "networkpolicy", "serviceendpoints", "serviceexport", "serviceimport"];
+
+        foreach (var kind in kinds)
+        {
+            var listed = System.Text.RegularExpressions.Regex.IsMatch(kindLine, $@"\b{kind} \(");
+            Assert.Equal(listed, System.Text.RegularExpressions.Regex.IsMatch(forLine, $@"[ ,]{kind}(,|$)"));
+            var result = await Netctl.RunAsync(["--server", "127.0.0.1:1", "--timeout", "2s", "wait", kind, "x", "-n", "default", "--for=programmed"]);
+            Assert.True(result.ExitCode == (listed ? 1 : 2), $"{kind}: {result}");
+        }
+        Assert.DoesNotContain("namespace", kindLine, StringComparison.Ordinal);
+        Assert.Contains("programmed (", forLine, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Version_PrintsTheVersion()
     {

@@ -79,7 +79,7 @@ public sealed class ObjectCommandTests
         Assert.Equal(2, (await Netctl.RunAsync(silo, "wait", "ep", "shop/web-1", "--for=ready")).ExitCode);
         var node = await Netctl.RunAsync(silo, "wait", "node", "node-1", "--for=programmed");
         Assert.Equal(2, node.ExitCode);
-        Assert.Contains("not programmed by the nodes", node.Errors.Single());
+        Assert.Contains("--for=programmed does not apply to Node objects", node.Errors.Single());
         var missing = await Netctl.RunAsync(silo, "wait", "svc", "shop/nope", "--for=programmed");
         Assert.Equal(1, missing.ExitCode);
         var future = await Netctl.RunAsync(silo, "wait", "ep", "shop/web-1", "--for=programmed", "--etag", "999999");

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using ControlPlane.Contracts.Addressing;
 using ControlPlane.Grains.Ipam;
 
 namespace ControlPlane.Grains.Tests;
@@ -177,7 +178,7 @@ public sealed class BlockPoolPropertyTests
         // The defects found: /48 with /122 blocks (2^74 of them) had none; /64 blocks (2^64 addresses) failed.
         foreach (var blockLength in new[] { 122, 64, 48 })
         {
-            var pool = new BlockPool(IpPrefix.Parse("n", "fd00:48::/48"), blockLength);
+            var pool = new BlockPool(AddressInput.ParsePrefix("n", "fd00:48::/48"), blockLength);
             var block = pool.TryAssignFreeBlock("node-a");
             Assert.Equal($"fd00:48::/{blockLength}", block.ToString());
             Assert.Equal(IPAddress.Parse("fd00:48::2"), pool.TryAllocate("node-a", "ns/e1"));
@@ -189,7 +190,7 @@ public sealed class BlockPoolPropertyTests
     public void HugeSpaces_CostWhatIsHeld_NotTheirSize()
     {
         // 2^126 blocks: a thousand assignments after a far request still go lowest first at once.
-        var blocks = new BlockPool(IpPrefix.Parse("n", "2000::/3"), 126);
+        var blocks = new BlockPool(AddressInput.ParsePrefix("n", "2000::/3"), 126);
         var far = blocks.TryTake(IPAddress.Parse("2000::6"), "node-b", "ns/far");
         blocks.AssignBlock(far.Block!.Value, "node-b");
         var watch = Stopwatch.StartNew();
@@ -197,7 +198,7 @@ public sealed class BlockPoolPropertyTests
         Assert.Equal(new UInt128[] { 0 }.Concat(Enumerable.Range(2, 999).Select(i => (UInt128)i)), indexes);
 
         // 2^64 addresses in one block: fill 20,000, release every other one, and take 10,000 more.
-        var wide = new BlockPool(IpPrefix.Parse("n", "fd00:64::/64"), 64);
+        var wide = new BlockPool(AddressInput.ParsePrefix("n", "fd00:64::/64"), 64);
         wide.TryAssignFreeBlock("node-a");
         var addresses = Enumerable.Range(0, 20_000).Select(i => wide.TryAllocate("node-a", $"ns/{i}")!).ToList();
         Assert.Equal(20_000, addresses.Distinct().Count());
@@ -210,10 +211,10 @@ public sealed class BlockPoolPropertyTests
     [Fact]
     public void BlockLengthOutsideTheRange_IsRefused()
     {
-        Assert.Throws<ArgumentOutOfRangeException>(() => new BlockPool(IpPrefix.Parse("n", "10.0.0.0/24"), 23));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new BlockPool(IpPrefix.Parse("n", "10.0.0.0/24"), 31));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new BlockPool(IpPrefix.Parse("n", "fd00::/64"), 127));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new BlockPool(IpPrefix.Parse("n", "::/0"), 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new BlockPool(AddressInput.ParsePrefix("n", "10.0.0.0/24"), 23));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new BlockPool(AddressInput.ParsePrefix("n", "10.0.0.0/24"), 31));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new BlockPool(AddressInput.ParsePrefix("n", "fd00::/64"), 127));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new BlockPool(AddressInput.ParsePrefix("n", "::/0"), 0));
     }
 
     /// <summary>Allocates round-robin over the nodes, giving a node the lowest free block when its own are full, until nothing is left.</summary>

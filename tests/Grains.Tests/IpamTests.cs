@@ -1,4 +1,5 @@
 using System.Net;
+using ControlPlane.Contracts.Addressing;
 using ControlPlane.Grains.Ipam;
 using ControlPlane.Storage.Errors;
 
@@ -12,7 +13,7 @@ public sealed class IpamTests
     [InlineData("0.0.0.0/0")]
     [InlineData("::/0")]
     public void Parse_ValidPrefix_RoundTrips(string text) =>
-        Assert.Equal(text, IpPrefix.Parse("f", text).ToString());
+        Assert.Equal(text, AddressInput.ParsePrefix("f", text).ToString());
 
     [Theory]
     [InlineData("10.0.0.1/8", "host bits")]
@@ -21,7 +22,7 @@ public sealed class IpamTests
     [InlineData("banana/8", "not a CIDR")]
     public void Parse_Invalid_NamesTheFieldAndReason(string text, string reason)
     {
-        var error = Assert.Throws<ControlPlaneException>(() => IpPrefix.Parse("spec.ipv4_cidr", text));
+        var error = Assert.Throws<ControlPlaneException>(() => AddressInput.ParsePrefix("spec.ipv4_cidr", text));
         Assert.Equal("spec.ipv4_cidr", error.Field);
         Assert.Contains(reason, error.Message);
     }
@@ -36,7 +37,7 @@ public sealed class IpamTests
     [InlineData("0.0.0.0/0", "10.0.0.0/8", true)]
     public void Overlaps_IsSymmetric(string a, string b, bool expected)
     {
-        var (x, y) = (IpPrefix.Parse("a", a), IpPrefix.Parse("b", b));
+        var (x, y) = (AddressInput.ParsePrefix("a", a), AddressInput.ParsePrefix("b", b));
         Assert.Equal(expected, x.Overlaps(y));
         Assert.Equal(expected, y.Overlaps(x));
     }
@@ -47,7 +48,7 @@ public sealed class IpamTests
     [InlineData("fd00:1::/120", 122, 251)]
     public void BlockPool_HandsOutEveryUsableAddressOnce_ThenReportsExhaustion(string cidr, int block, int usable)
     {
-        var network = IpPrefix.Parse("n", cidr);
+        var network = AddressInput.ParsePrefix("n", cidr);
         var pool = new BlockPool(network, block);
         var seen = new HashSet<IPAddress>();
         while (true)
@@ -69,7 +70,7 @@ public sealed class IpamTests
     [Fact]
     public void BlockPool_StrictAffinity_NodesNeverShareABlock()
     {
-        var pool = new BlockPool(IpPrefix.Parse("n", "10.2.0.0/24"), 26);
+        var pool = new BlockPool(AddressInput.ParsePrefix("n", "10.2.0.0/24"), 26);
         var a = pool.TryAssignFreeBlock("a")!.Value;
         var b = pool.TryAssignFreeBlock("b")!.Value;
         var fromA = pool.TryAllocate("a", "ea")!;
@@ -84,7 +85,7 @@ public sealed class IpamTests
     [Fact]
     public void BlockPool_ReleasedAddress_CanBeHandedOutAgain()
     {
-        var network = IpPrefix.Parse("n", "10.3.0.0/30");
+        var network = AddressInput.ParsePrefix("n", "10.3.0.0/30");
         var pool = new BlockPool(network, 30);
         pool.TryAssignFreeBlock("a");
         var only = pool.TryAllocate("a", "first")!;
@@ -100,7 +101,7 @@ public sealed class IpamTests
     public void BlockPool_ReleaseByAnotherThanTheHolder_ChangesNothing()
     {
         // A late release from an object that held the address before a rebuild must not free it.
-        var network = IpPrefix.Parse("n", "10.3.0.0/30");
+        var network = AddressInput.ParsePrefix("n", "10.3.0.0/30");
         var pool = new BlockPool(network, 30);
         pool.AssignBlock(network, "a");
         Assert.True(pool.MarkHeld(IPAddress.Parse("10.3.0.2"), "ns/c"));
@@ -115,7 +116,7 @@ public sealed class IpamTests
     [Fact]
     public void BlockPool_MarkHeld_RebuildsWhatEndpointsHold()
     {
-        var network = IpPrefix.Parse("n", "10.4.0.0/30");
+        var network = AddressInput.ParsePrefix("n", "10.4.0.0/30");
         var pool = new BlockPool(network, 30);
         pool.AssignBlock(network, "a");
 

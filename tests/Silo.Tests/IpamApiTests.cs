@@ -145,7 +145,7 @@ public sealed class IpamApiTests
 
     private static bool InBlock(IPAddress ip, string cidr)
     {
-        var prefix = Grains.Ipam.IpPrefix.Parse("block", cidr);
-        return prefix.Contains(Grains.Ipam.IpPrefix.ToNumber(ip));
+        var prefix = Grains.Ipam.AddressInput.ParsePrefix("block", cidr);
+        return prefix.Contains(Contracts.Addressing.IpPrefix.ToNumber(ip));
     }
 }

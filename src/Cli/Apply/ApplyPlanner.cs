@@ -3,6 +3,7 @@ using ControlPlane.Cli.Connection;
 using ControlPlane.Cli.Manifests;
 using ControlPlane.Cli.Output;
 using ControlPlane.Cli.Resources;
+using ControlPlane.Contracts.Addressing;
 using ControlPlane.Contracts.Updates;
 using ControlPlane.Contracts.V1;
 using Google.Protobuf;
@@ -145,9 +146,9 @@ internal sealed class ApplyPlanner(ServerSet servers, int concurrency)
             if (change.Document.Message is not Endpoint { Spec: { } spec } || !known.TryGetValue(spec.Network, out var net)) continue;
             for (var i = 0; i < spec.Ips.Count; i++)
             {
-                if (!IPAddress.TryParse(spec.Ips[i], out var address)) continue;
+                if (HostAddresses.Parse(spec.Ips[i], out _) is not { } address) continue;
                 var range = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? net.Ipv4Cidr : net.Ipv6Cidr;
-                if (ManifestValidator.ParsePrefix(range, out _) is not { } prefix || !prefix.Contains(address))
+                if (IpPrefix.ParseStored(range, out _) is not { } prefix || !prefix.Contains(address))
                     problems.Add(change.Document.Problem($"spec.ips[{i}]", $"{address} is outside network '{spec.Network}' ({(range.Length == 0 ? "no range of its family" : range)})"));
             }
         }
@@ -156,8 +157,7 @@ internal sealed class ApplyPlanner(ServerSet servers, int concurrency)
     private static bool Overlaps(string a, string b)
     {
         if (a.Length == 0 || b.Length == 0) return false;
-        if (ManifestValidator.ParsePrefix(a, out _) is not { } x || ManifestValidator.ParsePrefix(b, out _) is not { } y) return false;
-        return x.BaseAddress.AddressFamily == y.BaseAddress.AddressFamily && (x.Contains(y.BaseAddress) || y.Contains(x.BaseAddress));
+        return IpPrefix.ParseStored(a, out _) is { } x && IpPrefix.ParseStored(b, out _) is { } y && x.Overlaps(y);
     }
 
     /// <summary>

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using ControlPlane.Cli.Output;
+using ControlPlane.Cli.Resources;
 
 namespace ControlPlane.Cli.Commands;
 
@@ -15,11 +16,14 @@ namespace ControlPlane.Cli.Commands;
 /// </summary>
 internal static class AuditCommand
 {
+    /// <summary>The kinds the audit log records: every kind with writes (read-only kinds are written by the silo itself, never through the API).</summary>
+    internal static IReadOnlyList<ResourceKind> AuditedKinds { get; } = [.. ResourceKinds.All.Where(k => !k.ReadOnly)];
+
     public static Command Create(Terminal terminal)
     {
         var file = new Argument<string>("file") { Description = "The audit log (default: data/audit.jsonl)", Arity = ArgumentArity.ZeroOrOne, DefaultValueFactory = _ => Path.Combine("data", "audit.jsonl") };
         var caller = new Option<string?>("--caller") { Description = "Only calls by this caller (certificate CN or peer address)" };
-        var kind = new Option<string?>("--kind") { Description = "Only this kind (Namespace, Network, Node, Endpoint, Service, NetworkPolicy)" };
+        var kind = new Option<string?>("--kind") { Description = $"Only this kind ({string.Join(", ", AuditedKinds.Select(k => k.Name))}; or an alias)" };
         var name = new Option<string?>("--name") { Description = "Only this object: NAME or NAMESPACE/NAME" };
         var method = new Option<string?>("--method") { Description = "Only this method (Create, Update, Delete, Heartbeat, …)" };
         var failed = new Option<bool>("--failed") { Description = "Only calls that did not succeed" };
@@ -29,8 +33,11 @@ internal static class AuditCommand
         command.SetAction(parse =>
         {
             var path = parse.GetValue(file)!;
+            var wantKind = parse.GetValue(kind) is { } kindName
+                ? (ResourceKinds.Find(kindName) is { ReadOnly: false } audited ? audited.Name : throw CliException.Usage($"--kind '{kindName}' is not a kind the audit log records ({string.Join(", ", AuditedKinds.Select(k => k.Name))})"))
+                : null;
             if (!File.Exists(path)) throw new CliException($"no audit log at {path} (the silo writes <Silo:DataDirectory>/audit.jsonl, or Audit:Path)");
-            var (wantCaller, wantKind, wantName, wantMethod, onlyFailed) = (parse.GetValue(caller), parse.GetValue(kind), parse.GetValue(name), parse.GetValue(method), parse.GetValue(failed));
+            var (wantCaller, wantName, wantMethod, onlyFailed) = (parse.GetValue(caller), parse.GetValue(name), parse.GetValue(method), parse.GetValue(failed));
             var count = parse.GetValue(last);
             if (count < 0) throw CliException.Usage("--last must not be negative");
             var matches = new Queue<(string Line, Entry Entry)>();
@@ -57,7 +64,7 @@ internal static class AuditCommand
                     continue;
                 }
                 if (wantCaller is not null && !string.Equals(entry.Caller, wantCaller, StringComparison.Ordinal)) continue;
-                if (wantKind is not null && !string.Equals(entry.Kind, wantKind, StringComparison.OrdinalIgnoreCase)) continue;
+                if (wantKind is not null && !string.Equals(entry.Kind, wantKind, StringComparison.Ordinal)) continue;
                 if (wantMethod is not null && !string.Equals(entry.Method, wantMethod, StringComparison.OrdinalIgnoreCase)) continue;
                 if (wantName is not null && !string.Equals(target, wantName, StringComparison.Ordinal)) continue;
                 if (onlyFailed && entry.Outcome == "OK") continue;

@@ -69,12 +69,18 @@ internal sealed class GlobalOptions
         return new CommandContext(settings, terminal) { NamespaceFromFlag = ns is not null };
     }
 
+    /// <summary>
+    /// <c>-o</c> with the formats a command prints, the first being the default. The option has no
+    /// default value factory (help would show it as the enum spells it, "[default: Table]"): the
+    /// default is said in the description as it is typed, and an absent option reads as
+    /// default(OutputFormat), which is why the first format must be <see cref="OutputFormat.Table"/>.
+    /// </summary>
     public static Option<OutputFormat> Output(params OutputFormat[] allowed)
     {
+        if (allowed.Length == 0 || allowed[0] != default) throw new ArgumentException("the default output format is table, listed first", nameof(allowed));
         var option = new Option<OutputFormat>("--output", "-o")
         {
-            Description = $"Output format: {string.Join("|", allowed.Select(Name))}",
-            DefaultValueFactory = _ => allowed[0],
+            Description = $"Output format: {string.Join("|", allowed.Select(Name))} (default: {Name(allowed[0])})",
             CustomParser = result =>
             {
                 var text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : Name(allowed[0]);
@@ -104,15 +110,16 @@ internal sealed class GlobalOptions
         Description = "Every namespace (overrides -n)",
     };
 
-    /// <summary>The kind argument, completed with the kinds' names.</summary>
-    public static Argument<string> KindArgument(bool includeReadOnly = true)
+    /// <summary>The kind argument, completed with the kinds' names (those <paramref name="include"/> takes, when given).</summary>
+    public static Argument<string> KindArgument(bool includeReadOnly = true, Func<ResourceKind, bool>? include = null)
     {
+        var kinds = ResourceKinds.All.Where(k => (includeReadOnly || !k.ReadOnly) && (include?.Invoke(k) ?? true)).ToList();
         var argument = new Argument<string>("kind")
         {
             HelpName = "kind",
-            Description = "Kind: " + string.Join(", ", ResourceKinds.All.Where(k => includeReadOnly || !k.ReadOnly).Select(k => $"{k.Aliases[0]} ({k.Aliases[2]})")),
+            Description = "Kind: " + string.Join(", ", kinds.Select(k => $"{k.Aliases[0]} ({k.Aliases[2]})")),
         };
-        argument.CompletionSources.Add(ResourceKinds.All.Where(k => includeReadOnly || !k.ReadOnly).Select(k => k.Aliases[0]).ToArray());
+        argument.CompletionSources.Add(kinds.Select(k => k.Aliases[0]).ToArray());
         return argument;
     }
 

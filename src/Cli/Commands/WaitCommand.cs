@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using ControlPlane.Cli.Output;
+using ControlPlane.Cli.Resources;
 using ControlPlane.Contracts.Client;
 using ControlPlane.Contracts.V1;
 
@@ -13,20 +14,39 @@ namespace ControlPlane.Cli.Commands;
 /// </summary>
 internal static class WaitCommand
 {
-    private static readonly HashSet<Kind> Programmable = [Kind.Endpoint, Kind.Service, Kind.ServiceEndpoints, Kind.Network, Kind.NetworkPolicy];
+    /// <summary>
+    /// Each condition --for takes, what it means and the kinds it applies to (the nodes program
+    /// endpoints, services, endpoint sets, networks and policies; namespaces, nodes and the
+    /// ClusterSet kinds are not programmed). The help and the refusals are made from this table.
+    /// </summary>
+    internal static readonly IReadOnlyList<(string Name, string Meaning, IReadOnlyList<ResourceKind> Kinds)> Conditions =
+    [
+        ("programmed", "every counted node's kernel has the object's revision",
+            [ResourceKinds.Network, ResourceKinds.Endpoint, ResourceKinds.Service, ResourceKinds.NetworkPolicy, ResourceKinds.ServiceEndpoints]),
+    ];
+
+    private static string KindList(IEnumerable<ResourceKind> kinds) => string.Join(", ", kinds.Select(k => k.Aliases[0]));
 
     public static Command Create(GlobalOptions global, Terminal terminal)
     {
-        var kindArgument = GlobalOptions.KindArgument();
+        var kindArgument = GlobalOptions.KindArgument(include: k => Conditions.Any(c => c.Kinds.Contains(k)));
         var names = new Argument<string[]>("name") { Description = "Names (NAMESPACE/NAME or NAME with -n)", Arity = ArgumentArity.OneOrMore };
-        var condition = new Option<string>("--for") { Description = "What to wait for: programmed (every counted node's kernel has the object's revision)", Required = true };
+        var condition = new Option<string>("--for")
+        {
+            Description = "What to wait for: " + string.Join("; ", Conditions.Select(c => $"{c.Name} ({c.Meaning}), for {KindList(c.Kinds)}")),
+            HelpName = string.Join("|", Conditions.Select(c => c.Name)),
+            Required = true,
+        };
+        condition.CompletionSources.Add(Conditions.Select(c => c.Name).ToArray());
         var etag = new Option<string?>("--etag") { Description = "Wait for this revision rather than the current one (one name only)" };
         var command = new Command("wait", "Wait until objects are in force: programmed on every counted node (ready, and caught up)") { kindArgument, names, condition, etag };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var kind = GlobalOptions.Kind(parse.GetValue(kindArgument)!);
-            if (parse.GetValue(condition) != "programmed") throw CliException.Usage($"--for '{parse.GetValue(condition)}': the only condition is 'programmed'");
-            if (!Programmable.Contains(kind.WatchKind)) throw CliException.Usage($"{kind.Name} objects are not programmed by the nodes (endpoints, services, endpoint sets, networks and network policies are)");
+            var wantedCondition = parse.GetValue(condition);
+            var (conditionName, _, conditionKinds) = Conditions.FirstOrDefault(c => c.Name == wantedCondition);
+            if (conditionName is null) throw CliException.Usage($"--for '{wantedCondition}' is not a condition ({string.Join(", ", Conditions.Select(c => c.Name))})");
+            if (!conditionKinds.Contains(kind)) throw CliException.Usage($"--for={conditionName} does not apply to {kind.Name} objects (it applies to {KindList(conditionKinds)})");
             var wanted = parse.GetValue(names)!;
             if (parse.GetValue(etag) is not null && wanted.Length > 1) throw CliException.Usage("--etag names one revision: give one name");
             using var context = global.Context(parse, terminal);

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using ControlPlane.Cli.Resources;
+using ControlPlane.Contracts.Addressing;
 using ControlPlane.Contracts.Client;
 using ControlPlane.Contracts.V1;
 
@@ -9,7 +10,9 @@ namespace ControlPlane.Cli.Manifests;
 /// <summary>
 /// Client-side validation of every document before anything is sent: the server's rules for
 /// names, labels, ports, protocols, address ranges, selectors, policy peers and ClusterSet peers'
-/// silo addresses, each problem reported on its own. Rules that depend on the server's
+/// silo addresses, each problem reported on its own. Addresses and prefixes are checked by the
+/// server's own code (<see cref="AddressRules"/>, <see cref="IpPrefix"/>, <see cref="HostAddresses"/>
+/// and <see cref="SpecialRanges"/> in Contracts), so a refusal reads as the server's for that field. Rules that depend on the server's
 /// configuration or on other objects (service ranges, overlapping networks, free addresses, a
 /// peer named like this cluster) are left to the plan (see <c>ApplyPlanner</c>) and to the server.
 /// </summary>
@@ -112,79 +115,39 @@ internal sealed class ManifestValidator
         if (!RequireSpec(spec)) return;
         if (spec!.Vni is 0 or > 16_777_215) Add("spec.vni", spec.Vni == 0 ? "is required (1..16777215)" : $"{spec.Vni} is outside 1..16777215");
         if (spec.Ipv4Cidr.Length == 0) Add("spec.ipv4_cidr", "is required");
-        else Range("spec.ipv4_cidr", spec.Ipv4Cidr, AddressFamily.InterNetwork, spec.Ipv4BlockPrefixLength, 26, 30, "spec.ipv4_block_prefix_length");
-        if (spec.Ipv6Cidr.Length > 0) Range("spec.ipv6_cidr", spec.Ipv6Cidr, AddressFamily.InterNetworkV6, spec.Ipv6BlockPrefixLength, 122, 126, "spec.ipv6_block_prefix_length");
+        else Add(AddressRules.NetworkRange("spec.ipv4_cidr", spec.Ipv4Cidr, AddressFamily.InterNetwork, spec.Ipv4BlockPrefixLength, "spec.ipv4_block_prefix_length"));
+        if (spec.Ipv6Cidr.Length > 0) Add(AddressRules.NetworkRange("spec.ipv6_cidr", spec.Ipv6Cidr, AddressFamily.InterNetworkV6, spec.Ipv6BlockPrefixLength, "spec.ipv6_block_prefix_length"));
         else if (spec.Ipv6BlockPrefixLength != 0) Add("spec.ipv6_block_prefix_length", "is set but the network has no spec.ipv6_cidr");
         var minimum = spec.Ipv6Cidr.Length > 0 ? 1280u : 576u;
         if (spec.Mtu != 0 && (spec.Mtu < minimum || spec.Mtu > 9000)) Add("spec.mtu", $"{spec.Mtu} is outside {minimum}..9000");
     }
 
-    private void Range(string field, string cidr, AddressFamily family, uint block, int defaultBlock, int longest, string blockField)
+    private void Add(FieldProblem? problem)
     {
-        if (Prefix(field, cidr) is not { } prefix) return;
-        if (prefix.BaseAddress.AddressFamily != family)
-        {
-            Add(field, $"'{cidr}' is not an {(family == AddressFamily.InterNetwork ? "IPv4" : "IPv6")} prefix");
-            return;
-        }
-        if (prefix.PrefixLength > longest) Add(field, $"/{prefix.PrefixLength} is too small for a network (at most /{longest})");
-        var effective = block == 0 ? Math.Max(defaultBlock, prefix.PrefixLength) : (int)block;
-        if (effective < prefix.PrefixLength || effective > longest) Add(blockField, $"/{effective} must lie between the network's /{prefix.PrefixLength} and /{longest}");
+        if (problem is { } refused) Add(refused.Field, refused.Reason);
     }
 
-    /// <summary>
-    /// A prefix in canonical form (no bits set after the prefix length), as the server wants it;
-    /// <paramref name="masked"/>: host bits are cleared instead (a policy's ip_block, as Kubernetes reads it).
-    /// </summary>
-    public static IPNetwork? ParsePrefix(string text, out string? error, bool masked = false)
+    /// <summary>A prefix as the server reads it (<see cref="IpPrefix.Parse"/>; <paramref name="masked"/>: a policy's ip_block, <see cref="IpPrefix.ParseMasked"/>).</summary>
+    private IpPrefix? Prefix(string field, string text, bool masked = false)
     {
-        error = null;
-        var slash = text.IndexOf('/', StringComparison.Ordinal);
-        if (slash < 0 || !IPAddress.TryParse(text[..slash], out var address) || !int.TryParse(text[(slash + 1)..], out var length)
-            || length < 0 || length > (address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128))
-        {
-            error = $"'{text}' is not an address prefix like 10.0.0.0/16 or fd00::/64";
-            return null;
-        }
-        if (address.IsIPv4MappedToIPv6 || (address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0))
-        {
-            error = $"'{text}' must be a plain IPv4 or IPv6 prefix";
-            return null;
-        }
-        var bytes = address.GetAddressBytes();
-        var network = (byte[])bytes.Clone();
-        for (var bit = length; bit < bytes.Length * 8; bit++) network[bit / 8] &= (byte)~(0x80 >> (bit % 8));
-        if (!masked && !network.AsSpan().SequenceEqual(bytes))
-        {
-            error = $"'{text}' has bits set after /{length} (did you mean {new IPAddress(network)}/{length}?)";
-            return null;
-        }
-        return new IPNetwork(new IPAddress(network), length);
-    }
-
-    private IPNetwork? Prefix(string field, string text, bool masked = false)
-    {
-        var prefix = ParsePrefix(text, out var error, masked);
-        if (error is not null) Add(field, error);
+        var prefix = masked ? IpPrefix.ParseMasked(text, out var problem) : IpPrefix.Parse(text, out problem);
+        if (problem is not null) Add(field, problem);
         return prefix;
     }
 
+    /// <summary>An address as the server reads it (<see cref="HostAddresses.Parse"/>).</summary>
     private IPAddress? Host(string field, string text)
     {
-        if (IPAddress.TryParse(text, out var address) && !address.Equals(IPAddress.Any) && !address.Equals(IPAddress.IPv6Any)
-            && (text.Contains('.', StringComparison.Ordinal) || text.Contains(':', StringComparison.Ordinal)))
-        {
-            return address;
-        }
-        Add(field, $"'{text}' is not a usable IP address");
-        return null;
+        var address = HostAddresses.Parse(text, out var problem);
+        if (problem is not null) Add(field, problem);
+        return address;
     }
 
     private void Node(NodeSpec? spec)
     {
         if (!RequireSpec(spec)) return;
         if (spec!.UnderlayIp.Length == 0) Add("spec.underlay_ip", "is required");
-        else Host("spec.underlay_ip", spec.UnderlayIp);
+        else if (AddressRules.UnderlayAddress(spec.UnderlayIp, out var problem) is null) Add("spec.underlay_ip", problem!);
     }
 
     private void Endpoint(EndpointSpec? spec)
@@ -332,7 +295,7 @@ internal sealed class ManifestValidator
         for (var e = 0; e < block.Except.Count; e++)
         {
             var except = Prefix($"{at}.ip_block.except[{e}]", block.Except[e], masked: true);
-            if (cidr is not null && except is not null && Contracts.Policy.AddressRange.ExceptProblem(block.Cidr, block.Except[e]) is { } problem)
+            if (cidr is { } outer && except is { } inner && Contracts.Policy.AddressRange.ExceptProblem(outer.ToString(), inner.ToString()) is { } problem)
             {
                 Add($"{at}.ip_block.except[{e}]", problem);
             }

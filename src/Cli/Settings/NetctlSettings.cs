@@ -30,9 +30,7 @@ internal sealed record NetctlSettings(IReadOnlyList<string> Servers, string Dns,
         var server = serverFlag ?? environment("NETCTL_SERVER") ?? file.GetValueOrDefault("server") ?? DefaultServer;
         var servers = server.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (servers.Length == 0) throw CliException.Usage("--server names no address");
-        var timeoutText = timeoutFlag ?? environment("NETCTL_TIMEOUT") ?? file.GetValueOrDefault("timeout");
-        var timeout = timeoutText is null ? DefaultTimeout : ParseDuration(timeoutText)
-            ?? throw CliException.Usage($"timeout '{timeoutText}' is not a duration longer than zero (e.g. 30s, 500ms, 2m)");
+        var timeout = ResolveTimeout(timeoutFlag, environment("NETCTL_TIMEOUT"), file);
         var ns = namespaceFlag ?? environment("NETCTL_NAMESPACE") ?? file.GetValueOrDefault("namespace");
         return new NetctlSettings(servers, dnsFlag ?? environment("NETCTL_DNS") ?? file.GetValueOrDefault("dns") ?? DefaultDns,
             string.IsNullOrEmpty(ns) ? null : ns, timeout)
@@ -43,6 +41,20 @@ internal sealed record NetctlSettings(IReadOnlyList<string> Servers, string Dns,
         };
     }
 
+    /// <summary>
+    /// The timeout from the first place that sets it, refused naming that place: --timeout is a
+    /// usage error (exit 2, the command line), NETCTL_TIMEOUT and the file's <c>timeout</c> are
+    /// configuration errors (exit 1, as any other bad configuration file is).
+    /// </summary>
+    private static TimeSpan ResolveTimeout(string? flag, string? environmentValue, ConfigFile file)
+    {
+        if (flag is not null) return ParseDuration(flag, out var problem) ?? throw CliException.Usage($"--timeout {problem}");
+        if (environmentValue is not null) return ParseDuration(environmentValue, out var problem) ?? throw new CliException($"NETCTL_TIMEOUT={environmentValue}: {problem}");
+        if (file.Lines.TryGetValue("timeout", out var line))
+            return ParseDuration(file["timeout"], out var problem) ?? throw new CliException($"{file.Path}: line {line}: timeout {problem}");
+        return DefaultTimeout;
+    }
+
     /// <summary>The configuration file used when none is named.</summary>
     public static string DefaultPath(Func<string, string?> environment)
     {
@@ -51,10 +63,19 @@ internal sealed record NetctlSettings(IReadOnlyList<string> Servers, string Dns,
         return Path.Combine(root, "netctl", "config.yaml");
     }
 
-    /// <summary>"30s", "500ms", "2m", "1h" or a TimeSpan ("00:00:30").</summary>
-    public static TimeSpan? ParseDuration(string text)
+    /// <summary>"30s", "500ms", "2m", "1h" or a TimeSpan ("00:00:30"); not a bare number (.NET would read days), as no setting of the programs takes one.</summary>
+    public static TimeSpan? ParseDuration(string text) => ParseDuration(text, out _);
+
+    /// <summary>As <see cref="ParseDuration(string)"/>, with the reason a text is not a duration ("'10q' is not …").</summary>
+    public static TimeSpan? ParseDuration(string text, out string? problem)
     {
+        problem = null;
         text = text.Trim();
+        if (text.Length > 0 && ControlPlane.Contracts.Hosting.StrictDurationConverter.IsBareNumber(text))
+        {
+            problem = $"'{text}' is a bare number: a duration needs a unit (e.g. {text}s, {text}ms, {text}m)";
+            return null;
+        }
         (string Suffix, double Scale)[] units = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)];
         foreach (var (suffix, scale) in units)
         {
@@ -64,13 +85,24 @@ internal sealed record NetctlSettings(IReadOnlyList<string> Servers, string Dns,
                 return TimeSpan.FromSeconds(value * scale);
             }
         }
-        return TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var span) && span > TimeSpan.Zero ? span : null;
+        if (TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var span) && span > TimeSpan.Zero) return span;
+        problem = $"'{text}' is not a duration longer than zero (e.g. 30s, 500ms, 2m)";
+        return null;
     }
 
-    private static Dictionary<string, string> ReadFile(string? path, bool mustExist, Func<string, string?> environment)
+    /// <summary>The settings a configuration file holds, and the line of each.</summary>
+    private sealed class ConfigFile(string path) : Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        public string Path { get; } = path;
+
+        public Dictionary<string, int> Lines { get; } = new(StringComparer.Ordinal);
+    }
+
+    /// <summary>Every problem of the file is a configuration error (exit 1), naming the file and the line.</summary>
+    private static ConfigFile ReadFile(string? path, bool mustExist, Func<string, string?> environment)
     {
         path ??= DefaultPath(environment);
-        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        var values = new ConfigFile(path);
         if (!File.Exists(path))
         {
             if (mustExist) throw new CliException($"configuration file {path} does not exist");
@@ -100,6 +132,7 @@ internal sealed record NetctlSettings(IReadOnlyList<string> Servers, string Dns,
                 YamlSequenceNode list when key == "server" => string.Join(",", list.Children.OfType<YamlScalarNode>().Select(s => s.Value)),
                 _ => throw new CliException($"{path}: line {valueNode.Start.Line}: '{key}' must be a single value"),
             };
+            values.Lines[key] = (int)valueNode.Start.Line;
         }
         return values;
     }

@@ -38,20 +38,20 @@ public static class PeerJudge
         {
             foreach (var network in observed.Networks)
             {
-                ranges.Add(new(IpPrefix.ParseStored("ipv4_cidr", network.Ipv4Cidr), $"network '{network.Name}' of cluster '{peer}'"));
+                ranges.Add(new(AddressInput.ParseStoredPrefix("ipv4_cidr", network.Ipv4Cidr), $"network '{network.Name}' of cluster '{peer}'"));
                 if (network.Ipv6Cidr.Length > 0)
                 {
-                    ranges.Add(new(IpPrefix.ParseStored("ipv6_cidr", network.Ipv6Cidr), $"network '{network.Name}' of cluster '{peer}'"));
+                    ranges.Add(new(AddressInput.ParseStoredPrefix("ipv6_cidr", network.Ipv6Cidr), $"network '{network.Name}' of cluster '{peer}'"));
                 }
             }
-            ranges.AddRange(info.ServiceRanges.Select(r => new PeerRange(IpPrefix.Parse("service_ranges", r), $"the service range of cluster '{peer}'")));
+            ranges.AddRange(info.ServiceRanges.Select(r => new PeerRange(AddressInput.ParsePrefix("service_ranges", r), $"the service range of cluster '{peer}'")));
         }
         catch (ControlPlaneException e)
         {
             return ([], "Invalid", $"cluster '{peer}' sent a range that does not parse: {e.Message}");
         }
         var own = new[] { local.ServiceIpv4Cidr, local.ServiceIpv6Cidr }.Where(c => c.Length > 0)
-            .Select(c => new PeerRange(IpPrefix.Parse("service range", c), "this cluster's service range"));
+            .Select(c => new PeerRange(AddressInput.ParsePrefix("service range", c), "this cluster's service range"));
         for (var i = 0; i < ranges.Count; i++)
         {
             foreach (var other in ranges.Take(i).Concat(own))

@@ -52,16 +52,12 @@ public sealed class BlockPool
     /// The longest block length of a family: /30 and /126. A block holds its node's VTEP address
     /// (its first) and block 0 also the gateway, so four addresses are the fewest that leave every
     /// block, including the first and (IPv4) the one ending in the broadcast address, at least one
-    /// address for an endpoint.
+    /// address for an endpoint. The rule is shared with netctl's checks (<see cref="AddressRules"/>).
     /// </summary>
-    public static int LongestBlock(AddressFamily family) => (family == AddressFamily.InterNetwork ? 32 : 128) - 2;
+    public static int LongestBlock(AddressFamily family) => AddressRules.LongestBlock(family);
 
-    /// <summary>
-    /// The shortest block length of a network: its own length (one block, for one node), and at
-    /// least /1, so that a block's size fits 128 bits. No network is ever /0: it would hold
-    /// loopback (<see cref="SpecialRanges"/>).
-    /// </summary>
-    public static int ShortestBlock(IpPrefix network) => Math.Max(network.Length, 1);
+    /// <summary>The shortest block length of a network (<see cref="AddressRules.ShortestBlock"/>).</summary>
+    public static int ShortestBlock(IpPrefix network) => AddressRules.ShortestBlock(network);
 
     public UInt128 Gateway { get; }
 

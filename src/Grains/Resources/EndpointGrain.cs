@@ -46,7 +46,7 @@ internal sealed class EndpointGrain(ObjectServices services) : ResourceGrain<End
         var families = new HashSet<System.Net.Sockets.AddressFamily>();
         for (var i = 0; i < spec.Ips.Count; i++)
         {
-            var address = Addresses.ParseHost($"spec.ips[{i}]", spec.Ips[i]);
+            var address = AddressInput.ParseHost($"spec.ips[{i}]", spec.Ips[i]);
             if (!families.Add(address.AddressFamily)) throw ControlPlaneException.Invalid($"spec.ips[{i}]", "asks for a second address of the same family");
             spec.Ips[i] = address.ToString();
         }

@@ -56,29 +56,13 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
     }
 
     /// <summary>
-    /// A range must be of its field's family, leave room for a block (at most /30 or /126, see
-    /// <see cref="BlockPool.LongestBlock"/>) and overlap no special range (loopback, link-local,
-    /// multicast, ...). Blocks lie between the network's own length (one block for one node) and
-    /// the longest: the data path routes any of them, one route per remote block.
+    /// A range must be of its field's family, leave room for a block (at most /30 or /126) and
+    /// overlap no special range (loopback, link-local, multicast, ...). Blocks lie between the
+    /// network's own length (one block for one node) and the longest: the data path routes any of
+    /// them, one route per remote block. The rule is shared with netctl (<see cref="AddressRules.NetworkRange"/>).
     /// </summary>
-    private static void CheckRange(string field, string cidr, System.Net.Sockets.AddressFamily family, uint blockLength, string blockField)
-    {
-        var prefix = IpPrefix.Parse(field, cidr);
-        if (prefix.Family != family)
-        {
-            throw ControlPlaneException.Invalid(field, $"'{cidr}' is not an {(family == System.Net.Sockets.AddressFamily.InterNetwork ? "IPv4" : "IPv6")} prefix");
-        }
-        var longest = BlockPool.LongestBlock(family);
-        if (prefix.Length > longest)
-        {
-            throw ControlPlaneException.Invalid(field, $"/{prefix.Length} is too small for a network (at most /{longest})");
-        }
-        SpecialRanges.RequireUsable(field, prefix);
-        if (blockLength != 0 && (blockLength < BlockPool.ShortestBlock(prefix) || blockLength > longest))
-        {
-            throw ControlPlaneException.Invalid(blockField, $"/{blockLength} must lie between the network's /{BlockPool.ShortestBlock(prefix)} and /{longest}");
-        }
-    }
+    private static void CheckRange(string field, string cidr, System.Net.Sockets.AddressFamily family, uint blockLength, string blockField) =>
+        AddressInput.Require(AddressRules.NetworkRange(field, cidr, family, blockLength, blockField));
 
     /// <summary>The block length of a network that names none: /26 and /122, or the whole network when it is smaller.</summary>
     private static uint DefaultBlock(IpPrefix prefix) =>
@@ -87,14 +71,14 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
     protected override Task<Reservation> PrepareCreateAsync(Network resource)
     {
         var spec = resource.Spec;
-        var v4 = IpPrefix.Parse("spec.ipv4_cidr", spec.Ipv4Cidr);
+        var v4 = AddressInput.ParsePrefix("spec.ipv4_cidr", spec.Ipv4Cidr);
         spec.Ipv4BlockPrefixLength = spec.Ipv4BlockPrefixLength == 0 ? DefaultBlock(v4) : spec.Ipv4BlockPrefixLength;
         // The anycast gateway is the first host address of each range, the same on every node.
         resource.Status = new NetworkStatus { Mtu = EffectiveMtu(spec), Ipv4Gateway = v4.AddressAt(1).ToString() };
         var ranges = new List<IpPrefix> { v4 };
         if (spec.Ipv6Cidr.Length > 0)
         {
-            var v6 = IpPrefix.Parse("spec.ipv6_cidr", spec.Ipv6Cidr);
+            var v6 = AddressInput.ParsePrefix("spec.ipv6_cidr", spec.Ipv6Cidr);
             spec.Ipv6BlockPrefixLength = spec.Ipv6BlockPrefixLength == 0 ? DefaultBlock(v6) : spec.Ipv6BlockPrefixLength;
             resource.Status.Ipv6Gateway = v6.AddressAt(1).ToString();
             ranges.Add(v6);
@@ -136,7 +120,7 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
         range.Family == System.Net.Sockets.AddressFamily.InterNetwork ? "spec.ipv4_cidr" : "spec.ipv6_cidr";
 
     private IEnumerable<IpPrefix> ServiceRanges() =>
-        new[] { Services.Options.ServiceIpv4Cidr, Services.Options.ServiceIpv6Cidr }.Where(c => c.Length > 0).Select(c => IpPrefix.Parse("service range", c));
+        new[] { Services.Options.ServiceIpv4Cidr, Services.Options.ServiceIpv6Cidr }.Where(c => c.Length > 0).Select(c => AddressInput.ParsePrefix("service range", c));
 
     protected override Network Merge(Network current, Network requested)
     {
@@ -276,7 +260,7 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
         var held = (await Store.ListClaimsAsync(Claims.AddressScope(Key))).Select(h => Claims.AddressOf(h.Claim)).ToList();
         var updated = State.Clone();
         var released = updated.Status.Blocks
-            .Where(b => b.Node == node && !HoldsAny(IpPrefix.Parse("status.blocks", b.Cidr), held))
+            .Where(b => b.Node == node && !HoldsAny(AddressInput.ParsePrefix("status.blocks", b.Cidr), held))
             .ToList();
         if (released.Count == 0) return;
         released.ForEach(b => updated.Status.Blocks.Remove(b));
@@ -304,14 +288,14 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
             return _pools;
         }
         var state = RequireState();
-        var pools = new List<BlockPool> { new(IpPrefix.ParseStored("spec.ipv4_cidr", state.Spec.Ipv4Cidr), (int)state.Spec.Ipv4BlockPrefixLength) };
+        var pools = new List<BlockPool> { new(AddressInput.ParseStoredPrefix("spec.ipv4_cidr", state.Spec.Ipv4Cidr), (int)state.Spec.Ipv4BlockPrefixLength) };
         if (state.Spec.Ipv6Cidr.Length > 0)
         {
-            pools.Add(new BlockPool(IpPrefix.ParseStored("spec.ipv6_cidr", state.Spec.Ipv6Cidr), (int)state.Spec.Ipv6BlockPrefixLength));
+            pools.Add(new BlockPool(AddressInput.ParseStoredPrefix("spec.ipv6_cidr", state.Spec.Ipv6Cidr), (int)state.Spec.Ipv6BlockPrefixLength));
         }
         foreach (var block in state.Status.Blocks)
         {
-            var prefix = IpPrefix.Parse("status.blocks", block.Cidr);
+            var prefix = AddressInput.ParsePrefix("status.blocks", block.Cidr);
             pools.First(p => p.GatewayAddress.AddressFamily == prefix.Family).AssignBlock(prefix, block.Node);
         }
         foreach (var held in await Store.ListClaimsAsync(Claims.AddressScope(Key)))

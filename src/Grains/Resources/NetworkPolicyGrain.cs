@@ -60,10 +60,10 @@ internal sealed class NetworkPolicyGrain(ObjectServices services) : ResourceGrai
         if (peer.IpBlock is { } block)
         {
             // Host bits are ignored, as Kubernetes does (the agents match the masked range).
-            var cidr = IpPrefix.ParseMasked(at + ".ip_block.cidr", block.Cidr);
+            var cidr = AddressInput.ParseMaskedPrefix(at + ".ip_block.cidr", block.Cidr);
             for (var e = 0; e < block.Except.Count; e++)
             {
-                var except = IpPrefix.ParseMasked($"{at}.ip_block.except[{e}]", block.Except[e]);
+                var except = AddressInput.ParseMaskedPrefix($"{at}.ip_block.except[{e}]", block.Except[e]);
                 if (Contracts.Policy.AddressRange.ExceptProblem(cidr.ToString(), except.ToString()) is { } problem)
                     throw ControlPlaneException.Invalid($"{at}.ip_block.except[{e}]", problem);
             }

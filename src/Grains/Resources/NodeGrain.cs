@@ -35,8 +35,7 @@ internal sealed class NodeGrain(ObjectServices services, ClusterSet.ClusterSetOp
     protected override void Validate(Node resource)
     {
         var spec = resource.Spec ?? throw ControlPlaneException.Invalid("spec", "is required");
-        var address = Addresses.ParseHost("spec.underlay_ip", spec.UnderlayIp);
-        SpecialRanges.RequireUsable("spec.underlay_ip", address);
+        var address = AddressRules.UnderlayAddress(spec.UnderlayIp, out var problem) ?? throw ControlPlaneException.Invalid("spec.underlay_ip", problem!);
         spec.UnderlayIp = address.ToString();
     }
 

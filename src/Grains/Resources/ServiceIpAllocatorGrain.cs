@@ -94,7 +94,7 @@ internal sealed class ServiceIpAllocatorGrain(ObjectServices services) : Grain, 
             {
                 continue;
             }
-            var prefix = IpPrefix.Parse(setting, cidr);
+            var prefix = AddressInput.ParsePrefix(setting, cidr);
             // One block spanning the whole range: the allocator is a single bitmap.
             var pool = new BlockPool(prefix, prefix.Length);
             pool.AssignBlock(prefix, Owner);

@@ -47,7 +47,7 @@ public static class ServiceFamilies
         var requested = new List<IPAddress>();
         for (var i = 0; i < spec.ClusterIps.Count; i++)
         {
-            var address = Addresses.ParseHost($"spec.cluster_ips[{i}]", spec.ClusterIps[i]);
+            var address = AddressInput.ParseHost($"spec.cluster_ips[{i}]", spec.ClusterIps[i]);
             spec.ClusterIps[i] = address.ToString();
             requested.Add(address);
         }

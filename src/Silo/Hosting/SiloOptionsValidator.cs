@@ -1,5 +1,6 @@
 using System.Net;
 using ControlPlane.Grains;
+using ControlPlane.Contracts.Addressing;
 using ControlPlane.Grains.Ipam;
 using ControlPlane.Storage.Errors;
 using ControlPlane.Storage.GrainStorage;
@@ -38,7 +39,7 @@ public static class SiloOptionsValidator
             if (cidr.Length == 0) continue;
             try
             {
-                var prefix = IpPrefix.Parse(name, cidr);
+                var prefix = AddressInput.ParsePrefix(name, cidr);
                 if (prefix.Bits - prefix.Length > 20) errors.Add($"ControlPlane:{name} {cidr} is larger than 2^20 addresses");
             }
             catch (ControlPlaneException e)

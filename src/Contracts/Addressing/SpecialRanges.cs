@@ -1,14 +1,14 @@
 using System.Net;
 using System.Net.Sockets;
-using ControlPlane.Storage.Errors;
 
-namespace ControlPlane.Grains.Ipam;
+namespace ControlPlane.Contracts.Addressing;
 
 /// <summary>
 /// Addresses that can be neither a network's nor a node's underlay address, because the kernel
 /// never routes them between hosts as unicast: "this network" and the unspecified address,
 /// loopback, link-local, multicast, the limited broadcast address and IPv4-mapped IPv6. One table
-/// for both families; a prefix is refused when it overlaps any of them.
+/// for both families; a prefix is refused when it overlaps any of them. Shared by the server and
+/// netctl's checks.
 /// </summary>
 public static class SpecialRanges
 {
@@ -26,23 +26,15 @@ public static class SpecialRanges
         (V6((UInt128)0xFF << 120, 8), "multicast"),
     ];
 
-    /// <summary>Refuses a network range that overlaps a special range (INVALID_ARGUMENT naming <paramref name="field"/>).</summary>
-    public static void RequireUsable(string field, IpPrefix prefix)
-    {
-        if (Overlapped(prefix) is var (range, what))
-        {
-            throw ControlPlaneException.Invalid(field, $"{prefix} overlaps {what} ({range})");
-        }
-    }
+    /// <summary>Why a network range cannot be used (it overlaps a special range); null when it can.</summary>
+    public static string? Problem(IpPrefix prefix) =>
+        Overlapped(prefix) is var (range, what) ? $"{prefix} overlaps {what} ({range})" : null;
 
-    /// <summary>Refuses a host address in a special range (INVALID_ARGUMENT naming <paramref name="field"/>).</summary>
-    public static void RequireUsable(string field, IPAddress address)
+    /// <summary>Why a host address cannot be used (it lies in a special range); null when it can.</summary>
+    public static string? Problem(IPAddress address)
     {
         var host = new IpPrefix(IpPrefix.ToNumber(address), address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128, address.AddressFamily);
-        if (Overlapped(host) is var (range, what))
-        {
-            throw ControlPlaneException.Invalid(field, $"{address} is {what} ({range}), not a unicast address another host can reach");
-        }
+        return Overlapped(host) is var (range, what) ? $"{address} is {what} ({range}), not a unicast address another host can reach" : null;
     }
 
     private static (IpPrefix Range, string What)? Overlapped(IpPrefix prefix) =>

@@ -1,13 +1,14 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
-using ControlPlane.Storage.Errors;
 
-namespace ControlPlane.Grains.Ipam;
+namespace ControlPlane.Contracts.Addressing;
 
 /// <summary>
 /// An IPv4 or IPv6 prefix, held as a 128-bit number so that one code path serves both families.
-/// IPv4 addresses occupy the low 32 bits.
+/// IPv4 addresses occupy the low 32 bits. Its parsing is the server's rule for every prefix a
+/// user writes, shared with netctl's checks: each Parse returns the prefix, or null and the reason
+/// (the server reports it as INVALID_ARGUMENT naming the field, netctl as a manifest problem).
 /// </summary>
 public readonly record struct IpPrefix(UInt128 Network, int Length, AddressFamily Family)
 {
@@ -26,6 +27,9 @@ public readonly record struct IpPrefix(UInt128 Network, int Length, AddressFamil
 
     public bool Contains(UInt128 address) => address >= Network && address <= Last;
 
+    /// <summary>Whether <paramref name="address"/> is of this prefix's family and inside it.</summary>
+    public bool Contains(IPAddress address) => address.AddressFamily == Family && Contains(ToNumber(address));
+
     public IPAddress AddressAt(UInt128 offset) => ToAddress(Network + offset, Family);
 
     public override string ToString() => $"{ToAddress(Network, Family)}/{Length}";
@@ -33,45 +37,49 @@ public readonly record struct IpPrefix(UInt128 Network, int Length, AddressFamil
     /// <summary>
     /// Parses "address/length" as written by a user: the address in canonical input form (an IPv4
     /// dotted quad of decimal parts without leading zeros, IPv6 without a zone, as
-    /// <see cref="Addresses.ParseHost"/> requires), the length in decimal without leading zeros, and
+    /// <see cref="HostAddresses.Parse"/> requires), the length in decimal without leading zeros, and
     /// the host bits zero. "010.0.0.0/8" (octal to IPAddress, decimal to others) is refused rather
     /// than read differently from every other tool that reads it back.
     /// </summary>
-    public static IpPrefix Parse(string field, string text) => Parse(field, text, canonical: true);
+    public static IpPrefix? Parse(string text, out string? problem) => Parse(text, canonical: true, masked: false, out problem);
 
     /// <summary>
-    /// Parses a prefix this control plane stored earlier: as <see cref="Parse(string, string)"/>, but
-    /// the address may be in any form IPAddress reads, so that a network accepted before input
-    /// forms were checked still loads as it was allocated.
+    /// Parses a prefix this control plane stored earlier: as <see cref="Parse"/>, but the address
+    /// may be in any form IPAddress reads, so that a network accepted before input forms were
+    /// checked still loads as it was allocated.
     /// </summary>
-    public static IpPrefix ParseStored(string field, string text) => Parse(field, text, canonical: false);
+    public static IpPrefix? ParseStored(string text, out string? problem) => Parse(text, canonical: false, masked: false, out problem);
 
     /// <summary>
     /// Parses a range to match addresses against, as Kubernetes reads a NetworkPolicy's
-    /// ipBlock: as <see cref="Parse(string, string)"/>, but host bits are ignored ("10.1.2.3/8" is
-    /// 10.0.0.0/8), so manifests written for Kubernetes (its e2e tests write "podIP/4") apply unchanged.
+    /// ipBlock: as <see cref="Parse"/>, but host bits are ignored ("10.1.2.3/8" is 10.0.0.0/8), so
+    /// manifests written for Kubernetes (its e2e tests write "podIP/4") apply unchanged.
     /// </summary>
-    public static IpPrefix ParseMasked(string field, string text) => Parse(field, text, canonical: true, masked: true);
+    public static IpPrefix? ParseMasked(string text, out string? problem) => Parse(text, canonical: true, masked: true, out problem);
 
-    private static IpPrefix Parse(string field, string text, bool canonical, bool masked = false)
+    private static IpPrefix? Parse(string text, bool canonical, bool masked, out string? problem)
     {
+        problem = null;
         var slash = text.IndexOf('/');
         var lengthText = slash < 0 ? default : text.AsSpan(slash + 1);
         if (slash < 0 || !IPAddress.TryParse(text.AsSpan(0, slash), out var address) ||
-            (canonical && (!Addresses.IsCanonicalInput(text.AsSpan(0, slash), address) || !Addresses.IsDecimal(lengthText, 3))) ||
+            (canonical && (!HostAddresses.IsCanonicalInput(text.AsSpan(0, slash), address) || !HostAddresses.IsDecimal(lengthText, 3))) ||
             !int.TryParse(lengthText, System.Globalization.NumberStyles.None, null, out var length))
         {
-            throw ControlPlaneException.Invalid(field, $"{ControlPlaneException.Quote(text)} is not a CIDR (IPv4 dotted quad or IPv6 address, '/', prefix length)");
+            problem = $"{HostAddresses.Quote(text)} is not a CIDR (IPv4 dotted quad or IPv6 address, '/', prefix length)";
+            return null;
         }
         if (address.IsIPv4MappedToIPv6 || (address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0))
         {
-            throw ControlPlaneException.Invalid(field, $"'{text}' must be a plain IPv4 or IPv6 prefix");
+            problem = $"{HostAddresses.Quote(text)} must be a plain IPv4 or IPv6 prefix";
+            return null;
         }
         var value = ToNumber(address);
         var bits = address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
         if (length > bits)
         {
-            throw ControlPlaneException.Invalid(field, $"prefix length {length} is longer than {bits} bits");
+            problem = $"prefix length {length} is longer than {bits} bits";
+            return null;
         }
         var prefix = new IpPrefix(value, length, address.AddressFamily);
         if (masked)
@@ -80,7 +88,8 @@ public readonly record struct IpPrefix(UInt128 Network, int Length, AddressFamil
         }
         if ((value & prefix.HostMask) != 0)
         {
-            throw ControlPlaneException.Invalid(field, $"'{text}' has host bits set; did you mean {new IpPrefix(value & ~prefix.HostMask, length, address.AddressFamily)}?");
+            problem = $"{HostAddresses.Quote(text)} has host bits set; did you mean {new IpPrefix(value & ~prefix.HostMask, length, address.AddressFamily)}?";
+            return null;
         }
         return prefix;
     }

@@ -1,22 +1,30 @@
 using System.Net;
 using System.Net.Sockets;
-using ControlPlane.Storage.Errors;
 
-namespace ControlPlane.Grains.Ipam;
+namespace ControlPlane.Contracts.Addressing;
 
-/// <summary>Parsing of single addresses given by users: canonical forms only, one rule for both families.</summary>
-public static class Addresses
+/// <summary>
+/// Parsing of single addresses given by users: canonical forms only, one rule for both families,
+/// shared by the server and netctl's checks (each reports the returned reason for its field).
+/// </summary>
+public static class HostAddresses
 {
+    /// <summary>Longest echo of a caller's value inside a message (the server's ControlPlaneException.MaxEcho).</summary>
+    public const int MaxEcho = 64;
+
     /// <summary>
     /// An IPv4 address in dotted-quad form (four decimal parts, no leading zeros) or an IPv6
-    /// address without a zone; returned in canonical form. Anything else is INVALID_ARGUMENT.
+    /// address without a zone or a mapped IPv4; returned in canonical form. Anything else: null
+    /// and the reason.
     /// </summary>
-    public static IPAddress ParseHost(string field, string text)
+    public static IPAddress? Parse(string text, out string? problem)
     {
         if (!IPAddress.TryParse(text, out var address) || !IsCanonicalInput(text, address))
         {
-            throw ControlPlaneException.Invalid(field, $"{ControlPlaneException.Quote(text)} is not an IPv4 (dotted quad) or IPv6 address");
+            problem = $"{Quote(text)} is not an IPv4 (dotted quad) or IPv6 address";
+            return null;
         }
+        problem = null;
         return address;
     }
 
@@ -24,7 +32,7 @@ public static class Addresses
     /// Whether <paramref name="text"/>, which parsed as <paramref name="address"/>, is written the way
     /// every other tool reads it: IPv4 as a dotted quad, IPv6 without a zone or a mapped IPv4.
     /// </summary>
-    internal static bool IsCanonicalInput(ReadOnlySpan<char> text, IPAddress address)
+    public static bool IsCanonicalInput(ReadOnlySpan<char> text, IPAddress address)
     {
         if (address.AddressFamily == AddressFamily.InterNetworkV6)
         {
@@ -41,6 +49,14 @@ public static class Addresses
     }
 
     /// <summary>1 to <paramref name="maxDigits"/> ASCII digits, with no leading zero unless the number is 0.</summary>
-    internal static bool IsDecimal(ReadOnlySpan<char> text, int maxDigits) =>
+    public static bool IsDecimal(ReadOnlySpan<char> text, int maxDigits) =>
         text.Length > 0 && text.Length <= maxDigits && !text.ContainsAnyExceptInRange('0', '9') && (text.Length == 1 || text[0] != '0');
+
+    /// <summary>
+    /// A caller's value quoted for a message, cut to <see cref="MaxEcho"/> characters, as the
+    /// server quotes it (an error that echoes a huge value would outgrow gRPC's header limits).
+    /// </summary>
+    public static string Quote(string value) => value.Length <= MaxEcho
+        ? $"'{value}'"
+        : $"'{value[..MaxEcho]}…' ({value.Length} characters)";
 }
