@@ -52,6 +52,9 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly NpgsqlDataSource _commits;
+    // Unpooled twins of the two, for the one repeat of work whose pooled connection turned out dead.
+    private readonly NpgsqlDataSource _freshReads;
+    private readonly NpgsqlDataSource _freshCommits;
 
     /// <summary>Read connections open at once per silo (the commit loop and the probe use a pool of their own).</summary>
     private const int ReadConnections = 24;
@@ -79,6 +82,8 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         builder.ApplicationName = "controlplane-commit";
         builder.MaxPoolSize = 4;
         _commits = NpgsqlDataSource.Create(builder.ConnectionString);
+        _freshCommits = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(builder.ConnectionString) { Pooling = false }.ConnectionString);
+        _freshReads = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(_connectionString) { Pooling = false }.ConnectionString);
     }
 
     public PartitionState Open(string owner, int partitionCount)
@@ -165,7 +170,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         var answered = false;
         try
         {
-            await OnLiveConnectionAsync(_commits.OpenConnectionAsync, async connection =>
+            await OnLiveConnectionAsync(commit: true, async connection =>
             {
                 await using var tx = await connection.BeginTransactionAsync().ConfigureAwait(false);
                 var partitions = batch.Select(w => w.Partition).Distinct().Order().ToArray();
@@ -545,7 +550,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         try
         {
             // The probe changes nothing, so it may always be repeated on a new connection.
-            return await OnLiveConnectionAsync(_commits.OpenConnectionAsync, async connection =>
+            return await OnLiveConnectionAsync(commit: true, async connection =>
             {
                 await using var tx = await connection.BeginTransactionAsync().ConfigureAwait(false);
                 await ExecuteAsync(connection, tx, "SELECT revision FROM cp_partitions WHERE id = 0 FOR UPDATE").ConfigureAwait(false);
@@ -664,7 +669,7 @@ public async Task WaitForChangesAsync(TimeSpan timeout, CancellationToken cancel
     {
         try
         {
-            return await OnLiveConnectionAsync(ConnectAsync, read, static () => false).ConfigureAwait(false);
+            return await OnLiveConnectionAsync(commit: false, read, static () => false).ConfigureAwait(false);
         }
         catch (Exception e) when (IsStoreFailure(e))
         {
@@ -673,31 +678,32 @@ public async Task WaitForChangesAsync(TimeSpan timeout, CancellationToken cancel
     }
 
     /// <summary>
-    /// Runs <paramref name="work"/> on a connection from <paramref name="open"/>. A pooled
-    /// connection whose server side ended while it sat idle (PostgreSQL restarted or failed
-    /// over, or something ended idle sessions) fails on its first use. Then both pools are
-    /// cleared, since their other idle connections are as stale, and the work runs once more on
-    /// a new connection, unless the connection had <paramref name="answered"/> before it failed:
-    /// a commit that failed after that may have happened, and is never repeated.
+    /// Runs <paramref name="work"/> on a pooled connection (a commit connection when
+    /// <paramref name="commit"/>, else a read connection). A pooled connection whose server side
+    /// ended while it sat idle (PostgreSQL restarted or failed over, or something ended idle
+    /// sessions) fails on its first use. Then both pools are cleared, since their other idle
+    /// connections are as stale, and the work runs once more on a new, unpooled connection
+    /// (others may still be handing stale ones back to the pool), unless the connection had
+    /// <paramref name="answered"/> before it failed: a commit that failed after that may have
+    /// happened, and is never repeated.
     /// </summary>
-    private async Task<T> OnLiveConnectionAsync<T>(Func<CancellationToken, ValueTask<NpgsqlConnection>> open, Func<NpgsqlConnection, Task<T>> work, Func<bool> answered)
+    private async Task<T> OnLiveConnectionAsync<T>(bool commit, Func<NpgsqlConnection, Task<T>> work, Func<bool> answered)
     {
-        for (var attempt = 1; ; attempt++)
+        var connection = commit ? await _commits.OpenConnectionAsync().ConfigureAwait(false) : await ConnectAsync().ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
         {
-            var connection = await open(CancellationToken.None).ConfigureAwait(false);
-            await using (connection.ConfigureAwait(false))
+            try
             {
-                try
-                {
-                    return await work(connection).ConfigureAwait(false);
-                }
-                catch (Exception) when (attempt == 1 && connection.FullState is System.Data.ConnectionState.Broken or System.Data.ConnectionState.Closed && !answered())
-                {
-                    _dataSource.Clear();
-                    _commits.Clear();
-                }
+                return await work(connection).ConfigureAwait(false);
+            }
+            catch (Exception) when (connection.FullState is System.Data.ConnectionState.Broken or System.Data.ConnectionState.Closed && !answered())
+            {
+                _dataSource.Clear();
+                _commits.Clear();
             }
         }
+        await using var fresh = await (commit ? _freshCommits : _freshReads).OpenConnectionAsync().ConfigureAwait(false);
+        return await work(fresh).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -774,6 +780,8 @@ public async Task WaitForChangesAsync(TimeSpan timeout, CancellationToken cancel
         }
         _dataSource.Dispose();
         _commits.Dispose();
+        _freshReads.Dispose();
+        _freshCommits.Dispose();
         _stop.Dispose();
     }
 }
