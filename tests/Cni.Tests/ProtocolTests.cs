@@ -368,25 +368,11 @@ public sealed class ProtocolTests(CniBed bed)
         Cluster.AddNamespace(pod);
         var name = $"wired-{vni}";
         using var watching = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        var synced = new TaskCompletionSource();
-        var seen = Task.Run(async () =>
-        {
-            var states = new List<bool>();
-            var request = new ControlPlane.Contracts.V1.WatchRequest { Kinds = { ControlPlane.Contracts.V1.Kind.Endpoint }, Namespace = "default" };
-            await foreach (var e in Cluster.Client.WatchAsync(request, cancellationToken: watching.Token))
-            {
-                if (e.InitialEventsEnd) synced.TrySetResult();
-                if (e.Endpoint?.Metadata.Name != name) continue;
-                states.Add(e.Endpoint.Spec.Ready);
-                if (e.Endpoint.Spec.Ready) return states;
-            }
-            return states;
-        }, watching.Token);
-        await Task.WhenAny(synced.Task, seen);
+        var seen = await WatchEndpointAsync(name, (_, endpoint) => endpoint.Spec.Ready, watching.Token);
 
         var added = Runtimes.Plugin(Cluster, 1, "ADD", config, name, $"/run/netns/{pod}");
         Assert.True(added.Code == 0, added.ToString());
-        Assert.Equal([false, true], await seen);
+        Assert.Equal([false, true], (await seen).Select(e => e.Spec.Ready));
         Assert.True((await Cluster.Client.Endpoints.GetAsync("default", name)).Spec.Ready);
 
         // DEL needs no network: a configuration edited since the ADD still cleans up.
@@ -399,20 +385,33 @@ public sealed class ProtocolTests(CniBed bed)
     }
 
     /// <summary>A watch of the endpoints of "default", running when this returns: its task completes when endpoint <paramref name="name"/> is deleted.</summary>
-    private async Task<Task> WatchForDeleteAsync(string name, CancellationToken cancellationToken)
+    private Task<Task<List<ControlPlane.Contracts.V1.Endpoint>>> WatchForDeleteAsync(string name, CancellationToken cancellationToken) =>
+        WatchEndpointAsync(name, (type, _) => type == ControlPlane.Contracts.V1.EventType.Deleted, cancellationToken);
+
+    /// <summary>
+    /// A watch of the endpoints of "default", running (synced) when this returns: its task
+    /// completes with every event of endpoint <paramref name="name"/>, up to the first that
+    /// satisfies <paramref name="until"/>.
+    /// </summary>
+    private async Task<Task<List<ControlPlane.Contracts.V1.Endpoint>>> WatchEndpointAsync(string name,
+        Func<ControlPlane.Contracts.V1.EventType, ControlPlane.Contracts.V1.Endpoint, bool> until, CancellationToken cancellationToken)
     {
         var synced = new TaskCompletionSource();
-        var deleted = Task.Run(async () =>
+        var seen = Task.Run(async () =>
         {
+            var events = new List<ControlPlane.Contracts.V1.Endpoint>();
             var request = new ControlPlane.Contracts.V1.WatchRequest { Kinds = { ControlPlane.Contracts.V1.Kind.Endpoint }, Namespace = "default" };
             await foreach (var e in Cluster.Client.WatchAsync(request, cancellationToken: cancellationToken))
             {
                 if (e.InitialEventsEnd) synced.TrySetResult();
-                if (e.Type == ControlPlane.Contracts.V1.EventType.Deleted && e.Endpoint?.Metadata.Name == name) return;
+                if (e.Endpoint?.Metadata.Name != name) continue;
+                events.Add(e.Endpoint);
+                if (until(e.Type, e.Endpoint)) return events;
             }
+            return events;
         }, cancellationToken);
-        await Task.WhenAny(synced.Task, deleted);
-        if (deleted.IsFaulted || deleted.IsCanceled) await deleted;
-        return deleted;
+        await Task.WhenAny(synced.Task, seen);
+        if (seen.IsFaulted || seen.IsCanceled) await seen;
+        return seen;
     }
 }

@@ -195,12 +195,7 @@ public static class ServiceRuleset
         return value;
     }
 
-    public static byte[] VipKey(IPAddress vip)
-    {
-        var key = new byte[Width(vip)];
-        vip.TryWriteBytes(key, out _);
-        return key;
-    }
+    public static byte[] VipKey(IPAddress vip) => vip.GetAddressBytes();
 
     /// <summary>An element of the VIP's sources: VIP . first address of the range, to VIP . its last.</summary>
     public static NftElement VipSource(IPAddress vip, AddressRange sources)

@@ -455,7 +455,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = prefix + '\uffff' });
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = limit == int.MaxValue ? long.MaxValue : limit + 1L });
         var objects = new List<StoredObject>();
-        await using (var reader = await RunAsync(() => command.ExecuteReaderAsync()).ConfigureAwait(false))
+        await using (var reader = await command.ExecuteReaderAsync().ConfigureAwait(false))
         {
             while (await reader.ReadAsync().ConfigureAwait(false))
             {
@@ -478,7 +478,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         await using var command = new NpgsqlCommand("SELECT low, high, kind, key FROM cp_claims WHERE scope = $1 ORDER BY low", connection);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = scope });
         var claims = new List<ClaimHolder>();
-        await using var reader = await RunAsync(() => command.ExecuteReaderAsync()).ConfigureAwait(false);
+        await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
         while (await reader.ReadAsync().ConfigureAwait(false))
         {
             claims.Add(new ClaimHolder(new Claim(scope, (byte[])reader[0], (byte[])reader[1]), reader.GetString(2), reader.GetString(3)));
@@ -491,7 +491,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         await using var command = new NpgsqlCommand("SELECT high, kind, key FROM cp_claims WHERE scope = $1 AND low = $2", connection);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = scope });
         command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = low });
-        await using var reader = await RunAsync(() => command.ExecuteReaderAsync()).ConfigureAwait(false);
+        await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
         return await reader.ReadAsync().ConfigureAwait(false)
             ? new ClaimHolder(new Claim(scope, low, (byte[])reader[0]), reader.GetString(1), reader.GetString(2))
             : null;
@@ -524,7 +524,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
                 command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = behind });
                 command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. behind.Select(p => after[p])] });
                 command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
-                await using var reader = await RunAsync(() => command.ExecuteReaderAsync()).ConfigureAwait(false);
+                await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
                 var read = new int[heads.Length];
                 while (await reader.ReadAsync().ConfigureAwait(false))
                 {
@@ -583,7 +583,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
             UPDATE cp_partitions p SET compacted = l.upto FROM limits l WHERE p.id = l.id
             """, connection);
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = retain });
-        await RunAsync(() => command.ExecuteNonQueryAsync()).ConfigureAwait(false);
+        await command.ExecuteNonQueryAsync().ConfigureAwait(false);
         return (await ReadHeadsAsync(connection, null).ConfigureAwait(false)).Compacted;
     });
 
