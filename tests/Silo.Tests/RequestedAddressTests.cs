@@ -170,6 +170,15 @@ public sealed class RequestedAddressTests
                 headless.Spec.Type = ServiceType.Headless;
                 await silo.Client.Services.CreateAsync(headless);
                 await silo.Client.Services.CreateAsync(External("ext", "example.com"));
+                // The controller derives web's and headless's endpoint sets: the position is taken
+                // once those are written.
+                await using (var sets = new WatchCollector(silo.Client, new WatchRequest { Kinds = { Kind.ServiceEndpoints } }))
+                {
+                    var derived = new HashSet<string>();
+                    await sets.WaitForAsync(
+                        e => e.ServiceEndpoints is { } set && derived.Add(set.Metadata.Name) && derived.IsSupersetOf(["web", "headless"]),
+                        "web's and headless's endpoint sets");
+                }
                 var before = await PositionAsync(silo.Client);
 
                 // CLUSTER_IP and HEADLESS do not turn into each other.
