@@ -152,6 +152,69 @@ public sealed class AliasChaseTests
         Assert.DoesNotContain("ra", norec.Flags);
     }
 
+    /// <summary>
+    /// An upstream has no say about our names (RFC 2181 §5.4.1): where its alias chain comes back
+    /// into our zones, our own records answer from there on, for an ExternalName service and for
+    /// a name forwarded as it is; records it sends about our names are left out, and never answer
+    /// anyone from the cache.
+    /// </summary>
+    [Fact]
+    public async Task AnUpstreamsChainBackIntoOurZones_IsAnsweredFromOurOwnRecords()
+    {
+        await using var upstream = new Transport.DnsListener(new Handling.QueryHandler(Zones.ZoneSnapshot.Build(Zones.ZoneFile.Parse("""
+            $ORIGIN example.test.
+            @ 300 IN SOA ns.example.test. hostmaster.example.test. 1 7200 1800 86400 60
+            into 300 IN CNAME web.shop.svc.cluster.local.
+            gone 300 IN CNAME nothing.shop.svc.cluster.local.
+            www 300 IN A 192.168.77.7
+            _x._tcp.www 300 IN SRV 0 0 80 evil.cluster.local.
+            $ORIGIN cluster.local.
+            @ 300 IN SOA ns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 60
+            web.shop.svc 300 IN A 198.51.100.66
+            evil 300 IN A 198.51.100.66
+            """))), new Transport.DnsTransportOptions { Listen = TestPorts.Loopback(), Threads = 1 }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        upstream.Start();
+        await using var dns = await ClusterDns.StartAsync($"--Dns:Forwarders:0={upstream.LocalEndPoint}");
+        var web = await dns.Client.Services.CreateAsync(new Service
+        {
+            Metadata = new ObjectMeta { Name = "web", Namespace = "shop" },
+            Spec = new ServiceSpec { Network = "blue" },
+        });
+        var vip = Assert.Single(web.Status.ClusterIps);
+        await dns.Client.Services.CreateAsync(Alias("into", "into.example.test"));
+        await dns.AwaitAnswerAsync("into.shop.svc.cluster.local", DnsType.CNAME, r => r.Answer.Count == 1);
+
+        // Through an ExternalName service: authoritative, our address for web, not the upstream's.
+        var alias = await dns.AskAsync("dig", "into.shop.svc.cluster.local", "A");
+        Assert.Equal("NOERROR", alias.Status);
+        Assert.Contains("aa", alias.Flags);
+        Assert.Equal([
+            "into.shop.svc.cluster.local. 30 IN CNAME into.example.test.",
+            "into.example.test. 300 IN CNAME web.shop.svc.cluster.local.",
+            $"web.shop.svc.cluster.local. 30 IN A {vip}"], alias.Answer);
+        // Forwarded as asked, over UDP and TCP: the same, not authoritative.
+        foreach (var tool in new[] { "dig", "kdig" })
+        {
+            var plain = await dns.AskAsync(tool, "into.example.test", "A");
+            Assert.Equal("NOERROR", plain.Status);
+            Assert.DoesNotContain("aa", plain.Flags);
+            Assert.Contains("ra", plain.Flags);
+            Assert.Equal(["into.example.test. 300 IN CNAME web.shop.svc.cluster.local.", $"web.shop.svc.cluster.local. 30 IN A {vip}"], plain.Answer);
+        }
+        // A name of ours that does not exist: our NXDOMAIN and our SOA.
+        var gone = await dns.AskAsync("dig", "gone.example.test", "A");
+        Assert.Equal("NXDOMAIN", gone.Status);
+        Assert.Equal(["gone.example.test. 300 IN CNAME nothing.shop.svc.cluster.local."], gone.Answer);
+        Assert.True(Assert.Single(gone.Authority).StartsWith("cluster.local. 5 IN SOA ns.dns.cluster.local.", StringComparison.Ordinal), gone.Text);
+        // A record about one of our names in the additional section is not passed on, nor kept.
+        var srv = await dns.DigAsync("dig", "+noall", "+answer", "+additional", "_x._tcp.www.example.test", "SRV");
+        Assert.Matches(@"_x\._tcp\.www\.example\.test\.\s+300\s+IN\s+SRV\s+0\s+0\s+80\s+evil\.cluster\.local\.", srv);
+        Assert.DoesNotContain("198.51.100.66", srv);
+        var evil = await dns.AskAsync("dig", "evil.cluster.local", "A");
+        Assert.Equal("NXDOMAIN", evil.Status);
+        Assert.True(evil.Authoritative);
+    }
+
     [Fact]
     public async Task ExternalNameOutsideTheZones_ForAClientNotAllowedToForward_AnswersTheAliasAlone()
     {

@@ -28,6 +28,41 @@ public sealed class ImportCalculatorTests
 
     private static string Text(ServicePort p) => $"{p.Name}:{p.Protocol}/{p.Port}";
 
+    /// <summary>
+    /// An export carries its service's endpoints as Kubernetes' EndpointSlices do, one family
+    /// each: only the addresses of the service's IP families, and no endpoint left without one,
+    /// so that an IPv4 service's headless import answers no AAAA (and an IPv6 one no A).
+    /// </summary>
+    [Theory]
+    [InlineData("IPv4", "10.10.0.5")]
+    [InlineData("IPv6", "fd00:10::5")]
+    public void AnExportsEndpoints_HoldOnlyTheServicesFamilies(string family, string kept)
+    {
+        var export = new ServiceExport { Metadata = new ObjectMeta { Namespace = "shop", Name = "db" } };
+        var service = new Service
+        {
+            Metadata = new ObjectMeta { Namespace = "shop", Name = "db" },
+            Spec = new ServiceSpec { Type = ServiceType.Headless, Network = "blue", IpFamilies = { family } },
+        };
+        var set = new ServiceEndpoints
+        {
+            Endpoints =
+            {
+                new EndpointAddress { Name = "db-0", Ready = true, Ips = { "10.10.0.5", "fd00:10::5" } },
+                new EndpointAddress { Name = "db-1", Ready = true, Ips = { family == "IPv4" ? "fd00:10::6" : "10.10.0.6" } },
+            },
+        };
+
+        var (contribution, reason, _) = Contribution.Of("east", export, service, set);
+
+        Assert.Null(reason);
+        var endpoint = Assert.Single(contribution!.Endpoints);
+        Assert.Equal("db-0", endpoint.Name);
+        Assert.Equal([kept], endpoint.Ips);
+        // The stored set is not changed.
+        Assert.Equal(2, set.Endpoints[0].Ips.Count);
+    }
+
     [Fact]
     public void DifferentPortLists_AreMerged_WithoutConflict()
     {

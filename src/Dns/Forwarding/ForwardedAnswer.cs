@@ -18,6 +18,10 @@ namespace ControlPlane.Dns.Forwarding;
 /// whose question differs: a compression pointer would point into the wrong message. The SOA
 /// tells a resolver how long it may cache a negative answer at the end of the chain (RFC 2308 §3).</item>
 /// </list>
+/// The chain's owners and alias targets are kept as text too, and the owners of every other
+/// record: a name in our own zones is ours to answer, never the upstream's, so the handler cuts a
+/// chain where it comes back into our zones and goes on from our data, and does not relay a reply
+/// that carries records about our names (<see cref="OtherOwners"/>).
 /// The TTLs are made safe once, in the stored copy, so that every copy written from it is: a TTL
 /// with its top bit set counts as 0 (RFC 2181 §8), none exceeds the cache's bound (a client must
 /// not keep what we would not), and an SOA in the authority section, which is there to say how
@@ -40,10 +44,21 @@ public sealed class ForwardedAnswer
     private readonly int _expandedAuthority;
     /// <summary>How many of the records in <see cref="_expanded"/> are answer records of the question's chain (they come first).</summary>
     private readonly int _expandedAnswers;
+    private readonly ChainRecord[] _chain;
+    private readonly string[] _otherOwners;
+
+    /// <summary>
+    /// One record of the question's chain in <see cref="_expanded"/>: its owner, where it ends, and
+    /// for an alias its target and where that is written in full (-1 for other types).
+    /// </summary>
+    private readonly record struct ChainRecord(string Owner, int End, string? Target, int TargetAt);
 
     private ForwardedAnswer(string key, DateTimeOffset received, byte[] message, int questionLength, int[] ttls, byte[]? expanded, int[] expandedTtls,
-        int expandedAnswers, int expandedAuthority)
+        ChainRecord[] chain, int expandedAuthority, string[] otherOwners)
     {
+        _chain = chain;
+        _otherOwners = otherOwners;
+        var expandedAnswers = chain.Length;
         _expandedAnswers = expandedAnswers;
         _expandedAuthority = expandedAuthority;
         Key = key;
@@ -91,6 +106,25 @@ public sealed class ForwardedAnswer
     /// </summary>
     public bool Appendable => _expanded is not null;
 
+    /// <summary>How many records <see cref="AppendAnswers"/> can copy from the question's chain.</summary>
+    public int ChainLength => _expandedAnswers;
+
+    /// <summary>The owner of the chain's record <paramref name="index"/> (lower-case text).</summary>
+    public string ChainOwner(int index) => _chain[index].Owner;
+
+    /// <summary>The owners of the records outside the chain, in every section (lower-case text, each once).</summary>
+    public ReadOnlySpan<string> OtherOwners => _otherOwners;
+
+    /// <summary>The target of the chain's record <paramref name="index"/> when it is an alias (lower-case text), else null.</summary>
+    public string? ChainTarget(int index) => _chain[index].Target;
+
+    /// <summary>
+    /// Where the target of the chain's alias <paramref name="index"/> is written in full, counted
+    /// from the first record <see cref="AppendAnswers"/> copies: a compression pointer can point
+    /// there when our own records for that name follow.
+    /// </summary>
+    public int ChainTargetAt(int index) => _chain[index].TargetAt;
+
     /// <summary>Whether a cached copy may still answer at <paramref name="now"/>.</summary>
     public bool FreshAt(DateTimeOffset now) => now < Expires;
 
@@ -107,9 +141,11 @@ public sealed class ForwardedAnswer
         if (questionEnd < 0 || questionEnd + 4 > reply.Length) return null;
         questionEnd += 4;
         int an = BinaryPrimitives.ReadUInt16BigEndian(reply[6..]), ns = BinaryPrimitives.ReadUInt16BigEndian(reply[8..]), ar = BinaryPrimitives.ReadUInt16BigEndian(reply[10..]);
-        if (Chain(reply, questionEnd, an) is not { } inChain) return null;
+        if (Chain(reply, questionEnd, an) is not (var inChain, var owners, var targets)) return null;
+        var chain = new List<ChainRecord>();
+        var others = new HashSet<string>(StringComparer.Ordinal);
+        Span<char> text = stackalloc char[DnsName.MaxWireLength];
         var bound = (uint)Math.Clamp(maxTtl.TotalSeconds, 0, int.MaxValue);
-        var chainAnswers = 0;
         var ttls = new List<int>();
         var expandedTtls = new List<int>();
         var expanded = new ArrayBufferWriter<byte>(reply.Length);
@@ -141,16 +177,20 @@ public sealed class ForwardedAnswer
             var ttl = Ttl(reply, fixedAt, rdata, offset, negativeSoa: type == (ushort)DnsType.SOA && i >= an && i < an + ns, bound);
             BinaryPrimitives.WriteUInt32BigEndian(reply[(fixedAt + 4)..], ttl);
             minimum = minimum is null ? ttl : Math.Min(minimum.Value, ttl);
-            if (i < an)
+            if (i < an && inChain[i])
             {
                 // Only the chain's records may follow our aliases in an authoritative answer (RFC 2181 §5.4.1).
-                if (!inChain[i] || !expandable) continue;
-                expandable = ExpandRecord(reply, start, fixedAt, rdata, offset, expanded, expandedTtls);
-                chainAnswers++;
+                if (!expandable) continue;
+                expandable = ExpandRecord(reply, start, fixedAt, rdata, offset, expanded, expandedTtls, out var dataAt);
+                var alias = type == (ushort)DnsType.CNAME;
+                chain.Add(new ChainRecord(owners[i], expanded.WrittenCount, alias ? targets[i] : null, alias ? dataAt : -1));
+                continue;
             }
-            else if (i < an + ns && type == (ushort)DnsType.SOA && expandable)
+            if (DnsName.Read(reply, start, text, out var ownerLength) < 0) return null;
+            others.Add(new string(text[..ownerLength]));
+            if (i >= an && i < an + ns && type == (ushort)DnsType.SOA && expandable)
             {
-                expandable = ExpandRecord(reply, start, fixedAt, rdata, offset, expanded, expandedTtls);
+                expandable = ExpandRecord(reply, start, fixedAt, rdata, offset, expanded, expandedTtls, out _);
                 soas++;
             }
         }
@@ -173,7 +213,7 @@ public sealed class ForwardedAnswer
             message = reply[HeaderLength..recordsEnd].ToArray();
         }
         var flags = BinaryPrimitives.ReadUInt16BigEndian(reply[2..]);
-        return new ForwardedAnswer(key, received, message, questionEnd - HeaderLength, [.. ttls], expandable ? expanded.WrittenSpan.ToArray() : null, [.. expandedTtls], chainAnswers, soas)
+        return new ForwardedAnswer(key, received, message, questionEnd - HeaderLength, [.. ttls], expandable ? expanded.WrittenSpan.ToArray() : null, [.. expandedTtls], [.. chain], soas, [.. others])
         {
             Rcode = (Rcode)(flags & 0xF),
             ExtendedRcode = extended,
@@ -209,9 +249,10 @@ public sealed class ForwardedAnswer
     /// compared as <see cref="DnsName.Read"/> gives them (lower-case). Anything else an upstream
     /// put in the answer section is not about the question; it is relayed as the upstream wrote
     /// it to a client that asked this name, but never copied into one of our authoritative
-    /// answers. Null when a record is malformed.
+    /// answers. With each answer record's owner and, for an alias, its target. Null when a
+    /// record is malformed.
     /// </summary>
-    private static bool[]? Chain(ReadOnlySpan<byte> reply, int questionEnd, int answers)
+    private static (bool[] InChain, string[] Owners, string?[] Targets)? Chain(ReadOnlySpan<byte> reply, int questionEnd, int answers)
     {
         Span<char> text = stackalloc char[DnsName.MaxWireLength];
         var owners = new string[answers];
@@ -245,7 +286,7 @@ public sealed class ForwardedAnswer
             }
             name = next;
         }
-        return inChain;
+        return (inChain, owners, targets);
     }
 
     /// <summary>
@@ -253,8 +294,10 @@ public sealed class ForwardedAnswer
     /// whose data may hold compressed names (RFC 3597 §4: those of RFC 1035, and SRV, which some
     /// servers compress) are rewritten; any other data is copied as it is.
     /// </summary>
-    private static bool ExpandRecord(ReadOnlySpan<byte> reply, int start, int fixedAt, int rdata, int end, ArrayBufferWriter<byte> expanded, List<int> ttls)
+    private static bool ExpandRecord(ReadOnlySpan<byte> reply, int start, int fixedAt, int rdata, int end, ArrayBufferWriter<byte> expanded, List<int> ttls,
+        out int dataAt)
     {
+        dataAt = -1;
         var type = (DnsType)BinaryPrimitives.ReadUInt16BigEndian(reply[fixedAt..]);
         var (prefix, names, suffix) = type switch
         {
@@ -288,6 +331,7 @@ public sealed class ForwardedAnswer
         at += suffix;
         BinaryPrimitives.WriteUInt16BigEndian(destination[rdLengthAt..], (ushort)(at - dataStart));
         ttls.Add(expanded.WrittenCount + ttlAt);
+        dataAt = expanded.WrittenCount + dataStart;
         expanded.Advance(at);
         return true;
     }
@@ -337,22 +381,25 @@ public sealed class ForwardedAnswer
     }
 
     /// <summary>
-    /// Appends the answer records of the question's chain (see <see cref="Chain"/>), then the
-    /// authority section's SOA records, names written in full and TTLs counted down, at
+    /// Appends the first <paramref name="records"/> answer records of the question's chain (see
+    /// <see cref="Chain"/>), and with <paramref name="whole"/> all of them and the authority
+    /// section's SOA records after them, names written in full and TTLs counted down, at
     /// <paramref name="body"/>; false (nothing written) when they do not fit.
     /// <paramref name="authority"/> is the number of SOA records; the caller writes nothing
     /// between the two sections.
     /// </summary>
-    public bool AppendAnswers(Span<byte> response, ref int body, ref int answers, out int authority, DateTimeOffset now)
+    public bool AppendAnswers(Span<byte> response, ref int body, ref int answers, out int authority, DateTimeOffset now, int records, bool whole)
     {
         authority = 0;
-        if (_expanded is null || body + _expanded.Length > response.Length) return false;
-        var records = response.Slice(body, _expanded.Length);
-        _expanded.CopyTo(records);
-        CountDown(records, _expandedTtls, now);
-        body += _expanded.Length;
-        answers += _expandedAnswers;
-        authority = _expandedAuthority;
+        if (_expanded is null) return false;
+        var length = whole ? _expanded.Length : records == 0 ? 0 : _chain[records - 1].End;
+        if (body + length > response.Length) return false;
+        var copy = response.Slice(body, length);
+        _expanded.AsSpan(0, length).CopyTo(copy);
+        CountDown(copy, _expandedTtls, now);
+        body += length;
+        answers += whole ? _expandedAnswers : records;
+        authority = whole ? _expandedAuthority : 0;
         return true;
     }
 
@@ -363,6 +410,7 @@ public sealed class ForwardedAnswer
         if (elapsed == 0) return;
         foreach (var at in offsets)
         {
+            if (at >= records.Length) break; // offsets ascend; the rest were not copied
             var ttl = BinaryPrimitives.ReadUInt32BigEndian(records[at..]);
             BinaryPrimitives.WriteUInt32BigEndian(records[at..], (uint)Math.Max(0, ttl - elapsed));
         }

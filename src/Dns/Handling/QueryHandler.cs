@@ -61,6 +61,9 @@ public sealed class QueryHandler(ZoneSnapshot initial)
 
         /// <summary>Once more with the upstreams' reply (<see cref="Upstream.Fetched"/>) in place of the cache's.</summary>
         Fetched,
+
+        /// <summary>An upstream's chain came back into our zones: our data from there on, and no more forwarding.</summary>
+        Inside,
     }
 
     /// <summary>What a query needs from the forwarder, carried between the runs of one query.</summary>
@@ -184,7 +187,7 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         {
             if (Forwarder is not null && !mayForward) Metrics.ForwardingRefused();
             return mayForward
-                ? Forwarded(response, query[QueryParser.HeaderLength..q.QuestionEnd], q, name[..q.NameLength], limit, ref upstream)
+                ? Forwarded(response, query[QueryParser.HeaderLength..q.QuestionEnd], q, snapshot, name[..q.NameLength], limit, ref upstream)
                 : Finish(response, q, Rcode.Refused, false, 0, 0, default, 0, limit);
         }
         if (!snapshot.Synced)
@@ -251,9 +254,12 @@ public sealed class QueryHandler(ZoneSnapshot initial)
     /// A name outside our zones, for a client that may use the forwarders: the upstreams' answer
     /// shaped for this client (see <see cref="Forwarding.ForwardedAnswer.Write"/>), from the cache
     /// or, after <see cref="Forward"/>, from the upstreams. Without RD only the cache answers
-    /// (RFC 1034 §4.3.1): a miss is REFUSED.
+    /// (RFC 1034 §4.3.1): a miss is REFUSED. A reply that holds records about names in our
+    /// zones is not relayed: its chain, up to where it comes back into our zones, is followed by
+    /// our own data (see <see cref="AppendUpstream"/>), AA clear.
     /// </summary>
-    private int Forwarded(Span<byte> response, ReadOnlySpan<byte> question, in DnsQuery q, ReadOnlySpan<char> name, int limit, ref Upstream upstream)
+    private int Forwarded(Span<byte> response, ReadOnlySpan<byte> question, in DnsQuery q, ZoneSnapshot snapshot, ReadOnlySpan<char> name, int limit,
+        ref Upstream upstream)
     {
         var forwarder = Forwarder!;
         var answer = FromForwarder(forwarder, name, q, upstream);
@@ -263,6 +269,12 @@ public sealed class QueryHandler(ZoneSnapshot initial)
             if (!q.RecursionDesired) return Finish(response, q, Rcode.Refused, false, 0, 0, default, 0, limit);
             upstream.Target = null;
             return Forward;
+        }
+        if (Claims(snapshot, answer))
+        {
+            return answer.Appendable && answer.Rcode is Rcode.NoError or Rcode.NXDomain && answer.ExtendedRcode == 0
+                ? AppendUpstream(response, q, snapshot, answer, 0, q.QuestionEnd, limit, authoritative: false)
+                : Finish(response, q, Rcode.ServFail, false, 0, 0, default, 0, limit, recursion: true);
         }
         var length = answer.Write(response, q, question, limit, MaxUdpPayload, forwarder.Now);
         if (length == 0) return Finish(response, q, Rcode.ServFail, false, 0, 0, default, 0, limit, recursion: true);
@@ -282,14 +294,17 @@ public sealed class QueryHandler(ZoneSnapshot initial)
     /// Of the upstream's answer records only those of the chain are copied: owned by the target,
     /// then by each of the upstream's CNAME targets in turn (RFC 1034 §4.3.2). This answer is AA,
     /// which resolvers rank above any other data (RFC 2181 §5.4.1), so a record about some other
-    /// name that an upstream slipped in would be believed on our authority. A plain forwarded
-    /// answer (<see cref="Forwarded"/>) is relayed whole: it is AA-clear, answers the client's own
-    /// question, and its reader ranks it as the non-authoritative data it is; cutting records
-    /// out of it would also break the upstream's compression pointers into them, and the cache
-    /// keeps whole messages per question, so an extra record answers no other question here.
+    /// name that an upstream slipped in would be believed on our authority; and where the chain
+    /// comes back into our zones, our data answers from there on (<see cref="AppendUpstream"/>).
+    /// A plain forwarded answer (<see cref="Forwarded"/>) is relayed whole when it says nothing
+    /// about our names: it is AA-clear, answers the client's own question, and its reader ranks
+    /// it as the non-authoritative data it is; cutting records out of it would also break the
+    /// upstream's compression pointers into them, and the cache keeps whole messages per
+    /// question, so an extra record answers no other question here.
     /// </para>
     /// </summary>
-    private int ChaseOutside(Span<byte> response, in DnsQuery q, string target, int answers, int body, int limit, bool mayForward, ref Upstream upstream)
+    private int ChaseOutside(Span<byte> response, in DnsQuery q, ZoneSnapshot snapshot, string target, int answers, int body, int limit, bool mayForward,
+        ref Upstream upstream)
     {
         if (!mayForward || !q.RecursionDesired || Forwarder is not { } forwarder)
         {
@@ -305,10 +320,65 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         {
             return FinishAuthoritative(response, q, Rcode.NoError, answers, body, null, 0, limit);
         }
+        return AppendUpstream(response, q, snapshot, outside, answers, body, limit, authoritative: true);
+    }
+
+    /// <summary>Whether an upstream's reply holds a record owned by a name in our zones.</summary>
+    private static bool Claims(ZoneSnapshot snapshot, Forwarding.ForwardedAnswer answer)
+    {
+        for (var i = 0; i < answer.ChainLength; i++)
+        {
+            if (snapshot.IsOurs(answer.ChainOwner(i))) return true;
+        }
+        foreach (var owner in answer.OtherOwners)
+        {
+            if (snapshot.IsOurs(owner)) return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Appends an upstream's answer chain after the <paramref name="answers"/> records before
+    /// <paramref name="body"/> (RA set; its rcode, and its SOA when the chain ends outside our
+    /// zones). The upstream has no say about our names (RFC 2181 §5.4.1): where its chain comes
+    /// back into our zones it is cut, after the alias that points there, and our own records for
+    /// that name follow, chased within our zones only (the upstreams are asked once per query), and
+    /// the answer's rcode and SOA are ours. Everything else it said about our names is left out.
+    /// </summary>
+    private int AppendUpstream(Span<byte> response, in DnsQuery q, ZoneSnapshot snapshot, Forwarding.ForwardedAnswer outside, int answers, int body, int limit,
+        bool authoritative)
+    {
+        // The chain is cut after the alias whose target is ours (an upstream's record owned by a
+        // name of ours, out of the chain's order, ends it there too).
+        var (cut, back, at) = (outside.ChainLength, (string?)null, -1);
+        for (var i = 0; i < outside.ChainLength; i++)
+        {
+            if (snapshot.IsOurs(outside.ChainOwner(i)))
+            {
+                cut = i;
+                break;
+            }
+            if (outside.ChainTarget(i) is { } target && snapshot.IsOurs(target))
+            {
+                (cut, back, at) = (i + 1, target, outside.ChainTargetAt(i));
+                break;
+            }
+        }
+        var start = body;
         // Room kept for the OPT record, so that everything before it is whole records.
         var room = response[..(response.Length - (q.HasOpt ? OptLength : 0))];
-        if (!outside.AppendAnswers(room, ref body, ref answers, out var authority, forwarder.Now)) return Overflow(response, q, answers, body, limit);
-        return Complete(response, q, outside.Rcode, true, answers, authority, body - q.QuestionEnd, 0, limit, truncated: false, recursion: true);
+        if (!outside.AppendAnswers(room, ref body, ref answers, out var authority, Forwarder!.Now, cut, whole: back is null && cut == outside.ChainLength)) return Overflow(response, q, answers, body, limit, !authoritative);
+        if (cut == outside.ChainLength && back is null)
+        {
+            // Its SOA, when one is there, is about the upstream's end of the chain.
+            return Complete(response, q, outside.Rcode, authoritative, answers, authority, body - q.QuestionEnd, 0, limit, truncated: false, recursion: true);
+        }
+        if (back is null || start + at >= 0x4000)
+        {
+            return Complete(response, q, Rcode.NoError, authoritative, answers, 0, body - q.QuestionEnd, 0, limit, truncated: false, recursion: true);
+        }
+        var inside = new Upstream { Pass = Pass.Inside };
+        return ChaseAliases(response, q, snapshot, null, back, start + at, answers, body, limit, authoritative, false, ref inside);
     }
 
     private int FinishAll(Span<byte> response, in DnsQuery q, RecordSet[] sets, int limit)
@@ -350,38 +420,53 @@ public sealed class QueryHandler(ZoneSnapshot initial)
                 ? WithAdditional(response, q, answers, body, srv, limit)
                 : FinishAuthoritative(response, q, Rcode.NoError, answers, body, null, 0, limit);
         }
-        var aliases = new Aliases();
-        aliases[0] = alias;
         var owner = body - alias.Encoded.Length + RecordHeaderLength; // the alias's data: its target in full
-        var target = alias.Target;
+        return ChaseAliases(response, q, snapshot, alias, alias.Target, owner, answers, body, limit, true, mayForward, ref upstream);
+    }
+
+    /// <summary>
+    /// Follows an alias chain from <paramref name="target"/>, written in full at offset
+    /// <paramref name="owner"/>, after the <paramref name="answers"/> records before
+    /// <paramref name="body"/>; <paramref name="first"/> is the alias that led there, if ours.
+    /// Out of our zones it goes on through the forwarders (<see cref="ChaseOutside"/>), unless it
+    /// came back from them (<see cref="Pass.Inside"/>): then the aliases alone answer.
+    /// </summary>
+    private int ChaseAliases(Span<byte> response, in DnsQuery q, ZoneSnapshot snapshot, RecordSet? first, string? target, int owner, int answers, int body,
+        int limit, bool authoritative, bool mayForward, ref Upstream upstream)
+    {
+        var recursion = upstream.Pass == Pass.Inside;
+        var aliases = new Aliases();
+        aliases[0] = first;
         for (var hop = 1; hop < MaxChain && target is not null && owner < 0x4000; hop++)
         {
             var result = snapshot.Lookup(target, (DnsType)q.Type, out var next);
             switch (result)
             {
+                case LookupResult.NotAuthoritative when upstream.Pass == Pass.Inside:
+                    return FinishAuthoritative(response, q, Rcode.NoError, answers, body, null, 0, limit, authoritative, recursion);
                 case LookupResult.NotAuthoritative:
-                    return ChaseOutside(response, q, target, answers, body, limit, mayForward, ref upstream);
+                    return ChaseOutside(response, q, snapshot, target, answers, body, limit, mayForward, ref upstream);
                 case LookupResult.NoData:
                 case LookupResult.NameError:
                     return FinishAuthoritative(response, q, result == LookupResult.NameError ? Rcode.NXDomain : Rcode.NoError,
-                        answers, body, next.Zone, owner + next.ApexOffset, limit);
+                        answers, body, next.Zone, owner + next.ApexOffset, limit, authoritative, recursion);
             }
             if (next.Set is { Type: DnsType.CNAME } again)
             {
                 for (var i = 0; i < hop; i++)
                 {
-                    if (ReferenceEquals(aliases[i], again)) return FinishAuthoritative(response, q, Rcode.NoError, answers, body, null, 0, limit);
+                    if (ReferenceEquals(aliases[i], again)) return FinishAuthoritative(response, q, Rcode.NoError, answers, body, null, 0, limit, authoritative, recursion);
                 }
                 aliases[hop] = again;
-                if (!Append(response, ref body, ref answers, next, owner, q.OverTcp)) return Overflow(response, q, answers, body, limit);
+                if (!Append(response, ref body, ref answers, next, owner, q.OverTcp && !recursion)) return Overflow(response, q, answers, body, limit, recursion);
                 owner = body - again.Encoded.Length + RecordHeaderLength;
                 target = again.Target;
                 continue;
             }
-            if (!Append(response, ref body, ref answers, next, owner, q.OverTcp)) return Overflow(response, q, answers, body, limit);
+            if (!Append(response, ref body, ref answers, next, owner, q.OverTcp && !recursion)) return Overflow(response, q, answers, body, limit, recursion);
             break;
         }
-        return FinishAuthoritative(response, q, Rcode.NoError, answers, body, null, 0, limit);
+        return FinishAuthoritative(response, q, Rcode.NoError, answers, body, null, 0, limit, authoritative, recursion);
     }
 
     /// <summary>
@@ -431,19 +516,24 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         return true;
     }
 
-    /// <summary>An authoritative response: the answers before <paramref name="body"/>, then the zone's SOA if one is given.</summary>
-    private int FinishAuthoritative(Span<byte> response, in DnsQuery q, Rcode rcode, int answers, int body, Zone? soaZone, int soaOwner, int limit)
+    /// <summary>
+    /// A response from our zones: the answers before <paramref name="body"/>, then the zone's SOA
+    /// if one is given. AA unless part of it is an upstream's plain reply
+    /// (<paramref name="authoritative"/> false); RA when an upstream's records are in it.
+    /// </summary>
+    private int FinishAuthoritative(Span<byte> response, in DnsQuery q, Rcode rcode, int answers, int body, Zone? soaZone, int soaOwner, int limit,
+        bool authoritative = true, bool recursion = false)
     {
         var authority = 0;
         if (soaZone is not null)
         {
-            if (body + 2 + soaZone.SoaTail.Length > response.Length) return Overflow(response, q, answers, body, limit);
+            if (body + 2 + soaZone.SoaTail.Length > response.Length) return Overflow(response, q, answers, body, limit, recursion);
             BinaryPrimitives.WriteUInt16BigEndian(response[body..], (ushort)(0xC000 | soaOwner));
             soaZone.SoaTail.CopyTo(response[(body + 2)..]);
             body += 2 + soaZone.SoaTail.Length;
             authority = 1;
         }
-        return Complete(response, q, rcode, true, answers, authority, body - q.QuestionEnd, 0, limit, truncated: false);
+        return Complete(response, q, rcode, authoritative, answers, authority, body - q.QuestionEnd, 0, limit, truncated: false, recursion: recursion);
     }
 
     /// <summary>SRV and NS answers with their targets' addresses in the additional section, when they fit (else without, and not truncated: RFC 2181 §9).</summary>
@@ -453,9 +543,14 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         return Complete(response, q, Rcode.NoError, true, answers, 0, body - q.QuestionEnd, 0, limit, truncated: false, srv.AdditionalCount, srv.Additional.Length);
     }
 
-    /// <summary>The answer does not fit the buffer: TC, and no records (over TCP, the <paramref name="answers"/> before <paramref name="body"/> that fit).</summary>
-    private int Overflow(Span<byte> response, in DnsQuery q, int answers, int body, int limit) =>
-        Complete(response, q, Rcode.NoError, true, answers, 0, body - q.QuestionEnd, 0, limit, truncated: true);
+    /// <summary>
+    /// The answer does not fit the buffer: TC, and no records (over TCP, the
+    /// <paramref name="answers"/> before <paramref name="body"/> that fit, unless an upstream's
+    /// records, owned by names in full, are among them: <paramref name="upstreams"/>).
+    /// </summary>
+    private int Overflow(Span<byte> response, in DnsQuery q, int answers, int body, int limit, bool upstreams = false) => upstreams
+        ? Complete(response, q, Rcode.NoError, false, 0, 0, 0, 0, limit, truncated: true, recursion: true)
+        : Complete(response, q, Rcode.NoError, true, answers, 0, body - q.QuestionEnd, 0, limit, truncated: true);
 
     /// <summary>
     /// How many of the first <paramref name="count"/> records of <paramref name="records"/> fit

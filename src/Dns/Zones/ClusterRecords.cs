@@ -140,14 +140,11 @@ public static class ClusterRecords
         Action<IPAddress, string> pointer)
     {
         if (set is null) return;
-        var families = service.Spec.IpFamilies;
         foreach (var endpoint in set.Endpoints)
         {
             if (!ServiceEndpointRules.Serves(service.Spec, endpoint)) continue;
             // Only the service's families: an IPv4 service answers no AAAA, whatever its endpoints hold.
-            var addresses = endpoint.Ips.Select(IPAddress.Parse)
-                .Where(a => families.Count == 0 || families.Contains(a.AddressFamily == AddressFamily.InterNetwork ? "IPv4" : "IPv6"))
-                .ToList();
+            var addresses = endpoint.Ips.Where(ip => ServiceEndpointRules.OfFamilies(service.Spec, ip)).Select(IPAddress.Parse).ToList();
             if (addresses.Count == 0) continue;
             var hostname = Hostname(endpoint, service.Metadata.Name, addresses[0]);
             foreach (var address in addresses)

@@ -71,6 +71,9 @@ public sealed class ZoneSnapshot
         return LookupResult.NoData;
     }
 
+    /// <summary>Whether the name lies in one of our zones (its answers are ours to give).</summary>
+    public bool IsOurs(ReadOnlySpan<char> name) => FindZone(name, out _) is not null;
+
     /// <summary>The zone with the longest apex that is the name or one of its ancestors.</summary>
     private Zone? FindZone(ReadOnlySpan<char> name, out int apexOffset)
     {

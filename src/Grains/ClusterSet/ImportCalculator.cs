@@ -9,7 +9,7 @@ namespace ControlPlane.Grains.ClusterSet;
 /// export was made, and the endpoints to reach.
 /// </summary>
 /// <param name="Ports">The cluster's own service ports, with their targets.</param>
-/// <param name="Endpoints">Only the endpoints to serve (ready, or all when the service publishes not-ready ones).</param>
+/// <param name="Endpoints">Only the endpoints to serve (ready, or all when the service publishes not-ready ones), with only the addresses of the service's IP families.</param>
 public sealed record Contribution(string Cluster, Timestamp ExportTime, ServiceImportType Type, IReadOnlyList<ServicePort> Ports,
     SessionAffinity Affinity, uint AffinityTimeout, IReadOnlyList<string> Families, IReadOnlyList<EndpointAddress> Endpoints)
 {
@@ -26,7 +26,9 @@ public sealed record Contribution(string Cluster, Timestamp ExportTime, ServiceI
         {
             return (null, "ExternalName", $"service '{key}' is of type EXTERNAL_NAME, which cannot be exported");
         }
-        var serving = endpoints?.Endpoints.Where(ServiceEndpointRules.Serves(spec)).ToList() ?? [];
+        // As the cluster's own DNS and virtual IPs: the served endpoints, with the service's families' addresses.
+        var serving = endpoints?.Endpoints.Where(ServiceEndpointRules.Serves(spec)).Select(e => ServiceEndpointRules.WithFamiliesOf(spec, e))
+            .Where(e => e.Ips.Count > 0).ToList() ?? [];
         return (new Contribution(cluster, export.Metadata.CreateTime ?? new Timestamp(),
             spec.Type == ServiceType.Headless ? ServiceImportType.HeadlessImport : ServiceImportType.ClusterSetIp,
             [.. spec.Ports], spec.SessionAffinity, spec.SessionAffinityTimeoutSeconds, [.. spec.IpFamilies], serving), null, null);
