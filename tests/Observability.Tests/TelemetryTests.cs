@@ -180,10 +180,12 @@ public sealed class TelemetryTests(ITestOutputHelper output)
         Assert.Contains(receiver.Spans, s => s.Name == "store.commit" && s.ParentSpanId.Length == 0);
 
         // netctl: its run is a client span (flushed before it exits), and the silo's API span continues it.
+        // Given the traces' own endpoint, a full URL used as it is, over the general one (which points nowhere).
         var netctl = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in (string[])[Path.Combine(RepositoryRoot(), "src", "Cli", "bin", new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name, "net10.0", "netctl.dll"), "--server", "unix:" + cluster.SiloSocket, "get", "networks"]) netctl.ArgumentList.Add(arg);
-        netctl.Environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = $"http://127.0.0.1:{receiver.Port}";
-        netctl.Environment["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf";
+        netctl.Environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9";
+        netctl.Environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = $"http://127.0.0.1:{receiver.Port}/v1/traces";
+        netctl.Environment["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] = "http/protobuf";
         using (var process = System.Diagnostics.Process.Start(netctl)!)
         {
             var printed = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry;
+using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
@@ -12,7 +13,8 @@ namespace ControlPlane.Contracts.Hosting;
 /// OpenTelemetry as every program of the project sets it up (OpenTelemetry.Extensions.Hosting):
 /// the meters ControlPlane.* and System.Runtime, the activity sources ControlPlane.*, OTLP export
 /// when the standard OTEL_EXPORTER_OTLP_* variables name an endpoint (the exporter reads the rest of
-/// OTEL_* itself), and Prometheus text on <c>http://{listen}/metrics</c> when a listen address is
+/// OTEL_* itself, except the per-signal OTEL_EXPORTER_OTLP_{TRACES,METRICS}_* ones, which its
+/// AddOtlpExporter ignores: <see cref="ForSignal"/> applies those), and Prometheus text on <c>http://{listen}/metrics</c> when a listen address is
 /// given (programs without Kestrel; the silo maps the AspNetCore exporter on its health port).
 /// Without an OTLP endpoint no tracer provider is built, so no activity is ever created.
 /// </summary>
@@ -45,7 +47,7 @@ public static class Telemetry
                 m.AddMeter("ControlPlane.*", "System.Runtime");
                 metrics?.Invoke(m);
                 if (listen is var (host, port)) m.AddPrometheusHttpListener(o => (o.Host, o.Port) = (host, port));
-                if (MetricsExported) m.AddOtlpExporter();
+                if (MetricsExported) m.AddOtlpExporter(o => ForSignal(o, "METRICS"));
             });
         if (TracesExported)
         {
@@ -53,7 +55,7 @@ public static class Telemetry
             {
                 t.AddSource("ControlPlane.*");
                 tracing?.Invoke(t);
-                t.AddOtlpExporter();
+                t.AddOtlpExporter(o => ForSignal(o, "TRACES"));
             });
         }
         return services;
@@ -67,9 +69,48 @@ public static class Telemetry
         ? Sdk.CreateTracerProviderBuilder()
             .ConfigureResource(r => r.AddService(serviceName, serviceVersion: ProgramInfo.Version))
             .AddSource("ControlPlane.*")
-            .AddOtlpExporter()
+            .AddOtlpExporter(o => ForSignal(o, "TRACES"))
             .Build()
         : null;
+
+    /// <summary>
+    /// Applies OTEL_EXPORTER_OTLP_{signal}_ENDPOINT, _PROTOCOL, _HEADERS and _TIMEOUT, which win
+    /// over the general variables (OpenTelemetry's specification). The endpoint is used as it is,
+    /// with no signal path appended (the specification again; the exporter does that only for an
+    /// endpoint it read itself). A value that is not usable is a configuration error naming the
+    /// variable, not an exporter that silently sends somewhere else.
+    /// </summary>
+    public static void ForSignal(OtlpExporterOptions options, string signal)
+    {
+        var prefix = $"OTEL_EXPORTER_OTLP_{signal}_";
+        if (Environment.GetEnvironmentVariable(prefix + "ENDPOINT") is { Length: > 0 } endpoint)
+        {
+            options.Endpoint = Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
+                ? uri
+                : throw Invalid($"{prefix}ENDPOINT must be an http(s) URL, not '{endpoint}'");
+        }
+        if (Environment.GetEnvironmentVariable(prefix + "PROTOCOL") is { Length: > 0 } protocol)
+        {
+            options.Protocol = protocol switch
+            {
+                "grpc" => OtlpExportProtocol.Grpc,
+                "http/protobuf" => OtlpExportProtocol.HttpProtobuf,
+                _ => throw Invalid($"{prefix}PROTOCOL must be grpc or http/protobuf, not '{protocol}'"),
+            };
+        }
+        if (Environment.GetEnvironmentVariable(prefix + "HEADERS") is { Length: > 0 } headers)
+        {
+            options.Headers = headers;
+        }
+        if (Environment.GetEnvironmentVariable(prefix + "TIMEOUT") is { Length: > 0 } timeout)
+        {
+            options.TimeoutMilliseconds = int.TryParse(timeout, System.Globalization.NumberStyles.None, null, out var ms) && ms > 0
+                ? ms
+                : throw Invalid($"{prefix}TIMEOUT must be a whole number of milliseconds, not '{timeout}'");
+        }
+
+        static InvalidConfigurationException Invalid(string problem) => new("Invalid configuration:\n  " + problem);
+    }
 
     /// <summary>The W3C traceparent of <paramref name="context"/> ("00-trace-span-flags").</summary>
     public static string TraceparentOf(ActivityContext context) =>
