@@ -53,6 +53,22 @@ public sealed class StatusMappingTests
         Assert.True(status!.Value.Detail.Length <= StatusMapping.MaxMessage + 1);
     }
 
+    /// <summary>Orleans puts inner exceptions, stack traces and all, into some messages: a client gets their first line only.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void UnreachableGrain_TheRuntimesStackTraceStaysInTheSilo(bool write)
+    {
+        var message = "Exception while sending message: Orleans.Runtime.Messaging.ConnectionFailedException: Unable to connect to endpoint S127.0.0.1:7521:1\n"
+            + "   at Orleans.Runtime.Messaging.ConnectionManager.GetConnectionAsync(SiloAddress endpoint) in /_/src/Orleans.Core/Networking/ConnectionManager.cs:line 142\r\n"
+            + "   at Orleans.Runtime.Messaging.OutboundMessageQueue.SendMessage(Message msg)";
+        Exception failure = write ? new SiloUnavailableException(message) : new TimeoutException(message);
+        var status = StatusMapping.Classify(failure, write: write)!.Value;
+        Assert.Contains("Unable to connect to endpoint S127.0.0.1:7521:1", status.Detail);
+        Assert.DoesNotContain("   at ", status.Detail);
+        Assert.DoesNotContain("\n", status.Detail);
+    }
+
     [Fact]
     public void ARejectedWrite_NeverRan_AndStaysUnavailable()
     {

@@ -6,6 +6,8 @@ using ControlPlane.Storage.Errors;
 using ControlPlane.Storage.GrainStorage;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace ControlPlane.Grains.Resources;
 
@@ -262,7 +264,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
             // changed with it) must exist at the commit, as on create.
             return WriteAsync(updated, WithReferences(reservation.Claims ?? [], references), references);
         });
-        await AfterUpdateAsync(existing, updated);
+        await AfterCommitAsync(() => AfterUpdateAsync(existing, updated), "update");
         return Current();
     }
 
@@ -319,8 +321,57 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         {
             throw Refused(refused);
         }
-        await AfterDeleteAsync(existing);
+        await AfterCommitAsync(() => AfterDeleteAsync(existing), "delete");
     }
+
+    /// <summary>Waits before each repeat of work that failed after a commit.</summary>
+    private static readonly TimeSpan[] AfterCommitRetries = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30)];
+
+    /// <summary>
+    /// Runs what follows a durable change (giving addresses back to an allocator's memory, blocks
+    /// back to networks). The change is made, so the caller is told it succeeded whatever happens
+    /// here: an error would say a committed write failed, when an UNAVAILABLE promises that
+    /// nothing was done and a retry then finds the object gone or changed. What failed is tried
+    /// again in the background, every step being idempotent; what still fails is logged. Nothing
+    /// is lost meanwhile: the store's claims decide who holds what, an allocator that hands out an
+    /// address the store still sees held rebuilds from the store, and one activated anew reads it.
+    /// </summary>
+    private async Task AfterCommitAsync(Func<Task> work, string change)
+    {
+        try
+        {
+            await work();
+        }
+        catch (Exception e)
+        {
+            Log.LogWarning(e, "{Kind} '{Key}': the {Change} is committed, but what follows it failed; trying again in the background", typeof(T).Name, Key, change);
+            _ = RepeatAfterCommitAsync(work, change);
+        }
+    }
+
+    private async Task RepeatAfterCommitAsync(Func<Task> work, string change)
+    {
+        Exception? last = null;
+        foreach (var delay in AfterCommitRetries)
+        {
+            await Task.Delay(delay, Time);
+            try
+            {
+                await work();
+                Log.LogInformation("{Kind} '{Key}': what follows the {Change} is done", typeof(T).Name, Key, change);
+                return;
+            }
+            catch (Exception e)
+            {
+                last = e;
+            }
+        }
+        Log.LogError(last, "{Kind} '{Key}': what follows the {Change} still fails; an allocator's memory is rebuilt from the store when it next activates", typeof(T).Name, Key, change);
+    }
+
+    private ILogger? _log;
+
+    private ILogger Log => _log ??= ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger(GetType());
 
     /// <summary>
     /// The state with its etag, for callers. The committed object itself is returned and shared

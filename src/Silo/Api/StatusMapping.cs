@@ -29,13 +29,13 @@ public static class StatusMapping
         // happened and a retry is safe (a retried create would then hear ALREADY_EXISTS for its
         // own object); UNKNOWN says to read the object first.
         SiloUnavailableException or TimeoutException when write =>
-            new Status(StatusCode.Unknown, Bound($"the outcome is unknown: the object's grain went away during the call, so the write may have been made; read the object before trying again ({exception.Message})")),
+            new Status(StatusCode.Unknown, Bound($"the outcome is unknown: the object's grain went away during the call, so the write may have been made; read the object before trying again ({FirstLine(exception)})")),
         SiloUnavailableException or OrleansMessageRejectionException or TimeoutException =>
-            new Status(StatusCode.Unavailable, Bound($"the object's grain is unreachable: {exception.Message}")),
+            new Status(StatusCode.Unavailable, Bound($"the object's grain is unreachable: {FirstLine(exception)}")),
         // Cancelled inside the silo while the caller still waits: the runtime gave up on the call,
         // e.g. "message expired before placement could complete" while membership changes.
         OperationCanceledException when !callCancelled =>
-            new Status(StatusCode.Unavailable, Bound($"the object's grain could not be reached in time: {exception.Message}")),
+            new Status(StatusCode.Unavailable, Bound($"the object's grain could not be reached in time: {FirstLine(exception)}")),
         _ => null,
     };
 
@@ -53,6 +53,17 @@ public static class StatusMapping
         ErrorCode.DeadlineExceeded => StatusCode.DeadlineExceeded,
         _ => StatusCode.Internal,
     };
+
+    /// <summary>
+    /// The first line of the runtime's message: Orleans puts the inner exception, stack trace and
+    /// all, into some of its messages, which say nothing a client can use and show its internals.
+    /// </summary>
+    private static string FirstLine(Exception exception)
+    {
+        var message = exception.Message;
+        var end = message.AsSpan().IndexOfAny('\r', '\n');
+        return (end < 0 ? message : message[..end]).TrimEnd();
+    }
 
     public static string Bound(string message) =>
         message.Length <= MaxMessage ? message : string.Concat(message.AsSpan(0, MaxMessage), "…");
