@@ -100,6 +100,7 @@ start_silo() { # index [keep]: start silo I; "keep" (a restart) keeps its ports,
       --Cluster:Membership=redis --Cluster:Redis="127.0.0.1:$(setting REDIS_PORT)" \
       --Cluster:SiloPort="$silo_port" --Cluster:AdvertisedAddress=127.0.0.1 \
       --Store:Provider=postgres --Store:Postgres="$(setting POSTGRES)" --Store:SiloId="silo-$i" \
+      --Logging:LogLevel:ControlPlane.Silo.Hosting.MembershipGuard=Information \
       >>"$log" 2>&1 </dev/null &
     pid=$!
     record "SILO${i}_PID" "$pid"

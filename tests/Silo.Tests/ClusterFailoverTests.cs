@@ -146,6 +146,45 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
         Assert.Contains($"the stop did not finish within {Hosting.ProcessEnd.StopLimit.TotalSeconds:F0} s", cluster.Logs());
     }
 
+    /// <summary>
+    /// A membership Redis that restarts empty forgets every silo, and the first silo to start
+    /// afterwards writes a table that holds only itself. Orleans kept the older silos' own view:
+    /// they called that silo's old incarnation and said SERVING. Each now notices that its row is
+    /// gone and stops (exit code 75), to be restarted as a new member.
+    /// </summary>
+    [Fact]
+    public async Task ASiloWhoseMembershipRowIsGone_StopsToBeRestarted_AndRejoins()
+    {
+        await using var cluster = await LocalCluster.StartAsync(silos: 2);
+        var (first, second) = (cluster.SiloPid(1), cluster.SiloPid(2));
+        var clock = Stopwatch.StartNew();
+        while (!cluster.SiloLogged(1, "is an active cluster member"))
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the guard did not see its row\n{cluster.Logs()}");
+            await Task.Delay(100);
+        }
+
+        await cluster.RedisAsync("FLUSHALL");
+        Assert.Equal(0, SiloProcess.Signal(second, 9));
+        while (LocalCluster.IsAlive(second)) await Task.Delay(20);
+        await cluster.StartSiloAsync(2);
+        Assert.Null(await cluster.MembershipStatusAsync(1));
+        clock.Restart();
+        while (LocalCluster.IsAlive(first))
+        {
+            Assert.True(clock.Elapsed < Hosting.MembershipGuard.MembershipCheck * 3, $"silo 1 still runs {clock.Elapsed} after its row went\n{cluster.Logs()}");
+            await Task.Delay(100);
+        }
+        Assert.True(cluster.SiloLogged(1, "row is gone from the membership table"), cluster.Logs());
+
+        // Restarted, it joins again, and the cluster serves.
+        await cluster.StartSiloAsync(1);
+        using var client = new ControlPlaneClient(cluster.Addresses());
+        await client.Namespaces.CreateAsync(Fixtures.Namespace("after"), Calls.Within(TimeSpan.FromSeconds(30)));
+        Assert.Equal("Active", await cluster.MembershipStatusAsync(1));
+        Assert.Equal("Active", await cluster.MembershipStatusAsync(2));
+    }
+
     [Fact]
     public async Task ASiloThatLosesPostgres_SaysNotServing_FailsWritesUnavailable_AndRecoversByItself()
     {

@@ -117,6 +117,18 @@ internal sealed class LocalCluster : IAsyncDisposable
         return entries.Count == 0 ? null : ((Orleans.Runtime.SiloStatus)entries[^1].GetProperty("Status").GetInt32()).ToString();
     }
 
+    /// <summary>Runs a redis-cli command against the cluster's membership Redis; returns its output.</summary>
+    public async Task<string> RedisAsync(params string[] command)
+    {
+        var (code, output) = await ExecAsync("redis-cli", ["-p", Setting("REDIS_PORT"), .. command]);
+        if (code != 0) throw new InvalidOperationException($"redis-cli failed: {output}");
+        return output;
+    }
+
+    /// <summary>Whether silo <paramref name="silo"/>'s log has a line containing <paramref name="text"/>.</summary>
+    public bool SiloLogged(int silo, string text) =>
+        System.IO.Directory.EnumerateFiles(Directory, $"silo-{silo}.log").Any(f => File.ReadLines(f).Any(l => l.Contains(text, StringComparison.Ordinal)));
+
     public static bool IsAlive(int pid) => SiloProcess.Signal(pid, 0) == 0 && !IsZombie(pid);
 
     private static bool IsZombie(int pid)

@@ -23,6 +23,11 @@ namespace ControlPlane.Silo.Hosting;
 /// Declared dead: the silo stops at once with exit code 75 (EX_TEMPFAIL). Its writes were all
 /// committed before they were acknowledged, the cluster has moved its grains, and a supervisor
 /// restarts it as a new silo.</item>
+/// <item>Every <see cref="MembershipCheck"/> it also reads this silo's row unprompted: a row
+/// gone from the table (its store lost its data: a Redis restarted empty) or marked dead means
+/// the cluster no longer counts this silo, whose calls then reach other silos' old incarnations
+/// while it still answers health as serving. It stops the same way, to be restarted as a new
+/// silo that joins the table again.</item>
 /// </list>
 /// With localhost membership (one silo) nothing can take over, and the guard stays open.
 /// </summary>
@@ -32,6 +37,9 @@ public sealed class MembershipGuard : IHostedService, IDisposable
     public const int DeclaredDeadExitCode = 75;
 
     public static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>How often the guard reads this silo's membership row when nothing happened.</summary>
+    public static readonly TimeSpan MembershipCheck = TimeSpan.FromSeconds(5);
 
     private static readonly TimeSpan CallWait = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan RetryInterval = TimeSpan.FromMilliseconds(500);
@@ -96,6 +104,7 @@ public sealed class MembershipGuard : IHostedService, IDisposable
             var thread = new Thread(Run) { IsBackground = true, Name = "membership guard" };
             thread.Start();
             Volatile.Write(ref _thread, thread);
+            _ = Task.Run(WatchMembershipAsync);
         }
         return Task.CompletedTask;
     }
@@ -182,6 +191,56 @@ public sealed class MembershipGuard : IHostedService, IDisposable
                 return;
             }
             StopNow($"the cluster declared this silo {status?.ToString() ?? "unknown"} while it was paused for {pause.TotalSeconds:F1} s; its grains live on other silos now. Stopping (exit code {DeclaredDeadExitCode}); restart it to rejoin as a new silo");
+        }
+    }
+
+    /// <summary>
+    /// Reads this silo's row every <see cref="MembershipCheck"/>: once it has been seen active,
+    /// a missing row or a dead one stops the silo. A table that cannot be read is Orleans' own
+    /// concern (it keeps the silo's view until it can), and a row not yet written or one of a
+    /// silo that is joining or leaving is left alone.
+    /// </summary>
+    private async Task WatchMembershipAsync()
+    {
+        var table = _services.GetRequiredService<IMembershipTable>();
+        var self = _services.GetRequiredService<ILocalSiloDetails>().SiloAddress;
+        var seen = false;
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(MembershipCheck, _stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            // After a pause the guard is checking already.
+            if (Volatile.Read(ref _closed) is not null) continue;
+            MembershipEntry? entry;
+            try
+            {
+                var rows = await table.ReadRowAsync(self, _stop.Token).ConfigureAwait(false);
+                entry = rows.Members.FirstOrDefault(m => m.Item1.SiloAddress.Equals(self))?.Item1;
+            }
+            catch (Exception) when (!_stop.IsCancellationRequested)
+            {
+                continue;
+            }
+            if (_stop.IsCancellationRequested) return;
+            switch (entry?.Status)
+            {
+                case SiloStatus.Active:
+                    if (!seen) _log.LogInformation("This silo is an active cluster member; its membership row is read every {Seconds:F0} s", MembershipCheck.TotalSeconds);
+                    seen = true;
+                    break;
+                case null when seen:
+                    StopNow($"this silo's row is gone from the membership table (did its store lose its data?), so the cluster no longer counts it as a member. Stopping (exit code {DeclaredDeadExitCode}); restart it to rejoin as a new silo");
+                    return;
+                case SiloStatus.Dead:
+                    StopNow($"the cluster declared this silo dead; its grains live on other silos now. Stopping (exit code {DeclaredDeadExitCode}); restart it to rejoin as a new silo");
+                    return;
+            }
         }
     }
 
