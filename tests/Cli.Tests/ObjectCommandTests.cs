@@ -231,7 +231,18 @@ public sealed class ObjectCommandTests
         Assert.True(byAddress.ExitCode == 0, byAddress.ToString());
         Assert.StartsWith("DENIED:", byAddress.Output);
         Assert.Contains("ingress: denied: no rule of the selecting policies matches (selected by shop/web-from-client)", byAddress.Output);
-        Assert.Contains("egress:  allowed (no policy selects fd00:99::1 in this direction, or it is no endpoint's address)", byAddress.Output);
+        Assert.Contains("egress:  allowed (fd00:99::1 is no endpoint's address: no policy applies to it)", byAddress.Output);
+
+        // Both sides by address: each stands for its endpoint, and both lines name it as the reason does.
+        var client = await silo.Client.Endpoints.GetAsync("shop", "client");
+        var byAddresses = await Netctl.RunAsync(silo, "explain", client.Status.Ips[0], web1.Status.Ips[0], "--port", "8080/TCP");
+        Assert.True(byAddresses.ExitCode == 0, byAddresses.ToString());
+        Assert.Contains($"from shop/client ({client.Status.Ips[0]}) to shop/web-1 ({web1.Status.Ips[0]})", byAddresses.Output);
+        Assert.Contains($"egress:  allowed (no policy selects shop/client ({client.Status.Ips[0]}) in this direction)\n", byAddresses.Output);
+        Assert.Contains("ingress: allowed by shop/web-from-client rule 0", byAddresses.Output);
+        Assert.DoesNotContain("no endpoint's address", byAddresses.Output);
+        var verdict = JsonNode.Parse((await Netctl.RunAsync(silo, "explain", client.Status.Ips[0], web1.Status.Ips[0], "--port", "8080/TCP", "-o", "json")).Output)!;
+        Assert.Equal(("shop/client", "shop/web-1"), ((string?)verdict["egress"]!["endpoint"], (string?)verdict["ingress"]!["endpoint"]));
 
         var wrongPort = await Netctl.RunAsync(silo, "explain", "shop/client", "shop/web-1", "--port", "http");
         Assert.Equal(2, wrongPort.ExitCode);
