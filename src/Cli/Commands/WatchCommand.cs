@@ -15,7 +15,8 @@ namespace ControlPlane.Cli.Commands;
 /// end of the initial list is a line {"type":"BOOKMARK","initial_events_end":true}. A stream that
 /// breaks (UNAVAILABLE) or that the server ends (it shuts down; a warning says so) resumes from
 /// its last token on the next silo; a compacted position lists again, and what changed meanwhile
-/// is shown as events; while no silo answers it keeps trying.
+/// is shown as events; while no silo answers it keeps trying. A watch the server refuses with a
+/// retry pushback (its rate limit, or too many open watches) is asked for again after that pause.
 /// With -l, an object whose labels stop matching is shown DELETED and one that comes to match
 /// ADDED. Ends with Ctrl+C (exit 130) or SIGTERM (143).
 /// </summary>
@@ -65,6 +66,7 @@ internal static class WatchCommand
     {
         var token = string.Empty;
         var failures = 0;
+        var refusals = 0;
         while (!cancellationToken.IsCancellationRequested)
         {
             var server = context.Servers.Current;
@@ -79,6 +81,7 @@ internal static class WatchCommand
                     await foreach (var e in client.WatchAsync(watch, Calls.Until(ct), ct))
                     {
                         failures = 0;
+                        refusals = 0;
                         if (e.ResumeToken.Length > 0) token = e.ResumeToken;
                         if (e.Type == EventType.Bookmark)
                         {
@@ -102,6 +105,21 @@ internal static class WatchCommand
             {
                 context.Terminal.Error.WriteLine("warning: the watch position was compacted; listing again");
                 token = string.Empty;
+            }
+            catch (RpcException e) when (PushbackRetry.Pushback(e, "Watch") is { } pause)
+            {
+                // Refused before it started (the server's rate limit, or too many open watches):
+                // again after the pause the server asks for, saying so once per refusal spell.
+                if (refusals++ == 0) context.Terminal.Error.WriteLine($"warning: {StatusNames.Describe(e)}; retrying");
+                try
+                {
+                    await Task.Delay(pause, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return Interrupts.ExitCode(ExitCodes.Success);
+                }
+                continue;
             }
             catch (CliException e)
             {
