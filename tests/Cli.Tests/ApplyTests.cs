@@ -347,6 +347,40 @@ public sealed class ApplyTests
         Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, server?.StatusCode);
     }
 
+    /// <summary>
+    /// As in Kubernetes, a service's port needs a name only when the service has two or more: one
+    /// unnamed port is accepted by netctl's checks and by the silo alike, and two ports with one
+    /// unnamed are refused by both, naming the field.
+    /// </summary>
+    [Fact]
+    public async Task Apply_ServiceWithOneUnnamedPort_IsAccepted_TwoPortsNeedNames_OnBothSides()
+    {
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Example("01-namespace.yaml"), "-f", RepositoryPaths.Example("02-network.yaml"))).ExitCode);
+        const string One = "apiVersion: controlplane/v1\nkind: Service\nmetadata: {namespace: shop, name: db}\nspec: {network: blue, selector: {app: db}, ports: [{port: 5432, targetPort: 6432}]}\n";
+        const string Two = "apiVersion: controlplane/v1\nkind: Service\nmetadata: {namespace: shop, name: db2}\nspec: {network: blue, selector: {app: db}, ports: [{port: 5432}, {name: admin, port: 5433}]}\n";
+
+        var client = await Netctl.RunAsync(["--server", silo.Address, "apply", "--dry-run=client", "-f", "-"], stdin: One);
+        Assert.True(client.ExitCode == 0, client.ToString());
+        var one = await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: One);
+        Assert.True(one.ExitCode == 0, one.ToString());
+        Assert.Equal(["service/shop/db created"], one.OutputLines);
+        var port = Assert.Single((await silo.Client.Services.GetAsync("shop", "db")).Spec.Ports);
+        Assert.Equal(("", 5432u, 6432u), (port.Name, port.Port, port.TargetPortNumber));
+        Assert.Equal(["service/shop/db unchanged"], (await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: One)).OutputLines);
+
+        var two = await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: Two);
+        Assert.Equal(1, two.ExitCode);
+        Assert.Contains("spec.ports[0].name: is required", Assert.Single(two.Errors));
+        var server = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => silo.Client.Services.CreateAsync(new Service
+        {
+            Metadata = new ObjectMeta { Namespace = "shop", Name = "db2" },
+            Spec = new ServiceSpec { Network = "blue", Ports = { new ServicePort { Port = 5432 }, new ServicePort { Name = "admin", Port = 5433 } } },
+        }));
+        Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, server.StatusCode);
+        Assert.Contains("spec.ports[0].name", server.Status.Detail);
+    }
+
     [Fact]
     public async Task Apply_JsonListOnStdinWithNamespaceFlag_CreatesItsItems()
     {

@@ -105,6 +105,50 @@ public sealed class ConnectionTests
         Assert.StartsWith("error: --timeout '10' is a bare number", Assert.Single(flag.Errors));
     }
 
+    /// <summary>
+    /// A silo's rate limit refuses calls RESOURCE_EXHAUSTED with a retry pushback before running
+    /// them: netctl waits each pause and makes the call again, so an apply of the examples at two
+    /// calls a second (burst 3) writes every object, each once, although the silo refused writes
+    /// on the way (its audit log has them).
+    /// </summary>
+    [Fact]
+    public async Task RateLimited_ApplyWaitsEachPushback_AndWritesEveryObjectOnce()
+    {
+        await using var silo = await Silo.StartAsync(0, null, "--Limits:RequestsPerSecond=2", "--Limits:Burst=3");
+
+        var apply = await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples);
+
+        Assert.True(apply.ExitCode == 0, apply.ToString());
+        Assert.Equal(9, apply.OutputLines.Count(l => l.EndsWith(" created", StringComparison.Ordinal)));
+        Assert.Empty(apply.Errors);
+        var audit = File.ReadAllLines(Path.Combine(silo.DataDirectory, "audit.jsonl")).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!).ToList();
+        Assert.Contains(audit, l => (string?)l["method"] == "Create" && (string?)l["outcome"] == "RESOURCE_EXHAUSTED");
+        // Each object created once: nine successful creates, and nothing refused as already there.
+        Assert.Equal(9, audit.Count(l => (string?)l["method"] == "Create" && (string?)l["outcome"] == "OK"));
+        Assert.DoesNotContain(audit, l => (string?)l["outcome"] == "ALREADY_EXISTS");
+    }
+
+    /// <summary>
+    /// A pause that would end past the call's deadline (--timeout) is not waited: the refusal is the
+    /// error, at once, saying why it was not retried.
+    /// </summary>
+    [Fact]
+    public async Task RateLimited_PushbackPastTheTimeout_IsNotWaited()
+    {
+        // One call every 10 s: the test's own call (the same client, 127.0.0.1) takes the token.
+        await using var silo = await Silo.StartAsync(0, null, "--Limits:RequestsPerSecond=0.1", "--Limits:Burst=1");
+        await silo.Client.Namespaces.ListAsync(new Contracts.V1.ListRequest());
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var refused = await Netctl.RunAsync(silo, "--timeout", "2s", "get", "ns");
+
+        Assert.Equal(1, refused.ExitCode);
+        var error = Assert.Single(refused.Errors);
+        Assert.StartsWith("error: RESOURCE_EXHAUSTED: client peer:127.0.0.1 exceeded Limits:RequestsPerSecond", error);
+        Assert.EndsWith("; not retried: the call's deadline (--timeout) comes first", error);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(8), $"netctl waited {clock.Elapsed} for a pause past its deadline");
+    }
+
     /// <summary>A TCP port on which nothing listens (bound, then released).</summary>
     internal static int ClosedPort()
     {

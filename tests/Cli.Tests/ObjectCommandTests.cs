@@ -57,6 +57,63 @@ public sealed class ObjectCommandTests
     }
 
     /// <summary>
+    /// kubectl's KIND/NAME form in get, describe and delete: what get -o name prints goes back in
+    /// as it is (a cluster-scoped peer, namespaced endpoints with their namespace), several
+    /// objects and kinds at once, and NAME with -n; the two forms do not mix.
+    /// </summary>
+    [Fact]
+    public async Task KindSlashName_GetOutputNameGoesBackIntoGetDescribeAndDelete()
+    {
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples)).ExitCode);
+        var peer = $"apiVersion: controlplane/v1\nkind: ClusterPeer\nmetadata: {{name: north}}\nspec: {{addresses: [http://127.0.0.1:{ConnectionTests.ClosedPort()}]}}\n";
+        Assert.Equal(0, (await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: peer)).ExitCode);
+
+        var peers = await Netctl.RunAsync(silo, "get", "clusterpeers", "-o", "name");
+        Assert.Equal(["clusterpeer/north"], peers.OutputLines);
+        var peerByName = await Netctl.RunAsync(silo, "get", "clusterpeer/north");
+        Assert.True(peerByName.ExitCode == 0, peerByName.ToString());
+        Assert.StartsWith("north ", peerByName.OutputLines[1]);
+
+        // Several names of several kinds: a table per kind, or one List.
+        var two = await Netctl.RunAsync(silo, "get", "svc/web", "ep/web-1", "ep/web-2", "-n", "shop");
+        Assert.True(two.ExitCode == 0, two.ToString());
+        Assert.Equal(["NAME", "TYPE", "NETWORK", "CLUSTER-IPS", "PORTS", "AGE"], two.OutputLines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("web ", two.OutputLines[1]);
+        Assert.Equal(["NAME", "NETWORK", "NODE", "READY", "IPS", "AGE"], two.OutputLines[2].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(["web-1", "web-2"], two.OutputLines[3..].Select(l => l.Split(' ')[0]));
+        var list = JsonNode.Parse((await Netctl.RunAsync(silo, "get", "service/shop/web", "endpoint/shop/web-1", "-o", "json")).Output)!;
+        Assert.Equal([("Service", "web"), ("Endpoint", "web-1")], list["items"]!.AsArray().Select(i => ((string)i!["kind"]!, (string)i["metadata"]!["name"]!)));
+
+        var endpoints = (await Netctl.RunAsync(silo, "get", "ep", "-n", "shop", "-o", "name")).OutputLines;
+        Assert.Equal(["endpoint/shop/client", "endpoint/shop/web-1", "endpoint/shop/web-2"], endpoints.Order());
+        var again = await Netctl.RunAsync(silo, ["get", .. endpoints, "-o", "name"]);
+        Assert.Equal(endpoints, again.OutputLines);
+        var missing = await Netctl.RunAsync(silo, "get", "svc/web", "svc/nope", "-n", "shop", "-o", "name");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Equal(["service/shop/web"], missing.OutputLines);
+        Assert.Equal(["error: service 'shop/nope' not found"], missing.Errors);
+
+        var described = await Netctl.RunAsync(silo, "describe", "cp/north", "svc/shop/web");
+        Assert.True(described.ExitCode == 0, described.ToString());
+        Assert.Contains("Name:         north\nKind:         ClusterPeer\n", described.Output);
+        Assert.Contains("Name:         web\nNamespace:    shop\nKind:         Service\n", described.Output);
+
+        // The forms do not mix; a derived kind cannot be deleted.
+        var mixed = await Netctl.RunAsync(silo, "get", "svc/web", "web-1", "-n", "shop");
+        Assert.Equal(2, mixed.ExitCode);
+        Assert.Contains("'web-1': after a KIND/NAME argument, name every object as KIND/NAME", Assert.Single(mixed.Errors));
+        Assert.Equal(2, (await Netctl.RunAsync(silo, "delete", "sep/shop/web")).ExitCode);
+
+        // delete takes them too, dependents first whatever the order given.
+        var deleted = await Netctl.RunAsync(silo, ["delete", "clusterpeer/north", .. endpoints]);
+        Assert.True(deleted.ExitCode == 0, deleted.ToString());
+        Assert.Equal([.. endpoints.Select(e => e + " deleted"), "clusterpeer/north deleted"], deleted.OutputLines);
+        Assert.Empty((await silo.Client.Endpoints.ListAsync(new ListRequest())).Endpoints);
+        Assert.Empty((await silo.Client.ClusterPeers.ListAsync(new ListRequest())).ClusterPeers);
+    }
+
+    /// <summary>
     /// wait --for=programmed: the example nodes have no agents, so once the control plane has
     /// given them their chance to report they are "catching up" and not counted; the wait then
     /// completes on 0 of 0 and says which nodes are catching up. Kinds nodes do not program, and
@@ -174,7 +231,18 @@ public sealed class ObjectCommandTests
         Assert.True(byAddress.ExitCode == 0, byAddress.ToString());
         Assert.StartsWith("DENIED:", byAddress.Output);
         Assert.Contains("ingress: denied: no rule of the selecting policies matches (selected by shop/web-from-client)", byAddress.Output);
-        Assert.Contains("egress:  allowed (no policy selects fd00:99::1 in this direction, or it is no endpoint's address)", byAddress.Output);
+        Assert.Contains("egress:  allowed (fd00:99::1 is no endpoint's address: no policy applies to it)", byAddress.Output);
+
+        // Both sides by address: each stands for its endpoint, and both lines name it as the reason does.
+        var client = await silo.Client.Endpoints.GetAsync("shop", "client");
+        var byAddresses = await Netctl.RunAsync(silo, "explain", client.Status.Ips[0], web1.Status.Ips[0], "--port", "8080/TCP");
+        Assert.True(byAddresses.ExitCode == 0, byAddresses.ToString());
+        Assert.Contains($"from shop/client ({client.Status.Ips[0]}) to shop/web-1 ({web1.Status.Ips[0]})", byAddresses.Output);
+        Assert.Contains($"egress:  allowed (no policy selects shop/client ({client.Status.Ips[0]}) in this direction)\n", byAddresses.Output);
+        Assert.Contains("ingress: allowed by shop/web-from-client rule 0", byAddresses.Output);
+        Assert.DoesNotContain("no endpoint's address", byAddresses.Output);
+        var verdict = JsonNode.Parse((await Netctl.RunAsync(silo, "explain", client.Status.Ips[0], web1.Status.Ips[0], "--port", "8080/TCP", "-o", "json")).Output)!;
+        Assert.Equal(("shop/client", "shop/web-1"), ((string?)verdict["egress"]!["endpoint"], (string?)verdict["ingress"]!["endpoint"]));
 
         var wrongPort = await Netctl.RunAsync(silo, "explain", "shop/client", "shop/web-1", "--port", "http");
         Assert.Equal(2, wrongPort.ExitCode);

@@ -111,4 +111,54 @@ public sealed class PkiTests
         Assert.Equal(1, cleartext.ExitCode);
         Assert.Contains("if that port serves TLS, use an https:// address with --ca", cleartext.Error);
     }
+
+    /// <summary>
+    /// TLS settings that do not go together, or name a file that is not there, are refused naming
+    /// where each came from: the variable, the configuration file's line, the option. Only when all
+    /// the settings a problem is about came from the command line is it a usage error (exit 2);
+    /// otherwise it is bad configuration (exit 1), as for any other setting.
+    /// </summary>
+    [Fact]
+    public async Task TlsSettings_Bad_NameWhereTheyCameFrom_AndAreUsageErrorsOnlyOnTheCommandLine()
+    {
+        using var dir = new TempDirectory();
+        var d = dir.Path;
+        await Ok("pki", "init", "--dir", d);
+        await Ok("pki", "issue", "--dir", d, "--name", "silo", "--role", "silo");
+        await Ok("pki", "issue", "--dir", d, "--name", "admin", "--role", "admin");
+        await using var silo = await Silo.StartAsync(pki: d);
+        var (ca, cert, key) = ($"{d}/ca.crt", $"{d}/admin.crt", $"{d}/admin.key");
+        Dictionary<string, string> Environment(params (string Key, string Value)[] settings) =>
+            new[] { ("NETCTL_SERVER", silo.Address) }.Concat(settings).ToDictionary(s => s.Item1, s => s.Item2);
+        var noKey = dir.File("nokey.yaml", $"server: {silo.Address}\nca: {ca}\ncert: {cert}\n");
+        var noCa = dir.File("noca.yaml", $"server: {silo.Address}\ncert: {cert}\nkey: {key}\n");
+        string[] get = ["get", "ns"];
+
+        var results = new[]
+        {
+            (await Netctl.RunAsync(get, environment: Environment(("NETCTL_CA", ca), ("NETCTL_CERT", cert))), 1,
+                $"error: NETCTL_CERT={cert}: a certificate needs its key"),
+            (await Netctl.RunAsync(get, environment: Environment(("NETCTL_CERT", cert), ("NETCTL_KEY", key))), 1,
+                $"error: NETCTL_CERT={cert} and NETCTL_KEY={key}: a client certificate needs the cluster CA"),
+            (await Netctl.RunAsync(get, environment: Environment(("NETCTL_CA", "/nonexistent/ca.crt"))), 1,
+                "error: NETCTL_CA=/nonexistent/ca.crt: '/nonexistent/ca.crt' does not exist"),
+            (await Netctl.RunAsync(["--config", noKey, .. get]), 1, $"error: {noKey}: line 3: cert: a certificate needs its key"),
+            (await Netctl.RunAsync(["--config", noCa, .. get]), 1, $"error: {noCa}: line 2: cert and {noCa}: line 3: key: a client certificate needs the cluster CA"),
+            // Settings given on the command line only: a usage error.
+            (await Netctl.RunAsync(["--ca", ca, "--cert", cert, .. get], environment: Environment()), 2, "error: --cert: a certificate needs its key"),
+            (await Netctl.RunAsync(["--ca", "/nonexistent/ca.crt", .. get], environment: Environment()), 2, "error: --ca: '/nonexistent/ca.crt' does not exist"),
+            // One of the settings a problem is about came from the environment: configuration, exit 1.
+            (await Netctl.RunAsync(["--cert", cert, .. get], environment: Environment(("NETCTL_KEY", key))), 1,
+                $"error: --cert and NETCTL_KEY={key}: a client certificate needs the cluster CA"),
+        };
+        foreach (var (result, exitCode, error) in results)
+        {
+            Assert.True(result.ExitCode == exitCode, result.ToString());
+            Assert.StartsWith(error, Assert.Single(result.Errors));
+        }
+
+        // Completed, the same settings work.
+        var fixedUp = await Netctl.RunAsync(["--key", key, .. get], environment: Environment(("NETCTL_CA", ca), ("NETCTL_CERT", cert)));
+        Assert.True(fixedUp.ExitCode == 0, fixedUp.ToString());
+    }
 }

@@ -61,6 +61,52 @@ public sealed class WatchTests
         Assert.Equal([("ADDED", "web-1"), ("ADDED", "web-2")], back.Select(b => (b[0], b[2])).Order());
     }
 
+    /// <summary>
+    /// A watch's table lines up as get's does: the columns fit the initial list (dual-stack
+    /// addresses, a second cluster IP), and a later row with a wider value comes under the header
+    /// printed again with that column widened, every row's cells starting where its header's do.
+    /// </summary>
+    [Fact]
+    public async Task Watch_Table_ColumnsFitTheListAndWidenUnderANewHeader()
+    {
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Examples)).ExitCode);
+        using var endpoints = Netctl.Stream(["--server", silo.Address, "watch", "endpoints", "-n", "shop"]);
+        using var services = Netctl.Stream(["--server", silo.Address, "watch", "svc", "-A", "-o", "wide"]);
+
+        var header = await endpoints.ReadLineAsync();
+        Assert.Equal(["EVENT", "NAME", "NETWORK", "NODE", "READY", "IPS", "AGE"], Words(header));
+        for (var i = 0; i < 3; i++) AssertUnder(header, await endpoints.ReadLineAsync());
+        var serviceHeader = await services.ReadLineAsync();
+        Assert.Equal(["EVENT", "NAMESPACE", "NAME", "TYPE", "NETWORK", "CLUSTER-IPS", "PORTS", "SELECTOR", "EXTERNAL-NAME", "AGE"], Words(serviceHeader));
+        var web = await services.ReadLineAsync();
+        AssertUnder(serviceHeader, web);
+        Assert.Contains(",fd00:96::", web);
+
+        // A longer name than any listed: the header again, wider, and the row under it.
+        var longer = "apiVersion: controlplane/v1\nkind: Endpoint\nmetadata: {namespace: shop, name: a-much-longer-endpoint-name, labels: {app: web}}\nspec: {network: blue, node: node-1}\n";
+        Assert.Equal(0, (await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: longer)).ExitCode);
+        var widened = await endpoints.ReadLineAsync();
+        Assert.Equal(Words(header), Words(widened));
+        Assert.True(widened.IndexOf("NETWORK", StringComparison.Ordinal) > header.IndexOf("NETWORK", StringComparison.Ordinal), widened);
+        var added = await endpoints.ReadLineAsync();
+        Assert.StartsWith("ADDED", added);
+        AssertUnder(widened, added);
+        // What fits is printed under the header as it is: no header again.
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "delete", "ep", "shop/client")).ExitCode);
+        var deleted = await endpoints.ReadUntilAsync(l => l.StartsWith("DELETED", StringComparison.Ordinal));
+        AssertUnder(widened, deleted);
+    }
+
+    private static string[] Words(string line) => line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+
+    /// <summary>Each cell of <paramref name="row"/> starts in the column where its header does.</summary>
+    private static void AssertUnder(string header, string row)
+    {
+        static List<int> Starts(string line) => [.. Enumerable.Range(0, line.Length).Where(i => line[i] != ' ' && (i == 0 || line[i - 1] == ' '))];
+        Assert.True(Starts(header).SequenceEqual(Starts(row)), $"not under its header:\n{header}\n{row}");
+    }
+
     [Fact]
     public async Task Watch_SiloRestarts_ResumesFromItsTokenAndCtrlCExits130()
     {

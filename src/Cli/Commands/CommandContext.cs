@@ -18,13 +18,7 @@ internal sealed class CommandContext(NetctlSettings settings, Terminal terminal)
     public bool NamespaceFromFlag { get; init; }
 
     public ServerSet Servers => _servers ??= new ServerSet(Settings.Servers, Settings.Timeout,
-        (address, detail) => Terminal.Error.WriteLine($"warning: server {address} is unavailable ({detail}); moving on to the next server"), Tls());
-
-    private Contracts.Client.ClientTls? Tls()
-    {
-        var tls = Contracts.Client.ClientTls.FromOptions(Settings.Tls.Ca, Settings.Tls.Cert, Settings.Tls.Key, ("--ca", "--cert", "--key"), out var problem);
-        return problem is null ? tls : throw CliException.Usage(problem);
-    }
+        (address, detail) => Terminal.Error.WriteLine($"warning: server {address} is unavailable ({detail}); moving on to the next server"), Settings.ClientTls());
 
     /// <summary>The namespace a listing covers: "" for all.</summary>
     public string ListNamespace(ResourceKind kind, bool allNamespaces) =>

@@ -9,7 +9,7 @@ using Grpc.Core;
 namespace ControlPlane.Cli.Commands;
 
 /// <summary>
-/// <c>netctl delete KIND NAME...</c> or <c>netctl delete -f PATH...</c> (the objects a manifest
+/// <c>netctl delete KIND NAME...</c>, <c>netctl delete KIND/NAME...</c> or <c>netctl delete -f PATH...</c> (the objects a manifest
 /// names, in reverse dependency order: service exports, then policies, services and endpoints,
 /// then cluster peers and nodes, networks and namespaces).
 /// </summary>
@@ -17,9 +17,9 @@ internal static class DeleteCommand
 {
     public static Command Create(GlobalOptions global, Terminal terminal)
     {
-        var kindArgument = new Argument<string?>("kind") { Description = "Kind (omit with -f)", Arity = ArgumentArity.ZeroOrOne };
+        var kindArgument = new Argument<string?>("kind") { Description = "Kind (omit with -f); or name each object as KIND/NAME, as get -o name prints it (svc/web, service/shop/web), kinds may differ", Arity = ArgumentArity.ZeroOrOne };
         kindArgument.CompletionSources.Add(ResourceKinds.All.Where(k => !k.ReadOnly).Select(k => k.Aliases[0]).ToArray());
-        var names = new Argument<string[]>("name") { Description = "Names (NAMESPACE/NAME or NAME with -n)", Arity = ArgumentArity.ZeroOrMore };
+        var names = new Argument<string[]>("name") { Description = "Names (NAMESPACE/NAME or NAME with -n; KIND/NAME after a first KIND/NAME)", Arity = ArgumentArity.ZeroOrMore };
         var files = new Option<string[]>("--filename", "-f") { Description = "Delete the objects these manifests name (file, directory or -)" };
         var recursive = new Option<bool>("--recursive", "-R") { Description = "Read directories' subdirectories too" };
         var ignoreNotFound = new Option<bool>("--ignore-not-found") { Description = "An object that does not exist is not an error" };
@@ -44,18 +44,23 @@ internal static class DeleteCommand
             }
             else
             {
-                if (kindName is null) throw CliException.Usage("name the objects: netctl delete KIND NAME... or netctl delete -f FILE");
-                if (wanted.Length == 0) throw CliException.Usage("name at least one object to delete");
-                if (condition.Length > 0 && wanted.Length > 1) throw CliException.Usage("--etag applies to one object only");
-                var kind = GlobalOptions.Kind(kindName, writable: true);
-                foreach (var name in wanted)
+                if (kindName is null) throw CliException.Usage("name the objects: netctl delete KIND NAME..., netctl delete KIND/NAME... or netctl delete -f FILE");
+                var groups = GlobalOptions.Named(kindName, wanted, writable: true);
+                var count = groups.Sum(g => g.Names.Count);
+                if (count == 0) throw CliException.Usage("name at least one object to delete");
+                if (condition.Length > 0 && count > 1) throw CliException.Usage("--etag applies to one object only");
+                foreach (var (kind, kindNames) in groups)
                 {
-                    var (ns, n) = context.Reference(kind, name);
-                    targets.Add((kind, ns, n, condition));
+                    foreach (var name in kindNames)
+                    {
+                        var (ns, n) = context.Reference(kind, name);
+                        targets.Add((kind, ns, n, condition));
+                    }
                 }
             }
             var failures = 0;
-            foreach (var tier in targets.GroupBy(t => t.Kind.Tier))
+            // Dependents first (KIND/NAME arguments may name several kinds in any order).
+            foreach (var tier in targets.OrderByDescending(t => t.Kind.Tier).GroupBy(t => t.Kind.Tier))
             {
                 var results = await Bounded.MapAsync(tier.ToList(), 16, async (t, token) =>
                 {

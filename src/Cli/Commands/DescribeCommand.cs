@@ -10,7 +10,7 @@ using Grpc.Core;
 namespace ControlPlane.Cli.Commands;
 
 /// <summary>
-/// <c>netctl describe KIND NAME</c>: identity, spec and status, the endpoint set of a service, the
+/// <c>netctl describe KIND [NAME...]</c> or <c>netctl describe KIND/NAME...</c>: identity, spec and status, the endpoint set of a service, the
 /// blocks of a network, the import of a service export, the clusters of an import, and events.
 /// The control plane stores no event objects, so the events section lists conditions derived from
 /// the object's current status (a node whose lease expired, an endpoint whose node is not ready, a
@@ -21,42 +21,45 @@ internal static class DescribeCommand
 {
     public static Command Create(GlobalOptions global, Terminal terminal)
     {
-        var kindArgument = GlobalOptions.KindArgument();
-        var names = new Argument<string[]>("name") { Description = "Names (NAMESPACE/NAME or NAME with -n); none: every object of the kind", Arity = ArgumentArity.ZeroOrMore };
+        var kindArgument = GlobalOptions.KindArgument(slashForm: true);
+        var names = new Argument<string[]>("name") { Description = "Names (NAMESPACE/NAME or NAME with -n; KIND/NAME after a first KIND/NAME); none: every object of the kind", Arity = ArgumentArity.ZeroOrMore };
         var selector = GlobalOptions.Selector();
         var all = GlobalOptions.AllNamespaces();
         var command = new Command("describe", "Show objects in detail, with their status, events and endpoint sets") { kindArgument, names, selector, all };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var kind = GlobalOptions.Kind(parse.GetValue(kindArgument)!);
+            var groups = GlobalOptions.Named(parse.GetValue(kindArgument)!, parse.GetValue(names) ?? []);
             var filter = LabelFilter.Parse(parse.GetValue(selector));
             using var context = global.Context(parse, terminal);
-            var wanted = parse.GetValue(names) ?? [];
-            var items = new List<IMessage>();
-            if (wanted.Length == 0)
+            var items = new List<(ResourceKind Kind, IMessage Item)>();
+            foreach (var (kind, wanted) in groups)
             {
-                items.AddRange(await Objects.ListAsync(context, kind, context.ListNamespace(kind, parse.GetValue(all)), cancellationToken));
-                // A peer's link (status.connection) is computed by a Get only: read each listed peer again.
-                if (kind == ResourceKinds.ClusterPeer)
+                if (wanted.Count == 0)
                 {
-                    var listed = items.Select(i => ResourceKind.MetaOf(i).Name).ToList();
-                    items.Clear();
-                    foreach (var name in listed) items.Add(await Objects.GetAsync(context, kind, string.Empty, name, cancellationToken));
+                    var listed = await Objects.ListAsync(context, kind, context.ListNamespace(kind, parse.GetValue(all)), cancellationToken);
+                    // A peer's link (status.connection) is computed by a Get only: read each listed peer again.
+                    if (kind == ResourceKinds.ClusterPeer)
+                    {
+                        var peers = listed.Select(i => ResourceKind.MetaOf(i).Name).ToList();
+                        listed.Clear();
+                        foreach (var name in peers) listed.Add(await Objects.GetAsync(context, kind, string.Empty, name, cancellationToken));
+                    }
+                    items.AddRange(listed.Select(i => (kind, i)));
+                }
+                foreach (var name in wanted)
+                {
+                    var (ns, n) = context.Reference(kind, name);
+                    items.Add((kind, await Objects.GetAsync(context, kind, ns, n, cancellationToken)));
                 }
             }
-            foreach (var name in wanted)
-            {
-                var (ns, n) = context.Reference(kind, name);
-                items.Add(await Objects.GetAsync(context, kind, ns, n, cancellationToken));
-            }
             var first = true;
-            foreach (var item in items.Where(i => filter.Matches(ResourceKind.MetaOf(i).Labels)))
+            foreach (var (kind, item) in items.Where(i => filter.Matches(ResourceKind.MetaOf(i.Item).Labels)))
             {
                 if (!first) terminal.Out.WriteLine();
                 first = false;
                 await DescribeAsync(context, kind, item, cancellationToken);
             }
-            if (first && wanted.Length == 0) terminal.Error.WriteLine($"No {kind.Plural} found.");
+            if (first && groups is [(var listedKind, { Count: 0 })]) terminal.Error.WriteLine($"No {listedKind.Plural} found.");
             return ExitCodes.Success;
         });
         return command;

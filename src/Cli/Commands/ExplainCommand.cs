@@ -86,12 +86,14 @@ internal static class ExplainCommand
     private static string Verdict(DirectionVerdict? verdict, ExplainPeer peer)
     {
         if (verdict is null) return "-";
-        // A bare address stands for the endpoint that holds it, if any: the answer says whether policies select it.
+        // A bare address stands for the endpoint that holds it, if any: the server names that endpoint
+        // (as the reason line does, "shop/client (10.10.0.200)"), and only an address no endpoint
+        // holds is said to be none.
         if (!verdict.Isolated)
         {
-            return peer.Name.Length == 0
-                ? $"allowed (no policy selects {peer.Ip} in this direction, or it is no endpoint's address)"
-                : $"allowed (no policy selects {Show(peer)} in this direction)";
+            return peer.Name.Length > 0 ? $"allowed (no policy selects {Show(peer)} in this direction)"
+                : verdict.Endpoint.Length > 0 ? $"allowed (no policy selects {verdict.Endpoint} ({peer.Ip}) in this direction)"
+                : $"allowed ({peer.Ip} is no endpoint's address: no policy applies to it)";
         }
         var selectedBy = $"selected by {string.Join(", ", verdict.Policies)}";
         return verdict.Allowed

@@ -111,16 +111,44 @@ internal sealed class GlobalOptions
     };
 
     /// <summary>The kind argument, completed with the kinds' names (those <paramref name="include"/> takes, when given).</summary>
-    public static Argument<string> KindArgument(bool includeReadOnly = true, Func<ResourceKind, bool>? include = null)
+    public static Argument<string> KindArgument(bool includeReadOnly = true, Func<ResourceKind, bool>? include = null, bool slashForm = false)
     {
         var kinds = ResourceKinds.All.Where(k => (includeReadOnly || !k.ReadOnly) && (include?.Invoke(k) ?? true)).ToList();
         var argument = new Argument<string>("kind")
         {
             HelpName = "kind",
-            Description = "Kind: " + string.Join(", ", kinds.Select(k => $"{k.Aliases[0]} ({k.Aliases[2]})")),
+            Description = "Kind: " + string.Join(", ", kinds.Select(k => $"{k.Aliases[0]} ({k.Aliases[2]})"))
+                + (slashForm ? "; or name each object as KIND/NAME, as -o name prints it (svc/web, service/shop/web), kinds may differ" : string.Empty),
         };
         argument.CompletionSources.Add(kinds.Select(k => k.Aliases[0]).ToArray());
         return argument;
+    }
+
+    /// <summary>
+    /// The objects a command's KIND and NAME arguments name, per kind in the order the kinds first
+    /// appear: <c>KIND [NAME...]</c> (the names are NAME or NAMESPACE/NAME), or kubectl's
+    /// <c>KIND/NAME...</c>, where every argument carries its kind (kinds may differ) and the name
+    /// part is NAME or NAMESPACE/NAME, so that <c>get -o name</c> output (service/shop/web,
+    /// clusterpeer/north) can be given back as it is. The two forms do not mix: a first argument
+    /// with a '/' makes every argument KIND/NAME.
+    /// </summary>
+    public static List<(ResourceKind Kind, List<string> Names)> Named(string kindArgument, IReadOnlyList<string> names, bool writable = false)
+    {
+        if (!kindArgument.Contains('/', StringComparison.Ordinal)) return [(Kind(kindArgument, writable), [.. names])];
+        var groups = new List<(ResourceKind Kind, List<string> Names)>();
+        foreach (var argument in names.Prepend(kindArgument))
+        {
+            var slash = argument.IndexOf('/', StringComparison.Ordinal);
+            if (slash < 0)
+                throw CliException.Usage($"'{argument}': after a KIND/NAME argument, name every object as KIND/NAME (e.g. svc/web, service/shop/web), or give the kind once: KIND NAME...");
+            var (kindName, name) = (argument[..slash], argument[(slash + 1)..]);
+            if (kindName.Length == 0 || name.Length == 0) throw CliException.Usage($"'{argument}': write KIND/NAME, both non-empty");
+            var kind = Kind(kindName, writable);
+            var index = groups.FindIndex(g => g.Kind == kind);
+            if (index < 0) groups.Add((kind, [name]));
+            else groups[index].Names.Add(name);
+        }
+        return groups;
     }
 
     public static ResourceKind Kind(string name, bool writable = false)

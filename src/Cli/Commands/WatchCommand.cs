@@ -15,13 +15,15 @@ namespace ControlPlane.Cli.Commands;
 /// end of the initial list is a line {"type":"BOOKMARK","initial_events_end":true}. A stream that
 /// breaks (UNAVAILABLE) or that the server ends (it shuts down; a warning says so) resumes from
 /// its last token on the next silo; a compacted position lists again, and what changed meanwhile
-/// is shown as events; while no silo answers it keeps trying.
+/// is shown as events; while no silo answers it keeps trying. A watch the server refuses with a
+/// retry pushback (its rate limit, or too many open watches) is asked for again after that pause.
 /// With -l, an object whose labels stop matching is shown DELETED and one that comes to match
 /// ADDED. Ends with Ctrl+C (exit 130) or SIGTERM (143).
 /// </summary>
 internal static class WatchCommand
 {
-    private const int EventWidth = 10;
+    /// <summary>The longest event type, MODIFIED.</summary>
+    private const int EventWidth = 8;
 
     public static Command Create(GlobalOptions global, Terminal terminal)
     {
@@ -64,6 +66,7 @@ internal static class WatchCommand
     {
         var token = string.Empty;
         var failures = 0;
+        var refusals = 0;
         while (!cancellationToken.IsCancellationRequested)
         {
             var server = context.Servers.Current;
@@ -78,6 +81,7 @@ internal static class WatchCommand
                     await foreach (var e in client.WatchAsync(watch, Calls.Until(ct), ct))
                     {
                         failures = 0;
+                        refusals = 0;
                         if (e.ResumeToken.Length > 0) token = e.ResumeToken;
                         if (e.Type == EventType.Bookmark)
                         {
@@ -101,6 +105,21 @@ internal static class WatchCommand
             {
                 context.Terminal.Error.WriteLine("warning: the watch position was compacted; listing again");
                 token = string.Empty;
+            }
+            catch (RpcException e) when (PushbackRetry.Pushback(e, "Watch") is { } pause)
+            {
+                // Refused before it started (the server's rate limit, or too many open watches):
+                // again after the pause the server asks for, saying so once per refusal spell.
+                if (refusals++ == 0) context.Terminal.Error.WriteLine($"warning: {StatusNames.Describe(e)}; retrying");
+                try
+                {
+                    await Task.Delay(pause, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return Interrupts.ExitCode(ExitCodes.Success);
+                }
+                continue;
             }
             catch (CliException e)
             {
@@ -190,16 +209,38 @@ internal static class WatchCommand
         }
     }
 
-    /// <summary>Rows under one header, or one JSON/YAML document per event.</summary>
+    /// <summary>
+    /// Rows under a header, or one JSON/YAML document per event. A streamed table cannot be laid
+    /// out again once printed, so its columns are sized the way get sizes them, from what is known
+    /// first: the rows of the initial list are held until the list ends and the columns fit the
+    /// widest of them (and the header). A later value that does not fit (a dual-stack address, a
+    /// second cluster IP) widens its column and the header is printed again above that row, so
+    /// every row lines up under the header above it; columns never narrow, so the header is
+    /// reprinted only when something is wider than anything before. The last column (AGE) is not
+    /// padded, and EVENT is as wide as its longest value (MODIFIED) from the start.
+    /// </summary>
     private sealed class EventPrinter(Terminal terminal, ResourceKind kind, OutputFormat format, bool showNamespace)
     {
-        private bool _headerDone;
+        /// <summary>Spaces between columns, as get's tables have.</summary>
+        private const int Gap = 3;
+
+        private readonly List<string[]> _initial = [];
+        private int[]? _widths;
 
         public void Synced()
         {
             if (format == OutputFormat.Json)
                 terminal.Out.WriteLine(ManifestText.Json(new JsonObject { ["type"] = "BOOKMARK", ["initial_events_end"] = true }, indented: false));
-            else if (format is OutputFormat.Table or OutputFormat.Wide) Header();
+            else if ((format is OutputFormat.Table or OutputFormat.Wide) && _widths is null)
+            {
+                var header = Header();
+                _widths = [.. header.Select(h => h.Length)];
+                _widths[0] = Math.Max(_widths[0], EventWidth);
+                foreach (var row in _initial) Widen(row);
+                Write(header);
+                foreach (var row in _initial) Write(row);
+                _initial.Clear();
+            }
         }
 
         public void Print(EventType type, Google.Protobuf.IMessage item)
@@ -213,22 +254,40 @@ internal static class WatchCommand
                     terminal.Out.Write("---\n" + ManifestText.Yaml(new JsonObject { ["type"] = type.ToString().ToUpperInvariant(), ["object"] = ManifestText.ToJson(kind, item) }));
                     break;
                 default:
-                    Header();
                     var (_, rows) = Objects.Rows(kind, [item], format == OutputFormat.Wide, showNamespace);
-                    terminal.Out.WriteLine(Line([type.ToString().ToUpperInvariant(), .. rows[0]]));
+                    string[] row = [type.ToString().ToUpperInvariant(), .. rows[0]];
+                    if (_widths is null)
+                    {
+                        // Part of the initial list: printed once the list ends and the widths are known.
+                        _initial.Add(row);
+                        return;
+                    }
+                    if (Widen(row)) Write(Header());
+                    Write(row);
                     break;
             }
         }
 
-        private void Header()
+        private string[] Header()
         {
-            if (_headerDone) return;
-            _headerDone = true;
             var (headers, _) = Objects.Rows(kind, [], format == OutputFormat.Wide, showNamespace);
-            terminal.Out.WriteLine(Line(["EVENT", .. headers]));
+            return ["EVENT", .. headers];
         }
 
-        private static string Line(IReadOnlyList<string> cells) =>
-            string.Join(" ", cells.Select((c, i) => i == cells.Count - 1 ? c : c.PadRight(i == 0 ? EventWidth : Math.Max(14, c.Length + 1)))).TrimEnd();
+        /// <summary>Widens the columns (all but the last) to fit <paramref name="row"/>; true when one had to grow.</summary>
+        private bool Widen(string[] row)
+        {
+            var grew = false;
+            for (var i = 0; i < row.Length - 1; i++)
+            {
+                if (row[i].Length <= _widths![i]) continue;
+                _widths[i] = row[i].Length;
+                grew = true;
+            }
+            return grew;
+        }
+
+        private void Write(string[] cells) =>
+            terminal.Out.WriteLine(string.Concat(cells.Select((c, i) => i == cells.Length - 1 ? c : c.PadRight(_widths![i] + Gap))).TrimEnd());
     }
 }

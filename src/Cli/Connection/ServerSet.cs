@@ -7,7 +7,9 @@ namespace ControlPlane.Cli.Connection;
 /// The silos named by <c>--server</c> (or the configuration), behind one client: each call goes
 /// to the silo that last answered and, when that silo is unreachable, to the next ones in turn
 /// (<see cref="FailoverCallInvoker"/>, which the agents and DNS servers use too). Any other
-/// status is the answer. When no silo can be reached the command fails with one message.
+/// status is the answer, but for a call the server refused with a retry pushback (its rate limit),
+/// which is made again after the pause it asks for, within the call's deadline (<see cref="PushbackRetry"/>).
+/// When no silo can be reached the command fails with one message.
 /// </summary>
 /// <remarks>
 /// A write made again on the next silo may have committed on the first one before its connection
@@ -28,7 +30,7 @@ internal sealed class ServerSet : IDisposable
             if (ControlPlaneChannel.Problem(address) is { } problem) throw CliException.Usage($"bad server address: {problem}");
         }
         _silos = new FailoverCallInvoker(normalized, tls: tls) { FailedOver = failedOver };
-        _client = new ControlPlaneClient(_silos);
+        _client = new ControlPlaneClient(_silos, new PushbackRetry());
         _timeout = timeout;
     }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using ControlPlane.Contracts.Client;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -23,6 +24,9 @@ internal sealed record NetctlSettings(IReadOnlyList<string> Servers, string Dns,
     /// <summary>Mutual TLS for https:// servers: the cluster CA and this user's certificate and key (PEM paths).</summary>
     public (string? Ca, string? Cert, string? Key) Tls { get; init; }
 
+    /// <summary>Where each of <see cref="Tls"/> came from (null: not set).</summary>
+    public (SettingSource? Ca, SettingSource? Cert, SettingSource? Key) TlsSources { get; init; }
+
     public static NetctlSettings Resolve(string? serverFlag, string? dnsFlag, string? namespaceFlag, string? timeoutFlag, string? configFlag,
         Func<string, string?> environment, (string? Ca, string? Cert, string? Key) tlsFlags = default)
     {
@@ -32,13 +36,67 @@ internal sealed record NetctlSettings(IReadOnlyList<string> Servers, string Dns,
         if (servers.Length == 0) throw CliException.Usage("--server names no address");
         var timeout = ResolveTimeout(timeoutFlag, environment("NETCTL_TIMEOUT"), file);
         var ns = namespaceFlag ?? environment("NETCTL_NAMESPACE") ?? file.GetValueOrDefault("namespace");
+        var (ca, caSource) = Pick(tlsFlags.Ca, "--ca", "NETCTL_CA", "ca", environment, file);
+        var (cert, certSource) = Pick(tlsFlags.Cert, "--cert", "NETCTL_CERT", "cert", environment, file);
+        var (key, keySource) = Pick(tlsFlags.Key, "--key", "NETCTL_KEY", "key", environment, file);
         return new NetctlSettings(servers, dnsFlag ?? environment("NETCTL_DNS") ?? file.GetValueOrDefault("dns") ?? DefaultDns,
             string.IsNullOrEmpty(ns) ? null : ns, timeout)
         {
-            Tls = (tlsFlags.Ca ?? environment("NETCTL_CA") ?? file.GetValueOrDefault("ca"),
-                tlsFlags.Cert ?? environment("NETCTL_CERT") ?? file.GetValueOrDefault("cert"),
-                tlsFlags.Key ?? environment("NETCTL_KEY") ?? file.GetValueOrDefault("key")),
+            Tls = (ca, cert, key),
+            TlsSources = (caSource, certSource, keySource),
         };
+    }
+
+    /// <summary>A setting's value from the first place that sets it, and that place.</summary>
+    private static (string? Value, SettingSource? Source) Pick(string? flagValue, string flag, string variable, string fileKey,
+        Func<string, string?> environment, ConfigFile file)
+    {
+        if (flagValue is not null) return (flagValue, new SettingSource(flag, CommandLine: true));
+        if (environment(variable) is { } fromEnvironment) return (fromEnvironment, new SettingSource($"{variable}={fromEnvironment}", CommandLine: false));
+        if (file.TryGetValue(fileKey, out var fromFile)) return (fromFile, new SettingSource($"{file.Path}: line {file.Lines[fileKey]}: {fileKey}", CommandLine: false));
+        return (null, null);
+    }
+
+    /// <summary>
+    /// The mutual TLS the settings ask for (null: none), checked here rather than by
+    /// <see cref="ClientTls.FromOptions"/> so that every problem names where its setting came from
+    /// (--cert, NETCTL_CERT=…, the configuration file's line). As for the timeout, a problem is a
+    /// usage error (exit 2) only when every setting it is about came from the command line;
+    /// otherwise it is a configuration error (exit 1).
+    /// </summary>
+    public ClientTls? ClientTls()
+    {
+        var (ca, cert, key) = Tls;
+        var (caSource, certSource, keySource) = TlsSources;
+        bool Set(string? value) => !string.IsNullOrEmpty(value);
+        if (!Set(ca) && !Set(cert) && !Set(key)) return null;
+        var problems = new List<(string Message, IReadOnlyList<SettingSource> About)>();
+        var given = new[] { (Value: cert, Source: certSource), (Value: key, Source: keySource) }.Where(s => Set(s.Value)).Select(s => s.Source!).ToList();
+        if (!Set(ca))
+        {
+            problems.Add(($"{string.Join(" and ", given.Select(s => s.Where))}: a client certificate needs the cluster CA the silo's certificate is checked against (--ca, NETCTL_CA or ca: in the configuration file)", given));
+        }
+        if (Set(cert) && !Set(key)) problems.Add(($"{certSource!.Where}: a certificate needs its key (--key, NETCTL_KEY or key: in the configuration file)", [certSource]));
+        if (Set(key) && !Set(cert)) problems.Add(($"{keySource!.Where}: a key needs its certificate (--cert, NETCTL_CERT or cert: in the configuration file)", [keySource]));
+        foreach (var (value, source) in new[] { (ca, caSource), (cert, certSource), (key, keySource) })
+        {
+            if (Set(value) && !File.Exists(value)) problems.Add(($"{source!.Where}: '{value}' does not exist", [source]));
+        }
+        if (problems.Count == 0)
+        {
+            try
+            {
+                return new ClientTls(ca!, Set(cert) ? cert : null, Set(key) ? key : null);
+            }
+            catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or ArgumentException)
+            {
+                var read = new[] { caSource, certSource, keySource }.OfType<SettingSource>().ToList();
+                problems.Add(($"{string.Join(", ", read.Select(s => s.Where))}: cannot read the TLS files: {e.Message}", read));
+            }
+        }
+        // Every problem, each on its line and naming its settings.
+        var message = string.Join("\n  ", problems.Select(p => p.Message));
+        return problems.SelectMany(p => p.About).All(s => s.CommandLine) ? throw CliException.Usage(message) : throw new CliException(message);
     }
 
     /// <summary>
@@ -137,3 +195,6 @@ internal sealed record NetctlSettings(IReadOnlyList<string> Servers, string Dns,
         return values;
     }
 }
+
+/// <summary>Where a setting came from, as messages name it ("--cert", "NETCTL_CERT=bob.crt", "config.yaml: line 4: cert").</summary>
+internal sealed record SettingSource(string Where, bool CommandLine);

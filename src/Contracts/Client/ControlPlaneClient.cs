@@ -48,6 +48,11 @@ public sealed class ControlPlaneClient : IDisposable
     {
     }
 
+    /// <summary>Calls through <paramref name="interceptor"/> (netctl's retries after a server's pushback) to <paramref name="silos"/>.</summary>
+    public ControlPlaneClient(FailoverCallInvoker silos, Grpc.Core.Interceptors.Interceptor interceptor) : this(Grpc.Core.Interceptors.CallInvokerExtensions.Intercept(silos, interceptor), silos)
+    {
+    }
+
     /// <summary>"http://host:port", "https://host:port" (with <paramref name="tls"/>), "unix:/path", or several of them separated by commas.</summary>
     public ControlPlaneClient(string address, int maxConnections = 1, ClientTls? tls = null) : this(Connect(address, maxConnections, tls))
     {

@@ -77,6 +77,7 @@ public static class PolicyExplainer
             verdict.Allowed = true;
             return verdict;
         }
+        verdict.Endpoint = PolicySemantics.KeyOf(endpoint.Metadata);
         foreach (var policy in policies.Where(p => PolicySemantics.Affects(p.Spec, direction) && PolicySemantics.Selects(p, endpoint))
                      .OrderBy(p => PolicySemantics.KeyOf(p.Metadata), StringComparer.Ordinal))
         {
