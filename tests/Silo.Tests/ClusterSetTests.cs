@@ -292,6 +292,18 @@ public sealed class ClusterSetTests : IAsyncLifetime
         var link = (await a.Client.ClusterPeers.GetAsync("", "x")).Status.Connection;
         Assert.False(link.Connected);
         Assert.Null(link.WithdrawTime);
+        // A server that speaks no HTTP/2: the reason is this silo's own diagnosis, kept whole.
+        var http1 = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
+        http1.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0, o => o.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1));
+        await using var old = http1.Build();
+        await old.StartAsync();
+        var oldAddress = ((Microsoft.AspNetCore.Hosting.Server.IServer)old.Services.GetService(typeof(Microsoft.AspNetCore.Hosting.Server.IServer))!)
+            .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First();
+        var unspoken = (await a.Client.ClusterPeers.CreateAsync(new ClusterPeer { Metadata = new() { Name = "old" }, Spec = new() { Addresses = { oldAddress } } }))
+            .Status.Conditions.Single(c => c.Type == "Joined").Message;
+        Assert.Contains("HTTP/2", unspoken);
+        Assert.DoesNotContain("characters)", unspoken);
+        await a.Client.ClusterPeers.DeleteAsync("", "old");
 
         // An update to addresses of another cluster is refused like a create, and changes nothing.
         var peer = await a.Client.ClusterPeers.CreateAsync(Peer("b", b));
@@ -323,6 +335,8 @@ public sealed class ClusterSetTests : IAsyncLifetime
             ("unix:", "names no socket path"),
             ("unix:relative/path", "has a relative socket path"),
             ("http://127.0.0.1:0", "has port 0"),
+            ("http://127.0.0.1", "names no port"),
+            ("https://[::1]", "names no port"),
         })
         {
             var bad = new ClusterPeer { Metadata = new() { Name = "y" }, Spec = new() { Addresses = { "http://127.0.0.1:1", address } } };

@@ -71,12 +71,27 @@ public static class ControlPlaneChannel
         {
             return "has more than a scheme, host and port (http(s)://host:port)";
         }
+        if (!NamesPort(address))
+        {
+            // Uri would fill in 80 or 443, where no silo listens unless one was put there on purpose.
+            return "names no port (http(s)://host:port)";
+        }
         if (uri.Port == 0)
         {
             // Port 0 asks a listener for any free port; nothing can be dialled there.
             return "has port 0, on which no silo can be reached (a port is 1 to 65535)";
         }
         return null;
+    }
+
+    /// <summary>Whether an http(s) address writes its port out (the host's authority ends in ":digits").</summary>
+    private static bool NamesPort(string address)
+    {
+        var authority = address.AsSpan(address.IndexOf("://", StringComparison.Ordinal) + 3);
+        var end = authority.IndexOfAny('/', '?', '#');
+        if (end >= 0) authority = authority[..end];
+        var colon = authority.LastIndexOf(':');
+        return colon > authority.LastIndexOf(']') && colon < authority.Length - 1;
     }
 
     /// <summary>

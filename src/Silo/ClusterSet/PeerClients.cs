@@ -28,7 +28,7 @@ public sealed class PeerClients(ClusterSetOptions options) : IPeerProbe
         catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable && !deadline.IsCancellationRequested)
         {
             // Refused or unreachable at once: say so, not that the time ran out.
-            return (null, $"no silo at spec.addresses answered: {ControlPlane.Storage.Errors.ControlPlaneException.Quote(e.Status.Detail)}");
+            return (null, $"no silo at spec.addresses answered: {Diagnosis(e)}");
         }
         catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled)
         {
@@ -38,12 +38,36 @@ public sealed class PeerClients(ClusterSetOptions options) : IPeerProbe
         {
             // Something answered, but not as a control plane that lets this one read it (another
             // server, or a refused certificate): it may change there, so the peer is kept.
-            return (null, $"spec.addresses did not answer as a control plane: {e.StatusCode}: {ControlPlane.Storage.Errors.ControlPlaneException.Quote(e.Status.Detail)}");
+            return (null, $"spec.addresses did not answer as a control plane: {e.StatusCode}: {Diagnosis(e)}");
         }
         catch (OperationCanceledException)
         {
             return (null, $"no silo at spec.addresses answered within {timeout.TotalSeconds:0.#} s");
         }
+    }
+
+    /// <summary>Longest diagnosis kept in a peer's condition.</summary>
+    private const int MaxDiagnosis = 512;
+
+    /// <summary>
+    /// Why a call to a peer failed, as this silo's client saw it (the connection's exceptions in
+    /// turn, or the peer's status message): this silo's own diagnosis, not a caller's value, so it
+    /// is kept whole up to <see cref="MaxDiagnosis"/> characters; the cause is usually at its end
+    /// (a certificate chain that does not verify, a server that spoke no HTTP/2). A TLS failure
+    /// names the settings to check.
+    /// </summary>
+    private static string Diagnosis(RpcException e)
+    {
+        var text = e.Status.Detail;
+        if (text.Length > MaxDiagnosis) text = string.Concat(text.AsSpan(0, MaxDiagnosis), "…");
+        for (var inner = e.Status.DebugException; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is System.Security.Authentication.AuthenticationException)
+            {
+                return $"{text} (TLS: check that ClusterSet:Ca is the CA that signed the peer's certificate, and ClusterSet:Certificate/Key this silo's)";
+            }
+        }
+        return text;
     }
 
     /// <summary>The peer's identity, networks and nodes, read now.</summary>
