@@ -39,6 +39,13 @@ public sealed class ConnectionTests
         Assert.Contains("did not answer within the call's deadline", error, StringComparison.Ordinal);
         Assert.Contains("the call's deadline (--timeout 2s) passed before it could move on to the next server", error, StringComparison.Ordinal);
         Assert.DoesNotContain("no server is available", error, StringComparison.Ordinal);
+
+        // The hung server alone: a deadline, not an unavailable server.
+        var alone = await Netctl.RunAsync(["--server", servers.Split(',')[0], "--timeout", "1s", "get", "ns"]);
+        Assert.Equal(1, alone.ExitCode);
+        var late = Assert.Single(alone.Errors);
+        Assert.Contains("did not answer within the call's deadline (--timeout 1s)", late, StringComparison.Ordinal);
+        Assert.DoesNotContain("unavailable", late, StringComparison.Ordinal);
     }
 
     [Fact]
