@@ -271,6 +271,18 @@ public sealed class ClusterSetTests : IAsyncLifetime
         await b.Client.Networks.CreateAsync(new Network { Metadata = new() { Name = "pods" }, Spec = new() { Vni = 100, Ipv4Cidr = "10.10.0.0/24" } });
     }
 
+    /// <summary>An empty web server on a loopback port speaking <paramref name="protocols"/>, and its address.</summary>
+    private static async Task<(Microsoft.AspNetCore.Builder.WebApplication Server, string Address)> WebServerAsync(Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols protocols)
+    {
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0, o => o.Protocols = protocols));
+        var server = builder.Build();
+        await server.StartAsync();
+        var address = ((Microsoft.AspNetCore.Hosting.Server.IServer)server.Services.GetService(typeof(Microsoft.AspNetCore.Hosting.Server.IServer))!)
+            .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First();
+        return (server, address);
+    }
+
     [Fact]
     public async Task PeerAddresses_AreCheckedOnCreateAndUpdate_AndAServerThatIsNoControlPlaneLeavesThePeerUnjoined()
     {
@@ -279,12 +291,8 @@ public sealed class ClusterSetTests : IAsyncLifetime
         var c = await StartMemberAsync("c", "10.98.0.0/16", NewDirectory());
 
         // An HTTP/2 server that is not a control plane (it answers 404): stored, not joined, with the reason.
-        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0, o => o.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2));
-        await using var other = builder.Build();
-        await other.StartAsync();
-        var otherAddress = ((Microsoft.AspNetCore.Hosting.Server.IServer)other.Services.GetService(typeof(Microsoft.AspNetCore.Hosting.Server.IServer))!)
-            .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First();
+        var (other, otherAddress) = await WebServerAsync(Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2);
+        await using var stopOther = other;
         var stranger = await a.Client.ClusterPeers.CreateAsync(new ClusterPeer { Metadata = new() { Name = "x" }, Spec = new() { Addresses = { otherAddress } } });
         var joined = stranger.Status.Conditions.Single(c => c.Type == "Joined");
         Assert.Equal("Unknown", joined.Status);
@@ -293,12 +301,8 @@ public sealed class ClusterSetTests : IAsyncLifetime
         Assert.False(link.Connected);
         Assert.Null(link.WithdrawTime);
         // A server that speaks no HTTP/2: the reason is this silo's own diagnosis, kept whole.
-        var http1 = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
-        http1.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0, o => o.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1));
-        await using var old = http1.Build();
-        await old.StartAsync();
-        var oldAddress = ((Microsoft.AspNetCore.Hosting.Server.IServer)old.Services.GetService(typeof(Microsoft.AspNetCore.Hosting.Server.IServer))!)
-            .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First();
+        var (old, oldAddress) = await WebServerAsync(Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1);
+        await using var stopOld = old;
         var unspoken = (await a.Client.ClusterPeers.CreateAsync(new ClusterPeer { Metadata = new() { Name = "old" }, Spec = new() { Addresses = { oldAddress } } }))
             .Status.Conditions.Single(c => c.Type == "Joined").Message;
         Assert.Contains("HTTP/2", unspoken);
