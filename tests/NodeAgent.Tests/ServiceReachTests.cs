@@ -16,20 +16,10 @@ public sealed class ServiceReachTests
 {
     private static readonly TimeSpan Short = TimeSpan.FromSeconds(1);
 
-    private sealed class Setup : IAsyncDisposable
+    private sealed class Setup : ServedCluster
     {
-        public required Cluster Cluster { get; init; }
-        public PodSockets Servers { get; } = new();
         public Dictionary<string, string[]> Vips { get; } = [];
         public string Outside { get; set; } = "";
-
-        public string Pod(string name) => "/var/run/netns/" + Cluster.Pod(name);
-
-        public async ValueTask DisposeAsync()
-        {
-            Servers.Dispose();
-            await Cluster.DisposeAsync();
-        }
     }
 
     private static Service DualStack(string name, bool publishNotReady = false, string selector = "echo") => new()

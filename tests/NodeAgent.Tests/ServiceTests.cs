@@ -12,19 +12,9 @@ public sealed class ServiceTests
 {
     private static readonly TimeSpan Short = TimeSpan.FromSeconds(1);
 
-    private sealed class Setup : IAsyncDisposable
+    private sealed class Setup : ServedCluster
     {
-        public required Cluster Cluster { get; init; }
-        public PodSockets Servers { get; } = new();
         public Dictionary<string, string> Ips { get; } = [];
-
-        public string Pod(string name) => "/var/run/netns/" + Cluster.Pod(name);
-
-        public async ValueTask DisposeAsync()
-        {
-            Servers.Dispose();
-            await Cluster.DisposeAsync();
-        }
     }
 
     /// <summary>

@@ -86,10 +86,9 @@ internal sealed class ServerSet : IDisposable
     /// </summary>
     private static string Hint(Exception? error, string address)
     {
+        if (ClientTls.HandshakeFailed(error)) return "; the TLS handshake failed: give the cluster CA that issued the server's certificate with --ca";
         for (var e = error; e is not null; e = e.InnerException)
         {
-            if (e is System.Security.Authentication.AuthenticationException)
-                return "; the TLS handshake failed: give the cluster CA that issued the server's certificate with --ca";
             // Connected, then no HTTP/2 (an answer it cannot read, the end of the stream, a reset).
             if (e is System.Net.Http.HttpRequestException { HttpRequestError: not (System.Net.Http.HttpRequestError.ConnectionError or System.Net.Http.HttpRequestError.NameResolutionError) }
                 && address.StartsWith("http://", StringComparison.Ordinal))

@@ -58,45 +58,24 @@ internal sealed record NetctlSettings(IReadOnlyList<string> Servers, string Dns,
     }
 
     /// <summary>
-    /// The mutual TLS the settings ask for (null: none), checked here rather than by
-    /// <see cref="ClientTls.FromOptions"/> so that every problem names where its setting came from
-    /// (--cert, NETCTL_CERT=…, the configuration file's line). As for the timeout, a problem is a
+    /// The mutual TLS the settings ask for (null: none), checked by
+    /// <see cref="Contracts.Client.ClientTls.FromSettings"/> with each setting named by where it came
+    /// from (--cert, NETCTL_CERT=…, the configuration file's line). As for the timeout, a problem is a
     /// usage error (exit 2) only when every setting it is about came from the command line;
     /// otherwise it is a configuration error (exit 1).
     /// </summary>
     public ClientTls? ClientTls()
     {
         var (ca, cert, key) = Tls;
-        var (caSource, certSource, keySource) = TlsSources;
-        bool Set(string? value) => !string.IsNullOrEmpty(value);
-        if (!Set(ca) && !Set(cert) && !Set(key)) return null;
-        var problems = new List<(string Message, IReadOnlyList<SettingSource> About)>();
-        var given = new[] { (Value: cert, Source: certSource), (Value: key, Source: keySource) }.Where(s => Set(s.Value)).Select(s => s.Source!).ToList();
-        if (!Set(ca))
-        {
-            problems.Add(($"{string.Join(" and ", given.Select(s => s.Where))}: a client certificate needs the cluster CA the silo's certificate is checked against (--ca, NETCTL_CA or ca: in the configuration file)", given));
-        }
-        if (Set(cert) && !Set(key)) problems.Add(($"{certSource!.Where}: a certificate needs its key (--key, NETCTL_KEY or key: in the configuration file)", [certSource]));
-        if (Set(key) && !Set(cert)) problems.Add(($"{keySource!.Where}: a key needs its certificate (--cert, NETCTL_CERT or cert: in the configuration file)", [keySource]));
-        foreach (var (value, source) in new[] { (ca, caSource), (cert, certSource), (key, keySource) })
-        {
-            if (Set(value) && !File.Exists(value)) problems.Add(($"{source!.Where}: '{value}' does not exist", [source]));
-        }
-        if (problems.Count == 0)
-        {
-            try
-            {
-                return new ClientTls(ca!, Set(cert) ? cert : null, Set(key) ? key : null);
-            }
-            catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or ArgumentException)
-            {
-                var read = new[] { caSource, certSource, keySource }.OfType<SettingSource>().ToList();
-                problems.Add(($"{string.Join(", ", read.Select(s => s.Where))}: cannot read the TLS files: {e.Message}", read));
-            }
-        }
+        SettingSource?[] sources = [TlsSources.Ca, TlsSources.Cert, TlsSources.Key];
+        var tls = Contracts.Client.ClientTls.FromSettings(ca, cert, key,
+            (sources[0]?.Where ?? "--ca", sources[1]?.Where ?? "--cert", sources[2]?.Where ?? "--key"),
+            ("--ca, NETCTL_CA or ca: in the configuration file", "--cert, NETCTL_CERT or cert: in the configuration file", "--key, NETCTL_KEY or key: in the configuration file"),
+            out var problems);
+        if (problems.Count == 0) return tls;
         // Every problem, each on its line and naming its settings.
         var message = string.Join("\n  ", problems.Select(p => p.Message));
-        return problems.SelectMany(p => p.About).All(s => s.CommandLine) ? throw CliException.Usage(message) : throw new CliException(message);
+        return problems.SelectMany(p => p.About).All(i => sources[i]?.CommandLine == true) ? throw CliException.Usage(message) : throw new CliException(message);
     }
 
     /// <summary>

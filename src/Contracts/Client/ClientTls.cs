@@ -29,34 +29,58 @@ public sealed class ClientTls
 
     /// <summary>
     /// The settings named by three options (CA, certificate, key), or null when none is set;
-    /// <paramref name="problem"/> says what is missing or unreadable, naming the options by <paramref name="names"/>.
+    /// <paramref name="problem"/> says what is missing or unreadable, naming the options by
+    /// <paramref name="names"/>, one problem per line.
     /// </summary>
     public static ClientTls? FromOptions(string? ca, string? certificate, string? key, (string Ca, string Certificate, string Key) names, out string? problem)
     {
-        problem = null;
-        if (string.IsNullOrEmpty(ca) && string.IsNullOrEmpty(certificate) && string.IsNullOrEmpty(key)) return null;
-        if (string.IsNullOrEmpty(ca)) problem = $"{names.Ca} is needed with a certificate (the cluster CA the silo's certificate is checked against)";
-        else if (string.IsNullOrEmpty(certificate) != string.IsNullOrEmpty(key)) problem = $"{names.Certificate} and {names.Key} go together";
-        else
+        var tls = FromSettings(ca, certificate, key, names, names, out var problems);
+        problem = problems.Count == 0 ? null : string.Join("\n  ", problems.Select(p => p.Message));
+        return tls;
+    }
+
+    /// <summary>
+    /// The settings of three options (CA, certificate, key), or null when none is set or one is
+    /// wrong: then <paramref name="problems"/> has every problem, each naming the settings it is
+    /// about by <paramref name="names"/> (where each value came from) and, for one that is
+    /// missing, how to give it (<paramref name="hints"/>).
+    /// </summary>
+    public static ClientTls? FromSettings(string? ca, string? certificate, string? key, (string Ca, string Certificate, string Key) names,
+        (string Ca, string Certificate, string Key) hints, out List<TlsProblem> problems)
+    {
+        problems = [];
+        var settings = new[] { (Value: ca, Name: names.Ca, Index: 0), (Value: certificate, Name: names.Certificate, Index: 1), (Value: key, Name: names.Key, Index: 2) };
+        var set = settings.Where(s => !string.IsNullOrEmpty(s.Value)).ToList();
+        if (set.Count == 0) return null;
+        if (string.IsNullOrEmpty(ca))
         {
-            var missing = new[] { (names.Ca, ca), (names.Certificate, certificate), (names.Key, key) }
-                .Where(f => !string.IsNullOrEmpty(f.Item2) && !File.Exists(f.Item2)).Select(f => $"{f.Item1}: '{f.Item2}' does not exist").ToList();
-            if (missing.Count > 0)
-            {
-                // Every missing file, each named by its setting (one line each).
-                problem = string.Join("\n  ", missing);
-                return null;
-            }
-            try
-            {
-                return new ClientTls(ca, NullIfEmpty(certificate), NullIfEmpty(key));
-            }
-            catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or ArgumentException)
-            {
-                problem = $"cannot read the TLS files: {e.Message}";
-            }
+            problems.Add(new($"{string.Join(" and ", set.Select(s => s.Name))}: a client certificate needs the cluster CA the silo's certificate is checked against ({hints.Ca})",
+                [.. set.Select(s => s.Index)]));
         }
-        return null;
+        if (!string.IsNullOrEmpty(certificate) && string.IsNullOrEmpty(key)) problems.Add(new($"{names.Certificate}: a certificate needs its key ({hints.Key})", [1]));
+        if (!string.IsNullOrEmpty(key) && string.IsNullOrEmpty(certificate)) problems.Add(new($"{names.Key}: a key needs its certificate ({hints.Certificate})", [2]));
+        // Every missing file, each named by its setting.
+        problems.AddRange(set.Where(s => !File.Exists(s.Value)).Select(s => new TlsProblem($"{s.Name}: '{s.Value}' does not exist", [s.Index])));
+        if (problems.Count > 0) return null;
+        try
+        {
+            return new ClientTls(ca!, NullIfEmpty(certificate), NullIfEmpty(key));
+        }
+        catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or ArgumentException)
+        {
+            problems.Add(new($"{string.Join(", ", set.Select(s => s.Name))}: cannot read the TLS files: {e.Message}", [.. set.Select(s => s.Index)]));
+            return null;
+        }
+    }
+
+    /// <summary>Whether a failed call's exception (or one it wraps) is a TLS handshake that did not verify: read from the type, never the text.</summary>
+    public static bool HandshakeFailed(Exception? error)
+    {
+        for (var e = error; e is not null; e = e.InnerException)
+        {
+            if (e is System.Security.Authentication.AuthenticationException) return true;
+        }
+        return false;
     }
 
     /// <summary>The client's certificate, if it has one.</summary>
@@ -87,3 +111,6 @@ public sealed class ClientTls
 
     private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 }
+
+/// <summary>One thing wrong with TLS settings: what to say, and which settings it is about (0 CA, 1 certificate, 2 key).</summary>
+public sealed record TlsProblem(string Message, int[] About);

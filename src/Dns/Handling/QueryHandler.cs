@@ -270,10 +270,11 @@ public sealed class QueryHandler(ZoneSnapshot initial)
             upstream.Target = null;
             return Forward;
         }
-        if (Claims(snapshot, answer))
+        var reentry = Reentry(snapshot, answer);
+        if (reentry.Cut < answer.ChainLength || reentry.Back is not null || OwnsAnyOf(snapshot, answer.OtherOwners))
         {
             return answer.Appendable && answer.Rcode is Rcode.NoError or Rcode.NXDomain && answer.ExtendedRcode == 0
-                ? AppendUpstream(response, q, snapshot, answer, 0, q.QuestionEnd, limit, authoritative: false)
+                ? AppendUpstream(response, q, snapshot, answer, reentry, 0, q.QuestionEnd, limit, authoritative: false)
                 : Finish(response, q, Rcode.ServFail, false, 0, 0, default, 0, limit, recursion: true);
         }
         var length = answer.Write(response, q, question, limit, MaxUdpPayload, forwarder.Now);
@@ -320,21 +321,33 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         {
             return FinishAuthoritative(response, q, Rcode.NoError, answers, body, null, 0, limit);
         }
-        return AppendUpstream(response, q, snapshot, outside, answers, body, limit, authoritative: true);
+        return AppendUpstream(response, q, snapshot, outside, Reentry(snapshot, outside), answers, body, limit, authoritative: true);
     }
 
-    /// <summary>Whether an upstream's reply holds a record owned by a name in our zones.</summary>
-    private static bool Claims(ZoneSnapshot snapshot, Forwarding.ForwardedAnswer answer)
+    /// <summary>Whether one of <paramref name="names"/> lies in our zones.</summary>
+    private static bool OwnsAnyOf(ZoneSnapshot snapshot, ReadOnlySpan<string> names)
+    {
+        foreach (var name in names)
+        {
+            if (snapshot.IsOurs(name)) return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Where an upstream's chain comes back into our zones: it is cut after the alias whose target
+    /// is ours (<c>Back</c>, written in full at <c>At</c> among the chain's records), or before a
+    /// record owned by a name of ours out of the chain's order (<c>Back</c> null). A chain that
+    /// stays outside gives (its length, null, -1).
+    /// </summary>
+    private static (int Cut, string? Back, int At) Reentry(ZoneSnapshot snapshot, Forwarding.ForwardedAnswer answer)
     {
         for (var i = 0; i < answer.ChainLength; i++)
         {
-            if (snapshot.IsOurs(answer.ChainOwner(i))) return true;
+            if (snapshot.IsOurs(answer.ChainOwner(i))) return (i, null, -1);
+            if (answer.ChainTarget(i) is { } target && snapshot.IsOurs(target)) return (i + 1, target, answer.ChainTargetAt(i));
         }
-        foreach (var owner in answer.OtherOwners)
-        {
-            if (snapshot.IsOurs(owner)) return true;
-        }
-        return false;
+        return (answer.ChainLength, null, -1);
     }
 
     /// <summary>
@@ -345,25 +358,10 @@ public sealed class QueryHandler(ZoneSnapshot initial)
     /// that name follow, chased within our zones only (the upstreams are asked once per query), and
     /// the answer's rcode and SOA are ours. Everything else it said about our names is left out.
     /// </summary>
-    private int AppendUpstream(Span<byte> response, in DnsQuery q, ZoneSnapshot snapshot, Forwarding.ForwardedAnswer outside, int answers, int body, int limit,
-        bool authoritative)
+    private int AppendUpstream(Span<byte> response, in DnsQuery q, ZoneSnapshot snapshot, Forwarding.ForwardedAnswer outside,
+        (int Cut, string? Back, int At) reentry, int answers, int body, int limit, bool authoritative)
     {
-        // The chain is cut after the alias whose target is ours (an upstream's record owned by a
-        // name of ours, out of the chain's order, ends it there too).
-        var (cut, back, at) = (outside.ChainLength, (string?)null, -1);
-        for (var i = 0; i < outside.ChainLength; i++)
-        {
-            if (snapshot.IsOurs(outside.ChainOwner(i)))
-            {
-                cut = i;
-                break;
-            }
-            if (outside.ChainTarget(i) is { } target && snapshot.IsOurs(target))
-            {
-                (cut, back, at) = (i + 1, target, outside.ChainTargetAt(i));
-                break;
-            }
-        }
+        var (cut, back, at) = reentry;
         var start = body;
         // Room kept for the OPT record, so that everything before it is whole records.
         var room = response[..(response.Length - (q.HasOpt ? OptLength : 0))];

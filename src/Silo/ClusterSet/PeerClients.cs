@@ -60,14 +60,9 @@ public sealed class PeerClients(ClusterSetOptions options) : IPeerProbe
     {
         var text = e.Status.Detail;
         if (text.Length > MaxDiagnosis) text = string.Concat(text.AsSpan(0, MaxDiagnosis), "…");
-        for (var inner = e.Status.DebugException; inner is not null; inner = inner.InnerException)
-        {
-            if (inner is System.Security.Authentication.AuthenticationException)
-            {
-                return $"{text} (TLS: check that ClusterSet:Ca is the CA that signed the peer's certificate, and ClusterSet:Certificate/Key this silo's)";
-            }
-        }
-        return text;
+        return ClientTls.HandshakeFailed(e.Status.DebugException)
+            ? $"{text} (TLS: check that ClusterSet:Ca is the CA that signed the peer's certificate, and ClusterSet:Certificate/Key this silo's)"
+            : text;
     }
 
     /// <summary>The peer's identity, networks and nodes, read now.</summary>

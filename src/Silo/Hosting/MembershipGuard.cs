@@ -164,15 +164,12 @@ public sealed class MembershipGuard : IHostedService, IDisposable
 
     private async Task VerifyAsync(TimeSpan pause)
     {
-        var table = _services.GetRequiredService<IMembershipTable>();
-        var self = _services.GetRequiredService<ILocalSiloDetails>().SiloAddress;
         while (!_stop.IsCancellationRequested)
         {
             SiloStatus? status;
             try
             {
-                var rows = await table.ReadRowAsync(self, _stop.Token).ConfigureAwait(false);
-                status = rows.Members.FirstOrDefault(m => m.Item1.SiloAddress.Equals(self))?.Item1.Status;
+                status = (await ReadOwnRowAsync().ConfigureAwait(false))?.Status;
             }
             catch (Exception e) when (!_stop.IsCancellationRequested)
             {
@@ -202,8 +199,6 @@ public sealed class MembershipGuard : IHostedService, IDisposable
     /// </summary>
     private async Task WatchMembershipAsync()
     {
-        var table = _services.GetRequiredService<IMembershipTable>();
-        var self = _services.GetRequiredService<ILocalSiloDetails>().SiloAddress;
         var seen = false;
         while (!_stop.IsCancellationRequested)
         {
@@ -220,8 +215,7 @@ public sealed class MembershipGuard : IHostedService, IDisposable
             MembershipEntry? entry;
             try
             {
-                var rows = await table.ReadRowAsync(self, _stop.Token).ConfigureAwait(false);
-                entry = rows.Members.FirstOrDefault(m => m.Item1.SiloAddress.Equals(self))?.Item1;
+                entry = await ReadOwnRowAsync().ConfigureAwait(false);
             }
             catch (Exception) when (!_stop.IsCancellationRequested)
             {
@@ -242,6 +236,14 @@ public sealed class MembershipGuard : IHostedService, IDisposable
                     return;
             }
         }
+    }
+
+    /// <summary>This silo's row in the membership table, or null when the table has none.</summary>
+    private async Task<MembershipEntry?> ReadOwnRowAsync()
+    {
+        var self = _services.GetRequiredService<ILocalSiloDetails>().SiloAddress;
+        var rows = await _services.GetRequiredService<IMembershipTable>().ReadRowAsync(self, _stop.Token).ConfigureAwait(false);
+        return rows.Members.FirstOrDefault(m => m.Item1.SiloAddress.Equals(self))?.Item1;
     }
 
     /// <summary>
