@@ -40,7 +40,29 @@ public sealed class MalformedInputTests
         { "question of type OPT", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 41, 0, 1] },
         { "OPT in the authority section", [0, 1, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 1, 0, 0, 41, 2, 0, 0, 0, 0, 0, 0, 0] },
         { "EDNS option header cut short", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, 0, 0, 41, 2, 0, 0, 0, 0, 0, 0, 2, 0, 10] },
+        // TSIG only as the last record of the additional section, of class ANY, well formed (RFC 8945 §4.2, §5.1).
+        { "TSIG before the OPT record", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0, 0, 1, 0, 1, .. Tsig(), 0, 0, 41, 2, 0, 0, 0, 0, 0, 0, 0] },
+        { "TSIG in the answer section", [0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 1, .. Tsig()] },
+        { "two TSIG records", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0, 0, 1, 0, 1, .. Tsig(), .. Tsig()] },
+        { "TSIG of class IN", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, .. Tsig(recordClass: 1)] },
+        { "TSIG whose MAC runs past its data", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, .. Tsig(macSize: 32)] },
     };
+
+    /// <summary>A TSIG record (key "k", algorithm "a") with an empty MAC that claims <paramref name="macSize"/> bytes.</summary>
+    private static byte[] Tsig(ushort recordClass = 255, byte macSize = 0) =>
+        [1, (byte)'k', 0, 0, 250, 0, (byte)recordClass, 0, 0, 0, 0, 0, 19, 1, (byte)'a', 0, 0, 0, 0x67, 0, 0, 0, 1, 44, 0, macSize, 0, 1, 0, 0, 0, 0];
+
+    /// <summary>A well-formed signed query gets NOTAUTH and a TSIG record with error BADKEY (RFC 8945 §5.2.1): this server holds no keys.</summary>
+    [Fact]
+    public void Signed_IsNotAuth_WithBadKey()
+    {
+        var (length, buffer) = Handle([0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, .. Tsig()]);
+        var response = DecodedResponse.Decode(buffer.AsSpan(0, length));
+        Assert.Equal((int)Rcode.NotAuth, response.Rcode);
+        Assert.Empty(response.Answer);
+        // The record comes back with its key, algorithm, time and fudge, no MAC, the original id and BADKEY.
+        Assert.Equal([.. Tsig()[..^6], 0, 1, 0, (byte)TsigRecord.BadKey, 0, 0], buffer[17..length]);
+    }
 
     [Theory]
     [MemberData(nameof(FormErrors))]

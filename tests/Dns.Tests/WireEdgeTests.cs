@@ -35,6 +35,34 @@ public sealed class WireEdgeTests
         }
     }
 
+    /// <summary>
+    /// A TSIG-signed query (RFC 8945): the server holds no keys, so it answers NOTAUTH with an
+    /// unsigned TSIG record whose error is BADKEY (§5.2.1, §5.3.2), for names in our zones and
+    /// outside them alike, and answers nothing a client would take for a verified reply.
+    /// </summary>
+    [Fact]
+    public async Task A_signed_query_is_answered_NOTAUTH_with_BADKEY()
+    {
+        await using var dns = await ClusterDns.StartAsync();
+        await dns.Client.Services.CreateAsync(new Service { Metadata = new ObjectMeta { Name = "web", Namespace = "shop" }, Spec = new ServiceSpec { Network = "blue" } });
+        await dns.AwaitAnswerAsync("web.shop.svc.cluster.local", DnsType.A, r => r.Answer.Count == 1);
+        const string Key = "hmac-sha256:transfer-key:c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ==";
+        foreach (var tool in (string[])["dig", "kdig"])
+        {
+            foreach (var name in (string[])["web.shop.svc.cluster.local", "cluster.local", "example.com"])
+            {
+                var signed = await dns.AskAsync(tool, "-y", Key, name, "A");
+                // kdig shows the TSIG record's error (BADKEY) as the status, dig the header's rcode.
+                Assert.True(signed.Status == (tool == "dig" ? "NOTAUTH" : "BADKEY"), signed.Text);
+                Assert.Empty(signed.Answer);
+                Assert.True(signed.Text.Contains("BADKEY", StringComparison.Ordinal), signed.Text);
+                Assert.True(signed.Text.Contains("transfer-key.", StringComparison.Ordinal), signed.Text);
+            }
+        }
+        // The same question unsigned is answered as ever.
+        Assert.Single((await dns.AskAsync("dig", "web.shop.svc.cluster.local", "A")).Answer);
+    }
+
     /// <summary>The DO bit of the query is copied into the response's OPT record (RFC 3225 §3).</summary>
     [Fact]
     public async Task The_DO_bit_is_copied_into_the_response()

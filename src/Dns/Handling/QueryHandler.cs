@@ -10,6 +10,7 @@ namespace ControlPlane.Dns.Handling;
 /// <see cref="ResolveAsync"/>). The rcode contract:
 /// <list type="bullet">
 /// <item>shorter than a header, or a response (QR set): no reply at all;</item>
+/// <item>a well-formed signed query (TSIG): NOTAUTH with an unsigned TSIG record, error BADKEY (no keys are held);</item>
 /// <item>opcode other than QUERY: NOTIMP; not exactly one question, or a malformed message: FORMERR;</item>
 /// <item>EDNS version above 0: BADVERS; class other than IN/ANY, zone transfers: REFUSED;</item>
 /// <item>names in none of our zones (reverse names included: only the service ranges' and the
@@ -152,6 +153,10 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         ref Upstream upstream)
     {
         var outcome = QueryParser.Parse(query, name, out q);
+        if (q.TsigOwner > 0 && outcome is ParseOutcome.Ok or ParseOutcome.NotImp)
+        {
+            return Unverifiable(query, response, q, tcp);
+        }
         switch (outcome)
         {
             case ParseOutcome.Drop:
@@ -168,7 +173,7 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         // The question goes back exactly as asked (same letter case): copied, never re-encoded.
         query[QueryParser.HeaderLength..q.QuestionEnd].CopyTo(response[QueryParser.HeaderLength..]);
         q.OverTcp = tcp;
-        var limit = tcp ? response.Length : Math.Min(response.Length, q.HasOpt ? Math.Clamp((int)q.UdpPayloadSize, 512, MaxUdpPayload) : 512);
+        var limit = Limit(q, tcp, response.Length);
         if (q.HasOpt && q.EdnsVersion != 0)
         {
             // BADVERS (16): upper bits in the OPT record, lower bits (0) in the header.
@@ -620,6 +625,32 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         }
         Metrics.Count(q.Type, extendedRcode << 4 | (int)rcode);
         return end;
+    }
+
+    /// <summary>The most a response may hold: TCP's message, or the client's UDP payload size (512 without EDNS).</summary>
+    private int Limit(in DnsQuery q, bool tcp, int room) =>
+        tcp ? room : Math.Min(room, q.HasOpt ? Math.Clamp((int)q.UdpPayloadSize, 512, MaxUdpPayload) : 512);
+
+    /// <summary>
+    /// A signed query (RFC 8945). This server holds no keys, so it cannot verify any: NOTAUTH,
+    /// the question and OPT echoed, and a TSIG record with error BADKEY and no MAC (§5.2.1,
+    /// §5.3.2), before anything else about the query is looked at. Nothing is answered that a
+    /// client could take for a verified reply.
+    /// </summary>
+    private int Unverifiable(ReadOnlySpan<byte> query, Span<byte> response, in DnsQuery q, bool tcp)
+    {
+        query[QueryParser.HeaderLength..q.QuestionEnd].CopyTo(response[QueryParser.HeaderLength..]);
+        var end = q.QuestionEnd;
+        if (q.HasOpt)
+        {
+            OptRecord.Write(response[end..], MaxUdpPayload, 0, q.DnssecOk);
+            end += OptLength;
+        }
+        var limit = Limit(q, tcp, response.Length);
+        var tsig = TsigRecord.WriteBadKey(query, q.TsigOwner, q.TsigData, response[end..limit]);
+        WriteHeader(response, q, Rcode.NotAuth, false, q.QuestionEnd > QueryParser.HeaderLength ? 1 : 0, 0, 0, (q.HasOpt ? 1 : 0) + (tsig > 0 ? 1 : 0), truncated: tsig < 0);
+        Metrics.Count(q.Type, (int)Rcode.NotAuth);
+        return tsig > 0 ? end + tsig : end;
     }
 
     private static int WriteHeader(Span<byte> response, in DnsQuery q, Rcode rcode, bool authoritative, int questions, int answers, int authority, int additional,

@@ -19,6 +19,10 @@ public struct DnsQuery
     public ushort UdpPayloadSize;
     public byte EdnsVersion;
     public bool DnssecOk;
+    /// <summary>Where the query's TSIG record starts (its owner, the key's name), or 0 when it is not signed.</summary>
+    public int TsigOwner;
+    /// <summary>Where the TSIG record's data starts (see <see cref="TsigRecord"/>).</summary>
+    public int TsigData;
     /// <summary>Asked over TCP: an answer too large for the 64 KiB message keeps the records that fit (with TC), as no retry can do better.</summary>
     public bool OverTcp;
 }

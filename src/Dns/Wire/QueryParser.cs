@@ -12,7 +12,7 @@ public enum ParseOutcome : byte
 }
 
 /// <summary>
-/// Parses a query message: header, the one question, and an OPT record if present. A query this
+/// Parses a query message: header, the one question, and an OPT and a TSIG record if present. A query this
 /// server refuses to handle (another opcode: NOTIMP; not exactly one question: FORMERR) is still
 /// read through when it is well formed, so that the error echoes its question (when it has one)
 /// and its OPT record (RFC 6891 §7: a response to a request with OPT carries one).
@@ -39,7 +39,7 @@ public static class QueryParser
         {
             // No question to echo; and nothing at all of a malformed message.
             (query.QuestionEnd, query.NameLength, query.Type, query.Class) = (HeaderLength, 0, 0, 0);
-            if (outcome != ParseOutcome.Ok) query.HasOpt = false;
+            if (outcome != ParseOutcome.Ok) (query.HasOpt, query.TsigOwner) = (false, 0);
         }
         return query.Opcode != 0 ? ParseOutcome.NotImp
             : outcome != ParseOutcome.Ok ? outcome
@@ -93,6 +93,13 @@ public static class QueryParser
             offset = rdata + rdLength;
             if (offset > message.Length) return ParseOutcome.FormErr;
             if (type == (ushort)DnsType.OPT && !OptionsFit(message[rdata..offset])) return ParseOutcome.FormErr;
+            if (type == (ushort)DnsType.TSIG)
+            {
+                // The last record of the message, of class ANY, well formed (RFC 8945 §4.2, §5.1).
+                var recordClass = BinaryPrimitives.ReadUInt16BigEndian(message[(rdata - 8)..]);
+                if (i != ar - 1 || recordClass != (ushort)DnsType.ANY || !TsigRecord.Fits(message, rdata, rdLength)) return ParseOutcome.FormErr;
+                (query.TsigOwner, query.TsigData) = (start, rdata);
+            }
         }
         return ParseOutcome.Ok;
     }
@@ -110,12 +117,15 @@ public static class QueryParser
         return true;
     }
 
-    /// <summary>Skips an answer or authority record; -1 when it is malformed or an OPT (which belongs only in the additional section, RFC 6891 §6.1.1).</summary>
+    /// <summary>
+    /// Skips an answer or authority record; -1 when it is malformed, an OPT or a TSIG (which
+    /// belong only in the additional section, RFC 6891 §6.1.1, RFC 8945 §5.1).
+    /// </summary>
     private static int SkipRecord(ReadOnlySpan<byte> message, int offset)
     {
         offset = DnsName.Skip(message, offset);
         if (offset < 0 || offset + 10 > message.Length) return -1;
-        if (BinaryPrimitives.ReadUInt16BigEndian(message[offset..]) == (ushort)DnsType.OPT) return -1;
+        if (BinaryPrimitives.ReadUInt16BigEndian(message[offset..]) is (ushort)DnsType.OPT or (ushort)DnsType.TSIG) return -1;
         var rdLength = BinaryPrimitives.ReadUInt16BigEndian(message[(offset + 8)..]);
         offset += 10 + rdLength;
         return offset > message.Length ? -1 : offset;

@@ -9,4 +9,6 @@ public enum Rcode : byte
     NXDomain = 3,
     NotImp = 4,
     Refused = 5,
+    /// <summary>A signed message this server cannot verify (RFC 8945 §5.2).</summary>
+    NotAuth = 9,
 }
