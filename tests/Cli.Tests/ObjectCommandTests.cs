@@ -133,6 +133,13 @@ public sealed class ObjectCommandTests
         Assert.Equal((0u, 0u, etag), (status.ProgrammedNodes, status.ReadyNodes, status.Etag));
         Assert.Equal(["node-1", "node-2"], status.CatchingUp);
 
+        // kubectl's KIND/NAME form, several objects and kinds at once, as get -o name prints them.
+        var named = await Netctl.RunAsync(silo, "wait", "endpoint/shop/web-1", "svc/shop/web", "--for=programmed", "--timeout", "30s");
+        Assert.True(named.ExitCode == 0, named.ToString());
+        Assert.Equal(["endpoint/shop/web-1 programmed", "service/shop/web programmed"], named.OutputLines.Select(l => l[..l.IndexOf(" (", StringComparison.Ordinal)]));
+        Assert.Equal(2, (await Netctl.RunAsync(silo, "wait", "ep/shop/web-1", "node/node-1", "--for=programmed")).ExitCode);
+        Assert.Equal(2, (await Netctl.RunAsync(silo, "wait", "ep", "--for=programmed")).ExitCode);
+
         Assert.Equal(2, (await Netctl.RunAsync(silo, "wait", "ep", "shop/web-1", "--for=ready")).ExitCode);
         var node = await Netctl.RunAsync(silo, "wait", "node", "node-1", "--for=programmed");
         Assert.Equal(2, node.ExitCode);

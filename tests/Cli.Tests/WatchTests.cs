@@ -30,6 +30,15 @@ public sealed class WatchTests
         Assert.Equal(0, (await Netctl.RunAsync(silo, "delete", "ep", "shop/client")).ExitCode);
         var deleted = JsonNode.Parse(await watch.ReadLineAsync())!;
         Assert.Equal(("DELETED", "client"), ((string?)deleted["type"], (string?)deleted["object"]!["metadata"]!["name"]));
+
+        // One object, named as get -o name prints it; watch follows one kind.
+        using var one = Netctl.Stream(["--server", silo.Address, "watch", "endpoint/shop/web-1", "-o", "json"]);
+        var first = JsonNode.Parse(await one.ReadLineAsync())!;
+        Assert.Equal(("ADDED", "web-1"), ((string?)first["type"], (string?)first["object"]!["metadata"]!["name"]));
+        Assert.Contains("\"BOOKMARK\"", await one.ReadLineAsync(), StringComparison.Ordinal);
+        var two = await Netctl.RunAsync(silo, "watch", "ep/shop/web-1", "svc/shop/web");
+        Assert.Equal(2, two.ExitCode);
+        Assert.Contains("watch follows one object or one kind", Assert.Single(two.Errors), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -8,7 +8,8 @@ using ControlPlane.Contracts.V1;
 namespace ControlPlane.Cli.Commands;
 
 /// <summary>
-/// <c>netctl wait KIND NAME... --for=programmed</c>: returns once every counted node has
+/// <c>netctl wait KIND NAME... --for=programmed</c> (or <c>KIND/NAME...</c>, as <c>get -o name</c>
+/// prints them, see <see cref="GlobalOptions.Named"/>): returns once every counted node has
 /// programmed each object's current revision (or the one --etag names). Past --timeout it fails
 /// with the control plane's DEADLINE_EXCEEDED, which names the nodes still missing.
 /// </summary>
@@ -29,8 +30,8 @@ internal static class WaitCommand
 
     public static Command Create(GlobalOptions global, Terminal terminal)
     {
-        var kindArgument = GlobalOptions.KindArgument(include: k => Conditions.Any(c => c.Kinds.Contains(k)));
-        var names = new Argument<string[]>("name") { Description = "Names (NAMESPACE/NAME or NAME with -n)", Arity = ArgumentArity.OneOrMore };
+        var kindArgument = GlobalOptions.KindArgument(include: k => Conditions.Any(c => c.Kinds.Contains(k)), slashForm: true);
+        var names = new Argument<string[]>("name") { Description = "Names (NAMESPACE/NAME or NAME with -n; KIND/NAME after a first KIND/NAME)", Arity = ArgumentArity.ZeroOrMore };
         var condition = new Option<string>("--for")
         {
             Description = "What to wait for: " + string.Join("; ", Conditions.Select(c => $"{c.Name} ({c.Meaning}), for {KindList(c.Kinds)}")),
@@ -42,13 +43,17 @@ internal static class WaitCommand
         var command = new Command("wait", "Wait until objects are in force: programmed on every counted node (ready, and caught up)") { kindArgument, names, condition, etag };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var kind = GlobalOptions.Kind(parse.GetValue(kindArgument)!);
+            var groups = GlobalOptions.Named(parse.GetValue(kindArgument)!, parse.GetValue(names) ?? []);
             var wantedCondition = parse.GetValue(condition);
             var (conditionName, _, conditionKinds) = Conditions.FirstOrDefault(c => c.Name == wantedCondition);
             if (conditionName is null) throw CliException.Usage($"--for '{wantedCondition}' is not a condition ({string.Join(", ", Conditions.Select(c => c.Name))})");
-            if (!conditionKinds.Contains(kind)) throw CliException.Usage($"--for={conditionName} does not apply to {kind.Name} objects (it applies to {KindList(conditionKinds)})");
-            var wanted = parse.GetValue(names)!;
-            if (parse.GetValue(etag) is not null && wanted.Length > 1) throw CliException.Usage("--etag names one revision: give one name");
+            foreach (var (kind, _) in groups)
+            {
+                if (!conditionKinds.Contains(kind)) throw CliException.Usage($"--for={conditionName} does not apply to {kind.Name} objects (it applies to {KindList(conditionKinds)})");
+            }
+            var count = groups.Sum(g => g.Names.Count);
+            if (count == 0) throw CliException.Usage("name the objects to wait for: netctl wait KIND NAME... or netctl wait KIND/NAME...");
+            if (parse.GetValue(etag) is not null && count > 1) throw CliException.Usage("--etag names one revision: give one name");
             using var context = global.Context(parse, terminal);
             // The server waits --timeout (whole seconds, 1..300) and then answers with the nodes
             // still missing; the call itself gets a few seconds more, so that answer arrives.
@@ -56,7 +61,7 @@ internal static class WaitCommand
             if (rounded > 300) throw CliException.Usage(string.Create(CultureInfo.InvariantCulture, $"timeout {context.Settings.Timeout.TotalSeconds:0.###}s: a wait lasts 1 to 300 seconds"));
             var seconds = (uint)Math.Max(rounded, 1);
             var callTime = TimeSpan.FromSeconds(seconds) + TimeSpan.FromSeconds(5);
-            foreach (var name in wanted)
+            foreach (var (kind, name) in groups.SelectMany(g => g.Names.Select(n => (g.Kind, n))))
             {
                 var (ns, n) = context.Reference(kind, name);
                 var request = new WaitProgrammedRequest { Kind = kind.WatchKind, Namespace = ns, Name = n, Etag = parse.GetValue(etag) ?? "", TimeoutSeconds = seconds };

@@ -27,8 +27,8 @@ internal static class WatchCommand
 
     public static Command Create(GlobalOptions global, Terminal terminal)
     {
-        var kindArgument = GlobalOptions.KindArgument();
-        var name = new Argument<string?>("name") { Description = "Only this object (NAMESPACE/NAME or NAME with -n)", Arity = ArgumentArity.ZeroOrOne };
+        var kindArgument = GlobalOptions.KindArgument(slashForm: true);
+        var name = new Argument<string?>("name") { Description = "Only this object (NAMESPACE/NAME or NAME with -n; or give it as KIND/NAME instead of the kind)", Arity = ArgumentArity.ZeroOrOne };
         var output = GlobalOptions.Output(OutputFormat.Table, OutputFormat.Wide, OutputFormat.Json, OutputFormat.Yaml);
         var selector = GlobalOptions.Selector();
         var all = GlobalOptions.AllNamespaces();
@@ -36,11 +36,13 @@ internal static class WatchCommand
         var command = new Command("watch", "Stream the objects of a kind and then their changes") { kindArgument, name, output, selector, all, network };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var kind = GlobalOptions.Kind(parse.GetValue(kindArgument)!);
+            // KIND [NAME] or KIND/NAME (as get -o name prints it): one kind, at most one object.
+            var named = GlobalOptions.Named(parse.GetValue(kindArgument)!, parse.GetValue(name) is { } given ? [given] : []);
+            if (named is not [(var kind, var names)] || names.Count > 1) throw CliException.Usage("watch follows one object or one kind: netctl watch KIND [NAME] or netctl watch KIND/NAME");
             var filter = LabelFilter.Parse(parse.GetValue(selector));
             using var context = global.Context(parse, terminal);
             string ns, only = string.Empty;
-            if (parse.GetValue(name) is { } one)
+            if (names is [var one])
             {
                 (ns, only) = context.Reference(kind, one);
             }
