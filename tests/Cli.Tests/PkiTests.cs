@@ -160,5 +160,10 @@ public sealed class PkiTests
         // Completed, the same settings work.
         var fixedUp = await Netctl.RunAsync(["--key", key, .. get], environment: Environment(("NETCTL_CA", ca), ("NETCTL_CERT", cert)));
         Assert.True(fixedUp.ExitCode == 0, fixedUp.ToString());
+
+        // Relative paths in the file are relative to the file, wherever netctl runs (as in a kubeconfig).
+        var relative = dir.File("relative.yaml", $"server: {silo.Address}\nca: ca.crt\ncert: admin.crt\nkey: ./admin.key\n");
+        var fromFile = await Netctl.RunAsync(["--config", relative, .. get]);
+        Assert.True(fromFile.ExitCode == 0, fromFile.ToString());
     }
 }

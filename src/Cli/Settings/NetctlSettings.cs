@@ -47,13 +47,18 @@ internal sealed record NetctlSettings(IReadOnlyList<string> Servers, string Dns,
         };
     }
 
-    /// <summary>A setting's value from the first place that sets it, and that place.</summary>
+    /// <summary>
+    /// A file path setting's value from the first place that sets it, and that place. A relative
+    /// path in the configuration file is relative to the file's directory (as kubectl reads a
+    /// kubeconfig), so the file works from any working directory; on the command line and in the
+    /// environment it is relative to the working directory, as usual.
+    /// </summary>
     private static (string? Value, SettingSource? Source) Pick(string? flagValue, string flag, string variable, string fileKey,
         Func<string, string?> environment, ConfigFile file)
     {
         if (flagValue is not null) return (flagValue, new SettingSource(flag, CommandLine: true));
         if (environment(variable) is { } fromEnvironment) return (fromEnvironment, new SettingSource($"{variable}={fromEnvironment}", CommandLine: false));
-        if (file.TryGetValue(fileKey, out var fromFile)) return (fromFile, new SettingSource($"{file.Path}: line {file.Lines[fileKey]}: {fileKey}", CommandLine: false));
+        if (file.TryGetValue(fileKey, out var fromFile)) return (Path.Combine(Path.GetDirectoryName(Path.GetFullPath(file.Path))!, fromFile), new SettingSource($"{file.Path}: line {file.Lines[fileKey]}: {fileKey}", CommandLine: false));
         return (null, null);
     }
 
