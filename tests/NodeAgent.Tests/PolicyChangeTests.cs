@@ -278,6 +278,32 @@ public sealed class PolicyChangeTests(PolicyCluster bed)
         await bed.ClearPoliciesAsync();
     }
 
+    /// <summary>
+    /// The table is read back and converged at every resync, not only when objects change: an
+    /// isolation element deleted by hand (which opens the pod to everyone) is put back within the
+    /// resync interval with no object changed, and the pod is closed again.
+    /// </summary>
+    [Fact]
+    public async Task A_table_changed_behind_the_agents_back_is_put_right_at_the_next_resync()
+    {
+        await bed.ClearPoliciesAsync();
+        var target = bed.Pod("x", "b");
+        var sources = bed.Pods.Where(p => p.Ns == "y").ToList();
+        await bed.Cluster.Client.NetworkPolicies.CreateAsync(PolicyTruthTableTests.Policy("x", "closed", Select("pod", "b"), types: ["Ingress"]));
+        await SettleAsync(sources, target, open: false);
+
+        var host = bed.Cluster.Host(target.Host);
+        const string Repaired = "Table read back and converged: 1 elements added, 0 removed";
+        var repaired = bed.Cluster.LogLines(target.Host, Repaired);
+        Shell.Must("ip", "netns", "exec", host, "nft", "delete", "element", "inet", "controlplane", "ing_iso4", $"{{ {target.Ip} }}");
+        Assert.True(await PolicyCluster.ProbeAsync(sources[0].Netns, target.Ip, Protocol.Tcp, 80, TimeSpan.FromSeconds(2)), "deleting the element did not open the pod");
+
+        await bed.Cluster.WaitForLogAsync(target.Host, Repaired, repaired + 1, TimeSpan.FromSeconds(PolicyCluster.ResyncSeconds * 3));
+        Assert.Contains(target.Ip, bed.Cluster.Ruleset(target.Host));
+        await SettleAsync(sources, target, open: false);
+        await bed.ClearPoliciesAsync();
+    }
+
     private static async Task<TimeSpan> ExpectEverywhereAsync(IReadOnlyList<PolicyPod> sources, PolicyPod target, bool open, TimeSpan within, Stopwatch? since = null)
     {
         var clock = since ?? Stopwatch.StartNew();

@@ -32,6 +32,8 @@ public sealed class PolicyCollection : ICollectionFixture<PolicyCluster>;
 public sealed class PolicyCluster : IAsyncLifetime
 {
     public const int EntryLimit = 64;
+    /// <summary>How often the agents read their tables back (short, so that a test sees it happen).</summary>
+    public const int ResyncSeconds = 3;
     public static readonly string[] Namespaces = ["x", "y", "z"];
     public static readonly string[] Names = ["a", "b", "c"];
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromMilliseconds(600);
@@ -48,7 +50,7 @@ public sealed class PolicyCluster : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Cluster = await Cluster.StartAsync(3, $"--Agent:PolicyEntryLimit={EntryLimit}");
+        Cluster = await Cluster.StartAsync(3, $"--Agent:PolicyEntryLimit={EntryLimit}", $"--Agent:ResyncInterval=00:00:{ResyncSeconds:00}");
         var client = Cluster.Client;
         foreach (var ns in Namespaces)
         {

@@ -19,7 +19,9 @@ namespace ControlPlane.NodeAgent.Table;
 /// keeps serving while the agent restarts, and the next start changes only the difference.
 /// A policy group the kernel refuses is applied closed (isolated, nothing allowed) and reported
 /// in the node's status, like one over the entry limit; any other failure is retried from a
-/// fresh read-back of the kernel.
+/// fresh read-back of the kernel. At least every <see cref="AgentOptions.ResyncInterval"/> the
+/// table is read back and converged as well: whatever changed it behind the agent's back (an
+/// element deleted by hand, a rule added) is put right, as the overlay reconciler does for routes.
 /// </summary>
 public sealed partial class TableWorker(WatchSync sync, AgentOptions options, NodeLease lease, Telemetry.AgentTelemetry telemetry, ILogger<TableWorker> logger) : BackgroundService
 {
@@ -37,6 +39,8 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
         using var nft = NftSocket.Open(AgentTable.Name);
         var programmer = new TableProgrammer(nft);
         var policy = new PolicyIndex(options.NodeName, options.PolicyEntryLimit);
+        // When the table was last read back (none yet: the first pass reads it back anyway).
+        long? readBack = null;
         while (!cancellationToken.IsCancellationRequested)
         {
             try
@@ -46,6 +50,13 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
             catch (OperationCanceledException)
             {
                 return;
+            }
+            // Due for a read-back: everything is recomputed and the kernel's table converged to it.
+            var resync = readBack is { } last && System.Diagnostics.Stopwatch.GetElapsedTime(last) >= options.ResyncInterval;
+            if (resync)
+            {
+                programmer.Reset();
+                sync.InvalidateTable();
             }
             if (sync.TakeTableWork() is not { } work) continue;
             using var activity = Telemetry.AgentTelemetry.StartApply("agent.apply nftables", sync.TakeTraces(ProgrammedProgress.Consumer.Table));
@@ -68,7 +79,9 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
                 var outcome = Apply(programmer, policy, changes, work.Full);
                 telemetry.NftablesApplied(System.Diagnostics.Stopwatch.GetElapsedTime(started));
                 CountPolicyEntries(changes, work.Full);
-                if (outcome.ReadBack || outcome.ElementsAdded + outcome.ElementsRemoved > 0)
+                if (outcome.ReadBack) readBack = System.Diagnostics.Stopwatch.GetTimestamp();
+                // A periodic read-back that found the table as programmed says nothing.
+                if ((outcome.ReadBack && !resync) || outcome.ElementsAdded + outcome.ElementsRemoved > 0)
                 {
                     Log.Applied(logger, outcome.Rebuilt ? "built" : outcome.ReadBack ? "read back and converged" : "applied", outcome.ElementsAdded, outcome.ElementsRemoved, outcome.ConntrackCleared);
                 }
