@@ -68,6 +68,15 @@ const scenarios = {
     await call(namespaces, 'Create', { metadata: { name: `dup-${unique}` } });
     await expectStatus(call(namespaces, 'Create', { metadata: { name: `dup-${unique}` } }), grpc.status.ALREADY_EXISTS);
     await expectStatus(call(namespaces, 'Delete', { name: `dup-${unique}`, etag: '999999' }), grpc.status.ABORTED, 'etag');
+    // A name of only white space is no name (no grain can be keyed by it): INVALID_ARGUMENT on every kind and method.
+    await expectStatus(call(namespaces, 'Create', { metadata: { name: ' ' } }), grpc.status.INVALID_ARGUMENT, 'metadata.name');
+    await expectStatus(call(namespaces, 'Get', { name: '\t' }), grpc.status.INVALID_ARGUMENT, 'name');
+    await expectStatus(call(client(v1.Networks), 'Delete', { name: '\n' }), grpc.status.INVALID_ARGUMENT, 'name');
+    await expectStatus(call(client(v1.Nodes), 'Heartbeat', { name: ' ' }), grpc.status.INVALID_ARGUMENT, 'name');
+    // A page token whose kind was edited: refused, and the message quotes a bounded part of it.
+    const edited = Buffer.from(`p2\0${'K'.repeat(20000)}\0\0last\0token`).toString('base64url');
+    const refused = await expectStatus(call(namespaces, 'List', { page_token: edited }), grpc.status.INVALID_ARGUMENT, 'page_token');
+    assert.ok(refused.details.length < 300, `the message echoes the whole token: ${refused.details.length} characters`);
     // A method the server does not have: a trailers-only UNIMPLEMENTED.
     const raw = new grpc.Client(address, credentials);
     await expectStatus(new Promise((resolve, reject) => raw.makeUnaryRequest('/controlplane.v1.Namespaces/Explode',

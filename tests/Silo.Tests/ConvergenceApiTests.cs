@@ -88,6 +88,20 @@ public sealed class ConvergenceApiTests : IDisposable
 
             var late = await MissingAsync(client, etag);
             Assert.Contains("programmed on 0 of 1 counted nodes", late.Status.Detail);
+            // A caller whose own deadline is too near to wait at all still learns who is missing,
+            // and the message says no time was waited (not a negative time).
+            // (The client's own deadline may pass first on a busy machine: then the call is asked again.)
+            RpcException hurried;
+            var attempts = 0;
+            do
+            {
+                hurried = await Assert.ThrowsAsync<RpcException>(() => client.WaitProgrammedAsync(
+                    new WaitProgrammedRequest { Kind = Kind.Endpoint, Namespace = "ns", Name = "e", Etag = etag, TimeoutSeconds = 10 }, Calls.Within(TimeSpan.FromMilliseconds(80))));
+            }
+            while (!Calls.IsClassified(hurried) && ++attempts < 5);
+            Assert.Equal(StatusCode.DeadlineExceeded, hurried.StatusCode);
+            Assert.True(Calls.IsClassified(hurried), hurried.ToString());
+            Assert.Contains("programmed on 0 of 1 counted nodes after 0 s; missing: sim", hurried.Status.Detail);
 
             await ReportAsync(client);
             var done = await WaitAsync(client, etag, 10);

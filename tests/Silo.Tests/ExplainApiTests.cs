@@ -167,6 +167,8 @@ public sealed class ExplainApiTests
     [InlineData("port", 0u, "web", "")]
     [InlineData("source.ip", 5432u, "web", "10.99.99.99")]
     [InlineData("source.ip", 5432u, "web", "not-an-ip")]
+    [InlineData("source.name", 5432u, " ", "")]
+    [InlineData("source.name", 5432u, "a/b", "")]
     public async Task Explain_RejectsBadInput_NamingTheField(string field, uint port, string from, string ip)
     {
         await using var silo = await SiloInstance.StartAsync();

@@ -34,9 +34,11 @@ public sealed class ConvergenceService(IGrainFactory grains, DurableStore store,
             revision = asked;
         }
         // Answer before the caller's own deadline passes, so that it learns which nodes are late.
-        var until = context.Deadline == DateTime.MaxValue ? timeout : TimeSpan.FromTicks(Math.Min(timeout.Ticks, (context.Deadline - DateTime.UtcNow - TimeSpan.FromMilliseconds(100)).Ticks));
+        // (No time at all when that deadline is less than 100 ms away.)
+        var until = context.Deadline == DateTime.MaxValue ? timeout
+            : TimeSpan.FromTicks(Math.Clamp((context.Deadline - DateTime.UtcNow - TimeSpan.FromMilliseconds(100)).Ticks, 0, timeout.Ticks));
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
-        deadline.CancelAfter(until < TimeSpan.Zero ? TimeSpan.Zero : until);
+        deadline.CancelAfter(until);
         var done = await positions.WaitAsync(store.PartitionOf(kind.Name, key), revision, deadline.Token).ConfigureAwait(false);
         context.CancellationToken.ThrowIfCancellationRequested();
         var coverage = await Coverage.OfAsync(grains, store, kind, key, revision).ConfigureAwait(false);

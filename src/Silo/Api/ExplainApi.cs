@@ -61,8 +61,8 @@ public static class ExplainApi
             }
         }
         if (peer.Namespace.Length == 0) throw ControlPlaneException.Invalid(field + ".namespace", "is required with a name");
-        if (peer.Name.Contains('/') || peer.Namespace.Contains('/')) throw ControlPlaneException.Invalid(field + ".name", "is not a valid name");
-        var endpoint = await grains.Get<IEndpointGrain>(ObjectKeys.Of(peer.Namespace, peer.Name)).GetAsync().ConfigureAwait(false);
+        var key = ResourceHandlers<Endpoint, IEndpointGrain>.KeyOf(ResourceKinds.Endpoint, peer.Namespace, peer.Name, field + ".");
+        var endpoint = await grains.Get<IEndpointGrain>(key).GetAsync().ConfigureAwait(false);
         var ips = endpoint.Status.Ips.Select(IPAddress.Parse).ToList();
         if (address is null)
         {

@@ -35,7 +35,7 @@ public static class PageToken
             throw NotIssued();
         }
         if (parts is not [Version, var issuedKind, var issuedNamespace, var lastKey, var resumeToken]) throw NotIssued();
-        if (issuedKind != kind) throw ControlPlaneException.Invalid("page_token", $"continues a list of {issuedKind}, not of {kind}");
+        if (issuedKind != kind) throw ControlPlaneException.Invalid("page_token", $"continues a list of {ControlPlaneException.Quote(issuedKind)}, not of {kind}");
         if (issuedNamespace != ns)
         {
             throw ControlPlaneException.Invalid("page_token",

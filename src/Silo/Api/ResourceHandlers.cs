@@ -125,10 +125,11 @@ public sealed class ResourceHandlers<T, TGrain>(ResourceKind<T> kind, IGrainFact
         return ObjectKeys.Of(ns, name);
     }
 
-    // The full naming rule of each kind is checked by its grain; here only what keeps keys well-formed.
+    // The full naming rule of each kind is checked by its grain; here only what keeps keys
+    // well-formed, and what no grain can be keyed by (Orleans refuses a key of only white space).
     private static void RequireName(string field, string value)
     {
         if (value.Length == 0) throw ControlPlaneException.Invalid(field, "is required");
-        if (value.Length > 253 || value.Contains('/')) throw ControlPlaneException.Invalid(field, $"{ControlPlaneException.Quote(value)} is not a valid name");
+        if (value.Length > 253 || value.Contains('/') || value.Any(char.IsWhiteSpace)) throw ControlPlaneException.Invalid(field, $"{ControlPlaneException.Quote(value)} is not a valid name");
     }
 }
