@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using ControlPlane.Bench;
 
-// Usage: ControlPlane.Bench <address[,address…]> [creates|gets|misses|watch|all|memory N|etcd-puts|etcd-watch|watchers N|failover DIR ROUNDS]
+// Usage: ControlPlane.Bench <address[,address…]> [creates|gets|misses|watch|all|memory N|etcd-puts|etcd-watch|watchers N|failover DIR ROUNDS|store-commits DIR]
 // Several comma-separated silo addresses spread the load over those silos.
 var addresses = args.Length > 0 ? args[0] : "http://127.0.0.1:7070";
 var address = new Uri(ControlPlane.Contracts.Client.FailoverCallInvoker.Split(addresses)[0]);
@@ -20,6 +20,11 @@ if (what is "watchers")
 if (what is "failover")
 {
     await Failover.RunAsync(addresses, clusterDirectory: args[2], rounds: int.Parse(args[3]));
+}
+if (what is "store-commits")
+{
+    // The address is not used (give any, e.g. the default): the store is opened in DIR, in this process.
+    StoreCommits.Run(args[2], batches: int.Parse(Environment.GetEnvironmentVariable("BATCHES") ?? "1500"));
 }
 if (what is "etcd-puts")
 {
