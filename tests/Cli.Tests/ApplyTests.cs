@@ -221,6 +221,26 @@ public sealed class ApplyTests
         Assert.Equal(["namespace/billing created (server dry run)", "endpoint/billing/db created (server dry run)"], dryRun.OutputLines);
         var client = await Netctl.RunAsync(["apply", "--dry-run=client", "-f", valid, "--server", "127.0.0.1:1"]);
         Assert.True(client.ExitCode == 0, client.ToString());
+
+        // An address outside a network only the server holds is found before anything is written
+        // too (the namespace before it is not created), by a plain apply and by the server dry run.
+        var outside = dir.File("outside.yaml", """
+            apiVersion: controlplane/v1
+            kind: Namespace
+            metadata: {name: extra}
+            ---
+            apiVersion: controlplane/v1
+            kind: Endpoint
+            metadata: {namespace: extra, name: y}
+            spec: {network: blue, node: node-1, ips: [10.20.0.5]}
+            """);
+        foreach (var mode in (string[][])[[], ["--dry-run=server"]])
+        {
+            var outsideRefused = await Netctl.RunAsync(silo, ["apply", .. mode, "-f", outside]);
+            Assert.True(outsideRefused.ExitCode == 1, outsideRefused.ToString());
+            Assert.Contains(outsideRefused.Errors, e => e.Contains("(Endpoint extra/y)", StringComparison.Ordinal)
+                && e.Contains("spec.ips[0]: 10.20.0.5 is outside network 'blue' (10.10.0.0/16)", StringComparison.Ordinal));
+        }
         Assert.Equal(before, await silo.ObjectsAsync());
     }
 

@@ -93,6 +93,10 @@ public sealed class ObjectCommandTests
         Assert.Equal(1, missing.ExitCode);
         Assert.Equal(["service/shop/web"], missing.OutputLines);
         Assert.Equal(["error: service 'shop/nope' not found"], missing.Errors);
+        // An empty listing names the namespace listed, so a mistyped -n shows for what it is.
+        var empty = await Netctl.RunAsync(silo, "get", "endpoints", "-n", "shopp");
+        Assert.True(empty.ExitCode == 0, empty.ToString());
+        Assert.Equal("No endpoints found in namespace shopp.", empty.Error.Trim());
 
         var described = await Netctl.RunAsync(silo, "describe", "cp/north", "svc/shop/web");
         Assert.True(described.ExitCode == 0, described.ToString());

@@ -106,7 +106,10 @@ internal sealed class ApplyPlanner(ServerSet servers, int concurrency)
         // Ranges no new network may overlap besides other networks': this cluster's service
         // ranges and the ranges of the peer clusters that joined its ClusterSet.
         var held = new List<(string Range, string Described)>();
-        if (creates.Count > 0)
+        // The stored networks: for new networks to be checked against, and for the requested
+        // addresses of new endpoints on networks the input does not hold.
+        var addressesOnStored = plan.Any(c => c.IsCreate && c.Document.Message is Endpoint { Spec: { Ips.Count: > 0 } e } && !known.ContainsKey(e.Network));
+        if (creates.Count > 0 || addressesOnStored)
         {
             await foreach (var stored in ListAsync(ResourceKinds.Network, string.Empty, cancellationToken))
             {
@@ -114,6 +117,9 @@ internal sealed class ApplyPlanner(ServerSet servers, int concurrency)
                 known.TryAdd(network.Metadata.Name, network.Spec);
                 claims.Add((network.Metadata.Name, network.Spec));
             }
+        }
+        if (creates.Count > 0)
+        {
             var info = await servers.CallAsync((c, o) => c.GetClusterInfoAsync(o), cancellationToken);
             held.AddRange(info.ServiceRanges.Select(r => (r, $"the service range {r}")));
             await foreach (var stored in ListAsync(ResourceKinds.ClusterPeer, string.Empty, cancellationToken))

@@ -57,7 +57,9 @@ internal static class GetCommand
             if (found.Count == 1)
             {
                 var (kind, items, showNamespace) = found[0];
-                if (items.Count > 0 || missing.Count == 0) Objects.Print(terminal, kind, items, format, showNamespace, single: groups[0].Names.Count == 1);
+                // An empty listing of one namespace says which (a mistyped -n shows as such, as kubectl's "No resources found in X namespace.").
+                var listed = groups[0].Names.Count == 0 && kind.Namespaced ? context.ListNamespace(kind, parse.GetValue(all)) : string.Empty;
+                if (items.Count > 0 || missing.Count == 0) Objects.Print(terminal, kind, items, format, showNamespace, single: groups[0].Names.Count == 1, listed);
             }
             else if (format is OutputFormat.Json or OutputFormat.Yaml)
             {

@@ -40,8 +40,11 @@ internal static class Objects
     /// <summary>A named object that does not exist (exit 1, like every <see cref="CliException"/>).</summary>
     public sealed class NotFoundException(string message) : CliException(message);
 
-    /// <summary>Prints objects in the chosen format; <paramref name="single"/> prints one object rather than a List.</summary>
-    public static void Print(Terminal terminal, ResourceKind kind, IReadOnlyList<IMessage> items, OutputFormat format, bool showNamespace, bool single)
+    /// <summary>
+    /// Prints objects in the chosen format; <paramref name="single"/> prints one object rather than
+    /// a List. A table with no rows says so, naming <paramref name="listedNamespace"/> when one was listed.
+    /// </summary>
+    public static void Print(Terminal terminal, ResourceKind kind, IReadOnlyList<IMessage> items, OutputFormat format, bool showNamespace, bool single, string listedNamespace = "")
     {
         switch (format)
         {
@@ -57,7 +60,7 @@ internal static class Objects
             default:
                 if (items.Count == 0)
                 {
-                    terminal.Error.WriteLine($"No {kind.Plural} found.");
+                    terminal.Error.WriteLine(listedNamespace.Length > 0 ? $"No {kind.Plural} found in namespace {listedNamespace}." : $"No {kind.Plural} found.");
                     return;
                 }
                 var (headers, rows) = Rows(kind, items, format == OutputFormat.Wide, showNamespace);
