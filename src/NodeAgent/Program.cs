@@ -40,7 +40,7 @@ ProgramDefaults.Apply(builder, "nodeagent.json");
 AgentOptions options;
 try
 {
-    options = builder.Configuration.GetSection("Agent").Read<AgentOptions>();
+    options = builder.Configuration.GetSection("Agent").Read<AgentOptions>(everyKey: true);
 }
 catch (InvalidOperationException e)
 {

@@ -113,6 +113,11 @@ public sealed class HostingTests : IDisposable
     [InlineData("ControlPlane.NodeAgent", "Agent:ServiceProxy", "yes", "Agent:ServiceProxy='yes': expected true or false", "--Agent:UnderlayIp=10.255.9.9")]
     [InlineData("ControlPlane.NodeAgent", "Agent:RouteProtocol", "300", "Agent:RouteProtocol='300': expected a whole number from 0 to 255", "--Agent:UnderlayIp=10.255.9.9")]
     [InlineData("ControlPlane.NodeAgent", "Metrics:Listen", "127.0.0.1", "ControlPlane.NodeAgent: Invalid configuration:\n  Metrics:Listen must be address:port, not '127.0.0.1'", "--Agent:UnderlayIp=10.255.9.9")]
+    // A mistyped key of a section the program reads: refused naming the setting it resembles,
+    // not ignored while the default applies (a silo on the default port).
+    [InlineData("ControlPlane.Silo", "Silo:Prot", "7610", "Silo:Prot: Silo has no setting 'Prot' (did you mean Silo:Port?)", "--Dns:Enabled=false")]
+    [InlineData("ControlPlane.Silo", "Store:Partitons", "4", "Store:Partitons: Store has no setting 'Partitons' (did you mean Store:Partitions?)", "--Silo:Port=0")]
+    [InlineData("ControlPlane.NodeAgent", "Agent:ResyncIntreval", "00:00:05", "Agent:ResyncIntreval: Agent has no setting 'ResyncIntreval' (did you mean Agent:ResyncInterval?)", "--Agent:UnderlayIp=10.255.9.9")]
     public async Task EveryProgram_RefusesAValueThatCannotWork_WithExit2_SayingWhatTheSettingTakes(string program, string setting, string value, string expected, string other)
     {
         var (code, output) = await RunAsync(program, $"--{setting}={value}", other,

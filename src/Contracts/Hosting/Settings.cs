@@ -21,12 +21,42 @@ public static class Settings
     /// <summary>The options in <paramref name="section"/>; the type's defaults when it is absent.</summary>
     [RequiresUnreferencedCode(Reflection)]
     [RequiresDynamicCode(Reflection)]
-    public static T Read<T>(this IConfiguration section) where T : new()
+    /// <param name="everyKey">
+    /// The section holds nothing but <typeparamref name="T"/>'s settings: a key that is none of them
+    /// (a typo such as Silo:Prot) is refused naming the setting it most resembles, rather than
+    /// ignored while the default applies.
+    /// </param>
+    public static T Read<T>(this IConfiguration section, bool everyKey = false) where T : new()
     {
-        var errors = typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .Where(p => p.CanWrite).Select(p => Problem(section, p.Name, p.PropertyType)).OfType<string>().ToList();
+        var properties = typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite).ToList();
+        var errors = properties.Select(p => Problem(section, p.Name, p.PropertyType)).OfType<string>().ToList();
+        if (everyKey && section is IConfigurationSection { Path: var path })
+        {
+            foreach (var child in section.GetChildren().Where(c => !properties.Any(p => string.Equals(p.Name, c.Key, StringComparison.OrdinalIgnoreCase))))
+            {
+                var closest = properties.Select(p => p.Name).MinBy(name => Distance(name.ToLowerInvariant(), child.Key.ToLowerInvariant()))!;
+                errors.Add($"{child.Path}: {path} has no setting '{child.Key}' (did you mean {path}:{closest}?)");
+            }
+        }
         if (errors.Count > 0) throw new InvalidConfigurationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
         return section.Get<T>() ?? new T();
+    }
+
+    /// <summary>Edits (insert, delete, replace, swap two neighbours) that make <paramref name="a"/> <paramref name="b"/>.</summary>
+    private static int Distance(string a, string b)
+    {
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (var i = 0; i <= a.Length; i++) d[i, 0] = i;
+        for (var j = 0; j <= b.Length; j++) d[0, j] = j;
+        for (var i = 1; i <= a.Length; i++)
+        {
+            for (var j = 1; j <= b.Length; j++)
+            {
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
+            }
+        }
+        return d[a.Length, b.Length];
     }
 
     /// <summary>One setting, <paramref name="fallback"/> when it is absent; refused as <see cref="Read{T}"/> refuses.</summary>

@@ -42,11 +42,11 @@ public static class SiloApp
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         ProgramDefaults.Apply(builder);
         configure?.Invoke(builder.Configuration);
-        var silo = builder.Configuration.GetSection("Silo").Read<SiloOptions>();
-        var cluster = builder.Configuration.GetSection("Cluster").Read<ClusterOptions>();
-        var storeOptions = builder.Configuration.GetSection("Store").Read<StoreOptions>();
-        var controlPlane = builder.Configuration.GetSection("ControlPlane").Read<ControlPlaneOptions>();
-        var clusterSet = builder.Configuration.GetSection("ClusterSet").Read<ClusterSetOptions>();
+        var silo = builder.Configuration.GetSection("Silo").Read<SiloOptions>(everyKey: true);
+        var cluster = builder.Configuration.GetSection("Cluster").Read<ClusterOptions>(everyKey: true);
+        var storeOptions = builder.Configuration.GetSection("Store").Read<StoreOptions>(everyKey: true);
+        var controlPlane = builder.Configuration.GetSection("ControlPlane").Read<ControlPlaneOptions>(everyKey: true);
+        var clusterSet = builder.Configuration.GetSection("ClusterSet").Read<ClusterSetOptions>(everyKey: true);
         SiloOptionsValidator.Validate(silo, cluster, storeOptions, controlPlane, clusterSet);
         var tls = SiloTls.From(builder.Configuration);
 

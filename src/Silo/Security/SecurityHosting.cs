@@ -15,8 +15,8 @@ public static class SecurityHosting
     /// </summary>
     public static IServiceCollection AddAuditAndLimits(this IServiceCollection services, IConfiguration configuration, SiloOptions silo)
     {
-        var audit = configuration.GetSection("Audit").Read<AuditOptions>();
-        var limits = configuration.GetSection("Limits").Read<LimitsOptions>();
+        var audit = configuration.GetSection("Audit").Read<AuditOptions>(everyKey: true);
+        var limits = configuration.GetSection("Limits").Read<LimitsOptions>(everyKey: true);
         var errors = audit.Validate().Concat(limits.Validate()).ToList();
         if (errors.Count > 0) throw new InvalidConfigurationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
         services.AddSingleton(audit);

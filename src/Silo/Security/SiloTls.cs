@@ -32,7 +32,7 @@ public sealed class SiloTls
     /// <summary>The settings of the "Tls" section, or null when TLS is off.</summary>
     public static SiloTls? From(IConfiguration configuration)
     {
-        var options = configuration.GetSection("Tls").Read<TlsOptions>();
+        var options = configuration.GetSection("Tls").Read<TlsOptions>(everyKey: true);
         string[] files = [options.Certificate, options.Key, options.ClientCa];
         if (files.All(string.IsNullOrEmpty)) return null;
         var errors = new List<string>();
