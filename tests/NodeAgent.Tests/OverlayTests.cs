@@ -64,6 +64,46 @@ public sealed class OverlayTests
         Assert.Contains("nhid", Shell.Must("ip", "-n", cluster.Host(1), "-6", "route", "show", "table", "100300"));
     }
 
+    /// <summary>
+    /// A local endpoint's host end is put back at the next reconcile when it goes missing behind
+    /// the agent's back: its host routes and neighbour entries deleted by hand, or lost with its
+    /// host veth set down and up (the kernel drops them then). The endpoint is reachable again
+    /// from the other host, in both families.
+    /// </summary>
+    [Fact]
+    public async Task A_local_endpoints_host_end_is_put_back_at_the_next_reconcile()
+    {
+        await using var cluster = await Cluster.StartAsync(2, "--Agent:ResyncInterval=00:00:02");
+        await cluster.Client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "default" } });
+        await cluster.Client.Networks.CreateAsync(new Network
+        {
+            Metadata = new ObjectMeta { Name = "mended" },
+            Spec = new NetworkSpec { Vni = 410, Ipv4Cidr = "10.41.0.0/16", Ipv6Cidr = "fd00:41::/64" },
+        });
+        var a = await cluster.AttachAsync(1, "a", "mended");
+        await cluster.AttachAsync(2, "b", "mended");
+        Assert.True(cluster.Ping("b", a.Ips[0], TimeSpan.FromSeconds(10)), cluster.Diagnostics("b"));
+        var (host, veth) = (cluster.Host(1), Dataplane.Names.EndpointVeth("default/a"));
+        const string PutBack = "missing pieces of local endpoints' host ends";
+
+        var before = cluster.LogLines(1, PutBack);
+        foreach (var ip in a.Ips)
+        {
+            Shell.Must("ip", "-n", host, "route", "del", ip, "table", "100410");
+            Shell.Must("ip", "-n", host, "neigh", "del", ip, "dev", veth);
+        }
+        await cluster.WaitForLogAsync(1, PutBack, before + 1, TimeSpan.FromSeconds(20));
+        Assert.True(cluster.Ping("b", a.Ips[0], TimeSpan.FromSeconds(10)), cluster.Diagnostics("b"));
+        Assert.True(cluster.Ping("b", a.Ips[1], TimeSpan.FromSeconds(10)), cluster.Diagnostics("b"));
+
+        Shell.Must("ip", "-n", host, "link", "set", veth, "down");
+        Shell.Must("ip", "-n", host, "link", "set", veth, "up");
+        await cluster.WaitForLogAsync(1, PutBack, before + 2, TimeSpan.FromSeconds(20));
+        Assert.True(cluster.Ping("b", a.Ips[0], TimeSpan.FromSeconds(10)), cluster.Diagnostics("b"));
+        Assert.True(cluster.Ping("b", a.Ips[1], TimeSpan.FromSeconds(10)), cluster.Diagnostics("b"));
+        Assert.Contains(a.Ips[0], Shell.Must("ip", "-n", host, "route", "show", "table", "100410"));
+    }
+
     [Fact]
     public async Task TwoNetworks_NeverExchangeAPacket()
     {

@@ -79,7 +79,10 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
         EndpointWiring.Connected connected;
         try
         {
-            connected = await Task.Run(() => EndpointWiring.Connect(request.NetnsPath, wiring, options.RouteProtocol), cancellationToken);
+            using (pending.Wiring(wiring.HostInterface))
+            {
+                connected = await Task.Run(() => EndpointWiring.Connect(request.NetnsPath, wiring, options.RouteProtocol), cancellationToken);
+            }
         }
         catch (Exception e) when (e is NetlinkException or InvalidOperationException or IOException)
         {

@@ -5,11 +5,32 @@ namespace ControlPlane.NodeAgent.Attach;
 /// <summary>
 /// Endpoints this agent has just wired whose creation the watch has not delivered yet. The
 /// reconciler must not sweep their interfaces in that window; once the view holds an endpoint it
-/// leaves this set, and from then on the view alone decides.
+/// leaves this set, and from then on the view alone decides. Apart from that, the interfaces an
+/// attach is wiring at this moment (<see cref="Wiring"/>): the reconciler leaves their host ends to
+/// the attach, which may still be making them when the view already holds the endpoint.
 /// </summary>
 public sealed class PendingAttachments
 {
     private readonly ConcurrentDictionary<string, string> _byInterface = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _wiring = new(StringComparer.Ordinal);
+
+    /// <summary>Marks <paramref name="hostInterface"/> as being wired until the result is disposed.</summary>
+    public IDisposable Wiring(string hostInterface)
+    {
+        _wiring.AddOrUpdate(hostInterface, 1, (_, n) => n + 1);
+        return new Done(() =>
+        {
+            if (_wiring.AddOrUpdate(hostInterface, 0, (_, n) => n - 1) <= 0) _wiring.TryRemove(new KeyValuePair<string, int>(hostInterface, 0));
+        });
+    }
+
+    /// <summary>An attach is wiring <paramref name="hostInterface"/> now.</summary>
+    public bool IsWiring(string hostInterface) => _wiring.ContainsKey(hostInterface);
+
+    private sealed class Done(Action done) : IDisposable
+    {
+        public void Dispose() => done();
+    }
 
     public void Add(string hostInterface, string endpointKey) => _byInterface[hostInterface] = endpointKey;
 

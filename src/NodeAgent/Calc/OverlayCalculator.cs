@@ -72,11 +72,18 @@ public static class OverlayCalculator
                 Names.Table(network.Spec.Vni), Names.RulePriority, isolated,
                 cidrs.Where(c => !string.IsNullOrEmpty(c)).Select(Parse).Where(p => p is not null).Select(p => p!.Value).ToList()));
         }
-        var endpoints = view.Endpoints
-            .Where(e => e.Value.Spec.Node == self)
-            .Select(e => Names.EndpointVeth(e.Key))
-            .ToHashSet();
-        return new DesiredState(overlays, endpoints);
+        var local = view.Endpoints.Where(e => e.Value.Spec.Node == self).ToList();
+        var endpoints = local.Select(e => Names.EndpointVeth(e.Key)).ToHashSet();
+        // The host end of each local endpoint as its attach wired it (its network's table, gateways, MAC).
+        var hosts = new List<EndpointWiring.HostSide>();
+        foreach (var (key, endpoint) in local)
+        {
+            if (!view.Networks.TryGetValue(endpoint.Spec.Network, out var network) || endpoint.Status is not { } status
+                || !PhysicalAddress.TryParse(status.Mac, out var mac) || status.Ips.Count == 0) continue;
+            hosts.Add(new EndpointWiring.HostSide(Names.EndpointVeth(key), [.. status.Ips.Select(IPAddress.Parse)], mac,
+                [.. new[] { status.Ipv4Gateway, status.Ipv6Gateway }.Where(g => g.Length > 0).Select(IPAddress.Parse)], Names.Table(network.Spec.Vni)));
+        }
+        return new DesiredState(overlays, endpoints) { Hosts = hosts };
     }
 
     /// <summary>Blocks by node, in assignment order.</summary>

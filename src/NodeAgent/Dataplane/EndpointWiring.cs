@@ -96,6 +96,69 @@ public static class EndpointWiring
     }
 
 
+    /// <summary>The host end of an endpoint as <see cref="Connect"/> leaves it.</summary>
+    public sealed record HostSide(string HostInterface, IReadOnlyList<IPAddress> Ips, PhysicalAddress Mac, IReadOnlyList<IPAddress> Gateways, uint Table);
+
+    /// <summary>
+    /// Puts back what <see cref="Connect"/> made on the host end of each endpoint whose interface
+    /// exists (and is not being attached: <paramref name="attaching"/>), where it went missing or
+    /// changed: the link up, the gateway addresses, a neighbour entry and a host route in the
+    /// network's table per address, the rule per family. A link set down and up, or a route or
+    /// neighbour deleted by hand, loses them; the reconciler's every pass calls this. What is there
+    /// is left alone. Returns what it put back.
+    /// </summary>
+    public static List<string> RepairHosts(RouteNetlink rtnl, IReadOnlyList<HostSide> wanted, Func<string, bool> attaching, byte protocol)
+    {
+        var repaired = new List<string>();
+        var links = rtnl.ListLinks().ToDictionary(l => l.Name);
+        var present = wanted.Where(w => links.ContainsKey(w.HostInterface) && !attaching(w.HostInterface)).ToList();
+        if (present.Count == 0) return repaired;
+        var addresses = AddressFamilies.Both.SelectMany(rtnl.ListAddresses).ToLookup(a => a.Index);
+        var neighbours = AddressFamilies.Both.SelectMany(rtnl.ListNeighbours).ToLookup(n => n.Index);
+        var rules = AddressFamilies.Both.SelectMany(f => rtnl.ListRules(f, protocol)).ToList();
+        var routes = new Dictionary<(uint Table, byte Family), IReadOnlyList<Route>>();
+        var batch = rtnl.Batch();
+        foreach (var host in present)
+        {
+            var link = links[host.HostInterface];
+            if (!link.Up)
+            {
+                rtnl.SetLink(link.Index, up: true);
+                repaired.Add($"{host.HostInterface} up");
+            }
+            foreach (var gateway in host.Gateways.Where(g => !addresses[link.Index].Any(a => a.Address.Equals(g))))
+            {
+                rtnl.AddAddress(link.Index, gateway, Bits(gateway));
+                repaired.Add($"{host.HostInterface} address {gateway}");
+            }
+            foreach (var ip in host.Ips)
+            {
+                if (!neighbours[link.Index].Any(n => n.Address.Equals(ip) && host.Mac.Equals(n.Mac)))
+                {
+                    batch.ReplaceNeighbour(link.Index, ip, host.Mac);
+                    repaired.Add($"{host.HostInterface} neighbour {ip}");
+                }
+                var table = (host.Table, Family(ip));
+                if (!routes.TryGetValue(table, out var inTable)) routes[table] = inTable = rtnl.ListRoutes(Family(ip), protocol, host.Table);
+                if (!inTable.Any(r => r.Destination.Equals(ip) && r.PrefixLength == Bits(ip) && r.OutputIndex == link.Index))
+                {
+                    batch.ReplaceRoute(ip, Bits(ip), null, link.Index, protocol, table: host.Table);
+                    repaired.Add($"{host.HostInterface} route {ip}");
+                }
+            }
+            foreach (var family in host.Ips.Select(Family).Distinct().Where(f => !rules.Any(r => r.Family == f && r.InputInterface == host.HostInterface && r.Table == host.Table)))
+            {
+                batch.AddRule(family, host.HostInterface, host.Table, Names.RulePriority, protocol);
+                repaired.Add($"{host.HostInterface} rule");
+            }
+        }
+        if (batch.Execute().FirstOrDefault(f => !f.Error.IsExists) is { Error: { } error })
+        {
+            throw error;
+        }
+        return repaired;
+    }
+
     /// <summary>Removes the pair (its far end and routes go with it) and its rule. Missing is fine.</summary>
     public static void Disconnect(string hostInterface, byte protocol)
     {

@@ -84,6 +84,9 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
                 complete = false;
             }
         }
+        // The host ends of local endpoints: what went missing since their attach is put back.
+        var repaired = EndpointWiring.RepairHosts(rtnl, desired.Hosts, i => pending.IsPending(i) || pending.IsWiring(i), options.RouteProtocol);
+        if (repaired.Count > 0) Log.HostsRepaired(logger, repaired.Count, string.Join(", ", repaired.Take(10)));
         var wantedDevices = desired.Overlays.Select(o => o.Device).ToHashSet();
         foreach (var link in rtnl.ListLinks())
         {
@@ -143,5 +146,8 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
 
         [LoggerMessage(3, LogLevel.Information, "Removed the interface {Interface} of an endpoint that is gone")]
         public static partial void EndpointRemoved(ILogger logger, string @interface);
+
+        [LoggerMessage(4, LogLevel.Warning, "Put back {Count} missing pieces of local endpoints' host ends: {What}")]
+        public static partial void HostsRepaired(ILogger logger, int count, string what);
     }
 }
