@@ -153,31 +153,31 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
     /// gone and stops (exit code 75), to be restarted as a new member.
     /// </summary>
     [Fact]
-    public async Task ASiloWhoseMembershipRowIsGone_StopsToBeRestarted_AndRejoins()
+    public async Task SilosWhoseMembershipTableIsGone_StopToBeRestarted_AndRejoin()
     {
         await using var cluster = await LocalCluster.StartAsync(silos: 2);
         var (first, second) = (cluster.SiloPid(1), cluster.SiloPid(2));
         var clock = Stopwatch.StartNew();
-        while (!cluster.SiloLogged(1, "is an active cluster member"))
+        while (!cluster.SiloLogged(1, "is an active cluster member") || !cluster.SiloLogged(2, "is an active cluster member"))
         {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the guard did not see its row\n{cluster.Logs()}");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the guards did not see their rows\n{cluster.Logs()}");
             await Task.Delay(100);
         }
 
+        // Redis loses its data: with no table, no failed silo could be declared dead any more
+        // (calls to its grains would fail for good), so every silo stops to be restarted.
         await cluster.RedisAsync("FLUSHALL");
-        Assert.Equal(0, SiloProcess.Signal(second, 9));
-        while (LocalCluster.IsAlive(second)) await Task.Delay(20);
-        await cluster.StartSiloAsync(2);
-        Assert.Null(await cluster.MembershipStatusAsync(1));
         clock.Restart();
-        while (LocalCluster.IsAlive(first))
+        while (LocalCluster.IsAlive(first) || LocalCluster.IsAlive(second))
         {
-            Assert.True(clock.Elapsed < Hosting.MembershipGuard.MembershipCheck * 3, $"silo 1 still runs {clock.Elapsed} after its row went\n{cluster.Logs()}");
+            Assert.True(clock.Elapsed < Hosting.MembershipGuard.MembershipCheck * 3, $"a silo still runs {clock.Elapsed} after the table went\n{cluster.Logs()}");
             await Task.Delay(100);
         }
-        Assert.True(cluster.SiloLogged(1, "row is gone from the membership table"), cluster.Logs());
+        Assert.True(cluster.SiloLogged(1, "membership table is gone from Redis"), cluster.Logs());
+        Assert.True(cluster.SiloLogged(2, "membership table is gone from Redis"), cluster.Logs());
 
-        // Restarted, it joins again, and the cluster serves.
+        // One restarted writes a new table; the other, restarted after, joins it, and the cluster serves.
+        await cluster.StartSiloAsync(2);
         await cluster.StartSiloAsync(1);
         using var client = new ControlPlaneClient(cluster.Addresses());
         await client.Namespaces.CreateAsync(Fixtures.Namespace("after"), Calls.Within(TimeSpan.FromSeconds(30)));

@@ -193,9 +193,10 @@ public sealed class MembershipGuard : IHostedService, IDisposable
 
     /// <summary>
     /// Reads this silo's row every <see cref="MembershipCheck"/>: once it has been seen active,
-    /// a missing row or a dead one stops the silo. A table that cannot be read is Orleans' own
-    /// concern (it keeps the silo's view until it can), and a row not yet written or one of a
-    /// silo that is joining or leaving is left alone.
+    /// a missing row or a dead one stops the silo, and so does a Redis table that is gone as a
+    /// whole. A table that cannot be read (Redis unreachable) is Orleans' own concern (it keeps
+    /// the silo's view until it can), and a row not yet written or one of a silo that is joining
+    /// or leaving is left alone.
     /// </summary>
     private async Task WatchMembershipAsync()
     {
@@ -216,6 +217,14 @@ public sealed class MembershipGuard : IHostedService, IDisposable
             try
             {
                 entry = await ReadOwnRowAsync().ConfigureAwait(false);
+            }
+            catch (Orleans.Clustering.Redis.RedisClusteringException) when (seen && !_stop.IsCancellationRequested)
+            {
+                // The Redis table itself is gone (its version with it: Redis restarted without its
+                // data). Orleans can then neither read nor write membership, so no failed silo is
+                // ever declared dead and calls to its grains fail for good: stop, to rejoin anew.
+                StopNow($"the membership table is gone from Redis (did it restart without its data?), so no silo can be declared dead any more. Stopping (exit code {DeclaredDeadExitCode}); restart it to rejoin as a new silo");
+                return;
             }
             catch (Exception) when (!_stop.IsCancellationRequested)
             {
