@@ -115,6 +115,7 @@ public sealed class HostingTests : IDisposable
     [InlineData("ControlPlane.NodeAgent", "Metrics:Listen", "127.0.0.1", "ControlPlane.NodeAgent: Invalid configuration:\n  Metrics:Listen must be address:port, not '127.0.0.1'", "--Agent:UnderlayIp=10.255.9.9")]
     // A mistyped key of a section the program reads: refused naming the setting it resembles,
     // not ignored while the default applies (a silo on the default port).
+    [InlineData("ControlPlane.Silo", "Store:Postgres", "Hots=127.0.0.1;Port=1", "Store:Postgres is not a connection string Npgsql takes: Couldn't set hots", "--Store:Provider=postgres")]
     [InlineData("ControlPlane.Silo", "Silo:Prot", "7610", "Silo:Prot: Silo has no setting 'Prot' (did you mean Silo:Port?)", "--Dns:Enabled=false")]
     [InlineData("ControlPlane.Silo", "Store:Partitons", "4", "Store:Partitons: Store has no setting 'Partitons' (did you mean Store:Partitions?)", "--Silo:Port=0")]
     [InlineData("ControlPlane.NodeAgent", "Agent:ResyncIntreval", "00:00:05", "Agent:ResyncIntreval: Agent has no setting 'ResyncIntreval' (did you mean Agent:ResyncInterval?)", "--Agent:UnderlayIp=10.255.9.9")]

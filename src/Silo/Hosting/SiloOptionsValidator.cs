@@ -29,6 +29,7 @@ public static class SiloOptionsValidator
         if (cluster.IdleTimeout < TimeSpan.FromSeconds(2)) errors.Add($"Cluster:{nameof(cluster.IdleTimeout)} must be at least 2 seconds");
         if (store.Provider is not ("sqlite" or "postgres")) errors.Add($"Store:{nameof(store.Provider)} '{store.Provider}' must be sqlite or postgres");
         if (store.Provider == "postgres" && store.Postgres.Length == 0) errors.Add($"Store:{nameof(store.Postgres)} (a connection string) is required with postgres");
+        if (store.Provider == "postgres" && store.Postgres.Length > 0 && ConnectionStringProblem(store.Postgres) is { } problem) errors.Add($"Store:{nameof(store.Postgres)} is not a connection string Npgsql takes: {problem}");
         if (store.Provider == "sqlite" && cluster.Membership != "localhost") errors.Add($"Store:{nameof(store.Provider)} sqlite serves one silo: several silos ({nameof(cluster.Membership)} {cluster.Membership}) need postgres");
         if (store.Partitions is < 1 or > 1024) errors.Add($"Store:{nameof(store.Partitions)} {store.Partitions} is outside 1..1024");
         if (store.ChangeLogRetention < 1) errors.Add($"Store:{nameof(store.ChangeLogRetention)} must be positive");
@@ -56,6 +57,20 @@ public static class SiloOptionsValidator
         if (errors.Count > 0)
         {
             throw new ControlPlane.Contracts.Hosting.InvalidConfigurationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
+        }
+    }
+
+    /// <summary>Why Npgsql refuses <paramref name="connectionString"/> (a misspelt keyword, a value of the wrong kind), or null.</summary>
+    private static string? ConnectionStringProblem(string connectionString)
+    {
+        try
+        {
+            _ = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+            return null;
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or InvalidCastException)
+        {
+            return e.Message;
         }
     }
 }
