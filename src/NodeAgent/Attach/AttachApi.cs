@@ -71,10 +71,9 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
         }
         var key = $"{request.Namespace}/{request.Name}";
         var network = await client.Networks.GetAsync("", endpoint.Spec.Network, call);
-        var gateways = new[] { endpoint.Status.Ipv4Gateway, endpoint.Status.Ipv6Gateway }.Where(g => g.Length > 0).Select(IPAddress.Parse).ToList();
         var prefixes = new[] { network.Spec.Ipv4Cidr, network.Spec.Ipv6Cidr }.Where(c => c.Length > 0).Select(c => IPNetwork.Parse(c)).Select(n => (n.BaseAddress, n.PrefixLength)).ToList();
-        var wiring = new EndpointWiring.Wiring(Names.EndpointVeth(key), request.InterfaceName, [.. endpoint.Status.Ips.Select(IPAddress.Parse)],
-            PhysicalAddress.Parse(endpoint.Status.Mac), gateways, (int)endpoint.Status.Mtu, Names.Table(network.Spec.Vni), prefixes);
+        var host = EndpointWiring.HostSide.Of(key, endpoint.Status, Names.Table(network.Spec.Vni));
+        var wiring = new EndpointWiring.Wiring(host.HostInterface, request.InterfaceName, host.Ips, host.Mac, host.Gateways, (int)endpoint.Status.Mtu, host.Table, prefixes);
         pending.Add(wiring.HostInterface, key);
         EndpointWiring.Connected connected;
         try

@@ -79,9 +79,8 @@ public static class OverlayCalculator
         foreach (var (key, endpoint) in local)
         {
             if (!view.Networks.TryGetValue(endpoint.Spec.Network, out var network) || endpoint.Status is not { } status
-                || !PhysicalAddress.TryParse(status.Mac, out var mac) || status.Ips.Count == 0) continue;
-            hosts.Add(new EndpointWiring.HostSide(Names.EndpointVeth(key), [.. status.Ips.Select(IPAddress.Parse)], mac,
-                [.. new[] { status.Ipv4Gateway, status.Ipv6Gateway }.Where(g => g.Length > 0).Select(IPAddress.Parse)], Names.Table(network.Spec.Vni)));
+                || !PhysicalAddress.TryParse(status.Mac, out _) || status.Ips.Count == 0) continue;
+            hosts.Add(EndpointWiring.HostSide.Of(key, status, Names.Table(network.Spec.Vni)));
         }
         return new DesiredState(overlays, endpoints) { Hosts = hosts };
     }

@@ -97,7 +97,13 @@ public static class EndpointWiring
 
 
     /// <summary>The host end of an endpoint as <see cref="Connect"/> leaves it.</summary>
-    public sealed record HostSide(string HostInterface, IReadOnlyList<IPAddress> Ips, PhysicalAddress Mac, IReadOnlyList<IPAddress> Gateways, uint Table);
+    public sealed record HostSide(string HostInterface, IReadOnlyList<IPAddress> Ips, PhysicalAddress Mac, IReadOnlyList<IPAddress> Gateways, uint Table)
+    {
+        /// <summary>The host end of endpoint <paramref name="endpointKey"/> with <paramref name="status"/>, on its network's table.</summary>
+        public static HostSide Of(string endpointKey, Contracts.V1.EndpointStatus status, uint table) =>
+            new(Names.EndpointVeth(endpointKey), [.. status.Ips.Select(IPAddress.Parse)], PhysicalAddress.Parse(status.Mac),
+                [.. new[] { status.Ipv4Gateway, status.Ipv6Gateway }.Where(g => g.Length > 0).Select(IPAddress.Parse)], table);
+    }
 
     /// <summary>
     /// Puts back what <see cref="Connect"/> made on the host end of each endpoint whose interface
@@ -107,18 +113,19 @@ public static class EndpointWiring
     /// neighbour deleted by hand, loses them; the reconciler's every pass calls this. What is there
     /// is left alone. Returns what it put back.
     /// </summary>
-    public static List<string> RepairHosts(RouteNetlink rtnl, IReadOnlyList<HostSide> wanted, Func<string, bool> attaching, byte protocol)
+    /// <param name="present">The links there are now.</param>
+    public static List<string> RepairHosts(RouteNetlink rtnl, IReadOnlyList<Link> present, IReadOnlyList<HostSide> wanted, Func<string, bool> attaching, byte protocol)
     {
         var repaired = new List<string>();
-        var links = rtnl.ListLinks().ToDictionary(l => l.Name);
-        var present = wanted.Where(w => links.ContainsKey(w.HostInterface) && !attaching(w.HostInterface)).ToList();
-        if (present.Count == 0) return repaired;
+        var links = present.ToDictionary(l => l.Name);
+        var hosts = wanted.Where(w => links.ContainsKey(w.HostInterface) && !attaching(w.HostInterface)).ToList();
+        if (hosts.Count == 0) return repaired;
         var addresses = AddressFamilies.Both.SelectMany(rtnl.ListAddresses).ToLookup(a => a.Index);
         var neighbours = AddressFamilies.Both.SelectMany(rtnl.ListNeighbours).ToLookup(n => n.Index);
         var rules = AddressFamilies.Both.SelectMany(f => rtnl.ListRules(f, protocol)).ToList();
         var routes = new Dictionary<(uint Table, byte Family), IReadOnlyList<Route>>();
         var batch = rtnl.Batch();
-        foreach (var host in present)
+        foreach (var host in hosts)
         {
             var link = links[host.HostInterface];
             if (!link.Up)

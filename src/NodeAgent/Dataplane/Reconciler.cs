@@ -85,10 +85,11 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
             }
         }
         // The host ends of local endpoints: what went missing since their attach is put back.
-        var repaired = EndpointWiring.RepairHosts(rtnl, desired.Hosts, i => pending.IsPending(i) || pending.IsWiring(i), options.RouteProtocol);
+        var links = rtnl.ListLinks();
+        var repaired = EndpointWiring.RepairHosts(rtnl, links, desired.Hosts, i => pending.IsPending(i) || pending.IsWiring(i), options.RouteProtocol);
         if (repaired.Count > 0) Log.HostsRepaired(logger, repaired.Count, string.Join(", ", repaired.Take(10)));
         var wantedDevices = desired.Overlays.Select(o => o.Device).ToHashSet();
-        foreach (var link in rtnl.ListLinks())
+        foreach (var link in links)
         {
             if (link.Name.StartsWith(Names.OverlayPrefix, StringComparison.Ordinal) && link.Kind == "vxlan" && !wantedDevices.Contains(link.Name)
                 && uint.TryParse(link.Name[Names.OverlayPrefix.Length..], out var vni))
