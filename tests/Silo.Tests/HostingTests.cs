@@ -149,6 +149,20 @@ public sealed class HostingTests : IDisposable
         Assert.DoesNotContain("hunter2", output);
     }
 
+    /// <summary>A PostgreSQL store where none answers stops the silo with one line naming the setting, without its password.</summary>
+    [Fact]
+    public async Task ASilo_WhoseStoreDoesNotAnswer_StopsWithOneLineNamingTheSetting()
+    {
+        var port = Ports.Free();
+
+        var (code, output) = await RunAsync("ControlPlane.Silo", "--Silo:Port=0", "--Dns:Enabled=false", $"--Silo:DataDirectory={_data}", "--Store:Provider=postgres",
+            $"--Store:Postgres=Host=127.0.0.1;Port={port};Username=postgres;Password=hunter2;Database=postgres;Timeout=2");
+
+        Assert.Equal(1, code);
+        Assert.Equal($"ControlPlane.Silo: the store cannot be reached (Store:Postgres Host=127.0.0.1;Port={port};Username=postgres;Password=*****;Database=postgres;Timeout=2): Failed to connect to 127.0.0.1:{port}; start it, or correct the setting", output.Trim());
+        Assert.DoesNotContain("hunter2", output);
+    }
+
     [Fact]
     public void UnknownSetting_ReadsArgumentsAsTheCommandLineConfigurationDoes()
     {

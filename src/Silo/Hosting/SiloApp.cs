@@ -88,7 +88,7 @@ public static class SiloApp
         {
             ConfigureOrleans(o, cluster);
             o.AddControlPlaneStorage(_ => storeOptions.Provider == "postgres"
-                ? new PostgresGrainStore(storeOptions.Postgres)
+                ? new PostgresGrainStore(storeOptions.Postgres, sole: cluster.Membership == "localhost")
                 : new SqliteGrainStore(Path.Combine(silo.DataDirectory, "controlplane.db"), silo.SynchronousFull), storeOptions);
         });
 

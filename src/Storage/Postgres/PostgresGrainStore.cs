@@ -26,6 +26,13 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
     public static readonly TimeSpan LockWaitLimit = TimeSpan.FromSeconds(10);
     private const long SchemaLock = 0x43505f534348454d; // "CP_SCHEM"
 
+    /// <summary>
+    /// The session lock that says which cluster uses the store: every silo holds it while it runs,
+    /// shared when its cluster may have other silos on the store, exclusive when it is alone
+    /// (see <see cref="_sole"/>).
+    /// </summary>
+    private const long ClusterLock = 0x43505f434c555354; // "CP_CLUST"
+
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS cp_meta (name text PRIMARY KEY, value text NOT NULL);
         CREATE TABLE IF NOT EXISTS cp_partitions (id int PRIMARY KEY, revision bigint NOT NULL, compacted bigint NOT NULL);
@@ -68,8 +75,31 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
     private ulong _storeId;
     private string _writer = string.Empty;
 
-    public PostgresGrainStore(string connectionString)
+    /// <summary>
+    /// Whether this silo must have the store to itself. A silo with embedded membership is a
+    /// cluster of its own: a second one on the same store would activate the same grains again,
+    /// so each takes the cluster lock exclusively and a second fails to start. Silos of a
+    /// cluster with shared membership take it shared, so they start beside each other but not
+    /// beside a silo that must be alone.
+    /// </summary>
+    private readonly bool _sole;
+
+    /// <summary>
+    /// Why this silo may not write (null while it may): the listener lost its connection, and
+    /// with it the cluster lock, and a silo another cluster started in the meantime holds it now.
+    /// </summary>
+    private volatile string? _displaced;
+    private NpgsqlConnection? _firstListener;
+
+    /// <summary>The connection string as the operator gave it, without its password, for messages.</summary>
+    private readonly string _setting;
+
+    public PostgresGrainStore(string connectionString, bool sole = false)
     {
+        _sole = sole;
+        var given = new NpgsqlConnectionStringBuilder(connectionString);
+        if (given.Password is not null) given.Password = "*****";
+        _setting = given.ConnectionString;
         var builder = new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 32, AutoPrepareMinUsages = 2, MaxPoolSize = ReadConnections };
         _connectionString = builder.ConnectionString;
         // Reads (snapshots, change log pages, object loads) take no locks and may run slowly on
@@ -94,6 +124,16 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
 
     private async Task<PartitionState> OpenAsync(int partitionCount)
     {
+        // Before anything is written: a silo of another cluster on this store stops the start here.
+        try
+        {
+            _firstListener = await OpenListenerAsync(CancellationToken.None).ConfigureAwait(false)
+                ?? throw new ControlPlaneException(ErrorCode.FailedPrecondition, Conflict);
+        }
+        catch (Exception e) when (IsStoreFailure(e))
+        {
+            throw new ControlPlaneException(ErrorCode.Unavailable, $"the store cannot be reached (Store:Postgres {_setting}): {e.Message}; start it, or correct the setting", inner: e);
+        }
         await using var connection = await ConnectAsync().ConfigureAwait(false);
         await using (var tx = await connection.BeginTransactionAsync().ConfigureAwait(false))
         {
@@ -165,6 +205,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
 
     public async Task CommitAsync(IReadOnlyList<WriteRequest> batch, WriteOutcome[] outcomes, Change?[] changes)
     {
+        if (_displaced is { } displaced) throw new ControlPlaneException(ErrorCode.Unavailable, displaced);
         // Once the server has answered the first round trip, the connection was alive, and a
         // failure after that may leave the commit in doubt: such a commit is never repeated.
         var answered = false;
@@ -547,6 +588,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
 
     public string? ProbeWritable(long[] epochs, bool commit = false) => Sync(async () =>
     {
+        if (_displaced is { } displaced) return $"the store cannot be written: {displaced}";
         try
         {
             // The probe changes nothing, so it may always be repeated on a new connection.
@@ -601,24 +643,71 @@ public async Task WaitForChangesAsync(TimeSpan timeout, CancellationToken cancel
     }
     }
 
-    /// <summary>LISTEN on a connection of its own; reconnects after failures.</summary>
+    /// <summary>What a silo that may not share the store with the one holding it is told.</summary>
+    private string Conflict => _sole
+        ? "the store (Store:Postgres) is in use by another silo. A silo with Cluster:Membership=localhost is a cluster of its own and must have its store to itself; silos that share a store must all use Cluster:Membership=redis with one Cluster:Redis"
+        : "the store (Store:Postgres) is in use by a silo with Cluster:Membership=localhost, which must have it to itself; stop that silo, or give this cluster another database";
+
+    /// <summary>
+    /// A connection of its own that holds this silo's cluster lock and LISTENs for changes; null
+    /// when the lock is held by a silo this one may not share the store with.
+    /// </summary>
+    private async Task<NpgsqlConnection?> OpenListenerAsync(CancellationToken stop)
+    {
+        // Unpooled: the lock is the session's, and ends only when the session does.
+        var connection = _freshReads.CreateConnection();
+        try
+        {
+            await connection.OpenAsync(stop).ConfigureAwait(false);
+            await using (var take = new NpgsqlCommand($"SELECT {(_sole ? "pg_try_advisory_lock" : "pg_try_advisory_lock_shared")}({ClusterLock})", connection))
+            {
+                if (await take.ExecuteScalarAsync(stop).ConfigureAwait(false) is not true)
+                {
+                    await connection.DisposeAsync().ConfigureAwait(false);
+                    return null;
+                }
+            }
+            connection.Notification += (_, _) => _notified.Writer.TryWrite(true);
+            await using (var listen = new NpgsqlCommand($"LISTEN {Channel}", connection))
+            {
+                await listen.ExecuteNonQueryAsync(stop).ConfigureAwait(false);
+            }
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Keeps the listener's connection (and with it the cluster lock) open; reconnects after
+    /// failures. A lock taken by another cluster's silo while the connection was down stops this
+    /// silo's writes (<see cref="_displaced"/>) until it holds the lock again.
+    /// </summary>
     private async Task ListenAsync(CancellationToken stop)
     {
+        var connection = Interlocked.Exchange(ref _firstListener, null);
         while (!stop.IsCancellationRequested)
         {
             try
             {
-                await using var connection = new NpgsqlConnection(_connectionString);
-                await connection.OpenAsync(stop).ConfigureAwait(false);
-                connection.Notification += (_, _) => _notified.Writer.TryWrite(true);
-                await using (var listen = new NpgsqlCommand($"LISTEN {Channel}", connection))
+                connection ??= await OpenListenerAsync(stop).ConfigureAwait(false);
+                if (connection is null)
                 {
-                    await listen.ExecuteNonQueryAsync(stop).ConfigureAwait(false);
+                    _displaced = Conflict;
+                    await Task.Delay(TimeSpan.FromSeconds(1), stop).ConfigureAwait(false);
+                    continue;
                 }
+                _displaced = null;
                 _notified.Writer.TryWrite(true);
-                while (!stop.IsCancellationRequested)
+                await using (connection.ConfigureAwait(false))
                 {
-                    await connection.WaitAsync(stop).ConfigureAwait(false);
+                    while (!stop.IsCancellationRequested)
+                    {
+                        await connection.WaitAsync(stop).ConfigureAwait(false);
+                    }
                 }
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -635,6 +724,10 @@ public async Task WaitForChangesAsync(TimeSpan timeout, CancellationToken cancel
                 {
                     return;
                 }
+            }
+            finally
+            {
+                connection = null;
             }
         }
     }
@@ -778,6 +871,8 @@ public async Task WaitForChangesAsync(TimeSpan timeout, CancellationToken cancel
         {
             // The listener ends with its connection.
         }
+        // Taken at open by a start that failed before the listener ran.
+        Interlocked.Exchange(ref _firstListener, null)?.Dispose();
         _dataSource.Dispose();
         _commits.Dispose();
         _freshReads.Dispose();
