@@ -78,6 +78,21 @@ internal sealed partial class Silo : IAsyncDisposable
     public async Task StartAgainAsync() =>
         (_process, _) = await LaunchAsync([.. _args, $"--Silo:Port={new Uri(Address).Port}"], _output);
 
+    /// <summary>Kills the silo (SIGKILL: no shutdown, its connections break) and waits until it is gone.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill();
+        await _process.WaitForExitAsync();
+    }
+
+    /// <summary>Starts the stopped silo again on its data directory at <paramref name="port"/>; returns its address.</summary>
+    public async Task<string> StartAgainAtAsync(int port)
+    {
+        string address;
+        (_process, address) = await LaunchAsync([.. _args, $"--Silo:Port={port}"], _output);
+        return address;
+    }
+
     /// <summary>
     /// Stops the silo with SIGTERM and starts it again on its data directory at another free port,
     /// where clients of <see cref="Address"/> do not find it; returns that address.

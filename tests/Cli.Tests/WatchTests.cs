@@ -137,6 +137,32 @@ public sealed class WatchTests
             || watch.Error.Contains("retrying until a server answers", StringComparison.Ordinal), watch.Error);
     }
 
+    /// <summary>
+    /// A watched silo killed mid-stream: netctl says it moves on from that server (not that no server
+    /// is available, which it does not know yet) and resumes from its token on the next one.
+    /// </summary>
+    [Fact]
+    public async Task Watch_WatchedSiloKilled_SaysItsConnectionBroke_AndResumesOnTheNextServer()
+    {
+        await using var silo = await Silo.StartAsync();
+        var next = Silo.FreePort(26000);
+        using var watch = Netctl.Stream(["--server", $"{silo.Address},127.0.0.1:{next}", "watch", "ns", "-o", "json"]);
+        await watch.ReadUntilAsync(l => l.Contains("\"BOOKMARK\"", StringComparison.Ordinal));
+
+        await silo.KillAsync();
+        var elsewhere = await silo.StartAgainAtAsync(next);
+        Assert.Equal(0, (await Netctl.RunAsync(["--server", elsewhere, "apply", "-f", "-"], stdin: "apiVersion: controlplane/v1\nkind: Namespace\nmetadata: {name: after-kill}\n")).ExitCode);
+        var e = JsonNode.Parse(await watch.ReadLineAsync(TimeSpan.FromSeconds(60)))!;
+        Assert.Equal(("ADDED", "after-kill"), ((string?)e["type"], (string?)e["object"]!["metadata"]!["name"]));
+
+        Assert.Equal(130, await watch.SignalAsync("INT"));
+        var warnings = watch.Error.Split('\n').Where(l => l.StartsWith("warning: ", StringComparison.Ordinal)).ToArray();
+        Assert.True(warnings[0].StartsWith($"warning: server {silo.Address} is unavailable (", StringComparison.Ordinal) && warnings[0].EndsWith("); moving on to the next server", StringComparison.Ordinal), watch.Error);
+        // Until the next server was tried, no line may claim that none is available.
+        var tried = Array.FindIndex(warnings, l => l.StartsWith($"warning: server http://127.0.0.1:{next} is unavailable", StringComparison.Ordinal));
+        Assert.DoesNotContain(warnings[..(tried < 0 ? warnings.Length : tried)], l => l.Contains("no server is available", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task Watch_PositionCompactedWhileAway_ListsAgainAndShowsWhatChanged()
     {

@@ -72,6 +72,7 @@ internal static class WatchCommand
         while (!cancellationToken.IsCancellationRequested)
         {
             var server = context.Servers.Current;
+            string? broken = null;
             try
             {
                 await context.Servers.RunAsync(async (client, ct) =>
@@ -80,17 +81,28 @@ internal static class WatchCommand
                     watch.ResumeToken = token;
                     // Without a token the stream starts with a list (the first one, or again after compaction).
                     if (token.Length == 0) view.BeginList();
-                    await foreach (var e in client.WatchAsync(watch, Calls.Until(ct), ct))
+                    var started = false;
+                    try
                     {
-                        failures = 0;
-                        refusals = 0;
-                        if (e.ResumeToken.Length > 0) token = e.ResumeToken;
-                        if (e.Type == EventType.Bookmark)
+                        await foreach (var e in client.WatchAsync(watch, Calls.Until(ct), ct))
                         {
-                            if (e.InitialEventsEnd) view.EndList();
-                            continue;
+                            started = true;
+                            failures = 0;
+                            refusals = 0;
+                            if (e.ResumeToken.Length > 0) token = e.ResumeToken;
+                            if (e.Type == EventType.Bookmark)
+                            {
+                                if (e.InitialEventsEnd) view.EndList();
+                                continue;
+                            }
+                            view.Apply(e);
                         }
-                        view.Apply(e);
+                    }
+                    catch (RpcException e) when (started && e.StatusCode == StatusCode.Unavailable && !ct.IsCancellationRequested)
+                    {
+                        // The silo answered, then its connection broke (killed, or its host gone):
+                        // that says nothing about the other servers, which the next attempt tries.
+                        broken = e.Status.Detail;
                     }
                     return true;
                 }, cancellationToken);
@@ -141,7 +153,9 @@ internal static class WatchCommand
             // The stream ended (the silo shut down) or broke after events: resume on the next silo.
             if (!cancellationToken.IsCancellationRequested)
             {
-                context.Terminal.Error.WriteLine($"warning: {server} ended the watch (it is shutting down); resuming from the last event");
+                // With several servers, the client has already said it moved on from a broken one.
+                if (broken is null) context.Terminal.Error.WriteLine($"warning: {server} ended the watch (it is shutting down); resuming from the last event");
+                else if (context.Servers.Addresses.Count == 1) context.Terminal.Error.WriteLine($"warning: the connection to {server} broke during the watch ({broken}); resuming from the last event");
                 context.Servers.MoveFrom(server);
             }
         }
