@@ -84,6 +84,39 @@ public sealed class ProtocolTests
     }
 
     /// <summary>
+    /// A field whose wire type does not exist (6 or 7), unknown or known, at the top or nested, makes
+    /// the request not a valid message: INVALID_ARGUMENT saying so, and nothing is written (a
+    /// parser that skips unknown fields unread would let the rest of a valid message through).
+    /// </summary>
+    [Fact]
+    public async Task FieldsOfAWireTypeThatDoesNotExist_MakeTheRequestInvalid_AndChangeNothing()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        var before = await PositionAsync(silo.Client);
+        var valid = Namespace("wire-seven").ToByteArray();
+        var name = "nested"u8.ToArray();
+        byte[][] bodies =
+        [
+            [.. valid, 0x17],                   // field 2, wire type 7, after a valid message
+            [.. valid, 0x16, 0x1F],             // field 2, wire type 6; field 3, wire type 7
+            [0x0F],                             // field 1 (metadata), wire type 7
+            [0x0E],                             // field 1, wire type 6
+            [0xFF, 0xFF, 0xFF, 0xFF, 0x0F],     // the highest field number, wire type 7
+            [0x0A, (byte)(name.Length + 3), 0x0A, (byte)name.Length, .. name, 0x1F], // inside metadata: field 3, wire type 7
+        ];
+
+        foreach (var body in bodies)
+        {
+            var (_, status, message, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(body));
+            Assert.True(status == (int)StatusCode.InvalidArgument && message.StartsWith("the request is not a valid controlplane.v1.Namespace message", StringComparison.Ordinal),
+                $"{Convert.ToHexString(body)}: status {status} {message}");
+        }
+        Assert.Equal(before, await PositionAsync(silo.Client));
+        // The valid message alone is taken.
+        Assert.Equal(0, (await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(valid))).Status);
+    }
+
+    /// <summary>
     /// Frames the server cannot read whole are refused and change nothing: gzip cut anywhere or
     /// with bytes after its end (a cut-off DeleteRequest would otherwise lose its etag and run
     /// unconditionally), a compressed flag other than 0 or 1, method names that are not exactly a

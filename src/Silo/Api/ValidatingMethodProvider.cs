@@ -67,13 +67,18 @@ public sealed class ValidatingMethodProvider<TService> : IServiceMethodProvider<
             // Fields this server does not know are dropped, not stored: they were never validated,
             // and a later version that knows them must not find them in state it did not check.
             var parser = message?.Descriptor.Parser.WithDiscardUnknownFields(true);
+            // Discarding skips an unknown field without reading it, so a wire type that does not
+            // exist (6, 7) would pass unnoticed and the bytes after it be read as fields: a parser
+            // that keeps unknown fields reads each one and refuses such a message first.
+            var strict = message?.Descriptor.Parser;
             var validating = Marshallers.Create(marshaller.ContextualSerializer, deserialization =>
             {
                 try
                 {
-                    return parser is null
-                        ? marshaller.ContextualDeserializer(deserialization)
-                        : (TRequest)parser.ParseFrom(deserialization.PayloadAsReadOnlySequence());
+                    if (parser is null) return marshaller.ContextualDeserializer(deserialization);
+                    var payload = deserialization.PayloadAsReadOnlySequence();
+                    strict!.ParseFrom(payload);
+                    return (TRequest)parser.ParseFrom(payload);
                 }
                 catch (InvalidProtocolBufferException e)
                 {
