@@ -22,6 +22,29 @@ public sealed class ConnectionTests
     }
 
     /// <summary>
+    /// A unix socket that cannot be reached is named in the error, with why: no socket at that path,
+    /// or one nobody serves (the client's own message names only its stand-in authority, localhost:80).
+    /// </summary>
+    [Fact]
+    public async Task Server_UnixSocketUnreachable_TheErrorNamesThePathAndWhy()
+    {
+        using var directory = new TempDirectory();
+        var missing = Path.Combine(directory.Path, "missing.sock");
+        var dead = Path.Combine(directory.Path, "dead.sock");
+        // Bound and never listening: connections are refused (kept open, since disposing it removes the file).
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        socket.Bind(new UnixDomainSocketEndPoint(dead));
+
+        var none = await Netctl.RunAsync(["--server", $"unix:{missing}", "get", "ns"]);
+        var refused = await Netctl.RunAsync(["--server", $"unix:{dead}", "get", "ns"]);
+
+        Assert.Equal(1, none.ExitCode);
+        Assert.Contains($"cannot connect to unix:{missing}: no such socket", Assert.Single(none.Errors), StringComparison.Ordinal);
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains($"cannot connect to unix:{dead}: Connection refused", Assert.Single(refused.Errors), StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// A first server that takes connections and never answers holds a call until its deadline;
     /// the error says the deadline passed there, not that every server is unavailable.
     /// </summary>
