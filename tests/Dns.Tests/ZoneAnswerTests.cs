@@ -96,11 +96,12 @@ public sealed class ZoneAnswerTests
     }
 
     /// <summary>
-    /// SRV answers carry their targets' addresses in the additional section (RFC 2782); when those
-    /// would not fit, the answer goes without them and is not truncated (RFC 2181 §9).
+    /// SRV answers carry their targets' addresses in the additional section (RFC 2782), owned by
+    /// pointers to the targets in the answer; the address sets that would not fit are left out
+    /// whole, and the answer is not truncated (RFC 2181 §9).
     /// </summary>
     [Fact]
-    public void Srv_CarriesItsTargetsAddresses_AndLeavesThemOutRatherThanTruncate()
+    public void Srv_CarriesItsTargetsAddresses_AndLeavesOutWhatDoesNotFitRatherThanTruncate()
     {
         var srv = Ask(Queries.Build("_http._tcp.web.shop.svc.cluster.local", DnsType.SRV));
         Assert.Equal(["web.shop.svc.cluster.local. 30 IN A 10.96.0.20", "web.shop.svc.cluster.local. 30 IN AAAA fd00:96::20"], srv.Additional);
@@ -112,9 +113,11 @@ public sealed class ZoneAnswerTests
         var plain = Decode(handler, Queries.Build("_x._tcp.many.shop.svc.cluster.local", DnsType.SRV));
         Assert.False(plain.Truncated);
         Assert.Equal(8, plain.Answer.Count);
-        Assert.Empty(plain.Additional);
+        // The question and 8 answers take 413 of 512 bytes: the first 6 addresses (16 bytes each) fit.
+        Assert.Equal(Enumerable.Range(1, 6).Select(i => $"t{i}.shop.svc.cluster.local. 30 IN A 10.244.8.{i}"), plain.Additional);
         var edns = Decode(handler, Queries.Build("_x._tcp.many.shop.svc.cluster.local", DnsType.SRV, ednsSize: 4096));
         Assert.Equal(8, edns.Additional.Count);
+        Assert.Equal(413 + 8 * 16 + 11, Raw(handler, Queries.Build("_x._tcp.many.shop.svc.cluster.local", DnsType.SRV, ednsSize: 4096)).Length);
         Assert.Contains("t3.shop.svc.cluster.local. 30 IN A 10.244.8.3", edns.Additional);
         Assert.True(edns.HasOpt);
 
@@ -122,6 +125,28 @@ public sealed class ZoneAnswerTests
         Assert.Empty(Ask(Queries.Build("cluster.local", DnsType.NS)).Additional);
         var withServer = new QueryHandler(ZoneSnapshot.Build(ZoneFile.Parse(Zone + "\nns.dns IN A 10.96.0.10")));
         Assert.Equal(["ns.dns.cluster.local. 30 IN A 10.96.0.10"], Decode(withServer, Queries.Build("cluster.local", DnsType.NS)).Additional);
+    }
+
+    /// <summary>
+    /// Over TCP a large SRV answer keeps its targets' addresses: owners point into the answer while
+    /// a pointer reaches (the first 16 KiB of the message), and are written in full after that.
+    /// </summary>
+    [Fact]
+    public void Srv_OverTcp_CarriesTheAddressesOfHundredsOfTargets()
+    {
+        var lines = string.Join('\n', Enumerable.Range(0, 420).Select(i =>
+            $"_p._tcp.big.shop.svc IN SRV 0 100 80 e{i}.big.shop.svc.cluster.local.\ne{i}.big.shop.svc IN A 10.244.{i / 200}.{i % 200 + 1}\ne{i}.big.shop.svc IN AAAA fd00:244::{i:x}"));
+        var handler = new QueryHandler(ZoneSnapshot.Build(ZoneFile.Parse(Zone + "\n" + lines)));
+        var buffer = new byte[65535];
+
+        var length = handler.Handle(Queries.Build("_p._tcp.big.shop.svc.cluster.local", DnsType.SRV), buffer, tcp: true);
+        var answer = DecodedResponse.Decode(buffer.AsSpan(0, length));
+
+        Assert.False(answer.Truncated);
+        Assert.Equal(420, answer.Answer.Count);
+        Assert.Equal(840, answer.Additional.Count);
+        Assert.Contains("e0.big.shop.svc.cluster.local. 30 IN A 10.244.0.1", answer.Additional);
+        Assert.Contains("e419.big.shop.svc.cluster.local. 30 IN AAAA fd00:244::1a3", answer.Additional);
     }
 
     [Fact]
@@ -183,6 +208,12 @@ public sealed class ZoneAnswerTests
     }
 
     private static DecodedResponse Ask(byte[] query) => Decode(Handler, query);
+
+    private static byte[] Raw(QueryHandler handler, byte[] query)
+    {
+        var buffer = new byte[65535];
+        return buffer[..handler.Handle(query, buffer, tcp: false)];
+    }
 
     private static byte[] Raw(byte[] query)
     {

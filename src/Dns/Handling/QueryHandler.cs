@@ -419,7 +419,7 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         if (!Append(response, ref body, ref answers, found, QueryParser.HeaderLength, q.OverTcp)) return Overflow(response, q, answers, body, limit);
         if (found.Set is not { Type: DnsType.CNAME } alias || q.Type == (ushort)DnsType.CNAME)
         {
-            return found.Set is { AdditionalCount: > 0 } srv && body + srv.Additional.Length <= response.Length
+            return found.Set is { AdditionalCount: > 0 } srv
                 ? WithAdditional(response, q, answers, body, srv, limit)
                 : FinishAuthoritative(response, q, Rcode.NoError, answers, body, null, 0, limit);
         }
@@ -539,11 +539,16 @@ public sealed class QueryHandler(ZoneSnapshot initial)
         return Complete(response, q, rcode, authoritative, answers, authority, body - q.QuestionEnd, 0, limit, truncated: false, recursion: recursion);
     }
 
-    /// <summary>SRV and NS answers with their targets' addresses in the additional section, when they fit (else without, and not truncated: RFC 2181 §9).</summary>
+    /// <summary>
+    /// SRV and NS answers (the set copied right after the question) with their targets' address
+    /// sets in the additional section: the whole sets that fit within the response's limit (the
+    /// rest left out, and not truncated: RFC 2181 §9), each owner a pointer into the answer.
+    /// </summary>
     private int WithAdditional(Span<byte> response, in DnsQuery q, int answers, int body, RecordSet srv, int limit)
     {
-        srv.Additional.CopyTo(response[body..]);
-        return Complete(response, q, Rcode.NoError, true, answers, 0, body - q.QuestionEnd, 0, limit, truncated: false, srv.AdditionalCount, srv.Additional.Length);
+        var end = Math.Min(response.Length, limit - (q.HasOpt ? OptLength : 0));
+        var (count, length) = end > body ? srv.WriteAdditional(response[..end], body, q.QuestionEnd) : (0, 0);
+        return Complete(response, q, Rcode.NoError, true, answers, 0, body - q.QuestionEnd, 0, limit, truncated: false, count, length);
     }
 
     /// <summary>

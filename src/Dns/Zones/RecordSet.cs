@@ -46,44 +46,78 @@ public sealed class RecordSet
     public string? Target { get; }
 
     /// <summary>
-    /// For SRV and NS: the A and AAAA records of its targets that lie in our zones, encoded for the
-    /// additional section (owners written in full), so a client needs no second query (RFC 2782,
-    /// RFC 1035 §3.3.11).
+    /// For SRV and NS: the A and AAAA record sets of its targets that lie in our zones, for the
+    /// additional section, so a client needs no second query (RFC 2782, RFC 1035 §3.3.11).
     /// Empty when there are none.
     /// </summary>
-    public byte[] Additional { get; private set; } = [];
+    private AdditionalSet[] _additional = [];
 
-    /// <summary>Records in <see cref="Additional"/>.</summary>
+    /// <summary>Records of the sets for the additional section.</summary>
     public int AdditionalCount { get; private set; }
 
-    /// <summary>Fills <see cref="Additional"/> of an SRV or NS set from the address sets of its targets.</summary>
+    /// <summary>
+    /// One target's A or AAAA records: where the target's name starts inside <see cref="Encoded"/>
+    /// (each owner is then a pointer to it in the answer), the name in full (for when the
+    /// answer lies too far into the message for a pointer), and each record after its owner.
+    /// </summary>
+    private sealed record AdditionalSet(int TargetOffset, byte[] Owner, byte[] Records, int Count);
+
+    /// <summary>Fills the additional sets of an SRV or NS set from the address sets of its targets.</summary>
     internal void AddTargetAddresses(Func<string, RecordSet[]?> setsOf)
     {
         if (Type is not (DnsType.SRV or DnsType.NS)) return;
         var targetAt = Type == DnsType.SRV ? 6 : 0;
         Span<char> text = stackalloc char[DnsName.MaxWireLength];
         var targets = new HashSet<string>(StringComparer.Ordinal);
-        var additional = new List<byte>();
-        var count = 0;
+        var additional = new List<AdditionalSet>();
         for (var at = 0; at < Encoded.Length; at += 12 + BinaryPrimitives.ReadUInt16BigEndian(Encoded.AsSpan(at + 10)))
         {
             // SRV RDATA: priority, weight, port, then the target; NS: the name server. Uncompressed.
-            if (DnsName.Read(Encoded, at + 12 + targetAt, text, out var length) <= 0) continue;
+            var nameAt = at + 12 + targetAt;
+            if (DnsName.Read(Encoded, nameAt, text, out var length) <= 0) continue;
             var target = text[..length].ToString();
             if (!targets.Add(target) || setsOf(target) is not { } sets) continue;
             var owner = DnsName.Encode(target);
             foreach (var set in sets)
             {
-                if (set.Type is not (DnsType.A or DnsType.AAAA)) continue;
+                if (set.Type is not (DnsType.A or DnsType.AAAA) || set.Count == 0) continue;
+                var records = new List<byte>();
                 for (var r = 0; r < set.Encoded.Length; r += 12 + BinaryPrimitives.ReadUInt16BigEndian(set.Encoded.AsSpan(r + 10)))
                 {
-                    additional.AddRange(owner);
-                    additional.AddRange(set.Encoded.AsSpan(r + 2, 10 + BinaryPrimitives.ReadUInt16BigEndian(set.Encoded.AsSpan(r + 10))));
-                    count++;
+                    records.AddRange(set.Encoded.AsSpan(r + 2, 10 + BinaryPrimitives.ReadUInt16BigEndian(set.Encoded.AsSpan(r + 10))));
                 }
+                additional.Add(new AdditionalSet(nameAt, owner, [.. records], set.Count));
             }
         }
-        Additional = [.. additional];
-        AdditionalCount = count;
+        _additional = [.. additional];
+        AdditionalCount = additional.Sum(a => a.Count);
+    }
+
+    /// <summary>
+    /// Writes the additional sets into <paramref name="message"/> from <paramref name="at"/>, for
+    /// this set's records copied to <paramref name="answerAt"/>: each owner a pointer to its target
+    /// inside them (RFC 1035 §4.1.4), and only whole sets, as many as fit in the message (a set
+    /// that does not fit is left out, not cut: RFC 2181 §9). Returns the records and bytes written.
+    /// </summary>
+    public (int Count, int Length) WriteAdditional(Span<byte> message, int at, int answerAt)
+    {
+        var (count, start) = (0, at);
+        foreach (var set in _additional)
+        {
+            var pointer = answerAt + set.TargetOffset;
+            var ownerLength = pointer < 0x4000 ? 2 : set.Owner.Length;
+            if (at + set.Count * ownerLength + set.Records.Length > message.Length) continue;
+            for (var r = 0; r < set.Records.Length; r += 10 + BinaryPrimitives.ReadUInt16BigEndian(set.Records.AsSpan(r + 8)))
+            {
+                if (ownerLength == 2) BinaryPrimitives.WriteUInt16BigEndian(message[at..], (ushort)(0xC000 | pointer));
+                else set.Owner.CopyTo(message[at..]);
+                at += ownerLength;
+                var record = set.Records.AsSpan(r, 10 + BinaryPrimitives.ReadUInt16BigEndian(set.Records.AsSpan(r + 8)));
+                record.CopyTo(message[at..]);
+                at += record.Length;
+            }
+            count += set.Count;
+        }
+        return (count, at - start);
     }
 }
