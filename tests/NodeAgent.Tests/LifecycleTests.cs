@@ -44,6 +44,44 @@ public sealed class LifecycleTests
         Assert.Equal(0, cluster.LogLines(1, "unreachable"));
     }
 
+    /// <summary>
+    /// Two agents claim one underlay address: the one whose node registers first programs its
+    /// host. The other's node exists with another underlay address and holds a block of a
+    /// network, but its agent cannot move the node to the taken address, so it programs nothing
+    /// (no overlay device, no table): it must not program the host as a node it does not match.
+    /// </summary>
+    [Fact]
+    public async Task An_agent_whose_node_cannot_register_programs_nothing()
+    {
+        await using var cluster = await Cluster.StartAsync(2, "--Agent:UnderlayIp=10.99.0.1", "--Agent:MaxBackoff=00:00:01");
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        int refused;
+        while ((refused = cluster.LogLines(1, "cannot register") > 0 ? 1 : cluster.LogLines(2, "cannot register") > 0 ? 2 : 0) == 0)
+        {
+            await Task.Delay(100, deadline.Token);
+        }
+        var registered = 3 - refused;
+        await cluster.Client.Nodes.CreateAsync(new Node { Metadata = new ObjectMeta { Name = $"host-{refused}" }, Spec = new NodeSpec { UnderlayIp = "10.99.0.9" } });
+        await cluster.Client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "default" } });
+        await cluster.Client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "blue" }, Spec = new NetworkSpec { Vni = 100, Ipv4Cidr = "10.20.0.0/16" } });
+        foreach (var n in new[] { registered, refused })
+        {
+            await cluster.Client.Endpoints.CreateAsync(new Endpoint { Metadata = new ObjectMeta { Namespace = "default", Name = $"w{n}" }, Spec = new EndpointSpec { Network = "blue", Node = $"host-{n}" } });
+        }
+
+        while (Shell.Run("ip", "-n", cluster.Host(registered), "link", "show", "cpvx100").Code != 0)
+        {
+            await Task.Delay(100, deadline.Token);
+        }
+        // Both agents follow the same stream: two refusals later, the refused one has had every chance to program.
+        var seen = cluster.LogLines(refused, "cannot register");
+        await cluster.WaitForLogAsync(refused, "cannot register", seen + 2, TimeSpan.FromSeconds(20));
+
+        Assert.NotEqual(0, Shell.Run("ip", "-n", cluster.Host(refused), "link", "show", "cpvx100").Code);
+        Assert.NotEqual(0, Shell.Run("ip", "netns", "exec", cluster.Host(refused), "nft", "list", "table", "inet", "controlplane").Code);
+        Assert.Contains("table inet controlplane", cluster.Ruleset(registered));
+    }
+
     [Fact]
     public async Task DeletedEndpoint_IsUnreachableAndItsInterfaceGoneWithinOneSecond()
     {

@@ -13,9 +13,12 @@ namespace ControlPlane.NodeAgent.Dataplane;
 /// the first complete sync; then every change (coalesced) and every resync interval recomputes
 /// the desired state and applies it: each network's overlay, removal of overlays and endpoint
 /// interfaces that are ours but no longer wanted. Failures stay pending and are retried. Each pass
-/// also tells <see cref="Attach.OrphanedAttachments"/> which endpoints' interfaces exist.
+/// also tells <see cref="Attach.OrphanedAttachments"/> which endpoints' interfaces exist. Nothing is
+/// applied before the node is registered either: an agent whose node the control plane refuses
+/// (its underlay address is another node's) must not program the host as that node.
 /// </summary>
-public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Attach.PendingAttachments pending, Attach.OrphanedAttachments orphans, Telemetry.AgentTelemetry telemetry, ILogger<Reconciler> logger) : BackgroundService
+public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Attach.PendingAttachments pending, Attach.OrphanedAttachments orphans, Lease.NodeLease lease,
+    Telemetry.AgentTelemetry telemetry, ILogger<Reconciler> logger) : BackgroundService
 {
     private readonly WakeSignal _wake = new();
 
@@ -33,6 +36,7 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
         var forwarding = false;
         var overlay = new VxlanOverlay(rtnl, options.RouteProtocol);
         var underlay = IPAddress.Parse(options.UnderlayIp);
+        if (!lease.WaitRegistered(cancellationToken)) return;
         while (!cancellationToken.IsCancellationRequested)
         {
             try

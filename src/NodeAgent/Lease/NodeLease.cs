@@ -23,6 +23,20 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
     /// <summary>Completes once the node is registered with the control plane.</summary>
     public Task Registered => _registered.Task;
 
+    /// <summary>Blocks until the node is registered (true) or <paramref name="cancellationToken"/> is cancelled (false).</summary>
+    public bool WaitRegistered(CancellationToken cancellationToken)
+    {
+        try
+        {
+            _registered.Task.Wait(cancellationToken);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Sends the agent's status with the next heartbeat, which goes out at once.</summary>
     public void Report(AgentStatus status)
     {
@@ -105,7 +119,15 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
             if (existing.Spec.UnderlayIp != options.UnderlayIp)
             {
                 existing.Spec.UnderlayIp = options.UnderlayIp;
-                existing = await client.Nodes.UpdateAsync(existing, call);
+                try
+                {
+                    existing = await client.Nodes.UpdateAsync(existing, call);
+                }
+                catch (RpcException taken) when (taken.StatusCode == StatusCode.AlreadyExists)
+                {
+                    // The node exists; what exists already is the address, held by another node.
+                    throw new UnderlayTakenException(taken.Status.Detail, taken);
+                }
             }
             Log.Registered(logger, options.NodeName, options.UnderlayIp, existing.Status.VtepMac);
         }

@@ -15,7 +15,7 @@ namespace ControlPlane.NodeAgent.Table;
 /// Programs the agent's nftables table on its own thread: service changes become element groups
 /// through <see cref="ServiceCalculator"/>, policy changes through <see cref="PolicyIndex"/>, and
 /// one <see cref="TableProgrammer"/> applies them together, one transaction per pass. Nothing is
-/// applied before the first complete list, and nothing is removed when the agent stops: the table
+/// applied before the first complete list and the node's registration, and nothing is removed when the agent stops: the table
 /// keeps serving while the agent restarts, and the next start changes only the difference.
 /// A policy group the kernel refuses is applied closed (isolated, nothing allowed) and reported
 /// in the node's status, like one over the entry limit; any other failure is retried from a
@@ -41,6 +41,7 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
         var policy = new PolicyIndex(options.NodeName, options.PolicyEntryLimit);
         // When the table was last read back (none yet: the first pass reads it back anyway).
         long? readBack = null;
+        if (!lease.WaitRegistered(cancellationToken)) return;
         while (!cancellationToken.IsCancellationRequested)
         {
             try
