@@ -71,7 +71,8 @@ public static class DnsHosting
         if (feed.ControlPlane.Length > 0)
         {
             var client = new ControlPlaneClient(feed.ControlPlane, tls: tls);
-            services.AddSingleton(s => new ClusterFeed(client, handler, zone, feed, staticRecords, s.GetRequiredService<ILogger<ClusterFeed>>()));
+            services.AddSingleton(s => new ClusterFeed(client, handler, zone, feed, staticRecords, s.GetRequiredService<ILogger<ClusterFeed>>(),
+                s.GetService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>()));
             services.AddHostedService(s => s.GetRequiredService<ClusterFeed>());
         }
         return services;

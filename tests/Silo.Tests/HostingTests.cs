@@ -383,6 +383,30 @@ public sealed class HostingTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// A silo with its embedded DNS server starts without a warning: the DNS server starts
+    /// following the API once it listens (it used to log the silo's own start as an outage).
+    /// </summary>
+    [Fact]
+    public async Task ASilo_WithItsDnsServer_StartsWithoutAWarning()
+    {
+        // A fixed port, which the DNS server follows over TCP (as by default).
+        var silo = await SiloProcess.StartAsync(_data, "--Dns:Enabled=true", "--Dns:Listen=127.0.0.1:0", $"--Silo:Port={Ports.Free()}");
+        try
+        {
+            await silo.WaitForLineAsync(line => line.Contains("Zone snapshot", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+
+            var output = await silo.TerminateAsync();
+
+            Assert.Equal(0, silo.ExitCode);
+            Assert.DoesNotContain(output, line => line.Contains("warn:", StringComparison.Ordinal) || line.Contains("fail:", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await silo.DisposeAsync();
+        }
+    }
+
     [Fact]
     public async Task Sigterm_StopsTheDnsServer_WithoutFailOrCritLines()
     {

@@ -30,7 +30,8 @@ namespace ControlPlane.Dns.Feed;
 /// and serves that. Nothing survives both to say how far to jump (see ARCHITECTURE.md).
 /// </summary>
 public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler handler, ClusterZoneOptions zone,
-    DnsFeedOptions options, IReadOnlyList<ResourceRecord> staticRecords, ILogger<ClusterFeed> logger) : BackgroundService, IWatchSink
+    DnsFeedOptions options, IReadOnlyList<ResourceRecord> staticRecords, ILogger<ClusterFeed> logger,
+    IHostApplicationLifetime? lifetime = null) : BackgroundService, IWatchSink
 {
     private readonly object _lock = new();
     private readonly SemaphoreSlim _dirty = new(0, 1);
@@ -66,12 +67,29 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
 
     private readonly TaskCompletionSource _firstSync = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // Once the host has started: inside a silo, the API it follows listens only then, and a
+        // watch made before would only log the silo's own start as an outage.
+        if (lifetime is not null)
+        {
+            var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+            {
+                try
+                {
+                    await started.Task.WaitAsync(stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
         var request = new WatchRequest { Kinds = { Kind.Namespace, Kind.Service, Kind.ServiceEndpoints, Kind.Network }, ProgrammedEvents = _gate is not null };
         if (zone.PodRecords == PodRecordMode.Verified || _gate is not null) request.Kinds.Add(Kind.Endpoint);
         if (zone.ClusterSetZone.Length > 0) request.Kinds.Add(Kind.ServiceImport);
-        return Task.WhenAll(
+        await Task.WhenAll(
             new ResumableWatch(client, request, this)
             {
                 Unreachable = (status, detail) =>
@@ -82,7 +100,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
                 },
                 Relisting = detail => Log.Relisting(logger, detail),
             }.RunAsync(stoppingToken),
-            RebuildLoopAsync(stoppingToken));
+            RebuildLoopAsync(stoppingToken)).ConfigureAwait(false);
     }
 
     /// <summary>
