@@ -360,6 +360,21 @@ public sealed class HostingTests : IDisposable
         await watch.WaitForAsync(e => e.Namespace?.Metadata.Name == "after-the-attempt", "the first silo's watch goes on");
     }
 
+    /// <summary>A bad setting is reported as such (exit 2) by a silo started beside a running one, not hidden behind the data directory's lock.</summary>
+    [Theory]
+    [InlineData("--Dns:PodRecords=Foo", "Dns:PodRecords")]
+    [InlineData("--Limits:Unknown=1", "Limits:Unknown")]
+    public async Task ABadSetting_IsReportedBeforeTheDataDirectoryLock(string setting, string named)
+    {
+        await using var first = await SiloProcess.StartAsync(_data);
+
+        var second = await RunAsync("ControlPlane.Silo", "--Silo:Port=0", $"--Silo:DataDirectory={_data}", "--Dns:Listen=127.0.0.1:0", "--Silo:UnixSocket=" + Path.Combine(_data, "x.sock"), setting);
+
+        Assert.Equal(2, second.Code);
+        Assert.Contains(named, second.Output);
+        Assert.DoesNotContain("in use by another silo", second.Output);
+    }
+
     [Fact]
     public async Task Sigterm_StopsTheSilo_WithoutFailOrCritLines_WhileWatchesAreOpen()
     {

@@ -86,6 +86,9 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
                 }
             }
         }
+        // And it stops once the host is stopping: inside a silo, before the API it follows goes away.
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lifetime?.ApplicationStopping ?? CancellationToken.None);
+        stoppingToken = stopping.Token;
         var request = new WatchRequest { Kinds = { Kind.Namespace, Kind.Service, Kind.ServiceEndpoints, Kind.Network }, ProgrammedEvents = _gate is not null };
         if (zone.PodRecords == PodRecordMode.Verified || _gate is not null) request.Kinds.Add(Kind.Endpoint);
         if (zone.ClusterSetZone.Length > 0) request.Kinds.Add(Kind.ServiceImport);

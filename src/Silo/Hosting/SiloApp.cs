@@ -49,6 +49,11 @@ public static class SiloApp
         var clusterSet = builder.Configuration.GetSection("ClusterSet").Read<ClusterSetOptions>(everyKey: true);
         SiloOptionsValidator.Validate(silo, cluster, storeOptions, controlPlane, clusterSet);
         var tls = SiloTls.From(builder.Configuration);
+        // Every setting is read before the directory is locked, so that a bad one is what a silo
+        // started beside a running one reports (exit 2), not the lock.
+        var orleansPerCall = builder.Configuration.Value("Metrics:OrleansPerCall", false);
+        Security.SecurityHosting.AddAuditAndLimits(builder.Services, builder.Configuration, silo);
+        AddEmbeddedDns(builder, silo, controlPlane, tls is not null);
 
         // Before anything is opened or bound: a second silo on this directory stops here.
         var directoryLock = storeOptions.Provider == "sqlite" ? DataDirectoryLock.Acquire(silo.DataDirectory) : null;
@@ -126,14 +131,13 @@ public static class SiloApp
         builder.Services.RemoveAll(typeof(Grpc.AspNetCore.Server.Model.IServiceMethodProvider<>));
         builder.Services.AddSingleton(typeof(Grpc.AspNetCore.Server.Model.IServiceMethodProvider<>), typeof(ValidatingMethodProvider<>));
         builder.Services.AddGrpcReflection();
-        Security.SecurityHosting.AddAuditAndLimits(builder.Services, builder.Configuration, silo);
         // Telemetry (docs/ARCHITECTURE.md, "Observability"): Prometheus text on /metrics (scrape it over
         // HTTP/1.1 on Silo:HealthPort), OTLP metrics and traces when OTEL_EXPORTER_OTLP_* is set.
         builder.Services.AddControlPlaneTelemetry(Contracts.Hosting.Telemetry.SiloService,
             metrics: m =>
             {
                 m.AddMeter("Microsoft.Orleans").AddPrometheusExporter();
-                if (!builder.Configuration.Value("Metrics:OrleansPerCall", false)) m.AddView(Telemetry.SiloTelemetry.WithoutOrleansPerCall);
+                if (!orleansPerCall) m.AddView(Telemetry.SiloTelemetry.WithoutOrleansPerCall);
             },
             tracing: t => t.AddSource("Microsoft.Orleans.Application"));
         builder.Services.AddSingleton<SiloHealthCheck>();
@@ -144,7 +148,6 @@ public static class SiloApp
             foreach (var service in Contracts.V1.ApiReflection.Descriptor.Services) o.Services.Map(service.FullName, _ => true);
         }).AddCheck<SiloHealthCheck>("silo");
         SiloTls.AddTo(builder.Services, tls);
-        AddEmbeddedDns(builder, silo, controlPlane, tls is not null);
 
         var app = builder.Build();
         // The container owns the lock from here on (it is released when the app is disposed);
