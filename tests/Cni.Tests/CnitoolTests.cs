@@ -83,8 +83,8 @@ public sealed class CnitoolTests(CniBed bed)
 
     /// <summary>
     /// A container on two networks: eth0 keeps the default routes, eth1 routes its own network's
-    /// prefixes (so the second network's endpoints are reached through it), and removing eth1
-    /// leaves eth0 as it was.
+    /// prefixes (so the second network's endpoints are reached through it), a third interface on
+    /// either network is refused, and removing eth1 leaves eth0 as it was.
     /// </summary>
     [Fact]
     public async Task ASecondInterface_RoutesItsNetwork_LeavesTheFirstsDefaultRoutes_AndItsDelLeavesThemToo()
@@ -106,6 +106,11 @@ public sealed class CnitoolTests(CniBed bed)
         Assert.True(eth1.Code == 0, eth1.ToString());
         var other = Runtimes.Cni(Cluster, 2, "add", remote, $"/run/netns/{peer}");
         Assert.True(other.Code == 0, other.ToString());
+        // A second interface on a network the container is on already: refused, saying so, and nothing is left of it.
+        var twice = Runtimes.Cni(Cluster, 1, "add", secondary, $"/run/netns/{pod}", interfaceName: "eth2");
+        Assert.True(twice.Code != 0 && twice.Error.Contains($"attach refused (FailedPrecondition); interface_name: the workload is on network", StringComparison.Ordinal)
+            && twice.Error.Contains($"through eth1 already", StringComparison.Ordinal), twice.ToString());
+        Assert.DoesNotContain("eth2", Shell.Must("ip", "-n", pod, "link", "show"), StringComparison.Ordinal);
 
         Assert.Contains("dev eth0", Defaults("-4"), StringComparison.Ordinal);
         Assert.Contains("dev eth0", Defaults("-6"), StringComparison.Ordinal);

@@ -43,6 +43,12 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"interface_name: '{request.InterfaceName}' is not a Linux interface name"));
         await WaitRegisteredAsync(cancellationToken);
         var call = Calls.Within(CallTimeout, cancellationToken);
+        // Before anything is made: a workload on this network through another interface already
+        // would lose its routes to it to this one. (A network that does not exist is refused by the create below.)
+        if (await NetworkPrefixesAsync(request.Network, call) is { } routed
+            && await Task.Run(() => EndpointWiring.RoutedElsewhere(request.NetnsPath, request.InterfaceName, routed), cancellationToken) is { } other)
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"interface_name: the workload is on network '{request.Network}' through {other} already; a workload takes one interface per network"));
         var endpoint = new Endpoint
         {
             Metadata = new ObjectMeta { Namespace = request.Namespace, Name = request.Name },
@@ -71,7 +77,7 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
         }
         var key = $"{request.Namespace}/{request.Name}";
         var network = await client.Networks.GetAsync("", endpoint.Spec.Network, call);
-        var prefixes = new[] { network.Spec.Ipv4Cidr, network.Spec.Ipv6Cidr }.Where(c => c.Length > 0).Select(c => IPNetwork.Parse(c)).Select(n => (n.BaseAddress, n.PrefixLength)).ToList();
+        var prefixes = Prefixes(network);
         var host = EndpointWiring.HostSide.Of(key, endpoint.Status, Names.Table(network.Spec.Vni));
         var wiring = new EndpointWiring.Wiring(host.HostInterface, request.InterfaceName, host.Ips, host.Mac, host.Gateways, (int)endpoint.Status.Mtu, host.Table, prefixes);
         pending.Add(wiring.HostInterface, key);
@@ -131,6 +137,22 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
                 endpoint = await client.Endpoints.GetAsync(endpoint.Metadata.Namespace, endpoint.Metadata.Name, call);
                 if (endpoint.Spec.Ready) return endpoint;
             }
+        }
+    }
+
+    private static List<(IPAddress Prefix, int Length)> Prefixes(Network network) =>
+        [.. new[] { network.Spec.Ipv4Cidr, network.Spec.Ipv6Cidr }.Where(c => c.Length > 0).Select(c => IPNetwork.Parse(c)).Select(n => (n.BaseAddress, n.PrefixLength))];
+
+    /// <summary>The prefixes of <paramref name="name"/>, or null when there is no such network.</summary>
+    private async Task<List<(IPAddress Prefix, int Length)>?> NetworkPrefixesAsync(string name, CallOptions call)
+    {
+        try
+        {
+            return name.Length == 0 ? null : Prefixes(await client.Networks.GetAsync("", name, call));
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.NotFound or StatusCode.InvalidArgument)
+        {
+            return null;
         }
     }
 

@@ -29,6 +29,30 @@ public static class EndpointWiring
     /// <param name="Routes">The destinations routed through the gateways on the workload's interface ("10.10.0.0/16", "0.0.0.0/0").</param>
     public sealed record Connected(PhysicalAddress HostMac, IReadOnlyList<string> Routes);
 
+    /// <summary>
+    /// The interface of the workload namespace at <paramref name="netnsPath"/>, other than
+    /// <paramref name="interfaceName"/>, that routes one of a network's <paramref name="prefixes"/>
+    /// already (the workload is on that network through it), or null. A second interface on the
+    /// same network would take those routes over, and lose them for both when it goes.
+    /// </summary>
+    public static string? RoutedElsewhere(string netnsPath, string interfaceName, IReadOnlyList<(IPAddress Prefix, int Length)> prefixes)
+    {
+        using var inside = NetworkNamespace.Enter(netnsPath);
+        return inside.Invoke(() =>
+        {
+            using var pod = RouteNetlink.Open();
+            var links = pod.ListLinks().ToDictionary(l => l.Index, l => l.Name);
+            foreach (var family in prefixes.Select(p => Family(p.Prefix)).Distinct())
+            {
+                foreach (var route in pod.ListRoutes(family))
+                {
+                    if (prefixes.Contains((route.Destination, route.PrefixLength)) && links.TryGetValue(route.OutputIndex, out var name) && name != interfaceName) return name;
+                }
+            }
+            return (string?)null;
+        });
+    }
+
     public static Connected Connect(string netnsPath, Wiring wiring, byte protocol)
     {
         using var rtnl = RouteNetlink.Open();
