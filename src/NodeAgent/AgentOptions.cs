@@ -65,7 +65,9 @@ public sealed class AgentOptions
         var errors = new List<string>();
         if (global::ControlPlane.Contracts.Client.ControlPlaneChannel.Problem(ControlPlane) is { } problem)
             errors.Add($"Agent:{nameof(ControlPlane)}: {problem}");
-        if (!IPAddress.TryParse(UnderlayIp, out _))
+        if (string.IsNullOrWhiteSpace(UnderlayIp))
+            errors.Add($"Agent:{nameof(UnderlayIp)} is required: this node's underlay address, which the other nodes' overlay traffic is sent to");
+        else if (!IPAddress.TryParse(UnderlayIp, out _))
             errors.Add($"Agent:{nameof(UnderlayIp)} '{UnderlayIp}' is not an IP address (it must be this node's underlay address)");
         if (PolicyEntryLimit < 1)
             errors.Add($"Agent:{nameof(PolicyEntryLimit)} {PolicyEntryLimit} must be at least 1");

@@ -186,6 +186,16 @@ public sealed class HostingTests : IDisposable
         Assert.False(Directory.Exists(directory));
     }
 
+    /// <summary>An agent given no underlay address is told it is required (not that '' is no IP address).</summary>
+    [Fact]
+    public async Task AnAgent_WithoutAnUnderlayAddress_IsToldItIsRequired()
+    {
+        var (code, output) = await RunAsync("ControlPlane.NodeAgent", "--Agent:AttachSocket=" + Path.Combine(_data, "agent.sock"));
+
+        Assert.Equal(2, code);
+        Assert.Contains("Agent:UnderlayIp is required", output);
+    }
+
     /// <summary>A setting every program reads but whose value cannot work stops it with exit code 2 (as an unknown setting does), naming the setting.</summary>
     [Theory]
     [InlineData("ControlPlane.Silo", "--Silo:DefaultBookmarkInterval=-00:00:01", "Silo:DefaultBookmarkInterval")]
