@@ -117,4 +117,15 @@ public sealed class MessageReaderTests
             "test.yaml: document 1 (NetworkPolicy shop/p) (line 8): spec.policyTypes: must be a list",
         ], problems.Select(p => p.ToString()));
     }
+
+    /// <summary>A whole-number field given a word is told it needs a number, not a range only a number past any field's can break.</summary>
+    [Fact]
+    public void Read_AWordOrAHugeNumberForAWholeNumber_SaysWhichIsWrong()
+    {
+        var (_, word) = Read("apiVersion: controlplane/v1\nkind: Network\nmetadata: {name: n}\nspec: {vni: abc}\n");
+        var (_, huge) = Read("apiVersion: controlplane/v1\nkind: Network\nmetadata: {name: n}\nspec: {vni: 99999999999}\n");
+
+        Assert.Equal("test.yaml: document 1 (Network n) (line 4): spec.vni: must be a whole number (is 'abc')", Assert.Single(word).ToString());
+        Assert.Equal("test.yaml: document 1 (Network n) (line 4): spec.vni: must be a whole number from 0 to 4294967295 (is '99999999999')", Assert.Single(huge).ToString());
+    }
 }

@@ -123,7 +123,10 @@ internal sealed class MessageReader
                 return null;
             case FieldType.UInt32:
                 if (node is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } u } && uint.TryParse(u, NumberStyles.None, CultureInfo.InvariantCulture, out var number)) return number;
-                Problem(typed, node, $"must be a whole number from 0 to {uint.MaxValue} (is {Show(node)})");
+                // The field's own range is the server's to say; only a number past any field's range is refused for that here.
+                Problem(typed, node, node is YamlScalarNode { Value: { Length: > 0 } digits } && digits.All(char.IsAsciiDigit)
+                    ? $"must be a whole number from 0 to {uint.MaxValue} (is {Show(node)})"
+                    : $"must be a whole number (is {Show(node)})");
                 return null;
             case FieldType.Int32:
                 if (node is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } s } && int.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var signed)) return signed;
