@@ -53,53 +53,65 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
                 return;
             }
             // Due for a read-back: everything is recomputed and the kernel's table converged to it.
+            // Changes that arrived meanwhile are applied first, as changes, so that what the
+            // read-back then finds is only what changed the table behind the agent's back.
             var resync = readBack is { } last && System.Diagnostics.Stopwatch.GetElapsedTime(last) >= options.ResyncInterval;
             if (resync)
             {
+                // (A full piece of work, after a new list, read the table back already.)
+                if (sync.TakeTableWork() is { } changes && (!Process(programmer, policy, changes, resync: false, ref readBack) || changes.Full)) continue;
                 programmer.Reset();
                 sync.InvalidateTable();
             }
             if (sync.TakeTableWork() is not { } work) continue;
-            using var activity = Telemetry.AgentTelemetry.StartApply("agent.apply nftables", sync.TakeTraces(ProgrammedProgress.Consumer.Table));
-            var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            try
+            Process(programmer, policy, work, resync, ref readBack);
+        }
+    }
+
+    /// <summary>Applies one piece of table work; false when it failed (it is retried from a fresh read-back).</summary>
+    private bool Process(TableProgrammer programmer, PolicyIndex policy, WatchSync.TableWork work, bool resync, ref long? readBack)
+    {
+        using var activity = Telemetry.AgentTelemetry.StartApply("agent.apply nftables", sync.TakeTraces(ProgrammedProgress.Consumer.Table));
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            var changes = new List<(string, ElementGroup)>();
+            if (options.ServiceProxy)
             {
-                var changes = new List<(string, ElementGroup)>();
-                if (options.ServiceProxy)
-                {
-                    foreach (var (key, service, endpoints) in work.Services) changes.Add((key, ServiceCalculator.ForService(service, endpoints, work.Networks)));
-                    foreach (var (key, import) in work.Imports) changes.Add((ServiceCalculator.ImportGroupPrefix + key, ServiceCalculator.ForImport(import, work.Networks)));
-                    if (work.AllEndpoints is { } all) changes.Add((ServiceCalculator.LocalEndpointsGroup, ServiceCalculator.ForLocalEndpoints(all, options.NodeName)));
-                }
-                if (options.NetworkPolicy)
-                {
-                    Update(policy, work);
-                    changes.AddRange(policy.TakeChanges());
-                }
-                // After start and after a failure the work is always full (everything marked dirty).
-                var outcome = Apply(programmer, policy, changes, work.Full);
-                telemetry.NftablesApplied(System.Diagnostics.Stopwatch.GetElapsedTime(started));
-                CountPolicyEntries(changes, work.Full);
-                if (outcome.ReadBack) readBack = System.Diagnostics.Stopwatch.GetTimestamp();
-                // A periodic read-back that found the table as programmed says nothing.
-                if ((outcome.ReadBack && !resync) || outcome.ElementsAdded + outcome.ElementsRemoved > 0)
-                {
-                    Log.Applied(logger, outcome.Rebuilt ? "built" : outcome.ReadBack ? "read back and converged" : "applied", outcome.ElementsAdded, outcome.ElementsRemoved, outcome.ConntrackCleared);
-                }
-                Report(policy);
-                sync.Programmed(ProgrammedProgress.Consumer.Table, work.Step, programmed: true);
+                foreach (var (key, service, endpoints) in work.Services) changes.Add((key, ServiceCalculator.ForService(service, endpoints, work.Networks)));
+                foreach (var (key, import) in work.Imports) changes.Add((ServiceCalculator.ImportGroupPrefix + key, ServiceCalculator.ForImport(import, work.Networks)));
+                if (work.AllEndpoints is { } all) changes.Add((ServiceCalculator.LocalEndpointsGroup, ServiceCalculator.ForLocalEndpoints(all, options.NodeName)));
             }
-            catch (Exception e) when (e is NetlinkException or InvalidOperationException)
+            if (options.NetworkPolicy)
             {
-                Log.Failed(logger, e.Message);
-                telemetry.NftablesApplied(System.Diagnostics.Stopwatch.GetElapsedTime(started));
-                activity.Failed(e.Message);
-                sync.Programmed(ProgrammedProgress.Consumer.Table, work.Step, programmed: false);
-                programmer.Reset();
-                sync.InvalidateTable();
-                Thread.Sleep(200);
-                _wake.Set();
+                Update(policy, work);
+                changes.AddRange(policy.TakeChanges());
             }
+            // After start and after a failure the work is always full (everything marked dirty).
+            var outcome = Apply(programmer, policy, changes, work.Full);
+            telemetry.NftablesApplied(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+            CountPolicyEntries(changes, work.Full);
+            if (outcome.ReadBack) readBack = System.Diagnostics.Stopwatch.GetTimestamp();
+            // A periodic read-back that found the table as programmed says nothing.
+            if ((outcome.ReadBack && !resync) || outcome.ElementsAdded + outcome.ElementsRemoved > 0)
+            {
+                Log.Applied(logger, outcome.Rebuilt ? "built" : outcome.ReadBack ? "read back and converged" : "applied", outcome.ElementsAdded, outcome.ElementsRemoved, outcome.ConntrackCleared);
+            }
+            Report(policy);
+            sync.Programmed(ProgrammedProgress.Consumer.Table, work.Step, programmed: true);
+            return true;
+        }
+        catch (Exception e) when (e is NetlinkException or InvalidOperationException)
+        {
+            Log.Failed(logger, e.Message);
+            telemetry.NftablesApplied(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+            activity.Failed(e.Message);
+            sync.Programmed(ProgrammedProgress.Consumer.Table, work.Step, programmed: false);
+            programmer.Reset();
+            sync.InvalidateTable();
+            Thread.Sleep(200);
+            _wake.Set();
+            return false;
         }
     }
 
