@@ -347,6 +347,28 @@ public sealed class ApplyTests
         Assert.Empty(external.Status.ClusterIps);
     }
 
+    /// <summary>
+    /// Session affinity back from ClientIP to None (spelt out or left out) is a change the plan
+    /// sees and makes; applying None again is then unchanged.
+    /// </summary>
+    [Fact]
+    public async Task Apply_SessionAffinityBackToNone_IsConfigured()
+    {
+        await using var silo = await Silo.StartAsync();
+        Assert.Equal(0, (await Netctl.RunAsync(silo, "apply", "-f", RepositoryPaths.Example("01-namespace.yaml"), "-f", RepositoryPaths.Example("02-network.yaml"))).ExitCode);
+        static string Service(string affinity) => $"apiVersion: controlplane/v1\nkind: Service\nmetadata: {{namespace: shop, name: sticky}}\nspec: {{network: blue, ports: [{{name: http, port: 80}}]{affinity}}}\n";
+
+        Assert.Equal(["service/shop/sticky created"], (await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: Service(", sessionAffinity: ClientIP"))).OutputLines);
+        var none = await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: Service(", sessionAffinity: None"));
+        Assert.Equal(["service/shop/sticky configured"], none.OutputLines);
+        Assert.Equal(SessionAffinity.None, (await silo.Client.Services.GetAsync("shop", "sticky")).Spec.SessionAffinity);
+        Assert.Equal(["service/shop/sticky unchanged"], (await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: Service(""))).OutputLines);
+
+        Assert.Equal(0, (await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: Service(", sessionAffinity: ClientIP"))).ExitCode);
+        Assert.Equal(["service/shop/sticky configured"], (await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: Service(""))).OutputLines);
+        Assert.Equal(SessionAffinity.None, (await silo.Client.Services.GetAsync("shop", "sticky")).Spec.SessionAffinity);
+    }
+
     /// <summary>The client's checks are the server's: an upper-case externalName, which the server refuses, is refused before any call.</summary>
     [Fact]
     public async Task Apply_DryRunClient_RefusesAnUpperCaseExternalName_AsTheServerDoes()

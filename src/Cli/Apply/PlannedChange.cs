@@ -13,7 +13,9 @@ internal sealed record PlannedChange(ManifestDocument Document, IMessage? Existi
     /// Whether the update would leave the stored object as it is (what a server dry run reports
     /// as "unchanged"): the labels are the stored ones, and every spec field the manifest sets
     /// holds the stored value. A field it leaves empty or zero counts as the default the server
-    /// filled in (block lengths, IP families, the service type); a boolean is always compared.
+    /// filled in (block lengths, IP families, the service type); a boolean is always compared, and
+    /// so is an enum whose zero is a value of its own rather than "unspecified" (session affinity
+    /// NONE: ClientIP back to None is a change).
     /// </summary>
     public bool WouldChange => Existing is null
         || !ResourceKind.MetaOf(Existing).Labels.Equals(LabelsAfterUpdate())
@@ -33,7 +35,7 @@ internal sealed record PlannedChange(ManifestDocument Document, IMessage? Existi
         foreach (var field in wanted.Descriptor.Fields.InDeclarationOrder())
         {
             var value = field.Accessor.GetValue(wanted);
-            if (IsUnset(value)) continue;
+            if (IsUnset(value) && !IsChoiceOfZero(field)) continue;
             var current = stored is null ? null : field.Accessor.GetValue(stored);
             if (field.FieldType == Google.Protobuf.Reflection.FieldType.Message && !field.IsRepeated && !field.IsMap)
             {
@@ -46,6 +48,11 @@ internal sealed record PlannedChange(ManifestDocument Document, IMessage? Existi
         }
         return true;
     }
+
+    /// <summary>A single enum field whose zero names a value (SESSION_AFFINITY_NONE), not the absence of one (..._UNSPECIFIED).</summary>
+    private static bool IsChoiceOfZero(Google.Protobuf.Reflection.FieldDescriptor field) =>
+        field.FieldType == Google.Protobuf.Reflection.FieldType.Enum && !field.IsRepeated
+        && field.EnumType.FindValueByNumber(0) is { } zero && !zero.Name.EndsWith("_UNSPECIFIED", StringComparison.Ordinal);
 
     private static bool IsUnset(object? value) => value switch
     {
