@@ -157,7 +157,7 @@ public sealed class ImportCalculatorTests
         Assert.Equal(SessionAffinity.None, ImportCalculator.Import("shop", "web", [sticky, east], Families)!.Spec.SessionAffinity);
         var affinity = Conflict(sticky, [sticky, east]);
         Assert.Equal(("True", "SessionAffinityConflict"), (affinity.Status, affinity.Reason));
-        Assert.Equal("the session affinity settings differ from those of the oldest export, which the ClusterSet uses: "
+        Assert.Equal("the session affinity ClientIP, timeout 10800 s differs from that of the oldest export (None), which the ClusterSet uses: "
             + "cluster 'east', exported 2023-11-14 22:13:20Z", affinity.Message);
     }
 }

@@ -172,12 +172,17 @@ public static class ImportCalculator
         }
         if (own.Affinity != winner.Affinity || own.AffinityTimeout != winner.AffinityTimeout)
         {
-            return ("SessionAffinityConflict", $"the session affinity settings differ from those of the oldest export, which the ClusterSet uses: {Exported(winner)}");
+            return ("SessionAffinityConflict", $"the session affinity {Affinity(own)} differs from that of the oldest export ({Affinity(winner)}), which the ClusterSet uses: {Exported(winner)}");
         }
         return (null, null);
     }
 
     private static string Exported(Contribution c) => $"cluster '{c.Cluster}', exported {c.ExportTime.ToDateTimeOffset():u}";
+
+    /// <summary>Session affinity as a service spells it: None, or ClientIP with its timeout (0 is the default 10800 s).</summary>
+    private static string Affinity(Contribution c) => c.Affinity == SessionAffinity.ClientIp
+        ? $"ClientIP, timeout {(c.AffinityTimeout == 0 ? 10800 : c.AffinityTimeout)} s"
+        : "None";
 
     private static string Name(ServiceImportType type) => type == ServiceImportType.HeadlessImport ? "Headless" : "ClusterSetIP";
 
