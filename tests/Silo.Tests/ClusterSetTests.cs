@@ -189,6 +189,36 @@ public sealed class ClusterSetTests : IAsyncLifetime
         Assert.Equal(StatusCode.InvalidArgument, (await Assert.ThrowsAsync<RpcException>(() => a.Client.ClusterPeers.CreateAsync(Peer("a", c)))).StatusCode);
     }
 
+    /// <summary>
+    /// A peer whose addresses also lead to another cluster: when the real one goes and the watch
+    /// moves on to the other, that cluster's identity is checked at once (not at the next
+    /// half-minute refresh), and the peer is not joined to it.
+    /// </summary>
+    [Fact]
+    public async Task PeerAddressesLeadingToAnotherCluster_AreNoticedWhenTheWatchMovesThere()
+    {
+        var a = await StartMemberAsync("a", "10.96.0.0/16", NewDirectory());
+        var impostor = await StartMemberAsync("z", "10.98.0.0/16", NewDirectory());
+        var b = await StartMemberAsync("b", "10.97.0.0/16", NewDirectory());
+        await PopulateAsync(a.Client, "10.10.0.0/16");
+        await PopulateAsync(impostor.Client, "10.30.0.0/16");
+        await PopulateAsync(b.Client, "10.20.0.0/16");
+        await a.Client.Services.CreateAsync(Web());
+        await a.Client.ServiceExports.CreateAsync(Export());
+        await using var watchB = WatchImports(b);
+        var peer = Peer("a", a);
+        peer.Spec.Addresses.Add(impostor.Address.ToString().TrimEnd('/'));
+        await b.Client.ClusterPeers.CreateAsync(peer);
+        await watchB.WaitForAsync(ImportWhere(i => i.Status.Clusters.Count == 1), "a's export imported in b", 20_000);
+        await using var peers = new WatchCollector(b.Client, new WatchRequest { Kinds = { Kind.ClusterPeer } });
+
+        a.Kill();
+
+        var refused = await peers.WaitForAsync(e => e.ClusterPeer?.Status.Conditions.Any(c => c.Type == "Joined" && c.Status == "False" && c.Reason == "WrongCluster") == true,
+            "the peer is no longer joined once its watch reached the other cluster", 15_000);
+        Assert.Contains("are cluster 'z', not 'a'", refused.ClusterPeer.Status.Conditions.Single(c => c.Type == "Joined").Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task LostPeer_ImportsWithdrawnAfterTheGracePeriod_AndRestoredWhenItReturns()
     {

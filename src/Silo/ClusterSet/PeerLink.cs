@@ -28,6 +28,9 @@ public sealed class PeerLink : IWatchSink, IDisposable
     private PeerState? _building;
     private ClusterInfo? _info;
     private bool _synced;
+    // Asks for the peer's identity now: a list again after the first means the addresses led to
+    // another store, which may be another cluster answering under this peer's addresses.
+    private readonly SemaphoreSlim _refreshInfo = new(0, 1);
     private bool _streamUp;
     private DateTimeOffset _lastHeard;
     private DateTimeOffset _lostSince;
@@ -176,14 +179,20 @@ public sealed class PeerLink : IWatchSink, IDisposable
 
     void IWatchSink.EndList()
     {
+        bool again;
         lock (_lock)
         {
+            again = _synced;
             _current = _building ?? _current;
             _building = null;
             _synced = true;
             Heard();
             _viewVersion++;
             _exportVersion++;
+        }
+        if (again && _refreshInfo.CurrentCount == 0)
+        {
+            try { _refreshInfo.Release(); } catch (SemaphoreFullException) { }
         }
         _changed();
     }
@@ -236,7 +245,7 @@ public sealed class PeerLink : IWatchSink, IDisposable
             }
             try
             {
-                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                await _refreshInfo.WaitAsync(delay, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
