@@ -45,8 +45,9 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
         var call = Calls.Within(CallTimeout, cancellationToken);
         // Before anything is made: a workload on this network through another interface already
         // would lose its routes to it to this one. (A network that does not exist is refused by the create below.)
-        if (await NetworkPrefixesAsync(request.Network, call) is { } routed
-            && await Task.Run(() => EndpointWiring.RoutedElsewhere(request.NetnsPath, request.InterfaceName, routed), cancellationToken) is { } other)
+        var requested = await NetworkAsync(request.Network, call);
+        if (requested is not null
+            && await Task.Run(() => EndpointWiring.RoutedElsewhere(request.NetnsPath, request.InterfaceName, Prefixes(requested)), cancellationToken) is { } other)
             throw new RpcException(new Status(StatusCode.FailedPrecondition,
                 $"interface_name: the workload is on network '{request.Network}' through {other} already; a workload takes one interface per network"));
         var endpoint = new Endpoint
@@ -76,7 +77,8 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
             endpoint = await ExistingAsync(request, e, call);
         }
         var key = $"{request.Namespace}/{request.Name}";
-        var network = await client.Networks.GetAsync("", endpoint.Spec.Network, call);
+        // The endpoint is on the requested network (an existing one on another is refused above), read before it was made when it existed then.
+        var network = requested ?? await client.Networks.GetAsync("", endpoint.Spec.Network, call);
         var prefixes = Prefixes(network);
         var host = EndpointWiring.HostSide.Of(key, endpoint.Status, Names.Table(network.Spec.Vni));
         var wiring = new EndpointWiring.Wiring(host.HostInterface, request.InterfaceName, host.Ips, host.Mac, host.Gateways, (int)endpoint.Status.Mtu, host.Table, prefixes);
@@ -143,12 +145,12 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
     private static List<(IPAddress Prefix, int Length)> Prefixes(Network network) =>
         [.. new[] { network.Spec.Ipv4Cidr, network.Spec.Ipv6Cidr }.Where(c => c.Length > 0).Select(c => IPNetwork.Parse(c)).Select(n => (n.BaseAddress, n.PrefixLength))];
 
-    /// <summary>The prefixes of <paramref name="name"/>, or null when there is no such network.</summary>
-    private async Task<List<(IPAddress Prefix, int Length)>?> NetworkPrefixesAsync(string name, CallOptions call)
+    /// <summary>The network <paramref name="name"/>, or null when there is no such network.</summary>
+    private async Task<Network?> NetworkAsync(string name, CallOptions call)
     {
         try
         {
-            return name.Length == 0 ? null : Prefixes(await client.Networks.GetAsync("", name, call));
+            return name.Length == 0 ? null : await client.Networks.GetAsync("", name, call);
         }
         catch (RpcException e) when (e.StatusCode is StatusCode.NotFound or StatusCode.InvalidArgument)
         {

@@ -61,10 +61,10 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
     private readonly NpgsqlDataSource _commits;
     // Unpooled twins of the two, for the one repeat of work whose pooled connection turned out dead.
     private readonly NpgsqlDataSource _freshReads;
+    private readonly NpgsqlDataSource _freshCommits;
     // The listener's: unpooled, and with keepalives the server sends, so that the cluster lock of
     // a silo whose host died (no connection closed) is released within about 25 s, not hours.
     private readonly NpgsqlDataSource _listening;
-    private readonly NpgsqlDataSource _freshCommits;
 
     /// <summary>Read connections open at once per silo (the commit loop and the probe use a pool of their own).</summary>
     private const int ReadConnections = 24;
