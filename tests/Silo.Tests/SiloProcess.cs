@@ -8,6 +8,7 @@ namespace ControlPlane.Silo.Tests;
 internal sealed partial class SiloProcess : IAsyncDisposable
 {
     private readonly Process _process;
+    private int _disposed;
     private readonly List<string> _output = [];
     private readonly List<(Func<string, bool> Match, TaskCompletionSource Seen)> _waiters = [];
 
@@ -111,6 +112,9 @@ internal sealed partial class SiloProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Idempotent: a test's finally may dispose a silo it already disposed before a restart
+        // that failed, and must then report that failure, not this one.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         Client.Dispose();
         if (!_process.HasExited)
         {

@@ -215,7 +215,16 @@ public static class SiloApp
 
     private static void ConfigureOrleans(ISiloBuilder silo, ClusterOptions options)
     {
-        var port = options.SiloPort == 0 ? FreeTcpPort() : options.SiloPort;
+        var advertised = options.Membership != "redis" ? IPAddress.Loopback
+            : options.AdvertisedAddress.Length > 0 ? IPAddress.Parse(options.AdvertisedAddress) : FirstAddress();
+        var port = options.SiloPort;
+        if (port == 0)
+        {
+            // Held for as long as the silo runs (the service collection keeps it).
+            var reserved = ReservedPort.Take(advertised.AddressFamily);
+            silo.Services.AddSingleton(reserved);
+            port = reserved.Port;
+        }
         if (options.Membership == "redis")
         {
             RequireReachable(options.Redis);
@@ -223,7 +232,7 @@ public static class SiloApp
             // After a pause, grain calls wait for the membership check too (its doc comment says why).
             silo.AddIncomingGrainCallFilter<MembershipGrainCallFilter>();
             silo.Configure<Orleans.Configuration.ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (options.ClusterId, options.ServiceId));
-            silo.ConfigureEndpoints(options.AdvertisedAddress.Length > 0 ? IPAddress.Parse(options.AdvertisedAddress) : FirstAddress(), port, gatewayPort: 0);
+            silo.ConfigureEndpoints(advertised, port, gatewayPort: 0);
             // Failure detection fast enough to move a dead silo's grains within seconds
             // (docs/ARCHITECTURE.md, "Several silos"); the defaults take 10-15 s.
             silo.Configure<ClusterMembershipOptions>(o =>
@@ -287,13 +296,6 @@ public static class SiloApp
                 : throw new ControlPlane.Contracts.Hosting.InvalidConfigurationException("Invalid configuration:\n  Dns:Enabled needs a fixed Silo:Port or a Silo:UnixSocket to follow");
         }
         builder.Services.AddClusterDns(dns, [.. new[] { controlPlane.ServiceIpv4Cidr, controlPlane.ServiceIpv6Cidr }.Where(c => c.Length > 0)]);
-    }
-
-    private static int FreeTcpPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static IPAddress FirstAddress() =>
