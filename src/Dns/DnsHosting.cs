@@ -22,13 +22,17 @@ public static class DnsHosting
     /// silo does); they replace "Dns:ServiceRanges".</param>
     public static IServiceCollection AddClusterDns(this IServiceCollection services, IConfiguration section, IReadOnlyList<string>? serviceRanges = null)
     {
+        // Several options types share the section (and the silo's Dns:Enabled): a key none of them
+        // has (a typo such as Dns:Listn) is refused rather than ignored while its default applies.
+        section.RequireKnownKeys([.. Settings.SettingNames<DnsTransportOptions>(), .. Settings.SettingNames<ClusterZoneOptions>(), .. Settings.SettingNames<DnsFeedOptions>(),
+            .. Settings.SettingNames<Forwarding.ForwarderOptions>(), "RateLimit", "Forwarding", "TraceQueries", "Enabled"]);
         var transport = section.Read<DnsTransportOptions>();
         var zone = section.Read<ClusterZoneOptions>();
         if (serviceRanges is not null) zone.ServiceRanges = [.. serviceRanges];
         var feed = section.Read<DnsFeedOptions>();
         var forwarding = section.Read<Forwarding.ForwarderOptions>();
-        var rateLimit = section.GetSection("RateLimit").Read<ResponseRateLimitOptions>();
-        var allowed = section.GetSection("Forwarding").Get<Forwarding.ForwardingGateOptions>()?.AllowedClients is { Count: > 0 } list ? list : Forwarding.ForwardingClients.Default;
+        var rateLimit = section.GetSection("RateLimit").Read<ResponseRateLimitOptions>(everyKey: true);
+        var allowed = section.GetSection("Forwarding").Read<Forwarding.ForwardingGateOptions>(everyKey: true).AllowedClients is { Count: > 0 } list ? list : Forwarding.ForwardingClients.Default;
         var errors = Validate(transport, zone, feed);
         var tls = ClientTls.FromOptions(feed.Ca, feed.Certificate, feed.Key, ("Dns:Ca", "Dns:Certificate", "Dns:Key"), out var tlsProblem);
         if (tlsProblem is not null) errors.Add(tlsProblem);
@@ -105,6 +109,11 @@ public static class DnsHosting
         if (transport.MaxUdpPayload is < 512 or > 65535) errors.Add($"Dns:{nameof(transport.MaxUdpPayload)} must lie in 512..65535");
         if (transport.MaxTcpConnections < 1) errors.Add($"Dns:{nameof(transport.MaxTcpConnections)} must be positive");
         if (transport.MaxTcpQueriesInFlight < 1) errors.Add($"Dns:{nameof(transport.MaxTcpQueriesInFlight)} must be positive");
+        // RFC 2181 section 8: a TTL is at most 2^31 - 1; resolvers read one with the top bit set as 0 (no caching at all).
+        foreach (var (setting, ttl) in new[] { (nameof(zone.Ttl), zone.Ttl), (nameof(zone.NegativeTtl), zone.NegativeTtl) }.Where(t => t.Item2 > int.MaxValue))
+        {
+            errors.Add($"Dns:{setting}={ttl}: a TTL is at most 2147483647 seconds (RFC 2181, section 8)");
+        }
         if (string.IsNullOrWhiteSpace(zone.Zone)) errors.Add("Dns:Zone must not be empty");
         else if (zone.ClusterSetZone.Length > 0 && Nested(DnsName.Canonical(zone.Zone), DnsName.Canonical(zone.ClusterSetZone)))
         {

@@ -32,6 +32,7 @@ ProgramDefaults.Apply(builder, "dnsserver.json");
 try
 {
     builder.Services.AddClusterDns(builder.Configuration.GetSection("Dns"));
+    builder.Configuration.GetSection("Metrics").RequireKnownKeys(["Listen"]);
     builder.Services.AddControlPlaneTelemetry(Telemetry.DnsService, builder.Configuration["Metrics:Listen"]);
 }
 catch (ListenAddressException e)

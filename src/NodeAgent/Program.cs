@@ -54,6 +54,7 @@ if (options.Validate() is { Count: > 0 } errors)
 }
 try
 {
+    builder.Configuration.GetSection("Metrics").RequireKnownKeys(["Listen"]);
     builder.Services.AddControlPlaneTelemetry(Telemetry.AgentService, builder.Configuration["Metrics:Listen"]);
 }
 catch (InvalidConfigurationException e)

@@ -75,6 +75,27 @@ public sealed class DnsSettingsTests
     [Fact]
     public void InsecurePodRecords_AreAccepted() => Configure("--Dns:PodRecords=Insecure");
 
+    [Fact]
+    public void AMisspelledSetting_IsRefusedNamingTheOneMeant()
+    {
+        // Ignored, it would leave the server on the default 127.0.0.1:53.
+        Assert.Contains("Dns:Listn: Dns has no setting 'Listn' (did you mean Dns:Listen?)",
+            Assert.Throws<InvalidConfigurationException>(() => Configure("--Dns:Listn=127.0.0.1:7712")).Message);
+        Assert.Contains("Dns:RateLimit:ResponsesPerSecnd",
+            Assert.Throws<InvalidConfigurationException>(() => Configure("--Dns:RateLimit:ResponsesPerSecnd=5")).Message);
+    }
+
+    [Theory]
+    [InlineData("Ttl")]
+    [InlineData("NegativeTtl")]
+    public void ATtlWithItsTopBitSet_IsRefused(string setting)
+    {
+        // RFC 2181 section 8: resolvers would read it as 0.
+        Assert.Contains($"Dns:{setting}=2147483648: a TTL is at most 2147483647 seconds",
+            Assert.Throws<InvalidConfigurationException>(() => Configure($"--Dns:{setting}=2147483648")).Message);
+        Configure($"--Dns:{setting}=2147483647");
+    }
+
     private static IServiceCollection Configure(params string[] args)
     {
         var configuration = new ConfigurationBuilder().AddCommandLine([$"--Dns:Listen={TestPorts.Loopback()}", "--Dns:ControlPlane=unix:/tmp/dnsw-none.sock", .. args]).Build();

@@ -119,6 +119,9 @@ public sealed class HostingTests : IDisposable
     [InlineData("ControlPlane.Silo", "Silo:Prot", "7610", "Silo:Prot: Silo has no setting 'Prot' (did you mean Silo:Port?)", "--Dns:Enabled=false")]
     [InlineData("ControlPlane.Silo", "Store:Partitons", "4", "Store:Partitons: Store has no setting 'Partitons' (did you mean Store:Partitions?)", "--Silo:Port=0")]
     [InlineData("ControlPlane.NodeAgent", "Agent:ResyncIntreval", "00:00:05", "Agent:ResyncIntreval: Agent has no setting 'ResyncIntreval' (did you mean Agent:ResyncInterval?)", "--Agent:UnderlayIp=10.255.9.9")]
+    [InlineData("ControlPlane.DnsServer", "Dns:Listn", "127.0.0.1:0", "Dns:Listn: Dns has no setting 'Listn' (did you mean Dns:Listen?)", "--Dns:Ttl=30")]
+    [InlineData("ControlPlane.Silo", "Dns:PodRecrods", "Disabled", "Dns:PodRecrods: Dns has no setting 'PodRecrods' (did you mean Dns:PodRecords?)", "--Silo:Port=1")]
+    [InlineData("ControlPlane.NodeAgent", "Metrics:Lisen", "127.0.0.1:0", "Metrics:Lisen: Metrics has no setting 'Lisen' (did you mean Metrics:Listen?)", "--Agent:UnderlayIp=10.255.9.9")]
     public async Task EveryProgram_RefusesAValueThatCannotWork_WithExit2_SayingWhatTheSettingTakes(string program, string setting, string value, string expected, string other)
     {
         var (code, output) = await RunAsync(program, $"--{setting}={value}", other,

@@ -30,16 +30,34 @@ public static class Settings
     {
         var properties = typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite).ToList();
         var errors = properties.Select(p => Problem(section, p.Name, p.PropertyType)).OfType<string>().ToList();
-        if (everyKey && section is IConfigurationSection { Path: var path })
-        {
-            foreach (var child in section.GetChildren().Where(c => !properties.Any(p => string.Equals(p.Name, c.Key, StringComparison.OrdinalIgnoreCase))))
-            {
-                var closest = properties.Select(p => p.Name).MinBy(name => Distance(name.ToLowerInvariant(), child.Key.ToLowerInvariant()))!;
-                errors.Add($"{child.Path}: {path} has no setting '{child.Key}' (did you mean {path}:{closest}?)");
-            }
-        }
+        if (everyKey) errors.AddRange(UnknownKeys(section, [.. properties.Select(p => p.Name)]));
         if (errors.Count > 0) throw new InvalidConfigurationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
         return section.Get<T>() ?? new T();
+    }
+
+    /// <summary>The settings of <typeparamref name="T"/>, by name: for a section several options types share.</summary>
+    public static IEnumerable<string> SettingNames<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicProperties)] T>() =>
+        typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite).Select(p => p.Name);
+
+    /// <summary>
+    /// Refuses a key of <paramref name="section"/> that is none of <paramref name="known"/>, as
+    /// <see cref="Read{T}"/> with everyKey does for a section of one options type.
+    /// </summary>
+    public static void RequireKnownKeys(this IConfiguration section, IReadOnlyList<string> known)
+    {
+        if (UnknownKeys(section, known) is { Count: > 0 } errors) throw new InvalidConfigurationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
+    }
+
+    private static List<string> UnknownKeys(IConfiguration section, IReadOnlyList<string> known)
+    {
+        var errors = new List<string>();
+        if (section is not IConfigurationSection { Path: var path }) return errors;
+        foreach (var child in section.GetChildren().Where(c => !known.Contains(c.Key, StringComparer.OrdinalIgnoreCase)))
+        {
+            var closest = known.MinBy(name => Distance(name.ToLowerInvariant(), child.Key.ToLowerInvariant()))!;
+            errors.Add($"{child.Path}: {path} has no setting '{child.Key}' (did you mean {path}:{closest}?)");
+        }
+        return errors;
     }
 
     /// <summary>Edits (insert, delete, replace, swap two neighbours) that make <paramref name="a"/> <paramref name="b"/>.</summary>

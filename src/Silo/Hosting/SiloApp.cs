@@ -51,6 +51,8 @@ public static class SiloApp
         var tls = SiloTls.From(builder.Configuration);
         // Every setting is read before the directory is locked, so that a bad one is what a silo
         // started beside a running one reports (exit 2), not the lock.
+        // The silo serves /metrics on its own ports: Metrics:Listen is the agent's and DNS server's.
+        builder.Configuration.GetSection("Metrics").RequireKnownKeys(["OrleansPerCall"]);
         var orleansPerCall = builder.Configuration.Value("Metrics:OrleansPerCall", false);
         Security.SecurityHosting.AddAuditAndLimits(builder.Services, builder.Configuration, silo);
         AddEmbeddedDns(builder, silo, controlPlane, tls is not null);
