@@ -61,6 +61,52 @@ public sealed class RequestedAddressTests
         Assert.Equal("10.70.0.20", (await silo.Client.Endpoints.CreateAsync(Asking("second", "node-a", "10.70.0.20"))).Status.Ips[0]);
     }
 
+    /// <summary>
+    /// An endpoint refused for one family's address takes no block for the other family's:
+    /// neither the free block its own requested address opens nor the fresh block an address
+    /// chosen for it would come from. Such refusals once gave every block of a small network to a
+    /// node that held nothing, durably, until no other node could get an address.
+    /// </summary>
+    [Fact]
+    public async Task AnEndpointRefusedForOneAddress_TakesNoBlockForTheOther_AcrossARestart()
+    {
+        var data = Path.Combine(Path.GetTempPath(), "cp-silo-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            AddressBlock[] blocks;
+            await using (var silo = await SiloInstance.StartInAsync(data, ownsDirectory: false))
+            {
+                await silo.Client.Namespaces.CreateAsync(Namespace("ns"));
+                var network = Network("net", 80, "10.80.0.0/24", "fd00:80::/120", block: 26);
+                await silo.Client.Networks.CreateAsync(network);
+                foreach (var (node, ip) in new[] { ("node-a", "10.255.0.1"), ("node-b", "10.255.0.2"), ("node-c", "10.255.0.3"), ("node-d", "10.255.0.4") })
+                    await silo.Client.Nodes.CreateAsync(Node(node, ip));
+                await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "first", "net", "node-a"));
+                blocks = [.. (await silo.Client.Networks.GetAsync("", "net")).Status.Blocks];
+                var before = await PositionAsync(silo.Client);
+
+                // fd00:80::9 lies in node a's block: the IPv4 address's free block must not become node b's.
+                foreach (var v4 in new[] { "10.80.0.70", "10.80.0.130", "10.80.0.200" })
+                    await Fails(StatusCode.FailedPrecondition, () => silo.Client.Endpoints.CreateAsync(Asking("refused", "node-b", v4, "fd00:80::9")), "spec.ips[1]");
+                // The IPv4 address is chosen, from a block node b does not hold yet.
+                await Fails(StatusCode.FailedPrecondition, () => silo.Client.Endpoints.CreateAsync(Asking("refused", "node-b", "fd00:80::9")), "spec.ips[0]");
+                Assert.Equal(before, await PositionAsync(silo.Client));
+                Assert.Equal(blocks, (await silo.Client.Networks.GetAsync("", "net")).Status.Blocks);
+            }
+            await using (var silo = await SiloInstance.StartInAsync(data, ownsDirectory: false))
+            {
+                Assert.Equal(blocks, (await silo.Client.Networks.GetAsync("", "net")).Status.Blocks);
+                // The three IPv4 blocks left are there for three more nodes.
+                foreach (var node in new[] { "node-b", "node-c", "node-d" })
+                    await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "on-" + node, "net", node));
+            }
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task IPv4_DualStack_AndIPv6Services_Coexist()
     {

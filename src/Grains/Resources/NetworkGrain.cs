@@ -175,45 +175,52 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
             }
         }
         var ips = new List<IPAddress>(2);
+        var opened = new List<AddressBlock>();
         try
         {
             foreach (var pool in pools)
             {
                 var index = Array.FindIndex(wanted, a => a.AddressFamily == pool.Family);
                 ips.Add(index >= 0
-                    ? await TakeRequestedAsync(pool, wanted[index], $"spec.ips[{index}]", node, holder)
-                    : pool.TryAllocate(node, holder) ?? await AllocateFromNewBlockAsync(pool, node, holder));
+                    ? TakeRequested(pool, wanted[index], $"spec.ips[{index}]", node, holder, opened)
+                    : pool.TryAllocate(node, holder) ?? AllocateFromNewBlock(pool, node, holder, opened));
+            }
+            if (opened.Count > 0)
+            {
+                // The blocks this call opened become the node's, durably, in one commit, and only
+                // once every family's address is settled: a request refused for its second address
+                // (held, or in another node's block) leaves no block behind.
+                var updated = State.Clone();
+                updated.Status.Blocks.Add(opened);
+                await CommitAsync(updated);
             }
             var status = State.Status;
             return new AddressAssignment([.. ips.Select(ip => ip.ToString())], status.Ipv4Gateway, status.Ipv6Gateway, status.Mtu);
         }
         catch
         {
-            // Whatever failed half way, the addresses already taken in this call go back (when the
-            // pools were dropped after a failed commit, the rebuild from the store has none of them).
-            ips.ForEach(ip => _pools?.ForEach(p => p.Release(ip, holder)));
+            if (opened.Count > 0)
+            {
+                // Blocks assigned in memory and never made durable: rebuild from the store on the next call.
+                _pools = null;
+            }
+            else
+            {
+                // The addresses already taken in this call go back.
+                ips.ForEach(ip => _pools?.ForEach(p => p.Release(ip, holder)));
+            }
             throw;
         }
     }
 
-    private async Task<IPAddress> TakeRequestedAsync(BlockPool pool, IPAddress address, string field, string node, string holder)
+    /// <summary><paramref name="address"/> for <paramref name="holder"/>; a free block it lies in is assigned to <paramref name="node"/> in memory and added to <paramref name="opened"/>.</summary>
+    private IPAddress TakeRequested(BlockPool pool, IPAddress address, string field, string node, string holder, List<AddressBlock> opened)
     {
         var result = pool.TryTake(address, node, holder);
         if (result.Outcome == RequestOutcome.BlockFree)
         {
-            // The address opens a block no node holds: it becomes this node's, durably, first.
             pool.AssignBlock(result.Block!.Value, node);
-            var updated = State!.Clone();
-            updated.Status.Blocks.Add(new AddressBlock { Cidr = result.Block.Value.ToString(), Node = node });
-            try
-            {
-                await CommitAsync(updated);
-            }
-            catch
-            {
-                _pools = null;
-                throw;
-            }
+            opened.Add(new AddressBlock { Cidr = result.Block.Value.ToString(), Node = node });
             result = pool.TryTake(address, node, holder);
         }
         return result.Outcome switch
@@ -228,22 +235,12 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
         };
     }
 
-    private async Task<IPAddress> AllocateFromNewBlockAsync(BlockPool pool, string node, string holder)
+    /// <summary>An address of a free block, which is assigned to <paramref name="node"/> in memory and added to <paramref name="opened"/>.</summary>
+    private IPAddress AllocateFromNewBlock(BlockPool pool, string node, string holder, List<AddressBlock> opened)
     {
         var block = pool.TryAssignFreeBlock(node) ?? throw new ControlPlaneException(ErrorCode.ResourceExhausted,
             $"network '{Key}' has no free address for node '{node}' and no free block left", "spec.network");
-        var updated = State!.Clone();
-        updated.Status.Blocks.Add(new AddressBlock { Cidr = block.ToString(), Node = node });
-        try
-        {
-            await CommitAsync(updated);
-        }
-        catch
-        {
-            // The assignment did not become durable: rebuild from the store on the next call.
-            _pools = null;
-            throw;
-        }
+        opened.Add(new AddressBlock { Cidr = block.ToString(), Node = node });
         // A fresh block always has an address left for an endpoint (BlockPool.LongestBlock).
         return pool.TryAllocate(node, holder) ?? throw new InvalidOperationException($"the new block {block} of network '{Key}' has no free address");
     }
