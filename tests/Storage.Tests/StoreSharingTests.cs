@@ -47,6 +47,31 @@ public sealed class StoreSharingTests
     }
 
     /// <summary>
+    /// Silos sharing a store publish the changes they read from its log, their own included: one
+    /// this silo committed keeps what was stamped on it in memory (its commit time, for the watch
+    /// lag, and its write's trace), which the log does not hold.
+    /// </summary>
+    [Fact]
+    public void AChangeReadBackFromTheLog_KeepsItsCommitTimeAndTrace_OnTheSiloThatCommittedIt()
+    {
+        var database = ControlPlane.Tests.Shared.PostgresServer.Instance.CreateDatabase();
+        using var store = new PostgresGrainStore(database);
+        using var other = new PostgresGrainStore(database);
+        store.Open("a", 4);
+        other.Open("b", 4);
+        var trace = new System.Diagnostics.ActivityContext(System.Diagnostics.ActivityTraceId.CreateRandom(), System.Diagnostics.ActivitySpanId.CreateRandom(), System.Diagnostics.ActivityTraceFlags.Recorded);
+        var changes = new Change?[1];
+        store.Commit([new WriteRequest { Kind = "test", Key = "k", Partition = 1, ExpectedRevision = 0, Data = [1] }], new WriteOutcome[1], changes);
+        // As the group committer stamps a change once its commit returns.
+        (changes[0]!.CommittedAt, changes[0]!.TraceContext) = (12345, trace);
+
+        var read = Assert.Single(store.ReadChanges([0, 0, 0, 0], 10).Changes);
+        Assert.Equal(("k", 12345L, trace), (read.Key, read.CommittedAt, read.TraceContext));
+        var elsewhere = Assert.Single(other.ReadChanges([0, 0, 0, 0], 10).Changes);
+        Assert.Equal(("k", 0L), (elsewhere.Key, elsewhere.CommittedAt));
+    }
+
+    /// <summary>
     /// A silo whose lock connection ends (PostgreSQL restarted, the session killed) takes the lock
     /// again when it reconnects. If another cluster's silo took it in between, this one writes
     /// nothing (commits are UNAVAILABLE, its health probe fails) until it holds the lock again.

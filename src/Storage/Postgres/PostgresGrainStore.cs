@@ -94,6 +94,16 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
     private volatile string? _displaced;
     private NpgsqlConnection? _firstListener;
 
+    /// <summary>
+    /// The changes this silo committed, until the log reader reads them back. What the reader
+    /// publishes are new objects read from the log; each takes from its twin here what the group
+    /// committer stamps on a change in memory only (its commit time, for the watch lag, and its
+    /// write's trace context). Changes other silos committed have neither. Bounded: a twin never
+    /// read back (a commit whose outcome is in doubt) goes with the rest when there are too many.
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(int Partition, long Revision), Change> _committedHere = new();
+    private const int MaxCommittedHere = 65_536;
+
     /// <summary>The connection string as the operator gave it, without its password, for messages.</summary>
     private readonly string _setting;
 
@@ -403,6 +413,11 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
                     heads.Keys.ToArray(), heads.Values.ToArray()));
                 write.BatchCommands.Add(new NpgsqlBatchCommand($"NOTIFY {Channel}"));
                 await write.ExecuteNonQueryAsync().ConfigureAwait(false);
+                if (_committedHere.Count > MaxCommittedHere) _committedHere.Clear();
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    if (changes[i] is { } change) _committedHere[(change.Partition, change.Revision)] = change;
+                }
                 // Round trip 3.
                 await tx.CommitAsync().ConfigureAwait(false);
                 return true;
@@ -580,6 +595,10 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
                         Partition = reader.GetInt32(0), Revision = reader.GetInt64(1), Kind = reader.GetString(2), Key = reader.GetString(3),
                         Namespace = reader.GetString(4), Index = reader.GetString(5), Type = (ChangeType)reader.GetInt16(6), Data = (byte[])reader[7],
                     };
+                    if (_committedHere.TryRemove((change.Partition, change.Revision), out var twin) && twin.Kind == change.Kind && twin.Key == change.Key)
+                    {
+                        (change.CommittedAt, change.TraceContext) = (twin.CommittedAt, twin.TraceContext);
+                    }
                     changes.Add(change);
                     if (++read[change.Partition] == limit && change.Revision < heads[change.Partition])
                     {
