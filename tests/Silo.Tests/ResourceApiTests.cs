@@ -37,6 +37,10 @@ public sealed class ResourceApiTests
         await api.DeleteAsync("", "team-a", updated.Metadata.Etag);
         await Fails(StatusCode.NotFound, () => api.GetAsync("", "team-a"));
         await Fails(StatusCode.NotFound, () => api.DeleteAsync("", "team-a"));
+        // A name no object can have is a mistake in the request, said as one (List and Watch say so of a namespace).
+        await Fails(StatusCode.InvalidArgument, () => api.GetAsync("", "BAD_"), "name: 'BAD_' must be dot-separated DNS labels");
+        await Fails(StatusCode.InvalidArgument, () => api.DeleteAsync("", "Team-A"), "name:");
+        await Fails(StatusCode.InvalidArgument, () => silo.Client.Endpoints.DeleteAsync("Shop", "web"), "namespace: 'Shop' must consist of lower-case letters");
 
         // A uid in an update is a precondition, as in Kubernetes: an update written for the object
         // of that uid does not land on another object created since under the same name.

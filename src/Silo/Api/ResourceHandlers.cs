@@ -111,12 +111,21 @@ public sealed class ResourceHandlers<T, TGrain>(ResourceKind<T> kind, IGrainFact
         return response;
     }
 
+    /// <summary>
+    /// The key of an object named in a request. A write's names (<c>metadata.</c>) get each kind's
+    /// full naming rule from its grain; a name that only looks an object up (a Get, a Delete, an
+    /// explain's peer) is refused here if no object of any kind could have it, as List and Watch
+    /// refuse such a namespace, rather than answered NOT_FOUND, which hides a typo.
+    /// </summary>
     public static string KeyOf(IResourceKind kind, string ns, string name, string fieldPrefix = "")
     {
+        var lookup = fieldPrefix != "metadata.";
         RequireName(fieldPrefix + "name", name);
+        if (lookup && Grains.Validation.Names.Dns1123SubdomainError(name) is { } nameError) throw ControlPlaneException.Invalid(fieldPrefix + "name", nameError);
         if (kind.Namespaced)
         {
             RequireName(fieldPrefix + "namespace", ns);
+            if (lookup && Grains.Validation.Names.Dns1123LabelError(ns) is { } nsError) throw ControlPlaneException.Invalid(fieldPrefix + "namespace", nsError);
         }
         else if (ns.Length > 0)
         {
