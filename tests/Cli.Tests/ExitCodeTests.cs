@@ -121,7 +121,8 @@ public sealed class ExitCodeTests
     {
         var unreachable = await Netctl.RunAsync(["--server", "127.0.0.1:1", "get", "ns"]);
         Assert.Equal(1, unreachable.ExitCode);
-        Assert.Contains("server http://127.0.0.1:1 is unavailable", Assert.Single(unreachable.Errors));
+        // What the connection met, not the gRPC client's "Error connecting to subchannel."
+        Assert.Equal("error: server http://127.0.0.1:1 is unavailable: cannot connect: connection refused (nothing listens on that port)", Assert.Single(unreachable.Errors));
 
         var missing = await Netctl.RunAsync(["--server", "127.0.0.1:1", "apply", "-f", "/nonexistent/cliw.yaml"]);
         Assert.Equal(1, missing.ExitCode);

@@ -68,13 +68,14 @@ internal sealed class ServerSet : IDisposable
         catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && !cancellationToken.IsCancellationRequested)
         {
             var late = DateTime.UtcNow >= deadline;
+            var reason = Calls.Reason(e);
             throw new CliException(Addresses.Count == 1
                 ? late
-                    ? $"{e.Status.Detail} (--timeout {_timeout.TotalSeconds:0.###}s)"
-                    : $"server {Addresses[0]} is unavailable: {e.Status.Detail}{Hint(e.Status.DebugException, Addresses[0])}"
+                    ? $"{reason} (--timeout {_timeout.TotalSeconds:0.###}s)"
+                    : $"server {Addresses[0]} is unavailable: {reason}{Hint(e.Status.DebugException, Addresses[0])}"
                 : late
-                    ? $"{e.Status.Detail}; the call's deadline (--timeout {_timeout.TotalSeconds:0.###}s) passed before it could move on to the next server (the next call goes there first)"
-                    : $"no server is available ({string.Join(", ", Addresses)}); last error: {e.Status.Detail}");
+                    ? $"{reason}; the call's deadline (--timeout {_timeout.TotalSeconds:0.###}s) passed before it could move on to the next server (the next call goes there first)"
+                    : $"no server is available ({string.Join(", ", Addresses)}); last error: {reason}");
         }
     }
 

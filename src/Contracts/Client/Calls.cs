@@ -19,4 +19,35 @@ public static class Calls
     /// out), not the transport or the client's own deadline.
     /// </summary>
     public static bool IsClassified(RpcException e) => e.Trailers.Get(ClassifiedTrailer) is not null;
+
+    /// <summary>
+    /// Why a call failed, in words, for a message: what the connection met on the network when a
+    /// socket error is among the status's exceptions (told by its type and error code, never its
+    /// text), else the status's own detail. For a port nothing listens on, Grpc.Net.Client's detail
+    /// is only "Error connecting to subchannel."
+    /// </summary>
+    public static string Reason(RpcException e)
+    {
+        for (var inner = e.Status.DebugException; inner is not null; inner = inner.InnerException)
+        {
+            // Our unix-socket connector's own words name the path and what is (not) there.
+            if (inner is UnixSocketConnectException) return inner.Message;
+            if (inner is System.Net.Sockets.SocketException socket)
+            {
+                return "cannot connect: " + socket.SocketErrorCode switch
+                {
+                    System.Net.Sockets.SocketError.ConnectionRefused => "connection refused (nothing listens on that port)",
+                    System.Net.Sockets.SocketError.TimedOut => "connection timed out",
+                    System.Net.Sockets.SocketError.HostUnreachable or System.Net.Sockets.SocketError.NetworkUnreachable => "no route to the host",
+                    System.Net.Sockets.SocketError.HostNotFound or System.Net.Sockets.SocketError.NoData or System.Net.Sockets.SocketError.TryAgain => "the host name does not resolve",
+                    System.Net.Sockets.SocketError.ConnectionReset => "the connection was reset",
+                    _ => socket.Message,
+                };
+            }
+        }
+        return e.Status.Detail.Length > 0 ? e.Status.Detail : e.Status.DebugException?.Message ?? e.StatusCode.ToString();
+    }
 }
+
+/// <summary>A unix socket that could not be connected to; its message names the path and why.</summary>
+public sealed class UnixSocketConnectException(string message, Exception inner) : IOException(message, inner);

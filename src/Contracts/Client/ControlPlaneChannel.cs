@@ -122,7 +122,7 @@ public static class ControlPlaneChannel
                 // Named, since the client's message names only the channel's stand-in authority (localhost:80).
                 socket.Dispose();
                 // A path with no socket reads as "Cannot assign requested address" (ENOENT mapped to AddressNotAvailable).
-                throw new IOException($"cannot connect to unix:{path}: {(Path.Exists(path) ? e.Message : "no such socket")}", e);
+                throw new UnixSocketConnectException($"cannot connect to unix:{path}: {(Path.Exists(path) ? e.Message : "no such socket")}", e);
             }
             catch
             {

@@ -121,12 +121,8 @@ public sealed class FailoverCallInvoker : CallInvoker, IDisposable
     /// <summary>Calls move on from <paramref name="index"/> (unless another call already moved them).</summary>
     private void Leave(int index, RpcException reason)
     {
-        if (_addresses.Length > 1 && MovedOn(index)) FailedOver?.Invoke(_addresses[index], Reason(reason));
+        if (_addresses.Length > 1 && MovedOn(index)) FailedOver?.Invoke(_addresses[index], Calls.Reason(reason));
     }
-
-    /// <summary>What went wrong, in words: a transport failure (an unanswered ping) comes with no status detail.</summary>
-    private static string Reason(RpcException e) =>
-        e.Status.Detail.Length > 0 ? e.Status.Detail : e.Status.DebugException?.Message ?? e.StatusCode.ToString();
 
     /// <summary>The silo after <paramref name="index"/> becomes current, if <paramref name="index"/> still is.</summary>
     private bool MovedOn(int index)
@@ -161,7 +157,7 @@ public sealed class FailoverCallInvoker : CallInvoker, IDisposable
         StatusCode.Unavailable when e.Status.Detail.Length > 0 => e,
         StatusCode.DeadlineExceeded => new RpcException(new Status(StatusCode.Unavailable,
             $"{_addresses[index]} did not answer within the call's deadline{(e.Status.Detail.Length > 0 ? ": " + e.Status.Detail : "")}", e.Status.DebugException), e.Trailers),
-        _ => new RpcException(new Status(StatusCode.Unavailable, $"{_addresses[index]} went away: {Reason(e)}", e.Status.DebugException), e.Trailers),
+        _ => new RpcException(new Status(StatusCode.Unavailable, $"{_addresses[index]} went away: {Calls.Reason(e)}", e.Status.DebugException), e.Trailers),
     };
 
     /// <summary>One unary call, made on each silo in turn while they answer UNAVAILABLE.</summary>
