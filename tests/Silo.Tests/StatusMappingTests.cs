@@ -21,6 +21,8 @@ public sealed class StatusMappingTests
         var write = StatusMapping.Classify(lost, write: !AccessRules.IsRead("/controlplane.v1.Endpoints/Create"))!.Value;
         Assert.Equal(StatusCode.Unknown, write.StatusCode);
         Assert.Contains("may have been made; read the object", write.Detail);
+        // Said as what happened: a timeout is a grain that did not answer, not one that went away.
+        Assert.Contains(lost is TimeoutException ? "did not answer in time" : "went away during the call", write.Detail);
         var read = StatusMapping.Classify(lost, write: !AccessRules.IsRead("/controlplane.v1.Endpoints/Get"))!.Value;
         Assert.Equal(StatusCode.Unavailable, read.StatusCode);
     }

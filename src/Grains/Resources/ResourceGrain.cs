@@ -199,6 +199,9 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         {
             throw ControlPlaneException.Invalid("metadata.etag", "is set, but a create makes a new object: leave it empty, or use Update");
         }
+        // Once before the kind's checks, whose cost grows with the object (a refused policy of
+        // megabytes took seconds of them), and again after, since they may add server-owned fields.
+        Validation.ObjectSize.Require(created);
         // Labels after the kind's checks, which may set server-owned ones (a namespace's name label).
         Validate(created);
         Validation.Names.RequireLabels("metadata.labels", meta.Labels);
@@ -238,6 +241,8 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
                 $"{ControlPlaneException.Quote(meta.Uid)} is not the uid of {typeof(T).Name} '{Key}' ('{MetaOf(existing).Uid}'): it was deleted and created again since it was read; read it again", "metadata.uid");
         }
         Inherit(existing, requested);
+        // Before the kind's checks too, as a create's (their cost grows with the object).
+        Validation.ObjectSize.Require(requested);
         Validate(requested);
         Validation.Names.RequireLabels("metadata.labels", meta.Labels);
         var updated = Merge(existing.Clone(), requested);

@@ -36,6 +36,7 @@ public static class ObjectSize
         var encoded = message.ToByteString();
         foreach (var field in message.Descriptor.Fields.InFieldNumberOrder())
         {
+            if (!Present(message, field)) continue;
             var without = message.Descriptor.Parser.ParseFrom(encoded);
             field.Accessor.Clear(without);
             var size = total - without.CalculateSize();
@@ -45,4 +46,12 @@ public static class ObjectSize
             ? Largest(inner, best.Path + ".", depth - 1)
             : (best.Path, best.Size);
     }
+
+    /// <summary>Whether clearing <paramref name="field"/> could save anything (an empty or unset one is skipped, not copied).</summary>
+    private static bool Present(IMessage message, FieldDescriptor field) => field.Accessor.GetValue(message) switch
+    {
+        null => false,
+        System.Collections.ICollection { Count: 0 } => false,
+        _ => true,
+    };
 }

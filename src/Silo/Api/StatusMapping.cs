@@ -28,8 +28,10 @@ public static class StatusMapping
         // was sent: the write may have been made. UNAVAILABLE would tell the client that nothing
         // happened and a retry is safe (a retried create would then hear ALREADY_EXISTS for its
         // own object); UNKNOWN says to read the object first.
-        SiloUnavailableException or TimeoutException when write =>
+        SiloUnavailableException when write =>
             new Status(StatusCode.Unknown, Bound($"the outcome is unknown: the object's grain went away during the call, so the write may have been made; read the object before trying again ({FirstLine(exception)})")),
+        TimeoutException when write =>
+            new Status(StatusCode.Unknown, Bound($"the outcome is unknown: the object's grain did not answer in time (busy with earlier calls, or its silo stalled), so the write may have been made; read the object before trying again ({FirstLine(exception)})")),
         SiloUnavailableException or OrleansMessageRejectionException or TimeoutException =>
             new Status(StatusCode.Unavailable, Bound($"the object's grain is unreachable: {FirstLine(exception)}")),
         // Cancelled inside the silo while the caller still waits: the runtime gave up on the call,
