@@ -31,6 +31,23 @@ public sealed class ClientCertificatesTests
         Assert.Contains("expired on", problem);
     }
 
+    /// <summary>The cluster CA's own certificate for clientAuth, but with a key that may only sign certificates: no TLS client (RFC 5280 4.2.1.3).</summary>
+    [Fact]
+    public void ACertificateWhoseKeyMayNotSign_IsRefused()
+    {
+        using var pki = ClusterPki.Create();
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=signless, OU=admin", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, critical: true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.2")], critical: false));
+        var now = DateTimeOffset.UtcNow;
+        using var certificate = request.Create(pki.Ca.Certificate, now.AddDays(-1), now.AddDays(1), [1, 2, 3, 4]);
+        var check = new ClientCertificates(X509CertificateLoader.LoadCertificateFromFile(pki.CaPath), TimeProvider.System);
+
+        Assert.Null(check.Check(certificate, out var problem));
+        Assert.Equal("certificate 'CN=signless, OU=admin' is not a client certificate (its key usage lacks digitalSignature)", problem);
+    }
+
     [Fact]
     public void ForeignCertificate_IsRefusedEveryTime_WithTheReason()
     {

@@ -73,6 +73,10 @@ public sealed partial class ClientCertificates(X509Certificate2 ca, TimeProvider
                 ? $"certificate '{certificate.Subject}' is not a client certificate (no clientAuth usage)"
                 : $"certificate '{certificate.Subject}' is not issued by the cluster CA";
         }
+        // RFC 5280 4.2.1.3: a key whose usage is stated and lacks digitalSignature may not sign,
+        // and a TLS client proves it holds its key by signing.
+        if (certificate.Extensions.OfType<X509KeyUsageExtension>().FirstOrDefault() is { } usage && !usage.KeyUsages.HasFlag(X509KeyUsageFlags.DigitalSignature))
+            return $"certificate '{certificate.Subject}' is not a client certificate (its key usage lacks digitalSignature)";
         var units = Caller.RoleUnits(certificate);
         if (units is null || units.Count > 1)
             return $"certificate '{certificate.Subject}' names {(units is null ? "its subject ambiguously (a multi-valued name)" : $"{units.Count} roles")}; a certificate carries exactly one OU, its role";
