@@ -82,6 +82,11 @@ public sealed class ObjectCommandTests
         Assert.StartsWith("web ", two.OutputLines[1]);
         Assert.Equal(["NAME", "NETWORK", "NODE", "READY", "IPS", "AGE"], two.OutputLines[2].Split(' ', StringSplitOptions.RemoveEmptyEntries));
         Assert.Equal(["web-1", "web-2"], two.OutputLines[3..].Select(l => l.Split(' ')[0]));
+        // Kinds joined by commas, as kubectl takes them: a table per kind, each with every object of its kind.
+        var kinds = await Netctl.RunAsync(silo, "get", "svc,ep", "-n", "shop", "-o", "name");
+        Assert.True(kinds.ExitCode == 0, kinds.ToString());
+        Assert.Equal(["service/shop/web", "endpoint/shop/client", "endpoint/shop/web-1", "endpoint/shop/web-2"], kinds.OutputLines);
+        Assert.Contains("separate kinds with single commas", (await Netctl.RunAsync(silo, "get", "svc,,ep")).Error);
         var list = JsonNode.Parse((await Netctl.RunAsync(silo, "get", "service/shop/web", "endpoint/shop/web-1", "-o", "json")).Output)!;
         Assert.Equal([("Service", "web"), ("Endpoint", "web-1")], list["items"]!.AsArray().Select(i => ((string)i!["kind"]!, (string)i["metadata"]!["name"]!)));
 

@@ -181,7 +181,7 @@ public sealed class SecurityTests(TlsSiloFixture cluster) : IClassFixture<TlsSil
     {
         using var reader = cluster.Client("dashboard", "reader");
         var before = await PositionAsync(cluster.Silo.Client);
-        await Fails(StatusCode.PermissionDenied, () => reader.Namespaces.CreateAsync(Namespace("by-reader")), "role reader (dashboard) may only get, list and watch", "Namespaces/Create");
+        await Fails(StatusCode.PermissionDenied, () => reader.Namespaces.CreateAsync(Namespace("by-reader")), "role reader (dashboard) may only read (get, list, watch, explain, convergence status and waits)", "Namespaces/Create");
         await Fails(StatusCode.PermissionDenied, () => reader.Endpoints.CreateAsync(Endpoint("ns", "by-reader", "net", "node-1")), "role reader", "Endpoints/Create");
         await Fails(StatusCode.PermissionDenied, () => reader.Nodes.DeleteAsync("", "node-1"), "role reader", "Nodes/Delete");
         await Fails(StatusCode.PermissionDenied, () => reader.HeartbeatAsync("node-1"), "role reader", "Nodes/Heartbeat");

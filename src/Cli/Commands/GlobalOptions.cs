@@ -134,7 +134,19 @@ internal sealed class GlobalOptions
     /// </summary>
     public static List<(ResourceKind Kind, List<string> Names)> Named(string kindArgument, IReadOnlyList<string> names, bool writable = false)
     {
-        if (!kindArgument.Contains('/', StringComparison.Ordinal)) return [(Kind(kindArgument, writable), [.. names])];
+        if (!kindArgument.Contains('/', StringComparison.Ordinal))
+        {
+            if (!kindArgument.Contains(',', StringComparison.Ordinal)) return [(Kind(kindArgument, writable), [.. names])];
+            // Several kinds, as kubectl takes them (svc,ep): the names, if any, in each.
+            var kinds = new List<(ResourceKind Kind, List<string> Names)>();
+            foreach (var part in kindArgument.Split(','))
+            {
+                if (part.Length == 0) throw CliException.Usage($"'{kindArgument}': separate kinds with single commas (e.g. svc,ep)");
+                var kind = Kind(part, writable);
+                if (!kinds.Exists(k => k.Kind == kind)) kinds.Add((kind, [.. names]));
+            }
+            return kinds;
+        }
         var groups = new List<(ResourceKind Kind, List<string> Names)>();
         foreach (var argument in names.Prepend(kindArgument))
         {

@@ -66,7 +66,7 @@ public readonly record struct IpPrefix(UInt128 Network, int Length, AddressFamil
             (canonical && (!HostAddresses.IsCanonicalInput(text.AsSpan(0, slash), address) || !HostAddresses.IsDecimal(lengthText, 3))) ||
             !int.TryParse(lengthText, System.Globalization.NumberStyles.None, null, out var length))
         {
-            problem = $"{HostAddresses.Quote(text)} is not a CIDR (IPv4 dotted quad or IPv6 address, '/', prefix length)";
+            problem = $"{HostAddresses.Quote(text)} is not a CIDR (an IPv4 dotted quad of decimal parts without leading zeros, or an IPv6 address; '/'; a prefix length)";
             return null;
         }
         if (address.IsIPv4MappedToIPv6 || (address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0))

@@ -41,7 +41,7 @@ public static class SiloOptionsValidator
             try
             {
                 var prefix = AddressInput.ParsePrefix(name, cidr);
-                if (prefix.Bits - prefix.Length > 20) errors.Add($"ControlPlane:{name} {cidr} is larger than 2^20 addresses");
+                if (prefix.Bits - prefix.Length > 20) errors.Add($"ControlPlane:{name}='{cidr}': a service range holds at most 2^20 addresses ({(prefix.Family == System.Net.Sockets.AddressFamily.InterNetwork ? "/12" : "/108")} or longer)");
             }
             catch (ControlPlaneException e)
             {

@@ -70,7 +70,7 @@ public static class AccessRules
         if (permission == Permission.Read) return null;
         return caller.Role switch
         {
-            Role.Reader => $"{Who(caller)} may only get, list and watch; {Short(method)} is a write",
+            Role.Reader => $"{Who(caller)} may only read (get, list, watch, explain, convergence status and waits); {Short(method)} is a write",
             Role.Orchestrator => permission is Permission.NamespacedWrite or Permission.EndpointOnOwnNode ? null
                 : $"{Who(caller)} may only write namespaced objects (endpoints, services, network policies, service exports); {Short(method)} changes a cluster-scoped object",
             Role.Agent => AgentDenial(caller, method, permission, request, storedEndpointNode),
