@@ -130,6 +130,12 @@ public sealed class ConnectionTests
             Assert.True(result.ExitCode == 1, result.ToString());
             Assert.StartsWith(error, Assert.Single(result.Errors));
         }
+        // Every problem of a file at once, in its order.
+        var twoProblems = dir.File("two.yaml", "namespace: shop\ntimeout: 10x\nfoo: bar\n");
+        var both = await Netctl.RunAsync(["--config", twoProblems, .. get]);
+        Assert.True(both.ExitCode == 1, both.ToString());
+        Assert.Equal($"error: {twoProblems}: line 2: timeout '10x' is not a duration longer than zero (e.g. 30s, 500ms, 2m)\n"
+            + $"{twoProblems}: line 3: unknown setting 'foo' (known: server, dns, namespace, timeout, ca, cert, key)", both.Error.Trim());
         var flag = await Netctl.RunAsync(["--server", "127.0.0.1:1", "--timeout", "10", .. get]);
         Assert.True(flag.ExitCode == 2, flag.ToString());
         Assert.StartsWith("error: --timeout '10' is a bare number", Assert.Single(flag.Errors));

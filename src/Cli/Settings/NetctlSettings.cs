@@ -162,20 +162,33 @@ internal sealed record NetctlSettings(IReadOnlyList<string> Servers, string Dns,
         }
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" }) return values;
         if (stream.Documents[0].RootNode is not YamlMappingNode root) throw new CliException($"{path}: expected a mapping of settings ({string.Join(", ", FileKeys)})");
+        // Every problem of the file at once, in the file's order: fixing one should not uncover the next.
+        var problems = new List<string>();
         foreach (var (keyNode, valueNode) in root.Children)
         {
             var key = ((YamlScalarNode)keyNode).Value ?? string.Empty;
             if (!FileKeys.Contains(key))
-                throw new CliException($"{path}: line {keyNode.Start.Line}: unknown setting '{key}' (known: {string.Join(", ", FileKeys)})");
-            values[key] = valueNode switch
+            {
+                problems.Add($"{path}: line {keyNode.Start.Line}: unknown setting '{key}' (known: {string.Join(", ", FileKeys)})");
+                continue;
+            }
+            string? value = valueNode switch
             {
                 YamlScalarNode scalar => scalar.Value ?? string.Empty,
                 // server: [a, b] is the same as server: "a,b".
                 YamlSequenceNode list when key == "server" => string.Join(",", list.Children.OfType<YamlScalarNode>().Select(s => s.Value)),
-                _ => throw new CliException($"{path}: line {valueNode.Start.Line}: '{key}' must be a single value"),
+                _ => null,
             };
+            if (value is null)
+            {
+                problems.Add($"{path}: line {valueNode.Start.Line}: '{key}' must be a single value");
+                continue;
+            }
+            if (key == "timeout" && ParseDuration(value, out var problem) is null) problems.Add($"{path}: line {valueNode.Start.Line}: timeout {problem}");
+            values[key] = value;
             values.Lines[key] = (int)valueNode.Start.Line;
         }
+        if (problems.Count > 0) throw new CliException(string.Join("\n", problems));
         return values;
     }
 }
