@@ -80,6 +80,10 @@ public sealed class LifecycleTests
         Assert.NotEqual(0, Shell.Run("ip", "-n", cluster.Host(refused), "link", "show", "cpvx100").Code);
         Assert.NotEqual(0, Shell.Run("ip", "netns", "exec", cluster.Host(refused), "nft", "list", "table", "inet", "controlplane").Code);
         Assert.Contains("table inet controlplane", cluster.Ruleset(registered));
+        // The agent whose namespace does not have the address says so once, at start; the other does not.
+        var without = cluster.HostAddress(1) == "10.99.0.1" ? 2 : 1;
+        Assert.Equal(1, cluster.LogLines(without, "Agent:UnderlayIp 10.99.0.1 is on no interface of this host"));
+        Assert.Equal(0, cluster.LogLines(3 - without, "is on no interface"));
     }
 
     [Fact]

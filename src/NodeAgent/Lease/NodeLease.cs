@@ -53,6 +53,14 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // The other nodes send this node's overlay traffic to the address: said once, at start,
+        // when no interface here has it (a typo, or the agent started in another namespace).
+        var underlay = System.Net.IPAddress.Parse(options.UnderlayIp);
+        if (!System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+                .Any(i => i.GetIPProperties().UnicastAddresses.Any(a => a.Address.Equals(underlay))))
+        {
+            Log.UnderlayNotHere(logger, options.UnderlayIp);
+        }
         var backoff = FirstBackoff;
         var registered = false;
         while (!stoppingToken.IsCancellationRequested)
@@ -146,6 +154,9 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
 
         [LoggerMessage(2, LogLevel.Warning, "Control plane {Address} unreachable ({Status}); retrying within {BackoffMs} ms")]
         public static partial void Unreachable(ILogger logger, string address, StatusCode status, double backoffMs);
+
+        [LoggerMessage(5, LogLevel.Warning, "Agent:UnderlayIp {UnderlayIp} is on no interface of this host (its network namespace): the other nodes' overlay traffic to it will not arrive here")]
+        public static partial void UnderlayNotHere(ILogger logger, string underlayIp);
 
         [LoggerMessage(4, LogLevel.Error, "Control plane {Address} refused node {Node}: {Status}: {Detail}; retrying within {BackoffMs} ms")]
         public static partial void Refused(ILogger logger, string address, string node, StatusCode status, string detail, double backoffMs);
