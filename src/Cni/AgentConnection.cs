@@ -82,9 +82,8 @@ public sealed class AgentConnection(string socket) : IDisposable
     private string ConnectFailure(RpcException e)
     {
         if (e.Status.DebugException is not { } cause) return e.Status.Detail;
-        for (var inner = cause; inner is not null; inner = inner.InnerException)
+        if (Calls.SocketErrorOf(e) is { } socket)
         {
-            if (inner is not SocketException socket) continue;
             // connect(2) refuses a path that is not a socket with ECONNREFUSED too: the path tells them apart.
             var kind = FileType.Of(Socket);
             if (kind != FileKind.Socket) return FileType.Describe(kind);

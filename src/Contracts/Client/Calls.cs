@@ -28,24 +28,33 @@ public static class Calls
     /// </summary>
     public static string Reason(RpcException e)
     {
-        for (var inner = e.Status.DebugException; inner is not null; inner = inner.InnerException)
+        // Our unix-socket connector's own words name the path and what is (not) there.
+        if (Inner<UnixSocketConnectException>(e) is { } unix) return unix.Message;
+        if (SocketErrorOf(e) is { } socket)
         {
-            // Our unix-socket connector's own words name the path and what is (not) there.
-            if (inner is UnixSocketConnectException) return inner.Message;
-            if (inner is System.Net.Sockets.SocketException socket)
+            return "cannot connect: " + socket.SocketErrorCode switch
             {
-                return "cannot connect: " + socket.SocketErrorCode switch
-                {
-                    System.Net.Sockets.SocketError.ConnectionRefused => "connection refused (nothing listens on that port)",
-                    System.Net.Sockets.SocketError.TimedOut => "connection timed out",
-                    System.Net.Sockets.SocketError.HostUnreachable or System.Net.Sockets.SocketError.NetworkUnreachable => "no route to the host",
-                    System.Net.Sockets.SocketError.HostNotFound or System.Net.Sockets.SocketError.NoData or System.Net.Sockets.SocketError.TryAgain => "the host name does not resolve",
-                    System.Net.Sockets.SocketError.ConnectionReset => "the connection was reset",
-                    _ => socket.Message,
-                };
-            }
+                System.Net.Sockets.SocketError.ConnectionRefused => "connection refused (nothing listens on that port)",
+                System.Net.Sockets.SocketError.TimedOut => "connection timed out",
+                System.Net.Sockets.SocketError.HostUnreachable or System.Net.Sockets.SocketError.NetworkUnreachable => "no route to the host",
+                System.Net.Sockets.SocketError.HostNotFound or System.Net.Sockets.SocketError.NoData or System.Net.Sockets.SocketError.TryAgain => "the host name does not resolve",
+                System.Net.Sockets.SocketError.ConnectionReset => "the connection was reset",
+                _ => socket.Message,
+            };
         }
         return e.Status.Detail.Length > 0 ? e.Status.Detail : e.Status.DebugException?.Message ?? e.StatusCode.ToString();
+    }
+
+    /// <summary>The socket error among the status's exceptions, if the call failed on one.</summary>
+    public static System.Net.Sockets.SocketException? SocketErrorOf(RpcException e) => Inner<System.Net.Sockets.SocketException>(e);
+
+    private static T? Inner<T>(RpcException e) where T : Exception
+    {
+        for (var inner = e.Status.DebugException; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is T found) return found;
+        }
+        return null;
     }
 }
 

@@ -28,7 +28,7 @@ public static class Settings
     /// </param>
     public static T Read<T>(this IConfiguration section, bool everyKey = false) where T : new()
     {
-        var properties = typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite).ToList();
+        var properties = SettableProperties(typeof(T)).ToList();
         var errors = properties.Select(p => Problem(section, p.Name, p.PropertyType)).OfType<string>().ToList();
         if (everyKey) errors.AddRange(UnknownKeys(section, [.. properties.Select(p => p.Name)]));
         if (errors.Count > 0) throw new InvalidConfigurationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
@@ -37,7 +37,11 @@ public static class Settings
 
     /// <summary>The settings of <typeparamref name="T"/>, by name: for a section several options types share.</summary>
     public static IEnumerable<string> SettingNames<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicProperties)] T>() =>
-        typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite).Select(p => p.Name);
+        SettableProperties(typeof(T)).Select(p => p.Name);
+
+    /// <summary>The settings an options type has: its public properties that can be set.</summary>
+    private static IEnumerable<PropertyInfo> SettableProperties([DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicProperties)] Type type) =>
+        type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite);
 
     /// <summary>
     /// Refuses a key of <paramref name="section"/> that is none of <paramref name="known"/>, as

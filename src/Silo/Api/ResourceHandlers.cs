@@ -66,7 +66,8 @@ public sealed class ResourceHandlers<T, TGrain>(ResourceKind<T> kind, IGrainFact
     private string KeyOf(T resource)
     {
         var meta = kind.MetaOf(resource);
-        return KeyOf(kind, meta.Namespace, meta.Name, "metadata.");
+        // A write's names get each kind's full naming rule from its grain.
+        return WellFormedKey(kind, meta.Namespace, meta.Name, "metadata.");
     }
 
     /// <summary>One page of a kind, read from the store.</summary>
@@ -112,20 +113,24 @@ public sealed class ResourceHandlers<T, TGrain>(ResourceKind<T> kind, IGrainFact
     }
 
     /// <summary>
-    /// The key of an object named in a request. A write's names (<c>metadata.</c>) get each kind's
-    /// full naming rule from its grain; a name that only looks an object up (a Get, a Delete, an
-    /// explain's peer) is refused here if no object of any kind could have it, as List and Watch
-    /// refuse such a namespace, rather than answered NOT_FOUND, which hides a typo.
+    /// The key of an object a request looks up (a Get, a Delete, an explain's peer): a name no
+    /// object of any kind could have is refused, as List and Watch refuse such a namespace, rather
+    /// than answered NOT_FOUND, which hides a typo.
     /// </summary>
     public static string KeyOf(IResourceKind kind, string ns, string name, string fieldPrefix = "")
     {
-        var lookup = fieldPrefix != "metadata.";
+        var key = WellFormedKey(kind, ns, name, fieldPrefix);
+        if (Grains.Validation.Names.Dns1123SubdomainError(name) is { } nameError) throw ControlPlaneException.Invalid(fieldPrefix + "name", nameError);
+        if (kind.Namespaced && Grains.Validation.Names.Dns1123LabelError(ns) is { } nsError) throw ControlPlaneException.Invalid(fieldPrefix + "namespace", nsError);
+        return key;
+    }
+
+    private static string WellFormedKey(IResourceKind kind, string ns, string name, string fieldPrefix)
+    {
         RequireName(fieldPrefix + "name", name);
-        if (lookup && Grains.Validation.Names.Dns1123SubdomainError(name) is { } nameError) throw ControlPlaneException.Invalid(fieldPrefix + "name", nameError);
         if (kind.Namespaced)
         {
             RequireName(fieldPrefix + "namespace", ns);
-            if (lookup && Grains.Validation.Names.Dns1123LabelError(ns) is { } nsError) throw ControlPlaneException.Invalid(fieldPrefix + "namespace", nsError);
         }
         else if (ns.Length > 0)
         {
