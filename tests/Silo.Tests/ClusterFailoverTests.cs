@@ -185,6 +185,42 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
         Assert.Equal("Active", await cluster.MembershipStatusAsync(2));
     }
 
+    /// <summary>
+    /// A silo given the cluster's membership but another database would have taken the objects
+    /// Orleans placed on it into that database (Lists through it missed the others' objects, and
+    /// creates through the others failed for a namespace only it could not see). It stops at
+    /// start, naming both databases, and the cluster's own silo keeps serving; after a kill of
+    /// that silo the binding outlives it for its lease, so a restart on the wrong database is
+    /// refused too.
+    /// </summary>
+    [Fact]
+    public async Task ASiloOnAnotherDatabase_WithTheClustersMembership_IsRefusedAtStart_NamingBothDatabases()
+    {
+        await using var cluster = await LocalCluster.StartAsync(silos: 1);
+        await cluster.QueryAsync("CREATE DATABASE elsewhere");
+        using var client = new ControlPlaneClient(cluster.SiloAddress(1));
+        await client.Namespaces.CreateAsync(Fixtures.Namespace("shop"), Calls.Within(TimeSpan.FromSeconds(30)));
+        var elsewhere = cluster.Postgres.Replace("Database=postgres", "Database=elsewhere", StringComparison.Ordinal);
+        var data = Path.Combine(cluster.Directory, "elsewhere");
+        string[] args = ["--Silo:Port=0", "--Dns:Enabled=false", $"--Silo:DataDirectory={data}", "--Cluster:Membership=redis",
+            $"--Cluster:Redis=127.0.0.1:{cluster.Setting("REDIS_PORT")}", "--Cluster:AdvertisedAddress=127.0.0.1",
+            "--Store:Provider=postgres", $"--Store:Postgres={elsewhere}", "--Store:SiloId=elsewhere"];
+
+        var (code, text) = await HostingTests.RunAsync("ControlPlane.Silo", args);
+
+        Assert.Equal(1, code);
+        Assert.Contains("cluster 'controlplane' (Cluster:ClusterId, with the membership in Cluster:Redis) runs on another store: database 'postgres' at 127.0.0.1:", text);
+        Assert.Contains("this silo's Store:Postgres is database 'elsewhere' at 127.0.0.1:", text);
+        Assert.Equal("shop", (await client.Namespaces.GetAsync("", "shop")).Metadata.Name);
+        await client.Namespaces.CreateAsync(Fixtures.Namespace("after"), Calls.Within(TimeSpan.FromSeconds(30)));
+
+        Assert.Equal(0, SiloProcess.Signal(cluster.SiloPid(1), 9));
+        while (LocalCluster.IsAlive(cluster.SiloPid(1))) await Task.Delay(20);
+        (code, text) = await HostingTests.RunAsync("ControlPlane.Silo", args);
+        Assert.Equal(1, code);
+        Assert.Contains("runs on another store", text);
+    }
+
     [Fact]
     public async Task ASiloThatLosesPostgres_SaysNotServing_FailsWritesUnavailable_AndRecoversByItself()
     {

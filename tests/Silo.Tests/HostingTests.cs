@@ -18,7 +18,8 @@ public sealed class HostingTests : IDisposable
 {
     private readonly string _data = Path.Combine(Path.GetTempPath(), "cp-host-" + Guid.NewGuid().ToString("N"));
 
-    private static async Task<(int Code, string Output)> RunAsync(string program, params string[] args)
+    /// <summary>Runs one of the programs to its end (at most a minute); returns its exit code and everything it wrote.</summary>
+    internal static async Task<(int Code, string Output)> RunAsync(string program, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, program + ".dll"));

@@ -144,6 +144,63 @@ public sealed class WatchApiTests
         Assert.DoesNotContain(byNetwork.Seen, e => NameOf(e) == "in-ns-on-net");
     }
 
+    /// <summary>
+    /// A watch filtered by network sees what a List filtered by it would show: a service that
+    /// leaves the network (to none, as an ExternalName, or to another network) is DELETED there,
+    /// and one that enters it is ADDED, live and when the log is replayed after a restart.
+    /// </summary>
+    [Fact]
+    public async Task Watch_ByNetwork_SeesAServiceLeaveAndEnterTheNetwork_LiveAndReplayedAfterARestart()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "cp-silo-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            string start;
+            (EventType, string)[] expected =
+                [(EventType.Added, "wa"), (EventType.Deleted, ""), (EventType.Added, "wa"), (EventType.Modified, "wa"), (EventType.Deleted, "")];
+            await using (var silo = await SiloInstance.StartInAsync(directory, ownsDirectory: false))
+            {
+                await SeedAsync(silo.Client);
+                await silo.Client.Networks.CreateAsync(Network("wa", 101, "10.21.0.0/16"));
+                await silo.Client.Networks.CreateAsync(Network("wb", 102, "10.22.0.0/16"));
+                start = await PositionAsync(silo.Client);
+                await using var watch = new WatchCollector(silo.Client, new WatchRequest { Network = "wa", Kinds = { Kind.Service }, ResumeToken = start });
+
+                var service = await silo.Client.Services.CreateAsync(Service("ns", "mover", "wa"));
+                service.Spec = new ServiceSpec { Type = ServiceType.ExternalName, ExternalName = "example.org" };
+                service = await silo.Client.Services.UpdateAsync(service);
+                service.Spec = Service("ns", "mover", "wa").Spec;
+                service = await silo.Client.Services.UpdateAsync(service);
+                service.Metadata.Labels["moved"] = "back";
+                service = await silo.Client.Services.UpdateAsync(service);
+                // Leaves wa (a ClusterIP service's network is fixed: through ExternalName) for wb, where this watch does not see it deleted.
+                service.Spec = new ServiceSpec { Type = ServiceType.ExternalName, ExternalName = "example.org" };
+                service = await silo.Client.Services.UpdateAsync(service);
+                service.Spec = Service("ns", "mover", "wb").Spec;
+                service = await silo.Client.Services.UpdateAsync(service);
+                await silo.Client.Services.DeleteAsync("ns", "mover");
+                await silo.Client.Services.CreateAsync(Service("ns", "last", "wa"));
+
+                await watch.WaitForAsync(e => NameOf(e) == "last", "the last service");
+                Assert.Equal([.. expected, (EventType.Added, "wa")], Changes(watch));
+            }
+            // Replayed from the log by a restarted silo: the same events.
+            await using (var silo = await SiloInstance.StartInAsync(directory, ownsDirectory: true))
+            {
+                await using var replay = new WatchCollector(silo.Client, new WatchRequest { Network = "wa", Kinds = { Kind.Service }, ResumeToken = start });
+                await replay.WaitForAsync(e => NameOf(e) == "last", "the last service, replayed");
+                Assert.Equal([.. expected, (EventType.Added, "wa")], Changes(replay));
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+        }
+
+        static (EventType, string)[] Changes(WatchCollector watch) =>
+            [.. watch.Seen.Where(e => e.Type != EventType.Bookmark).Select(e => (e.Type, e.Service.Spec.Network))];
+    }
+
     [Fact]
     public async Task Watch_IdleStream_GetsBookmarksThatResumeWithoutReplay()
     {

@@ -100,6 +100,42 @@ public sealed class ChangeFeedTests
         Assert.Equal(3, await CountChanges(recent));
     }
 
+    /// <summary>
+    /// A modification that moves its object to another index value records the value it left, in
+    /// the published change and in the log: a feed filtered on the index sees the object added when
+    /// it enters and deleted when it leaves, live and replayed alike.
+    /// </summary>
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task AModificationThatMovesItsObject_RecordsWhereItWas_SoAFilteredFeedSeesItLeaveAndEnter(string provider)
+    {
+        await using var test = await StoreCluster.StartAsync(provider: provider);
+        var start = test.Store.Store.List(["Thing"], null, null, 1).Heads;
+        var onX = new FeedFilter(["Thing"], Predicate: (_, index) => index == "x");
+        using var live = await ChangeFeed.ResumeAsync(test.Store.Store, test.Store.Hub, onX, start);
+        var partition = test.Store.PartitionOf("Thing", "t");
+        var revision = 0L;
+        foreach (var (index, before) in new (string, string?)[] { ("x", null), ("x", "x"), ("y", "x"), ("y", "y"), ("x", "y") })
+        {
+            revision = await test.Store.Committer.WriteAsync(new WriteRequest
+            {
+                Kind = "Thing", Key = "t", Partition = partition, ExpectedRevision = revision, Data = [(byte)revision], Index = index, PreviousIndex = before,
+            });
+        }
+
+        var logged = await test.Store.Store.ReadChangesAsync(start, limit: 100);
+        Assert.Equal([null, null, "x", null, "y"], logged.Changes.Select(c => c.PreviousIndex));
+        using var replayed = await ChangeFeed.ResumeAsync(test.Store.Store, test.Store.Hub, onX, start);
+        foreach (var feed in new[] { live, replayed })
+        {
+            var seen = new List<ChangeType>();
+            for (var i = 0; i < 4; i++) seen.Add((await feed.NextAsync(TimeSpan.FromSeconds(10), CancellationToken.None)).Change!.Type);
+            Assert.Equal([ChangeType.Added, ChangeType.Modified, ChangeType.Deleted, ChangeType.Added], seen);
+            Assert.Equal(FeedItemType.Idle, (await feed.NextAsync(TimeSpan.FromMilliseconds(100), CancellationToken.None)).Type);
+        }
+    }
+
     [Theory]
     [InlineData("sqlite")]
     [InlineData("postgres")]

@@ -535,4 +535,45 @@ public sealed class GrainStorageTests
             Directory.Delete(directory, recursive: true);
         }
     }
+
+    /// <summary>
+    /// A SQLite store made before changes recorded the index they moved from opens with its log
+    /// as it was (the old records' previous index unknown, read as unchanged) and records it from
+    /// then on.
+    /// </summary>
+    [Fact]
+    public async Task ASqliteStoreFromBeforeThePreviousIndex_OpensAndRecordsIt()
+    {
+        var directory = Directory.CreateTempSubdirectory("cp-old-store-").FullName;
+        var path = Path.Combine(directory, "controlplane.db");
+        try
+        {
+            using (var old = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=False"))
+            {
+                old.Open();
+                using var create = old.CreateCommand();
+                create.CommandText = """
+                    CREATE TABLE changes (
+                        partition INTEGER NOT NULL, revision INTEGER NOT NULL, seq INTEGER NOT NULL,
+                        kind TEXT NOT NULL, key TEXT NOT NULL, ns TEXT NOT NULL, idx TEXT NOT NULL,
+                        type INTEGER NOT NULL, data BLOB NOT NULL,
+                        PRIMARY KEY (partition, revision)) WITHOUT ROWID;
+                    """;
+                create.ExecuteNonQuery();
+            }
+            using var store = new SqliteGrainStore(path);
+            var partitions = store.Open("silo", 1);
+            var outcomes = new WriteOutcome[1];
+            var changes = new Change?[1];
+            store.Commit([new WriteRequest { Kind = "Thing", Key = "t", Partition = 0, ExpectedRevision = 0, Data = [1], Index = "x", Epoch = partitions.Epochs[0] }], outcomes, changes);
+            store.Commit([new WriteRequest { Kind = "Thing", Key = "t", Partition = 0, ExpectedRevision = 1, Data = [2], Index = "y", PreviousIndex = "x", Epoch = partitions.Epochs[0] }], outcomes, changes);
+
+            Assert.Equal("x", changes[0]!.PreviousIndex);
+            Assert.Equal([null, "x"], (await store.ReadChangesAsync([0], 10)).Changes.Select(c => c.PreviousIndex));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
 }

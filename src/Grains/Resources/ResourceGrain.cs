@@ -415,6 +415,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         MetaOf(value).Etag = string.Empty;
         state.Value = value;
         (state.Namespace, state.Index) = Describe(value);
+        state.PreviousIndex = previous.Index;
         state.Claims = claims;
         state.Requires = requires;
         try
@@ -435,6 +436,7 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         {
             state.Claims = null;
             state.Requires = null;
+            state.PreviousIndex = null;
         }
     }
 

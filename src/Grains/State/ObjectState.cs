@@ -19,6 +19,8 @@ public sealed class ObjectState<T> : IStoredState where T : class, IMessage<T>, 
 
     public string Index { get; set; } = string.Empty;
 
+    public string? PreviousIndex { get; set; }
+
     public IReadOnlyList<Claim>? Claims { get; set; }
 
     public IReadOnlyList<(string Kind, string Key)>? Requires { get; set; }

@@ -195,13 +195,13 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
             ns = request.Namespace;
             kinds.RemoveAll(k => !ResourceKinds.Of(k).Namespaced);
         }
-        Func<Change, bool>? predicate = null;
+        Func<Change, string, bool>? predicate = null;
         if (request.Network.Length > 0)
         {
             if (Grains.Validation.Names.Dns1123LabelError(request.Network) is { } error) throw ControlPlaneException.Invalid("network", error);
             var network = request.Network;
-            predicate = change => change.Kind == ResourceKinds.Network.Name ? change.Key == network
-                : !NetworkScoped.Contains(change.Kind) || change.Index == network;
+            predicate = (change, index) => change.Kind == ResourceKinds.Network.Name ? change.Key == network
+                : !NetworkScoped.Contains(change.Kind) || index == network;
         }
         return new FeedFilter(kinds, ns, predicate);
     }

@@ -115,6 +115,11 @@ public static class SiloApp
         builder.Services.AddHostedService(services => services.GetRequiredService<ControllerHost>());
 
         builder.Services.AddSingleton(cluster);
+        if (cluster.Membership == "redis")
+        {
+            builder.Services.AddSingleton<StoreBinding>();
+            builder.Services.AddHostedService(services => services.GetRequiredService<StoreBinding>());
+        }
         builder.Services.AddSingleton<MembershipGuard>();
         builder.Services.AddHostedService(services => services.GetRequiredService<MembershipGuard>());
         builder.Services.AddGrpc(o =>
@@ -161,6 +166,8 @@ public static class SiloApp
         // The audit log opens before the store: a path it cannot use stops the start before anything is opened.
         app.Services.GetService<Security.AuditLog>();
         app.Services.GetRequiredService<DurableStore>();
+        // Before Orleans joins: a silo whose store is not its cluster's stops here.
+        app.Services.GetService<StoreBinding>()?.Take();
         // Arrival times are taken from the first change on.
         app.Services.GetRequiredService<ControlPlane.Grains.Convergence.CommitClock>();
         Telemetry.ApiCallMetrics.Use(app);

@@ -80,7 +80,7 @@ public sealed class ChangeFeed : IDisposable
                     Partition = obj.Partition, Revision = obj.Revision, Kind = obj.Kind, Key = obj.Key,
                     Type = ChangeType.Added, Data = obj.Data, Namespace = obj.Namespace, Index = obj.Index,
                 };
-                if (filter.Matches(change))
+                if (filter.Apply(change) is not null)
                 {
                     feed._backlog.Enqueue(new FeedItem(FeedItemType.Change, change));
                 }
@@ -202,9 +202,9 @@ public sealed class ChangeFeed : IDisposable
         var range = await _store.ReadChangesAsync(_position, PageLimit).ConfigureAwait(false);
         foreach (var change in range.Changes)
         {
-            if (_filter.Matches(change))
+            if (_filter.Apply(change) is { } delivered)
             {
-                _backlog.Enqueue(new FeedItem(FeedItemType.Change, change));
+                _backlog.Enqueue(new FeedItem(FeedItemType.Change, delivered));
             }
         }
         // Everything up to where the page reaches has been looked at, matching or not; the
@@ -236,9 +236,9 @@ public sealed class ChangeFeed : IDisposable
                 continue;
             }
             _position[change.Partition] = change.Revision;
-            if (_filter.Matches(change))
+            if (_filter.Apply(change) is { } delivered)
             {
-                next = change;
+                next = delivered;
                 return true;
             }
         }

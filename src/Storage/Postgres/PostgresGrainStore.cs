@@ -47,6 +47,8 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         -- every object's history is one unbroken chain, written by one silo at a time.
         ALTER TABLE cp_changes ADD COLUMN IF NOT EXISTS prev bigint NOT NULL DEFAULT 0;
         ALTER TABLE cp_changes ADD COLUMN IF NOT EXISTS writer text NOT NULL DEFAULT '';
+        -- The index value a modification moved its object from (null: unchanged), for filtered watches.
+        ALTER TABLE cp_changes ADD COLUMN IF NOT EXISTS previdx text;
         CREATE TABLE IF NOT EXISTS cp_claims (
             scope text COLLATE "C" NOT NULL, low bytea NOT NULL, high bytea NOT NULL, kind text NOT NULL, key text NOT NULL,
             PRIMARY KEY (scope, low));
@@ -379,8 +381,8 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
                             tombstones[(w.Kind, w.Key)] = revision;
                             break;
                     }
-                    write.BatchCommands.Add(Command("INSERT INTO cp_changes (partition, revision, kind, key, ns, idx, type, data, prev, writer) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                        w.Partition, revision, w.Kind, w.Key, w.Namespace, w.Index, (short)type, data, w.ExpectedRevision, _writer));
+                    write.BatchCommands.Add(Command("INSERT INTO cp_changes (partition, revision, kind, key, ns, idx, type, data, prev, writer, previdx) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                        w.Partition, revision, w.Kind, w.Key, w.Namespace, w.Index, (short)type, data, w.ExpectedRevision, _writer, (object?)w.PreviousIndexFor(type) ?? DBNull.Value));
                     if (w.Data is null || w.Claims is not null)
                     {
                         if (type != ChangeType.Added)
@@ -400,7 +402,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
                     changes[i] = new Change
                     {
                         Partition = w.Partition, Revision = revision, Kind = w.Kind, Key = w.Key, Type = type,
-                        Data = data, Namespace = w.Namespace, Index = w.Index,
+                        Data = data, Namespace = w.Namespace, Index = w.Index, PreviousIndex = w.PreviousIndexFor(type),
                     };
                 }
                 if (write.BatchCommands.Count == 0)
@@ -576,7 +578,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
             if (behind.Length > 0)
             {
                 await using var command = new NpgsqlCommand("""
-                    SELECT c.partition, c.revision, c.kind, c.key, c.ns, c.idx, c.type, c.data
+                    SELECT c.partition, c.revision, c.kind, c.key, c.ns, c.idx, c.type, c.data, c.previdx
                     FROM unnest($1::int[], $2::bigint[]) AS a(partition, after)
                     CROSS JOIN LATERAL (
                         SELECT * FROM cp_changes c WHERE c.partition = a.partition AND c.revision > a.after
@@ -594,6 +596,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
                     {
                         Partition = reader.GetInt32(0), Revision = reader.GetInt64(1), Kind = reader.GetString(2), Key = reader.GetString(3),
                         Namespace = reader.GetString(4), Index = reader.GetString(5), Type = (ChangeType)reader.GetInt16(6), Data = (byte[])reader[7],
+                        PreviousIndex = reader.IsDBNull(8) ? null : reader.GetString(8),
                     };
                     if (_committedHere.TryRemove((change.Partition, change.Revision), out var twin) && twin.Kind == change.Kind && twin.Key == change.Key)
                     {

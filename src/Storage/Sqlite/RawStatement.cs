@@ -26,9 +26,10 @@ internal sealed class RawStatement : IDisposable
         return this;
     }
 
-    public RawStatement Bind(int index, string value)
+    /// <summary>Binds text, or SQL NULL for null.</summary>
+    public RawStatement Bind(int index, string? value)
     {
-        Check(raw.sqlite3_bind_text(_statement, index, value));
+        Check(value is null ? raw.sqlite3_bind_null(_statement, index) : raw.sqlite3_bind_text(_statement, index, value));
         return this;
     }
 

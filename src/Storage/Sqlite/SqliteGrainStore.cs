@@ -24,7 +24,7 @@ public sealed class SqliteGrainStore : IGrainStore
         CREATE TABLE IF NOT EXISTS changes (
             partition INTEGER NOT NULL, revision INTEGER NOT NULL, seq INTEGER NOT NULL,
             kind TEXT NOT NULL, key TEXT NOT NULL, ns TEXT NOT NULL, idx TEXT NOT NULL,
-            type INTEGER NOT NULL, data BLOB NOT NULL,
+            type INTEGER NOT NULL, data BLOB NOT NULL, previdx TEXT,
             PRIMARY KEY (partition, revision)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS claims (
             scope TEXT NOT NULL, low BLOB NOT NULL, high BLOB NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
@@ -79,6 +79,11 @@ public sealed class SqliteGrainStore : IGrainStore
         // thread; they run from a timer on their own connection instead.
         Execute(_writer, $"PRAGMA page_size=2048; PRAGMA journal_mode=WAL; PRAGMA synchronous={(synchronousFull ? "FULL" : "NORMAL")}; PRAGMA busy_timeout=30000; PRAGMA wal_autocheckpoint=0;");
         Execute(_writer, Schema);
+        // A store made before changes recorded the index they moved from gains the column (null in its old records: unchanged).
+        if (Scalar(_writer, "SELECT count(*) FROM pragma_table_info('changes') WHERE name = 'previdx'") is 0L)
+        {
+            Execute(_writer, "ALTER TABLE changes ADD COLUMN previdx TEXT");
+        }
         _checkpointer = new Timer(_ => Checkpoint(), null, CheckpointInterval, CheckpointInterval);
     }
 
@@ -142,7 +147,7 @@ public sealed class SqliteGrainStore : IGrainStore
         _insert = new RawStatement(db, "INSERT INTO objects VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING");
         _update = new RawStatement(db, "UPDATE objects SET ns = ?3, idx = ?4, revision = ?6, data = ?7 WHERE kind = ?1 AND key = ?2 AND revision = ?8");
         _delete = new RawStatement(db, "DELETE FROM objects WHERE kind = ?1 AND key = ?2 AND revision = ?8");
-        _appendChange = new RawStatement(db, "INSERT INTO changes VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+        _appendChange = new RawStatement(db, "INSERT INTO changes (partition, revision, seq, kind, key, ns, idx, type, data, previdx) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
         _advance = new RawStatement(db, "UPDATE partitions SET revision = ?1 WHERE id = ?2 AND epoch = ?3");
         // Claims of one scope never overlap, so sorted by low they are sorted by high too: the only
         // claim of another holder that can overlap [low, high] is the one with the greatest low <= high.
@@ -244,14 +249,14 @@ public sealed class SqliteGrainStore : IGrainStore
                     }
                     var data = w.Data ?? w.PreviousData ?? [];
                     _appendChange!.Bind(1, w.Partition).Bind(2, revision).Bind(3, ++seq).Bind(4, w.Kind).Bind(5, w.Key)
-                        .Bind(6, w.Namespace).Bind(7, w.Index).Bind(8, (long)type).Bind(9, data).Execute();
+                        .Bind(6, w.Namespace).Bind(7, w.Index).Bind(8, (long)type).Bind(9, data).Bind(10, w.PreviousIndexFor(type)).Execute();
                     heads[w.Partition] = revision;
                     touched[w.Partition] = true;
                     outcomes[i] = WriteOutcome.Committed;
                     changes[i] = new Change
                     {
                         Partition = w.Partition, Revision = revision, Kind = w.Kind, Key = w.Key, Type = type,
-                        Data = data, Namespace = w.Namespace, Index = w.Index,
+                        Data = data, Namespace = w.Namespace, Index = w.Index, PreviousIndex = w.PreviousIndexFor(type),
                     };
                 }
                 for (var p = 0; p < heads.Length; p++)
@@ -486,7 +491,7 @@ public sealed class SqliteGrainStore : IGrainStore
         // seq is the commit order across partitions: a resumed watch sees changes in the order live watchers did.
         var changes = new List<(long Seq, Change Change)>();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT seq, revision, kind, key, ns, idx, type, data FROM changes WHERE partition = $p AND revision > $after ORDER BY revision LIMIT $limit";
+        command.CommandText = "SELECT seq, revision, kind, key, ns, idx, type, data, previdx FROM changes WHERE partition = $p AND revision > $after ORDER BY revision LIMIT $limit";
         var partition = command.Parameters.Add(new SqliteParameter { ParameterName = "$p" });
         var from = command.Parameters.Add(new SqliteParameter { ParameterName = "$after" });
         command.Parameters.AddWithValue("$limit", limit);
@@ -510,7 +515,7 @@ public sealed class SqliteGrainStore : IGrainStore
                 {
                     Partition = p, Revision = last, Kind = reader.GetString(2), Key = reader.GetString(3),
                     Namespace = reader.GetString(4), Index = reader.GetString(5), Type = (ChangeType)reader.GetInt32(6),
-                    Data = (byte[])reader[7],
+                    Data = (byte[])reader[7], PreviousIndex = reader.IsDBNull(8) ? null : reader.GetString(8),
                 }));
             }
             if (read == limit && last < heads[p])

@@ -16,6 +16,20 @@ public sealed class Change
     public string Namespace { get; init; } = string.Empty;
     /// <summary>The kind's secondary index value (e.g. an endpoint's network), else empty.</summary>
     public string Index { get; init; } = string.Empty;
+    /// <summary>
+    /// For a modification that moved the object to another index value (a service moved to
+    /// another network): the value before, so a filtered watch can tell the object left or
+    /// entered its filter. Null when unchanged.
+    /// </summary>
+    public string? PreviousIndex { get; init; }
+
+    /// <summary>This change as another type: what a filtered watch sees of a move into or out of its filter.</summary>
+    public Change As(ChangeType type) => new()
+    {
+        Partition = Partition, Revision = Revision, Kind = Kind, Key = Key, Type = type, Data = Data,
+        Namespace = Namespace, Index = Index, PreviousIndex = PreviousIndex,
+        TraceContext = TraceContext, CommittedAt = CommittedAt,
+    };
 
     /// <summary>
     /// A slot where the API layer caches its wire encoding of this change, so that a change

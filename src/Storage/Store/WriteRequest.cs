@@ -26,6 +26,12 @@ public sealed class WriteRequest
     public byte[]? PreviousData { get; init; }
     public string Namespace { get; init; } = string.Empty;
     public string Index { get; init; } = string.Empty;
+    /// <summary>For an update that changes <see cref="Index"/>: the value before (see <see cref="Change.PreviousIndex"/>).</summary>
+    public string? PreviousIndex { get; init; }
+
+    /// <summary>What the change of this write records as <see cref="Change.PreviousIndex"/>: only a modification's move.</summary>
+    public string? PreviousIndexFor(ChangeType type) =>
+        type == ChangeType.Modified && PreviousIndex is { } before && before != Index ? before : null;
     /// <summary>
     /// Everything the new state holds, replacing what the object held before; null keeps the
     /// object's claims as they are (most updates).

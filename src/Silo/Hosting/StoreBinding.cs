@@ -1,0 +1,108 @@
+using System.Globalization;
+using ControlPlane.Storage.Errors;
+using ControlPlane.Storage.GrainStorage;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace ControlPlane.Silo.Hosting;
+
+/// <summary>
+/// Ties a Redis cluster (its service and cluster id) to the one store its silos share. Orleans
+/// places each grain on one silo of the cluster, and that silo writes the object to its own store:
+/// a silo pointed at another database, but given the same membership, would take some of the
+/// objects into that database, answer for them from it, and fail writes whose references live in
+/// the other one. So the membership Redis records which store the cluster runs on, under a lease
+/// its running silos keep renewing: a silo whose store is another one stops at start, naming both
+/// (exit code 1), before it joins. A cluster that has been stopped for longer than the lease may
+/// start again on another database.
+/// </summary>
+internal sealed class StoreBinding(ClusterOptions cluster, StoreOptions store, DurableStore durable, ILogger<StoreBinding> log) : BackgroundService
+{
+    /// <summary>How long the binding outlives the last silo that renewed it.</summary>
+    public static readonly TimeSpan Lease = TimeSpan.FromSeconds(30);
+
+    private static readonly TimeSpan Renewal = TimeSpan.FromSeconds(5);
+
+    // Sets the binding to this store when there is none or it is this store's already (renewing the
+    // lease), and answers the binding as it is now: this store's, or another's.
+    private const string Script = """
+        local bound = redis.call('GET', KEYS[1])
+        if bound == false or string.sub(bound, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. ' ' then
+            redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+            return ARGV[2]
+        end
+        return bound
+        """;
+
+    private ConnectionMultiplexer? _redis;
+
+    /// <summary>The Redis key of a cluster's binding (beside Orleans' "{service}/members/{cluster}").</summary>
+    public static string Key(ClusterOptions cluster) => $"{cluster.ServiceId}/store/{cluster.ClusterId}";
+
+    private string StoreId => durable.Partitions.StoreId.ToString("x16", CultureInfo.InvariantCulture);
+
+    /// <summary>This store as the binding records it: its identity, then where it is (for the message of a silo refused).</summary>
+    private string Value => $"{StoreId} {Describe(store)}";
+
+    /// <summary>Binds the cluster to this silo's store, or refuses (FAILED_PRECONDITION) when it runs on another one.</summary>
+    public void Take()
+    {
+        var configuration = ConfigurationOptions.Parse(cluster.Redis);
+        configuration.AbortOnConnectFail = false;
+        _redis = ConnectionMultiplexer.Connect(configuration);
+        var bound = Renew();
+        if (bound != Value)
+        {
+            throw new ControlPlaneException(ErrorCode.FailedPrecondition,
+                $"cluster '{cluster.ClusterId}' (Cluster:ClusterId, with the membership in Cluster:Redis) runs on another store: {Where(bound)}; " +
+                $"this silo's Store:Postgres is {Describe(store)} (store {StoreId}). Every silo of a cluster must use one database: " +
+                $"point Store:Postgres at the cluster's database, or give this silo its own Cluster:ClusterId " +
+                $"(a cluster stopped for {Lease.TotalSeconds:F0} s may start again on another database)");
+        }
+    }
+
+    private string Renew() => (string)_redis!.GetDatabase().ScriptEvaluate(Script, [Key(cluster)], [StoreId, Value, (long)Lease.TotalMilliseconds])!;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (_redis is null) return;
+        using var timer = new PeriodicTimer(Renewal);
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+        {
+            string bound;
+            try
+            {
+                bound = Renew();
+            }
+            catch (RedisException e)
+            {
+                // Membership has the same Redis: Orleans and the membership guard deal with its loss.
+                log.LogWarning("Cannot renew this cluster's store binding in Redis yet: {Reason}", e.Message);
+                continue;
+            }
+            if (bound != Value)
+            {
+                // The lease ran out while Redis was out of reach, and silos of another store took the cluster.
+                ProcessEnd.Now(log, $"cluster '{cluster.ClusterId}' now runs on another store ({Where(bound)}), not this silo's: stopping (exit code 1)", 1);
+            }
+        }
+    }
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        _redis?.Dispose();
+    }
+
+    private static string Where(string bound) => bound.IndexOf(' ', StringComparison.Ordinal) is var space and > 0
+        ? $"{bound[(space + 1)..]} (store {bound[..space]})"
+        : $"store {bound}";
+
+    /// <summary>Where a store is, without credentials: PostgreSQL's host, port and database.</summary>
+    private static string Describe(StoreOptions store)
+    {
+        var settings = new Npgsql.NpgsqlConnectionStringBuilder(store.Postgres);
+        return $"database '{settings.Database}' at {settings.Host}:{settings.Port}";
+    }
+}
