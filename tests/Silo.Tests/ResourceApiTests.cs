@@ -242,6 +242,14 @@ public sealed class ResourceApiTests
         var rest = await silo.Client.Endpoints.ListAsync(new ListRequest { Namespace = "ns", PageSize = 10, PageToken = first.NextPageToken });
         Assert.Equal(["e1", "e2"], rest.Endpoints.Select(e => e.Metadata.Name));
         Assert.Empty(rest.NextPageToken);
+
+        // A resume position edited past what the store holds is refused, as a Watch refuses it.
+        var (afterKey, resume) = Api.PageToken.Decode(first.NextPageToken, Grains.Resources.Kinds.Endpoint, "ns");
+        var position = Api.ResumeToken.Decode(resume!, silo.Store.Partitions.StoreId, silo.Store.Partitions.Count);
+        var heads = silo.Store.Store.List([Grains.Resources.Kinds.Endpoint], null, null, 1).Heads;
+        position[0] = heads[0] + 1;
+        var ahead = Api.PageToken.Encode(Grains.Resources.Kinds.Endpoint, "ns", afterKey!, Api.ResumeToken.Encode(silo.Store.Partitions.StoreId, position));
+        await Fails(StatusCode.OutOfRange, () => silo.Client.Endpoints.ListAsync(new ListRequest { Namespace = "ns", PageToken = ahead }), "page_token");
     }
 
     [Fact]

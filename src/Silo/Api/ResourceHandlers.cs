@@ -92,8 +92,10 @@ public sealed class ResourceHandlers<T, TGrain>(ResourceKind<T> kind, IGrainFact
         var (afterKey, firstResumeToken) = PageToken.Decode(request.PageToken, kind.Name, request.Namespace);
         // A token of another store (a data directory or database replaced since) would continue
         // with its keys over other data: OUT_OF_RANGE, list again, as Watch answers it.
-        if (firstResumeToken is not null) ResumeToken.Decode(firstResumeToken, store.Partitions.StoreId, store.Partitions.Count, "page_token");
+        var resumeFrom = firstResumeToken is null ? null : ResumeToken.Decode(firstResumeToken, store.Partitions.StoreId, store.Partitions.Count, "page_token");
         var page = store.Store.List([kind.Name], prefix, afterKey, size);
+        // A position past what the store holds (an edited token, or a store restored since) is refused as a Watch refuses it.
+        if (resumeFrom is not null) Storage.ChangeRange.RequireNotAhead(resumeFrom, page.Heads, "page_token");
         var response = new TList();
         var list = items(response);
         // A page also ends before it outgrows MaxPageBytes (AIP-158 lets a page hold fewer than
