@@ -69,6 +69,12 @@ public sealed class ErrorInterceptor : Interceptor
         {
             throw Classified(status);
         }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && e.Status.Detail.Length == 0 && request is Grpc.Health.V1.HealthCheckRequest check)
+        {
+            // grpc.health.v1 answers a service it does not know with a bare NOT_FOUND: say which, and what is known.
+            throw Classified(new Status(StatusCode.NotFound,
+                $"service: {Storage.Errors.ControlPlaneException.Quote(check.Service)} is not served here; ask for \"\" (the server as a whole) or one of the services server reflection lists"));
+        }
     }
 
     public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
