@@ -48,6 +48,24 @@ public sealed class ClientCertificatesTests
         Assert.Equal("certificate 'CN=signless, OU=admin' is not a client certificate (its key usage lacks digitalSignature)", problem);
     }
 
+    /// <summary>A certificate of a CA the cluster CA signed is refused as a client's, whatever role it names.</summary>
+    [Fact]
+    public void ACaCertificate_IsRefusedAsAClients()
+    {
+        using var pki = ClusterPki.Create();
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=intermediate, OU=admin", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: true, hasPathLengthConstraint: false, pathLengthConstraint: 0, critical: true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyCertSign, critical: true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.2")], critical: false));
+        var now = DateTimeOffset.UtcNow;
+        using var certificate = request.Create(pki.Ca.Certificate, now.AddDays(-1), now.AddDays(1), [1, 2, 3, 5]);
+        var check = new ClientCertificates(X509CertificateLoader.LoadCertificateFromFile(pki.CaPath), TimeProvider.System);
+
+        Assert.Null(check.Check(certificate, out var problem));
+        Assert.Equal("certificate 'CN=intermediate, OU=admin' is a CA certificate (basicConstraints CA:TRUE); a client presents a leaf certificate issued by netctl pki issue", problem);
+    }
+
     [Fact]
     public void ForeignCertificate_IsRefusedEveryTime_WithTheReason()
     {

@@ -77,6 +77,10 @@ public sealed partial class ClientCertificates(X509Certificate2 ca, TimeProvider
         // and a TLS client proves it holds its key by signing.
         if (certificate.Extensions.OfType<X509KeyUsageExtension>().FirstOrDefault() is { } usage && !usage.KeyUsages.HasFlag(X509KeyUsageFlags.DigitalSignature))
             return $"certificate '{certificate.Subject}' is not a client certificate (its key usage lacks digitalSignature)";
+        // A CA's certificate issues identities; it is not one (the cluster CA's own, or an
+        // intermediate the cluster CA signed, would otherwise act with the role it names).
+        if (certificate.Extensions.OfType<X509BasicConstraintsExtension>().FirstOrDefault() is { CertificateAuthority: true })
+            return $"certificate '{certificate.Subject}' is a CA certificate (basicConstraints CA:TRUE); a client presents a leaf certificate issued by netctl pki issue";
         var units = Caller.RoleUnits(certificate);
         if (units is null || units.Count > 1)
             return $"certificate '{certificate.Subject}' names {(units is null ? "its subject ambiguously (a multi-valued name)" : $"{units.Count} roles")}; a certificate carries exactly one OU, its role";
