@@ -152,6 +152,39 @@ public sealed class RobustnessTests
         }
     }
 
+    /// <summary>
+    /// A UDP query larger than the server reads (EDNS padding past 4 KiB) gets FORMERR with its id
+    /// (RFC 1035 §4.1.1), not silence that leaves the client to time out; smaller ones are answered.
+    /// </summary>
+    [Fact]
+    public async Task Listener_AnswersAnOversizedUdpQuery_FormErr()
+    {
+        await using var listener = new DnsListener(new QueryHandler(Zone), new DnsTransportOptions { Listen = TestPorts.Loopback(), Threads = 1 }, NullLogger.Instance);
+        listener.Start();
+        using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        await udp.ConnectAsync(listener.LocalEndPoint);
+        var buffer = new byte[1232];
+        foreach (var (padding, id, rcode) in new[] { (3000, 1, Rcode.NoError), (60000, 2, Rcode.FormErr), (5000, 3, Rcode.FormErr) })
+        {
+            await udp.SendAsync(Padded(Queries.Build("web.shop.svc.cluster.local", DnsType.A, id: (ushort)id, ednsSize: 1232), padding), SocketFlags.None);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            var response = DecodedResponse.Decode(buffer.AsSpan(0, await udp.ReceiveAsync(buffer, SocketFlags.None, timeout.Token)));
+            Assert.Equal(id, response.Id);
+            Assert.Equal((int)rcode, response.Rcode);
+        }
+
+        // The query with an OPT record as its last record, given an EDNS padding option (RFC 7830) of that many bytes.
+        static byte[] Padded(byte[] query, int padding)
+        {
+            var padded = new byte[query.Length + 4 + padding];
+            query.CopyTo(padded, 0);
+            BinaryPrimitives.WriteUInt16BigEndian(padded.AsSpan(query.Length - 2), (ushort)(4 + padding));
+            BinaryPrimitives.WriteUInt16BigEndian(padded.AsSpan(query.Length), 12);
+            BinaryPrimitives.WriteUInt16BigEndian(padded.AsSpan(query.Length + 2), (ushort)padding);
+            return padded;
+        }
+    }
+
     [Fact]
     public async Task Listener_AtTheConnectionLimit_ClosesTheLongestIdleConnection_ForANewOne()
     {

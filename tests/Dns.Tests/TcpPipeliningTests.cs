@@ -39,7 +39,11 @@ public sealed class TcpPipeliningTests
     }
 
     /// <summary>Sends every query in one write, then reads as many responses: each decoded, with when it came.</summary>
-    private static async Task<List<(DecodedResponse Response, TimeSpan At)>> PipelineAsync(DnsListener server, params byte[][] queries)
+    private static Task<List<(DecodedResponse Response, TimeSpan At)>> PipelineAsync(DnsListener server, params byte[][] queries) =>
+        PipelineAsync(server, queries.Length, queries);
+
+    /// <summary>Sends every message in one write, then reads <paramref name="answers"/> responses.</summary>
+    private static async Task<List<(DecodedResponse Response, TimeSpan At)>> PipelineAsync(DnsListener server, int answers, params byte[][] queries)
     {
         using var tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await tcp.ConnectAsync(server.LocalEndPoint);
@@ -54,7 +58,7 @@ public sealed class TcpPipeliningTests
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         var responses = new List<(DecodedResponse, TimeSpan)>();
         var length = new byte[2];
-        while (responses.Count < queries.Length)
+        while (responses.Count < answers)
         {
             await ReadExactlyAsync(tcp, length, timeout.Token);
             var message = new byte[BinaryPrimitives.ReadUInt16BigEndian(length)];
@@ -104,6 +108,27 @@ public sealed class TcpPipeliningTests
             Assert.All(slow, r => Assert.False(r.Response.Authoritative));
             Assert.All(slow, r => Assert.True(r.At >= delay - Slack, $"a forwarded answer came after {r.At}"));
             Assert.Equal(2, upstream.Queries.Count);
+        }
+    }
+
+    /// <summary>
+    /// A response sent to the server (QR set) gets no reply, over TCP as over UDP (RFC 1035 §7.3),
+    /// and the queries after it on the connection are answered.
+    /// </summary>
+    [Fact]
+    public async Task AResponseAmongTheQueries_IsIgnored_AndTheQueriesAfterItAreAnswered()
+    {
+        var (server, upstream) = await StartAsync(TimeSpan.Zero, maxInFlight: 16);
+        await using (upstream)
+        await using (server)
+        {
+            var stray = Queries.Build("web.shop.svc.cluster.local", DnsType.A, id: 1);
+            stray[2] |= 0x80;
+
+            var responses = await PipelineAsync(server, 2, stray, Queries.Build("web.shop.svc.cluster.local", DnsType.A, id: 2), Queries.Build("nope.shop.svc.cluster.local", DnsType.A, id: 3));
+
+            Assert.Equal([2, 3], responses.Select(r => (int)r.Response.Id));
+            Assert.Equal(["web.shop.svc.cluster.local. 30 IN A 10.96.0.20"], responses[0].Response.Answer);
         }
     }
 

@@ -395,7 +395,10 @@ public sealed class DnsListener : IAsyncDisposable
             }
             if (written <= 0)
             {
-                session.Abort(); // a frame that gets no answer closes the connection
+                // A response sent to us (QR set) is ignored, as over UDP (RFC 1035 §7.3); a frame
+                // shorter than a header is no DNS message at all, and closes the connection.
+                if (length >= Wire.QueryParser.HeaderLength) continue;
+                session.Abort();
                 return;
             }
             BinaryPrimitives.WriteUInt16BigEndian(response, (ushort)written);

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using ControlPlane.Dns.Handling;
+using ControlPlane.Dns.Wire;
 
 namespace ControlPlane.Dns.Transport;
 
@@ -95,8 +96,14 @@ internal sealed unsafe class MultiMessageUdp : IDisposable
             var replies = 0;
             for (var i = 0; i < count; i++)
             {
-                if ((_received[i].Header.Flags & MsgTrunc) != 0) continue; // a query larger than any we accept
-                var request = new ReadOnlySpan<byte>(_requests + i * RequestSize, (int)_received[i].Length);
+                var request = new Span<byte>(_requests + i * RequestSize, (int)Math.Min(_received[i].Length, RequestSize));
+                if ((_received[i].Header.Flags & MsgTrunc) != 0 && request.Length >= QueryParser.HeaderLength)
+                {
+                    // A query larger than any we accept, of which the buffer holds the start: its
+                    // header alone, with no sections, gets FORMERR (RFC 1035 §4.1.1) rather than silence.
+                    request = request[..QueryParser.HeaderLength];
+                    request[4..].Clear();
+                }
                 var response = new Span<byte>(_responses + replies * _responseSize, _responseSize);
                 var from = new ReadOnlySpan<byte>(_addresses + i * AddressSize, (int)Math.Min(_received[i].Header.NameLength, AddressSize));
                 var length = _handler.Handle(request, response, tcp: false, from);
