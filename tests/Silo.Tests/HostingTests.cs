@@ -174,6 +174,21 @@ public sealed class HostingTests : IDisposable
         Assert.Null(ProgramInfo.UnknownSetting(["--Store:Postgres", "Host=db;Port=5432", "/Silo:Port=1", "silo:port=2", "--LOGGING:LogLevel:Default=Warning"], silo));
         Assert.Equal("Slio:Port=1", ProgramInfo.UnknownSetting(["--Silo:Port", "1", "Slio:Port=1"], silo));
         Assert.Equal("/Sto:Provider=sqlite", ProgramInfo.UnknownSetting(["/Sto:Provider=sqlite"], silo));
+        // A word that is no setting would be dropped by the configuration: it is refused too.
+        Assert.Equal("silo", ProgramInfo.UnknownSetting(["--Silo:Port=1", "silo"], silo));
+    }
+
+    /// <summary>A stray word on the command line stops the program (exit 2) saying how settings are written, instead of being ignored.</summary>
+    [Theory]
+    [InlineData("ControlPlane.Silo")]
+    [InlineData("ControlPlane.NodeAgent")]
+    [InlineData("ControlPlane.DnsServer")]
+    public async Task EveryProgram_RefusesAnArgumentThatIsNoSetting(string program)
+    {
+        var (code, output) = await RunAsync(program, "start");
+
+        Assert.Equal(2, code);
+        Assert.Equal($"{program}: 'start' is not a setting: this program takes no arguments but settings, written --Section:Key=value; see --help", output.Trim());
     }
 
     /// <summary>An invalid setting stops the silo before it opens anything, with a message naming the setting (the value once).</summary>

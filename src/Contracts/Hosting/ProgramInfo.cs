@@ -41,7 +41,9 @@ public static class ProgramInfo
         StrictDurationConverter.Install();
         if (UnknownSetting(args, sections) is { } unknown)
         {
-            Console.Error.WriteLine(sections.Length == 0
+            Console.Error.WriteLine(IsStray(unknown)
+                ? $"{program}: '{unknown}' is not a setting: this program takes no arguments but settings, written --Section:Key=value; see --help"
+                : sections.Length == 0
                 ? $"{program}: unknown setting '{unknown}': this program takes no settings; see --help"
                 : $"{program}: unknown setting '{unknown}': this program reads the sections {string.Join(", ", sections)} (and Logging); see --help");
             return 2;
@@ -66,8 +68,9 @@ public static class ProgramInfo
         for (var i = 0; i < args.Count; i++)
         {
             var arg = args[i];
-            var key = arg.StartsWith("--", StringComparison.Ordinal) ? arg[2..] : arg.StartsWith('/') ? arg[1..] : arg.Contains('=', StringComparison.Ordinal) ? arg : null;
-            if (key is null) continue;
+            // A word that is none of these, the configuration would drop without a word.
+            if (IsStray(arg)) return arg;
+            var key = arg.StartsWith("--", StringComparison.Ordinal) ? arg[2..] : arg.StartsWith('/') ? arg[1..] : arg;
             var equals = key.IndexOf('=', StringComparison.Ordinal);
             if (equals < 0) i++; // --Key value: the next argument is the value
             else key = key[..equals];
@@ -77,4 +80,8 @@ public static class ProgramInfo
         }
         return null;
     }
+
+    /// <summary>An argument that is no setting: neither --Key, /Key nor Key=value (the value after a bare --Key is skipped before this is asked).</summary>
+    private static bool IsStray(string arg) =>
+        !arg.StartsWith("--", StringComparison.Ordinal) && !arg.StartsWith('/') && !arg.Contains('=', StringComparison.Ordinal);
 }
