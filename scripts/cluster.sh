@@ -217,13 +217,15 @@ up() {
   echo "cluster up: $silos silos ($addresses), DNS on 127.0.0.1:$dns_port, $agents agents; settings in $dir/cluster.env"
 }
 
-stop_pid() { # pid [signal]: stop a process this script started and wait for it (up to 15 s, then SIGKILL)
+stop_pid() { # pid [signal]: stop a process this script started and wait for it (up to 15 s, then SIGKILL, and wait until it is gone)
   local pid=$1 i
   alive "$pid" || return 0
   kill -CONT "$pid" 2>/dev/null || true
   kill "-${2:-TERM}" "$pid" 2>/dev/null || true
   for i in $(seq 150); do alive "$pid" || return 0; sleep 0.1; done
+  echo "cluster.sh: pid $pid did not stop within 15 s: killing it" >&2
   kill -KILL "$pid" 2>/dev/null || true
+  while alive "$pid"; do sleep 0.1; done
 }
 
 down() {

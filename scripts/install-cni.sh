@@ -7,6 +7,12 @@
 # Example network configuration: examples/cni/controlplane.conflist (goes into /etc/cni/net.d).
 # The build happens in a temporary artifacts directory: the repository's bin/ and obj/ are untouched.
 set -euo pipefail
+usage="usage: scripts/install-cni.sh [DIR]   (installs the plugin as DIR/controlplane; DIR defaults to /opt/cni/bin)"
+case "${1:-}" in
+  -h|--help) echo "$usage"; exit 0 ;;
+  -*) echo "install-cni: unknown option '$1'" >&2; echo "$usage" >&2; exit 2 ;;
+esac
+[ $# -le 1 ] || { echo "$usage" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-/opt/cni/bin}
 command -v clang >/dev/null || { echo "install-cni: Native AOT needs clang (apt-get install clang)" >&2; exit 1; }

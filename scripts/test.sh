@@ -5,6 +5,13 @@
 # `scripts/test.sh --check` only checks them.
 set -uo pipefail
 
+usage="usage: scripts/test.sh [--check]   (no argument: check the requirements, then run every test; --check: only check them)"
+case "${1:-}" in
+  ''|--check) [ $# -le 1 ] || { echo "$usage" >&2; exit 2; } ;;
+  -h|--help) echo "$usage"; exit 0 ;;
+  *) echo "scripts/test.sh: unknown argument '$1'" >&2; echo "$usage" >&2; exit 2 ;;
+esac
+
 # Bash builtins only, so the check itself needs nothing it checks for.
 missing=()
 [ "$EUID" -eq 0 ] || missing+=("root (the tests create network namespaces, links and nftables tables)")

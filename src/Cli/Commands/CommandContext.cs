@@ -18,7 +18,7 @@ internal sealed class CommandContext(NetctlSettings settings, Terminal terminal)
     public bool NamespaceFromFlag { get; init; }
 
     public ServerSet Servers => _servers ??= new ServerSet(Settings.Servers, Settings.Timeout,
-        (address, detail) => Terminal.Error.WriteLine($"warning: server {address} is unavailable ({detail}); moving on to the next server"), Settings.ClientTls());
+        (address, detail) => Terminal.Error.WriteLine($"warning: server {address} is unavailable ({detail})"), Settings.ClientTls());
 
     /// <summary>The namespace a listing covers: "" for all.</summary>
     public string ListNamespace(ResourceKind kind, bool allNamespaces) =>

@@ -16,7 +16,7 @@ internal sealed class GlobalOptions
 
     public Option<string?> Config { get; } = new("--config")
     {
-        Description = "Configuration file (default: NETCTL_CONFIG, else ~/.config/netctl/config.yaml)",
+        Description = "Configuration file (default: NETCTL_CONFIG, else $XDG_CONFIG_HOME/netctl/config.yaml, else ~/.config/netctl/config.yaml)",
         Recursive = true,
     };
 

@@ -15,7 +15,7 @@ internal static class ResolveCommand
     public static Command Create(GlobalOptions global, Output.Terminal terminal)
     {
         var name = new Argument<string>("name") { Description = "Name to resolve, e.g. web.shop.svc.cluster.local, or an IP address (PTR)" };
-        var type = new Argument<string?>("type") { Description = "Record type: A (default), AAAA, SRV, PTR, CNAME, TXT, SOA, NS, ANY", Arity = ArgumentArity.ZeroOrOne };
+        var type = new Argument<string?>("type") { Description = "Record type: A (default), AAAA, SRV, PTR, CNAME, TXT, SOA, NS, ANY, or another type's name (MX, CAA, ...)", Arity = ArgumentArity.ZeroOrOne };
         type.CompletionSources.Add("A", "AAAA", "SRV", "PTR", "CNAME", "TXT", "SOA", "NS", "ANY");
         var dns = new Option<string?>("--dns") { Description = "DNS server HOST:PORT (default: NETCTL_DNS, the config file, 127.0.0.1:1053)" };
         var tcp = new Option<bool>("--tcp") { Description = "Ask over TCP instead of UDP" };
@@ -33,7 +33,7 @@ internal static class ResolveCommand
             }
             else if (!Enum.TryParse(typeText ?? "A", ignoreCase: true, out queryType) || !Enum.IsDefined(queryType) || int.TryParse(typeText, out _))
             {
-                throw CliException.Usage($"'{typeText}' is not a record type (A, AAAA, SRV, PTR, CNAME, TXT, SOA, NS, ANY)");
+                throw CliException.Usage($"'{typeText}' is not a record type's name (A, AAAA, SRV, PTR, CNAME, TXT, SOA, NS, ANY, MX, ...)");
             }
             using var context = global.Context(parse, terminal, parse.GetValue(dns));
             var server = Endpoint(context.Settings.Dns);
