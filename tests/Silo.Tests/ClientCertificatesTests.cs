@@ -36,16 +36,23 @@ public sealed class ClientCertificatesTests
     public void ACertificateWhoseKeyMayNotSign_IsRefused()
     {
         using var pki = ClusterPki.Create();
+
+        Assert.Equal("certificate 'CN=signless, OU=admin' is not a client certificate (its key usage lacks digitalSignature)",
+            ProblemOf(pki, "CN=signless, OU=admin", new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, critical: true)));
+    }
+
+    /// <summary>What the check says of a clientAuth certificate the cluster CA signed for <paramref name="subject"/>, with <paramref name="extensions"/>.</summary>
+    private static string? ProblemOf(ClusterPki pki, string subject, params X509Extension[] extensions)
+    {
         using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=signless, OU=admin", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, critical: true));
+        var request = new CertificateRequest(subject, key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var extension in extensions) request.CertificateExtensions.Add(extension);
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.2")], critical: false));
         var now = DateTimeOffset.UtcNow;
-        using var certificate = request.Create(pki.Ca.Certificate, now.AddDays(-1), now.AddDays(1), [1, 2, 3, 4]);
+        using var certificate = request.Create(pki.Ca.Certificate, now.AddDays(-1), now.AddDays(1), System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
         var check = new ClientCertificates(X509CertificateLoader.LoadCertificateFromFile(pki.CaPath), TimeProvider.System);
-
         Assert.Null(check.Check(certificate, out var problem));
-        Assert.Equal("certificate 'CN=signless, OU=admin' is not a client certificate (its key usage lacks digitalSignature)", problem);
+        return problem;
     }
 
     /// <summary>A certificate of a CA the cluster CA signed is refused as a client's, whatever role it names.</summary>
@@ -53,17 +60,11 @@ public sealed class ClientCertificatesTests
     public void ACaCertificate_IsRefusedAsAClients()
     {
         using var pki = ClusterPki.Create();
-        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=intermediate, OU=admin", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: true, hasPathLengthConstraint: false, pathLengthConstraint: 0, critical: true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyCertSign, critical: true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.2")], critical: false));
-        var now = DateTimeOffset.UtcNow;
-        using var certificate = request.Create(pki.Ca.Certificate, now.AddDays(-1), now.AddDays(1), [1, 2, 3, 5]);
-        var check = new ClientCertificates(X509CertificateLoader.LoadCertificateFromFile(pki.CaPath), TimeProvider.System);
 
-        Assert.Null(check.Check(certificate, out var problem));
-        Assert.Equal("certificate 'CN=intermediate, OU=admin' is a CA certificate (basicConstraints CA:TRUE); a client presents a leaf certificate issued by netctl pki issue", problem);
+        Assert.Equal("certificate 'CN=intermediate, OU=admin' is a CA certificate (basicConstraints CA:TRUE); a client presents a leaf certificate issued by netctl pki issue",
+            ProblemOf(pki, "CN=intermediate, OU=admin",
+                new X509BasicConstraintsExtension(certificateAuthority: true, hasPathLengthConstraint: false, pathLengthConstraint: 0, critical: true),
+                new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyCertSign, critical: true)));
     }
 
     [Fact]
