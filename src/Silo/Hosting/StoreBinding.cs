@@ -36,6 +36,7 @@ internal sealed class StoreBinding(ClusterOptions cluster, StoreOptions store, D
         """;
 
     private ConnectionMultiplexer? _redis;
+    private string? _value;
 
     /// <summary>The Redis key of a cluster's binding (beside Orleans' "{service}/members/{cluster}").</summary>
     public static string Key(ClusterOptions cluster) => $"{cluster.ServiceId}/store/{cluster.ClusterId}";
@@ -43,7 +44,7 @@ internal sealed class StoreBinding(ClusterOptions cluster, StoreOptions store, D
     private string StoreId => durable.Partitions.StoreId.ToString("x16", CultureInfo.InvariantCulture);
 
     /// <summary>This store as the binding records it: its identity, then where it is (for the message of a silo refused).</summary>
-    private string Value => $"{StoreId} {Describe(store)}";
+    private string Value => _value ??= $"{StoreId} {Describe(store)}";
 
     /// <summary>Binds the cluster to this silo's store, or refuses (FAILED_PRECONDITION) when it runs on another one.</summary>
     public void Take()

@@ -13,7 +13,7 @@ public interface IStoredState
     /// <summary>The kind's secondary index value (e.g. an endpoint's network), else empty.</summary>
     string Index { get; }
 
-    /// <summary>For the next write: the index value the stored object has, when the write changes it; else null.</summary>
+    /// <summary>For the next write: the index value the object had before it (the store records it only where a modification changes it).</summary>
     string? PreviousIndex => null;
 
     /// <summary>What the next write holds (replacing the object's claims), or null to keep them.</summary>

@@ -61,7 +61,7 @@ public sealed class ObjectStorage(DurableStore store) : IGrainStorage
             Kind = kind, Key = key, Partition = store.PartitionOf(kind, key),
             ExpectedRevision = RevisionOf(grainState), DeletedRevision = grainState.RecordExists ? 0 : RevisionOf(grainState.ETag),
             Data = state.Encode(), Namespace = state.Namespace, Index = state.Index, Claims = state.Claims, Requires = state.Requires,
-            PreviousIndex = grainState.RecordExists ? state.PreviousIndex : null,
+            PreviousIndex = state.PreviousIndex,
         }).ConfigureAwait(false);
         grainState.ETag = EtagOf(revision);
         grainState.RecordExists = true;

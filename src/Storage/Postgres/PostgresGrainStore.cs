@@ -381,8 +381,9 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
                             tombstones[(w.Kind, w.Key)] = revision;
                             break;
                     }
+                    var previousIndex = w.PreviousIndexFor(type);
                     write.BatchCommands.Add(Command("INSERT INTO cp_changes (partition, revision, kind, key, ns, idx, type, data, prev, writer, previdx) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                        w.Partition, revision, w.Kind, w.Key, w.Namespace, w.Index, (short)type, data, w.ExpectedRevision, _writer, (object?)w.PreviousIndexFor(type) ?? DBNull.Value));
+                        w.Partition, revision, w.Kind, w.Key, w.Namespace, w.Index, (short)type, data, w.ExpectedRevision, _writer, (object?)previousIndex ?? DBNull.Value));
                     if (w.Data is null || w.Claims is not null)
                     {
                         if (type != ChangeType.Added)
@@ -402,7 +403,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
                     changes[i] = new Change
                     {
                         Partition = w.Partition, Revision = revision, Kind = w.Kind, Key = w.Key, Type = type,
-                        Data = data, Namespace = w.Namespace, Index = w.Index, PreviousIndex = w.PreviousIndexFor(type),
+                        Data = data, Namespace = w.Namespace, Index = w.Index, PreviousIndex = previousIndex,
                     };
                 }
                 if (write.BatchCommands.Count == 0)

@@ -248,15 +248,16 @@ public sealed class SqliteGrainStore : IGrainStore
                         ReplaceClaims(w, dropFirst: w.ExpectedRevision != 0);
                     }
                     var data = w.Data ?? w.PreviousData ?? [];
+                    var previousIndex = w.PreviousIndexFor(type);
                     _appendChange!.Bind(1, w.Partition).Bind(2, revision).Bind(3, ++seq).Bind(4, w.Kind).Bind(5, w.Key)
-                        .Bind(6, w.Namespace).Bind(7, w.Index).Bind(8, (long)type).Bind(9, data).Bind(10, w.PreviousIndexFor(type)).Execute();
+                        .Bind(6, w.Namespace).Bind(7, w.Index).Bind(8, (long)type).Bind(9, data).Bind(10, previousIndex).Execute();
                     heads[w.Partition] = revision;
                     touched[w.Partition] = true;
                     outcomes[i] = WriteOutcome.Committed;
                     changes[i] = new Change
                     {
                         Partition = w.Partition, Revision = revision, Kind = w.Kind, Key = w.Key, Type = type,
-                        Data = data, Namespace = w.Namespace, Index = w.Index, PreviousIndex = w.PreviousIndexFor(type),
+                        Data = data, Namespace = w.Namespace, Index = w.Index, PreviousIndex = previousIndex,
                     };
                 }
                 for (var p = 0; p < heads.Length; p++)
