@@ -47,5 +47,15 @@ public sealed record NetnsState(IReadOnlyList<Link> Links, IReadOnlyList<LinkAdd
         });
     }
 
+    /// <summary>
+    /// Whether the link <paramref name="name"/> in the namespace at <paramref name="path"/> is the
+    /// far end of the veth <paramref name="hostInterface"/> of the calling namespace (the node's).
+    /// </summary>
+    public static bool IsEndpointsInterface(string path, string name, string hostInterface)
+    {
+        using var rtnl = RouteNetlink.Open();
+        return rtnl.FindLink(hostInterface) is { } host && VethPair.Joins(rtnl, host, path, name);
+    }
+
     public Link? Find(string name) => Links.FirstOrDefault(l => l.Name == name);
 }

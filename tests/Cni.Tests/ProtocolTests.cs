@@ -297,6 +297,53 @@ public sealed class ProtocolTests(CniBed bed)
     }
 
     /// <summary>
+    /// A repeated ADD of a wired container leaves its interface up and what others added to it in
+    /// place (another plugin's route). The same container ADDed into another container's namespace
+    /// does not take over the interface there (121, nothing changed); ADDed into a fresh namespace
+    /// (its sandbox made again while the old one stayed, its DEL lost) it moves there.
+    /// </summary>
+    [Fact]
+    public async Task Add_Repeated_KeepsAWiredInterface_AndNeverTakesAnotherContainersInterface()
+    {
+        var vni = bed.NextVni();
+        var network = (await Cluster.CreateNetworkAsync($"n{vni}", vni)).Metadata.Name;
+        var config = Runtimes.PluginConfig(Cluster, Cluster.WriteConfList($"c{vni}", network, host: 1));
+        var (mine, theirs, fresh) = (Cluster.Netns($"p{vni}a"), Cluster.Netns($"p{vni}b"), Cluster.Netns($"p{vni}c"));
+        foreach (var pod in new[] { mine, theirs, fresh }) Cluster.AddNamespace(pod);
+        var added = Runtimes.Plugin(Cluster, 1, "ADD", config, $"mine-{vni}", $"/run/netns/{mine}");
+        Assert.True(added.Code == 0, added.ToString());
+        var address = added.Json["ips"]![0]!["address"]!.GetValue<string>().Split('/')[0];
+        var gateway = added.Json["ips"]![0]!["gateway"]!.GetValue<string>();
+        var other = Runtimes.Plugin(Cluster, 1, "ADD", config, $"theirs-{vni}", $"/run/netns/{theirs}");
+        Assert.True(other.Code == 0, other.ToString());
+        var otherAddress = other.Json["ips"]![0]!["address"]!.GetValue<string>().Split('/')[0];
+        Shell.Must("ip", "-n", mine, "route", "add", "198.51.100.0/24", "via", gateway, "dev", "eth0", "onlink");
+
+        var again = Runtimes.Plugin(Cluster, 1, "ADD", config, $"mine-{vni}", $"/run/netns/{mine}");
+        Assert.True(again.Code == 0, again.ToString());
+        Assert.Contains("198.51.100.0/24", Shell.Must("ip", "-n", mine, "route", "show", "dev", "eth0"), StringComparison.Ordinal);
+
+        var theirsBefore = Shell.Must("ip", "-n", theirs, "-4", "-o", "address", "show", "dev", "eth0") + Shell.Must("ip", "-n", theirs, "-o", "link", "show", "eth0");
+        var taken = Runtimes.Plugin(Cluster, 1, "ADD", config, $"mine-{vni}", $"/run/netns/{theirs}");
+        Assert.True(taken.Code == 1, taken.ToString());
+        Assert.Equal(121, taken.Json["code"]!.GetValue<int>());
+        var theirsAfter = Shell.Must("ip", "-n", theirs, "-4", "-o", "address", "show", "dev", "eth0") + Shell.Must("ip", "-n", theirs, "-o", "link", "show", "eth0");
+        Assert.Equal(theirsBefore, theirsAfter);
+        Assert.Contains(otherAddress, theirsAfter, StringComparison.Ordinal);
+        Assert.DoesNotContain(address + "/", theirsAfter, StringComparison.Ordinal);
+        Assert.Contains(address, Shell.Must("ip", "-n", mine, "-o", "address", "show", "dev", "eth0"), StringComparison.Ordinal);
+
+        var moved = Runtimes.Plugin(Cluster, 1, "ADD", config, $"mine-{vni}", $"/run/netns/{fresh}");
+        Assert.True(moved.Code == 0, moved.ToString());
+        Assert.Contains(address + "/", Shell.Must("ip", "-n", fresh, "-o", "address", "show", "dev", "eth0"), StringComparison.Ordinal);
+        Assert.DoesNotContain("eth0", Shell.Must("ip", "-n", mine, "-o", "link", "show"), StringComparison.Ordinal);
+        foreach (var (id, pod) in new[] { ($"mine-{vni}", fresh), ($"theirs-{vni}", theirs) })
+        {
+            Assert.True(Runtimes.Plugin(Cluster, 1, "DEL", config, id, $"/run/netns/{pod}").Code == 0);
+        }
+    }
+
+    /// <summary>
     /// A container removed while its DEL could not get through (podman removes it anyway, and
     /// podman 4 never calls GC): its namespace, and with it its interface, is gone. The agent
     /// detaches its endpoint after the grace period (3 s here), freeing its name and address for

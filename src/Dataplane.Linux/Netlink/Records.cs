@@ -4,7 +4,9 @@ using System.Net.NetworkInformation;
 namespace ControlPlane.Dataplane.Linux.Netlink;
 
 /// <summary>A network device as the kernel reports it.</summary>
-public sealed record Link(int Index, string Name, string? Kind, int Mtu, bool Up, PhysicalAddress? Mac);
+/// <param name="PeerIndex">IFLA_LINK: for a veth, its far end's index (in <paramref name="PeerNamespace"/> when that is set); 0 when there is none.</param>
+/// <param name="PeerNamespace">IFLA_LINK_NETNSID: the id, in the namespace the link was read from, of the namespace its far end is in; null when that is the same namespace.</param>
+public sealed record Link(int Index, string Name, string? Kind, int Mtu, bool Up, PhysicalAddress? Mac, int PeerIndex = 0, int? PeerNamespace = null);
 
 /// <summary>An address of a link, with its prefix length.</summary>
 public sealed record LinkAddress(int Index, IPAddress Address, int PrefixLength);

@@ -149,7 +149,30 @@ public sealed class RouteNetlink : IDisposable
         string? kind = null;
         if (attributes.TryGet(Rtm.IflaLinkinfo, out var info)) kind = new Attributes(info).String(Rtm.IflaInfoKind);
         var mac = attributes.TryGet(Rtm.IflaAddress, out var address) && address.Length == 6 ? new PhysicalAddress(address.ToArray()) : null;
-        return new Link(index, attributes.String(Rtm.IflaIfname) ?? "", kind, (int)(attributes.U32(Rtm.IflaMtu) ?? 0), (flags & Rtm.IffUp) != 0, mac);
+        int? peerNamespace = attributes.U32(Rtm.IflaLinkNetnsid) is { } nsid ? (int)nsid : null;
+        return new Link(index, attributes.String(Rtm.IflaIfname) ?? "", kind, (int)(attributes.U32(Rtm.IflaMtu) ?? 0), (flags & Rtm.IffUp) != 0, mac,
+            (int)(attributes.U32(Rtm.IflaLink) ?? 0), peerNamespace);
+    }
+
+    /// <summary>
+    /// The id this socket's namespace gives the namespace of <paramref name="netns"/> (an open
+    /// /run/netns or /proc/…/ns/net file), as links' <see cref="Link.PeerNamespace"/> name it; null
+    /// when it has none (no link of this namespace has its far end there).
+    /// </summary>
+    public int? NamespaceId(Microsoft.Win32.SafeHandles.SafeFileHandle netns)
+    {
+        var w = new MessageWriter();
+        var sequence = _socket.NextSequence();
+        w.BeginMessage(Rtm.GetNsid, Rtm.FRequest | Rtm.FAck, sequence);
+        w.Struct(4); // rtgenmsg, padded
+        w.AttributeU32(Rtm.NetnsaFd, (uint)netns.DangerousGetHandle());
+        w.EndMessage();
+        int? id = null;
+        _socket.Dump(w.Written, sequence, (type, payload) =>
+        {
+            if (type == Rtm.NewNsid && new Attributes(payload[4..]).U32(Rtm.NetnsaNsid) is { } nsid && (int)nsid >= 0) id = (int)nsid;
+        });
+        return id;
     }
 
     /// <summary>The addresses of one family (AF_INET or AF_INET6) on every link.</summary>

@@ -10,6 +10,10 @@ internal static class Rtm
     public const ushort NewNeigh = 28, DelNeigh = 29, GetNeigh = 30;
     public const ushort NewNexthop = 104, DelNexthop = 105, GetNexthop = 106;
     public const ushort NewRule = 32, DelRule = 33, GetRule = 34;
+    public const ushort NewNsid = 88, GetNsid = 90;
+
+    // netns id attributes (net_namespace.h)
+    public const ushort NetnsaNsid = 1, NetnsaFd = 3;
 
     // fib_rule_hdr attributes and values
     public const ushort FraDst = 1;
@@ -22,7 +26,7 @@ internal static class Rtm
     public const byte AfUnspec = 0, AfInet = 2, AfBridge = 7, AfInet6 = 10;
 
     // ifinfomsg attributes
-    public const ushort IflaAddress = 1, IflaIfname = 3, IflaMtu = 4, IflaLink = 5, IflaMaster = 10, IflaLinkinfo = 18, IflaNetNsFd = 28;
+    public const ushort IflaAddress = 1, IflaIfname = 3, IflaMtu = 4, IflaLink = 5, IflaMaster = 10, IflaLinkinfo = 18, IflaNetNsFd = 28, IflaLinkNetnsid = 37;
     public const ushort IflaInfoKind = 1, IflaInfoData = 2;
     public const ushort IflaVxlanId = 1, IflaVxlanLocal = 4, IflaVxlanLearning = 7, IflaVxlanPort = 15, IflaVxlanLocal6 = 17;
     public const ushort VethInfoPeer = 1;

@@ -91,7 +91,7 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
                 connected = await Task.Run(() => EndpointWiring.Connect(request.NetnsPath, wiring, options.RouteProtocol), cancellationToken);
             }
         }
-        catch (Exception e) when (e is NetlinkException or InvalidOperationException or IOException)
+        catch (Exception e) when (e is InterfaceTakenException or NetlinkException or InvalidOperationException or IOException)
         {
             pending.Remove(wiring.HostInterface);
             if (created)
@@ -99,7 +99,9 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
                 EndpointWiring.Disconnect(wiring.HostInterface, options.RouteProtocol);
                 await client.Endpoints.DeleteAsync(request.Namespace, request.Name, options: call);
             }
-            throw new RpcException(new Status(StatusCode.Internal, $"wiring {key} failed: {e.Message}"));
+            throw e is InterfaceTakenException
+                ? new RpcException(new Status(StatusCode.FailedPrecondition, $"interface_name: {e.Message}"))
+                : new RpcException(new Status(StatusCode.Internal, $"wiring {key} failed: {e.Message}"));
         }
         orphans.Wired(key, endpoint.Metadata.Labels.GetValueOrDefault(AttachmentLabels.Attachment, ""));
         // The endpoint this attach made, or one an attach for this container began and did not finish.

@@ -15,7 +15,8 @@ namespace ControlPlane.NodeAgent.Dataplane;
 /// end carries the gateway addresses (so it answers the workload's ARP/NDP for them) and a host
 /// route per endpoint address. Both sides also get permanent neighbour entries (endpoint address →
 /// its MAC on the host, gateway → the host end's MAC inside), so the first packets need no
-/// resolution. Idempotent: an existing pair is reused and completed.
+/// resolution. Idempotent: an existing pair is reused and completed, when it joins the interface
+/// of that name in that namespace; a pair joined elsewhere is replaced.
 /// </summary>
 public static class EndpointWiring
 {
@@ -53,12 +54,22 @@ public static class EndpointWiring
         });
     }
 
+    /// <exception cref="InterfaceTakenException">The namespace has an interface of the wiring's name that is not the endpoint's.</exception>
     public static Connected Connect(string netnsPath, Wiring wiring, byte protocol)
     {
         using var rtnl = RouteNetlink.Open();
         var host = rtnl.FindLink(wiring.HostInterface);
-        if (host is null)
+        if (host is null || !VethPair.Joins(rtnl, host, netnsPath, wiring.Interface))
         {
+            // An interface of that name there is another's (another container's, or the runtime's):
+            // it is not touched.
+            if (VethPair.Find(netnsPath, wiring.Interface) is not null) throw new InterfaceTakenException(wiring.Interface, netnsPath);
+            if (host is not null)
+            {
+                // The pair joins another namespace: the container's earlier one, whose DEL never
+                // came. This attach of the same endpoint moves it here; the old end goes with the pair.
+                rtnl.DeleteLink(host.Index);
+            }
             using var target = File.OpenHandle(netnsPath);
             rtnl.CreateVeth(wiring.HostInterface, wiring.Interface, wiring.Mtu, (int)target.DangerousGetHandle());
             host = rtnl.FindLink(wiring.HostInterface)!;
@@ -90,8 +101,12 @@ public static class EndpointWiring
         {
             using var pod = RouteNetlink.Open();
             var link = pod.FindLink(wiring.Interface) ?? throw new InvalidOperationException($"{wiring.Interface} is missing in {netnsPath}");
-            pod.SetLink(link.Index, up: false, mac: wiring.Mac, mtu: wiring.Mtu);
-            pod.SetLink(link.Index, up: true);
+            // The MAC changes with the link down. An interface wired already (a repeated attach) is
+            // left up: setting it down would drop every route through it and its IPv6 addresses,
+            // what other plugins or the workload added included.
+            if (!wiring.Mac.Equals(link.Mac)) pod.SetLink(link.Index, up: false, mac: wiring.Mac);
+            if (link.Mtu != wiring.Mtu) pod.SetLink(link.Index, mtu: wiring.Mtu);
+            if (!link.Up || !wiring.Mac.Equals(link.Mac)) pod.SetLink(link.Index, up: true);
             if (pod.FindLink("lo") is { Up: false } lo) pod.SetLink(lo.Index, up: true);
             foreach (var ip in wiring.Ips)
             {

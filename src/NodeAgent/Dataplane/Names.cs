@@ -1,5 +1,4 @@
-using System.Security.Cryptography;
-using System.Text;
+using ControlPlane.Contracts.Attachments;
 
 namespace ControlPlane.NodeAgent.Dataplane;
 
@@ -10,7 +9,7 @@ namespace ControlPlane.NodeAgent.Dataplane;
 public static class Names
 {
     public const string OverlayPrefix = "cpvx";
-    public const string EndpointPrefix = "cpe";
+    public const string EndpointPrefix = HostInterfaces.Prefix;
 
     /// <summary>Priority of the rules that select a network's table (before the main table's 32766).</summary>
     public const uint RulePriority = 10_000;
@@ -22,6 +21,5 @@ public static class Names
     public static string Overlay(uint vni) => OverlayPrefix + vni;
 
     /// <summary>The host side of an endpoint's veth: cpe + 12 hex digits of a hash of its key.</summary>
-    public static string EndpointVeth(string endpointKey) =>
-        EndpointPrefix + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(endpointKey)))[..12].ToLowerInvariant();
+    public static string EndpointVeth(string endpointKey) => HostInterfaces.Of(endpointKey);
 }
