@@ -10,4 +10,7 @@ internal static class ExitCodes
 
     /// <summary>The command line itself is wrong (unknown command, option or kind, missing argument).</summary>
     public const int Usage = 2;
+
+    /// <summary>Standard output's reader went away (`netctl watch … | head -1`): 128 + SIGPIPE, as a shell reports a program that signal ended.</summary>
+    public const int BrokenPipe = 141;
 }

@@ -73,6 +73,11 @@ internal static class NetctlApp
                 new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = terminal.Out, Error = terminal.Error, ProcessTerminationTimeout = null },
                 Interrupts.Token);
         }
+        catch (Exception e) when (Terminal.IsBrokenPipe(e))
+        {
+            // The reader of standard output went away: end quietly, as a program killed by SIGPIPE does.
+            return ExitCodes.BrokenPipe;
+        }
         catch (CliException e)
         {
             terminal.Fail(e.Message);

@@ -41,6 +41,27 @@ public sealed class WatchTests
         Assert.Contains("watch follows one object or one kind", Assert.Single(two.Errors), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// `netctl watch … | head -1`: once head has gone, the watch's next line finds no reader and
+    /// netctl ends (quietly, 141 as for SIGPIPE) instead of watching on for nobody.
+    /// </summary>
+    [Fact]
+    public async Task Watch_IntoAPipeWhoseReaderLeft_EndsAtItsNextLine()
+    {
+        await using var silo = await Silo.StartAsync();
+        using var directory = new TempDirectory();
+        var manifest = directory.File("ns.yaml", "apiVersion: controlplane/v1\nkind: Namespace\nmetadata:\n  name: piped\n");
+        var netctl = Path.Combine(AppContext.BaseDirectory, "netctl.dll");
+        // The change comes after head has exited (and the group gave up the pipe too); the pipeline
+        // ends only when the watch does.
+        var script = $"dotnet '{netctl}' --server {silo.Address} watch namespaces -o json | {{ head -1 >/dev/null; exec 0<&-; dotnet '{netctl}' --server {silo.Address} apply -f '{manifest}' >&2; }}; echo \"watch ${{PIPESTATUS[0]}}\"";
+        var run = await Netctl.RunProgramAsync("bash", ["-c", script]);
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Equal("watch 141", run.Output.Trim());
+        Assert.Contains("namespace/piped created", run.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("error", run.Error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Watch_TableWithSelector_PrintsOnlyMatchingRows()
     {

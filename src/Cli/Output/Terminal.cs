@@ -20,7 +20,24 @@ internal sealed class Terminal
         Stderr = Create(error, errorIsTerminal);
     }
 
-    public static Terminal System { get; } = new(Console.Out, Console.Error, !Console.IsOutputRedirected, !Console.IsErrorRedirected);
+    public static Terminal System { get; } = new(StandardOutput(), Console.Error, !Console.IsOutputRedirected, !Console.IsErrorRedirected);
+
+    /// <summary>
+    /// Standard output. Console.Out drops a write whose reader has gone (EPIPE) without a word, so
+    /// `netctl watch … | head -1` would run on for ever; redirected output is written through a
+    /// stream of its own, where that write fails (<see cref="IsBrokenPipe"/>) and netctl ends.
+    /// </summary>
+    private static TextWriter StandardOutput()
+    {
+        if (!Console.IsOutputRedirected) return Console.Out;
+        var stream = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+        return TextWriter.Synchronized(new StreamWriter(stream, new global::System.Text.UTF8Encoding(false)) { AutoFlush = true });
+    }
+
+    /// <summary>A write to a pipe whose reader is gone (EPIPE): the reader wants no more, as `head` does.</summary>
+    public static bool IsBrokenPipe(Exception e) => e is IOException { HResult: BrokenPipe };
+
+    private const int BrokenPipe = 32; // EPIPE
 
     public TextWriter Out { get; }
 

@@ -121,6 +121,7 @@ public static class SiloApp
             builder.Services.AddHostedService(services => services.GetRequiredService<StoreBinding>());
         }
         builder.Services.AddSingleton<MembershipGuard>();
+        builder.Services.AddSingleton<IFatalErrorHandler, DeclaredDeadExit>();
         builder.Services.AddHostedService(services => services.GetRequiredService<MembershipGuard>());
         builder.Services.AddGrpc(o =>
         {
