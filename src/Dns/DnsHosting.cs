@@ -20,7 +20,9 @@ public static class DnsHosting
 {
     /// <param name="serviceRanges">The control plane's service ranges when the host knows them (the
     /// silo does); they replace "Dns:ServiceRanges".</param>
-    public static IServiceCollection AddClusterDns(this IServiceCollection services, IConfiguration section, IReadOnlyList<string>? serviceRanges = null)
+    /// <param name="feedInterceptor">Through which the feed's calls go (the silo marks its own with it).</param>
+    public static IServiceCollection AddClusterDns(this IServiceCollection services, IConfiguration section, IReadOnlyList<string>? serviceRanges = null,
+        Grpc.Core.Interceptors.Interceptor? feedInterceptor = null)
     {
         // Several options types share the section (and the silo's Dns:Enabled): a key none of them
         // has (a typo such as Dns:Listn) is refused rather than ignored while its default applies.
@@ -74,7 +76,7 @@ public static class DnsHosting
         services.AddHostedService(s => s.GetRequiredService<DnsListenerService>());
         if (feed.ControlPlane.Length > 0)
         {
-            var client = new ControlPlaneClient(feed.ControlPlane, tls: tls);
+            var client = feedInterceptor is null ? new ControlPlaneClient(feed.ControlPlane, tls: tls) : new ControlPlaneClient(feed.ControlPlane, tls, feedInterceptor);
             services.AddSingleton(s => new ClusterFeed(client, handler, zone, feed, staticRecords, s.GetRequiredService<ILogger<ClusterFeed>>(),
                 s.GetService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>()));
             services.AddHostedService(s => s.GetRequiredService<ClusterFeed>());

@@ -62,7 +62,11 @@ public sealed class LimitsTests : IDisposable
     [Fact]
     public async Task WatchesPerClient_OneTooManyIsRefused_ClosingOneFreesASlot()
     {
-        await using var silo = await SiloProcess.StartAsync(_data, "--Limits:WatchesPerClient=2");
+        // With the embedded DNS server following the silo over loopback TCP, as a client on this host
+        // does: its feed's watch is the silo's own and takes none of the host's two slots.
+        var (api, dns) = (Ports.FreeTcpAndUdp(21300, 21399), Ports.FreeTcpAndUdp(21400, 21499));
+        await using var silo = await SiloProcess.StartAsync(_data, "--Limits:WatchesPerClient=2", "--Dns:Enabled=true", $"--Silo:Port={api}", $"--Dns:Listen=127.0.0.1:{dns}");
+        await silo.WaitForLineAsync(l => l.Contains("Zone snapshot:", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
         var request = new WatchRequest { Kinds = { Kind.Namespace } };
         await using var first = new WatchCollector(silo.Client, request);
         var second = new WatchCollector(silo.Client, request);

@@ -58,6 +58,11 @@ public sealed class ControlPlaneClient : IDisposable
     {
     }
 
+    /// <summary>To <paramref name="address"/> as above, every call through <paramref name="interceptor"/>.</summary>
+    public ControlPlaneClient(string address, ClientTls? tls, Grpc.Core.Interceptors.Interceptor interceptor) : this(Connect(address, 1, tls), interceptor)
+    {
+    }
+
     public ControlPlaneClient(Uri address, int maxConnections = 1) : this(address.ToString(), maxConnections)
     {
     }

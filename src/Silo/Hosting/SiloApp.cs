@@ -305,7 +305,9 @@ public static class SiloApp
                 : silo.Port > 0 ? $"{(tls ? "https" : "http")}://{(loopback.Contains(':') ? $"[{loopback}]" : loopback)}:{silo.Port}"
                 : throw new ControlPlane.Contracts.Hosting.InvalidConfigurationException("Invalid configuration:\n  Dns:Enabled needs a fixed Silo:Port or a Silo:UnixSocket to follow");
         }
-        builder.Services.AddClusterDns(dns, [.. new[] { controlPlane.ServiceIpv4Cidr, controlPlane.ServiceIpv6Cidr }.Where(c => c.Length > 0)]);
+        var self = new Security.InternalCaller();
+        builder.Services.AddSingleton(self);
+        builder.Services.AddClusterDns(dns, [.. new[] { controlPlane.ServiceIpv4Cidr, controlPlane.ServiceIpv6Cidr }.Where(c => c.Length > 0)], self.Stamp());
     }
 
     private static IPAddress FirstAddress() =>

@@ -13,9 +13,10 @@ namespace ControlPlane.Silo.Security;
 /// <c>grpc-retry-pushback-ms</c> and a google.rpc.Status in <c>grpc-status-details-bin</c>
 /// (RetryInfo, QuotaFailure, ErrorInfo). Not limited: health and reflection, and the
 /// unauthenticated local admin on the silo's unix socket ("peer:local"): reaching that socket
-/// takes the host's file permissions already, and every process of the host would share its key.
+/// takes the host's file permissions already, and every process of the host would share its key;
+/// and the silo's own calls (<see cref="InternalCaller"/>: its embedded DNS server's feed).
 /// </summary>
-public sealed class LimitsInterceptor(ClientLimiter limiter) : Interceptor
+public sealed class LimitsInterceptor(ClientLimiter limiter, InternalCaller? self = null) : Interceptor
 {
     public const string RetryPushbackTrailer = "grpc-retry-pushback-ms";
     public const string StatusDetailsTrailer = "grpc-status-details-bin";
@@ -56,10 +57,10 @@ public sealed class LimitsInterceptor(ClientLimiter limiter) : Interceptor
         }
     }
 
-    private static bool Exempt(ServerCallContext context, out string key)
+    private bool Exempt(ServerCallContext context, out string key)
     {
         key = string.Empty;
-        if (ApiMethod.Of(context.Method).IsInfrastructure) return true;
+        if (ApiMethod.Of(context.Method).IsInfrastructure || self?.Made(context) == true) return true;
         key = Caller.Of(context).Key;
         return key == "peer:local";
     }
