@@ -537,6 +537,52 @@ public sealed class GrainStorageTests
     }
 
     /// <summary>
+    /// A store whose files cannot be written (made immutable) fails its committing probe as it
+    /// fails commits, until they can be again: a probe that rewrote a row with its own bytes
+    /// committed nothing and passed. A store whose database file was removed while open commits
+    /// nothing (such commits would be lost at the next start) and its probe says why.
+    /// </summary>
+    [Fact]
+    public void ASqliteStore_ThatCannotBeWrittenOrWasRemoved_FailsItsProbeAsItsCommits()
+    {
+        var directory = Directory.CreateTempSubdirectory("cp-unwritable-").FullName;
+        var path = Path.Combine(directory, "controlplane.db");
+        string[] files = [path, path + "-wal"];
+        try
+        {
+            using var store = new SqliteGrainStore(path);
+            var epochs = store.Open("silo", 4).Epochs;
+            void Write(string key) => store.Commit([new WriteRequest { Kind = "test", Key = key, Partition = 0, ExpectedRevision = 0, Data = [1], Epoch = epochs[0] }], new WriteOutcome[1], new Change?[1]);
+            Write("a");
+            Assert.Null(store.ProbeWritable(epochs, commit: true));
+
+            Shell.Must(["chattr", "+i", .. files]);
+            try
+            {
+                Assert.Equal(ErrorCode.Unavailable, Assert.Throws<ControlPlaneException>(() => Write("b")).Code);
+                Assert.StartsWith("the store cannot be written", store.ProbeWritable(epochs, commit: true));
+                Assert.StartsWith("the store cannot be written", store.ProbeWritable(epochs, commit: true));
+            }
+            finally
+            {
+                Shell.Must(["chattr", "-i", .. files]);
+            }
+            Assert.Null(store.ProbeWritable(epochs, commit: true));
+            Write("c");
+
+            foreach (var file in Directory.GetFiles(directory)) File.Delete(file);
+            var gone = Assert.Throws<ControlPlaneException>(() => Write("d"));
+            Assert.Equal(ErrorCode.Unavailable, gone.Code);
+            Assert.Contains("is gone (removed while the silo ran)", gone.Message);
+            Assert.Contains("is gone (removed while the silo ran)", store.ProbeWritable(epochs));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>
     /// A SQLite store made before changes recorded the index they moved from opens with its log
     /// as it was (the old records' previous index unknown, read as unchanged) and records it from
     /// then on.

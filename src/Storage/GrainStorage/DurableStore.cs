@@ -28,7 +28,7 @@ public sealed class DurableStore : IDisposable
         Hub = new ChangeHub();
         // A store only this silo writes: the committer publishes each batch before acknowledging
         // it. A shared one: every silo reads the log back, its own writes included.
-        Committer = new GroupCommitter(store, Hub, Partitions, publish: store is not ISharedLog);
+        Committer = new GroupCommitter(store, Hub, Partitions, publish: store is not ISharedLog, logger);
         if (store is ISharedLog log)
         {
             _tailer = new ChangeTailer(store, log, Hub, Partitions.Heads, logger);

@@ -51,6 +51,9 @@ public sealed class SqliteGrainStore : IGrainStore
     // disk that is still full).
     private const long RecoveredFreeBytes = 4L * 1024 * 1024;
     private readonly string _directory;
+    // The database file: a commit while it is gone from its directory (removed while the silo
+    // ran) would go into a file no later start opens, so none is made.
+    private readonly string _file;
     private long[] _heads = [];
     private long[] _epochs = [];
     private long[] _compacted = [];
@@ -73,6 +76,7 @@ public sealed class SqliteGrainStore : IGrainStore
         _readConnectionString = builder.ToString();
         _writer = new SqliteConnection(builder.ToString());
         _writer.Open();
+        _file = Path.GetFullPath(path);
         // 2 KiB pages: a batch of random-key inserts rewrites every page it touches into the WAL,
         // and smaller pages halve those bytes (measured: +30% commit rate over 4 KiB).
         // Checkpoints (copying the WAL into the database, with an fsync) would stall the commit
@@ -169,6 +173,7 @@ public sealed class SqliteGrainStore : IGrainStore
     {
         lock (_writerLock)
         {
+            if (FileGone() is { } gone) throw new ControlPlaneException(ErrorCode.Unavailable, gone);
             var heads = (long[])_heads.Clone();
             var seq = _seq;
             var touched = new bool[heads.Length];
@@ -529,10 +534,13 @@ public sealed class SqliteGrainStore : IGrainStore
         return new ChangeRange([.. changes.Select(c => c.Change)], through, complete);
     }
 
+    private string? FileGone() => File.Exists(_file) ? null : $"the store's database file {_file} is gone (removed while the silo ran); restart the silo";
+
     public string? ProbeWritable(long[] epochs, bool commit = false)
     {
         lock (_writerLock)
         {
+            if (FileGone() is { } gone) return gone;
             try
             {
                 using var tx = _writer.BeginTransaction(deferred: false);
@@ -556,8 +564,11 @@ public sealed class SqliteGrainStore : IGrainStore
                     {
                         return $"the store cannot be written: {free} bytes are free on the file system of {_directory}, and it needs {RecoveredFreeBytes}";
                     }
+                    // A value that differs from the last probe's: SQLite writes nothing for an update
+                    // that leaves a row's bytes as they were, and such a commit proves nothing.
                     using var touch = _writer.CreateCommand();
-                    touch.CommandText = "UPDATE partitions SET epoch = epoch WHERE id = 0";
+                    touch.CommandText = "INSERT INTO meta (name, value) VALUES ('probe', $at) ON CONFLICT (name) DO UPDATE SET value = excluded.value";
+                    touch.Parameters.AddWithValue("$at", DateTime.UtcNow.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture));
                     touch.ExecuteNonQuery();
                     tx.Commit();
                 }

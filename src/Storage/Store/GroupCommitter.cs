@@ -2,6 +2,7 @@ using System.Threading.Channels;
 using ControlPlane.Storage.Changes;
 using ControlPlane.Storage.Errors;
 using ControlPlane.Storage.Telemetry;
+using Microsoft.Extensions.Logging;
 
 namespace ControlPlane.Storage;
 
@@ -23,13 +24,15 @@ public sealed class GroupCommitter : IDisposable
     private readonly Task _loop;
 
     private readonly bool _publish;
+    private readonly ILogger? _logger;
 
     /// <param name="publish">
     /// Publish committed changes to <paramref name="hub"/> before acknowledging them: true when this
     /// silo is the store's only writer; a shared store's changes reach the hub by reading the log back.
     /// </param>
-    public GroupCommitter(IGrainStore store, ChangeHub hub, PartitionState partitions, bool publish = true)
+    public GroupCommitter(IGrainStore store, ChangeHub hub, PartitionState partitions, bool publish = true, ILogger? logger = null)
     {
+        _logger = logger;
         _store = store;
         _hub = hub;
         _publish = publish;
@@ -42,6 +45,8 @@ public sealed class GroupCommitter : IDisposable
     // for: while they differ only a committed probe clears the failure.
     private long _failedCommits;
     private long _recoveredCommits;
+    // Commits failed in a row (the current run of failures), for logging its start and end once.
+    private long _failingCommits;
 
     /// <summary>Transactions committed so far (each holds one or more writes).</summary>
     public long Transactions { get; private set; }
@@ -67,6 +72,10 @@ public sealed class GroupCommitter : IDisposable
         if (failure is null)
         {
             Volatile.Write(ref _recoveredCommits, failed);
+            if (Interlocked.Exchange(ref _failingCommits, 0) > 0)
+            {
+                _logger?.LogInformation("The store takes writes again");
+            }
             // A commit that failed while this probe ran keeps its failure.
             if (Volatile.Read(ref _failedCommits) != failed)
             {
@@ -121,6 +130,10 @@ public sealed class GroupCommitter : IDisposable
                 StoreTelemetry.CommitDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
                 Stamp(requests, changes);
                 Volatile.Write(ref _recoveredCommits, Volatile.Read(ref _failedCommits));
+                if (Interlocked.Exchange(ref _failingCommits, 0) > 0)
+                {
+                    _logger?.LogInformation("The store takes writes again");
+                }
                 Volatile.Write(ref _failure, Array.IndexOf(outcomes, WriteOutcome.Fenced, 0, batch.Count) >= 0 ? "this silo's store was fenced by another silo" : null);
             }
             catch (Exception e)
@@ -128,6 +141,14 @@ public sealed class GroupCommitter : IDisposable
                 // Counted as the store's failure; each caller gets it as UNAVAILABLE.
                 var failure = e as ControlPlaneException ?? new ControlPlaneException(ErrorCode.Unavailable, "the store could not commit", inner: e);
                 Interlocked.Increment(ref _failedCommits);
+                StoreTelemetry.CommitFailures.Add(1);
+                activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, failure.Message);
+                activity?.AddException(e);
+                // Once per run of failures (every commit of the run fails its callers UNAVAILABLE).
+                if (Interlocked.Increment(ref _failingCommits) == 1)
+                {
+                    _logger?.LogError(e, "The store could not commit {Writes} write(s); they are answered UNAVAILABLE, and so is every write until a commit succeeds again", batch.Count);
+                }
                 Volatile.Write(ref _failure, failure.Message);
                 foreach (var pending in batch)
                 {

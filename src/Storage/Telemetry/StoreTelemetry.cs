@@ -22,6 +22,9 @@ public static class StoreTelemetry
     public static readonly Histogram<double> CommitDuration = Meter.CreateHistogram<double>("controlplane.store.commit.duration", "s", "Duration of one group commit (one transaction)",
         advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1] });
 
+    public static readonly Counter<long> CommitFailures = Meter.CreateCounter<long>("controlplane.store.commit.failures", "{commit}",
+        "Group commits that failed (their writes answered UNAVAILABLE): the store lost, unwritable or full");
+
     public static readonly Counter<long> FeedCatchUps = Meter.CreateCounter<long>("controlplane.store.feed.catch_ups", "{catch-up}",
         "Times a watch fell more than its buffer behind the live changes and caught up from the change log");
 
