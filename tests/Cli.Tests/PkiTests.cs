@@ -65,6 +65,14 @@ public sealed class PkiTests
         var again = await Netctl.RunAsync(["pki", "init", "--dir", d]);
         Assert.Equal(1, again.ExitCode);
         Assert.Contains("already holds a CA", again.Error);
+        // Nor does a second issue of a name replace its key (a running program may use it), unless told to.
+        var siloKey = File.ReadAllBytes(Path.Combine(d, "silo-1.key"));
+        var reissue = await Netctl.RunAsync(["pki", "issue", "--dir", d, "--name", "silo-1", "--role", "silo"]);
+        Assert.Equal(1, reissue.ExitCode);
+        Assert.Contains("silo-1.crt exists already (a running program may use it); remove it, or give --force to replace it", reissue.Error);
+        Assert.Equal(siloKey, File.ReadAllBytes(Path.Combine(d, "silo-1.key")));
+        await Ok("pki", "issue", "--dir", d, "--name", "silo-1", "--role", "silo", "--force");
+        Assert.NotEqual(siloKey, File.ReadAllBytes(Path.Combine(d, "silo-1.key")));
         Assert.Equal(2, (await Netctl.RunAsync(["pki", "issue", "--dir", d, "--name", "x", "--role", "root"])).ExitCode);
         Assert.Equal(2, (await Netctl.RunAsync(["pki", "issue", "--dir", d, "--name", "x", "--role", "agent", "--ip", "10.0.0.1"])).ExitCode);
     }
@@ -107,6 +115,13 @@ public sealed class PkiTests
         var untrusted = await Netctl.RunAsync(["--server", silo.Address, "--timeout", "5s", "get", "namespaces"]);
         Assert.Equal(1, untrusted.ExitCode);
         Assert.Contains("the TLS handshake failed: give the cluster CA that issued the server's certificate with --ca", untrusted.Error);
+        // Another CA under the same name: our check says so (the TLS layer alone only says a callback refused it).
+        await Ok("pki", "init", "--dir", $"{d}/other");
+        var otherCa = await Netctl.RunAsync(["--server", silo.Address, "--timeout", "5s", "--ca", $"{d}/other/ca.crt", "--cert", $"{d}/admin.crt", "--key", $"{d}/admin.key", "get", "namespaces"]);
+        Assert.Equal(1, otherCa.ExitCode);
+        Assert.Contains("the TLS handshake failed: the server's certificate ('CN=silo", otherCa.Error);
+        Assert.Contains("is signed by another CA than the cluster CA given, under the same name ('CN=controlplane-ca')", otherCa.Error);
+        Assert.Contains("; give the cluster CA that issued the server's certificate with --ca", otherCa.Error);
         var cleartext = await Netctl.RunAsync(["--server", silo.Address.Replace("https://", "http://", StringComparison.Ordinal), "--timeout", "5s", "get", "namespaces"]);
         Assert.Equal(1, cleartext.ExitCode);
         Assert.Contains("if that port serves TLS, use an https:// address with --ca", cleartext.Error);

@@ -31,10 +31,13 @@ internal static class PkiCommand
         var dnsNames = new Option<string[]>("--dns-name") { Description = "Silo only: a host name the silo is reached by (repeatable; localhost, 127.0.0.1 and ::1 are always in)", AllowMultipleArgumentsPerToken = false };
         var ips = new Option<string[]>("--ip") { Description = "Silo only: an address the silo is reached by (repeatable)" };
         var days = new Option<int>("--days") { Description = "Days the certificate is valid (default 365)", DefaultValueFactory = _ => 365 };
-        var issue = new Command("issue", "Issue a certificate signed by the cluster CA: DIR/NAME.crt and DIR/NAME.key (mode 0600)") { issueDir, name, role, dnsNames, ips, days };
+        var force = new Option<bool>("--force") { Description = "Replace DIR/NAME.crt and DIR/NAME.key when they exist (a program using them takes the new ones when it restarts)" };
+        var issue = new Command("issue", "Issue a certificate signed by the cluster CA: DIR/NAME.crt and DIR/NAME.key (mode 0600)") { issueDir, name, role, dnsNames, ips, days, force };
         issue.SetAction(parse =>
         {
             var directory = parse.GetValue(issueDir)!;
+            if (!parse.GetValue(force) && new[] { ClusterCa.CertificatePath(directory, parse.GetValue(name)!), ClusterCa.KeyPath(directory, parse.GetValue(name)!) }.FirstOrDefault(File.Exists) is { } existing)
+                throw new CliException($"{existing} exists already (a running program may use it); remove it, or give --force to replace it");
             var addresses = new List<IPAddress>();
             foreach (var text in parse.GetValue(ips) ?? [])
             {

@@ -87,7 +87,10 @@ internal sealed class ServerSet : IDisposable
     /// </summary>
     private static string Hint(Exception? error, string address)
     {
-        if (ClientTls.HandshakeFailed(error)) return "; the TLS handshake failed: give the cluster CA that issued the server's certificate with --ca";
+        // A refusal by our own check is in the reason already; without --ca the system's roots refused it.
+        if (ClientTls.CaToCheck(error))
+            return ClientTls.RefusalIn(error) is null ? "; the TLS handshake failed: give the cluster CA that issued the server's certificate with --ca" : "; give the cluster CA that issued the server's certificate with --ca";
+        if (ClientTls.HandshakeFailed(error)) return string.Empty;
         for (var e = error; e is not null; e = e.InnerException)
         {
             // Connected, then no HTTP/2 (an answer it cannot read, the end of the stream, a reset).

@@ -30,6 +30,8 @@ public static class Calls
     {
         // Our unix-socket connector's own words name the path and what is (not) there.
         if (Inner<UnixSocketConnectException>(e) is { } unix) return unix.Message;
+        // And our certificate check's, why the server's certificate was refused.
+        if (Inner<ServerCertificateRefusedException>(e) is { } refused) return "the TLS handshake failed: " + refused.Message;
         if (SocketErrorOf(e) is { } socket)
         {
             return "cannot connect: " + socket.SocketErrorCode switch
@@ -47,6 +49,9 @@ public static class Calls
 
     /// <summary>The socket error among the status's exceptions, if the call failed on one.</summary>
     public static System.Net.Sockets.SocketException? SocketErrorOf(RpcException e) => Inner<System.Net.Sockets.SocketException>(e);
+
+    /// <summary>Our certificate check's refusal of the server's certificate, if the call failed on one.</summary>
+    public static ServerCertificateRefusedException? CertificateRefusal(RpcException e) => Inner<ServerCertificateRefusedException>(e);
 
     private static T? Inner<T>(RpcException e) where T : Exception
     {

@@ -83,6 +83,23 @@ public sealed class ClientTls
         return false;
     }
 
+    /// <summary>
+    /// Whether a failed handshake (<see cref="HandshakeFailed"/>) needs the CA setting checked: the
+    /// server's certificate did not chain to the CA given, or the reason is unknown; not when it
+    /// was refused for its host name or its dates, which the refusal says.
+    /// </summary>
+    public static bool CaToCheck(Exception? error) => RefusalIn(error) is { } refused ? refused.UntrustedIssuer : HandshakeFailed(error);
+
+    /// <summary>This client's refusal of the server's certificate among <paramref name="error"/> and the exceptions it wraps, if any.</summary>
+    public static ServerCertificateRefusedException? RefusalIn(Exception? error)
+    {
+        for (var e = error; e is not null; e = e.InnerException)
+        {
+            if (e is ServerCertificateRefusedException refused) return refused;
+        }
+        return null;
+    }
+
     /// <summary>The client's certificate, if it has one.</summary>
     public X509Certificate2? Certificate => _certificate;
 
@@ -94,19 +111,38 @@ public sealed class ClientTls
             ApplicationProtocols = [SslApplicationProtocol.Http2],
             ClientCertificates = _certificate is null ? null : [_certificate],
             LocalCertificateSelectionCallback = _certificate is null ? null : (_, _, _, _, _) => _certificate,
-            RemoteCertificateValidationCallback = (_, certificate, _, errors) => certificate is X509Certificate2 server && Trusted(server, errors),
+            RemoteCertificateValidationCallback = (sender, certificate, _, errors) => Trust(certificate as X509Certificate2, errors, (sender as SslStream)?.TargetHostName),
         };
     }
 
-    private bool Trusted(X509Certificate2 server, SslPolicyErrors errors)
+    /// <summary>True for a certificate issued for the host by the cluster CA; else throws <see cref="ServerCertificateRefusedException"/> saying why.</summary>
+    private bool Trust(X509Certificate2? server, SslPolicyErrors errors, string? host)
     {
+        if (server is null) throw new ServerCertificateRefusedException("the server presented no certificate", untrustedIssuer: false);
         // A name mismatch is the host's concern, checked as usual; the chain is checked here against our CA only.
-        if ((errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0) return false;
+        if ((errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+        {
+            var names = server.Extensions.OfType<X509SubjectAlternativeNameExtension>()
+                .SelectMany(e => e.EnumerateDnsNames().Concat(e.EnumerateIPAddresses().Select(a => a.ToString()))).ToList();
+            throw new ServerCertificateRefusedException(
+                $"the server's certificate is not issued for '{host}' (it names {(names.Count == 0 ? "no host" : string.Join(", ", names))})", untrustedIssuer: false);
+        }
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.Add(_ca);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        return chain.Build(server);
+        if (chain.Build(server)) return true;
+        var flags = chain.ChainStatus.Aggregate(X509ChainStatusFlags.NoError, (all, s) => all | s.Status);
+        var now = DateTime.Now;
+        throw (flags & (X509ChainStatusFlags.UntrustedRoot | X509ChainStatusFlags.PartialChain)) != 0
+            ? new ServerCertificateRefusedException(server.Issuer == _ca.Subject
+                ? $"the server's certificate ('{server.Subject}') is signed by another CA than the cluster CA given, under the same name ('{_ca.Subject}')"
+                : $"the server's certificate ('{server.Subject}', issued by '{server.Issuer}') is not issued by the cluster CA given ('{_ca.Subject}')", untrustedIssuer: true)
+            : (flags & X509ChainStatusFlags.NotTimeValid) != 0 && server.NotAfter < now
+                ? new ServerCertificateRefusedException($"the server's certificate ('{server.Subject}') expired on {server.NotAfter.ToUniversalTime():yyyy-MM-dd HH:mm:ss} UTC", untrustedIssuer: false)
+                : (flags & X509ChainStatusFlags.NotTimeValid) != 0 && server.NotBefore > now
+                    ? new ServerCertificateRefusedException($"the server's certificate ('{server.Subject}') is not valid before {server.NotBefore.ToUniversalTime():yyyy-MM-dd HH:mm:ss} UTC", untrustedIssuer: false)
+                    : new ServerCertificateRefusedException($"the server's certificate ('{server.Subject}') does not verify: {string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()))}", untrustedIssuer: false);
     }
 
     private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;

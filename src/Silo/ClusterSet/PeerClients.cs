@@ -60,7 +60,7 @@ public sealed class PeerClients(ClusterSetOptions options) : IPeerProbe
     {
         var text = Calls.Reason(e);
         if (text.Length > MaxDiagnosis) text = string.Concat(text.AsSpan(0, MaxDiagnosis), "…");
-        return ClientTls.HandshakeFailed(e.Status.DebugException)
+        return ClientTls.CaToCheck(e.Status.DebugException)
             ? $"{text} (TLS: check that ClusterSet:Ca is the CA that signed the peer's certificate, and ClusterSet:Certificate/Key this silo's)"
             : text;
     }
