@@ -101,16 +101,49 @@ internal static class ApplyCommand
             lock (lines) lines.WriteLine($"{r.Change.Document.Kind.Reference(r.Change.Document.Meta)} {verb}");
         }
 
-        if (!(terminal.OutputIsTerminal && terminal.ErrorIsTerminal && plan.Count > 20))
-        {
-            return await new ApplyRunner(context.Servers, parallel) { TierDone = tier => { foreach (var r in tier) Line(r); } }.RunAsync(plan, cancellationToken);
-        }
+        // What was written, and which of it was said: an interrupted apply still names every write
+        // that was made (a tier's lines come when the whole tier is done).
+        var done = new List<ApplyRunner.Result>();
+        var said = new HashSet<ApplyRunner.Result>(ReferenceEqualityComparer.Instance);
+        var plain = !(terminal.OutputIsTerminal && terminal.ErrorIsTerminal && plan.Count > 20);
         IReadOnlyList<ApplyRunner.Result> results = [];
-        await terminal.Stderr.Progress().AutoClear(false).StartAsync(async progress =>
+        try
         {
-            var task = progress.AddTask($"applying {plan.Count} objects", maxValue: plan.Count);
-            results = await new ApplyRunner(context.Servers, parallel) { Done = _ => task.Increment(1) }.RunAsync(plan, cancellationToken);
-        });
+            if (plain)
+            {
+                return await new ApplyRunner(context.Servers, parallel)
+                {
+                    Done = r => { lock (done) done.Add(r); },
+                    TierDone = tier =>
+                    {
+                        foreach (var r in tier) Line(r);
+                        lock (done) said.UnionWith(tier);
+                    },
+                }.RunAsync(plan, cancellationToken);
+            }
+            await terminal.Stderr.Progress().AutoClear(false).StartAsync(async progress =>
+            {
+                var task = progress.AddTask($"applying {plan.Count} objects", maxValue: plan.Count);
+                results = await new ApplyRunner(context.Servers, parallel)
+                {
+                    Done = r =>
+                    {
+                        lock (done) done.Add(r);
+                        task.Increment(1);
+                    },
+                }.RunAsync(plan, cancellationToken);
+            });
+        }
+        catch (Exception e) when (cancellationToken.IsCancellationRequested && e is OperationCanceledException or Grpc.Core.RpcException)
+        {
+            List<ApplyRunner.Result> unsaid;
+            lock (done) unsaid = [.. done.Where(r => !said.Contains(r)).OrderBy(r => plan.IndexOf(r.Change))];
+            foreach (var r in unsaid) Line(r);
+            int written;
+            lock (done) written = done.Count(r => r.Outcome is ApplyRunner.Outcome.Created or ApplyRunner.Outcome.Configured);
+            terminal.Error.WriteLine($"interrupted: {written} of {plan.Count} object(s) written, as listed; the rest not applied (a write under way may have been made)");
+            throw;
+        }
         var counts = results.GroupBy(r => r.Outcome).ToDictionary(g => g.Key, g => g.Count());
         lines.WriteLine($"{counts.GetValueOrDefault(ApplyRunner.Outcome.Created)} created, {counts.GetValueOrDefault(ApplyRunner.Outcome.Configured)} configured, " +
             $"{counts.GetValueOrDefault(ApplyRunner.Outcome.Unchanged)} unchanged, {counts.GetValueOrDefault(ApplyRunner.Outcome.Failed)} failed");
