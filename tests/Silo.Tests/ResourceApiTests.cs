@@ -121,6 +121,7 @@ public sealed class ResourceApiTests
         { "page token", c => c.Namespaces.ListAsync(new ListRequest { PageToken = "!!" }), "page_token" },
         { "list namespace no namespace can have", c => c.Endpoints.ListAsync(new ListRequest { Namespace = "NOT VALID" }), "namespace" },
         { "resume token", async c => { await foreach (var _ in c.WatchAsync(new WatchRequest { ResumeToken = "garbage" })) { } }, "resume_token" },
+        { "bookmark interval", async c => { await foreach (var _ in c.WatchAsync(new WatchRequest { Kinds = { Kind.Namespace }, BookmarkIntervalSeconds = uint.MaxValue })) { } }, "bookmark_interval_seconds" },
     };
 
     [Theory]
@@ -239,6 +240,9 @@ public sealed class ResourceApiTests
         await Fails(StatusCode.InvalidArgument, () => silo.Client.Endpoints.ListAsync(new ListRequest { Namespace = "other", PageToken = first.NextPageToken }), "page_token");
         await Fails(StatusCode.InvalidArgument, () => silo.Client.Endpoints.ListAsync(new ListRequest { PageToken = first.NextPageToken }), "page_token");
         await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.ListAsync(new ListRequest { Namespace = "ns", PageToken = first.NextPageToken }), "page_token");
+        // The token's text as issued, not with white space the decoder would skip.
+        foreach (var padded in new[] { " " + first.NextPageToken, first.NextPageToken + "\n", first.NextPageToken.Insert(4, " ") })
+            await Fails(StatusCode.InvalidArgument, () => silo.Client.Endpoints.ListAsync(new ListRequest { Namespace = "ns", PageToken = padded }), "page_token");
         var rest = await silo.Client.Endpoints.ListAsync(new ListRequest { Namespace = "ns", PageSize = 10, PageToken = first.NextPageToken });
         Assert.Equal(["e1", "e2"], rest.Endpoints.Select(e => e.Metadata.Name));
         Assert.Empty(rest.NextPageToken);

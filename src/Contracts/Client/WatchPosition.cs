@@ -51,18 +51,31 @@ public static class WatchPosition
     /// Reads a token: its store (null for a version-1 token) and its revisions. Allocates only the
     /// revisions array.
     /// </summary>
-    public static Outcome TryRead(string token, out ulong? store, out long[] revisions)
+    /// <summary>
+    /// The bytes of a token as the server writes them (unpadded base64url), or null for text that is
+    /// not one: the decoder would skip white space (a token with a space before it passed), which no
+    /// token the server issues has.
+    /// </summary>
+    public static byte[]? Bytes(string token)
     {
-        (store, revisions) = (null, []);
-        byte[] bytes;
+        if (token.AsSpan().ContainsAnyExcept(TokenAlphabet)) return null;
         try
         {
-            bytes = Base64Url.DecodeFromChars(token);
+            return Base64Url.DecodeFromChars(token);
         }
         catch (FormatException)
         {
-            return Outcome.Foreign;
+            return null;
         }
+    }
+
+    private static readonly System.Buffers.SearchValues<char> TokenAlphabet =
+        System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
+
+    public static Outcome TryRead(string token, out ulong? store, out long[] revisions)
+    {
+        (store, revisions) = (null, []);
+        if (Bytes(token) is not { } bytes) return Outcome.Foreign;
         var span = bytes.AsSpan();
         if (span.Length >= 2 + StoreIdLength && span[0] == Version)
         {

@@ -25,15 +25,7 @@ public static class PageToken
     public static (string? AfterKey, string? ResumeToken) Decode(string token, string kind, string ns)
     {
         if (token.Length == 0) return (null, null);
-        string[] parts;
-        try
-        {
-            parts = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(token)).Split(Separator);
-        }
-        catch (FormatException)
-        {
-            throw NotIssued();
-        }
+        var parts = ControlPlane.Contracts.Client.WatchPosition.Bytes(token) is { } bytes ? Encoding.UTF8.GetString(bytes).Split(Separator) : throw NotIssued();
         if (parts is not [Version, var issuedKind, var issuedNamespace, var lastKey, var resumeToken]) throw NotIssued();
         if (issuedKind != kind) throw ControlPlaneException.Invalid("page_token", $"continues a list of {ControlPlaneException.Quote(issuedKind)}, not of {kind}");
         if (issuedNamespace != ns)

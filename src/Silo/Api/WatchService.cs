@@ -20,11 +20,16 @@ namespace ControlPlane.Silo.Api;
 /// </summary>
 public sealed class WatchService(DurableStore store, Hosting.SiloOptions options, IHostApplicationLifetime lifetime, Convergence.ProgrammedPositions positions) : WatchServiceBase
 {
+    /// <summary>The longest period between bookmarks a watch may ask for: bookmarks are how a client knows the stream is alive.</summary>
+    public const uint MaxBookmarkSeconds = 3600;
+
     private static readonly HashSet<string> NetworkScoped = [ResourceKinds.Endpoint.Name, ResourceKinds.Service.Name, ResourceKinds.ServiceEndpoints.Name];
 
     public override async Task Watch(WatchRequest request, IServerStreamWriter<EncodedEvent> stream, ServerCallContext call)
     {
         var filter = FilterOf(request);
+        if (request.BookmarkIntervalSeconds > MaxBookmarkSeconds)
+            throw ControlPlaneException.Invalid("bookmark_interval_seconds", $"{request.BookmarkIntervalSeconds} is more than {MaxBookmarkSeconds} (an hour)");
         var interval = request.BookmarkIntervalSeconds == 0 ? options.DefaultBookmarkInterval : TimeSpan.FromSeconds(request.BookmarkIntervalSeconds);
         var snapshot = request.ResumeToken.Length == 0;
         using var feed = snapshot
