@@ -113,6 +113,15 @@ public sealed class ObjectCommandTests
         Assert.Equal(2, mixed.ExitCode);
         Assert.Contains("'web-1': after a KIND/NAME argument, name every object as KIND/NAME", Assert.Single(mixed.Errors));
         Assert.Equal(2, (await Netctl.RunAsync(silo, "delete", "sep/shop/web")).ExitCode);
+        // After a KIND, a NAMESPACE/NAME whose namespace is a kind's name may be a KIND/NAME meant:
+        // a delete refuses it, deleting nothing; a get of a name across all namespaces is refused.
+        var guessed = await Netctl.RunAsync(silo, "delete", "ep", "shop/client", "svc/web");
+        Assert.Equal(2, guessed.ExitCode);
+        Assert.Contains("'svc/web': after KIND, NAMESPACE/NAME is read, and 'svc' is also a kind's name", Assert.Single(guessed.Errors));
+        Assert.Equal("client", (await silo.Client.Endpoints.GetAsync("shop", "client")).Metadata.Name);
+        var across = await Netctl.RunAsync(silo, "get", "ep", "web-1", "-n", "shop", "-A");
+        Assert.Equal(2, across.ExitCode);
+        Assert.Contains("-A lists all namespaces, and a named object is read from one", Assert.Single(across.Errors));
 
         // delete takes them too, dependents first whatever the order given.
         var deleted = await Netctl.RunAsync(silo, ["delete", "clusterpeer/north", .. endpoints]);

@@ -45,6 +45,12 @@ internal static class DeleteCommand
             else
             {
                 if (kindName is null) throw CliException.Usage("name the objects: netctl delete KIND NAME..., netctl delete KIND/NAME... or netctl delete -f FILE");
+                // After KIND, "ns/shop" is a NAMESPACE/NAME; when its first part is a kind's name it may
+                // be meant as KIND/NAME (delete svcex shop/web ns/shop), and a delete does not guess.
+                if (!kindName.Contains('/', StringComparison.Ordinal)
+                    && wanted.FirstOrDefault(n => n.IndexOf('/', StringComparison.Ordinal) is > 0 and var slash && ResourceKinds.Find(n[..slash]) is not null) is { } ambiguous)
+                    throw CliException.Usage($"'{ambiguous}': after KIND, NAMESPACE/NAME is read, and '{ambiguous[..ambiguous.IndexOf('/', StringComparison.Ordinal)]}' is also a kind's name: "
+                        + "name every object KIND/NAME, or give the namespace with -n");
                 var groups = GlobalOptions.Named(kindName, wanted, writable: true);
                 var count = groups.Sum(g => g.Names.Count);
                 if (count == 0) throw CliException.Usage("name at least one object to delete");

@@ -20,6 +20,8 @@ internal static class GetCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var groups = GlobalOptions.Named(parse.GetValue(kindArgument)!, parse.GetValue(names) ?? []);
+            if (parse.GetValue(all) && groups.Any(g => g.Names.Count > 0))
+                throw CliException.Usage("-A lists all namespaces, and a named object is read from one: name it NAMESPACE/NAME, or give -n");
             var filter = LabelFilter.Parse(parse.GetValue(selector));
             using var context = global.Context(parse, terminal);
             var format = parse.GetValue(output);
