@@ -244,6 +244,19 @@ public sealed class ApplyTests
         Assert.Equal(before, await silo.ObjectsAsync());
     }
 
+    /// <summary>A huge refused value is quoted cut short, as the server quotes it, not echoed whole.</summary>
+    [Fact]
+    public async Task Apply_AHugeRefusedValue_IsQuotedCutShort()
+    {
+        var value = new string('x', 100_000);
+        var manifest = $"apiVersion: controlplane/v1\nkind: Namespace\nmetadata:\n  name: big\n  labels:\n    a: {value}\n";
+        var client = await Netctl.RunAsync(["apply", "--dry-run=client", "-f", "-", "--server", "127.0.0.1:1"], stdin: manifest);
+        Assert.Equal(1, client.ExitCode);
+        var line = Assert.Single(client.Errors);
+        Assert.EndsWith($"metadata.labels.a: label value '{value[..64]}…' (100000 characters) must be at most 63 characters", line);
+        Assert.True(line.Length < 300, $"{line.Length} characters");
+    }
+
     /// <summary>
     /// Addresses and prefixes the server refuses (octal-looking or leading-zero parts, special
     /// ranges, mapped IPv6) are refused by both dry runs, before any call, with the server's own
