@@ -31,6 +31,14 @@ internal sealed class Terminal
     {
         if (!Console.IsOutputRedirected) return Console.Out;
         var stream = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+        // Only a pipe or socket: a FileStream writes a regular file at its own offset, from 0, over
+        // what the shell or an earlier command wrote there (`>>`, `{ a; b; } > file`); such a file
+        // has no reader to lose.
+        if (stream.CanSeek)
+        {
+            stream.Dispose();
+            return Console.Out;
+        }
         return TextWriter.Synchronized(new StreamWriter(stream, new global::System.Text.UTF8Encoding(false)) { AutoFlush = true });
     }
 
