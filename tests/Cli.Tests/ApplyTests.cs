@@ -244,6 +244,50 @@ public sealed class ApplyTests
         Assert.Equal(before, await silo.ObjectsAsync());
     }
 
+    /// <summary>
+    /// An apply stopped by Ctrl+C while a group of writes is under way still lists the writes it
+    /// made (its lines otherwise come when the whole group is done) and says how many of all.
+    /// </summary>
+    [Fact]
+    public async Task Apply_Interrupted_ListsTheWritesItMade()
+    {
+        await using var silo = await Silo.StartAsync();
+        using var directory = new TempDirectory();
+        var manifest = new System.Text.StringBuilder("apiVersion: controlplane/v1\nkind: Namespace\nmetadata:\n  name: bulk\n");
+        manifest.Append("---\napiVersion: controlplane/v1\nkind: Network\nmetadata:\n  name: bulknet\nspec:\n  vni: 4242\n  ipv4_cidr: 10.42.0.0/16\n");
+        manifest.Append("---\napiVersion: controlplane/v1\nkind: Node\nmetadata:\n  name: bulk-node\nspec:\n  underlay_ip: 198.51.100.42\n");
+        for (var i = 0; i < 2000; i++)
+            manifest.Append($"---\napiVersion: controlplane/v1\nkind: Endpoint\nmetadata:\n  name: e{i}\n  namespace: bulk\nspec:\n  network: bulknet\n  node: bulk-node\n");
+        var file = directory.File("bulk.yaml", manifest.ToString());
+        using var apply = Netctl.Stream(["--server", silo.Address, "apply", "-f", file, "--parallel", "4"]);
+        // The first group is done (its lines are out), the endpoints' is under way.
+        await apply.ReadUntilAsync(line => line == "node/bulk-node created");
+        var made = 0;
+        using (var watch = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            await foreach (var e in silo.Client.WatchAsync(new Contracts.V1.WatchRequest { Kinds = { Contracts.V1.Kind.Endpoint } }, Contracts.Client.Calls.Until(watch.Token)))
+            {
+                if (e.Type == Contracts.V1.EventType.Added && ++made == 10) break;
+            }
+        }
+
+        Assert.Equal(130, await apply.SignalAsync("INT"));
+        var listed = new List<string>();
+        try
+        {
+            while (true) listed.Add(await apply.ReadLineAsync(TimeSpan.FromSeconds(5)));
+        }
+        catch (TimeoutException)
+        {
+        }
+        var said = listed.Count(l => l.StartsWith("endpoint/bulk/", StringComparison.Ordinal) && l.EndsWith(" created", StringComparison.Ordinal));
+        var exist = (await silo.Client.Endpoints.ListAsync(new Contracts.V1.ListRequest { Namespace = "bulk", PageSize = 1000 })).Endpoints.Count;
+        Assert.True(said >= 10, string.Join("\n", listed) + apply.Error);
+        // Every write it names was made; those under way when it stopped may have been made too.
+        Assert.InRange(exist, said, said + 4);
+        Assert.Contains($"interrupted: {said + 3} of 2003 object(s) written", apply.Error, StringComparison.Ordinal);
+    }
+
     /// <summary>A huge refused value is quoted cut short, as the server quotes it, not echoed whole.</summary>
     [Fact]
     public async Task Apply_AHugeRefusedValue_IsQuotedCutShort()

@@ -137,10 +137,13 @@ internal static class ApplyCommand
         catch (Exception e) when (cancellationToken.IsCancellationRequested && e is OperationCanceledException or Grpc.Core.RpcException)
         {
             List<ApplyRunner.Result> unsaid;
-            lock (done) unsaid = [.. done.Where(r => !said.Contains(r)).OrderBy(r => plan.IndexOf(r.Change))];
-            foreach (var r in unsaid) Line(r);
             int written;
-            lock (done) written = done.Count(r => r.Outcome is ApplyRunner.Outcome.Created or ApplyRunner.Outcome.Configured);
+            lock (done)
+            {
+                unsaid = [.. done.Where(r => !said.Contains(r)).OrderBy(r => plan.IndexOf(r.Change))];
+                written = done.Count(r => r.Outcome is ApplyRunner.Outcome.Created or ApplyRunner.Outcome.Configured);
+            }
+            foreach (var r in unsaid) Line(r);
             terminal.Error.WriteLine($"interrupted: {written} of {plan.Count} object(s) written, as listed; the rest not applied (a write under way may have been made)");
             throw;
         }

@@ -48,8 +48,8 @@ internal static class DeleteCommand
                 // After KIND, "ns/shop" is a NAMESPACE/NAME; when its first part is a kind's name it may
                 // be meant as KIND/NAME (delete svcex shop/web ns/shop), and a delete does not guess.
                 if (!kindName.Contains('/', StringComparison.Ordinal)
-                    && wanted.FirstOrDefault(n => n.IndexOf('/', StringComparison.Ordinal) is > 0 and var slash && ResourceKinds.Find(n[..slash]) is not null) is { } ambiguous)
-                    throw CliException.Usage($"'{ambiguous}': after KIND, NAMESPACE/NAME is read, and '{ambiguous[..ambiguous.IndexOf('/', StringComparison.Ordinal)]}' is also a kind's name: "
+                    && wanted.Select(n => (Name: n, Namespace: n.Split('/')[0])).FirstOrDefault(n => n.Name.Contains('/', StringComparison.Ordinal) && ResourceKinds.Find(n.Namespace) is not null) is { Name: not null } ambiguous)
+                    throw CliException.Usage($"'{ambiguous.Name}': after KIND, NAMESPACE/NAME is read, and '{ambiguous.Namespace}' is also a kind's name: "
                         + "name every object KIND/NAME, or give the namespace with -n");
                 var groups = GlobalOptions.Named(kindName, wanted, writable: true);
                 var count = groups.Sum(g => g.Names.Count);

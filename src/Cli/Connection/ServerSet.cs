@@ -89,7 +89,7 @@ internal sealed class ServerSet : IDisposable
     {
         // A refusal by our own check is in the reason already; without --ca the system's roots refused it.
         if (ClientTls.CaToCheck(error))
-            return ClientTls.RefusalIn(error) is null ? "; the TLS handshake failed: give the cluster CA that issued the server's certificate with --ca" : "; give the cluster CA that issued the server's certificate with --ca";
+            return $"; {(ClientTls.RefusalIn(error) is null ? "the TLS handshake failed: " : "")}give the cluster CA that issued the server's certificate with --ca";
         if (ClientTls.HandshakeFailed(error)) return string.Empty;
         for (var e = error; e is not null; e = e.InnerException)
         {

@@ -50,9 +50,6 @@ public static class Calls
     /// <summary>The socket error among the status's exceptions, if the call failed on one.</summary>
     public static System.Net.Sockets.SocketException? SocketErrorOf(RpcException e) => Inner<System.Net.Sockets.SocketException>(e);
 
-    /// <summary>Our certificate check's refusal of the server's certificate, if the call failed on one.</summary>
-    public static ServerCertificateRefusedException? CertificateRefusal(RpcException e) => Inner<ServerCertificateRefusedException>(e);
-
     private static T? Inner<T>(RpcException e) where T : Exception
     {
         for (var inner = e.Status.DebugException; inner is not null; inner = inner.InnerException)

@@ -132,17 +132,26 @@ public sealed class ClientTls
         chain.ChainPolicy.CustomTrustStore.Add(_ca);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         if (chain.Build(server)) return true;
+        throw Refusal(server, chain);
+    }
+
+    /// <summary>Why <paramref name="server"/>'s <paramref name="chain"/> did not verify against the cluster CA.</summary>
+    private ServerCertificateRefusedException Refusal(X509Certificate2 server, X509Chain chain)
+    {
         var flags = chain.ChainStatus.Aggregate(X509ChainStatusFlags.NoError, (all, s) => all | s.Status);
+        var certificate = $"the server's certificate ('{server.Subject}'";
+        if ((flags & (X509ChainStatusFlags.UntrustedRoot | X509ChainStatusFlags.PartialChain)) != 0)
+        {
+            return new(server.Issuer == _ca.Subject
+                ? $"{certificate}) is signed by another CA than the cluster CA given, under the same name ('{_ca.Subject}')"
+                : $"{certificate}, issued by '{server.Issuer}') is not issued by the cluster CA given ('{_ca.Subject}')", untrustedIssuer: true);
+        }
         var now = DateTime.Now;
-        throw (flags & (X509ChainStatusFlags.UntrustedRoot | X509ChainStatusFlags.PartialChain)) != 0
-            ? new ServerCertificateRefusedException(server.Issuer == _ca.Subject
-                ? $"the server's certificate ('{server.Subject}') is signed by another CA than the cluster CA given, under the same name ('{_ca.Subject}')"
-                : $"the server's certificate ('{server.Subject}', issued by '{server.Issuer}') is not issued by the cluster CA given ('{_ca.Subject}')", untrustedIssuer: true)
-            : (flags & X509ChainStatusFlags.NotTimeValid) != 0 && server.NotAfter < now
-                ? new ServerCertificateRefusedException($"the server's certificate ('{server.Subject}') expired on {server.NotAfter.ToUniversalTime():yyyy-MM-dd HH:mm:ss} UTC", untrustedIssuer: false)
-                : (flags & X509ChainStatusFlags.NotTimeValid) != 0 && server.NotBefore > now
-                    ? new ServerCertificateRefusedException($"the server's certificate ('{server.Subject}') is not valid before {server.NotBefore.ToUniversalTime():yyyy-MM-dd HH:mm:ss} UTC", untrustedIssuer: false)
-                    : new ServerCertificateRefusedException($"the server's certificate ('{server.Subject}') does not verify: {string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()))}", untrustedIssuer: false);
+        if ((flags & X509ChainStatusFlags.NotTimeValid) != 0 && server.NotAfter < now)
+            return new($"{certificate}) expired on {server.NotAfter.ToUniversalTime():yyyy-MM-dd HH:mm:ss} UTC", untrustedIssuer: false);
+        if ((flags & X509ChainStatusFlags.NotTimeValid) != 0 && server.NotBefore > now)
+            return new($"{certificate}) is not valid before {server.NotBefore.ToUniversalTime():yyyy-MM-dd HH:mm:ss} UTC", untrustedIssuer: false);
+        return new($"{certificate}) does not verify: {string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()))}", untrustedIssuer: false);
     }
 
     private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;

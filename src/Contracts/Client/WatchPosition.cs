@@ -48,10 +48,6 @@ public static class WatchPosition
     }
 
     /// <summary>
-    /// Reads a token: its store (null for a version-1 token) and its revisions. Allocates only the
-    /// revisions array.
-    /// </summary>
-    /// <summary>
     /// The bytes of a token as the server writes them (unpadded base64url), or null for text that is
     /// not one: the decoder would skip white space (a token with a space before it passed), which no
     /// token the server issues has.
@@ -72,6 +68,10 @@ public static class WatchPosition
     private static readonly System.Buffers.SearchValues<char> TokenAlphabet =
         System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
 
+    /// <summary>
+    /// Reads a token: its store (null for a version-1 token) and its revisions. Allocates only the
+    /// revisions array.
+    /// </summary>
     public static Outcome TryRead(string token, out ulong? store, out long[] revisions)
     {
         (store, revisions) = (null, []);

@@ -6,9 +6,4 @@ namespace ControlPlane.NodeAgent.Dataplane;
 /// or another plugin made. Nothing was changed.
 /// </summary>
 public sealed class InterfaceTakenException(string interfaceName, string netnsPath)
-    : Exception($"{interfaceName} in {netnsPath} is another interface than this endpoint's (not the far end of its veth); it was left as it is")
-{
-    public string InterfaceName { get; } = interfaceName;
-
-    public string NetnsPath { get; } = netnsPath;
-}
+    : Exception($"{interfaceName} in {netnsPath} is another interface than this endpoint's (not the far end of its veth); it was left as it is");

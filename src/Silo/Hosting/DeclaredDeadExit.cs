@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.Runtime;
 
@@ -22,7 +23,7 @@ public sealed class DeclaredDeadExit(IServiceProvider services, ILocalSiloDetail
     {
         // The membership service ends the silo only when the table counts it dead (or it cannot
         // record itself alive there): either way it must come back as a new member.
-        var status = (services.GetService(typeof(IClusterMembershipService)) as IClusterMembershipService)?.CurrentSnapshot.GetSiloStatus(self.SiloAddress);
+        var status = services.GetService<IClusterMembershipService>()?.CurrentSnapshot.GetSiloStatus(self.SiloAddress);
         if (status is SiloStatus.Dead || sender?.GetType().FullName == MembershipTableManager)
         {
             ProcessEnd.Now(log, $"the cluster declared this silo dead ({context}); its grains live on other silos now. Stopping (exit code {MembershipGuard.DeclaredDeadExitCode}); restart it to rejoin as a new silo", MembershipGuard.DeclaredDeadExitCode);

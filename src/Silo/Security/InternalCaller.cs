@@ -15,15 +15,15 @@ public sealed class InternalCaller
 {
     public const string Header = "cp-internal-caller";
 
-    private readonly byte[] _secret = RandomNumberGenerator.GetBytes(32);
+    private readonly string _secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
 
     /// <summary>Whether the call is the silo's own.</summary>
     public bool Made(ServerCallContext context) =>
         context.RequestHeaders.GetValue(Header) is { } presented
-        && CryptographicOperations.FixedTimeEquals(System.Text.Encoding.ASCII.GetBytes(presented), System.Text.Encoding.ASCII.GetBytes(Convert.ToHexString(_secret)));
+        && CryptographicOperations.FixedTimeEquals(System.Text.Encoding.ASCII.GetBytes(presented), System.Text.Encoding.ASCII.GetBytes(_secret));
 
     /// <summary>Adds the secret to every call of the silo's own client.</summary>
-    public Interceptor Stamp() => new Stamping(Convert.ToHexString(_secret));
+    public Interceptor Stamp() => new Stamping(_secret);
 
     private sealed class Stamping(string secret) : Interceptor
     {

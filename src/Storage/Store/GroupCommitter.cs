@@ -45,8 +45,6 @@ public sealed class GroupCommitter : IDisposable
     // for: while they differ only a committed probe clears the failure.
     private long _failedCommits;
     private long _recoveredCommits;
-    // Commits failed in a row (the current run of failures), for logging its start and end once.
-    private long _failingCommits;
 
     /// <summary>Transactions committed so far (each holds one or more writes).</summary>
     public long Transactions { get; private set; }
@@ -71,11 +69,7 @@ public sealed class GroupCommitter : IDisposable
         var failure = _store.ProbeWritable(_epochs, commit: failed != Volatile.Read(ref _recoveredCommits));
         if (failure is null)
         {
-            Volatile.Write(ref _recoveredCommits, failed);
-            if (Interlocked.Exchange(ref _failingCommits, 0) > 0)
-            {
-                _logger?.LogInformation("The store takes writes again");
-            }
+            Recovered(failed);
             // A commit that failed while this probe ran keeps its failure.
             if (Volatile.Read(ref _failedCommits) != failed)
             {
@@ -84,6 +78,15 @@ public sealed class GroupCommitter : IDisposable
         }
         Volatile.Write(ref _failure, failure);
         return failure;
+    }
+
+    /// <summary>Every commit failed so far is answered for (by a commit or a committed probe); the end of a run of failures is logged.</summary>
+    private void Recovered(long failed)
+    {
+        if (Interlocked.Exchange(ref _recoveredCommits, failed) != failed)
+        {
+            _logger?.LogInformation("The store takes writes again");
+        }
     }
 
     /// <summary>
@@ -129,23 +132,19 @@ public sealed class GroupCommitter : IDisposable
                 StoreTelemetry.BatchSize.Record(batch.Count);
                 StoreTelemetry.CommitDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
                 Stamp(requests, changes);
-                Volatile.Write(ref _recoveredCommits, Volatile.Read(ref _failedCommits));
-                if (Interlocked.Exchange(ref _failingCommits, 0) > 0)
-                {
-                    _logger?.LogInformation("The store takes writes again");
-                }
+                Recovered(Volatile.Read(ref _failedCommits));
                 Volatile.Write(ref _failure, Array.IndexOf(outcomes, WriteOutcome.Fenced, 0, batch.Count) >= 0 ? "this silo's store was fenced by another silo" : null);
             }
             catch (Exception e)
             {
                 // Counted as the store's failure; each caller gets it as UNAVAILABLE.
                 var failure = e as ControlPlaneException ?? new ControlPlaneException(ErrorCode.Unavailable, "the store could not commit", inner: e);
-                Interlocked.Increment(ref _failedCommits);
+                // The first of a run of failures (every commit of the run fails its callers UNAVAILABLE) is logged.
+                var first = Interlocked.Increment(ref _failedCommits) - 1 == Volatile.Read(ref _recoveredCommits);
                 StoreTelemetry.CommitFailures.Add(1);
                 activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, failure.Message);
                 activity?.AddException(e);
-                // Once per run of failures (every commit of the run fails its callers UNAVAILABLE).
-                if (Interlocked.Increment(ref _failingCommits) == 1)
+                if (first)
                 {
                     _logger?.LogError(e, "The store could not commit {Writes} write(s); they are answered UNAVAILABLE, and so is every write until a commit succeeds again", batch.Count);
                 }
