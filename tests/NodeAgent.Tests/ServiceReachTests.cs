@@ -155,20 +155,16 @@ public sealed class ServiceReachTests
         await using var setup = await StartAsync();
         foreach (var vip in setup.Vips["echo"])
         {
-            // Each probe on its own clock: a refusal comes with the first SYN or datagram, so well
-            // before the kernel's first retransmission (1 s); a dropped probe would time out (3 s).
-            var probes = new List<(string Probe, ProbeResult Result, TimeSpan Took)>();
-            async Task TimeAsync(string probe, Func<Task<(ProbeResult Result, string Answer)>> run)
+            var c1 = setup.Pod("c1");
+            var timeout = TimeSpan.FromSeconds(3);
+            var probes = new[]
             {
-                var clock = Stopwatch.StartNew();
-                var (result, _) = await run();
-                probes.Add((probe, result, clock.Elapsed));
-            }
-            await TimeAsync("tcp 81", () => PodSockets.TcpAsync(setup.Pod("c1"), vip, 81, TimeSpan.FromSeconds(3)));
-            await TimeAsync("udp 54", () => PodSockets.UdpAsync(setup.Pod("c1"), vip, 54, TimeSpan.FromSeconds(3)));
-            // UDP to the TCP port and TCP to the UDP port are ports it does not serve either.
-            await TimeAsync("udp 80", () => PodSockets.UdpAsync(setup.Pod("c1"), vip, 80, TimeSpan.FromSeconds(3)));
-            await TimeAsync("tcp 53", () => PodSockets.TcpAsync(setup.Pod("c1"), vip, 53, TimeSpan.FromSeconds(3)));
+                ("tcp 81", await PodSockets.TimedAsync(() => PodSockets.TcpAsync(c1, vip, 81, timeout))),
+                ("udp 54", await PodSockets.TimedAsync(() => PodSockets.UdpAsync(c1, vip, 54, timeout))),
+                // UDP to the TCP port and TCP to the UDP port are ports it does not serve either.
+                ("udp 80", await PodSockets.TimedAsync(() => PodSockets.UdpAsync(c1, vip, 80, timeout))),
+                ("tcp 53", await PodSockets.TimedAsync(() => PodSockets.TcpAsync(c1, vip, 53, timeout))),
+            }.Select(p => (Probe: p.Item1, p.Item2.Result, p.Item2.Took)).ToList();
             var shown = string.Join(", ", probes.Select(p => $"{p.Probe} {p.Result} in {p.Took.TotalMilliseconds:F0} ms"));
             Assert.True(probes.All(p => p.Result == ProbeResult.Refused), $"{vip}: {shown}\n{setup.Cluster.Ruleset(1)}");
             Assert.True(probes.All(p => p.Took < TimeSpan.FromSeconds(1)), $"{vip}: not refused at once: {shown}");
