@@ -43,8 +43,8 @@ public sealed class ClusterSetTests
         var one = await Netctl.RunAsync(silo, "get", "cp", "east");
         Assert.Equal(["east", "Unknown", "False", "http://127.0.0.1:1"], Words(one.OutputLines[1])[..4]);
         var wide = await Netctl.RunAsync(silo, "get", "cp", "-o", "wide");
-        Assert.Equal(["NAME", "JOINED", "CONNECTED", "ADDRESSES", "REASON", "RANGES", "NODES", "AGE"], Words(wide.OutputLines[0]));
-        Assert.Equal(["east", "Unknown", "-", "http://127.0.0.1:1", "Unreachable", "<none>", "0"], Words(wide.OutputLines[1])[..7]);
+        Assert.Equal(["NAME", "JOINED", "CONNECTED", "ADDRESSES", "REASON", "PEER-JOINED", "RANGES", "NODES", "AGE"], Words(wide.OutputLines[0]));
+        Assert.Equal(["east", "Unknown", "-", "http://127.0.0.1:1", "Unreachable", "-", "<none>", "0"], Words(wide.OutputLines[1])[..8]);
         var yaml = await Netctl.RunAsync(silo, "get", "clusterpeer", "east", "-o", "yaml");
         Assert.StartsWith("apiVersion: controlplane/v1\nkind: ClusterPeer\n", yaml.Output);
         Assert.Contains("  connection:\n", yaml.Output);
@@ -54,6 +54,7 @@ public sealed class ClusterSetTests
         Assert.Contains("Kind:         ClusterPeer\n", described.Output);
         Assert.Contains("Joined:       Unknown\n", described.Output);
         Assert.Contains("Connected:    False\n", described.Output);
+        Assert.Contains("Peer joined:  -\n", described.Output); // the peer's view of this cluster: never read
         Assert.Matches(@"\n  Warning +Unreachable +Joined=Unknown since \S+: no silo at spec\.addresses answered", described.Output);
         Assert.Matches(@"\n  Warning +NotConnected +", described.Output);
         Assert.DoesNotContain("Namespace:", described.Output);

@@ -84,7 +84,12 @@ public sealed class ClusterSetTests : IAsyncLifetime
         Assert.Contains("10.96.0.0/16", joinedB.Status.Ranges);
         Assert.Contains(joinedB.Status.Nodes, n => n.Name == "n1" && n.UnderlayIp == "10.254.0.1" && n.VtepMac.Length > 0);
         Assert.Contains(joinedB.Status.Networks, n => n.Name == "pods" && n.Vni == 100 && n.Ipv4Cidr == "10.10.0.0/16" && n.Blocks.Count == 1);
+        // a has no ClusterPeer for b yet: b's link says a does not count it as a member.
+        var oneSided = await PeerJoinedAsync(b, "a", "False");
+        Assert.Equal("NotAPeer", oneSided.Reason);
+        Assert.Contains("cluster 'a' has no ClusterPeer for this cluster ('b')", oneSided.Message);
         await a.Client.ClusterPeers.CreateAsync(Peer("b", b));
+        Assert.Equal("Joined", (await PeerJoinedAsync(b, "a", "True")).Reason);
 
         await using var importsB = WatchImports(b);
         await using var importsA = WatchImports(a);
@@ -124,6 +129,29 @@ public sealed class ClusterSetTests : IAsyncLifetime
 
         await a.Client.ServiceExports.DeleteAsync("shop", "web");
         await importsB.WaitForAsync(e => e.Type == EventType.Deleted && e.ServiceImport?.Metadata.Name == "web", "shop/web withdrawn in b", 20_000);
+
+        // a drops b: b still sees a as joined and connected, and says a no longer counts it.
+        await a.Client.ClusterPeers.DeleteAsync("", "b");
+        Assert.Equal("NotAPeer", (await PeerJoinedAsync(b, "a", "False")).Reason);
+        var dropped = await b.Client.ClusterPeers.GetAsync("", "a");
+        Assert.True(dropped.Status.Connection.Connected, dropped.Status.Connection.Message);
+        Assert.Equal("True", dropped.Status.Conditions.Single(c => c.Type == "Joined").Status);
+    }
+
+    /// <summary>
+    /// The peer's view of this cluster as <paramref name="silo"/>'s link to <paramref name="peer"/>
+    /// shows it (computed on each Get, so asked again until it has <paramref name="status"/>).
+    /// </summary>
+    private static async Task<Condition> PeerJoinedAsync(SiloProcess silo, string peer, string status)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var seen = (await silo.Client.ClusterPeers.GetAsync("", peer)).Status.Connection.PeerJoined;
+            if (seen?.Status == status) return seen;
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"{peer}'s view of this cluster is {seen}, not {status}");
+            await Task.Delay(100);
+        }
     }
 
     [Fact]

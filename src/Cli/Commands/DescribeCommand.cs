@@ -84,6 +84,7 @@ internal static class DescribeCommand
         {
             Field("Joined", Format.Condition(peerStatus?.Conditions, "Joined"));
             Field("Connected", peerStatus?.Connection is { } link ? Format.Bool(link.Connected) : "-");
+            Field("Peer joined", peerStatus?.Connection?.PeerJoined is { } seen ? seen.Status : "-");
         }
         if (item is ServiceExport { Status: var exportStatus })
         {
@@ -157,6 +158,12 @@ internal static class DescribeCommand
                     : $"; its imports are withdrawn at {Format.Time(link.WithdrawTime)} unless it returns";
                 events.Add(("Warning", "NotConnected", (link.Message.Length > 0 ? link.Message.TrimEnd('.') : "this silo's watch of the peer is not open") + withdraw));
                 break;
+        }
+        if (status.Connection?.PeerJoined is { Status: not "True" } seen)
+        {
+            var why = seen.Message.Length > 0 ? $"{seen.Reason}: {seen.Message}" : seen.Reason;
+            events.Add(("Warning", "NotJoinedByPeer",
+                $"the peer does not count this cluster as joined ({why}): it imports none of this cluster's exports and its nodes do not reach this cluster's"));
         }
     }
 

@@ -107,7 +107,8 @@ internal static class ResourceKinds
     /// Another control plane of the ClusterSet, named by its cluster id. Applied after the
     /// networks: a local network in the same apply then keeps its range, and a peer that
     /// overlaps it is refused rather than racing it. The link (status.connection) is computed by
-    /// a Get only: a listing shows "-" under CONNECTED.
+    /// a Get only: a listing shows "-" under CONNECTED and PEER-JOINED (how the peer counts this
+    /// cluster, from its own ClusterPeer for it).
     /// </summary>
     public static readonly ResourceKind ClusterPeer = Make(
         "ClusterPeer", ["clusterpeer", "clusterpeers", "cp"], namespaced: false, tier: 2, Contracts.V1.ClusterPeer.Descriptor, Kind.ClusterPeer,
@@ -117,6 +118,7 @@ internal static class ResourceKinds
             new("CONNECTED", m => As<ClusterPeer>(m).Status?.Connection is { } link ? Format.Bool(link.Connected) : "-"),
             new("ADDRESSES", m => Format.List(As<ClusterPeer>(m).Spec?.Addresses ?? [])),
             new("REASON", m => Dash(As<ClusterPeer>(m).Status?.Conditions.FirstOrDefault(c => c.Type == "Joined")?.Reason), Wide: true),
+            new("PEER-JOINED", m => As<ClusterPeer>(m).Status?.Connection?.PeerJoined is { } seen ? seen.Status : "-", Wide: true),
             new("RANGES", m => Format.List(As<ClusterPeer>(m).Status?.Ranges ?? []), Wide: true),
             new("NODES", m => (As<ClusterPeer>(m).Status?.Nodes.Count ?? 0).ToString(CultureInfo.InvariantCulture), Wide: true),
         ]);

@@ -11,11 +11,13 @@ namespace ControlPlane.Silo.ClusterSet;
 /// This silo's link to one peer cluster: a resumable list + watch of the peer's exports, services,
 /// endpoint sets, networks and nodes over its API, and the peer's identity. What it has seen stays
 /// while the peer is lost, so that its imports can be kept for the grace period and restored at
-/// once when it returns (the watch resumes from its token).
+/// once when it returns (the watch resumes from its token). It also watches the peer's own
+/// ClusterPeer for this cluster, to say whether the peer counts this cluster as a member: peering
+/// is two objects, one in each cluster, and either side may refuse or drop the other.
 /// </summary>
 public sealed class PeerLink : IWatchSink, IDisposable
 {
-    private static readonly Kind[] Watched = [Kind.ServiceExport, Kind.Service, Kind.ServiceEndpoints, Kind.Network, Kind.Node];
+    private static readonly Kind[] Watched = [Kind.ServiceExport, Kind.Service, Kind.ServiceEndpoints, Kind.Network, Kind.Node, Kind.ClusterPeer];
     private static readonly TimeSpan InfoRefresh = TimeSpan.FromSeconds(30);
 
     private readonly Lock _lock = new();
@@ -24,6 +26,7 @@ public sealed class PeerLink : IWatchSink, IDisposable
     private readonly Action _changed;
     private readonly TimeProvider _time;
     private readonly TimeSpan _silence;
+    private readonly string _self;
     private PeerState _current = new();
     private PeerState? _building;
     private ClusterInfo? _info;
@@ -49,6 +52,7 @@ public sealed class PeerLink : IWatchSink, IDisposable
         _changed = changed;
         _lostSince = time.GetUtcNow();
         _silence = TimeSpan.FromSeconds(3 * Math.Max(1, options.PeerBookmarkSeconds) + 2);
+        _self = options.ClusterId;
         var request = new WatchRequest { BookmarkIntervalSeconds = Math.Max(1, options.PeerBookmarkSeconds) };
         request.Kinds.Add(Watched);
         var watch = new ResumableWatch(_client, request, this)
@@ -140,6 +144,7 @@ public sealed class PeerLink : IWatchSink, IDisposable
                 Connected = connected,
                 Exports = (uint)_current.Exports.Count,
                 Message = connected ? string.Empty : _message,
+                PeerJoined = _synced ? PeerJoined() : null,
             };
             if (_lastHeard != default)
             {
@@ -153,6 +158,18 @@ public sealed class PeerLink : IWatchSink, IDisposable
             }
             return connection;
         }
+    }
+
+    /// <summary>The peer's Joined condition for this cluster, or False with reason NotAPeer when it has no ClusterPeer for it.</summary>
+    private Condition PeerJoined()
+    {
+        if (_current.Self is not { } self)
+        {
+            return Conditions.Of(PeerJudge.Joined, Conditions.False, "NotAPeer", $"cluster '{Name}' has no ClusterPeer for this cluster ('{_self}')");
+        }
+        return self.Status is { } status && Conditions.Find(status.Conditions, PeerJudge.Joined) is { } joined
+            ? joined.Clone()
+            : Conditions.Of(PeerJudge.Joined, Conditions.Unknown, "NotReadYet", $"cluster '{Name}' has not yet judged this cluster");
     }
 
     void IWatchSink.BeginList()
@@ -173,6 +190,7 @@ public sealed class PeerLink : IWatchSink, IDisposable
                 case WatchEvent.ObjectOneofCase.ServiceEndpoints: Put(state.Sets, Key(e.ServiceEndpoints.Metadata), e.ServiceEndpoints, deleted); _exportVersion++; break;
                 case WatchEvent.ObjectOneofCase.Network: Put(state.Networks, e.Network.Metadata.Name, e.Network, deleted); _viewVersion++; break;
                 case WatchEvent.ObjectOneofCase.Node: Put(state.Nodes, e.Node.Metadata.Name, e.Node, deleted); _viewVersion++; break;
+                case WatchEvent.ObjectOneofCase.ClusterPeer when e.ClusterPeer.Metadata.Name == _self: state.Self = deleted ? null : e.ClusterPeer; break;
             }
         }
     }
@@ -275,5 +293,6 @@ public sealed class PeerLink : IWatchSink, IDisposable
         public Dictionary<string, ServiceEndpoints> Sets { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, Network> Networks { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, Node> Nodes { get; } = new(StringComparer.Ordinal);
+        public ClusterPeer? Self { get; set; }
     }
 }
