@@ -6,7 +6,7 @@ namespace ControlPlane.Storage.Changes;
 /// <summary>
 /// Feeds the change hub of a silo that shares its store with other silos: reads the change log
 /// after its position whenever a writer may have committed (or once a second), and publishes what
-/// it finds in revision order per partition. Every silo thereby sees every change, its own
+/// it finds in commit order (<see cref="ChangeRange.InCommitOrder"/>). Every silo thereby sees every change, its own
 /// included, and serves List and Watch for every object.
 /// </summary>
 public sealed partial class ChangeTailer : IDisposable

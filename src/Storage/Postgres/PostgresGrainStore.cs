@@ -49,6 +49,10 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         ALTER TABLE cp_changes ADD COLUMN IF NOT EXISTS writer text NOT NULL DEFAULT '';
         -- The index value a modification moved its object from (null: unchanged), for filtered watches.
         ALTER TABLE cp_changes ADD COLUMN IF NOT EXISTS previdx text;
+        -- The commit order across partitions: taken as a row is written, under its partition's
+        -- lock, so a write acknowledged before another began has the smaller number.
+        CREATE SEQUENCE IF NOT EXISTS cp_change_seq;
+        ALTER TABLE cp_changes ADD COLUMN IF NOT EXISTS seq bigint NOT NULL DEFAULT nextval('cp_change_seq');
         CREATE TABLE IF NOT EXISTS cp_claims (
             scope text COLLATE "C" NOT NULL, low bytea NOT NULL, high bytea NOT NULL, kind text NOT NULL, key text NOT NULL,
             PRIMARY KEY (scope, low));
@@ -572,25 +576,21 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
             await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead).ConfigureAwait(false);
             var (heads, compacted) = await ReadHeadsAsync(connection, tx).ConfigureAwait(false);
             ChangeRange.RequireReadable(after, heads, compacted);
-            var changes = new List<Change>();
-            var through = (long[])heads.Clone();
-            var complete = true;
+            var changes = new List<(long Seq, Change Change)>();
             var behind = Enumerable.Range(0, heads.Length).Where(p => after[p] < heads[p]).ToArray();
             if (behind.Length > 0)
             {
                 await using var command = new NpgsqlCommand("""
-                    SELECT c.partition, c.revision, c.kind, c.key, c.ns, c.idx, c.type, c.data, c.previdx
+                    SELECT c.partition, c.revision, c.kind, c.key, c.ns, c.idx, c.type, c.data, c.previdx, c.seq
                     FROM unnest($1::int[], $2::bigint[]) AS a(partition, after)
                     CROSS JOIN LATERAL (
                         SELECT * FROM cp_changes c WHERE c.partition = a.partition AND c.revision > a.after
                         ORDER BY c.revision LIMIT $3) c
-                    ORDER BY c.partition, c.revision
                     """, connection, tx);
                 command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = behind });
                 command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. behind.Select(p => after[p])] });
                 command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
                 await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
-                var read = new int[heads.Length];
                 while (await reader.ReadAsync().ConfigureAwait(false))
                 {
                     var change = new Change
@@ -603,15 +603,10 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
                     {
                         (change.CommittedAt, change.TraceContext) = (twin.CommittedAt, twin.TraceContext);
                     }
-                    changes.Add(change);
-                    if (++read[change.Partition] == limit && change.Revision < heads[change.Partition])
-                    {
-                        through[change.Partition] = change.Revision;
-                        complete = false;
-                    }
+                    changes.Add((reader.GetInt64(9), change));
                 }
             }
-            return new ChangeRange(changes, through, complete);
+            return ChangeRange.InCommitOrder(changes, after, heads, limit);
         });
     }
 

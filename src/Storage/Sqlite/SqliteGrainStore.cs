@@ -501,8 +501,6 @@ public sealed class SqliteGrainStore : IGrainStore
         var partition = command.Parameters.Add(new SqliteParameter { ParameterName = "$p" });
         var from = command.Parameters.Add(new SqliteParameter { ParameterName = "$after" });
         command.Parameters.AddWithValue("$limit", limit);
-        var through = (long[])heads.Clone();
-        var complete = true;
         for (var p = 0; p < heads.Length; p++)
         {
             if (after[p] == heads[p])
@@ -512,26 +510,17 @@ public sealed class SqliteGrainStore : IGrainStore
             partition.Value = p;
             from.Value = after[p];
             using var reader = command.ExecuteReader();
-            var (read, last) = (0, after[p]);
             while (reader.Read())
             {
-                last = reader.GetInt64(1);
-                read++;
                 changes.Add((reader.GetInt64(0), new Change
                 {
-                    Partition = p, Revision = last, Kind = reader.GetString(2), Key = reader.GetString(3),
+                    Partition = p, Revision = reader.GetInt64(1), Kind = reader.GetString(2), Key = reader.GetString(3),
                     Namespace = reader.GetString(4), Index = reader.GetString(5), Type = (ChangeType)reader.GetInt32(6),
                     Data = (byte[])reader[7], PreviousIndex = reader.IsDBNull(8) ? null : reader.GetString(8),
                 }));
             }
-            if (read == limit && last < heads[p])
-            {
-                through[p] = last;
-                complete = false;
-            }
         }
-        changes.Sort(static (a, b) => a.Seq.CompareTo(b.Seq));
-        return new ChangeRange([.. changes.Select(c => c.Change)], through, complete);
+        return ChangeRange.InCommitOrder(changes, after, heads, limit);
     }
 
     private string? FileGone() => File.Exists(_file) ? null : $"the store's database file {_file} is gone (removed while the silo ran); restart the silo";
