@@ -9,7 +9,7 @@ namespace ControlPlane.Observability.Tests;
 
 /// <summary>One span as OTLP carried it: ids in hex, the service that sent it.</summary>
 /// <param name="StatusCode">The span's status: 0 unset, 1 ok, 2 error.</param>
-internal sealed record ReceivedSpan(string Service, string Scope, string TraceId, string SpanId, string ParentSpanId, string Name, int StatusCode);
+internal sealed record ReceivedSpan(string Service, string Scope, string TraceId, string SpanId, string ParentSpanId, string Name, int StatusCode, string Key = "");
 
 /// <summary>
 /// An OTLP/HTTP receiver (protobuf): Kestrel on the given addresses, POST /v1/traces decoded by a
@@ -81,9 +81,10 @@ internal sealed class OtlpReceiver : IAsyncDisposable
                 var scope = Fields(scopeSpans, 1).Select(s => String(s, 1)).FirstOrDefault() ?? "";
                 foreach (var span in Fields(scopeSpans, 2))
                 {
-                    // Span { ... Status status = 15; }   Status { string message = 2; StatusCode code = 3; }
+                    // Span { ... repeated KeyValue attributes = 9; ... Status status = 15; }   Status { string message = 2; StatusCode code = 3; }
+                    var key = Fields(span, 9).Where(a => String(a, 1) == "controlplane.key").SelectMany(a => Fields(a, 2)).Select(v => String(v, 1)).FirstOrDefault() ?? "";
                     spans.Add(new ReceivedSpan(service, scope, Hex(Fields(span, 1).FirstOrDefault()), Hex(Fields(span, 2).FirstOrDefault()),
-                        Hex(Fields(span, 4).FirstOrDefault()), String(span, 5), Fields(span, 15).Select(status => Varint(status, 3)).FirstOrDefault()));
+                        Hex(Fields(span, 4).FirstOrDefault()), String(span, 5), Fields(span, 15).Select(status => Varint(status, 3)).FirstOrDefault(), key));
                 }
             }
         }

@@ -78,6 +78,8 @@ public sealed class TelemetryTests(ITestOutputHelper output)
         await prometheus.WaitAsync("controlplane_store_commit_batch_size_count{job=\"silo\"}", s => s.Count == 1 && s[0].Value >= 3, Timeout, Context);
         await prometheus.WaitAsync("controlplane_store_commit_duration_seconds_count{job=\"silo\"}", s => s.Count == 1 && s[0].Value >= 3, Timeout, Context);
         await prometheus.WaitAsync("controlplane_watch_streams{job=\"silo\"}", s => s.Count == 1 && s[0].Value >= 2, Timeout, Context);
+        // Exported before any failure, at 0.
+        await prometheus.WaitAsync("controlplane_store_commit_failures_total{job=\"silo\"}", s => s.Count == 1 && s[0].Value == 0, Timeout, Context);
         await prometheus.WaitAsync("controlplane_watch_lag_seconds_count{job=\"silo\"}", s => s.Count == 1 && s[0].Value > 0, Timeout, Context);
         await prometheus.WaitAsync("orleans_catalog_activations{job=\"silo\"}", s => s.Sum(x => x.Value) > 0, Timeout, Context);
         await prometheus.WaitAsync("controlplane_agent_netlink_apply_duration_seconds_count{job=\"agent\",node=\"ob-node\"}", s => s.Count == 1 && s[0].Value > 0, Timeout, Context);
@@ -204,6 +206,45 @@ public sealed class TelemetryTests(ITestOutputHelper output)
         Assert.True(served is not null, $"no silo span continues netctl's {client}:\n{string.Join("\n", receiver.Spans.Where(s => s.TraceId == client.TraceId))}");
         Assert.Equal(client.TraceId, served.TraceId);
         Assert.Equal("/controlplane.v1.Networks/List", served.Name);
+
+        // A caller that does not sample its trace (flags 00): the write stays in that trace,
+        // unsampled, as parent-based sampling has it; no span of it is exported, under its trace id
+        // or under a new one. The write after it is traced as usual, and exported after it.
+        var unsampled = System.Diagnostics.ActivityTraceId.CreateRandom().ToHexString();
+        var headers = new Grpc.Core.Metadata { { "traceparent", $"00-{unsampled}-{System.Diagnostics.ActivitySpanId.CreateRandom().ToHexString()}-00" } };
+        await cluster.Client.Endpoints.CreateAsync(new Endpoint
+        {
+            Metadata = new ObjectMeta { Name = "unsampled", Namespace = "ob" },
+            Spec = new EndpointSpec { Network = "blue", Node = ObservedCluster.NodeName, Ready = true },
+        }, new Grpc.Core.CallOptions(headers));
+        await CreateEndpointAsync(cluster, "sampled");
+        for (deadline.Restart(); !receiver.Spans.Any(s => s.Name == "store.write" && s.Key == "ob/sampled") && deadline.Elapsed < Timeout; await Task.Delay(100))
+        {
+        }
+        Assert.Contains(receiver.Spans, s => s.Name == "store.write" && s.Key == "ob/sampled");
+        Assert.DoesNotContain(receiver.Spans, s => s.TraceId == unsampled);
+        Assert.DoesNotContain(receiver.Spans, s => s.Key == "ob/unsampled");
+    }
+
+    /// <summary>OpenTelemetry variables that cannot be used: netctl says which in one line and exits 1, before anything is sent.</summary>
+    [Theory]
+    [InlineData("OTEL_TRACES_SAMPLER", "bogus", "OTEL_TRACES_SAMPLER must be always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio, not 'bogus'")]
+    [InlineData("OTEL_TRACES_SAMPLER_ARG", "2", "OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1, not '2'")]
+    [InlineData("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "bogus", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL must be grpc or http/protobuf, not 'bogus'")]
+    public async Task Netctl_WithAnUnusableTelemetryVariable_ExitsOne_NamingIt(string variable, string value, string message)
+    {
+        var netctl = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        netctl.ArgumentList.Add(Path.Combine(RepositoryRoot(), "src", "Cli", "bin", new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name, "net10.0", "netctl.dll"));
+        netctl.ArgumentList.Add("--version");
+        netctl.Environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9";
+        netctl.Environment["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio";
+        netctl.Environment[variable] = value;
+        using var process = System.Diagnostics.Process.Start(netctl)!;
+        var error = await process.StandardError.ReadToEndAsync();
+        await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.Equal(1, process.ExitCode);
+        Assert.Equal($"netctl: {message}", error.Trim());
     }
 
     /// <summary>A Metrics:Listen that is no address:port stops the agent and the DNS server at start, saying so (exit code 2, no stack trace).</summary>

@@ -69,6 +69,12 @@ public sealed class AccessRulesTests
             AccessRules.Denial(agent, "/controlplane.v1.Endpoints/Delete", new DeleteRequest { Namespace = "ns", Name = "e" }, storedEndpointNode: "node-2"));
         Assert.NotNull(AccessRules.Denial(agent, "/controlplane.v1.Endpoints/Update",
             new Endpoint { Metadata = new ObjectMeta { Namespace = "ns", Name = "e" }, Spec = new EndpointSpec { Node = "node-1" } }));
+
+        // A missing name is said, not left as a trailing blank (which HTTP/2 drops with the whole reason).
+        Assert.Equal("role agent (node-1) may only change endpoints on its own node; endpoint ns/e names no node",
+            AccessRules.Denial(agent, "/controlplane.v1.Endpoints/Create", new Endpoint { Metadata = new ObjectMeta { Namespace = "ns", Name = "e" }, Spec = new EndpointSpec() }));
+        Assert.Equal("role agent (node-1) may only register, heartbeat and report its own node; Nodes/Heartbeat names no node",
+            AccessRules.Denial(agent, "/controlplane.v1.Nodes/Heartbeat", new HeartbeatRequest()));
     }
 
     [Fact]

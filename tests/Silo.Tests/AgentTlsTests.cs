@@ -92,6 +92,39 @@ public sealed class AgentTlsTests
         }
     }
 
+    /// <summary>
+    /// Files that exist but cannot serve stop the silo at start (exit 2), naming the setting: a key
+    /// of another certificate (which crashed it with an unhandled exception), an expired
+    /// certificate (every client would refuse it), a client CA that is no CA.
+    /// </summary>
+    [Fact]
+    public async Task Silo_WithTlsFilesThatCannotServe_DoesNotStart_NamingTheSetting()
+    {
+        using var pki = ClusterPki.Create();
+        pki.Ca.Issue("other", "silo");
+        pki.Ca.Issue("old", "silo", days: 1, notBefore: DateTimeOffset.UtcNow.AddDays(-10));
+        pki.Ca.Issue("alice", "admin");
+        var data = Path.Combine(Path.GetTempPath(), "sc-tlsfiles-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            foreach (var (settings, parts) in new (string[], string[])[]
+            {
+                ([$"--Tls:Key={pki.KeyPath("other")}"], [$"Tls:Certificate, Tls:Key: cannot use '{pki.CertificatePath("silo")}' with '{pki.KeyPath("other")}'"]),
+                ([$"--Tls:Certificate={pki.CertificatePath("old")}", $"--Tls:Key={pki.KeyPath("old")}"], ["Tls:Certificate: the certificate ('", "CN=old", "') expired on "]),
+                ([$"--Tls:ClientCa={pki.CertificatePath("alice")}"], ["Tls:ClientCa: '", "CN=alice", "' is not a CA certificate"]),
+            })
+            {
+                var failed = await Assert.ThrowsAsync<InvalidOperationException>(() => SiloProcess.StartAsync(data, pki, settings));
+                Assert.All(parts, part => Assert.Contains(part, failed.Message));
+                Assert.DoesNotContain("Unhandled exception", failed.Message);
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(data)) Directory.Delete(data, recursive: true);
+        }
+    }
+
     /// <summary>The silo's embedded DNS server follows the silo over its TLS port with a dns certificate.</summary>
     [Fact]
     public async Task EmbeddedDns_WithItsCertificate_FollowsTheTlsPort()

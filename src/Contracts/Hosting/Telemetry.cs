@@ -40,6 +40,7 @@ public static class Telemetry
         Action<MeterProviderBuilder>? metrics = null, Action<TracerProviderBuilder>? tracing = null)
     {
         var listen = string.IsNullOrEmpty(metricsListen) ? ((string, int)?)null : ListenOf(metricsListen);
+        var sampler = TracesExported ? SamplerFromEnvironment() : null;
         var otel = services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(serviceName, serviceVersion: ProgramInfo.Version))
             .WithMetrics(m =>
@@ -55,6 +56,7 @@ public static class Telemetry
             {
                 t.AddSource("ControlPlane.*");
                 tracing?.Invoke(t);
+                t.SetSampler(sampler!);
                 t.AddOtlpExporter(o => ForSignal(o, "TRACES"));
             });
         }
@@ -69,9 +71,54 @@ public static class Telemetry
         ? Sdk.CreateTracerProviderBuilder()
             .ConfigureResource(r => r.AddService(serviceName, serviceVersion: ProgramInfo.Version))
             .AddSource("ControlPlane.*")
+            .SetSampler(SamplerFromEnvironment())
             .AddOtlpExporter(o => ForSignal(o, "TRACES"))
             .Build()
         : null;
+
+    /// <summary>
+    /// The sampler OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG name (OpenTelemetry's values;
+    /// parentbased_always_on when unset), with one difference in the parent-based ones: a span
+    /// whose parent is not sampled is made all the same, recorded but never exported
+    /// (<see cref="SamplingDecision.RecordOnly"/>), where the SDK would make none. Orleans passes a
+    /// trace on to the grain it calls only through a span of its own, so with no span there the
+    /// grain's work started new traces, sampled, under ids the caller never sees; with it, a
+    /// caller's "not sampled" holds for everything its call causes. A value that is not one of
+    /// those is a configuration error naming the variable.
+    /// </summary>
+    public static Sampler SamplerFromEnvironment()
+    {
+        var name = Environment.GetEnvironmentVariable("OTEL_TRACES_SAMPLER") is { Length: > 0 } set ? set : "parentbased_always_on";
+        var argument = Environment.GetEnvironmentVariable("OTEL_TRACES_SAMPLER_ARG");
+        double Ratio() => string.IsNullOrEmpty(argument) ? 1.0
+            : double.TryParse(argument, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var ratio) && ratio is >= 0 and <= 1
+                ? ratio
+                : throw new InvalidConfigurationException($"Invalid configuration:\n  OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1, not '{argument}'");
+        return name switch
+        {
+            "always_on" => new AlwaysOnSampler(),
+            "always_off" => new AlwaysOffSampler(),
+            "traceidratio" => new TraceIdRatioBasedSampler(Ratio()),
+            "parentbased_always_on" => new FollowingParentSampler(new AlwaysOnSampler()),
+            "parentbased_always_off" => new FollowingParentSampler(new AlwaysOffSampler()),
+            "parentbased_traceidratio" => new FollowingParentSampler(new TraceIdRatioBasedSampler(Ratio())),
+            _ => throw new InvalidConfigurationException(
+                $"Invalid configuration:\n  OTEL_TRACES_SAMPLER must be always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio, not '{name}'"),
+        };
+    }
+
+    /// <summary>Parent-based sampling whose unsampled children are made, unexported (see <see cref="SamplerFromEnvironment"/>).</summary>
+    private sealed class FollowingParentSampler(Sampler root) : Sampler
+    {
+        private static readonly SamplingResult Sampled = new(SamplingDecision.RecordAndSample);
+        private static readonly SamplingResult NotSampled = new(SamplingDecision.RecordOnly);
+
+        public override SamplingResult ShouldSample(in SamplingParameters parameters)
+        {
+            if (parameters.ParentContext.TraceId == default) return root.ShouldSample(parameters);
+            return (parameters.ParentContext.TraceFlags & ActivityTraceFlags.Recorded) != 0 ? Sampled : NotSampled;
+        }
+    }
 
     /// <summary>
     /// Applies OTEL_EXPORTER_OTLP_{signal}_ENDPOINT, _PROTOCOL, _HEADERS and _TIMEOUT, which win

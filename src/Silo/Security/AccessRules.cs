@@ -82,6 +82,12 @@ public static class AccessRules
     public static bool NeedsStoredEndpoint(Caller caller, string method) =>
         caller.Role == Role.Agent && method == "/controlplane.v1.Endpoints/Delete";
 
+    // A reason never ends in a blank where a name is missing: HTTP/2 refuses such a header value
+    // (grpc-message), and clients such as grpc-js then show no reason at all.
+    private static string Names(string? node) => string.IsNullOrEmpty(node) ? "names no node" : $"names node {node}";
+
+    private static string IsOn(string? node) => string.IsNullOrEmpty(node) ? "names no node" : $"is on node {node}";
+
     private static string? AgentDenial(Caller caller, string method, Permission permission, object? request, string? storedEndpointNode)
     {
         switch (permission)
@@ -95,13 +101,13 @@ public static class AccessRules
                     _ => null,
                 };
                 return node == caller.Name ? null
-                    : $"{Who(caller)} may only register, heartbeat and report its own node; {Short(method)} names node {node}";
+                    : $"{Who(caller)} may only register, heartbeat and report its own node; {Short(method)} {Names(node)}";
             case Permission.EndpointOnOwnNode when request is Endpoint endpoint:
                 return endpoint.Spec?.Node == caller.Name ? null
-                    : $"{Who(caller)} may only change endpoints on its own node; endpoint {endpoint.Metadata?.Namespace}/{endpoint.Metadata?.Name} is on node {endpoint.Spec?.Node}";
+                    : $"{Who(caller)} may only change endpoints on its own node; endpoint {endpoint.Metadata?.Namespace}/{endpoint.Metadata?.Name} {IsOn(endpoint.Spec?.Node)}";
             case Permission.EndpointOnOwnNode when request is DeleteRequest delete:
                 return storedEndpointNode == caller.Name ? null
-                    : $"{Who(caller)} may only change endpoints on its own node; endpoint {delete.Namespace}/{delete.Name} is on node {storedEndpointNode}";
+                    : $"{Who(caller)} may only change endpoints on its own node; endpoint {delete.Namespace}/{delete.Name} {IsOn(storedEndpointNode)}";
             default:
                 return $"{Who(caller)} may only register, heartbeat and report its own node and create or delete endpoints on it; {Short(method)} is none of these";
         }

@@ -40,10 +40,56 @@ public sealed class SiloTls
         string[] names = ["Tls:Certificate", "Tls:Key", "Tls:ClientCa"];
         errors.AddRange(files.Select((f, i) => (f, i)).Where(p => !string.IsNullOrEmpty(p.f) && !File.Exists(p.f)).Select(p => $"{names[p.i]}: '{p.f}' does not exist"));
         if (errors.Count > 0) throw new InvalidConfigurationException("Invalid configuration:\n  " + string.Join("\n  ", errors));
-        using var pem = X509Certificate2.CreateFromPemFile(files[0], files[1]);
-        // Exported and loaded again: SslStream on Linux wants a key it can hand to OpenSSL as is.
-        var server = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
-        return new SiloTls(server, X509CertificateLoader.LoadCertificateFromFile(files[2]));
+        X509Certificate2 server, clientCa;
+        try
+        {
+            using var pem = X509Certificate2.CreateFromPemFile(files[0], files[1]);
+            // Exported and loaded again: SslStream on Linux wants a key it can hand to OpenSSL as is.
+            server = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+        }
+        catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or ArgumentException)
+        {
+            throw new InvalidConfigurationException($"Invalid configuration:\n  Tls:Certificate, Tls:Key: cannot use '{files[0]}' with '{files[1]}': {e.Message}");
+        }
+        try
+        {
+            clientCa = X509CertificateLoader.LoadCertificateFromFile(files[2]);
+        }
+        catch (System.Security.Cryptography.CryptographicException e)
+        {
+            throw new InvalidConfigurationException($"Invalid configuration:\n  Tls:ClientCa: cannot read '{files[2]}': {e.Message}");
+        }
+        if (Unusable(server, clientCa, DateTime.UtcNow) is { Count: > 0 } unusable)
+        {
+            throw new InvalidConfigurationException("Invalid configuration:\n  " + string.Join("\n  ", unusable));
+        }
+        return new SiloTls(server, clientCa);
+    }
+
+    /// <summary>
+    /// What makes the files unusable at <paramref name="now"/>: a certificate outside its validity
+    /// (every client would refuse the silo), a client CA that is no CA (no client certificate could
+    /// chain to it).
+    /// </summary>
+    internal static List<string> Unusable(X509Certificate2 server, X509Certificate2 clientCa, DateTime now)
+    {
+        var problems = new List<string>();
+        foreach (var (name, certificate) in new[] { ("Tls:Certificate", server), ("Tls:ClientCa", clientCa) })
+        {
+            if (certificate.NotAfter.ToUniversalTime() < now)
+            {
+                problems.Add($"{name}: the certificate ('{certificate.Subject}') expired on {certificate.NotAfter.ToUniversalTime():yyyy-MM-dd HH:mm:ss} UTC");
+            }
+            else if (certificate.NotBefore.ToUniversalTime() > now)
+            {
+                problems.Add($"{name}: the certificate ('{certificate.Subject}') is not valid before {certificate.NotBefore.ToUniversalTime():yyyy-MM-dd HH:mm:ss} UTC");
+            }
+        }
+        if (clientCa.Extensions.OfType<X509BasicConstraintsExtension>().FirstOrDefault() is not { CertificateAuthority: true })
+        {
+            problems.Add($"Tls:ClientCa: '{clientCa.Subject}' is not a CA certificate (no CA basic constraint): give the cluster CA (ca.crt of netctl pki init)");
+        }
+        return problems;
     }
 
     /// <summary>Makes <paramref name="listen"/> an HTTPS (HTTP/2) endpoint asking for client certificates.</summary>

@@ -141,7 +141,7 @@ public sealed class GroupCommitter : IDisposable
                 var failure = e as ControlPlaneException ?? new ControlPlaneException(ErrorCode.Unavailable, "the store could not commit", inner: e);
                 // The first of a run of failures (every commit of the run fails its callers UNAVAILABLE) is logged.
                 var first = Interlocked.Increment(ref _failedCommits) - 1 == Volatile.Read(ref _recoveredCommits);
-                StoreTelemetry.CommitFailures.Add(1);
+                StoreTelemetry.CommitFailed();
                 activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, failure.Message);
                 activity?.AddException(e);
                 if (first)

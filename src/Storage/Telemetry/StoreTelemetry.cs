@@ -22,8 +22,18 @@ public static class StoreTelemetry
     public static readonly Histogram<double> CommitDuration = Meter.CreateHistogram<double>("controlplane.store.commit.duration", "s", "Duration of one group commit (one transaction)",
         advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1] });
 
-    public static readonly Counter<long> CommitFailures = Meter.CreateCounter<long>("controlplane.store.commit.failures", "{commit}",
+    private static long s_commitFailures;
+
+    /// <summary>
+    /// Observed rather than added to, so that it is exported from the start at 0: an alert on it
+    /// then tells "no failure" from "not scraped".
+    /// </summary>
+    private static readonly ObservableCounter<long> CommitFailures = Meter.CreateObservableCounter("controlplane.store.commit.failures",
+        () => Volatile.Read(ref s_commitFailures), "{commit}",
         "Group commits that failed (their writes answered UNAVAILABLE): the store lost, unwritable or full");
+
+    /// <summary>Counts a failed group commit.</summary>
+    public static void CommitFailed() => Interlocked.Increment(ref s_commitFailures);
 
     public static readonly Counter<long> FeedCatchUps = Meter.CreateCounter<long>("controlplane.store.feed.catch_ups", "{catch-up}",
         "Times a watch fell more than its buffer behind the live changes and caught up from the change log");
@@ -45,7 +55,8 @@ public static class StoreTelemetry
         List<ActivityLink>? links = null;
         foreach (var request in requests)
         {
-            if (request.TraceContext != default) (links ??= []).Add(new ActivityLink(request.TraceContext));
+            // Only sampled writes: one whose caller does not sample its trace is made but never exported.
+            if ((request.TraceContext.TraceFlags & ActivityTraceFlags.Recorded) != 0) (links ??= []).Add(new ActivityLink(request.TraceContext));
         }
         if (links is null) return null;
         // A root of its own (one batch serves many traces); each write's trace finds it by the link.
