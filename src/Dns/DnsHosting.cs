@@ -78,7 +78,7 @@ public static class DnsHosting
         {
             var client = feedInterceptor is null ? new ControlPlaneClient(feed.ControlPlane, tls: tls) : new ControlPlaneClient(feed.ControlPlane, tls, feedInterceptor);
             services.AddSingleton(s => new ClusterFeed(client, handler, zone, feed, staticRecords, s.GetRequiredService<ILogger<ClusterFeed>>(),
-                s.GetService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>()));
+                s.GetService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>(), s.GetService<WatchHealth>()));
             services.AddHostedService(s => s.GetRequiredService<ClusterFeed>());
         }
         return services;

@@ -1,4 +1,5 @@
 using ControlPlane.Contracts.Hosting;
+using ControlPlane.Observability;
 using ControlPlane.Dns;
 using Microsoft.Extensions.Hosting;
 
@@ -33,7 +34,7 @@ try
 {
     builder.Services.AddClusterDns(builder.Configuration.GetSection("Dns"));
     builder.Configuration.GetSection("Metrics").RequireKnownKeys(["Listen"]);
-    builder.Services.AddControlPlaneTelemetry(Telemetry.DnsService, builder.Configuration["Metrics:Listen"]);
+    builder.Services.AddProgramTelemetry(Telemetry.DnsService, "dns", builder.Configuration["Metrics:Listen"]);
 }
 catch (ListenAddressException e)
 {

@@ -1,5 +1,6 @@
 using ControlPlane.Contracts.Client;
 using ControlPlane.Contracts.Hosting;
+using ControlPlane.Observability;
 using ControlPlane.NodeAgent;
 using ControlPlane.NodeAgent.Attach;
 using ControlPlane.NodeAgent.Dataplane;
@@ -55,7 +56,7 @@ if (options.Validate() is { Count: > 0 } errors)
 try
 {
     builder.Configuration.GetSection("Metrics").RequireKnownKeys(["Listen"]);
-    builder.Services.AddControlPlaneTelemetry(Telemetry.AgentService, builder.Configuration["Metrics:Listen"]);
+    builder.Services.AddProgramTelemetry(Telemetry.AgentService, "agent", builder.Configuration["Metrics:Listen"]);
 }
 catch (InvalidConfigurationException e)
 {

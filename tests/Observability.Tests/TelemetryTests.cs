@@ -63,6 +63,18 @@ public sealed class TelemetryTests(ITestOutputHelper output)
         string Context() => cluster.Logs();
         var up = await prometheus.WaitAsync("up", s => s.Count(x => x.Value == 1) == 3, Timeout, Context);
         Assert.Equal(["agent", "dns", "silo"], up.Select(s => s.Labels["job"]).Order());
+        // The agent and the DNS server follow the silo: their health says so, and so does their gauge.
+        using (var http = new HttpClient())
+        {
+            foreach (var target in new[] { $"{cluster.AgentSide}:{cluster.AgentMetricsPort}", $"127.0.0.1:{cluster.DnsMetricsPort}" })
+            {
+                var health = await http.GetAsync($"http://{target}/healthz");
+                Assert.True(health.IsSuccessStatusCode, $"{target}: {(int)health.StatusCode} {await health.Content.ReadAsStringAsync()}");
+                Assert.Equal("ok\n", await health.Content.ReadAsStringAsync());
+            }
+        }
+        await prometheus.WaitAsync("controlplane_watch_current", s => s.Count == 2 && s.All(x => x.Value == 1)
+            && s.Select(x => (x.Labels["job"], x.Labels["watcher"])).Order().SequenceEqual([("agent", "agent"), ("dns", "dns")]), Timeout, Context);
 
         await prometheus.WaitAsync("controlplane_api_calls_total{job=\"silo\",method=\"/controlplane.v1.Endpoints/Create\",code=\"OK\"}",
             s => s.Count == 1 && s[0].Value == 1, Timeout, Context);
@@ -224,6 +236,64 @@ public sealed class TelemetryTests(ITestOutputHelper output)
         Assert.Contains(receiver.Spans, s => s.Name == "store.write" && s.Key == "ob/sampled");
         Assert.DoesNotContain(receiver.Spans, s => s.TraceId == unsampled);
         Assert.DoesNotContain(receiver.Spans, s => s.Key == "ob/unsampled");
+    }
+
+    /// <summary>
+    /// The DNS server's metrics and health endpoint on 0.0.0.0 answers whatever name the client
+    /// used (127.0.0.1, localhost), and on an IPv6 address too; with the control plane unreachable
+    /// its health is 503 saying so, and its gauge 0. (Each crashed the program or answered 404 on
+    /// the exporter's HttpListener.)
+    /// </summary>
+    [Fact]
+    public async Task DnsServer_MetricsAndHealth_OnAnyAddress_SayTheControlPlaneIsUnreachable()
+    {
+        using var http = new HttpClient();
+        foreach (var (listen, urls) in new[]
+        {
+            ("0.0.0.0", (string[])["127.0.0.1", "localhost"]),
+            ("[::1]", ["[::1]"]),
+        })
+        {
+            var port = Ports.Free();
+            var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "ControlPlane.DnsServer.dll"), $"--Dns:Listen=127.0.0.1:{Ports.FreeTcpAndUdp(23100, 23199)}",
+                $"--Dns:ControlPlane=http://127.0.0.1:{Ports.Free()}", $"--Metrics:Listen={listen}:{port}"]) info.ArgumentList.Add(arg);
+            using var process = System.Diagnostics.Process.Start(info)!;
+            var logs = new System.Text.StringBuilder();
+            process.OutputDataReceived += (_, e) => { lock (logs) logs.AppendLine(e.Data); };
+            process.ErrorDataReceived += (_, e) => { lock (logs) logs.AppendLine(e.Data); };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            try
+            {
+                foreach (var host in urls)
+                {
+                    HttpResponseMessage? health = null;
+                    for (var clock = System.Diagnostics.Stopwatch.StartNew(); clock.Elapsed < Timeout && !process.HasExited; await Task.Delay(100))
+                    {
+                        try
+                        {
+                            health = await http.GetAsync($"http://{host}:{port}/healthz");
+                            if (!(await health.Content.ReadAsStringAsync()).StartsWith("not connected", StringComparison.Ordinal)) break;
+                        }
+                        catch (HttpRequestException)
+                        {
+                            // Not listening yet.
+                        }
+                    }
+                    Assert.True(health is not null, $"no answer from {host}:{port}\n{logs}");
+                    Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
+                    Assert.StartsWith("the control plane is unreachable (Unavailable", await health.Content.ReadAsStringAsync());
+                    var metrics = await http.GetStringAsync($"http://{host}:{port}/metrics");
+                    Assert.Matches(@"controlplane_watch_current\{[^}]*watcher=""dns""[^}]*\} 0", metrics);
+                }
+            }
+            finally
+            {
+                process.Kill();
+                await process.WaitForExitAsync();
+            }
+        }
     }
 
     /// <summary>OpenTelemetry variables that cannot be used: netctl says which in one line and exits 1, before anything is sent.</summary>

@@ -22,10 +22,17 @@ public sealed class ResumableWatch(ControlPlaneClient client, WatchRequest reque
     /// <summary>Called when the resume position was compacted and a full list follows (for logging).</summary>
     public Action<string>? Relisting { get; init; }
 
+    /// <summary>Called when the stream delivers again after <see cref="Unreachable"/> (for logging).</summary>
+    public Action? Reachable { get; init; }
+
+    /// <summary>Kept up to date with the watch's state, for a health endpoint (optional).</summary>
+    public WatchHealth? Health { get; init; }
+
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var token = string.Empty;
         var backoff = FirstBackoff;
+        var lost = false;
         while (!cancellationToken.IsCancellationRequested)
         {
             var listing = token.Length == 0;
@@ -37,11 +44,18 @@ public sealed class ResumableWatch(ControlPlaneClient client, WatchRequest reque
                 await foreach (var e in client.WatchAsync(watch, Calls.Until(cancellationToken), cancellationToken).ConfigureAwait(false))
                 {
                     backoff = FirstBackoff;
+                    Health?.Heard();
+                    if (lost)
+                    {
+                        lost = false;
+                        Reachable?.Invoke();
+                    }
                     if (e.Type == EventType.Bookmark)
                     {
                         token = e.ResumeToken;
                         if (e.InitialEventsEnd)
                         {
+                            Health?.Synced();
                             sink.EndList();
                             listing = false;
                         }
@@ -77,6 +91,8 @@ public sealed class ResumableWatch(ControlPlaneClient client, WatchRequest reque
             }
             catch (RpcException e)
             {
+                lost = true;
+                Health?.Lost($"the control plane is unreachable ({e.StatusCode}: {e.Status.Detail})");
                 Unreachable?.Invoke(e.StatusCode, e.Status.Detail);
             }
             try

@@ -14,8 +14,8 @@ namespace ControlPlane.Contracts.Hosting;
 /// the meters ControlPlane.* and System.Runtime, the activity sources ControlPlane.*, OTLP export
 /// when the standard OTEL_EXPORTER_OTLP_* variables name an endpoint (the exporter reads the rest of
 /// OTEL_* itself, except the per-signal OTEL_EXPORTER_OTLP_{TRACES,METRICS}_* ones, which its
-/// AddOtlpExporter ignores: <see cref="ForSignal"/> applies those), and Prometheus text on <c>http://{listen}/metrics</c> when a listen address is
-/// given (programs without Kestrel; the silo maps the AspNetCore exporter on its health port).
+/// AddOtlpExporter ignores: <see cref="ForSignal"/> applies those). Prometheus text is each program's
+/// own (ASP.NET Core's exporter: the silo on its ports, the agent and the DNS server on Metrics:Listen).
 /// Without an OTLP endpoint no tracer provider is built, so no activity is ever created.
 /// </summary>
 public static class Telemetry
@@ -33,13 +33,11 @@ public static class Telemetry
 
     /// <param name="services">The program's services.</param>
     /// <param name="serviceName">service.name of the resource (<see cref="SiloService"/>, ...).</param>
-    /// <param name="metricsListen">address:port for Prometheus text on /metrics, or null/empty for none.</param>
-    /// <param name="metrics">More for the meter provider (the silo: Orleans' meter, its AspNetCore exporter).</param>
+    /// <param name="metrics">More for the meter provider (Orleans' meter, the Prometheus exporter).</param>
     /// <param name="tracing">More for the tracer provider (the silo: Orleans' activity source).</param>
-    public static IServiceCollection AddControlPlaneTelemetry(this IServiceCollection services, string serviceName, string? metricsListen = null,
+    public static IServiceCollection AddControlPlaneTelemetry(this IServiceCollection services, string serviceName,
         Action<MeterProviderBuilder>? metrics = null, Action<TracerProviderBuilder>? tracing = null)
     {
-        var listen = string.IsNullOrEmpty(metricsListen) ? ((string, int)?)null : ListenOf(metricsListen);
         var sampler = TracesExported ? SamplerFromEnvironment() : null;
         var otel = services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(serviceName, serviceVersion: ProgramInfo.Version))
@@ -47,7 +45,6 @@ public static class Telemetry
             {
                 m.AddMeter("ControlPlane.*", "System.Runtime");
                 metrics?.Invoke(m);
-                if (listen is var (host, port)) m.AddPrometheusHttpListener(o => (o.Host, o.Port) = (host, port));
                 if (MetricsExported) m.AddOtlpExporter(o => ForSignal(o, "METRICS"));
             });
         if (TracesExported)
@@ -167,22 +164,20 @@ public static class Telemetry
     public static ActivityContext ContextOf(string? traceparent) =>
         !string.IsNullOrEmpty(traceparent) && ActivityContext.TryParse(traceparent, null, isRemote: true, out var context) ? context : default;
 
-    /// <summary>"address:port" (IPv6 in brackets, or a host name) → the HttpListener's host and port (any address: "*").</summary>
-    public static (string Host, int Port) ListenOf(string listen)
+    /// <summary>
+    /// Metrics:Listen, "address:port" (IPv6 in brackets; 0.0.0.0 or [::] for every address;
+    /// "localhost" is 127.0.0.1) → where to listen. A port in use is one line and exit 1 before the
+    /// program starts (<see cref="ListenAddressException"/>), anything else exit 2.
+    /// </summary>
+    public static IPEndPoint ListenOf(string listen)
     {
-        if (IPEndPoint.TryParse(listen, out var endpoint) && endpoint.Port > 0)
-        {
-            // A taken port is one line and exit 1 before the program starts, not the exporter's failure at start.
-            ListenAddress.RequireFree("Metrics:Listen", endpoint);
-            if (endpoint.Address.Equals(IPAddress.Any) || endpoint.Address.Equals(IPAddress.IPv6Any)) return ("*", endpoint.Port);
-            return (endpoint.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{endpoint.Address}]" : endpoint.Address.ToString(), endpoint.Port);
-        }
         var colon = listen.LastIndexOf(':');
-        if (colon > 0 && int.TryParse(listen.AsSpan(colon + 1), out var port) && port is > 0 and < 65536)
-        {
-            return (listen[..colon], port);
-        }
-        throw new InvalidConfigurationException($"Invalid configuration:\n  Metrics:Listen must be address:port, not '{listen}'");
+        var endpoint = IPEndPoint.TryParse(listen, out var parsed) && parsed.Port > 0 ? parsed
+            : colon > 0 && listen[..colon] == "localhost" && int.TryParse(listen.AsSpan(colon + 1), out var port) && port is > 0 and < 65536
+                ? new IPEndPoint(IPAddress.Loopback, port)
+                : throw new InvalidConfigurationException($"Invalid configuration:\n  Metrics:Listen must be address:port, not '{listen}'");
+        ListenAddress.RequireFree("Metrics:Listen", endpoint);
+        return endpoint;
     }
 
     private static bool IsSet(string variable) => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(variable));

@@ -31,8 +31,11 @@ namespace ControlPlane.Dns.Feed;
 /// </summary>
 public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler handler, ClusterZoneOptions zone,
     DnsFeedOptions options, IReadOnlyList<ResourceRecord> staticRecords, ILogger<ClusterFeed> logger,
-    IHostApplicationLifetime? lifetime = null) : BackgroundService, IWatchSink
+    IHostApplicationLifetime? lifetime = null, WatchHealth? health = null) : BackgroundService, IWatchSink
 {
+    // Set by the first failure of an outage: one warning per outage, and a line when it ends.
+    private bool _unreachable;
+
     private readonly object _lock = new();
     private readonly SemaphoreSlim _dirty = new(0, 1);
     private State _state = new();
@@ -95,11 +98,19 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         await Task.WhenAll(
             new ResumableWatch(client, request, this)
             {
+                Health = health,
                 Unreachable = (status, detail) =>
                 {
+                    if (_unreachable) return;
+                    _unreachable = true;
                     // Named as configured: a unix socket's transport error speaks of "localhost:80".
                     if (handler.Snapshot.Synced) Log.Unreachable(logger, options.ControlPlane, status, detail);
                     else Log.UnreachableBeforeSync(logger, options.ControlPlane, status, detail);
+                },
+                Reachable = () =>
+                {
+                    _unreachable = false;
+                    Log.Reachable(logger, options.ControlPlane);
                 },
                 Relisting = detail => Log.Relisting(logger, detail),
             }.RunAsync(stoppingToken),
@@ -419,6 +430,9 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
 
         [LoggerMessage(7, LogLevel.Warning, "Published {Count} names or addresses once the {Bound} s bound passed ({Total} so far): some node had not programmed them, or a new service had no programmed ready backend")]
         public static partial void LatePublish(ILogger logger, long count, double bound, long total);
+
+        [LoggerMessage(8, LogLevel.Information, "Control plane {ControlPlane} reachable again; following its changes")]
+        public static partial void Reachable(ILogger logger, string controlPlane);
 
         [LoggerMessage(6, LogLevel.Warning, "{Count} service, ClusterSetIP or endpoint addresses lie in no claimed reverse zone and get no PTR record (Dns:ServiceRanges, Dns:ReverseZones)")]
         public static partial void Unclaimed(ILogger logger, int count);

@@ -15,7 +15,7 @@ namespace ControlPlane.NodeAgent.Sync;
 /// changed since their last call: the overlay a snapshot, the table worker the keys of changed
 /// services and policy objects.
 /// </summary>
-public sealed partial class WatchSync(ControlPlaneClient client, AgentOptions options, ILogger<WatchSync> logger) : BackgroundService, IWatchSink
+public sealed partial class WatchSync(ControlPlaneClient client, AgentOptions options, ILogger<WatchSync> logger, WatchHealth? health = null) : BackgroundService, IWatchSink
 {
     private static readonly Kind[] Kinds = [Kind.Namespace, Kind.Network, Kind.Node, Kind.Endpoint, Kind.Service, Kind.ServiceEndpoints, Kind.NetworkPolicy, Kind.ClusterPeer, Kind.ServiceImport];
 
@@ -135,8 +135,22 @@ public sealed partial class WatchSync(ControlPlaneClient client, AgentOptions op
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         new ResumableWatch(client, new WatchRequest { Kinds = { Kinds }, BookmarkIntervalSeconds = 5 }, this)
         {
-            Unreachable = (status, _) => Log.Unreachable(logger, status),
+            Health = health,
+            // One warning per outage, and a line when it ends.
+            Unreachable = (status, _) =>
+            {
+                if (_unreachable) return;
+                _unreachable = true;
+                Log.Unreachable(logger, status);
+            },
+            Reachable = () =>
+            {
+                _unreachable = false;
+                Log.Reachable(logger);
+            },
         }.RunAsync(stoppingToken);
+
+    private bool _unreachable;
 
     void IWatchSink.BeginList()
     {
@@ -302,5 +316,8 @@ public sealed partial class WatchSync(ControlPlaneClient client, AgentOptions op
 
         [LoggerMessage(2, LogLevel.Warning, "Control plane unreachable ({Status}); the data path stays as it is")]
         public static partial void Unreachable(ILogger logger, StatusCode status);
+
+        [LoggerMessage(3, LogLevel.Information, "Control plane reachable again; following its changes")]
+        public static partial void Reachable(ILogger logger);
     }
 }
