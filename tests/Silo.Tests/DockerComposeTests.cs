@@ -156,6 +156,34 @@ public sealed partial class DockerComposeTests
         }
     }
 
+    /// <summary>
+    /// A first start works without racing: the silos wait until PostgreSQL and Redis answer their
+    /// health checks (a silo that cannot reach the store stops), and start again when they stop;
+    /// the agents get forwarding from the runtime (a container's /proc/sys is read-only).
+    /// </summary>
+    [Fact]
+    public void Startup_WaitsForHealthyStores_RestartsOnFailure_AndAgentsForwardBySysctl()
+    {
+        var services = Services();
+        foreach (var store in new[] { "postgres", "redis" }) Assert.True(((YamlMappingNode)services[store]).Children.ContainsKey("healthcheck"), store);
+        foreach (var (name, service) in Built().Where(s => s.Name != "pki"))
+        {
+            Assert.Equal("on-failure", service["restart"].ToString());
+            var dependsOn = (YamlMappingNode)service["depends_on"];
+            foreach (var store in new[] { "postgres", "redis" }.Where(s => dependsOn.Children.ContainsKey(s)))
+            {
+                Assert.Equal("service_healthy", dependsOn[store]["condition"].ToString());
+            }
+            if (name.StartsWith("agent-", StringComparison.Ordinal))
+            {
+                var sysctls = (YamlMappingNode)service["sysctls"];
+                Assert.Equal("1", sysctls["net.ipv4.ip_forward"].ToString());
+                Assert.Equal("1", sysctls["net.ipv6.conf.all.forwarding"].ToString());
+            }
+        }
+        Assert.All(Built().Where(s => s.Name.StartsWith("silo-", StringComparison.Ordinal)), s => Assert.Equal("service_healthy", s.Service["depends_on"]["postgres"]["condition"].ToString()));
+    }
+
     [GeneratedRegex(@"dotnet publish (\S+)")]
     private static partial Regex PublishLine();
 

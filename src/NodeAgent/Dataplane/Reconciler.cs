@@ -123,22 +123,27 @@ public sealed partial class Reconciler(WatchSync sync, AgentOptions options, Att
         return complete;
     }
 
+    /// <summary>
+    /// Forwarding on in both families; a setting already on is not written, so a container whose
+    /// /proc/sys is read-only works when its runtime set them (compose's sysctls). The failure names
+    /// the file and what to do.
+    /// </summary>
     private bool EnableForwarding()
     {
-        try
+        foreach (var setting in new[] { "/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding" })
         {
-            File.WriteAllText("/proc/sys/net/ipv4/ip_forward", "1");
-            if (File.Exists("/proc/sys/net/ipv6/conf/all/forwarding"))
+            try
             {
-                File.WriteAllText("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+                if (!File.Exists(setting) || File.ReadAllText(setting).Trim() == "1") continue;
+                File.WriteAllText(setting, "1");
             }
-            return true;
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Log.PassFailed(logger, $"cannot turn forwarding on ({setting}: {e.Message}); set it to 1 before the agent starts (a container's sysctls), or leave Agent:EnableForwarding on where /proc/sys is writable");
+                return false;
+            }
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            Log.PassFailed(logger, "cannot enable IPv4 forwarding: " + e.Message);
-            return false;
-        }
+        return true;
     }
 
     private static partial class Log
