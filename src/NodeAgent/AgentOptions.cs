@@ -80,8 +80,12 @@ public sealed class AgentOptions
             errors.Add($"Agent:{nameof(ResyncInterval)} {ResyncInterval} must be positive");
         if (OrphanGracePeriod < TimeSpan.Zero)
             errors.Add($"Agent:{nameof(OrphanGracePeriod)} {OrphanGracePeriod} must not be negative");
-        global::ControlPlane.Contracts.Client.ClientTls.FromOptions(Ca, Certificate, Key, ("Agent:Ca", "Agent:Certificate", "Agent:Key"), out var tlsProblem);
+        var tls = global::ControlPlane.Contracts.Client.ClientTls.FromOptions(Ca, Certificate, Key, ("Agent:Ca", "Agent:Certificate", "Agent:Key"), out var tlsProblem);
         if (tlsProblem is not null) errors.Add(tlsProblem);
+        // The control plane lets an agent act only for the node its certificate names: any other
+        // name would be refused on every call, for ever.
+        else if (tls?.Name is { } certified && !string.IsNullOrWhiteSpace(NodeName) && certified != NodeName)
+            errors.Add($"Agent:{nameof(NodeName)} '{NodeName}' is not the node Agent:Certificate was issued for ('{certified}'): an agent may act only for the node its certificate names");
         return errors;
     }
 }

@@ -34,7 +34,8 @@ public sealed class AgentTlsTests
         var silo = await SiloProcess.StartAsync(data, pki, "--ControlPlane:NodeLeaseDuration=00:00:05");
         var output = new List<string>();
         using var own = StartAgent(silo, pki, "tls-node-1", "tls-node-1", "10.255.0.41", output, data);
-        // node-1's certificate, but the agent calls itself node-2: the silo refuses it.
+        // node-1's certificate, but the agent calls itself node-2: it stops at start, saying why
+        // (the silo would refuse every one of its calls).
         using var impostor = StartAgent(silo, pki, "tls-node-1", "tls-node-2", "10.255.0.42", output, data);
         try
         {
@@ -60,6 +61,9 @@ public sealed class AgentTlsTests
             Assert.True((await silo.Client.Nodes.GetAsync("", "tls-node-1")).Status.Ready);
             var refused = await Assert.ThrowsAsync<RpcException>(() => silo.Client.Nodes.GetAsync("", "tls-node-2"));
             Assert.Equal(StatusCode.NotFound, refused.StatusCode);
+            await impostor.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(2, impostor.ExitCode);
+            lock (output) Assert.Contains(output, line => line.Contains("Agent:NodeName 'tls-node-2' is not the node Agent:Certificate was issued for ('tls-node-1')", StringComparison.Ordinal));
         }
         finally
         {

@@ -27,6 +27,9 @@ public sealed class ClientTls
         }
     }
 
+    /// <summary>The name (CN) of this client's certificate: who it calls as; null without one.</summary>
+    public string? Name => _certificate?.GetNameInfo(X509NameType.SimpleName, forIssuer: false);
+
     /// <summary>
     /// The settings named by three options (CA, certificate, key), or null when none is set;
     /// <paramref name="problem"/> says what is missing or unreadable, naming the options by
