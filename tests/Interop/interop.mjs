@@ -53,7 +53,7 @@ const scenarios = {
     assert.equal(health.status, 'SERVING');
     // Each API service answers for itself; a name the server does not serve is NOT_FOUND.
     assert.equal((await call(healthClient, 'Check', { service: 'controlplane.v1.Namespaces' }, deadline(5000))).status, 'SERVING');
-    await expectStatus(call(healthClient, 'Check', { service: 'no.such.Service' }, deadline(5000)), grpc.status.NOT_FOUND, "service: 'no.such.Service' is not served here");
+    await expectStatus(call(healthClient, 'Check', { service: 'no.such.Service' }, deadline(5000)), grpc.status.NOT_FOUND, "service: 'no.such.Service' has no health status here");
     // Watch (in the shipped health.proto too) sends the current status at once.
     const watch = healthClient.Watch({ service: 'controlplane.v1.Endpoints' });
     const first = await new Promise((resolve, reject) => { watch.on('data', resolve); watch.on('error', reject); });

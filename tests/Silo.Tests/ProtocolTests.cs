@@ -244,9 +244,12 @@ public sealed class ProtocolTests
     {
         await using var silo = await SiloInstance.StartAsync();
 
-        var (http, _, _, _) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(Namespace("x").ToByteArray()), contentType: "application/json");
+        var (http, status, _, classified) = await SendRawAsync(silo.Address, "/controlplane.v1.Namespaces/Create", Frame(Namespace("x").ToByteArray()), contentType: "application/json");
 
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, http);
+        // A status the server chose, so marked as every other one is.
+        Assert.Equal((int)StatusCode.Internal, status);
+        Assert.True(classified, $"no {Calls.ClassifiedTrailer} on the 415");
     }
 
     /// <summary>A gRPC call is a POST: another method is HTTP 405 with INTERNAL naming it, as grpc-go answers, and runs nothing.</summary>

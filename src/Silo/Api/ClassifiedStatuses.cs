@@ -7,7 +7,7 @@ namespace ControlPlane.Silo.Api;
 /// <summary>
 /// Marks the statuses chosen before any interceptor runs with the <see cref="ErrorInterceptor.ClassifiedTrailer"/>
 /// too: a request that is not a valid message or is too large, an unknown method, a refused client
-/// certificate, a rate limit. Those are trailers-only responses (the status travels in the headers),
+/// certificate, a rate limit, a request that is not gRPC at all. Those are trailers-only responses (the status travels in the headers),
 /// so the mark is added as the headers go out. Left alone: OK, CANCELLED, and DEADLINE_EXCEEDED
 /// without a mark, which is the caller's own grpc-timeout running out on the server, not an answer.
 /// </summary>
@@ -25,13 +25,14 @@ public static class ClassifiedStatuses
         return Task.CompletedTask;
     };
 
-    /// <summary>Runs before every other middleware, so that it sees what they refuse too.</summary>
+    /// <summary>
+    /// Runs before every other middleware, so that it sees what they refuse too, whatever the
+    /// request's content type: a call without one, or with application/json, is answered with a
+    /// gRPC status as well (415, INTERNAL).
+    /// </summary>
     public static void Use(WebApplication app) => app.Use((context, next) =>
     {
-        if (context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true)
-        {
-            context.Response.OnStarting(Mark, context.Response);
-        }
+        context.Response.OnStarting(Mark, context.Response);
         return next(context);
     });
 }

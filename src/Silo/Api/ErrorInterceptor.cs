@@ -73,7 +73,7 @@ public sealed class ErrorInterceptor : Interceptor
         {
             // grpc.health.v1 answers a service it does not know with a bare NOT_FOUND: say which, and what is known.
             throw Classified(new Status(StatusCode.NotFound,
-                $"service: {Storage.Errors.ControlPlaneException.Quote(check.Service)} is not served here; ask for \"\" (the server as a whole) or one of the services server reflection lists"));
+                $"service: {Storage.Errors.ControlPlaneException.Quote(check.Service)} has no health status here; ask for \"\" (the server as a whole) or one of the controlplane.v1 services"));
         }
     }
 

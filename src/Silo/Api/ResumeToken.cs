@@ -36,11 +36,16 @@ public static class ResumeToken
         var outcome = WatchPosition.TryRead(token, out var issuer, out var revisions);
         if (outcome == WatchPosition.Outcome.Corrupt)
         {
-            throw ControlPlaneException.Invalid(field, "is truncated or corrupt");
+            throw ControlPlaneException.Invalid(field, "is not a token this server issued: it does not decode (cut short, extended or altered?)");
         }
-        if (outcome == WatchPosition.Outcome.Foreign || revisions.Length != partitionCount)
+        if (outcome == WatchPosition.Outcome.Foreign)
         {
             throw ControlPlaneException.Invalid(field, "is not a token this server issued");
+        }
+        if (revisions.Length != partitionCount)
+        {
+            throw ControlPlaneException.Invalid(field,
+                $"is not a token this server issued: it holds {revisions.Length} partition positions, this store has {partitionCount} (cut short, extended or altered?)");
         }
         if (issuer is { } id && id != store)
         {
