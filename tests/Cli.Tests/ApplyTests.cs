@@ -134,6 +134,7 @@ public sealed class ApplyTests
                     - ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/16]}
                   ports:
                     - {port: 80, endPort: 70}
+                    - {port: 0}
             ---
             apiVersion: v1
             kind: Pod
@@ -154,13 +155,15 @@ public sealed class ApplyTests
             "2-bad.yaml: document 2 (Service shop/9web) (line 15): spec.ports[0].port: 70000 is outside 1..65535",
             "2-bad.yaml: document 3 (NetworkPolicy shop/web-from-client) (line 24): spec.ingress[0].from[0].ipBlock.except[0]: 11.0.0.0/16 must lie strictly within 10.0.0.0/8",
             "2-bad.yaml: document 3 (NetworkPolicy shop/web-from-client) (line 26): spec.ingress[0].ports[0].endPort: 70 must lie between 80 and 65535",
-            "2-bad.yaml: document 4 (line 28): apiVersion: 'v1' is not controlplane/v1",
-            "2-bad.yaml: document 4 (line 29): kind: 'Pod' is not a kind netctl applies",
+            // An explicit 0 is a value out of range, not a missing port.
+            "2-bad.yaml: document 3 (NetworkPolicy shop/web-from-client) (line 27): spec.ingress[0].ports[1].port: 0 is outside 1..65535",
+            "2-bad.yaml: document 4 (line 29): apiVersion: 'v1' is not controlplane/v1",
+            "2-bad.yaml: document 4 (line 30): kind: 'Pod' is not a kind netctl applies",
             "3-syntax.json: syntax (line 2): not valid YAML or JSON",
         ];
         Assert.True(result.Errors.Length == expected.Length, result.ToString());
         for (var i = 0; i < expected.Length; i++) Assert.Contains(expected[i], result.Errors[i]);
-        Assert.Contains("11 problem(s) found; nothing was changed", result.Error);
+        Assert.Contains("12 problem(s) found; nothing was changed", result.Error);
         Assert.Empty(result.Output);
         Assert.Equal(before, await silo.ObjectsAsync());
         var namespaces = await silo.Client.Namespaces.ListAsync(new ListRequest());

@@ -307,7 +307,7 @@ internal sealed class ManifestValidator
         switch (port.PortCase)
         {
             case NetworkPolicyPort.PortOneofCase.Number:
-                PortNumber(at + ".number", port.Number);
+                PortNumber(at + ".number", port.Number, given: true);
                 if (port.EndPort != 0 && (port.EndPort < port.Number || port.EndPort > 65535)) Add(at + ".end_port", $"{port.EndPort} must lie between {port.Number} and 65535");
                 break;
             case NetworkPolicyPort.PortOneofCase.Name:
@@ -353,8 +353,9 @@ internal sealed class ManifestValidator
         if (Names.PortName(name) is { } error) Add(field, name.Length == 0 ? "is required" : error);
     }
 
-    private void PortNumber(string field, uint port)
+    /// <param name="given">The port was set (a oneof's case): 0 is then a value outside the range, not a missing one.</param>
+    private void PortNumber(string field, uint port, bool given = false)
     {
-        if (port is 0 or > 65535) Add(field, port == 0 ? "is required (1..65535)" : $"{port} is outside 1..65535");
+        if (port is 0 or > 65535) Add(field, port == 0 && !given ? "is required (1..65535)" : $"{port} is outside 1..65535");
     }
 }
