@@ -56,7 +56,9 @@ if (options.Validate() is { Count: > 0 } errors)
 try
 {
     builder.Configuration.GetSection("Metrics").RequireKnownKeys(["Listen"]);
-    builder.Services.AddProgramTelemetry(Telemetry.AgentService, "agent", builder.Configuration["Metrics:Listen"]);
+    // Every span and metric of the agent names its node: with many agents, which node's pass was slow.
+    builder.Services.AddProgramTelemetry(Telemetry.AgentService, "agent", builder.Configuration["Metrics:Listen"],
+        [new("controlplane.node", options.NodeName)]);
 }
 catch (InvalidConfigurationException e)
 {

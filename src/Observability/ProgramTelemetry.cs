@@ -23,10 +23,12 @@ public static class ProgramTelemetry
     /// <param name="serviceName">service.name (<see cref="Telemetry.AgentService"/>, <see cref="Telemetry.DnsService"/>).</param>
     /// <param name="watcher">The watch's name in the health gauge ("agent", "dns").</param>
     /// <param name="metricsListen">Metrics:Listen: "address:port", or null/empty for no endpoint.</param>
-    public static IServiceCollection AddProgramTelemetry(this IServiceCollection services, string serviceName, string watcher, string? metricsListen)
+    /// <param name="resource">More resource attributes of its spans and metrics (the agent: its node).</param>
+    public static IServiceCollection AddProgramTelemetry(this IServiceCollection services, string serviceName, string watcher, string? metricsListen,
+        IEnumerable<KeyValuePair<string, object>>? resource = null)
     {
         var listen = string.IsNullOrEmpty(metricsListen) ? null : Telemetry.ListenOf(metricsListen);
-        services.AddControlPlaneTelemetry(serviceName, metrics: listen is null ? null : m => m.AddPrometheusExporter());
+        services.AddControlPlaneTelemetry(serviceName, metrics: listen is null ? null : m => m.AddPrometheusExporter(), resource: resource);
         services.AddSingleton(_ => new WatchHealth(watcher));
         if (listen is not null)
         {

@@ -44,6 +44,9 @@ public sealed class QueryTraceTests
             Assert.All(stopped, a => Assert.Equal("dns.query", a.OperationName));
             Assert.Equal([(int)Rcode.NoError, (int)Rcode.NXDomain], stopped.Select(a => (int)a.GetTagItem("dns.rcode")!));
             Assert.Equal(["udp", "tcp"], stopped.Select(a => (string)a.GetTagItem("network.transport")!));
+            // The question, as an operator looks for a slow or failing name.
+            Assert.Equal(["web.shop.svc.cluster.local.", "nope.shop.svc.cluster.local."], stopped.Select(a => (string)a.GetTagItem("dns.question.name")!));
+            Assert.All(stopped, a => Assert.Equal((int)DnsType.A, (int)a.GetTagItem("dns.question.type")!));
         }
     }
 

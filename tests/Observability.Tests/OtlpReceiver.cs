@@ -9,7 +9,7 @@ namespace ControlPlane.Observability.Tests;
 
 /// <summary>One span as OTLP carried it: ids in hex, the service that sent it.</summary>
 /// <param name="StatusCode">The span's status: 0 unset, 1 ok, 2 error.</param>
-internal sealed record ReceivedSpan(string Service, string Scope, string TraceId, string SpanId, string ParentSpanId, string Name, int StatusCode, string Key = "");
+internal sealed record ReceivedSpan(string Service, string Scope, string TraceId, string SpanId, string ParentSpanId, string Name, int StatusCode, string Key = "", string Node = "");
 
 /// <summary>
 /// An OTLP/HTTP receiver (protobuf): Kestrel on the given addresses, POST /v1/traces decoded by a
@@ -68,12 +68,14 @@ internal sealed class OtlpReceiver : IAsyncDisposable
         var spans = new List<ReceivedSpan>();
         foreach (var resourceSpans in Fields(request, 1))
         {
-            var service = "";
+            var (service, node) = ("", "");
             foreach (var resource in Fields(resourceSpans, 1))
             {
                 foreach (var attribute in Fields(resource, 1))
                 {
-                    if (String(attribute, 1) == "service.name") service = Fields(attribute, 2).Select(v => String(v, 1)).FirstOrDefault() ?? "";
+                    var value = Fields(attribute, 2).Select(v => String(v, 1)).FirstOrDefault() ?? "";
+                    if (String(attribute, 1) == "service.name") service = value;
+                    if (String(attribute, 1) == "controlplane.node") node = value;
                 }
             }
             foreach (var scopeSpans in Fields(resourceSpans, 2))
@@ -84,7 +86,7 @@ internal sealed class OtlpReceiver : IAsyncDisposable
                     // Span { ... repeated KeyValue attributes = 9; ... Status status = 15; }   Status { string message = 2; StatusCode code = 3; }
                     var key = Fields(span, 9).Where(a => String(a, 1) == "controlplane.key").SelectMany(a => Fields(a, 2)).Select(v => String(v, 1)).FirstOrDefault() ?? "";
                     spans.Add(new ReceivedSpan(service, scope, Hex(Fields(span, 1).FirstOrDefault()), Hex(Fields(span, 2).FirstOrDefault()),
-                        Hex(Fields(span, 4).FirstOrDefault()), String(span, 5), Fields(span, 15).Select(status => Varint(status, 3)).FirstOrDefault(), key));
+                        Hex(Fields(span, 4).FirstOrDefault()), String(span, 5), Fields(span, 15).Select(status => Varint(status, 3)).FirstOrDefault(), key, node));
                 }
             }
         }

@@ -163,6 +163,8 @@ public sealed class TelemetryTests(ITestOutputHelper output)
             await Task.Delay(100);
         }
         Assert.True(apply is not null, $"no agent apply span in the trace of the create; spans:\n{string.Join("\n", receiver.Spans)}\n{cluster.Logs()}");
+        // The agent's spans name its node (a resource attribute).
+        Assert.Equal(ObservedCluster.NodeName, apply!.Node);
         for (deadline.Restart(); !receiver.Spans.Any(s => s.Name == "/controlplane.v1.Networks/Get") && deadline.Elapsed < Timeout; await Task.Delay(100))
         {
         }

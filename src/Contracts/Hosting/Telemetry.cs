@@ -35,12 +35,14 @@ public static class Telemetry
     /// <param name="serviceName">service.name of the resource (<see cref="SiloService"/>, ...).</param>
     /// <param name="metrics">More for the meter provider (Orleans' meter, the Prometheus exporter).</param>
     /// <param name="tracing">More for the tracer provider (the silo: Orleans' activity source).</param>
+    /// <param name="resource">More resource attributes (the agent: its node's name, <c>controlplane.node</c>).</param>
     public static IServiceCollection AddControlPlaneTelemetry(this IServiceCollection services, string serviceName,
-        Action<MeterProviderBuilder>? metrics = null, Action<TracerProviderBuilder>? tracing = null)
+        Action<MeterProviderBuilder>? metrics = null, Action<TracerProviderBuilder>? tracing = null,
+        IEnumerable<KeyValuePair<string, object>>? resource = null)
     {
         var sampler = TracesExported ? SamplerFromEnvironment() : null;
         var otel = services.AddOpenTelemetry()
-            .ConfigureResource(r => r.AddService(serviceName, serviceVersion: ProgramInfo.Version))
+            .ConfigureResource(r => r.AddService(serviceName, serviceVersion: ProgramInfo.Version).AddAttributes(resource ?? []))
             .WithMetrics(m =>
             {
                 m.AddMeter("ControlPlane.*", "System.Runtime");

@@ -34,7 +34,35 @@ public ref struct QueryTrace
     {
         if (_activity is null) return;
         // QR set: a response was written (a dropped query leaves the buffer as it was).
-        if (_response.Length > 3 && (_response[2] & 0x80) != 0) _activity.SetTag("dns.rcode", _response[3] & 0xF);
+        if (_response.Length > 3 && (_response[2] & 0x80) != 0)
+        {
+            _activity.SetTag("dns.rcode", _response[3] & 0xF);
+            if (Question(_response) is var (name, type))
+            {
+                _activity.SetTag("dns.question.name", name);
+                _activity.SetTag("dns.question.type", type);
+            }
+        }
         _activity.Dispose();
+    }
+
+    /// <summary>
+    /// The question a response echoes (QDCOUNT 1; its name right after the header, uncompressed),
+    /// in lower case, or null when there is none or it does not parse. Only a traced query pays for it.
+    /// </summary>
+    private static (string Name, int Type)? Question(ReadOnlySpan<byte> response)
+    {
+        if (response.Length < 12 || response[4] != 0 || response[5] != 1) return null;
+        var name = new System.Text.StringBuilder();
+        var at = 12;
+        while (at < response.Length && response[at] is var length and not 0)
+        {
+            if (length > 63 || at + 1 + length > response.Length) return null;
+            foreach (var b in response.Slice(at + 1, length)) name.Append((char)(b is >= (byte)'A' and <= (byte)'Z' ? b + 32 : b));
+            name.Append('.');
+            at += 1 + length;
+        }
+        if (at + 2 >= response.Length) return null;
+        return (name.Length == 0 ? "." : name.ToString(), response[at + 1] << 8 | response[at + 2]);
     }
 }
