@@ -149,11 +149,8 @@ public sealed class ClientTls
                 ? $"{certificate}) is signed by another CA than the cluster CA given, under the same name ('{_ca.Subject}')"
                 : $"{certificate}, issued by '{server.Issuer}') is not issued by the cluster CA given ('{_ca.Subject}')", untrustedIssuer: true);
         }
-        var now = DateTime.Now;
-        if ((flags & X509ChainStatusFlags.NotTimeValid) != 0 && server.NotAfter < now)
-            return new($"{certificate}) expired on {server.NotAfter.ToUniversalTime():yyyy-MM-dd HH:mm:ss} UTC", untrustedIssuer: false);
-        if ((flags & X509ChainStatusFlags.NotTimeValid) != 0 && server.NotBefore > now)
-            return new($"{certificate}) is not valid before {server.NotBefore.ToUniversalTime():yyyy-MM-dd HH:mm:ss} UTC", untrustedIssuer: false);
+        if ((flags & X509ChainStatusFlags.NotTimeValid) != 0 && CertificateValidity.Problem(server, DateTime.UtcNow) is { } invalid)
+            return new($"{certificate}) {invalid}", untrustedIssuer: false);
         return new($"{certificate}) does not verify: {string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()))}", untrustedIssuer: false);
     }
 

@@ -16,13 +16,16 @@ public sealed class ResumableWatch(ControlPlaneClient client, WatchRequest reque
     /// <summary>The longest wait between attempts (5 s unless set).</summary>
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Called when a connection attempt or stream fails (for logging).</summary>
+    /// <summary>Called when a connection attempt or stream fails, each time (a link's state).</summary>
     public Action<StatusCode, string>? Unreachable { get; init; }
+
+    /// <summary>Called at the first failure of an outage only (one log line per outage).</summary>
+    public Action<StatusCode, string>? Lost { get; init; }
 
     /// <summary>Called when the resume position was compacted and a full list follows (for logging).</summary>
     public Action<string>? Relisting { get; init; }
 
-    /// <summary>Called when the stream delivers again after <see cref="Unreachable"/> (for logging).</summary>
+    /// <summary>Called when the stream delivers again after an outage (for logging).</summary>
     public Action? Reachable { get; init; }
 
     /// <summary>Kept up to date with the watch's state, for a health endpoint (optional).</summary>
@@ -36,6 +39,7 @@ public sealed class ResumableWatch(ControlPlaneClient client, WatchRequest reque
         while (!cancellationToken.IsCancellationRequested)
         {
             var listing = token.Length == 0;
+            var heard = false;
             if (listing) sink.BeginList();
             try
             {
@@ -43,12 +47,14 @@ public sealed class ResumableWatch(ControlPlaneClient client, WatchRequest reque
                 watch.ResumeToken = token;
                 await foreach (var e in client.WatchAsync(watch, Calls.Until(cancellationToken), cancellationToken).ConfigureAwait(false))
                 {
-                    backoff = FirstBackoff;
-                    Health?.Heard();
-                    if (lost)
+                    if (!heard)
                     {
+                        // The first delivery of this stream: connected (again).
+                        heard = true;
+                        backoff = FirstBackoff;
+                        Health?.Heard();
+                        if (lost) Reachable?.Invoke();
                         lost = false;
-                        Reachable?.Invoke();
                     }
                     if (e.Type == EventType.Bookmark)
                     {
@@ -91,9 +97,10 @@ public sealed class ResumableWatch(ControlPlaneClient client, WatchRequest reque
             }
             catch (RpcException e)
             {
-                lost = true;
                 Health?.Lost($"the control plane is unreachable ({e.StatusCode}: {e.Status.Detail})");
                 Unreachable?.Invoke(e.StatusCode, e.Status.Detail);
+                if (!lost) Lost?.Invoke(e.StatusCode, e.Status.Detail);
+                lost = true;
             }
             try
             {

@@ -33,9 +33,6 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
     DnsFeedOptions options, IReadOnlyList<ResourceRecord> staticRecords, ILogger<ClusterFeed> logger,
     IHostApplicationLifetime? lifetime = null, WatchHealth? health = null) : BackgroundService, IWatchSink
 {
-    // Set by the first failure of an outage: one warning per outage, and a line when it ends.
-    private bool _unreachable;
-
     private readonly object _lock = new();
     private readonly SemaphoreSlim _dirty = new(0, 1);
     private State _state = new();
@@ -99,19 +96,13 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
             new ResumableWatch(client, request, this)
             {
                 Health = health,
-                Unreachable = (status, detail) =>
+                Lost = (status, detail) =>
                 {
-                    if (_unreachable) return;
-                    _unreachable = true;
                     // Named as configured: a unix socket's transport error speaks of "localhost:80".
                     if (handler.Snapshot.Synced) Log.Unreachable(logger, options.ControlPlane, status, detail);
                     else Log.UnreachableBeforeSync(logger, options.ControlPlane, status, detail);
                 },
-                Reachable = () =>
-                {
-                    _unreachable = false;
-                    Log.Reachable(logger, options.ControlPlane);
-                },
+                Reachable = () => Log.Reachable(logger, options.ControlPlane),
                 Relisting = detail => Log.Relisting(logger, detail),
             }.RunAsync(stoppingToken),
             RebuildLoopAsync(stoppingToken)).ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ControlPlane.Dns.Wire;
 
 namespace ControlPlane.Dns.Handling;
 
@@ -47,22 +48,16 @@ public ref struct QueryTrace
     }
 
     /// <summary>
-    /// The question a response echoes (QDCOUNT 1; its name right after the header, uncompressed),
-    /// in lower case, or null when there is none or it does not parse. Only a traced query pays for it.
+    /// The question a response echoes (QDCOUNT 1, right after the header), its name as DNS gives
+    /// it with a final dot, or null when there is none or it does not parse. Only a traced query
+    /// pays for it.
     /// </summary>
     private static (string Name, int Type)? Question(ReadOnlySpan<byte> response)
     {
         if (response.Length < 12 || response[4] != 0 || response[5] != 1) return null;
-        var name = new System.Text.StringBuilder();
-        var at = 12;
-        while (at < response.Length && response[at] is var length and not 0)
-        {
-            if (length > 63 || at + 1 + length > response.Length) return null;
-            foreach (var b in response.Slice(at + 1, length)) name.Append((char)(b is >= (byte)'A' and <= (byte)'Z' ? b + 32 : b));
-            name.Append('.');
-            at += 1 + length;
-        }
-        if (at + 2 >= response.Length) return null;
-        return (name.Length == 0 ? "." : name.ToString(), response[at + 1] << 8 | response[at + 2]);
+        Span<char> text = stackalloc char[DnsName.MaxTextLength];
+        var end = DnsName.Read(response, 12, text, out var length);
+        if (end < 0 || end + 2 > response.Length) return null;
+        return (string.Concat(text[..length], "."), response[end] << 8 | response[end + 1]);
     }
 }

@@ -136,21 +136,9 @@ public sealed partial class WatchSync(ControlPlaneClient client, AgentOptions op
         new ResumableWatch(client, new WatchRequest { Kinds = { Kinds }, BookmarkIntervalSeconds = 5 }, this)
         {
             Health = health,
-            // One warning per outage, and a line when it ends.
-            Unreachable = (status, _) =>
-            {
-                if (_unreachable) return;
-                _unreachable = true;
-                Log.Unreachable(logger, status);
-            },
-            Reachable = () =>
-            {
-                _unreachable = false;
-                Log.Reachable(logger);
-            },
+            Lost = (status, _) => Log.Unreachable(logger, status),
+            Reachable = () => Log.Reachable(logger),
         }.RunAsync(stoppingToken);
-
-    private bool _unreachable;
 
     void IWatchSink.BeginList()
     {

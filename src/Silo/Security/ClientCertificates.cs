@@ -1,4 +1,4 @@
-using System.Globalization;
+using ControlPlane.Contracts.Client;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Grpc.AspNetCore.Server;
@@ -55,10 +55,7 @@ public sealed partial class ClientCertificates(X509Certificate2 ca, TimeProvider
     {
         if (certificate is null) return "no client certificate (mutual TLS: present one issued by netctl pki issue)";
         var now = time.GetUtcNow().UtcDateTime;
-        if (certificate.NotAfter.ToUniversalTime() < now)
-            return $"certificate '{certificate.Subject}' expired on {certificate.NotAfter.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)} UTC";
-        if (certificate.NotBefore.ToUniversalTime() > now)
-            return $"certificate '{certificate.Subject}' is not valid before {certificate.NotBefore.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)} UTC";
+        if (CertificateValidity.Problem(certificate, now) is { } invalid) return $"certificate '{certificate.Subject}' {invalid}";
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.Add(ca);

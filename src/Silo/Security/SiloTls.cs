@@ -1,3 +1,4 @@
+using ControlPlane.Contracts.Client;
 using ControlPlane.Contracts.Hosting;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
@@ -76,14 +77,7 @@ public sealed class SiloTls
         var problems = new List<string>();
         foreach (var (name, certificate) in new[] { ("Tls:Certificate", server), ("Tls:ClientCa", clientCa) })
         {
-            if (certificate.NotAfter.ToUniversalTime() < now)
-            {
-                problems.Add($"{name}: the certificate ('{certificate.Subject}') expired on {certificate.NotAfter.ToUniversalTime():yyyy-MM-dd HH:mm:ss} UTC");
-            }
-            else if (certificate.NotBefore.ToUniversalTime() > now)
-            {
-                problems.Add($"{name}: the certificate ('{certificate.Subject}') is not valid before {certificate.NotBefore.ToUniversalTime():yyyy-MM-dd HH:mm:ss} UTC");
-            }
+            if (CertificateValidity.Problem(certificate, now) is { } invalid) problems.Add($"{name}: the certificate ('{certificate.Subject}') {invalid}");
         }
         if (clientCa.Extensions.OfType<X509BasicConstraintsExtension>().FirstOrDefault() is not { CertificateAuthority: true })
         {
