@@ -330,4 +330,62 @@ public sealed class TelemetryTests(ITestOutputHelper output)
         Assert.Contains("Metrics:Listen must be address:port, not 'nowhere'", output);
         Assert.DoesNotContain("   at ", output);
     }
+
+    /// <summary>
+    /// The DNS server's log as an operator reads it: by default each line begins with a UTC date and
+    /// time (it had the time of day only); with Logging:Console:FormatterName=json each line is one
+    /// JSON object with its timestamp (the setting was overridden); and an OTLP collector nothing
+    /// listens on is said in the log as a warning (spans and metrics were dropped silently).
+    /// </summary>
+    [Fact]
+    public async Task DnsServer_Log_HasDates_IsJsonWhenAsked_AndSaysTelemetryCannotBeExported()
+    {
+        string[] common = [Path.Combine(AppContext.BaseDirectory, "ControlPlane.DnsServer.dll"), $"--Dns:Listen=127.0.0.1:{Ports.FreeTcpAndUdp(23100, 23199)}",
+            $"--Dns:ControlPlane=http://127.0.0.1:{Ports.Free()}"];
+        var simple = await FirstLineAsync(common, new Dictionary<string, string>(), line => line.Contains("Dns", StringComparison.Ordinal));
+        Assert.Matches(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z (info|warn|fail): ", simple);
+
+        var collector = $"http://127.0.0.1:{Ports.Free()}";
+        var json = await FirstLineAsync([.. common, "--Logging:Console:FormatterName=json"],
+            new Dictionary<string, string> { ["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector, ["OTEL_METRIC_EXPORT_INTERVAL"] = "500" },
+            line => line.Contains("Telemetry is not being exported", StringComparison.Ordinal));
+        using var parsed = System.Text.Json.JsonDocument.Parse(json);
+        Assert.Equal("Warning", parsed.RootElement.GetProperty("LogLevel").GetString());
+        Assert.Matches(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$", parsed.RootElement.GetProperty("Timestamp").GetString());
+        var message = parsed.RootElement.GetProperty("Message").GetString()!;
+        Assert.Contains(collector, message);
+        Assert.DoesNotContain("   at ", message);
+    }
+
+    /// <summary>Starts a program (dotnet with <paramref name="args"/>), returns its first output line <paramref name="wanted"/> accepts, and stops it.</summary>
+    private static async Task<string> FirstLineAsync(string[] args, IDictionary<string, string> environment, Func<string, bool> wanted)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in args) info.ArgumentList.Add(arg);
+        foreach (var (name, value) in environment) info.Environment[name] = value;
+        var found = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var logs = new System.Text.StringBuilder();
+        void Read(string? line)
+        {
+            if (line is null) return;
+            lock (logs) logs.AppendLine(line);
+            if (wanted(line)) found.TrySetResult(line);
+        }
+        using var process = System.Diagnostics.Process.Start(info)!;
+        process.OutputDataReceived += (_, e) => Read(e.Data);
+        process.ErrorDataReceived += (_, e) => Read(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            var first = await Task.WhenAny(found.Task, Task.Delay(Timeout));
+            lock (logs) Assert.True(first == found.Task, $"no such line within {Timeout}:\n{logs}");
+            return await found.Task;
+        }
+        finally
+        {
+            process.Kill();
+            await process.WaitForExitAsync();
+        }
+    }
 }

@@ -1,13 +1,18 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Configuration.Json;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 
 namespace ControlPlane.Contracts.Hosting;
 
 /// <summary>What every program of the project sets up the same way: its configuration sources and logs.</summary>
 public static class ProgramDefaults
 {
+    /// <summary>How log lines give their time: ISO 8601, UTC, milliseconds.</summary>
+    public const string TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
+
     /// <summary>
     /// Reads <paramref name="configFile"/> beside the binary (lowest precedence; a name of its own,
     /// since several programs' outputs may share a directory), then the environment with the
@@ -26,6 +31,14 @@ public static class ProgramDefaults
             sources.Sources.Remove(commandLine);
             sources.Sources.Add(commandLine);
         }
-        builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
+        // One line per event with a UTC date and time, unless the configuration chooses otherwise:
+        // Logging:Console:FormatterName (simple, json, systemd) and its FormatterOptions are honoured.
+        var console = builder.Configuration.GetSection("Logging:Console");
+        if (string.IsNullOrEmpty(console["FormatterName"])) builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        if (string.IsNullOrEmpty(console["FormatterOptions:TimestampFormat"]))
+        {
+            builder.Services.Configure<SimpleConsoleFormatterOptions>(o => (o.TimestampFormat, o.UseUtcTimestamp) = (TimestampFormat + " ", true));
+            builder.Services.Configure<JsonConsoleFormatterOptions>(o => (o.TimestampFormat, o.UseUtcTimestamp) = (TimestampFormat, true));
+        }
     }
 }

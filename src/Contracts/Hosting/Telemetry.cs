@@ -49,6 +49,10 @@ public static class Telemetry
                 metrics?.Invoke(m);
                 if (MetricsExported) m.AddOtlpExporter(o => ForSignal(o, "METRICS"));
             });
+        if (TracesExported || MetricsExported)
+        {
+            services.AddHostedService<TelemetryExportLog>();
+        }
         if (TracesExported)
         {
             otel.WithTracing(t =>
