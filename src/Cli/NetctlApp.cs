@@ -21,7 +21,7 @@ internal static class NetctlApp
             waits until changes are programmed on every node, explains network policy decisions,
             reports node status and the ClusterSet, and queries the cluster DNS.
 
-            Exit codes: 0 success, 1 error, 2 usage, 130 and 143 stopped by Ctrl+C or SIGTERM.
+            Exit codes: 0 success, 1 error, 2 usage, 130 and 143 stopped by Ctrl+C or SIGTERM, 141 the reader of the output went away (| head).
             """)
         {
             ApplyCommand.Create(global, terminal),

@@ -155,6 +155,11 @@ public sealed class ObjectCommandTests
         var named = await Netctl.RunAsync(silo, "wait", "endpoint/shop/web-1", "svc/shop/web", "--for=programmed", "--timeout", "30s");
         Assert.True(named.ExitCode == 0, named.ToString());
         Assert.Equal(["endpoint/shop/web-1 programmed", "service/shop/web programmed"], named.OutputLines.Select(l => l[..l.IndexOf(" (", StringComparison.Ordinal)]));
+        // A timeout longer than a wait lasts, set for every command in the environment (or the
+        // config file), is cut to 300 s for a wait, not refused as a usage error.
+        var configured = await Netctl.RunAsync(["--server", silo.Address, "wait", "ep", "shop/web-1", "--for=programmed"],
+            environment: new Dictionary<string, string> { ["NETCTL_TIMEOUT"] = "10m" });
+        Assert.True(configured.ExitCode == 0, configured.ToString());
         Assert.Equal(2, (await Netctl.RunAsync(silo, "wait", "ep/shop/web-1", "node/node-1", "--for=programmed")).ExitCode);
         Assert.Equal(2, (await Netctl.RunAsync(silo, "wait", "ep", "--for=programmed")).ExitCode);
 

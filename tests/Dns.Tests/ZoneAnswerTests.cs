@@ -186,6 +186,16 @@ public sealed class ZoneAnswerTests
     public void UnsupportedOpcode_IsNotImp(ushort flags, int rcode) =>
         Assert.Equal(rcode, Ask(Queries.Build("web.shop.svc.cluster.local", DnsType.A, flags: flags)).Rcode);
 
+    /// <summary>Types that exist only inside messages are no question (FORMERR); the obsolete mail query types are not implemented (NOTIMP). Each was answered NODATA but OPT.</summary>
+    [Theory]
+    [InlineData(DnsType.OPT, (int)Rcode.FormErr)]
+    [InlineData(DnsType.TSIG, (int)Rcode.FormErr)]
+    [InlineData(DnsType.TKEY, (int)Rcode.FormErr)]
+    [InlineData(DnsType.MAILA, (int)Rcode.NotImp)]
+    [InlineData(DnsType.MAILB, (int)Rcode.NotImp)]
+    public void MetaTypeQuestion_IsFormErrOrNotImp(DnsType type, int rcode) =>
+        Assert.Equal(rcode, Ask(Queries.Build("web.shop.svc.cluster.local", type)).Rcode);
+
     [Fact]
     public void ChaosClassAndZoneTransfers_AreRefused()
     {

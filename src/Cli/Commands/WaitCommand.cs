@@ -57,8 +57,12 @@ internal static class WaitCommand
             using var context = global.Context(parse, terminal);
             // The server waits --timeout (whole seconds, 1..300) and then answers with the nodes
             // still missing; the call itself gets a few seconds more, so that answer arrives.
+            // A longer --timeout is a usage error; a longer one from NETCTL_TIMEOUT or the config
+            // file, where it is every command's setting, makes this wait the longest there is.
             var rounded = Math.Round(context.Settings.Timeout.TotalSeconds);
-            if (rounded > 300) throw CliException.Usage(string.Create(CultureInfo.InvariantCulture, $"timeout {context.Settings.Timeout.TotalSeconds:0.###}s: a wait lasts 1 to 300 seconds"));
+            if (rounded > 300 && parse.GetValue(global.Timeout) is not null)
+                throw CliException.Usage(string.Create(CultureInfo.InvariantCulture, $"--timeout {context.Settings.Timeout.TotalSeconds:0.###}s: a wait lasts 1 to 300 seconds"));
+            rounded = Math.Min(rounded, 300);
             var seconds = (uint)Math.Max(rounded, 1);
             var callTime = TimeSpan.FromSeconds(seconds) + TimeSpan.FromSeconds(5);
             foreach (var (kind, name) in groups.SelectMany(g => g.Names.Select(n => (g.Kind, n))))

@@ -117,8 +117,11 @@ internal static class WatchCommand
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.OutOfRange)
             {
-                context.Terminal.Error.WriteLine("warning: the watch position was compacted; listing again");
+                // The server answers and says why the position is gone (compacted, another store's,
+                // ahead of the store): list again from it at once; it did not end the watch.
+                context.Terminal.Error.WriteLine($"warning: the watch cannot resume ({e.Status.Detail}); listing again");
                 token = string.Empty;
+                continue;
             }
             catch (RpcException e) when (PushbackRetry.Pushback(e, "Watch") is { } pause)
             {

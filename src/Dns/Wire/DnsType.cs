@@ -1,6 +1,6 @@
 namespace ControlPlane.Dns.Wire;
 
-/// <summary>Record types this server stores or recognises (RFC 1035, 2782, 3596, 6891, 8945).</summary>
+/// <summary>Record types this server stores or recognises (RFC 1035, 2782, 2930, 3596, 6891, 8945).</summary>
 public enum DnsType : ushort
 {
     A = 1,
@@ -12,8 +12,11 @@ public enum DnsType : ushort
     AAAA = 28,
     SRV = 33,
     OPT = 41,
+    TKEY = 249,
     TSIG = 250,
     IXFR = 251,
     AXFR = 252,
+    MAILB = 253,
+    MAILA = 254,
     ANY = 255,
 }

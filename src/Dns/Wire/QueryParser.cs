@@ -41,9 +41,11 @@ public static class QueryParser
             (query.QuestionEnd, query.NameLength, query.Type, query.Class) = (HeaderLength, 0, 0, 0);
             if (outcome != ParseOutcome.Ok) (query.HasOpt, query.TsigOwner) = (false, 0);
         }
+        // MAILA and MAILB are obsolete query types no server implements any more (BIND: NOTIMP).
         return query.Opcode != 0 ? ParseOutcome.NotImp
             : outcome != ParseOutcome.Ok ? outcome
-            : single ? ParseOutcome.Ok : ParseOutcome.FormErr;
+            : !single ? ParseOutcome.FormErr
+            : (DnsType)query.Type is DnsType.MAILA or DnsType.MAILB ? ParseOutcome.NotImp : ParseOutcome.Ok;
     }
 
     private static ParseOutcome ReadBody(ReadOnlySpan<byte> message, Span<char> name, ref DnsQuery query)
@@ -62,8 +64,9 @@ public static class QueryParser
                 query.Type = BinaryPrimitives.ReadUInt16BigEndian(message[offset..]);
                 query.Class = BinaryPrimitives.ReadUInt16BigEndian(message[(offset + 2)..]);
                 query.QuestionEnd = offset + 4;
-                // OPT is a pseudo-record of the additional section, never a question (RFC 6891 §6.1.1).
-                if (query.Type == (ushort)DnsType.OPT) return ParseOutcome.FormErr;
+                // OPT, TSIG and TKEY are records of a message, never a question's subject (RFC 6891
+                // §6.1.1, RFC 8945, RFC 6895 §3.1).
+                if ((DnsType)query.Type is DnsType.OPT or DnsType.TSIG or DnsType.TKEY) return ParseOutcome.FormErr;
             }
             offset += 4;
         }

@@ -63,6 +63,7 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
         }
         var backoff = FirstBackoff;
         var registered = false;
+        var away = false;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -77,7 +78,7 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
                 lock (_statusLock) status = ReferenceEquals(_status, _reported) ? null : _status;
                 var lease = await client.HeartbeatAsync(options.NodeName, Calls.Within(TimeSpan.FromSeconds(5), stoppingToken), status);
                 if (status is not null) _reported = status;
-                backoff = FirstBackoff;
+                (backoff, away) = (FirstBackoff, false);
                 await _report.WaitAsync(TimeSpan.FromSeconds(Math.Max(1, lease.LeaseSeconds / 3.0)), stoppingToken);
             }
             catch (UnderlayTakenException e) when (!stoppingToken.IsCancellationRequested)
@@ -90,7 +91,12 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
             {
                 if (e.StatusCode == StatusCode.NotFound) (registered, _reported) = (false, null);
                 if (FailoverCallInvoker.Unreachable(e) || e.StatusCode == StatusCode.DeadlineExceeded)
-                    Log.Unreachable(logger, options.ControlPlane, e.StatusCode, backoff.TotalMilliseconds);
+                {
+                    // One warning per outage; its retries are debug lines.
+                    if (away) Log.StillUnreachable(logger, options.ControlPlane, e.StatusCode, backoff.TotalMilliseconds);
+                    else Log.Unreachable(logger, options.ControlPlane, e.StatusCode, backoff.TotalMilliseconds);
+                    away = true;
+                }
                 else
                     Log.Refused(logger, options.ControlPlane, options.NodeName, e.StatusCode, e.Status.Detail, backoff.TotalMilliseconds);
                 await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * backoff.TotalMilliseconds), stoppingToken);
@@ -154,6 +160,9 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
 
         [LoggerMessage(2, LogLevel.Warning, "Control plane {Address} unreachable ({Status}); retrying within {BackoffMs} ms")]
         public static partial void Unreachable(ILogger logger, string address, StatusCode status, double backoffMs);
+
+        [LoggerMessage(6, LogLevel.Debug, "Control plane {Address} still unreachable ({Status}); retrying within {BackoffMs} ms")]
+        public static partial void StillUnreachable(ILogger logger, string address, StatusCode status, double backoffMs);
 
         [LoggerMessage(5, LogLevel.Warning, "Agent:UnderlayIp {UnderlayIp} is on no interface of this host (its network namespace): the other nodes' overlay traffic to it will not arrive here")]
         public static partial void UnderlayNotHere(ILogger logger, string underlayIp);
