@@ -59,7 +59,7 @@ public sealed class HealthAndMetricsServer(IPEndPoint listen, MeterProvider mete
         builder.WebHost.ConfigureKestrel(k => k.Listen(listen));
         _app = builder.Build();
         _app.MapPrometheusScrapingEndpoint("/metrics", meters, configureBranchedPipeline: null, optionsName: null);
-        _app.MapGet("/healthz", () =>
+        _app.MapMethods("/healthz", [HttpMethods.Get, HttpMethods.Head], () =>
         {
             var (current, reason) = health.Current;
             return current ? Results.Text("ok\n") : Results.Text(reason + "\n", statusCode: StatusCodes.Status503ServiceUnavailable);

@@ -72,6 +72,12 @@ public sealed class TelemetryTests(ITestOutputHelper output)
                 Assert.True(health.IsSuccessStatusCode, $"{target}: {(int)health.StatusCode} {await health.Content.ReadAsStringAsync()}");
                 Assert.Equal("ok\n", await health.Content.ReadAsStringAsync());
             }
+            // The silo's too, and with HEAD, as monitors and load balancers probe (it was 405).
+            foreach (var target in new[] { $"127.0.0.1:{cluster.SiloMetricsPort}", $"{cluster.AgentSide}:{cluster.AgentMetricsPort}" })
+            {
+                using var head = await http.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"http://{target}/healthz"));
+                Assert.True(head.IsSuccessStatusCode, $"{target}: HEAD {(int)head.StatusCode}");
+            }
         }
         await prometheus.WaitAsync("controlplane_watch_current", s => s.Count == 2 && s.All(x => x.Value == 1)
             && s.Select(x => (x.Labels["job"], x.Labels["watcher"])).Order().SequenceEqual([("agent", "agent"), ("dns", "dns")]), Timeout, Context);
@@ -286,6 +292,9 @@ public sealed class TelemetryTests(ITestOutputHelper output)
                     Assert.True(health is not null, $"no answer from {host}:{port}\n{logs}");
                     Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
                     Assert.StartsWith("the control plane is unreachable (Unavailable", await health.Content.ReadAsStringAsync());
+                    // Monitors and load balancers that probe with HEAD get the same status (it was 405).
+                    using var head = await http.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"http://{host}:{port}/healthz"));
+                    Assert.Equal(HttpStatusCode.ServiceUnavailable, head.StatusCode);
                     var metrics = await http.GetStringAsync($"http://{host}:{port}/metrics");
                     Assert.Matches(@"controlplane_watch_current\{[^}]*watcher=""dns""[^}]*\} 0", metrics);
                 }

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+using ControlPlane.Grains.Resources;
 using ControlPlane.Contracts.V1;
 using Grpc.Core;
 using static ControlPlane.Silo.Tests.Fixtures;
@@ -59,6 +61,50 @@ public sealed class RequestedAddressTests
 
         await silo.Client.Endpoints.DeleteAsync("ns", "first");
         Assert.Equal("10.70.0.20", (await silo.Client.Endpoints.CreateAsync(Asking("second", "node-a", "10.70.0.20"))).Status.Ips[0]);
+    }
+
+    /// <summary>
+    /// An address a create took but never committed (its silo died in between; here the network
+    /// grain is asked for it directly and nothing commits) goes to the next endpoint that asks
+    /// for it: the store holds no claim for it. It was refused, naming an endpoint that did not
+    /// exist, until the network grain was next rebuilt from the store (minutes on a busy network).
+    /// Once committed, the address is refused again, naming its real holder.
+    /// </summary>
+    [Fact]
+    public async Task AnAddressACreateTookButNeverCommitted_GoesToTheNextThatAsks()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await SeedAsync(silo.Client, cidr: "10.70.0.0/16", block: 26);
+        var network = silo.Services.GetRequiredService<Orleans.IGrainFactory>().Get<ControlPlane.Grains.Resources.INetworkGrain>("net");
+        Assert.Equal(["10.70.0.20"], (await network.AllocateAsync("node-a", "ns/ghost", ["10.70.0.20"])).Ips);
+
+        var taken = await silo.Client.Endpoints.CreateAsync(Asking("real", "node-a", "10.70.0.20"));
+        Assert.Equal("10.70.0.20", Assert.Single(taken.Status.Ips));
+        await Fails(StatusCode.AlreadyExists, () => silo.Client.Endpoints.CreateAsync(Asking("other", "node-a", "10.70.0.20")), "ns/real");
+        // The ghost's late release names it, not the address's holder: it frees nothing.
+        await network.ReleaseAsync("ns/ghost", ["10.70.0.20"]);
+        await Fails(StatusCode.AlreadyExists, () => silo.Client.Endpoints.CreateAsync(Asking("other", "node-a", "10.70.0.20")), "ns/real");
+    }
+
+    /// <summary>
+    /// Creates that took an address and never committed do not use a network up: when no address
+    /// is left in memory, the pools are rebuilt from the store, which has only committed ones.
+    /// A /28 of one block has 13 addresses for endpoints (16 less the network, gateway and broadcast
+    /// addresses); 40 such creates left it exhausted
+    /// (RESOURCE_EXHAUSTED) for every endpoint after them.
+    /// </summary>
+    [Fact]
+    public async Task CreatesThatNeverCommitted_DoNotExhaustANetwork()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await SeedAsync(silo.Client, cidr: "10.70.0.0/28", block: 28);
+        var network = silo.Services.GetRequiredService<Orleans.IGrainFactory>().Get<ControlPlane.Grains.Resources.INetworkGrain>("net");
+        for (var i = 0; i < 40; i++) await network.AllocateAsync("node-a", $"ns/ghost-{i}", []);
+
+        var addresses = new List<string>();
+        for (var i = 0; i < 13; i++) addresses.Add(Assert.Single((await silo.Client.Endpoints.CreateAsync(Endpoint("ns", $"real-{i}", "net", "node-a"))).Status.Ips));
+        Assert.Equal(13, addresses.Distinct().Count());
+        await Fails(StatusCode.ResourceExhausted, () => silo.Client.Endpoints.CreateAsync(Endpoint("ns", "one-more", "net", "node-a")), "no free address");
     }
 
     /// <summary>

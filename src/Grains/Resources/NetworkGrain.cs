@@ -161,6 +161,23 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
 
     public async Task<AddressAssignment> AllocateAsync(string node, string holder, string[] requested)
     {
+        var rebuilt = _pools is null;
+        try
+        {
+            return await AllocateOnceAsync(node, holder, requested);
+        }
+        catch (ControlPlaneException e) when (e.Code == ErrorCode.ResourceExhausted && !rebuilt)
+        {
+            // Addresses held in memory only, by creates that never committed (their silo died
+            // between this call and their commit), are not lost for good: the pools are rebuilt
+            // from the store, which has every committed address, and the allocation tried again.
+            _pools = null;
+            return await AllocateOnceAsync(node, holder, requested);
+        }
+    }
+
+    private async Task<AddressAssignment> AllocateOnceAsync(string node, string holder, string[] requested)
+    {
         if (State is null)
         {
             throw MissingReference(Kinds.Network, Key);
@@ -182,7 +199,7 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
             {
                 var index = Array.FindIndex(wanted, a => a.AddressFamily == pool.Family);
                 ips.Add(index >= 0
-                    ? TakeRequested(pool, wanted[index], $"spec.ips[{index}]", node, holder, opened)
+                    ? await TakeRequestedAsync(pool, wanted[index], $"spec.ips[{index}]", node, holder, opened)
                     : pool.TryAllocate(node, holder) ?? AllocateFromNewBlock(pool, node, holder, opened));
             }
             if (opened.Count > 0)
@@ -213,14 +230,34 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
         }
     }
 
-    /// <summary><paramref name="address"/> for <paramref name="holder"/>; a free block it lies in is assigned to <paramref name="node"/> in memory and added to <paramref name="opened"/>.</summary>
-    private IPAddress TakeRequested(BlockPool pool, IPAddress address, string field, string node, string holder, List<AddressBlock> opened)
+    /// <summary>
+    /// <paramref name="address"/> for <paramref name="holder"/>; a free block it lies in is
+    /// assigned to <paramref name="node"/> in memory and added to <paramref name="opened"/>.
+    /// An address held here in memory is held by a committed endpoint (the store has its claim)
+    /// or by a create that has not committed: one in flight, or one whose silo died between this
+    /// call and its commit, which nothing would ever give back (the address stayed refused until
+    /// this grain was next rebuilt from the store). The store decides: without its claim the
+    /// address is taken over. Should the other create still commit first, this one's commit is
+    /// refused for the claim, the pools are rebuilt and the create tried again, which then finds
+    /// the claim; should this one commit first, the other is refused and tries again the same way.
+    /// </summary>
+    private async ValueTask<IPAddress> TakeRequestedAsync(BlockPool pool, IPAddress address, string field, string node, string holder, List<AddressBlock> opened)
     {
         var result = pool.TryTake(address, node, holder);
         if (result.Outcome == RequestOutcome.BlockFree)
         {
             pool.AssignBlock(result.Block!.Value, node);
             opened.Add(new AddressBlock { Cidr = result.Block.Value.ToString(), Node = node });
+            result = pool.TryTake(address, node, holder);
+        }
+        if (result.Outcome == RequestOutcome.Held)
+        {
+            var claim = Claims.Address(Key, address);
+            if (await Store.FindClaimAsync(claim.Scope, claim.Low) is { } durable)
+            {
+                throw new ControlPlaneException(ErrorCode.AlreadyExists, $"{address} is held by Endpoint {durable.Key}", field);
+            }
+            if (result.Who is { } pending) pool.Release(address, pending);
             result = pool.TryTake(address, node, holder);
         }
         return result.Outcome switch

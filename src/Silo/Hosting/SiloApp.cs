@@ -193,7 +193,7 @@ public static class SiloApp
         app.MapGrpcHealthChecksService();
         app.MapPrometheusScrapingEndpoint();
         var health = app.Services.GetRequiredService<SiloHealthCheck>();
-        app.MapGet("/healthz", (HttpContext context) => health.Check() is { } reason
+        app.MapMethods("/healthz", [HttpMethods.Get, HttpMethods.Head], (HttpContext context) => health.Check() is { } reason
             ? Results.Text($"not serving: {reason}\n", statusCode: StatusCodes.Status503ServiceUnavailable)
             : Results.Text("ok\n"));
         // The store is disposed with the service provider, after Orleans and the server have
