@@ -263,15 +263,8 @@ public sealed class TelemetryTests(ITestOutputHelper output)
         })
         {
             var port = Ports.Free();
-            var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "ControlPlane.DnsServer.dll"), $"--Dns:Listen=127.0.0.1:{Ports.FreeTcpAndUdp(23100, 23199)}",
-                $"--Dns:ControlPlane=http://127.0.0.1:{Ports.Free()}", $"--Metrics:Listen={listen}:{port}"]) info.ArgumentList.Add(arg);
-            using var process = System.Diagnostics.Process.Start(info)!;
             var logs = new System.Text.StringBuilder();
-            process.OutputDataReceived += (_, e) => { lock (logs) logs.AppendLine(e.Data); };
-            process.ErrorDataReceived += (_, e) => { lock (logs) logs.AppendLine(e.Data); };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
+            using var process = StartProgram([.. UnreachableDnsServer(), $"--Metrics:Listen={listen}:{port}"], null, logs);
             try
             {
                 foreach (var host in urls)
@@ -349,8 +342,7 @@ public sealed class TelemetryTests(ITestOutputHelper output)
     [Fact]
     public async Task DnsServer_Log_HasDates_IsJsonWhenAsked_AndSaysTelemetryCannotBeExported()
     {
-        string[] common = [Path.Combine(AppContext.BaseDirectory, "ControlPlane.DnsServer.dll"), $"--Dns:Listen=127.0.0.1:{Ports.FreeTcpAndUdp(23100, 23199)}",
-            $"--Dns:ControlPlane=http://127.0.0.1:{Ports.Free()}"];
+        var common = UnreachableDnsServer();
         var simple = await FirstLineAsync(common, new Dictionary<string, string>(), line => line.Contains("Dns", StringComparison.Ordinal));
         Assert.Matches(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z (info|warn|fail): ", simple);
 
@@ -364,27 +356,54 @@ public sealed class TelemetryTests(ITestOutputHelper output)
         var message = parsed.RootElement.GetProperty("Message").GetString()!;
         Assert.Contains(collector, message);
         Assert.DoesNotContain("   at ", message);
+
+        // The silo (and the agent) are slim web hosts, which add the simple formatter themselves:
+        // the setting holds there too.
+        var data = Path.Combine(Path.GetTempPath(), "cp-log-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var silo = await FirstLineAsync([Path.Combine(AppContext.BaseDirectory, "ControlPlane.Silo.dll"), "--Silo:Port=0", $"--Silo:DataDirectory={data}",
+                "--Dns:Enabled=false", "--Logging:Console:FormatterName=json"], new Dictionary<string, string>(), line => line.Contains("Store opened", StringComparison.Ordinal));
+            using var siloLine = System.Text.Json.JsonDocument.Parse(silo);
+            Assert.Matches(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$", siloLine.RootElement.GetProperty("Timestamp").GetString());
+        }
+        finally
+        {
+            if (Directory.Exists(data)) Directory.Delete(data, recursive: true);
+        }
+    }
+
+    /// <summary>The DNS server's command line, on a free port, following a control plane nothing listens for.</summary>
+    private static string[] UnreachableDnsServer() =>
+        [Path.Combine(AppContext.BaseDirectory, "ControlPlane.DnsServer.dll"), $"--Dns:Listen=127.0.0.1:{Ports.FreeTcpAndUdp(23100, 23199)}",
+            $"--Dns:ControlPlane=http://127.0.0.1:{Ports.Free()}"];
+
+    /// <summary>Starts dotnet with <paramref name="args"/>; its output and error lines go to <paramref name="logs"/>, and each to <paramref name="line"/> as well.</summary>
+    private static System.Diagnostics.Process StartProgram(string[] args, IDictionary<string, string>? environment, System.Text.StringBuilder logs, Action<string>? line = null)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in args) info.ArgumentList.Add(arg);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
+        void Read(string? text)
+        {
+            if (text is null) return;
+            lock (logs) logs.AppendLine(text);
+            line?.Invoke(text);
+        }
+        var process = System.Diagnostics.Process.Start(info)!;
+        process.OutputDataReceived += (_, e) => Read(e.Data);
+        process.ErrorDataReceived += (_, e) => Read(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
     }
 
     /// <summary>Starts a program (dotnet with <paramref name="args"/>), returns its first output line <paramref name="wanted"/> accepts, and stops it.</summary>
     private static async Task<string> FirstLineAsync(string[] args, IDictionary<string, string> environment, Func<string, bool> wanted)
     {
-        var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in args) info.ArgumentList.Add(arg);
-        foreach (var (name, value) in environment) info.Environment[name] = value;
         var found = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         var logs = new System.Text.StringBuilder();
-        void Read(string? line)
-        {
-            if (line is null) return;
-            lock (logs) logs.AppendLine(line);
-            if (wanted(line)) found.TrySetResult(line);
-        }
-        using var process = System.Diagnostics.Process.Start(info)!;
-        process.OutputDataReceived += (_, e) => Read(e.Data);
-        process.ErrorDataReceived += (_, e) => Read(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        using var process = StartProgram(args, environment, logs, line => { if (wanted(line)) found.TrySetResult(line); });
         try
         {
             var first = await Task.WhenAny(found.Task, Task.Delay(Timeout));

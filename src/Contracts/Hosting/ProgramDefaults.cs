@@ -34,7 +34,10 @@ public static class ProgramDefaults
         // One line per event with a UTC date and time, unless the configuration chooses otherwise:
         // Logging:Console:FormatterName (simple, json, systemd) and its FormatterOptions are honoured.
         var console = builder.Configuration.GetSection("Logging:Console");
-        if (string.IsNullOrEmpty(console["FormatterName"])) builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        // A slim web builder adds the simple formatter itself, over the configured name: the name
+        // is set again after it.
+        if (console["FormatterName"] is { Length: > 0 } formatter) builder.Services.Configure<ConsoleLoggerOptions>(o => o.FormatterName = formatter);
+        else builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         if (string.IsNullOrEmpty(console["FormatterOptions:TimestampFormat"]))
         {
             builder.Services.Configure<SimpleConsoleFormatterOptions>(o => (o.TimestampFormat, o.UseUtcTimestamp) = (TimestampFormat + " ", true));

@@ -255,7 +255,7 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
             var claim = Claims.Address(Key, address);
             if (await Store.FindClaimAsync(claim.Scope, claim.Low) is { } durable)
             {
-                throw new ControlPlaneException(ErrorCode.AlreadyExists, $"{address} is held by Endpoint {durable.Key}", field);
+                throw Held(address, durable.Key, field);
             }
             if (result.Who is { } pending) pool.Release(address, pending);
             result = pool.TryTake(address, node, holder);
@@ -266,11 +266,14 @@ internal sealed class NetworkGrain(ObjectServices services) : ResourceGrain<Netw
             RequestOutcome.Outside => throw ControlPlaneException.Invalid(field, $"{address} is outside network '{Key}' ({pool.Network})"),
             RequestOutcome.Reserved => throw ControlPlaneException.Invalid(field,
                 $"{address} is reserved in network '{Key}' (its network, gateway or broadcast address, or the first address of a node's block)"),
-            RequestOutcome.Held => throw new ControlPlaneException(ErrorCode.AlreadyExists, $"{address} is held by Endpoint {result.Who}", field),
+            RequestOutcome.Held => throw Held(address, result.Who, field),
             _ => throw new ControlPlaneException(ErrorCode.FailedPrecondition,
                 $"{address} lies in block {result.Block} of node '{result.Who}'; an endpoint on node '{node}' takes addresses of its node's blocks or of a free block", field),
         };
     }
+
+    private static ControlPlaneException Held(IPAddress address, string? holder, string field) =>
+        new(ErrorCode.AlreadyExists, $"{address} is held by Endpoint {holder}", field);
 
     /// <summary>An address of a free block, which is assigned to <paramref name="node"/> in memory and added to <paramref name="opened"/>.</summary>
     private IPAddress AllocateFromNewBlock(BlockPool pool, string node, string holder, List<AddressBlock> opened)
