@@ -317,6 +317,32 @@ public sealed class ClusterDnsTests
     }
 
     [Fact]
+    public async Task HeadlessService_RotatesItsAddresses_SoClientsTakingTheFirstSpreadOverAll()
+    {
+        await using var dns = await ClusterDns.StartAsync();
+        var pods = new[] { await dns.Client.Endpoints.CreateAsync(Pod("db-0")), await dns.Client.Endpoints.CreateAsync(Pod("db-1")), await dns.Client.Endpoints.CreateAsync(Pod("db-2")) };
+        await dns.Client.Services.CreateAsync(Svc("db", ServiceType.Headless, families: ["IPv4", "IPv6"]));
+        await dns.AwaitAnswerAsync("db.shop.svc.cluster.local", DnsType.AAAA, r => r.Answer.Count == 3);
+        foreach (var (type, family) in new[] { ("A", 0), ("AAAA", 1) })
+        {
+            var all = pods.Select(p => p.Status.Ips[family]).Order().ToArray();
+            // Three answers in a row start with three different addresses, each answer holding all of them in one cycle.
+            var answers = new List<string[]>();
+            for (var i = 0; i < 3; i++)
+            {
+                answers.Add((await dns.DigAsync("dig", "+short", "db.shop.svc.cluster.local", type)).Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            }
+            Assert.All(answers, answer => Assert.Equal(all, answer.Order()));
+            Assert.Equal(all, answers.Select(answer => answer[0]).Order());
+            Assert.All(answers, answer => Assert.Equal(answers[0].Concat(answers[0]).SkipWhile(ip => ip != answer[0]).Take(3), answer));
+        }
+        // A set of one stays as it is, and so do other types' sets (SRV keeps its order).
+        var srv = new List<string>();
+        for (var i = 0; i < 3; i++) srv.Add(await dns.DigAsync("dig", "+short", "_postgres._tcp.db.shop.svc.cluster.local", "SRV"));
+        Assert.Single(srv.Distinct());
+    }
+
+    [Fact]
     public async Task HeadlessService_AnswersOnlyTheEndpointAddressesOfItsFamilies()
     {
         await using var dns = await ClusterDns.StartAsync();

@@ -491,7 +491,10 @@ public sealed class QueryHandler(ZoneSnapshot initial)
                 encoded = encoded[..kept];
             }
             var records = response.Slice(body, encoded.Length);
-            encoded.CopyTo(records);
+            // Address records are all one size: a rotated set is its two halves swapped.
+            var split = fits && set.NextFirst() is > 0 and var first ? first * (encoded.Length / count) : 0;
+            encoded[split..].CopyTo(records);
+            encoded[..split].CopyTo(records[(encoded.Length - split)..]);
             if (owner != QueryParser.HeaderLength)
             {
                 for (var at = 0; at < records.Length; at += RecordHeaderLength + BinaryPrimitives.ReadUInt16BigEndian(records[(at + 10)..]))

@@ -40,6 +40,16 @@ public sealed class RecordSet
 
     public int Count { get; }
 
+    private int _turn;
+
+    /// <summary>
+    /// Which record an answer starts with. Address sets rotate, one record per answer (as BIND's
+    /// cyclic order and CoreDNS's loadbalance do), so clients that take the first address of a
+    /// headless service spread over its endpoints; other sets keep their order.
+    /// </summary>
+    public int NextFirst() =>
+        Count > 1 && Type is DnsType.A or DnsType.AAAA ? (int)((uint)Interlocked.Increment(ref _turn) % (uint)Count) : 0;
+
     public byte[] Encoded { get; }
 
     /// <summary>For a CNAME: its target (lower-case, no trailing dot), which answers may chase.</summary>
