@@ -67,8 +67,14 @@ public sealed class AccessRulesTests
         Assert.Null(AccessRules.Denial(agent, "/controlplane.v1.Endpoints/Delete", new DeleteRequest { Namespace = "ns", Name = "e" }, storedEndpointNode: "node-1"));
         Assert.Equal("role agent (node-1) may only change endpoints on its own node; endpoint ns/e is on node node-2",
             AccessRules.Denial(agent, "/controlplane.v1.Endpoints/Delete", new DeleteRequest { Namespace = "ns", Name = "e" }, storedEndpointNode: "node-2"));
-        Assert.NotNull(AccessRules.Denial(agent, "/controlplane.v1.Endpoints/Update",
-            new Endpoint { Metadata = new ObjectMeta { Namespace = "ns", Name = "e" }, Spec = new EndpointSpec { Node = "node-1" } }));
+        // An update (an attach marks its endpoint ready) on its own node, as asked and as stored.
+        var update = new Endpoint { Metadata = new ObjectMeta { Namespace = "ns", Name = "e" }, Spec = new EndpointSpec { Node = "node-1" } };
+        Assert.Null(AccessRules.Denial(agent, "/controlplane.v1.Endpoints/Update", update, storedEndpointNode: "node-1"));
+        Assert.Equal("role agent (node-1) may only change endpoints on its own node; endpoint ns/e is on node node-2",
+            AccessRules.Denial(agent, "/controlplane.v1.Endpoints/Update", update, storedEndpointNode: "node-2"));
+        update.Spec.Node = "node-2";
+        Assert.Equal("role agent (node-1) may only change endpoints on its own node; endpoint ns/e is on node node-2",
+            AccessRules.Denial(agent, "/controlplane.v1.Endpoints/Update", update, storedEndpointNode: "node-1"));
 
         // A missing name is said, not left as a trailing blank (which HTTP/2 drops with the whole reason).
         Assert.Equal("role agent (node-1) may only change endpoints on its own node; endpoint ns/e names no node",

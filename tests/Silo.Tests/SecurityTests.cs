@@ -156,12 +156,25 @@ public sealed class SecurityTests(TlsSiloFixture cluster) : IClassFixture<TlsSil
         await Fails(StatusCode.PermissionDenied, () => agent.Endpoints.DeleteAsync("ns", "theirs"),
             "role agent (node-1) may only change endpoints on its own node", "endpoint ns/theirs is on node node-2");
         Assert.Equal("node-2", (await cluster.Silo.Client.Endpoints.GetAsync("ns", "theirs")).Spec.Node);
+        // Nor updated, whichever node the update names.
+        var theirs = await cluster.Silo.Client.Endpoints.GetAsync("ns", "theirs");
+        var claimed = theirs.Clone();
+        claimed.Spec.Node = "node-1";
+        claimed.Spec.Ready = !theirs.Spec.Ready;
+        await Fails(StatusCode.PermissionDenied, () => agent.Endpoints.UpdateAsync(claimed),
+            "role agent (node-1) may only change endpoints on its own node", "endpoint ns/theirs is on node node-2");
+        claimed.Spec.Node = "node-2";
+        await Fails(StatusCode.PermissionDenied, () => agent.Endpoints.UpdateAsync(claimed), "endpoint ns/theirs is on node node-2");
+        Assert.Equal(theirs.Metadata.Etag, (await cluster.Silo.Client.Endpoints.GetAsync("ns", "theirs")).Metadata.Etag);
 
         // Its own node and endpoints are fine.
         var heartbeat = await agent.HeartbeatAsync("node-1");
         Assert.True(heartbeat.LeaseSeconds > 0);
         var own = await agent.Endpoints.CreateAsync(Endpoint("ns", "mine", "net", "node-1"));
         Assert.NotEmpty(own.Status.Ips);
+        // An attach creates its endpoint not ready and marks it ready once wired: an update.
+        own.Spec.Ready = !own.Spec.Ready;
+        Assert.Equal(own.Spec.Ready, (await agent.Endpoints.UpdateAsync(own)).Spec.Ready);
         Assert.Equal("node-1", (await agent.Nodes.GetAsync("", "node-1")).Metadata.Name);
         Assert.Contains((await agent.Endpoints.ListAsync(new ListRequest { Namespace = "ns" })).Endpoints, e => e.Metadata.Name == "theirs");
         await agent.Endpoints.DeleteAsync("ns", "mine");

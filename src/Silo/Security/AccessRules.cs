@@ -28,9 +28,8 @@ public static class AccessRules
         rules["/controlplane.v1.Nodes/Delete"] = Permission.ClusterWrite;
         rules["/controlplane.v1.Nodes/Heartbeat"] = Permission.OwnNode;
         rules["/controlplane.v1.Nodes/ReportProgrammed"] = Permission.OwnNode;
+        // An agent creates its workloads' endpoints not ready and updates them ready once wired.
         Resource("Endpoints", Permission.EndpointOnOwnNode);
-        // An endpoint's network and node are immutable; an agent has no need to update one.
-        rules["/controlplane.v1.Endpoints/Update"] = Permission.NamespacedWrite;
         Resource("Services", Permission.NamespacedWrite);
         Resource("NetworkPolicies", Permission.NamespacedWrite);
         rules["/controlplane.v1.NetworkPolicies/Explain"] = Permission.Read;
@@ -61,7 +60,7 @@ public static class AccessRules
     /// <summary>
     /// Why <paramref name="caller"/> may not call <paramref name="method"/> with
     /// <paramref name="request"/>, or null when it may. <paramref name="storedEndpointNode"/> is the
-    /// node of the stored endpoint an agent's delete names (the caller looks it up first).
+    /// node of the stored endpoint an agent's update or delete names (the caller looks it up first).
     /// </summary>
     public static string? Denial(Caller caller, string method, object? request, string? storedEndpointNode = null)
     {
@@ -80,7 +79,7 @@ public static class AccessRules
 
     /// <summary>Whether the check of <paramref name="method"/> for an agent needs the stored endpoint's node.</summary>
     public static bool NeedsStoredEndpoint(Caller caller, string method) =>
-        caller.Role == Role.Agent && method == "/controlplane.v1.Endpoints/Delete";
+        caller.Role == Role.Agent && method is "/controlplane.v1.Endpoints/Update" or "/controlplane.v1.Endpoints/Delete";
 
     // A reason never ends in a blank where a name is missing: HTTP/2 refuses such a header value
     // (grpc-message), and clients such as grpc-js then show no reason at all.
@@ -103,13 +102,15 @@ public static class AccessRules
                 return node == caller.Name ? null
                     : $"{Who(caller)} may only register, heartbeat and report its own node; {Short(method)} {Names(node)}";
             case Permission.EndpointOnOwnNode when request is Endpoint endpoint:
-                return endpoint.Spec?.Node == caller.Name ? null
-                    : $"{Who(caller)} may only change endpoints on its own node; endpoint {endpoint.Metadata?.Namespace}/{endpoint.Metadata?.Name} {IsOn(endpoint.Spec?.Node)}";
+                // An update names both the node it asks for and, as stored, the node it is on.
+                var on = storedEndpointNode is { } stored && stored != caller.Name ? stored : endpoint.Spec?.Node;
+                return on == caller.Name ? null
+                    : $"{Who(caller)} may only change endpoints on its own node; endpoint {endpoint.Metadata?.Namespace}/{endpoint.Metadata?.Name} {IsOn(on)}";
             case Permission.EndpointOnOwnNode when request is DeleteRequest delete:
                 return storedEndpointNode == caller.Name ? null
                     : $"{Who(caller)} may only change endpoints on its own node; endpoint {delete.Namespace}/{delete.Name} {IsOn(storedEndpointNode)}";
             default:
-                return $"{Who(caller)} may only register, heartbeat and report its own node and create or delete endpoints on it; {Short(method)} is none of these";
+                return $"{Who(caller)} may only register, heartbeat and report its own node and create, update or delete endpoints on it; {Short(method)} is none of these";
         }
     }
 

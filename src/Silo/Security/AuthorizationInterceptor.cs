@@ -45,7 +45,14 @@ public sealed class AuthorizationInterceptor(IGrainFactory grains) : Interceptor
     {
         var caller = Caller.Of(context);
         string? storedNode = null;
-        if (AccessRules.NeedsStoredEndpoint(caller, context.Method) && request is DeleteRequest delete)
+        if (AccessRules.NeedsStoredEndpoint(caller, context.Method) && request is Endpoint update)
+        {
+            // The update is refused anyway if it names another node than the stored one (a node
+            // is fixed), but the denial names where the endpoint is.
+            var key = ResourceHandlers<Endpoint, IEndpointGrain>.KeyOf(ResourceKinds.Endpoint, update.Metadata?.Namespace ?? "", update.Metadata?.Name ?? "");
+            storedNode = (await grains.Get<IEndpointGrain>(key).GetAsync().ConfigureAwait(false)).Spec?.Node;
+        }
+        else if (AccessRules.NeedsStoredEndpoint(caller, context.Method) && request is DeleteRequest delete)
         {
             // The node is that of the endpoint as stored; the delete is made conditional on that
             // revision, so an endpoint replaced in between (on another node) is not deleted: ABORTED.

@@ -11,6 +11,6 @@ public enum Permission
     ClusterWrite,
     /// <summary>Registering, updating, heartbeating and reporting a node: admin, and an agent for its own node.</summary>
     OwnNode,
-    /// <summary>Creating or deleting an endpoint: admin, orchestrator, and an agent for an endpoint on its own node.</summary>
+    /// <summary>Creating, updating or deleting an endpoint: admin, orchestrator, and an agent for an endpoint on its own node.</summary>
     EndpointOnOwnNode,
 }
