@@ -188,6 +188,39 @@ public sealed class ProtocolTests(CniBed bed)
         Assert.Equal("", deleted.Output);
     }
 
+    /// <summary>
+    /// A DEL without the pod name and namespace its ADD had (a runtime that lost them, a hand-run
+    /// cnitool) names the endpoint for the container id; the agent finds the container's endpoint
+    /// by its attachment and detaches it then, rather than leaving it to the orphan sweep.
+    /// </summary>
+    [Fact]
+    public async Task Del_WithoutThePodNameItsAddHad_DetachesTheContainersEndpoint()
+    {
+        var vni = bed.NextVni();
+        var network = (await Cluster.CreateNetworkAsync($"n{vni}", vni)).Metadata.Name;
+        var config = Runtimes.PluginConfig(Cluster, Cluster.WriteConfList($"c{vni}", network, host: 1));
+        var (pod, other) = (Cluster.Netns($"p{vni}"), Cluster.Netns($"q{vni}"));
+        Cluster.AddNamespace(pod);
+        Cluster.AddNamespace(other);
+        var args = $"K8S_POD_NAMESPACE=default;K8S_POD_NAME=named-{vni}";
+        var added = Runtimes.Plugin(Cluster, 1, "ADD", config, $"ctr-{vni}", $"/run/netns/{pod}", cniArgs: args);
+        Assert.True(added.Code == 0, added.ToString());
+        var second = Runtimes.Plugin(Cluster, 1, "ADD", config, $"bystander-{vni}", $"/run/netns/{other}", cniArgs: $"K8S_POD_NAMESPACE=default;K8S_POD_NAME=bystander-{vni}");
+        Assert.True(second.Code == 0, second.ToString());
+
+        var deleted = Runtimes.Plugin(Cluster, 1, "DEL", config, $"ctr-{vni}", $"/run/netns/{pod}");
+
+        Assert.True(deleted.Code == 0, deleted.ToString());
+        var gone = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => Cluster.Client.Endpoints.GetAsync("default", $"named-{vni}"));
+        Assert.Equal(Grpc.Core.StatusCode.NotFound, gone.StatusCode);
+        Assert.NotEqual(0, Shell.Run("ip", "-n", pod, "link", "show", "eth0").Code);
+        // Repeated, it is still success; the other container's endpoint is untouched.
+        Assert.True(Runtimes.Plugin(Cluster, 1, "DEL", config, $"ctr-{vni}", $"/run/netns/{pod}").Code == 0);
+        Assert.Equal($"bystander-{vni}", (await Cluster.Client.Endpoints.GetAsync("default", $"bystander-{vni}")).Metadata.Labels[AttachmentLabels.ContainerId]);
+        Assert.Equal(0, Shell.Run("ip", "-n", other, "link", "show", "eth0").Code);
+        Assert.True(Runtimes.Plugin(Cluster, 1, "DEL", config, $"bystander-{vni}", $"/run/netns/{other}", cniArgs: $"K8S_POD_NAMESPACE=default;K8S_POD_NAME=bystander-{vni}").Code == 0);
+    }
+
     [Fact]
     public async Task Add_PodNameHeldByAnotherContainer_RefusedAndItsDelLeavesTheOwnerAlone()
     {

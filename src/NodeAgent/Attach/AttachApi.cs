@@ -193,8 +193,11 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
             try
             {
                 var endpoint = await client.Endpoints.GetAsync(request.Namespace, request.Name, call);
-                if ((request.ContainerId.Length > 0 && !IsFor(endpoint, request.ContainerId, request.InterfaceName))
-                    || (request.Etag.Length > 0 && endpoint.Metadata.Etag != request.Etag))
+                if (request.ContainerId.Length > 0 && !IsFor(endpoint, request.ContainerId, request.InterfaceName))
+                {
+                    return await DetachByContainerAsync(request, cancellationToken);
+                }
+                if (request.Etag.Length > 0 && endpoint.Metadata.Etag != request.Etag)
                 {
                     return new DetachResponse { Detached = false };
                 }
@@ -205,7 +208,7 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
                 // Gone already. An interface left behind (a detach that failed half-way) is the
                 // reconciler's to sweep: removing it here could hit the pair of a new endpoint of
                 // the same name being attached right now.
-                return new DetachResponse { Detached = false };
+                return request.ContainerId.Length > 0 ? await DetachByContainerAsync(request, cancellationToken) : new DetachResponse { Detached = false };
             }
         }
         var detached = true;
@@ -219,6 +222,21 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
         }
         await Task.Run(() => EndpointWiring.Disconnect(veth, options.RouteProtocol), cancellationToken);
         return new DetachResponse { Detached = detached };
+    }
+
+    /// <summary>
+    /// A detach whose name is not its container's endpoint: a DEL without the pod name its ADD had
+    /// (the plugin then names the endpoint for the container id). The endpoint this agent wired
+    /// or saw for that container and interface is detached instead, under the same conditions.
+    /// </summary>
+    private Task<DetachResponse> DetachByContainerAsync(DetachRequest request, CancellationToken cancellationToken)
+    {
+        var key = orphans.EndpointOf(AttachmentLabels.Key(request.ContainerId, request.InterfaceName));
+        if (key?.Split('/') is not [var ns, var name] || (ns == request.Namespace && name == request.Name))
+        {
+            return Task.FromResult(new DetachResponse { Detached = false });
+        }
+        return DetachAsync(new DetachRequest(request) { Namespace = ns, Name = name }, cancellationToken);
     }
 
     private async Task<ListAttachmentsResponse> ListAsync(ListAttachmentsRequest request, CancellationToken cancellationToken)

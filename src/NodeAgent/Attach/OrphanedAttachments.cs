@@ -31,13 +31,24 @@ public sealed partial class OrphanedAttachments(ControlPlaneClient client, Agent
     private readonly HashSet<string> _detaching = new(StringComparer.Ordinal);
 
     // Endpoints whose interface this agent wired or saw, with the attachment (container, interface)
-    // it was for: written by attaches and by the passes, read by the passes.
+    // it was for: written by attaches and by the passes, read by the passes and by a detach that
+    // looks its endpoint up by container (a DEL without the pod name its ADD had).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _hadInterface = new(StringComparer.Ordinal);
 
     /// <summary>An attach wired the interface of endpoint <paramref name="key"/> for <paramref name="attachment"/> (its attachment label).</summary>
     public void Wired(string key, string attachment)
     {
-        if (options.OrphanGracePeriod > TimeSpan.Zero && attachment.Length > 0) _hadInterface[key] = attachment;
+        if (attachment.Length > 0) _hadInterface[key] = attachment;
+    }
+
+    /// <summary>The endpoint (namespace/name) this agent wired or saw for <paramref name="attachment"/>, if any.</summary>
+    public string? EndpointOf(string attachment)
+    {
+        foreach (var (key, had) in _hadInterface)
+        {
+            if (had == attachment) return key;
+        }
+        return null;
     }
 
     /// <summary>
@@ -46,7 +57,7 @@ public sealed partial class OrphanedAttachments(ControlPlaneClient client, Agent
     /// </summary>
     public void Observe(IReadOnlyDictionary<string, Endpoint> endpoints, IReadOnlySet<string> interfaces)
     {
-        if (options.OrphanGracePeriod <= TimeSpan.Zero) return;
+        var sweep = options.OrphanGracePeriod > TimeSpan.Zero;
         var now = time.GetTimestamp();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (key, endpoint) in endpoints)
@@ -59,7 +70,7 @@ public sealed partial class OrphanedAttachments(ControlPlaneClient client, Agent
                 if (!_hadInterface.TryGetValue(key, out var had) || had != attachment) _hadInterface[key] = attachment;
                 continue;
             }
-            if (pending.IsPending(veth)) continue;
+            if (!sweep || pending.IsPending(veth)) continue;
             seen.Add(key);
             var etag = endpoint.Metadata.Etag;
             if (!_missing.TryGetValue(key, out var missing) || missing.Etag != etag)
