@@ -218,33 +218,76 @@ public sealed class ClusterSetTests : IAsyncLifetime
     }
 
     /// <summary>
-    /// A peer whose addresses also lead to another cluster: when the real one goes and the watch
-    /// moves on to the other, that cluster's identity is checked at once (not at the next
-    /// half-minute refresh), and the peer is not joined to it.
+    /// A joined peer whose new network overlaps one of this cluster's is refused (Overlap); once
+    /// this cluster's network goes, it is judged again and joins, though nothing of the peer changed.
     /// </summary>
     [Fact]
-    public async Task PeerAddressesLeadingToAnotherCluster_AreNoticedWhenTheWatchMovesThere()
+    public async Task PeerRefusedForAnOverlap_JoinsOnceThisClustersOverlappingNetworkIsDeleted()
     {
         var a = await StartMemberAsync("a", "10.96.0.0/16", NewDirectory());
-        var impostor = await StartMemberAsync("z", "10.98.0.0/16", NewDirectory());
         var b = await StartMemberAsync("b", "10.97.0.0/16", NewDirectory());
         await PopulateAsync(a.Client, "10.10.0.0/16");
-        await PopulateAsync(impostor.Client, "10.30.0.0/16");
+        await PopulateAsync(b.Client, "10.20.0.0/16");
+        await b.Client.Networks.CreateAsync(new Network { Metadata = new() { Name = "extra" }, Spec = new() { Vni = 7, Ipv4Cidr = "10.40.0.0/24" } });
+        await using var peers = new WatchCollector(b.Client, new WatchRequest { Kinds = { Kind.ClusterPeer } });
+        await b.Client.ClusterPeers.CreateAsync(Peer("a", a));
+        // a does not peer with b, so nothing there refuses a network in b's range.
+        await a.Client.Networks.CreateAsync(new Network { Metadata = new() { Name = "wide" }, Spec = new() { Vni = 8, Ipv4Cidr = "10.40.0.0/16" } });
+        var overlap = await peers.WaitForAsync(e => Joined(e) is { Status: "False", Reason: "Overlap" }, "b refuses a for the overlap", 20_000);
+        Assert.Contains("10.40.0.0/24", Joined(overlap)!.Message);
+
+        await b.Client.Networks.DeleteAsync("", "extra");
+
+        await peers.WaitForAsync(e => Joined(e) is { Status: "True" }, "a joins once b's overlapping network is gone", 20_000);
+        Assert.Contains("10.40.0.0/16", (await b.Client.ClusterPeers.GetAsync("", "a")).Status.Ranges);
+    }
+
+    private static Condition? Joined(WatchEvent e) => e.ClusterPeer?.Status?.Conditions.FirstOrDefault(c => c.Type == "Joined");
+
+    /// <summary>
+    /// A peer is read through whichever of its addresses answers, so every address must lead to
+    /// it: one that answers as another cluster is refused on create and on update. One that
+    /// comes to answer as another cluster later (nothing listened there when it was written):
+    /// when the real one goes and the watch moves on to the other, that cluster's identity is
+    /// checked at once (not at the next half-minute refresh), and the peer is not joined to it.
+    /// </summary>
+    [Fact]
+    public async Task PeerAddressesLeadingToAnotherCluster_AreRefused_OrNoticedWhenTheWatchMovesThere()
+    {
+        var a = await StartMemberAsync("a", "10.96.0.0/16", NewDirectory());
+        var c = await StartMemberAsync("c", "10.99.0.0/16", NewDirectory());
+        var b = await StartMemberAsync("b", "10.97.0.0/16", NewDirectory());
+        var spare = $"http://127.0.0.1:{ControlPlane.Tests.Shared.Ports.Free()}";
+        await PopulateAsync(a.Client, "10.10.0.0/16");
         await PopulateAsync(b.Client, "10.20.0.0/16");
         await a.Client.Services.CreateAsync(Web());
         await a.Client.ServiceExports.CreateAsync(Export());
         await using var watchB = WatchImports(b);
-        var peer = Peer("a", a);
-        peer.Spec.Addresses.Add(impostor.Address.ToString().TrimEnd('/'));
-        await b.Client.ClusterPeers.CreateAsync(peer);
+        var mixed = Peer("a", a);
+        mixed.Spec.Addresses.Add(c.Address.ToString().TrimEnd('/'));
+        var refused = await Assert.ThrowsAsync<RpcException>(() => b.Client.ClusterPeers.CreateAsync(mixed));
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Contains($"cluster 'a' cannot join: spec.addresses[1] ('{mixed.Spec.Addresses[1]}') answers as cluster 'c' of ClusterSet 'test-set'", refused.Status.Detail);
+        Assert.Empty((await b.Client.ClusterPeers.ListAsync(new ListRequest())).ClusterPeers);
+        var peer = await b.Client.ClusterPeers.CreateAsync(Peer("a", a));
+        var updated = peer.Clone();
+        updated.Spec.Addresses.Add(c.Address.ToString().TrimEnd('/'));
+        Assert.Equal(StatusCode.FailedPrecondition, (await Assert.ThrowsAsync<RpcException>(() => b.Client.ClusterPeers.UpdateAsync(updated))).StatusCode);
+        Assert.Equal(peer.Metadata.Etag, (await b.Client.ClusterPeers.GetAsync("", "a")).Metadata.Etag);
+        // An address where nothing answers yet passes.
+        updated = peer.Clone();
+        updated.Spec.Addresses.Add(spare);
+        await b.Client.ClusterPeers.UpdateAsync(updated);
+        var impostor = await StartMemberAsync("z", "10.98.0.0/16", NewDirectory(), port: new Uri(spare).Port);
+        await PopulateAsync(impostor.Client, "10.30.0.0/16");
         await watchB.WaitForAsync(ImportWhere(i => i.Status.Clusters.Count == 1), "a's export imported in b", 20_000);
         await using var peers = new WatchCollector(b.Client, new WatchRequest { Kinds = { Kind.ClusterPeer } });
 
         a.Kill();
 
-        var refused = await peers.WaitForAsync(e => e.ClusterPeer?.Status.Conditions.Any(c => c.Type == "Joined" && c.Status == "False" && c.Reason == "WrongCluster") == true,
+        var wrong = await peers.WaitForAsync(e => e.ClusterPeer?.Status.Conditions.Any(c => c.Type == "Joined" && c.Status == "False" && c.Reason == "WrongCluster") == true,
             "the peer is no longer joined once its watch reached the other cluster", 15_000);
-        Assert.Contains("are cluster 'z', not 'a'", refused.ClusterPeer.Status.Conditions.Single(c => c.Type == "Joined").Message, StringComparison.Ordinal);
+        Assert.Contains("are cluster 'z', not 'a'", wrong.ClusterPeer.Status.Conditions.Single(c => c.Type == "Joined").Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -31,4 +31,7 @@ public interface IPeerProbe
     /// plane within the timeout (unreachable, too slow, or something else answering there).
     /// </summary>
     Task<(PeerView? View, string? Problem)> ReadAsync(IReadOnlyList<string> addresses, TimeSpan timeout);
+
+    /// <summary>What each address, asked on its own, says it is: null for one that did not answer within the timeout.</summary>
+    Task<ClusterInfo?[]> IdentifyEachAsync(IReadOnlyList<string> addresses, TimeSpan timeout);
 }

@@ -65,6 +65,7 @@ internal sealed class ClusterPeerGrain(ObjectServices services, ClusterSetOption
             return Reservation.None;
         }
         var ranges = Judged(resource.Metadata.Name, view);
+        await CheckEachAddressAsync(resource.Metadata.Name, resource.Spec);
         Fill(resource.Status, view.Observed, ranges);
         Conditions.Set(resource.Status.Conditions, Conditions.Of(PeerJudge.Joined, Conditions.True, "Joined", string.Empty), now);
         _ranges = ranges;
@@ -90,6 +91,27 @@ internal sealed class ClusterPeerGrain(ObjectServices services, ClusterSetOption
         if (view is not null)
         {
             Judged(Key, view);
+        }
+        await CheckEachAddressAsync(Key, updated.Spec);
+    }
+
+    /// <summary>
+    /// The peer is read through whichever of its addresses answers, so each must reach that
+    /// cluster: one that answers as another would, once the others fail, make the peer look like
+    /// that cluster (and be refused, its imports withdrawn). Addresses that do not answer now pass.
+    /// </summary>
+    private async Task CheckEachAddressAsync(string name, ClusterPeerSpec spec)
+    {
+        if (spec.Addresses.Count < 2) return;
+        var identities = await probe.IdentifyEachAsync([.. spec.Addresses], clusterSet.PeerProbeTimeout);
+        for (var i = 0; i < identities.Length; i++)
+        {
+            if (identities[i] is { } info && (info.ClusterId != name || info.ClusterSet != clusterSet.Name))
+            {
+                throw new ControlPlaneException(ErrorCode.FailedPrecondition,
+                    $"cluster '{name}' cannot join: spec.addresses[{i}] ({ControlPlaneException.Quote(spec.Addresses[i])}) answers as cluster '{info.ClusterId}' of ClusterSet '{info.ClusterSet}'; every address must reach cluster '{name}'",
+                    $"spec.addresses[{i}]");
+            }
         }
     }
 

@@ -33,9 +33,13 @@ public sealed class ClusterSetController(DurableStore store, IGrainFactory grain
     private readonly string[] _families = [.. new[] { (controlPlane.ServiceIpv4Cidr, "IPv4"), (controlPlane.ServiceIpv6Cidr, "IPv6") }
         .Where(r => r.Item1.Length > 0).Select(r => r.Item2)];
 
+    // This cluster's networks only for the peers refused for an overlap, which are judged again
+    // when they change (the peer's own view may not change at all).
+    private bool _rangesChanged;
+
     protected override IReadOnlyList<string> Kinds { get; } =
         [K.Namespace, K.Service, K.ServiceEndpoints,
-         K.ServiceExport, K.ServiceImport, K.ClusterPeer];
+         K.ServiceExport, K.ServiceImport, K.ClusterPeer, K.Network];
 
     // Grace periods end without any change arriving: look again every second.
     protected override TimeSpan Resync => TimeSpan.FromSeconds(1);
@@ -49,6 +53,7 @@ public sealed class ClusterSetController(DurableStore store, IGrainFactory grain
         _imports.Clear();
         _peers.Clear();
         _observed.Clear();
+        _rangesChanged = true;
     }
 
     protected override void Apply(Change change)
@@ -63,7 +68,11 @@ public sealed class ClusterSetController(DurableStore store, IGrainFactory grain
             case K.ServiceEndpoints: Put(_sets, change, ServiceEndpoints.Parser); break;
             case K.ServiceExport: Put(_exports, change, ServiceExport.Parser); break;
             case K.ServiceImport: Put(_imports, change, ServiceImport.Parser); break;
-            case K.ClusterPeer: Put(_peers, change, ClusterPeer.Parser); break;
+            case K.ClusterPeer:
+                Put(_peers, change, ClusterPeer.Parser);
+                _rangesChanged |= deleted; // a deleted peer's ranges are free
+                break;
+            case K.Network: _rangesChanged = true; break;
         }
     }
 
@@ -158,6 +167,14 @@ public sealed class ClusterSetController(DurableStore store, IGrainFactory grain
         foreach (var name in _observed.Keys.Where(n => !_peers.ContainsKey(n)).ToList())
         {
             _observed.Remove(name);
+        }
+        if (_rangesChanged)
+        {
+            _rangesChanged = false;
+            foreach (var (name, peer) in _peers)
+            {
+                if (peer.Status is { } status && Conditions.Find(status.Conditions, PeerJudge.Joined) is { Reason: "Overlap" }) _observed.Remove(name);
+            }
         }
         foreach (var link in links.All)
         {

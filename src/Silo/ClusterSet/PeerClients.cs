@@ -46,6 +46,20 @@ public sealed class PeerClients(ClusterSetOptions options) : IPeerProbe
         }
     }
 
+    public Task<ClusterInfo?[]> IdentifyEachAsync(IReadOnlyList<string> addresses, TimeSpan timeout) =>
+        Task.WhenAll(addresses.Select(async address =>
+        {
+            using var client = Connect([address]);
+            try
+            {
+                return await client.GetClusterInfoAsync(Calls.Within(timeout)).ConfigureAwait(false);
+            }
+            catch (RpcException)
+            {
+                return null;
+            }
+        }));
+
     /// <summary>Longest diagnosis kept in a peer's condition.</summary>
     private const int MaxDiagnosis = 512;
 
