@@ -176,7 +176,7 @@ internal sealed class Cluster : IAsyncDisposable
     /// in "default", Pod(ns + name) in any other.
     /// </summary>
     public async Task<AttachResponse> AttachAsync(int n, string name, string network, bool createNamespace = true,
-        IDictionary<string, string>? labels = null, IEnumerable<NamedPort>? ports = null, string ns = "default")
+        IDictionary<string, string>? labels = null, IEnumerable<NamedPort>? ports = null, string ns = "default", IEnumerable<string>? ips = null)
     {
         var pod = Pod(ns == "default" ? name : ns + name);
         if (createNamespace) AddNamespace(pod);
@@ -192,6 +192,7 @@ internal sealed class Cluster : IAsyncDisposable
                 };
                 if (labels is not null) request.Labels.Add(labels);
                 if (ports is not null) request.Ports.Add(ports);
+                if (ips is not null) request.Ips.Add(ips);
                 return await agent.AttachAsync(request, Calls.Within(TimeSpan.FromSeconds(20)));
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && attempt < 100)

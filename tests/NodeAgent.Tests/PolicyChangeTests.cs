@@ -119,6 +119,86 @@ public sealed class PolicyChangeTests(PolicyCluster bed)
     }
 
     /// <summary>
+    /// An address handed to another workload carries no flow of the workload that held it: y/b
+    /// (host 2) keeps one UDP socket sending to x/w (host 1), which nothing isolates; x/w is
+    /// detached and x/v, which a policy lets nothing in to, is attached on host 1 with the same
+    /// address. The old flow's datagrams no longer arrive: policy is judged on a flow's first
+    /// packet, so the departed endpoint's connection tracking entries must go with it.
+    /// </summary>
+    [Fact]
+    public async Task A_flow_to_a_departed_workload_does_not_reach_the_next_holder_of_its_address()
+    {
+        await bed.ClearPoliciesAsync();
+        var cluster = bed.Cluster;
+        var sender = bed.Pod("y", "b");
+        Assert.Equal(2, sender.Host);
+        var first = await cluster.AttachAsync(1, "w", "net", labels: new Dictionary<string, string> { ["pod"] = "w" }, ns: "x");
+        var address = System.Net.IPAddress.Parse(first.Ips[0]);
+        using var flow = PodSockets.Create(sender.Netns, System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        flow.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(sender.Address(false)), 0));
+        try
+        {
+            Assert.True(await ArrivesAsync("/var/run/netns/" + cluster.Pod("xw"), address, flow, TimeSpan.FromSeconds(5)), "the flow never reached x/w");
+
+            await cluster.DetachAsync(1, "w", "x");
+            cluster.RemovePod(cluster.Pod("xw"));
+            await cluster.Client.NetworkPolicies.CreateAsync(PolicyTruthTableTests.Policy("x", "v-closed", Select("pod", "v"), types: ["Ingress"]));
+            await cluster.AttachAsync(1, "v", "net", labels: new Dictionary<string, string> { ["pod"] = "v" }, ns: "x", ips: [address.ToString()]);
+            var v = await cluster.Client.Endpoints.GetAsync("x", "v");
+            Assert.Equal(address.ToString(), v.Status.Ips[0]);
+            await cluster.Client.WaitProgrammedAsync(new WaitProgrammedRequest { Kind = Kind.Endpoint, Namespace = "x", Name = "v", Etag = v.Metadata.Etag, TimeoutSeconds = 30 });
+
+            Assert.False(await ArrivesAsync("/var/run/netns/" + cluster.Pod("xv"), address, flow, TimeSpan.FromSeconds(2)), "the old flow reached x/v, whose policy lets nothing in");
+        }
+        finally
+        {
+            foreach (var name in new[] { "w", "v" })
+            {
+                try
+                {
+                    await cluster.DetachAsync(1, name, "x");
+                }
+                catch (RpcException)
+                {
+                }
+                cluster.RemovePod(cluster.Pod("x" + name));
+            }
+            await bed.ClearPoliciesAsync();
+        }
+    }
+
+    /// <summary>
+    /// Sends from <paramref name="flow"/> to <paramref name="address"/>:5353 every 50 ms until an
+    /// echo there (in <paramref name="netns"/>) has answered three, or <paramref name="within"/>
+    /// passes; whether any arrived. The answers make the flow established, as a real exchange is.
+    /// </summary>
+    private static async Task<bool> ArrivesAsync(string netns, System.Net.IPAddress address, System.Net.Sockets.Socket flow, TimeSpan within)
+    {
+        using var listener = PodSockets.Create(netns, System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        listener.Bind(new System.Net.IPEndPoint(address, 5353));
+        var arrived = 0;
+        var echo = Task.Run(async () =>
+        {
+            var buffer = new byte[64];
+            while (true)
+            {
+                var from = await listener.ReceiveFromAsync(buffer, new System.Net.IPEndPoint(System.Net.IPAddress.Any, 0));
+                Interlocked.Increment(ref arrived);
+                await listener.SendToAsync(buffer.AsMemory(0, from.ReceivedBytes), from.RemoteEndPoint);
+            }
+        });
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < within && Volatile.Read(ref arrived) < 3)
+        {
+            await flow.SendToAsync("ping"u8.ToArray(), new System.Net.IPEndPoint(address, 5353));
+            await Task.Delay(50);
+        }
+        listener.Close();
+        await echo.ContinueWith(_ => { }, TaskScheduler.Default);
+        return Volatile.Read(ref arrived) > 0;
+    }
+
+    /// <summary>
     /// A policy in x isolates pods labelled role=db (ingress from nothing). Labelling x/c (host 3)
     /// closes it to the y pods on all three hosts within 1 s; removing the label opens it again.
     /// </summary>

@@ -36,6 +36,36 @@ public static class Conntrack
             Endpoint(orig, protocol, destination: true) is { } to && Endpoint(reply, protocol, destination: false) is { } from
             && !(to.Address.Equals(from.Address) && to.Port == from.Port) && stale(to.Address, to.Port, from.Address, from.Port));
 
+    /// <summary>
+    /// Deletes the entries of flows from or to any of <paramref name="addresses"/> (any protocol,
+    /// either direction, translated or not): the workload that held them is gone, and a flow its
+    /// policy let in must not carry on to the next holder of the address. Returns how many.
+    /// </summary>
+    public static int DeleteInvolving(IReadOnlySet<IPAddress> addresses)
+    {
+        var cleared = 0;
+        foreach (var family in AddressFamilies.Both)
+        {
+            if (addresses.Any(a => AddressFamilies.Of(a) == family))
+            {
+                cleared += DeleteWhere(family, (orig, reply) => Involves(orig, addresses) || Involves(reply, addresses));
+            }
+        }
+        return cleared;
+    }
+
+    private static bool Involves(ReadOnlySpan<byte> tuple, IReadOnlySet<IPAddress> addresses)
+    {
+        var t = new Attributes(tuple);
+        if (!t.TryGet(TupleIp, out var ipNest)) return false;
+        var ip = new Attributes(ipNest);
+        foreach (var type in (ReadOnlySpan<ushort>)[IpV4Src, IpV4Dst, IpV6Src, IpV6Dst])
+        {
+            if (ip.TryGet(type, out var address) && addresses.Contains(new IPAddress(address))) return true;
+        }
+        return false;
+    }
+
     private static int DeleteWhere(byte family, Func<ReadOnlySpan<byte>, ReadOnlySpan<byte>, bool> doomedIf)
     {
         using var socket = NetlinkSocket.Open(NetlinkSocket.NetlinkNetfilter);

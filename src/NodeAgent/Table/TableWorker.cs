@@ -89,6 +89,8 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
             }
             // After start and after a failure the work is always full (everything marked dirty).
             var outcome = Apply(programmer, policy, changes, work.Full);
+            // After the table: a packet in between is judged by the rules for the address's new holder.
+            outcome = outcome with { ConntrackCleared = outcome.ConntrackCleared + ClearDepartedAddresses(work) };
             telemetry.NftablesApplied(System.Diagnostics.Stopwatch.GetElapsedTime(started));
             CountPolicyEntries(changes, work.Full);
             if (outcome.ReadBack) readBack = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -112,6 +114,50 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
             Thread.Sleep(200);
             _wake.Set();
             return false;
+        }
+    }
+
+    // Each endpoint's addresses as last seen, and addresses whose holder left and whose flows are
+    // still to be cleared (this thread only).
+    private readonly Dictionary<string, string[]> _addresses = new(StringComparer.Ordinal);
+    private readonly HashSet<System.Net.IPAddress> _departed = [];
+
+    /// <summary>
+    /// Clears the connection tracking entries of addresses whose endpoint was deleted or gave them
+    /// up (on every node: a flow may pass through any). Policy is judged on a flow's first packet,
+    /// so an entry outliving its endpoint would let a flow that endpoint's policy allowed (a UDP
+    /// stream, say) carry on to the next workload given the address, whatever its own policy
+    /// says. Returns how many entries went.
+    /// </summary>
+    private int ClearDepartedAddresses(WatchSync.TableWork work)
+    {
+        if (work.Full)
+        {
+            var now = work.Endpoints.ToDictionary(e => e.Key, e => e.Value?.Status?.Ips.ToArray() ?? [], StringComparer.Ordinal);
+            foreach (var (key, had) in _addresses) Depart(had, now.GetValueOrDefault(key) ?? []);
+            _addresses.Clear();
+            foreach (var (key, ips) in now) if (ips.Length > 0) _addresses[key] = ips;
+        }
+        else
+        {
+            foreach (var (key, endpoint) in work.Endpoints)
+            {
+                var ips = endpoint?.Status?.Ips.ToArray() ?? [];
+                if (_addresses.TryGetValue(key, out var had)) Depart(had, ips);
+                if (ips.Length > 0) _addresses[key] = ips; else _addresses.Remove(key);
+            }
+        }
+        if (_departed.Count == 0) return 0;
+        var cleared = Conntrack.DeleteInvolving(_departed);
+        _departed.Clear();
+        return cleared;
+    }
+
+    private void Depart(string[] had, string[] now)
+    {
+        foreach (var ip in had)
+        {
+            if (Array.IndexOf(now, ip) < 0 && System.Net.IPAddress.TryParse(ip, out var address)) _departed.Add(address);
         }
     }
 
