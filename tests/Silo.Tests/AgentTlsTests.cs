@@ -77,6 +77,14 @@ public sealed class AgentTlsTests
         }
     }
 
+    /// <summary>The cluster CA and another certificate in one file (made beside the data directory).</summary>
+    private static string Bundle(ClusterPki pki, string data)
+    {
+        var path = data + "-bundle.crt";
+        File.WriteAllText(path, File.ReadAllText(pki.CaPath) + File.ReadAllText(pki.CertificatePath("alice")));
+        return path;
+    }
+
     /// <summary>TLS settings that cannot work stop the silo at start, saying why.</summary>
     [Theory]
     [InlineData("--Tls:ClientCa=", "Tls:Certificate, Tls:Key and Tls:ClientCa go together")]
@@ -116,6 +124,10 @@ public sealed class AgentTlsTests
                 ([$"--Tls:Key={pki.KeyPath("other")}"], [$"Tls:Certificate, Tls:Key: cannot use '{pki.CertificatePath("silo")}' with '{pki.KeyPath("other")}'"]),
                 ([$"--Tls:Certificate={pki.CertificatePath("old")}", $"--Tls:Key={pki.KeyPath("old")}"], ["Tls:Certificate: the certificate ('", "CN=old", "') expired on "]),
                 ([$"--Tls:ClientCa={pki.CertificatePath("alice")}"], ["Tls:ClientCa: '", "CN=alice", "' is not a CA certificate"]),
+                // A client's certificate as the silo's: Kestrel would refuse it only once the host starts, with a stack trace.
+                ([$"--Tls:Certificate={pki.CertificatePath("alice")}", $"--Tls:Key={pki.KeyPath("alice")}"], ["Tls:Certificate: '", "CN=alice", "' is not a server certificate (no serverAuth usage)"]),
+                // A bundle: only its first certificate would be trusted.
+                ([$"--Tls:ClientCa={Bundle(pki, data)}"], ["Tls:ClientCa: '", "' holds 2 certificates; give one"]),
             })
             {
                 var failed = await Assert.ThrowsAsync<InvalidOperationException>(() => SiloProcess.StartAsync(data, pki, settings));
@@ -126,6 +138,7 @@ public sealed class AgentTlsTests
         finally
         {
             if (Directory.Exists(data)) Directory.Delete(data, recursive: true);
+            File.Delete(data + "-bundle.crt");
         }
     }
 

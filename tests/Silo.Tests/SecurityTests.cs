@@ -111,7 +111,8 @@ public sealed class SecurityTests(TlsSiloFixture cluster) : IClassFixture<TlsSil
     [InlineData("/OU=reader/OU=admin/CN=twoou", "twoou", "names 2 roles")]
     [InlineData("/OU=Admin/CN=upper", "upper", "names no role")]
     [InlineData("/OU=ADMIN/CN=shout", "shout", "names no role")]
-    [InlineData("/OU=admin", "nocn", "names no holder: its CN is the user's or node's name")]
+    [InlineData("/OU=admin", "nocn", "names no single holder: its one CN is the user's or node's name")]
+    [InlineData("/OU=reader/CN=alice/CN=root", "twocn", "names no single holder")]
     public async Task Call_WithCertificateNotNamingOneRoleExactly_IsUnauthenticated(string subject, string name, string reason)
     {
         var key = Path.Combine(cluster.Pki.Directory, $"{name}.key");

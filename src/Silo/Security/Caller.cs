@@ -62,11 +62,15 @@ public sealed record Caller(string Name, Role Role, bool Authenticated)
     /// </summary>
     public static string? CommonName(X509Certificate2 certificate)
     {
+        string? name = null;
         foreach (var part in certificate.SubjectName.EnumerateRelativeDistinguishedNames())
         {
-            if (!part.HasMultipleElements && part.GetSingleElementType().Value == "2.5.4.3") return part.GetSingleElementValue();
+            if (part.HasMultipleElements || part.GetSingleElementType().Value != "2.5.4.3") continue;
+            // Two CNs name no one holder, rather than whichever comes first or last.
+            if (name is not null) return null;
+            name = part.GetSingleElementValue();
         }
-        return null;
+        return name;
     }
 
     /// <summary>The subject's OU values, or null when a part of the subject holds several attributes.</summary>

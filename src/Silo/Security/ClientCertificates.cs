@@ -82,7 +82,7 @@ public sealed partial class ClientCertificates(X509Certificate2 ca, TimeProvider
         if (units is null || units.Count > 1)
             return $"certificate '{certificate.Subject}' names {(units is null ? "its subject ambiguously (a multi-valued name)" : $"{units.Count} roles")}; a certificate carries exactly one OU, its role";
         if (string.IsNullOrEmpty(Caller.CommonName(certificate)))
-            return $"certificate '{certificate.Subject}' names no holder: its CN is the user's or node's name";
+            return $"certificate '{certificate.Subject}' names no single holder: its one CN is the user's or node's name";
         if (Caller.FromCertificate(certificate) is null)
             return $"certificate '{certificate.Subject}' names no role (OU admin, orchestrator, agent or reader)";
         return null;

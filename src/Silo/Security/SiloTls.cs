@@ -30,6 +30,8 @@ public sealed class SiloTls
 
     public X509Certificate2 ClientCa { get; }
 
+    private const string ServerAuthentication = "1.3.6.1.5.5.7.3.1";
+
     /// <summary>The settings of the "Tls" section, or null when TLS is off.</summary>
     public static SiloTls? From(IConfiguration configuration)
     {
@@ -55,6 +57,13 @@ public sealed class SiloTls
         try
         {
             clientCa = X509CertificateLoader.LoadCertificateFromFile(files[2]);
+            // The first of a bundle would be trusted and the rest ignored, without a word.
+            var bundle = new X509Certificate2Collection();
+            bundle.ImportFromPemFile(files[2]);
+            if (bundle.Count > 1)
+            {
+                throw new InvalidConfigurationException($"Invalid configuration:\n  Tls:ClientCa: '{files[2]}' holds {bundle.Count} certificates; give one, the cluster CA (ca.crt of netctl pki init)");
+            }
         }
         catch (System.Security.Cryptography.CryptographicException e)
         {
@@ -78,6 +87,12 @@ public sealed class SiloTls
         foreach (var (name, certificate) in new[] { ("Tls:Certificate", server), ("Tls:ClientCa", clientCa) })
         {
             if (CertificateValidity.Problem(certificate, now) is { } invalid) problems.Add($"{name}: the certificate ('{certificate.Subject}') {invalid}");
+        }
+        // RFC 5280 4.2.1.12: a certificate whose extended key usage is stated serves only those uses.
+        if (server.Extensions.OfType<X509EnhancedKeyUsageExtension>().FirstOrDefault() is { } usage
+            && !usage.EnhancedKeyUsages.Cast<System.Security.Cryptography.Oid>().Any(o => o.Value == ServerAuthentication))
+        {
+            problems.Add($"Tls:Certificate: '{server.Subject}' is not a server certificate (no serverAuth usage): give the silo's (netctl pki issue --role silo)");
         }
         if (clientCa.Extensions.OfType<X509BasicConstraintsExtension>().FirstOrDefault() is not { CertificateAuthority: true })
         {
