@@ -74,6 +74,55 @@ public sealed class MessageReaderTests
         Assert.Equal("10.0.0.0/8", spec.Egress[0].Peers[0].IpBlock.Except[0]);
     }
 
+    /// <summary>A NetworkPolicy manifest as written for Kubernetes (its documentation's example) is read as it is.</summary>
+    [Fact]
+    public void Read_KubernetesNetworkPolicyManifest_AsItIs()
+    {
+        var (documents, problems) = Read("""
+            apiVersion: networking.k8s.io/v1
+            kind: NetworkPolicy
+            metadata:
+              name: test-network-policy
+              namespace: default
+            spec:
+              podSelector:
+                matchLabels:
+                  role: db
+              policyTypes:
+              - Ingress
+              - Egress
+              ingress:
+              - from:
+                - ipBlock:
+                    cidr: 172.17.0.0/16
+                    except:
+                    - 172.17.1.0/24
+                - namespaceSelector:
+                    matchLabels:
+                      project: myproject
+                - podSelector:
+                    matchLabels:
+                      role: frontend
+                ports:
+                - protocol: TCP
+                  port: 6379
+              egress:
+              - to:
+                - ipBlock:
+                    cidr: 10.0.0.0/24
+                ports:
+                - protocol: TCP
+                  port: 5978
+            """);
+        Assert.Empty(problems);
+        var policy = Assert.IsType<NetworkPolicy>(Assert.Single(documents).Message);
+        Assert.Equal(("default", "test-network-policy"), (policy.Metadata.Namespace, policy.Metadata.Name));
+        Assert.Equal("db", policy.Spec.PodSelector.MatchLabels["role"]);
+        Assert.Equal(3, policy.Spec.Ingress[0].Peers.Count);
+        Assert.Equal(["172.17.1.0/24"], policy.Spec.Ingress[0].Peers[0].IpBlock.Except);
+        Assert.Equal("10.0.0.0/24", policy.Spec.Egress[0].Peers[0].IpBlock.Cidr);
+    }
+
     [Fact]
     public void Read_ServiceExportInTheMultiClusterServicesStyle_IsAServiceExport()
     {

@@ -76,7 +76,8 @@ internal static class ResourceKinds
             new("TYPES", m => PolicyTypes(As<NetworkPolicy>(m).Spec)),
             new("INGRESS-RULES", m => (As<NetworkPolicy>(m).Spec?.Ingress.Count ?? 0).ToString(CultureInfo.InvariantCulture), Wide: true),
             new("EGRESS-RULES", m => (As<NetworkPolicy>(m).Spec?.Egress.Count ?? 0).ToString(CultureInfo.InvariantCulture), Wide: true),
-        ]);
+        ],
+        kubernetesApiVersion: "networking.k8s.io/v1");
 
     /// <summary>The derived endpoint sets of services: read-only.</summary>
     public static readonly ResourceKind ServiceEndpoints = new()
