@@ -202,6 +202,12 @@ internal sealed class CniCluster : IAsyncDisposable
         return process;
     }
 
+    /// <summary>Host n's agent log so far.</summary>
+    public string Log(int n)
+    {
+        lock (_logs[n]) return string.Join('\n', _logs[n]);
+    }
+
     public int LogLines(int n, string text)
     {
         var log = _logs[n];
@@ -217,9 +223,7 @@ internal sealed class CniCluster : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
-            string all;
-            lock (_logs[n]) all = string.Join('\n', _logs[n]);
-            throw new TimeoutException($"host {n}: no '{text}' (x{count}) within {timeout}; its log:\n{all}");
+            throw new TimeoutException($"host {n}: no '{text}' (x{count}) within {timeout}; its log:\n{Log(n)}");
         }
     }
 

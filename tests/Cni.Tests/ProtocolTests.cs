@@ -416,8 +416,8 @@ public sealed class ProtocolTests(CniBed bed)
         foreach (var (label, value) in AttachmentLabels.For($"cut-{vni}", "eth0")) cut.Metadata.Labels[label] = value;
         await Cluster.Client.Endpoints.CreateAsync(cut);
         Shell.Must("ip", "netns", "del", first);
-        await deleted;
-        await cutDeleted;
+        await WithLogAsync(1, deleted);
+        await WithLogAsync(1, cutDeleted);
         await Cluster.WaitForLogAsync(1, $"Endpoint default/gone-{vni} (container gone-{vni}a) has had no interface for 00:00:03: its interface, which this agent wired or saw, is gone without a DEL", 1, TimeSpan.FromSeconds(10));
         await Cluster.WaitForLogAsync(1, $"Endpoint default/cut-{vni} (container cut-{vni}) has had no interface for 00:00:03 and none since this agent started: it was never wired", 1, TimeSpan.FromSeconds(10));
         Assert.Equal(0, Cluster.LogLines(1, "namespace is gone"));
@@ -465,6 +465,19 @@ public sealed class ProtocolTests(CniBed bed)
     }
 
     /// <summary>A watch of the endpoints of "default", running when this returns: its task completes when endpoint <paramref name="name"/> is deleted.</summary>
+    /// <summary>Awaits <paramref name="task"/>; when it fails, fails with host <paramref name="n"/>'s agent log, which says what the agent did meanwhile.</summary>
+    private async Task WithLogAsync(int n, Task task)
+    {
+        try
+        {
+            await task;
+        }
+        catch (Exception e) when (e is Grpc.Core.RpcException or OperationCanceledException)
+        {
+            throw new Xunit.Sdk.XunitException($"{e.Message}\nhost {n}'s log:\n{Cluster.Log(n)}");
+        }
+    }
+
     private Task<Task<List<ControlPlane.Contracts.V1.Endpoint>>> WatchForDeleteAsync(string name, CancellationToken cancellationToken) =>
         WatchEndpointAsync(name, (type, _) => type == ControlPlane.Contracts.V1.EventType.Deleted, cancellationToken);
 
