@@ -121,12 +121,15 @@ public sealed class PolicyChangeTests(PolicyCluster bed)
     /// <summary>
     /// An address handed to another workload carries no flow of the workload that held it: y/b
     /// (host 2) keeps one UDP socket sending to x/w (host 1), which nothing isolates; x/w is
-    /// detached and x/v, which a policy lets nothing in to, is attached on host 1 with the same
-    /// address. The old flow's datagrams no longer arrive: policy is judged on a flow's first
-    /// packet, so the departed endpoint's connection tracking entries must go with it.
+    /// detached and another workload, which a policy lets nothing in to, is attached on host 1
+    /// with the same address: named x/v, or x/w again (another endpoint under the same name). The
+    /// old flow's datagrams no longer arrive: policy is judged on a flow's first packet, so the
+    /// departed endpoint's connection tracking entries must go with it.
     /// </summary>
-    [Fact]
-    public async Task A_flow_to_a_departed_workload_does_not_reach_the_next_holder_of_its_address()
+    [Theory]
+    [InlineData("v")]
+    [InlineData("w")]
+    public async Task A_flow_to_a_departed_workload_does_not_reach_the_next_holder_of_its_address(string successor)
     {
         await bed.ClearPoliciesAsync();
         var cluster = bed.Cluster;
@@ -143,12 +146,12 @@ public sealed class PolicyChangeTests(PolicyCluster bed)
             await cluster.DetachAsync(1, "w", "x");
             cluster.RemovePod(cluster.Pod("xw"));
             await cluster.Client.NetworkPolicies.CreateAsync(PolicyTruthTableTests.Policy("x", "v-closed", Select("pod", "v"), types: ["Ingress"]));
-            await cluster.AttachAsync(1, "v", "net", labels: new Dictionary<string, string> { ["pod"] = "v" }, ns: "x", ips: [address.ToString()]);
-            var v = await cluster.Client.Endpoints.GetAsync("x", "v");
-            Assert.Equal(address.ToString(), v.Status.Ips[0]);
-            await cluster.Client.WaitProgrammedAsync(new WaitProgrammedRequest { Kind = Kind.Endpoint, Namespace = "x", Name = "v", Etag = v.Metadata.Etag, TimeoutSeconds = 30 });
+            await cluster.AttachAsync(1, successor, "net", labels: new Dictionary<string, string> { ["pod"] = "v" }, ns: "x", ips: [address.ToString()]);
+            var next = await cluster.Client.Endpoints.GetAsync("x", successor);
+            Assert.Equal(address.ToString(), next.Status.Ips[0]);
+            await cluster.Client.WaitProgrammedAsync(new WaitProgrammedRequest { Kind = Kind.Endpoint, Namespace = "x", Name = successor, Etag = next.Metadata.Etag, TimeoutSeconds = 30 });
 
-            Assert.False(await ArrivesAsync("/var/run/netns/" + cluster.Pod("xv"), address, flow, TimeSpan.FromSeconds(2)), "the old flow reached x/v, whose policy lets nothing in");
+            Assert.False(await ArrivesAsync("/var/run/netns/" + cluster.Pod("x" + successor), address, flow, TimeSpan.FromSeconds(2)), $"the old flow reached x/{successor}, whose policy lets nothing in");
         }
         finally
         {

@@ -117,9 +117,9 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
         }
     }
 
-    // Each endpoint's addresses as last seen, and addresses whose holder left and whose flows are
-    // still to be cleared (this thread only).
-    private readonly Dictionary<string, string[]> _addresses = new(StringComparer.Ordinal);
+    // Each endpoint's uid and addresses as last seen, and addresses whose holder left and whose
+    // flows are still to be cleared (this thread only).
+    private readonly Dictionary<string, (string Uid, string[] Ips)> _addresses = new(StringComparer.Ordinal);
     private readonly HashSet<System.Net.IPAddress> _departed = [];
 
     /// <summary>
@@ -127,24 +127,25 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
     /// up (on every node: a flow may pass through any). Policy is judged on a flow's first packet,
     /// so an entry outliving its endpoint would let a flow that endpoint's policy allowed (a UDP
     /// stream, say) carry on to the next workload given the address, whatever its own policy
-    /// says. Returns how many entries went.
+    /// says. An endpoint deleted and made again under its name is another endpoint (another uid).
+    /// Returns how many entries went.
     /// </summary>
     private int ClearDepartedAddresses(WatchSync.TableWork work)
     {
         if (work.Full)
         {
-            var now = work.Endpoints.ToDictionary(e => e.Key, e => e.Value?.Status?.Ips.ToArray() ?? [], StringComparer.Ordinal);
-            foreach (var (key, had) in _addresses) Depart(had, now.GetValueOrDefault(key) ?? []);
+            var now = work.Endpoints.ToDictionary(e => e.Key, e => Holding(e.Value), StringComparer.Ordinal);
+            foreach (var (key, had) in _addresses) Depart(had, now.GetValueOrDefault(key, (Uid: "", Ips: [])));
             _addresses.Clear();
-            foreach (var (key, ips) in now) if (ips.Length > 0) _addresses[key] = ips;
+            foreach (var (key, holding) in now) if (holding.Ips.Length > 0) _addresses[key] = holding;
         }
         else
         {
             foreach (var (key, endpoint) in work.Endpoints)
             {
-                var ips = endpoint?.Status?.Ips.ToArray() ?? [];
-                if (_addresses.TryGetValue(key, out var had)) Depart(had, ips);
-                if (ips.Length > 0) _addresses[key] = ips; else _addresses.Remove(key);
+                var holding = Holding(endpoint);
+                if (_addresses.TryGetValue(key, out var had)) Depart(had, holding);
+                if (holding.Ips.Length > 0) _addresses[key] = holding; else _addresses.Remove(key);
             }
         }
         if (_departed.Count == 0) return 0;
@@ -153,11 +154,14 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
         return cleared;
     }
 
-    private void Depart(string[] had, string[] now)
+    private static (string Uid, string[] Ips) Holding(Endpoint? endpoint) =>
+        (endpoint?.Metadata?.Uid ?? "", endpoint?.Status?.Ips.ToArray() ?? []);
+
+    private void Depart((string Uid, string[] Ips) had, (string Uid, string[] Ips) now)
     {
-        foreach (var ip in had)
+        foreach (var ip in had.Ips)
         {
-            if (Array.IndexOf(now, ip) < 0 && System.Net.IPAddress.TryParse(ip, out var address)) _departed.Add(address);
+            if ((had.Uid != now.Uid || Array.IndexOf(now.Ips, ip) < 0) && System.Net.IPAddress.TryParse(ip, out var address)) _departed.Add(address);
         }
     }
 
