@@ -23,7 +23,8 @@ public static class Conntrack
     /// </summary>
     public static int DeleteTranslated(byte protocol, IPAddress service, ushort servicePort, IPAddress endpoint, ushort endpointPort) =>
         DeleteWhere(AddressFamilies.Of(service), (orig, reply) =>
-            Matches(orig, protocol, destination: service, destinationPort: servicePort) && Matches(reply, protocol, source: endpoint, sourcePort: endpointPort));
+            Read(orig) is { } o && o.Protocol == protocol && o.Destination.Equals(service) && o.DestinationPort == servicePort
+            && Read(reply) is { } r && r.Protocol == protocol && r.Source.Equals(endpoint) && r.SourcePort == endpointPort);
 
     /// <summary>
     /// Deletes the entries of <paramref name="protocol"/> flows of an address family
@@ -33,8 +34,8 @@ public static class Conntrack
     /// </summary>
     public static int DeleteTranslatedWhere(byte family, byte protocol, Func<IPAddress, ushort, IPAddress, ushort, bool> stale) =>
         DeleteWhere(family, (orig, reply) =>
-            Endpoint(orig, protocol, destination: true) is { } to && Endpoint(reply, protocol, destination: false) is { } from
-            && !(to.Address.Equals(from.Address) && to.Port == from.Port) && stale(to.Address, to.Port, from.Address, from.Port));
+            Read(orig) is { } o && o.Protocol == protocol && Read(reply) is { } r && r.Protocol == protocol
+            && !(o.Destination.Equals(r.Source) && o.DestinationPort == r.SourcePort) && stale(o.Destination, o.DestinationPort, r.Source, r.SourcePort));
 
     /// <summary>
     /// Deletes the entries of flows from or to any of <paramref name="addresses"/> (any protocol,
@@ -48,22 +49,12 @@ public static class Conntrack
         {
             if (addresses.Any(a => AddressFamilies.Of(a) == family))
             {
-                cleared += DeleteWhere(family, (orig, reply) => Involves(orig, addresses) || Involves(reply, addresses));
+                cleared += DeleteWhere(family, (orig, reply) => Involves(Read(orig)) || Involves(Read(reply)));
             }
         }
         return cleared;
-    }
 
-    private static bool Involves(ReadOnlySpan<byte> tuple, IReadOnlySet<IPAddress> addresses)
-    {
-        var t = new Attributes(tuple);
-        if (!t.TryGet(TupleIp, out var ipNest)) return false;
-        var ip = new Attributes(ipNest);
-        foreach (var type in (ReadOnlySpan<ushort>)[IpV4Src, IpV4Dst, IpV6Src, IpV6Dst])
-        {
-            if (ip.TryGet(type, out var address) && addresses.Contains(new IPAddress(address))) return true;
-        }
-        return false;
+        bool Involves(Tuple? t) => t is { } flow && (addresses.Contains(flow.Source) || addresses.Contains(flow.Destination));
     }
 
     private static int DeleteWhere(byte family, Func<ReadOnlySpan<byte>, ReadOnlySpan<byte>, bool> doomedIf)
@@ -99,29 +90,20 @@ public static class Conntrack
         return doomed.Count;
     }
 
-    private static bool Matches(ReadOnlySpan<byte> tuple, byte protocol, IPAddress? source = null, ushort sourcePort = 0, IPAddress? destination = null, ushort destinationPort = 0)
-    {
-        var t = new Attributes(tuple);
-        if (!t.TryGet(TupleIp, out var ipNest) || !t.TryGet(TupleProto, out var protoNest)) return false;
-        var ip = new Attributes(ipNest);
-        var proto = new Attributes(protoNest);
-        if (!proto.TryGet(ProtoNum, out var num) || num.Length < 1 || num[0] != protocol) return false;
-        var v4 = (source ?? destination)!.AddressFamily == AddressFamily.InterNetwork;
-        if (source is not null && !(ip.TryGet(v4 ? IpV4Src : IpV6Src, out var s) && source.Equals(new IPAddress(s)) && Port(proto, ProtoSrcPort) == sourcePort)) return false;
-        if (destination is not null && !(ip.TryGet(v4 ? IpV4Dst : IpV6Dst, out var d) && destination.Equals(new IPAddress(d)) && Port(proto, ProtoDstPort) == destinationPort)) return false;
-        return true;
-    }
+    /// <summary>One direction of a tracked flow.</summary>
+    private readonly record struct Tuple(byte Protocol, IPAddress Source, ushort SourcePort, IPAddress Destination, ushort DestinationPort);
 
-    /// <summary>A tuple's destination (or source) address and port, for the protocol given; null for another protocol.</summary>
-    private static (IPAddress Address, ushort Port)? Endpoint(ReadOnlySpan<byte> tuple, byte protocol, bool destination)
+    /// <summary>Reads a tuple attribute (either family); null when it lacks its addresses.</summary>
+    private static Tuple? Read(ReadOnlySpan<byte> tuple)
     {
         var t = new Attributes(tuple);
-        if (!t.TryGet(TupleIp, out var ipNest) || !t.TryGet(TupleProto, out var protoNest)) return null;
+        if (!t.TryGet(TupleIp, out var ipNest)) return null;
         var ip = new Attributes(ipNest);
-        var proto = new Attributes(protoNest);
-        if (!proto.TryGet(ProtoNum, out var num) || num.Length < 1 || num[0] != protocol) return null;
-        if (!ip.TryGet(destination ? IpV4Dst : IpV4Src, out var address) && !ip.TryGet(destination ? IpV6Dst : IpV6Src, out address)) return null;
-        return (new IPAddress(address), Port(proto, destination ? ProtoDstPort : ProtoSrcPort));
+        if (!ip.TryGet(IpV4Src, out var source) && !ip.TryGet(IpV6Src, out source)) return null;
+        if (!ip.TryGet(IpV4Dst, out var destination) && !ip.TryGet(IpV6Dst, out destination)) return null;
+        var proto = new Attributes(t.TryGet(TupleProto, out var protoNest) ? protoNest : default);
+        var protocol = proto.TryGet(ProtoNum, out var num) && num.Length >= 1 ? num[0] : (byte)0;
+        return new Tuple(protocol, new IPAddress(source), Port(proto, ProtoSrcPort), new IPAddress(destination), Port(proto, ProtoDstPort));
     }
 
     private static ushort Port(Attributes proto, ushort type) => proto.TryGet(type, out var p) && p.Length >= 2 ? BinaryPrimitives.ReadUInt16BigEndian(p) : (ushort)0;

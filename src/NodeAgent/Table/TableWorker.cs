@@ -117,10 +117,11 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
         }
     }
 
-    // Each endpoint's uid and addresses as last seen, and addresses whose holder left and whose
-    // flows are still to be cleared (this thread only).
-    private readonly Dictionary<string, (string Uid, string[] Ips)> _addresses = new(StringComparer.Ordinal);
+    // Each endpoint's uid and addresses as last seen (and the pass that saw them), and addresses
+    // whose holder left and whose flows are still to be cleared (this thread only).
+    private readonly Dictionary<string, (string Uid, string[] Ips, long Pass)> _addresses = new(StringComparer.Ordinal);
     private readonly HashSet<System.Net.IPAddress> _departed = [];
+    private long _pass;
 
     /// <summary>
     /// Clears the connection tracking entries of addresses whose endpoint was deleted or gave them
@@ -132,20 +133,14 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
     /// </summary>
     private int ClearDepartedAddresses(WatchSync.TableWork work)
     {
+        _pass++;
+        foreach (var (key, endpoint) in work.Endpoints) Hold(key, endpoint?.Metadata?.Uid ?? "", endpoint?.Status?.Ips.ToArray() ?? []);
         if (work.Full)
         {
-            var now = work.Endpoints.ToDictionary(e => e.Key, e => Holding(e.Value), StringComparer.Ordinal);
-            foreach (var (key, had) in _addresses) Depart(had, now.GetValueOrDefault(key, (Uid: "", Ips: [])));
-            _addresses.Clear();
-            foreach (var (key, holding) in now) if (holding.Ips.Length > 0) _addresses[key] = holding;
-        }
-        else
-        {
-            foreach (var (key, endpoint) in work.Endpoints)
+            // A full pass lists every endpoint: one it did not list is gone.
+            foreach (var (key, had) in _addresses)
             {
-                var holding = Holding(endpoint);
-                if (_addresses.TryGetValue(key, out var had)) Depart(had, holding);
-                if (holding.Ips.Length > 0) _addresses[key] = holding; else _addresses.Remove(key);
+                if (had.Pass != _pass) Hold(key, "", []);
             }
         }
         if (_departed.Count == 0) return 0;
@@ -154,15 +149,17 @@ public sealed partial class TableWorker(WatchSync sync, AgentOptions options, No
         return cleared;
     }
 
-    private static (string Uid, string[] Ips) Holding(Endpoint? endpoint) =>
-        (endpoint?.Metadata?.Uid ?? "", endpoint?.Status?.Ips.ToArray() ?? []);
-
-    private void Depart((string Uid, string[] Ips) had, (string Uid, string[] Ips) now)
+    private void Hold(string key, string uid, string[] ips)
     {
-        foreach (var ip in had.Ips)
+        if (_addresses.TryGetValue(key, out var had))
         {
-            if ((had.Uid != now.Uid || Array.IndexOf(now.Ips, ip) < 0) && System.Net.IPAddress.TryParse(ip, out var address)) _departed.Add(address);
+            foreach (var ip in had.Ips)
+            {
+                if ((had.Uid != uid || Array.IndexOf(ips, ip) < 0) && System.Net.IPAddress.TryParse(ip, out var address)) _departed.Add(address);
+            }
         }
+        // Removing while the full pass enumerates is allowed; adding happens only for listed keys.
+        if (ips.Length > 0) _addresses[key] = (uid, ips, _pass); else _addresses.Remove(key);
     }
 
     // Elements per policy group in the table, for the policy entries gauge (this thread only).

@@ -45,25 +45,26 @@ public sealed class AuthorizationInterceptor(IGrainFactory grains) : Interceptor
     {
         var caller = Caller.Of(context);
         string? storedNode = null;
-        if (AccessRules.NeedsStoredEndpoint(caller, context.Method) && request is Endpoint update)
+        if (AccessRules.NeedsStoredEndpoint(caller, context.Method) && EndpointNamedBy(request) is (string ns, string name))
         {
-            // The update is refused anyway if it names another node than the stored one (a node
-            // is fixed), but the denial names where the endpoint is.
-            var key = ResourceHandlers<Endpoint, IEndpointGrain>.KeyOf(ResourceKinds.Endpoint, update.Metadata?.Namespace ?? "", update.Metadata?.Name ?? "");
-            storedNode = (await grains.Get<IEndpointGrain>(key).GetAsync().ConfigureAwait(false)).Spec?.Node;
-        }
-        else if (AccessRules.NeedsStoredEndpoint(caller, context.Method) && request is DeleteRequest delete)
-        {
-            // The node is that of the endpoint as stored; the delete is made conditional on that
-            // revision, so an endpoint replaced in between (on another node) is not deleted: ABORTED.
-            var key = ResourceHandlers<Endpoint, IEndpointGrain>.KeyOf(ResourceKinds.Endpoint, delete.Namespace, delete.Name);
-            var stored = await grains.Get<IEndpointGrain>(key).GetAsync().ConfigureAwait(false);
+            var stored = await grains.Get<IEndpointGrain>(ResourceHandlers<Endpoint, IEndpointGrain>.KeyOf(ResourceKinds.Endpoint, ns, name)).GetAsync().ConfigureAwait(false);
             storedNode = stored.Spec?.Node;
-            if (string.IsNullOrEmpty(delete.Etag)) delete.Etag = stored.Metadata.Etag;
+            // An update naming another node than the stored one is refused anyway (a node is
+            // fixed), but the denial names where the endpoint is. A delete is made conditional on
+            // the revision read, so an endpoint replaced in between (on another node) is not
+            // deleted: ABORTED.
+            if (request is DeleteRequest delete && string.IsNullOrEmpty(delete.Etag)) delete.Etag = stored.Metadata.Etag;
         }
         if (AccessRules.Denial(caller, context.Method, request, storedNode) is { } denial)
         {
             throw new RpcException(new Status(StatusCode.PermissionDenied, denial));
         }
     }
+
+    private static (string Namespace, string Name)? EndpointNamedBy(object? request) => request switch
+    {
+        Endpoint update => (update.Metadata?.Namespace ?? "", update.Metadata?.Name ?? ""),
+        DeleteRequest delete => (delete.Namespace, delete.Name),
+        _ => null,
+    };
 }
