@@ -237,7 +237,16 @@ public sealed class PolicyChangeTests(PolicyCluster bed)
         // 10.60.0.0/16 without 100 single addresses (none of them a pod's): 101 ranges, over the limit.
         var holes = Enumerable.Range(1, 100).Select(i => $"10.60.250.{i * 2}/32").ToArray();
         var policy = PolicyTruthTableTests.Policy("x", "too-wide", Select("pod", "a"), ingress: [Rule([Block("10.60.0.0/16", holes)])]);
-        await bed.Cluster.Client.NetworkPolicies.CreateAsync(policy);
+        var created = await bed.Cluster.Client.NetworkPolicies.CreateAsync(policy);
+        // Waiting for it at once: programmed, but closed instead of as written, and the wait says so.
+        foreach (var (kind, ns, name) in new[] { (Kind.NetworkPolicy, "x", "too-wide"), (Kind.Endpoint, "x", "a") })
+        {
+            var refused = await Assert.ThrowsAsync<RpcException>(() => bed.Cluster.Client.WaitProgrammedAsync(
+                new WaitProgrammedRequest { Kind = kind, Namespace = ns, Name = name, TimeoutSeconds = 30 }));
+            Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+            Assert.Contains($"but not as written: host-{target.Host}: x/a closed for ingress (x/too-wide): ", refused.Status.Detail);
+            Assert.Contains($"limit of {PolicyCluster.EntryLimit}", refused.Status.Detail);
+        }
 
         var issue = (await NodeStatusAsync(target, n => n.Status.Agent?.PolicyIssues.Any(i => i.Endpoint == "x/a") == true)).Status.Agent.PolicyIssues.Single(i => i.Endpoint == "x/a");
         Assert.Equal("Ingress", issue.Direction);
@@ -254,8 +263,9 @@ public sealed class PolicyChangeTests(PolicyCluster bed)
 
         policy.Spec.Ingress[0].Peers[0].IpBlock.Except.Clear();
         policy.Spec.Ingress[0].Peers[0].IpBlock.Except.Add(holes.Take(10));
-        await bed.Cluster.Client.NetworkPolicies.UpdateAsync(policy);
-        await SettleAsync([source], target, open: true);
+        var fixedPolicy = await bed.Cluster.Client.NetworkPolicies.UpdateAsync(policy);
+        await bed.Cluster.Client.WaitProgrammedAsync(new WaitProgrammedRequest { Kind = Kind.NetworkPolicy, Namespace = "x", Name = "too-wide", Etag = fixedPolicy.Metadata.Etag, TimeoutSeconds = 30 });
+        Assert.True(await PolicyCluster.ProbeAsync(source.Netns, target.Ip, Protocol.Tcp, 80), "open right after the wait for the fixed policy");
         await NodeStatusAsync(target, n => n.Status.Agent?.PolicyIssues.Count == 0);
     }
 

@@ -264,6 +264,35 @@ public sealed class WatchApiTests
         Assert.Equal("after-the-stall", NameOf(events.Current));
     }
 
+    /// <summary>
+    /// A watcher without a token that stalls until what it still needs is compacted away: the
+    /// stream ends OUT_OF_RANGE saying it fell behind, and names no request field (its request
+    /// carried no token to blame).
+    /// </summary>
+    [Fact]
+    public async Task A_watcher_that_falls_behind_compaction_is_told_so_not_blamed_for_a_token()
+    {
+        await using var silo = await SiloInstance.StartAsync("--Silo:WatchBuffer=64", "--Store:Partitions=1");
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await using var events = silo.Client.WatchAsync(new WatchRequest { Kinds = { Kind.Namespace } }, Calls.Until(stop.Token)).GetAsyncEnumerator();
+        while (await events.MoveNextAsync() && !events.Current.InitialEventsEnd) { }
+
+        const int count = 3_000;
+        await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 8 },
+            async (i, _) => await silo.Client.Namespaces.CreateAsync(Namespace($"behind-{i:0000}")));
+        silo.Store.Store.Compact(retain: 3);
+
+        var read = 0;
+        var error = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            while (await events.MoveNextAsync()) read++;
+        });
+        Assert.True(read < count, "every change arrived: the stream never fell behind the compaction");
+        Assert.Equal(StatusCode.OutOfRange, error.StatusCode);
+        Assert.StartsWith("the watch fell behind", error.Status.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain("resume_token", error.Status.Detail, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Shutdown_EndsOpenWatchesCleanly()
     {

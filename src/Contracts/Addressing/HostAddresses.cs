@@ -19,9 +19,14 @@ public static class HostAddresses
     /// </summary>
     public static IPAddress? Parse(string text, out string? problem)
     {
-        if (!IPAddress.TryParse(text, out var address) || !IsCanonicalInput(text, address))
+        if (!IPAddress.TryParse(text, out var address) || !IsPlainForm(text, address))
         {
             problem = $"{Quote(text)} is not an IPv4 (dotted quad) or IPv6 address";
+            return null;
+        }
+        if (Unusual(text, address) is { } reason)
+        {
+            problem = $"{Quote(text)} {reason}";
             return null;
         }
         problem = null;
@@ -29,23 +34,31 @@ public static class HostAddresses
     }
 
     /// <summary>
-    /// Whether <paramref name="text"/>, which parsed as <paramref name="address"/>, is written the way
-    /// every other tool reads it: IPv4 as a dotted quad, IPv6 without a zone or a mapped IPv4.
+    /// Whether <paramref name="text"/>, which parsed as <paramref name="address"/>, is a plain
+    /// address form: IPAddress also reads "1", "1.2.3", "0x7f.1" and "010.1.1.1" (octal), and
+    /// only the dotted quad of decimal parts is an IPv4 address here.
     /// </summary>
-    public static bool IsCanonicalInput(ReadOnlySpan<char> text, IPAddress address)
+    public static bool IsPlainForm(ReadOnlySpan<char> text, IPAddress address)
     {
-        if (address.AddressFamily == AddressFamily.InterNetworkV6)
-        {
-            // A zone ("%eth0") names an interface of one host, not an address of the network.
-            return address.ScopeId == 0 && !text.Contains('%') && !address.IsIPv4MappedToIPv6;
-        }
-        // IPAddress also reads "1", "1.2.3", "0x7f.1" and "010.1.1.1" (octal): only the plain form is an address here.
+        if (address.AddressFamily == AddressFamily.InterNetworkV6) return true;
         var parts = 0;
         foreach (var range in text.Split('.'))
         {
             if (++parts > 4 || !IsDecimal(text[range], 3)) return false;
         }
         return parts == 4;
+    }
+
+    /// <summary>
+    /// Why an address in plain form is still not one of the network ("is …", "has …"), or null:
+    /// a mapped IPv4 is written as itself, and a zone ("%eth0") names an interface of one host.
+    /// </summary>
+    public static string? Unusual(ReadOnlySpan<char> text, IPAddress address)
+    {
+        if (address.AddressFamily != AddressFamily.InterNetworkV6) return null;
+        if (address.IsIPv4MappedToIPv6) return $"is an IPv4-mapped IPv6 address: write the IPv4 address itself ({address.MapToIPv4()})";
+        if (address.ScopeId != 0 || text.Contains('%')) return "has a zone (%…): it names an interface of one host, not an address of the network";
+        return null;
     }
 
     /// <summary>1 to <paramref name="maxDigits"/> ASCII digits, with no leading zero unless the number is 0.</summary>

@@ -63,15 +63,15 @@ public readonly record struct IpPrefix(UInt128 Network, int Length, AddressFamil
         var slash = text.IndexOf('/');
         var lengthText = slash < 0 ? default : text.AsSpan(slash + 1);
         if (slash < 0 || !IPAddress.TryParse(text.AsSpan(0, slash), out var address) ||
-            (canonical && (!HostAddresses.IsCanonicalInput(text.AsSpan(0, slash), address) || !HostAddresses.IsDecimal(lengthText, 3))) ||
+            (canonical && (!HostAddresses.IsPlainForm(text.AsSpan(0, slash), address) || !HostAddresses.IsDecimal(lengthText, 3))) ||
             !int.TryParse(lengthText, System.Globalization.NumberStyles.None, null, out var length))
         {
             problem = $"{HostAddresses.Quote(text)} is not a CIDR (an IPv4 dotted quad of decimal parts without leading zeros, or an IPv6 address; '/'; a prefix length)";
             return null;
         }
-        if (address.IsIPv4MappedToIPv6 || (address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0))
+        if (HostAddresses.Unusual(text.AsSpan(0, slash), address) is { } reason)
         {
-            problem = $"{HostAddresses.Quote(text)} must be a plain IPv4 or IPv6 prefix";
+            problem = $"{HostAddresses.Quote(text)}: the address {reason}";
             return null;
         }
         var value = ToNumber(address);

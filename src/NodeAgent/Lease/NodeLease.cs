@@ -19,6 +19,8 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
     private readonly object _statusLock = new();
     // Starts empty, so the first heartbeat tells the control plane this node has an agent.
     private AgentStatus? _status = new(), _reported;
+    // Completed (and replaced) each time a heartbeat delivers a status.
+    private TaskCompletionSource _delivered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Completes once the node is registered with the control plane.</summary>
     public Task Registered => _registered.Task;
@@ -51,6 +53,25 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
         }
     }
 
+    /// <summary>
+    /// Completes once the status reported so far has reached the control plane. The programmed
+    /// position waits for it: a position must not tell a waiter that a pass is in force before
+    /// the issues that pass found (an endpoint closed, say) are stored.
+    /// </summary>
+    public async Task StatusDeliveredAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task delivered;
+            lock (_statusLock)
+            {
+                if (ReferenceEquals(_status, _reported)) return;
+                delivered = _delivered.Task;
+            }
+            await delivered.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         // The other nodes send this node's overlay traffic to the address: said once, at start,
@@ -77,7 +98,12 @@ public sealed partial class NodeLease(ControlPlaneClient client, AgentOptions op
                 AgentStatus? status;
                 lock (_statusLock) status = ReferenceEquals(_status, _reported) ? null : _status;
                 var lease = await client.HeartbeatAsync(options.NodeName, Calls.Within(TimeSpan.FromSeconds(5), stoppingToken), status);
-                if (status is not null) _reported = status;
+                if (status is not null)
+                {
+                    TaskCompletionSource delivered;
+                    lock (_statusLock) (_reported, delivered, _delivered) = (status, _delivered, new(TaskCreationOptions.RunContinuationsAsynchronously));
+                    delivered.TrySetResult();
+                }
                 (backoff, away) = (FirstBackoff, false);
                 await _report.WaitAsync(TimeSpan.FromSeconds(Math.Max(1, lease.LeaseSeconds / 3.0)), stoppingToken);
             }

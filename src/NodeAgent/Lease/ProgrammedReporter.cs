@@ -11,12 +11,13 @@ namespace ControlPlane.NodeAgent.Lease;
 /// <see cref="ProgrammedProgress"/>) as soon as it moves, coalescing whatever moves while a
 /// report is on its way into the next one, and again every <see cref="Repeat"/> so that a
 /// control plane that restarted learns it without waiting for a change. Failures are retried
-/// with the next move or repeat; they never touch the data path.
+/// with the next move or repeat; they never touch the data path. A position follows the agent's
+/// status (its policy issues) up to it: see <see cref="NodeLease.StatusDeliveredAsync"/>.
 /// </summary>
 public sealed partial class ProgrammedReporter(ControlPlaneClient client, WatchSync sync, NodeLease lease, AgentOptions options, ILogger<ProgrammedReporter> logger)
     : BackgroundService
 {
-    private static readonly TimeSpan Repeat = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan Repeat = TimeSpan.FromSeconds(5), StatusWait = TimeSpan.FromSeconds(5);
     private readonly SemaphoreSlim _moved = new(0, 1);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -34,6 +35,15 @@ public sealed partial class ProgrammedReporter(ControlPlaneClient client, WatchS
                 {
                     try
                     {
+                        // The issues of the passes up to this position first (a control plane
+                        // that takes no heartbeat for a while gets the position anyway).
+                        try
+                        {
+                            await lease.StatusDeliveredAsync(stoppingToken).WaitAsync(StatusWait, stoppingToken);
+                        }
+                        catch (TimeoutException)
+                        {
+                        }
                         await client.ReportProgrammedAsync(options.NodeName, position, Calls.Within(TimeSpan.FromSeconds(5), stoppingToken));
                         sent = position;
                         failing = false;

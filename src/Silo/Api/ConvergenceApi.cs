@@ -48,7 +48,40 @@ public sealed class ConvergenceService(IGrainFactory grains, DurableStore store,
                 $"{kind.Name} '{key}' at etag {revision} is programmed on {coverage.ProgrammedNodes} of {coverage.ReadyNodes} counted nodes after {until.TotalSeconds:0.#} s; "
                 + $"missing: {string.Join(", ", coverage.Missing)}");
         }
+        if (await ClosedInsteadAsync(kind, key).ConfigureAwait(false) is { Count: > 0 } closed)
+        {
+            // In the kernel, but not as written: the nodes closed endpoints rather than apply it.
+            throw new ControlPlaneException(ErrorCode.FailedPrecondition,
+                $"{kind.Name} '{key}' at etag {revision} is programmed on {coverage.ProgrammedNodes} of {coverage.ReadyNodes} counted nodes, but not as written: "
+                + string.Join("; ", closed.Take(3)) + (closed.Count > 3 ? $"; and {closed.Count - 3} more (netctl get nodes)" : ""));
+        }
         return new WaitProgrammedResponse { Programmed = coverage };
+    }
+
+    /// <summary>
+    /// The policy issues that ready nodes' agents report for a policy (every endpoint it closed)
+    /// or an endpoint (closed by a policy that could not be applied), as "node: endpoint closed
+    /// for direction (policies): reason". An agent sends its issues before the programmed
+    /// position they go with, so a position that satisfied a wait has its issues stored here.
+    /// </summary>
+    private async Task<List<string>> ClosedInsteadAsync(IResourceKind kind, string key)
+    {
+        var closed = new List<string>();
+        if (kind != ResourceKinds.NetworkPolicy && kind != ResourceKinds.Endpoint) return closed;
+        var nodes = await store.Store.ListAsync([ResourceKinds.Node.Name], null, null, int.MaxValue).ConfigureAwait(false);
+        foreach (var stored in nodes.Objects)
+        {
+            var status = Node.Parser.ParseFrom(stored.Data).Status;
+            if (status is not { Ready: true, Agent: { } agent }) continue;
+            foreach (var issue in agent.PolicyIssues)
+            {
+                if (kind == ResourceKinds.Endpoint ? issue.Endpoint == key : issue.Policies.Contains(key))
+                {
+                    closed.Add($"{stored.Key}: {issue.Endpoint} closed for {issue.Direction.ToLowerInvariant()} ({string.Join(", ", issue.Policies)}): {issue.Reason}");
+                }
+            }
+        }
+        return closed;
     }
 
     public override Task<ConvergenceStatusResponse> Status(ConvergenceStatusRequest request, ServerCallContext context) =>

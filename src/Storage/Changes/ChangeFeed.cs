@@ -132,7 +132,17 @@ public sealed class ChangeFeed : IDisposable
             if (_fromLog)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                await ReadLogPageAsync().ConfigureAwait(false);
+                try
+                {
+                    await ReadLogPageAsync().ConfigureAwait(false);
+                }
+                catch (ControlPlaneException e) when (e.Code == ErrorCode.RevisionCompacted)
+                {
+                    // Not the caller's token at fault (that was read when the feed opened): this
+                    // stream, token or not, fell behind what the log retains.
+                    throw new ControlPlaneException(ErrorCode.RevisionCompacted,
+                        "the watch fell behind: it was read too slowly, and the changes it still needs are no longer in the retained change log; list and watch again", inner: e);
+                }
                 continue;
             }
             if (idle == TimeSpan.Zero || (idle != Timeout.InfiniteTimeSpan && Stopwatch.GetElapsedTime(_lastItem) >= idle))
