@@ -193,6 +193,39 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
     /// that silo the binding outlives it for its lease, so a restart on the wrong database is
     /// refused too.
     /// </summary>
+    /// <summary>
+    /// A silo given another service range and ClusterSet id than its cluster's running silo
+    /// (same database, same membership) would hand out service addresses from its own range for
+    /// the grains placed on it, and announce another cluster to the ClusterSet. It stops at start
+    /// with exit code 2 naming each setting and both values, and the running silo keeps serving.
+    /// </summary>
+    [Fact]
+    public async Task ASiloWithOtherClusterWideSettings_IsRefusedAtStart_NamingEachSetting()
+    {
+        await using var cluster = await LocalCluster.StartAsync(silos: 1);
+        using var client = new ControlPlaneClient(cluster.SiloAddress(1));
+        await client.Namespaces.CreateAsync(Fixtures.Namespace("shop"), Calls.Within(TimeSpan.FromSeconds(30)));
+        string[] args = ["--Silo:Port=0", "--Dns:Enabled=false", $"--Silo:DataDirectory={Path.Combine(cluster.Directory, "other-settings")}", "--Cluster:Membership=redis",
+            $"--Cluster:Redis=127.0.0.1:{cluster.Setting("REDIS_PORT")}", "--Cluster:AdvertisedAddress=127.0.0.1",
+            "--Store:Provider=postgres", $"--Store:Postgres={cluster.Postgres}", "--Store:SiloId=other-settings",
+            "--ControlPlane:ServiceIpv4Cidr=10.97.0.0/16", "--ClusterSet:ClusterId=another"];
+
+        var (code, text) = await HostingTests.RunAsync("ControlPlane.Silo", args);
+
+        Assert.Equal(2, code);
+        Assert.Contains("runs with other settings than this silo's: ControlPlane:ServiceIpv4Cidr is '10.96.0.0/16' on the cluster's running silos, '10.97.0.0/16' here; "
+            + "ClusterSet:ClusterId is 'default' on the cluster's running silos, 'another' here.", text);
+        Assert.DoesNotContain("UnderlayMtu", text);
+        await client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "net" }, Spec = new NetworkSpec { Vni = 70, Ipv4Cidr = "10.70.0.0/16" } },
+            Calls.Within(TimeSpan.FromSeconds(30)));
+        var service = await client.Services.CreateAsync(new Service
+        {
+            Metadata = new ObjectMeta { Name = "web", Namespace = "shop" },
+            Spec = new ServiceSpec { Network = "net", Ports = { new ServicePort { Port = 80, Protocol = Protocol.Tcp } } },
+        }, Calls.Within(TimeSpan.FromSeconds(30)));
+        Assert.StartsWith("10.96.", service.Status.ClusterIps[0], StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task ASiloOnAnotherDatabase_WithTheClustersMembership_IsRefusedAtStart_NamingBothDatabases()
     {

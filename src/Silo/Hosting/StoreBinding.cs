@@ -16,8 +16,17 @@ namespace ControlPlane.Silo.Hosting;
 /// its running silos keep renewing: a silo whose store is another one stops at start, naming both
 /// (exit code 1), before it joins. A cluster that has been stopped for longer than the lease may
 /// start again on another database.
+/// <para>
+/// The settings every silo of a cluster must share (<see cref="SharedSettings"/>: the service
+/// ranges, the underlay MTU, the node lease, the ClusterSet identity) are bound the same way,
+/// under a key of their own: a silo given other values would hand out service addresses from
+/// another range, or announce another cluster to the ClusterSet, for the grains placed on it. It
+/// stops at start (exit code 2) naming each setting that differs; to change them, stop every silo
+/// for the lease.
+/// </para>
 /// </summary>
-internal sealed class StoreBinding(ClusterOptions cluster, StoreOptions store, DurableStore durable, ILogger<StoreBinding> log) : BackgroundService
+internal sealed class StoreBinding(ClusterOptions cluster, StoreOptions store, DurableStore durable, ControlPlane.Grains.ControlPlaneOptions controlPlane,
+    ControlPlane.Grains.ClusterSet.ClusterSetOptions clusterSet, ILogger<StoreBinding> log) : BackgroundService
 {
     /// <summary>How long the binding outlives the last silo that renewed it.</summary>
     public static readonly TimeSpan Lease = TimeSpan.FromSeconds(30);
@@ -36,10 +45,25 @@ internal sealed class StoreBinding(ClusterOptions cluster, StoreOptions store, D
         """;
 
     private ConnectionMultiplexer? _redis;
-    private string? _value;
+    private string? _value, _settings;
 
     /// <summary>The Redis key of a cluster's binding (beside Orleans' "{service}/members/{cluster}").</summary>
     public static string Key(ClusterOptions cluster) => $"{cluster.ServiceId}/store/{cluster.ClusterId}";
+
+    /// <summary>The Redis key of the settings a cluster's silos share.</summary>
+    public static string SettingsKey(ClusterOptions cluster) => $"{cluster.ServiceId}/settings/{cluster.ClusterId}";
+
+    /// <summary>
+    /// The settings every silo of a cluster must give alike, as "Section:Key=value" joined by ';'
+    /// (no value holds a space, a ';' or an '=': each is validated before this).
+    /// </summary>
+    public static string SharedSettings(ControlPlane.Grains.ControlPlaneOptions controlPlane, ControlPlane.Grains.ClusterSet.ClusterSetOptions clusterSet) => string.Join(";",
+        $"ControlPlane:ServiceIpv4Cidr={controlPlane.ServiceIpv4Cidr}", $"ControlPlane:ServiceIpv6Cidr={controlPlane.ServiceIpv6Cidr}",
+        string.Create(CultureInfo.InvariantCulture, $"ControlPlane:UnderlayMtu={controlPlane.UnderlayMtu}"),
+        string.Create(CultureInfo.InvariantCulture, $"ControlPlane:NodeLeaseDuration={controlPlane.NodeLeaseDuration:c}"),
+        $"ClusterSet:ClusterId={clusterSet.ClusterId}", $"ClusterSet:Name={clusterSet.Name}");
+
+    private string Settings => _settings ??= SharedSettings(controlPlane, clusterSet);
 
     private string StoreId => durable.Partitions.StoreId.ToString("x16", CultureInfo.InvariantCulture);
 
@@ -53,6 +77,15 @@ internal sealed class StoreBinding(ClusterOptions cluster, StoreOptions store, D
         configuration.AbortOnConnectFail = false;
         _redis = ConnectionMultiplexer.Connect(configuration);
         var bound = Renew();
+        if (bound == Value && RenewSettings() is var shared && shared != Settings + " ")
+        {
+            var theirs = Parse(shared.TrimEnd());
+            var differing = Parse(Settings).Where(s => theirs.GetValueOrDefault(s.Key) != s.Value)
+                .Select(s => $"{s.Key} is '{theirs.GetValueOrDefault(s.Key) ?? "(unset)"}' on the cluster's running silos, '{s.Value}' here");
+            throw new ControlPlane.Contracts.Hosting.InvalidConfigurationException(
+                $"Invalid configuration:\n  cluster '{cluster.ClusterId}' (Cluster:ClusterId) runs with other settings than this silo's: {string.Join("; ", differing)}. " +
+                $"Every silo of a cluster must give them alike; to change them, stop every silo of the cluster for {Lease.TotalSeconds:F0} s");
+        }
         if (bound != Value)
         {
             throw new ControlPlaneException(ErrorCode.FailedPrecondition,
@@ -65,16 +98,23 @@ internal sealed class StoreBinding(ClusterOptions cluster, StoreOptions store, D
 
     private string Renew() => (string)_redis!.GetDatabase().ScriptEvaluate(Script, [Key(cluster)], [StoreId, Value, (long)Lease.TotalMilliseconds])!;
 
+    // The same lease, keyed by the settings themselves (a value is its identity and a space).
+    private string RenewSettings() => (string)_redis!.GetDatabase().ScriptEvaluate(Script, [SettingsKey(cluster)], [Settings, Settings + " ", (long)Lease.TotalMilliseconds])!;
+
+    private static Dictionary<string, string> Parse(string settings) => settings.Split(';')
+        .Select(s => s.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (_redis is null) return;
         using var timer = new PeriodicTimer(Renewal);
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
-            string bound;
+            string bound, shared;
             try
             {
                 bound = Renew();
+                shared = RenewSettings();
             }
             catch (RedisException e)
             {
@@ -86,6 +126,10 @@ internal sealed class StoreBinding(ClusterOptions cluster, StoreOptions store, D
             {
                 // The lease ran out while Redis was out of reach, and silos of another store took the cluster.
                 ProcessEnd.Now(log, $"cluster '{cluster.ClusterId}' now runs on another store ({Where(bound)}), not this silo's: stopping (exit code 1)", 1);
+            }
+            if (shared != Settings + " ")
+            {
+                ProcessEnd.Now(log, $"cluster '{cluster.ClusterId}' now runs with other settings ({shared.TrimEnd()}), not this silo's ({Settings}): stopping (exit code 2)", 2);
             }
         }
     }
