@@ -253,8 +253,9 @@ public sealed class ProtocolTests(CniBed bed)
 
     /// <summary>
     /// An agent that accepts the connection and never answers (stopped, or hung) is "try again
-    /// later" (11), as an unreachable one is, not a refusal; and a namespace the agent cannot see
-    /// (mounted only in the runtime's own mount namespace) is refused saying so.
+    /// later" (11), as an unreachable one is, not a refusal; a namespace the agent cannot see
+    /// (mounted only in the runtime's own mount namespace) is refused saying so, and so is the
+    /// host's own namespace, before anything is made there.
     /// </summary>
     [Fact]
     public async Task Add_HungAgentIsTryAgainLater_ANamespaceTheAgentCannotSeeIsNamed()
@@ -295,6 +296,18 @@ public sealed class ProtocolTests(CniBed bed)
         Assert.Contains("is not a network namespace as the node agent sees it", refused["details"]!.GetValue<string>(), StringComparison.Ordinal);
         var missing = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await Cluster.Client.Endpoints.GetAsync("default", EndpointIdentity.EndpointName($"hidden-{vni}")));
         Assert.Equal(Grpc.Core.StatusCode.NotFound, missing.StatusCode);
+
+        // The host's own namespace (a runtime misconfigured, or hostNetwork passed to the plugin):
+        // refused before anything is made, and the host keeps its interfaces and routes.
+        string HostState() => Shell.Must("ip", "netns", "exec", Cluster.Host(1), "sh", "-c", "ip -br addr; ip route; ip -6 route");
+        var before = HostState();
+        var own = Runtimes.Plugin(Cluster, 1, "ADD", config, $"own-{vni}", $"/run/netns/{Cluster.Host(1)}", interfaceName: "net7");
+        Assert.True(own.Code == 1, own.ToString());
+        Assert.Equal(103, own.Json["code"]!.GetValue<int>());
+        Assert.Contains("is the node agent's own network namespace (the host's)", own.Json["details"]!.GetValue<string>(), StringComparison.Ordinal);
+        missing = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await Cluster.Client.Endpoints.GetAsync("default", EndpointIdentity.EndpointName($"own-{vni}")));
+        Assert.Equal(Grpc.Core.StatusCode.NotFound, missing.StatusCode);
+        Assert.Equal(before, HostState());
     }
 
     /// <summary>

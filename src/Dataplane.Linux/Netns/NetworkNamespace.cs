@@ -74,6 +74,28 @@ public sealed partial class NetworkNamespace : IDisposable
         }
     }
 
+    /// <summary>
+    /// Whether <paramref name="path"/> is this process's own network namespace (for the node
+    /// agent: the host's): the same nsfs device and inode as /proc/self/ns/net.
+    /// </summary>
+    public static bool IsOwn(string path) => Identity(path) is { } identity && identity == Identity("/proc/self/ns/net");
+
+    private static (ulong Device, ulong Inode)? Identity(string path)
+    {
+        try
+        {
+            using var handle = File.OpenHandle(path);
+            // struct stat begins with st_dev and st_ino, 64 bits each, on x86-64 and arm64.
+            Span<byte> stat = stackalloc byte[256];
+            if (fstat((int)handle.DangerousGetHandle(), ref MemoryMarshal.GetReference(stat)) != 0) return null;
+            return (MemoryMarshal.Read<ulong>(stat), MemoryMarshal.Read<ulong>(stat[8..]));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Runs <paramref name="work"/> inside the namespace and returns its result.</summary>
     public T Invoke<T>(Func<T> work)
     {
@@ -102,4 +124,7 @@ public sealed partial class NetworkNamespace : IDisposable
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int ioctl(int fd, nuint request);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fstat(int fd, ref byte buffer);
 }

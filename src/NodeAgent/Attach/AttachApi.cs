@@ -39,6 +39,9 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
         if (!NetworkNamespace.IsNetworkNamespace(request.NetnsPath))
             throw new RpcException(new Status(StatusCode.InvalidArgument,
                 $"netns_path: '{request.NetnsPath}' is not a network namespace as the node agent sees it (the runtime and the agent must share the mount namespace it is mounted in)"));
+        if (NetworkNamespace.IsOwn(request.NetnsPath))
+            throw new RpcException(new Status(StatusCode.InvalidArgument,
+                $"netns_path: '{request.NetnsPath}' is the node agent's own network namespace (the host's): a workload is attached in a namespace of its own"));
         if (request.InterfaceName.Length is 0 or > 15 || request.InterfaceName.Contains('/'))
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"interface_name: '{request.InterfaceName}' is not a Linux interface name"));
         await WaitRegisteredAsync(cancellationToken);
