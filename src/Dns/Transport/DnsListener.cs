@@ -90,9 +90,10 @@ public sealed class DnsListener : IAsyncDisposable
         var loops = _options.Threads > 0 ? _options.Threads : Environment.ProcessorCount;
         for (var i = 0; i < loops; i++)
         {
-            // Blocking receive/send on dedicated threads: no async hand-off per datagram.
+            // Blocking receive/send on dedicated threads: no async hand-off per datagram. (The
+            // name, port included, fits Linux's 15 characters: top -H tells servers apart.)
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            new Thread(() => { UdpLoop(_stop.Token); done.SetResult(); }) { IsBackground = true, Name = $"dns-udp-{i}" }.Start();
+            new Thread(() => { UdpLoop(_stop.Token); done.SetResult(); }) { IsBackground = true, Name = $"dns-udp-{LocalEndPoint.Port}-{i}" }.Start();
             _loops.Add(done.Task);
         }
         _loops.Add(Task.Run(() => AcceptLoopAsync(_stop.Token)));
@@ -152,7 +153,9 @@ public sealed class DnsListener : IAsyncDisposable
             }
             else if (length > 0)
             {
-                await _udp.SendToAsync(response.AsMemory(0, length), SocketFlags.None, client, _stop.Token).ConfigureAwait(false);
+                // Never an async operation on the listening socket: .NET would make it
+                // non-blocking for good, and the receive loops' recvmmsg would return EAGAIN at once.
+                _udp.SendTo(response.AsSpan(0, length), SocketFlags.None, client);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)

@@ -90,7 +90,15 @@ internal sealed unsafe class MultiMessageUdp : IDisposable
             if (count <= 0)
             {
                 var errno = Marshal.GetLastPInvokeError();
-                if (errno is 11 or 4) continue; // EAGAIN (receive timeout), EINTR
+                if (errno == 4) continue; // EINTR
+                if (errno == 11)
+                {
+                    // EAGAIN: the receive timeout passed; or the socket was made non-blocking
+                    // (an async operation on it), when waiting here keeps the loop from spinning.
+                    var wait = new PollFd { Fd = fd, Events = PollIn };
+                    poll(&wait, 1, 250);
+                    continue;
+                }
                 return; // EBADF and friends: the socket is closed
             }
             var replies = 0;
@@ -262,4 +270,17 @@ internal sealed unsafe class MultiMessageUdp : IDisposable
 
     [DllImport("libc", SetLastError = true)]
     private static extern int setsockopt(int fd, int level, int name, void* value, uint length);
+
+    private const short PollIn = 1;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int poll(PollFd* fds, nuint count, int timeoutMs);
 }
