@@ -210,6 +210,52 @@ public sealed class RequestedAddressTests
         }
     }
 
+    /// <summary>
+    /// As Kubernetes: a single-stack service becomes dual-stack when its ip_family_policy says so
+    /// (its primary address kept, an address of the other family taken), and single-stack again
+    /// (the second address given back); its primary family never changes. Across a restart the
+    /// address it took stays its own: the next service does not get it, and the one it gave back
+    /// can be taken.
+    /// </summary>
+    [Fact]
+    public async Task ASingleStackService_BecomesDualStackAndBack_KeepingItsPrimaryAddress()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "cp-silo-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            Service dual;
+            await using (var silo = await SiloInstance.StartInAsync(directory, ownsDirectory: false, "--ControlPlane:ServiceIpv6Cidr=fd00:96::/112"))
+            {
+                await SeedAsync(silo.Client);
+                var single = await silo.Client.Services.CreateAsync(Service("ns", "web", "net"));
+                var primary = Assert.Single(single.Status.ClusterIps);
+                dual = await silo.Client.Services.UpdateAsync(Family("web", "RequireDualStack", []));
+                Assert.Equal(["IPv4", "IPv6"], dual.Spec.IpFamilies);
+                Assert.Equal(primary, dual.Status.ClusterIps[0]);
+                Assert.StartsWith("fd00:96::", dual.Status.ClusterIps[1]);
+                var error = await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.UpdateAsync(Family("web", "PreferDualStack", ["IPv6", "IPv4"])), "spec.ip_families[0]");
+                Assert.Contains("primary", error.Status.Detail);
+            }
+            await using (var silo = await SiloInstance.StartInAsync(directory, ownsDirectory: false, "--ControlPlane:ServiceIpv6Cidr=fd00:96::/112"))
+            {
+                var held = dual.Status.ClusterIps[1];
+                var other = await silo.Client.Services.CreateAsync(Family("other", "", ["IPv6"]));
+                Assert.NotEqual(held, other.Status.ClusterIps[0]);
+                await Fails(StatusCode.AlreadyExists, () => silo.Client.Services.CreateAsync(Family("copy", "", [], held)), "ns/web");
+
+                var back = await silo.Client.Services.UpdateAsync(Family("web", "SingleStack", []));
+                Assert.Equal(["IPv4"], back.Spec.IpFamilies);
+                Assert.Equal([dual.Status.ClusterIps[0]], back.Status.ClusterIps);
+                var copy = await silo.Client.Services.CreateAsync(Family("copy", "", [], held));
+                Assert.Equal(held, copy.Status.ClusterIps[0]);
+            }
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task AService_GetsTheClusterIpItAsksFor_AndATakenOneNamesItsHolder()
     {

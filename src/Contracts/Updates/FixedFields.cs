@@ -14,7 +14,8 @@ public readonly record struct FixedField(string Field, string Stored, string Rea
 /// netctl, which plans an apply before it sends anything: one rule, so the plan never refuses
 /// what the server accepts (or the other way round). A field left empty in the update keeps the
 /// stored value and changes nothing. As in Kubernetes, a service changes type only to or from
-/// EXTERNAL_NAME, and then its network, families and virtual IPs are those of the new type.
+/// EXTERNAL_NAME, and then its network, families and virtual IPs are those of the new type; it
+/// may go from single- to dual-stack and back, keeping its primary family and address.
 /// </summary>
 public static class FixedFields
 {
@@ -54,8 +55,10 @@ public static class FixedFields
                 : new("spec.type", ApiName(was.Type), $"cannot change from {ApiName(was.Type)} to {ApiName(type)}: a service changes type only to or from EXTERNAL_NAME");
         }
         return now.Network != was.Network ? new("spec.network", was.Network, Immutable)
-            : was.IpFamilies.Count > 0 && now.IpFamilies.Count > 0 && !now.IpFamilies.SequenceEqual(was.IpFamilies) ? new("spec.ip_families", string.Join(",", was.IpFamilies), Immutable)
-            : was.IpFamilies.Count > 0 && now.IpFamilyPolicy.Length > 0 && now.IpFamilyPolicy != was.IpFamilyPolicy ? new("spec.ip_family_policy", was.IpFamilyPolicy, Immutable)
+            // As Kubernetes: a service goes from single- to dual-stack and back (its policy, and
+            // its second family), but its primary family stays.
+            : was.IpFamilies.Count > 0 && now.IpFamilies.Count > 0 && now.IpFamilies[0] != was.IpFamilies[0] ? new("spec.ip_families[0]", was.IpFamilies[0],
+                "cannot change: the primary (first) family is fixed; only the second family may be added or removed")
             : now.ClusterIps.Count > 0 && !SameAddresses(now.ClusterIps, was.ClusterIps) ? new("spec.cluster_ips", string.Join(",", was.ClusterIps), Immutable)
             : null;
     }

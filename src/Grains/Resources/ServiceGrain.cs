@@ -101,14 +101,42 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
     /// </summary>
     protected override async Task<Reservation?> PrepareUpdateAsync(Service current, Service updated)
     {
-        if (updated.Spec.Type == current.Spec.Type) return null;
+        if (updated.Spec.Type == current.Spec.Type) return await RestackAsync(current, updated);
         updated.Status.ClusterIps.Clear();
         if (updated.Spec.Network != current.Spec.Network) await RequireNetworkAsync(updated.Spec);
         return await ReserveAsync(updated);
     }
 
-    protected override Task AfterUpdateAsync(Service previous, Service updated) =>
-        updated.Spec.Type != previous.Spec.Type ? ReleaseAsync(previous) : Task.CompletedTask;
+    protected override Task AfterUpdateAsync(Service previous, Service updated)
+    {
+        if (updated.Spec.Type != previous.Spec.Type) return ReleaseAsync(previous);
+        // Back to single-stack: the second family's address is given back once that is durable.
+        var dropped = previous.Status.ClusterIps.Except(updated.Status.ClusterIps).ToArray();
+        return dropped.Length == 0 ? Task.CompletedTask
+            : GrainFactory.Get<IServiceIpAllocatorGrain>(ServiceIpAllocatorGrain.Cluster).ReleaseAsync(Key, dropped);
+    }
+
+    /// <summary>
+    /// A CLUSTER_IP service that gains its second family (single- to dual-stack) takes an address
+    /// of it, claimed in the update's commit; one that loses it keeps its primary address alone
+    /// (the other is released after the commit). Null when its families did not change.
+    /// </summary>
+    private async Task<Reservation?> RestackAsync(Service current, Service updated)
+    {
+        if (updated.Spec.Type != ServiceType.ClusterIp || updated.Spec.IpFamilies.SequenceEqual(current.Spec.IpFamilies)) return null;
+        var held = current.Status.ClusterIps;
+        string[] added = [];
+        var allocator = GrainFactory.Get<IServiceIpAllocatorGrain>(ServiceIpAllocatorGrain.Cluster);
+        if (updated.Spec.IpFamilies.Count > held.Count)
+        {
+            added = await allocator.AllocateAsync(Key, [updated.Spec.IpFamilies[1]], []);
+        }
+        updated.Status.ClusterIps.Clear();
+        updated.Status.ClusterIps.Add(held.Take(updated.Spec.IpFamilies.Count).Concat(added));
+        return new Reservation([.. updated.Status.ClusterIps.Select(ip => Claims.ServiceIp(IPAddress.Parse(ip)))],
+            () => added.Length == 0 ? Task.CompletedTask : allocator.ReleaseAsync(Key, added),
+            () => allocator.ResyncAsync());
+    }
 
     private async Task RequireNetworkAsync(ServiceSpec spec)
     {
@@ -145,7 +173,9 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
         // A service that changes type starts over, as a new one would.
         if ((spec.Type == ServiceType.Unspecified ? ServiceType.ClusterIp : spec.Type) != current.Spec.Type) return;
         if (spec.IpFamilyPolicy.Length == 0) spec.IpFamilyPolicy = current.Spec.IpFamilyPolicy;
+        // A new policy keeps the primary family; the second follows the policy.
         if (spec.IpFamilyPolicy == current.Spec.IpFamilyPolicy) spec.IpFamilies.Add(current.Spec.IpFamilies);
+        else spec.IpFamilies.Add(current.Spec.IpFamilies[0]);
     }
 
     /// <summary>
