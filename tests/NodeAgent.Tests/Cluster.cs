@@ -267,7 +267,7 @@ internal sealed class Cluster : IAsyncDisposable
         return string.Join('\n', lines);
     }
 
-    private void AddNamespace(string name)
+    internal void AddNamespace(string name)
     {
         Shell.Must("ip", "netns", "add", name);
         _namespaces.Add(name);

@@ -34,6 +34,32 @@ public sealed class LifecycleTests
     /// one) is a refusal with its reason in the log, not "unreachable". (A node name that is no
     /// DNS subdomain never gets this far: the agent refuses it at start.)
     /// </summary>
+    /// <summary>
+    /// An attach without a container id, of an endpoint whose workload still has its interface in
+    /// another namespace, is refused and moves nothing: the workload keeps its network. Once that
+    /// namespace is gone (its interface with it) the same attach wires the new one.
+    /// </summary>
+    [Fact]
+    public async Task An_attach_without_container_does_not_take_a_live_workloads_interface()
+    {
+        var (cluster, ips) = await TwoHostsAsync();
+        await using var _ = cluster;
+        var elsewhere = cluster.Pod("a2");
+        cluster.AddNamespace(elsewhere);
+        using var channel = ControlPlane.Contracts.Client.ControlPlaneChannel.ForUnixSocket(cluster.AgentSocket(1));
+        var agent = new Agent.AgentClient(channel);
+        var request = new AttachRequest { Namespace = "default", Name = "a", Network = "blue", NetnsPath = $"/var/run/netns/{elsewhere}", InterfaceName = "eth0" };
+
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await agent.AttachAsync(request, ControlPlane.Contracts.Client.Calls.Within(TimeSpan.FromSeconds(20))));
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Contains("is attached in another network namespace", refused.Status.Detail);
+        Assert.True(cluster.Ping("a", ips["b"], TimeSpan.FromSeconds(5)), "a lost its network: " + cluster.Diagnostics("a"));
+
+        cluster.RemovePod(cluster.Pod("a"));
+        var moved = await agent.AttachAsync(request, ControlPlane.Contracts.Client.Calls.Within(TimeSpan.FromSeconds(20)));
+        Assert.Equal(ips["a"], moved.Ips[0]);
+    }
+
     [Fact]
     public async Task An_agent_whose_node_is_refused_logs_the_reason()
     {

@@ -85,6 +85,12 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
         var prefixes = Prefixes(network);
         var host = EndpointWiring.HostSide.Of(key, endpoint.Status, Names.Table(network.Spec.Vni));
         var wiring = new EndpointWiring.Wiring(host.HostInterface, request.InterfaceName, host.Ips, host.Mac, host.Gateways, (int)endpoint.Status.Mtu, host.Table, prefixes);
+        // Without a container to tell a new ADD of the same workload from another caller, an
+        // attach does not take a live workload's interface away from it.
+        if (!created && request.ContainerId.Length == 0
+            && await Task.Run(() => EndpointWiring.JoinsAnother(request.NetnsPath, wiring.HostInterface, request.InterfaceName), cancellationToken))
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"endpoint {key} is attached in another network namespace, whose workload still has its interface; detach it first (or give container_id, for a container added again)"));
         pending.Add(wiring.HostInterface, key);
         EndpointWiring.Connected connected;
         try

@@ -54,6 +54,17 @@ public static class EndpointWiring
         });
     }
 
+    /// <summary>
+    /// Whether the endpoint's pair (<paramref name="hostInterface"/>) joins a namespace other than
+    /// <paramref name="netnsPath"/>: a veth lives only as long as both its namespaces, so that
+    /// namespace is alive, and its workload with it.
+    /// </summary>
+    public static bool JoinsAnother(string netnsPath, string hostInterface, string interfaceName)
+    {
+        using var rtnl = RouteNetlink.Open();
+        return rtnl.FindLink(hostInterface) is { } host && !VethPair.Joins(rtnl, host, netnsPath, interfaceName);
+    }
+
     /// <exception cref="InterfaceTakenException">The namespace has an interface of the wiring's name that is not the endpoint's.</exception>
     public static Connected Connect(string netnsPath, Wiring wiring, byte protocol)
     {
