@@ -25,6 +25,44 @@ public sealed class AgentTlsTests
         return agent;
     }
 
+    /// <summary>
+    /// A TLS client that offers no ALPN (openssl s_client, a load balancer's TLS probe, curl of
+    /// /healthz without --http2) is served HTTP/1.1 rather than logged as an error: the silo's
+    /// log keeps no fail or crit line for it, and gRPC clients (ALPN h2) are served as before.
+    /// </summary>
+    [Fact]
+    public async Task Silo_ServesTlsClientsWithoutAlpn_WithoutLoggingAnError()
+    {
+        using var pki = ClusterPki.Create();
+        var data = Path.Combine(Path.GetTempPath(), "sc-alpn-" + Guid.NewGuid().ToString("N"));
+        await using var silo = await SiloProcess.StartAsync(data, pki);
+        try
+        {
+            using var ca = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(pki.CaPath);
+            for (var i = 0; i < 3; i++)
+            {
+                using var tcp = new System.Net.Sockets.TcpClient();
+                await tcp.ConnectAsync(silo.Address.Host, silo.Address.Port);
+                await using var tls = new System.Net.Security.SslStream(tcp.GetStream());
+                await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+                {
+                    TargetHost = "localhost",
+                    RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate is not null && new System.Security.Cryptography.X509Certificates.X509Certificate2(certificate).Issuer == ca.Subject,
+                });
+                await tls.WriteAsync("GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"u8.ToArray());
+                var reply = await new StreamReader(tls).ReadToEndAsync();
+                Assert.StartsWith("HTTP/1.1 ", reply, StringComparison.Ordinal);
+            }
+            await silo.Client.Namespaces.ListAsync(new ControlPlane.Contracts.V1.ListRequest());
+        }
+        finally
+        {
+            var lines = await silo.TerminateAsync();
+            Assert.DoesNotContain(lines, l => l.Contains(" fail: ", StringComparison.Ordinal) || l.Contains(" crit: ", StringComparison.Ordinal));
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task Agent_WithItsNodesCertificate_RegistersAndHeartbeats_ButNotUnderAnotherName()
     {

@@ -101,10 +101,14 @@ public sealed class SiloTls
         return problems;
     }
 
-    /// <summary>Makes <paramref name="listen"/> an HTTPS (HTTP/2) endpoint asking for client certificates.</summary>
+    /// <summary>
+    /// Makes <paramref name="listen"/> an HTTPS endpoint asking for client certificates: HTTP/2
+    /// for gRPC (negotiated by ALPN), and HTTP/1.1 for a client that offers no ALPN (curl of
+    /// /healthz, a TLS probe), which an HTTP/2-only endpoint logged as an error per connection.
+    /// </summary>
     public void Listen(ListenOptions listen)
     {
-        listen.Protocols = HttpProtocols.Http2;
+        listen.Protocols = HttpProtocols.Http1AndHttp2;
         listen.UseHttps(new HttpsConnectionAdapterOptions
         {
             ServerCertificate = ServerCertificate,
