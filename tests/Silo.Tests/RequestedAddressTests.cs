@@ -248,6 +248,14 @@ public sealed class RequestedAddressTests
                 Assert.Equal([dual.Status.ClusterIps[0]], back.Status.ClusterIps);
                 var copy = await silo.Client.Services.CreateAsync(Family("copy", "", [], held));
                 Assert.Equal(held, copy.Status.ClusterIps[0]);
+
+                // One that asked for both of its addresses keeps, single-stack, only the first it asked for.
+                var asked = await silo.Client.Services.CreateAsync(Family("asked", "RequireDualStack", [], "10.96.0.77", "fd00:96::77"));
+                var single = await silo.Client.Services.UpdateAsync(Family("asked", "SingleStack", []));
+                Assert.Equal(["10.96.0.77"], single.Spec.ClusterIps);
+                Assert.Equal(["10.96.0.77"], single.Status.ClusterIps);
+                Assert.Equal("fd00:96::77", (await silo.Client.Services.CreateAsync(Family("reuse", "", [], "fd00:96::77"))).Status.ClusterIps[0]);
+                Assert.Equal(asked.Status.ClusterIps[0], single.Status.ClusterIps[0]);
             }
         }
         finally

@@ -189,8 +189,10 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
         var (was, now) = (current.Spec, requested.Spec);
         if (now.Type == was.Type)
         {
+            // The addresses asked for stay, but only of the families kept (back to single-stack
+            // drops the second).
             now.ClusterIps.Clear();
-            now.ClusterIps.Add(was.ClusterIps);
+            now.ClusterIps.Add(was.ClusterIps.Take(now.IpFamilies.Count));
         }
         current.Metadata.Labels.Clear();
         current.Metadata.Labels.Add(requested.Metadata.Labels);
