@@ -111,9 +111,7 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
     {
         if (updated.Spec.Type != previous.Spec.Type) return ReleaseAsync(previous);
         // Back to single-stack: the second family's address is given back once that is durable.
-        var dropped = previous.Status.ClusterIps.Except(updated.Status.ClusterIps).ToArray();
-        return dropped.Length == 0 ? Task.CompletedTask
-            : GrainFactory.Get<IServiceIpAllocatorGrain>(ServiceIpAllocatorGrain.Cluster).ReleaseAsync(Key, dropped);
+        return ReleaseAsync([.. previous.Status.ClusterIps.Except(updated.Status.ClusterIps)]);
     }
 
     /// <summary>
@@ -126,7 +124,7 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
         if (updated.Spec.Type != ServiceType.ClusterIp || updated.Spec.IpFamilies.SequenceEqual(current.Spec.IpFamilies)) return null;
         var held = current.Status.ClusterIps;
         string[] added = [];
-        var allocator = GrainFactory.Get<IServiceIpAllocatorGrain>(ServiceIpAllocatorGrain.Cluster);
+        var allocator = Allocator;
         if (updated.Spec.IpFamilies.Count > held.Count)
         {
             added = await allocator.AllocateAsync(Key, [updated.Spec.IpFamilies[1]], []);
@@ -134,7 +132,7 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
         updated.Status.ClusterIps.Clear();
         updated.Status.ClusterIps.Add(held.Take(updated.Spec.IpFamilies.Count).Concat(added));
         return new Reservation([.. updated.Status.ClusterIps.Select(ip => Claims.ServiceIp(IPAddress.Parse(ip)))],
-            () => added.Length == 0 ? Task.CompletedTask : allocator.ReleaseAsync(Key, added),
+            () => ReleaseAsync(added),
             () => allocator.ResyncAsync());
     }
 
@@ -154,11 +152,11 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
         {
             return Reservation.None;
         }
-        var allocator = GrainFactory.Get<IServiceIpAllocatorGrain>(ServiceIpAllocatorGrain.Cluster);
+        var allocator = Allocator;
         var ips = await allocator.AllocateAsync(Key, [.. spec.IpFamilies], [.. spec.ClusterIps]);
         resource.Status.ClusterIps.Add(ips);
         return new Reservation([.. ips.Select(ip => Claims.ServiceIp(IPAddress.Parse(ip)))],
-            () => allocator.ReleaseAsync(Key, ips),
+            () => ReleaseAsync(ips),
             () => allocator.ResyncAsync());
     }
 
@@ -202,7 +200,9 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
 
     protected override Task AfterDeleteAsync(Service deleted) => ReleaseAsync(deleted);
 
-    private Task ReleaseAsync(Service held) => held.Status.ClusterIps.Count == 0
-        ? Task.CompletedTask
-        : GrainFactory.Get<IServiceIpAllocatorGrain>(ServiceIpAllocatorGrain.Cluster).ReleaseAsync(Key, [.. held.Status.ClusterIps]);
+    private Task ReleaseAsync(Service held) => ReleaseAsync([.. held.Status.ClusterIps]);
+
+    private Task ReleaseAsync(string[] addresses) => addresses.Length == 0 ? Task.CompletedTask : Allocator.ReleaseAsync(Key, addresses);
+
+    private IServiceIpAllocatorGrain Allocator => GrainFactory.Get<IServiceIpAllocatorGrain>(ServiceIpAllocatorGrain.Cluster);
 }

@@ -65,6 +65,10 @@ internal sealed class StoreBinding(ClusterOptions cluster, StoreOptions store, D
 
     private string Settings => _settings ??= SharedSettings(controlPlane, clusterSet);
 
+    // The settings as their binding records them: a binding's value is its identity and a space
+    // (for the store, the identity is followed by where the store is; the settings say it all).
+    private string SettingsValue => Settings + " ";
+
     private string StoreId => durable.Partitions.StoreId.ToString("x16", CultureInfo.InvariantCulture);
 
     /// <summary>This store as the binding records it: its identity, then where it is (for the message of a silo refused).</summary>
@@ -77,7 +81,7 @@ internal sealed class StoreBinding(ClusterOptions cluster, StoreOptions store, D
         configuration.AbortOnConnectFail = false;
         _redis = ConnectionMultiplexer.Connect(configuration);
         var bound = Renew();
-        if (bound == Value && RenewSettings() is var shared && shared != Settings + " ")
+        if (bound == Value && RenewSettings() is var shared && shared != SettingsValue)
         {
             var theirs = Parse(shared.TrimEnd());
             var differing = Parse(Settings).Where(s => theirs.GetValueOrDefault(s.Key) != s.Value)
@@ -98,8 +102,8 @@ internal sealed class StoreBinding(ClusterOptions cluster, StoreOptions store, D
 
     private string Renew() => (string)_redis!.GetDatabase().ScriptEvaluate(Script, [Key(cluster)], [StoreId, Value, (long)Lease.TotalMilliseconds])!;
 
-    // The same lease, keyed by the settings themselves (a value is its identity and a space).
-    private string RenewSettings() => (string)_redis!.GetDatabase().ScriptEvaluate(Script, [SettingsKey(cluster)], [Settings, Settings + " ", (long)Lease.TotalMilliseconds])!;
+    // The same lease, keyed by the settings themselves.
+    private string RenewSettings() => (string)_redis!.GetDatabase().ScriptEvaluate(Script, [SettingsKey(cluster)], [Settings, SettingsValue, (long)Lease.TotalMilliseconds])!;
 
     private static Dictionary<string, string> Parse(string settings) => settings.Split(';')
         .Select(s => s.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal);
@@ -127,7 +131,7 @@ internal sealed class StoreBinding(ClusterOptions cluster, StoreOptions store, D
                 // The lease ran out while Redis was out of reach, and silos of another store took the cluster.
                 ProcessEnd.Now(log, $"cluster '{cluster.ClusterId}' now runs on another store ({Where(bound)}), not this silo's: stopping (exit code 1)", 1);
             }
-            if (shared != Settings + " ")
+            if (shared != SettingsValue)
             {
                 ProcessEnd.Now(log, $"cluster '{cluster.ClusterId}' now runs with other settings ({shared.TrimEnd()}), not this silo's ({Settings}): stopping (exit code 2)", 2);
             }
