@@ -428,8 +428,10 @@ public sealed class ProtocolTests(CniBed bed)
         };
         foreach (var (label, value) in AttachmentLabels.For($"cut-{vni}", "eth0")) cut.Metadata.Labels[label] = value;
         await Cluster.Client.Endpoints.CreateAsync(cut);
+        // Which namespace it was, to name whatever still holds it should the sweep never see its veth go.
+        var nsfs = Shell.Must("stat", "-L", "-c", "%i", $"/run/netns/{first}").Trim();
         Shell.Must("ip", "netns", "del", first);
-        await WithLogAsync(1, deleted);
+        await WithLogAsync(1, deleted, () => HoldersOf(nsfs));
         await WithLogAsync(1, cutDeleted);
         await Cluster.WaitForLogAsync(1, $"Endpoint default/gone-{vni} (container gone-{vni}a) has had no interface for 00:00:03: its interface, which this agent wired or saw, is gone without a DEL", 1, TimeSpan.FromSeconds(10));
         await Cluster.WaitForLogAsync(1, $"Endpoint default/cut-{vni} (container cut-{vni}) has had no interface for 00:00:03 and none since this agent started: it was never wired", 1, TimeSpan.FromSeconds(10));
@@ -479,7 +481,8 @@ public sealed class ProtocolTests(CniBed bed)
 
     /// <summary>A watch of the endpoints of "default", running when this returns: its task completes when endpoint <paramref name="name"/> is deleted.</summary>
     /// <summary>Awaits <paramref name="task"/>; when it fails, fails with host <paramref name="n"/>'s agent log, which says what the agent did meanwhile.</summary>
-    private async Task WithLogAsync(int n, Task task)
+    /// <param name="more">What else to say then (read at the moment of failing).</param>
+    private async Task WithLogAsync(int n, Task task, Func<string>? more = null)
     {
         try
         {
@@ -487,8 +490,36 @@ public sealed class ProtocolTests(CniBed bed)
         }
         catch (Exception e) when (e is Grpc.Core.RpcException or OperationCanceledException)
         {
-            throw new Xunit.Sdk.XunitException($"{e.Message}\nhost {n}'s log:\n{Cluster.Log(n)}");
+            var links = Shell.Run("ip", "-n", Cluster.Host(n), "-d", "link", "show").Output;
+            throw new Xunit.Sdk.XunitException($"{e.Message}\n{more?.Invoke()}\nhost {n}'s links:\n{links}\nhost {n}'s log:\n{Cluster.Log(n)}");
         }
+    }
+
+    /// <summary>The threads and open files of this machine's processes that are in, or hold, the network namespace of nsfs inode <paramref name="inode"/>.</summary>
+    private static string HoldersOf(string inode)
+    {
+        var name = $"net:[{inode}]";
+        var holders = new List<string>();
+        foreach (var process in Directory.EnumerateDirectories("/proc").Where(d => int.TryParse(Path.GetFileName(d), out _)))
+        {
+            try
+            {
+                var command = File.ReadAllText(Path.Combine(process, "cmdline")).Replace('\0', ' ').Trim();
+                foreach (var task in Directory.EnumerateDirectories(Path.Combine(process, "task")))
+                {
+                    if (new FileInfo(Path.Combine(task, "ns", "net")).LinkTarget == name) holders.Add($"thread {task} of {command}");
+                }
+                foreach (var fd in Directory.EnumerateFileSystemEntries(Path.Combine(process, "fd")))
+                {
+                    if (new FileInfo(fd).LinkTarget == name) holders.Add($"file {fd} of {command}");
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Gone while we looked.
+            }
+        }
+        return $"the workload's namespace ({name}) is held by: {(holders.Count == 0 ? "nothing (left to the kernel's cleanup)" : string.Join("; ", holders))}";
     }
 
     private Task<Task<List<ControlPlane.Contracts.V1.Endpoint>>> WatchForDeleteAsync(string name, CancellationToken cancellationToken) =>
