@@ -126,6 +126,24 @@ public sealed class IpamTests
     }
 
     [Fact]
+    public void BlockPool_Rebuilt_GoesOnAfterTheHighestHeldAddress_NotFromTheLowestFreed()
+    {
+        // 10.5.0.2 was given back before the rebuild: round-robin would not have reached it again yet.
+        var network = AddressInput.ParsePrefix("n", "10.5.0.0/24");
+        var pool = new BlockPool(network, 26);
+        pool.AssignBlock(AddressInput.ParsePrefix("b", "10.5.0.0/26"), "a");
+        pool.AssignBlock(AddressInput.ParsePrefix("b", "10.5.0.64/26"), "b");
+        foreach (var held in new[] { "10.5.0.5", "10.5.0.3", "10.5.0.4", "10.5.0.70" })
+            Assert.True(pool.MarkHeld(IPAddress.Parse(held), "ns/" + held));
+
+        Assert.Equal(IPAddress.Parse("10.5.0.6"), pool.TryAllocate("a", "ns/next"));
+        Assert.Equal(IPAddress.Parse("10.5.0.71"), pool.TryAllocate("b", "ns/next-b"));
+        // The cursor wraps: with the block's top held, the free addresses below come round again.
+        Assert.True(pool.MarkHeld(IPAddress.Parse("10.5.0.63"), "ns/top"));
+        Assert.Equal(IPAddress.Parse("10.5.0.2"), pool.TryAllocate("a", "ns/wrapped"));
+    }
+
+    [Fact]
     public void MacAddresses_AreDeterministicLocallyAdministeredUnicast()
     {
         var mac = MacAddresses.Derive("vtep/node-1");

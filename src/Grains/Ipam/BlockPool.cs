@@ -99,12 +99,17 @@ public sealed class BlockPool
 
     /// <summary>
     /// Marks an address held by <paramref name="holder"/> (from the store). Returns false if it
-    /// is not in an assigned block or is reserved (then nobody can be handed it).
+    /// is not in an assigned block or is reserved (then nobody can be handed it). A pool rebuilt
+    /// this way (a restart, an idle allocator activated again) goes on handing out addresses after
+    /// the highest held one of each block, as it would have: not from the block's start, where the
+    /// lowest address given back (perhaps a moment ago, still cached by DNS clients and in
+    /// conntrack) would come first.
     /// </summary>
     public bool MarkHeld(IPAddress address, string holder)
     {
         if (!TryLocate(address, out var value, out var block, out var offset) || block is null || IsReserved(value, offset)) return false;
         if (block.Set(offset)) Allocated++;
+        block.PassOver(offset);
         _holders[value] = holder;
         return true;
     }
@@ -274,6 +279,12 @@ public sealed class BlockPool
             else _words[word] = used;
             Free++;
             return true;
+        }
+
+        /// <summary>Moves the round-robin cursor past <paramref name="offset"/> if it has not passed it yet.</summary>
+        public void PassOver(UInt128 offset)
+        {
+            if (offset >= _next) _next = offset + 1 == _size ? 0 : offset + 1;
         }
 
         public bool TryTake(out UInt128 offset)
