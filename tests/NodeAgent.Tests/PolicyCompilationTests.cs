@@ -132,6 +132,40 @@ public sealed class PolicyCompilationTests
         Assert.Equal(9090, entry[12] << 8 | entry[13]);
     }
 
+    /// <summary>
+    /// Networks never reach each other, so a selector that also picks endpoints of other networks
+    /// (a namespaceSelector across namespaces) gives them no entries, and they do not count
+    /// against the node's entry limit.
+    /// </summary>
+    [Fact]
+    public void Peers_OnOtherNetworks_GetNoEntries_AndDoNotCountAgainstTheLimit()
+    {
+        Endpoint Pod(string name, string network, string ip, string app) => new()
+        {
+            Metadata = new ObjectMeta { Namespace = "x", Name = name, Labels = { ["app"] = app } },
+            Spec = new EndpointSpec { Node = "n1", Network = network },
+            Status = new EndpointStatus { Ips = { ip } },
+        };
+        var policy = new NetworkPolicy
+        {
+            Metadata = new ObjectMeta { Namespace = "x", Name = "in" },
+            Spec = new NetworkPolicySpec
+            {
+                PodSelector = new LabelSelector { MatchLabels = { ["app"] = "server" } },
+                Ingress = { new NetworkPolicyRule { Peers = { new NetworkPolicyPeer { NamespaceSelector = new LabelSelector(), PodSelector = new LabelSelector { MatchLabels = { ["app"] = "client" } } } }, Ports = { new NetworkPolicyPort { Number = 80 } } } },
+            },
+        };
+        // Two entries: the blue client and the server itself. The green client would make three.
+        var index = new PolicyIndex("n1", 2);
+        index.Reset([Pod("server", "blue", "10.0.0.2", "server"), Pod("client", "blue", "10.0.0.3", "client"), Pod("other", "green", "10.1.0.3", "client")], [policy], []);
+
+        Assert.Empty(index.Problems);
+        var peers = index.TakeChanges().Single(c => c.Key == PolicyIndex.GroupPrefix + "x/server").Group.Elements
+            .Where(e => e.Set != PolicyRuleset.Isolated(FamilyLayout.V4, PolicyDirection.Ingress))
+            .Select(e => new IPAddress(e.Element.Key.AsSpan(4, 4)).ToString()).Order().ToList();
+        Assert.Equal(["10.0.0.2", "10.0.0.3"], peers);
+    }
+
     private static void Take(PolicyIndex index, Dictionary<string, ElementGroup> programmed)
     {
         foreach (var (key, group) in index.TakeChanges())
@@ -144,7 +178,7 @@ public sealed class PolicyCompilationTests
     private static List<string> Describe(Dictionary<string, ElementGroup> groups) =>
         groups.SelectMany(g => g.Value.Elements.Select(e => $"{g.Key} {e.Set} {Convert.ToHexString(e.Element.Key)}-{Convert.ToHexString(e.Element.KeyEnd ?? [])}")).Order().ToList();
 
-    /// <summary>A small random cluster: 3 namespaces, up to 14 IPv4 endpoints on nodes n1/n2, policies drawn from a pool of shapes.</summary>
+    /// <summary>A small random cluster: 3 namespaces, up to 14 IPv4 endpoints on nodes n1/n2 and networks blue/green, policies drawn from a pool of shapes.</summary>
     private sealed class World(Random random)
     {
         private static readonly string[] Ns = ["x", "y", "z"];
@@ -202,7 +236,7 @@ public sealed class PolicyCompilationTests
             return new Endpoint
             {
                 Metadata = new ObjectMeta { Namespace = Ns[n % 3], Name = $"e{n}", Labels = { ["app"] = Values[random.Next(3)] } },
-                Spec = new EndpointSpec { Node = random.Next(2) == 0 ? "n1" : "n2", Ports = { new NamedPort { Name = "web", Protocol = Protocol.Tcp, Port = 80 } } },
+                Spec = new EndpointSpec { Node = random.Next(2) == 0 ? "n1" : "n2", Network = random.Next(4) == 0 ? "green" : "blue", Ports = { new NamedPort { Name = "web", Protocol = Protocol.Tcp, Port = 80 } } },
                 Status = new EndpointStatus { Ips = { $"10.0.{n / 4}.{n % 4 * 2 + 1}" } },
             };
         }
@@ -253,7 +287,8 @@ public sealed class PolicyCompilationTests
             foreach (var source in Endpoints.Values)
             foreach (var destination in Endpoints.Values)
             {
-                if (source == destination) continue;
+                // Endpoints of two networks exchange no packets for the allow-lists to judge.
+                if (source == destination || source.Spec.Network != destination.Spec.Network) continue;
                 foreach (var (protocol, port) in new (byte, ushort)[] { (6, 80), (6, 81), (6, 82), (17, 80) })
                 {
                     var explained = PolicyExplainer.Explain(

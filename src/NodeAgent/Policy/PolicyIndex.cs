@@ -354,7 +354,7 @@ public sealed class PolicyIndex(string node, int entryLimit)
             var anyPort = rule.Ports.Count == 0;
             if (anyPort || fixedPorts.Count > 0)
             {
-                foreach (var peers in PeerRanges(compiled, direction, r))
+                foreach (var peers in PeerRanges(compiled, direction, r, self.Spec.Network))
                 {
                     var list = boxes[peers.V6 ? 1 : 0];
                     if (anyPort) list.Add(AllowBox.AnyPort(peers));
@@ -364,7 +364,7 @@ public sealed class PolicyIndex(string node, int entryLimit)
             if (namedTowardsPeer.Count > 0)
             {
                 // Egress to a named port: resolved on each destination endpoint the rule reaches.
-                foreach (var (destination, address) in PeerEndpoints(compiled, direction, r))
+                foreach (var (destination, address) in PeerEndpoints(compiled, direction, r, self.Spec.Network))
                 {
                     foreach (var port in namedTowardsPeer)
                     {
@@ -375,8 +375,14 @@ public sealed class PolicyIndex(string node, int entryLimit)
         }
     }
 
-    /// <summary>The peer addresses of a rule: ip blocks and the addresses of the endpoints its selectors select (no peers: all).</summary>
-    private IEnumerable<AddressRange> PeerRanges(Compiled compiled, PolicyDirection direction, int r)
+    /// <summary>
+    /// The peer addresses of a rule: ip blocks and the addresses of the endpoints its selectors
+    /// select on <paramref name="network"/> (no peers: all). Endpoints of other networks are left
+    /// out: networks never reach each other, so their entries would allow nothing and count
+    /// against <see cref="AgentOptions.PolicyEntryLimit"/> (a selector across namespaces picks
+    /// up every network's endpoints).
+    /// </summary>
+    private IEnumerable<AddressRange> PeerRanges(Compiled compiled, PolicyDirection direction, int r, string network)
     {
         var rule = PolicySemantics.Rules(compiled.Policy.Spec, direction)[r];
         if (rule.Peers.Count == 0)
@@ -394,13 +400,14 @@ public sealed class PolicyIndex(string node, int entryLimit)
             }
             foreach (var key in compiled.Peers[(direction, r, p)])
             {
+                if (_endpoints[key].Spec.Network != network) continue;
                 foreach (var address in _addresses[key]) yield return address;
             }
         }
     }
 
-    /// <summary>The endpoint addresses a rule reaches: through selectors, inside ip blocks, or all (no peers).</summary>
-    private IEnumerable<(Endpoint, AddressRange)> PeerEndpoints(Compiled compiled, PolicyDirection direction, int r)
+    /// <summary>The addresses of endpoints on <paramref name="network"/> that a rule reaches: through selectors, inside ip blocks, or all (no peers).</summary>
+    private IEnumerable<(Endpoint, AddressRange)> PeerEndpoints(Compiled compiled, PolicyDirection direction, int r, string network)
     {
         var rule = PolicySemantics.Rules(compiled.Policy.Spec, direction)[r];
         var blocks = Enumerable.Range(0, rule.Peers.Count).Where(p => rule.Peers[p].IpBlock is not null).SelectMany(p => compiled.Blocks[(direction, r, p)]).ToList();
@@ -411,6 +418,7 @@ public sealed class PolicyIndex(string node, int entryLimit)
         }
         foreach (var (key, endpoint) in _endpoints)
         {
+            if (endpoint.Spec.Network != network) continue;
             var all = rule.Peers.Count == 0 || selected.Contains(key);
             foreach (var address in _addresses[key])
             {
