@@ -48,6 +48,28 @@ public sealed class WatchApiTests
         Assert.Equal("while-paging", modified.Namespace.Metadata.Labels["moved"]);
     }
 
+    /// <summary>
+    /// Kinds are a set: one named tens of thousands of times (a request of some 40 KB) is watched
+    /// once. The embedded store refused the snapshot's query ("too many SQL variables") as an
+    /// unclassified error, UNKNOWN, which tells a client a write's outcome is unknown.
+    /// </summary>
+    [Fact]
+    public async Task A_watch_naming_a_kind_many_times_watches_it_once()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await silo.Client.Namespaces.CreateAsync(Namespace("repeated"));
+        var request = new WatchRequest();
+        request.Kinds.Add(Enumerable.Repeat(Kind.Namespace, 40_000));
+        request.Kinds.Add(Kind.Endpoint);
+
+        await using var watch = new WatchCollector(silo.Client, request);
+        await watch.WaitForAsync(e => e.InitialEventsEnd, "the end of the snapshot");
+        Assert.Equal(["repeated"], watch.Seen.Where(e => e.Type == EventType.Added).Select(NameOf).Order());
+        await silo.Client.Namespaces.CreateAsync(Namespace("after"));
+        await watch.WaitForAsync(e => e.Type == EventType.Added && NameOf(e) == "after", "the namespace created after the snapshot");
+        Assert.Single(watch.Seen, e => NameOf(e) == "after");
+    }
+
     [Fact]
     public async Task Watch_SnapshotThenChanges_AndResumeDeliversExactlyTheRest()
     {

@@ -187,7 +187,9 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
         var kinds = new List<string>();
         for (var i = 0; i < request.Kinds.Count; i++)
         {
-            kinds.Add((ResourceKinds.Of(request.Kinds[i]) ?? throw ControlPlaneException.Invalid($"kinds[{i}]", $"{request.Kinds[i]} is not a watchable kind")).Name);
+            var kind = (ResourceKinds.Of(request.Kinds[i]) ?? throw ControlPlaneException.Invalid($"kinds[{i}]", $"{request.Kinds[i]} is not a watchable kind")).Name;
+            // A set: a kind named twice is watched once (a request may repeat one thousands of times).
+            if (!kinds.Contains(kind)) kinds.Add(kind);
         }
         if (kinds.Count == 0)
         {
