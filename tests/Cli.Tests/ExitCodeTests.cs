@@ -103,7 +103,9 @@ public sealed class ExitCodeTests
             var result = await Netctl.RunAsync(["--server", "127.0.0.1:1", "--timeout", "2s", "wait", kind, "x", "-n", "default", "--for=programmed"]);
             Assert.True(result.ExitCode == (listed ? 1 : 2), $"{kind}: {result}");
         }
-        Assert.DoesNotContain("namespace", kindLine, StringComparison.Ordinal);
+        // Namespaces are programmed (their labels select policy peers); nodes are not.
+        Assert.Contains("namespace (ns)", kindLine, StringComparison.Ordinal);
+        Assert.DoesNotContain("node (", kindLine, StringComparison.Ordinal);
         Assert.Contains("programmed (", forLine, StringComparison.Ordinal);
     }
 

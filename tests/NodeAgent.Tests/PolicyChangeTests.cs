@@ -224,6 +224,43 @@ public sealed class PolicyChangeTests(PolicyCluster bed)
     }
 
     /// <summary>
+    /// A namespace relabel is in force once WaitProgrammed of the namespace returns: x/c admits
+    /// only namespaces labelled trusted=yes; labelling y, waiting for it, and probing once from
+    /// every y pod (one on each host) finds x/c open at once, and closed at once after the label
+    /// is removed and that revision waited for.
+    /// </summary>
+    [Fact]
+    public async Task A_namespace_relabel_is_in_force_once_its_wait_returns()
+    {
+        await bed.ClearPoliciesAsync();
+        await bed.Cluster.Client.NetworkPolicies.CreateAsync(PolicyTruthTableTests.Policy("x", "from-trusted", Select("pod", "c"), types: ["Ingress"],
+            ingress: [Rule([new NetworkPolicyPeer { NamespaceSelector = Select("trusted", "yes") }])]));
+        var sources = PolicyCluster.Names.Select(n => bed.Pod("y", n)).ToList();
+        var target = bed.Pod("x", "c");
+        await SettleAsync(sources, target, open: false);
+        try
+        {
+            foreach (var trusted in new[] { true, false })
+            {
+                var ns = await bed.Cluster.Client.Namespaces.GetAsync("", "y");
+                if (trusted) ns.Metadata.Labels["trusted"] = "yes";
+                else ns.Metadata.Labels.Remove("trusted");
+                var relabelled = await bed.Cluster.Client.Namespaces.UpdateAsync(ns);
+                var waited = await bed.Cluster.Client.WaitProgrammedAsync(new WaitProgrammedRequest { Kind = Kind.Namespace, Name = "y", Etag = relabelled.Metadata.Etag, TimeoutSeconds = 30 });
+                Assert.Equal(3u, waited.Programmed.ProgrammedNodes);
+                var probes = await Task.WhenAll(sources.Select(source => PolicyCluster.ProbeAsync(source.Netns, target.Ip, Protocol.Tcp, 80, TimeSpan.FromSeconds(1))));
+                Assert.True(probes.All(open => open == trusted), $"right after the wait for trusted={trusted}: {string.Join(", ", probes)} from hosts {string.Join(", ", sources.Select(s => s.Host))}");
+            }
+        }
+        finally
+        {
+            var ns = await bed.Cluster.Client.Namespaces.GetAsync("", "y");
+            if (ns.Metadata.Labels.Remove("trusted")) await bed.Cluster.Client.Namespaces.UpdateAsync(ns);
+            await bed.ClearPoliciesAsync();
+        }
+    }
+
+    /// <summary>
     /// A policy whose allow-list for x/a needs more entries than the agents' limit (64): x/a is
     /// closed for ingress (not left open), host 1's status names the endpoint, the policy and the
     /// reason; fixing the policy applies it and clears the report.

@@ -17,13 +17,14 @@ internal static class WaitCommand
 {
     /// <summary>
     /// Each condition --for takes, what it means and the kinds it applies to (the nodes program
-    /// endpoints, services, endpoint sets, networks and policies; namespaces, nodes and the
-    /// ClusterSet kinds are not programmed). The help and the refusals are made from this table.
+    /// endpoints, services, endpoint sets, networks, policies and namespaces, whose labels select
+    /// policy peers; nodes and the ClusterSet kinds are not programmed). The help and the
+    /// refusals are made from this table.
     /// </summary>
     internal static readonly IReadOnlyList<(string Name, string Meaning, IReadOnlyList<ResourceKind> Kinds)> Conditions =
     [
         ("programmed", "every counted node's kernel has the object's revision",
-            [ResourceKinds.Network, ResourceKinds.Endpoint, ResourceKinds.Service, ResourceKinds.NetworkPolicy, ResourceKinds.ServiceEndpoints]),
+            [ResourceKinds.Network, ResourceKinds.Endpoint, ResourceKinds.Service, ResourceKinds.NetworkPolicy, ResourceKinds.ServiceEndpoints, ResourceKinds.Namespace]),
     ];
 
     private static string KindList(IEnumerable<ResourceKind> kinds) => string.Join(", ", kinds.Select(k => k.Aliases[0]));

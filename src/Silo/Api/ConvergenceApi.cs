@@ -18,7 +18,7 @@ public sealed class ConvergenceService(IGrainFactory grains, DurableStore store,
     public override async Task<WaitProgrammedResponse> WaitProgrammed(WaitProgrammedRequest request, ServerCallContext context)
     {
         var kind = ResourceKinds.Of(request.Kind) is { Programmable: true } k ? k
-            : throw ControlPlaneException.Invalid("kind", $"{request.Kind} is not programmed by the nodes; use ENDPOINT, SERVICE, SERVICE_ENDPOINTS, NETWORK or NETWORK_POLICY");
+            : throw ControlPlaneException.Invalid("kind", $"{request.Kind} is not programmed by the nodes; use ENDPOINT, SERVICE, SERVICE_ENDPOINTS, NETWORK, NETWORK_POLICY or NAMESPACE");
         var key = ResourceHandlers<Namespace, Grains.Resources.INamespaceGrain>.KeyOf(kind, request.Namespace, request.Name);
         var timeout = request.TimeoutSeconds == 0 ? DefaultTimeout : TimeSpan.FromSeconds(request.TimeoutSeconds);
         if (timeout > MaxTimeout) throw ControlPlaneException.Invalid("timeout_seconds", $"{request.TimeoutSeconds} is more than {MaxTimeout.TotalSeconds:0}");

@@ -40,7 +40,7 @@ public sealed class ResourceHandlers<T, TGrain>(ResourceKind<T> kind, IGrainFact
     {
         var key = KeyOf(kind, request.Namespace, request.Name);
         var resource = await Grain(key).GetAsync().ConfigureAwait(false);
-        if (kind.Programmable)
+        if (kind.ShowsProgrammed)
         {
             var revision = long.Parse(kind.MetaOf(resource).Etag, System.Globalization.CultureInfo.InvariantCulture);
             var coverage = await Convergence.Coverage.OfAsync(grains, store, kind, key, revision).ConfigureAwait(false);

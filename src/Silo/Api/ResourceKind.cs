@@ -45,6 +45,9 @@ public sealed class ResourceKind<T>(Kind kind, string name, bool namespaced, Fun
 
     public bool Programmable => programmable;
 
+    /// <summary>Whether objects of this kind carry status.programmed (computed on Get).</summary>
+    public bool ShowsProgrammed => programmed is not null;
+
     /// <summary>Sets status.programmed (null clears it: it is computed on Get, never stored).</summary>
     public void SetProgrammed(T resource, ProgrammedStatus? status) => programmed?.Invoke(resource, status);
 

@@ -6,7 +6,8 @@ namespace ControlPlane.Silo.Api;
 /// <summary>Every kind the API serves, by wire enum and by stored name.</summary>
 public static class ResourceKinds
 {
-    public static readonly ResourceKind<Namespace> Namespace = new(Kind.Namespace, Kinds.Namespace, false, r => r.Metadata ??= new(), (e, r) => e.Namespace = r);
+    // Programmed like the kinds below: its labels pick the peers of policies' namespace selectors.
+    public static readonly ResourceKind<Namespace> Namespace = new(Kind.Namespace, Kinds.Namespace, false, r => r.Metadata ??= new(), (e, r) => e.Namespace = r, true);
     public static readonly ResourceKind<Network> Network = new(Kind.Network, Kinds.Network, false, r => r.Metadata ??= new(), (e, r) => e.Network = r, true,
         (r, p) => { if (p is not null || r.Status is not null) (r.Status ??= new()).Programmed = p; });
     public static readonly ResourceKind<Node> Node = new(Kind.Node, Kinds.Node, false, r => r.Metadata ??= new(), (e, r) => e.Node = r);
