@@ -479,7 +479,6 @@ public sealed class ProtocolTests(CniBed bed)
         Assert.Equal(Grpc.Core.StatusCode.NotFound, gone.StatusCode);
     }
 
-    /// <summary>A watch of the endpoints of "default", running when this returns: its task completes when endpoint <paramref name="name"/> is deleted.</summary>
     /// <summary>Awaits <paramref name="task"/>; when it fails, fails with host <paramref name="n"/>'s agent log, which says what the agent did meanwhile.</summary>
     /// <param name="more">What else to say then (read at the moment of failing).</param>
     private async Task WithLogAsync(int n, Task task, Func<string>? more = null)
@@ -522,6 +521,7 @@ public sealed class ProtocolTests(CniBed bed)
         return $"the workload's namespace ({name}) is held by: {(holders.Count == 0 ? "nothing (left to the kernel's cleanup)" : string.Join("; ", holders))}";
     }
 
+    /// <summary>A watch of the endpoints of "default", running when this returns: its task completes when endpoint <paramref name="name"/> is deleted.</summary>
     private Task<Task<List<ControlPlane.Contracts.V1.Endpoint>>> WatchForDeleteAsync(string name, CancellationToken cancellationToken) =>
         WatchEndpointAsync(name, (type, _) => type == ControlPlane.Contracts.V1.EventType.Deleted, cancellationToken);
 

@@ -7,8 +7,16 @@ using static ControlPlane.Silo.Tests.Fixtures;
 namespace ControlPlane.Silo.Tests;
 
 /// <summary>Services and endpoints that ask for their addresses, and services of every IP family policy.</summary>
-public sealed class RequestedAddressTests
+public sealed class RequestedAddressTests : IDisposable
 {
+    // The data directory of the tests that restart their silo on it.
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "cp-silo-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_data)) Directory.Delete(_data, recursive: true);
+    }
+
     private static async Task<RpcException> Fails(StatusCode code, Func<Task> call, string fragment)
     {
         var error = await Assert.ThrowsAsync<RpcException>(call);
@@ -116,40 +124,32 @@ public sealed class RequestedAddressTests
     [Fact]
     public async Task AnEndpointRefusedForOneAddress_TakesNoBlockForTheOther_AcrossARestart()
     {
-        var data = Path.Combine(Path.GetTempPath(), "cp-silo-" + Guid.NewGuid().ToString("N"));
-        try
+        AddressBlock[] blocks;
+        await using (var silo = await SiloInstance.StartInAsync(_data, ownsDirectory: false))
         {
-            AddressBlock[] blocks;
-            await using (var silo = await SiloInstance.StartInAsync(data, ownsDirectory: false))
-            {
-                await silo.Client.Namespaces.CreateAsync(Namespace("ns"));
-                var network = Network("net", 80, "10.80.0.0/24", "fd00:80::/120", block: 26);
-                await silo.Client.Networks.CreateAsync(network);
-                foreach (var (node, ip) in new[] { ("node-a", "10.255.0.1"), ("node-b", "10.255.0.2"), ("node-c", "10.255.0.3"), ("node-d", "10.255.0.4") })
-                    await silo.Client.Nodes.CreateAsync(Node(node, ip));
-                await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "first", "net", "node-a"));
-                blocks = [.. (await silo.Client.Networks.GetAsync("", "net")).Status.Blocks];
-                var before = await PositionAsync(silo.Client);
+            await silo.Client.Namespaces.CreateAsync(Namespace("ns"));
+            var network = Network("net", 80, "10.80.0.0/24", "fd00:80::/120", block: 26);
+            await silo.Client.Networks.CreateAsync(network);
+            foreach (var (node, ip) in new[] { ("node-a", "10.255.0.1"), ("node-b", "10.255.0.2"), ("node-c", "10.255.0.3"), ("node-d", "10.255.0.4") })
+                await silo.Client.Nodes.CreateAsync(Node(node, ip));
+            await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "first", "net", "node-a"));
+            blocks = [.. (await silo.Client.Networks.GetAsync("", "net")).Status.Blocks];
+            var before = await PositionAsync(silo.Client);
 
-                // fd00:80::9 lies in node a's block: the IPv4 address's free block must not become node b's.
-                foreach (var v4 in new[] { "10.80.0.70", "10.80.0.130", "10.80.0.200" })
-                    await Fails(StatusCode.FailedPrecondition, () => silo.Client.Endpoints.CreateAsync(Asking("refused", "node-b", v4, "fd00:80::9")), "spec.ips[1]");
-                // The IPv4 address is chosen, from a block node b does not hold yet.
-                await Fails(StatusCode.FailedPrecondition, () => silo.Client.Endpoints.CreateAsync(Asking("refused", "node-b", "fd00:80::9")), "spec.ips[0]");
-                Assert.Equal(before, await PositionAsync(silo.Client));
-                Assert.Equal(blocks, (await silo.Client.Networks.GetAsync("", "net")).Status.Blocks);
-            }
-            await using (var silo = await SiloInstance.StartInAsync(data, ownsDirectory: false))
-            {
-                Assert.Equal(blocks, (await silo.Client.Networks.GetAsync("", "net")).Status.Blocks);
-                // The three IPv4 blocks left are there for three more nodes.
-                foreach (var node in new[] { "node-b", "node-c", "node-d" })
-                    await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "on-" + node, "net", node));
-            }
+            // fd00:80::9 lies in node a's block: the IPv4 address's free block must not become node b's.
+            foreach (var v4 in new[] { "10.80.0.70", "10.80.0.130", "10.80.0.200" })
+                await Fails(StatusCode.FailedPrecondition, () => silo.Client.Endpoints.CreateAsync(Asking("refused", "node-b", v4, "fd00:80::9")), "spec.ips[1]");
+            // The IPv4 address is chosen, from a block node b does not hold yet.
+            await Fails(StatusCode.FailedPrecondition, () => silo.Client.Endpoints.CreateAsync(Asking("refused", "node-b", "fd00:80::9")), "spec.ips[0]");
+            Assert.Equal(before, await PositionAsync(silo.Client));
+            Assert.Equal(blocks, (await silo.Client.Networks.GetAsync("", "net")).Status.Blocks);
         }
-        finally
+        await using (var silo = await SiloInstance.StartInAsync(_data, ownsDirectory: false))
         {
-            Directory.Delete(data, recursive: true);
+            Assert.Equal(blocks, (await silo.Client.Networks.GetAsync("", "net")).Status.Blocks);
+            // The three IPv4 blocks left are there for three more nodes.
+            foreach (var node in new[] { "node-b", "node-c", "node-d" })
+                await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "on-" + node, "net", node));
         }
     }
 
@@ -184,29 +184,21 @@ public sealed class RequestedAddressTests
     [Fact]
     public async Task AnUpdateWithoutFamilies_KeepsTheServicesOwn_AndNamesAMissingRange()
     {
-        var directory = Path.Combine(Path.GetTempPath(), "cp-silo-" + Guid.NewGuid().ToString("N"));
-        try
+        Service dual;
+        await using (var silo = await SiloInstance.StartInAsync(_data, ownsDirectory: false, "--ControlPlane:ServiceIpv6Cidr=fd00:96::/112"))
         {
-            Service dual;
-            await using (var silo = await SiloInstance.StartInAsync(directory, ownsDirectory: false, "--ControlPlane:ServiceIpv6Cidr=fd00:96::/112"))
-            {
-                await SeedAsync(silo.Client);
-                dual = await silo.Client.Services.CreateAsync(Family("dual", "PreferDualStack", []));
-                var again = await silo.Client.Services.UpdateAsync(Family("dual", "", []));
-                Assert.Equal(dual.Metadata.Etag, again.Metadata.Etag);
-                Assert.Equal(["IPv4", "IPv6"], again.Spec.IpFamilies);
-                Assert.Equal(dual.Status.ClusterIps, again.Status.ClusterIps);
-            }
-            await using (var silo = await SiloInstance.StartInAsync(directory, ownsDirectory: false))
-            {
-                var error = await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.UpdateAsync(Family("dual", "PreferDualStack", [])), "spec.ip_families[1]");
-                Assert.Contains("ServiceIpv6Cidr", error.Status.Detail);
-                Assert.Equal(dual.Status.ClusterIps, (await silo.Client.Services.GetAsync("ns", "dual")).Status.ClusterIps);
-            }
+            await SeedAsync(silo.Client);
+            dual = await silo.Client.Services.CreateAsync(Family("dual", "PreferDualStack", []));
+            var again = await silo.Client.Services.UpdateAsync(Family("dual", "", []));
+            Assert.Equal(dual.Metadata.Etag, again.Metadata.Etag);
+            Assert.Equal(["IPv4", "IPv6"], again.Spec.IpFamilies);
+            Assert.Equal(dual.Status.ClusterIps, again.Status.ClusterIps);
         }
-        finally
+        await using (var silo = await SiloInstance.StartInAsync(_data, ownsDirectory: false))
         {
-            Directory.Delete(directory, recursive: true);
+            var error = await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.UpdateAsync(Family("dual", "PreferDualStack", [])), "spec.ip_families[1]");
+            Assert.Contains("ServiceIpv6Cidr", error.Status.Detail);
+            Assert.Equal(dual.Status.ClusterIps, (await silo.Client.Services.GetAsync("ns", "dual")).Status.ClusterIps);
         }
     }
 
@@ -220,47 +212,39 @@ public sealed class RequestedAddressTests
     [Fact]
     public async Task ASingleStackService_BecomesDualStackAndBack_KeepingItsPrimaryAddress()
     {
-        var directory = Path.Combine(Path.GetTempPath(), "cp-silo-" + Guid.NewGuid().ToString("N"));
-        try
+        Service dual;
+        await using (var silo = await SiloInstance.StartInAsync(_data, ownsDirectory: false, "--ControlPlane:ServiceIpv6Cidr=fd00:96::/112"))
         {
-            Service dual;
-            await using (var silo = await SiloInstance.StartInAsync(directory, ownsDirectory: false, "--ControlPlane:ServiceIpv6Cidr=fd00:96::/112"))
-            {
-                await SeedAsync(silo.Client);
-                var single = await silo.Client.Services.CreateAsync(Service("ns", "web", "net"));
-                var primary = Assert.Single(single.Status.ClusterIps);
-                dual = await silo.Client.Services.UpdateAsync(Family("web", "RequireDualStack", []));
-                Assert.Equal(["IPv4", "IPv6"], dual.Spec.IpFamilies);
-                Assert.Equal(primary, dual.Status.ClusterIps[0]);
-                Assert.StartsWith("fd00:96::", dual.Status.ClusterIps[1]);
-                var error = await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.UpdateAsync(Family("web", "PreferDualStack", ["IPv6", "IPv4"])), "spec.ip_families[0]");
-                Assert.Contains("primary", error.Status.Detail);
-            }
-            await using (var silo = await SiloInstance.StartInAsync(directory, ownsDirectory: false, "--ControlPlane:ServiceIpv6Cidr=fd00:96::/112"))
-            {
-                var held = dual.Status.ClusterIps[1];
-                var other = await silo.Client.Services.CreateAsync(Family("other", "", ["IPv6"]));
-                Assert.NotEqual(held, other.Status.ClusterIps[0]);
-                await Fails(StatusCode.AlreadyExists, () => silo.Client.Services.CreateAsync(Family("copy", "", [], held)), "ns/web");
-
-                var back = await silo.Client.Services.UpdateAsync(Family("web", "SingleStack", []));
-                Assert.Equal(["IPv4"], back.Spec.IpFamilies);
-                Assert.Equal([dual.Status.ClusterIps[0]], back.Status.ClusterIps);
-                var copy = await silo.Client.Services.CreateAsync(Family("copy", "", [], held));
-                Assert.Equal(held, copy.Status.ClusterIps[0]);
-
-                // One that asked for both of its addresses keeps, single-stack, only the first it asked for.
-                var asked = await silo.Client.Services.CreateAsync(Family("asked", "RequireDualStack", [], "10.96.0.77", "fd00:96::77"));
-                var single = await silo.Client.Services.UpdateAsync(Family("asked", "SingleStack", []));
-                Assert.Equal(["10.96.0.77"], single.Spec.ClusterIps);
-                Assert.Equal(["10.96.0.77"], single.Status.ClusterIps);
-                Assert.Equal("fd00:96::77", (await silo.Client.Services.CreateAsync(Family("reuse", "", [], "fd00:96::77"))).Status.ClusterIps[0]);
-                Assert.Equal(asked.Status.ClusterIps[0], single.Status.ClusterIps[0]);
-            }
+            await SeedAsync(silo.Client);
+            var single = await silo.Client.Services.CreateAsync(Service("ns", "web", "net"));
+            var primary = Assert.Single(single.Status.ClusterIps);
+            dual = await silo.Client.Services.UpdateAsync(Family("web", "RequireDualStack", []));
+            Assert.Equal(["IPv4", "IPv6"], dual.Spec.IpFamilies);
+            Assert.Equal(primary, dual.Status.ClusterIps[0]);
+            Assert.StartsWith("fd00:96::", dual.Status.ClusterIps[1]);
+            var error = await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.UpdateAsync(Family("web", "PreferDualStack", ["IPv6", "IPv4"])), "spec.ip_families[0]");
+            Assert.Contains("primary", error.Status.Detail);
         }
-        finally
+        await using (var silo = await SiloInstance.StartInAsync(_data, ownsDirectory: false, "--ControlPlane:ServiceIpv6Cidr=fd00:96::/112"))
         {
-            Directory.Delete(directory, recursive: true);
+            var held = dual.Status.ClusterIps[1];
+            var other = await silo.Client.Services.CreateAsync(Family("other", "", ["IPv6"]));
+            Assert.NotEqual(held, other.Status.ClusterIps[0]);
+            await Fails(StatusCode.AlreadyExists, () => silo.Client.Services.CreateAsync(Family("copy", "", [], held)), "ns/web");
+
+            var back = await silo.Client.Services.UpdateAsync(Family("web", "SingleStack", []));
+            Assert.Equal(["IPv4"], back.Spec.IpFamilies);
+            Assert.Equal([dual.Status.ClusterIps[0]], back.Status.ClusterIps);
+            var copy = await silo.Client.Services.CreateAsync(Family("copy", "", [], held));
+            Assert.Equal(held, copy.Status.ClusterIps[0]);
+
+            // One that asked for both of its addresses keeps, single-stack, only the first it asked for.
+            var asked = await silo.Client.Services.CreateAsync(Family("asked", "RequireDualStack", [], "10.96.0.77", "fd00:96::77"));
+            var single = await silo.Client.Services.UpdateAsync(Family("asked", "SingleStack", []));
+            Assert.Equal(["10.96.0.77"], single.Spec.ClusterIps);
+            Assert.Equal(["10.96.0.77"], single.Status.ClusterIps);
+            Assert.Equal("fd00:96::77", (await silo.Client.Services.CreateAsync(Family("reuse", "", [], "fd00:96::77"))).Status.ClusterIps[0]);
+            Assert.Equal(asked.Status.ClusterIps[0], single.Status.ClusterIps[0]);
         }
     }
 
@@ -305,71 +289,63 @@ public sealed class RequestedAddressTests
     [Fact]
     public async Task AService_ChangesTypeOnlyToOrFromExternalName_TakingAndGivingBackItsAddresses()
     {
-        var directory = Path.Combine(Path.GetTempPath(), "cp-silo-" + Guid.NewGuid().ToString("N"));
-        try
+        await using (var silo = await SiloInstance.StartInAsync(_data, ownsDirectory: false))
         {
-            await using (var silo = await SiloInstance.StartInAsync(directory, ownsDirectory: false))
+            await SeedAsync(silo.Client);
+            var web = await silo.Client.Services.CreateAsync(Family("web", "", [], "10.96.0.10"));
+            var headless = Service("ns", "headless", "net");
+            headless.Spec.Type = ServiceType.Headless;
+            await silo.Client.Services.CreateAsync(headless);
+            await silo.Client.Services.CreateAsync(External("ext", "example.com"));
+            // The controller derives web's and headless's endpoint sets: the position is taken
+            // once those are written.
+            await using (var sets = new WatchCollector(silo.Client, new WatchRequest { Kinds = { Kind.ServiceEndpoints } }))
             {
-                await SeedAsync(silo.Client);
-                var web = await silo.Client.Services.CreateAsync(Family("web", "", [], "10.96.0.10"));
-                var headless = Service("ns", "headless", "net");
-                headless.Spec.Type = ServiceType.Headless;
-                await silo.Client.Services.CreateAsync(headless);
-                await silo.Client.Services.CreateAsync(External("ext", "example.com"));
-                // The controller derives web's and headless's endpoint sets: the position is taken
-                // once those are written.
-                await using (var sets = new WatchCollector(silo.Client, new WatchRequest { Kinds = { Kind.ServiceEndpoints } }))
-                {
-                    var derived = new HashSet<string>();
-                    await sets.WaitForAsync(
-                        e => e.ServiceEndpoints is { } set && derived.Add(set.Metadata.Name) && derived.IsSupersetOf(["web", "headless"]),
-                        "web's and headless's endpoint sets");
-                }
-                var before = await PositionAsync(silo.Client);
-
-                // CLUSTER_IP and HEADLESS do not turn into each other.
-                var toHeadless = web.Clone();
-                toHeadless.Spec.Type = ServiceType.Headless;
-                toHeadless.Spec.ClusterIps.Clear();
-                await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.UpdateAsync(toHeadless), "spec.type: cannot change from CLUSTER_IP to HEADLESS");
-                // ExternalName to ClusterIP asking for a taken address, a missing network, or none.
-                var taken = Family("ext", "", [], "10.96.0.10");
-                await Fails(StatusCode.AlreadyExists, () => silo.Client.Services.UpdateAsync(taken), "ns/web");
-                await Fails(StatusCode.FailedPrecondition, () => silo.Client.Services.UpdateAsync(Service("ns", "ext", "nowhere")), "spec.network");
-                await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.UpdateAsync(Service("ns", "ext", "")), "spec.network");
-                Assert.Equal(before, await PositionAsync(silo.Client));
-                Assert.Equal(ServiceType.ExternalName, (await silo.Client.Services.GetAsync("ns", "ext")).Spec.Type);
-
-                // web becomes an alias and gives its address back; ext takes it.
-                var alias = External("web", "example.org");
-                var aliased = await silo.Client.Services.UpdateAsync(alias);
-                Assert.Equal(ServiceType.ExternalName, aliased.Spec.Type);
-                Assert.Empty(aliased.Status.ClusterIps);
-                Assert.Empty(aliased.Spec.IpFamilies);
-                var ext = await silo.Client.Services.UpdateAsync(Family("ext", "", [], "10.96.0.10"));
-                Assert.Equal((ServiceType.ClusterIp, "10.96.0.10"), (ext.Spec.Type, Assert.Single(ext.Status.ClusterIps)));
-                Assert.Equal(["IPv4"], ext.Spec.IpFamilies);
-                // headless becomes an alias and back: it holds no address either way.
-                await silo.Client.Services.UpdateAsync(External("headless", "example.net"));
-                var back = await silo.Client.Services.UpdateAsync(headless);
-                Assert.Equal(ServiceType.Headless, back.Spec.Type);
-                Assert.Empty(back.Status.ClusterIps);
+                var derived = new HashSet<string>();
+                await sets.WaitForAsync(
+                    e => e.ServiceEndpoints is { } set && derived.Add(set.Metadata.Name) && derived.IsSupersetOf(["web", "headless"]),
+                    "web's and headless's endpoint sets");
             }
-            await using (var silo = await SiloInstance.StartInAsync(directory, ownsDirectory: false))
-            {
-                // After a restart the store still says who holds what: web, a ClusterIP again, gets
-                // a new address, not ext's.
-                await Fails(StatusCode.AlreadyExists, () => silo.Client.Services.CreateAsync(Family("copy", "", [], "10.96.0.10")), "ns/ext");
-                var web = await silo.Client.Services.UpdateAsync(Service("ns", "web", "net"));
-                Assert.NotEqual("10.96.0.10", Assert.Single(web.Status.ClusterIps));
-                // ext gives its address back on becoming an alias again; copy can take it now.
-                await silo.Client.Services.UpdateAsync(External("ext", "example.com"));
-                Assert.Equal("10.96.0.10", Assert.Single((await silo.Client.Services.CreateAsync(Family("copy", "", [], "10.96.0.10"))).Status.ClusterIps));
-            }
+            var before = await PositionAsync(silo.Client);
+
+            // CLUSTER_IP and HEADLESS do not turn into each other.
+            var toHeadless = web.Clone();
+            toHeadless.Spec.Type = ServiceType.Headless;
+            toHeadless.Spec.ClusterIps.Clear();
+            await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.UpdateAsync(toHeadless), "spec.type: cannot change from CLUSTER_IP to HEADLESS");
+            // ExternalName to ClusterIP asking for a taken address, a missing network, or none.
+            var taken = Family("ext", "", [], "10.96.0.10");
+            await Fails(StatusCode.AlreadyExists, () => silo.Client.Services.UpdateAsync(taken), "ns/web");
+            await Fails(StatusCode.FailedPrecondition, () => silo.Client.Services.UpdateAsync(Service("ns", "ext", "nowhere")), "spec.network");
+            await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.UpdateAsync(Service("ns", "ext", "")), "spec.network");
+            Assert.Equal(before, await PositionAsync(silo.Client));
+            Assert.Equal(ServiceType.ExternalName, (await silo.Client.Services.GetAsync("ns", "ext")).Spec.Type);
+
+            // web becomes an alias and gives its address back; ext takes it.
+            var alias = External("web", "example.org");
+            var aliased = await silo.Client.Services.UpdateAsync(alias);
+            Assert.Equal(ServiceType.ExternalName, aliased.Spec.Type);
+            Assert.Empty(aliased.Status.ClusterIps);
+            Assert.Empty(aliased.Spec.IpFamilies);
+            var ext = await silo.Client.Services.UpdateAsync(Family("ext", "", [], "10.96.0.10"));
+            Assert.Equal((ServiceType.ClusterIp, "10.96.0.10"), (ext.Spec.Type, Assert.Single(ext.Status.ClusterIps)));
+            Assert.Equal(["IPv4"], ext.Spec.IpFamilies);
+            // headless becomes an alias and back: it holds no address either way.
+            await silo.Client.Services.UpdateAsync(External("headless", "example.net"));
+            var back = await silo.Client.Services.UpdateAsync(headless);
+            Assert.Equal(ServiceType.Headless, back.Spec.Type);
+            Assert.Empty(back.Status.ClusterIps);
         }
-        finally
+        await using (var silo = await SiloInstance.StartInAsync(_data, ownsDirectory: false))
         {
-            Directory.Delete(directory, recursive: true);
+            // After a restart the store still says who holds what: web, a ClusterIP again, gets
+            // a new address, not ext's.
+            await Fails(StatusCode.AlreadyExists, () => silo.Client.Services.CreateAsync(Family("copy", "", [], "10.96.0.10")), "ns/ext");
+            var web = await silo.Client.Services.UpdateAsync(Service("ns", "web", "net"));
+            Assert.NotEqual("10.96.0.10", Assert.Single(web.Status.ClusterIps));
+            // ext gives its address back on becoming an alias again; copy can take it now.
+            await silo.Client.Services.UpdateAsync(External("ext", "example.com"));
+            Assert.Equal("10.96.0.10", Assert.Single((await silo.Client.Services.CreateAsync(Family("copy", "", [], "10.96.0.10"))).Status.ClusterIps));
         }
     }
 }
