@@ -506,7 +506,8 @@ public sealed class ProtocolTests(CniBed bed)
                 var command = File.ReadAllText(Path.Combine(process, "cmdline")).Replace('\0', ' ').Trim();
                 foreach (var task in Directory.EnumerateDirectories(Path.Combine(process, "task")))
                 {
-                    if (new FileInfo(Path.Combine(task, "ns", "net")).LinkTarget == name) holders.Add($"thread {task} of {command}");
+                    if (new FileInfo(Path.Combine(task, "ns", "net")).LinkTarget == name)
+                        holders.Add($"thread {task} ('{File.ReadAllText(Path.Combine(task, "comm")).Trim()}') of {command}");
                 }
                 foreach (var fd in Directory.EnumerateFileSystemEntries(Path.Combine(process, "fd")))
                 {
