@@ -30,13 +30,16 @@ public sealed class AgentConnection(string socket) : IDisposable
 
     public Task<ListAttachmentsResponse> ListAsync(ListAttachmentsRequest request) => CallAsync(c => c.ListAsync(request, Calls.Within(Timeout)), "list attachments");
 
-    /// <summary>The endpoint attached on this node for the container and interface of <paramref name="identity"/>, or null.</summary>
-    public async Task<Endpoint?> AttachedAsync(EndpointIdentity identity)
+    /// <summary>
+    /// The endpoint attached on this node for the container and interface of <paramref name="identity"/>
+    /// through the network configuration <paramref name="configuration"/> (its name), or null.
+    /// </summary>
+    public async Task<Endpoint?> AttachedAsync(EndpointIdentity identity, string configuration)
     {
         var found = await ListAsync(new ListAttachmentsRequest
         {
             Namespace = identity.Namespace,
-            Labels = { [AttachmentLabels.Attachment] = identity.AttachmentKey },
+            Labels = { [AttachmentLabels.Attachment] = identity.AttachmentKey, [AttachmentLabels.CniNetwork] = configuration },
         });
         return found.Endpoints.FirstOrDefault(e => e.Metadata.Name == identity.Name);
     }

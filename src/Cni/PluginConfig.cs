@@ -103,8 +103,9 @@ public sealed record PluginConfig
     /// <summary>
     /// Checks what every command but VERSION needs: a supported version, a name, the agent's
     /// socket, and the network unless <paramref name="needsNetwork"/> is false (DEL finds the
-    /// endpoint by namespace, name and container: a configuration edited since the ADD must not
-    /// block the cleanup, which the spec asks plugins to complete).
+    /// endpoint by namespace, name, container and the configuration's name, GC by that name: a
+    /// configuration edited since the ADD must not block the cleanup, which the spec asks plugins
+    /// to complete).
     /// </summary>
     public void Validate(string command, string minimumVersion, bool needsNetwork = true)
     {

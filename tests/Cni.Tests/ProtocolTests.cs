@@ -221,6 +221,54 @@ public sealed class ProtocolTests(CniBed bed)
         Assert.True(Runtimes.Plugin(Cluster, 1, "DEL", config, $"bystander-{vni}", $"/run/netns/{other}", cniArgs: $"K8S_POD_NAMESPACE=default;K8S_POD_NAME=bystander-{vni}").Code == 0);
     }
 
+    /// <summary>
+    /// The spec's attachment is (network name, container, interface): the same container's eth0
+    /// through a second configuration is another attachment. Its ADD is refused (the interface is
+    /// the first's: 121; into a fresh namespace, the endpoint is the first's: 109) without moving
+    /// anything, and its DEL and GC leave the first alone; GC through the first configuration,
+    /// which needs no network, detaches it.
+    /// </summary>
+    [Fact]
+    public async Task Add_SameContainerThroughAnotherConfiguration_IsAnotherAttachment_ItsDelAndGcLeaveTheFirstAlone()
+    {
+        var vni = bed.NextVni();
+        var network = (await Cluster.CreateNetworkAsync($"n{vni}", vni)).Metadata.Name;
+        var first = Runtimes.PluginConfig(Cluster, Cluster.WriteConfList($"c{vni}", network, host: 1));
+        var second = Runtimes.PluginConfig(Cluster, Cluster.WriteConfList($"d{vni}", network, host: 1));
+        var (pod, fresh) = (Cluster.Netns($"p{vni}a"), Cluster.Netns($"p{vni}b"));
+        Cluster.AddNamespace(pod);
+        Cluster.AddNamespace(fresh);
+        var added = Runtimes.Plugin(Cluster, 1, "ADD", first, $"ctr-{vni}", $"/run/netns/{pod}");
+        Assert.True(added.Code == 0, added.ToString());
+        var endpoint = await Cluster.Client.Endpoints.GetAsync("default", $"ctr-{vni}");
+        var wired = Shell.Must("ip", "-n", pod, "-o", "address", "show", "dev", "eth0");
+
+        var again = Runtimes.Plugin(Cluster, 1, "ADD", second, $"ctr-{vni}", $"/run/netns/{pod}");
+        Assert.True(again.Code == 1, again.ToString());
+        Assert.Equal(121, again.Json["code"]!.GetValue<int>());
+        var elsewhere = Runtimes.Plugin(Cluster, 1, "ADD", second, $"ctr-{vni}", $"/run/netns/{fresh}");
+        Assert.True(elsewhere.Code == 1, elsewhere.ToString());
+        Assert.Equal(109, elsewhere.Json["code"]!.GetValue<int>());
+        Assert.Contains($"attached through network configuration 'c{vni}'", elsewhere.Json["details"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.NotEqual(0, Shell.Run("ip", "-n", fresh, "link", "show", "eth0").Code);
+
+        var deleted = Runtimes.Plugin(Cluster, 1, "DEL", second, $"ctr-{vni}", $"/run/netns/{pod}");
+        Assert.True(deleted.Code == 0, deleted.ToString());
+        var gc = second.DeepClone().AsObject();
+        gc.Remove("network");
+        gc["cni.dev/valid-attachments"] = new JsonArray();
+        var collected = Runtimes.Plugin(Cluster, 1, "GC", gc);
+        Assert.True(collected.Code == 0, collected.ToString());
+        Assert.Equal(endpoint.Metadata.Uid, (await Cluster.Client.Endpoints.GetAsync("default", $"ctr-{vni}")).Metadata.Uid);
+        Assert.Equal(wired, Shell.Must("ip", "-n", pod, "-o", "address", "show", "dev", "eth0"));
+
+        gc["name"] = $"c{vni}";
+        var collectedFirst = Runtimes.Plugin(Cluster, 1, "GC", gc);
+        Assert.True(collectedFirst.Code == 0, collectedFirst.ToString());
+        var gone = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => Cluster.Client.Endpoints.GetAsync("default", $"ctr-{vni}"));
+        Assert.Equal(Grpc.Core.StatusCode.NotFound, gone.StatusCode);
+    }
+
     [Fact]
     public async Task Add_PodNameHeldByAnotherContainer_RefusedAndItsDelLeavesTheOwnerAlone()
     {

@@ -24,8 +24,9 @@ internal sealed class ClusterDns : IAsyncDisposable
     private readonly string[] _dnsArgs;
     private IHost _dns;
 
-    private ClusterDns(WebApplication silo, IHost dns, string[] dnsArgs, string data, ControlPlaneClient client, IPEndPoint endpoint)
+    private ClusterDns(WebApplication silo, IHost dns, string[] dnsArgs, string data, ControlPlaneClient client, IPEndPoint endpoint, string siloAddress)
     {
+        SiloAddress = siloAddress;
         _silo = silo;
         _dns = dns;
         _dnsArgs = dnsArgs;
@@ -40,6 +41,9 @@ internal sealed class ClusterDns : IAsyncDisposable
     public const string ServiceIpv6Range = "fd00:96::/112";
 
     public ControlPlaneClient Client { get; }
+
+    /// <summary>The silo's API address (for a peer cluster's ClusterPeer).</summary>
+    public string SiloAddress { get; }
 
     public IPEndPoint Endpoint { get; }
 
@@ -65,7 +69,7 @@ internal sealed class ClusterDns : IAsyncDisposable
         await client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = "shop" } });
         await client.Nodes.CreateAsync(new Node { Metadata = new ObjectMeta { Name = "node-a" }, Spec = new NodeSpec { UnderlayIp = "10.255.0.1" } });
         await client.Networks.CreateAsync(new Network { Metadata = new ObjectMeta { Name = "blue" }, Spec = new NetworkSpec { Vni = 10, Ipv4Cidr = "10.244.0.0/16", Ipv6Cidr = "fd00:244::/64" } });
-        return new ClusterDns(silo, dns, dnsArgs, data, client, endpoint);
+        return new ClusterDns(silo, dns, dnsArgs, data, client, endpoint, address);
     }
 
     private static async Task<IHost> StartDnsAsync(string[] args)

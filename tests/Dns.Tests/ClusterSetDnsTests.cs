@@ -168,6 +168,8 @@ public sealed class ClusterSetDnsTests
         await east.Client.ServiceExports.CreateAsync(Export("db"));
         var peer = await east.Client.ClusterPeers.CreateAsync(new ClusterPeer { Metadata = new ObjectMeta { Name = "west" }, Spec = new ClusterPeerSpec { Addresses = { "unix:" + west.Socket } } });
         Assert.Equal("True", peer.Status.Conditions.Single(c => c.Type == "Joined").Status);
+        // Imports come from peers joined both ways.
+        await westClient.ClusterPeers.CreateAsync(new ClusterPeer { Metadata = new ObjectMeta { Name = "east" }, Spec = new ClusterPeerSpec { Addresses = { east.SiloAddress } } });
 
         await east.AwaitAnswerAsync("db.shop.svc.clusterset.local", DnsType.A, r => r.Answer.Count == 2, 20_000);
         await east.AwaitAnswerAsync("api.shop.svc.clusterset.local", DnsType.A, r => r.Answer.Count == 1, 20_000);

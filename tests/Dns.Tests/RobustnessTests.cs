@@ -216,6 +216,58 @@ public sealed class RobustnessTests
         }
     }
 
+    /// <summary>
+    /// Connections that sent part of a query and stalled (a length prefix, a few bytes) are not
+    /// answering anything: at the limit they are closed for a new client as idle ones are, so
+    /// that stalled clients cannot keep every new one out.
+    /// </summary>
+    [Fact]
+    public async Task Listener_AtTheConnectionLimit_ConnectionsStalledMidQuery_AreClosedForNewOnes()
+    {
+        var handler = new QueryHandler(Zone);
+        await using var listener = new DnsListener(handler, new DnsTransportOptions { Listen = TestPorts.Loopback(), Threads = 1, MaxTcpConnections = 3, TcpIdleTimeout = TimeSpan.FromSeconds(60) }, NullLogger.Instance);
+        listener.Start();
+        var held = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                var connection = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                held.Add(connection);
+                await connection.ConnectAsync(listener.LocalEndPoint);
+                await connection.SendAsync(new byte[] { 0, 48, 0x12 }, SocketFlags.None); // 48 bytes announced, 1 sent
+            }
+            await UntilReadByServer(listener.LocalEndPoint.Port, connections: 3);
+
+            Assert.Equal("10.96.0.20", await AskOverTcp(listener.LocalEndPoint));
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            Assert.Equal(0, await held[0].ReceiveAsync(new byte[1], SocketFlags.None, timeout.Token));
+        }
+        finally
+        {
+            foreach (var connection in held) connection.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Waits until the server's end of <paramref name="connections"/> established connections to
+    /// <paramref name="port"/> (loopback IPv4) has nothing left unread in its receive queue: the
+    /// listener has read what the clients sent (/proc/net/tcp, the kernel's own view).
+    /// </summary>
+    private static async Task UntilReadByServer(int port, int connections)
+    {
+        var local = $"0100007F:{port:X4}";
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var server = File.ReadLines("/proc/net/tcp").Skip(1).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .Where(f => f[1] == local && f[3] == "01").ToList();
+            if (server.Count == connections && server.All(f => f[4].EndsWith(":00000000", StringComparison.Ordinal))) return;
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"the listener did not read its connections: {string.Join("; ", server.Select(f => f[4]))}");
+            await Task.Delay(20);
+        }
+    }
+
     private static async Task<string> AskOverTcp(IPEndPoint server)
     {
         using var tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);

@@ -129,13 +129,21 @@ public sealed class ClusterSetTests : IAsyncLifetime
 
         await a.Client.ServiceExports.DeleteAsync("shop", "web");
         await importsB.WaitForAsync(e => e.Type == EventType.Deleted && e.ServiceImport?.Metadata.Name == "web", "shop/web withdrawn in b", 20_000);
+        await a.Client.ServiceExports.CreateAsync(Export());
+        await importsB.WaitForAsync(ImportWhere(i => i.Status.Clusters.Count == 1), "shop/web exported again, imported in b", 20_000);
 
-        // a drops b: b still sees a as joined and connected, and says a no longer counts it.
+        // a drops b: b still sees a as joined and connected, and says a no longer counts it. a's
+        // nodes no longer route to b's networks, so b withdraws a's part of its imports at once
+        // (its workloads' connections to a's endpoints could get no answer), until a peers again.
         await a.Client.ClusterPeers.DeleteAsync("", "b");
+        await importsB.WaitForAsync(e => e.Type == EventType.Deleted && e.ServiceImport?.Metadata.Name == "web", "a's part withdrawn in b once a dropped b", 20_000);
         Assert.Equal("NotAPeer", (await PeerJoinedAsync(b, "a", "False")).Reason);
         var dropped = await b.Client.ClusterPeers.GetAsync("", "a");
         Assert.True(dropped.Status.Connection.Connected, dropped.Status.Connection.Message);
         Assert.Equal("True", dropped.Status.Conditions.Single(c => c.Type == "Joined").Status);
+        Assert.Equal(1u, dropped.Status.Connection.Exports);
+        await a.Client.ClusterPeers.CreateAsync(Peer("b", b));
+        await importsB.WaitForAsync(ImportWhere(i => i.Status.Clusters.Count == 1 && i.Status.Clusters[0].Cluster == "a"), "shop/web imported in b again once a peered again", 20_000);
     }
 
     /// <summary>
@@ -270,6 +278,7 @@ public sealed class ClusterSetTests : IAsyncLifetime
         Assert.Contains($"cluster 'a' cannot join: spec.addresses[1] ('{mixed.Spec.Addresses[1]}') answers as cluster 'c' of ClusterSet 'test-set'", refused.Status.Detail);
         Assert.Empty((await b.Client.ClusterPeers.ListAsync(new ListRequest())).ClusterPeers);
         var peer = await b.Client.ClusterPeers.CreateAsync(Peer("a", a));
+        await a.Client.ClusterPeers.CreateAsync(Peer("b", b)); // imports come from peers joined both ways
         var updated = peer.Clone();
         updated.Spec.Addresses.Add(c.Address.ToString().TrimEnd('/'));
         Assert.Equal(StatusCode.FailedPrecondition, (await Assert.ThrowsAsync<RpcException>(() => b.Client.ClusterPeers.UpdateAsync(updated))).StatusCode);
@@ -303,6 +312,7 @@ public sealed class ClusterSetTests : IAsyncLifetime
         await a.Client.ServiceExports.CreateAsync(Export());
         await using var watchB = WatchImports(b);
         await b.Client.ClusterPeers.CreateAsync(Peer("a", a));
+        await a.Client.ClusterPeers.CreateAsync(Peer("b", b)); // imports come from peers joined both ways
         var imported = (await watchB.WaitForAsync(ImportWhere(i => i.Status.Clusters.Count == 1), "a's export imported in b", 20_000)).ServiceImport;
         var localService = Web();
         localService.Metadata.Name = "local";
@@ -350,6 +360,7 @@ public sealed class ClusterSetTests : IAsyncLifetime
         await a.Client.Services.CreateAsync(Web());
         await a.Client.ServiceExports.CreateAsync(Export());
         await b.Client.ClusterPeers.CreateAsync(Peer("a", a));
+        await a.Client.ClusterPeers.CreateAsync(Peer("b", b)); // imports come from peers joined both ways
         await using (var watch = WatchImports(b))
         {
             await watch.WaitForAsync(ImportWhere(i => i.Status.Clusters.Count == 1), "a's export imported in b", 20_000);
@@ -457,8 +468,10 @@ public sealed class ClusterSetTests : IAsyncLifetime
     {
         using var pki = ControlPlane.Tests.Shared.ClusterPki.Create();
         pki.Client("cluster-b", "reader"); // b's certificate for its peers: reading is all a peer does
+        pki.Client("cluster-a", "reader"); // and a's: imports come from peers joined both ways
         string[] Member(string id, string range) => [$"--ClusterSet:ClusterId={id}", "--ClusterSet:Name=test-set", $"--ControlPlane:ServiceIpv4Cidr={range}"];
-        var a = await SiloProcess.StartAsync(NewDirectory(), pki, Member("a", "10.96.0.0/16"));
+        var a = await SiloProcess.StartAsync(NewDirectory(), pki, [.. Member("a", "10.96.0.0/16"),
+            $"--ClusterSet:Ca={pki.CaPath}", $"--ClusterSet:Certificate={pki.CertificatePath("cluster-a")}", $"--ClusterSet:Key={pki.KeyPath("cluster-a")}"]);
         _silos.Add(a);
         var b = await SiloProcess.StartAsync(NewDirectory(), pki, [.. Member("b", "10.97.0.0/16"),
             $"--ClusterSet:Ca={pki.CaPath}", $"--ClusterSet:Certificate={pki.CertificatePath("cluster-b")}", $"--ClusterSet:Key={pki.KeyPath("cluster-b")}"]);
@@ -471,6 +484,7 @@ public sealed class ClusterSetTests : IAsyncLifetime
 
         var peer = await b.Client.ClusterPeers.CreateAsync(Peer("a", a));
         Assert.Equal("True", peer.Status.Conditions.Single(c => c.Type == "Joined").Status);
+        Assert.Equal("True", (await a.Client.ClusterPeers.CreateAsync(Peer("b", b))).Status.Conditions.Single(c => c.Type == "Joined").Status);
         await using var imports = WatchImports(b);
         await imports.WaitForAsync(ImportWhere(i => i.Status.Clusters.Count == 1 && i.Status.Clusters[0].Endpoints.Count == 1), "a's export imported over TLS", 20_000);
     }

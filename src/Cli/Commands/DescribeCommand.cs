@@ -163,7 +163,7 @@ internal static class DescribeCommand
         {
             var why = seen.Message.Length > 0 ? $"{seen.Reason}: {seen.Message}" : seen.Reason;
             events.Add(("Warning", "NotJoinedByPeer",
-                $"the peer does not count this cluster as joined ({why}): it imports none of this cluster's exports and its nodes do not reach this cluster's"));
+                $"the peer does not count this cluster as joined ({why}): it imports none of this cluster's exports, its nodes do not reach this cluster's, and this cluster imports none of its exports"));
         }
     }
 

@@ -47,7 +47,7 @@ public static class CheckCommand
         }
 
         using var agent = new AgentConnection(config.AgentSocket);
-        var endpoint = await agent.AttachedAsync(identity)
+        var endpoint = await agent.AttachedAsync(identity, config.Name)
             ?? throw Failed($"no endpoint {identity.Namespace}/{identity.Name} is attached for this container on this node");
         // Results before 1.1.0 carry no MTU: the endpoint's is the one ADD set.
         if (expected.Mtu is null && endpoint.Status.Mtu != 0 && link.Mtu != endpoint.Status.Mtu)

@@ -13,7 +13,8 @@ public static class GcCommand
 {
     public static async Task RunAsync(PluginConfig config)
     {
-        config.Validate("GC", "1.1.0");
+        // Like DEL, it needs no network: the configuration's name is what selects its endpoints.
+        config.Validate("GC", "1.1.0", needsNetwork: false);
         var valid = config.ValidAttachments
             ?? throw new CniException(CniCodes.InvalidConfig, "GC needs cni.dev/valid-attachments", "an empty list, not a missing one, means that no attachment is valid");
         var keep = valid.Select(a => AttachmentLabels.Key(a.ContainerId, a.InterfaceName)).ToHashSet(StringComparer.Ordinal);

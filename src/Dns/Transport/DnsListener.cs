@@ -385,9 +385,12 @@ public sealed class DnsListener : IAsyncDisposable
             idle.CancelAfter(_options.TcpIdleTimeout);
             session.Waiting();
             if (!await ReadExactlyAsync(connection, buffer.AsMemory(0, 2), idle.Token).ConfigureAwait(false)) return;
-            session.Answering();
             var length = BinaryPrimitives.ReadUInt16BigEndian(buffer);
             if (!await ReadExactlyAsync(connection, buffer.AsMemory(2, length), idle.Token).ConfigureAwait(false)) return;
+            // Answering only once the whole query is in: a client that sends part of one and stalls
+            // is still waited on, not answered, and stays first to close for room (else stalled
+            // connections at the limit would keep every new client out).
+            session.Answering();
             var written = _handler.Handle(buffer.AsSpan(2, length), response.AsSpan(2), tcp: true, client is null ? default : client.Buffer.Span[..client.Size]);
             if (written == QueryHandler.Forward)
             {

@@ -188,6 +188,14 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
             throw new RpcException(new Status(StatusCode.FailedPrecondition,
                 $"endpoint {request.Namespace}/{request.Name} exists, attached for {holder}; detach it first"));
         }
+        // The same container and interface through another CNI network configuration is another
+        // attachment (the spec's key includes the network's name), not this one repeated.
+        if (request.Labels.TryGetValue(AttachmentLabels.CniNetwork, out var configuration)
+            && endpoint.Metadata.Labels.TryGetValue(AttachmentLabels.CniNetwork, out var attachedThrough) && attachedThrough != configuration)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"endpoint {request.Namespace}/{request.Name} exists, attached through network configuration '{attachedThrough}'; detach it through that configuration first"));
+        }
         return endpoint;
     }
 
@@ -195,7 +203,7 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
     {
         var call = Calls.Within(CallTimeout, cancellationToken);
         var veth = Names.EndpointVeth($"{request.Namespace}/{request.Name}");
-        var conditional = request.ContainerId.Length > 0 || request.Etag.Length > 0;
+        var conditional = request.ContainerId.Length > 0 || request.Etag.Length > 0 || request.Labels.Count > 0;
         var etag = request.Etag;
         if (conditional)
         {
@@ -206,7 +214,7 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
                 {
                     return await DetachByContainerAsync(request, cancellationToken);
                 }
-                if (request.Etag.Length > 0 && endpoint.Metadata.Etag != request.Etag)
+                if ((request.Etag.Length > 0 && endpoint.Metadata.Etag != request.Etag) || !Carries(endpoint, request.Labels))
                 {
                     return new DetachResponse { Detached = false };
                 }
@@ -255,8 +263,7 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
         do
         {
             var list = await client.Endpoints.ListAsync(page, Calls.Within(CallTimeout, cancellationToken));
-            response.Endpoints.Add(list.Endpoints.Where(e => e.Spec.Node == options.NodeName
-                && request.Labels.All(l => e.Metadata.Labels.TryGetValue(l.Key, out var value) && value == l.Value)));
+            response.Endpoints.Add(list.Endpoints.Where(e => e.Spec.Node == options.NodeName && Carries(e, request.Labels)));
             page.PageToken = list.NextPageToken;
         }
         while (page.PageToken.Length > 0);
@@ -320,6 +327,9 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
             throw new RpcException(new Status(StatusCode.Unavailable, $"node '{options.NodeName}' is not registered with the control plane yet"));
         }
     }
+
+    private static bool Carries(Endpoint endpoint, IDictionary<string, string> labels) =>
+        labels.All(l => endpoint.Metadata.Labels.TryGetValue(l.Key, out var value) && value == l.Value);
 
     private static bool IsFor(Endpoint endpoint, string containerId, string interfaceName) =>
         endpoint.Metadata.Labels.TryGetValue(AttachmentLabels.Attachment, out var key) && key == AttachmentLabels.Key(containerId, interfaceName);

@@ -13,7 +13,8 @@ namespace ControlPlane.Silo.ClusterSet;
 /// <summary>
 /// The ClusterSet controller: keeps a <see cref="PeerLink"/> per ClusterPeer, records what each
 /// peer says of itself (its ranges are claimed, its networks and nodes stored), derives every
-/// ServiceImport from the exports of this cluster and of its joined peers, and sets the
+/// ServiceImport from the exports of this cluster and of its peers joined both ways (each side's
+/// ClusterPeer for the other Joined), and sets the
 /// conditions of this cluster's exports. A lost peer's part of the imports is kept for
 /// <see cref="ClusterSetOptions.PeerGracePeriod"/>, then withdrawn; it comes back when the peer
 /// does. Local objects are never changed because of a peer (only imports and peers' statuses).
@@ -106,6 +107,9 @@ public sealed class ClusterSetController(DurableStore store, IGrainFactory grain
             }
             if (link.Synced)
             {
+                // A peer that does not count this cluster (it has no ClusterPeer for it, or judged
+                // it not joined) routes nothing back to it: its part is withdrawn at once.
+                if (!link.JoinedByPeer) continue;
                 foreach (var (key, (c, _)) in link.Contributions())
                 {
                     if (c is not null) Add(contributions, key, c);

@@ -101,6 +101,19 @@ public sealed class PeerLink : IWatchSink, IDisposable
     /// <summary>True once the peer's state was listed since this link started.</summary>
     public bool Synced { get { lock (_lock) return _synced; } }
 
+    /// <summary>
+    /// Whether the peer counts this cluster as a member: its own ClusterPeer for this cluster is
+    /// Joined. Until it is, the peer routes nothing to this cluster's networks, so its endpoints
+    /// could not answer this cluster's workloads.
+    /// </summary>
+    public bool JoinedByPeer
+    {
+        get
+        {
+            lock (_lock) return _current.Self?.Status is { } status && Conditions.Find(status.Conditions, PeerJudge.Joined)?.Status == Conditions.True;
+        }
+    }
+
     /// <summary>Heard from within the last few bookmark intervals, over an open watch.</summary>
     public bool Connected(DateTimeOffset now)
     {
