@@ -186,7 +186,21 @@ public sealed class RobustnessTests
     }
 
     [Fact]
-    public async Task Listener_AtTheConnectionLimit_ClosesTheLongestIdleConnection_ForANewOne()
+    public Task Listener_AtTheConnectionLimit_ClosesTheLongestIdleConnection_ForANewOne() => AtTheLimitAsync(async (listener, held) =>
+    {
+        // The second and third ask once, so the first has waited longest for a query.
+        Assert.Equal("10.96.0.20", await AskOn(held[1]));
+        Assert.Equal("10.96.0.20", await AskOn(held[2]));
+
+        // A fourth client (a TCP retry after TC, say) is served: the first connection makes room.
+        Assert.Equal("10.96.0.20", await AskOverTcp(listener.LocalEndPoint));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, await held[0].ReceiveAsync(new byte[1], SocketFlags.None, timeout.Token));
+        Assert.Equal("10.96.0.20", await AskOn(held[1]));
+    });
+
+    /// <summary>A listener limited to three TCP connections, with three connected and held by <paramref name="test"/>.</summary>
+    private static async Task AtTheLimitAsync(Func<DnsListener, List<Socket>, Task> test)
     {
         var handler = new QueryHandler(Zone);
         await using var listener = new DnsListener(handler, new DnsTransportOptions { Listen = TestPorts.Loopback(), Threads = 1, MaxTcpConnections = 3, TcpIdleTimeout = TimeSpan.FromSeconds(60) }, NullLogger.Instance);
@@ -200,15 +214,7 @@ public sealed class RobustnessTests
                 held.Add(connection);
                 await connection.ConnectAsync(listener.LocalEndPoint);
             }
-            // The second and third ask once, so the first has waited longest for a query.
-            Assert.Equal("10.96.0.20", await AskOn(held[1]));
-            Assert.Equal("10.96.0.20", await AskOn(held[2]));
-
-            // A fourth client (a TCP retry after TC, say) is served: the first connection makes room.
-            Assert.Equal("10.96.0.20", await AskOverTcp(listener.LocalEndPoint));
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            Assert.Equal(0, await held[0].ReceiveAsync(new byte[1], SocketFlags.None, timeout.Token));
-            Assert.Equal("10.96.0.20", await AskOn(held[1]));
+            await test(listener, held);
         }
         finally
         {
@@ -222,32 +228,18 @@ public sealed class RobustnessTests
     /// that stalled clients cannot keep every new one out.
     /// </summary>
     [Fact]
-    public async Task Listener_AtTheConnectionLimit_ConnectionsStalledMidQuery_AreClosedForNewOnes()
+    public Task Listener_AtTheConnectionLimit_ConnectionsStalledMidQuery_AreClosedForNewOnes() => AtTheLimitAsync(async (listener, held) =>
     {
-        var handler = new QueryHandler(Zone);
-        await using var listener = new DnsListener(handler, new DnsTransportOptions { Listen = TestPorts.Loopback(), Threads = 1, MaxTcpConnections = 3, TcpIdleTimeout = TimeSpan.FromSeconds(60) }, NullLogger.Instance);
-        listener.Start();
-        var held = new List<Socket>();
-        try
+        foreach (var connection in held)
         {
-            for (var i = 0; i < 3; i++)
-            {
-                var connection = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                held.Add(connection);
-                await connection.ConnectAsync(listener.LocalEndPoint);
-                await connection.SendAsync(new byte[] { 0, 48, 0x12 }, SocketFlags.None); // 48 bytes announced, 1 sent
-            }
-            await UntilReadByServer(listener.LocalEndPoint.Port, connections: 3);
+            await connection.SendAsync(new byte[] { 0, 48, 0x12 }, SocketFlags.None); // 48 bytes announced, 1 sent
+        }
+        await UntilReadByServer(listener.LocalEndPoint.Port, connections: 3);
 
-            Assert.Equal("10.96.0.20", await AskOverTcp(listener.LocalEndPoint));
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            Assert.Equal(0, await held[0].ReceiveAsync(new byte[1], SocketFlags.None, timeout.Token));
-        }
-        finally
-        {
-            foreach (var connection in held) connection.Dispose();
-        }
-    }
+        Assert.Equal("10.96.0.20", await AskOverTcp(listener.LocalEndPoint));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, await held[0].ReceiveAsync(new byte[1], SocketFlags.None, timeout.Token));
+    });
 
     /// <summary>
     /// Waits until the server's end of <paramref name="connections"/> established connections to
