@@ -481,14 +481,14 @@ public sealed class ApplyTests
 
         var two = await Netctl.RunAsync(["--server", silo.Address, "apply", "-f", "-"], stdin: Two);
         Assert.Equal(1, two.ExitCode);
-        Assert.Contains("spec.ports[0].name: is required", Assert.Single(two.Errors));
+        Assert.Contains("spec.ports[0].name: is required when a service has more than one port", Assert.Single(two.Errors));
         var server = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => silo.Client.Services.CreateAsync(new Service
         {
             Metadata = new ObjectMeta { Namespace = "shop", Name = "db2" },
             Spec = new ServiceSpec { Network = "blue", Ports = { new ServicePort { Port = 5432 }, new ServicePort { Name = "admin", Port = 5433 } } },
         }));
         Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, server.StatusCode);
-        Assert.Contains("spec.ports[0].name", server.Status.Detail);
+        Assert.Equal("spec.ports[0].name: is required when a service has more than one port", server.Status.Detail);
     }
 
     [Fact]

@@ -144,4 +144,24 @@ public sealed class ExitCodeTests
         var kinds = await Netctl.RunAsync(["[suggest:7]", "get net"]);
         Assert.Equal(["network", "networkpolicy"], kinds.OutputLines);
     }
+
+    /// <summary>
+    /// The README's setup: netctl is an alias for dotnet and netctl.dll. Bash does not expand an
+    /// alias inside the completion function, so the script runs netctl as it was run itself.
+    /// </summary>
+    [Fact]
+    public async Task Completion_BashScript_CompletesThroughTheReadmesAlias()
+    {
+        var netctl = Path.Combine(AppContext.BaseDirectory, "netctl.dll");
+        var script = string.Join('\n',
+            "shopt -s expand_aliases",
+            $"alias netctl=\"dotnet {netctl}\"",
+            "source <(netctl completion bash)",
+            "COMP_WORDS=(netctl ap); COMP_CWORD=1; COMP_LINE='netctl ap'; COMP_POINT=9",
+            "_netctl_complete",
+            "echo \"[${COMPREPLY[*]}]\"");
+        var completed = await Netctl.RunProgramAsync("bash", ["-c", script]);
+        Assert.True(completed.ExitCode == 0, completed.ToString());
+        Assert.Equal(["[apply]"], completed.OutputLines);
+    }
 }

@@ -203,7 +203,8 @@ internal sealed class ManifestValidator
         {
             var port = spec.Ports[i];
             var at = $"spec.ports[{i}]";
-            if (port.Name.Length > 0 || spec.Ports.Count > 1) PortName(at + ".name", port.Name);
+            if (port.Name.Length == 0 && spec.Ports.Count > 1) Add(at + ".name", "is required when a service has more than one port");
+            else if (port.Name.Length > 0) PortName(at + ".name", port.Name);
             if (!names.Add(port.Name) && port.Name.Length > 0) Add(at + ".name", $"'{port.Name}' is used twice");
             PortNumber(at + ".port", port.Port);
             if (port.Port != 0 && !ports.Add((port.Protocol == Protocol.Unspecified ? Protocol.Tcp : port.Protocol, port.Port)))
