@@ -469,12 +469,12 @@ public sealed class ClusterSetTests : IAsyncLifetime
         using var pki = ControlPlane.Tests.Shared.ClusterPki.Create();
         pki.Client("cluster-b", "reader"); // b's certificate for its peers: reading is all a peer does
         pki.Client("cluster-a", "reader"); // and a's: imports come from peers joined both ways
-        string[] Member(string id, string range) => [$"--ClusterSet:ClusterId={id}", "--ClusterSet:Name=test-set", $"--ControlPlane:ServiceIpv4Cidr={range}"];
-        var a = await SiloProcess.StartAsync(NewDirectory(), pki, [.. Member("a", "10.96.0.0/16"),
-            $"--ClusterSet:Ca={pki.CaPath}", $"--ClusterSet:Certificate={pki.CertificatePath("cluster-a")}", $"--ClusterSet:Key={pki.KeyPath("cluster-a")}"]);
+        // Each member reads its peers with its own certificate.
+        string[] Member(string id, string range) => [$"--ClusterSet:ClusterId={id}", "--ClusterSet:Name=test-set", $"--ControlPlane:ServiceIpv4Cidr={range}",
+            $"--ClusterSet:Ca={pki.CaPath}", $"--ClusterSet:Certificate={pki.CertificatePath($"cluster-{id}")}", $"--ClusterSet:Key={pki.KeyPath($"cluster-{id}")}"];
+        var a = await SiloProcess.StartAsync(NewDirectory(), pki, Member("a", "10.96.0.0/16"));
         _silos.Add(a);
-        var b = await SiloProcess.StartAsync(NewDirectory(), pki, [.. Member("b", "10.97.0.0/16"),
-            $"--ClusterSet:Ca={pki.CaPath}", $"--ClusterSet:Certificate={pki.CertificatePath("cluster-b")}", $"--ClusterSet:Key={pki.KeyPath("cluster-b")}"]);
+        var b = await SiloProcess.StartAsync(NewDirectory(), pki, Member("b", "10.97.0.0/16"));
         _silos.Add(b);
         Assert.StartsWith("https://", a.Address.ToString());
         await PopulateAsync(a.Client, "10.10.0.0/16");

@@ -35,10 +35,10 @@ public static class AddCommand
         request.Labels[AttachmentLabels.CniNetwork] = config.Name;
         using var agent = new AgentConnection(config.AgentSocket);
         // An interface of that name is someone else's (another container's, or this container's
-        // through another network configuration), unless it is what an ADD of this very
-        // container through this configuration began and did not finish (the agent died while wiring it): then the endpoint
-        // is already attached for this container, through that interface (the far end of its
-        // veth), and the agent completes the wiring.
+        // through another network configuration), unless it is what an ADD of this very container
+        // through this configuration began and did not finish (the agent died while wiring it):
+        // then the endpoint is already attached for this container, through that interface (the
+        // far end of its veth), and the agent completes the wiring.
         if (NetnsState.HasLink(invocation.Netns, invocation.InterfaceName)
             && (await agent.AttachedAsync(identity, config.Name) is null || !NetnsState.IsEndpointsInterface(invocation.Netns, invocation.InterfaceName, HostInterfaces.Of($"{identity.Namespace}/{identity.Name}"))))
             throw new CniException(CniCodes.InterfaceExists, $"interface {invocation.InterfaceName} already exists in the container", $"CNI_NETNS: {invocation.Netns}");

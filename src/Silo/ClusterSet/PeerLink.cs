@@ -110,7 +110,7 @@ public sealed class PeerLink : IWatchSink, IDisposable
     {
         get
         {
-            lock (_lock) return _current.Self?.Status is { } status && Conditions.Find(status.Conditions, PeerJudge.Joined)?.Status == Conditions.True;
+            lock (_lock) return SelfJoined()?.Status == Conditions.True;
         }
     }
 
@@ -180,10 +180,14 @@ public sealed class PeerLink : IWatchSink, IDisposable
         {
             return Conditions.Of(PeerJudge.Joined, Conditions.False, "NotAPeer", $"cluster '{Name}' has no ClusterPeer for this cluster ('{_self}')");
         }
-        return self.Status is { } status && Conditions.Find(status.Conditions, PeerJudge.Joined) is { } joined
+        return SelfJoined() is { } joined
             ? joined.Clone()
             : Conditions.Of(PeerJudge.Joined, Conditions.Unknown, "NotReadYet", $"cluster '{Name}' has not yet judged this cluster");
     }
+
+    /// <summary>The Joined condition of the peer's own ClusterPeer for this cluster, as stored there; null when it has none yet.</summary>
+    private Condition? SelfJoined() =>
+        _current.Self?.Status is { } status ? Conditions.Find(status.Conditions, PeerJudge.Joined) : null;
 
     void IWatchSink.BeginList()
     {
