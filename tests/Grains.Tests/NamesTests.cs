@@ -1,3 +1,4 @@
+using ControlPlane.Contracts.Naming;
 using ControlPlane.Grains.Validation;
 using ControlPlane.Storage.Errors;
 
@@ -16,18 +17,18 @@ public sealed class NamesTests
     [InlineData("we_b", false)]
     [InlineData("a.b", false)]
     public void Dns1123Label_Accepts_OnlyLabels(string value, bool valid) =>
-        Assert.Equal(valid, Names.Dns1123LabelError(value) is null);
+        Assert.Equal(valid, NameRules.Label(value) is null);
 
     [Fact]
     public void Dns1123Label_64Characters_IsTooLong() =>
-        Assert.Contains("63", Names.Dns1123LabelError(new string('a', 64)));
+        Assert.Contains("63", NameRules.Label(new string('a', 64)));
 
     [Theory]
     [InlineData("node-1.example.com", true)]
     [InlineData("node..1", false)]
     [InlineData(".node", false)]
     public void Dns1123Subdomain_Accepts_DotSeparatedLabels(string value, bool valid) =>
-        Assert.Equal(valid, Names.Dns1123SubdomainError(value) is null);
+        Assert.Equal(valid, NameRules.Subdomain(value) is null);
 
     [Theory]
     [InlineData("app", true)]
@@ -37,7 +38,7 @@ public sealed class NamesTests
     [InlineData("Example.com/app", false)]
     [InlineData("app!", false)]
     public void LabelKey_FollowsKubernetesSyntax(string key, bool valid) =>
-        Assert.Equal(valid, Names.LabelKeyError(key) is null);
+        Assert.Equal(valid, NameRules.LabelKey(key) is null);
 
     [Theory]
     [InlineData("", true)]
@@ -45,7 +46,7 @@ public sealed class NamesTests
     [InlineData("-v1", false)]
     [InlineData("v 1", false)]
     public void LabelValue_MayBeEmpty_OrAQualifiedToken(string value, bool valid) =>
-        Assert.Equal(valid, Names.LabelValueError(value) is null);
+        Assert.Equal(valid, NameRules.LabelValue(value) is null);
 
     [Theory]
     [InlineData("http", true)]
@@ -54,7 +55,7 @@ public sealed class NamesTests
     [InlineData("a--b", false)]
     [InlineData("sixteen-chars-xx", false)]
     public void PortName_IsAnIanaServiceName(string name, bool valid) =>
-        Assert.Equal(valid, Names.PortNameError(name) is null);
+        Assert.Equal(valid, NameRules.PortName(name) is null);
 
     [Fact]
     public void RequireLabels_UpTo256KiBOfKeysAndValues_OneMoreIsRefused()
@@ -76,8 +77,8 @@ public sealed class NamesTests
     public void LabelErrors_ForHugeKeysAndValues_AreBounded(int prefixLength, int nameLength)
     {
         var key = (prefixLength > 0 ? new string('p', prefixLength) + "/" : "") + (nameLength > 0 ? new string('n', nameLength) : "n");
-        Assert.True(Names.LabelKeyError(key)!.Length < 200);
-        Assert.True(Names.LabelValueError(new string('v', 70_000))!.Length < 200);
-        Assert.True(Names.PortNameError(new string('p', 70_000))!.Length < 200);
+        Assert.True(NameRules.LabelKey(key)!.Length < 200);
+        Assert.True(NameRules.LabelValue(new string('v', 70_000))!.Length < 200);
+        Assert.True(NameRules.PortName(new string('p', 70_000))!.Length < 200);
     }
 }

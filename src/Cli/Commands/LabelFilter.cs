@@ -1,4 +1,4 @@
-using ControlPlane.Cli.Manifests;
+using ControlPlane.Contracts.Naming;
 using Google.Protobuf.Collections;
 
 namespace ControlPlane.Cli.Commands;
@@ -51,7 +51,7 @@ internal sealed class LabelFilter
     /// </summary>
     private static (string Key, string Value) Checked(string key, string value)
     {
-        if ((Names.LabelKey(key) ?? Names.LabelValue(value)) is { } error) throw CliException.Usage($"-l: {error}; no label can match it");
+        if ((NameRules.LabelKey(key) ?? NameRules.LabelValue(value)) is { } error) throw CliException.Usage($"-l: {error}; no label can match it");
         return (key, value);
     }
 

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using ControlPlane.Cli.Resources;
 using ControlPlane.Contracts.Addressing;
 using ControlPlane.Contracts.Client;
+using ControlPlane.Contracts.Naming;
 using ControlPlane.Contracts.V1;
 
 namespace ControlPlane.Cli.Manifests;
@@ -71,7 +72,7 @@ internal sealed class ManifestValidator
         }
         else
         {
-            var error = kind == ResourceKinds.Endpoint || kind == ResourceKinds.Node ? Names.Subdomain(meta.Name) : Names.Label(meta.Name);
+            var error = kind == ResourceKinds.Endpoint || kind == ResourceKinds.Node ? NameRules.Subdomain(meta.Name) : NameRules.Label(meta.Name);
             if (error is null && kind == ResourceKinds.Service && !char.IsAsciiLetter(meta.Name[0])) error = $"'{meta.Name}' must start with a letter (it becomes a DNS name)";
             if (error is null && kind == ResourceKinds.ServiceExport && !char.IsAsciiLetter(meta.Name[0])) error = $"'{meta.Name}' must start with a letter (it names a service)";
             if (error is not null) Add("metadata.name", error);
@@ -87,7 +88,7 @@ internal sealed class ManifestValidator
             {
                 Add("metadata.namespace", $"'{meta.Namespace}' differs from -n {defaultNamespace}");
             }
-            if (meta.Namespace.Length > 0 && Names.Label(meta.Namespace) is { } error) Add("metadata.namespace", error);
+            if (meta.Namespace.Length > 0 && NameRules.Label(meta.Namespace) is { } error) Add("metadata.namespace", error);
         }
         else if (meta.Namespace.Length > 0)
         {
@@ -100,7 +101,7 @@ internal sealed class ManifestValidator
     {
         foreach (var (key, value) in labels)
         {
-            if ((Names.LabelKey(key) ?? Names.LabelValue(value)) is { } error) Add($"{field}.{key}", error);
+            if ((NameRules.LabelKey(key) ?? NameRules.LabelValue(value)) is { } error) Add($"{field}.{key}", error);
         }
     }
 
@@ -154,11 +155,11 @@ internal sealed class ManifestValidator
     {
         if (!RequireSpec(spec)) return;
         if (spec!.Network.Length == 0) Add("spec.network", "is required");
-        else if (Names.Label(spec.Network) is { } networkError) Add("spec.network", networkError);
+        else if (NameRules.Label(spec.Network) is { } networkError) Add("spec.network", networkError);
         if (spec.Node.Length == 0) Add("spec.node", "is required");
-        else if (Names.Subdomain(spec.Node) is { } nodeError) Add("spec.node", nodeError);
-        if (spec.Hostname.Length > 0 && Names.Label(spec.Hostname) is { } hostError) Add("spec.hostname", hostError);
-        if (spec.Subdomain.Length > 0 && Names.Label(spec.Subdomain) is { } subError) Add("spec.subdomain", subError);
+        else if (NameRules.Subdomain(spec.Node) is { } nodeError) Add("spec.node", nodeError);
+        if (spec.Hostname.Length > 0 && NameRules.Label(spec.Hostname) is { } hostError) Add("spec.hostname", hostError);
+        if (spec.Subdomain.Length > 0 && NameRules.Label(spec.Subdomain) is { } subError) Add("spec.subdomain", subError);
         var names = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < spec.Ports.Count; i++)
         {
@@ -182,8 +183,8 @@ internal sealed class ManifestValidator
         {
             var name = spec.ExternalName.TrimEnd('.');
             if (name.Length == 0) Add("spec.external_name", "is required for EXTERNAL_NAME services");
-            else if (Names.Subdomain(name) is { } error) Add("spec.external_name", error);
-            if (spec.Network.Length > 0 && Names.Label(spec.Network) is { } networkError) Add("spec.network", networkError);
+            else if (NameRules.Subdomain(name) is { } error) Add("spec.external_name", error);
+            if (spec.Network.Length > 0 && NameRules.Label(spec.Network) is { } networkError) Add("spec.network", networkError);
             if (spec.IpFamilies.Count > 0) Add("spec.ip_families", "is not allowed for EXTERNAL_NAME services");
             if (spec.IpFamilyPolicy.Length > 0) Add("spec.ip_family_policy", "is not allowed for EXTERNAL_NAME services");
             if (spec.ClusterIps.Count > 0) Add("spec.cluster_ips", "is not allowed for EXTERNAL_NAME services");
@@ -192,7 +193,7 @@ internal sealed class ManifestValidator
         {
             if (spec.ExternalName.Length > 0) Add("spec.external_name", "is only allowed for EXTERNAL_NAME services");
             if (spec.Network.Length == 0) Add("spec.network", "is required");
-            else if (Names.Label(spec.Network) is { } networkError) Add("spec.network", networkError);
+            else if (NameRules.Label(spec.Network) is { } networkError) Add("spec.network", networkError);
             if (spec.Type == ServiceType.Headless && spec.ClusterIps.Count > 0) Add("spec.cluster_ips", "is not allowed for HEADLESS services");
             Families(spec);
         }
@@ -329,14 +330,14 @@ internal sealed class ManifestValidator
         {
             var expression = selector.MatchExpressions[i];
             var at = $"{field}.match_expressions[{i}]";
-            if (Names.LabelKey(expression.Key) is { } keyError) Add(at + ".key", keyError);
+            if (NameRules.LabelKey(expression.Key) is { } keyError) Add(at + ".key", keyError);
             switch (expression.Operator)
             {
                 case "In" or "NotIn":
                     if (expression.Values.Count == 0) Add(at + ".values", $"must not be empty for operator {expression.Operator}");
                     foreach (var value in expression.Values)
                     {
-                        if (Names.LabelValue(value) is { } valueError) Add(at + ".values", valueError);
+                        if (NameRules.LabelValue(value) is { } valueError) Add(at + ".values", valueError);
                     }
                     break;
                 case "Exists" or "DoesNotExist":
@@ -351,7 +352,7 @@ internal sealed class ManifestValidator
 
     private void PortName(string field, string name)
     {
-        if (Names.PortName(name) is { } error) Add(field, name.Length == 0 ? "is required" : error);
+        if (NameRules.PortName(name) is { } error) Add(field, name.Length == 0 ? "is required" : error);
     }
 
     /// <param name="given">The port was set (a oneof's case): 0 is then a value outside the range, not a missing one.</param>

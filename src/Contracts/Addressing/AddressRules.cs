@@ -35,7 +35,7 @@ public static class AddressRules
         if (IpPrefix.Parse(cidr, out var problem) is not { } prefix) return new(field, problem!);
         if (prefix.Family != family)
         {
-            return new(field, $"{HostAddresses.Quote(cidr)} is not an {(family == AddressFamily.InterNetwork ? "IPv4" : "IPv6")} prefix");
+            return new(field, $"{Echo.Quote(cidr)} is not an {(family == AddressFamily.InterNetwork ? "IPv4" : "IPv6")} prefix");
         }
         var longest = LongestBlock(family);
         if (prefix.Length > longest) return new(field, $"/{prefix.Length} is too small for a network (at most /{longest})");

@@ -9,9 +9,6 @@ namespace ControlPlane.Contracts.Addressing;
 /// </summary>
 public static class HostAddresses
 {
-    /// <summary>Longest echo of a caller's value inside a message (the server's ControlPlaneException.MaxEcho).</summary>
-    public const int MaxEcho = 64;
-
     /// <summary>
     /// An IPv4 address in dotted-quad form (four decimal parts, no leading zeros) or an IPv6
     /// address without a zone or a mapped IPv4; returned in canonical form. Anything else: null
@@ -21,12 +18,12 @@ public static class HostAddresses
     {
         if (!IPAddress.TryParse(text, out var address) || !IsPlainForm(text, address))
         {
-            problem = $"{Quote(text)} is not an IPv4 (dotted quad) or IPv6 address";
+            problem = $"{Echo.Quote(text)} is not an IPv4 (dotted quad) or IPv6 address";
             return null;
         }
         if (Unusual(text, address) is { } reason)
         {
-            problem = $"{Quote(text)} {reason}";
+            problem = $"{Echo.Quote(text)} {reason}";
             return null;
         }
         problem = null;
@@ -64,12 +61,4 @@ public static class HostAddresses
     /// <summary>1 to <paramref name="maxDigits"/> ASCII digits, with no leading zero unless the number is 0.</summary>
     public static bool IsDecimal(ReadOnlySpan<char> text, int maxDigits) =>
         text.Length > 0 && text.Length <= maxDigits && !text.ContainsAnyExceptInRange('0', '9') && (text.Length == 1 || text[0] != '0');
-
-    /// <summary>
-    /// A caller's value quoted for a message, cut to <see cref="MaxEcho"/> characters, as the
-    /// server quotes it (an error that echoes a huge value would outgrow gRPC's header limits).
-    /// </summary>
-    public static string Quote(string value) => value.Length <= MaxEcho
-        ? $"'{value}'"
-        : $"'{value[..MaxEcho]}…' ({value.Length} characters)";
 }

@@ -66,12 +66,12 @@ public readonly record struct IpPrefix(UInt128 Network, int Length, AddressFamil
             (canonical && (!HostAddresses.IsPlainForm(text.AsSpan(0, slash), address) || !HostAddresses.IsDecimal(lengthText, 3))) ||
             !int.TryParse(lengthText, System.Globalization.NumberStyles.None, null, out var length))
         {
-            problem = $"{HostAddresses.Quote(text)} is not a CIDR (an IPv4 dotted quad of decimal parts without leading zeros, or an IPv6 address; '/'; a prefix length)";
+            problem = $"{Echo.Quote(text)} is not a CIDR (an IPv4 dotted quad of decimal parts without leading zeros, or an IPv6 address; '/'; a prefix length)";
             return null;
         }
         if (HostAddresses.Unusual(text.AsSpan(0, slash), address) is { } reason)
         {
-            problem = $"{HostAddresses.Quote(text)}: the address {reason}";
+            problem = $"{Echo.Quote(text)}: the address {reason}";
             return null;
         }
         var value = ToNumber(address);
@@ -88,7 +88,7 @@ public readonly record struct IpPrefix(UInt128 Network, int Length, AddressFamil
         }
         if ((value & prefix.HostMask) != 0)
         {
-            problem = $"{HostAddresses.Quote(text)} has host bits set; did you mean {new IpPrefix(value & ~prefix.HostMask, length, address.AddressFamily)}?";
+            problem = $"{Echo.Quote(text)} has host bits set; did you mean {new IpPrefix(value & ~prefix.HostMask, length, address.AddressFamily)}?";
             return null;
         }
         return prefix;

@@ -1,3 +1,4 @@
+using ControlPlane.Contracts.Naming;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Storage.Errors;
 
@@ -18,7 +19,7 @@ internal static class Ports
 
     public static void RequireName(string field, string name)
     {
-        if (Validation.Names.PortNameError(name) is { } error) throw ControlPlaneException.Invalid(field, error);
+        if (NameRules.PortName(name) is { } error) throw ControlPlaneException.Invalid(field, error);
     }
 
     public static Protocol Normalize(Protocol protocol) => protocol == Protocol.Unspecified ? Protocol.Tcp : protocol;

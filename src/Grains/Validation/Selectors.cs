@@ -1,3 +1,4 @@
+using ControlPlane.Contracts.Naming;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Storage.Errors;
 using Google.Protobuf.Collections;
@@ -14,14 +15,14 @@ public static class Selectors
         {
             var expression = selector.MatchExpressions[i];
             var at = $"{field}.match_expressions[{i}]";
-            if (Names.LabelKeyError(expression.Key) is { } keyError) throw ControlPlaneException.Invalid(at + ".key", keyError);
+            if (NameRules.LabelKey(expression.Key) is { } keyError) throw ControlPlaneException.Invalid(at + ".key", keyError);
             switch (expression.Operator)
             {
                 case "In" or "NotIn":
                     if (expression.Values.Count == 0) throw ControlPlaneException.Invalid(at + ".values", $"must not be empty for operator {expression.Operator}");
                     foreach (var value in expression.Values)
                     {
-                        if (Names.LabelValueError(value) is { } valueError) throw ControlPlaneException.Invalid(at + ".values", valueError);
+                        if (NameRules.LabelValue(value) is { } valueError) throw ControlPlaneException.Invalid(at + ".values", valueError);
                     }
                     break;
                 case "Exists" or "DoesNotExist":

@@ -1,3 +1,4 @@
+using ControlPlane.Contracts.Naming;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Grains.Resources;
 using ControlPlane.Storage.Changes;
@@ -86,7 +87,7 @@ public sealed class ResourceHandlers<T, TGrain>(ResourceKind<T> kind, IGrainFact
         {
             if (!kind.Namespaced) throw ControlPlaneException.Invalid("namespace", $"{kind.Name} is cluster-scoped");
             // The namespace naming rule, as Watch checks it: a name no namespace can have lists nothing, which hides a typo.
-            if (Grains.Validation.Names.Dns1123LabelError(request.Namespace) is { } error) throw ControlPlaneException.Invalid("namespace", error);
+            if (NameRules.Label(request.Namespace) is { } error) throw ControlPlaneException.Invalid("namespace", error);
             prefix = request.Namespace + "/";
         }
         var (afterKey, firstResumeToken) = PageToken.Decode(request.PageToken, kind.Name, request.Namespace);
@@ -122,8 +123,8 @@ public sealed class ResourceHandlers<T, TGrain>(ResourceKind<T> kind, IGrainFact
     public static string KeyOf(IResourceKind kind, string ns, string name, string fieldPrefix = "")
     {
         var key = WellFormedKey(kind, ns, name, fieldPrefix);
-        if (Grains.Validation.Names.Dns1123SubdomainError(name) is { } nameError) throw ControlPlaneException.Invalid(fieldPrefix + "name", nameError);
-        if (kind.Namespaced && Grains.Validation.Names.Dns1123LabelError(ns) is { } nsError) throw ControlPlaneException.Invalid(fieldPrefix + "namespace", nsError);
+        if (NameRules.Subdomain(name) is { } nameError) throw ControlPlaneException.Invalid(fieldPrefix + "name", nameError);
+        if (kind.Namespaced && NameRules.Label(ns) is { } nsError) throw ControlPlaneException.Invalid(fieldPrefix + "namespace", nsError);
         return key;
     }
 

@@ -1,3 +1,4 @@
+using ControlPlane.Contracts.Naming;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Storage;
 using ControlPlane.Storage.Changes;
@@ -198,14 +199,14 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
         string? ns = null;
         if (request.Namespace.Length > 0)
         {
-            if (Grains.Validation.Names.Dns1123LabelError(request.Namespace) is { } error) throw ControlPlaneException.Invalid("namespace", error);
+            if (NameRules.Label(request.Namespace) is { } error) throw ControlPlaneException.Invalid("namespace", error);
             ns = request.Namespace;
             kinds.RemoveAll(k => !ResourceKinds.Of(k).Namespaced);
         }
         Func<Change, string, bool>? predicate = null;
         if (request.Network.Length > 0)
         {
-            if (Grains.Validation.Names.Dns1123LabelError(request.Network) is { } error) throw ControlPlaneException.Invalid("network", error);
+            if (NameRules.Label(request.Network) is { } error) throw ControlPlaneException.Invalid("network", error);
             var network = request.Network;
             predicate = (change, index) => change.Kind == ResourceKinds.Network.Name ? change.Key == network
                 : !NetworkScoped.Contains(change.Kind) || index == network;

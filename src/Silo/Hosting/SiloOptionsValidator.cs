@@ -1,4 +1,5 @@
 using System.Net;
+using ControlPlane.Contracts.Naming;
 using ControlPlane.Grains;
 using ControlPlane.Contracts.Addressing;
 using ControlPlane.Grains.Ipam;
@@ -48,8 +49,8 @@ public static class SiloOptionsValidator
                 errors.Add($"ControlPlane:{e.Message}");
             }
         }
-        if (Grains.Validation.Names.Dns1123LabelError(clusterSet.ClusterId) is { } idError) errors.Add($"ClusterSet:{nameof(clusterSet.ClusterId)} {idError}");
-        if (Grains.Validation.Names.Dns1123SubdomainError(clusterSet.Name) is { } setError) errors.Add($"ClusterSet:{nameof(clusterSet.Name)} {setError}");
+        if (NameRules.Label(clusterSet.ClusterId) is { } idError) errors.Add($"ClusterSet:{nameof(clusterSet.ClusterId)} {idError}");
+        if (NameRules.Subdomain(clusterSet.Name) is { } setError) errors.Add($"ClusterSet:{nameof(clusterSet.Name)} {setError}");
         if (clusterSet.PeerGracePeriod < TimeSpan.Zero) errors.Add($"ClusterSet:{nameof(clusterSet.PeerGracePeriod)} must not be negative");
         if (clusterSet.PeerProbeTimeout <= TimeSpan.Zero) errors.Add($"ClusterSet:{nameof(clusterSet.PeerProbeTimeout)} must be positive");
         if (clusterSet.PeerBookmarkSeconds is < 1 or > 60) errors.Add($"ClusterSet:{nameof(clusterSet.PeerBookmarkSeconds)} {clusterSet.PeerBookmarkSeconds} is outside 1..60");

@@ -35,6 +35,8 @@ public sealed class ControlPlaneException : Exception
     /// <summary>
     /// A caller's value quoted for a message, cut to <see cref="MaxEcho"/> characters: an error
     /// that echoes a huge value would outgrow the clients' header limits (grpc-message).
+    /// Contracts' <c>Echo.Quote</c> quotes the same way for the rules shared with netctl (the
+    /// storage layer references nothing of ours).
     /// </summary>
     public static string Quote(string value) => value.Length <= MaxEcho
         ? $"'{value}'"
