@@ -29,6 +29,45 @@ public sealed class ImportCalculatorTests
     private static string Text(ServicePort p) => $"{p.Name}:{p.Protocol}/{p.Port}";
 
     /// <summary>
+    /// An import is an object like any other, at most 1 MiB, so that stock clients can list and
+    /// watch it: the exporting clusters share the room, a small one keeps all its endpoints, and
+    /// the large ones split the rest evenly, each keeping its first endpoints by name and counting
+    /// those it leaves out.
+    /// </summary>
+    [Fact]
+    public void AnImport_StaysWithinTheObjectBound_ClustersShareTheRoom()
+    {
+        static Contribution Cluster(string cluster, int age, int endpoints)
+        {
+            var list = Enumerable.Range(0, endpoints).Select(i =>
+            {
+                var endpoint = new EndpointAddress { Name = $"{cluster}-{i:00000}", Node = "node-1", Ready = true, Ips = { $"10.{age}.{i / 250}.{i % 250 + 1}" } };
+                for (var p = 0; p < 30; p++) endpoint.Ports.Add(new NamedPort { Name = $"port-{p:00}", Port = (uint)(8000 + p) });
+                return endpoint;
+            }).Reverse().ToList();
+            return new(cluster, new Timestamp { Seconds = 1_700_000_000 + age }, ServiceImportType.ClusterSetIp, [Port("http", 80)],
+                SessionAffinity.None, 0, ["IPv4"], list);
+        }
+        var small = Cluster("east", 1, 5);
+        var large = Cluster("west", 2, 4000);
+        var import = ImportCalculator.Import("ns", "web", [small, large], Families)!;
+        Assert.True(import.CalculateSize() <= Validation.ObjectSize.MaxObjectBytes, $"the import is {import.CalculateSize()} bytes");
+        var (east, west) = (import.Status.Clusters.Single(c => c.Cluster == "east"), import.Status.Clusters.Single(c => c.Cluster == "west"));
+        Assert.Equal((5, 0u), (east.Endpoints.Count, east.Omitted));
+        Assert.True(west.Omitted > 0);
+        Assert.Equal(4000, west.Endpoints.Count + (int)west.Omitted);
+        Assert.Equal(Enumerable.Range(0, west.Endpoints.Count).Select(i => $"west-{i:00000}"), west.Endpoints.Select(e => e.Name));
+        // The room left is used: one more endpoint would not fit.
+        Assert.True(import.CalculateSize() + 2 * Validation.ObjectSize.EntrySize(west.Endpoints[0]) > Validation.ObjectSize.MaxObjectBytes - 256);
+
+        var both = ImportCalculator.Import("ns", "web", [Cluster("east", 1, 4000), large], Families)!;
+        Assert.True(both.CalculateSize() <= Validation.ObjectSize.MaxObjectBytes, $"the import is {both.CalculateSize()} bytes");
+        var kept = both.Status.Clusters.Select(c => c.Endpoints.Count).ToArray();
+        Assert.InRange(kept[0] - kept[1], -1, 1);
+        Assert.All(both.Status.Clusters, c => Assert.Equal(4000, c.Endpoints.Count + (int)c.Omitted));
+    }
+
+    /// <summary>
     /// An export carries its service's endpoints as Kubernetes' EndpointSlices do, one family
     /// each: only the addresses of the service's IP families, and no endpoint left without one,
     /// so that an IPv4 service's headless import answers no AAAA (and an IPv6 one no A).

@@ -48,6 +48,56 @@ public sealed class ServiceEndpointsTests
     }
 
     [Fact]
+    public async Task EndpointSet_HoldsOnlyTargetedPorts_AndStaysWithinTheObjectBound_ReadyEndpointsFirst()
+    {
+        const int ports = 250, notReady = 40, ready = 450;
+        await using var silo = await SiloInstance.StartAsync();
+        await SeedAsync(silo.Client);
+        await using var watch = new WatchCollector(silo.Client, new WatchRequest { Kinds = { Kind.ServiceEndpoints } });
+        // Each endpoint names 250 ports the service targets and one it does not; 450 ready ones
+        // alone make a set of about 1.4 MB, over the 1 MiB bound of an object.
+        Endpoint Member(string name, bool isReady)
+        {
+            var endpoint = Endpoint("ns", name, "net", "node-a", isReady, ("app", "big"));
+            for (var i = 0; i < ports; i++) endpoint.Spec.Ports.Add(new NamedPort { Name = $"t-{i:000}", Port = (uint)(2000 + i) });
+            endpoint.Spec.Ports.Add(new NamedPort { Name = "unused", Port = 9999 });
+            return endpoint;
+        }
+        var names = Enumerable.Range(0, notReady).Select(i => ($"a-{i:000}", false))
+            .Concat(Enumerable.Range(0, ready).Select(i => ($"b-{i:000}", true))).ToList();
+        foreach (var chunk in names.Chunk(32))
+        {
+            await Task.WhenAll(chunk.Select(n => silo.Client.Endpoints.CreateAsync(Member(n.Item1, n.Item2))));
+        }
+        var service = Service("ns", "big", "net", ("app", "big"));
+        service.Spec.Ports.Clear();
+        for (var i = 0; i < ports; i++) service.Spec.Ports.Add(new ServicePort { Name = $"p-{i:000}", Port = (uint)(1000 + i), TargetPortName = $"t-{i:000}" });
+        await silo.Client.Services.CreateAsync(service);
+
+        var set = (await watch.WaitForAsync(e => e.ServiceEndpoints?.Metadata.Name == "big", "the set of the big service", 30_000)).ServiceEndpoints;
+        Assert.True(set.CalculateSize() <= Grains.Validation.ObjectSize.MaxObjectBytes, $"the set is {set.CalculateSize()} bytes");
+        Assert.True(set.Omitted > notReady, $"omitted {set.Omitted}");
+        Assert.Equal(notReady + ready, set.Endpoints.Count + (int)set.Omitted);
+        // Ready endpoints first, by name: every not-ready one is left out, then the last ready ones.
+        var kept = set.Endpoints.Select(e => e.Name).ToList();
+        Assert.Equal(names.Where(n => n.Item2).Select(n => n.Item1).Take(kept.Count), kept);
+        Assert.All(set.Endpoints, e => Assert.Equal(Enumerable.Range(0, ports).Select(i => $"t-{i:000}"), e.Ports.Select(p => p.Name)));
+        var got = await silo.Client.GetServiceEndpointsAsync("ns", "big");
+        Assert.Equal(set.Endpoints, got.Endpoints);
+        Assert.Equal(set.Omitted, got.Omitted);
+
+        // With 150 ready endpoints gone every selected endpoint fits again, not-ready ones too.
+        foreach (var chunk in names.Where(n => n.Item2).Take(150).Chunk(32))
+        {
+            await Task.WhenAll(chunk.Select(n => silo.Client.Endpoints.DeleteAsync("ns", n.Item1)));
+        }
+        set = (await watch.WaitForAsync(e => e.ServiceEndpoints?.Metadata.Name == "big" && e.ServiceEndpoints.Endpoints.Count == notReady + ready - 150,
+            "the whole set once it fits", 30_000)).ServiceEndpoints;
+        Assert.Equal(0u, set.Omitted);
+        Assert.Equal(names.Take(notReady).Concat(names.Skip(notReady + 150)).Select(n => n.Item1), set.Endpoints.Select(e => e.Name));
+    }
+
+    [Fact]
     public async Task EndpointSet_OnlyIncludesEndpointsOfTheServiceNetwork()
     {
         await using var silo = await SiloInstance.StartAsync();

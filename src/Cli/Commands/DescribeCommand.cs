@@ -215,6 +215,7 @@ internal static class DescribeCommand
                     set.Endpoints.Select(e => (IReadOnlyList<string>)[e.Name, e.Node, Format.List(e.Ips), Format.Bool(e.Ready), Format.NamedPorts(e.Ports)]));
             }
             if (ready == 0) events.Add(("Warning", "NoReadyEndpoints", set.Endpoints.Count == 0 ? "the selector matches no endpoint" : "no selected endpoint is ready"));
+            if (set.Omitted > 0) events.Add(("Warning", "EndpointsOmitted", $"{set.Omitted} more selected endpoints are left out of the set, which is at its size limit; they get no traffic or DNS records through this service"));
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
         {

@@ -1,5 +1,6 @@
-using ControlPlane.Contracts.V1;
 using ControlPlane.Contracts.Services;
+using ControlPlane.Contracts.V1;
+using ControlPlane.Grains.Validation;
 using Google.Protobuf.WellKnownTypes;
 
 namespace ControlPlane.Grains.ClusterSet;
@@ -73,14 +74,41 @@ public static class ImportCalculator
             spec.IpFamilies.Add(winner.Families.Where(localFamilies.Contains));
         }
         var status = new ServiceImportStatus();
+        var endpoints = new List<List<EndpointAddress>>();
         foreach (var c in contributions.OrderBy(c => c.Cluster, StringComparer.Ordinal))
         {
             var part = new ClusterEndpoints { Cluster = c.Cluster, ExportTime = c.ExportTime };
             part.Ports.Add(c.Ports);
-            part.Endpoints.Add(c.Endpoints.OrderBy(e => e.Name, StringComparer.Ordinal));
             status.Clusters.Add(part);
+            endpoints.Add([.. c.Endpoints.OrderBy(e => e.Name, StringComparer.Ordinal)]);
         }
-        return new ServiceImport { Metadata = new ObjectMeta { Namespace = ns, Name = name }, Spec = spec, Status = status };
+        var import = new ServiceImport { Metadata = new ObjectMeta { Namespace = ns, Name = name }, Spec = spec, Status = status };
+        Share(import, endpoints);
+        return import;
+    }
+
+    /// <summary>
+    /// Puts each cluster's endpoints into its part of <paramref name="import"/>, within the bound
+    /// of an object (<see cref="ObjectSize"/>): the clusters share the room, one needing less than
+    /// an equal share leaving the rest to the others; a cluster over its share keeps its first
+    /// endpoints and counts the rest in <see cref="ClusterEndpoints.Omitted"/>.
+    /// </summary>
+    private static void Share(ServiceImport import, List<List<EndpointAddress>> endpoints)
+    {
+        var parts = import.Status.Clusters;
+        // Each endpoint list sits in its part, itself an entry of the status, itself a field of the import.
+        var budget = ObjectSize.Budget(import) - 8L * parts.Count - 8;
+        var needs = endpoints.Select(list => list.Sum(e => (long)ObjectSize.EntrySize(e))).ToArray();
+        var order = Enumerable.Range(0, parts.Count).OrderBy(i => needs[i]).ToList();
+        for (var k = 0; k < order.Count; k++)
+        {
+            var i = order[k];
+            var share = Math.Max(0, budget) / (order.Count - k);
+            var count = needs[i] <= share ? endpoints[i].Count : ObjectSize.FittingCount(endpoints[i], share);
+            parts[i].Endpoints.Add(endpoints[i].Take(count));
+            parts[i].Omitted = (uint)(endpoints[i].Count - count);
+            budget -= endpoints[i].Take(count).Sum(e => (long)ObjectSize.EntrySize(e));
+        }
     }
 
     /// <summary>The contributions from the oldest export to the youngest (ties: the lower cluster id).</summary>

@@ -24,6 +24,8 @@ public abstract class FeedController(DurableStore store, IGrainFactory grains, I
 
     protected IGrainFactory Grains { get; } = grains;
 
+    protected ILogger Logger { get; } = logger;
+
     /// <summary>
     /// Makes a reconcile pass run soon even when the change stream is quiet: for controllers that
     /// also derive state from outside the store (a peer cluster's watch).
@@ -123,7 +125,7 @@ public abstract class FeedController(DurableStore store, IGrainFactory grains, I
                         }
                         catch (Exception e) when (e is not OperationCanceledException)
                         {
-                            logger.LogWarning(e, "{Controller} could not reconcile; trying again in {Delay}", GetType().Name, RetryDelay);
+                            Logger.LogWarning(e, "{Controller} could not reconcile; trying again in {Delay}", GetType().Name, RetryDelay);
                             failed = true;
                         }
                     }
@@ -139,7 +141,7 @@ public abstract class FeedController(DurableStore store, IGrainFactory grains, I
             }
             catch (Exception e) when (e is ControlPlaneException or InvalidOperationException)
             {
-                logger.LogWarning(e, "{Controller} lost its feed; starting over from a snapshot", GetType().Name);
+                Logger.LogWarning(e, "{Controller} lost its feed; starting over from a snapshot", GetType().Name);
                 await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
             }
         }

@@ -87,6 +87,11 @@ public sealed class ServiceEndpointsController(DurableStore store, IGrainFactory
             }
             else if (current is null || !SameContent(current, wanted))
             {
+                if (wanted.Omitted != (current?.Omitted ?? 0) && wanted.Omitted > 0)
+                {
+                    Logger.LogWarning("The endpoint set of service {Service} leaves out {Omitted} of its endpoints to stay within {Bytes} bytes",
+                        key, wanted.Omitted, ObjectSize.MaxObjectBytes);
+                }
                 writes.Add(grain.PutAsync(wanted));
             }
         }
@@ -105,6 +110,11 @@ public sealed class ServiceEndpointsController(DurableStore store, IGrainFactory
             Metadata = new ObjectMeta { Name = service.Metadata.Name, Namespace = service.Metadata.Namespace },
             Network = service.Spec.Network,
         };
+        // Only the ports the service reaches by name: the others are no use to the set's readers
+        // (agents, DNS, exports), and an endpoint may have many.
+        var targets = service.Spec.Ports.Where(p => p.TargetCase == ServicePort.TargetOneofCase.TargetPortName)
+            .Select(p => p.TargetPortName).ToHashSet(StringComparer.Ordinal);
+        var selected = new List<EndpointAddress>();
         foreach (var endpoint in EndpointsOf(service.Metadata.Namespace).Values.OrderBy(e => e.Name, StringComparer.Ordinal))
         {
             if (endpoint.Network != service.Spec.Network || !Selectors.MatchesServiceSelector(service.Spec.Selector, endpoint.Labels))
@@ -120,9 +130,33 @@ public sealed class ServiceEndpointsController(DurableStore store, IGrainFactory
                 Subdomain = endpoint.Subdomain,
             };
             address.Ips.Add(endpoint.Ips);
-            address.Ports.Add(endpoint.Ports);
-            set.Endpoints.Add(address);
+            foreach (var port in endpoint.Ports)
+            {
+                if (targets.Contains(port.Name)) address.Ports.Add(port);
+            }
+            selected.Add(address);
         }
+        return Bounded(set, selected);
+    }
+
+    /// <summary>
+    /// <paramref name="set"/> with as many of <paramref name="selected"/> (in name order) as keep
+    /// it within <see cref="ObjectSize.MaxObjectBytes"/>, like every object, so that each List page
+    /// and watch event stays under stock clients' 4 MiB: ready endpoints first, then not-ready
+    /// ones, each group in name order; <see cref="ServiceEndpoints.Omitted"/> counts the rest.
+    /// </summary>
+    private static ServiceEndpoints Bounded(ServiceEndpoints set, List<EndpointAddress> selected)
+    {
+        var budget = ObjectSize.Budget(set);
+        if (ObjectSize.FittingCount(selected, budget) == selected.Count)
+        {
+            set.Endpoints.Add(selected);
+            return set;
+        }
+        var readyFirst = selected.Where(a => a.Ready).Concat(selected.Where(a => !a.Ready)).ToList();
+        var count = ObjectSize.FittingCount(readyFirst, budget);
+        set.Endpoints.Add(readyFirst.Take(count).OrderBy(a => a.Name, StringComparer.Ordinal));
+        set.Omitted = (uint)(selected.Count - count);
         return set;
     }
 
@@ -149,7 +183,7 @@ public sealed class ServiceEndpointsController(DurableStore store, IGrainFactory
         string[] Ips, NamedPort[] Ports, KeyValuePair<string, string>[] Labels);
 
     private static bool SameContent(ServiceEndpoints a, ServiceEndpoints b) =>
-        a.Network == b.Network && a.Endpoints.Equals(b.Endpoints);
+        a.Network == b.Network && a.Omitted == b.Omitted && a.Endpoints.Equals(b.Endpoints);
 
     private HashSet<string> ServicesIn(string ns, string network)
     {

@@ -25,6 +25,29 @@ public static class ObjectSize
     }
 
     /// <summary>
+    /// The bytes left for repeated entries in <paramref name="skeleton"/> (a derived object without
+    /// them) within <see cref="MaxObjectBytes"/>, with room for what the server fills in on write
+    /// (etag, uid, creation time).
+    /// </summary>
+    public static long Budget(IMessage skeleton) => MaxObjectBytes - skeleton.CalculateSize() - 256;
+
+    /// <summary>The bytes an entry adds to a repeated message field numbered below 16: tag, length and body.</summary>
+    public static int EntrySize(IMessage entry) => 1 + CodedOutputStream.ComputeMessageSize(entry);
+
+    /// <summary>How many of <paramref name="entries"/>, from the first, fit in <paramref name="budget"/> bytes.</summary>
+    public static int FittingCount<T>(IEnumerable<T> entries, long budget) where T : IMessage
+    {
+        var (count, used) = (0, 0L);
+        foreach (var entry in entries)
+        {
+            used += EntrySize(entry);
+            if (used > budget) break;
+            count++;
+        }
+        return count;
+    }
+
+    /// <summary>
     /// The field of <paramref name="message"/> with the most bytes, descending into messages. A
     /// field's bytes are what clearing it saves, so maps, repeated and scalar fields all count
     /// exactly (this runs only for a refused object).
