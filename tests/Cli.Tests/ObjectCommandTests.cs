@@ -200,6 +200,26 @@ public sealed class ObjectCommandTests
         var warning = await Netctl.RunAsync(silo, "describe", "service", "shop/lonely");
         Assert.Contains("Endpoints:    0 ready of 0", warning.Output);
         Assert.Matches(@"Warning +NoReadyEndpoints +the selector matches no endpoint", warning.Output);
+
+        // A service selecting more endpoints than its set can hold (each targeted port repeats
+        // per endpoint): the set keeps what fits, and describe says how many are left out.
+        var big = new Service { Metadata = new ObjectMeta { Namespace = "shop", Name = "big" }, Spec = new ServiceSpec { Network = "blue", Selector = { ["app"] = "big" } } };
+        for (var i = 0; i < 250; i++) big.Spec.Ports.Add(new ServicePort { Name = $"p-{i:000}", Port = (uint)(1000 + i), TargetPortName = $"t-{i:000}" });
+        foreach (var chunk in Enumerable.Range(0, 450).Chunk(32))
+        {
+            await Task.WhenAll(chunk.Select(n =>
+            {
+                var endpoint = new Endpoint { Metadata = new ObjectMeta { Namespace = "shop", Name = $"big-{n:000}", Labels = { ["app"] = "big" } }, Spec = new EndpointSpec { Network = "blue", Node = "node-1", Ready = true } };
+                for (var i = 0; i < 250; i++) endpoint.Spec.Ports.Add(new NamedPort { Name = $"t-{i:000}", Port = (uint)(2000 + i) });
+                return silo.Client.Endpoints.CreateAsync(endpoint);
+            }));
+        }
+        await silo.Client.Services.CreateAsync(big);
+        await WaitForEndpointSetAsync(silo, "shop", "big", set => set.Omitted > 0);
+        var set = await silo.Client.GetServiceEndpointsAsync("shop", "big");
+        var capped = await Netctl.RunAsync(silo, "describe", "service", "shop/big");
+        Assert.Contains($"Endpoints:    {set.Endpoints.Count} ready of {set.Endpoints.Count}", capped.Output);
+        Assert.Matches($@"Warning +EndpointsOmitted +{set.Omitted} more selected endpoints are left out of the set", capped.Output);
     }
 
     [Fact]
@@ -339,12 +359,15 @@ public sealed class ObjectCommandTests
     }
 
     /// <summary>Waits, on a watch (no polling), until the service's endpoint set has <paramref name="count"/> ready endpoints.</summary>
-    private static async Task WaitForEndpointSetAsync(Silo silo, string ns, string name, int count)
+    private static Task WaitForEndpointSetAsync(Silo silo, string ns, string name, int count) =>
+        WaitForEndpointSetAsync(silo, ns, name, set => set.Endpoints.Count(x => x.Ready) == count);
+
+    private static async Task WaitForEndpointSetAsync(Silo silo, string ns, string name, Func<ServiceEndpoints, bool> wanted)
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await foreach (var e in silo.Client.WatchAsync(new WatchRequest { Kinds = { Kind.ServiceEndpoints }, Namespace = ns }, cancellationToken: cancel.Token))
         {
-            if (e.ServiceEndpoints is { } set && set.Metadata.Name == name && e.Type != EventType.Deleted && set.Endpoints.Count(x => x.Ready) == count) return;
+            if (e.ServiceEndpoints is { } set && set.Metadata.Name == name && e.Type != EventType.Deleted && wanted(set)) return;
         }
     }
 }
