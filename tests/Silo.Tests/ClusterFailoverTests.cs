@@ -255,6 +255,25 @@ public sealed class ClusterFailoverTests(Xunit.Abstractions.ITestOutputHelper ou
     }
 
     [Fact]
+    public async Task ASiloOfAnotherCluster_OnTheClustersDatabase_IsRefusedAtStart_NamingBothClusters()
+    {
+        await using var cluster = await LocalCluster.StartAsync(silos: 1);
+        using var client = new ControlPlaneClient(cluster.SiloAddress(1));
+        await client.Namespaces.CreateAsync(Fixtures.Namespace("shop"), Calls.Within(TimeSpan.FromSeconds(30)));
+        // The same Redis and database, and a mistyped ClusterId: a second cluster on one store.
+        string[] args = ["--Silo:Port=0", "--Dns:Enabled=false", $"--Silo:DataDirectory={Path.Combine(cluster.Directory, "typo")}",
+            "--Cluster:Membership=redis", $"--Cluster:Redis=127.0.0.1:{cluster.Setting("REDIS_PORT")}", "--Cluster:AdvertisedAddress=127.0.0.1",
+            "--Cluster:ClusterId=controlplan", "--Store:Provider=postgres", $"--Store:Postgres={cluster.Postgres}", "--Store:SiloId=typo"];
+
+        var (code, text) = await HostingTests.RunAsync("ControlPlane.Silo", args);
+
+        Assert.Equal(1, code);
+        Assert.Contains("in use by the silos of another cluster ('controlplane/controlplane'); this silo's is 'controlplane/controlplan'", text);
+        await client.Namespaces.CreateAsync(Fixtures.Namespace("after"), Calls.Within(TimeSpan.FromSeconds(30)));
+        Assert.Equal(2, (await client.Namespaces.ListAsync(new ListRequest())).Namespaces.Count(n => n.Metadata.Name is "shop" or "after"));
+    }
+
+    [Fact]
     public async Task ASiloThatLosesPostgres_SaysNotServing_FailsWritesUnavailable_AndRecoversByItself()
     {
         await using var cluster = await LocalCluster.StartAsync(silos: 1);

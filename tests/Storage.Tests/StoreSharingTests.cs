@@ -47,6 +47,34 @@ public sealed class StoreSharingTests
     }
 
     /// <summary>
+    /// Silos that share a store are one cluster's: a silo given another ServiceId or ClusterId (a
+    /// typo) would be a second cluster activating the same grains, so it does not start, and says
+    /// which cluster holds the store. Once that cluster has stopped, another may take the store.
+    /// </summary>
+    [Fact]
+    public void SilosOfAnotherCluster_DoNotStartOnAStoreInUse_AndAreToldWhose()
+    {
+        var database = ControlPlane.Tests.Shared.PostgresServer.Instance.CreateDatabase();
+        var other = new PostgresGrainStore(database, cluster: "controlplane/other");
+        using (var first = new PostgresGrainStore(database, cluster: "controlplane/east"))
+        using (var second = new PostgresGrainStore(database, cluster: "controlplane/east"))
+        {
+            first.Open("a", 4);
+            second.Open("b", 4);
+            var refused = Assert.Throws<ControlPlaneException>(() => other.Open("c", 4));
+            Assert.Equal(ErrorCode.FailedPrecondition, refused.Code);
+            Assert.Contains("in use by the silos of another cluster ('controlplane/east'); this silo's is 'controlplane/other'", refused.Message);
+            Assert.Null(first.ProbeWritable([0, 0, 0, 0], commit: true));
+            Assert.Null(second.ProbeWritable([0, 0, 0, 0], commit: true));
+        }
+        other.Dispose();
+
+        using var later = new PostgresGrainStore(database, cluster: "controlplane/other");
+        later.Open("d", 4);
+        Assert.Null(later.ProbeWritable([0, 0, 0, 0], commit: true));
+    }
+
+    /// <summary>
     /// Silos sharing a store publish the changes they read from its log, their own included: one
     /// this silo committed keeps what was stamped on it in memory (its commit time, for the watch
     /// lag, and its write's trace), which the log does not hold.

@@ -95,7 +95,7 @@ public static class SiloApp
         {
             ConfigureOrleans(o, cluster);
             o.AddControlPlaneStorage(_ => storeOptions.Provider == "postgres"
-                ? new PostgresGrainStore(storeOptions.Postgres, sole: cluster.Membership == "localhost")
+                ? new PostgresGrainStore(storeOptions.Postgres, sole: cluster.Membership == "localhost", cluster: $"{cluster.ServiceId}/{cluster.ClusterId}")
                 : new SqliteGrainStore(Path.Combine(silo.DataDirectory, "controlplane.db"), silo.SynchronousFull), storeOptions);
         });
 

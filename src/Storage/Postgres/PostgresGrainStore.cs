@@ -33,6 +33,15 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
     /// </summary>
     private const long ClusterLock = 0x43505f434c555354; // "CP_CLUST"
 
+    /// <summary>
+    /// The first key of the session locks that name the cluster of silos sharing the store (the
+    /// second is a hash of <see cref="_cluster"/>): every such silo holds its cluster's, shared, and
+    /// one that finds another cluster's held does not start.
+    /// </summary>
+    private const int ClusterIdentityLock = 0x43505f49; // "CP_I"
+
+    private const string ListenerName = "controlplane-listen";
+
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS cp_meta (name text PRIMARY KEY, value text NOT NULL);
         CREATE TABLE IF NOT EXISTS cp_partitions (id int PRIMARY KEY, revision bigint NOT NULL, compacted bigint NOT NULL);
@@ -94,6 +103,16 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
     private readonly bool _sole;
 
     /// <summary>
+    /// The cluster this silo belongs to ("service id/cluster id"), for silos that share the store:
+    /// silos of two clusters on one store would each activate the same grains, so only one
+    /// cluster's silos may hold it at a time. Null: not checked (a sole silo's lock says it all).
+    /// </summary>
+    private readonly string? _cluster;
+
+    /// <summary>Why the listener could not take the store, when it could not.</summary>
+    private string? _conflict;
+
+    /// <summary>
     /// Why this silo may not write (null while it may): the listener lost its connection, and
     /// with it the cluster lock, and a silo another cluster started in the meantime holds it now.
     /// </summary>
@@ -113,9 +132,10 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
     /// <summary>The connection string as the operator gave it, without its password, for messages.</summary>
     private readonly string _setting;
 
-    public PostgresGrainStore(string connectionString, bool sole = false)
+    public PostgresGrainStore(string connectionString, bool sole = false, string? cluster = null)
     {
         _sole = sole;
+        _cluster = sole ? null : cluster;
         var given = new NpgsqlConnectionStringBuilder(connectionString);
         if (given.Password is not null) given.Password = "*****";
         _setting = given.ConnectionString;
@@ -133,7 +153,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         _commits = NpgsqlDataSource.Create(builder.ConnectionString);
         _freshCommits = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(builder.ConnectionString) { Pooling = false }.ConnectionString);
         _freshReads = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(_connectionString) { Pooling = false }.ConnectionString);
-        var listening = new NpgsqlConnectionStringBuilder(_connectionString) { Pooling = false, ApplicationName = "controlplane-listen", KeepAlive = 10 };
+        var listening = new NpgsqlConnectionStringBuilder(_connectionString) { Pooling = false, ApplicationName = _cluster is null ? ListenerName : $"{ListenerName} {_cluster}", KeepAlive = 10 };
         listening.Options = $"{listening.Options} -c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3".Trim();
         _listening = NpgsqlDataSource.Create(listening.ConnectionString);
     }
@@ -668,9 +688,9 @@ public async Task WaitForChangesAsync(TimeSpan timeout, CancellationToken cancel
     }
 
     /// <summary>What a silo that may not share the store with the one holding it is told.</summary>
-    private string Conflict => _sole
+    private string Conflict => _conflict ?? (_sole
         ? "the store (Store:Postgres) is in use by another silo. A silo with Cluster:Membership=localhost is a cluster of its own and must have its store to itself; silos that share a store must all use Cluster:Membership=redis with one Cluster:Redis"
-        : "the store (Store:Postgres) is in use by a silo with Cluster:Membership=localhost, which must have it to itself; stop that silo, or give this cluster another database";
+        : "the store (Store:Postgres) is in use by a silo with Cluster:Membership=localhost, which must have it to itself; stop that silo, or give this cluster another database");
 
     /// <summary>
     /// A connection of its own that holds this silo's cluster lock and LISTENs for changes; null
@@ -691,6 +711,14 @@ public async Task WaitForChangesAsync(TimeSpan timeout, CancellationToken cancel
                     return null;
                 }
             }
+            if (_cluster is not null && await OtherClusterAsync(connection, stop).ConfigureAwait(false) is { } other)
+            {
+                _conflict = $"the store (Store:Postgres) is in use by the silos of another cluster ({other}); this silo's is '{_cluster}' " +
+                    "(Cluster:ServiceId/Cluster:ClusterId). The silos of one cluster share one store, and two clusters never share one: " +
+                    "give this silo its cluster's ServiceId and ClusterId, or another database";
+                await connection.DisposeAsync().ConfigureAwait(false);
+                return null;
+            }
             connection.Notification += (_, _) => _notified.Writer.TryWrite(true);
             await using (var listen = new NpgsqlCommand($"LISTEN {Channel}", connection))
             {
@@ -703,6 +731,28 @@ public async Task WaitForChangesAsync(TimeSpan timeout, CancellationToken cancel
             await connection.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>
+    /// Takes this silo's cluster identity lock (shared) on <paramref name="connection"/>, then
+    /// looks for another cluster's: the other cluster as its listener names itself, or null when
+    /// there is none. Two clusters starting at once each see the other's lock, and neither starts.
+    /// </summary>
+    private async Task<string?> OtherClusterAsync(NpgsqlConnection connection, CancellationToken stop)
+    {
+        await using var take = new NpgsqlCommand(
+            $"SELECT pg_advisory_lock_shared({ClusterIdentityLock}, hashtext(@cluster))", connection);
+        take.Parameters.AddWithValue("cluster", _cluster!);
+        await take.ExecuteNonQueryAsync(stop).ConfigureAwait(false);
+        await using var look = new NpgsqlCommand(
+            "SELECT coalesce(a.application_name, '') FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid " +
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 " +
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) " +
+            $"AND l.classid = {ClusterIdentityLock}::oid AND l.objid <> hashtext(@cluster)::oid LIMIT 1", connection);
+        look.Parameters.AddWithValue("cluster", _cluster!);
+        return await look.ExecuteScalarAsync(stop).ConfigureAwait(false) is string name
+            ? name.StartsWith(ListenerName + " ", StringComparison.Ordinal) ? $"'{name[(ListenerName.Length + 1)..]}'" : "another Cluster:ServiceId/Cluster:ClusterId"
+            : null;
     }
 
     /// <summary>
