@@ -47,6 +47,20 @@ public sealed class StoreSharingTests
     }
 
     /// <summary>
+    /// A caller is told why the store failed in one line: the server's SQLSTATE and message, not
+    /// the driver's detail or its advice to operators (which the log keeps).
+    /// </summary>
+    [Fact]
+    public void AStoreFailure_ReachesTheCallerAsOneLine()
+    {
+        var restarting = new PostgresException("the database system is not yet accepting connections", "FATAL", "FATAL", "57P03",
+            detail: "Consistent recovery state has not been yet reached.");
+        Assert.Contains("DETAIL", restarting.Message);
+        Assert.Equal("57P03: the database system is not yet accepting connections", PostgresGrainStore.Reason(restarting));
+        Assert.Equal("Failed to connect to 127.0.0.1:1", PostgresGrainStore.Reason(new NpgsqlException("Failed to connect to 127.0.0.1:1\n---> inner")));
+    }
+
+    /// <summary>
     /// Silos that share a store are one cluster's: a silo given another ServiceId or ClusterId (a
     /// typo) would be a second cluster activating the same grains, so it does not start, and says
     /// which cluster holds the store. Once that cluster has stopped, another may take the store.

@@ -174,7 +174,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         }
         catch (Exception e) when (IsStoreFailure(e))
         {
-            throw new ControlPlaneException(ErrorCode.Unavailable, $"the store cannot be reached (Store:Postgres {_setting}): {e.Message}; start it, or correct the setting", inner: e);
+            throw new ControlPlaneException(ErrorCode.Unavailable, $"the store cannot be reached (Store:Postgres {_setting}): {Reason(e)}; start it, or correct the setting", inner: e);
         }
         await using var connection = await ConnectAsync().ConfigureAwait(false);
         await using (var tx = await connection.BeginTransactionAsync().ConfigureAwait(false))
@@ -654,7 +654,7 @@ public sealed class PostgresGrainStore : IGrainStore, ISharedLog
         }
         catch (Exception e) when (IsStoreFailure(e) || e is ControlPlaneException)
         {
-            return $"the store cannot be written: {e.Message}";
+            return $"the store cannot be written: {Reason(e)}";
         }
     });
 
@@ -926,7 +926,17 @@ public async Task WaitForChangesAsync(TimeSpan timeout, CancellationToken cancel
     private static bool IsStoreFailure(Exception e) => e is NpgsqlException or InvalidOperationException or TimeoutException or IOException;
 
     private static ControlPlaneException Unavailable(string what, Exception e) =>
-        new(ErrorCode.Unavailable, $"{what}: {e.Message}", inner: e);
+        new(ErrorCode.Unavailable, $"{what}: {Reason(e)}", inner: e);
+
+    /// <summary>
+    /// A failure of the store as one line for a caller: the server's SQLSTATE and message, without
+    /// the driver's detail and advice to operators (the log keeps the whole exception).
+    /// </summary>
+    internal static string Reason(Exception e) => e switch
+    {
+        PostgresException pg => $"{pg.SqlState}: {pg.MessageText}",
+        _ => e.Message.AsSpan().IndexOfAny('\r', '\n') is var end and >= 0 ? e.Message[..end] : e.Message,
+    };
 
     private int _disposed;
 
