@@ -698,6 +698,7 @@ public async Task WaitForChangesAsync(TimeSpan timeout, CancellationToken cancel
     /// </summary>
     private async Task<NpgsqlConnection?> OpenListenerAsync(CancellationToken stop)
     {
+        _conflict = null;
         // Unpooled: the lock is the session's, and ends only when the session does.
         var connection = _listening.CreateConnection();
         try
