@@ -204,8 +204,7 @@ internal sealed class ManifestValidator
         {
             var port = spec.Ports[i];
             var at = $"spec.ports[{i}]";
-            if (port.Name.Length == 0 && spec.Ports.Count > 1) Add(at + ".name", "is required when a service has more than one port");
-            else if (port.Name.Length > 0) PortName(at + ".name", port.Name);
+            if (NameRules.ServicePortName(port.Name, spec.Ports.Count) is { } nameError) Add(at + ".name", nameError);
             if (!names.Add(port.Name) && port.Name.Length > 0) Add(at + ".name", $"'{port.Name}' is used twice");
             PortNumber(at + ".port", port.Port);
             if (port.Port != 0 && !ports.Add((port.Protocol == Protocol.Unspecified ? Protocol.Tcp : port.Protocol, port.Port)))

@@ -71,6 +71,14 @@ public static class NameRules
         return null;
     }
 
+    /// <summary>
+    /// The name of one of a service's <paramref name="ports"/> ports: as in Kubernetes, a port may
+    /// go unnamed only when it is the service's only one.
+    /// </summary>
+    public static string? ServicePortName(string name, int ports) => name.Length == 0
+        ? ports > 1 ? "is required when a service has more than one port" : null
+        : PortName(name);
+
     private static bool IsQualifiedToken(string value) =>
         Alnum.Contains(value[0]) && Alnum.Contains(value[^1]) && value.AsSpan().IndexOfAnyExcept(LabelValueChars) < 0;
 }

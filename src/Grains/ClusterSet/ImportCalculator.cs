@@ -104,10 +104,10 @@ public static class ImportCalculator
         {
             var i = order[k];
             var share = Math.Max(0, budget) / (order.Count - k);
-            var count = needs[i] <= share ? endpoints[i].Count : ObjectSize.FittingCount(endpoints[i], share);
+            var (count, used) = needs[i] <= share ? (endpoints[i].Count, needs[i]) : ObjectSize.Fitting(endpoints[i], share);
             parts[i].Endpoints.Add(endpoints[i].Take(count));
             parts[i].Omitted = (uint)(endpoints[i].Count - count);
-            budget -= endpoints[i].Take(count).Sum(e => (long)ObjectSize.EntrySize(e));
+            budget -= used;
         }
     }
 

@@ -148,13 +148,13 @@ public sealed class ServiceEndpointsController(DurableStore store, IGrainFactory
     private static ServiceEndpoints Bounded(ServiceEndpoints set, List<EndpointAddress> selected)
     {
         var budget = ObjectSize.Budget(set);
-        if (ObjectSize.FittingCount(selected, budget) == selected.Count)
+        if (ObjectSize.Fitting(selected, budget).Count == selected.Count)
         {
             set.Endpoints.Add(selected);
             return set;
         }
         var readyFirst = selected.Where(a => a.Ready).Concat(selected.Where(a => !a.Ready)).ToList();
-        var count = ObjectSize.FittingCount(readyFirst, budget);
+        var (count, _) = ObjectSize.Fitting(readyFirst, budget);
         set.Endpoints.Add(readyFirst.Take(count).OrderBy(a => a.Name, StringComparer.Ordinal));
         set.Omitted = (uint)(selected.Count - count);
         return set;

@@ -1,3 +1,4 @@
+using ControlPlane.Contracts.Naming;
 using ControlPlane.Contracts.Updates;
 using ControlPlane.Contracts.V1;
 using System.Net;
@@ -59,9 +60,7 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
         {
             var port = spec.Ports[i];
             var at = $"spec.ports[{i}]";
-            // As in Kubernetes, a port may go unnamed only when it is the service's only one.
-            if (port.Name.Length == 0 && spec.Ports.Count > 1) throw ControlPlaneException.Invalid(at + ".name", "is required when a service has more than one port");
-            if (port.Name.Length > 0) Ports.RequireName(at + ".name", port.Name);
+            if (NameRules.ServicePortName(port.Name, spec.Ports.Count) is { } nameError) throw ControlPlaneException.Invalid(at + ".name", nameError);
             if (!names.Add(port.Name)) throw ControlPlaneException.Invalid(at + ".name", $"'{port.Name}' is used twice");
             Ports.RequireNumber(at + ".port", port.Port);
             Ports.RequireProtocol(at + ".protocol", port.Protocol);

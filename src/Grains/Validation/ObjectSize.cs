@@ -34,17 +34,18 @@ public static class ObjectSize
     /// <summary>The bytes an entry adds to a repeated message field numbered below 16: tag, length and body.</summary>
     public static int EntrySize(IMessage entry) => 1 + CodedOutputStream.ComputeMessageSize(entry);
 
-    /// <summary>How many of <paramref name="entries"/>, from the first, fit in <paramref name="budget"/> bytes.</summary>
-    public static int FittingCount<T>(IEnumerable<T> entries, long budget) where T : IMessage
+    /// <summary>How many of <paramref name="entries"/>, from the first, fit in <paramref name="budget"/> bytes, and the bytes they take.</summary>
+    public static (int Count, long Bytes) Fitting<T>(IEnumerable<T> entries, long budget) where T : IMessage
     {
         var (count, used) = (0, 0L);
         foreach (var entry in entries)
         {
-            used += EntrySize(entry);
-            if (used > budget) break;
+            var size = EntrySize(entry);
+            if (used + size > budget) break;
+            used += size;
             count++;
         }
-        return count;
+        return (count, used);
     }
 
     /// <summary>
