@@ -248,6 +248,61 @@ public sealed class RequestedAddressTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// As Kubernetes: an update may name the addresses an object holds (a client that read the
+    /// object back and sends it again) without changing anything, and a service going dual-stack
+    /// may name the second virtual IP it wants. A held or different address is refused naming
+    /// the position and changes nothing; the address taken stays the service's across a restart.
+    /// </summary>
+    [Fact]
+    public async Task AnUpdate_MayNameTheAddressesHeld_AndTheSecondVirtualIpAServiceGoingDualStackWants()
+    {
+        Service dual;
+        await using (var silo = await SiloInstance.StartInAsync(_data, ownsDirectory: false, "--ControlPlane:ServiceIpv6Cidr=fd00:96::/112"))
+        {
+            await SeedAsync(silo.Client);
+            var web = await silo.Client.Services.CreateAsync(Service("ns", "web", "net"));
+            var primary = Assert.Single(web.Status.ClusterIps);
+            var endpoint = await silo.Client.Endpoints.CreateAsync(Endpoint("ns", "pod", "net", "node-a"));
+
+            // Sent back with the addresses it holds: accepted, nothing changes but the labels.
+            var again = Family("web", "", [], primary);
+            again.Metadata.Labels.Add("tier", "front");
+            var relabelled = await silo.Client.Services.UpdateAsync(again);
+            Assert.Equal([primary], relabelled.Status.ClusterIps);
+            Assert.Equal(["IPv4"], relabelled.Spec.IpFamilies);
+            var pod = Endpoint("ns", "pod", "net", "node-a");
+            pod.Spec.Ips.Add(endpoint.Status.Ips);
+            pod.Metadata.Labels.Add("tier", "front");
+            Assert.Equal(endpoint.Status.Ips, (await silo.Client.Endpoints.UpdateAsync(pod)).Status.Ips);
+            var moved = Endpoint("ns", "pod", "net", "node-a");
+            moved.Spec.Ips.Add("10.20.0.99");
+            await Fails(StatusCode.InvalidArgument, () => silo.Client.Endpoints.UpdateAsync(moved), "spec.ips");
+
+            // Going dual-stack asking for a taken second address: refused, nothing changes.
+            var holder = await silo.Client.Services.CreateAsync(Family("holder", "", ["IPv6"], "fd00:96::55"));
+            var before = await PositionAsync(silo.Client);
+            await Fails(StatusCode.AlreadyExists, () => silo.Client.Services.UpdateAsync(Family("web", "PreferDualStack", [], primary, "fd00:96::55")), "ns/holder");
+            await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.UpdateAsync(Family("web", "PreferDualStack", [], primary, "fd00:97::5")), "spec.cluster_ips[1]");
+            await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.UpdateAsync(Family("web", "PreferDualStack", [], "10.96.0.200", "fd00:96::56")), "spec.cluster_ips[0]");
+            Assert.Equal(before, await PositionAsync(silo.Client));
+            Assert.Equal([primary], (await silo.Client.Services.GetAsync("ns", "web")).Status.ClusterIps);
+
+            // And a free one: taken, in the update's commit.
+            dual = await silo.Client.Services.UpdateAsync(Family("web", "PreferDualStack", [], primary, "fd00:96::56"));
+            Assert.Equal([primary, "fd00:96::56"], dual.Status.ClusterIps);
+            Assert.Equal(["IPv4", "IPv6"], dual.Spec.IpFamilies);
+            // Its second address is fixed from now on.
+            await Fails(StatusCode.InvalidArgument, () => silo.Client.Services.UpdateAsync(Family("web", "PreferDualStack", [], primary, "fd00:96::57")), "spec.cluster_ips[1]");
+            Assert.Equal("fd00:96::55", holder.Status.ClusterIps[0]);
+        }
+        await using (var silo = await SiloInstance.StartInAsync(_data, ownsDirectory: false, "--ControlPlane:ServiceIpv6Cidr=fd00:96::/112"))
+        {
+            await Fails(StatusCode.AlreadyExists, () => silo.Client.Services.CreateAsync(Family("copy", "", [], "fd00:96::56")), "ns/web");
+            Assert.Equal(dual.Status.ClusterIps, (await silo.Client.Services.UpdateAsync(Family("web", "", [], [.. dual.Status.ClusterIps]))).Status.ClusterIps);
+        }
+    }
+
     [Fact]
     public async Task AService_GetsTheClusterIpItAsksFor_AndATakenOneNamesItsHolder()
     {

@@ -26,8 +26,8 @@ public static class FixedFields
     public static FixedField? Changed(IMessage stored, IMessage requested) => (stored, requested) switch
     {
         (Network { Spec: { } was }, Network { Spec: { } now }) => Network(was, now),
-        (Endpoint { Spec: { } was }, Endpoint { Spec: { } now }) => Endpoint(was, now),
-        (Service { Spec: { } was }, Service { Spec: { } now }) => Service(was, now),
+        (Endpoint { Spec: { } was } endpoint, Endpoint { Spec: { } now }) => Endpoint(was, endpoint.Status?.Ips ?? [], now),
+        (Service { Spec: { } was } service, Service { Spec: { } now }) => Service(was, service.Status?.ClusterIps ?? [], now),
         _ => null,
     };
 
@@ -39,13 +39,15 @@ public static class FixedFields
         : now.Ipv6BlockPrefixLength != 0 && now.Ipv6BlockPrefixLength != was.Ipv6BlockPrefixLength ? new("spec.ipv6_block_prefix_length", "/" + was.Ipv6BlockPrefixLength, Immutable)
         : null;
 
-    private static FixedField? Endpoint(EndpointSpec was, EndpointSpec now) =>
+    // Addresses an update names are no change when they are the ones asked for at creation or the
+    // ones the object holds (what a client read back and sends again).
+    private static FixedField? Endpoint(EndpointSpec was, IReadOnlyList<string> held, EndpointSpec now) =>
         now.Network != was.Network ? new("spec.network", was.Network, Immutable)
         : now.Node != was.Node ? new("spec.node", was.Node, Immutable)
-        : now.Ips.Count > 0 && !SameAddresses(now.Ips, was.Ips) ? new("spec.ips", string.Join(",", was.Ips), Immutable)
+        : now.Ips.Count > 0 && !SameAddresses(now.Ips, was.Ips) && !SameAddresses(now.Ips, held) ? new("spec.ips", string.Join(",", held.Count > 0 ? held : was.Ips), Immutable)
         : null;
 
-    private static FixedField? Service(ServiceSpec was, ServiceSpec now)
+    private static FixedField? Service(ServiceSpec was, IReadOnlyList<string> held, ServiceSpec now)
     {
         var type = now.Type == ServiceType.Unspecified ? ServiceType.ClusterIp : now.Type;
         if (type != was.Type)
@@ -59,8 +61,25 @@ public static class FixedFields
             // its second family), but its primary family stays.
             : was.IpFamilies.Count > 0 && now.IpFamilies.Count > 0 && now.IpFamilies[0] != was.IpFamilies[0] ? new("spec.ip_families[0]", was.IpFamilies[0],
                 "cannot change: the primary (first) family is fixed; only the second family may be added or removed")
-            : now.ClusterIps.Count > 0 && !SameAddresses(now.ClusterIps, was.ClusterIps) ? new("spec.cluster_ips", string.Join(",", was.ClusterIps), Immutable)
+            : now.ClusterIps.Count > 0 && !SameAddresses(now.ClusterIps, was.ClusterIps) ? ClusterIps(held, now.ClusterIps)
             : null;
+    }
+
+    /// <summary>
+    /// As Kubernetes: a service's virtual IPs stay, but an update may name them as they are, name
+    /// only the primary one (going back to single-stack), or name a second one for the family it
+    /// gains (going dual-stack).
+    /// </summary>
+    private static FixedField? ClusterIps(IReadOnlyList<string> held, IReadOnlyList<string> now)
+    {
+        for (var i = 0; i < now.Count; i++)
+        {
+            if (i < held.Count ? Canonical(now[i]) != Canonical(held[i]) : held.Count == 0)
+            {
+                return new($"spec.cluster_ips[{i}]", i < held.Count ? held[i] : "", Immutable);
+            }
+        }
+        return null;
     }
 
     /// <summary>The same addresses in the same order, however each is written (fd00::1 is fd00:0::0001).</summary>

@@ -10,12 +10,13 @@ namespace ControlPlane.Grains.Resources;
 public interface IServiceIpAllocatorGrain : IGrainWithStringKey
 {
     /// <summary>
-    /// One address per family ("IPv4", "IPv6") for <paramref name="holder"/>: the requested one at
-    /// the same position if given (INVALID_ARGUMENT outside the range, ALREADY_EXISTS when held),
-    /// else a free one (RESOURCE_EXHAUSTED when none is left).
+    /// One address per family ("IPv4", "IPv6") from position <paramref name="first"/> on (the
+    /// earlier ones are held already) for <paramref name="holder"/>: the requested one at the
+    /// same position if given (INVALID_ARGUMENT outside the range, ALREADY_EXISTS when held), else
+    /// a free one (RESOURCE_EXHAUSTED when none is left).
     /// </summary>
     [Alias("Allocate")]
-    Task<string[]> AllocateAsync(string holder, string[] families, string[] requested);
+    Task<string[]> AllocateAsync(string holder, string[] families, string[] requested, int first);
 
     /// <summary>Gives back addresses, but only those <paramref name="holder"/> still holds here.</summary>
     [Alias("Release")]

@@ -117,8 +117,9 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
 
     /// <summary>
     /// A CLUSTER_IP service that gains its second family (single- to dual-stack) takes an address
-    /// of it, claimed in the update's commit; one that loses it keeps its primary address alone
-    /// (the other is released after the commit). Null when its families did not change.
+    /// of it (the one spec.cluster_ips[1] asks for, if any), claimed in the update's commit; one
+    /// that loses it keeps its primary address alone (the other is released after the commit).
+    /// Null when its families did not change.
     /// </summary>
     private async Task<Reservation?> RestackAsync(Service current, Service updated)
     {
@@ -128,7 +129,7 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
         var allocator = Allocator;
         if (updated.Spec.IpFamilies.Count > held.Count)
         {
-            added = await allocator.AllocateAsync(Key, [updated.Spec.IpFamilies[1]], []);
+            added = await allocator.AllocateAsync(Key, [.. updated.Spec.IpFamilies], [.. updated.Spec.ClusterIps], first: 1);
         }
         updated.Status.ClusterIps.Clear();
         updated.Status.ClusterIps.Add(held.Take(updated.Spec.IpFamilies.Count).Concat(added));
@@ -154,7 +155,7 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
             return Reservation.None;
         }
         var allocator = Allocator;
-        var ips = await allocator.AllocateAsync(Key, [.. spec.IpFamilies], [.. spec.ClusterIps]);
+        var ips = await allocator.AllocateAsync(Key, [.. spec.IpFamilies], [.. spec.ClusterIps], first: 0);
         resource.Status.ClusterIps.Add(ips);
         return new Reservation([.. ips.Select(ip => Claims.ServiceIp(IPAddress.Parse(ip)))],
             () => ReleaseAsync(ips),
@@ -165,10 +166,13 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
     /// An update that names no families keeps the service's own, instead of the defaults of the
     /// service ranges configured now: re-applying a manifest never changes (or, after a range was
     /// removed from the configuration, fails to match) the families the service holds addresses of.
+    /// So does one that names virtual IPs the service holds (read back and sent again), or its
+    /// primary one and a second for the family it gains.
     /// </summary>
     protected override void Inherit(Service current, Service requested)
     {
-        if (requested.Spec is not { } spec || current.Spec.IpFamilies.Count == 0 || spec.IpFamilies.Count > 0 || spec.ClusterIps.Count > 0) return;
+        if (requested.Spec is not { } spec || current.Spec.IpFamilies.Count == 0 || spec.IpFamilies.Count > 0) return;
+        if (spec.ClusterIps.Count > 0 && !spec.ClusterIps.Take(current.Status.ClusterIps.Count).Select(Canonical).SequenceEqual(current.Status.ClusterIps.Take(spec.ClusterIps.Count).Select(Canonical))) return;
         // A service that changes type starts over, as a new one would.
         if ((spec.Type == ServiceType.Unspecified ? ServiceType.ClusterIp : spec.Type) != current.Spec.Type) return;
         if (spec.IpFamilyPolicy.Length == 0) spec.IpFamilyPolicy = current.Spec.IpFamilyPolicy;
@@ -189,9 +193,11 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
         if (now.Type == was.Type)
         {
             // The addresses asked for stay, but only of the families kept (back to single-stack
-            // drops the second).
+            // drops the second). Naming the ones held changes nothing (FixedFields let only those
+            // through); naming one more asks for it, going dual-stack.
+            string[] asked = [.. (now.ClusterIps.Count > current.Status.ClusterIps.Count ? now.ClusterIps : was.ClusterIps).Take(now.IpFamilies.Count)];
             now.ClusterIps.Clear();
-            now.ClusterIps.Add(was.ClusterIps.Take(now.IpFamilies.Count));
+            now.ClusterIps.Add(asked);
         }
         current.Metadata.Labels.Clear();
         current.Metadata.Labels.Add(requested.Metadata.Labels);
@@ -204,6 +210,8 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
     private Task ReleaseAsync(Service held) => ReleaseAsync([.. held.Status.ClusterIps]);
 
     private Task ReleaseAsync(string[] addresses) => addresses.Length == 0 ? Task.CompletedTask : Allocator.ReleaseAsync(Key, addresses);
+
+    private static string Canonical(string address) => IPAddress.TryParse(address, out var ip) ? ip.ToString() : address;
 
     private IServiceIpAllocatorGrain Allocator => GrainFactory.Get<IServiceIpAllocatorGrain>(ServiceIpAllocatorGrain.Cluster);
 }

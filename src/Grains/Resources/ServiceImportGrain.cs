@@ -82,14 +82,14 @@ internal sealed class ServiceImportGrain(ObjectServices services) : ResourceGrai
         {
             try
             {
-                return await Allocator.AllocateAsync(Holder, families, earlier!);
+                return await Allocator.AllocateAsync(Holder, families, earlier!, first: 0);
             }
             catch (ControlPlaneException e) when (e.Code == ErrorCode.AlreadyExists)
             {
                 // taken by another service or import since: a new one
             }
         }
-        return await Allocator.AllocateAsync(Holder, families, []);
+        return await Allocator.AllocateAsync(Holder, families, [], first: 0);
     }
 
     public async Task DeleteAsync()

@@ -32,13 +32,13 @@ internal sealed class ServiceIpAllocatorGrain(ObjectServices services) : Grain, 
 
     private List<BlockPool>? _pools;
 
-    public async Task<string[]> AllocateAsync(string holder, string[] families, string[] requested)
+    public async Task<string[]> AllocateAsync(string holder, string[] families, string[] requested, int first)
     {
         var taken = new List<IPAddress>();
         var pools = await PoolsAsync();
         try
         {
-            for (var i = 0; i < families.Length; i++)
+            for (var i = first; i < families.Length; i++)
             {
                 var pool = pools.FirstOrDefault(p => ServiceFamilies.NameOf(p.Family) == families[i])
                     ?? throw ControlPlaneException.Invalid($"spec.ip_families[{i}]", $"{families[i]} has no service range");
