@@ -34,6 +34,11 @@ internal static class CreateThroughput
             Spec = new NetworkSpec { Vni = (uint)Random.Shared.Next(1000, 1 << 24), Ipv4Cidr = $"10.{second}.0.0/12", Ipv4BlockPrefixLength = 20 },
         });
 
+        // STALLED=N: N watchers of every kind, each on its own connection, that never read: the
+        // silo's cost of clients that stop reading while writes go on.
+        var stalled = Enumerable.Range(0, int.Parse(Environment.GetEnvironmentVariable("STALLED") ?? "0"))
+            .Select(_ => Grpc.Net.Client.GrpcChannel.ForAddress(FailoverCallInvoker.Split(addresses)[0])).ToList();
+        var stalledCalls = stalled.Select(channel => new Watch.WatchClient(channel).Watch(new WatchRequest())).ToList();
         // First connections and the first activation of each code path, then the timed load.
         await Task.WhenAll(Enumerable.Range(0, callers).Select(i => silos[i % silos.Length].Endpoints.CreateAsync(Endpoint(ns, $"warm-{i}", network, run))));
         var result = await ClosedLoop.RunAsync(callers, duration, async (label, caller, i) =>
@@ -54,6 +59,8 @@ internal static class CreateThroughput
         Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
         Console.WriteLine($"| {silos.Length} | {callers} | {connections} | {result.Done} | {result.Failed} | {result.Seconds:F1} | {result.Rate:F0} | {result.Percentile(0.50):F2} | {result.Percentile(0.99):F2} |");
         foreach (var silo in silos) silo.Dispose();
+        stalledCalls.ForEach(call => call.Dispose());
+        stalled.ForEach(channel => channel.Dispose());
     }
 
     public static Endpoint Endpoint(string ns, string name, string network, string run) => new()

@@ -1,6 +1,7 @@
 using System.Net;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Dns.Wire;
+using ControlPlane.Dns.Zones;
 
 namespace ControlPlane.Dns.Tests;
 
@@ -55,6 +56,66 @@ public sealed class PodRecordTests
         await dns.Client.Endpoints.DeleteAsync("shop", "pod-0");
         await dns.AwaitAnswerAsync(name4, DnsType.A, r => r.Rcode == (int)Rcode.NXDomain);
         Assert.Equal("NXDOMAIN", (await dns.AskAsync("kdig", name6, "AAAA")).Status);
+    }
+
+    /// <summary>
+    /// Pod addresses are kept apart from the other records (a large cluster's bulk): a change of
+    /// other records keeps every pod name answered, a change of addresses moves the serial, and
+    /// one that changes no address (a label) does not.
+    /// </summary>
+    [Fact]
+    public async Task PodNames_SurviveChangesOfOtherRecords_AndTheSerialMovesWithTheAddresses()
+    {
+        await using var dns = await ClusterDns.StartAsync();
+        var pod = await dns.Client.Endpoints.CreateAsync(Pod("pod-0", "shop"));
+        var name = $"{Dashed(pod.Status.Ips.Single(ip => !ip.Contains(':')))}.shop.pod.cluster.local";
+        await dns.AwaitAnswerAsync(name, DnsType.A, r => r.Answer.Count == 1);
+        var first = await SerialAsync(dns);
+
+        // Records change, addresses do not: the pod name stays.
+        await dns.Client.Services.CreateAsync(new Service
+        {
+            Metadata = new ObjectMeta { Name = "web", Namespace = "shop" },
+            Spec = new ServiceSpec { Type = ServiceType.ClusterIp, Network = "blue", Selector = { ["app"] = "web" } },
+        });
+        await dns.AwaitAnswerAsync("web.shop.svc.cluster.local", DnsType.A, r => r.Answer.Count == 1);
+        Assert.Single((await dns.AskAsync("dig", name, "A")).Answer);
+        var withService = await SerialAsync(dns);
+        Assert.True(withService > first);
+
+        // A label moves no address and no serial; a second pod moves both.
+        var relabelled = Pod("pod-0", "shop");
+        relabelled.Metadata.Labels["tier"] = "front";
+        await dns.Client.Endpoints.UpdateAsync(relabelled);
+        var second = await dns.Client.Endpoints.CreateAsync(Pod("pod-1", "shop"));
+        var secondName = $"{Dashed(second.Status.Ips.Single(ip => !ip.Contains(':')))}.shop.pod.cluster.local";
+        await dns.AwaitAnswerAsync(secondName, DnsType.A, r => r.Answer.Count == 1);
+        var withSecond = await SerialAsync(dns);
+        Assert.True(withSecond > withService);
+        Assert.Single((await dns.AskAsync("dig", name, "A")).Answer);
+
+        await dns.Client.Endpoints.DeleteAsync("shop", "pod-0");
+        await dns.AwaitAnswerAsync(name, DnsType.A, r => r.Rcode == (int)Rcode.NXDomain);
+        Assert.True(await SerialAsync(dns) > withSecond);
+        Assert.Single((await dns.AskAsync("dig", secondName, "A")).Answer);
+    }
+
+    private static async Task<uint> SerialAsync(ClusterDns dns) =>
+        uint.Parse((await dns.DigAsync("dig", "+short", "cluster.local", "SOA")).Trim().Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Two indexes are the same when they answer the same names: mode, TTL and each namespace's addresses.</summary>
+    [Fact]
+    public void PodIndexes_AreTheSame_OnlyWithTheSameAddressesInTheSameNamespaces()
+    {
+        PodIndex Index(uint ttl, params (string, string)[] pods) => new("cluster.local", ttl, pods);
+        var index = Index(30, ("shop", "10.244.0.5"), ("shop", "fd00:244::5"), ("other", "10.244.0.6"));
+        Assert.True(index.SameAs(Index(30, ("other", "10.244.0.6"), ("shop", "fd00:244:0::5"), ("shop", "10.244.0.5"))));
+        Assert.False(index.SameAs(Index(30, ("shop", "10.244.0.5"), ("shop", "fd00:244::5"), ("other", "10.244.0.7"))));
+        Assert.False(index.SameAs(Index(30, ("shop", "10.244.0.5"), ("shop", "fd00:244::5"), ("shop", "10.244.0.6"))));
+        Assert.False(index.SameAs(Index(30, ("shop", "10.244.0.5"), ("shop", "fd00:244::5"))));
+        Assert.False(index.SameAs(Index(60, ("shop", "10.244.0.5"), ("shop", "fd00:244::5"), ("other", "10.244.0.6"))));
+        Assert.False(index.SameAs(null));
+        Assert.False(index.SameAs(new PodIndex("cluster.local", 30, Array.Empty<(string, string)>(), PodRecordMode.Insecure)));
     }
 
     /// <summary>

@@ -45,6 +45,10 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
     // The store position the state applied so far leads up to (the last token's ordinal).
     private ulong _position;
     private bool _rebuildDue;
+    // Endpoint addresses change this (under the lock); the pod index last built is of _builtPodVersion.
+    private long _podVersion;
+    private long _builtPodVersion = -1;
+    private PodIndex? _podIndex;
     // Convergence-aware publishing (null when off); services published once stay published.
     private readonly ProgrammedGate? _gate = options.WaitForProgrammed ? new ProgrammedGate(options.ProgrammedBound, TimeProvider.System) : null;
     private readonly Dictionary<string, long> _serviceSince = [];
@@ -58,8 +62,8 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         public Dictionary<string, ServiceImport> Imports { get; } = [];
         public Dictionary<string, string[]> NetworkCidrs { get; } = [];
         public HashSet<string> Namespaces { get; } = new(StringComparer.Ordinal);
-        // Since: the revision the endpoint's current addresses appeared at.
-        public Dictionary<string, (string Namespace, string[] Ips, long Since)> Endpoints { get; } = [];
+        // Since: the revision the endpoint's current addresses appeared at; Addresses: its Ips, parsed once.
+        public Dictionary<string, (string Namespace, string[] Ips, PodAddress[] Addresses, long Since)> Endpoints { get; } = [];
     }
 
     /// <summary>Completes when the first full snapshot is being served.</summary>
@@ -178,15 +182,31 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
                 case WatchEvent.ObjectOneofCase.Endpoint:
                     // Only what pod records need: most endpoint changes (readiness, node) touch nothing here.
                     var endpointKey = e.Endpoint.Metadata.Namespace + "/" + e.Endpoint.Metadata.Name;
-                    (string Namespace, string[] Ips, long Since) held = (e.Endpoint.Metadata.Namespace, [.. e.Endpoint.Status.Ips], RevisionOf(e.Endpoint.Metadata));
+                    string[] ips = [.. e.Endpoint.Status.Ips];
                     if (deleted) _gate?.Removed("e:" + endpointKey);
-                    _changed |= deleted
+                    var moved = deleted
                         ? state.Endpoints.Remove(endpointKey)
-                        : Replace(state.Endpoints, endpointKey, held, (a, b) => a.Namespace == b.Namespace && a.Ips.SequenceEqual(b.Ips));
+                        : Replace(state.Endpoints, endpointKey, (Namespace: e.Endpoint.Metadata.Namespace, Ips: ips, Addresses: PodAddresses(ips), Since: RevisionOf(e.Endpoint.Metadata)),
+                            (a, b) => a.Namespace == b.Namespace && a.Ips.SequenceEqual(b.Ips));
+                    if (moved) _podVersion++;
+                    _changed |= moved;
                     break;
             }
         }
     }
+
+    private static List<(string Namespace, PodAddress Address)> PodsOf(IReadOnlyCollection<(string Namespace, string[] Ips, PodAddress[] Addresses, long Since)> endpoints)
+    {
+        var pods = new List<(string, PodAddress)>(endpoints.Count * 2);
+        foreach (var endpoint in endpoints)
+        {
+            foreach (var address in endpoint.Addresses) pods.Add((endpoint.Namespace, address));
+        }
+        return pods;
+    }
+
+    private static PodAddress[] PodAddresses(string[] ips) =>
+        [.. ips.Select(ip => System.Net.IPAddress.TryParse(ip, out var address) ? PodAddress.From(address) : (PodAddress?)null).OfType<PodAddress>()];
 
     private static bool Replace<T>(Dictionary<string, T> map, string key, T value, Func<T, T, bool> same)
     {
@@ -215,6 +235,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
             _state = _listing!;
             _listing = null;
             _changed = false;
+            _podVersion++;
             _synced = true;
             if (_gate is not null)
             {
@@ -266,8 +287,15 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         }
     }
 
+    /// <summary>
+    /// Rebuilds after each burst of changes: it waits <see cref="DnsFeedOptions.Coalesce"/> for
+    /// the rest of a burst, and at least as long as the last rebuild took, so rebuilding a large
+    /// zone under a steady stream of changes takes at most half of a core (and the changes are
+    /// published in larger steps).
+    /// </summary>
     private async Task RebuildLoopAsync(CancellationToken cancellationToken)
     {
+        var spent = TimeSpan.Zero;
         while (!cancellationToken.IsCancellationRequested)
         {
             try
@@ -275,21 +303,25 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
                 TimeSpan? bound;
                 lock (_lock) bound = _gate?.NextBound();
                 await _dirty.WaitAsync(bound ?? Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
-                await Task.Delay(options.Coalesce, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(spent > options.Coalesce ? spent : options.Coalesce, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
                 return;
             }
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             List<Service> services;
             Dictionary<string, ServiceEndpoints> sets;
             List<ServiceImport> imports;
             List<string> cidrs, namespaces;
-            List<(string Namespace, string Ip)> pods;
+            // Null when no endpoint address changed since the pod index was built.
+            List<(string Namespace, PodAddress Address)>? pods;
+            long podVersion;
             ulong position;
             lock (_lock)
             {
                 if (!_synced) continue;
+                podVersion = _podVersion;
                 position = _position;
                 cidrs = [.. _state.NetworkCidrs.Values.SelectMany(c => c)];
                 namespaces = [.. _state.Namespaces];
@@ -300,7 +332,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
                 {
                     services = [.. _state.Services.Values];
                     sets = new Dictionary<string, ServiceEndpoints>(_state.Sets);
-                    pods = [.. _state.Endpoints.Values.SelectMany(e => e.Ips.Select(ip => (e.Namespace, ip)))];
+                    pods = podVersion == _builtPodVersion && _podIndex is not null ? null : PodsOf(_state.Endpoints.Values);
                 }
                 else
                 {
@@ -311,13 +343,14 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
             }
             try
             {
-                Rebuild(services, sets, imports, cidrs, namespaces, pods, position);
+                Rebuild(services, sets, imports, cidrs, namespaces, pods, podVersion, position);
             }
             catch (FormatException e)
             {
                 // One unusable object must not stop DNS: keep serving the last snapshot.
                 Log.RebuildFailed(logger, e.Message);
             }
+            spent = System.Diagnostics.Stopwatch.GetElapsedTime(started);
         }
     }
 
@@ -327,7 +360,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
     /// agents send to) and those endpoints are programmed (then it stays); a headless service
     /// with the published part of its set.
     /// </summary>
-    private (List<Service>, Dictionary<string, ServiceEndpoints>, List<(string, string)>) Converged()
+    private (List<Service>, Dictionary<string, ServiceEndpoints>, List<(string, PodAddress)>) Converged()
     {
         var gate = _gate!;
         bool EndpointReady(string key) => _state.Endpoints.TryGetValue(key, out var e) ? gate.Ready("e:" + key, e.Since) : gate.Ready("e:" + key, long.MaxValue);
@@ -368,34 +401,41 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
             services.Add(service);
             if (set is not null) sets[key] = set;
         }
-        var pods = _state.Endpoints.Where(e => EndpointReady(e.Key)).SelectMany(e => e.Value.Ips.Select(ip => (e.Value.Namespace, ip))).ToList();
+        var pods = _state.Endpoints.Where(e => EndpointReady(e.Key)).SelectMany(e => e.Value.Addresses.Select(a => (e.Value.Namespace, a))).ToList();
         return (services, sets, pods);
     }
 
+    /// <param name="pods">Null: the addresses of the pod index built last (<see cref="_podVersion"/> did not move).</param>
     private void Rebuild(List<Service> services, Dictionary<string, ServiceEndpoints> sets, List<ServiceImport> imports, List<string> cidrs,
-        List<string> namespaces, List<(string Namespace, string Ip)> pods, ulong position)
+        List<string> namespaces, List<(string Namespace, PodAddress Address)>? pods, long podVersion, ulong position)
     {
         // Only verified pod records depend on endpoint addresses (endpoints may be watched for the programmed gate alone).
-        if (zone.PodRecords != PodRecordMode.Verified) pods = [];
+        var podIndex = zone.PodRecords == PodRecordMode.Disabled ? null
+            : pods is null ? _podIndex
+            : new PodIndex(zone.Zone, zone.Ttl, zone.PodRecords == PodRecordMode.Verified ? pods : [], zone.PodRecords);
+        var podsSame = podIndex is null || podIndex == _podIndex || podIndex.SameAs(_podIndex);
+        if (podsSame && _podIndex is not null) podIndex = _podIndex;
         // The serial is part of the SOA: hash the content with a fixed serial, bump only on change.
+        // Pod addresses, the bulk of a large cluster, are compared as a set instead.
         var probe = ClusterRecords.Build(zone, 0, services, sets, imports, cidrs, out _);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var line in probe.Select(r => r.ToString()).Concat(pods.Select(p => $"pod {p.Namespace} {p.Ip}")).Concat(namespaces.Select(ns => $"namespace {ns}")).Order(StringComparer.Ordinal))
+        foreach (var line in probe.Select(r => r.ToString()).Concat(namespaces.Select(ns => $"namespace {ns}")).Order(StringComparer.Ordinal))
         {
             hash.AppendData(Encoding.UTF8.GetBytes(line));
         }
         var contentHash = hash.GetHashAndReset();
-        if (contentHash.AsSpan().SequenceEqual(_contentHash) && handler.Snapshot.Synced)
+        if (contentHash.AsSpan().SequenceEqual(_contentHash) && podsSame && handler.Snapshot.Synced)
         {
+            (_podIndex, _builtPodVersion) = (podIndex, podVersion);
             return;
         }
         _serial = NextSerial(_contentHash.Length == 0 ? null : _serial, position);
         _contentHash = contentHash;
         var records = ClusterRecords.Build(zone, _serial, services, sets, imports, cidrs, out var unclaimed);
         records.AddRange(staticRecords);
-        var podIndex = zone.PodRecords == PodRecordMode.Disabled ? null : new PodIndex(zone.Zone, zone.Ttl, pods, zone.PodRecords);
         var snapshot = ZoneSnapshot.Build(records, podIndex, namespaces.Select(ns => ClusterRecords.NamespaceName(zone, ns)));
         handler.Swap(snapshot);
+        (_podIndex, _builtPodVersion) = (podIndex, podVersion);
         _firstSync.TrySetResult();
         Log.Swapped(logger, services.Count, imports.Count, snapshot.NameCount, snapshot.RecordCount, podIndex?.AddressCount ?? 0, _serial);
         if (unclaimed != _unclaimed && unclaimed > 0) Log.Unclaimed(logger, unclaimed);

@@ -21,19 +21,44 @@ public sealed class PodIndex
     /// <param name="zone">The cluster domain; records live under pod.&lt;zone&gt;.</param>
     /// <param name="addresses">Every endpoint address with its namespace (unparsable ones are skipped); none when insecure.</param>
     public PodIndex(string zone, uint ttl, IEnumerable<(string Namespace, string Ip)> addresses, PodRecordMode mode = PodRecordMode.Verified)
+        : this(zone, ttl, Parsed(addresses), mode)
+    {
+    }
+
+    /// <param name="zone">The cluster domain; records live under pod.&lt;zone&gt;.</param>
+    /// <param name="addresses">Every endpoint address with its namespace; none when insecure.</param>
+    public PodIndex(string zone, uint ttl, IEnumerable<(string Namespace, PodAddress Address)> addresses, PodRecordMode mode = PodRecordMode.Verified)
     {
         if (mode == PodRecordMode.Disabled) throw new ArgumentException("disabled pod records have no index", nameof(mode));
         Suffix = "pod." + DnsName.Canonical(zone);
         _ttl = ttl;
         _insecure = mode == PodRecordMode.Insecure;
         _byNamespace = new Dictionary<string, HashSet<PodAddress>>(StringComparer.Ordinal);
-        foreach (var (ns, ip) in addresses)
+        foreach (var (ns, address) in addresses)
         {
-            if (!IPAddress.TryParse(ip, out var address)) continue;
             if (!_byNamespace.TryGetValue(ns, out var set)) _byNamespace[ns] = set = [];
-            set.Add(PodAddress.From(address));
+            set.Add(address);
         }
         _lookup = _byNamespace.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
+
+    private static IEnumerable<(string, PodAddress)> Parsed(IEnumerable<(string Namespace, string Ip)> addresses)
+    {
+        foreach (var (ns, ip) in addresses)
+        {
+            if (IPAddress.TryParse(ip, out var address)) yield return (ns, PodAddress.From(address));
+        }
+    }
+
+    /// <summary>True when <paramref name="other"/> answers the same names (same mode, zone, TTL and addresses).</summary>
+    public bool SameAs(PodIndex? other)
+    {
+        if (other is null || other._insecure != _insecure || other._ttl != _ttl || other.Suffix != Suffix || other._byNamespace.Count != _byNamespace.Count) return false;
+        foreach (var (ns, set) in _byNamespace)
+        {
+            if (!other._byNamespace.TryGetValue(ns, out var theirs) || !theirs.SetEquals(set)) return false;
+        }
+        return true;
     }
 
     /// <summary>"pod.&lt;zone&gt;": the names this index answers end with it.</summary>
