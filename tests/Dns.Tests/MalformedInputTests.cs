@@ -46,6 +46,9 @@ public sealed class MalformedInputTests
         { "two TSIG records", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0, 0, 1, 0, 1, .. Tsig(), .. Tsig()] },
         { "TSIG of class IN", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, .. Tsig(recordClass: 1)] },
         { "TSIG whose MAC runs past its data", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, .. Tsig(macSize: 32)] },
+        // The counts say where a message ends: anything after that is not a record of it (BIND and Knot: FORMERR).
+        { "bytes after the last record", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0xFF, 0xFF, 0xFF] },
+        { "an OPT record the additional count leaves out", [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 0] },
     };
 
     /// <summary>A TSIG record (key "k", algorithm "a") with an empty MAC that claims <paramref name="macSize"/> bytes.</summary>

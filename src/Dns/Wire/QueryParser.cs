@@ -104,7 +104,8 @@ public static class QueryParser
                 (query.TsigOwner, query.TsigData) = (start, rdata);
             }
         }
-        return ParseOutcome.Ok;
+        // The counts say where the message ends: bytes after that belong to no record.
+        return offset == message.Length ? ParseOutcome.Ok : ParseOutcome.FormErr;
     }
 
     /// <summary>An OPT record's data is a sequence of options (code, length, value) that fills it exactly (RFC 6891 §6.1.2).</summary>
