@@ -34,10 +34,18 @@ public sealed class PodIndex
         _ttl = ttl;
         _insecure = mode == PodRecordMode.Insecure;
         _byNamespace = new Dictionary<string, HashSet<PodAddress>>(StringComparer.Ordinal);
+        // A large cluster has tens of thousands of addresses, mostly in runs of one namespace: a
+        // namespace looked up only when it differs from the last one's (the same string object).
+        string? last = null;
+        HashSet<PodAddress>? set = null;
         foreach (var (ns, address) in addresses)
         {
-            if (!_byNamespace.TryGetValue(ns, out var set)) _byNamespace[ns] = set = [];
-            set.Add(address);
+            if (!ReferenceEquals(ns, last))
+            {
+                if (!_byNamespace.TryGetValue(ns, out set)) _byNamespace[ns] = set = new HashSet<PodAddress>();
+                last = ns;
+            }
+            set!.Add(address);
         }
         _lookup = _byNamespace.GetAlternateLookup<ReadOnlySpan<char>>();
     }
