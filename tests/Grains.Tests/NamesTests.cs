@@ -30,6 +30,20 @@ public sealed class NamesTests
     public void Dns1123Subdomain_Accepts_DotSeparatedLabels(string value, bool valid) =>
         Assert.Equal(valid, NameRules.Subdomain(value) is null);
 
+    /// <summary>A broken subdomain names the rule it breaks: a label too long is not "not lower-case".</summary>
+    [Theory]
+    [InlineData(64, "of at most 63 characters: one is 64")]
+    [InlineData(254, "must be at most 253 characters (is 254)")]
+    public void Dns1123Subdomain_TooLong_SaysWhichLimit(int length, string reason) =>
+        Assert.EndsWith(reason, NameRules.Subdomain(new string('a', length)));
+
+    [Theory]
+    [InlineData("node..1", "starts or ends with '.' or holds '..'")]
+    [InlineData("node.Web", "'Web' must consist of lower-case letters, digits and '-'")]
+    [InlineData("node.web-", "'web-' must start and end with a letter or digit")]
+    public void Dns1123Subdomain_BadLabel_SaysWhatIsWrongWithIt(string value, string reason) =>
+        Assert.EndsWith(reason, NameRules.Subdomain(value));
+
     [Theory]
     [InlineData("app", true)]
     [InlineData("example.com/app", true)]

@@ -39,6 +39,8 @@ public sealed class ResourceApiTests
         await Fails(StatusCode.NotFound, () => api.DeleteAsync("", "team-a"));
         // A name no object can have is a mistake in the request, said as one (List and Watch say so of a namespace).
         await Fails(StatusCode.InvalidArgument, () => api.GetAsync("", "BAD_"), "name: 'BAD_' must be dot-separated DNS labels");
+        await Fails(StatusCode.InvalidArgument, () => api.GetAsync("", new string('a', 64)), "labels of at most 63 characters: one is 64");
+        await Fails(StatusCode.InvalidArgument, () => api.GetAsync("", new string('a', 254)), "name: must be at most 253 characters (is 254)");
         await Fails(StatusCode.InvalidArgument, () => api.DeleteAsync("", "Team-A"), "name:");
         await Fails(StatusCode.InvalidArgument, () => silo.Client.Endpoints.DeleteAsync("Shop", "web"), "namespace: 'Shop' must consist of lower-case letters");
 

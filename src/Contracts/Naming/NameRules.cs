@@ -33,7 +33,10 @@ public static class NameRules
         if (value.Length > 253) return $"must be at most 253 characters (is {value.Length})";
         foreach (var label in value.Split('.'))
         {
-            if (Label(label) is not null) return $"{Echo.Quote(value)} must be dot-separated DNS labels (lower-case letters, digits, '-')";
+            if (Label(label) is not { } error) continue;
+            return label.Length == 0 ? $"{Echo.Quote(value)} must be dot-separated DNS labels: it starts or ends with '.' or holds '..'"
+                : label.Length > 63 ? $"{Echo.Quote(value)} must be dot-separated DNS labels of at most 63 characters: one is {label.Length}"
+                : $"{Echo.Quote(value)} must be dot-separated DNS labels: {error}";
         }
         return null;
     }

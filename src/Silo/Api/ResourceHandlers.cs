@@ -147,6 +147,8 @@ public sealed class ResourceHandlers<T, TGrain>(ResourceKind<T> kind, IGrainFact
     private static void RequireName(string field, string value)
     {
         if (value.Length == 0) throw ControlPlaneException.Invalid(field, "is required");
-        if (value.Length > 253 || value.Contains('/') || value.Any(char.IsWhiteSpace)) throw ControlPlaneException.Invalid(field, $"{ControlPlaneException.Quote(value)} is not a valid name");
+        if (value.Length > 253) throw ControlPlaneException.Invalid(field, $"must be at most 253 characters (is {value.Length})");
+        if (value.Contains('/')) throw ControlPlaneException.Invalid(field, $"{ControlPlaneException.Quote(value)} must not contain '/'");
+        if (value.Any(char.IsWhiteSpace)) throw ControlPlaneException.Invalid(field, $"{ControlPlaneException.Quote(value)} must not contain white space");
     }
 }
