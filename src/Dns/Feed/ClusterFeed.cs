@@ -289,13 +289,15 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
 
     /// <summary>
     /// Rebuilds after each burst of changes: it waits <see cref="DnsFeedOptions.Coalesce"/> for
-    /// the rest of a burst, and at least as long as the last rebuild took, so rebuilding a large
-    /// zone under a steady stream of changes takes at most half of a core (and the changes are
-    /// published in larger steps).
+    /// the rest of a burst, and, right after a rebuild, until as long as that rebuild took has
+    /// passed since it ended: a large zone under a steady stream of changes is rebuilt with at
+    /// most half of a core (its changes published in larger steps), while a change after a quiet
+    /// moment is published as soon as ever.
     /// </summary>
     private async Task RebuildLoopAsync(CancellationToken cancellationToken)
     {
         var spent = TimeSpan.Zero;
+        var ended = 0L;
         while (!cancellationToken.IsCancellationRequested)
         {
             try
@@ -303,7 +305,8 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
                 TimeSpan? bound;
                 lock (_lock) bound = _gate?.NextBound();
                 await _dirty.WaitAsync(bound ?? Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
-                await Task.Delay(spent > options.Coalesce ? spent : options.Coalesce, cancellationToken).ConfigureAwait(false);
+                var rest = spent - System.Diagnostics.Stopwatch.GetElapsedTime(ended);
+                await Task.Delay(rest > options.Coalesce ? rest : options.Coalesce, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -350,7 +353,8 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
                 // One unusable object must not stop DNS: keep serving the last snapshot.
                 Log.RebuildFailed(logger, e.Message);
             }
-            spent = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            ended = System.Diagnostics.Stopwatch.GetTimestamp();
+            spent = System.Diagnostics.Stopwatch.GetElapsedTime(started, ended);
         }
     }
 
