@@ -34,6 +34,23 @@ internal static class CreateThroughput
             Spec = new NetworkSpec { Vni = (uint)Random.Shared.Next(1000, 1 << 24), Ipv4Cidr = $"10.{second}.0.0/12", Ipv4BlockPrefixLength = 20 },
         });
 
+        // SERVICES=N: N services in the namespace, each selecting its share of the endpoints
+        // created (label app=s<i>): the endpoint set controller's work on every create.
+        var services = int.Parse(Environment.GetEnvironmentVariable("SERVICES") ?? "0");
+        for (var i = 0; i < services; i++)
+        {
+            await setup.Services.CreateAsync(new Service
+            {
+                Metadata = new ObjectMeta { Name = $"s{i}", Namespace = ns },
+                Spec = new ServiceSpec { Network = network, Selector = { ["app"] = $"s{i}" }, Ports = { new ServicePort { Port = 80 } } },
+            });
+        }
+        Endpoint Labelled(string name, int caller)
+        {
+            var endpoint = Endpoint(ns, name, network, run);
+            if (services > 0) endpoint.Metadata.Labels["app"] = $"s{caller % services}";
+            return endpoint;
+        }
         // STALLED=N: N watchers of every kind, each on its own connection, that never read: the
         // silo's cost of clients that stop reading while writes go on.
         var stalled = Enumerable.Range(0, int.Parse(Environment.GetEnvironmentVariable("STALLED") ?? "0"))
@@ -50,7 +67,7 @@ internal static class CreateThroughput
                 catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.NotFound) { }
             }
             else if (gets) await client.Endpoints.GetAsync(ns, $"warm-{(caller + i) % callers}");
-            else await client.Endpoints.CreateAsync(Endpoint(ns, $"{label}-{caller}-{i}", network, run));
+            else await client.Endpoints.CreateAsync(Labelled($"{label}-{caller}-{i}", caller));
         });
         var what = misses ? "Get of a missing endpoint" : gets ? "GetEndpoint" : "CreateEndpoint";
         Console.WriteLine();

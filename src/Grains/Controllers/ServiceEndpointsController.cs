@@ -58,11 +58,23 @@ public sealed class ServiceEndpointsController(DurableStore store, IGrainFactory
                 break;
             case Resources.Kinds.Endpoint:
                 var endpoints = EndpointsOf(change.Namespace);
+                endpoints.TryGetValue(change.Key, out var was);
+                EndpointView? now = null;
                 if (deleted) endpoints.Remove(change.Key);
-                else endpoints[change.Key] = View(Endpoint.Parser.ParseFrom(change.Data));
-                if (_servicesByScope.TryGetValue((change.Namespace, change.Index), out var affected))
+                else endpoints[change.Key] = now = View(Endpoint.Parser.ParseFrom(change.Data));
+                if (_servicesByScope.TryGetValue((change.Namespace, change.Index), out var scope))
                 {
-                    _dirty.UnionWith(affected);
+                    // Only the services whose selector took the endpoint before or takes it now:
+                    // a namespace of thousands of endpoints and dozens of services would otherwise
+                    // recompute every service's set on every change.
+                    foreach (var key in scope)
+                    {
+                        var selector = _services[key].Spec.Selector;
+                        if ((was is not null && Selectors.MatchesServiceSelector(selector, was.Labels)) || (now is not null && Selectors.MatchesServiceSelector(selector, now.Labels)))
+                        {
+                            _dirty.Add(key);
+                        }
+                    }
                 }
                 break;
             case Resources.Kinds.ServiceEndpoints:
@@ -115,12 +127,12 @@ public sealed class ServiceEndpointsController(DurableStore store, IGrainFactory
         var targets = service.Spec.Ports.Where(p => p.TargetCase == ServicePort.TargetOneofCase.TargetPortName)
             .Select(p => p.TargetPortName).ToHashSet(StringComparer.Ordinal);
         var selected = new List<EndpointAddress>();
-        foreach (var endpoint in EndpointsOf(service.Metadata.Namespace).Values.OrderBy(e => e.Name, StringComparer.Ordinal))
+        // Selected first, then sorted: a namespace may hold many more endpoints than one service selects.
+        var matching = EndpointsOf(service.Metadata.Namespace).Values
+            .Where(e => e.Network == service.Spec.Network && Selectors.MatchesServiceSelector(service.Spec.Selector, e.Labels))
+            .OrderBy(e => e.Name, StringComparer.Ordinal);
+        foreach (var endpoint in matching)
         {
-            if (endpoint.Network != service.Spec.Network || !Selectors.MatchesServiceSelector(service.Spec.Selector, endpoint.Labels))
-            {
-                continue;
-            }
             var address = new EndpointAddress
             {
                 Name = endpoint.Name,
