@@ -86,7 +86,8 @@ public static class FixedFields
     private static bool SameAddresses(IReadOnlyList<string> a, IReadOnlyList<string> b) =>
         a.Count == b.Count && a.Select(Canonical).SequenceEqual(b.Select(Canonical));
 
-    private static string Canonical(string address) => IPAddress.TryParse(address, out var ip) ? ip.ToString() : address;
+    /// <summary>An address as it is stored (fd00:0::0001 is fd00::1); anything else as given.</summary>
+    public static string Canonical(string address) => IPAddress.TryParse(address, out var ip) ? ip.ToString() : address;
 
     /// <summary>An enum value as the API spells it (CLUSTER_IP), not as C# does (ClusterIp).</summary>
     public static string ApiName<T>(T value) where T : struct, Enum =>
