@@ -95,7 +95,7 @@ builder.Services.AddHostedService(s => s.GetRequiredService<TableWorker>());
 builder.Services.AddSingleton<NodeLease>();
 builder.Services.AddHostedService(s => s.GetRequiredService<NodeLease>());
 builder.Services.AddHostedService<ProgrammedReporter>();
-builder.Services.AddGrpc();
+builder.Services.AddGrpc(grpc => grpc.Interceptors.Add<ControlPlane.NodeAgent.Attach.ClassifiedErrors>());
 builder.Services.AddSingleton<ControlPlane.NodeAgent.Telemetry.AgentTelemetry>();
 
 var app = builder.Build();

@@ -53,6 +53,10 @@ public sealed class LifecycleTests
         var refused = await Assert.ThrowsAsync<RpcException>(async () => await agent.AttachAsync(request, ControlPlane.Contracts.Client.Calls.Within(TimeSpan.FromSeconds(20))));
         Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
         Assert.Contains("is attached in another network namespace", refused.Status.Detail);
+        // The agent's own refusals carry the trailer the silo's do: the agent answered, no connection failed.
+        Assert.True(ControlPlane.Contracts.Client.Calls.IsClassified(refused), refused.ToString());
+        var badName = await Assert.ThrowsAsync<RpcException>(async () => await agent.AttachAsync(new AttachRequest(request) { InterfaceName = "not an interface" }));
+        Assert.Equal((StatusCode.InvalidArgument, "InvalidArgument"), (badName.StatusCode, badName.Trailers.GetValue(ControlPlane.Contracts.Client.Calls.ClassifiedTrailer)));
         Assert.True(cluster.Ping("a", ips["b"], TimeSpan.FromSeconds(5)), "a lost its network: " + cluster.Diagnostics("a"));
 
         cluster.RemovePod(cluster.Pod("a"));
@@ -210,6 +214,7 @@ public sealed class LifecycleTests
         Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
         Assert.StartsWith("the control plane (unix:", refused.Status.Detail, StringComparison.Ordinal);
         Assert.EndsWith(") is unreachable (Unavailable)", refused.Status.Detail, StringComparison.Ordinal);
+        Assert.True(ControlPlane.Contracts.Client.Calls.IsClassified(refused), refused.ToString());
         Assert.True(cluster.Ping("a", ips["b"], TimeSpan.FromSeconds(2)));
 
         await cluster.StartSiloAsync();
