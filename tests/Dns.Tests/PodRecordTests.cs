@@ -60,8 +60,8 @@ public sealed class PodRecordTests
 
     /// <summary>
     /// Pod addresses are kept apart from the other records (a large cluster's bulk): a change of
-    /// other records keeps every pod name answered, a change of addresses moves the serial, and
-    /// one that changes no address (a label) does not.
+    /// other records keeps every pod name answered, and a change of addresses moves the serial
+    /// (also after an endpoint change that moved no address, a label).
     /// </summary>
     [Fact]
     public async Task PodNames_SurviveChangesOfOtherRecords_AndTheSerialMovesWithTheAddresses()
@@ -83,7 +83,7 @@ public sealed class PodRecordTests
         var withService = await SerialAsync(dns);
         Assert.True(withService > first);
 
-        // A label moves no address and no serial; a second pod moves both.
+        // A label moves no address; a second pod then moves the addresses and the serial.
         var relabelled = Pod("pod-0", "shop");
         relabelled.Metadata.Labels["tier"] = "front";
         await dns.Client.Endpoints.UpdateAsync(relabelled);

@@ -70,14 +70,19 @@ public static class FixedFields
     /// only the primary one (going back to single-stack), or name a second one for the family it
     /// gains (going dual-stack).
     /// </summary>
-    private static FixedField? ClusterIps(IReadOnlyList<string> held, IReadOnlyList<string> now)
+    private static FixedField? ClusterIps(IReadOnlyList<string> held, IReadOnlyList<string> now) =>
+        FirstNotHeld(held, now) is { } i ? new($"spec.cluster_ips[{i}]", i < held.Count ? held[i] : "", Immutable) : null;
+
+    /// <summary>
+    /// The first of the addresses an update names that differs from the one held at its position
+    /// (any, when nothing is held); null when they agree where both have one (those named beyond
+    /// what is held ask for more).
+    /// </summary>
+    public static int? FirstNotHeld(IReadOnlyList<string> held, IReadOnlyList<string> named)
     {
-        for (var i = 0; i < now.Count; i++)
+        for (var i = 0; i < named.Count; i++)
         {
-            if (i < held.Count ? Canonical(now[i]) != Canonical(held[i]) : held.Count == 0)
-            {
-                return new($"spec.cluster_ips[{i}]", i < held.Count ? held[i] : "", Immutable);
-            }
+            if (i < held.Count ? Canonical(named[i]) != Canonical(held[i]) : held.Count == 0) return i;
         }
         return null;
     }
@@ -86,8 +91,7 @@ public static class FixedFields
     private static bool SameAddresses(IReadOnlyList<string> a, IReadOnlyList<string> b) =>
         a.Count == b.Count && a.Select(Canonical).SequenceEqual(b.Select(Canonical));
 
-    /// <summary>An address as it is stored (fd00:0::0001 is fd00::1); anything else as given.</summary>
-    public static string Canonical(string address) => IPAddress.TryParse(address, out var ip) ? ip.ToString() : address;
+    private static string Canonical(string address) => IPAddress.TryParse(address, out var ip) ? ip.ToString() : address;
 
     /// <summary>An enum value as the API spells it (CLUSTER_IP), not as C# does (ClusterIp).</summary>
     public static string ApiName<T>(T value) where T : struct, Enum =>

@@ -62,8 +62,8 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         public Dictionary<string, ServiceImport> Imports { get; } = [];
         public Dictionary<string, string[]> NetworkCidrs { get; } = [];
         public HashSet<string> Namespaces { get; } = new(StringComparer.Ordinal);
-        // Since: the revision the endpoint's current addresses appeared at; Addresses: its Ips, parsed once.
-        public Dictionary<string, (string Namespace, string[] Ips, PodAddress[] Addresses, long Since)> Endpoints { get; } = [];
+        // Since: the revision the endpoint's current addresses appeared at; its addresses parsed once.
+        public Dictionary<string, (string Namespace, PodAddress[] Addresses, long Since)> Endpoints { get; } = [];
     }
 
     /// <summary>Completes when the first full snapshot is being served.</summary>
@@ -182,12 +182,11 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
                 case WatchEvent.ObjectOneofCase.Endpoint:
                     // Only what pod records need: most endpoint changes (readiness, node) touch nothing here.
                     var endpointKey = e.Endpoint.Metadata.Namespace + "/" + e.Endpoint.Metadata.Name;
-                    string[] ips = [.. e.Endpoint.Status.Ips];
                     if (deleted) _gate?.Removed("e:" + endpointKey);
                     var moved = deleted
                         ? state.Endpoints.Remove(endpointKey)
-                        : Replace(state.Endpoints, endpointKey, (Namespace: e.Endpoint.Metadata.Namespace, Ips: ips, Addresses: PodAddresses(ips), Since: RevisionOf(e.Endpoint.Metadata)),
-                            (a, b) => a.Namespace == b.Namespace && a.Ips.SequenceEqual(b.Ips));
+                        : Replace(state.Endpoints, endpointKey, (Namespace: e.Endpoint.Metadata.Namespace, Addresses: PodAddresses(e.Endpoint.Status.Ips), Since: RevisionOf(e.Endpoint.Metadata)),
+                            (a, b) => a.Namespace == b.Namespace && a.Addresses.SequenceEqual(b.Addresses));
                     if (moved) _podVersion++;
                     _changed |= moved;
                     break;
@@ -195,7 +194,7 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         }
     }
 
-    private static List<(string Namespace, PodAddress Address)> PodsOf(IReadOnlyCollection<(string Namespace, string[] Ips, PodAddress[] Addresses, long Since)> endpoints)
+    private static List<(string Namespace, PodAddress Address)> PodsOf(IReadOnlyCollection<(string Namespace, PodAddress[] Addresses, long Since)> endpoints)
     {
         var pods = new List<(string, PodAddress)>(endpoints.Count * 2);
         foreach (var endpoint in endpoints)
@@ -205,8 +204,8 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
         return pods;
     }
 
-    private static PodAddress[] PodAddresses(string[] ips) =>
-        [.. ips.Select(ip => System.Net.IPAddress.TryParse(ip, out var address) ? PodAddress.From(address) : (PodAddress?)null).OfType<PodAddress>()];
+    private static PodAddress[] PodAddresses(IEnumerable<string> ips) =>
+        [.. ips.Select(ip => PodAddress.TryParse(ip, out var address) ? address : (PodAddress?)null).OfType<PodAddress>()];
 
     private static bool Replace<T>(Dictionary<string, T> map, string key, T value, Func<T, T, bool> same)
     {

@@ -29,6 +29,13 @@ public readonly record struct PodAddress(UInt128 Bits, bool IsV6)
 
     public int Length => IsV6 ? 16 : 4;
 
+    /// <summary>An address as the control plane writes it (an endpoint's status); false for anything else.</summary>
+    public static bool TryParse(string text, out PodAddress address)
+    {
+        address = IPAddress.TryParse(text, out var parsed) ? From(parsed) : default;
+        return parsed is not null;
+    }
+
     public static PodAddress From(IPAddress address)
     {
         Span<byte> bytes = stackalloc byte[16];

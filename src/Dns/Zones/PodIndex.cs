@@ -54,7 +54,7 @@ public sealed class PodIndex
     {
         foreach (var (ns, ip) in addresses)
         {
-            if (IPAddress.TryParse(ip, out var address)) yield return (ns, PodAddress.From(address));
+            if (PodAddress.TryParse(ip, out var address)) yield return (ns, address);
         }
     }
 

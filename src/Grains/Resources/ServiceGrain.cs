@@ -172,7 +172,7 @@ internal sealed class ServiceGrain(ObjectServices services) : ResourceGrain<Serv
     protected override void Inherit(Service current, Service requested)
     {
         if (requested.Spec is not { } spec || current.Spec.IpFamilies.Count == 0 || spec.IpFamilies.Count > 0) return;
-        if (spec.ClusterIps.Count > 0 && !spec.ClusterIps.Take(current.Status.ClusterIps.Count).Select(FixedFields.Canonical).SequenceEqual(current.Status.ClusterIps.Take(spec.ClusterIps.Count).Select(FixedFields.Canonical))) return;
+        if (FixedFields.FirstNotHeld(current.Status.ClusterIps, spec.ClusterIps) is not null) return;
         // A service that changes type starts over, as a new one would.
         if ((spec.Type == ServiceType.Unspecified ? ServiceType.ClusterIp : spec.Type) != current.Spec.Type) return;
         if (spec.IpFamilyPolicy.Length == 0) spec.IpFamilyPolicy = current.Spec.IpFamilyPolicy;
