@@ -109,7 +109,7 @@ internal sealed class NodeGrain(ObjectServices services, ClusterSet.ClusterSetOp
     }
 
     /// <summary>Tells the convergence tracker at once (it also reads readiness back every few seconds).</summary>
-    private void ReadinessChanged() => GrainFactory.GetGrain<Convergence.IConvergenceGrain>(Convergence.IConvergenceGrain.Key).NodeChangedAsync(Key).Ignore();
+    private void ReadinessChanged() => GrainFactory.Get<Convergence.IConvergenceGrain>(Convergence.IConvergenceGrain.Key).NodeChangedAsync(Key).Ignore();
 
     private void SetReady(Node node, bool ready)
     {
@@ -136,7 +136,7 @@ internal sealed class NodeGrain(ObjectServices services, ClusterSet.ClusterSetOp
     protected override async Task AfterDeleteAsync(Node deleted)
     {
         var networks = await Store.ListAsync([Kinds.Network], null, null, int.MaxValue);
-        await Task.WhenAll(networks.Objects.Select(n => GrainFactory.GetGrain<INetworkGrain>(n.Key).ReleaseBlocksAsync(Key)));
+        await Task.WhenAll(networks.Objects.Select(n => GrainFactory.Get<INetworkGrain>(n.Key).ReleaseBlocksAsync(Key)));
     }
 
     private void Renew() => _leaseExpires = Time.GetUtcNow() + Services.Options.NodeLeaseDuration;

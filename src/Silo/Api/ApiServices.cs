@@ -58,7 +58,7 @@ public sealed class NodesService(IGrainFactory grains, DurableStore store, Contr
         ControlPlane.Grains.Validation.Names.RequireSubdomain("name", request.Name);
         if (request.Position.Length == 0) throw ControlPlaneException.Invalid("position", "is required: the resume token of the last event the node programmed");
         var position = ResumeToken.Decode(request.Position, store.Partitions.StoreId, store.Partitions.Count, "position");
-        await grains.GetGrain<IConvergenceGrain>(IConvergenceGrain.Key).ReportAsync(key, position).ConfigureAwait(false);
+        await grains.Get<IConvergenceGrain>(IConvergenceGrain.Key).ReportAsync(key, position).ConfigureAwait(false);
         return new ReportProgrammedResponse();
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using ControlPlane.Contracts.V1;
 using ControlPlane.Grains.Convergence;
+using ControlPlane.Grains.Resources;
 using ControlPlane.Silo.Convergence;
 using ControlPlane.Storage.Errors;
 using ControlPlane.Storage.GrainStorage;
@@ -85,5 +86,5 @@ public sealed class ConvergenceService(IGrainFactory grains, DurableStore store,
     }
 
     public override Task<ConvergenceStatusResponse> Status(ConvergenceStatusRequest request, ServerCallContext context) =>
-        grains.GetGrain<IConvergenceGrain>(IConvergenceGrain.Key).StatusAsync();
+        grains.Get<IConvergenceGrain>(IConvergenceGrain.Key).StatusAsync();
 }

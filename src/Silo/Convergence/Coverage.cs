@@ -1,5 +1,6 @@
 using ControlPlane.Contracts.V1;
 using ControlPlane.Grains.Convergence;
+using ControlPlane.Grains.Resources;
 using ControlPlane.Silo.Api;
 using ControlPlane.Storage.GrainStorage;
 
@@ -9,5 +10,5 @@ namespace ControlPlane.Silo.Convergence;
 public static class Coverage
 {
     public static Task<ProgrammedStatus> OfAsync(IGrainFactory grains, DurableStore store, IResourceKind kind, string key, long revision) =>
-        grains.GetGrain<IConvergenceGrain>(IConvergenceGrain.Key).CoverageAsync(store.PartitionOf(kind.Name, key), revision);
+        grains.Get<IConvergenceGrain>(IConvergenceGrain.Key).CoverageAsync(store.PartitionOf(kind.Name, key), revision);
 }

@@ -1,4 +1,5 @@
 using ControlPlane.Grains.Convergence;
+using ControlPlane.Grains.Resources;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -81,7 +82,7 @@ public sealed partial class ProgrammedPositions(IGrainFactory grains, IHostAppli
 
     private async Task RunAsync()
     {
-        var grain = grains.GetGrain<IConvergenceGrain>(IConvergenceGrain.Key);
+        var grain = grains.Get<IConvergenceGrain>(IConvergenceGrain.Key);
         var version = -1L;
         var failing = false;
         while (!_stop.IsCancellationRequested)
