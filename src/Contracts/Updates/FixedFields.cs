@@ -39,13 +39,18 @@ public static class FixedFields
         : now.Ipv6BlockPrefixLength != 0 && now.Ipv6BlockPrefixLength != was.Ipv6BlockPrefixLength ? new("spec.ipv6_block_prefix_length", "/" + was.Ipv6BlockPrefixLength, Immutable)
         : null;
 
-    // Addresses an update names are no change when they are the ones asked for at creation or the
-    // ones the object holds (what a client read back and sends again).
+    // Addresses an update names are no change when they are the ones asked for at creation, or
+    // addresses the object holds (what a client read back and sends again: all of them or some, in
+    // any order and however each is written; an endpoint's addresses have no order that means anything).
     private static FixedField? Endpoint(EndpointSpec was, IReadOnlyList<string> held, EndpointSpec now) =>
         now.Network != was.Network ? new("spec.network", was.Network, Immutable)
         : now.Node != was.Node ? new("spec.node", was.Node, Immutable)
-        : now.Ips.Count > 0 && !SameAddresses(now.Ips, was.Ips) && !SameAddresses(now.Ips, held) ? new("spec.ips", string.Join(",", held.Count > 0 ? held : was.Ips), Immutable)
+        : now.Ips.Count > 0 && !SameAddresses(now.Ips, was.Ips) && !AllHeld(now.Ips, held) ? new("spec.ips", string.Join(",", held.Count > 0 ? held : was.Ips), Immutable)
         : null;
+
+    /// <summary>Whether every address named is one of those held, however each is written.</summary>
+    private static bool AllHeld(IReadOnlyList<string> named, IReadOnlyList<string> held) =>
+        named.All(address => held.Any(h => Canonical(h) == Canonical(address)));
 
     private static FixedField? Service(ServiceSpec was, IReadOnlyList<string> held, ServiceSpec now)
     {
