@@ -99,6 +99,9 @@ builder.Services.AddGrpc(grpc => grpc.Interceptors.Add<ControlPlane.NodeAgent.At
 builder.Services.AddSingleton<ControlPlane.NodeAgent.Telemetry.AgentTelemetry>();
 
 var app = builder.Build();
+// /healthz says ready only once this node's kernel has what the control plane says, as Status does.
+app.Services.GetRequiredService<WatchHealth>().Readiness = () =>
+    AgentReadiness.NotReady(options, app.Services.GetRequiredService<NodeLease>(), app.Services.GetRequiredService<WatchSync>());
 app.MapGrpcService<AttachApi>();
 await app.RunAsync();
 return 0;

@@ -41,8 +41,9 @@ public static class ProgramTelemetry
 /// <summary>
 /// Kestrel on Metrics:Listen, HTTP/1.1: Prometheus text on <c>/metrics</c> (OpenTelemetry's ASP.NET
 /// Core exporter, reading the program's own meter provider) and <c>/healthz</c>, 200 "ok" while the
-/// program's watch of the control plane is current, else 503 with the reason (the program then
-/// works from its last view, or has none yet). Kestrel rather than the exporter's HttpListener,
+/// program is ready (<see cref="WatchHealth.Ready"/>: its watch of the control plane is current and,
+/// for the node agent, the data path is programmed from it), else 503 with the reason (the program
+/// then works from its last view, or has none yet). Kestrel rather than the exporter's HttpListener,
 /// which its authors mean for development: it takes no IPv6 address or 0.0.0.0 and answers 404 to
 /// any Host header but the one configured, so Prometheus scraping 127.0.0.1 of a "localhost"
 /// endpoint got nothing.
@@ -61,8 +62,8 @@ public sealed class HealthAndMetricsServer(IPEndPoint listen, MeterProvider mete
         _app.MapPrometheusScrapingEndpoint("/metrics", meters, configureBranchedPipeline: null, optionsName: null);
         _app.MapMethods("/healthz", [HttpMethods.Get, HttpMethods.Head], () =>
         {
-            var (current, reason) = health.Current;
-            return current ? Results.Text("ok\n") : Results.Text(reason + "\n", statusCode: StatusCodes.Status503ServiceUnavailable);
+            var (ready, reason) = health.Ready;
+            return ready ? Results.Text("ok\n") : Results.Text(reason + "\n", statusCode: StatusCodes.Status503ServiceUnavailable);
         });
         await _app.StartAsync(cancellationToken).ConfigureAwait(false);
     }

@@ -351,6 +351,54 @@ public sealed class PolicyChangeTests(PolicyCluster bed)
         Assert.Equal(clean + 1, bed.Cluster.LogLines(1, "read back and converged: 0 elements added, 0 removed"));
     }
 
+    /// <summary>
+    /// A policy changed while host 1's agent was down (SIGKILL) is in force once the restarted
+    /// agent says it is ready (its attach socket's Status; /healthz follows the same rule): an
+    /// orchestrator that waits for that sees neither the old allow nor the old deny. It said ready
+    /// as soon as its view was synced, 0.4-0.9 s before its table had the change (outside tester AI).
+    /// </summary>
+    [Fact]
+    public async Task A_restarted_agent_is_ready_only_with_the_policies_changed_while_it_was_down_in_force()
+    {
+        await bed.ClearPoliciesAsync();
+        var policy = await bed.Cluster.Client.NetworkPolicies.CreateAsync(PolicyTruthTableTests.Policy("x", "from-one", Select("pod", "a"),
+            ingress: [Rule([new NetworkPolicyPeer { NamespaceSelector = Select("ns", "y") }])]));
+        var target = bed.Pod("x", "a");
+        Assert.Equal(1, target.Host);
+        var (before, after) = (bed.Pod("y", "b"), bed.Pod("z", "b"));
+        await SettleAsync([before], target, open: true);
+        await SettleAsync([after], target, open: false);
+
+        bed.Cluster.KillAgent(1);
+        policy.Spec.Ingress[0].Peers[0].NamespaceSelector = Select("ns", "z");
+        policy = await bed.Cluster.Client.NetworkPolicies.UpdateAsync(policy);
+        bed.Cluster.StartAgent(1);
+        using var channel = ControlPlaneChannel.ForUnixSocket(bed.Cluster.AgentSocket(1));
+        var agent = new Agent.AgentClient(channel);
+        var clock = Stopwatch.StartNew();
+        string? reason = null;
+        while (true)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the restarted agent never said ready (last: {reason})\n{bed.Cluster.Log(1)}");
+            try
+            {
+                var status = await agent.StatusAsync(new AgentStatusRequest(), Calls.Within(TimeSpan.FromSeconds(5)));
+                if (status.Ready) break;
+                reason = status.Reason;
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
+            {
+                // Its socket is not up yet.
+            }
+            await Task.Delay(10);
+        }
+        // Both at once, each within a probe's short timeout: a SYN the old table dropped would
+        // otherwise be sent again a second later, by when the table has long changed.
+        var (stale, missing) = (PolicyCluster.ProbeAsync(before.Netns, target.Ip, Protocol.Tcp, 80, ProbeTimeout), PolicyCluster.ProbeAsync(after.Netns, target.Ip, Protocol.Tcp, 80, ProbeTimeout));
+        Assert.False(await stale, $"{before} -> {target} still allowed when the agent said ready");
+        Assert.True(await missing, $"{after} -> {target} still denied when the agent said ready");
+    }
+
     /// <summary>Watches the pod's node until its stored state satisfies <paramref name="condition"/> (15 s at most).</summary>
     private async Task<Node> NodeStatusAsync(PolicyPod pod, Func<Node, bool> condition)
     {

@@ -8,6 +8,8 @@ namespace ControlPlane.Contracts.Client;
 /// list yet, or the control plane unreachable: the program then works from its last view). Its
 /// <see cref="ResumableWatch"/> keeps it up to date; the health endpoint answers from it, and it is
 /// exported as the gauge <c>controlplane.watch.current</c> (1 or 0) with the watcher's name.
+/// A program that needs more than a current watch before it serves (the node agent: its data path
+/// programmed from the view) says so through <see cref="Readiness"/>, which <see cref="Ready"/> adds.
 /// </summary>
 public sealed class WatchHealth : IDisposable
 {
@@ -30,6 +32,20 @@ public sealed class WatchHealth : IDisposable
         get
         {
             lock (_lock) return _synced && _connected ? (true, string.Empty) : (false, _reason);
+        }
+    }
+
+    /// <summary>What else the program needs before it is ready: null when nothing, else why it is not.</summary>
+    public Func<string?>? Readiness { get; set; }
+
+    /// <summary>Ready (what the health endpoint answers): the watch is current and <see cref="Readiness"/> has nothing to add; otherwise why not.</summary>
+    public (bool Ready, string Reason) Ready
+    {
+        get
+        {
+            var current = Current;
+            if (!current.Current) return current;
+            return Readiness?.Invoke() is { } reason ? (false, reason) : (true, string.Empty);
         }
     }
 

@@ -272,10 +272,8 @@ public sealed class AttachApi(ControlPlaneClient client, AgentOptions options, P
 
     private async Task<AgentStatusResponse> StatusAsync(AgentStatusRequest request, CancellationToken cancellationToken)
     {
-        if (!lease.Registered.IsCompletedSuccessfully)
-            return NotReady($"node '{options.NodeName}' is not registered with the control plane yet");
-        if (!sync.IsSynced)
-            return NotReady("the agent has not completed its first sync with the control plane");
+        if (Sync.AgentReadiness.NotReady(options, lease, sync) is { } reason)
+            return NotReady(reason);
         if (request.Network.Length > 0)
         {
             try
