@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using ControlPlane.Bench;
 
-// Usage: ControlPlane.Bench <address[,address…]> [creates|gets|misses|watch|all|memory N|etcd-puts|etcd-watch|watchers N|failover DIR ROUNDS|store-commits DIR|set-lag SERVICES RATE PRELOAD]
+// Usage: ControlPlane.Bench <address[,address…]> [creates|gets|misses|watch|all|memory N|etcd-puts|etcd-watch|watchers N|failover DIR ROUNDS|store-commits DIR|set-lag SERVICES RATE PRELOAD|catchup COUNT LOAD]
 // Several comma-separated silo addresses spread the load over those silos.
 var addresses = args.Length > 0 ? args[0] : "http://127.0.0.1:7070";
 var address = new Uri(ControlPlane.Contracts.Client.FailoverCallInvoker.Split(addresses)[0]);
@@ -38,6 +38,11 @@ if (what is "set-lag")
 {
     // set-lag SERVICES CREATES_PER_SECOND PRELOAD
     await SetLag.RunAsync(addresses, services: int.Parse(args[2]), perSecond: int.Parse(args[3]), preload: int.Parse(args[4]), duration: TimeSpan.FromSeconds(15));
+}
+if (what is "catchup")
+{
+    // catchup COUNT LOAD: a watch resumed COUNT endpoint creates back, LOAD create callers meanwhile.
+    await CatchUp.RunAsync(addresses, count: int.Parse(args[2]), load: int.Parse(args[3]));
 }
 if (what is "memory")
 {
