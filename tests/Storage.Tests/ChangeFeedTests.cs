@@ -280,6 +280,38 @@ public sealed class ChangeFeedTests
         Assert.Equal(test.Store.Store.List(["Counter"], null, null, 1).Heads, feed.Position.ToArray());
     }
 
+    /// <summary>
+    /// A feed resumed far behind reads a short first page (so its first events go out at once,
+    /// not after a full page of every partition) and the rest in full pages, every change once
+    /// and in order.
+    /// </summary>
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task Resume_FarBehind_StartsWithAShortPage_ThenDeliversTheRest(string provider)
+    {
+        await using var test = await StoreCluster.StartAsync(partitions: 2, provider: provider);
+        var grains = Enumerable.Range(0, 30).Select(i => test.Counter("far" + i)).ToArray();
+        var token = test.Store.Store.List(["Counter"], null, null, 1).Heads;
+        for (var round = 0; round < 10; round++) await Task.WhenAll(grains.Select(g => g.IncrementAsync()));
+
+        using var feed = await ChangeFeed.ResumeAsync(test.Store.Store, test.Store.Hub, Counters, token);
+        var seen = new List<Change>();
+        while (feed.TryNext(out var ready)) seen.Add(ready.Change!);
+        Assert.InRange(seen.Count, 1, 2 * ChangeFeed.FirstPageLimit);
+        while (seen.Count < 300)
+        {
+            var item = await feed.NextAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+            Assert.Equal(FeedItemType.Change, item.Type);
+            seen.Add(item.Change!);
+        }
+        Assert.Equal(FeedItemType.Idle, (await feed.NextAsync(TimeSpan.FromMilliseconds(100), CancellationToken.None)).Type);
+        foreach (var partition in seen.GroupBy(c => c.Partition))
+        {
+            Assert.Equal(Enumerable.Range(1, partition.Count()).Select(i => token[partition.Key] + i), partition.Select(c => c.Revision));
+        }
+    }
+
     private static async Task<int> CountChanges(ChangeFeed feed)
     {
         var count = 0;

@@ -24,6 +24,9 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
     /// <summary>The longest period between bookmarks a watch may ask for: bookmarks are how a client knows the stream is alive.</summary>
     public const uint MaxBookmarkSeconds = 3600;
 
+    /// <summary>In a run of changes ready at once, every this many are flushed.</summary>
+    private const int FlushEvery = 256;
+
     private static readonly HashSet<string> NetworkScoped = [ResourceKinds.Endpoint.Name, ResourceKinds.Service.Name, ResourceKinds.ServiceEndpoints.Name];
 
     public override async Task Watch(WatchRequest request, IServerStreamWriter<EncodedEvent> stream, ServerCallContext call)
@@ -72,8 +75,10 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
                 switch (item.Type)
                 {
                     case FeedItemType.Change:
-                        // Write every change that is ready now; only the last one flushes.
-                        while (true)
+                        // Write every change that is ready now; the last one flushes, and so does
+                        // every FlushEvery-th of a long run (a page read back from the log), so
+                        // a catching-up watcher gets its first events while the rest are written.
+                        for (var written = 1; ; written++)
                         {
                             var change = item.Change!;
                             programmed?.Delivered(change);
@@ -81,7 +86,7 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
                             message.Set(ResourceKinds.Of(change.Kind).EncodeEventHead(change, EventTypeOf(change.Type)), snapshot ? default : feed.Position);
                             using var delivery = Deliver(change, message);
                             var more = feed.TryNext(out item) && item.Type == FeedItemType.Change;
-                            stream.WriteOptions = more || item.Type == FeedItemType.InitialEventsEnd ? buffered : null;
+                            stream.WriteOptions = (more && written % FlushEvery != 0) || item.Type == FeedItemType.InitialEventsEnd ? buffered : null;
                             await stream.WriteAsync(message).ConfigureAwait(false);
                             if (!more)
                             {

@@ -25,6 +25,12 @@ public sealed class ChangeFeed : IDisposable
     /// <summary>Changes per partition read from the log at once.</summary>
     public const int PageLimit = 1_000;
 
+    /// <summary>
+    /// Changes per partition of a resumed feed's first page: small, so that a watcher far behind
+    /// gets its first events at once rather than after a full page of every partition.
+    /// </summary>
+    public const int FirstPageLimit = 64;
+
     private readonly IGrainStore _store;
     private readonly ChangeHub _hub;
     private readonly int _capacity;
@@ -102,7 +108,7 @@ public sealed class ChangeFeed : IDisposable
         try
         {
             // The first page now, so that a position the log cannot continue from fails the call.
-            await feed.ReadLogPageAsync().ConfigureAwait(false);
+            await feed.ReadLogPageAsync(FirstPageLimit).ConfigureAwait(false);
             return feed;
         }
         catch
@@ -201,7 +207,7 @@ public sealed class ChangeFeed : IDisposable
     /// overflowed is replaced first: live changes are taken from one that existed before the page
     /// that reaches the heads was read, so nothing committed in between is missed.
     /// </summary>
-    private async Task ReadLogPageAsync()
+    private async Task ReadLogPageAsync(int limit = PageLimit)
     {
         if (_subscription.Overflowed)
         {
@@ -209,7 +215,7 @@ public sealed class ChangeFeed : IDisposable
             _subscription = _hub.Subscribe(_capacity);
             _batch = null;
         }
-        var range = await _store.ReadChangesAsync(_position, PageLimit).ConfigureAwait(false);
+        var range = await _store.ReadChangesAsync(_position, limit).ConfigureAwait(false);
         foreach (var change in range.Changes)
         {
             if (_filter.Apply(change) is { } delivered)
