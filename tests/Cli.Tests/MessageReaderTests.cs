@@ -177,4 +177,15 @@ public sealed class MessageReaderTests
         Assert.Equal("test.yaml: document 1 (Network n) (line 4): spec.vni: must be a whole number (is 'abc')", Assert.Single(word).ToString());
         Assert.Equal("test.yaml: document 1 (Network n) (line 4): spec.vni: must be a whole number from 0 to 4294967295 (is '99999999999')", Assert.Single(huge).ToString());
     }
+
+    /// <summary>
+    /// A negative policy port is a number out of range, not a port name (outside tester AI:
+    /// "port name '-1' must contain a letter").
+    /// </summary>
+    [Fact]
+    public void Read_ANegativePolicyPort_IsANumberOutOfRange()
+    {
+        var (_, problems) = Read("apiVersion: controlplane/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: shop}\nspec:\n  ingress:\n  - ports: [{port: -1}]\n");
+        Assert.Equal("test.yaml: document 1 (NetworkPolicy shop/p) (line 6): spec.ingress[0].ports[0].port: must be a whole number from 0 to 4294967295 (is '-1')", Assert.Single(problems).ToString());
+    }
 }

@@ -124,7 +124,7 @@ internal sealed class MessageReader
             case FieldType.UInt32:
                 if (node is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } u } && uint.TryParse(u, NumberStyles.None, CultureInfo.InvariantCulture, out var number)) return number;
                 // The field's own range is the server's to say; only a number past any field's range is refused for that here.
-                Problem(typed, node, node is YamlScalarNode { Value: { Length: > 0 } digits } && digits.All(char.IsAsciiDigit)
+                Problem(typed, node, IsWholeNumber(node)
                     ? $"must be a whole number from 0 to {uint.MaxValue} (is {Show(node)})"
                     : $"must be a whole number (is {Show(node)})");
                 return null;
@@ -185,8 +185,11 @@ internal sealed class MessageReader
 
     private static string Squash(string text) => text.Replace("_", string.Empty, StringComparison.Ordinal).ToUpperInvariant();
 
+    // A plain scalar of digits, or a minus and digits (a number out of a field's range, not a name).
     private static bool IsWholeNumber(YamlNode node) =>
-        node is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } v } && v.Length > 0 && v.All(char.IsAsciiDigit);
+        node is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } v } && Digits(v.StartsWith('-') ? v[1..] : v);
+
+    private static bool Digits(string text) => text.Length > 0 && text.All(char.IsAsciiDigit);
 
     public static bool IsNull(YamlNode node) =>
         node is YamlScalarNode { Style: ScalarStyle.Plain, Value: null or "" or "~" or "null" or "Null" or "NULL" };
