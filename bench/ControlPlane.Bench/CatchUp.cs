@@ -15,15 +15,7 @@ internal static class CatchUp
     public static async Task RunAsync(string address, int count, int load)
     {
         using var client = new ControlPlaneClient(address, 8);
-        var run = Guid.NewGuid().ToString("N")[..6];
-        var ns = $"catch-{run}";
-        await client.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = ns } });
-        await client.Nodes.CreateAsync(new Node { Metadata = new ObjectMeta { Name = $"node-{run}" }, Spec = new NodeSpec { UnderlayIp = $"10.255.{Random.Shared.Next(256)}.{Random.Shared.Next(1, 255)}" } });
-        await client.Networks.CreateAsync(new Network
-        {
-            Metadata = new ObjectMeta { Name = ns },
-            Spec = new NetworkSpec { Vni = (uint)Random.Shared.Next(1000, 1 << 24), Ipv4Cidr = $"10.{Random.Shared.Next(1, 6) * 16}.0.0/12", Ipv4BlockPrefixLength = 20 },
-        });
+        var (run, ns) = await BenchNamespace.CreateAsync(client, "catch");
         Endpoint Make(string name) => CreateThroughput.Endpoint(ns, name, ns, run);
         var token = (await client.Namespaces.ListAsync(new ListRequest { PageSize = 1 })).ResumeToken;
         var next = 0;

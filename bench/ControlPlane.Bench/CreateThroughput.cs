@@ -19,20 +19,8 @@ internal static class CreateThroughput
             : null;
         var silos = FailoverCallInvoker.Split(addresses).Select(a => new ControlPlaneClient(a, connections, tls)).ToArray();
         var setup = silos[0];
-        var run = Guid.NewGuid().ToString("N")[..6];
-        var ns = $"bench-{run}";
-        var network = $"bench-{run}";
-        await setup.Namespaces.CreateAsync(new Namespace { Metadata = new ObjectMeta { Name = ns } });
-        // Each run's node needs an underlay address of its own: two nodes never share one.
-        var underlay = $"10.255.{Random.Shared.Next(256)}.{Random.Shared.Next(1, 255)}";
-        await setup.Nodes.CreateAsync(new Node { Metadata = new ObjectMeta { Name = $"node-{run}" }, Spec = new NodeSpec { UnderlayIp = underlay } });
-        // A /12 with /20 blocks: room for every endpoint the run can create (not 10.96/12: the service range).
-        var second = Random.Shared.Next(1, 6) * 16;
-        await setup.Networks.CreateAsync(new Network
-        {
-            Metadata = new ObjectMeta { Name = network },
-            Spec = new NetworkSpec { Vni = (uint)Random.Shared.Next(1000, 1 << 24), Ipv4Cidr = $"10.{second}.0.0/12", Ipv4BlockPrefixLength = 20 },
-        });
+        var (run, ns) = await BenchNamespace.CreateAsync(setup, "bench");
+        var network = ns;
 
         // SERVICES=N: N services in the namespace, each selecting its share of the endpoints
         // created (label app=s<i>): the endpoint set controller's work on every create.
