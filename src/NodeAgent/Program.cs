@@ -100,8 +100,8 @@ builder.Services.AddSingleton<ControlPlane.NodeAgent.Telemetry.AgentTelemetry>()
 
 var app = builder.Build();
 // /healthz says ready only once this node's kernel has what the control plane says, as Status does.
-app.Services.GetRequiredService<WatchHealth>().Readiness = () =>
-    AgentReadiness.NotReady(options, app.Services.GetRequiredService<NodeLease>(), app.Services.GetRequiredService<WatchSync>());
+var (lease, sync) = (app.Services.GetRequiredService<NodeLease>(), app.Services.GetRequiredService<WatchSync>());
+app.Services.GetRequiredService<WatchHealth>().Readiness = () => AgentReadiness.NotReady(options, lease, sync);
 app.MapGrpcService<AttachApi>();
 await app.RunAsync();
 return 0;

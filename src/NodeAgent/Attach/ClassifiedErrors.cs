@@ -20,7 +20,7 @@ public sealed class ClassifiedErrors : Interceptor
         {
             return await continuation(request, context).ConfigureAwait(false);
         }
-        catch (RpcException e) when (!context.CancellationToken.IsCancellationRequested && e.Trailers.Get(Calls.ClassifiedTrailer) is null)
+        catch (RpcException e) when (!context.CancellationToken.IsCancellationRequested && !Calls.IsClassified(e))
         {
             var trailers = new Metadata();
             foreach (var entry in e.Trailers) trailers.Add(entry);
