@@ -564,6 +564,31 @@ public sealed class HostingTests : IDisposable
         Assert.Equal(listed.Namespaces.Single(n => n.Metadata.Name == "idle-7").Metadata.Uid, reloaded.Metadata.Uid);
     }
 
+    [Fact]
+    public async Task CallsOnMissingObjects_LeaveNoActivationBehind()
+    {
+        // The default idle timeout (10 minutes): what goes must go because the object is missing.
+        await using var silo = await SiloInstance.StartAsync();
+        var management = silo.Services.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0);
+        await Task.WhenAll(Enumerable.Range(0, 50).Select(async i =>
+        {
+            var get = await Assert.ThrowsAsync<RpcException>(() => silo.Client.Namespaces.GetAsync("", $"missing-{i}"));
+            Assert.Equal(StatusCode.NotFound, get.StatusCode);
+            var delete = await Assert.ThrowsAsync<RpcException>(() => silo.Client.Namespaces.DeleteAsync("", $"gone-{i}"));
+            Assert.Equal(StatusCode.NotFound, delete.StatusCode);
+        }));
+
+        var deadline = Stopwatch.StartNew();
+        while (await NamespaceActivationsAsync(management) > 0)
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(10), $"{await NamespaceActivationsAsync(management)} activations of missing namespaces still alive 10 s after the calls");
+            await Task.Delay(100);
+        }
+        // A name looked up before it existed is created and read as any other.
+        await silo.Client.Namespaces.CreateAsync(Namespace("missing-3"));
+        Assert.Equal("missing-3", (await silo.Client.Namespaces.GetAsync("", "missing-3")).Metadata.Name);
+    }
+
     private static async Task<int> NamespaceActivationsAsync(IManagementGrain management) =>
         (await management.GetSimpleGrainStatistics()).Where(s => s.GrainType.Contains("Namespace", StringComparison.Ordinal)).Sum(s => s.ActivationCount);
 

@@ -394,8 +394,21 @@ public abstract class ResourceGrain<T>(ObjectServices services) : Grain, IResour
         return _current;
     }
 
-    protected T RequireState() =>
-        State ?? throw new ControlPlaneException(ErrorCode.NotFound, $"{typeof(T).Name} '{Key}' not found");
+    /// <summary>
+    /// The committed state, or NOT_FOUND. An activation of an object that does not exist is
+    /// dropped after the call: a Get of a name nobody created (a typo, a client polling for an
+    /// object yet to come, a scan of made-up names) would otherwise keep one in memory for each
+    /// name until the idle timeout. The next call reads the store again.
+    /// </summary>
+    protected T RequireState()
+    {
+        if (State is { } state)
+        {
+            return state;
+        }
+        DeactivateOnIdle();
+        throw new ControlPlaneException(ErrorCode.NotFound, $"{typeof(T).Name} '{Key}' not found");
+    }
 
     /// <summary>Commits a server-side change of the state (status updates); what it holds stays.</summary>
     protected Task CommitAsync(T state) => WriteAsync(state);
