@@ -241,6 +241,35 @@ public sealed class WatchApiTests
     }
 
     /// <summary>
+    /// A resumed stream with nothing to send sends a bookmark at once, so a client that reconnects
+    /// after an outage in which nothing changed learns at once that it is connected and current
+    /// (not one bookmark interval later). One with changes to send starts with them, as before.
+    /// </summary>
+    [Fact]
+    public async Task A_resumed_watch_with_nothing_to_send_starts_with_a_bookmark()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await silo.Client.Namespaces.CreateAsync(Namespace("a"));
+        var token = await PositionAsync(silo.Client);
+
+        await using (var current = new WatchCollector(silo.Client, new WatchRequest { Kinds = { Kind.Namespace }, ResumeToken = token, BookmarkIntervalSeconds = 3600 }))
+        {
+            var first = await current.WaitForAsync(_ => true, "the first event of a watch resumed at the head", 5000);
+            Assert.Equal(EventType.Bookmark, first.Type);
+            Assert.False(first.InitialEventsEnd);
+            Assert.Equal(token, first.ResumeToken);
+        }
+
+        await silo.Client.Namespaces.CreateAsync(Namespace("b"));
+        await silo.Client.Namespaces.CreateAsync(Namespace("c"));
+        await using var behind = new WatchCollector(silo.Client, new WatchRequest { Kinds = { Kind.Namespace }, ResumeToken = token, BookmarkIntervalSeconds = 3600 });
+        await behind.WaitForAsync(e => NameOf(e) == "c", "the missed changes");
+        await silo.Client.Namespaces.CreateAsync(Namespace("d"));
+        await behind.WaitForAsync(e => NameOf(e) == "d", "the next live change");
+        Assert.Equal([(EventType.Added, "b"), (EventType.Added, "c"), (EventType.Added, "d")], behind.Seen.Select(e => (e.Type, NameOf(e))));
+    }
+
+    /// <summary>
     /// A client that stops reading its stream: HTTP/2 flow control holds the server's writes, the
     /// stream's queue of live changes (64 here) overflows, and the silo keeps none of what follows.
     /// When the client reads again the stream catches up from the change log: every change once,

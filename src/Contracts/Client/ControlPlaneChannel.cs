@@ -152,5 +152,11 @@ public static class ControlPlaneChannel
         HttpHandler = handler,
         DisposeHttpClient = true,
         MaxReceiveMessageSize = MaxReceiveMessageSize,
+        // After a failed connection the channel itself fails calls at once until its next attempt,
+        // and its default backoff grows to 2 minutes: after a long outage a watch retrying every
+        // few seconds (ResumableWatch) would find the silo back only at the channel's next try.
+        // It tries again within 2 s, so the caller's pacing decides.
+        InitialReconnectBackoff = TimeSpan.FromMilliseconds(100),
+        MaxReconnectBackoff = TimeSpan.FromSeconds(2),
     };
 }

@@ -73,6 +73,9 @@ public sealed partial class ClusterFeed(ControlPlaneClient client, QueryHandler 
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // Ready once the zone of the first complete list answers: the list arrives some tens of
+        // milliseconds before the zone built from it is swapped in, and meanwhile every name is SERVFAIL.
+        if (health is not null) health.Readiness = () => _firstSync.Task.IsCompleted ? null : "the zone of the first complete list is being built";
         // Once the host has started: inside a silo, the API it follows listens only then, and a
         // watch made before would only log the silo's own start as an outage.
         if (lifetime is not null)

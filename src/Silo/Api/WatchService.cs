@@ -43,6 +43,11 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
         var message = new EncodedEvent(store.Partitions.StoreId, ResumeToken.MaxEncodedLength(store.Partitions.Count));
         var buffered = new WriteOptions(WriteFlags.BufferHint);
         var programmed = request.ProgrammedEvents ? new ProgrammedEvents(store.Partitions.Count) : null;
+        // A resumed stream that has nothing to send sends a progress bookmark at once, not one
+        // interval later: a client that comes back after an outage in which nothing changed (a
+        // silo restart) learns at once that it is connected and current, where it heard nothing
+        // for up to the interval before. One with changes to send starts with them, as always.
+        var idle = snapshot ? interval : TimeSpan.Zero;
         Telemetry.SiloTelemetry.StreamOpened();
         try
         {
@@ -61,7 +66,7 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
                     using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellation.Token, moved);
                     try
                     {
-                        item = await feed.NextAsync(interval, programmed.Waiting > 0 ? either.Token : cancellation.Token).ConfigureAwait(false);
+                        item = await feed.NextAsync(idle, programmed.Waiting > 0 ? either.Token : cancellation.Token).ConfigureAwait(false);
                     }
                     catch (OperationCanceledException) when (moved.IsCancellationRequested && !cancellation.IsCancellationRequested)
                     {
@@ -70,11 +75,12 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
                 }
                 else
                 {
-                    item = await feed.NextAsync(interval, cancellation.Token).ConfigureAwait(false);
+                    item = await feed.NextAsync(idle, cancellation.Token).ConfigureAwait(false);
                 }
                 switch (item.Type)
                 {
                     case FeedItemType.Change:
+                        idle = interval;
                         // Write every change that is ready now; the last one flushes, and so does
                         // every FlushEvery-th of a long run (a page read back from the log), so
                         // a catching-up watcher gets its first events while the rest are written.
@@ -109,6 +115,7 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
                             stream.WriteOptions = null;
                             await stream.WriteAsync(message.Set(Bookmark(feed, initialEventsEnd: false))).ConfigureAwait(false);
                         }
+                        idle = interval;
                         break;
                 }
             }

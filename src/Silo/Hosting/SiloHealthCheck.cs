@@ -8,14 +8,15 @@ namespace ControlPlane.Silo.Hosting;
 /// <summary>
 /// Whether this silo serves: not stopping, an active member of its cluster (and not paused
 /// since it last confirmed that, see <see cref="MembershipGuard"/>), its controllers have synced,
-/// its store takes writes (not lost, not fenced by another silo), and its audit log, when on, takes
-/// lines. grpc.health.v1 and /healthz both report it.
+/// its store takes writes (not lost, not fenced by another silo), its embedded DNS server, when on,
+/// answers from its first zone, and its audit log, when on, takes lines. grpc.health.v1 and /healthz both report it.
 /// A failed commit counts at once; otherwise a probe (a write transaction that commits nothing,
 /// which also notices fencing while no write is made) decides, at most once a second, and a probe
 /// the store leaves unanswered for two seconds is a failure too.
 /// </summary>
 public sealed class SiloHealthCheck(ControllerHost controllers, DurableStore store, MembershipGuard guard, IClusterMembershipService membership,
-    ILocalSiloDetails self, IHostApplicationLifetime lifetime, TimeProvider time, Security.AuditLog? audit = null) : IHealthCheck
+    ILocalSiloDetails self, IHostApplicationLifetime lifetime, TimeProvider time, Security.AuditLog? audit = null,
+    ControlPlane.Dns.Feed.ClusterFeed? dns = null) : IHealthCheck
 {
     private static readonly TimeSpan ProbeInterval = TimeSpan.FromSeconds(1);
     // How long a check waits for a probe it started (a store that answers does so in milliseconds),
@@ -41,6 +42,9 @@ public sealed class SiloHealthCheck(ControllerHost controllers, DurableStore sto
             return $"this silo is not an active cluster member (its status is {status})";
         }
         if (!controllers.Synced) return "the controllers have not synced yet";
+        // The embedded DNS server answers SERVFAIL until its first zone is built (after a restart,
+        // a few hundred milliseconds after the API): a silo that serves serves names too.
+        if (dns is { Synced.IsCompleted: false }) return "the embedded DNS server has not built its first zone yet";
         return StoreFailure() ?? AuditFailure();
     }
 
