@@ -277,6 +277,15 @@ public sealed class ClusterSetTests : IAsyncLifetime
         Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
         Assert.Contains($"cluster 'a' cannot join: spec.addresses[1] ('{mixed.Spec.Addresses[1]}') answers as cluster 'c' of ClusterSet 'test-set'", refused.Status.Detail);
         Assert.Empty((await b.Client.ClusterPeers.ListAsync(new ListRequest())).ClusterPeers);
+        // Another cluster given the same id by mistake: its own store gives it away.
+        var twin = await StartMemberAsync("a", "10.95.0.0/16", NewDirectory());
+        var twins = Peer("a", a);
+        twins.Spec.Addresses.Add(twin.Address.ToString().TrimEnd('/'));
+        refused = await Assert.ThrowsAsync<RpcException>(() => b.Client.ClusterPeers.CreateAsync(twins));
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Contains($"cluster 'a' cannot join: spec.addresses[1] ('{twins.Spec.Addresses[1]}') and spec.addresses[0] ('{twins.Spec.Addresses[0]}') answer as cluster 'a' from two stores", refused.Status.Detail);
+        Assert.Empty((await b.Client.ClusterPeers.ListAsync(new ListRequest())).ClusterPeers);
+        twin.Kill();
         var peer = await b.Client.ClusterPeers.CreateAsync(Peer("a", a));
         await a.Client.ClusterPeers.CreateAsync(Peer("b", b)); // imports come from peers joined both ways
         var updated = peer.Clone();

@@ -98,18 +98,31 @@ internal sealed class ClusterPeerGrain(ObjectServices services, ClusterSetOption
     /// <summary>
     /// The peer is read through whichever of its addresses answers, so each must reach that
     /// cluster: one that answers as another would, once the others fail, make the peer look like
-    /// that cluster (and be refused, its imports withdrawn). Addresses that do not answer now pass.
+    /// that cluster (and be refused, its imports withdrawn). That includes another cluster given
+    /// the same id by mistake, told apart by its store. Addresses that do not answer now pass.
     /// </summary>
     private async Task CheckEachAddressAsync(string name, ClusterPeerSpec spec)
     {
         if (spec.Addresses.Count < 2) return;
         var identities = await probe.IdentifyEachAsync([.. spec.Addresses], clusterSet.PeerProbeTimeout);
+        var first = -1;
         for (var i = 0; i < identities.Length; i++)
         {
-            if (identities[i] is { } info && (info.ClusterId != name || info.ClusterSet != clusterSet.Name))
+            if (identities[i] is not { } info) continue;
+            if (info.ClusterId != name || info.ClusterSet != clusterSet.Name)
             {
                 throw new ControlPlaneException(ErrorCode.FailedPrecondition,
                     $"cluster '{name}' cannot join: spec.addresses[{i}] ({ControlPlaneException.Quote(spec.Addresses[i])}) answers as cluster '{info.ClusterId}' of ClusterSet '{info.ClusterSet}'; every address must reach cluster '{name}'",
+                    $"spec.addresses[{i}]");
+            }
+            if (first < 0)
+            {
+                first = i;
+            }
+            else if (info.StoreId != identities[first]!.StoreId)
+            {
+                throw new ControlPlaneException(ErrorCode.FailedPrecondition,
+                    $"cluster '{name}' cannot join: spec.addresses[{i}] ({ControlPlaneException.Quote(spec.Addresses[i])}) and spec.addresses[{first}] ({ControlPlaneException.Quote(spec.Addresses[first])}) answer as cluster '{name}' from two stores ('{info.StoreId}' and '{identities[first]!.StoreId}'): two clusters with one id; every address must reach the same cluster",
                     $"spec.addresses[{i}]");
             }
         }

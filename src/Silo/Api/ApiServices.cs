@@ -190,11 +190,11 @@ public sealed class ServiceImportsService(IGrainFactory grains, DurableStore sto
             r => r.ServiceImports, (r, next, token) => (r.NextPageToken, r.ResumeToken) = (next, token)));
 }
 
-public sealed class ClusterSetService(Grains.ClusterSet.ClusterSetOptions options, ControlPlaneOptions controlPlane) : V1ClusterSet.ClusterSetBase
+public sealed class ClusterSetService(Grains.ClusterSet.ClusterSetOptions options, ControlPlaneOptions controlPlane, DurableStore store) : V1ClusterSet.ClusterSetBase
 {
     public override Task<ClusterInfo> GetInfo(ClusterInfoRequest request, ServerCallContext context)
     {
-        var info = new ClusterInfo { ClusterId = options.ClusterId, ClusterSet = options.Name };
+        var info = new ClusterInfo { ClusterId = options.ClusterId, ClusterSet = options.Name, StoreId = store.Partitions.StoreId.ToString("x16", System.Globalization.CultureInfo.InvariantCulture) };
         info.ServiceRanges.Add(new[] { controlPlane.ServiceIpv4Cidr, controlPlane.ServiceIpv6Cidr }.Where(r => r.Length > 0));
         return Task.FromResult(info);
     }
