@@ -217,7 +217,7 @@ public sealed class ClusterSetDnsTests
         using var host = builder.Build();
         var handler = host.Services.GetRequiredService<DnsListenerService>().Handler;
         // Before the first snapshot the ClusterSet zone is ours but unknown: SERVFAIL.
-        Assert.Equal((int)Rcode.ServFail, Ask(handler, "web.shop.svc.clusterset.local").Rcode);
+        Assert.Equal((int)Rcode.ServFail, Queries.Ask(handler, "web.shop.svc.clusterset.local").Rcode);
         await host.StartAsync();
         try
         {
@@ -230,10 +230,10 @@ public sealed class ClusterSetDnsTests
                 await client.ServiceExports.CreateAsync(Export("web"));
             }
             await Answered(handler, "web.shop.svc.clusterset.local", r => r.Answer.Count == 1);
-            var before = Ask(handler, "web.shop.svc.clusterset.local").Answer;
+            var before = Queries.Ask(handler, "web.shop.svc.clusterset.local").Answer;
 
             await silo.StopAsync();
-            Assert.Equal(before, Ask(handler, "web.shop.svc.clusterset.local").Answer);
+            Assert.Equal(before, Queries.Ask(handler, "web.shop.svc.clusterset.local").Answer);
 
             await silo.StartAgainAsync();
             using (var client = silo.Connect())
@@ -263,16 +263,11 @@ public sealed class ClusterSetDnsTests
     private static async Task<string[]> Short(ClusterDns dns, string name, string type) =>
         [.. (await dns.DigAsync("kdig", "+short", name, type)).Split('\n', StringSplitOptions.RemoveEmptyEntries).Order()];
 
-    private static DecodedResponse Ask(Handling.QueryHandler handler, string name)
-    {
-        var buffer = new byte[512];
-        return DecodedResponse.Decode(buffer.AsSpan(0, handler.Handle(Queries.Build(name, DnsType.A), buffer, tcp: false)));
-    }
 
     private static async Task Answered(Handling.QueryHandler handler, string name, Func<DecodedResponse, bool> done)
     {
         var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        void Check(ZoneSnapshot _) { if (done(Ask(handler, name))) answered.TrySetResult(); }
+        void Check(ZoneSnapshot _) { if (done(Queries.Ask(handler, name))) answered.TrySetResult(); }
         handler.Swapped += Check;
         try
         {

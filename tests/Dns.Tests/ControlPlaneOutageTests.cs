@@ -32,8 +32,8 @@ public sealed class ControlPlaneOutageTests
 
             await silo.StopAsync();
             // The control plane is gone: answers keep coming from the last snapshot.
-            Assert.Equal(0, Ask(handler, "before.shop.svc.cluster.local").Rcode);
-            Assert.Single(Ask(handler, "before.shop.svc.cluster.local").Answer);
+            Assert.Equal(0, Queries.Ask(handler, "before.shop.svc.cluster.local").Rcode);
+            Assert.Single(Queries.Ask(handler, "before.shop.svc.cluster.local").Answer);
 
             await silo.StartAgainAsync();
             using (var client = silo.Connect())
@@ -41,7 +41,7 @@ public sealed class ControlPlaneOutageTests
                 await client.Services.CreateAsync(new Service { Metadata = new ObjectMeta { Name = "after", Namespace = "shop" }, Spec = new ServiceSpec { Network = "blue" } });
             }
             await Answered(handler, "after.shop.svc.cluster.local");
-            Assert.Single(Ask(handler, "before.shop.svc.cluster.local").Answer);
+            Assert.Single(Queries.Ask(handler, "before.shop.svc.cluster.local").Answer);
         }
         finally
         {
@@ -49,16 +49,11 @@ public sealed class ControlPlaneOutageTests
         }
     }
 
-    private static DecodedResponse Ask(Handling.QueryHandler handler, string name)
-    {
-        var buffer = new byte[512];
-        return DecodedResponse.Decode(buffer.AsSpan(0, handler.Handle(Queries.Build(name, DnsType.A), buffer, tcp: false)));
-    }
 
     private static async Task Answered(Handling.QueryHandler handler, string name)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        void Check(Zones.ZoneSnapshot _) { if (Ask(handler, name).Answer.Count == 1) done.TrySetResult(); }
+        void Check(Zones.ZoneSnapshot _) { if (Queries.Ask(handler, name).Answer.Count == 1) done.TrySetResult(); }
         handler.Swapped += Check;
         try
         {

@@ -24,4 +24,11 @@ internal static class Queries
         }
         return [.. message];
     }
+
+    /// <summary>An A query for <paramref name="name"/> answered by <paramref name="handler"/> as over UDP, decoded.</summary>
+    public static DecodedResponse Ask(Handling.QueryHandler handler, string name)
+    {
+        var buffer = new byte[512];
+        return DecodedResponse.Decode(buffer.AsSpan(0, handler.Handle(Build(name, DnsType.A), buffer, tcp: false)));
+    }
 }

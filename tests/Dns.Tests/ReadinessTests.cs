@@ -37,8 +37,8 @@ public sealed class ReadinessTests
         try
         {
             await UntilAsync(() => health.Ready.Ready, TimeSpan.FromSeconds(20), "the server ready");
-            Assert.Equal(0, Ask(handler, Name).Rcode);
-            Assert.Single(Ask(handler, Name).Answer);
+            Assert.Equal(0, Queries.Ask(handler, Name).Rcode);
+            Assert.Single(Queries.Ask(handler, Name).Answer);
 
             await silo.StopAsync();
             await UntilAsync(() => !health.Ready.Ready, TimeSpan.FromSeconds(20), "the server to notice the silo gone");
@@ -47,7 +47,7 @@ public sealed class ReadinessTests
             // Its retries are at most 5 s apart; the watch's periodic bookmark comes every 10 s.
             await UntilAsync(() => health.Ready.Ready, TimeSpan.FromSeconds(8), "the server ready again after the silo came back");
             Assert.True(back.Elapsed < TimeSpan.FromSeconds(8), $"ready again {back.Elapsed.TotalSeconds:F1} s after the silo");
-            Assert.Single(Ask(handler, Name).Answer);
+            Assert.Single(Queries.Ask(handler, Name).Answer);
         }
         finally
         {
@@ -68,7 +68,7 @@ public sealed class ReadinessTests
         var health = silo.Services.GetRequiredService<SiloHealthCheck>();
         var handler = silo.Services.GetRequiredService<DnsListenerService>().Handler;
         await UntilAsync(() => health.Check() is null, TimeSpan.FromSeconds(20), "the silo serving");
-        var answer = Ask(handler, Name);
+        var answer = Queries.Ask(handler, Name);
         Assert.True(answer.Rcode == 0 && answer.Answer.Count == 1, $"the silo serves, but DNS answers rcode {answer.Rcode} with {answer.Answer.Count} records");
     }
 
@@ -90,11 +90,5 @@ public sealed class ReadinessTests
             Assert.True(deadline.Elapsed < timeout, $"waited {timeout.TotalSeconds} s for {what}");
             await Task.Delay(1);
         }
-    }
-
-    private static DecodedResponse Ask(Handling.QueryHandler handler, string name)
-    {
-        var buffer = new byte[512];
-        return DecodedResponse.Decode(buffer.AsSpan(0, handler.Handle(Queries.Build(name, DnsType.A), buffer, tcp: false)));
     }
 }

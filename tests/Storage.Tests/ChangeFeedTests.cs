@@ -23,12 +23,7 @@ public sealed class ChangeFeedTests
         var late = Task.WhenAll(grains.Skip(10).Select(g => g.IncrementAsync()));
 
         var seen = new List<Change>();
-        while (seen.Count < 20)
-        {
-            var item = await feed.NextAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
-            Assert.Equal(FeedItemType.Change, item.Type);
-            seen.Add(item.Change!);
-        }
+        await ReadChangesAsync(feed, seen, 20);
         await late;
 
         Assert.Equal(20, seen.Select(c => c.Key).Distinct().Count());
@@ -181,10 +176,7 @@ public sealed class ChangeFeedTests
         Assert.Equal(heads, position);
         Assert.True(pages > 1);
         Assert.Equal(12, seen.Select(c => c.Key).Distinct().Count());
-        foreach (var partition in seen.GroupBy(c => c.Partition))
-        {
-            Assert.Equal(Enumerable.Range(1, partition.Count()).Select(i => start[partition.Key] + i), partition.Select(c => c.Revision));
-        }
+        AssertConsecutiveAfter(start, seen);
     }
 
     /// <summary>
@@ -261,21 +253,13 @@ public sealed class ChangeFeedTests
 
         var seen = new List<Change>();
         var expected = rounds * grains.Length + 5;
-        while (seen.Count < expected)
-        {
-            var item = await feed.NextAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
-            Assert.Equal(FeedItemType.Change, item.Type);
-            seen.Add(item.Change!);
-        }
+        await ReadChangesAsync(feed, seen, expected);
         await late;
 
         Assert.True(feed.CatchUps >= 1);
         Assert.Equal(FeedItemType.Idle, (await feed.NextAsync(TimeSpan.FromMilliseconds(100), CancellationToken.None)).Type);
         Assert.Equal(expected, seen.Select(c => (c.Partition, c.Revision)).Distinct().Count());
-        foreach (var partition in seen.GroupBy(c => c.Partition))
-        {
-            Assert.Equal(Enumerable.Range(1, partition.Count()).Select(i => token[partition.Key] + i), partition.Select(c => c.Revision));
-        }
+        AssertConsecutiveAfter(token, seen);
         Assert.True(heads.Zip(feed.Position.ToArray()).All(p => p.Second >= p.First));
         Assert.Equal(test.Store.Store.List(["Counter"], null, null, 1).Heads, feed.Position.ToArray());
     }
@@ -299,16 +283,28 @@ public sealed class ChangeFeedTests
         var seen = new List<Change>();
         while (feed.TryNext(out var ready)) seen.Add(ready.Change!);
         Assert.InRange(seen.Count, 1, 2 * ChangeFeed.FirstPageLimit);
-        while (seen.Count < 300)
+        await ReadChangesAsync(feed, seen, 300);
+        Assert.Equal(FeedItemType.Idle, (await feed.NextAsync(TimeSpan.FromMilliseconds(100), CancellationToken.None)).Type);
+        AssertConsecutiveAfter(token, seen);
+    }
+
+    /// <summary>Reads from the feed until <paramref name="seen"/> holds <paramref name="count"/> changes; anything else fails.</summary>
+    private static async Task ReadChangesAsync(ChangeFeed feed, List<Change> seen, int count)
+    {
+        while (seen.Count < count)
         {
             var item = await feed.NextAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
             Assert.Equal(FeedItemType.Change, item.Type);
             seen.Add(item.Change!);
         }
-        Assert.Equal(FeedItemType.Idle, (await feed.NextAsync(TimeSpan.FromMilliseconds(100), CancellationToken.None)).Type);
+    }
+
+    /// <summary>Each partition's changes in <paramref name="seen"/> are the revisions right after <paramref name="start"/>'s, in order, none missing or twice.</summary>
+    private static void AssertConsecutiveAfter(long[] start, IEnumerable<Change> seen)
+    {
         foreach (var partition in seen.GroupBy(c => c.Partition))
         {
-            Assert.Equal(Enumerable.Range(1, partition.Count()).Select(i => token[partition.Key] + i), partition.Select(c => c.Revision));
+            Assert.Equal(Enumerable.Range(1, partition.Count()).Select(i => start[partition.Key] + i), partition.Select(c => c.Revision));
         }
     }
 

@@ -77,10 +77,10 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
                 {
                     item = await feed.NextAsync(idle, cancellation.Token).ConfigureAwait(false);
                 }
+                idle = interval;
                 switch (item.Type)
                 {
                     case FeedItemType.Change:
-                        idle = interval;
                         // Write every change that is ready now; the last one flushes, and so does
                         // every FlushEvery-th of a long run (a page read back from the log), so
                         // a catching-up watcher gets its first events while the rest are written.
@@ -115,7 +115,6 @@ public sealed class WatchService(DurableStore store, Hosting.SiloOptions options
                             stream.WriteOptions = null;
                             await stream.WriteAsync(message.Set(Bookmark(feed, initialEventsEnd: false))).ConfigureAwait(false);
                         }
-                        idle = interval;
                         break;
                 }
             }
