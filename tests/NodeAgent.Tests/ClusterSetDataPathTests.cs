@@ -48,16 +48,6 @@ public sealed class ClusterSetDataPathTests
         return [.. probes.Where(p => p.Result == ProbeResult.Answered).Select(p => p.Answer.Split(' ')[0])];
     }
 
-    private static async Task EventuallyAsync(Func<Task<bool>> condition, TimeSpan within, Func<string> explain)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (clock.Elapsed > within) Assert.Fail(explain());
-            await Task.Delay(100);
-        }
-    }
-
     /// <summary>The DNS server as its own process in host n's namespace, on the host's underlay address, following the cluster's silo.</summary>
     private static DnsProcess StartDns(Cluster cluster, int n)
     {
@@ -111,7 +101,7 @@ public sealed class ClusterSetDataPathTests
         await b.Client.ClusterPeers.CreateAsync(new ClusterPeer { Metadata = new() { Name = "a" }, Spec = new() { Addresses = { "unix:" + a.SiloSocket } } });
 
         ServiceImport? import = null;
-        await EventuallyAsync(async () => (import = (await b.Client.ServiceImports.ListAsync(new ListRequest())).ServiceImports.FirstOrDefault()) is not null
+        await Eventually.HoldsAsync(async () => (import = (await b.Client.ServiceImports.ListAsync(new ListRequest())).ServiceImports.FirstOrDefault()) is not null
             && import.Status.Clusters.Sum(c => c.Endpoints.Count) == 2, TimeSpan.FromSeconds(20), () => $"b imports {import}");
         var clusterSetIp = import!.Spec.Ips.Single();
         Assert.StartsWith("10.97.", clusterSetIp);
@@ -119,51 +109,51 @@ public sealed class ClusterSetDataPathTests
         // A workload in b resolves the name through clusterset.local (dig, against b's DNS server on its host)...
         using var dns = StartDns(b, 1);
         var answer = "";
-        await EventuallyAsync(() => Task.FromResult((answer = Shell.Run("ip", "netns", "exec", b.Pod("shopclient"), "dig", $"@{b.HostAddress(1)}", "+short", "+time=1", "+tries=1",
+        await Eventually.HoldsAsync(() => Task.FromResult((answer = Shell.Run("ip", "netns", "exec", b.Pod("shopclient"), "dig", $"@{b.HostAddress(1)}", "+short", "+time=1", "+tries=1",
                 "web.shop.svc.clusterset.local", "A").Output.Trim()) == clusterSetIp), TimeSpan.FromSeconds(20), () => $"dig answered '{answer}', not {clusterSetIp}");
 
         // (a, the exporting cluster, imports its own export too: its own DNS server answers with a's ClusterSetIP)
         using var dnsA = StartDns(a, 1);
         var ownIp = (await a.Client.ServiceImports.GetAsync("shop", "web")).Spec.Ips.Single();
         Assert.StartsWith("10.96.", ownIp);
-        await EventuallyAsync(() => Task.FromResult((answer = Shell.Run("ip", "netns", "exec", a.Pod("shopweb-a1"), "dig", $"@{a.HostAddress(1)}", "+short", "+time=1", "+tries=1",
+        await Eventually.HoldsAsync(() => Task.FromResult((answer = Shell.Run("ip", "netns", "exec", a.Pod("shopweb-a1"), "dig", $"@{a.HostAddress(1)}", "+short", "+time=1", "+tries=1",
                 "web.shop.svc.clusterset.local", "A").Output.Trim()) == ownIp), TimeSpan.FromSeconds(20), () => $"a's dig answered '{answer}', not {ownIp}");
 
         // ...and the ClusterSetIP reaches a's endpoints on both of a's hosts, across the overlay.
         HashSet<string> answers = [];
-        await EventuallyAsync(async () => (answers = await AnswersAsync(client, clusterSetIp)).SetEquals(["web-a1", "web-a2"]), TimeSpan.FromSeconds(20),
+        await Eventually.HoldsAsync(async () => (answers = await AnswersAsync(client, clusterSetIp)).SetEquals(["web-a1", "web-a2"]), TimeSpan.FromSeconds(20),
             () => $"answers {string.Join(',', answers)}\n{b.Ruleset(1)}\n{b.Diagnostics("shopclient")}");
 
         // Network policy in a sees b's workloads as addresses (ipBlock peers): allowed from b's range, refused otherwise.
         var policy = await a.Client.NetworkPolicies.CreateAsync(IngressFrom("10.20.0.0/16"));
-        await EventuallyAsync(async () => (answers = await AnswersAsync(client, clusterSetIp)).SetEquals(["web-a1", "web-a2"]), TimeSpan.FromSeconds(20),
+        await Eventually.HoldsAsync(async () => (answers = await AnswersAsync(client, clusterSetIp)).SetEquals(["web-a1", "web-a2"]), TimeSpan.FromSeconds(20),
             () => $"answers {string.Join(',', answers)} with ingress allowed from b's range");
         policy.Spec = IngressFrom("10.30.0.0/16").Spec;
         await a.Client.NetworkPolicies.UpdateAsync(policy);
-        await EventuallyAsync(async () => (answers = await AnswersAsync(client, clusterSetIp)).Count == 0, TimeSpan.FromSeconds(20),
+        await Eventually.HoldsAsync(async () => (answers = await AnswersAsync(client, clusterSetIp)).Count == 0, TimeSpan.FromSeconds(20),
             () => $"answers {string.Join(',', answers)} with ingress allowed only from another range");
         await a.Client.NetworkPolicies.DeleteAsync("shop", "web-ingress");
 
         // b exports the service too: connections spread over both clusters.
         await ServeAsync(b, servers, 2, "web-b1");
         await ExportAsync(b);
-        await EventuallyAsync(async () => (answers = await AnswersAsync(client, clusterSetIp)).SetEquals(["web-a1", "web-a2", "web-b1"]), TimeSpan.FromSeconds(20),
+        await Eventually.HoldsAsync(async () => (answers = await AnswersAsync(client, clusterSetIp)).SetEquals(["web-a1", "web-a2", "web-b1"]), TimeSpan.FromSeconds(20),
             () => $"answers {string.Join(',', answers)}");
 
         // a's control plane goes away: after the grace period b withdraws a's endpoints; they come back with it.
         // (timed from the start of the stop: a stopping silo closes its watches before its process exits)
         var lost = Stopwatch.StartNew();
         await a.StopSiloAsync();
-        await EventuallyAsync(async () => (answers = await AnswersAsync(client, clusterSetIp)).SetEquals(["web-b1"]), TimeSpan.FromSeconds(20),
+        await Eventually.HoldsAsync(async () => (answers = await AnswersAsync(client, clusterSetIp)).SetEquals(["web-b1"]), TimeSpan.FromSeconds(20),
             () => $"answers {string.Join(',', answers)} after a was lost");
         Assert.True(lost.Elapsed >= TimeSpan.FromSeconds(2.5), $"a's endpoints left after {lost.Elapsed}, within the 3 s grace period");
         await a.StartSiloAsync();
-        await EventuallyAsync(async () => (answers = await AnswersAsync(client, clusterSetIp)).SetEquals(["web-a1", "web-a2", "web-b1"]), TimeSpan.FromSeconds(30),
+        await Eventually.HoldsAsync(async () => (answers = await AnswersAsync(client, clusterSetIp)).SetEquals(["web-a1", "web-a2", "web-b1"]), TimeSpan.FromSeconds(30),
             () => $"answers {string.Join(',', answers)} after a returned");
 
         // Unexported in a: only b's endpoint is left.
         await a.Client.ServiceExports.DeleteAsync("shop", "web");
-        await EventuallyAsync(async () => (answers = await AnswersAsync(client, clusterSetIp)).SetEquals(["web-b1"]), TimeSpan.FromSeconds(20),
+        await Eventually.HoldsAsync(async () => (answers = await AnswersAsync(client, clusterSetIp)).SetEquals(["web-b1"]), TimeSpan.FromSeconds(20),
             () => $"answers {string.Join(',', answers)} after a unexported");
     }
 }

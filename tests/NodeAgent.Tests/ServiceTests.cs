@@ -58,7 +58,7 @@ public sealed class ServiceTests
             {
                 // (with affinity each client sticks to one of them)
                 var wanted = affinity == SessionAffinity.ClientIp ? 1 : 3;
-                await EventuallyAsync(async () => (await SpreadAsync(setup, $"c{n}", 30)).Tcp.Count == wanted, TimeSpan.FromSeconds(15),
+                await Eventually.HoldsAsync(async () => (await SpreadAsync(setup, $"c{n}", 30)).Tcp.Count == wanted, TimeSpan.FromSeconds(15),
                     () => $"c{n} does not reach {wanted} servers through {setup.Ips["echo"]}\n{setup.Cluster.Ruleset(n)}\n{setup.Cluster.Diagnostics($"c{n}")}");
             }
             return setup;
@@ -67,16 +67,6 @@ public sealed class ServiceTests
         {
             await setup.DisposeAsync();
             throw;
-        }
-    }
-
-    private static async Task EventuallyAsync(Func<Task<bool>> condition, TimeSpan within, Func<string> explain)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (clock.Elapsed > within) Assert.Fail(explain());
-            await Task.Delay(50);
         }
     }
 
@@ -171,7 +161,7 @@ public sealed class ServiceTests
             },
         });
         var vip = empty.Status.ClusterIps[0];
-        await EventuallyAsync(async () => (await PodSockets.TcpAsync(setup.Pod("c2"), vip, 80, Short)).Result == ProbeResult.Refused,
+        await Eventually.HoldsAsync(async () => (await PodSockets.TcpAsync(setup.Pod("c2"), vip, 80, Short)).Result == ProbeResult.Refused,
             TimeSpan.FromSeconds(5), () => cluster.Ruleset(2));
         foreach (var (result, took) in new[]
         {
@@ -212,7 +202,7 @@ public sealed class ServiceTests
         endpoint = await cluster.Client.Endpoints.GetAsync("default", target);
         endpoint.Spec.Ready = true;
         await cluster.Client.Endpoints.UpdateAsync(endpoint);
-        await EventuallyAsync(async () => (await SpreadAsync(setup, "c2", 30)).Tcp.ContainsKey(target), TimeSpan.FromSeconds(5), () => $"{target} never came back");
+        await Eventually.HoldsAsync(async () => (await SpreadAsync(setup, "c2", 30)).Tcp.ContainsKey(target), TimeSpan.FromSeconds(5), () => $"{target} never came back");
 
         // Deleted (detached): the same; attached again: it receives again.
         var host = int.Parse(target[1..], System.Globalization.CultureInfo.InvariantCulture);
@@ -222,7 +212,7 @@ public sealed class ServiceTests
         Assert.True(lastHit < TimeSpan.FromSeconds(1), $"{target} still got new connections {lastHit} after deletion");
         await cluster.AttachAsync(host, target, "blue", createNamespace: false, labels: new Dictionary<string, string> { ["app"] = "echo" },
             ports: [new NamedPort { Name = "http", Protocol = Protocol.Tcp, Port = host == 3 ? 9090u : 8080u }]);
-        await EventuallyAsync(async () => (await SpreadAsync(setup, "c3", 30)).Tcp.ContainsKey(target), TimeSpan.FromSeconds(5), () => $"{target} never came back after re-attach");
+        await Eventually.HoldsAsync(async () => (await SpreadAsync(setup, "c3", 30)).Tcp.ContainsKey(target), TimeSpan.FromSeconds(5), () => $"{target} never came back after re-attach");
     }
 
     /// <summary>Connects until 60 connections in a row miss <paramref name="server"/>; returns when it was last reached.</summary>
@@ -264,7 +254,7 @@ public sealed class ServiceTests
         var endpoint = await cluster.Client.Endpoints.GetAsync("default", chosen["c1"]);
         endpoint.Spec.Ready = false;
         await cluster.Client.Endpoints.UpdateAsync(endpoint);
-        await EventuallyAsync(async () => !(await SpreadAsync(setup, "c1", 5)).Tcp.ContainsKey(chosen["c1"]), TimeSpan.FromSeconds(5), () => cluster.Ruleset(1));
+        await Eventually.HoldsAsync(async () => !(await SpreadAsync(setup, "c1", 5)).Tcp.ContainsKey(chosen["c1"]), TimeSpan.FromSeconds(5), () => cluster.Ruleset(1));
         var (again, _, _, _) = await SpreadAsync(setup, "c1", 40);
         Assert.True(again.Count == 1 && !again.ContainsKey(chosen["c1"]), $"c1 reached {string.Join(", ", again)}");
     }
@@ -331,7 +321,7 @@ public sealed class ServiceTests
             });
             vips.Add(service.Status.ClusterIps[0]);
         }
-        await EventuallyAsync(async () => (await PodSockets.TcpAsync(setup.Pod("c1"), vips[^1], 80, Short)).Result == ProbeResult.Answered,
+        await Eventually.HoldsAsync(async () => (await PodSockets.TcpAsync(setup.Pod("c1"), vips[^1], 80, Short)).Result == ProbeResult.Answered,
             TimeSpan.FromSeconds(15), () => cluster.Ruleset(1));
         var convergedBefore = cluster.LogLines(1, "read back and converged");
 
