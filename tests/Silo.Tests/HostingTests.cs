@@ -511,7 +511,29 @@ public sealed class HostingTests : IDisposable
         Assert.Equal(".controlplane.v1.WatchEvent", method.OutputType);
         // The describing client gets every message the method uses, down to the resources.
         Assert.Contains(files.SelectMany(f => f.MessageType), m => m.Name == "Endpoint");
+
+        // The health service's file by the path it has in proto/ and in gRPC's repository.
+        await call.RequestStream.WriteAsync(new ServerReflectionRequest { FileByFilename = "grpc/health/v1/health.proto" });
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        var health = FileDescriptorProto.Parser.ParseFrom(Assert.Single(call.ResponseStream.Current.FileDescriptorResponse.FileDescriptorProto));
+        Assert.Equal(["Check", "Watch"], health.Service.Single(s => s.Name == "Health").Method.Select(m => m.Name).Order());
+        await call.RequestStream.WriteAsync(new ServerReflectionRequest { FileContainingSymbol = "grpc.health.v1.Health" });
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Equal("grpc/health/v1/health.proto", FileDescriptorProto.Parser.ParseFrom(call.ResponseStream.Current.FileDescriptorResponse.FileDescriptorProto[0]).Name);
         await call.RequestStream.CompleteAsync();
+
+        // Reflection v1 lists what is served: every API service, health and reflection (both versions).
+        var v1 = new Grpc.Reflection.V1.ServerReflection.ServerReflectionClient(silo.Client.Invoker);
+        using var v1Call = v1.ServerReflectionInfo();
+        await v1Call.RequestStream.WriteAsync(new Grpc.Reflection.V1.ServerReflectionRequest { ListServices = "" });
+        Assert.True(await v1Call.ResponseStream.MoveNext(CancellationToken.None));
+        string[] expected = [.. ControlPlane.Contracts.V1.ApiReflection.Descriptor.Services.Select(s => s.FullName),
+            "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"];
+        Assert.Equal(expected.Order(), v1Call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).Order());
+        await v1Call.RequestStream.WriteAsync(new Grpc.Reflection.V1.ServerReflectionRequest { FileByFilename = "grpc/health/v1/health.proto" });
+        Assert.True(await v1Call.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Single(v1Call.ResponseStream.Current.FileDescriptorResponse.FileDescriptorProto);
+        await v1Call.RequestStream.CompleteAsync();
     }
 
     [Fact]

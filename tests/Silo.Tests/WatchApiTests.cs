@@ -241,6 +241,34 @@ public sealed class WatchApiTests
     }
 
     /// <summary>
+    /// Idle bookmarks come every <c>bookmark_interval_seconds</c>, not on the next tick of a
+    /// coarser clock: with the silo's one-second heartbeat as the only wake-up, an interval of
+    /// 1 s gave gaps of 2 s and one of 3 s gave gaps of 3–4 s (found by outside testing).
+    /// </summary>
+    [Fact]
+    public async Task Idle_bookmarks_come_every_interval()
+    {
+        await using var silo = await SiloInstance.StartAsync();
+        await using var watch = new WatchCollector(silo.Client, new WatchRequest { Kinds = { Kind.Network }, BookmarkIntervalSeconds = 1 });
+        await watch.WaitForAsync(e => e.InitialEventsEnd, "synced");
+        // Timed from the first idle bookmark: the stream's first events reach the client later
+        // than the silo sent them (a new connection, code not yet compiled).
+        await watch.WaitForAsync(e => e.Type == EventType.Bookmark, "the first idle bookmark", 5000);
+        var gaps = new List<TimeSpan>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; i < 4; i++)
+        {
+            await watch.WaitForAsync(e => e.Type == EventType.Bookmark, "an idle bookmark", 5000);
+            gaps.Add(clock.Elapsed);
+            clock.Restart();
+        }
+        var shown = string.Join(", ", gaps.Select(g => $"{g.TotalMilliseconds:F0} ms"));
+        Assert.All(gaps, gap => Assert.True(gap >= TimeSpan.FromMilliseconds(900), $"a bookmark came early: {shown}"));
+        // One late gap is allowed for a busy machine; a bookmark that waits for the next heartbeat is late most times.
+        Assert.True(gaps.Count(g => g < TimeSpan.FromMilliseconds(1500)) >= 3, $"bookmarks 1 s apart came after {shown}");
+    }
+
+    /// <summary>
     /// A resumed stream with nothing to send sends a bookmark at once, so a client that reconnects
     /// after an outage in which nothing changed learns at once that it is connected and current
     /// (not one bookmark interval later). One with changes to send starts with them, as before.

@@ -38,6 +38,28 @@ public sealed class ChangeFeedTests
         Assert.Equal(test.Store.Store.List(["Counter"], null, null, 1).Heads, feed.Position.ToArray());
     }
 
+    /// <summary>
+    /// An idle feed answers Idle when its idle time is up, not on the hub's next heartbeat
+    /// (a second apart): a watch's bookmark interval is kept to the feed's own timer.
+    /// </summary>
+    [Fact]
+    public async Task Next_OnAnIdleFeed_AnswersIdleWhenItsTimeIsUp()
+    {
+        await using var test = await StoreCluster.StartAsync();
+        using var feed = await ChangeFeed.FromSnapshotAsync(test.Store.Store, test.Store.Hub, Counters);
+        Assert.Equal(FeedItemType.InitialEventsEnd, (await feed.NextAsync(Timeout.InfiniteTimeSpan, CancellationToken.None)).Type);
+        var waits = new List<TimeSpan>();
+        for (var i = 0; i < 5; i++)
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            Assert.Equal(FeedItemType.Idle, (await feed.NextAsync(TimeSpan.FromMilliseconds(200), CancellationToken.None)).Type);
+            waits.Add(clock.Elapsed);
+        }
+        var shown = string.Join(", ", waits.Select(w => $"{w.TotalMilliseconds:F0} ms"));
+        Assert.All(waits, wait => Assert.True(wait >= TimeSpan.FromMilliseconds(195), $"Idle came early: {shown}"));
+        Assert.True(waits.Sum(w => w.TotalSeconds) < 2.5, $"five idle waits of 200 ms took {shown}");
+    }
+
     [Theory]
     [InlineData("sqlite")]
     [InlineData("postgres")]

@@ -14,7 +14,10 @@ namespace ControlPlane.Silo.Api;
 /// (Grpc.AspNetCore throws it out of the handler as UNKNOWN). The flag is read without being
 /// consumed.</item>
 /// <item>A message length of 2^31 or more (see <see cref="Prefix"/>) is RESOURCE_EXHAUSTED, as a
-/// shorter one over the limit is, not an UNKNOWN with a logged stack trace.</item>
+/// shorter one over the limit is, not an UNKNOWN with a logged stack trace. An uncompressed
+/// message over the limit is refused here too, naming its length and the limit: Grpc.AspNetCore
+/// says only that it "exceeds the maximum configured message size". (A compressed one is left
+/// to it: only the decompressed length counts.)</item>
 /// <item>A call is a POST. Another method with a gRPC content-type (a GET) ran the handler, which
 /// answered INTERNAL "Incomplete message"; it is HTTP 405 with INTERNAL naming the method, as
 /// grpc-go answers it.</item>
@@ -25,7 +28,7 @@ namespace ControlPlane.Silo.Api;
 /// </summary>
 public static class GrpcRequestChecks
 {
-    public static void Use(WebApplication app) => app.Use(async (context, next) =>
+    public static void Use(WebApplication app, int maxReceiveMessageSize) => app.Use(async (context, next) =>
     {
         if (!IsGrpc(context.Request.ContentType, out var subtype))
         {
@@ -63,10 +66,10 @@ public static class GrpcRequestChecks
                 $"the message's compressed flag is {flag}; a gRPC frame's flag is 0 or 1").ConfigureAwait(false);
             return;
         }
-        if (length > int.MaxValue)
+        if (length > int.MaxValue || (flag == 0 && length > maxReceiveMessageSize))
         {
             await TrailersOnly.RefuseAsync(context, Grpc.Core.StatusCode.ResourceExhausted, StatusCodes.Status200OK,
-                $"the message's length {length} exceeds the largest message this server receives (Silo:MaxReceiveMessageSize)").ConfigureAwait(false);
+                $"the request message is {length} bytes; this server receives at most {maxReceiveMessageSize} (Silo:MaxReceiveMessageSize)").ConfigureAwait(false);
             return;
         }
         await next(context).ConfigureAwait(false);

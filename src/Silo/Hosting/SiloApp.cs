@@ -138,7 +138,7 @@ public static class SiloApp
         // Every service is bound by our provider, which maps unparsable requests to INVALID_ARGUMENT.
         builder.Services.RemoveAll(typeof(Grpc.AspNetCore.Server.Model.IServiceMethodProvider<>));
         builder.Services.AddSingleton(typeof(Grpc.AspNetCore.Server.Model.IServiceMethodProvider<>), typeof(ValidatingMethodProvider<>));
-        builder.Services.AddGrpcReflection();
+        ReflectionServices.AddTo(builder.Services);
         // Telemetry (docs/ARCHITECTURE.md, "Observability"): Prometheus text on /metrics (scrape it over
         // HTTP/1.1 on Silo:HealthPort), OTLP metrics and traces when OTEL_EXPORTER_OTLP_* is set.
         builder.Services.AddControlPlaneTelemetry(Contracts.Hosting.Telemetry.SiloService,
@@ -175,7 +175,7 @@ public static class SiloApp
         ClassifiedStatuses.Use(app);
         RequestMetadataLimit.Use(app);
         SiloTls.Use(app);
-        GrpcRequestChecks.Use(app);
+        GrpcRequestChecks.Use(app, silo.MaxReceiveMessageSize);
         app.MapGrpcService<NamespacesService>();
         app.MapGrpcService<NetworksService>();
         app.MapGrpcService<NodesService>();

@@ -46,6 +46,11 @@ public sealed class ChangeFeed : IDisposable
     private bool _fromLog;
     // When the last item went out (Stopwatch ticks): idleness is measured from it.
     private long _lastItem = Stopwatch.GetTimestamp();
+    // Wakes this feed's wait when its idle time is up; made on the first idle wait and re-armed
+    // only once it has fired, so a busy feed arms it at most once per idle period.
+    private Timer? _idleTimer;
+    // When the armed timer fires (Stopwatch ticks), or 0 while it is not armed.
+    private long _idleTimerDue;
 
     private ChangeFeed(IGrainStore store, ChangeHub hub, int capacity, FeedFilter filter, long[] position)
     {
@@ -121,8 +126,7 @@ public sealed class ChangeFeed : IDisposable
     /// <summary>
     /// The next item, or <see cref="FeedItemType.Idle"/> when nothing matching has arrived for
     /// <paramref name="idle"/> (at once for <see cref="TimeSpan.Zero"/>, never for an infinite
-    /// span; otherwise noticed on the hub's heartbeat, so up to <see cref="ChangeHub.HeartbeatInterval"/>
-    /// late). Throws <see cref="ErrorCode.RevisionCompacted"/> when catching up needs changes the
+    /// span). Throws <see cref="ErrorCode.RevisionCompacted"/> when catching up needs changes the
     /// log no longer keeps, and <see cref="OperationCanceledException"/> when the hub completes
     /// (server shutdown).
     /// </summary>
@@ -156,7 +160,10 @@ public sealed class ChangeFeed : IDisposable
                 _lastItem = Stopwatch.GetTimestamp();
                 return new FeedItem(FeedItemType.Idle);
             }
-            // No timer per wait: the hub's heartbeat wakes every subscription once a second.
+            if (idle != Timeout.InfiniteTimeSpan)
+            {
+                WakeAfter(idle - Stopwatch.GetElapsedTime(_lastItem));
+            }
             if (!await _subscription.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 if (!_subscription.Overflowed)
@@ -169,6 +176,30 @@ public sealed class ChangeFeed : IDisposable
                 _fromLog = true;
             }
         }
+    }
+
+    /// <summary>
+    /// Makes sure the feed's wait is woken within <paramref name="remaining"/>. A timer already
+    /// armed to fire no later is left as it is (the idle deadline only moves later, and an early
+    /// wake just waits again), so no timer is re-armed per wait.
+    /// </summary>
+    private void WakeAfter(TimeSpan remaining)
+    {
+        var due = Stopwatch.GetTimestamp() + (long)(remaining.TotalSeconds * Stopwatch.Frequency);
+        var armed = Volatile.Read(ref _idleTimerDue);
+        if (armed != 0 && armed <= due)
+        {
+            return;
+        }
+        Volatile.Write(ref _idleTimerDue, due);
+        _idleTimer ??= new Timer(static state => ((ChangeFeed)state!).IdleTimerFired(), this, Timeout.Infinite, Timeout.Infinite);
+        _idleTimer.Change(remaining, Timeout.InfiniteTimeSpan);
+    }
+
+    private void IdleTimerFired()
+    {
+        Volatile.Write(ref _idleTimerDue, 0);
+        Volatile.Read(ref _subscription).Wake();
     }
 
     /// <summary>The next item if one is ready now, without waiting.</summary>
@@ -263,5 +294,9 @@ public sealed class ChangeFeed : IDisposable
         return false;
     }
 
-    public void Dispose() => _subscription.Dispose();
+    public void Dispose()
+    {
+        _idleTimer?.Dispose();
+        _subscription.Dispose();
+    }
 }

@@ -12,7 +12,7 @@ namespace ControlPlane.Storage.Changes;
 /// </summary>
 public sealed class ChangeHub
 {
-    /// <summary>How often <see cref="Heartbeat"/> should run: the resolution of a feed's idle timeout.</summary>
+    /// <summary>How often <see cref="Heartbeat"/> should run.</summary>
     public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(1);
 
     // The heartbeat: a batch of no changes, which wakes a waiting reader.
@@ -47,9 +47,8 @@ public sealed class ChangeHub
     }
 
     /// <summary>
-    /// Wakes every subscription with an empty batch, so a waiting feed can notice it has been idle
-    /// (one timer for the silo instead of one per waiting watcher). A beat counts as one change
-    /// toward a subscription's capacity, so a reader stalled for hours overflows too.
+    /// Offers every subscription an empty batch. A beat counts as one change toward a
+    /// subscription's capacity, so a reader stalled for hours overflows too.
     /// </summary>
     public void Heartbeat()
     {
@@ -149,6 +148,9 @@ public sealed class ChangeHub
 
         /// <summary>Waits for a batch: false when the subscription has ended (overflowed, completed or disposed).</summary>
         public ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken) => _channel.Reader.WaitToReadAsync(cancellationToken);
+
+        /// <summary>Wakes a waiting reader with an empty batch (its feed's idle time is up).</summary>
+        internal void Wake() => Offer(Beat);
 
         internal void Overflow()
         {
