@@ -122,7 +122,9 @@ internal static class WatchLatency
             for (var i = 0; i < count; i++)
             {
                 var due = interval * i;
-                if (clock.Elapsed < due) await Task.Delay(due - clock.Elapsed);
+                // One reading of the clock: a second one could be past due, and a wait of -1 ms is
+                // infinite (Task.Delay truncates -1.5 ms to -1, Timeout.Infinite): a run hung so.
+                if (due - clock.Elapsed is var wait && wait > TimeSpan.Zero) await Task.Delay(wait);
                 var name = $"{label}-{run}-{i}";
                 var start = sent[name] = Stopwatch.GetTimestamp();
                 writes.Add(Acked(write(name), start));

@@ -188,7 +188,8 @@ internal static class Simulated
         for (var i = 0; i < count; i++)
         {
             var due = TimeSpan.FromSeconds(i / ChangesPerSecond);
-            if (clock.Elapsed < due) await Task.Delay(due - clock.Elapsed, stop);
+            // One reading of the clock: a second one could be past due, and a wait of -1 ms is infinite.
+            if (due - clock.Elapsed is var wait && wait > TimeSpan.Zero) await Task.Delay(wait, stop);
             var k = i % Policies;
             var previous = latest[k];
             var next = new TaskCompletionSource<NetworkPolicy>(TaskCreationOptions.RunContinuationsAsynchronously);

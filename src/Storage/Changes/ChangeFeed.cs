@@ -155,14 +155,16 @@ public sealed class ChangeFeed : IDisposable
                 }
                 continue;
             }
-            if (idle == TimeSpan.Zero || (idle != Timeout.InfiniteTimeSpan && Stopwatch.GetElapsedTime(_lastItem) >= idle))
-            {
-                _lastItem = Stopwatch.GetTimestamp();
-                return new FeedItem(FeedItemType.Idle);
-            }
             if (idle != Timeout.InfiniteTimeSpan)
             {
-                WakeAfter(idle - Stopwatch.GetElapsedTime(_lastItem));
+                // One reading of the clock for both: a second could be past the deadline.
+                var remaining = idle - Stopwatch.GetElapsedTime(_lastItem);
+                if (remaining <= TimeSpan.Zero)
+                {
+                    _lastItem = Stopwatch.GetTimestamp();
+                    return new FeedItem(FeedItemType.Idle);
+                }
+                WakeAfter(remaining);
             }
             if (!await _subscription.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -179,13 +181,15 @@ public sealed class ChangeFeed : IDisposable
     }
 
     /// <summary>
-    /// Makes sure the feed's wait is woken within <paramref name="remaining"/>. A timer already
-    /// armed to fire no later is left as it is (the idle deadline only moves later, and an early
-    /// wake just waits again), so no timer is re-armed per wait.
+    /// Makes sure the feed's wait is woken within <paramref name="remaining"/> (positive). A timer
+    /// already armed to fire no later is left as it is (the idle deadline only moves later, and an
+    /// early wake just waits again), so no timer is re-armed per wait.
     /// </summary>
     private void WakeAfter(TimeSpan remaining)
     {
-        var due = Stopwatch.GetTimestamp() + (long)(remaining.TotalSeconds * Stopwatch.Frequency);
+        // Whole milliseconds, rounded up: the timer's unit (a part of one would fire at once, early).
+        var milliseconds = (long)Math.Ceiling(remaining.TotalMilliseconds);
+        var due = Stopwatch.GetTimestamp() + milliseconds * Stopwatch.Frequency / 1000;
         var armed = Volatile.Read(ref _idleTimerDue);
         if (armed != 0 && armed <= due)
         {
@@ -193,7 +197,7 @@ public sealed class ChangeFeed : IDisposable
         }
         Volatile.Write(ref _idleTimerDue, due);
         _idleTimer ??= new Timer(static state => ((ChangeFeed)state!).IdleTimerFired(), this, Timeout.Infinite, Timeout.Infinite);
-        _idleTimer.Change(remaining, Timeout.InfiniteTimeSpan);
+        _idleTimer.Change(milliseconds, Timeout.Infinite);
     }
 
     private void IdleTimerFired()
