@@ -407,6 +407,34 @@ public sealed partial class ReadmeTests(ReadmeTests.ReadmeSilo fixture) : IClass
     /// method; (5) every type name in docs/ code spans is one of the repository's, save the few
     /// library names listed here; (6) every netctl command shown exists in src/Cli/NetctlApp.cs.
     /// </summary>
+    /// <summary>
+    /// Every project under src/ has a row in the architecture's project table and a line in the
+    /// README's repository tree, and each project it references is named with it in the
+    /// reference diagram (an outside reader found Observability and the CNI plugin missing, and
+    /// an arrow the project files do not have).
+    /// </summary>
+    [Fact]
+    public void ProjectDocs_NameEveryProject_AndTheReferencesItsProjectFileHas()
+    {
+        var architecture = File.ReadAllText(Path.Combine(Root, "docs", "ARCHITECTURE.md"));
+        var readme = File.ReadAllText(Path.Combine(Root, "README.md"));
+        var diagram = architecture[architecture.IndexOf("## Projects", StringComparison.Ordinal)..];
+        diagram = diagram[(diagram.IndexOf("```", StringComparison.Ordinal) + 3)..];
+        var lines = diagram[..diagram.IndexOf("```", StringComparison.Ordinal)].Split('\n');
+        foreach (var project in Directory.GetFiles(Path.Combine(Root, "src"), "*.csproj", SearchOption.AllDirectories))
+        {
+            var name = Path.GetFileName(Path.GetDirectoryName(project)!);
+            Assert.Contains($"| `src/{name}` |", architecture);
+            Assert.Matches($"(?m)^src/{Regex.Escape(name)} ", readme);
+            foreach (Match reference in Regex.Matches(File.ReadAllText(project), @"ProjectReference Include=""\.\./([^/]+)/"))
+            {
+                var target = reference.Groups[1].Value;
+                Assert.True(lines.Any(line => Regex.IsMatch(line, $@"\b{Regex.Escape(name)}\b") && Regex.IsMatch(line, $@"\b{Regex.Escape(target)}\b")),
+                    $"no line of the reference diagram names {name} with {target}, which it references");
+            }
+        }
+    }
+
     [Fact]
     public void Docs_PointOnlyIntoTheRepository_AndEveryPartTheyShowExists()
     {
