@@ -51,6 +51,49 @@ public sealed class MessageReaderTests
         Assert.Equal(Protocol.Udp, service.Spec.Ports[0].Protocol);
     }
 
+    /// <summary>
+    /// An unquoted value that YAML reads as another type (a boolean, a number, null) is no string:
+    /// as a label value or in a string field it is refused naming the field and saying to quote
+    /// it (Kubernetes refuses it too), where netctl stored its text ("null" for null). Quoted, each
+    /// is the string it spells; and netctl's own YAML output quotes them, so it applies back.
+    /// </summary>
+    [Fact]
+    public void Read_UnquotedValuesOfAnotherType_AreNoStrings()
+    {
+        var (_, problems) = Read("""
+            apiVersion: controlplane/v1
+            kind: Namespace
+            metadata: {name: lbl, labels: {a: true, b: 1, c: null, d: 1.5, e: 0x1F, f: 1e3, g: yes, h: ~, i: on, ok: v1.2}}
+            ---
+            apiVersion: controlplane/v1
+            kind: Endpoint
+            metadata: {namespace: shop, name: e}
+            spec: {network: blue, node: 123}
+            """);
+        Assert.Equal(
+        [
+            "test.yaml: document 1 (Namespace lbl) (line 3): metadata.labels.a: must be a string (is 'true', which YAML reads as a boolean: quote it)",
+            "test.yaml: document 1 (Namespace lbl) (line 3): metadata.labels.b: must be a string (is '1', which YAML reads as a number: quote it)",
+            "test.yaml: document 1 (Namespace lbl) (line 3): metadata.labels.c: must be a string (is 'null', which YAML reads as null: quote it)",
+            "test.yaml: document 1 (Namespace lbl) (line 3): metadata.labels.d: must be a string (is '1.5', which YAML reads as a number: quote it)",
+            "test.yaml: document 1 (Namespace lbl) (line 3): metadata.labels.e: must be a string (is '0x1F', which YAML reads as a number: quote it)",
+            "test.yaml: document 1 (Namespace lbl) (line 3): metadata.labels.f: must be a string (is '1e3', which YAML reads as a number: quote it)",
+            "test.yaml: document 1 (Namespace lbl) (line 3): metadata.labels.g: must be a string (is 'yes', which YAML reads as a boolean: quote it)",
+            "test.yaml: document 1 (Namespace lbl) (line 3): metadata.labels.h: must be a string (is '~', which YAML reads as null: quote it)",
+            "test.yaml: document 1 (Namespace lbl) (line 3): metadata.labels.i: must be a string (is 'on', which YAML reads as a boolean: quote it)",
+            "test.yaml: document 2 (Endpoint shop/e) (line 8): spec.node: must be a string (is '123', which YAML reads as a number: quote it)",
+        ], problems.Select(p => p.ToString()));
+
+        var (documents, quoted) = Read("""
+            apiVersion: controlplane/v1
+            kind: Namespace
+            metadata: {name: lbl, labels: {a: "true", b: '1', c: "null", d: "1.5", g: "yes", ok: v1.2}}
+            """);
+        Assert.Empty(quoted);
+        Assert.Equal(new Dictionary<string, string> { ["a"] = "true", ["b"] = "1", ["c"] = "null", ["d"] = "1.5", ["g"] = "yes", ["ok"] = "v1.2" },
+            ((Namespace)documents[0].Message).Metadata.Labels);
+    }
+
     [Fact]
     public void Read_PolicyShorthands_MapToPeersAndPortAlternatives()
     {

@@ -146,10 +146,24 @@ internal static class Netctl
         {
             using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
             await kill.WaitForExitAsync();
+            return await ExitAsync();
+        }
+
+        /// <summary>Waits (up to 30 s) for netctl to end; its exit code, with <see cref="Error"/> complete.</summary>
+        public async Task<int> ExitAsync()
+        {
             await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
             // Standard error is read to its end once the process is gone: wait for that, so Error is complete.
             await _errorRead.WaitAsync(TimeSpan.FromSeconds(30));
             return _process.ExitCode;
+        }
+
+        /// <summary>The lines of standard output not read yet (once the process has ended).</summary>
+        public async Task<List<string>> RestAsync()
+        {
+            var rest = new List<string>();
+            await foreach (var line in _lines.Reader.ReadAllAsync()) rest.Add(line);
+            return rest;
         }
 
         /// <summary>Standard error so far.</summary>

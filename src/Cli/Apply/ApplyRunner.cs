@@ -14,7 +14,11 @@ namespace ControlPlane.Cli.Apply;
 /// </summary>
 internal sealed class ApplyRunner(ServerSet servers, int concurrency)
 {
-    public enum Outcome { Created, Configured, Unchanged, Failed, Skipped }
+    /// <summary>
+    /// <see cref="Unknown"/>: the write failed UNAVAILABLE after it was sent (its silo died, its
+    /// connection was reset): it may have been made.
+    /// </summary>
+    public enum Outcome { Created, Configured, Unchanged, Failed, Unknown, Skipped }
 
     public sealed record Result(PlannedChange Change, Outcome Outcome, string? Error);
 
@@ -48,7 +52,7 @@ internal sealed class ApplyRunner(ServerSet servers, int concurrency)
             }, cancellationToken);
             results.AddRange(outcomes);
             TierDone?.Invoke(outcomes);
-            failed = outcomes.Any(r => r.Outcome == Outcome.Failed);
+            failed = outcomes.Any(r => r.Outcome is Outcome.Failed or Outcome.Unknown);
         }
         return results;
     }
@@ -89,6 +93,10 @@ internal sealed class ApplyRunner(ServerSet servers, int concurrency)
                 _ => StatusNames.Describe(e),
             };
             return new Result(change, Outcome.Failed, why);
+        }
+        catch (SiloUnavailableException e) when (e.MayHaveArrived)
+        {
+            return new Result(change, Outcome.Unknown, $"{e.Message}: this write may have been made (read the object back, or apply again)");
         }
         catch (CliException e)
         {

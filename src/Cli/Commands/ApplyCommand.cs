@@ -75,9 +75,11 @@ internal static class ApplyCommand
         }
 
         var results = await RunWithProgressAsync(context, plan, parallel, cancellationToken);
-        var failed = results.Where(r => r.Outcome is ApplyRunner.Outcome.Failed or ApplyRunner.Outcome.Skipped).ToList();
-        foreach (var result in failed.Where(r => r.Outcome == ApplyRunner.Outcome.Failed))
+        var failed = results.Where(r => r.Outcome is ApplyRunner.Outcome.Failed or ApplyRunner.Outcome.Unknown or ApplyRunner.Outcome.Skipped).ToList();
+        foreach (var result in failed.Where(r => r.Outcome is ApplyRunner.Outcome.Failed or ApplyRunner.Outcome.Unknown))
             terminal.Fail($"{result.Change.Document.Source}: {result.Change.Document.Describe()}: {result.Error}");
+        var unknown = failed.Count(r => r.Outcome == ApplyRunner.Outcome.Unknown);
+        if (unknown > 0) terminal.Fail($"{unknown} write(s) may have been made: their server went away after they were sent (listed above; read them back, or apply again)");
         var skipped = failed.Count(r => r.Outcome == ApplyRunner.Outcome.Skipped);
         if (skipped > 0) terminal.Fail($"{skipped} later document(s) not applied because an earlier one failed");
         return failed.Count == 0 ? ExitCodes.Success : ExitCodes.Error;
@@ -149,7 +151,8 @@ internal static class ApplyCommand
         }
         var counts = results.GroupBy(r => r.Outcome).ToDictionary(g => g.Key, g => g.Count());
         lines.WriteLine($"{counts.GetValueOrDefault(ApplyRunner.Outcome.Created)} created, {counts.GetValueOrDefault(ApplyRunner.Outcome.Configured)} configured, " +
-            $"{counts.GetValueOrDefault(ApplyRunner.Outcome.Unchanged)} unchanged, {counts.GetValueOrDefault(ApplyRunner.Outcome.Failed)} failed");
+            $"{counts.GetValueOrDefault(ApplyRunner.Outcome.Unchanged)} unchanged, {counts.GetValueOrDefault(ApplyRunner.Outcome.Failed)} failed" +
+            (counts.GetValueOrDefault(ApplyRunner.Outcome.Unknown) is var unknown and > 0 ? $", {unknown} unknown" : ""));
         return results;
     }
 

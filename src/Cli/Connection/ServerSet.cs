@@ -63,20 +63,58 @@ internal sealed class ServerSet : IDisposable
     {
         try
         {
-            return await work(_client, cancellationToken);
+            var answer = await work(_client, cancellationToken);
+            _answered.TryAdd(_silos.Current, true);
+            return answer;
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && !cancellationToken.IsCancellationRequested)
         {
             var late = DateTime.UtcNow >= deadline;
             var reason = Calls.Reason(e);
-            throw new CliException(Addresses.Count == 1
+            // Only a call that never left (no connection was made) is known not to have been
+            // carried out; with several servers an earlier attempt may have reached one.
+            var mayHaveArrived = late || Addresses.Count > 1 || !NeverSent(e);
+            var single = Addresses.Count == 1;
+            var message = single
                 ? late
                     ? $"{reason} (--timeout {_timeout.TotalSeconds:0.###}s)"
-                    : $"server {Addresses[0]} is unavailable: {reason}{Hint(e.Status.DebugException, Addresses[0])}"
+                    : $"server {Addresses[0]} is unavailable: {reason}{(_answered.ContainsKey(Addresses[0]) ? "" : Hint(e.Status.DebugException, Addresses[0]))}"
                 : late
                     ? $"{reason}; the call's deadline (--timeout {_timeout.TotalSeconds:0.###}s) passed before it could move on to the next server (the next call goes there first)"
-                    : $"no server is available ({string.Join(", ", Addresses)}); last error: {reason}");
+                    : $"no server is available ({string.Join(", ", Addresses)}); last error: {reason}";
+            if (mayHaveArrived && single && !late) message += "; the connection ended after the call was sent, so the server may have carried it out";
+            throw new SiloUnavailableException(message, mayHaveArrived);
         }
+    }
+
+    // Servers that have answered a call of this command: a later failure there is no TLS mistake.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _answered = new();
+
+    /// <summary>
+    /// Whether the call failed before a request could leave: the connection was never made
+    /// (refused, no route, a name that does not resolve, a unix socket that is not there, a TLS
+    /// handshake that failed). Read from the exceptions' types and socket error codes, never their
+    /// text. A reset, or a response that ended, may follow a request the server received.
+    /// </summary>
+    private static bool NeverSent(RpcException e)
+    {
+        for (var inner = e.Status.DebugException; inner is not null; inner = inner.InnerException)
+        {
+            switch (inner)
+            {
+                case System.Net.Http.HttpRequestException { HttpRequestError: System.Net.Http.HttpRequestError.ConnectionError or System.Net.Http.HttpRequestError.NameResolutionError }:
+                case UnixSocketConnectException:
+                case System.Security.Authentication.AuthenticationException:
+                case System.Net.Sockets.SocketException
+                {
+                    SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused or System.Net.Sockets.SocketError.HostUnreachable
+                        or System.Net.Sockets.SocketError.NetworkUnreachable or System.Net.Sockets.SocketError.HostNotFound
+                        or System.Net.Sockets.SocketError.NoData or System.Net.Sockets.SocketError.TryAgain or System.Net.Sockets.SocketError.AddressNotAvailable
+                }:
+                    return true;
+            }
+        }
+        return false;
     }
 
     /// <summary>
@@ -105,4 +143,14 @@ internal sealed class ServerSet : IDisposable
     public void MoveFrom(string server) => _silos.MoveFrom(server);
 
     public void Dispose() => _client.Dispose();
+}
+
+/// <summary>
+/// No server took the call. <see cref="MayHaveArrived"/>: whether a server may have received it
+/// before its connection ended, so that a write may have been made (read it back); false only
+/// when no connection was made at all.
+/// </summary>
+internal sealed class SiloUnavailableException(string message, bool mayHaveArrived) : CliException(message)
+{
+    public bool MayHaveArrived { get; } = mayHaveArrived;
 }

@@ -79,10 +79,7 @@ internal static class ManifestText
     }
 
     /// <summary>Strings a YAML reader would take for another type (numbers, booleans, null) keep their quotes.</summary>
-    private static bool NeedsQuotes(string text) =>
-        text.Length == 0 || text is "~" or "null" or "Null" or "NULL" || bool.TryParse(text, out _)
-        || text.Equals("yes", StringComparison.OrdinalIgnoreCase) || text.Equals("no", StringComparison.OrdinalIgnoreCase)
-        || double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out _);
+    private static bool NeedsQuotes(string text) => ControlPlane.Cli.Manifests.PlainScalars.OtherType(text) is not null;
 
     private const string ApiVersion = ControlPlane.Cli.Manifests.ManifestReader.ApiVersion;
 }

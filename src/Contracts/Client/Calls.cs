@@ -34,13 +34,14 @@ public static class Calls
         if (Inner<ServerCertificateRefusedException>(e) is { } refused) return "the TLS handshake failed: " + refused.Message;
         if (SocketErrorOf(e) is { } socket)
         {
+            // A reset can end a connection that carried calls already: no "cannot connect" then.
+            if (socket.SocketErrorCode == System.Net.Sockets.SocketError.ConnectionReset) return "the connection was reset";
             return "cannot connect: " + socket.SocketErrorCode switch
             {
                 System.Net.Sockets.SocketError.ConnectionRefused => "connection refused (nothing listens on that port)",
                 System.Net.Sockets.SocketError.TimedOut => "connection timed out",
                 System.Net.Sockets.SocketError.HostUnreachable or System.Net.Sockets.SocketError.NetworkUnreachable => "no route to the host",
                 System.Net.Sockets.SocketError.HostNotFound or System.Net.Sockets.SocketError.NoData or System.Net.Sockets.SocketError.TryAgain => "the host name does not resolve",
-                System.Net.Sockets.SocketError.ConnectionReset => "the connection was reset",
                 _ => socket.Message,
             };
         }
