@@ -70,9 +70,9 @@ internal sealed class MessageReader
             foreach (var (k, v) in map.Children)
             {
                 var key = (k as YamlScalarNode)?.Value ?? string.Empty;
-                if (v is not YamlScalarNode { Value: { } value } || NotAString(v) is not null)
+                if (AsString(v, out var why) is not { } value)
                 {
-                    Problem(typed + "." + key, v, v is YamlScalarNode ? $"must be a string (is {Show(v)}, which YAML reads as {NotAString(v)}: quote it)" : "must be a string");
+                    Problem(typed + "." + key, v, why);
                     continue;
                 }
                 dictionary[key] = value;
@@ -114,8 +114,8 @@ internal sealed class MessageReader
                 ReadInto(child, node, protoPath, typed);
                 return child;
             case FieldType.String:
-                if (node is YamlScalarNode { Value: { } text } && NotAString(node) is null) return text;
-                Problem(typed, node, node is YamlScalarNode ? $"must be a string (is {Show(node)}, which YAML reads as {NotAString(node)}: quote it)" : "must be a string");
+                if (AsString(node, out var notText) is { } text) return text;
+                Problem(typed, node, notText);
                 return null;
             case FieldType.Bool:
                 if (node is YamlScalarNode { Style: ScalarStyle.Plain, Value: { } b } && bool.TryParse(b, out var flag)) return flag;
@@ -191,11 +191,21 @@ internal sealed class MessageReader
 
     private static bool Digits(string text) => text.Length > 0 && text.All(char.IsAsciiDigit);
 
-    /// <summary>"a number", "a boolean" or "null" for an unquoted value of another type than a string; null for a string.</summary>
-    private static string? NotAString(YamlNode node) =>
-        node is YamlScalarNode { Style: ScalarStyle.Plain, Value: var v } && PlainScalars.OtherType(v) is { } type
-            ? type == "null" ? "null" : "a " + type
-            : null;
+    /// <summary>
+    /// The string <paramref name="node"/> spells; null, with <paramref name="why"/>, for a list, a
+    /// mapping, or an unquoted value YAML reads as another type (a boolean, a number, null).
+    /// </summary>
+    private static string? AsString(YamlNode node, out string why)
+    {
+        why = "must be a string";
+        if (node is not YamlScalarNode scalar) return null;
+        if (scalar.Style == ScalarStyle.Plain && PlainScalars.OtherType(scalar.Value) is { } type)
+        {
+            why = $"must be a string (is {Show(node)}, which YAML reads as {(type == "null" ? "null" : "a " + type)}: quote it)";
+            return null;
+        }
+        return scalar.Value;
+    }
 
     public static bool IsNull(YamlNode node) =>
         node is YamlScalarNode { Style: ScalarStyle.Plain, Value: null or "" or "~" or "null" or "Null" or "NULL" };

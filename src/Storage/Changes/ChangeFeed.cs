@@ -46,8 +46,9 @@ public sealed class ChangeFeed : IDisposable
     private bool _fromLog;
     // When the last item went out (Stopwatch ticks): idleness is measured from it.
     private long _lastItem = Stopwatch.GetTimestamp();
-    // Wakes this feed's wait when its idle time is up; made on the first idle wait and re-armed
-    // only once it has fired, so a busy feed arms it at most once per idle period.
+    // Wakes this feed's wait when its idle time is up (the only wake-up besides changes); made on
+    // the first idle wait and re-armed only once it has fired, so a busy feed arms it at most once
+    // per idle period.
     private Timer? _idleTimer;
     // When the armed timer fires (Stopwatch ticks), or 0 while it is not armed.
     private long _idleTimerDue;

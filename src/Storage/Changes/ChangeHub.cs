@@ -12,10 +12,7 @@ namespace ControlPlane.Storage.Changes;
 /// </summary>
 public sealed class ChangeHub
 {
-    /// <summary>How often <see cref="Heartbeat"/> should run.</summary>
-    public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(1);
-
-    // The heartbeat: a batch of no changes, which wakes a waiting reader.
+    // A batch of no changes, which wakes a waiting reader (its feed's idle time is up).
     private static readonly Change[] Beat = [];
     private readonly object _lock = new();
     private Subscription[] _subscriptions = [];
@@ -43,18 +40,6 @@ public sealed class ChangeHub
         foreach (var subscription in Volatile.Read(ref _subscriptions))
         {
             subscription.Offer(batch);
-        }
-    }
-
-    /// <summary>
-    /// Offers every subscription an empty batch. A beat counts as one change toward a
-    /// subscription's capacity, so a reader stalled for hours overflows too.
-    /// </summary>
-    public void Heartbeat()
-    {
-        foreach (var subscription in Volatile.Read(ref _subscriptions))
-        {
-            subscription.Offer(Beat);
         }
     }
 

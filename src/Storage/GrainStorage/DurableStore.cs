@@ -13,7 +13,6 @@ namespace ControlPlane.Storage.GrainStorage;
 public sealed class DurableStore : IDisposable
 {
     private readonly Timer _compactor;
-    private readonly Timer _heartbeat;
     private readonly ChangeTailer? _tailer;
     private readonly ILogger<DurableStore> _logger;
     private readonly StoreOptions _options;
@@ -34,7 +33,6 @@ public sealed class DurableStore : IDisposable
             _tailer = new ChangeTailer(store, log, Hub, Partitions.Heads, logger);
         }
         _compactor = new Timer(_ => Compact(), null, options.CompactionInterval, options.CompactionInterval);
-        _heartbeat = new Timer(_ => Hub.Heartbeat(), null, ChangeHub.HeartbeatInterval, ChangeHub.HeartbeatInterval);
         logger.LogInformation("Store opened with {Partitions} partitions, owned by {Silo}", Partitions.Count, options.SiloId);
     }
 
@@ -67,7 +65,6 @@ public sealed class DurableStore : IDisposable
             return;
         }
         _compactor.Dispose();
-        _heartbeat.Dispose();
         Committer.Dispose();
         _tailer?.Dispose();
         Hub.CompleteAll();
